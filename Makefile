@@ -1,0 +1,34 @@
+# pmd: make run starts the daemon, make test runs every check CI runs.
+GO        ?= go
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(GOBIN)/staticcheck
+
+.PHONY: all build test lint vet staticcheck bench run clean
+
+all: build
+
+build:
+	$(GO) build -o bin/pmd ./cmd/pmd
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+lint: vet staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+
+test: lint
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/
+
+clean:
+	rm -rf bin
