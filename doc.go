@@ -1,0 +1,24 @@
+// Package pmd is an append-only event store with an embedded process manager.
+//
+// Every event is written once, into the stream it was appended to, at a position in the
+// global log ($all). It can then be linked into any number of other streams: a link is a
+// small log record pointing at the event's position, and a stream is a list of such
+// positions, so replaying a short stream out of a large log reads just its own events.
+//
+// The store promises (see CONTRACT.md in the project docs):
+//
+//   - An Append or Link is atomic: after any crash either all of its records are in the
+//     log or none is.
+//   - An acknowledged Append or Link is on disk (fsync) unless the store was opened with
+//     Options.NoSync. Concurrent writers share fsyncs (group commit).
+//   - Event ids are unique store-wide; an exact retry of an earlier append (same stream,
+//     same ids, same order) succeeds without writing and returns the original result.
+//   - Expected versions are checked atomically: of two concurrent appends with the same
+//     expected version exactly one wins.
+//   - Subscriptions deliver the stored events and then live ones, with no gap and no
+//     duplicate at the hand-over.
+//
+// Errors are values: use errors.Is with ErrWrongExpectedVersion, ErrDuplicateEvent,
+// ErrEventNotFound, ErrStreamNotFound, ErrInvalidArgument and ErrClosed, or errors.As with
+// the typed errors to learn which stream, event or argument an error is about.
+package pmd

@@ -1,0 +1,89 @@
+package pmd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors. Every error the store returns for one of these conditions matches it
+// with errors.Is, and carries the stream, event or argument it is about in a typed error.
+var (
+	ErrWrongExpectedVersion = errors.New("wrong expected version")
+	ErrDuplicateEvent       = errors.New("duplicate event")
+	ErrEventNotFound        = errors.New("event not found")
+	ErrStreamNotFound       = errors.New("stream not found")
+	ErrInvalidArgument      = errors.New("invalid argument")
+	ErrClosed               = errors.New("store closed")
+)
+
+// WrongExpectedVersionError is returned when a write's expected version does not hold.
+type WrongExpectedVersionError struct {
+	Stream   string
+	Expected ExpectedVersion
+	// Actual is the stream's last visible version, -1 if it has no visible event.
+	Actual int64
+}
+
+func (e *WrongExpectedVersionError) Error() string {
+	actual := fmt.Sprint(e.Actual)
+	if e.Actual < 0 {
+		actual = "no_stream"
+	}
+	return fmt.Sprintf("wrong expected version for stream %q: expected %s, actual %s", e.Stream, e.Expected, actual)
+}
+
+// Is makes errors.Is(err, ErrWrongExpectedVersion) hold.
+func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
+
+// DuplicateEventError is returned when an event id is already stored, or an event is
+// already in the stream it is linked into.
+type DuplicateEventError struct {
+	ID     uuid.UUID
+	Stream string // the stream written to
+}
+
+func (e *DuplicateEventError) Error() string {
+	return fmt.Sprintf("duplicate event %s in stream %q", e.ID, e.Stream)
+}
+
+// Is makes errors.Is(err, ErrDuplicateEvent) hold.
+func (e *DuplicateEventError) Is(target error) bool { return target == ErrDuplicateEvent }
+
+// EventNotFoundError is returned for an event id that is not stored.
+type EventNotFoundError struct {
+	ID uuid.UUID
+}
+
+func (e *EventNotFoundError) Error() string { return fmt.Sprintf("event %s not found", e.ID) }
+
+// Is makes errors.Is(err, ErrEventNotFound) hold.
+func (e *EventNotFoundError) Is(target error) bool { return target == ErrEventNotFound }
+
+// StreamNotFoundError is returned by reads of a stream with no visible event.
+type StreamNotFoundError struct {
+	Stream string
+}
+
+func (e *StreamNotFoundError) Error() string { return fmt.Sprintf("stream %q not found", e.Stream) }
+
+// Is makes errors.Is(err, ErrStreamNotFound) hold.
+func (e *StreamNotFoundError) Is(target error) bool { return target == ErrStreamNotFound }
+
+// InvalidArgumentError is returned for input the store refuses; nothing was written.
+type InvalidArgumentError struct {
+	Arg    string // which argument, e.g. "stream", "events[2].type"
+	Reason string
+}
+
+func (e *InvalidArgumentError) Error() string {
+	return fmt.Sprintf("invalid argument %s: %s", e.Arg, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgument) hold.
+func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+func invalid(arg, format string, a ...any) error {
+	return &InvalidArgumentError{Arg: arg, Reason: fmt.Sprintf(format, a...)}
+}

@@ -1,0 +1,126 @@
+package pmd
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// All is the name of the global log. It can be read and subscribed to, never written.
+const All = "$all"
+
+// End, as ReadOptions.From, starts a backward read at the last version or position.
+const End uint64 = math.MaxUint64
+
+// Event is an event as read from the store.
+type Event struct {
+	ID        uuid.UUID
+	Type      string
+	Data      map[string]any
+	Metadata  map[string]any
+	Timestamp time.Time // set by the store, UTC
+	Position  uint64    // where the event was written in the global log
+	Stream    string    // the stream the event was appended to
+	// Version is the event's version in the stream that was read. For reads of $all,
+	// of a category or by type it is the version in Stream.
+	Version uint64
+	Link    bool // the event is in the stream read through a link
+}
+
+// EventData is an event to append.
+type EventData struct {
+	ID       uuid.UUID // optional: the zero UUID makes the store assign a UUIDv7
+	Type     string
+	Data     map[string]any
+	Metadata map[string]any
+}
+
+// Metadata keys the store and its process managers understand.
+const (
+	CorrelationID = "correlation_id"
+	CausationID   = "causation_id"
+)
+
+// ExpectedVersion is the optimistic-concurrency check of a write. The zero value is Any.
+type ExpectedVersion struct {
+	kind    expectKind
+	version uint64
+}
+
+type expectKind uint8
+
+const (
+	expectAny expectKind = iota
+	expectNoStream
+	expectStreamExists
+	expectExact
+)
+
+var (
+	// Any skips the check.
+	Any = ExpectedVersion{}
+	// NoStream requires the stream to have no visible event (never written, or deleted).
+	NoStream = ExpectedVersion{kind: expectNoStream}
+	// StreamExists requires the stream to have at least one visible event.
+	StreamExists = ExpectedVersion{kind: expectStreamExists}
+)
+
+// AtVersion requires the stream's last event to be at version n.
+func AtVersion(n uint64) ExpectedVersion {
+	return ExpectedVersion{kind: expectExact, version: n}
+}
+
+// String renders e the way the HTTP API spells it: any, no_stream, stream_exists or N.
+func (e ExpectedVersion) String() string {
+	switch e.kind {
+	case expectNoStream:
+		return "no_stream"
+	case expectStreamExists:
+		return "stream_exists"
+	case expectExact:
+		return fmt.Sprint(e.version)
+	default:
+		return "any"
+	}
+}
+
+// WriteResult says where an Append or Link landed.
+type WriteResult struct {
+	FirstPosition uint64 // log position of the first record written
+	LastPosition  uint64 // log position of the last record written
+	Version       uint64 // the stream's version after the write (its last event's version)
+}
+
+// ReadOptions selects a page of a stream, of $all or of a category.
+type ReadOptions struct {
+	// From is the first version (of a stream) or position (of $all or a category) to
+	// return, inclusive. A backward read from beyond the end, for instance from End,
+	// starts at the end.
+	From     uint64
+	Backward bool
+	// Limit caps the number of events returned; 0 means no limit.
+	Limit int
+	// Types, when set, keeps only events of these types. Only for $all.
+	Types []string
+}
+
+// SubscribeOptions selects what a subscription delivers.
+type SubscribeOptions struct {
+	// Stream is the stream to follow; empty or All follows the global log.
+	Stream string
+	// Types keeps only events of these types. Only for the global log.
+	Types []string
+	// From is the first version (stream) or position (global log) to deliver, inclusive.
+	From uint64
+}
+
+// StreamInfo describes a stream in a listing.
+type StreamInfo struct {
+	Name string
+	// Exists is false for a stream whose events were all deleted.
+	Exists bool
+	// Version is the last version ever assigned in the stream, -1 if none.
+	Version int64
+}

@@ -1,0 +1,392 @@
+package pmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/index"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// pageSize is how many index entries a read copies out under the read lock at a time:
+// large enough to amortise the lock, small enough never to stall the committer.
+const pageSize = 256
+
+// ReadStream returns the events of stream selected by opts, its own and linked ones, in
+// version order (or reverse). A stream with no visible event yields a single
+// *StreamNotFoundError. Reading All is ReadAll.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[Event, error] {
+	if stream == All {
+		return s.ReadAll(ctx, opts)
+	}
+	return func(yield func(Event, error) bool) {
+		if err := checkRead(stream, opts, false); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		from, remaining := opts.From, opts.Limit
+		var page []index.Entry
+		for first := true; ; first = false {
+			if err := ctx.Err(); err != nil {
+				yield(Event{}, err)
+				return
+			}
+			n := pageLimit(remaining)
+			s.mu.RLock()
+			exists := s.idx.Stream(stream).Exists
+			page = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
+			s.mu.RUnlock()
+			if first && !exists {
+				yield(Event{}, &StreamNotFoundError{Stream: stream})
+				return
+			}
+			for _, e := range page {
+				ev, err := s.readEvent(e.Position)
+				if err != nil {
+					yield(Event{}, err)
+					return
+				}
+				ev.Version, ev.Link = e.Version, e.Link
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			last := uint64(0)
+			if len(page) > 0 {
+				last = page[len(page)-1].Version
+			}
+			if !advance(&from, &remaining, len(page), n, last, opts.Backward) {
+				return
+			}
+		}
+	}
+}
+
+// ReadAll returns the events of the global log selected by opts, in position order (or
+// reverse), optionally only those of opts.Types. Link and deletion records never show.
+func (s *Store) ReadAll(ctx context.Context, opts ReadOptions) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := checkRead(All, opts, true); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if len(opts.Types) > 0 {
+			s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) []uint64 {
+				return s.idx.Types(dst, opts.Types, from, opts.Backward, n)
+			})
+			return
+		}
+		end := s.LastPosition()
+		if opts.Backward {
+			s.readAllBackward(ctx, opts, end, yield)
+			return
+		}
+		s.readAllForward(ctx, opts, end, yield)
+	}
+}
+
+// errStop ends a log scan early; it never leaves this file.
+var errStop = errors.New("stop")
+
+func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64, yield func(Event, error) bool) {
+	from := max(opts.From, 1)
+	if from > end {
+		return
+	}
+	n := 0
+	err := s.log.Scan(ctx, from, func(r pmdlog.Record) error {
+		if r.Position > end {
+			return errStop // written, but not yet acknowledged to its writer
+		}
+		if r.Kind != pmdlog.KindEvent {
+			return nil
+		}
+		ev, err := toEvent(&r)
+		if err != nil {
+			return err
+		}
+		if !yield(ev, nil) {
+			return errStop
+		}
+		if n++; opts.Limit > 0 && n >= opts.Limit {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		yield(Event{}, mapLogErr(err))
+	}
+}
+
+func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint64, yield func(Event, error) bool) {
+	n := 0
+	for pos := min(opts.From, end); pos >= 1; pos-- {
+		if err := ctx.Err(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		r, err := s.log.Read(pos)
+		if err != nil {
+			yield(Event{}, mapLogErr(err))
+			return
+		}
+		if r.Kind != pmdlog.KindEvent {
+			continue
+		}
+		ev, err := toEvent(&r)
+		if !yield(ev, err) || err != nil {
+			return
+		}
+		if n++; opts.Limit > 0 && n >= opts.Limit {
+			return
+		}
+	}
+}
+
+// ReadCategory returns the events written to streams of category (the part of a stream
+// name before its first $), in position order (or reverse). Links into those streams
+// are not part of the category. opts.From is a position.
+func (s *Store) ReadCategory(ctx context.Context, category string, opts ReadOptions) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := checkName("category", category); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if err := checkRead("", opts, false); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) []uint64 {
+			return s.idx.Category(dst, category, from, opts.Backward, n)
+		})
+	}
+}
+
+// readPostings pages through a list of event positions taken from the index with
+// postings, called under the read lock.
+func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(Event, error) bool,
+	postings func(dst []uint64, from uint64, n int) []uint64) {
+	from, remaining := opts.From, opts.Limit
+	var page []uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		n := pageLimit(remaining)
+		s.mu.RLock()
+		page = postings(page[:0], from, n)
+		s.mu.RUnlock()
+		for _, pos := range page {
+			ev, err := s.readEvent(pos)
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+		last := uint64(0)
+		if len(page) > 0 {
+			last = page[len(page)-1]
+		}
+		if !advance(&from, &remaining, len(page), n, last, opts.Backward) {
+			return
+		}
+	}
+}
+
+func pageLimit(remaining int) int {
+	if remaining > 0 && remaining < pageSize {
+		return remaining
+	}
+	return pageSize
+}
+
+// advance moves a paged read past a page of got entries (asked for asked) ending at
+// last, and reports whether another page is due.
+func advance(from *uint64, remaining *int, got, asked int, last uint64, backward bool) bool {
+	if got < asked {
+		return false
+	}
+	if *remaining > 0 {
+		if *remaining -= got; *remaining == 0 {
+			return false
+		}
+	}
+	if backward {
+		if last == 0 {
+			return false
+		}
+		*from = last - 1
+		return true
+	}
+	*from = last + 1
+	return true
+}
+
+// Event returns the event with the given id.
+func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
+	if err := ctx.Err(); err != nil {
+		return Event{}, err
+	}
+	s.mu.RLock()
+	pos, ok := s.idx.Lookup(id)
+	s.mu.RUnlock()
+	if !ok {
+		return Event{}, &EventNotFoundError{ID: id}
+	}
+	return s.readEvent(pos)
+}
+
+// Streams lists streams whose names start with prefix and sort after after, in name
+// order, at most limit of them (0 means 100).
+func (s *Store) Streams(prefix, after string, limit int) []StreamInfo {
+	if limit <= 0 {
+		limit = 100
+	}
+	s.mu.RLock()
+	list := s.idx.StreamNames(prefix, after, limit)
+	s.mu.RUnlock()
+	out := make([]StreamInfo, len(list))
+	for i, st := range list {
+		out[i] = StreamInfo{Name: st.Name, Exists: st.Exists, Version: st.Last}
+	}
+	return out
+}
+
+// StreamInfo describes stream; Version is -1 and Exists false for a stream never written.
+func (s *Store) StreamInfo(stream string) StreamInfo {
+	s.mu.RLock()
+	st := s.idx.Stream(stream)
+	s.mu.RUnlock()
+	return StreamInfo{Name: stream, Exists: st.Exists, Version: st.Last}
+}
+
+// Subscribe delivers the events of a stream or of the global log from opts.From on:
+// first those stored, then live ones as they are written, with no gap and no duplicate
+// at the hand-over. It ends when ctx is done, and yields ErrClosed when the store closes.
+// A slow subscriber never holds up writers: it reads from the log at its own pace.
+func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		all := opts.Stream == "" || opts.Stream == All
+		if !all {
+			if err := checkName("stream", opts.Stream); err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if len(opts.Types) > 0 {
+				yield(Event{}, invalid("types", "filter only the global log, not stream %q", opts.Stream))
+				return
+			}
+		}
+		from := opts.From
+		for {
+			// Take the change signal before reading: a write that lands after the read
+			// closes this very channel, so no wake-up is lost.
+			s.mu.RLock()
+			changed := s.changed
+			s.mu.RUnlock()
+			read := ReadOptions{From: from, Limit: pageSize, Types: opts.Types}
+			var page iter.Seq2[Event, error]
+			if all {
+				page = s.ReadAll(ctx, read)
+			} else {
+				page = s.ReadStream(ctx, opts.Stream, read)
+			}
+			n := 0
+			for ev, err := range page {
+				if err != nil {
+					if errors.Is(err, ErrStreamNotFound) {
+						break // not there yet: wait for it
+					}
+					if ctx.Err() == nil {
+						yield(Event{}, err)
+					}
+					return
+				}
+				n++
+				if all {
+					from = ev.Position + 1
+				} else {
+					from = ev.Version + 1
+				}
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if n == pageSize {
+				continue
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			case <-s.closing:
+				yield(Event{}, ErrClosed)
+				return
+			}
+		}
+	}
+}
+
+// checkRead validates read options; stream is checked unless it is empty or All.
+func checkRead(stream string, opts ReadOptions, typesAllowed bool) error {
+	if stream != "" && stream != All {
+		if err := checkName("stream", stream); err != nil {
+			return err
+		}
+	}
+	if opts.Limit < 0 {
+		return invalid("limit", "must not be negative, got %d", opts.Limit)
+	}
+	if len(opts.Types) > 0 && !typesAllowed {
+		return invalid("types", "filter only reads of the global log")
+	}
+	for i, t := range opts.Types {
+		if err := checkName(fmt.Sprintf("types[%d]", i), t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) readEvent(pos uint64) (Event, error) {
+	r, err := s.log.Read(pos)
+	if err != nil {
+		return Event{}, mapLogErr(err)
+	}
+	if r.Kind != pmdlog.KindEvent {
+		return Event{}, fmt.Errorf("pmd: index points at a %d record at position %d, not an event: %w", r.Kind, pos, pmdlog.ErrCorrupt)
+	}
+	return toEvent(&r)
+}
+
+func toEvent(r *pmdlog.Record) (Event, error) {
+	data, err := decodeMap(r.Event.Data)
+	if err != nil {
+		return Event{}, fmt.Errorf("pmd: event at position %d: data: %v: %w", r.Position, err, pmdlog.ErrCorrupt)
+	}
+	meta, err := decodeMap(r.Event.Metadata)
+	if err != nil {
+		return Event{}, fmt.Errorf("pmd: event at position %d: metadata: %v: %w", r.Position, err, pmdlog.ErrCorrupt)
+	}
+	return Event{
+		ID:        r.Event.ID,
+		Type:      r.Event.Type,
+		Data:      data,
+		Metadata:  meta,
+		Timestamp: time.Unix(0, r.Event.Timestamp).UTC(),
+		Position:  r.Position,
+		Stream:    r.Event.Stream,
+		Version:   r.Event.Version,
+	}, nil
+}
+
+func mapLogErr(err error) error {
+	if errors.Is(err, pmdlog.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}

@@ -1,0 +1,135 @@
+package pmd
+
+import (
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const maxNameLen = 256
+
+// checkName enforces the naming rules shared by stream names and event types:
+// 1–256 bytes of UTF-8 without control characters.
+func checkName(arg, name string) error {
+	switch {
+	case name == "":
+		return invalid(arg, "must not be empty")
+	case len(name) > maxNameLen:
+		return invalid(arg, "is %d bytes long, the limit is %d", len(name), maxNameLen)
+	case !utf8.ValidString(name):
+		return invalid(arg, "%q is not valid UTF-8", name)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return invalid(arg, "%q contains the control character %U", name, r)
+		}
+	}
+	return nil
+}
+
+// checkWritable is checkName plus the rule that $-names belong to the store.
+func checkWritable(stream string) error {
+	if err := checkName("stream", stream); err != nil {
+		return err
+	}
+	if stream[0] == '$' {
+		return invalid("stream", "%q starts with $, which is reserved for the store's own streams", stream)
+	}
+	return nil
+}
+
+// change is a Change validated and encoded, ready for the committer.
+type change struct {
+	link bool
+	id   uuid.UUID
+	typ  string
+	data []byte // msgpack map, nil for none
+	meta []byte
+}
+
+// Change is one entry of a Write: a new event (NewEvent) or a link to a stored one (LinkTo).
+type Change struct {
+	event  EventData
+	linkID uuid.UUID
+	isLink bool
+}
+
+// NewEvent is a Change that appends e.
+func NewEvent(e EventData) Change { return Change{event: e} }
+
+// LinkTo is a Change that links the stored event with the given id.
+func LinkTo(id uuid.UUID) Change { return Change{linkID: id, isLink: true} }
+
+// prepare validates and encodes changes in the caller's goroutine, so that the
+// committer only assigns positions and writes.
+func prepare(changes []Change, what string) ([]change, error) {
+	if len(changes) == 0 {
+		return nil, invalid(what, "must hold at least one entry")
+	}
+	out := make([]change, len(changes))
+	seen := make(map[uuid.UUID]struct{}, len(changes))
+	for i, c := range changes {
+		arg := func(field string) string { return fmtArg(what, i, field) }
+		if c.isLink {
+			if c.linkID == uuid.Nil {
+				return nil, invalid(arg("id"), "must not be the nil UUID")
+			}
+			if _, dup := seen[c.linkID]; dup {
+				return nil, invalid(arg("id"), "%s is given twice", c.linkID)
+			}
+			seen[c.linkID] = struct{}{}
+			out[i] = change{link: true, id: c.linkID}
+			continue
+		}
+		e := c.event
+		if err := checkName(arg("type"), e.Type); err != nil {
+			return nil, err
+		}
+		id := e.ID
+		if id == uuid.Nil {
+			var err error
+			if id, err = uuid.NewV7(); err != nil {
+				return nil, err
+			}
+		}
+		if _, dup := seen[id]; dup {
+			return nil, invalid(arg("id"), "%s is given twice", id)
+		}
+		seen[id] = struct{}{}
+		data, err := encodeMap(e.Data)
+		if err != nil {
+			return nil, invalid(arg("data"), "%v", err)
+		}
+		meta, err := encodeMap(e.Metadata)
+		if err != nil {
+			return nil, invalid(arg("metadata"), "%v", err)
+		}
+		out[i] = change{id: id, typ: e.Type, data: data, meta: meta}
+	}
+	return out, nil
+}
+
+func fmtArg(what string, i int, field string) string {
+	return what + "[" + strconv.Itoa(i) + "]." + field
+}
+
+func encodeMap(m map[string]any) ([]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return msgpack.Marshal(m)
+}
+
+func decodeMap(b []byte) (map[string]any, error) {
+	if len(b) == 0 {
+		return map[string]any{}, nil
+	}
+	var m map[string]any
+	if err := msgpack.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
