@@ -201,6 +201,7 @@ func (s *Store) commit(batch []*request) {
 	if len(s.batchRecs) == 0 {
 		return
 	}
+	start := time.Now()
 	if err := s.log.Write(s.batchRecs); err != nil {
 		// The log's state is unknown after a failed write: refuse all writes until the
 		// store is reopened and the log repaired.
@@ -209,6 +210,9 @@ func (s *Store) commit(batch []*request) {
 			r.done <- result{err: err}
 		}
 		return
+	}
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(CommitInfo{Requests: len(s.batchState), Records: len(s.batchRecs), Duration: time.Since(start)})
 	}
 	s.lastTS = ts
 	s.mu.Lock()

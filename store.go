@@ -30,6 +30,16 @@ type Options struct {
 	// CheckpointEvery is the number of log records between background index
 	// checkpoints; 0 means 100,000. Open replays at most this many records.
 	CheckpointEvery int
+	// OnCommit, if set, is called by the committer after each group commit that wrote to
+	// the log: for metrics. It runs on the write path, so it must be quick.
+	OnCommit func(CommitInfo)
+}
+
+// CommitInfo describes one group commit: one log write and, unless NoSync, one fsync.
+type CommitInfo struct {
+	Requests int           // writes served by this commit
+	Records  int           // log records written
+	Duration time.Duration // time spent in the log write, fsync included
 }
 
 // Layout of a store directory.
