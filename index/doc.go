@@ -1,0 +1,27 @@
+// Package index keeps, in memory, which log positions belong to which stream, event id,
+// category and event type. It holds no event bytes: the store reads those from the log.
+//
+// The store feeds the index every record it writes, in log order, once it is durable, with
+// AddEvent, AddLink, DeleteStream or Advance; on open it loads the last checkpoint and feeds
+// the records written after Position. The index records what it is given: checking the
+// contract (expected versions, unique ids, links to existing events) is the store's job.
+//
+// What it promises:
+//
+//   - A stream's versions are 0, 1, 2, …; each is the position of an event, written to the
+//     stream or linked into it (the event's position, never the link record's), marked as a
+//     link or not. Deleting a stream hides every version it has; versions are never reused.
+//   - Categories (the part of a stream name before the first '$') and event types list the
+//     positions of their events, ascending. Deleting a stream removes its events from
+//     neither, nor from the ids.
+//   - Readers never mutate, so any number may run at once under the store's read lock.
+//     Paging a stream, a category or types, looking an id up and asking whether a stream
+//     holds an event cost O(log n + page), whatever the length of the stream; listing
+//     stream names costs O(log n + page) too.
+//   - Memory stays below 100 bytes per event, ids included: no heap object per event, and
+//     strings only per stream, category and type.
+//   - A checkpoint (WriteTo, SaveCheckpoint) holds the whole index. Loading one (ReadFrom,
+//     LoadCheckpoint) either gives back exactly the index saved or fails with
+//     ErrBadCheckpoint; it never panics on damaged input. SaveCheckpoint replaces the file
+//     atomically. The layout is in FORMAT.md.
+package index

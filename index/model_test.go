@@ -1,0 +1,327 @@
+package index
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// testID returns a distinct id for each n.
+func testID(n uint64) uuid.UUID {
+	var id uuid.UUID
+	id[0] = 0x1d
+	binary.BigEndian.PutUint64(id[8:], n)
+	return id
+}
+
+// model is the obvious, slow index the real one is checked against: it keeps every version
+// ever assigned and answers queries by filtering.
+type model struct {
+	pos     uint64
+	links   int
+	events  []modelEvent
+	streams map[string]*modelStream
+}
+
+type modelEvent struct {
+	pos          uint64
+	id           uuid.UUID
+	stream, kind string
+}
+
+type modelStream struct {
+	all   []Entry // every version ever assigned
+	first uint64  // first visible version
+}
+
+func newModel() *model { return &model{streams: map[string]*modelStream{}} }
+
+func (m *model) stream(name string) *modelStream {
+	s := m.streams[name]
+	if s == nil {
+		s = &modelStream{}
+		m.streams[name] = s
+	}
+	return s
+}
+
+func (m *model) addEvent(pos uint64, id uuid.UUID, stream, typ string) uint64 {
+	m.pos = pos
+	m.events = append(m.events, modelEvent{pos, id, stream, typ})
+	s := m.stream(stream)
+	s.all = append(s.all, Entry{Version: uint64(len(s.all)), Position: pos})
+	return uint64(len(s.all) - 1)
+}
+
+func (m *model) addLink(pos uint64, stream string, event uint64) uint64 {
+	m.pos = pos
+	m.links++
+	s := m.stream(stream)
+	s.all = append(s.all, Entry{Version: uint64(len(s.all)), Position: event, Link: true})
+	return uint64(len(s.all) - 1)
+}
+
+func (m *model) deleteStream(pos uint64, stream string) {
+	m.pos = pos
+	if s := m.streams[stream]; s != nil {
+		s.first = uint64(len(s.all))
+	}
+}
+
+func (m *model) state(name string) StreamState {
+	s := m.streams[name]
+	if s == nil {
+		return StreamState{Last: -1}
+	}
+	next := uint64(len(s.all))
+	return StreamState{Exists: s.first < next, Last: int64(next) - 1, Next: next, First: s.first}
+}
+
+func (m *model) versions(name string, from uint64, backward bool, limit int) []Entry {
+	s := m.streams[name]
+	if s == nil {
+		return nil
+	}
+	var out []Entry
+	visible := s.all[s.first:]
+	if backward {
+		visible = slices.Clone(visible)
+		slices.Reverse(visible)
+	}
+	for _, e := range visible {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		if backward && e.Version <= from || !backward && e.Version >= from {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (m *model) contains(name string, event uint64) bool {
+	s := m.streams[name]
+	if s == nil {
+		return false
+	}
+	for _, e := range s.all[s.first:] {
+		if e.Position == event {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *model) lookup(id uuid.UUID) (uint64, bool) {
+	for _, e := range m.events {
+		if e.id == id {
+			return e.pos, true
+		}
+	}
+	return 0, false
+}
+
+// positions pages the positions of the events keep accepts.
+func (m *model) positions(keep func(modelEvent) bool, from uint64, backward bool, limit int) []uint64 {
+	var out []uint64
+	for i := range m.events {
+		e := m.events[i]
+		if backward {
+			e = m.events[len(m.events)-1-i]
+		}
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		if keep(e) && (backward && e.pos <= from || !backward && e.pos >= from) {
+			out = append(out, e.pos)
+		}
+	}
+	return out
+}
+
+func (m *model) category(c string, from uint64, backward bool, limit int) []uint64 {
+	return m.positions(func(e modelEvent) bool { return CategoryOf(e.stream) == c }, from, backward, limit)
+}
+
+func (m *model) types(types []string, from uint64, backward bool, limit int) []uint64 {
+	return m.positions(func(e modelEvent) bool { return slices.Contains(types, e.kind) }, from, backward, limit)
+}
+
+func (m *model) streamNames(prefix, after string, limit int) []StreamInfo {
+	var names []string
+	for name := range m.streams {
+		if strings.HasPrefix(name, prefix) && name > after {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
+	}
+	var out []StreamInfo
+	for _, name := range names {
+		out = append(out, StreamInfo{Name: name, StreamState: m.state(name)})
+	}
+	return out
+}
+
+func (m *model) stats() Stats {
+	cats, types := map[string]bool{}, map[string]bool{}
+	for _, e := range m.events {
+		cats[CategoryOf(e.stream)] = true
+		types[e.kind] = true
+	}
+	return Stats{Streams: len(m.streams), Events: len(m.events), Links: m.links, Categories: len(cats), Types: len(types)}
+}
+
+// workload applies n random records to both x and m, from position m.pos+1 on, and checks
+// that every writer returns the version the model expects. Positions have gaps, streams
+// of a few categories (with and without '$') get events and links, some get deleted, and
+// one stream, "Long$1", grows past setThreshold, is deleted and grows again.
+func workload(t testing.TB, rng *rand.Rand, x *Index, m *model, n int) {
+	t.Helper()
+	cats := []string{"Order", "Cart", "Plain", "$sys"}
+	kinds := []string{"Created", "Paid", "Shipped", "Cancelled", "Noted"}
+	streamName := func() string {
+		c := cats[rng.IntN(len(cats))]
+		if c == "Plain" {
+			return fmt.Sprintf("Plain%d", rng.IntN(5))
+		}
+		return fmt.Sprintf("%s$%d", c, rng.IntN(40))
+	}
+	pos := m.pos
+	for range n {
+		pos += 1 + uint64(rng.IntN(3))
+		var got, want uint64
+		switch r := rng.IntN(100); {
+		case r < 55 || len(m.events) == 0:
+			id := testID(pos)
+			stream, typ := streamName(), kinds[rng.IntN(len(kinds))]
+			if r < 15 {
+				stream = "Long$1"
+			}
+			got, want = x.AddEvent(pos, id, stream, typ), m.addEvent(pos, id, stream, typ)
+		case r < 90:
+			stream := streamName()
+			if r < 80 {
+				stream = "Long$1"
+			}
+			event := m.events[rng.IntN(len(m.events))].pos
+			got, want = x.AddLink(pos, stream, event), m.addLink(pos, stream, event)
+		case r < 97:
+			stream := streamName()
+			if long := m.state("Long$1"); long.Next-long.First > 2*setThreshold {
+				stream = "Long$1"
+			}
+			x.DeleteStream(pos, stream)
+			m.deleteStream(pos, stream)
+		default:
+			x.Advance(pos)
+			m.pos = pos
+		}
+		if got != want {
+			t.Fatalf("record at %d: version %d, want %d", pos, got, want)
+		}
+	}
+}
+
+// checkSame asks x and m every kind of question and fails on the first different answer.
+func checkSame(t *testing.T, x *Index, m *model) {
+	t.Helper()
+	if x.Position() != m.pos {
+		t.Fatalf("Position() = %d, want %d", x.Position(), m.pos)
+	}
+	if got, want := x.Stats(), m.stats(); got != want {
+		t.Fatalf("Stats() = %+v, want %+v", got, want)
+	}
+	names := []string{"Nope$1", ""}
+	for name := range m.streams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		want := m.state(name)
+		if got := x.Stream(name); got != want {
+			t.Fatalf("Stream(%q) = %+v, want %+v", name, got, want)
+		}
+		for _, from := range []uint64{0, want.First, want.First + 1, want.Next / 2, uint64(max(want.Last, 0)), want.Next, math.MaxUint64} {
+			for _, limit := range []int{0, 1, 3} {
+				for _, backward := range []bool{false, true} {
+					got, want := x.Versions(nil, name, from, backward, limit), m.versions(name, from, backward, limit)
+					if !slices.Equal(got, want) {
+						t.Fatalf("Versions(%q, from %d, backward %v, limit %d) = %v, want %v", name, from, backward, limit, got, want)
+					}
+				}
+			}
+		}
+		for _, e := range m.events {
+			if got, want := x.Contains(name, e.pos), m.contains(name, e.pos); got != want {
+				t.Fatalf("Contains(%q, %d) = %v, want %v", name, e.pos, got, want)
+			}
+		}
+		if x.Contains(name, 0) || x.Contains(name, m.pos+1) || x.Contains(name, math.MaxUint64) {
+			t.Fatalf("Contains(%q) holds a position that is no event", name)
+		}
+	}
+	for _, e := range append(m.events, modelEvent{id: testID(0)}) {
+		gotPos, gotOK := x.Lookup(e.id)
+		wantPos, wantOK := m.lookup(e.id)
+		if gotPos != wantPos || gotOK != wantOK {
+			t.Fatalf("Lookup(%v) = %d, %v, want %d, %v", e.id, gotPos, gotOK, wantPos, wantOK)
+		}
+	}
+	froms := []uint64{0, 1, m.pos / 3, m.pos / 2, m.pos, math.MaxUint64}
+	for _, c := range []string{"Order", "Cart", "Plain0", "Plain1", "", "Long", "Nope"} {
+		for _, from := range froms {
+			for _, limit := range []int{0, 1, 7} {
+				for _, backward := range []bool{false, true} {
+					got, want := x.Category(nil, c, from, backward, limit), m.category(c, from, backward, limit)
+					if !slices.Equal(got, want) {
+						t.Fatalf("Category(%q, from %d, backward %v, limit %d) = %v, want %v", c, from, backward, limit, got, want)
+					}
+				}
+			}
+		}
+	}
+	for _, types := range [][]string{nil, {"Nope"}, {"Paid"}, {"Paid", "Shipped"}, {"Shipped", "Paid", "Paid", "Nope"}, {"Created", "Paid", "Shipped", "Cancelled", "Noted"}} {
+		for _, from := range froms {
+			for _, limit := range []int{0, 1, 7} {
+				for _, backward := range []bool{false, true} {
+					got, want := x.Types(nil, types, from, backward, limit), m.types(types, from, backward, limit)
+					if !slices.Equal(got, want) {
+						t.Fatalf("Types(%q, from %d, backward %v, limit %d) = %v, want %v", types, from, backward, limit, got, want)
+					}
+				}
+			}
+		}
+	}
+	for _, prefix := range []string{"", "Order$", "Order$1", "Plain", "$", "Z"} {
+		for _, after := range []string{"", "Cart$3", "Order$1", "Order$2", "Plain2", "~"} {
+			for _, limit := range []int{0, 1, 5} {
+				got, want := x.StreamNames(prefix, after, limit), m.streamNames(prefix, after, limit)
+				if !slices.Equal(got, want) {
+					t.Fatalf("StreamNames(%q, %q, %d) = %v, want %v", prefix, after, limit, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestMatchesModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			x, m := New(), newModel()
+			for range 3 {
+				workload(t, rng, x, m, 400)
+				checkSame(t, x, m)
+			}
+		})
+	}
+}
