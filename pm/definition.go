@@ -1,0 +1,198 @@
+package pm
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// A Definition describes a process manager whose state is of type S.
+//
+// The state of one process is the fold of its stream: Init, then Apply for every event
+// in it, in order. The stream holds the handled events (links) and the events the
+// runtime writes for the process: its commands and its deadline records (see
+// DeadlineScheduled). Decide then says, given the state, which commands should be issued
+// now and which deadlines should be pending. Both Apply and Decide must be pure: the
+// runtime calls them again on every replay.
+type Definition[S any] struct {
+	// Name names the process manager and its streams: process streams are
+	// "<Name>$<process id>". Letters, digits, '_' and '-' only, at most 64 bytes.
+	Name string
+	// Handles lists the event types the process manager handles.
+	Handles []string
+	// ProcessID finds the process an event belongs to; false ignores the event.
+	// DataField builds the common case.
+	ProcessID func(pmd.Event) (string, bool)
+	// Init returns the state of a process before any event.
+	Init func(processID string) S
+	// Apply returns the state after e. It sees the handled events (Link is true) and the
+	// events the runtime wrote into the process stream: issued commands and deadline
+	// records. Events it does not care about should leave the state unchanged.
+	Apply func(state S, e pmd.Event) S
+	// Decide returns what should be issued given the state: commands with a zero At are
+	// issued now, commands with an At are deadlines, issued at At unless a later Decide
+	// no longer returns them. A command is issued at most once per process, identified by
+	// its Key, so Decide may keep returning commands that were already issued.
+	Decide func(state S) []Command
+}
+
+// Command is a command a process issues.
+type Command struct {
+	// Type is the command's event type.
+	Type string
+	// Data is the command's payload.
+	Data map[string]any
+	// Key identifies the command within its process: a process issues each key at most
+	// once. Empty means Type.
+	Key string
+	// At, when set, makes the command a deadline: it is issued at At, unless by then
+	// Decide has stopped returning it. A deadline whose At has passed when it is decided
+	// is issued at once.
+	At time.Time
+
+	// Set by the runtime on issued commands.
+
+	// ID is the id of the command's event in the store, stable across redeliveries: a
+	// receiver drops duplicates by it.
+	ID uuid.UUID
+	// ProcessID is the process that issued the command.
+	ProcessID string
+}
+
+func (c Command) key() string {
+	if c.Key != "" {
+		return c.Key
+	}
+	return c.Type
+}
+
+// DataField returns a ProcessID function that reads the process id from the event's data
+// field name. A string is used as is; an integer is written in decimal. Any other value,
+// or a missing or empty field, ignores the event.
+func DataField(name string) func(pmd.Event) (string, bool) {
+	return func(e pmd.Event) (string, bool) {
+		var id string
+		switch v := e.Data[name].(type) {
+		case string:
+			id = v
+		case int:
+			id = strconv.FormatInt(int64(v), 10)
+		case int8:
+			id = strconv.FormatInt(int64(v), 10)
+		case int16:
+			id = strconv.FormatInt(int64(v), 10)
+		case int32:
+			id = strconv.FormatInt(int64(v), 10)
+		case int64:
+			id = strconv.FormatInt(v, 10)
+		case uint:
+			id = strconv.FormatUint(uint64(v), 10)
+		case uint8:
+			id = strconv.FormatUint(uint64(v), 10)
+		case uint16:
+			id = strconv.FormatUint(uint64(v), 10)
+		case uint32:
+			id = strconv.FormatUint(uint64(v), 10)
+		case uint64:
+			id = strconv.FormatUint(v, 10)
+		}
+		return id, id != ""
+	}
+}
+
+// ErrInvalidDefinition is matched by every error about a Definition that cannot run.
+var ErrInvalidDefinition = errors.New("invalid process manager definition")
+
+// DefinitionError says what is wrong with a Definition.
+type DefinitionError struct {
+	Name   string // the definition's Name, as given
+	Field  string // e.g. "Name", "Handles[1]", "Decide"
+	Reason string
+}
+
+func (e *DefinitionError) Error() string {
+	return fmt.Sprintf("pm: definition %q: %s %s", e.Name, e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidDefinition) hold.
+func (e *DefinitionError) Is(target error) bool { return target == ErrInvalidDefinition }
+
+const maxNameLen = 64
+
+// Validate reports the first thing that keeps d from running, as a *DefinitionError.
+func (d Definition[S]) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &DefinitionError{Name: d.Name, Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
+	if d.Name == "" {
+		return bad("Name", "is empty")
+	}
+	if len(d.Name) > maxNameLen {
+		return bad("Name", "is %d bytes long, the limit is %d", len(d.Name), maxNameLen)
+	}
+	for _, r := range d.Name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return bad("Name", "contains %q; only letters, digits, '_' and '-' are allowed", r)
+		}
+	}
+	if len(d.Handles) == 0 {
+		return bad("Handles", "is empty: the process manager would never run")
+	}
+	seen := make(map[string]bool, len(d.Handles))
+	for i, t := range d.Handles {
+		field := fmt.Sprintf("Handles[%d]", i)
+		if err := checkType(t); err != "" {
+			return bad(field, "%s", err)
+		}
+		if seen[t] {
+			return bad(field, "repeats %q", t)
+		}
+		seen[t] = true
+	}
+	switch {
+	case d.ProcessID == nil:
+		return bad("ProcessID", "is nil")
+	case d.Init == nil:
+		return bad("Init", "is nil")
+	case d.Apply == nil:
+		return bad("Apply", "is nil")
+	case d.Decide == nil:
+		return bad("Decide", "is nil")
+	}
+	return nil
+}
+
+// checkType applies the store's rules for event types and returns what breaks them.
+func checkType(t string) string {
+	switch {
+	case t == "":
+		return "is empty"
+	case len(t) > 256:
+		return fmt.Sprintf("is %d bytes long, the limit is 256", len(t))
+	case !utf8.ValidString(t):
+		return fmt.Sprintf("%q is not valid UTF-8", t)
+	}
+	for _, r := range t {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("%q contains the control character %U", t, r)
+		}
+	}
+	return ""
+}
+
+// checkProcessID reports why id cannot name a process of a manager called name.
+func checkProcessID(name, id string) string {
+	if id == "" {
+		return "is empty"
+	}
+	if n := len(name) + 1 + len(id); n > 256 {
+		return fmt.Sprintf("makes the stream name %d bytes long, the limit is 256", n)
+	}
+	return checkType(id)
+}

@@ -1,0 +1,261 @@
+package pm
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ErrInvalidProcessID is matched by the error for an event whose process id cannot name
+// a stream. The runtime logs such an event and skips it.
+var ErrInvalidProcessID = errors.New("invalid process id")
+
+// Memory runs a Definition on events held in memory, with a clock it is told about: no
+// store, no goroutines. It decides exactly as the runtime does (the same replay, the same
+// deadline rules, the same records in the process stream) and passes event data through
+// the encoding the store uses, so a definition sees numbers as it will in production.
+// Package pmtest builds its test helpers on it. A Memory is not safe for concurrent use.
+type Memory[S any] struct {
+	def     Definition[S]
+	handles map[string]bool
+	now     time.Time
+	pos     uint64
+	procs   map[string]*memProc[S]
+	issued  []Command
+}
+
+type memProc[S any] struct {
+	p      *process[S]
+	events []pmd.Event
+}
+
+// NewMemory returns a Memory running def with its clock at now.
+func NewMemory[S any](def Definition[S], now time.Time) (*Memory[S], error) {
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Memory[S]{def: def, handles: make(map[string]bool), now: now.UTC(), procs: make(map[string]*memProc[S])}
+	for _, t := range def.Handles {
+		m.handles[t] = true
+	}
+	return m, nil
+}
+
+// Now is the Memory's clock.
+func (m *Memory[S]) Now() time.Time { return m.now }
+
+// Handle hands e to the process manager as if the store delivered it: e is linked into
+// its process stream (unless it is already there, which makes Handle a no-op, like a
+// redelivery), the process decides, and the commands it issues are returned. Events of
+// other types, or without a process id, are ignored. Fields the store would set and e
+// lacks are filled in: ID (a fresh one), Position (the next), Timestamp (the clock),
+// Stream ("<Type>$<process id>").
+func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
+	if !m.handles[e.Type] {
+		return nil, nil
+	}
+	id, ok := m.def.ProcessID(e)
+	if !ok {
+		return nil, nil
+	}
+	if reason := checkProcessID(m.def.Name, id); reason != "" {
+		return nil, fmt.Errorf("pm: %s: event %s (%s): process id %q %s: %w", m.def.Name, e.ID, e.Type, id, reason, ErrInvalidProcessID)
+	}
+	m.pos++
+	if e.ID == uuid.Nil {
+		e.ID = uuid.NewSHA1(namespace, fmt.Appendf(nil, "memory fact %d", m.pos))
+	}
+	if e.Position == 0 {
+		e.Position = m.pos
+	}
+	if e.Timestamp.IsZero() {
+		e.Timestamp = m.now
+	}
+	if e.Stream == "" {
+		e.Stream = e.Type + "$" + id
+	}
+	var err error
+	if e.Data, err = roundTrip(e.Data); err != nil {
+		return nil, fmt.Errorf("pm: event %s data: %w", e.ID, err)
+	}
+	if e.Metadata, err = roundTrip(e.Metadata); err != nil {
+		return nil, fmt.Errorf("pm: event %s metadata: %w", e.ID, err)
+	}
+	mp := m.proc(id)
+	if _, dup := mp.p.l.ids[e.ID]; dup {
+		return nil, nil
+	}
+	link := e
+	link.Link = true
+	link.Version = uint64(mp.p.l.last + 1)
+	cmds, err := m.step(mp, &e, &link)
+	if err != nil && len(mp.events) == 0 {
+		delete(m.procs, id)
+	}
+	return cmds, err
+}
+
+// Advance moves the clock on by d and fires the deadlines that are due, process by
+// process in order of their first due deadline, returning the commands they issue.
+func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
+	m.now = m.now.Add(d)
+	type due struct {
+		at time.Time
+		id string
+	}
+	var list []due
+	for id, mp := range m.procs {
+		if ds := mp.p.l.deadlines(); len(ds) > 0 && !ds[0].Due.After(m.now) {
+			list = append(list, due{ds[0].Due, id})
+		}
+	}
+	slices.SortFunc(list, func(a, b due) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return compareStrings(a.id, b.id)
+	})
+	var out []Command
+	for _, d := range list {
+		cmds, err := m.step(m.procs[d.id], nil, nil)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, cmds...)
+	}
+	return out, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (m *Memory[S]) proc(id string) *memProc[S] {
+	mp, ok := m.procs[id]
+	if !ok {
+		mp = &memProc[S]{p: m.def.newProcess(id)}
+		m.procs[id] = mp
+	}
+	return mp
+}
+
+// step links trigger (unless nil), decides and appends what the process writes. On a
+// Decide error the process is left as it was.
+func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, error) {
+	before := *mp.p
+	before.l = cloneLedger(&mp.p.l)
+	next := uint64(mp.p.l.last + 1)
+	if link != nil {
+		mp.p.apply(link)
+		next++
+	}
+	writes, cmds, err := mp.p.plan(trigger, m.now, next)
+	if err != nil {
+		*mp.p = before
+		return nil, err
+	}
+	stored := make([]pmd.Event, 0, len(writes))
+	for i, w := range writes {
+		e := pmd.Event{ID: w.ID, Type: w.Type, Timestamp: m.now, Stream: mp.p.stream, Version: next + uint64(i)}
+		if e.Data, err = roundTrip(w.Data); err == nil {
+			e.Metadata, err = roundTrip(w.Metadata)
+		}
+		if err != nil {
+			*mp.p = before
+			return nil, &DecideError{Stream: mp.p.stream, Reason: fmt.Sprintf("%s: cannot encode: %v", w.Type, err)}
+		}
+		stored = append(stored, e)
+	}
+	if link != nil {
+		mp.events = append(mp.events, *link)
+	}
+	for i := range stored {
+		m.pos++
+		stored[i].Position = m.pos
+		mp.p.apply(&stored[i])
+		mp.events = append(mp.events, stored[i])
+		for j := range cmds {
+			if cmds[j].ID == stored[i].ID {
+				cmds[j].Data = stored[i].Data // as the dispatcher will hand it over
+			}
+		}
+	}
+	m.issued = append(m.issued, cmds...)
+	return cmds, nil
+}
+
+func cloneLedger(l *ledger) ledger {
+	c := *l
+	c.ids = make(map[uuid.UUID]struct{}, len(l.ids))
+	for k := range l.ids {
+		c.ids[k] = struct{}{}
+	}
+	c.issued = make(map[string]struct{}, len(l.issued))
+	for k := range l.issued {
+		c.issued[k] = struct{}{}
+	}
+	c.pending = make(map[string]Deadline, len(l.pending))
+	for k, v := range l.pending {
+		c.pending[k] = v
+	}
+	return c
+}
+
+// Commands returns every command issued so far, in the order they were issued.
+func (m *Memory[S]) Commands() []Command { return slices.Clone(m.issued) }
+
+// State returns the state of process id and whether the process has any event.
+func (m *Memory[S]) State(id string) (S, bool) {
+	mp, ok := m.procs[id]
+	if !ok {
+		return m.def.Init(id), false
+	}
+	return mp.p.s, true
+}
+
+// Process returns everything known about process id: its stream, state, commands and
+// pending deadlines. Deliveries are always empty: a Memory delivers nothing.
+func (m *Memory[S]) Process(id string) (Process, bool) {
+	mp, ok := m.procs[id]
+	if !ok {
+		return Process{}, false
+	}
+	return describe(m.def.Name, id, mp.p, slices.Clone(mp.events)), true
+}
+
+// Processes lists the ids of the processes with at least one event, sorted.
+func (m *Memory[S]) Processes() []string {
+	ids := make([]string, 0, len(m.procs))
+	for id := range m.procs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// roundTrip passes m through msgpack the way the store stores event data.
+func roundTrip(m map[string]any) (map[string]any, error) {
+	if len(m) == 0 {
+		return map[string]any{}, nil
+	}
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	if err := msgpack.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

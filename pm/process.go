@@ -1,0 +1,293 @@
+package pm
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// Event types and metadata of the records the runtime writes into a process stream
+// besides commands. They are part of the on-disk format: see doc.go.
+const (
+	// DeadlineScheduled records that a deadline is pending. Data: key, due (RFC 3339 with
+	// nanoseconds, UTC), type and data of the command it will issue. A later
+	// DeadlineScheduled for the same key moves the deadline.
+	DeadlineScheduled = "DeadlineScheduled"
+	// DeadlineFired records that a deadline was due and its command was issued; the
+	// command follows it in the same write. Data: key, due.
+	DeadlineFired = "DeadlineFired"
+	// DeadlineCancelled records that Decide stopped asking for a pending deadline.
+	// Data: key.
+	DeadlineCancelled = "DeadlineCancelled"
+
+	// MetaKind, in the metadata of an event the runtime wrote, says what it is:
+	// KindCommand or one of the deadline record kinds.
+	MetaKind = "pm_kind"
+	// MetaKey is the command key the record is about.
+	MetaKey = "pm_key"
+
+	KindCommand           = "command"
+	KindDeadlineScheduled = "deadline_scheduled"
+	KindDeadlineFired     = "deadline_fired"
+	KindDeadlineCancelled = "deadline_cancelled"
+)
+
+// Status is where a process stands.
+type Status string
+
+const (
+	// StatusOpen: no command issued yet, or a deadline still pending.
+	StatusOpen Status = "open"
+	// StatusCompleted: it issued a command and has no pending deadline.
+	StatusCompleted Status = "completed"
+	// StatusExpired: one of its deadlines fired.
+	StatusExpired Status = "expired"
+)
+
+// Deadline is a pending deadline of a process.
+type Deadline struct {
+	Key  string
+	Due  time.Time
+	Type string // of the command it will issue
+	// Scheduled is the id of the DeadlineScheduled record that set it.
+	Scheduled uuid.UUID
+	// correlation is carried over to the records its firing writes.
+	correlation string
+}
+
+// namespace makes the ids of the records the runtime writes: UUIDv5 of the process
+// stream and the version the record lands at, which no crash or retry can change.
+var namespace = uuid.MustParse("7b1c2f4e-5d1a-4f0e-9a57-3c0d8f6b2e91")
+
+func recordID(stream string, version uint64) uuid.UUID {
+	return uuid.NewSHA1(namespace, fmt.Appendf(nil, "%s@%d", stream, version))
+}
+
+// ledger is what the runtime itself needs from a process stream, whatever the
+// definition's state: which events are in it, which command keys were issued and
+// which deadlines are pending.
+type ledger struct {
+	last     int64 // version of the last event folded, -1 for none
+	ids      map[uuid.UUID]struct{}
+	issued   map[string]struct{}
+	pending  map[string]Deadline
+	commands int
+	fired    int
+}
+
+func newLedger() ledger {
+	return ledger{
+		last:    -1,
+		ids:     make(map[uuid.UUID]struct{}),
+		issued:  make(map[string]struct{}),
+		pending: make(map[string]Deadline),
+	}
+}
+
+func (l *ledger) observe(stream string, e *pmd.Event) {
+	l.last = int64(e.Version)
+	l.ids[e.ID] = struct{}{}
+	if e.Link || e.Stream != stream {
+		return
+	}
+	kind, _ := e.Metadata[MetaKind].(string)
+	key, _ := e.Metadata[MetaKey].(string)
+	switch kind {
+	case KindCommand:
+		l.commands++
+		l.issued[key] = struct{}{}
+		delete(l.pending, key)
+	case KindDeadlineScheduled:
+		due, _ := e.Data["due"].(string)
+		at, err := time.Parse(time.RFC3339Nano, due)
+		if err != nil {
+			return // not written by this package; nothing to schedule
+		}
+		typ, _ := e.Data["type"].(string)
+		corr, _ := e.Metadata[pmd.CorrelationID].(string)
+		l.pending[key] = Deadline{Key: key, Due: at, Type: typ, Scheduled: e.ID, correlation: corr}
+	case KindDeadlineFired:
+		l.fired++
+		delete(l.pending, key)
+	case KindDeadlineCancelled:
+		delete(l.pending, key)
+	}
+}
+
+func (l *ledger) status() Status {
+	switch {
+	case l.fired > 0:
+		return StatusExpired
+	case l.commands > 0 && len(l.pending) == 0:
+		return StatusCompleted
+	default:
+		return StatusOpen
+	}
+}
+
+// deadlines lists the pending deadlines by due time, then key.
+func (l *ledger) deadlines() []Deadline {
+	out := make([]Deadline, 0, len(l.pending))
+	for _, d := range l.pending {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Due.Equal(out[j].Due) {
+			return out[i].Due.Before(out[j].Due)
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out
+}
+
+// proc is one process being replayed, with the definition's state type erased so that
+// the runtime needs no type parameter.
+type proc interface {
+	apply(e *pmd.Event)
+	ledger() *ledger
+	state() any
+	// plan returns the events to write after the trigger's link (trigger nil: a deadline
+	// check), landing from version next on, and the commands among them.
+	plan(trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error)
+}
+
+// machine is a Definition with its state type erased.
+type machine interface {
+	name() string
+	handles() []string
+	processID(pmd.Event) (string, bool)
+	start(processID string) proc
+}
+
+func (d Definition[S]) name() string                           { return d.Name }
+func (d Definition[S]) handles() []string                      { return d.Handles }
+func (d Definition[S]) processID(e pmd.Event) (string, bool)   { return d.ProcessID(e) }
+func (d Definition[S]) start(processID string) proc            { return d.newProcess(processID) }
+func (d Definition[S]) newProcess(processID string) *process[S] {
+	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger()}
+}
+
+type process[S any] struct {
+	def    *Definition[S]
+	id     string
+	stream string
+	s      S
+	l      ledger
+}
+
+func (p *process[S]) apply(e *pmd.Event) {
+	p.s = p.def.Apply(p.s, *e)
+	p.l.observe(p.stream, e)
+}
+
+func (p *process[S]) ledger() *ledger { return &p.l }
+func (p *process[S]) state() any      { return p.s }
+
+// A DecideError reports a Decide result the runtime refuses: it is a bug in the
+// definition, not in the events.
+type DecideError struct {
+	Stream string
+	Reason string
+}
+
+func (e *DecideError) Error() string { return fmt.Sprintf("pm: %s: decide: %s", e.Stream, e.Reason) }
+
+// Is makes errors.Is(err, ErrInvalidDefinition) hold.
+func (e *DecideError) Is(target error) bool { return target == ErrInvalidDefinition }
+
+func (p *process[S]) plan(trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error) {
+	var causation uuid.UUID
+	var correlation string
+	if trigger != nil {
+		causation = trigger.ID
+		correlation, _ = trigger.Metadata[pmd.CorrelationID].(string)
+		if correlation == "" {
+			correlation = trigger.ID.String()
+		}
+	} else {
+		// A deadline check: nothing to do unless a deadline is due; its records are
+		// caused by the DeadlineScheduled record of the first one due.
+		due := p.l.deadlines()
+		if len(due) == 0 || due[0].Due.After(now) {
+			return nil, nil, nil
+		}
+		causation, correlation = due[0].Scheduled, due[0].correlation
+		if correlation == "" {
+			correlation = causation.String()
+		}
+	}
+	var (
+		out    []pmd.EventData
+		cmds   []Command
+		seen   = make(map[string]bool)
+		wanted = make(map[string]bool)
+	)
+	emit := func(kind, key, typ string, data map[string]any) uuid.UUID {
+		id := recordID(p.stream, next)
+		next++
+		out = append(out, pmd.EventData{
+			ID: id, Type: typ, Data: data,
+			Metadata: map[string]any{
+				pmd.CausationID:   causation.String(),
+				pmd.CorrelationID: correlation,
+				MetaKind:          kind,
+				MetaKey:           key,
+			},
+		})
+		return id
+	}
+	issue := func(key string, c Command) {
+		c.Key, c.At, c.ProcessID = key, time.Time{}, p.id
+		c.ID = emit(KindCommand, key, c.Type, c.Data)
+		cmds = append(cmds, c)
+		seen[key] = true
+	}
+	for i, c := range p.def.Decide(p.s) {
+		key := c.key()
+		if reason := checkType(c.Type); reason != "" {
+			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: type %s", i, reason)}
+		}
+		if seen[key] || wanted[key] {
+			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: key %q returned twice", i, key)}
+		}
+		if _, done := p.l.issued[key]; done {
+			seen[key] = true
+			continue
+		}
+		if c.At.IsZero() {
+			issue(key, c)
+			continue
+		}
+		due := c.At.UTC()
+		if !due.After(now) {
+			if d, ok := p.l.pending[key]; ok {
+				due = d.Due
+			}
+			emit(KindDeadlineFired, key, DeadlineFired, map[string]any{"key": key, "due": due.Format(time.RFC3339Nano)})
+			issue(key, c)
+			continue
+		}
+		wanted[key] = true
+		if d, ok := p.l.pending[key]; ok && d.Due.Equal(due) {
+			continue
+		}
+		emit(KindDeadlineScheduled, key, DeadlineScheduled, map[string]any{
+			"key": key, "due": due.Format(time.RFC3339Nano), "type": c.Type, "data": c.Data,
+		})
+	}
+	keys := make([]string, 0, len(p.l.pending))
+	for key := range p.l.pending {
+		if !seen[key] && !wanted[key] {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		emit(KindDeadlineCancelled, key, DeadlineCancelled, map[string]any{"key": key})
+	}
+	return out, cmds, nil
+}

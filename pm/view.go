@@ -1,0 +1,87 @@
+package pm
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// Process is everything known about one process: what a browser or an API shows.
+type Process struct {
+	Name   string // the process manager's
+	ID     string
+	Stream string // "<Name>$<ID>"
+	Status Status
+	// State is the definition's state (of type S), the fold of Events.
+	State any
+	// Version is the version of the last event of the stream, -1 if it has none.
+	Version int64
+	// Events is the process stream: handled events (Link true) and what the runtime
+	// wrote, in version order.
+	Events     []pmd.Event
+	Commands   []Command  // issued, in order
+	Deadlines  []Deadline // pending, by due time
+	Deliveries []Delivery // attempts to deliver Commands, in order; empty without a handler
+}
+
+// Delivery is one attempt to hand a command to the handler.
+type Delivery struct {
+	CommandID   uuid.UUID
+	CommandType string
+	Attempt     int       // 1 for the first
+	At          time.Time // when the attempt ended
+	// Err is the handler's error; empty when the command was delivered.
+	Err string
+	// RetryAt is when a failed delivery is tried again.
+	RetryAt time.Time
+}
+
+// Delivered reports whether the attempt succeeded.
+func (d Delivery) Delivered() bool { return d.Err == "" }
+
+// Counts is how many processes of a process manager stand where.
+type Counts struct {
+	Open, Completed, Expired int
+}
+
+func (c *Counts) add(s Status, n int) {
+	switch s {
+	case StatusOpen:
+		c.Open += n
+	case StatusCompleted:
+		c.Completed += n
+	case StatusExpired:
+		c.Expired += n
+	}
+}
+
+// describe builds the view of a replayed process.
+func describe(name, id string, p proc, events []pmd.Event) Process {
+	l := p.ledger()
+	v := Process{
+		Name:      name,
+		ID:        id,
+		Stream:    name + "$" + id,
+		Status:    l.status(),
+		State:     p.state(),
+		Version:   l.last,
+		Events:    events,
+		Deadlines: l.deadlines(),
+	}
+	for _, e := range events {
+		if c, ok := commandOf(v.Stream, id, &e); ok {
+			v.Commands = append(v.Commands, c)
+		}
+	}
+	return v
+}
+
+// commandOf returns the command e records, if it is one written into stream.
+func commandOf(stream, processID string, e *pmd.Event) (Command, bool) {
+	if e.Link || e.Stream != stream || e.Metadata[MetaKind] != KindCommand {
+		return Command{}, false
+	}
+	key, _ := e.Metadata[MetaKey].(string)
+	return Command{ID: e.ID, Type: e.Type, Data: e.Data, Key: key, ProcessID: processID}, true
+}
