@@ -163,10 +163,10 @@ type machine interface {
 	start(processID string) proc
 }
 
-func (d Definition[S]) name() string                           { return d.Name }
-func (d Definition[S]) handles() []string                      { return d.Handles }
-func (d Definition[S]) processID(e pmd.Event) (string, bool)   { return d.ProcessID(e) }
-func (d Definition[S]) start(processID string) proc            { return d.newProcess(processID) }
+func (d Definition[S]) name() string                         { return d.Name }
+func (d Definition[S]) handles() []string                    { return d.Handles }
+func (d Definition[S]) processID(e pmd.Event) (string, bool) { return d.ProcessID(e) }
+func (d Definition[S]) start(processID string) proc          { return d.newProcess(processID) }
 func (d Definition[S]) newProcess(processID string) *process[S] {
 	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger()}
 }
