@@ -1,0 +1,127 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm"
+)
+
+// State is the state of a process defined in a config file: what it has seen and
+// issued. It is the fold of the process stream.
+type State struct {
+	// ID is the process id.
+	ID string
+	// Seen counts the handled events by type.
+	Seen map[string]int
+	// Data is the data of the handled events merged, a later event's field winning.
+	Data map[string]any
+	// Events counts the handled events.
+	Events int
+	// First is the store timestamp of the first handled event; deadlines count from it.
+	First time.Time
+	// Issued lists the types of the commands issued, in order.
+	Issued []string
+}
+
+// Condition is a compiled complete_when.
+type Condition struct {
+	// Source is complete_when as written.
+	Source  string
+	handles []string
+	prog    *vm.Program // nil for all and any
+}
+
+// compileCondition compiles complete_when for a process manager handling handles.
+func compileCondition(src string, handles []string) (Condition, error) {
+	c := Condition{Source: src, handles: handles}
+	if src == "all" || src == "any" {
+		return c, nil
+	}
+	prog, err := expr.Compile(src, expr.Env(exprEnv(State{})), expr.AsBool())
+	if err != nil {
+		return Condition{}, fmt.Errorf("%q is not all, any or a boolean expression over id, seen, data and events: %v", src, err)
+	}
+	check := &seenChecker{handles: handles}
+	node := prog.Node()
+	ast.Walk(&node, check)
+	if check.unknown != "" {
+		return Condition{}, fmt.Errorf("seen.%s: %s is not one of the handled types %v", check.unknown, check.unknown, handles)
+	}
+	c.prog = prog
+	return c, nil
+}
+
+// seenChecker finds seen.X where X is not a handled type: always 0, surely a typo.
+type seenChecker struct {
+	handles []string
+	unknown string
+}
+
+func (v *seenChecker) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok || v.unknown != "" {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "seen" {
+		return
+	}
+	if prop, ok := m.Property.(*ast.StringNode); ok && !slices.Contains(v.handles, prop.Value) {
+		v.unknown = prop.Value
+	}
+}
+
+func exprEnv(s State) map[string]any {
+	seen := s.Seen
+	if seen == nil {
+		seen = map[string]int{}
+	}
+	data := s.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	return map[string]any{"id": s.ID, "seen": seen, "data": data, "events": s.Events}
+}
+
+// Holds reports whether s is complete. An expression that fails to evaluate, such as one
+// comparing a data field that no event has set yet, returns an error matching
+// ErrCondition; write `(data.guests ?? 0) >= 10` to give a missing field a value.
+func (c Condition) Holds(s State) (bool, error) {
+	switch {
+	case c.prog != nil:
+		seen := maps.Clone(s.Seen)
+		if seen == nil {
+			seen = map[string]int{}
+		}
+		for _, t := range c.handles {
+			if _, ok := seen[t]; !ok {
+				seen[t] = 0 // a handled type not seen yet reads as 0, not nil
+			}
+		}
+		s.Seen = seen
+		out, err := expr.Run(c.prog, exprEnv(s))
+		if err != nil {
+			return false, fmt.Errorf("%w %q: %v", ErrCondition, c.Source, err)
+		}
+		return out.(bool), nil
+	case c.Source == "any":
+		for _, t := range c.handles {
+			if s.Seen[t] > 0 {
+				return true, nil
+			}
+		}
+		return false, nil
+	default: // all
+		for _, t := range c.handles {
+			if s.Seen[t] == 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+}

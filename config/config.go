@@ -1,0 +1,399 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a checked config file.
+type Config struct {
+	// Path is the file it was read from, as given to Load or Parse.
+	Path      string
+	Processes []Process
+}
+
+// Process is one process manager of the config file.
+type Process struct {
+	// Name names the process manager; process streams are "<Name>$<process id>".
+	Name string
+	// CorrelateBy is the data field of a handled event that holds the process id.
+	CorrelateBy string
+	// Handles are the event types the process manager handles.
+	Handles []string
+	// CompleteWhen says when the process is complete and issues Issue.
+	CompleteWhen Condition
+	// Issue is the command a complete process issues.
+	Issue Command
+	// Deadline, if set, expires a process that is not complete in time.
+	Deadline *Deadline
+	// Deliver, if set, says where commands are delivered.
+	Deliver *Deliver
+	// Line is where the process is defined in the file.
+	Line int
+}
+
+// Command is a command a process issues. Its data holds the process id under the
+// process manager's CorrelateBy field.
+type Command struct {
+	Type string
+}
+
+// Deadline issues Issue if the process is not complete After its first handled event.
+type Deadline struct {
+	After time.Duration
+	Issue Command
+}
+
+// Deliver says where commands are delivered, at least once.
+type Deliver struct {
+	// Webhook is an http or https URL that each command is POSTed to as JSON.
+	Webhook string
+}
+
+// Error is one problem in a config file.
+type Error struct {
+	File   string
+	Line   int // 1-based; 0 when the problem has no place (an unreadable file)
+	Column int // 1-based; 0 when unknown
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Line == 0:
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Column == 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	default:
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	}
+}
+
+// Errors is every problem found in a config file, in file order.
+type Errors []*Error
+
+func (e Errors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Load reads and checks the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}}
+	}
+	return Parse(path, data)
+}
+
+// Parse checks the config file contents data; name is used in errors. The error, if
+// any, is an Errors.
+func Parse(name string, data []byte) (*Config, error) {
+	p := &parser{file: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{p.syntaxError(err)}
+	}
+	cfg := &Config{Path: name}
+	if len(doc.Content) == 0 {
+		return nil, Errors{{File: name, Line: 1, Msg: "the config file is empty: it needs a processes list"}}
+	}
+	root := p.mapping(doc.Content[0], "the config file", nil, "processes")
+	if list, ok := root["processes"]; ok {
+		if list.Kind != yaml.SequenceNode {
+			p.errorf(list, "processes must be a list of process managers, got %s", kindName(list))
+		} else {
+			names := map[string]int{}
+			for i, n := range list.Content {
+				proc, ok := p.process(i, n)
+				if !ok {
+					continue
+				}
+				if line, dup := names[proc.Name]; dup {
+					p.errorf(n, "process manager %q is defined twice (first at line %d)", proc.Name, line)
+					continue
+				}
+				names[proc.Name] = proc.Line
+				cfg.Processes = append(cfg.Processes, proc)
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b *Error) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
+		return nil, p.errs
+	}
+	return cfg, nil
+}
+
+type parser struct {
+	file string
+	errs Errors
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, a ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, a...)})
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a YAML syntax error into an *Error with its line.
+func (p *parser) syntaxError(err error) *Error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: p.file, Line: line, Msg: "YAML syntax: " + m[2]}
+	}
+	return &Error{File: p.file, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	default:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+// mapping checks that n is a mapping with only the keys allowed, each once, and none of
+// required missing; it returns the value of each key present.
+func (p *parser) mapping(n *yaml.Node, what string, required []string, allowed ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping, got %s", what, kindName(n))
+		return out
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case !slices.Contains(allowed, k.Value):
+			p.errorf(k, "%s: unknown key %q (known keys: %s)", what, k.Value, strings.Join(allowed, ", "))
+		case out[k.Value] != nil:
+			p.errorf(k, "%s: key %q is given twice", what, k.Value)
+		default:
+			out[k.Value] = v
+		}
+	}
+	for _, key := range required {
+		if _, ok := out[key]; !ok {
+			p.errorf(n, "%s: %s is missing", what, key)
+		}
+	}
+	return out
+}
+
+// str returns the string scalar n; ok is false (and an error recorded) otherwise.
+func (p *parser) str(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, "%s must be a string, got %s", what, kindName(n))
+		return "", false
+	}
+	if n.Value == "" {
+		p.errorf(n, "%s must not be empty", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
+	what := fmt.Sprintf("process manager %d", i+1)
+	if n.Kind == yaml.MappingNode {
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == "name" && n.Content[j+1].Kind == yaml.ScalarNode {
+				what = fmt.Sprintf("process manager %q", n.Content[j+1].Value)
+			}
+		}
+	}
+	before := len(p.errs)
+	m := p.mapping(n, what, []string{"name", "correlate_by", "handles", "issue"},
+		"name", "correlate_by", "handles", "complete_when", "issue", "deadline", "deliver")
+	proc := Process{Line: n.Line}
+	if v, ok := m["name"]; ok {
+		if s, ok := p.str(v, what+": name"); ok {
+			if reason := checkManagerName(s); reason != "" {
+				p.errorf(v, "%s: name %s", what, reason)
+			}
+			proc.Name = s
+		}
+	}
+	if v, ok := m["correlate_by"]; ok {
+		proc.CorrelateBy, _ = p.str(v, what+": correlate_by")
+	}
+	if v, ok := m["handles"]; ok {
+		proc.Handles = p.types(v, what+": handles")
+	}
+	if v, ok := m["issue"]; ok {
+		proc.Issue = p.command(v, what+": issue")
+	}
+	if v, ok := m["deadline"]; ok {
+		proc.Deadline = p.deadline(v, what+": deadline")
+	}
+	if v, ok := m["deliver"]; ok {
+		proc.Deliver = p.deliver(v, what+": deliver")
+	}
+	cond := "all"
+	condNode := n
+	if v, ok := m["complete_when"]; ok {
+		cond, _ = p.str(v, what+": complete_when")
+		condNode = v
+	}
+	if len(p.errs) > before {
+		return Process{}, false
+	}
+	c, err := compileCondition(cond, proc.Handles)
+	if err != nil {
+		p.errorf(condNode, "%s: complete_when: %v", what, err)
+		return Process{}, false
+	}
+	proc.CompleteWhen = c
+	for _, cmd := range []*Command{&proc.Issue, deadlineIssue(proc.Deadline)} {
+		if cmd != nil && slices.Contains(proc.Handles, cmd.Type) {
+			p.errorf(n, "%s: it would handle the command %s it issues; handles and issued types must differ", what, cmd.Type)
+			return Process{}, false
+		}
+	}
+	return proc, true
+}
+
+func deadlineIssue(d *Deadline) *Command {
+	if d == nil {
+		return nil
+	}
+	return &d.Issue
+}
+
+func (p *parser) types(n *yaml.Node, what string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "%s must be a list of event types, got %s", what, kindName(n))
+		return nil
+	}
+	if len(n.Content) == 0 {
+		p.errorf(n, "%s is empty: the process manager would never run", what)
+		return nil
+	}
+	var out []string
+	for i, e := range n.Content {
+		t, ok := p.str(e, fmt.Sprintf("%s[%d]", what, i))
+		if !ok {
+			continue
+		}
+		if reason := checkType(t); reason != "" {
+			p.errorf(e, "%s[%d]: event type %s", what, i, reason)
+			continue
+		}
+		if slices.Contains(out, t) {
+			p.errorf(e, "%s[%d]: %q is listed twice", what, i, t)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *parser) command(n *yaml.Node, what string) Command {
+	m := p.mapping(n, what, []string{"type"}, "type")
+	var c Command
+	if v, ok := m["type"]; ok {
+		if t, ok := p.str(v, what+": type"); ok {
+			if reason := checkType(t); reason != "" {
+				p.errorf(v, "%s: type %s", what, reason)
+			}
+			c.Type = t
+		}
+	}
+	return c
+}
+
+func (p *parser) deadline(n *yaml.Node, what string) *Deadline {
+	m := p.mapping(n, what, []string{"after", "issue"}, "after", "issue")
+	d := &Deadline{}
+	if v, ok := m["after"]; ok {
+		if s, ok := p.str(v, what+": after"); ok {
+			after, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.errorf(v, "%s: after: %q is not a duration; write it like 48h, 90m or 30s", what, s)
+			case after <= 0:
+				p.errorf(v, "%s: after must be positive, got %s", what, s)
+			}
+			d.After = after
+		}
+	}
+	if v, ok := m["issue"]; ok {
+		d.Issue = p.command(v, what+": issue")
+	}
+	return d
+}
+
+func (p *parser) deliver(n *yaml.Node, what string) *Deliver {
+	m := p.mapping(n, what, []string{"webhook"}, "webhook")
+	d := &Deliver{}
+	if v, ok := m["webhook"]; ok {
+		if s, ok := p.str(v, what+": webhook"); ok {
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.errorf(v, "%s: webhook %q is not an http or https URL", what, s)
+			}
+			d.Webhook = s
+		}
+	}
+	return d
+}
+
+// checkManagerName applies the process managers' naming rule: letters, digits, '_' and
+// '-', at most 64 bytes, so that "<name>$<id>" is a plain stream name.
+func checkManagerName(name string) string {
+	if len(name) > 64 {
+		return fmt.Sprintf("%q is %d bytes long, the limit is 64", name, len(name))
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Sprintf("%q contains %q; only letters, digits, '_' and '-' are allowed", name, r)
+		}
+	}
+	return ""
+}
+
+// checkType applies the store's rule for event types: at most 256 bytes of UTF-8
+// without control characters (emptiness is checked by the caller).
+func checkType(t string) string {
+	switch {
+	case len(t) > 256:
+		return fmt.Sprintf("is %d bytes long, the limit is 256", len(t))
+	case !utf8.ValidString(t):
+		return fmt.Sprintf("%q is not valid UTF-8", t)
+	}
+	for _, r := range t {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("%q contains the control character %U", t, r)
+		}
+	}
+	return ""
+}
+
+// ErrCondition is matched by errors evaluating a complete_when expression.
+var ErrCondition = errors.New("config: complete_when")

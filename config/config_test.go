@@ -1,0 +1,192 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadCatering(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "catering.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Processes) != 1 {
+		t.Fatalf("got %d processes, want 1", len(cfg.Processes))
+	}
+	p := cfg.Processes[0]
+	want := Process{
+		Name:         "CateringMatch",
+		CorrelateBy:  "order_id",
+		Handles:      []string{"CustomerConfirmedMenu", "CatererConfirmedMenu"},
+		CompleteWhen: Condition{Source: "all", handles: []string{"CustomerConfirmedMenu", "CatererConfirmedMenu"}},
+		Issue:        Command{Type: "ConfirmOrder"},
+		Deadline:     &Deadline{After: 48 * time.Hour, Issue: Command{Type: "CancelOrder"}},
+		Deliver:      &Deliver{Webhook: "http://127.0.0.1:9000/commands"},
+		Line:         2,
+	}
+	if !reflect.DeepEqual(p, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", p, want)
+	}
+}
+
+// TestLoadReportsEveryProblem checks that one bad file yields every problem, each with
+// its line, in file order.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := Load(filepath.Join("testdata", "many-errors.yaml"))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got %v, want config.Errors", err)
+	}
+	want := []string{
+		`testdata/many-errors.yaml:2:11: process manager "Catering Match": name "Catering Match" contains ' '`,
+		`testdata/many-errors.yaml:4:38: process manager "Catering Match": handles[1]: "CustomerConfirmedMenu" is listed twice`,
+		`testdata/many-errors.yaml:8:14: process manager "Catering Match": deadline: after: "two days" is not a duration`,
+		`testdata/many-errors.yaml:10:5: process manager "Other": correlate_by is missing`,
+		`testdata/many-errors.yaml:11:14: process manager "Other": handles is empty`,
+		`testdata/many-errors.yaml:13:5: process manager "Other": unknown key "colour"`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d:\n got %s\nwant %s…", i, errs[i], w)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	const valid = `
+processes:
+  - name: M
+    correlate_by: id
+    handles: [A, B]
+    issue: {type: C}
+`
+	tests := []struct {
+		name, yaml string
+		line       int
+		msg        string
+	}{
+		{"empty file", ``, 1, "the config file is empty"},
+		{"syntax", "processes:\n  - name: [\n", 2, "YAML syntax"},
+		{"top level not a mapping", "- a\n", 1, "the config file must be a mapping"},
+		{"unknown top-level key", "procesess: []\n", 1, `unknown key "procesess"`},
+		{"processes not a list", "processes: {a: 1}\n", 1, "processes must be a list"},
+		{"process not a mapping", "processes:\n  - hello\n", 2, "must be a mapping"},
+		{"missing name", "processes:\n  - correlate_by: id\n    handles: [A]\n    issue: {type: C}\n", 2, "name is missing"},
+		{"missing issue", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n", 2, "issue is missing"},
+		{"issue without type", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {}\n", 5, "issue: type is missing"},
+		{"name with $", "processes:\n  - name: M$1\n    correlate_by: id\n    handles: [A]\n    issue: {type: C}\n", 2, `contains '$'`},
+		{"name too long", "processes:\n  - name: " + strings.Repeat("m", 65) + "\n    correlate_by: id\n    handles: [A]\n    issue: {type: C}\n", 2, "the limit is 64"},
+		{"handles a string", "processes:\n  - name: M\n    correlate_by: id\n    handles: A\n    issue: {type: C}\n", 4, "must be a list of event types"},
+		{"handles the command", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A, C]\n    issue: {type: C}\n", 2, "would handle the command C"},
+		{"null correlate_by", "processes:\n  - name: M\n    correlate_by:\n    handles: [A]\n    issue: {type: C}\n", 3, "correlate_by must be a string, got nothing"},
+		{"negative deadline", valid + "    deadline: {after: -1h, issue: {type: X}}\n", 7, "after must be positive"},
+		{"deadline without issue", valid + "    deadline: {after: 1h}\n", 7, "deadline: issue is missing"},
+		{"webhook not http", valid + "    deliver: {webhook: ftp://host/x}\n", 7, "not an http or https URL"},
+		{"webhook without host", valid + "    deliver: {webhook: http://}\n", 7, "not an http or https URL"},
+		{"bad expression", valid + "    complete_when: seen.A >\n", 7, "not all, any or a boolean expression"},
+		{"expression not boolean", valid + "    complete_when: events + 1\n", 7, "not all, any or a boolean expression"},
+		{"expression with unknown type", valid + "    complete_when: seen.A > 0 && seen.Q > 0\n", 7, "seen.Q: Q is not one of the handled types"},
+		{"duplicate key", valid + "    issue: {type: D}\n", 7, `key "issue" is given twice`},
+		{"duplicate process", valid + "  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {type: C}\n", 7, `"M" is defined twice (first at line 3)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("pmd.yaml", []byte(tt.yaml))
+			if cfg != nil {
+				t.Fatalf("a bad file yielded a config: %+v", cfg)
+			}
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("got %v, want config.Errors", err)
+			}
+			e := errs[0]
+			if e.File != "pmd.yaml" || e.Line != tt.line || !strings.Contains(e.Msg, tt.msg) {
+				t.Fatalf("got %q (line %d), want line %d with %q", e, e.Line, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("got %v, want an error naming %s", err, path)
+	}
+}
+
+func TestCondition(t *testing.T) {
+	handles := []string{"A", "B"}
+	tests := []struct {
+		src  string
+		st   State
+		want bool
+	}{
+		{"all", State{Seen: map[string]int{"A": 1}}, false},
+		{"all", State{Seen: map[string]int{"A": 1, "B": 2}}, true},
+		{"any", State{Seen: map[string]int{}}, false},
+		{"any", State{Seen: map[string]int{"B": 1}}, true},
+		{"seen.A > 0 && seen.B > 0", State{Seen: map[string]int{"A": 1}}, false},
+		{"seen.A > 0 && seen.B > 0", State{Seen: map[string]int{"A": 1, "B": 1}}, true},
+		{"events >= 3", State{Events: 3}, true},
+		{"(data.guests ?? 0) >= 10", State{Data: map[string]any{}}, false},
+		{"(data.guests ?? 0) >= 10", State{Data: map[string]any{"guests": int64(12)}}, true},
+		{`id == "42"`, State{ID: "42"}, true},
+	}
+	for _, tt := range tests {
+		c, err := compileCondition(tt.src, handles)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		got, err := c.Holds(tt.st)
+		if err != nil || got != tt.want {
+			t.Errorf("%s over %+v = %v, %v; want %v", tt.src, tt.st, got, err, tt.want)
+		}
+	}
+}
+
+func TestConditionRuntimeError(t *testing.T) {
+	c, err := compileCondition("data.guests >= 10", []string{"A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Holds(State{Data: map[string]any{}}); !errors.Is(err, ErrCondition) {
+		t.Fatalf("got %v, want ErrCondition", err)
+	}
+}
+
+// FuzzParse checks that no input makes Parse panic, and that it returns either a config
+// or errors that each name the file.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"catering.yaml", "many-errors.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    complete_when: seen.A > 1\n    issue: {type: C}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("f.yaml", data)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("got config %v and error %v: want exactly one", cfg, err)
+		}
+		var errs Errors
+		if err != nil && (!errors.As(err, &errs) || len(errs) == 0) {
+			t.Fatalf("error %v is not a non-empty config.Errors", err)
+		}
+		for _, e := range errs {
+			if e.File != "f.yaml" || e.Msg == "" {
+				t.Fatalf("error %q does not name the file or says nothing", e)
+			}
+		}
+	})
+}
