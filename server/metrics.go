@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics. What the store does not expose (fsync
+// latency, group-commit batch sizes) is measured where the server sees it: the latency
+// of an append request includes its wait for the fsync it shares with the others.
+type metrics struct {
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	appends       prometheus.Counter
+	appendBytes   prometheus.Counter
+	appendBatch   prometheus.Histogram
+	links         prometheus.Counter
+	reads         prometheus.Counter
+	subscriptions prometheus.Gauge
+}
+
+func newMetrics(reg *prometheus.Registry, store *pmd.Store, procs Processes) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pmd_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pmd_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route; for appends and links it includes the shared fsync.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		appends: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pmd_events_appended_total", Help: "Events appended through the HTTP API.",
+		}),
+		appendBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pmd_append_bytes_total", Help: "Bytes of append request bodies accepted.",
+		}),
+		appendBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pmd_append_events_per_request", Help: "Events per append request.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		links: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pmd_events_linked_total", Help: "Events linked through the HTTP API.",
+		}),
+		reads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pmd_events_read_total", Help: "Events sent in read responses and subscriptions.",
+		}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pmd_subscriptions", Help: "Open SSE subscriptions.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.appends, m.appendBytes, m.appendBatch, m.links, m.reads, m.subscriptions,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pmd_log_last_position", Help: "Position of the last record in the log.",
+		}, func() float64 { return float64(store.LastPosition()) }))
+	if procs != nil {
+		reg.MustRegister(processCollector{procs})
+	}
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) observeRequest(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (m *metrics) appended(events int, bytes int64) {
+	m.appends.Add(float64(events))
+	m.appendBatch.Observe(float64(events))
+	if bytes > 0 {
+		m.appendBytes.Add(float64(bytes))
+	}
+}
+
+func (m *metrics) linked(events int) { m.links.Add(float64(events)) }
+
+func (m *metrics) read(events int) { m.reads.Add(float64(events)) }
+
+// processCollector reports the process counts of the process managers at scrape time.
+type processCollector struct{ procs Processes }
+
+var processesDesc = prometheus.NewDesc("pmd_processes", "Processes by process manager and status.",
+	[]string{"manager", "status"}, nil)
+
+func (c processCollector) Describe(ch chan<- *prometheus.Desc) { ch <- processesDesc }
+
+func (c processCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	managers, err := c.procs.Managers(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(processesDesc, err)
+		return
+	}
+	for _, m := range managers {
+		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Open), m.Name, "open")
+		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Completed), m.Name, "completed")
+		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Expired), m.Name, "expired")
+	}
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// ErrNotFound is what a Processes implementation returns (possibly wrapped) for an
+// unknown process manager or process; the API answers 404 not_found.
+var ErrNotFound = errors.New("not found")
+
+// Processes answers the process-manager routes. The daemon implements it over the
+// process managers of its config file.
+type Processes interface {
+	// Managers lists the process managers, in a stable order, with their counts.
+	Managers(ctx context.Context) ([]Manager, error)
+	// Process describes one process of the manager called name.
+	Process(ctx context.Context, name, id string) (Process, error)
+	// Holding lists the process streams that ev is linked into.
+	Holding(ctx context.Context, ev pmd.Event) ([]string, error)
+}
+
+// Manager is a process manager and the counts of its processes.
+type Manager struct {
+	Name      string   `json:"name"`
+	Handles   []string `json:"handles"`
+	Open      int      `json:"open"`
+	Completed int      `json:"completed"`
+	Expired   int      `json:"expired"`
+}
+
+// Process is one process: its state, its stream, the commands it issued and their
+// deliveries, and its deadlines.
+type Process struct {
+	Manager string `json:"manager"`
+	ID      string `json:"id"`
+	Stream  string `json:"stream"`
+	// Status is open, completed or expired.
+	Status    string      `json:"status"`
+	State     any         `json:"state"`
+	Events    []pmd.Event `json:"-"` // the process stream, rendered by the server
+	Commands  []Command   `json:"commands"`
+	Deadlines []Deadline  `json:"deadlines"`
+}
+
+// Command is a command a process issued, with its delivery attempts.
+type Command struct {
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Data      map[string]any `json:"data"`
+	Position  uint64         `json:"position"`
+	Delivered bool           `json:"delivered"`
+	Attempts  []Attempt      `json:"attempts"`
+}
+
+// Attempt is one delivery attempt of a command.
+type Attempt struct {
+	At time.Time `json:"at"`
+	// Error is empty for a successful attempt.
+	Error string `json:"error,omitempty"`
+}
+
+// Deadline is a deadline a process set.
+type Deadline struct {
+	Due   time.Time `json:"due"`
+	Issue string    `json:"issue"`
+	Fired bool      `json:"fired"`
+}
+
+func (s *Server) processes(w http.ResponseWriter, r *http.Request) error {
+	managers := []Manager{}
+	if s.opts.Processes != nil {
+		var err error
+		if managers, err = s.opts.Processes.Managers(r.Context()); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"processes": managers})
+}
+
+type processJSON struct {
+	Process
+	Events []eventJSON `json:"events"`
+}
+
+func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
+	name, id := r.PathValue("name"), r.PathValue("id")
+	if s.opts.Processes == nil {
+		return errNotFound("no process manager %q: the daemon runs none", name)
+	}
+	p, err := s.opts.Processes.Process(r.Context(), name, id)
+	if errors.Is(err, ErrNotFound) {
+		return errNotFound("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	out := processJSON{Process: p, Events: make([]eventJSON, len(p.Events))}
+	for i, ev := range p.Events {
+		out.Events[i] = toJSON(ev, true)
+	}
+	if out.Commands == nil {
+		out.Commands = []Command{}
+	}
+	if out.Deadlines == nil {
+		out.Deadlines = []Deadline{}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// frame is one SSE message, or a comment line.
+type frame struct {
+	id, data, retry, comment string
+}
+
+type sseClient struct {
+	resp   *http.Response
+	cancel context.CancelFunc
+	frames chan frame
+}
+
+// openSSE subscribes at url, sending lastID as Last-Event-ID when not empty.
+func openSSE(t *testing.T, url, lastID string) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
+		t.Fatalf("subscribe: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	c := &sseClient{resp: resp, cancel: cancel, frames: make(chan frame, 1024)}
+	go c.read()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *sseClient) read() {
+	defer close(c.frames)
+	sc := bufio.NewScanner(c.resp.Body)
+	var f frame
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if f != (frame{}) {
+				c.frames <- f
+			}
+			f = frame{}
+		case strings.HasPrefix(line, ":"):
+			f.comment = strings.TrimSpace(line[1:])
+		case strings.HasPrefix(line, "id: "):
+			f.id = line[4:]
+		case strings.HasPrefix(line, "data: "):
+			f.data = line[6:]
+		case strings.HasPrefix(line, "retry: "):
+			f.retry = line[7:]
+		}
+	}
+}
+
+func (c *sseClient) close() {
+	c.cancel()
+	c.resp.Body.Close()
+}
+
+// next returns the next frame, failing the test if none comes within a generous bound.
+func (c *sseClient) next(t *testing.T) frame {
+	t.Helper()
+	select {
+	case f, ok := <-c.frames:
+		if !ok {
+			t.Fatal("the subscription ended")
+		}
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("no SSE frame within 10s")
+	}
+	return frame{}
+}
+
+// event returns the next event frame, skipping heartbeats, with its data decoded.
+func (c *sseClient) event(t *testing.T) (string, map[string]any) {
+	t.Helper()
+	for {
+		f := c.next(t)
+		if f.data == "" {
+			continue
+		}
+		var ev map[string]any
+		dec := json.NewDecoder(strings.NewReader(f.data))
+		dec.UseNumber()
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatalf("data %q: %v", f.data, err)
+		}
+		return f.id, ev
+	}
+}
+
+// waitEnd waits for the server to end the stream.
+func (c *sseClient) waitEnd(t *testing.T) {
+	t.Helper()
+	for {
+		select {
+		case _, ok := <-c.frames:
+			if !ok {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the subscription did not end within 10s")
+		}
+	}
+}
+
+func TestSubscribeAllCatchUpLiveResume(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.append("a", nil, ev("A", map[string]any{"i": 0}), ev("B", map[string]any{"i": 1})).must(t, http.StatusCreated)
+	e.append("b", nil, ev("A", map[string]any{"i": 2})).must(t, http.StatusCreated)
+
+	sub := openSSE(t, e.ts.URL+"/v1/subscribe", "")
+	if f := sub.next(t); f.retry == "" {
+		t.Fatalf("first frame %+v, want the retry hint", f)
+	}
+	for i := range 3 {
+		id, ev := sub.event(t)
+		if id != ev["position"].(json.Number).String() || ev["data"].(map[string]any)["i"] != num(i) {
+			t.Fatalf("catch-up event %d: id %s %v", i, id, ev)
+		}
+		if _, has := ev["version"]; has {
+			t.Fatalf("version in a $all subscription: %v", ev)
+		}
+	}
+	// Live.
+	e.append("a", nil, ev("C", map[string]any{"i": 3})).must(t, http.StatusCreated)
+	id, got := sub.event(t)
+	if id != "4" || got["type"] != "C" {
+		t.Fatalf("live event: id %s %v", id, got)
+	}
+	sub.close()
+
+	// Events written while away, then resume after the last id seen.
+	e.append("b", nil, ev("D", map[string]any{"i": 4}), ev("E", map[string]any{"i": 5})).must(t, http.StatusCreated)
+	re := openSSE(t, e.ts.URL+"/v1/subscribe?from=1", id)
+	for i := 4; i <= 5; i++ {
+		_, ev := re.event(t)
+		if ev["data"].(map[string]any)["i"] != num(i) {
+			t.Fatalf("resumed event: %v, want i=%d (Last-Event-ID wins over from)", ev, i)
+		}
+	}
+}
+
+func TestSubscribeStreamAndTypes(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.append("Order$1", nil, ev("Placed", nil), ev("Paid", nil)).must(t, http.StatusCreated)
+	e.append("Other", nil, ev("Placed", nil)).must(t, http.StatusCreated)
+
+	// One stream, from version 1: ids are versions.
+	sub := openSSE(t, e.ts.URL+"/v1/subscribe?stream=Order%241&from=1", "")
+	id, got := sub.event(t)
+	if id != "1" || got["type"] != "Paid" || got["version"] != num(1) {
+		t.Fatalf("stream event: id %s %v", id, got)
+	}
+	// A link into the stream arrives live, marked as a link.
+	other := e.do("GET", "/v1/streams/Other", nil).events(t)[0]["id"]
+	e.do("POST", "/v1/streams/Order%241/links", map[string]any{"event_ids": []any{other}}).must(t, http.StatusCreated)
+	id, got = sub.event(t)
+	if id != "2" || got["link"] != true || got["stream"] != "Other" {
+		t.Fatalf("linked event: id %s %v", id, got)
+	}
+
+	// A stream that does not exist yet: the subscription waits for it.
+	wait := openSSE(t, e.ts.URL+"/v1/subscribe?stream=Later", "")
+	e.append("Later", nil, ev("First", nil)).must(t, http.StatusCreated)
+	if id, got := wait.event(t); id != "0" || got["type"] != "First" {
+		t.Fatalf("first event of a new stream: id %s %v", id, got)
+	}
+
+	// Types filter the global log.
+	typed := openSSE(t, e.ts.URL+"/v1/subscribe?types=Placed,First", "")
+	var ids []string
+	for range 3 {
+		id, _ := typed.event(t)
+		ids = append(ids, id)
+	}
+	if strings.Join(ids, ",") != "1,3,5" {
+		t.Fatalf("typed subscription ids %v, want positions 1,3,5", ids)
+	}
+}
+
+func TestSubscribeHeartbeat(t *testing.T) {
+	e := newEnv(t, Options{Heartbeat: time.Millisecond})
+	sub := openSSE(t, e.ts.URL+"/v1/subscribe", "")
+	for {
+		if f := sub.next(t); f.comment == "heartbeat" {
+			return
+		}
+	}
+}
+
+func TestSubscribeBadLastEventID(t *testing.T) {
+	e := newEnv(t, Options{})
+	req, _ := http.NewRequest("GET", e.ts.URL+"/v1/subscribe", nil)
+	req.Header.Set("Last-Event-ID", "abc")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+}
