@@ -1,0 +1,26 @@
+// Package log is pmd's write-ahead log: an append-only sequence of records at positions
+// 1, 2, 3, … kept in a directory of github.com/tidwall/wal segment files.
+//
+// A record is an event (its full bytes, stored once), a link (a stream name and the
+// position of an earlier event) or a stream deletion. The store writes the records of
+// one atomic append as consecutive positions and marks the last one Commit.
+//
+// The log promises:
+//
+//   - Write is atomic per commit: after a crash at any moment, Open cuts everything after
+//     the last valid commit record, so every batch is wholly there or wholly gone. A Write
+//     returns once its records are fsynced (unless Options.NoSync), the directory too when
+//     a segment file was started.
+//   - Nothing damaged is ever served: every read checks the record's CRC-32C and that it
+//     is the record of the position asked for, and reports damage as a *CorruptError
+//     (errors.Is(err, ErrCorrupt)) naming segment file, offset and position.
+//   - Damage a crash cannot explain (a bad record followed by a record written by a later
+//     Write) makes Open fail with a *CorruptError and change nothing; Options.Keep names
+//     a position below which Open never cuts.
+//   - Reading one record costs one pread, whatever the segment size: each segment's entry
+//     offsets are kept in memory (4 bytes per record), and for sealed segments in a
+//     sidecar file so that Open does not read old segments.
+//
+// The on-disk format (entry framing, record header, msgpack bodies, sidecar files) is
+// described byte by byte in FORMAT.md next to this file.
+package log

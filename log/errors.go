@@ -1,0 +1,63 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrCorrupt is matched (errors.Is) by every error that reports damaged log data;
+	// the error itself is a *CorruptError saying where.
+	ErrCorrupt = errors.New("log: corrupt")
+	// ErrNotFound is returned by Read for a position the log does not hold.
+	ErrNotFound = errors.New("log: position not found")
+	// ErrClosed is returned by every call on a closed Log.
+	ErrClosed = errors.New("log: closed")
+	// ErrInvalid is matched by errors for a Write the log refuses (an empty batch, a batch
+	// not ending in a commit, a record missing a required field). Such a Write writes
+	// nothing and leaves the Log usable.
+	ErrInvalid = errors.New("log: invalid")
+)
+
+// CorruptError reports damaged log data and where it is. errors.Is(err, ErrCorrupt) holds.
+type CorruptError struct {
+	Segment  string // segment file path; empty when decoding bytes not read from a segment
+	Offset   int64  // byte offset of the damaged entry in Segment
+	Position uint64 // position of the damaged record; 0 if unknown
+	Reason   string // what is wrong
+}
+
+func (e *CorruptError) Error() string {
+	var b strings.Builder
+	b.WriteString("log: corrupt")
+	sep := ": "
+	if e.Segment != "" {
+		fmt.Fprintf(&b, ": segment %s offset %d", e.Segment, e.Offset)
+		sep = ", "
+	}
+	if e.Position != 0 {
+		fmt.Fprintf(&b, "%sposition %d", sep, e.Position)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrCorrupt) hold for a *CorruptError.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// at returns a copy of err located in segment at offset, if err is a *CorruptError;
+// other errors are returned as they are.
+func at(err error, segment string, offset int64, pos uint64) error {
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	c := *ce
+	c.Segment, c.Offset = segment, offset
+	if c.Position == 0 {
+		c.Position = pos
+	}
+	return &c
+}

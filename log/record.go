@@ -1,0 +1,485 @@
+package log
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/google/uuid"
+)
+
+// Kind says what a record holds.
+type Kind uint8
+
+// The record kinds.
+const (
+	KindEvent  Kind = 1 // an event, stored once in full
+	KindLink   Kind = 2 // a link of an earlier event into a stream
+	KindDelete Kind = 3 // a stream deletion
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindEvent:
+		return "event"
+	case KindLink:
+		return "link"
+	case KindDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Event is the body of an event record.
+type Event struct {
+	ID        uuid.UUID
+	Stream    string // the stream it was appended to
+	Version   uint64 // its version in Stream
+	Type      string
+	Timestamp int64  // unix nanoseconds, UTC, set by the store
+	Data      []byte // msgpack-encoded map, stored as given (may be nil; empty is stored as nil)
+	Metadata  []byte // msgpack-encoded map, stored as given (may be nil; empty is stored as nil)
+}
+
+// Link is the body of a link record: the event at position Event (with id ID) is linked
+// into Stream at Version.
+type Link struct {
+	Stream  string
+	Version uint64
+	Event   uint64
+	ID      uuid.UUID
+}
+
+// Delete is the body of a stream-deletion record: versions of Stream below Before are
+// hidden.
+type Delete struct {
+	Stream string
+	Before uint64
+}
+
+// Record is one log record. Exactly one of Event, Link and Delete is meaningful, chosen
+// by Kind; the others are ignored when encoding and zero when decoded.
+type Record struct {
+	Position uint64 // set by Write; checked by reads
+	Kind     Kind
+	Commit   bool // true on the last record of an atomic batch
+	// WriteStart is the position of the first record written by the same Write call;
+	// set by Write. Crash repair uses it to tell a torn, never acknowledged write from
+	// damage to an earlier one (see FORMAT.md). 0 means unknown.
+	WriteStart uint64
+	Event      Event
+	Link       Link
+	Delete     Delete
+}
+
+// Record header layout; FORMAT.md describes it byte by byte.
+const (
+	recordVersion = 1
+	headerSize    = 24
+	flagCommit    = 1 << 0
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// AppendRecord encodes r (header + checksum + msgpack body) and appends it to dst.
+// It does not check r: Write refuses the records that DecodeRecord would reject.
+func AppendRecord(dst []byte, r *Record) []byte {
+	start := len(dst)
+	var flags byte
+	if r.Commit {
+		flags |= flagCommit
+	}
+	dst = append(dst, 0, 0, 0, 0, recordVersion, byte(r.Kind), flags, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, r.Position)
+	dst = binary.LittleEndian.AppendUint64(dst, r.WriteStart)
+	switch r.Kind {
+	case KindEvent:
+		e := &r.Event
+		dst = append(dst, 0x90|7)
+		dst = appendUUID(dst, e.ID)
+		dst = appendStr(dst, e.Stream)
+		dst = appendUint(dst, e.Version)
+		dst = appendStr(dst, e.Type)
+		dst = appendInt(dst, e.Timestamp)
+		dst = appendBin(dst, e.Data)
+		dst = appendBin(dst, e.Metadata)
+	case KindLink:
+		k := &r.Link
+		dst = append(dst, 0x90|4)
+		dst = appendStr(dst, k.Stream)
+		dst = appendUint(dst, k.Version)
+		dst = appendUint(dst, k.Event)
+		dst = appendUUID(dst, k.ID)
+	case KindDelete:
+		d := &r.Delete
+		dst = append(dst, 0x90|2)
+		dst = appendStr(dst, d.Stream)
+		dst = appendUint(dst, d.Before)
+	}
+	binary.LittleEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
+	return dst
+}
+
+// DecodeRecord decodes one encoded record, verifying version, kind, checksum and body.
+// It never panics, and rejects garbage (including an empty or all-zero input) with a
+// *CorruptError whose Reason says what is wrong. The returned record does not alias b.
+func DecodeRecord(b []byte) (Record, error) {
+	var r Record
+	if len(b) < headerSize {
+		return r, corrupt(0, "short record: %d bytes, header is %d", len(b), headerSize)
+	}
+	if sum, want := crc32.Checksum(b[4:], castagnoli), binary.LittleEndian.Uint32(b); sum != want {
+		return r, corrupt(0, "checksum mismatch: stored %#08x, computed %#08x", want, sum)
+	}
+	if b[4] != recordVersion {
+		return r, corrupt(0, "unknown record version %d", b[4])
+	}
+	r.Kind = Kind(b[5])
+	if b[6]&^flagCommit != 0 {
+		return r, corrupt(0, "unknown flags %#02x", b[6])
+	}
+	r.Commit = b[6]&flagCommit != 0
+	if b[7] != 0 {
+		return r, corrupt(0, "reserved byte is %#02x, want 0", b[7])
+	}
+	r.Position = binary.LittleEndian.Uint64(b[8:])
+	r.WriteStart = binary.LittleEndian.Uint64(b[16:])
+	if r.Position == 0 {
+		return r, corrupt(0, "position 0")
+	}
+	if r.WriteStart > r.Position {
+		return r, corrupt(r.Position, "write start %d after the record", r.WriteStart)
+	}
+	d := decoder{b: b[headerSize:]}
+	switch r.Kind {
+	case KindEvent:
+		e := &r.Event
+		d.array(7)
+		e.ID = d.uuid()
+		e.Stream = d.str()
+		e.Version = d.uint()
+		e.Type = d.str()
+		e.Timestamp = d.int()
+		e.Data = d.bin()
+		e.Metadata = d.bin()
+	case KindLink:
+		k := &r.Link
+		d.array(4)
+		k.Stream = d.str()
+		k.Version = d.uint()
+		k.Event = d.uint()
+		k.ID = d.uuid()
+	case KindDelete:
+		x := &r.Delete
+		d.array(2)
+		x.Stream = d.str()
+		x.Before = d.uint()
+	default:
+		return Record{}, corrupt(r.Position, "unknown record kind %d", uint8(r.Kind))
+	}
+	if d.err != "" {
+		return Record{}, corrupt(r.Position, "%s body: %s", r.Kind, d.err)
+	}
+	if len(d.b) != 0 {
+		return Record{}, corrupt(r.Position, "%s body: %d trailing bytes", r.Kind, len(d.b))
+	}
+	if msg := r.check(r.Position); msg != "" {
+		return Record{}, corrupt(r.Position, "%s", msg)
+	}
+	return r, nil
+}
+
+// check returns what is wrong with the body of r, to be stored at pos, or "".
+func (r *Record) check(pos uint64) string {
+	switch r.Kind {
+	case KindEvent:
+		switch {
+		case r.Event.ID == uuid.Nil:
+			return "event without id"
+		case r.Event.Stream == "":
+			return "event without stream"
+		case r.Event.Type == "":
+			return "event without type"
+		}
+	case KindLink:
+		switch {
+		case r.Link.Stream == "":
+			return "link without stream"
+		case r.Link.ID == uuid.Nil:
+			return "link without event id"
+		case r.Link.Event == 0 || r.Link.Event >= pos:
+			return fmt.Sprintf("link to position %d, not before the link at %d", r.Link.Event, pos)
+		}
+	case KindDelete:
+		if r.Delete.Stream == "" {
+			return "delete without stream"
+		}
+	default:
+		return fmt.Sprintf("unknown record kind %d", uint8(r.Kind))
+	}
+	return ""
+}
+
+func corrupt(pos uint64, format string, args ...any) *CorruptError {
+	return &CorruptError{Position: pos, Reason: fmt.Sprintf(format, args...)}
+}
+
+// The body codec is the msgpack subset the bodies need, written out so that every value
+// has exactly one encoding (the shortest), which the decoder insists on: any accepted
+// record re-encodes to the same bytes, so its checksum covers its meaning.
+
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(dst, byte(v))
+	case v <= 0xff:
+		return append(dst, 0xcc, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+}
+
+func appendInt(dst []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return appendUint(dst, uint64(v))
+	case v >= -32:
+		return append(dst, byte(v))
+	case v >= -128:
+		return append(dst, 0xd0, byte(v))
+	case v >= -32768:
+		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
+	case v >= -2147483648:
+		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
+}
+
+func appendStr(dst []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n <= 0xff:
+		dst = append(dst, 0xd9, byte(n))
+	case n <= 0xffff:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
+}
+
+// appendBin writes b as msgpack bin, or nil when b is empty.
+func appendBin(dst []byte, b []byte) []byte {
+	n := len(b)
+	switch {
+	case n == 0:
+		return append(dst, 0xc0)
+	case n <= 0xff:
+		dst = append(dst, 0xc4, byte(n))
+	case n <= 0xffff:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, b...)
+}
+
+func appendUUID(dst []byte, id uuid.UUID) []byte {
+	return append(append(dst, 0xc4, 16), id[:]...)
+}
+
+// decoder reads msgpack values from b. The first error sticks in err and makes every
+// later read return a zero value, so a body is decoded straight through and checked once.
+type decoder struct {
+	b   []byte
+	err string
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == "" {
+		d.err = fmt.Sprintf(format, args...)
+	}
+}
+
+func (d *decoder) take(n int, what string) []byte {
+	if d.err != "" {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("%s needs %d bytes, %d left", what, n, len(d.b))
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte1(what string) byte {
+	if v := d.take(1, what); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (d *decoder) array(n int) {
+	if c := d.byte1("array header"); d.err == "" && c != 0x90|byte(n) {
+		d.fail("want a %d-element array, found type byte %#02x", n, c)
+	}
+}
+
+// length reads the big-endian length of width bytes that follows a type byte and checks
+// that the shorter form (up to max of the previous width) was not usable.
+func (d *decoder) length(width int, min uint64, what string) int {
+	v := d.take(width, what)
+	if v == nil {
+		return 0
+	}
+	var n uint64
+	for _, c := range v {
+		n = n<<8 | uint64(c)
+	}
+	if n < min {
+		d.fail("%s: non-canonical length %d", what, n)
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) uint() uint64 {
+	c := d.byte1("uint")
+	if d.err != "" {
+		return 0
+	}
+	var v uint64
+	var min uint64
+	switch c {
+	case 0xcc:
+		v, min = uint64(d.byte1("uint8")), 0x80
+	case 0xcd:
+		v, min = uint64(d.length(2, 0, "uint16")), 0x100
+	case 0xce:
+		v, min = uint64(d.length(4, 0, "uint32")), 0x10000
+	case 0xcf:
+		b := d.take(8, "uint64")
+		if b == nil {
+			return 0
+		}
+		v, min = binary.BigEndian.Uint64(b), 0x100000000
+	default:
+		if c <= 0x7f {
+			return uint64(c)
+		}
+		d.fail("want an unsigned integer, found type byte %#02x", c)
+		return 0
+	}
+	if d.err == "" && v < min {
+		d.fail("non-canonical unsigned integer %d", v)
+	}
+	return v
+}
+
+func (d *decoder) int() int64 {
+	if d.err != "" || len(d.b) == 0 {
+		d.fail("int needs 1 byte, 0 left")
+		return 0
+	}
+	c := d.b[0]
+	if c <= 0x7f || (c >= 0xcc && c <= 0xcf) {
+		v := d.uint()
+		if v > 1<<63-1 {
+			d.fail("integer %d overflows int64", v)
+			return 0
+		}
+		return int64(v)
+	}
+	d.b = d.b[1:]
+	var v, min int64
+	switch c {
+	case 0xd0:
+		v, min = int64(int8(d.byte1("int8"))), -32
+	case 0xd1:
+		v, min = int64(int16(d.length(2, 0, "int16"))), -128
+	case 0xd2:
+		v, min = int64(int32(d.length(4, 0, "int32"))), -32768
+	case 0xd3:
+		b := d.take(8, "int64")
+		if b == nil {
+			return 0
+		}
+		v, min = int64(binary.BigEndian.Uint64(b)), -2147483648
+	default:
+		if c >= 0xe0 {
+			return int64(int8(c))
+		}
+		d.fail("want an integer, found type byte %#02x", c)
+		return 0
+	}
+	if d.err == "" && v >= min {
+		d.fail("non-canonical integer %d", v)
+	}
+	return v
+}
+
+func (d *decoder) str() string {
+	c := d.byte1("string")
+	if d.err != "" {
+		return ""
+	}
+	var n int
+	switch {
+	case c&0xe0 == 0xa0:
+		n = int(c & 0x1f)
+	case c == 0xd9:
+		n = d.length(1, 32, "str8")
+	case c == 0xda:
+		n = d.length(2, 0x100, "str16")
+	case c == 0xdb:
+		n = d.length(4, 0x10000, "str32")
+	default:
+		d.fail("want a string, found type byte %#02x", c)
+		return ""
+	}
+	return string(d.take(n, "string"))
+}
+
+// bin reads a bin value or nil; nil and an empty value both come back as nil, and an
+// empty bin is refused because it is stored as nil.
+func (d *decoder) bin() []byte {
+	c := d.byte1("bin")
+	if d.err != "" {
+		return nil
+	}
+	var n int
+	switch c {
+	case 0xc0:
+		return nil
+	case 0xc4:
+		n = d.length(1, 1, "bin8")
+	case 0xc5:
+		n = d.length(2, 0x100, "bin16")
+	case 0xc6:
+		n = d.length(4, 0x10000, "bin32")
+	default:
+		d.fail("want bin or nil, found type byte %#02x", c)
+		return nil
+	}
+	v := d.take(n, "bin")
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+func (d *decoder) uuid() uuid.UUID {
+	var id uuid.UUID
+	if c, n := d.byte1("uuid"), d.byte1("uuid length"); d.err == "" && (c != 0xc4 || n != 16) {
+		d.fail("want a 16-byte bin uuid, found %#02x %#02x", c, n)
+	}
+	copy(id[:], d.take(16, "uuid"))
+	return id
+}
