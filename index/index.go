@@ -11,8 +11,12 @@ import (
 )
 
 // linkBit marks a stream entry whose position is that of an event linked into the stream.
-// Log positions stay below it.
 const linkBit = 1 << 63
+
+// MaxPosition is the largest log position the index takes. Below it, every position fits
+// beside linkBit, and every difference of two positions in a zigzag varint with a tag bit.
+// A log that writes a million records a second reaches it in 146,000 years.
+const MaxPosition = 1<<62 - 1
 
 // setThreshold is the length from which a stream keeps a hash set of its entries, so
 // Contains does not scan it. Below it a scan of at most this many words is as fast.
@@ -64,9 +68,9 @@ func New() *Index {
 // Position is the last log position applied (0 for a new index).
 func (x *Index) Position() uint64 { return x.pos }
 
-// advance moves Position to pos, which must be above it and below linkBit.
+// advance moves Position to pos, which must be above it and not above MaxPosition.
 func (x *Index) advance(pos uint64) {
-	if pos <= x.pos || pos >= linkBit {
+	if pos <= x.pos || pos > MaxPosition {
 		panic(fmt.Sprintf("index: position %d applied after position %d", pos, x.pos))
 	}
 	x.pos = pos
@@ -76,8 +80,8 @@ func (x *Index) advance(pos uint64) {
 // version of stream, and returns that version. Like every writer it records without checking
 // the contract (the store does that before writing) and sets Position to pos.
 //
-// It panics if pos is not above Position (or is 1<<63 or more): the store feeds every record
-// once, in log order, and anything else is a bug that would corrupt the index.
+// It panics if pos is not above Position or is above MaxPosition: the store feeds every
+// record once, in log order, and anything else is a bug that would corrupt the index.
 func (x *Index) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version uint64) {
 	if len(x.evID) == maxRefs {
 		panic("index: too many events")
@@ -100,7 +104,7 @@ func (x *Index) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version 
 // AddLink records the link record at log position pos, which links the event at position
 // event into stream at its next version, and returns that version. See AddEvent.
 func (x *Index) AddLink(pos uint64, stream string, event uint64) (version uint64) {
-	if event >= linkBit {
+	if event > MaxPosition {
 		panic(fmt.Sprintf("index: link to position %d", event))
 	}
 	x.advance(pos)
@@ -240,7 +244,7 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 // its own event or through a link. It is a hash lookup for long streams.
 func (x *Index) Contains(stream string, event uint64) bool {
 	ref, ok := x.byName[stream]
-	if !ok || event >= linkBit {
+	if !ok || event > MaxPosition {
 		return false
 	}
 	s := &x.streams[ref]

@@ -400,8 +400,8 @@ func TestWritersRefusePositionsOutOfOrder(t *testing.T) {
 		{"AddLink below", func(x *Index) { x.AddLink(4, "s", 1) }},
 		{"DeleteStream at the same position", func(x *Index) { x.DeleteStream(5, "s") }},
 		{"Advance below", func(x *Index) { x.Advance(1) }},
-		{"AddEvent at the link bit", func(x *Index) { x.AddEvent(1<<63, testID(99), "s", "T") }},
-		{"AddLink to the link bit", func(x *Index) { x.AddLink(6, "s", 1<<63) }},
+		{"AddEvent above MaxPosition", func(x *Index) { x.AddEvent(MaxPosition+1, testID(99), "s", "T") }},
+		{"AddLink to above MaxPosition", func(x *Index) { x.AddLink(6, "s", MaxPosition+1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := New()
@@ -426,7 +426,7 @@ func TestReadersDoNotMutate(t *testing.T) {
 	// to shared state would fail this test.
 	rng := rand.New(rand.NewPCG(3, 3))
 	x, m := New(), newModel()
-	workload(t, rng, x, m, 1500)
+	workload(t, rng, m, 1500, x)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)

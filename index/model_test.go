@@ -180,11 +180,11 @@ func (m *model) stats() Stats {
 	return Stats{Streams: len(m.streams), Events: len(m.events), Links: m.links, Categories: len(cats), Types: len(types)}
 }
 
-// workload applies n random records to both x and m, from position m.pos+1 on, and checks
-// that every writer returns the version the model expects. Positions have gaps, streams
-// of a few categories (with and without '$') get events and links, some get deleted, and
-// one stream, "Long$1", grows past setThreshold, is deleted and grows again.
-func workload(t testing.TB, rng *rand.Rand, x *Index, m *model, n int) {
+// workload applies n random records to m and to each of xs, from position m.pos+1 on, and
+// checks that every writer returns the version the model expects. Positions have gaps,
+// streams of a few categories (with and without '$') get events and links, some get
+// deleted, and one stream, "Long$1", grows past setThreshold, is deleted and grows again.
+func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 	t.Helper()
 	cats := []string{"Order", "Cart", "Plain", "$sys"}
 	kinds := []string{"Created", "Paid", "Shipped", "Cancelled", "Noted"}
@@ -198,7 +198,8 @@ func workload(t testing.TB, rng *rand.Rand, x *Index, m *model, n int) {
 	pos := m.pos
 	for range n {
 		pos += 1 + uint64(rng.IntN(3))
-		var got, want uint64
+		var want uint64
+		var write func(x *Index) uint64
 		switch r := rng.IntN(100); {
 		case r < 55 || len(m.events) == 0:
 			id := testID(pos)
@@ -206,27 +207,31 @@ func workload(t testing.TB, rng *rand.Rand, x *Index, m *model, n int) {
 			if r < 15 {
 				stream = "Long$1"
 			}
-			got, want = x.AddEvent(pos, id, stream, typ), m.addEvent(pos, id, stream, typ)
+			want = m.addEvent(pos, id, stream, typ)
+			write = func(x *Index) uint64 { return x.AddEvent(pos, id, stream, typ) }
 		case r < 90:
 			stream := streamName()
 			if r < 80 {
 				stream = "Long$1"
 			}
 			event := m.events[rng.IntN(len(m.events))].pos
-			got, want = x.AddLink(pos, stream, event), m.addLink(pos, stream, event)
+			want = m.addLink(pos, stream, event)
+			write = func(x *Index) uint64 { return x.AddLink(pos, stream, event) }
 		case r < 97:
 			stream := streamName()
 			if long := m.state("Long$1"); long.Next-long.First > 2*setThreshold {
 				stream = "Long$1"
 			}
-			x.DeleteStream(pos, stream)
 			m.deleteStream(pos, stream)
+			write = func(x *Index) uint64 { x.DeleteStream(pos, stream); return 0 }
 		default:
-			x.Advance(pos)
 			m.pos = pos
+			write = func(x *Index) uint64 { x.Advance(pos); return 0 }
 		}
-		if got != want {
-			t.Fatalf("record at %d: version %d, want %d", pos, got, want)
+		for _, x := range xs {
+			if got := write(x); got != want {
+				t.Fatalf("record at %d: version %d, want %d", pos, got, want)
+			}
 		}
 	}
 }
@@ -319,7 +324,7 @@ func TestMatchesModel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			x, m := New(), newModel()
 			for range 3 {
-				workload(t, rng, x, m, 400)
+				workload(t, rng, m, 400, x)
 				checkSame(t, x, m)
 			}
 		})
