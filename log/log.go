@@ -1,0 +1,595 @@
+package log
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/tidwall/wal"
+)
+
+// Options configures a Log. The zero value is a durable log with 64 MiB segments.
+type Options struct {
+	// NoSync skips every fsync (tests, benchmarks): an acknowledged write can be lost in
+	// a power cut, never in a process crash. Never the default.
+	NoSync bool
+	// SegmentSize is the target segment size in bytes; 0 means 64 MiB. At most 1 GiB.
+	SegmentSize int
+	// Logger is where repairs are reported; nil means slog.Default().
+	Logger *slog.Logger
+	// Keep is a position the caller knows was durable (e.g. covered by an index
+	// checkpoint). Crash repair never cuts at or below it: if it would have to, Open
+	// fails with a *CorruptError. A log that needs no cut opens even if it ends before
+	// Keep; LastPosition tells.
+	Keep uint64
+	// MaxOpenFiles bounds the read-only segment files kept open for reads; 0 means 64.
+	MaxOpenFiles int
+}
+
+const (
+	defaultSegmentSize  = 64 << 20
+	maxSegmentSize      = 1 << 30
+	defaultMaxOpenFiles = 64
+	scanBufferSize      = 256 << 10
+)
+
+// Log is a write-ahead log of records at positions 1, 2, 3, … stored in a directory of
+// github.com/tidwall/wal segment files. Writes go through tidwall/wal; reads go straight
+// to the segment files by offset, so reading a record costs one pread whatever the
+// segment size. A Log is safe for concurrent use.
+type Log struct {
+	dir     string
+	opts    Options
+	logger  *slog.Logger
+	wal     *wal.Log
+	files   *fileCache
+	repairs []Repair // fixed at Open
+
+	wmu     sync.Mutex // serialises Write, Sync and Close; guards the fields below
+	failed  error      // the write error that failed the Log
+	batch   wal.Batch
+	scratch []byte
+	places  []place
+
+	mu     sync.RWMutex // guards closed, segs, last and the tail segment's offs and size
+	closed bool         // written under wmu and mu
+	segs   []*segment   // in position order; the last is the tail, the others are sealed
+	last   uint64       // written under wmu and mu
+}
+
+// place is where an entry of a Write lands: in the tail (seg 0) or in the seg-th
+// segment the Write starts, at off, taking size bytes.
+type place struct {
+	seg  int
+	off  uint32
+	size int
+}
+
+// Open opens the log in dir, creating dir if needed, and repairs the damage a crash can
+// leave: everything after the last valid commit record is cut (see Repairs). Damage
+// that a crash cannot explain makes Open fail with a *CorruptError and changes nothing.
+func Open(dir string, opts Options) (*Log, error) {
+	switch {
+	case opts.SegmentSize == 0:
+		opts.SegmentSize = defaultSegmentSize
+	case opts.SegmentSize < 0 || opts.SegmentSize > maxSegmentSize:
+		return nil, fmt.Errorf("log: open %s: %w options: SegmentSize %d outside 1..%d",
+			dir, ErrInvalid, opts.SegmentSize, maxSegmentSize)
+	}
+	switch {
+	case opts.MaxOpenFiles == 0:
+		opts.MaxOpenFiles = defaultMaxOpenFiles
+	case opts.MaxOpenFiles < 0:
+		return nil, fmt.Errorf("log: open %s: %w options: MaxOpenFiles %d < 0", dir, ErrInvalid, opts.MaxOpenFiles)
+	}
+	l := &Log{dir: dir, opts: opts, logger: opts.Logger, files: newFileCache(opts.MaxOpenFiles)}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	if err := l.open(); err != nil {
+		if l.wal != nil {
+			l.wal.Close()
+		}
+		return nil, fmt.Errorf("log: open %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+func (l *Log) open() error {
+	sync := !l.opts.NoSync
+	if _, err := os.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(l.dir, 0o750); err != nil {
+			return err
+		}
+		if sync {
+			if err := syncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
+				return err
+			}
+		}
+	}
+	segs, sidecars, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	var tailOffs []uint32
+	if len(segs) > 0 {
+		if segs[0].first != 1 {
+			return &CorruptError{Segment: segs[0].path, Position: 1,
+				Reason: fmt.Sprintf("first segment starts at position %d: the segments before it are missing", segs[0].first)}
+		}
+		plan, err := planRepair(segs, l.opts.Keep)
+		if err != nil {
+			return err
+		}
+		l.repairs = plan.repairs()
+		for _, r := range l.repairs {
+			l.logger.Warn(fmt.Sprintf("log: cut %d bytes after position %d in segment %s: %s", r.Bytes, plan.last, r.Segment, r.Reason),
+				"segment", r.Segment, "offset", r.Offset, "bytes", r.Bytes, "records", r.Records)
+		}
+		if err := plan.apply(l.dir, sync); err != nil {
+			return fmt.Errorf("crash repair: %w", err)
+		}
+		segs, tailOffs = plan.keep, plan.tailOffs
+	}
+
+	l.wal, err = wal.Open(l.dir, &wal.Options{
+		NoSync:           l.opts.NoSync,
+		SegmentSize:      l.opts.SegmentSize,
+		LogFormat:        wal.Binary,
+		SegmentCacheSize: 1,
+		DirPerms:         0o750,
+		FilePerms:        0o640,
+	})
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1))}}
+	}
+
+	for i, f := range segs[:len(segs)-1] {
+		s, err := l.loadSealed(f, segs[i+1].first)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+	}
+	tf := segs[len(segs)-1]
+	l.segs = append(l.segs, &segment{first: tf.first, path: tf.path, offs: tailOffs, size: tf.size})
+	l.last = tf.first + uint64(len(tailOffs)) - 1
+
+	// Sidecars of segments that are gone or are the tail again are stale, as are
+	// temporary files of an interrupted sidecar write.
+	for _, sc := range sidecars {
+		name := filepath.Base(sc)
+		first, _ := strconv.ParseUint(name[:segmentNameLen], 10, 64)
+		if i := l.find(first); i >= 0 && i < len(l.segs)-1 && l.segs[i].first == first && name[segmentNameLen:] == sidecarExt {
+			continue
+		}
+		if err := os.Remove(sc); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if sync {
+		// Makes durable a segment wal.Open created, repairs and sidecar changes.
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	if wl, err := l.wal.LastIndex(); err != nil || wl != l.last {
+		return fmt.Errorf("tidwall/wal opened at last index %d (%v), the log ends at %d", wl, err, l.last)
+	}
+	return nil
+}
+
+// loadSealed returns the offset table of the sealed segment f, followed by a segment
+// starting at next, from its sidecar, or by scanning it and rewriting the sidecar.
+func (l *Log) loadSealed(f segFile, next uint64) (*segment, error) {
+	s := &segment{first: f.first, path: f.path, size: f.size}
+	count := next - f.first
+	t, err := readSidecar(f.path)
+	var why string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		why = "no offsets file"
+	case err != nil:
+		why = err.Error()
+	case t.first != f.first:
+		why = fmt.Sprintf("offsets file is for position %d", t.first)
+	case uint64(len(t.offs)) != count:
+		why = fmt.Sprintf("offsets file lists %d records, want %d", len(t.offs), count)
+	case t.size != f.size:
+		why = fmt.Sprintf("offsets file is for %d bytes, segment has %d", t.size, f.size)
+	default:
+		s.offs = t.offs
+		return s, nil
+	}
+	offs, err := scanOffsets(f.path)
+	if err != nil {
+		return nil, at(err, f.path, 0, 0)
+	}
+	if uint64(len(offs)) != count {
+		return nil, &CorruptError{Segment: f.path, Offset: f.size, Position: f.first + uint64(len(offs)),
+			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next)}
+	}
+	s.offs = offs
+	l.logger.Info(fmt.Sprintf("log: rebuilt offsets of segment %s: %s", f.path, why), "segment", f.path, "records", len(offs))
+	l.writeSidecar(s)
+	return s, nil
+}
+
+// writeSidecar saves the offset table of sealed segment s. A failure is only logged:
+// the table is rebuilt from the segment on the next Open.
+func (l *Log) writeSidecar(s *segment) {
+	b := appendOffsets(nil, &offsetTable{first: s.first, size: s.size, offs: s.offs})
+	if err := writeFileAtomic(l.dir, s.path+sidecarExt, b, !l.opts.NoSync); err != nil {
+		l.logger.Warn("log: cannot save segment offsets; they will be rebuilt on the next open",
+			"segment", s.path, "err", err)
+	}
+}
+
+func readSidecar(segPath string) (offsetTable, error) {
+	b, err := os.ReadFile(segPath + sidecarExt)
+	if err != nil {
+		return offsetTable{}, err
+	}
+	return decodeOffsets(b)
+}
+
+// find returns the index of the segment holding pos, -1 if pos is before the first.
+// Callers hold mu (or own the Log during Open).
+func (l *Log) find(pos uint64) int {
+	return sort.Search(len(l.segs), func(i int) bool { return l.segs[i].first > pos }) - 1
+}
+
+// Write appends recs as consecutive positions LastPosition()+1, … in one tidwall/wal
+// batch and at most one fsync of the tail segment (tidwall also fsyncs a segment it
+// closes, and the directory is fsynced when a segment was started), sets each record's
+// Position and WriteStart, and returns when they are durable (unless NoSync).
+// recs[len(recs)-1].Commit must be true. A Write refused for its input (ErrInvalid)
+// writes nothing. After any other error the Log is failed: every later Write returns
+// that error, and the log must be reopened, which repairs it.
+func (l *Log) Write(recs []Record) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	if err := checkWrite(recs, l.last+1); err != nil {
+		return err
+	}
+	if err := l.write(recs); err != nil {
+		l.failed = err
+		return err
+	}
+	return nil
+}
+
+// checkWrite refuses a batch that DecodeRecord would not read back, recs[0] going to
+// position first.
+func checkWrite(recs []Record, first uint64) error {
+	if len(recs) == 0 {
+		return fmt.Errorf("%w write: no records", ErrInvalid)
+	}
+	if !recs[len(recs)-1].Commit {
+		return fmt.Errorf("%w write: the last of %d records is not a commit", ErrInvalid, len(recs))
+	}
+	for i := range recs {
+		if msg := recs[i].check(first + uint64(i)); msg != "" {
+			return fmt.Errorf("%w write: record %d of %d: %s", ErrInvalid, i+1, len(recs), msg)
+		}
+	}
+	return nil
+}
+
+func (l *Log) write(recs []Record) error {
+	first := l.last + 1
+	tail := l.segs[len(l.segs)-1]
+	segSize := int64(l.opts.SegmentSize)
+
+	// Mirror tidwall/wal's writeBatch to know where each entry lands: it starts a new
+	// segment before the batch if the tail is over SegmentSize, and after every entry
+	// that brings the tail to SegmentSize.
+	var starts []uint64 // first positions of the segments this write starts
+	size := tail.size
+	if size > segSize {
+		starts, size = append(starts, first), 0
+	}
+	l.batch.Clear()
+	l.places = l.places[:0]
+	for i := range recs {
+		r := &recs[i]
+		r.Position, r.WriteStart = first+uint64(i), first
+		l.scratch = AppendRecord(l.scratch[:0], r)
+		l.batch.Write(r.Position, l.scratch)
+		n := entrySize(len(l.scratch))
+		l.places = append(l.places, place{seg: len(starts), off: uint32(size), size: n})
+		if size += int64(n); size >= segSize {
+			starts, size = append(starts, r.Position+1), 0
+		}
+	}
+	last := first + uint64(len(recs)) - 1
+	if err := l.wal.WriteBatch(&l.batch); err != nil {
+		return fmt.Errorf("log: write positions %d-%d: %w", first, last, err)
+	}
+	if len(starts) > 0 {
+		for _, p := range starts {
+			path := filepath.Join(l.dir, segmentName(p))
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("log: write positions %d-%d: segment %s should have been started: %w", first, last, path, err)
+			}
+		}
+		if !l.opts.NoSync {
+			if err := syncDir(l.dir); err != nil {
+				return fmt.Errorf("log: write positions %d-%d: sync directory: %w", first, last, err)
+			}
+		}
+	}
+
+	// Build the new segments before publishing them to readers.
+	segs := []*segment{tail}
+	for _, p := range starts {
+		segs = append(segs, &segment{first: p, path: filepath.Join(l.dir, segmentName(p))})
+	}
+	var tailOffs []uint32
+	tailSize := tail.size
+	for _, p := range l.places {
+		end := int64(p.off) + int64(p.size)
+		if p.seg == 0 {
+			tailOffs, tailSize = append(tailOffs, p.off), end
+		} else {
+			segs[p.seg].offs, segs[p.seg].size = append(segs[p.seg].offs, p.off), end
+		}
+	}
+	l.mu.Lock()
+	tail.offs = append(tail.offs, tailOffs...)
+	tail.size = tailSize
+	l.segs = append(l.segs, segs[1:]...)
+	l.last = last
+	l.mu.Unlock()
+
+	if len(starts) > 0 {
+		for _, s := range segs[:len(segs)-1] {
+			l.writeSidecar(s)
+		}
+		// tidwall/wal keeps a copy of the segment it closed: drop it.
+		if err := l.wal.ClearCache(); err != nil {
+			return fmt.Errorf("log: write positions %d-%d: %w", first, last, err)
+		}
+	}
+	if wl, err := l.wal.LastIndex(); err != nil || wl != last {
+		return fmt.Errorf("log: write positions %d-%d: tidwall/wal is at index %d (%v)", first, last, wl, err)
+	}
+	return nil
+}
+
+// LastPosition returns the position of the last record, 0 when the log is empty.
+func (l *Log) LastPosition() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.last
+}
+
+// Read returns the record at pos with one positional read of its segment file, checking
+// its checksum and position: damage is reported as a *CorruptError, never served. It is
+// safe to call concurrently with Write.
+func (l *Log) Read(pos uint64) (Record, error) {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return Record{}, ErrClosed
+	}
+	if pos == 0 || pos > l.last {
+		last := l.last
+		l.mu.RUnlock()
+		return Record{}, fmt.Errorf("log: read position %d (last is %d): %w", pos, last, ErrNotFound)
+	}
+	s := l.segs[l.find(pos)]
+	start, end := s.bounds(int(pos - s.first))
+	l.mu.RUnlock()
+
+	cf, err := l.files.acquire(s)
+	if err != nil {
+		return Record{}, fmt.Errorf("log: read position %d: %w", pos, err)
+	}
+	b := make([]byte, end-start)
+	_, err = cf.f.ReadAt(b, start)
+	l.files.release(cf)
+	if errors.Is(err, io.EOF) {
+		return Record{}, &CorruptError{Segment: s.path, Offset: start, Position: pos, Reason: "segment file is shorter than its entries"}
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("log: read position %d: %w", pos, err)
+	}
+	return decodeEntry(b, s.path, start, pos)
+}
+
+// decodeEntry decodes the whole entry b, read at off in segment path, which must hold the
+// record of position pos.
+func decodeEntry(b []byte, path string, off int64, pos uint64) (Record, error) {
+	raw, n, ok := entry(b)
+	if !ok || n != len(b) {
+		reason := fmt.Sprintf("entry framing does not match the offset table (%d bytes)", len(b))
+		if !ok {
+			reason = frameError(b)
+		}
+		return Record{}, &CorruptError{Segment: path, Offset: off, Position: pos, Reason: reason}
+	}
+	r, err := DecodeRecord(raw)
+	if err != nil {
+		return Record{}, at(err, path, off, pos)
+	}
+	if r.Position != pos {
+		return Record{}, &CorruptError{Segment: path, Offset: off, Position: pos,
+			Reason: fmt.Sprintf("holds the record of position %d", r.Position)}
+	}
+	return r, nil
+}
+
+// Scan calls fn for each record from position from (inclusive; 0 means 1) up to
+// LastPosition() as of the call, in order, reading each segment sequentially through a
+// buffer. It stops at the first error: fn's is returned as is, ctx's when ctx is done
+// (checked between records), and damage as a *CorruptError. fn may call the Log.
+func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) error {
+	if from == 0 {
+		from = 1
+	}
+	type span struct {
+		s          *segment
+		start, end int64
+		first      uint64
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	last := l.last
+	var spans []span
+	if from <= last {
+		for i := l.find(from); i < len(l.segs) && l.segs[i].first <= last; i++ {
+			s := l.segs[i]
+			sp := span{s: s, start: 0, end: s.size, first: s.first}
+			if s.first < from {
+				sp.start, _ = s.bounds(int(from - s.first))
+				sp.first = from
+			}
+			spans = append(spans, sp)
+		}
+	}
+	l.mu.RUnlock()
+
+	var br *bufio.Reader
+	var buf []byte
+	for _, sp := range spans {
+		cf, err := l.files.acquire(sp.s)
+		if err != nil {
+			return fmt.Errorf("log: scan: %w", err)
+		}
+		if br == nil {
+			br = bufio.NewReaderSize(nil, scanBufferSize)
+		}
+		br.Reset(io.NewSectionReader(cf.f, sp.start, sp.end-sp.start))
+		pos, off := sp.first, sp.start
+		for off < sp.end && pos <= last {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+			var r Record
+			r, buf, err = readEntry(br, buf, sp.s.path, off, sp.end, pos)
+			if err != nil {
+				break
+			}
+			off += int64(entrySize(len(buf)))
+			if err = fn(r); err != nil {
+				break
+			}
+			pos++
+		}
+		l.files.release(cf)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readEntry reads the entry at off (ending at or before end) from br into buf and
+// decodes it as the record of position pos.
+func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos uint64) (Record, []byte, error) {
+	bad := func(reason string) error {
+		return &CorruptError{Segment: path, Offset: off, Position: pos, Reason: reason}
+	}
+	n, k, err := readUvarint(br)
+	if err != nil {
+		return Record{}, buf, bad(err.Error())
+	}
+	if n > uint64(end-off-k) {
+		return Record{}, buf, bad(fmt.Sprintf("torn entry: length %d runs past the end of the segment", n))
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return Record{}, buf, bad("torn entry: " + err.Error())
+	}
+	r, err := DecodeRecord(buf)
+	if err != nil {
+		return Record{}, buf, at(err, path, off, pos)
+	}
+	if r.Position != pos {
+		return Record{}, buf, bad(fmt.Sprintf("holds the record of position %d", r.Position))
+	}
+	return r, buf, nil
+}
+
+// Sync fsyncs the tail segment. A failure fails the Log as a failed Write does.
+func (l *Log) Sync() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	if err := l.wal.Sync(); err != nil {
+		l.failed = fmt.Errorf("log: sync: %w", err)
+		return l.failed
+	}
+	return nil
+}
+
+// Repairs returns what Open cut, in the order it was cut (the last segment first).
+func (l *Log) Repairs() []Repair {
+	return append([]Repair(nil), l.repairs...)
+}
+
+// SegmentInfo describes one segment file.
+type SegmentInfo struct {
+	Path  string
+	First uint64 // position of its first record
+	Count int    // records in it
+	Size  int64  // bytes of whole entries
+}
+
+// Segments describes the segment files in position order, the tail last.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = SegmentInfo{Path: s.path, First: s.first, Count: len(s.offs), Size: s.size}
+	}
+	return out
+}
+
+// Close syncs and closes the log. Reads in flight finish; later calls return ErrClosed.
+func (l *Log) Close() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.files.close()
+	if err := l.wal.Close(); err != nil {
+		return fmt.Errorf("log: close %s: %w", l.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// Repair describes one cut that Open made to recover from a crash.
+type Repair struct {
+	Segment string // file path
+	Offset  int64  // byte offset where the cut started
+	Bytes   int64  // bytes removed
+	Records int    // whole records removed (0 for a torn/zero tail only)
+	Reason  string // what was cut and why
+}
+
+// parsedSegment is a segment file read during crash repair.
+type parsedSegment struct {
+	file       segFile
+	offs       []uint32 // entry offsets of the valid prefix
+	validEnd   int64    // end of the valid prefix
+	lastCommit int      // index in offs of the last commit record, or -1
+	commitEnd  int64    // end of that record, 0 if none
+	damage     string   // why the valid prefix stops before the end of the file, or ""
+	damagePos  uint64   // position the entry at validEnd should have held
+	zeroTail   bool     // the damage is zeros up to the end of the file
+	later      []found  // whole valid records found past the damage
+	maxStart   uint64   // largest write start of any whole valid record in the file
+}
+
+// found is a valid record found past damaged bytes by trying every offset.
+type found struct {
+	off   int64
+	pos   uint64
+	start uint64 // effective write start
+}
+
+// writeStart is the position of the first record of r's Write call; a record that does
+// not know it counts as a write of its own.
+func writeStart(r *Record) uint64 {
+	if r.WriteStart == 0 {
+		return r.Position
+	}
+	return r.WriteStart
+}
+
+// parseSegment reads and checks every entry of a segment file.
+func parseSegment(f segFile) (*parsedSegment, error) {
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, err
+	}
+	p := &parsedSegment{file: f, lastCommit: -1}
+	pos, off := f.first, 0
+	for off < len(b) {
+		raw, n, ok := entry(b[off:])
+		if !ok {
+			p.damage = frameError(b[off:])
+			break
+		}
+		if off > maxOffset {
+			p.damage = "entry starts past the 4 GiB offset limit"
+			break
+		}
+		r, err := DecodeRecord(raw)
+		if err == nil && r.Position != pos {
+			err = corrupt(pos, "holds the record of position %d", r.Position)
+		}
+		if err != nil {
+			p.damage = reasonOf(err)
+			break
+		}
+		p.offs = append(p.offs, uint32(off))
+		p.maxStart = max(p.maxStart, writeStart(&r))
+		off += n
+		if r.Commit {
+			p.lastCommit, p.commitEnd = len(p.offs)-1, int64(off)
+		}
+		pos++
+	}
+	p.validEnd, p.damagePos = int64(off), pos
+	if p.damage != "" {
+		p.zeroTail = allZero(b[off:])
+		p.later = resync(b, off, pos)
+		for _, f := range p.later {
+			p.maxStart = max(p.maxStart, f.start)
+		}
+	}
+	return p, nil
+}
+
+// resync looks at every offset of b from off on for a whole valid record of position
+// minPos or later: framing cannot be trusted past damage, but the records written
+// after it can still be recognised by their checksums.
+func resync(b []byte, off int, minPos uint64) []found {
+	var out []found
+	for off < len(b) {
+		raw, n, ok := entry(b[off:])
+		if ok && len(raw) >= headerSize && raw[4] == recordVersion && raw[5]-1 < 3 && raw[6]&^flagCommit == 0 && raw[7] == 0 {
+			if r, err := DecodeRecord(raw); err == nil && r.Position >= minPos {
+				out = append(out, found{off: int64(off), pos: r.Position, start: writeStart(&r)})
+				off += n
+				continue
+			}
+		}
+		off++
+	}
+	return out
+}
+
+func reasonOf(err error) string {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return err.Error()
+}
+
+// repairPlan is what Open will cut, worked out before anything is changed.
+type repairPlan struct {
+	keep     []segFile // the segments that stay, the last one being the tail
+	tailOffs []uint32  // entry offsets of the tail after the cut
+	last     uint64    // last position kept
+	remove   []Repair  // segment files to delete, last first
+	truncate *Repair   // the cut in the segment that becomes (or precedes) the tail
+}
+
+func (p *repairPlan) repairs() []Repair {
+	out := append([]Repair(nil), p.remove...)
+	if p.truncate != nil {
+		out = append(out, *p.truncate)
+	}
+	return out
+}
+
+// planRepair works out the crash repair of the segment files segs (in position order,
+// the first at position 1): everything after the last valid commit record is cut.
+// Damage that is followed by a valid record of a later Write is not a torn write: the
+// damaged bytes had been synced before that Write began, so it is reported as a
+// *CorruptError and nothing is cut. keep is Options.Keep.
+func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
+	n := len(segs)
+	if n >= 2 && segs[n-1].size == 0 && lastIsCommitted(segs[n-2], segs[n-1].first) {
+		// A segment cycled just before a clean stop: nothing to read or cut.
+		return &repairPlan{keep: segs, last: segs[n-1].first - 1}, nil
+	}
+	var parsed []*parsedSegment // from the last segment backwards
+	var later uint64            // largest write start in the segments after the current one
+	var laterSeg string
+	for i := n - 1; i >= 0; i-- {
+		p, err := parseSegment(segs[i])
+		if err != nil {
+			return nil, err
+		}
+		if p.damage != "" {
+			for _, f := range p.later {
+				if f.start > p.damagePos {
+					return nil, damagedBefore(p, f.pos, p.file.path, f.off)
+				}
+			}
+			if later > p.damagePos {
+				return nil, damagedBefore(p, later, laterSeg, -1)
+			}
+		}
+		parsed = append(parsed, p)
+		if p.lastCommit >= 0 {
+			break
+		}
+		if p.maxStart > later {
+			later, laterSeg = p.maxStart, p.file.path
+		}
+	}
+
+	c := n - len(parsed) // index of the segment holding the cut
+	cp := parsed[len(parsed)-1]
+	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1}
+	cutAt := cp.commitEnd
+	if cutAt == cp.file.size && c+1 < n && segs[c+1].first == plan.last+1 {
+		// Nothing to cut in segment c: keep its successor, emptied, as the tail, the
+		// state tidwall/wal leaves right after a cycle.
+		c, cp, cutAt = c+1, parsed[len(parsed)-2], 0
+	} else {
+		plan.tailOffs = cp.offs[:cp.lastCommit+1]
+	}
+	plan.keep = append([]segFile(nil), segs[:c+1]...)
+	plan.keep[c].size = cutAt
+	for j := 0; j < n-1-c; j++ {
+		p := parsed[j]
+		plan.remove = append(plan.remove, Repair{
+			Segment: p.file.path,
+			Bytes:   p.file.size,
+			Records: len(p.offs) + len(p.later),
+			Reason:  "segment removed: " + describe(p, 0),
+		})
+	}
+	if cutAt < cp.file.size {
+		kept := cp.lastCommit + 1 // 0 for an emptied successor: it holds no commit
+		plan.truncate = &Repair{
+			Segment: cp.file.path,
+			Offset:  cutAt,
+			Bytes:   cp.file.size - cutAt,
+			Records: len(cp.offs) - kept + len(cp.later),
+			Reason:  describe(cp, kept),
+		}
+	}
+	if cuts := plan.repairs(); len(cuts) > 0 && plan.last < keep {
+		first := cuts[len(cuts)-1]
+		return nil, &CorruptError{
+			Segment:  first.Segment,
+			Offset:   first.Offset,
+			Position: plan.last + 1,
+			Reason: fmt.Sprintf("crash repair would cut position %d, at or below the kept position %d: %s",
+				plan.last+1, keep, first.Reason),
+		}
+	}
+	return plan, nil
+}
+
+// describe says what a cut of p after its first kept entries removes.
+func describe(p *parsedSegment, kept int) string {
+	var parts []string
+	if k := len(p.offs) - kept; k > 0 {
+		parts = append(parts, fmt.Sprintf("%d uncommitted record(s)", k))
+	}
+	if p.damage != "" {
+		d := fmt.Sprintf("%s at offset %d", p.damage, p.validEnd)
+		if p.zeroTail {
+			d = fmt.Sprintf("zero-filled tail at offset %d", p.validEnd)
+		}
+		parts = append(parts, d)
+		if len(p.later) > 0 {
+			parts = append(parts, fmt.Sprintf("%d whole record(s) of the same unfinished write past the damage", len(p.later)))
+		}
+	}
+	if len(parts) == 0 {
+		return "empty segment"
+	}
+	return strings.Join(parts, ", then ")
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func damagedBefore(p *parsedSegment, pos uint64, where string, off int64) error {
+	loc := where
+	if off >= 0 {
+		loc = fmt.Sprintf("%s offset %d", where, off)
+	}
+	return &CorruptError{
+		Segment:  p.file.path,
+		Offset:   p.validEnd,
+		Position: p.damagePos,
+		Reason: fmt.Sprintf("%s, followed by a valid record written later (position %d in %s): not a torn write",
+			p.damage, pos, loc),
+	}
+}
+
+// lastIsCommitted reports whether the sealed segment f, followed by a segment starting at
+// next, has a sidecar that matches it and a valid commit record as its last entry.
+func lastIsCommitted(f segFile, next uint64) bool {
+	t, err := readSidecar(f.path)
+	if err != nil || t.first != f.first || t.size != f.size || uint64(len(t.offs)) != next-f.first {
+		return false
+	}
+	file, err := os.Open(f.path)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	s := &segment{first: f.first, path: f.path, offs: t.offs, size: t.size}
+	start, end := s.bounds(len(t.offs) - 1)
+	b := make([]byte, end-start)
+	if _, err := file.ReadAt(b, start); err != nil {
+		return false
+	}
+	r, err := decodeEntry(b, f.path, start, next-1)
+	return err == nil && r.Commit
+}
+
+// apply carries out the plan: segment files are removed from the last one back, then
+// the cut segment is truncated, so a crash in between leaves a state that plans to the
+// same result.
+func (p *repairPlan) apply(dir string, sync bool) error {
+	for _, r := range p.remove {
+		if err := os.Remove(r.Segment); err != nil {
+			return err
+		}
+		if err := os.Remove(r.Segment + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if t := p.truncate; t != nil {
+		f, err := os.OpenFile(t.Segment, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(t.Offset)
+		if err == nil && sync {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if sync {
+		return syncDir(dir)
+	}
+	return nil
+}

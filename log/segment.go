@@ -1,0 +1,177 @@
+package log
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// A segment file is named by the position of its first entry as 20 decimal digits, the
+// naming of github.com/tidwall/wal; its entries are uvarint(len) + len bytes of record.
+const segmentNameLen = 20
+
+func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
+
+// segment is what the Log knows of one segment file. first and path never change. For a
+// sealed segment offs and size are fixed; for the tail they grow under Log.mu.
+type segment struct {
+	first uint64
+	path  string
+	offs  []uint32 // start offset of each entry: 4 bytes of memory per record
+	size  int64    // end of the last entry
+}
+
+// bounds returns the byte range of the entry at index i.
+func (s *segment) bounds(i int) (start, end int64) {
+	start = int64(s.offs[i])
+	if i+1 < len(s.offs) {
+		return start, int64(s.offs[i+1])
+	}
+	return start, s.size
+}
+
+// segFile is a segment file found in the directory.
+type segFile struct {
+	first uint64
+	path  string
+	size  int64
+}
+
+// listSegments returns the segment files in dir in position order, and the sidecar and
+// temporary files beside them. It refuses a directory holding the START/END files of
+// tidwall/wal's truncation, which this package never does: wal.Open would delete
+// segments on seeing them.
+func listSegments(dir string) (segs []segFile, sidecars []string, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || len(name) < segmentNameLen {
+			continue
+		}
+		first, perr := strconv.ParseUint(name[:segmentNameLen], 10, 64)
+		if perr != nil || first == 0 {
+			continue
+		}
+		suffix := name[segmentNameLen:]
+		switch {
+		case suffix == "":
+			info, err := e.Info()
+			if err != nil {
+				return nil, nil, err
+			}
+			segs = append(segs, segFile{first: first, path: filepath.Join(dir, name), size: info.Size()})
+		case suffix == sidecarExt || suffix == sidecarExt+tmpExt:
+			sidecars = append(sidecars, filepath.Join(dir, name))
+		case suffix == ".START" || suffix == ".END":
+			return nil, nil, fmt.Errorf("unexpected truncation file %s", name)
+		}
+	}
+	// os.ReadDir sorts by name, and equal-length decimal names sort by value.
+	return segs, sidecars, nil
+}
+
+// entry reads the entry framing at the start of b: the record bytes and the entry size.
+// ok is false when b does not hold a whole entry.
+func entry(b []byte) (rec []byte, size int, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || k != uvarintLen(n) || n > uint64(len(b)-k) {
+		return nil, 0, false
+	}
+	return b[k : k+int(n)], k + int(n), true
+}
+
+// frameError says why framing stopped at an offset.
+func frameError(b []byte) string {
+	n, k := binary.Uvarint(b)
+	switch {
+	case k == 0:
+		return "torn entry: length prefix cut short"
+	case k < 0:
+		return "entry length prefix overflows"
+	case k != uvarintLen(n):
+		return "entry length prefix is not minimal"
+	}
+	return fmt.Sprintf("torn entry: length %d runs %d bytes past the end of the file", n, n-uint64(len(b)-k))
+}
+
+// readUvarint reads an entry's length prefix and its size in bytes, refusing what
+// tidwall/wal never writes: a prefix that is not minimal or overflows.
+func readUvarint(br io.ByteReader) (n uint64, k int64, err error) {
+	var shift uint
+	for k = 1; k <= binary.MaxVarintLen64; k++ {
+		c, err := br.ReadByte()
+		if err != nil {
+			return 0, k, fmt.Errorf("torn entry: length prefix: %w", err)
+		}
+		if k == binary.MaxVarintLen64 && c > 1 {
+			break
+		}
+		n |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			if k != int64(uvarintLen(n)) {
+				return 0, k, errors.New("entry length prefix is not minimal")
+			}
+			return n, k, nil
+		}
+		shift += 7
+	}
+	return 0, k, errors.New("entry length prefix overflows")
+}
+
+func entrySize(n int) int { return uvarintLen(uint64(n)) + n }
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// scanOffsets frames a whole sealed segment file, returning its entry offsets. It reads
+// the file through a buffer and skips the records' bytes: a sealed segment's records are
+// checked when read.
+func scanOffsets(path string) ([]uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, scanBufferSize)
+	var offs []uint32
+	for off, size := int64(0), info.Size(); off < size; {
+		if off > maxOffset {
+			return nil, &CorruptError{Offset: off, Reason: "entry starts past the 4 GiB offset limit"}
+		}
+		n, k, err := readUvarint(br)
+		if err != nil {
+			return nil, &CorruptError{Offset: off, Reason: err.Error()}
+		}
+		if n > uint64(size-off-k) {
+			return nil, &CorruptError{Offset: off, Reason: fmt.Sprintf("torn entry: length %d runs past the end of the file", n)}
+		}
+		if _, err := br.Discard(int(n)); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		offs = append(offs, uint32(off))
+		off += k + int64(n)
+	}
+	return offs, nil
+}
+
+// maxOffset bounds an entry's start offset, kept in a uint32. Writes never start an entry
+// past SegmentSize (at most maxSegmentSize), so only damage can exceed it.
+const maxOffset = 1<<32 - 1
