@@ -240,6 +240,15 @@ func (s *Store) commit(batch []*request) {
 // records to s.batchRecs starting at position next. retry reports an exact retry of an
 // earlier append, answered with the original result and nothing to write.
 func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry bool, err error) {
+	// An exact retry is answered before the expected version is checked: the retry of an
+	// append that succeeded with no_stream must succeed too.
+	if !r.del && !r.changes[0].link {
+		if pos, known := s.overlay.lookup(s.idx, r.changes[0].id); known {
+			if res, ok := s.exactRetry(r, pos); ok {
+				return res, true, nil
+			}
+		}
+	}
 	st := s.overlay.state(s.idx, r.stream)
 	if err := checkExpected(r.stream, r.expected, st); err != nil {
 		return WriteResult{}, false, err
@@ -273,11 +282,6 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 			continue
 		}
 		if known {
-			if i == 0 {
-				if res, ok := s.exactRetry(r, pos); ok {
-					return res, true, nil
-				}
-			}
 			return WriteResult{}, false, &DuplicateEventError{ID: c.id, Stream: r.stream}
 		}
 	}

@@ -285,7 +285,7 @@ func TestPowerCutDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			seg, durable := newestSegment(t, dir)
+			seg, synced := newestSegment(t, dir)
 			// Unsynced part: batches of three whose tail the power cut damages. The old
 			// checkpoint is put back: a power cut loses the newer one too.
 			s = openStore(t, dir)
@@ -299,7 +299,7 @@ func TestPowerCutDamage(t *testing.T) {
 			if again, size := newestSegment(t, dir); again != seg {
 				t.Fatalf("the test wants one segment, the log cycled to %s", again)
 			} else {
-				tt.damage(t, seg, durable, size)
+				tt.damage(t, seg, synced, size)
 			}
 
 			s = openStore(t, dir)

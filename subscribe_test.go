@@ -53,10 +53,6 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 			}()
 			var seen []uuid.UUID
 			for len(seen) < before+during {
-				// Write the live part while the subscriber is still catching up.
-				if n := len(seen); n >= before/2 && n < before/2+during {
-					appendOne(before + n - before/2)
-				}
 				e, ok := <-got
 				if !ok {
 					t.Fatal("subscription ended early")
@@ -65,6 +61,10 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 					continue
 				}
 				seen = append(seen, e.ID)
+				// Write the live part while the subscriber is still catching up.
+				if n := len(seen); n > before/2 && n <= before/2+during {
+					appendOne(before + n - before/2)
+				}
 			}
 			if fmt.Sprint(seen) != fmt.Sprint(want) {
 				t.Fatalf("subscription saw %d events, not exactly the %d written in order", len(seen), len(want))
