@@ -15,17 +15,21 @@ import (
 // issued. It is the fold of the process stream.
 type State struct {
 	// ID is the process id.
-	ID string
+	ID string `json:"id"`
 	// Seen counts the handled events by type.
-	Seen map[string]int
+	Seen map[string]int `json:"seen"`
 	// Data is the data of the handled events merged, a later event's field winning.
-	Data map[string]any
+	Data map[string]any `json:"data"`
 	// Events counts the handled events.
-	Events int
+	Events int `json:"events"`
 	// First is the store timestamp of the first handled event; deadlines count from it.
-	First time.Time
+	First time.Time `json:"first"`
 	// Issued lists the types of the commands issued, in order.
-	Issued []string
+	Issued []string `json:"issued"`
+	// Completed is set once the process issued its command.
+	Completed bool `json:"completed"`
+	// Expired is set once the process's deadline issued its command.
+	Expired bool `json:"expired"`
 }
 
 // Condition is a compiled complete_when.
