@@ -3,6 +3,7 @@ package pm
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -87,7 +88,7 @@ func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 		return nil, fmt.Errorf("pm: event %s metadata: %w", e.ID, err)
 	}
 	mp := m.proc(id)
-	if _, dup := mp.p.l.ids[e.ID]; dup {
+	if mp.p.has(e.ID) {
 		return nil, nil
 	}
 	link := e
@@ -155,6 +156,7 @@ func (m *Memory[S]) proc(id string) *memProc[S] {
 func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, error) {
 	before := *mp.p
 	before.l = cloneLedger(&mp.p.l)
+	before.ids = maps.Clone(mp.p.ids)
 	next := uint64(mp.p.l.last + 1)
 	if link != nil {
 		mp.p.apply(link)
@@ -197,18 +199,8 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 
 func cloneLedger(l *ledger) ledger {
 	c := *l
-	c.ids = make(map[uuid.UUID]struct{}, len(l.ids))
-	for k := range l.ids {
-		c.ids[k] = struct{}{}
-	}
-	c.issued = make(map[string]struct{}, len(l.issued))
-	for k := range l.issued {
-		c.issued[k] = struct{}{}
-	}
-	c.pending = make(map[string]Deadline, len(l.pending))
-	for k, v := range l.pending {
-		c.pending[k] = v
-	}
+	c.issued = maps.Clone(l.issued)
+	c.pending = maps.Clone(l.pending)
 	return c
 }
 

@@ -68,31 +68,26 @@ func recordID(stream string, version uint64) uuid.UUID {
 }
 
 // ledger is what the runtime itself needs from a process stream, whatever the
-// definition's state: which events are in it, which command keys were issued and
-// which deadlines are pending.
+// definition's state: which command keys were issued and which deadlines are pending.
+// Its maps are made on first use: the runtime keeps one per process while it loads.
 type ledger struct {
 	last     int64 // version of the last event folded, -1 for none
-	ids      map[uuid.UUID]struct{}
 	issued   map[string]struct{}
 	pending  map[string]Deadline
 	commands int
 	fired    int
 }
 
-func newLedger() ledger {
-	return ledger{
-		last:    -1,
-		ids:     make(map[uuid.UUID]struct{}),
-		issued:  make(map[string]struct{}),
-		pending: make(map[string]Deadline),
-	}
-}
+func newLedger() ledger { return ledger{last: -1} }
 
 func (l *ledger) observe(stream string, e *pmd.Event) {
 	l.last = int64(e.Version)
-	l.ids[e.ID] = struct{}{}
 	if e.Link || e.Stream != stream {
 		return
+	}
+	if l.issued == nil {
+		l.issued = make(map[string]struct{})
+		l.pending = make(map[string]Deadline)
 	}
 	kind, _ := e.Metadata[MetaKind].(string)
 	key, _ := e.Metadata[MetaKey].(string)
@@ -148,6 +143,7 @@ func (l *ledger) deadlines() []Deadline {
 // the runtime needs no type parameter.
 type proc interface {
 	apply(e *pmd.Event)
+	has(id uuid.UUID) bool
 	ledger() *ledger
 	state() any
 	// plan returns the events to write after the trigger's link (trigger nil: a deadline
@@ -168,7 +164,10 @@ func (d Definition[S]) handles() []string                    { return d.Handles 
 func (d Definition[S]) processID(e pmd.Event) (string, bool) { return d.ProcessID(e) }
 func (d Definition[S]) start(processID string) proc          { return d.newProcess(processID) }
 func (d Definition[S]) newProcess(processID string) *process[S] {
-	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger()}
+	return &process[S]{
+		def: &d, id: processID, stream: d.Name + "$" + processID,
+		s: d.Init(processID), l: newLedger(), ids: make(map[uuid.UUID]struct{}),
+	}
 }
 
 type process[S any] struct {
@@ -177,11 +176,18 @@ type process[S any] struct {
 	stream string
 	s      S
 	l      ledger
+	ids    map[uuid.UUID]struct{} // of the events in the stream
 }
 
 func (p *process[S]) apply(e *pmd.Event) {
 	p.s = p.def.Apply(p.s, *e)
 	p.l.observe(p.stream, e)
+	p.ids[e.ID] = struct{}{}
+}
+
+func (p *process[S]) has(id uuid.UUID) bool {
+	_, ok := p.ids[id]
+	return ok
 }
 
 func (p *process[S]) ledger() *ledger { return &p.l }

@@ -282,20 +282,20 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// After returns a channel that receives when the clock has been moved d past now.
-func (c *Clock) After(d time.Duration) <-chan time.Time {
+// Until returns a channel that receives once the clock reads t or later.
+func (c *Clock) Until(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	c.waiters = append(c.waiters, waiter{t, ch})
 	return ch
 }
 
-// Advance moves the clock on by d and wakes every After that is due.
+// Advance moves the clock on by d and wakes every Until that is due.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

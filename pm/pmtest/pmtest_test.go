@@ -138,30 +138,30 @@ func TestExpectReportsWrongCommands(t *testing.T) {
 func TestClock(t *testing.T) {
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := NewClock(start)
-	now := c.After(0)
-	soon := c.After(time.Minute)
-	later := c.After(time.Hour)
+	now := c.Until(start.Add(-time.Hour))
+	soon := c.Until(start.Add(time.Minute))
+	later := c.Until(start.Add(time.Hour))
 	select {
 	case got := <-now:
 		if !got.Equal(start) {
-			t.Fatalf("After(0) delivered %v, want %v", got, start)
+			t.Fatalf("Until(the past) delivered %v, want %v", got, start)
 		}
 	default:
-		t.Fatal("After(0) did not fire at once")
+		t.Fatal("Until(the past) did not fire at once")
 	}
 	c.Advance(59 * time.Second)
 	select {
 	case <-soon:
-		t.Fatal("After(1m) fired after 59s")
+		t.Fatal("Until(+1m) fired after 59s")
 	default:
 	}
 	c.Advance(time.Second)
 	if got := <-soon; !got.Equal(start.Add(time.Minute)) {
-		t.Fatalf("After(1m) delivered %v", got)
+		t.Fatalf("Until(+1m) delivered %v", got)
 	}
 	select {
 	case <-later:
-		t.Fatal("After(1h) fired after 1m")
+		t.Fatal("Until(+1h) fired after 1m")
 	default:
 	}
 	c.Advance(2 * time.Hour)

@@ -1,0 +1,164 @@
+package pm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// load reads what Run needs from the log and returns where to resume: the last
+// checkpoint, the pending deadlines and the status of every process (from the records
+// the runtime wrote, category <Name>), and the commands not delivered yet.
+func (m *Manager) load(ctx context.Context) (uint64, error) {
+	resume, err := m.readCheckpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var delivered map[uuid.UUID]int // failed attempts by command; -1 once delivered
+	if m.opts.Deliver != nil {
+		if delivered, err = m.readDeliveries(ctx); err != nil {
+			return 0, err
+		}
+		m.delivery = newDispatcher(m)
+	}
+	end := m.store.LastPosition()
+	prefix := m.name + "$"
+	ledgers := make(map[string]*ledger)
+	for e, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{}) {
+		if err != nil {
+			return 0, fmt.Errorf("pm: %s: load: %w", m.name, err)
+		}
+		id, ok := strings.CutPrefix(e.Stream, prefix)
+		if !ok {
+			continue
+		}
+		l := ledgers[id]
+		if l == nil {
+			l = &ledger{last: -1}
+			ledgers[id] = l
+		}
+		l.observe(e.Stream, &e)
+		if m.delivery != nil {
+			if c, ok := commandOf(e.Stream, id, &e); ok && delivered[c.ID] >= 0 {
+				corr, _ := e.Metadata[pmd.CorrelationID].(string)
+				m.delivery.add(&delivery{cmd: c, correlation: corr, attempts: delivered[c.ID]})
+			}
+		}
+	}
+	total, err := m.countProcesses()
+	if err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counts = Counts{Open: total}
+	for id, l := range ledgers {
+		if !m.store.StreamInfo(prefix + id).Exists {
+			continue // deleted: its records no longer make up a process
+		}
+		m.counts.add(StatusOpen, -1)
+		m.counts.add(l.status(), 1)
+		if ds := l.deadlines(); len(ds) > 0 {
+			m.timers.set(id, ds[0].Due)
+		}
+	}
+	if m.delivery != nil {
+		m.delivery.cursor = end + 1
+	}
+	if resume > 0 {
+		m.seen = resume - 1
+	}
+	m.saved = resume
+	return resume, nil
+}
+
+// readCheckpoint returns the resume position last written, 0 for none.
+func (m *Manager) readCheckpoint(ctx context.Context) (uint64, error) {
+	stream := checkpointStream(m.name)
+	opts := pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1}
+	for e, err := range m.store.ReadStream(ctx, stream, opts) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("pm: %s: read checkpoint: %w", m.name, err)
+		}
+		pos, ok := asUint64(e.Data["position"])
+		if !ok {
+			return 0, fmt.Errorf("pm: %s: checkpoint %s in %s has no position: %v", m.name, e.ID, stream, e.Data)
+		}
+		return pos, nil
+	}
+	return 0, nil
+}
+
+// readDeliveries returns, for every command with a recorded attempt, -1 if it was
+// delivered and the number of failed attempts otherwise.
+func (m *Manager) readDeliveries(ctx context.Context) (map[uuid.UUID]int, error) {
+	out := make(map[uuid.UUID]int)
+	for e, err := range m.store.ReadCategory(ctx, m.name+".deliveries", pmd.ReadOptions{}) {
+		if err != nil {
+			return nil, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
+		}
+		d, ok := deliveryOf(&e)
+		switch {
+		case !ok || out[d.CommandID] < 0:
+		case d.Delivered():
+			out[d.CommandID] = -1
+		default:
+			out[d.CommandID] = max(out[d.CommandID], d.Attempt)
+		}
+	}
+	return out, nil
+}
+
+// countProcesses counts the process streams with a visible event.
+func (m *Manager) countProcesses() (int, error) {
+	prefix, after, n := m.name+"$", "", 0
+	for {
+		page := m.store.Streams(prefix, after, streamsPageSize)
+		for _, s := range page {
+			if s.Exists {
+				n++
+			}
+		}
+		if len(page) < streamsPageSize {
+			return n, nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// asUint64 reads a non-negative integer of any width, as msgpack hands them back.
+func asUint64(v any) (uint64, bool) {
+	switch x := v.(type) {
+	case uint64:
+		return x, true
+	case uint32:
+		return uint64(x), true
+	case uint16:
+		return uint64(x), true
+	case uint8:
+		return uint64(x), true
+	case uint:
+		return uint64(x), true
+	case int64:
+		return uint64(x), x >= 0
+	case int32:
+		return uint64(x), x >= 0
+	case int16:
+		return uint64(x), x >= 0
+	case int8:
+		return uint64(x), x >= 0
+	case int:
+		return uint64(x), x >= 0
+	case float64:
+		return uint64(x), x >= 0 && x <= math.MaxUint64 && x == math.Trunc(x)
+	}
+	return 0, false
+}

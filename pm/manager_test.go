@@ -1,0 +1,528 @@
+package pm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/pm/pmtest"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func openStore(t testing.TB, dir string) *pmd.Store {
+	t.Helper()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// running is a Manager whose Run goroutine the test controls.
+type running struct {
+	*pm.Manager
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs def on s until stop or the end of the test.
+func start[S any](t testing.TB, s *pmd.Store, def pm.Definition[S], opts pm.Options) *running {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quiet()
+	}
+	m, err := pm.New(s, def, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Manager: m, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- m.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop ends Run and checks it returned nil. Stopping twice is a no-op.
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	if err, ok := <-r.done; ok {
+		close(r.done)
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// idle waits for the manager to have nothing to do, failing the test after a while.
+func (r *running) idle(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.WaitIdle(ctx); err != nil {
+		t.Fatalf("WaitIdle: %v", err)
+	}
+}
+
+func appendFact(t testing.TB, s *pmd.Store, e pmd.Event) pmd.WriteResult {
+	t.Helper()
+	res, err := s.Append(context.Background(), "Facts", pmd.Any, pmd.EventData{ID: e.ID, Type: e.Type, Data: e.Data, Metadata: e.Metadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// processStream reads a process stream, failing the test on errors other than its
+// absence.
+func processStream(t testing.TB, s *pmd.Store, stream string) []pmd.Event {
+	t.Helper()
+	var out []pmd.Event
+	for e, err := range s.ReadStream(context.Background(), stream, pmd.ReadOptions{}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// tally counts the links and the commands by type in a process stream, failing the
+// test if an event is linked twice.
+func tally(t testing.TB, events []pmd.Event) (links int, commands map[string]int) {
+	t.Helper()
+	commands = map[string]int{}
+	seen := map[uuid.UUID]bool{}
+	for _, e := range events {
+		if seen[e.ID] {
+			t.Errorf("event %s (%s) is in the process stream twice", e.ID, e.Type)
+		}
+		seen[e.ID] = true
+		if e.Link {
+			links++
+		} else if e.Metadata[pm.MetaKind] == pm.KindCommand {
+			commands[e.Type]++
+		}
+	}
+	return links, commands
+}
+
+func TestManagerLinksFactsAndIssuesOnce(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{Workers: 4})
+	correlated := customer("1")
+	correlated.Metadata = map[string]any{pmd.CorrelationID: "checkout-7"}
+	facts := []pmd.Event{
+		correlated, caterer("2"), customer("3"),
+		caterer("1"), // completes 1
+		customer("2"), // completes 2
+		customer("1"), caterer("2"), // after completion
+	}
+	var completing uuid.UUID
+	for i, f := range facts {
+		f.ID = uuid.New()
+		if i == 3 {
+			completing = f.ID
+		}
+		appendFact(t, s, f)
+	}
+	r.idle(t)
+
+	want := map[string]struct{ links, confirms int }{"1": {3, 1}, "2": {3, 1}, "3": {1, 0}}
+	for id, w := range want {
+		events := processStream(t, s, "CateringMatch$"+id)
+		links, cmds := tally(t, events)
+		if links != w.links || cmds["ConfirmOrder"] != w.confirms || cmds["CancelOrder"] != 0 {
+			t.Errorf("process %s: %d links, commands %v; want %d links, %d ConfirmOrder", id, links, cmds, w.links, w.confirms)
+		}
+	}
+	p, err := r.Process(context.Background(), "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Commands) != 1 {
+		t.Fatalf("process 1 issued %v", p.Commands)
+	}
+	var cmd pmd.Event
+	for _, e := range p.Events {
+		if e.ID == p.Commands[0].ID {
+			cmd = e
+		}
+	}
+	if cmd.Metadata[pmd.CausationID] != completing.String() || cmd.Metadata[pmd.CorrelationID] != completing.String() {
+		t.Errorf("ConfirmOrder metadata %v, want causation and correlation %s", cmd.Metadata, completing)
+	}
+	if sched := p.Events[1]; sched.Type != pm.DeadlineScheduled || sched.Metadata[pmd.CorrelationID] != "checkout-7" {
+		t.Errorf("second event %s %v, want DeadlineScheduled correlated to checkout-7", sched.Type, sched.Metadata)
+	}
+	if p.Status != pm.StatusCompleted || p.State.(match).Confirmed != true {
+		t.Errorf("process 1: status %s, state %+v", p.Status, p.State)
+	}
+	if got, want := r.Counts(), (pm.Counts{Open: 1, Completed: 2}); got != want {
+		t.Errorf("Counts() = %+v, want %+v", got, want)
+	}
+}
+
+func TestManagerResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	var calls atomic.Int64
+	def := matchDef("CateringMatch")
+	inner := def.ProcessID
+	def.ProcessID = func(e pmd.Event) (string, bool) {
+		calls.Add(1)
+		return inner(e)
+	}
+	r := start(t, s, def, pm.Options{CheckpointEvery: 1})
+	for i := range 20 {
+		appendFact(t, s, customer(fmt.Sprint(i)))
+	}
+	r.idle(t)
+	r.stop(t)
+	if got := calls.Load(); got != 20 {
+		t.Fatalf("the first run looked at %d events, want 20", got)
+	}
+
+	// Facts written while no manager runs are handled by the next one; the events
+	// before the checkpoint are not read again.
+	for i := range 20 {
+		appendFact(t, s, caterer(fmt.Sprint(i)))
+	}
+	calls.Store(0)
+	r = start(t, s, def, pm.Options{CheckpointEvery: 1})
+	r.idle(t)
+	if got := calls.Load(); got != 20 {
+		t.Fatalf("the second run looked at %d events, want the 20 new ones", got)
+	}
+	for i := range 20 {
+		links, cmds := tally(t, processStream(t, s, fmt.Sprintf("CateringMatch$%d", i)))
+		if links != 2 || cmds["ConfirmOrder"] != 1 {
+			t.Errorf("process %d: %d links, commands %v", i, links, cmds)
+		}
+	}
+	if got, want := r.Counts(), (pm.Counts{Completed: 20}); got != want {
+		t.Errorf("Counts() after restart = %+v, want %+v", got, want)
+	}
+}
+
+func TestManagerWithoutCheckpointRereadsButChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+	for i := range 10 {
+		appendFact(t, s, customer(fmt.Sprint(i)))
+		appendFact(t, s, caterer(fmt.Sprint(i)))
+	}
+	r.idle(t)
+	r.stop(t)
+	// Lose the checkpoint: the next run reads every fact again.
+	if err := s.DeleteStream(context.Background(), "CateringMatch.checkpoint", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	before := s.LastPosition()
+	r = start(t, s, matchDef("CateringMatch"), pm.Options{})
+	r.idle(t)
+	if after := s.LastPosition(); after != before {
+		t.Fatalf("re-reading handled facts wrote %d records", after-before)
+	}
+}
+
+func TestManagerDeadlines(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	def := matchDef("CateringMatch")
+	r := start(t, s, def, pm.Options{Clock: clock})
+	appendFact(t, s, customer("late"))
+	appendFact(t, s, caterer("done"))
+	appendFact(t, s, customer("done"))
+	appendFact(t, s, caterer("restart"))
+	r.idle(t)
+
+	clock.Advance(timeout - time.Minute)
+	r.idle(t)
+	if p, _ := r.Process(context.Background(), "late"); len(p.Commands) != 0 || len(p.Deadlines) != 1 {
+		t.Fatalf("before the deadline: commands %v, deadlines %v", p.Commands, p.Deadlines)
+	}
+	r.stop(t)
+
+	// The deadlines survive a restart, and fire once.
+	clock.Advance(time.Hour)
+	r = start(t, s, def, pm.Options{Clock: clock})
+	r.idle(t)
+	clock.Advance(timeout)
+	r.idle(t)
+	r.stop(t)
+	r = start(t, s, def, pm.Options{Clock: clock})
+	r.idle(t)
+	appendFact(t, s, caterer("late")) // too late: nothing more
+	r.idle(t)
+
+	want := map[string]map[string]int{
+		"late":    {"CancelOrder": 1},
+		"done":    {"ConfirmOrder": 1},
+		"restart": {"CancelOrder": 1},
+	}
+	for id, w := range want {
+		_, cmds := tally(t, processStream(t, s, "CateringMatch$"+id))
+		if fmt.Sprint(cmds) != fmt.Sprint(w) {
+			t.Errorf("process %s issued %v, want %v", id, cmds, w)
+		}
+	}
+	p, err := r.Process(context.Background(), "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != pm.StatusExpired || len(p.Deadlines) != 0 {
+		t.Errorf("late: status %s, deadlines %v", p.Status, p.Deadlines)
+	}
+	if got := recordTypes(p); got != "CustomerConfirmedMenu DeadlineScheduled DeadlineFired CancelOrder CatererConfirmedMenu" {
+		t.Errorf("late: stream %s", got)
+	}
+	if got, want := r.Counts(), (pm.Counts{Completed: 1, Expired: 2}); got != want {
+		t.Errorf("Counts() = %+v, want %+v", got, want)
+	}
+}
+
+func TestManagerDeliversAtLeastOnceWithBackoff(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	var mu sync.Mutex
+	calls := map[string][]uuid.UUID{}
+	failures := 2
+	handler := func(ctx context.Context, c pm.Command) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[c.ProcessID] = append(calls[c.ProcessID], c.ID)
+		if c.ProcessID == "flaky" && failures > 0 {
+			failures--
+			return errors.New("receiver down")
+		}
+		return nil
+	}
+	opts := pm.Options{Clock: clock, Deliver: handler, RetryMin: time.Second, RetryMax: time.Minute}
+	r := start(t, s, matchDef("CateringMatch"), opts)
+	for _, id := range []string{"flaky", "fine"} {
+		appendFact(t, s, customer(id))
+		appendFact(t, s, caterer(id))
+	}
+	r.idle(t)
+	p, err := r.Process(context.Background(), "flaky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Deliveries) != 1 || p.Deliveries[0].Delivered() || !p.Deliveries[0].RetryAt.Equal(clock.Now().Add(time.Second)) {
+		t.Fatalf("after the first attempt: %+v, want one failure retried in 1s", p.Deliveries)
+	}
+	clock.Advance(time.Second)
+	r.idle(t)
+	p, _ = r.Process(context.Background(), "flaky")
+	if len(p.Deliveries) != 2 || !p.Deliveries[1].RetryAt.Equal(clock.Now().Add(2*time.Second)) {
+		t.Fatalf("after the second attempt: %+v, want a retry 2s later", p.Deliveries)
+	}
+	clock.Advance(2 * time.Second)
+	r.idle(t)
+	r.stop(t)
+
+	// A restart delivers nothing again: every delivery is recorded.
+	r = start(t, s, matchDef("CateringMatch"), opts)
+	r.idle(t)
+	mu.Lock()
+	defer mu.Unlock()
+	cmd := p.Commands[0].ID
+	if got := calls["flaky"]; len(got) != 3 || got[0] != cmd || got[2] != cmd {
+		t.Errorf("flaky got %v, want its command %s three times", got, cmd)
+	}
+	if got := calls["fine"]; len(got) != 1 {
+		t.Errorf("fine got %v, want one delivery", got)
+	}
+	p, _ = r.Process(context.Background(), "flaky")
+	var outcomes []string
+	for _, d := range p.Deliveries {
+		outcomes = append(outcomes, fmt.Sprintf("%d:%s", d.Attempt, d.Err))
+		if d.CommandID != cmd || d.CommandType != "ConfirmOrder" {
+			t.Errorf("delivery %+v is not about %s", d, cmd)
+		}
+	}
+	if got := strings.Join(outcomes, " "); got != "1:receiver down 2:receiver down 3:" {
+		t.Errorf("deliveries %s", got)
+	}
+}
+
+func TestManagerDeliversAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	// Issue commands with no handler: nothing is delivered, nothing recorded.
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+	appendFact(t, s, customer("1"))
+	appendFact(t, s, caterer("1"))
+	r.idle(t)
+	r.stop(t)
+
+	got := make(chan pm.Command, 10)
+	r = start(t, s, matchDef("CateringMatch"), pm.Options{Deliver: func(_ context.Context, c pm.Command) error {
+		got <- c
+		return nil
+	}})
+	r.idle(t)
+	r.stop(t)
+	close(got)
+	var cmds []pm.Command
+	for c := range got {
+		cmds = append(cmds, c)
+	}
+	if len(cmds) != 1 || cmds[0].Type != "ConfirmOrder" || cmds[0].ProcessID != "1" || cmds[0].Data["order_id"] != "1" {
+		t.Fatalf("delivered %+v, want the ConfirmOrder of process 1", cmds)
+	}
+}
+
+func TestManagerSkipsEventsWithoutAUsableProcessID(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{Logger: logger})
+	long := strings.Repeat("x", 300)
+	appendFact(t, s, customer(long))
+	appendFact(t, s, pmd.Event{Type: "CustomerConfirmedMenu", Data: map[string]any{"order": "1"}})
+	appendFact(t, s, customer("1"))
+	r.idle(t)
+	if got := s.Streams("CateringMatch$", "", 10); len(got) != 1 || got[0].Name != "CateringMatch$1" {
+		t.Fatalf("process streams %v, want only CateringMatch$1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "process id cannot name a stream") || !strings.Contains(logs.String(), "limit is 256") {
+		t.Fatalf("log %q does not explain the skipped event", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestManagerStopsOnBadDecision(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	def := matchDef("Bad")
+	def.Decide = func(match) []pm.Command { return []pm.Command{{Type: "A"}, {Type: "A"}} }
+	m, err := pm.New(s, def, pm.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFact(t, s, customer("1"))
+	err = m.Run(context.Background())
+	if !errors.Is(err, pm.ErrInvalidDefinition) || !strings.Contains(err.Error(), "Bad$1") {
+		t.Fatalf("Run = %v, want ErrInvalidDefinition about Bad$1", err)
+	}
+	if err := m.Run(context.Background()); !errors.Is(err, pm.ErrRunning) {
+		t.Fatalf("second Run = %v, want ErrRunning", err)
+	}
+	if len(processStream(t, s, "Bad$1")) != 0 {
+		t.Fatal("a refused decision wrote into the process stream")
+	}
+}
+
+func TestManagerEndsWhenTheStoreCloses(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pm.New(s, matchDef("CateringMatch"), pm.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := <-done; !errors.Is(err, pmd.ErrClosed) {
+		t.Fatalf("Run = %v, want ErrClosed", err)
+	}
+}
+
+func TestNewRefusesBadDefinitions(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	def := matchDef("no spaces")
+	if _, err := pm.New(s, def, pm.Options{}); !errors.Is(err, pm.ErrInvalidDefinition) {
+		t.Fatalf("New = %v, want ErrInvalidDefinition", err)
+	}
+	if _, err := pm.New(nil, matchDef("A"), pm.Options{}); err == nil {
+		t.Fatal("New accepted a nil store")
+	}
+}
+
+func TestProcessQueries(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+	for i := range 25 {
+		appendFact(t, s, customer(fmt.Sprintf("%02d", i)))
+		if i%2 == 0 {
+			appendFact(t, s, caterer(fmt.Sprintf("%02d", i)))
+		}
+	}
+	r.idle(t)
+	ctx := context.Background()
+	var all []pm.ProcessSummary
+	after := ""
+	for {
+		page, err := r.Processes(ctx, after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if len(page) < 10 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(all) != 25 {
+		t.Fatalf("listed %d processes, want 25", len(all))
+	}
+	for i, p := range all {
+		wantStatus, wantEvents, wantCmds, wantDeadlines := pm.StatusOpen, 1, 0, 1
+		if i%2 == 0 {
+			wantStatus, wantEvents, wantCmds, wantDeadlines = pm.StatusCompleted, 2, 1, 0
+		}
+		if p.ID != fmt.Sprintf("%02d", i) || p.Status != wantStatus || p.Events != wantEvents || p.Commands != wantCmds || p.Deadlines != wantDeadlines {
+			t.Errorf("process %d: %+v", i, p)
+		}
+	}
+	if _, err := r.Process(ctx, "nope"); !errors.Is(err, pm.ErrProcessNotFound) {
+		t.Errorf("Process(nope) = %v, want ErrProcessNotFound", err)
+	}
+	if _, err := r.Process(ctx, "a\x00b"); !errors.Is(err, pm.ErrInvalidProcessID) {
+		t.Errorf("Process(a\\x00b) = %v, want ErrInvalidProcessID", err)
+	}
+	if _, err := r.Deliveries(ctx, ""); !errors.Is(err, pm.ErrInvalidProcessID) {
+		t.Errorf("Deliveries(\"\") = %v, want ErrInvalidProcessID", err)
+	}
+	if d, err := r.Deliveries(ctx, "00"); err != nil || len(d) != 0 {
+		t.Errorf("Deliveries without a handler = %v, %v; want none", d, err)
+	}
+	if got, want := r.Counts(), (pm.Counts{Open: 12, Completed: 13}); got != want {
+		t.Errorf("Counts() = %+v, want %+v", got, want)
+	}
+}

@@ -1,0 +1,122 @@
+package pm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// ProcessSummary is one line of a list of processes.
+type ProcessSummary struct {
+	ID        string
+	Status    Status
+	Version   int64 // of the last event of the process stream
+	Events    int   // handled events linked into the stream
+	Commands  int   // commands issued
+	Deadlines int   // pending deadlines
+}
+
+// Process returns everything about process id: its stream, state, commands, pending
+// deadlines and delivery attempts. It reads the store; the Manager need not be running.
+// A process with no event is ErrProcessNotFound.
+func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
+	p, events, err := m.replay(ctx, id)
+	if err != nil {
+		return Process{}, err
+	}
+	v := describe(m.name, id, p, events)
+	if v.Deliveries, err = m.Deliveries(ctx, id); err != nil {
+		return Process{}, err
+	}
+	return v, nil
+}
+
+// Processes lists the processes whose ids sort after after, in id order, at most limit
+// of them (0 means 100). Each is replayed for its status.
+func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]ProcessSummary, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	prefix := m.name + "$"
+	from := ""
+	if after != "" {
+		from = prefix + after
+	}
+	var out []ProcessSummary
+	for len(out) < limit {
+		asked := limit - len(out)
+		page := m.store.Streams(prefix, from, asked)
+		for _, s := range page {
+			if !s.Exists {
+				continue
+			}
+			id := strings.TrimPrefix(s.Name, prefix)
+			p, events, err := m.replay(ctx, id)
+			if errors.Is(err, ErrProcessNotFound) {
+				continue // deleted since it was listed
+			}
+			if err != nil {
+				return nil, err
+			}
+			l := p.ledger()
+			sum := ProcessSummary{ID: id, Status: l.status(), Version: l.last, Commands: l.commands, Deadlines: len(l.pending)}
+			for _, e := range events {
+				if e.Link {
+					sum.Events++
+				}
+			}
+			out = append(out, sum)
+		}
+		if len(page) < asked {
+			break
+		}
+		from = page[len(page)-1].Name
+	}
+	return out, nil
+}
+
+// Deliveries returns the recorded delivery attempts of the commands of process id, in
+// the order they were made.
+func (m *Manager) Deliveries(ctx context.Context, id string) ([]Delivery, error) {
+	if reason := checkProcessID(m.name, id); reason != "" {
+		return nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
+	}
+	stream := deliveriesStream(m.name, id)
+	var out []Delivery
+	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		if d, ok := deliveryOf(&e); ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// replay folds the stream of process id.
+func (m *Manager) replay(ctx context.Context, id string) (proc, []pmd.Event, error) {
+	if reason := checkProcessID(m.name, id); reason != "" {
+		return nil, nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
+	}
+	stream := m.name + "$" + id
+	p := m.def.start(id)
+	var events []pmd.Event
+	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			return nil, nil, fmt.Errorf("pm: %s: %w", stream, ErrProcessNotFound)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		p.apply(&e)
+		events = append(events, e)
+	}
+	return p, events, nil
+}
