@@ -14,5 +14,5 @@ type Clock interface {
 // systemClock is the wall clock.
 type systemClock struct{}
 
-func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) Now() time.Time                     { return time.Now() }
 func (systemClock) Until(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }

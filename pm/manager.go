@@ -89,7 +89,7 @@ type task struct {
 
 // Streams of a manager besides the process streams "<Name>$<id>". The names cannot
 // clash with another manager's process streams: a Name has no '.'.
-func checkpointStream(name string) string   { return name + ".checkpoint" }
+func checkpointStream(name string) string     { return name + ".checkpoint" }
 func deliveriesStream(name, id string) string { return name + ".deliveries$" + id }
 
 // Record types of those streams.

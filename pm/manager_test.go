@@ -130,8 +130,8 @@ func TestManagerLinksFactsAndIssuesOnce(t *testing.T) {
 	correlated.Metadata = map[string]any{pmd.CorrelationID: "checkout-7"}
 	facts := []pmd.Event{
 		correlated, caterer("2"), customer("3"),
-		caterer("1"), // completes 1
-		customer("2"), // completes 2
+		caterer("1"),                // completes 1
+		customer("2"),               // completes 2
 		customer("1"), caterer("2"), // after completion
 	}
 	var completing uuid.UUID
