@@ -30,5 +30,13 @@ test: lint
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/
 
+# bench-peers runs pmd, PostgreSQL (RES schema), NATS JetStream and bbolt through the
+# same workloads and writes bench/results/peers.md and peers.png. ARGS passes flags,
+# e.g. make bench-peers ARGS='-scale 0.1'.
+.PHONY: bench-peers
+bench-peers:
+	bash scripts/install-postgres.sh
+	$(GO) run ./bench/peers/cmd/peers $(ARGS)
+
 clean:
 	rm -rf bin
