@@ -121,6 +121,14 @@ func (s *Store) submit(ctx context.Context, r *request) (WriteResult, error) {
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	batch := make([]*request, 0, 64)
+	wait := time.NewTimer(0)
+	<-wait.C
+	// writers estimates how many writers are active: the requests of the last commit plus
+	// those that queued while it ran. The writers a commit answers come straight back,
+	// and without waiting for them they would fall one commit behind the ones that queued
+	// meanwhile, splitting the writers into two groups that take turns at the fsync.
+	writers := 1
+	var lastCommit time.Duration
 	for {
 		batch = batch[:0]
 		select {
@@ -130,18 +138,44 @@ func (s *Store) commitLoop() {
 			s.drain()
 			return
 		}
-		size := 0
+		size := batch[0].size()
+		take := func(r *request) {
+			batch = append(batch, r)
+			size += r.size()
+		}
 	more:
 		for len(batch) < maxBatchRequests && size < maxBatchBytes {
 			select {
 			case r := <-s.reqs:
-				batch = append(batch, r)
-				size += r.size()
+				take(r)
 			default:
 				break more
 			}
 		}
+		if len(batch) < writers && !s.opts.NoSync {
+			// Wait a little for the rest: a fraction of a commit's time buys a commit
+			// that serves everybody.
+			wait.Reset(min(lastCommit/4, 2*time.Millisecond))
+		gather:
+			for len(batch) < writers && len(batch) < maxBatchRequests && size < maxBatchBytes {
+				select {
+				case r := <-s.reqs:
+					take(r)
+				case <-wait.C:
+					break gather
+				}
+			}
+			if !wait.Stop() {
+				select {
+				case <-wait.C:
+				default:
+				}
+			}
+		}
+		start := time.Now()
 		s.commit(batch)
+		lastCommit = time.Since(start)
+		writers = len(batch) + len(s.reqs)
 	}
 }
 
