@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/server"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// managed is one process manager of the config file, running.
+type managed struct {
+	cfg config.Process
+	def pm.Definition[config.State]
+	m   *pm.Manager
+}
+
+// processes runs the process managers of the config file and answers the API's
+// questions about them.
+type processes struct {
+	store    *pmd.Store
+	managers []managed
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	errs     []error
+}
+
+// startProcesses starts the process managers of cfg (none when cfg is nil). They run
+// until stop.
+func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger) (*processes, error) {
+	p := &processes{store: store}
+	if cfg == nil || len(cfg.Processes) == 0 {
+		p.cancel = func() {}
+		return p, nil
+	}
+	hooks := server.NewWebhooks(reg, 0)
+	for _, pc := range cfg.Processes {
+		def := pc.Definition()
+		opts := pm.Options{Logger: logger}
+		if pc.Deliver != nil {
+			opts.Deliver = webhookHandler(hooks, pc.Name, pc.Deliver.Webhook)
+		}
+		m, err := pm.New(store, def, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: process manager %s: %w", cfg.Path, pc.Line, pc.Name, err)
+		}
+		p.managers = append(p.managers, managed{cfg: pc, def: def, m: m})
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	for _, mg := range p.managers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			logger.Info("process manager started", "name", mg.cfg.Name, "handles", mg.cfg.Handles)
+			if err := mg.m.Run(ctx); err != nil {
+				logger.Error("process manager stopped", "name", mg.cfg.Name, "err", err)
+				p.mu.Lock()
+				p.errs = append(p.errs, fmt.Errorf("process manager %s: %w", mg.cfg.Name, err))
+				p.mu.Unlock()
+			}
+		}()
+	}
+	return p, nil
+}
+
+// webhookHandler delivers the commands of one process manager to its webhook.
+func webhookHandler(hooks *server.Webhooks, manager, url string) pm.Handler {
+	return func(ctx context.Context, c pm.Command) error {
+		return hooks.Deliver(ctx, url, server.WebhookCommand{
+			ID: c.ID.String(), Type: c.Type, Manager: manager, ProcessID: c.ProcessID, Data: c.Data,
+		})
+	}
+}
+
+// stop stops the process managers and waits for them: each writes its resume
+// checkpoint. It returns the errors that stopped any of them.
+func (p *processes) stop() error {
+	p.cancel()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(p.errs...)
+}
+
+func (p *processes) count() int { return len(p.managers) }
+
+// api is p as the server sees it; nil when no process manager runs.
+func (p *processes) api() server.Processes {
+	if len(p.managers) == 0 {
+		return nil
+	}
+	return p
+}
+
+// Managers implements server.Processes.
+func (p *processes) Managers(context.Context) ([]server.Manager, error) {
+	out := make([]server.Manager, len(p.managers))
+	for i, mg := range p.managers {
+		c := mg.m.Counts()
+		out[i] = server.Manager{Name: mg.cfg.Name, Handles: slices.Clone(mg.cfg.Handles),
+			Open: c.Open, Completed: c.Completed, Expired: c.Expired}
+	}
+	return out, nil
+}
+
+func (p *processes) find(name string) (managed, bool) {
+	for _, mg := range p.managers {
+		if mg.cfg.Name == name {
+			return mg, true
+		}
+	}
+	return managed{}, false
+}
+
+// Process implements server.Processes.
+func (p *processes) Process(ctx context.Context, name, id string) (server.Process, error) {
+	mg, ok := p.find(name)
+	if !ok {
+		return server.Process{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	v, err := mg.m.Process(ctx, id)
+	if errors.Is(err, pm.ErrProcessNotFound) || errors.Is(err, pm.ErrInvalidProcessID) {
+		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
+	}
+	if err != nil {
+		return server.Process{}, err
+	}
+	out := server.Process{
+		Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), State: v.State, Events: v.Events,
+	}
+	for _, c := range v.Commands {
+		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Attempts: []server.Attempt{}}
+		for _, e := range v.Events {
+			if e.ID == c.ID {
+				cmd.Position = e.Position
+			}
+		}
+		for _, d := range v.Deliveries {
+			if d.CommandID != c.ID {
+				continue
+			}
+			cmd.Attempts = append(cmd.Attempts, server.Attempt{At: d.At, Error: d.Err})
+			cmd.Delivered = cmd.Delivered || d.Delivered()
+		}
+		out.Commands = append(out.Commands, cmd)
+	}
+	for _, d := range v.Deadlines {
+		out.Deadlines = append(out.Deadlines, server.Deadline{Due: d.Due, Issue: d.Type})
+	}
+	return out, nil
+}
+
+// Holding implements server.Processes: the process streams of the managers that handle
+// ev's type and have linked it.
+func (p *processes) Holding(ctx context.Context, ev pmd.Event) ([]string, error) {
+	var out []string
+	for _, mg := range p.managers {
+		if !slices.Contains(mg.cfg.Handles, ev.Type) {
+			continue
+		}
+		id, ok := mg.def.ProcessID(ev)
+		if !ok {
+			continue
+		}
+		stream := mg.cfg.Name + "$" + id
+		for e, err := range p.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
+			if errors.Is(err, pmd.ErrStreamNotFound) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if e.ID == ev.ID {
+				out = append(out, stream)
+				break
+			}
+		}
+	}
+	return out, nil
+}

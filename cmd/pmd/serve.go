@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// serveConfig is what serve runs with, from flags and the environment.
+type serveConfig struct {
+	data, addr, config, logFormat string
+	noSync                        bool
+	maxBody                       int64
+	grace                         time.Duration
+}
+
+func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
+	noSync, err := envBool("PMD_NO_SYNC", false)
+	if err != nil {
+		return serveConfig{}, err
+	}
+	var c serveConfig
+	fs := newFlags("serve", stderr)
+	fs.StringVar(&c.data, "data", envString("PMD_DATA", "./data"), "data directory (env PMD_DATA)")
+	fs.StringVar(&c.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address to listen on (env PMD_ADDR)")
+	fs.StringVar(&c.config, "config", envString("PMD_CONFIG", ""), "YAML file of process managers (env PMD_CONFIG)")
+	fs.BoolVar(&c.noSync, "no-sync", noSync, "do not fsync: acknowledged writes can be lost in a power cut (env PMD_NO_SYNC)")
+	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")
+	fs.Int64Var(&c.maxBody, "max-body", 16<<20, "largest request body accepted, in bytes")
+	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	if err := parse(fs, args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, &usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return c, &usageError{fmt.Sprintf("--log-format must be text or json, got %q", c.logFormat)}
+	}
+	if c.maxBody <= 0 {
+		return c, &usageError{"--max-body must be positive"}
+	}
+	return c, nil
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := serveFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(c.logFormat, stderr)
+
+	var cfg *config.Config
+	if c.config != "" {
+		if cfg, err = config.Load(c.config); err != nil {
+			return fmt.Errorf("the config file has problems; not starting:\n%w", err)
+		}
+	}
+
+	// The first SIGINT or SIGTERM shuts down gracefully; a second one exits at once.
+	// Exiting at once is safe: the log only ever acknowledges what is on disk, and
+	// the next start repairs a torn tail and replays the log past the checkpoint.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case sig := <-sigs:
+			logger.Info("shutting down: finishing requests in flight, then closing the store; signal again to exit at once", "signal", sig.String())
+			stop()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			logger.Warn("exiting at once; the log is safe, the next start replays it", "signal", sig.String())
+			os.Exit(exitFailed)
+		case <-done:
+		}
+	}()
+
+	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, Logger: logger})
+	if err != nil {
+		return &exitError{exitTrouble, err}
+	}
+	closeStore := func() error {
+		start := time.Now()
+		if err := store.Close(); err != nil {
+			return fmt.Errorf("close the store: %w", err)
+		}
+		logger.Info("store closed, index checkpoint written", "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	procs, err := startProcesses(ctx, store, cfg, reg, logger)
+	if err != nil {
+		return errors.Join(err, closeStore())
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		procs.stop()
+		return &exitError{exitTrouble, errors.Join(fmt.Errorf("listen on %s: %w", c.addr, err), closeStore())}
+	}
+	srv := server.New(store, server.Options{
+		MaxBody:   c.maxBody,
+		Processes: procs.api(),
+		Registry:  reg,
+		Logger:    logger,
+	})
+	url := "http://" + ln.Addr().String()
+	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
+		"config", c.config, "process_managers", procs.count(), "no_sync", c.noSync, "last_position", store.LastPosition())
+
+	serveErr := srv.Serve(ctx, ln, c.grace)
+	stop()
+	// HTTP is drained: no append is in flight. Stop the process managers (they write
+	// their resume checkpoints), then close the store (it writes the index checkpoint).
+	procErr := procs.stop()
+	err = errors.Join(serveErr, procErr, closeStore())
+	if err == nil {
+		logger.Info("pmd stopped")
+	}
+	return err
+}
+
+func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check-config", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return &usageError{"want exactly one argument: the config file"}
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("\n%w", err)
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d process manager(s)\n", cfg.Path, len(cfg.Processes))
+	for _, p := range cfg.Processes {
+		line := fmt.Sprintf("  %s: handles %v by %s, complete when %s, issues %s", p.Name, p.Handles, p.CorrelateBy, p.CompleteWhen.Source, p.Issue.Type)
+		if p.Deadline != nil {
+			line += fmt.Sprintf(", after %s issues %s", p.Deadline.After, p.Deadline.Issue.Type)
+		}
+		if p.Deliver != nil {
+			line += ", delivers to " + p.Deliver.Webhook
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
