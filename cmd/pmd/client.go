@@ -220,7 +220,7 @@ func readCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	path := "/v1/streams/" + url.PathEscape(stream) + "?" + q.Encode()
 	c := newClient(*addr, *asJSON)
 	var page struct {
-		Events []event   `json:"events"`
+		Events []event      `json:"events"`
 		Next   *json.Number `json:"next"`
 	}
 	raw, err := c.do(ctx, "GET", path, nil, &page)
