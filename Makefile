@@ -4,7 +4,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build test lint vet staticcheck bench run clean
+.PHONY: all build deps test lint vet staticcheck bench run clean
 
 all: build
 
@@ -24,7 +24,12 @@ lint: vet staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 
-test: lint
+# deps installs the Debian packages the tests use (PostgreSQL for the peer benchmarks);
+# each script does nothing when its package is already there.
+deps:
+	bash scripts/install-postgres.sh
+
+test: deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 bench:
