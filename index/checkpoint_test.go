@@ -214,16 +214,29 @@ func checkBad(t *testing.T, err error, want string) {
 	}
 }
 
-// readBoth decodes b with ReadFrom and from a file with LoadCheckpoint; both must agree.
-func readBoth(t *testing.T, b []byte) (*Index, error) {
+// readBytes decodes b with ReadFrom and with decode, the LoadCheckpoint path; both must
+// agree.
+func readBytes(t *testing.T, b []byte) (*Index, error) {
 	t.Helper()
 	x, err := ReadFrom(bytes.NewReader(b))
+	y, derr := decode(b)
+	if (err == nil) != (derr == nil) || (x == nil) != (err != nil) || (y == nil) != (derr != nil) {
+		t.Fatalf("ReadFrom: %v, %v; decode: %v, %v", x, err, y, derr)
+	}
+	return x, err
+}
+
+// readBoth is readBytes plus LoadCheckpoint of a file holding b, whose error must name
+// the file.
+func readBoth(t *testing.T, b []byte) (*Index, error) {
+	t.Helper()
+	x, err := readBytes(t, b)
 	path := filepath.Join(t.TempDir(), "ckpt")
 	if werr := os.WriteFile(path, b, 0o644); werr != nil {
 		t.Fatal(werr)
 	}
 	y, lerr := LoadCheckpoint(path)
-	if (err == nil) != (lerr == nil) || (x == nil) != (err != nil) || (y == nil) != (lerr != nil) {
+	if (err == nil) != (lerr == nil) || (y == nil) != (lerr != nil) {
 		t.Fatalf("ReadFrom: %v, %v; LoadCheckpoint: %v, %v", x, err, y, lerr)
 	}
 	if lerr != nil && !strings.Contains(lerr.Error(), path) {
@@ -236,7 +249,7 @@ func TestCheckpointDamage(t *testing.T) {
 	good := encoded(t, smallIndex(t))
 	t.Run("truncated at every length", func(t *testing.T) {
 		for n := range len(good) {
-			_, err := readBoth(t, good[:n])
+			_, err := readBytes(t, good[:n])
 			checkBad(t, err, "truncated")
 		}
 	})
@@ -245,7 +258,7 @@ func TestCheckpointDamage(t *testing.T) {
 			for _, mask := range []byte{0x01, 0x80, 0xff} {
 				b := slicesClone(good)
 				b[i] ^= mask
-				if _, err := readBoth(t, b); !errors.Is(err, ErrBadCheckpoint) {
+				if _, err := readBytes(t, b); !errors.Is(err, ErrBadCheckpoint) {
 					t.Fatalf("byte %d ^ %#x: error %v, want ErrBadCheckpoint", i, mask, err)
 				}
 			}
@@ -255,7 +268,7 @@ func TestCheckpointDamage(t *testing.T) {
 		for n := 1; n <= len(good); n += 7 {
 			b := slicesClone(good)
 			clear(b[len(b)-n:])
-			if _, err := readBoth(t, b); !errors.Is(err, ErrBadCheckpoint) {
+			if _, err := readBytes(t, b); !errors.Is(err, ErrBadCheckpoint) {
 				t.Fatalf("last %d bytes zeroed: error %v, want ErrBadCheckpoint", n, err)
 			}
 		}

@@ -130,8 +130,9 @@ func (d *decoder) names(what string) []string {
 	n := d.count(what+" count", 1)
 	start := d.off
 	spans := make([][2]int, n)
+	lengthOf := what + " length"
 	for i := range spans {
-		l := d.count(what+" length", 1)
+		l := d.count(lengthOf, 1)
 		spans[i] = [2]int{d.off - start, d.off + l - start}
 		d.off += l
 	}
@@ -177,7 +178,8 @@ func (d *decoder) index() *Index {
 	}
 
 	x := &Index{pos: pos, links: int(links), seed: maphash.MakeSeed(), evPos: make([]uint64, n), evID: make([]uuid.UUID, n)}
-	evCat, evType := make([]int32, n), make([]int32, n)
+	// What decoding the streams needs of every event, together: one cache miss an entry.
+	events := make([]eventInfo, n)
 	catLen, typeLen := make([]int, len(catNames)), make([]int, len(typeNames))
 	prev := uint64(0)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -195,17 +197,19 @@ func (d *decoder) index() *Index {
 		prev += delta
 		x.evPos[i] = prev
 		d.off += copy(x.evID[i][:], d.b[d.off:])
-		evCat[i] = d.ref("category", len(catNames))
-		evType[i] = d.ref("type", len(typeNames))
+		e := &events[i]
+		e.pos = prev
+		e.cat = d.ref("category", len(catNames))
+		e.typ = d.ref("type", len(typeNames))
 		if d.err == nil {
-			catLen[evCat[i]]++
-			typeLen[evType[i]]++
+			catLen[e.cat]++
+			typeLen[e.typ]++
 		}
 	}
 	d.event = -1
-	x.cats = d.postings("category", catNames, catLen, evCat, x.evPos)
-	x.types = d.postings("type", typeNames, typeLen, evType, x.evPos)
-	d.streams(x, streamNames, evCat)
+	x.cats = d.postings("category", catNames, catLen, events, func(e *eventInfo) int32 { return e.cat })
+	x.types = d.postings("type", typeNames, typeLen, events, func(e *eventInfo) int32 { return e.typ })
+	d.streams(x, streamNames, events)
 	if d.err != nil {
 		return nil
 	}
@@ -218,9 +222,9 @@ func (d *decoder) index() *Index {
 	return x
 }
 
-// postings builds the table of names whose i-th event is in list label[i], where list j
-// holds size[j] events. Every list must have one.
-func (d *decoder) postings(what string, names []string, size []int, label []int32, evPos []uint64) postingsTable {
+// postings builds the table of names whose lists hold the events that list says, where
+// list j holds size[j] events. Every list must have one.
+func (d *decoder) postings(what string, names []string, size []int, events []eventInfo, list func(*eventInfo) int32) postingsTable {
 	t := newPostingsTable(len(names))
 	if d.err != nil {
 		return t
@@ -231,23 +235,29 @@ func (d *decoder) postings(what string, names []string, size []int, label []int3
 			return t
 		}
 		t.create(name)
-		t.lists[i].pos = make([]uint64, 0, size[i])
+		t.lists[i].evs = make([]uint32, 0, size[i])
 	}
-	for i, l := range label {
-		t.lists[l].pos = append(t.lists[l].pos, evPos[i])
+	for i := range events {
+		l := &t.lists[list(&events[i])]
+		l.evs = append(l.evs, uint32(i))
 	}
 	return t
 }
 
-// streams reads the versions of every stream, whose names are in hand; evCat gives the
-// category of every event.
-func (d *decoder) streams(x *Index, names []string, evCat []int32) {
+// eventInfo is what decoding needs to know of an event.
+type eventInfo struct {
+	pos      uint64
+	cat, typ int32
+	owned    bool // an own version of a stream
+}
+
+// streams reads the versions of every stream, whose names are in hand.
+func (d *decoder) streams(x *Index, names []string, events []eventInfo) {
 	if d.err != nil {
 		return
 	}
 	x.streams = make([]stream, len(names))
 	x.byName = make(map[string]int32, len(names))
-	owned := make([]bool, len(x.evPos))
 	visibleLinks := uint64(0)
 	d.inStream = true
 	for ref, name := range names {
@@ -289,20 +299,23 @@ func (d *decoder) streams(x *Index, names []string, evCat []int32) {
 				continue
 			}
 			step := v >> 1
-			o := ord + int(min(step, uint64(len(x.evPos))+1)) // clamped: o stays past the end
-			switch {
-			case step == 0 || o >= len(x.evPos):
+			o := ord + int(min(step, uint64(len(events))+1)) // clamped: o stays past the end
+			if step == 0 || o >= len(events) {
 				d.fail("version %d: event %d+%d is not an event after the previous one", version, ord, step)
-			case owned[o]:
+				return
+			}
+			switch e := &events[o]; {
+			case e.owned:
 				d.fail("version %d: event %d is in another stream", version, o)
-			case evCat[o] != s.cat:
+			case e.cat != s.cat:
 				d.fail("version %d: event %d is not of category %q", version, o, CategoryOf(name))
+			default:
+				ord, e.owned = o, true
+				s.entries[i], prevPos = e.pos, e.pos
 			}
 			if d.err != nil {
 				return
 			}
-			ord, owned[o] = o, true
-			s.entries[i], prevPos = x.evPos[o], x.evPos[o]
 		}
 		if len(s.entries) >= setThreshold {
 			x.buildSet(s)

@@ -41,8 +41,8 @@ type Index struct {
 	byName  map[string]int32 // reference into streams by name
 	names   nameList         // every stream, in name order
 
-	cats  postingsTable // category → positions of the events written to its streams
-	types postingsTable // event type → positions of its events
+	cats  postingsTable // category → the events written to its streams
+	types postingsTable // event type → its events
 }
 
 // stream holds the visible versions of one stream. Hidden versions are dropped: they are
@@ -92,9 +92,9 @@ func (x *Index) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version 
 	if s.cat < 0 {
 		s.cat = x.cats.ref(CategoryOf(s.name))
 	}
-	x.cats.push(s.cat, pos)
-	x.types.push(x.types.ref(typ), pos)
 	n := uint32(len(x.evID))
+	x.cats.push(s.cat, n)
+	x.types.push(x.types.ref(typ), n)
 	x.evPos = append(x.evPos, pos)
 	x.evID = append(x.evID, id)
 	x.ids.add(x.hashID(id), n, x.hashIDRef)
@@ -278,7 +278,7 @@ func (x *Index) Category(dst []uint64, category string, from uint64, backward bo
 	if !ok {
 		return dst
 	}
-	return page(dst, x.cats.lists[ref].pos, from, backward, limit)
+	return x.page(dst, x.cats.lists[ref].evs, from, backward, limit)
 }
 
 // Types appends to dst up to limit positions of the events of any of types, merged in
@@ -298,19 +298,19 @@ func (x *Index) Types(dst []uint64, types []string, from uint64, backward bool, 
 	case 0:
 		return dst
 	case 1:
-		return page(dst, x.types.lists[refs[0]].pos, from, backward, limit)
+		return x.page(dst, x.types.lists[refs[0]].evs, from, backward, limit)
 	}
 	heads := make([]cursor, len(refs))
 	for i, ref := range refs {
-		heads[i].rest = window(x.types.lists[ref].pos, from, backward)
+		heads[i].rest = x.window(x.types.lists[ref].evs, from, backward)
 	}
 	m := newMerger(heads, backward)
 	for n := unlimited(limit); n > 0; n-- {
-		pos, _, ok := m.next()
+		ev, ok := m.next()
 		if !ok {
 			break
 		}
-		dst = append(dst, pos)
+		dst = append(dst, x.evPos[ev])
 	}
 	return dst
 }

@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// postingsTable maps names (categories, event types) to the ascending log positions of
-// their events. A name is added with its first event, so no list is ever empty.
+// postingsTable maps names (categories, event types) to their events. A list holds event
+// numbers (indexes into Index.evPos, in log order) rather than positions: half the memory,
+// and the same order. A name is added with its first event, so no list is ever empty.
 type postingsTable struct {
 	byName map[string]int32
 	lists  []postings
@@ -14,7 +15,7 @@ type postingsTable struct {
 
 type postings struct {
 	name string
-	pos  []uint64 // ascending
+	evs  []uint32 // ascending event numbers
 }
 
 func newPostingsTable(n int) postingsTable {
@@ -29,9 +30,9 @@ func (t *postingsTable) ref(name string) int32 {
 	return t.create(strings.Clone(name)) // not to pin the caller's buffer
 }
 
-// push appends pos, above every position in the list, to list ref.
-func (t *postingsTable) push(ref int32, pos uint64) {
-	t.lists[ref].pos = append(t.lists[ref].pos, pos)
+// push appends event number ev, above every one in the list, to list ref.
+func (t *postingsTable) push(ref int32, ev uint32) {
+	t.lists[ref].evs = append(t.lists[ref].evs, ev)
 }
 
 func (t *postingsTable) create(name string) int32 {
@@ -59,47 +60,52 @@ func unlimited(limit int) int {
 	return limit
 }
 
-// window returns the part of the ascending list p that a read from position from
-// (inclusive) can return: p[i:] forward, p[:i] backward.
-func window(p []uint64, from uint64, backward bool) []uint64 {
-	i, found := slices.BinarySearch(p, from)
-	if !backward {
-		return p[i:]
+// window returns the part of the list evs that a read from position from (inclusive) can
+// return: the events at or after it forward, at or before it backward.
+func (x *Index) window(evs []uint32, from uint64, backward bool) []uint32 {
+	// Event numbers ascend with positions: find the first event past the bound in the
+	// log, then in the list.
+	ev, found := slices.BinarySearch(x.evPos, from)
+	if backward && found {
+		ev++
 	}
-	if found {
-		i++
+	i, _ := slices.BinarySearch(evs, uint32(ev))
+	if backward {
+		return evs[:i]
 	}
-	return p[:i]
+	return evs[i:]
 }
 
-// page appends up to limit positions of the ascending list p to dst, from position from
-// (inclusive), forward or backward.
-func page(dst, p []uint64, from uint64, backward bool, limit int) []uint64 {
-	w := window(p, from, backward)
+// page appends to dst the positions of up to limit events of the list evs, from position
+// from (inclusive), forward or backward.
+func (x *Index) page(dst []uint64, evs []uint32, from uint64, backward bool, limit int) []uint64 {
+	w := x.window(evs, from, backward)
 	n := min(len(w), unlimited(limit))
-	if !backward {
-		return append(dst, w[:n]...)
+	if backward {
+		for i := len(w) - 1; i >= len(w)-n; i-- {
+			dst = append(dst, x.evPos[w[i]])
+		}
+		return dst
 	}
-	for i := len(w) - 1; i >= len(w)-n; i-- {
-		dst = append(dst, w[i])
+	for _, ev := range w[:n] {
+		dst = append(dst, x.evPos[ev])
 	}
 	return dst
 }
 
-// merger yields the union of disjoint ascending position lists in ascending (or, backward,
-// descending) order: a k-way merge over a binary heap of the lists' heads.
+// merger yields the union of disjoint ascending lists of event numbers in ascending (or,
+// backward, descending) order: a k-way merge over a binary heap of the lists' heads.
 type merger struct {
-	heads    []cursor // a heap: heads[0] holds the next position
+	heads    []cursor // a heap: heads[0] holds the next event
 	backward bool
 }
 
 // cursor is what a list has left to yield: forward from rest[0], backward from its end.
 type cursor struct {
-	rest  []uint64
-	label int32 // tells the caller which list a position came from
+	rest []uint32
 }
 
-func (c *cursor) head(backward bool) uint64 {
+func (c *cursor) head(backward bool) uint32 {
 	if backward {
 		return c.rest[len(c.rest)-1]
 	}
@@ -120,13 +126,13 @@ func newMerger(heads []cursor, backward bool) *merger {
 	return m
 }
 
-// next returns the next position and the label of its list; ok is false when all are done.
-func (m *merger) next() (pos uint64, label int32, ok bool) {
+// next returns the next event number; ok is false when all lists are done.
+func (m *merger) next() (ev uint32, ok bool) {
 	if len(m.heads) == 0 {
-		return 0, 0, false
+		return 0, false
 	}
 	top := &m.heads[0]
-	pos, label = top.head(m.backward), top.label
+	ev = top.head(m.backward)
 	if m.backward {
 		top.rest = top.rest[:len(top.rest)-1]
 	} else {
@@ -138,7 +144,7 @@ func (m *merger) next() (pos uint64, label int32, ok bool) {
 		m.heads = m.heads[:last]
 	}
 	m.down(0)
-	return pos, label, true
+	return ev, true
 }
 
 func (m *merger) before(i, j int) bool {
