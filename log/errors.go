@@ -47,15 +47,15 @@ func (e *CorruptError) Error() string {
 // Is makes errors.Is(err, ErrCorrupt) hold for a *CorruptError.
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
-// at returns a copy of err located in segment at offset, if err is a *CorruptError;
-// other errors are returned as they are.
+// at returns a copy of err located in segment, its offset taken relative to offset, if
+// err is a *CorruptError; other errors are returned as they are.
 func at(err error, segment string, offset int64, pos uint64) error {
 	var ce *CorruptError
 	if !errors.As(err, &ce) {
 		return err
 	}
 	c := *ce
-	c.Segment, c.Offset = segment, offset
+	c.Segment, c.Offset = segment, offset+c.Offset
 	if c.Position == 0 {
 		c.Position = pos
 	}

@@ -471,15 +471,17 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 	}
 	l.mu.RUnlock()
 
-	var br *bufio.Reader
+	var total int64
+	for _, sp := range spans {
+		total += sp.end - sp.start
+	}
+	// A short scan (a stream's catch-up, say) need not pay for a large buffer.
+	br := bufio.NewReaderSize(nil, int(min(total, scanBufferSize)))
 	var buf []byte
 	for _, sp := range spans {
 		cf, err := l.files.acquire(sp.s)
 		if err != nil {
 			return fmt.Errorf("log: scan: %w", err)
-		}
-		if br == nil {
-			br = bufio.NewReaderSize(nil, scanBufferSize)
 		}
 		br.Reset(io.NewSectionReader(cf.f, sp.start, sp.end-sp.start))
 		pos, off := sp.first, sp.start

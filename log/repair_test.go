@@ -1,0 +1,604 @@
+package log
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// reopenRepaired opens the damaged log in dir and checks what a user relies on: every
+// committed record is there and identical, nothing else is, the files are consistent,
+// and the log takes writes at the next position, also after another reopen.
+func reopenRepaired(t *testing.T, dir string, opts Options, want []Record) []Repair {
+	t.Helper()
+	l := mustOpen(t, dir, opts)
+	checkContent(t, l, want)
+	checkFiles(t, l)
+	repairs := l.Repairs()
+	more := writeBatches(t, l, want, 2)
+	mustClose(t, l)
+	l = mustOpen(t, dir, opts)
+	defer mustClose(t, l)
+	if r := l.Repairs(); len(r) != 0 {
+		t.Fatalf("second reopen repaired again: %v", r)
+	}
+	checkContent(t, l, more)
+	return repairs
+}
+
+// lastSegment returns the path and size of the last segment file of the closed log in dir.
+func lastSegment(t *testing.T, dir string) (string, int64) {
+	t.Helper()
+	segs, _, err := listSegments(dir)
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("listSegments: %v, %v", segs, err)
+	}
+	s := segs[len(segs)-1]
+	return s.path, s.size
+}
+
+// encodedEntry is the segment entry of r as tidwall/wal writes it.
+func encodedEntry(r Record) []byte {
+	rec := AppendRecord(nil, &r)
+	return append(binary.AppendUvarint(nil, uint64(len(rec))), rec...)
+}
+
+func TestRepairTornTail(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{} // durable: the repair fsyncs
+	l := mustOpen(t, dir, opts)
+	want := writeBatches(t, l, nil, 3, 4)
+	mustClose(t, l)
+	path, size := lastSegment(t, dir)
+	next := genBatch(7, 1)[0]
+	next.Position, next.WriteStart = 8, 8
+	e := encodedEntry(next)
+	appendFile(t, path, e[:len(e)/2])
+
+	// tidwall/wal alone refuses this directory.
+	repairs := reopenRepaired(t, dir, opts, want)
+	wantRepair := []Repair{{Segment: path, Offset: size, Bytes: int64(len(e) / 2), Records: 0}}
+	if len(repairs) != 1 || !strings.HasPrefix(repairs[0].Reason, "torn entry: length") {
+		t.Fatalf("Repairs = %+v", repairs)
+	}
+	repairs[0].Reason = ""
+	if !reflect.DeepEqual(repairs, wantRepair) {
+		t.Fatalf("Repairs = %+v, want %+v", repairs, wantRepair)
+	}
+}
+
+// TestRepairLostBytes cuts the last segment at every offset inside the last batch, as a
+// power cut losing unsynced bytes does, and also zero-fills from there, as a file
+// system that extended the file without writing its data does.
+func TestRepairLostBytes(t *testing.T) {
+	src := t.TempDir()
+	l := mustOpen(t, src, Options{NoSync: true})
+	want := writeBatches(t, l, nil, 2, 1, 3)
+	base := l.Segments()[0].Size
+	want = writeBatches(t, l, want, 3) // the batch a crash interrupts
+	end := l.Segments()[0].Size
+	mustClose(t, l)
+	path, _ := lastSegment(t, src)
+	pristine, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := want[:6]
+	step := int64(1)
+	if testing.Short() {
+		step = 7
+	}
+	dir := t.TempDir()
+	for off := base; off < end; off += step {
+		for _, zeros := range []bool{false, true} {
+			os.RemoveAll(dir)
+			os.Mkdir(dir, 0o750)
+			b := append([]byte(nil), pristine[:off]...)
+			if zeros {
+				b = append(b, make([]byte, end-off+4096)...)
+			}
+			if err := os.WriteFile(filepath.Join(dir, segmentName(1)), b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			// Lighter than reopenRepaired, which other tests use: the loop is long, and
+			// closing a tidwall/wal log always fsyncs.
+			l := mustOpen(t, dir, Options{NoSync: true})
+			checkContent(t, l, committed)
+			checkFiles(t, l)
+			repairs := l.Repairs()
+			more := writeBatches(t, l, committed, 1)
+			checkContent(t, l, more)
+			mustClose(t, l)
+			if off == base && !zeros {
+				if len(repairs) != 0 {
+					t.Fatalf("offset %d: Repairs = %+v, want none", off, repairs)
+				}
+				continue
+			}
+			if len(repairs) != 1 || repairs[0].Offset != base || repairs[0].Bytes != int64(len(b))-base {
+				t.Fatalf("offset %d zeros %v: Repairs = %+v, want a cut of %d bytes at %d", off, zeros, repairs, int64(len(b))-base, base)
+			}
+			if zeros && off == base {
+				contains(t, "reason", repairs[0].Reason, "zero-filled tail at offset")
+			}
+			// Whole records of the batch that survived are counted.
+			if whole := countWhole(pristine[base:off]); repairs[0].Records != whole {
+				t.Fatalf("offset %d zeros %v: Repairs[0].Records = %d, want %d", off, zeros, repairs[0].Records, whole)
+			}
+		}
+	}
+}
+
+// countWhole counts the whole entries at the start of b.
+func countWhole(b []byte) int {
+	n := 0
+	for {
+		_, size, ok := entry(b)
+		if !ok {
+			return n
+		}
+		b, n = b[size:], n+1
+	}
+}
+
+func TestRepairZeroFilledTail(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{NoSync: true, SegmentSize: 600})
+	want := writeBatches(t, l, nil, 3, 4, 5, 2)
+	mustClose(t, l)
+	path, size := lastSegment(t, dir)
+	appendFile(t, path, make([]byte, 4096))
+	var logs logBuffer
+	repairs := reopenRepaired(t, dir, Options{NoSync: true, SegmentSize: 600, Logger: logs.logger()}, want)
+	if len(repairs) != 1 || repairs[0].Segment != path || repairs[0].Offset != size || repairs[0].Bytes != 4096 || repairs[0].Records != 0 {
+		t.Fatalf("Repairs = %+v", repairs)
+	}
+	contains(t, "reason", repairs[0].Reason, fmt.Sprintf("zero-filled tail at offset %d", size))
+	contains(t, "log", logs.String(), fmt.Sprintf("log: cut 4096 bytes after position %d in segment %s: zero-filled tail", len(want), path))
+}
+
+// TestRepairBatchAcrossSegments interrupts a batch that spans several segments at each
+// of its records, as a crash does when the records after it never reach the disk.
+func TestRepairBatchAcrossSegments(t *testing.T) {
+	src := t.TempDir()
+	opts := Options{NoSync: true, SegmentSize: 300}
+	l := mustOpen(t, src, opts)
+	want := writeBatches(t, l, nil, 2, 3)
+	first := l.LastPosition() + 1
+	segsBefore := len(l.Segments())
+	want = writeBatches(t, l, want, 12)
+	if n := len(l.Segments()) - segsBefore; n < 3 {
+		t.Fatalf("the batch started %d segments, want 3 or more", n)
+	}
+	mustClose(t, l)
+	committed := want[:first-1]
+
+	for pos := first; pos <= uint64(len(want)); pos++ {
+		for _, torn := range []bool{false, true} {
+			t.Run(fmt.Sprintf("cut at %d torn %v", pos, torn), func(t *testing.T) {
+				dir := copyDir(t, src)
+				path, off, size := entryAt(t, dir, pos)
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if torn {
+					off += int64(size) / 2
+				}
+				if err := os.WriteFile(path, b[:off], 0o640); err != nil {
+					t.Fatal(err)
+				}
+				// Segments after the cut lose their data too; the first one's file may
+				// exist, empty, as tidwall/wal creates it before writing to it.
+				segs, _, _ := listSegments(dir)
+				for i, s := range segs {
+					if s.path > path {
+						truncateFile(t, s.path, 0)
+						if i > 0 && segs[i-1].path != path {
+							os.Remove(s.path)
+						}
+					}
+				}
+				before := snapshot(t, dir)
+				repairs := reopenRepaired(t, dir, opts, committed)
+				var cut int64
+				for _, r := range repairs {
+					cut += r.Bytes
+				}
+				var total int64
+				for name, content := range before {
+					if !strings.HasSuffix(name, sidecarExt) {
+						total += int64(len(content))
+					}
+				}
+				if want := total - int64(segBytes(committed)); cut != want {
+					t.Fatalf("Repairs cut %d bytes, want %d: %+v", cut, want, repairs)
+				}
+			})
+		}
+	}
+}
+
+// segBytes is the size of the segment files holding exactly recs.
+func segBytes(recs []Record) int {
+	n := 0
+	for _, r := range recs {
+		n += len(encodedEntry(r))
+	}
+	return n
+}
+
+// TestCorruptSealedRecord flips a bit in a record of an old segment: reads of it report
+// where, every other record is still served.
+func TestCorruptSealedRecord(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{NoSync: true, SegmentSize: 500}
+	l := mustOpen(t, dir, opts)
+	want := writeBatches(t, l, nil, 4, 4, 4, 4, 4, 4)
+	mustClose(t, l)
+	for _, tc := range []struct {
+		name  string
+		pos   uint64
+		delta int64 // from the entry start
+	}{
+		{"body", 6, 40},
+		{"header", 9, 12},
+		{"length prefix", 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := copyDir(t, dir)
+			path, off, _ := entryAt(t, d, tc.pos)
+			if path == lastSegmentPath(t, d) {
+				t.Fatalf("position %d is in the tail segment", tc.pos)
+			}
+			flipBit(t, path, off+tc.delta)
+			l := mustOpen(t, d, opts)
+			defer mustClose(t, l)
+			_, err := l.Read(tc.pos)
+			ce := asCorrupt(t, err)
+			if ce.Segment != path || ce.Offset != off || ce.Position != tc.pos {
+				t.Fatalf("CorruptError %+v, want segment %s offset %d position %d", ce, path, off, tc.pos)
+			}
+			for i := range want {
+				if p := uint64(i + 1); p != tc.pos {
+					if r, err := l.Read(p); err != nil || !reflect.DeepEqual(r, want[i]) {
+						t.Fatalf("Read(%d): %v", p, err)
+					}
+				}
+			}
+			n := 0
+			err = l.Scan(context.Background(), 1, func(Record) error { n++; return nil })
+			if ce := asCorrupt(t, err); ce.Position != tc.pos || n != int(tc.pos-1) {
+				t.Fatalf("Scan stopped after %d records with %+v", n, ce)
+			}
+		})
+	}
+}
+
+func lastSegmentPath(t *testing.T, dir string) string {
+	p, _ := lastSegment(t, dir)
+	return p
+}
+
+// TestOpenRefusesDamageBeforeLaterWrite damages a committed record that a later Write
+// follows: no crash explains that, so Open fails, saying where, and changes nothing.
+// The later Write is in the same segment, or in the next one whose commit was lost, so
+// that repair reads back into the damaged segment.
+func TestOpenRefusesDamageBeforeLaterWrite(t *testing.T) {
+	// writes lays out batches 1-3 and 4-5, then one Write of 6-11, then 12-13.
+	writes := func(t *testing.T, dir string, segSize int) {
+		l := mustOpen(t, dir, Options{NoSync: true, SegmentSize: segSize})
+		writeBatches(t, l, nil, 3, 2, 6, 2)
+		mustClose(t, l)
+	}
+	probe := t.TempDir()
+	writes(t, probe, 1<<20)
+	_, boundary, _ := entryAt(t, probe, 8)
+
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string, off int64, size int)
+		reason string
+	}{
+		{"flipped body bit", func(t *testing.T, path string, off int64, size int) { flipBit(t, path, off+int64(size)-2) }, "checksum mismatch"},
+		{"flipped length bit", func(t *testing.T, path string, off int64, size int) { flipBit(t, path, off) }, ""},
+		{"zeroed record", func(t *testing.T, path string, off int64, size int) {
+			b, _ := os.ReadFile(path)
+			clear(b[off : off+int64(size)])
+			os.WriteFile(path, b, 0o640)
+		}, "followed by a valid record written later"},
+	} {
+		for _, next := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s next segment %v", tc.name, next), func(t *testing.T) {
+				dir := t.TempDir()
+				segSize := 1 << 20
+				if next {
+					segSize = int(boundary) // 8-11 go to the second segment
+				}
+				writes(t, dir, segSize)
+				if next {
+					p, off, _ := entryAt(t, dir, 11)
+					if p == filepath.Join(dir, segmentName(1)) {
+						t.Fatal("position 11 is in the first segment")
+					}
+					truncateFile(t, p, off) // the Write of 6-11 lost its commit
+					for _, s := range []uint64{12, 13} {
+						os.Remove(filepath.Join(dir, segmentName(s)))
+					}
+				}
+				// Position 5 is the commit of the second batch; a later Write follows.
+				path, off, size := entryAt(t, dir, 5)
+				tc.damage(t, path, off, size)
+				before := snapshot(t, dir)
+				_, err := Open(dir, Options{NoSync: true, SegmentSize: segSize, Logger: quiet()})
+				ce := asCorrupt(t, err)
+				if ce.Segment != path || ce.Offset != off || ce.Position != 5 {
+					t.Fatalf("CorruptError %+v, want segment %s offset %d position 5", ce, path, off)
+				}
+				contains(t, "reason", ce.Reason, tc.reason)
+				contains(t, "reason", ce.Reason, "not a torn write")
+				if !reflect.DeepEqual(snapshot(t, dir), before) {
+					t.Fatal("Open changed files")
+				}
+			})
+		}
+	}
+}
+
+// TestRepairDamageInLastWrite loses bytes in the middle of the last Write while later
+// bytes of the same Write reached the disk, as a power cut can when pages of an
+// unsynced write are flushed out of order: the whole unacknowledged part is cut.
+func TestRepairDamageInLastWrite(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{NoSync: true}
+	l := mustOpen(t, dir, opts)
+	want := writeBatches(t, l, nil, 3, 2)
+	// One Write of two atomic batches (group commit): 6-7 and 8-9.
+	group := append(genBatch(5, 2), genBatch(7, 2)...)
+	if err := l.Write(group); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, l)
+	for _, tc := range []struct {
+		damaged uint64
+		keep    []Record
+	}{
+		{6, want},                       // nothing of the Write survives the damage
+		{8, append(want, group[:2]...)}, // its first atomic batch is whole
+		{9, append(want, group[:2]...)},
+	} {
+		t.Run(fmt.Sprint(tc.damaged), func(t *testing.T) {
+			d := copyDir(t, dir)
+			path, off, size := entryAt(t, d, tc.damaged)
+			b, _ := os.ReadFile(path)
+			clear(b[off+1 : off+int64(size)])
+			os.WriteFile(path, b, 0o640)
+			repairs := reopenRepaired(t, d, opts, tc.keep)
+			if len(repairs) != 1 {
+				t.Fatalf("Repairs = %+v", repairs)
+			}
+			if tc.damaged < 9 {
+				contains(t, "reason", repairs[0].Reason, "of the same unfinished write past the damage")
+			}
+		})
+	}
+}
+
+func TestRepairKeep(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{NoSync: true})
+	want := writeBatches(t, l, nil, 3, 3)
+	mustClose(t, l)
+	path, size := lastSegment(t, dir)
+	truncateFile(t, path, size-5) // the last batch is torn
+
+	before := snapshot(t, dir)
+	for _, keep := range []uint64{4, 6, 100} {
+		_, err := Open(dir, Options{NoSync: true, Keep: keep, Logger: quiet()})
+		ce := asCorrupt(t, err)
+		if ce.Position != 4 || ce.Segment != path {
+			t.Fatalf("Keep %d: %+v", keep, ce)
+		}
+		contains(t, "reason", ce.Reason, fmt.Sprintf("would cut position 4, at or below the kept position %d", keep))
+		if !reflect.DeepEqual(snapshot(t, dir), before) {
+			t.Fatal("Open changed files")
+		}
+	}
+	reopenRepaired(t, dir, Options{NoSync: true, Keep: 3}, want[:3])
+
+	// A log that needs no cut opens whatever Keep says.
+	l = mustOpen(t, dir, Options{NoSync: true, Keep: 100})
+	defer mustClose(t, l)
+	if r := l.Repairs(); len(r) != 0 {
+		t.Fatalf("Repairs = %v", r)
+	}
+}
+
+func TestSidecars(t *testing.T) {
+	src := t.TempDir()
+	opts := Options{NoSync: true, SegmentSize: 400}
+	l := mustOpen(t, src, opts)
+	want := writeBatches(t, l, nil, 3, 5, 4, 6, 2, 5, 3)
+	segs := l.Segments()
+	mustClose(t, l)
+	if len(segs) < 4 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	s1, s2 := segs[1].Path+sidecarExt, segs[2].Path+sidecarExt
+	tail := segs[len(segs)-1].Path
+	for _, tc := range []struct {
+		name    string
+		damage  func(t *testing.T, dir string)
+		rebuilt string // the reason logged, "" if nothing is rebuilt
+	}{
+		{"deleted", func(t *testing.T, dir string) { os.Remove(rebase(dir, s1)) }, "no offsets file"},
+		{"flipped bit", func(t *testing.T, dir string) { flipBit(t, rebase(dir, s1), 30) }, "offsets checksum mismatch"},
+		{"truncated", func(t *testing.T, dir string) { truncateFile(t, rebase(dir, s1), 10) }, "short offsets file"},
+		{"another segment's", func(t *testing.T, dir string) {
+			b, _ := os.ReadFile(rebase(dir, s2))
+			os.WriteFile(rebase(dir, s1), b, 0o640)
+		}, "offsets file is for position"},
+		{"stale ones removed", func(t *testing.T, dir string) {
+			b, _ := os.ReadFile(rebase(dir, s2))
+			os.WriteFile(rebase(dir, tail)+sidecarExt, b, 0o640)                       // the tail has none
+			os.WriteFile(rebase(dir, s2)+tmpExt, b, 0o640)                             // an interrupted write
+			os.WriteFile(filepath.Join(dir, segmentName(999999)+sidecarExt), b, 0o640) // no such segment
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyDir(t, src)
+			good := snapshot(t, dir)
+			tc.damage(t, dir)
+			var logs logBuffer
+			o := opts
+			o.Logger = logs.logger()
+			l := mustOpen(t, dir, o)
+			checkContent(t, l, want)
+			checkFiles(t, l)
+			mustClose(t, l)
+			if !reflect.DeepEqual(snapshot(t, dir), good) {
+				t.Fatal("sidecars differ from the ones written with the segments")
+			}
+			if tc.rebuilt == "" {
+				if strings.Contains(logs.String(), "rebuilt") {
+					t.Fatalf("rebuilt a sidecar: %s", logs.String())
+				}
+				return
+			}
+			contains(t, "log", logs.String(), "log: rebuilt offsets of segment "+rebase(dir, segs[1].Path)+": "+tc.rebuilt)
+		})
+	}
+
+	t.Run("sealed segment lost data", func(t *testing.T) {
+		dir := copyDir(t, src)
+		p := rebase(dir, segs[1].Path)
+		os.Remove(p + sidecarExt)
+		_, off, _ := entryAt(t, dir, segs[2].First-1)
+		truncateFile(t, p, off)
+		_, err := Open(dir, Options{NoSync: true, Logger: quiet()})
+		ce := asCorrupt(t, err)
+		if ce.Segment != p || ce.Position != segs[2].First-1 {
+			t.Fatalf("CorruptError %+v", ce)
+		}
+		contains(t, "reason", ce.Reason, "but the next segment starts at position")
+	})
+	t.Run("sealed segment torn", func(t *testing.T) {
+		dir := copyDir(t, src)
+		p := rebase(dir, segs[1].Path)
+		os.Remove(p + sidecarExt)
+		_, off, _ := entryAt(t, dir, segs[2].First-1)
+		truncateFile(t, p, off+3)
+		_, err := Open(dir, Options{NoSync: true, Logger: quiet()})
+		ce := asCorrupt(t, err)
+		if ce.Segment != p || ce.Offset != off {
+			t.Fatalf("CorruptError %+v", ce)
+		}
+		contains(t, "reason", ce.Reason, "torn entry")
+	})
+}
+
+// rebase moves path into dir.
+func rebase(dir, path string) string { return filepath.Join(dir, filepath.Base(path)) }
+
+// TestRepairInterrupted crashes in the middle of a repair that removes segments: the
+// next Open reaches the same state as an uninterrupted one.
+func TestRepairInterrupted(t *testing.T) {
+	src := t.TempDir()
+	opts := Options{NoSync: true, SegmentSize: 300}
+	l := mustOpen(t, src, opts)
+	want := writeBatches(t, l, nil, 3, 2)
+	committed := len(want)
+	want = writeBatches(t, l, want, 14) // spans segments
+	mustClose(t, l)
+	path, off, _ := entryAt(t, src, uint64(len(want)))
+	truncateFile(t, path, off) // lose the commit record
+
+	whole := copyDir(t, src)
+	reopenRepaired(t, whole, opts, want[:committed])
+
+	segs, _, _ := listSegments(src)
+	for cut := 1; cut < len(segs); cut++ {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			dir := copyDir(t, src)
+			// The repair removed the last cut segments before the crash.
+			for _, s := range segs[len(segs)-cut:] {
+				if s.first > uint64(committed) {
+					os.Remove(rebase(dir, s.path))
+					os.Remove(rebase(dir, s.path) + sidecarExt)
+				}
+			}
+			reopenRepaired(t, dir, opts, want[:committed])
+			got, wantFiles := snapshot(t, dir), snapshot(t, whole)
+			if !reflect.DeepEqual(got, wantFiles) {
+				t.Fatalf("files differ from an uninterrupted repair: %d vs %d files", len(got), len(wantFiles))
+			}
+		})
+	}
+}
+
+// TestRepairEmptyTail reopens a log whose last Write ended exactly at a segment
+// boundary, leaving an empty tail: nothing is repaired and the old segments are not
+// read (their sidecar vouches for the commit).
+func TestRepairEmptyTail(t *testing.T) {
+	dir := t.TempDir()
+	probe := mustOpen(t, t.TempDir(), Options{NoSync: true})
+	rec := genBatch(0, 1)
+	if err := probe.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	entry := probe.Segments()[0].Size
+	mustClose(t, probe)
+
+	opts := Options{NoSync: true, SegmentSize: int(entry)} // every 1-record batch fills a segment
+	l := mustOpen(t, dir, opts)
+	want := writeBatches(t, l, nil, 1)
+	if n := len(l.Segments()); n != 2 || l.Segments()[1].Size != 0 {
+		t.Fatalf("Segments = %+v, want a full one and an empty tail", l.Segments())
+	}
+	mustClose(t, l)
+	repairs := reopenRepaired(t, dir, opts, want)
+	if len(repairs) != 0 {
+		t.Fatalf("Repairs = %+v", repairs)
+	}
+}
+
+// FuzzRepairTail appends arbitrary bytes to a log's tail: Open never panics and either
+// keeps every committed record, or refuses with a *CorruptError.
+func FuzzRepairTail(f *testing.F) {
+	next := genBatch(4, 2)
+	next[0].Position, next[1].Position = 5, 6
+	next[0].WriteStart, next[1].WriteStart = 5, 5
+	e := encodedEntry(next[0])
+	f.Add(e[:len(e)/2])
+	f.Add(make([]byte, 100))
+	f.Add(e)
+	f.Add(append(e, encodedEntry(next[1])...))
+	f.Add(append(append([]byte{0, 0, 0}, e...), 0x7f))
+	f.Fuzz(func(t *testing.T, tail []byte) {
+		dir := t.TempDir()
+		l := mustOpen(t, dir, Options{NoSync: true})
+		want := writeBatches(t, l, nil, 2, 2)
+		mustClose(t, l)
+		path, _ := lastSegment(t, dir)
+		appendFile(t, path, tail)
+		l, err := Open(dir, Options{NoSync: true, Logger: quiet()})
+		if err != nil {
+			asCorrupt(t, err)
+			return
+		}
+		defer l.Close()
+		if l.LastPosition() < 4 {
+			t.Fatalf("LastPosition = %d, lost committed records", l.LastPosition())
+		}
+		for i := range want {
+			if r, err := l.Read(uint64(i + 1)); err != nil || !reflect.DeepEqual(r, want[i]) {
+				t.Fatalf("Read(%d): %v", i+1, err)
+			}
+		}
+	})
+}
