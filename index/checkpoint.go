@@ -166,10 +166,7 @@ func (x *Index) encode() []byte {
 	b = appendNames(b, &x.types)
 
 	b = binary.AppendUvarint(b, uint64(len(x.streams)))
-	x.names.each(func(ref int32) bool {
-		b = appendString(b, x.streams[ref].name)
-		return true
-	})
+	x.names.each(func(ref int32) { b = appendString(b, x.streams[ref].name) })
 
 	b = binary.AppendUvarint(b, uint64(len(x.evPos)))
 	prev := uint64(0)
@@ -181,10 +178,7 @@ func (x *Index) encode() []byte {
 		prev = pos
 	}
 
-	x.names.each(func(ref int32) bool {
-		b = x.appendEntries(b, &x.streams[ref])
-		return true
-	})
+	x.names.each(func(ref int32) { b = x.appendEntries(b, &x.streams[ref]) })
 
 	binary.LittleEndian.PutUint64(b[12:], uint64(len(b)-headerSize))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))

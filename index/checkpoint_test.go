@@ -367,6 +367,7 @@ func TestCheckpointInconsistent(t *testing.T) {
 		{"number longer than it needs", []byte{0x8c, 0x00}, "position: number not in its shortest form"},
 		{"number over 64 bits", bytes.Repeat([]byte{0xff}, 11), "position: truncated or overlong"},
 		{"name longer than the body", []byte{1, 0, 1, 100, 'a'}, "category length: 100 do not fit"},
+		{"truncated version", append(slicesClone(smallRaw().bytes()[headerSize:len(smallRaw().bytes())-trailerSize-1]), 0x80), `stream "Order$2": version: truncated`},
 		{"truncated id", append([]byte{
 			0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, // position 1<<61
 			0, 1, 1, 'A', 1, 1, 'T', 0, 1, // links, categories, types, streams, 1 event
@@ -473,5 +474,39 @@ func TestCheckpointExtremePositions(t *testing.T) {
 	checkSame(t, y, m)
 	if !bytes.Equal(encoded(t, y), b) {
 		t.Fatal("re-encodes to other bytes")
+	}
+}
+
+type failing struct{ err error }
+
+func (f failing) Write([]byte) (int, error) { return 0, f.err }
+func (f failing) Read([]byte) (int, error)  { return 0, f.err }
+
+func TestCheckpointIOErrors(t *testing.T) {
+	boom := errors.New("boom")
+	if _, err := smallIndex(t).WriteTo(failing{boom}); !errors.Is(err, boom) {
+		t.Errorf("WriteTo to a failing writer: %v, want it to wrap the writer's error", err)
+	}
+	x, err := ReadFrom(failing{boom})
+	if x != nil || !errors.Is(err, boom) || errors.Is(err, ErrBadCheckpoint) {
+		t.Errorf("ReadFrom a failing reader: %v, %v; want the reader's error, not ErrBadCheckpoint", x, err)
+	}
+}
+
+func TestSaveCheckpointOverADirectory(t *testing.T) {
+	// The rename fails: the error names the path, nothing is left behind, and what was
+	// there is untouched.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "index.ckpt")
+	if err := os.MkdirAll(filepath.Join(path, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := smallIndex(t).SaveCheckpoint(path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("SaveCheckpoint over a directory: %v, want an error naming %s", err, path)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || !entries[0].IsDir() {
+		t.Fatalf("the directory holds %v, want only the directory that was there", entries)
 	}
 }

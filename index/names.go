@@ -75,13 +75,11 @@ func (l *nameList) fill(n int) {
 	}
 }
 
-// each calls fn for every reference in name order until fn returns false.
-func (l *nameList) each(fn func(ref int32) bool) {
+// each calls fn for every reference in name order.
+func (l *nameList) each(fn func(ref int32)) {
 	for _, ch := range l.chunks {
 		for _, ref := range ch {
-			if !fn(ref) {
-				return
-			}
+			fn(ref)
 		}
 	}
 }
