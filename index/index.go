@@ -70,8 +70,11 @@ func (x *Index) Position() uint64 { return x.pos }
 
 // advance moves Position to pos, which must be above it and not above MaxPosition.
 func (x *Index) advance(pos uint64) {
-	if pos <= x.pos || pos > MaxPosition {
+	switch {
+	case pos <= x.pos:
 		panic(fmt.Sprintf("index: position %d applied after position %d", pos, x.pos))
+	case pos > MaxPosition:
+		panic(fmt.Sprintf("index: position %d is above MaxPosition", pos))
 	}
 	x.pos = pos
 }
@@ -105,7 +108,7 @@ func (x *Index) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version 
 // event into stream at its next version, and returns that version. See AddEvent.
 func (x *Index) AddLink(pos uint64, stream string, event uint64) (version uint64) {
 	if event > MaxPosition {
-		panic(fmt.Sprintf("index: link to position %d", event))
+		panic(fmt.Sprintf("index: link to position %d, above MaxPosition", event))
 	}
 	x.advance(pos)
 	x.links++
