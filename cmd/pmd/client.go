@@ -357,8 +357,11 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Position, shortTime(e.Timestamp), e.Stream, e.Type, compact(e.Data, 60))
 			return tw.Flush()
 		})
+		if ctx.Err() != nil {
+			return nil // stopped by the caller
+		}
 		var api *apiError
-		if ctx.Err() != nil || errors.As(err, &api) {
+		if errors.As(err, &api) {
 			return err
 		}
 		fmt.Fprintf(stderr, "connection lost (%v); reconnecting\n", err)

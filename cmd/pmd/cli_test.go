@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/server"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// runPMD runs a pmd command in-process and returns its exit code and output.
+func runPMD(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// inProcess is what `pmd serve` runs, in the test process: a store, the process
+// managers of cfg, and the API on a real listener.
+type inProcess struct {
+	store *pmd.Store
+	procs *processes
+	url   string
+	addr  string
+}
+
+func startInProcess(t *testing.T, cfg *config.Config) *inProcess {
+	t.Helper()
+	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry()
+	procs, err := startProcesses(ctx, store, cfg, reg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Registry: reg, Logger: quiet()}))
+	t.Cleanup(func() {
+		ts.Close()
+		cancel()
+		if err := procs.stop(); err != nil {
+			t.Error(err)
+		}
+		if err := store.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &inProcess{store: store, procs: procs, url: ts.URL, addr: strings.TrimPrefix(ts.URL, "http://")}
+}
+
+func cateringConfig(t *testing.T, webhook string) *config.Config {
+	t.Helper()
+	yaml := `
+processes:
+  - name: CateringMatch
+    correlate_by: order_id
+    handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
+    issue: {type: ConfirmOrder}
+    deadline: {after: 48h, issue: {type: CancelOrder}}
+`
+	if webhook != "" {
+		yaml += "    deliver: {webhook: " + webhook + "}\n"
+	}
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestServeFlagsAndEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want serveConfig
+		err  string
+	}{
+		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text"}},
+		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json"},
+			want: serveConfig{data: "/d", addr: ":1", config: "c.yaml", noSync: true, logFormat: "json"}},
+		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true"}, args: []string{"--data", "/f", "--no-sync=false"},
+			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text"}},
+		{name: "bad boolean", env: map[string]string{"PMD_NO_SYNC": "maybe"}, err: `PMD_NO_SYNC="maybe" is not a boolean`},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, err: "--log-format must be text or json"},
+		{name: "stray argument", args: []string{"extra"}, err: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"--colour"}, err: "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT"} {
+				t.Setenv(k, tt.env[k])
+			}
+			got, err := serveFlags(tt.args, io.Discard)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, want an error with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.maxBody, got.grace = 0, 0
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	ctx := context.Background()
+	code, out, _ := runPMD(t, ctx, "check-config", filepath.Join("..", "..", "examples", "catering", "pmd.yaml"))
+	if code != exitOK || !strings.Contains(out, "ok, 1 process manager(s)") || !strings.Contains(out, "CateringMatch") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {type: A}\n    deliver: {webhook: nope}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runPMD(t, ctx, "check-config", bad)
+	if code != exitFailed || !strings.Contains(errOut, bad+":6:") || !strings.Contains(errOut, "not an http or https URL") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if code, _, _ := runPMD(t, ctx, "check-config"); code != exitUsage {
+		t.Fatalf("no file: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	code, _, errOut := runPMD(t, context.Background(), "frobnicate")
+	if code != exitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// TestClientCommands drives the catering flow through the CLI against the daemon's
+// handler and process managers.
+func TestClientCommands(t *testing.T) {
+	d := startInProcess(t, cateringConfig(t, ""))
+	ctx := context.Background()
+	addr := "--addr=" + d.addr
+
+	code, out, errOut := runPMD(t, ctx, "append", addr, "--id", "0190c1d2-0000-7000-8000-000000000001", "Customer$7", "CustomerConfirmedMenu", `{"order_id":"42"}`)
+	if code != exitOK || !strings.Contains(out, "appended CustomerConfirmedMenu to Customer$7 at version 0 (position 1)") {
+		t.Fatalf("append: exit %d: %s%s", code, out, errOut)
+	}
+	code, out, _ = runPMD(t, ctx, "append", addr, "--json", "Caterer$3", "CatererConfirmedMenu", `{"order_id":"42"}`)
+	var res map[string]any
+	if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || res["version"] != 0.0 {
+		t.Fatalf("append --json: exit %d: %s", code, out)
+	}
+	if err := d.procs.managers[0].m.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, _ = runPMD(t, ctx, "read", addr, "CateringMatch$42")
+	if code != exitOK || !strings.Contains(out, "↪ Customer$7") || !strings.Contains(out, "ConfirmOrder") {
+		t.Fatalf("read: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runPMD(t, ctx, "read", addr, "--limit", "1", "Customer$7")
+	if code != exitOK || strings.Contains(out, "more:") {
+		t.Fatalf("read of a one-event stream: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runPMD(t, ctx, "read", addr, "--limit", "1", "CateringMatch$42")
+	if code != exitOK || !strings.Contains(out, "more: pmd read --from 1 'CateringMatch$42'") {
+		t.Fatalf("read with a next page: exit %d:\n%s", code, out)
+	}
+
+	code, out, _ = runPMD(t, ctx, "process", addr, "CateringMatch", "42")
+	if code != exitOK || !strings.Contains(out, "process CateringMatch 42: completed") || !strings.Contains(out, "ConfirmOrder") {
+		t.Fatalf("process: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runPMD(t, ctx, "process", addr)
+	if code != exitOK || !strings.Contains(out, "CateringMatch  0     1") {
+		t.Fatalf("process list: exit %d:\n%s", code, out)
+	}
+
+	code, out, _ = runPMD(t, ctx, "link", addr, "Audit", "0190c1d2-0000-7000-8000-000000000001")
+	if code != exitOK || !strings.Contains(out, "linked 1 event(s) into Audit, now at version 0") {
+		t.Fatalf("link: exit %d: %s", code, out)
+	}
+	// Refusals are reported with the contract's code, and exit 1.
+	code, _, errOut = runPMD(t, ctx, "link", addr, "Audit", "0190c1d2-0000-7000-8000-000000000001")
+	if code != exitFailed || !strings.Contains(errOut, "duplicate_event") {
+		t.Fatalf("duplicate link: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runPMD(t, ctx, "append", addr, "--expected", "no_stream", "Customer$7", "X", `{}`)
+	if code != exitFailed || !strings.Contains(errOut, "wrong_expected_version") {
+		t.Fatalf("wrong expected version: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runPMD(t, ctx, "append", addr, "s", "X", `{not json`)
+	if code != exitUsage || !strings.Contains(errOut, "is not JSON") {
+		t.Fatalf("bad JSON: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runPMD(t, ctx, "process", addr, "CateringMatch", "nope")
+	if code != exitFailed || !strings.Contains(errOut, "not_found") {
+		t.Fatalf("unknown process: exit %d: %s", code, errOut)
+	}
+}
+
+func TestClientUnreachable(t *testing.T) {
+	code, _, errOut := runPMD(t, context.Background(), "read", "--addr", "127.0.0.1:1", "s")
+	if code != exitTrouble || !strings.Contains(errOut, "is `pmd serve` running?") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{}
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.buf.Write(p)
+	select {
+	case b.written <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor waits until the buffer holds want.
+func (b *syncBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		select {
+		case <-b.written:
+		case <-deadline:
+			t.Fatalf("output lacks %q after 10s:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestTail(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	if _, err := d.store.Append(ctx, "old", pmd.Any, pmd.EventData{Type: "Old"}); err != nil {
+		t.Fatal(err)
+	}
+	tailCtx, stop := context.WithCancel(ctx)
+	out := &syncBuffer{written: make(chan struct{}, 1)}
+	done := make(chan int, 1)
+	from := fmt.Sprint(d.store.LastPosition() + 1)
+	go func() {
+		done <- run(tailCtx, []string{"tail", "--addr", d.addr, "--json", "--types", "New", "--from", from}, out, io.Discard)
+	}()
+	if _, err := d.store.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "Skip"}, pmd.EventData{Type: "New", Data: map[string]any{"i": 0}}); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, `"i":0`)
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("tail exit %d", code)
+	}
+	if s := out.String(); strings.Contains(s, "Old") || strings.Contains(s, "Skip") {
+		t.Fatalf("tail printed events it should not have:\n%s", s)
+	}
+}
+
+// TestWebhookDeliveryWithRetries: the receiver fails the first attempts; the command
+// arrives after retries, always with the same id, and every attempt is visible through
+// the API.
+func TestWebhookDeliveryWithRetries(t *testing.T) {
+	type got struct {
+		key  string
+		body server.WebhookCommand
+	}
+	attempts := make(chan got, 16)
+	const failures = 2
+	var mu sync.Mutex
+	n := 0
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c server.WebhookCommand
+		if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		attempts <- got{r.Header.Get("Idempotency-Key"), c}
+		mu.Lock()
+		n++
+		fail := n <= failures
+		mu.Unlock()
+		if fail {
+			http.Error(w, "not yet", http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+
+	d := startInProcess(t, cateringConfig(t, receiver.URL+"/commands"))
+	ctx := context.Background()
+	for _, e := range []pmd.EventData{
+		{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "42"}},
+		{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "42"}},
+	} {
+		if _, err := d.store.Append(ctx, "facts", pmd.Any, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first got
+	for i := range failures + 1 {
+		select {
+		case a := <-attempts:
+			if i == 0 {
+				first = a
+			}
+			if a.key == "" || a.key != a.body.ID || a.key != first.key {
+				t.Fatalf("attempt %d: Idempotency-Key %q, body id %q, first %q", i, a.key, a.body.ID, first.key)
+			}
+			if a.body.Type != "ConfirmOrder" || a.body.Manager != "CateringMatch" || a.body.ProcessID != "42" || a.body.Data["order_id"] != "42" {
+				t.Fatalf("attempt %d: body %+v", i, a.body)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d delivery attempts within 30s", i)
+		}
+	}
+	if err := d.procs.managers[0].m.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(d.url + "/v1/processes/CateringMatch/42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Commands []struct {
+			ID        string `json:"id"`
+			Delivered bool   `json:"delivered"`
+			Attempts  []struct {
+				Error string `json:"error"`
+			} `json:"attempts"`
+		} `json:"commands"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Commands) != 1 || p.Commands[0].ID != first.key || !p.Commands[0].Delivered || len(p.Commands[0].Attempts) != failures+1 {
+		t.Fatalf("process view: %+v", p)
+	}
+	for i, a := range p.Commands[0].Attempts {
+		if failed := i < failures; failed != (a.Error != "") || (failed && !strings.Contains(a.Error, "503")) {
+			t.Fatalf("attempt %d recorded as %q", i, a.Error)
+		}
+	}
+	select {
+	case a := <-attempts:
+		t.Fatalf("a delivered command was sent again: %+v", a)
+	default:
+	}
+	m, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Body.Close()
+	metrics, _ := io.ReadAll(m.Body)
+	for _, want := range []string{
+		`pmd_deliveries_total{manager="CateringMatch",outcome="delivered"} 1`,
+		`pmd_deliveries_total{manager="CateringMatch",outcome="failed"} 2`,
+		`pmd_processes{manager="CateringMatch",status="completed"} 1`,
+	} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

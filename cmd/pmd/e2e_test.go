@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the pmd binary the tests build; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pmd-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildPMD builds the pmd binary once per test run.
+var buildPMD = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "pmd")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func pmdBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the pmd binary; skipped in -short")
+	}
+	bin, err := buildPMD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// daemon is a running `pmd serve`.
+type daemon struct {
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer // stderr, complete once the process has exited
+	done chan error
+}
+
+// startDaemon starts pmd serve on a free loopback port and waits until it serves.
+func startDaemon(t *testing.T, bin string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	serving := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			d.logs.Write(line)
+			d.logs.WriteByte('\n')
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "pmd serving" {
+				serving <- rec.Addr
+			}
+		}
+	}()
+	go func() {
+		<-copied
+		d.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	select {
+	case addr := <-serving:
+		d.base = "http://" + addr
+	case err := <-d.done:
+		t.Fatalf("pmd exited before serving: %v\n%s", err, d.logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pmd did not serve within 30s\n%s", d.logs)
+	}
+	return d
+}
+
+// stop sends sig and waits for the process to exit.
+func (d *daemon) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pmd did not exit within 30s of %v\n%s", sig, d.logs)
+	}
+	return nil
+}
+
+func (d *daemon) call(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, d.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// orderFact is a catering fact with an id the test chooses, so it can look it up.
+func orderFact(kind string, order int) map[string]any {
+	return map[string]any{
+		"id":   fmt.Sprintf("0190c1d2-0000-7000-8%03d-%012d", map[string]int{"CustomerConfirmedMenu": 1, "CatererConfirmedMenu": 2}[kind], order),
+		"type": kind,
+		"data": map[string]any{"order_id": fmt.Sprint(order)},
+	}
+}
+
+// waitConfirmations follows ConfirmOrder events from the start of the log until n
+// distinct orders are confirmed, and returns how many ConfirmOrders it saw per order.
+func waitConfirmations(t *testing.T, base string, n int) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/subscribe?types=ConfirmOrder&from=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	seen := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for len(seen) < n && sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "data: ") {
+			continue
+		}
+		var ev struct {
+			Data map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line[6:]), &ev); err != nil {
+			t.Fatal(err)
+		}
+		seen[fmt.Sprint(ev.Data["order_id"])]++
+	}
+	if len(seen) < n {
+		t.Fatalf("saw ConfirmOrder for %d orders, want %d (%v)", len(seen), n, ctx.Err())
+	}
+	return seen
+}
+
+// TestEndToEndCateringSurvivesSIGKILL runs the catering flow against the real binary,
+// kills it with SIGKILL right after the last acknowledged append, restarts it, completes
+// more orders, and checks that every acknowledged event is there and that each complete
+// order has exactly one ConfirmOrder and each incomplete one none.
+func TestEndToEndCateringSurvivesSIGKILL(t *testing.T) {
+	bin := pmdBinary(t)
+	data := t.TempDir()
+	cfg := filepath.Join("..", "..", "examples", "catering", "pmd.yaml")
+	const orders = 40
+
+	d := startDaemon(t, bin, "--data", data, "--config", cfg)
+	var acked []string
+	appendFact := func(d *daemon, stream string, ev map[string]any) {
+		var res map[string]any
+		if code := d.call(t, "POST", "/v1/streams/"+stream, map[string]any{"events": []any{ev}}, &res); code != http.StatusCreated {
+			t.Fatalf("append %v: %d %v", ev, code, res)
+		}
+		acked = append(acked, ev["id"].(string))
+	}
+	complete := map[string]bool{}
+	for i := range orders {
+		appendFact(d, fmt.Sprintf("Customer%%24%d", i), orderFact("CustomerConfirmedMenu", i))
+		if i%2 == 0 {
+			appendFact(d, fmt.Sprintf("Caterer%%24%d", i), orderFact("CatererConfirmedMenu", i))
+			complete[fmt.Sprint(i)] = true
+		}
+	}
+	// Killed while the process manager may still be working through the facts.
+	if err := d.stop(t, syscall.SIGKILL); err == nil {
+		t.Fatal("pmd exited cleanly on SIGKILL")
+	}
+
+	d = startDaemon(t, bin, "--data", data, "--config", cfg)
+	for i := 1; i < orders; i += 4 {
+		appendFact(d, fmt.Sprintf("Caterer%%24%d", i), orderFact("CatererConfirmedMenu", i))
+		complete[fmt.Sprint(i)] = true
+	}
+	seen := waitConfirmations(t, d.base, len(complete))
+	for order, n := range seen {
+		if !complete[order] || n != 1 {
+			t.Errorf("order %s: %d ConfirmOrder, complete=%v", order, n, complete[order])
+		}
+	}
+	for _, id := range acked {
+		if code := d.call(t, "GET", "/v1/events/"+id, nil, nil); code != http.StatusOK {
+			t.Errorf("acknowledged event %s: GET answered %d", id, code)
+		}
+	}
+	// Every process agrees, read back from its stream.
+	for i := range orders {
+		var p struct {
+			Status   string `json:"status"`
+			Commands []struct {
+				Type string `json:"type"`
+			} `json:"commands"`
+		}
+		if code := d.call(t, "GET", fmt.Sprintf("/v1/processes/CateringMatch/%d", i), nil, &p); code != http.StatusOK {
+			t.Fatalf("process %d: %d", i, code)
+		}
+		want := "open"
+		if complete[fmt.Sprint(i)] {
+			want = "completed"
+		}
+		if p.Status != want || (want == "completed") != (len(p.Commands) == 1) {
+			t.Errorf("process %d: status %s with %d commands, want %s", i, p.Status, len(p.Commands), want)
+		}
+	}
+	if err := d.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, d.logs)
+	}
+	if !strings.Contains(d.logs.String(), "index checkpoint written") {
+		t.Fatalf("no checkpoint on shutdown:\n%s", d.logs)
+	}
+	out, err := exec.Command(bin, "verify", data).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "agrees with the log") {
+		t.Fatalf("verify after the run: %v\n%s", err, out)
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	bin := pmdBinary(t)
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(cfg, []byte("processes:\n  - name: M\n    handles: [A]\n    issue: {type: B}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--config", cfg).CombinedOutput()
+	if err == nil {
+		t.Fatal("pmd started with a bad config")
+	}
+	if want := cfg + ":2:5: process manager \"M\": correlate_by is missing"; !strings.Contains(string(out), want) {
+		t.Fatalf("output lacks %q:\n%s", want, out)
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// storeDir writes a small store (events in several streams, links, a deletion) and
+// closes it, leaving a log and an index checkpoint.
+func storeDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		res, err := s.Append(ctx, "Order$"+string(rune('a'+i%4)), pmd.Any,
+			pmd.EventData{Type: "Placed", Data: map[string]any{"i": i}},
+			pmd.EventData{Type: "Paid", Data: map[string]any{"i": i}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Link(ctx, "All$orders", pmd.Any, idAt(t, s, res.FirstPosition)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteStream(ctx, "Order$b", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// idAt returns the id of the event at position pos.
+func idAt(t *testing.T, s *pmd.Store, pos uint64) uuid.UUID {
+	t.Helper()
+	for ev, err := range s.ReadAll(context.Background(), pmd.ReadOptions{From: pos, Limit: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.ID
+	}
+	t.Fatalf("no event at %d", pos)
+	return uuid.Nil
+}
+
+func segment(dir string) string { return filepath.Join(dir, "log", "00000000000000000001") }
+
+func TestVerify(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		code   int
+		want   []string
+	}{
+		{"clean", func(*testing.T, string) {}, exitOK,
+			[]string{"61 records (40 events, 20 links, 1 deletions) in 1 segment(s)", "index checkpoint at position 61 agrees with the log", "ok"}},
+		{"flipped bit in an old record", func(t *testing.T, dir string) {
+			flip(t, segment(dir), 40)
+		}, exitFailed, []string{"DAMAGE: " + segment(""), "offset 0 (position 1)"}},
+		{"torn tail", func(t *testing.T, dir string) {
+			appendBytes(t, segment(dir), []byte{0x50, 1, 2, 3}) // an entry of 80 bytes, 3 written
+		}, exitOK, []string{"note: torn tail", "4 bytes of an unfinished entry", "agrees with the log", "ok"}},
+		{"zero-filled tail", func(t *testing.T, dir string) {
+			appendBytes(t, segment(dir), make([]byte, 4096))
+		}, exitOK, []string{"note: torn tail", "ok"}},
+		{"damaged checkpoint", func(t *testing.T, dir string) {
+			flip(t, filepath.Join(dir, "index.ckpt"), 20)
+		}, exitFailed, []string{"DAMAGE: index checkpoint", "is damaged"}},
+		{"checkpoint of another store", func(t *testing.T, dir string) {
+			other := storeDirVariant(t)
+			data, err := os.ReadFile(filepath.Join(other, "index.ckpt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "index.ckpt"), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, exitFailed, []string{"DAMAGE: the index checkpoint"}},
+		{"missing checkpoint", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, "index.ckpt")); err != nil {
+				t.Fatal(err)
+			}
+		}, exitOK, []string{"note: no index checkpoint", "ok"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := storeDir(t)
+			tt.damage(t, dir)
+			code, out, errOut := runPMD(t, context.Background(), "verify", dir)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.want {
+				w = strings.ReplaceAll(w, segment(""), segment(dir))
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// storeDirVariant is a store with as many records as storeDir, in other streams.
+func storeDirVariant(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 61 {
+		if _, err := s.Append(context.Background(), "Other", pmd.Any, pmd.EventData{Type: "X"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestVerifyRefusesAnOpenStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, _, errOut := runPMD(t, context.Background(), "verify", dir)
+	if code != exitTrouble || !strings.Contains(errOut, "open in a running pmd") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func TestVerifyMissingDir(t *testing.T) {
+	code, _, errOut := runPMD(t, context.Background(), "verify", filepath.Join(t.TempDir(), "nope"))
+	if code != exitTrouble || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+func flip(t *testing.T, path string, off int64) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[off] ^= 0x10
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
