@@ -130,13 +130,13 @@ func (l *Log) open() error {
 		if err != nil {
 			return err
 		}
+		if err := plan.apply(l.dir, sync); err != nil {
+			return fmt.Errorf("crash repair: %w", err)
+		}
 		l.repairs = plan.repairs()
 		for _, r := range l.repairs {
 			l.logger.Warn(fmt.Sprintf("log: cut %d bytes after position %d in segment %s: %s", r.Bytes, plan.last, r.Segment, r.Reason),
 				"segment", r.Segment, "offset", r.Offset, "bytes", r.Bytes, "records", r.Records)
-		}
-		if err := plan.apply(l.dir, sync); err != nil {
-			return fmt.Errorf("crash repair: %w", err)
 		}
 		segs, tailOffs = plan.keep, plan.tailOffs
 	}
@@ -353,6 +353,9 @@ func (l *Log) write(recs []Record) error {
 			segs[p.seg].offs, segs[p.seg].size = append(segs[p.seg].offs, p.off), end
 		}
 	}
+	if wl, err := l.wal.LastIndex(); err != nil || wl != last {
+		return fmt.Errorf("log: write positions %d-%d: tidwall/wal is at index %d (%v)", first, last, wl, err)
+	}
 	l.mu.Lock()
 	tail.offs = append(tail.offs, tailOffs...)
 	tail.size = tailSize
@@ -368,9 +371,6 @@ func (l *Log) write(recs []Record) error {
 		if err := l.wal.ClearCache(); err != nil {
 			return fmt.Errorf("log: write positions %d-%d: %w", first, last, err)
 		}
-	}
-	if wl, err := l.wal.LastIndex(); err != nil || wl != last {
-		return fmt.Errorf("log: write positions %d-%d: tidwall/wal is at index %d (%v)", first, last, wl, err)
 	}
 	return nil
 }

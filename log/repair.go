@@ -138,9 +138,9 @@ func (p *repairPlan) repairs() []Repair {
 
 // planRepair works out the crash repair of the segment files segs (in position order,
 // the first at position 1): everything after the last valid commit record is cut.
-// Damage that is followed by a valid record of a later Write is not a torn write: the
-// damaged bytes had been synced before that Write began, so it is reported as a
-// *CorruptError and nothing is cut. keep is Options.Keep.
+// Damage followed by a valid record of a later Write, or by a valid record in a later
+// segment, is not a torn write: the damaged bytes had been synced before, so it is
+// reported as a *CorruptError and nothing is cut. keep is Options.Keep.
 func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 	n := len(segs)
 	if n >= 2 && segs[n-1].size == 0 && lastIsCommitted(segs[n-2], segs[n-1].first) {
@@ -148,7 +148,9 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		return &repairPlan{keep: segs, last: segs[n-1].first - 1}, nil
 	}
 	var parsed []*parsedSegment // from the last segment backwards
-	var later uint64            // largest write start in the segments after the current one
+	// What the segments after the current one hold: the largest write start of their
+	// valid records, and where one of those records is.
+	var laterStart, laterPos uint64
 	var laterSeg string
 	for i := n - 1; i >= 0; i-- {
 		p, err := parseSegment(segs[i])
@@ -158,20 +160,29 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		if p.damage != "" {
 			for _, f := range p.later {
 				if f.start > p.damagePos {
-					return nil, damagedBefore(p, f.pos, p.file.path, f.off)
+					return nil, damagedBefore(p, fmt.Sprintf("a valid record written later (position %d at offset %d)", f.pos, f.off))
 				}
 			}
-			if later > p.damagePos {
-				return nil, damagedBefore(p, later, laterSeg, -1)
+			if laterStart > p.damagePos {
+				return nil, damagedBefore(p, fmt.Sprintf("records of a later write (from position %d) in %s", laterStart, laterSeg))
+			}
+			if laterPos != 0 {
+				// tidwall/wal fsyncs a segment before it starts the next one: a segment
+				// followed by records was whole on disk.
+				return nil, damagedBefore(p, fmt.Sprintf("a valid record in a later segment (position %d in %s)", laterPos, laterSeg))
 			}
 		}
 		parsed = append(parsed, p)
 		if p.lastCommit >= 0 {
 			break
 		}
-		if p.maxStart > later {
-			later, laterSeg = p.maxStart, p.file.path
+		switch {
+		case len(p.offs) > 0:
+			laterPos, laterSeg = p.file.first, p.file.path
+		case len(p.later) > 0:
+			laterPos, laterSeg = p.later[0].pos, p.file.path
 		}
+		laterStart = max(laterStart, p.maxStart)
 	}
 
 	c := n - len(parsed) // index of the segment holding the cut
@@ -250,17 +261,14 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func damagedBefore(p *parsedSegment, pos uint64, where string, off int64) error {
-	loc := where
-	if off >= 0 {
-		loc = fmt.Sprintf("%s offset %d", where, off)
-	}
+// damagedBefore reports the damage in p, which a crash cannot explain as it is
+// followed by what evidence describes.
+func damagedBefore(p *parsedSegment, evidence string) error {
 	return &CorruptError{
 		Segment:  p.file.path,
 		Offset:   p.validEnd,
 		Position: p.damagePos,
-		Reason: fmt.Sprintf("%s, followed by a valid record written later (position %d in %s): not a torn write",
-			p.damage, pos, loc),
+		Reason:   fmt.Sprintf("%s, followed by %s: not a torn write", p.damage, evidence),
 	}
 }
 

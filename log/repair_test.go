@@ -224,6 +224,39 @@ func TestRepairBatchAcrossSegments(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesDamageInSealedPartOfWrite damages the part of an unfinished batch that
+// lies in a segment before the last: tidwall/wal fsynced that segment before starting
+// the next, so a crash cannot have damaged it.
+func TestOpenRefusesDamageInSealedPartOfWrite(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{NoSync: true, SegmentSize: 300}
+	l := mustOpen(t, dir, opts)
+	writeBatches(t, l, nil, 2, 3)
+	first := l.LastPosition() + 1
+	writeBatches(t, l, nil, 12)
+	last := l.LastPosition()
+	mustClose(t, l)
+	path, off, _ := entryAt(t, dir, last)
+	truncateFile(t, path, off) // the batch lost its commit
+	dpath, doff, dsize := entryAt(t, dir, first)
+	if dpath == path {
+		t.Fatal("the batch starts in the last segment")
+	}
+	b, _ := os.ReadFile(dpath)
+	clear(b[doff+1 : doff+int64(dsize)])
+	os.WriteFile(dpath, b, 0o640)
+	before := snapshot(t, dir)
+	_, err := Open(dir, Options{NoSync: true, Logger: quiet()})
+	ce := asCorrupt(t, err)
+	if ce.Segment != dpath || ce.Offset != doff || ce.Position != first {
+		t.Fatalf("CorruptError %+v, want segment %s offset %d position %d", ce, dpath, doff, first)
+	}
+	contains(t, "reason", ce.Reason, "followed by a valid record in a later segment")
+	if !reflect.DeepEqual(snapshot(t, dir), before) {
+		t.Fatal("Open changed files")
+	}
+}
+
 // segBytes is the size of the segment files holding exactly recs.
 func segBytes(recs []Record) int {
 	n := 0
@@ -311,7 +344,7 @@ func TestOpenRefusesDamageBeforeLaterWrite(t *testing.T) {
 			b, _ := os.ReadFile(path)
 			clear(b[off : off+int64(size)])
 			os.WriteFile(path, b, 0o640)
-		}, "followed by a valid record written later"},
+		}, "followed by"},
 	} {
 		for _, next := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s next segment %v", tc.name, next), func(t *testing.T) {
@@ -579,13 +612,19 @@ func FuzzRepairTail(f *testing.F) {
 	f.Add(e)
 	f.Add(append(e, encodedEntry(next[1])...))
 	f.Add(append(append([]byte{0, 0, 0}, e...), 0x7f))
+	base := f.TempDir()
+	l := mustOpen(f, base, Options{NoSync: true})
+	want := writeBatches(f, l, nil, 2, 2)
+	mustClose(f, l)
+	seg, err := os.ReadFile(filepath.Join(base, segmentName(1)))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, tail []byte) {
 		dir := t.TempDir()
-		l := mustOpen(t, dir, Options{NoSync: true})
-		want := writeBatches(t, l, nil, 2, 2)
-		mustClose(t, l)
-		path, _ := lastSegment(t, dir)
-		appendFile(t, path, tail)
+		if err := os.WriteFile(filepath.Join(dir, segmentName(1)), append(seg[:len(seg):len(seg)], tail...), 0o640); err != nil {
+			t.Fatal(err)
+		}
 		l, err := Open(dir, Options{NoSync: true, Logger: quiet()})
 		if err != nil {
 			asCorrupt(t, err)
