@@ -231,7 +231,7 @@ func (l *Log) loadSealed(f segFile, next uint64) (*segment, error) {
 // the table is rebuilt from the segment on the next Open.
 func (l *Log) writeSidecar(s *segment) {
 	b := appendOffsets(nil, &offsetTable{first: s.first, size: s.size, offs: s.offs})
-	if err := writeFileAtomic(l.dir, s.path+sidecarExt, b, !l.opts.NoSync); err != nil {
+	if err := replaceFile(s.path+sidecarExt, b); err != nil {
 		l.logger.Warn("log: cannot save segment offsets; they will be rebuilt on the next open",
 			"segment", s.path, "err", err)
 	}

@@ -88,19 +88,17 @@ func decodeOffsets(b []byte) (offsetTable, error) {
 	return t, nil
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename, so that a
-// crash leaves either the old file or the whole new one; with sync it fsyncs the file
-// and the directory before returning.
-func writeFileAtomic(dir, path string, data []byte, sync bool) error {
+// replaceFile writes data to path through a temporary file and a rename, so that readers
+// see the old file or the whole new one. It does not fsync: it is used for sidecars,
+// which Open checks and rebuilds when a crash lost or tore them, so that sealing a
+// segment adds no fsync to the Write that does it.
+func replaceFile(path string, data []byte) error {
 	tmp := path + tmpExt
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -109,12 +107,8 @@ func writeFileAtomic(dir, path string, data []byte, sync bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
 	}
-	if sync {
-		return syncDir(dir)
-	}
-	return nil
+	return err
 }
 
 func syncDir(dir string) error {
