@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are the server's Prometheus metrics. What the store does not expose (fsync
-// latency, group-commit batch sizes) is measured where the server sees it: the latency
-// of an append request includes its wait for the fsync it shares with the others.
+// metrics are the server's Prometheus metrics: requests, events appended, linked and
+// read, subscriptions, the log's last position and the process counts. The store's own
+// group commits (fsync latency, batch sizes) are recorded by CommitObserver.
 type metrics struct {
 	reg           *prometheus.Registry
 	requests      *prometheus.CounterVec
@@ -113,5 +113,31 @@ func (c processCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Open), m.Name, "open")
 		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Completed), m.Name, "completed")
 		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Expired), m.Name, "expired")
+	}
+}
+
+// CommitObserver returns a hook for pmd.Options.OnCommit that records every group commit
+// in reg: how long its log write and fsync took, and how many writes and records it
+// carried. Open the store with it to see the fsync latency and the group-commit batch
+// sizes in /metrics.
+func CommitObserver(reg prometheus.Registerer) func(pmd.CommitInfo) {
+	duration := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "pmd_commit_duration_seconds",
+		Help:    "Time of one group commit: the log write and its fsync.",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	})
+	requests := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "pmd_commit_batch_writes", Help: "Writes (appends, links, deletes) sharing one group commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+	})
+	records := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "pmd_commit_batch_records", Help: "Log records written by one group commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+	})
+	reg.MustRegister(duration, requests, records)
+	return func(c pmd.CommitInfo) {
+		duration.Observe(c.Duration.Seconds())
+		requests.Observe(float64(c.Requests))
+		records.Observe(float64(c.Records))
 	}
 }

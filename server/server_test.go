@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // env is a store with the API in front of it on a real listener.
@@ -628,5 +629,36 @@ func TestServeShutdown(t *testing.T) {
 	}
 	if _, err := store.Append(context.Background(), "s", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
 		t.Fatalf("the store was closed by the server: %v", err)
+	}
+}
+
+func TestCommitObserver(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet(), OnCommit: CommitObserver(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ts := httptest.NewServer(New(store, Options{Registry: reg, Logger: quiet()}))
+	defer ts.Close()
+	for range 3 {
+		if _, err := store.Append(context.Background(), "s", pmd.Any, pmd.EventData{Type: "A"}, pmd.EventData{Type: "B"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		"pmd_commit_duration_seconds_count 3",
+		"pmd_commit_batch_writes_sum 3",
+		"pmd_commit_batch_records_sum 6",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

@@ -103,7 +103,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, Logger: logger})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, Logger: logger, OnCommit: server.CommitObserver(reg)})
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
@@ -116,8 +118,6 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	procs, err := startProcesses(ctx, store, cfg, reg, logger)
 	if err != nil {
 		return errors.Join(err, closeStore())
