@@ -14,9 +14,9 @@
 //   - Nothing damaged is ever served: every read checks the record's CRC-32C and that it
 //     is the record of the position asked for, and reports damage as a *CorruptError
 //     (errors.Is(err, ErrCorrupt)) naming segment file, offset and position.
-//   - Damage a crash cannot explain (a bad record followed by a record written by a later
-//     Write) makes Open fail with a *CorruptError and change nothing; Options.Keep names
-//     a position below which Open never cuts.
+//   - Damage a crash cannot explain (a bad record followed by a record of a later Write,
+//     or by a record in a later segment) makes Open fail with a *CorruptError and change
+//     nothing; Options.Keep names a position at or below which Open never cuts.
 //   - Reading one record costs one pread, whatever the segment size: each segment's entry
 //     offsets are kept in memory (4 bytes per record), and for sealed segments in a
 //     sidecar file so that Open does not read old segments.

@@ -28,6 +28,8 @@ type CorruptError struct {
 	Reason   string // what is wrong
 }
 
+// Error says where the damage is and what it is, e.g.
+// "log: corrupt: segment /d/00000000000000000001 offset 96, position 2: checksum mismatch: …".
 func (e *CorruptError) Error() string {
 	var b strings.Builder
 	b.WriteString("log: corrupt")

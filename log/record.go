@@ -18,6 +18,7 @@ const (
 	KindDelete Kind = 3 // a stream deletion
 )
 
+// String returns the kind's name: "event", "link", "delete", or "kind(N)".
 func (k Kind) String() string {
 	switch k {
 	case KindEvent:
