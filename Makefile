@@ -11,6 +11,16 @@ all: build
 build:
 	$(GO) build -o bin/pmd ./cmd/pmd
 
+# run builds pmd and serves the catering example's process manager on ./data.
+# ADDR picks the address, e.g. make run ADDR=127.0.0.1:8080. Ctrl-C stops it cleanly.
+ADDR ?= 127.0.0.1:7070
+run: build
+	@echo "pmd: serving examples/catering/pmd.yaml with data in ./data"
+	@echo "  browser: http://$(ADDR)/"
+	@echo "  try:     curl -s -X POST 'http://$(ADDR)/v1/streams/Customer%247' -d '{\"events\":[{\"type\":\"CustomerConfirmedMenu\",\"data\":{\"order_id\":\"42\"}}]}'"
+	@echo "  then:    curl -s 'http://$(ADDR)/v1/processes/CateringMatch/42'"
+	./bin/pmd serve --data ./data --addr $(ADDR) --config examples/catering/pmd.yaml
+
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
