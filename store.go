@@ -22,7 +22,9 @@ type Options struct {
 	// NoSync turns fsync off: an acknowledged write can be lost in a power cut (never in
 	// a process crash). For tests and benchmarks; never the default.
 	NoSync bool
-	// SegmentSize is the target size of a log segment file; 0 means 64 MiB.
+	// SegmentSize is the target size of a log segment file; 0 means 16 MiB. tidwall/wal
+	// keeps the whole newest segment in memory, and Open parses it, so larger segments
+	// cost RAM and open time.
 	SegmentSize int
 	// Logger receives repairs, index rebuild progress and checkpoint failures;
 	// nil means slog.Default().
@@ -89,6 +91,9 @@ type Store struct {
 // checkpoint is rebuilt from the log, with progress logged. Only one Store may have a
 // directory open at a time.
 func Open(dir string, opts Options) (*Store, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 16 << 20
+	}
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = 100_000
 	}
