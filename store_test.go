@@ -625,8 +625,12 @@ func TestReopenAnswersTheSame(t *testing.T) {
 				}
 			}
 			s2 := openStore(t, dir)
-			if after := snapshot(t, s2); !reflect.DeepEqual(before, after) {
+			after := snapshot(t, s2)
+			if !reflect.DeepEqual(before, after) {
 				t.Errorf("reopened store answers differently")
+			}
+			if got := ids(after[pmd.All]); !reflect.DeepEqual(got, dataIDs(written)) {
+				t.Errorf("$all after reopen holds %d events, not the %d written in order", len(got), len(written))
 			}
 			// And it goes on: versions continue.
 			res := mustAppend(t, s2, "Order$1", pmd.Any, ev("More"))
