@@ -179,7 +179,7 @@ func (d *decoder) index() *Index {
 
 	x := &Index{pos: pos, links: int(links), seed: maphash.MakeSeed(), evPos: make([]uint64, n), evID: make([]uuid.UUID, n)}
 	// What decoding the streams needs of every event, together: one cache miss an entry.
-	events := make([]eventInfo, n)
+	events, evType := make([]eventInfo, n), make([]int32, n)
 	catLen, typeLen := make([]int, len(catNames)), make([]int, len(typeNames))
 	prev := uint64(0)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -200,15 +200,15 @@ func (d *decoder) index() *Index {
 		e := &events[i]
 		e.pos = prev
 		e.cat = d.ref("category", len(catNames))
-		e.typ = d.ref("type", len(typeNames))
+		evType[i] = d.ref("type", len(typeNames))
 		if d.err == nil {
 			catLen[e.cat]++
-			typeLen[e.typ]++
+			typeLen[evType[i]]++
 		}
 	}
 	d.event = -1
-	x.cats = d.postings("category", catNames, catLen, events, func(e *eventInfo) int32 { return e.cat })
-	x.types = d.postings("type", typeNames, typeLen, events, func(e *eventInfo) int32 { return e.typ })
+	x.cats = d.postings("category", catNames, catLen, n, func(ev int) int32 { return events[ev].cat })
+	x.types = d.postings("type", typeNames, typeLen, n, func(ev int) int32 { return evType[ev] })
 	d.streams(x, streamNames, events)
 	if d.err != nil {
 		return nil
@@ -222,9 +222,9 @@ func (d *decoder) index() *Index {
 	return x
 }
 
-// postings builds the table of names whose lists hold the events that list says, where
+// postings builds the table of names where each of n events, ev, is in list list(ev), and
 // list j holds size[j] events. Every list must have one.
-func (d *decoder) postings(what string, names []string, size []int, events []eventInfo, list func(*eventInfo) int32) postingsTable {
+func (d *decoder) postings(what string, names []string, size []int, n int, list func(ev int) int32) postingsTable {
 	t := newPostingsTable(len(names))
 	if d.err != nil {
 		return t
@@ -237,18 +237,19 @@ func (d *decoder) postings(what string, names []string, size []int, events []eve
 		t.create(name)
 		t.lists[i].evs = make([]uint32, 0, size[i])
 	}
-	for i := range events {
-		l := &t.lists[list(&events[i])]
-		l.evs = append(l.evs, uint32(i))
+	for ev := range n {
+		l := &t.lists[list(ev)]
+		l.evs = append(l.evs, uint32(ev))
 	}
 	return t
 }
 
-// eventInfo is what decoding needs to know of an event.
+// eventInfo is what decoding the streams needs to know of an event: 16 bytes, one cache
+// line fetch an own version.
 type eventInfo struct {
-	pos      uint64
-	cat, typ int32
-	owned    bool // an own version of a stream
+	pos   uint64
+	cat   int32
+	owned bool // an own version of a stream
 }
 
 // streams reads the versions of every stream, whose names are in hand.
