@@ -178,8 +178,8 @@ func (d *decoder) index() *Index {
 	}
 
 	x := &Index{pos: pos, links: int(links), seed: maphash.MakeSeed(), evPos: make([]uint64, n), evID: make([]uuid.UUID, n)}
-	// What decoding the streams needs of every event, together: one cache miss an entry.
-	events, evType := make([]eventInfo, n), make([]int32, n)
+	// The category and type of every event, to build the lists and check own versions.
+	evCat, evType := make([]int32, n), make([]int32, n)
 	catLen, typeLen := make([]int, len(catNames)), make([]int, len(typeNames))
 	prev := uint64(0)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -197,19 +197,17 @@ func (d *decoder) index() *Index {
 		prev += delta
 		x.evPos[i] = prev
 		d.off += copy(x.evID[i][:], d.b[d.off:])
-		e := &events[i]
-		e.pos = prev
-		e.cat = d.ref("category", len(catNames))
+		evCat[i] = d.ref("category", len(catNames))
 		evType[i] = d.ref("type", len(typeNames))
 		if d.err == nil {
-			catLen[e.cat]++
+			catLen[evCat[i]]++
 			typeLen[evType[i]]++
 		}
 	}
 	d.event = -1
-	x.cats = d.postings("category", catNames, catLen, n, func(ev int) int32 { return events[ev].cat })
+	x.cats = d.postings("category", catNames, catLen, n, func(ev int) int32 { return evCat[ev] })
 	x.types = d.postings("type", typeNames, typeLen, n, func(ev int) int32 { return evType[ev] })
-	d.streams(x, streamNames, events)
+	d.streams(x, streamNames, evCat) // after the category lists: it marks evCat
 	if d.err != nil {
 		return nil
 	}
@@ -244,16 +242,12 @@ func (d *decoder) postings(what string, names []string, size []int, n int, list 
 	return t
 }
 
-// eventInfo is what decoding the streams needs to know of an event: 16 bytes, one cache
-// line fetch an own version.
-type eventInfo struct {
-	pos   uint64
-	cat   int32
-	owned bool // an own version of a stream
-}
+// ownedMark replaces the category of an event in evCat once a stream has it as its own.
+const ownedMark = -1
 
-// streams reads the versions of every stream, whose names are in hand.
-func (d *decoder) streams(x *Index, names []string, events []eventInfo) {
+// streams reads the versions of every stream, whose names are in hand. evCat holds the
+// category of every event; each event a stream owns gets ownedMark, so no other can.
+func (d *decoder) streams(x *Index, names []string, evCat []int32) {
 	if d.err != nil {
 		return
 	}
@@ -300,19 +294,19 @@ func (d *decoder) streams(x *Index, names []string, events []eventInfo) {
 				continue
 			}
 			step := v >> 1
-			o := ord + int(min(step, uint64(len(events))+1)) // clamped: o stays past the end
-			if step == 0 || o >= len(events) {
+			o := ord + int(min(step, uint64(len(evCat))+1)) // clamped: o stays past the end
+			if step == 0 || o >= len(evCat) {
 				d.fail("version %d: event %d+%d is not an event after the previous one", version, ord, step)
 				return
 			}
-			switch e := &events[o]; {
-			case e.owned:
+			switch c := evCat[o]; {
+			case c == ownedMark:
 				d.fail("version %d: event %d is in another stream", version, o)
-			case e.cat != s.cat:
+			case c != s.cat:
 				d.fail("version %d: event %d is not of category %q", version, o, CategoryOf(name))
 			default:
-				ord, e.owned = o, true
-				s.entries[i], prevPos = e.pos, e.pos
+				ord, evCat[o] = o, ownedMark
+				s.entries[i], prevPos = x.evPos[o], x.evPos[o]
 			}
 			if d.err != nil {
 				return
