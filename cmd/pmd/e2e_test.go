@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,6 +61,7 @@ type daemon struct {
 	cmd  *exec.Cmd
 	base string
 	logs *bytes.Buffer // stderr, complete once the process has exited
+	msgs chan string   // the msg of each log record, as it is written
 	done chan error
 }
 
@@ -75,7 +77,7 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, logs: &bytes.Buffer{}, msgs: make(chan string, 1024), done: make(chan error, 1)}
 	serving := make(chan string, 1)
 	copied := make(chan struct{})
 	go func() {
@@ -89,8 +91,15 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
 			}
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "pmd serving" {
+			if json.Unmarshal(line, &rec) != nil {
+				continue
+			}
+			if rec.Msg == "pmd serving" {
 				serving <- rec.Addr
+			}
+			select {
+			case d.msgs <- rec.Msg:
+			default:
 			}
 		}
 	}()
@@ -113,6 +122,22 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 		t.Fatalf("pmd did not serve within 30s\n%s", d.logs)
 	}
 	return d
+}
+
+// waitLog waits for a log record whose msg starts with prefix.
+func (d *daemon) waitLog(t *testing.T, prefix string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case msg := <-d.msgs:
+			if strings.HasPrefix(msg, prefix) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log %q within 30s", prefix)
+		}
+	}
 }
 
 // stop sends sig and waits for the process to exit.
@@ -290,5 +315,45 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 	if want := cfg + ":2:5: process manager \"M\": correlate_by is missing"; !strings.Contains(string(out), want) {
 		t.Fatalf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// TestSecondSignalExitsAtOnce: a client that never finishes its request holds the
+// graceful shutdown; a second signal ends the process at once, and the store opens
+// again with every acknowledged event.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	bin := pmdBinary(t)
+	data := t.TempDir()
+	d := startDaemon(t, bin, "--data", data)
+	var res map[string]any
+	if code := d.call(t, "POST", "/v1/streams/s", map[string]any{"events": []any{map[string]any{"type": "E"}}}, &res); code != http.StatusCreated {
+		t.Fatalf("append: %d %v", code, res)
+	}
+	// A request whose body never completes. Graceful shutdown waits for it (as a
+	// request being read, or as a connection too new to count as idle).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(d.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"events\":")
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "shutting down")
+	err = d.stop(t, syscall.SIGTERM)
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != exitFailed {
+		t.Fatalf("second signal: exit %v, want code %d\n%s", err, exitFailed, d.logs)
+	}
+	if !strings.Contains(d.logs.String(), "exiting at once") {
+		t.Fatalf("no word of exiting at once:\n%s", d.logs)
+	}
+	d = startDaemon(t, bin, "--data", data)
+	var page struct {
+		Events []map[string]any `json:"events"`
+	}
+	if code := d.call(t, "GET", "/v1/streams/s", nil, &page); code != http.StatusOK || len(page.Events) != 1 {
+		t.Fatalf("after restart: %d %v", code, page)
 	}
 }
