@@ -28,6 +28,9 @@
 //   - The nil UUID is refused as an event id: the store would read it as "assign one".
 //   - limit defaults to Options.DefaultLimit; from defaults to the start (forward) or the
 //     end (backward).
+//   - GET /v1/processes/{name}?after=&limit= lists the processes of one process manager
+//     in id order, each with its status and counts, paged with "next" like the stream
+//     listing. It is not in the contract's table; the browser needs it.
 //   - GET /v1/events/{id} answers with the event, the streams it is in, its causation
 //     parent and the events whose causation_id names it. The last is answered from an
 //     index of causation ids the server keeps in memory and brings up to date from the

@@ -18,6 +18,9 @@ var ErrNotFound = errors.New("not found")
 type Processes interface {
 	// Managers lists the process managers, in a stable order, with their counts.
 	Managers(ctx context.Context) ([]Manager, error)
+	// List lists the processes of the manager called name whose ids sort after after,
+	// in id order, at most limit of them.
+	List(ctx context.Context, name, after string, limit int) ([]ProcessSummary, error)
 	// Process describes one process of the manager called name.
 	Process(ctx context.Context, name, id string) (Process, error)
 	// Holding lists the process streams that ev is linked into.
@@ -31,6 +34,17 @@ type Manager struct {
 	Open      int      `json:"open"`
 	Completed int      `json:"completed"`
 	Expired   int      `json:"expired"`
+}
+
+// ProcessSummary is one process in a list.
+type ProcessSummary struct {
+	ID string `json:"id"`
+	// Status is open, completed or expired.
+	Status    string `json:"status"`
+	Version   int64  `json:"version"`   // of the last event of the process stream
+	Events    int    `json:"events"`    // handled events linked into the stream
+	Commands  int    `json:"commands"`  // commands issued
+	Deadlines int    `json:"deadlines"` // pending deadlines
 }
 
 // Process is one process: its state, its stream, the commands it issued and their
@@ -80,6 +94,44 @@ func (s *Server) processes(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"processes": managers})
+}
+
+type processListResponse struct {
+	Processes []ProcessSummary `json:"processes"`
+	Next      *string          `json:"next"`
+}
+
+// processList lists the processes of one manager, paged by id.
+func (s *Server) processList(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if s.opts.Processes == nil {
+		return errNotFound("no process manager %q: the daemon runs none", name)
+	}
+	q := r.URL.Query()
+	limit, err := s.parseLimit(q.Get("limit"))
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = s.opts.DefaultLimit
+	}
+	list, err := s.opts.Processes.List(r.Context(), name, q.Get("after"), limit+1)
+	if errors.Is(err, ErrNotFound) {
+		return errNotFound("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	out := processListResponse{Processes: list}
+	if out.Processes == nil {
+		out.Processes = []ProcessSummary{}
+	}
+	if len(list) > limit {
+		out.Processes = list[:limit]
+		next := list[limit-1].ID
+		out.Next = &next
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 type processJSON struct {

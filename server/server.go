@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	handle("GET /v1/categories/{category}", "read_category", s.readCategory)
 	handle("GET /v1/events/{id}", "event", s.event)
 	handle("GET /v1/processes", "processes", s.processes)
+	handle("GET /v1/processes/{name}", "process_list", s.processList)
 	handle("GET /v1/processes/{name}/{id}", "process", s.process)
 	handle("GET /healthz", "healthz", s.healthz)
 	handle("/v1/", "unknown", func(http.ResponseWriter, *http.Request) error {
@@ -274,6 +275,7 @@ const apiText = `pmd is running. HTTP API (JSON):
   GET    /v1/events/{id}               one event, its streams, its cause and what it caused
   GET    /v1/subscribe                 Server-Sent Events ?stream= or ?types=, &from=
   GET    /v1/processes                 process managers
+  GET    /v1/processes/{name}          its processes   ?after=&limit=
   GET    /v1/processes/{name}/{id}     one process
   GET    /metrics                      Prometheus metrics
   GET    /healthz                      health

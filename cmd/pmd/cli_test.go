@@ -196,6 +196,19 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("process list: exit %d:\n%s", code, out)
 	}
 
+	resp, err := http.Get(d.url + "/v1/processes/CateringMatch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Processes []server.ProcessSummary `json:"processes"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Processes) != 1 || list.Processes[0].ID != "42" || list.Processes[0].Status != "completed" || list.Processes[0].Events != 2 {
+		t.Fatalf("process list: %v %+v", err, list)
+	}
+
 	code, out, _ = runPMD(t, ctx, "link", addr, "Audit", "0190c1d2-0000-7000-8000-000000000001")
 	if code != exitOK || !strings.Contains(out, "linked 1 event(s) into Audit, now at version 0") {
 		t.Fatalf("link: exit %d: %s", code, out)

@@ -120,6 +120,24 @@ func (p *processes) find(name string) (managed, bool) {
 	return managed{}, false
 }
 
+// List implements server.Processes.
+func (p *processes) List(ctx context.Context, name, after string, limit int) ([]server.ProcessSummary, error) {
+	mg, ok := p.find(name)
+	if !ok {
+		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	list, err := mg.m.Processes(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]server.ProcessSummary, len(list))
+	for i, s := range list {
+		out[i] = server.ProcessSummary{ID: s.ID, Status: string(s.Status), Version: s.Version,
+			Events: s.Events, Commands: s.Commands, Deadlines: s.Deadlines}
+	}
+	return out, nil
+}
+
 // Process implements server.Processes.
 func (p *processes) Process(ctx context.Context, name, id string) (server.Process, error) {
 	mg, ok := p.find(name)
