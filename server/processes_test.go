@@ -106,4 +106,3 @@ func TestProcessRoutes(t *testing.T) {
 		}
 	}
 }
-
