@@ -15,11 +15,13 @@
 //     positions of their events, ascending. Deleting a stream removes its events from
 //     neither, nor from the ids.
 //   - Readers never mutate, so any number may run at once under the store's read lock.
-//     Paging a stream, a category or types, looking an id up and asking whether a stream
-//     holds an event cost O(log n + page), whatever the length of the stream; listing
-//     stream names costs O(log n + page) too.
-//   - Memory stays below 100 bytes per event, ids included: no heap object per event, and
-//     strings only per stream, category and type.
+//     A read costs a hash lookup (plus, for categories and types, a binary search) and the
+//     page it returns. Contains scans at most 255 versions, and looks longer streams up in
+//     a hash set. Listing stream names is a binary search and the page: names are kept
+//     sorted as streams are added.
+//   - Memory is about 65 bytes per event, ids included, on the workload of BenchmarkMemory
+//     (1M events in 100k streams, a link every 10 events): no heap object per event,
+//     strings only per stream, category and type. A stream costs about 150 bytes more.
 //   - A checkpoint (WriteTo, SaveCheckpoint) holds the whole index. Loading one (ReadFrom,
 //     LoadCheckpoint) either gives back exactly the index saved or fails with
 //     ErrBadCheckpoint; it never panics on damaged input. SaveCheckpoint replaces the file
