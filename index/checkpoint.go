@@ -152,18 +152,17 @@ func LoadCheckpoint(path string) (*Index, error) {
 
 // encode returns the checkpoint of x.
 func (x *Index) encode() []byte {
-	catRank := ranks(x.cats.sorted())
-	typeRank := ranks(x.types.sorted())
-	evCat := x.labels(&x.cats, catRank)
-	evType := x.labels(&x.types, typeRank)
+	catOrder, typeOrder := x.cats.sorted(), x.types.sorted()
+	evCat := x.labels(&x.cats, ranks(catOrder))
+	evType := x.labels(&x.types, ranks(typeOrder))
 
 	b := make([]byte, headerSize, x.sizeHint())
 	copy(b, checkpointMagic)
 	binary.LittleEndian.PutUint32(b[8:], checkpointVersion)
 	b = binary.AppendUvarint(b, x.pos)
 	b = binary.AppendUvarint(b, uint64(x.links))
-	b = appendNames(b, &x.cats)
-	b = appendNames(b, &x.types)
+	b = appendNames(b, &x.cats, catOrder)
+	b = appendNames(b, &x.types, typeOrder)
 
 	b = binary.AppendUvarint(b, uint64(len(x.streams)))
 	x.names.each(func(ref int32) { b = appendString(b, x.streams[ref].name) })
@@ -223,10 +222,10 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// appendNames appends the number of lists in t and their names in byte order.
-func appendNames(b []byte, t *postingsTable) []byte {
-	b = binary.AppendUvarint(b, uint64(len(t.lists)))
-	for _, ref := range t.sorted() {
+// appendNames appends the number of lists in t and their names in order, byte order.
+func appendNames(b []byte, t *postingsTable, order []int32) []byte {
+	b = binary.AppendUvarint(b, uint64(len(order)))
+	for _, ref := range order {
 		b = appendString(b, t.lists[ref].name)
 	}
 	return b
