@@ -1,3 +1,100 @@
 // Package pm runs process managers (sagas) whose state is event sourced from their own
 // stream in a pmd store.
+//
+// A process manager waits for the events of one process — in the catering example,
+// CustomerConfirmedMenu and CatererConfirmedMenu with the same order_id — and issues
+// commands once enough of them have happened. Its state is not a table: every event it
+// handles is linked into the process stream "<Name>$<process id>", every command it
+// issues is written there too, and the state is the replay of that stream.
+//
+// # Defining one
+//
+// A Definition names the event types it handles, finds the process id in an event
+// (DataField covers the common case), and gives Init, Apply and Decide: the state of a
+// process is Init then Apply over its stream; Decide says what should be issued given
+// the state. Decide may return commands that were issued already: each command has a
+// Key (its Type unless set), and a process issues each key at most once, so
+//
+//	if s.Customer && s.Caterer {
+//		return []pm.Command{{Type: "ConfirmOrder", Data: data}}
+//	}
+//
+// issues ConfirmOrder once however many more events come. A Command with an At is a
+// deadline: it is issued at At unless by then Decide no longer returns it. Deadlines are
+// written into the process stream (DeadlineScheduled), fire once (DeadlineFired with the
+// command, in one write), and are cancelled, with a DeadlineCancelled record, as soon as
+// Decide stops returning them — typically because the process completed.
+//
+// Package pmtest tests a definition with plain facts and no store, in one order or in
+// every order; Memory is the in-memory runner it uses, which decides exactly as the
+// runtime does.
+//
+// # Running one
+//
+// New and Run run a definition on a store. What Run promises, across restarts and
+// crashes at any point:
+//
+//   - Every handled event is linked into its process stream exactly once, and events of
+//     one process are handled in log order. Processes are independent: they are spread
+//     over Options.Workers goroutines by a hash of their id, so that many of them share
+//     each group commit.
+//   - Handling an event is one atomic Write to the process stream: the link to the event
+//     and the records the decision produced, expecting the version the process was
+//     replayed at. Either all of it is in the store or none of it; a conflicting writer
+//     makes it replay and retry. An event found in its process stream already (a
+//     redelivery after a restart or a crash) is skipped, so no event is linked twice and
+//     no decision is made twice.
+//   - The records the runtime writes have deterministic ids: a UUIDv5 of the process
+//     stream and the version the record lands at. A command's id is therefore stable,
+//     and delivered with the command so that a receiver can drop duplicates.
+//   - Each record carries metadata causation_id (the handled event, or for a deadline the
+//     DeadlineScheduled record that set it), correlation_id (that event's correlation_id,
+//     or its id), pm_kind and pm_key (see MetaKind).
+//
+// The resume position. Run subscribes to the handled types of $all from a position
+// below which every handled event is known to be done. Handling is idempotent, so any
+// lower bound is correct; the question is only how much is read again after a restart.
+// The log cannot give that bound cheaply: which events a process manager has handled is
+// only visible in the process streams, and finding the oldest unhandled event would mean
+// replaying every process. So the runtime persists the bound: it appends it to the
+// stream "<Name>.checkpoint" (event type Checkpoint, data position) whenever it has
+// moved Options.CheckpointEvery positions and when Run returns. The bound is the
+// lowest position still in flight, so it never passes an event that is not done; a
+// checkpoint that is lost or stale only makes the next Run read more.
+//
+// Everything else is derived from the log when Run starts: it reads the records the
+// runtime wrote (category <Name>) for the pending deadlines, the commands not delivered
+// yet and the status of every process. That read is proportional to the number of
+// records, a few per process.
+//
+// Events whose process id cannot name a stream (empty, too long, control characters)
+// are logged and skipped. A Decide result the runtime refuses (a key returned twice, a
+// command without a type, data the store cannot encode) is a bug in the definition:
+// Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
+//
+// # Delivering commands
+//
+// With Options.Deliver set, a dispatcher reads the issued commands from category <Name>
+// and hands each to the handler, on Options.Deliverers goroutines, until the handler
+// returns nil: at least once, with the command id. A failed attempt is retried after
+// RetryMin·2^(n-1), at most RetryMax. Every attempt and its outcome is appended to the
+// stream "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed) after
+// the handler returns; a command with no CommandDelivered record is delivered again
+// after a restart, at once. Commands are not delivered in any particular order.
+//
+// # Time
+//
+// Deadlines and retries follow Options.Clock, the wall clock by default; tests move a
+// pmtest.Clock by hand and wait with WaitIdle instead of sleeping.
+//
+// # Queries
+//
+// Process, Processes and Deliveries read the store, so they answer whether or not the
+// Manager runs. Counts is kept in memory by Run: loaded at start, updated as the
+// runtime writes. A process is open until it issued a command and has no pending
+// deadline (completed), or one of its deadlines fired (expired). Deleting process
+// streams while Run runs leaves Counts stale until the next Run.
+//
+// The event types and metadata of every record the runtime writes are listed in
+// FORMAT.md.
 package pm

@@ -158,7 +158,7 @@ func asUint64(v any) (uint64, bool) {
 	case int:
 		return uint64(x), x >= 0
 	case float64:
-		return uint64(x), x >= 0 && x <= math.MaxUint64 && x == math.Trunc(x)
+		return uint64(x), x >= 0 && x < math.MaxUint64 && x == math.Trunc(x)
 	}
 	return 0, false
 }
