@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,9 +92,12 @@ func bodyError(err error) error {
 	var tooLarge *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return errBadRequest("the request body did not arrive in time")
 	case errors.Is(err, io.EOF):
 		return errBadRequest("malformed JSON: the request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):

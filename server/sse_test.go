@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pmd-dev/pmd"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -230,5 +234,46 @@ func TestSubscribeBadLastEventID(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestSlowClientIsCutOff: a client that sends its headers and part of a body, then
+// nothing, is told so and disconnected once the request timeout passes.
+func TestSlowClientIsCutOff(t *testing.T) {
+	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv := New(store, Options{Logger: quiet(), RequestTimeout: 200 * time.Millisecond})
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"events\":")
+	// If the server did not enforce its timeout, this read would wait for our own
+	// much longer deadline and fail the test.
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answer, err := io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server kept a stalled request open past its timeout")
+	}
+	if !strings.Contains(string(answer), "400 Bad Request") || !strings.Contains(string(answer), "did not arrive in time") {
+		t.Fatalf("answer: %s", answer)
+	}
+	if store.LastPosition() != 0 {
+		t.Fatal("a stalled request wrote something")
 	}
 }
