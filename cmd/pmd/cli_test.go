@@ -49,7 +49,7 @@ func startInProcess(t *testing.T, cfg *config.Config) *inProcess {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry()
-	procs, err := startProcesses(ctx, store, cfg, reg, quiet())
+	procs, err := startProcesses(ctx, store, cfg, reg, quiet(), func() { t.Error("a process manager failed") })
 	if err != nil {
 		t.Fatal(err)
 	}

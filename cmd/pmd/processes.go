@@ -29,13 +29,15 @@ type processes struct {
 	managers []managed
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	failOnce sync.Once
 	mu       sync.Mutex
 	errs     []error
 }
 
 // startProcesses starts the process managers of cfg (none when cfg is nil). They run
-// until stop.
-func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger) (*processes, error) {
+// until stop. If one of them fails, failed is called once: the daemon then shuts down
+// rather than serve without it.
+func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger, failed func()) (*processes, error) {
 	p := &processes{store: store}
 	if cfg == nil || len(cfg.Processes) == 0 {
 		p.cancel = func() {}
@@ -65,6 +67,7 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 				p.mu.Lock()
 				p.errs = append(p.errs, fmt.Errorf("process manager %s: %w", mg.cfg.Name, err))
 				p.mu.Unlock()
+				p.failOnce.Do(failed)
 			}
 		}()
 	}

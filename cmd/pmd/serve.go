@@ -118,7 +118,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 
-	procs, err := startProcesses(ctx, store, cfg, reg, logger)
+	procs, err := startProcesses(ctx, store, cfg, reg, logger, func() {
+		logger.Error("shutting down: a process manager failed, and pmd does not run without it")
+		stop()
+	})
 	if err != nil {
 		return errors.Join(err, closeStore())
 	}
