@@ -45,21 +45,17 @@ func (l *nameList) chunkFor(streams []stream, name string) int {
 }
 
 // seek returns where the first name above key (or, with inclusive, not below it) is: chunk
-// c, offset i. c == len(l.chunks) when there is none.
+// c, offset i, which may be the end of the chunk, where the next chunk goes on.
 func (l *nameList) seek(streams []stream, key string, inclusive bool) (c, i int) {
 	if len(l.chunks) == 0 {
 		return 0, 0
 	}
 	c = l.chunkFor(streams, key)
 	ch := l.chunks[c]
-	i = sort.Search(len(ch), func(i int) bool {
+	return c, sort.Search(len(ch), func(i int) bool {
 		n := streams[ch[i]].name
 		return n > key || inclusive && n == key
 	})
-	if i == len(ch) {
-		return c + 1, 0
-	}
-	return c, i
 }
 
 // fill replaces the list with refs 0..n-1, which must be in name order; chunks are filled
