@@ -98,7 +98,7 @@ func (p problem) String() string {
 type verifier struct {
 	dir      string
 	out      io.Writer
-	progress *os.File // nil when stderr is not a terminal
+	progress io.Writer // nil when stderr is not a terminal
 
 	segments   []segmentFile
 	totalBytes int64

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/index"
 )
 
 // storeDir writes a small store (events in several streams, links, a deletion) and
@@ -171,5 +172,21 @@ func appendBytes(t *testing.T, path string, b []byte) {
 	defer f.Close()
 	if _, err := f.Write(b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyProgress: on a terminal, verify draws a progress bar that ends at 100%.
+func TestVerifyProgress(t *testing.T) {
+	dir := storeDir(t)
+	var out, bar strings.Builder
+	v := &verifier{dir: dir, out: &out, progress: &bar, rebuilt: index.New()}
+	if err := v.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.report(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(bar.String(), "\rverifying [") || !strings.HasSuffix(bar.String(), "100% 61 records\n") {
+		t.Fatalf("progress bar %q", bar.String())
 	}
 }
