@@ -7,8 +7,9 @@
 //   - JSON in and out. Every error is {"error": code, "message": text} with one of the
 //     contract's codes: bad_request (400), not_found, stream_not_found, event_not_found
 //     (404), wrong_expected_version, duplicate_event (409), payload_too_large (413);
-//     and, for conditions the contract leaves open, unavailable (503, the store is
-//     closing or the request ran out of time) and internal (500).
+//     and, for conditions the contract leaves open, method_not_allowed (405, with an
+//     Allow header), unavailable (503, the store is closing or the request ran out of
+//     time) and internal (500).
 //   - Bad input is refused before the store is asked and writes nothing.
 //   - Numbers in event data round-trip: integers stay integers ({"n":1} reads back as
 //     {"n":1}), other numbers come back as floating point.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,28 +100,42 @@ func New(store *pmd.Store, opts Options) *Server {
 }
 
 func (s *Server) routes() {
-	handle := func(pattern, route string, h func(http.ResponseWriter, *http.Request) error) {
-		s.mux.Handle(pattern, s.wrap(route, h))
+	allowed := map[string][]string{} // path pattern → its methods
+	handle := func(method, path, route string, h func(http.ResponseWriter, *http.Request) error) {
+		s.mux.Handle(method+" "+path, s.wrap(route, h))
+		allowed[path] = append(allowed[path], method)
 	}
-	handle("POST /v1/streams/{stream}", "append", s.append)
-	handle("POST /v1/streams/{stream}/links", "link", s.link)
-	handle("GET /v1/streams/{stream}", "read_stream", s.readStream)
-	handle("DELETE /v1/streams/{stream}", "delete_stream", s.deleteStream)
-	handle("GET /v1/streams", "list_streams", s.listStreams)
-	handle("GET /v1/all", "read_all", s.readAll)
-	handle("GET /v1/categories/{category}", "read_category", s.readCategory)
-	handle("GET /v1/events/{id}", "event", s.event)
-	handle("GET /v1/processes", "processes", s.processes)
-	handle("GET /v1/processes/{name}", "process_list", s.processList)
-	handle("GET /v1/processes/{name}/{id}", "process", s.process)
-	handle("GET /healthz", "healthz", s.healthz)
-	handle("/v1/", "unknown", func(http.ResponseWriter, *http.Request) error {
-		return errNotFound("no such route")
-	})
+	handle("POST", "/v1/streams/{stream}", "append", s.append)
+	handle("POST", "/v1/streams/{stream}/links", "link", s.link)
+	handle("GET", "/v1/streams/{stream}", "read_stream", s.readStream)
+	handle("DELETE", "/v1/streams/{stream}", "delete_stream", s.deleteStream)
+	handle("GET", "/v1/streams", "list_streams", s.listStreams)
+	handle("GET", "/v1/all", "read_all", s.readAll)
+	handle("GET", "/v1/categories/{category}", "read_category", s.readCategory)
+	handle("GET", "/v1/events/{id}", "event", s.event)
+	handle("GET", "/v1/processes", "processes", s.processes)
+	handle("GET", "/v1/processes/{name}", "process_list", s.processList)
+	handle("GET", "/v1/processes/{name}/{id}", "process", s.process)
+	handle("GET", "/healthz", "healthz", s.healthz)
 	// Subscriptions manage their own deadlines and are not counted as in-flight work
 	// that shutdown must wait for: they end when shutdown begins.
 	s.mux.Handle("GET /v1/subscribe", s.wrapStream("subscribe", s.subscribe))
+	allowed["/v1/subscribe"] = []string{"GET"}
 	s.mux.Handle("GET /metrics", s.metrics.handler())
+	allowed["/metrics"] = []string{"GET"}
+	// A known path with another method gets the contract's error JSON, not the mux's
+	// plain-text 405.
+	for path, methods := range allowed {
+		allow := strings.Join(methods, ", ")
+		s.mux.Handle(path, s.wrap("method_not_allowed", func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
+				fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, path, allow)}
+		}))
+	}
+	s.mux.Handle("/v1/", s.wrap("unknown", func(http.ResponseWriter, *http.Request) error {
+		return errNotFound("no such route")
+	}))
 	browser := s.opts.Browser
 	if browser == nil {
 		browser = http.HandlerFunc(apiIndex)
@@ -283,15 +298,16 @@ const apiText = `pmd is running. HTTP API (JSON):
 
 // errors returned by handlers, mapped to the contract's codes by writeError.
 const (
-	codeBadRequest      = "bad_request"
-	codeNotFound        = "not_found"
-	codeStreamNotFound  = "stream_not_found"
-	codeEventNotFound   = "event_not_found"
-	codeWrongExpected   = "wrong_expected_version"
-	codeDuplicateEvent  = "duplicate_event"
-	codePayloadTooLarge = "payload_too_large"
-	codeUnavailable     = "unavailable"
-	codeInternal        = "internal"
+	codeBadRequest       = "bad_request"
+	codeNotFound         = "not_found"
+	codeStreamNotFound   = "stream_not_found"
+	codeEventNotFound    = "event_not_found"
+	codeWrongExpected    = "wrong_expected_version"
+	codeDuplicateEvent   = "duplicate_event"
+	codePayloadTooLarge  = "payload_too_large"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeUnavailable      = "unavailable"
+	codeInternal         = "internal"
 )
 
 // apiError is an error with its HTTP status and contract code.

@@ -533,6 +533,10 @@ func TestBadInput(t *testing.T) {
 		{"subscribe bad from", "GET", "/v1/subscribe?from=x", "", 400, "bad_request"},
 		{"subscribe bad stream", "GET", "/v1/subscribe?stream=a%01", "", 400, "bad_request"},
 		{"unknown route", "GET", "/v1/nothing", "", 404, "not_found"},
+		{"wrong method on a stream", "PUT", "/v1/streams/s", `{"events":[` + valid + `]}`, 405, "method_not_allowed"},
+		{"wrong method on $all", "POST", "/v1/all", `{}`, 405, "method_not_allowed"},
+		{"wrong method on links", "GET", "/v1/streams/s/links", "", 405, "method_not_allowed"},
+		{"wrong method on subscribe", "POST", "/v1/subscribe", "", 405, "method_not_allowed"},
 		{"stream not found", "GET", "/v1/streams/nope", "", 404, "stream_not_found"},
 		{"process without managers", "GET", "/v1/processes/M/1", "", 404, "not_found"},
 	}
@@ -549,6 +553,9 @@ func TestBadInput(t *testing.T) {
 	}
 	if n := len(e.do("GET", "/v1/streams/s", nil).must(t, http.StatusOK).events(t)); n != 1 {
 		t.Fatalf("stream s has %d events after the bad requests, want 1", n)
+	}
+	if allow := e.do("PATCH", "/v1/streams/s", nil).header.Get("Allow"); allow != "POST, GET, DELETE" {
+		t.Fatalf("Allow %q", allow)
 	}
 }
 
