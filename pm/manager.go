@@ -369,6 +369,11 @@ func (m *Manager) try(ctx context.Context, t task) error {
 		changes = append(changes, pmd.NewEvent(w))
 	}
 	res, err := m.store.Write(ctx, stream, expected, changes...)
+	if errors.Is(err, pmd.ErrInvalidArgument) {
+		// The link and the metadata are the runtime's own; the store refused what the
+		// definition decided, and will refuse it again.
+		return &DecideError{Stream: stream, Reason: "the store refused what it decided: " + err.Error()}
+	}
 	if err != nil {
 		return fmt.Errorf("pm: write %s: %w", stream, err)
 	}

@@ -421,23 +421,38 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestManagerStopsOnBadDecision(t *testing.T) {
-	s := openStore(t, t.TempDir())
-	def := matchDef("Bad")
-	def.Decide = func(match) []pm.Command { return []pm.Command{{Type: "A"}, {Type: "A"}} }
-	m, err := pm.New(s, def, pm.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		decide func(match) []pm.Command
+		says   string
+	}{
+		{"same key twice", func(match) []pm.Command { return []pm.Command{{Type: "A"}, {Type: "A"}} }, `key "A" returned twice`},
+		{"type the store refuses", func(match) []pm.Command { return []pm.Command{{Type: strings.Repeat("A", 300)}} }, "type is 300 bytes long"},
+		{"data the store cannot encode", func(match) []pm.Command {
+			return []pm.Command{{Type: "A", Data: map[string]any{"f": func() {}}}}
+		}, "the store refused what it decided"},
 	}
-	appendFact(t, s, customer("1"))
-	err = m.Run(context.Background())
-	if !errors.Is(err, pm.ErrInvalidDefinition) || !strings.Contains(err.Error(), "Bad$1") {
-		t.Fatalf("Run = %v, want ErrInvalidDefinition about Bad$1", err)
-	}
-	if err := m.Run(context.Background()); !errors.Is(err, pm.ErrRunning) {
-		t.Fatalf("second Run = %v, want ErrRunning", err)
-	}
-	if len(processStream(t, s, "Bad$1")) != 0 {
-		t.Fatal("a refused decision wrote into the process stream")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			def := matchDef("Bad")
+			def.Decide = tt.decide
+			m, err := pm.New(s, def, pm.Options{Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendFact(t, s, customer("1"))
+			err = m.Run(context.Background())
+			if !errors.Is(err, pm.ErrInvalidDefinition) || !strings.Contains(err.Error(), "Bad$1") || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("Run = %v, want ErrInvalidDefinition about Bad$1 saying %q", err, tt.says)
+			}
+			if err := m.Run(context.Background()); !errors.Is(err, pm.ErrRunning) {
+				t.Fatalf("second Run = %v, want ErrRunning", err)
+			}
+			if len(processStream(t, s, "Bad$1")) != 0 {
+				t.Fatal("a refused decision wrote into the process stream")
+			}
+		})
 	}
 }
 
