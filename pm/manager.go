@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -170,6 +169,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer cancel()
 	resume, err := m.load(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while loading
+		}
 		return err
 	}
 	m.shards = make([]chan task, m.opts.Workers)
@@ -228,10 +230,13 @@ func (m *Manager) broadcastLocked() {
 	m.changed = make(chan struct{})
 }
 
+// shard is the worker queue of process pid: FNV-1a of the id.
 func (m *Manager) shard(pid string) chan task {
-	h := fnv.New32a()
-	h.Write([]byte(pid))
-	return m.shards[h.Sum32()%uint32(len(m.shards))]
+	h := uint32(2166136261)
+	for i := 0; i < len(pid); i++ {
+		h = (h ^ uint32(pid[i])) * 16777619
+	}
+	return m.shards[h%uint32(len(m.shards))]
 }
 
 // read feeds the workers the handled events from resume on, in log order.

@@ -541,3 +541,51 @@ func TestProcessQueries(t *testing.T) {
 		t.Errorf("Counts() = %+v, want %+v", got, want)
 	}
 }
+
+func TestRunReturnsNilWhenStopped(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	m, err := pm.New(s, matchDef("CateringMatch"), pm.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.Run(ctx); err != nil {
+		t.Fatalf("Run with a done context = %v, want nil", err)
+	}
+}
+
+func TestWaitHandled(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+	appendFact(t, s, customer("1"))
+	res := appendFact(t, s, caterer("1"))
+	other, err := s.Append(context.Background(), "Unrelated", pmd.Any, pmd.EventData{Type: "Noise"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.WaitHandled(ctx, res.LastPosition); err != nil {
+		t.Fatal(err)
+	}
+	if _, cmds := tally(t, processStream(t, s, "CateringMatch$1")); cmds["ConfirmOrder"] != 1 {
+		t.Fatalf("after WaitHandled the process issued %v", cmds)
+	}
+	// A position past the last handled event, or with none below it, needs no wait.
+	for _, pos := range []uint64{other.LastPosition, 0} {
+		if err := r.WaitHandled(ctx, pos); err != nil {
+			t.Fatalf("WaitHandled(%d) = %v", pos, err)
+		}
+	}
+	// A canceled context ends the wait for a manager that is not running.
+	m, err := pm.New(s, matchDef("Other"), pm.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithCancel(context.Background())
+	stop()
+	if err := m.WaitHandled(short, res.LastPosition); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitHandled on a manager that never ran = %v, want context.Canceled", err)
+	}
+}
