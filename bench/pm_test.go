@@ -558,3 +558,73 @@ func (t *tablePM) idle(ctx context.Context) error {
 		}
 	}
 }
+
+// BenchmarkCateringMatchStart measures what Run does before it handles anything with
+// 100,000 open processes: read the checkpoint, read every record in category
+// CateringMatch for the pending deadlines and the counts, list the process streams.
+// Baseline in the same run: a bare read of the same category (scan).
+func BenchmarkCateringMatchStart(b *testing.B) {
+	const open = 100_000
+	s := openStore(b, b.TempDir(), true, nil)
+	defer s.Close()
+	m, err := pm.New(s, pmCatering(), pm.Options{Workers: pmWorkers, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	facts := make([]pmd.EventData, 0, 1000)
+	for i := range open {
+		facts = append(facts, pmd.EventData{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": pmOrder(i)}})
+		if len(facts) == cap(facts) {
+			if _, err := s.Append(ctx, "Setup", pmd.Any, facts...); err != nil {
+				b.Fatal(err)
+			}
+			facts = facts[:0]
+		}
+	}
+	if err := m.WaitIdle(ctx); err != nil {
+		b.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("scan", func(b *testing.B) {
+		for range b.N {
+			n := 0
+			for _, err := range s.ReadCategory(context.Background(), "CateringMatch", pmd.ReadOptions{}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != open {
+				b.Fatalf("%d records in the category, want %d", n, open)
+			}
+		}
+	})
+	b.Run("start", func(b *testing.B) {
+		for range b.N {
+			m, err := pm.New(s, pmCatering(), pm.Options{Workers: pmWorkers, Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- m.Run(ctx) }()
+			if err := m.WaitIdle(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if c := m.Counts(); c.Open != open {
+				b.Fatalf("counts %+v after start, want %d open", c, open)
+			}
+			stop()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
