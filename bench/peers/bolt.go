@@ -27,6 +27,7 @@ import (
 func Bolt() Peer {
 	return Peer{
 		Name:       "bbolt",
+		Version:    "bbolt " + moduleVersion("go.etcd.io/bbolt"),
 		Durability: "one Update transaction per write, NoSync false (fdatasync on every commit)",
 		Open: func(_ context.Context, dir string, opts OpenOptions) (Store, error) {
 			return openBolt(dir, opts)

@@ -38,6 +38,7 @@ import (
 func NATS() Peer {
 	return Peer{
 		Name:       "NATS JetStream",
+		Version:    "nats-server v" + server.VERSION + ", nats.go " + moduleVersion("github.com/nats-io/nats.go"),
 		Durability: "embedded server, file storage, sync_interval always (fsync before every ack), expected-last-subject-sequence per publish",
 		Open: func(ctx context.Context, dir string, opts OpenOptions) (Store, error) {
 			return openNATS(ctx, dir, opts)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +30,9 @@ type pgCluster struct {
 	port int
 	cmd  *exec.Cmd
 	done chan error // receives cmd.Wait's result
-	cred *syscall.Credential
+	// version is what postgres --version says, e.g. "PostgreSQL 15.18".
+	version string
+	cred    *syscall.Credential
 }
 
 // findInitdb returns the bin directory of the newest Debian PostgreSQL install,
@@ -118,6 +121,14 @@ func (c *pgCluster) start(ctx context.Context, bin string) error {
 		if err := os.Chown(c.dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
 			return fmt.Errorf("postgres: chown %s: %w", c.dir, err)
 		}
+	}
+	out, err := c.command(ctx, filepath.Join(bin, "postgres"), "--version").Output()
+	if err != nil {
+		return fmt.Errorf("postgres: %s --version: %w", bin, err)
+	}
+	// "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+	if f := strings.Fields(string(out)); len(f) >= 3 {
+		c.version = "PostgreSQL " + f[2]
 	}
 	data := filepath.Join(c.dir, "data")
 	initdb := c.command(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",

@@ -15,6 +15,7 @@ import (
 func PMD() Peer {
 	return Peer{
 		Name:       "pmd",
+		Version:    "this tree",
 		Durability: "Go API, default Options (fsync before every ack; concurrent writes share one fsync)",
 		Open: func(_ context.Context, dir string, opts OpenOptions) (Store, error) {
 			s, err := pmd.Open(dir, pmd.Options{NoSync: opts.NoSync})

@@ -34,6 +34,7 @@ func Postgres(ctx context.Context) (Peer, error) {
 	}
 	return Peer{
 		Name:       "PostgreSQL (RES schema)",
+		Version:    c.version + ", pgx " + moduleVersion("github.com/jackc/pgx/v5"),
 		Durability: "fsync=on, synchronous_commit=on, full_page_writes=on (the defaults): each commit waits for its WAL flush; concurrent commits share flushes",
 		Open: func(ctx context.Context, dir string, opts OpenOptions) (Store, error) {
 			return openPostgres(ctx, c, dir, opts)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/google/uuid"
 )
@@ -67,6 +68,8 @@ type OpenOptions struct {
 // Peer is one store under test.
 type Peer struct {
 	Name string
+	// Version is the version of the store's code that is measured.
+	Version string
 	// Durability says, in one line, how the store is set up so that an acknowledged
 	// write is on disk.
 	Durability string
@@ -76,6 +79,18 @@ type Peer struct {
 	// Close releases what the peer holds beyond its stores (a server process);
 	// nil when there is nothing.
 	Close func() error
+}
+
+// moduleVersion is the version of module path this binary was built with.
+func moduleVersion(path string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == path {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
 }
 
 // dirSize adds up the sizes of the regular files under dir.

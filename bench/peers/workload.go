@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -161,6 +162,7 @@ func (m Metric) HigherIsBetter() bool {
 // Result is what one peer measured.
 type Result struct {
 	Peer       string
+	Version    string
 	Durability string
 	Figures    [numMetrics]float64
 }
@@ -174,7 +176,7 @@ func Run(ctx context.Context, peer Peer, p Params, dir string, logf func(format 
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	r := Result{Peer: peer.Name, Durability: peer.Durability}
+	r := Result{Peer: peer.Name, Version: peer.Version, Durability: peer.Durability}
 	gen := newGenerator(p)
 	if err := runWrites(ctx, peer, p, gen, dir, &r, logf); err != nil {
 		return r, fmt.Errorf("%s: %w", peer.Name, err)
@@ -210,12 +212,16 @@ func runWrites(ctx context.Context, peer Peer, p Params, gen *generator, dir str
 		append, link Metric
 		writers      int
 	}{{AppendOne, LinkOne, 1}, {AppendMany, LinkMany, p.Writers}} {
+		// Flush what earlier phases (and earlier peers) left for the kernel to
+		// write back, so it does not land on this peer's timed fsyncs.
+		syscall.Sync()
 		ids, rate, err := appendFor(ctx, s, gen, c.writers, p.WriteFor)
 		if err != nil {
 			return fmt.Errorf("append, %d writers: %w", c.writers, err)
 		}
 		r.Figures[c.append] = rate
 		logf("%s: %s: %.0f %s", peer.Name, c.append.Name(p), rate, c.append.Unit())
+		syscall.Sync()
 		if rate, err = linkFor(ctx, s, ids, p.WriteFor); err != nil {
 			return fmt.Errorf("link, %d writers: %w", c.writers, err)
 		}
@@ -346,6 +352,7 @@ func runReplayLog(ctx context.Context, peer Peer, p Params, gen *generator, dir 
 	r.Figures[DiskPerEvent] = float64(size) / float64(events)
 	logf("%s: %s: %.0f %s", peer.Name, DiskPerEvent.Name(p), r.Figures[DiskPerEvent], DiskPerEvent.Unit())
 
+	syscall.Sync()
 	mean, p99, err := replay(ctx, s, p)
 	if err != nil {
 		return err
