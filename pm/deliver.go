@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -141,13 +142,16 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 	}
 }
 
-// backoff is the wait after the n-th failed attempt.
+// backoff is the wait after the n-th failed attempt: RetryMin·2^(n-1), at most RetryMax,
+// of which the upper half is random, so that receivers that failed together (a webhook
+// that was down) are not retried in lockstep when they come back.
 func (d *dispatcher) backoff(n int) time.Duration {
 	wait := d.m.opts.RetryMin
 	for i := 1; i < n && wait < d.m.opts.RetryMax; i++ {
 		wait *= 2
 	}
-	return min(wait, d.m.opts.RetryMax)
+	wait = min(wait, d.m.opts.RetryMax)
+	return wait/2 + rand.N(wait/2+1)
 }
 
 // readCommands queues the commands written since the cursor.

@@ -77,7 +77,7 @@
 // With Options.Deliver set, a dispatcher reads the issued commands from category <Name>
 // and hands each to the handler, on Options.Deliverers goroutines, until the handler
 // returns nil: at least once, with the command id. A failed attempt is retried after
-// RetryMin·2^(n-1), at most RetryMax. Every attempt and its outcome is appended to the
+// RetryMin·2^(n-1), at most RetryMax, less up to half of it at random (jitter). Every attempt and its outcome is appended to the
 // stream "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed) after
 // the handler returns; a command with no CommandDelivered record is delivered again
 // after a restart, at once. Commands are not delivered in any particular order.

@@ -31,7 +31,8 @@ type Options struct {
 	// Deliverers is how many deliveries run at once; 0 means 4.
 	Deliverers int
 	// RetryMin and RetryMax bound the back-off between delivery attempts of a command:
-	// the n-th retry waits RetryMin·2^(n-1), at most RetryMax. 0 means 100ms and 1 minute.
+	// the n-th retry waits RetryMin·2^(n-1), at most RetryMax, less a random part of up to
+	// half (jitter). 0 means 100ms and 1 minute.
 	RetryMin, RetryMax time.Duration
 }
 
