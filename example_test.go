@@ -2,6 +2,7 @@ package pmd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -127,4 +128,93 @@ func ExampleStore_DeleteStream() {
 	res, _ := s.Append(ctx, "Cart$1", pmd.NoStream, pmd.EventData{Type: "ItemAdded"})
 	fmt.Println(res.Version)
 	// Output: 1
+}
+
+func ExampleOpen() {
+	dir, err := os.MkdirTemp("", "pmd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	// The zero Options is a durable store: every acknowledged write is fsynced.
+	s, err := pmd.Open(dir, pmd.Options{Logger: quietLogger()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println(s.LastPosition())
+	// Output: 0
+}
+
+func ExampleStore_Write() {
+	s, done := exampleStore()
+	defer done()
+	ctx := context.Background()
+
+	fact := pmd.EventData{ID: uuid.New(), Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "42"}}
+	if _, err := s.Append(ctx, "Caterer$3", pmd.Any, fact); err != nil {
+		log.Fatal(err)
+	}
+	// Link the fact and issue the command it completes, in one atomic write.
+	res, err := s.Write(ctx, "CateringMatch$42", pmd.NoStream,
+		pmd.LinkTo(fact.ID),
+		pmd.NewEvent(pmd.EventData{Type: "ConfirmOrder", Data: map[string]any{"order_id": "42"},
+			Metadata: map[string]any{pmd.CausationID: fact.ID.String()}}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("version", res.Version)
+	// Output: version 1
+}
+
+func ExampleStore_ReadAll() {
+	s, done := exampleStore()
+	defer done()
+	ctx := context.Background()
+	s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "OrderPlaced"})
+	s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "OrderPaid"})
+	s.Append(ctx, "Order$2", pmd.Any, pmd.EventData{Type: "OrderPlaced"})
+	for e, err := range s.ReadAll(ctx, pmd.ReadOptions{Types: []string{"OrderPlaced"}}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(e.Position, e.Stream, e.Type)
+	}
+	// Output:
+	// 1 Order$1 OrderPlaced
+	// 3 Order$2 OrderPlaced
+}
+
+func ExampleStore_ReadCategory() {
+	s, done := exampleStore()
+	defer done()
+	ctx := context.Background()
+	s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "OrderPlaced"})
+	s.Append(ctx, "Invoice$1", pmd.Any, pmd.EventData{Type: "InvoiceSent"})
+	s.Append(ctx, "Order$2", pmd.Any, pmd.EventData{Type: "OrderPlaced"})
+	for e, err := range s.ReadCategory(ctx, "Order", pmd.ReadOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(e.Stream)
+	}
+	// Output:
+	// Order$1
+	// Order$2
+}
+
+func ExampleStore_Event() {
+	s, done := exampleStore()
+	defer done()
+	ctx := context.Background()
+	id := uuid.New()
+	s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{ID: id, Type: "OrderPlaced"})
+	e, err := s.Event(ctx, id)
+	fmt.Println(e.Type, e.Stream, err)
+
+	_, err = s.Event(ctx, uuid.New())
+	fmt.Println(errors.Is(err, pmd.ErrEventNotFound))
+	// Output:
+	// OrderPlaced Order$1 <nil>
+	// true
 }
