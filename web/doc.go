@@ -1,0 +1,29 @@
+// Package web is pmd's browser: a single page, served from files embedded in the binary,
+// that shows streams, events, the global log and process managers by calling the
+// daemon's HTTP API (/v1/...) like any other client. It needs no build step, no CDN and
+// no network beyond the daemon. Handler is mounted at "/" of the daemon with
+// server.Options.Browser.
+//
+// What it promises:
+//
+//   - Every page has a URL to share. The route is in the fragment, so the server only
+//     ever serves "/" and the page's assets; path segments are URL-escaped
+//     (Customer$7 is Customer%247).
+//   - Nothing that comes from the store is parsed as HTML: the page builds its DOM with
+//     createElement and text nodes only, and the Content-Security-Policy the handler
+//     sends refuses inline scripts and every origin but the daemon's, so a stream named
+//     <script>alert(1)</script> shows as text, and the page could not load anything from
+//     elsewhere even if it tried.
+//   - Pages that show the newest events follow them live over GET /v1/subscribe
+//     (EventSource): new events appear without a reload.
+//
+// The pages:
+//
+//	#/streams?prefix=&after=&limit=     streams in name order, filtered by prefix
+//	#/streams/{stream}?from=&limit=     one stream, newest first; links marked with their origin
+//	#/events/{id}                       one event: data, metadata, streams, cause, effects
+//	#/all?types=A,B&from=&limit=        the global log, newest first, by type
+//	#/processes                         process managers and their counts
+//	#/processes/{name}?after=&limit=    the processes of one manager
+//	#/processes/{name}/{id}             one process as a timeline
+package web
