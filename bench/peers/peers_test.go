@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -216,6 +217,7 @@ func TestParamsValidate(t *testing.T) {
 		{"EventsPerOrder", func(p *Params) { p.EventsPerOrder = 2 }},
 		{"Replays", func(p *Params) { p.Replays = 0 }},
 		{"LoadWorkers", func(p *Params) { p.LoadWorkers = 0 }},
+		{"Rounds", func(p *Params) { p.Rounds = 0 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := ok
@@ -250,6 +252,42 @@ func TestGeneratorEventSize(t *testing.T) {
 			if err != nil || len(b) != size {
 				t.Errorf("size %d, order %q: data encodes to %d bytes (%v)", size, order, len(b), err)
 			}
+		}
+	}
+}
+
+// RunAll interleaves the peers round by round and reports medians, one result per
+// peer in the order given.
+func TestRunAllTakesTurns(t *testing.T) {
+	p := ShortParams()
+	p.Rounds, p.WriteFor, p.Orders, p.Replays = 3, 20*time.Millisecond, 20, 5
+	var lines []string
+	logf := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	rs, err := RunAll(context.Background(), []Peer{PMD(), Bolt()}, p, t.TempDir(), logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Peer != "pmd" || rs[1].Peer != "bbolt" {
+		t.Fatalf("results %+v, want pmd then bbolt", rs)
+	}
+	var order []string
+	for _, l := range lines {
+		if strings.Contains(l, AppendOne.Name(p)+":") {
+			order = append(order, strings.SplitN(l, ":", 2)[0])
+		}
+	}
+	if want := []string{"pmd", "bbolt", "pmd", "bbolt", "pmd", "bbolt"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("append, 1 writer ran for %v, want the peers taking turns %v", order, want)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{9, 1, 5}, 5}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }

@@ -33,6 +33,9 @@ type Params struct {
 	Replays int
 	// LoadWorkers is the number of concurrent writers loading the replay log.
 	LoadWorkers int
+	// Rounds is how many times each timed workload runs against each peer, the
+	// peers taking turns; a figure is the median of its rounds.
+	Rounds int
 	// Seed picks the replayed streams and the payload bytes: the same for every peer.
 	Seed uint64
 }
@@ -41,13 +44,14 @@ type Params struct {
 // (1 = 100k orders, 1M events).
 func FullParams(scale float64) Params {
 	return Params{
-		WriteFor:       5 * time.Second,
+		WriteFor:       3 * time.Second,
 		Writers:        16,
 		EventSize:      256,
 		Orders:         max(int(100_000*scale), 10),
 		EventsPerOrder: 10,
 		Replays:        1000,
 		LoadWorkers:    8,
+		Rounds:         3,
 		Seed:           6,
 	}
 }
@@ -62,6 +66,7 @@ func ShortParams() Params {
 		EventsPerOrder: 10,
 		Replays:        50,
 		LoadWorkers:    4,
+		Rounds:         1,
 		Seed:           6,
 	}
 }
@@ -83,6 +88,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("peers: Replays must be at least 1, got %d", p.Replays)
 	case p.LoadWorkers < 1:
 		return fmt.Errorf("peers: LoadWorkers must be at least 1, got %d", p.LoadWorkers)
+	case p.Rounds < 1:
+		return fmt.Errorf("peers: Rounds must be at least 1, got %d", p.Rounds)
 	}
 	return nil
 }
@@ -167,24 +174,62 @@ type Result struct {
 	Figures    [numMetrics]float64
 }
 
-// Run runs every workload against peer, keeping its data under dir (which it
-// empties as it goes). logf, if not nil, receives progress lines.
+// Run runs every workload against peer alone: RunAll with one peer.
 func Run(ctx context.Context, peer Peer, p Params, dir string, logf func(format string, args ...any)) (Result, error) {
-	if err := p.Validate(); err != nil {
+	rs, err := RunAll(ctx, []Peer{peer}, p, dir, logf)
+	if err != nil {
 		return Result{}, err
+	}
+	return rs[0], nil
+}
+
+// RunAll runs every workload against every peer, keeping their data under dir
+// (which it empties as it goes), and returns one Result per peer, in order.
+// logf, if not nil, receives progress lines.
+//
+// The peers take turns: each round runs a workload against every peer before the
+// next round, and a figure is the median of its rounds. The machine's own noise
+// (other processes, the disk's writeback) then falls on every peer alike instead
+// of on whichever ran at a bad moment.
+func RunAll(ctx context.Context, peers []Peer, p Params, dir string, logf func(format string, args ...any)) ([]Result, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	r := Result{Peer: peer.Name, Version: peer.Version, Durability: peer.Durability}
+	samples := make([][numMetrics][]float64, len(peers))
+	record := func(i int, m Metric, v float64) {
+		samples[i][m] = append(samples[i][m], v)
+		logf("%s: %s: %s %s", peers[i].Name, m.Name(p), formatFigure(v), m.Unit())
+	}
 	gen := newGenerator(p)
-	if err := runWrites(ctx, peer, p, gen, dir, &r, logf); err != nil {
-		return r, fmt.Errorf("%s: %w", peer.Name, err)
+	if err := runWrites(ctx, peers, p, gen, dir, record); err != nil {
+		return nil, err
 	}
-	if err := runReplayLog(ctx, peer, p, gen, dir, &r, logf); err != nil {
-		return r, fmt.Errorf("%s: %w", peer.Name, err)
+	if err := runReplayLog(ctx, peers, p, gen, dir, record, logf); err != nil {
+		return nil, err
 	}
-	return r, nil
+	out := make([]Result, len(peers))
+	for i, peer := range peers {
+		out[i] = Result{Peer: peer.Name, Version: peer.Version, Durability: peer.Durability}
+		for m := range out[i].Figures {
+			out[i].Figures[m] = median(samples[i][m])
+		}
+	}
+	return out, nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // subdir makes a fresh directory for one store under dir.
@@ -196,54 +241,83 @@ func subdir(dir, name string) (string, error) {
 	return d, nil
 }
 
-// runWrites times the durable append and link workloads on one fresh store.
-func runWrites(ctx context.Context, peer Peer, p Params, gen *generator, dir string, r *Result, logf func(string, ...any)) error {
-	d, err := subdir(dir, "writes")
+// openStores opens one fresh store per peer under dir.
+func openStores(ctx context.Context, peers []Peer, dir, name string, opts OpenOptions) ([]Store, []string, error) {
+	stores := make([]Store, 0, len(peers))
+	dirs := make([]string, 0, len(peers))
+	for _, peer := range peers {
+		d, err := subdir(dir, name)
+		if err == nil {
+			var s Store
+			if s, err = peer.Open(ctx, d, opts); err == nil {
+				stores, dirs = append(stores, s), append(dirs, d)
+				continue
+			}
+		}
+		closeStores(stores, dirs)
+		return nil, nil, fmt.Errorf("%s: open: %w", peer.Name, err)
+	}
+	return stores, dirs, nil
+}
+
+func closeStores(stores []Store, dirs []string) error {
+	var errs []error
+	for _, s := range stores {
+		errs = append(errs, s.Close())
+	}
+	for _, d := range dirs {
+		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
+}
+
+// runWrites times the durable append and link workloads, one fresh store per
+// peer, fresh streams each round.
+func runWrites(ctx context.Context, peers []Peer, p Params, gen *generator, dir string, record func(int, Metric, float64)) error {
+	stores, dirs, err := openStores(ctx, peers, dir, "writes", OpenOptions{})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(d)
-	s, err := peer.Open(ctx, d, OpenOptions{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	for _, c := range []struct {
-		append, link Metric
-		writers      int
-	}{{AppendOne, LinkOne, 1}, {AppendMany, LinkMany, p.Writers}} {
-		// Flush what earlier phases (and earlier peers) left for the kernel to
-		// write back, so it does not land on this peer's timed fsyncs.
-		syscall.Sync()
-		ids, rate, err := appendFor(ctx, s, gen, c.writers, p.WriteFor)
-		if err != nil {
-			return fmt.Errorf("append, %d writers: %w", c.writers, err)
+	defer closeStores(stores, dirs)
+	for round := range p.Rounds {
+		for _, c := range []struct {
+			append, link Metric
+			writers      int
+		}{{AppendOne, LinkOne, 1}, {AppendMany, LinkMany, p.Writers}} {
+			for i, s := range stores {
+				// Flush what earlier phases (and other peers) left for the kernel
+				// to write back, so it does not land on this peer's timed fsyncs.
+				syscall.Sync()
+				prefix := fmt.Sprintf("%d-%d", round, c.writers)
+				ids, rate, err := appendFor(ctx, s, gen, prefix, c.writers, p.WriteFor)
+				if err != nil {
+					return fmt.Errorf("%s: append, %d writers: %w", peers[i].Name, c.writers, err)
+				}
+				record(i, c.append, rate)
+				syscall.Sync()
+				if rate, err = linkFor(ctx, s, prefix, ids, p.WriteFor); err != nil {
+					return fmt.Errorf("%s: link, %d writers: %w", peers[i].Name, c.writers, err)
+				}
+				record(i, c.link, rate)
+			}
 		}
-		r.Figures[c.append] = rate
-		logf("%s: %s: %.0f %s", peer.Name, c.append.Name(p), rate, c.append.Unit())
-		syscall.Sync()
-		if rate, err = linkFor(ctx, s, ids, p.WriteFor); err != nil {
-			return fmt.Errorf("link, %d writers: %w", c.writers, err)
-		}
-		r.Figures[c.link] = rate
-		logf("%s: %s: %.0f %s", peer.Name, c.link.Name(p), rate, c.link.Unit())
 	}
-	return s.Close()
+	return closeStores(stores, dirs)
 }
 
 // appendFor runs writers concurrent writers for d, each appending one event at a
 // time to its own stream with an exact expected version. It returns the ids each
 // writer appended and the events appended per second.
-func appendFor(ctx context.Context, s Store, gen *generator, writers int, d time.Duration) ([][]uuid.UUID, float64, error) {
+func appendFor(ctx context.Context, s Store, gen *generator, prefix string, writers int, d time.Duration) ([][]uuid.UUID, float64, error) {
 	ids := make([][]uuid.UUID, writers)
 	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
 	deadline := start.Add(d)
 	for w := range writers {
 		g.Go(func() error {
-			stream := fmt.Sprintf("Bench$%d-%d", writers, w)
+			stream := fmt.Sprintf("Bench$%s-%d", prefix, w)
 			for v := int64(0); time.Now().Before(deadline); v++ {
-				e := gen.event(uuid.Must(uuid.NewV7()), "Benchmarked", fmt.Sprintf("b%d-%d", writers, w))
+				e := gen.event(uuid.Must(uuid.NewV7()), "Benchmarked", stream)
 				if err := s.Append(gctx, stream, v-1, e); err != nil {
 					return err
 				}
@@ -265,14 +339,14 @@ func appendFor(ctx context.Context, s Store, gen *generator, writers int, d time
 // linkFor links, for d or until they run out, writer w's events into its own
 // second stream, one link at a time, all writers at once. It returns links per
 // second.
-func linkFor(ctx context.Context, s Store, ids [][]uuid.UUID, d time.Duration) (float64, error) {
+func linkFor(ctx context.Context, s Store, prefix string, ids [][]uuid.UUID, d time.Duration) (float64, error) {
 	counts := make([]int, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
 	deadline := start.Add(d)
 	for w, l := range ids {
 		g.Go(func() error {
-			stream := fmt.Sprintf("Process$%d-%d", len(ids), w)
+			stream := fmt.Sprintf("Process$%s-%d", prefix, w)
 			for i, id := range l {
 				if !time.Now().Before(deadline) {
 					break
@@ -318,55 +392,58 @@ func orderEventType(k, perOrder int) string {
 	return "OrderChanged"
 }
 
-// runReplayLog loads the replay log with syncing off (untimed), reopens the store
-// durable, and measures disk use, process-stream replay and the $all scan.
-func runReplayLog(ctx context.Context, peer Peer, p Params, gen *generator, dir string, r *Result, logf func(string, ...any)) error {
-	d, err := subdir(dir, "replay")
+// runReplayLog loads the replay log into a store per peer with syncing off
+// (untimed), reopens each durable, measures its disk use, then times
+// process-stream replay and the $all scan, peers taking turns each round.
+func runReplayLog(ctx context.Context, peers []Peer, p Params, gen *generator, dir string, record func(int, Metric, float64), logf func(string, ...any)) error {
+	stores, dirs, err := openStores(ctx, peers, dir, "replay", OpenOptions{NoSync: true})
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(d)
-	s, err := peer.Open(ctx, d, OpenOptions{NoSync: true})
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	err = loadOrders(ctx, s, p, gen)
-	if cerr := s.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("load replay log: %w", err)
 	}
 	events := p.Orders * p.EventsPerOrder
-	logf("%s: loaded %d events in %d order streams (+%d links) in %v", peer.Name, events, p.Orders, 2*p.Orders, time.Since(start).Round(time.Millisecond))
-
-	if s, err = peer.Open(ctx, d, OpenOptions{}); err != nil {
-		return fmt.Errorf("reopen: %w", err)
+	for i, s := range stores {
+		start := time.Now()
+		if err := loadOrders(ctx, s, p, gen); err != nil {
+			closeStores(stores, dirs)
+			return fmt.Errorf("%s: load replay log: %w", peers[i].Name, err)
+		}
+		logf("%s: loaded %d events in %d order streams (+%d links) in %v", peers[i].Name, events, p.Orders, 2*p.Orders, time.Since(start).Round(time.Millisecond))
 	}
-	defer s.Close()
-	size, err := s.DiskBytes(ctx)
-	if err != nil {
-		return err
+	for i, s := range stores {
+		err := s.Close()
+		if err == nil {
+			stores[i], err = peers[i].Open(ctx, dirs[i], OpenOptions{})
+		}
+		if err != nil {
+			closeStores(append(stores[:i], stores[i+1:]...), dirs)
+			return fmt.Errorf("%s: reopen: %w", peers[i].Name, err)
+		}
 	}
-	r.Figures[DiskPerEvent] = float64(size) / float64(events)
-	logf("%s: %s: %.0f %s", peer.Name, DiskPerEvent.Name(p), r.Figures[DiskPerEvent], DiskPerEvent.Unit())
-
-	syscall.Sync()
-	mean, p99, err := replay(ctx, s, p)
-	if err != nil {
-		return err
+	defer closeStores(stores, dirs)
+	for i, s := range stores {
+		size, err := s.DiskBytes(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", peers[i].Name, err)
+		}
+		record(i, DiskPerEvent, float64(size)/float64(events))
 	}
-	r.Figures[ReplayMean], r.Figures[ReplayP99] = mean, p99
-	logf("%s: PM replay of %d process streams: mean %.1f µs, p99 %.1f µs", peer.Name, p.Replays, mean, p99)
-
-	rate, err := scan(ctx, s, events)
-	if err != nil {
-		return err
+	for round := range p.Rounds {
+		for i, s := range stores {
+			syscall.Sync()
+			mean, p99, err := replay(ctx, s, p, uint64(round))
+			if err != nil {
+				return fmt.Errorf("%s: %w", peers[i].Name, err)
+			}
+			record(i, ReplayMean, mean)
+			record(i, ReplayP99, p99)
+			rate, err := scan(ctx, s, events)
+			if err != nil {
+				return fmt.Errorf("%s: %w", peers[i].Name, err)
+			}
+			record(i, Scan, rate)
+		}
 	}
-	r.Figures[Scan] = rate
-	logf("%s: %s: %.0f %s", peer.Name, Scan.Name(p), rate, Scan.Unit())
-	return s.Close()
+	return closeStores(stores, dirs)
 }
 
 // loadOrders writes the replay log in rounds: round k appends the k-th event of
@@ -408,11 +485,11 @@ func loadOrders(ctx context.Context, s Store, p Params, gen *generator) error {
 // errReplay reports a process stream that did not read back as written.
 var errReplay = errors.New("process stream read back wrong")
 
-// replay reads p.Replays random process streams whole, as a process manager
+// replay reads p.Replays random process streams whole (other ones each round), as a process manager
 // rebuilding its state does, and returns the mean and 99th percentile time per
 // stream in microseconds.
-func replay(ctx context.Context, s Store, p Params) (mean, p99 float64, err error) {
-	rng := rand.New(rand.NewPCG(p.Seed, 1))
+func replay(ctx context.Context, s Store, p Params, round uint64) (mean, p99 float64, err error) {
+	rng := rand.New(rand.NewPCG(p.Seed, 1+round))
 	took := make([]time.Duration, p.Replays)
 	var total time.Duration
 	for i := range took {

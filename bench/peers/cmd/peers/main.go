@@ -2,7 +2,7 @@
 // github.com/pmd-dev/pmd/bench/peers) at full size, prints the results and writes
 // them to <out>/peers.md and <out>/peers.png. `make bench-peers` runs it.
 //
-//	go run ./bench/peers/cmd/peers [-scale 1] [-write-for 5s] [-out bench/results] [-peers pmd,postgres,nats,bbolt]
+//	go run ./bench/peers/cmd/peers [-scale 1] [-write-for 3s] [-out bench/results] [-peers pmd,postgres,nats,bbolt]
 package main
 
 import (
@@ -24,7 +24,7 @@ import (
 
 func main() {
 	scale := flag.Float64("scale", 1, "size of the replay log: 1 is 100k orders of 10 events (1M events)")
-	writeFor := flag.Duration("write-for", 5*time.Second, "how long each append and link workload runs")
+	writeFor := flag.Duration("write-for", 3*time.Second, "how long each append and link workload runs")
 	out := flag.String("out", filepath.Join("bench", "results"), "directory for peers.md and peers.png")
 	work := flag.String("work", "", "directory for the stores' data (default: the system temp dir); removed after")
 	only := flag.String("peers", "pmd,postgres,nats,bbolt", "comma-separated peers to run")
@@ -59,6 +59,16 @@ func run(ctx context.Context, scale float64, writeFor time.Duration, out, work s
 	}
 	defer os.RemoveAll(dir)
 
+	var all []peers.Peer
+	defer func() {
+		for _, peer := range all {
+			if peer.Close != nil {
+				if err := peer.Close(); err != nil {
+					log.Printf("%s: close: %v", peer.Name, err)
+				}
+			}
+		}
+	}()
 	for _, name := range only {
 		peer, err := open(ctx, strings.TrimSpace(name))
 		if errors.Is(err, peers.ErrNoPostgres) {
@@ -70,16 +80,10 @@ func run(ctx context.Context, scale float64, writeFor time.Duration, out, work s
 			return err
 		}
 		log.Printf("%s (%s): %s", peer.Name, peer.Version, peer.Durability)
-		res, err := peers.Run(ctx, peer, p, dir, log.Printf)
-		if peer.Close != nil {
-			if cerr := peer.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			return err
-		}
-		rep.Results = append(rep.Results, res)
+		all = append(all, peer)
+	}
+	if rep.Results, err = peers.RunAll(ctx, all, p, dir, log.Printf); err != nil {
+		return err
 	}
 	// pmd first, the baseline every ratio is taken against.
 	slices.SortStableFunc(rep.Results, func(a, b peers.Result) int {
