@@ -34,10 +34,11 @@ lint: vet staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 
-# deps installs the Debian packages the tests use (PostgreSQL for the peer benchmarks);
-# each script does nothing when its package is already there.
+# deps installs the Debian packages the tests use (PostgreSQL for the peer benchmarks,
+# Chromium for the browser tests); each script does nothing when its package is there.
 deps:
 	bash scripts/install-postgres.sh
+	bash scripts/install-chromium.sh
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
