@@ -84,7 +84,10 @@
 
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   const streamLink = (name) => el('a', { href: href(['streams', name]), class: 'stream' }, name);
-  const eventLink = (id, text) => el('a', { href: href(['events', id]), class: 'event mono' }, text || id);
+  const eventLink = (id, text) => el('a', { href: href(['events', id]), class: 'event mono', title: id }, text || id);
+  // shortID is the tail of an id: UUIDv7 ids made close together share their head
+  // (it is their time), not their tail.
+  const shortID = (id) => '…' + id.slice(-12);
 
   function limitOf(params) {
     const n = Number(params.get('limit'));
@@ -170,7 +173,7 @@
   // show puts a page on screen. data-page and data-route say which page is shown for
   // which address once it is complete (tests wait for them).
   function show(page, ...nodes) {
-    main.replaceChildren(...nodes);
+    main.replaceChildren(...nodes.filter(Boolean));
     main.dataset.page = page;
     main.dataset.route = location.hash;
   }
@@ -234,7 +237,7 @@
       el('td', { class: 'num' }, inStream ? ev.version : ev.position),
       el('td', null, ev.type),
       el('td', { class: 'time' }, time(ev.timestamp)),
-      el('td', { class: 'id' }, eventLink(ev.id, ev.id.slice(0, 8))),
+      el('td', { class: 'id' }, eventLink(ev.id, shortID(ev.id))),
       el('td', { class: 'origin' }, origin),
       el('td', { class: 'preview' }, preview(ev.data)));
   }
@@ -296,7 +299,7 @@
       el('td', null, (c.metadata && c.metadata.pm_kind) || ''),
       el('td', { class: 'name' }, streamLink(c.stream)),
       el('td', { class: 'time' }, time(c.timestamp)),
-      el('td', { class: 'id' }, eventLink(c.id, c.id.slice(0, 8)))));
+      el('td', { class: 'id' }, eventLink(c.id, shortID(c.id)))));
     show('event',
       el('h1', null, el('span', { class: 'kind' }, 'Event'), ev.type),
       el('dl', { class: 'facts' },
@@ -444,7 +447,7 @@
       el('div', { class: 'entry-head' },
         el('span', { class: 'kind' }, kind),
         el('span', { class: 'what' }, what),
-        el('span', { class: 'meta' }, 'v', ev.version, ' · ', time(ev.timestamp), ' · ', eventLink(ev.id, ev.id.slice(0, 8)))),
+        el('span', { class: 'meta' }, 'v', ev.version, ' · ', time(ev.timestamp), ' · ', eventLink(ev.id, shortID(ev.id)))),
       extra,
       el('details', null, el('summary', null, 'data'), json(d)));
   }
