@@ -49,13 +49,18 @@ func randomID(rng *rand.Rand) uuid.UUID {
 }
 
 // buildBenchIndex adds events events spread over streams, and a link after every 10th.
-func buildBenchIndex(streams []string, events int) *Index {
+// With causeEvery > 0, every causeEvery-th event has a causation parent, one of the 100
+// events before it.
+func buildBenchIndex(streams []string, events, causeEvery int) *Index {
 	rng := rand.New(rand.NewPCG(1, 2))
 	x := New()
 	pos := uint64(0)
 	for i := range events {
 		pos++
 		x.AddEvent(pos, randomID(rng), streams[rng.IntN(len(streams))], benchTypes[rng.IntN(len(benchTypes))])
+		if causeEvery > 0 && i > 0 && i%causeEvery == causeEvery-1 {
+			x.AddCausation(pos, x.evPos[max(0, i-1-rng.IntN(100))])
+		}
 		if i%10 == 9 {
 			pos++
 			x.AddLink(pos, streams[rng.IntN(len(streams))], 1+rng.Uint64N(pos-1))
@@ -76,10 +81,11 @@ func heapGrowth(build func() any) uint64 {
 	return after.HeapAlloc - before.HeapAlloc
 }
 
-// bytesPerEvent measures the RAM of an index of events events in streams streams.
-func bytesPerEvent(events, streams int) float64 {
+// bytesPerEvent measures the RAM of an index of events events in streams streams, every
+// causeEvery-th with a causation parent (none if 0).
+func bytesPerEvent(events, streams, causeEvery int) float64 {
 	names := benchStreamNames(streams)
-	return float64(heapGrowth(func() any { return buildBenchIndex(names, events) })) / float64(events)
+	return float64(heapGrowth(func() any { return buildBenchIndex(names, events, causeEvery) })) / float64(events)
 }
 
 func TestMemoryBudget(t *testing.T) {
@@ -89,24 +95,31 @@ func TestMemoryBudget(t *testing.T) {
 	if testing.Short() {
 		events, streams = events/4, streams/4
 	}
-	if got := bytesPerEvent(events, streams); got >= 100 {
+	if got := bytesPerEvent(events, streams, 0); got >= 100 {
 		t.Fatalf("%.1f bytes of RAM per event, budget < 100", got)
 	}
 }
 
-// BenchmarkMemory reports the RAM per event of the budget workload against the bare
-// minimum of keeping an id and a position per event.
+// BenchmarkMemory reports the RAM per event of the budget workload, and of the same with
+// a causation parent for every other event (a process-manager-heavy store), against the
+// bare minimum of keeping an id and a position per event.
 func BenchmarkMemory(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a 1M-event index")
 	}
-	b.Run("index", func(b *testing.B) {
-		var perEvent float64
-		for range b.N {
-			perEvent = bytesPerEvent(budgetEvents, budgetStreams)
+	for _, causeEvery := range []int{0, 2} {
+		name := "index"
+		if causeEvery > 0 {
+			name = fmt.Sprintf("index-caused-every-%d", causeEvery)
 		}
-		b.ReportMetric(perEvent, "B/event")
-	})
+		b.Run(name, func(b *testing.B) {
+			var perEvent float64
+			for range b.N {
+				perEvent = bytesPerEvent(budgetEvents, budgetStreams, causeEvery)
+			}
+			b.ReportMetric(perEvent, "B/event")
+		})
+	}
 	b.Run("baseline-id+position", func(b *testing.B) {
 		var perEvent float64
 		for range b.N {
@@ -162,7 +175,7 @@ func checkpointFile(b *testing.B, dir string) (string, *Index) {
 	if testing.Short() {
 		b.Skip("builds a 1M-event index")
 	}
-	x := buildBenchIndex(benchStreamNames(budgetStreams), budgetEvents)
+	x := buildBenchIndex(benchStreamNames(budgetStreams), budgetEvents, 0)
 	path := filepath.Join(dir, "index.ckpt")
 	if err := x.SaveCheckpoint(path); err != nil {
 		b.Fatal(err)
@@ -247,7 +260,7 @@ func BenchmarkLookup(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a 1M-event index")
 	}
-	x := buildBenchIndex(benchStreamNames(budgetStreams), budgetEvents)
+	x := buildBenchIndex(benchStreamNames(budgetStreams), budgetEvents, 0)
 	ids := make(map[uuid.UUID]uint64, len(x.evID))
 	for i, id := range x.evID {
 		ids[id] = x.evPos[i]
@@ -290,6 +303,50 @@ func BenchmarkContains(b *testing.B) {
 		for i := range b.N {
 			_, ok := in[uint64(i%(2*n))]
 			_ = ok
+		}
+	})
+}
+
+// BenchmarkRelations asks the budget workload's index, with a causation parent for every
+// other event, for the streams linked events are in and the events events caused,
+// against Go maps holding the same answers.
+func BenchmarkRelations(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a 1M-event index")
+	}
+	x := buildBenchIndex(benchStreamNames(budgetStreams), budgetEvents, 2)
+	linked := make(map[uint64][]string)
+	caused := make(map[uint64][]uint64)
+	for _, nd := range x.linked.nodes {
+		linked[nd.key] = append(linked[nd.key], x.streams[nd.val].name)
+	}
+	for _, nd := range x.caused.nodes {
+		caused[nd.key] = append(caused[nd.key], x.evPos[nd.val])
+	}
+	events := make([]uint64, 0, len(linked))
+	for pos := range linked {
+		events = append(events, pos)
+	}
+	var names []string
+	var positions []uint64
+	b.Run("LinkedInto", func(b *testing.B) {
+		for i := range b.N {
+			names = x.LinkedInto(names[:0], events[i%len(events)])
+		}
+	})
+	b.Run("baseline-map-of-streams", func(b *testing.B) {
+		for i := range b.N {
+			names = append(names[:0], linked[events[i%len(events)]]...)
+		}
+	})
+	b.Run("Caused", func(b *testing.B) {
+		for i := range b.N {
+			positions = x.Caused(positions[:0], x.evPos[(i*7919)%len(x.evPos)], 0)
+		}
+	})
+	b.Run("baseline-map-of-caused", func(b *testing.B) {
+		for i := range b.N {
+			positions = append(positions[:0], caused[x.evPos[(i*7919)%len(x.evPos)]]...)
 		}
 	})
 }

@@ -16,10 +16,12 @@ import (
 // The checkpoint layout is written down byte by byte in FORMAT.md.
 const (
 	checkpointMagic   = "pmdindex"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	headerSize        = 20      // magic, version, body length
 	trailerSize       = 4       // CRC-32C
 	minEventSize      = 19      // position delta, id, category, type
+	minLinkedSize     = 3       // position delta, count, one stream
+	minCausedSize     = 2       // event step, parent distance
 	tmpSuffix         = ".tmp-" // SaveCheckpoint writes path+tmpSuffix+random, then renames
 )
 
@@ -177,16 +179,26 @@ func (x *Index) encode() []byte {
 		prev = pos
 	}
 
-	x.names.each(func(ref int32) { b = x.appendEntries(b, &x.streams[ref]) })
+	streamRank := make([]int32, len(x.streams))
+	rank := int32(0)
+	x.names.each(func(ref int32) {
+		b = x.appendEntries(b, &x.streams[ref])
+		streamRank[ref] = rank
+		rank++
+	})
+	b = x.appendLinked(b, streamRank)
+	b = x.appendCaused(b)
 
 	binary.LittleEndian.PutUint64(b[12:], uint64(len(b)-headerSize))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
 // sizeHint is about the size of the checkpoint of x, a little over rather than under: an
-// event takes about 20 bytes, a version 1 to 4, a name its length and a few more.
+// event takes about 20 bytes, a version 1 to 4, a name its length and a few more, a link
+// or a causation up to 8 more.
 func (x *Index) sizeHint() int {
 	n := headerSize + 32 + len(x.evPos)*(minEventSize+3) + trailerSize
+	n += 8 * (len(x.linked.nodes) + len(x.caused.nodes))
 	for i := range x.streams {
 		n += len(x.streams[i].name) + 4*len(x.streams[i].entries) + 12
 	}
@@ -248,6 +260,41 @@ func (x *Index) appendEntries(b []byte, s *stream) []byte {
 			ord = next
 		}
 		prevPos = pos
+	}
+	return b
+}
+
+// appendLinked appends, for every event ever linked, in position order, the streams it
+// was linked into in link order, each as its rank in name order. Hidden links stay: they
+// are in memory too, and LinkedInto leaves them out when it reads.
+func (x *Index) appendLinked(b []byte, streamRank []int32) []byte {
+	keys := x.linked.keys()
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	prev := ^uint64(0) // -1: the first delta is position+1, so position 0 takes one too
+	var refs []uint32
+	for _, pos := range keys {
+		refs = refs[:0]
+		x.linked.each(x.hashPos, pos, func(ref uint32) bool { refs = append(refs, ref); return true })
+		b = binary.AppendUvarint(b, pos-prev)
+		b = binary.AppendUvarint(b, uint64(len(refs)))
+		for _, ref := range refs {
+			b = binary.AppendUvarint(b, uint64(streamRank[ref]))
+		}
+		prev = pos
+	}
+	return b
+}
+
+// appendCaused appends every event that has a causation parent, in log order (the order
+// AddCausation added them), as its distance in events from the previous one and its
+// distance in positions from its parent.
+func (x *Index) appendCaused(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(x.caused.nodes)))
+	prev := -1
+	for _, nd := range x.caused.nodes {
+		b = binary.AppendUvarint(b, uint64(int(nd.val)-prev))
+		b = binary.AppendUvarint(b, x.evPos[nd.val]-nd.key)
+		prev = int(nd.val)
 	}
 	return b
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.ckpt from smallIndex")
+var update = flag.Bool("update", false, "rewrite testdata/v2.ckpt from smallIndex")
 
 // rawCheckpoint is a checkpoint spelled out field by field, encoded by bytes straight from
 // FORMAT.md: it checks the document against the code, and builds damaged checkpoints whose
@@ -28,8 +28,11 @@ type rawCheckpoint struct {
 	cats, types, streams []string
 	events               []rawEvent
 	versions             []rawVersions // one per stream
-	eventCount           uint64        // when not 0, stored instead of len(events)
-	extra                []byte        // appended to the body
+	linked               []rawLinked
+	caused               []rawCaused
+	eventCount           uint64 // when not 0, stored instead of len(events)
+	noRelations          bool   // the body ends after the versions, as a cut checkpoint would
+	extra                []byte // appended to the body
 }
 
 type rawEvent struct {
@@ -41,6 +44,15 @@ type rawEvent struct {
 type rawVersions struct {
 	base    uint64
 	entries []uint64
+}
+
+type rawLinked struct {
+	delta   uint64
+	streams []uint64
+}
+
+type rawCaused struct {
+	step, parent uint64
 }
 
 func own(step uint64) uint64 { return step << 1 }
@@ -74,12 +86,26 @@ func (r rawCheckpoint) bytes() []byte {
 			body = u(body, e)
 		}
 	}
+	if r.noRelations {
+		return seal(append(body, r.extra...))
+	}
+	body = u(body, uint64(len(r.linked)))
+	for _, l := range r.linked {
+		body = u(u(body, l.delta), uint64(len(l.streams)))
+		for _, s := range l.streams {
+			body = u(body, s)
+		}
+	}
+	body = u(body, uint64(len(r.caused)))
+	for _, c := range r.caused {
+		body = u(u(body, c.step), c.parent)
+	}
 	return seal(append(body, r.extra...))
 }
 
 // seal wraps body in a header and a checksum.
 func seal(body []byte) []byte {
-	b := append([]byte("pmdindex"), 1, 0, 0, 0)
+	b := append([]byte("pmdindex"), 2, 0, 0, 0)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(body)))
 	b = append(b, body...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
@@ -109,6 +135,16 @@ func smallRaw() rawCheckpoint {
 			{4, []uint64{own(7), link(1 - 10)}}, // Order$1: event 6 (position 10), link to 1
 			{0, []uint64{own(3), own(5)}},       // Order$2: events 2, 7
 		},
+		linked: []rawLinked{ // every link, hidden ones too
+			{2, []uint64{2}}, // position 1 (from -1), into Order$1 (stream 2)
+			{1, []uint64{2}}, // position 2, hidden by the delete at 9
+			{1, []uint64{2}}, // position 3, hidden too
+		},
+		caused: []rawCaused{
+			{4, 3},  // event 3 (position 4, from -1), parent at 4-3 = 1
+			{3, 6},  // event 6 (position 10), parent at 4
+			{1, 11}, // event 7 (position 12), parent at 1
+		},
 	}
 }
 
@@ -130,8 +166,8 @@ func TestCheckpointLayoutIsFormatMD(t *testing.T) {
 }
 
 func TestCheckpointGolden(t *testing.T) {
-	// testdata/v1.ckpt pins version 1: a reader must keep reading it, a writer keep writing it.
-	path := filepath.Join("testdata", "v1.ckpt")
+	// testdata/v2.ckpt pins version 2: a reader must keep reading it, a writer keep writing it.
+	path := filepath.Join("testdata", "v2.ckpt")
 	if *update {
 		if err := smallIndex(t).SaveCheckpoint(path); err != nil {
 			t.Fatal(err)
@@ -142,11 +178,25 @@ func TestCheckpointGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := encoded(t, x), encoded(t, smallIndex(t)); !bytes.Equal(got, want) {
-		t.Fatalf("testdata/v1.ckpt re-encodes to\n%x\nsmallIndex to\n%x", got, want)
+		t.Fatalf("testdata/v2.ckpt re-encodes to\n%x\nsmallIndex to\n%x", got, want)
 	}
 	if got, want := x.Versions(nil, "Order$1", 0, false, 0), []Entry{{4, 10, false}, {5, 1, true}}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Versions(Order$1) = %v, want %v", got, want)
 	}
+	if got := x.LinkedInto(nil, 1); !slices.Equal(got, []string{"Order$1"}) {
+		t.Fatalf("LinkedInto(1) = %q, want [Order$1]", got)
+	}
+	if got := x.Caused(nil, 1, 0); !slices.Equal(got, []uint64{4, 12}) {
+		t.Fatalf("Caused(1) = %v, want [4 12]", got)
+	}
+}
+
+func TestCheckpointVersion1IsRefused(t *testing.T) {
+	// Version 1 has no links by event and no causations, and the log is needed to rebuild
+	// them: it is refused like any checkpoint that cannot be used, so the store rebuilds
+	// the index from the log.
+	_, err := LoadCheckpoint(filepath.Join("testdata", "v1.ckpt"))
+	checkBad(t, err, "version 1 is not supported (want 2)")
 }
 
 func TestCheckpointRoundTrip(t *testing.T) {
@@ -280,7 +330,8 @@ func TestCheckpointDamage(t *testing.T) {
 		{"empty", func([]byte) []byte { return nil }, "truncated"},
 		{"all zeros", func(b []byte) []byte { return make([]byte, len(b)) }, "magic"},
 		{"wrong magic", func(b []byte) []byte { b[0] = 'P'; return b }, "magic"},
-		{"version 2", func(b []byte) []byte { b[8] = 2; return b }, "version 2 is not supported"},
+		{"version 1", func(b []byte) []byte { b[8] = 1; return b }, "version 1 is not supported"},
+		{"version 3", func(b []byte) []byte { b[8] = 3; return b }, "version 3 is not supported"},
 		{"version 0", func(b []byte) []byte { b[8] = 0; return b }, "version 0 is not supported"},
 		{"impossible length", func(b []byte) []byte { binary.LittleEndian.PutUint64(b[12:], 1<<63); return b }, "impossible"},
 		{"length beyond the data", func(b []byte) []byte { b[12]++; return b }, "truncated"},
@@ -343,6 +394,20 @@ func TestCheckpointInconsistent(t *testing.T) {
 		{"link above MaxPosition", func(r *rawCheckpoint) { r.versions[2].entries[1] = link(MaxPosition + 1 - 10) }, "links position 4611686018427387904"},
 		{"link below position 0", func(r *rawCheckpoint) { r.versions[2].entries[1] = link(-11) }, "links position 18446744073709551615"},
 		{"more link entries than links", func(r *rawCheckpoint) { r.links = 0 }, "1 visible links are more than the 0 links recorded"},
+		{"linked position repeats", func(r *rawCheckpoint) { r.linked[1].delta = 0 }, "linked event 1: position delta 0 does not ascend"},
+		{"linked position above MaxPosition", func(r *rawCheckpoint) { r.linked[2].delta = MaxPosition }, "linked event 2: position delta 4611686018427387903 goes beyond"},
+		{"linked into no stream", func(r *rawCheckpoint) { r.linked[0].streams = nil }, "linked event 0: linked into no stream"},
+		{"linked into an unknown stream", func(r *rawCheckpoint) { r.linked[1].streams[0] = 4 }, "linked stream 4 is not one of the 4"},
+		{"more links listed than recorded", func(r *rawCheckpoint) { r.linked[1].streams = []uint64{2, 0} }, "linked event 2: more links listed than the 3 links recorded"},
+		{"fewer links listed than recorded", func(r *rawCheckpoint) { r.linked = r.linked[1:]; r.linked[0].delta = 3 }, "2 links listed, 3 recorded"},
+		{"visible link not listed", func(r *rawCheckpoint) { r.linked[0].streams[0] = 0 }, `stream "Order$1": version 5 links position 1, which is not listed as linked into it`},
+		{"caused event step 0", func(r *rawCheckpoint) { r.caused[1].step = 0 }, "caused event 1: event 3+0 is not an event after the previous one"},
+		{"caused event beyond the events", func(r *rawCheckpoint) { r.caused[2].step = 2 }, "caused event 2: event 6+2 is not an event"},
+		{"caused by itself", func(r *rawCheckpoint) { r.caused[0].parent = 0 }, "caused event 0: the event at 4 cannot have a parent 0 positions before it"},
+		{"caused by a position below 0", func(r *rawCheckpoint) { r.caused[2].parent = 13 }, "caused event 2: the event at 12 cannot have a parent 13 positions before it"},
+		{"more caused events than events", func(r *rawCheckpoint) {
+			r.caused = append(r.caused, slices.Repeat([]rawCaused{{1, 1}}, 6)...)
+		}, "9 caused events are more than the 8 events"},
 		{"bytes left over", func(r *rawCheckpoint) { r.extra = []byte{0} }, "1 bytes left over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,7 +428,19 @@ func TestCheckpointInconsistent(t *testing.T) {
 		{"number longer than it needs", []byte{0x8c, 0x00}, "position: number not in its shortest form"},
 		{"number over 64 bits", bytes.Repeat([]byte{0xff}, 11), "position: truncated or overlong"},
 		{"name longer than the body", []byte{1, 0, 1, 100, 'a'}, "category length: 100 do not fit"},
-		{"truncated version", append(slices.Clone(smallRaw().bytes()[headerSize:len(smallRaw().bytes())-trailerSize-1]), 0x80), `stream "Order$2": version: truncated`},
+		{"truncated version", func() []byte {
+			r := smallRaw()
+			r.noRelations = true
+			b := r.bytes()
+			return append(slices.Clone(b[headerSize:len(b)-trailerSize-1]), 0x80)
+		}(), `stream "Order$2": version: truncated`},
+		{"truncated causation", append(slices.Clone(smallRaw().bytes()[headerSize:len(smallRaw().bytes())-trailerSize-1]), 0x80), "causation parent: truncated"},
+		{"no relations", func() []byte {
+			r := smallRaw()
+			r.noRelations = true
+			b := r.bytes()
+			return b[headerSize : len(b)-trailerSize]
+		}(), "linked event count: truncated"},
 		{"truncated id", append([]byte{
 			0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, // position 1<<61
 			0, 1, 1, 'A', 1, 1, 'T', 0, 1, // links, categories, types, streams, 1 event

@@ -208,6 +208,8 @@ func (d *decoder) index() *Index {
 	x.cats = d.postings("category", catNames, catLen, n, func(ev int) int32 { return evCat[ev] })
 	x.types = d.postings("type", typeNames, typeLen, n, func(ev int) int32 { return evType[ev] })
 	d.streams(x, streamNames, evCat) // after the category lists: it marks evCat
+	d.linked(x)
+	d.caused(x)
 	if d.err != nil {
 		return nil
 	}
@@ -321,4 +323,101 @@ func (d *decoder) streams(x *Index, names []string, evCat []int32) {
 		d.fail("%d visible links are more than the %d links recorded", visibleLinks, x.links)
 	}
 	x.names.fill(len(names))
+}
+
+// linked reads the streams each linked event was linked into. Every link ever added is
+// listed, hidden ones too, so they must number x.links, and each visible link of a
+// stream must be among them.
+func (d *decoder) linked(x *Index) {
+	n := d.count("linked event count", minLinkedSize)
+	if d.err != nil {
+		return
+	}
+	x.linked.nodes = make([]listNode, 0, min(uint64(x.links), uint64(len(d.b)-d.off)))
+	x.linked.tails.reserve(n)
+	listed := uint64(0)
+	lowest := uint64(0) // the least position the next linked event can have
+	for i := 0; i < n; i++ {
+		delta := d.uvarint("linked position")
+		switch {
+		case d.err != nil:
+			return
+		case delta == 0:
+			d.fail("linked event %d: position delta 0 does not ascend", i)
+		case delta > MaxPosition+1-lowest:
+			d.fail("linked event %d: position delta %d goes beyond the largest log position", i, delta)
+		}
+		count := d.count("link count", 1)
+		switch {
+		case d.err != nil:
+			return
+		case count == 0:
+			d.fail("linked event %d: linked into no stream", i)
+		case uint64(count) > uint64(x.links)-listed:
+			d.fail("linked event %d: more links listed than the %d links recorded", i, x.links)
+		}
+		if d.err != nil {
+			return
+		}
+		pos := lowest + delta - 1
+		listed += uint64(count)
+		for range count {
+			ref := d.ref("linked stream", len(x.streams))
+			if d.err != nil {
+				return
+			}
+			x.linked.add(x.hashPos, pos, uint32(ref))
+		}
+		lowest = pos + 1
+	}
+	if listed != uint64(x.links) {
+		d.fail("%d links listed, %d recorded", listed, x.links)
+		return
+	}
+	for ref := range x.streams {
+		s := &x.streams[ref]
+		for i, e := range s.entries {
+			if e&linkBit == 0 {
+				continue
+			}
+			found := false
+			x.linked.each(x.hashPos, e&^linkBit, func(r uint32) bool {
+				found = r == uint32(ref)
+				return !found
+			})
+			if !found {
+				d.fail("stream %q: version %d links position %d, which is not listed as linked into it", s.name, s.base+uint64(i), e&^linkBit)
+				return
+			}
+		}
+	}
+}
+
+// caused reads the events that have a causation parent, in log order, with their parents.
+func (d *decoder) caused(x *Index) {
+	n := d.count("caused count", minCausedSize)
+	if d.err == nil && n > len(x.evPos) {
+		d.fail("%d caused events are more than the %d events", n, len(x.evPos))
+	}
+	if d.err != nil {
+		return
+	}
+	x.caused.nodes = make([]listNode, 0, n)
+	ord := -1
+	for i := 0; i < n; i++ {
+		step := d.uvarint("caused event")
+		o := ord + int(min(step, uint64(len(x.evPos))+1)) // clamped: o stays past the end
+		if d.err == nil && (step == 0 || o >= len(x.evPos)) {
+			d.fail("caused event %d: event %d+%d is not an event after the previous one", i, ord, step)
+		}
+		dist := d.uvarint("causation parent")
+		if d.err == nil && (dist == 0 || dist > x.evPos[o]) {
+			d.fail("caused event %d: the event at %d cannot have a parent %d positions before it", i, x.evPos[o], dist)
+		}
+		if d.err != nil {
+			return
+		}
+		x.caused.add(x.hashPos, x.evPos[o]-dist, uint32(o))
+		ord = o
+	}
 }

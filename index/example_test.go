@@ -79,3 +79,32 @@ func ExampleLoadCheckpoint() {
 	// Output:
 	// replay from position 1
 }
+
+func ExampleIndex_LinkedInto() {
+	x := index.New()
+	x.AddEvent(1, uuid.MustParse("0190a1c4-0000-7000-8000-000000000001"), "Customer$7", "MenuConfirmed")
+	x.AddLink(2, "CateringMatch$42", 1)
+	x.AddLink(3, "Audit$1", 1)
+	fmt.Println(x.LinkedInto(nil, 1))
+
+	// A deletion of a stream hides the links into it.
+	x.DeleteStream(4, "CateringMatch$42")
+	fmt.Println(x.LinkedInto(nil, 1))
+	// Output:
+	// [CateringMatch$42 Audit$1]
+	// [Audit$1]
+}
+
+func ExampleIndex_Caused() {
+	x := index.New()
+	x.AddEvent(1, uuid.MustParse("0190a1c4-0000-7000-8000-000000000001"), "Order$42", "OrderPlaced")
+	x.AddEvent(2, uuid.MustParse("0190a1c4-0000-7000-8000-000000000002"), "Kitchen$42", "CookMeal")
+	x.AddCausation(2, 1) // its metadata names the event at 1 as causation_id
+	x.AddEvent(3, uuid.MustParse("0190a1c4-0000-7000-8000-000000000003"), "Kitchen$42", "ReserveTable")
+	x.AddCausation(3, 1)
+	fmt.Println(x.Caused(nil, 1, 0))
+	fmt.Println(x.Caused(nil, 1, 1))
+	// Output:
+	// [2 3]
+	// [2]
+}

@@ -16,8 +16,10 @@ import (
 // length and checksum, so the fuzzer reaches the body decoder too.
 func FuzzReadFrom(f *testing.F) {
 	f.Add(encoded(f, New()))
-	if b, err := os.ReadFile(filepath.Join("testdata", "v1.ckpt")); err == nil {
-		f.Add(b)
+	for _, name := range []string{"v1.ckpt", "v2.ckpt"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
 	}
 	for seed := range uint64(3) {
 		x, m := New(), newModel()
@@ -50,12 +52,17 @@ func tryCheckpoint(t *testing.T, b []byte) {
 		x.Versions(nil, info.Name, ^uint64(0), true, 0)
 		x.Contains(info.Name, 1)
 	}
+	for _, pos := range []uint64{0, 1, 2, x.Position(), MaxPosition} {
+		x.LinkedInto(nil, pos)
+		x.Caused(nil, pos, 0)
+	}
 	for _, name := range []string{"", "a", "Order"} {
 		x.Category(nil, name, 0, false, 0)
 		x.Types(nil, []string{name, "b"}, 0, true, 0)
 	}
 	if x.Position() < MaxPosition-1 {
 		x.AddEvent(x.Position()+1, testID(1), "fuzz$1", "T")
+		x.AddCausation(x.Position(), 0)
 		x.AddLink(x.Position()+1, "fuzz$1", 1)
 	}
 }

@@ -43,6 +43,9 @@ type Index struct {
 
 	cats  postingsTable // category → the events written to its streams
 	types postingsTable // event type → its events
+
+	linked lists // event position → the streams it was linked into (references), in link order
+	caused lists // event position → the events (numbers) that name it as their cause, in log order
 }
 
 // stream holds the visible versions of one stream. Hidden versions are dropped: they are
@@ -105,14 +108,20 @@ func (x *Index) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version 
 }
 
 // AddLink records the link record at log position pos, which links the event at position
-// event into stream at its next version, and returns that version. See AddEvent.
+// event into stream at its next version, and returns that version. LinkedInto(event) lists
+// stream from then on, for as long as the link is visible. See AddEvent.
 func (x *Index) AddLink(pos uint64, stream string, event uint64) (version uint64) {
-	if event > MaxPosition {
+	switch {
+	case event > MaxPosition:
 		panic(fmt.Sprintf("index: link to position %d, above MaxPosition", event))
+	case len(x.linked.nodes) == maxRefs:
+		panic("index: too many links")
 	}
 	x.advance(pos)
 	x.links++
-	return x.appendEntry(&x.streams[x.streamRef(stream)], event|linkBit)
+	ref := x.streamRef(stream)
+	x.linked.add(x.hashPos, event, uint32(ref))
+	return x.appendEntry(&x.streams[ref], event|linkBit)
 }
 
 // DeleteStream records the deletion at log position pos of stream: every version it has is
@@ -247,10 +256,14 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 // its own event or through a link. It is a hash lookup for long streams.
 func (x *Index) Contains(stream string, event uint64) bool {
 	ref, ok := x.byName[stream]
-	if !ok || event > MaxPosition {
+	return ok && x.holds(&x.streams[ref], event)
+}
+
+// holds reports whether the event at position event is a visible version of s.
+func (x *Index) holds(s *stream, event uint64) bool {
+	if event > MaxPosition {
 		return false
 	}
-	s := &x.streams[ref]
 	if s.set == nil {
 		for _, e := range s.entries {
 			if e&^linkBit == event {

@@ -13,9 +13,10 @@ import (
 // Positions of a small log used by the table tests:
 //
 //	1 event a  Order$1 v0    5 link  Order$1 v2 → 2      9 delete Order$1 (hides v0–v3)
-//	2 event b  Cart$1  v0    6 event e  Order   v0      10 event i  Order$1 v4
+//	2 event b  Cart$1  v0    6 event e  Order   v0      10 event i  Order$1 v4, caused by 4
 //	3 event c  Order$2 v0    7 link  Order$1 v3 → 3     11 link  Order$1 v5 → 1
-//	4 event d  Order$1 v1    8 event h  Cart$1  v1      12 event l  Order$2 v1
+//	4 event d  Order$1 v1,   8 event h  Cart$1  v1      12 event l  Order$2 v1, caused by 1
+//	  caused by 1
 func smallIndex(t *testing.T) *Index {
 	t.Helper()
 	x := New()
@@ -26,15 +27,15 @@ func smallIndex(t *testing.T) *Index {
 		{0, func() uint64 { return x.AddEvent(1, testID(1), "Order$1", "Created") }},
 		{0, func() uint64 { return x.AddEvent(2, testID(2), "Cart$1", "Added") }},
 		{0, func() uint64 { return x.AddEvent(3, testID(3), "Order$2", "Created") }},
-		{1, func() uint64 { return x.AddEvent(4, testID(4), "Order$1", "Paid") }},
+		{1, func() uint64 { v := x.AddEvent(4, testID(4), "Order$1", "Paid"); x.AddCausation(4, 1); return v }},
 		{2, func() uint64 { return x.AddLink(5, "Order$1", 2) }},
 		{0, func() uint64 { return x.AddEvent(6, testID(6), "Order", "Noted") }},
 		{3, func() uint64 { return x.AddLink(7, "Order$1", 3) }},
 		{1, func() uint64 { return x.AddEvent(8, testID(8), "Cart$1", "Added") }},
 		{0, func() uint64 { x.DeleteStream(9, "Order$1"); return 0 }},
-		{4, func() uint64 { return x.AddEvent(10, testID(10), "Order$1", "Shipped") }},
+		{4, func() uint64 { v := x.AddEvent(10, testID(10), "Order$1", "Shipped"); x.AddCausation(10, 4); return v }},
 		{5, func() uint64 { return x.AddLink(11, "Order$1", 1) }},
-		{1, func() uint64 { return x.AddEvent(12, testID(12), "Order$2", "Paid") }},
+		{1, func() uint64 { v := x.AddEvent(12, testID(12), "Order$2", "Paid"); x.AddCausation(12, 1); return v }},
 	}
 	for i, s := range steps {
 		if got := s.got(); got != s.want {
@@ -454,6 +455,8 @@ func TestReadersDoNotMutate(t *testing.T) {
 				x.Category(nil, CategoryOf(e.stream), e.pos, i%2 == 1, 5)
 				x.Types(nil, []string{e.kind, "Paid", "Noted"}, e.pos, i%2 == 0, 5)
 				x.StreamNames("Order$", e.stream, 5)
+				x.LinkedInto(nil, e.pos)
+				x.Caused(nil, e.pos, i%3)
 				x.Stats()
 				x.Position()
 			}

@@ -27,6 +27,13 @@ type model struct {
 	links   int
 	events  []modelEvent
 	streams map[string]*modelStream
+	linkLog []modelLink         // every link, in log order
+	causes  map[uint64][]uint64 // parent position → the positions of the events it caused
+}
+
+type modelLink struct {
+	event  uint64
+	stream string
 }
 
 type modelEvent struct {
@@ -40,7 +47,9 @@ type modelStream struct {
 	first uint64  // first visible version
 }
 
-func newModel() *model { return &model{streams: map[string]*modelStream{}} }
+func newModel() *model {
+	return &model{streams: map[string]*modelStream{}, causes: map[uint64][]uint64{}}
+}
 
 func (m *model) stream(name string) *modelStream {
 	s := m.streams[name]
@@ -62,9 +71,14 @@ func (m *model) addEvent(pos uint64, id uuid.UUID, stream, typ string) uint64 {
 func (m *model) addLink(pos uint64, stream string, event uint64) uint64 {
 	m.pos = pos
 	m.links++
+	m.linkLog = append(m.linkLog, modelLink{event, stream})
 	s := m.stream(stream)
 	s.all = append(s.all, Entry{Version: uint64(len(s.all)), Position: event, Link: true})
 	return uint64(len(s.all) - 1)
+}
+
+func (m *model) addCausation(child, parent uint64) {
+	m.causes[parent] = append(m.causes[parent], child)
 }
 
 func (m *model) deleteStream(pos uint64, stream string) {
@@ -116,6 +130,27 @@ func (m *model) contains(name string, event uint64) bool {
 		}
 	}
 	return false
+}
+
+// linkedInto lists the streams event was linked into that still hold it, each at its
+// last link.
+func (m *model) linkedInto(event uint64) []string {
+	var out []string
+	for _, l := range m.linkLog {
+		if l.event == event && m.contains(l.stream, event) {
+			out = slices.DeleteFunc(out, func(s string) bool { return s == l.stream })
+			out = append(out, l.stream)
+		}
+	}
+	return out
+}
+
+func (m *model) caused(event uint64, limit int) []uint64 {
+	c := m.causes[event]
+	if limit > 0 && len(c) > limit {
+		c = c[:limit]
+	}
+	return c
 }
 
 func (m *model) lookup(id uuid.UUID) (uint64, bool) {
@@ -207,8 +242,23 @@ func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 			if r < 15 {
 				stream = "Long$1"
 			}
+			// A third of the events have a causation parent, most of them one of a few
+			// early events, so that some parents cause many.
+			var parent uint64
+			if len(m.events) > 0 && rng.IntN(3) == 0 {
+				parent = m.events[rng.IntN(min(len(m.events), 1+rng.IntN(2)*20))].pos
+			}
 			want = m.addEvent(pos, id, stream, typ)
-			write = func(x *Index) uint64 { return x.AddEvent(pos, id, stream, typ) }
+			if parent != 0 {
+				m.addCausation(pos, parent)
+			}
+			write = func(x *Index) uint64 {
+				v := x.AddEvent(pos, id, stream, typ)
+				if parent != 0 {
+					x.AddCausation(pos, parent)
+				}
+				return v
+			}
 		case r < 90:
 			stream := streamName()
 			if r < 80 {
@@ -274,6 +324,7 @@ func checkSame(t *testing.T, x *Index, m *model) {
 			t.Fatalf("Contains(%q) holds a position that is no event", name)
 		}
 	}
+	checkRelations(t, x, m)
 	for _, e := range append(m.events, modelEvent{id: testID(0)}) {
 		gotPos, gotOK := x.Lookup(e.id)
 		wantPos, wantOK := m.lookup(e.id)
@@ -313,6 +364,22 @@ func checkSame(t *testing.T, x *Index, m *model) {
 				if !slices.Equal(got, want) {
 					t.Fatalf("StreamNames(%q, %q, %d) = %v, want %v", prefix, after, limit, got, want)
 				}
+			}
+		}
+	}
+}
+
+// checkRelations asks x and m for the links and causations of every event, and of
+// positions that are no event.
+func checkRelations(t *testing.T, x *Index, m *model) {
+	t.Helper()
+	for _, e := range append(m.events, modelEvent{pos: 0}, modelEvent{pos: m.pos + 1}) {
+		if got, want := x.LinkedInto(nil, e.pos), m.linkedInto(e.pos); !slices.Equal(got, want) {
+			t.Fatalf("LinkedInto(%d) = %q, want %q", e.pos, got, want)
+		}
+		for _, limit := range []int{0, 1, 2} {
+			if got, want := x.Caused(nil, e.pos, limit), m.caused(e.pos, limit); !slices.Equal(got, want) {
+				t.Fatalf("Caused(%d, limit %d) = %v, want %v", e.pos, limit, got, want)
 			}
 		}
 	}

@@ -56,6 +56,16 @@ func (t *refTable) grow(hashOf func(ref uint32) uint64) {
 // find returns a reference stored under hash h for which match is true. When several
 // match, which one it returns depends on the table's history.
 func (t *refTable) find(h uint64, match func(ref uint32) bool) (uint32, bool) {
+	i, ok := t.slot(h, match)
+	if !ok {
+		return 0, false
+	}
+	return t.slots[i] - 1, true
+}
+
+// slot returns the index in slots of a reference stored under hash h for which match is
+// true, so that the owner can replace it by another reference with the same key.
+func (t *refTable) slot(h uint64, match func(ref uint32) bool) (int, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
@@ -66,7 +76,7 @@ func (t *refTable) find(h uint64, match func(ref uint32) bool) (uint32, bool) {
 			return 0, false
 		}
 		if match(s - 1) {
-			return s - 1, true
+			return int(i), true
 		}
 	}
 }
