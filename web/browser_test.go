@@ -595,6 +595,21 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("new event at the top: %v (first row %s), page not reloaded: %v", first == id, first, same)
 		}
 
+		// A process's timeline follows its stream: the second fact completes it.
+		d.append(t, "Customer$9", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "44"}})
+		d.await(t, "CateringMatch$44", "DeadlineScheduled")
+		b.open(t, "#/processes/CateringMatch/44", "process")
+		b.eval(t, `window.notReloaded = true`, nil)
+		d.append(t, "Caterer$9", fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "44"}})
+		b.run(t, chromedp.Poll(`document.querySelector('#timeline > li[data-type="ConfirmOrder"]') !== null`, nil,
+			chromedp.WithPollingTimeout(15*time.Second)))
+		var status string
+		b.eval(t, `document.getElementById('status').innerText`, &status)
+		b.eval(t, `window.notReloaded === true`, &same)
+		if status != "completed" || !same {
+			t.Errorf("after the second fact, live: status %q, page not reloaded: %v", status, same)
+		}
+
 		// $all, filtered by type, follows too.
 		b.open(t, "#/all?types=CustomerChangedMenu", "all")
 		// An event of another type first: by the time the second shows, the first was passed over.

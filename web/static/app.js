@@ -219,14 +219,10 @@
       }, 150);
     });
     cleanup.push(() => clearTimeout(typing));
-    const after = params.get('after') || '';
-    const from = await endOfLog();
-    await load(after);
+    await load(params.get('after') || '');
     if (!current()) return;
     show('streams', el('h1', null, 'Streams'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'in name order')), body);
-    const reload = soon(() => load(after).catch(() => {}), 500);
-    live({ from }, reload);
   }
 
   function eventRow(ev, inStream) {
@@ -244,6 +240,10 @@
 
   async function streamPage({ segs, params }, current) {
     const name = segs[1];
+    if (name === '$all') {
+      location.replace(href(['all']));
+      return;
+    }
     const limit = limitOf(params);
     const from = params.get('from');
     let r;
@@ -357,12 +357,21 @@
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
 
+  // followFacts calls reload soon after each new event of the handled types: the counts
+  // and states of processes change as the process managers handle them (a deadline
+  // that fires while no event comes shows on the next visit).
+  function followFacts(from, handles, reload) {
+    if (handles.length) live({ types: [...new Set(handles)].join(','), from }, soon(reload, 500));
+  }
+
   async function processesPage(_, current) {
     const from = await endOfLog();
     const body = el('div');
+    let handles = [];
     const load = async () => {
       const r = await api('processes');
       if (!current()) return;
+      handles = r.processes.flatMap((m) => m.handles || []);
       body.replaceChildren(r.processes.length
         ? table(['Process manager', 'Handles', 'Open', 'Completed', 'Expired'], r.processes.map((m) => el('tr', { dataset: { manager: m.name } },
           el('td', null, el('a', { href: href(['processes', m.name]) }, m.name)),
@@ -375,7 +384,7 @@
     await load();
     if (!current()) return;
     show('processes', el('h1', null, 'Process managers'), body);
-    live({ from }, soon(() => load().catch(() => {}), 500));
+    followFacts(from, handles, () => load().catch(() => {}));
   }
 
   async function processListPage({ segs, params }, current) {
@@ -403,9 +412,10 @@
         ]));
     };
     await load();
+    const manager = (await api('processes')).processes.find((m) => m.name === name);
     if (!current()) return;
     show('process-list', el('h1', null, el('span', { class: 'kind' }, 'Processes of'), name), body);
-    live({ from }, soon(() => load().catch(() => {}), 500));
+    followFacts(from, (manager && manager.handles) || [], () => load().catch(() => {}));
   }
 
   // timelineEntry renders one event of a process stream: a fact the process handled
