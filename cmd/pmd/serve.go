@@ -15,6 +15,7 @@ import (
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/server"
+	"github.com/pmd-dev/pmd/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -134,6 +135,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := server.New(store, server.Options{
 		MaxBody:   c.maxBody,
 		Processes: procs.api(),
+		Browser:   web.Handler(),
 		Registry:  reg,
 		Logger:    logger,
 	})
