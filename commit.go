@@ -13,7 +13,8 @@ import (
 type request struct {
 	stream   string
 	expected ExpectedVersion
-	changes  []change // empty for a delete
+	changes  []change    // empty for a delete
+	causes   []uuid.UUID // the causation id of each change (see causesOf); nil if none has one
 	del      bool
 	done     chan result // buffered: the committer never blocks on a caller
 
@@ -75,7 +76,7 @@ func (s *Store) write(ctx context.Context, stream string, expected ExpectedVersi
 	if err != nil {
 		return WriteResult{}, err
 	}
-	return s.submit(ctx, &request{stream: stream, expected: expected, changes: prepared})
+	return s.submit(ctx, &request{stream: stream, expected: expected, changes: prepared, causes: causesOf(prepared)})
 }
 
 // DeleteStream hides every event of stream from reads of that stream. The events stay in
@@ -250,9 +251,13 @@ func (s *Store) commit(batch []*request) {
 	}
 	s.lastTS = ts
 	s.mu.Lock()
-	for i := range s.batchRecs {
-		// Cannot fail: plan derived every version from this index.
-		_ = applyRecord(s.idx, &s.batchRecs[i])
+	// batchState holds the requests that wrote batchRecs, in order, each its records
+	// [first, last).
+	for _, r := range s.batchState {
+		for i := r.first; i < r.last; i++ {
+			// Cannot fail: plan derived every version from this index.
+			_ = applyRecord(s.idx, &s.batchRecs[i], r.cause(i-r.first))
+		}
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})

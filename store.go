@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
@@ -203,7 +204,7 @@ func (s *Store) replay(l *pmdlog.Log, idx *index.Index) error {
 	next := start.Add(2 * time.Second)
 	var done uint64
 	err := l.Scan(context.Background(), from, func(r pmdlog.Record) error {
-		if err := applyRecord(idx, &r); err != nil {
+		if err := applyRecord(idx, &r, causeIn(r.Event.Metadata)); err != nil {
 			return err
 		}
 		done++
@@ -225,13 +226,14 @@ func (s *Store) replay(l *pmdlog.Log, idx *index.Index) error {
 
 // applyRecord adds a durable record to the index, checking that the version the record
 // carries is the one the index derives: a mismatch means the log and the index disagree.
-func applyRecord(idx *index.Index, r *pmdlog.Record) error {
+// cause is the causation id of an event record (uuid.Nil for none).
+func applyRecord(idx *index.Index, r *pmdlog.Record, cause uuid.UUID) error {
 	var version, want uint64
 	var stream string
 	switch r.Kind {
 	case pmdlog.KindEvent:
 		stream, want = r.Event.Stream, r.Event.Version
-		version = idx.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type)
+		version = addEvent(idx, r, cause)
 	case pmdlog.KindLink:
 		stream, want = r.Link.Stream, r.Link.Version
 		version = idx.AddLink(r.Position, r.Link.Stream, r.Link.Event)
