@@ -1,10 +1,9 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"sync"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -12,8 +11,8 @@ import (
 
 type eventResponse struct {
 	Event eventJSON `json:"event"`
-	// Streams are the streams the event is in: the one it was written to first, then
-	// the process streams it is linked into.
+	// Streams are the streams the event is in: the one it was written to unless that
+	// was deleted, then those it is linked into and still visible in, in link order.
 	Streams []string `json:"streams"`
 	// Causation is the event named by the event's causation_id, null if none is stored.
 	Causation *eventJSON `json:"causation"`
@@ -31,13 +30,23 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := eventResponse{Event: toJSON(ev, false), Streams: []string{ev.Stream}, Caused: []eventJSON{}}
+	streams, err := s.store.EventStreams(ctx, id)
+	if err != nil {
+		return err
+	}
+	out := eventResponse{Event: toJSON(ev, false), Streams: append([]string{}, streams...), Caused: []eventJSON{}}
 	if s.opts.Processes != nil {
+		// The store knows every process stream an event is linked into; a Processes
+		// implementation may know of more.
 		held, err := s.opts.Processes.Holding(ctx, ev)
 		if err != nil {
 			return err
 		}
-		out.Streams = append(out.Streams, held...)
+		for _, h := range held {
+			if !slices.Contains(out.Streams, h) {
+				out.Streams = append(out.Streams, h)
+			}
+		}
 	}
 	if parent, ok := causationOf(ev); ok {
 		switch p, err := s.store.Event(ctx, parent); {
@@ -48,16 +57,12 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	caused, err := s.causes.caused(ctx, s.store, id)
+	caused, err := s.store.Caused(ctx, id, s.opts.MaxLimit)
 	if err != nil {
 		return err
 	}
-	for _, c := range caused[:min(len(caused), s.opts.MaxLimit)] {
-		cev, err := s.store.Event(ctx, c)
-		if err != nil {
-			return err
-		}
-		out.Caused = append(out.Caused, toJSON(cev, false))
+	for _, c := range caused {
+		out.Caused = append(out.Caused, toJSON(c, false))
 	}
 	s.metrics.read(1 + len(out.Caused))
 	return writeJSON(w, http.StatusOK, out)
@@ -71,39 +76,4 @@ func causationOf(ev pmd.Event) (uuid.UUID, bool) {
 	}
 	id, err := uuid.Parse(s)
 	return id, err == nil && id != ev.ID
-}
-
-// causeIndex maps an event id to the ids of the events whose causation_id names it. The
-// store keeps no such index, so the server builds it from the log: each query first
-// reads the events written since the previous one. Only events with a causation id
-// take memory.
-type causeIndex struct {
-	mu       sync.Mutex
-	upTo     uint64 // the last log position read
-	children map[uuid.UUID][]uuid.UUID
-}
-
-func (c *causeIndex) caused(ctx context.Context, store *pmd.Store, id uuid.UUID) ([]uuid.UUID, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	end := store.LastPosition()
-	if end > c.upTo {
-		if c.children == nil {
-			c.children = make(map[uuid.UUID][]uuid.UUID)
-		}
-		for ev, err := range store.ReadAll(ctx, pmd.ReadOptions{From: c.upTo + 1}) {
-			if err != nil {
-				return nil, err
-			}
-			if ev.Position > end {
-				break
-			}
-			if parent, ok := causationOf(ev); ok {
-				c.children[parent] = append(c.children[parent], ev.ID)
-			}
-			c.upTo = ev.Position // a failed read resumes after the events indexed
-		}
-		c.upTo = end
-	}
-	return append([]uuid.UUID(nil), c.children[id]...), nil
 }

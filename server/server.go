@@ -74,7 +74,6 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
-	causes  causeIndex
 
 	// stopping is closed when Serve begins to shut down: subscriptions end, /healthz
 	// turns 503, new requests are refused.
