@@ -3,7 +3,8 @@
 // and bbolt with a plain events + stream-index layout.
 //
 // Every store sits behind the same small [Store] interface and runs the same
-// workloads in the same process on the same machine ([Run]):
+// workloads in the same process on the same machine ([RunAll]), the stores taking
+// turns round by round so that the machine's noise falls on all of them alike:
 //
 //   - append: one writer, then many concurrent writers, each appending one
 //     durable event at a time to its own stream with an exact expected version;
@@ -20,6 +21,7 @@
 // reopened durable before it is read. How each peer is configured is written next
 // to its adapter and in bench/README.md, so a reader can check the comparison is fair.
 //
-// [Report] turns the results into a Markdown table with each figure's ratio to pmd,
-// and [Chart] into a PNG.
+// A [Report] writes the results as Markdown, with each figure's ratio to pmd
+// ([Report.WriteMarkdown]), and as a PNG chart ([Report.WriteChart]).
+// Command peers (cmd/peers, run by `make bench-peers`) does all of it at full size.
 package peers
