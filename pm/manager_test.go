@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,6 +368,9 @@ func TestManagerDeliversAtLeastOnceWithBackoff(t *testing.T) {
 	if got := strings.Join(outcomes, " "); got != "1:receiver down 2:receiver down 3:" {
 		t.Errorf("deliveries %s", got)
 	}
+	if p.DeliveriesStream != "CateringMatch.deliveries$flaky" || p.DeliveriesVersion != 2 {
+		t.Errorf("deliveries read from %s up to version %d, want CateringMatch.deliveries$flaky up to 2", p.DeliveriesStream, p.DeliveriesVersion)
+	}
 }
 
 func TestManagerDeliversAfterRestart(t *testing.T) {
@@ -592,5 +596,70 @@ func TestWaitHandled(t *testing.T) {
 	stop()
 	if err := m.WaitHandled(short, res.LastPosition); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WaitHandled on a manager that never ran = %v, want context.Canceled", err)
+	}
+}
+
+// TestProcessStates checks the state a process view shows after each event of its
+// stream, read from the store and from a Memory alike.
+func TestProcessStates(t *testing.T) {
+	view := map[string]func(t *testing.T) pm.Process{
+		"store": func(t *testing.T) pm.Process {
+			s := openStore(t, t.TempDir())
+			r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+			appendFact(t, s, customer("42"))
+			appendFact(t, s, caterer("42"))
+			r.idle(t)
+			p, err := r.Process(context.Background(), "42")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		},
+		"memory": func(t *testing.T) pm.Process {
+			m, err := pm.NewMemory(matchDef("CateringMatch"), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range []pmd.Event{customer("42"), caterer("42")} {
+				if _, err := m.Handle(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, _ := m.Process("42")
+			return p
+		},
+	}
+	type flags struct{ Customer, Caterer, Confirmed bool }
+	after := []struct {
+		typ  string
+		want flags
+	}{
+		{"CustomerConfirmedMenu", flags{Customer: true}},
+		{"CatererConfirmedMenu", flags{Customer: true, Caterer: true}},
+		{"ConfirmOrder", flags{Customer: true, Caterer: true, Confirmed: true}},
+	}
+	for name, get := range view {
+		t.Run(name, func(t *testing.T) {
+			p := get(t)
+			if len(p.States) != len(p.Events) {
+				t.Fatalf("%d states for %d events", len(p.States), len(p.Events))
+			}
+			if last, ok := p.States[len(p.States)-1].(match); !ok || last != p.State.(match) {
+				t.Errorf("state after the last event %+v, want the process's state %+v", p.States[len(p.States)-1], p.State)
+			}
+			for _, a := range after {
+				i := slices.IndexFunc(p.Events, func(e pmd.Event) bool { return e.Type == a.typ })
+				if i < 0 {
+					t.Fatalf("no %s in %s", a.typ, recordTypes(p))
+				}
+				s, ok := p.States[i].(match)
+				if got := (flags{s.Customer, s.Caterer, s.Confirmed}); !ok || got != a.want || s.Order != "42" {
+					t.Errorf("state after %s (event %d) = %+v, want %+v", a.typ, i, p.States[i], a.want)
+				}
+			}
+			if p.DeliveriesStream != "CateringMatch.deliveries$42" || p.DeliveriesVersion != -1 {
+				t.Errorf("deliveries stream %q at %d, want CateringMatch.deliveries$42 at -1", p.DeliveriesStream, p.DeliveriesVersion)
+			}
+		})
 	}
 }

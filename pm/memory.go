@@ -33,6 +33,7 @@ type Memory[S any] struct {
 type memProc[S any] struct {
 	p      *process[S]
 	events []pmd.Event
+	states []any // states[i] is the state after events[i]
 }
 
 // NewMemory returns a Memory running def with its clock at now.
@@ -158,8 +159,10 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 	before.l = cloneLedger(&mp.p.l)
 	before.ids = maps.Clone(mp.p.ids)
 	next := uint64(mp.p.l.last + 1)
+	var linked any // the state after link
 	if link != nil {
 		mp.p.apply(link)
+		linked = mp.p.state()
 		next++
 	}
 	writes, cmds, err := mp.p.plan(trigger, m.now, next)
@@ -181,12 +184,14 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 	}
 	if link != nil {
 		mp.events = append(mp.events, *link)
+		mp.states = append(mp.states, linked)
 	}
 	for i := range stored {
 		m.pos++
 		stored[i].Position = m.pos
 		mp.p.apply(&stored[i])
 		mp.events = append(mp.events, stored[i])
+		mp.states = append(mp.states, mp.p.state())
 		for j := range cmds {
 			if cmds[j].ID == stored[i].ID {
 				cmds[j].Data = stored[i].Data // as the dispatcher will hand it over
@@ -216,14 +221,15 @@ func (m *Memory[S]) State(id string) (S, bool) {
 	return mp.p.s, true
 }
 
-// Process returns everything known about process id: its stream, state, commands and
-// pending deadlines. Deliveries are always empty: a Memory delivers nothing.
+// Process returns everything known about process id: its stream, the state after each
+// of its events, its commands and pending deadlines. Deliveries are always empty: a
+// Memory delivers nothing.
 func (m *Memory[S]) Process(id string) (Process, bool) {
 	mp, ok := m.procs[id]
 	if !ok {
 		return Process{}, false
 	}
-	return describe(m.def.Name, id, mp.p, slices.Clone(mp.events)), true
+	return describe(m.def.Name, id, mp.p, slices.Clone(mp.events), slices.Clone(mp.states)), true
 }
 
 // Processes lists the ids of the processes with at least one event, sorted.

@@ -19,16 +19,17 @@ type ProcessSummary struct {
 	Deadlines int   // pending deadlines
 }
 
-// Process returns everything about process id: its stream, state, commands, pending
-// deadlines and delivery attempts. It reads the store; the Manager need not be running.
+// Process returns everything about process id: its stream, the state after each of
+// its events, its commands, pending deadlines and delivery attempts. It reads the store; the Manager need not be running.
 // A process with no event is ErrProcessNotFound.
 func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
-	p, events, err := m.replay(ctx, id)
+	var states []any
+	p, events, err := m.replay(ctx, id, &states)
 	if err != nil {
 		return Process{}, err
 	}
-	v := describe(m.name, id, p, events)
-	if v.Deliveries, err = m.Deliveries(ctx, id); err != nil {
+	v := describe(m.name, id, p, events, states)
+	if v.Deliveries, v.DeliveriesVersion, err = m.deliveries(ctx, id); err != nil {
 		return Process{}, err
 	}
 	return v, nil
@@ -54,7 +55,7 @@ func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]Pro
 				continue
 			}
 			id := strings.TrimPrefix(s.Name, prefix)
-			p, events, err := m.replay(ctx, id)
+			p, events, err := m.replay(ctx, id, nil)
 			if errors.Is(err, ErrProcessNotFound) {
 				continue // deleted since it was listed
 			}
@@ -81,27 +82,37 @@ func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]Pro
 // Deliveries returns the recorded delivery attempts of the commands of process id, in
 // the order they were made.
 func (m *Manager) Deliveries(ctx context.Context, id string) ([]Delivery, error) {
+	out, _, err := m.deliveries(ctx, id)
+	return out, err
+}
+
+// deliveries reads the deliveries stream of process id, returning the attempts and the
+// version of its last record (-1 for none), from which a reader can follow it.
+func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64, error) {
 	if reason := checkProcessID(m.name, id); reason != "" {
-		return nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
+		return nil, -1, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := deliveriesStream(m.name, id)
 	var out []Delivery
+	last := int64(-1)
 	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("pm: read %s: %w", stream, err)
+			return nil, -1, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
+		last = int64(e.Version)
 		if d, ok := deliveryOf(&e); ok {
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out, last, nil
 }
 
-// replay folds the stream of process id.
-func (m *Manager) replay(ctx context.Context, id string) (proc, []pmd.Event, error) {
+// replay folds the stream of process id. When states is not nil, the state after each
+// event is appended to it as the fold goes.
+func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, []pmd.Event, error) {
 	if reason := checkProcessID(m.name, id); reason != "" {
 		return nil, nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
@@ -117,6 +128,9 @@ func (m *Manager) replay(ctx context.Context, id string) (proc, []pmd.Event, err
 		}
 		p.apply(&e)
 		events = append(events, e)
+		if states != nil {
+			*states = append(*states, p.state())
+		}
 	}
 	return p, events, nil
 }

@@ -19,10 +19,21 @@ type Process struct {
 	Version int64
 	// Events is the process stream: handled events (Link true) and what the runtime
 	// wrote, in version order.
-	Events     []pmd.Event
-	Commands   []Command  // issued, in order
-	Deadlines  []Deadline // pending, by due time
-	Deliveries []Delivery // attempts to deliver Commands, in order; empty without a handler
+	Events []pmd.Event
+	// States[i] is the state (of type S) after Events[i], kept as the fold went: how
+	// each event changed the process. A state shares its maps and slices with the next
+	// one unless Apply copies them before changing them, as a pure Apply does.
+	States    []any
+	Commands  []Command  // issued, in order
+	Deadlines []Deadline // pending, by due time
+	// DeliveriesStream is the stream the delivery attempts of Commands are recorded
+	// in: "<Name>.deliveries$<ID>". A reader following it sees each attempt as it
+	// is made.
+	DeliveriesStream string
+	// DeliveriesVersion is the version of the last record of DeliveriesStream that
+	// Deliveries was read from, -1 if it has none.
+	DeliveriesVersion int64
+	Deliveries        []Delivery // attempts to deliver Commands, in order; empty without a handler
 }
 
 // Delivery is one attempt to hand a command to the handler.
@@ -56,18 +67,22 @@ func (c *Counts) add(s Status, n int) {
 	}
 }
 
-// describe builds the view of a replayed process.
-func describe(name, id string, p proc, events []pmd.Event) Process {
+// describe builds the view of a replayed process; states[i] is the state after
+// events[i].
+func describe(name, id string, p proc, events []pmd.Event, states []any) Process {
 	l := p.ledger()
 	v := Process{
-		Name:      name,
-		ID:        id,
-		Stream:    name + "$" + id,
-		Status:    l.status(),
-		State:     p.state(),
-		Version:   l.last,
-		Events:    events,
-		Deadlines: l.deadlines(),
+		Name:              name,
+		ID:                id,
+		Stream:            name + "$" + id,
+		Status:            l.status(),
+		State:             p.state(),
+		Version:           l.last,
+		Events:            events,
+		States:            states,
+		Deadlines:         l.deadlines(),
+		DeliveriesStream:  deliveriesStream(name, id),
+		DeliveriesVersion: -1,
 	}
 	for _, e := range events {
 		if c, ok := commandOf(v.Stream, id, &e); ok {
