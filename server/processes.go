@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -54,11 +55,19 @@ type Process struct {
 	ID      string `json:"id"`
 	Stream  string `json:"stream"`
 	// Status is open, completed or expired.
-	Status    string      `json:"status"`
-	State     any         `json:"state"`
-	Events    []pmd.Event `json:"-"` // the process stream, rendered by the server
-	Commands  []Command   `json:"commands"`
-	Deadlines []Deadline  `json:"deadlines"`
+	Status string      `json:"status"`
+	State  any         `json:"state"`
+	Events []pmd.Event `json:"-"` // the process stream, rendered by the server
+	// States[i] is the state after Events[i], shown as events[i].state; it must be as
+	// long as Events.
+	States    []any      `json:"-"`
+	Commands  []Command  `json:"commands"`
+	Deadlines []Deadline `json:"deadlines"`
+	// DeliveriesStream is the stream the delivery attempts are recorded in; a
+	// subscription to it from DeliveriesVersion+1 sees each new attempt.
+	DeliveriesStream string `json:"deliveries_stream"`
+	// DeliveriesVersion is the version of the last attempt shown, -1 for none.
+	DeliveriesVersion int64 `json:"deliveries_version"`
 }
 
 // Command is a command a process issued, with its delivery attempts.
@@ -73,9 +82,12 @@ type Command struct {
 
 // Attempt is one delivery attempt of a command.
 type Attempt struct {
-	At time.Time `json:"at"`
+	Attempt int       `json:"attempt"` // 1 for the first
+	At      time.Time `json:"at"`
 	// Error is empty for a successful attempt.
 	Error string `json:"error,omitempty"`
+	// RetryAt is when a failed attempt is tried again; nil for a successful one.
+	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
 
 // Deadline is a deadline a process set.
@@ -136,7 +148,13 @@ func (s *Server) processList(w http.ResponseWriter, r *http.Request) error {
 
 type processJSON struct {
 	Process
-	Events []eventJSON `json:"events"`
+	Events []processEventJSON `json:"events"`
+}
+
+// processEventJSON is an event of a process stream and the process's state after it.
+type processEventJSON struct {
+	eventJSON
+	State any `json:"state"`
 }
 
 func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
@@ -151,9 +169,12 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := processJSON{Process: p, Events: make([]eventJSON, len(p.Events))}
+	if len(p.States) != len(p.Events) {
+		return fmt.Errorf("server: process %s: %d states for %d events", p.Stream, len(p.States), len(p.Events))
+	}
+	out := processJSON{Process: p, Events: make([]processEventJSON, len(p.Events))}
 	for i, ev := range p.Events {
-		out.Events[i] = toJSON(ev, true)
+		out.Events[i] = processEventJSON{eventJSON: toJSON(ev, true), State: p.States[i]}
 	}
 	if out.Commands == nil {
 		out.Commands = []Command{}

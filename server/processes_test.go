@@ -15,7 +15,8 @@ import (
 // fakeProcesses is one process manager "M" with processes "1" to "5"; process "1"
 // holds whatever event the test says.
 type fakeProcesses struct {
-	holds string // event id held by M$1
+	holds      string // event id held by M$1
+	statesLost bool   // M$1 comes without the states after its events, a broken implementation
 }
 
 func (f *fakeProcesses) Managers(context.Context) ([]Manager, error) {
@@ -39,12 +40,22 @@ func (f *fakeProcesses) Process(_ context.Context, name, id string) (Process, er
 	if name != "M" || id != "1" {
 		return Process{}, fmt.Errorf("no process %q of %q: %w", id, name, ErrNotFound)
 	}
+	retry := time.Unix(2, 0).UTC()
+	states := []any{map[string]any{"seen": 1}, map[string]any{"seen": 2}}
+	if f.statesLost {
+		states = nil
+	}
 	return Process{
 		Manager: "M", ID: "1", Stream: "M$1", Status: "completed",
-		State:  map[string]any{"seen": 2},
-		Events: []pmd.Event{{Type: "A", Stream: "Facts", Version: 0, Link: true, Position: 1, Timestamp: time.Unix(0, 0)}},
+		State: map[string]any{"seen": 2},
+		Events: []pmd.Event{
+			{Type: "A", Stream: "Facts", Version: 0, Link: true, Position: 1, Timestamp: time.Unix(0, 0)},
+			{Type: "B", Stream: "Other", Version: 1, Link: true, Position: 2, Timestamp: time.Unix(0, 0)},
+		},
+		States: states,
 		Commands: []Command{{ID: "c1", Type: "C", Position: 3, Delivered: true,
-			Attempts: []Attempt{{At: time.Unix(1, 0).UTC(), Error: "503"}, {At: time.Unix(2, 0).UTC()}}}},
+			Attempts: []Attempt{{Attempt: 1, At: time.Unix(1, 0).UTC(), Error: "503", RetryAt: &retry}, {Attempt: 2, At: retry}}}},
+		DeliveriesStream: "M.deliveries$1", DeliveriesVersion: 1,
 	}, nil
 }
 
@@ -81,15 +92,34 @@ func TestProcessRoutes(t *testing.T) {
 		t.Fatalf("process: %s", r.raw)
 	}
 	evs := r.events(t)
-	if len(evs) != 1 || evs[0]["link"] != true || evs[0]["version"] != num(0) || evs[0]["stream"] != "Facts" {
+	if len(evs) != 2 || evs[0]["link"] != true || evs[0]["version"] != num(0) || evs[0]["stream"] != "Facts" {
 		t.Fatalf("process events: %s", r.raw)
+	}
+	// Each event carries the state after it.
+	for i, want := range []string{`{"seen":1}`, `{"seen":2}`} {
+		if got, _ := json.Marshal(evs[i]["state"]); string(got) != want {
+			t.Errorf("events[%d].state = %s, want %s", i, got, want)
+		}
+	}
+	if r.body["deliveries_stream"] != "M.deliveries$1" || r.body["deliveries_version"] != num(1) {
+		t.Errorf("deliveries stream %v at %v, want M.deliveries$1 at 1", r.body["deliveries_stream"], r.body["deliveries_version"])
 	}
 	cmds := r.body["commands"].([]any)
 	c := cmds[0].(map[string]any)
-	if c["delivered"] != true || len(c["attempts"].([]any)) != 2 || r.body["deadlines"] == nil {
+	if c["delivered"] != true || r.body["deadlines"] == nil {
 		t.Fatalf("process commands: %s", r.raw)
 	}
+	// Attempts are numbered; a failed one says when it is retried, a delivered one not.
+	got, _ = json.Marshal(c["attempts"])
+	if want := `[{"at":"1970-01-01T00:00:01Z","attempt":1,"error":"503","retry_at":"1970-01-01T00:00:02Z"},{"at":"1970-01-01T00:00:02Z","attempt":2}]`; string(got) != want {
+		t.Errorf("attempts %s\nwant %s", got, want)
+	}
 	e.do("GET", "/v1/processes/M/2", nil).mustError(t, http.StatusNotFound, "not_found")
+	// A process whose states do not match its events is a bug behind the API, not a
+	// timeline with states missing.
+	fake.statesLost = true
+	e.do("GET", "/v1/processes/M/1", nil).mustError(t, http.StatusInternalServerError, "internal")
+	fake.statesLost = false
 
 	// The event route names the process streams holding an event.
 	e.append("Facts", nil, ev("A", nil)).must(t, http.StatusCreated)

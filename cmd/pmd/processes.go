@@ -155,7 +155,9 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 		return server.Process{}, err
 	}
 	out := server.Process{
-		Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), State: v.State, Events: v.Events,
+		Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), State: v.State,
+		Events: v.Events, States: v.States,
+		DeliveriesStream: v.DeliveriesStream, DeliveriesVersion: v.DeliveriesVersion,
 	}
 	for _, c := range v.Commands {
 		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Attempts: []server.Attempt{}}
@@ -168,7 +170,11 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 			if d.CommandID != c.ID {
 				continue
 			}
-			cmd.Attempts = append(cmd.Attempts, server.Attempt{At: d.At, Error: d.Err})
+			a := server.Attempt{Attempt: d.Attempt, At: d.At, Error: d.Err}
+			if !d.RetryAt.IsZero() {
+				a.RetryAt = &d.RetryAt
+			}
+			cmd.Attempts = append(cmd.Attempts, a)
 			cmd.Delivered = cmd.Delivered || d.Delivered()
 		}
 		out.Commands = append(out.Commands, cmd)
