@@ -157,6 +157,11 @@ type processEventJSON struct {
 	State any `json:"state"`
 }
 
+// process answers GET /v1/processes/{name}/{id}: the fields of Process, and "events",
+// the process stream in version order, each event with "state", the process's state
+// after it. A client following the timeline live subscribes to "stream" from the
+// version after the last event's and to "deliveries_stream" from
+// "deliveries_version"+1.
 func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	name, id := r.PathValue("name"), r.PathValue("id")
 	if s.opts.Processes == nil {
