@@ -519,6 +519,28 @@ func TestBrowser(t *testing.T) {
 		if order < 0 || slices.IndexFunc(timeline, func(e entry) bool { return e.ID == cause }) > order {
 			t.Errorf("ConfirmOrder is not after the fact that caused it: %+v", timeline)
 		}
+
+		// Under each fact, collapsed, the state after it: after the first, only the
+		// customer's confirmation is seen.
+		first := `document.querySelector('#timeline > li[data-kind="fact"][data-type="CustomerConfirmedMenu"] details.state')`
+		var open bool
+		b.eval(t, first+`.open`, &open)
+		if open {
+			t.Errorf("the state after the first fact is shown expanded, want it collapsed")
+		}
+		b.run(t, chromedp.Click(`#timeline > li[data-kind="fact"][data-type="CustomerConfirmedMenu"] details.state summary`, chromedp.ByQuery))
+		var shown string
+		b.eval(t, first+`.querySelector('pre').innerText`, &shown)
+		var state struct {
+			Seen      map[string]int `json:"seen"`
+			Completed bool           `json:"completed"`
+		}
+		if err := json.Unmarshal([]byte(shown), &state); err != nil {
+			t.Fatalf("the state after the first fact shows %q: %v", shown, err)
+		}
+		if len(state.Seen) != 1 || state.Seen["CustomerConfirmedMenu"] != 1 || state.Completed {
+			t.Errorf("the state after the first fact shows %s, want only CustomerConfirmedMenu seen, not completed", shown)
+		}
 		b.screenshot(t, "process")
 	})
 

@@ -418,8 +418,17 @@
     followFacts(from, (manager && manager.handles) || [], () => load().catch(() => {}));
   }
 
+  // attemptItem renders one delivery attempt of a command: when it ended, how, and for a
+  // failed one when it is tried again.
+  function attemptItem(a) {
+    return el('li', { class: a.error ? 'failed' : 'ok', dataset: { attempt: a.attempt } },
+      `attempt ${a.attempt} at `, time(a.at),
+      a.error ? [`: failed: ${a.error}`, a.retry_at ? [el('span', { class: 'meta' }, ' · retry at '), time(a.retry_at)] : null] : ': delivered');
+  }
+
   // timelineEntry renders one event of a process stream: a fact the process handled
-  // (linked in from the stream it was written to) or a record the runtime wrote.
+  // (linked in from the stream it was written to) or a record the runtime wrote, with
+  // the process's state after it.
   function timelineEntry(ev, commands) {
     const md = ev.metadata || {};
     const d = ev.data || {};
@@ -437,8 +446,7 @@
       const c = commands.get(ev.id);
       const attempts = c ? c.attempts : [];
       extra = el('ul', { class: 'attempts' }, attempts.length
-        ? attempts.map((a, i) => el('li', { class: a.error ? 'failed' : 'ok' },
-          `attempt ${i + 1} at `, time(a.at), a.error ? `: failed: ${a.error}` : ': delivered'))
+        ? attempts.map(attemptItem)
         : el('li', null, c && c.delivered ? 'delivered' : 'no delivery attempt recorded'));
     } else if (md.pm_kind === 'deadline_scheduled') {
       kind = 'deadline';
@@ -459,7 +467,8 @@
         el('span', { class: 'what' }, what),
         el('span', { class: 'meta' }, 'v', ev.version, ' · ', time(ev.timestamp), ' · ', eventLink(ev.id, shortID(ev.id)))),
       extra,
-      el('details', null, el('summary', null, 'data'), json(d)));
+      el('details', { dataset: { part: 'data' } }, el('summary', null, 'data'), json(d)),
+      el('details', { class: 'state', dataset: { part: 'state' } }, el('summary', null, 'state after'), json(ev.state)));
   }
 
   async function processPage({ segs }, current) {
@@ -469,6 +478,9 @@
       const p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id));
       if (!current()) return null;
       const commands = new Map(p.commands.map((c) => [c.id, c]));
+      // A live reload keeps open what the reader opened.
+      const open = new Set([...view.querySelectorAll('#timeline > li details[open]')]
+        .map((d) => d.closest('li').dataset.id + ' ' + d.dataset.part));
       view.replaceChildren(
         el('h1', null, el('span', { class: 'kind' }, 'Process'), p.stream),
         el('dl', { class: 'facts' },
@@ -484,13 +496,20 @@
           : el('p', { class: 'empty', id: 'deadlines' }, 'None.'),
         el('h2', null, 'State now'),
         json(p.state));
+      for (const d of view.querySelectorAll('#timeline > li details')) {
+        if (open.has(d.closest('li').dataset.id + ' ' + d.dataset.part)) d.open = true;
+      }
       return p;
     };
     const p = await load();
     if (!p) return;
     show('process', view);
+    // The timeline changes with the process stream (facts, commands, deadlines) and
+    // with its deliveries stream (each delivery attempt).
+    const reload = soon(() => load().catch((e) => view.prepend(errorBox(e))), 200);
     const next = p.events.length ? p.events[p.events.length - 1].version + 1 : 0;
-    live({ stream: p.stream, from: next }, soon(() => load().catch((e) => view.prepend(errorBox(e))), 200));
+    live({ stream: p.stream, from: next }, reload);
+    live({ stream: p.deliveries_stream, from: p.deliveries_version + 1 }, reload);
   }
 
   function notFound() {
