@@ -1,6 +1,8 @@
 package pmd
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -11,21 +13,30 @@ import (
 
 const maxNameLen = 256
 
-// checkName enforces the naming rules shared by stream names and event types:
-// 1–256 bytes of UTF-8 without control characters.
-func checkName(arg, name string) error {
+// CheckName reports whether name is a valid stream name or event type: 1–256 bytes of
+// UTF-8 without control characters. The error says what is wrong, for a caller to put
+// after the name of the field it checked.
+func CheckName(name string) error {
 	switch {
 	case name == "":
-		return invalid(arg, "must not be empty")
+		return errors.New("must not be empty")
 	case len(name) > maxNameLen:
-		return invalid(arg, "is %d bytes long, the limit is %d", len(name), maxNameLen)
+		return fmt.Errorf("is %d bytes long, the limit is %d", len(name), maxNameLen)
 	case !utf8.ValidString(name):
-		return invalid(arg, "%q is not valid UTF-8", name)
+		return fmt.Errorf("%q is not valid UTF-8", name)
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) {
-			return invalid(arg, "%q contains the control character %U", name, r)
+			return fmt.Errorf("%q contains the control character %U", name, r)
 		}
+	}
+	return nil
+}
+
+// checkName is CheckName as an *InvalidArgumentError naming arg.
+func checkName(arg, name string) error {
+	if err := CheckName(name); err != nil {
+		return &InvalidArgumentError{Arg: arg, Reason: err.Error()}
 	}
 	return nil
 }

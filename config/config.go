@@ -11,9 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/pmd-dev/pmd"
 	"gopkg.in/yaml.v3"
 )
 
@@ -378,19 +377,11 @@ func checkManagerName(name string) string {
 	return ""
 }
 
-// checkType applies the store's rule for event types: at most 256 bytes of UTF-8
-// without control characters (emptiness is checked by the caller).
+// checkType applies the store's rule for event types (pmd.CheckName) and returns what
+// is wrong, or "".
 func checkType(t string) string {
-	switch {
-	case len(t) > 256:
-		return fmt.Sprintf("is %d bytes long, the limit is 256", len(t))
-	case !utf8.ValidString(t):
-		return fmt.Sprintf("%q is not valid UTF-8", t)
-	}
-	for _, r := range t {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf("%q contains the control character %U", t, r)
-		}
+	if err := pmd.CheckName(t); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -168,20 +166,11 @@ func (d Definition[S]) Validate() error {
 	return nil
 }
 
-// checkType applies the store's rules for event types and returns what breaks them.
+// checkType applies the store's rule for event types (pmd.CheckName) and returns what
+// is wrong, or "".
 func checkType(t string) string {
-	switch {
-	case t == "":
-		return "is empty"
-	case len(t) > 256:
-		return fmt.Sprintf("is %d bytes long, the limit is 256", len(t))
-	case !utf8.ValidString(t):
-		return fmt.Sprintf("%q is not valid UTF-8", t)
-	}
-	for _, r := range t {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf("%q contains the control character %U", t, r)
-		}
+	if err := pmd.CheckName(t); err != nil {
+		return err.Error()
 	}
 	return ""
 }

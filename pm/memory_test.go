@@ -213,7 +213,7 @@ func TestBadDecisionsAreErrors(t *testing.T) {
 		decide func(match) []pm.Command
 		want   string
 	}{
-		{"empty type", func(match) []pm.Command { return []pm.Command{{}} }, "type is empty"},
+		{"empty type", func(match) []pm.Command { return []pm.Command{{}} }, "type must not be empty"},
 		{"same key twice", func(match) []pm.Command {
 			return []pm.Command{{Type: "A", Key: "k"}, {Type: "B", Key: "k"}}
 		}, `key "k" returned twice`},

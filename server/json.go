@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -215,22 +213,12 @@ func parseID(field, s string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// checkName applies the contract's rules for stream names and event types: 1–256 bytes
-// of UTF-8 without control characters. The store checks them too; the server checks
-// where it must answer before the store is asked (subscriptions).
+// checkName applies the contract's rules for stream names and event types (pmd.CheckName).
+// The store checks them too; the server checks where it must answer before the store is
+// asked (subscriptions).
 func checkName(field, name string) error {
-	switch {
-	case name == "":
-		return errBadRequest("%s must not be empty", field)
-	case len(name) > 256:
-		return errBadRequest("%s is %d bytes long, the limit is 256", field, len(name))
-	case !utf8.ValidString(name):
-		return errBadRequest("%s %q is not valid UTF-8", field, name)
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return errBadRequest("%s %q contains the control character %U", field, name, r)
-		}
+	if err := pmd.CheckName(name); err != nil {
+		return errBadRequest("%s %v", field, err)
 	}
 	return nil
 }
