@@ -27,11 +27,19 @@ var payload = map[string]any{"order_id": "0000000042", "pad": strings.Repeat("p"
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func openStore(b *testing.B, dir string, noSync bool, commits *atomic.Int64) *pmd.Store {
+// commitStats counts group commits and the time spent in their log writes.
+type commitStats struct {
+	n, nanos atomic.Int64
+}
+
+func openStore(b *testing.B, dir string, noSync bool, commits *commitStats) *pmd.Store {
 	b.Helper()
 	opts := pmd.Options{NoSync: noSync, Logger: quiet()}
 	if commits != nil {
-		opts.OnCommit = func(pmd.CommitInfo) { commits.Add(1) }
+		opts.OnCommit = func(c pmd.CommitInfo) {
+			commits.n.Add(1)
+			commits.nanos.Add(int64(c.Duration))
+		}
 	}
 	s, err := pmd.Open(dir, opts)
 	if err != nil {
@@ -54,7 +62,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, noSync := range []bool{false, true} {
 		for _, writers := range []int{1, 16} {
 			b.Run(fmt.Sprintf("%s/writers=%d", syncName(noSync), writers), func(b *testing.B) {
-				var commits atomic.Int64
+				var commits commitStats
 				s := openStore(b, b.TempDir(), noSync, &commits)
 				defer s.Close()
 				var stream atomic.Int64
@@ -68,7 +76,10 @@ func BenchmarkAppend(b *testing.B) {
 				})
 				secs := time.Since(start).Seconds()
 				b.ReportMetric(float64(b.N)/secs, "events/s")
-				b.ReportMetric(float64(commits.Load())/secs, "commits/s")
+				n := float64(commits.n.Load())
+				b.ReportMetric(n/secs, "commits/s")
+				// How long one log write and fsync takes: it grows with the commit's size.
+				b.ReportMetric(float64(commits.nanos.Load())/n/1e3, "µs/commit")
 			})
 		}
 	}
