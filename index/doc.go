@@ -33,4 +33,6 @@
 //     LoadCheckpoint) either gives back exactly the index saved or fails with
 //     ErrBadCheckpoint; it never panics on damaged input. SaveCheckpoint replaces the file
 //     atomically. The layout is in FORMAT.md.
+//   - Diff compares two indexes on everything they hold and names the first difference:
+//     a checkpoint can be checked against an index rebuilt from the log.
 package index
