@@ -93,6 +93,13 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 // causationID is the metadata key as it shows in msgpack bytes.
 var causationID = []byte(CausationID)
 
+// CausationOf returns the causation parent that the store records for an event whose
+// metadata, as the log stores it (msgpack bytes, pmdlog.Event.Metadata), is meta: the
+// UUID its CausationID key holds as a string, or uuid.Nil if it names none. A tool that
+// rebuilds an index from the log, as pmd verify does, looks this id up before adding the
+// event and calls index.AddCausation when it is found, as the store does on replay.
+func CausationOf(meta []byte) uuid.UUID { return causeIn(meta) }
+
 // causeIn returns the id that the msgpack metadata meta names as causation_id, exactly as
 // a reader of the event sees it in Event.Metadata: a string holding a UUID. It returns
 // uuid.Nil if there is none. It decodes only metadata that holds the key's bytes, so
