@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/index"
+	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
 // storeDir writes a small store (events in several streams, links, a deletion) and
@@ -33,6 +34,10 @@ func storeDir(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	cook := pmd.EventData{Type: "Cooked", Metadata: map[string]any{pmd.CausationID: idAt(t, s, 1).String()}}
+	if _, err := s.Append(ctx, "Kitchen$1", pmd.Any, cook); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteStream(ctx, "Order$b", pmd.Any); err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +45,35 @@ func storeDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// saveUncausedCheckpoint replaces the index checkpoint of the store in dir with one
+// rebuilt from its log without causations: right in every stream, id, category and type.
+func saveUncausedCheckpoint(t *testing.T, dir string) {
+	t.Helper()
+	l, err := pmdlog.Open(filepath.Join(dir, "log"), pmdlog.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	x := index.New()
+	err = l.Scan(context.Background(), 1, func(r pmdlog.Record) error {
+		switch r.Kind {
+		case pmdlog.KindEvent:
+			x.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type)
+		case pmdlog.KindLink:
+			x.AddLink(r.Position, r.Link.Stream, r.Link.Event)
+		case pmdlog.KindDelete:
+			x.DeleteStream(r.Position, r.Delete.Stream)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.SaveCheckpoint(filepath.Join(dir, "index.ckpt")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // idAt returns the id of the event at position pos.
@@ -65,7 +99,7 @@ func TestVerify(t *testing.T) {
 		want   []string
 	}{
 		{"clean", func(*testing.T, string) {}, exitOK,
-			[]string{"61 records (40 events, 20 links, 1 deletions) in 1 segment(s)", "index checkpoint at position 61 agrees with the log", "ok"}},
+			[]string{"62 records (41 events, 20 links, 1 deletions) in 1 segment(s)", "index checkpoint at position 62 agrees with the log", "ok"}},
 		{"flipped bit in an old record", func(t *testing.T, dir string) {
 			flip(t, segment(dir), 40)
 		}, exitFailed, []string{"DAMAGE: " + segment(""), "offset 0 (position 1)"}},
@@ -88,6 +122,8 @@ func TestVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, exitFailed, []string{"DAMAGE: the index checkpoint"}},
+		{"checkpoint without causations", saveUncausedCheckpoint, exitFailed,
+			[]string{"DAMAGE: the index checkpoint disagrees with the log: caused by event 1: the checkpoint has none, the log [61]"}},
 		{"missing checkpoint", func(t *testing.T, dir string) {
 			if err := os.Remove(filepath.Join(dir, "index.ckpt")); err != nil {
 				t.Fatal(err)
@@ -120,7 +156,7 @@ func storeDirVariant(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 61 {
+	for range 62 {
 		if _, err := s.Append(context.Background(), "Other", pmd.Any, pmd.EventData{Type: "X"}); err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +222,7 @@ func TestVerifyProgress(t *testing.T) {
 	if err := v.report(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(bar.String(), "\rverifying [") || !strings.HasSuffix(bar.String(), "100% 61 records\n") {
+	if !strings.HasPrefix(bar.String(), "\rverifying [") || !strings.HasSuffix(bar.String(), "100% 62 records\n") {
 		t.Fatalf("progress bar %q", bar.String())
 	}
 }
