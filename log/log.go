@@ -197,19 +197,8 @@ func (l *Log) loadSealed(f segFile, next uint64) (*segment, error) {
 	s := &segment{first: f.first, path: f.path, size: f.size}
 	count := next - f.first
 	t, err := readSidecar(f.path)
-	var why string
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		why = "no offsets file"
-	case err != nil:
-		why = err.Error()
-	case t.first != f.first:
-		why = fmt.Sprintf("offsets file is for position %d", t.first)
-	case uint64(len(t.offs)) != count:
-		why = fmt.Sprintf("offsets file lists %d records, want %d", len(t.offs), count)
-	case t.size != f.size:
-		why = fmt.Sprintf("offsets file is for %d bytes, segment has %d", t.size, f.size)
-	default:
+	why := unusable(t, err, f, count)
+	if why == "" {
 		s.offs = t.offs
 		return s, nil
 	}
@@ -235,6 +224,24 @@ func (l *Log) writeSidecar(s *segment) {
 		l.logger.Warn("log: cannot save segment offsets; they will be rebuilt on the next open",
 			"segment", s.path, "err", err)
 	}
+}
+
+// unusable says why Open does not use the sidecar t (read with error err) of the sealed
+// segment f holding count records, "" if it does.
+func unusable(t offsetTable, err error, f segFile, count uint64) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no offsets file"
+	case err != nil:
+		return err.Error()
+	case t.first != f.first:
+		return fmt.Sprintf("offsets file is for position %d", t.first)
+	case uint64(len(t.offs)) != count:
+		return fmt.Sprintf("offsets file lists %d records, want %d", len(t.offs), count)
+	case t.size != f.size:
+		return fmt.Sprintf("offsets file is for %d bytes, segment has %d", t.size, f.size)
+	}
+	return ""
 }
 
 func readSidecar(segPath string) (offsetTable, error) {
