@@ -24,7 +24,8 @@ import (
 
 // verifyCmd checks a stopped store offline: every record of every segment (framing,
 // checksum, the position it claims, the version it carries against the versions the
-// index derives), and that the index checkpoint agrees with the log. It changes
+// index derives), the offsets file of every sealed segment, and that the index
+// checkpoint agrees with the log on everything the index holds. It changes
 // nothing: a torn tail, which the next start would cut, is reported but is not damage.
 func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlags("verify", stderr)
@@ -116,6 +117,8 @@ type verifier struct {
 	lastPos                         uint64
 	bad                             []problem // damaged records and framing
 	mismatch                        []problem // checkpoint and log disagree
+	sidecars                        []problem // offsets files Open would trust but that are wrong
+	notes                           []string  // offsets files the next start rebuilds
 	torn                            *problem  // an unfinished tail entry in the last segment
 }
 
@@ -169,6 +172,17 @@ func (v *verifier) run(ctx context.Context) error {
 		next = seg.first + uint64(n)
 	}
 	v.draw(true)
+	found, err := pmdlog.VerifySidecars(logDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range found {
+		if e.Rebuilt {
+			v.notes = append(v.notes, e.Error())
+		} else {
+			v.sidecars = append(v.sidecars, problem{msg: e.Error()})
+		}
+	}
 	if v.ckpt != nil && v.ckpt.Position() > v.lastCommit {
 		v.mismatch = append(v.mismatch, problem{msg: fmt.Sprintf(
 			"the index checkpoint is at position %d, beyond the last committed record of the log (%d)", v.ckpt.Position(), v.lastCommit)})
@@ -362,6 +376,9 @@ func (v *verifier) report() error {
 	if v.torn != nil {
 		fmt.Fprintf(v.out, "note: torn tail, cut by the next start: %s\n", v.torn)
 	}
+	for _, n := range v.notes {
+		fmt.Fprintf(v.out, "note: %s\n", n)
+	}
 	switch {
 	case v.ckpt != nil && len(v.mismatch) == 0:
 		fmt.Fprintf(v.out, "index checkpoint at position %d agrees with the log\n", v.ckpt.Position())
@@ -374,7 +391,10 @@ func (v *verifier) report() error {
 	for _, p := range v.mismatch {
 		fmt.Fprintf(v.out, "DAMAGE: %s\n", p)
 	}
-	if n := len(damage) + len(v.mismatch); n > 0 {
+	for _, p := range v.sidecars {
+		fmt.Fprintf(v.out, "DAMAGE: %s\n", p)
+	}
+	if n := len(damage) + len(v.mismatch) + len(v.sidecars); n > 0 {
 		return fmt.Errorf("%s is damaged: %d problem(s)", v.dir, n)
 	}
 	fmt.Fprintln(v.out, "ok")

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -224,5 +227,65 @@ func TestVerifyProgress(t *testing.T) {
 	}
 	if !strings.HasPrefix(bar.String(), "\rverifying [") || !strings.HasSuffix(bar.String(), "100% 62 records\n") {
 		t.Fatalf("progress bar %q", bar.String())
+	}
+}
+
+// TestVerifySidecars: a missing offsets file is a note, one that fits its segment but
+// lists other offsets is damage.
+func TestVerifySidecars(t *testing.T) {
+	src := t.TempDir()
+	s, err := pmd.Open(src, pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if _, err := s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "Placed", Data: map[string]any{"i": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sidecar := filepath.Join(src, "log", "00000000000000000001.offsets")
+	good, err := os.ReadFile(sidecar)
+	if err != nil {
+		t.Fatalf("the store has no sealed segment: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		code   int
+		want   string
+	}{
+		{"clean", func(*testing.T, string) {}, exitOK, "ok\n"},
+		{"missing", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, exitOK, "note: log: offsets of segment " + strings.TrimSuffix(sidecar, ".offsets") + ": no offsets file; the next open rebuilds them"},
+		{"wrong offsets", func(t *testing.T, path string) {
+			b := slices.Clone(good)
+			b[28+4*2]++ // entry 2 starts a byte later; the file still decodes
+			body := b[:len(b)-4]
+			binary.LittleEndian.PutUint32(b[len(body):], crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, exitFailed, "DAMAGE: log: offsets of segment " + strings.TrimSuffix(sidecar, ".offsets") + ": offsets file puts entry 2 (position 3)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(t, filepath.Join(dir, "log", filepath.Base(sidecar)))
+			code, out, errOut := runPMD(t, context.Background(), "verify", dir)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s%s", code, tc.code, out, errOut)
+			}
+			if want := strings.ReplaceAll(tc.want, src, dir); !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		})
 	}
 }
