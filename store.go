@@ -309,38 +309,8 @@ func (s *Store) checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("pmd: checkpoint: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(s.dir, checkpointFile), buf.Bytes())
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the old or the
-// new file, never a mix: write a temporary file, fsync it, rename it, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("pmd: write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("pmd: write %s: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("pmd: write %s: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("pmd: write %s: sync dir: %w", path, err)
+	if err := index.WriteCheckpointFile(filepath.Join(s.dir, checkpointFile), buf.Bytes()); err != nil {
+		return fmt.Errorf("pmd: checkpoint: %w", err)
 	}
 	return nil
 }

@@ -85,7 +85,14 @@ func readError(err error, off int64) error {
 // in the same directory, synced, renamed over path, and the directory synced. After a crash
 // path holds either the previous checkpoint or the new one. It removes the temporary files
 // that saves cut short by a crash left behind.
-func (x *Index) SaveCheckpoint(path string) (err error) {
+func (x *Index) SaveCheckpoint(path string) error {
+	return WriteCheckpointFile(path, x.encode())
+}
+
+// WriteCheckpointFile is SaveCheckpoint for a checkpoint already encoded by WriteTo. It lets
+// a caller that guards the index with a lock encode under the lock and leave the file
+// write and its fsyncs outside it.
+func WriteCheckpointFile(path string, checkpoint []byte) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -109,7 +116,7 @@ func (x *Index) SaveCheckpoint(path string) (err error) {
 			err = fmt.Errorf("index: save checkpoint %s: %w", path, err)
 		}
 	}()
-	if _, err = f.Write(x.encode()); err != nil {
+	if _, err = f.Write(checkpoint); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {

@@ -583,3 +583,24 @@ func TestSaveCheckpointOverADirectory(t *testing.T) {
 		t.Fatalf("the directory holds %v, want only the directory that was there", entries)
 	}
 }
+
+// TestWriteCheckpointFile saves bytes encoded by WriteTo, as the store does so that it can
+// encode under its lock and write outside it: loading them gives back the same index.
+func TestWriteCheckpointFile(t *testing.T) {
+	x := smallIndex(t)
+	var buf bytes.Buffer
+	if _, err := x.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "index.ckpt")
+	if err := WriteCheckpointFile(path, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	y, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Diff(y); err != nil {
+		t.Errorf("loaded checkpoint differs: %v", err)
+	}
+}
