@@ -697,3 +697,46 @@ func TestOpenRefusesASecondOpener(t *testing.T) {
 		t.Fatal("a second Open of the same directory succeeded")
 	}
 }
+
+// TestConcurrentWritersShareFsyncs checks the contract's group commit: with syncing on,
+// concurrent appends are answered by far fewer log writes (fsyncs) than there are appends, and
+// OnCommit accounts for every one of them.
+func TestConcurrentWritersShareFsyncs(t *testing.T) {
+	var mu sync.Mutex
+	var commits, served int
+	s, err := pmd.Open(t.TempDir(), pmd.Options{Logger: quietLogger(), OnCommit: func(c pmd.CommitInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits++
+		served += c.Requests
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const writers, each = 16, 10
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.Append(context.Background(), fmt.Sprintf("W$%d", w), pmd.Any, ev("E")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if served != writers*each {
+		t.Errorf("OnCommit reported %d appends served, want %d", served, writers*each)
+	}
+	// Sixteen writers give about ten appends per fsync here; half of one each would already
+	// mean most writers pay their own fsync.
+	if commits > writers*each/2 {
+		t.Errorf("%d appends took %d fsyncs: concurrent writers did not share them", writers*each, commits)
+	}
+}
