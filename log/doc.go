@@ -11,6 +11,13 @@
 //     the last valid commit record, so every batch is wholly there or wholly gone. A Write
 //     returns once its records are fsynced (unless Options.NoSync), the directory too when
 //     a segment file was started.
+//   - A Write that fails for a cause outside the log (disk full, I/O error) returns an
+//     error matching ErrUnavailable that wraps the cause, and none of its records is ever
+//     served, nor found by Open after a Close. The Log cuts the files back to the last
+//     acknowledged record at once and before the next Write, which succeeds once the
+//     cause is gone: no restart is needed, and reads go on throughout. Err reports the
+//     failure until a Write or Sync succeeds. (As with any failed write, a crash before
+//     that cut leaves the batch's bytes for Open, which keeps it if it is whole.)
 //   - Nothing damaged is ever served: every read checks the record's CRC-32C and that it
 //     is the record of the position asked for, and reports damage as a *CorruptError
 //     (errors.Is(err, ErrCorrupt)) naming segment file, offset and position.

@@ -14,6 +14,11 @@ var (
 	ErrNotFound = errors.New("log: position not found")
 	// ErrClosed is returned by every call on a closed Log.
 	ErrClosed = errors.New("log: closed")
+	// ErrUnavailable is matched by the error of a Write or Sync that failed for a cause
+	// outside the Log (disk full, I/O error), which the error also wraps. Such a Write
+	// wrote nothing that will ever be read; the Log recovers by itself before the next
+	// Write, which goes on as usual once the cause is gone.
+	ErrUnavailable = errors.New("log: unavailable")
 	// ErrInvalid is matched by errors for a Write the log refuses (an empty batch, a batch
 	// not ending in a commit, a record missing a required field). Such a Write writes
 	// nothing and leaves the Log usable.

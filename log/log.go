@@ -54,14 +54,22 @@ type Log struct {
 	files   *fileCache
 	repairs []Repair // fixed at Open
 
-	wmu     sync.Mutex // serialises Write, Sync and Close; guards the fields below
-	failed  error      // the write error that failed the Log
+	walOpts wal.Options // fixed at Open: a reopened tidwall/wal must mirror the same segment size
+
+	// How the Log opens tidwall/wal, hands it a batch and fsyncs it: the methods of
+	// tidwall/wal, replaced by tests to inject faults.
+	openWAL    func(dir string, opts *wal.Options) (*wal.Log, error)
+	writeBatch func(w *wal.Log, b *wal.Batch) error
+	syncWAL    func(w *wal.Log) error
+
+	wmu     sync.Mutex // serialises Write, Sync and Close; guards the fields below and wal
 	batch   wal.Batch
 	scratch []byte
 	places  []place
 
-	mu     sync.RWMutex // guards closed, segs, last and the tail segment's offs and size
+	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's offs and size
 	closed bool         // written under wmu and mu
+	failed error        // the last write failure until a Write or Sync succeeds; written under wmu and mu
 	segs   []*segment   // in position order; the last is the tail, the others are sealed
 	last   uint64       // written under wmu and mu
 }
@@ -91,7 +99,16 @@ func Open(dir string, opts Options) (*Log, error) {
 	case opts.MaxOpenFiles < 0:
 		return nil, fmt.Errorf("log: open %s: %w options: MaxOpenFiles %d < 0", dir, ErrInvalid, opts.MaxOpenFiles)
 	}
-	l := &Log{dir: dir, opts: opts, logger: opts.Logger, files: newFileCache(opts.MaxOpenFiles)}
+	l := &Log{dir: dir, opts: opts, logger: opts.Logger, files: newFileCache(opts.MaxOpenFiles),
+		openWAL: wal.Open, writeBatch: (*wal.Log).WriteBatch, syncWAL: (*wal.Log).Sync}
+	l.walOpts = wal.Options{
+		NoSync:           opts.NoSync,
+		SegmentSize:      opts.SegmentSize,
+		LogFormat:        wal.Binary,
+		SegmentCacheSize: 1,
+		DirPerms:         0o750,
+		FilePerms:        0o640,
+	}
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
@@ -141,14 +158,7 @@ func (l *Log) open() error {
 		segs, tailOffs = plan.keep, plan.tailOffs
 	}
 
-	l.wal, err = wal.Open(l.dir, &wal.Options{
-		NoSync:           l.opts.NoSync,
-		SegmentSize:      l.opts.SegmentSize,
-		LogFormat:        wal.Binary,
-		SegmentCacheSize: 1,
-		DirPerms:         0o750,
-		FilePerms:        0o640,
-	})
+	l.wal, err = l.openWAL(l.dir, l.walOptions())
 	if err != nil {
 		return err
 	}
@@ -189,6 +199,13 @@ func (l *Log) open() error {
 		return fmt.Errorf("tidwall/wal opened at last index %d (%v), the log ends at %d", wl, err, l.last)
 	}
 	return nil
+}
+
+// walOptions returns a copy of the options tidwall/wal is opened with (wal.Open keeps
+// the pointer it is given).
+func (l *Log) walOptions() *wal.Options {
+	o := l.walOpts
+	return &o
 }
 
 // loadSealed returns the offset table of the sealed segment f, followed by a segment
@@ -263,23 +280,144 @@ func (l *Log) find(pos uint64) int {
 // closes, and the directory is fsynced when a segment was started), sets each record's
 // Position and WriteStart, and returns when they are durable (unless NoSync).
 // recs[len(recs)-1].Commit must be true. A Write refused for its input (ErrInvalid)
-// writes nothing. After any other error the Log is failed: every later Write returns
-// that error, and the log must be reopened, which repairs it.
+// writes nothing.
+//
+// Any other failure (disk full, I/O error) returns an error matching ErrUnavailable that
+// wraps the cause (errors.Is(err, syscall.ENOSPC) holds for a full disk). None of recs
+// is then in the log: the Log rolls the segment files back to the last acknowledged
+// record at once and again before the next Write or Sync, which go on as usual once
+// the cause is gone. Until a Write or Sync succeeds, Err reports the failure.
 func (l *Log) Write(recs []Record) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
-	if l.failed != nil {
-		return l.failed
-	}
 	if err := checkWrite(recs, l.last+1); err != nil {
 		return err
 	}
-	if err := l.write(recs); err != nil {
-		l.failed = err
+	if err := l.ensureWAL(); err != nil {
 		return err
+	}
+	if err := l.write(recs); err != nil {
+		first, last := l.last+1, l.last+uint64(len(recs))
+		err = fmt.Errorf("log: write positions %d-%d: %w: %w", first, last, ErrUnavailable, err)
+		l.fail(err)
+		return err
+	}
+	l.setFailed(nil)
+	return nil
+}
+
+// fail records the failure err of a Write or Sync and rolls the log back at once, so
+// that the failed batch is gone from the files before anything else happens: a crash
+// from here on cannot make it reappear. If the rollback fails too, the next Write or
+// Sync tries again. Callers hold wmu.
+func (l *Log) fail(err error) {
+	l.setFailed(err)
+	l.logger.Error("log: write failed; rolling back to the last acknowledged record",
+		"position", l.last, "err", err)
+	if rerr := l.recover(); rerr != nil {
+		l.logger.Error("log: rollback failed; the next write tries again", "err", rerr)
+	}
+}
+
+func (l *Log) setFailed(err error) {
+	if l.failed == nil && err == nil {
+		return
+	}
+	if l.failed != nil && err == nil {
+		l.logger.Info("log: writes resumed", "position", l.last)
+	}
+	l.mu.Lock()
+	l.failed = err
+	l.mu.Unlock()
+}
+
+// ensureWAL makes sure a tidwall/wal handle at the last acknowledged record is open,
+// recovering from an earlier failure. Callers hold wmu.
+func (l *Log) ensureWAL() error {
+	if l.wal != nil {
+		return nil
+	}
+	if err := l.recover(); err != nil {
+		l.setFailed(err)
+		return err
+	}
+	return nil
+}
+
+// recover returns the files and tidwall/wal to the state after the last acknowledged
+// record, l.last, whatever a failed batch left: the segments it started are removed
+// (last first, with any offsets file), the tail segment is truncated to the end of the
+// last acknowledged entry and fsynced, then the directory. Only then is the old
+// tidwall/wal handle closed: it may hold the failed batch in memory and a file offset
+// past it, and its Close fsyncs, which is harmless once the bytes are gone. A new handle
+// is opened and must be at l.last. On failure l.wal is nil and the error matches
+// ErrUnavailable. Callers hold wmu; readers go on meanwhile, as nothing they can see
+// changes.
+func (l *Log) recover() error {
+	if err := l.rollback(); err != nil {
+		if l.wal != nil {
+			l.wal.Close() // never written through again; a sync error is moot
+			l.wal = nil
+		}
+		return fmt.Errorf("log: recover to position %d: %w: %w", l.last, ErrUnavailable, err)
+	}
+	if l.wal != nil {
+		if err := l.wal.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
+			// tidwall leaves its file open when its fsync fails: that descriptor is lost,
+			// the bytes it could write are already cut.
+			l.logger.Warn("log: closing the failed tidwall/wal handle", "err", err)
+		}
+		l.wal = nil
+	}
+	w, err := l.openWAL(l.dir, l.walOptions())
+	if err == nil {
+		if wl, lerr := w.LastIndex(); lerr != nil || wl != l.last {
+			w.Close()
+			err = fmt.Errorf("tidwall/wal reopened at last index %d (%v), the log ends at %d", wl, lerr, l.last)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("log: recover to position %d: %w: %w", l.last, ErrUnavailable, err)
+	}
+	l.wal = w
+	return nil
+}
+
+// rollback cuts from the files everything after the last acknowledged record.
+func (l *Log) rollback() error {
+	sync := !l.opts.NoSync
+	tail := l.segs[len(l.segs)-1]
+	segs, _, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	for i := len(segs) - 1; i >= 0 && segs[i].first > tail.first; i-- {
+		if err := os.Remove(segs[i].path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := os.Remove(segs[i].path + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	f, err := os.OpenFile(tail.path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(tail.size)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if sync {
+		return syncDir(l.dir)
 	}
 	return nil
 }
@@ -328,19 +466,19 @@ func (l *Log) write(recs []Record) error {
 		}
 	}
 	last := first + uint64(len(recs)) - 1
-	if err := l.wal.WriteBatch(&l.batch); err != nil {
-		return fmt.Errorf("log: write positions %d-%d: %w", first, last, err)
+	if err := l.writeBatch(l.wal, &l.batch); err != nil {
+		return err
 	}
 	if len(starts) > 0 {
 		for _, p := range starts {
 			path := filepath.Join(l.dir, segmentName(p))
 			if _, err := os.Stat(path); err != nil {
-				return fmt.Errorf("log: write positions %d-%d: segment %s should have been started: %w", first, last, path, err)
+				return fmt.Errorf("segment %s should have been started: %w", path, err)
 			}
 		}
 		if !l.opts.NoSync {
 			if err := syncDir(l.dir); err != nil {
-				return fmt.Errorf("log: write positions %d-%d: sync directory: %w", first, last, err)
+				return fmt.Errorf("sync directory: %w", err)
 			}
 		}
 	}
@@ -361,7 +499,7 @@ func (l *Log) write(recs []Record) error {
 		}
 	}
 	if wl, err := l.wal.LastIndex(); err != nil || wl != last {
-		return fmt.Errorf("log: write positions %d-%d: tidwall/wal is at index %d (%v)", first, last, wl, err)
+		return fmt.Errorf("tidwall/wal is at index %d (%v)", wl, err)
 	}
 	l.mu.Lock()
 	tail.offs = append(tail.offs, tailOffs...)
@@ -374,9 +512,13 @@ func (l *Log) write(recs []Record) error {
 		for _, s := range segs[:len(segs)-1] {
 			l.writeSidecar(s)
 		}
-		// tidwall/wal keeps a copy of the segment it closed: drop it.
+		// tidwall/wal keeps a copy of the segment it closed: drop it. The records are
+		// durable and published, so a failure here does not fail the Write; the handle
+		// is reopened before the next one.
 		if err := l.wal.ClearCache(); err != nil {
-			return fmt.Errorf("log: write positions %d-%d: %w", first, last, err)
+			l.logger.Warn("log: tidwall/wal cache", "err", err)
+			l.wal.Close()
+			l.wal = nil
 		}
 	}
 	return nil
@@ -545,21 +687,36 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 	return r, buf, nil
 }
 
-// Sync fsyncs the tail segment. A failure fails the Log as a failed Write does.
+// Sync fsyncs the tail segment. A failure is handled as a failed Write's is: the error
+// matches ErrUnavailable and wraps the cause, Err reports it, and the next Write or
+// Sync recovers first. Nothing acknowledged is cut by the recovery, but after a failed
+// fsync the operating system may have dropped unsynced pages: with NoSync, records
+// acknowledged since the last successful Sync may not survive a power cut.
 func (l *Log) Sync() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
 		return ErrClosed
 	}
-	if l.failed != nil {
-		return l.failed
+	if err := l.ensureWAL(); err != nil {
+		return err
 	}
-	if err := l.wal.Sync(); err != nil {
-		l.failed = fmt.Errorf("log: sync: %w", err)
-		return l.failed
+	if err := l.syncWAL(l.wal); err != nil {
+		err = fmt.Errorf("log: sync: %w: %w", ErrUnavailable, err)
+		l.fail(err)
+		return err
 	}
+	l.setFailed(nil)
 	return nil
+}
+
+// Err returns nil when writes work, and otherwise the error of the last failed Write,
+// Sync or recovery (matching ErrUnavailable), until a Write or Sync succeeds: what a
+// health check reports as degraded. Reads work either way.
+func (l *Log) Err() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.failed
 }
 
 // Repairs returns what Open cut, in the order it was cut (the last segment first).
@@ -597,6 +754,13 @@ func (l *Log) Close() error {
 	l.closed = true
 	l.mu.Unlock()
 	l.files.close()
+	if l.failed != nil || l.wal == nil {
+		// Closing a failed handle would fsync what it wrote of the failed batch: cut it
+		// first, so that the next Open does not find it.
+		if err := l.recover(); err != nil {
+			return fmt.Errorf("log: close %s: %w", l.dir, err)
+		}
+	}
 	if err := l.wal.Close(); err != nil {
 		return fmt.Errorf("log: close %s: %w", l.dir, err)
 	}

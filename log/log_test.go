@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/tidwall/wal"
 )
 
 func TestOpenEmpty(t *testing.T) {
@@ -364,38 +365,55 @@ func TestClosed(t *testing.T) {
 	}
 }
 
-// TestWriteErrorFailsLog shows that after a failed write every later Write returns the
-// same error, and reads still work.
-func TestWriteErrorFailsLog(t *testing.T) {
-	l := mustOpen(t, t.TempDir(), Options{NoSync: true})
+// TestWriteErrorRecovers shows that a Write failing under the Log (here tidwall/wal was
+// closed behind its back) returns ErrUnavailable, reads still work, and the next Write
+// reopens tidwall/wal and succeeds.
+func TestWriteErrorRecovers(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{NoSync: true})
 	want := writeBatches(t, l, nil, 3)
 	l.wal.Close() // the storage under the log fails
 	err := l.Write(genBatch(3, 1))
-	if err == nil {
-		t.Fatal("Write succeeded on a closed wal")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, wal.ErrClosed) {
+		t.Fatalf("Write on a closed wal: %v, want ErrUnavailable wrapping wal.ErrClosed", err)
 	}
-	if err2 := l.Write(genBatch(3, 1)); err2 != err {
-		t.Fatalf("second Write: %v, want the first error %v", err2, err)
-	}
-	if err2 := l.Sync(); err2 != err {
-		t.Fatalf("Sync: %v, want %v", err2, err)
+	if l.Err() != err {
+		t.Fatalf("Err() = %v, want %v", l.Err(), err)
 	}
 	checkContent(t, l, want)
-	l.Close()
+	want = writeBatches(t, l, want, 2)
+	if l.Err() != nil {
+		t.Fatalf("Err() = %v after a successful Write", l.Err())
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	checkContent(t, l, want)
+	mustClose(t, l)
+	l = mustOpen(t, dir, Options{NoSync: true})
+	defer mustClose(t, l)
+	checkContent(t, l, want)
 }
 
 // TestWriteFailsWhenSegmentMissing shows the loud failure when tidwall/wal did not
-// start the segment the Log expected.
+// start the segment the Log expected: the Write fails, its records are rolled back, and
+// writes work again once the mirror agrees with tidwall/wal.
 func TestWriteFailsWhenSegmentMissing(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{NoSync: true, SegmentSize: 1 << 20})
 	defer l.Close()
-	writeBatches(t, l, nil, 2)
+	want := writeBatches(t, l, nil, 2)
 	l.opts.SegmentSize = 10 // the mirror now expects a cycle tidwall/wal will not do
-	err := l.Write(genBatch(2, 1))
-	contains(t, "error", errString(err), "should have been started")
-	if err2 := l.Write(genBatch(2, 1)); err2 != err {
-		t.Fatalf("Log not failed: %v", err2)
+	for range 2 {
+		err := l.Write(genBatch(2, 1))
+		contains(t, "error", errString(err), "should have been started")
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Write: %v, want ErrUnavailable", err)
+		}
+		checkContent(t, l, want)
 	}
+	l.opts.SegmentSize = 1 << 20
+	want = writeBatches(t, l, want, 1)
+	checkContent(t, l, want)
 }
 
 func errString(err error) string {
