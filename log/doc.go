@@ -21,9 +21,14 @@
 //   - Nothing damaged is ever served: every read checks the record's CRC-32C and that it
 //     is the record of the position asked for, and reports damage as a *CorruptError
 //     (errors.Is(err, ErrCorrupt)) naming segment file, offset and position.
-//   - Damage a crash cannot explain (a bad record followed by a record of a later Write,
-//     or by a record in a later segment) makes Open fail with a *CorruptError and change
-//     nothing; Options.Keep names a position at or below which Open never cuts.
+//   - Damage is served around, never cut: a damaged record a crash cannot explain (one
+//     followed by a valid record of a later Write, or by a record in a later segment)
+//     whose framing holds is kept by Open and listed by Damage; Read of its position
+//     fails with its *CorruptError, Read and Scan from the next position go on. Scrub
+//     reads the whole log and lists every damaged record, sealed segments included.
+//     Only damage that breaks the framing where no offsets file vouches for it makes
+//     Open fail with a *CorruptError and change nothing. Options.Keep names a position
+//     at or below which Open never cuts.
 //   - Reading one record costs one pread, whatever the segment size: each segment's entry
 //     offsets are kept in memory (4 bytes per record), and for sealed segments in a
 //     sidecar file so that Open does not read old segments.

@@ -52,7 +52,8 @@ type Log struct {
 	logger  *slog.Logger
 	wal     *wal.Log
 	files   *fileCache
-	repairs []Repair // fixed at Open
+	repairs []Repair        // fixed at Open
+	damage  []*CorruptError // fixed at Open
 
 	walOpts wal.Options // fixed at Open: a reopened tidwall/wal must mirror the same segment size
 
@@ -83,8 +84,11 @@ type place struct {
 }
 
 // Open opens the log in dir, creating dir if needed, and repairs the damage a crash can
-// leave: everything after the last valid commit record is cut (see Repairs). Damage
-// that a crash cannot explain makes Open fail with a *CorruptError and changes nothing.
+// leave: everything after the last valid commit record is cut (see Repairs). A damaged
+// record that later records show was durable, with its framing intact, is kept as it
+// is and reported by Damage. Damage that a crash cannot explain and that breaks the
+// framing (so later offsets are unknowable) makes Open fail with a *CorruptError and
+// change nothing; see FORMAT.md for the cases.
 func Open(dir string, opts Options) (*Log, error) {
 	switch {
 	case opts.SegmentSize == 0:
@@ -154,6 +158,11 @@ func (l *Log) open() error {
 		for _, r := range l.repairs {
 			l.logger.Warn(fmt.Sprintf("log: cut %d bytes after position %d in segment %s: %s", r.Bytes, plan.last, r.Segment, r.Reason),
 				"segment", r.Segment, "offset", r.Offset, "bytes", r.Bytes, "records", r.Records)
+		}
+		l.damage = plan.damage
+		for _, d := range l.damage {
+			l.logger.Error("log: damaged record kept: "+d.Error(),
+				"segment", d.Segment, "offset", d.Offset, "position", d.Position)
 		}
 		segs, tailOffs = plan.keep, plan.tailOffs
 	}
@@ -722,6 +731,16 @@ func (l *Log) Err() error {
 // Repairs returns what Open cut, in the order it was cut (the last segment first).
 func (l *Log) Repairs() []Repair {
 	return append([]Repair(nil), l.repairs...)
+}
+
+// Damage returns the damaged records Open found and kept, in position order: records
+// that fail their checksum (or hold the wrong position) in the segments Open reads
+// (the tail, and the segments before it back to the last commit), where the framing
+// around them holds and later records show they had been durable, so no crash explains
+// them. Read of such a position returns the same *CorruptError; the records after it
+// are served. Sealed segments are not read at Open: Scrub checks them.
+func (l *Log) Damage() []*CorruptError {
+	return append([]*CorruptError(nil), l.damage...)
 }
 
 // SegmentInfo describes one segment file.

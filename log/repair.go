@@ -20,15 +20,16 @@ type Repair struct {
 // parsedSegment is a segment file read during crash repair.
 type parsedSegment struct {
 	file       segFile
-	offs       []uint32 // entry offsets of the valid prefix
-	validEnd   int64    // end of the valid prefix
-	lastCommit int      // index in offs of the last commit record, or -1
-	commitEnd  int64    // end of that record, 0 if none
-	damage     string   // why the valid prefix stops before the end of the file, or ""
-	damagePos  uint64   // position the entry at validEnd should have held
-	zeroTail   bool     // the damage is zeros up to the end of the file
-	later      []found  // whole valid records found past the damage
-	maxStart   uint64   // largest write start of any whole valid record in the file
+	offs       []uint32        // entry offsets of the kept prefix, damaged records included
+	validEnd   int64           // end of the kept prefix
+	lastCommit int             // index in offs of the last record known committed, or -1
+	commitEnd  int64           // end of that record, 0 if none
+	damage     string          // why the kept prefix stops before the end of the file, or ""
+	damagePos  uint64          // position the entry at validEnd should have held
+	zeroTail   bool            // the damage is zeros up to the end of the file
+	later      []found         // whole valid records found past the damage
+	maxStart   uint64          // largest write start of any whole valid record in the file
+	bad        []*CorruptError // damaged records kept in the prefix: framed, but not valid
 }
 
 // found is a valid record found past damaged bytes by trying every offset.
@@ -47,44 +48,104 @@ func writeStart(r *Record) uint64 {
 	return r.WriteStart
 }
 
-// parseSegment reads and checks every entry of a segment file.
-func parseSegment(f segFile) (*parsedSegment, error) {
+// framed is one entry of a segment whose length prefix frames it.
+type framed struct {
+	off, end int
+	start    uint64 // write start if valid
+	commit   bool
+	err      error // why the record is not valid, nil if it is
+}
+
+// parseSegment reads and checks every entry of a segment file. laterPos is a position
+// held by a valid record in a later segment (0 if none) and laterStart the largest write
+// start of those records.
+//
+// A record that does not decode or holds the wrong position, while the framing around
+// it holds, is kept as damage (in bad) when something shows that it was durable before
+// the crash: a valid record of a later Write after it in this segment, or any valid
+// record in a later segment (tidwall/wal fsyncs a segment before starting the next).
+// Otherwise it is where the torn end of the log begins (damage, validEnd). Every record
+// before a valid record's write start belongs to a Write that returned, so it counts as
+// committed even if its own commit flag cannot be read.
+func parseSegment(f segFile, laterPos, laterStart uint64) (*parsedSegment, error) {
 	b, err := os.ReadFile(f.path)
 	if err != nil {
 		return nil, err
 	}
 	p := &parsedSegment{file: f, lastCommit: -1}
-	pos, off := f.first, 0
+	var ents []framed
+	var frameErr string
+	off, pos := 0, f.first
 	for off < len(b) {
-		raw, n, ok := entry(b[off:])
-		if !ok {
-			p.damage = frameError(b[off:])
+		if off > maxOffset {
+			frameErr = "entry starts past the 4 GiB offset limit"
 			break
 		}
-		if off > maxOffset {
-			p.damage = "entry starts past the 4 GiB offset limit"
+		raw, n, ok := entry(b[off:])
+		if !ok {
+			frameErr = frameError(b[off:])
 			break
 		}
 		r, err := DecodeRecord(raw)
+		if len(raw) < headerSize {
+			// No record is that short: the framing itself is wrong here (zeros, say),
+			// and following it would frame every byte as an entry.
+			frameErr = reasonOf(err)
+			break
+		}
 		if err == nil && r.Position != pos {
 			err = corrupt(pos, "holds the record of position %d", r.Position)
 		}
-		if err != nil {
-			p.damage = reasonOf(err)
-			break
-		}
-		p.offs = append(p.offs, uint32(off))
-		p.maxStart = max(p.maxStart, writeStart(&r))
+		ents = append(ents, framed{off: off, end: off + n, start: writeStart(&r), commit: r.Commit, err: err})
 		off += n
-		if r.Commit {
-			p.lastCommit, p.commitEnd = len(p.offs)-1, int64(off)
-		}
 		pos++
 	}
-	p.validEnd, p.damagePos = int64(off), pos
+	// laterWrite[j] is the largest write start of the valid records from entry j on.
+	laterWrite := make([]uint64, len(ents)+1)
+	for j := len(ents) - 1; j >= 0; j-- {
+		laterWrite[j] = laterWrite[j+1]
+		if ents[j].err == nil {
+			laterWrite[j] = max(laterWrite[j], ents[j].start)
+		}
+	}
+	// A damaged record is framed right only if a valid record follows it: if framing
+	// breaks after the last valid record, a damaged length prefix may be what broke it.
+	lastValid := -1
+	for j, e := range ents {
+		if e.err == nil {
+			lastValid = j
+		}
+	}
+	p.validEnd, p.damagePos, p.damage = int64(off), pos, frameErr
+	for j, e := range ents {
+		pos := f.first + uint64(j)
+		if e.err != nil {
+			durable := laterPos != 0 || laterWrite[j+1] > pos || laterStart > pos
+			if !durable || frameErr != "" && j > lastValid {
+				p.validEnd, p.damagePos, p.damage = int64(e.off), pos, reasonOf(e.err)
+				break
+			}
+			p.bad = append(p.bad, &CorruptError{Segment: f.path, Offset: int64(e.off), Position: pos, Reason: reasonOf(e.err)})
+		} else {
+			p.maxStart = max(p.maxStart, e.start)
+			if e.commit {
+				p.lastCommit = j
+			}
+			if e.start > f.first {
+				p.lastCommit = max(p.lastCommit, int(e.start-f.first)-1)
+			}
+		}
+		p.offs = append(p.offs, uint32(e.off))
+	}
+	if laterStart > f.first {
+		p.lastCommit = max(p.lastCommit, min(int(laterStart-f.first)-1, len(p.offs)-1))
+	}
+	if p.lastCommit >= 0 {
+		p.commitEnd = int64(ents[p.lastCommit].end)
+	}
 	if p.damage != "" {
-		p.zeroTail = allZero(b[off:])
-		p.later = resync(b, off, pos)
+		p.zeroTail = allZero(b[p.validEnd:])
+		p.later = resync(b, int(p.validEnd), p.damagePos)
 		for _, f := range p.later {
 			p.maxStart = max(p.maxStart, f.start)
 		}
@@ -121,11 +182,12 @@ func reasonOf(err error) string {
 
 // repairPlan is what Open will cut, worked out before anything is changed.
 type repairPlan struct {
-	keep     []segFile // the segments that stay, the last one being the tail
-	tailOffs []uint32  // entry offsets of the tail after the cut
-	last     uint64    // last position kept
-	remove   []Repair  // segment files to delete, last first
-	truncate *Repair   // the cut in the segment that becomes (or precedes) the tail
+	keep     []segFile       // the segments that stay, the last one being the tail
+	tailOffs []uint32        // entry offsets of the tail after the cut
+	last     uint64          // last position kept
+	remove   []Repair        // segment files to delete, last first
+	truncate *Repair         // the cut in the segment that becomes (or precedes) the tail
+	damage   []*CorruptError // damaged records kept, in position order
 }
 
 func (p *repairPlan) repairs() []Repair {
@@ -153,7 +215,7 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 	var laterStart, laterPos uint64
 	var laterSeg string
 	for i := n - 1; i >= 0; i-- {
-		p, err := parseSegment(segs[i])
+		p, err := parseSegment(segs[i], laterPos, laterStart)
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +277,13 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 			Bytes:   cp.file.size - cutAt,
 			Records: len(cp.offs) - kept + len(cp.later),
 			Reason:  describe(cp, kept),
+		}
+	}
+	for j := len(parsed) - 1; j >= 0; j-- {
+		for _, d := range parsed[j].bad {
+			if d.Position <= plan.last {
+				plan.damage = append(plan.damage, d)
+			}
 		}
 	}
 	if cuts := plan.repairs(); len(cuts) > 0 && plan.last < keep {

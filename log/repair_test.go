@@ -224,14 +224,15 @@ func TestRepairBatchAcrossSegments(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesDamageInSealedPartOfWrite damages the part of an unfinished batch that
-// lies in a segment before the last: tidwall/wal fsynced that segment before starting
-// the next, so a crash cannot have damaged it.
-func TestOpenRefusesDamageInSealedPartOfWrite(t *testing.T) {
+// TestRepairDamageInSealedPartOfWrite damages the part of an unfinished batch that lies
+// in a segment before the last: tidwall/wal fsynced that segment before starting the
+// next, so a crash cannot have damaged it, but the batch was never acknowledged and is
+// cut whole with its damaged record, as any torn batch is.
+func TestRepairDamageInSealedPartOfWrite(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{NoSync: true, SegmentSize: 300}
 	l := mustOpen(t, dir, opts)
-	writeBatches(t, l, nil, 2, 3)
+	want := writeBatches(t, l, nil, 2, 3)
 	first := l.LastPosition() + 1
 	writeBatches(t, l, nil, 12)
 	last := l.LastPosition()
@@ -245,15 +246,11 @@ func TestOpenRefusesDamageInSealedPartOfWrite(t *testing.T) {
 	b, _ := os.ReadFile(dpath)
 	clear(b[doff+1 : doff+int64(dsize)])
 	os.WriteFile(dpath, b, 0o640)
-	before := snapshot(t, dir)
-	_, err := Open(dir, Options{NoSync: true, Logger: quiet()})
-	ce := asCorrupt(t, err)
-	if ce.Segment != dpath || ce.Offset != doff || ce.Position != first {
-		t.Fatalf("CorruptError %+v, want segment %s offset %d position %d", ce, dpath, doff, first)
-	}
-	contains(t, "reason", ce.Reason, "followed by a valid record in a later segment")
-	if !reflect.DeepEqual(snapshot(t, dir), before) {
-		t.Fatal("Open changed files")
+	reopenRepaired(t, dir, opts, want)
+	l = mustOpen(t, dir, opts)
+	defer mustClose(t, l)
+	if d := l.Damage(); len(d) != 0 {
+		t.Fatalf("Damage = %v: the damaged record was cut with its batch", d)
 	}
 }
 
@@ -319,9 +316,11 @@ func lastSegmentPath(t *testing.T, dir string) string {
 }
 
 // TestOpenRefusesDamageBeforeLaterWrite damages a committed record that a later Write
-// follows: no crash explains that, so Open fails, saying where, and changes nothing.
-// The later Write is in the same segment, or in the next one whose commit was lost, so
-// that repair reads back into the damaged segment.
+// follows: no crash explains that. If the framing still holds (a flipped body bit),
+// Open keeps the record, reports it by Damage and serves the records around it;
+// otherwise Open fails, saying where, and changes nothing. The later Write is in the
+// same segment, or in the next one whose commit was lost, so that repair reads back into
+// the damaged segment.
 func TestOpenRefusesDamageBeforeLaterWrite(t *testing.T) {
 	// writes lays out batches 1-3 and 4-5, then one Write of 6-11, then 12-13.
 	writes := func(t *testing.T, dir string, segSize int) {
@@ -337,14 +336,15 @@ func TestOpenRefusesDamageBeforeLaterWrite(t *testing.T) {
 		name   string
 		damage func(t *testing.T, path string, off int64, size int)
 		reason string
+		keeps  bool // Open keeps the damaged record
 	}{
-		{"flipped body bit", func(t *testing.T, path string, off int64, size int) { flipBit(t, path, off+int64(size)-2) }, "checksum mismatch"},
-		{"flipped length bit", func(t *testing.T, path string, off int64, size int) { flipBit(t, path, off) }, ""},
+		{"flipped body bit", func(t *testing.T, path string, off int64, size int) { flipBit(t, path, off+int64(size)-2) }, "checksum mismatch", true},
+		{"flipped length bit", func(t *testing.T, path string, off int64, size int) { flipBit(t, path, off) }, "", false},
 		{"zeroed record", func(t *testing.T, path string, off int64, size int) {
 			b, _ := os.ReadFile(path)
 			clear(b[off : off+int64(size)])
 			os.WriteFile(path, b, 0o640)
-		}, "followed by"},
+		}, "followed by", false},
 	} {
 		for _, next := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s next segment %v", tc.name, next), func(t *testing.T) {
@@ -368,7 +368,35 @@ func TestOpenRefusesDamageBeforeLaterWrite(t *testing.T) {
 				path, off, size := entryAt(t, dir, 5)
 				tc.damage(t, path, off, size)
 				before := snapshot(t, dir)
-				_, err := Open(dir, Options{NoSync: true, SegmentSize: segSize, Logger: quiet()})
+				l, err := Open(dir, Options{NoSync: true, SegmentSize: segSize, Logger: quiet()})
+				if tc.keeps {
+					if err != nil {
+						t.Fatalf("Open: %v", err)
+					}
+					defer mustClose(t, l)
+					d := l.Damage()
+					if len(d) != 1 || d[0].Segment != path || d[0].Offset != off || d[0].Position != 5 {
+						t.Fatalf("Damage = %v, want position 5 at offset %d of %s", d, off, path)
+					}
+					contains(t, "reason", d[0].Reason, tc.reason)
+					_, err := l.Read(5)
+					if ce := asCorrupt(t, err); *ce != *d[0] {
+						t.Fatalf("Read(5): %v, want %v", ce, d[0])
+					}
+					last := uint64(13)
+					if next {
+						last = 5 // the Write of 6-11 lost its commit
+					}
+					if l.LastPosition() != last {
+						t.Fatalf("LastPosition = %d, want %d", l.LastPosition(), last)
+					}
+					for p := uint64(1); p <= last; p++ {
+						if _, err := l.Read(p); (err == nil) == (p == 5) {
+							t.Fatalf("Read(%d): %v", p, err)
+						}
+					}
+					return
+				}
 				ce := asCorrupt(t, err)
 				if ce.Segment != path || ce.Offset != off || ce.Position != 5 {
 					t.Fatalf("CorruptError %+v, want segment %s offset %d position 5", ce, path, off)
