@@ -2,7 +2,8 @@
 // 1, 2, 3, … kept in a directory of github.com/tidwall/wal segment files.
 //
 // A record is an event (its full bytes, stored once), a link (a stream name and the
-// position of an earlier event) or a stream deletion. The store writes the records of
+// position of an earlier event), a stream deletion, or a void record that an offline
+// repair put in place of a damaged one (no content; readers go past it). The store writes the records of
 // one atomic append as consecutive positions and marks the last one Commit.
 //
 // The log promises:
@@ -29,6 +30,10 @@
 //     Only damage that breaks the framing where no offsets file vouches for it makes
 //     Open fail with a *CorruptError and change nothing. Options.Keep names a position
 //     at or below which Open never cuts.
+//   - An offline repair keeps positions: PlanRepair lists what it would do (cut the torn
+//     end as Open does, replace each damaged record by a KindVoid record at the same
+//     position) and RepairPlan.Apply does it crash-safely, keeping every removed byte in
+//     a quarantine file written before any segment changes.
 //   - Reading one record costs one pread, whatever the segment size: each segment's entry
 //     offsets are kept in memory (4 bytes per record), and for sealed segments in a
 //     sidecar file so that Open does not read old segments.

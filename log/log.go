@@ -441,6 +441,9 @@ func checkWrite(recs []Record, first uint64) error {
 		return fmt.Errorf("%w write: the last of %d records is not a commit", ErrInvalid, len(recs))
 	}
 	for i := range recs {
+		if recs[i].Kind == KindVoid {
+			return fmt.Errorf("%w write: record %d of %d: void records are written only by repair", ErrInvalid, i+1, len(recs))
+		}
 		if msg := recs[i].check(first + uint64(i)); msg != "" {
 			return fmt.Errorf("%w write: record %d of %d: %s", ErrInvalid, i+1, len(recs), msg)
 		}

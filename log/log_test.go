@@ -162,6 +162,7 @@ func TestWriteRefusesBadInput(t *testing.T) {
 		{"event without stream", ev(func(r *Record) { r.Event.Stream = "" }), "event without stream"},
 		{"event without type", ev(func(r *Record) { r.Event.Type = "" }), "event without type"},
 		{"unknown kind", ev(func(r *Record) { r.Kind = 9 }), "unknown record kind 9"},
+		{"void", ev(func(r *Record) { r.Kind = KindVoid }), "void records are written only by repair"},
 		{"link without stream", ev(func(r *Record) { r.Kind, r.Link = KindLink, Link{Event: 1, ID: testID(1)} }), "link without stream"},
 		{"link to the future", ev(func(r *Record) { r.Kind, r.Link = KindLink, Link{Stream: "s", Event: 3, ID: testID(1)} }), "link to position 3, not before the link at 3"},
 		{"delete without stream", ev(func(r *Record) { r.Kind = KindDelete }), "delete without stream"},

@@ -16,9 +16,13 @@ const (
 	KindEvent  Kind = 1 // an event, stored once in full
 	KindLink   Kind = 2 // a link of an earlier event into a stream
 	KindDelete Kind = 3 // a stream deletion
+	// KindVoid fills the position of a record that was lost to damage: written only by
+	// an offline repair (PlanRepair), never by Write. It has a header and no body, and
+	// is no event, link or deletion: a reader just goes past its position.
+	KindVoid Kind = 4
 )
 
-// String returns the kind's name: "event", "link", "delete", or "kind(N)".
+// String returns the kind's name: "event", "link", "delete", "void", or "kind(N)".
 func (k Kind) String() string {
 	switch k {
 	case KindEvent:
@@ -27,6 +31,8 @@ func (k Kind) String() string {
 		return "link"
 	case KindDelete:
 		return "delete"
+	case KindVoid:
+		return "void"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -59,7 +65,8 @@ type Delete struct {
 }
 
 // Record is one log record. Exactly one of Event, Link and Delete is meaningful, chosen
-// by Kind; the others are ignored when encoding and zero when decoded.
+// by Kind (none for KindVoid); the others are ignored when encoding and zero when
+// decoded.
 type Record struct {
 	Position uint64 // set by Write; checked by reads
 	Kind     Kind
@@ -116,6 +123,8 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		dst = append(dst, 0x90|2)
 		dst = appendStr(dst, d.Stream)
 		dst = appendUint(dst, d.Before)
+	case KindVoid:
+		// no body
 	}
 	binary.LittleEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
 	return dst
@@ -175,6 +184,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		d.array(2)
 		x.Stream = d.str()
 		x.Before = d.uint()
+	case KindVoid:
+		// no body: any byte is a trailing byte
 	default:
 		return Record{}, corrupt(r.Position, "unknown record kind %d", uint8(r.Kind))
 	}
@@ -215,6 +226,7 @@ func (r *Record) check(pos uint64) string {
 		if r.Delete.Stream == "" {
 			return "delete without stream"
 		}
+	case KindVoid:
 	default:
 		return fmt.Sprintf("unknown record kind %d", uint8(r.Kind))
 	}

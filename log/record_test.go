@@ -55,6 +55,8 @@ func roundTrips() []struct {
 			Link: Link{Stream: "x", Version: math.MaxUint64, Event: math.MaxUint64 - 1, ID: testID(3)}}},
 		{"delete", Record{Position: 13, WriteStart: 13, Kind: KindDelete, Commit: true, Delete: Delete{Stream: "Order$42", Before: 4}}},
 		{"delete before 0", Record{Position: 14, WriteStart: 13, Kind: KindDelete, Commit: true, Delete: Delete{Stream: "Order$42"}}},
+		{"void", Record{Position: 15, Kind: KindVoid}},
+		{"void commit", Record{Position: 16, WriteStart: 16, Kind: KindVoid, Commit: true}},
 	}
 	for _, v := range []uint64{0, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, math.MaxUint64} {
 		cases = append(cases, tc{fmt.Sprintf("version %d", v), ev(func(e *Event) { e.Version = v })})
@@ -113,6 +115,12 @@ func TestRecordDoesNotAliasInput(t *testing.T) {
 func TestRecordBodyIsMsgpack(t *testing.T) {
 	for _, tc := range roundTrips() {
 		r := tc.rec
+		if r.Kind == KindVoid {
+			if b := AppendRecord(nil, &r); len(b) != headerSize {
+				t.Fatalf("%s: %d bytes, want a header alone", tc.name, len(b))
+			}
+			continue
+		}
 		dec := msgpack.NewDecoder(bytes.NewReader(AppendRecord(nil, &r)[headerSize:]))
 		n, err := dec.DecodeArrayLen()
 		if err != nil {
@@ -190,7 +198,8 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{name: "version 0", b: mod(func(b []byte) []byte { b[4] = 0; return reseal(b) }), reason: "unknown record version 0"},
 		{name: "version 2", b: mod(func(b []byte) []byte { b[4] = 2; return reseal(b) }), reason: "unknown record version 2"},
 		{name: "kind 0", b: mod(func(b []byte) []byte { b[5] = 0; return reseal(b) }), reason: "unknown record kind 0"},
-		{name: "kind 4", b: mod(func(b []byte) []byte { b[5] = 4; return reseal(b) }), reason: "unknown record kind 4"},
+		{name: "kind 5", b: mod(func(b []byte) []byte { b[5] = 5; return reseal(b) }), reason: "unknown record kind 5"},
+		{name: "void with a body", b: mod(func(b []byte) []byte { b[5] = 4; return reseal(b) }), reason: "void body: "},
 		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 3; return reseal(b) }), reason: "unknown flags"},
 		{name: "reserved", b: mod(func(b []byte) []byte { b[7] = 1; return reseal(b) }), reason: "reserved byte"},
 		{name: "position 0", b: mod(func(b []byte) []byte { clear(b[8:16]); clear(b[16:24]); return reseal(b) }), reason: "position 0"},

@@ -160,7 +160,7 @@ func resync(b []byte, off int, minPos uint64) []found {
 	var out []found
 	for off < len(b) {
 		raw, n, ok := entry(b[off:])
-		if ok && len(raw) >= headerSize && raw[4] == recordVersion && raw[5]-1 < 3 && raw[6]&^flagCommit == 0 && raw[7] == 0 {
+		if ok && len(raw) >= headerSize && raw[4] == recordVersion && raw[5]-1 < 4 && raw[6]&^flagCommit == 0 && raw[7] == 0 {
 			if r, err := DecodeRecord(raw); err == nil && r.Position >= minPos {
 				out = append(out, found{off: int64(off), pos: r.Position, start: writeStart(&r)})
 				off += n

@@ -43,7 +43,8 @@ type segFile struct {
 }
 
 // listSegments returns the segment files in dir in position order, and the sidecar and
-// temporary files beside them. It refuses a directory holding the START/END files of
+// temporary files beside them (sidecars being written, segments being rewritten by a
+// repair). It refuses a directory holding the START/END files of
 // tidwall/wal's truncation, which this package never does: wal.Open would delete
 // segments on seeing them.
 func listSegments(dir string) (segs []segFile, sidecars []string, err error) {
@@ -68,7 +69,7 @@ func listSegments(dir string) (segs []segFile, sidecars []string, err error) {
 				return nil, nil, err
 			}
 			segs = append(segs, segFile{first: first, path: filepath.Join(dir, name), size: info.Size()})
-		case suffix == sidecarExt || suffix == sidecarExt+tmpExt:
+		case suffix == sidecarExt || suffix == sidecarExt+tmpExt || suffix == repairTmpExt:
 			sidecars = append(sidecars, filepath.Join(dir, name))
 		case suffix == ".START" || suffix == ".END":
 			return nil, nil, fmt.Errorf("unexpected truncation file %s", name)

@@ -1,0 +1,368 @@
+package log
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// repairTmpExt names a segment being rewritten by RepairPlan.Apply; Open removes it.
+const repairTmpExt = ".repair" + tmpExt
+
+// RepairOp is what a RepairAction does.
+type RepairOp int
+
+const (
+	// RepairCut removes the torn end of the log, as Open's crash repair does.
+	RepairCut RepairOp = iota + 1
+	// RepairVoid replaces a damaged record by a KindVoid record at the same position.
+	RepairVoid
+)
+
+// RepairAction is one change a RepairPlan makes.
+type RepairAction struct {
+	Op       RepairOp
+	Segment  string // segment file path
+	Offset   int64  // where the removed bytes start in Segment
+	Position uint64 // the position whose record is replaced (RepairVoid), or the first position whose bytes are cut (RepairCut)
+	Bytes    int64  // bytes removed from Segment (and kept in the quarantine file)
+	Records  int    // records removed (RepairCut) or 1 (RepairVoid)
+	Reason   string
+}
+
+// String describes the action for a person deciding whether to apply it.
+func (a RepairAction) String() string {
+	if a.Op == RepairVoid {
+		return fmt.Sprintf("replace position %d (segment %s offset %d, %d bytes) by a void record: %s",
+			a.Position, a.Segment, a.Offset, a.Bytes, a.Reason)
+	}
+	return fmt.Sprintf("cut %d bytes (%d whole records, from position %d) at segment %s offset %d: %s",
+		a.Bytes, a.Records, a.Position, a.Segment, a.Offset, a.Reason)
+}
+
+// RepairPlan is what an offline repair of a log directory would do; Apply does it.
+type RepairPlan struct {
+	Dir     string
+	Actions []RepairAction // cuts first (as Open orders them), then voids in position order
+
+	cut      *repairPlan
+	rewrites []*rewrite
+	sizes    map[string]int64 // the size of every file the plan changes, as planned
+}
+
+// rewrite is a kept segment whose damaged records are replaced by void records.
+type rewrite struct {
+	file  segFile // size: the bytes kept
+	offs  []uint32
+	voids map[int]*Record // by entry index
+}
+
+// PlanRepair reads the whole log in dir, which no process may have open, with this
+// package's own parser and plans its repair without changing anything: the torn end a
+// crash left is cut exactly as Open would cut it, and every other damaged record, in any
+// segment, is replaced by a KindVoid record at the same position, so that no position
+// moves and the records after it are served again. A plan with no Actions means the log
+// needs no repair. It fails with a *CorruptError for damage whose extent it cannot know
+// (framing damage that Open also refuses, or a sealed segment whose framing breaks and
+// whose sidecar does not fit), and with other errors for files it cannot read.
+func PlanRepair(dir string) (*RepairPlan, error) {
+	p, err := planOffline(dir)
+	if err != nil {
+		return nil, fmt.Errorf("log: plan repair of %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+func planOffline(dir string) (*RepairPlan, error) {
+	segs, _, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &RepairPlan{Dir: dir, sizes: make(map[string]int64)}
+	if len(segs) == 0 {
+		return p, nil
+	}
+	if segs[0].first != 1 {
+		return nil, &CorruptError{Segment: segs[0].path, Position: 1,
+			Reason: fmt.Sprintf("first segment starts at position %d: the segments before it are missing", segs[0].first)}
+	}
+	for _, f := range segs {
+		p.sizes[f.path] = f.size
+	}
+	cut, err := planRepair(segs, 0)
+	if err != nil {
+		return nil, err
+	}
+	p.cut = cut
+	for _, r := range cut.remove {
+		a := RepairAction{Op: RepairCut, Segment: r.Segment, Bytes: r.Bytes, Records: r.Records, Reason: r.Reason}
+		for _, f := range segs {
+			if f.path == r.Segment {
+				a.Position = f.first
+			}
+		}
+		p.Actions = append(p.Actions, a)
+	}
+	if t := cut.truncate; t != nil {
+		p.Actions = append(p.Actions, RepairAction{Op: RepairCut, Segment: t.Segment, Offset: t.Offset,
+			Position: cut.last + 1, Bytes: t.Bytes, Records: t.Records, Reason: t.Reason})
+	}
+
+	// Every kept record is checked; a damaged one becomes a void record. Its commit flag
+	// is set when the record after it begins a Write (so the lost record ended one) or
+	// when it is the last record kept (which Open's cut point makes a commit).
+	var pending *Record
+	for i, f := range cut.keep {
+		offs := cut.tailOffs
+		if i < len(cut.keep)-1 {
+			if offs, err = sealedOffsets(f, cut.keep[i+1].first); err != nil {
+				return nil, err
+			}
+		}
+		rw := &rewrite{file: f, offs: offs}
+		s := &segment{first: f.first, path: f.path, offs: offs, size: f.size}
+		err := eachEntry(s, func(j int, r Record, bad *CorruptError) {
+			if pending != nil {
+				pending.Commit = bad == nil && writeStart(&r) == r.Position
+				pending = nil
+			}
+			if bad == nil {
+				return
+			}
+			start, end := s.bounds(j)
+			v := &Record{Position: bad.Position, Kind: KindVoid}
+			if rw.voids == nil {
+				rw.voids = make(map[int]*Record)
+			}
+			rw.voids[j], pending = v, v
+			p.Actions = append(p.Actions, RepairAction{Op: RepairVoid, Segment: f.path, Offset: start,
+				Position: bad.Position, Bytes: end - start, Records: 1, Reason: bad.Reason})
+		})
+		if err != nil {
+			return nil, err
+		}
+		if rw.voids != nil {
+			p.rewrites = append(p.rewrites, rw)
+		}
+	}
+	if pending != nil {
+		pending.Commit = true
+	}
+	return p, nil
+}
+
+// sealedOffsets returns the entry offsets of the sealed segment f followed by a segment
+// starting at next, as Open would: from its sidecar if that fits, else by framing it.
+func sealedOffsets(f segFile, next uint64) ([]uint32, error) {
+	count := next - f.first
+	t, err := readSidecar(f.path)
+	if unusable(t, err, f, count) == "" {
+		return t.offs, nil
+	}
+	offs, err := scanOffsets(f.path)
+	if errors.Is(err, ErrCorrupt) {
+		return nil, at(fmt.Errorf("%w (and no offsets file fits the segment)", err), f.path, 0, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(offs)) != count {
+		return nil, &CorruptError{Segment: f.path, Offset: f.size, Position: f.first + uint64(len(offs)),
+			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next)}
+	}
+	return offs, nil
+}
+
+// eachEntry reads the entries of s in order through a buffer and calls fn with each
+// decoded record, or with the *CorruptError that says why it is damaged.
+func eachEntry(s *segment, fn func(i int, r Record, bad *CorruptError)) error {
+	if len(s.offs) == 0 {
+		return nil
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, s.size), int(max(16, min(s.size, scanBufferSize))))
+	var buf []byte
+	short := false
+	for i := range s.offs {
+		start, end := s.bounds(i)
+		pos := s.first + uint64(i)
+		if n := int(end - start); cap(buf) < n {
+			buf = make([]byte, n)
+		} else {
+			buf = buf[:n]
+		}
+		if !short {
+			if _, err := io.ReadFull(br, buf); err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					return err
+				}
+				short = true
+			}
+		}
+		if short {
+			fn(i, Record{}, &CorruptError{Segment: s.path, Offset: start, Position: pos, Reason: "segment file is shorter than its entries"})
+			continue
+		}
+		r, err := decodeEntry(buf, s.path, start, pos)
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			fn(i, Record{}, ce)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fn(i, r, nil)
+	}
+	return nil
+}
+
+// Apply carries out the plan on a log no process has open, crash-safely: run again
+// after a crash (PlanRepair, then Apply), it reaches the same result. First the bytes it
+// removes are appended to the file quarantine (see FORMAT.md), which is fsynced with its
+// directory before any segment changes. Then the torn end is cut as Open cuts it. Then
+// each segment with damaged records is rewritten: its sidecar is removed (so that Open
+// rebuilds it, whatever happens next), the new segment is written to a temporary file
+// and fsynced, renamed over the old one, and the directory fsynced. Apply refuses to
+// run if a segment changed size since the plan was made.
+func (p *RepairPlan) Apply(quarantine string) error {
+	if err := p.apply(quarantine); err != nil {
+		return fmt.Errorf("log: repair %s: %w", p.Dir, err)
+	}
+	return nil
+}
+
+func (p *RepairPlan) apply(quarantine string) error {
+	if len(p.Actions) == 0 {
+		return nil
+	}
+	for _, a := range p.Actions {
+		info, err := os.Stat(a.Segment)
+		if err != nil {
+			return err
+		}
+		if info.Size() != p.sizes[a.Segment] {
+			return fmt.Errorf("segment %s is %d bytes, the plan was made for %d: plan again", a.Segment, info.Size(), p.sizes[a.Segment])
+		}
+	}
+	if err := p.writeQuarantine(quarantine); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	if err := p.cut.apply(p.Dir, true); err != nil {
+		return err
+	}
+	for _, rw := range p.rewrites {
+		if err := rw.apply(p.Dir); err != nil {
+			return fmt.Errorf("rewrite %s: %w", rw.file.path, err)
+		}
+	}
+	return nil
+}
+
+// writeQuarantine appends every removed byte range to path, each after a header line,
+// and makes it durable.
+func (p *RepairPlan) writeQuarantine(path string) error {
+	q, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(q)
+	err = func() error {
+		for _, a := range p.Actions {
+			op := "cut"
+			if a.Op == RepairVoid {
+				op = "void"
+			}
+			fmt.Fprintf(w, "pmd-quarantine 1 %s segment=%s offset=%d position=%d bytes=%d reason=%q\n",
+				op, filepath.Base(a.Segment), a.Offset, a.Position, a.Bytes, a.Reason)
+			f, err := os.Open(a.Segment)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(w, io.NewSectionReader(f, a.Offset, a.Bytes))
+			f.Close()
+			if err != nil {
+				return err
+			}
+			w.WriteByte('\n')
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return q.Sync()
+	}()
+	if cerr := q.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func (rw *rewrite) apply(dir string) error {
+	if err := os.Remove(rw.file.path + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	old, err := os.Open(rw.file.path)
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	tmp := rw.file.path + repairTmpExt
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	s := &segment{first: rw.file.first, path: rw.file.path, offs: rw.offs, size: rw.file.size}
+	w := bufio.NewWriterSize(f, scanBufferSize)
+	err = func() error {
+		var rec []byte
+		for i := range rw.offs {
+			start, end := s.bounds(i)
+			if v := rw.voids[i]; v != nil {
+				rec = AppendRecord(rec[:0], v)
+				w.Write(appendUvarint(nil, uint64(len(rec))))
+				w.Write(rec)
+				continue
+			}
+			if _, err := io.Copy(w, io.NewSectionReader(old, start, end-start)); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, rw.file.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+func appendUvarint(dst []byte, x uint64) []byte {
+	for x >= 0x80 {
+		dst = append(dst, byte(x)|0x80)
+		x >>= 7
+	}
+	return append(dst, byte(x))
+}
