@@ -34,6 +34,9 @@
 //     end as Open does, replace each damaged record by a KindVoid record at the same
 //     position) and RepairPlan.Apply does it crash-safely, keeping every removed byte in
 //     a quarantine file written before any segment changes.
+//   - Options.ReadOnly opens a log that no process has open without changing a file, for
+//     offline checks: it serves the records an Open would keep and reports what that
+//     Open would cut (Repairs) and serve around (Damage); writes fail with ErrReadOnly.
 //   - Reading one record costs one pread, whatever the segment size: each segment's entry
 //     offsets are kept in memory (4 bytes per record), and for sealed segments in a
 //     sidecar file so that Open does not read old segments.

@@ -23,6 +23,9 @@ var (
 	// not ending in a commit, a record missing a required field). Such a Write writes
 	// nothing and leaves the Log usable.
 	ErrInvalid = errors.New("log: invalid")
+	// ErrReadOnly is matched by the error of Write and Sync on a Log opened with
+	// Options.ReadOnly.
+	ErrReadOnly = errors.New("log: read-only")
 )
 
 // CorruptError reports damaged log data and where it is. errors.Is(err, ErrCorrupt) holds.

@@ -33,6 +33,13 @@ type Options struct {
 	Keep uint64
 	// MaxOpenFiles bounds the read-only segment files kept open for reads; 0 means 64.
 	MaxOpenFiles int
+	// ReadOnly opens the log for reading only, for offline checks of a log no process has
+	// open: Open changes nothing in dir (no crash repair, no offsets file written or
+	// removed, tidwall/wal not opened) and fails if dir does not exist. Read, Scan and
+	// Scrub serve the records up to the last one an Open without ReadOnly would keep;
+	// Repairs and Damage report what such an Open would cut and keep. Write and Sync
+	// fail with ErrReadOnly.
+	ReadOnly bool
 }
 
 const (
@@ -126,8 +133,13 @@ func Open(dir string, opts Options) (*Log, error) {
 }
 
 func (l *Log) open() error {
-	sync := !l.opts.NoSync
-	if _, err := os.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
+	ro := l.opts.ReadOnly
+	sync := !l.opts.NoSync && !ro
+	if ro {
+		if _, err := os.Stat(l.dir); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(l.dir, 0o750); err != nil {
 			return err
 		}
@@ -151,25 +163,27 @@ func (l *Log) open() error {
 		if err != nil {
 			return err
 		}
-		if err := plan.apply(l.dir, sync); err != nil {
-			return fmt.Errorf("crash repair: %w", err)
-		}
-		l.repairs = plan.repairs()
-		for _, r := range l.repairs {
-			l.logger.Warn(fmt.Sprintf("log: cut %d bytes after position %d in segment %s: %s", r.Bytes, plan.last, r.Segment, r.Reason),
-				"segment", r.Segment, "offset", r.Offset, "bytes", r.Bytes, "records", r.Records)
-		}
-		l.damage = plan.damage
-		for _, d := range l.damage {
-			l.logger.Error("log: damaged record kept: "+d.Error(),
-				"segment", d.Segment, "offset", d.Offset, "position", d.Position)
-		}
+		l.repairs, l.damage = plan.repairs(), plan.damage
 		segs, tailOffs = plan.keep, plan.tailOffs
+		if !ro {
+			if err := plan.apply(l.dir, sync); err != nil {
+				return fmt.Errorf("crash repair: %w", err)
+			}
+			for _, r := range l.repairs {
+				l.logger.Warn(fmt.Sprintf("log: cut %d bytes after position %d in segment %s: %s", r.Bytes, plan.last, r.Segment, r.Reason),
+					"segment", r.Segment, "offset", r.Offset, "bytes", r.Bytes, "records", r.Records)
+			}
+			for _, d := range l.damage {
+				l.logger.Error("log: damaged record kept: "+d.Error(),
+					"segment", d.Segment, "offset", d.Offset, "position", d.Position)
+			}
+		}
 	}
 
-	l.wal, err = l.openWAL(l.dir, l.walOptions())
-	if err != nil {
-		return err
+	if !ro {
+		if l.wal, err = l.openWAL(l.dir, l.walOptions()); err != nil {
+			return err
+		}
 	}
 	if len(segs) == 0 {
 		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1))}}
@@ -185,6 +199,9 @@ func (l *Log) open() error {
 	tf := segs[len(segs)-1]
 	l.segs = append(l.segs, &segment{first: tf.first, path: tf.path, offs: tailOffs, size: tf.size})
 	l.last = tf.first + uint64(len(tailOffs)) - 1
+	if ro {
+		return nil
+	}
 
 	// Sidecars of segments that are gone or are the tail again are stale, as are
 	// temporary files of an interrupted sidecar write.
@@ -237,6 +254,9 @@ func (l *Log) loadSealed(f segFile, next uint64) (*segment, error) {
 			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next)}
 	}
 	s.offs = offs
+	if l.opts.ReadOnly {
+		return s, nil
+	}
 	l.logger.Info(fmt.Sprintf("log: rebuilt offsets of segment %s: %s", f.path, why), "segment", f.path, "records", len(offs))
 	l.writeSidecar(s)
 	return s, nil
@@ -301,6 +321,9 @@ func (l *Log) Write(recs []Record) error {
 	defer l.wmu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if l.opts.ReadOnly {
+		return fmt.Errorf("log: write: %w", ErrReadOnly)
 	}
 	if err := checkWrite(recs, l.last+1); err != nil {
 		return err
@@ -710,6 +733,9 @@ func (l *Log) Sync() error {
 	if l.closed {
 		return ErrClosed
 	}
+	if l.opts.ReadOnly {
+		return fmt.Errorf("log: sync: %w", ErrReadOnly)
+	}
 	if err := l.ensureWAL(); err != nil {
 		return err
 	}
@@ -731,7 +757,8 @@ func (l *Log) Err() error {
 	return l.failed
 }
 
-// Repairs returns what Open cut, in the order it was cut (the last segment first).
+// Repairs returns what Open cut, in the order it was cut (the last segment first); with
+// Options.ReadOnly, what an Open without it would cut.
 func (l *Log) Repairs() []Repair {
 	return append([]Repair(nil), l.repairs...)
 }
@@ -776,6 +803,9 @@ func (l *Log) Close() error {
 	l.closed = true
 	l.mu.Unlock()
 	l.files.close()
+	if l.opts.ReadOnly {
+		return nil
+	}
 	if l.failed != nil || l.wal == nil {
 		// Closing a failed handle would fsync what it wrote of the failed batch: cut it
 		// first, so that the next Open does not find it.
