@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
+	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
@@ -238,9 +239,9 @@ func (s *Store) commit(batch []*request) {
 	}
 	start := time.Now()
 	if err := s.log.Write(s.batchRecs); err != nil {
-		// The log's state is unknown after a failed write: refuse all writes until the
-		// store is reopened and the log repaired.
-		s.failed = err
+		// Nothing of the batch is in the log: the log rolls a failed write back and
+		// heals itself, so the next batch may well succeed.
+		err = &UnavailableError{Cause: err}
 		for _, r := range s.batchState {
 			r.done <- result{err: err}
 		}
@@ -250,29 +251,33 @@ func (s *Store) commit(batch []*request) {
 		s.opts.OnCommit(CommitInfo{Requests: len(s.batchState), Records: len(s.batchRecs), Duration: time.Since(start)})
 	}
 	s.lastTS = ts
-	s.mu.Lock()
-	// batchState holds the requests that wrote batchRecs, in order, each its records
-	// [first, last).
-	for _, r := range s.batchState {
-		for i := r.first; i < r.last; i++ {
-			// Cannot fail: plan derived every version from this index.
-			_ = applyRecord(s.idx, &s.batchRecs[i], r.cause(i-r.first))
+	if err := s.apply(); err != nil {
+		// The batch is durable but the index lags the log: every later plan would be
+		// wrong. Writes stop until a restart replays the log into the index.
+		s.failed = &UnavailableError{Cause: err}
+		for _, r := range s.batchState {
+			r.done <- result{err: s.failed}
 		}
+		return
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
+	s.notify()
 	for _, r := range s.batchState {
 		r.done <- result{res: r.res}
 	}
-	s.sinceCkpt += len(s.batchRecs)
-	if s.sinceCkpt >= s.opts.CheckpointEvery {
-		s.sinceCkpt = 0
-		select {
-		case s.ckptKick <- struct{}{}:
-		default:
+}
+
+// apply adds the records of the batch just written to the index. batchState holds the
+// requests that wrote batchRecs, in order, each its records [first, last).
+func (s *Store) apply() error {
+	for _, r := range s.batchState {
+		for i := r.first; i < r.last; i++ {
+			if err := engine.ApplyRecord(s.ibatch, &s.batchRecs[i], r.cause(i-r.first)); err != nil {
+				s.ibatch.Discard()
+				return err
+			}
 		}
 	}
+	return s.eng.Apply(s.ibatch, len(s.batchRecs))
 }
 
 // plan checks r against the index and the batch so far and, if it holds, appends its
@@ -282,13 +287,20 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 	// An exact retry is answered before the expected version is checked: the retry of an
 	// append that succeeded with no_stream must succeed too.
 	if !r.del && !r.changes[0].link {
-		if pos, known := s.overlay.lookup(s.idx, r.changes[0].id); known {
+		pos, known, err := s.overlay.lookup(s.idx, r.changes[0].id)
+		if err != nil {
+			return WriteResult{}, false, err
+		}
+		if known {
 			if res, ok := s.exactRetry(r, pos); ok {
 				return res, true, nil
 			}
 		}
 	}
-	st := s.overlay.state(s.idx, r.stream)
+	st, err := s.overlay.state(s.idx, r.stream)
+	if err != nil {
+		return WriteResult{}, false, err
+	}
 	if err := checkExpected(r.stream, r.expected, st); err != nil {
 		return WriteResult{}, false, err
 	}
@@ -309,12 +321,19 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 	// Resolve ids before writing anything, so that a refused request leaves no trace.
 	targets := make([]uint64, len(r.changes))
 	for i, c := range r.changes {
-		pos, known := s.overlay.lookup(s.idx, c.id)
+		pos, known, err := s.overlay.lookup(s.idx, c.id)
+		if err != nil {
+			return WriteResult{}, false, err
+		}
 		if c.link {
 			if !known {
 				return WriteResult{}, false, &EventNotFoundError{ID: c.id}
 			}
-			if s.overlay.contains(s.idx, r.stream, pos) {
+			in, err := s.overlay.contains(s.idx, r.stream, pos)
+			if err != nil {
+				return WriteResult{}, false, err
+			}
+			if in {
 				return WriteResult{}, false, &DuplicateEventError{ID: c.id, Stream: r.stream}
 			}
 			targets[i] = pos
@@ -422,26 +441,32 @@ func (o *overlay) reset() {
 	clear(o.members)
 }
 
-func (o *overlay) state(idx *index.Index, stream string) index.StreamState {
+func (o *overlay) state(idx *index.Index, stream string) (index.StreamState, error) {
 	if st, ok := o.streams[stream]; ok {
-		return *st
+		return *st, nil
 	}
 	return idx.Stream(stream)
 }
 
-func (o *overlay) lookup(idx *index.Index, id uuid.UUID) (uint64, bool) {
+func (o *overlay) lookup(idx *index.Index, id uuid.UUID) (uint64, bool, error) {
 	if pos, ok := o.ids[id]; ok {
-		return pos, true
+		return pos, true, nil
 	}
 	return idx.Lookup(id)
 }
 
-func (o *overlay) contains(idx *index.Index, stream string, pos uint64) bool {
+func (o *overlay) contains(idx *index.Index, stream string, pos uint64) (bool, error) {
 	if _, ok := o.members[member{stream, pos}]; ok {
-		return true
+		return true, nil
 	}
-	if st, ok := o.streams[stream]; ok && st.First > idx.Stream(stream).First {
-		return false // deleted earlier in this batch
+	if st, ok := o.streams[stream]; ok {
+		cur, err := idx.Stream(stream)
+		if err != nil {
+			return false, err
+		}
+		if st.First > cur.First {
+			return false, nil // deleted earlier in this batch
+		}
 	}
 	return idx.Contains(stream, pos)
 }

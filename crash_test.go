@@ -39,7 +39,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestCrashKill9 as its child process")
 	}
-	s, err := pmd.Open(dir, pmd.Options{Logger: quietLogger(), SegmentSize: 32 << 10, CheckpointEvery: 300})
+	s, err := pmd.Open(dir, pmd.Options{Logger: quietLogger(), SegmentSize: 32 << 10, IndexFlushEvery: 300})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -71,7 +71,11 @@ func TestCrashChild(t *testing.T) {
 						"batch": batch.String(), "n": n, "i": i, "pad": strings.Repeat("x", rng.IntN(300)),
 					}}
 				}
-				info := s.StreamInfo(stream)
+				info, err := s.StreamInfo(stream)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "stream info:", err)
+					os.Exit(4)
+				}
 				expected := pmd.NoStream
 				if info.Exists {
 					expected = pmd.AtVersion(uint64(info.Version))
@@ -88,7 +92,11 @@ func TestCrashChild(t *testing.T) {
 				report(a)
 				if rng.IntN(3) == 0 {
 					target := fmt.Sprintf("Link$%d", w)
-					info := s.StreamInfo(target)
+					info, err := s.StreamInfo(target)
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "stream info:", err)
+						os.Exit(4)
+					}
 					expected := pmd.NoStream
 					if info.Exists {
 						expected = pmd.AtVersion(uint64(info.Version))
@@ -204,7 +212,7 @@ func checkCrashedStore(t *testing.T, dir string, acked []ack) {
 		}
 	}
 	// Versions are contiguous in every stream.
-	for _, info := range s.Streams("", "", 1000) {
+	for _, info := range streams(t, s, "", "", 1000) {
 		events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -281,21 +289,20 @@ func TestPowerCutDamage(t *testing.T) {
 				mustAppend(t, s, "D", pmd.Any, e)
 			}
 			s.Close()
-			ckpt, err := os.ReadFile(filepath.Join(dir, "index.ckpt"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			oldIndex := t.TempDir()
+			copyDir(t, filepath.Join(dir, "index"), oldIndex)
 			seg, synced := newestSegment(t, dir)
 			// Unsynced part: batches of three whose tail the power cut damages. The old
-			// checkpoint is put back: a power cut loses the newer one too.
+			// index is put back: a power cut loses the newer one too.
 			s = openStore(t, dir)
 			for i := 0; i < 20; i++ {
 				mustAppend(t, s, fmt.Sprintf("U$%d", i), pmd.NoStream, ev("U", "i", 0), ev("U", "i", 1), ev("U", "i", 2))
 			}
 			s.Close()
-			if err := os.WriteFile(filepath.Join(dir, "index.ckpt"), ckpt, 0o640); err != nil {
+			if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
 				t.Fatal(err)
 			}
+			copyDir(t, oldIndex, filepath.Join(dir, "index"))
 			if again, size := newestSegment(t, dir); again != seg {
 				t.Fatalf("the test wants one segment, the log cycled to %s", again)
 			} else {
@@ -307,7 +314,11 @@ func TestPowerCutDamage(t *testing.T) {
 			if err != nil || fmt.Sprint(ids(got)) != fmt.Sprint(dataIDs(durable)) {
 				t.Fatalf("durable stream after power cut: %v (%d events)", err, len(got))
 			}
-			for _, info := range s.Streams("U$", "", 100) {
+			infos, err := s.Streams("U$", "", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, info := range infos {
 				events, _ := readStream(t, s, info.Name, pmd.ReadOptions{})
 				if len(events) != 3 {
 					t.Fatalf("%s holds %d of its 3 events", info.Name, len(events))
@@ -387,4 +398,12 @@ func newestSegment(t *testing.T, dir string) (string, int64) {
 		t.Fatal(err)
 	}
 	return segs[len(segs)-1], fi.Size()
+}
+
+// copyDir copies the files of directory src into dst, creating it.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
 }

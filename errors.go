@@ -16,6 +16,10 @@ var (
 	ErrStreamNotFound       = errors.New("stream not found")
 	ErrInvalidArgument      = errors.New("invalid argument")
 	ErrClosed               = errors.New("store closed")
+	// ErrUnavailable is matched by a write that failed because the store cannot write
+	// now (disk full, I/O error). Nothing of it was written; the store recovers by itself
+	// once the cause is gone, and Problems says what it is meanwhile.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // WrongExpectedVersionError is returned when a write's expected version does not hold.
@@ -87,3 +91,17 @@ func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInval
 func invalid(arg, format string, a ...any) error {
 	return &InvalidArgumentError{Arg: arg, Reason: fmt.Sprintf(format, a...)}
 }
+
+// UnavailableError is returned for a write the store could not make now; Cause says why
+// (errors.Is(err, syscall.ENOSPC) holds for a full disk). Nothing of the write is stored.
+type UnavailableError struct {
+	Cause error
+}
+
+func (e *UnavailableError) Error() string { return "store unavailable: " + e.Cause.Error() }
+
+// Is makes errors.Is(err, ErrUnavailable) hold.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Cause }

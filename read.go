@@ -36,11 +36,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 				return
 			}
 			n := pageLimit(remaining)
-			s.mu.RLock()
-			exists := s.idx.Stream(stream).Exists
-			page = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
-			s.mu.RUnlock()
-			if first && !exists {
+			st, err := s.idx.Stream(stream)
+			if err == nil {
+				page, err = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
+			}
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if first && !st.Exists {
 				yield(Event{}, &StreamNotFoundError{Stream: stream})
 				return
 			}
@@ -75,7 +79,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadOptions) iter.Seq2[Event, 
 			return
 		}
 		if len(opts.Types) > 0 {
-			s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) []uint64 {
+			s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) ([]uint64, error) {
 				return s.idx.Types(dst, opts.Types, from, opts.Backward, n)
 			})
 			return
@@ -160,16 +164,16 @@ func (s *Store) ReadCategory(ctx context.Context, category string, opts ReadOpti
 			yield(Event{}, err)
 			return
 		}
-		s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) []uint64 {
+		s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) ([]uint64, error) {
 			return s.idx.Category(dst, category, from, opts.Backward, n)
 		})
 	}
 }
 
 // readPostings pages through a list of event positions taken from the index with
-// postings, called under the read lock.
+// postings.
 func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(Event, error) bool,
-	postings func(dst []uint64, from uint64, n int) []uint64) {
+	postings func(dst []uint64, from uint64, n int) ([]uint64, error)) {
 	from, remaining := opts.From, opts.Limit
 	var page []uint64
 	for {
@@ -178,9 +182,11 @@ func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(E
 			return
 		}
 		n := pageLimit(remaining)
-		s.mu.RLock()
-		page = postings(page[:0], from, n)
-		s.mu.RUnlock()
+		var err error
+		if page, err = postings(page[:0], from, n); err != nil {
+			yield(Event{}, err)
+			return
+		}
 		for _, pos := range page {
 			ev, err := s.readEvent(pos)
 			if !yield(ev, err) || err != nil {
@@ -231,9 +237,10 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, err
 	}
-	s.mu.RLock()
-	pos, ok := s.idx.Lookup(id)
-	s.mu.RUnlock()
+	pos, ok, err := s.idx.Lookup(id)
+	if err != nil {
+		return Event{}, err
+	}
 	if !ok {
 		return Event{}, &EventNotFoundError{ID: id}
 	}
@@ -242,26 +249,28 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 
 // Streams lists streams whose names start with prefix and sort after after, in name
 // order, at most limit of them (0 means 100).
-func (s *Store) Streams(prefix, after string, limit int) []StreamInfo {
+func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	s.mu.RLock()
-	list := s.idx.StreamNames(prefix, after, limit)
-	s.mu.RUnlock()
+	list, err := s.idx.StreamNames(prefix, after, limit)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]StreamInfo, len(list))
 	for i, st := range list {
 		out[i] = StreamInfo{Name: st.Name, Exists: st.Exists, Version: st.Last}
 	}
-	return out
+	return out, nil
 }
 
 // StreamInfo describes stream; Version is -1 and Exists false for a stream never written.
-func (s *Store) StreamInfo(stream string) StreamInfo {
-	s.mu.RLock()
-	st := s.idx.Stream(stream)
-	s.mu.RUnlock()
-	return StreamInfo{Name: stream, Exists: st.Exists, Version: st.Last}
+func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
+	st, err := s.idx.Stream(stream)
+	if err != nil {
+		return StreamInfo{}, err
+	}
+	return StreamInfo{Name: stream, Exists: st.Exists, Version: st.Last}, nil
 }
 
 // Subscribe delivers the events of a stream or of the global log from opts.From on:
@@ -285,9 +294,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 		for {
 			// Take the change signal before reading: a write that lands after the read
 			// closes this very channel, so no wake-up is lost.
-			s.mu.RLock()
-			changed := s.changed
-			s.mu.RUnlock()
+			changed := s.changes()
 			read := ReadOptions{From: from, Limit: pageSize, Types: opts.Types}
 			var page iter.Seq2[Event, error]
 			if all {

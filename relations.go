@@ -1,12 +1,11 @@
 package pmd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/pmd-dev/pmd/index"
+	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
@@ -19,9 +18,10 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	pos, ok := s.idx.Lookup(id)
-	s.mu.RUnlock()
+	pos, ok, err := s.idx.Lookup(id)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, &EventNotFoundError{ID: id}
 	}
@@ -36,12 +36,16 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	}
 	own := r.Event.Stream
 	var out []string
-	s.mu.RLock()
-	if s.idx.Contains(own, pos) {
+	in, err := s.idx.Contains(own, pos)
+	if err != nil {
+		return nil, err
+	}
+	if in {
 		out = append(out, own)
 	}
-	out = s.idx.LinkedInto(out, pos)
-	s.mu.RUnlock()
+	if out, err = s.idx.LinkedInto(out, pos); err != nil {
+		return nil, err
+	}
 	// Linked back into its own stream after a deletion of it, the event is there once.
 	if len(out) > 1 && out[0] == own {
 		for i := 1; i < len(out); i++ {
@@ -66,13 +70,14 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	pos, ok := s.idx.Lookup(id)
+	pos, ok, err := s.idx.Lookup(id)
 	var caused []uint64
-	if ok {
-		caused = s.idx.Caused(nil, pos, limit)
+	if err == nil && ok {
+		caused, err = s.idx.Caused(nil, pos, limit)
 	}
-	s.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, &EventNotFoundError{ID: id}
 	}
@@ -90,36 +95,6 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 	return out, nil
 }
 
-// causationID is the metadata key as it shows in msgpack bytes.
-var causationID = []byte(CausationID)
-
-// CausationOf returns the causation parent that the store records for an event whose
-// metadata, as the log stores it (msgpack bytes, pmdlog.Event.Metadata), is meta: the
-// UUID its CausationID key holds as a string, or uuid.Nil if it names none. A tool that
-// rebuilds an index from the log, as pmd verify does, looks this id up before adding the
-// event and calls index.AddCausation when it is found, as the store does on replay.
-func CausationOf(meta []byte) uuid.UUID { return causeIn(meta) }
-
-// causeIn returns the id that the msgpack metadata meta names as causation_id, exactly as
-// a reader of the event sees it in Event.Metadata: a string holding a UUID. It returns
-// uuid.Nil if there is none. It decodes only metadata that holds the key's bytes, so
-// events without a cause cost a byte search.
-func causeIn(meta []byte) uuid.UUID {
-	if !bytes.Contains(meta, causationID) {
-		return uuid.Nil
-	}
-	m, err := decodeMap(meta)
-	if err != nil {
-		return uuid.Nil
-	}
-	str, _ := m[CausationID].(string)
-	id, err := uuid.Parse(str)
-	if err != nil {
-		return uuid.Nil
-	}
-	return id
-}
-
 // causesOf returns the causation ids of the new events of changes, nil if none has one.
 // The write path finds them here, in the writer's goroutine, from the very bytes the log
 // will hold, so that the committer and a replay of the log record the same causations.
@@ -129,7 +104,7 @@ func causesOf(changes []change) []uuid.UUID {
 		if changes[i].link {
 			continue
 		}
-		if id := causeIn(changes[i].meta); id != uuid.Nil {
+		if id := engine.CausationOf(changes[i].meta); id != uuid.Nil {
 			if out == nil {
 				out = make([]uuid.UUID, len(changes))
 			}
@@ -145,22 +120,4 @@ func (r *request) cause(i int) uuid.UUID {
 		return uuid.Nil
 	}
 	return r.causes[i]
-}
-
-// addEvent adds the event record r to idx and, if cause is the id of an event stored
-// before it, records that event as its causation parent. The parent is looked up before
-// the event is added, so an event never causes itself. On the write path and on replay
-// the index holds exactly the records before r when it is added, so both find the same
-// parent.
-func addEvent(idx *index.Index, r *pmdlog.Record, cause uuid.UUID) (version uint64) {
-	var parent uint64
-	var found bool
-	if cause != uuid.Nil {
-		parent, found = idx.Lookup(cause)
-	}
-	version = idx.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type)
-	if found {
-		idx.AddCausation(r.Position, parent)
-	}
-	return version
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 func mustDelete(t testing.TB, s *pmd.Store, stream string) {
@@ -95,7 +94,7 @@ func TestEventStreams(t *testing.T) {
 				t.Fatalf("EventStreams = %q, want %q", got, steps[n].want)
 			}
 			// Every stream it names reads it; nothing else does.
-			for _, info := range s.Streams("", "", 100) {
+			for _, info := range streams(t, s, "", "", 100) {
 				events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
 				if err != nil && !errors.Is(err, pmd.ErrStreamNotFound) {
 					t.Fatal(err)
@@ -272,10 +271,10 @@ func relations(t *testing.T, s *pmd.Store) map[uuid.UUID][2]any {
 }
 
 func TestRelationsAfterReopen(t *testing.T) {
-	for _, ckpt := range []string{"kept", "deleted", "of version 1", "with a flipped bit", "older than the log"} {
-		t.Run("checkpoint "+ckpt, func(t *testing.T) {
+	for _, how := range []string{"nothing", "index deleted", "index damaged", "index marked damaged", "index older than the log"} {
+		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10, CheckpointEvery: 40})
+			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10, IndexFlushEvery: 40})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -299,23 +298,12 @@ func TestRelationsAfterReopen(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, "index.ckpt")
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch ckpt {
-			case "deleted":
-				err = os.Remove(path)
-			case "of version 1":
-				b[8] = 1 // the version field: such a checkpoint has no relations
-				err = os.WriteFile(path, b, 0o640)
-			case "with a flipped bit":
-				b[len(b)-10] ^= 0x04 // in the relations, near the end
-				err = os.WriteFile(path, b, 0o640)
-			case "older than the log":
-				// Reopen, write more and stop without a checkpoint: the next open
-				// replays the log past the checkpoint.
+			if how == "index older than the log" {
+				// Keep the index, write more, and put the old index back, as a crash
+				// before the index was flushed would: the next open replays the log
+				// past it.
+				old := t.TempDir()
+				copyDir(t, filepath.Join(dir, "index"), old)
 				s, err = pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10})
 				if err != nil {
 					t.Fatal(err)
@@ -325,10 +313,12 @@ func TestRelationsAfterReopen(t *testing.T) {
 				mustLink(t, s, "PM$9", pmd.Any, events[1].ID)
 				before = relations(t, s)
 				s.Close()
-				err = os.WriteFile(path, b, 0o640) // the checkpoint from before them
-			}
-			if err != nil {
-				t.Fatal(err)
+				if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+					t.Fatal(err)
+				}
+				copyDir(t, old, filepath.Join(dir, "index"))
+			} else {
+				damageIndex(t, dir, how)
 			}
 			var logs lockedBuffer
 			s2, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -336,11 +326,11 @@ func TestRelationsAfterReopen(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s2.Close() })
-			// The store says when it cannot use its checkpoint, and rebuilds the index from
-			// the log; the others it uses as they are.
-			rebuilt := strings.Contains(logs.String(), "checkpoint unusable")
-			if want := ckpt == "of version 1" || ckpt == "with a flipped bit"; rebuilt != want {
-				t.Fatalf("checkpoint unusable: %v, want %v; the log says:\n%s", rebuilt, want, logs.String())
+			// The store says when it cannot use its index, and rebuilds it from the log;
+			// otherwise it uses the index as it is and replays what it lacks.
+			rebuilt := strings.Contains(logs.String(), "rebuilding it from the log")
+			if want := how == "index damaged" || how == "index marked damaged"; rebuilt != want {
+				t.Fatalf("index rebuilt: %v, want %v; the log says:\n%s", rebuilt, want, logs.String())
 			}
 			if after := relations(t, s2); !reflect.DeepEqual(after, before) {
 				for id, want := range before {
@@ -448,7 +438,7 @@ func BenchmarkAppendCaused(b *testing.B) {
 	}
 }
 
-// BenchmarkReplayCaused opens a store of 20k events without its checkpoint, so that the
+// BenchmarkReplayCaused opens a store of 20k events without its index, so that the
 // whole log is replayed, every other event naming a parent; the baseline names it under
 // another key.
 func BenchmarkReplayCaused(b *testing.B) {
@@ -481,7 +471,7 @@ func BenchmarkReplayCaused(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				if err := os.Remove(filepath.Join(dir, "index.ckpt")); err != nil {
+				if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
 					b.Fatal(err)
 				}
 				s, err := pmd.Open(dir, opts)
@@ -493,37 +483,6 @@ func BenchmarkReplayCaused(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-			}
-		})
-	}
-}
-
-func TestCausationOf(t *testing.T) {
-	parent := uuid.MustParse("0b7f3c52-2a5e-4c1f-9d3a-6f0e8b1c2d4e")
-	enc := func(m map[string]any) []byte {
-		b, err := msgpack.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	for _, tc := range []struct {
-		name string
-		meta []byte
-		want uuid.UUID
-	}{
-		{"no metadata", nil, uuid.Nil},
-		{"no causation", enc(map[string]any{"user": "ann"}), uuid.Nil},
-		{"causation", enc(map[string]any{pmd.CausationID: parent.String(), "user": "ann"}), parent},
-		{"braced form", enc(map[string]any{pmd.CausationID: "{" + parent.String() + "}"}), parent},
-		{"not a UUID", enc(map[string]any{pmd.CausationID: "order-1"}), uuid.Nil},
-		{"not a string", enc(map[string]any{pmd.CausationID: 42}), uuid.Nil},
-		{"nested", enc(map[string]any{"trace": map[string]any{pmd.CausationID: parent.String()}}), uuid.Nil},
-		{"not msgpack", []byte(pmd.CausationID + parent.String()), uuid.Nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := pmd.CausationOf(tc.meta); got != tc.want {
-				t.Fatalf("CausationOf = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package pmd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -307,7 +308,7 @@ func TestLinks(t *testing.T) {
 	if _, err := s.Link(ctx, "PM$1", pmd.Any, b.ID, unknown); !errors.As(err, &nf) || nf.ID != unknown {
 		t.Errorf("link of a known and an unknown id: err = %v, want not found naming %s", err, unknown)
 	}
-	if info := s.StreamInfo("PM$1"); info.Version != 2 {
+	if info := streamInfo(t, s, "PM$1"); info.Version != 2 {
 		t.Errorf("a refused link batch changed the stream: %+v", info)
 	}
 }
@@ -585,10 +586,10 @@ func TestConcurrentAppendsAreAllStored(t *testing.T) {
 }
 
 func TestReopenAnswersTheSame(t *testing.T) {
-	for _, lose := range []string{"nothing", "checkpoint deleted", "checkpoint damaged"} {
+	for _, lose := range []string{"nothing", "index deleted", "index damaged", "index marked damaged"} {
 		t.Run(lose, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10, CheckpointEvery: 50})
+			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10, IndexFlushEvery: 50})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -608,22 +609,7 @@ func TestReopenAnswersTheSame(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			ckpt := filepath.Join(dir, "index.ckpt")
-			switch lose {
-			case "checkpoint deleted":
-				if err := os.Remove(ckpt); err != nil {
-					t.Fatal(err)
-				}
-			case "checkpoint damaged":
-				b, err := os.ReadFile(ckpt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b[len(b)/2] ^= 0x10
-				if err := os.WriteFile(ckpt, b, 0o640); err != nil {
-					t.Fatal(err)
-				}
-			}
+			damageIndex(t, dir, lose)
 			s2 := openStore(t, dir)
 			after := snapshot(t, s2)
 			if !reflect.DeepEqual(before, after) {
@@ -645,7 +631,7 @@ func TestReopenAnswersTheSame(t *testing.T) {
 func snapshot(t *testing.T, s *pmd.Store) map[string][]pmd.Event {
 	t.Helper()
 	out := map[string][]pmd.Event{pmd.All: readAll(t, s, pmd.ReadOptions{})}
-	for _, info := range s.Streams("", "", 1000) {
+	for _, info := range streams(t, s, "", "", 1000) {
 		events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
 		if err != nil && !errors.Is(err, pmd.ErrStreamNotFound) {
 			t.Fatal(err)
@@ -660,7 +646,7 @@ func TestStreamsListing(t *testing.T) {
 	for _, name := range []string{"b$2", "a$1", "b$1", "c", "b$3"} {
 		mustAppend(t, s, name, pmd.Any, ev("E"))
 	}
-	got := s.Streams("b$", "b$1", 10)
+	got := streams(t, s, "b$", "b$1", 10)
 	var names []string
 	for _, st := range got {
 		names = append(names, st.Name)
@@ -668,10 +654,10 @@ func TestStreamsListing(t *testing.T) {
 	if want := []string{"b$2", "b$3"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("Streams(b$, after b$1) = %v, want %v", names, want)
 	}
-	if info := s.StreamInfo("a$1"); !info.Exists || info.Version != 0 {
+	if info := streamInfo(t, s, "a$1"); !info.Exists || info.Version != 0 {
 		t.Errorf("StreamInfo(a$1) = %+v", info)
 	}
-	if info := s.StreamInfo("zzz"); info.Exists || info.Version != -1 {
+	if info := streamInfo(t, s, "zzz"); info.Exists || info.Version != -1 {
 		t.Errorf("StreamInfo(zzz) = %+v", info)
 	}
 }
@@ -738,5 +724,53 @@ func TestConcurrentWritersShareFsyncs(t *testing.T) {
 	// mean most writers pay their own fsync.
 	if commits > writers*each/2 {
 		t.Errorf("%d appends took %d fsyncs: concurrent writers did not share them", writers*each, commits)
+	}
+}
+
+func streams(t testing.TB, s *pmd.Store, prefix, after string, limit int) []pmd.StreamInfo {
+	t.Helper()
+	list, err := s.Streams(prefix, after, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func streamInfo(t testing.TB, s *pmd.Store, stream string) pmd.StreamInfo {
+	t.Helper()
+	info, err := s.StreamInfo(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// damageIndex does to the index of the closed store in dir what how says: "nothing",
+// "index deleted", "index damaged" (its manifest overwritten, as a bad disk would) or
+// "index marked damaged" (as the store does when a read or the scrub finds damage).
+func damageIndex(t *testing.T, dir, how string) {
+	t.Helper()
+	var err error
+	switch how {
+	case "nothing":
+	case "index deleted":
+		err = os.RemoveAll(filepath.Join(dir, "index"))
+	case "index damaged":
+		manifests, _ := filepath.Glob(filepath.Join(dir, "index", "MANIFEST-*"))
+		if len(manifests) == 0 {
+			t.Fatal("the index has no manifest")
+		}
+		for _, m := range manifests {
+			if err = os.WriteFile(m, bytes.Repeat([]byte{0xa5}, 4096), 0o640); err != nil {
+				break
+			}
+		}
+	case "index marked damaged":
+		err = os.WriteFile(filepath.Join(dir, "index.rebuild"), []byte("test\n"), 0o640)
+	default:
+		t.Fatalf("damageIndex: unknown %q", how)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

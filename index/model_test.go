@@ -206,17 +206,9 @@ func (m *model) streamNames(prefix, after string, limit int) []StreamInfo {
 	return out
 }
 
-func (m *model) stats() Stats {
-	cats, types := map[string]bool{}, map[string]bool{}
-	for _, e := range m.events {
-		cats[CategoryOf(e.stream)] = true
-		types[e.kind] = true
-	}
-	return Stats{Streams: len(m.streams), Events: len(m.events), Links: m.links, Categories: len(cats), Types: len(types)}
-}
-
-// workload applies n random records to m and to each of xs, from position m.pos+1 on, and
-// checks that every writer returns the version the model expects. Positions have gaps,
+// workload applies n random records to m and to each of xs, from position m.pos+1 on, in
+// batches of random sizes, and checks that every writer returns the version the model
+// expects. Positions have gaps,
 // streams of a few categories (with and without '$') get events and links, some get
 // deleted, and one stream, "Long$1", grows past setThreshold, is deleted and grows again.
 func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
@@ -231,10 +223,14 @@ func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 		return fmt.Sprintf("%s$%d", c, rng.IntN(40))
 	}
 	pos := m.pos
-	for range n {
+	batches := make([]*Batch, len(xs))
+	for i, x := range xs {
+		batches[i] = x.NewBatch()
+	}
+	for k := range n {
 		pos += 1 + uint64(rng.IntN(3))
 		var want uint64
-		var write func(x *Index) uint64
+		var write func(b *Batch) (uint64, error)
 		switch r := rng.IntN(100); {
 		case r < 55 || len(m.events) == 0:
 			id := testID(pos)
@@ -252,12 +248,12 @@ func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 			if parent != 0 {
 				m.addCausation(pos, parent)
 			}
-			write = func(x *Index) uint64 {
-				v := x.AddEvent(pos, id, stream, typ)
-				if parent != 0 {
-					x.AddCausation(pos, parent)
+			write = func(b *Batch) (uint64, error) {
+				v, err := b.AddEvent(pos, id, stream, typ)
+				if err == nil && parent != 0 {
+					err = b.AddCausation(pos, parent)
 				}
-				return v
+				return v, err
 			}
 		case r < 90:
 			stream := streamName()
@@ -266,21 +262,31 @@ func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 			}
 			event := m.events[rng.IntN(len(m.events))].pos
 			want = m.addLink(pos, stream, event)
-			write = func(x *Index) uint64 { return x.AddLink(pos, stream, event) }
+			write = func(b *Batch) (uint64, error) { return b.AddLink(pos, stream, event) }
 		case r < 97:
 			stream := streamName()
-			if long := m.state("Long$1"); long.Next-long.First > 2*setThreshold {
+			if long := m.state("Long$1"); long.Next-long.First > 500 {
 				stream = "Long$1"
 			}
 			m.deleteStream(pos, stream)
-			write = func(x *Index) uint64 { x.DeleteStream(pos, stream); return 0 }
+			write = func(b *Batch) (uint64, error) { return 0, b.DeleteStream(pos, stream) }
 		default:
 			m.pos = pos
-			write = func(x *Index) uint64 { x.Advance(pos); return 0 }
+			write = func(b *Batch) (uint64, error) { return 0, b.Advance(pos) }
 		}
-		for _, x := range xs {
-			if got := write(x); got != want {
+		flush := k == n-1 || rng.IntN(8) == 0
+		for i, x := range xs {
+			got, err := write(batches[i])
+			if err != nil {
+				t.Fatalf("record at %d: %v", pos, err)
+			}
+			if got != want {
 				t.Fatalf("record at %d: version %d, want %d", pos, got, want)
+			}
+			if flush {
+				if err := x.Apply(batches[i]); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
@@ -292,9 +298,6 @@ func checkSame(t *testing.T, x *Index, m *model) {
 	if x.Position() != m.pos {
 		t.Fatalf("Position() = %d, want %d", x.Position(), m.pos)
 	}
-	if got, want := x.Stats(), m.stats(); got != want {
-		t.Fatalf("Stats() = %+v, want %+v", got, want)
-	}
 	names := []string{"Nope$1", ""}
 	for name := range m.streams {
 		names = append(names, name)
@@ -302,13 +305,13 @@ func checkSame(t *testing.T, x *Index, m *model) {
 	slices.Sort(names)
 	for _, name := range names {
 		want := m.state(name)
-		if got := x.Stream(name); got != want {
+		if got := must(x.Stream(name)); got != want {
 			t.Fatalf("Stream(%q) = %+v, want %+v", name, got, want)
 		}
 		for _, from := range []uint64{0, want.First, want.First + 1, want.Next / 2, uint64(max(want.Last, 0)), want.Next, math.MaxUint64} {
 			for _, limit := range []int{0, 1, 3} {
 				for _, backward := range []bool{false, true} {
-					got, want := x.Versions(nil, name, from, backward, limit), m.versions(name, from, backward, limit)
+					got, want := must(x.Versions(nil, name, from, backward, limit)), m.versions(name, from, backward, limit)
 					if !slices.Equal(got, want) {
 						t.Fatalf("Versions(%q, from %d, backward %v, limit %d) = %v, want %v", name, from, backward, limit, got, want)
 					}
@@ -316,17 +319,20 @@ func checkSame(t *testing.T, x *Index, m *model) {
 			}
 		}
 		for _, e := range m.events {
-			if got, want := x.Contains(name, e.pos), m.contains(name, e.pos); got != want {
+			if got, want := must(x.Contains(name, e.pos)), m.contains(name, e.pos); got != want {
 				t.Fatalf("Contains(%q, %d) = %v, want %v", name, e.pos, got, want)
 			}
 		}
-		if x.Contains(name, 0) || x.Contains(name, m.pos+1) || x.Contains(name, math.MaxUint64) {
+		if must(x.Contains(name, 0)) || must(x.Contains(name, m.pos+1)) || must(x.Contains(name, MaxPosition)) {
 			t.Fatalf("Contains(%q) holds a position that is no event", name)
 		}
 	}
 	checkRelations(t, x, m)
 	for _, e := range append(m.events, modelEvent{id: testID(0)}) {
-		gotPos, gotOK := x.Lookup(e.id)
+		gotPos, gotOK, err := x.Lookup(e.id)
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantPos, wantOK := m.lookup(e.id)
 		if gotPos != wantPos || gotOK != wantOK {
 			t.Fatalf("Lookup(%v) = %d, %v, want %d, %v", e.id, gotPos, gotOK, wantPos, wantOK)
@@ -337,7 +343,7 @@ func checkSame(t *testing.T, x *Index, m *model) {
 		for _, from := range froms {
 			for _, limit := range []int{0, 1, 7} {
 				for _, backward := range []bool{false, true} {
-					got, want := x.Category(nil, c, from, backward, limit), m.category(c, from, backward, limit)
+					got, want := must(x.Category(nil, c, from, backward, limit)), m.category(c, from, backward, limit)
 					if !slices.Equal(got, want) {
 						t.Fatalf("Category(%q, from %d, backward %v, limit %d) = %v, want %v", c, from, backward, limit, got, want)
 					}
@@ -349,7 +355,7 @@ func checkSame(t *testing.T, x *Index, m *model) {
 		for _, from := range froms {
 			for _, limit := range []int{0, 1, 7} {
 				for _, backward := range []bool{false, true} {
-					got, want := x.Types(nil, types, from, backward, limit), m.types(types, from, backward, limit)
+					got, want := must(x.Types(nil, types, from, backward, limit)), m.types(types, from, backward, limit)
 					if !slices.Equal(got, want) {
 						t.Fatalf("Types(%q, from %d, backward %v, limit %d) = %v, want %v", types, from, backward, limit, got, want)
 					}
@@ -360,7 +366,7 @@ func checkSame(t *testing.T, x *Index, m *model) {
 	for _, prefix := range []string{"", "Order$", "Order$1", "Plain", "$", "Z"} {
 		for _, after := range []string{"", "Cart$3", "Order$1", "Order$2", "Plain2", "~"} {
 			for _, limit := range []int{0, 1, 5} {
-				got, want := x.StreamNames(prefix, after, limit), m.streamNames(prefix, after, limit)
+				got, want := must(x.StreamNames(prefix, after, limit)), m.streamNames(prefix, after, limit)
 				if !slices.Equal(got, want) {
 					t.Fatalf("StreamNames(%q, %q, %d) = %v, want %v", prefix, after, limit, got, want)
 				}
@@ -374,11 +380,11 @@ func checkSame(t *testing.T, x *Index, m *model) {
 func checkRelations(t *testing.T, x *Index, m *model) {
 	t.Helper()
 	for _, e := range append(m.events, modelEvent{pos: 0}, modelEvent{pos: m.pos + 1}) {
-		if got, want := x.LinkedInto(nil, e.pos), m.linkedInto(e.pos); !slices.Equal(got, want) {
+		if got, want := must(x.LinkedInto(nil, e.pos)), m.linkedInto(e.pos); !slices.Equal(got, want) {
 			t.Fatalf("LinkedInto(%d) = %q, want %q", e.pos, got, want)
 		}
 		for _, limit := range []int{0, 1, 2} {
-			if got, want := x.Caused(nil, e.pos, limit), m.caused(e.pos, limit); !slices.Equal(got, want) {
+			if got, want := must(x.Caused(nil, e.pos, limit)), m.caused(e.pos, limit); !slices.Equal(got, want) {
 				t.Fatalf("Caused(%d, limit %d) = %v, want %v", e.pos, limit, got, want)
 			}
 		}
@@ -389,11 +395,42 @@ func TestMatchesModel(t *testing.T) {
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
-			x, m := New(), newModel()
+			dir := t.TempDir()
+			x, m := openTest(t, dir), newModel()
 			for range 3 {
 				workload(t, rng, m, 400, x)
 				checkSame(t, x, m)
 			}
+			// What was flushed is what a reopen finds.
+			if err := x.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Close(); err != nil {
+				t.Fatal(err)
+			}
+			x = openTest(t, dir)
+			checkSame(t, x, m)
+			workload(t, rng, m, 200, x)
+			checkSame(t, x, m)
 		})
 	}
+}
+
+// must returns v, panicking on err: the reads of an index in a test directory do not fail.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// openTest opens the index in dir, closing it when the test ends unless it was closed.
+func openTest(t testing.TB, dir string) *Index {
+	t.Helper()
+	x, err := Open(dir, Options{CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
 }

@@ -58,7 +58,11 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 	defer m.mu.Unlock()
 	m.counts = Counts{Open: total}
 	for id, l := range ledgers {
-		if !m.store.StreamInfo(prefix + id).Exists {
+		info, err := m.store.StreamInfo(prefix + id)
+		if err != nil {
+			return 0, err
+		}
+		if !info.Exists {
 			continue // deleted: its records no longer make up a process
 		}
 		m.counts.add(StatusOpen, -1)
@@ -121,7 +125,10 @@ func (m *Manager) readDeliveries(ctx context.Context) (map[uuid.UUID]int, error)
 func (m *Manager) countProcesses() (int, error) {
 	prefix, after, n := m.name+"$", "", 0
 	for {
-		page := m.store.Streams(prefix, after, streamsPageSize)
+		page, err := m.store.Streams(prefix, after, streamsPageSize)
+		if err != nil {
+			return 0, err
+		}
 		for _, s := range page {
 			if s.Exists {
 				n++

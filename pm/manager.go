@@ -349,7 +349,11 @@ func (m *Manager) try(ctx context.Context, t task) error {
 		expected, next = pmd.AtVersion(uint64(l.last)), uint64(l.last+1)
 	} else {
 		// Never written, or deleted: versions go on from the last one ever assigned.
-		next = uint64(m.store.StreamInfo(stream).Version + 1)
+		info, err := m.store.StreamInfo(stream)
+		if err != nil {
+			return fmt.Errorf("pm: %s: %w", stream, err)
+		}
+		next = uint64(info.Version + 1)
 	}
 	var changes []pmd.Change
 	if t.ev != nil {

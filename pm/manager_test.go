@@ -415,7 +415,7 @@ func TestManagerSkipsEventsWithoutAUsableProcessID(t *testing.T) {
 	appendFact(t, s, pmd.Event{Type: "CustomerConfirmedMenu", Data: map[string]any{"order": "1"}})
 	appendFact(t, s, customer("1"))
 	r.idle(t)
-	if got := s.Streams("CateringMatch$", "", 10); len(got) != 1 || got[0].Name != "CateringMatch$1" {
+	if got, err := s.Streams("CateringMatch$", "", 10); err != nil || len(got) != 1 || got[0].Name != "CateringMatch$1" {
 		t.Fatalf("process streams %v, want only CateringMatch$1", got)
 	}
 	mu.Lock()

@@ -49,7 +49,10 @@ func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]Pro
 	var out []ProcessSummary
 	for len(out) < limit {
 		asked := limit - len(out)
-		page := m.store.Streams(prefix, from, asked)
+		page, err := m.store.Streams(prefix, from, asked)
+		if err != nil {
+			return nil, err
+		}
 		for _, s := range page {
 			if !s.Exists {
 				continue

@@ -206,7 +206,10 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) error {
 	if limit == 0 {
 		limit = s.opts.DefaultLimit
 	}
-	list := s.store.Streams(q.Get("prefix"), q.Get("after"), limit+1)
+	list, err := s.store.Streams(q.Get("prefix"), q.Get("after"), limit+1)
+	if err != nil {
+		return err
+	}
 	out := streamsResponse{Streams: make([]streamJSON, 0, len(list))}
 	for i, st := range list {
 		if i == limit {

@@ -1,0 +1,208 @@
+package index
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+)
+
+// A Batch collects the records of one or more log writes, in log order, and applies them
+// to the index at once with Apply: readers see all of a batch or none of it. The writers
+// record without checking the contract (the store does that before it writes the log);
+// they fail only when the index cannot be read or the records come out of order.
+//
+// A Batch reads the index through what it holds itself, so a record may refer to an
+// earlier one of the same batch. It is not safe for concurrent use; reuse it after Apply.
+type Batch struct {
+	x       *Index
+	b       *pebble.Batch
+	pos     uint64 // last position recorded; the index's at NewBatch or the last Apply
+	streams map[string]*batchStream
+	ids     map[uuid.UUID]uint64
+	kb      []byte
+	vb      []byte
+}
+
+type batchStream struct {
+	base, next uint64
+	changed    bool
+}
+
+// NewBatch returns an empty batch for records after Position.
+func (x *Index) NewBatch() *Batch {
+	return &Batch{
+		x:       x,
+		b:       x.db.NewBatch(),
+		pos:     x.Position(),
+		streams: make(map[string]*batchStream),
+		ids:     make(map[uuid.UUID]uint64),
+	}
+}
+
+// Len is the number of index entries the batch holds.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Position is the last position recorded in the batch (or applied before it).
+func (b *Batch) Position() uint64 { return b.pos }
+
+// Apply makes the records of b visible to readers, moves Position to b's last record and
+// empties b for reuse. The records are in memory until a Flush or the storage engine's own
+// flush writes them out; a crash before that loses them, and the log gives them back.
+func (x *Index) Apply(b *Batch) error {
+	if b.b.Empty() && b.pos == x.Position() {
+		return nil
+	}
+	for name, s := range b.streams {
+		if s.changed {
+			b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], s.base, s.next))
+		}
+	}
+	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
+	if err := x.db.Apply(b.b, pebble.NoSync); err != nil {
+		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
+	}
+	x.pos.Store(b.pos)
+	b.b.Reset()
+	clear(b.streams)
+	clear(b.ids)
+	return nil
+}
+
+// Discard drops what b holds, leaving the index as it was.
+func (b *Batch) Discard() {
+	b.b.Reset()
+	b.pos = b.x.Position()
+	clear(b.streams)
+	clear(b.ids)
+}
+
+func (b *Batch) set(key, value []byte) {
+	// pebble copies key and value into the batch.
+	_ = b.b.Set(key, value, nil)
+}
+
+// advance moves the batch's position to pos, which must be above it.
+func (b *Batch) advance(pos uint64) error {
+	switch {
+	case pos <= b.pos:
+		return fmt.Errorf("index: position %d recorded after position %d", pos, b.pos)
+	case pos > MaxPosition:
+		return fmt.Errorf("index: position %d is above MaxPosition", pos)
+	}
+	b.pos = pos
+	return nil
+}
+
+// stream returns the state of stream as of the batch.
+func (b *Batch) stream(name string) (*batchStream, error) {
+	if s, ok := b.streams[name]; ok {
+		return s, nil
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return nil, fmt.Errorf("index: stream name %q holds a 0 byte", name)
+	}
+	st, err := b.x.Stream(name)
+	if err != nil {
+		return nil, err
+	}
+	s := &batchStream{base: st.First, next: st.Next}
+	b.streams[strings.Clone(name)] = s
+	return s, nil
+}
+
+// Stream returns the state of stream as of the batch.
+func (b *Batch) Stream(name string) (StreamState, error) {
+	s, err := b.stream(name)
+	if err != nil {
+		return StreamState{}, err
+	}
+	return stateOf(s.base, s.next), nil
+}
+
+// Lookup returns the position of the event with id id, in the batch or the index.
+func (b *Batch) Lookup(id uuid.UUID) (uint64, bool, error) {
+	if pos, ok := b.ids[id]; ok {
+		return pos, true, nil
+	}
+	return b.x.Lookup(id)
+}
+
+// put adds the event at position event as the next version of s, named name.
+func (b *Batch) put(s *batchStream, name string, event uint64, link bool) uint64 {
+	v := s.next
+	s.next++
+	s.changed = true
+	b.set(namedKey(b.kb[:0], spaceVersion, name, v), entryValue(b.vb[:0], event, link))
+	b.set(namedKey(b.kb[:0], spaceMember, name, event), appendUvs(b.vb[:0], v))
+	return v
+}
+
+// AddEvent records the event written at log position pos with id id and type typ as the
+// next version of stream, and returns that version.
+func (b *Batch) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version uint64, err error) {
+	s, err := b.stream(stream)
+	if err != nil {
+		return 0, err
+	}
+	if strings.IndexByte(typ, 0) >= 0 {
+		return 0, fmt.Errorf("index: event type %q holds a 0 byte", typ)
+	}
+	if err := b.advance(pos); err != nil {
+		return 0, err
+	}
+	b.ids[id] = pos
+	b.set(idKey(b.kb[:0], id), appendUvs(b.vb[:0], pos))
+	b.set(namedKey(b.kb[:0], spaceCategory, CategoryOf(stream), pos), nil)
+	b.set(namedKey(b.kb[:0], spaceType, typ, pos), nil)
+	return b.put(s, stream, pos, false), nil
+}
+
+// AddCausation records that the event just added at position child was caused by the
+// event at position parent, so that Caused(parent) lists child. It does not move Position.
+func (b *Batch) AddCausation(child, parent uint64) error {
+	if child != b.pos || parent >= child {
+		return fmt.Errorf("index: causation of position %d by %d: the child must be the last event added, the parent before it", child, parent)
+	}
+	b.set(pairKey(b.kb[:0], spaceCaused, parent, child), nil)
+	return nil
+}
+
+// AddLink records the link record at log position pos, which links the event at position
+// event into stream at its next version, and returns that version.
+func (b *Batch) AddLink(pos uint64, stream string, event uint64) (version uint64, err error) {
+	if event > MaxPosition {
+		return 0, fmt.Errorf("index: link to position %d, above MaxPosition", event)
+	}
+	s, err := b.stream(stream)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.advance(pos); err != nil {
+		return 0, err
+	}
+	v := b.put(s, stream, event, true)
+	b.set(pairKey(b.kb[:0], spaceLinked, event, pos), linkedValue(b.vb[:0], v, stream))
+	return v, nil
+}
+
+// DeleteStream records the deletion at log position pos of stream: every version it has
+// is hidden; its next version stays. The hidden entries stay on disk, below the stream's
+// first visible version, where no read looks.
+func (b *Batch) DeleteStream(pos uint64, stream string) error {
+	s, err := b.stream(stream)
+	if err != nil {
+		return err
+	}
+	if err := b.advance(pos); err != nil {
+		return err
+	}
+	if s.base < s.next {
+		s.base, s.changed = s.next, true
+	}
+	return nil
+}
+
+// Advance records a record at pos that touches no stream, id, category or type.
+func (b *Batch) Advance(pos uint64) error { return b.advance(pos) }

@@ -1,0 +1,152 @@
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// DiffError is the first difference Diff found between two indexes.
+type DiffError struct {
+	Key  string // the entry that differs, described (`version 3 of stream "Order$1"`)
+	X, Y string // what each index holds there; "none" when it has no such entry
+}
+
+// Error names the difference, e.g. `index: version 3 of stream "Order$1" differs: position 7 / position 8`.
+func (e *DiffError) Error() string {
+	return fmt.Sprintf("index: %s differs: %s / %s", e.Key, e.X, e.Y)
+}
+
+// Diff compares x with y entry by entry, in key order, and returns a *DiffError for the
+// first difference, or nil when they hold the same. The key layout is canonical (a log
+// gives exactly one index), so an index can be checked against one rebuilt from the log.
+func (x *Index) Diff(y *Index) error {
+	a, err := x.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("index: diff: %w", err)
+	}
+	defer a.Close()
+	b, err := y.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("index: diff: %w", err)
+	}
+	defer b.Close()
+	okA, okB := a.First(), b.First()
+	for okA || okB {
+		c := 0
+		switch {
+		case !okA:
+			c = 1
+		case !okB:
+			c = -1
+		default:
+			c = bytes.Compare(a.Key(), b.Key())
+		}
+		switch {
+		case c < 0:
+			return &DiffError{Key: describeKey(a.Key()), X: describeValue(a.Key(), a.Value()), Y: "none"}
+		case c > 0:
+			return &DiffError{Key: describeKey(b.Key()), X: "none", Y: describeValue(b.Key(), b.Value())}
+		case !bytes.Equal(a.Value(), b.Value()):
+			return &DiffError{Key: describeKey(a.Key()), X: describeValue(a.Key(), a.Value()), Y: describeValue(b.Key(), b.Value())}
+		}
+		okA, okB = a.Next(), b.Next()
+	}
+	if err := a.Error(); err != nil {
+		return fmt.Errorf("index: diff: %w", err)
+	}
+	if err := b.Error(); err != nil {
+		return fmt.Errorf("index: diff: %w", err)
+	}
+	return nil
+}
+
+// splitNamed splits a namedKey into its name and number.
+func splitNamed(k []byte) (string, uint64, bool) {
+	if len(k) < 10 || k[len(k)-9] != 0 {
+		return "", 0, false
+	}
+	return string(k[1 : len(k)-9]), suffix64(k), true
+}
+
+// describeKey says in words which entry k is.
+func describeKey(k []byte) string {
+	if len(k) == 0 {
+		return "empty key"
+	}
+	name, n, named := splitNamed(k)
+	switch k[0] {
+	case spaceMeta:
+		return fmt.Sprintf("%s of the index", k[1:])
+	case spaceStream:
+		return fmt.Sprintf("state of stream %q", k[1:])
+	case spaceVersion:
+		if named {
+			return fmt.Sprintf("version %d of stream %q", n, name)
+		}
+	case spaceMember:
+		if named {
+			return fmt.Sprintf("membership of position %d in stream %q", n, name)
+		}
+	case spaceCategory:
+		if named {
+			return fmt.Sprintf("position %d in category %q", n, name)
+		}
+	case spaceType:
+		if named {
+			return fmt.Sprintf("position %d in event type %q", n, name)
+		}
+	case spaceID:
+		if id, err := uuid.FromBytes(k[1:]); err == nil {
+			return fmt.Sprintf("event id %s", id)
+		}
+	case spaceLinked:
+		if len(k) == 17 {
+			return fmt.Sprintf("link of position %d by record %d", binary.BigEndian.Uint64(k[1:9]), suffix64(k))
+		}
+	case spaceCaused:
+		if len(k) == 17 {
+			return fmt.Sprintf("causation of position %d by position %d", suffix64(k), binary.BigEndian.Uint64(k[1:9]))
+		}
+	}
+	return fmt.Sprintf("key %q", k)
+}
+
+// describeValue says in words what the value v of key k holds.
+func describeValue(k, v []byte) string {
+	if len(k) == 0 {
+		return fmt.Sprintf("%x", v)
+	}
+	switch k[0] {
+	case spaceStream:
+		if base, next, err := decodeStream(v); err == nil {
+			return fmt.Sprintf("first visible version %d, next version %d", base, next)
+		}
+	case spaceVersion:
+		if pos, link, err := decodeEntry(v); err == nil {
+			if link {
+				return fmt.Sprintf("linked event at position %d", pos)
+			}
+			return fmt.Sprintf("event at position %d", pos)
+		}
+	case spaceMember:
+		if n, err := decodeUint(v); err == nil {
+			return fmt.Sprintf("version %d", n)
+		}
+	case spaceID, spaceMeta:
+		if n, err := decodeUint(v); err == nil {
+			return fmt.Sprint(n)
+		}
+	case spaceLinked:
+		if version, stream, err := decodeLinked(v); err == nil {
+			return fmt.Sprintf("version %d of stream %q", version, stream)
+		}
+	case spaceCategory, spaceType, spaceCaused:
+		if len(v) == 0 {
+			return "present"
+		}
+	}
+	return fmt.Sprintf("%x", v)
+}

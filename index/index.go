@@ -1,0 +1,584 @@
+package index
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/google/uuid"
+)
+
+// MaxPosition is the largest log position the index takes: a version entry keeps a
+// position and a link bit in one varint.
+const MaxPosition = 1<<62 - 1
+
+// DefaultCacheSize is the block cache of an index whose Options leave CacheSize at 0.
+const DefaultCacheSize = 64 << 20
+
+// Options configures an Index. The zero value is a usable configuration.
+type Options struct {
+	// CacheSize bounds, in bytes, the cache of index blocks kept in memory; 0 means
+	// DefaultCacheSize. Memtables (MemTableSize, at most two) come on top.
+	CacheSize int64
+	// MemTableSize is the size of the in-memory table that takes writes before they are
+	// flushed to disk; 0 means 16 MiB.
+	MemTableSize int64
+	// Logger receives the storage engine's own messages; nil means slog.Default().
+	Logger *slog.Logger
+	// OnDamage, if set, is called with every error of a read or check that found the
+	// index damaged (a block failing its checksum, an entry breaking the layout), so
+	// that its owner can rebuild it. Such errors also match ErrDamaged.
+	OnDamage func(error)
+	// ReadOnly opens an existing index for reading only (pmd verify).
+	ReadOnly bool
+}
+
+// Index maps streams, event ids, categories, event types and event relations to log
+// positions, kept on disk in a github.com/cockroachdb/pebble LSM under a bounded block
+// cache. It is safe for concurrent use: readers run at any time; the writer (one at a
+// time) applies batches with Apply.
+type Index struct {
+	dir   string
+	db    *pebble.DB
+	cache interface{ Unref() }
+
+	pos     atomic.Uint64 // last position applied
+	durable atomic.Uint64 // a position known to be on disk: Flush moves it
+
+	onDamage func(error)
+	readOnly bool
+
+	flushMu sync.Mutex // one Flush at a time
+	closed  atomic.Bool
+}
+
+// ErrClosed is returned by Close on an index already closed.
+var ErrClosed = errors.New("index: closed")
+
+// ErrDamaged is matched by the errors of reads and checks that found the index damaged.
+// The index is derived from the log: its owner rebuilds it.
+var ErrDamaged = errors.New("index: damaged")
+
+// damaged wraps an error that says the index is damaged so that it matches ErrDamaged.
+type damaged struct{ err error }
+
+func (d damaged) Error() string        { return d.err.Error() }
+func (d damaged) Unwrap() error        { return d.err }
+func (d damaged) Is(target error) bool { return target == ErrDamaged }
+
+// errorf makes the error of a read, marking and reporting damage.
+func (x *Index) errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if !pebble.IsCorruptionError(err) && !errors.Is(err, ErrFormat) {
+		return err
+	}
+	err = damaged{err}
+	if x.onDamage != nil {
+		x.onDamage(err)
+	}
+	return err
+}
+
+// Check reads every entry of the index, verifying every block's checksum and the order of
+// every level: a background scrub. Damage fails it with an error matching ErrDamaged.
+func (x *Index) Check() error {
+	if err := x.db.CheckLevels(nil); err != nil {
+		return x.errorf("index: check: %w", err)
+	}
+	return nil
+}
+
+// Open opens (or creates) the index in dir. An index written in another format version
+// fails with ErrFormat: it cannot be read and is to be rebuilt from the log.
+func Open(dir string, opts Options) (*Index, error) {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.MemTableSize <= 0 {
+		opts.MemTableSize = 16 << 20
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	po := &pebble.Options{
+		Cache: cache,
+		// The log is the source of truth: the index records the last position it holds,
+		// and its owner replays the log after it. Pebble's own WAL would write every
+		// entry a second time for nothing.
+		DisableWAL:         true,
+		MemTableSize:       uint64(opts.MemTableSize),
+		FormatMajorVersion: pebble.FormatTableFormatV6,
+		Logger:             pebbleLogger{logger},
+		MaxOpenFiles:       500,
+		ReadOnly:           opts.ReadOnly,
+	}
+	for i := range po.Levels {
+		// Lookups of ids that are not stored (every new event's) and of streams that do
+		// not exist yet skip a table on its bloom filter.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	cache.Unref() // the DB holds its own reference
+	if err != nil {
+		return nil, fmt.Errorf("index: open %s: %w", dir, err)
+	}
+	x := &Index{dir: dir, db: db, onDamage: opts.OnDamage, readOnly: opts.ReadOnly}
+	if err := x.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("index: open %s: %w", dir, err)
+	}
+	return x, nil
+}
+
+// load checks the format version of a used index, or writes it into a new one, and reads
+// the position.
+func (x *Index) load() error {
+	v, err := x.get(keyFormat)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if _, err := x.get(keyPosition); !errors.Is(err, pebble.ErrNotFound) {
+			return formatErr("no format version, but a position")
+		}
+		if x.readOnly {
+			return nil
+		}
+		return x.db.Set(keyFormat, appendUvs(nil, FormatVersion), pebble.NoSync)
+	case err != nil:
+		return err
+	}
+	if n, err := decodeUint(v); err != nil || n != FormatVersion {
+		return formatErr("format version %x, this version reads %d", v, FormatVersion)
+	}
+	p, err := x.get(keyPosition)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	pos, err := decodeUint(p)
+	if err != nil {
+		return err
+	}
+	x.pos.Store(pos)
+	x.durable.Store(pos) // what was read from disk is on disk
+	return nil
+}
+
+// get returns a copy of the value of key.
+func (x *Index) get(key []byte) ([]byte, error) {
+	v, closer, err := x.db.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, nil
+}
+
+// Close closes the index without flushing: what was applied since the last Flush is
+// lost, and the owner replays it from the log. Call Flush first for a quick next open.
+func (x *Index) Close() error {
+	if x.closed.Swap(true) {
+		return ErrClosed
+	}
+	if err := x.db.Close(); err != nil {
+		return fmt.Errorf("index: close %s: %w", x.dir, err)
+	}
+	return nil
+}
+
+// Position is the last log position applied (0 for a new index).
+func (x *Index) Position() uint64 { return x.pos.Load() }
+
+// Durable is a position at or below which everything applied is on disk: a crash loses
+// nothing up to it. Flush raises it; the storage engine's own flushes may have made more
+// durable than it says.
+func (x *Index) Durable() uint64 { return x.durable.Load() }
+
+// Flush writes everything applied so far to disk and returns once it is there. Writers
+// and readers go on meanwhile: they only wait for the switch to a new memtable.
+func (x *Index) Flush() error {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	pos := x.Position()
+	if pos == x.Durable() {
+		return nil
+	}
+	if err := x.db.Flush(); err != nil {
+		return fmt.Errorf("index: flush: %w", err)
+	}
+	x.durable.Store(pos)
+	return nil
+}
+
+// Metrics are the storage engine's figures, for monitoring.
+type Metrics struct {
+	DiskBytes   uint64 // bytes of the index's files on disk
+	CacheBytes  int64  // bytes in the block cache
+	CacheHits   int64
+	CacheMisses int64
+	MemTable    uint64 // bytes in memtables
+	L0Files     int64  // files in level 0: many mean compactions are behind
+	Compactions int64  // compactions done since Open
+}
+
+// Metrics returns the storage engine's figures.
+func (x *Index) Metrics() Metrics {
+	m := x.db.Metrics()
+	return Metrics{
+		DiskBytes:   m.DiskSpaceUsage(),
+		CacheBytes:  m.BlockCache.Size,
+		CacheHits:   m.BlockCache.Hits,
+		CacheMisses: m.BlockCache.Misses,
+		MemTable:    m.MemTable.Size,
+		L0Files:     m.Levels[0].TablesCount,
+		Compactions: m.Compact.Count,
+	}
+}
+
+// StreamState is what the index knows of a stream.
+type StreamState struct {
+	Exists bool   // has at least one visible version
+	Last   int64  // last version ever assigned (-1 if none), including hidden ones
+	Next   uint64 // version the next append or link gets (= Last+1)
+	First  uint64 // first visible version (the deletion point); == Next when nothing is visible
+}
+
+func stateOf(base, next uint64) StreamState {
+	return StreamState{Exists: base < next, Last: int64(next) - 1, Next: next, First: base}
+}
+
+// Stream returns the state of stream; a stream never written is at Last -1, Next 0.
+func (x *Index) Stream(stream string) (StreamState, error) {
+	var kb [64]byte
+	v, closer, err := x.db.Get(nameKey(kb[:0], spaceStream, stream))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return StreamState{Last: -1}, nil
+	}
+	if err != nil {
+		return StreamState{}, x.errorf("index: stream %q: %w", stream, err)
+	}
+	base, next, err := decodeStream(v)
+	closer.Close()
+	if err != nil {
+		return StreamState{}, x.errorf("index: stream %q: %w", stream, err)
+	}
+	return stateOf(base, next), nil
+}
+
+// Entry is one visible version of a stream.
+type Entry struct {
+	Version  uint64
+	Position uint64 // the position of the event, also when it is linked
+	Link     bool   // the event is in the stream through a link
+}
+
+// Versions appends to dst up to limit visible versions of stream, starting at version from
+// (inclusive), ascending, or with backward descending from min(from, last version).
+// limit <= 0 means no limit.
+func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool, limit int) ([]Entry, error) {
+	st, err := x.Stream(stream)
+	if err != nil || !st.Exists {
+		return dst, err
+	}
+	lo, hi := st.First, st.Next // visible versions are [lo, hi)
+	if backward {
+		if from < lo {
+			return dst, nil
+		}
+		if from < hi {
+			hi = from + 1
+		}
+	} else {
+		lo = max(lo, from)
+	}
+	if lo >= hi {
+		return dst, nil
+	}
+	it, err := x.db.NewIter(&pebble.IterOptions{
+		LowerBound: namedKey(nil, spaceVersion, stream, lo),
+		UpperBound: namedKey(nil, spaceVersion, stream, hi),
+	})
+	if err != nil {
+		return dst, x.errorf("index: versions of %q: %w", stream, err)
+	}
+	n := unlimited(limit)
+	step := it.Next
+	ok := it.First()
+	if backward {
+		step, ok = it.Prev, it.Last()
+	}
+	for ; ok && n > 0; ok, n = step(), n-1 {
+		pos, link, err := decodeEntry(it.Value())
+		if err != nil {
+			it.Close()
+			return dst, x.errorf("index: versions of %q: %w", stream, err)
+		}
+		dst = append(dst, Entry{Version: suffix64(it.Key()), Position: pos, Link: link})
+	}
+	if err := it.Close(); err != nil {
+		return dst, x.errorf("index: versions of %q: %w", stream, err)
+	}
+	return dst, nil
+}
+
+// Contains reports whether the event at position event is a visible version of stream, as
+// its own event or through a link.
+func (x *Index) Contains(stream string, event uint64) (bool, error) {
+	version, ok, err := x.member(stream, event)
+	if err != nil || !ok {
+		return false, err
+	}
+	st, err := x.Stream(stream)
+	return err == nil && version >= st.First && version < st.Next, err
+}
+
+// member returns the version at which the event at position event was last put into
+// stream, visible or not.
+func (x *Index) member(stream string, event uint64) (version uint64, ok bool, err error) {
+	var kb [80]byte
+	v, closer, err := x.db.Get(namedKey(kb[:0], spaceMember, stream, event))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, x.errorf("index: stream %q, position %d: %w", stream, event, err)
+	}
+	version, err = decodeUint(v)
+	closer.Close()
+	if err != nil {
+		return 0, false, x.errorf("index: stream %q, position %d: %w", stream, event, err)
+	}
+	return version, true, nil
+}
+
+// Lookup returns the position of the event with id id.
+func (x *Index) Lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
+	var kb [17]byte
+	v, closer, err := x.db.Get(idKey(kb[:0], id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, x.errorf("index: event %s: %w", id, err)
+	}
+	pos, err = decodeUint(v)
+	closer.Close()
+	if err != nil {
+		return 0, false, x.errorf("index: event %s: %w", id, err)
+	}
+	return pos, true, nil
+}
+
+// Category appends to dst up to limit positions of the events written to streams of
+// category, from position from (inclusive), ascending, or with backward descending from the
+// last position not above from. limit <= 0 means no limit.
+func (x *Index) Category(dst []uint64, category string, from uint64, backward bool, limit int) ([]uint64, error) {
+	return x.merge(dst, spaceCategory, []string{category}, from, backward, limit)
+}
+
+// Types appends to dst up to limit positions of the events of any of types, in
+// position order, from position from (inclusive), ascending, or with backward descending
+// from the last position not above from. Unknown types match nothing, and so do no types.
+// limit <= 0 means no limit.
+func (x *Index) Types(dst []uint64, types []string, from uint64, backward bool, limit int) ([]uint64, error) {
+	return x.merge(dst, spaceType, types, from, backward, limit)
+}
+
+// merge pages the union of the position lists of names in space: a k-way merge of one
+// iterator per name, each list ascending by position and no position in two lists.
+func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, backward bool, limit int) ([]uint64, error) {
+	seen := make(map[string]bool, len(names))
+	var its []*pebble.Iterator
+	defer func() {
+		for _, it := range its {
+			it.Close()
+		}
+	}()
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		lo, hi := namePrefix(nil, space, name), upper(namePrefix(nil, space, name))
+		if backward {
+			if from < MaxPosition {
+				hi = namedKey(nil, space, name, from+1)
+			}
+		} else {
+			lo = namedKey(nil, space, name, from)
+		}
+		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+		if err != nil {
+			return dst, x.errorf("index: %q: %w", name, err)
+		}
+		ok := it.First()
+		if backward {
+			ok = it.Last()
+		}
+		if ok {
+			its = append(its, it)
+		} else if err := it.Close(); err != nil {
+			return dst, x.errorf("index: %q: %w", name, err)
+		}
+	}
+	for n := unlimited(limit); n > 0 && len(its) > 0; n-- {
+		// Few lists are merged (a filter names a handful of types): a scan for the head
+		// is as quick as a heap.
+		best := 0
+		for i := 1; i < len(its); i++ {
+			a, b := suffix64(its[i].Key()), suffix64(its[best].Key())
+			if backward && a > b || !backward && a < b {
+				best = i
+			}
+		}
+		it := its[best]
+		dst = append(dst, suffix64(it.Key()))
+		var ok bool
+		if backward {
+			ok = it.Prev()
+		} else {
+			ok = it.Next()
+		}
+		if !ok {
+			err := it.Close()
+			its = append(its[:best], its[best+1:]...)
+			if err != nil {
+				return dst, x.errorf("index: list: %w", err)
+			}
+		}
+	}
+	return dst, nil
+}
+
+// StreamInfo names a stream and gives its state.
+type StreamInfo struct {
+	Name string
+	StreamState
+}
+
+// StreamNames returns up to limit streams whose name starts with prefix and is above after,
+// in byte order of their names, with their state. Deleted streams are listed too, with
+// Exists false. limit <= 0 means no limit.
+func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, error) {
+	pk := nameKey(nil, spaceStream, prefix)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: pk, UpperBound: upper(pk)})
+	if err != nil {
+		return nil, x.errorf("index: stream names: %w", err)
+	}
+	var out []StreamInfo
+	ok := it.First()
+	if after >= prefix {
+		ok = it.SeekGE(append(nameKey(nil, spaceStream, after), 0))
+	}
+	for n := unlimited(limit); ok && n > 0; ok, n = it.Next(), n-1 {
+		base, next, err := decodeStream(it.Value())
+		if err != nil {
+			it.Close()
+			return out, x.errorf("index: stream names: %w", err)
+		}
+		out = append(out, StreamInfo{Name: string(it.Key()[1:]), StreamState: stateOf(base, next)})
+	}
+	if err := it.Close(); err != nil {
+		return out, x.errorf("index: stream names: %w", err)
+	}
+	return out, nil
+}
+
+// LinkedInto appends to dst the names of the streams that the event at position event
+// was linked into and that still hold it as a visible version through that link: a link
+// hidden by a deletion of its stream is left out. They come in the order of their links.
+// The stream the event was written to is not among them, unless the event was linked
+// back into it after a deletion.
+func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
+	start := len(dst)
+	lo := pairKey(nil, spaceLinked, event, 0)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
+	if err != nil {
+		return dst, x.errorf("index: links of %d: %w", event, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		version, stream, err := decodeLinked(it.Value())
+		if err != nil {
+			it.Close()
+			return dst, x.errorf("index: links of %d: %w", event, err)
+		}
+		st, err := x.Stream(stream)
+		if err != nil {
+			it.Close()
+			return dst, err
+		}
+		if version >= st.First && version < st.Next {
+			// Linked twice while visible (the store never does, the index does not
+			// check): the stream comes once, at its last link.
+			if i := slices.Index(dst[start:], stream); i >= 0 {
+				dst = slices.Delete(dst, start+i, start+i+1)
+			}
+			dst = append(dst, stream)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return dst, x.errorf("index: links of %d: %w", event, err)
+	}
+	return dst, nil
+}
+
+// Caused appends to dst the positions of up to limit events caused by the event at
+// position event (see Batch.AddCausation), in log order. limit <= 0 means no limit.
+func (x *Index) Caused(dst []uint64, event uint64, limit int) ([]uint64, error) {
+	lo := pairKey(nil, spaceCaused, event, 0)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
+	if err != nil {
+		return dst, x.errorf("index: caused by %d: %w", event, err)
+	}
+	for ok, n := it.First(), unlimited(limit); ok && n > 0; ok, n = it.Next(), n-1 {
+		dst = append(dst, suffix64(it.Key()))
+	}
+	if err := it.Close(); err != nil {
+		return dst, x.errorf("index: caused by %d: %w", event, err)
+	}
+	return dst, nil
+}
+
+// CategoryOf returns the category of stream: the part of its name before the first '$', or
+// the whole name if it has none.
+func CategoryOf(stream string) string {
+	if i := strings.IndexByte(stream, '$'); i >= 0 {
+		return stream[:i]
+	}
+	return stream
+}
+
+// unlimited turns the "limit <= 0 means no limit" convention into a count.
+func unlimited(limit int) int {
+	if limit <= 0 {
+		return int(^uint(0) >> 1)
+	}
+	return limit
+}
+
+// pebbleLogger passes the storage engine's messages to slog. Fatalf is an engine
+// invariant violation: it panics, as pebble's own logger would exit.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("index: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("index: " + fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	panic("index: " + fmt.Sprintf(format, args...))
+}

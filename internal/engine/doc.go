@@ -1,0 +1,32 @@
+// Package engine owns a pmd data directory: its layout, its lock, its format version and
+// the upgrade from older ones, opening the log and the index and replaying the log into
+// the index, keeping the index flushed, finding damage, and the offline checks and
+// repairs that pmd verify and pmd repair print.
+//
+// A data directory holds:
+//
+//	FORMAT   "pmd data directory format 2\n"; absent in format 1
+//	LOCK     flock(2)ed exclusively by the process that has the store open
+//	log/     the segmented log (package log): the source of truth
+//	index/   the index over the log (package index), rebuilt from the log when lost
+//
+// What it promises:
+//
+//   - One process at a time: Open fails with ErrLocked while another holds the lock.
+//   - Open upgrades a format 1 directory (an in-memory index checkpoint, index.ckpt) by
+//     building the index from the log once, with progress logged, then writes FORMAT
+//     and removes index.ckpt. A crash during the upgrade leaves format 1, upgraded again.
+//   - After a crash, Open replays only the log records after the index's durable point:
+//     the index is flushed every Options.FlushEvery records, Options.FlushInterval after a
+//     change, after every replay and at Close, so a crash loop never re-indexes the log.
+//     The log is synced before each flush, so the index never gets ahead of the log on
+//     disk; with syncing off a power cut can still do that, and Open then rebuilds it.
+//   - An index that cannot be opened is rebuilt from the log.
+//   - Damaged log records (found by the log's Open, by the replay, or by the background
+//     scrub of every record that Open starts) are logged once and listed by Problems,
+//     with a failed write the log has not yet recovered from. The index skips a damaged
+//     record, so everything after it stays readable.
+//
+// Package log and package index know nothing of each other: this package joins them,
+// and the root package pmd, the public API, uses it.
+package engine

@@ -1,0 +1,608 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/index"
+	pmdlog "github.com/pmd-dev/pmd/log"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Layout of a data directory.
+const (
+	LogDir     = "log"        // the segmented log: the source of truth
+	IndexDir   = "index"      // the index over the log, rebuilt from it when lost
+	LockFile   = "LOCK"       // held exclusively by the process that has the store open
+	FormatFile = "FORMAT"     // the data directory's format version
+	oldCkpt    = "index.ckpt" // format 1's in-memory index checkpoint
+	// RebuildFile, when present, says why the index was found damaged: the next Open
+	// rebuilds it from the log and removes the file.
+	RebuildFile = "index.rebuild"
+)
+
+// Format is the data directory format this version writes. Format 1 (pmd before the
+// index went to disk) had an index.ckpt file instead of the index directory; Open
+// upgrades it.
+const Format = 2
+
+// Options configures an Engine. The zero value is a durable store with default sizes.
+type Options struct {
+	NoSync      bool         // see pmd.Options.NoSync
+	SegmentSize int          // log segment size; 0 means 16 MiB
+	CacheSize   int64        // index block cache in bytes; 0 means index.DefaultCacheSize
+	Logger      *slog.Logger // nil means slog.Default()
+	// FlushEvery is the number of records applied to the index between two flushes of it
+	// to disk; 0 means 100,000. A restart replays at most about this many records.
+	FlushEvery int
+	// FlushInterval flushes the index this long after a change even when fewer records
+	// came; 0 means 10s. A crash loop of short runs thus never replays much.
+	FlushInterval time.Duration
+	// NoScrub skips the background check of every log record that Open starts.
+	NoScrub bool
+}
+
+// Engine is an open data directory: its lock, its log, its index kept up to the log, and
+// what is known to be wrong with them. It is the only owner of the directory's layout.
+type Engine struct {
+	dir    string
+	opts   Options
+	logger *slog.Logger
+	lock   *flock.Flock
+
+	Log   *pmdlog.Log
+	Index *index.Index
+
+	applied   int           // records applied since the last flush kick; owned by the writer
+	flushKick chan struct{} // asks the flusher for a flush
+	stop      chan struct{}
+	done      sync.WaitGroup
+
+	mu        sync.Mutex
+	damage    []*pmdlog.CorruptError // found by Open or the scrub
+	indexErr  error                  // the index could not take a batch: it lags the log
+	indexBad  error                  // the index was found damaged: rebuilt at the next Open
+	scrubDone chan struct{}
+	closed    bool
+}
+
+// Open locks the data directory dir (creating it if needed), upgrades an older format,
+// opens the log (repairing a torn tail) and the index, and replays the log records the
+// index lacks, with progress logged. An index that cannot be read is rebuilt from the log.
+func Open(dir string, opts Options) (*Engine, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 16 << 20
+	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = 100_000
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = 10 * time.Second
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
+	}
+	lock, err := Lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{dir: dir, opts: opts, logger: logger, lock: lock, flushKick: make(chan struct{}, 1), stop: make(chan struct{}), scrubDone: make(chan struct{})}
+	if err := e.open(); err != nil {
+		if e.Index != nil {
+			e.Index.Close()
+		}
+		if e.Log != nil {
+			e.Log.Close()
+		}
+		lock.Unlock()
+		return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
+	}
+	e.done.Add(1)
+	go e.flushLoop()
+	if !opts.NoScrub {
+		e.done.Add(1)
+		go e.scrub()
+	}
+	return e, nil
+}
+
+// Lock takes the exclusive lock of the data directory dir, which must exist.
+func Lock(dir string) (*flock.Flock, error) {
+	l := flock.New(filepath.Join(dir, LockFile))
+	ok, err := l.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("pmd: lock %s: %w", dir, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("pmd: %s is in use by another process: %w", dir, ErrLocked)
+	}
+	return l, nil
+}
+
+// ErrLocked is matched by the error of Open and of the offline tools for a data
+// directory another process has open.
+var ErrLocked = errors.New("data directory locked")
+
+func (e *Engine) open() error {
+	format, err := e.format()
+	if err != nil {
+		return err
+	}
+	keep := uint64(0)
+	if format == 1 {
+		e.logger.Info("pmd: upgrading the data directory from format 1: the index moves to disk and is built from the log once", "dir", e.dir)
+		keep = ckptPosition(filepath.Join(e.dir, oldCkpt))
+	}
+	idxDir := filepath.Join(e.dir, IndexDir)
+	idx, err := e.openIndex(idxDir)
+	if err != nil {
+		return err
+	}
+	e.Index = idx
+	e.Log, err = pmdlog.Open(filepath.Join(e.dir, LogDir), pmdlog.Options{
+		NoSync:      e.opts.NoSync,
+		SegmentSize: e.opts.SegmentSize,
+		Logger:      e.logger,
+		Keep:        max(keep, idx.Position()),
+	})
+	if err != nil {
+		return err
+	}
+	if last := e.Log.LastPosition(); idx.Position() > last {
+		// Only a power cut with syncing off explains it: the index was flushed after
+		// log bytes that never reached the disk.
+		e.logger.Warn("pmd: the index is ahead of the log, rebuilding it from the log", "index", idx.Position(), "log", last)
+		if err := e.rebuildIndex(idxDir); err != nil {
+			return err
+		}
+	}
+	e.damage = e.Log.Damage()
+	if err := e.replay(); err != nil {
+		return err
+	}
+	if format == 1 {
+		if err := e.Index.Flush(); err != nil {
+			return err
+		}
+		if err := e.writeFormat(); err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(e.dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		e.logger.Info("pmd: upgraded the data directory to format 2", "dir", e.dir)
+	}
+	if e.opts.NoSync {
+		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)
+	}
+	return nil
+}
+
+// format returns the data directory's format, writing the current one into a new
+// directory. A directory without a FORMAT file is format 1 if it holds a log, else new.
+func (e *Engine) format() (int, error) {
+	b, err := os.ReadFile(filepath.Join(e.dir, FormatFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(filepath.Join(e.dir, LogDir)); err == nil {
+			return 1, nil
+		}
+		return Format, e.writeFormat()
+	case err != nil:
+		return 0, err
+	}
+	var v int
+	if _, err := fmt.Sscanf(string(b), "pmd data directory format %d\n", &v); err != nil {
+		return 0, fmt.Errorf("%s: unreadable (%q): %w", FormatFile, b, ErrFormat)
+	}
+	if v != Format {
+		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 and %d: %w", FormatFile, v, Format, ErrFormat)
+	}
+	return v, nil
+}
+
+// ErrFormat is matched by the error of Open for a data directory of a format this
+// version of pmd cannot read (written by a later version).
+var ErrFormat = errors.New("unknown data directory format")
+
+func (e *Engine) writeFormat() error {
+	path := filepath.Join(e.dir, FormatFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "pmd data directory format %d\n", Format), 0o640); err != nil {
+		return err
+	}
+	if err := syncFile(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncFile(e.dir)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openIndex opens the index in dir, replacing one that cannot be opened by an empty one:
+// everything in it comes from the log.
+func (e *Engine) openIndex(dir string) (*index.Index, error) {
+	marker := filepath.Join(e.dir, RebuildFile)
+	why, err := os.ReadFile(marker)
+	switch {
+	case err == nil:
+		e.logger.Warn("pmd: the index was found damaged, rebuilding it from the log", "dir", dir, "damage", string(why))
+	case errors.Is(err, fs.ErrNotExist):
+		idx, err := index.Open(dir, e.indexOptions())
+		if err == nil {
+			return idx, nil
+		}
+		e.logger.Warn("pmd: the index cannot be opened, rebuilding it from the log", "dir", dir, "err", err)
+	default:
+		return nil, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	idx, err := index.Open(dir, e.indexOptions())
+	if err != nil {
+		return nil, err
+	}
+	// The marker goes once the new index is there: a crash before still rebuilds.
+	if err := os.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		idx.Close()
+		return nil, err
+	}
+	return idx, nil
+}
+
+func (e *Engine) indexOptions() index.Options {
+	return index.Options{CacheSize: e.opts.CacheSize, Logger: e.logger, OnDamage: e.indexDamaged}
+}
+
+// indexDamaged records that a read or the scrub found the index damaged: it is reported
+// as a problem, and the next Open rebuilds it from the log. Reads meanwhile fail where
+// they meet the damage; the log itself is fine.
+func (e *Engine) indexDamaged(err error) {
+	e.mu.Lock()
+	first := e.indexBad == nil
+	if first {
+		e.indexBad = err
+	}
+	e.mu.Unlock()
+	if !first {
+		return
+	}
+	e.logger.Error("pmd: the index is damaged; it is rebuilt from the log at the next start", "err", err)
+	if werr := os.WriteFile(filepath.Join(e.dir, RebuildFile), []byte(err.Error()+"\n"), 0o640); werr != nil {
+		e.logger.Error("pmd: cannot mark the index for a rebuild", "err", werr)
+	}
+}
+
+// rebuildIndex replaces the open index by an empty one in dir.
+func (e *Engine) rebuildIndex(dir string) error {
+	if err := e.Index.Close(); err != nil {
+		return err
+	}
+	e.Index = nil
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	idx, err := index.Open(dir, e.indexOptions())
+	if err != nil {
+		return err
+	}
+	e.Index = idx
+	return nil
+}
+
+// replay applies the log records after the index's position to it, logging progress
+// when there are many, and flushes the index when it applied any, so that the next
+// start does not replay them again whatever happens.
+func (e *Engine) replay() error {
+	from, last := e.Index.Position()+1, e.Log.LastPosition()
+	if from > last {
+		return nil
+	}
+	total := last - from + 1
+	const quiet = 100_000
+	if total > quiet {
+		e.logger.Info("pmd: indexing log", "from", from, "records", total)
+	}
+	start := time.Now()
+	next := start.Add(2 * time.Second)
+	b := e.Index.NewBatch()
+	var done uint64
+	for from <= last {
+		err := e.Log.Scan(context.Background(), from, func(r pmdlog.Record) error {
+			if r.Position > last {
+				return errStop
+			}
+			if err := ApplyRecord(b, &r, CausationOf(r.Event.Metadata)); err != nil {
+				return err
+			}
+			from = r.Position + 1
+			if done++; b.Len() >= 64<<10 {
+				if err := e.Index.Apply(b); err != nil {
+					return err
+				}
+			}
+			if total > quiet && done%4096 == 0 && time.Now().After(next) {
+				next = time.Now().Add(2 * time.Second)
+				e.logger.Info("pmd: indexing log", "done", done, "of", total,
+					"percent", fmt.Sprintf("%.0f", float64(done)*100/float64(total)))
+			}
+			return nil
+		})
+		var ce *pmdlog.CorruptError
+		switch {
+		case err == nil || errors.Is(err, errStop):
+			from = last + 1
+		case errors.As(err, &ce) && ce.Position == from:
+			// A damaged record: Open or the scrub reports it; the index skips it, so
+			// everything after it stays readable.
+			e.noteDamage(ce)
+			if err := b.Advance(from); err != nil {
+				return err
+			}
+			from++
+		default:
+			return err
+		}
+	}
+	if err := e.Index.Apply(b); err != nil {
+		return err
+	}
+	if total > quiet {
+		e.logger.Info("pmd: indexed log", "records", total, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return e.flush()
+}
+
+var errStop = errors.New("stop")
+
+// Apply makes the batch b, whose records are durable in the log, visible in the index,
+// and has the index flushed every FlushEvery records. A failure leaves the index behind
+// the log: the store must stop writing, and the next Open replays what is missing.
+func (e *Engine) Apply(b *index.Batch, records int) error {
+	if err := e.Index.Apply(b); err != nil {
+		e.mu.Lock()
+		e.indexErr = err
+		e.mu.Unlock()
+		return err
+	}
+	if e.applied += records; e.applied >= e.opts.FlushEvery {
+		e.applied = 0
+		select {
+		case e.flushKick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// flushLoop flushes the index when Apply asks, and FlushInterval after a change.
+func (e *Engine) flushLoop() {
+	defer e.done.Done()
+	tick := time.NewTicker(e.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.flushKick:
+		case <-tick.C:
+		case <-e.stop:
+			return
+		}
+		if err := e.flush(); err != nil {
+			e.logger.Error("pmd: index flush failed; the next start replays more of the log", "err", err)
+		}
+	}
+}
+
+// flush makes the index durable up to its position. The log is synced first, so the
+// index never holds on disk a record the log could still lose.
+func (e *Engine) flush() error {
+	if e.Index.Position() == e.Index.Durable() {
+		return nil
+	}
+	if err := e.Log.Sync(); err != nil {
+		return fmt.Errorf("index flush: %w", err)
+	}
+	return e.Index.Flush()
+}
+
+// scrub reads every log record in the background and records the damaged ones.
+func (e *Engine) scrub() {
+	defer e.done.Done()
+	defer close(e.scrubDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-e.stop
+		cancel()
+	}()
+	start := time.Now()
+	bad, err := e.Log.Scrub(ctx, nil)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.logger.Error("pmd: scrub of the log failed", "err", err)
+		}
+		return
+	}
+	for _, ce := range bad {
+		e.noteDamage(ce)
+	}
+	e.logger.Info("pmd: scrubbed the log", "damaged", len(bad), "took", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if err := e.Index.Check(); err != nil && !errors.Is(err, index.ErrDamaged) {
+		e.logger.Error("pmd: check of the index failed", "err", err)
+	}
+	e.logger.Info("pmd: checked the index", "took", time.Since(start).Round(time.Millisecond))
+}
+
+// Scrubbed returns a channel closed once the background scrub of the log and the index
+// has finished or given up (never, with Options.NoScrub).
+func (e *Engine) Scrubbed() <-chan struct{} { return e.scrubDone }
+
+// noteDamage records a damaged record once, and logs it.
+func (e *Engine) noteDamage(ce *pmdlog.CorruptError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, d := range e.damage {
+		if d.Position == ce.Position {
+			return
+		}
+	}
+	e.damage = append(e.damage, ce)
+	e.logger.Error("pmd: damaged log record", "segment", ce.Segment, "offset", ce.Offset, "position", ce.Position, "reason", ce.Reason)
+}
+
+// Damage lists the damaged log records found so far.
+func (e *Engine) Damage() []*pmdlog.CorruptError {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]*pmdlog.CorruptError(nil), e.damage...)
+}
+
+// Problems describes what is wrong with the store, for a health check: damaged records,
+// a failed write the log has not yet recovered from, an index behind the log. None means
+// healthy.
+func (e *Engine) Problems() []string {
+	var out []string
+	for _, d := range e.Damage() {
+		out = append(out, d.Error())
+	}
+	if err := e.Log.Err(); err != nil {
+		out = append(out, "writes failing: "+err.Error())
+	}
+	e.mu.Lock()
+	if e.indexErr != nil {
+		out = append(out, "index behind the log, writes stopped until a restart: "+e.indexErr.Error())
+	}
+	if e.indexBad != nil {
+		out = append(out, "index damaged, rebuilt from the log at the next start: "+e.indexBad.Error())
+	}
+	e.mu.Unlock()
+	return out
+}
+
+// IndexErr returns the error that stopped the index from taking writes, if any.
+func (e *Engine) IndexErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.indexErr
+}
+
+// Close flushes the index (so the next Open replays nothing), closes the index and the
+// log and unlocks the directory.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	close(e.stop)
+	e.done.Wait()
+	err := e.flush()
+	if cerr := e.Index.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := e.Log.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := e.lock.Unlock(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ApplyRecord adds the durable log record r to the batch b, checking that the version the
+// record carries is the one the index derives: a mismatch means the log and the index
+// disagree. cause is the causation id of an event record (uuid.Nil for none); when it
+// names an event stored before r, that event becomes r's causation parent. The parent is
+// looked up before the event is added, so an event never causes itself, and the write
+// path and a replay find the same parent.
+func ApplyRecord(b *index.Batch, r *pmdlog.Record, cause uuid.UUID) error {
+	var version, want uint64
+	var stream string
+	var err error
+	switch r.Kind {
+	case pmdlog.KindEvent:
+		stream, want = r.Event.Stream, r.Event.Version
+		var parent uint64
+		var found bool
+		if cause != uuid.Nil {
+			if parent, found, err = b.Lookup(cause); err != nil {
+				return err
+			}
+		}
+		if version, err = b.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type); err != nil {
+			return err
+		}
+		if found {
+			if err := b.AddCausation(r.Position, parent); err != nil {
+				return err
+			}
+		}
+	case pmdlog.KindLink:
+		stream, want = r.Link.Stream, r.Link.Version
+		if version, err = b.AddLink(r.Position, r.Link.Stream, r.Link.Event); err != nil {
+			return err
+		}
+	case pmdlog.KindDelete:
+		return b.DeleteStream(r.Position, r.Delete.Stream)
+	default:
+		return b.Advance(r.Position)
+	}
+	if version != want {
+		return fmt.Errorf("pmd: record at position %d puts stream %q at version %d, the index derives %d: %w",
+			r.Position, stream, want, version, pmdlog.ErrCorrupt)
+	}
+	return nil
+}
+
+// causationKey is the metadata key of the causation id, as it shows in msgpack bytes.
+var causationKey = []byte("causation_id")
+
+// CausationOf returns the id that the msgpack metadata meta names as causation_id,
+// exactly as a reader of the event sees it: a string holding a UUID. It returns uuid.Nil
+// if there is none. It decodes only metadata that holds the key's bytes, so events
+// without a cause cost a byte search.
+func CausationOf(meta []byte) uuid.UUID {
+	if !bytes.Contains(meta, causationKey) {
+		return uuid.Nil
+	}
+	var m map[string]any
+	if err := msgpack.Unmarshal(meta, &m); err != nil {
+		return uuid.Nil
+	}
+	str, _ := m[string(causationKey)].(string)
+	id, err := uuid.Parse(str)
+	if err != nil {
+		return uuid.Nil
+	}
+	return id
+}
