@@ -197,7 +197,7 @@ func buildBigLog(l *bigLog) error {
 		return err
 	}
 	l.dir, l.sparse = dir, "Sparse$1"
-	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet(), CheckpointEvery: 1 << 30})
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet(), IndexFlushEvery: 1 << 30})
 	if err != nil {
 		return err
 	}
@@ -384,26 +384,26 @@ func BenchmarkScanAll(b *testing.B) {
 	})
 }
 
-// BenchmarkOpen opens the 1M-event store from its checkpoint and without one (the index
+// BenchmarkOpen opens the 1M-event store with its index and without one (the index
 // rebuilt from the log).
 func BenchmarkOpen(b *testing.B) {
 	l := getBigLog(b)
-	ckpt := filepath.Join(l.dir, "index.ckpt")
-	for _, withCheckpoint := range []bool{true, false} {
-		name := "checkpoint"
-		if !withCheckpoint {
+	idx := filepath.Join(l.dir, "index")
+	for _, withIndex := range []bool{true, false} {
+		name := "index"
+		if !withIndex {
 			name = "rebuild"
 		}
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				if !withCheckpoint {
-					os.Remove(ckpt)
+				if !withIndex {
+					os.RemoveAll(idx)
 				}
 				b.StartTimer()
 				s := openStore(b, l.dir, true, nil)
 				b.StopTimer()
-				s.Close() // writes the checkpoint again
+				s.Close() // flushes the index
 				b.StartTimer()
 			}
 		})
