@@ -1,0 +1,429 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/pmd-dev/pmd/index"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// VerifyReport is what Verify found in a data directory. Notes are what the next start
+// takes care of by itself (a torn tail it cuts, offsets files it rebuilds, records it
+// replays into the index): not damage. Problems are damage, each saying what fixes it.
+// The directory is sound when Problems is empty.
+type VerifyReport struct {
+	Dir      string
+	Format   int   // the data directory's format: 1 is upgraded by the next start
+	Segments int   // log segment files holding records the next start keeps
+	Bytes    int64 // bytes of those records
+
+	// What the log holds up to LastPosition, the last record the next start keeps.
+	Records, Events, Links, Deletes, Voids int
+	LastPosition                           uint64
+
+	Cut      []pmdlog.RepairAction  // the torn end of the log, which the next start cuts
+	Damage   []*pmdlog.CorruptError // damaged log records, in position order
+	Sidecars []*pmdlog.SidecarError // offsets files found wrong; Rebuilt ones are notes
+	Index    uint64                 // the position the on-disk index holds, if it opened
+	Agrees   bool                   // the index was compared with the log up to Index and agrees
+	Notes    []string               // human-readable, one line each
+	Problems []string               // human-readable, one line each
+	damaged  map[uint64]bool        // positions in Damage
+	version  []*versionGap          // streams whose versions the index does not derive
+}
+
+// OK reports whether Verify found no damage.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
+
+// Verify checks the data directory dir of a stopped pmd, changing nothing in it: every
+// log record (with the log's own parser, as log.PlanRepair reads it), the offsets file
+// of every sealed segment, the version every record carries against the one the index
+// derives, and the on-disk index against an index built afresh, in a temporary
+// directory, from the log up to the index's position. It holds the directory's lock
+// meanwhile and fails with an error matching ErrLocked if a pmd has it open.
+//
+// progress, if not nil, is called from time to time and at the end with the bytes
+// read so far and the bytes to read. The error is for a directory that cannot be
+// checked at all (missing, locked, unreadable, of an unknown format); damage is in the
+// report.
+func Verify(ctx context.Context, dir string, progress func(done, total int64)) (*VerifyReport, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("pmd: verify: %w", err)
+	}
+	lock, err := Lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	r := &VerifyReport{Dir: dir, damaged: make(map[uint64]bool)}
+	if err := r.verify(ctx, progress); err != nil {
+		return nil, fmt.Errorf("pmd: verify %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// readFormat returns the format of the data directory dir without writing anything: 0
+// for a directory that holds no store.
+func readFormat(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, FormatFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(filepath.Join(dir, LogDir)); err == nil {
+			return 1, nil
+		}
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	var v int
+	if _, err := fmt.Sscanf(string(b), "pmd data directory format %d\n", &v); err != nil {
+		return 0, fmt.Errorf("%s: unreadable (%q): %w", FormatFile, b, ErrFormat)
+	}
+	if v != Format {
+		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 and %d: %w", FormatFile, v, Format, ErrFormat)
+	}
+	return v, nil
+}
+
+func (r *VerifyReport) problem(format string, args ...any) {
+	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+}
+
+func (r *VerifyReport) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int64)) error {
+	var err error
+	if r.Format, err = readFormat(r.Dir); err != nil {
+		return err
+	}
+	logDir := filepath.Join(r.Dir, LogDir)
+	if _, err := os.Stat(logDir); err != nil {
+		return fmt.Errorf("no log: %w", err)
+	}
+	l, err := pmdlog.Open(logDir, pmdlog.Options{ReadOnly: true})
+	var ce *pmdlog.CorruptError
+	if errors.As(err, &ce) {
+		r.problem("%s; the log cannot be read past it, and the next start fails too", ce)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var total int64
+	segs := l.Segments()
+	for _, s := range segs {
+		if s.Count > 0 {
+			r.Segments++
+			r.Bytes += s.Size
+		}
+	}
+	total = 2 * r.Bytes // read twice: the repair plan, then the scan
+	report := func(done int64) {
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	r.LastPosition = l.LastPosition()
+
+	plan, err := pmdlog.PlanRepair(logDir)
+	if errors.As(err, &ce) {
+		r.problem("%s; the log cannot be read past it, and the next start fails too", ce)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	report(r.Bytes)
+	for _, a := range plan.Actions {
+		switch a.Op {
+		case pmdlog.RepairCut:
+			r.Cut = append(r.Cut, a)
+			r.note("torn tail, cut by the next start: %s offset %d (position %d): %d bytes (%d whole record(s)): %s",
+				a.Segment, a.Offset, a.Position, a.Bytes, a.Records, a.Reason)
+		case pmdlog.RepairVoid:
+			r.addDamage(&pmdlog.CorruptError{Segment: a.Segment, Offset: a.Offset, Position: a.Position, Reason: a.Reason})
+		}
+	}
+	sidecars, err := pmdlog.VerifySidecars(logDir)
+	if err != nil {
+		return err
+	}
+	r.Sidecars = sidecars
+
+	idx, err := r.openIndex()
+	if err != nil {
+		return err
+	}
+	if idx != nil {
+		defer idx.Close()
+	}
+	if err := r.scan(ctx, l, segs, idx, func(done int64) { report(r.Bytes + done) }); err != nil {
+		return err
+	}
+	report(total)
+
+	// The lines, damage first.
+	var problems []string
+	problems, r.Problems = r.Problems, nil
+	for _, d := range r.Damage {
+		r.problem("%s offset %d (position %d): %s", d.Segment, d.Offset, d.Position, d.Reason)
+	}
+	for _, g := range r.version {
+		msg := g.err.Error()
+		if g.more > 0 {
+			msg += fmt.Sprintf(" (and %d later record(s) of the stream)", g.more)
+		}
+		for p := range r.damaged {
+			if p < g.pos {
+				msg += "; damaged records before it can explain it (a damaged event leaves a gap in its stream's versions)," +
+					" which a start that has to rebuild the index from the log fails on"
+				break
+			}
+		}
+		r.problem("%s", msg)
+	}
+	for _, s := range r.Sidecars {
+		if s.Rebuilt {
+			r.note("%v", s)
+		} else {
+			r.problem("%v; the next start would use it and read the wrong records: remove it and the next start rebuilds it", s)
+		}
+	}
+	r.Problems = append(r.Problems, problems...)
+	return nil
+}
+
+// versionGap is a stream some of whose records carry versions the index does not derive.
+type versionGap struct {
+	stream string
+	pos    uint64 // the first such record
+	err    error  // what ApplyRecord said of it
+	more   int    // how many more records of the stream did
+}
+
+// versionGap notes that ApplyRecord refused rec with err.
+func (r *VerifyReport) versionGap(rec *pmdlog.Record, err error) {
+	stream := rec.Event.Stream
+	if rec.Kind == pmdlog.KindLink {
+		stream = rec.Link.Stream
+	}
+	for _, g := range r.version {
+		if g.stream == stream {
+			g.more++
+			return
+		}
+	}
+	r.version = append(r.version, &versionGap{stream: stream, pos: rec.Position, err: err})
+}
+
+func (r *VerifyReport) addDamage(ce *pmdlog.CorruptError) {
+	if r.damaged[ce.Position] {
+		return
+	}
+	r.damaged[ce.Position] = true
+	i := len(r.Damage)
+	for i > 0 && r.Damage[i-1].Position > ce.Position {
+		i--
+	}
+	r.Damage = append(r.Damage[:i], append([]*pmdlog.CorruptError{ce}, r.Damage[i:]...)...)
+}
+
+// openIndex opens the on-disk index read-only, or returns nil with a note or problem
+// saying why it is not compared with the log.
+func (r *VerifyReport) openIndex() (*index.Index, error) {
+	if r.Format == 1 {
+		r.note("data directory format 1: the next start upgrades it, building the index from the log")
+		return nil, nil
+	}
+	why, err := os.ReadFile(filepath.Join(r.Dir, RebuildFile))
+	switch {
+	case err == nil:
+		r.problem("the index was found damaged (%s): the next start rebuilds it from the log", strings.TrimSpace(string(why)))
+		return nil, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	dir := filepath.Join(r.Dir, IndexDir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		r.note("no index: the next start builds it from the log (%d records)", r.LastPosition)
+		return nil, nil
+	}
+	idx, err := index.Open(dir, index.Options{ReadOnly: true, Logger: quietLogger()})
+	if err != nil {
+		r.problem("the index cannot be opened (%v): the next start rebuilds it from the log", err)
+		return nil, nil
+	}
+	r.Index = idx.Position()
+	if r.Index > r.LastPosition {
+		msg := fmt.Sprintf("the index is at position %d, beyond the end of the log (position %d)", r.Index, r.LastPosition)
+		if len(r.Cut) > 0 {
+			r.problem("%s: the next start refuses to open, as it would cut the torn end of the log below the index; "+
+				"pmd repair --yes cuts it and removes the index, which the next start then rebuilds", msg)
+		} else {
+			r.problem("%s: the next start rebuilds it from the log", msg)
+		}
+		idx.Close()
+		return nil, nil
+	}
+	if n := r.LastPosition - r.Index; n > 0 {
+		r.note("the index is at position %d, the log at %d: the next start replays %d record(s)", r.Index, r.LastPosition, n)
+	}
+	return idx, nil
+}
+
+// scan reads every record of l, counting them, and applies them to an index built
+// afresh in a temporary directory, exactly as the engine's replay does (a damaged record
+// is skipped), checking the version each record carries. When the fresh index reaches
+// the position of the on-disk index idx (if not nil), the two are compared.
+func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.SegmentInfo, idx *index.Index, progress func(done int64)) error {
+	tmp, err := os.MkdirTemp("", "pmd-verify-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fresh, err := index.Open(tmp, index.Options{Logger: quietLogger()})
+	if err != nil {
+		return err
+	}
+	defer fresh.Close()
+	b := fresh.NewBatch()
+	compare := func() error {
+		if err := fresh.Apply(b); err != nil {
+			return err
+		}
+		r.compare(idx, fresh)
+		idx = nil
+		return nil
+	}
+	if idx != nil && idx.Position() == 0 {
+		if err := compare(); err != nil {
+			return err
+		}
+	}
+
+	// Progress goes by segment, and within one by the share of its records read.
+	seg, segDone := 0, int64(0)
+	done := func(pos uint64) int64 {
+		for seg+1 < len(segs) && segs[seg+1].First <= pos {
+			segDone += segs[seg].Size
+			seg++
+		}
+		s := segs[seg]
+		if s.Count == 0 {
+			return segDone
+		}
+		return segDone + s.Size*int64(pos-s.First+1)/int64(s.Count)
+	}
+	// step records the record at pos (nil when damaged) and compares the indexes when
+	// the fresh one reaches the on-disk one.
+	step := func(pos uint64, rec *pmdlog.Record) error {
+		if rec == nil {
+			if err := b.Advance(pos); err != nil {
+				return err
+			}
+		} else {
+			switch r.Records++; rec.Kind {
+			case pmdlog.KindEvent:
+				r.Events++
+			case pmdlog.KindLink:
+				r.Links++
+			case pmdlog.KindDelete:
+				r.Deletes++
+			case pmdlog.KindVoid:
+				r.Voids++
+			}
+			if err := ApplyRecord(b, rec, CausationOf(rec.Event.Metadata)); err != nil {
+				if !errors.Is(err, pmdlog.ErrCorrupt) {
+					return err
+				}
+				r.versionGap(rec, err)
+			}
+		}
+		if b.Len() >= 64<<10 {
+			if err := fresh.Apply(b); err != nil {
+				return err
+			}
+		}
+		if idx != nil && pos == idx.Position() {
+			if err := compare(); err != nil {
+				return err
+			}
+		}
+		if pos%1024 == 0 {
+			progress(done(pos))
+		}
+		return nil
+	}
+
+	last := l.LastPosition()
+	for from := uint64(1); from <= last; {
+		err := l.Scan(ctx, from, func(rec pmdlog.Record) error {
+			if rec.Position > last {
+				return errStop
+			}
+			if err := step(rec.Position, &rec); err != nil {
+				return err
+			}
+			from = rec.Position + 1
+			return nil
+		})
+		var ce *pmdlog.CorruptError
+		switch {
+		case err == nil || errors.Is(err, errStop):
+			from = last + 1
+		case errors.As(err, &ce) && ce.Position == from:
+			r.addDamage(ce)
+			if err := step(from, nil); err != nil {
+				return err
+			}
+			from++
+		default:
+			return err
+		}
+	}
+	if idx != nil {
+		return compare()
+	}
+	return fresh.Apply(b)
+}
+
+// compare compares the on-disk index idx with fresh, built from the log up to the
+// same position.
+func (r *VerifyReport) compare(idx, fresh *index.Index) {
+	err := idx.Diff(fresh)
+	if err == nil {
+		r.Agrees = true
+		return
+	}
+	fix := "remove " + filepath.Join(r.Dir, IndexDir) + " and the next start rebuilds it from the log"
+	var d *index.DiffError
+	switch {
+	case errors.As(err, &d):
+		msg := fmt.Sprintf("the index disagrees with the log on %s: the index has %s, the log %s", d.Key, d.X, d.Y)
+		for p := range r.damaged {
+			if p <= idx.Position() {
+				msg += " (damaged log records it covers can explain it)"
+				break
+			}
+		}
+		r.problem("%s; %s", msg, fix)
+	case errors.Is(err, index.ErrDamaged) || pebble.IsCorruptionError(err):
+		r.problem("the index is damaged (%v); %s", err, fix)
+	default:
+		r.problem("the index cannot be read (%v); %s", err, fix)
+	}
+}
+
+// quietLogger drops the storage engine's messages about the indexes Verify opens.
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
