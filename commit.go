@@ -242,6 +242,7 @@ func (s *Store) commit(batch []*request) {
 		// Nothing of the batch is in the log: the log rolls a failed write back and
 		// heals itself, so the next batch may well succeed.
 		err = &UnavailableError{Cause: err}
+		s.writeFailures.Add(uint64(len(s.batchState)))
 		for _, r := range s.batchState {
 			r.done <- result{err: err}
 		}

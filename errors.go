@@ -20,6 +20,9 @@ var (
 	// now (disk full, I/O error). Nothing of it was written; the store recovers by itself
 	// once the cause is gone, and Problems says what it is meanwhile.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrCorrupt is matched by a read that met a damaged record; the error is a
+	// *CorruptError naming it. Records after it stay readable.
+	ErrCorrupt = errors.New("corrupt")
 )
 
 // WrongExpectedVersionError is returned when a write's expected version does not hold.
@@ -105,3 +108,25 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// CorruptError is returned by a read that met a damaged log record. A read that starts
+// after it goes on: Position (and, in a stream read, Version) says where to skip.
+type CorruptError struct {
+	Position uint64 // the damaged record's position
+	Stream   string // the stream being read, empty for $all, categories and types
+	Version  uint64 // the damaged event's version in Stream
+	Cause    error  // what the log found
+}
+
+func (e *CorruptError) Error() string {
+	if e.Stream != "" {
+		return fmt.Sprintf("damaged record at position %d (version %d of stream %q): %v", e.Position, e.Version, e.Stream, e.Cause)
+	}
+	return fmt.Sprintf("damaged record at position %d: %v", e.Position, e.Cause)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) hold.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns the cause.
+func (e *CorruptError) Unwrap() error { return e.Cause }

@@ -51,6 +51,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			for _, e := range page {
 				ev, err := s.readEvent(e.Position)
 				if err != nil {
+					var ce *CorruptError
+					if errors.As(err, &ce) {
+						ce.Stream, ce.Version = stream, e.Version
+					}
 					yield(Event{}, err)
 					return
 				}
@@ -365,7 +369,7 @@ func (s *Store) readEvent(pos uint64) (Event, error) {
 		return Event{}, mapLogErr(err)
 	}
 	if r.Kind != pmdlog.KindEvent {
-		return Event{}, fmt.Errorf("pmd: index points at a %d record at position %d, not an event: %w", r.Kind, pos, pmdlog.ErrCorrupt)
+		return Event{}, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
 	}
 	return toEvent(&r)
 }
@@ -373,11 +377,11 @@ func (s *Store) readEvent(pos uint64) (Event, error) {
 func toEvent(r *pmdlog.Record) (Event, error) {
 	data, err := decodeMap(r.Event.Data)
 	if err != nil {
-		return Event{}, fmt.Errorf("pmd: event at position %d: data: %v: %w", r.Position, err, pmdlog.ErrCorrupt)
+		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("data: %w", err)}
 	}
 	meta, err := decodeMap(r.Event.Metadata)
 	if err != nil {
-		return Event{}, fmt.Errorf("pmd: event at position %d: metadata: %v: %w", r.Position, err, pmdlog.ErrCorrupt)
+		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("metadata: %w", err)}
 	}
 	return Event{
 		ID:        r.Event.ID,
@@ -392,8 +396,12 @@ func toEvent(r *pmdlog.Record) (Event, error) {
 }
 
 func mapLogErr(err error) error {
-	if errors.Is(err, pmdlog.ErrClosed) {
+	var ce *pmdlog.CorruptError
+	switch {
+	case errors.Is(err, pmdlog.ErrClosed):
 		return ErrClosed
+	case errors.As(err, &ce):
+		return &CorruptError{Position: ce.Position, Cause: err}
 	}
 	return err
 }

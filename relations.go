@@ -32,7 +32,7 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 		return nil, mapLogErr(err)
 	}
 	if r.Kind != pmdlog.KindEvent {
-		return nil, fmt.Errorf("pmd: index points at a %d record at position %d, not an event: %w", r.Kind, pos, pmdlog.ErrCorrupt)
+		return nil, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
 	}
 	own := r.Event.Stream
 	var out []string

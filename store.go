@@ -3,6 +3,7 @@ package pmd
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pmd-dev/pmd/index"
@@ -62,6 +63,8 @@ type Store struct {
 	stopped   chan struct{} // closed when the committer has drained and exited
 	closeOnce sync.Once
 	closeErr  error
+
+	writeFailures atomic.Uint64
 
 	// Owned by the committer goroutine.
 	lastTS     int64
@@ -125,6 +128,11 @@ func (s *Store) LastPosition() uint64 { return s.idx.Position() }
 // recovered from, an index that could not keep up. An empty list means healthy.
 func (s *Store) Problems() []string { return s.eng.Problems() }
 
+// Scrubbed returns a channel closed once the background check of every log record and
+// of the index that Open starts has finished; damage it found is in Problems by then.
+// With Options.NoScrub it is never closed.
+func (s *Store) Scrubbed() <-chan struct{} { return s.eng.Scrubbed() }
+
 // changes returns the channel closed at the next change of the index.
 func (s *Store) changes() <-chan struct{} {
 	s.chMu.Lock()
@@ -138,4 +146,38 @@ func (s *Store) notify() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.chMu.Unlock()
+}
+
+// Stats are the store's figures for monitoring.
+type Stats struct {
+	LastPosition   uint64 // the last record in the log
+	IndexDurable   uint64 // the index is on disk up to here: a crash replays the log after it
+	DamagedRecords int    // damaged log records found (see Problems)
+	WriteFailures  uint64 // writes refused with ErrUnavailable since Open
+	WritesFailing  bool   // the last write failed and the log has not yet recovered
+
+	IndexDiskBytes     uint64 // the index's files on disk
+	IndexCacheBytes    int64  // index blocks cached in memory (bounded by Options.CacheSize)
+	IndexCacheHits     int64
+	IndexCacheMisses   int64
+	IndexMemTableBytes uint64 // index entries not yet flushed
+	IndexL0Files       int64  // many mean the index's compactions are behind
+}
+
+// Stats returns the store's figures.
+func (s *Store) Stats() Stats {
+	m := s.idx.Metrics()
+	return Stats{
+		LastPosition:       s.idx.Position(),
+		IndexDurable:       s.idx.Durable(),
+		DamagedRecords:     len(s.eng.Damage()),
+		WriteFailures:      s.writeFailures.Load(),
+		WritesFailing:      s.log.Err() != nil,
+		IndexDiskBytes:     m.DiskBytes,
+		IndexCacheBytes:    m.CacheBytes,
+		IndexCacheHits:     m.CacheHits,
+		IndexCacheMisses:   m.CacheMisses,
+		IndexMemTableBytes: m.MemTable,
+		IndexL0Files:       m.L0Files,
+	}
 }

@@ -204,5 +204,19 @@ func (b *Batch) DeleteStream(pos uint64, stream string) error {
 	return nil
 }
 
+// SkipVersions moves the next version of stream up to next, leaving the versions between
+// empty: a replay that skipped a damaged record of the stream catches up with the
+// versions the later records carry. A next at or below the stream's changes nothing.
+func (b *Batch) SkipVersions(stream string, next uint64) error {
+	s, err := b.stream(stream)
+	if err != nil {
+		return err
+	}
+	if next > s.next {
+		s.next, s.changed = next, true
+	}
+	return nil
+}
+
 // Advance records a record at pos that touches no stream, id, category or type.
 func (b *Batch) Advance(pos uint64) error { return b.advance(pos) }

@@ -262,6 +262,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		return errUnavailable("the server is shutting down")
 	default:
 	}
+	if problems := s.store.Problems(); len(problems) > 0 {
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status":        "degraded",
+			"problems":      problems,
+			"last_position": s.store.LastPosition(),
+		})
+	}
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"status":        "ok",
 		"last_position": s.store.LastPosition(),
@@ -306,6 +313,7 @@ const (
 	codePayloadTooLarge  = "payload_too_large"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeUnavailable      = "unavailable"
+	codeCorrupt          = "corrupt"
 	codeInternal         = "internal"
 )
 
@@ -354,8 +362,10 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, codeStreamNotFound
 	case errors.Is(err, pmd.ErrEventNotFound):
 		return http.StatusNotFound, codeEventNotFound
-	case errors.Is(err, pmd.ErrClosed):
+	case errors.Is(err, pmd.ErrClosed), errors.Is(err, pmd.ErrUnavailable):
 		return http.StatusServiceUnavailable, codeUnavailable
+	case errors.Is(err, pmd.ErrCorrupt):
+		return http.StatusInternalServerError, codeCorrupt
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, codeUnavailable
 	default:

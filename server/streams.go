@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -120,10 +121,21 @@ type listResponse struct {
 }
 
 // collect reads up to p.limit events of seq, which must have been asked for one more: an
-// extra event means there is a next page, starting at its cursor.
+// extra event means there is a next page, starting at its cursor. A damaged record ends
+// the page short, with next at it, so the client gets every event before it; a page that
+// starts at a damaged record fails with corrupt, naming it, and the client skips it.
 func (s *Server) collect(seq iter.Seq2[pmd.Event, error], p page, withVersion bool, cursor func(pmd.Event) uint64) (listResponse, error) {
 	out := listResponse{Events: make([]eventJSON, 0, min(p.limit, 64))}
 	for ev, err := range seq {
+		var ce *pmd.CorruptError
+		if errors.As(err, &ce) && len(out.Events) > 0 {
+			next := ce.Position
+			if withVersion {
+				next = ce.Version
+			}
+			out.Next = &next
+			break
+		}
 		if err != nil {
 			return listResponse{}, err
 		}

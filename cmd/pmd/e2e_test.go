@@ -294,8 +294,8 @@ func TestEndToEndCateringSurvivesSIGKILL(t *testing.T) {
 	if err := d.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("graceful stop: %v\n%s", err, d.logs)
 	}
-	if !strings.Contains(d.logs.String(), "index checkpoint written") {
-		t.Fatalf("no checkpoint on shutdown:\n%s", d.logs)
+	if !strings.Contains(d.logs.String(), "index flushed") {
+		t.Fatalf("no index flush on shutdown:\n%s", d.logs)
 	}
 	out, err := exec.Command(bin, "verify", data).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "agrees with the log") {

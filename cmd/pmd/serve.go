@@ -25,6 +25,7 @@ type serveConfig struct {
 	data, addr, config, logFormat string
 	noSync                        bool
 	maxBody                       int64
+	cache                         int64
 	grace                         time.Duration
 }
 
@@ -42,6 +43,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")
 	fs.Int64Var(&c.maxBody, "max-body", 16<<20, "largest request body accepted, in bytes")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	cache := fs.String("cache", envString("PMD_CACHE", "64MiB"), "memory for index blocks, e.g. 256MiB or 1GB: this, not the store's size, sets pmd's memory (env PMD_CACHE)")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
@@ -53,6 +55,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if c.maxBody <= 0 {
 		return c, &usageError{"--max-body must be positive"}
+	}
+	if c.cache, err = parseSize(*cache); err != nil {
+		return c, &usageError{"--cache: " + err.Error()}
 	}
 	return c, nil
 }
@@ -80,7 +85,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// The first SIGINT or SIGTERM shuts down gracefully; a second one exits at once.
 	// Exiting at once is safe: the log only ever acknowledges what is on disk, and
-	// the next start repairs a torn tail and replays the log past the checkpoint.
+	// the next start repairs a torn tail and replays the log past the index's durable point.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	sigs := make(chan os.Signal, 2)
@@ -106,7 +111,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, Logger: logger, OnCommit: server.CommitObserver(reg)})
+	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, CacheSize: c.cache, Logger: logger, OnCommit: server.CommitObserver(reg)})
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
@@ -115,7 +120,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := store.Close(); err != nil {
 			return fmt.Errorf("close the store: %w", err)
 		}
-		logger.Info("store closed, index checkpoint written", "took", time.Since(start).Round(time.Millisecond))
+		logger.Info("store closed, index flushed", "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 
@@ -146,7 +151,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	serveErr := srv.Serve(ctx, ln, c.grace)
 	stop()
 	// HTTP is drained: no append is in flight. Stop the process managers (they write
-	// their resume checkpoints), then close the store (it writes the index checkpoint).
+	// their resume checkpoints), then close the store (it flushes the index).
 	procErr := procs.stop()
 	err = errors.Join(serveErr, procErr, closeStore())
 	if err == nil {

@@ -335,12 +335,22 @@ func (e *Engine) replay() error {
 	next := start.Add(2 * time.Second)
 	b := e.Index.NewBatch()
 	var done uint64
+	skipped := 0 // damaged records skipped: later records of their streams carry higher versions
 	for from <= last {
 		err := e.Log.Scan(context.Background(), from, func(r pmdlog.Record) error {
 			if r.Position > last {
 				return errStop
 			}
-			if err := ApplyRecord(b, &r, CausationOf(r.Event.Metadata)); err != nil {
+			err := ApplyRecord(b, &r, CausationOf(r.Event.Metadata))
+			var gap *VersionGapError
+			if errors.As(err, &gap) && skipped > 0 && gap.Record > gap.Derived {
+				// A skipped damaged record held the versions in between.
+				if err := b.SkipVersions(gap.Stream, gap.Record); err != nil {
+					return err
+				}
+				err = ApplyRecord(b, &r, CausationOf(r.Event.Metadata))
+			}
+			if err != nil {
 				return err
 			}
 			from = r.Position + 1
@@ -368,6 +378,7 @@ func (e *Engine) replay() error {
 				return err
 			}
 			from++
+			skipped++
 		default:
 			return err
 		}
@@ -539,50 +550,68 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// ApplyRecord adds the durable log record r to the batch b, checking that the version the
-// record carries is the one the index derives: a mismatch means the log and the index
-// disagree. cause is the causation id of an event record (uuid.Nil for none); when it
-// names an event stored before r, that event becomes r's causation parent. The parent is
-// looked up before the event is added, so an event never causes itself, and the write
-// path and a replay find the same parent.
+// ApplyRecord adds the durable log record r to the batch b, checking first that the
+// version the record carries is the one the index derives: a mismatch means the log and
+// the index disagree, and fails with a *VersionGapError, adding nothing. cause is the
+// causation id of an event record (uuid.Nil for none); when it names an event stored
+// before r, that event becomes r's causation parent. The parent is looked up before the
+// event is added, so an event never causes itself, and the write path and a replay find
+// the same parent.
 func ApplyRecord(b *index.Batch, r *pmdlog.Record, cause uuid.UUID) error {
-	var version, want uint64
 	var stream string
-	var err error
+	var want uint64
 	switch r.Kind {
 	case pmdlog.KindEvent:
 		stream, want = r.Event.Stream, r.Event.Version
-		var parent uint64
-		var found bool
-		if cause != uuid.Nil {
-			if parent, found, err = b.Lookup(cause); err != nil {
-				return err
-			}
-		}
-		if version, err = b.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type); err != nil {
-			return err
-		}
-		if found {
-			if err := b.AddCausation(r.Position, parent); err != nil {
-				return err
-			}
-		}
 	case pmdlog.KindLink:
 		stream, want = r.Link.Stream, r.Link.Version
-		if version, err = b.AddLink(r.Position, r.Link.Stream, r.Link.Event); err != nil {
-			return err
-		}
 	case pmdlog.KindDelete:
 		return b.DeleteStream(r.Position, r.Delete.Stream)
 	default:
 		return b.Advance(r.Position)
 	}
-	if version != want {
-		return fmt.Errorf("pmd: record at position %d puts stream %q at version %d, the index derives %d: %w",
-			r.Position, stream, want, version, pmdlog.ErrCorrupt)
+	st, err := b.Stream(stream)
+	if err != nil {
+		return err
+	}
+	if st.Next != want {
+		return &VersionGapError{Position: r.Position, Stream: stream, Record: want, Derived: st.Next}
+	}
+	if r.Kind == pmdlog.KindLink {
+		_, err := b.AddLink(r.Position, r.Link.Stream, r.Link.Event)
+		return err
+	}
+	var parent uint64
+	var found bool
+	if cause != uuid.Nil {
+		if parent, found, err = b.Lookup(cause); err != nil {
+			return err
+		}
+	}
+	if _, err := b.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type); err != nil {
+		return err
+	}
+	if found {
+		return b.AddCausation(r.Position, parent)
 	}
 	return nil
 }
+
+// VersionGapError reports a record whose version is not the one the index derives: the
+// log and the index disagree, unless a damaged record of the stream was skipped before.
+// It matches log.ErrCorrupt.
+type VersionGapError struct {
+	Position        uint64
+	Stream          string
+	Record, Derived uint64 // the version the record carries, the one the index derives
+}
+
+func (e *VersionGapError) Error() string {
+	return fmt.Sprintf("pmd: record at position %d puts stream %q at version %d, the index derives %d", e.Position, e.Stream, e.Record, e.Derived)
+}
+
+// Is makes errors.Is(err, log.ErrCorrupt) hold.
+func (e *VersionGapError) Is(target error) bool { return target == pmdlog.ErrCorrupt }
 
 // causationKey is the metadata key of the causation id, as it shows in msgpack bytes.
 var causationKey = []byte("causation_id")

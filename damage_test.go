@@ -1,0 +1,226 @@
+package pmd_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// flipIn flips a bit inside the first occurrence of marker in the log segments of dir,
+// as a bad disk sector would, and returns the segment it damaged.
+func flipIn(t *testing.T, dir, marker string) string {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, []byte(marker)); i >= 0 {
+			b[i+len(marker)/2] ^= 0x08
+			if err := os.WriteFile(seg, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			return seg
+		}
+	}
+	t.Fatalf("%q is in no segment", marker)
+	return ""
+}
+
+// waitScrub waits for the store's background scrub, failing the test after a minute.
+func waitScrub(t *testing.T, s *pmd.Store) {
+	t.Helper()
+	select {
+	case <-s.Scrubbed():
+	case <-time.After(time.Minute):
+		t.Fatal("the scrub did not finish within a minute")
+	}
+}
+
+func TestDamagedRecordIsFoundAndServedAround(t *testing.T) {
+	for _, where := range []string{"sealed segment", "tail segment", "sealed segment, index rebuilt"} {
+		t.Run(where, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10}
+			s, err := pmd.Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 300
+			victim := 20 // in the first segment
+			if where == "tail segment" {
+				victim = n - 5
+			}
+			rebuild := strings.HasSuffix(where, "index rebuilt")
+			var written []pmd.EventData
+			for i := range n {
+				e := ev("E", "i", i, "pad", strings.Repeat("p", 150), "mark", fmt.Sprintf("MARKER-%04d-MARKER", i))
+				written = append(written, e)
+				mustAppend(t, s, fmt.Sprintf("Order$%d", i%3), pmd.Any, e)
+			}
+			all := readAll(t, s, pmd.ReadOptions{})
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			flipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+			bad := all[victim].Position
+			if rebuild {
+				// The replay meets the damaged record: it skips it, and the later events
+				// of its stream keep their versions.
+				if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			s, err = pmd.Open(dir, opts)
+			if err != nil {
+				t.Fatalf("a damaged record must not stop the store from opening: %v", err)
+			}
+			defer s.Close()
+			waitScrub(t, s)
+			problems := s.Problems()
+			if len(problems) != 1 || !strings.Contains(problems[0], fmt.Sprintf("position %d", bad)) {
+				t.Fatalf("Problems() = %q, want one naming position %d", problems, bad)
+			}
+			if st := s.Stats(); st.DamagedRecords != 1 {
+				t.Fatalf("Stats().DamagedRecords = %d, want 1", st.DamagedRecords)
+			}
+
+			// $all stops at the damaged record, naming it; the next position goes on.
+			var before []pmd.Event
+			var cerr *pmd.CorruptError
+			for e, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
+				if err != nil {
+					if !errors.As(err, &cerr) {
+						t.Fatalf("read $all: %v, want a *CorruptError", err)
+					}
+					break
+				}
+				before = append(before, e)
+			}
+			if cerr == nil || cerr.Position != bad || len(before) != victim {
+				t.Fatalf("$all read %d events, then %v; want %d events, then damage at %d", len(before), cerr, victim, bad)
+			}
+			after := readAll(t, s, pmd.ReadOptions{From: bad + 1})
+			if len(after) != n-victim-1 || after[0].ID != written[victim+1].ID {
+				t.Fatalf("$all from %d read %d events, want the %d after the damage", bad+1, len(after), n-victim-1)
+			}
+			backward := readAll(t, s, pmd.ReadOptions{From: bad - 1, Backward: true})
+			if len(backward) != victim {
+				t.Fatalf("$all backward from %d read %d events, want %d", bad-1, len(backward), victim)
+			}
+
+			// The stream holding it stops there too, naming its version; an index built
+			// after the damage never had it, and the stream reads without it.
+			stream := fmt.Sprintf("Order$%d", victim%3)
+			got, err := readStream(t, s, stream, pmd.ReadOptions{})
+			switch {
+			case rebuild:
+				if err != nil || len(got) != n/3-1 || got[victim/3].Version != uint64(victim/3)+1 {
+					t.Fatalf("read %s: %d events, %v; want all but version %d", stream, len(got), err, victim/3)
+				}
+			case !errors.As(err, &cerr) || cerr.Stream != stream || cerr.Version != uint64(victim/3):
+				t.Fatalf("read %s: %d events, %v; want damage at version %d", stream, len(got), err, victim/3)
+			}
+			rest, err := readStream(t, s, stream, pmd.ReadOptions{From: uint64(victim/3) + 1})
+			if err != nil || len(rest) == 0 && victim/3+1 < n/3 {
+				t.Fatalf("read %s after the damage: %d events, %v", stream, len(rest), err)
+			}
+			// Other events are there by id; the store still takes writes.
+			if _, err := s.Event(context.Background(), written[victim+1].ID); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, s, stream, pmd.Any, ev("After"))
+		})
+	}
+}
+
+// TestWritesRecoverFromAFullDisk fills a real, small file system (a tmpfs) until an append
+// fails: it fails as unavailable naming the cause, Problems says so, and once space is
+// freed appends go on with no restart and nothing acknowledged lost. It needs root.
+func TestWritesRecoverFromAFullDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts a tmpfs")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v): %s", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	dir := filepath.Join(mnt, "data")
+	opts := pmd.Options{Logger: quietLogger(), SegmentSize: 256 << 10, NoScrub: true}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var acked []pmd.EventData
+	for i := 0; ; i++ {
+		if i > 100_000 {
+			t.Fatal("the file system never filled up")
+		}
+		e := ev("E", "i", i, "pad", strings.Repeat("x", 500))
+		if _, err = s.Append(ctx, "Full$1", pmd.Any, e); err != nil {
+			break
+		}
+		acked = append(acked, e)
+	}
+	if !errors.Is(err, pmd.ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v, want ErrUnavailable and ENOSPC", err)
+	}
+	if p := s.Problems(); len(p) == 0 || !strings.Contains(strings.Join(p, " "), "writes failing") {
+		t.Fatalf("Problems() = %q on a full disk, want the failing writes", p)
+	}
+	// Reads go on meanwhile.
+	if got := readAll(t, s, pmd.ReadOptions{}); len(got) != len(acked) {
+		t.Fatalf("read %d events on a full disk, %d were acknowledged", len(got), len(acked))
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	more := ev("AfterSpaceFreed")
+	if _, err := s.Append(ctx, "Full$1", pmd.Any, more); err != nil {
+		t.Fatalf("append once space is freed: %v", err)
+	}
+	acked = append(acked, more)
+	if p := s.Problems(); len(p) != 0 {
+		t.Fatalf("Problems() = %q after a write succeeded again", p)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := readStream(t, s, "Full$1", pmd.ReadOptions{})
+	if err != nil || fmt.Sprint(ids(got)) != fmt.Sprint(dataIDs(acked)) {
+		t.Fatalf("after reopen Full$1 holds %d events (%v), want the %d acknowledged", len(got), err, len(acked))
+	}
+}
