@@ -57,3 +57,32 @@ bench-peers:
 
 clean:
 	rm -rf bin
+
+# bench-scale loads a store of SCALE_SIZE events (default 10M, about 3.8 GB, kept in
+# SCALE_DIR to be reused; a <dir>.json beside it says how many events it holds) and a
+# 100k-event baseline store, then measures RSS after open per CacheSize, replay warm and
+# cold, append stalls under 16 fsyncing writers and open after kill -9; see "Scale" in
+# bench/README.md. At 10M on 2 cores: about 7 min of loading, 6 min of measuring.
+# Remove the stores afterwards: rm -rf $(SCALE_DIR) $(SCALE_DIR).json $(SCALE_DIR)-100k*
+SCALE_SIZE ?= 10M
+SCALE_DIR ?= /tmp/pmd-scale-$(SCALE_SIZE)
+.PHONY: bench-scale bench-append-prev
+bench-scale:
+	$(GO) build -o bin/scale ./bench/cmd/scale
+	./bin/scale all -dir $(SCALE_DIR) -size $(SCALE_SIZE)
+
+# bench-append-prev builds bench/cmd/appendbench against PREV (the commit before the
+# index moved to disk) in a throw-away worktree and against this checkout, then runs them
+# in turns (prev, new, prev, new, ...) with 16 and 1 fsyncing writers. About 4 min.
+PREV ?= 79a6565
+PREV_TREE := /tmp/pmd-prev-$(PREV)
+bench-append-prev:
+	$(GO) build -o bin/scale ./bench/cmd/scale
+	$(GO) build -o bin/appendbench ./bench/cmd/appendbench
+	-git worktree remove --force $(PREV_TREE)
+	git worktree add --detach $(PREV_TREE) $(PREV)
+	mkdir -p $(PREV_TREE)/bench/cmd/appendbench
+	cp bench/cmd/appendbench/main.go $(PREV_TREE)/bench/cmd/appendbench/
+	cd $(PREV_TREE) && $(GO) build -o $(CURDIR)/bin/appendbench-prev ./bench/cmd/appendbench
+	git worktree remove --force $(PREV_TREE)
+	./bin/scale appendcmp -prev bin/appendbench-prev -new bin/appendbench $(ARGS)

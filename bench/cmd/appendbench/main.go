@@ -1,0 +1,92 @@
+// Command appendbench appends 256-byte events to a fresh store with N concurrent writers
+// for a fixed time and prints the rate as one line of JSON. It uses only the public API
+// that pmd has had since before the index moved to disk (pmd.Open with Options{NoSync,
+// Logger}, Append, Close), so the same source builds against an older checkout: see
+// "Appends" in bench/README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+func main() {
+	writers := flag.Int("writers", 16, "concurrent writers, each appending to its own streams")
+	seconds := flag.Float64("seconds", 10, "how long to append")
+	dir := flag.String("dir", "", "data directory (created; must not hold a store)")
+	sync := flag.Bool("sync", true, "fsync each commit (false sets Options.NoSync)")
+	label := flag.String("label", "", "copied into the output")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "appendbench: -dir is required")
+		os.Exit(2)
+	}
+	res, err := run(*dir, *writers, time.Duration(*seconds*float64(time.Second)), !*sync)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "appendbench:", err)
+		os.Exit(1)
+	}
+	res.Label = *label
+	json.NewEncoder(os.Stdout).Encode(res)
+}
+
+type result struct {
+	Label        string  `json:"label,omitempty"`
+	Writers      int     `json:"writers"`
+	Sync         bool    `json:"sync"`
+	Events       int64   `json:"events"`
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
+}
+
+var payload = map[string]any{"order_id": "0000000042", "pad": strings.Repeat("p", 226)}
+
+func run(dir string, writers int, d time.Duration, noSync bool) (result, error) {
+	s, err := pmd.Open(dir, pmd.Options{NoSync: noSync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return result{}, err
+	}
+	var n atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				stream := fmt.Sprintf("Order$%d-%d", w, i/10)
+				if _, err := s.Append(context.Background(), stream, pmd.Any, pmd.EventData{Type: "OrderPlaced", Data: payload}); err != nil {
+					errs <- err
+					return
+				}
+				n.Add(1)
+			}
+		}(w)
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	close(errs)
+	if err := <-errs; err != nil {
+		s.Close()
+		return result{}, err
+	}
+	if err := s.Close(); err != nil {
+		return result{}, err
+	}
+	return result{Writers: writers, Sync: !noSync, Events: n.Load(), Seconds: secs, EventsPerSec: float64(n.Load()) / secs}, nil
+}

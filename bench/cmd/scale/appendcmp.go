@@ -1,0 +1,55 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// cmdAppendCmp runs two builds of bench/cmd/appendbench (an older pmd's and this one's)
+// in turns, prev, new, prev, new, ..., each on a fresh store, and prints the medians.
+func cmdAppendCmp(args []string) error {
+	fs := flag.NewFlagSet("appendcmp", flag.ExitOnError)
+	prev := fs.String("prev", "", "appendbench built against the previous pmd")
+	next := fs.String("new", "", "appendbench built against this pmd")
+	writers := fs.String("writers", "16,1", "writer counts")
+	rounds := fs.Int("rounds", 5, "runs of each build per writer count")
+	seconds := fs.Float64("seconds", 10, "seconds per run")
+	work := fs.String("work", os.TempDir(), "where the throw-away stores go")
+	fs.Parse(args)
+	for _, w := range strings.Split(*writers, ",") {
+		rates := map[string][]float64{}
+		for r := 0; r < *rounds; r++ {
+			for _, b := range []struct{ name, bin string }{{"prev", *prev}, {"new", *next}} {
+				dir, err := os.MkdirTemp(*work, "appendcmp-")
+				if err != nil {
+					return err
+				}
+				cmd := exec.Command(b.bin, "-dir", filepath.Join(dir, "store"), "-writers", w,
+					"-seconds", fmt.Sprint(*seconds), "-sync=true", "-label", b.name)
+				cmd.Stderr = os.Stderr
+				out, err := cmd.Output()
+				os.RemoveAll(dir)
+				if err != nil {
+					return fmt.Errorf("%s: %w", b.bin, err)
+				}
+				var res struct {
+					EventsPerSec float64 `json:"events_per_sec"`
+				}
+				if err := json.Unmarshal(out, &res); err != nil {
+					return err
+				}
+				rates[b.name] = append(rates[b.name], res.EventsPerSec)
+				fmt.Fprintf(os.Stderr, "appendcmp: writers=%s round %d %s: %.0f events/s\n", w, r+1, b.name, res.EventsPerSec)
+			}
+		}
+		mp, mn := median(rates["prev"]), median(rates["new"])
+		printJSON(map[string]any{"cmd": "appendcmp", "writers": w, "prev": rates["prev"], "new": rates["new"],
+			"prev_median": mp, "new_median": mn, "ratio": mn / mp})
+	}
+	return nil
+}
