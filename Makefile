@@ -4,7 +4,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
 
-.PHONY: all build deps test lint vet staticcheck bench run clean
+.PHONY: all build deps test lint vet staticcheck bench run clean soak
 
 all: build
 
@@ -43,6 +43,13 @@ deps:
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# soak kills a writing pmd with SIGKILL in a loop (restarting it at once, as a crash loop
+# would) for SOAK_ROUNDS rounds, checking every acknowledged write and that no restart
+# replays more than the records since the index's last flush. make test runs 6 rounds.
+SOAK_ROUNDS ?= 150
+soak:
+	PMD_SOAK_ROUNDS=$(SOAK_ROUNDS) $(GO) test -race -count=1 -timeout 60m -run 'TestCrashKill9' -v . | grep -v '^=== RUN'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/

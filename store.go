@@ -152,6 +152,7 @@ func (s *Store) notify() {
 type Stats struct {
 	LastPosition   uint64 // the last record in the log
 	IndexDurable   uint64 // the index is on disk up to here: a crash replays the log after it
+	Replayed       uint64 // log records Open replayed into the index (those after its durable point)
 	DamagedRecords int    // damaged log records found (see Problems)
 	WriteFailures  uint64 // writes refused with ErrUnavailable since Open
 	WritesFailing  bool   // the last write failed and the log has not yet recovered
@@ -170,6 +171,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		LastPosition:       s.idx.Position(),
 		IndexDurable:       s.idx.Durable(),
+		Replayed:           s.eng.Replayed(),
 		DamagedRecords:     len(s.eng.Damage()),
 		WriteFailures:      s.writeFailures.Load(),
 		WritesFailing:      s.log.Err() != nil,

@@ -64,6 +64,7 @@ type Engine struct {
 	Index *index.Index
 
 	applied   int           // records applied since the last flush kick; owned by the writer
+	replayed  uint64        // records Open replayed into the index
 	flushKick chan struct{} // asks the flusher for a flush
 	stop      chan struct{}
 	done      sync.WaitGroup
@@ -327,6 +328,7 @@ func (e *Engine) replay() error {
 		return nil
 	}
 	total := last - from + 1
+	e.replayed = total
 	const quiet = 100_000
 	if total > quiet {
 		e.logger.Info("pmd: indexing log", "from", from, "records", total)
@@ -517,6 +519,10 @@ func (e *Engine) Problems() []string {
 	e.mu.Unlock()
 	return out
 }
+
+// Replayed is the number of log records Open replayed into the index: those written
+// after the index's durable point.
+func (e *Engine) Replayed() uint64 { return e.replayed }
 
 // IndexErr returns the error that stopped the index from taking writes, if any.
 func (e *Engine) IndexErr() error {
