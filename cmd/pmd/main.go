@@ -3,6 +3,7 @@
 //	pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--log-format text|json]
 //	pmd check-config FILE
 //	pmd verify DIR
+//	pmd repair [--yes] [--quarantine FILE] DIR
 //	pmd append [--addr A] [--expected V] [--json] STREAM TYPE JSON
 //	pmd read   [--addr A] [--json] [--from N] [--backward] [--limit N] STREAM
 //	pmd tail   [--addr A] [--json] [--types A,B] [--stream S] [--from N]
@@ -34,6 +35,8 @@ Usage:
   pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--log-format text|json]
   pmd check-config FILE          check a config file without starting
   pmd verify DIR                 check every log record and the index of a stopped store
+  pmd repair DIR [--yes]         print what a repair of a stopped store would cut; --yes
+                                 does it, keeping the removed bytes (--quarantine FILE)
 
 Talking to a running daemon (--addr, or PMD_ADDR; default 127.0.0.1:7070):
   pmd append STREAM TYPE JSON    append one event with JSON data
@@ -77,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"serve":        serveCmd,
 		"check-config": checkConfigCmd,
 		"verify":       verifyCmd,
+		"repair":       repairCmd,
 		"append":       appendCmd,
 		"read":         readCmd,
 		"tail":         tailCmd,

@@ -12,8 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/index"
-	pmdlog "github.com/pmd-dev/pmd/log"
+	"github.com/pmd-dev/pmd/internal/engine"
 )
 
 // storeDir writes a small store (events in several streams, links, a deletion) and
@@ -50,35 +49,6 @@ func storeDir(t *testing.T) string {
 	return dir
 }
 
-// saveUncausedCheckpoint replaces the index checkpoint of the store in dir with one
-// rebuilt from its log without causations: right in every stream, id, category and type.
-func saveUncausedCheckpoint(t *testing.T, dir string) {
-	t.Helper()
-	l, err := pmdlog.Open(filepath.Join(dir, "log"), pmdlog.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	x := index.New()
-	err = l.Scan(context.Background(), 1, func(r pmdlog.Record) error {
-		switch r.Kind {
-		case pmdlog.KindEvent:
-			x.AddEvent(r.Position, r.Event.ID, r.Event.Stream, r.Event.Type)
-		case pmdlog.KindLink:
-			x.AddLink(r.Position, r.Link.Stream, r.Link.Event)
-		case pmdlog.KindDelete:
-			x.DeleteStream(r.Position, r.Delete.Stream)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := x.SaveCheckpoint(filepath.Join(dir, "index.ckpt")); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // idAt returns the id of the event at position pos.
 func idAt(t *testing.T, s *pmd.Store, pos uint64) uuid.UUID {
 	t.Helper()
@@ -102,36 +72,44 @@ func TestVerify(t *testing.T) {
 		want   []string
 	}{
 		{"clean", func(*testing.T, string) {}, exitOK,
-			[]string{"62 records (41 events, 20 links, 1 deletions) in 1 segment(s)", "index checkpoint at position 62 agrees with the log", "ok"}},
+			[]string{"62 records (41 events, 20 links, 1 deletions) in 1 segment(s)", "index at position 62 agrees with the log", "ok"}},
 		{"flipped bit in an old record", func(t *testing.T, dir string) {
 			flip(t, segment(dir), 40)
-		}, exitFailed, []string{"DAMAGE: " + segment(""), "offset 0 (position 1)"}},
+		}, exitFailed, []string{"DAMAGE: " + segment("") + " offset 0 (position 1): checksum mismatch",
+			`run "pmd repair `}},
 		{"torn tail", func(t *testing.T, dir string) {
 			appendBytes(t, segment(dir), []byte{0x50, 1, 2, 3}) // an entry of 80 bytes, 3 written
-		}, exitOK, []string{"note: torn tail", "4 bytes of an unfinished entry", "agrees with the log", "ok"}},
+		}, exitOK, []string{"note: torn tail, cut by the next start: " + segment(""), "4 bytes", "agrees with the log", "ok"}},
 		{"zero-filled tail", func(t *testing.T, dir string) {
 			appendBytes(t, segment(dir), make([]byte, 4096))
-		}, exitOK, []string{"note: torn tail", "ok"}},
-		{"damaged checkpoint", func(t *testing.T, dir string) {
-			flip(t, filepath.Join(dir, "index.ckpt"), 20)
-		}, exitFailed, []string{"DAMAGE: index checkpoint", "is damaged"}},
-		{"checkpoint of another store", func(t *testing.T, dir string) {
-			other := storeDirVariant(t)
-			data, err := os.ReadFile(filepath.Join(other, "index.ckpt"))
+		}, exitOK, []string{"note: torn tail", "zero-filled tail", "ok"}},
+		{"missing index", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+				t.Fatal(err)
+			}
+		}, exitOK, []string{"note: no index: the next start builds it from the log", "ok"}},
+		{"damaged index", func(t *testing.T, dir string) {
+			ents, err := os.ReadDir(filepath.Join(dir, "index"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(dir, "index.ckpt"), data, 0o600); err != nil {
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), "MANIFEST") {
+					if err := os.WriteFile(filepath.Join(dir, "index", e.Name()), []byte("garbage"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}, exitFailed, []string{"DAMAGE: the index cannot be opened", "the next start rebuilds it from the log"}},
+		{"index of another store", func(t *testing.T, dir string) {
+			other := storeDirVariant(t, 50)
+			if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
 				t.Fatal(err)
 			}
-		}, exitFailed, []string{"DAMAGE: the index checkpoint"}},
-		{"checkpoint without causations", saveUncausedCheckpoint, exitFailed,
-			[]string{"DAMAGE: the index checkpoint disagrees with the log: caused by event 1: the checkpoint has none, the log [61]"}},
-		{"missing checkpoint", func(t *testing.T, dir string) {
-			if err := os.Remove(filepath.Join(dir, "index.ckpt")); err != nil {
+			if err := os.CopyFS(filepath.Join(dir, "index"), os.DirFS(filepath.Join(other, "index"))); err != nil {
 				t.Fatal(err)
 			}
-		}, exitOK, []string{"note: no index checkpoint", "ok"}},
+		}, exitFailed, []string{"DAMAGE: the index disagrees with the log", "and the next start rebuilds it from the log"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,15 +129,15 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-// storeDirVariant is a store with as many records as storeDir, in other streams.
-func storeDirVariant(t *testing.T) string {
+// storeDirVariant is a store of n events in another stream.
+func storeDirVariant(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 62 {
+	for range n {
 		if _, err := s.Append(context.Background(), "Other", pmd.Any, pmd.EventData{Type: "X"}); err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +156,7 @@ func TestVerifyRefusesAnOpenStore(t *testing.T) {
 	}
 	defer s.Close()
 	code, _, errOut := runPMD(t, context.Background(), "verify", dir)
-	if code != exitTrouble || !strings.Contains(errOut, "open in a running pmd") {
+	if code != exitTrouble || !strings.Contains(errOut, "in use by another process") || !strings.Contains(errOut, "stop the pmd") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
@@ -217,15 +195,12 @@ func appendBytes(t *testing.T, path string, b []byte) {
 // TestVerifyProgress: on a terminal, verify draws a progress bar that ends at 100%.
 func TestVerifyProgress(t *testing.T) {
 	dir := storeDir(t)
-	var out, bar strings.Builder
-	v := &verifier{dir: dir, out: &out, progress: &bar, rebuilt: index.New()}
-	if err := v.run(context.Background()); err != nil {
+	var bar strings.Builder
+	pb := &progressBar{w: &bar, what: "verifying"}
+	if _, err := engine.Verify(context.Background(), dir, pb.update); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.report(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(bar.String(), "\rverifying [") || !strings.HasSuffix(bar.String(), "100% 62 records\n") {
+	if !strings.HasPrefix(bar.String(), "\rverifying [") || !strings.HasSuffix(bar.String(), "] 100%\n") {
 		t.Fatalf("progress bar %q", bar.String())
 	}
 }

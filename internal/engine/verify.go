@@ -25,7 +25,8 @@ type VerifyReport struct {
 	Segments int   // log segment files holding records the next start keeps
 	Bytes    int64 // bytes of those records
 
-	// What the log holds up to LastPosition, the last record the next start keeps.
+	// What the log holds up to LastPosition, the last record the next start keeps:
+	// Records counts damaged ones too.
 	Records, Events, Links, Deletes, Voids int
 	LastPosition                           uint64
 
@@ -36,7 +37,7 @@ type VerifyReport struct {
 	Agrees   bool                   // the index was compared with the log up to Index and agrees
 	Notes    []string               // human-readable, one line each
 	Problems []string               // human-readable, one line each
-	damaged  map[uint64]bool        // positions in Damage
+	damaged  map[uint64]bool        // positions in Damage, and of void records
 	version  []*versionGap          // streams whose versions the index does not derive
 }
 
@@ -186,7 +187,7 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 		}
 		for p := range r.damaged {
 			if p < g.pos {
-				msg += "; damaged records before it can explain it (a damaged event leaves a gap in its stream's versions)," +
+				msg += "; damaged or voided records before it can explain it (such an event leaves a gap in its stream's versions)," +
 					" which a start that has to rebuild the index from the log fails on"
 				break
 			}
@@ -328,12 +329,13 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 	// step records the record at pos (nil when damaged) and compares the indexes when
 	// the fresh one reaches the on-disk one.
 	step := func(pos uint64, rec *pmdlog.Record) error {
+		r.Records++
 		if rec == nil {
 			if err := b.Advance(pos); err != nil {
 				return err
 			}
 		} else {
-			switch r.Records++; rec.Kind {
+			switch rec.Kind {
 			case pmdlog.KindEvent:
 				r.Events++
 			case pmdlog.KindLink:
@@ -342,6 +344,7 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 				r.Deletes++
 			case pmdlog.KindVoid:
 				r.Voids++
+				r.damaged[pos] = true // for the explanation of a version gap
 			}
 			if err := ApplyRecord(b, rec, CausationOf(rec.Event.Metadata)); err != nil {
 				if !errors.Is(err, pmdlog.ErrCorrupt) {

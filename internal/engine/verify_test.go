@@ -257,8 +257,8 @@ func TestVerifyDamage(t *testing.T) {
 			if !strings.HasPrefix(r.Problems[0], want) {
 				t.Fatalf("problems %q, want the first to start with %q", r.Problems, want)
 			}
-			if r.Records != 66 {
-				t.Fatalf("%d records read around the damage, want 66", r.Records)
+			if r.Records != 67 || r.Events != 59 {
+				t.Fatalf("%d records, %d events read around the damage, want 67 and 59", r.Records, r.Events)
 			}
 		})
 	}
