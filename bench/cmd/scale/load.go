@@ -23,7 +23,7 @@ func cmdLoad(args []string) error {
 	if err != nil {
 		return err
 	}
-	return load(*dir, target, *writers)
+	return load(*dir, (target+9)/10*10, *writers)
 }
 
 func load(dir string, target int64, writers int) error {
@@ -45,8 +45,8 @@ func load(dir string, target int64, writers int) error {
 	start, from := time.Now(), st.Loaded
 	var next atomic.Int64
 	next.Store(from)
-	// Events are taken in order; done counts how many below the high-water mark are
-	// written, so a stop after wg.Wait leaves no gap.
+	// Writers take blocks of 10 events in order; after wg.Wait every block below target
+	// is written.
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	ctx := context.Background()
@@ -54,14 +54,34 @@ func load(dir string, target int64, writers int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var batch []pmd.EventData
 			for {
-				i := next.Add(1) - 1
-				if i >= target {
+				// A block of 10 events: one append for its order stream, one for each
+				// process-stream event in it.
+				b := next.Add(10) - 10
+				if b >= target {
 					return
 				}
-				if _, err := s.Append(ctx, streamOf(i), pmd.Any, pmd.EventData{Type: "OrderPlaced", Data: payload}); err != nil {
-					errs <- fmt.Errorf("event %d: %w", i, err)
-					next.Store(target) // stop the others
+				batch = batch[:0]
+				for i := b; i < b+10 && i < target; i++ {
+					e := pmd.EventData{Type: "OrderPlaced", Data: payload}
+					name := streamOf(i)
+					if procSlots[i] == "" {
+						batch = append(batch, e)
+						continue
+					}
+					if _, err := s.Append(ctx, name, pmd.Any, e); err != nil {
+						errs <- fmt.Errorf("event %d: %w", i, err)
+						next.Store(target) // stop the others
+						return
+					}
+				}
+				if len(batch) == 0 {
+					continue
+				}
+				if _, err := s.Append(ctx, orderStream(b), pmd.Any, batch...); err != nil {
+					errs <- fmt.Errorf("events %d-: %w", b, err)
+					next.Store(target)
 					return
 				}
 			}

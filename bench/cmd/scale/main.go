@@ -63,8 +63,8 @@ var payload = map[string]any{"order_id": "0000000042", "pad": strings.Repeat("p"
 // The events of a loaded store are a pure function of their index i (0, 1, 2, ...), so a
 // load can stop and resume, and every store of a size holds the same streams.
 //
-// Order streams: each takes 10 events from a window of 10,000 consecutive events, so a
-// store of N events holds about N/10 order streams of 10.
+// Order streams: events 10b to 10b+9 are stream "Order$b", written in one append (which
+// keeps loading fast), so a store of N events holds about N/10 order streams of 10.
 //
 // Process streams: for each planned size T, 100 streams "Proc<T>$k" (k < 100) of 10
 // events each; event j of stream k is event j*T/10 + p*1000 + 7k + 3, where p is the
@@ -96,9 +96,10 @@ func streamOf(i int64) string {
 	if s, ok := procSlots[i]; ok {
 		return s
 	}
-	w, r := i/10_000, i%10_000
-	return "Order$" + strconv.FormatInt(w*1000+r%1000, 10)
+	return orderStream(i)
 }
+
+func orderStream(i int64) string { return "Order$" + strconv.FormatInt(i/10, 10) }
 
 // procStreams returns the process streams to replay in a store of n loaded events.
 func procStreams(n int64) (plan int64, names []string) {
