@@ -260,6 +260,12 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 // relations asks the store, for every event, its streams and what it caused.
 func relations(t *testing.T, s *pmd.Store) map[uuid.UUID][2]any {
 	t.Helper()

@@ -1,0 +1,110 @@
+package pmd_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestOpenUpgradesFormat1 opens a data directory written by the last version whose
+// index lived in memory (testdata/format1): the store upgrades it on first open, with
+// progress logged, and reads back exactly what that version read.
+func TestOpenUpgradesFormat1(t *testing.T) {
+	var want struct {
+		Streams map[string][]string `json:"streams"`
+		All     []string            `json:"all"`
+		Caused  map[string][]string `json:"caused"`
+	}
+	b, err := os.ReadFile("testdata/format1/want.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("testdata/format1/data")); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	open := func() *pmd.Store {
+		s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), SegmentSize: 8 << 10})
+		if err != nil {
+			t.Fatalf("open a format 1 directory: %v", err)
+		}
+		return s
+	}
+	s := open()
+	if !strings.Contains(logs.String(), "upgrading the data directory from format 1") ||
+		!strings.Contains(logs.String(), "upgraded the data directory to format 2") {
+		t.Fatalf("the upgrade is not logged:\n%s", logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.ckpt")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("index.ckpt is still there after the upgrade (%v)", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "FORMAT")); err != nil || string(b) != "pmd data directory format 2\n" {
+		t.Fatalf("FORMAT = %q, %v", b, err)
+	}
+	check := func(s *pmd.Store) {
+		t.Helper()
+		ctx := context.Background()
+		var all []string
+		for _, e := range readAll(t, s, pmd.ReadOptions{}) {
+			all = append(all, e.ID.String())
+			caused, err := s.Caused(ctx, e.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range caused {
+				got = append(got, c.ID.String())
+			}
+			if !reflect.DeepEqual(got, want.Caused[e.ID.String()]) {
+				t.Fatalf("Caused(%s) = %v, want %v", e.ID, got, want.Caused[e.ID.String()])
+			}
+		}
+		if !reflect.DeepEqual(all, want.All) {
+			t.Fatalf("$all holds %d events, want the %d written", len(all), len(want.All))
+		}
+		names := streams(t, s, "", "", 1000)
+		if len(names) != len(want.Streams) {
+			t.Fatalf("%d streams, want %d", len(names), len(want.Streams))
+		}
+		for _, info := range names {
+			events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
+			if err != nil && !errors.Is(err, pmd.ErrStreamNotFound) {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, e := range events {
+				got = append(got, e.ID.String())
+			}
+			if !reflect.DeepEqual(got, want.Streams[info.Name]) {
+				t.Fatalf("stream %s = %v, want %v", info.Name, got, want.Streams[info.Name])
+			}
+		}
+	}
+	check(s)
+	// It goes on where the old version stopped, and stays upgraded.
+	mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	s = open()
+	defer s.Close()
+	if strings.Contains(logs.String(), "upgrading") {
+		t.Fatalf("a second open upgrades again:\n%s", logs.String())
+	}
+	if st := s.Stats(); st.Replayed != 0 {
+		t.Fatalf("a clean reopen replayed %d records", st.Replayed)
+	}
+}
