@@ -95,11 +95,12 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		want serveConfig
 		err  string
 	}{
-		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text"}},
-		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json"},
-			want: serveConfig{data: "/d", addr: ":1", config: "c.yaml", noSync: true, logFormat: "json"}},
-		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true"}, args: []string{"--data", "/f", "--no-sync=false"},
-			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text"}},
+		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", cache: 64 << 20}},
+		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json", "PMD_CACHE": "1GB"},
+			want: serveConfig{data: "/d", addr: ":1", config: "c.yaml", noSync: true, logFormat: "json", cache: 1e9}},
+		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true", "PMD_CACHE": "1GB"}, args: []string{"--data", "/f", "--no-sync=false", "--cache", "256MiB"},
+			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text", cache: 256 << 20}},
+		{name: "bad cache", args: []string{"--cache", "lots"}, err: `--cache: "lots" is not a size`},
 		{name: "bad boolean", env: map[string]string{"PMD_NO_SYNC": "maybe"}, err: `PMD_NO_SYNC="maybe" is not a boolean`},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, err: "--log-format must be text or json"},
 		{name: "stray argument", args: []string{"extra"}, err: "unexpected arguments"},
@@ -107,7 +108,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT"} {
+			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT", "PMD_CACHE"} {
 				t.Setenv(k, tt.env[k])
 			}
 			got, err := serveFlags(tt.args, io.Discard)

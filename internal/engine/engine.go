@@ -336,23 +336,14 @@ func (e *Engine) replay() error {
 	start := time.Now()
 	next := start.Add(2 * time.Second)
 	b := e.Index.NewBatch()
+	ix := indexer{b: b}
 	var done uint64
-	skipped := 0 // damaged records skipped: later records of their streams carry higher versions
 	for from <= last {
 		err := e.Log.Scan(context.Background(), from, func(r pmdlog.Record) error {
 			if r.Position > last {
 				return errStop
 			}
-			err := ApplyRecord(b, &r, CausationOf(r.Event.Metadata))
-			var gap *VersionGapError
-			if errors.As(err, &gap) && skipped > 0 && gap.Record > gap.Derived {
-				// A skipped damaged record held the versions in between.
-				if err := b.SkipVersions(gap.Stream, gap.Record); err != nil {
-					return err
-				}
-				err = ApplyRecord(b, &r, CausationOf(r.Event.Metadata))
-			}
-			if err != nil {
+			if err := ix.apply(&r); err != nil {
 				return err
 			}
 			from = r.Position + 1
@@ -376,11 +367,10 @@ func (e *Engine) replay() error {
 			// A damaged record: Open or the scrub reports it; the index skips it, so
 			// everything after it stays readable.
 			e.noteDamage(ce)
-			if err := b.Advance(from); err != nil {
+			if err := ix.damaged(from); err != nil {
 				return err
 			}
 			from++
-			skipped++
 		default:
 			return err
 		}
@@ -552,6 +542,38 @@ func (e *Engine) Close() error {
 	}
 	if cerr := e.lock.Unlock(); err == nil {
 		err = cerr
+	}
+	return err
+}
+
+// indexer feeds log records to an index batch the way every rebuild of the index from the
+// log does (Open's replay, Verify): a damaged record is skipped, and so is the void record
+// a repair put in its place, and the later records of its stream keep the versions they
+// carry, leaving the skipped one's version empty.
+type indexer struct {
+	b       *index.Batch
+	skipped int // damaged and void records so far: versions may jump after them
+}
+
+// damaged skips the damaged record at pos.
+func (ix *indexer) damaged(pos uint64) error {
+	ix.skipped++
+	return ix.b.Advance(pos)
+}
+
+// apply adds r, which was read whole.
+func (ix *indexer) apply(r *pmdlog.Record) error {
+	if r.Kind == pmdlog.KindVoid {
+		ix.skipped++
+	}
+	err := ApplyRecord(ix.b, r, CausationOf(r.Event.Metadata))
+	var gap *VersionGapError
+	if errors.As(err, &gap) && ix.skipped > 0 && gap.Record > gap.Derived {
+		// A skipped record of the stream held the versions in between.
+		if err := ix.b.SkipVersions(gap.Stream, gap.Record); err != nil {
+			return err
+		}
+		err = ApplyRecord(ix.b, r, CausationOf(r.Event.Metadata))
 	}
 	return err
 }

@@ -185,13 +185,6 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 		if g.more > 0 {
 			msg += fmt.Sprintf(" (and %d later record(s) of the stream)", g.more)
 		}
-		for p := range r.damaged {
-			if p < g.pos {
-				msg += "; damaged or voided records before it can explain it (such an event leaves a gap in its stream's versions)," +
-					" which a start that has to rebuild the index from the log fails on"
-				break
-			}
-		}
 		r.problem("%s", msg)
 	}
 	for _, s := range r.Sidecars {
@@ -299,6 +292,7 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 	}
 	defer fresh.Close()
 	b := fresh.NewBatch()
+	ix := indexer{b: b}
 	compare := func() error {
 		if err := fresh.Apply(b); err != nil {
 			return err
@@ -331,7 +325,7 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 	step := func(pos uint64, rec *pmdlog.Record) error {
 		r.Records++
 		if rec == nil {
-			if err := b.Advance(pos); err != nil {
+			if err := ix.damaged(pos); err != nil {
 				return err
 			}
 		} else {
@@ -346,7 +340,7 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 				r.Voids++
 				r.damaged[pos] = true // for the explanation of a version gap
 			}
-			if err := ApplyRecord(b, rec, CausationOf(rec.Event.Metadata)); err != nil {
+			if err := ix.apply(rec); err != nil {
 				if !errors.Is(err, pmdlog.ErrCorrupt) {
 					return err
 				}
