@@ -45,9 +45,8 @@ type Options struct {
 // cache. It is safe for concurrent use: readers run at any time; the writer (one at a
 // time) applies batches with Apply.
 type Index struct {
-	dir   string
-	db    *pebble.DB
-	cache interface{ Unref() }
+	dir string
+	db  *pebble.DB
 
 	pos     atomic.Uint64 // last position applied
 	durable atomic.Uint64 // a position known to be on disk: Flush moves it
