@@ -43,7 +43,7 @@ func cmdAll(args []string) error {
 		return err
 	}
 	if err := step("stall", func() error {
-		return stallPair(*base, *dir, 16, *seconds, defaultProbeEvery)
+		return stallPair(*base, *dir, 16, *seconds, defaultProbeEvery, false)
 	}); err != nil {
 		return err
 	}

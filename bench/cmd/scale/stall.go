@@ -55,10 +55,13 @@ type stallResult struct {
 	Events       int64        `json:"events"`
 	Writers      int          `json:"writers"`
 	Seconds      float64      `json:"seconds"`
+	WaitedScrubS float64      `json:"waited_for_scrub_s,omitempty"`
 	EventsPerSec float64      `json:"events_per_sec"`
 	Append       dist         `json:"append"`
 	Commit       dist         `json:"commit"`
 	Probe        dist         `json:"probe_fdatasync"`
+	ByProbe      int          `json:"over_50ms_explained_by_probe"`
+	ByCommits    int          `json:"over_50ms_explained_by_commits_only"`
 	Unexplained  int          `json:"unexplained_over_50ms"`
 	Slow         []slowAppend `json:"slow,omitempty"`
 }
@@ -78,11 +81,12 @@ func cmdStall(args []string) error {
 	writers := fs.Int("writers", 16, "concurrent writers")
 	seconds := fs.Float64("seconds", 60, "how long to append")
 	probeEvery := fs.Duration("probe-every", defaultProbeEvery, "pause between probe fdatasyncs")
+	waitScrub := fs.Bool("wait-scrub", false, "start writing once the background scrub of the log (Store.Scrubbed) is done")
 	fs.Parse(args)
 	if *base != "" {
-		return stallPair(*base, *dir, *writers, *seconds, *probeEvery)
+		return stallPair(*base, *dir, *writers, *seconds, *probeEvery, *waitScrub)
 	}
-	res, err := stall(*dir, *writers, time.Duration(*seconds*float64(time.Second)), *probeEvery)
+	res, err := stall(*dir, *writers, time.Duration(*seconds*float64(time.Second)), *probeEvery, *waitScrub)
 	if err != nil {
 		return err
 	}
@@ -90,11 +94,11 @@ func cmdStall(args []string) error {
 	return nil
 }
 
-func stallPair(base, dir string, writers int, seconds float64, probeEvery time.Duration) error {
+func stallPair(base, dir string, writers int, seconds float64, probeEvery time.Duration, waitScrub bool) error {
 	var rs [2]stallResult
 	for i, d := range []string{base, dir} {
 		if err := runChild(&rs[i], "stall", "-dir", d, "-writers", fmt.Sprint(writers),
-			"-seconds", fmt.Sprint(seconds), "-probe-every", probeEvery.String()); err != nil {
+			"-seconds", fmt.Sprint(seconds), "-probe-every", probeEvery.String(), fmt.Sprintf("-wait-scrub=%v", waitScrub)); err != nil {
 			return err
 		}
 		printJSON(rs[i])
@@ -105,7 +109,7 @@ func stallPair(base, dir string, writers int, seconds float64, probeEvery time.D
 	return nil
 }
 
-func stall(dir string, writers int, d time.Duration, probeEvery time.Duration) (stallResult, error) {
+func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, waitScrub bool) (stallResult, error) {
 	st, err := readState(dir)
 	if err != nil {
 		return stallResult{}, err
@@ -123,7 +127,14 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration) (
 	if err != nil {
 		return stallResult{}, err
 	}
-	// Let the open's background work (the scrub) start as it would in production.
+	// By default the writers start at once, while the open's background scrub reads the
+	// whole log, as they would in production.
+	var scrubS float64
+	if waitScrub {
+		t := time.Now()
+		<-s.Scrubbed()
+		scrubS = time.Since(t).Seconds()
+	}
 	t0 = time.Now()
 	var stop atomic.Bool
 	var probes []span
@@ -163,7 +174,7 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration) (
 	if err := s.Close(); err != nil {
 		return stallResult{}, err
 	}
-	res := stallResult{Cmd: "stall", Events: st.Loaded, Writers: writers, Seconds: secs}
+	res := stallResult{Cmd: "stall", Events: st.Loaded, Writers: writers, Seconds: secs, WaitedScrubS: scrubS}
 	var all []span
 	for _, l := range lat {
 		all = append(all, l...)
@@ -177,7 +188,7 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration) (
 		return out
 	}
 	res.Append, res.Commit, res.Probe = distOf(ms(all)), distOf(ms(commits)), distOf(ms(probes))
-	sort.Slice(commits, func(i, j int) bool { return commits[i].start < commits[j].start })
+	var slow []slowAppend
 	for _, a := range all {
 		l := a.end - a.start
 		if l <= 50*time.Millisecond {
@@ -199,24 +210,33 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration) (
 			sa.MaxProbeMS = max(sa.MaxProbeMS, float64(p.end-p.start)/1e6)
 		}
 		sa.CommitCover = float64(cover) / float64(l)
-		// Explained by the disk: the log spent at least half of the append's time in
-		// commits (its write and fsync), or a probe fdatasync on the same file system took
-		// at least half as long as the append.
+		// Explained by the disk: a probe fdatasync on the same file system took at least
+		// half as long as the append ("probe"); or else the log spent at least half of the
+		// append's time in commits, its write and fsync ("commits", which can also be
+		// pmd's own time inside a commit); or neither.
 		switch {
-		case sa.CommitCover >= 0.5:
-			sa.ExplainedBy = "commits"
 		case sa.MaxProbeMS >= sa.MS/2:
 			sa.ExplainedBy = "probe"
+			res.ByProbe++
+		case sa.CommitCover >= 0.5:
+			sa.ExplainedBy = "commits"
+			res.ByCommits++
 		default:
 			res.Unexplained++
 		}
-		res.Slow = append(res.Slow, sa)
+		slow = append(slow, sa)
 	}
-	// Keep the report short: the 20 slowest.
-	sort.Slice(res.Slow, func(i, j int) bool { return res.Slow[i].MS > res.Slow[j].MS })
-	if len(res.Slow) > 20 {
-		res.Slow = res.Slow[:20]
+	// Keep the report short: the 10 slowest unexplained ones, then the 10 slowest others.
+	sort.Slice(slow, func(i, j int) bool { return slow[i].MS > slow[j].MS })
+	var rest []slowAppend
+	for _, sa := range slow {
+		if sa.ExplainedBy == "" && len(res.Slow) < 10 {
+			res.Slow = append(res.Slow, sa)
+		} else if sa.ExplainedBy != "" && len(rest) < 10 {
+			rest = append(rest, sa)
+		}
 	}
+	res.Slow = append(res.Slow, rest...)
 	return res, nil
 }
 
