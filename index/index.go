@@ -108,7 +108,13 @@ func Open(dir string, opts Options) (*Index, error) {
 		logger = slog.Default()
 	}
 	cache := pebble.NewCache(opts.CacheSize)
+	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly}
 	po := &pebble.Options{
+		// Pebble's default stops the process on a damaged table; the index is derived
+		// data, so damage is reported and the owner rebuilds it from the log.
+		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+			x.errorf("index: damaged table %s: %w", info.Path, errors.Join(pebble.ErrCorruption, info.Details))
+		}},
 		Cache: cache,
 		// The log is the source of truth: the index records the last position it holds,
 		// and its owner replays the log after it. Pebble's own WAL would write every
@@ -130,7 +136,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	x := &Index{dir: dir, db: db, onDamage: opts.OnDamage, readOnly: opts.ReadOnly}
+	x.db = db
 	if err := x.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)

@@ -1,0 +1,63 @@
+package index_test
+
+import (
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/index"
+)
+
+func Example() {
+	dir, err := os.MkdirTemp("", "index-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	x, err := index.Open(dir, index.Options{CacheSize: 8 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer x.Close()
+
+	// The store feeds every durable record, in log order, in batches.
+	b := x.NewBatch()
+	b.AddEvent(1, uuid.MustParse("0190a1c4-0000-7000-8000-000000000001"), "Order$42", "OrderPlaced")
+	b.AddEvent(2, uuid.MustParse("0190a1c4-0000-7000-8000-000000000002"), "Payment$7", "PaymentReceived")
+	v, _ := b.AddLink(3, "Order$42", 2) // link record at 3 puts the event at 2 into Order$42
+	if err := x.Apply(b); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("linked at version", v)
+
+	entries, _ := x.Versions(nil, "Order$42", 0, false, 0)
+	for _, e := range entries {
+		fmt.Printf("version %d: event at %d, link %v\n", e.Version, e.Position, e.Link)
+	}
+	linked, _ := x.LinkedInto(nil, 2)
+	fmt.Println("event at 2 is linked into", linked)
+
+	b.DeleteStream(4, "Order$42")
+	if err := x.Apply(b); err != nil {
+		log.Fatal(err)
+	}
+	st, _ := x.Stream("Order$42")
+	fmt.Printf("%+v\n", st)
+	cat, _ := x.Category(nil, "Order", 0, false, 0)
+	fmt.Println("category Order:", cat)
+
+	// Flush makes it durable: a crash after it replays the log from position 5.
+	if err := x.Flush(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("durable up to", x.Durable())
+	// Output:
+	// linked at version 1
+	// version 0: event at 1, link false
+	// version 1: event at 2, link true
+	// event at 2 is linked into [Order$42]
+	// {Exists:false Last:1 Next:2 First:2}
+	// category Order: [1]
+	// durable up to 4
+}

@@ -1,0 +1,166 @@
+package index
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// applyEvents applies n events at positions from, from+1, … to stream "S$1" in one batch.
+func applyEvents(t *testing.T, x *Index, from uint64, n int) {
+	t.Helper()
+	b := x.NewBatch()
+	for i := range n {
+		pos := from + uint64(i)
+		if _, err := b.AddEvent(pos, testID(pos), "S$1", "E"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFlushIsWhatAReopenFinds(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	applyEvents(t, x, 1, 10)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if x.Durable() != 10 {
+		t.Fatalf("Durable() = %d after a flush at 10", x.Durable())
+	}
+	applyEvents(t, x, 11, 5) // applied, never flushed: a crash loses it
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x = openTest(t, dir)
+	if got := x.Position(); got != 10 {
+		t.Fatalf("Position() after reopen = %d, want the flushed 10", got)
+	}
+	st := must(x.Stream("S$1"))
+	if st.Next != 10 {
+		t.Fatalf("Stream after reopen = %+v, want the 10 flushed versions", st)
+	}
+	if _, ok, _ := x.Lookup(testID(12)); ok {
+		t.Fatal("an event applied after the flush survived the close")
+	}
+}
+
+func TestBatchRefusesOutOfOrder(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	applyEvents(t, x, 5, 1)
+	b := x.NewBatch()
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"position not above", func() error { _, err := b.AddEvent(5, testID(5), "S$1", "E"); return err }()},
+		{"position above MaxPosition", b.Advance(MaxPosition + 1)},
+		{"stream with a 0 byte", func() error { _, err := b.AddEvent(9, testID(9), "S\x00", "E"); return err }()},
+		{"type with a 0 byte", func() error { _, err := b.AddEvent(9, testID(9), "S$1", "E\x00"); return err }()},
+		{"causation of an older event", b.AddCausation(3, 1)},
+	} {
+		if tc.err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	if b.Len() != 0 {
+		t.Fatalf("refused records left %d entries in the batch", b.Len())
+	}
+}
+
+func TestSkipVersions(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	b := x.NewBatch()
+	if _, err := b.AddEvent(1, testID(1), "S$1", "E"); err != nil {
+		t.Fatal(err)
+	}
+	// Version 1 was a damaged record a replay skipped: the next event carries version 2.
+	if err := b.SkipVersions("S$1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.AddEvent(3, testID(3), "S$1", "E"); err != nil || v != 2 {
+		t.Fatalf("AddEvent after SkipVersions = %d, %v; want version 2", v, err)
+	}
+	if err := b.SkipVersions("S$1", 1); err != nil { // below next: nothing changes
+		t.Fatal(err)
+	}
+	if err := x.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	got := must(x.Versions(nil, "S$1", 0, false, 0))
+	want := []Entry{{Version: 0, Position: 1}, {Version: 2, Position: 3}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Versions = %v, want %v", got, want)
+	}
+}
+
+func TestOpenRefusesAnotherFormat(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set(keyFormat, appendUvs(nil, FormatVersion+1), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrFormat) {
+		t.Fatalf("Open of format %d: %v, want ErrFormat", FormatVersion+1, err)
+	}
+}
+
+// TestDamageIsFound flips bytes in the index's tables, as a bad disk would: Check (the
+// scrub) fails with ErrDamaged and reports it to OnDamage.
+func TestDamageIsFound(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	applyEvents(t, x, 1, 2000)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Check(); err != nil {
+		t.Fatalf("Check of a sound index: %v", err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(tables) == 0 {
+		t.Fatal("no tables after a flush")
+	}
+	for _, path := range tables {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 100; i < len(b)/2; i += 200 {
+			b[i] ^= 0x55
+		}
+		if err := os.WriteFile(path, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reported []error
+	x, err := Open(dir, Options{OnDamage: func(err error) { reported = append(reported, err) }})
+	if err != nil {
+		if errors.Is(err, ErrDamaged) || pebble.IsCorruptionError(err) {
+			return // found at open: as good
+		}
+		t.Fatalf("Open of a damaged index: %v", err)
+	}
+	defer x.Close()
+	if err := x.Check(); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Check of a damaged index: %v, want ErrDamaged", err)
+	}
+	if len(reported) == 0 || !errors.Is(reported[0], ErrDamaged) {
+		t.Fatalf("OnDamage got %v", reported)
+	}
+}
