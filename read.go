@@ -41,7 +41,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 				page, err = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
 			}
 			if err != nil {
-				yield(Event{}, err)
+				yield(Event{}, storeErr(err))
 				return
 			}
 			if first && !st.Exists {
@@ -126,7 +126,7 @@ func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		yield(Event{}, mapLogErr(err))
+		yield(Event{}, storeErr(err))
 	}
 }
 
@@ -139,7 +139,7 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 		}
 		r, err := s.log.Read(pos)
 		if err != nil {
-			yield(Event{}, mapLogErr(err))
+			yield(Event{}, storeErr(err))
 			return
 		}
 		if r.Kind != pmdlog.KindEvent {
@@ -188,7 +188,7 @@ func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(E
 		n := pageLimit(remaining)
 		var err error
 		if page, err = postings(page[:0], from, n); err != nil {
-			yield(Event{}, err)
+			yield(Event{}, storeErr(err))
 			return
 		}
 		for _, pos := range page {
@@ -243,7 +243,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 	}
 	pos, ok, err := s.idx.Lookup(id)
 	if err != nil {
-		return Event{}, err
+		return Event{}, storeErr(err)
 	}
 	if !ok {
 		return Event{}, &EventNotFoundError{ID: id}
@@ -259,7 +259,7 @@ func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 	}
 	list, err := s.idx.StreamNames(prefix, after, limit)
 	if err != nil {
-		return nil, err
+		return nil, storeErr(err)
 	}
 	out := make([]StreamInfo, len(list))
 	for i, st := range list {
@@ -272,7 +272,7 @@ func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
 	st, err := s.idx.Stream(stream)
 	if err != nil {
-		return StreamInfo{}, err
+		return StreamInfo{}, storeErr(err)
 	}
 	return StreamInfo{Name: stream, Exists: st.Exists, Version: st.Last}, nil
 }
@@ -366,7 +366,7 @@ func checkRead(stream string, opts ReadOptions, typesAllowed bool) error {
 func (s *Store) readEvent(pos uint64) (Event, error) {
 	r, err := s.log.Read(pos)
 	if err != nil {
-		return Event{}, mapLogErr(err)
+		return Event{}, storeErr(err)
 	}
 	if r.Kind != pmdlog.KindEvent {
 		return Event{}, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
@@ -395,10 +395,12 @@ func toEvent(r *pmdlog.Record) (Event, error) {
 	}, nil
 }
 
-func mapLogErr(err error) error {
+// storeErr turns an error of the log or the index into the store's: ErrClosed once the
+// store is closed, a *CorruptError for a damaged record.
+func storeErr(err error) error {
 	var ce *pmdlog.CorruptError
 	switch {
-	case errors.Is(err, pmdlog.ErrClosed):
+	case errors.Is(err, pmdlog.ErrClosed), errors.Is(err, index.ErrClosed):
 		return ErrClosed
 	case errors.As(err, &ce):
 		return &CorruptError{Position: ce.Position, Cause: err}

@@ -51,6 +51,10 @@ func (b *Batch) Position() uint64 { return b.pos }
 // empties b for reuse. The records are in memory until a Flush or the storage engine's own
 // flush writes them out; a crash before that loses them, and the log gives them back.
 func (x *Index) Apply(b *Batch) error {
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.exit()
 	if b.b.Empty() && b.pos == x.Position() {
 		return nil
 	}

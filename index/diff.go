@@ -23,6 +23,14 @@ func (e *DiffError) Error() string {
 // first difference, or nil when they hold the same. The key layout is canonical (a log
 // gives exactly one index), so an index can be checked against one rebuilt from the log.
 func (x *Index) Diff(y *Index) error {
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.exit()
+	if err := y.enter(); err != nil {
+		return err
+	}
+	defer y.exit()
 	a, err := x.db.NewIter(nil)
 	if err != nil {
 		return fmt.Errorf("index: diff: %w", err)

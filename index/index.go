@@ -55,10 +55,26 @@ type Index struct {
 	readOnly bool
 
 	flushMu sync.Mutex // one Flush at a time
-	closed  atomic.Bool
+
+	// life is held shared by every call that uses db and exclusively by Close, so that
+	// no call meets a closed db (pebble panics then): they get ErrClosed.
+	life   sync.RWMutex
+	closed bool
 }
 
-// ErrClosed is returned by Close on an index already closed.
+// enter starts a call that uses db; exit ends it.
+func (x *Index) enter() error {
+	x.life.RLock()
+	if x.closed {
+		x.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (x *Index) exit() { x.life.RUnlock() }
+
+// ErrClosed is returned by every call on a closed index.
 var ErrClosed = errors.New("index: closed")
 
 // ErrDamaged is matched by the errors of reads and checks that found the index damaged.
@@ -88,6 +104,10 @@ func (x *Index) errorf(format string, args ...any) error {
 // Check reads every entry of the index, verifying every block's checksum and the order of
 // every level: a background scrub. Damage fails it with an error matching ErrDamaged.
 func (x *Index) Check() error {
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.exit()
 	if err := x.db.CheckLevels(nil); err != nil {
 		return x.errorf("index: check: %w", err)
 	}
@@ -193,9 +213,12 @@ func (x *Index) get(key []byte) ([]byte, error) {
 // Close closes the index without flushing: what was applied since the last Flush is
 // lost, and the owner replays it from the log. Call Flush first for a quick next open.
 func (x *Index) Close() error {
-	if x.closed.Swap(true) {
+	x.life.Lock()
+	defer x.life.Unlock()
+	if x.closed {
 		return ErrClosed
 	}
+	x.closed = true
 	if err := x.db.Close(); err != nil {
 		return fmt.Errorf("index: close %s: %w", x.dir, err)
 	}
@@ -213,6 +236,10 @@ func (x *Index) Durable() uint64 { return x.durable.Load() }
 // Flush writes everything applied so far to disk and returns once it is there. Writers
 // and readers go on meanwhile: they only wait for the switch to a new memtable.
 func (x *Index) Flush() error {
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.exit()
 	x.flushMu.Lock()
 	defer x.flushMu.Unlock()
 	pos := x.Position()
@@ -239,6 +266,10 @@ type Metrics struct {
 
 // Metrics returns the storage engine's figures.
 func (x *Index) Metrics() Metrics {
+	if x.enter() != nil {
+		return Metrics{}
+	}
+	defer x.exit()
 	m := x.db.Metrics()
 	return Metrics{
 		DiskBytes:   m.DiskSpaceUsage(),
@@ -265,6 +296,14 @@ func stateOf(base, next uint64) StreamState {
 
 // Stream returns the state of stream; a stream never written is at Last -1, Next 0.
 func (x *Index) Stream(stream string) (StreamState, error) {
+	if err := x.enter(); err != nil {
+		return StreamState{}, err
+	}
+	defer x.exit()
+	return x.stream(stream)
+}
+
+func (x *Index) stream(stream string) (StreamState, error) {
 	var kb [64]byte
 	v, closer, err := x.db.Get(nameKey(kb[:0], spaceStream, stream))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -292,7 +331,11 @@ type Entry struct {
 // (inclusive), ascending, or with backward descending from min(from, last version).
 // limit <= 0 means no limit.
 func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool, limit int) ([]Entry, error) {
-	st, err := x.Stream(stream)
+	if err := x.enter(); err != nil {
+		return dst, err
+	}
+	defer x.exit()
+	st, err := x.stream(stream)
 	if err != nil || !st.Exists {
 		return dst, err
 	}
@@ -340,11 +383,15 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 // Contains reports whether the event at position event is a visible version of stream, as
 // its own event or through a link.
 func (x *Index) Contains(stream string, event uint64) (bool, error) {
+	if err := x.enter(); err != nil {
+		return false, err
+	}
+	defer x.exit()
 	version, ok, err := x.member(stream, event)
 	if err != nil || !ok {
 		return false, err
 	}
-	st, err := x.Stream(stream)
+	st, err := x.stream(stream)
 	return err == nil && version >= st.First && version < st.Next, err
 }
 
@@ -369,6 +416,10 @@ func (x *Index) member(stream string, event uint64) (version uint64, ok bool, er
 
 // Lookup returns the position of the event with id id.
 func (x *Index) Lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
+	if err := x.enter(); err != nil {
+		return 0, false, err
+	}
+	defer x.exit()
 	var kb [17]byte
 	v, closer, err := x.db.Get(idKey(kb[:0], id))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -403,6 +454,10 @@ func (x *Index) Types(dst []uint64, types []string, from uint64, backward bool, 
 // merge pages the union of the position lists of names in space: a k-way merge of one
 // iterator per name, each list ascending by position and no position in two lists.
 func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, backward bool, limit int) ([]uint64, error) {
+	if err := x.enter(); err != nil {
+		return dst, err
+	}
+	defer x.exit()
 	seen := make(map[string]bool, len(names))
 	var its []*pebble.Iterator
 	defer func() {
@@ -476,6 +531,10 @@ type StreamInfo struct {
 // in byte order of their names, with their state. Deleted streams are listed too, with
 // Exists false. limit <= 0 means no limit.
 func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, error) {
+	if err := x.enter(); err != nil {
+		return nil, err
+	}
+	defer x.exit()
 	pk := nameKey(nil, spaceStream, prefix)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: pk, UpperBound: upper(pk)})
 	if err != nil {
@@ -506,6 +565,10 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 // The stream the event was written to is not among them, unless the event was linked
 // back into it after a deletion.
 func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
+	if err := x.enter(); err != nil {
+		return dst, err
+	}
+	defer x.exit()
 	start := len(dst)
 	lo := pairKey(nil, spaceLinked, event, 0)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
@@ -518,7 +581,7 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 			it.Close()
 			return dst, x.errorf("index: links of %d: %w", event, err)
 		}
-		st, err := x.Stream(stream)
+		st, err := x.stream(stream)
 		if err != nil {
 			it.Close()
 			return dst, err
@@ -541,6 +604,10 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 // Caused appends to dst the positions of up to limit events caused by the event at
 // position event (see Batch.AddCausation), in log order. limit <= 0 means no limit.
 func (x *Index) Caused(dst []uint64, event uint64, limit int) ([]uint64, error) {
+	if err := x.enter(); err != nil {
+		return dst, err
+	}
+	defer x.exit()
 	lo := pairKey(nil, spaceCaused, event, 0)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
 	if err != nil {
