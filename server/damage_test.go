@@ -1,0 +1,111 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestDamageOverHTTP: a damaged record makes /healthz say degraded with the problem,
+// a page of $all stops short of it with next at it, a page that starts at it fails with
+// corrupt naming it, and the page after it is served (contract section 8).
+func TestDamageOverHTTP(t *testing.T) {
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 16 << 10}
+	store, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		e := pmd.EventData{Type: "E", Data: map[string]any{"mark": fmt.Sprintf("MARK-%03d-MARK", i), "pad": strings.Repeat("p", 100)}}
+		if _, err := store.Append(context.Background(), "s", pmd.Any, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const victim = 10 // position 11
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
+	damaged := false
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, []byte(fmt.Sprintf("MARK-%03d-MARK", victim))); i >= 0 {
+			b[i+6] ^= 0x01
+			if err := os.WriteFile(seg, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatal("the marked event is in no segment")
+	}
+	store, err = pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-store.Scrubbed():
+	case <-time.After(time.Minute):
+		t.Fatal("no scrub within a minute")
+	}
+	ts := httptest.NewServer(New(store, Options{Logger: quiet()}))
+	t.Cleanup(func() {
+		ts.Close()
+		store.Close()
+	})
+	e := &env{t: t, store: store, ts: ts}
+
+	r := e.do("GET", "/healthz", nil).must(t, http.StatusServiceUnavailable)
+	problems, _ := r.body["problems"].([]any)
+	if r.body["status"] != "degraded" || len(problems) != 1 || !strings.Contains(fmt.Sprint(problems[0]), "position 11") {
+		t.Fatalf("healthz %s, want degraded naming position 11", r.raw)
+	}
+	page := e.do("GET", "/v1/all?limit=50", nil).must(t, http.StatusOK)
+	if n := len(page.events(t)); n != victim || fmt.Sprint(page.body["next"]) != "11" {
+		t.Fatalf("first page: %d events, next %v; want %d events and next 11", n, page.body["next"], victim)
+	}
+	bad := e.do("GET", "/v1/all?from=11", nil).mustError(t, http.StatusInternalServerError, "corrupt")
+	if !strings.Contains(fmt.Sprint(bad.body["message"]), "position 11") {
+		t.Fatalf("read from the damaged record: %s, want it named", bad.raw)
+	}
+	if n := len(e.do("GET", "/v1/all?from=12&limit=1000", nil).must(t, http.StatusOK).events(t)); n != 100-victim-1 {
+		t.Fatalf("read after the damaged record: %d events, want %d", n, 100-victim-1)
+	}
+	streamPage := e.do("GET", "/v1/streams/s?limit=50", nil).must(t, http.StatusOK)
+	if n := len(streamPage.events(t)); n != victim || fmt.Sprint(streamPage.body["next"]) != fmt.Sprint(victim) {
+		t.Fatalf("stream page: %d events, next %v; want %d events and next version %d", n, streamPage.body["next"], victim, victim)
+	}
+	metrics := string(e.do("GET", "/metrics", nil).must(t, http.StatusOK).raw)
+	if !strings.Contains(metrics, "pmd_damaged_records 1") {
+		t.Fatal("/metrics does not count the damaged record")
+	}
+}
+
+func TestStoreErrorsMapToTheContract(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{&pmd.UnavailableError{Cause: fmt.Errorf("write: %w", os.ErrDeadlineExceeded)}, http.StatusServiceUnavailable, "unavailable"},
+		{&pmd.CorruptError{Position: 7, Cause: fmt.Errorf("checksum mismatch")}, http.StatusInternalServerError, "corrupt"},
+	} {
+		if status, code := classify(tc.err); status != tc.status || code != tc.code {
+			t.Errorf("classify(%v) = %d %s, want %d %s", tc.err, status, code, tc.status, tc.code)
+		}
+	}
+}
