@@ -434,18 +434,7 @@ func (l *Log) rollback() error {
 			return err
 		}
 	}
-	f, err := os.OpenFile(tail.path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Truncate(tail.size)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := truncate(tail.path, tail.size, sync); err != nil {
 		return err
 	}
 	if sync {

@@ -376,18 +376,7 @@ func (p *repairPlan) apply(dir string, sync bool) error {
 		}
 	}
 	if t := p.truncate; t != nil {
-		f, err := os.OpenFile(t.Segment, os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		err = f.Truncate(t.Offset)
-		if err == nil && sync {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := truncate(t.Segment, t.Offset, sync); err != nil {
 			return err
 		}
 	}

@@ -122,3 +122,19 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// truncate cuts the file at path to size bytes, and fsyncs it if sync.
+func truncate(path string, size int64, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

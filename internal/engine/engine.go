@@ -194,15 +194,25 @@ func (e *Engine) open() error {
 }
 
 // format returns the data directory's format, writing the current one into a new
-// directory. A directory without a FORMAT file is format 1 if it holds a log, else new.
+// directory.
 func (e *Engine) format() (int, error) {
-	b, err := os.ReadFile(filepath.Join(e.dir, FormatFile))
+	v, err := readFormat(e.dir)
+	if err != nil || v != 0 {
+		return v, err
+	}
+	return Format, e.writeFormat()
+}
+
+// readFormat returns the format of the data directory dir without writing anything: 0
+// for a directory that holds no store.
+func readFormat(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, FormatFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, err := os.Stat(filepath.Join(e.dir, LogDir)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, LogDir)); err == nil {
 			return 1, nil
 		}
-		return Format, e.writeFormat()
+		return 0, nil
 	case err != nil:
 		return 0, err
 	}

@@ -71,29 +71,6 @@ func Verify(ctx context.Context, dir string, progress func(done, total int64)) (
 	return r, nil
 }
 
-// readFormat returns the format of the data directory dir without writing anything: 0
-// for a directory that holds no store.
-func readFormat(dir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FormatFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if _, err := os.Stat(filepath.Join(dir, LogDir)); err == nil {
-			return 1, nil
-		}
-		return 0, nil
-	case err != nil:
-		return 0, err
-	}
-	var v int
-	if _, err := fmt.Sscanf(string(b), "pmd data directory format %d\n", &v); err != nil {
-		return 0, fmt.Errorf("%s: unreadable (%q): %w", FormatFile, b, ErrFormat)
-	}
-	if v != Format {
-		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 and %d: %w", FormatFile, v, Format, ErrFormat)
-	}
-	return v, nil
-}
-
 func (r *VerifyReport) problem(format string, args ...any) {
 	r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
 }
