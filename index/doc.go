@@ -19,7 +19,7 @@
 //     neither, nor from the ids.
 //   - LinkedInto lists the streams an event was linked into and is still visible in, in
 //     link order; Caused lists the events that named it as their causation parent.
-//   - Memory is bounded by Options.CacheSize (the block cache) and two memtables
+//   - Memory is bounded by Options.CacheSize (the block cache) and at most four memtables
 //     (Options.MemTableSize), whatever the number of events; a read costs a lookup in the
 //     cache or a few small disk reads.
 //   - Durability: Apply puts a batch in memory. Flush writes everything applied to disk

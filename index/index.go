@@ -25,7 +25,7 @@ const DefaultCacheSize = 64 << 20
 // Options configures an Index. The zero value is a usable configuration.
 type Options struct {
 	// CacheSize bounds, in bytes, the cache of index blocks kept in memory; 0 means
-	// DefaultCacheSize. Memtables (MemTableSize, at most two) come on top.
+	// DefaultCacheSize. Memtables (MemTableSize, at most four) come on top.
 	CacheSize int64
 	// MemTableSize is the size of the in-memory table that takes writes before they are
 	// flushed to disk; 0 means 16 MiB.
@@ -139,12 +139,18 @@ func Open(dir string, opts Options) (*Index, error) {
 		// The log is the source of truth: the index records the last position it holds,
 		// and its owner replays the log after it. Pebble's own WAL would write every
 		// entry a second time for nothing.
-		DisableWAL:         true,
-		MemTableSize:       uint64(opts.MemTableSize),
-		FormatMajorVersion: pebble.FormatTableFormatV6,
-		Logger:             pebbleLogger{logger},
-		MaxOpenFiles:       500,
-		ReadOnly:           opts.ReadOnly,
+		DisableWAL:   true,
+		MemTableSize: uint64(opts.MemTableSize),
+		// Writers must never wait for the index's housekeeping (contract section 7):
+		// pebble stops writes when memtables queue up for a flush or level 0 piles up
+		// tables; let them queue further (the memory is bounded: four memtables) and let
+		// level 0 grow (reads pay a little more until compactions catch up).
+		MemTableStopWritesThreshold: 4,
+		L0StopWritesThreshold:       1000,
+		FormatMajorVersion:          pebble.FormatTableFormatV6,
+		Logger:                      pebbleLogger{logger},
+		MaxOpenFiles:                500,
+		ReadOnly:                    opts.ReadOnly,
 	}
 	for i := range po.Levels {
 		// Lookups of ids that are not stored (every new event's) and of streams that do
