@@ -154,11 +154,19 @@ func (e *Engine) open() error {
 		return err
 	}
 	e.Index = idx
+	// Crash repair never cuts what the index holds on disk: the index is flushed only
+	// after the log is synced. With syncing off nothing is promised, and a power cut may
+	// leave the index ahead of the log, which the rebuild below handles.
+	if e.opts.NoSync {
+		keep = 0
+	} else {
+		keep = max(keep, idx.Position())
+	}
 	e.Log, err = pmdlog.Open(filepath.Join(e.dir, LogDir), pmdlog.Options{
 		NoSync:      e.opts.NoSync,
 		SegmentSize: e.opts.SegmentSize,
 		Logger:      e.logger,
-		Keep:        max(keep, idx.Position()),
+		Keep:        keep,
 	})
 	if err != nil {
 		return err
