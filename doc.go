@@ -17,8 +17,15 @@
 //     expected version exactly one wins.
 //   - Subscriptions deliver the stored events and then live ones, with no gap and no
 //     duplicate at the hand-over.
+//   - Memory does not grow with the store: the index is on disk, with a cache bounded by
+//     Options.CacheSize. Open replays only the log written after the index's last flush,
+//     and index maintenance never holds up writers or readers.
+//   - A damaged record is reported (Problems) and never served; the events around it stay
+//     readable. A failed write (disk full) is refused with ErrUnavailable, and writes
+//     resume by themselves once the cause is gone.
 //
 // Errors are values: use errors.Is with ErrWrongExpectedVersion, ErrDuplicateEvent,
-// ErrEventNotFound, ErrStreamNotFound, ErrInvalidArgument and ErrClosed, or errors.As with
-// the typed errors to learn which stream, event or argument an error is about.
+// ErrEventNotFound, ErrStreamNotFound, ErrInvalidArgument, ErrUnavailable, ErrCorrupt and
+// ErrClosed, or errors.As with the typed errors to learn which stream, event, argument or
+// position an error is about.
 package pmd
