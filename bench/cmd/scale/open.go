@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +34,34 @@ type openResult struct {
 	ReplayP99  float64 `json:"replay_p99_us"`
 	Problems   int     `json:"problems"`
 	RSSStartMB float64 `json:"rss_start_mb"`
+	HeapMB     float64 `json:"go_heap_inuse_open_mb"` // Go heap in use after open (a GC first)
+	TailMB     float64 `json:"tail_segment_mb"`       // newest segment, which tidwall/wal holds in memory
+	OffsetsMB  float64 `json:"offsets_mb"`            // the log's offset sidecars, loaded at open
+	IndexMB    float64 `json:"index_disk_mb"`         // the index directory on disk
+}
+
+// storeSizes returns the newest segment's size, the sidecars' and the index's, in MB.
+func storeSizes(dir string) (tail, offsets, index float64) {
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", "[0-9]*[0-9]"))
+	sort.Strings(segs)
+	if len(segs) > 0 {
+		if fi, err := os.Stat(segs[len(segs)-1]); err == nil {
+			tail = float64(fi.Size()) / 1e6
+		}
+	}
+	sides, _ := filepath.Glob(filepath.Join(dir, "log", "*.offsets"))
+	for _, f := range sides {
+		if fi, err := os.Stat(f); err == nil {
+			offsets += float64(fi.Size()) / 1e6
+		}
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "index", "*"))
+	for _, f := range ssts {
+		if fi, err := os.Stat(f); err == nil {
+			index += float64(fi.Size()) / 1e6
+		}
+	}
+	return tail, offsets, index
 }
 
 // cmdOpen is run as a fresh child process: it opens the store, reports how long that
@@ -55,6 +85,11 @@ func cmdOpen(args []string) error {
 	}
 	res.OpenMS = float64(time.Since(start).Microseconds()) / 1e3
 	res.RSSOpenMB, res.HWMOpenMB = rssMB("VmRSS"), rssMB("VmHWM")
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.HeapMB = float64(ms.HeapInuse) / 1e6
+	res.TailMB, res.OffsetsMB, res.IndexMB = storeSizes(*dir)
 	fmt.Fprintf(os.Stderr, "open: %.1f ms, RSS %.1f MB\n", res.OpenMS, res.RSSOpenMB)
 	names := replayNames(st.Loaded, *streams)
 	var lat []float64
