@@ -64,11 +64,21 @@ type stallResult struct {
 	ByCommits    int          `json:"over_50ms_explained_by_commits_only"`
 	Unexplained  int          `json:"unexplained_over_50ms"`
 	Slow         []slowAppend `json:"slow,omitempty"`
+	SlowCommits  []slowCommit `json:"slow_commits,omitempty"` // commits over 50 ms
 }
 
 const defaultProbeEvery = 10 * time.Millisecond
 
-type span struct{ start, end time.Duration } // since the run's start
+type span struct {
+	start, end time.Duration // since the run's start
+	records    int64         // for commits: log records the run wrote before this commit
+}
+
+type slowCommit struct {
+	AtS     float64 `json:"at_s"`
+	MS      float64 `json:"ms"`
+	Records int64   `json:"records_before"` // records this run wrote before it (a segment holds about 50k)
+}
 
 // cmdStall runs fsyncing writers against a store for a while and reports every append's
 // latency beside the store's commit durations (Options.OnCommit) and a parallel
@@ -118,10 +128,12 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 	var t0 time.Time
 	var cmu sync.Mutex
 	var commits []span
+	var recs int64
 	s, err := pmd.Open(dir, pmd.Options{Logger: quiet(), OnCommit: func(c pmd.CommitInfo) {
 		end := time.Since(t0)
 		cmu.Lock()
-		commits = append(commits, span{end - c.Duration, end})
+		commits = append(commits, span{end - c.Duration, end, recs})
+		recs += int64(c.Records)
 		cmu.Unlock()
 	}})
 	if err != nil {
@@ -154,7 +166,7 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 					errs <- err
 					return
 				}
-				lat[w] = append(lat[w], span{a, time.Since(t0)})
+				lat[w] = append(lat[w], span{start: a, end: time.Since(t0)})
 			}
 		}(w)
 	}
@@ -189,6 +201,11 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 	}
 	res.Append, res.Commit, res.Probe = distOf(ms(all)), distOf(ms(commits)), distOf(ms(probes))
 	var slow []slowAppend
+	for _, c := range commits {
+		if c.end-c.start > 50*time.Millisecond {
+			res.SlowCommits = append(res.SlowCommits, slowCommit{c.start.Seconds(), float64(c.end-c.start) / 1e6, c.records})
+		}
+	}
 	for _, a := range all {
 		l := a.end - a.start
 		if l <= 50*time.Millisecond {
@@ -258,7 +275,7 @@ func probe(dir string, every time.Duration, t0 time.Time, stop *atomic.Bool, out
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
 			return err
 		}
-		*out = append(*out, span{a, time.Since(t0)})
+		*out = append(*out, span{start: a, end: time.Since(t0)})
 		time.Sleep(every)
 	}
 	return nil
