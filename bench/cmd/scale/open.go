@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,18 +73,31 @@ func cmdOpen(args []string) error {
 	cacheMiB := fs.Int64("cache", 0, "Options.CacheSize in MiB; 0 is pmd's default (64 MiB)")
 	streams := fs.Int("streams", 10000, "order streams to replay after open (random), plus the process streams")
 	noScrub := fs.Bool("noscrub", false, "Options.NoScrub")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of pmd.Open to this file")
 	fs.Parse(args)
 	st, err := readState(*dir)
 	if err != nil {
 		return err
 	}
 	res := openResult{Cmd: "open", Events: st.Loaded, CacheMiB: *cacheMiB, RSSStartMB: rssMB("VmRSS")}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	s, err := pmd.Open(*dir, pmd.Options{CacheSize: *cacheMiB << 20, Logger: stderrLogger(), NoScrub: *noScrub})
 	if err != nil {
 		return err
 	}
 	res.OpenMS = float64(time.Since(start).Microseconds()) / 1e3
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	res.RSSOpenMB, res.HWMOpenMB = rssMB("VmRSS"), rssMB("VmHWM")
 	runtime.GC()
 	var ms runtime.MemStats
