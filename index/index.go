@@ -464,6 +464,15 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 		return dst, err
 	}
 	defer x.exit()
+	// Each iterator sees the index as of its creation, and batches land between them: a
+	// later iterator may see a position an earlier one does not, and the merge would
+	// return the later position and skip the other for good. Everything up to Position
+	// as of now is visible to every iterator made from here on, so the merge stops there.
+	top := x.Position()
+	if !backward && from > top {
+		return dst, nil
+	}
+	from = min(from, top)
 	seen := make(map[string]bool, len(names))
 	var its []*pebble.Iterator
 	defer func() {
@@ -476,11 +485,9 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 			continue
 		}
 		seen[name] = true
-		lo, hi := namePrefix(nil, space, name), upper(namePrefix(nil, space, name))
+		lo, hi := namePrefix(nil, space, name), namedKey(nil, space, name, top+1)
 		if backward {
-			if from < MaxPosition {
-				hi = namedKey(nil, space, name, from+1)
-			}
+			hi = namedKey(nil, space, name, from+1)
 		} else {
 			lo = namedKey(nil, space, name, from)
 		}

@@ -164,3 +164,47 @@ func TestDamageIsFound(t *testing.T) {
 		t.Fatalf("OnDamage got %v", reported)
 	}
 }
+
+// TestMergeSkipsNothingWhileBatchesLand follows two event types the way a subscription
+// does (from the last position read, on) while a writer applies batches that alternate
+// between them: every position must come once, in order, however the batches land
+// between the iterators of one read.
+func TestMergeSkipsNothingWhileBatchesLand(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	const total = 3000
+	done := make(chan error, 1)
+	go func() {
+		b := x.NewBatch()
+		for pos := uint64(1); pos <= total; pos++ {
+			typ := "A"
+			if pos%2 == 0 {
+				typ = "B"
+			}
+			if _, err := b.AddEvent(pos, testID(pos), "S$1", typ); err != nil {
+				done <- err
+				return
+			}
+			if err := x.Apply(b); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	next := uint64(1)
+	for next <= total {
+		page, err := x.Types(nil, []string{"B", "A"}, next, false, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pos := range page {
+			if pos != next {
+				t.Fatalf("read position %d, want %d: a position was skipped", pos, next)
+			}
+			next++
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
