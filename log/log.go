@@ -33,6 +33,12 @@ type Options struct {
 	Keep uint64
 	// MaxOpenFiles bounds the read-only segment files kept open for reads; 0 means 64.
 	MaxOpenFiles int
+	// MaxLoadedSegments bounds the sealed segments whose offset tables (4 bytes per
+	// record) are kept in memory, the least recently read being dropped; 0 means 64 (the
+	// last 4 GiB read, with 64 MiB segments). Open loads none: a table is loaded from
+	// the segment's offsets file when a read first needs it, and again after it was
+	// dropped.
+	MaxLoadedSegments int
 	// ReadOnly opens the log for reading only, for offline checks of a log no process has
 	// open: Open changes nothing in dir (no crash repair, no offsets file written or
 	// removed, tidwall/wal not opened) and fails if dir does not exist. Read, Scan and
@@ -59,6 +65,7 @@ type Log struct {
 	logger  *slog.Logger
 	wal     *wal.Log
 	files   *fileCache
+	tables  *tableCache
 	repairs []Repair        // fixed at Open
 	damage  []*CorruptError // fixed at Open
 
@@ -75,7 +82,7 @@ type Log struct {
 	scratch []byte
 	places  []place
 
-	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's offs and size
+	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
 	failed error        // the last write failure until a Write or Sync succeeds; written under wmu and mu
 	segs   []*segment   // in position order; the last is the tail, the others are sealed
@@ -110,7 +117,14 @@ func Open(dir string, opts Options) (*Log, error) {
 	case opts.MaxOpenFiles < 0:
 		return nil, fmt.Errorf("log: open %s: %w options: MaxOpenFiles %d < 0", dir, ErrInvalid, opts.MaxOpenFiles)
 	}
+	switch {
+	case opts.MaxLoadedSegments == 0:
+		opts.MaxLoadedSegments = defaultMaxLoadedSegments
+	case opts.MaxLoadedSegments < 0:
+		return nil, fmt.Errorf("log: open %s: %w options: MaxLoadedSegments %d < 0", dir, ErrInvalid, opts.MaxLoadedSegments)
+	}
 	l := &Log{dir: dir, opts: opts, logger: opts.Logger, files: newFileCache(opts.MaxOpenFiles),
+		tables:  &tableCache{max: opts.MaxLoadedSegments},
 		openWAL: wal.Open, writeBatch: (*wal.Log).WriteBatch, syncWAL: (*wal.Log).Sync}
 	l.walOpts = wal.Options{
 		NoSync:           opts.NoSync,
@@ -189,15 +203,13 @@ func (l *Log) open() error {
 		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1))}}
 	}
 
+	// A sealed segment's record count is what the names imply and its size what stat
+	// said: its offset table is loaded, and checked against both, when a read needs it.
 	for i, f := range segs[:len(segs)-1] {
-		s, err := l.loadSealed(f, segs[i+1].first)
-		if err != nil {
-			return err
-		}
-		l.segs = append(l.segs, s)
+		l.segs = append(l.segs, &segment{first: f.first, path: f.path, count: int(segs[i+1].first - f.first), size: f.size})
 	}
 	tf := segs[len(segs)-1]
-	l.segs = append(l.segs, &segment{first: tf.first, path: tf.path, offs: tailOffs, size: tf.size})
+	l.segs = append(l.segs, &segment{first: tf.first, path: tf.path, count: len(tailOffs), offs: tailOffs, size: tf.size})
 	l.last = tf.first + uint64(len(tailOffs)) - 1
 	if ro {
 		return nil
@@ -234,45 +246,18 @@ func (l *Log) walOptions() *wal.Options {
 	return &o
 }
 
-// loadSealed returns the offset table of the sealed segment f, followed by a segment
-// starting at next, from its sidecar, or by scanning it and rewriting the sidecar.
-func (l *Log) loadSealed(f segFile, next uint64) (*segment, error) {
-	s := &segment{first: f.first, path: f.path, size: f.size}
-	count := next - f.first
-	t, err := readSidecar(f.path)
-	why := unusable(t, err, f, count)
-	if why == "" {
-		s.offs = t.offs
-		return s, nil
-	}
-	offs, err := scanOffsets(f.path)
-	if err != nil {
-		return nil, at(err, f.path, 0, 0)
-	}
-	if uint64(len(offs)) != count {
-		return nil, &CorruptError{Segment: f.path, Offset: f.size, Position: f.first + uint64(len(offs)),
-			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next)}
-	}
-	s.offs = offs
-	if l.opts.ReadOnly {
-		return s, nil
-	}
-	l.logger.Info(fmt.Sprintf("log: rebuilt offsets of segment %s: %s", f.path, why), "segment", f.path, "records", len(offs))
-	l.writeSidecar(s)
-	return s, nil
-}
-
-// writeSidecar saves the offset table of sealed segment s. A failure is only logged:
-// the table is rebuilt from the segment on the next Open.
-func (l *Log) writeSidecar(s *segment) {
-	b := appendOffsets(nil, &offsetTable{first: s.first, size: s.size, offs: s.offs})
-	if err := replaceFile(s.path+sidecarExt, b); err != nil {
-		l.logger.Warn("log: cannot save segment offsets; they will be rebuilt on the next open",
-			"segment", s.path, "err", err)
+// writeSidecar saves offs, the offset table of the sealed segment first at path, size
+// bytes long. A failure is only logged: the table is rebuilt from the segment when it is
+// next loaded.
+func (l *Log) writeSidecar(first uint64, path string, size int64, offs []uint32) {
+	b := appendOffsets(nil, &offsetTable{first: first, size: size, offs: offs})
+	if err := replaceFile(path+sidecarExt, b); err != nil {
+		l.logger.Warn("log: cannot save segment offsets; they will be rebuilt when next loaded",
+			"segment", path, "err", err)
 	}
 }
 
-// unusable says why Open does not use the sidecar t (read with error err) of the sealed
+// unusable says why a load does not use the sidecar t (read with error err) of the sealed
 // segment f holding count records, "" if it does.
 func unusable(t offsetTable, err error, f segFile, count uint64) string {
 	switch {
@@ -520,6 +505,7 @@ func (l *Log) write(recs []Record) error {
 			tailOffs, tailSize = append(tailOffs, p.off), end
 		} else {
 			segs[p.seg].offs, segs[p.seg].size = append(segs[p.seg].offs, p.off), end
+			segs[p.seg].count++
 		}
 	}
 	if wl, err := l.wal.LastIndex(); err != nil || wl != last {
@@ -527,14 +513,18 @@ func (l *Log) write(recs []Record) error {
 	}
 	l.mu.Lock()
 	tail.offs = append(tail.offs, tailOffs...)
-	tail.size = tailSize
+	tail.count, tail.size = len(tail.offs), tailSize
 	l.segs = append(l.segs, segs[1:]...)
 	l.last = last
 	l.mu.Unlock()
 
 	if len(starts) > 0 {
+		// The segments sealed here keep their tables loaded; the cache may drop them only
+		// once their sidecar is written, so no load reads one being written. Nothing
+		// changes their offs until then: the write path owns them.
 		for _, s := range segs[:len(segs)-1] {
-			l.writeSidecar(s)
+			l.writeSidecar(s.first, s.path, s.size, s.offs)
+			l.tables.sealed(s)
 		}
 		// tidwall/wal keeps a copy of the segment it closed: drop it. The records are
 		// durable and published, so a failure here does not fail the Write; the handle
@@ -569,9 +559,20 @@ func (l *Log) Read(pos uint64) (Record, error) {
 		l.mu.RUnlock()
 		return Record{}, fmt.Errorf("log: read position %d (last is %d): %w", pos, last, ErrNotFound)
 	}
-	s := l.segs[l.find(pos)]
-	start, end := s.bounds(int(pos - s.first))
+	i := l.find(pos)
+	s, tail := l.segs[i], i == len(l.segs)-1
+	var start, end int64
+	if tail {
+		start, end = s.bounds(int(pos - s.first))
+	}
 	l.mu.RUnlock()
+	if !tail {
+		offs, err := l.table(s)
+		if err != nil {
+			return Record{}, fmt.Errorf("log: read position %d: %w", pos, err)
+		}
+		start, end = offsBounds(offs, s.size, int(pos-s.first))
+	}
 
 	cf, err := l.files.acquire(s)
 	if err != nil {
@@ -623,6 +624,7 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 		s          *segment
 		start, end int64
 		first      uint64
+		skip       int // entries to skip in a sealed segment, found through its table
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -636,13 +638,24 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 			s := l.segs[i]
 			sp := span{s: s, start: 0, end: s.size, first: s.first}
 			if s.first < from {
-				sp.start, _ = s.bounds(int(from - s.first))
+				if i == len(l.segs)-1 {
+					sp.start, _ = s.bounds(int(from - s.first))
+				} else {
+					sp.skip = int(from - s.first)
+				}
 				sp.first = from
 			}
 			spans = append(spans, sp)
 		}
 	}
 	l.mu.RUnlock()
+	if len(spans) > 0 && spans[0].skip > 0 {
+		offs, err := l.table(spans[0].s)
+		if err != nil {
+			return fmt.Errorf("log: scan: %w", err)
+		}
+		spans[0].start = int64(offs[spans[0].skip])
+	}
 
 	var total int64
 	for _, sp := range spans {
@@ -776,7 +789,7 @@ func (l *Log) Segments() []SegmentInfo {
 	defer l.mu.RUnlock()
 	out := make([]SegmentInfo, len(l.segs))
 	for i, s := range l.segs {
-		out[i] = SegmentInfo{Path: s.path, First: s.first, Count: len(s.offs), Size: s.size}
+		out[i] = SegmentInfo{Path: s.path, First: s.first, Count: s.count, Size: s.size}
 	}
 	return out
 }

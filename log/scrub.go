@@ -16,7 +16,11 @@ const scrubProgressEvery = 4 << 20
 // does: framing against the offset table, checksum, header, body and position. It
 // returns every damaged record, in position order, as the *CorruptError Read of its
 // position returns: a damaged record does not stop it, the next one is found through
-// the in-memory offset table, so one flipped byte hides no later damage.
+// the offset table, so one flipped byte hides no later damage. The table of a sealed
+// segment is loaded as a Read would load it; a segment whose table cannot be loaded (its
+// framing breaks where no sidecar vouches for it, or it does not hold the records its
+// name and the next one's imply) is reported by the *CorruptError of that load, and
+// Scrub goes on with the next segment.
 //
 // progress, if not nil, is called from time to time and at the end with the bytes
 // checked so far and the bytes to check. Scrub stops when ctx is done, returning the
@@ -25,7 +29,7 @@ const scrubProgressEvery = 4 << 20
 func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*CorruptError, error) {
 	type span struct {
 		s    *segment
-		offs []uint32
+		offs []uint32 // the tail's; a sealed segment's is loaded when its turn comes
 		size int64
 	}
 	l.mu.RLock()
@@ -35,12 +39,16 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 	}
 	var spans []span
 	var total int64
-	for _, s := range l.segs {
-		if s.first > l.last || len(s.offs) == 0 {
+	for i, s := range l.segs {
+		if s.first > l.last || s.count == 0 {
 			break
 		}
-		// The tail's offs grows by appends: this slice keeps what it holds now.
-		spans = append(spans, span{s: s, offs: s.offs[:len(s.offs):len(s.offs)], size: s.size})
+		sp := span{s: s, size: s.size}
+		if i == len(l.segs)-1 {
+			// The tail's offs grows by appends: this slice keeps what it holds now.
+			sp.offs = s.offs[:len(s.offs):len(s.offs)]
+		}
+		spans = append(spans, sp)
 		total += s.size
 	}
 	l.mu.RUnlock()
@@ -56,12 +64,25 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 	br := bufio.NewReaderSize(nil, int(max(16, min(total, scanBufferSize))))
 	var buf []byte
 	for _, sp := range spans {
+		segStart := done
+		if sp.offs == nil {
+			offs, err := l.table(sp.s)
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				found = append(found, ce)
+				done = segStart + sp.size
+				continue
+			}
+			if err != nil {
+				return found, fmt.Errorf("log: scrub %s: %w", sp.s.path, err)
+			}
+			sp.offs = offs
+		}
 		cf, err := l.files.acquire(sp.s)
 		if err != nil {
 			return found, fmt.Errorf("log: scrub: %w", err)
 		}
 		seg := &segment{first: sp.s.first, path: sp.s.path, offs: sp.offs, size: sp.size}
-		segStart := done
 		br.Reset(io.NewSectionReader(cf.f, 0, sp.size))
 		for i := range sp.offs {
 			if err = ctx.Err(); err != nil {

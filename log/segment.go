@@ -2,6 +2,7 @@ package log
 
 import (
 	"bufio"
+	"container/list"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,22 +18,36 @@ const segmentNameLen = 20
 
 func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
 
-// segment is what the Log knows of one segment file. first and path never change. For a
-// sealed segment offs and size are fixed; for the tail they grow under Log.mu.
+// segment is what the Log knows of one segment file. first and path never change. For
+// the tail, count, offs and size grow under Log.mu. For a sealed segment count and size
+// are fixed (from the file names and stat at Open, or from the tail it was), and offs is
+// its offset table while it is loaded: set and cleared under tableCache.mu only (see
+// tables.go), nil when not loaded.
 type segment struct {
 	first uint64
 	path  string
+	count int      // records in it
 	offs  []uint32 // start offset of each entry: 4 bytes of memory per record
 	size  int64    // end of the last entry
+
+	// For a sealed segment, guarded by tableCache.mu.
+	elem    *list.Element // in tableCache.lru while offs is loaded and evictable
+	loading *tableLoad    // the load of offs in flight, nil if none
 }
 
 // bounds returns the byte range of the entry at index i.
 func (s *segment) bounds(i int) (start, end int64) {
-	start = int64(s.offs[i])
-	if i+1 < len(s.offs) {
-		return start, int64(s.offs[i+1])
+	return offsBounds(s.offs, s.size, i)
+}
+
+// offsBounds returns the byte range of the entry at index i of a segment of size bytes
+// with offset table offs.
+func offsBounds(offs []uint32, size int64, i int) (start, end int64) {
+	start = int64(offs[i])
+	if i+1 < len(offs) {
+		return start, int64(offs[i+1])
 	}
-	return start, s.size
+	return start, size
 }
 
 // segFile is a segment file found in the directory.

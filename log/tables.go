@@ -1,0 +1,139 @@
+package log
+
+import (
+	"container/list"
+	"fmt"
+	"sync"
+)
+
+// The offset tables of sealed segments are loaded lazily and a bounded number of them
+// is kept: Open learns a sealed segment's record count from the file names (the next
+// segment's first position minus its own) and its size from stat, and reads neither
+// the segment nor its sidecar. The first Read, Scan or Scrub that needs the segment's
+// offsets loads them (Log.table), and at most Options.MaxLoadedSegments tables are kept,
+// the least recently used one being dropped when another is loaded; a dropped table is
+// loaded again from its sidecar when next needed. The tail's table is always in memory
+// and is not counted.
+//
+// Loading is done once for all the readers that want the same table at the same time:
+// the first one loads, the others wait for its result, error included. A failed load is
+// not remembered past that: the next read tries again, so that a transient I/O error
+// does not make a segment unreadable until a restart (a damaged segment is then framed
+// again on each read of it that finds no table, which only a damaged log pays for).
+
+// defaultMaxLoadedSegments is the number of sealed segments' offset tables kept in memory
+// by default: with the default 64 MiB segments, the tables of the last 4 GiB of log read.
+// A table takes 4 bytes per record: about 0.6 MiB for a segment of 400-byte records, so
+// some 40 MiB for all of them, and at most 4 × SegmentSize / 25 bytes each (25 bytes
+// being the smallest entry).
+const defaultMaxLoadedSegments = 64
+
+// tableCache keeps the offset tables of at most max sealed segments loaded.
+type tableCache struct {
+	mu    sync.Mutex
+	max   int
+	lru   list.List // of *segment whose offs is loaded and may be dropped, most recent first
+	loads int       // tables loaded from a sidecar or a segment, for tests
+}
+
+// tableLoad is the load of one segment's table in flight; done is closed when offs and
+// err are set.
+type tableLoad struct {
+	done chan struct{}
+	offs []uint32
+	err  error
+}
+
+// table returns the offset table of the sealed segment s, loading it if it is not in
+// memory. The slice returned is never modified: it stays valid after the table is
+// dropped.
+func (l *Log) table(s *segment) ([]uint32, error) {
+	c := l.tables
+	c.mu.Lock()
+	if s.offs != nil {
+		if s.elem != nil {
+			c.lru.MoveToFront(s.elem)
+		}
+		offs := s.offs
+		c.mu.Unlock()
+		return offs, nil
+	}
+	if ld := s.loading; ld != nil {
+		c.mu.Unlock()
+		<-ld.done
+		return ld.offs, ld.err
+	}
+	ld := &tableLoad{done: make(chan struct{})}
+	s.loading = ld
+	c.loads++
+	c.mu.Unlock()
+
+	ld.offs, ld.err = l.loadTable(s)
+
+	c.mu.Lock()
+	s.loading = nil
+	if ld.err == nil {
+		c.keep(s, ld.offs)
+	}
+	c.mu.Unlock()
+	close(ld.done)
+	return ld.offs, ld.err
+}
+
+// keep makes offs the loaded table of s, most recently used, and drops the least
+// recently used tables beyond max. Callers hold c.mu.
+func (c *tableCache) keep(s *segment, offs []uint32) {
+	s.offs = offs
+	s.elem = c.lru.PushFront(s)
+	for c.lru.Len() > c.max {
+		old := c.lru.Back().Value.(*segment)
+		c.lru.Remove(old.elem)
+		old.elem, old.offs = nil, nil
+	}
+}
+
+// sealed hands the cache the table of s, a segment the write path has just sealed and
+// whose sidecar it has written: until then the table is not dropped, so that no load
+// reads a sidecar being written.
+func (c *tableCache) sealed(s *segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keep(s, s.offs)
+}
+
+// loaded reports how many sealed segments' tables are in memory and how many loads
+// there have been, for tests.
+func (c *tableCache) loaded() (tables, loads int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len(), c.loads
+}
+
+// loadTable reads the offset table of the sealed segment s from its sidecar, checked as
+// unusable does (first position, record count, size, checksum). If the sidecar does not
+// fit, the table is rebuilt by framing the segment and the sidecar rewritten (not in
+// ReadOnly mode); a segment whose framing breaks, or does not give the record count the
+// file names imply, is a *CorruptError.
+func (l *Log) loadTable(s *segment) ([]uint32, error) {
+	f := segFile{first: s.first, path: s.path, size: s.size}
+	count := uint64(s.count)
+	t, err := readSidecar(f.path)
+	why := unusable(t, err, f, count)
+	if why == "" {
+		return t.offs, nil
+	}
+	offs, err := scanOffsets(f.path)
+	if err != nil {
+		return nil, at(err, f.path, 0, 0)
+	}
+	if uint64(len(offs)) != count {
+		return nil, &CorruptError{Segment: f.path, Offset: f.size, Position: f.first + uint64(len(offs)),
+			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), f.first+count)}
+	}
+	if l.opts.ReadOnly {
+		return offs, nil
+	}
+	l.logger.Info(fmt.Sprintf("log: rebuilt offsets of segment %s: %s", f.path, why), "segment", f.path, "records", len(offs))
+	l.writeSidecar(s.first, s.path, s.size, offs)
+	return offs, nil
+}
