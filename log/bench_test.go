@@ -140,3 +140,52 @@ func BenchmarkScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkOpenSealed opens a log of 2M small records in 1 MiB segments (some 130
+// sealed segments). "lazy" is Open as it is: no sealed segment's sidecar is read.
+// "eager" is the baseline, what Open cost when it loaded every sealed segment's offset
+// table: Open, then a load of every table (kept, as Open kept them). Both close the
+// log; see ns/op.
+func BenchmarkOpenSealed(b *testing.B) {
+	const records = 2_000_000
+	dir := b.TempDir()
+	opts := Options{NoSync: true, SegmentSize: 1 << 20, Logger: quiet()}
+	l := mustOpen(b, dir, opts)
+	recs := make([]Record, 10_000)
+	for l.LastPosition() < records {
+		for i := range recs {
+			pos := l.LastPosition() + uint64(i) + 1
+			recs[i] = Record{Kind: KindEvent, Commit: i == len(recs)-1, Event: Event{
+				ID: testID(pos), Stream: "s", Version: pos, Type: "t", Timestamp: int64(pos)}}
+		}
+		if err := l.Write(recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	segs := l.Segments()
+	mustClose(b, l)
+	b.Logf("%d records in %d segments", records, len(segs))
+
+	open := func(b *testing.B, eager bool) {
+		o := opts
+		o.MaxLoadedSegments = len(segs)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			l := mustOpen(b, dir, o)
+			if eager {
+				l.mu.RLock()
+				sealed := l.segs[:len(l.segs)-1]
+				l.mu.RUnlock()
+				for _, s := range sealed {
+					if _, err := l.table(s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			mustClose(b, l)
+		}
+		b.ReportMetric(float64(len(segs)-1), "sealed-segments")
+	}
+	b.Run("lazy", func(b *testing.B) { open(b, false) })
+	b.Run("eager", func(b *testing.B) { open(b, true) })
+}
