@@ -37,9 +37,17 @@
 //   - Options.ReadOnly opens a log that no process has open without changing a file, for
 //     offline checks: it serves the records an Open would keep and reports what that
 //     Open would cut (Repairs) and serve around (Damage); writes fail with ErrReadOnly.
-//   - Reading one record costs one pread, whatever the segment size: each segment's entry
-//     offsets are kept in memory (4 bytes per record), and for sealed segments in a
-//     sidecar file so that Open does not read old segments.
+//   - Reading one record costs one pread, whatever the segment size, once its segment's
+//     entry offsets (4 bytes per record) are in memory. The tail's always are. A sealed
+//     segment's are kept in a sidecar file, loaded by the first read that needs them
+//     (one file read, checked, rebuilt from the segment if it does not fit), and kept
+//     for at most Options.MaxLoadedSegments segments, the least recently read dropped:
+//     memory for offsets is bounded by that and the tail, whatever the log's size.
+//   - Open reads only the tail segment(s) it repairs: a sealed segment's record count
+//     comes from the file names and its size from stat, and neither it nor its sidecar
+//     is read, so Open costs the same for a log of any length. A sealed segment whose
+//     framing does not give the count the names imply is found by the reads that load
+//     its offsets, which fail with a *CorruptError naming it.
 //
 // The on-disk format (entry framing, record header, msgpack bodies, sidecar files) is
 // described byte by byte in FORMAT.md next to this file.

@@ -40,8 +40,9 @@ type Options struct {
 	// dropped.
 	MaxLoadedSegments int
 	// ReadOnly opens the log for reading only, for offline checks of a log no process has
-	// open: Open changes nothing in dir (no crash repair, no offsets file written or
-	// removed, tidwall/wal not opened) and fails if dir does not exist. Read, Scan and
+	// open: neither Open nor reads change anything in dir (no crash repair, no offsets
+	// file written or removed, tidwall/wal not opened), and Open fails if dir does not
+	// exist. Read, Scan and
 	// Scrub serve the records up to the last one an Open without ReadOnly would keep;
 	// Repairs and Damage report what such an Open would cut and keep. Write and Sync
 	// fail with ErrReadOnly.

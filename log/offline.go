@@ -156,7 +156,7 @@ func planOffline(dir string) (*RepairPlan, error) {
 }
 
 // sealedOffsets returns the entry offsets of the sealed segment f followed by a segment
-// starting at next, as Open would: from its sidecar if that fits, else by framing it.
+// starting at next, as a Log loads them: from its sidecar if that fits, else by framing it.
 func sealedOffsets(f segFile, next uint64) ([]uint32, error) {
 	count := next - f.first
 	t, err := readSidecar(f.path)

@@ -7,9 +7,10 @@ import (
 	"os"
 )
 
-// A sealed segment's offset table is kept in a sidecar file next to it, so that Open
-// need not read old segments. Its layout is in FORMAT.md; a missing, damaged or
-// inconsistent sidecar is rebuilt from the segment itself.
+// A sealed segment's offset table is kept in a sidecar file next to it, so that no old
+// segment need be framed: it is loaded when a read first needs it (tables.go). Its
+// layout is in FORMAT.md; a missing, damaged or inconsistent sidecar is rebuilt from the
+// segment itself.
 const (
 	sidecarExt     = ".offsets"
 	tmpExt         = ".tmp"

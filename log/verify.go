@@ -9,11 +9,11 @@ import (
 // segment.
 type SidecarError struct {
 	Segment string // the segment file whose offsets file it is
-	// Rebuilt is true when Open sees that the offsets file does not fit the segment (it is
-	// missing, does not decode, or is for another position, record count or size) and
-	// rebuilds it: a crash can leave it so, and it is not damage. When false, the file
-	// fits the segment but lists other entry offsets: Open would use it, and reads would
-	// land on the wrong entries.
+	// Rebuilt is true when the offsets file does not fit the segment (it is missing,
+	// does not decode, or is for another position, record count or size), which the
+	// first read of the segment after the next Open sees, rebuilding it: a crash can
+	// leave it so, and it is not damage. When false, the file fits the segment but lists
+	// other entry offsets: reads would use it and land on the wrong entries.
 	Rebuilt bool
 	Reason  string
 }
@@ -29,7 +29,7 @@ func (e *SidecarError) Error() string {
 // last) of the log in dir against the segment's own framing, reading every segment but
 // the last through. It changes nothing; run it on a log no process has open. A segment
 // whose entries cannot be framed, or that does not end where the next one starts, is
-// left out: that is damage of the segment, which Open and reads report. The error is
+// left out: that is damage of the segment, which reads report. The error is
 // for a directory or file it cannot read.
 func VerifySidecars(dir string) ([]*SidecarError, error) {
 	segs, _, err := listSegments(dir)
