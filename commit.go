@@ -287,7 +287,7 @@ func (s *Store) apply() error {
 func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry bool, err error) {
 	// An exact retry is answered before the expected version is checked: the retry of an
 	// append that succeeded with no_stream must succeed too.
-	if !r.del && !r.changes[0].link {
+	if !r.del && !r.changes[0].link && !r.changes[0].fresh {
 		pos, known, err := s.overlay.lookup(s.idx, r.changes[0].id)
 		if err != nil {
 			return WriteResult{}, false, err
@@ -298,7 +298,7 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 			}
 		}
 	}
-	st, err := s.overlay.state(s.idx, r.stream)
+	st, err := s.overlay.state(s.ibatch, r.stream)
 	if err != nil {
 		return WriteResult{}, false, err
 	}
@@ -322,6 +322,9 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 	// Resolve ids before writing anything, so that a refused request leaves no trace.
 	targets := make([]uint64, len(r.changes))
 	for i, c := range r.changes {
+		if c.fresh {
+			continue
+		}
 		pos, known, err := s.overlay.lookup(s.idx, c.id)
 		if err != nil {
 			return WriteResult{}, false, err
@@ -442,11 +445,13 @@ func (o *overlay) reset() {
 	clear(o.members)
 }
 
-func (o *overlay) state(idx *index.Index, stream string) (index.StreamState, error) {
+// state returns the state of stream with the batch so far; committed is the index as the
+// committer's batch knows it (the index itself, with the states of busy streams kept).
+func (o *overlay) state(committed *index.Batch, stream string) (index.StreamState, error) {
 	if st, ok := o.streams[stream]; ok {
 		return *st, nil
 	}
-	return idx.Stream(stream)
+	return committed.Stream(stream)
 }
 
 func (o *overlay) lookup(idx *index.Index, id uuid.UUID) (uint64, bool, error) {

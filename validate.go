@@ -55,7 +55,10 @@ func checkWritable(stream string) error {
 // change is a Change validated and encoded, ready for the committer.
 type change struct {
 	link bool
-	id   uuid.UUID
+	// fresh marks an id the store made (a UUIDv7 with 62 random bits): no stored event
+	// can have it, so the committer does not look it up.
+	fresh bool
+	id    uuid.UUID
 	typ  string
 	data []byte // msgpack map, nil for none
 	meta []byte
@@ -99,8 +102,8 @@ func prepare(changes []Change, what string) ([]change, error) {
 		if err := checkName(arg("type"), e.Type); err != nil {
 			return nil, err
 		}
-		id := e.ID
-		if id == uuid.Nil {
+		id, fresh := e.ID, e.ID == uuid.Nil
+		if fresh {
 			var err error
 			if id, err = uuid.NewV7(); err != nil {
 				return nil, err
@@ -118,7 +121,7 @@ func prepare(changes []Change, what string) ([]change, error) {
 		if err != nil {
 			return nil, invalid(arg("metadata"), "%v", err)
 		}
-		out[i] = change{id: id, typ: e.Type, data: data, meta: meta}
+		out[i] = change{id: id, fresh: fresh, typ: e.Type, data: data, meta: meta}
 	}
 	return out, nil
 }

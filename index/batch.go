@@ -15,6 +15,10 @@ import (
 //
 // A Batch reads the index through what it holds itself, so a record may refer to an
 // earlier one of the same batch. It is not safe for concurrent use; reuse it after Apply.
+//
+// A Batch keeps the states of the streams it wrote across Apply (up to maxKnownStreams):
+// the index's only writer applies every batch through it, so they stay right, and the
+// writer's next look at a busy stream costs a map lookup instead of a read of the index.
 type Batch struct {
 	x       *Index
 	b       *pebble.Batch
@@ -29,6 +33,10 @@ type batchStream struct {
 	base, next uint64
 	changed    bool
 }
+
+// maxKnownStreams bounds the stream states a Batch keeps across Apply: past it they are
+// forgotten at the next Apply and read again from the index when needed.
+const maxKnownStreams = 1 << 16
 
 // NewBatch returns an empty batch for records after Position.
 func (x *Index) NewBatch() *Batch {
@@ -65,19 +73,30 @@ func (x *Index) Apply(b *Batch) error {
 	}
 	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
 	if err := x.db.Apply(b.b, pebble.NoSync); err != nil {
+		b.forget()
 		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
 	}
 	x.pos.Store(b.pos)
 	b.b.Reset()
-	clear(b.streams)
+	if len(b.streams) > maxKnownStreams {
+		clear(b.streams)
+	}
+	for _, s := range b.streams {
+		s.changed = false
+	}
 	clear(b.ids)
 	return nil
 }
 
 // Discard drops what b holds, leaving the index as it was.
 func (b *Batch) Discard() {
-	b.b.Reset()
+	b.forget()
 	b.pos = b.x.Position()
+}
+
+// forget drops the batch's entries and everything it knows.
+func (b *Batch) forget() {
+	b.b.Reset()
 	clear(b.streams)
 	clear(b.ids)
 }
