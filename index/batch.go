@@ -24,6 +24,7 @@ type Batch struct {
 	b       *pebble.Batch
 	pos     uint64 // last position recorded; the index's at NewBatch or the last Apply
 	streams map[string]*batchStream
+	changed []string // the streams whose state the batch changed, in no order
 	ids     map[uuid.UUID]uint64
 	kb      []byte
 	vb      []byte
@@ -66,10 +67,9 @@ func (x *Index) Apply(b *Batch) error {
 	if b.b.Empty() && b.pos == x.Position() {
 		return nil
 	}
-	for name, s := range b.streams {
-		if s.changed {
-			b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], s.base, s.next))
-		}
+	for _, name := range b.changed {
+		s := b.streams[name]
+		b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], s.base, s.next))
 	}
 	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
 	if err := x.db.Apply(b.b, pebble.NoSync); err != nil {
@@ -78,11 +78,12 @@ func (x *Index) Apply(b *Batch) error {
 	}
 	x.pos.Store(b.pos)
 	b.b.Reset()
+	for _, name := range b.changed {
+		b.streams[name].changed = false
+	}
+	b.changed = b.changed[:0]
 	if len(b.streams) > maxKnownStreams {
 		clear(b.streams)
-	}
-	for _, s := range b.streams {
-		s.changed = false
 	}
 	clear(b.ids)
 	return nil
@@ -98,7 +99,16 @@ func (b *Batch) Discard() {
 func (b *Batch) forget() {
 	b.b.Reset()
 	clear(b.streams)
+	b.changed = b.changed[:0]
 	clear(b.ids)
+}
+
+// touch marks the state of stream s, named name, as changed by the batch.
+func (b *Batch) touch(s *batchStream, name string) {
+	if !s.changed {
+		s.changed = true
+		b.changed = append(b.changed, name)
+	}
 }
 
 func (b *Batch) set(key, value []byte) {
@@ -156,7 +166,7 @@ func (b *Batch) Lookup(id uuid.UUID) (uint64, bool, error) {
 func (b *Batch) put(s *batchStream, name string, event uint64, link bool) uint64 {
 	v := s.next
 	s.next++
-	s.changed = true
+	b.touch(s, name)
 	b.set(namedKey(b.kb[:0], spaceVersion, name, v), entryValue(b.vb[:0], event, link))
 	b.set(namedKey(b.kb[:0], spaceMember, name, event), appendUvs(b.vb[:0], v))
 	return v
@@ -222,7 +232,8 @@ func (b *Batch) DeleteStream(pos uint64, stream string) error {
 		return err
 	}
 	if s.base < s.next {
-		s.base, s.changed = s.next, true
+		s.base = s.next
+		b.touch(s, stream)
 	}
 	return nil
 }
@@ -236,7 +247,8 @@ func (b *Batch) SkipVersions(stream string, next uint64) error {
 		return err
 	}
 	if next > s.next {
-		s.next, s.changed = next, true
+		s.next = next
+		b.touch(s, stream)
 	}
 	return nil
 }
