@@ -59,9 +59,9 @@ type change struct {
 	// can have it, so the committer does not look it up.
 	fresh bool
 	id    uuid.UUID
-	typ  string
-	data []byte // msgpack map, nil for none
-	meta []byte
+	typ   string
+	data  []byte // msgpack map, nil for none
+	meta  []byte
 }
 
 // Change is one entry of a Write: a new event (NewEvent) or a link to a stored one (LinkTo).

@@ -150,6 +150,7 @@ func checkContent(t testing.TB, l *Log, want []Record) {
 // every sealed segment has a matching sidecar, and that nothing else is there.
 func checkFiles(t testing.TB, l *Log) {
 	t.Helper()
+	l.sealing.Wait() // sidecars of segments just sealed are written in the background
 	segs := l.Segments()
 	var want []string
 	for i, s := range segs {

@@ -67,6 +67,7 @@ type Log struct {
 	wal     *wal.Log
 	files   *fileCache
 	tables  *tableCache
+	sealing sync.WaitGroup  // sidecar writes of segments just sealed, off the write path
 	repairs []Repair        // fixed at Open
 	damage  []*CorruptError // fixed at Open
 
@@ -522,10 +523,16 @@ func (l *Log) write(recs []Record) error {
 	if len(starts) > 0 {
 		// The segments sealed here keep their tables loaded; the cache may drop them only
 		// once their sidecar is written, so no load reads one being written. Nothing
-		// changes their offs until then: the write path owns them.
+		// changes their offs any more. The sidecar is written in the background: its
+		// fsyncs would otherwise hold up the writers of this commit (the next Open does
+		// not need it, and a lost one is rebuilt on first load).
 		for _, s := range segs[:len(segs)-1] {
-			l.writeSidecar(s.first, s.path, s.size, s.offs)
-			l.tables.sealed(s)
+			l.sealing.Add(1)
+			go func() {
+				defer l.sealing.Done()
+				l.writeSidecar(s.first, s.path, s.size, s.offs)
+				l.tables.sealed(s)
+			}()
 		}
 		// tidwall/wal keeps a copy of the segment it closed: drop it. The records are
 		// durable and published, so a failure here does not fail the Write; the handle
@@ -805,6 +812,7 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+	l.sealing.Wait()
 	l.files.close()
 	if l.opts.ReadOnly {
 		return nil

@@ -20,7 +20,7 @@ type SidecarError struct {
 
 func (e *SidecarError) Error() string {
 	if e.Rebuilt {
-		return fmt.Sprintf("log: offsets of segment %s: %s; the next open rebuilds them", e.Segment, e.Reason)
+		return fmt.Sprintf("log: offsets of segment %s: %s; the first read of the segment rebuilds them", e.Segment, e.Reason)
 	}
 	return fmt.Sprintf("log: offsets of segment %s: %s", e.Segment, e.Reason)
 }

@@ -237,7 +237,7 @@ func TestVerifySidecars(t *testing.T) {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
-		}, exitOK, "note: log: offsets of segment " + strings.TrimSuffix(sidecar, ".offsets") + ": no offsets file; the next open rebuilds them"},
+		}, exitOK, "note: log: offsets of segment " + strings.TrimSuffix(sidecar, ".offsets") + ": no offsets file; the first read of the segment rebuilds them"},
 		{"wrong offsets", func(t *testing.T, path string) {
 			b := slices.Clone(good)
 			b[28+4*2]++ // entry 2 starts a byte later; the file still decodes

@@ -97,7 +97,7 @@ func TestRepair(t *testing.T) {
 	r := verify(t, dir)
 	// The rewritten segment's offsets file is rebuilt by the next start, as is the index.
 	if !r.OK() || r.Voids != 2 || len(r.Notes) != 2 || !strings.Contains(r.Notes[0], "no index") ||
-		!strings.Contains(r.Notes[1], "no offsets file; the next open rebuilds them") {
+		!strings.Contains(r.Notes[1], "no offsets file; the first read of the segment rebuilds them") {
 		t.Fatalf("after the repair: %+v", r)
 	}
 	gone := map[uint64]bool{bad[0]: true, bad[1]: true}

@@ -168,7 +168,7 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 		if s.Rebuilt {
 			r.note("%v", s)
 		} else {
-			r.problem("%v; the next start would use it and read the wrong records: remove it and the next start rebuilds it", s)
+			r.problem("%v; reads would use it and land on the wrong records: remove it and the first read of the segment rebuilds it", s)
 		}
 	}
 	r.Problems = append(r.Problems, problems...)
