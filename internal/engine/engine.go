@@ -356,42 +356,29 @@ func (e *Engine) replay() error {
 	b := e.Index.NewBatch()
 	ix := indexer{b: b}
 	var done uint64
-	for from <= last {
-		err := e.Log.Scan(context.Background(), from, func(r pmdlog.Record) error {
-			if r.Position > last {
-				return errStop
-			}
-			if err := ix.apply(&r); err != nil {
-				return err
-			}
-			from = r.Position + 1
-			if done++; b.Len() >= 64<<10 {
-				if err := e.Index.Apply(b); err != nil {
-					return err
-				}
-			}
-			if total > quiet && done%4096 == 0 && time.Now().After(next) {
-				next = time.Now().Add(2 * time.Second)
-				e.logger.Info("pmd: indexing log", "done", done, "of", total,
-					"percent", fmt.Sprintf("%.0f", float64(done)*100/float64(total)))
-			}
-			return nil
-		})
-		var ce *pmdlog.CorruptError
-		switch {
-		case err == nil || errors.Is(err, errStop):
-			from = last + 1
-		case errors.As(err, &ce) && ce.Position == from:
-			// A damaged record: Open or the scrub reports it; the index skips it, so
-			// everything after it stays readable.
-			e.noteDamage(ce)
-			if err := ix.damaged(from); err != nil {
-				return err
-			}
-			from++
-		default:
+	err := scanAround(context.Background(), e.Log, from, last, func(r *pmdlog.Record) error {
+		if err := ix.apply(r); err != nil {
 			return err
 		}
+		if done++; b.Len() >= 64<<10 {
+			if err := e.Index.Apply(b); err != nil {
+				return err
+			}
+		}
+		if total > quiet && done%4096 == 0 && time.Now().After(next) {
+			next = time.Now().Add(2 * time.Second)
+			e.logger.Info("pmd: indexing log", "done", done, "of", total,
+				"percent", fmt.Sprintf("%.0f", float64(done)*100/float64(total)))
+		}
+		return nil
+	}, func(ce *pmdlog.CorruptError) error {
+		// A damaged record: Open or the scrub reports it; the index skips it, so
+		// everything after it stays readable.
+		e.noteDamage(ce)
+		return ix.damaged(ce.Position)
+	})
+	if err != nil {
+		return err
 	}
 	if err := e.Index.Apply(b); err != nil {
 		return err
@@ -403,6 +390,37 @@ func (e *Engine) replay() error {
 }
 
 var errStop = errors.New("stop")
+
+// scanAround calls each for every record of l from position from to last, in order, and
+// damaged for every record that fails its checks, going on past it: one damaged record
+// never hides the rest of the log. It stops at the first error of a callback.
+func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func(*pmdlog.Record) error, damaged func(*pmdlog.CorruptError) error) error {
+	for from <= last {
+		err := l.Scan(ctx, from, func(r pmdlog.Record) error {
+			if r.Position > last {
+				return errStop
+			}
+			if err := each(&r); err != nil {
+				return err
+			}
+			from = r.Position + 1
+			return nil
+		})
+		var ce *pmdlog.CorruptError
+		switch {
+		case err == nil || errors.Is(err, errStop):
+			return nil
+		case errors.As(err, &ce) && ce.Position == from:
+			if err := damaged(ce); err != nil {
+				return err
+			}
+			from++
+		default:
+			return err
+		}
+	}
+	return nil
+}
 
 // Apply makes the batch b, whose records are durable in the log, visible in the index,
 // and has the index flushed every FlushEvery records. A failure leaves the index behind

@@ -340,31 +340,14 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 		return nil
 	}
 
-	last := l.LastPosition()
-	for from := uint64(1); from <= last; {
-		err := l.Scan(ctx, from, func(rec pmdlog.Record) error {
-			if rec.Position > last {
-				return errStop
-			}
-			if err := step(rec.Position, &rec); err != nil {
-				return err
-			}
-			from = rec.Position + 1
-			return nil
-		})
-		var ce *pmdlog.CorruptError
-		switch {
-		case err == nil || errors.Is(err, errStop):
-			from = last + 1
-		case errors.As(err, &ce) && ce.Position == from:
-			r.addDamage(ce)
-			if err := step(from, nil); err != nil {
-				return err
-			}
-			from++
-		default:
-			return err
-		}
+	err = scanAround(ctx, l, 1, l.LastPosition(), func(rec *pmdlog.Record) error {
+		return step(rec.Position, rec)
+	}, func(ce *pmdlog.CorruptError) error {
+		r.addDamage(ce)
+		return step(ce.Position, nil)
+	})
+	if err != nil {
+		return err
 	}
 	if idx != nil {
 		return compare()
