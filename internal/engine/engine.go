@@ -550,13 +550,6 @@ func (e *Engine) Problems() []string {
 // after the index's durable point.
 func (e *Engine) Replayed() uint64 { return e.replayed }
 
-// IndexErr returns the error that stopped the index from taking writes, if any.
-func (e *Engine) IndexErr() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.indexErr
-}
-
 // Close flushes the index (so the next Open replays nothing), closes the index and the
 // log and unlocks the directory.
 func (e *Engine) Close() error {
