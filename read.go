@@ -36,10 +36,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 				return
 			}
 			n := pageLimit(remaining)
-			st, err := s.idx.Stream(stream)
-			if err == nil {
-				page, err = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
-			}
+			var st index.StreamState
+			var err error
+			st, page, err = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
 			if err != nil {
 				yield(Event{}, storeErr(err))
 				return

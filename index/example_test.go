@@ -31,7 +31,7 @@ func Example() {
 	}
 	fmt.Println("linked at version", v)
 
-	entries, _ := x.Versions(nil, "Order$42", 0, false, 0)
+	_, entries, _ := x.Versions(nil, "Order$42", 0, false, 0)
 	for _, e := range entries {
 		fmt.Printf("version %d: event at %d, link %v\n", e.Version, e.Position, e.Link)
 	}

@@ -333,22 +333,23 @@ type Entry struct {
 	Link     bool   // the event is in the stream through a link
 }
 
-// Versions appends to dst up to limit visible versions of stream, starting at version from
-// (inclusive), ascending, or with backward descending from min(from, last version).
-// limit <= 0 means no limit.
-func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool, limit int) ([]Entry, error) {
+// Versions returns the state of stream and appends to dst up to limit of its visible
+// versions, starting at version from (inclusive), ascending, or with backward descending
+// from min(from, last version). limit <= 0 means no limit. The versions are read as of
+// the state returned, so a read costs one lookup of the stream and one iteration.
+func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool, limit int) (StreamState, []Entry, error) {
 	if err := x.enter(); err != nil {
-		return dst, err
+		return StreamState{}, dst, err
 	}
 	defer x.exit()
 	st, err := x.stream(stream)
 	if err != nil || !st.Exists {
-		return dst, err
+		return st, dst, err
 	}
 	lo, hi := st.First, st.Next // visible versions are [lo, hi)
 	if backward {
 		if from < lo {
-			return dst, nil
+			return st, dst, nil
 		}
 		if from < hi {
 			hi = from + 1
@@ -357,14 +358,14 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 		lo = max(lo, from)
 	}
 	if lo >= hi {
-		return dst, nil
+		return st, dst, nil
 	}
 	it, err := x.db.NewIter(&pebble.IterOptions{
 		LowerBound: namedKey(nil, spaceVersion, stream, lo),
 		UpperBound: namedKey(nil, spaceVersion, stream, hi),
 	})
 	if err != nil {
-		return dst, x.errorf("index: versions of %q: %w", stream, err)
+		return st, dst, x.errorf("index: versions of %q: %w", stream, err)
 	}
 	n := unlimited(limit)
 	step := it.Next
@@ -376,14 +377,14 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 		pos, link, err := decodeEntry(it.Value())
 		if err != nil {
 			it.Close()
-			return dst, x.errorf("index: versions of %q: %w", stream, err)
+			return st, dst, x.errorf("index: versions of %q: %w", stream, err)
 		}
 		dst = append(dst, Entry{Version: suffix64(it.Key()), Position: pos, Link: link})
 	}
 	if err := it.Close(); err != nil {
-		return dst, x.errorf("index: versions of %q: %w", stream, err)
+		return st, dst, x.errorf("index: versions of %q: %w", stream, err)
 	}
-	return dst, nil
+	return st, dst, nil
 }
 
 // Contains reports whether the event at position event is a visible version of stream, as

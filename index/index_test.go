@@ -93,7 +93,7 @@ func TestSkipVersions(t *testing.T) {
 	if err := x.Apply(b); err != nil {
 		t.Fatal(err)
 	}
-	got := must(x.Versions(nil, "S$1", 0, false, 0))
+	got := versions(x, "S$1", 0, false, 0)
 	want := []Entry{{Version: 0, Position: 1}, {Version: 2, Position: 3}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("Versions = %v, want %v", got, want)

@@ -311,7 +311,7 @@ func checkSame(t *testing.T, x *Index, m *model) {
 		for _, from := range []uint64{0, want.First, want.First + 1, want.Next / 2, uint64(max(want.Last, 0)), want.Next, math.MaxUint64} {
 			for _, limit := range []int{0, 1, 3} {
 				for _, backward := range []bool{false, true} {
-					got, want := must(x.Versions(nil, name, from, backward, limit)), m.versions(name, from, backward, limit)
+					got, want := versions(x, name, from, backward, limit), m.versions(name, from, backward, limit)
 					if !slices.Equal(got, want) {
 						t.Fatalf("Versions(%q, from %d, backward %v, limit %d) = %v, want %v", name, from, backward, limit, got, want)
 					}
@@ -441,4 +441,16 @@ func openTest(t testing.TB, dir string) *Index {
 	}
 	t.Cleanup(func() { x.Close() })
 	return x
+}
+
+// versions is Index.Versions without the state, panicking on an error.
+func versions(x *Index, stream string, from uint64, backward bool, limit int) []Entry {
+	st, got, err := x.Versions(nil, stream, from, backward, limit)
+	if err != nil {
+		panic(err)
+	}
+	if want := must(x.Stream(stream)); st != want {
+		panic(fmt.Sprintf("Versions(%q) gives state %+v, Stream %+v", stream, st, want))
+	}
+	return got
 }
