@@ -315,14 +315,12 @@ func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		q.Set("from", *from)
 	} else {
 		// Only new events: start after the current end.
-		var h struct {
-			LastPosition uint64 `json:"last_position"`
-		}
 		if *stream == "" {
-			if _, err := c.do(ctx, "GET", "/healthz", nil, &h); err != nil {
+			last, err := c.lastPosition(ctx)
+			if err != nil {
 				return err
 			}
-			q.Set("from", strconv.FormatUint(h.LastPosition+1, 10))
+			q.Set("from", strconv.FormatUint(last+1, 10))
 		} else {
 			var info struct {
 				Streams []struct {
@@ -506,4 +504,21 @@ func processCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "deadline: %s at %s\n", d.Issue, d.Due.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// lastPosition asks the daemon for the position of the last record in its log. A
+// degraded store (damaged records, failing writes) answers /healthz with 503 but still
+// names its last position, and is still read and followed.
+func (c *client) lastPosition(ctx context.Context) (uint64, error) {
+	var h struct {
+		Status       string `json:"status"`
+		LastPosition uint64 `json:"last_position"`
+	}
+	raw, err := c.do(ctx, "GET", "/healthz", nil, &h)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable &&
+		json.Unmarshal(raw, &h) == nil && h.Status == "degraded" {
+		return h.LastPosition, nil
+	}
+	return h.LastPosition, err
 }
