@@ -267,7 +267,6 @@ type Metrics struct {
 	CacheMisses int64
 	MemTable    uint64 // bytes in memtables
 	L0Files     int64  // files in level 0: many mean compactions are behind
-	Compactions int64  // compactions done since Open
 }
 
 // Metrics returns the storage engine's figures.
@@ -284,7 +283,6 @@ func (x *Index) Metrics() Metrics {
 		CacheMisses: m.BlockCache.Misses,
 		MemTable:    m.MemTable.Size,
 		L0Files:     m.Levels[0].TablesCount,
-		Compactions: m.Compact.Count,
 	}
 }
 
