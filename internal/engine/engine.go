@@ -179,7 +179,9 @@ func (e *Engine) open() error {
 			return err
 		}
 	}
-	e.damage = e.Log.Damage()
+	for _, ce := range e.Log.Damage() {
+		e.noteDamage(ce) // logged once, here; the scrub finds it again and says nothing
+	}
 	if err := e.replay(); err != nil {
 		return err
 	}
