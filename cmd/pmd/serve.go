@@ -83,6 +83,15 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	// Bind the port before touching the data directory: a pmd started on a busy port
+	// fails without creating the directory, opening the store or starting its process
+	// managers. Serve closes the listener; the deferred Close covers failures before it.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return &exitError{exitTrouble, fmt.Errorf("listen on %s: %w", c.addr, err)}
+	}
+	defer ln.Close()
+
 	// The first SIGINT or SIGTERM shuts down gracefully; a second one exits at once.
 	// Exiting at once is safe: the log only ever acknowledges what is on disk, and
 	// the next start repairs a torn tail and replays the log past the index's durable point.
@@ -132,11 +141,6 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.Join(err, closeStore())
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		procs.stop()
-		return &exitError{exitTrouble, errors.Join(fmt.Errorf("listen on %s: %w", c.addr, err), closeStore())}
-	}
 	srv := server.New(store, server.Options{
 		MaxBody:   c.maxBody,
 		Processes: procs.api(),
