@@ -369,7 +369,7 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 	s.batchRecs[len(s.batchRecs)-1].Commit = true
 	r.last = len(s.batchRecs)
 	s.overlay.wrote(r.stream, st, version)
-	r.res = WriteResult{FirstPosition: next, LastPosition: next + uint64(len(r.changes)) - 1, Version: version - 1}
+	r.res = WriteResult{FirstPosition: next, LastPosition: next + uint64(len(r.changes)) - 1, Version: version - 1, IDs: r.ids()}
 	return r.res, false, nil
 }
 
@@ -396,7 +396,16 @@ func (s *Store) exactRetry(r *request, pos uint64) (WriteResult, bool) {
 		}
 		res = WriteResult{FirstPosition: pos, LastPosition: rec.Position, Version: rec.Event.Version}
 	}
+	res.IDs = r.ids()
 	return res, true
+}
+
+func (r *request) ids() []uuid.UUID {
+	ids := make([]uuid.UUID, len(r.changes))
+	for i := range r.changes {
+		ids[i] = r.changes[i].id
+	}
+	return ids
 }
 
 func checkExpected(stream string, want ExpectedVersion, st index.StreamState) error {

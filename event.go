@@ -91,6 +91,9 @@ type WriteResult struct {
 	FirstPosition uint64 // log position of the first record written
 	LastPosition  uint64 // log position of the last record written
 	Version       uint64 // the stream's version after the write (its last event's version)
+	// IDs holds the id of each event the write appended or linked, in the order given:
+	// the ids the store made for events given without one included.
+	IDs []uuid.UUID
 }
 
 // ReadOptions selects a page of a stream, of $all or of a category.

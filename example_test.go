@@ -218,3 +218,39 @@ func ExampleStore_Event() {
 	// OrderPlaced Order$1 <nil>
 	// true
 }
+
+// Example is the README's "Embedding the store" snippet; TestReadmeSnippet keeps the two
+// the same.
+func Example() {
+	dir, err := os.MkdirTemp("", "pmd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	// README begins
+	ctx := context.Background()
+	s, err := pmd.Open(dir, pmd.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	fact := pmd.EventData{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "42"}}
+	res, err := s.Append(ctx, "Customer$7", pmd.NoStream, fact)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The store made the event's id; link the event, written once, into the process stream.
+	if _, err := s.Link(ctx, "CateringMatch$42", pmd.NoStream, res.IDs[0]); err != nil {
+		log.Fatal(err)
+	}
+	for e, err := range s.ReadStream(ctx, "CateringMatch$42", pmd.ReadOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(e.Version, e.Type, "from", e.Stream, "linked:", e.Link)
+	}
+	// README ends
+	// Output:
+	// 0 CustomerConfirmedMenu from Customer$7 linked: true
+}

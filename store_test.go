@@ -205,8 +205,11 @@ func TestEventIDsAreUniqueAndRetriesIdempotent(t *testing.T) {
 	// An exact retry, even with an expected version that no longer holds, is answered
 	// with the original result and writes nothing.
 	res, err := s.Append(ctx, "S$1", pmd.NoStream, batch...)
-	if err != nil || res != orig {
+	if err != nil || !reflect.DeepEqual(res, orig) {
 		t.Fatalf("retry = %+v, %v; want %+v", res, err, orig)
+	}
+	if want := []uuid.UUID{batch[0].ID, batch[1].ID}; !reflect.DeepEqual(orig.IDs, want) {
+		t.Fatalf("IDs = %v, want %v", orig.IDs, want)
 	}
 	refused := []struct {
 		name   string
@@ -772,5 +775,40 @@ func damageIndex(t *testing.T, dir, how string) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A write returns the ids it wrote, those the store made included, so that a caller can
+// link or look up an event it appended without an id.
+func TestWriteResultCarriesIDs(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	res, err := s.Append(ctx, "Customer$7", pmd.NoStream,
+		pmd.EventData{Type: "A"}, pmd.EventData{Type: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.IDs) != 2 || res.IDs[0] == res.IDs[1] {
+		t.Fatalf("IDs = %v, want two distinct ids", res.IDs)
+	}
+	var read []uuid.UUID
+	for e, err := range s.ReadStream(ctx, "Customer$7", pmd.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.ID.Version() != 7 {
+			t.Errorf("made id %v is not a UUIDv7", e.ID)
+		}
+		read = append(read, e.ID)
+	}
+	if !reflect.DeepEqual(read, res.IDs) {
+		t.Fatalf("read ids %v, returned %v", read, res.IDs)
+	}
+	linked, err := s.Link(ctx, "CateringMatch$42", pmd.NoStream, res.IDs[1], res.IDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uuid.UUID{res.IDs[1], res.IDs[0]}; !reflect.DeepEqual(linked.IDs, want) {
+		t.Fatalf("Link IDs = %v, want %v", linked.IDs, want)
 	}
 }

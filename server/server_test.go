@@ -156,9 +156,16 @@ func TestAppendAndReadStream(t *testing.T) {
 	if r.body["first_position"] != num(1) || r.body["last_position"] != num(2) || r.body["version"] != num(1) {
 		t.Fatalf("append answered %s", r.raw)
 	}
+	ids, _ := r.body["ids"].([]any)
+	if len(ids) != 2 || ids[0] != id {
+		t.Fatalf("append answered ids %v, want [%s, the made id]", r.body["ids"], id)
+	}
 
 	r = e.do("GET", "/v1/streams/Order%2442", nil).must(t, http.StatusOK)
 	evs := r.events(t)
+	if evs[1]["id"] != ids[1] {
+		t.Fatalf("second event's id %v, append answered %v", evs[1]["id"], ids[1])
+	}
 	if len(evs) != 2 || r.body["next"] != nil {
 		t.Fatalf("read %s", r.raw)
 	}

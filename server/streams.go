@@ -24,9 +24,10 @@ type eventRequest struct {
 }
 
 type writeResponse struct {
-	FirstPosition uint64 `json:"first_position"`
-	LastPosition  uint64 `json:"last_position"`
-	Version       uint64 `json:"version"`
+	FirstPosition uint64   `json:"first_position"`
+	LastPosition  uint64   `json:"last_position"`
+	Version       uint64   `json:"version"`
+	IDs           []string `json:"ids"`
 }
 
 func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
@@ -67,7 +68,11 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.appended(len(events), r.ContentLength)
-	return writeJSON(w, http.StatusCreated, writeResponse{res.FirstPosition, res.LastPosition, res.Version})
+	ids := make([]string, len(res.IDs))
+	for i, id := range res.IDs {
+		ids[i] = id.String()
+	}
+	return writeJSON(w, http.StatusCreated, writeResponse{res.FirstPosition, res.LastPosition, res.Version, ids})
 }
 
 type linkRequest struct {
