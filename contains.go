@@ -1,0 +1,17 @@
+package pmd
+
+// Contains reports whether the event at log position position is in stream now,
+// written there or linked, and still visible (not deleted with the stream). It is one
+// index lookup whatever the stream's length: a process manager asks it of every event
+// it handles ("linked already?"), and replaying a long process stream to answer would
+// make each event cost as much as the whole stream.
+func (s *Store) Contains(stream string, position uint64) (bool, error) {
+	if err := checkName("stream", stream); err != nil {
+		return false, err
+	}
+	in, err := s.idx.Contains(stream, position)
+	if err != nil {
+		return false, storeErr(err)
+	}
+	return in, nil
+}
