@@ -6,6 +6,12 @@ STATICCHECK := $(GOBIN)/staticcheck
 
 .PHONY: all build deps test lint vet staticcheck bench run clean soak
 
+# MODULES are this repository's Go modules: the store and daemon (.), and the ones whose
+# dependencies only the peer benchmarks (PostgreSQL, NATS, bbolt clients, plots) and the
+# browser tests (chromedp) need, kept out of pmd's go.mod so that importing pmd does not
+# download them. Each has a replace of github.com/pmd-dev/pmd by this checkout.
+MODULES := . bench/peers web/browsertest
+
 all: build
 
 build:
@@ -25,10 +31,10 @@ $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 vet:
-	$(GO) vet ./...
+	@for m in $(MODULES); do echo "go vet: $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
 
 staticcheck: $(STATICCHECK)
-	$(STATICCHECK) ./...
+	@for m in $(MODULES); do echo "staticcheck: $$m"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
 lint: vet staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -41,8 +47,13 @@ deps:
 	-bash scripts/install-postgres.sh
 	-bash scripts/install-chromium.sh
 
+# test runs every module's tests, all of them even when one fails, and fails if any did.
 test: deps lint
-	$(GO) test -race -count=1 -timeout 30m ./...
+	@failed=; for m in $(MODULES); do \
+		echo "go test: $$m"; \
+		(cd $$m && $(GO) test -race -count=1 -timeout 30m ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "tests failed in:$$failed"; exit 1; fi
 
 # soak kills a writing pmd with SIGKILL in a loop (restarting it at once, as a crash loop
 # would) for SOAK_ROUNDS rounds, checking every acknowledged write and that no restart
@@ -57,11 +68,12 @@ bench:
 
 # bench-peers runs pmd, PostgreSQL (RES schema), NATS JetStream and bbolt through the
 # same workloads and writes bench/results/peers.md and peers.png. ARGS passes flags,
-# e.g. make bench-peers ARGS='-scale 0.1'.
+# e.g. make bench-peers ARGS='-scale 0.1'; it runs in bench/peers, a module of its own,
+# so a relative -out is relative to bench/peers.
 .PHONY: bench-peers
 bench-peers:
 	bash scripts/install-postgres.sh
-	$(GO) run ./bench/peers/cmd/peers $(ARGS)
+	cd bench/peers && $(GO) run ./cmd/peers $(ARGS)
 
 clean:
 	rm -rf bin

@@ -24,4 +24,8 @@
 // A [Report] writes the results as Markdown, with each figure's ratio to pmd
 // ([Report.WriteMarkdown]), and as a PNG chart ([Report.WriteChart]).
 // Command peers (cmd/peers, run by `make bench-peers`) does all of it at full size.
+//
+// It is a Go module of its own (with a replace of github.com/pmd-dev/pmd by this
+// checkout) so that the clients and servers of the peers, which only these benchmarks
+// need, are not requirements of pmd: a program that imports pmd does not download them.
 package peers

@@ -101,7 +101,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	var b bytes.Buffer
 	p := r.Params
 	fmt.Fprintf(&b, "# pmd and its peers, side by side\n\n")
-	fmt.Fprintf(&b, "Measured %s by `make bench-peers` (`go run ./bench/peers/cmd/peers`).\n\n", r.When.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Measured %s by `make bench-peers` (`cd bench/peers && go run ./cmd/peers`).\n\n", r.When.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "**Machine:** %d cores (%s), %s, %s.\n\n", r.Machine.Cores, r.Machine.CPU, r.Machine.GoVersion, r.Machine.Kernel)
 	fmt.Fprintf(&b, "**Parameters:** events of %d bytes of JSON data; append and link workloads run %v each, "+
 		"with 1 and with %d concurrent writers, one event or link per durable write, each writer on its own stream "+

@@ -1,4 +1,4 @@
-package web
+package browsertest
 
 import (
 	"bufio"
@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pmd-dev/pmd/web"
 )
 
 // The browser tests run the real daemon with the catering example's config and drive
@@ -60,11 +61,14 @@ func (l *logBuffer) String() string {
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pmd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/pmd-dev/pmd/cmd/pmd").CombinedOutput(); err != nil {
+	// Built in the root module, as a user builds it, not with this module's requirements.
+	build := exec.Command("go", "build", "-o", bin, "./cmd/pmd")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build pmd: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--no-sync",
-		"--config", filepath.Join("..", "examples", "catering", "pmd.yaml"), "--log-format", "json")
+		"--config", filepath.Join("..", "..", "examples", "catering", "pmd.yaml"), "--log-format", "json")
 	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -116,7 +120,7 @@ func startDaemon(t *testing.T) *daemon {
 }
 
 // browserBase is where the test opens the browser: the daemon itself when it serves
-// this package's page at "/", otherwise Handler in front of the daemon's API, on one
+// package web's page at "/", otherwise web.Handler in front of the daemon's API, on one
 // origin, the way the daemon mounts it.
 func (d *daemon) browserBase(t *testing.T) string {
 	t.Helper()
@@ -138,7 +142,7 @@ func (d *daemon) browserBase(t *testing.T) string {
 	proxy.FlushInterval = -1 // Server-Sent Events pass through as they come
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", proxy)
-	mux.Handle("/", Handler())
+	mux.Handle("/", web.Handler())
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	return ts.URL

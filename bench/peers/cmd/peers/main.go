@@ -1,8 +1,9 @@
 // Command peers runs the peer benchmarks of issue 6 (see package
 // github.com/pmd-dev/pmd/bench/peers) at full size, prints the results and writes
-// them to <out>/peers.md and <out>/peers.png. `make bench-peers` runs it.
+// them to <out>/peers.md and <out>/peers.png. `make bench-peers` runs it. It is in the
+// module bench/peers, so it runs from there:
 //
-//	go run ./bench/peers/cmd/peers [-scale 1] [-write-for 3s] [-out bench/results] [-peers pmd,postgres,nats,bbolt]
+//	cd bench/peers && go run ./cmd/peers [-scale 1] [-write-for 3s] [-out ../results] [-peers pmd,postgres,nats,bbolt]
 package main
 
 import (
@@ -25,7 +26,7 @@ import (
 func main() {
 	scale := flag.Float64("scale", 1, "size of the replay log: 1 is 100k orders of 10 events (1M events)")
 	writeFor := flag.Duration("write-for", 3*time.Second, "how long each append and link workload runs")
-	out := flag.String("out", filepath.Join("bench", "results"), "directory for peers.md and peers.png")
+	out := flag.String("out", filepath.Join("..", "results"), "directory for peers.md and peers.png")
 	work := flag.String("work", "", "directory for the stores' data (default: the system temp dir); removed after")
 	only := flag.String("peers", "pmd,postgres,nats,bbolt", "comma-separated peers to run")
 	flag.Parse()
