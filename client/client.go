@@ -1,0 +1,232 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// Client talks to one pmd daemon. It is safe for concurrent use.
+type Client struct {
+	base      string // scheme://host:port[/path], without a trailing slash
+	http      *http.Client
+	token     string
+	reconnect time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sends token as "Authorization: Bearer <token>" with every request, for a
+// daemon started with --auth. An empty token sends none.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithHTTPClient sends the requests through hc, for instance one that trusts a private
+// CA for an https daemon. It should have no overall Timeout: subscriptions last as long
+// as their context. The default is a new http.Client.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithReconnectDelay sets how long a subscription waits before it reconnects after
+// losing its connection; the default is one second, the pause the daemon asks for.
+func WithReconnectDelay(d time.Duration) Option { return func(c *Client) { c.reconnect = d } }
+
+// New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
+// http or https URL, optionally with a path prefix if a proxy serves pmd under one.
+func New(addr string, opts ...Option) (*Client, error) {
+	raw := strings.TrimSpace(addr)
+	if raw == "" {
+		return nil, errors.New("client: the daemon's address is empty")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("client: address %q is neither host:port nor a URL: %w", addr, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("client: address %q: the scheme must be http or https, not %q", addr, u.Scheme)
+	case u.Host == "":
+		return nil, fmt.Errorf("client: address %q names no host", addr)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return nil, fmt.Errorf("client: address %q: only scheme, host, port and path are allowed", addr)
+	}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{}, reconnect: time.Second}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.reconnect <= 0 {
+		return nil, fmt.Errorf("client: the reconnect delay must be positive, got %s", c.reconnect)
+	}
+	return c, nil
+}
+
+// URL is the daemon's base URL, e.g. http://127.0.0.1:7070.
+func (c *Client) URL() string { return c.base }
+
+// Sentinel errors for API error codes that have no counterpart in the root package.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrPayloadTooLarge = errors.New("payload too large")
+	ErrUnauthorized    = errors.New("unauthorized")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+// Error is an error answered by the daemon.
+type Error struct {
+	Status  int    // the HTTP status, e.g. 409
+	Code    string // the API's error code, e.g. wrong_expected_version
+	Message string // what the daemon said, naming the stream, event or field
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Is makes errors.Is match e against the sentinel of its code (see the package
+// documentation), so that code written against the embedded store's errors works with
+// the client's too.
+func (e *Error) Is(target error) bool {
+	s := sentinel(e.Code)
+	return s != nil && s == target
+}
+
+func sentinel(code string) error {
+	switch code {
+	case "wrong_expected_version":
+		return pmd.ErrWrongExpectedVersion
+	case "duplicate_event":
+		return pmd.ErrDuplicateEvent
+	case "stream_not_found":
+		return pmd.ErrStreamNotFound
+	case "event_not_found":
+		return pmd.ErrEventNotFound
+	case "bad_request":
+		return pmd.ErrInvalidArgument
+	case "unavailable":
+		return pmd.ErrUnavailable
+	case "corrupt":
+		return pmd.ErrCorrupt
+	case "not_found":
+		return ErrNotFound
+	case "payload_too_large":
+		return ErrPayloadTooLarge
+	case "unauthorized":
+		return ErrUnauthorized
+	case "forbidden":
+		return ErrForbidden
+	}
+	return nil
+}
+
+// ConnectionError is a request that got no answer: the daemon is not running at the
+// address, or the connection broke before the answer was read.
+type ConnectionError struct {
+	URL string // the daemon's base URL
+	Err error
+}
+
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("cannot reach pmd at %s: %v", e.URL, e.Err)
+}
+
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// request builds a request of path (which starts with /) with the token set.
+func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("client: encode the request: %w", err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+// send sends req. A request that got no answer fails with a *ConnectionError, or with
+// its context's error when the context is why.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, &ConnectionError{URL: c.base, Err: err}
+	}
+	return resp, nil
+}
+
+// apiError reads the error JSON of a failed answer; an answer that is not one (a
+// proxy's page) keeps its status and text.
+func apiError(resp *http.Response, body []byte) *Error {
+	e := &Error{Status: resp.StatusCode}
+	var b struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &b) == nil && b.Error != "" {
+		e.Code, e.Message = b.Error, b.Message
+		return e
+	}
+	e.Code = strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_"))
+	e.Message = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	return e
+}
+
+// do sends a request and decodes its JSON answer into out, if out is not nil.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	req, err := c.request(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return &ConnectionError{URL: c.base, Err: fmt.Errorf("read the answer to %s %s: %w", method, path, err)}
+	}
+	if resp.StatusCode >= 300 {
+		return apiError(resp, raw)
+	}
+	if out == nil {
+		return nil
+	}
+	return decode(raw, out)
+}
+
+// decode decodes one JSON answer, keeping numbers as json.Number so that event data
+// can be given back exactly (see numbers).
+func decode(raw []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("client: the daemon's answer is not the JSON expected: %w", err)
+	}
+	return nil
+}

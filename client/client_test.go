@@ -1,0 +1,686 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/server"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// daemon is a store served by server.New on an httptest server.
+type daemon struct {
+	store *pmd.Store
+	url   string
+}
+
+// startDaemon serves a new store; wrap, if not nil, wraps the API's handler.
+func startDaemon(t *testing.T, opts server.Options, wrap func(http.Handler) http.Handler) *daemon {
+	t.Helper()
+	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger = quiet()
+	var h http.Handler = server.New(store, opts)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ts.Close()
+		if err := store.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &daemon{store: store, url: ts.URL}
+}
+
+func newClient(t *testing.T, addr string, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewAddresses(t *testing.T) {
+	tests := []struct {
+		addr, want, err string
+	}{
+		{addr: "127.0.0.1:7070", want: "http://127.0.0.1:7070"},
+		{addr: "localhost:7070/", want: "http://localhost:7070"},
+		{addr: "https://pmd.example:8443", want: "https://pmd.example:8443"},
+		{addr: "http://proxy.example/pmd/", want: "http://proxy.example/pmd"},
+		{addr: "", err: "address is empty"},
+		{addr: "ftp://x:1", err: `the scheme must be http or https, not "ftp"`},
+		{addr: "http://", err: "names no host"},
+		{addr: "http://x:1/?a=b", err: "only scheme, host, port and path"},
+		{addr: "http://x:1 2", err: "neither host:port nor a URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			c, err := client.New(tt.addr)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("New(%q) = %v, want an error with %q", tt.addr, err, tt.err)
+				}
+				return
+			}
+			if err != nil || c.URL() != tt.want {
+				t.Fatalf("New(%q) = %v, %v; want %s", tt.addr, c, err, tt.want)
+			}
+		})
+	}
+	if _, err := client.New("x:1", client.WithReconnectDelay(0)); err == nil {
+		t.Fatal("a zero reconnect delay was accepted")
+	}
+}
+
+// TestErrorsMatchTheStoresSentinels provokes each error the API answers through the
+// client and checks that errors.Is finds the root package's sentinel (or the client's)
+// and that the message names what it is about.
+func TestErrorsMatchTheStoresSentinels(t *testing.T) {
+	d := startDaemon(t, server.Options{MaxBody: 1 << 10}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	id := uuid.MustParse("0190c1d2-0000-7000-8000-000000000001")
+	if _, err := c.Append(ctx, "Order$1", pmd.NoStream, pmd.EventData{ID: id, Type: "Placed"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		call   func() error
+		target error
+		status int
+		msg    string
+	}{
+		{"wrong expected version", func() error {
+			_, err := c.Append(ctx, "Order$1", pmd.NoStream, pmd.EventData{Type: "Placed"})
+			return err
+		}, pmd.ErrWrongExpectedVersion, http.StatusConflict, `"Order$1": expected no_stream, actual 0`},
+		{"duplicate event", func() error {
+			_, err := c.Append(ctx, "Order$2", pmd.Any, pmd.EventData{ID: id, Type: "Placed"})
+			return err
+		}, pmd.ErrDuplicateEvent, http.StatusConflict, id.String()},
+		{"stream not found", func() error {
+			_, err := c.ReadStream(ctx, "Order$404", pmd.ReadOptions{})
+			return err
+		}, pmd.ErrStreamNotFound, http.StatusNotFound, `"Order$404"`},
+		{"event not found", func() error {
+			_, err := c.Event(ctx, uuid.MustParse("0190c1d2-0000-7000-8000-000000000404"))
+			return err
+		}, pmd.ErrEventNotFound, http.StatusNotFound, "0190c1d2-0000-7000-8000-000000000404"},
+		{"link of an unknown event", func() error {
+			_, err := c.Link(ctx, "Audit", pmd.Any, uuid.MustParse("0190c1d2-0000-7000-8000-000000000405"))
+			return err
+		}, pmd.ErrEventNotFound, http.StatusNotFound, "0190c1d2-0000-7000-8000-000000000405"},
+		{"invalid argument", func() error {
+			_, err := c.Append(ctx, "$mine", pmd.Any, pmd.EventData{Type: "Placed"})
+			return err
+		}, pmd.ErrInvalidArgument, http.StatusBadRequest, "$mine"},
+		{"no process manager", func() error {
+			_, err := c.Process(ctx, "CateringMatch", "42")
+			return err
+		}, client.ErrNotFound, http.StatusNotFound, "CateringMatch"},
+		{"payload too large", func() error {
+			_, err := c.Append(ctx, "Order$3", pmd.Any, pmd.EventData{Type: "Big", Data: map[string]any{"s": strings.Repeat("x", 2<<10)}})
+			return err
+		}, client.ErrPayloadTooLarge, http.StatusRequestEntityTooLarge, "1024 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !errors.Is(err, tt.target) {
+				t.Fatalf("got %v, want errors.Is %v", err, tt.target)
+			}
+			var api *client.Error
+			if !errors.As(err, &api) || api.Status != tt.status || !strings.Contains(api.Message, tt.msg) {
+				t.Fatalf("got %#v, want status %d and a message with %q", err, tt.status, tt.msg)
+			}
+			if errors.Is(err, pmd.ErrClosed) {
+				t.Fatalf("%v matches a sentinel of another code", err)
+			}
+		})
+	}
+}
+
+// TestErrorCodes checks the mapping of every code to its sentinel, including the codes
+// this test's server cannot be made to answer (access, damage, a closing store).
+func TestErrorCodes(t *testing.T) {
+	all := []error{pmd.ErrWrongExpectedVersion, pmd.ErrDuplicateEvent, pmd.ErrStreamNotFound, pmd.ErrEventNotFound,
+		pmd.ErrInvalidArgument, pmd.ErrUnavailable, pmd.ErrCorrupt, client.ErrNotFound, client.ErrPayloadTooLarge,
+		client.ErrUnauthorized, client.ErrForbidden}
+	codes := map[string]error{
+		"wrong_expected_version": pmd.ErrWrongExpectedVersion, "duplicate_event": pmd.ErrDuplicateEvent,
+		"stream_not_found": pmd.ErrStreamNotFound, "event_not_found": pmd.ErrEventNotFound,
+		"bad_request": pmd.ErrInvalidArgument, "unavailable": pmd.ErrUnavailable, "corrupt": pmd.ErrCorrupt,
+		"not_found": client.ErrNotFound, "payload_too_large": client.ErrPayloadTooLarge,
+		"unauthorized": client.ErrUnauthorized, "forbidden": client.ErrForbidden,
+		"internal": nil, "method_not_allowed": nil,
+	}
+	for code, want := range codes {
+		err := fmt.Errorf("wrapped: %w", &client.Error{Status: 400, Code: code, Message: "m"})
+		for _, s := range all {
+			if got := errors.Is(err, s); got != (s == want) {
+				t.Errorf("code %s: errors.Is(%v) = %v", code, s, got)
+			}
+		}
+	}
+}
+
+func TestConnectionError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c := newClient(t, addr)
+	_, err = c.Health(context.Background())
+	var ce *client.ConnectionError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "cannot reach pmd at http://"+addr) {
+		t.Fatalf("got %v, want a ConnectionError naming %s", err, addr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Health(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("with a cancelled context: %v", err)
+	}
+}
+
+func TestWriteAndRead(t *testing.T) {
+	d := startDaemon(t, server.Options{}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+
+	given := uuid.MustParse("0190c1d2-0000-7000-8000-000000000001")
+	res, err := c.Append(ctx, "Order$42", pmd.NoStream,
+		pmd.EventData{ID: given, Type: "Placed", Data: map[string]any{"big": uint64(1<<63 + 1), "n": int64(1<<53 + 1), "f": 1.5, "list": []any{int64(1), "a"}}},
+		pmd.EventData{Type: "Paid", Metadata: map[string]any{pmd.CausationID: given.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstPosition != 1 || res.LastPosition != 2 || res.Version != 1 || len(res.IDs) != 2 || res.IDs[0] != given || res.IDs[1] == uuid.Nil {
+		t.Fatalf("append: %+v", res)
+	}
+	paid := res.IDs[1]
+	// An exact retry succeeds and writes nothing.
+	again, err := c.Append(ctx, "Order$42", pmd.NoStream, pmd.EventData{ID: given, Type: "Placed", Data: map[string]any{"big": uint64(1<<63 + 1), "n": int64(1<<53 + 1), "f": 1.5, "list": []any{int64(1), "a"}}}, pmd.EventData{ID: paid, Type: "Paid", Metadata: map[string]any{pmd.CausationID: given.String()}})
+	if err != nil || again.FirstPosition != 1 {
+		t.Fatalf("exact retry: %+v, %v", again, err)
+	}
+	if _, err := c.Append(ctx, "Shipment$7", pmd.Any, pmd.EventData{Type: "Shipped"}); err != nil {
+		t.Fatal(err)
+	}
+	link, err := c.Link(ctx, "Audit", pmd.NoStream, given, paid)
+	if err != nil || link.Version != 1 {
+		t.Fatalf("link: %+v, %v", link, err)
+	}
+
+	page, err := c.ReadStream(ctx, "Order$42", pmd.ReadOptions{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 || page.Next == nil || *page.Next != 1 {
+		t.Fatalf("first page: %+v", page)
+	}
+	e := page.Events[0]
+	if e.ID != given || e.Type != "Placed" || e.Stream != "Order$42" || e.Version == nil || *e.Version != 0 || e.Position != 1 || e.Link || e.Timestamp.IsZero() || e.Timestamp.Location() != time.UTC {
+		t.Fatalf("event: %+v", e)
+	}
+	// Numbers come back exactly, typed as the embedded store types them.
+	wantData := map[string]any{"big": uint64(1<<63 + 1), "n": int64(1<<53 + 1), "f": 1.5, "list": []any{int64(1), "a"}}
+	if fmt.Sprintf("%#v", e.Data) != fmt.Sprintf("%#v", wantData) {
+		t.Fatalf("data %#v, want %#v", e.Data, wantData)
+	}
+
+	tests := []struct {
+		name  string
+		read  func() (client.Page, error)
+		types []string
+		vers  bool
+		next  bool
+	}{
+		{"stream backward", func() (client.Page, error) {
+			return c.ReadStream(ctx, "Order$42", pmd.ReadOptions{Backward: true, From: pmd.End})
+		}, []string{"Paid", "Placed"}, true, false},
+		{"stream from a version", func() (client.Page, error) { return c.ReadStream(ctx, "Order$42", pmd.ReadOptions{From: 1}) }, []string{"Paid"}, true, false},
+		{"links", func() (client.Page, error) { return c.ReadStream(ctx, "Audit", pmd.ReadOptions{}) }, []string{"Placed", "Paid"}, true, false},
+		{"$all as a stream", func() (client.Page, error) { return c.ReadStream(ctx, pmd.All, pmd.ReadOptions{}) }, []string{"Placed", "Paid", "Shipped"}, false, false},
+		{"$all by type", func() (client.Page, error) {
+			return c.ReadAll(ctx, pmd.ReadOptions{Types: []string{"Shipped", "Placed"}})
+		}, []string{"Placed", "Shipped"}, false, false},
+		{"$all backward from 2", func() (client.Page, error) {
+			return c.ReadAll(ctx, pmd.ReadOptions{Backward: true, From: 2, Limit: 1})
+		}, []string{"Paid"}, false, true},
+		{"category", func() (client.Page, error) { return c.ReadCategory(ctx, "Order", pmd.ReadOptions{}) }, []string{"Placed", "Paid"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := tt.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, e := range p.Events {
+				types = append(types, e.Type)
+				if (e.Version != nil) != tt.vers {
+					t.Errorf("event %s: version %v, want one: %v", e.Type, e.Version, tt.vers)
+				}
+			}
+			if !slices.Equal(types, tt.types) || (p.Next != nil) != tt.next {
+				t.Fatalf("got %v next %v, want %v next %v", types, p.Next, tt.types, tt.next)
+			}
+		})
+	}
+	if _, err := c.ReadStream(ctx, "Order$42", pmd.ReadOptions{Types: []string{"Paid"}}); err == nil || !strings.Contains(err.Error(), "types filter only reads of $all") {
+		t.Fatalf("types on a stream read: %v", err)
+	}
+
+	detail, err := c.Event(ctx, given)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if detail.Event.ID != given || !slices.Equal(detail.Streams, []string{"Order$42", "Audit"}) || len(detail.Caused) != 1 || detail.Caused[0].ID != paid || detail.Causation != nil {
+		t.Fatalf("event detail: %+v", detail)
+	}
+	if detail, err = c.Event(ctx, paid); err != nil || detail.Causation == nil || detail.Causation.ID != given {
+		t.Fatalf("event detail of the caused event: %+v, %v", detail, err)
+	}
+
+	list, err := c.ListStreams(ctx, client.ListOptions{Limit: 2})
+	if err != nil || len(list.Streams) != 2 || list.Streams[0].Name != "Audit" || list.Next == nil {
+		t.Fatalf("stream listing: %+v, %v", list, err)
+	}
+	list, err = c.ListStreams(ctx, client.ListOptions{After: *list.Next})
+	if err != nil || len(list.Streams) != 1 || list.Streams[0] != (client.StreamInfo{Name: "Shipment$7", Version: 0, Exists: true}) || list.Next != nil {
+		t.Fatalf("second page of the stream listing: %+v, %v", list, err)
+	}
+
+	if err := c.DeleteStream(ctx, "Order$42", pmd.AtVersion(0)); !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+		t.Fatalf("delete at a wrong version: %v", err)
+	}
+	if err := c.DeleteStream(ctx, "Order$42", pmd.AtVersion(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadStream(ctx, "Order$42", pmd.ReadOptions{}); !errors.Is(err, pmd.ErrStreamNotFound) {
+		t.Fatalf("read of a deleted stream: %v", err)
+	}
+	if p, err := c.ReadStream(ctx, "Audit", pmd.ReadOptions{}); err != nil || len(p.Events) != 2 {
+		t.Fatalf("the links survive the deletion: %+v, %v", p, err)
+	}
+
+	h, err := c.Health(ctx)
+	if err != nil || h.Status != "ok" || h.LastPosition < 4 {
+		t.Fatalf("health: %+v, %v", h, err)
+	}
+}
+
+// TestHealthOfADegradedStore: a degraded store answers /healthz with 503 and its
+// problems; that is an answer, not an error. A daemon shutting down is one.
+func TestHealthOfADegradedStore(t *testing.T) {
+	tests := []struct {
+		name, body string
+		status     int
+		want       client.Health
+		err        error
+	}{
+		{"healthy", `{"status":"ok","last_position":41}`, http.StatusOK, client.Health{Status: "ok", LastPosition: 41}, nil},
+		{"degraded", `{"status":"degraded","problems":["damaged"],"last_position":42}`, http.StatusServiceUnavailable,
+			client.Health{Status: "degraded", Problems: []string{"damaged"}, LastPosition: 42}, nil},
+		{"shutting down", `{"error":"unavailable","message":"the server is shutting down"}`, http.StatusServiceUnavailable, client.Health{}, pmd.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer ts.Close()
+			got, err := newClient(t, ts.URL).Health(context.Background())
+			if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) || !slices.Equal(got.Problems, tt.want.Problems) ||
+				got.Status != tt.want.Status || got.LastPosition != tt.want.LastPosition {
+				t.Fatalf("Health = %+v, %v; want %+v, %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestToken(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []client.Option
+		want string
+	}{
+		{"none", nil, ""},
+		{"bearer", []client.Option{client.WithToken("s3cret")}, "Bearer s3cret"},
+		{"empty", []client.Option{client.WithToken("")}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make(chan string, 2)
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- r.Header.Get("Authorization")
+				if r.URL.Path == "/v1/subscribe" {
+					// Refused as a daemon with --auth refuses a token it does not know.
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusUnauthorized)
+					io.WriteString(w, `{"error":"unauthorized","message":"unknown token"}`)
+					return
+				}
+				io.WriteString(w, `{"status":"ok","last_position":0}`)
+			}))
+			defer ts.Close()
+			c := newClient(t, ts.URL, tt.opts...)
+			if _, err := c.Health(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, err := range c.Subscribe(context.Background(), client.SubscribeOptions{}) {
+				if !errors.Is(err, client.ErrUnauthorized) {
+					t.Fatalf("subscribe: %v, want unauthorized", err)
+				}
+			}
+			for range 2 {
+				if h := <-got; h != tt.want {
+					t.Fatalf("Authorization %q, want %q", h, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// processes is a fixed server.Processes: one manager with one process.
+type processes struct{}
+
+func (processes) Managers(context.Context) ([]server.Manager, error) {
+	return []server.Manager{{Name: "CateringMatch", Handles: []string{"A", "B"}, Open: 1}}, nil
+}
+
+func (processes) List(_ context.Context, name, after string, limit int) ([]server.ProcessSummary, error) {
+	if name != "CateringMatch" {
+		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	return []server.ProcessSummary{{ID: "42", Status: "open", Events: 1}, {ID: "43", Status: "open"}}[:min(limit, 2)], nil
+}
+
+func (processes) Process(_ context.Context, name, id string) (server.Process, error) {
+	if name != "CateringMatch" || id != "42" {
+		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
+	}
+	due := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return server.Process{
+		Manager: name, ID: id, Stream: "CateringMatch$42", Status: "open", State: map[string]any{"seen": int64(1)},
+		Events: []pmd.Event{{ID: uuid.MustParse("0190c1d2-0000-7000-8000-000000000001"), Type: "A", Stream: "Customer$7", Link: true, Position: 1}},
+		States: []any{map[string]any{"seen": int64(1)}},
+		Commands: []server.Command{{ID: "c1", Type: "Confirm", Data: map[string]any{"n": int64(1 << 60)},
+			Attempts: []server.Attempt{{Attempt: 1, At: due, Error: "503", RetryAt: &due}}}},
+		Deadlines:        []server.Deadline{{Due: due, Issue: "Cancel"}},
+		DeliveriesStream: "CateringMatch-deliveries$42", DeliveriesVersion: 0,
+	}, nil
+}
+
+func (processes) Holding(context.Context, pmd.Event) ([]string, error) { return nil, nil }
+
+func TestProcesses(t *testing.T) {
+	d := startDaemon(t, server.Options{Processes: processes{}}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	managers, err := c.Managers(ctx)
+	if err != nil || len(managers) != 1 || managers[0].Name != "CateringMatch" || managers[0].Open != 1 || !slices.Equal(managers[0].Handles, []string{"A", "B"}) {
+		t.Fatalf("managers: %+v, %v", managers, err)
+	}
+	list, err := c.Processes(ctx, "CateringMatch", client.ListOptions{Limit: 1})
+	if err != nil || len(list.Processes) != 1 || list.Processes[0].ID != "42" || list.Next == nil || *list.Next != "42" {
+		t.Fatalf("processes: %+v, %v", list, err)
+	}
+	if _, err := c.Processes(ctx, "Nope", client.ListOptions{}); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("processes of an unknown manager: %v", err)
+	}
+	if _, err := c.Processes(ctx, "CateringMatch", client.ListOptions{Prefix: "4"}); err == nil {
+		t.Fatal("a prefix was accepted for the process listing")
+	}
+	p, err := c.Process(ctx, "CateringMatch", "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Stream != "CateringMatch$42" || len(p.Events) != 1 || p.Events[0].Stream != "Customer$7" || !p.Events[0].Link ||
+		fmt.Sprint(p.Events[0].State) != "map[seen:1]" || len(p.Commands) != 1 || p.Commands[0].Data["n"] != int64(1<<60) ||
+		len(p.Commands[0].Attempts) != 1 || p.Commands[0].Attempts[0].RetryAt == nil || len(p.Deadlines) != 1 || p.Deadlines[0].Issue != "Cancel" {
+		t.Fatalf("process: %+v", p)
+	}
+	if _, ok := p.State.(map[string]any)["seen"].(int64); !ok {
+		t.Fatalf("state numbers are not int64: %#v", p.State)
+	}
+}
+
+// collect reads sub until it has n events, failing on an error or after 10s.
+func collect(t *testing.T, sub func(func(client.Event, error) bool), n int) []client.Event {
+	t.Helper()
+	var got []client.Event
+	for e, err := range sub {
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(got), err)
+		}
+		got = append(got, e)
+		if len(got) == n {
+			break
+		}
+	}
+	return got
+}
+
+func positions(events []client.Event) []uint64 {
+	var out []uint64
+	for _, e := range events {
+		out = append(out, e.Position)
+	}
+	return out
+}
+
+func TestSubscribeCatchUpThenLive(t *testing.T) {
+	d := startDaemon(t, server.Options{}, nil)
+	c := newClient(t, d.url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, typ := range []string{"A", "B", "A"} {
+		if _, err := c.Append(ctx, "s", pmd.Any, pmd.EventData{Type: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The live event is appended once the stored ones have arrived, so it comes live.
+	var got []client.Event
+	for e, err := range c.Subscribe(ctx, client.SubscribeOptions{Types: []string{"A"}, From: 2}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+		if len(got) == 1 {
+			if _, err := c.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "B"}, pmd.EventData{Type: "A", Data: map[string]any{"n": 1}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(got) == 2 {
+			break
+		}
+	}
+	if !slices.Equal(positions(got), []uint64{3, 5}) || got[1].Data["n"] != int64(1) || got[0].Version != nil {
+		t.Fatalf("got %+v", got)
+	}
+	// One stream, by version.
+	stream := collect(t, c.Subscribe(ctx, client.SubscribeOptions{Stream: "s", From: 3}), 2)
+	if *stream[0].Version != 3 || *stream[1].Version != 4 {
+		t.Fatalf("stream subscription: %+v", stream)
+	}
+	// Bad options end the iteration with the daemon's error.
+	for _, err := range c.Subscribe(ctx, client.SubscribeOptions{Stream: "s", Types: []string{"A"}}) {
+		if !errors.Is(err, pmd.ErrInvalidArgument) {
+			t.Fatalf("stream and types: %v", err)
+		}
+	}
+}
+
+// cutAfterFirstEvent ends the first subscription's response right after its first
+// event was written, as a dropped connection would, and lets later ones be.
+func cutAfterFirstEvent(h http.Handler) http.Handler {
+	var once sync.Once
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/subscribe" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		cut := false
+		once.Do(func() { cut = true })
+		if !cut {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		h.ServeHTTP(&cutWriter{ResponseWriter: w, cancel: cancel}, r.WithContext(ctx))
+	})
+}
+
+// cutWriter passes writes on until the first event, then fails every write as a broken
+// connection does, and cancels the request so the server's subscription ends.
+type cutWriter struct {
+	http.ResponseWriter
+	cancel context.CancelFunc
+	cut    bool
+}
+
+func (w *cutWriter) Write(b []byte) (int, error) {
+	if w.cut {
+		return 0, errors.New("connection cut by the test")
+	}
+	w.cut = strings.Contains(string(b), "data: ")
+	if w.cut {
+		w.cancel()
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *cutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestSubscribeResumesAfterADroppedConnection: the first connection ends after one
+// event; the iterator reconnects with Last-Event-ID and goes on without a gap or a
+// duplicate, and says that it did.
+func TestSubscribeResumesAfterADroppedConnection(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts client.SubscribeOptions
+		ids  func(client.Event) uint64
+	}{
+		{"global log", client.SubscribeOptions{}, func(e client.Event) uint64 { return e.Position }},
+		{"stream", client.SubscribeOptions{Stream: "s"}, func(e client.Event) uint64 { return *e.Version }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := startDaemon(t, server.Options{}, cutAfterFirstEvent)
+			c := newClient(t, d.url, client.WithReconnectDelay(time.Millisecond))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for i := range 4 {
+				if _, err := c.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "E", Data: map[string]any{"i": i}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var drops []error
+			opts := tt.opts
+			opts.Dropped = func(err error) { drops = append(drops, err) }
+			var got []int64
+			for _, e := range collect(t, c.Subscribe(ctx, opts), 4) {
+				got = append(got, e.Data["i"].(int64))
+			}
+			if !slices.Equal(got, []int64{0, 1, 2, 3}) {
+				t.Fatalf("got events %v, want 0 1 2 3 once each", got)
+			}
+			if len(drops) != 1 {
+				t.Fatalf("Dropped called %d times (%v), want once", len(drops), drops)
+			}
+		})
+	}
+}
+
+// TestSubscribeResumesAfterAnErrorEvent: a daemon that cuts a subscriber that fell
+// behind sends an SSE error event; the iterator resumes from the last event it got.
+func TestSubscribeResumesAfterAnErrorEvent(t *testing.T) {
+	var mu sync.Mutex
+	var lastIDs []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
+		first := len(lastIDs) == 1
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if first {
+			io.WriteString(w, "retry: 1000\n\n: heartbeat\n\nid: 7\ndata: {\"id\":\"0190c1d2-0000-7000-8000-000000000007\",\n"+
+				"data: \"type\":\"A\",\"position\":7}\n\nevent: error\ndata: the subscriber is 16 MiB behind\n\n")
+			return
+		}
+		io.WriteString(w, "id: 8\ndata: {\"id\":\"0190c1d2-0000-7000-8000-000000000008\",\"type\":\"B\",\"position\":8}\n\n")
+	}))
+	defer ts.Close()
+	c := newClient(t, ts.URL, client.WithReconnectDelay(time.Millisecond))
+	var drops []error
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := collect(t, c.Subscribe(ctx, client.SubscribeOptions{From: 7, Dropped: func(err error) { drops = append(drops, err) }}), 2)
+	if !slices.Equal(positions(got), []uint64{7, 8}) || got[0].Type != "A" {
+		t.Fatalf("got %+v", got)
+	}
+	if len(drops) != 1 || !strings.Contains(drops[0].Error(), "16 MiB behind") {
+		t.Fatalf("drops: %v", drops)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(lastIDs, []string{"", "7"}) {
+		t.Fatalf("Last-Event-ID of each connection: %q", lastIDs)
+	}
+}
+
+// TestSubscribeEndsWithItsContext: cancelling the context ends the iteration without an
+// error, also while it waits to reconnect.
+func TestSubscribeEndsWithItsContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, addr, client.WithReconnectDelay(time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	dropped := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() {
+		for _, err := range c.Subscribe(ctx, client.SubscribeOptions{Dropped: func(err error) { dropped <- err }}) {
+			done <- err
+			return
+		}
+		done <- nil
+	}()
+	var ce *client.ConnectionError
+	if err := <-dropped; !errors.As(err, &ce) {
+		t.Fatalf("dropped: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("iteration ended with %v", err)
+	}
+}

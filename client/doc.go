@@ -1,0 +1,52 @@
+// Package client is a Go client of the pmd daemon's HTTP API (`pmd serve`): appends,
+// links, deletes, reads of streams, of $all and of categories, the stream listing,
+// single events, live subscriptions, health and the process managers' queries.
+//
+// A Client is made by New from an address, "127.0.0.1:7070" or a URL with http or
+// https, and is safe for concurrent use:
+//
+//	c, err := client.New("127.0.0.1:7070", client.WithToken(os.Getenv("PMD_TOKEN")))
+//	res, err := c.Append(ctx, "Order$42", pmd.NoStream, pmd.EventData{Type: "OrderPlaced"})
+//
+// It speaks in the root package's types where they mean the same thing over HTTP as
+// in the embedded store: pmd.EventData to append, pmd.ExpectedVersion, pmd.ReadOptions
+// and pmd.WriteResult. Events read come back as Event, whose Version is nil where the
+// API has none (reads of $all, of a category or by type).
+//
+// # Errors
+//
+// An error the daemon answers is an *Error with the HTTP status, the API's error code
+// and its message. errors.Is matches it against the root package's sentinel errors,
+// as an error of the embedded store would be:
+//
+//	code                     errors.Is(err, ...)
+//	wrong_expected_version   pmd.ErrWrongExpectedVersion
+//	duplicate_event          pmd.ErrDuplicateEvent
+//	stream_not_found         pmd.ErrStreamNotFound
+//	event_not_found          pmd.ErrEventNotFound
+//	bad_request              pmd.ErrInvalidArgument
+//	unavailable              pmd.ErrUnavailable
+//	corrupt                  pmd.ErrCorrupt
+//	not_found                ErrNotFound (no such process manager, process or route)
+//	payload_too_large        ErrPayloadTooLarge
+//	unauthorized             ErrUnauthorized (no token, or one the daemon does not know)
+//	forbidden                ErrForbidden (the token may not do this; or a foreign Origin)
+//
+// A request that got no answer at all (the daemon is not running, the connection
+// broke) fails with a *ConnectionError instead.
+//
+// # Numbers
+//
+// Numbers in event data and metadata come back as the embedded store gives them:
+// integers as int64 (uint64 above its range), exactly, however large; other numbers
+// as float64.
+//
+// # Subscriptions
+//
+// Subscribe returns an iterator over the events of $all or of one stream, first the
+// stored ones from a position, then live ones as they are written. When the connection
+// drops, or the daemon cuts a subscriber that fell behind, the iterator reconnects by
+// itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is
+// skipped and none comes twice. It ends when its context is done, or with an error the
+// daemon answered that a retry would not change (a bad request, a missing token).
+package client

@@ -1,0 +1,164 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SubscribeOptions selects what a subscription delivers.
+type SubscribeOptions struct {
+	// Stream is the stream to follow; empty or pmd.All follows the global log.
+	Stream string
+	// Types keeps only events of these types; only for the global log.
+	Types []string
+	// From is the first position (global log) or version (stream) to deliver.
+	From uint64
+	// Dropped, if set, is called with the reason each time the subscription lost its
+	// connection, before it reconnects and resumes.
+	Dropped func(err error)
+}
+
+// Subscribe follows the global log or one stream: the stored events from opts.From,
+// then live events as they are written. It yields each event once, in order; when the
+// connection drops or the daemon cuts it, it reconnects after the reconnect delay and
+// resumes after the last event yielded (SSE Last-Event-ID), for as long as ctx lasts.
+// It stops without an error when ctx is done, and with one when the daemon refuses the
+// subscription with a client error (4xx: a bad option, a missing token), which a retry
+// would not change. Breaking out of the loop ends the subscription.
+func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		q := url.Values{}
+		if opts.Stream != "" {
+			q.Set("stream", opts.Stream)
+		}
+		if len(opts.Types) > 0 {
+			q.Set("types", strings.Join(opts.Types, ","))
+		}
+		if opts.From > 0 {
+			q.Set("from", strconv.FormatUint(opts.From, 10))
+		}
+		path := "/v1/subscribe"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		s := &sse{c: c, path: path, yield: yield}
+		for {
+			err := s.connect(ctx)
+			if ctx.Err() != nil || s.stopped {
+				return
+			}
+			var api *Error
+			if errors.As(err, &api) && api.Status < 500 {
+				yield(Event{}, err)
+				return
+			}
+			if opts.Dropped != nil {
+				opts.Dropped(err)
+			}
+			t := time.NewTimer(c.reconnect)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	}
+}
+
+// sse is one subscription across its connections.
+type sse struct {
+	c       *Client
+	path    string
+	yield   func(Event, error) bool
+	lastID  string // the SSE id of the last event yielded, sent as Last-Event-ID
+	stopped bool   // the caller broke out of the loop
+}
+
+// errCut is the reason given when the daemon ends a subscription with an SSE error
+// event, for instance because the subscriber fell too far behind.
+var errCut = errors.New("the daemon ended the subscription")
+
+// connect reads one connection until it ends, yielding its events, and returns why it
+// ended: nil only when the caller stopped the loop, since a subscription never ends by
+// itself.
+func (s *sse) connect(ctx context.Context) error {
+	req, err := s.c.request(ctx, "GET", s.path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if s.lastID != "" {
+		req.Header.Set("Last-Event-ID", s.lastID)
+	}
+	resp, err := s.c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return apiError(resp, raw)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	// An event is one data line, as large as the largest event the daemon takes.
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	var id, kind string
+	var data []byte
+	for sc.Scan() {
+		field, value, _ := bytes.Cut(sc.Bytes(), []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "": // a blank line ends an event; a line starting with ':' is a comment
+			if len(sc.Bytes()) > 0 {
+				continue
+			}
+			if kind == "error" {
+				return fmt.Errorf("%w: %s", errCut, data)
+			}
+			if data != nil && (kind == "" || kind == "message") {
+				var ev Event
+				if err := decode(data, &ev); err != nil {
+					return err
+				}
+				if err := ev.numbers(); err != nil {
+					return err
+				}
+				if !s.yield(ev, nil) {
+					s.stopped = true
+					return nil
+				}
+				if id != "" {
+					s.lastID = id
+				}
+			}
+			id, kind, data = "", "", nil
+		case "id":
+			id = string(value)
+		case "event":
+			kind = string(value)
+		case "data":
+			if data != nil {
+				data = append(data, '\n')
+			}
+			data = append(data, value...) // a copy: the scanner reuses its buffer
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ConnectionError{URL: s.c.base, Err: err}
+	}
+	return &ConnectionError{URL: s.c.base, Err: io.ErrUnexpectedEOF}
+}
