@@ -20,8 +20,9 @@ type request struct {
 	done     chan result // buffered: the committer never blocks on a caller
 
 	// Set by the committer while it builds a batch.
-	first, last int // the request's records in Store.batchRecs
+	first, last int // the request's records in its stage's recs
 	res         WriteResult
+	err         error
 }
 
 type result struct {
@@ -116,12 +117,44 @@ func (s *Store) submit(ctx context.Context, r *request) (WriteResult, error) {
 	}
 }
 
-// commitLoop is the only writer of the log and the index. Each turn it takes every
-// request waiting, checks them against the index plus the effects of the requests before
-// them in the same batch, writes all accepted records with one log write (one fsync),
-// applies them to the index and answers.
+// Writes go through a two-stage pipeline. The committer (commitLoop) takes every request
+// waiting, checks them against the index plus the effects of the requests before them,
+// and writes all accepted records with one log write (one fsync). The applier (applyLoop)
+// then adds those records to the index and answers the writers. The two overlap: while
+// the applier indexes one batch, the committer plans and syncs the next, so the index's
+// work costs writers no fsync time.
+//
+// At most one batch is between the stages: the committer takes a stage from free before
+// it plans, and there are two, so it plans batch k+1 only once batch k-1 is indexed. What
+// it plans against is therefore the index, the batch in flight (s.last, whose overlay
+// holds its effects) and the batch so far.
+type stage struct {
+	reqs    []*request // every request of the batch, in order, answered by the applier
+	recs    []pmdlog.Record
+	written []*request // the requests with records in recs, each its records [first, last)
+	ov      overlay
+	failed  error // set when the log write failed: nothing of the batch is in the log
+}
+
+func (st *stage) reset() {
+	clear(st.reqs)
+	st.reqs = st.reqs[:0]
+	clear(st.recs) // drop the references to the events' data
+	st.recs = st.recs[:0]
+	clear(st.written)
+	st.written = st.written[:0]
+	st.ov.reset()
+	st.failed = nil
+}
+
+// commitLoop is the only writer of the log. Each turn it gathers the requests waiting
+// into one batch, plans it and writes it, and hands it to the applier.
 func (s *Store) commitLoop() {
-	defer close(s.stopped)
+	defer func() {
+		close(s.applying)
+		<-s.applied
+		close(s.stopped)
+	}()
 	batch := make([]*request, 0, 64)
 	wait := time.NewTimer(0)
 	<-wait.C
@@ -202,122 +235,170 @@ func (r *request) size() int {
 	return n
 }
 
+// commit plans batch, writes what it accepts to the log and hands it to the applier.
 func (s *Store) commit(batch []*request) {
-	if s.failed != nil {
+	st := <-s.free // the batch before the one in flight is indexed now
+	st.reset()
+	st.reqs = append(st.reqs, batch...)
+	if err := s.failure(); err != nil {
 		for _, r := range batch {
-			r.done <- result{err: s.failed}
+			r.res, r.err = WriteResult{}, err
 		}
+		s.applying <- st
 		return
 	}
-	s.overlay.reset()
-	s.batchRecs = s.batchRecs[:0]
-	s.batchState = s.batchState[:0]
-	next := s.idx.Position() + 1
+	next := s.next
 	ts := time.Now().UTC().UnixNano()
 	if ts <= s.lastTS {
 		ts = s.lastTS + 1 // timestamps never go backwards in log order
 	}
 	for _, r := range batch {
-		res, retry, err := s.plan(r, next, ts)
+		r.res, r.err = WriteResult{}, nil
+		retry, err := s.plan(st, r, next, ts)
 		switch {
 		case err != nil:
-			r.done <- result{err: err}
-			continue
+			r.err = err
 		case retry:
-			r.done <- result{res: res}
-			continue
-		}
-		if r.last > r.first {
+		case r.last > r.first:
 			next += uint64(r.last - r.first)
-			s.batchState = append(s.batchState, r)
-		} else {
-			r.done <- result{res: res} // nothing to write (a delete of an empty stream)
+			st.written = append(st.written, r)
 		}
 	}
-	if len(s.batchRecs) == 0 {
-		return
-	}
-	start := time.Now()
-	if err := s.log.Write(s.batchRecs); err != nil {
-		// Nothing of the batch is in the log: the log rolls a failed write back and
-		// heals itself, so the next batch may well succeed.
-		err = &UnavailableError{Cause: err}
-		s.writeFailures.Add(uint64(len(s.batchState)))
-		for _, r := range s.batchState {
-			r.done <- result{err: err}
+	if len(st.recs) > 0 {
+		start := time.Now()
+		if err := s.log.Write(st.recs); err != nil {
+			// Nothing of the batch is in the log: the log rolls a failed write back and
+			// heals itself, so the next batch may well succeed.
+			s.writeFailures.Add(uint64(len(st.written)))
+			st.failed = &UnavailableError{Cause: err}
+			s.applying <- st
+			return
 		}
-		return
-	}
-	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(CommitInfo{Requests: len(s.batchState), Records: len(s.batchRecs), Duration: time.Since(start)})
-	}
-	s.lastTS = ts
-	if err := s.apply(); err != nil {
-		// The batch is durable but the index lags the log: every later plan would be
-		// wrong. Writes stop until a restart replays the log into the index.
-		s.failed = &UnavailableError{Cause: err}
-		for _, r := range s.batchState {
-			r.done <- result{err: s.failed}
+		if s.opts.OnCommit != nil {
+			s.opts.OnCommit(CommitInfo{Requests: len(st.written), Records: len(st.recs), Duration: time.Since(start)})
 		}
-		return
+		s.next = next
+		s.lastTS = ts
+		s.learn(&st.ov)
 	}
-	s.notify()
-	for _, r := range s.batchState {
-		r.done <- result{res: r.res}
+	s.last = st
+	s.applying <- st
+}
+
+// applyLoop is the only writer of the index. It adds each batch the committer wrote to
+// the index, then answers the batch's writers: a write is readable once acknowledged.
+func (s *Store) applyLoop() {
+	defer close(s.applied)
+	for st := range s.applying {
+		switch {
+		case st.failed != nil:
+			for _, r := range st.written {
+				r.res, r.err = WriteResult{}, st.failed
+			}
+		case len(st.recs) > 0:
+			if err := s.apply(st); err != nil {
+				// The batch is durable but the index lags the log: every later plan would
+				// be wrong. Writes stop until a restart replays the log into the index.
+				err = &UnavailableError{Cause: err}
+				s.fail(err)
+				for _, r := range st.written {
+					r.res, r.err = WriteResult{}, err
+				}
+			} else {
+				s.notify()
+			}
+		}
+		for _, r := range st.reqs {
+			r.done <- result{res: r.res, err: r.err}
+		}
+		// The committer resets st when it takes it: until then it may still read st's
+		// overlay as the batch in flight.
+		s.free <- st
 	}
 }
 
-// apply adds the records of the batch just written to the index. batchState holds the
-// requests that wrote batchRecs, in order, each its records [first, last).
-func (s *Store) apply() error {
-	for _, r := range s.batchState {
+// apply adds the records of st, just written to the log, to the index.
+func (s *Store) apply(st *stage) error {
+	for _, r := range st.written {
 		for i := r.first; i < r.last; i++ {
-			if err := engine.ApplyRecord(s.ibatch, &s.batchRecs[i], r.cause(i-r.first)); err != nil {
+			if err := engine.ApplyRecord(s.ibatch, &st.recs[i], r.cause(i-r.first)); err != nil {
 				s.ibatch.Discard()
 				return err
 			}
 		}
 	}
-	return s.eng.Apply(s.ibatch, len(s.batchRecs))
+	return s.eng.Apply(s.ibatch, len(st.recs))
 }
 
-// plan checks r against the index and the batch so far and, if it holds, appends its
-// records to s.batchRecs starting at position next. retry reports an exact retry of an
-// earlier append, answered with the original result and nothing to write.
-func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry bool, err error) {
+// fail stops writes: the index could not take a durable batch.
+func (s *Store) fail(err error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+}
+
+func (s *Store) failure() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failed
+}
+
+// learn records the stream states a batch just written leaves, so that the next plans
+// find them without reading the index. The committer plans every write, so what it
+// learns stays right; past maxKnownStreams it forgets all but the batch's.
+func (s *Store) learn(ov *overlay) {
+	if len(s.known)+len(ov.streams) > maxKnownStreams {
+		clear(s.known)
+	}
+	for name, st := range ov.streams {
+		s.known[name] = *st
+	}
+}
+
+// maxKnownStreams bounds the stream states the committer keeps between batches.
+const maxKnownStreams = 1 << 16
+
+// plan checks r against the index, the batch in flight and the batch so far and, if it
+// holds, appends its records to st.recs starting at position next and sets r.res. retry
+// reports an exact retry of an earlier append, answered with the original result and
+// nothing to write.
+func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, err error) {
 	// An exact retry is answered before the expected version is checked: the retry of an
 	// append that succeeded with no_stream must succeed too.
 	if !r.del && !r.changes[0].link && !r.changes[0].fresh {
-		pos, known, err := s.overlay.lookup(s.idx, r.changes[0].id)
+		pos, known, err := s.lookup(st, r.changes[0].id)
 		if err != nil {
-			return WriteResult{}, false, err
+			return false, err
 		}
 		if known {
 			if res, ok := s.exactRetry(r, pos); ok {
-				return res, true, nil
+				r.res = res
+				return true, nil
 			}
 		}
 	}
-	st, err := s.overlay.state(s.ibatch, r.stream)
+	state, err := s.state(st, r.stream)
 	if err != nil {
-		return WriteResult{}, false, err
+		return false, err
 	}
-	if err := checkExpected(r.stream, r.expected, st); err != nil {
-		return WriteResult{}, false, err
+	if err := checkExpected(r.stream, r.expected, state); err != nil {
+		return false, err
 	}
-	r.first = len(s.batchRecs)
+	r.first = len(st.recs)
 	r.last = r.first
 	if r.del {
-		if !st.Exists {
-			return WriteResult{}, false, nil
+		if !state.Exists {
+			return false, nil
 		}
-		s.batchRecs = append(s.batchRecs, pmdlog.Record{
+		st.recs = append(st.recs, pmdlog.Record{
 			Kind: pmdlog.KindDelete, Commit: true,
-			Delete: pmdlog.Delete{Stream: r.stream, Before: st.Next},
+			Delete: pmdlog.Delete{Stream: r.stream, Before: state.Next},
 		})
 		r.last++
-		s.overlay.deleted(r.stream, st)
-		return WriteResult{}, false, nil
+		st.ov.deleted(r.stream, state)
+		return false, nil
 	}
 	// Resolve ids before writing anything, so that a refused request leaves no trace.
 	targets := make([]uint64, len(r.changes))
@@ -325,52 +406,101 @@ func (s *Store) plan(r *request, next uint64, ts int64) (res WriteResult, retry 
 		if c.fresh {
 			continue
 		}
-		pos, known, err := s.overlay.lookup(s.idx, c.id)
+		pos, known, err := s.lookup(st, c.id)
 		if err != nil {
-			return WriteResult{}, false, err
+			return false, err
 		}
 		if c.link {
 			if !known {
-				return WriteResult{}, false, &EventNotFoundError{ID: c.id}
+				return false, &EventNotFoundError{ID: c.id}
 			}
-			in, err := s.overlay.contains(s.idx, r.stream, pos)
+			in, err := s.contains(st, r.stream, pos)
 			if err != nil {
-				return WriteResult{}, false, err
+				return false, err
 			}
 			if in {
-				return WriteResult{}, false, &DuplicateEventError{ID: c.id, Stream: r.stream}
+				return false, &DuplicateEventError{ID: c.id, Stream: r.stream}
 			}
 			targets[i] = pos
 			continue
 		}
 		if known {
-			return WriteResult{}, false, &DuplicateEventError{ID: c.id, Stream: r.stream}
+			return false, &DuplicateEventError{ID: c.id, Stream: r.stream}
 		}
 	}
-	version := st.Next
+	version := state.Next
 	for i, c := range r.changes {
 		pos := next + uint64(i)
 		rec := pmdlog.Record{Position: pos}
 		if c.link {
 			rec.Kind = pmdlog.KindLink
 			rec.Link = pmdlog.Link{Stream: r.stream, Version: version, Event: targets[i], ID: c.id}
-			s.overlay.linked(r.stream, targets[i])
+			st.ov.linked(r.stream, targets[i])
 		} else {
 			rec.Kind = pmdlog.KindEvent
 			rec.Event = pmdlog.Event{
 				ID: c.id, Stream: r.stream, Version: version, Type: c.typ,
 				Timestamp: ts, Data: c.data, Metadata: c.meta,
 			}
-			s.overlay.added(c.id, r.stream, pos)
+			st.ov.added(c.id, r.stream, pos)
 		}
-		s.batchRecs = append(s.batchRecs, rec)
+		st.recs = append(st.recs, rec)
 		version++
 	}
-	s.batchRecs[len(s.batchRecs)-1].Commit = true
-	r.last = len(s.batchRecs)
-	s.overlay.wrote(r.stream, st, version)
+	st.recs[len(st.recs)-1].Commit = true
+	r.last = len(st.recs)
+	st.ov.wrote(r.stream, state, version)
 	r.res = WriteResult{FirstPosition: next, LastPosition: next + uint64(len(r.changes)) - 1, Version: version - 1, IDs: r.ids()}
-	return r.res, false, nil
+	return false, nil
+}
+
+// inFlight returns the overlay of the batch the applier may still be indexing, nil if
+// none: st is the batch being planned.
+func (s *Store) inFlight(st *stage) *overlay {
+	if s.last == nil || s.last == st {
+		return nil
+	}
+	return &s.last.ov
+}
+
+// state returns the state of stream as the batch so far leaves it.
+func (s *Store) state(st *stage, stream string) (index.StreamState, error) {
+	if state, ok := st.ov.streams[stream]; ok {
+		return *state, nil
+	}
+	if state, ok := s.known[stream]; ok {
+		return state, nil // learned from a batch written before, in flight or indexed
+	}
+	return s.idx.Stream(stream) // untouched by the batch in flight: the index is right
+}
+
+// lookup returns the position of the event with id id.
+func (s *Store) lookup(st *stage, id uuid.UUID) (uint64, bool, error) {
+	if pos, ok := st.ov.ids[id]; ok {
+		return pos, true, nil
+	}
+	if prev := s.inFlight(st); prev != nil {
+		if pos, ok := prev.ids[id]; ok {
+			return pos, true, nil
+		}
+	}
+	return s.idx.Lookup(id)
+}
+
+// contains reports whether the event at pos is in stream, as the batch so far leaves it.
+func (s *Store) contains(st *stage, stream string, pos uint64) (bool, error) {
+	for _, ov := range []*overlay{&st.ov, s.inFlight(st)} {
+		if ov == nil {
+			continue
+		}
+		if _, ok := ov.members[member{stream, pos}]; ok {
+			return true, nil
+		}
+		if _, ok := ov.dels[stream]; ok {
+			return false, nil // deleted since: what the stream held before is gone
+		}
+	}
+	return s.idx.Contains(stream, pos)
 }
 
 // exactRetry reports whether r repeats the append that wrote the event at pos: the same
@@ -430,12 +560,13 @@ func checkExpected(stream string, want ExpectedVersion, st index.StreamState) er
 	return nil
 }
 
-// overlay holds what the requests already accepted into the batch being built change,
-// on top of the index, which only learns about them once they are durable.
+// overlay holds what the requests of one batch change, on top of the index, which only
+// learns about them once they are durable.
 type overlay struct {
-	streams map[string]*index.StreamState
+	streams map[string]*index.StreamState // the state each stream written is left in
 	ids     map[uuid.UUID]uint64
-	members map[member]struct{}
+	members map[member]struct{} // added to a stream since its deletion in the batch, if any
+	dels    map[string]struct{} // the streams the batch deleted
 }
 
 type member struct {
@@ -448,42 +579,12 @@ func (o *overlay) reset() {
 		o.streams = make(map[string]*index.StreamState)
 		o.ids = make(map[uuid.UUID]uint64)
 		o.members = make(map[member]struct{})
+		o.dels = make(map[string]struct{})
 	}
 	clear(o.streams)
 	clear(o.ids)
 	clear(o.members)
-}
-
-// state returns the state of stream with the batch so far; committed is the index as the
-// committer's batch knows it (the index itself, with the states of busy streams kept).
-func (o *overlay) state(committed *index.Batch, stream string) (index.StreamState, error) {
-	if st, ok := o.streams[stream]; ok {
-		return *st, nil
-	}
-	return committed.Stream(stream)
-}
-
-func (o *overlay) lookup(idx *index.Index, id uuid.UUID) (uint64, bool, error) {
-	if pos, ok := o.ids[id]; ok {
-		return pos, true, nil
-	}
-	return idx.Lookup(id)
-}
-
-func (o *overlay) contains(idx *index.Index, stream string, pos uint64) (bool, error) {
-	if _, ok := o.members[member{stream, pos}]; ok {
-		return true, nil
-	}
-	if st, ok := o.streams[stream]; ok {
-		cur, err := idx.Stream(stream)
-		if err != nil {
-			return false, err
-		}
-		if st.First > cur.First {
-			return false, nil // deleted earlier in this batch
-		}
-	}
-	return idx.Contains(stream, pos)
+	clear(o.dels)
 }
 
 func (o *overlay) added(id uuid.UUID, stream string, pos uint64) {
@@ -504,6 +605,7 @@ func (o *overlay) deleted(stream string, st index.StreamState) {
 	st.Exists = false
 	st.First = st.Next
 	o.streams[stream] = &st
+	o.dels[stream] = struct{}{}
 	for m := range o.members {
 		if m.stream == stream {
 			delete(o.members, m)

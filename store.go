@@ -66,13 +66,22 @@ type Store struct {
 
 	writeFailures atomic.Uint64
 
+	// The write pipeline (see stage): the committer hands each batch it wrote to the
+	// applier on applying and takes the stages to plan in from free.
+	applying chan *stage
+	free     chan *stage
+	applied  chan struct{} // closed when the applier has answered its last batch
+
+	failMu sync.Mutex
+	failed error // the index could not take a durable batch: writes stop
+
 	// Owned by the committer goroutine.
-	lastTS     int64
-	failed     error // the index could not take a durable batch: writes stop
-	overlay    overlay
-	ibatch     *index.Batch
-	batchRecs  []pmdlog.Record
-	batchState []*request
+	next   uint64 // the position of the next record
+	lastTS int64
+	known  map[string]index.StreamState // see learn
+	last   *stage                       // the batch handed to the applier last
+
+	ibatch *index.Batch // owned by the applier
 }
 
 // Open opens the store in dir, creating it if needed. It repairs a torn log tail, opens
@@ -92,16 +101,25 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:    opts,
-		eng:     eng,
-		log:     eng.Log,
-		idx:     eng.Index,
-		changed: make(chan struct{}),
-		reqs:    make(chan *request, 256),
-		closing: make(chan struct{}),
-		stopped: make(chan struct{}),
-		ibatch:  eng.Index.NewBatch(),
+		opts:     opts,
+		eng:      eng,
+		log:      eng.Log,
+		idx:      eng.Index,
+		changed:  make(chan struct{}),
+		reqs:     make(chan *request, 256),
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		applying: make(chan *stage, 1),
+		free:     make(chan *stage, 2),
+		applied:  make(chan struct{}),
+		next:     eng.Index.Position() + 1,
+		known:    make(map[string]index.StreamState),
+		ibatch:   eng.Index.NewBatch(),
 	}
+	for range cap(s.free) {
+		s.free <- &stage{}
+	}
+	go s.applyLoop()
 	go s.commitLoop()
 	return s, nil
 }

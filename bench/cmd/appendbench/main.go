@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,14 +28,28 @@ func main() {
 	dir := flag.String("dir", "", "data directory (created; must not hold a store)")
 	sync := flag.Bool("sync", true, "fsync each commit (false sets Options.NoSync)")
 	label := flag.String("label", "", "copied into the output")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the appends to this file")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "appendbench: -dir is required")
 		os.Exit(2)
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "appendbench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "appendbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := run(*dir, *writers, time.Duration(*seconds*float64(time.Second)), !*sync)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "appendbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 	res.Label = *label

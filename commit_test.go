@@ -1,0 +1,213 @@
+package pmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// TestPipelineKeepsTheContract hammers a few streams with concurrent appends, links,
+// retries and deletes, so that batches are planned while the one before is still being
+// indexed, then walks the log: every record must be one the contract allows after the
+// records before it, every acknowledged write must be there as answered, and readable at
+// once.
+func TestPipelineKeepsTheContract(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	streams := []string{"A$1", "A$2", "B$1", "B$2"}
+	// Appends take fresh ids in sequence, or ids taken just before, which may be in the
+	// batch in flight; links pick ids taken just before too.
+	var taken atomic.Int64
+	id := func(n int64) uuid.UUID {
+		return uuid.MustParse(fmt.Sprintf("0190c1d2-0000-7000-8000-%012x", n))
+	}
+	recent := func(rng *rand.Rand) uuid.UUID {
+		if n := taken.Load() - rng.Int64N(4); n > 0 {
+			return id(n)
+		}
+		return id(taken.Add(1))
+	}
+
+	type acked struct {
+		stream   string
+		expected ExpectedVersion
+		res      WriteResult
+		retry    bool // may be an exact retry, answered with an earlier write's result
+	}
+	var (
+		mu   sync.Mutex
+		acks []acked
+	)
+	const writers, ops = 8, 300
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range ops {
+				stream := streams[rng.IntN(len(streams))]
+				expected := Any
+				switch rng.IntN(3) {
+				case 0:
+					expected = NoStream
+				case 1:
+					info, err := s.StreamInfo(stream)
+					if err != nil {
+						errc <- err
+						return
+					}
+					if info.Exists {
+						expected = AtVersion(uint64(info.Version))
+					}
+				}
+				var res WriteResult
+				var err error
+				retry := false
+				switch op := rng.IntN(10); {
+				case op < 5:
+					evs := make([]EventData, 1+rng.IntN(3))
+					for i := range evs {
+						evs[i] = EventData{Type: "T"}
+						switch rng.IntN(3) {
+						case 0:
+							evs[i].ID = id(taken.Add(1))
+						case 1:
+							if i == 0 { // one recent id an append, so that it never repeats one
+								evs[i].ID = recent(rng)
+								retry = true
+							}
+						}
+					}
+					res, err = s.Append(ctx, stream, expected, evs...)
+				case op < 9:
+					res, err = s.Link(ctx, stream, expected, recent(rng))
+				default:
+					err = s.DeleteStream(ctx, stream, expected)
+				}
+				var wrong *WrongExpectedVersionError
+				switch {
+				case err == nil:
+				case errors.As(err, &wrong), errors.Is(err, ErrDuplicateEvent), errors.Is(err, ErrEventNotFound):
+					continue
+				default:
+					errc <- err
+					return
+				}
+				if res.LastPosition == 0 {
+					continue // a delete
+				}
+				if got := s.LastPosition(); got < res.LastPosition {
+					errc <- fmt.Errorf("write acknowledged up to position %d, but the store shows %d", res.LastPosition, got)
+					return
+				}
+				mu.Lock()
+				acks = append(acks, acked{stream, expected, res, retry})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+
+	// Walk the log with the contract's rules.
+	type streamState struct {
+		next, first uint64
+		members     map[uint64]bool
+	}
+	states := map[string]*streamState{}
+	stateOf := func(name string) *streamState {
+		if states[name] == nil {
+			states[name] = &streamState{members: map[uint64]bool{}}
+		}
+		return states[name]
+	}
+	seen := map[uuid.UUID]uint64{}
+	before := map[uint64]streamState{} // the state of a record's stream before it, by position
+	last := s.LastPosition()
+	for pos := uint64(1); pos <= last; pos++ {
+		rec, err := s.log.Read(pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch rec.Kind {
+		case pmdlog.KindEvent:
+			e := rec.Event
+			st := stateOf(e.Stream)
+			before[pos] = *st
+			if _, dup := seen[e.ID]; dup {
+				t.Fatalf("position %d: id %v written twice", pos, e.ID)
+			}
+			if e.Version != st.next {
+				t.Fatalf("position %d: %s version %d, want %d", pos, e.Stream, e.Version, st.next)
+			}
+			seen[e.ID] = pos
+			st.members[pos] = true
+			st.next++
+		case pmdlog.KindLink:
+			l := rec.Link
+			st := stateOf(l.Stream)
+			before[pos] = *st
+			if p, ok := seen[l.ID]; !ok || p != l.Event {
+				t.Fatalf("position %d: link to %v at %d, which is not stored there", pos, l.ID, l.Event)
+			}
+			if st.members[l.Event] {
+				t.Fatalf("position %d: %v linked into %s, which holds it already", pos, l.ID, l.Stream)
+			}
+			if l.Version != st.next {
+				t.Fatalf("position %d: %s version %d, want %d", pos, l.Stream, l.Version, st.next)
+			}
+			st.members[l.Event] = true
+			st.next++
+		case pmdlog.KindDelete:
+			d := rec.Delete
+			st := stateOf(d.Stream)
+			if st.first == st.next || d.Before != st.next {
+				t.Fatalf("position %d: delete of %s before %d, stream at [%d, %d)", pos, d.Stream, d.Before, st.first, st.next)
+			}
+			st.first = st.next
+			clear(st.members)
+		default:
+			t.Fatalf("position %d: unexpected kind %v", pos, rec.Kind)
+		}
+	}
+	for _, a := range acks {
+		st := before[a.res.FirstPosition]
+		exists := st.first < st.next
+		switch kind := a.expected.kind; {
+		case a.retry:
+			// Answered before the expected version is checked, possibly with the
+			// result of another writer's append.
+		case kind == expectNoStream:
+			if exists {
+				t.Errorf("%+v: written with no_stream over a stream at [%d, %d)", a, st.first, st.next)
+			}
+		case kind == expectExact:
+			if !exists || st.next-1 != a.expected.version {
+				t.Errorf("%+v: written expecting %d over a stream at [%d, %d)", a, a.expected.version, st.first, st.next)
+			}
+		}
+		if want := st.next + a.res.LastPosition - a.res.FirstPosition; a.res.Version != want {
+			t.Errorf("%+v: answered version %d, the log says %d", a, a.res.Version, want)
+		}
+	}
+	if len(acks) < writers*ops/10 {
+		t.Fatalf("only %d of %d writes succeeded: the test exercises too little", len(acks), writers*ops)
+	}
+}
