@@ -38,6 +38,13 @@ type Definition[S any] struct {
 	// no longer returns them. A command is issued at most once per process, identified by
 	// its Key, so Decide may keep returning commands that were already issued.
 	Decide func(state S) []Command
+	// Version names how Init and Apply build the state: change it whenever they change
+	// what a state holds after the same events, so that snapshots written before the
+	// change are not trusted (see Options.SnapshotEvery). A snapshot carries a
+	// fingerprint of Version and of the shape of S (its types, fields and tags), and a
+	// process whose newest snapshot has another fingerprint is folded from its stream;
+	// a new or renamed field of S needs no new Version.
+	Version string
 }
 
 // Command is a command a process issues.

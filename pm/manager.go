@@ -30,6 +30,18 @@ type Options struct {
 	Deliver Handler
 	// Deliverers is how many deliveries run at once; 0 means 4.
 	Deliverers int
+	// CacheSize is how many processes' states are kept in memory, those handled last.
+	// An event of a cached process folds onto its state; an event of any other process
+	// folds its stream once, from the newest snapshot on. 0 means 10,000; negative keeps
+	// none, so that every event folds its process from the store.
+	CacheSize int
+	// SnapshotEvery is how many events a process stream grows by between two snapshots
+	// of its state, written to the stream "<Name>.snapshots$<process id>": processes
+	// shorter than it get none. 0 means 1,000; negative writes and reads none. A state
+	// type that msgpack cannot encode and decode back to an equal value (see
+	// Definition) gets no snapshots, whatever this says: its processes are cached in
+	// memory and folded from their streams.
+	SnapshotEvery int
 	// RetryMin and RetryMax bound the back-off between delivery attempts of a command:
 	// the n-th retry waits RetryMin·2^(n-1), at most RetryMax, less a random part of up to
 	// half (jitter). 0 means 100ms and 1 minute.
@@ -61,6 +73,11 @@ type Manager struct {
 	clock   Clock
 	logger  *slog.Logger
 	started atomic.Bool
+
+	// The folds of the processes handled last, and what snapshots need.
+	cache       *cache
+	fingerprint string
+	noSnapshots atomic.Bool // set when the state type turns out not to survive msgpack
 
 	// Set by Run before its goroutines start.
 	shards    []chan task
@@ -106,6 +123,11 @@ const (
 	streamsPageSize     = 1000
 	shardQueueCapacity  = 64
 	deliveryQueueLength = 64
+	defaultCacheSize    = 10_000
+	defaultSnapshot     = 1000
+	// maxBatch is how many queued events of a worker it handles at once: the events of
+	// one process among them go into as few writes as their decisions allow.
+	maxBatch = shardQueueCapacity
 )
 
 // New returns a Manager running def on store. Nothing happens until Run.
@@ -131,6 +153,12 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = defaultRetryMax
 	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = defaultCacheSize
+	}
+	if opts.SnapshotEvery == 0 {
+		opts.SnapshotEvery = defaultSnapshot
+	}
 	m := &Manager{
 		store:   store,
 		def:     def,
@@ -141,12 +169,20 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 		logger:  opts.Logger,
 		changed: make(chan struct{}),
 		timers:  newTimers(),
+		cache:   newCache(opts.CacheSize),
+
+		fingerprint: def.fingerprint(),
 	}
 	if m.clock == nil {
 		m.clock = systemClock{}
 	}
 	if m.logger == nil {
 		m.logger = slog.Default()
+	}
+	if reason := def.snapshots(); reason != "" && opts.SnapshotEvery > 0 {
+		m.noSnapshots.Store(true)
+		m.logger.Info("pm: no snapshots: processes are folded from their streams and cached in memory",
+			"manager", def.Name, "reason", reason)
 	}
 	return m, nil
 }
@@ -284,99 +320,161 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 }
 
 func (m *Manager) work(ctx context.Context, tasks <-chan task) error {
+	batch := make([]task, 0, maxBatch)
 	for {
 		select {
 		case t := <-tasks:
-			if err := m.handle(ctx, t); err != nil {
-				if ctx.Err() != nil {
-					return nil // stopped mid-write: the event stays in flight, so it is not checkpointed
+			batch = append(batch[:0], t)
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case t := <-tasks:
+					batch = append(batch, t)
+				default:
+					break more
 				}
-				return err
 			}
-			m.mu.Lock()
-			if t.ev != nil {
-				m.inflight.finish(t.ev.Position)
-				if m.low() >= m.saved+uint64(m.opts.CheckpointEvery) {
-					select {
-					case m.kickCkpt <- struct{}{}:
-					default:
+			for _, group := range byProcess(batch) {
+				if err := m.handle(ctx, group); err != nil {
+					if ctx.Err() != nil {
+						return nil // stopped mid-write: the events stay in flight, so they are not checkpointed
 					}
+					return err
 				}
-			} else {
-				m.ticks--
+				m.done(group)
 			}
-			m.broadcastLocked()
-			m.mu.Unlock()
 		case <-ctx.Done():
 			return nil
 		}
 	}
 }
 
-// handle runs one task to completion, retrying when another writer got to the process
-// stream first.
-func (m *Manager) handle(ctx context.Context, t task) error {
+// byProcess splits tasks into the tasks of each process, each in the order given.
+func byProcess(tasks []task) [][]task {
+	var groups [][]task
+	index := make(map[string]int, len(tasks))
+	for _, t := range tasks {
+		i, ok := index[t.pid]
+		if !ok {
+			i = len(groups)
+			index[t.pid] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], t)
+	}
+	return groups
+}
+
+// done records that tasks were handled.
+func (m *Manager) done(tasks []task) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range tasks {
+		if t.ev == nil {
+			m.ticks--
+			continue
+		}
+		m.inflight.finish(t.ev.Position)
+	}
+	if m.low() >= m.saved+uint64(m.opts.CheckpointEvery) {
+		select {
+		case m.kickCkpt <- struct{}{}:
+		default:
+		}
+	}
+	m.broadcastLocked()
+}
+
+// handle runs the tasks of one process to completion, retrying when another writer got
+// to the process stream first.
+func (m *Manager) handle(ctx context.Context, tasks []task) error {
 	var err error
-	for range maxWriteAttempts {
-		err = m.try(ctx, t)
+	for attempt := range maxWriteAttempts {
+		err = m.try(ctx, tasks, attempt > 0)
 		if !errors.Is(err, pmd.ErrWrongExpectedVersion) && !errors.Is(err, pmd.ErrDuplicateEvent) {
 			return err
 		}
 	}
-	return fmt.Errorf("pm: %s$%s: gave up after %d conflicting writes: %w", m.name, t.pid, maxWriteAttempts, err)
+	return fmt.Errorf("pm: %s$%s: gave up after %d conflicting writes: %w", m.name, tasks[0].pid, maxWriteAttempts, err)
 }
 
-// try replays the process stream, and writes the link to the task's event together with
-// what the process decides, in one write expecting the version it replayed.
-func (m *Manager) try(ctx context.Context, t task) error {
-	stream := m.name + "$" + t.pid
-	p := m.def.start(t.pid)
-	exists := false
-	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
-		if errors.Is(err, pmd.ErrStreamNotFound) {
-			break
+// try folds the tasks' events onto the state of their process, from the cache or from
+// the store, and writes the links to them together with what the process decides,
+// expecting the version it folded. Links accumulate into one write until a decision
+// writes records: those are read back before the next event folds, so that Apply sees
+// them exactly as a replay would (with their timestamps and positions). The fold goes
+// back into the cache only once everything is written; any error leaves it out.
+//
+// Whether an event is linked already (a redelivery after a restart) is known without
+// reading the stream: events are handled in log order, so one past the highest position
+// the fold has linked is new, and the write's expected version proves the fold current.
+// Below it, and after a conflict (verify), the store's index answers.
+func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
+	pid := tasks[0].pid
+	stream := m.name + "$" + pid
+	e, ok := m.cache.take(pid)
+	if !ok {
+		var err error
+		if e, err = m.fold(ctx, pid); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("pm: read %s: %w", stream, err)
-		}
-		exists = true
-		p.apply(&e)
 	}
-	l := p.ledger()
-	before := l.status()
-	expected, next := pmd.NoStream, uint64(0)
-	if exists {
-		expected, next = pmd.AtVersion(uint64(l.last)), uint64(l.last+1)
-	} else {
-		// Never written, or deleted: versions go on from the last one ever assigned.
-		info, err := m.store.StreamInfo(stream)
-		if err != nil {
-			return fmt.Errorf("pm: %s: %w", stream, err)
-		}
-		next = uint64(info.Version + 1)
-	}
+	now := m.clock.Now()
 	var changes []pmd.Change
-	if t.ev != nil {
-		if p.has(t.ev.ID) {
-			m.settle(t.pid, l) // a redelivery: linked before a crash or a restart
-			return nil
+	for _, t := range tasks {
+		if t.ev != nil {
+			if t.ev.Position <= e.p.ledger().linked || verify {
+				in, err := m.store.Contains(stream, t.ev.Position)
+				if err != nil {
+					return fmt.Errorf("pm: %s: %w", stream, err)
+				}
+				if in {
+					continue // linked before a crash or a restart
+				}
+			}
+			link := *t.ev
+			link.Link, link.Version = true, e.next+uint64(len(changes))
+			e.p.apply(&link)
+			changes = append(changes, pmd.LinkTo(t.ev.ID))
 		}
-		link := *t.ev
-		link.Link, link.Version = true, next
-		p.apply(&link)
-		next++
-		changes = append(changes, pmd.LinkTo(t.ev.ID))
+		writes, cmds, err := e.p.plan(t.ev, now, e.next+uint64(len(changes)))
+		if err != nil {
+			return err
+		}
+		if len(writes) == 0 {
+			continue
+		}
+		for _, w := range writes {
+			changes = append(changes, pmd.NewEvent(w))
+		}
+		if err := m.write(ctx, e, changes, writes, cmds); err != nil {
+			return err
+		}
+		changes = changes[:0]
 	}
-	writes, cmds, err := p.plan(t.ev, m.clock.Now(), next)
-	if err != nil {
+	if len(changes) > 0 {
+		if err := m.write(ctx, e, changes, nil, nil); err != nil {
+			return err
+		}
+	}
+	m.settle(pid, e.p.ledger())
+	if err := m.snapshot(ctx, e); err != nil {
 		return err
 	}
-	if len(changes)+len(writes) == 0 {
-		m.settle(t.pid, l)
-		return nil
-	}
-	for _, w := range writes {
-		changes = append(changes, pmd.NewEvent(w))
+	m.cache.put(e)
+	return nil
+}
+
+// write writes changes to the process stream of e, expecting the version e folded, then
+// folds the records among them (writes, the last len(writes) changes) as the store has
+// them.
+func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, writes []pmd.EventData, cmds []Command) error {
+	stream := m.name + "$" + e.pid
+	l := e.p.ledger()
+	before, existed := l.status(), e.exists
+	expected := pmd.NoStream
+	if e.exists {
+		expected = pmd.AtVersion(e.next - 1)
 	}
 	res, err := m.store.Write(ctx, stream, expected, changes...)
 	if errors.Is(err, pmd.ErrInvalidArgument) {
@@ -387,17 +485,31 @@ func (m *Manager) try(ctx context.Context, t task) error {
 	if err != nil {
 		return fmt.Errorf("pm: write %s: %w", stream, err)
 	}
-	for i, w := range writes {
-		l.observe(stream, &pmd.Event{ID: w.ID, Type: w.Type, Data: w.Data, Metadata: w.Metadata,
-			Stream: stream, Version: next + uint64(i)})
+	first := e.next + uint64(len(changes)-len(writes))
+	e.next += uint64(len(changes))
+	e.exists = true
+	if len(writes) > 0 {
+		i := 0
+		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: first, Limit: len(writes)}) {
+			if err != nil {
+				return fmt.Errorf("pm: read back %s: %w", stream, err)
+			}
+			if ev.ID != writes[i].ID {
+				return fmt.Errorf("pm: read back %s: version %d is %s, not the %s just written", stream, ev.Version, ev.ID, writes[i].ID)
+			}
+			e.p.apply(&ev)
+			i++
+		}
+		if i != len(writes) {
+			return fmt.Errorf("pm: read back %s: %d of the %d records just written", stream, i, len(writes))
+		}
 	}
 	m.mu.Lock()
-	if exists {
+	if existed {
 		m.counts.add(before, -1)
 	}
 	m.counts.add(l.status(), 1)
 	m.mu.Unlock()
-	m.settle(t.pid, l)
 	if len(cmds) > 0 && m.delivery != nil {
 		m.delivery.notify(res.LastPosition)
 	}

@@ -33,7 +33,8 @@ type Memory[S any] struct {
 type memProc[S any] struct {
 	p      *process[S]
 	events []pmd.Event
-	states []any // states[i] is the state after events[i]
+	states []any                  // states[i] is the state after events[i]
+	ids    map[uuid.UUID]struct{} // of events
 }
 
 // NewMemory returns a Memory running def with its clock at now.
@@ -89,7 +90,7 @@ func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 		return nil, fmt.Errorf("pm: event %s metadata: %w", e.ID, err)
 	}
 	mp := m.proc(id)
-	if mp.p.has(e.ID) {
+	if _, linked := mp.ids[e.ID]; linked {
 		return nil, nil
 	}
 	link := e
@@ -146,7 +147,7 @@ func compareStrings(a, b string) int {
 func (m *Memory[S]) proc(id string) *memProc[S] {
 	mp, ok := m.procs[id]
 	if !ok {
-		mp = &memProc[S]{p: m.def.newProcess(id)}
+		mp = &memProc[S]{p: m.def.newProcess(id), ids: make(map[uuid.UUID]struct{})}
 		m.procs[id] = mp
 	}
 	return mp
@@ -157,7 +158,6 @@ func (m *Memory[S]) proc(id string) *memProc[S] {
 func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, error) {
 	before := *mp.p
 	before.l = cloneLedger(&mp.p.l)
-	before.ids = maps.Clone(mp.p.ids)
 	next := uint64(mp.p.l.last + 1)
 	var linked any // the state after link
 	if link != nil {
@@ -185,6 +185,7 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 	if link != nil {
 		mp.events = append(mp.events, *link)
 		mp.states = append(mp.states, linked)
+		mp.ids[link.ID] = struct{}{}
 	}
 	for i := range stored {
 		m.pos++
@@ -192,6 +193,7 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 		mp.p.apply(&stored[i])
 		mp.events = append(mp.events, stored[i])
 		mp.states = append(mp.states, mp.p.state())
+		mp.ids[stored[i].ID] = struct{}{}
 		for j := range cmds {
 			if cmds[j].ID == stored[i].ID {
 				cmds[j].Data = stored[i].Data // as the dispatcher will hand it over

@@ -2,6 +2,7 @@ package pm
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"time"
@@ -68,25 +69,36 @@ func recordID(stream string, version uint64) uuid.UUID {
 }
 
 // ledger is what the runtime itself needs from a process stream, whatever the
-// definition's state: which command keys were issued and which deadlines are pending.
-// Its maps are made on first use: the runtime keeps one per process while it loads.
+// definition's state: which command keys were issued and which deadlines are pending,
+// and where the fold stands. Its maps are made on first use: the runtime keeps one per
+// process while it loads.
 type ledger struct {
-	last     int64 // version of the last event folded, -1 for none
-	issued   map[string]struct{}
+	last     int64             // version of the last event folded, -1 for none
+	first    int64             // version of the first event folded, -1 for none
+	issued   map[string]uint64 // command key -> version of its command record
 	pending  map[string]Deadline
 	commands int
 	fired    int
+	links    int    // handled events linked
+	linked   uint64 // highest log position of a linked event folded, 0 for none
 }
 
-func newLedger() ledger { return ledger{last: -1} }
+func newLedger() ledger { return ledger{last: -1, first: -1} }
 
 func (l *ledger) observe(stream string, e *pmd.Event) {
 	l.last = int64(e.Version)
+	if l.first < 0 {
+		l.first = int64(e.Version)
+	}
+	if e.Link {
+		l.links++
+		l.linked = max(l.linked, e.Position)
+	}
 	if e.Link || e.Stream != stream {
 		return
 	}
 	if l.issued == nil {
-		l.issued = make(map[string]struct{})
+		l.issued = make(map[string]uint64)
 		l.pending = make(map[string]Deadline)
 	}
 	kind, _ := e.Metadata[MetaKind].(string)
@@ -94,7 +106,7 @@ func (l *ledger) observe(stream string, e *pmd.Event) {
 	switch kind {
 	case KindCommand:
 		l.commands++
-		l.issued[key] = struct{}{}
+		l.issued[key] = e.Version
 		delete(l.pending, key)
 	case KindDeadlineScheduled:
 		due, _ := e.Data["due"].(string)
@@ -143,9 +155,10 @@ func (l *ledger) deadlines() []Deadline {
 // the runtime needs no type parameter.
 type proc interface {
 	apply(e *pmd.Event)
-	has(id uuid.UUID) bool
 	ledger() *ledger
 	state() any
+	// encodeState is the state as a snapshot holds it.
+	encodeState() ([]byte, error)
 	// plan returns the events to write after the trigger's link (trigger nil: a deadline
 	// check), landing from version next on, and the commands among them.
 	plan(trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error)
@@ -157,6 +170,13 @@ type machine interface {
 	handles() []string
 	processID(pmd.Event) (string, bool)
 	start(processID string) proc
+	// restore is the process of a snapshot: its ledger, and its state decoded from
+	// what encodeState returned.
+	restore(processID string, l ledger, state []byte) (proc, error)
+	// snapshots says whether states can be snapshotted: "" if they can, else why not.
+	snapshots() string
+	// fingerprint names the fold a snapshot comes from; see Definition.Version.
+	fingerprint() string
 }
 
 func (d Definition[S]) name() string                         { return d.Name }
@@ -164,11 +184,21 @@ func (d Definition[S]) handles() []string                    { return d.Handles 
 func (d Definition[S]) processID(e pmd.Event) (string, bool) { return d.ProcessID(e) }
 func (d Definition[S]) start(processID string) proc          { return d.newProcess(processID) }
 func (d Definition[S]) newProcess(processID string) *process[S] {
-	return &process[S]{
-		def: &d, id: processID, stream: d.Name + "$" + processID,
-		s: d.Init(processID), l: newLedger(), ids: make(map[uuid.UUID]struct{}),
-	}
+	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger()}
 }
+
+func (d Definition[S]) restore(processID string, l ledger, state []byte) (proc, error) {
+	p := d.newProcess(processID)
+	s, err := decodeState[S](state)
+	if err != nil {
+		return nil, err
+	}
+	p.s, p.l = s, l
+	return p, nil
+}
+
+func (d Definition[S]) snapshots() string   { return encodable(reflect.TypeFor[S]()) }
+func (d Definition[S]) fingerprint() string { return fingerprint(d.Version, reflect.TypeFor[S]()) }
 
 type process[S any] struct {
 	def    *Definition[S]
@@ -176,19 +206,14 @@ type process[S any] struct {
 	stream string
 	s      S
 	l      ledger
-	ids    map[uuid.UUID]struct{} // of the events in the stream
 }
 
 func (p *process[S]) apply(e *pmd.Event) {
 	p.s = p.def.Apply(p.s, *e)
 	p.l.observe(p.stream, e)
-	p.ids[e.ID] = struct{}{}
 }
 
-func (p *process[S]) has(id uuid.UUID) bool {
-	_, ok := p.ids[id]
-	return ok
-}
+func (p *process[S]) encodeState() ([]byte, error) { return encodeState(p.s) }
 
 func (p *process[S]) ledger() *ledger { return &p.l }
 func (p *process[S]) state() any      { return p.s }

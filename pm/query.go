@@ -36,7 +36,7 @@ func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
 }
 
 // Processes lists the processes whose ids sort after after, in id order, at most limit
-// of them (0 means 100). Each is replayed for its status.
+// of them (0 means 100). Each is folded for its status, from its newest snapshot on.
 func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]ProcessSummary, error) {
 	if limit <= 0 {
 		limit = 100
@@ -58,20 +58,18 @@ func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]Pro
 				continue
 			}
 			id := strings.TrimPrefix(s.Name, prefix)
-			p, events, err := m.replay(ctx, id, nil)
-			if errors.Is(err, ErrProcessNotFound) {
-				continue // deleted since it was listed
+			if reason := checkProcessID(m.name, id); reason != "" {
+				continue // not a stream this manager could have written
 			}
+			e, err := m.fold(ctx, id)
 			if err != nil {
 				return nil, err
 			}
-			l := p.ledger()
-			sum := ProcessSummary{ID: id, Status: l.status(), Version: l.last, Commands: l.commands, Deadlines: len(l.pending)}
-			for _, e := range events {
-				if e.Link {
-					sum.Events++
-				}
+			if !e.exists {
+				continue // deleted since it was listed
 			}
+			l := e.p.ledger()
+			sum := ProcessSummary{ID: id, Status: l.status(), Version: l.last, Events: l.links, Commands: l.commands, Deadlines: len(l.pending)}
 			out = append(out, sum)
 		}
 		if len(page) < asked {

@@ -1,11 +1,13 @@
 package pm
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // FuzzLedger feeds the reader of process-stream records arbitrary records: it must
@@ -101,4 +103,59 @@ func TestAsUint64(t *testing.T) {
 			t.Errorf("asUint64(%#v) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// FuzzDecodeSnapshot feeds the snapshot decoder arbitrary record data: it must never
+// panic, and what it accepts must be a ledger the runtime can use and must read back
+// the same after it is written again.
+func FuzzDecodeSnapshot(f *testing.F) {
+	l := newLedger()
+	for v, e := range []pmd.Event{
+		{Type: "Tick", Link: true, Position: 7},
+		{Type: DeadlineScheduled, Stream: "T$a", Data: map[string]any{"due": "2030-01-01T00:00:00Z"},
+			Metadata: map[string]any{MetaKind: KindDeadlineScheduled, MetaKey: "late"}},
+		{Type: "Ring", Stream: "T$a", Metadata: map[string]any{MetaKind: KindCommand, MetaKey: "ring"}},
+	} {
+		e.Version = uint64(v)
+		l.observe("T$a", &e)
+	}
+	seed, err := msgpack.Marshal(snapshotEvent(&snapshot{fingerprint: "f", l: l, state: []byte{0x80}}).Data)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var data map[string]any
+		if msgpack.Unmarshal(b, &data) != nil {
+			return
+		}
+		sn, err := decodeSnapshot(data)
+		if err != nil {
+			return
+		}
+		if sn.l.first > sn.l.last || sn.l.first < 0 {
+			t.Fatalf("accepted versions first %d, last %d", sn.l.first, sn.l.last)
+		}
+		for key, v := range sn.l.issued {
+			if int64(v) > sn.l.last {
+				t.Fatalf("issued %q at %d, after the version covered %d", key, v, sn.l.last)
+			}
+		}
+		again, err := msgpack.Marshal(snapshotEvent(&sn).Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back map[string]any
+		if err := msgpack.Unmarshal(again, &back); err != nil {
+			t.Fatal(err)
+		}
+		sn2, err := decodeSnapshot(back)
+		if err != nil {
+			t.Fatalf("a snapshot written again does not decode: %v", err)
+		}
+		if !reflect.DeepEqual(sn, sn2) {
+			t.Fatalf("written again, the snapshot reads\n%+v\nnot\n%+v", sn2, sn)
+		}
+	})
 }

@@ -1,0 +1,143 @@
+package pm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// fold folds the stream of process pid from its newest snapshot that can be trusted, or
+// from its first event: what a process that is not in the cache costs, once.
+func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
+	stream := m.name + "$" + pid
+	e := &entry{pid: pid, p: m.def.start(pid), snap: -1}
+	from := uint64(0)
+	if m.snapshotsOn() {
+		sn, _, ok, err := m.findSnapshot(ctx, pid, -1)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			p, err := m.def.restore(pid, sn.l, sn.state)
+			if err != nil {
+				// The fingerprint matched, so the bytes are damaged: the stream still
+				// has everything.
+				m.logger.Warn("pm: ignoring a snapshot that does not decode", "manager", m.name, "process", pid, "err", err)
+			} else {
+				e.p, e.snap, from = p, sn.l.last, uint64(sn.l.last)+1
+			}
+		}
+	}
+	exists := true
+	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			exists = false
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		e.p.apply(&ev)
+	}
+	e.exists = exists
+	if exists {
+		e.next = uint64(e.p.ledger().last + 1)
+		return e, nil
+	}
+	// Never written, or deleted: versions go on from the last one ever assigned, and
+	// what a snapshot said about an earlier life of the stream no longer counts.
+	info, err := m.store.StreamInfo(stream)
+	if err != nil {
+		return nil, fmt.Errorf("pm: %s: %w", stream, err)
+	}
+	e.p, e.snap, e.next = m.def.start(pid), -1, uint64(info.Version+1)
+	return e, nil
+}
+
+// findSnapshot returns the newest snapshot of process pid that covers at most version
+// upto (all of them when upto is negative) and that the fold can trust: of this
+// definition's fingerprint and of the stream's current life (a stream deleted and
+// written again starts at a later version than the snapshot's first). It returns the
+// record too. Snapshots of another fingerprint end the search: they are newer than any
+// this definition could have written before it changed.
+func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (snapshot, pmd.Event, bool, error) {
+	stream := snapshotStream(m.name, pid)
+	for rec, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: pmd.End, Backward: true}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return snapshot{}, pmd.Event{}, false, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		if rec.Type != SnapshotType {
+			continue
+		}
+		sn, err := decodeSnapshot(rec.Data)
+		if err != nil {
+			m.logger.Warn("pm: ignoring a snapshot", "manager", m.name, "process", pid,
+				"snapshot", rec.ID, "err", err)
+			break
+		}
+		if sn.fingerprint != m.fingerprint {
+			break
+		}
+		if upto >= 0 && sn.l.last > upto {
+			continue
+		}
+		first, err := m.firstVersion(ctx, pid)
+		if err != nil || first != sn.l.first {
+			return snapshot{}, pmd.Event{}, false, err
+		}
+		return sn, rec, true, nil
+	}
+	return snapshot{}, pmd.Event{}, false, nil
+}
+
+// firstVersion is the version of the first visible event of the stream of process pid,
+// -1 if it has none.
+func (m *Manager) firstVersion(ctx context.Context, pid string) (int64, error) {
+	stream := m.name + "$" + pid
+	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{Limit: 1}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			return -1, nil
+		}
+		if err != nil {
+			return -1, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		return int64(ev.Version), nil
+	}
+	return -1, nil
+}
+
+// snapshotsOn says whether this manager writes and reads snapshots.
+func (m *Manager) snapshotsOn() bool { return m.opts.SnapshotEvery > 0 && !m.noSnapshots.Load() }
+
+// snapshot writes the fold of e as a snapshot when the stream has grown by
+// Options.SnapshotEvery events since the last one. A state that turns out not to survive
+// msgpack turns snapshots off for the manager, which then only caches.
+func (m *Manager) snapshot(ctx context.Context, e *entry) error {
+	l := e.p.ledger()
+	if !m.snapshotsOn() || !e.exists || l.last-e.snap < int64(m.opts.SnapshotEvery) {
+		return nil
+	}
+	state, err := e.p.encodeState()
+	if errors.Is(err, errUnencodable) {
+		if m.noSnapshots.CompareAndSwap(false, true) {
+			m.logger.Warn("pm: no snapshots: processes are folded from their streams and cached in memory",
+				"manager", m.name, "reason", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sn := snapshot{fingerprint: m.fingerprint, l: *l, state: state}
+	stream := snapshotStream(m.name, e.pid)
+	if _, err := m.store.Append(ctx, stream, pmd.Any, snapshotEvent(&sn)); err != nil {
+		return fmt.Errorf("pm: write %s: %w", stream, err)
+	}
+	e.snap = l.last
+	return nil
+}
