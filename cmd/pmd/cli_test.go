@@ -163,7 +163,7 @@ func TestClientCommands(t *testing.T) {
 	addr := "--addr=" + d.addr
 
 	code, out, errOut := runPMD(t, ctx, "append", addr, "--id", "0190c1d2-0000-7000-8000-000000000001", "Customer$7", "CustomerConfirmedMenu", `{"order_id":"42"}`)
-	if code != exitOK || !strings.Contains(out, "appended CustomerConfirmedMenu to Customer$7 at version 0 (position 1)") {
+	if code != exitOK || !strings.Contains(out, "appended CustomerConfirmedMenu to Customer$7 at version 0 (position 1, id 0190c1d2-0000-7000-8000-000000000001)") {
 		t.Fatalf("append: exit %d: %s%s", code, out, errOut)
 	}
 	code, out, _ = runPMD(t, ctx, "append", addr, "--json", "Caterer$3", "CatererConfirmedMenu", `{"order_id":"42"}`)
@@ -224,7 +224,7 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("wrong expected version: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = runPMD(t, ctx, "append", addr, "s", "X", `{not json`)
-	if code != exitUsage || !strings.Contains(errOut, "is not JSON") {
+	if code != exitUsage || !strings.Contains(errOut, `the event data "{not json" is not a JSON object`) {
 		t.Fatalf("bad JSON: exit %d: %s", code, errOut)
 	}
 	code, _, errOut = runPMD(t, ctx, "process", addr, "CateringMatch", "nope")
@@ -235,7 +235,7 @@ func TestClientCommands(t *testing.T) {
 
 func TestClientUnreachable(t *testing.T) {
 	code, _, errOut := runPMD(t, context.Background(), "read", "--addr", "127.0.0.1:1", "s")
-	if code != exitTrouble || !strings.Contains(errOut, "is `pmd serve` running?") {
+	if code != exitTrouble || !strings.Contains(errOut, "cannot reach pmd at http://127.0.0.1:1") || !strings.Contains(errOut, "is `pmd serve` running there?") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }

@@ -1,245 +1,543 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/client"
+	"github.com/spf13/cobra"
 )
 
-// client talks to a running daemon.
-type client struct {
-	base string // http://host:port
-	http *http.Client
-	json bool // print responses as JSON
+// globals are the root's flags that every command talking to a daemon uses.
+type globals struct {
+	addr, token string
 }
 
-func clientFlags(fs *flag.FlagSet) (addr *string, asJSON *bool) {
-	addr = fs.String("addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address of the daemon (env PMD_ADDR)")
-	asJSON = fs.Bool("json", false, "print JSON for scripts")
-	return addr, asJSON
-}
-
-func newClient(addr string, asJSON bool) *client {
-	base := strings.TrimSuffix(addr, "/")
-	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		base = "http://" + base
-	}
-	return &client{base: base, http: &http.Client{}, json: asJSON}
-}
-
-// apiError is an error answered by the daemon.
-type apiError struct {
-	Status  int
-	Code    string `json:"error"`
-	Message string `json:"message"`
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
-
-// do sends a request and decodes a JSON answer into out (if not nil), returning the raw
-// body too.
-func (c *client) do(ctx context.Context, method, path string, body any, out any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+func (g *globals) client() (*client.Client, error) {
+	c, err := client.New(g.addr, client.WithToken(g.token))
 	if err != nil {
-		return nil, err
+		return nil, &usageError{"--addr: " + err.Error()}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &exitError{exitTrouble, fmt.Errorf("cannot reach pmd at %s (is `pmd serve` running?): %w", c.base, err)}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, &exitError{exitTrouble, fmt.Errorf("read the answer of %s: %w", c.base, err)}
-	}
-	if resp.StatusCode >= 300 {
-		e := &apiError{Status: resp.StatusCode}
-		if json.Unmarshal(raw, e) != nil || e.Code == "" {
-			e.Code, e.Message = resp.Status, strings.TrimSpace(string(raw))
-		}
-		return raw, e
-	}
-	if out != nil && len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(out); err != nil {
-			return raw, fmt.Errorf("the daemon answered something that is not JSON: %w", err)
-		}
-	}
-	return raw, nil
+	return c, nil
 }
 
-// expectedFlag reads --expected the way the API spells expected versions.
-func expectedValue(v string) (any, error) {
+// printJSON prints v as one line of JSON, the API's spelling, for scripts.
+func printJSON(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// expectedValue reads --expected the way the API spells expected versions.
+func expectedValue(v string) (pmd.ExpectedVersion, error) {
 	switch v {
 	case "", "any":
-		return "any", nil
-	case "no_stream", "stream_exists":
-		return v, nil
+		return pmd.Any, nil
+	case "no_stream", "-1":
+		return pmd.NoStream, nil
+	case "stream_exists":
+		return pmd.StreamExists, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < -1 {
-		return nil, &usageError{fmt.Sprintf("--expected must be any, no_stream, stream_exists or an integer ≥ -1, got %q", v)}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return pmd.Any, &usageError{fmt.Sprintf("--expected must be any, no_stream, stream_exists or an integer ≥ -1, got %q", v)}
 	}
-	return n, nil
+	return pmd.AtVersion(n), nil
 }
 
-// event is an event as the API returns it.
-type event struct {
-	ID        string         `json:"id"`
-	Type      string         `json:"type"`
-	Data      map[string]any `json:"data"`
-	Metadata  map[string]any `json:"metadata"`
-	Timestamp string         `json:"timestamp"`
-	Position  uint64         `json:"position"`
-	Stream    string         `json:"stream"`
-	Version   *uint64        `json:"version"`
-	Link      bool           `json:"link"`
+// jsonObject reads a JSON object given on the command line, keeping its numbers as
+// written (json.Number), so that large integers reach the daemon exactly.
+func jsonObject(what, s string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	err := dec.Decode(&m)
+	if err == nil && dec.More() {
+		err = errors.New("more data after the object")
+	}
+	if err != nil || m == nil {
+		return nil, &usageError{fmt.Sprintf("%s %q is not a JSON object", what, s)}
+	}
+	return m, nil
 }
 
-func appendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("append", stderr)
-	addr, asJSON := clientFlags(fs)
-	expected := fs.String("expected", "any", "expected version: any, no_stream, stream_exists or N")
-	id := fs.String("id", "", "event id (a UUID); default: the store assigns one")
-	meta := fs.String("metadata", "", "metadata as a JSON object")
-	if err := parse(fs, args); err != nil {
-		return err
+// readFlags are the flags of the commands that read one page.
+type readFlags struct {
+	from     string
+	backward bool
+	limit    int
+}
+
+func (f *readFlags) register(cmd *cobra.Command, from string) {
+	cmd.Flags().StringVar(&f.from, "from", "", from)
+	cmd.Flags().BoolVar(&f.backward, "backward", false, "newest first")
+	cmd.Flags().IntVar(&f.limit, "limit", 100, "events per page")
+}
+
+func (f *readFlags) options() (pmd.ReadOptions, error) {
+	opts := pmd.ReadOptions{Backward: f.backward, Limit: f.limit}
+	if f.limit < 1 {
+		return opts, &usageError{fmt.Sprintf("--limit must be ≥ 1, got %d", f.limit)}
 	}
-	if fs.NArg() != 3 {
-		return &usageError{"want STREAM TYPE JSON, e.g. pmd append 'Order$42' OrderPlaced '{\"order_id\":\"42\"}'"}
+	if f.backward {
+		opts.From = pmd.End
 	}
-	stream, typ, data := fs.Arg(0), fs.Arg(1), fs.Arg(2)
-	ev := map[string]any{"type": typ, "data": json.RawMessage(data)}
-	if !json.Valid([]byte(data)) {
-		return &usageError{fmt.Sprintf("the event data %q is not JSON", data)}
-	}
-	if *meta != "" {
-		if !json.Valid([]byte(*meta)) {
-			return &usageError{fmt.Sprintf("--metadata %q is not JSON", *meta)}
+	if f.from != "" {
+		n, err := strconv.ParseUint(f.from, 10, 64)
+		if err != nil {
+			return opts, &usageError{fmt.Sprintf("--from must be a non-negative integer, got %q", f.from)}
 		}
-		ev["metadata"] = json.RawMessage(*meta)
+		opts.From = n
 	}
-	if *id != "" {
-		ev["id"] = *id
-	}
-	exp, err := expectedValue(*expected)
-	if err != nil {
-		return err
-	}
-	c := newClient(*addr, *asJSON)
-	var res struct {
-		FirstPosition uint64 `json:"first_position"`
-		Version       uint64 `json:"version"`
-	}
-	raw, err := c.do(ctx, "POST", "/v1/streams/"+url.PathEscape(stream), map[string]any{"expected_version": exp, "events": []any{ev}}, &res)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		_, err = stdout.Write(raw)
-		return err
-	}
-	fmt.Fprintf(stdout, "appended %s to %s at version %d (position %d)\n", typ, stream, res.Version, res.FirstPosition)
-	return nil
+	return opts, nil
 }
 
-func linkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("link", stderr)
-	addr, asJSON := clientFlags(fs)
-	expected := fs.String("expected", "any", "expected version: any, no_stream, stream_exists or N")
-	if err := parse(fs, args); err != nil {
-		return err
+// more tells how to read the page after p, if there is one.
+func (f *readFlags) more(w io.Writer, p client.Page, command, arg string) {
+	if p.Next == nil {
+		return
 	}
-	if fs.NArg() < 2 {
-		return &usageError{"want STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"}
+	dir := ""
+	if f.backward {
+		dir = " --backward"
 	}
-	exp, err := expectedValue(*expected)
-	if err != nil {
-		return err
-	}
-	c := newClient(*addr, *asJSON)
-	var res struct {
-		Version uint64 `json:"version"`
-	}
-	raw, err := c.do(ctx, "POST", "/v1/streams/"+url.PathEscape(fs.Arg(0))+"/links", map[string]any{"expected_version": exp, "event_ids": fs.Args()[1:]}, &res)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		_, err = stdout.Write(raw)
-		return err
-	}
-	fmt.Fprintf(stdout, "linked %d event(s) into %s, now at version %d\n", fs.NArg()-1, fs.Arg(0), res.Version)
-	return nil
+	fmt.Fprintf(w, "… more: pmd %s%s --from %d %s\n", command, dir, *p.Next, shellQuote(arg))
 }
 
-func readCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("read", stderr)
-	addr, asJSON := clientFlags(fs)
-	from := fs.String("from", "", "first version (a position for $all)")
-	backward := fs.Bool("backward", false, "newest first")
-	limit := fs.Int("limit", 100, "events per page")
-	if err := parse(fs, args); err != nil {
-		return err
+func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	var expected, id, meta string
+	cmd := &cobra.Command{
+		Use:   "append STREAM TYPE JSON",
+		Short: "append one event of type TYPE with the JSON object as its data to STREAM",
+		Example: `  pmd append 'Order$42' OrderPlaced '{"order_id":"42"}'
+  pmd append 'Order$42' OrderPaid '{"amount":12}' --expected 0 --metadata '{"user":"ann"}'`,
+		Args:              args(3, 3, `STREAM TYPE JSON, e.g. pmd append 'Order$42' OrderPlaced '{"order_id":"42"}'`),
+		ValidArgsFunction: completeStreamArg(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stream, typ := args[0], args[1]
+			data, err := jsonObject("the event data", args[2])
+			if err != nil {
+				return err
+			}
+			ev := pmd.EventData{Type: typ, Data: data}
+			if meta != "" {
+				if ev.Metadata, err = jsonObject("--metadata", meta); err != nil {
+					return err
+				}
+			}
+			if id != "" {
+				if ev.ID, err = uuid.Parse(id); err != nil {
+					return &usageError{fmt.Sprintf("--id %q is not a UUID", id)}
+				}
+			}
+			exp, err := expectedValue(expected)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Append(cmd.Context(), stream, exp, ev)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, struct {
+					FirstPosition uint64      `json:"first_position"`
+					LastPosition  uint64      `json:"last_position"`
+					Version       uint64      `json:"version"`
+					IDs           []uuid.UUID `json:"ids"`
+				}{res.FirstPosition, res.LastPosition, res.Version, res.IDs})
+			}
+			_, err = fmt.Fprintf(stdout, "appended %s to %s at version %d (position %d, id %s)\n", typ, stream, res.Version, res.FirstPosition, res.IDs[0])
+			return err
+		},
 	}
-	if fs.NArg() != 1 {
-		return &usageError{"want STREAM (or $all)"}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().StringVar(&expected, "expected", "any", "expected version: any, no_stream, stream_exists or N")
+	cmd.Flags().StringVar(&id, "id", "", "event id (a UUID); default: the store assigns one")
+	cmd.Flags().StringVar(&meta, "metadata", "", "metadata as a JSON object")
+	return cmd
+}
+
+func newLinkCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	var expected string
+	cmd := &cobra.Command{
+		Use:               "link STREAM ID...",
+		Short:             "link stored events, by id, into STREAM",
+		Example:           `  pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001`,
+		Args:              args(2, -1, "STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"),
+		ValidArgsFunction: completeStreamArg(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids := make([]uuid.UUID, len(args)-1)
+			for i, a := range args[1:] {
+				id, err := uuid.Parse(a)
+				if err != nil {
+					return &usageError{fmt.Sprintf("event id %q is not a UUID", a)}
+				}
+				ids[i] = id
+			}
+			exp, err := expectedValue(expected)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Link(cmd.Context(), args[0], exp, ids...)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, res)
+			}
+			_, err = fmt.Fprintf(stdout, "linked %d event(s) into %s, now at version %d\n", len(ids), args[0], res.Version)
+			return err
+		},
 	}
-	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if *from != "" {
-		q.Set("from", *from)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().StringVar(&expected, "expected", "any", "expected version: any, no_stream, stream_exists or N")
+	return cmd
+}
+
+func newReadCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	var rf readFlags
+	cmd := &cobra.Command{
+		Use:   "read STREAM",
+		Short: "read a page of STREAM ($all for the global log), oldest first",
+		Example: `  pmd read 'CateringMatch$42'
+  pmd read 'Order$42' --backward --limit 10
+  pmd read '$all' --from 1000`,
+		Args:              args(1, 1, "STREAM (or $all)"),
+		ValidArgsFunction: completeStreamArg(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := rf.options()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.ReadStream(cmd.Context(), args[0], opts)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, p)
+			}
+			printEvents(stdout, p.Events, args[0])
+			rf.more(stdout, p, "read", args[0])
+			return nil
+		},
 	}
-	if *backward {
-		q.Set("direction", "backward")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	rf.register(cmd, "first version (a position for $all); default: the first, or the last with --backward")
+	return cmd
+}
+
+func newCategoryCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	var rf readFlags
+	cmd := &cobra.Command{
+		Use:   "category NAME",
+		Short: "read a page of the events of the streams of category NAME (Order for Order$42), in log order",
+		Example: `  pmd category Order
+  pmd category Order --backward --limit 10`,
+		Args: args(1, 1, "NAME: a category, the part of stream names before their first $"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := rf.options()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.ReadCategory(cmd.Context(), args[0], opts)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, p)
+			}
+			printEvents(stdout, p.Events, "")
+			rf.more(stdout, p, "category", args[0])
+			return nil
+		},
 	}
-	stream := fs.Arg(0)
-	path := "/v1/streams/" + url.PathEscape(stream) + "?" + q.Encode()
-	c := newClient(*addr, *asJSON)
-	var page struct {
-		Events []event      `json:"events"`
-		Next   *json.Number `json:"next"`
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	rf.register(cmd, "first position; default: the first, or the last with --backward")
+	return cmd
+}
+
+func newStreamsCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	var opts client.ListOptions
+	cmd := &cobra.Command{
+		Use:   "streams",
+		Short: "list stream names in order, with their last versions",
+		Example: `  pmd streams --prefix 'Order$'
+  pmd streams --after 'Order$42' --limit 10`,
+		Args: args(0, 0, "no arguments (--prefix filters)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Limit < 1 {
+				return &usageError{fmt.Sprintf("--limit must be ≥ 1, got %d", opts.Limit)}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.ListStreams(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, p)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STREAM\tVERSION\t")
+			for _, s := range p.Streams {
+				deleted := ""
+				if !s.Exists {
+					deleted = "(deleted)"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", s.Name, s.Version, deleted)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(p.Streams) == 0 {
+				fmt.Fprintln(stdout, "(no streams)")
+			}
+			if p.Next != nil {
+				prefix := ""
+				if opts.Prefix != "" {
+					prefix = " --prefix " + shellQuote(opts.Prefix)
+				}
+				fmt.Fprintf(stdout, "… more: pmd streams%s --after %s\n", prefix, shellQuote(*p.Next))
+			}
+			return nil
+		},
 	}
-	raw, err := c.do(ctx, "GET", path, nil, &page)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "only streams whose names start with this")
+	cmd.Flags().StringVar(&opts.After, "after", "", "only streams whose names sort after this")
+	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "streams per page")
+	return cmd
+}
+
+func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var expected string
+	cmd := &cobra.Command{
+		Use:   "delete STREAM",
+		Short: "delete STREAM: its events stay in $all and in the streams they are linked into",
+		Example: `  pmd delete 'Order$42'
+  pmd delete 'Order$42' --expected 3`,
+		Args:              args(1, 1, "STREAM"),
+		ValidArgsFunction: completeStreamArg(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exp, err := expectedValue(expected)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteStream(cmd.Context(), args[0], exp); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "deleted %s\n", args[0])
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&expected, "expected", "any", "expected version: any, stream_exists or N")
+	return cmd
+}
+
+func newTailCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
+	var asJSON bool
+	var types, stream, from string
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "follow the global log (or --stream S) live; --from catches up from a position first",
+		Long: `Tail prints events as they are written, until Ctrl-C. Without --from it starts at the
+end, with the events written after it started; with --from it first prints the stored
+events from that position (a version with --stream), then goes on live. A dropped
+connection, or a daemon restart, is resumed where it stopped, without a gap.`,
+		Example: `  pmd tail --types ConfirmOrder,CancelOrder
+  pmd tail --from 1
+  pmd tail --stream 'CateringMatch$42' --from 0`,
+		Args: args(0, 0, "no arguments (--stream names a stream)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := client.SubscribeOptions{Stream: stream}
+			if types != "" {
+				opts.Types = strings.Split(types, ",")
+			}
+			if stream != "" && len(opts.Types) > 0 {
+				return &usageError{"give --stream or --types, not both: types filter only the global log"}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if from != "" {
+				if opts.From, err = strconv.ParseUint(from, 10, 64); err != nil {
+					return &usageError{fmt.Sprintf("--from must be a non-negative integer, got %q", from)}
+				}
+			} else if opts.From, err = end(ctx, c, stream); err != nil {
+				return err
+			}
+			if !asJSON {
+				fmt.Fprintf(stderr, "following %s at %s from %d (Ctrl-C to stop)\n", cmp.Or(stream, "$all"), c.URL(), opts.From)
+			}
+			opts.Dropped = func(err error) { fmt.Fprintf(stderr, "connection lost (%v); reconnecting\n", err) }
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			for e, err := range c.Subscribe(ctx, opts) {
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if err := printJSON(stdout, e); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Position, formatTime(e.Timestamp), e.Stream, e.Type, compact(e.Data, 60))
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			return nil // stopped by Ctrl-C
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON event a line, for scripts")
+	cmd.Flags().StringVar(&types, "types", "", "only these event types, comma-separated")
+	cmd.Flags().StringVar(&stream, "stream", "", "follow one stream instead of the global log")
+	cmd.Flags().StringVar(&from, "from", "", "catch up from this position (version with --stream), then follow; default: the end")
+	_ = cmd.RegisterFlagCompletionFunc("stream", completeStreams(g))
+	return cmd
+}
+
+// end is where a tail without --from starts: after the last record of the log, or
+// after the last version of stream. A degraded store still says where its log ends.
+func end(ctx context.Context, c *client.Client, stream string) (uint64, error) {
+	if stream == "" || stream == pmd.All {
+		h, err := c.Health(ctx)
+		return h.LastPosition + 1, err
+	}
+	p, err := c.ReadStream(ctx, stream, pmd.ReadOptions{Backward: true, From: pmd.End, Limit: 1})
+	switch {
+	case errors.Is(err, pmd.ErrStreamNotFound):
+		return 0, nil // not there yet: its first event is new
+	case err != nil:
+		return 0, err
+	case len(p.Events) == 0 || p.Events[0].Version == nil:
+		return 0, nil
+	}
+	return *p.Events[0].Version + 1, nil
+}
+
+func newProcessCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "process [NAME ID]",
+		Short: "show process NAME ID: its state, stream, commands and deadlines; without arguments, list the process managers",
+		Example: `  pmd process
+  pmd process CateringMatch 42`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 0 && len(args) != 2 {
+				return &usageError{fmt.Sprintf("want NAME ID (or nothing, to list the process managers), got %d argument(s)", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return printManagers(cmd.Context(), c, stdout, asJSON)
+			}
+			p, err := c.Process(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, p)
+			}
+			printProcess(stdout, p)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return cmd
+}
+
+func printManagers(ctx context.Context, c *client.Client, w io.Writer, asJSON bool) error {
+	list, err := c.Managers(ctx)
 	if err != nil {
 		return err
 	}
-	if c.json {
-		_, err = stdout.Write(raw)
-		return err
+	if asJSON {
+		return printJSON(w, map[string]any{"processes": list})
 	}
-	printEvents(stdout, page.Events, stream)
-	if page.Next != nil {
-		fmt.Fprintf(stdout, "… more: pmd read --from %s %s\n", page.Next, shellQuote(stream))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tOPEN\tCOMPLETED\tEXPIRED\tHANDLES")
+	for _, p := range list {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", p.Name, p.Open, p.Completed, p.Expired, strings.Join(p.Handles, ", "))
 	}
-	return nil
+	return tw.Flush()
 }
 
-// printEvents prints events as a table for people.
-func printEvents(w io.Writer, events []event, stream string) {
+func printProcess(w io.Writer, p client.Process) {
+	fmt.Fprintf(w, "process %s %s: %s\nstream: %s\nstate:  %s\n\n", p.Manager, p.ID, p.Status, p.Stream, compact(p.State, 200))
+	events := make([]client.Event, len(p.Events))
+	for i, e := range p.Events {
+		events[i] = e.Event
+	}
+	printEvents(w, events, p.Stream)
+	if len(p.Commands) > 0 {
+		fmt.Fprintln(w, "\ncommands:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  TYPE\tID\tDELIVERED\tATTEMPTS\tLAST ERROR")
+		for _, cmd := range p.Commands {
+			last := ""
+			if n := len(cmd.Attempts); n > 0 {
+				last = cmd.Attempts[n-1].Error
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%v\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Delivered, len(cmd.Attempts), last)
+		}
+		tw.Flush()
+	}
+	for _, d := range p.Deadlines {
+		state := "pending"
+		if d.Fired {
+			state = "fired"
+		}
+		fmt.Fprintf(w, "deadline: %s at %s (%s)\n", d.Issue, formatTime(d.Due), state)
+	}
+}
+
+// printEvents prints events as a table for people; an event from another stream than
+// stream (linked, or in a category read) names where it was written.
+func printEvents(w io.Writer, events []client.Event, stream string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tPOSITION\tTYPE\tTIME\tFROM\tDATA")
 	for _, e := range events {
@@ -254,7 +552,7 @@ func printEvents(w io.Writer, events []event, stream string) {
 				from = "↪ " + from
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", v, e.Position, e.Type, shortTime(e.Timestamp), from, compact(e.Data, 60))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", v, e.Position, e.Type, formatTime(e.Timestamp), from, compact(e.Data, 60))
 	}
 	tw.Flush()
 	if len(events) == 0 {
@@ -262,21 +560,21 @@ func printEvents(w io.Writer, events []event, stream string) {
 	}
 }
 
-func shortTime(ts string) string {
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return ts
-	}
-	return t.Format("2006-01-02 15:04:05.000")
+// formatTime shows t in the local time zone, with the zone's offset (Z for UTC), so
+// that a time read from the terminal is never ambiguous.
+func formatTime(t time.Time) string {
+	return t.Local().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 // compact renders v as one line of JSON, cut at max runes.
 func compact(v any, max int) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	s := []rune(string(b))
+	s := []rune(strings.TrimSuffix(buf.String(), "\n"))
 	if len(s) > max {
 		return string(s[:max-1]) + "…"
 	}
@@ -284,241 +582,41 @@ func compact(v any, max int) string {
 }
 
 func shellQuote(s string) string {
-	if strings.ContainsAny(s, "$ '\"\\`!*?&;|<>(){}") {
+	if s == "" || strings.ContainsAny(s, "$ '\"\\`!*?&;|<>(){}#~") {
 		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
 	return s
 }
 
-func tailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tail", stderr)
-	addr, asJSON := clientFlags(fs)
-	types := fs.String("types", "", "only these event types, comma-separated")
-	stream := fs.String("stream", "", "follow one stream instead of the global log")
-	from := fs.String("from", "", "start at this position (version with --stream); default: only new events")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return &usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
-	}
-	c := newClient(*addr, *asJSON)
-	q := url.Values{}
-	if *types != "" {
-		q.Set("types", *types)
-	}
-	if *stream != "" {
-		q.Set("stream", *stream)
-	}
-	lastID := ""
-	if *from != "" {
-		q.Set("from", *from)
-	} else {
-		// Only new events: start after the current end.
-		if *stream == "" {
-			last, err := c.lastPosition(ctx)
-			if err != nil {
-				return err
-			}
-			q.Set("from", strconv.FormatUint(last+1, 10))
-		} else {
-			var info struct {
-				Streams []struct {
-					Name    string `json:"name"`
-					Version int64  `json:"version"`
-				} `json:"streams"`
-			}
-			if _, err := c.do(ctx, "GET", "/v1/streams?limit=1&prefix="+url.QueryEscape(*stream), nil, &info); err != nil {
-				return err
-			}
-			if len(info.Streams) == 1 && info.Streams[0].Name == *stream {
-				q.Set("from", strconv.FormatInt(info.Streams[0].Version+1, 10))
-			}
+// completeStreams completes stream names from the daemon, for shell completion. It
+// offers nothing, rather than an error, when the daemon cannot be asked.
+func completeStreams(g *globals) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		c, err := g.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	if !c.json {
-		fmt.Fprintf(stderr, "following %s at %s (Ctrl-C to stop)\n", cmp.Or(*stream, "$all"), c.base)
-	}
-	// Follow, reconnecting with Last-Event-ID when the connection drops, so that a
-	// daemon restart loses nothing.
-	for {
-		err := c.follow(ctx, "/v1/subscribe?"+q.Encode(), &lastID, func(data []byte) error {
-			if c.json {
-				_, err := fmt.Fprintf(stdout, "%s\n", data)
-				return err
-			}
-			var e event
-			if err := json.Unmarshal(data, &e); err != nil {
-				return err
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Position, shortTime(e.Timestamp), e.Stream, e.Type, compact(e.Data, 60))
-			return tw.Flush()
-		})
-		if ctx.Err() != nil {
-			return nil // stopped by the caller
+		ctx, cancel := context.WithTimeout(cmp.Or(cmd.Context(), context.Background()), 2*time.Second)
+		defer cancel()
+		p, err := c.ListStreams(ctx, client.ListOptions{Prefix: toComplete, Limit: 100})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		var api *apiError
-		if errors.As(err, &api) {
-			return err
+		names := make([]cobra.Completion, 0, len(p.Streams))
+		for _, s := range p.Streams {
+			names = append(names, s.Name)
 		}
-		fmt.Fprintf(stderr, "connection lost (%v); reconnecting\n", err)
-		select {
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			return nil
-		}
+		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
-// follow reads one SSE connection, calling fn with each event's data and keeping
-// lastID up to date.
-func (c *client) follow(ctx context.Context, path string, lastID *string, fn func([]byte) error) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	if *lastID != "" {
-		req.Header.Set("Last-Event-ID", *lastID)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e := &apiError{Status: resp.StatusCode}
-		raw, _ := io.ReadAll(resp.Body)
-		if json.Unmarshal(raw, e) != nil || e.Code == "" {
-			e.Code, e.Message = resp.Status, strings.TrimSpace(string(raw))
+// completeStreamArg completes the first argument, a stream name.
+func completeStreamArg(g *globals) cobra.CompletionFunc {
+	streams := completeStreams(g)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return e
+		return streams(cmd, args, toComplete)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	var id string
-	var data []byte
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case len(line) == 0:
-			if data != nil {
-				if err := fn(data); err != nil {
-					return err
-				}
-				if id != "" {
-					*lastID = id
-				}
-			}
-			id, data = "", nil
-		case bytes.HasPrefix(line, []byte("id: ")):
-			id = string(line[4:])
-		case bytes.HasPrefix(line, []byte("data: ")):
-			data = append([]byte(nil), line[6:]...)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return io.ErrUnexpectedEOF
-}
-
-func processCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("process", stderr)
-	addr, asJSON := clientFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	c := newClient(*addr, *asJSON)
-	if fs.NArg() == 0 {
-		var list struct {
-			Processes []struct {
-				Name      string   `json:"name"`
-				Handles   []string `json:"handles"`
-				Open      int      `json:"open"`
-				Completed int      `json:"completed"`
-				Expired   int      `json:"expired"`
-			} `json:"processes"`
-		}
-		raw, err := c.do(ctx, "GET", "/v1/processes", nil, &list)
-		if err != nil || c.json {
-			if err == nil {
-				_, err = stdout.Write(raw)
-			}
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tOPEN\tCOMPLETED\tEXPIRED\tHANDLES")
-		for _, p := range list.Processes {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", p.Name, p.Open, p.Completed, p.Expired, strings.Join(p.Handles, ", "))
-		}
-		return tw.Flush()
-	}
-	if fs.NArg() != 2 {
-		return &usageError{"want NAME ID (or nothing, to list the process managers)"}
-	}
-	var p struct {
-		Manager  string  `json:"manager"`
-		ID       string  `json:"id"`
-		Stream   string  `json:"stream"`
-		Status   string  `json:"status"`
-		State    any     `json:"state"`
-		Events   []event `json:"events"`
-		Commands []struct {
-			ID        string `json:"id"`
-			Type      string `json:"type"`
-			Delivered bool   `json:"delivered"`
-			Attempts  []struct {
-				At    time.Time `json:"at"`
-				Error string    `json:"error"`
-			} `json:"attempts"`
-		} `json:"commands"`
-		Deadlines []struct {
-			Due   time.Time `json:"due"`
-			Issue string    `json:"issue"`
-		} `json:"deadlines"`
-	}
-	raw, err := c.do(ctx, "GET", "/v1/processes/"+url.PathEscape(fs.Arg(0))+"/"+url.PathEscape(fs.Arg(1)), nil, &p)
-	if err != nil || c.json {
-		if err == nil {
-			_, err = stdout.Write(raw)
-		}
-		return err
-	}
-	fmt.Fprintf(stdout, "process %s %s: %s\nstream: %s\nstate:  %s\n\n", p.Manager, p.ID, p.Status, p.Stream, compact(p.State, 200))
-	printEvents(stdout, p.Events, p.Stream)
-	if len(p.Commands) > 0 {
-		fmt.Fprintln(stdout, "\ncommands:")
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  TYPE\tID\tDELIVERED\tATTEMPTS\tLAST ERROR")
-		for _, cmd := range p.Commands {
-			last := ""
-			if n := len(cmd.Attempts); n > 0 {
-				last = cmd.Attempts[n-1].Error
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%v\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Delivered, len(cmd.Attempts), last)
-		}
-		tw.Flush()
-	}
-	for _, d := range p.Deadlines {
-		fmt.Fprintf(stdout, "deadline: %s at %s\n", d.Issue, d.Due.Format(time.RFC3339))
-	}
-	return nil
-}
-
-// lastPosition asks the daemon for the position of the last record in its log. A
-// degraded store (damaged records, failing writes) answers /healthz with 503 but still
-// names its last position, and is still read and followed.
-func (c *client) lastPosition(ctx context.Context) (uint64, error) {
-	var h struct {
-		Status       string `json:"status"`
-		LastPosition uint64 `json:"last_position"`
-	}
-	raw, err := c.do(ctx, "GET", "/healthz", nil, &h)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable &&
-		json.Unmarshal(raw, &h) == nil && h.Status == "degraded" {
-		return h.LastPosition, nil
-	}
-	return h.LastPosition, err
 }

@@ -1,18 +1,30 @@
 // Command pmd is the pmd daemon and its command-line client.
 //
-//	pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--log-format text|json]
+//	pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--log-format text|json] ...
 //	pmd check-config FILE
 //	pmd verify DIR
-//	pmd repair [--yes] [--quarantine FILE] DIR
-//	pmd append [--addr A] [--expected V] [--json] STREAM TYPE JSON
-//	pmd read   [--addr A] [--json] [--from N] [--backward] [--limit N] STREAM
-//	pmd tail   [--addr A] [--json] [--types A,B] [--stream S] [--from N]
-//	pmd link   [--addr A] [--expected V] [--json] STREAM ID...
-//	pmd process [--addr A] [--json] NAME ID
+//	pmd repair DIR [--yes] [--quarantine FILE]
+//	pmd append STREAM TYPE JSON [--expected V] [--id UUID] [--metadata JSON]
+//	pmd link STREAM ID... [--expected V]
+//	pmd read STREAM [--from N] [--backward] [--limit N]
+//	pmd category NAME [--from N] [--backward] [--limit N]
+//	pmd streams [--prefix P] [--after NAME] [--limit N]
+//	pmd delete STREAM [--expected V]
+//	pmd tail [--from N] [--types A,B | --stream S]
+//	pmd process [NAME ID]
+//	pmd version
+//	pmd completion bash|zsh|fish|powershell
 //
-// Every flag of serve can also be set with an environment variable: PMD_DATA, PMD_ADDR,
-// PMD_CONFIG, PMD_NO_SYNC (true/false), PMD_LOG_FORMAT. A flag given on the command line
-// wins over the environment. The client commands read PMD_ADDR too.
+// Flags go anywhere on the line, before or after the arguments. The commands that talk
+// to a running daemon take --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env
+// PMD_TOKEN: the bearer token of a daemon started with --auth) and --json (print JSON
+// for scripts). Every flag of serve can also be set with an environment variable:
+// PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false), PMD_LOG_FORMAT, PMD_CACHE.
+// A flag given on the command line wins over the environment.
+//
+// Exit codes: 0 done, 1 the command ran and failed (damage found, request refused),
+// 2 a command line that does not make sense, 3 the command could not run (daemon
+// unreachable, store in use, unreadable files).
 package main
 
 import (
@@ -23,31 +35,15 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
+
+	"github.com/pmd-dev/pmd/client"
+	"github.com/spf13/cobra"
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
-
-const usage = `pmd is an event store with an embedded process manager.
-
-Usage:
-  pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--log-format text|json]
-  pmd check-config FILE          check a config file without starting
-  pmd verify DIR                 check every log record and the index of a stopped store
-  pmd repair DIR [--yes]         print what a repair of a stopped store would cut; --yes
-                                 does it, keeping the removed bytes (--quarantine FILE)
-
-Talking to a running daemon (--addr, or PMD_ADDR; default 127.0.0.1:7070):
-  pmd append STREAM TYPE JSON    append one event with JSON data
-  pmd read STREAM                read a stream
-  pmd tail [--types A,B]         follow the global log (or --stream S)
-  pmd link STREAM ID...          link stored events into STREAM
-  pmd process NAME ID            show one process
-
-Every client command takes --json for machine-readable output.
-Run "pmd COMMAND -h" for the flags of a command.
-`
 
 // exit codes
 const (
@@ -71,53 +67,102 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// run runs the command line args and returns its exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
-	}
-	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"serve":        serveCmd,
-		"check-config": checkConfigCmd,
-		"verify":       verifyCmd,
-		"repair":       repairCmd,
-		"append":       appendCmd,
-		"read":         readCmd,
-		"tail":         tailCmd,
-		"link":         linkCmd,
-		"process":      processCmd,
-	}
-	name := args[0]
-	if name == "-h" || name == "--help" || name == "help" {
-		fmt.Fprint(stdout, usage)
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	cmd, ok := cmds[name]
-	if !ok {
-		fmt.Fprintf(stderr, "pmd: unknown command %q\n\n%s", name, usage)
-		return exitUsage
+	name := "pmd"
+	if cmd != nil {
+		name = cmd.CommandPath()
 	}
-	err := cmd(ctx, args[1:], stdout, stderr)
 	var uerr *usageError
 	var xerr *exitError
+	var cerr *client.ConnectionError
+	code := exitFailed
 	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
 	case errors.As(err, &uerr):
-		fmt.Fprintf(stderr, "pmd %s: %v\n", name, err)
-		return exitUsage
+		code = exitUsage
 	case errors.As(err, &xerr):
-		fmt.Fprintf(stderr, "pmd %s: %v\n", name, err)
-		return xerr.code
-	default:
-		fmt.Fprintf(stderr, "pmd %s: %v\n", name, err)
-		return exitFailed
+		code = xerr.code
+	case errors.As(err, &cerr):
+		code = exitTrouble
+		err = fmt.Errorf("%w (is `pmd serve` running there? --addr or PMD_ADDR names it)", err)
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return code
+}
+
+// newRootCmd builds the command tree. Each run builds its own: commands hold the
+// values of their flags.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pmd",
+		Short: "pmd is an event store with an embedded process manager",
+		Long: `pmd is an event store with an embedded process manager.
+
+"pmd serve" runs the daemon: the store, the process managers of its config file,
+the HTTP API and the browser, on one port. The other commands either work on a
+stopped store's directory (verify, repair) or talk to a running daemon at --addr.`,
+		// Arguments are checked by RunE, which names an unknown command.
+		Args:          cobra.ArbitraryArgs,
+		SilenceErrors: true, // run prints errors, prefixed with the command
+		SilenceUsage:  true, // an error is not a reason to print the whole help
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				cmd.SetOut(stderr)
+				_ = cmd.Usage()
+				return &usageError{"no command given"}
+			}
+			msg := fmt.Sprintf("unknown command %q", args[0])
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return &usageError{msg + `; run "pmd --help" for the commands`}
+		},
+	}
+	root.SuggestionsMinimumDistance = 2 // "raed" suggests read
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	g := &globals{}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address of the daemon, host:port or an http(s) URL (env PMD_ADDR)")
+	pf.StringVar(&g.token, "token", os.Getenv("PMD_TOKEN"), "bearer token for a daemon started with --auth (env PMD_TOKEN)")
+
+	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon and its data directory:"},
+		&cobra.Group{ID: "client", Title: "Talking to a running daemon:"})
+	for _, c := range []*cobra.Command{newServeCmd(stdout, stderr), newCheckConfigCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newRepairCmd(stdout)} {
+		c.GroupID = "daemon"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{
+		newAppendCmd(g, stdout), newLinkCmd(g, stdout), newReadCmd(g, stdout), newCategoryCmd(g, stdout),
+		newStreamsCmd(g, stdout), newDeleteCmd(g, stdout), newTailCmd(g, stdout, stderr), newProcessCmd(g, stdout),
+	} {
+		c.GroupID = "client"
+		root.AddCommand(c)
+	}
+	root.AddCommand(newVersionCmd(stdout))
+	return root
+}
+
+// args checks the number of positional arguments, between lo and hi (hi < 0: no
+// limit), naming what they should be.
+func args(lo, hi int, want string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < lo || (hi >= 0 && len(args) > hi) {
+			return &usageError{fmt.Sprintf("want %s, got %d argument(s)", want, len(args))}
+		}
+		return nil
 	}
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
+// newFlags returns a flag set that reports errors instead of exiting, for the commands
+// that parse their own flags (serve, check-config).
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("pmd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

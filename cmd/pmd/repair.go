@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,34 +8,37 @@ import (
 
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
+	"github.com/spf13/cobra"
 )
 
-// repairCmd repairs a stopped store offline with engine.PlanRepair: without --yes it
-// prints what a repair would cut or void and changes nothing; with --yes it does it,
-// keeping the removed bytes in a quarantine file.
-func repairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlags("repair", stderr)
-	yes := fset.Bool("yes", false, "apply the repair (without it, only print what it would do)")
-	quarantine := fset.String("quarantine", "", "file that keeps the removed bytes (default DIR/quarantine-<UTC time>.bin)")
-	// Flags may come before or after the directory.
-	var dirs []string
-	for {
-		if err := parse(fset, args); err != nil {
-			return err
-		}
-		if fset.NArg() == 0 {
-			break
-		}
-		dirs = append(dirs, fset.Arg(0))
-		args = fset.Args()[1:]
+func newRepairCmd(stdout io.Writer) *cobra.Command {
+	var yes bool
+	var quarantine string
+	cmd := &cobra.Command{
+		Use:   "repair DIR",
+		Short: "print what a repair of a stopped store would do; --yes does it",
+		Long: `Repair prints what a repair of the stopped store in DIR would do, one line per change,
+and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
+is replaced by a void record at the same position (so no other event moves), every
+removed byte is kept in a quarantine file, and the index is removed, to be rebuilt
+from the repaired log at the next start.`,
+		Args: args(1, 1, "DIR: the data directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if quarantine != "" && !yes {
+				return &usageError{"--quarantine is for a repair made with --yes"}
+			}
+			return repair(args[0], yes, quarantine, stdout)
+		},
 	}
-	if len(dirs) != 1 {
-		return &usageError{"want exactly one argument: the data directory"}
-	}
-	if *quarantine != "" && !*yes {
-		return &usageError{"--quarantine is for a repair made with --yes"}
-	}
-	dir := dirs[0]
+	cmd.Flags().BoolVar(&yes, "yes", false, "apply the repair (without it, only print what it would do)")
+	cmd.Flags().StringVar(&quarantine, "quarantine", "", "file that keeps the removed bytes (default DIR/quarantine-<UTC time>.bin)")
+	return cmd
+}
+
+// repair repairs a stopped store offline with engine.PlanRepair: without yes it prints
+// what a repair would cut or void and changes nothing; with yes it does it, keeping the
+// removed bytes in a quarantine file (quarantine, or a default name in dir).
+func repair(dir string, yes bool, quarantine string, stdout io.Writer) error {
 	plan, err := engine.PlanRepair(dir)
 	var ce *pmdlog.CorruptError
 	switch {
@@ -51,7 +53,7 @@ func repairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "%s: nothing to repair\n", dir)
 		return nil
 	}
-	if !*yes {
+	if !yes {
 		fmt.Fprintf(stdout, "%s: a repair would\n", dir)
 		for _, l := range lines {
 			fmt.Fprintf(stdout, "  %s\n", l)
@@ -59,7 +61,7 @@ func repairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "nothing changed; run \"pmd repair --yes %s\" to repair, keeping the removed bytes in a quarantine file\n", dir)
 		return nil
 	}
-	q := *quarantine
+	q := quarantine
 	if q == "" {
 		q = engine.DefaultQuarantine(dir, time.Now())
 	}

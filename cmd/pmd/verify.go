@@ -10,20 +10,29 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd/internal/engine"
+	"github.com/spf13/cobra"
 )
 
-// verifyCmd checks a stopped store offline with engine.Verify and prints its report:
+func newVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify DIR",
+		Short: "check every log record and the index of a stopped store",
+		Long: `Verify checks the data directory DIR of a stopped store: every log record's checksum,
+the log's offset files, the version every record carries, and the on-disk index
+against one built afresh from the log. It changes nothing. What the next start fixes
+by itself is a "note:"; damage is a "DAMAGE:" line naming segment file, offset and
+position, and the exit code is 1 (3 if the store could not be checked).`,
+		Args: args(1, 1, "DIR: the data directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return verify(cmd.Context(), args[0], stdout, stderr)
+		},
+	}
+}
+
+// verify checks a stopped store offline with engine.Verify and prints its report:
 // what the next start takes care of as notes, damage as DAMAGE lines. It changes
 // nothing.
-func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := newFlags("verify", stderr)
-	if err := parse(fset, args); err != nil {
-		return err
-	}
-	if fset.NArg() != 1 {
-		return &usageError{"want exactly one argument: the data directory"}
-	}
-	dir := fset.Arg(0)
+func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	var bar *progressBar
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar = &progressBar{w: f, what: "verifying"}
