@@ -273,7 +273,13 @@ func TestCrashKill9(t *testing.T) {
 // the test.
 func runChild(t *testing.T, dir, mode string, seed uint64, orders int, stop func(string) bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	runChildTest(t, "TestCrashChild", dir, mode, seed, orders, stop)
+}
+
+// runChildTest is runChild for the child test named child.
+func runChildTest(t *testing.T, child, dir, mode string, seed uint64, orders int, stop func(string) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
 		crashDirEnv+"="+dir, crashModeEnv+"="+mode,
 		crashSeedEnv+"="+strconv.FormatUint(seed, 10), crashSizeEnv+"="+strconv.Itoa(orders))
