@@ -39,6 +39,12 @@ type Process struct {
 	Deadline *Deadline
 	// Deliver, if set, says where commands are delivered.
 	Deliver *Deliver
+	// Cache is how many processes' states are kept in memory (pm.Options.CacheSize):
+	// 0 for pm's default, negative for none.
+	Cache int
+	// SnapshotEvery is how many events a process grows by between snapshots of its
+	// state (pm.Options.SnapshotEvery): 0 for pm's default, negative for none.
+	SnapshotEvery int
 	// Line is where the process is defined in the file.
 	Line int
 }
@@ -229,7 +235,7 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	}
 	before := len(p.errs)
 	m := p.mapping(n, what, []string{"name", "correlate_by", "handles", "issue"},
-		"name", "correlate_by", "handles", "complete_when", "issue", "deadline", "deliver")
+		"name", "correlate_by", "handles", "complete_when", "issue", "deadline", "deliver", "cache", "snapshot_every")
 	proc := Process{Line: n.Line}
 	if v, ok := m["name"]; ok {
 		if s, ok := p.str(v, what+": name"); ok {
@@ -253,6 +259,12 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	}
 	if v, ok := m["deliver"]; ok {
 		proc.Deliver = p.deliver(v, what+": deliver")
+	}
+	if v, ok := m["cache"]; ok {
+		proc.Cache = p.integer(v, what+": cache")
+	}
+	if v, ok := m["snapshot_every"]; ok {
+		proc.SnapshotEvery = p.integer(v, what+": snapshot_every")
 	}
 	cond := "all"
 	condNode := n
@@ -325,6 +337,20 @@ func (p *parser) command(n *yaml.Node, what string) Command {
 		}
 	}
 	return c
+}
+
+// integer returns the integer scalar n; 0 (and an error recorded) otherwise.
+func (p *parser) integer(n *yaml.Node, what string) int {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		p.errorf(n, "%s must be an integer, got %s", what, kindName(n))
+		return 0
+	}
+	v, err := strconv.ParseInt(n.Value, 0, 32)
+	if err != nil {
+		p.errorf(n, "%s: %q is not an integer between -2147483648 and 2147483647", what, n.Value)
+		return 0
+	}
+	return int(v)
 }
 
 func (p *parser) deadline(n *yaml.Node, what string) *Deadline {

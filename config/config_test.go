@@ -91,6 +91,8 @@ processes:
 		{"deadline without issue", valid + "    deadline: {after: 1h}\n", 7, "deadline: issue is missing"},
 		{"webhook not http", valid + "    deliver: {webhook: ftp://host/x}\n", 7, "not an http or https URL"},
 		{"webhook without host", valid + "    deliver: {webhook: http://}\n", 7, "not an http or https URL"},
+		{"cache not an integer", valid + "    cache: lots\n", 7, "cache must be an integer"},
+		{"snapshot_every out of range", valid + "    snapshot_every: 99999999999\n", 7, "not an integer between"},
 		{"bad expression", valid + "    complete_when: seen.A >\n", 7, "not all, any or a boolean expression"},
 		{"expression not boolean", valid + "    complete_when: events + 1\n", 7, "not all, any or a boolean expression"},
 		{"expression with unknown type", valid + "    complete_when: seen.A > 0 && seen.Q > 0\n", 7, "seen.Q: Q is not one of the handled types"},
@@ -189,4 +191,37 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCacheAndSnapshots: cache and snapshot_every become pm options, and a definition's
+// Version changes with what its processes' states and decisions depend on, so that
+// snapshots of another definition are not trusted.
+func TestCacheAndSnapshots(t *testing.T) {
+	const base = "processes:\n  - name: M\n    correlate_by: id\n    handles: [A, B]\n    issue: {type: C}\n"
+	parse := func(extra string) Process {
+		t.Helper()
+		cfg, err := Parse("pmd.yaml", []byte(base+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Processes[0]
+	}
+	p := parse("    cache: 500\n    snapshot_every: -1\n")
+	if o := p.Options(); o.CacheSize != 500 || o.SnapshotEvery != -1 {
+		t.Errorf("options %+v, want CacheSize 500, SnapshotEvery -1", o)
+	}
+	plain := parse("").Definition().Version
+	for _, tc := range []struct {
+		extra string
+		same  bool
+	}{
+		{"    cache: 10\n", true},
+		{"    deliver: {webhook: http://127.0.0.1:9/x}\n", true},
+		{"    complete_when: seen.A > 1\n", false},
+		{"    deadline: {after: 1h, issue: {type: X}}\n", false},
+	} {
+		if got := parse(tc.extra).Definition().Version; (got == plain) != tc.same {
+			t.Errorf("with %q the Version is %q, plain %q: same %v, want %v", tc.extra, got, plain, got == plain, tc.same)
+		}
+	}
 }

@@ -13,6 +13,8 @@
 //	      issue: {type: CancelOrder}
 //	    deliver:                         # optional: POST each command, at least once
 //	      webhook: http://127.0.0.1:9000/commands
+//	    cache: 10000                     # optional: processes whose state is kept in memory
+//	    snapshot_every: 1000             # optional: events between snapshots of a long process
 //
 // Load and Parse check the whole file and report every problem at once, each with the
 // file, line and column it is about and what is wrong (an *Error, collected in an
@@ -34,6 +36,16 @@
 // for instance `seen.CustomerConfirmedMenu > 0 && data.guests >= 10`. It must yield a
 // boolean; `seen.X` must name a handled type. `all` is every handled type seen at least
 // once, `any` is any of them.
+//
+// # Long processes
+//
+// The state of a process is kept in memory once folded, for the cache most recently
+// handled processes (pm.Options.CacheSize; negative keeps none), and written into the
+// store as a snapshot every snapshot_every events (pm.Options.SnapshotEvery; negative
+// writes none), so that an event costs the same however long its process is. Both
+// default to pm's defaults. A snapshot is trusted only by a definition with the same
+// correlate_by, handles, complete_when, issue and deadline: after a change of any of
+// them each process is folded from its stream once, and snapshotted again.
 //
 // A process issues its command once, when complete_when first holds. A deadline, counted
 // from the timestamp of the first handled event, issues its command once if the process

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
@@ -19,6 +20,7 @@ const (
 func (p Process) Definition() pm.Definition[State] {
 	return pm.Definition[State]{
 		Name:      p.Name,
+		Version:   p.version(),
 		Handles:   slices.Clone(p.Handles),
 		ProcessID: pm.DataField(p.CorrelateBy),
 		Init: func(id string) State {
@@ -27,6 +29,27 @@ func (p Process) Definition() pm.Definition[State] {
 		Apply:  p.apply,
 		Decide: p.decide,
 	}
+}
+
+// stateVersion names how apply builds a State; change it when apply changes.
+const stateVersion = "config state 1"
+
+// version is the definition's pm Version: what the state and the decisions of its
+// processes depend on, so that a snapshot written under another complete_when, other
+// handled types or other commands is not trusted. Deliver, Cache and SnapshotEvery
+// change neither.
+func (p Process) version() string {
+	deadline := ""
+	if p.Deadline != nil {
+		deadline = fmt.Sprintf("%s %q", p.Deadline.After, p.Deadline.Issue.Type)
+	}
+	return fmt.Sprintf("%s; correlate_by %q; handles %q; complete_when %q; issue %q; deadline %s",
+		stateVersion, p.CorrelateBy, p.Handles, p.CompleteWhen.Source, p.Issue.Type, deadline)
+}
+
+// Options are the pm options p sets; the caller adds the rest.
+func (p Process) Options() pm.Options {
+	return pm.Options{CacheSize: p.Cache, SnapshotEvery: p.SnapshotEvery}
 }
 
 // apply folds one event of the process stream into s. The maps of s are copied, never

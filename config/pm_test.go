@@ -1,6 +1,9 @@
 package config
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -91,5 +94,44 @@ func TestConditionsOfConfigProcesses(t *testing.T) {
 			p.CompleteWhen = c
 			pmtest.Given(t, p.Definition(), tt.facts...).Expect(tt.want...)
 		})
+	}
+}
+
+// TestStatesAreSnapshotted: a State survives msgpack, so processes defined in a config
+// file get snapshots.
+func TestStatesAreSnapshotted(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := catering(t)
+	p.SnapshotEvery = 1
+	opts := p.Options()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := pm.New(s, p.Definition(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for _, e := range []pmd.Event{customer("42"), caterer("42")} {
+		if _, err := s.Append(ctx, "Facts", pmd.Any, pmd.EventData{Type: e.Type, Data: e.Data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := m.WaitIdle(wait); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.StreamInfo("CateringMatch.snapshots$42")
+	if err != nil || !info.Exists {
+		t.Fatalf("no snapshot of CateringMatch$42: %+v, %v", info, err)
 	}
 }

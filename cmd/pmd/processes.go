@@ -46,7 +46,8 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 	hooks := server.NewWebhooks(reg, 0)
 	for _, pc := range cfg.Processes {
 		def := pc.Definition()
-		opts := pm.Options{Logger: logger}
+		opts := pc.Options()
+		opts.Logger = logger
 		if pc.Deliver != nil {
 			opts.Deliver = webhookHandler(hooks, pc.Name, pc.Deliver.Webhook)
 		}
