@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/client"
 )
 
 // binDir holds the pmd binary the tests build; TestMain removes it.
@@ -155,73 +157,43 @@ func (d *daemon) stop(t *testing.T, sig syscall.Signal) error {
 	return nil
 }
 
-func (d *daemon) call(t *testing.T, method, path string, body any, out any) int {
+// client returns a client of the daemon.
+func (d *daemon) client(t *testing.T) *client.Client {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, d.base+path, rd)
+	c, err := client.New(d.base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
-	return resp.StatusCode
+	return c
 }
 
 // orderFact is a catering fact with an id the test chooses, so it can look it up.
-func orderFact(kind string, order int) map[string]any {
-	return map[string]any{
-		"id":   fmt.Sprintf("0190c1d2-0000-7000-8%03d-%012d", map[string]int{"CustomerConfirmedMenu": 1, "CatererConfirmedMenu": 2}[kind], order),
-		"type": kind,
-		"data": map[string]any{"order_id": fmt.Sprint(order)},
+func orderFact(kind string, order int) pmd.EventData {
+	return pmd.EventData{
+		ID:   uuid.MustParse(fmt.Sprintf("0190c1d2-0000-7000-8%03d-%012d", map[string]int{"CustomerConfirmedMenu": 1, "CatererConfirmedMenu": 2}[kind], order)),
+		Type: kind,
+		Data: map[string]any{"order_id": fmt.Sprint(order)},
 	}
 }
 
 // waitConfirmations follows ConfirmOrder events from the start of the log until n
 // distinct orders are confirmed, and returns how many ConfirmOrders it saw per order.
-func waitConfirmations(t *testing.T, base string, n int) map[string]int {
+func waitConfirmations(t *testing.T, c *client.Client, n int) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/subscribe?types=ConfirmOrder&from=1", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	seen := map[string]int{}
-	sc := bufio.NewScanner(resp.Body)
-	for len(seen) < n && sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "data: ") {
-			continue
-		}
-		var ev struct {
-			Data map[string]any `json:"data"`
-		}
-		if err := json.Unmarshal([]byte(line[6:]), &ev); err != nil {
+	for ev, err := range c.Subscribe(ctx, client.SubscribeOptions{Types: []string{"ConfirmOrder"}, From: 1}) {
+		if err != nil {
 			t.Fatal(err)
 		}
 		seen[fmt.Sprint(ev.Data["order_id"])]++
+		if len(seen) == n {
+			return seen
+		}
 	}
-	if len(seen) < n {
-		t.Fatalf("saw ConfirmOrder for %d orders, want %d (%v)", len(seen), n, ctx.Err())
-	}
-	return seen
+	t.Fatalf("saw ConfirmOrder for %d orders, want %d (%v)", len(seen), n, ctx.Err())
+	return nil
 }
 
 // TestEndToEndCateringSurvivesSIGKILL runs the catering flow against the real binary,
@@ -235,19 +207,19 @@ func TestEndToEndCateringSurvivesSIGKILL(t *testing.T) {
 	const orders = 40
 
 	d := startDaemon(t, bin, "--data", data, "--config", cfg)
-	var acked []string
-	appendFact := func(d *daemon, stream string, ev map[string]any) {
-		var res map[string]any
-		if code := d.call(t, "POST", "/v1/streams/"+stream, map[string]any{"events": []any{ev}}, &res); code != http.StatusCreated {
-			t.Fatalf("append %v: %d %v", ev, code, res)
+	ctx := context.Background()
+	var acked []uuid.UUID
+	appendFact := func(d *daemon, stream string, ev pmd.EventData) {
+		if _, err := d.client(t).Append(ctx, stream, pmd.Any, ev); err != nil {
+			t.Fatalf("append %v: %v", ev, err)
 		}
-		acked = append(acked, ev["id"].(string))
+		acked = append(acked, ev.ID)
 	}
 	complete := map[string]bool{}
 	for i := range orders {
-		appendFact(d, fmt.Sprintf("Customer%%24%d", i), orderFact("CustomerConfirmedMenu", i))
+		appendFact(d, fmt.Sprintf("Customer$%d", i), orderFact("CustomerConfirmedMenu", i))
 		if i%2 == 0 {
-			appendFact(d, fmt.Sprintf("Caterer%%24%d", i), orderFact("CatererConfirmedMenu", i))
+			appendFact(d, fmt.Sprintf("Caterer$%d", i), orderFact("CatererConfirmedMenu", i))
 			complete[fmt.Sprint(i)] = true
 		}
 	}
@@ -258,30 +230,26 @@ func TestEndToEndCateringSurvivesSIGKILL(t *testing.T) {
 
 	d = startDaemon(t, bin, "--data", data, "--config", cfg)
 	for i := 1; i < orders; i += 4 {
-		appendFact(d, fmt.Sprintf("Caterer%%24%d", i), orderFact("CatererConfirmedMenu", i))
+		appendFact(d, fmt.Sprintf("Caterer$%d", i), orderFact("CatererConfirmedMenu", i))
 		complete[fmt.Sprint(i)] = true
 	}
-	seen := waitConfirmations(t, d.base, len(complete))
+	c := d.client(t)
+	seen := waitConfirmations(t, c, len(complete))
 	for order, n := range seen {
 		if !complete[order] || n != 1 {
 			t.Errorf("order %s: %d ConfirmOrder, complete=%v", order, n, complete[order])
 		}
 	}
 	for _, id := range acked {
-		if code := d.call(t, "GET", "/v1/events/"+id, nil, nil); code != http.StatusOK {
-			t.Errorf("acknowledged event %s: GET answered %d", id, code)
+		if _, err := c.Event(ctx, id); err != nil {
+			t.Errorf("acknowledged event %s: %v", id, err)
 		}
 	}
 	// Every process agrees, read back from its stream.
 	for i := range orders {
-		var p struct {
-			Status   string `json:"status"`
-			Commands []struct {
-				Type string `json:"type"`
-			} `json:"commands"`
-		}
-		if code := d.call(t, "GET", fmt.Sprintf("/v1/processes/CateringMatch/%d", i), nil, &p); code != http.StatusOK {
-			t.Fatalf("process %d: %d", i, code)
+		p, err := c.Process(ctx, "CateringMatch", fmt.Sprint(i))
+		if err != nil {
+			t.Fatalf("process %d: %v", i, err)
 		}
 		want := "open"
 		if complete[fmt.Sprint(i)] {
@@ -325,18 +293,29 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	bin := pmdBinary(t)
 	data := t.TempDir()
 	d := startDaemon(t, bin, "--data", data)
-	var res map[string]any
-	if code := d.call(t, "POST", "/v1/streams/s", map[string]any{"events": []any{map[string]any{"type": "E"}}}, &res); code != http.StatusCreated {
-		t.Fatalf("append: %d %v", code, res)
+	ctx := context.Background()
+	if _, err := d.client(t).Append(ctx, "s", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
 	}
-	// A request whose body never completes. Graceful shutdown waits for it (as a
-	// request being read, or as a connection too new to count as idle).
+	// A request whose body never completes, which graceful shutdown waits for. The
+	// signal must not come before the server is handling it: a connection still in
+	// the listener's backlog is dropped by the shutdown, which then has nothing to wait
+	// for and exits cleanly. "Expect: 100-continue" makes the server say when its
+	// handler starts reading the body; the test waits for that, not for some time.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(d.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"events\":")
+	fmt.Fprintf(conn, "POST /v1/streams/s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n", strings.TrimPrefix(d.base, "http://"))
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		t.Fatalf("the server did not start reading the request: %q, %v\n%s", status, err, d.logs)
+	}
+	fmt.Fprint(conn, `{"events":`)
 
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -350,10 +329,8 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatalf("no word of exiting at once:\n%s", d.logs)
 	}
 	d = startDaemon(t, bin, "--data", data)
-	var page struct {
-		Events []map[string]any `json:"events"`
-	}
-	if code := d.call(t, "GET", "/v1/streams/s", nil, &page); code != http.StatusOK || len(page.Events) != 1 {
-		t.Fatalf("after restart: %d %v", code, page)
+	page, err := d.client(t).ReadStream(ctx, "s", pmd.ReadOptions{})
+	if err != nil || len(page.Events) != 1 {
+		t.Fatalf("after restart: %v %+v", err, page)
 	}
 }

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestFlagsInAnyPosition: a flag means the same before the arguments, between them and
+// after them, and before the command name for the global ones.
+func TestFlagsInAnyPosition(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := d.store.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: fmt.Sprintf("E%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := "--addr=" + d.addr
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"flags first", []string{"read", addr, "--limit", "1", "--from", "1", "Order$1"}},
+		{"flags last", []string{"read", "Order$1", "--limit", "1", "--from", "1", addr}},
+		{"flags around", []string{"read", "--limit=1", "Order$1", "--from", "1", addr}},
+		{"global flag before the command", []string{addr, "read", "Order$1", "--from=1", "--limit=1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runPMD(t, ctx, tt.args...)
+			if code != exitOK || !strings.Contains(out, "E1") || strings.Contains(out, "E0") || strings.Contains(out, "E2") ||
+				!strings.Contains(out, "… more: pmd read --from 2 'Order$1'") {
+				t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+			}
+		})
+	}
+	// The same for append, whose expected version comes after its arguments.
+	code, out, errOut := runPMD(t, ctx, "append", "Order$1", "E3", `{"n":1}`, "--expected", "2", addr)
+	if code != exitOK || !strings.Contains(out, "at version 3") {
+		t.Fatalf("append with flags last: exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// TestAddrAndTokenFromTheEnvironment: PMD_ADDR and PMD_TOKEN reach every client
+// command; the flags win over them.
+func TestAddrAndTokenFromTheEnvironment(t *testing.T) {
+	got := make(chan string, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"streams":[{"name":"Order$1","version":4,"exists":true}],"next":null}`)
+	}))
+	defer ts.Close()
+	tests := []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		wantToken string
+	}{
+		{"environment", map[string]string{"PMD_ADDR": ts.URL, "PMD_TOKEN": "from-env"}, nil, "Bearer from-env"},
+		{"flags win", map[string]string{"PMD_ADDR": "127.0.0.1:1", "PMD_TOKEN": "from-env"}, []string{"--addr", ts.URL, "--token", "from-flag"}, "Bearer from-flag"},
+		{"no token", map[string]string{"PMD_ADDR": ts.URL, "PMD_TOKEN": ""}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, out, errOut := runPMD(t, context.Background(), append([]string{"streams"}, tt.args...)...)
+			if code != exitOK || !strings.Contains(out, "Order$1  4") {
+				t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+			}
+			if token := <-got; token != tt.wantToken {
+				t.Fatalf("Authorization %q, want %q", token, tt.wantToken)
+			}
+		})
+	}
+}
+
+func TestStreamsDeleteCategoryAndVersion(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	addr := "--addr=" + d.addr
+	for _, s := range []string{"Order$1", "Order$2", "Order$3", "Invoice$1"} {
+		if _, err := d.store.Append(ctx, s, pmd.Any, pmd.EventData{Type: "In" + s[:5]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, _ := runPMD(t, ctx, "streams", addr, "--prefix", "Order$", "--limit", "2")
+	if code != exitOK || !strings.Contains(out, "Order$1") || !strings.Contains(out, "Order$2") || strings.Contains(out, "Order$3") ||
+		!strings.Contains(out, "… more: pmd streams --prefix 'Order$' --after 'Order$2'") {
+		t.Fatalf("streams: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runPMD(t, ctx, "streams", addr, "--json", "--after", "Order$2")
+	var list struct {
+		Streams []struct{ Name string } `json:"streams"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &list) != nil || len(list.Streams) != 1 || list.Streams[0].Name != "Order$3" {
+		t.Fatalf("streams --json: exit %d:\n%s", code, out)
+	}
+
+	code, out, _ = runPMD(t, ctx, "category", addr, "Order", "--backward", "--limit", "2")
+	if code != exitOK || strings.Index(out, "Order$3") > strings.Index(out, "Order$2") || strings.Contains(out, "Invoice") ||
+		!strings.Contains(out, "… more: pmd category --backward --from 1 Order") {
+		t.Fatalf("category: exit %d:\n%s", code, out)
+	}
+
+	code, _, errOut := runPMD(t, ctx, "delete", addr, "Order$2", "--expected", "5")
+	if code != exitFailed || !strings.Contains(errOut, "wrong_expected_version") {
+		t.Fatalf("delete at a wrong version: exit %d: %s", code, errOut)
+	}
+	code, out, _ = runPMD(t, ctx, "delete", "Order$2", addr, "--expected", "0")
+	if code != exitOK || out != "deleted Order$2\n" {
+		t.Fatalf("delete: exit %d: %q", code, out)
+	}
+	code, _, errOut = runPMD(t, ctx, "read", addr, "Order$2")
+	if code != exitFailed || !strings.Contains(errOut, "stream_not_found") {
+		t.Fatalf("read of a deleted stream: exit %d: %s", code, errOut)
+	}
+	code, out, _ = runPMD(t, ctx, "streams", addr, "--prefix", "Order$2")
+	if code != exitOK || !strings.Contains(out, "(deleted)") {
+		t.Fatalf("streams after a delete: exit %d:\n%s", code, out)
+	}
+
+	code, out, _ = runPMD(t, ctx, "version")
+	if code != exitOK || !regexp.MustCompile(`^pmd \S+ .*go1\.\d+.* \w+/\w+\n$`).MatchString(out) {
+		t.Fatalf("version: exit %d: %q", code, out)
+	}
+}
+
+// TestTimesCarryTheirZone: every time printed for people says its zone.
+func TestTimesCarryTheirZone(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	if _, err := d.store.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runPMD(t, ctx, "read", "--addr", d.addr, "s")
+	zoned := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)\s`)
+	if code != exitOK || !zoned.MatchString(out) {
+		t.Fatalf("read: exit %d, no time with a zone:\n%s", code, out)
+	}
+}
+
+// TestTailFromAPositionOrTheEnd: --from catches up from a position, then follows;
+// without it, tail starts after what is stored.
+func TestTailFromAPositionOrTheEnd(t *testing.T) {
+	tests := []struct {
+		name, stream string
+		from         string
+		want         []string // the events of the first three, "old" ones, tail prints
+	}{
+		{"global log from a position", "", "2", []string{"old1", "old2"}},
+		{"global log from the end", "", "", nil},
+		{"stream from a version", "s", "1", []string{"old1", "old2"}},
+		{"stream from the end", "s", "", nil},
+		{"stream that does not exist yet", "later", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := startInProcess(t, nil)
+			ctx := context.Background()
+			for i := range 3 {
+				if _, err := d.store.Append(ctx, "s", pmd.Any, pmd.EventData{Type: fmt.Sprintf("old%d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := []string{"tail", "--addr", d.addr}
+			if tt.stream != "" {
+				args = append(args, "--stream", tt.stream)
+			}
+			if tt.from != "" {
+				args = append(args, "--from", tt.from)
+			}
+			tailCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			out := &syncBuffer{written: make(chan struct{}, 1)}
+			errOut := &syncBuffer{written: make(chan struct{}, 1)}
+			done := make(chan int, 1)
+			go func() { done <- run(tailCtx, args, out, errOut) }()
+			// Once tail says where it starts, what is appended is after that.
+			errOut.waitFor(t, "following")
+			if _, err := d.store.Append(ctx, cmp.Or(tt.stream, "s"), pmd.Any, pmd.EventData{Type: "new"}); err != nil {
+				t.Fatal(err)
+			}
+			out.waitFor(t, "new")
+			stop()
+			if code := <-done; code != exitOK {
+				t.Fatalf("tail exit %d: %s", code, errOut.String())
+			}
+			var got []string
+			for _, typ := range []string{"old0", "old1", "old2"} {
+				if strings.Contains(out.String(), typ) {
+					got = append(got, typ)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("tail printed %v of the stored events, want %v:\n%s", got, tt.want, out.String())
+			}
+		})
+	}
+}
+
+// TestUsageErrors: a command line that does not make sense exits 2 with a message
+// naming what is wrong.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no command given"},
+		{[]string{"raed", "s"}, `unknown command "raed"; did you mean read?`},
+		{[]string{"append", "s", "T"}, "want STREAM TYPE JSON"},
+		{[]string{"append", "s", "T", "[1]"}, `the event data "[1]" is not a JSON object`},
+		{[]string{"append", "s", "T", "{}", "--expected", "-2"}, "--expected must be any, no_stream, stream_exists or an integer ≥ -1"},
+		{[]string{"append", "s", "T", "{}", "--id", "x"}, `--id "x" is not a UUID`},
+		{[]string{"append", "s", "T", "{}", "--metadata", "1"}, `--metadata "1" is not a JSON object`},
+		{[]string{"link", "s"}, "want STREAM ID..."},
+		{[]string{"link", "s", "nope"}, `event id "nope" is not a UUID`},
+		{[]string{"read"}, "want STREAM (or $all), got 0 argument(s)"},
+		{[]string{"read", "s", "--limit", "0"}, "--limit must be ≥ 1"},
+		{[]string{"read", "s", "--from", "-1"}, `--from must be a non-negative integer, got "-1"`},
+		{[]string{"read", "s", "--colour"}, "unknown flag: --colour"},
+		{[]string{"category"}, "want NAME"},
+		{[]string{"streams", "x"}, "want no arguments"},
+		{[]string{"delete"}, "want STREAM"},
+		{[]string{"tail", "--stream", "s", "--types", "A"}, "give --stream or --types, not both"},
+		{[]string{"tail", "--from", "x"}, `--from must be a non-negative integer, got "x"`},
+		{[]string{"process", "CateringMatch"}, "want NAME ID"},
+		{[]string{"read", "s", "--addr", "ftp://x"}, `--addr: client: address "ftp://x"`},
+		{[]string{"verify"}, "want DIR"},
+		{[]string{"version", "x"}, "want no arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := runPMD(t, context.Background(), tt.args...)
+			if code != exitUsage || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", code, exitUsage, tt.want, errOut)
+			}
+		})
+	}
+}
+
+// TestHelpAndCompletion: help names each command's arguments, and shell completion
+// offers commands and the daemon's stream names.
+func TestHelpAndCompletion(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	for _, s := range []string{"Order$1", "Order$2", "Invoice$1"} {
+		if _, err := d.store.Append(ctx, s, pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		want []string
+		not  []string
+	}{
+		{[]string{"--help"}, []string{"append", "category", "streams", "delete", "tail", "version", "serve", "verify", "repair", "--addr", "--token"}, nil},
+		{[]string{"append", "--help"}, []string{"pmd append STREAM TYPE JSON [flags]", "--expected", "--addr"}, nil},
+		{[]string{"link", "-h"}, []string{"pmd link STREAM ID... [flags]"}, nil},
+		{[]string{"help", "process"}, []string{"pmd process [NAME ID] [flags]"}, nil},
+		{[]string{"help", "serve"}, []string{"-data", "-config", "-no-sync"}, nil},
+		{[]string{"completion", "bash"}, []string{"__start_pmd"}, nil},
+		{[]string{"__complete", "--addr", d.addr, "read", "Ord"}, []string{"Order$1\nOrder$2\n"}, []string{"Invoice"}},
+		{[]string{"__complete", "--addr", d.addr, "tail", "--stream", "Inv"}, []string{"Invoice$1\n"}, []string{"Order"}},
+		{[]string{"__complete", "de"}, []string{"delete"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runPMD(t, ctx, tt.args...)
+			all := out + errOut
+			if code != exitOK {
+				t.Fatalf("exit %d:\n%s", code, all)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("output lacks %q:\n%s", w, all)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(out, n) {
+					t.Errorf("output has %q:\n%s", n, out)
+				}
+			}
+		})
+	}
+}
