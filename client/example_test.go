@@ -33,8 +33,10 @@ func Example() {
 	ts := httptest.NewServer(server.New(store, server.Options{Logger: logger}))
 	defer ts.Close()
 
+	addr := ts.URL // or "127.0.0.1:7070", the address of a `pmd serve`
 	ctx := context.Background()
-	c, err := client.New(ts.URL, client.WithToken(os.Getenv("PMD_TOKEN")))
+	// README begins
+	c, err := client.New(addr, client.WithToken(os.Getenv("PMD_TOKEN")))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,6 +54,7 @@ func Example() {
 	if _, err := c.Link(ctx, "Party$12", pmd.Any, res.IDs[0]); err != nil {
 		log.Fatal(err)
 	}
+	// One page; page.Next, when not nil, is where the next one starts.
 	page, err := c.ReadStream(ctx, "Party$12", pmd.ReadOptions{})
 	if err != nil {
 		log.Fatal(err)
@@ -69,6 +72,7 @@ func Example() {
 		fmt.Println("followed", e.Type, "at position", e.Position)
 		break
 	}
+	// README ends
 	// Output:
 	// appended at version 0 position 1
 	// true wrong_expected_version: wrong expected version for stream "Order$42": expected no_stream, actual 0
