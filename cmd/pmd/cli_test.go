@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/client"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,16 @@ func startInProcess(t *testing.T, cfg *config.Config) *inProcess {
 		}
 	})
 	return &inProcess{store: store, procs: procs, url: ts.URL, addr: strings.TrimPrefix(ts.URL, "http://")}
+}
+
+// client returns a client of the daemon.
+func (d *inProcess) client(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(d.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func cateringConfig(t *testing.T, webhook string) *config.Config {
@@ -197,15 +208,7 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("process list: exit %d:\n%s", code, out)
 	}
 
-	resp, err := http.Get(d.url + "/v1/processes/CateringMatch")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Processes []server.ProcessSummary `json:"processes"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
+	list, err := d.client(t).Processes(ctx, "CateringMatch", client.ListOptions{})
 	if err != nil || len(list.Processes) != 1 || list.Processes[0].ID != "42" || list.Processes[0].Status != "completed" || list.Processes[0].Events != 2 {
 		t.Fatalf("process list: %v %+v", err, list)
 	}
@@ -362,21 +365,8 @@ func TestWebhookDeliveryWithRetries(t *testing.T) {
 	if err := d.procs.managers[0].m.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(d.url + "/v1/processes/CateringMatch/42")
+	p, err := d.client(t).Process(ctx, "CateringMatch", "42")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var p struct {
-		Commands []struct {
-			ID        string `json:"id"`
-			Delivered bool   `json:"delivered"`
-			Attempts  []struct {
-				Error string `json:"error"`
-			} `json:"attempts"`
-		} `json:"commands"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Commands) != 1 || p.Commands[0].ID != first.key || !p.Commands[0].Delivered || len(p.Commands[0].Attempts) != failures+1 {
