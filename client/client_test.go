@@ -684,3 +684,26 @@ func TestSubscribeEndsWithItsContext(t *testing.T) {
 		t.Fatalf("iteration ended with %v", err)
 	}
 }
+
+// TestSubscribeEndsOnAnAnswerThatIsNotAnEvent: an answer a retry would only repeat
+// ends the iteration with an error instead of reconnecting forever.
+func TestSubscribeEndsOnAnAnswerThatIsNotAnEvent(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\ndata: {not json\n\n")
+	}))
+	defer ts.Close()
+	c := newClient(t, ts.URL, client.WithReconnectDelay(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := 0
+	for _, err := range c.Subscribe(ctx, client.SubscribeOptions{Dropped: func(err error) { t.Errorf("reconnected after %v", err) }}) {
+		n++
+		if err == nil || !strings.Contains(err.Error(), "not the JSON expected") {
+			t.Fatalf("got %v, want a decoding error", err)
+		}
+	}
+	if n != 1 || ctx.Err() != nil {
+		t.Fatalf("%d results, context %v; want one error, before the deadline", n, ctx.Err())
+	}
+}

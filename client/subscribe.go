@@ -57,8 +57,7 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 			if ctx.Err() != nil || s.stopped {
 				return
 			}
-			var api *Error
-			if errors.As(err, &api) && api.Status < 500 {
+			if !transient(err) {
 				yield(Event{}, err)
 				return
 			}
@@ -74,6 +73,16 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 			}
 		}
 	}
+}
+
+// transient tells whether a subscription that ended with err is worth resuming: a
+// connection that broke, a daemon that cut it or could not serve it for now (5xx, as
+// while it restarts). A refusal (4xx) or an answer that is not the events expected
+// would come again.
+func transient(err error) bool {
+	var conn *ConnectionError
+	var api *Error
+	return errors.As(err, &conn) || errors.Is(err, errCut) || (errors.As(err, &api) && api.Status >= 500)
 }
 
 // sse is one subscription across its connections.
