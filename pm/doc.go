@@ -40,10 +40,13 @@
 //     each group commit.
 //   - Handling an event is one atomic Write to the process stream: the link to the event
 //     and the records the decision produced, expecting the version the process was
-//     replayed at. Either all of it is in the store or none of it; a conflicting writer
-//     makes it replay and retry. An event found in its process stream already (a
-//     redelivery after a restart or a crash) is skipped, so no event is linked twice and
-//     no decision is made twice.
+//     folded at. Either all of it is in the store or none of it; a conflicting writer
+//     makes it fold again and retry. Events of one process that are queued together
+//     share a write, up to the first whose decision writes records (those are read
+//     back, so that Apply sees them exactly as a replay would). An event found in its
+//     process stream already (a redelivery after a restart or a crash) is skipped, so
+//     no event is linked twice and no decision is made twice; the store's index says
+//     so (pmd.Store.Contains), never a read of the stream.
 //   - The records the runtime writes have deterministic ids: a UUIDv5 of the process
 //     stream and the version the record lands at. A command's id is therefore stable,
 //     and delivered with the command so that a receiver can drop duplicates.
@@ -72,6 +75,36 @@
 // command without a type, data the store cannot encode) is a bug in the definition:
 // Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
 //
+// # Long processes: the cache and snapshots
+//
+// An event must cost the same however long its process is, so the runtime does not
+// replay a process stream per event. It keeps the fold of the processes it handled last
+// (state and bookkeeping, after the version folded) in memory, at most
+// Options.CacheSize of them, and folds a new event onto it; the expected version of the
+// write proves the fold current, and a failed write drops it. A process that is not in
+// the cache (after a restart, or pushed out by others) is folded once from the store.
+//
+// So that such a fold is short too, every Options.SnapshotEvery events the fold is
+// appended to the stream "<Name>.snapshots$<process id>" as a Snapshot record: the
+// version it covers, the state encoded with msgpack, the runtime's bookkeeping, and a
+// fingerprint of Definition.Version and of the shape of the state type. A fold starts
+// from the newest snapshot with this definition's fingerprint that belongs to the
+// stream's current life (not one from before a deletion of the stream), then folds the
+// events after it; without one it starts at the first event, as a store written before
+// snapshots existed does. Snapshots are written after the write they cover, on their
+// own: a crash between the two only leaves the previous snapshot the newest, and a
+// snapshot that is missing, damaged or distrusted only makes a fold longer.
+//
+// Not every state can be snapshotted. A state type is encoded with msgpack, exported
+// fields only, and each snapshot is checked to decode back to a state equal to the
+// live one (reflect.DeepEqual; typed time.Time values come back in UTC, as event
+// timestamps are). A type with unexported fields, functions, channels or non-empty
+// interfaces, or a state that fails the check (the manager logs why, once), gets no
+// snapshots: its processes are still cached in memory, and folded from the start of
+// their streams when they are not. Change Definition.Version whenever Init or Apply
+// change what the same events fold to; a change of the state type's fields changes the
+// fingerprint by itself.
+//
 // # Delivering commands
 //
 // With Options.Deliver set, a dispatcher reads the issued commands from category <Name>
@@ -90,7 +123,7 @@
 // # Queries
 //
 // Process, Processes and Deliveries read the store, so they answer whether or not the
-// Manager runs. Counts is kept in memory by Run: loaded at start, updated as the
+// Manager runs. Processes folds each process from its newest snapshot. Counts is kept in memory by Run: loaded at start, updated as the
 // runtime writes. A process is open until it issued a command and has no pending
 // deadline (completed), or one of its deadlines fired (expired). Deleting process
 // streams while Run runs leaves Counts stale until the next Run.

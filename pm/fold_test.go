@@ -479,3 +479,56 @@ func TestEncodeStateRoundTrips(t *testing.T) {
 		t.Errorf("a state holding a non-UTC time encoded: %v; want errUnencodable, as it comes back in UTC", err)
 	}
 }
+
+// TestProcessPage pages through a long process newest first: the pages hold the whole
+// stream once, each event with the state a full replay has after it, and the state of
+// the process comes from its newest snapshot.
+func TestProcessPage(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	var applied atomic.Int64
+	m, err := New(s, tallyDef("1", &applied), Options{Logger: quietLogger(), SnapshotEvery: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	types := make([]string, 33)
+	for i := range types {
+		types[i] = tallyTypes[rng.IntN(2)]
+	}
+	runFor(t, m, func() { appendTicks(t, s, rng, "a", types) })
+	ctx := context.Background()
+	full, err := m.Process(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []pmd.Event
+	var states []any
+	before := int64(-1)
+	for pages := 0; ; pages++ {
+		page, err := m.ProcessPage(ctx, "a", before, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) > 7 || pages > len(full.Events) {
+			t.Fatalf("page %d: %d events", pages, len(page.Events))
+		}
+		if !reflect.DeepEqual(page.State, full.State) || page.Version != full.Version || !reflect.DeepEqual(page.Commands, full.Commands) {
+			t.Errorf("page %d: state %v version %d commands %v; want %v %d %v", pages, page.State, page.Version, page.Commands, full.State, full.Version, full.Commands)
+		}
+		if page.Snapshot == nil || page.Snapshot.Version < full.Version-4 {
+			t.Errorf("page %d: snapshot %+v, want one at %d or later", pages, page.Snapshot, full.Version-4)
+		}
+		events = append(slices.Clone(page.Events), events...)
+		states = append(slices.Clone(page.States), states...)
+		if page.Older < 0 {
+			break
+		}
+		before = page.Older
+	}
+	if !reflect.DeepEqual(events, full.Events) {
+		t.Errorf("the pages hold %d events, the stream %d", len(events), len(full.Events))
+	}
+	if !reflect.DeepEqual(states, full.States) {
+		t.Error("the states of the pages are not those of a full replay")
+	}
+}

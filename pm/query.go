@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pmd-dev/pmd"
@@ -134,4 +135,119 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, [
 		}
 	}
 	return p, events, nil
+}
+
+// ProcessPage is Process for a long process: the state, commands and deadlines of the
+// whole process, folded from its newest snapshot, but only a page of its stream, the
+// events with versions below before (all when before is negative), at most limit of
+// them (0 means 100), newest last, each with the state after it. Snapshot says which
+// snapshot State was folded from; Older, where the next page (to the past) ends. It
+// reads the page, the events after the newest snapshot and one command record per
+// command, never the whole stream.
+func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limit int) (Process, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if reason := checkProcessID(m.name, id); reason != "" {
+		return Process{}, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
+	}
+	stream := m.name + "$" + id
+	e, err := m.fold(ctx, id)
+	if err != nil {
+		return Process{}, err
+	}
+	if !e.exists {
+		return Process{}, fmt.Errorf("pm: %s: %w", stream, ErrProcessNotFound)
+	}
+	l := e.p.ledger()
+	hi := l.last
+	if before >= 0 && before-1 < hi {
+		hi = before - 1
+	}
+	lo := max(l.first, hi-int64(limit)+1)
+	v := describe(m.name, id, e.p, nil, nil)
+	v.Older = -1
+	if lo > l.first {
+		v.Older = lo
+	}
+	if e.snap >= 0 {
+		if v.Snapshot, err = m.snapshotInfo(ctx, id, e.snap); err != nil {
+			return Process{}, err
+		}
+	}
+	if hi >= lo {
+		if v.Events, v.States, err = m.page(ctx, id, lo, hi); err != nil {
+			return Process{}, err
+		}
+	}
+	if v.Commands, err = m.commands(ctx, id, l); err != nil {
+		return Process{}, err
+	}
+	if v.Deliveries, v.DeliveriesVersion, err = m.deliveries(ctx, id); err != nil {
+		return Process{}, err
+	}
+	return v, nil
+}
+
+// snapshotInfo describes the snapshot of process id that covers version.
+func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*SnapshotInfo, error) {
+	_, rec, ok, err := m.findSnapshot(ctx, id, version)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &SnapshotInfo{Version: version, ID: rec.ID, Stream: rec.Stream, Position: rec.Position, Timestamp: rec.Timestamp}, nil
+}
+
+// page reads the versions lo to hi of the stream of process id with the state after
+// each, folding from the newest snapshot below lo.
+func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Event, []any, error) {
+	stream := m.name + "$" + id
+	p := m.def.start(id)
+	from := int64(0)
+	if m.snapshotsOn() && lo > 0 {
+		sn, _, ok, err := m.findSnapshot(ctx, id, lo-1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			if q, err := m.def.restore(id, sn.l, sn.state); err == nil {
+				p, from = q, sn.l.last+1
+			}
+		}
+	}
+	var events []pmd.Event
+	var states []any
+	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
+		if err != nil {
+			return nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		p.apply(&ev)
+		if int64(ev.Version) >= lo {
+			events = append(events, ev)
+			states = append(states, p.state())
+		}
+	}
+	return events, states, nil
+}
+
+// commands reads the command records of the process l is the ledger of, in order.
+func (m *Manager) commands(ctx context.Context, id string, l *ledger) ([]Command, error) {
+	stream := m.name + "$" + id
+	versions := make([]uint64, 0, len(l.issued))
+	for _, v := range l.issued {
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	var out []Command
+	for _, v := range versions {
+		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: v, Limit: 1}) {
+			if err != nil {
+				return nil, fmt.Errorf("pm: read %s: %w", stream, err)
+			}
+			if c, ok := commandOf(stream, id, &ev); ok {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }

@@ -34,6 +34,23 @@ type Process struct {
 	// Deliveries was read from, -1 if it has none.
 	DeliveriesVersion int64
 	Deliveries        []Delivery // attempts to deliver Commands, in order; empty without a handler
+	// Snapshot is the snapshot State was folded from, nil when it was folded from the
+	// first event. Set by ProcessPage.
+	Snapshot *SnapshotInfo
+	// Older is the version the next page to the past ends below (ProcessPage's before),
+	// -1 when Events starts at the first event. Set by ProcessPage.
+	Older int64
+}
+
+// SnapshotInfo says which snapshot a state was folded from.
+type SnapshotInfo struct {
+	// Version is the last version of the process stream the snapshot covers: the state
+	// is the snapshot's, then the events after it folded onto it.
+	Version   int64
+	ID        uuid.UUID // of the snapshot record
+	Stream    string    // "<Name>.snapshots$<ID>"
+	Position  uint64
+	Timestamp time.Time
 }
 
 // Delivery is one attempt to hand a command to the handler.
@@ -83,6 +100,7 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		Deadlines:         l.deadlines(),
 		DeliveriesStream:  deliveriesStream(name, id),
 		DeliveriesVersion: -1,
+		Older:             -1,
 	}
 	for _, e := range events {
 		if c, ok := commandOf(v.Stream, id, &e); ok {
