@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -68,6 +69,32 @@ type Process struct {
 	DeliveriesStream string `json:"deliveries_stream"`
 	// DeliveriesVersion is the version of the last attempt shown, -1 for none.
 	DeliveriesVersion int64 `json:"deliveries_version"`
+	// Snapshot is the snapshot State was folded from; nil when it was folded from the
+	// first event of the stream.
+	Snapshot *Snapshot `json:"snapshot"`
+	// Older, when set, is the "before" of the page of older events: Events holds the
+	// newest events only. nil when Events starts at the first event.
+	Older *int64 `json:"older"`
+}
+
+// Snapshot says which snapshot of a process its state was folded from: the snapshot's
+// state, then the events after Version.
+type Snapshot struct {
+	Version   int64     `json:"version"` // the last version of the process stream it covers
+	ID        string    `json:"id"`
+	Stream    string    `json:"stream"`
+	Position  uint64    `json:"position"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// ProcessPager is implemented by a Processes that pages the timelines of long
+// processes. The process route then answers with the newest events only (?limit=, the
+// default limit otherwise) and pages to the past with ?before=<version>, rather than
+// load every event of the stream.
+type ProcessPager interface {
+	// ProcessPage is Process with only the events of versions below before (all when
+	// before is negative), at most limit of them, the newest.
+	ProcessPage(ctx context.Context, name, id string, before int64, limit int) (Process, error)
 }
 
 // Command is a command a process issued, with its delivery attempts.
@@ -161,13 +188,14 @@ type processEventJSON struct {
 // the process stream in version order, each event with "state", the process's state
 // after it. A client following the timeline live subscribes to "stream" from the
 // version after the last event's and to "deliveries_stream" from
-// "deliveries_version"+1.
+// "deliveries_version"+1. With a ProcessPager, "events" are the newest ones (at most
+// ?limit=) below ?before=, and "older" is the before of the previous page.
 func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	name, id := r.PathValue("name"), r.PathValue("id")
 	if s.opts.Processes == nil {
 		return errNotFound("no process manager %q: the daemon runs none", name)
 	}
-	p, err := s.opts.Processes.Process(r.Context(), name, id)
+	p, err := s.processPage(r, name, id)
 	if errors.Is(err, ErrNotFound) {
 		return errNotFound("%v", err)
 	}
@@ -188,4 +216,28 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 		out.Deadlines = []Deadline{}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// processPage asks for the page of the process route's query, or for the whole process
+// when the Processes cannot page.
+func (s *Server) processPage(r *http.Request, name, id string) (Process, error) {
+	pager, ok := s.opts.Processes.(ProcessPager)
+	if !ok {
+		return s.opts.Processes.Process(r.Context(), name, id)
+	}
+	q := r.URL.Query()
+	limit, err := s.parseLimit(q.Get("limit"))
+	if err != nil {
+		return Process{}, err
+	}
+	if limit == 0 {
+		limit = s.opts.DefaultLimit
+	}
+	before := int64(-1)
+	if v := q.Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 0 {
+			return Process{}, errBadRequest("before must be a version, an integer ≥ 0, got %q", v)
+		}
+	}
+	return pager.ProcessPage(r.Context(), name, id, before, limit)
 }

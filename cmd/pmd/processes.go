@@ -149,6 +149,22 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 		return server.Process{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
 	}
 	v, err := mg.m.Process(ctx, id)
+	return p.view(ctx, name, id, v, err)
+}
+
+// ProcessPage implements server.ProcessPager: a page of a long process's timeline,
+// its state folded from its newest snapshot.
+func (p *processes) ProcessPage(ctx context.Context, name, id string, before int64, limit int) (server.Process, error) {
+	mg, ok := p.find(name)
+	if !ok {
+		return server.Process{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	v, err := mg.m.ProcessPage(ctx, id, before, limit)
+	return p.view(ctx, name, id, v, err)
+}
+
+// view is the answer to a query about one process.
+func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err error) (server.Process, error) {
 	if errors.Is(err, pm.ErrProcessNotFound) || errors.Is(err, pm.ErrInvalidProcessID) {
 		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
 	}
@@ -162,11 +178,12 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 	}
 	for _, c := range v.Commands {
 		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Attempts: []server.Attempt{}}
-		for _, e := range v.Events {
-			if e.ID == c.ID {
-				cmd.Position = e.Position
-			}
+		// The command may be outside the page of events shown: the store knows where.
+		e, err := p.store.Event(ctx, c.ID)
+		if err != nil {
+			return server.Process{}, err
 		}
+		cmd.Position = e.Position
 		for _, d := range v.Deliveries {
 			if d.CommandID != c.ID {
 				continue
@@ -182,6 +199,12 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 	}
 	for _, d := range v.Deadlines {
 		out.Deadlines = append(out.Deadlines, server.Deadline{Due: d.Due, Issue: d.Type})
+	}
+	if sn := v.Snapshot; sn != nil {
+		out.Snapshot = &server.Snapshot{Version: sn.Version, ID: sn.ID.String(), Stream: sn.Stream, Position: sn.Position, Timestamp: sn.Timestamp}
+	}
+	if v.Older >= 0 {
+		out.Older = &v.Older
 	}
 	return out, nil
 }
@@ -199,17 +222,15 @@ func (p *processes) Holding(ctx context.Context, ev pmd.Event) ([]string, error)
 			continue
 		}
 		stream := mg.cfg.Name + "$" + id
-		for e, err := range p.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
-			if errors.Is(err, pmd.ErrStreamNotFound) {
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			if e.ID == ev.ID {
-				out = append(out, stream)
-				break
-			}
+		if pmd.CheckName(stream) != nil {
+			continue // no process stream can have that name
+		}
+		in, err := p.store.Contains(stream, ev.Position)
+		if err != nil {
+			return nil, err
+		}
+		if in {
+			out = append(out, stream)
 		}
 	}
 	return out, nil

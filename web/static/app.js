@@ -471,11 +471,18 @@
       el('details', { class: 'state', dataset: { part: 'state' } }, el('summary', null, 'state after'), json(ev.state)));
   }
 
-  async function processPage({ segs }, current) {
+  async function processPage({ segs, params }, current) {
     const [, name, id] = segs;
+    const before = params.get('before');
     const view = el('div');
     const load = async () => {
-      const p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id));
+      // A long process is shown a page at a time, the newest first: the daemon never
+      // loads every event of its stream for one page.
+      const query = new URLSearchParams();
+      if (before !== null) query.set('before', before);
+      if (params.get('limit') !== null) query.set('limit', params.get('limit'));
+      const qs = query.toString();
+      const p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id) + (qs ? '?' + qs : ''));
       if (!current()) return null;
       const commands = new Map(p.commands.map((c) => [c.id, c]));
       // A live reload keeps open what the reader opened.
@@ -489,12 +496,23 @@
           el('dt', null, 'Stream'), el('dd', null, streamLink(p.stream)),
           el('dt', null, 'Commands'), el('dd', null, p.commands.length ? p.commands.map((c) => c.type).join(', ') : 'none yet')),
         el('h2', null, 'Timeline'),
+        before !== null
+          ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { limit: params.get('limit') }), rel: 'first' }, '« newest'))
+          : null,
         el('ol', { class: 'timeline', id: 'timeline' }, p.events.map((ev) => timelineEntry(ev, commands))),
+        p.older !== null && p.older !== undefined
+          ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { before: p.older, limit: params.get('limit') }), rel: 'next', id: 'older' }, 'older events »'))
+          : null,
         el('h2', null, 'Pending deadlines'),
         p.deadlines.length
           ? table(['Due', 'Issues'], p.deadlines.map((d) => el('tr', null, el('td', { class: 'time' }, time(d.due)), el('td', null, d.issue))))
           : el('p', { class: 'empty', id: 'deadlines' }, 'None.'),
         el('h2', null, 'State now'),
+        p.snapshot
+          ? el('p', { id: 'snapshot' }, 'Folded from the snapshot of version ' + p.snapshot.version + ' (',
+            el('a', { href: href(['events', p.snapshot.id]) }, 'written ', time(p.snapshot.timestamp)),
+            '), then the events after it.')
+          : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
         json(p.state));
       for (const d of view.querySelectorAll('#timeline > li details')) {
         if (open.has(d.closest('li').dataset.id + ' ' + d.dataset.part)) d.open = true;
@@ -504,6 +522,7 @@
     const p = await load();
     if (!p) return;
     show('process', view);
+    if (before !== null) return; // an older page stays as it is
     // The timeline changes with the process stream (facts, commands, deadlines) and
     // with its deliveries stream (each delivery attempt).
     const reload = soon(() => load().catch((e) => view.prepend(errorBox(e))), 200);
