@@ -72,6 +72,16 @@ func (c *fileCache) release(cf *cachedFile) {
 	}
 }
 
+// forget drops the open file of the segment starting at first, if any, after a new file
+// was renamed over it: the next acquire opens the new one.
+func (c *fileCache) forget(first uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cf, ok := c.files[first]; ok {
+		c.evict(cf)
+	}
+}
+
 // open reports how many files are open, for tests.
 func (c *fileCache) open() int {
 	c.mu.Lock()

@@ -61,15 +61,16 @@ const (
 // to the segment files by offset, so reading a record costs one pread whatever the
 // segment size. A Log is safe for concurrent use.
 type Log struct {
-	dir     string
-	opts    Options
-	logger  *slog.Logger
-	wal     *wal.Log
-	files   *fileCache
-	tables  *tableCache
-	sealing sync.WaitGroup  // sidecar writes of segments just sealed, off the write path
-	repairs []Repair        // fixed at Open
-	damage  []*CorruptError // fixed at Open
+	dir       string
+	opts      Options
+	logger    *slog.Logger
+	wal       *wal.Log
+	files     *fileCache
+	tables    *tableCache
+	sealing   sync.WaitGroup  // sidecar writes of segments just sealed, off the write path
+	rewriting sync.Mutex      // held by Rewrite: one at a time
+	repairs   []Repair        // fixed at Open
+	damage    []*CorruptError // fixed at Open
 
 	walOpts wal.Options // fixed at Open: a reopened tidwall/wal must mirror the same segment size
 
@@ -440,8 +441,11 @@ func checkWrite(recs []Record, first uint64) error {
 		return fmt.Errorf("%w write: the last of %d records is not a commit", ErrInvalid, len(recs))
 	}
 	for i := range recs {
-		if recs[i].Kind == KindVoid {
+		switch {
+		case recs[i].Kind == KindVoid:
 			return fmt.Errorf("%w write: record %d of %d: void records are written only by repair", ErrInvalid, i+1, len(recs))
+		case recs[i].Kind == KindGone, recs[i].Erased:
+			return fmt.Errorf("%w write: record %d of %d: %s records are written only by a scavenge", ErrInvalid, i+1, len(recs), recs[i].Kind)
 		}
 		if msg := recs[i].check(first + uint64(i)); msg != "" {
 			return fmt.Errorf("%w write: record %d of %d: %s", ErrInvalid, i+1, len(recs), msg)
@@ -570,21 +574,20 @@ func (l *Log) Read(pos uint64) (Record, error) {
 	i := l.find(pos)
 	s, tail := l.segs[i], i == len(l.segs)-1
 	var start, end int64
+	gen := s.gen
 	if tail {
 		start, end = s.bounds(int(pos - s.first))
 	}
 	l.mu.RUnlock()
-	if !tail {
-		offs, err := l.table(s)
-		if err != nil {
-			return Record{}, fmt.Errorf("log: read position %d: %w", pos, err)
-		}
-		start, end = offsBounds(offs, s.size, int(pos-s.first))
+	offs, size, cf, ok, err := l.openSegment(s, gen, !tail, !tail)
+	if !ok {
+		return l.Read(pos) // a Rewrite of the segment, sealed meanwhile, came in between
 	}
-
-	cf, err := l.files.acquire(s)
 	if err != nil {
 		return Record{}, fmt.Errorf("log: read position %d: %w", pos, err)
+	}
+	if !tail {
+		start, end = offsBounds(offs, size, int(pos-s.first))
 	}
 	b := make([]byte, end-start)
 	_, err = cf.f.ReadAt(b, start)
@@ -630,9 +633,10 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 	}
 	type span struct {
 		s          *segment
-		start, end int64
+		start, end int64 // for the tail; a sealed segment's are found when its turn comes
 		first      uint64
-		skip       int // entries to skip in a sealed segment, found through its table
+		gen        int
+		sealed     bool
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -644,26 +648,14 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 	if from <= last {
 		for i := l.find(from); i < len(l.segs) && l.segs[i].first <= last; i++ {
 			s := l.segs[i]
-			sp := span{s: s, start: 0, end: s.size, first: s.first}
-			if s.first < from {
-				if i == len(l.segs)-1 {
-					sp.start, _ = s.bounds(int(from - s.first))
-				} else {
-					sp.skip = int(from - s.first)
-				}
-				sp.first = from
+			sp := span{s: s, end: s.size, first: max(from, s.first), gen: s.gen, sealed: i < len(l.segs)-1}
+			if !sp.sealed && s.first < from {
+				sp.start, _ = s.bounds(int(from - s.first))
 			}
 			spans = append(spans, sp)
 		}
 	}
 	l.mu.RUnlock()
-	if len(spans) > 0 && spans[0].skip > 0 {
-		offs, err := l.table(spans[0].s)
-		if err != nil {
-			return fmt.Errorf("log: scan: %w", err)
-		}
-		spans[0].start = int64(offs[spans[0].skip])
-	}
 
 	var total int64
 	for _, sp := range spans {
@@ -673,9 +665,21 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 	br := bufio.NewReaderSize(nil, int(min(total, scanBufferSize)))
 	var buf []byte
 	for _, sp := range spans {
-		cf, err := l.files.acquire(sp.s)
+		skip := sp.first > sp.s.first
+		offs, size, cf, ok, err := l.openSegment(sp.s, sp.gen, sp.sealed, sp.sealed && skip)
+		if !ok {
+			// The tail was sealed and rewritten since the spans were made.
+			offs, size, cf, _, err = l.openSegment(sp.s, -1, true, skip)
+			sp.sealed = true
+		}
 		if err != nil {
 			return fmt.Errorf("log: scan: %w", err)
+		}
+		if sp.sealed {
+			sp.start, sp.end = 0, size
+			if skip {
+				sp.start = int64(offs[sp.first-sp.s.first])
+			}
 		}
 		br.Reset(io.NewSectionReader(cf.f, sp.start, sp.end-sp.start))
 		pos, off := sp.first, sp.start

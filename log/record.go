@@ -20,6 +20,15 @@ const (
 	// an offline repair (PlanRepair), never by Write. It has a header and no body, and
 	// is no event, link or deletion: a reader just goes past its position.
 	KindVoid Kind = 4
+	// KindRetention sets a stream's retention: which of its versions reads still show.
+	KindRetention Kind = 5
+	// KindErase erases the data and metadata of the events appended to a stream before a
+	// version: reads show them without, and a scavenge removes the bytes.
+	KindErase Kind = 6
+	// KindGone fills the position of an event or link that no stream shows any more,
+	// whose bytes a scavenge removed: written only by Rewrite. Like KindVoid it has a
+	// header and no body; unlike it, it is no damage.
+	KindGone Kind = 7
 )
 
 // String returns the kind's name: "event", "link", "delete", "void", or "kind(N)".
@@ -33,6 +42,12 @@ func (k Kind) String() string {
 		return "delete"
 	case KindVoid:
 		return "void"
+	case KindRetention:
+		return "retention"
+	case KindErase:
+		return "erase"
+	case KindGone:
+		return "gone"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -64,9 +79,25 @@ type Delete struct {
 	Before uint64
 }
 
-// Record is one log record. Exactly one of Event, Link and Delete is meaningful, chosen
-// by Kind (none for KindVoid); the others are ignored when encoding and zero when
-// decoded.
+// Retention is the body of a retention record: the retention settings of Stream from
+// then on, replacing those before. A zero field is not set.
+type Retention struct {
+	Stream         string
+	MaxAge         int64  // nanoseconds: events older than this are not read
+	MaxCount       uint64 // only the newest MaxCount versions are read
+	TruncateBefore uint64 // versions below it are not read
+}
+
+// Erase is the body of an erase record: the events appended to Stream at versions below
+// Before lose their data and metadata.
+type Erase struct {
+	Stream string
+	Before uint64
+}
+
+// Record is one log record. Exactly one of Event, Link, Delete, Retention and Erase is
+// meaningful, chosen by Kind (none for KindVoid and KindGone); the others are ignored
+// when encoding and zero when decoded.
 type Record struct {
 	Position uint64 // set by Write; checked by reads
 	Kind     Kind
@@ -75,9 +106,14 @@ type Record struct {
 	// set by Write. Crash repair uses it to tell a torn, never acknowledged write from
 	// damage to an earlier one (see FORMAT.md). 0 means unknown.
 	WriteStart uint64
-	Event      Event
-	Link       Link
-	Delete     Delete
+	// Erased marks an event record whose data and metadata a scavenge removed after an
+	// erase record named it: Data and Metadata are nil.
+	Erased    bool
+	Event     Event
+	Link      Link
+	Delete    Delete
+	Retention Retention
+	Erase     Erase
 }
 
 // Record header layout; FORMAT.md describes it byte by byte.
@@ -85,6 +121,7 @@ const (
 	recordVersion = 1
 	headerSize    = 24
 	flagCommit    = 1 << 0
+	flagErased    = 1 << 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -96,6 +133,9 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	var flags byte
 	if r.Commit {
 		flags |= flagCommit
+	}
+	if r.Erased {
+		flags |= flagErased
 	}
 	dst = append(dst, 0, 0, 0, 0, recordVersion, byte(r.Kind), flags, 0)
 	dst = binary.LittleEndian.AppendUint64(dst, r.Position)
@@ -123,7 +163,19 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		dst = append(dst, 0x90|2)
 		dst = appendStr(dst, d.Stream)
 		dst = appendUint(dst, d.Before)
-	case KindVoid:
+	case KindRetention:
+		x := &r.Retention
+		dst = append(dst, 0x90|4)
+		dst = appendStr(dst, x.Stream)
+		dst = appendInt(dst, x.MaxAge)
+		dst = appendUint(dst, x.MaxCount)
+		dst = appendUint(dst, x.TruncateBefore)
+	case KindErase:
+		x := &r.Erase
+		dst = append(dst, 0x90|2)
+		dst = appendStr(dst, x.Stream)
+		dst = appendUint(dst, x.Before)
+	case KindVoid, KindGone:
 		// no body
 	}
 	binary.LittleEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
@@ -145,10 +197,11 @@ func DecodeRecord(b []byte) (Record, error) {
 		return r, corrupt(0, "unknown record version %d", b[4])
 	}
 	r.Kind = Kind(b[5])
-	if b[6]&^flagCommit != 0 {
+	if b[6]&^(flagCommit|flagErased) != 0 {
 		return r, corrupt(0, "unknown flags %#02x", b[6])
 	}
 	r.Commit = b[6]&flagCommit != 0
+	r.Erased = b[6]&flagErased != 0
 	if b[7] != 0 {
 		return r, corrupt(0, "reserved byte is %#02x, want 0", b[7])
 	}
@@ -184,7 +237,19 @@ func DecodeRecord(b []byte) (Record, error) {
 		d.array(2)
 		x.Stream = d.str()
 		x.Before = d.uint()
-	case KindVoid:
+	case KindRetention:
+		x := &r.Retention
+		d.array(4)
+		x.Stream = d.str()
+		x.MaxAge = d.int()
+		x.MaxCount = d.uint()
+		x.TruncateBefore = d.uint()
+	case KindErase:
+		x := &r.Erase
+		d.array(2)
+		x.Stream = d.str()
+		x.Before = d.uint()
+	case KindVoid, KindGone:
 		// no body: any byte is a trailing byte
 	default:
 		return Record{}, corrupt(r.Position, "unknown record kind %d", uint8(r.Kind))
@@ -203,6 +268,9 @@ func DecodeRecord(b []byte) (Record, error) {
 
 // check returns what is wrong with the body of r, to be stored at pos, or "".
 func (r *Record) check(pos uint64) string {
+	if r.Erased && (r.Kind != KindEvent || r.Event.Data != nil || r.Event.Metadata != nil) {
+		return "erased flag on a record that is not an event without data and metadata"
+	}
 	switch r.Kind {
 	case KindEvent:
 		switch {
@@ -226,7 +294,18 @@ func (r *Record) check(pos uint64) string {
 		if r.Delete.Stream == "" {
 			return "delete without stream"
 		}
-	case KindVoid:
+	case KindRetention:
+		switch {
+		case r.Retention.Stream == "":
+			return "retention without stream"
+		case r.Retention.MaxAge < 0:
+			return fmt.Sprintf("retention with a negative max age %d", r.Retention.MaxAge)
+		}
+	case KindErase:
+		if r.Erase.Stream == "" {
+			return "erase without stream"
+		}
+	case KindVoid, KindGone:
 	default:
 		return fmt.Sprintf("unknown record kind %d", uint8(r.Kind))
 	}

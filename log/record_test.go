@@ -57,6 +57,13 @@ func roundTrips() []struct {
 		{"delete before 0", Record{Position: 14, WriteStart: 13, Kind: KindDelete, Commit: true, Delete: Delete{Stream: "Order$42"}}},
 		{"void", Record{Position: 15, Kind: KindVoid}},
 		{"void commit", Record{Position: 16, WriteStart: 16, Kind: KindVoid, Commit: true}},
+		{"retention", Record{Position: 17, WriteStart: 17, Kind: KindRetention, Commit: true,
+			Retention: Retention{Stream: "Order$42", MaxAge: 720 * 3600e9, MaxCount: 1000, TruncateBefore: 42}}},
+		{"retention cleared", Record{Position: 18, WriteStart: 18, Kind: KindRetention, Commit: true, Retention: Retention{Stream: "s"}}},
+		{"erase", Record{Position: 19, WriteStart: 19, Kind: KindErase, Commit: true, Erase: Erase{Stream: "Customer$7", Before: 12}}},
+		{"gone", Record{Position: 20, WriteStart: 19, Kind: KindGone, Commit: true}},
+		{"erased event", Record{Position: 21, WriteStart: 21, Kind: KindEvent, Erased: true, Commit: true,
+			Event: Event{ID: testID(21), Stream: "Customer$7", Version: 3, Type: "AddressGiven", Timestamp: 1700000000123456789}}},
 	}
 	for _, v := range []uint64{0, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, math.MaxUint64} {
 		cases = append(cases, tc{fmt.Sprintf("version %d", v), ev(func(e *Event) { e.Version = v })})
@@ -115,7 +122,7 @@ func TestRecordDoesNotAliasInput(t *testing.T) {
 func TestRecordBodyIsMsgpack(t *testing.T) {
 	for _, tc := range roundTrips() {
 		r := tc.rec
-		if r.Kind == KindVoid {
+		if r.Kind == KindVoid || r.Kind == KindGone {
 			if b := AppendRecord(nil, &r); len(b) != headerSize {
 				t.Fatalf("%s: %d bytes, want a header alone", tc.name, len(b))
 			}
@@ -141,6 +148,13 @@ func TestRecordBodyIsMsgpack(t *testing.T) {
 			got = []any{str(), u64(), u64(), bin()}
 		case KindDelete:
 			want = []any{r.Delete.Stream, r.Delete.Before}
+			got = []any{str(), u64()}
+		case KindRetention:
+			x := r.Retention
+			want = []any{x.Stream, x.MaxAge, x.MaxCount, x.TruncateBefore}
+			got = []any{str(), func() any { v, err := dec.DecodeInt64(); return errOr(err, v) }(), u64(), u64()}
+		case KindErase:
+			want = []any{r.Erase.Stream, r.Erase.Before}
 			got = []any{str(), u64()}
 		}
 		if n != len(want) || !reflect.DeepEqual(got, want) {
@@ -198,9 +212,15 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{name: "version 0", b: mod(func(b []byte) []byte { b[4] = 0; return reseal(b) }), reason: "unknown record version 0"},
 		{name: "version 2", b: mod(func(b []byte) []byte { b[4] = 2; return reseal(b) }), reason: "unknown record version 2"},
 		{name: "kind 0", b: mod(func(b []byte) []byte { b[5] = 0; return reseal(b) }), reason: "unknown record kind 0"},
-		{name: "kind 5", b: mod(func(b []byte) []byte { b[5] = 5; return reseal(b) }), reason: "unknown record kind 5"},
+		{name: "kind 8", b: mod(func(b []byte) []byte { b[5] = 8; return reseal(b) }), reason: "unknown record kind 8"},
+		{name: "retention body on an event", b: mod(func(b []byte) []byte { b[5] = 5; return reseal(b) }), reason: "retention body: "},
+		{name: "gone with a body", b: mod(func(b []byte) []byte { b[5] = 7; return reseal(b) }), reason: "gone body: "},
+		{name: "erased with data", b: mod(func(b []byte) []byte { b[6] = 3; return reseal(b) }), reason: "erased flag on a record that is not an event without data and metadata"},
+		{name: "erased link", b: enc(Record{Position: 5, Kind: KindLink, Erased: true, Link: Link{Stream: "s", Event: 1, ID: id1}}), reason: "erased flag"},
+		{name: "negative max age", b: enc(Record{Position: 5, Kind: KindRetention, Retention: Retention{Stream: "s", MaxAge: -1}}), reason: "negative max age"},
+		{name: "erase without stream", b: enc(Record{Position: 5, Kind: KindErase}), reason: "erase without stream"},
 		{name: "void with a body", b: mod(func(b []byte) []byte { b[5] = 4; return reseal(b) }), reason: "void body: "},
-		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 3; return reseal(b) }), reason: "unknown flags"},
+		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 5; return reseal(b) }), reason: "unknown flags"},
 		{name: "reserved", b: mod(func(b []byte) []byte { b[7] = 1; return reseal(b) }), reason: "reserved byte"},
 		{name: "position 0", b: mod(func(b []byte) []byte { clear(b[8:16]); clear(b[16:24]); return reseal(b) }), reason: "position 0"},
 		{name: "write start after", b: mod(func(b []byte) []byte { b[16] = 6; return reseal(b) }), reason: "write start 6 after the record"},

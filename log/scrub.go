@@ -31,6 +31,7 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 		s    *segment
 		offs []uint32 // the tail's; a sealed segment's is loaded when its turn comes
 		size int64
+		gen  int
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -43,7 +44,7 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 		if s.first > l.last || s.count == 0 {
 			break
 		}
-		sp := span{s: s, size: s.size}
+		sp := span{s: s, size: s.size, gen: s.gen}
 		if i == len(l.segs)-1 {
 			// The tail's offs grows by appends: this slice keeps what it holds now.
 			sp.offs = s.offs[:len(s.offs):len(s.offs)]
@@ -65,22 +66,24 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 	var buf []byte
 	for _, sp := range spans {
 		segStart := done
-		if sp.offs == nil {
-			offs, err := l.table(sp.s)
-			var ce *CorruptError
-			if errors.As(err, &ce) {
-				found = append(found, ce)
-				done = segStart + sp.size
-				continue
-			}
-			if err != nil {
-				return found, fmt.Errorf("log: scrub %s: %w", sp.s.path, err)
-			}
-			sp.offs = offs
+		sealed := sp.offs == nil
+		offs, size, cf, ok, err := l.openSegment(sp.s, sp.gen, sealed, sealed)
+		if !ok {
+			// The tail was sealed and rewritten since the spans were made.
+			sealed = true
+			offs, size, cf, _, err = l.openSegment(sp.s, -1, true, true)
 		}
-		cf, err := l.files.acquire(sp.s)
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			found = append(found, ce)
+			done = segStart + sp.size
+			continue
+		}
 		if err != nil {
-			return found, fmt.Errorf("log: scrub: %w", err)
+			return found, fmt.Errorf("log: scrub %s: %w", sp.s.path, err)
+		}
+		if sealed {
+			sp.offs, sp.size = offs, size
 		}
 		seg := &segment{first: sp.s.first, path: sp.s.path, offs: sp.offs, size: sp.size}
 		br.Reset(io.NewSectionReader(cf.f, 0, sp.size))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 )
 
 // A segment file is named by the position of its first entry as 20 decimal digits, the
@@ -33,6 +34,36 @@ type segment struct {
 	// For a sealed segment, guarded by tableCache.mu.
 	elem    *list.Element // in tableCache.lru while offs is loaded and evictable
 	loading *tableLoad    // the load of offs in flight, nil if none
+
+	// swap is held for writing by Rewrite while it renames a new file over a sealed
+	// segment and sets its size and offsets, and for reading by whoever reads the segment
+	// through its size and offsets, so that it reads the old file or the new one whole.
+	swap sync.RWMutex
+	gen  int // rewrites so far; written under swap and Log.mu
+}
+
+// open returns the table, size and open file of s as one consistent whole: a file
+// acquired under swap keeps the contents its size and table describe even if a Rewrite
+// renames a new file over it afterwards. gen is the generation the caller saw s in, -1
+// for any: if a Rewrite came in between, ok is false and nothing is acquired. For the
+// tail (sealed false), whose bounds the caller has, offs is nil and size 0; so is offs
+// when the caller does not need it (table false).
+func (l *Log) openSegment(s *segment, gen int, sealed, table bool) (offs []uint32, size int64, cf *cachedFile, ok bool, err error) {
+	s.swap.RLock()
+	defer s.swap.RUnlock()
+	if gen >= 0 && s.gen != gen {
+		return nil, 0, nil, false, nil
+	}
+	if sealed {
+		if table {
+			if offs, err = l.table(s); err != nil {
+				return nil, 0, nil, true, err
+			}
+		}
+		size = s.size // constant but for a Rewrite, which holds swap
+	}
+	cf, err = l.files.acquire(s)
+	return offs, size, cf, true, err
 }
 
 // bounds returns the byte range of the entry at index i.
@@ -84,7 +115,7 @@ func listSegments(dir string) (segs []segFile, sidecars []string, err error) {
 				return nil, nil, err
 			}
 			segs = append(segs, segFile{first: first, path: filepath.Join(dir, name), size: info.Size()})
-		case suffix == sidecarExt || suffix == sidecarExt+tmpExt || suffix == repairTmpExt:
+		case suffix == sidecarExt || suffix == sidecarExt+tmpExt || suffix == repairTmpExt || suffix == scavengeTmpExt:
 			sidecars = append(sidecars, filepath.Join(dir, name))
 		case suffix == ".START" || suffix == ".END":
 			return nil, nil, fmt.Errorf("unexpected truncation file %s", name)

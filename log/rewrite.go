@@ -1,0 +1,204 @@
+package log
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// scavengeTmpExt names a segment being rewritten by Rewrite; Open removes it.
+const scavengeTmpExt = ".scavenge" + tmpExt
+
+// RewriteOptions says what Rewrite changes.
+type RewriteOptions struct {
+	// Change is called with each record of the segment, in order, and returns nil to
+	// keep it, or what to store in its place: a record of KindGone for an event or a
+	// link no stream shows any more, or the event itself with Erased set and no data or
+	// metadata. Rewrite sets the replacement's position, commit flag and write start to
+	// the original's; any other change is refused.
+	Change func(r *Record) *Record
+	// Pace, if set, is called after each record with the bytes read so far, and may
+	// wait to throttle the rewrite; an error it returns stops the rewrite, which then
+	// changes nothing.
+	Pace func(ctx context.Context, read int64) error
+}
+
+// RewriteResult says what a Rewrite did.
+type RewriteResult struct {
+	Replaced    int   // records replaced
+	BytesBefore int64 // the segment's size before
+	BytesAfter  int64 // and after
+}
+
+// Rewrite rewrites the sealed segment that starts at position first with the records
+// opts.Change replaces, removing their bytes from the disk. No position changes, and the
+// segment stays in tidwall/wal's format. The new segment is written beside the old one
+// and fsynced, then renamed over it: a crash leaves either segment whole, and its
+// offsets are rebuilt when next needed (its sidecar is removed before the rename and
+// written again after it). Reads go on during a rewrite; each sees the old segment or
+// the new one. A damaged record stops the rewrite with its *CorruptError, changing
+// nothing: repair the log first.
+func (l *Log) Rewrite(ctx context.Context, first uint64, opts RewriteOptions) (RewriteResult, error) {
+	res, err := l.rewrite(ctx, first, opts)
+	if err != nil {
+		return res, fmt.Errorf("log: rewrite segment %d: %w", first, err)
+	}
+	return res, nil
+}
+
+func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (RewriteResult, error) {
+	if l.opts.ReadOnly {
+		return RewriteResult{}, ErrReadOnly
+	}
+	l.rewriting.Lock() // one rewrite at a time
+	defer l.rewriting.Unlock()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return RewriteResult{}, ErrClosed
+	}
+	var s *segment
+	for i, seg := range l.segs {
+		if seg.first == first && i < len(l.segs)-1 {
+			s = seg
+		}
+	}
+	l.mu.RUnlock()
+	if s == nil {
+		return RewriteResult{}, fmt.Errorf("%w: no sealed segment starts at position %d", ErrInvalid, first)
+	}
+	// Only Rewrite changes a sealed segment, and it holds l.rewriting: s.size and its
+	// table stay as read here until the swap below.
+	offs, err := l.table(s)
+	if err != nil {
+		return RewriteResult{}, err
+	}
+	res := RewriteResult{BytesBefore: s.size}
+	tmp := s.path + scavengeTmpExt
+	newOffs, size, err := l.writeRewrite(ctx, s, offs, tmp, opts, &res)
+	if err != nil || res.Replaced == 0 {
+		os.Remove(tmp)
+		res.Replaced, res.BytesAfter = 0, res.BytesBefore
+		return res, err
+	}
+	res.BytesAfter = size
+
+	s.swap.Lock()
+	err = func() error {
+		if err := os.Remove(s.path + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, s.path); err != nil {
+			return err
+		}
+		return syncDir(l.dir)
+	}()
+	if err != nil {
+		s.swap.Unlock()
+		os.Remove(tmp)
+		if _, statErr := os.Stat(s.path + sidecarExt); errors.Is(statErr, fs.ErrNotExist) {
+			l.writeSidecar(s.first, s.path, s.size, offs) // the old segment stays: so does its table
+		}
+		return RewriteResult{BytesBefore: res.BytesBefore, BytesAfter: res.BytesBefore}, err
+	}
+	l.files.forget(s.first)
+	l.mu.Lock()
+	l.tables.mu.Lock()
+	s.gen++
+	s.size = size
+	if s.offs != nil {
+		s.offs = newOffs
+	}
+	l.tables.mu.Unlock()
+	l.mu.Unlock()
+	s.swap.Unlock()
+	l.writeSidecar(s.first, s.path, size, newOffs)
+	return res, nil
+}
+
+// writeRewrite writes the rewritten segment s to tmp, fsynced, and returns its offsets
+// and size.
+func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp string, opts RewriteOptions, res *RewriteResult) ([]uint32, int64, error) {
+	old, err := os.Open(s.path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer old.Close()
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return nil, 0, err
+	}
+	newOffs := make([]uint32, len(offs))
+	var size int64
+	err = func() error {
+		br := bufio.NewReaderSize(io.NewSectionReader(old, 0, s.size), scanBufferSize)
+		w := bufio.NewWriterSize(f, scanBufferSize)
+		var buf, enc []byte
+		var off int64
+		for i := range offs {
+			pos := s.first + uint64(i)
+			start, end := offsBounds(offs, s.size, i)
+			var r Record
+			r, buf, err = readEntry(br, buf, s.path, start, end, pos)
+			if err != nil {
+				return err
+			}
+			off = end
+			out := buf
+			if repl := opts.Change(&r); repl != nil {
+				if err := checkReplacement(&r, repl); err != nil {
+					return fmt.Errorf("position %d: %w", pos, err)
+				}
+				enc = AppendRecord(enc[:0], repl)
+				out = enc
+				res.Replaced++
+			}
+			newOffs[i] = uint32(size)
+			var lb [10]byte
+			n, _ := w.Write(appendUvarint(lb[:0], uint64(len(out))))
+			w.Write(out)
+			size += int64(n + len(out))
+			if opts.Pace != nil {
+				if err := opts.Pace(ctx, off); err != nil {
+					return err
+				}
+			} else if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return f.Sync()
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return newOffs, size, err
+}
+
+// checkReplacement checks that repl is a replacement Rewrite allows for r, and makes it
+// keep r's place in the log.
+func checkReplacement(r, repl *Record) error {
+	repl.Position, repl.Commit, repl.WriteStart = r.Position, r.Commit, r.WriteStart
+	switch {
+	case repl.Kind == KindGone && (r.Kind == KindEvent || r.Kind == KindLink):
+		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Kind: KindGone}
+		return nil
+	case repl.Kind == KindEvent && r.Kind == KindEvent && repl.Erased:
+		e, x := r.Event, repl.Event
+		if x.ID != e.ID || x.Stream != e.Stream || x.Version != e.Version || x.Type != e.Type ||
+			x.Timestamp != e.Timestamp || x.Data != nil || x.Metadata != nil {
+			return fmt.Errorf("%w: an erased event keeps its id, stream, version, type and timestamp, and loses its data and metadata", ErrInvalid)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: a %s record cannot be replaced by a %s record (erased: %t)", ErrInvalid, r.Kind, repl.Kind, repl.Erased)
+}

@@ -1,0 +1,212 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/tidwall/wal"
+)
+
+// scavenged is what a scavenge that kills every event of Order$3 and every link, and
+// erases the events of Order$5, makes of r; nil keeps it.
+func scavenged(r *Record) *Record {
+	switch {
+	case r.Kind == KindLink, r.Kind == KindEvent && r.Event.Stream == "Order$3":
+		return &Record{Kind: KindGone}
+	case r.Kind == KindEvent && r.Event.Stream == "Order$5":
+		e := *r
+		e.Erased, e.Event.Data, e.Event.Metadata = true, nil, nil
+		return &e
+	}
+	return nil
+}
+
+func TestRewriteKeepsPositions(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{NoSync: true, SegmentSize: 2000})
+	want := writeBatches(t, l, nil, 10, 20, 30, 5, 25)
+	segs := l.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments, want at least 3", len(segs))
+	}
+	var replaced int
+	for _, s := range segs[:len(segs)-1] {
+		res, err := l.Rewrite(context.Background(), s.First, RewriteOptions{Change: scavenged})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for i := s.First; i < s.First+uint64(s.Count); i++ {
+			if repl := scavenged(&want[i-1]); repl != nil {
+				repl.Position, repl.Commit, repl.WriteStart = want[i-1].Position, want[i-1].Commit, want[i-1].WriteStart
+				want[i-1] = *repl
+				n++
+			}
+		}
+		if res.Replaced != n || (n > 0) != (res.BytesAfter < res.BytesBefore) || res.BytesBefore != s.Size {
+			t.Fatalf("segment %d: %+v, want %d replaced and fewer bytes", s.First, res, n)
+		}
+		replaced += n
+	}
+	if replaced == 0 {
+		t.Fatal("nothing was replaced: the test shows nothing")
+	}
+	checkContent(t, l, want)
+	checkFiles(t, l)
+	// A second rewrite finds nothing to replace and changes nothing.
+	before := snapshot(t, dir)
+	if res, err := l.Rewrite(context.Background(), segs[0].First, RewriteOptions{Change: func(*Record) *Record { return nil }}); err != nil || res.Replaced != 0 {
+		t.Fatalf("second rewrite: %+v, %v", res, err)
+	}
+	if !reflect.DeepEqual(snapshot(t, dir), before) {
+		t.Fatal("a rewrite that replaced nothing changed files")
+	}
+	mustClose(t, l)
+
+	// The rewritten log opens, and tidwall/wal itself reads every segment.
+	l = mustOpen(t, dir, Options{NoSync: true, SegmentSize: 2000})
+	checkContent(t, l, want)
+	mustClose(t, l)
+	w, err := wal.Open(dir, &wal.Options{NoSync: true, SegmentSize: 2000, LogFormat: wal.Binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range want {
+		b, err := w.Read(uint64(i + 1))
+		if err != nil {
+			t.Fatalf("tidwall/wal Read(%d): %v", i+1, err)
+		}
+		r, err := DecodeRecord(b)
+		if err != nil || !reflect.DeepEqual(r, want[i]) {
+			t.Fatalf("tidwall/wal Read(%d) = %+v, %v; want %+v", i+1, r, err, want[i])
+		}
+	}
+}
+
+func TestRewriteRefuses(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{NoSync: true, SegmentSize: 2000})
+	defer mustClose(t, l)
+	writeBatches(t, l, nil, 30, 30)
+	l.sealing.Wait()
+	segs := l.Segments()
+	tail := segs[len(segs)-1]
+	ctx := context.Background()
+	keep := RewriteOptions{Change: func(*Record) *Record { return nil }}
+	if _, err := l.Rewrite(ctx, tail.First, keep); !errors.Is(err, ErrInvalid) {
+		t.Errorf("rewrite of the tail: %v, want ErrInvalid", err)
+	}
+	if _, err := l.Rewrite(ctx, segs[0].First+1, keep); !errors.Is(err, ErrInvalid) {
+		t.Errorf("rewrite of no segment: %v, want ErrInvalid", err)
+	}
+	bad := map[string]func(*Record) *Record{
+		"a deletion gone": func(r *Record) *Record {
+			if r.Kind == KindDelete {
+				return &Record{Kind: KindGone}
+			}
+			return nil
+		},
+		"an event changed": func(r *Record) *Record {
+			if r.Kind == KindEvent {
+				e := *r
+				e.Erased, e.Event.Data, e.Event.Metadata, e.Event.Type = true, nil, nil, "Other"
+				return &e
+			}
+			return nil
+		},
+		"an event kept with its data, marked erased": func(r *Record) *Record {
+			if r.Kind == KindEvent && r.Event.Data != nil {
+				e := *r
+				e.Erased = true
+				return &e
+			}
+			return nil
+		},
+	}
+	for name, change := range bad {
+		before := snapshot(t, l.dir)
+		if _, err := l.Rewrite(ctx, segs[0].First, RewriteOptions{Change: change}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+		if !reflect.DeepEqual(snapshot(t, l.dir), before) {
+			t.Errorf("%s: a refused rewrite changed files", name)
+		}
+	}
+}
+
+// TestRewriteUnderReads rewrites segments while readers read and scan them: every read
+// sees a record as it was or as it is after the rewrite, never damage.
+func TestRewriteUnderReads(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{NoSync: true, SegmentSize: 1500})
+	defer mustClose(t, l)
+	orig := writeBatches(t, l, nil, 20, 20, 20, 20, 20, 20)
+	after := make([]Record, len(orig))
+	for i := range orig {
+		after[i] = orig[i]
+		if repl := scavenged(&orig[i]); repl != nil {
+			repl.Position, repl.Commit, repl.WriteStart = orig[i].Position, orig[i].Commit, orig[i].WriteStart
+			after[i] = *repl
+		}
+	}
+	check := func(r Record) error {
+		i := r.Position - 1
+		if !reflect.DeepEqual(r, orig[i]) && !reflect.DeepEqual(r, after[i]) {
+			return errors.New("record is neither the old one nor the new one")
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			for pos := uint64(1); pos <= uint64(len(orig)); pos++ {
+				r, err := l.Read(pos)
+				if err == nil {
+					err = check(r)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			if err := l.Scan(context.Background(), 7, check); err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	}()
+	segs := l.Segments()
+	for _, s := range segs[:len(segs)-1] {
+		if _, err := l.Rewrite(context.Background(), s.First, RewriteOptions{Change: scavenged}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	checkContent(t, l, after)
+}
