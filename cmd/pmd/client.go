@@ -121,7 +121,7 @@ func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "append one event of type TYPE with the JSON object as its data to STREAM",
 		Example: `  pmd append 'Order$42' OrderPlaced '{"order_id":"42"}'
   pmd append 'Order$42' OrderPaid '{"amount":12}' --expected 0 --metadata '{"user":"ann"}'`,
-		Args:              args(3, 3, `STREAM TYPE JSON, e.g. pmd append 'Order$42' OrderPlaced '{"order_id":"42"}'`),
+		Args:              wantArgs(3, 3, `STREAM TYPE JSON, e.g. pmd append 'Order$42' OrderPlaced '{"order_id":"42"}'`),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stream, typ := args[0], args[1]
@@ -178,7 +178,7 @@ func newLinkCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Use:               "link STREAM ID...",
 		Short:             "link stored events, by id, into STREAM",
 		Example:           `  pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001`,
-		Args:              args(2, -1, "STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"),
+		Args:              wantArgs(2, -1, "STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids := make([]uuid.UUID, len(args)-1)
@@ -222,7 +222,7 @@ func newReadCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Example: `  pmd read 'CateringMatch$42'
   pmd read 'Order$42' --backward --limit 10
   pmd read '$all' --from 1000`,
-		Args:              args(1, 1, "STREAM (or $all)"),
+		Args:              wantArgs(1, 1, "STREAM (or $all)"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := rf.options()
@@ -258,7 +258,7 @@ func newCategoryCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "read a page of the events of the streams of category NAME (Order for Order$42), in log order",
 		Example: `  pmd category Order
   pmd category Order --backward --limit 10`,
-		Args: args(1, 1, "NAME: a category, the part of stream names before their first $"),
+		Args: wantArgs(1, 1, "NAME: a category, the part of stream names before their first $"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := rf.options()
 			if err != nil {
@@ -293,7 +293,7 @@ func newStreamsCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "list stream names in order, with their last versions",
 		Example: `  pmd streams --prefix 'Order$'
   pmd streams --after 'Order$42' --limit 10`,
-		Args: args(0, 0, "no arguments (--prefix filters)"),
+		Args: wantArgs(0, 0, "no arguments (--prefix filters)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Limit < 1 {
 				return &usageError{fmt.Sprintf("--limit must be ≥ 1, got %d", opts.Limit)}
@@ -348,7 +348,7 @@ func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "delete STREAM: its events stay in $all and in the streams they are linked into",
 		Example: `  pmd delete 'Order$42'
   pmd delete 'Order$42' --expected 3`,
-		Args:              args(1, 1, "STREAM"),
+		Args:              wantArgs(1, 1, "STREAM"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			exp, err := expectedValue(expected)
@@ -383,7 +383,7 @@ connection, or a daemon restart, is resumed where it stopped, without a gap.`,
 		Example: `  pmd tail --types ConfirmOrder,CancelOrder
   pmd tail --from 1
   pmd tail --stream 'CateringMatch$42' --from 0`,
-		Args: args(0, 0, "no arguments (--stream names a stream)"),
+		Args: wantArgs(0, 0, "no arguments (--stream names a stream)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := client.SubscribeOptions{Stream: stream}
 			if types != "" {

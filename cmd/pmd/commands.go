@@ -35,7 +35,7 @@ func newCheckConfigCmd(stdout, stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check-config FILE",
 		Short: "check a config file of process managers without starting",
-		Args:  args(1, 1, "FILE: the config file"),
+		Args:  wantArgs(1, 1, "FILE: the config file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return checkConfigCmd(cmd.Context(), args, stdout, stderr)
 		},
@@ -46,7 +46,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "print the version of this pmd binary",
-		Args:  args(0, 0, "no arguments"),
+		Args:  wantArgs(0, 0, "no arguments"),
 		RunE: func(*cobra.Command, []string) error {
 			_, err := fmt.Fprintln(stdout, version())
 			return err

@@ -150,9 +150,9 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 	return root
 }
 
-// args checks the number of positional arguments, between lo and hi (hi < 0: no
+// wantArgs checks the number of positional arguments, between lo and hi (hi < 0: no
 // limit), naming what they should be.
-func args(lo, hi int, want string) cobra.PositionalArgs {
+func wantArgs(lo, hi int, want string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) < lo || (hi >= 0 && len(args) > hi) {
 			return &usageError{fmt.Sprintf("want %s, got %d argument(s)", want, len(args))}

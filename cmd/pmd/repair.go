@@ -22,7 +22,7 @@ and changes nothing. With --yes it does it: the torn tail is cut, each damaged r
 is replaced by a void record at the same position (so no other event moves), every
 removed byte is kept in a quarantine file, and the index is removed, to be rebuilt
 from the repaired log at the next start.`,
-		Args: args(1, 1, "DIR: the data directory"),
+		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if quarantine != "" && !yes {
 				return &usageError{"--quarantine is for a repair made with --yes"}

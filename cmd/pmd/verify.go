@@ -22,7 +22,7 @@ the log's offset files, the version every record carries, and the on-disk index
 against one built afresh from the log. It changes nothing. What the next start fixes
 by itself is a "note:"; damage is a "DAMAGE:" line naming segment file, offset and
 position, and the exit code is 1 (3 if the store could not be checked).`,
-		Args: args(1, 1, "DIR: the data directory"),
+		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return verify(cmd.Context(), args[0], stdout, stderr)
 		},
