@@ -48,8 +48,13 @@
 //     no event is linked twice and no decision is made twice; the store's index says
 //     so (pmd.Store.Contains), never a read of the stream.
 //   - The records the runtime writes have deterministic ids: a UUIDv5 of the process
-//     stream and the version the record lands at. A command's id is therefore stable,
-//     and delivered with the command so that a receiver can drop duplicates.
+//     stream and the version the record lands at, in a namespace made of the store's
+//     id (pmd.Store.ID). A command's id is therefore stable, and delivered with the
+//     command so that a receiver can drop duplicates; and two stores never issue the
+//     same command id, so a receiver shared by two stores, or fed by a store that was
+//     wiped and started again, drops no real command as a duplicate. Records written
+//     before stores had ids keep the ids they have; a command is issued once per
+//     process by its key, whatever its id.
 //   - Each record carries metadata causation_id (the handled event, or for a deadline the
 //     DeadlineScheduled record that set it), correlation_id (that event's correlation_id,
 //     or its id), pm_kind and pm_key (see MetaKind).
@@ -70,8 +75,9 @@
 // yet and the status of every process. That read is proportional to the number of
 // records, a few per process.
 //
-// Events whose process id cannot name a stream (empty, too long, control characters)
-// are logged and skipped. A Decide result the runtime refuses (a key returned twice, a
+// Events of a handled type that belong to no process (ProcessID says so, or the id
+// cannot name a stream: empty, too long, control characters) are counted, logged and
+// skipped (see Monitoring). A Decide result the runtime refuses (a key returned twice, a
 // command without a type, data the store cannot encode) is a bug in the definition:
 // Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
 //
@@ -108,12 +114,34 @@
 // # Delivering commands
 //
 // With Options.Deliver set, a dispatcher reads the issued commands from category <Name>
-// and hands each to the handler, on Options.Deliverers goroutines, until the handler
-// returns nil: at least once, with the command id. A failed attempt is retried after
-// RetryMin·2^(n-1), at most RetryMax, less up to half of it at random (jitter). Every attempt and its outcome is appended to the
-// stream "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed) after
-// the handler returns; a command with no CommandDelivered record is delivered again
-// after a restart, at once. Commands are not delivered in any particular order.
+// and hands each to the handler until the handler returns nil: at least once, with the
+// command id.
+//
+//   - The commands of one process go out in the order they were issued: a command is
+//     not handed over before the one issued before it was delivered (or skipped).
+//   - Each receiver (Options.Receiver; one by default) has Options.Deliverers attempts
+//     at most running at once, each on its own goroutine: a receiver that hangs or
+//     fails holds up its own commands, never another receiver's, and a failing command
+//     holds up only the commands of its own process behind it.
+//   - A failed attempt is retried after RetryMin·2^(n-1), at most RetryMax, less up to
+//     half of it at random (jitter). After Options.MaxAttempts failures in a row the
+//     command is parked: not attempted again until Retry queues it again or Skip gives
+//     it up. Parked lists the parked commands.
+//   - Every attempt, parking, retry and skip is appended to the stream
+//     "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed,
+//     CommandParked, CommandRetried, CommandSkipped) before it takes effect, so Run
+//     rebuilds the dispatcher from them after a restart: a failed command is retried
+//     at its recorded retry time, not at once; a parked one stays parked; a command
+//     with no record is delivered at once. An attempt cut short by Run stopping is not
+//     recorded, and made again.
+//
+// # Monitoring
+//
+// Stats says how far the manager is behind the log (Lag), how many handled events
+// belonged to no process (Unmatched, by type: the correlation field was missing, or
+// the process id cannot name a stream) and how many commands are parked. Unmatched
+// events are also logged, at most once a minute per type. Options.OnAttempt sees every
+// delivery attempt, for metrics per receiver.
 //
 // # Time
 //

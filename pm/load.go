@@ -19,12 +19,13 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var delivered map[uuid.UUID]int // failed attempts by command; -1 once delivered
+	var histories map[uuid.UUID]*history
+	var d *dispatcher
 	if m.opts.Deliver != nil {
-		if delivered, err = m.readDeliveries(ctx); err != nil {
+		if histories, err = m.readDeliveries(ctx); err != nil {
 			return 0, err
 		}
-		m.delivery = newDispatcher(m)
+		d = newDispatcher(m)
 	}
 	end := m.store.LastPosition()
 	prefix := m.name + "$"
@@ -43,10 +44,12 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 			ledgers[id] = l
 		}
 		l.observe(e.Stream, &e)
-		if m.delivery != nil {
-			if c, ok := commandOf(e.Stream, id, &e); ok && delivered[c.ID] >= 0 {
-				corr, _ := e.Metadata[pmd.CorrelationID].(string)
-				m.delivery.add(&delivery{cmd: c, correlation: corr, attempts: delivered[c.ID]})
+		if d != nil {
+			if c, ok := commandOf(e.Stream, id, &e); ok {
+				if h := histories[c.ID]; h == nil || !h.done {
+					corr, _ := e.Metadata[pmd.CorrelationID].(string)
+					d.add(h.resume(c, corr))
+				}
 			}
 		}
 	}
@@ -71,8 +74,9 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 			m.timers.set(id, ds[0].Due)
 		}
 	}
-	if m.delivery != nil {
-		m.delivery.cursor = end + 1
+	if d != nil {
+		d.cursor = end + 1
+		m.delivery = d
 	}
 	if resume > 0 {
 		m.seen = resume - 1
@@ -101,22 +105,24 @@ func (m *Manager) readCheckpoint(ctx context.Context) (uint64, error) {
 	return 0, nil
 }
 
-// readDeliveries returns, for every command with a recorded attempt, -1 if it was
-// delivered and the number of failed attempts otherwise.
-func (m *Manager) readDeliveries(ctx context.Context) (map[uuid.UUID]int, error) {
-	out := make(map[uuid.UUID]int)
+// readDeliveries returns the history of every command with a record in a deliveries
+// stream.
+func (m *Manager) readDeliveries(ctx context.Context) (map[uuid.UUID]*history, error) {
+	out := make(map[uuid.UUID]*history)
 	for e, err := range m.store.ReadCategory(ctx, m.name+".deliveries", pmd.ReadOptions{}) {
 		if err != nil {
 			return nil, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
 		}
 		d, ok := deliveryOf(&e)
-		switch {
-		case !ok || out[d.CommandID] < 0:
-		case d.Delivered():
-			out[d.CommandID] = -1
-		default:
-			out[d.CommandID] = max(out[d.CommandID], d.Attempt)
+		if !ok {
+			continue
 		}
+		h := out[d.CommandID]
+		if h == nil {
+			h = &history{}
+			out[d.CommandID] = h
+		}
+		h.observe(d)
 	}
 	return out, nil
 }

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -28,8 +31,21 @@ type Options struct {
 	CheckpointEvery int
 	// Deliver, if set, is handed every issued command, at least once.
 	Deliver Handler
-	// Deliverers is how many deliveries run at once; 0 means 4.
+	// Deliverers is how many deliveries to one receiver run at once; 0 means 4. Each
+	// receiver has its own: one that hangs holds up at most this many of its own
+	// commands, never another receiver's.
 	Deliverers int
+	// Receiver names the receiver a command goes to (a URL, a service); nil sends every
+	// command to one receiver, "". A process's commands go out in the order issued,
+	// whatever their receivers.
+	Receiver func(Command) string
+	// MaxAttempts is how many attempts in a row may fail before a command is parked:
+	// no longer attempted, and holding back the later commands of its process, until
+	// Retry or Skip. 0 means 10; negative retries for ever.
+	MaxAttempts int
+	// OnAttempt, if set, is called after every delivery attempt is recorded: for
+	// metrics. It must be quick.
+	OnAttempt func(AttemptInfo)
 	// CacheSize is how many processes' states are kept in memory, those handled last.
 	// An event of a cached process folds onto its state; an event of any other process
 	// folds its stream once, from the newest snapshot on. 0 means 10,000; negative keeps
@@ -67,6 +83,7 @@ var (
 type Manager struct {
 	store   *pmd.Store
 	def     machine
+	ns      uuid.UUID // of the ids of the records it writes: see storeNamespace
 	name    string
 	handles []string
 	opts    Options
@@ -95,6 +112,9 @@ type Manager struct {
 	timers   *timers
 	sleeping time.Time // when the deadline timer wakes; zero when it has nothing to wait for
 	ticks    int       // deadline checks queued or running
+
+	unmatchedByType map[string]uint64 // see Stats.Unmatched
+	unmatchedLog    map[string]unmatchedLine
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
@@ -111,20 +131,18 @@ func deliveriesStream(name, id string) string { return name + ".deliveries$" + i
 
 // Record types of those streams.
 const (
-	checkpointType      = "Checkpoint"
-	deliveredType       = "CommandDelivered"
-	deliveryFailedType  = "CommandDeliveryFailed"
-	maxWriteAttempts    = 64
-	defaultWorkers      = 32
-	defaultCheckpoint   = 1000
-	defaultDeliverers   = 4
-	defaultRetryMin     = 100 * time.Millisecond
-	defaultRetryMax     = time.Minute
-	streamsPageSize     = 1000
-	shardQueueCapacity  = 64
-	deliveryQueueLength = 64
-	defaultCacheSize    = 10_000
-	defaultSnapshot     = 1000
+	checkpointType     = "Checkpoint"
+	defaultMaxAttempts = 10
+	maxWriteAttempts   = 64
+	defaultWorkers     = 32
+	defaultCheckpoint  = 1000
+	defaultDeliverers  = 4
+	defaultRetryMin    = 100 * time.Millisecond
+	defaultRetryMax    = time.Minute
+	streamsPageSize    = 1000
+	shardQueueCapacity = 64
+	defaultCacheSize   = 10_000
+	defaultSnapshot    = 1000
 	// maxBatch is how many queued events of a worker it handles at once: the events of
 	// one process among them go into as few writes as their decisions allow.
 	maxBatch = shardQueueCapacity
@@ -147,6 +165,9 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	if opts.Deliverers <= 0 {
 		opts.Deliverers = defaultDeliverers
 	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = defaultMaxAttempts
+	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = defaultRetryMin
 	}
@@ -162,6 +183,7 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	m := &Manager{
 		store:   store,
 		def:     def,
+		ns:      storeNamespace(store.ID()),
 		name:    def.Name,
 		handles: append([]string(nil), def.Handles...),
 		opts:    opts,
@@ -170,6 +192,9 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 		changed: make(chan struct{}),
 		timers:  newTimers(),
 		cache:   newCache(opts.CacheSize),
+
+		unmatchedByType: make(map[string]uint64),
+		unmatchedLog:    make(map[string]unmatchedLine),
 
 		fingerprint: def.fingerprint(),
 	}
@@ -236,7 +261,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	spawn(m.runTimer)
 	spawn(m.runCheckpoints)
 	if m.delivery != nil {
-		m.delivery.start(ctx, spawn)
+		m.delivery.start(spawn)
 	}
 	<-ctx.Done()
 	wg.Wait()
@@ -303,20 +328,88 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 	return nil
 }
 
-// processOf returns the process of a handled event, logging and skipping an event whose
-// process id cannot name a stream.
+// processOf returns the process of a handled event. An event that belongs to no
+// process (no process id: typically the correlation field is missing; or one that
+// cannot name a stream) is counted and logged, and skipped.
 func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	pid, ok := m.def.processID(*ev)
-	if !ok {
-		return "", false
+	reason := "it has no process id"
+	if ok {
+		if reason = checkProcessID(m.name, pid); reason == "" {
+			return pid, true
+		}
+		reason = "its process id " + strconv.Quote(pid) + " " + reason
 	}
-	if reason := checkProcessID(m.name, pid); reason != "" {
-		m.logger.Warn("pm: skipping an event whose process id cannot name a stream",
-			"manager", m.name, "event", ev.ID, "type", ev.Type, "position", ev.Position,
-			"process", pid, "reason", reason)
-		return "", false
+	m.unmatched(ev, reason)
+	return "", false
+}
+
+// unmatchedLogEvery is how often, at most, an unmatched event of one type is logged:
+// a producer that leaves the correlation field out of every event must not flood the
+// log, and the count in Stats is exact anyway.
+const unmatchedLogEvery = time.Minute
+
+// unmatched counts ev as an event of no process, and logs it unless an event of its
+// type was logged less than unmatchedLogEvery ago; the line says how many were not
+// logged since. Called by the reader goroutine only.
+func (m *Manager) unmatched(ev *pmd.Event, reason string) {
+	now := m.clock.Now()
+	m.mu.Lock()
+	m.unmatchedByType[ev.Type]++
+	u := m.unmatchedLog[ev.Type]
+	log := u.at.IsZero() || !now.Before(u.at.Add(unmatchedLogEvery))
+	quiet := u.quiet
+	if log {
+		m.unmatchedLog[ev.Type] = unmatchedLine{at: now}
+	} else {
+		u.quiet++
+		m.unmatchedLog[ev.Type] = u
 	}
-	return pid, true
+	m.mu.Unlock()
+	if log {
+		m.logger.Warn("pm: skipping a handled event that belongs to no process", "manager", m.name,
+			"event", ev.ID, "type", ev.Type, "position", ev.Position, "reason", reason,
+			"unlogged_since_last", quiet)
+	}
+}
+
+// unmatchedLine is when unmatched events of a type were last logged, and how many
+// were not logged since.
+type unmatchedLine struct {
+	at    time.Time
+	quiet uint64
+}
+
+// Stats are a manager's figures for monitoring.
+type Stats struct {
+	// Lag is how far the manager is behind the log, in log positions: from the oldest
+	// event of a handled type not done yet to the newest one in the store, both
+	// included; 0 when every one is done.
+	Lag uint64
+	// Unmatched counts, by event type, the handled events that belonged to no process
+	// since Run started: without a process id (the correlation field missing), or with
+	// one that cannot name a stream.
+	Unmatched map[string]uint64
+	// Parked is how many commands are parked (see Options.MaxAttempts).
+	Parked int
+}
+
+// Stats returns the manager's figures. The lag costs one read of the index.
+func (m *Manager) Stats(ctx context.Context) (Stats, error) {
+	newest, err := m.lastHandled(ctx, m.store.LastPosition())
+	if err != nil {
+		return Stats{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Stats{Unmatched: maps.Clone(m.unmatchedByType)}
+	if low := m.low(); newest >= low {
+		st.Lag = newest - low + 1
+	}
+	if m.delivery != nil {
+		st.Parked = m.delivery.parkedLocked()
+	}
+	return st, nil
 }
 
 func (m *Manager) work(ctx context.Context, tasks <-chan task) error {
@@ -437,7 +530,7 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 			e.p.apply(&link)
 			changes = append(changes, pmd.LinkTo(t.ev.ID))
 		}
-		writes, cmds, err := e.p.plan(t.ev, now, e.next+uint64(len(changes)))
+		writes, cmds, err := e.p.plan(m.ns, t.ev, now, e.next+uint64(len(changes)))
 		if err != nil {
 			return err
 		}

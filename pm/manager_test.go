@@ -420,7 +420,7 @@ func TestManagerSkipsEventsWithoutAUsableProcessID(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !strings.Contains(logs.String(), "process id cannot name a stream") || !strings.Contains(logs.String(), "limit is 256") {
+	if !strings.Contains(logs.String(), "belongs to no process") || !strings.Contains(logs.String(), "limit is 256") {
 		t.Fatalf("log %q does not explain the skipped event", logs.String())
 	}
 }

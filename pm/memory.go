@@ -165,7 +165,7 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 		linked = mp.p.state()
 		next++
 	}
-	writes, cmds, err := mp.p.plan(trigger, m.now, next)
+	writes, cmds, err := mp.p.plan(namespace, trigger, m.now, next)
 	if err != nil {
 		*mp.p = before
 		return nil, err

@@ -61,11 +61,18 @@ type Deadline struct {
 }
 
 // namespace makes the ids of the records the runtime writes: UUIDv5 of the process
-// stream and the version the record lands at, which no crash or retry can change.
+// stream and the version the record lands at, which no crash or retry can change, in
+// the namespace of the store (storeNamespace), so that two stores never write the
+// same id. Memory, which has no store, uses namespace itself, as the runtime did
+// before stores had ids.
 var namespace = uuid.MustParse("7b1c2f4e-5d1a-4f0e-9a57-3c0d8f6b2e91")
 
-func recordID(stream string, version uint64) uuid.UUID {
-	return uuid.NewSHA1(namespace, fmt.Appendf(nil, "%s@%d", stream, version))
+// storeNamespace is the namespace of the record ids of the store whose ID is id: the
+// UUIDv5 of the store id in namespace.
+func storeNamespace(id uuid.UUID) uuid.UUID { return uuid.NewSHA1(namespace, id[:]) }
+
+func recordID(ns uuid.UUID, stream string, version uint64) uuid.UUID {
+	return uuid.NewSHA1(ns, fmt.Appendf(nil, "%s@%d", stream, version))
 }
 
 // ledger is what the runtime itself needs from a process stream, whatever the
@@ -160,8 +167,9 @@ type proc interface {
 	// encodeState is the state as a snapshot holds it.
 	encodeState() ([]byte, error)
 	// plan returns the events to write after the trigger's link (trigger nil: a deadline
-	// check), landing from version next on, and the commands among them.
-	plan(trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error)
+	// check), landing from version next on, and the commands among them; their ids are
+	// made in the namespace ns.
+	plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error)
 }
 
 // machine is a Definition with its state type erased.
@@ -230,7 +238,7 @@ func (e *DecideError) Error() string { return fmt.Sprintf("pm: %s: decide: %s", 
 // Is makes errors.Is(err, ErrInvalidDefinition) hold.
 func (e *DecideError) Is(target error) bool { return target == ErrInvalidDefinition }
 
-func (p *process[S]) plan(trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error) {
+func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error) {
 	var causation uuid.UUID
 	var correlation string
 	if trigger != nil {
@@ -258,7 +266,7 @@ func (p *process[S]) plan(trigger *pmd.Event, now time.Time, next uint64) ([]pmd
 		wanted = make(map[string]bool)
 	)
 	emit := func(kind, key, typ string, data map[string]any) uuid.UUID {
-		id := recordID(p.stream, next)
+		id := recordID(ns, p.stream, next)
 		next++
 		out = append(out, pmd.EventData{
 			ID: id, Type: typ, Data: data,

@@ -53,20 +53,26 @@ type SnapshotInfo struct {
 	Timestamp time.Time
 }
 
-// Delivery is one attempt to hand a command to the handler.
+// Delivery is one record of a deliveries stream: an attempt to hand a command to the
+// handler (Outcome OutcomeDelivered or OutcomeFailed), the parking of a command that
+// failed too often, or an operator's Retry or Skip.
 type Delivery struct {
 	CommandID   uuid.UUID
 	CommandType string
-	Attempt     int       // 1 for the first
-	At          time.Time // when the attempt ended
-	// Err is the handler's error; empty when the command was delivered.
+	Receiver    string // Options.Receiver of the command; "" for the one receiver
+	Outcome     string // OutcomeDelivered, OutcomeFailed, OutcomeParked, OutcomeRetried or OutcomeSkipped
+	// Attempt is the number of the attempt (1 for the first); for the other outcomes,
+	// the attempts made so far.
+	Attempt int
+	At      time.Time // when the record was written
+	// Err is the handler's error, of a failed attempt and of the one that parked it.
 	Err string
-	// RetryAt is when a failed delivery is tried again.
+	// RetryAt is when a failed delivery is tried again; zero when it was parked.
 	RetryAt time.Time
 }
 
 // Delivered reports whether the attempt succeeded.
-func (d Delivery) Delivered() bool { return d.Err == "" }
+func (d Delivery) Delivered() bool { return d.Outcome == OutcomeDelivered }
 
 // Counts is how many processes of a process manager stand where.
 type Counts struct {
