@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -16,8 +18,13 @@ type eventResponse struct {
 	Streams []string `json:"streams"`
 	// Causation is the event named by the event's causation_id, null if none is stored.
 	Causation *eventJSON `json:"causation"`
-	// Caused are the events whose causation_id is this event's id, in log order.
-	Caused []eventJSON `json:"caused"`
+	// Caused are the events whose causation_id is this event's id, in log order: as
+	// many as fit in a page's bytes with the rest of the answer (at least one), and at
+	// most MaxLimit.
+	Caused []json.RawMessage `json:"caused"`
+	// CausedTruncated says that more events name this one as their cause than
+	// Caused holds.
+	CausedTruncated bool `json:"caused_truncated"`
 }
 
 func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
@@ -34,7 +41,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := eventResponse{Event: toJSON(ev, false), Streams: append([]string{}, streams...), Caused: []eventJSON{}}
+	out := eventResponse{Event: toJSON(ev, false), Streams: append([]string{}, streams...), Caused: []json.RawMessage{}}
 	if s.opts.Processes != nil {
 		// The store knows every process stream an event is linked into; a Processes
 		// implementation may know of more.
@@ -57,12 +64,26 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	caused, err := s.store.Caused(ctx, id, s.opts.MaxLimit)
+	caused, err := s.store.Caused(ctx, id, s.opts.MaxLimit+1)
 	if err != nil {
 		return err
 	}
-	for _, c := range caused {
-		out.Caused = append(out.Caused, toJSON(c, false))
+	head, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("server: encode event %s: %w", id, err)
+	}
+	size := len(head)
+	for i, c := range caused {
+		data, err := json.Marshal(toJSON(c, false))
+		if err != nil {
+			return fmt.Errorf("server: encode event %s: %w", c.ID, err)
+		}
+		if i == s.opts.MaxLimit || i > 0 && size+len(data)+1 > s.opts.PageBytes {
+			out.CausedTruncated = true
+			break
+		}
+		size += len(data) + 1
+		out.Caused = append(out.Caused, data)
 	}
 	s.metrics.read(1 + len(out.Caused))
 	return writeJSON(w, http.StatusOK, out)

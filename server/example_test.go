@@ -30,8 +30,10 @@ func ExampleNew() {
 	ts := httptest.NewServer(server.New(store, server.Options{Logger: logger}))
 	defer ts.Close()
 
+	// The answer lists the ids written; the store makes one for an event sent
+	// without.
 	resp, err := http.Post(ts.URL+"/v1/streams/Order%2442", "application/json", strings.NewReader(
-		`{"expected_version": "no_stream", "events": [{"type": "OrderPlaced", "data": {"order_id": "42", "guests": 12}}]}`))
+		`{"expected_version": "no_stream", "events": [{"id": "0190c1d2-0000-7000-8000-000000000042", "type": "OrderPlaced", "data": {"order_id": "42", "guests": 12}}]}`))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,6 +51,6 @@ func ExampleNew() {
 	resp.Body.Close()
 	fmt.Print(resp.StatusCode, " ", string(body))
 	// Output:
-	// 201 {"first_position":1,"last_position":1,"version":0}
+	// 201 {"first_position":1,"last_position":1,"version":0,"ids":["0190c1d2-0000-7000-8000-000000000042"]}
 	// 409 {"error":"wrong_expected_version","message":"wrong expected version for stream \"Order$42\": expected no_stream, actual 0"}
 }

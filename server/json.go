@@ -3,11 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,140 +57,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		return fmt.Errorf("server: encode response: %w", err)
 	}
+	return writeRaw(w, status, buf.Bytes())
+}
+
+// writeRaw writes body, which is JSON, as the response.
+func writeRaw(w http.ResponseWriter, status int, body []byte) error {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(body)
 	return err
-}
-
-// decodeBody reads one JSON value from r's body into v, refusing unknown fields and
-// trailing data. Numbers are kept as json.Number so that integers stay integers.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return bodyError(err)
-		}
-		return errBadRequest("malformed JSON: more data after the request object")
-	}
-	return nil
-}
-
-func bodyError(err error) error {
-	var tooLarge *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &tooLarge):
-		return err
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return errBadRequest("the request body did not arrive in time")
-	case errors.Is(err, io.EOF):
-		return errBadRequest("malformed JSON: the request body is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errBadRequest("malformed JSON: the request body ends too early")
-	case errors.As(err, &syntax):
-		return errBadRequest("malformed JSON at byte %d: %v", syntax.Offset, err)
-	case errors.As(err, &typ):
-		return errBadRequest("malformed JSON: %s must be %s, got %s", typ.Field, typ.Type, typ.Value)
-	default:
-		return errBadRequest("malformed JSON: %v", err)
-	}
-}
-
-// fromJSON turns the json.Numbers of a decoded value into int64 (or uint64 when too
-// big) for integers and float64 otherwise, in place, so that msgpack stores integers.
-func fromJSON(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(x.String(), 10, 64); err == nil {
-			return i, nil
-		}
-		if u, err := strconv.ParseUint(x.String(), 10, 64); err == nil {
-			return u, nil
-		}
-		f, err := strconv.ParseFloat(x.String(), 64)
-		if err != nil || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("number %s is out of range", x)
-		}
-		return f, nil
-	case map[string]any:
-		for k, e := range x {
-			c, err := fromJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = c
-		}
-		return x, nil
-	case []any:
-		for i, e := range x {
-			c, err := fromJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = c
-		}
-		return x, nil
-	default:
-		return v, nil
-	}
-}
-
-func objectFromJSON(field string, m map[string]any) (map[string]any, error) {
-	if _, err := fromJSON(m); err != nil {
-		return nil, errBadRequest("%s: %v", field, err)
-	}
-	return m, nil
-}
-
-// parseExpected reads expected_version: absent or null is any; "any", "no_stream",
-// "stream_exists", or an integer ≥ -1 (-1 meaning no_stream).
-func parseExpected(raw json.RawMessage) (pmd.ExpectedVersion, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return pmd.Any, nil
-	}
-	bad := errBadRequest(`expected_version must be "any", "no_stream", "stream_exists" or an integer ≥ -1, got %s`, raw)
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return pmd.Any, bad
-		}
-		switch s {
-		case "any":
-			return pmd.Any, nil
-		case "no_stream":
-			return pmd.NoStream, nil
-		case "stream_exists":
-			return pmd.StreamExists, nil
-		}
-		return pmd.Any, bad
-	}
-	if string(raw) == "-1" {
-		return pmd.NoStream, nil
-	}
-	n, err := strconv.ParseUint(string(raw), 10, 64)
-	if err != nil {
-		return pmd.Any, bad
-	}
-	return pmd.AtVersion(n), nil
-}
-
-// parseExpectedQuery is parseExpected for a query parameter, where the names come
-// unquoted: ?expected_version=no_stream.
-func parseExpectedQuery(v string) (pmd.ExpectedVersion, error) {
-	if v == "" || v[0] == '-' || (v[0] >= '0' && v[0] <= '9') {
-		return parseExpected(json.RawMessage(v))
-	}
-	return parseExpected(json.RawMessage(strconv.Quote(v)))
 }
 
 // parseID parses an event id given by a client: a UUID in its canonical 36-character

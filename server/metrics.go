@@ -25,6 +25,8 @@ type metrics struct {
 	links         prometheus.Counter
 	reads         prometheus.Counter
 	subscriptions prometheus.Gauge
+	// subscriptionsCut counts subscribers cut for letting live events pile up.
+	subscriptionsCut prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, store *pmd.Store, procs Processes) *metrics {
@@ -61,8 +63,11 @@ func newMetrics(reg *prometheus.Registry, store *pmd.Store, procs Processes) *me
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pmd_subscriptions", Help: "Open SSE subscriptions.",
 		}),
+		subscriptionsCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pmd_subscriptions_cut_total", Help: "SSE subscribers cut for letting more live events pile up than the subscriber buffer holds.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.appends, m.appendBytes, m.appendBatch, m.links, m.reads, m.subscriptions,
+	reg.MustRegister(m.requests, m.duration, m.appends, m.appendBytes, m.appendBatch, m.links, m.reads, m.subscriptions, m.subscriptionsCut,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pmd_log_last_position", Help: "Position of the last record in the log.",
 		}, func() float64 { return float64(store.LastPosition()) }))

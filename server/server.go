@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +44,21 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives request errors and lifecycle messages; nil means slog.Default().
 	Logger *slog.Logger
+	// Tokens, when not nil, are the tokens every route but /healthz and the browser's
+	// static files needs (Authorization: Bearer).
+	Tokens *Tokens
+	// AllowOrigins are the origins (https://dash.example) whose pages may call the API
+	// besides the daemon's own; a request from any other Origin is refused.
+	AllowOrigins []string
+	// AllowHosts are the Host names served besides IP addresses, localhost and names
+	// under .localhost; a request for any other Host is refused (DNS rebinding).
+	AllowHosts []string
+	// PageBytes bounds a page of events: it stops before the event that would take
+	// its JSON past this many bytes, always holding at least one; 0 means 4 MiB.
+	PageBytes int
+	// SubscriberBuffer bounds the bytes of events a subscription holds for a client
+	// that reads slower than events are written; 0 means 16 MiB.
+	SubscriberBuffer int
 }
 
 func (o *Options) setDefaults() {
@@ -64,6 +83,12 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.PageBytes <= 0 {
+		o.PageBytes = 4 << 20
+	}
+	if o.SubscriberBuffer <= 0 {
+		o.SubscriberBuffer = 16 << 20
+	}
 }
 
 // Server serves the HTTP API of one store. It is an http.Handler; Serve runs it on a
@@ -71,6 +96,7 @@ func (o *Options) setDefaults() {
 type Server struct {
 	store   *pmd.Store
 	opts    Options
+	table   []route
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
@@ -98,101 +124,182 @@ func New(store *pmd.Store, opts Options) *Server {
 	return s
 }
 
+// route is one registered route: what answers it, who may call it and which query
+// parameters it takes. The table in routes is the one list of the API: the mux, the
+// access checks, GET /v1/ and the OpenAPI test all read it.
+type route struct {
+	method, path string
+	name         string // the metrics label
+	doc          string // one line, for GET /v1/
+	params       []string
+	access       access
+	// long marks a long-lived response (SSE): no overall deadline, not counted as
+	// in-flight work that shutdown waits for.
+	long bool
+	// lenient takes any query parameter: the fallbacks answer 404 or 405 whatever
+	// the query.
+	lenient bool
+	h       func(http.ResponseWriter, *http.Request) error
+}
+
+var (
+	pageParams = []string{"from", "direction", "limit"}
+	read       = access{scope: ScopeRead}
+	readStream = access{scope: ScopeRead, target: pathStream}
+	write      = access{scope: ScopeWrite, target: pathStream}
+)
+
 func (s *Server) routes() {
-	allowed := map[string][]string{} // path pattern → its methods
-	handle := func(method, path, route string, h func(http.ResponseWriter, *http.Request) error) {
-		s.mux.Handle(method+" "+path, s.wrap(route, h))
-		allowed[path] = append(allowed[path], method)
+	s.table = []route{
+		{method: "POST", path: "/v1/streams/{stream}", name: "append", doc: "append events to a stream",
+			params: []string{"expected_version"}, access: write, h: s.append},
+		{method: "POST", path: "/v1/streams/{stream}/links", name: "link", doc: "link stored events into a stream",
+			params: []string{"expected_version"}, access: write, h: s.link},
+		{method: "GET", path: "/v1/streams/{stream}", name: "read_stream", doc: "read a stream, or $all",
+			params: pageParams, access: readStream, h: s.readStream},
+		{method: "DELETE", path: "/v1/streams/{stream}", name: "delete_stream", doc: "delete a stream (its events stay in $all and in streams they are linked into)",
+			params: []string{"expected_version"}, access: write, h: s.deleteStream},
+		{method: "GET", path: "/v1/streams", name: "list_streams", doc: "list stream names in order, with their last version",
+			params: []string{"prefix", "after", "limit"}, access: access{scope: ScopeRead, target: queryPrefix}, h: s.listStreams},
+		{method: "GET", path: "/v1/all", name: "read_all", doc: "read the global log, optionally of some event types",
+			params: []string{"from", "direction", "limit", "types"}, access: read, h: s.readAll},
+		{method: "GET", path: "/v1/categories/{category}", name: "read_category", doc: "read the events of a category's streams",
+			params: pageParams, access: read, h: s.readCategory},
+		{method: "GET", path: "/v1/events/{id}", name: "event", doc: "one event, the streams it is in, its cause and the events it caused",
+			access: read, h: s.event},
+		{method: "GET", path: "/v1/subscribe", name: "subscribe", doc: "Server-Sent Events of the global log or one stream: catch-up, then live",
+			params: []string{"stream", "types", "from"}, access: access{scope: ScopeRead, target: queryStream}, long: true, h: s.subscribe},
+		{method: "GET", path: "/v1/processes", name: "processes", doc: "the process managers, with counts of their processes",
+			access: read, h: s.processes},
+		{method: "GET", path: "/v1/processes/{name}", name: "process_list", doc: "the processes of one process manager, in id order",
+			params: []string{"after", "limit"}, access: read, h: s.processList},
+		{method: "GET", path: "/v1/processes/{name}/{id}", name: "process", doc: "one process: state, stream, commands, deliveries, deadlines",
+			params: []string{"before", "limit"}, access: read, h: s.process},
+		{method: "GET", path: "/v1/", name: "routes", doc: "this list of routes",
+			access: access{scope: ScopeRead, noData: true}, h: s.listRoutes},
+		{method: "GET", path: "/v1/openapi.json", name: "openapi", doc: "the OpenAPI 3.1 document of the API",
+			access: access{scope: ScopeRead, noData: true}, h: serveOpenAPI},
+		{method: "GET", path: "/metrics", name: "metrics", doc: "Prometheus metrics",
+			access: read, h: s.serveMetrics},
+		{method: "GET", path: "/healthz", name: "healthz", doc: "200 when the store is open and serving, 503 when degraded or stopping",
+			h: s.healthz},
 	}
-	handle("POST", "/v1/streams/{stream}", "append", s.append)
-	handle("POST", "/v1/streams/{stream}/links", "link", s.link)
-	handle("GET", "/v1/streams/{stream}", "read_stream", s.readStream)
-	handle("DELETE", "/v1/streams/{stream}", "delete_stream", s.deleteStream)
-	handle("GET", "/v1/streams", "list_streams", s.listStreams)
-	handle("GET", "/v1/all", "read_all", s.readAll)
-	handle("GET", "/v1/categories/{category}", "read_category", s.readCategory)
-	handle("GET", "/v1/events/{id}", "event", s.event)
-	handle("GET", "/v1/processes", "processes", s.processes)
-	handle("GET", "/v1/processes/{name}", "process_list", s.processList)
-	handle("GET", "/v1/processes/{name}/{id}", "process", s.process)
-	handle("GET", "/healthz", "healthz", s.healthz)
-	// Subscriptions manage their own deadlines and are not counted as in-flight work
-	// that shutdown must wait for: they end when shutdown begins.
-	s.mux.Handle("GET /v1/subscribe", s.wrapStream("subscribe", s.subscribe))
-	allowed["/v1/subscribe"] = []string{"GET"}
-	s.mux.Handle("GET /metrics", s.metrics.handler())
-	allowed["/metrics"] = []string{"GET"}
+	allowed := map[string][]string{} // path → its methods
+	for _, rt := range s.table {
+		pattern := rt.method + " " + rt.path
+		if rt.path == "/v1/" {
+			pattern += "{$}"
+		}
+		s.mux.Handle(pattern, s.wrap(rt))
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
 	// A known path with another method gets the contract's error JSON, not the mux's
 	// plain-text 405.
 	for path, methods := range allowed {
 		allow := strings.Join(methods, ", ")
-		s.mux.Handle(path, s.wrap("method_not_allowed", func(w http.ResponseWriter, r *http.Request) error {
-			w.Header().Set("Allow", allow)
-			return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
-				fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, path, allow)}
-		}))
+		pattern := path
+		if path == "/v1/" {
+			pattern += "{$}"
+		}
+		s.mux.Handle(pattern, s.wrap(route{name: "method_not_allowed", access: access{scope: ScopeRead, noData: true}, lenient: true,
+			h: func(w http.ResponseWriter, r *http.Request) error {
+				w.Header().Set("Allow", allow)
+				return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
+					fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, path, allow)}
+			}}))
 	}
-	s.mux.Handle("/v1/", s.wrap("unknown", func(http.ResponseWriter, *http.Request) error {
-		return errNotFound("no such route")
-	}))
+	s.mux.Handle("/v1/", s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true,
+		h: func(http.ResponseWriter, *http.Request) error {
+			return errNotFound("no such route: GET /v1/ lists them")
+		}}))
 	browser := s.opts.Browser
 	if browser == nil {
-		browser = http.HandlerFunc(apiIndex)
+		browser = http.HandlerFunc(s.apiIndex)
 	}
 	s.mux.Handle("/", browser)
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Before any route, it refuses what a web page
+// the user visits could send (checkSite) and answers the CORS preflight of origins
+// given with Options.AllowOrigins.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkSite(r); err != nil {
+		s.writeError(&statusRecorder{ResponseWriter: w, status: http.StatusOK}, r, err)
+		s.metrics.observeRequest("refused", http.StatusForbidden, 0)
+		return
+	}
+	if s.cors(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
-// wrap adapts a handler that returns an error: it bounds the request's time, writes the
-// error as the contract's JSON and records metrics.
-func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+// wrap adapts a route's handler: it checks the token and the query parameters, bounds
+// the request's time and body, writes an error as the contract's JSON and records
+// metrics.
+func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		s.inFlight.Add(1)
-		defer s.inFlight.Add(-1)
-		// A write deadline cuts off a client that does not read its response.
-		_ = http.NewResponseController(w).SetWriteDeadline(start.Add(s.opts.RequestTimeout + 5*time.Second))
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
-		defer cancel()
-		r = r.WithContext(ctx)
+		if !rt.long {
+			s.inFlight.Add(1)
+			defer s.inFlight.Add(-1)
+			// A write deadline cuts off a client that does not read its response.
+			_ = http.NewResponseController(w).SetWriteDeadline(start.Add(s.opts.RequestTimeout + 5*time.Second))
+			ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		var err error
 		select {
 		case <-s.stopping:
 			err = errUnavailable("the server is shutting down")
 		default:
+			if err = s.authorize(r, rt.access); err != nil {
+				break
+			}
+			if !rt.lenient {
+				if err = checkQuery(r, rt); err != nil {
+					break
+				}
+			}
 			// A request that has run out of time before its turn is not started.
-			if err = ctx.Err(); err == nil {
+			if err = r.Context().Err(); err == nil {
 				r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBody)
-				err = h(rec, r)
+				err = rt.h(rec, r)
 			}
 		}
 		if err != nil {
 			s.writeError(rec, r, err)
 		}
-		s.metrics.observeRequest(route, rec.status, time.Since(start))
+		s.metrics.observeRequest(rt.name, rec.status, time.Since(start))
 	})
 }
 
-// wrapStream is wrap for long-lived responses: no overall deadline.
-func (s *Server) wrapStream(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		var err error
-		select {
-		case <-s.stopping:
-			err = errUnavailable("the server is shutting down")
-		default:
-			err = h(rec, r)
+// checkQuery refuses a query parameter the route does not take, one given twice and
+// one that is not valid UTF-8: each would otherwise be ignored or altered without a word
+// (?backward=true reading forward).
+func checkQuery(r *http.Request, rt route) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return errBadRequest("malformed query string: %v", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(rt.params, k) {
+			takes := "takes no query parameters"
+			if len(rt.params) > 0 {
+				takes = "takes " + list(rt.params)
+			}
+			return errBadRequest("unknown query parameter %q: %s %s %s", k, rt.method, rt.path, takes)
 		}
-		if err != nil {
-			s.writeError(rec, r, err)
+		if n := len(q[k]); n > 1 {
+			return errBadRequest("query parameter %s is given %d times: give it once", k, n)
 		}
-		s.metrics.observeRequest(route, rec.status, time.Since(start))
-	})
+		if !utf8.ValidString(q[k][0]) {
+			return errBadRequest("query parameter %s is not valid UTF-8", k)
+		}
+	}
+	return nil
 }
 
 // statusRecorder remembers the status written, for metrics and to know whether an error
@@ -275,32 +382,53 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-func apiIndex(w http.ResponseWriter, r *http.Request) {
+// routeJSON is a route as GET /v1/ lists it.
+type routeJSON struct {
+	Method      string   `json:"method"`
+	Path        string   `json:"path"`
+	Description string   `json:"description"`
+	Query       []string `json:"query"`
+	// Scope is the scope of token the route needs when the daemon runs with --auth;
+	// empty for none.
+	Scope string `json:"scope,omitempty"`
+}
+
+func (s *Server) routeList() []routeJSON {
+	out := make([]routeJSON, len(s.table))
+	for i, rt := range s.table {
+		out[i] = routeJSON{Method: rt.method, Path: rt.path, Description: rt.doc, Query: append([]string{}, rt.params...)}
+		if rt.access.scope != 0 {
+			out[i].Scope = rt.access.scope.String()
+		}
+	}
+	return out
+}
+
+func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"routes": s.routeList(), "openapi": "/v1/openapi.json"})
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.handler().ServeHTTP(w, r)
+	return nil
+}
+
+// apiIndex is GET / when the daemon serves no browser: the routes, as text.
+func (s *Server) apiIndex(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: codeNotFound, Message: fmt.Sprintf("no such page %q", r.URL.Path)})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprint(w, apiText)
+	fmt.Fprint(w, "pmd is running. HTTP API (JSON); the OpenAPI document is at /v1/openapi.json.\n\n")
+	for _, rt := range s.table {
+		line := fmt.Sprintf("  %-6s %-28s %s", rt.method, rt.path, rt.doc)
+		if len(rt.params) > 0 {
+			line += " ?" + strings.Join(rt.params, "=&") + "="
+		}
+		fmt.Fprintln(w, line)
+	}
 }
-
-const apiText = `pmd is running. HTTP API (JSON):
-
-  POST   /v1/streams/{stream}          append  {"expected_version": ..., "events": [{"type", "data", "metadata"?, "id"?}]}
-  POST   /v1/streams/{stream}/links    link    {"expected_version": ..., "event_ids": [...]}
-  GET    /v1/streams/{stream}          read a stream   ?from=&direction=forward|backward&limit=
-  DELETE /v1/streams/{stream}          delete a stream
-  GET    /v1/streams                   list streams    ?prefix=&after=&limit=
-  GET    /v1/all                       read $all       ?from=&direction=&limit=&types=A,B
-  GET    /v1/categories/{category}     read a category ?from=&direction=&limit=
-  GET    /v1/events/{id}               one event, its streams, its cause and what it caused
-  GET    /v1/subscribe                 Server-Sent Events ?stream= or ?types=, &from=
-  GET    /v1/processes                 process managers
-  GET    /v1/processes/{name}          its processes   ?after=&limit=
-  GET    /v1/processes/{name}/{id}     one process
-  GET    /metrics                      Prometheus metrics
-  GET    /healthz                      health
-`
 
 // errors returned by handlers, mapped to the contract's codes by writeError.
 const (
@@ -314,6 +442,8 @@ const (
 	codeMethodNotAllowed = "method_not_allowed"
 	codeUnavailable      = "unavailable"
 	codeCorrupt          = "corrupt"
+	codeUnauthorized     = "unauthorized"
+	codeForbidden        = "forbidden"
 	codeInternal         = "internal"
 )
 
@@ -332,6 +462,14 @@ func errBadRequest(format string, a ...any) error {
 
 func errNotFound(format string, a ...any) error {
 	return &apiError{http.StatusNotFound, codeNotFound, fmt.Sprintf(format, a...)}
+}
+
+func errUnauthorized(msg string) error {
+	return &apiError{http.StatusUnauthorized, codeUnauthorized, msg}
+}
+
+func errForbidden(format string, a ...any) error {
+	return &apiError{http.StatusForbidden, codeForbidden, fmt.Sprintf(format, a...)}
 }
 
 func errUnavailable(msg string) error {
@@ -386,11 +524,15 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("the request did not finish within %s", s.opts.RequestTimeout)
 	}
+	if w.wroteHeader {
+		// The response had started: what failed is sending it, because the client
+		// went away or stopped reading. That is the client's doing, not a server
+		// error.
+		s.log.Debug("response not sent in full", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
-	}
-	if w.wroteHeader {
-		return // a streamed response already started; the client sees it end
 	}
 	writeJSON(w, status, errorBody{Error: code, Message: msg})
 }

@@ -38,6 +38,8 @@ func newEnv(t *testing.T, opts Options) *env {
 	}
 	srv := New(store, opts)
 	ts := httptest.NewServer(srv)
+	// Every exchange of the server tests is held to the OpenAPI document.
+	ts.Client().Transport = newValidating(t, ts.Client().Transport)
 	t.Cleanup(func() {
 		ts.Close()
 		if err := store.Close(); err != nil {
@@ -74,6 +76,9 @@ func (e *env) do(method, path string, body any) reply {
 	req, err := http.NewRequest(method, e.ts.URL+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {

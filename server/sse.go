@@ -1,12 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -48,6 +48,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 	byStream := opts.Stream != "" && opts.Stream != pmd.All
 
+	// Events after start are live: written once the client was told it is subscribed.
+	start := s.store.LastPosition()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -72,57 +74,68 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.subscriptions.Inc()
 	defer s.metrics.subscriptions.Dec()
 
-	// The subscription runs in its own goroutine so that heartbeats can be sent while it
-	// waits for events; only this goroutine writes to the client.
-	type item struct {
-		ev  pmd.Event
-		err error
-	}
-	items := make(chan item, 64)
+	// The subscription reads the store in its own goroutine, so that heartbeats can
+	// be sent while it waits for events; only this goroutine writes to the client.
+	// Events stored before the subscription began are read at the client's pace (the
+	// reader waits for room in the queue); events written since are live, and a client
+	// that lets more than SubscriberBuffer bytes of them pile up is cut.
+	queue := newSendQueue(s.opts.SubscriberBuffer)
 	go func() {
-		defer close(items)
 		for ev, err := range s.store.Subscribe(ctx, opts) {
-			select {
-			case items <- item{ev, err}:
-			case <-ctx.Done():
+			if err != nil {
+				queue.finish(err)
 				return
 			}
+			id := ev.Position
+			if byStream {
+				id = ev.Version
+			}
+			data, err := json.Marshal(toJSON(ev, byStream))
 			if err != nil {
+				queue.finish(fmt.Errorf("server: encode event %s: %w", ev.ID, err))
+				return
+			}
+			frame := make([]byte, 0, len(data)+32)
+			frame = fmt.Appendf(frame, "id: %d\ndata: %s\n\n", id, data)
+			if !queue.push(ctx, frame, ev.Position <= start) {
+				if ctx.Err() == nil {
+					// Counted here, not when the writer gets to say so: the writer
+					// may be stuck on the very client that fell behind.
+					s.metrics.subscriptionsCut.Inc()
+					s.log.Info("subscriber cut: it let live events pile up", "stream", opts.Stream, "types", opts.Types, "limit_bytes", s.opts.SubscriberBuffer)
+				}
 				return
 			}
 		}
+		queue.finish(nil)
 	}()
 
 	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
-	var buf bytes.Buffer
 	for {
 		select {
-		case it, ok := <-items:
-			if !ok {
+		case <-queue.ready:
+			frames, end := queue.take()
+			if end.cut {
+				s.sseError(w, rc, "too_slow", fmt.Sprintf("this subscriber let more than %d bytes of live events pile up: "+
+					"reconnect with Last-Event-ID to catch up from the last event received", s.opts.SubscriberBuffer))
 				return nil
 			}
-			if it.err != nil {
-				s.log.Warn("subscription ended", "stream", opts.Stream, "err", it.err)
+			for _, f := range frames {
+				if err := s.sseWrite(w, rc, f); err != nil {
+					return nil // the client is gone, or stopped reading
+				}
+				s.metrics.read(1)
+			}
+			if end.done {
+				if end.err != nil && ctx.Err() == nil {
+					s.log.Warn("subscription ended", "stream", opts.Stream, "err", end.err)
+					_, code := classify(end.err)
+					s.sseError(w, rc, code, end.err.Error())
+				}
 				// The stream ends; the client reconnects with Last-Event-ID.
 				return nil
 			}
-			buf.Reset()
-			id := it.ev.Position
-			if byStream {
-				id = it.ev.Version
-			}
-			fmt.Fprintf(&buf, "id: %d\ndata: ", id)
-			data, err := json.Marshal(toJSON(it.ev, byStream))
-			if err != nil {
-				return fmt.Errorf("server: encode event %s: %w", it.ev.ID, err)
-			}
-			buf.Write(data)
-			buf.WriteString("\n\n")
-			if err := s.sseWrite(w, rc, buf.Bytes()); err != nil {
-				return nil // the client is gone or too slow
-			}
-			s.metrics.read(1)
 		case <-heartbeat.C:
 			if err := s.sseWrite(w, rc, []byte(": heartbeat\n\n")); err != nil {
 				return nil
@@ -131,6 +144,91 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// sseError sends an SSE "error" event, {"error": code, "message": msg}, before the
+// server ends the stream.
+func (s *Server) sseError(w http.ResponseWriter, rc *http.ResponseController, code, msg string) {
+	data, _ := json.Marshal(errorBody{Error: code, Message: msg})
+	_ = s.sseWrite(w, rc, fmt.Appendf(nil, "event: error\ndata: %s\n\n", data))
+}
+
+// sendQueue holds the SSE frames of one subscriber that are encoded but not yet
+// written, bounded in bytes. One goroutine pushes, one takes.
+type sendQueue struct {
+	limit int
+	ready chan struct{} // signalled when frames are added or the end is set
+	space chan struct{} // signalled when frames are taken
+
+	mu     sync.Mutex
+	frames [][]byte
+	bytes  int
+	end    queueEnd
+}
+
+// queueEnd is how a subscription ends: the reader finished (done, with the store's
+// error if any) or the subscriber was cut for falling behind.
+type queueEnd struct {
+	done, cut bool
+	err       error
+}
+
+func newSendQueue(limit int) *sendQueue {
+	return &sendQueue{limit: limit, ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// push queues frame. A frame always fits an empty queue, however large. When the
+// queue is full, a catch-up frame (wait) waits for room; a live one cuts the
+// subscriber. push reports whether the subscription goes on.
+func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
+	for {
+		q.mu.Lock()
+		if q.bytes == 0 || q.bytes+len(frame) <= q.limit {
+			q.frames = append(q.frames, frame)
+			q.bytes += len(frame)
+			q.mu.Unlock()
+			signal(q.ready)
+			return true
+		}
+		if !wait {
+			q.end = queueEnd{cut: true}
+			q.frames, q.bytes = nil, 0
+			q.mu.Unlock()
+			signal(q.ready)
+			return false
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// finish marks the end of the reader, with its error.
+func (q *sendQueue) finish(err error) {
+	q.mu.Lock()
+	q.end = queueEnd{done: true, err: err}
+	q.mu.Unlock()
+	signal(q.ready)
+}
+
+// take returns the queued frames and how the subscription ends, if it does.
+func (q *sendQueue) take() ([][]byte, queueEnd) {
+	q.mu.Lock()
+	frames, end := q.frames, q.end
+	q.frames, q.bytes = nil, 0
+	q.mu.Unlock()
+	signal(q.space)
+	return frames, end
 }
 
 // sseWrite writes and flushes one chunk under a write deadline, so that a client that

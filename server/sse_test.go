@@ -64,6 +64,7 @@ func openSSE(t *testing.T, url, lastID string) *sseClient {
 func (c *sseClient) read() {
 	defer close(c.frames)
 	sc := bufio.NewScanner(c.resp.Body)
+	sc.Buffer(nil, 16<<20) // an event is one line
 	var f frame
 	for sc.Scan() {
 		line := sc.Text()
@@ -262,7 +263,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprint(conn, "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"events\":")
+	fmt.Fprint(conn, "POST /v1/streams/s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"events\":")
 	// If the server did not enforce its timeout, this read would wait for our own
 	// much longer deadline and fail the test.
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))

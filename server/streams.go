@@ -1,27 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"net/http"
+	"strconv"
 
-	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
-
-type appendRequest struct {
-	ExpectedVersion json.RawMessage `json:"expected_version"`
-	Events          []eventRequest  `json:"events"`
-}
-
-type eventRequest struct {
-	ID       *string        `json:"id"`
-	Type     *string        `json:"type"`
-	Data     map[string]any `json:"data"`
-	Metadata map[string]any `json:"metadata"`
-}
 
 type writeResponse struct {
 	FirstPosition uint64   `json:"first_position"`
@@ -31,39 +20,15 @@ type writeResponse struct {
 }
 
 func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
-	stream := r.PathValue("stream")
-	var req appendRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	expected, err := parseExpected(req.ExpectedVersion)
+	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	if len(req.Events) == 0 {
-		return errBadRequest("events: an append needs at least one event")
+	expected, events, err := appendFromJSON(r, body)
+	if err != nil {
+		return err
 	}
-	events := make([]pmd.EventData, len(req.Events))
-	for i, e := range req.Events {
-		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
-		if e.Type == nil {
-			return errBadRequest("%s is missing", field("type"))
-		}
-		ev := pmd.EventData{Type: *e.Type}
-		if e.ID != nil {
-			if ev.ID, err = parseID(field("id"), *e.ID); err != nil {
-				return err
-			}
-		}
-		if ev.Data, err = objectFromJSON(field("data"), e.Data); err != nil {
-			return err
-		}
-		if ev.Metadata, err = objectFromJSON(field("metadata"), e.Metadata); err != nil {
-			return err
-		}
-		events[i] = ev
-	}
-	res, err := s.store.Append(r.Context(), stream, expected, events...)
+	res, err := s.store.Append(r.Context(), r.PathValue("stream"), expected, events...)
 	if err != nil {
 		return err
 	}
@@ -75,31 +40,16 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, writeResponse{res.FirstPosition, res.LastPosition, res.Version, ids})
 }
 
-type linkRequest struct {
-	ExpectedVersion json.RawMessage `json:"expected_version"`
-	EventIDs        []string        `json:"event_ids"`
-}
-
 func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
-	stream := r.PathValue("stream")
-	var req linkRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	expected, err := parseExpected(req.ExpectedVersion)
+	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	if len(req.EventIDs) == 0 {
-		return errBadRequest("event_ids: a link needs at least one event id")
+	expected, ids, err := linkFromJSON(r, body)
+	if err != nil {
+		return err
 	}
-	ids := make([]uuid.UUID, len(req.EventIDs))
-	for i, v := range req.EventIDs {
-		if ids[i], err = parseID(fmt.Sprintf("event_ids[%d]", i), v); err != nil {
-			return err
-		}
-	}
-	res, err := s.store.Link(r.Context(), stream, expected, ids...)
+	res, err := s.store.Link(r.Context(), r.PathValue("stream"), expected, ids...)
 	if err != nil {
 		return err
 	}
@@ -108,7 +58,7 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
-	expected, err := parseExpectedQuery(r.URL.Query().Get("expected_version"))
+	expected, _, err := expectedFromQuery(r)
 	if err != nil {
 		return err
 	}
@@ -119,40 +69,62 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listResponse is a page of events.
-type listResponse struct {
-	Events []eventJSON `json:"events"`
-	Next   *uint64     `json:"next"`
-}
-
-// collect reads up to p.limit events of seq, which must have been asked for one more: an
-// extra event means there is a next page, starting at its cursor. A damaged record ends
+// collect writes a page of seq's events: at most p.limit of them (seq must have been
+// asked for one more) and at most Options.PageBytes of JSON, but always one. An event
+// left out means there is a next page, starting at its cursor. A damaged record ends
 // the page short, with next at it, so the client gets every event before it; a page that
 // starts at a damaged record fails with corrupt, naming it, and the client skips it.
-func (s *Server) collect(seq iter.Seq2[pmd.Event, error], p page, withVersion bool, cursor func(pmd.Event) uint64) (listResponse, error) {
-	out := listResponse{Events: make([]eventJSON, 0, min(p.limit, 64))}
+//
+// The page is encoded as it is read, so its size is known exactly and no more than one
+// page is held: {"events": [...], "next": <cursor or null>}.
+func (s *Server) collect(w http.ResponseWriter, seq iter.Seq2[pmd.Event, error], p page, withVersion bool, cursor func(pmd.Event) uint64) error {
+	var buf bytes.Buffer
+	buf.WriteString(`{"events":[`)
+	const tail = len(`],"next":18446744073709551615}` + "\n")
+	n := 0
+	var next *uint64
 	for ev, err := range seq {
 		var ce *pmd.CorruptError
-		if errors.As(err, &ce) && len(out.Events) > 0 {
-			next := ce.Position
+		if errors.As(err, &ce) && n > 0 {
+			at := ce.Position
 			if withVersion {
-				next = ce.Version
+				at = ce.Version
 			}
-			out.Next = &next
+			next = &at
 			break
 		}
 		if err != nil {
-			return listResponse{}, err
+			return err
 		}
-		if len(out.Events) == p.limit {
-			next := cursor(ev)
-			out.Next = &next
+		if n == p.limit {
+			at := cursor(ev)
+			next = &at
 			break
 		}
-		out.Events = append(out.Events, toJSON(ev, withVersion))
+		data, err := json.Marshal(toJSON(ev, withVersion))
+		if err != nil {
+			return fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+		}
+		if n > 0 && buf.Len()+1+len(data)+tail > s.opts.PageBytes {
+			at := cursor(ev)
+			next = &at
+			break
+		}
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(data)
+		n++
 	}
-	s.metrics.read(len(out.Events))
-	return out, nil
+	buf.WriteString(`],"next":`)
+	if next == nil {
+		buf.WriteString("null")
+	} else {
+		buf.WriteString(strconv.FormatUint(*next, 10))
+	}
+	buf.WriteString("}\n")
+	s.metrics.read(n)
+	return writeRaw(w, http.StatusOK, buf.Bytes())
 }
 
 func byVersion(ev pmd.Event) uint64  { return ev.Version }
@@ -165,16 +137,10 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1}
-	var out listResponse
 	if stream == pmd.All {
-		out, err = s.collect(s.store.ReadAll(r.Context(), opts), p, false, byPosition)
-	} else {
-		out, err = s.collect(s.store.ReadStream(r.Context(), stream, opts), p, true, byVersion)
+		return s.collect(w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 	}
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return s.collect(w, s.store.ReadStream(r.Context(), stream, opts), p, true, byVersion)
 }
 
 func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
@@ -183,11 +149,7 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: splitTypes(r.URL.Query().Get("types"))}
-	out, err := s.collect(s.store.ReadAll(r.Context(), opts), p, false, byPosition)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return s.collect(w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 }
 
 func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
@@ -196,11 +158,7 @@ func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1}
-	out, err := s.collect(s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, false, byPosition)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return s.collect(w, s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, false, byPosition)
 }
 
 type streamJSON struct {

@@ -1,0 +1,378 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Scope is what a token may do. Each scope includes the ones before it: read reads and
+// subscribes, write also appends, links and deletes, admin also administers.
+type Scope int
+
+// The scopes, in order.
+const (
+	ScopeRead Scope = iota + 1
+	ScopeWrite
+	ScopeAdmin
+)
+
+var scopeNames = map[string]Scope{"read": ScopeRead, "write": ScopeWrite, "admin": ScopeAdmin}
+
+func (s Scope) String() string {
+	switch s {
+	case ScopeRead:
+		return "read"
+	case ScopeWrite:
+		return "write"
+	case ScopeAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("Scope(%d)", int(s))
+}
+
+// token is one entry of the token file.
+type token struct {
+	name  string
+	hash  [sha256.Size]byte
+	scope Scope
+	// streams are the stream-name prefixes the token is limited to; nil means all.
+	streams []string
+}
+
+// Tokens are the tokens of an --auth file. The file holds only each token's SHA-256,
+// so reading it does not reveal a token. Reload reads the file again; requests in
+// flight finish with the tokens they started with. It is safe for concurrent use.
+type Tokens struct {
+	path string
+	mu   sync.RWMutex
+	list []token
+}
+
+// LoadTokens reads a token file:
+//
+//	tokens:
+//	  - name: ci                       # shown in logs, never the token
+//	    sha256: 5e884898da28...        # hex SHA-256 of the token
+//	    scopes: [write]                # read, write or admin
+//	    streams: ["Order$", "Customer$"] # optional: stream-name prefixes; absent: all
+func LoadTokens(path string) (*Tokens, error) {
+	t := &Tokens{path: path}
+	if err := t.Reload(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Reload reads the file again. On an error the tokens in use stay as they were.
+func (t *Tokens) Reload() error {
+	list, err := readTokens(t.path)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.list = list
+	t.mu.Unlock()
+	return nil
+}
+
+// Len is the number of tokens loaded.
+func (t *Tokens) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.list)
+}
+
+// tokenFile is the file's layout; KnownFields refuses any other key, so that a
+// misspelt "stream:" does not silently grant every stream.
+type tokenFile struct {
+	Tokens []struct {
+		Name    string    `yaml:"name"`
+		SHA256  string    `yaml:"sha256"`
+		Scopes  []string  `yaml:"scopes"`
+		Streams *[]string `yaml:"streams"`
+	} `yaml:"tokens"`
+}
+
+func readTokens(path string) ([]token, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("token file %s: %w", path, err)
+	}
+	var f tokenFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("token file %s: %w", path, err)
+	}
+	if len(f.Tokens) == 0 {
+		return nil, fmt.Errorf("token file %s: no tokens: with --auth every request needs one", path)
+	}
+	lines := entryLines(&doc)
+	var list []token
+	names := map[string]bool{}
+	for i, e := range f.Tokens {
+		at := fmt.Sprintf("token file %s: tokens[%d]", path, i)
+		if i < len(lines) {
+			at = fmt.Sprintf("%s:%d: tokens[%d]", path, lines[i], i)
+		}
+		if e.Name == "" {
+			return nil, fmt.Errorf("%s: name is missing", at)
+		}
+		if names[e.Name] {
+			return nil, fmt.Errorf("%s: the name %q is used twice", at, e.Name)
+		}
+		names[e.Name] = true
+		tk := token{name: e.Name}
+		raw, err := hex.DecodeString(e.SHA256)
+		if err != nil || len(raw) != sha256.Size {
+			return nil, fmt.Errorf("%s (%s): sha256 must be 64 hex digits, the SHA-256 of the token (printf %%s TOKEN | sha256sum)", at, e.Name)
+		}
+		copy(tk.hash[:], raw)
+		for _, other := range list {
+			if other.hash == tk.hash {
+				return nil, fmt.Errorf("%s (%s): the same token as %s", at, e.Name, other.name)
+			}
+		}
+		if len(e.Scopes) == 0 {
+			return nil, fmt.Errorf("%s (%s): scopes is missing: give read, write or admin", at, e.Name)
+		}
+		for _, s := range e.Scopes {
+			sc, ok := scopeNames[s]
+			if !ok {
+				return nil, fmt.Errorf("%s (%s): unknown scope %q: give read, write or admin", at, e.Name, s)
+			}
+			tk.scope = max(tk.scope, sc)
+		}
+		if e.Streams != nil {
+			if len(*e.Streams) == 0 {
+				return nil, fmt.Errorf("%s (%s): streams is empty: leave it out for every stream, or name prefixes", at, e.Name)
+			}
+			for _, p := range *e.Streams {
+				if p == "" {
+					return nil, fmt.Errorf("%s (%s): an empty stream prefix: leave streams out for every stream", at, e.Name)
+				}
+			}
+			tk.streams = *e.Streams
+		}
+		list = append(list, tk)
+	}
+	return list, nil
+}
+
+// entryLines returns the line of each entry of the tokens list, for messages.
+func entryLines(doc *yaml.Node) []int {
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "tokens" && m.Content[i+1].Kind == yaml.SequenceNode {
+			var lines []int
+			for _, e := range m.Content[i+1].Content {
+				lines = append(lines, e.Line)
+			}
+			return lines
+		}
+	}
+	return nil
+}
+
+// find returns the token whose SHA-256 is that of presented. Every entry is compared,
+// in constant time, so the time taken says nothing about which entry, if any, matched.
+func (t *Tokens) find(presented string) (token, bool) {
+	sum := sha256.Sum256([]byte(presented))
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var found token
+	ok := 0
+	for _, tk := range t.list {
+		eq := subtle.ConstantTimeCompare(sum[:], tk.hash[:])
+		if eq == 1 {
+			found = tk
+		}
+		ok |= eq
+	}
+	return found, ok == 1
+}
+
+// access says who may call a route.
+type access struct {
+	// scope is the scope the route needs; 0 means no token at all (/healthz, the
+	// browser's static files).
+	scope Scope
+	// target returns the stream name (or stream-name prefix, for the listing) the
+	// request is limited to, for tokens limited to streams; ok false means the route
+	// reaches more than named streams and needs a token for every stream. nil is the
+	// same as ok false.
+	target func(r *http.Request) (name string, ok bool)
+	// noData lets a token limited to streams call a route that shows no stream's
+	// data (the route list, the API document).
+	noData bool
+}
+
+func pathStream(r *http.Request) (string, bool) {
+	name := r.PathValue("stream")
+	return name, !strings.HasPrefix(name, "$")
+}
+
+func queryStream(r *http.Request) (string, bool) {
+	name := r.URL.Query().Get("stream")
+	return name, name != "" && !strings.HasPrefix(name, "$")
+}
+
+func queryPrefix(r *http.Request) (string, bool) {
+	return r.URL.Query().Get("prefix"), true
+}
+
+// authorize checks the request's token against a. It returns nil when the server runs
+// without tokens.
+func (s *Server) authorize(r *http.Request, a access) error {
+	if s.opts.Tokens == nil || a.scope == 0 {
+		return nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return errUnauthorized("this pmd needs a token: send Authorization: Bearer <token>")
+	}
+	scheme, presented, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(presented) == "" {
+		return errUnauthorized("the Authorization header must be Bearer <token>")
+	}
+	tk, ok := s.opts.Tokens.find(strings.TrimSpace(presented))
+	if !ok {
+		return errUnauthorized("unknown token")
+	}
+	if tk.scope < a.scope {
+		return errForbidden("token %q has scope %s; this needs %s", tk.name, tk.scope, a.scope)
+	}
+	if tk.streams == nil || a.noData {
+		return nil
+	}
+	name, ok := "", false
+	if a.target != nil {
+		name, ok = a.target(r)
+	}
+	if !ok {
+		return errForbidden("token %q is limited to streams %s; this needs a token for every stream", tk.name, strings.Join(quoteAll(tk.streams), ", "))
+	}
+	for _, p := range tk.streams {
+		if strings.HasPrefix(name, p) {
+			return nil
+		}
+	}
+	return errForbidden("token %q is limited to streams %s, not %q", tk.name, strings.Join(quoteAll(tk.streams), ", "), name)
+}
+
+func quoteAll(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// checkSite refuses what a web page the user happens to visit could send: a request
+// from a foreign Origin (cross-site request forgery, which needs no preflight for a
+// POST with Content-Type text/plain) and a request for a Host name pmd does not serve
+// (DNS rebinding: evil.example resolving to 127.0.0.1, making the page same-origin
+// with pmd). Clients that send no Origin, as curl and SDKs do, are unaffected.
+func (s *Server) checkSite(r *http.Request) error {
+	if !s.hostAllowed(r.Host) {
+		return errForbidden("Host %q is not a name this pmd serves; start it with --allow-host to serve it", r.Host)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || s.ownOrigin(r, origin) || s.originAllowed(origin) {
+		return nil
+	}
+	return errForbidden("requests from Origin %q are refused: it is not this pmd's own; start it with --allow-origin to allow it", origin)
+}
+
+// hostAllowed is true for an IP address (a page cannot rebind a literal address), for
+// localhost and names under .localhost, which resolve only to this machine, and for
+// the names in Options.AllowHosts.
+func (s *Server) hostAllowed(host string) bool {
+	if host == "" {
+		return false
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.ToLower(strings.Trim(name, "[]")), ".")
+	if net.ParseIP(name) != nil || name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		return true
+	}
+	for _, a := range s.opts.AllowHosts {
+		if strings.EqualFold(strings.TrimSuffix(a, "."), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownOrigin is true when origin is the address the request was sent to.
+func (s *Server) ownOrigin(r *http.Request, origin string) bool {
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	return strings.EqualFold(origin, scheme+r.Host)
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	for _, a := range s.opts.AllowOrigins {
+		if strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// cors answers for an origin given with --allow-origin: the headers that let a page
+// there read the answers, and the preflight its Authorization and JSON requests need.
+// It reports whether the request was a preflight, now answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || s.ownOrigin(r, origin) || !s.originAllowed(origin) {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// ListenCheck refuses to serve on addr, a listener's address, without tokens unless
+// insecure says so: anyone who reaches a non-loopback port could write and delete.
+func ListenCheck(addr net.Addr, auth, insecure bool) error {
+	if auth || insecure {
+		return nil
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if ok && tcp.IP.IsLoopback() {
+		return nil
+	}
+	return errors.New("refusing to serve " + addr.String() + " without --auth: it is not a loopback address, so anyone who reaches it could write and delete; give --auth FILE, or --insecure if the network is trusted")
+}

@@ -1,0 +1,358 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sha(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The tokens of the access tests: one of each scope, and one limited to streams.
+const testTokens = `
+tokens:
+  - {name: reader, sha256: %s, scopes: [read]}
+  - {name: writer, sha256: %s, scopes: [write]}
+  - {name: admin,  sha256: %s, scopes: [read, admin]}
+  - {name: orders, sha256: %s, scopes: [write], streams: ["Order$"]}
+`
+
+func testTokenFile(t *testing.T) string {
+	return writeFile(t, "tokens.yaml", fmt.Sprintf(testTokens, sha("r-secret"), sha("w-secret"), sha("a-secret"), sha("o-secret")))
+}
+
+func TestTokenFileErrors(t *testing.T) {
+	h := sha("x")
+	tests := []struct{ name, file, want string }{
+		{"no tokens", "tokens: []\n", "no tokens"},
+		{"not YAML", "tokens: [\n", "token file"},
+		{"unknown key", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], stream: [x]}\n", "field stream not found"},
+		{"no name", "tokens:\n  - {sha256: " + h + ", scopes: [read]}\n", ":2: tokens[0]: name is missing"},
+		{"name twice", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read]}\n  - {name: a, sha256: " + sha("y") + ", scopes: [read]}\n", `:3: tokens[1]: the name "a" is used twice`},
+		{"token in the clear", "tokens:\n  - {name: a, sha256: my-secret, scopes: [read]}\n", "sha256 must be 64 hex digits"},
+		{"same token twice", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read]}\n  - {name: b, sha256: " + h + ", scopes: [read]}\n", "the same token as a"},
+		{"no scopes", "tokens:\n  - {name: a, sha256: " + h + "}\n", "scopes is missing"},
+		{"unknown scope", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [root]}\n", `unknown scope "root"`},
+		{"empty streams", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], streams: []}\n", "streams is empty"},
+		{"empty prefix", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], streams: [\"\"]}\n", "an empty stream prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadTokens(writeFile(t, "tokens.yaml", tt.file))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := LoadTokens(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Fatal("a missing token file loaded")
+	}
+}
+
+// TestTokensReload: Reload picks up a changed file, and keeps the tokens in use when
+// the new file is bad.
+func TestTokensReload(t *testing.T) {
+	path := writeFile(t, "tokens.yaml", "tokens:\n  - {name: a, sha256: "+sha("one")+", scopes: [read]}\n")
+	tokens, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens})
+	get := func(token string) int {
+		req, _ := http.NewRequest("GET", e.ts.URL+"/v1/streams", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if get("one") != 200 || get("two") != 401 {
+		t.Fatal("the first file is not in force")
+	}
+	if err := os.WriteFile(path, []byte("tokens:\n  - {name: b, sha256: "+sha("two")+", scopes: [read]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := tokens.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if get("one") != 401 || get("two") != 200 {
+		t.Fatal("the reloaded file is not in force")
+	}
+	if err := os.WriteFile(path, []byte("tokens:\n  - {name: b, sha256: nope, scopes: [read]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := tokens.Reload(); err == nil {
+		t.Fatal("a bad file reloaded")
+	}
+	if get("two") != 200 || tokens.Len() != 1 {
+		t.Fatal("a bad file replaced the tokens in use")
+	}
+}
+
+// sampleRequests has one request for each route of the table, on streams of the
+// orders token's prefix where the route names a stream.
+func sampleRequests() map[string]struct{ method, path, body string } {
+	id := "0190c1d2-0000-7000-8000-000000000001"
+	return map[string]struct{ method, path, body string }{
+		"append":        {"POST", "/v1/streams/Order%241", `{"events":[{"type":"E"}]}`},
+		"link":          {"POST", "/v1/streams/Order%242/links", `{"event_ids":["` + id + `"]}`},
+		"read_stream":   {"GET", "/v1/streams/Order%241", ""},
+		"delete_stream": {"DELETE", "/v1/streams/Order%249", ""},
+		"list_streams":  {"GET", "/v1/streams?prefix=Order%24", ""},
+		"read_all":      {"GET", "/v1/all", ""},
+		"read_category": {"GET", "/v1/categories/Order", ""},
+		"event":         {"GET", "/v1/events/" + id, ""},
+		"subscribe":     {"GET", "/v1/subscribe?stream=Order%241", ""},
+		"processes":     {"GET", "/v1/processes", ""},
+		"process_list":  {"GET", "/v1/processes/M", ""},
+		"process":       {"GET", "/v1/processes/M/1", ""},
+		"routes":        {"GET", "/v1/", ""},
+		"openapi":       {"GET", "/v1/openapi.json", ""},
+		"metrics":       {"GET", "/metrics", ""},
+		"healthz":       {"GET", "/healthz", ""},
+	}
+}
+
+// TestEveryRouteWithEveryScope calls every registered route with no token, an
+// unknown one, and each scope: 401 without a known token, 403 when the scope or the
+// streams do not reach, and otherwise the route's own answer.
+func TestEveryRouteWithEveryScope(t *testing.T) {
+	tokens, err := LoadTokens(testTokenFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens})
+	samples := sampleRequests()
+	scopeOf := map[string]Scope{"r-secret": ScopeRead, "w-secret": ScopeWrite, "a-secret": ScopeAdmin, "o-secret": ScopeWrite}
+	for _, rt := range e.srv.table {
+		sample, ok := samples[rt.name]
+		if !ok {
+			t.Fatalf("route %s %s has no sample request in this test", rt.method, rt.path)
+		}
+		if sample.method != rt.method {
+			t.Fatalf("sample of %s is a %s", rt.name, sample.method)
+		}
+		for _, token := range []string{"", "unknown", "r-secret", "w-secret", "a-secret", "o-secret"} {
+			t.Run(rt.name+"/"+strings.TrimSuffix(token, "-secret"), func(t *testing.T) {
+				status, body := e.call(sample.method, sample.path, sample.body, token, nil)
+				var want int
+				switch {
+				case rt.access.scope == 0:
+				case token == "" || token == "unknown":
+					want = http.StatusUnauthorized
+				case scopeOf[token] < rt.access.scope:
+					want = http.StatusForbidden
+				case token == "o-secret" && rt.access.target == nil && !rt.access.noData:
+					want = http.StatusForbidden // $all, categories, types, processes
+				}
+				switch {
+				case want != 0 && status != want:
+					t.Fatalf("status %d, want %d: %s", status, want, body)
+				case want == 0 && (status == http.StatusUnauthorized || status == http.StatusForbidden):
+					t.Fatalf("status %d, want the route's own answer: %s", status, body)
+				}
+				if status == http.StatusUnauthorized && !strings.Contains(body, `"error":"unauthorized"`) ||
+					status == http.StatusForbidden && !strings.Contains(body, `"error":"forbidden"`) {
+					t.Fatalf("refusal without the contract's code: %s", body)
+				}
+			})
+		}
+	}
+}
+
+// TestStreamLimitedToken: a token limited to Order$ reads and writes only streams
+// under it, by path, subscription and listing prefix.
+func TestStreamLimitedToken(t *testing.T) {
+	tokens, err := LoadTokens(testTokenFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens})
+	before := e.store.LastPosition()
+	tests := []struct {
+		method, path, body string
+		status             int
+	}{
+		{"POST", "/v1/streams/Customer%241", `{"events":[{"type":"E"}]}`, 403},
+		{"POST", "/v1/streams/Customer%241/links", `{"event_ids":["0190c1d2-0000-7000-8000-000000000001"]}`, 403},
+		{"DELETE", "/v1/streams/Customer%241", "", 403},
+		{"GET", "/v1/streams/Customer%241", "", 403},
+		{"GET", "/v1/streams/%24all", "", 403},
+		{"GET", "/v1/streams", "", 403},
+		{"GET", "/v1/streams?prefix=Ord", "", 403},
+		{"GET", "/v1/subscribe?stream=Customer%241", "", 403},
+		{"GET", "/v1/subscribe", "", 403},
+		{"GET", "/v1/subscribe?types=E", "", 403},
+		{"GET", "/v1/all?types=E", "", 403},
+		{"GET", "/v1/events/0190c1d2-0000-7000-8000-000000000001", "", 403},
+		{"GET", "/v1/streams?prefix=Order%2412", "", 200},
+		{"POST", "/v1/streams/Order%241", `{"events":[{"type":"E"}]}`, 201},
+	}
+	for _, tt := range tests {
+		status, body := e.call(tt.method, tt.path, tt.body, "o-secret", nil)
+		if status != tt.status {
+			t.Errorf("%s %s: status %d, want %d: %s", tt.method, tt.path, status, tt.status, body)
+		}
+		if status == 403 && !strings.Contains(body, `limited to streams \"Order$\"`) {
+			t.Errorf("%s %s: the refusal does not say why: %s", tt.method, tt.path, body)
+		}
+	}
+	if got := e.store.LastPosition(); got != before+1 {
+		t.Fatalf("last position %d, want %d: a refused write wrote", got, before+1)
+	}
+}
+
+// call sends one request with a bearer token (none if empty) and extra headers, and
+// returns the status and body.
+func (e *env) call(method, path, body, token string, header map[string]string) (int, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") == "text/event-stream" {
+		return resp.StatusCode, "" // a subscription: do not wait for its events
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode, string(raw)
+}
+
+// TestCrossSiteAndRebinding: a page on another site cannot write, read or delete
+// through the user's browser, with or without a preflight, and a page on a rebound
+// name cannot either; curl-like clients and the daemon's own pages can.
+func TestCrossSiteAndRebinding(t *testing.T) {
+	e := newEnv(t, Options{AllowOrigins: []string{"https://dash.example"}, AllowHosts: []string{"pmd.internal"}})
+	own := e.ts.URL // http://127.0.0.1:port
+	port := own[strings.LastIndex(own, ":")+1:]
+	body := `{"events":[{"type":"E"}]}`
+	tests := []struct {
+		name         string
+		method, path string
+		header       map[string]string
+		status       int
+	}{
+		{"simple cross-site POST", "POST", "/v1/streams/Victim%241", map[string]string{"Content-Type": "text/plain", "Origin": "http://evil.example"}, 403},
+		{"cross-site DELETE", "DELETE", "/v1/streams/Victim%241", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"cross-site read", "GET", "/v1/all", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"cross-site subscribe", "GET", "/v1/subscribe", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"opaque origin", "POST", "/v1/streams/Victim%241", map[string]string{"Origin": "null"}, 403},
+		{"another port of this host", "POST", "/v1/streams/Victim%241", map[string]string{"Origin": "http://127.0.0.1:1"}, 403},
+		{"https for an http daemon", "POST", "/v1/streams/Victim%241", map[string]string{"Origin": "https://127.0.0.1:" + port}, 403},
+		{"preflight from elsewhere", "OPTIONS", "/v1/streams/Victim%241", map[string]string{"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}, 403},
+		{"rebound name", "POST", "/v1/streams/Victim%241", map[string]string{"Host": "evil.example:" + port}, 403},
+		{"rebound name, same origin", "POST", "/v1/streams/Victim%241", map[string]string{"Host": "evil.example:" + port, "Origin": "http://evil.example:" + port}, 403},
+		{"rebound name reading", "GET", "/v1/all", map[string]string{"Host": "evil.example"}, 403},
+		{"rebound name, the browser page", "GET", "/", map[string]string{"Host": "evil.example"}, 403},
+		{"no origin (curl)", "POST", "/v1/streams/Mine%241", nil, 201},
+		{"own origin (the browser)", "POST", "/v1/streams/Mine%241", map[string]string{"Origin": own}, 201},
+		{"allowed origin", "POST", "/v1/streams/Mine%241", map[string]string{"Origin": "https://dash.example", "Content-Type": "application/json"}, 201},
+		{"allowed origin preflight", "OPTIONS", "/v1/streams/Mine%241", map[string]string{"Origin": "https://dash.example", "Access-Control-Request-Method": "POST"}, 204},
+		{"localhost", "GET", "/v1/all", map[string]string{"Host": "localhost:" + port, "Origin": "http://localhost:" + port}, 200},
+		{"a .localhost name", "GET", "/v1/all", map[string]string{"Host": "pmd.localhost:" + port}, 200},
+		{"an allowed host", "GET", "/v1/all", map[string]string{"Host": "PMD.internal:" + port}, 200},
+		{"an IPv6 literal", "GET", "/v1/all", map[string]string{"Host": "[::1]:" + port}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.store.LastPosition()
+			b := ""
+			if tt.method == "POST" {
+				b = body
+			}
+			status, got := e.call(tt.method, tt.path, b, "", tt.header)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, got)
+			}
+			if status == 403 {
+				if !strings.Contains(got, `"error":"forbidden"`) {
+					t.Fatalf("refusal %s", got)
+				}
+				if e.store.LastPosition() != before {
+					t.Fatal("a refused request wrote")
+				}
+			}
+		})
+	}
+	// The allowed origin may read the answers; the preflight lets it send a token.
+	req, _ := http.NewRequest("OPTIONS", e.ts.URL+"/v1/all", nil)
+	req.Header.Set("Origin", "https://dash.example")
+	req.Header.Set("Access-Control-Request-Method", "GET")
+	req.Header.Set("Access-Control-Request-Headers", "authorization")
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://dash.example" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight headers %v", resp.Header)
+	}
+}
+
+func TestListenCheck(t *testing.T) {
+	tcp := func(s string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(s), Port: 7070} }
+	tests := []struct {
+		addr           net.Addr
+		auth, insecure bool
+		ok             bool
+	}{
+		{tcp("127.0.0.1"), false, false, true},
+		{tcp("127.8.9.1"), false, false, true},
+		{tcp("::1"), false, false, true},
+		{tcp("0.0.0.0"), false, false, false},
+		{tcp("::"), false, false, false},
+		{tcp("192.0.2.7"), false, false, false},
+		{tcp("0.0.0.0"), true, false, true},
+		{tcp("0.0.0.0"), false, true, true},
+	}
+	for _, tt := range tests {
+		err := ListenCheck(tt.addr, tt.auth, tt.insecure)
+		if (err == nil) != tt.ok {
+			t.Errorf("ListenCheck(%s, auth %v, insecure %v) = %v", tt.addr, tt.auth, tt.insecure, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--auth") {
+			t.Errorf("the refusal does not say what to do: %v", err)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// readBody reads the request body, bounded by Options.MaxBody, and parses it with
+// parseJSON.
+func readBody(r *http.Request) (any, error) {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
+			return nil, err
+		case errors.As(err, &netErr) && netErr.Timeout():
+			return nil, errBadRequest("the request body did not arrive in time")
+		default:
+			return nil, errBadRequest("the request body could not be read: %v", err)
+		}
+	}
+	return parseJSON(data)
+}
+
+// kind names the JSON type of a parsed value, for messages.
+func kind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// object returns v as an object whose keys are all in allowed; where names v in
+// messages ("" for the body itself) and what says what v is ("an append").
+func object(v any, where, what string, allowed ...string) (map[string]any, error) {
+	name := where
+	if name == "" {
+		name = "the body"
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errBadRequest("%s must be a JSON object, got %s", name, kind(v))
+	}
+	for k := range obj {
+		if !slices.Contains(allowed, k) {
+			field := k
+			if where != "" {
+				field = where + "." + k
+			}
+			return nil, errBadRequest("unknown field %q: %s takes %s", field, what, list(allowed))
+		}
+	}
+	return obj, nil
+}
+
+// list renders names as "a, b and c".
+func list(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// optionalObject is an event's data or metadata: an object, or absent or null.
+func optionalObject(v any, where string) (map[string]any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errBadRequest("%s must be a JSON object, got %s", where, kind(v))
+	}
+	return obj, nil
+}
+
+const badExpected = `expected_version must be "any", "no_stream", "stream_exists" or an integer ≥ -1`
+
+// expectedFromJSON reads expected_version from a parsed body: absent or null is any;
+// "any", "no_stream", "stream_exists", or an integer ≥ -1 (-1 meaning no_stream).
+func expectedFromJSON(v any) (pmd.ExpectedVersion, error) {
+	switch x := v.(type) {
+	case nil:
+		return pmd.Any, nil
+	case string:
+		if e, ok := expectedName(x); ok {
+			return e, nil
+		}
+	case int64:
+		if x == -1 {
+			return pmd.NoStream, nil
+		}
+		if x >= 0 {
+			return pmd.AtVersion(uint64(x)), nil
+		}
+	case uint64:
+		return pmd.AtVersion(x), nil
+	}
+	shown, _ := json.Marshal(v)
+	return pmd.Any, errBadRequest("%s, got %s", badExpected, shown)
+}
+
+func expectedName(s string) (pmd.ExpectedVersion, bool) {
+	switch s {
+	case "any":
+		return pmd.Any, true
+	case "no_stream":
+		return pmd.NoStream, true
+	case "stream_exists":
+		return pmd.StreamExists, true
+	}
+	return pmd.Any, false
+}
+
+// expectedFromQuery reads ?expected_version=, where the names come unquoted
+// (?expected_version=no_stream). ok is false when the parameter is absent.
+func expectedFromQuery(r *http.Request) (e pmd.ExpectedVersion, ok bool, err error) {
+	q := r.URL.Query()
+	if !q.Has("expected_version") {
+		return pmd.Any, false, nil
+	}
+	v := q.Get("expected_version")
+	if e, ok := expectedName(v); ok {
+		return e, true, nil
+	}
+	if v == "-1" {
+		return pmd.NoStream, true, nil
+	}
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return pmd.AtVersion(n), true, nil
+	}
+	return pmd.Any, true, errBadRequest("%s, got %q in the query", badExpected, v)
+}
+
+// expectedOf is the expected version of a write: from the body or the query string,
+// not both, since two values that differ would leave one silently ignored.
+func expectedOf(r *http.Request, body map[string]any) (pmd.ExpectedVersion, error) {
+	fromQuery, inQuery, err := expectedFromQuery(r)
+	if err != nil {
+		return pmd.Any, err
+	}
+	inBody, ok := body["expected_version"]
+	if inQuery {
+		if ok {
+			return pmd.Any, errBadRequest("expected_version is given both in the query and in the body: give it once")
+		}
+		return fromQuery, nil
+	}
+	return expectedFromJSON(inBody)
+}
+
+// appendFromJSON reads an append's body: {"expected_version"?, "events": [...]}.
+func appendFromJSON(r *http.Request, v any) (pmd.ExpectedVersion, []pmd.EventData, error) {
+	body, err := object(v, "", "an append", "expected_version", "events")
+	if err != nil {
+		return pmd.Any, nil, err
+	}
+	expected, err := expectedOf(r, body)
+	if err != nil {
+		return pmd.Any, nil, err
+	}
+	raw, ok := body["events"]
+	if !ok || raw == nil {
+		return pmd.Any, nil, errBadRequest("events is missing: an append needs at least one event")
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return pmd.Any, nil, errBadRequest("events must be an array of events, got %s", kind(raw))
+	}
+	if len(list) == 0 {
+		return pmd.Any, nil, errBadRequest("events is empty: an append needs at least one event")
+	}
+	events := make([]pmd.EventData, len(list))
+	for i, e := range list {
+		where := fmt.Sprintf("events[%d]", i)
+		obj, err := object(e, where, "an event", "id", "type", "data", "metadata")
+		if err != nil {
+			return pmd.Any, nil, err
+		}
+		typ, ok := obj["type"]
+		if !ok || typ == nil {
+			return pmd.Any, nil, errBadRequest("%s.type is missing", where)
+		}
+		if events[i].Type, ok = typ.(string); !ok {
+			return pmd.Any, nil, errBadRequest("%s.type must be a string, got %s", where, kind(typ))
+		}
+		if id := obj["id"]; id != nil {
+			s, ok := id.(string)
+			if !ok {
+				return pmd.Any, nil, errBadRequest("%s.id must be a UUID string, got %s", where, kind(id))
+			}
+			if events[i].ID, err = parseID(where+".id", s); err != nil {
+				return pmd.Any, nil, err
+			}
+		}
+		if events[i].Data, err = optionalObject(obj["data"], where+".data"); err != nil {
+			return pmd.Any, nil, err
+		}
+		if events[i].Metadata, err = optionalObject(obj["metadata"], where+".metadata"); err != nil {
+			return pmd.Any, nil, err
+		}
+	}
+	return expected, events, nil
+}
+
+// linkFromJSON reads a link's body: {"expected_version"?, "event_ids": [...]}.
+func linkFromJSON(r *http.Request, v any) (pmd.ExpectedVersion, []uuid.UUID, error) {
+	body, err := object(v, "", "a link", "expected_version", "event_ids")
+	if err != nil {
+		return pmd.Any, nil, err
+	}
+	expected, err := expectedOf(r, body)
+	if err != nil {
+		return pmd.Any, nil, err
+	}
+	raw, ok := body["event_ids"]
+	if !ok || raw == nil {
+		return pmd.Any, nil, errBadRequest("event_ids is missing: a link needs at least one event id")
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return pmd.Any, nil, errBadRequest("event_ids must be an array of UUID strings, got %s", kind(raw))
+	}
+	if len(list) == 0 {
+		return pmd.Any, nil, errBadRequest("event_ids is empty: a link needs at least one event id")
+	}
+	ids := make([]uuid.UUID, len(list))
+	for i, e := range list {
+		where := fmt.Sprintf("event_ids[%d]", i)
+		s, ok := e.(string)
+		if !ok {
+			return pmd.Any, nil, errBadRequest("%s must be a UUID string, got %s", where, kind(e))
+		}
+		if ids[i], err = parseID(where, s); err != nil {
+			return pmd.Any, nil, err
+		}
+	}
+	return expected, ids, nil
+}
