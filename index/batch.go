@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -28,11 +29,22 @@ type Batch struct {
 	ids     map[uuid.UUID]uint64
 	kb      []byte
 	vb      []byte
+
+	// Origin returns the stream an event was appended to and its version there, read
+	// from the log: Apply needs it to tell whether an event that left a stream it was
+	// linked into is still in its own. Without it, such an event is taken to be alive.
+	Origin func(pos uint64) (stream string, version uint64, err error)
+
+	// What Apply needs to find the events that die in the batch (see deaths.go).
+	cuts   []cut                    // version ranges of streams that stopped being visible
+	puts   map[string][]Entry       // the versions the batch added, by stream
+	linked map[uint64][]pendingLink // the links the batch added, by event
+	erased map[string]uint64        // the erase marks the batch set
 }
 
 type batchStream struct {
-	base, next uint64
-	changed    bool
+	streamRec
+	changed bool
 }
 
 // maxKnownStreams bounds the stream states a Batch keeps across Apply: past it they are
@@ -47,6 +59,9 @@ func (x *Index) NewBatch() *Batch {
 		pos:     x.Position(),
 		streams: make(map[string]*batchStream),
 		ids:     make(map[uuid.UUID]uint64),
+		puts:    make(map[string][]Entry),
+		linked:  make(map[uint64][]pendingLink),
+		erased:  make(map[string]uint64),
 	}
 }
 
@@ -67,16 +82,24 @@ func (x *Index) Apply(b *Batch) error {
 	if b.b.Empty() && b.pos == x.Position() {
 		return nil
 	}
+	if err := b.markDeaths(); err != nil {
+		b.forget()
+		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
+	}
 	for _, name := range b.changed {
 		s := b.streams[name]
-		b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], s.base, s.next))
+		b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], &s.streamRec))
 	}
 	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
 	if err := x.db.Apply(b.b, pebble.NoSync); err != nil {
 		b.forget()
 		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
 	}
+	if len(b.erased) > 0 {
+		x.addErased(b.erased)
+	}
 	x.pos.Store(b.pos)
+	b.clearPending()
 	b.b.Reset()
 	for _, name := range b.changed {
 		b.streams[name].changed = false
@@ -101,6 +124,7 @@ func (b *Batch) forget() {
 	clear(b.streams)
 	b.changed = b.changed[:0]
 	clear(b.ids)
+	b.clearPending()
 }
 
 // touch marks the state of stream s, named name, as changed by the batch.
@@ -133,14 +157,35 @@ func (b *Batch) stream(name string) (*batchStream, error) {
 	if s, ok := b.streams[name]; ok {
 		return s, nil
 	}
+	if err := b.x.enter(); err != nil {
+		return nil, err
+	}
+	defer b.x.exit()
+	return b.load(name)
+}
+
+// load reads the state of stream name into the batch; the caller has entered the index.
+func (b *Batch) load(name string) (*batchStream, error) {
+	if s, ok := b.streams[name]; ok {
+		return s, nil
+	}
 	if strings.IndexByte(name, 0) >= 0 {
 		return nil, fmt.Errorf("index: stream name %q holds a 0 byte", name)
 	}
-	st, err := b.x.Stream(name)
-	if err != nil {
-		return nil, err
+	var kb [64]byte
+	v, closer, err := b.x.db.Get(nameKey(kb[:0], spaceStream, name))
+	s := &batchStream{}
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, b.x.errorf("index: stream %q: %w", name, err)
+	default:
+		s.streamRec, err = decodeStream(v)
+		closer.Close()
+		if err != nil {
+			return nil, b.x.errorf("index: stream %q: %w", name, err)
+		}
 	}
-	s := &batchStream{base: st.First, next: st.Next}
 	b.streams[strings.Clone(name)] = s
 	return s, nil
 }
@@ -151,7 +196,7 @@ func (b *Batch) Stream(name string) (StreamState, error) {
 	if err != nil {
 		return StreamState{}, err
 	}
-	return stateOf(s.base, s.next), nil
+	return s.state(), nil
 }
 
 // Lookup returns the position of the event with id id, in the batch or the index.
@@ -169,6 +214,12 @@ func (b *Batch) put(s *batchStream, name string, event uint64, link bool) uint64
 	b.touch(s, name)
 	b.set(namedKey(b.kb[:0], spaceVersion, name, v), entryValue(b.vb[:0], event, link))
 	b.set(namedKey(b.kb[:0], spaceMember, name, event), appendUvs(b.vb[:0], v))
+	b.pend(name, Entry{Version: v, Position: event, Link: link}) // it may be cut in this batch
+	if s.lo() > v {
+		b.cut(name, v, v+1) // below the stream's retention floor: never visible
+	} else if s.ret.MaxCount > 0 && s.next > s.ret.MaxCount {
+		b.raiseFloor(s, name, s.next-s.ret.MaxCount)
+	}
 	return v
 }
 
@@ -217,6 +268,7 @@ func (b *Batch) AddLink(pos uint64, stream string, event uint64) (version uint64
 	}
 	v := b.put(s, stream, event, true)
 	b.set(pairKey(b.kb[:0], spaceLinked, event, pos), linkedValue(b.vb[:0], v, stream))
+	b.linked[event] = append(b.linked[event], pendingLink{version: v, stream: strings.Clone(stream)})
 	return v, nil
 }
 
@@ -232,6 +284,7 @@ func (b *Batch) DeleteStream(pos uint64, stream string) error {
 		return err
 	}
 	if s.base < s.next {
+		b.cut(stream, s.lo(), s.next)
 		s.base = s.next
 		b.touch(s, stream)
 	}

@@ -118,6 +118,12 @@ func describeKey(k []byte) string {
 		if len(k) == 17 {
 			return fmt.Sprintf("causation of position %d by position %d", suffix64(k), binary.BigEndian.Uint64(k[1:9]))
 		}
+	case spaceDead:
+		if len(k) == 9 {
+			return fmt.Sprintf("dead event at position %d", suffix64(k))
+		}
+	case spaceErased:
+		return fmt.Sprintf("erasure of stream %q", k[1:])
 	}
 	return fmt.Sprintf("key %q", k)
 }
@@ -129,8 +135,12 @@ func describeValue(k, v []byte) string {
 	}
 	switch k[0] {
 	case spaceStream:
-		if base, next, err := decodeStream(v); err == nil {
-			return fmt.Sprintf("first visible version %d, next version %d", base, next)
+		if r, err := decodeStream(v); err == nil {
+			if r.floor == 0 && r.ret == (Retention{}) {
+				return fmt.Sprintf("first visible version %d, next version %d", r.base, r.next)
+			}
+			return fmt.Sprintf("deleted below version %d, next version %d, retention floor %d, max age %dns, max count %d, truncate before %d",
+				r.base, r.next, r.floor, r.ret.MaxAge, r.ret.MaxCount, r.ret.TruncateBefore)
 		}
 	case spaceVersion:
 		if pos, link, err := decodeEntry(v); err == nil {
@@ -143,7 +153,7 @@ func describeValue(k, v []byte) string {
 		if n, err := decodeUint(v); err == nil {
 			return fmt.Sprintf("version %d", n)
 		}
-	case spaceID, spaceMeta:
+	case spaceID, spaceMeta, spaceErased:
 		if n, err := decodeUint(v); err == nil {
 			return fmt.Sprint(n)
 		}
@@ -151,7 +161,7 @@ func describeValue(k, v []byte) string {
 		if version, stream, err := decodeLinked(v); err == nil {
 			return fmt.Sprintf("version %d of stream %q", version, stream)
 		}
-	case spaceCategory, spaceType, spaceCaused:
+	case spaceCategory, spaceType, spaceCaused, spaceDead:
 		if len(v) == 0 {
 			return "present"
 		}

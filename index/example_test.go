@@ -43,7 +43,12 @@ func Example() {
 		log.Fatal(err)
 	}
 	st, _ := x.Stream("Order$42")
-	fmt.Printf("%+v\n", st)
+	fmt.Printf("exists %v, next version %d\n", st.Exists, st.Next)
+	// The event at 1 was in Order$42 only: it is dead now, and leaves its category. The
+	// event at 2 is still in Payment$7.
+	dead1, _ := x.Dead(1)
+	dead2, _ := x.Dead(2)
+	fmt.Println("dead:", dead1, dead2)
 	cat, _ := x.Category(nil, "Order", 0, false, 0)
 	fmt.Println("category Order:", cat)
 
@@ -57,7 +62,8 @@ func Example() {
 	// version 0: event at 1, link false
 	// version 1: event at 2, link true
 	// event at 2 is linked into [Order$42]
-	// {Exists:false Last:1 Next:2 First:2}
-	// category Order: [1]
+	// exists false, next version 2
+	// dead: true false
+	// category Order: []
 	// durable up to 4
 }

@@ -56,6 +56,10 @@ type Index struct {
 
 	flushMu sync.Mutex // one Flush at a time
 
+	// erased holds every E entry: erasures are rare, and every event read asks. It is
+	// replaced whole, never changed, so readers load it without a lock.
+	erased atomic.Pointer[map[string]uint64]
+
 	// life is held shared by every call that uses db and exclusively by Close, so that
 	// no call meets a closed db (pebble panics then): they get ErrClosed.
 	life   sync.RWMutex
@@ -179,6 +183,7 @@ func (x *Index) load() error {
 		if _, err := x.get(keyPosition); !errors.Is(err, pebble.ErrNotFound) {
 			return formatErr("no format version, but a position")
 		}
+		x.erased.Store(&map[string]uint64{})
 		if x.readOnly {
 			return nil
 		}
@@ -192,7 +197,7 @@ func (x *Index) load() error {
 	p, err := x.get(keyPosition)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		return nil
+		return x.loadErased()
 	case err != nil:
 		return err
 	}
@@ -202,7 +207,7 @@ func (x *Index) load() error {
 	}
 	x.pos.Store(pos)
 	x.durable.Store(pos) // what was read from disk is on disk
-	return nil
+	return x.loadErased()
 }
 
 // get returns a copy of the value of key.
@@ -288,14 +293,14 @@ func (x *Index) Metrics() Metrics {
 
 // StreamState is what the index knows of a stream.
 type StreamState struct {
-	Exists bool   // has at least one visible version
+	Exists bool   // has versions that are not deleted (retention may hide them all)
 	Last   int64  // last version ever assigned (-1 if none), including hidden ones
 	Next   uint64 // version the next append or link gets (= Last+1)
-	First  uint64 // first visible version (the deletion point); == Next when nothing is visible
-}
-
-func stateOf(base, next uint64) StreamState {
-	return StreamState{Exists: base < next, Last: int64(next) - 1, Next: next, First: base}
+	// First is the first visible version: the deletion point, or the lowest version the
+	// stream's retention still shows, whichever is higher. Nothing is visible when it is
+	// at or above Next.
+	First     uint64
+	Retention Retention // the stream's retention settings
 }
 
 // Stream returns the state of stream; a stream never written is at Last -1, Next 0.
@@ -316,12 +321,12 @@ func (x *Index) stream(stream string) (StreamState, error) {
 	if err != nil {
 		return StreamState{}, x.errorf("index: stream %q: %w", stream, err)
 	}
-	base, next, err := decodeStream(v)
+	r, err := decodeStream(v)
 	closer.Close()
 	if err != nil {
 		return StreamState{}, x.errorf("index: stream %q: %w", stream, err)
 	}
-	return stateOf(base, next), nil
+	return r.state(), nil
 }
 
 // Entry is one visible version of a stream.
@@ -419,7 +424,7 @@ func (x *Index) member(stream string, event uint64) (version uint64, ok bool, er
 	return version, true, nil
 }
 
-// Lookup returns the position of the event with id id.
+// Lookup returns the position of the event with id id; a dead event is not found.
 func (x *Index) Lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
 	if err := x.enter(); err != nil {
 		return 0, false, err
@@ -437,6 +442,9 @@ func (x *Index) Lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
 	closer.Close()
 	if err != nil {
 		return 0, false, x.errorf("index: event %s: %w", id, err)
+	}
+	if dead, err := x.dead(pos); err != nil || dead {
+		return 0, false, err // a dead event is not found by its id
 	}
 	return pos, true, nil
 }
@@ -504,7 +512,12 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 			return dst, x.errorf("index: %q: %w", name, err)
 		}
 	}
-	for n := unlimited(limit); n > 0 && len(its) > 0; n-- {
+	skip, err := x.newDeadSkipper(backward)
+	if err != nil {
+		return dst, x.errorf("index: list: %w", err)
+	}
+	defer skip.close()
+	for n := unlimited(limit); n > 0 && len(its) > 0; {
 		// Few lists are merged (a filter names a handful of types): a scan for the head
 		// is as quick as a heap.
 		best := 0
@@ -515,7 +528,10 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 			}
 		}
 		it := its[best]
-		dst = append(dst, suffix64(it.Key()))
+		if pos := suffix64(it.Key()); !skip.dead(pos) {
+			dst = append(dst, pos)
+			n--
+		}
 		var ok bool
 		if backward {
 			ok = it.Prev()
@@ -558,12 +574,12 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 		ok = it.SeekGE(append(nameKey(nil, spaceStream, after), 0))
 	}
 	for n := unlimited(limit); ok && n > 0; ok, n = it.Next(), n-1 {
-		base, next, err := decodeStream(it.Value())
+		r, err := decodeStream(it.Value())
 		if err != nil {
 			it.Close()
 			return out, x.errorf("index: stream names: %w", err)
 		}
-		out = append(out, StreamInfo{Name: string(it.Key()[1:]), StreamState: stateOf(base, next)})
+		out = append(out, StreamInfo{Name: string(it.Key()[1:]), StreamState: r.state()})
 	}
 	if err := it.Close(); err != nil {
 		return out, x.errorf("index: stream names: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/google/uuid"
 )
@@ -11,7 +12,7 @@ import (
 // Key spaces, one byte each. FORMAT.md describes every key and value byte by byte.
 const (
 	spaceMeta     = 'M' // M<name>: the index's own facts (format version, position)
-	spaceStream   = 'S' // S<stream>: uv base, uv next
+	spaceStream   = 'S' // S<stream>: uv base, uv next [, uv floor, uv maxAge, uv maxCount, uv truncateBefore]
 	spaceVersion  = 'V' // V<stream>\0<be64 version>: uv position<<1 | link
 	spaceMember   = 'P' // P<stream>\0<be64 position>: uv version
 	spaceID       = 'I' // I<16-byte id>: uv position
@@ -19,6 +20,8 @@ const (
 	spaceType     = 'T' // T<type>\0<be64 position>: empty
 	spaceLinked   = 'L' // L<be64 event position><be64 link position>: uv version, stream
 	spaceCaused   = 'K' // K<be64 parent position><be64 child position>: empty
+	spaceDead     = 'D' // D<be64 position>: empty: the event is in no stream any more
+	spaceErased   = 'E' // E<stream>: uv before: the events appended below it are erased
 )
 
 // Meta keys.
@@ -116,18 +119,50 @@ func appendUvs(dst []byte, vs ...uint64) []byte {
 	return dst
 }
 
-// streamValue encodes a stream's state: the first visible version and the next version.
-func streamValue(dst []byte, base, next uint64) []byte { return appendUvs(dst, base, next) }
+// streamRec is a stream's state as stored: base is the next version at its last
+// deletion, floor the lowest version its retention still shows (0 without retention).
+type streamRec struct {
+	base, next, floor uint64
+	ret               Retention
+}
 
-func decodeStream(b []byte) (base, next uint64, err error) {
-	v, _, err := uvs(b, 2, false)
+// lo is the first visible version.
+func (r *streamRec) lo() uint64 { return max(r.base, r.floor) }
+
+func (r *streamRec) state() StreamState {
+	return StreamState{Exists: r.base < r.next, Last: int64(r.next) - 1, Next: r.next, First: r.lo(), Retention: r.ret}
+}
+
+// streamValue encodes a stream's state: base and next, then floor and the retention
+// settings if the stream has ever had any.
+func streamValue(dst []byte, r *streamRec) []byte {
+	dst = appendUvs(dst, r.base, r.next)
+	if r.floor == 0 && r.ret == (Retention{}) {
+		return dst
+	}
+	return appendUvs(dst, r.floor, uint64(r.ret.MaxAge), r.ret.MaxCount, r.ret.TruncateBefore)
+}
+
+func decodeStream(b []byte) (streamRec, error) {
+	v, rest, err := uvs(b, 2, true)
 	if err != nil {
-		return 0, 0, err
+		return streamRec{}, err
 	}
-	if v[0] > v[1] {
-		return 0, 0, formatErr("stream base %d above next %d", v[0], v[1])
+	r := streamRec{base: v[0], next: v[1]}
+	if len(rest) > 0 {
+		w, _, err := uvs(rest, 4, false)
+		if err != nil {
+			return streamRec{}, err
+		}
+		if w[1] > math.MaxInt64 {
+			return streamRec{}, formatErr("stream max age %d overflows", w[1])
+		}
+		r.floor, r.ret = w[0], Retention{MaxAge: int64(w[1]), MaxCount: w[2], TruncateBefore: w[3]}
 	}
-	return v[0], v[1], nil
+	if r.base > r.next {
+		return streamRec{}, formatErr("stream base %d above next %d", r.base, r.next)
+	}
+	return r, nil
 }
 
 // entryValue encodes a version entry: the event's position and whether it is linked.

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -29,26 +30,72 @@ type model struct {
 	streams map[string]*modelStream
 	linkLog []modelLink         // every link, in log order
 	causes  map[uint64][]uint64 // parent position → the positions of the events it caused
+	erased  map[string]uint64
 }
 
 type modelLink struct {
-	event  uint64
-	stream string
+	event   uint64
+	stream  string
+	version uint64
 }
 
 type modelEvent struct {
 	pos          uint64
 	id           uuid.UUID
 	stream, kind string
+	version      uint64
 }
 
 type modelStream struct {
 	all   []Entry // every version ever assigned
-	first uint64  // first visible version
+	first uint64  // the version after the last deletion
+	floor uint64  // the retention floor
+	ret   Retention
+}
+
+// lo is the first visible version.
+func (s *modelStream) lo() uint64 { return max(s.first, s.floor) }
+
+func (s *modelStream) visible(version uint64) bool {
+	return version >= s.lo() && version < uint64(len(s.all))
 }
 
 func newModel() *model {
-	return &model{streams: map[string]*modelStream{}, causes: map[uint64][]uint64{}}
+	return &model{streams: map[string]*modelStream{}, causes: map[uint64][]uint64{}, erased: map[string]uint64{}}
+}
+
+// dead reports whether no stream shows the event at pos any more.
+func (m *model) dead(e modelEvent) bool {
+	if m.stream(e.stream).visible(e.version) {
+		return false
+	}
+	for _, l := range m.linkLog {
+		if l.event == e.pos && m.stream(l.stream).visible(l.version) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *model) event(pos uint64) modelEvent {
+	i, _ := slices.BinarySearchFunc(m.events, pos, func(e modelEvent, p uint64) int { return cmp.Compare(e.pos, p) })
+	return m.events[i]
+}
+
+func (m *model) setRetention(pos uint64, stream string, r Retention, expired uint64) {
+	m.pos = pos
+	s := m.stream(stream)
+	s.ret = r
+	next := uint64(len(s.all))
+	s.floor = max(s.floor, r.TruncateBefore, expired)
+	if r.MaxCount > 0 && next > r.MaxCount {
+		s.floor = max(s.floor, next-r.MaxCount)
+	}
+}
+
+func (m *model) erase(pos uint64, stream string, before uint64) {
+	m.pos = pos
+	m.erased[stream] = max(m.erased[stream], before)
 }
 
 func (m *model) stream(name string) *modelStream {
@@ -62,19 +109,25 @@ func (m *model) stream(name string) *modelStream {
 
 func (m *model) addEvent(pos uint64, id uuid.UUID, stream, typ string) uint64 {
 	m.pos = pos
-	m.events = append(m.events, modelEvent{pos, id, stream, typ})
 	s := m.stream(stream)
-	s.all = append(s.all, Entry{Version: uint64(len(s.all)), Position: pos})
-	return uint64(len(s.all) - 1)
+	m.events = append(m.events, modelEvent{pos, id, stream, typ, uint64(len(s.all))})
+	return s.put(Entry{Version: uint64(len(s.all)), Position: pos})
+}
+
+func (s *modelStream) put(e Entry) uint64 {
+	s.all = append(s.all, e)
+	if next := uint64(len(s.all)); s.ret.MaxCount > 0 && next > s.ret.MaxCount {
+		s.floor = max(s.floor, next-s.ret.MaxCount)
+	}
+	return e.Version
 }
 
 func (m *model) addLink(pos uint64, stream string, event uint64) uint64 {
 	m.pos = pos
 	m.links++
-	m.linkLog = append(m.linkLog, modelLink{event, stream})
 	s := m.stream(stream)
-	s.all = append(s.all, Entry{Version: uint64(len(s.all)), Position: event, Link: true})
-	return uint64(len(s.all) - 1)
+	m.linkLog = append(m.linkLog, modelLink{event, stream, uint64(len(s.all))})
+	return s.put(Entry{Version: uint64(len(s.all)), Position: event, Link: true})
 }
 
 func (m *model) addCausation(child, parent uint64) {
@@ -94,7 +147,7 @@ func (m *model) state(name string) StreamState {
 		return StreamState{Last: -1}
 	}
 	next := uint64(len(s.all))
-	return StreamState{Exists: s.first < next, Last: int64(next) - 1, Next: next, First: s.first}
+	return StreamState{Exists: s.first < next, Last: int64(next) - 1, Next: next, First: s.lo(), Retention: s.ret}
 }
 
 func (m *model) versions(name string, from uint64, backward bool, limit int) []Entry {
@@ -103,7 +156,7 @@ func (m *model) versions(name string, from uint64, backward bool, limit int) []E
 		return nil
 	}
 	var out []Entry
-	visible := s.all[s.first:]
+	visible := s.all[min(s.lo(), uint64(len(s.all))):]
 	if backward {
 		visible = slices.Clone(visible)
 		slices.Reverse(visible)
@@ -124,7 +177,7 @@ func (m *model) contains(name string, event uint64) bool {
 	if s == nil {
 		return false
 	}
-	for _, e := range s.all[s.first:] {
+	for _, e := range s.all[min(s.lo(), uint64(len(s.all))):] {
 		if e.Position == event {
 			return true
 		}
@@ -155,7 +208,7 @@ func (m *model) caused(event uint64, limit int) []uint64 {
 
 func (m *model) lookup(id uuid.UUID) (uint64, bool) {
 	for _, e := range m.events {
-		if e.id == id {
+		if e.id == id && !m.dead(e) {
 			return e.pos, true
 		}
 	}
@@ -173,7 +226,7 @@ func (m *model) positions(keep func(modelEvent) bool, from uint64, backward bool
 		if limit > 0 && len(out) == limit {
 			break
 		}
-		if keep(e) && (backward && e.pos <= from || !backward && e.pos >= from) {
+		if keep(e) && (backward && e.pos <= from || !backward && e.pos >= from) && !m.dead(e) {
 			out = append(out, e.pos)
 		}
 	}
@@ -226,6 +279,10 @@ func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 	batches := make([]*Batch, len(xs))
 	for i, x := range xs {
 		batches[i] = x.NewBatch()
+		batches[i].Origin = func(pos uint64) (string, uint64, error) {
+			e := m.event(pos)
+			return e.stream, e.version, nil
+		}
 	}
 	for k := range n {
 		pos += 1 + uint64(rng.IntN(3))
@@ -260,9 +317,36 @@ func workload(t testing.TB, rng *rand.Rand, m *model, n int, xs ...*Index) {
 			if r < 80 {
 				stream = "Long$1"
 			}
-			event := m.events[rng.IntN(len(m.events))].pos
+			e := m.events[rng.IntN(len(m.events))]
+			if m.dead(e) {
+				m.pos = pos // the store links only what it finds by id
+				write = func(b *Batch) (uint64, error) { return 0, b.Advance(pos) }
+				break
+			}
+			event := e.pos
 			want = m.addLink(pos, stream, event)
 			write = func(b *Batch) (uint64, error) { return b.AddLink(pos, stream, event) }
+		case r < 92:
+			stream := streamName()
+			var ret Retention
+			switch rng.IntN(4) {
+			case 0:
+				ret.MaxCount = 1 + uint64(rng.IntN(4))
+			case 1:
+				ret.TruncateBefore = uint64(rng.IntN(int(m.state(stream).Next) + 3))
+			case 2:
+				ret.MaxAge = int64(1 + rng.IntN(1000))
+			}
+			expired := uint64(0)
+			if rng.IntN(3) == 0 {
+				expired = uint64(rng.IntN(int(m.state(stream).Next) + 1))
+			}
+			m.setRetention(pos, stream, ret, expired)
+			write = func(b *Batch) (uint64, error) { return 0, b.SetRetention(pos, stream, ret, expired) }
+		case r < 94:
+			stream, before := streamName(), uint64(rng.IntN(10))
+			m.erase(pos, stream, before)
+			write = func(b *Batch) (uint64, error) { return 0, b.Erase(pos, stream, before) }
 		case r < 97:
 			stream := streamName()
 			if long := m.state("Long$1"); long.Next-long.First > 500 {
@@ -336,6 +420,21 @@ func checkSame(t *testing.T, x *Index, m *model) {
 		}
 	}
 	checkRelations(t, x, m)
+	for name, before := range m.erased {
+		for _, v := range []uint64{0, before - 1, before} {
+			if got, want := x.Erased(name, v), v < before; got != want {
+				t.Fatalf("Erased(%q, %d) = %v, want %v", name, v, got, want)
+			}
+		}
+	}
+	if x.Erased("Nope$1", 0) {
+		t.Fatal("Erased holds for a stream never erased")
+	}
+	for _, e := range m.events {
+		if got, want := must(x.Dead(e.pos)), m.dead(e); got != want {
+			t.Fatalf("Dead(%d) = %v, want %v", e.pos, got, want)
+		}
+	}
 	for _, e := range append(m.events, modelEvent{id: testID(0)}) {
 		gotPos, gotOK, err := x.Lookup(e.id)
 		if err != nil {
@@ -420,6 +519,16 @@ func TestMatchesModel(t *testing.T) {
 			checkSame(t, x, m)
 			workload(t, rng, m, 200, x)
 			checkSame(t, x, m)
+			dead := 0
+			for _, e := range m.events {
+				if m.dead(e) {
+					dead++
+				}
+			}
+			if dead == 0 || dead == len(m.events) || len(m.erased) == 0 {
+				t.Fatalf("%d of %d events dead, %d streams erased: the workload tests too little", dead, len(m.events), len(m.erased))
+			}
+			t.Logf("%d of %d events dead", dead, len(m.events))
 		})
 	}
 }

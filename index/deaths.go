@@ -1,0 +1,198 @@
+package index
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// An event is dead when no stream shows it any more: its own stream and every stream it
+// was linked into have deleted it or moved their retention floor past it. A batch notes
+// each range of versions that stops being visible (a cut) as it records deletions,
+// retention settings and appends past a stream's maximum count, and Apply checks every
+// event in those ranges against all the streams that held it, marking the dead ones
+// (D keys) in the same batch. Visibility only ever shrinks (a deletion is final, and a
+// retention floor never goes down), so an event found dead stays dead.
+
+// cut is a range of versions of a stream that stopped being visible.
+type cut struct {
+	stream   string
+	from, to uint64
+}
+
+type pendingLink struct {
+	version uint64
+	stream  string
+}
+
+func (b *Batch) cut(stream string, from, to uint64) {
+	if from < to {
+		b.cuts = append(b.cuts, cut{strings.Clone(stream), from, to})
+	}
+}
+
+func (b *Batch) pend(stream string, e Entry) {
+	b.puts[stream] = append(b.puts[stream], e)
+}
+
+func (b *Batch) clearPending() {
+	b.cuts = b.cuts[:0]
+	clear(b.puts)
+	clear(b.linked)
+	clear(b.erased)
+}
+
+// raiseFloor moves the retention floor of s, named name, up to floor, cutting what it hides.
+func (b *Batch) raiseFloor(s *batchStream, name string, floor uint64) {
+	if floor <= s.floor {
+		return
+	}
+	b.cut(name, s.lo(), min(floor, s.next))
+	s.floor = floor
+	b.touch(s, name)
+}
+
+// SetRetention records the retention record at log position pos, which sets the
+// retention of stream to r from now on. expired is the version below which the stream's
+// events had expired by its maximum age when the record was written (0 if none): the
+// floor moves up to it, to r.TruncateBefore and to the maximum count, never down.
+func (b *Batch) SetRetention(pos uint64, stream string, r Retention, expired uint64) error {
+	s, err := b.stream(stream)
+	if err != nil {
+		return err
+	}
+	if err := b.advance(pos); err != nil {
+		return err
+	}
+	s.ret = r
+	b.touch(s, stream)
+	floor := max(r.TruncateBefore, expired)
+	if r.MaxCount > 0 && s.next > r.MaxCount {
+		floor = max(floor, s.next-r.MaxCount)
+	}
+	b.raiseFloor(s, stream, floor)
+	return nil
+}
+
+// Erase records the erase record at log position pos: the events appended to stream
+// below version before are erased.
+func (b *Batch) Erase(pos uint64, stream string, before uint64) error {
+	if strings.IndexByte(stream, 0) >= 0 {
+		return fmt.Errorf("index: stream name %q holds a 0 byte", stream)
+	}
+	if err := b.advance(pos); err != nil {
+		return err
+	}
+	before = max(before, b.erased[stream], b.x.erasedBefore(stream))
+	b.erased[strings.Clone(stream)] = before
+	b.set(nameKey(b.kb[:0], spaceErased, stream), appendUvs(b.vb[:0], before))
+	return nil
+}
+
+func (x *Index) erasedBefore(stream string) uint64 { return (*x.erased.Load())[stream] }
+
+// markDeaths finds the events in the batch's cuts that no stream shows any more and marks
+// them dead. Apply calls it, having entered the index.
+func (b *Batch) markDeaths() error {
+	if len(b.cuts) == 0 {
+		return nil
+	}
+	seen := make(map[uint64]bool)
+	for _, c := range b.cuts {
+		entries, err := b.entries(c)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if seen[e.Position] {
+				continue
+			}
+			seen[e.Position] = true
+			alive, err := b.alive(e, c.stream)
+			if err != nil {
+				return err
+			}
+			if !alive {
+				b.set(deadKey(b.kb[:0], e.Position), nil)
+			}
+		}
+	}
+	return nil
+}
+
+// entries returns the versions of c, from the index and the batch.
+func (b *Batch) entries(c cut) ([]Entry, error) {
+	var out []Entry
+	it, err := b.x.db.NewIter(&pebble.IterOptions{
+		LowerBound: namedKey(nil, spaceVersion, c.stream, c.from),
+		UpperBound: namedKey(nil, spaceVersion, c.stream, c.to),
+	})
+	if err != nil {
+		return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		pos, link, err := decodeEntry(it.Value())
+		if err != nil {
+			it.Close()
+			return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
+		}
+		out = append(out, Entry{Version: suffix64(it.Key()), Position: pos, Link: link})
+	}
+	if err := it.Close(); err != nil {
+		return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
+	}
+	for _, e := range b.puts[c.stream] {
+		if e.Version >= c.from && e.Version < c.to {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// alive reports whether a stream still shows the event of entry e, a version of stream.
+func (b *Batch) alive(e Entry, stream string) (bool, error) {
+	origin, version := stream, e.Version
+	if e.Link {
+		if b.Origin == nil {
+			return true, nil
+		}
+		var err error
+		if origin, version, err = b.Origin(e.Position); err != nil {
+			return false, fmt.Errorf("index: origin of the event at %d: %w", e.Position, err)
+		}
+	}
+	if ok, err := b.visible(origin, version); err != nil || ok {
+		return ok, err
+	}
+	for _, l := range b.linked[e.Position] {
+		if ok, err := b.visible(l.stream, l.version); err != nil || ok {
+			return ok, err
+		}
+	}
+	lo := pairKey(nil, spaceLinked, e.Position, 0)
+	it, err := b.x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
+	if err != nil {
+		return false, b.x.errorf("index: links of %d: %w", e.Position, err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		version, stream, err := decodeLinked(it.Value())
+		if err != nil {
+			return false, b.x.errorf("index: links of %d: %w", e.Position, err)
+		}
+		if ok, err := b.visible(stream, version); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// visible reports whether version of stream is visible as of the batch.
+func (b *Batch) visible(stream string, version uint64) (bool, error) {
+	s, err := b.load(stream)
+	if err != nil {
+		return false, err
+	}
+	return version >= s.lo() && version < s.next, nil
+}

@@ -1,0 +1,132 @@
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"maps"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Retention is what a stream's retention settings keep visible. A zero field is not set.
+type Retention struct {
+	MaxAge         int64  // nanoseconds; applied by readers, and by Expire
+	MaxCount       uint64 // only the newest MaxCount versions are visible
+	TruncateBefore uint64 // versions below it are not visible
+}
+
+// deadKey returns the key that marks the event at pos dead.
+func deadKey(dst []byte, pos uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, spaceDead), pos)
+}
+
+// Dead reports whether the event at pos is dead: in no stream any more.
+func (x *Index) Dead(pos uint64) (bool, error) {
+	if err := x.enter(); err != nil {
+		return false, err
+	}
+	defer x.exit()
+	return x.dead(pos)
+}
+
+func (x *Index) dead(pos uint64) (bool, error) {
+	var kb [9]byte
+	_, closer, err := x.db.Get(deadKey(kb[:0], pos))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, x.errorf("index: dead %d: %w", pos, err)
+	}
+	closer.Close()
+	return true, nil
+}
+
+// DeadIn appends to dst the positions of the dead events in [from, to], ascending.
+func (x *Index) DeadIn(dst []uint64, from, to uint64) ([]uint64, error) {
+	if err := x.enter(); err != nil {
+		return dst, err
+	}
+	defer x.exit()
+	if from > to {
+		return dst, nil
+	}
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: deadKey(nil, from), UpperBound: upper(deadKey(nil, to))})
+	if err != nil {
+		return dst, x.errorf("index: dead events: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		dst = append(dst, suffix64(it.Key()))
+	}
+	if err := it.Close(); err != nil {
+		return dst, x.errorf("index: dead events: %w", err)
+	}
+	return dst, nil
+}
+
+// deadSkipper answers "is pos dead?" for positions asked in one direction, with one
+// iterator over the dead marks, so that a list read pays a seek per live entry at most.
+type deadSkipper struct {
+	it       *pebble.Iterator
+	backward bool
+	kb       []byte
+}
+
+func (x *Index) newDeadSkipper(backward bool) (*deadSkipper, error) {
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceDead}, UpperBound: []byte{spaceDead + 1}})
+	if err != nil {
+		return nil, err
+	}
+	return &deadSkipper{it: it, backward: backward}, nil
+}
+
+func (d *deadSkipper) dead(pos uint64) bool {
+	d.kb = deadKey(d.kb[:0], pos)
+	var ok bool
+	if d.backward {
+		ok = d.it.SeekLT(upper(d.kb))
+	} else {
+		ok = d.it.SeekGE(d.kb)
+	}
+	return ok && suffix64(d.it.Key()) == pos
+}
+
+func (d *deadSkipper) close() error { return d.it.Close() }
+
+// Erased reports whether the event appended to stream at version is erased: its data
+// and metadata must not be served.
+func (x *Index) Erased(stream string, version uint64) bool {
+	before, ok := (*x.erased.Load())[stream]
+	return ok && version < before
+}
+
+// loadErased reads every erase mark into memory.
+func (x *Index) loadErased() error {
+	m := make(map[string]uint64)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceErased}, UpperBound: []byte{spaceErased + 1}})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := decodeUint(it.Value())
+		if err != nil {
+			it.Close()
+			return err
+		}
+		m[string(it.Key()[1:])] = v
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	x.erased.Store(&m)
+	return nil
+}
+
+// addErased makes the erase marks of a batch just applied visible to readers.
+func (x *Index) addErased(marks map[string]uint64) {
+	m := maps.Clone(*x.erased.Load())
+	for name, before := range marks {
+		m[name] = max(m[name], before)
+	}
+	x.erased.Store(&m)
+}
