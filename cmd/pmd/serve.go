@@ -27,6 +27,7 @@ type serveConfig struct {
 	maxBody                       int64
 	cache                         int64
 	grace                         time.Duration
+	access                        accessFlags
 }
 
 func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -43,6 +44,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")
 	fs.Int64Var(&c.maxBody, "max-body", 16<<20, "largest request body accepted, in bytes")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	if err := c.access.register(fs); err != nil {
+		return c, err
+	}
 	cache := fs.String("cache", envString("PMD_CACHE", "64MiB"), "memory for index blocks, e.g. 256MiB or 1GB: this, not the store's size, sets pmd's memory (env PMD_CACHE)")
 	if err := parse(fs, args); err != nil {
 		return c, err
@@ -59,7 +63,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.cache, err = parseSize(*cache); err != nil {
 		return c, &usageError{"--cache: " + err.Error()}
 	}
-	return c, nil
+	return c, c.access.check()
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
@@ -91,6 +95,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{exitTrouble, fmt.Errorf("listen on %s: %w", c.addr, err)}
 	}
 	defer ln.Close()
+	acc, err := loadAccess(c.access, ln.Addr())
+	if err != nil {
+		return &exitError{exitTrouble, err}
+	}
 
 	// The first SIGINT or SIGTERM shuts down gracefully; a second one exits at once.
 	// Exiting at once is safe: the log only ever acknowledges what is on disk, and
@@ -142,17 +150,22 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	srv := server.New(store, server.Options{
-		MaxBody:   c.maxBody,
-		Processes: procs.api(),
-		Browser:   web.Handler(),
-		Registry:  reg,
-		Logger:    logger,
+		MaxBody:      c.maxBody,
+		Processes:    procs.api(),
+		Browser:      web.Handler(),
+		Registry:     reg,
+		Logger:       logger,
+		Tokens:       acc.tokens,
+		AllowOrigins: splitList(c.access.allowOrigin),
+		AllowHosts:   acc.allowHosts(c.addr),
 	})
-	url := "http://" + ln.Addr().String()
+	acc.reloadOnHangup(ctx, logger)
+	url := acc.scheme() + "://" + ln.Addr().String()
 	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
-		"config", c.config, "process_managers", procs.count(), "no_sync", c.noSync, "last_position", store.LastPosition())
+		"config", c.config, "process_managers", procs.count(), "no_sync", c.noSync, "last_position", store.LastPosition(),
+		"auth", c.access.auth, "tls", c.access.tlsCert != "")
 
-	serveErr := srv.Serve(ctx, ln, c.grace)
+	serveErr := srv.Serve(ctx, acc.listener(ln), c.grace)
 	stop()
 	// HTTP is drained: no append is in flight. Stop the process managers (they write
 	// their resume checkpoints), then close the store (it flushes the index).

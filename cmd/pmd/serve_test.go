@@ -2,13 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"io/fs"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestServeOnABusyPortLeavesTheDataDirectoryAlone: pmd serve binds its port first, so
@@ -29,5 +42,154 @@ func TestServeOnABusyPortLeavesTheDataDirectoryAlone(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the data directory was touched: stat: %v", err)
+	}
+}
+
+// TestServeRefusals: what serve refuses before it touches the data directory.
+func TestServeRefusals(t *testing.T) {
+	good := writeTokens(t, "tokens:\n  - {name: a, sha256: "+sha256Hex("secret")+", scopes: [read]}\n")
+	bad := writeTokens(t, "tokens:\n  - {name: a, sha256: secret, scopes: [read]}\n")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"an open address without auth", []string{"--addr", "0.0.0.0:0"}, exitTrouble, "without --auth"},
+		{"a bad token file", []string{"--auth", bad}, exitTrouble, "sha256 must be 64 hex digits"},
+		{"a missing token file", []string{"--auth", good + ".missing"}, exitTrouble, "token file"},
+		{"a certificate without its key", []string{"--tls-cert", good}, exitUsage, "--tls-cert and --tls-key go together"},
+		{"a missing certificate", []string{"--tls-cert", good + ".pem", "--tls-key", good + ".key"}, exitTrouble, "--tls-cert"},
+		{"an origin with a path", []string{"--allow-origin", "https://dash.example/app"}, exitUsage, "want scheme://host[:port]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, tt.args...)
+			code, _, stderr := runPMD(t, context.Background(), args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, want %d, stderr lacks %q:\n%s", code, tt.code, tt.want, stderr)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the data directory was touched: stat: %v", err)
+			}
+		})
+	}
+}
+
+func sha256Hex(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func writeTokens(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokens.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and pmd.test and its key, and returns
+// their paths and a pool that trusts it.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "pmd test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"pmd.test"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(leaf)
+	return certFile, keyFile, pool
+}
+
+// TestServeWithAuthAndTLS runs the binary with a token file over HTTPS: requests need
+// a token, the certificate's name is a Host it serves, and SIGHUP swaps the tokens.
+func TestServeWithAuthAndTLS(t *testing.T) {
+	bin := pmdBinary(t)
+	certFile, keyFile, pool := selfSigned(t)
+	tokens := writeTokens(t, "tokens:\n  - {name: old, sha256: "+sha256Hex("old-secret")+", scopes: [write]}\n")
+	d := startDaemon(t, bin, "--data", t.TempDir(), "--auth", tokens, "--tls-cert", certFile, "--tls-key", keyFile)
+	base := strings.Replace(d.base, "http://", "https://", 1)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	call := func(method, path, token, host string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(`{"events":[{"type":"E"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	port := base[strings.LastIndex(base, ":")+1:]
+	for _, tt := range []struct {
+		method, path, token, host string
+		status                    int
+	}{
+		{"GET", "/healthz", "", "", 200},
+		{"GET", "/v1/streams", "", "", 401},
+		{"GET", "/v1/streams", "wrong", "", 401},
+		{"POST", "/v1/streams/s", "old-secret", "", 201},
+		{"GET", "/v1/streams", "old-secret", "pmd.test:" + port, 200},
+		{"GET", "/v1/streams", "old-secret", "elsewhere.test:" + port, 403},
+	} {
+		if got := call(tt.method, tt.path, tt.token, tt.host); got != tt.status {
+			t.Errorf("%s %s (token %q, host %q): %d, want %d", tt.method, tt.path, tt.token, tt.host, got, tt.status)
+		}
+	}
+	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: new, sha256: "+sha256Hex("new-secret")+", scopes: [read]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "tokens reloaded")
+	if call("GET", "/v1/streams", "old-secret", "") != 401 || call("GET", "/v1/streams", "new-secret", "") != 200 ||
+		call("POST", "/v1/streams/s", "new-secret", "") != 403 {
+		t.Fatal("the reloaded token file is not in force")
+	}
+	if err := d.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("pmd exited with %v\n%s", err, d.logs)
 	}
 }

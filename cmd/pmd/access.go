@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/pmd-dev/pmd/server"
+)
+
+// accessFlags are serve's flags of contract section 10: tokens, TLS, and what a browser
+// may reach.
+type accessFlags struct {
+	auth, tlsCert, tlsKey string
+	insecure              bool
+	// allowOrigin and allowHost are comma-separated lists (strings keep serveConfig
+	// comparable).
+	allowOrigin, allowHost string
+}
+
+func (a *accessFlags) register(fs *flag.FlagSet) error {
+	insecure, err := envBool("PMD_INSECURE", false)
+	if err != nil {
+		return err
+	}
+	fs.StringVar(&a.auth, "auth", envString("PMD_AUTH", ""), "YAML file of tokens (their SHA-256s): every route but /healthz then needs one; reloaded on SIGHUP (env PMD_AUTH)")
+	fs.StringVar(&a.tlsCert, "tls-cert", envString("PMD_TLS_CERT", ""), "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP (env PMD_TLS_CERT)")
+	fs.StringVar(&a.tlsKey, "tls-key", envString("PMD_TLS_KEY", ""), "the PEM private key of --tls-cert (env PMD_TLS_KEY)")
+	fs.BoolVar(&a.insecure, "insecure", insecure, "serve a non-loopback address without --auth (env PMD_INSECURE)")
+	a.allowOrigin = envString("PMD_ALLOW_ORIGIN", "")
+	a.allowHost = envString("PMD_ALLOW_HOST", "")
+	// A flag given on the command line replaces the environment's list; repeated, it adds.
+	fromFlags := map[string]bool{}
+	list := func(name string, dst *string) func(string) error {
+		return func(v string) error {
+			if !fromFlags[name] {
+				fromFlags[name], *dst = true, ""
+			}
+			*dst = strings.Join(append(splitList(*dst), splitList(v)...), ",")
+			return nil
+		}
+	}
+	fs.Func("allow-origin", "also allow browser requests from this origin, e.g. https://dash.example; repeat or separate with commas (env PMD_ALLOW_ORIGIN)", list("allow-origin", &a.allowOrigin))
+	fs.Func("allow-host", "also serve requests for this Host name (IP addresses and localhost are always served); repeat or separate with commas (env PMD_ALLOW_HOST)", list("allow-host", &a.allowHost))
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (a *accessFlags) check() error {
+	if (a.tlsCert == "") != (a.tlsKey == "") {
+		return &usageError{"--tls-cert and --tls-key go together"}
+	}
+	for _, o := range splitList(a.allowOrigin) {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") || strings.Count(o, "/") != 2 {
+			return &usageError{fmt.Sprintf("--allow-origin %q: want scheme://host[:port], as a browser sends it in Origin", o)}
+		}
+	}
+	return nil
+}
+
+// access is what serve runs with under accessFlags: the tokens, the TLS certificate,
+// and the names the daemon serves.
+type access struct {
+	flags  accessFlags
+	tokens *server.Tokens // nil without --auth
+	cert   atomic.Pointer[tls.Certificate]
+}
+
+// loadAccess reads the token file and the certificate, and refuses a non-loopback
+// listener without tokens. It runs right after the port is bound, before the data
+// directory is touched.
+func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
+	a := &access{flags: f}
+	if f.auth != "" {
+		t, err := server.LoadTokens(f.auth)
+		if err != nil {
+			return nil, err
+		}
+		a.tokens = t
+	}
+	if err := server.ListenCheck(addr, a.tokens != nil, f.insecure); err != nil {
+		return nil, err
+	}
+	if f.tlsCert != "" {
+		if err := a.loadCert(); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *access) loadCert() error {
+	cert, err := tls.LoadX509KeyPair(a.flags.tlsCert, a.flags.tlsKey)
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", a.flags.tlsCert, a.flags.tlsKey, err)
+	}
+	a.cert.Store(&cert)
+	return nil
+}
+
+// listener wraps ln in TLS when a certificate is given. The certificate is read at
+// each handshake from what loadCert last loaded, so SIGHUP renews it without a restart.
+func (a *access) listener(ln net.Listener) net.Listener {
+	if a.cert.Load() == nil {
+		return ln
+	}
+	return tls.NewListener(ln, &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return a.cert.Load(), nil
+		},
+	})
+}
+
+// scheme is the URL scheme the daemon serves.
+func (a *access) scheme() string {
+	if a.cert.Load() != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// allowHosts are the Host names served besides addresses and localhost: those given,
+// the host of --addr when it is a name, and the certificate's DNS names.
+func (a *access) allowHosts(addr string) []string {
+	hosts := splitList(a.flags.allowHost)
+	if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && net.ParseIP(h) == nil {
+		hosts = append(hosts, h)
+	}
+	if c := a.cert.Load(); c != nil && len(c.Certificate) > 0 {
+		if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil {
+			hosts = append(hosts, leaf.DNSNames...)
+		}
+	}
+	return hosts
+}
+
+// reloadOnHangup reads the token file and the certificate again on each SIGHUP until
+// ctx is done. A file that does not load is logged and the one in use stays.
+func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger) {
+	if a.tokens == nil && a.cert.Load() == nil {
+		return
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+			case <-ctx.Done():
+				return
+			}
+			if a.tokens != nil {
+				if err := a.tokens.Reload(); err != nil {
+					logger.Error("tokens not reloaded; the ones in use stay", "file", a.flags.auth, "err", err)
+				} else {
+					logger.Info("tokens reloaded", "file", a.flags.auth, "tokens", a.tokens.Len())
+				}
+			}
+			if a.cert.Load() != nil {
+				if err := a.loadCert(); err != nil {
+					logger.Error("certificate not reloaded; the one in use stays", "err", err)
+				} else {
+					logger.Info("certificate reloaded", "file", a.flags.tlsCert)
+				}
+			}
+		}
+	}()
+}
