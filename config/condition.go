@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -30,6 +29,16 @@ type State struct {
 	Completed bool `json:"completed"`
 	// Expired is set once the process's deadline issued its command.
 	Expired bool `json:"expired"`
+	// Last is the handled event folded last: what expressions call event.
+	Last LastEvent `json:"last"`
+}
+
+// LastEvent is the handled event a process folded last.
+type LastEvent struct {
+	ID     string         `json:"id"`
+	Type   string         `json:"type"`
+	Stream string         `json:"stream"` // the stream it was written to
+	Data   map[string]any `json:"data"`
 }
 
 // Condition is a compiled complete_when.
@@ -46,9 +55,9 @@ func compileCondition(src string, handles []string) (Condition, error) {
 	if src == "all" || src == "any" {
 		return c, nil
 	}
-	prog, err := expr.Compile(src, expr.Env(exprEnv(State{})), expr.AsBool())
+	prog, err := expr.Compile(src, expr.Env(env{}), expr.AsBool())
 	if err != nil {
-		return Condition{}, fmt.Errorf("%q is not all, any or a boolean expression over id, seen, data and events: %v", src, err)
+		return Condition{}, fmt.Errorf("%q is not all, any or a boolean expression over state, event and process_id: %v", src, err)
 	}
 	check := &seenChecker{handles: handles}
 	node := prog.Node()
@@ -66,30 +75,30 @@ type seenChecker struct {
 	unknown string
 }
 
+// isSeen reports whether n is seen or state.seen.
+func isSeen(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.IdentifierNode:
+		return n.Value == "seen"
+	case *ast.MemberNode:
+		id, ok := n.Node.(*ast.IdentifierNode)
+		prop, isStr := n.Property.(*ast.StringNode)
+		return ok && isStr && id.Value == "state" && prop.Value == "seen"
+	}
+	return false
+}
+
 func (v *seenChecker) Visit(n *ast.Node) {
 	m, ok := (*n).(*ast.MemberNode)
 	if !ok || v.unknown != "" {
 		return
 	}
-	id, ok := m.Node.(*ast.IdentifierNode)
-	if !ok || id.Value != "seen" {
+	if !isSeen(m.Node) {
 		return
 	}
 	if prop, ok := m.Property.(*ast.StringNode); ok && !slices.Contains(v.handles, prop.Value) {
 		v.unknown = prop.Value
 	}
-}
-
-func exprEnv(s State) map[string]any {
-	seen := s.Seen
-	if seen == nil {
-		seen = map[string]int{}
-	}
-	data := s.Data
-	if data == nil {
-		data = map[string]any{}
-	}
-	return map[string]any{"id": s.ID, "seen": seen, "data": data, "events": s.Events}
 }
 
 // Holds reports whether s is complete. An expression that fails to evaluate, such as one
@@ -98,17 +107,7 @@ func exprEnv(s State) map[string]any {
 func (c Condition) Holds(s State) (bool, error) {
 	switch {
 	case c.prog != nil:
-		seen := maps.Clone(s.Seen)
-		if seen == nil {
-			seen = map[string]int{}
-		}
-		for _, t := range c.handles {
-			if _, ok := seen[t]; !ok {
-				seen[t] = 0 // a handled type not seen yet reads as 0, not nil
-			}
-		}
-		s.Seen = seen
-		out, err := expr.Run(c.prog, exprEnv(s))
+		out, err := expr.Run(c.prog, envOf(s, c.handles))
 		if err != nil {
 			return false, fmt.Errorf("%w %q: %v", ErrCondition, c.Source, err)
 		}

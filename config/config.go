@@ -31,10 +31,15 @@ type Process struct {
 	CorrelateBy string
 	// Handles are the event types the process manager handles.
 	Handles []string
-	// CompleteWhen says when the process is complete and issues Issue.
+	// CompleteWhen says when the process is complete: it then issues the commands of
+	// Issues that have no When, and its deadline no longer applies.
 	CompleteWhen Condition
-	// Issue is the command a complete process issues.
-	Issue Command
+	// Issues are the commands the process issues, each once per process: one for an
+	// issue mapping, one per entry for an issue list.
+	Issues []Command
+	// IssueList is set when issue was a list: the commands' keys are then their types
+	// (KeyComplete for the single command of an issue mapping).
+	IssueList bool
 	// Deadline, if set, expires a process that is not complete in time.
 	Deadline *Deadline
 	// Deliver, if set, says where commands are delivered.
@@ -50,9 +55,21 @@ type Process struct {
 }
 
 // Command is a command a process issues. Its data holds the process id under the
-// process manager's CorrelateBy field.
+// process manager's CorrelateBy field, and the fields of Data.
 type Command struct {
 	Type string
+	// When is when an entry of an issue list is issued; nil means once the process is
+	// complete (CompleteWhen).
+	When *Condition
+	// Data are the command's data fields, in file order, each an expression over
+	// state, event and process_id evaluated when the command is decided.
+	Data []Field
+}
+
+// Field is a data field of a command.
+type Field struct {
+	Name  string
+	Value *Expression
 }
 
 // Deadline issues Issue if the process is not complete After its first handled event.
@@ -65,6 +82,11 @@ type Deadline struct {
 type Deliver struct {
 	// Webhook is an http or https URL that each command is POSTed to as JSON.
 	Webhook string
+	// MaxAttempts is how many attempts in a row may fail before a command is parked
+	// (pm.Options.MaxAttempts): 0 for pm's default.
+	MaxAttempts int
+	// Timeout is how long one attempt may take; 0 for the daemon's default.
+	Timeout time.Duration
 }
 
 // Error is one problem in a config file.
@@ -252,10 +274,10 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 		proc.Handles = p.types(v, what+": handles")
 	}
 	if v, ok := m["issue"]; ok {
-		proc.Issue = p.command(v, what+": issue")
+		proc.Issues, proc.IssueList = p.issues(v, what+": issue", proc.Handles)
 	}
 	if v, ok := m["deadline"]; ok {
-		proc.Deadline = p.deadline(v, what+": deadline")
+		proc.Deadline = p.deadline(v, what+": deadline", proc.Handles)
 	}
 	if v, ok := m["deliver"]; ok {
 		proc.Deliver = p.deliver(v, what+": deliver")
@@ -281,20 +303,17 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 		return Process{}, false
 	}
 	proc.CompleteWhen = c
-	for _, cmd := range []*Command{&proc.Issue, deadlineIssue(proc.Deadline)} {
-		if cmd != nil && slices.Contains(proc.Handles, cmd.Type) {
+	cmds := slices.Clone(proc.Issues)
+	if proc.Deadline != nil {
+		cmds = append(cmds, proc.Deadline.Issue)
+	}
+	for _, cmd := range cmds {
+		if slices.Contains(proc.Handles, cmd.Type) {
 			p.errorf(n, "%s: it would handle the command %s it issues; handles and issued types must differ", what, cmd.Type)
 			return Process{}, false
 		}
 	}
 	return proc, true
-}
-
-func deadlineIssue(d *Deadline) *Command {
-	if d == nil {
-		return nil
-	}
-	return &d.Issue
 }
 
 func (p *parser) types(n *yaml.Node, what string) []string {
@@ -325,8 +344,36 @@ func (p *parser) types(n *yaml.Node, what string) []string {
 	return out
 }
 
-func (p *parser) command(n *yaml.Node, what string) Command {
-	m := p.mapping(n, what, []string{"type"}, "type")
+// issues reads issue: one command (a mapping) or a list of them, each with a when.
+func (p *parser) issues(n *yaml.Node, what string, handles []string) ([]Command, bool) {
+	if n.Kind != yaml.SequenceNode {
+		return []Command{p.command(n, what, handles, false)}, false
+	}
+	if len(n.Content) == 0 {
+		p.errorf(n, "%s is an empty list: the process would issue nothing", what)
+		return nil, true
+	}
+	var out []Command
+	types := map[string]int{}
+	for i, e := range n.Content {
+		c := p.command(e, fmt.Sprintf("%s[%d]", what, i), handles, true)
+		if line, dup := types[c.Type]; dup && c.Type != "" {
+			p.errorf(e, "%s[%d]: %s is issued twice (first at line %d); each command type once", what, i, c.Type, line)
+		}
+		types[c.Type] = e.Line
+		out = append(out, c)
+	}
+	return out, true
+}
+
+// command reads a command: its type, its data and, for an entry of an issue list
+// (withWhen), when it is issued.
+func (p *parser) command(n *yaml.Node, what string, handles []string, withWhen bool) Command {
+	allowed := []string{"type", "data"}
+	if withWhen {
+		allowed = append(allowed, "when")
+	}
+	m := p.mapping(n, what, []string{"type"}, allowed...)
 	var c Command
 	if v, ok := m["type"]; ok {
 		if t, ok := p.str(v, what+": type"); ok {
@@ -336,7 +383,46 @@ func (p *parser) command(n *yaml.Node, what string) Command {
 			c.Type = t
 		}
 	}
+	if v, ok := m["when"]; ok {
+		if src, ok := p.str(v, what+": when"); ok {
+			cond, err := compileCondition(src, handles)
+			if err != nil {
+				p.errorf(v, "%s: when: %v", what, err)
+			} else {
+				c.When = &cond
+			}
+		}
+	}
+	if v, ok := m["data"]; ok {
+		c.Data = p.fields(v, what+": data")
+	}
 	return c
+}
+
+// fields reads a command's data: a mapping of field names to expressions.
+func (p *parser) fields(n *yaml.Node, what string) []Field {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping of field names to expressions, got %s", what, kindName(n))
+		return nil
+	}
+	var out []Field
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name, ok := p.str(k, what+": a field name")
+		if !ok {
+			continue
+		}
+		if seen[name] {
+			p.errorf(k, "%s: field %q is given twice", what, name)
+			continue
+		}
+		seen[name] = true
+		if e := p.compileExpr(v, fmt.Sprintf("%s.%s", what, name), false); e != nil {
+			out = append(out, Field{Name: name, Value: e})
+		}
+	}
+	return out
 }
 
 // integer returns the integer scalar n; 0 (and an error recorded) otherwise.
@@ -353,7 +439,7 @@ func (p *parser) integer(n *yaml.Node, what string) int {
 	return int(v)
 }
 
-func (p *parser) deadline(n *yaml.Node, what string) *Deadline {
+func (p *parser) deadline(n *yaml.Node, what string, handles []string) *Deadline {
 	m := p.mapping(n, what, []string{"after", "issue"}, "after", "issue")
 	d := &Deadline{}
 	if v, ok := m["after"]; ok {
@@ -369,14 +455,31 @@ func (p *parser) deadline(n *yaml.Node, what string) *Deadline {
 		}
 	}
 	if v, ok := m["issue"]; ok {
-		d.Issue = p.command(v, what+": issue")
+		d.Issue = p.command(v, what+": issue", handles, false)
 	}
 	return d
 }
 
 func (p *parser) deliver(n *yaml.Node, what string) *Deliver {
-	m := p.mapping(n, what, []string{"webhook"}, "webhook")
+	m := p.mapping(n, what, []string{"webhook"}, "webhook", "max_attempts", "timeout")
 	d := &Deliver{}
+	if v, ok := m["max_attempts"]; ok {
+		if d.MaxAttempts = p.integer(v, what+": max_attempts"); d.MaxAttempts < 1 && v.Tag == "!!int" {
+			p.errorf(v, "%s: max_attempts must be at least 1, got %s", what, v.Value)
+		}
+	}
+	if v, ok := m["timeout"]; ok {
+		if s, ok := p.str(v, what+": timeout"); ok {
+			timeout, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.errorf(v, "%s: timeout: %q is not a duration; write it like 10s or 500ms", what, s)
+			case timeout <= 0:
+				p.errorf(v, "%s: timeout must be positive, got %s", what, s)
+			}
+			d.Timeout = timeout
+		}
+	}
 	if v, ok := m["webhook"]; ok {
 		if s, ok := p.str(v, what+": webhook"); ok {
 			u, err := url.Parse(s)

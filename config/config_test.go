@@ -24,7 +24,7 @@ func TestLoadCatering(t *testing.T) {
 		CorrelateBy:  "order_id",
 		Handles:      []string{"CustomerConfirmedMenu", "CatererConfirmedMenu"},
 		CompleteWhen: Condition{Source: "all", handles: []string{"CustomerConfirmedMenu", "CatererConfirmedMenu"}},
-		Issue:        Command{Type: "ConfirmOrder"},
+		Issues:       []Command{{Type: "ConfirmOrder"}},
 		Deadline:     &Deadline{After: 48 * time.Hour, Issue: Command{Type: "CancelOrder"}},
 		Deliver:      &Deliver{Webhook: "http://127.0.0.1:9000/commands"},
 		Line:         2,
@@ -96,6 +96,14 @@ processes:
 		{"bad expression", valid + "    complete_when: seen.A >\n", 7, "not all, any or a boolean expression"},
 		{"expression not boolean", valid + "    complete_when: events + 1\n", 7, "not all, any or a boolean expression"},
 		{"expression with unknown type", valid + "    complete_when: seen.A > 0 && seen.Q > 0\n", 7, "seen.Q: Q is not one of the handled types"},
+		{"unknown name in data", valid + "    deadline: {after: 1h, issue: {type: X, data: {a: state.dta.x}}}\n", 7, "deadline: issue: data.a: \"state.dta.x\": type config.stateView has no field dta"},
+		{"unknown variable in when", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue:\n      - {type: C, when: evnt.type == 'A'}\n", 6, "unknown name evnt"},
+		{"issue list type twice", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue:\n      - {type: C}\n      - {type: C}\n", 7, "C is issued twice (first at line 6)"},
+		{"empty issue list", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: []\n", 5, "empty list"},
+		{"when in an issue mapping", "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {type: C, when: all}\n", 5, `unknown key "when"`},
+		{"data not a mapping", valid[:len(valid)-len("    issue: {type: C}\n")] + "    issue: {type: C, data: [a]}\n", 6, "must be a mapping of field names to expressions"},
+		{"max_attempts zero", valid + "    deliver: {webhook: http://h/x, max_attempts: 0}\n", 7, "max_attempts must be at least 1"},
+		{"timeout not a duration", valid + "    deliver: {webhook: http://h/x, timeout: soon}\n", 7, "timeout: \"soon\" is not a duration"},
 		{"duplicate key", valid + "    issue: {type: D}\n", 7, `key "issue" is given twice`},
 		{"duplicate process", valid + "  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {type: C}\n", 7, `"M" is defined twice (first at line 3)`},
 	}
@@ -112,6 +120,33 @@ processes:
 			e := errs[0]
 			if e.File != "pmd.yaml" || e.Line != tt.line || !strings.Contains(e.Msg, tt.msg) {
 				t.Fatalf("got %q (line %d), want line %d with %q", e, e.Line, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+// TestExpressionErrorsHaveLineAndColumn: an unknown name in a command's data is
+// reported at its place in the file, quoted or not.
+func TestExpressionErrorsHaveLineAndColumn(t *testing.T) {
+	const head = "processes:\n  - name: Shipping\n    correlate_by: order_id\n    handles: [PaymentReceived]\n    issue:\n      type: ShipOrder\n      data:\n"
+	tests := []struct {
+		name, field string
+		line, col   int
+	}{
+		{"plain", "        address: state.data.address + adress\n", 8, 39},
+		{"double quoted", "        address: \"state.data.address + adress\"\n", 8, 40},
+		{"at the start", "        address: adress\n", 8, 18},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("pmd.yaml", []byte(head+tt.field))
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("got %v, want one error", err)
+			}
+			e := errs[0]
+			if e.Line != tt.line || e.Column != tt.col || !strings.Contains(e.Msg, "unknown name adress") {
+				t.Fatalf("got %q at %d:%d, want unknown name adress at %d:%d", e.Msg, e.Line, e.Column, tt.line, tt.col)
 			}
 		})
 	}

@@ -8,11 +8,15 @@
 //	    complete_when: all               # all, any, or an expression over the state
 //	    issue:
 //	      type: ConfirmOrder             # its data holds the process id under correlate_by
+//	      data:                          # optional: more fields, each an expression
+//	        guests: state.data.guests ?? 0
 //	    deadline:                        # optional
 //	      after: 48h
 //	      issue: {type: CancelOrder}
 //	    deliver:                         # optional: POST each command, at least once
 //	      webhook: http://127.0.0.1:9000/commands
+//	      max_attempts: 10               # optional: failures in a row before a command is parked
+//	      timeout: 10s                   # optional: the longest one attempt may take
 //	    cache: 10000                     # optional: processes whose state is kept in memory
 //	    snapshot_every: 1000             # optional: events between snapshots of a long process
 //
@@ -21,21 +25,38 @@
 // Errors); a file with any problem yields no Config. Unknown keys are errors, so a
 // misspelt key is never silently ignored.
 //
-// # The state of a process, and complete_when
+// # The state of a process, and expressions
 //
 // A process defined here keeps a State: the handled events seen by type, their data
-// merged (a later event's field wins), their count, and the commands issued. An
-// expression in complete_when is compiled with github.com/expr-lang/expr and evaluated
-// over these variables:
+// merged (a later event's field wins), their count, the handled event folded last, and
+// the commands issued. complete_when, the when of an issue entry and each value of a
+// command's data are expressions compiled with github.com/expr-lang/expr when the file
+// is loaded, over these variables:
 //
-//	id      string          the process id
-//	seen    map[string]int  handled events seen, by type (a type not seen yet counts 0)
-//	data    map[string]any  the handled events' data, merged
-//	events  int             handled events seen
+//	state.data    map[string]any  the handled events' data, merged
+//	state.seen    map[string]int  handled events seen, by type (a type not seen yet counts 0)
+//	state.events  int             handled events seen
+//	state.id      string          the process id
+//	event         the handled event folded last: event.type, event.data, event.id, event.stream
+//	process_id    string          the process id
 //
-// for instance `seen.CustomerConfirmedMenu > 0 && data.guests >= 10`. It must yield a
-// boolean; `seen.X` must name a handled type. `all` is every handled type seen at least
-// once, `any` is any of them.
+// and, so that files written before state existed stay valid, data, seen, events and
+// id, the same as state's. An unknown name is an error at load, with its line and
+// column. complete_when and when must yield a boolean; `seen.X` and `state.seen.X` must
+// name a handled type. `all` is every handled type seen at least once, `any` is any of
+// them.
+//
+// # Commands
+//
+// issue is one command (a mapping: type, data) or a list of them, each with an optional
+// when. Each is issued at most once per process: a command without when once the
+// process is complete (complete_when holds), one with when as soon as it holds. The
+// command keys (see pm.Command) are KeyComplete for an issue mapping and the command
+// type for a list entry, so changing one form into the other issues the commands of
+// processes that were complete again. A command's data holds the process id under
+// correlate_by, then each data field; a field whose expression fails to evaluate (a
+// field no event has set yet, used in arithmetic) is null, so write
+// `(state.data.amount ?? 0) * 100` where a field may be missing.
 //
 // # Long processes
 //
@@ -47,7 +68,7 @@
 // correlate_by, handles, complete_when, issue and deadline: after a change of any of
 // them each process is folded from its stream once, and snapshotted again.
 //
-// A process issues its command once, when complete_when first holds. A deadline, counted
-// from the timestamp of the first handled event, issues its command once if the process
-// is not complete by then; a process that expired this way issues nothing more.
+// A deadline, counted from the timestamp of the first handled event, issues its command
+// (whose data may use expressions too) once if the process is not complete by then; a
+// process that expired this way issues nothing more.
 package config

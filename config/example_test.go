@@ -21,7 +21,7 @@ processes:
 		return
 	}
 	p := cfg.Processes[0]
-	fmt.Println(p.Name, p.Handles, p.Issue.Type, p.Deadline.After)
+	fmt.Println(p.Name, p.Handles, p.Issues[0].Type, p.Deadline.After)
 
 	// Every problem of a file is reported, with its line and column.
 	_, err = config.Parse("pmd.yaml", []byte(`

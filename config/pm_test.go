@@ -135,3 +135,68 @@ func TestStatesAreSnapshotted(t *testing.T) {
 		t.Fatalf("no snapshot of CateringMatch$42: %+v, %v", info, err)
 	}
 }
+
+func shipping(t *testing.T) Process {
+	t.Helper()
+	cfg, err := Load(filepath.Join("..", "examples", "shipping", "pmd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Processes[0]
+}
+
+// TestShippingEveryOrder: the Shipping example issues ReserveCourier once the items are
+// picked and ShipOrder once both facts are in, each once, in every order of the facts,
+// with data computed from the state and the event handled last.
+func TestShippingEveryOrder(t *testing.T) {
+	def := shipping(t).Definition()
+	paid := pmtest.Fact("PaymentReceived", map[string]any{"order_id": "7", "address": "1 Main St", "amount": 12})
+	picked := pmtest.Fact("ItemsPicked", map[string]any{"order_id": "7", "parcels": 2})
+	other := pmtest.Fact("ItemsPicked", map[string]any{"order_id": "8"})
+	courier := func(id string, parcels int) pm.Command {
+		return pm.Command{Type: "ReserveCourier", Key: "ReserveCourier", ProcessID: id, Data: map[string]any{"order_id": id, "parcels": parcels}}
+	}
+	pmtest.EveryOrder(t, def, []pmd.Event{paid, picked, other, picked}, func(t *testing.T, s *pmtest.Scenario[State]) {
+		var last string
+		for _, c := range s.Process("7").Commands {
+			if c.Type == "ShipOrder" {
+				last = c.Data["last_fact"].(string)
+			}
+		}
+		if last != "PaymentReceived" && last != "ItemsPicked" {
+			t.Fatalf("ShipOrder's last_fact = %q", last)
+		}
+		s.Expect(
+			courier("7", 2),
+			pm.Command{Type: "ShipOrder", Key: "ShipOrder", ProcessID: "7", Data: map[string]any{
+				"order_id": "7", "address": "1 Main St", "amount": 1200, "last_fact": last}},
+			courier("8", 1),
+		)
+	})
+}
+
+// TestShippingDeadlineData: the deadline's command carries data evaluated over the
+// state, and a field that cannot be evaluated yet is null.
+func TestShippingDeadlineData(t *testing.T) {
+	def := shipping(t).Definition()
+	s := pmtest.Given(t, def, pmtest.Fact("ItemsPicked", map[string]any{"order_id": "9"})).After(72 * time.Hour)
+	s.Expect(
+		pm.Command{Type: "ReserveCourier", Key: "ReserveCourier", ProcessID: "9", Data: map[string]any{"order_id": "9", "parcels": 1}},
+		pm.Command{Type: "EscalateOrder", Key: KeyDeadline, ProcessID: "9", Data: map[string]any{"order_id": "9", "waiting_for": "payment"}},
+	)
+	s.When(pmtest.Fact("PaymentReceived", map[string]any{"order_id": "9", "amount": 1})).Expect(
+		pm.Command{Type: "ReserveCourier", Key: "ReserveCourier", ProcessID: "9", Data: map[string]any{"order_id": "9", "parcels": 1}},
+		pm.Command{Type: "EscalateOrder", Key: KeyDeadline, ProcessID: "9", Data: map[string]any{"order_id": "9", "waiting_for": "payment"}},
+	)
+	// A process paid without an amount ships with a null amount: the expression failed.
+	s = pmtest.Given(t, def,
+		pmtest.Fact("PaymentReceived", map[string]any{"order_id": "10", "address": "x"}),
+		pmtest.Fact("ItemsPicked", map[string]any{"order_id": "10"}))
+	for _, c := range s.Commands() {
+		if c.Type == "ShipOrder" {
+			if v, ok := c.Data["amount"]; !ok || v != nil {
+				t.Errorf("ShipOrder amount = %v (present %t), want null", v, ok)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
@@ -49,13 +50,18 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 		opts := pc.Options()
 		opts.Logger = logger
 		if pc.Deliver != nil {
-			opts.Deliver = webhookHandler(hooks, pc.Name, pc.Deliver.Webhook)
+			url := pc.Deliver.Webhook
+			opts.Deliver = webhookHandler(hooks, pc.Name, url, pc.Deliver.Timeout)
+			opts.Receiver = func(pm.Command) string { return url }
 		}
 		m, err := pm.New(store, def, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: process manager %s: %w", cfg.Path, pc.Line, pc.Name, err)
 		}
 		p.managers = append(p.managers, managed{cfg: pc, def: def, m: m})
+	}
+	if reg != nil {
+		reg.MustRegister(&managerCollector{p: p})
 	}
 	ctx, p.cancel = context.WithCancel(ctx)
 	for _, mg := range p.managers {
@@ -75,9 +81,15 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 	return p, nil
 }
 
-// webhookHandler delivers the commands of one process manager to its webhook.
-func webhookHandler(hooks *server.Webhooks, manager, url string) pm.Handler {
+// webhookHandler delivers the commands of one process manager to its webhook, each
+// attempt cut off after timeout (0 leaves the Webhooks' own limit).
+func webhookHandler(hooks *server.Webhooks, manager, url string, timeout time.Duration) pm.Handler {
 	return func(ctx context.Context, c pm.Command) error {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
 		return hooks.Deliver(ctx, url, server.WebhookCommand{
 			ID: c.ID.String(), Type: c.Type, Manager: manager, ProcessID: c.ProcessID, Data: c.Data,
 		})
@@ -234,4 +246,41 @@ func (p *processes) Holding(ctx context.Context, ev pmd.Event) ([]string, error)
 		}
 	}
 	return out, nil
+}
+
+// managerCollector exports the process managers' Stats as Prometheus metrics, read
+// when scraped.
+type managerCollector struct{ p *processes }
+
+var (
+	lagDesc = prometheus.NewDesc("pmd_pm_lag_events",
+		"How far a process manager is behind the log, in log positions: from the oldest handled event not done to the newest one; 0 when caught up.",
+		[]string{"pm"}, nil)
+	unmatchedDesc = prometheus.NewDesc("pmd_pm_unmatched_events_total",
+		"Handled events that belonged to no process (the correlation field missing, or a process id that cannot name a stream), since start.",
+		[]string{"pm", "type"}, nil)
+	parkedDesc = prometheus.NewDesc("pmd_pm_parked_commands",
+		"Commands parked after failing max_attempts times in a row, waiting for retry or skip.",
+		[]string{"pm"}, nil)
+)
+
+func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagDesc
+	ch <- unmatchedDesc
+	ch <- parkedDesc
+}
+
+func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, mg := range c.p.managers {
+		st, err := mg.m.Stats(context.Background())
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(lagDesc, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(st.Lag), mg.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(st.Parked), mg.cfg.Name)
+		for typ, n := range st.Unmatched {
+			ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(n), mg.cfg.Name, typ)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -191,7 +192,11 @@ func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d process manager(s)\n", cfg.Path, len(cfg.Processes))
 	for _, p := range cfg.Processes {
-		line := fmt.Sprintf("  %s: handles %v by %s, complete when %s, issues %s", p.Name, p.Handles, p.CorrelateBy, p.CompleteWhen.Source, p.Issue.Type)
+		types := make([]string, len(p.Issues))
+		for i, c := range p.Issues {
+			types[i] = c.Type
+		}
+		line := fmt.Sprintf("  %s: handles %v by %s, complete when %s, issues %s", p.Name, p.Handles, p.CorrelateBy, p.CompleteWhen.Source, strings.Join(types, ", "))
 		if p.Deadline != nil {
 			line += fmt.Sprintf(", after %s issues %s", p.Deadline.After, p.Deadline.Issue.Type)
 		}

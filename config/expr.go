@@ -1,0 +1,113 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
+)
+
+// env is what an expression of the config file sees: complete_when, a command's when
+// and the values of a command's data. Its struct type, not a map, makes expr reject an
+// unknown name (state.dta, evnt) when the file is loaded.
+type env struct {
+	State     stateView `expr:"state"`
+	Event     eventView `expr:"event"`
+	ProcessID string    `expr:"process_id"`
+	// The names complete_when knew before state existed, kept so that existing files
+	// stay valid.
+	ID     string         `expr:"id"`
+	Seen   map[string]int `expr:"seen"`
+	Data   map[string]any `expr:"data"`
+	Events int            `expr:"events"`
+}
+
+type stateView struct {
+	ID     string         `expr:"id"`
+	Seen   map[string]int `expr:"seen"`
+	Data   map[string]any `expr:"data"`
+	Events int            `expr:"events"`
+}
+
+type eventView struct {
+	ID     string         `expr:"id"`
+	Type   string         `expr:"type"`
+	Stream string         `expr:"stream"`
+	Data   map[string]any `expr:"data"`
+}
+
+// envOf is the environment of s; every handled type reads as seen, 0 if not yet.
+func envOf(s State, handles []string) env {
+	seen := maps.Clone(s.Seen)
+	if seen == nil {
+		seen = map[string]int{}
+	}
+	for _, t := range handles {
+		if _, ok := seen[t]; !ok {
+			seen[t] = 0 // a handled type not seen yet reads as 0, not nil
+		}
+	}
+	data := s.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	edata := s.Last.Data
+	if edata == nil {
+		edata = map[string]any{}
+	}
+	st := stateView{ID: s.ID, Seen: seen, Data: data, Events: s.Events}
+	return env{
+		State:     st,
+		Event:     eventView{ID: s.Last.ID, Type: s.Last.Type, Stream: s.Last.Stream, Data: edata},
+		ProcessID: s.ID,
+		ID:        s.ID, Seen: seen, Data: data, Events: s.Events,
+	}
+}
+
+// Expression is a compiled expression of the config file.
+type Expression struct {
+	// Source is the expression as written.
+	Source string
+	prog   *vm.Program
+}
+
+// eval evaluates e over the state s of a process handling handles.
+func (e *Expression) eval(s State, handles []string) (any, error) {
+	return expr.Run(e.prog, envOf(s, handles))
+}
+
+// compileExpr compiles the expression of the scalar node n, any result type unless
+// boolean; a problem is reported at its line and column in the file.
+func (p *parser) compileExpr(n *yaml.Node, what string, boolean bool) *Expression {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
+		p.errorf(n, "%s must be an expression, got %s", what, kindName(n))
+		return nil
+	}
+	opts := []expr.Option{expr.Env(env{})}
+	if boolean {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(n.Value, opts...)
+	if err != nil {
+		line, col := n.Line, n.Column
+		msg := err.Error()
+		if fe, ok := err.(*file.Error); ok {
+			msg = fe.Message
+			// On one line the place within the expression is the place in the file;
+			// in a block scalar the node's own place is the best known.
+			if fe.Line <= 1 && n.Style != yaml.LiteralStyle && n.Style != yaml.FoldedStyle {
+				col += fe.Column
+				if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
+					col++ // the opening quote
+				}
+			}
+		}
+		p.errs = append(p.errs, &Error{File: p.file, Line: line, Column: col,
+			Msg: fmt.Sprintf("%s: %q: %s (an expression over state, event and process_id)", what, n.Value, msg)})
+		return nil
+	}
+	return &Expression{Source: n.Value, prog: prog}
+}
