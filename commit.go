@@ -368,7 +368,7 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 	// An exact retry is answered before the expected version is checked: the retry of an
 	// append that succeeded with no_stream must succeed too.
 	if !r.del && !r.changes[0].link && !r.changes[0].fresh {
-		pos, known, err := s.lookup(st, r.changes[0].id)
+		pos, known, err := s.lookup(st, r.changes[0].id, true)
 		if err != nil {
 			return false, err
 		}
@@ -406,7 +406,7 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 		if c.fresh {
 			continue
 		}
-		pos, known, err := s.lookup(st, c.id)
+		pos, known, err := s.lookup(st, c.id, !c.link)
 		if err != nil {
 			return false, err
 		}
@@ -474,8 +474,10 @@ func (s *Store) state(st *stage, stream string) (index.StreamState, error) {
 	return s.idx.Stream(stream) // untouched by the batch in flight: the index is right
 }
 
-// lookup returns the position of the event with id id.
-func (s *Store) lookup(st *stage, id uuid.UUID) (uint64, bool, error) {
+// lookup returns the position of the event with id id; dead events too if anyDead (an
+// id stays taken while its event is in the log), else not (a dead event cannot be
+// linked).
+func (s *Store) lookup(st *stage, id uuid.UUID, anyDead bool) (uint64, bool, error) {
 	if pos, ok := st.ov.ids[id]; ok {
 		return pos, true, nil
 	}
@@ -483,6 +485,9 @@ func (s *Store) lookup(st *stage, id uuid.UUID) (uint64, bool, error) {
 		if pos, ok := prev.ids[id]; ok {
 			return pos, true, nil
 		}
+	}
+	if anyDead {
+		return s.idx.LookupAny(id)
 	}
 	return s.idx.Lookup(id)
 }

@@ -27,6 +27,9 @@ type Event struct {
 	// of a category or by type it is the version in Stream.
 	Version uint64
 	Link    bool // the event is in the stream read through a link
+	// Erased says that the event's data and metadata were erased (EraseStream): they
+	// read as nil; its id, type, position, stream, version and timestamp stay.
+	Erased bool
 }
 
 // EventData is an event to append.

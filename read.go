@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,6 +48,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 				yield(Event{}, &StreamNotFoundError{Stream: stream})
 				return
 			}
+			var expired time.Time // events before it are past the stream's max age
+			if st.Retention.MaxAge > 0 {
+				expired = time.Now().Add(-time.Duration(st.Retention.MaxAge))
+			}
 			for _, e := range page {
 				ev, err := s.readEvent(e.Position)
 				if err != nil {
@@ -56,6 +61,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 					}
 					yield(Event{}, err)
 					return
+				}
+				if ev.Timestamp.Before(expired) {
+					continue
 				}
 				ev.Version, ev.Link = e.Version, e.Link
 				if !yield(ev, nil) {
@@ -105,6 +113,7 @@ func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64
 		return
 	}
 	n := 0
+	dead := deadWindow{idx: s.idx}
 	err := s.log.Scan(ctx, from, func(r pmdlog.Record) error {
 		if r.Position > end {
 			return errStop // written, but not yet acknowledged to its writer
@@ -112,7 +121,10 @@ func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64
 		if r.Kind != pmdlog.KindEvent {
 			return nil
 		}
-		ev, err := toEvent(&r)
+		if isDead, err := dead.forward(r.Position); err != nil || isDead {
+			return err
+		}
+		ev, err := s.toEvent(&r)
 		if err != nil {
 			return err
 		}
@@ -131,10 +143,19 @@ func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64
 
 func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint64, yield func(Event, error) bool) {
 	n := 0
+	dead := deadWindow{idx: s.idx}
 	for pos := min(opts.From, end); pos >= 1; pos-- {
 		if err := ctx.Err(); err != nil {
 			yield(Event{}, err)
 			return
+		}
+		isDead, err := dead.backward(pos)
+		if err != nil {
+			yield(Event{}, storeErr(err))
+			return
+		}
+		if isDead {
+			continue
 		}
 		r, err := s.log.Read(pos)
 		if err != nil {
@@ -144,7 +165,7 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 		if r.Kind != pmdlog.KindEvent {
 			continue
 		}
-		ev, err := toEvent(&r)
+		ev, err := s.toEvent(&r)
 		if !yield(ev, err) || err != nil {
 			return
 		}
@@ -152,6 +173,47 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 			return
 		}
 	}
+}
+
+// deadWindow answers "is the event at pos dead?" for a read of the log in one direction,
+// asking the index for the dead positions of a window of positions at a time.
+type deadWindow struct {
+	idx    *index.Index
+	lo, hi uint64   // the window asked for: [lo, hi]; empty when hi < lo
+	dead   []uint64 // the dead positions in it, ascending
+}
+
+const deadWindowSize = 4096
+
+func (w *deadWindow) forward(pos uint64) (bool, error) {
+	if pos < w.lo || pos > w.hi || w.hi < w.lo {
+		if err := w.load(pos, pos+deadWindowSize-1); err != nil {
+			return false, err
+		}
+	}
+	_, found := slices.BinarySearch(w.dead, pos)
+	return found, nil
+}
+
+func (w *deadWindow) backward(pos uint64) (bool, error) {
+	if pos < w.lo || pos > w.hi || w.hi < w.lo {
+		lo := uint64(1)
+		if pos > deadWindowSize {
+			lo = pos - deadWindowSize + 1
+		}
+		if err := w.load(lo, pos); err != nil {
+			return false, err
+		}
+	}
+	_, found := slices.BinarySearch(w.dead, pos)
+	return found, nil
+}
+
+func (w *deadWindow) load(lo, hi uint64) error {
+	var err error
+	w.dead, err = w.idx.DeadIn(w.dead[:0], lo, hi)
+	w.lo, w.hi = lo, hi
+	return err
 }
 
 // ReadCategory returns the events written to streams of category (the part of a stream
@@ -370,10 +432,21 @@ func (s *Store) readEvent(pos uint64) (Event, error) {
 	if r.Kind != pmdlog.KindEvent {
 		return Event{}, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
 	}
-	return toEvent(&r)
+	return s.toEvent(&r)
 }
 
-func toEvent(r *pmdlog.Record) (Event, error) {
+func (s *Store) toEvent(r *pmdlog.Record) (Event, error) {
+	if r.Erased || s.idx.Erased(r.Event.Stream, r.Event.Version) {
+		return Event{
+			ID:        r.Event.ID,
+			Type:      r.Event.Type,
+			Timestamp: time.Unix(0, r.Event.Timestamp).UTC(),
+			Position:  r.Position,
+			Stream:    r.Event.Stream,
+			Version:   r.Event.Version,
+			Erased:    true,
+		}, nil
+	}
 	data, err := decodeMap(r.Event.Data)
 	if err != nil {
 		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("data: %w", err)}

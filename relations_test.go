@@ -59,7 +59,7 @@ func TestEventStreams(t *testing.T) {
 	steps := []struct {
 		name  string
 		write func(t *testing.T, s *pmd.Store)
-		want  []string // EventStreams(fact) after the step
+		want  []string // EventStreams(fact) after the step; nil: it is dead, not found
 	}{
 		{"written", func(t *testing.T, s *pmd.Store) {
 			mustAppend(t, s, "Order$1", pmd.NoStream, fact)
@@ -90,7 +90,11 @@ func TestEventStreams(t *testing.T) {
 			for _, step := range steps[:n+1] {
 				step.write(t, s)
 			}
-			if got := eventStreams(t, s, fact.ID); !slices.Equal(got, steps[n].want) {
+			if steps[n].want == nil {
+				if _, err := s.EventStreams(context.Background(), fact.ID); !errors.Is(err, pmd.ErrEventNotFound) {
+					t.Fatalf("EventStreams of a dead event: %v, want ErrEventNotFound", err)
+				}
+			} else if got := eventStreams(t, s, fact.ID); !slices.Equal(got, steps[n].want) {
 				t.Fatalf("EventStreams = %q, want %q", got, steps[n].want)
 			}
 			// Every stream it names reads it; nothing else does.
@@ -138,8 +142,12 @@ func TestCaused(t *testing.T) {
 	mustAppend(t, s, "Odd$1", pmd.NoStream, self, notUUID, notString, inData, nested, braces)
 
 	// A link is not an event: it causes nothing new, even of a caused event.
-	mustLink(t, s, "PM$1", pmd.NoStream, cook.ID)
-	mustDelete(t, s, "Kitchen$1") // causations outlive stream membership
+	mustLink(t, s, "PM$1", pmd.NoStream, cook.ID, cooked.ID)
+	// Causations outlive stream membership: cook and cooked stay in PM$1. A dead event
+	// (in no stream any more) is not listed, and not found by its id.
+	dropped := causedBy("Dropped", cooked.ID)
+	mustAppend(t, s, "Kitchen$1", pmd.Any, dropped)
+	mustDelete(t, s, "Kitchen$1")
 
 	for _, tc := range []struct {
 		name  string
@@ -151,7 +159,7 @@ func TestCaused(t *testing.T) {
 		{"limit", root.ID, 2, []uuid.UUID{cook.ID, pay.ID}},
 		{"limit above the count", root.ID, 10, []uuid.UUID{cook.ID, pay.ID, braces.ID}},
 		{"a chain, through a deleted stream", cook.ID, 0, []uuid.UUID{cooked.ID}},
-		{"the end of the chain", cooked.ID, 0, nil},
+		{"the end of the chain: its child is dead", cooked.ID, 0, nil},
 		{"named before it was written: only the later ones", unknown, 0, []uuid.UUID{afterLate.ID}},
 		{"itself", self.ID, 0, nil},
 	} {
@@ -170,6 +178,11 @@ func TestCaused(t *testing.T) {
 		e := events[0]
 		if e.Stream != "Kitchen$1" || e.Version != 1 || e.Link || e.Type != "Cooked" || e.Metadata[pmd.CausationID] != cook.ID.String() {
 			t.Fatalf("Caused(cook) = %+v, want Cooked as written at Kitchen$1 v1", e)
+		}
+	})
+	t.Run("a dead event", func(t *testing.T) {
+		if _, err := s.Caused(ctx, dropped.ID, 0); !errors.Is(err, pmd.ErrEventNotFound) {
+			t.Fatalf("Caused(dead) error %v, want ErrEventNotFound", err)
 		}
 	})
 	t.Run("unknown id", func(t *testing.T) {

@@ -122,7 +122,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		applied:  make(chan struct{}),
 		next:     eng.Index.Position() + 1,
 		known:    make(map[string]index.StreamState),
-		ibatch:   eng.Index.NewBatch(),
+		ibatch:   engine.NewBatch(eng.Index, eng.Log),
 	}
 	for range cap(s.free) {
 		s.free <- &stage{}

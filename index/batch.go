@@ -204,7 +204,7 @@ func (b *Batch) Lookup(id uuid.UUID) (uint64, bool, error) {
 	if pos, ok := b.ids[id]; ok {
 		return pos, true, nil
 	}
-	return b.x.Lookup(id)
+	return b.x.LookupAny(id)
 }
 
 // put adds the event at position event as the next version of s, named name.
@@ -265,6 +265,13 @@ func (b *Batch) AddLink(pos uint64, stream string, event uint64) (version uint64
 	}
 	if err := b.advance(pos); err != nil {
 		return 0, err
+	}
+	if dead, err := b.x.Dead(event); err != nil {
+		return 0, err
+	} else if dead && s.next >= s.lo() {
+		// Linked while it was dying (the link was planned before the deletion that
+		// killed it was indexed): the link shows it again.
+		_ = b.b.Delete(deadKey(b.kb[:0], event), nil)
 	}
 	v := b.put(s, stream, event, true)
 	b.set(pairKey(b.kb[:0], spaceLinked, event, pos), linkedValue(b.vb[:0], v, stream))

@@ -430,6 +430,27 @@ func (x *Index) Lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
 		return 0, false, err
 	}
 	defer x.exit()
+	pos, ok, err = x.lookup(id)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if dead, err := x.dead(pos); err != nil || dead {
+		return 0, false, err
+	}
+	return pos, true, nil
+}
+
+// LookupAny is Lookup that finds dead events too: an id stays taken while its event is
+// in the log.
+func (x *Index) LookupAny(id uuid.UUID) (pos uint64, ok bool, err error) {
+	if err := x.enter(); err != nil {
+		return 0, false, err
+	}
+	defer x.exit()
+	return x.lookup(id)
+}
+
+func (x *Index) lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
 	var kb [17]byte
 	v, closer, err := x.db.Get(idKey(kb[:0], id))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -442,9 +463,6 @@ func (x *Index) Lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
 	closer.Close()
 	if err != nil {
 		return 0, false, x.errorf("index: event %s: %w", id, err)
-	}
-	if dead, err := x.dead(pos); err != nil || dead {
-		return 0, false, err // a dead event is not found by its id
 	}
 	return pos, true, nil
 }
@@ -630,7 +648,7 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 }
 
 // Caused appends to dst the positions of up to limit events caused by the event at
-// position event (see Batch.AddCausation), in log order. limit <= 0 means no limit.
+// position event (see Batch.AddCausation), in log order, dead ones left out. limit <= 0 means no limit.
 func (x *Index) Caused(dst []uint64, event uint64, limit int) ([]uint64, error) {
 	if err := x.enter(); err != nil {
 		return dst, err
@@ -641,8 +659,17 @@ func (x *Index) Caused(dst []uint64, event uint64, limit int) ([]uint64, error) 
 	if err != nil {
 		return dst, x.errorf("index: caused by %d: %w", event, err)
 	}
-	for ok, n := it.First(), unlimited(limit); ok && n > 0; ok, n = it.Next(), n-1 {
-		dst = append(dst, suffix64(it.Key()))
+	skip, err := x.newDeadSkipper(false)
+	if err != nil {
+		it.Close()
+		return dst, x.errorf("index: caused by %d: %w", event, err)
+	}
+	defer skip.close()
+	for ok, n := it.First(), unlimited(limit); ok && n > 0; ok = it.Next() {
+		if child := suffix64(it.Key()); !skip.dead(child) {
+			dst = append(dst, child)
+			n--
+		}
 	}
 	if err := it.Close(); err != nil {
 		return dst, x.errorf("index: caused by %d: %w", event, err)

@@ -199,7 +199,12 @@ func (m *model) linkedInto(event uint64) []string {
 }
 
 func (m *model) caused(event uint64, limit int) []uint64 {
-	c := m.causes[event]
+	var c []uint64
+	for _, child := range m.causes[event] {
+		if !m.dead(m.event(child)) {
+			c = append(c, child)
+		}
+	}
 	if limit > 0 && len(c) > limit {
 		c = c[:limit]
 	}

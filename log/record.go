@@ -86,6 +86,9 @@ type Retention struct {
 	MaxAge         int64  // nanoseconds: events older than this are not read
 	MaxCount       uint64 // only the newest MaxCount versions are read
 	TruncateBefore uint64 // versions below it are not read
+	// ExpiredBefore is the version below which the stream's events had passed MaxAge
+	// when the record was written: a scavenge writes it, so that expiry is in the log.
+	ExpiredBefore uint64
 }
 
 // Erase is the body of an erase record: the events appended to Stream at versions below
@@ -165,11 +168,12 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		dst = appendUint(dst, d.Before)
 	case KindRetention:
 		x := &r.Retention
-		dst = append(dst, 0x90|4)
+		dst = append(dst, 0x90|5)
 		dst = appendStr(dst, x.Stream)
 		dst = appendInt(dst, x.MaxAge)
 		dst = appendUint(dst, x.MaxCount)
 		dst = appendUint(dst, x.TruncateBefore)
+		dst = appendUint(dst, x.ExpiredBefore)
 	case KindErase:
 		x := &r.Erase
 		dst = append(dst, 0x90|2)
@@ -239,11 +243,12 @@ func DecodeRecord(b []byte) (Record, error) {
 		x.Before = d.uint()
 	case KindRetention:
 		x := &r.Retention
-		d.array(4)
+		d.array(5)
 		x.Stream = d.str()
 		x.MaxAge = d.int()
 		x.MaxCount = d.uint()
 		x.TruncateBefore = d.uint()
+		x.ExpiredBefore = d.uint()
 	case KindErase:
 		x := &r.Erase
 		d.array(2)

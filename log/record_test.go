@@ -58,7 +58,7 @@ func roundTrips() []struct {
 		{"void", Record{Position: 15, Kind: KindVoid}},
 		{"void commit", Record{Position: 16, WriteStart: 16, Kind: KindVoid, Commit: true}},
 		{"retention", Record{Position: 17, WriteStart: 17, Kind: KindRetention, Commit: true,
-			Retention: Retention{Stream: "Order$42", MaxAge: 720 * 3600e9, MaxCount: 1000, TruncateBefore: 42}}},
+			Retention: Retention{Stream: "Order$42", MaxAge: 720 * 3600e9, MaxCount: 1000, TruncateBefore: 42, ExpiredBefore: 7}}},
 		{"retention cleared", Record{Position: 18, WriteStart: 18, Kind: KindRetention, Commit: true, Retention: Retention{Stream: "s"}}},
 		{"erase", Record{Position: 19, WriteStart: 19, Kind: KindErase, Commit: true, Erase: Erase{Stream: "Customer$7", Before: 12}}},
 		{"gone", Record{Position: 20, WriteStart: 19, Kind: KindGone, Commit: true}},
@@ -151,8 +151,8 @@ func TestRecordBodyIsMsgpack(t *testing.T) {
 			got = []any{str(), u64()}
 		case KindRetention:
 			x := r.Retention
-			want = []any{x.Stream, x.MaxAge, x.MaxCount, x.TruncateBefore}
-			got = []any{str(), func() any { v, err := dec.DecodeInt64(); return errOr(err, v) }(), u64(), u64()}
+			want = []any{x.Stream, x.MaxAge, x.MaxCount, x.TruncateBefore, x.ExpiredBefore}
+			got = []any{str(), func() any { v, err := dec.DecodeInt64(); return errOr(err, v) }(), u64(), u64(), u64()}
 		case KindErase:
 			want = []any{r.Erase.Stream, r.Erase.Before}
 			got = []any{str(), u64()}

@@ -45,6 +45,9 @@ func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	if r.Voids > 0 {
 		fmt.Fprintf(stdout, ", %d voided by a repair", r.Voids)
 	}
+	if r.Gone > 0 {
+		fmt.Fprintf(stdout, ", %d removed by a scavenge", r.Gone)
+	}
 	fmt.Fprintf(stdout, ") in %d segment(s), %d bytes\n", r.Segments, r.Bytes)
 	for _, n := range r.Notes {
 		fmt.Fprintf(stdout, "note: %s\n", n)

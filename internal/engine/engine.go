@@ -355,7 +355,7 @@ func (e *Engine) replay() error {
 	}
 	start := time.Now()
 	next := start.Add(2 * time.Second)
-	b := e.Index.NewBatch()
+	b := NewBatch(e.Index, e.Log)
 	ix := indexer{b: b}
 	var done uint64
 	err := scanAround(context.Background(), e.Log, from, last, func(r *pmdlog.Record) error {
@@ -594,8 +594,8 @@ func (ix *indexer) damaged(pos uint64) error {
 
 // apply adds r, which was read whole.
 func (ix *indexer) apply(r *pmdlog.Record) error {
-	if r.Kind == pmdlog.KindVoid {
-		ix.skipped++
+	if r.Kind == pmdlog.KindVoid || r.Kind == pmdlog.KindGone {
+		ix.skipped++ // the versions of its stream it held are gone with it
 	}
 	err := ApplyRecord(ix.b, r, CausationOf(r.Event.Metadata))
 	var gap *VersionGapError
@@ -625,7 +625,18 @@ func ApplyRecord(b *index.Batch, r *pmdlog.Record, cause uuid.UUID) error {
 	case pmdlog.KindLink:
 		stream, want = r.Link.Stream, r.Link.Version
 	case pmdlog.KindDelete:
+		// The deletion names the stream's next version: a scavenge may have removed
+		// the events that held the versions before it.
+		if err := b.SkipVersions(r.Delete.Stream, r.Delete.Before); err != nil {
+			return err
+		}
 		return b.DeleteStream(r.Position, r.Delete.Stream)
+	case pmdlog.KindRetention:
+		x := &r.Retention
+		return b.SetRetention(r.Position, x.Stream,
+			index.Retention{MaxAge: x.MaxAge, MaxCount: x.MaxCount, TruncateBefore: x.TruncateBefore}, x.ExpiredBefore)
+	case pmdlog.KindErase:
+		return b.Erase(r.Position, r.Erase.Stream, r.Erase.Before)
 	default:
 		return b.Advance(r.Position)
 	}
@@ -654,6 +665,23 @@ func ApplyRecord(b *index.Batch, r *pmdlog.Record, cause uuid.UUID) error {
 		return b.AddCausation(r.Position, parent)
 	}
 	return nil
+}
+
+// NewBatch returns a batch of x whose Origin reads the log l: the index asks it for the
+// stream of an event that left a stream it was linked into.
+func NewBatch(x *index.Index, l *pmdlog.Log) *index.Batch {
+	b := x.NewBatch()
+	b.Origin = func(pos uint64) (string, uint64, error) {
+		r, err := l.Read(pos)
+		if err != nil {
+			return "", 0, err
+		}
+		if r.Kind != pmdlog.KindEvent {
+			return "", 0, fmt.Errorf("%w: a link points at position %d, a %s record", pmdlog.ErrCorrupt, pos, r.Kind)
+		}
+		return r.Event.Stream, r.Event.Version, nil
+	}
+	return b
 }
 
 // VersionGapError reports a record whose version is not the one the index derives: the

@@ -28,6 +28,7 @@ type VerifyReport struct {
 	// What the log holds up to LastPosition, the last record the next start keeps:
 	// Records counts damaged ones too.
 	Records, Events, Links, Deletes, Voids int
+	Gone                                   int // events and links a scavenge removed
 	LastPosition                           uint64
 
 	Cut      []pmdlog.RepairAction  // the torn end of the log, which the next start cuts
@@ -268,7 +269,7 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 		return err
 	}
 	defer fresh.Close()
-	b := fresh.NewBatch()
+	b := NewBatch(fresh, l)
 	ix := indexer{b: b}
 	compare := func() error {
 		if err := fresh.Apply(b); err != nil {
@@ -316,6 +317,8 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 			case pmdlog.KindVoid:
 				r.Voids++
 				r.damaged[pos] = true // for the explanation of a version gap
+			case pmdlog.KindGone:
+				r.Gone++
 			}
 			if err := ix.apply(rec); err != nil {
 				if !errors.Is(err, pmdlog.ErrCorrupt) {
