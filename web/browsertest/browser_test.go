@@ -57,8 +57,9 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// startDaemon builds pmd and serves the catering example on a fresh data directory.
-func startDaemon(t *testing.T) *daemon {
+// startDaemon builds pmd and serves the catering example on a fresh data directory,
+// with extra flags of pmd serve.
+func startDaemon(t *testing.T, flags ...string) *daemon {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pmd")
 	// Built in the root module, as a user builds it, not with this module's requirements.
@@ -67,8 +68,8 @@ func startDaemon(t *testing.T) *daemon {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build pmd: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--no-sync",
-		"--config", filepath.Join("..", "..", "examples", "catering", "pmd.yaml"), "--log-format", "json")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--no-sync",
+		"--config", filepath.Join("..", "..", "examples", "catering", "pmd.yaml"), "--log-format", "json"}, flags...)...)
 	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

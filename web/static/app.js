@@ -96,8 +96,18 @@
 
   // --- API ---------------------------------------------------------------------------
 
+  // The token of a daemon run with --auth, kept for this tab only (sessionStorage):
+  // asked for when the API answers 401, sent as Authorization: Bearer.
+  const TOKEN = 'pmd-token';
+  const token = () => sessionStorage.getItem(TOKEN);
+
+  function authHeaders(headers) {
+    const t = token();
+    return t ? Object.assign(headers, { Authorization: 'Bearer ' + t }) : headers;
+  }
+
   async function api(path, params) {
-    const res = await fetch('/v1/' + path + query(params), { headers: { Accept: 'application/json' } });
+    const res = await fetch('/v1/' + path + query(params), { headers: authHeaders({ Accept: 'application/json' }) });
     let body = null;
     try {
       body = await res.json();
@@ -143,8 +153,13 @@
   }
 
   // live follows a subscription for as long as the page is shown. EventSource
-  // reconnects by itself, resuming after the last id it saw.
+  // reconnects by itself, resuming after the last id it saw; it cannot send a token, so
+  // with one the subscription is read with fetch, and resumed the same way.
   function live(params, onEvent) {
+    if (token()) {
+      liveWithToken(params, onEvent);
+      return;
+    }
     const es = new EventSource('/v1/subscribe' + query(params));
     es.onopen = () => setLive(true);
     es.onerror = () => setLive(false);
@@ -158,6 +173,81 @@
       onEvent(ev);
     };
     cleanup.push(() => { es.close(); setLive(null); });
+  }
+
+  function liveWithToken(params, onEvent) {
+    const ctrl = new AbortController();
+    let lastID = null;
+    let stopped = false;
+    cleanup.push(() => { stopped = true; ctrl.abort(); setLive(null); });
+    // dispatch handles one SSE message: "id:", "event:" and "data:" lines.
+    const dispatch = (block) => {
+      let id = null;
+      let type = 'message';
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id: ')) id = line.slice(4);
+        else if (line.startsWith('event: ')) type = line.slice(7);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (type !== 'message' || data === '') return;
+      if (id !== null) lastID = id;
+      let ev;
+      try {
+        ev = JSON.parse(data);
+      } catch (_) {
+        return;
+      }
+      onEvent(ev);
+    };
+    (async () => {
+      while (!stopped) {
+        try {
+          const headers = authHeaders({ Accept: 'text/event-stream' });
+          if (lastID !== null) headers['Last-Event-ID'] = lastID;
+          const res = await fetch('/v1/subscribe' + query(params), { headers, signal: ctrl.signal });
+          if (res.ok) {
+            setLive(true);
+            const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+            let buf = '';
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              buf += value;
+              let i;
+              while ((i = buf.indexOf('\n\n')) >= 0) {
+                dispatch(buf.slice(0, i));
+                buf = buf.slice(i + 2);
+              }
+            }
+          }
+        } catch (_) {
+          // aborted, or the connection dropped: reconnect below unless stopped
+        }
+        if (stopped) return;
+        setLive(false);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    })();
+  }
+
+  // tokenPage asks for the token of a daemon run with --auth. refused says the one
+  // given was not accepted.
+  function tokenPage(refused) {
+    const input = el('input', { type: 'password', id: 'token', autocomplete: 'off', 'aria-label': 'token', placeholder: 'token' });
+    const form = el('form', { class: 'token' },
+      el('p', null, refused
+        ? 'The token was refused. Give another one.'
+        : 'This pmd needs a token (it runs with --auth). It is kept for this tab only.'),
+      input, ' ', el('button', { type: 'submit' }, 'Use token'));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (input.value.trim() === '') return;
+      sessionStorage.setItem(TOKEN, input.value.trim());
+      route();
+    });
+    show('token', form);
+    input.focus();
   }
 
   // soon returns a function that runs fn once, ms after its first call since the last
@@ -569,7 +659,14 @@
     try {
       await page(r, current);
     } catch (e) {
-      if (current()) show('error', errorBox(e));
+      if (!current()) return;
+      if (e.status === 401) {
+        const refused = token() !== null;
+        sessionStorage.removeItem(TOKEN);
+        tokenPage(refused);
+        return;
+      }
+      show('error', errorBox(e));
     }
   }
 
