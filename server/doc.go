@@ -1,39 +1,48 @@
-// Package server is pmd's HTTP API: the routes of the contract (CONTRACT.md section 5)
-// over a *pmd.Store, with live subscriptions as Server-Sent Events, Prometheus metrics
-// and the process-manager queries of the daemon.
+// Package server is pmd's HTTP API over a *pmd.Store: the routes of docs/api.md, with
+// live subscriptions as Server-Sent Events, Prometheus metrics, the process-manager
+// queries of the daemon, access control, and the OpenAPI 3.1 document of it all
+// (GET /v1/openapi.json; GET /v1/ lists the routes).
 //
 // What it promises to a client:
 //
-//   - JSON in and out. Every error is {"error": code, "message": text} with one of the
-//     contract's codes: bad_request (400), not_found, stream_not_found, event_not_found
-//     (404), wrong_expected_version, duplicate_event (409), payload_too_large (413);
-//     and, for conditions the contract leaves open, method_not_allowed (405, with an
-//     Allow header), unavailable (503, the store is closing or the request ran out of
-//     time) and internal (500).
-//   - Bad input is refused before the store is asked and writes nothing.
-//   - Numbers in event data round-trip: integers stay integers ({"n":1} reads back as
-//     {"n":1}), other numbers come back as floating point.
-//   - Every list that can be long is paged: a page is at most Options.MaxLimit entries
-//     (a larger limit is clamped) and "next" is the value to pass as from (or after, for
-//     the stream listing) to get the following page, or null on the last page.
+//   - JSON in and out. Every error is {"error": code, "message": text}: bad_request (400),
+//     unauthorized (401), forbidden (403), not_found, stream_not_found, event_not_found
+//     (404), method_not_allowed (405, with an Allow header), wrong_expected_version,
+//     duplicate_event (409), payload_too_large (413), corrupt and internal (500),
+//     unavailable (503: the store cannot write or is closing, or the request ran out of
+//     time).
+//   - Strict input, refused before the store is asked and writing nothing: unknown JSON
+//     fields and query parameters, a query parameter or JSON key given twice, invalid
+//     UTF-8, integers outside int64/uint64 and numbers beyond float64. Messages name the
+//     value by its path (events[2].data.n), never a Go type. Integers inside those ranges
+//     round-trip exactly; other numbers come back as floating point.
+//   - Every list that can be long is paged: a page holds at most limit entries
+//     (Options.MaxLimit at most) and at most Options.PageBytes of JSON, always one
+//     event; "next" is the value to pass as from (or after) for the following page,
+//     null on the last.
 //   - GET /v1/subscribe sends each event as one "data:" line of JSON with the SSE "id:"
 //     set to its position (global log) or version (one stream). A client that reconnects
-//     with Last-Event-ID gets the event after that id next: no gap, no duplicate.
-//     Comment lines are sent as heartbeats while nothing happens, and each write has a
-//     deadline, so a client that stops reading is cut off instead of holding the server.
+//     with Last-Event-ID gets the event after that id next: no gap, no duplicate. Stored
+//     events are sent at the client's pace; a client that lets more than
+//     Options.SubscriberBuffer bytes of live events pile up is cut with an "error" event
+//     and resumes with Last-Event-ID. Comment lines are heartbeats.
+//   - With Options.Tokens, every route but /healthz and the browser's static files needs
+//     a bearer token of enough scope (and, for a token limited to stream prefixes, a
+//     route about one of its streams). Whatever the options, a request from a foreign
+//     Origin, or for a Host name the server does not serve, is refused with 403.
+//   - A client that goes away mid-response is not a server error: it is logged at DEBUG.
 //
-// Choices the contract leaves open are written down here:
+// Choices left open elsewhere are written down here:
 //
-//   - Unknown JSON fields in a request body are refused (400): a misspelt field would
-//     otherwise be silently ignored.
 //   - The nil UUID is refused as an event id: the store would read it as "assign one".
+//   - expected_version may be given in the query string of any write, or in its body,
+//     not both.
 //   - limit defaults to Options.DefaultLimit; from defaults to the start (forward) or the
 //     end (backward).
 //   - GET /v1/processes/{name}?after=&limit= lists the processes of one process manager
 //     in id order, each with its status and counts, paged with "next" like the stream
-//     listing. It is not in the contract's table; the browser needs it.
+//     listing.
 //   - GET /v1/events/{id} answers with the event, the streams it is in, its causation
-//     parent and the events whose causation_id names it. The last is answered from an
-//     index of causation ids the server keeps in memory and brings up to date from the
-//     log on each such query.
+//     parent and the events whose causation_id names it, bounded like a page
+//     (caused_truncated says when more exist).
 package server
