@@ -14,9 +14,11 @@ import (
 type request struct {
 	stream   string
 	expected ExpectedVersion
-	changes  []change    // empty for a delete
+	changes  []change    // empty for a delete, a retention setting or an erasure
 	causes   []uuid.UUID // the causation id of each change (see causesOf); nil if none has one
 	del      bool
+	retain   *pmdlog.Retention // set for SetRetention
+	erase    bool
 	done     chan result // buffered: the committer never blocks on a caller
 
 	// Set by the committer while it builds a batch.
@@ -367,7 +369,7 @@ const maxKnownStreams = 1 << 16
 func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, err error) {
 	// An exact retry is answered before the expected version is checked: the retry of an
 	// append that succeeded with no_stream must succeed too.
-	if !r.del && !r.changes[0].link && !r.changes[0].fresh {
+	if len(r.changes) > 0 && !r.changes[0].link && !r.changes[0].fresh {
 		pos, known, err := s.lookup(st, r.changes[0].id, true)
 		if err != nil {
 			return false, err
@@ -388,6 +390,19 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 	}
 	r.first = len(st.recs)
 	r.last = r.first
+	switch {
+	case r.retain != nil:
+		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Commit: true, Retention: *r.retain})
+		r.last++
+		return false, nil
+	case r.erase:
+		if state.Next > 0 {
+			st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindErase, Commit: true,
+				Erase: pmdlog.Erase{Stream: r.stream, Before: state.Next}})
+			r.last++
+		}
+		return false, nil
+	}
 	if r.del {
 		if !state.Exists {
 			return false, nil

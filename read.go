@@ -52,6 +52,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			if st.Retention.MaxAge > 0 {
 				expired = time.Now().Add(-time.Duration(st.Retention.MaxAge))
 			}
+			skipped := 0
 			for _, e := range page {
 				ev, err := s.readEvent(e.Position)
 				if err != nil {
@@ -63,6 +64,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 					return
 				}
 				if ev.Timestamp.Before(expired) {
+					skipped++
 					continue
 				}
 				ev.Version, ev.Link = e.Version, e.Link
@@ -73,6 +75,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			last := uint64(0)
 			if len(page) > 0 {
 				last = page[len(page)-1].Version
+			}
+			if remaining > 0 {
+				remaining += skipped // the limit counts the events yielded
 			}
 			if !advance(&from, &remaining, len(page), n, last, opts.Backward) {
 				return

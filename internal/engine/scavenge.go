@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pmd-dev/pmd/index"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// ScavengeOptions tunes a scavenge. The zero value is a scavenge at DefaultScavengeRate.
+type ScavengeOptions struct {
+	// BytesPerSecond bounds how fast segments are read and rewritten, so that the disk
+	// keeps serving writers; 0 means DefaultScavengeRate, a negative value no bound.
+	BytesPerSecond int64
+	// Progress, if set, is called after each segment with the sealed bytes done so far
+	// and the sealed bytes in all.
+	Progress func(done, total int64)
+}
+
+// DefaultScavengeRate is the read rate of a scavenge whose options do not set one.
+const DefaultScavengeRate = 128 << 20
+
+// ScavengeResult says what a scavenge did.
+type ScavengeResult struct {
+	Segments    int   // sealed segments read
+	Rewritten   int   // segments rewritten
+	Gone        int   // dead events and links removed
+	Erased      int   // erased events whose data and metadata were removed
+	BytesBefore int64 // the sealed segments' bytes before
+	BytesAfter  int64 // and after
+}
+
+// Freed is the disk bytes the scavenge gave back.
+func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
+
+// Scavenge rewrites every sealed segment of the log without the bytes of dead events (and
+// of links that no stream shows), and without the data and metadata of erased events. No
+// position changes. The newest version of every stream that is not deleted stays (an
+// event without its data if it is dead), so that an index rebuilt from the log gives the
+// stream the same next version. Each
+// segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
+// segment old or new. The newest segment is not sealed and is left as it is.
+func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
+	var res ScavengeResult
+	segs := e.Log.Segments()
+	if len(segs) < 2 {
+		return res, nil
+	}
+	sealed := segs[:len(segs)-1]
+	var total, done int64
+	for _, s := range sealed {
+		total += s.Size
+	}
+	rate := opts.BytesPerSecond
+	if rate == 0 {
+		rate = DefaultScavengeRate
+	}
+	start := time.Now()
+	pace := func(ctx context.Context, read int64) error {
+		if rate < 0 {
+			return ctx.Err()
+		}
+		ahead := time.Duration(float64(done+read)/float64(rate)*float64(time.Second)) - time.Since(start)
+		if ahead < time.Millisecond {
+			return ctx.Err()
+		}
+		t := time.NewTimer(ahead) // throttling, not synchronisation: the disk is shared
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, s := range sealed {
+		sc := scavenger{x: e.Index, states: make(map[string]index.StreamState)}
+		r, err := e.Log.Rewrite(ctx, s.First, pmdlog.RewriteOptions{Change: sc.change, Pace: pace})
+		if err == nil {
+			err = sc.err
+		}
+		if err != nil {
+			return res, fmt.Errorf("pmd: scavenge: %w", err)
+		}
+		res.Segments++
+		res.BytesBefore += r.BytesBefore
+		res.BytesAfter += r.BytesAfter
+		if r.Replaced > 0 {
+			res.Rewritten++
+			res.Gone += sc.gone
+			res.Erased += sc.erased
+		}
+		done += s.Size
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+	}
+	if res.Rewritten > 0 {
+		e.logger.Info("pmd: scavenged the log", "segments", res.Rewritten, "gone", res.Gone, "erased", res.Erased,
+			"freed_bytes", res.Freed(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	return res, nil
+}
+
+// scavenger decides, record by record, what a scavenge keeps of one segment.
+type scavenger struct {
+	x            *index.Index
+	states       map[string]index.StreamState
+	gone, erased int
+	err          error // the first error of the index: the segment is then kept as it is
+}
+
+func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
+	if sc.err != nil {
+		return nil
+	}
+	switch r.Kind {
+	case pmdlog.KindEvent:
+		dead, err := sc.x.Dead(r.Position)
+		if err != nil {
+			sc.err = err
+			return nil
+		}
+		if dead && sc.removable(r.Event.Stream, r.Event.Version) {
+			sc.gone++
+			return &pmdlog.Record{Kind: pmdlog.KindGone}
+		}
+		// A dead event kept for its version is never read again: its data can go too.
+		if !r.Erased && (dead || sc.x.Erased(r.Event.Stream, r.Event.Version)) {
+			e := *r
+			e.Erased, e.Event.Data, e.Event.Metadata = true, nil, nil
+			sc.erased++
+			return &e
+		}
+	case pmdlog.KindLink:
+		st, err := sc.state(r.Link.Stream)
+		if err != nil {
+			return nil
+		}
+		if r.Link.Version >= st.First && r.Link.Version < st.Next {
+			return nil // the stream shows it
+		}
+		if sc.removable(r.Link.Stream, r.Link.Version) {
+			sc.gone++
+			return &pmdlog.Record{Kind: pmdlog.KindGone}
+		}
+	}
+	return nil
+}
+
+// removable reports whether the record of version of stream may go: not when it is the
+// stream's newest version and the stream is not deleted, since a replay takes a stream's
+// next version from its records (a deletion names it itself).
+func (sc *scavenger) removable(stream string, version uint64) bool {
+	st, err := sc.state(stream)
+	if err != nil {
+		return false
+	}
+	return !st.Exists || version+1 < st.Next
+}
+
+func (sc *scavenger) state(stream string) (index.StreamState, error) {
+	if st, ok := sc.states[stream]; ok {
+		return st, nil
+	}
+	st, err := sc.x.Stream(stream)
+	if err != nil {
+		sc.err = err
+		return st, err
+	}
+	sc.states[stream] = st
+	return st, nil
+}

@@ -1,0 +1,158 @@
+package pmd
+
+import (
+	"context"
+	"time"
+
+	"github.com/pmd-dev/pmd/internal/engine"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// Retention says which events of a stream reads still show (contract section 14). A zero
+// field is not set. Events outside it stop being read from the stream at once; an event
+// that no stream shows any more is dead: it leaves $all, category and type reads and is
+// not found by its id, and a scavenge removes its bytes.
+type Retention struct {
+	// MaxAge hides events older than this.
+	MaxAge time.Duration
+	// MaxCount shows only the newest MaxCount versions.
+	MaxCount uint64
+	// TruncateBefore hides the versions below it.
+	TruncateBefore uint64
+}
+
+// SetRetention sets the retention of stream, replacing the settings it had. Hiding is
+// final: a setting that shows more than before does not bring back what was hidden.
+func (s *Store) SetRetention(ctx context.Context, stream string, r Retention) error {
+	if err := checkWritable(stream); err != nil {
+		return err
+	}
+	if r.MaxAge < 0 {
+		return invalid("max_age", "must not be negative, got %s", r.MaxAge)
+	}
+	_, err := s.submit(ctx, &request{stream: stream, retain: &pmdlog.Retention{
+		Stream: stream, MaxAge: int64(r.MaxAge), MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore,
+	}})
+	return err
+}
+
+// Retention returns the retention settings of stream (zero if it has none).
+func (s *Store) Retention(stream string) (Retention, error) {
+	if err := checkName("stream", stream); err != nil {
+		return Retention{}, err
+	}
+	st, err := s.idx.Stream(stream)
+	if err != nil {
+		return Retention{}, storeErr(err)
+	}
+	r := st.Retention
+	return Retention{MaxAge: time.Duration(r.MaxAge), MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}, nil
+}
+
+// EraseStream erases the data and metadata of every event appended to stream so far: at
+// once for every read (they read with Erased set, and nil Data and Metadata; their id,
+// type, position, stream, version and timestamp stay) and from the disk at the next
+// scavenge of the segments that hold them. The events stay in their streams. The erasure
+// is a record in the log, so it survives a crash. Erasing a stream never written does
+// nothing.
+func (s *Store) EraseStream(ctx context.Context, stream string) error {
+	if err := checkWritable(stream); err != nil {
+		return err
+	}
+	_, err := s.submit(ctx, &request{stream: stream, erase: true})
+	return err
+}
+
+// ScavengeOptions tunes Scavenge. The zero value scavenges at engine.DefaultScavengeRate
+// (128 MiB/s).
+type ScavengeOptions struct {
+	// BytesPerSecond bounds how fast segments are read and rewritten; 0 means the
+	// default, a negative value no bound.
+	BytesPerSecond int64
+	// Progress, if set, is called after each segment with the bytes done and in all.
+	Progress func(done, total int64)
+}
+
+// ScavengeResult says what Scavenge did.
+type ScavengeResult struct {
+	Expired     int   // streams whose events past their max age were found and recorded
+	Segments    int   // sealed segments read
+	Rewritten   int   // segments rewritten
+	Gone        int   // events and links removed
+	Erased      int   // events whose data and metadata were removed
+	BytesBefore int64 // the bytes of the sealed segments before
+	BytesAfter  int64 // and after
+}
+
+// Freed is the disk bytes Scavenge gave back.
+func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
+
+// Scavenge reclaims the disk that dead and erased events hold. First it records, for
+// every stream with a max age, how far its events have expired (a retention record, so
+// that the events die in the log's order, the same on every replay). Then it rewrites
+// every sealed segment without the bytes of dead events and links, and without the data
+// of erased ones; positions never change, and each segment is swapped atomically, so a
+// crash at any moment loses nothing. It runs alongside reads and writes, throttled by
+// opts. The newest segment is not rewritten until it is sealed, after SegmentSize more
+// bytes of writes.
+func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
+	var res ScavengeResult
+	expired, err := s.expire(ctx)
+	res.Expired = expired
+	if err != nil {
+		return res, err
+	}
+	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress})
+	res.Segments, res.Rewritten, res.Gone, res.Erased = r.Segments, r.Rewritten, r.Gone, r.Erased
+	res.BytesBefore, res.BytesAfter = r.BytesBefore, r.BytesAfter
+	return res, storeErr(err)
+}
+
+// expire writes a retention record for every stream whose oldest visible events are
+// past its max age, naming the version below which they are.
+func (s *Store) expire(ctx context.Context) (int, error) {
+	n := 0
+	for after := ""; ; {
+		page, err := s.idx.StreamNames("", after, 1000)
+		if err != nil {
+			return n, storeErr(err)
+		}
+		for _, info := range page {
+			ret := info.Retention
+			if ret.MaxAge == 0 || !info.Exists || info.First >= info.Next {
+				continue
+			}
+			before, err := s.expiredBefore(ctx, info.Name, info.First, info.Next)
+			if err != nil {
+				return n, err
+			}
+			if before <= info.First {
+				continue
+			}
+			if _, err := s.submit(ctx, &request{stream: info.Name, retain: &pmdlog.Retention{
+				Stream: info.Name, MaxAge: ret.MaxAge, MaxCount: ret.MaxCount,
+				TruncateBefore: ret.TruncateBefore, ExpiredBefore: before,
+			}}); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(page) < 1000 {
+			return n, nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// expiredBefore returns the first version of stream in [from, next) whose event is not
+// past maxAge: the versions before it have expired. A stream read skips expired events,
+// so it is the first version the read yields.
+func (s *Store) expiredBefore(ctx context.Context, stream string, from, next uint64) (uint64, error) {
+	for ev, err := range s.ReadStream(ctx, stream, ReadOptions{From: from, Limit: 1}) {
+		if err != nil {
+			return from, err
+		}
+		return ev.Version, nil
+	}
+	return next, nil
+}

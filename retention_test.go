@@ -1,0 +1,255 @@
+package pmd_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+func TestRetention(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	var a []pmd.EventData
+	for i := range 10 {
+		a = append(a, ev("A", "i", i))
+	}
+	mustAppend(t, s, "A$1", pmd.NoStream, a...)
+	mustLink(t, s, "B$1", pmd.NoStream, a[2].ID)
+
+	if err := s.SetRetention(ctx, "A$1", pmd.Retention{TruncateBefore: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Retention("A$1"); err != nil || r != (pmd.Retention{TruncateBefore: 5}) {
+		t.Fatalf("Retention = %+v, %v", r, err)
+	}
+	got, err := readStream(t, s, "A$1", pmd.ReadOptions{})
+	if err != nil || !reflect.DeepEqual(versions(got), []uint64{5, 6, 7, 8, 9}) {
+		t.Fatalf("truncated stream reads versions %v, %v", versions(got), err)
+	}
+	// Versions 0-4 are dead but for a[2], which B$1 still shows.
+	wantAll := append([]uuid.UUID{a[2].ID}, dataIDs(a[5:])...)
+	if all := ids(readAll(t, s, pmd.ReadOptions{})); !reflect.DeepEqual(all, wantAll) {
+		t.Fatalf("$all = %v, want %v", all, wantAll)
+	}
+	if _, err := s.Event(ctx, a[0].ID); !errors.Is(err, pmd.ErrEventNotFound) {
+		t.Fatalf("a truncated event by id: %v, want not found", err)
+	}
+	if e, err := s.Event(ctx, a[2].ID); err != nil || e.ID != a[2].ID {
+		t.Fatalf("an event truncated but linked elsewhere, by id: %v", err)
+	}
+	// The stream's version is not changed by its retention.
+	if info := streamInfo(t, s, "A$1"); !info.Exists || info.Version != 9 {
+		t.Fatalf("StreamInfo = %+v", info)
+	}
+
+	// A maximum count moves with every append.
+	if err := s.SetRetention(ctx, "A$1", pmd.Retention{MaxCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "A$1", pmd.AtVersion(9), ev("A", "i", 10))
+	if got, _ := readStream(t, s, "A$1", pmd.ReadOptions{}); !reflect.DeepEqual(versions(got), []uint64{8, 9, 10}) {
+		t.Fatalf("max count 3 reads versions %v", versions(got))
+	}
+	// Showing more later does not bring anything back.
+	if err := s.SetRetention(ctx, "A$1", pmd.Retention{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readStream(t, s, "A$1", pmd.ReadOptions{}); !reflect.DeepEqual(versions(got), []uint64{8, 9, 10}) {
+		t.Fatalf("after clearing retention the stream reads versions %v", versions(got))
+	}
+
+	// A maximum age hides at once; the events die at the next scavenge.
+	c := []pmd.EventData{ev("C"), ev("C")}
+	mustAppend(t, s, "C$1", pmd.NoStream, c...)
+	if err := s.SetRetention(ctx, "C$1", pmd.Retention{MaxAge: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readStream(t, s, "C$1", pmd.ReadOptions{}); len(got) != 2 {
+		t.Fatalf("an hour's max age hides %d of 2 fresh events", 2-len(got))
+	}
+	if err := s.SetRetention(ctx, "C$1", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readStream(t, s, "C$1", pmd.ReadOptions{Limit: 1}); len(got) != 0 {
+		t.Fatalf("a nanosecond's max age shows %v", ids(got))
+	}
+	if _, err := s.Event(ctx, c[0].ID); err != nil {
+		t.Fatalf("an expired event is alive until a scavenge records the expiry: %v", err)
+	}
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{})
+	if err != nil || res.Expired != 1 {
+		t.Fatalf("Scavenge = %+v, %v; want one stream expired", res, err)
+	}
+	if _, err := s.Event(ctx, c[0].ID); !errors.Is(err, pmd.ErrEventNotFound) {
+		t.Fatalf("an expired event after a scavenge, by id: %v, want not found", err)
+	}
+
+	// Bad input changes nothing.
+	if err := s.SetRetention(ctx, "A$1", pmd.Retention{MaxAge: -time.Second}); !errors.Is(err, pmd.ErrInvalidArgument) {
+		t.Fatalf("negative max age: %v", err)
+	}
+	if err := s.SetRetention(ctx, "$all", pmd.Retention{}); !errors.Is(err, pmd.ErrInvalidArgument) {
+		t.Fatalf("retention of $all: %v", err)
+	}
+}
+
+func TestEraseStream(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	secret := ev("AddressGiven", "street", "Secret Lane 1")
+	secret.Metadata = map[string]any{"ip": "10.0.0.1"}
+	mustAppend(t, s, "Customer$7", pmd.NoStream, secret, ev("Named", "name", "Ada"))
+	mustLink(t, s, "Order$1", pmd.NoStream, secret.ID)
+	if err := s.EraseStream(ctx, "Customer$7"); err != nil {
+		t.Fatal(err)
+	}
+	later := mustAppend(t, s, "Customer$7", pmd.AtVersion(1), ev("Named", "name", "Grace"))
+
+	check := func(e pmd.Event, wantErased bool) {
+		t.Helper()
+		if e.Erased != wantErased || wantErased && (e.Data != nil || e.Metadata != nil) || !wantErased && e.Data == nil {
+			t.Fatalf("event %s at %d: erased %v, data %v, metadata %v; want erased %v", e.Type, e.Position, e.Erased, e.Data, e.Metadata, wantErased)
+		}
+	}
+	got, _ := readStream(t, s, "Customer$7", pmd.ReadOptions{})
+	if len(got) != 3 || got[0].ID != secret.ID || got[0].Type != "AddressGiven" || got[0].Timestamp.IsZero() {
+		t.Fatalf("erased stream reads %+v", got)
+	}
+	check(got[0], true)
+	check(got[1], true)
+	check(got[2], false) // appended after the erasure
+	if got[2].Position != later.FirstPosition {
+		t.Fatalf("later event at %d, written at %d", got[2].Position, later.FirstPosition)
+	}
+	linked, _ := readStream(t, s, "Order$1", pmd.ReadOptions{})
+	check(linked[0], true)
+	byID, err := s.Event(ctx, secret.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(byID, true)
+	for _, e := range readAll(t, s, pmd.ReadOptions{}) {
+		check(e, e.Position < later.FirstPosition)
+	}
+	if err := s.EraseStream(ctx, "Nope$1"); err != nil {
+		t.Fatalf("erasing a stream never written: %v", err)
+	}
+}
+
+// TestScavenge fills sealed segments with live, dead and erased events, scavenges, and
+// checks that every read answers as before, that the bytes are gone from the disk, and
+// that an index rebuilt from the scavenged log answers the same.
+func TestScavenge(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *pmd.Store {
+		s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 8 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	ctx := context.Background()
+	const marker = "ERASE-ME-"
+	for i := range 300 {
+		mustAppend(t, s, fmt.Sprintf("Order$%d", i%10), pmd.Any, ev("Placed", "pad", strings.Repeat("x", 100), "i", i))
+		mustAppend(t, s, fmt.Sprintf("Customer$%d", i%5), pmd.Any, ev("Said", "secret", fmt.Sprint(marker, i)))
+	}
+	// Kill most orders: delete three streams, truncate two, link a few facts first so
+	// that some of them live on.
+	for _, e := range readAll(t, s, pmd.ReadOptions{Limit: 40}) {
+		if e.Stream == "Order$3" {
+			mustLink(t, s, "Process$1", pmd.Any, e.ID)
+		}
+	}
+	for _, name := range []string{"Order$1", "Order$2", "Order$3"} {
+		if err := s.DeleteStream(ctx, name, pmd.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"Order$4", "Order$5"} {
+		if err := s.SetRetention(ctx, name, pmd.Retention{MaxCount: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.EraseStream(ctx, "Customer$1"); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the newest segment so that what came before is sealed.
+	for i := range 60 {
+		mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", strings.Repeat("f", 200), "i", i))
+	}
+	before := snapshot(t, s)
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Gone == 0 || res.Erased == 0 || res.Freed() <= 0 || res.Rewritten == 0 {
+		t.Fatalf("Scavenge = %+v: it removed nothing", res)
+	}
+	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
+		t.Fatal("reads answer differently after a scavenge")
+	}
+	again, err := s.Scavenge(ctx, pmd.ScavengeOptions{})
+	if err != nil || again.Rewritten != 0 {
+		t.Fatalf("a second scavenge: %+v, %v; want nothing to do", again, err)
+	}
+	last := s.LastPosition()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The erased data is gone from the sealed segments (the newest may still hold some
+	// until it is sealed).
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", "[0-9]*"))
+	slices.Sort(segs)
+	for _, seg := range segs[:len(segs)-1] {
+		if strings.Contains(seg, ".") {
+			continue
+		}
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < 300; i += 5 { // Customer$1's
+			str := fmt.Sprint(marker, i)
+			if bytes.Contains(b, append([]byte{0xa0 | byte(len(str))}, str...)) {
+				t.Fatalf("segment %s still holds erased data %s", seg, str)
+			}
+		}
+	}
+	// The scavenged log verifies, and an index rebuilt from it answers the same.
+	report, err := engine.Verify(ctx, dir, nil)
+	if err != nil || !report.OK() || report.Gone == 0 {
+		t.Fatalf("verify after a scavenge: %+v, %v", report, err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	defer s.Close()
+	if s.LastPosition() != last {
+		t.Fatalf("LastPosition %d after a rebuild, %d before", s.LastPosition(), last)
+	}
+	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
+		t.Fatal("an index rebuilt from the scavenged log answers differently")
+	}
+	// Versions go on where they were.
+	if res := mustAppend(t, s, "Order$4", pmd.Any, ev("More")); res.Version != 30 {
+		t.Fatalf("Order$4 goes on at version %d, want 30", res.Version)
+	}
+	if res := mustAppend(t, s, "Order$1", pmd.NoStream, ev("Again")); res.Version != 30 {
+		t.Fatalf("the deleted Order$1 starts again at version %d, want 30", res.Version)
+	}
+}
