@@ -2,6 +2,9 @@ package client_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -705,5 +710,91 @@ func TestSubscribeEndsOnAnAnswerThatIsNotAnEvent(t *testing.T) {
 	}
 	if n != 1 || ctx.Err() != nil {
 		t.Fatalf("%d results, context %v; want one error, before the deadline", n, ctx.Err())
+	}
+}
+
+func TestRoutesOpenAPIAndMetrics(t *testing.T) {
+	d := startDaemon(t, server.Options{}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	routes, err := c.Routes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range routes {
+		found = found || (r.Method == "POST" && r.Path == "/v1/streams/{stream}")
+	}
+	if !found {
+		t.Fatalf("no append route in %+v", routes)
+	}
+	doc, err := c.OpenAPI(ctx)
+	var openapi struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err != nil || json.Unmarshal(doc, &openapi) != nil || !strings.HasPrefix(openapi.OpenAPI, "3.1") || openapi.Paths["/v1/streams/{stream}"] == nil {
+		t.Fatalf("openapi: %v %.200s", err, doc)
+	}
+	metrics, err := c.Metrics(ctx)
+	if err != nil || !strings.Contains(string(metrics), "# TYPE pmd_") {
+		t.Fatalf("metrics: %v %.200s", err, metrics)
+	}
+}
+
+// TestAccess: against a daemon with tokens, no token is unauthorized and a token
+// without the scope is forbidden, both as the client's sentinels.
+func TestAccess(t *testing.T) {
+	hash := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+	file := filepath.Join(t.TempDir(), "tokens.yaml")
+	yaml := fmt.Sprintf("tokens:\n  - {name: reader, sha256: %s, scopes: [read]}\n  - {name: writer, sha256: %s, scopes: [write]}\n", hash("r-token"), hash("w-token"))
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := server.LoadTokens(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, server.Options{Tokens: tokens}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// An event for the subscriptions that are allowed to see.
+	if _, err := d.store.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name         string
+		token        string
+		write, read  error
+		subscribeErr error
+	}{
+		{"no token", "", client.ErrUnauthorized, client.ErrUnauthorized, client.ErrUnauthorized},
+		{"unknown token", "nope", client.ErrUnauthorized, client.ErrUnauthorized, client.ErrUnauthorized},
+		{"read scope", "r-token", client.ErrForbidden, nil, nil},
+		{"write scope", "w-token", nil, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, d.url, client.WithToken(tt.token))
+			_, err := c.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "E"})
+			if !errors.Is(err, tt.write) || (tt.write == nil) != (err == nil) {
+				t.Fatalf("append: %v, want %v", err, tt.write)
+			}
+			_, err = c.ReadAll(ctx, pmd.ReadOptions{})
+			if !errors.Is(err, tt.read) || (tt.read == nil) != (err == nil) {
+				t.Fatalf("read: %v, want %v", err, tt.read)
+			}
+			answered := false
+			for _, err := range c.Subscribe(ctx, client.SubscribeOptions{}) {
+				if !errors.Is(err, tt.subscribeErr) || (tt.subscribeErr == nil) != (err == nil) {
+					t.Fatalf("subscribe: %v, want %v", err, tt.subscribeErr)
+				}
+				answered = true
+				break
+			}
+			if !answered {
+				t.Fatalf("subscribe: neither an event nor an error: %v", ctx.Err())
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 // Package client is a Go client of the pmd daemon's HTTP API (`pmd serve`): appends,
 // links, deletes, reads of streams, of $all and of categories, the stream listing,
-// single events, live subscriptions, health and the process managers' queries.
+// single events, live subscriptions, health, the process managers' queries, and the
+// API's own description (its routes, its OpenAPI document) and metrics.
 //
 // A Client is made by New from an address, "127.0.0.1:7070" or a URL with http or
 // https, and is safe for concurrent use:
