@@ -157,7 +157,7 @@ func (s *Server) routes() {
 			params: []string{"expected_version"}, access: write, h: s.link},
 		{method: "GET", path: "/v1/streams/{stream}", name: "read_stream", doc: "read a stream, or $all",
 			params: pageParams, access: readStream, h: s.readStream},
-		{method: "DELETE", path: "/v1/streams/{stream}", name: "delete_stream", doc: "delete a stream (its events stay in $all and in streams they are linked into)",
+		{method: "DELETE", path: "/v1/streams/{stream}", name: "delete_stream", doc: "delete a stream (its events stay in the streams they are linked into)",
 			params: []string{"expected_version"}, access: write, h: s.deleteStream},
 		{method: "GET", path: "/v1/streams", name: "list_streams", doc: "list stream names in order, with their last version",
 			params: []string{"prefix", "after", "limit"}, access: access{scope: ScopeRead, target: queryPrefix}, h: s.listStreams},
