@@ -70,8 +70,8 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		}
 		m.counts.add(StatusOpen, -1)
 		m.counts.add(l.status(), 1)
-		if ds := l.deadlines(); len(ds) > 0 {
-			m.timers.set(id, ds[0].Due)
+		if at, ok := m.wakeAt(l); ok {
+			m.timers.set(id, at)
 		}
 	}
 	if d != nil {

@@ -62,6 +62,22 @@ type Options struct {
 	// the n-th retry waits RetryMin·2^(n-1), at most RetryMax, less a random part of up to
 	// half (jitter). 0 means 100ms and 1 minute.
 	RetryMin, RetryMax time.Duration
+	// Retention says how long done processes are kept. The zero value keeps them for
+	// ever.
+	Retention Retention
+}
+
+// Retention says when the runtime removes processes. A removed process's stream, its
+// deliveries and its snapshots are deleted (pmd.Store.DeleteStream; the handled facts
+// stay in their own streams), and a marker "<Name>.removed$<process id>" is kept, so
+// that a late event of the process starts nothing again: it is skipped, counted
+// (Stats.Late) and logged.
+type Retention struct {
+	// Completed is how long after it is done a process is removed: done is having
+	// issued a command with no deadline pending (status completed, or expired once no
+	// other deadline is pending). A process whose commands are not all delivered or
+	// skipped yet waits for them. 0 keeps done processes; negative is an error.
+	Completed time.Duration
 }
 
 // Handler receives issued commands. It may be called more than once for a command
@@ -115,6 +131,9 @@ type Manager struct {
 
 	unmatchedByType map[string]uint64 // see Stats.Unmatched
 	unmatchedLog    map[string]unmatchedLine
+	removed         uint64        // see Stats.Removed
+	late            uint64        // see Stats.Late
+	lateLog         unmatchedLine // when a late event was last logged
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
@@ -155,6 +174,9 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	}
 	if store == nil {
 		return nil, fmt.Errorf("pm: %s: the store is nil", def.Name)
+	}
+	if opts.Retention.Completed < 0 {
+		return nil, fmt.Errorf("pm: %s: Options.Retention.Completed is negative: %s", def.Name, opts.Retention.Completed)
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = defaultWorkers
@@ -392,6 +414,12 @@ type Stats struct {
 	Unmatched map[string]uint64
 	// Parked is how many commands are parked (see Options.MaxAttempts).
 	Parked int
+	// Removed counts the processes removed by retention (Options.Retention) since Run
+	// started.
+	Removed uint64
+	// Late counts the handled events of removed processes since Run started: each was
+	// skipped, and started nothing.
+	Late uint64
 }
 
 // Stats returns the manager's figures. The lag costs one read of the index.
@@ -402,7 +430,7 @@ func (m *Manager) Stats(ctx context.Context) (Stats, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Stats{Unmatched: maps.Clone(m.unmatchedByType)}
+	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late}
 	if low := m.low(); newest >= low {
 		st.Lag = newest - low + 1
 	}
@@ -512,9 +540,26 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 			return err
 		}
 	}
+	if !e.exists {
+		// A new process, or one retention removed: a late event must not start it again.
+		gone, err := m.wasRemoved(pid)
+		if err != nil {
+			return err
+		}
+		if gone {
+			for _, t := range tasks {
+				if t.ev != nil {
+					m.lateEvent(t.ev, pid)
+				}
+			}
+			return nil
+		}
+	}
 	now := m.clock.Now()
+	tick := false
 	var changes []pmd.Change
 	for _, t := range tasks {
+		tick = tick || t.ev == nil
 		if t.ev != nil {
 			if t.ev.Position <= e.p.ledger().linked || verify {
 				in, err := m.store.Contains(stream, t.ev.Position)
@@ -537,6 +582,10 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		if len(writes) == 0 {
 			continue
 		}
+		if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {
+			version := e.next + uint64(len(changes)+len(writes))
+			writes = append(writes, completedRecord(m.ns, stream, version, now, writes[len(writes)-1]))
+		}
 		for _, w := range writes {
 			changes = append(changes, pmd.NewEvent(w))
 		}
@@ -549,6 +598,9 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		if err := m.write(ctx, e, changes, nil, nil); err != nil {
 			return err
 		}
+	}
+	if tick && e.exists && m.removalDue(e.p.ledger(), now) {
+		return m.remove(ctx, e, now)
 	}
 	m.settle(pid, e.p.ledger())
 	if err := m.snapshot(ctx, e); err != nil {
@@ -609,16 +661,37 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 	return nil
 }
 
-// settle makes the deadline timer follow the process's pending deadlines.
+// settle makes the timer follow the process's first pending deadline, or its removal.
 func (m *Manager) settle(pid string, l *ledger) {
-	ds := l.deadlines()
+	at, ok := m.wakeAt(l)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(ds) == 0 {
+	if !ok {
 		m.timers.remove(pid)
 		return
 	}
-	if m.timers.set(pid, ds[0].Due) && (m.sleeping.IsZero() || ds[0].Due.Before(m.sleeping)) {
+	m.setTimerLocked(pid, at)
+}
+
+// wakeAt is when the timer must next look at a process: its first pending deadline,
+// or, when it is done and retention is on, when it is to be removed. A process has
+// never both: done means no deadline pending.
+func (m *Manager) wakeAt(l *ledger) (time.Time, bool) {
+	if ds := l.deadlines(); len(ds) > 0 {
+		return ds[0].Due, true
+	}
+	if m.opts.Retention.Completed > 0 && l.done() {
+		if at := l.completedAt(); !at.IsZero() {
+			return at.Add(m.opts.Retention.Completed), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// setTimerLocked makes the timer check process pid at at, waking it if that is
+// earlier than it sleeps until. Call with mu held.
+func (m *Manager) setTimerLocked(pid string, at time.Time) {
+	if m.timers.set(pid, at) && (m.sleeping.IsZero() || at.Before(m.sleeping)) {
 		select {
 		case m.wakeTimer <- struct{}{}:
 		default:

@@ -24,6 +24,11 @@ const (
 	// DeadlineCancelled records that Decide stopped asking for a pending deadline.
 	// Data: key.
 	DeadlineCancelled = "DeadlineCancelled"
+	// ProcessCompleted records when a process became done (it has issued a command and
+	// has no pending deadline), by the manager's clock, so that retention removes it
+	// that long after (Options.Retention). Written, in the write that completes the
+	// process, only while retention is on. Data: at (RFC 3339 with nanoseconds, UTC).
+	ProcessCompleted = "ProcessCompleted"
 
 	// MetaKind, in the metadata of an event the runtime wrote, says what it is:
 	// KindCommand or one of the deadline record kinds.
@@ -35,6 +40,7 @@ const (
 	KindDeadlineScheduled = "deadline_scheduled"
 	KindDeadlineFired     = "deadline_fired"
 	KindDeadlineCancelled = "deadline_cancelled"
+	KindCompleted         = "completed"
 )
 
 // Status is where a process stands.
@@ -88,6 +94,10 @@ type ledger struct {
 	fired    int
 	links    int    // handled events linked
 	linked   uint64 // highest log position of a linked event folded, 0 for none
+	// completed is the at of the last ProcessCompleted record; recorded the store's
+	// timestamp of the last other record the runtime wrote, which stands in for it in
+	// processes that completed while retention was off.
+	completed, recorded time.Time
 }
 
 func newLedger() ledger { return ledger{last: -1, first: -1} }
@@ -129,6 +139,66 @@ func (l *ledger) observe(stream string, e *pmd.Event) {
 		delete(l.pending, key)
 	case KindDeadlineCancelled:
 		delete(l.pending, key)
+	case KindCompleted:
+		if at, err := time.Parse(time.RFC3339Nano, asString(e.Data["at"])); err == nil {
+			l.completed = at
+		}
+		return
+	default:
+		return
+	}
+	l.recorded = e.Timestamp
+}
+
+func asString(v any) string { s, _ := v.(string); return s }
+
+// done reports whether the process has issued a command and has no pending deadline:
+// nothing will happen in it unless a new event comes, so retention may remove it.
+func (l *ledger) done() bool { return l.commands > 0 && len(l.pending) == 0 }
+
+// completedAt is when the process became done, by the manager's clock when a
+// ProcessCompleted record says, else by the store's timestamp of its last record.
+func (l *ledger) completedAt() time.Time {
+	if !l.completed.IsZero() {
+		return l.completed
+	}
+	return l.recorded
+}
+
+// doneAfter reports whether the process will be done once the records writes, which
+// plan returned, are folded.
+func (l *ledger) doneAfter(writes []pmd.EventData) bool {
+	commands := l.commands
+	pending := make(map[string]bool, len(l.pending))
+	for k := range l.pending {
+		pending[k] = true
+	}
+	for _, w := range writes {
+		key, _ := w.Metadata[MetaKey].(string)
+		switch w.Metadata[MetaKind] {
+		case KindCommand:
+			commands++
+			delete(pending, key)
+		case KindDeadlineScheduled:
+			pending[key] = true
+		case KindDeadlineFired, KindDeadlineCancelled:
+			delete(pending, key)
+		}
+	}
+	return commands > 0 && len(pending) == 0
+}
+
+// completedRecord is the ProcessCompleted record of a process done at now, landing at
+// version in stream, caused by what caused the records before it (last).
+func completedRecord(ns uuid.UUID, stream string, version uint64, now time.Time, last pmd.EventData) pmd.EventData {
+	return pmd.EventData{
+		ID: recordID(ns, stream, version), Type: ProcessCompleted,
+		Data: map[string]any{"at": now.UTC().Format(time.RFC3339Nano)},
+		Metadata: map[string]any{
+			pmd.CausationID:   last.Metadata[pmd.CausationID],
+			pmd.CorrelationID: last.Metadata[pmd.CorrelationID],
+			MetaKind:          KindCompleted,
+		},
 	}
 }
 

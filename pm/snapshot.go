@@ -58,7 +58,7 @@ func (sn *snapshot) data() map[string]any {
 			"scheduled": d.Scheduled.String(), "correlation": d.correlation,
 		})
 	}
-	return map[string]any{
+	out := map[string]any{
 		"format":      snapshotFormat,
 		"fingerprint": sn.fingerprint,
 		"version":     uint64(sn.l.last),
@@ -71,6 +71,14 @@ func (sn *snapshot) data() map[string]any {
 		"pending":     pending,
 		"state":       sn.state,
 	}
+	// Optional, so that snapshots written before retention existed stay trusted.
+	if !sn.l.completed.IsZero() {
+		out["completed"] = sn.l.completed.UTC().Format(time.RFC3339Nano)
+	}
+	if !sn.l.recorded.IsZero() {
+		out["recorded"] = sn.l.recorded.UTC().Format(time.RFC3339Nano)
+	}
+	return out
 }
 
 // decodeSnapshot reads the data of a snapshot record. Any field missing, of the wrong
@@ -121,6 +129,17 @@ func decodeSnapshot(data map[string]any) (snapshot, error) {
 			return sn, fmt.Errorf("issued[%q] is not a version up to %d: %v", k, nums["version"], v)
 		}
 		sn.l.issued[k] = n
+	}
+	for f, t := range map[string]*time.Time{"completed": &sn.l.completed, "recorded": &sn.l.recorded} {
+		v, ok := data[f]
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, asString(v))
+		if err != nil {
+			return sn, fmt.Errorf("%s is not an RFC 3339 time: %v", f, v)
+		}
+		*t = at
 	}
 	for i, v := range pending {
 		d, err := decodeDeadline(v)

@@ -1,0 +1,119 @@
+package pm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// ProcessRemoved is the event type of the marker that retention leaves of a removed
+// process, in the stream "<Name>.removed$<process id>". Data: version (the last
+// version of the process stream), completed and at (when the process was done and
+// when it was removed, RFC 3339 with nanoseconds, UTC).
+const ProcessRemoved = "ProcessRemoved"
+
+// removedStream is the marker stream of a removed process. Its category,
+// "<Name>.removed", is not the process streams' one, so loading never reads it.
+func removedStream(name, id string) string { return name + ".removed$" + id }
+
+// removeRecheck is how long a due removal waits for its process's commands that are
+// not delivered or skipped yet before it looks again.
+const removeRecheck = time.Minute
+
+// removalDue reports whether retention removes a process whose fold is l at now.
+func (m *Manager) removalDue(l *ledger, now time.Time) bool {
+	if m.opts.Retention.Completed <= 0 || !l.done() {
+		return false
+	}
+	at, ok := m.wakeAt(l)
+	return ok && !at.After(now)
+}
+
+// remove removes the process of e, done long enough: it writes the marker first, so
+// that from then on no event can start the process again, then deletes the snapshots
+// (which only shorten folds), the process stream, expecting the version folded (a
+// conflict makes handle fold again and decide again), and the deliveries last, so that
+// a crash before the process stream is gone never loses what was delivered. A crash
+// in between makes the next Run remove the process again: the marker is written once.
+func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
+	pid, l := e.pid, e.p.ledger()
+	if m.delivery != nil && m.delivery.undelivered(pid) {
+		m.mu.Lock()
+		m.setTimerLocked(pid, now.Add(removeRecheck))
+		m.mu.Unlock()
+		m.cache.put(e)
+		return nil
+	}
+	stream := m.name + "$" + pid
+	_, err := m.store.Append(ctx, removedStream(m.name, pid), pmd.NoStream, pmd.EventData{
+		Type: ProcessRemoved,
+		Data: map[string]any{
+			"version":   e.next - 1,
+			"completed": l.completedAt().UTC().Format(time.RFC3339Nano),
+			"at":        now.UTC().Format(time.RFC3339Nano),
+		},
+	})
+	if err != nil && !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+		return fmt.Errorf("pm: remove %s: marker: %w", stream, err)
+	}
+	if err := m.store.DeleteStream(ctx, snapshotStream(m.name, pid), pmd.Any); err != nil {
+		return fmt.Errorf("pm: remove %s: snapshots: %w", stream, err)
+	}
+	if err := m.store.DeleteStream(ctx, stream, pmd.AtVersion(e.next-1)); err != nil {
+		return fmt.Errorf("pm: remove %s: %w", stream, err)
+	}
+	if err := m.store.DeleteStream(ctx, deliveriesStream(m.name, pid), pmd.Any); err != nil {
+		return fmt.Errorf("pm: remove %s: deliveries: %w", stream, err)
+	}
+	m.mu.Lock()
+	m.timers.remove(pid)
+	m.counts.add(l.status(), -1)
+	m.removed++
+	m.broadcastLocked()
+	m.mu.Unlock()
+	m.logger.Info("pm: removed a done process", "manager", m.name, "process", pid,
+		"completed", l.completedAt(), "retention", m.opts.Retention.Completed)
+	return nil
+}
+
+// wasRemoved reports whether retention removed process pid: one lookup in the store's
+// index, made only for a process whose stream does not exist.
+func (m *Manager) wasRemoved(pid string) (bool, error) {
+	info, err := m.store.StreamInfo(removedStream(m.name, pid))
+	if err != nil {
+		return false, fmt.Errorf("pm: %s: %w", removedStream(m.name, pid), err)
+	}
+	return info.Exists, nil
+}
+
+// lateEvent counts ev, an event of the removed process pid, and logs it at most once
+// per unmatchedLogEvery, saying how many were not logged since.
+func (m *Manager) lateEvent(ev *pmd.Event, pid string) {
+	now := m.clock.Now()
+	m.mu.Lock()
+	m.late++
+	log := m.lateLog.at.IsZero() || !now.Before(m.lateLog.at.Add(unmatchedLogEvery))
+	quiet := m.lateLog.quiet
+	if log {
+		m.lateLog = unmatchedLine{at: now}
+	} else {
+		m.lateLog.quiet++
+	}
+	m.mu.Unlock()
+	if log {
+		m.logger.Warn("pm: skipping an event of a process removed by retention: it starts nothing",
+			"manager", m.name, "process", pid, "event", ev.ID, "type", ev.Type, "position", ev.Position,
+			"unlogged_since_last", quiet)
+	}
+}
+
+// undelivered reports whether process pid has a command not delivered or skipped yet,
+// or may have one the dispatcher has not read.
+func (d *dispatcher) undelivered(pid string) bool {
+	d.m.mu.Lock()
+	defer d.m.mu.Unlock()
+	return len(d.procs[pid]) > 0 || d.cursor <= d.notified
+}
