@@ -50,6 +50,9 @@ type Process struct {
 	// SnapshotEvery is how many events a process grows by between snapshots of its
 	// state (pm.Options.SnapshotEvery): 0 for pm's default, negative for none.
 	SnapshotEvery int
+	// Retention says how long done processes are kept (pm.Options.Retention); the
+	// zero value keeps them for ever.
+	Retention Retention
 	// Line is where the process is defined in the file.
 	Line int
 }
@@ -76,6 +79,14 @@ type Field struct {
 type Deadline struct {
 	After time.Duration
 	Issue Command
+}
+
+// Retention says when processes are removed.
+type Retention struct {
+	// Completed is how long after it is done a process is removed: its process,
+	// deliveries and snapshot streams are deleted, and a late event of it starts
+	// nothing (pm.Retention.Completed). 0 keeps done processes.
+	Completed time.Duration
 }
 
 // Deliver says where commands are delivered, at least once.
@@ -257,7 +268,7 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	}
 	before := len(p.errs)
 	m := p.mapping(n, what, []string{"name", "correlate_by", "handles", "issue"},
-		"name", "correlate_by", "handles", "complete_when", "issue", "deadline", "deliver", "cache", "snapshot_every")
+		"name", "correlate_by", "handles", "complete_when", "issue", "deadline", "deliver", "cache", "snapshot_every", "retention")
 	proc := Process{Line: n.Line}
 	if v, ok := m["name"]; ok {
 		if s, ok := p.str(v, what+": name"); ok {
@@ -287,6 +298,9 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	}
 	if v, ok := m["snapshot_every"]; ok {
 		proc.SnapshotEvery = p.integer(v, what+": snapshot_every")
+	}
+	if v, ok := m["retention"]; ok {
+		proc.Retention = p.retention(v, what+": retention")
 	}
 	cond := "all"
 	condNode := n
@@ -458,6 +472,24 @@ func (p *parser) deadline(n *yaml.Node, what string, handles []string) *Deadline
 		d.Issue = p.command(v, what+": issue", handles, false)
 	}
 	return d
+}
+
+func (p *parser) retention(n *yaml.Node, what string) Retention {
+	m := p.mapping(n, what, []string{"completed"}, "completed")
+	var r Retention
+	if v, ok := m["completed"]; ok {
+		if s, ok := p.str(v, what+": completed"); ok {
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.errorf(v, "%s: completed: %q is not a duration; write it like 720h or 30m", what, s)
+			case d <= 0:
+				p.errorf(v, "%s: completed must be positive, got %s; leave retention out to keep processes", what, s)
+			}
+			r.Completed = d
+		}
+	}
+	return r
 }
 
 func (p *parser) deliver(n *yaml.Node, what string) *Deliver {

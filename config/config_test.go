@@ -104,6 +104,12 @@ processes:
 		{"data not a mapping", valid[:len(valid)-len("    issue: {type: C}\n")] + "    issue: {type: C, data: [a]}\n", 6, "must be a mapping of field names to expressions"},
 		{"max_attempts zero", valid + "    deliver: {webhook: http://h/x, max_attempts: 0}\n", 7, "max_attempts must be at least 1"},
 		{"timeout not a duration", valid + "    deliver: {webhook: http://h/x, timeout: soon}\n", 7, "timeout: \"soon\" is not a duration"},
+		{"retention not a mapping", valid + "    retention: 720h\n", 7, "retention must be a mapping"},
+		{"retention without completed", valid + "    retention: {}\n", 7, "retention: completed is missing"},
+		{"retention unknown key", valid + "    retention: {completed: 1h, open: 1h}\n", 7, `retention: unknown key "open"`},
+		{"retention not a duration", valid + "    retention: {completed: a month}\n", 7, `retention: completed: "a month" is not a duration`},
+		{"retention negative", valid + "    retention: {completed: -1h}\n", 7, "retention: completed must be positive, got -1h"},
+		{"retention zero", valid + "    retention:\n      completed: 0s\n", 8, "retention: completed must be positive"},
 		{"duplicate key", valid + "    issue: {type: D}\n", 7, `key "issue" is given twice`},
 		{"duplicate process", valid + "  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {type: C}\n", 7, `"M" is defined twice (first at line 3)`},
 	}
@@ -245,12 +251,19 @@ func TestCacheAndSnapshots(t *testing.T) {
 	if o := p.Options(); o.CacheSize != 500 || o.SnapshotEvery != -1 {
 		t.Errorf("options %+v, want CacheSize 500, SnapshotEvery -1", o)
 	}
+	if o := parse("    retention: {completed: 720h}\n").Options(); o.Retention.Completed != 720*time.Hour {
+		t.Errorf("retention: {completed: 720h} gave options %+v", o.Retention)
+	}
+	if o := parse("").Options(); o.Retention.Completed != 0 {
+		t.Errorf("no retention gave options %+v", o.Retention)
+	}
 	plain := parse("").Definition().Version
 	for _, tc := range []struct {
 		extra string
 		same  bool
 	}{
 		{"    cache: 10\n", true},
+		{"    retention: {completed: 1h}\n", true},
 		{"    deliver: {webhook: http://127.0.0.1:9/x}\n", true},
 		{"    complete_when: seen.A > 1\n", false},
 		{"    deadline: {after: 1h, issue: {type: X}}\n", false},
@@ -258,5 +271,18 @@ func TestCacheAndSnapshots(t *testing.T) {
 		if got := parse(tc.extra).Definition().Version; (got == plain) != tc.same {
 			t.Errorf("with %q the Version is %q, plain %q: same %v, want %v", tc.extra, got, plain, got == plain, tc.same)
 		}
+	}
+}
+
+// TestRetentionErrorsHaveLineAndColumn: a bad retention is reported at its value.
+func TestRetentionErrorsHaveLineAndColumn(t *testing.T) {
+	const file = "processes:\n  - name: M\n    correlate_by: id\n    handles: [A]\n    issue: {type: C}\n    retention:\n      completed: -720h\n"
+	_, err := Parse("pmd.yaml", []byte(file))
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("got %v, want one error", err)
+	}
+	if got, want := errs[0].Error(), `pmd.yaml:7:18: process manager "M": retention: completed must be positive, got -720h`; !strings.HasPrefix(got, want) {
+		t.Fatalf("got %s\nwant %s…", got, want)
 	}
 }

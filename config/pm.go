@@ -60,8 +60,8 @@ const stateVersion = "config state 2"
 
 // version is the definition's pm Version: what the state and the decisions of its
 // processes depend on, so that a snapshot written under another complete_when, other
-// handled types or other commands is not trusted. Deliver, Cache and SnapshotEvery
-// change neither.
+// handled types or other commands is not trusted. Deliver, Cache, SnapshotEvery
+// and Retention change neither.
 func (p Process) version() string {
 	deadline := ""
 	if p.Deadline != nil {
@@ -90,7 +90,7 @@ func (c Command) describe() string {
 
 // Options are the pm options p sets; the caller adds the rest.
 func (p Process) Options() pm.Options {
-	o := pm.Options{CacheSize: p.Cache, SnapshotEvery: p.SnapshotEvery}
+	o := pm.Options{CacheSize: p.Cache, SnapshotEvery: p.SnapshotEvery, Retention: pm.Retention{Completed: p.Retention.Completed}}
 	if p.Deliver != nil {
 		o.MaxAttempts = p.Deliver.MaxAttempts
 	}
