@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pmd-dev/pmd/index"
@@ -77,6 +78,12 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 	}
 	for _, s := range sealed {
 		sc := scavenger{x: e.Index, states: make(map[string]index.StreamState)}
+		// One read of the segment's dead marks rather than a lookup per record.
+		dead, err := e.Index.DeadIn(nil, s.First, s.First+uint64(s.Count)-1)
+		if err != nil {
+			return res, fmt.Errorf("pmd: scavenge: %w", err)
+		}
+		sc.dead = dead
 		r, err := e.Log.Rewrite(ctx, s.First, pmdlog.RewriteOptions{Change: sc.change, Pace: pace})
 		if err == nil {
 			err = sc.err
@@ -107,6 +114,7 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 // scavenger decides, record by record, what a scavenge keeps of one segment.
 type scavenger struct {
 	x            *index.Index
+	dead         []uint64 // the dead positions in the segment, ascending
 	states       map[string]index.StreamState
 	gone, erased int
 	err          error // the first error of the index: the segment is then kept as it is
@@ -118,11 +126,7 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 	}
 	switch r.Kind {
 	case pmdlog.KindEvent:
-		dead, err := sc.x.Dead(r.Position)
-		if err != nil {
-			sc.err = err
-			return nil
-		}
+		_, dead := slices.BinarySearch(sc.dead, r.Position)
 		if dead && sc.removable(r.Event.Stream, r.Event.Version) {
 			sc.gone++
 			return &pmdlog.Record{Kind: pmdlog.KindGone}

@@ -38,6 +38,7 @@ func main() {
 		"replay":    cmdReplay,
 		"stall":     cmdStall,
 		"appendcmp": cmdAppendCmp,
+		"scavenge":  cmdScavenge,
 		"all":       cmdAll,
 	}
 	cmd, ok := cmds[os.Args[1]]
@@ -51,7 +52,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: scale load|open|mem|crash|replay|stall|appendcmp|all [flags]; see bench/README.md")
+	fmt.Fprintln(os.Stderr, "usage: scale load|open|mem|crash|replay|stall|appendcmp|scavenge|all [flags]; see bench/README.md")
 	os.Exit(2)
 }
 
