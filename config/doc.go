@@ -19,6 +19,8 @@
 //	      timeout: 10s                   # optional: the longest one attempt may take
 //	    cache: 10000                     # optional: processes whose state is kept in memory
 //	    snapshot_every: 1000             # optional: events between snapshots of a long process
+//	    retention:                       # optional: remove done processes
+//	      completed: 720h                # this long after they are done
 //
 // Load and Parse check the whole file and report every problem at once, each with the
 // file, line and column it is about and what is wrong (an *Error, collected in an
@@ -67,6 +69,17 @@
 // default to pm's defaults. A snapshot is trusted only by a definition with the same
 // correlate_by, handles, complete_when, issue and deadline: after a change of any of
 // them each process is folded from its stream once, and snapshotted again.
+//
+// # Retention
+//
+// retention: {completed: DURATION} (pm.Options.Retention) removes a process that long
+// after it is done: it issued a command and has no deadline pending (complete, or
+// expired by its deadline). Its process, deliveries and snapshot streams are deleted;
+// the handled events stay in their own streams; a marker stream
+// "<name>.removed$<process id>" is kept, so that a later event of the same process id
+// starts nothing and issues no command again. The duration must parse
+// (time.ParseDuration: 720h, 90m) and be positive; leave retention out to keep
+// processes for ever. It does not change Version: snapshots stay trusted.
 //
 // A deadline, counted from the timestamp of the first handled event, issues its command
 // (whose data may use expressions too) once if the process is not complete by then; a

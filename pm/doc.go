@@ -135,17 +135,41 @@
 //     with no record is delivered at once. An attempt cut short by Run stopping is not
 //     recorded, and made again.
 //
+// # Retention
+//
+// With Options.Retention.Completed set, a process is removed that long after it became
+// done: it issued a command and has no pending deadline. When it becomes done, the
+// write that makes it so also carries a ProcessCompleted record with the manager's
+// clock time, and the timer that fires deadlines schedules the removal; the load at
+// Run's start reads those records with the others of category <Name>, so a removal
+// that fell due while no manager ran happens right after a restart, with no extra
+// scan. A process that completed while retention was off counts from the store
+// timestamp of its last runtime record. A removal waits for the commands of its
+// process that are not delivered or skipped yet (it looks again a minute later).
+//
+// Removing writes the marker "<Name>.removed$<process id>" (one ProcessRemoved event),
+// then deletes the snapshots, the process stream (expecting the version folded: a
+// concurrent writer makes the process fold and decide again) and the deliveries. The
+// handled facts stay in their own streams.
+//
+// Once per process still holds after removal. An event for a process whose stream does
+// not exist makes the worker look the marker up (one index lookup; only new and removed
+// processes pay it); with a marker, the event is skipped, with nothing linked or
+// issued, counted in Stats.Late and logged at most once a minute. Removed processes
+// cost one marker event and its index entry each, and no memory. Counts forgets them.
+//
 // # Monitoring
 //
 // Stats says how far the manager is behind the log (Lag), how many handled events
 // belonged to no process (Unmatched, by type: the correlation field was missing, or
-// the process id cannot name a stream) and how many commands are parked. Unmatched
+// the process id cannot name a stream), how many commands are parked, and how many
+// processes retention removed and late events it skipped since Run started. Unmatched
 // events are also logged, at most once a minute per type. Options.OnAttempt sees every
 // delivery attempt, for metrics per receiver.
 //
 // # Time
 //
-// Deadlines and retries follow Options.Clock, the wall clock by default; tests move a
+// Deadlines, retries and retention follow Options.Clock, the wall clock by default; tests move a
 // pmtest.Clock by hand and wait with WaitIdle instead of sleeping.
 //
 // # Queries

@@ -262,12 +262,20 @@ var (
 	parkedDesc = prometheus.NewDesc("pmd_pm_parked_commands",
 		"Commands parked after failing max_attempts times in a row, waiting for retry or skip.",
 		[]string{"pm"}, nil)
+	removedDesc = prometheus.NewDesc("pmd_pm_removed_processes_total",
+		"Done processes removed by retention (retention: completed), since start.",
+		[]string{"pm"}, nil)
+	lateDesc = prometheus.NewDesc("pmd_pm_late_events_total",
+		"Handled events of processes removed by retention, skipped without starting them again, since start.",
+		[]string{"pm"}, nil)
 )
 
 func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- unmatchedDesc
 	ch <- parkedDesc
+	ch <- removedDesc
+	ch <- lateDesc
 }
 
 func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -279,6 +287,8 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(st.Lag), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(st.Parked), mg.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(removedDesc, prometheus.CounterValue, float64(st.Removed), mg.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(lateDesc, prometheus.CounterValue, float64(st.Late), mg.cfg.Name)
 		for typ, n := range st.Unmatched {
 			ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(n), mg.cfg.Name, typ)
 		}
