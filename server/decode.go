@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -135,7 +136,7 @@ func quoteByte(c byte) string {
 }
 
 func (p *parser) literal(word string) bool {
-	if strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+len(word))]), word) {
+	if bytes.HasPrefix(p.data[p.pos:], []byte(word)) {
 		p.pos += len(word)
 		return true
 	}
@@ -248,9 +249,14 @@ func (p *parser) str() (any, error) {
 		}
 		p.pos++
 	}
-	var b []byte
-	b = append(b, p.data[start:p.pos]...)
+	b := append([]byte(nil), p.data[start:p.pos]...)
 	for {
+		// Copy the run of plain bytes up to the next quote, escape or control character.
+		run := p.pos
+		for p.pos < len(p.data) && p.data[p.pos] != '"' && p.data[p.pos] != '\\' && p.data[p.pos] >= 0x20 {
+			p.pos++
+		}
+		b = append(b, p.data[run:p.pos]...)
 		if p.pos >= len(p.data) {
 			return nil, p.fail("an unterminated string")
 		}
@@ -264,10 +270,6 @@ func (p *parser) str() (any, error) {
 			return string(b), nil
 		case c < 0x20:
 			return nil, p.fail(fmt.Sprintf("a control character (%s) in a string: escape it", quoteByte(c)))
-		case c != '\\':
-			b = append(b, c)
-			p.pos++
-			continue
 		}
 		if p.pos+1 >= len(p.data) {
 			return nil, p.fail("an unterminated string")

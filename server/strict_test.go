@@ -111,13 +111,39 @@ func TestIntegersKeptExactly(t *testing.T) {
 	}
 }
 
+// TestParseJSONValues: what parseJSON makes of each kind of value.
+func TestParseJSONValues(t *testing.T) {
+	tests := []struct {
+		in   string
+		want any
+	}{
+		{`"plain"`, "plain"},
+		{`"ab\ncd\"e\\f\/g\u00e9\ud83d\ude00h"`, "ab\ncd\"e\\f/g\u00e9\U0001F600h"},
+		{`"\t"`, "\t"},
+		{`7`, int64(7)},
+		{`-9223372036854775808`, int64(-9223372036854775808)},
+		{`18446744073709551615`, uint64(18446744073709551615)},
+		{`1.5`, 1.5},
+		{`1e2`, 100.0},
+		{`1e-400`, 0.0},
+		{` [true, false, null] `, []any{true, false, nil}},
+		{`{"a":{"b":[]}}`, map[string]any{"a": map[string]any{"b": []any{}}}},
+	}
+	for _, tt := range tests {
+		got, err := parseJSON([]byte(tt.in))
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseJSON(%s) = %#v, %v; want %#v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
 // FuzzParseJSON holds parseJSON to encoding/json's grammar: what it accepts is valid
 // JSON, and valid JSON it refuses is refused for one of the contract's reasons (a
 // duplicate key, bad UTF-8, a number out of range, too deep), never as malformed; an
 // accepted document encodes back to the same values encoding/json reads.
 func FuzzParseJSON(f *testing.F) {
 	for _, seed := range []string{
-		`{"a":1,"b":[1,2.5,-3e2,"x",null,true,false,{}],"c":{"d":"\u00e9\ud83d\ude00\n"}}`,
+		`{"a":1,"b":[1,2.5,-3e2,"x",null,true,false,{}],"c":{"d":"\u00e9\ud83d\ude00\n"}}`, `"ab\ncd"`,
 		`{"a":1,"a":2}`, `"\ud800"`, "\"\xff\"", `18446744073709551616`, `1e400`, `-0`, `0.1e-5`,
 		`[`, `{"a"}`, `01`, `"\u12"`, ` [ ] `, `{"x":[[[[]]]]}`, `1 2`,
 	} {
