@@ -105,7 +105,12 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress})
 	res.Segments, res.Rewritten, res.Gone, res.Erased = r.Segments, r.Rewritten, r.Gone, r.Erased
 	res.BytesBefore, res.BytesAfter = r.BytesBefore, r.BytesAfter
-	return res, storeErr(err)
+	s.scavenged.Add(uint64(max(res.Freed(), 0))) // what it freed before an error is freed too
+	if err != nil {
+		return res, storeErr(err)
+	}
+	s.scavenges.Add(1)
+	return res, nil
 }
 
 // expire writes a retention record for every stream whose oldest visible events are

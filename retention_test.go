@@ -199,6 +199,9 @@ func TestScavenge(t *testing.T) {
 	if res.Gone == 0 || res.Erased == 0 || res.Freed() <= 0 || res.Rewritten == 0 {
 		t.Fatalf("Scavenge = %+v: it removed nothing", res)
 	}
+	if st := s.Stats(); st.Scavenges != 1 || st.ScavengedBytes != uint64(res.Freed()) {
+		t.Fatalf("Stats after a scavenge: %d scavenges, %d bytes freed; want 1, %d", st.Scavenges, st.ScavengedBytes, res.Freed())
+	}
 	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatal("reads answer differently after a scavenge")
 	}

@@ -68,6 +68,8 @@ type Store struct {
 	closeErr  error
 
 	writeFailures atomic.Uint64
+	scavenges     atomic.Uint64 // Scavenge calls that finished
+	scavenged     atomic.Uint64 // disk bytes they freed
 
 	// The write pipeline (see stage): the committer hands each batch it wrote to the
 	// applier on applying and takes the stages to plan in from free.
@@ -182,6 +184,8 @@ type Stats struct {
 	DamagedRecords int    // damaged log records found (see Problems)
 	WriteFailures  uint64 // writes refused with ErrUnavailable since Open
 	WritesFailing  bool   // the last write failed and the log has not yet recovered
+	Scavenges      uint64 // scavenges finished since Open
+	ScavengedBytes uint64 // disk bytes they freed
 
 	IndexDiskBytes     uint64 // the index's files on disk
 	IndexCacheBytes    int64  // index blocks cached in memory (bounded by Options.CacheSize)
@@ -201,6 +205,8 @@ func (s *Store) Stats() Stats {
 		DamagedRecords:     len(s.eng.Damage()),
 		WriteFailures:      s.writeFailures.Load(),
 		WritesFailing:      s.log.Err() != nil,
+		Scavenges:          s.scavenges.Load(),
+		ScavengedBytes:     s.scavenged.Load(),
 		IndexDiskBytes:     m.DiskBytes,
 		IndexCacheBytes:    m.CacheBytes,
 		IndexCacheHits:     m.CacheHits,

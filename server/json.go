@@ -24,6 +24,7 @@ type eventJSON struct {
 	Stream    string         `json:"stream"`
 	Version   *uint64        `json:"version,omitempty"`
 	Link      bool           `json:"link"`
+	Erased    bool           `json:"erased,omitempty"` // data and metadata erased: they show as {}
 }
 
 // toJSON renders ev; withVersion is false for reads of $all, of a category or by type,
@@ -38,6 +39,7 @@ func toJSON(ev pmd.Event, withVersion bool) eventJSON {
 		Position:  ev.Position,
 		Stream:    ev.Stream,
 		Link:      ev.Link,
+		Erased:    ev.Erased,
 	}
 	if out.Data == nil {
 		out.Data = map[string]any{}

@@ -82,16 +82,18 @@ func newMetrics(reg *prometheus.Registry, store *pmd.Store, procs Processes) *me
 type storeCollector struct{ store *pmd.Store }
 
 var storeDescs = map[string]*prometheus.Desc{
-	"damaged":  prometheus.NewDesc("pmd_damaged_records", "Damaged log records found at start or by the scrub; /healthz says degraded while there are any.", nil, nil),
-	"failures": prometheus.NewDesc("pmd_write_failures_total", "Writes refused as unavailable because the log could not write (disk full, I/O error).", nil, nil),
-	"failing":  prometheus.NewDesc("pmd_writes_failing", "1 while the last write failed and the log has not yet recovered.", nil, nil),
-	"durable":  prometheus.NewDesc("pmd_index_durable_position", "The index is on disk up to this log position; a crash replays the log after it.", nil, nil),
-	"disk":     prometheus.NewDesc("pmd_index_disk_bytes", "Bytes of the index's files on disk.", nil, nil),
-	"cache":    prometheus.NewDesc("pmd_index_cache_bytes", "Bytes of index blocks cached in memory.", nil, nil),
-	"hits":     prometheus.NewDesc("pmd_index_cache_hits_total", "Index block cache hits.", nil, nil),
-	"misses":   prometheus.NewDesc("pmd_index_cache_misses_total", "Index block cache misses.", nil, nil),
-	"memtable": prometheus.NewDesc("pmd_index_memtable_bytes", "Index entries in memory, not yet flushed.", nil, nil),
-	"l0":       prometheus.NewDesc("pmd_index_l0_files", "Index files in level 0; a growing number means compactions are behind.", nil, nil),
+	"damaged":   prometheus.NewDesc("pmd_damaged_records", "Damaged log records found at start or by the scrub; /healthz says degraded while there are any.", nil, nil),
+	"failures":  prometheus.NewDesc("pmd_write_failures_total", "Writes refused as unavailable because the log could not write (disk full, I/O error).", nil, nil),
+	"failing":   prometheus.NewDesc("pmd_writes_failing", "1 while the last write failed and the log has not yet recovered.", nil, nil),
+	"durable":   prometheus.NewDesc("pmd_index_durable_position", "The index is on disk up to this log position; a crash replays the log after it.", nil, nil),
+	"disk":      prometheus.NewDesc("pmd_index_disk_bytes", "Bytes of the index's files on disk.", nil, nil),
+	"cache":     prometheus.NewDesc("pmd_index_cache_bytes", "Bytes of index blocks cached in memory.", nil, nil),
+	"hits":      prometheus.NewDesc("pmd_index_cache_hits_total", "Index block cache hits.", nil, nil),
+	"misses":    prometheus.NewDesc("pmd_index_cache_misses_total", "Index block cache misses.", nil, nil),
+	"memtable":  prometheus.NewDesc("pmd_index_memtable_bytes", "Index entries in memory, not yet flushed.", nil, nil),
+	"l0":        prometheus.NewDesc("pmd_index_l0_files", "Index files in level 0; a growing number means compactions are behind.", nil, nil),
+	"scavenges": prometheus.NewDesc("pmd_scavenges_total", "Scavenges finished since the daemon started.", nil, nil),
+	"scavenged": prometheus.NewDesc("pmd_scavenged_bytes_total", "Disk bytes scavenges freed since the daemon started.", nil, nil),
 }
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -115,6 +117,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for key, v := range map[string]float64{
 		"failures": float64(st.WriteFailures), "hits": float64(st.IndexCacheHits), "misses": float64(st.IndexCacheMisses),
+		"scavenges": float64(st.Scavenges), "scavenged": float64(st.ScavengedBytes),
 	} {
 		ch <- prometheus.MustNewConstMetric(storeDescs[key], prometheus.CounterValue, v)
 	}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// retentionJSON is a stream's retention settings as the API reads and writes them
+// (contract section 14); a field left out is not set.
+type retentionJSON struct {
+	MaxAge         string `json:"max_age,omitempty"` // a Go duration: "720h", "90m"
+	MaxCount       uint64 `json:"max_count,omitempty"`
+	TruncateBefore uint64 `json:"truncate_before,omitempty"`
+}
+
+func toRetentionJSON(r pmd.Retention) retentionJSON {
+	out := retentionJSON{MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}
+	if r.MaxAge > 0 {
+		out.MaxAge = r.MaxAge.String()
+	}
+	return out
+}
+
+func (s *Server) getMetadata(w http.ResponseWriter, r *http.Request) error {
+	stream := r.PathValue("stream")
+	if err := checkName("stream", stream); err != nil {
+		return err
+	}
+	ret, err := s.store.Retention(stream)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toRetentionJSON(ret))
+}
+
+func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request) error {
+	v, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	ret, err := retentionFromJSON(v)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetRetention(r.Context(), r.PathValue("stream"), ret); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toRetentionJSON(ret))
+}
+
+// retentionFromJSON reads {"max_age": "720h", "max_count": 1000, "truncate_before": 42}.
+func retentionFromJSON(v any) (pmd.Retention, error) {
+	body, err := object(v, "", "stream metadata", "max_age", "max_count", "truncate_before")
+	if err != nil {
+		return pmd.Retention{}, err
+	}
+	var ret pmd.Retention
+	if raw, ok := body["max_age"]; ok && raw != nil {
+		str, ok := raw.(string)
+		if !ok {
+			return ret, errBadRequest("max_age must be a duration string such as \"720h\", got %s", kind(raw))
+		}
+		d, err := time.ParseDuration(str)
+		if err != nil || d < 0 {
+			return ret, errBadRequest("max_age %q is not a duration of zero or more, such as \"720h\" or \"90m\"", str)
+		}
+		ret.MaxAge = d
+	}
+	for _, f := range []struct {
+		name string
+		to   *uint64
+	}{{"max_count", &ret.MaxCount}, {"truncate_before", &ret.TruncateBefore}} {
+		raw, ok := body[f.name]
+		if !ok || raw == nil {
+			continue
+		}
+		switch n := raw.(type) {
+		case int64:
+			if n < 0 {
+				return ret, errBadRequest("%s must not be negative, got %d", f.name, n)
+			}
+			*f.to = uint64(n)
+		case uint64:
+			*f.to = n
+		default:
+			return ret, errBadRequest("%s must be a whole number, got %s", f.name, kind(raw))
+		}
+	}
+	return ret, nil
+}
+
+func (s *Server) erase(w http.ResponseWriter, r *http.Request) error {
+	if err := noBody(r); err != nil {
+		return err
+	}
+	if err := s.store.EraseStream(r.Context(), r.PathValue("stream")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type scavengeJSON struct {
+	Expired     int   `json:"expired_streams"`
+	Segments    int   `json:"segments"`
+	Rewritten   int   `json:"rewritten"`
+	Gone        int   `json:"gone"`
+	Erased      int   `json:"erased"`
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
+	Freed       int64 `json:"freed_bytes"`
+}
+
+func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
+	if err := noBody(r); err != nil {
+		return err
+	}
+	res, err := s.store.Scavenge(r.Context(), pmd.ScavengeOptions{})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
+		res.BytesBefore, res.BytesAfter, res.Freed()})
+}
+
+// noBody refuses a body on a route that takes none: a client that sends one expects it
+// to mean something.
+func noBody(r *http.Request) error {
+	var b [1]byte
+	if n, err := r.Body.Read(b[:]); n > 0 || err != nil && !errors.Is(err, io.EOF) {
+		return errBadRequest("this route takes no body")
+	}
+	return nil
+}

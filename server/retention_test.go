@@ -1,0 +1,68 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestStreamMetadataRoutes(t *testing.T) {
+	e := newEnv(t, Options{})
+	for i := range 5 {
+		e.append("Order$1", nil, ev("Placed", map[string]any{"i": i})).must(t, http.StatusCreated)
+	}
+	r := e.do("GET", "/v1/streams/Order%241/metadata", nil).must(t, http.StatusOK)
+	if len(r.body) != 0 {
+		t.Fatalf("metadata of a stream without retention: %s", r.raw)
+	}
+	e.do("PUT", "/v1/streams/Order%241/metadata", `{"max_age":"720h","max_count":3,"truncate_before":1}`).must(t, http.StatusOK)
+	r = e.do("GET", "/v1/streams/Order%241/metadata", nil).must(t, http.StatusOK)
+	if r.body["max_age"] != "720h0m0s" || r.body["max_count"] != num(3) || r.body["truncate_before"] != num(1) {
+		t.Fatalf("metadata read back as %s", r.raw)
+	}
+	if evs := e.do("GET", "/v1/streams/Order%241", nil).must(t, http.StatusOK).events(t); len(evs) != 3 || evs[0]["version"] != num(2) {
+		t.Fatalf("a stream with max_count 3 reads %d events from version %v", len(evs), evs[0]["version"])
+	}
+	for _, tc := range []struct{ body, says string }{
+		{`{"max_age":"forever"}`, "max_age"},
+		{`{"max_age":"-1h"}`, "max_age"},
+		{`{"max_age":720}`, "max_age"},
+		{`{"max_count":-1}`, "max_count"},
+		{`{"max_count":1.5}`, "max_count"},
+		{`{"truncate_before":"3"}`, "truncate_before"},
+		{`{"maxCount":3}`, "maxCount"},
+		{`[]`, "object"},
+	} {
+		r := e.do("PUT", "/v1/streams/Order%241/metadata", tc.body).mustError(t, http.StatusBadRequest, "bad_request")
+		if !strings.Contains(r.body["message"].(string), tc.says) {
+			t.Errorf("%s: message %q does not name %s", tc.body, r.body["message"], tc.says)
+		}
+	}
+	// Refused input changed nothing.
+	if r := e.do("GET", "/v1/streams/Order%241/metadata", nil).must(t, http.StatusOK); r.body["max_count"] != num(3) {
+		t.Fatalf("metadata after refused writes: %s", r.raw)
+	}
+	e.do("PUT", "/v1/streams/%24all/metadata", `{}`).mustError(t, http.StatusBadRequest, "bad_request")
+}
+
+func TestEraseAndScavengeRoutes(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.append("Customer$7", nil, ev("AddressGiven", map[string]any{"street": "Secret Lane"})).must(t, http.StatusCreated)
+	e.do("POST", "/v1/streams/Customer%247/erase", "").must(t, http.StatusNoContent)
+	evs := e.do("GET", "/v1/streams/Customer%247", nil).must(t, http.StatusOK).events(t)
+	if len(evs) != 1 || evs[0]["erased"] != true || len(evs[0]["data"].(map[string]any)) != 0 || evs[0]["type"] != "AddressGiven" {
+		t.Fatalf("erased stream reads %v", evs)
+	}
+	e.do("POST", "/v1/streams/Customer%247/erase", `{"why":"gdpr"}`).mustError(t, http.StatusBadRequest, "bad_request")
+
+	r := e.do("POST", "/v1/admin/scavenge", "").must(t, http.StatusOK)
+	for _, k := range []string{"expired_streams", "segments", "rewritten", "gone", "erased", "bytes_before", "bytes_after", "freed_bytes"} {
+		if _, ok := r.body[k]; !ok {
+			t.Fatalf("scavenge answered %s, without %s", r.raw, k)
+		}
+	}
+	metrics := e.do("GET", "/metrics", nil).must(t, http.StatusOK)
+	if !strings.Contains(string(metrics.raw), "pmd_scavenges_total 1") || !strings.Contains(string(metrics.raw), "pmd_scavenged_bytes_total") {
+		t.Fatal("/metrics does not count the scavenge")
+	}
+}
