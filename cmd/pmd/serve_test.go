@@ -95,13 +95,20 @@ func writeTokens(t *testing.T, content string) string {
 // their paths and a pool that trusts it.
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	dir := t.TempDir()
+	return selfSignedIn(t, dir, "pmd test")
+}
+
+// selfSignedIn is selfSigned writing cert.pem and key.pem into dir, with subject name cn.
+func selfSignedIn(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "pmd test"},
+		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
@@ -117,7 +124,6 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -181,10 +187,22 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: new, sha256: "+sha256Hex("new-secret")+", scopes: [read]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A renewed certificate in the same files, taken by the same SIGHUP.
+	_, _, renewed := selfSignedIn(t, filepath.Dir(certFile), "pmd renewed")
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	d.waitLog(t, "tokens reloaded")
+	d.waitLog(t, "certificate reloaded")
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{RootCAs: renewed})
+	if err != nil {
+		t.Fatalf("the renewed certificate is not served: %v", err)
+	}
+	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "pmd renewed" {
+		t.Fatalf("served certificate %q", cn)
+	}
+	conn.Close()
+	hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: renewed}}}
 	if call("GET", "/v1/streams", "old-secret", "") != 401 || call("GET", "/v1/streams", "new-secret", "") != 200 ||
 		call("POST", "/v1/streams/s", "new-secret", "") != 403 {
 		t.Fatal("the reloaded token file is not in force")
