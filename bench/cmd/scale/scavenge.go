@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ func cmdScavenge(args []string) error {
 	size := fs.String("size", "1M", "events in the store")
 	seconds := fs.Float64("seconds", 15, "seconds of appends, alone and under the scavenge")
 	writers := fs.Int("writers", 16, "concurrent fsyncing writers")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the unbounded scavenge to this file")
 	fs.Parse(args)
 	n, err := parseSize(*size)
 	if err != nil {
@@ -47,9 +49,20 @@ func cmdScavenge(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	res, err := s.Scavenge(context.Background(), pmd.ScavengeOptions{BytesPerSecond: -1})
 	took := time.Since(start)
+	pprof.StopCPUProfile()
 	s.Close()
 	if err != nil {
 		return err
