@@ -93,10 +93,17 @@ clean:
 # Remove the stores afterwards: rm -rf $(SCALE_DIR) $(SCALE_DIR).json $(SCALE_DIR)-100k*
 SCALE_SIZE ?= 10M
 SCALE_DIR ?= /tmp/pmd-scale-$(SCALE_SIZE)
-.PHONY: bench-scale bench-append-prev
+.PHONY: bench-scale bench-append-prev bench-scavenge
 bench-scale:
 	$(GO) build -o bin/scale ./bench/cmd/scale
 	./bin/scale all -dir $(SCALE_DIR) -size $(SCALE_SIZE)
+
+# bench-scavenge measures a scavenge of a SCAVENGE_SIZE-event store whose half is dead (rate,
+# bytes freed) and 16 fsyncing writers' latency beside one; see "Scavenging" in bench/README.md.
+SCAVENGE_SIZE ?= 1M
+bench-scavenge:
+	$(GO) build -o bin/scale ./bench/cmd/scale
+	./bin/scale scavenge -size $(SCAVENGE_SIZE)
 
 # bench-append-prev builds bench/cmd/appendbench against PREV (the commit before the
 # index moved to disk) in a throw-away worktree and against this checkout, then runs them
