@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +74,21 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for key := range documented {
 		if !registered[key] {
 			t.Errorf("%s is in openapi.json but not registered", key)
+		}
+	}
+}
+
+// TestAPIDocCoversRoutes: docs/api.md, the reference users read, names every
+// registered route.
+func TestAPIDocCoversRoutes(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{})
+	for _, rt := range e.srv.table {
+		if !strings.Contains(string(doc), "`"+rt.method+" "+rt.path) {
+			t.Errorf("docs/api.md does not describe %s %s", rt.method, rt.path)
 		}
 	}
 }
