@@ -106,12 +106,13 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		want serveConfig
 		err  string
 	}{
-		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", cache: 64 << 20}},
-		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json", "PMD_CACHE": "1GB"},
+		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", cache: 64 << 20, scavengeEvery: 24 * time.Hour}},
+		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json", "PMD_CACHE": "1GB", "PMD_SCAVENGE_EVERY": "0"},
 			want: serveConfig{data: "/d", addr: ":1", config: "c.yaml", noSync: true, logFormat: "json", cache: 1e9}},
-		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true", "PMD_CACHE": "1GB"}, args: []string{"--data", "/f", "--no-sync=false", "--cache", "256MiB"},
-			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text", cache: 256 << 20}},
+		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true", "PMD_CACHE": "1GB", "PMD_SCAVENGE_EVERY": "0"}, args: []string{"--data", "/f", "--no-sync=false", "--cache", "256MiB", "--scavenge-every", "1h"},
+			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text", cache: 256 << 20, scavengeEvery: time.Hour}},
 		{name: "bad cache", args: []string{"--cache", "lots"}, err: `--cache: "lots" is not a size`},
+		{name: "bad scavenge interval", args: []string{"--scavenge-every", "-1h"}, err: `--scavenge-every "-1h" is not a duration`},
 		{name: "bad boolean", env: map[string]string{"PMD_NO_SYNC": "maybe"}, err: `PMD_NO_SYNC="maybe" is not a boolean`},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, err: "--log-format must be text or json"},
 		{name: "stray argument", args: []string{"extra"}, err: "unexpected arguments"},
@@ -119,7 +120,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT", "PMD_CACHE"} {
+			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT", "PMD_CACHE", "PMD_SCAVENGE_EVERY"} {
 				t.Setenv(k, tt.env[k])
 			}
 			got, err := serveFlags(tt.args, io.Discard)

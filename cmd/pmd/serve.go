@@ -28,6 +28,7 @@ type serveConfig struct {
 	maxBody                       int64
 	cache                         int64
 	grace                         time.Duration
+	scavengeEvery                 time.Duration
 	access                        accessFlags
 }
 
@@ -45,6 +46,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")
 	fs.Int64Var(&c.maxBody, "max-body", 16<<20, "largest request body accepted, in bytes")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	scavenge := fs.String("scavenge-every", envString("PMD_SCAVENGE_EVERY", "24h"), "how often to reclaim the disk of dead and erased events; 0 never (env PMD_SCAVENGE_EVERY)")
 	if err := c.access.register(fs); err != nil {
 		return c, err
 	}
@@ -63,6 +65,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if c.cache, err = parseSize(*cache); err != nil {
 		return c, &usageError{"--cache: " + err.Error()}
+	}
+	if c.scavengeEvery, err = time.ParseDuration(*scavenge); err != nil || c.scavengeEvery < 0 {
+		return c, &usageError{fmt.Sprintf("--scavenge-every %q is not a duration of zero or more, such as 24h", *scavenge)}
 	}
 	return c, c.access.check()
 }
@@ -161,6 +166,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AllowHosts:   acc.allowHosts(c.addr),
 	})
 	acc.reloadOnHangup(ctx, logger)
+	waitScavenges := scheduleScavenges(ctx, store, c.scavengeEvery, logger)
 	url := acc.scheme() + "://" + ln.Addr().String()
 	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
 		"config", c.config, "process_managers", procs.count(), "no_sync", c.noSync, "last_position", store.LastPosition(),
@@ -168,6 +174,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	serveErr := srv.Serve(ctx, acc.listener(ln), c.grace)
 	stop()
+	waitScavenges()
 	// HTTP is drained: no append is in flight. Stop the process managers (they write
 	// their resume checkpoints), then close the store (it flushes the index).
 	procErr := procs.stop()

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/spf13/cobra"
+)
+
+func newScavengeCmd(stdout, stderr io.Writer) *cobra.Command {
+	var rate string
+	cmd := &cobra.Command{
+		Use:   "scavenge DIR",
+		Short: "reclaim the disk that dead and erased events hold, in a stopped store",
+		Long: `Scavenge rewrites the sealed log segments of the stopped store in DIR without the bytes
+of dead events (in no stream any more) and without the data of erased ones. No position
+changes, each segment is swapped atomically, and a crash at any moment loses nothing.
+A running daemon scavenges on its own schedule (pmd serve --scavenge-every) and on
+POST /v1/admin/scavenge.`,
+		Args: wantArgs(1, 1, "DIR: the data directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bps := int64(-1) // no bound
+			if rate != "0" {
+				var err error
+				if bps, err = parseSize(rate); err != nil {
+					return &usageError{"--rate: " + err.Error() + ", or 0 for no bound"}
+				}
+			}
+			return scavengeDir(cmd.Context(), args[0], bps, stdout, stderr)
+		},
+	}
+	cmd.Flags().StringVar(&rate, "rate", "128MiB", "bytes of segments read per second, e.g. 64MiB; 0 for no bound")
+	return cmd
+}
+
+// scavengeDir opens the stopped store in dir (its lock keeps a daemon out), scavenges it
+// at rate bytes a second (-1: no bound) and prints what was freed.
+func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.Writer) error {
+	if _, err := os.Stat(dir); err != nil {
+		return &exitError{exitTrouble, fmt.Errorf("no store at %s: %w", dir, err)}
+	}
+	s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), NoScrub: true})
+	if err != nil {
+		return &exitError{exitTrouble, offlineErr(err)}
+	}
+	var bar *progressBar
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		bar = &progressBar{w: f, what: "scavenging"}
+	}
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: rate, Progress: bar.update})
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &exitError{exitTrouble, err}
+	}
+	fmt.Fprintf(stdout, "%s: %d segment(s) read, %d rewritten: %d events and links removed, %d erased; %d bytes freed (%d → %d)\n",
+		dir, res.Segments, res.Rewritten, res.Gone, res.Erased, res.Freed(), res.BytesBefore, res.BytesAfter)
+	if res.Expired > 0 {
+		fmt.Fprintf(stdout, "%d stream(s) had events past their max age\n", res.Expired)
+	}
+	return nil
+}
+
+// scheduleScavenges scavenges store every interval (never if it is 0) until ctx ends;
+// the function it returns waits for a scavenge in flight to stop.
+func scheduleScavenges(ctx context.Context, store *pmd.Store, every time.Duration, logger *slog.Logger) (wait func()) {
+	var wg sync.WaitGroup
+	if every <= 0 {
+		return wg.Wait
+	}
+	tick := time.NewTicker(every)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer tick.Stop()
+		runScavenges(ctx, store, tick.C, logger, nil)
+	}()
+	return wg.Wait
+}
+
+// runScavenges scavenges store at each tick until ctx ends, logging each result, which
+// it also hands to after if set.
+func runScavenges(ctx context.Context, store *pmd.Store, ticks <-chan time.Time, logger *slog.Logger, after func(pmd.ScavengeResult, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+		}
+		res, err := store.Scavenge(ctx, pmd.ScavengeOptions{})
+		switch {
+		case errors.Is(err, context.Canceled):
+			return
+		case err != nil:
+			logger.Error("scheduled scavenge failed; the next one tries again", "err", err, "freed_bytes", res.Freed())
+		default:
+			logger.Info("scheduled scavenge", "rewritten", res.Rewritten, "gone", res.Gone, "erased", res.Erased, "freed_bytes", res.Freed())
+		}
+		if after != nil {
+			after(res, err)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+func TestScavengeCommand(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pad := strings.Repeat("x", 200)
+	for i := range 60 {
+		if _, err := s.Append(ctx, fmt.Sprintf("Order$%d", i%3), pmd.Any, pmd.EventData{Type: "Placed", Data: map[string]any{"pad": pad}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteStream(ctx, "Order$1", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		if _, err := s.Append(ctx, "Filler", pmd.Any, pmd.EventData{Type: "F", Data: map[string]any{"pad": pad}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"scavenge", dir, "--rate", "0"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("pmd scavenge exited %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	if out := stdout.String(); !strings.Contains(out, "20 events and links removed") || strings.Contains(out, " 0 bytes freed") {
+		t.Fatalf("pmd scavenge printed %q, want 20 dead events removed and bytes freed", out)
+	}
+	if r, err := engine.Verify(ctx, dir, nil); err != nil || !r.OK() || r.Gone != 20 {
+		t.Fatalf("verify after pmd scavenge: %+v, %v", r, err)
+	}
+	// Bad input: a bad rate, no directory, a directory with no store.
+	for _, args := range [][]string{{"scavenge", dir, "--rate", "fast"}, {"scavenge"}, {"scavenge", dir + "/nope"}} {
+		stdout.Reset()
+		stderr.Reset()
+		if code := run(ctx, args, &stdout, &stderr); code == 0 || stderr.Len() == 0 {
+			t.Errorf("pmd %v exited %d with %q", args, code, stderr.String())
+		}
+	}
+}
+
+// A daemon scavenges at each tick of its schedule, and stops when its context ends.
+func TestScheduledScavenges(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ticks := make(chan time.Time)
+	results := make(chan error)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		runScavenges(ctx, s, ticks, quiet(), func(_ pmd.ScavengeResult, err error) { results <- err })
+	}()
+	for range 2 {
+		ticks <- time.Now()
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Stats().Scavenges; got != 2 {
+		t.Fatalf("%d scavenges after 2 ticks", got)
+	}
+	cancel()
+	<-stopped
+}
