@@ -121,11 +121,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 					"reconnect with Last-Event-ID to catch up from the last event received", s.opts.SubscriberBuffer))
 				return nil
 			}
-			for _, f := range frames {
-				if err := s.sseWrite(w, rc, f); err != nil {
+			if len(frames) > 0 {
+				if err := s.sseWrite(w, rc, frames...); err != nil {
 					return nil // the client is gone, or stopped reading
 				}
-				s.metrics.read(1)
+				s.metrics.read(len(frames))
 			}
 			if end.done {
 				if end.err != nil && ctx.Err() == nil {
@@ -231,12 +231,16 @@ func (q *sendQueue) take() ([][]byte, queueEnd) {
 	return frames, end
 }
 
-// sseWrite writes and flushes one chunk under a write deadline, so that a client that
-// stops reading is cut off rather than holding a goroutine and a connection forever.
-func (s *Server) sseWrite(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
-	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
-	if _, err := w.Write(b); err != nil {
-		return err
+// sseWrite writes chunks and flushes them, each chunk under a write deadline, so that a
+// client that stops reading is cut off rather than holding a goroutine and a connection
+// forever; a burst of events costs one flush.
+func (s *Server) sseWrite(w http.ResponseWriter, rc *http.ResponseController, chunks ...[]byte) error {
+	for _, b := range chunks {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
 	return rc.Flush()
 }
