@@ -170,6 +170,27 @@ func (d *daemon) append(t *testing.T, stream string, events ...fact) {
 	}
 }
 
+// call sends method path with body over HTTP and checks the status.
+func (d *daemon) call(t *testing.T, method, path, body string, want int) {
+	t.Helper()
+	req, err := http.NewRequest(method, d.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != want {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("%s %s: %s: %s", method, path, res.Status, b)
+	}
+}
+
 type eventJSON struct {
 	ID       string         `json:"id"`
 	Type     string         `json:"type"`
@@ -603,6 +624,29 @@ func TestBrowser(t *testing.T) {
 		b.eval(t, `document.querySelector('#causation a.event').textContent`, &parent)
 		if parent != cause {
 			t.Errorf("ConfirmOrder's causation shows %q, want %s", parent, cause)
+		}
+	})
+
+	t.Run("retention and erasure", func(t *testing.T) {
+		defer b.check(t)
+		d.append(t, "Kept$1", fact{Type: "A", Data: map[string]any{"n": 1}}, fact{Type: "B", Data: map[string]any{"n": 2}})
+		d.call(t, "PUT", "/v1/streams/Kept%241/metadata", `{"max_age":"720h","max_count":1}`, http.StatusOK)
+		d.append(t, "Secret$1", fact{Type: "AddressGiven", Data: map[string]any{"street": "Secret Lane"}})
+		d.call(t, "POST", "/v1/streams/Secret%241/erase", "", http.StatusNoContent)
+
+		b.open(t, "#/streams/Kept%241", "stream")
+		var kept string
+		var rows int
+		b.eval(t, `document.getElementById('retention').textContent`, &kept)
+		b.eval(t, `document.querySelectorAll('main tbody tr').length`, &rows)
+		if kept != "Retention keeps events younger than 720h0m0s, the newest 1 versions." || rows != 1 {
+			t.Errorf("stream with retention: %q, %d rows; want the settings in words and 1 row", kept, rows)
+		}
+		b.open(t, "#/streams/Secret%241", "stream")
+		var mark string
+		b.eval(t, `document.querySelector('main tbody tr .preview').textContent`, &mark)
+		if mark != "erased" {
+			t.Errorf("an erased event's data shows %q, want the erased mark", mark)
 		}
 	})
 

@@ -325,7 +325,18 @@
       el('td', { class: 'time' }, time(ev.timestamp)),
       el('td', { class: 'id' }, eventLink(ev.id, shortID(ev.id))),
       el('td', { class: 'origin' }, origin),
-      el('td', { class: 'preview' }, preview(ev.data)));
+      el('td', { class: 'preview' }, ev.erased
+        ? el('span', { class: 'mark deleted', title: 'erased: the data and metadata were erased' }, 'erased')
+        : preview(ev.data)));
+  }
+
+  // retentionText says in words what a stream's retention settings keep, '' if none.
+  function retentionText(m) {
+    const parts = [];
+    if (m.max_age) parts.push(`events younger than ${m.max_age}`);
+    if (m.max_count) parts.push(`the newest ${m.max_count} versions`);
+    if (m.truncate_before) parts.push(`versions from ${m.truncate_before} on`);
+    return parts.length ? 'Retention keeps ' + parts.join(', ') + '.' : '';
   }
 
   async function streamPage({ segs, params }, current) {
@@ -344,7 +355,9 @@
       r = { events: [], next: null };
     }
     const names = await managers();
+    const meta = await api(streamPath(name) + '/metadata').catch(() => ({}));
     if (!current()) return;
+    const kept = retentionText(meta);
     const category = name.includes('$') ? name.slice(0, name.indexOf('$')) : '';
     const process = names.includes(category)
       ? el('p', null, 'The stream of a process: ', el('a', { href: href(['processes', category, name.slice(category.length + 1)]) }, 'show its timeline'))
@@ -354,6 +367,7 @@
     show('stream',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
       process,
+      kept ? el('p', { id: 'retention', class: 'hint' }, kept) : null,
       el('table', null,
         el('thead', null, el('tr', null, ['Version', 'Type', 'Timestamp', 'Event', 'Written to', 'Data'].map((h) => el('th', null, h)))),
         tbody),
