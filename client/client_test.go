@@ -444,6 +444,33 @@ func (processes) Process(_ context.Context, name, id string) (server.Process, er
 
 func (processes) Holding(context.Context, pmd.Event) ([]string, error) { return nil, nil }
 
+// parkedCommand is the one parked command of processes, of process 42.
+var parkedCommand = uuid.MustParse("0190c1d2-0000-7000-8000-0000000000c1")
+
+func (processes) Parked(_ context.Context, name string) ([]server.ParkedCommand, error) {
+	if name != "CateringMatch" {
+		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	return []server.ParkedCommand{{ProcessID: "42", ID: parkedCommand.String(), Type: "Confirm",
+		Data: map[string]any{"n": int64(1 << 60)}, Receiver: "http://r", Attempts: 3, Error: "503"}}, nil
+}
+
+// Retry and Skip accept the parked command; another command of process 42 is being
+// delivered (a conflict), and any other is unknown.
+func (processes) Retry(_ context.Context, name, id string, command uuid.UUID) error {
+	switch {
+	case name != "CateringMatch" || id != "42":
+		return fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
+	case command != parkedCommand:
+		return fmt.Errorf("command %s is being delivered: %w", command, server.ErrConflict)
+	}
+	return nil
+}
+
+func (p processes) Skip(ctx context.Context, name, id string, command uuid.UUID) error {
+	return p.Retry(ctx, name, id, command)
+}
+
 func TestProcesses(t *testing.T) {
 	d := startDaemon(t, server.Options{Processes: processes{}}, nil)
 	c := newClient(t, d.url)

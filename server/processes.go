@@ -8,12 +8,19 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
 // ErrNotFound is what a Processes implementation returns (possibly wrapped) for an
-// unknown process manager or process; the API answers 404 not_found.
+// unknown process manager, process or command; the API answers 404 not_found.
 var ErrNotFound = errors.New("not found")
+
+// ErrConflict is what a Processes implementation returns (possibly wrapped) when a
+// command cannot be retried or skipped as it stands: it is being delivered, waits
+// behind an earlier command of its process, or its manager delivers no commands. The
+// API answers 409 conflict, with the error's text as the message.
+var ErrConflict = errors.New("conflict")
 
 // Processes answers the process-manager routes. The daemon implements it over the
 // process managers of its config file.
@@ -27,6 +34,26 @@ type Processes interface {
 	Process(ctx context.Context, name, id string) (Process, error)
 	// Holding lists the process streams that ev is linked into.
 	Holding(ctx context.Context, ev pmd.Event) ([]string, error)
+	// Parked lists the parked commands of the manager called name, in the order they
+	// were issued.
+	Parked(ctx context.Context, name string) ([]ParkedCommand, error)
+	// Retry queues the parked or failing command of process id for delivery at once;
+	// Skip gives it up. Each is recorded in the process's deliveries before it takes
+	// effect.
+	Retry(ctx context.Context, name, id string, command uuid.UUID) error
+	Skip(ctx context.Context, name, id string, command uuid.UUID) error
+}
+
+// ParkedCommand is a command that failed its manager's max_attempts deliveries in a
+// row and waits for a retry or a skip.
+type ParkedCommand struct {
+	ProcessID string         `json:"process_id"`
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Data      map[string]any `json:"data"`
+	Receiver  string         `json:"receiver"` // "" for a manager's one receiver
+	Attempts  int            `json:"attempts"` // made so far
+	Error     string         `json:"error"`    // of the last attempt
 }
 
 // Manager is a process manager and the counts of its processes.
@@ -104,16 +131,24 @@ type Command struct {
 	Data      map[string]any `json:"data"`
 	Position  uint64         `json:"position"`
 	Delivered bool           `json:"delivered"`
-	Attempts  []Attempt      `json:"attempts"`
+	// Status is where the command stands: pending (not attempted yet, or queued again
+	// by a retry), failing (waiting for its retry time), parked, delivered or skipped.
+	Status   string    `json:"status"`
+	Attempts []Attempt `json:"attempts"`
 }
 
-// Attempt is one delivery attempt of a command.
+// Attempt is one record of a command's delivery: an attempt, or what happened to the
+// command after one (parked, retried, skipped).
 type Attempt struct {
-	Attempt int       `json:"attempt"` // 1 for the first
+	// Attempt is the number of the attempt, 1 for the first; for parked, retried and
+	// skipped, the attempts made so far.
+	Attempt int `json:"attempt"`
+	// Outcome is delivered, failed, parked, retried or skipped.
+	Outcome string    `json:"outcome"`
 	At      time.Time `json:"at"`
-	// Error is empty for a successful attempt.
+	// Error is the handler's error, of a failed attempt and of the parking it caused.
 	Error string `json:"error,omitempty"`
-	// RetryAt is when a failed attempt is tried again; nil for a successful one.
+	// RetryAt is when a failed attempt is tried again; nil otherwise.
 	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
 
@@ -240,4 +275,79 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 		}
 	}
 	return pager.ProcessPage(r.Context(), name, id, before, limit)
+}
+
+type parkedResponse struct {
+	Parked []ParkedCommand `json:"parked"`
+	// Total counts every parked command of the manager; Parked holds the first limit.
+	Total int `json:"total"`
+}
+
+// parked answers GET /v1/processes/{name}/parked: the first ?limit= parked commands of
+// a manager, oldest first, and how many there are. Retrying or skipping them brings the
+// next ones into the page, so it needs no cursor.
+func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if s.opts.Processes == nil {
+		return errNotFound("no process manager %q: the daemon runs none", name)
+	}
+	limit, err := s.parseLimit(r.URL.Query().Get("limit"))
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = s.opts.DefaultLimit
+	}
+	list, err := s.opts.Processes.Parked(r.Context(), name)
+	if err != nil {
+		return processError(err)
+	}
+	out := parkedResponse{Parked: list[:min(limit, len(list))], Total: len(list)}
+	if out.Parked == nil {
+		out.Parked = []ParkedCommand{}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// retryCommand answers POST /v1/processes/{name}/{id}/commands/{command}/retry.
+func (s *Server) retryCommand(w http.ResponseWriter, r *http.Request) error {
+	return s.operate(w, r, Processes.Retry)
+}
+
+// skipCommand answers POST /v1/processes/{name}/{id}/commands/{command}/skip.
+func (s *Server) skipCommand(w http.ResponseWriter, r *http.Request) error {
+	return s.operate(w, r, Processes.Skip)
+}
+
+// operate applies a retry or a skip to the command of the path, answering 204 once
+// it is recorded.
+func (s *Server) operate(w http.ResponseWriter, r *http.Request, op func(Processes, context.Context, string, string, uuid.UUID) error) error {
+	if err := noBody(r); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	command, err := parseID("command", r.PathValue("command"))
+	if err != nil {
+		return err
+	}
+	if s.opts.Processes == nil {
+		return errNotFound("no process manager %q: the daemon runs none", name)
+	}
+	if err := op(s.opts.Processes, r.Context(), name, r.PathValue("id"), command); err != nil {
+		return processError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// processError maps the sentinels of a Processes implementation to the API's errors.
+func processError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return errNotFound("%v", err)
+	case errors.Is(err, ErrConflict):
+		return &apiError{http.StatusConflict, codeConflict, err.Error()}
+	default:
+		return err
+	}
 }

@@ -5,18 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
 // fakeProcesses is one process manager "M" with processes "1" to "5"; process "1"
 // holds whatever event the test says.
 type fakeProcesses struct {
-	holds      string // event id held by M$1
-	statesLost bool   // M$1 comes without the states after its events, a broken implementation
+	holds      string   // event id held by M$1
+	statesLost bool     // M$1 comes without the states after its events, a broken implementation
+	done       []string // the retries and skips made, "retried <id>" or "skipped <id>"
 }
 
 func (f *fakeProcesses) Managers(context.Context) ([]Manager, error) {
@@ -53,10 +56,55 @@ func (f *fakeProcesses) Process(_ context.Context, name, id string) (Process, er
 			{Type: "B", Stream: "Other", Version: 1, Link: true, Position: 2, Timestamp: time.Unix(0, 0)},
 		},
 		States: states,
-		Commands: []Command{{ID: "c1", Type: "C", Position: 3, Delivered: true,
-			Attempts: []Attempt{{Attempt: 1, At: time.Unix(1, 0).UTC(), Error: "503", RetryAt: &retry}, {Attempt: 2, At: retry}}}},
+		Commands: []Command{{ID: "c1", Type: "C", Position: 3, Delivered: true, Status: "delivered",
+			Attempts: []Attempt{
+				{Attempt: 1, Outcome: "failed", At: time.Unix(1, 0).UTC(), Error: "503", RetryAt: &retry},
+				{Attempt: 2, Outcome: "failed", At: retry, Error: "503"},
+				{Attempt: 2, Outcome: "parked", At: retry, Error: "503"},
+				{Attempt: 2, Outcome: "retried", At: retry},
+				{Attempt: 3, Outcome: "delivered", At: retry},
+			}}},
 		DeliveriesStream: "M.deliveries$1", DeliveriesVersion: 1,
 	}, nil
+}
+
+// Parked: M has two parked commands of process "1".
+func (f *fakeProcesses) Parked(_ context.Context, name string) ([]ParkedCommand, error) {
+	if name != "M" {
+		return nil, fmt.Errorf("no process manager %q: %w", name, ErrNotFound)
+	}
+	return []ParkedCommand{
+		{ProcessID: "1", ID: parkedA, Type: "C", Data: map[string]any{"n": 1}, Attempts: 3, Error: "503"},
+		{ProcessID: "1", ID: parkedB, Type: "D", Data: map[string]any{}, Receiver: "r", Attempts: 5, Error: "timeout"},
+	}, nil
+}
+
+// The commands of fakeProcesses: parkedA and parkedB parked, busy being delivered.
+const (
+	parkedA = "0190c1d2-0000-7000-8000-00000000000a"
+	parkedB = "0190c1d2-0000-7000-8000-00000000000b"
+	busy    = "0190c1d2-0000-7000-8000-00000000000c"
+)
+
+func (f *fakeProcesses) Retry(ctx context.Context, name, id string, command uuid.UUID) error {
+	return f.operate(ctx, "retried", name, id, command)
+}
+
+func (f *fakeProcesses) Skip(ctx context.Context, name, id string, command uuid.UUID) error {
+	return f.operate(ctx, "skipped", name, id, command)
+}
+
+func (f *fakeProcesses) operate(_ context.Context, what, name, id string, command uuid.UUID) error {
+	switch {
+	case name != "M" || id != "1":
+		return fmt.Errorf("no process %q of %q: %w", id, name, ErrNotFound)
+	case command.String() == busy:
+		return fmt.Errorf("command %s is being delivered: %w", command, ErrConflict)
+	case command.String() != parkedA && command.String() != parkedB:
+		return fmt.Errorf("no command %s awaiting delivery: %w", command, ErrNotFound)
+	}
+	f.done = append(f.done, what+" "+command.String())
+	return nil
 }
 
 func (f *fakeProcesses) Holding(_ context.Context, ev pmd.Event) ([]string, error) {
@@ -106,12 +154,16 @@ func TestProcessRoutes(t *testing.T) {
 	}
 	cmds := r.body["commands"].([]any)
 	c := cmds[0].(map[string]any)
-	if c["delivered"] != true || r.body["deadlines"] == nil {
+	if c["delivered"] != true || c["status"] != "delivered" || r.body["deadlines"] == nil {
 		t.Fatalf("process commands: %s", r.raw)
 	}
 	// Attempts are numbered; a failed one says when it is retried, a delivered one not.
 	got, _ = json.Marshal(c["attempts"])
-	if want := `[{"at":"1970-01-01T00:00:01Z","attempt":1,"error":"503","retry_at":"1970-01-01T00:00:02Z"},{"at":"1970-01-01T00:00:02Z","attempt":2}]`; string(got) != want {
+	if want := `[{"at":"1970-01-01T00:00:01Z","attempt":1,"error":"503","outcome":"failed","retry_at":"1970-01-01T00:00:02Z"},` +
+		`{"at":"1970-01-01T00:00:02Z","attempt":2,"error":"503","outcome":"failed"},` +
+		`{"at":"1970-01-01T00:00:02Z","attempt":2,"error":"503","outcome":"parked"},` +
+		`{"at":"1970-01-01T00:00:02Z","attempt":2,"outcome":"retried"},` +
+		`{"at":"1970-01-01T00:00:02Z","attempt":3,"outcome":"delivered"}]`; string(got) != want {
 		t.Errorf("attempts %s\nwant %s", got, want)
 	}
 	e.do("GET", "/v1/processes/M/2", nil).mustError(t, http.StatusNotFound, "not_found")
@@ -134,5 +186,60 @@ func TestProcessRoutes(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestParkedRetrySkip: the parked list of a manager, paged by limit, and retry and
+// skip of a command by its process and id, each refused by name when it cannot be done.
+func TestParkedRetrySkip(t *testing.T) {
+	fake := &fakeProcesses{}
+	e := newEnv(t, Options{Processes: fake})
+
+	r := e.do("GET", "/v1/processes/M/parked", nil).must(t, http.StatusOK)
+	want := `{"parked":[{"attempts":3,"data":{"n":1},"error":"503","id":"` + parkedA + `","process_id":"1","receiver":"","type":"C"},` +
+		`{"attempts":5,"data":{},"error":"timeout","id":"` + parkedB + `","process_id":"1","receiver":"r","type":"D"}],"total":2}`
+	if got, _ := json.Marshal(r.body); string(got) != want {
+		t.Fatalf("parked %s\nwant %s", got, want)
+	}
+	r = e.do("GET", "/v1/processes/M/parked?limit=1", nil).must(t, http.StatusOK)
+	if list := r.body["parked"].([]any); len(list) != 1 || r.body["total"] != num(2) {
+		t.Fatalf("parked, limit 1: %s", r.raw)
+	}
+
+	cmd := func(id, command, op string) string {
+		return "/v1/processes/M/" + id + "/commands/" + command + "/" + op
+	}
+	tests := []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"retry", cmd("1", parkedA, "retry"), "", http.StatusNoContent, ""},
+		{"skip", cmd("1", parkedB, "skip"), "", http.StatusNoContent, ""},
+		{"being delivered", cmd("1", busy, "retry"), "", http.StatusConflict, "conflict"},
+		{"unknown command", cmd("1", "0190c1d2-0000-7000-8000-0000000000ff", "skip"), "", http.StatusNotFound, "not_found"},
+		{"unknown process", cmd("2", parkedA, "retry"), "", http.StatusNotFound, "not_found"},
+		{"not a UUID", cmd("1", "c1", "retry"), "", http.StatusBadRequest, "bad_request"},
+		{"a body", cmd("1", parkedA, "skip"), `{"why":"x"}`, http.StatusBadRequest, "bad_request"},
+		{"a query", cmd("1", parkedA, "retry") + "?force=1", "", http.StatusBadRequest, "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := e.call("POST", tt.path, tt.body, "", nil)
+			if status != tt.status || tt.code != "" && !strings.Contains(body, `"error":"`+tt.code+`"`) {
+				t.Fatalf("status %d %s, want %d %s", status, body, tt.status, tt.code)
+			}
+		})
+	}
+	if want := []string{"retried " + parkedA, "skipped " + parkedB}; !slices.Equal(fake.done, want) {
+		t.Fatalf("done %q, want %q", fake.done, want)
+	}
+	e.do("GET", "/v1/processes/Nope/parked", nil).mustError(t, http.StatusNotFound, "not_found")
+	e.do("GET", "/v1/processes/M/parked?after=x", nil).mustError(t, http.StatusBadRequest, "bad_request")
+
+	none := newEnv(t, Options{})
+	none.do("GET", "/v1/processes/M/parked", nil).mustError(t, http.StatusNotFound, "not_found")
+	if status, _ := none.call("POST", cmd("1", parkedA, "retry"), "", "", nil); status != http.StatusNotFound {
+		t.Fatalf("retry without process managers: %d", status)
 	}
 }

@@ -143,6 +143,10 @@ type route struct {
 }
 
 var (
+	// httpMethods are the methods of RFC 9110 and PATCH: another method on a known path
+	// is answered as an unknown route.
+	httpMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace}
 	pageParams = []string{"from", "direction", "limit"}
 	read       = access{scope: ScopeRead}
 	readStream = access{scope: ScopeRead, target: pathStream}
@@ -181,6 +185,12 @@ func (s *Server) routes() {
 			access: read, h: s.processes},
 		{method: "GET", path: "/v1/processes/{name}", name: "process_list", doc: "the processes of one process manager, in id order",
 			params: []string{"after", "limit"}, access: read, h: s.processList},
+		{method: "GET", path: "/v1/processes/{name}/parked", name: "parked", doc: "the parked commands of one process manager, oldest first",
+			params: []string{"limit"}, access: read, h: s.parked},
+		{method: "POST", path: "/v1/processes/{name}/{id}/commands/{command}/retry", name: "retry_command", doc: "queue a parked or failing command for delivery again",
+			access: access{scope: ScopeAdmin}, h: s.retryCommand},
+		{method: "POST", path: "/v1/processes/{name}/{id}/commands/{command}/skip", name: "skip_command", doc: "give up a parked or failing command",
+			access: access{scope: ScopeAdmin}, h: s.skipCommand},
 		{method: "GET", path: "/v1/processes/{name}/{id}", name: "process", doc: "one process: state, stream, commands, deliveries, deadlines",
 			params: []string{"before", "limit"}, access: read, h: s.process},
 		{method: "GET", path: "/v1/", name: "routes", doc: "this list of routes",
@@ -202,19 +212,27 @@ func (s *Server) routes() {
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
 	// A known path with another method gets the contract's error JSON, not the mux's
-	// plain-text 405.
+	// plain-text 405. The fallbacks name their methods: a pattern for every method of
+	// /v1/processes/{name}/parked would conflict with GET /v1/processes/{name}/{id} in
+	// the mux (more methods, but a more specific path).
 	for path, methods := range allowed {
 		allow := strings.Join(methods, ", ")
 		pattern := path
 		if path == "/v1/" {
 			pattern += "{$}"
 		}
-		s.mux.Handle(pattern, s.wrap(route{name: "method_not_allowed", access: access{scope: ScopeRead, noData: true}, lenient: true,
+		h := s.wrap(route{name: "method_not_allowed", access: access{scope: ScopeRead, noData: true}, lenient: true,
 			h: func(w http.ResponseWriter, r *http.Request) error {
 				w.Header().Set("Allow", allow)
 				return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
 					fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, path, allow)}
-			}}))
+			}})
+		for _, m := range httpMethods {
+			// A GET route answers HEAD as well.
+			if !slices.Contains(methods, m) && (m != http.MethodHead || !slices.Contains(methods, http.MethodGet)) {
+				s.mux.Handle(m+" "+pattern, h)
+			}
+		}
 	}
 	s.mux.Handle("/v1/", s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true,
 		h: func(http.ResponseWriter, *http.Request) error {
@@ -446,6 +464,7 @@ const (
 	codeEventNotFound    = "event_not_found"
 	codeWrongExpected    = "wrong_expected_version"
 	codeDuplicateEvent   = "duplicate_event"
+	codeConflict         = "conflict"
 	codePayloadTooLarge  = "payload_too_large"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeUnavailable      = "unavailable"

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/pm"
@@ -189,7 +190,7 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 		DeliveriesStream: v.DeliveriesStream, DeliveriesVersion: v.DeliveriesVersion,
 	}
 	for _, c := range v.Commands {
-		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Attempts: []server.Attempt{}}
+		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Status: "pending", Attempts: []server.Attempt{}}
 		// The command may be outside the page of events shown: the store knows where.
 		e, err := p.store.Event(ctx, c.ID)
 		if err != nil {
@@ -200,12 +201,13 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 			if d.CommandID != c.ID {
 				continue
 			}
-			a := server.Attempt{Attempt: d.Attempt, At: d.At, Error: d.Err}
+			a := server.Attempt{Attempt: d.Attempt, Outcome: d.Outcome, At: d.At, Error: d.Err}
 			if !d.RetryAt.IsZero() {
 				a.RetryAt = &d.RetryAt
 			}
 			cmd.Attempts = append(cmd.Attempts, a)
 			cmd.Delivered = cmd.Delivered || d.Delivered()
+			cmd.Status = commandStatus(cmd.Status, d.Outcome)
 		}
 		out.Commands = append(out.Commands, cmd)
 	}
@@ -220,6 +222,73 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 	}
 	return out, nil
 }
+
+// commandStatus is where a command stands after a delivery record of outcome, from
+// where it stood before: the records of a command come in order, and nothing follows
+// its delivery or skip.
+func commandStatus(was, outcome string) string {
+	switch {
+	case was == "delivered" || was == "skipped":
+		return was
+	case outcome == pm.OutcomeDelivered:
+		return "delivered"
+	case outcome == pm.OutcomeSkipped:
+		return "skipped"
+	case outcome == pm.OutcomeParked:
+		return "parked"
+	case outcome == pm.OutcomeFailed:
+		return "failing"
+	default: // retried: queued for delivery at once
+		return "pending"
+	}
+}
+
+// Parked implements server.Processes.
+func (p *processes) Parked(_ context.Context, name string) ([]server.ParkedCommand, error) {
+	mg, ok := p.find(name)
+	if !ok {
+		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	parked := mg.m.Parked()
+	out := make([]server.ParkedCommand, len(parked))
+	for i, pc := range parked {
+		out[i] = server.ParkedCommand{ProcessID: pc.Command.ProcessID, ID: pc.Command.ID.String(), Type: pc.Command.Type,
+			Data: pc.Command.Data, Receiver: pc.Receiver, Attempts: pc.Attempts, Error: pc.Err}
+	}
+	return out, nil
+}
+
+// Retry implements server.Processes.
+func (p *processes) Retry(ctx context.Context, name, id string, command uuid.UUID) error {
+	return p.operate(ctx, name, id, command, (*pm.Manager).Retry)
+}
+
+// Skip implements server.Processes.
+func (p *processes) Skip(ctx context.Context, name, id string, command uuid.UUID) error {
+	return p.operate(ctx, name, id, command, (*pm.Manager).Skip)
+}
+
+func (p *processes) operate(ctx context.Context, name, id string, command uuid.UUID, op func(*pm.Manager, context.Context, string, uuid.UUID) error) error {
+	mg, ok := p.find(name)
+	if !ok {
+		return fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	err := op(mg.m, ctx, id, command)
+	switch {
+	case errors.Is(err, pm.ErrCommandNotFound):
+		return &apiError{err, server.ErrNotFound}
+	case errors.Is(err, pm.ErrCommandNotStuck), errors.Is(err, pm.ErrNoDelivery):
+		return &apiError{err, server.ErrConflict}
+	}
+	return err
+}
+
+// apiError is an error of package pm that the server answers as kind (server.ErrNotFound,
+// server.ErrConflict), with pm's own words as the message.
+type apiError struct{ err, kind error }
+
+func (e *apiError) Error() string   { return e.err.Error() }
+func (e *apiError) Unwrap() []error { return []error{e.err, e.kind} }
 
 // Holding implements server.Processes: the process streams of the managers that handle
 // ev's type and have linked it.
