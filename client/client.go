@@ -79,6 +79,9 @@ var (
 	ErrPayloadTooLarge = errors.New("payload too large")
 	ErrUnauthorized    = errors.New("unauthorized")
 	ErrForbidden       = errors.New("forbidden")
+	// ErrConflict: a retry or skip of a command that is being delivered, waits behind
+	// an earlier command of its process, or whose manager delivers no commands.
+	ErrConflict = errors.New("conflict")
 )
 
 // Error is an error answered by the daemon.
@@ -122,6 +125,8 @@ func sentinel(code string) error {
 		return ErrUnauthorized
 	case "forbidden":
 		return ErrForbidden
+	case "conflict":
+		return ErrConflict
 	}
 	return nil
 }

@@ -503,6 +503,50 @@ func TestProcesses(t *testing.T) {
 	}
 }
 
+// TestParkedRetrySkip: the parked list with exact numbers, and retry and skip with
+// their errors as the package's sentinels.
+func TestParkedRetrySkip(t *testing.T) {
+	d := startDaemon(t, server.Options{Processes: processes{}}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	list, err := c.Parked(ctx, "CateringMatch", 10)
+	if err != nil || list.Total != 1 || len(list.Parked) != 1 {
+		t.Fatalf("parked: %+v, %v", list, err)
+	}
+	if p := list.Parked[0]; p.ProcessID != "42" || p.ID != parkedCommand.String() || p.Data["n"] != int64(1<<60) ||
+		p.Receiver != "http://r" || p.Attempts != 3 || p.Error != "503" {
+		t.Fatalf("parked command: %+v", p)
+	}
+	if _, err := c.Parked(ctx, "Nope", 0); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("parked of an unknown manager: %v", err)
+	}
+	if _, err := c.Parked(ctx, "CateringMatch", -1); err == nil {
+		t.Fatal("a negative limit was sent")
+	}
+	other := "0190c1d2-0000-7000-8000-0000000000c2"
+	tests := []struct {
+		name        string
+		op          func(context.Context, string, string, string) error
+		id, command string
+		want        error
+	}{
+		{"retry", c.Retry, "42", parkedCommand.String(), nil},
+		{"skip", c.Skip, "42", parkedCommand.String(), nil},
+		{"retry being delivered", c.Retry, "42", other, client.ErrConflict},
+		{"skip being delivered", c.Skip, "42", other, client.ErrConflict},
+		{"unknown process", c.Retry, "7", parkedCommand.String(), client.ErrNotFound},
+		{"not a UUID", c.Skip, "42", "c1", pmd.ErrInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.op(ctx, "CateringMatch", tt.id, tt.command)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
 // collect reads sub until it has n events, failing on an error or after 10s.
 func collect(t *testing.T, sub func(func(client.Event, error) bool), n int) []client.Event {
 	t.Helper()

@@ -122,14 +122,21 @@ type Command struct {
 	Data      map[string]any `json:"data"`
 	Position  uint64         `json:"position"`
 	Delivered bool           `json:"delivered"`
-	Attempts  []Attempt      `json:"attempts"`
+	// Status is pending (not attempted yet, or queued again by a retry), failing
+	// (waiting for its retry time), parked, delivered or skipped.
+	Status   string    `json:"status"`
+	Attempts []Attempt `json:"attempts"`
 }
 
-// Attempt is one delivery attempt of a command.
+// Attempt is one record of a command's delivery: an attempt, or what happened to the
+// command after one.
 type Attempt struct {
-	Attempt int        `json:"attempt"` // 1 for the first
+	// Attempt is the number of the attempt, 1 for the first; for parked, retried and
+	// skipped, the attempts made so far.
+	Attempt int        `json:"attempt"`
+	Outcome string     `json:"outcome"` // delivered, failed, parked, retried or skipped
 	At      time.Time  `json:"at"`
-	Error   string     `json:"error,omitempty"`    // empty for a successful attempt
+	Error   string     `json:"error,omitempty"`    // of a failed attempt, and of the parking
 	RetryAt *time.Time `json:"retry_at,omitempty"` // when a failed attempt is retried
 }
 
@@ -165,4 +172,61 @@ func (c *Client) Process(ctx context.Context, name, id string) (Process, error) 
 	state, err := number(p.State)
 	p.State = state
 	return p, err
+}
+
+// ParkedCommand is a command that failed its manager's max_attempts deliveries in a
+// row and waits for Retry or Skip.
+type ParkedCommand struct {
+	ProcessID string         `json:"process_id"`
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Data      map[string]any `json:"data"`
+	Receiver  string         `json:"receiver"` // the webhook it goes to
+	Attempts  int            `json:"attempts"` // made so far
+	Error     string         `json:"error"`    // of the last attempt
+}
+
+// ParkedList is the first parked commands of a process manager.
+type ParkedList struct {
+	Parked []ParkedCommand `json:"parked"` // oldest first
+	Total  int             `json:"total"`  // every parked command of the manager
+}
+
+// Parked lists the parked commands of the process manager called name, oldest first:
+// at most limit of them (0: the daemon's default), and how many there are. Retrying or
+// skipping them brings the next ones into the list. An unknown name fails with
+// ErrNotFound.
+func (c *Client) Parked(ctx context.Context, name string, limit int) (ParkedList, error) {
+	q, err := ListOptions{Limit: limit}.query(false)
+	if err != nil {
+		return ParkedList{}, err
+	}
+	var out ParkedList
+	if err := c.do(ctx, "GET", "/v1/processes/"+url.PathEscape(name)+"/parked"+q, nil, &out); err != nil {
+		return ParkedList{}, err
+	}
+	for i := range out.Parked {
+		if _, err := number(out.Parked[i].Data); err != nil {
+			return ParkedList{}, err
+		}
+	}
+	return out, nil
+}
+
+// Retry queues the parked or failing command of process id of the manager called name
+// for delivery at once. It needs a token of scope admin. An unknown manager, process
+// or command, or one that was delivered or skipped, fails with ErrNotFound; one that is
+// being delivered or waits behind an earlier command fails with ErrConflict.
+func (c *Client) Retry(ctx context.Context, name, id, command string) error {
+	return c.do(ctx, "POST", commandPath(name, id, command)+"/retry", nil, nil)
+}
+
+// Skip gives up the parked or failing command of process id of the manager called
+// name: it is never attempted again. Its errors are Retry's.
+func (c *Client) Skip(ctx context.Context, name, id, command string) error {
+	return c.do(ctx, "POST", commandPath(name, id, command)+"/skip", nil, nil)
+}
+
+func commandPath(name, id, command string) string {
+	return "/v1/processes/" + url.PathEscape(name) + "/" + url.PathEscape(id) + "/commands/" + url.PathEscape(command)
 }
