@@ -26,6 +26,8 @@ type Event struct {
 	// a category or by type, where the API gives none.
 	Version *uint64 `json:"version,omitempty"`
 	Link    bool    `json:"link"` // it is in the stream read through a link
+	// Erased says the event's data and metadata were erased: they read as empty.
+	Erased bool `json:"erased,omitempty"`
 }
 
 // numbers turns the json.Numbers of the event's data and metadata into what the
@@ -162,8 +164,9 @@ func (c *Client) Link(ctx context.Context, stream string, expected pmd.ExpectedV
 	return out, err
 }
 
-// DeleteStream deletes stream if its version is what expected says. Its events stay
-// in $all and in the streams they are linked into; a later write starts it again.
+// DeleteStream deletes stream if its version is what expected says. Its events stay in
+// the streams they are linked into; those no stream shows any more are dead and leave
+// $all. A later write starts the stream again.
 func (c *Client) DeleteStream(ctx context.Context, stream string, expected pmd.ExpectedVersion) error {
 	path := streamPath(stream)
 	if expected != pmd.Any {

@@ -1,0 +1,76 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// retentionJSON is the API's form of pmd.Retention.
+type retentionJSON struct {
+	MaxAge         string `json:"max_age,omitempty"`
+	MaxCount       uint64 `json:"max_count,omitempty"`
+	TruncateBefore uint64 `json:"truncate_before,omitempty"`
+}
+
+func (r retentionJSON) retention() (pmd.Retention, error) {
+	out := pmd.Retention{MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}
+	if r.MaxAge != "" {
+		d, err := time.ParseDuration(r.MaxAge)
+		if err != nil {
+			return out, fmt.Errorf("client: max_age %q from the daemon: %w", r.MaxAge, err)
+		}
+		out.MaxAge = d
+	}
+	return out, nil
+}
+
+// Retention returns the retention settings of stream (zero if it has none).
+func (c *Client) Retention(ctx context.Context, stream string) (pmd.Retention, error) {
+	var out retentionJSON
+	if err := c.do(ctx, "GET", streamPath(stream)+"/metadata", nil, &out); err != nil {
+		return pmd.Retention{}, err
+	}
+	return out.retention()
+}
+
+// SetRetention replaces the retention settings of stream (PUT .../metadata); what they
+// no longer keep stops being read from the stream at once. It needs scope write.
+func (c *Client) SetRetention(ctx context.Context, stream string, r pmd.Retention) error {
+	body := retentionJSON{MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}
+	if r.MaxAge < 0 {
+		return fmt.Errorf("client: max age must not be negative, got %s", r.MaxAge)
+	}
+	if r.MaxAge > 0 {
+		body.MaxAge = r.MaxAge.String()
+	}
+	return c.do(ctx, "PUT", streamPath(stream)+"/metadata", body, nil)
+}
+
+// EraseStream erases the data and metadata of every event appended to stream so far.
+// It needs scope admin.
+func (c *Client) EraseStream(ctx context.Context, stream string) error {
+	return c.do(ctx, "POST", streamPath(stream)+"/erase", nil, nil)
+}
+
+// ScavengeResult is what a scavenge did.
+type ScavengeResult struct {
+	ExpiredStreams int   `json:"expired_streams"`
+	Segments       int   `json:"segments"`
+	Rewritten      int   `json:"rewritten"`
+	Gone           int   `json:"gone"`
+	Erased         int   `json:"erased"`
+	BytesBefore    int64 `json:"bytes_before"`
+	BytesAfter     int64 `json:"bytes_after"`
+	FreedBytes     int64 `json:"freed_bytes"`
+}
+
+// Scavenge asks the daemon to reclaim the disk of dead and erased events, and waits
+// for it to finish. It needs scope admin.
+func (c *Client) Scavenge(ctx context.Context) (ScavengeResult, error) {
+	var out ScavengeResult
+	err := c.do(ctx, "POST", "/v1/admin/scavenge", nil, &out)
+	return out, err
+}
