@@ -516,13 +516,18 @@ func printProcess(w io.Writer, p client.Process) {
 	if len(p.Commands) > 0 {
 		fmt.Fprintln(w, "\ncommands:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  TYPE\tID\tDELIVERED\tATTEMPTS\tLAST ERROR")
+		fmt.Fprintln(tw, "  TYPE\tID\tSTATUS\tATTEMPTS\tLAST ERROR")
 		for _, cmd := range p.Commands {
-			last := ""
-			if n := len(cmd.Attempts); n > 0 {
-				last = cmd.Attempts[n-1].Error
+			attempts, last := 0, ""
+			for _, a := range cmd.Attempts {
+				if a.Outcome == "delivered" || a.Outcome == "failed" {
+					attempts++
+				}
+				if a.Error != "" {
+					last = a.Error
+				}
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%v\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Delivered, len(cmd.Attempts), last)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Status, attempts, last)
 		}
 		tw.Flush()
 	}

@@ -142,6 +142,7 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 	for _, c := range []*cobra.Command{
 		newAppendCmd(g, stdout), newLinkCmd(g, stdout), newReadCmd(g, stdout), newCategoryCmd(g, stdout),
 		newStreamsCmd(g, stdout), newDeleteCmd(g, stdout), newTailCmd(g, stdout, stderr), newProcessCmd(g, stdout),
+		newParkedCmd(g, stdout), newOperateCmd(g, stdout, "retry"), newOperateCmd(g, stdout, "skip"),
 	} {
 		c.GroupID = "client"
 		root.AddCommand(c)

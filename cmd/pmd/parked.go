@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/pmd-dev/pmd/client"
+	"github.com/spf13/cobra"
+)
+
+func newParkedCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "parked NAME",
+		Short: "list the commands of process manager NAME parked after max_attempts failed deliveries, oldest first",
+		Example: `  pmd parked Shipping
+  pmd parked Shipping --json`,
+		Args: wantArgs(1, 1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Parked(cmd.Context(), args[0], limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, list)
+			}
+			printParked(stdout, args[0], list)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().IntVar(&limit, "limit", 100, "commands to list at most")
+	return cmd
+}
+
+// printParked prints the parked commands as a table, each with the retry command that
+// delivers it again.
+func printParked(w io.Writer, name string, list client.ParkedList) {
+	if list.Total == 0 {
+		fmt.Fprintf(w, "no parked commands in %s\n", name)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tTYPE\tCOMMAND\tATTEMPTS\tRECEIVER\tLAST ERROR")
+	for _, p := range list.Parked {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ProcessID, p.Type, p.ID, p.Attempts, p.Receiver, p.Error)
+	}
+	tw.Flush()
+	if n := len(list.Parked); n < list.Total {
+		fmt.Fprintf(w, "(%d of %d: retry or skip these to see the next)\n", n, list.Total)
+	}
+	p := list.Parked[0]
+	fmt.Fprintf(w, "\nto deliver one again: pmd retry %s %s %s (or skip to give it up)\n",
+		shellQuote(name), shellQuote(p.ProcessID), p.ID)
+}
+
+// newOperateCmd is pmd retry or pmd skip: one operation on one command of a process.
+func newOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Command {
+	short, done := "deliver the parked or failing command COMMAND of process NAME ID again, at once", "queued again"
+	if verb == "skip" {
+		short, done = "give up the parked or failing command COMMAND of process NAME ID: it is never delivered", "skipped"
+	}
+	return &cobra.Command{
+		Use:     verb + " NAME ID COMMAND",
+		Short:   short + " (needs an admin token with --auth)",
+		Example: "  pmd " + verb + " Shipping 42 0190c1d2-0000-7000-8000-000000000001",
+		Args:    wantArgs(3, 3, "NAME ID COMMAND (pmd parked NAME lists them)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			op := c.Retry
+			if verb == "skip" {
+				op = c.Skip
+			}
+			if err := op(cmd.Context(), args[0], args[1], args[2]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "command %s of %s %s: %s\n", args[2], args[0], args[1], done)
+			return err
+		},
+	}
+}
