@@ -522,10 +522,21 @@
     followFacts(from, (manager && manager.handles) || [], () => load().catch(() => {}));
   }
 
-  // attemptItem renders one delivery attempt of a command: when it ended, how, and for a
-  // failed one when it is tried again.
+  // attemptItem renders one delivery record of a command: an attempt, when it ended, how,
+  // and for a failed one when it is tried again; or the parking after max_attempts
+  // failures, and the retry or skip done by hand since.
   function attemptItem(a) {
-    return el('li', { class: a.error ? 'failed' : 'ok', dataset: { attempt: a.attempt } },
+    const data = { attempt: a.attempt, outcome: a.outcome };
+    switch (a.outcome) {
+      case 'parked':
+        return el('li', { class: 'failed', dataset: data }, `parked after attempt ${a.attempt} at `, time(a.at),
+          el('span', { class: 'meta' }, ': no more attempts until it is retried or skipped (pmd retry, pmd skip)'));
+      case 'retried':
+        return el('li', { class: 'record', dataset: data }, 'retried by hand at ', time(a.at));
+      case 'skipped':
+        return el('li', { class: 'record', dataset: data }, 'skipped by hand at ', time(a.at), ': never delivered');
+    }
+    return el('li', { class: a.error ? 'failed' : 'ok', dataset: data },
       `attempt ${a.attempt} at `, time(a.at),
       a.error ? [`: failed: ${a.error}`, a.retry_at ? [el('span', { class: 'meta' }, ' · retry at '), time(a.retry_at)] : null] : ': delivered');
   }
