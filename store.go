@@ -1,13 +1,11 @@
 package pmd
 
 import (
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
@@ -49,7 +47,6 @@ type CommitInfo struct {
 
 // Store is an open event store. It is safe for concurrent use.
 type Store struct {
-	id   uuid.UUID // see ID
 	opts Options
 	eng  *engine.Engine
 	log  *pmdlog.Log
@@ -105,12 +102,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := loadStoreID(dir, opts.NoSync)
-	if err != nil {
-		return nil, errors.Join(err, eng.Close())
-	}
 	s := &Store{
-		id:       id,
 		opts:     opts,
 		eng:      eng,
 		log:      eng.Log,

@@ -1,12 +1,13 @@
 // Package engine owns a pmd data directory: its layout, its lock, its format version and
 // the upgrade from older ones, opening the log and the index and replaying the log into
 // the index, keeping the index flushed, finding damage, and the offline checks and
-// repairs that pmd verify and pmd repair print.
+// repairs that pmd verify and pmd repair print, and scavenging.
 //
 // A data directory holds:
 //
 //	FORMAT   "pmd data directory format 2\n"; absent in format 1
 //	LOCK     flock(2)ed exclusively by the process that has the store open
+//	STORE_ID the store's id, a random UUID made at the first Open (see Engine.ID)
 //	log/     the segmented log (package log): the source of truth
 //	index/   the index over the log (package index), rebuilt from the log when lost
 //
@@ -26,6 +27,8 @@
 //     scrub of every record that Open starts) are logged once and listed by Problems,
 //     with a failed write the log has not yet recovered from. The index skips a damaged
 //     record, so everything after it stays readable.
+//   - Scavenge rewrites sealed segments without the bytes of dead and erased events,
+//     keeping every position; each segment is swapped atomically.
 //
 // Package log and package index know nothing of each other: this package joins them,
 // and the root package pmd, the public API, uses it.

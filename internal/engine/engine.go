@@ -56,6 +56,7 @@ type Options struct {
 // what is known to be wrong with them. It is the only owner of the directory's layout.
 type Engine struct {
 	dir    string
+	id     uuid.UUID
 	opts   Options
 	logger *slog.Logger
 	lock   *flock.Flock
@@ -141,6 +142,9 @@ var ErrLocked = errors.New("data directory locked")
 func (e *Engine) open() error {
 	format, err := e.format()
 	if err != nil {
+		return err
+	}
+	if err := e.loadID(); err != nil {
 		return err
 	}
 	keep := uint64(0)
@@ -241,18 +245,9 @@ func readFormat(dir string) (int, error) {
 var ErrFormat = errors.New("unknown data directory format")
 
 func (e *Engine) writeFormat() error {
-	path := filepath.Join(e.dir, FormatFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "pmd data directory format %d\n", Format), 0o640); err != nil {
-		return err
-	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncFile(e.dir)
+	// Synced whatever NoSync says: a directory must never read as an older format than
+	// its contents.
+	return e.replaceFile(filepath.Join(e.dir, FormatFile), fmt.Appendf(nil, "pmd data directory format %d\n", Format), true)
 }
 
 func syncFile(path string) error {

@@ -1,0 +1,73 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// StoreIDFile is the file of a data directory that holds its store id: one line, the
+// UUID in its canonical form.
+const StoreIDFile = "STORE_ID"
+
+// ID is the store's id: a random UUID made when the data directory was created (or, for
+// a directory written by a pmd that had no store ids, when such a pmd first opened it)
+// and the same at every Open after. A copy of the data directory is the same store, and
+// has the same id.
+func (e *Engine) ID() uuid.UUID { return e.id }
+
+// loadID reads the store id of the data directory, making and saving one if it has none.
+// The id is written to a temporary file, synced and renamed into place, and the
+// directory synced, so that a crash leaves either no id (the next Open makes one, and
+// nothing can have used the lost one) or a whole one; NoSync skips the syncs.
+func (e *Engine) loadID() error {
+	path := filepath.Join(e.dir, StoreIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id, err := uuid.Parse(strings.TrimSpace(string(b)))
+		if err != nil || id == uuid.Nil {
+			return fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected", path, b)
+		}
+		e.id = id
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("read the store id: %w", err)
+	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return fmt.Errorf("make a store id: %w", err)
+	}
+	if err := e.replaceFile(path, []byte(id.String()+"\n"), !e.opts.NoSync); err != nil {
+		return fmt.Errorf("save the store id: %w", err)
+	}
+	e.id = id
+	return nil
+}
+
+// replaceFile writes data to path through a temporary file renamed into place; with
+// sync, the file is synced before the rename and the directory after, so that a crash
+// leaves the old file or the new one.
+func (e *Engine) replaceFile(path string, data []byte, sync bool) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o640); err != nil {
+		return err
+	}
+	if sync {
+		if err := syncFile(tmp); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if !sync {
+		return nil
+	}
+	return syncFile(e.dir)
+}
