@@ -158,19 +158,8 @@ func TestCrashKill9(t *testing.T) {
 // SIGKILL, and returns every write it acknowledged.
 func runAndKill(t *testing.T, dir string, after int) []ack {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc, stderr := startChild(t, "TestCrashChild", crashChildEnv+"="+dir)
 	var acks []ack
-	sc := bufio.NewScanner(stdout)
 	for len(acks) < after && sc.Scan() {
 		var a ack
 		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
@@ -201,6 +190,25 @@ func runAndKill(t *testing.T, dir string, after int) []ack {
 		t.Fatalf("child died after %d acks: %s", len(acks), stderr.String())
 	}
 	return acks
+}
+
+// startChild starts this test binary again, running only the test named test, with env
+// added to the environment; it returns the command, a scanner of its standard output
+// and what it writes to standard error.
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, *bufio.Scanner, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(stdout), stderr
 }
 
 func checkCrashedStore(t *testing.T, dir string, acked []ack) {

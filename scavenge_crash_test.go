@@ -1,12 +1,10 @@
 package pmd_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -115,18 +113,7 @@ func TestScavengeKill9(t *testing.T) {
 // segments finished segments; it reports whether the child finished first.
 func killScavenge(t *testing.T, dir string, segments int) bool {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestScavengeChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), scavengeChildEnv+"="+dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
+	cmd, sc, stderr := startChild(t, "TestScavengeChild", scavengeChildEnv+"="+dir)
 	done, finished := 0, false
 	for done < segments && sc.Scan() {
 		switch line := sc.Text(); {
