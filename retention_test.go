@@ -256,3 +256,48 @@ func TestScavenge(t *testing.T) {
 		t.Fatalf("the deleted Order$1 starts again at version %d, want 30", res.Version)
 	}
 }
+
+// An erasure leaves the disk at the next scavenge even when the erased events are in the
+// newest segment, which the scavenge seals first.
+func TestScavengeSealsAnErasedTail(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const secret = "Secret Lane 12345"
+	mustAppend(t, s, "Customer$7", pmd.NoStream, ev("AddressGiven", "street", secret))
+	mustAppend(t, s, "Other$1", pmd.NoStream, ev("Kept", "n", 1))
+	if err := s.EraseStream(ctx, "Customer$7"); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, s)
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil || res.Erased != 1 {
+		t.Fatalf("Scavenge = %+v, %v; want the erased event rewritten", res, err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", "*"))
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(secret)) {
+			t.Fatalf("%s still holds the erased data", seg)
+		}
+	}
+	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
+		t.Fatal("reads answer differently after the scavenge")
+	}
+	mustAppend(t, s, "Other$1", pmd.Any, ev("After", "n", 2)) // writes go on in the new segment
+	// A scavenge with nothing erased in the newest segment does not seal it.
+	n := len(segs)
+	if _, err := s.Scavenge(ctx, pmd.ScavengeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(dir, "log", "*")); len(segs) != n {
+		t.Fatalf("a scavenge with nothing to erase made %d log files of %d", len(segs), n)
+	}
+}

@@ -100,6 +100,9 @@ func (x *Index) Erased(stream string, version uint64) bool {
 	return ok && version < before
 }
 
+// AnyErased reports whether any stream was ever erased.
+func (x *Index) AnyErased() bool { return len(*x.erased.Load()) > 0 }
+
 // loadErased reads every erase mark into memory.
 func (x *Index) loadErased() error {
 	m := make(map[string]uint64)

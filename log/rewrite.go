@@ -8,6 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+
+	"github.com/tidwall/wal"
 )
 
 // scavengeTmpExt names a segment being rewritten by Rewrite; Open removes it.
@@ -56,6 +59,9 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 	}
 	l.rewriting.Lock() // one rewrite at a time
 	defer l.rewriting.Unlock()
+	// A segment a write just sealed gets its sidecar in the background: let it land
+	// first, or it could follow this rewrite's with the old contents.
+	l.sealing.Wait()
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -201,4 +207,77 @@ func checkReplacement(r, repl *Record) error {
 		return nil
 	}
 	return fmt.Errorf("%w: a %s record cannot be replaced by a %s record (erased: %t)", ErrInvalid, r.Kind, repl.Kind, repl.Erased)
+}
+
+// Seal ends the newest segment, so that Rewrite can rewrite it: the next write goes to
+// a new, empty segment. It does nothing when the newest segment is empty. The records
+// are synced first; the new segment file is created (and, unless NoSync, synced with its
+// directory) before tidwall/wal is reopened on it, so a crash leaves the log with the
+// old newest segment or with an empty one after it, both of which Open reads.
+func (l *Log) Seal() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.opts.ReadOnly {
+		return fmt.Errorf("log: seal: %w", ErrReadOnly)
+	}
+	if err := l.ensureWAL(); err != nil {
+		return err
+	}
+	tail := l.segs[len(l.segs)-1]
+	if tail.count == 0 {
+		return nil
+	}
+	if err := l.syncWAL(l.wal); err != nil {
+		err = fmt.Errorf("log: seal: %w: %w", ErrUnavailable, err)
+		l.fail(err)
+		return err
+	}
+	next := &segment{first: l.last + 1, path: filepath.Join(l.dir, segmentName(l.last+1))}
+	err := func() error {
+		if err := l.wal.Close(); err != nil && !errors.Is(err, wal.ErrClosed) {
+			return err
+		}
+		l.wal = nil
+		f, err := os.OpenFile(next.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if err != nil {
+			return err
+		}
+		if !l.opts.NoSync {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil && !l.opts.NoSync {
+			err = syncDir(l.dir)
+		}
+		return err
+	}()
+	if err == nil {
+		l.wal, err = l.openWAL(l.dir, l.walOptions())
+	}
+	if err != nil {
+		// Whatever is on disk, the next write's recovery reopens tidwall/wal on it.
+		if l.wal != nil {
+			l.wal.Close()
+			l.wal = nil
+		}
+		return fmt.Errorf("log: seal segment %d: %w", tail.first, err)
+	}
+	if wl, err := l.wal.LastIndex(); err != nil || wl != l.last {
+		l.wal.Close()
+		l.wal = nil
+		return fmt.Errorf("log: seal: tidwall/wal is at index %d (%v), want %d", wl, err, l.last)
+	}
+	l.mu.Lock()
+	l.segs = append(l.segs, next)
+	l.mu.Unlock()
+	// Not in the background as after a write's seal: Seal is no write's business, and
+	// the Rewrite that usually follows must not race a sidecar of the old contents.
+	l.writeSidecar(tail.first, tail.path, tail.size, tail.offs)
+	l.tables.sealed(tail)
+	return nil
 }

@@ -210,3 +210,36 @@ func TestRewriteUnderReads(t *testing.T) {
 	}
 	checkContent(t, l, after)
 }
+
+func TestSeal(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{NoSync: true, SegmentSize: 1 << 20})
+	want := writeBatches(t, l, nil, 10, 5)
+	if err := l.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments()
+	if len(segs) != 2 || segs[1].First != 16 || segs[1].Count != 0 {
+		t.Fatalf("after Seal: %+v, want the records in a sealed segment and an empty tail at 16", segs)
+	}
+	if err := l.Seal(); err != nil || len(l.Segments()) != 2 {
+		t.Fatalf("Seal of an empty tail: %v, %d segments; want nothing done", err, len(l.Segments()))
+	}
+	// The sealed segment can be rewritten, and writes go on in the new one.
+	if _, err := l.Rewrite(context.Background(), 1, RewriteOptions{Change: scavenged}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if repl := scavenged(&want[i]); repl != nil {
+			repl.Position, repl.Commit, repl.WriteStart = want[i].Position, want[i].Commit, want[i].WriteStart
+			want[i] = *repl
+		}
+	}
+	want = writeBatches(t, l, want, 7)
+	checkContent(t, l, want)
+	checkFiles(t, l)
+	mustClose(t, l)
+	l = mustOpen(t, dir, Options{NoSync: true, SegmentSize: 1 << 20})
+	defer mustClose(t, l)
+	checkContent(t, l, want)
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,9 +43,13 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // event without its data if it is dead), so that an index rebuilt from the log gives the
 // stream the same next version. Each
 // segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
-// segment old or new. The newest segment is not sealed and is left as it is.
+// segment old or new. The newest segment is sealed first if it holds the data of an
+// erased event, so that an erasure always leaves the disk; otherwise it is left as it is.
 func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
+	if err := e.sealErased(ctx); err != nil {
+		return res, fmt.Errorf("pmd: scavenge: %w", err)
+	}
 	segs := e.Log.Segments()
 	if len(segs) < 2 {
 		return res, nil
@@ -109,6 +114,33 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 			"freed_bytes", res.Freed(), "took", time.Since(start).Round(time.Millisecond))
 	}
 	return res, nil
+}
+
+// sealErased seals the newest segment when it holds the data of an erased event, so that
+// an erasure always leaves the disk at the next scavenge.
+func (e *Engine) sealErased(ctx context.Context) error {
+	if !e.Index.AnyErased() {
+		return nil
+	}
+	segs := e.Log.Segments()
+	tail := segs[len(segs)-1]
+	if tail.Count == 0 {
+		return nil
+	}
+	errFound := errors.New("found")
+	err := e.Log.Scan(ctx, tail.First, func(r pmdlog.Record) error {
+		if r.Kind == pmdlog.KindEvent && !r.Erased && e.Index.Erased(r.Event.Stream, r.Event.Version) {
+			return errFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errFound):
+		return e.Log.Seal()
+	case err != nil:
+		return err
+	}
+	return nil
 }
 
 // scavenger decides, record by record, what a scavenge keeps of one segment.
