@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -84,8 +85,9 @@ func TestScavengeKill9(t *testing.T) {
 	}
 	finished := 0
 	for k := range kills {
-		// Kill after a random number of finished segments, during the next one.
-		if killScavenge(t, dir, rng.IntN(8)) {
+		// Kill after a random number of finished segments, at a random point of the
+		// next one (a segment takes about 30 ms at the child's rate).
+		if killScavenge(t, dir, rng.IntN(8), time.Duration(rng.IntN(40))*time.Millisecond) {
 			finished++
 		}
 		check(fmt.Sprintf("after kill %d", k+1))
@@ -109,9 +111,9 @@ func TestScavengeKill9(t *testing.T) {
 	t.Logf("%d kills, %d of them after the child finished", kills, finished)
 }
 
-// killScavenge runs the scavenging child on dir and kills it once it has reported
-// segments finished segments; it reports whether the child finished first.
-func killScavenge(t *testing.T, dir string, segments int) bool {
+// killScavenge runs the scavenging child on dir and kills it, after a delay of after, once it has
+// reported segments finished segments; it reports whether the child finished first.
+func killScavenge(t *testing.T, dir string, segments int, after time.Duration) bool {
 	t.Helper()
 	cmd, sc, stderr := startChild(t, "TestScavengeChild", scavengeChildEnv+"="+dir)
 	done, finished := 0, false
@@ -126,7 +128,12 @@ func killScavenge(t *testing.T, dir string, segments int) bool {
 			break
 		}
 	}
-	cmd.Process.Kill()
+	// Not synchronisation: where the kill lands is what is being varied.
+	kill := time.AfterFunc(after, func() { cmd.Process.Kill() })
+	defer kill.Stop()
+	for !finished && sc.Scan() {
+		finished = sc.Text() == "scavenge finished"
+	}
 	for sc.Scan() {
 	}
 	if err := cmd.Wait(); err != nil && stderr.Len() > 0 && !strings.Contains(err.Error(), "killed") {
