@@ -15,23 +15,25 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
-// TestOpenUpgradesFormat1 opens a data directory written by the last version whose
-// index lived in memory (testdata/format1): the store upgrades it on first open, with
-// progress logged, and reads back exactly what that version read.
-func TestOpenUpgradesFormat1(t *testing.T) {
-	var want struct {
-		Streams map[string][]string `json:"streams"`
-		All     []string            `json:"all"`
-		Caused  map[string][]string `json:"caused"`
-	}
-	b, err := os.ReadFile("testdata/format1/want.json")
+// fixtureWant is what the version that wrote a testdata fixture read back from it.
+type fixtureWant struct {
+	Streams map[string][]string `json:"streams"`
+	All     []string            `json:"all"`
+	Caused  map[string][]string `json:"caused"`
+}
+
+// openFixture copies the data directory of testdata/<name> to a temporary directory and
+// returns what must be read from it, and how to open it with its log lines in logs.
+func openFixture(t *testing.T, name string, logs *lockedBuffer) (dir string, want fixtureWant, open func() *pmd.Store) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name, "want.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
 	}
-	// The fixture's $all and causations were taken when the events of deleted streams
+	// The fixtures' $all and causations were taken when the events of deleted streams
 	// stayed in $all. Since retention they are dead when no stream shows them: they are
 	// the events that no stream of the fixture lists.
 	live := map[string]bool{}
@@ -47,18 +49,68 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 		}
 		want.Caused[parent] = children
 	}
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS("testdata/format1/data")); err != nil {
+	dir = t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", name, "data"))); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
-	open := func() *pmd.Store {
-		s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), SegmentSize: 8 << 10})
+	open = func() *pmd.Store {
+		s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), SegmentSize: 8 << 10})
 		if err != nil {
-			t.Fatalf("open a format 1 directory: %v", err)
+			t.Fatalf("open the %s fixture: %v", name, err)
 		}
 		return s
 	}
+	return dir, want, open
+}
+
+// checkFixture checks that s reads what want says: $all, what each event caused, and
+// every stream.
+func checkFixture(t *testing.T, s *pmd.Store, want fixtureWant) {
+	t.Helper()
+	ctx := context.Background()
+	var all []string
+	for _, e := range readAll(t, s, pmd.ReadOptions{}) {
+		all = append(all, e.ID.String())
+		caused, err := s.Caused(ctx, e.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range caused {
+			got = append(got, c.ID.String())
+		}
+		if !reflect.DeepEqual(got, want.Caused[e.ID.String()]) {
+			t.Fatalf("Caused(%s) = %v, want %v", e.ID, got, want.Caused[e.ID.String()])
+		}
+	}
+	if !reflect.DeepEqual(all, want.All) {
+		t.Fatalf("$all holds %d events, want the %d written", len(all), len(want.All))
+	}
+	names := streams(t, s, "", "", 1000)
+	if len(names) != len(want.Streams) {
+		t.Fatalf("%d streams, want %d", len(names), len(want.Streams))
+	}
+	for _, info := range names {
+		events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
+		if err != nil && !errors.Is(err, pmd.ErrStreamNotFound) {
+			t.Fatal(err)
+		}
+		got := []string{}
+		for _, e := range events {
+			got = append(got, e.ID.String())
+		}
+		if !reflect.DeepEqual(got, want.Streams[info.Name]) {
+			t.Fatalf("stream %s = %v, want %v", info.Name, got, want.Streams[info.Name])
+		}
+	}
+}
+
+// TestOpenUpgradesFormat1 opens a data directory written by the last version whose
+// index lived in memory (testdata/format1): the store upgrades it on first open, with
+// progress logged, and reads back exactly what that version read.
+func TestOpenUpgradesFormat1(t *testing.T) {
+	var logs lockedBuffer
+	dir, want, open := openFixture(t, "format1", &logs)
 	s := open()
 	if !strings.Contains(logs.String(), "upgrading the data directory from format 1") ||
 		!strings.Contains(logs.String(), "upgraded the data directory to format 2") {
@@ -70,46 +122,7 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "FORMAT")); err != nil || string(b) != "pmd data directory format 2\n" {
 		t.Fatalf("FORMAT = %q, %v", b, err)
 	}
-	check := func(s *pmd.Store) {
-		t.Helper()
-		ctx := context.Background()
-		var all []string
-		for _, e := range readAll(t, s, pmd.ReadOptions{}) {
-			all = append(all, e.ID.String())
-			caused, err := s.Caused(ctx, e.ID, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, c := range caused {
-				got = append(got, c.ID.String())
-			}
-			if !reflect.DeepEqual(got, want.Caused[e.ID.String()]) {
-				t.Fatalf("Caused(%s) = %v, want %v", e.ID, got, want.Caused[e.ID.String()])
-			}
-		}
-		if !reflect.DeepEqual(all, want.All) {
-			t.Fatalf("$all holds %d events, want the %d written", len(all), len(want.All))
-		}
-		names := streams(t, s, "", "", 1000)
-		if len(names) != len(want.Streams) {
-			t.Fatalf("%d streams, want %d", len(names), len(want.Streams))
-		}
-		for _, info := range names {
-			events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
-			if err != nil && !errors.Is(err, pmd.ErrStreamNotFound) {
-				t.Fatal(err)
-			}
-			got := []string{}
-			for _, e := range events {
-				got = append(got, e.ID.String())
-			}
-			if !reflect.DeepEqual(got, want.Streams[info.Name]) {
-				t.Fatalf("stream %s = %v, want %v", info.Name, got, want.Streams[info.Name])
-			}
-		}
-	}
-	check(s)
+	checkFixture(t, s, want)
 	// It goes on where the old version stopped, and stays upgraded.
 	mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
 	if err := s.Close(); err != nil {
@@ -123,5 +136,43 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 	}
 	if st := s.Stats(); st.Replayed != 0 {
 		t.Fatalf("a clean reopen replayed %d records", st.Replayed)
+	}
+}
+
+// TestOpensFormat2 opens a data directory written by the first version with the index
+// on disk (testdata/format2, index layout 1), which exited without closing: this version
+// rebuilds the index from the log once, logged as an upgrade (layout 1 has no marks for
+// the events its deletions killed), gives the store an id, reads what that version
+// read, less the dead events, and writes on.
+func TestOpensFormat2(t *testing.T) {
+	var logs lockedBuffer
+	dir, want, open := openFixture(t, "format2", &logs)
+	if _, err := os.Stat(filepath.Join(dir, pmd.StoreIDFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the fixture has a store id already (%v)", err)
+	}
+	s := open()
+	if !strings.Contains(logs.String(), "upgrading the index") {
+		t.Fatalf("the index upgrade is not logged:\n%s", logs.String())
+	}
+	checkFixture(t, s, want)
+	id := s.ID()
+	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
+	if err := s.SetRetention(context.Background(), "Order$1", pmd.Retention{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	s = open()
+	defer s.Close()
+	if strings.Contains(logs.String(), "upgrading") {
+		t.Fatalf("a second open upgrades again:\n%s", logs.String())
+	}
+	if s.ID() != id {
+		t.Fatalf("store id %s after a reopen, %s before", s.ID(), id)
+	}
+	if got, _ := readStream(t, s, "Order$1", pmd.ReadOptions{}); len(got) != 1 || got[0].Position != res.LastPosition {
+		t.Fatalf("Order$1 with max count 1 reads %v", ids(got))
 	}
 }

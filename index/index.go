@@ -191,7 +191,11 @@ func (x *Index) load() error {
 	case err != nil:
 		return err
 	}
-	if n, err := decodeUint(v); err != nil || n != FormatVersion {
+	n, err := decodeUint(v)
+	switch {
+	case err == nil && n < FormatVersion:
+		return fmt.Errorf("%w: %w: version %d, this version reads %d", ErrFormat, ErrOlderFormat, n, FormatVersion)
+	case err != nil || n != FormatVersion:
 		return formatErr("format version %x, this version reads %d", v, FormatVersion)
 	}
 	p, err := x.get(keyPosition)

@@ -31,13 +31,19 @@ var (
 )
 
 // FormatVersion is the version of the key layout in FORMAT.md. Open refuses an index
-// directory of another version with ErrFormat; its owner rebuilds it from the log.
-const FormatVersion = 1
+// directory of another version with ErrFormat (and ErrOlderFormat for an older one); its
+// owner rebuilds it from the log. Version 2 marks dead events: a version 1 index has no
+// marks for the events its deletions killed.
+const FormatVersion = 2
 
 // ErrFormat is matched by errors for an index directory written in a layout this version
 // does not read, or holding a key or value that breaks the layout: in both cases the
 // index cannot be trusted and is rebuilt from the log.
 var ErrFormat = errors.New("index: unreadable format")
+
+// ErrOlderFormat is matched, with ErrFormat, by the error of Open for an index written in
+// an older layout: an upgrade, not damage.
+var ErrOlderFormat = errors.New("index: older format")
 
 func formatErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)

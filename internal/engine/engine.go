@@ -272,10 +272,14 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		e.logger.Warn("pmd: the index was found damaged, rebuilding it from the log", "dir", dir, "damage", string(why))
 	case errors.Is(err, fs.ErrNotExist):
 		idx, err := index.Open(dir, e.indexOptions())
-		if err == nil {
+		switch {
+		case err == nil:
 			return idx, nil
+		case errors.Is(err, index.ErrOlderFormat):
+			e.logger.Info("pmd: upgrading the index to this version's layout: rebuilding it from the log once", "dir", dir, "why", err)
+		default:
+			e.logger.Warn("pmd: the index cannot be opened, rebuilding it from the log", "dir", dir, "err", err)
 		}
-		e.logger.Warn("pmd: the index cannot be opened, rebuilding it from the log", "dir", dir, "err", err)
 	default:
 		return nil, err
 	}
