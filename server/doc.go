@@ -24,8 +24,9 @@
 //     set to its position (global log) or version (one stream). A client that reconnects
 //     with Last-Event-ID gets the event after that id next: no gap, no duplicate. Stored
 //     events are sent at the client's pace; a client that lets more than
-//     Options.SubscriberBuffer bytes of live events pile up is cut with an "error" event
-//     and resumes with Last-Event-ID. Comment lines are heartbeats.
+//     Options.SubscriberBuffer bytes of live events pile up, or whose backlog would take
+//     all subscribers past Options.SubscribersBuffer, is cut with an "error" event and
+//     resumes with Last-Event-ID. Comment lines are heartbeats.
 //   - With Options.Tokens, every route but /healthz and the browser's static files needs
 //     a bearer token of enough scope (and, for a token limited to stream prefixes, a
 //     route about one of its streams). Whatever the options, a request from a foreign

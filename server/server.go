@@ -59,6 +59,11 @@ type Options struct {
 	// SubscriberBuffer bounds the bytes of events a subscription holds for a client
 	// that reads slower than events are written; 0 means 16 MiB.
 	SubscriberBuffer int
+	// SubscribersBuffer bounds the bytes of events all subscriptions together hold
+	// beyond the frame each is sending; 0 means 256 MiB. A live event that would take
+	// them past it cuts its subscriber, as SubscriberBuffer does, unless that subscriber
+	// holds nothing yet: many slow clients cannot add up to more.
+	SubscribersBuffer int
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +94,9 @@ func (o *Options) setDefaults() {
 	if o.SubscriberBuffer <= 0 {
 		o.SubscriberBuffer = 16 << 20
 	}
+	if o.SubscribersBuffer <= 0 {
+		o.SubscribersBuffer = 256 << 20
+	}
 }
 
 // Server serves the HTTP API of one store. It is an http.Handler; Serve runs it on a
@@ -106,6 +114,7 @@ type Server struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	inFlight atomic.Int64
+	held     atomic.Int64 // bytes all subscriptions hold queued; see SubscribersBuffer
 }
 
 // New returns a Server for store. The caller keeps ownership of store: the Server never

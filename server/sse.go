@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -79,7 +80,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	// Events stored before the subscription began are read at the client's pace (the
 	// reader waits for room in the queue); events written since are live, and a client
 	// that lets more than SubscriberBuffer bytes of them pile up is cut.
-	queue := newSendQueue(s.opts.SubscriberBuffer)
+	queue := newSendQueue(s.opts.SubscriberBuffer, &s.held, int64(s.opts.SubscribersBuffer))
+	defer queue.release()
 	go func() {
 		for ev, err := range s.store.Subscribe(ctx, opts) {
 			if err != nil {
@@ -160,6 +162,11 @@ type sendQueue struct {
 	ready chan struct{} // signalled when frames are added or the end is set
 	space chan struct{} // signalled when frames are taken
 
+	// held counts the bytes every subscription of the server holds, bounded by
+	// allLimit beyond one frame each.
+	held     *atomic.Int64
+	allLimit int64
+
 	mu     sync.Mutex
 	frames [][]byte
 	bytes  int
@@ -173,8 +180,16 @@ type queueEnd struct {
 	err       error
 }
 
-func newSendQueue(limit int) *sendQueue {
-	return &sendQueue{limit: limit, ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+func newSendQueue(limit int, held *atomic.Int64, allLimit int64) *sendQueue {
+	return &sendQueue{limit: limit, held: held, allLimit: allLimit, ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+// release gives back to the server's count what q still holds, when its subscription ends.
+func (q *sendQueue) release() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.held.Add(-int64(q.bytes))
+	q.frames, q.bytes = nil, 0
 }
 
 func signal(c chan struct{}) {
@@ -190,15 +205,17 @@ func signal(c chan struct{}) {
 func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
 	for {
 		q.mu.Lock()
-		if q.bytes == 0 || q.bytes+len(frame) <= q.limit {
+		if q.bytes == 0 || q.bytes+len(frame) <= q.limit && q.held.Load()+int64(len(frame)) <= q.allLimit {
 			q.frames = append(q.frames, frame)
 			q.bytes += len(frame)
+			q.held.Add(int64(len(frame)))
 			q.mu.Unlock()
 			signal(q.ready)
 			return true
 		}
 		if !wait {
 			q.end = queueEnd{cut: true}
+			q.held.Add(-int64(q.bytes))
 			q.frames, q.bytes = nil, 0
 			q.mu.Unlock()
 			signal(q.ready)
@@ -225,6 +242,7 @@ func (q *sendQueue) finish(err error) {
 func (q *sendQueue) take() ([][]byte, queueEnd) {
 	q.mu.Lock()
 	frames, end := q.frames, q.end
+	q.held.Add(-int64(q.bytes))
 	q.frames, q.bytes = nil, 0
 	q.mu.Unlock()
 	signal(q.space)
