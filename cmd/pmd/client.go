@@ -224,26 +224,7 @@ func newReadCmd(g *globals, stdout io.Writer) *cobra.Command {
   pmd read '$all' --from 1000`,
 		Args:              wantArgs(1, 1, "STREAM (or $all)"),
 		ValidArgsFunction: completeStreamArg(g),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := rf.options()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.ReadStream(cmd.Context(), args[0], opts)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(stdout, p)
-			}
-			printEvents(stdout, p.Events, args[0])
-			rf.more(stdout, p, "read", args[0])
-			return nil
-		},
+		RunE:              readPage(g, stdout, &rf, &asJSON, "read", true, (*client.Client).ReadStream),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	rf.register(cmd, "first version (a position for $all); default: the first, or the last with --backward")
@@ -259,30 +240,42 @@ func newCategoryCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Example: `  pmd category Order
   pmd category Order --backward --limit 10`,
 		Args: wantArgs(1, 1, "NAME: a category, the part of stream names before their first $"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := rf.options()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.ReadCategory(cmd.Context(), args[0], opts)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(stdout, p)
-			}
-			printEvents(stdout, p.Events, "")
-			rf.more(stdout, p, "category", args[0])
-			return nil
-		},
+		RunE: readPage(g, stdout, &rf, &asJSON, "category", false, (*client.Client).ReadCategory),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	rf.register(cmd, "first position; default: the first, or the last with --backward")
 	return cmd
+}
+
+// readPage is the RunE of a command that prints a page read by read of its argument:
+// the page and the command for the next one, or JSON. inStream says the argument is the
+// stream read, whose events print with their versions.
+func readPage(g *globals, stdout io.Writer, rf *readFlags, asJSON *bool, name string, inStream bool,
+	read func(c *client.Client, ctx context.Context, arg string, opts pmd.ReadOptions) (client.Page, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		opts, err := rf.options()
+		if err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		p, err := read(c, cmd.Context(), args[0], opts)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, p)
+		}
+		stream := ""
+		if inStream {
+			stream = args[0]
+		}
+		printEvents(stdout, p.Events, stream)
+		rf.more(stdout, p, name, args[0])
+		return nil
+	}
 }
 
 func newStreamsCmd(g *globals, stdout io.Writer) *cobra.Command {
