@@ -518,6 +518,9 @@ func (l *Log) write(recs []Record) error {
 		return fmt.Errorf("tidwall/wal is at index %d (%v)", wl, err)
 	}
 	l.mu.Lock()
+	for _, s := range segs[:len(segs)-1] {
+		s.sidecar = make(chan struct{}) // set before Rewrite can see s sealed
+	}
 	tail.offs = append(tail.offs, tailOffs...)
 	tail.count, tail.size = len(tail.offs), tailSize
 	l.segs = append(l.segs, segs[1:]...)
@@ -534,6 +537,7 @@ func (l *Log) write(recs []Record) error {
 			l.sealing.Add(1)
 			go func() {
 				defer l.sealing.Done()
+				defer close(s.sidecar)
 				l.writeSidecar(s.first, s.path, s.size, s.offs)
 				l.tables.sealed(s)
 			}()
@@ -744,17 +748,22 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 func (l *Log) Sync() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	return l.syncLocked("sync")
+}
+
+// syncLocked is Sync for a caller holding wmu; op names it in errors.
+func (l *Log) syncLocked(op string) error {
 	if l.closed {
 		return ErrClosed
 	}
 	if l.opts.ReadOnly {
-		return fmt.Errorf("log: sync: %w", ErrReadOnly)
+		return fmt.Errorf("log: %s: %w", op, ErrReadOnly)
 	}
 	if err := l.ensureWAL(); err != nil {
 		return err
 	}
 	if err := l.syncWAL(l.wal); err != nil {
-		err = fmt.Errorf("log: sync: %w: %w", ErrUnavailable, err)
+		err = fmt.Errorf("log: %s: %w: %w", op, ErrUnavailable, err)
 		l.fail(err)
 		return err
 	}

@@ -59,9 +59,6 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 	}
 	l.rewriting.Lock() // one rewrite at a time
 	defer l.rewriting.Unlock()
-	// A segment a write just sealed gets its sidecar in the background: let it land
-	// first, or it could follow this rewrite's with the old contents.
-	l.sealing.Wait()
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -76,6 +73,9 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 	l.mu.RUnlock()
 	if s == nil {
 		return RewriteResult{}, fmt.Errorf("%w: no sealed segment starts at position %d", ErrInvalid, first)
+	}
+	if s.sidecar != nil {
+		<-s.sidecar // written in the background since a write sealed s
 	}
 	// Only Rewrite changes a sealed segment, and it holds l.rewriting: s.size and its
 	// table stay as read here until the swap below.
@@ -217,23 +217,12 @@ func checkReplacement(r, repl *Record) error {
 func (l *Log) Seal() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if l.opts.ReadOnly {
-		return fmt.Errorf("log: seal: %w", ErrReadOnly)
-	}
-	if err := l.ensureWAL(); err != nil {
+	if err := l.syncLocked("seal"); err != nil {
 		return err
 	}
 	tail := l.segs[len(l.segs)-1]
 	if tail.count == 0 {
 		return nil
-	}
-	if err := l.syncWAL(l.wal); err != nil {
-		err = fmt.Errorf("log: seal: %w: %w", ErrUnavailable, err)
-		l.fail(err)
-		return err
 	}
 	next := &segment{first: l.last + 1, path: filepath.Join(l.dir, segmentName(l.last+1))}
 	err := func() error {

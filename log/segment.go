@@ -40,6 +40,11 @@ type segment struct {
 	// through its size and offsets, so that it reads the old file or the new one whole.
 	swap sync.RWMutex
 	gen  int // rewrites so far; written under swap and Log.mu
+
+	// sidecar, for a segment a write sealed, is closed once its sidecar is written in
+	// the background; nil for the others. Rewrite waits on it, so that a sidecar of the
+	// old contents never lands after its own.
+	sidecar chan struct{}
 }
 
 // open returns the table, size and open file of s as one consistent whole: a file
