@@ -36,10 +36,10 @@ type Batch struct {
 	Origin func(pos uint64) (stream string, version uint64, err error)
 
 	// What Apply needs to find the events that die in the batch (see deaths.go).
-	cuts   []cut                    // version ranges of streams that stopped being visible
-	puts   map[string][]Entry       // the versions the batch added, by stream
-	linked map[uint64][]pendingLink // the links the batch added, by event
-	erased map[string]uint64        // the erase marks the batch set
+	cuts   []cut             // version ranges of streams that stopped being visible
+	puts   []pendingPut      // the versions the batch added; searched only when a cut comes
+	linked []pendingLink     // the links the batch added
+	erased map[string]uint64 // the erase marks the batch set
 }
 
 type batchStream struct {
@@ -59,8 +59,6 @@ func (x *Index) NewBatch() *Batch {
 		pos:     x.Position(),
 		streams: make(map[string]*batchStream),
 		ids:     make(map[uuid.UUID]uint64),
-		puts:    make(map[string][]Entry),
-		linked:  make(map[uint64][]pendingLink),
 		erased:  make(map[string]uint64),
 	}
 }
@@ -275,7 +273,8 @@ func (b *Batch) AddLink(pos uint64, stream string, event uint64) (version uint64
 	}
 	v := b.put(s, stream, event, true)
 	b.set(pairKey(b.kb[:0], spaceLinked, event, pos), linkedValue(b.vb[:0], v, stream))
-	b.linked[event] = append(b.linked[event], pendingLink{version: v, stream: strings.Clone(stream)})
+	// The names are the records' own, which outlive the batch's Apply.
+	b.linked = append(b.linked, pendingLink{event: event, version: v, stream: stream})
 	return v, nil
 }
 

@@ -21,9 +21,16 @@ type cut struct {
 	from, to uint64
 }
 
+// pendingPut is a version a batch added, pendingLink a link: a cut in the same batch
+// finds them here, as the index does not have them yet.
+type pendingPut struct {
+	stream string
+	entry  Entry
+}
+
 type pendingLink struct {
-	version uint64
-	stream  string
+	event, version uint64
+	stream         string
 }
 
 func (b *Batch) cut(stream string, from, to uint64) {
@@ -33,13 +40,15 @@ func (b *Batch) cut(stream string, from, to uint64) {
 }
 
 func (b *Batch) pend(stream string, e Entry) {
-	b.puts[stream] = append(b.puts[stream], e)
+	b.puts = append(b.puts, pendingPut{stream, e})
 }
 
 func (b *Batch) clearPending() {
 	b.cuts = b.cuts[:0]
 	clear(b.puts)
+	b.puts = b.puts[:0]
 	clear(b.linked)
+	b.linked = b.linked[:0]
 	clear(b.erased)
 }
 
@@ -142,9 +151,9 @@ func (b *Batch) entries(c cut) ([]Entry, error) {
 	if err := it.Close(); err != nil {
 		return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
 	}
-	for _, e := range b.puts[c.stream] {
-		if e.Version >= c.from && e.Version < c.to {
-			out = append(out, e)
+	for _, p := range b.puts {
+		if p.stream == c.stream && p.entry.Version >= c.from && p.entry.Version < c.to {
+			out = append(out, p.entry)
 		}
 	}
 	return out, nil
@@ -165,7 +174,10 @@ func (b *Batch) alive(e Entry, stream string) (bool, error) {
 	if ok, err := b.visible(origin, version); err != nil || ok {
 		return ok, err
 	}
-	for _, l := range b.linked[e.Position] {
+	for _, l := range b.linked {
+		if l.event != e.Position {
+			continue
+		}
 		if ok, err := b.visible(l.stream, l.version); err != nil || ok {
 			return ok, err
 		}
