@@ -4,7 +4,8 @@
 //
 // The index is a pebble LSM with its own write-ahead log off: the log is the source of
 // truth. The writer (one at a time) collects the records of one or more log writes, in log
-// order, in a Batch (AddEvent, AddCausation, AddLink, DeleteStream, Advance) and applies
+// order, in a Batch (AddEvent, AddCausation, AddLink, DeleteStream, SetRetention, Erase,
+// Advance) and applies
 // it with Apply; readers see a batch whole or not at all. The index records what it is
 // given: checking the contract (expected versions, unique ids, links to stored events) is
 // the store's job.
@@ -13,10 +14,13 @@
 //
 //   - A stream's versions are 0, 1, 2, …; each is the position of an event, written to the
 //     stream or linked into it (the event's position, never the link record's), marked as a
-//     link or not. Deleting a stream hides every version it has; versions are never reused.
-//   - Categories (the part of a stream name before the first '$') and event types list the
-//     positions of their events, ascending; deleting a stream removes its events from
-//     neither, nor from the ids.
+//     link or not. Deleting a stream hides every version it has, and its retention (a
+//     floor that only moves up) hides the versions below it; versions are never reused.
+//   - An event no stream shows any more is dead (Dead, DeadIn): the batch that hides its
+//     last version marks it. Lookup does not find a dead event (LookupAny does), and
+//     categories (the part of a stream name before the first '$'), event types and
+//     Caused, which list positions ascending, leave dead events out.
+//   - Erased reports the erase marks of a stream, kept in memory for every read.
 //   - LinkedInto lists the streams an event was linked into and is still visible in, in
 //     link order; Caused lists the events that named it as their causation parent.
 //   - Memory is bounded by Options.CacheSize (the block cache) and at most four memtables
