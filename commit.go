@@ -84,9 +84,10 @@ func (s *Store) write(ctx context.Context, stream string, expected ExpectedVersi
 }
 
 // DeleteStream hides every event of stream from reads of that stream. The events stay in
-// $all and in every stream they are linked into; a later write starts the stream again
-// (expect NoStream) at the next version, so versions are never reused. Deleting a stream
-// with no visible event writes nothing.
+// every stream they are linked into; those that no stream shows any more are dead: they
+// leave $all, category and type reads and are not found by id (see Retention). A later
+// write starts the stream again (expect NoStream) at the next version, so versions are
+// never reused. Deleting a stream with no visible event writes nothing.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error {
 	if err := checkWritable(stream); err != nil {
 		return err

@@ -338,7 +338,7 @@ func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
 	var expected string
 	cmd := &cobra.Command{
 		Use:   "delete STREAM",
-		Short: "delete STREAM: its events stay in $all and in the streams they are linked into",
+		Short: "delete STREAM: its events stay in the streams they are linked into; the others leave $all",
 		Example: `  pmd delete 'Order$42'
   pmd delete 'Order$42' --expected 3`,
 		Args:              wantArgs(1, 1, "STREAM"),
