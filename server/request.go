@@ -258,3 +258,13 @@ func linkFromJSON(r *http.Request, v any) (pmd.ExpectedVersion, []uuid.UUID, err
 	}
 	return expected, ids, nil
 }
+
+// noBody refuses a body on a route that takes none: a client that sends one expects it
+// to mean something.
+func noBody(r *http.Request) error {
+	var b [1]byte
+	if n, err := r.Body.Read(b[:]); n > 0 || err != nil && !errors.Is(err, io.EOF) {
+		return errBadRequest("this route takes no body")
+	}
+	return nil
+}

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -125,14 +123,4 @@ func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
 		res.BytesBefore, res.BytesAfter, res.Freed()})
-}
-
-// noBody refuses a body on a route that takes none: a client that sends one expects it
-// to mean something.
-func noBody(r *http.Request) error {
-	var b [1]byte
-	if n, err := r.Body.Read(b[:]); n > 0 || err != nil && !errors.Is(err, io.EOF) {
-		return errBadRequest("this route takes no body")
-	}
-	return nil
 }
