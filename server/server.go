@@ -36,6 +36,8 @@ type Options struct {
 	Heartbeat time.Duration
 	// Processes answers the process-manager routes; nil means the daemon runs none.
 	Processes Processes
+	// Subscriptions answers the subscription routes; nil means the daemon runs none.
+	Subscriptions Subscriptions
 	// Browser serves GET / and everything not under /v1/, /metrics or /healthz;
 	// nil means a small page listing the API.
 	Browser http.Handler
@@ -202,6 +204,14 @@ func (s *Server) routes() {
 			access: access{scope: ScopeAdmin}, h: s.skipCommand},
 		{method: "GET", path: "/v1/processes/{name}/{id}", name: "process", doc: "one process: state, stream, commands, deliveries, deadlines",
 			params: []string{"before", "limit"}, access: read, h: s.process},
+		{method: "GET", path: "/v1/subscriptions", name: "subscriptions", doc: "the subscriptions with a server-side position: filter, position, lag, parked events, last error",
+			access: read, h: s.subscriptions},
+		{method: "GET", path: "/v1/subscriptions/{name}", name: "subscription", doc: "one subscription, with its parked events",
+			access: read, h: s.subscription},
+		{method: "POST", path: "/v1/subscriptions/{name}/events/{event}/retry", name: "retry_event", doc: "queue a subscription's parked or failing event for delivery again",
+			access: access{scope: ScopeAdmin}, h: s.retryEvent},
+		{method: "POST", path: "/v1/subscriptions/{name}/events/{event}/skip", name: "skip_event", doc: "give up a subscription's parked or failing event: the subscription moves past it",
+			access: access{scope: ScopeAdmin}, h: s.skipEvent},
 		{method: "GET", path: "/v1/", name: "routes", doc: "this list of routes",
 			access: access{scope: ScopeRead, noData: true}, h: s.listRoutes},
 		{method: "GET", path: "/v1/openapi.json", name: "openapi", doc: "the OpenAPI 3.1 document of the API",
