@@ -99,7 +99,9 @@ func TestSubscriptionRoutes(t *testing.T) {
 	e.do("GET", "/v1/subscriptions/nope", nil).mustError(t, http.StatusNotFound, "not_found")
 	e.do("GET", "/v1/subscriptions?limit=1", nil).mustError(t, http.StatusBadRequest, "bad_request")
 
-	path := func(name, event, op string) string { return "/v1/subscriptions/" + name + "/events/" + event + "/" + op }
+	path := func(name, event, op string) string {
+		return "/v1/subscriptions/" + name + "/events/" + event + "/" + op
+	}
 	tests := []struct {
 		name, path, body string
 		status           int
