@@ -179,6 +179,17 @@ type Stats struct {
 	Scavenges      uint64 // scavenges finished since Open
 	ScavengedBytes uint64 // disk bytes they freed
 
+	// Events counts the events written (links are not events), dead ones included;
+	// Streams the streams that exist (written to, not deleted). Both are known once a
+	// background pass over the index, started by the first call of Stats, has counted
+	// them (about a second per few million events): Counted says so, and they are 0
+	// until then. After it, every write keeps them current.
+	Events, Streams uint64
+	Counted         bool
+
+	LogSegments  int    // segment files of the log
+	LogDiskBytes uint64 // bytes of their records
+
 	IndexDiskBytes     uint64 // the index's files on disk
 	IndexCacheBytes    int64  // index blocks cached in memory (bounded by Options.CacheSize)
 	IndexCacheHits     int64
@@ -187,10 +198,21 @@ type Stats struct {
 	IndexL0Files       int64  // many mean the index's compactions are behind
 }
 
-// Stats returns the store's figures.
+// Stats returns the store's figures. It reads nothing from disk.
 func (s *Store) Stats() Stats {
 	m := s.idx.Metrics()
+	counts, counted := s.idx.Counts()
+	segs := s.log.Segments()
+	var logBytes uint64
+	for _, seg := range segs {
+		logBytes += uint64(seg.Size)
+	}
 	return Stats{
+		Events:             counts.Events,
+		Streams:            counts.Streams,
+		Counted:            counted,
+		LogSegments:        len(segs),
+		LogDiskBytes:       logBytes,
 		LastPosition:       s.idx.Position(),
 		IndexDurable:       s.idx.Durable(),
 		Replayed:           s.eng.Replayed(),

@@ -40,6 +40,10 @@ type Batch struct {
 	puts   []pendingPut      // the versions the batch added; searched only when a cut comes
 	linked []pendingLink     // the links the batch added
 	erased map[string]uint64 // the erase marks the batch set
+
+	// What the batch adds to Counts: events written, and streams that came to exist
+	// less those deleted.
+	addedEvents, addedStreams int64
 }
 
 type batchStream struct {
@@ -89,10 +93,18 @@ func (x *Index) Apply(b *Batch) error {
 		b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], &s.streamRec))
 	}
 	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
-	if err := x.db.Apply(b.b, pebble.NoSync); err != nil {
+	x.cnt.mu.Lock()
+	err := x.db.Apply(b.b, pebble.NoSync)
+	if err == nil {
+		x.cnt.events.Add(b.addedEvents)
+		x.cnt.streams.Add(b.addedStreams)
+	}
+	x.cnt.mu.Unlock()
+	if err != nil {
 		b.forget()
 		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
 	}
+	b.addedEvents, b.addedStreams = 0, 0
 	if len(b.erased) > 0 {
 		x.addErased(b.erased)
 	}
@@ -119,6 +131,7 @@ func (b *Batch) Discard() {
 // forget drops the batch's entries and everything it knows.
 func (b *Batch) forget() {
 	b.b.Reset()
+	b.addedEvents, b.addedStreams = 0, 0
 	clear(b.streams)
 	b.changed = b.changed[:0]
 	clear(b.ids)
@@ -208,6 +221,9 @@ func (b *Batch) Lookup(id uuid.UUID) (uint64, bool, error) {
 // put adds the event at position event as the next version of s, named name.
 func (b *Batch) put(s *batchStream, name string, event uint64, link bool) uint64 {
 	v := s.next
+	if s.base == v {
+		b.addedStreams++ // the stream did not exist: new, or deleted before
+	}
 	s.next++
 	b.touch(s, name)
 	b.set(namedKey(b.kb[:0], spaceVersion, name, v), entryValue(b.vb[:0], event, link))
@@ -235,6 +251,7 @@ func (b *Batch) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version 
 		return 0, err
 	}
 	b.ids[id] = pos
+	b.addedEvents++
 	b.set(idKey(b.kb[:0], id), appendUvs(b.vb[:0], pos))
 	b.set(namedKey(b.kb[:0], spaceCategory, CategoryOf(stream), pos), nil)
 	b.set(namedKey(b.kb[:0], spaceType, typ, pos), nil)
@@ -290,6 +307,7 @@ func (b *Batch) DeleteStream(pos uint64, stream string) error {
 		return err
 	}
 	if s.base < s.next {
+		b.addedStreams--
 		b.cut(stream, s.lo(), s.next)
 		s.base = s.next
 		b.touch(s, stream)
@@ -306,6 +324,9 @@ func (b *Batch) SkipVersions(stream string, next uint64) error {
 		return err
 	}
 	if next > s.next {
+		if s.base == s.next {
+			b.addedStreams++ // only skipped versions, but versions all the same
+		}
 		s.next = next
 		b.touch(s, stream)
 	}

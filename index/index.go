@@ -60,6 +60,8 @@ type Index struct {
 	// replaced whole, never changed, so readers load it without a lock.
 	erased atomic.Pointer[map[string]uint64]
 
+	cnt counter // see Counts
+
 	// life is held shared by every call that uses db and exclusively by Close, so that
 	// no call meets a closed db (pebble panics then): they get ErrClosed.
 	life   sync.RWMutex
@@ -133,6 +135,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly}
+	x.cnt.stop = make(chan struct{})
 	po := &pebble.Options{
 		// Pebble's default stops the process on a damaged table; the index is derived
 		// data, so damage is reported and the owner rebuilds it from the log.
@@ -228,6 +231,7 @@ func (x *Index) get(key []byte) ([]byte, error) {
 // Close closes the index without flushing: what was applied since the last Flush is
 // lost, and the owner replays it from the log. Call Flush first for a quick next open.
 func (x *Index) Close() error {
+	x.stopCounting()
 	x.life.Lock()
 	defer x.life.Unlock()
 	if x.closed {

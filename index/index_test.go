@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -206,5 +207,59 @@ func TestMergeSkipsNothingWhileBatchesLand(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCountsWhileBatchesLand: batches applied while the counting pass runs are counted
+// once, whether the pass's view holds them or not.
+func TestCountsWhileBatchesLand(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	pos := uint64(1)
+	for range 20 {
+		applyEvents(t, x, pos, 500)
+		pos += 500
+	}
+	if _, ok := x.Counts(); ok {
+		t.Fatal("Counts() knew the counts before its first pass")
+	}
+	for i := range 50 {
+		b := x.NewBatch()
+		stream := fmt.Sprintf("New$%d", i)
+		for range 3 {
+			if _, err := b.AddEvent(pos, testID(pos), stream, "E"); err != nil {
+				t.Fatal(err)
+			}
+			pos++
+		}
+		if i%10 == 0 {
+			if err := b.DeleteStream(pos, "New$0"); err != nil {
+				t.Fatal(err)
+			}
+			pos++
+		}
+		if err := x.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// S$1 and New$1..New$49; New$0 was deleted (five times, once while it existed).
+	want := Counts{Events: 10000 + 150, Streams: 50}
+	if got := awaitCounts(t, x); got != want {
+		t.Fatalf("Counts() = %+v, want %+v", got, want)
+	}
+}
+
+// TestCloseStopsTheCount: Close does not wait for a whole counting pass.
+func TestCloseStopsTheCount(t *testing.T) {
+	x, err := Open(t.TempDir(), Options{CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyEvents(t, x, 1, 20000)
+	x.Counts()
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := x.Counts(); ok {
+		t.Log("the pass finished before Close")
 	}
 }

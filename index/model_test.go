@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -425,6 +426,7 @@ func checkSame(t *testing.T, x *Index, m *model) {
 		}
 	}
 	checkRelations(t, x, m)
+	checkCounts(t, x, m)
 	for name, before := range m.erased {
 		for _, v := range []uint64{0, before - 1, before} {
 			if got, want := x.Erased(name, v), v < before; got != want {
@@ -484,6 +486,36 @@ func checkSame(t *testing.T, x *Index, m *model) {
 				}
 			}
 		}
+	}
+}
+
+// checkCounts compares x's Counts with m's events and existing streams.
+func checkCounts(t *testing.T, x *Index, m *model) {
+	t.Helper()
+	want := Counts{Events: uint64(len(m.events))}
+	for name := range m.streams {
+		if m.state(name).Exists {
+			want.Streams++
+		}
+	}
+	if got := awaitCounts(t, x); got != want {
+		t.Fatalf("Counts() = %+v, want %+v", got, want)
+	}
+}
+
+// awaitCounts returns x's Counts once its counting pass has finished.
+func awaitCounts(t testing.TB, x *Index) Counts {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, ok := x.Counts()
+		if ok {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Counts() did not finish its pass within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
