@@ -20,6 +20,7 @@ type request struct {
 	retain   *pmdlog.Retention // set for SetRetention
 	erase    bool
 	done     chan result // buffered: the committer never blocks on a caller
+	rep      replicated  // set for a write a Raft entry carries (replicate.go)
 
 	// Set by the committer while it builds a batch.
 	first, last int // the request's records in its stage's recs
@@ -97,6 +98,9 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected Expect
 }
 
 func (s *Store) submit(ctx context.Context, r *request) (WriteResult, error) {
+	if repl := s.repl.Load(); repl != nil && r.rep.index == 0 {
+		return repl.replicate(ctx, r) // a cluster's write: through Raft
+	}
 	r.done = make(chan result, 1)
 	// Enqueue under the read side of closeMu: Close takes the write side before it tells
 	// the committer to stop, so every request that got in is committed and answered.
@@ -257,7 +261,7 @@ func (s *Store) commit(batch []*request) {
 	}
 	for _, r := range batch {
 		r.res, r.err = WriteResult{}, nil
-		retry, err := s.plan(st, r, next, ts)
+		retry, err := s.plan(st, r, next, r.rep.timestamp(ts))
 		switch {
 		case err != nil:
 			r.err = err
@@ -269,7 +273,7 @@ func (s *Store) commit(batch []*request) {
 	}
 	if len(st.recs) > 0 {
 		start := time.Now()
-		if err := s.log.Write(st.recs); err != nil {
+		if err := s.writeLog(st); err != nil {
 			// Nothing of the batch is in the log: the log rolls a failed write back and
 			// heals itself, so the next batch may well succeed.
 			s.writeFailures.Add(uint64(len(st.written)))
@@ -323,6 +327,13 @@ func (s *Store) applyLoop() {
 // apply adds the records of st, just written to the log, to the index.
 func (s *Store) apply(st *stage) error {
 	for _, r := range st.written {
+		if r.rep.copied != nil {
+			if err := s.applyCopy(st, r); err != nil {
+				s.ibatch.Discard()
+				return err
+			}
+			continue
+		}
 		for i := r.first; i < r.last; i++ {
 			if err := engine.ApplyRecord(s.ibatch, &st.recs[i], r.cause(i-r.first)); err != nil {
 				s.ibatch.Discard()
@@ -370,6 +381,9 @@ const maxKnownStreams = 1 << 16
 func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, err error) {
 	// An exact retry is answered before the expected version is checked: the retry of an
 	// append that succeeded with no_stream must succeed too.
+	if r.rep.copied != nil {
+		return false, s.planCopy(st, r, next)
+	}
 	if len(r.changes) > 0 && !r.changes[0].link && !r.changes[0].fresh {
 		pos, known, err := s.lookup(st, r.changes[0].id, true)
 		if err != nil {

@@ -84,6 +84,8 @@ type Store struct {
 	last   *stage                       // the batch handed to the applier last
 
 	ibatch *index.Batch // owned by the applier
+
+	repl atomic.Pointer[replication] // set when the store is a cluster's replica (replicate.go)
 }
 
 // Open opens the store in dir, creating it if needed. It repairs a torn log tail, opens

@@ -304,7 +304,15 @@ func (l *Log) find(pos uint64) int {
 // is then in the log: the Log rolls the segment files back to the last acknowledged
 // record at once and again before the next Write or Sync, which go on as usual once
 // the cause is gone. Until a Write or Sync succeeds, Err reports the failure.
-func (l *Log) Write(recs []Record) error {
+func (l *Log) Write(recs []Record) error { return l.writeChecked(recs, false) }
+
+// Copy writes records copied from another log of the same history, as a replica that
+// catches up does: like Write, except that it also takes the void, gone and erased
+// records that the other log holds after a repair or a scavenge, and keeps each record's
+// Applied. recs[0] must be the record of the next position.
+func (l *Log) Copy(recs []Record) error { return l.writeChecked(recs, true) }
+
+func (l *Log) writeChecked(recs []Record, copied bool) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
@@ -313,7 +321,10 @@ func (l *Log) Write(recs []Record) error {
 	if l.opts.ReadOnly {
 		return fmt.Errorf("log: write: %w", ErrReadOnly)
 	}
-	if err := checkWrite(recs, l.last+1); err != nil {
+	if len(recs) > 0 && copied && recs[0].Position != l.last+1 {
+		return fmt.Errorf("%w copy: the first record is at position %d, the log's next is %d", ErrInvalid, recs[0].Position, l.last+1)
+	}
+	if err := checkWrite(recs, l.last+1, copied); err != nil {
 		return err
 	}
 	if err := l.ensureWAL(); err != nil {
@@ -433,7 +444,7 @@ func (l *Log) rollback() error {
 
 // checkWrite refuses a batch that DecodeRecord would not read back, recs[0] going to
 // position first.
-func checkWrite(recs []Record, first uint64) error {
+func checkWrite(recs []Record, first uint64, copied bool) error {
 	if len(recs) == 0 {
 		return fmt.Errorf("%w write: no records", ErrInvalid)
 	}
@@ -442,6 +453,7 @@ func checkWrite(recs []Record, first uint64) error {
 	}
 	for i := range recs {
 		switch {
+		case copied:
 		case recs[i].Kind == KindVoid:
 			return fmt.Errorf("%w write: record %d of %d: void records are written only by repair", ErrInvalid, i+1, len(recs))
 		case recs[i].Kind == KindGone, recs[i].Erased:

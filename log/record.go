@@ -111,7 +111,12 @@ type Record struct {
 	WriteStart uint64
 	// Erased marks an event record whose data and metadata a scavenge removed after an
 	// erase record named it: Data and Metadata are nil.
-	Erased    bool
+	Erased bool
+	// Applied is the index of the Raft log entry whose write this record ends, for a
+	// store replicated by package cluster: set on the commit record of each replicated
+	// write, 0 elsewhere. A store's last applied Raft entry is thus durable with its
+	// records (flag bit 2; FORMAT.md).
+	Applied   uint64
 	Event     Event
 	Link      Link
 	Delete    Delete
@@ -125,6 +130,7 @@ const (
 	headerSize    = 24
 	flagCommit    = 1 << 0
 	flagErased    = 1 << 1
+	flagApplied   = 1 << 2 // the record ends with the 8-byte Raft index of Applied
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -139,6 +145,9 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	}
 	if r.Erased {
 		flags |= flagErased
+	}
+	if r.Applied != 0 {
+		flags |= flagApplied
 	}
 	dst = append(dst, 0, 0, 0, 0, recordVersion, byte(r.Kind), flags, 0)
 	dst = binary.LittleEndian.AppendUint64(dst, r.Position)
@@ -182,6 +191,9 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	case KindVoid, KindGone:
 		// no body
 	}
+	if r.Applied != 0 {
+		dst = binary.LittleEndian.AppendUint64(dst, r.Applied)
+	}
 	binary.LittleEndian.PutUint32(dst[start:], crc32.Checksum(dst[start+4:], castagnoli))
 	return dst
 }
@@ -201,11 +213,22 @@ func DecodeRecord(b []byte) (Record, error) {
 		return r, corrupt(0, "unknown record version %d", b[4])
 	}
 	r.Kind = Kind(b[5])
-	if b[6]&^(flagCommit|flagErased) != 0 {
+	if b[6]&^(flagCommit|flagErased|flagApplied) != 0 {
 		return r, corrupt(0, "unknown flags %#02x", b[6])
 	}
 	r.Commit = b[6]&flagCommit != 0
 	r.Erased = b[6]&flagErased != 0
+	body := b[headerSize:]
+	if b[6]&flagApplied != 0 {
+		if len(body) < 8 {
+			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "applied flag without a Raft index")
+		}
+		r.Applied = binary.LittleEndian.Uint64(body[len(body)-8:])
+		body = body[:len(body)-8]
+		if r.Applied == 0 {
+			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "applied flag with Raft index 0")
+		}
+	}
 	if b[7] != 0 {
 		return r, corrupt(0, "reserved byte is %#02x, want 0", b[7])
 	}
@@ -217,7 +240,7 @@ func DecodeRecord(b []byte) (Record, error) {
 	if r.WriteStart > r.Position {
 		return r, corrupt(r.Position, "write start %d after the record", r.WriteStart)
 	}
-	d := decoder{b: b[headerSize:]}
+	d := decoder{b: body}
 	switch r.Kind {
 	case KindEvent:
 		e := &r.Event
@@ -273,6 +296,9 @@ func DecodeRecord(b []byte) (Record, error) {
 
 // check returns what is wrong with the body of r, to be stored at pos, or "".
 func (r *Record) check(pos uint64) string {
+	if r.Applied != 0 && !r.Commit {
+		return "a Raft index on a record that does not end a write"
+	}
 	if r.Erased && (r.Kind != KindEvent || r.Event.Data != nil || r.Event.Metadata != nil) {
 		return "erased flag on a record that is not an event without data and metadata"
 	}

@@ -64,6 +64,11 @@ func roundTrips() []struct {
 		{"gone", Record{Position: 20, WriteStart: 19, Kind: KindGone, Commit: true}},
 		{"erased event", Record{Position: 21, WriteStart: 21, Kind: KindEvent, Erased: true, Commit: true,
 			Event: Event{ID: testID(21), Stream: "Customer$7", Version: 3, Type: "AddressGiven", Timestamp: 1700000000123456789}}},
+		{"event applied", Record{Position: 22, WriteStart: 22, Kind: KindEvent, Commit: true, Applied: 1<<40 + 3,
+			Event: Event{ID: testID(22), Stream: "s", Type: "t", Data: []byte{0x80}}}},
+		{"gone applied", Record{Position: 23, WriteStart: 23, Kind: KindGone, Commit: true, Applied: 1}},
+		{"delete applied", Record{Position: 24, WriteStart: 24, Kind: KindDelete, Commit: true, Applied: math.MaxUint64,
+			Delete: Delete{Stream: "s", Before: 3}}},
 	}
 	for _, v := range []uint64{0, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, math.MaxUint64} {
 		cases = append(cases, tc{fmt.Sprintf("version %d", v), ev(func(e *Event) { e.Version = v })})
@@ -122,6 +127,7 @@ func TestRecordDoesNotAliasInput(t *testing.T) {
 func TestRecordBodyIsMsgpack(t *testing.T) {
 	for _, tc := range roundTrips() {
 		r := tc.rec
+		r.Applied = 0 // the Raft index follows the body, outside it
 		if r.Kind == KindVoid || r.Kind == KindGone {
 			if b := AppendRecord(nil, &r); len(b) != headerSize {
 				t.Fatalf("%s: %d bytes, want a header alone", tc.name, len(b))
@@ -220,7 +226,10 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{name: "negative max age", b: enc(Record{Position: 5, Kind: KindRetention, Retention: Retention{Stream: "s", MaxAge: -1}}), reason: "negative max age"},
 		{name: "erase without stream", b: enc(Record{Position: 5, Kind: KindErase}), reason: "erase without stream"},
 		{name: "void with a body", b: mod(func(b []byte) []byte { b[5] = 4; return reseal(b) }), reason: "void body: "},
-		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 5; return reseal(b) }), reason: "unknown flags"},
+		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 9; return reseal(b) }), reason: "unknown flags"},
+		{name: "applied without commit", b: enc(Record{Position: 5, Kind: KindDelete, Delete: Delete{Stream: "s"}, Applied: 7}), reason: "Raft index on a record that does not end a write"},
+		{name: "applied index 0", b: mod(func(b []byte) []byte { b[6] |= flagApplied; return reseal(append(b, make([]byte, 8)...)) }), reason: "Raft index 0"},
+		{name: "applied flag, no index", b: reseal(append([]byte{0, 0, 0, 0, recordVersion, byte(KindVoid), flagApplied | flagCommit, 0, 5, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 8)...)), reason: "applied flag without a Raft index"},
 		{name: "reserved", b: mod(func(b []byte) []byte { b[7] = 1; return reseal(b) }), reason: "reserved byte"},
 		{name: "position 0", b: mod(func(b []byte) []byte { clear(b[8:16]); clear(b[16:24]); return reseal(b) }), reason: "position 0"},
 		{name: "write start after", b: mod(func(b []byte) []byte { b[16] = 6; return reseal(b) }), reason: "write start 6 after the record"},

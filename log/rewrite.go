@@ -21,8 +21,8 @@ type RewriteOptions struct {
 	// Change is called with each record of the segment, in order, and returns nil to
 	// keep it, or what to store in its place: a record of KindGone for an event or a
 	// link no stream shows any more, or the event itself with Erased set and no data or
-	// metadata. Rewrite sets the replacement's position, commit flag and write start to
-	// the original's; any other change is refused.
+	// metadata. Rewrite sets the replacement's position, commit flag, write start and
+	// Raft index (Applied) to the original's; any other change is refused.
 	Change func(r *Record) *Record
 	// Pace, if set, is called after each record with the bytes read so far, and may
 	// wait to throttle the rewrite; an error it returns stops the rewrite, which then
@@ -193,10 +193,10 @@ func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp s
 // checkReplacement checks that repl is a replacement Rewrite allows for r, and makes it
 // keep r's place in the log.
 func checkReplacement(r, repl *Record) error {
-	repl.Position, repl.Commit, repl.WriteStart = r.Position, r.Commit, r.WriteStart
+	repl.Position, repl.Commit, repl.WriteStart, repl.Applied = r.Position, r.Commit, r.WriteStart, r.Applied
 	switch {
 	case repl.Kind == KindGone && (r.Kind == KindEvent || r.Kind == KindLink):
-		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Kind: KindGone}
+		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Applied: r.Applied, Kind: KindGone}
 		return nil
 	case repl.Kind == KindEvent && r.Kind == KindEvent && repl.Erased:
 		e, x := r.Event, repl.Event

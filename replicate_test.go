@@ -1,0 +1,140 @@
+package pmd_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// raftish stands in for the cluster: it numbers each replicated write as a Raft log
+// would and keeps the entries, for the test to apply them to replicas.
+type raftish struct {
+	mu      sync.Mutex
+	entries []pmd.ReplicatedWrite
+}
+
+func (r *raftish) fn(ctx context.Context, write []byte) (pmd.WriteResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries = append(r.entries, pmd.ReplicatedWrite{Index: uint64(len(r.entries)) + 1, Timestamp: 1e18 + int64(len(r.entries)), Write: write})
+	return pmd.WriteResult{}, errQueued
+}
+
+var errQueued = errors.New("queued")
+
+func allEvents(t *testing.T, s *pmd.Store) []pmd.Event {
+	t.Helper()
+	var out []pmd.Event
+	for e, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// TestReplicasAgree applies the same entries to two stores and finds the same events,
+// the same winner of two writes with one expected version, the leader's timestamps, and
+// that a restart skips what the log already holds.
+func TestReplicasAgree(t *testing.T) {
+	ctx := context.Background()
+	log := &raftish{}
+	open := func(dir string) *pmd.Store {
+		s, err := pmd.Open(dir, pmd.Options{NoSync: true, NoScrub: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetReplicator(log.fn); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, b := open(dirA), open(dirB)
+	for i := range 5 {
+		ev := pmd.EventData{Type: "T", Data: map[string]any{"i": i}}
+		if _, err := a.Append(ctx, "s", pmd.NoStream, ev); !errors.Is(err, errQueued) {
+			t.Fatalf("append through the replicator: %v", err)
+		}
+	}
+	if err := b.DeleteStream(ctx, "s", pmd.Any); !errors.Is(err, errQueued) {
+		t.Fatalf("delete through the replicator: %v", err)
+	}
+	_, _ = a.Append(ctx, "s", pmd.NoStream, pmd.EventData{Type: "U"})
+	if a.LastPosition() != 0 {
+		t.Fatalf("a replica wrote without Raft: last position %d", a.LastPosition())
+	}
+	apply := func(s *pmd.Store, ws []pmd.ReplicatedWrite) []pmd.Outcome {
+		return s.ApplyWrites(ctx, ws)
+	}
+	outA := apply(a, log.entries[:3])
+	outA = append(outA, apply(a, log.entries[3:])...)
+	outB := apply(b, log.entries)
+	won := 0
+	for i := range outA {
+		if (outA[i].Err == nil) != (outB[i].Err == nil) || !reflect.DeepEqual(outA[i].Result, outB[i].Result) {
+			t.Fatalf("entry %d: a got %+v, b got %+v", i+1, outA[i], outB[i])
+		}
+		if i < 5 && outA[i].Err == nil {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of 5 appends with no_stream won, want 1", won)
+	}
+	evA, evB := allEvents(t, a), allEvents(t, b)
+	if !reflect.DeepEqual(evA, evB) || len(evA) != 1 {
+		t.Fatalf("replicas differ or hold %d events, want 1:\n%+v\n%+v", len(evA), evA, evB)
+	}
+	if got := evA[0].Timestamp.UnixNano(); got != log.entries[6].Timestamp {
+		t.Fatalf("timestamp %d, want the leader's %d", got, log.entries[6].Timestamp)
+	}
+	if a.Applied() != 7 {
+		t.Fatalf("Applied = %d, want 7", a.Applied())
+	}
+	a.Close()
+	a = open(dirA)
+	defer a.Close()
+	if a.Applied() != 7 {
+		t.Fatalf("after a restart Applied = %d, want 7", a.Applied())
+	}
+	for i, o := range apply(a, log.entries) {
+		if !o.Skipped {
+			t.Fatalf("entry %d applied again after a restart: %+v", i+1, o)
+		}
+	}
+	if !reflect.DeepEqual(allEvents(t, a), evB) {
+		t.Fatal("a restart changed the replica")
+	}
+
+	// A third replica catches up by copying the records, then applies the next entry.
+	c := open(t.TempDir())
+	defer c.Close()
+	var recs []pmdlog.Record
+	if err := a.ScanRecords(ctx, 1, a.LastPosition(), func(r *pmdlog.Record) error { recs = append(recs, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CopyRecords(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if c.Applied() != 7 {
+		t.Fatalf("after a copy Applied = %d, want 7", c.Applied())
+	}
+	_, _ = c.Append(ctx, "s", pmd.AtVersion(1), pmd.EventData{Type: "V"})
+	next := log.entries[len(log.entries)-1:]
+	for _, s := range []*pmd.Store{a, b, c} {
+		if out := apply(s, next); out[0].Err != nil {
+			t.Fatalf("the entry after the copy: %v", out[0].Err)
+		}
+	}
+	if got, want := allEvents(t, c), allEvents(t, b); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the copy differs:\n%+v\n%+v", got, want)
+	}
+	b.Close()
+}
