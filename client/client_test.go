@@ -501,6 +501,11 @@ func TestProcesses(t *testing.T) {
 	if _, ok := p.State.(map[string]any)["seen"].(int64); !ok {
 		t.Fatalf("state numbers are not int64: %#v", p.State)
 	}
+	st, err := c.Stats(ctx)
+	if err != nil || len(st.Processes) != 1 || st.Processes[0].Name != "CateringMatch" || st.Processes[0].Open != 1 ||
+		st.Health.Status != "ok" || st.Store.Segments != 1 || st.Cluster != nil {
+		t.Fatalf("stats: %+v, %v", st, err)
+	}
 }
 
 // TestParkedRetrySkip: the parked list with exact numbers, and retry and skip with

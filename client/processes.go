@@ -52,6 +52,12 @@ type Manager struct {
 	Open      int      `json:"open"`
 	Completed int      `json:"completed"`
 	Expired   int      `json:"expired"`
+	Lag       uint64   `json:"lag"`    // how far behind the log it is, in log positions
+	Parked    int      `json:"parked"` // commands parked after max_attempts failures
+	// DeliveryAttempts and DeliveryFailures count its commands' delivery attempts
+	// since the daemon started, and the failed ones.
+	DeliveryAttempts uint64 `json:"delivery_attempts"`
+	DeliveryFailures uint64 `json:"delivery_failures"`
 }
 
 // Managers lists the daemon's process managers.

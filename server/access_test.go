@@ -136,6 +136,7 @@ func sampleRequests() map[string]struct{ method, path, body string } {
 		"skip_command":        {"POST", "/v1/processes/M/1/commands/" + id + "/skip", ""},
 		"routes":              {"GET", "/v1/", ""},
 		"openapi":             {"GET", "/v1/openapi.json", ""},
+		"stats":               {"GET", "/v1/stats", ""},
 		"metrics":             {"GET", "/metrics", ""},
 		"healthz":             {"GET", "/healthz", ""},
 	}

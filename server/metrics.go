@@ -166,29 +166,3 @@ func (c processCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Expired), m.Name, "expired")
 	}
 }
-
-// CommitObserver returns a hook for pmd.Options.OnCommit that records every group commit
-// in reg: how long its log write and fsync took, and how many writes and records it
-// carried. Open the store with it to see the fsync latency and the group-commit batch
-// sizes in /metrics.
-func CommitObserver(reg prometheus.Registerer) func(pmd.CommitInfo) {
-	duration := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "pmd_commit_duration_seconds",
-		Help:    "Time of one group commit: the log write and its fsync.",
-		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-	})
-	requests := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "pmd_commit_batch_writes", Help: "Writes (appends, links, deletes) sharing one group commit.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
-	})
-	records := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "pmd_commit_batch_records", Help: "Log records written by one group commit.",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 14),
-	})
-	reg.MustRegister(duration, requests, records)
-	return func(c pmd.CommitInfo) {
-		duration.Observe(c.Duration.Seconds())
-		requests.Observe(float64(c.Requests))
-		records.Observe(float64(c.Records))
-	}
-}

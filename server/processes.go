@@ -56,13 +56,29 @@ type ParkedCommand struct {
 	Error     string         `json:"error"`    // of the last attempt
 }
 
-// Manager is a process manager and the counts of its processes.
+// Manager is a process manager, the counts of its processes and how it keeps up.
 type Manager struct {
 	Name      string   `json:"name"`
 	Handles   []string `json:"handles"`
 	Open      int      `json:"open"`
 	Completed int      `json:"completed"`
 	Expired   int      `json:"expired"`
+	// Lag is how far the manager is behind the log, in log positions; 0 when caught up.
+	Lag uint64 `json:"lag"`
+	// Parked counts its parked commands.
+	Parked int `json:"parked"`
+	// DeliveryAttempts and DeliveryFailures count the delivery attempts of its commands
+	// since the daemon started, and the failed ones.
+	DeliveryAttempts uint64 `json:"delivery_attempts"`
+	DeliveryFailures uint64 `json:"delivery_failures"`
+}
+
+// normalManager gives m's list an empty value rather than null.
+func normalManager(m Manager) Manager {
+	if m.Handles == nil {
+		m.Handles = []string{}
+	}
+	return m
 }
 
 // ProcessSummary is one process in a list.
@@ -165,6 +181,9 @@ func (s *Server) processes(w http.ResponseWriter, r *http.Request) error {
 		var err error
 		if managers, err = s.opts.Processes.Managers(r.Context()); err != nil {
 			return err
+		}
+		for i := range managers {
+			managers[i] = normalManager(managers[i])
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"processes": managers})

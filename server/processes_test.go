@@ -120,7 +120,7 @@ func TestProcessRoutes(t *testing.T) {
 
 	r := e.do("GET", "/v1/processes", nil).must(t, http.StatusOK)
 	got, _ := json.Marshal(r.body)
-	if want := `{"processes":[{"completed":1,"expired":1,"handles":["A","B"],"name":"M","open":3}]}`; string(got) != want {
+	if want := `{"processes":[{"completed":1,"delivery_attempts":0,"delivery_failures":0,"expired":1,"handles":["A","B"],"lag":0,"name":"M","open":3,"parked":0}]}`; string(got) != want {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
 

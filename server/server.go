@@ -38,6 +38,12 @@ type Options struct {
 	Processes Processes
 	// Subscriptions answers the subscription routes; nil means the daemon runs none.
 	Subscriptions Subscriptions
+	// Commits, when the store was opened with its Observe as pmd.Options.OnCommit,
+	// gives the stats route the write and commit-latency figures; nil leaves them out.
+	Commits *Commits
+	// Cluster, when set, says how the cluster stands, for the stats route (a node of a
+	// cluster sets it; nil is a single node).
+	Cluster func(context.Context) (ClusterStatus, error)
 	// Browser serves GET / and everything not under /v1/, /metrics or /healthz;
 	// nil means a small page listing the API.
 	Browser http.Handler
@@ -117,6 +123,8 @@ type Server struct {
 	stopOnce sync.Once
 	inFlight atomic.Int64
 	held     atomic.Int64 // bytes all subscriptions hold queued; see SubscribersBuffer
+
+	samples sampler // of the stats route; see stats.go
 }
 
 // New returns a Server for store. The caller keeps ownership of store: the Server never
@@ -216,6 +224,8 @@ func (s *Server) routes() {
 			access: access{scope: ScopeRead, noData: true}, h: s.listRoutes},
 		{method: "GET", path: "/v1/openapi.json", name: "openapi", doc: "the OpenAPI 3.1 document of the API",
 			access: access{scope: ScopeRead, noData: true}, h: serveOpenAPI},
+		{method: "GET", path: "/v1/stats", name: "stats", doc: "the store's figures, write rate, process managers, subscriptions, health and cluster, for a dashboard",
+			access: read, h: s.stats},
 		{method: "GET", path: "/metrics", name: "metrics", doc: "Prometheus metrics",
 			access: read, h: s.serveMetrics},
 		{method: "GET", path: "/healthz", name: "healthz", doc: "200 when the store is open and serving, 503 when degraded or stopping",
@@ -388,6 +398,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	sampling, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	go s.sampleLoop(sampling)
 	select {
 	case err := <-errc:
 		s.stop()

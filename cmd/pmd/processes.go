@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,8 @@ type managed struct {
 	cfg config.Process
 	def pm.Definition[config.State]
 	m   *pm.Manager
+	// attempts and failures count its delivery attempts since start, for the API.
+	attempts, failures *atomic.Uint64
 }
 
 // processes runs the process managers of the config file and answers the API's
@@ -50,6 +53,8 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 		def := pc.Definition()
 		opts := pc.Options()
 		opts.Logger = logger
+		attempts, failures := new(atomic.Uint64), new(atomic.Uint64)
+		opts.OnAttempt = countAttempts(opts.OnAttempt, attempts, failures)
 		if pc.Deliver != nil {
 			url := pc.Deliver.Webhook
 			opts.Deliver = webhookHandler(hooks, pc.Name, url, pc.Deliver.Timeout)
@@ -59,7 +64,7 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: process manager %s: %w", cfg.Path, pc.Line, pc.Name, err)
 		}
-		p.managers = append(p.managers, managed{cfg: pc, def: def, m: m})
+		p.managers = append(p.managers, managed{cfg: pc, def: def, m: m, attempts: attempts, failures: failures})
 	}
 	if reg != nil {
 		reg.MustRegister(&managerCollector{p: p})
@@ -80,6 +85,20 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 		}()
 	}
 	return p, nil
+}
+
+// countAttempts returns an Options.OnAttempt that counts each attempt, and each failed
+// one, then calls next (when set).
+func countAttempts(next func(pm.AttemptInfo), attempts, failures *atomic.Uint64) func(pm.AttemptInfo) {
+	return func(a pm.AttemptInfo) {
+		attempts.Add(1)
+		if a.Err != nil {
+			failures.Add(1)
+		}
+		if next != nil {
+			next(a)
+		}
+	}
 }
 
 // webhookHandler delivers the commands of one process manager to its webhook, each
@@ -117,13 +136,18 @@ func (p *processes) api() server.Processes {
 	return p
 }
 
-// Managers implements server.Processes.
-func (p *processes) Managers(context.Context) ([]server.Manager, error) {
+// Managers implements server.Processes. Each manager's lag costs one index read.
+func (p *processes) Managers(ctx context.Context) ([]server.Manager, error) {
 	out := make([]server.Manager, len(p.managers))
 	for i, mg := range p.managers {
 		c := mg.m.Counts()
+		st, err := mg.m.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
 		out[i] = server.Manager{Name: mg.cfg.Name, Handles: slices.Clone(mg.cfg.Handles),
-			Open: c.Open, Completed: c.Completed, Expired: c.Expired}
+			Open: c.Open, Completed: c.Completed, Expired: c.Expired, Lag: st.Lag, Parked: st.Parked,
+			DeliveryAttempts: mg.attempts.Load(), DeliveryFailures: mg.failures.Load()}
 	}
 	return out, nil
 }

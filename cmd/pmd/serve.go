@@ -134,7 +134,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, CacheSize: c.cache, Logger: logger, OnCommit: server.CommitObserver(reg)})
+	commits := server.NewCommits(reg)
+	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, CacheSize: c.cache, Logger: logger, OnCommit: commits.Observe})
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
@@ -158,6 +159,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := server.New(store, server.Options{
 		MaxBody:      c.maxBody,
 		Processes:    procs.api(),
+		Commits:      commits,
 		Browser:      web.Handler(),
 		Registry:     reg,
 		Logger:       logger,

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestStats: GET /v1/stats answers the store's figures, a series of rates from the
+// samples taken, the process managers with their delivery window, the subscriptions,
+// health, and a cluster only when one is given.
+func TestStats(t *testing.T) {
+	commits := NewCommits(nil)
+	procs := &fakeProcesses{}
+	e := newEnv(t, Options{Processes: procs, Subscriptions: &fakeSubscriptions{}, Commits: commits})
+	ctx := context.Background()
+	for i := range 3 {
+		start := time.Now()
+		if _, err := e.store.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "Placed"}); err != nil {
+			t.Fatal(err)
+		}
+		commits.Observe(pmd.CommitInfo{Requests: 1, Records: 1, Duration: time.Since(start)})
+		// Samples a second apart, as the server's loop takes them.
+		e.srv.takeSample(ctx, time.Unix(1000+int64(i), 0))
+	}
+
+	var got struct {
+		Store struct {
+			Events, Streams *uint64
+			LastPosition    uint64 `json:"last_position"`
+			Segments        int
+			DiskBytes       uint64 `json:"disk_bytes"`
+		}
+		Health struct {
+			Status   string
+			Problems []string
+		}
+		Series struct {
+			Time             []float64
+			RecordsPerSecond []float64  `json:"records_per_second"`
+			CommitMeanMillis []*float64 `json:"commit_mean_ms"`
+		}
+		Processes []struct {
+			Name        string
+			Open        int
+			FailureRate *float64 `json:"failure_rate"`
+		}
+		Subscriptions []Subscription
+		Cluster       *ClusterStatus
+	}
+	// The store counts its events in the background after the first call.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.do("GET", "/v1/stats", nil).must(t, http.StatusOK)
+		if err := json.Unmarshal(r.raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Store.Events != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got.Store.Events == nil || *got.Store.Events != 3 || got.Store.Streams == nil || *got.Store.Streams != 1 {
+		t.Errorf("store counts: events %v, streams %v; want 3 and 1", got.Store.Events, got.Store.Streams)
+	}
+	if got.Store.LastPosition != 3 || got.Store.Segments != 1 || got.Store.DiskBytes == 0 {
+		t.Errorf("store %+v", got.Store)
+	}
+	if got.Health.Status != "ok" || len(got.Health.Problems) != 0 {
+		t.Errorf("health %+v", got.Health)
+	}
+	// Three samples at 1000, 1001 and 1002, then the request's own: three intervals.
+	if len(got.Series.Time) != 3 || got.Series.Time[0] != 1001 || got.Series.RecordsPerSecond[0] != 1 {
+		t.Errorf("series %+v", got.Series)
+	}
+	if m := got.Series.CommitMeanMillis[0]; m == nil || *m <= 0 {
+		t.Errorf("commit mean of the first interval: %v", m)
+	}
+	if len(got.Processes) != 1 || got.Processes[0].Name != "M" {
+		t.Errorf("processes %+v", got.Processes)
+	}
+	if len(got.Subscriptions) == 0 {
+		t.Errorf("no subscriptions shown")
+	}
+	if got.Cluster != nil {
+		t.Errorf("a single node shows a cluster: %+v", got.Cluster)
+	}
+}
+
+// TestStatsWindow: the failure rate is that of the attempts between the oldest and the
+// newest sample.
+func TestStatsWindow(t *testing.T) {
+	at := func(s int64, attempts, failures uint64) sample {
+		return sample{at: time.Unix(s, 0), deliveries: map[string][2]uint64{"M": {attempts, failures}}}
+	}
+	for _, tc := range []struct {
+		hist []sample
+		rate *float64
+		n    uint64
+	}{
+		{nil, nil, 0},
+		{[]sample{at(1, 5, 1)}, nil, 0},
+		{[]sample{at(1, 5, 1), at(2, 5, 1)}, nil, 0},
+		{[]sample{at(1, 5, 1), at(2, 7, 1), at(3, 9, 2)}, ptr(0.25), 4},
+	} {
+		got := window(Manager{Name: "M"}, tc.hist)
+		if got.WindowAttempts != tc.n || (got.FailureRate == nil) != (tc.rate == nil) || tc.rate != nil && *got.FailureRate != *tc.rate {
+			t.Errorf("window over %d samples: %d attempts, rate %v; want %d, %v", len(tc.hist), got.WindowAttempts, got.FailureRate, tc.n, tc.rate)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestStatsCluster: a node of a cluster shows it.
+func TestStatsCluster(t *testing.T) {
+	applied := uint64(7)
+	e := newEnv(t, Options{Cluster: func(context.Context) (ClusterStatus, error) {
+		return ClusterStatus{NodeID: "a", LeaderID: "a", CommitIndex: 7, AppliedIndex: 7,
+			Nodes: []ClusterNode{{ID: "a", State: "leader", AppliedIndex: &applied, Lag: new(uint64)}, {ID: "b", State: "unreachable"}}}, nil
+	}})
+	r := e.do("GET", "/v1/stats", nil).must(t, http.StatusOK)
+	var got struct{ Cluster *ClusterStatus }
+	if err := json.Unmarshal(r.raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Cluster == nil || len(got.Cluster.Nodes) != 2 || got.Cluster.Nodes[1].AppliedIndex != nil {
+		t.Errorf("cluster %+v", got.Cluster)
+	}
+}
