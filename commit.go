@@ -127,9 +127,11 @@ func (s *Store) submit(ctx context.Context, r *request) (WriteResult, error) {
 // Writes go through a two-stage pipeline. The committer (commitLoop) takes every request
 // waiting, checks them against the index plus the effects of the requests before them,
 // and writes all accepted records with one log write (one fsync). The applier (applyLoop)
-// then adds those records to the index and answers the writers. The two overlap: while
-// the applier indexes one batch, the committer plans and syncs the next, so the index's
-// work costs writers no fsync time.
+// adds those records to the index and answers the writers. The two overlap: while the
+// applier indexes one batch, the committer plans and syncs the next, so the index's work
+// costs writers no fsync time. The committer hands a batch over before it writes it, so
+// that the applier prepares the batch's index entries while the log write and its fsync
+// run, and only makes them visible once the committer says the batch is durable.
 //
 // At most one batch is between the stages: the committer takes a stage from free before
 // it plans, and there are two, so it plans batch k+1 only once batch k-1 is indexed. What
@@ -141,6 +143,10 @@ type stage struct {
 	written []*request // the requests with records in recs, each its records [first, last)
 	ov      overlay
 	failed  error // set when the log write failed: nothing of the batch is in the log
+
+	// durable tells the applier that the log write of recs is over: failed is set
+	// before. Only a batch with records waits for it.
+	durable chan struct{}
 }
 
 func (st *stage) reset() {
@@ -271,25 +277,32 @@ func (s *Store) commit(batch []*request) {
 			st.written = append(st.written, r)
 		}
 	}
-	if len(st.recs) > 0 {
-		start := time.Now()
-		if err := s.writeLog(st); err != nil {
-			// Nothing of the batch is in the log: the log rolls a failed write back and
-			// heals itself, so the next batch may well succeed.
-			s.writeFailures.Add(uint64(len(st.written)))
-			st.failed = &UnavailableError{Cause: err}
-			s.applying <- st
-			return
-		}
-		if s.opts.OnCommit != nil {
-			s.opts.OnCommit(CommitInfo{Requests: len(st.written), Records: len(st.recs), Duration: time.Since(start)})
-		}
-		s.next = next
-		s.lastTS = ts
-		s.learn(&st.ov)
+	if len(st.recs) == 0 {
+		s.applying <- st
+		return
 	}
+	for i := range st.recs {
+		st.recs[i].WriteStart = s.next // what the log would set, which it then leaves alone
+	}
+	s.applying <- st // the applier prepares the index entries while the log is written
+	start := time.Now()
+	if err := s.writeLog(st); err != nil {
+		// Nothing of the batch is in the log: the log rolls a failed write back and
+		// heals itself, so the next batch may well succeed.
+		s.writeFailures.Add(uint64(len(st.written)))
+		st.failed = &UnavailableError{Cause: err}
+		st.durable <- struct{}{}
+		return
+	}
+	if s.opts.OnCommit != nil {
+		s.opts.OnCommit(CommitInfo{Requests: len(st.written), Records: len(st.recs), Duration: time.Since(start)})
+	}
+	s.next = next
+	s.lastTS = ts
+	s.learn(&st.ov)
 	s.last = st
-	s.applying <- st
+	// The applier may answer and recycle st from here on: the committer is done with it.
+	st.durable <- struct{}{}
 }
 
 // applyLoop is the only writer of the index. It adds each batch the committer wrote to
@@ -297,22 +310,31 @@ func (s *Store) commit(batch []*request) {
 func (s *Store) applyLoop() {
 	defer close(s.applied)
 	for st := range s.applying {
-		switch {
-		case st.failed != nil:
-			for _, r := range st.written {
-				r.res, r.err = WriteResult{}, st.failed
-			}
-		case len(st.recs) > 0:
-			if err := s.apply(st); err != nil {
-				// The batch is durable but the index lags the log: every later plan would
-				// be wrong. Writes stop until a restart replays the log into the index.
+		if len(st.recs) > 0 {
+			err := s.prepare(st)
+			<-st.durable
+			switch {
+			case st.failed != nil:
+				s.ibatch.Discard()
+				for _, r := range st.written {
+					r.res, r.err = WriteResult{}, st.failed
+				}
+			case err == nil:
+				err = s.eng.Apply(s.ibatch, len(st.recs))
+				if err == nil {
+					s.notify()
+					break
+				}
+				fallthrough
+			default:
+				// The batch is durable but the index lags the log: every later plan
+				// would be wrong. Writes stop until a restart replays the log into the
+				// index.
 				err = &UnavailableError{Cause: err}
 				s.fail(err)
 				for _, r := range st.written {
 					r.res, r.err = WriteResult{}, err
 				}
-			} else {
-				s.notify()
 			}
 		}
 		for _, r := range st.reqs {
@@ -324,8 +346,10 @@ func (s *Store) applyLoop() {
 	}
 }
 
-// apply adds the records of st, just written to the log, to the index.
-func (s *Store) apply(st *stage) error {
+// prepare adds the records of st to the index batch, which Apply later makes visible.
+// It runs while the committer writes them to the log: the batch reads only the index,
+// which holds every batch before st, and st's own records.
+func (s *Store) prepare(st *stage) error {
 	for _, r := range st.written {
 		if r.rep.copied != nil {
 			if err := s.applyCopy(st, r); err != nil {
@@ -341,7 +365,7 @@ func (s *Store) apply(st *stage) error {
 			}
 		}
 	}
-	return s.eng.Apply(s.ibatch, len(st.recs))
+	return nil
 }
 
 // fail stops writes: the index could not take a durable batch.
@@ -407,12 +431,12 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 	r.last = r.first
 	switch {
 	case r.retain != nil:
-		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Commit: true, Retention: *r.retain})
+		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Position: next, Commit: true, Retention: *r.retain})
 		r.last++
 		return false, nil
 	case r.erase:
 		if state.Next > 0 {
-			st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindErase, Commit: true,
+			st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindErase, Position: next, Commit: true,
 				Erase: pmdlog.Erase{Stream: r.stream, Before: state.Next}})
 			r.last++
 		}
@@ -423,7 +447,7 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 			return false, nil
 		}
 		st.recs = append(st.recs, pmdlog.Record{
-			Kind: pmdlog.KindDelete, Commit: true,
+			Kind: pmdlog.KindDelete, Position: next, Commit: true,
 			Delete: pmdlog.Delete{Stream: r.stream, Before: state.Next},
 		})
 		r.last++

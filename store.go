@@ -121,7 +121,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		ibatch:   engine.NewBatch(eng.Index, eng.Log),
 	}
 	for range cap(s.free) {
-		s.free <- &stage{}
+		s.free <- &stage{durable: make(chan struct{}, 1)}
 	}
 	go s.applyLoop()
 	go s.commitLoop()

@@ -295,7 +295,8 @@ func (l *Log) find(pos uint64) int {
 // Write appends recs as consecutive positions LastPosition()+1, … in one tidwall/wal
 // batch and at most one fsync of the tail segment (tidwall also fsyncs a segment it
 // closes, and the directory is fsynced when a segment was started), sets each record's
-// Position and WriteStart, and returns when they are durable (unless NoSync).
+// Position and WriteStart (a caller that sets them right beforehand may read recs during
+// the Write), and returns when they are durable (unless NoSync).
 // recs[len(recs)-1].Commit must be true. A Write refused for its input (ErrInvalid)
 // writes nothing.
 //
@@ -483,7 +484,11 @@ func (l *Log) write(recs []Record) error {
 	l.places = l.places[:0]
 	for i := range recs {
 		r := &recs[i]
-		r.Position, r.WriteStart = first+uint64(i), first
+		if p := first + uint64(i); r.Position != p || r.WriteStart != first {
+			// Stored only when not right already: a caller that set them may read recs
+			// while they are being written.
+			r.Position, r.WriteStart = p, first
+		}
 		l.scratch = AppendRecord(l.scratch[:0], r)
 		l.batch.Write(r.Position, l.scratch)
 		n := entrySize(len(l.scratch))
