@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -18,6 +18,11 @@ type ProcessSummary struct {
 	Events    int   // handled events linked into the stream
 	Commands  int   // commands issued
 	Deadlines int   // pending deadlines
+	// Created is the timestamp of the first event of the process stream (its first
+	// fact), LastActivity that of the last.
+	Created, LastActivity time.Time
+	// Parked counts its parked commands (see Manager.Parked).
+	Parked int
 }
 
 // Process returns everything about process id: its stream, the state after each of
@@ -38,47 +43,10 @@ func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
 
 // Processes lists the processes whose ids sort after after, in id order, at most limit
 // of them (0 means 100). Each is folded for its status, from its newest snapshot on.
+// List filters and orders them too.
 func (m *Manager) Processes(ctx context.Context, after string, limit int) ([]ProcessSummary, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	prefix := m.name + "$"
-	from := ""
-	if after != "" {
-		from = prefix + after
-	}
-	var out []ProcessSummary
-	for len(out) < limit {
-		asked := limit - len(out)
-		page, err := m.store.Streams(prefix, from, asked)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range page {
-			if !s.Exists {
-				continue
-			}
-			id := strings.TrimPrefix(s.Name, prefix)
-			if reason := checkProcessID(m.name, id); reason != "" {
-				continue // not a stream this manager could have written
-			}
-			e, err := m.fold(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if !e.exists {
-				continue // deleted since it was listed
-			}
-			l := e.p.ledger()
-			sum := ProcessSummary{ID: id, Status: l.status(), Version: l.last, Events: l.links, Commands: l.commands, Deadlines: len(l.pending)}
-			out = append(out, sum)
-		}
-		if len(page) < asked {
-			break
-		}
-		from = page[len(page)-1].Name
-	}
-	return out, nil
+	page, err := m.List(ctx, ListOptions{After: after, Limit: limit})
+	return page.Processes, err
 }
 
 // Deliveries returns the recorded delivery attempts of the commands of process id, in

@@ -90,7 +90,45 @@ type ProcessSummary struct {
 	Events    int    `json:"events"`    // handled events linked into the stream
 	Commands  int    `json:"commands"`  // commands issued
 	Deadlines int    `json:"deadlines"` // pending deadlines
+	// Created is the timestamp of the first event of the process stream, LastActivity
+	// that of its last; Parked counts its parked commands. A ProcessLister sets them.
+	Created      *time.Time `json:"created,omitempty"`
+	LastActivity *time.Time `json:"last_activity,omitempty"`
+	Parked       int        `json:"parked"`
 }
+
+// ProcessLister is implemented by a Processes that filters and orders its listings:
+// the process-list route then takes status, older_than, idle_for and sort. Without
+// it the route lists in id order and refuses them.
+type ProcessLister interface {
+	// ListProcesses lists the processes of the manager called name that q selects, a
+	// page at a time. A q it cannot answer (a next of another order) is ErrInvalid.
+	ListProcesses(ctx context.Context, name string, q ListQuery) (ProcessListPage, error)
+}
+
+// ListQuery selects, orders and pages a listing of processes.
+type ListQuery struct {
+	// Status is open, completed or expired, or parked (those with a parked command);
+	// "" selects all.
+	Status string
+	// OlderThan keeps the processes whose first event is at least this old, IdleFor
+	// those whose last event is; 0 keeps all.
+	OlderThan, IdleFor time.Duration
+	// ByAge lists the oldest first, rather than in id order.
+	ByAge bool
+	After string // the Next of the page before
+	Limit int
+}
+
+// ProcessListPage is a page of a listing of processes.
+type ProcessListPage struct {
+	Processes []ProcessSummary
+	Next      string // the After of the next page; "" on the last
+}
+
+// ErrInvalid is what a Processes implementation returns (possibly wrapped) for a
+// request it cannot answer as asked; the API answers 400 bad_request.
+var ErrInvalid = errors.New("invalid")
 
 // Process is one process: its state, its stream, the commands it issued and their
 // deliveries, and its deadlines.
@@ -194,37 +232,76 @@ type processListResponse struct {
 	Next      *string          `json:"next"`
 }
 
-// processList lists the processes of one manager, paged by id.
+// processList lists the processes of one manager: in id order, or with a
+// ProcessLister filtered by status, age and idleness and sorted by age.
 func (s *Server) processList(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if s.opts.Processes == nil {
 		return errNotFound("no process manager %q: the daemon runs none", name)
 	}
-	q := r.URL.Query()
-	limit, err := s.parseLimit(q.Get("limit"))
+	q, err := s.listQuery(r)
 	if err != nil {
 		return err
+	}
+	var page ProcessListPage
+	if lister, ok := s.opts.Processes.(ProcessLister); ok {
+		page, err = lister.ListProcesses(r.Context(), name, q)
+	} else if q.Status != "" || q.OlderThan > 0 || q.IdleFor > 0 || q.ByAge {
+		return errBadRequest("this daemon lists processes in id order only: leave out status, older_than, idle_for and sort")
+	} else {
+		page.Processes, err = s.opts.Processes.List(r.Context(), name, q.After, q.Limit+1)
+		if len(page.Processes) > q.Limit {
+			page.Processes = page.Processes[:q.Limit]
+			page.Next = page.Processes[q.Limit-1].ID
+		}
+	}
+	if err != nil {
+		return processError(err)
+	}
+	out := processListResponse{Processes: page.Processes}
+	if out.Processes == nil {
+		out.Processes = []ProcessSummary{}
+	}
+	if page.Next != "" {
+		out.Next = &page.Next
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// listQuery reads the query of the process-list route.
+func (s *Server) listQuery(r *http.Request) (ListQuery, error) {
+	v := r.URL.Query()
+	limit, err := s.parseLimit(v.Get("limit"))
+	if err != nil {
+		return ListQuery{}, err
 	}
 	if limit == 0 {
 		limit = s.opts.DefaultLimit
 	}
-	list, err := s.opts.Processes.List(r.Context(), name, q.Get("after"), limit+1)
-	if errors.Is(err, ErrNotFound) {
-		return errNotFound("%v", err)
+	q := ListQuery{Status: v.Get("status"), After: v.Get("after"), Limit: limit}
+	switch q.Status {
+	case "", "open", "completed", "expired", "parked":
+	default:
+		return ListQuery{}, errBadRequest("status must be open, completed, expired or parked, got %q", q.Status)
 	}
-	if err != nil {
-		return err
+	switch sort := v.Get("sort"); sort {
+	case "", "id":
+	case "age":
+		q.ByAge = true
+	default:
+		return ListQuery{}, errBadRequest("sort must be id or age, got %q", sort)
 	}
-	out := processListResponse{Processes: list}
-	if out.Processes == nil {
-		out.Processes = []ProcessSummary{}
+	for _, d := range []struct {
+		param string
+		dst   *time.Duration
+	}{{"older_than", &q.OlderThan}, {"idle_for", &q.IdleFor}} {
+		if raw := v.Get(d.param); raw != "" {
+			if *d.dst, err = time.ParseDuration(raw); err != nil || *d.dst < 0 {
+				return ListQuery{}, errBadRequest("%s must be a duration such as 90s, 30m or 48h, got %q", d.param, raw)
+			}
+		}
 	}
-	if len(list) > limit {
-		out.Processes = list[:limit]
-		next := list[limit-1].ID
-		out.Next = &next
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return q, nil
 }
 
 type processJSON struct {
@@ -366,6 +443,8 @@ func processError(err error) error {
 		return errNotFound("%v", err)
 	case errors.Is(err, ErrConflict):
 		return &apiError{http.StatusConflict, codeConflict, err.Error()}
+	case errors.Is(err, ErrInvalid):
+		return errBadRequest("%v", err)
 	default:
 		return err
 	}

@@ -243,3 +243,52 @@ func TestParkedRetrySkip(t *testing.T) {
 		t.Fatalf("retry without process managers: %d", status)
 	}
 }
+
+// lister is a fakeProcesses that filters and orders its listings: it records the
+// query it was asked.
+type lister struct {
+	fakeProcesses
+	asked ListQuery
+}
+
+func (l *lister) ListProcesses(_ context.Context, name string, q ListQuery) (ProcessListPage, error) {
+	if name != "M" {
+		return ProcessListPage{}, fmt.Errorf("no manager %q: %w", name, ErrNotFound)
+	}
+	if q.After == "bad" {
+		return ProcessListPage{}, fmt.Errorf("%q is not a next of this order: %w", q.After, ErrInvalid)
+	}
+	l.asked = q
+	created := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
+	last := created.Add(time.Minute)
+	return ProcessListPage{Processes: []ProcessSummary{{ID: "7", Status: "open", Version: 1, Events: 1, Deadlines: 1,
+		Created: &created, LastActivity: &last, Parked: 1}}, Next: "1795800000000000000/7"}, nil
+}
+
+// TestProcessListFilters: the process-list route hands status, ages and the order to a
+// ProcessLister, refuses what it cannot mean, and refuses filters without a lister.
+func TestProcessListFilters(t *testing.T) {
+	l := &lister{}
+	e := newEnv(t, Options{Processes: l})
+	r := e.do("GET", "/v1/processes/M?status=open&older_than=1h&idle_for=30m&sort=age&limit=5&after=abc", nil).must(t, http.StatusOK)
+	want := ListQuery{Status: "open", OlderThan: time.Hour, IdleFor: 30 * time.Minute, ByAge: true, After: "abc", Limit: 5}
+	if l.asked != want {
+		t.Errorf("asked %+v, want %+v", l.asked, want)
+	}
+	p := r.body["processes"].([]any)[0].(map[string]any)
+	if r.body["next"] != "1795800000000000000/7" || p["created"] != "2026-11-28T18:00:00Z" || p["last_activity"] != "2026-11-28T18:01:00Z" || fmt.Sprint(p["parked"]) != "1" {
+		t.Errorf("answer %s", r.raw)
+	}
+	e.do("GET", "/v1/processes/M", nil).must(t, http.StatusOK)
+	if want := (ListQuery{Limit: 100}); l.asked != want {
+		t.Errorf("without a query, asked %+v, want %+v", l.asked, want)
+	}
+	for _, q := range []string{"status=stuck", "sort=oldest", "older_than=1", "idle_for=-1h", "after=bad"} {
+		e.do("GET", "/v1/processes/M?"+q, nil).mustError(t, http.StatusBadRequest, "bad_request")
+	}
+	e.do("GET", "/v1/processes/Nope?status=open", nil).mustError(t, http.StatusNotFound, "not_found")
+
+	plain := newEnv(t, Options{Processes: &fakeProcesses{}})
+	plain.do("GET", "/v1/processes/M?limit=1", nil).must(t, http.StatusOK)
+	plain.do("GET", "/v1/processes/M?status=open", nil).mustError(t, http.StatusBadRequest, "bad_request")
+}

@@ -171,12 +171,38 @@ func (p *processes) List(ctx context.Context, name, after string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
+	return summaries(list), nil
+}
+
+// ListProcesses implements server.ProcessLister (pm.Manager.List says what it costs).
+func (p *processes) ListProcesses(ctx context.Context, name string, q server.ListQuery) (server.ProcessListPage, error) {
+	mg, ok := p.find(name)
+	if !ok {
+		return server.ProcessListPage{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+	}
+	page, err := mg.m.List(ctx, pm.ListOptions{Status: pm.Status(q.Status), OlderThan: q.OlderThan, IdleFor: q.IdleFor,
+		ByAge: q.ByAge, After: q.After, Limit: q.Limit})
+	if errors.Is(err, pm.ErrInvalidListing) {
+		return server.ProcessListPage{}, &apiError{err, server.ErrInvalid}
+	}
+	if err != nil {
+		return server.ProcessListPage{}, err
+	}
+	out := server.ProcessListPage{Processes: summaries(page.Processes), Next: page.Next}
+	return out, nil
+}
+
+// summaries are the lines of processes as the API shows them.
+func summaries(list []pm.ProcessSummary) []server.ProcessSummary {
 	out := make([]server.ProcessSummary, len(list))
 	for i, s := range list {
 		out[i] = server.ProcessSummary{ID: s.ID, Status: string(s.Status), Version: s.Version,
-			Events: s.Events, Commands: s.Commands, Deadlines: s.Deadlines}
+			Events: s.Events, Commands: s.Commands, Deadlines: s.Deadlines, Parked: s.Parked}
+		if !s.Created.IsZero() {
+			out[i].Created, out[i].LastActivity = &s.Created, &s.LastActivity
+		}
 	}
-	return out, nil
+	return out
 }
 
 // Process implements server.Processes.

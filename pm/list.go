@@ -1,0 +1,240 @@
+package pm
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// StatusParked, as ListOptions.Status, selects the processes with a parked command,
+// whatever their status.
+const StatusParked Status = "parked"
+
+// ListOptions selects, orders and pages the processes List returns. The zero value
+// lists every process in id order, 100 at a time.
+type ListOptions struct {
+	// Status keeps the processes of one status (StatusOpen, StatusCompleted,
+	// StatusExpired), or those with a parked command (StatusParked); "" keeps all.
+	Status Status
+	// OlderThan keeps the processes whose first event is at least this old; IdleFor
+	// those whose last event is. 0 keeps all.
+	OlderThan, IdleFor time.Duration
+	// ByAge lists the oldest process (by its first event) first, rather than in id
+	// order: the processes stuck longest come first.
+	ByAge bool
+	// After is ProcessPage.Next of the page before; "" starts at the first.
+	After string
+	// Limit is the most processes on a page; 0 means 100.
+	Limit int
+	// Now is what ages are counted from; the zero value is the wall clock's now.
+	Now time.Time
+}
+
+// ProcessPage is a page of List.
+type ProcessPage struct {
+	Processes []ProcessSummary
+	// Next is the After of the next page; "" when this page is the last.
+	Next string
+}
+
+// List lists the processes that opts selects, a page at a time. It reads the store
+// (the Manager need not be running) and costs, per page:
+//
+//   - in id order with no filter: one fold (from the newest snapshot) and two one-event
+//     reads per process shown, Limit+1 of them;
+//   - in id order with a filter: the same for every process looked at until Limit+1
+//     match, so a filter that few processes pass reads many of them;
+//   - by age: the same for every process of the manager (or, with StatusParked, every
+//     process with a parked command): the age of each is needed to order them. A
+//     manager with 100,000 processes takes seconds; filter by StatusParked, or list
+//     in id order, there.
+//
+// StatusParked takes its processes from the parked commands of a running Manager with
+// a Deliver handler (Parked); on any other Manager it finds none.
+func (m *Manager) List(ctx context.Context, opts ListOptions) (ProcessPage, error) {
+	if opts.Limit <= 0 {
+		opts.Limit = 100
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	switch opts.Status {
+	case "", StatusOpen, StatusCompleted, StatusExpired, StatusParked:
+	default:
+		return ProcessPage{}, fmt.Errorf("pm: %s: no status %q: open, completed, expired or parked: %w", m.name, opts.Status, ErrInvalidListing)
+	}
+	parked := m.parkedByProcess()
+	keep := func(s ProcessSummary) bool {
+		switch {
+		case opts.Status == StatusParked && s.Parked == 0,
+			opts.Status != "" && opts.Status != StatusParked && s.Status != opts.Status,
+			opts.OlderThan > 0 && opts.Now.Sub(s.Created) < opts.OlderThan,
+			opts.IdleFor > 0 && opts.Now.Sub(s.LastActivity) < opts.IdleFor:
+			return false
+		}
+		return true
+	}
+	if opts.ByAge {
+		return m.listByAge(ctx, opts, parked, keep)
+	}
+	var out ProcessPage
+	err := m.eachProcess(ctx, opts.Status, parked, opts.After, func(id string) (bool, error) {
+		s, ok, err := m.summary(ctx, id, parked)
+		if err != nil || !ok || !keep(s) {
+			return true, err
+		}
+		if len(out.Processes) == opts.Limit {
+			out.Next = out.Processes[opts.Limit-1].ID
+			return false, nil
+		}
+		out.Processes = append(out.Processes, s)
+		return true, nil
+	})
+	return out, err
+}
+
+// ErrInvalidListing: a ListOptions that List cannot answer (an unknown status, a Next
+// of another order).
+var ErrInvalidListing = errors.New("invalid listing")
+
+// listByAge is List with opts.ByAge: every process that keep accepts, oldest first.
+// Its Next is "<first event's Unix nanoseconds>/<id>" of the last process shown.
+func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[string]int, keep func(ProcessSummary) bool) (ProcessPage, error) {
+	var afterAt int64
+	var afterID string
+	if opts.After != "" {
+		at, id, ok := strings.Cut(opts.After, "/")
+		n, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil {
+			return ProcessPage{}, fmt.Errorf("pm: %s: %q is not the next of a listing by age: %w", m.name, opts.After, ErrInvalidListing)
+		}
+		afterAt, afterID = n, id
+	}
+	var all []ProcessSummary
+	err := m.eachProcess(ctx, opts.Status, parked, "", func(id string) (bool, error) {
+		s, ok, err := m.summary(ctx, id, parked)
+		if err == nil && ok && keep(s) {
+			all = append(all, s)
+		}
+		return true, err
+	})
+	if err != nil {
+		return ProcessPage{}, err
+	}
+	order := func(s ProcessSummary) (int64, string) { return s.Created.UnixNano(), s.ID }
+	slices.SortFunc(all, func(a, b ProcessSummary) int {
+		at, aid := order(a)
+		bt, bid := order(b)
+		return cmp.Or(cmp.Compare(at, bt), cmp.Compare(aid, bid))
+	})
+	start := 0
+	if opts.After != "" {
+		start, _ = slices.BinarySearchFunc(all, afterAt, func(s ProcessSummary, at int64) int {
+			st, sid := order(s)
+			return cmp.Or(cmp.Compare(st, at), cmp.Compare(sid, afterID), -1) // the cursor sorts before: start after it
+		})
+	}
+	var out ProcessPage
+	end := min(start+opts.Limit, len(all))
+	out.Processes = all[start:end]
+	if end < len(all) {
+		last := all[end-1]
+		out.Next = strconv.FormatInt(last.Created.UnixNano(), 10) + "/" + last.ID
+	}
+	return out, nil
+}
+
+// eachProcess calls fn with the id of each process after after, in id order, until
+// fn returns false: the processes with a parked command for StatusParked, else every
+// process stream of the manager.
+func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[string]int, after string, fn func(id string) (bool, error)) error {
+	if status == StatusParked {
+		ids := make([]string, 0, len(parked))
+		for id := range parked {
+			if id > after {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if more, err := fn(id); err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	}
+	prefix := m.name + "$"
+	from := ""
+	if after != "" {
+		from = prefix + after
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page, err := m.store.Streams(prefix, from, streamsPageSize)
+		if err != nil {
+			return err
+		}
+		for _, s := range page {
+			id := strings.TrimPrefix(s.Name, prefix)
+			if !s.Exists || checkProcessID(m.name, id) != "" {
+				continue // deleted, or not a stream this manager could have written
+			}
+			if more, err := fn(id); err != nil || !more {
+				return err
+			}
+		}
+		if len(page) < streamsPageSize {
+			return nil
+		}
+		from = page[len(page)-1].Name
+	}
+}
+
+// summary folds process id for its line in a list; ok is false when it has no event
+// (deleted since it was listed).
+func (m *Manager) summary(ctx context.Context, id string, parked map[string]int) (ProcessSummary, bool, error) {
+	e, err := m.fold(ctx, id)
+	if err != nil || !e.exists {
+		return ProcessSummary{}, false, err
+	}
+	l := e.p.ledger()
+	s := ProcessSummary{ID: id, Status: l.status(), Version: l.last, Events: l.links, Commands: l.commands,
+		Deadlines: len(l.pending), Parked: parked[id]}
+	stream := m.name + "$" + id
+	for _, at := range []struct {
+		t    *time.Time
+		opts pmd.ReadOptions
+	}{
+		{&s.Created, pmd.ReadOptions{Limit: 1}},
+		{&s.LastActivity, pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1}},
+	} {
+		for ev, err := range m.store.ReadStream(ctx, stream, at.opts) {
+			if errors.Is(err, pmd.ErrStreamNotFound) {
+				return ProcessSummary{}, false, nil
+			}
+			if err != nil {
+				return ProcessSummary{}, false, fmt.Errorf("pm: read %s: %w", stream, err)
+			}
+			*at.t = ev.Timestamp
+		}
+	}
+	return s, true, nil
+}
+
+// parkedByProcess counts the parked commands of each process.
+func (m *Manager) parkedByProcess() map[string]int {
+	out := make(map[string]int)
+	for _, pc := range m.Parked() {
+		out[pc.Command.ProcessID]++
+	}
+	return out
+}
