@@ -501,6 +501,14 @@ func TestProcesses(t *testing.T) {
 	if _, ok := p.State.(map[string]any)["seen"].(int64); !ok {
 		t.Fatalf("state numbers are not int64: %#v", p.State)
 	}
+	found, err := c.FindProcesses(ctx, "CateringMatch", client.ProcessQuery{Limit: 1})
+	if err != nil || len(found.Processes) != 1 || found.Next == nil {
+		t.Fatalf("FindProcesses without a filter: %+v, %v", found, err)
+	}
+	// This daemon's Processes lists in id order only: filters are refused.
+	if _, err := c.FindProcesses(ctx, "CateringMatch", client.ProcessQuery{Status: "open", OlderThan: time.Hour, ByAge: true}); !errors.Is(err, pmd.ErrInvalidArgument) {
+		t.Fatalf("FindProcesses with filters from a daemon that cannot filter: %v", err)
+	}
 	st, err := c.Stats(ctx)
 	if err != nil || len(st.Processes) != 1 || st.Processes[0].Name != "CateringMatch" || st.Processes[0].Open != 1 ||
 		st.Health.Status != "ok" || st.Store.Segments != 1 || st.Cluster != nil {

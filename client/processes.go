@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -77,6 +78,54 @@ type ProcessSummary struct {
 	Events    int    `json:"events"`    // handled events linked into its stream
 	Commands  int    `json:"commands"`  // commands issued
 	Deadlines int    `json:"deadlines"` // pending deadlines
+	// Created is the timestamp of the first event of its stream, LastActivity that of
+	// the last; nil from a daemon that does not say.
+	Created      *time.Time `json:"created"`
+	LastActivity *time.Time `json:"last_activity"`
+	Parked       int        `json:"parked"` // its parked commands
+}
+
+// ProcessQuery selects and orders the processes FindProcesses lists.
+type ProcessQuery struct {
+	// Status is open, completed, expired, or parked (those with a parked command);
+	// "" selects all.
+	Status string
+	// OlderThan keeps the processes whose first event is at least this old, IdleFor
+	// those whose last event is.
+	OlderThan, IdleFor time.Duration
+	ByAge              bool   // the oldest first, rather than in id order
+	After              string // the Next of the page before
+	Limit              int    // at most this many; 0 leaves it to the daemon
+}
+
+// FindProcesses lists the processes of the process manager called name that q
+// selects, a page at a time: for instance the open ones older than an hour, oldest
+// first. An unknown name fails with ErrNotFound.
+func (c *Client) FindProcesses(ctx context.Context, name string, q ProcessQuery) (ProcessPage, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"status": q.Status, "after": q.After} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	for k, d := range map[string]time.Duration{"older_than": q.OlderThan, "idle_for": q.IdleFor} {
+		if d > 0 {
+			v.Set(k, d.String())
+		}
+	}
+	if q.ByAge {
+		v.Set("sort", "age")
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/v1/processes/" + url.PathEscape(name)
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var p ProcessPage
+	err := c.do(ctx, "GET", path, nil, &p)
+	return p, err
 }
 
 // ProcessPage is one page of a process manager's processes.
