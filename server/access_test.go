@@ -137,6 +137,9 @@ func sampleRequests() map[string]struct{ method, path, body string } {
 		"routes":              {"GET", "/v1/", ""},
 		"openapi":             {"GET", "/v1/openapi.json", ""},
 		"stats":               {"GET", "/v1/stats", ""},
+		"cluster":             {"GET", "/v1/cluster", ""},
+		"cluster_join":        {"POST", "/v1/cluster/nodes", `{"id":"n4","raft_addr":"127.0.0.1:7084"}`},
+		"cluster_remove":      {"DELETE", "/v1/cluster/nodes/n4", ""},
 		"metrics":             {"GET", "/metrics", ""},
 		"healthz":             {"GET", "/healthz", ""},
 	}

@@ -44,6 +44,9 @@ type Options struct {
 	// Cluster, when set, says how the cluster stands, for the stats route (a node of a
 	// cluster sets it; nil is a single node).
 	Cluster func(context.Context) (ClusterStatus, error)
+	// Node, for a node of a cluster, sends writes (and reads with ?consistency=leader,
+	// and the process and subscription routes) to the leader; nil is a single node.
+	Node Node
 	// Browser serves GET / and everything not under /v1/, /metrics or /healthz;
 	// nil means a small page listing the API.
 	Browser http.Handler
@@ -125,6 +128,8 @@ type Server struct {
 	held     atomic.Int64 // bytes all subscriptions hold queued; see SubscribersBuffer
 
 	samples sampler // of the stats route; see stats.go
+
+	forwarder *http.Client // to the leader, for a cluster node (cluster.go)
 }
 
 // New returns a Server for store. The caller keeps ownership of store: the Server never
@@ -139,6 +144,9 @@ func New(store *pmd.Store, opts Options) *Server {
 		stopping: make(chan struct{}),
 	}
 	s.metrics = newMetrics(opts.Registry, store, opts.Processes)
+	if opts.Node != nil {
+		s.forwarder = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
 	s.routes()
 	return s
 }
@@ -202,8 +210,8 @@ func (s *Server) routes() {
 			params: []string{"stream", "types", "from"}, access: access{scope: ScopeRead, target: queryStream}, long: true, h: s.subscribe},
 		{method: "GET", path: "/v1/processes", name: "processes", doc: "the process managers, with counts of their processes",
 			access: read, h: s.processes},
-		{method: "GET", path: "/v1/processes/{name}", name: "process_list", doc: "the processes of one process manager, in id order or oldest first, by status, age and idleness",
-			params: []string{"after", "limit", "status", "older_than", "idle_for", "sort"}, access: read, h: s.processList},
+		{method: "GET", path: "/v1/processes/{name}", name: "process_list", doc: "the processes of one process manager, in id order",
+			params: []string{"after", "limit"}, access: read, h: s.processList},
 		{method: "GET", path: "/v1/processes/{name}/parked", name: "parked", doc: "the parked commands of one process manager, oldest first",
 			params: []string{"limit"}, access: read, h: s.parked},
 		{method: "POST", path: "/v1/processes/{name}/{id}/commands/{command}/retry", name: "retry_command", doc: "queue a parked or failing command for delivery again",
@@ -226,6 +234,12 @@ func (s *Server) routes() {
 			access: access{scope: ScopeRead, noData: true}, h: serveOpenAPI},
 		{method: "GET", path: "/v1/stats", name: "stats", doc: "the store's figures, write rate, process managers, subscriptions, health and cluster, for a dashboard",
 			access: read, h: s.stats},
+		{method: "GET", path: "/v1/cluster", name: "cluster", doc: "the cluster's nodes, leader and Raft indexes, as this node sees them",
+			access: read, h: s.cluster},
+		{method: "POST", path: "/v1/cluster/nodes", name: "cluster_join", doc: "add a node to the cluster: {id, raft_addr}",
+			access: access{scope: ScopeAdmin}, h: s.joinNode},
+		{method: "DELETE", path: "/v1/cluster/nodes/{id}", name: "cluster_remove", doc: "remove a node from the cluster",
+			access: access{scope: ScopeAdmin}, h: s.removeNode},
 		{method: "GET", path: "/metrics", name: "metrics", doc: "Prometheus metrics",
 			access: read, h: s.serveMetrics},
 		{method: "GET", path: "/healthz", name: "healthz", doc: "200 when the store is open and serving, 503 when degraded or stopping",
@@ -313,6 +327,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			if err = s.authorize(r, rt.access); err != nil {
 				break
 			}
+			var leaderRead bool
+			if leaderRead, err = consistency(r); err != nil {
+				break
+			}
 			if !rt.lenient {
 				if err = checkQuery(r, rt); err != nil {
 					break
@@ -321,7 +339,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			// A request that has run out of time before its turn is not started.
 			if err = r.Context().Err(); err == nil {
 				r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBody)
-				err = rt.h(rec, r)
+				err = s.serveRoute(rt, rec, r, leaderRead)
 			}
 		}
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/cluster"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/pmd-dev/pmd/web"
@@ -30,6 +31,7 @@ type serveConfig struct {
 	grace                         time.Duration
 	scavengeEvery                 time.Duration
 	access                        accessFlags
+	cluster                       clusterFlags
 }
 
 func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -47,6 +49,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Int64Var(&c.maxBody, "max-body", 16<<20, "largest request body accepted, in bytes")
 	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
 	scavenge := fs.String("scavenge-every", envString("PMD_SCAVENGE_EVERY", "24h"), "how often to reclaim the disk of dead and erased events; 0 never (env PMD_SCAVENGE_EVERY)")
+	c.cluster.register(fs)
 	if err := c.access.register(fs); err != nil {
 		return c, err
 	}
@@ -68,6 +71,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if c.scavengeEvery, err = time.ParseDuration(*scavenge); err != nil || c.scavengeEvery < 0 {
 		return c, &usageError{fmt.Sprintf("--scavenge-every %q is not a duration of zero or more, such as 24h", *scavenge)}
+	}
+	if err := c.cluster.check(); err != nil {
+		return c, err
 	}
 	return c, c.access.check()
 }
@@ -148,15 +154,33 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 
-	procs, err := startProcesses(ctx, store, cfg, reg, logger, func() {
+	procFailed := func() {
 		logger.Error("shutting down: a process manager failed, and pmd does not run without it")
 		stop()
-	})
-	if err != nil {
-		return errors.Join(err, closeStore())
+	}
+	var procs interface {
+		api() server.Processes
+		count() int
+		stop() error
+	}
+	var node *cluster.Node
+	if c.cluster.nodeID == "" {
+		p, err := startProcesses(ctx, store, cfg, reg, logger, procFailed)
+		if err != nil {
+			return errors.Join(err, closeStore())
+		}
+		procs = p
+	} else {
+		// A node of a cluster: writes go through Raft, process managers run on the leader.
+		lp := &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
+		procs = lp
+		if node, err = startNode(c.cluster, c.data, ln.Addr().String(), store, logger, lp.run); err != nil {
+			return &exitError{exitTrouble, errors.Join(err, closeStore())}
+		}
+		closeStore = closeNodeFirst(node, closeStore, logger)
 	}
 
-	srv := server.New(store, server.Options{
+	opts := server.Options{
 		MaxBody:      c.maxBody,
 		Processes:    procs.api(),
 		Commits:      commits,
@@ -166,7 +190,11 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Tokens:       acc.tokens,
 		AllowOrigins: splitList(c.access.allowOrigin),
 		AllowHosts:   acc.allowHosts(c.addr),
-	})
+	}
+	if node != nil {
+		opts.Node, opts.Cluster = node, clusterStatus(node)
+	}
+	srv := server.New(store, opts)
 	acc.reloadOnHangup(ctx, logger)
 	waitScavenges := scheduleScavenges(ctx, store, c.scavengeEvery, logger)
 	url := acc.scheme() + "://" + ln.Addr().String()

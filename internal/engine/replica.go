@@ -36,3 +36,7 @@ func (e *Engine) SetID(id uuid.UUID) error {
 	e.id = id
 	return nil
 }
+
+// RaftDir is the folder of a data directory that holds a cluster node's Raft state
+// (package cluster): its Raft log and snapshots. A single node has none.
+const RaftDir = "raft"

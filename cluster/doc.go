@@ -1,0 +1,33 @@
+// Package cluster replicates a pmd store over Raft (github.com/hashicorp/raft): three or
+// five nodes hold one log, and any node takes any request.
+//
+// The store is the state machine. A write made on the leader is encoded by the store
+// (pmd.Store.SetReplicator), put in a Raft entry with the leader's timestamp, and applied
+// on every node, in log order, through pmd.Store.ApplyWrites: expected versions, event
+// ids and exact retries are checked at apply, against the same state on every node, so
+// every node writes the same records at the same positions and agrees on which write won.
+// Raft's log and stable store are raft-boltdb; its snapshots are a position (the store's
+// own log is the state), and a node that is further behind than the Raft log reaches
+// copies the records it lacks from a peer over the cluster service.
+//
+// What it promises:
+//
+//   - A write is acknowledged once a quorum has its entry on disk and the leader applied it.
+//     Of two concurrent writes with the same expected version, through any nodes, exactly
+//     one wins.
+//   - Apply is idempotent across restarts: the Raft index of each replicated write is on
+//     its commit record in the store's log (log.Record.Applied), durable with the records,
+//     and the entries at or below it are skipped when Raft applies them again.
+//   - Timestamps come from the leader and grow in log order as long as one leader's clock
+//     does; the first leader of a cluster appends a seed entry so that every node starts
+//     from the same records and store id (a single node's data directory seeds a cluster).
+//   - Leader-only work (Config.OnLeader: process managers, subscriptions) starts once the
+//     node leads and has applied every earlier entry, and is stopped and waited for when
+//     leadership is lost, before the node does anything else.
+//   - A node whose copy cannot follow (a failed log write under an entry Raft considers
+//     applied, a data directory of another store) stops (Config.Fatal); restarted with
+//     the same flags it applies the entries again and rejoins.
+//
+// One TCP port, the Raft address, carries Raft's traffic and the cluster service's (join,
+// remove, node info, records for a node catching up); see mux.go and service.go.
+package cluster

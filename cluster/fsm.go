@@ -1,0 +1,220 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/raft"
+	"github.com/pmd-dev/pmd"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The Raft log entries of a cluster (raft.LogCommand data): a kind byte, then msgpack.
+const (
+	// entryWrite carries one write as the leader prepared it: writeEntry.
+	entryWrite byte = 1
+	// entrySeed carries the store a new cluster starts from: seedEntry. The first
+	// leader of a cluster appends it, so that every node holds the same records (the
+	// seed node's, if its data directory was a single node's) and the same store id
+	// before the first write.
+	entrySeed byte = 2
+)
+
+type writeEntry struct {
+	Timestamp int64  `msgpack:"t"` // the leader's clock: the events' timestamp
+	Write     []byte `msgpack:"w"` // as pmd.Store.SetReplicator's fn got it
+}
+
+type seedEntry struct {
+	StoreID  uuid.UUID `msgpack:"id"`
+	Position uint64    `msgpack:"pos"` // the seed store's last position
+}
+
+// snapshotData is what a snapshot holds: not the store's records, which are the store's
+// own log, but the position they reach and the store's id. A node installing a snapshot
+// copies the records it lacks from a node that has them (see catchUp).
+type snapshotData struct {
+	Position uint64    `msgpack:"pos"`
+	StoreID  uuid.UUID `msgpack:"id"`
+}
+
+// fsm is the Raft state machine: the store.
+type fsm struct {
+	store  *pmd.Store
+	logger *slog.Logger
+	fetch  func(ctx context.Context, to uint64) error // copies records up to to from a peer
+	fatal  func(error)                                // the node cannot go on: stop it
+
+	applied atomic.Uint64 // the last Raft index applied (or skipped), for WaitApplied
+	mu      sync.Mutex
+	waiters []waiter
+	lastTS  atomic.Int64 // the greatest event timestamp applied
+}
+
+type waiter struct {
+	index uint64
+	ch    chan struct{}
+}
+
+// outcome is what Apply returns for one write entry: raft's ApplyFuture.Response.
+type outcome struct {
+	res pmd.WriteResult
+	err error
+}
+
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies the entries Raft committed, in order: the writes of a run of write
+// entries go to the store together, sharing its log writes and fsyncs.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	var run []pmd.ReplicatedWrite
+	var at []int
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		for i, o := range f.store.ApplyWrites(context.Background(), run) {
+			if errors.Is(o.Err, pmd.ErrReplicaFailed) {
+				f.fatal(o.Err)
+			}
+			out[at[i]] = &outcome{res: o.Result, err: o.Err}
+			if o.Err == nil && !o.Skipped && run[i].Timestamp > f.lastTS.Load() {
+				f.lastTS.Store(run[i].Timestamp)
+			}
+		}
+		run, at = run[:0], at[:0]
+	}
+	for i, l := range logs {
+		if l.Type != raft.LogCommand || len(l.Data) == 0 {
+			continue
+		}
+		switch l.Data[0] {
+		case entryWrite:
+			var e writeEntry
+			if err := msgpack.Unmarshal(l.Data[1:], &e); err != nil {
+				out[i] = &outcome{err: fmt.Errorf("%w: Raft entry %d does not decode: %v", pmd.ErrInvalidArgument, l.Index, err)}
+				continue
+			}
+			run = append(run, pmd.ReplicatedWrite{Index: l.Index, Timestamp: e.Timestamp, Write: e.Write})
+			at = append(at, i)
+		case entrySeed:
+			flush()
+			var e seedEntry
+			err := msgpack.Unmarshal(l.Data[1:], &e)
+			if err == nil {
+				err = f.seed(e)
+			}
+			if err != nil {
+				f.fatal(fmt.Errorf("cluster: apply the seed entry %d: %w", l.Index, err))
+			}
+			out[i] = &outcome{err: err}
+		default:
+			out[i] = &outcome{err: fmt.Errorf("%w: Raft entry %d has unknown kind %d", pmd.ErrInvalidArgument, l.Index, l.Data[0])}
+		}
+	}
+	flush()
+	f.setApplied(logs[len(logs)-1].Index)
+	return out
+}
+
+// seed makes the store the cluster's: its records up to the seed's position, its id.
+func (f *fsm) seed(e seedEntry) error {
+	if f.store.Applied() > 0 {
+		return nil // the store holds writes made after the seed, so it applied it
+	}
+	return f.reach(e.Position, e.StoreID)
+}
+
+// reach brings the store to position pos of the store with id id, copying the records it
+// lacks from a peer, and takes the id. A store with records of another store diverges.
+func (f *fsm) reach(pos uint64, id uuid.UUID) error {
+	last := f.store.LastPosition()
+	if last > 0 && f.store.ID() != id {
+		return fmt.Errorf("this node's data directory holds store %s (%d records), not the cluster's store %s: start it with an empty data directory", f.store.ID(), last, id)
+	}
+	if last < pos {
+		f.logger.Info("cluster: copying records from a peer", "from", last+1, "to", pos)
+		if err := f.fetch(context.Background(), pos); err != nil {
+			return err
+		}
+	}
+	return f.store.AdoptID(id)
+}
+
+func (f *fsm) setApplied(idx uint64) {
+	f.applied.Store(idx)
+	f.mu.Lock()
+	keep := f.waiters[:0]
+	for _, w := range f.waiters {
+		if w.index <= idx {
+			close(w.ch)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	f.waiters = keep
+	f.mu.Unlock()
+}
+
+// waitApplied returns once the entry at idx is applied here, or ctx ends.
+func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
+	if f.applied.Load() >= idx {
+		return nil
+	}
+	ch := make(chan struct{})
+	f.mu.Lock()
+	if f.applied.Load() >= idx {
+		f.mu.Unlock()
+		return nil
+	}
+	f.waiters = append(f.waiters, waiter{idx, ch})
+	f.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Snapshot is cheap: the store's own log is the state, so a snapshot is the position it
+// reaches (raft calls Snapshot between two applies).
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &snapshot{data: snapshotData{Position: f.store.LastPosition(), StoreID: f.store.ID()}}, nil
+}
+
+// Restore brings the store to the snapshot: at start, raft restores the node's own last
+// snapshot, which the store already holds (nothing to do); a node far behind gets the
+// leader's, and copies the records it lacks.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var d snapshotData
+	if err := msgpack.NewDecoder(bufio.NewReader(rc)).Decode(&d); err != nil {
+		return fmt.Errorf("cluster: read a snapshot: %w", err)
+	}
+	return f.reach(d.Position, d.StoreID)
+}
+
+type snapshot struct{ data snapshotData }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	b, err := msgpack.Marshal(&s.data)
+	if err == nil {
+		_, err = sink.Write(b)
+	}
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}

@@ -1,0 +1,611 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+	pmdlog "github.com/pmd-dev/pmd/log"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Config configures a Node. NodeID, RaftAddr, HTTPAddr, Dir and Store are required.
+type Config struct {
+	NodeID   string // unique in the cluster, kept for the node's life
+	RaftAddr string // host:port this node's Raft and cluster service listen on
+	HTTPAddr string // the node's HTTP API, where other nodes forward requests
+	// Join names the Raft addresses of other nodes. A node without Raft state asks them
+	// to add it to their cluster; with BootstrapExpect, it also forms a new cluster with
+	// them once that many nodes (itself included) answer. A node with neither, and no
+	// Raft state, starts a cluster of its own (which others can then join): a single
+	// node's data directory seeds a cluster this way.
+	Join            []string
+	BootstrapExpect int
+	Dir             string     // the data directory; Raft's state goes in its raft/ folder
+	Store           *pmd.Store // the store in Dir, opened by the caller
+	Logger          *slog.Logger
+	// Fatal is called when the node's copy can no longer follow the cluster (a log
+	// write that failed under an applied entry, a data directory of another store): the
+	// caller must stop the node; a restart applies the entries again. nil exits.
+	Fatal func(error)
+	// OnLeader, if set, runs while this node is the leader and has applied every entry
+	// of the log before its term: for process managers and subscriptions. Its context
+	// ends when leadership is lost, and the node waits for it to return before it
+	// takes part in anything else, so the work stops here before it can start on the
+	// next leader as far as this node is concerned.
+	OnLeader func(ctx context.Context)
+
+	// Raft tuning; zero values take the defaults noted.
+	HeartbeatTimeout   time.Duration // 1s
+	ElectionTimeout    time.Duration // 1s
+	LeaderLeaseTimeout time.Duration // 500ms
+	SnapshotThreshold  uint64        // 8192 entries
+	SnapshotInterval   time.Duration // 30s
+	TrailingLogs       uint64        // 10240 entries
+	NoSync             bool          // Raft's log store without fsync (tests only)
+}
+
+// Errors.
+var (
+	// ErrNoLeader: no leader is known within the wait (no quorum, or an election).
+	ErrNoLeader = errors.New("cluster: no leader")
+	// ErrNotLeader: the operation needs the leader and this node is not.
+	ErrNotLeader = errors.New("cluster: this node is not the leader")
+)
+
+// Node is a running cluster member: Raft, its state machine (the store) and the
+// cluster service.
+type Node struct {
+	cfg    Config
+	store  *pmd.Store
+	logger *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	mux    *mux
+	trans  *raft.NetworkTransport
+	logs   *raftboltdb.BoltStore
+
+	applyMu sync.Mutex
+	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
+	ready   atomic.Bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start starts the node: it opens Raft's state in cfg.Dir, listens on cfg.RaftAddr,
+// and joins or forms its cluster in the background (see Config.Join). The store's
+// writes go through Raft from now on.
+func Start(cfg Config) (*Node, error) {
+	if cfg.NodeID == "" || cfg.RaftAddr == "" || cfg.Store == nil || cfg.Dir == "" {
+		return nil, errors.New("cluster: a node needs an id, a Raft address, a data directory and its store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{})}
+	if cfg.Fatal == nil {
+		n.cfg.Fatal = func(err error) {
+			n.logger.Error("cluster: stopping the node", "err", err)
+			os.Exit(1)
+		}
+	}
+	n.fsm = &fsm{store: cfg.Store, logger: cfg.Logger, fetch: n.fetch, fatal: n.cfg.Fatal}
+	applied, err := cfg.Store.SetReplicator(n.replicate)
+	if err != nil {
+		return nil, err
+	}
+	n.fsm.applied.Store(applied)
+	if err := n.open(); err != nil {
+		n.closeAll()
+		return nil, err
+	}
+	n.wg.Add(3)
+	go n.serve()
+	go n.lead()
+	go n.form()
+	return n, nil
+}
+
+func (n *Node) open() error {
+	dir := filepath.Join(n.cfg.Dir, engine.RaftDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: n.cfg.NoSync})
+	if err != nil {
+		return fmt.Errorf("cluster: open the Raft log: %w", err)
+	}
+	n.logs = logs
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
+	}
+	if n.mux, err = listen(n.cfg.RaftAddr); err != nil {
+		return err
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: &layer{m: n.mux, conns: n.mux.raft}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+	})
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(n.cfg.NodeID)
+	c.Logger = hl
+	c.BatchApplyCh = true
+	c.MaxAppendEntries = 256
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&c.HeartbeatTimeout, n.cfg.HeartbeatTimeout)
+	set(&c.ElectionTimeout, n.cfg.ElectionTimeout)
+	set(&c.LeaderLeaseTimeout, n.cfg.LeaderLeaseTimeout)
+	set(&c.SnapshotInterval, n.cfg.SnapshotInterval)
+	if n.cfg.SnapshotThreshold > 0 {
+		c.SnapshotThreshold = n.cfg.SnapshotThreshold
+	}
+	if n.cfg.TrailingLogs > 0 {
+		c.TrailingLogs = n.cfg.TrailingLogs
+	}
+	n.raft, err = raft.NewRaft(c, n.fsm, logs, logs, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start Raft: %w", err)
+	}
+	return nil
+}
+
+// Close leaves the cluster's work to the others: it stops Raft (without leaving the
+// configuration: a restart with the same flags rejoins) and the listeners.
+func (n *Node) Close() error {
+	close(n.stop)
+	err := n.closeAll()
+	n.wg.Wait()
+	return err
+}
+
+func (n *Node) closeAll() error {
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	}
+	if n.trans != nil {
+		errs = append(errs, n.trans.Close())
+	}
+	if n.mux != nil {
+		errs = append(errs, n.mux.Close())
+	}
+	if n.logs != nil {
+		errs = append(errs, n.logs.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// form joins or forms the cluster when the node has no Raft state yet.
+func (n *Node) form() {
+	defer n.wg.Done()
+	if n.hasState() {
+		return
+	}
+	others := slices.DeleteFunc(slices.Clone(n.cfg.Join), func(a string) bool { return a == n.cfg.RaftAddr })
+	if len(others) == 0 && n.cfg.BootstrapExpect <= 1 {
+		n.bootstrap([]raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr)}})
+		return
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n.hasState() {
+			return // joined: another node added this one, and Raft heard from it
+		}
+		if n.tryJoin(others) {
+			return
+		}
+		if n.cfg.BootstrapExpect > 1 {
+			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr)}}
+			for _, a := range others {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				resp, _, _, err := call(ctx, a, request{Op: "info"}, time.Second)
+				cancel()
+				if err == nil && resp.Info != nil {
+					servers = append(servers, raft.Server{ID: raft.ServerID(resp.Info.ID), Address: raft.ServerAddress(a)})
+				}
+			}
+			if len(servers) >= n.cfg.BootstrapExpect {
+				slices.SortFunc(servers, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
+				n.bootstrap(servers)
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+func (n *Node) hasState() bool {
+	return n.raft.LastIndex() > 0
+}
+
+func (n *Node) bootstrap(servers []raft.Server) {
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		n.logger.Error("cluster: bootstrap", "err", err)
+		return
+	}
+	ids := make([]string, len(servers))
+	for i, s := range servers {
+		ids[i] = string(s.ID)
+	}
+	n.logger.Info("cluster: formed", "nodes", ids)
+}
+
+// tryJoin asks the nodes at addrs, and the leader one of them names, to add this node.
+func (n *Node) tryJoin(addrs []string) bool {
+	req := request{Op: "join", ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}
+	for _, a := range addrs {
+		for range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+			resp, _, _, err := call(ctx, a, req, serviceTimeout)
+			cancel()
+			switch {
+			case err != nil:
+			case resp.NotLeader && resp.Leader != "" && resp.Leader != a:
+				a = resp.Leader
+				continue
+			case !resp.NotLeader:
+				n.logger.Info("cluster: joined", "via", a)
+				return true
+			}
+			break
+		}
+	}
+	return false
+}
+
+// lead follows this node's leadership: once it leads and has applied the log before its
+// term, it seeds a new cluster's store if need be, takes writes and runs OnLeader; when
+// it stops leading, it stops them, and waits for OnLeader to return.
+func (n *Node) lead() {
+	defer n.wg.Done()
+	var stopWork func() = func() { n.ready.Store(false) }
+	defer func() { stopWork() }()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case leader := <-n.raft.LeaderCh():
+			stopWork()
+			if !leader {
+				n.logger.Info("cluster: no longer the leader")
+				continue
+			}
+			if err := n.raft.Barrier(0).Error(); err != nil {
+				n.logger.Warn("cluster: leader barrier", "err", err)
+				continue // leadership lost meanwhile: LeaderCh says so next
+			}
+			if err := n.seed(); err != nil {
+				n.logger.Warn("cluster: seed", "err", err)
+				continue
+			}
+			n.applyMu.Lock()
+			n.lastTS = max(n.lastTS, n.fsm.lastTS.Load())
+			n.applyMu.Unlock()
+			n.ready.Store(true)
+			n.logger.Info("cluster: leading", "term", n.raft.Stats()["term"])
+			if n.cfg.OnLeader != nil {
+				stopWork = n.runLeaderWork()
+			}
+		}
+	}
+}
+
+// runLeaderWork starts OnLeader and returns what stops it and waits for it.
+func (n *Node) runLeaderWork() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.cfg.OnLeader(ctx)
+	}()
+	return func() {
+		n.ready.Store(false)
+		cancel()
+		<-done
+	}
+}
+
+// seed appends the seed entry when the store has no replicated write yet: every node
+// then copies this node's records (a single node's data directory that seeds the
+// cluster) and takes its store id.
+func (n *Node) seed() error {
+	if n.store.Applied() > 0 {
+		return nil
+	}
+	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition()})
+	if err != nil {
+		return err
+	}
+	return n.raft.Apply(append([]byte{entrySeed}, b...), 0).Error()
+}
+
+// replicate is the store's replicator: the leader puts the write in a Raft entry with
+// its timestamp and returns the outcome of applying it.
+func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, error) {
+	if !n.ready.Load() {
+		return pmd.WriteResult{}, &pmd.UnavailableError{Cause: n.notLeader()}
+	}
+	n.applyMu.Lock()
+	ts := max(time.Now().UnixNano(), n.lastTS+1)
+	n.lastTS = ts
+	b, err := msgpack.Marshal(&writeEntry{Timestamp: ts, Write: write})
+	if err != nil {
+		n.applyMu.Unlock()
+		return pmd.WriteResult{}, err
+	}
+	// Timestamps grow in log order: the entry is queued under the same lock.
+	f := n.raft.Apply(append([]byte{entryWrite}, b...), 0)
+	n.applyMu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return pmd.WriteResult{}, ctx.Err()
+	}
+	if err != nil {
+		return pmd.WriteResult{}, &pmd.UnavailableError{Cause: fmt.Errorf("cluster: the write may not have been committed: %w", err)}
+	}
+	o, ok := f.Response().(*outcome)
+	if !ok {
+		return pmd.WriteResult{}, fmt.Errorf("cluster: entry %d has no outcome", f.Index())
+	}
+	return o.res, o.err
+}
+
+func (n *Node) notLeader() error {
+	if _, id := n.raft.LeaderWithID(); id != "" {
+		return fmt.Errorf("%w (the leader is %s)", ErrNotLeader, id)
+	}
+	return ErrNoLeader
+}
+
+// IsLeader reports whether this node leads and takes writes.
+func (n *Node) IsLeader() bool { return n.ready.Load() && n.raft.State() == raft.Leader }
+
+// AppliedIndex is the last Raft index this node applied.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.Load() }
+
+// WaitApplied returns once this node applied the Raft entry at index, or ctx ends.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	return n.fsm.waitApplied(ctx, index)
+}
+
+// ReadBarrier returns once this node has applied every entry committed when it was
+// called, after checking that it still leads: a read after it is linearizable.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if !n.IsLeader() {
+		return n.notLeader()
+	}
+	commit := n.raft.CommitIndex()
+	done := make(chan error, 1)
+	go func() { done <- n.raft.VerifyLeader().Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return n.WaitApplied(ctx, commit)
+}
+
+// LeaderHTTP returns the HTTP address of the leader, waiting up to wait for one to be
+// known; ErrNoLeader after that.
+func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		addr, id := n.raft.LeaderWithID()
+		if id != "" {
+			if string(id) == n.cfg.NodeID {
+				if n.IsLeader() {
+					return n.cfg.HTTPAddr, nil
+				}
+			} else if resp, _, _, err := call(ctx, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.State == "leader" {
+				return resp.Info.HTTPAddr, nil
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w within %s: %s", ErrNoLeader, wait, n.raft.State())
+		}
+	}
+}
+
+func (n *Node) info() Info {
+	addr, id := n.raft.LeaderWithID()
+	st := n.raft.Stats()
+	var term uint64
+	fmt.Sscan(st["term"], &term)
+	return Info{
+		ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr,
+		State: strings.ToLower(n.raft.State().String()), LeaderID: string(id), LeaderAddr: string(addr),
+		Term: term, CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.AppliedIndex(),
+		Position: n.store.LastPosition(), InCluster: n.hasState(),
+	}
+}
+
+// NodeStatus is one member of the cluster as this node sees it.
+type NodeStatus struct {
+	Info
+	Reachable bool
+	Voter     bool
+}
+
+// Status is how the cluster stands, as this node sees it: its own Info, and each
+// member's, asked over the cluster service (State "unreachable" where it did not answer).
+type Status struct {
+	Self  Info
+	Nodes []NodeStatus
+}
+
+// Status asks every member of the configuration how it stands.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	st := Status{Self: n.info()}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return st, err
+	}
+	servers := f.Configuration().Servers
+	st.Nodes = make([]NodeStatus, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		ns := &st.Nodes[i]
+		ns.ID, ns.RaftAddr, ns.Voter, ns.State = string(s.ID), string(s.Address), s.Suffrage == raft.Voter, "unreachable"
+		if string(s.ID) == n.cfg.NodeID {
+			ns.Info, ns.Reachable = st.Self, true
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			resp, _, _, err := call(cctx, string(s.Address), request{Op: "info"}, time.Second)
+			if err == nil && resp.Info != nil {
+				ns.Info, ns.Reachable = *resp.Info, true
+			}
+		}()
+	}
+	wg.Wait()
+	return st, nil
+}
+
+// Join adds the node id at raftAddr to the cluster, through the leader.
+func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
+	return n.viaLeader(ctx, request{Op: "join", ID: id, RaftAddr: raftAddr})
+}
+
+// Remove takes the node id out of the cluster, through the leader.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	return n.viaLeader(ctx, request{Op: "remove", ID: id})
+}
+
+func (n *Node) viaLeader(ctx context.Context, req request) error {
+	if n.IsLeader() {
+		if req.Op == "join" {
+			return n.addVoter(ctx, req.ID, req.RaftAddr)
+		}
+		return n.removeServer(ctx, req.ID)
+	}
+	addr, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ErrNoLeader
+	}
+	resp, _, _, err := call(ctx, string(addr), req, serviceTimeout)
+	if err != nil {
+		return err
+	}
+	if resp.NotLeader {
+		return fmt.Errorf("%w: %s", ErrNoLeader, resp.Error)
+	}
+	return nil
+}
+
+func (n *Node) addVoter(ctx context.Context, id, addr string) error {
+	if id == "" || addr == "" {
+		return errors.New("cluster: a join needs the node's id and Raft address")
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id && string(s.Address) == addr {
+			return nil // already a member: a restarted node asking again
+		}
+		if string(s.ID) == id || string(s.Address) == addr {
+			// The same id at a new address, or another id at this address: the old
+			// entry goes first.
+			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+				return err
+			}
+		}
+	}
+	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr)
+	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error()
+}
+
+func (n *Node) removeServer(ctx context.Context, id string) error {
+	n.logger.Info("cluster: removing a node", "id", id)
+	return n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error()
+}
+
+// fetch copies the records after the store's last position up to position to from a
+// member that has them: the leader first.
+func (n *Node) fetch(ctx context.Context, to uint64) error {
+	var addrs []string
+	if addr, _ := n.raft.LeaderWithID(); addr != "" {
+		addrs = append(addrs, string(addr))
+	}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) != n.cfg.NodeID && !slices.Contains(addrs, string(s.Address)) {
+				addrs = append(addrs, string(s.Address))
+			}
+		}
+	}
+	var errs []error
+	for _, a := range addrs {
+		from := n.store.LastPosition() + 1
+		if from > to {
+			return nil
+		}
+		err := n.fetchFrom(ctx, a, from, to)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("cluster: no member to copy records %d-%d from", n.store.LastPosition()+1, to)
+	}
+	return fmt.Errorf("cluster: copy records up to %d: %w", to, errors.Join(errs...))
+}
+
+func (n *Node) fetchFrom(ctx context.Context, addr string, from, to uint64) error {
+	resp, br, c, err := call(ctx, addr, request{Op: "records", From: from, To: to}, serviceTimeout)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return errors.New(resp.Error)
+	}
+	defer c.Close()
+	// No overall deadline (a far-behind node may need many records), but a stalled peer
+	// is given up.
+	touch := func() { _ = c.SetReadDeadline(time.Now().Add(serviceTimeout)) }
+	return readRecords(br, 4<<20, touch, func(recs []pmdlog.Record) error {
+		return n.store.CopyRecords(ctx, recs)
+	})
+}

@@ -1,0 +1,237 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// The cluster service answers on the Raft address (connections that start with
+// connService): one JSON request line, one JSON response line; a records request is
+// followed by the records, each a uvarint length and the record as the log encodes it,
+// and a zero length at the end.
+type request struct {
+	Op       string `json:"op"` // info, join, remove, records
+	ID       string `json:"id,omitempty"`
+	RaftAddr string `json:"raft_addr,omitempty"`
+	From     uint64 `json:"from,omitempty"`
+	To       uint64 `json:"to,omitempty"`
+}
+
+type response struct {
+	Error string `json:"error,omitempty"`
+	// NotLeader is set when a join or remove reached a node that is not the leader;
+	// Leader is the leader's Raft address, if known.
+	NotLeader bool   `json:"not_leader,omitempty"`
+	Leader    string `json:"leader,omitempty"`
+	Info      *Info  `json:"info,omitempty"`
+}
+
+// Info is what a node says of itself.
+type Info struct {
+	ID           string `json:"id"`
+	RaftAddr     string `json:"raft_addr"`
+	HTTPAddr     string `json:"http_addr"`
+	State        string `json:"state"` // leader, follower, candidate, shutdown
+	LeaderID     string `json:"leader_id"`
+	LeaderAddr   string `json:"leader_raft_addr"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Position     uint64 `json:"position"` // the store's last position
+	InCluster    bool   `json:"in_cluster"`
+}
+
+const serviceTimeout = 5 * time.Second
+
+// call sends req to the cluster service at addr and reads the response line; for a
+// records request, it returns the reader positioned at the records.
+func call(ctx context.Context, addr string, req request, timeout time.Duration) (response, *bufio.Reader, net.Conn, error) {
+	c, err := dial(addr, connService, timeout)
+	if err != nil {
+		return response{}, nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	} else {
+		_ = c.SetDeadline(time.Now().Add(timeout))
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	b, _ := json.Marshal(req)
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		stop()
+		c.Close()
+		return response{}, nil, nil, err
+	}
+	br := bufio.NewReader(c)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		stop()
+		c.Close()
+		return response{}, nil, nil, err
+	}
+	var resp response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		stop()
+		c.Close()
+		return response{}, nil, nil, fmt.Errorf("cluster: a bad answer from %s: %w", addr, err)
+	}
+	if req.Op == "records" && resp.Error == "" {
+		return resp, br, &stoppingConn{Conn: c, stop: stop}, nil
+	}
+	stop()
+	c.Close()
+	if resp.Error != "" && !resp.NotLeader {
+		return resp, nil, nil, errors.New(resp.Error)
+	}
+	return resp, nil, nil, nil
+}
+
+type stoppingConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *stoppingConn) Close() error { c.stop(); return c.Conn.Close() }
+
+// serve answers the cluster service's connections until the mux closes.
+func (n *Node) serve() {
+	defer n.wg.Done()
+	for {
+		select {
+		case c := <-n.mux.service:
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				defer c.Close()
+				n.answer(c)
+			}()
+		case <-n.mux.closed:
+			return
+		}
+	}
+}
+
+func (n *Node) answer(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(serviceTimeout))
+	br := bufio.NewReader(c)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	var req request
+	var resp response
+	if err := json.Unmarshal(line, &req); err != nil {
+		resp.Error = "bad request: " + err.Error()
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+		defer cancel()
+		switch req.Op {
+		case "info":
+			info := n.info()
+			resp.Info = &info
+		case "join", "remove":
+			if !n.IsLeader() {
+				resp.NotLeader = true
+				addr, _ := n.raft.LeaderWithID()
+				resp.Leader = string(addr)
+				resp.Error = "not the leader"
+				break
+			}
+			if req.Op == "join" {
+				err = n.addVoter(ctx, req.ID, req.RaftAddr)
+			} else {
+				err = n.removeServer(ctx, req.ID)
+			}
+			if err != nil {
+				resp.Error = err.Error()
+			}
+		case "records":
+			if req.To > n.store.LastPosition() || req.From == 0 || req.From > req.To {
+				resp.Error = fmt.Sprintf("records %d-%d: this node's log ends at %d", req.From, req.To, n.store.LastPosition())
+			}
+		default:
+			resp.Error = fmt.Sprintf("unknown op %q", req.Op)
+		}
+	}
+	b, _ := json.Marshal(resp)
+	if _, err := c.Write(append(b, '\n')); err != nil || req.Op != "records" || resp.Error != "" {
+		return
+	}
+	// Stream the records: no overall deadline (a far-behind node may need many), but
+	// each write must make progress.
+	bw := bufio.NewWriterSize(c, 256<<10)
+	var buf []byte
+	err = n.store.ScanRecords(context.Background(), req.From, req.To, func(r *pmdlog.Record) error {
+		buf = pmdlog.AppendRecord(buf[:0], r)
+		var hdr [binary.MaxVarintLen64]byte
+		_ = c.SetWriteDeadline(time.Now().Add(serviceTimeout))
+		if _, err := bw.Write(hdr[:binary.PutUvarint(hdr[:], uint64(len(buf)))]); err != nil {
+			return err
+		}
+		_, err := bw.Write(buf)
+		return err
+	})
+	if err != nil {
+		n.logger.Warn("cluster: copying records to a peer stopped", "from", req.From, "to", req.To, "err", err)
+		return // the peer sees the stream end without its end mark
+	}
+	_ = bw.WriteByte(0)
+	_ = bw.Flush()
+}
+
+// readRecords reads the records of a records response, calling fn with each chunk that
+// ends at a commit record (at most about max bytes, unless one write is larger).
+func readRecords(br *bufio.Reader, max int, touch func(), fn func([]pmdlog.Record) error) error {
+	var chunk []pmdlog.Record
+	size := 0
+	var buf []byte
+	for i := 0; ; i++ {
+		if i%1024 == 0 {
+			touch()
+		}
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return fmt.Errorf("cluster: the records stream ended early: %w", err)
+		}
+		if n == 0 {
+			if len(chunk) == 0 {
+				return nil
+			}
+			if !chunk[len(chunk)-1].Commit {
+				return fmt.Errorf("cluster: the records stream ends inside a write")
+			}
+			return fn(chunk)
+		}
+		if n > 1<<30 {
+			return fmt.Errorf("cluster: a record of %d bytes in the records stream", n)
+		}
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return fmt.Errorf("cluster: the records stream ended early: %w", err)
+		}
+		r, err := pmdlog.DecodeRecord(buf)
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, r)
+		size += int(n)
+		if r.Commit && size >= max {
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			chunk, size = chunk[:0], 0
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/cluster"
+	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/server"
+	"github.com/spf13/cobra"
+)
+
+// clusterFlags are serve's flags for a node of a cluster (CONTRACT.md section 13).
+type clusterFlags struct {
+	nodeID, raftAddr, join string
+	expect                 int
+	snapshotThreshold      uint64
+	trailingLogs           uint64
+	heartbeat              time.Duration
+}
+
+func (c *clusterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.nodeID, "node-id", envString("PMD_NODE_ID", ""), "this node's id in a cluster; without it pmd is a single node (env PMD_NODE_ID)")
+	fs.StringVar(&c.raftAddr, "raft-addr", envString("PMD_RAFT_ADDR", ""), "host:port for Raft and the cluster's own traffic (env PMD_RAFT_ADDR)")
+	fs.StringVar(&c.join, "join", envString("PMD_JOIN", ""), "Raft addresses of the cluster's nodes, comma-separated: join them, or with --bootstrap-expect form a cluster with them (env PMD_JOIN)")
+	fs.IntVar(&c.expect, "bootstrap-expect", 0, "form a new cluster once this many nodes of --join (this one included) are up")
+	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (a snapshot is a position: cheap); 0 means 8192")
+	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "Raft entries kept after a snapshot: a node further behind catches up from the snapshot; 0 means 10240")
+	fs.DurationVar(&c.heartbeat, "raft-heartbeat", 0, "Raft's heartbeat and election timeout, after about which a leader that is gone is replaced; 0 means 1s")
+}
+
+func (c *clusterFlags) check() error {
+	switch {
+	case c.nodeID == "":
+		if c.raftAddr != "" || c.join != "" || c.expect != 0 {
+			return &usageError{"--raft-addr, --join and --bootstrap-expect need --node-id"}
+		}
+	case c.raftAddr == "":
+		return &usageError{"--node-id needs --raft-addr"}
+	case c.expect < 0:
+		return &usageError{"--bootstrap-expect must not be negative"}
+	case c.expect > 1 && c.join == "":
+		return &usageError{"--bootstrap-expect needs --join: the Raft addresses of the nodes to form the cluster with"}
+	case c.heartbeat != 0 && c.heartbeat < 10*time.Millisecond:
+		return &usageError{"--raft-heartbeat must be at least 10ms"}
+	}
+	return nil
+}
+
+// startNode makes store a node of the cluster the flags name. Process managers run on
+// the leader only: onLeader starts them there and stops them when leadership ends.
+func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, logger *slog.Logger, onLeader func(context.Context)) (*cluster.Node, error) {
+	var join []string
+	for _, a := range strings.Split(c.join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			join = append(join, a)
+		}
+	}
+	return cluster.Start(cluster.Config{
+		NodeID: c.nodeID, RaftAddr: c.raftAddr, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
+		Dir: dir, Store: store, Logger: logger, OnLeader: onLeader,
+		HeartbeatTimeout: c.heartbeat, ElectionTimeout: c.heartbeat, LeaderLeaseTimeout: c.heartbeat / 2,
+		SnapshotThreshold: c.snapshotThreshold, TrailingLogs: c.trailingLogs,
+	})
+}
+
+// clusterStatus is GET /v1/cluster's answer, from the node's view.
+func clusterStatus(node *cluster.Node) func(context.Context) (server.ClusterStatus, error) {
+	return func(ctx context.Context) (server.ClusterStatus, error) {
+		st, err := node.Status(ctx)
+		if err != nil {
+			return server.ClusterStatus{}, err
+		}
+		out := server.ClusterStatus{NodeID: st.Self.ID, LeaderID: st.Self.LeaderID,
+			CommitIndex: st.Self.CommitIndex, AppliedIndex: st.Self.AppliedIndex, Nodes: []server.ClusterNode{}}
+		leading := st.Self.State == "leader"
+		for _, n := range st.Nodes {
+			cn := server.ClusterNode{ID: n.ID, HTTPAddr: n.HTTPAddr, RaftAddr: n.RaftAddr, State: n.State}
+			if n.Reachable {
+				applied := n.AppliedIndex
+				cn.AppliedIndex = &applied
+				if leading {
+					lag := st.Self.CommitIndex - min(applied, st.Self.CommitIndex)
+					cn.Lag = &lag
+				}
+			}
+			out.Nodes = append(out.Nodes, cn)
+		}
+		return out, nil
+	}
+}
+
+// leaderProcesses runs the process managers of the config file on the leader only: a
+// new set each time this node leads, stopped (and waited for) when it stops leading. It
+// answers the server's process routes with the running set; a follower forwards those
+// routes to the leader.
+type leaderProcesses struct {
+	store   *pmd.Store
+	cfg     *config.Config
+	logger  *slog.Logger
+	failed  func()
+	current atomic.Pointer[processes]
+	mu      sync.Mutex
+	errs    []error
+}
+
+func (l *leaderProcesses) run(ctx context.Context) {
+	if l.cfg == nil || len(l.cfg.Processes) == 0 {
+		return
+	}
+	// No registry: each term has its own managers, and their figures are the leader's.
+	p, err := startProcesses(ctx, l.store, l.cfg, nil, l.logger, l.failed)
+	if err != nil {
+		l.logger.Error("cluster: process managers did not start on the leader", "err", err)
+		l.failed()
+		return
+	}
+	l.logger.Info("cluster: process managers started on the leader", "count", p.count())
+	l.current.Store(p)
+	<-ctx.Done()
+	l.current.Store(nil)
+	if err := p.stop(); err != nil {
+		l.mu.Lock()
+		l.errs = append(l.errs, err)
+		l.mu.Unlock()
+	}
+	l.logger.Info("cluster: process managers stopped: no longer the leader")
+}
+
+func (l *leaderProcesses) stop() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(l.errs...)
+}
+
+func (l *leaderProcesses) count() int {
+	if l.cfg == nil {
+		return 0
+	}
+	return len(l.cfg.Processes)
+}
+
+// api is l as the server sees it; nil when the config has no process manager.
+func (l *leaderProcesses) api() server.Processes {
+	if l.count() == 0 {
+		return nil
+	}
+	return l
+}
+
+var errNotLeading = errors.New("the process managers run on the leader, and this node is not it (any more)")
+
+func (l *leaderProcesses) running() (*processes, error) {
+	if p := l.current.Load(); p != nil {
+		return p, nil
+	}
+	return nil, &pmd.UnavailableError{Cause: errNotLeading}
+}
+
+func (l *leaderProcesses) Managers(ctx context.Context) ([]server.Manager, error) {
+	p, err := l.running()
+	if err != nil {
+		return nil, err
+	}
+	return p.Managers(ctx)
+}
+
+func (l *leaderProcesses) List(ctx context.Context, name, after string, limit int) ([]server.ProcessSummary, error) {
+	p, err := l.running()
+	if err != nil {
+		return nil, err
+	}
+	return p.List(ctx, name, after, limit)
+}
+
+func (l *leaderProcesses) Process(ctx context.Context, name, id string) (server.Process, error) {
+	p, err := l.running()
+	if err != nil {
+		return server.Process{}, err
+	}
+	return p.Process(ctx, name, id)
+}
+
+func (l *leaderProcesses) Holding(ctx context.Context, ev pmd.Event) ([]string, error) {
+	p, err := l.running()
+	if err != nil {
+		return nil, nil // a follower's event page shows no process streams
+	}
+	return p.Holding(ctx, ev)
+}
+
+func (l *leaderProcesses) Parked(ctx context.Context, name string) ([]server.ParkedCommand, error) {
+	p, err := l.running()
+	if err != nil {
+		return nil, err
+	}
+	return p.Parked(ctx, name)
+}
+
+func (l *leaderProcesses) Retry(ctx context.Context, name, id string, command uuid.UUID) error {
+	p, err := l.running()
+	if err != nil {
+		return err
+	}
+	return p.Retry(ctx, name, id, command)
+}
+
+func (l *leaderProcesses) Skip(ctx context.Context, name, id string, command uuid.UUID) error {
+	p, err := l.running()
+	if err != nil {
+		return err
+	}
+	return p.Skip(ctx, name, id, command)
+}
+
+// newClusterCmd is pmd cluster status|join|remove, against the daemon at --addr.
+func newClusterCmd(g *globals, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "show or change the cluster the daemon at --addr belongs to",
+		Args:  wantArgs(0, 0, "a subcommand: status, join or remove"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return &usageError{"want a subcommand: status, join or remove"}
+		},
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "the cluster's nodes, their state and Raft indexes, as the daemon sees them",
+		Args:  wantArgs(0, 0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			st, err := c.Cluster(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, st)
+			}
+			fmt.Fprintf(stdout, "node %s, leader %s, commit index %d, applied index %d\n", st.NodeID, orNone(st.LeaderID), st.CommitIndex, st.AppliedIndex)
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tHTTP\tRAFT\tAPPLIED\tLAG")
+			for _, n := range st.Nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.State, orNone(n.HTTPAddr), n.RaftAddr, optUint(n.AppliedIndex), optUint(n.Lag))
+			}
+			return tw.Flush()
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON")
+	join := &cobra.Command{
+		Use:   "join ID RAFT_ADDR",
+		Short: "add the node ID, listening for Raft at RAFT_ADDR, to the cluster",
+		Args:  wantArgs(2, 2, "ID RAFT_ADDR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.JoinNode(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "node %s joined\n", args[0])
+			return err
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "remove the node ID from the cluster",
+		Args:  wantArgs(1, 1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "node %s removed\n", args[0])
+			return err
+		},
+	}
+	cmd.AddCommand(status, join, remove)
+	return cmd
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func optUint(v *uint64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprint(*v)
+}
+
+// closeNodeFirst stops the node (Raft applies no more entries to the store) before the
+// store closes.
+func closeNodeFirst(node *cluster.Node, closeStore func() error, logger *slog.Logger) func() error {
+	return func() error {
+		if err := node.Close(); err != nil {
+			logger.Warn("cluster: stopping the node", "err", err)
+		}
+		return closeStore()
+	}
+}

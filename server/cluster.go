@@ -1,0 +1,262 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Node is the cluster node a server runs on (Options.Node; nil for a single node): what
+// the server needs to send writes to the leader and to read linearizably.
+type Node interface {
+	// IsLeader reports whether this node leads and takes writes.
+	IsLeader() bool
+	// LeaderHTTP returns the leader's HTTP address, waiting up to wait for a leader.
+	LeaderHTTP(ctx context.Context, wait time.Duration) (string, error)
+	// AppliedIndex is the last Raft index this node applied.
+	AppliedIndex() uint64
+	// WaitApplied returns once this node applied the Raft entry at index.
+	WaitApplied(ctx context.Context, index uint64) error
+	// ReadBarrier returns once the leader has applied every entry committed before.
+	ReadBarrier(ctx context.Context) error
+	// Join and Remove change the cluster's members, through the leader.
+	Join(ctx context.Context, id, raftAddr string) error
+	Remove(ctx context.Context, id string) error
+}
+
+const (
+	// headerApplied, on every response of a cluster node, is the last Raft index the
+	// node had applied when it answered: a follower that forwarded a write waits until
+	// it has applied as much, so that its own reads then hold the write.
+	headerApplied = "Pmd-Applied-Index"
+	// headerForwarded marks a request a node forwarded to the leader: the receiver
+	// answers it itself, never forwarding it again.
+	headerForwarded = "Pmd-Forwarded-By"
+	// leaderWait bounds the wait for a leader before a request that needs one is
+	// answered 503 unavailable.
+	leaderWait = 3 * time.Second
+)
+
+// consistency takes the consistency query parameter out of r (checkQuery knows nothing
+// of it) and reports whether it asks for the leader.
+func consistency(r *http.Request) (leader bool, err error) {
+	q := r.URL.Query()
+	v, ok := q["consistency"]
+	if !ok {
+		return false, nil
+	}
+	q.Del("consistency")
+	r.URL.RawQuery = q.Encode()
+	switch {
+	case len(v) != 1:
+		return false, errBadRequest("query parameter consistency is given %d times: give it once", len(v))
+	case v[0] == "leader":
+		return true, nil
+	case v[0] == "local":
+		return false, nil
+	}
+	return false, errBadRequest("consistency must be leader or local, got %q", v[0])
+}
+
+// needsLeader reports whether rt must be answered by the leader: writes, and the
+// process managers and subscriptions, which run there.
+func needsLeader(rt route) bool {
+	switch {
+	case rt.path == "/v1/admin/scavenge", strings.HasPrefix(rt.path, "/v1/cluster"):
+		return false // each node scavenges its own disk; membership goes to the leader itself
+	case rt.method != http.MethodGet && rt.method != http.MethodHead:
+		return true
+	}
+	return strings.HasPrefix(rt.path, "/v1/processes") || strings.HasPrefix(rt.path, "/v1/subscriptions")
+}
+
+// serveRoute runs rt's handler; on a cluster node, on the leader or forwarded to it.
+// A single node is its own leader: ?consistency=leader changes nothing there.
+func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leaderRead bool) error {
+	node := s.opts.Node
+	if node == nil {
+		return rt.h(w, r)
+	}
+	aw := &appliedWriter{statusRecorder: w, node: node}
+	if !leaderRead && !needsLeader(rt) {
+		return rt.h(aw, r)
+	}
+	if node.IsLeader() {
+		if leaderRead {
+			if err := node.ReadBarrier(r.Context()); err != nil {
+				return errUnavailable("consistency=leader: " + err.Error())
+			}
+		}
+		return rt.h(aw, r)
+	}
+	if by := r.Header.Get(headerForwarded); by != "" {
+		return errUnavailable("this node is not the leader (any more) for a request forwarded by " + by)
+	}
+	return s.forward(w, r, rt.long, leaderRead)
+}
+
+// forward sends r to the leader and relays its answer. A successful answer is held back
+// until this node has applied what the leader had, so that a write acknowledged through
+// this node is in its own copy.
+func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bool) error {
+	ctx := r.Context()
+	addr, err := s.opts.Node.LeaderHTTP(ctx, leaderWait)
+	if err != nil {
+		return errUnavailable(err.Error())
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	if leaderRead {
+		q := r.URL.Query()
+		q.Set("consistency", "leader")
+		u.RawQuery = q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), r.Body)
+	if err != nil {
+		return err
+	}
+	for k, v := range r.Header {
+		switch k {
+		case "Origin", "Connection", "Content-Length", "Accept-Encoding":
+			continue // the Origin was checked here; the transport sets the others
+		}
+		req.Header[k] = v
+	}
+	req.ContentLength = r.ContentLength
+	req.Header.Set(headerForwarded, r.Host)
+	resp, err := s.forwarder.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return errUnavailable("forwarding to the leader at " + addr + ": " + err.Error())
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 300 {
+		if idx, err := strconv.ParseUint(resp.Header.Get(headerApplied), 10, 64); err == nil {
+			if err := s.opts.Node.WaitApplied(ctx, idx); err != nil {
+				return errUnavailable("the leader applied the request, this node has not caught up: " + err.Error())
+			}
+		}
+	}
+	for k, v := range resp.Header {
+		if k != headerApplied {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if long {
+		rc := http.NewResponseController(w)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return nil
+				}
+				_ = rc.Flush()
+			}
+			if err != nil {
+				return nil
+			}
+		}
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Debug("forwarding a response cut short", "err", err)
+	}
+	return nil
+}
+
+// appliedWriter stamps headerApplied when the header is written: after the handler's
+// write was applied.
+type appliedWriter struct {
+	*statusRecorder
+	node    Node
+	stamped bool
+}
+
+func (w *appliedWriter) stamp() {
+	if !w.stamped {
+		w.stamped = true
+		w.Header().Set(headerApplied, strconv.FormatUint(w.node.AppliedIndex(), 10))
+	}
+}
+
+func (w *appliedWriter) WriteHeader(code int) {
+	w.stamp()
+	w.statusRecorder.WriteHeader(code)
+}
+
+func (w *appliedWriter) Write(b []byte) (int, error) {
+	w.stamp()
+	return w.statusRecorder.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *appliedWriter) Unwrap() http.ResponseWriter { return w.statusRecorder }
+
+// cluster answers GET /v1/cluster: how the cluster stands, as this node sees it.
+func (s *Server) cluster(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Cluster == nil {
+		return errNotFound("this pmd is a single node, not a cluster (pmd serve --node-id)")
+	}
+	c, err := s.opts.Cluster(r.Context())
+	if err != nil {
+		return errUnavailable(err.Error())
+	}
+	if c.Nodes == nil {
+		c.Nodes = []ClusterNode{}
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+// joinNode answers POST /v1/cluster/nodes {"id", "raft_addr"}: the node joins.
+func (s *Server) joinNode(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Node == nil {
+		return errNotFound("this pmd is a single node, not a cluster (pmd serve --node-id)")
+	}
+	v, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return errBadRequest("the body must be a JSON object with id and raft_addr")
+	}
+	id, _ := obj["id"].(string)
+	addr, _ := obj["raft_addr"].(string)
+	for k := range obj {
+		if k != "id" && k != "raft_addr" {
+			return errBadRequest("unknown field %q: a join takes id and raft_addr", k)
+		}
+	}
+	if id == "" || addr == "" {
+		return errBadRequest("a join needs id and raft_addr, both non-empty strings")
+	}
+	if err := s.opts.Node.Join(r.Context(), id, addr); err != nil {
+		return errUnavailable("join " + id + ": " + err.Error())
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// removeNode answers DELETE /v1/cluster/nodes/{id}: the node leaves the configuration.
+func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Node == nil {
+		return errNotFound("this pmd is a single node, not a cluster (pmd serve --node-id)")
+	}
+	id := r.PathValue("id")
+	if err := s.opts.Node.Remove(r.Context(), id); err != nil {
+		return errUnavailable("remove " + id + ": " + err.Error())
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
