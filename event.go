@@ -118,6 +118,9 @@ type SubscribeOptions struct {
 	Stream string
 	// Types keeps only events of these types. Only for the global log.
 	Types []string
+	// Category, if set, follows the events written to the streams of a category (see
+	// ReadCategory) instead, by position. Not with Stream or Types.
+	Category string
 	// From is the first version (stream) or position (global log) to deliver, inclusive.
 	From uint64
 }

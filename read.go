@@ -350,7 +350,17 @@ func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
 func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		all := opts.Stream == "" || opts.Stream == All
-		if !all {
+		category := opts.Category != ""
+		if category {
+			if err := checkName("category", opts.Category); err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if opts.Stream != "" || len(opts.Types) > 0 {
+				yield(Event{}, invalid("category", "follow a category, a stream or types, not two of them"))
+				return
+			}
+		} else if !all {
 			if err := checkName("stream", opts.Stream); err != nil {
 				yield(Event{}, err)
 				return
@@ -367,9 +377,12 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 			changed := s.changes()
 			read := ReadOptions{From: from, Limit: pageSize, Types: opts.Types}
 			var page iter.Seq2[Event, error]
-			if all {
+			switch {
+			case category:
+				page = s.ReadCategory(ctx, opts.Category, read)
+			case all:
 				page = s.ReadAll(ctx, read)
-			} else {
+			default:
 				page = s.ReadStream(ctx, opts.Stream, read)
 			}
 			n := 0
@@ -384,7 +397,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 					return
 				}
 				n++
-				if all {
+				if all || category {
 					from = ev.Position + 1
 				} else {
 					from = ev.Version + 1

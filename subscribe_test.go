@@ -20,6 +20,7 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 		{"all", pmd.SubscribeOptions{}},
 		{"stream", pmd.SubscribeOptions{Stream: "S"}},
 		{"types", pmd.SubscribeOptions{Types: []string{"E"}}},
+		{"category", pmd.SubscribeOptions{Category: "S"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStore(t, "")

@@ -130,21 +130,31 @@ func (e *DefinitionError) Is(target error) bool { return target == ErrInvalidDef
 
 const maxNameLen = 64
 
+// checkName applies the rule of process manager and subscription names, which name
+// their streams: letters, digits, '_' and '-', at most maxNameLen bytes. It returns what
+// is wrong, or "".
+func checkName(name string) string {
+	if name == "" {
+		return "is empty"
+	}
+	if len(name) > maxNameLen {
+		return fmt.Sprintf("is %d bytes long, the limit is %d", len(name), maxNameLen)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Sprintf("contains %q; only letters, digits, '_' and '-' are allowed", r)
+		}
+	}
+	return ""
+}
+
 // Validate reports the first thing that keeps d from running, as a *DefinitionError.
 func (d Definition[S]) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return &DefinitionError{Name: d.Name, Field: field, Reason: fmt.Sprintf(format, a...)}
 	}
-	if d.Name == "" {
-		return bad("Name", "is empty")
-	}
-	if len(d.Name) > maxNameLen {
-		return bad("Name", "is %d bytes long, the limit is %d", len(d.Name), maxNameLen)
-	}
-	for _, r := range d.Name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return bad("Name", "contains %q; only letters, digits, '_' and '-' are allowed", r)
-		}
+	if reason := checkName(d.Name); reason != "" {
+		return bad("Name", "%s", reason)
 	}
 	if len(d.Handles) == 0 {
 		return bad("Handles", "is empty: the process manager would never run")

@@ -4,10 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -46,11 +45,13 @@ var (
 	ErrCommandNotStuck = errors.New("command is neither parked nor failing")
 )
 
-// AttemptInfo describes one delivery attempt, for metrics (Options.OnAttempt).
+// AttemptInfo describes one delivery attempt, for metrics (Options.OnAttempt,
+// SubscriptionOptions.OnAttempt).
 type AttemptInfo struct {
 	Receiver string
-	Command  Command
-	Attempt  int // 1 for the first
+	Command  Command   // the command delivered; zero for a subscription's event
+	Event    pmd.Event // the event a subscription delivered; zero for a command
+	Attempt  int       // 1 for the first
 	Duration time.Duration
 	Err      error // nil when delivered
 	Parked   bool  // the attempt failed and parked the command
@@ -65,32 +66,62 @@ type ParkedCommand struct {
 	Err      string // of the last attempt
 }
 
-// dispatcher hands issued commands to Options.Deliver. It reads them from the process
-// streams (category <Name>) and keeps, for every process, its undelivered commands in
-// the order they were issued: only the first of them (the head) is in play, so a
-// process's commands go out in order. A head waits in the ready queue of its receiver
-// (Options.Receiver) and runs on a goroutine of its own once fewer than
-// Options.Deliverers attempts of that receiver are running: a receiver that hangs or
-// fails holds up its own commands and nobody else's. A failed head waits for its retry
-// time, or is parked after Options.MaxAttempts failures, still holding back the
-// commands behind it until Retry or Skip. Every attempt and operator action is
-// appended to the deliveries stream of the process before it takes effect in memory,
-// so that load rebuilds exactly this state after a restart.
+// dispatcher hands items to a handler, at least once: the commands a Manager issues,
+// or the events of a Subscription. It is the one delivery machinery of the package; what
+// differs between the two (where items come from, how outcomes are recorded, the
+// handler) is its source.
+//
+// Items are kept in order per ordering key (the process id of a command; one key for
+// all the events of a subscription): only the first undelivered item of a key (the
+// head) is in play, so a key's items go out in order. A head waits in the ready queue
+// of its receiver and runs on a goroutine of its own once fewer than deliverers
+// attempts of that receiver are running: a receiver that hangs or fails holds up its
+// own items and nobody else's. A failed head waits for its retry time, or is parked
+// after maxAttempts failures, still holding back the items behind it until Retry or
+// Skip. Every failure and operator action is recorded by the source before it takes
+// effect in memory, so that a restart rebuilds exactly this state.
 type dispatcher struct {
-	m     *Manager
-	spawn func(func(context.Context) error)
-	wake  chan struct{} // commands were written, or a delivery changed state
-	ops   sync.Mutex    // serialises Retry and Skip
+	mu      *sync.Mutex // the owner's lock: it guards the fields below marked so
+	changed func()      // the owner's broadcast, called with mu held after every change
+	src     source
+	opts    deliveryOptions
+	clock   Clock
+	logger  *slog.Logger
+	spawn   func(func(context.Context) error)
+	wake    chan struct{} // items were added, or a delivery changed state
+	ops     sync.Mutex    // serialises Retry and Skip
 
-	// Guarded by m.mu.
-	cursor    uint64                 // next position of category <Name> to read
-	notified  uint64                 // last position of a command write a worker told about
+	// Guarded by mu.
 	seq       uint64                 // order of addition, for listings
-	procs     map[string][]*delivery // undelivered commands of each process, in issue order
+	queues    map[string][]*delivery // undelivered items of each ordering key, in order
 	byID      map[uuid.UUID]*delivery
 	receivers map[string]*receiver
-	retries   *timers // failed heads, by command id, due at their retry times
+	retries   *timers // failed heads, by id, due at their retry times
 	busy      int     // attempts running
+	lastErr   string  // of the last failed attempt, and when it failed
+	lastErrAt time.Time
+}
+
+// deliveryOptions are the options of a dispatcher, defaults applied.
+type deliveryOptions struct {
+	deliverers, maxAttempts int
+	retryMin, retryMax      time.Duration
+	onAttempt               func(AttemptInfo)
+}
+
+// source is what the owner of a dispatcher does for it.
+type source interface {
+	// deliver hands x to the handler, once.
+	deliver(ctx context.Context, x *delivery) error
+	// record writes recs, about x, to the store in one write. A failure, parking,
+	// retry or skip is recorded before it takes effect; a delivery after it is made.
+	record(ctx context.Context, x *delivery, recs ...Delivery) error
+	// pendingLocked reports, with mu held, whether items may wait to be read.
+	pendingLocked() bool
+	// read adds the items written since the last read (add, with mu held).
+	read(ctx context.Context) error
+	// attrs are the log attributes of x.
+	attrs(x *delivery) []any
 }
 
 type receiver struct {
@@ -101,60 +132,68 @@ type receiver struct {
 type deliveryState int
 
 const (
-	stateQueued   deliveryState = iota // behind an earlier command of its process
-	stateReady                         // the head of its process, waiting for its receiver
+	stateQueued   deliveryState = iota // behind an earlier item of its key
+	stateReady                         // the head of its key, waiting for its receiver
 	stateInflight                      // being handed to the handler
 	stateWaiting                       // failed; due again at retryAt
-	stateParked                        // failed MaxAttempts times; waits for Retry or Skip
+	stateParked                        // failed maxAttempts times; waits for Retry or Skip
 	stateHeld                          // Retry or Skip is recording what it does
 )
 
+// delivery is one item to deliver: a command, or an event of a subscription.
 type delivery struct {
-	cmd         Command
+	id          uuid.UUID
+	typ         string
+	key         string     // ordering key
+	cmd         Command    // a command's
+	ev          *pmd.Event // a subscription's event
+	pos         uint64     // a subscription's count of the event: its position, or its version in the stream
 	correlation string
 	receiver    string
 	seq         uint64
 	state       deliveryState
 	attempts    int // recorded, so the next is attempts+1
-	failures    int // in a row since it was issued or retried: it parks at MaxAttempts
+	failures    int // in a row since it was added or retried: it parks at maxAttempts
 	lastErr     string
 	retryAt     time.Time
 }
 
-func newDispatcher(m *Manager) *dispatcher {
+func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOptions, clock Clock, logger *slog.Logger) *dispatcher {
 	return &dispatcher{
-		m:         m,
+		mu:        mu,
+		changed:   changed,
+		src:       src,
+		opts:      opts,
+		clock:     clock,
+		logger:    logger,
 		wake:      make(chan struct{}, 1),
-		procs:     make(map[string][]*delivery),
+		queues:    make(map[string][]*delivery),
 		byID:      make(map[uuid.UUID]*delivery),
 		receivers: make(map[string]*receiver),
 		retries:   newTimers(),
 	}
 }
 
-// add queues x behind the commands of its process. Call before start, or with mu held.
+// add queues x behind the items of its key. Call before start, or with mu held.
 func (d *dispatcher) add(x *delivery) {
-	if _, dup := d.byID[x.cmd.ID]; dup {
+	if _, dup := d.byID[x.id]; dup {
 		return
 	}
 	d.seq++
 	x.seq = d.seq
-	if d.m.opts.Receiver != nil {
-		x.receiver = d.m.opts.Receiver(x.cmd)
-	}
-	d.byID[x.cmd.ID] = x
-	q := append(d.procs[x.cmd.ProcessID], x)
-	d.procs[x.cmd.ProcessID] = q
+	d.byID[x.id] = x
+	q := append(d.queues[x.key], x)
+	d.queues[x.key] = q
 	if len(q) == 1 {
 		d.headLocked(x)
 	}
 }
 
-// headLocked puts x, now the first undelivered command of its process, in play.
+// headLocked puts x, now the first undelivered item of its key, in play.
 func (d *dispatcher) headLocked(x *delivery) {
 	switch x.state {
 	case stateWaiting:
-		d.retries.set(x.cmd.ID.String(), x.retryAt)
+		d.retries.set(x.id.String(), x.retryAt)
 	case stateParked:
 	default:
 		d.readyLocked(x)
@@ -171,30 +210,22 @@ func (d *dispatcher) readyLocked(x *delivery) {
 	r.ready = append(r.ready, x)
 }
 
-// doneLocked removes x, delivered or skipped, and puts the next command of its
-// process in play.
+// doneLocked removes x, delivered or skipped, and puts the next item of its key in
+// play.
 func (d *dispatcher) doneLocked(x *delivery) {
-	delete(d.byID, x.cmd.ID)
-	q := d.procs[x.cmd.ProcessID]
+	delete(d.byID, x.id)
+	q := d.queues[x.key]
 	if i := slices.Index(q, x); i >= 0 {
 		q = slices.Delete(q, i, i+1)
 	}
 	if len(q) == 0 {
-		delete(d.procs, x.cmd.ProcessID)
+		delete(d.queues, x.key)
 		return
 	}
-	d.procs[x.cmd.ProcessID] = q
+	d.queues[x.key] = q
 	if q[0].state == stateQueued {
 		d.headLocked(q[0])
 	}
-}
-
-// notify tells the dispatcher that commands were written up to position pos.
-func (d *dispatcher) notify(pos uint64) {
-	d.m.mu.Lock()
-	d.notified = max(d.notified, pos)
-	d.m.mu.Unlock()
-	d.kick()
 }
 
 func (d *dispatcher) kick() {
@@ -205,9 +236,9 @@ func (d *dispatcher) kick() {
 }
 
 // idleLocked reports whether nothing is left to deliver before the next retry is due:
-// parked commands wait for an operator, not for the manager.
+// parked items wait for an operator, not for the dispatcher.
 func (d *dispatcher) idleLocked(now time.Time) bool {
-	if d.cursor <= d.notified || d.busy > 0 {
+	if d.src.pendingLocked() || d.busy > 0 {
 		return false
 	}
 	for _, r := range d.receivers {
@@ -220,21 +251,27 @@ func (d *dispatcher) idleLocked(now time.Time) bool {
 }
 
 func (d *dispatcher) start(spawn func(func(context.Context) error)) {
-	d.m.mu.Lock()
+	d.mu.Lock()
 	d.spawn = spawn
-	d.m.mu.Unlock()
+	d.mu.Unlock()
 	spawn(d.schedule)
 }
 
+// running reports whether start was called.
+func (d *dispatcher) running() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.spawn != nil
+}
+
 // schedule moves due retries to their receivers' queues, starts the attempts the
-// receivers have room for, and reads newly written commands.
+// receivers have room for, and has the source read new items.
 func (d *dispatcher) schedule(ctx context.Context) error {
-	m := d.m
 	var fire <-chan time.Time
 	var fireAt time.Time
 	for {
-		m.mu.Lock()
-		now := m.clock.Now()
+		d.mu.Lock()
+		now := d.clock.Now()
 		for {
 			id, ok := d.retries.pop(now)
 			if !ok {
@@ -248,14 +285,14 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 		if next, ok := d.retries.next(); !ok {
 			fire, fireAt = nil, time.Time{}
 		} else if !next.Equal(fireAt) {
-			fire, fireAt = m.clock.Until(next), next
+			fire, fireAt = d.clock.Until(next), next
 		}
-		read := d.cursor <= d.notified
-		m.broadcastLocked()
-		m.mu.Unlock()
+		read := d.src.pendingLocked()
+		d.changed()
+		d.mu.Unlock()
 
 		if read {
-			if err := d.readCommands(ctx); err != nil {
+			if err := d.src.read(ctx); err != nil {
 				return err
 			}
 			continue
@@ -273,7 +310,7 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 // startLocked starts an attempt for each ready head whose receiver has room.
 func (d *dispatcher) startLocked() {
 	for _, r := range d.receivers {
-		for r.inflight < d.m.opts.Deliverers && len(r.ready) > 0 {
+		for r.inflight < d.opts.deliverers && len(r.ready) > 0 {
 			x := r.ready[0]
 			r.ready[0] = nil
 			r.ready = r.ready[1:]
@@ -285,63 +322,31 @@ func (d *dispatcher) startLocked() {
 	}
 }
 
-// backoff is the wait after the n-th failed attempt: RetryMin·2^(n-1), at most RetryMax,
+// backoff is the wait after the n-th failed attempt: retryMin·2^(n-1), at most retryMax,
 // of which the upper half is random, so that receivers that failed together (a webhook
 // that was down) are not retried in lockstep when they come back.
 func (d *dispatcher) backoff(n int) time.Duration {
-	wait := d.m.opts.RetryMin
-	for i := 1; i < n && wait < d.m.opts.RetryMax; i++ {
+	wait := d.opts.retryMin
+	for i := 1; i < n && wait < d.opts.retryMax; i++ {
 		wait *= 2
 	}
-	wait = min(wait, d.m.opts.RetryMax)
+	wait = min(wait, d.opts.retryMax)
 	return wait/2 + rand.N(wait/2+1)
-}
-
-// readCommands queues the commands written since the cursor.
-func (d *dispatcher) readCommands(ctx context.Context) error {
-	m := d.m
-	m.mu.Lock()
-	from := d.cursor
-	m.mu.Unlock()
-	end := m.store.LastPosition()
-	var found []*delivery
-	for e, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: from}) {
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("pm: %s: read commands: %w", m.name, err)
-		}
-		end = max(end, e.Position)
-		id, _ := strings.CutPrefix(e.Stream, m.name+"$")
-		if c, ok := commandOf(e.Stream, id, &e); ok {
-			corr, _ := e.Metadata[pmd.CorrelationID].(string)
-			found = append(found, &delivery{cmd: c, correlation: corr})
-		}
-	}
-	m.mu.Lock()
-	for _, x := range found {
-		d.add(x)
-	}
-	d.cursor = max(d.cursor, end+1)
-	m.mu.Unlock()
-	return nil
 }
 
 // attempt hands x to the handler once and records the outcome: delivered, failed and
 // due again later, or failed and parked.
 func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
-	m := d.m
 	began := time.Now()
-	err := m.opts.Deliver(ctx, x.cmd)
+	err := d.src.deliver(ctx, x)
 	took := time.Since(began)
 	if ctx.Err() != nil {
 		return nil // stopped: the attempt is not recorded, and is made again after a restart
 	}
-	m.mu.Lock()
+	d.mu.Lock()
 	n, failures := x.attempts+1, x.failures
-	m.mu.Unlock()
-	rec := Delivery{CommandID: x.cmd.ID, CommandType: x.cmd.Type, Receiver: x.receiver, Attempt: n, Outcome: OutcomeDelivered}
+	d.mu.Unlock()
+	rec := Delivery{CommandID: x.id, CommandType: x.typ, Receiver: x.receiver, Attempt: n, Outcome: OutcomeDelivered}
 	var park *Delivery
 	if err != nil {
 		failures++
@@ -349,32 +354,34 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		if rec.Err == "" {
 			rec.Err = "handler failed"
 		}
-		if m.opts.MaxAttempts > 0 && failures >= m.opts.MaxAttempts {
-			park = &Delivery{CommandID: x.cmd.ID, CommandType: x.cmd.Type, Receiver: x.receiver, Attempt: n, Outcome: OutcomeParked, Err: rec.Err}
-			m.logger.Error("pm: command parked: it failed every attempt; retry or skip it", "manager", m.name,
-				"process", x.cmd.ProcessID, "command", x.cmd.ID, "type", x.cmd.Type, "receiver", x.receiver,
-				"attempts", failures, "err", err)
+		if d.opts.maxAttempts > 0 && failures >= d.opts.maxAttempts {
+			park = &Delivery{CommandID: x.id, CommandType: x.typ, Receiver: x.receiver, Attempt: n, Outcome: OutcomeParked, Err: rec.Err}
+			d.logger.Error("pm: "+x.what()+" parked: it failed every attempt; retry or skip it",
+				append(d.src.attrs(x), "receiver", x.receiver, "attempts", failures, "err", err)...)
 		} else {
-			rec.RetryAt = m.clock.Now().Add(d.backoff(failures))
-			m.logger.Warn("pm: command delivery failed", "manager", m.name, "process", x.cmd.ProcessID,
-				"command", x.cmd.ID, "type", x.cmd.Type, "receiver", x.receiver, "attempt", n, "retry_at", rec.RetryAt, "err", err)
+			rec.RetryAt = d.clock.Now().Add(d.backoff(failures))
+			d.logger.Warn("pm: "+x.what()+" delivery failed",
+				append(d.src.attrs(x), "receiver", x.receiver, "attempt", n, "retry_at", rec.RetryAt, "err", err)...)
 		}
 	}
 	recs := []Delivery{rec}
 	if park != nil {
 		recs = append(recs, *park)
 	}
-	if werr := d.record(ctx, x, recs...); werr != nil {
+	if werr := d.src.record(ctx, x, recs...); werr != nil {
 		if ctx.Err() != nil || errors.Is(werr, pmd.ErrClosed) {
 			return nil
 		}
 		return werr
 	}
-	m.mu.Lock()
+	d.mu.Lock()
 	x.attempts = n
 	r := d.receivers[x.receiver]
 	r.inflight--
 	d.busy--
+	if err != nil {
+		d.lastErr, d.lastErrAt = rec.Err, d.clock.Now()
+	}
 	switch {
 	case err == nil:
 		d.doneLocked(x)
@@ -382,85 +389,56 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		x.state, x.failures, x.lastErr = stateParked, failures, rec.Err
 	default:
 		x.state, x.failures, x.lastErr, x.retryAt = stateWaiting, failures, rec.Err, rec.RetryAt
-		d.retries.set(x.cmd.ID.String(), rec.RetryAt)
+		d.retries.set(x.id.String(), rec.RetryAt)
 	}
-	m.broadcastLocked()
-	m.mu.Unlock()
+	d.changed()
+	d.mu.Unlock()
 	d.kick()
-	if m.opts.OnAttempt != nil {
-		m.opts.OnAttempt(AttemptInfo{Receiver: x.receiver, Command: x.cmd, Attempt: n, Duration: took, Err: err, Parked: park != nil})
+	if d.opts.onAttempt != nil {
+		info := AttemptInfo{Receiver: x.receiver, Command: x.cmd, Attempt: n, Duration: took, Err: err, Parked: park != nil}
+		if x.ev != nil {
+			info.Event = *x.ev
+		}
+		d.opts.onAttempt(info)
 	}
 	return nil
 }
 
-// record appends records about x to the deliveries stream of its process, in one write.
-func (d *dispatcher) record(ctx context.Context, x *delivery, recs ...Delivery) error {
-	corr := x.correlation
-	if corr == "" {
-		corr = x.cmd.ID.String()
+func (x *delivery) what() string {
+	if x.ev != nil {
+		return "event"
 	}
-	changes := make([]pmd.Change, len(recs))
-	for i, rec := range recs {
-		changes[i] = pmd.NewEvent(pmd.EventData{
-			Type: rec.recordType(),
-			Data: rec.data(),
-			Metadata: map[string]any{
-				pmd.CausationID:   x.cmd.ID.String(),
-				pmd.CorrelationID: corr,
-			},
-		})
-	}
-	stream := deliveriesStream(d.m.name, x.cmd.ProcessID)
-	if _, err := d.m.store.Write(ctx, stream, pmd.Any, changes...); err != nil {
-		return fmt.Errorf("pm: %s: record delivery: %w", stream, err)
-	}
-	return nil
+	return "command"
 }
 
-// Retry queues the parked or failing command id of process processID for delivery at
-// once, its count of failures towards Options.MaxAttempts started again. The retry is
-// recorded in the deliveries stream (CommandRetried) first.
-func (m *Manager) Retry(ctx context.Context, processID string, id uuid.UUID) error {
-	return m.operate(ctx, processID, id, OutcomeRetried)
-}
-
-// Skip gives up the parked or failing command id of process processID: it is never
-// attempted again, and the commands behind it go out. The skip is recorded in the
-// deliveries stream (CommandSkipped) first.
-func (m *Manager) Skip(ctx context.Context, processID string, id uuid.UUID) error {
-	return m.operate(ctx, processID, id, OutcomeSkipped)
-}
-
-func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, outcome string) error {
-	m.mu.Lock()
-	d := m.delivery
-	running := d != nil && d.spawn != nil
-	m.mu.Unlock()
-	if !running {
-		return fmt.Errorf("pm: %s: %w", m.name, ErrNoDelivery)
-	}
+// operate records a retry or a skip (outcome) of the parked or failing item id, then
+// applies it: a retried item is ready at once, its failures counted from 0 again; a
+// skipped one is done. belongs says whether the item is the one the caller means;
+// notFound and notStuck are the errors for an item not awaiting delivery and one
+// neither parked nor failing.
+func (d *dispatcher) operate(ctx context.Context, id uuid.UUID, outcome string, belongs func(*delivery) bool, notFound, notStuck error) error {
 	d.ops.Lock()
 	defer d.ops.Unlock()
-	m.mu.Lock()
+	d.mu.Lock()
 	x := d.byID[id]
-	if x == nil || x.cmd.ProcessID != processID {
-		m.mu.Unlock()
-		return fmt.Errorf("pm: %s$%s: command %s: %w", m.name, processID, id, ErrCommandNotFound)
+	if x == nil || !belongs(x) {
+		d.mu.Unlock()
+		return notFound
 	}
 	was := x.state
 	if was != stateParked && was != stateWaiting {
-		m.mu.Unlock()
-		return fmt.Errorf("pm: %s$%s: command %s: %w", m.name, processID, id, ErrCommandNotStuck)
+		d.mu.Unlock()
+		return notStuck
 	}
 	// Held, it is neither retried by its timer nor started while the record is written.
 	x.state = stateHeld
 	d.retries.remove(id.String())
-	m.mu.Unlock()
+	d.mu.Unlock()
 
-	rec := Delivery{CommandID: id, CommandType: x.cmd.Type, Receiver: x.receiver, Attempt: x.attempts, Outcome: outcome}
-	err := d.record(ctx, x, rec)
+	rec := Delivery{CommandID: id, CommandType: x.typ, Receiver: x.receiver, Attempt: x.attempts, Outcome: outcome}
+	err := d.src.record(ctx, x, rec)
 
-	m.mu.Lock()
+	d.mu.Lock()
 	switch {
 	case err != nil:
 		x.state = was
@@ -473,25 +451,20 @@ func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, o
 		x.failures = 0
 		d.readyLocked(x)
 	}
-	m.broadcastLocked()
-	m.mu.Unlock()
+	d.changed()
+	d.mu.Unlock()
 	d.kick()
 	if err != nil {
 		return err
 	}
-	m.logger.Info("pm: command "+outcome+" by hand", "manager", m.name, "process", processID, "command", id, "type", x.cmd.Type)
+	d.logger.Info("pm: "+x.what()+" "+outcome+" by hand", d.src.attrs(x)...)
 	return nil
 }
 
-// Parked lists the parked commands, in the order they were issued. It is empty
-// unless Run runs with a Deliver handler.
-func (m *Manager) Parked() []ParkedCommand {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d := m.delivery
-	if d == nil {
-		return nil
-	}
+// parked returns the parked items, in the order they were added.
+func (d *dispatcher) parked() []*delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var xs []*delivery
 	for _, x := range d.byID {
 		if x.state == stateParked {
@@ -499,14 +472,10 @@ func (m *Manager) Parked() []ParkedCommand {
 		}
 	}
 	slices.SortFunc(xs, func(a, b *delivery) int { return cmp.Compare(a.seq, b.seq) })
-	out := make([]ParkedCommand, len(xs))
-	for i, x := range xs {
-		out[i] = ParkedCommand{Command: x.cmd, Receiver: x.receiver, Attempts: x.attempts, Err: x.lastErr}
-	}
-	return out
+	return xs
 }
 
-// parkedLocked counts the parked commands.
+// parkedLocked counts the parked items.
 func (d *dispatcher) parkedLocked() int {
 	n := 0
 	for _, x := range d.byID {
@@ -614,9 +583,8 @@ func (h *history) observe(d Delivery) {
 	}
 }
 
-// resume is the delivery of command c as its history leaves it.
-func (h *history) resume(c Command, correlation string) *delivery {
-	x := &delivery{cmd: c, correlation: correlation}
+// resume sets x, a delivery just read, where its history leaves it.
+func (h *history) resume(x *delivery) *delivery {
 	if h == nil {
 		return x
 	}
@@ -626,7 +594,7 @@ func (h *history) resume(c Command, correlation string) *delivery {
 		x.state = stateParked
 	case h.failures > 0 && !h.retryAt.IsZero():
 		// Due at its recorded time, not at once: a restart does not retry every
-		// failing command in a burst.
+		// failing item in a burst.
 		x.state, x.retryAt = stateWaiting, h.retryAt
 	}
 	return x

@@ -21,11 +21,12 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 	}
 	var histories map[uuid.UUID]*history
 	var d *dispatcher
+	var src *commandSource
 	if m.opts.Deliver != nil {
 		if histories, err = m.readDeliveries(ctx); err != nil {
 			return 0, err
 		}
-		d = newDispatcher(m)
+		d, src = m.newCommands()
 	}
 	end := m.store.LastPosition()
 	prefix := m.name + "$"
@@ -47,8 +48,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		if d != nil {
 			if c, ok := commandOf(e.Stream, id, &e); ok {
 				if h := histories[c.ID]; h == nil || !h.done {
-					corr, _ := e.Metadata[pmd.CorrelationID].(string)
-					d.add(h.resume(c, corr))
+					d.add(h.resume(m.newDelivery(c, &e)))
 				}
 			}
 		}
@@ -75,8 +75,8 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		}
 	}
 	if d != nil {
-		d.cursor = end + 1
-		m.delivery = d
+		src.cursor = end + 1
+		m.delivery, m.cmdsrc = d, src
 	}
 	if resume > 0 {
 		m.seen = resume - 1

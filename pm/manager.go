@@ -116,7 +116,8 @@ type Manager struct {
 	shards    []chan task
 	wakeTimer chan struct{} // the deadline timer: an earlier deadline was set
 	kickCkpt  chan struct{}
-	delivery  *dispatcher
+	delivery  *dispatcher    // nil without Options.Deliver
+	cmdsrc    *commandSource // delivery's source
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change WaitIdle may wait for
@@ -655,8 +656,8 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 	}
 	m.counts.add(l.status(), 1)
 	m.mu.Unlock()
-	if len(cmds) > 0 && m.delivery != nil {
-		m.delivery.notify(res.LastPosition)
+	if len(cmds) > 0 && m.cmdsrc != nil {
+		m.cmdsrc.notify(res.LastPosition)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func (m *Manager) removalDue(l *ledger, now time.Time) bool {
 // in between makes the next Run remove the process again: the marker is written once.
 func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 	pid, l := e.pid, e.p.ledger()
-	if m.delivery != nil && m.delivery.undelivered(pid) {
+	if m.cmdsrc != nil && m.cmdsrc.undelivered(pid) {
 		m.mu.Lock()
 		m.setTimerLocked(pid, now.Add(removeRecheck))
 		m.mu.Unlock()
@@ -108,12 +108,4 @@ func (m *Manager) lateEvent(ev *pmd.Event, pid string) {
 			"manager", m.name, "process", pid, "event", ev.ID, "type", ev.Type, "position", ev.Position,
 			"unlogged_since_last", quiet)
 	}
-}
-
-// undelivered reports whether process pid has a command not delivered or skipped yet,
-// or may have one the dispatcher has not read.
-func (d *dispatcher) undelivered(pid string) bool {
-	d.m.mu.Lock()
-	defer d.m.mu.Unlock()
-	return len(d.procs[pid]) > 0 || d.cursor <= d.notified
 }

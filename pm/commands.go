@@ -1,0 +1,171 @@
+package pm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// commandSource is the dispatcher's source for a Manager: it reads the issued commands
+// from the process streams (category <Name>), hands them to Options.Deliver and records
+// every attempt, parking, retry and skip in the deliveries stream of the process.
+type commandSource struct {
+	m *Manager
+	// Guarded by m.mu.
+	cursor   uint64 // next position of category <Name> to read
+	notified uint64 // last position of a command write a worker told about
+}
+
+// newCommands makes the dispatcher of m's commands.
+func (m *Manager) newCommands() (*dispatcher, *commandSource) {
+	src := &commandSource{m: m}
+	d := newDispatcher(&m.mu, m.broadcastLocked, src, deliveryOptions{
+		deliverers:  m.opts.Deliverers,
+		maxAttempts: m.opts.MaxAttempts,
+		retryMin:    m.opts.RetryMin,
+		retryMax:    m.opts.RetryMax,
+		onAttempt:   m.opts.OnAttempt,
+	}, m.clock, m.logger.With("manager", m.name))
+	return d, src
+}
+
+// newDelivery is the delivery of command c, issued by the event e of process stream
+// "<Name>$<c.ProcessID>".
+func (m *Manager) newDelivery(c Command, e *pmd.Event) *delivery {
+	corr, _ := e.Metadata[pmd.CorrelationID].(string)
+	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr}
+	if m.opts.Receiver != nil {
+		x.receiver = m.opts.Receiver(c)
+	}
+	return x
+}
+
+// notify tells the dispatcher that commands were written up to position pos.
+func (src *commandSource) notify(pos uint64) {
+	m := src.m
+	m.mu.Lock()
+	src.notified = max(src.notified, pos)
+	m.mu.Unlock()
+	m.delivery.kick()
+}
+
+func (src *commandSource) pendingLocked() bool { return src.cursor <= src.notified }
+
+func (src *commandSource) deliver(ctx context.Context, x *delivery) error {
+	return src.m.opts.Deliver(ctx, x.cmd)
+}
+
+func (src *commandSource) attrs(x *delivery) []any {
+	return []any{"process", x.cmd.ProcessID, "command", x.id, "type", x.typ}
+}
+
+// read queues the commands written since the cursor.
+func (src *commandSource) read(ctx context.Context) error {
+	m := src.m
+	m.mu.Lock()
+	from := src.cursor
+	m.mu.Unlock()
+	end := m.store.LastPosition()
+	var found []*delivery
+	for e, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: from}) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("pm: %s: read commands: %w", m.name, err)
+		}
+		end = max(end, e.Position)
+		id, _ := strings.CutPrefix(e.Stream, m.name+"$")
+		if c, ok := commandOf(e.Stream, id, &e); ok {
+			found = append(found, m.newDelivery(c, &e))
+		}
+	}
+	m.mu.Lock()
+	for _, x := range found {
+		m.delivery.add(x)
+	}
+	src.cursor = max(src.cursor, end+1)
+	m.mu.Unlock()
+	return nil
+}
+
+// record appends records about x to the deliveries stream of its process, in one write.
+func (src *commandSource) record(ctx context.Context, x *delivery, recs ...Delivery) error {
+	corr := x.correlation
+	if corr == "" {
+		corr = x.id.String()
+	}
+	changes := make([]pmd.Change, len(recs))
+	for i, rec := range recs {
+		changes[i] = pmd.NewEvent(pmd.EventData{
+			Type: rec.recordType(),
+			Data: rec.data(),
+			Metadata: map[string]any{
+				pmd.CausationID:   x.id.String(),
+				pmd.CorrelationID: corr,
+			},
+		})
+	}
+	stream := deliveriesStream(src.m.name, x.cmd.ProcessID)
+	if _, err := src.m.store.Write(ctx, stream, pmd.Any, changes...); err != nil {
+		return fmt.Errorf("pm: %s: record delivery: %w", stream, err)
+	}
+	return nil
+}
+
+// undelivered reports whether process pid has a command not delivered or skipped yet,
+// or may have one the dispatcher has not read.
+func (src *commandSource) undelivered(pid string) bool {
+	m := src.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.delivery.queues[pid]) > 0 || src.pendingLocked()
+}
+
+// Retry queues the parked or failing command id of process processID for delivery at
+// once, its count of failures towards Options.MaxAttempts started again. The retry is
+// recorded in the deliveries stream (CommandRetried) first.
+func (m *Manager) Retry(ctx context.Context, processID string, id uuid.UUID) error {
+	return m.operate(ctx, processID, id, OutcomeRetried)
+}
+
+// Skip gives up the parked or failing command id of process processID: it is never
+// attempted again, and the commands behind it go out. The skip is recorded in the
+// deliveries stream (CommandSkipped) first.
+func (m *Manager) Skip(ctx context.Context, processID string, id uuid.UUID) error {
+	return m.operate(ctx, processID, id, OutcomeSkipped)
+}
+
+func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, outcome string) error {
+	m.mu.Lock()
+	d := m.delivery
+	m.mu.Unlock()
+	if d == nil || !d.running() {
+		return fmt.Errorf("pm: %s: %w", m.name, ErrNoDelivery)
+	}
+	return d.operate(ctx, id, outcome, func(x *delivery) bool { return x.cmd.ProcessID == processID },
+		fmt.Errorf("pm: %s$%s: command %s: %w", m.name, processID, id, ErrCommandNotFound),
+		fmt.Errorf("pm: %s$%s: command %s: %w", m.name, processID, id, ErrCommandNotStuck))
+}
+
+// Parked lists the parked commands, in the order they were issued. It is empty
+// unless Run runs with a Deliver handler.
+func (m *Manager) Parked() []ParkedCommand {
+	m.mu.Lock()
+	d := m.delivery
+	m.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	xs := d.parked()
+	out := make([]ParkedCommand, len(xs))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, x := range xs {
+		out[i] = ParkedCommand{Command: x.cmd, Receiver: x.receiver, Attempts: x.attempts, Err: x.lastErr}
+	}
+	return out
+}

@@ -1,0 +1,650 @@
+package pm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// Filter selects the events of a subscription: set exactly one of its fields.
+type Filter struct {
+	// Types follows the global log, keeping the events of these types.
+	Types []string
+	// Stream follows one stream, its own events and those linked into it; positions
+	// are then versions of the stream.
+	Stream string
+	// Category follows the events written to the streams of a category (the part of
+	// a stream name before its first $).
+	Category string
+}
+
+// EventHandler receives a subscription's events. It may be called more than once for
+// an event (after a crash, or when an error was returned); the event's ID is stable, so
+// it can drop duplicates. An error makes the event retried later, with back-off.
+type EventHandler func(ctx context.Context, e pmd.Event) error
+
+// SubscriptionOptions configures a Subscription. Deliver is required; the zero value of
+// every other field is a useful default.
+type SubscriptionOptions struct {
+	// Deliver is handed every matching event, in log order, at least once.
+	Deliver EventHandler
+	// MaxAttempts is how many attempts in a row may fail before an event is parked:
+	// no longer attempted, and holding the subscription back, until Retry or Skip. 0
+	// means 10; negative retries for ever.
+	MaxAttempts int
+	// RetryMin and RetryMax bound the back-off between attempts, as Options' do. 0
+	// means 100ms and 1 minute.
+	RetryMin, RetryMax time.Duration
+	// OnAttempt, if set, is called after every attempt: for metrics. It must be quick.
+	OnAttempt func(AttemptInfo)
+	// Receiver names the receiver in log lines and AttemptInfo (a URL).
+	Receiver string
+	// ReadAhead is how many matching events are read ahead of the one being delivered;
+	// 0 means 256.
+	ReadAhead int
+	// SaveEvery is how often, at most, the position is written while it moves; 0 means
+	// 1 second. A crash redelivers what was delivered since the last write.
+	SaveEvery time.Duration
+	// Clock is the time retries follow; nil is the wall clock.
+	Clock Clock
+	// Logger receives failed deliveries; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Record types of a subscription's stream "<name>.subscription"; see FORMAT.md.
+const (
+	subscriptionPositionType = "SubscriptionPosition"
+	eventFailedType          = "EventDeliveryFailed"
+	eventParkedType          = "EventParked"
+	eventRetriedType         = "EventRetried"
+	eventSkippedType         = "EventSkipped"
+)
+
+// Errors of a Subscription's Retry and Skip.
+var (
+	// ErrEventNotAwaiting: the subscription has no event of that id awaiting delivery
+	// (it was delivered or skipped, or is not read yet).
+	ErrEventNotAwaiting = errors.New("event not awaiting delivery")
+	// ErrEventNotStuck: the event is being delivered, or waits behind an earlier event;
+	// only a parked or failing event can be retried or skipped.
+	ErrEventNotStuck = errors.New("event is neither parked nor failing")
+	// ErrNotRunning: the subscription is not running.
+	ErrNotRunning = errors.New("subscription is not running")
+)
+
+// SubscriptionStream is the stream where the subscription called name keeps its
+// position, failures, parkings, retries and skips. A subscription's name follows the
+// rule of process manager names, so it cannot clash with their streams.
+func SubscriptionStream(name string) string { return name + ".subscription" }
+
+// Subscription delivers the events of a Filter to a handler, at least once and in log
+// order, from a position it keeps in the store: a restart resumes there. It uses the
+// dispatcher that delivers the commands of process managers: an event that fails is
+// retried with back-off, parked after MaxAttempts failures in a row, and holds back the
+// events behind it until it is delivered, retried (Retry) or skipped (Skip).
+//
+// Its stream SubscriptionStream(name) records, before each takes effect, every failure,
+// parking, retry and skip, each with the position; and the position as it moves, at
+// most every SaveEvery, and when Run returns. Events delivered after the last record are
+// delivered again after a crash.
+type Subscription struct {
+	store   *pmd.Store
+	name    string
+	filter  Filter
+	opts    SubscriptionOptions
+	clock   Clock
+	logger  *slog.Logger
+	d       *dispatcher
+	started atomic.Bool
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every change a waiter may wait for
+	fatal    error
+	position uint64 // every matching event below it is delivered or skipped
+	saved    uint64 // position last written
+	fed      uint64 // the feeder read every matching event below it
+	resumed  *pending
+}
+
+// pending is what the subscription's stream said about the event at its position
+// when Run started: the event is resumed where its history leaves it.
+type pending struct {
+	id uuid.UUID
+	h  *history
+}
+
+const (
+	defaultReadAhead = 256
+	defaultSaveEvery = time.Second
+)
+
+// NewSubscription returns the subscription called name of the events filter selects.
+// The name follows the rule of process manager names. Nothing happens until Run.
+func NewSubscription(store *pmd.Store, name string, filter Filter, opts SubscriptionOptions) (*Subscription, error) {
+	if store == nil {
+		return nil, fmt.Errorf("pm: subscription %s: the store is nil", name)
+	}
+	if reason := checkName(name); reason != "" {
+		return nil, fmt.Errorf("pm: subscription %q: name %s", name, reason)
+	}
+	set := 0
+	if len(filter.Types) > 0 {
+		set++
+	}
+	if filter.Stream != "" {
+		set++
+	}
+	if filter.Category != "" {
+		set++
+	}
+	if set != 1 {
+		return nil, fmt.Errorf("pm: subscription %s: the filter must set exactly one of Types, Stream and Category", name)
+	}
+	if opts.Deliver == nil {
+		return nil, fmt.Errorf("pm: subscription %s: SubscriptionOptions.Deliver is nil", name)
+	}
+	if opts.MaxAttempts == 0 {
+		opts.MaxAttempts = defaultMaxAttempts
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = defaultRetryMin
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = defaultRetryMax
+	}
+	if opts.ReadAhead <= 0 {
+		opts.ReadAhead = defaultReadAhead
+	}
+	if opts.SaveEvery <= 0 {
+		opts.SaveEvery = defaultSaveEvery
+	}
+	s := &Subscription{
+		store:   store,
+		name:    name,
+		filter:  Filter{Types: slices.Clone(filter.Types), Stream: filter.Stream, Category: filter.Category},
+		opts:    opts,
+		clock:   opts.Clock,
+		logger:  opts.Logger,
+		changed: make(chan struct{}),
+	}
+	if s.clock == nil {
+		s.clock = systemClock{}
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.d = newDispatcher(&s.mu, s.broadcastLocked, (*subscriptionSource)(s), deliveryOptions{
+		deliverers:  1, // one event at a time: they go out in log order
+		maxAttempts: opts.MaxAttempts,
+		retryMin:    opts.RetryMin,
+		retryMax:    opts.RetryMax,
+		onAttempt:   opts.OnAttempt,
+	}, s.clock, s.logger.With("subscription", name))
+	return s, nil
+}
+
+// Name is the subscription's name.
+func (s *Subscription) Name() string { return s.name }
+
+// Filter is the subscription's filter.
+func (s *Subscription) Filter() Filter { return s.filter }
+
+func (s *Subscription) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Run delivers events until ctx is done, then writes the position and returns nil; it
+// returns early with an error if the store fails or closes. A Subscription runs once.
+func (s *Subscription) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("pm: subscription %s: %w", s.name, ErrRunning)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := s.load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	spawn := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				s.mu.Lock()
+				if s.fatal == nil {
+					s.fatal = err
+				}
+				s.broadcastLocked()
+				s.mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	s.d.start(spawn)
+	spawn(s.feed)
+	spawn(s.saveLoop)
+	<-ctx.Done()
+	wg.Wait()
+	s.mu.Lock()
+	fatal := s.fatal
+	s.mu.Unlock()
+	if fatal != nil {
+		return fatal
+	}
+	if err := s.save(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pmd.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// load reads where the subscription stands from its stream: the position of its last
+// record and, when the records at the end are about one event (it failed, was parked
+// or retried), that event's history.
+func (s *Subscription) load(ctx context.Context) error {
+	stream := SubscriptionStream(s.name)
+	var trail []Delivery // newest first
+	var position uint64
+	first := true
+	for e, err := range s.store.ReadStream(ctx, stream, pmd.ReadOptions{From: pmd.End, Backward: true}) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
+		}
+		rec, pos, ok := subscriptionRecordOf(&e)
+		if !ok {
+			if first {
+				return fmt.Errorf("pm: subscription %s: the last record of %s (%s, %s) has no position", s.name, stream, e.ID, e.Type)
+			}
+			break
+		}
+		if first {
+			position, first = pos, false
+		}
+		if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
+			break
+		}
+		trail = append(trail, rec)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.position, s.saved, s.fed = position, position, position
+	if len(trail) > 0 {
+		h := &history{}
+		for _, rec := range slices.Backward(trail) {
+			h.observe(rec)
+		}
+		s.resumed = &pending{id: trail[0].CommandID, h: h}
+		if h.lastErr != "" {
+			s.d.lastErr, s.d.lastErrAt = h.lastErr, trail[0].At
+		}
+	}
+	return nil
+}
+
+// feed reads the matching events from the position on, live once caught up, and
+// queues them, at most ReadAhead ahead of the one delivered.
+func (s *Subscription) feed(ctx context.Context) error {
+	s.mu.Lock()
+	from := s.position
+	s.mu.Unlock()
+	opts := pmd.SubscribeOptions{From: from, Types: s.filter.Types, Stream: s.filter.Stream, Category: s.filter.Category}
+	for ev, err := range s.store.Subscribe(ctx, opts) {
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("pm: subscription %s: read: %w", s.name, err)
+		}
+		if err := s.wait(ctx, func() bool { return len(s.d.queues[""]) < s.opts.ReadAhead }); err != nil {
+			return nil
+		}
+		x := &delivery{id: ev.ID, typ: ev.Type, ev: &ev, pos: s.count(&ev), receiver: s.opts.Receiver}
+		s.mu.Lock()
+		if r := s.resumed; r != nil {
+			if r.id == ev.ID {
+				x = r.h.resume(x)
+			}
+			s.resumed = nil
+		}
+		s.fed = x.pos + 1
+		s.d.add(x)
+		s.broadcastLocked()
+		s.mu.Unlock()
+		s.d.kick()
+	}
+	return nil
+}
+
+// count is where e stands in the subscription: its version for a stream, its position
+// otherwise.
+func (s *Subscription) count(e *pmd.Event) uint64 {
+	if s.filter.Stream != "" {
+		return e.Version
+	}
+	return e.Position
+}
+
+// saveLoop writes the position whenever it moved, at most every SaveEvery.
+func (s *Subscription) saveLoop(ctx context.Context) error {
+	for {
+		if err := s.wait(ctx, func() bool { return s.position > s.saved }); err != nil {
+			return nil
+		}
+		if err := s.save(ctx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, pmd.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-s.clock.Until(s.clock.Now().Add(s.opts.SaveEvery)):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// save writes the position if it moved.
+func (s *Subscription) save(ctx context.Context) error {
+	s.mu.Lock()
+	pos, moved := s.position, s.position > s.saved
+	s.mu.Unlock()
+	if !moved {
+		return nil
+	}
+	_, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, pmd.EventData{
+		Type: subscriptionPositionType,
+		Data: map[string]any{"position": pos},
+	})
+	if err != nil {
+		return fmt.Errorf("pm: subscription %s: write the position: %w", s.name, err)
+	}
+	s.mu.Lock()
+	s.saved = max(s.saved, pos)
+	s.mu.Unlock()
+	return nil
+}
+
+// wait blocks until cond, called with mu held, holds.
+func (s *Subscription) wait(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ok, fatal, changed := cond(), s.fatal, s.changed
+		s.mu.Unlock()
+		switch {
+		case fatal != nil:
+			return fatal
+		case ok:
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// WaitIdle returns once the subscription has nothing left to do for now: every
+// matching event in the store is delivered, or waits for its retry time, or is held
+// back by a parked one. It returns early when ctx is done or Run failed.
+func (s *Subscription) WaitIdle(ctx context.Context) error {
+	for {
+		newest, err := s.newest(ctx)
+		if err != nil {
+			return err
+		}
+		err = s.wait(ctx, func() bool {
+			caughtUp := !newest.ok || s.fed > newest.at || len(s.d.queues[""]) >= s.opts.ReadAhead
+			return caughtUp && s.d.spawn != nil && s.d.idleLocked(s.clock.Now())
+		})
+		if err != nil {
+			return err
+		}
+		again, err := s.newest(ctx)
+		if err != nil || again == newest {
+			return err
+		}
+	}
+}
+
+// at is a count of the subscription, if there is one.
+type at struct {
+	at uint64
+	ok bool
+}
+
+// newest is the count of the newest matching event in the store.
+func (s *Subscription) newest(ctx context.Context) (at, error) {
+	var seq func(func(pmd.Event, error) bool)
+	back := pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1}
+	switch {
+	case s.filter.Stream != "":
+		info, err := s.store.StreamInfo(s.filter.Stream)
+		if err != nil || info.Version < 0 {
+			return at{}, err
+		}
+		return at{uint64(info.Version), true}, nil
+	case s.filter.Category != "":
+		seq = s.store.ReadCategory(ctx, s.filter.Category, back)
+	default:
+		back.From = s.store.LastPosition()
+		if back.From == 0 {
+			return at{}, nil
+		}
+		back.Types = s.filter.Types
+		seq = s.store.ReadAll(ctx, back)
+	}
+	for e, err := range seq {
+		if err != nil {
+			return at{}, fmt.Errorf("pm: subscription %s: %w", s.name, err)
+		}
+		return at{e.Position, true}, nil
+	}
+	return at{}, nil
+}
+
+// ParkedEvent is an event that failed SubscriptionOptions.MaxAttempts times in a row
+// and holds its subscription back until Retry or Skip.
+type ParkedEvent struct {
+	Event    pmd.Event
+	At       uint64 // where it stands in the subscription: its position, or its version in the stream
+	Attempts int    // made so far
+	Err      string // of the last attempt
+}
+
+// SubscriptionStatus is where a subscription stands.
+type SubscriptionStatus struct {
+	// Position: every matching event below it is delivered or skipped. A log position,
+	// or a version of the stream for a Stream filter.
+	Position uint64
+	// Lag is from Position to the newest matching event, both included; 0 when caught
+	// up.
+	Lag uint64
+	// Parked are the parked events, in log order.
+	Parked []ParkedEvent
+	// RetryAt is when the failing event is tried again; zero when none is failing.
+	RetryAt time.Time
+	// LastErr is the error of the last failed attempt and LastErrAt when it failed;
+	// empty when none failed since Run started (or, for an event still failing or
+	// parked, since it was read from the subscription's stream).
+	LastErr   string
+	LastErrAt time.Time
+}
+
+// Status says where the subscription stands. The lag costs one read of the index.
+func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
+	newest, err := s.newest(ctx)
+	if err != nil {
+		return SubscriptionStatus{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SubscriptionStatus{Position: s.position, LastErr: s.d.lastErr, LastErrAt: s.d.lastErrAt}
+	if newest.ok && newest.at >= s.position {
+		st.Lag = newest.at - s.position + 1
+	}
+	for _, x := range s.d.queues[""] {
+		switch x.state {
+		case stateParked:
+			st.Parked = append(st.Parked, ParkedEvent{Event: *x.ev, At: x.pos, Attempts: x.attempts, Err: x.lastErr})
+		case stateWaiting:
+			st.RetryAt = x.retryAt
+		}
+	}
+	return st, nil
+}
+
+// Retry queues the parked or failing event id for delivery at once, its count of
+// failures towards MaxAttempts started again. The retry is recorded in the
+// subscription's stream (EventRetried) first.
+func (s *Subscription) Retry(ctx context.Context, id uuid.UUID) error {
+	return s.operate(ctx, id, OutcomeRetried)
+}
+
+// Skip gives up the parked or failing event id: it is never delivered, and the
+// subscription moves past it. The skip is recorded in the subscription's stream
+// (EventSkipped) first.
+func (s *Subscription) Skip(ctx context.Context, id uuid.UUID) error {
+	return s.operate(ctx, id, OutcomeSkipped)
+}
+
+func (s *Subscription) operate(ctx context.Context, id uuid.UUID, outcome string) error {
+	if !s.d.running() {
+		return fmt.Errorf("pm: subscription %s: %w", s.name, ErrNotRunning)
+	}
+	return s.d.operate(ctx, id, outcome, func(*delivery) bool { return true },
+		fmt.Errorf("pm: subscription %s: event %s: %w", s.name, id, ErrEventNotAwaiting),
+		fmt.Errorf("pm: subscription %s: event %s: %w", s.name, id, ErrEventNotStuck))
+}
+
+// subscriptionSource is the dispatcher's source for a Subscription: its feeder queues
+// the events, and delivered events move the position rather than write a record each.
+type subscriptionSource Subscription
+
+func (src *subscriptionSource) pendingLocked() bool        { return false }
+func (src *subscriptionSource) read(context.Context) error { return nil }
+
+func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
+	return src.opts.Deliver(ctx, *x.ev)
+}
+
+func (src *subscriptionSource) attrs(x *delivery) []any {
+	return []any{"event", x.id, "type", x.typ, "stream", x.ev.Stream, "at", x.pos}
+}
+
+// record moves the position past a delivered event, in memory: saveLoop writes it.
+// Anything else is written at once, with the position it leaves: the event's own
+// (every event before it is done, as they go out in order), or past it for a skip.
+func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...Delivery) error {
+	s := (*Subscription)(src)
+	if len(recs) == 1 && recs[0].Outcome == OutcomeDelivered {
+		s.mu.Lock()
+		s.position = max(s.position, x.pos+1)
+		s.broadcastLocked()
+		s.mu.Unlock()
+		return nil
+	}
+	pos := x.pos
+	if recs[len(recs)-1].Outcome == OutcomeSkipped {
+		pos = x.pos + 1
+	}
+	events := make([]pmd.EventData, len(recs))
+	for i, rec := range recs {
+		data := map[string]any{
+			"position":     pos,
+			"event_id":     x.id.String(),
+			"event_type":   x.typ,
+			"event_stream": x.ev.Stream,
+			"attempt":      rec.Attempt,
+		}
+		if rec.Err != "" {
+			data["error"] = rec.Err
+		}
+		if !rec.RetryAt.IsZero() {
+			data["retry_at"] = rec.RetryAt.UTC().Format(time.RFC3339Nano)
+		}
+		events[i] = pmd.EventData{
+			Type:     eventRecordType(rec.Outcome),
+			Data:     data,
+			Metadata: map[string]any{pmd.CausationID: x.id.String()},
+		}
+	}
+	if _, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, events...); err != nil {
+		return fmt.Errorf("pm: subscription %s: record a delivery: %w", s.name, err)
+	}
+	s.mu.Lock()
+	s.position = max(s.position, pos)
+	s.saved = max(s.saved, pos)
+	s.broadcastLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+func eventRecordType(outcome string) string {
+	switch outcome {
+	case OutcomeParked:
+		return eventParkedType
+	case OutcomeRetried:
+		return eventRetriedType
+	case OutcomeSkipped:
+		return eventSkippedType
+	default:
+		return eventFailedType
+	}
+}
+
+// subscriptionRecordOf reads a record of a subscription's stream: its position and,
+// unless it is a SubscriptionPosition (Outcome empty), what it says about the event
+// (CommandID is the event's id).
+func subscriptionRecordOf(e *pmd.Event) (Delivery, uint64, bool) {
+	pos, ok := asUint64(e.Data["position"])
+	if !ok {
+		return Delivery{}, 0, false
+	}
+	var outcome string
+	switch e.Type {
+	case subscriptionPositionType:
+		return Delivery{}, pos, true
+	case eventFailedType:
+		outcome = OutcomeFailed
+	case eventParkedType:
+		outcome = OutcomeParked
+	case eventRetriedType:
+		outcome = OutcomeRetried
+	case eventSkippedType:
+		outcome = OutcomeSkipped
+	default:
+		return Delivery{}, 0, false
+	}
+	s, _ := e.Data["event_id"].(string)
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return Delivery{}, 0, false
+	}
+	n, _ := asUint64(e.Data["attempt"])
+	d := Delivery{CommandID: id, Attempt: int(n), At: e.Timestamp, Outcome: outcome}
+	d.CommandType, _ = e.Data["event_type"].(string)
+	d.Err, _ = e.Data["error"].(string)
+	if at, ok := e.Data["retry_at"].(string); ok {
+		d.RetryAt, _ = time.Parse(time.RFC3339Nano, at)
+	}
+	if (outcome == OutcomeFailed || outcome == OutcomeParked) && d.Err == "" {
+		d.Err = "handler failed"
+	}
+	return d, pos, true
+}
