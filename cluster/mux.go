@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -12,8 +13,10 @@ import (
 
 // One TCP port, the node's Raft address, carries two kinds of connection: Raft's own
 // (AppendEntries, votes, snapshots) and the cluster service's (join, remove, node info,
-// copying records to a node that catches up). The dialer's first byte says which: so
-// that a node given only its peers' Raft addresses (--join) can talk to them.
+// copying records to a node that catches up), so that a node given only its peers' Raft
+// addresses (--join) can talk to them. A connection starts with a header: a byte that
+// says which kind it is, then the dialing node's id (a length byte and the bytes), which
+// a test's proxy reads to cut the links between chosen nodes.
 const (
 	connRaft    byte = 'R'
 	connService byte = 'C'
@@ -65,14 +68,14 @@ func (m *mux) accept() {
 func (m *mux) sort(c net.Conn) {
 	defer m.wg.Done()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var b [1]byte
-	if _, err := c.Read(b[:]); err != nil {
+	kind, _, err := readHeader(c)
+	if err != nil {
 		c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	var to chan net.Conn
-	switch b[0] {
+	switch kind {
 	case connRaft:
 		to = m.raft
 	case connService:
@@ -95,10 +98,25 @@ func (m *mux) Close() error {
 	return err
 }
 
+// readHeader reads a connection's header: its kind and the dialing node's id.
+func readHeader(r io.Reader) (kind byte, from string, err error) {
+	var b [2]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, "", err
+	}
+	id := make([]byte, b[1])
+	if _, err := io.ReadFull(r, id); err != nil {
+		return 0, "", err
+	}
+	return b[0], string(id), nil
+}
+
 // layer is Raft's side of the mux: raft.StreamLayer.
 type layer struct {
 	m     *mux
 	conns chan net.Conn
+	id    string   // this node's, sent in each connection's header
+	adv   net.Addr // the address the other nodes dial
 }
 
 var errMuxClosed = errors.New("cluster: the Raft listener is closed")
@@ -113,19 +131,30 @@ func (l *layer) Accept() (net.Conn, error) {
 }
 
 func (l *layer) Close() error   { return nil } // the node closes the mux
-func (l *layer) Addr() net.Addr { return l.m.ln.Addr() }
+func (l *layer) Addr() net.Addr { return l.adv }
 
 func (l *layer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dial(string(addr), connRaft, timeout)
+	return dial(string(addr), connRaft, l.id, timeout)
 }
 
-// dial connects to a node's Raft address for the given kind of connection.
-func dial(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
+// advAddr is the address a node advertises, which may not be the one it listens on
+// (a proxy in front of it).
+type advAddr string
+
+func (a advAddr) Network() string { return "tcp" }
+func (a advAddr) String() string  { return string(a) }
+
+// dial connects to a node's Raft address for the given kind of connection, from the
+// node with id from.
+func dial(addr string, kind byte, from string, timeout time.Duration) (net.Conn, error) {
+	if len(from) > 255 {
+		return nil, fmt.Errorf("cluster: node id %q is longer than 255 bytes", from)
+	}
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Write([]byte{kind}); err != nil {
+	if _, err := c.Write(append([]byte{kind, byte(len(from))}, from...)); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -26,6 +26,9 @@ import (
 type Config struct {
 	NodeID   string // unique in the cluster, kept for the node's life
 	RaftAddr string // host:port this node's Raft and cluster service listen on
+	// RaftAdvertise is the address the other nodes reach RaftAddr at, if not RaftAddr
+	// itself (a proxy or a NAT in between).
+	RaftAdvertise string
 	HTTPAddr string // the node's HTTP API, where other nodes forward requests
 	// Join names the Raft addresses of other nodes. A node without Raft state asks them
 	// to add it to their cluster; with BootstrapExpect, it also forms a new cluster with
@@ -53,7 +56,7 @@ type Config struct {
 	ElectionTimeout    time.Duration // 1s
 	LeaderLeaseTimeout time.Duration // 500ms
 	SnapshotThreshold  uint64        // 8192 entries
-	SnapshotInterval   time.Duration // 30s
+	SnapshotInterval   time.Duration // 2m: how often Raft checks SnapshotThreshold
 	TrailingLogs       uint64        // 10240 entries
 	NoSync             bool          // Raft's log store without fsync (tests only)
 }
@@ -95,6 +98,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RaftAdvertise == "" {
+		cfg.RaftAdvertise = cfg.RaftAddr
 	}
 	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{})}
 	if cfg.Fatal == nil {
@@ -139,7 +145,7 @@ func (n *Node) open() error {
 		return err
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: &layer{m: n.mux, conns: n.mux.raft}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
+		Stream: &layer{m: n.mux, conns: n.mux.raft, id: n.cfg.NodeID, adv: advAddr(n.cfg.RaftAdvertise)}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,
 	})
 	c := raft.DefaultConfig()
 	c.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -200,9 +206,9 @@ func (n *Node) form() {
 	if n.hasState() {
 		return
 	}
-	others := slices.DeleteFunc(slices.Clone(n.cfg.Join), func(a string) bool { return a == n.cfg.RaftAddr })
+	others := slices.DeleteFunc(slices.Clone(n.cfg.Join), func(a string) bool { return a == n.cfg.RaftAdvertise })
 	if len(others) == 0 && n.cfg.BootstrapExpect <= 1 {
-		n.bootstrap([]raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr)}})
+		n.bootstrap([]raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}})
 		return
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -215,10 +221,10 @@ func (n *Node) form() {
 			return
 		}
 		if n.cfg.BootstrapExpect > 1 {
-			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr)}}
+			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}}
 			for _, a := range others {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				resp, _, _, err := call(ctx, a, request{Op: "info"}, time.Second)
+				resp, _, _, err := call(ctx, n.cfg.NodeID, a, request{Op: "info"}, time.Second)
 				cancel()
 				if err == nil && resp.Info != nil {
 					servers = append(servers, raft.Server{ID: raft.ServerID(resp.Info.ID), Address: raft.ServerAddress(a)})
@@ -257,11 +263,11 @@ func (n *Node) bootstrap(servers []raft.Server) {
 
 // tryJoin asks the nodes at addrs, and the leader one of them names, to add this node.
 func (n *Node) tryJoin(addrs []string) bool {
-	req := request{Op: "join", ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr}
+	req := request{Op: "join", ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAdvertise}
 	for _, a := range addrs {
 		for range 2 {
 			ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
-			resp, _, _, err := call(ctx, a, req, serviceTimeout)
+			resp, _, _, err := call(ctx, n.cfg.NodeID, a, req, serviceTimeout)
 			cancel()
 			switch {
 			case err != nil:
@@ -430,7 +436,7 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 				if n.IsLeader() {
 					return n.cfg.HTTPAddr, nil
 				}
-			} else if resp, _, _, err := call(ctx, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.State == "leader" {
+			} else if resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.State == "leader" {
 				return resp.Info.HTTPAddr, nil
 			}
 		}
@@ -448,7 +454,7 @@ func (n *Node) info() Info {
 	var term uint64
 	fmt.Sscan(st["term"], &term)
 	return Info{
-		ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr,
+		ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAdvertise, HTTPAddr: n.cfg.HTTPAddr,
 		State: strings.ToLower(n.raft.State().String()), LeaderID: string(id), LeaderAddr: string(addr),
 		Term: term, CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.AppliedIndex(),
 		Position: n.store.LastPosition(), InCluster: n.hasState(),
@@ -491,7 +497,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			resp, _, _, err := call(cctx, string(s.Address), request{Op: "info"}, time.Second)
+			resp, _, _, err := call(cctx, n.cfg.NodeID, string(s.Address), request{Op: "info"}, time.Second)
 			if err == nil && resp.Info != nil {
 				ns.Info, ns.Reachable = *resp.Info, true
 			}
@@ -522,7 +528,7 @@ func (n *Node) viaLeader(ctx context.Context, req request) error {
 	if id == "" {
 		return ErrNoLeader
 	}
-	resp, _, _, err := call(ctx, string(addr), req, serviceTimeout)
+	resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), req, serviceTimeout)
 	if err != nil {
 		return err
 	}
@@ -594,7 +600,7 @@ func (n *Node) fetch(ctx context.Context, to uint64) error {
 }
 
 func (n *Node) fetchFrom(ctx context.Context, addr string, from, to uint64) error {
-	resp, br, c, err := call(ctx, addr, request{Op: "records", From: from, To: to}, serviceTimeout)
+	resp, br, c, err := call(ctx, n.cfg.NodeID, addr, request{Op: "records", From: from, To: to}, serviceTimeout)
 	if err != nil {
 		return err
 	}

@@ -54,8 +54,8 @@ const serviceTimeout = 5 * time.Second
 
 // call sends req to the cluster service at addr and reads the response line; for a
 // records request, it returns the reader positioned at the records.
-func call(ctx context.Context, addr string, req request, timeout time.Duration) (response, *bufio.Reader, net.Conn, error) {
-	c, err := dial(addr, connService, timeout)
+func call(ctx context.Context, from, addr string, req request, timeout time.Duration) (response, *bufio.Reader, net.Conn, error) {
+	c, err := dial(addr, connService, from, timeout)
 	if err != nil {
 		return response{}, nil, nil, err
 	}

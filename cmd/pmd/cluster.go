@@ -24,18 +24,22 @@ import (
 // clusterFlags are serve's flags for a node of a cluster (CONTRACT.md section 13).
 type clusterFlags struct {
 	nodeID, raftAddr, join string
+	raftAdvertise          string
 	expect                 int
 	snapshotThreshold      uint64
 	trailingLogs           uint64
+	snapshotInterval       time.Duration
 	heartbeat              time.Duration
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nodeID, "node-id", envString("PMD_NODE_ID", ""), "this node's id in a cluster; without it pmd is a single node (env PMD_NODE_ID)")
 	fs.StringVar(&c.raftAddr, "raft-addr", envString("PMD_RAFT_ADDR", ""), "host:port for Raft and the cluster's own traffic (env PMD_RAFT_ADDR)")
+	fs.StringVar(&c.raftAdvertise, "raft-advertise", "", "the address other nodes reach --raft-addr at, when not --raft-addr itself (a proxy, a NAT)")
 	fs.StringVar(&c.join, "join", envString("PMD_JOIN", ""), "Raft addresses of the cluster's nodes, comma-separated: join them, or with --bootstrap-expect form a cluster with them (env PMD_JOIN)")
 	fs.IntVar(&c.expect, "bootstrap-expect", 0, "form a new cluster once this many nodes of --join (this one included) are up")
 	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (a snapshot is a position: cheap); 0 means 8192")
+	fs.DurationVar(&c.snapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether --raft-snapshot-threshold entries came since the last snapshot; 0 means 2m")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "Raft entries kept after a snapshot: a node further behind catches up from the snapshot; 0 means 10240")
 	fs.DurationVar(&c.heartbeat, "raft-heartbeat", 0, "Raft's heartbeat and election timeout, after about which a leader that is gone is replaced; 0 means 1s")
 }
@@ -43,8 +47,8 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 func (c *clusterFlags) check() error {
 	switch {
 	case c.nodeID == "":
-		if c.raftAddr != "" || c.join != "" || c.expect != 0 {
-			return &usageError{"--raft-addr, --join and --bootstrap-expect need --node-id"}
+		if c.raftAddr != "" || c.join != "" || c.expect != 0 || c.raftAdvertise != "" {
+			return &usageError{"--raft-addr, --raft-advertise, --join and --bootstrap-expect need --node-id"}
 		}
 	case c.raftAddr == "":
 		return &usageError{"--node-id needs --raft-addr"}
@@ -68,10 +72,10 @@ func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, logger *s
 		}
 	}
 	return cluster.Start(cluster.Config{
-		NodeID: c.nodeID, RaftAddr: c.raftAddr, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
+		NodeID: c.nodeID, RaftAddr: c.raftAddr, RaftAdvertise: c.raftAdvertise, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
 		Dir: dir, Store: store, Logger: logger, OnLeader: onLeader,
 		HeartbeatTimeout: c.heartbeat, ElectionTimeout: c.heartbeat, LeaderLeaseTimeout: c.heartbeat / 2,
-		SnapshotThreshold: c.snapshotThreshold, TrailingLogs: c.trailingLogs,
+		SnapshotThreshold: c.snapshotThreshold, SnapshotInterval: c.snapshotInterval, TrailingLogs: c.trailingLogs,
 	})
 }
 

@@ -1,0 +1,196 @@
+package cluster_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestClusterFormsAndReplicates forms a cluster of three with --bootstrap-expect, writes
+// through every node, and races writes with one expected version through different nodes:
+// exactly one of each pair wins, and every node ends with the same $all. A write
+// acknowledged through a node is in that node's own copy at once.
+func TestClusterFormsAndReplicates(t *testing.T) {
+	c := newCluster(t, 3)
+	c.leader()
+	v, err := c.view(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Nodes) != 3 || v.NodeID != "n1" {
+		t.Fatalf("GET /v1/cluster: %+v", v)
+	}
+	for _, n := range v.Nodes {
+		if n.HTTPAddr == "" || n.RaftAddr == "" || n.State == "" || n.State == "unreachable" {
+			t.Fatalf("GET /v1/cluster: node %+v", n)
+		}
+	}
+
+	for i := range c.nodes {
+		id := uuid.NewString()
+		st, body, err := c.append(i, fmt.Sprintf("Order$%d", i), "no_stream", id)
+		if err != nil || st != http.StatusCreated {
+			t.Fatalf("append through %s: %d %v %v", c.nodes[i].id, st, body, err)
+		}
+		// Read your write on the node that acknowledged it, without consistency=leader.
+		ids, err := c.all(i, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(ids, ","), id) {
+			t.Fatalf("%s acknowledged %s but does not hold it", c.nodes[i].id, id)
+		}
+	}
+
+	for round := range 10 {
+		stream := fmt.Sprintf("Race$%d", round)
+		var wg sync.WaitGroup
+		codes := make([]int, 3)
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, _, err := c.append(i, stream, "no_stream", "")
+				if err != nil {
+					t.Error(err)
+				}
+				codes[i] = st
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, st := range codes {
+			switch st {
+			case http.StatusCreated:
+				won++
+			case http.StatusConflict:
+			default:
+				t.Fatalf("round %d: status %d", round, st)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d of 3 writes with expected no_stream won: %v", round, won, codes)
+		}
+	}
+	all := c.converged(30 * time.Second)
+	if len(all) != 3+10 {
+		t.Fatalf("$all holds %d events, want 13", len(all))
+	}
+}
+
+// TestClusterFailover kills the leader with SIGKILL while writes go on through the
+// others, restarts it with the same flags, and checks that it rejoins and catches up, that
+// no acknowledged write is lost or doubled, and that the rest of the cluster kept writing.
+func TestClusterFailover(t *testing.T) {
+	c := newCluster(t, 3)
+	acked := map[string]bool{}
+	write := func(i int) error {
+		id := uuid.NewString()
+		st, body, err := c.append(i, "Failover$1", "any", id)
+		if err != nil {
+			return err
+		}
+		if st != http.StatusCreated {
+			return fmt.Errorf("status %d: %v", st, body)
+		}
+		acked[id] = true
+		return nil
+	}
+	for round := range 2 {
+		lead := c.leader()
+		for i := range 5 {
+			if err := write((lead + 1 + i%2) % 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.kill(lead)
+		other := (lead + 1) % 3
+		c.waitFor(20*time.Second, fmt.Sprintf("round %d: a write after the leader was killed", round), func() error {
+			return write(other)
+		})
+		for range 5 {
+			if err := write(other); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.start(lead)
+		all := c.converged(30 * time.Second)
+		got := map[string]int{}
+		for _, e := range all {
+			got[e[strings.IndexByte(e, ':')+1:]]++
+		}
+		for id := range acked {
+			if got[id] != 1 {
+				t.Fatalf("round %d: acknowledged event %s is in $all %d times", round, id, got[id])
+			}
+		}
+	}
+}
+
+// TestClusterNoQuorum: with two of three nodes gone the third answers writes 503
+// unavailable within a few seconds, and keeps serving reads of its own copy; once a node
+// comes back, writes go on.
+func TestClusterNoQuorum(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader()
+	if st, _, err := c.append(lead, "Quorum$1", "no_stream", ""); err != nil || st != http.StatusCreated {
+		t.Fatalf("append: %d %v", st, err)
+	}
+	c.converged(30 * time.Second)
+	survivor := (lead + 1) % 3
+	c.kill(lead)
+	c.kill((lead + 2) % 3)
+	start := time.Now()
+	st, body, err := c.append(survivor, "Quorum$1", "any", "")
+	took := time.Since(start)
+	if err != nil || st != http.StatusServiceUnavailable || body["error"] != "unavailable" {
+		t.Fatalf("a write without quorum: %d %v %v", st, body, err)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("a write without quorum took %s to fail", took)
+	}
+	ids, err := c.all(survivor, false)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("reads of the survivor's own copy: %v %v", ids, err)
+	}
+	c.start(lead)
+	c.leader()
+	c.waitFor(20*time.Second, "a write once a quorum is back", func() error {
+		st, body, err := c.append(survivor, "Quorum$1", "0", "")
+		if err != nil || st != http.StatusCreated {
+			return fmt.Errorf("%d %v %v", st, body, err)
+		}
+		return nil
+	})
+}
+
+// TestClusterSnapshotCatchUp stops a node while the others take more writes than the Raft
+// log keeps after a snapshot: restarted, it catches up from a snapshot, copying the
+// records it lacks from a peer.
+func TestClusterSnapshotCatchUp(t *testing.T) {
+	c := newCluster(t, 3, "--raft-snapshot-threshold", "64", "--raft-trailing-logs", "16", "--raft-snapshot-interval", "100ms")
+	lead := c.leader()
+	away := (lead + 1) % 3
+	c.kill(away)
+	for i := range 400 {
+		if st, body, err := c.append(lead, fmt.Sprintf("Snap$%d", i%7), "any", ""); err != nil || st != http.StatusCreated {
+			t.Fatalf("append %d: %d %v %v", i, st, body, err)
+		}
+	}
+	c.start(away)
+	all := c.converged(60 * time.Second)
+	if len(all) != 400 {
+		t.Fatalf("$all holds %d events, want 400", len(all))
+	}
+	c.nodes[away].logMu.Lock()
+	log := c.nodes[away].log.String()
+	c.nodes[away].logMu.Unlock()
+	if !strings.Contains(log, "copying records from a peer") {
+		t.Fatalf("%s caught up without a snapshot:\n%s", c.nodes[away].id, lastLines(log, 30))
+	}
+}

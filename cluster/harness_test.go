@@ -1,0 +1,456 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests here run real pmd processes: TestMain builds the binary once.
+var pmdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pmd-cluster-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	pmdBin = filepath.Join(dir, "pmd")
+	if out, err := exec.Command("go", "build", "-o", pmdBin, "../cmd/pmd").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build pmd: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address with a port nothing listens on now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proxy stands in front of a node's Raft address: the other nodes dial it, and it can
+// cut the links from chosen nodes (it reads the dialer's id from the connection's
+// header, see mux.go), both ways, as a network partition would.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    map[string]bool // dialer ids whose connections are refused
+	conns  map[net.Conn]string
+	wg     sync.WaitGroup
+}
+
+func newProxy(t testing.TB, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, cut: map[string]bool{}, conns: map[net.Conn]string{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.pipe(c)
+		}()
+	}
+}
+
+func (p *proxy) pipe(c net.Conn) {
+	defer c.Close()
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return
+	}
+	id := make([]byte, hdr[1])
+	if _, err := io.ReadFull(c, id); err != nil {
+		return
+	}
+	from := string(id)
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	p.mu.Lock()
+	if p.cut[from] {
+		p.mu.Unlock()
+		return
+	}
+	p.conns[c], p.conns[up] = from, from
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		delete(p.conns, up)
+		p.mu.Unlock()
+	}()
+	if _, err := up.Write(append(hdr[:], id...)); err != nil {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, c); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+}
+
+// block refuses the connections dialed by the nodes ids (and closes those open); an
+// empty list lets every node through again.
+func (p *proxy) block(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = map[string]bool{}
+	for _, id := range ids {
+		p.cut[id] = true
+	}
+	for c, from := range p.conns {
+		if p.cut[from] {
+			c.Close()
+		}
+	}
+}
+
+func (p *proxy) close() {
+	p.ln.Close()
+	p.block("*")
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// tnode is one pmd process of a test cluster.
+type tnode struct {
+	id, http, raft string
+	dir            string
+	proxy          *proxy
+	log            *bytes.Buffer // the process's stderr, all its runs
+	logMu          *sync.Mutex
+	cmd            *exec.Cmd
+	waited         chan struct{}
+}
+
+// tcluster is a cluster of pmd processes on loopback, each node's Raft traffic through
+// its proxy.
+type tcluster struct {
+	t     testing.TB
+	nodes []*tnode
+	flags []string // extra flags of every node
+}
+
+// newCluster starts n nodes that form a cluster with --bootstrap-expect n.
+func newCluster(t testing.TB, n int, flags ...string) *tcluster {
+	c := &tcluster{t: t, flags: flags}
+	for i := range n {
+		raftAddr := freeAddr(t)
+		nd := &tnode{id: fmt.Sprintf("n%d", i+1), http: freeAddr(t), raft: raftAddr, dir: t.TempDir(),
+			proxy: newProxy(t, raftAddr), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+		c.nodes = append(c.nodes, nd)
+	}
+	for i := range c.nodes {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.kill(i)
+		}
+		if t.Failed() {
+			for _, nd := range c.nodes {
+				nd.logMu.Lock()
+				t.Logf("%s's log:\n%s", nd.id, lastLines(nd.log.String(), 40))
+				nd.logMu.Unlock()
+			}
+		}
+	})
+	return c
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (c *tcluster) joinList() string {
+	var addrs []string
+	for _, nd := range c.nodes {
+		addrs = append(addrs, nd.proxy.addr())
+	}
+	return strings.Join(addrs, ",")
+}
+
+// start starts node i (again), with the same flags each time.
+func (c *tcluster) start(i int) {
+	nd := c.nodes[i]
+	args := append([]string{"serve", "--data", nd.dir, "--addr", nd.http, "--node-id", nd.id,
+		"--raft-addr", nd.raft, "--raft-advertise", nd.proxy.addr(), "--join", c.joinList(),
+		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--scavenge-every", "0"}, c.flags...)
+	cmd := exec.Command(pmdBin, args...)
+	w := lockedWriter{nd.logMu, nd.log}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	nd.cmd, nd.waited = cmd, make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(nd.waited)
+	}()
+}
+
+// kill stops node i with SIGKILL and waits for it to be gone.
+func (c *tcluster) kill(i int) {
+	nd := c.nodes[i]
+	if nd.cmd == nil {
+		return
+	}
+	nd.cmd.Process.Signal(syscall.SIGKILL)
+	<-nd.waited
+	nd.cmd = nil
+}
+
+func (c *tcluster) alive(i int) bool { return c.nodes[i].cmd != nil }
+
+// clusterView is GET /v1/cluster.
+type clusterView struct {
+	NodeID       string `json:"node_id"`
+	LeaderID     string `json:"leader_id"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Nodes        []struct {
+		ID           string  `json:"id"`
+		HTTPAddr     string  `json:"http_addr"`
+		RaftAddr     string  `json:"raft_addr"`
+		State        string  `json:"state"`
+		AppliedIndex *uint64 `json:"applied_index"`
+	} `json:"nodes"`
+}
+
+var httpc = &http.Client{Timeout: 20 * time.Second}
+
+func (c *tcluster) view(i int) (clusterView, error) {
+	var v clusterView
+	resp, err := httpc.Get("http://" + c.nodes[i].http + "/v1/cluster")
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return v, fmt.Errorf("GET /v1/cluster: %s", resp.Status)
+	}
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}
+
+// waitFor polls cond every 50ms until it holds or d has passed, then fails the test
+// with what cond last said.
+func (c *tcluster) waitFor(d time.Duration, what string, cond func() error) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: not within %s: %v", what, d, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a process's state: nothing to wait on
+	}
+}
+
+// leader waits until every live node names the same leader, and the leader says it
+// leads, and returns its index.
+func (c *tcluster) leader() int {
+	c.t.Helper()
+	var lead int
+	c.waitFor(30*time.Second, "a leader all live nodes agree on", func() error {
+		id := ""
+		for i := range c.nodes {
+			if !c.alive(i) {
+				continue
+			}
+			v, err := c.view(i)
+			if err != nil {
+				return err
+			}
+			if v.LeaderID == "" || (id != "" && v.LeaderID != id) {
+				return fmt.Errorf("%s sees leader %q", c.nodes[i].id, v.LeaderID)
+			}
+			id = v.LeaderID
+		}
+		for i, nd := range c.nodes {
+			if nd.id == id && c.alive(i) {
+				lead = i
+				// The leader takes writes once it has applied its term's first entries.
+				st, _, err := c.append(i, "$probe-does-not-exist", "any", "")
+				if err != nil || st != http.StatusBadRequest {
+					return fmt.Errorf("leader %s not answering yet: %d %v", id, st, err)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("the leader %q is not a live node", id)
+	})
+	return lead
+}
+
+// append appends one event of type T to stream through node i; id may be "" for a
+// store-made one. It returns the status and the body.
+func (c *tcluster) append(i int, stream, expected, id string) (int, map[string]any, error) {
+	ev := map[string]any{"type": "T", "data": map[string]any{"n": 1}}
+	if id != "" {
+		ev["id"] = id
+	}
+	body := map[string]any{"expected_version": expected, "events": []any{ev}}
+	if n, err := fmt.Sscan(expected, new(int64)); n == 1 && err == nil {
+		var v int64
+		fmt.Sscan(expected, &v)
+		body["expected_version"] = v
+	}
+	return c.post(i, "/v1/streams/"+url.PathEscape(stream), body)
+}
+
+func (c *tcluster) post(i int, path string, body any) (int, map[string]any, error) {
+	b, _ := json.Marshal(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+c.nodes[i].http+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil && !errors.Is(err, io.EOF) {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, out, nil
+}
+
+// all reads $all on node i (with ?consistency=leader if leader), every page, and returns
+// the events' ids and positions in order.
+func (c *tcluster) all(i int, leader bool) ([]string, error) {
+	var ids []string
+	from := "0"
+	for {
+		u := "http://" + c.nodes[i].http + "/v1/all?limit=1000&from=" + from
+		if leader {
+			u += "&consistency=leader"
+		}
+		resp, err := httpc.Get(u)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Events []struct {
+				ID       string `json:"id"`
+				Position uint64 `json:"position"`
+			} `json:"events"`
+			Next *uint64 `json:"next"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("GET /v1/all: %s", resp.Status)
+		}
+		for _, e := range page.Events {
+			ids = append(ids, fmt.Sprintf("%d:%s", e.Position, e.ID))
+		}
+		if page.Next == nil {
+			return ids, nil
+		}
+		from = fmt.Sprint(*page.Next)
+	}
+}
+
+// converged waits until every live node's $all equals the leader's, and returns it.
+func (c *tcluster) converged(d time.Duration) []string {
+	c.t.Helper()
+	var want []string
+	c.waitFor(d, "every node's $all the same", func() error {
+		lead := -1
+		for i := range c.nodes {
+			if c.alive(i) {
+				if v, err := c.view(i); err == nil && v.LeaderID == c.nodes[i].id {
+					lead = i
+				}
+			}
+		}
+		if lead < 0 {
+			return errors.New("no leader")
+		}
+		var err error
+		if want, err = c.all(lead, false); err != nil {
+			return err
+		}
+		for i := range c.nodes {
+			if !c.alive(i) || i == lead {
+				continue
+			}
+			got, err := c.all(i, false)
+			if err != nil {
+				return err
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				return fmt.Errorf("%s holds %d events, the leader %d", c.nodes[i].id, len(got), len(want))
+			}
+		}
+		return nil
+	})
+	return want
+}
