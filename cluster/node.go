@@ -29,7 +29,7 @@ type Config struct {
 	// RaftAdvertise is the address the other nodes reach RaftAddr at, if not RaftAddr
 	// itself (a proxy or a NAT in between).
 	RaftAdvertise string
-	HTTPAddr string // the node's HTTP API, where other nodes forward requests
+	HTTPAddr      string // the node's HTTP API, where other nodes forward requests
 	// Join names the Raft addresses of other nodes. A node without Raft state asks them
 	// to add it to their cluster; with BootstrapExpect, it also forms a new cluster with
 	// them once that many nodes (itself included) answer. A node with neither, and no
