@@ -70,6 +70,17 @@ SCAVENGE_KILLS ?= 50
 soak-scavenge:
 	PMD_SCAVENGE_KILLS=$(SCAVENGE_KILLS) $(GO) test -race -count=1 -timeout 30m -run 'TestScavengeKill9$$' -v .
 
+# soak-cluster runs a three-node cluster of real pmd processes under load from clients on
+# every node while the leader is killed with SIGKILL or cut off by a partition
+# CLUSTER_FAULTS times (about half of them kills), checking each round's history of
+# expected-version appends and leader reads for linearizability (porcupine) and that
+# every node ends with the same $$all. make test runs 4 faults (TestClusterLinearizable).
+# About 4 s a fault.
+CLUSTER_FAULTS ?= 100
+.PHONY: soak-cluster
+soak-cluster:
+	PMD_CLUSTER_SOAK=$(CLUSTER_FAULTS) $(GO) test -count=1 -timeout 60m -run 'TestClusterSoak$$' -v ./cluster/
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/
 
