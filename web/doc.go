@@ -1,8 +1,9 @@
 // Package web is pmd's browser: a single page, served from files embedded in the binary,
 // that shows streams, events, the global log and process managers by calling the
 // daemon's HTTP API (/v1/...) like any other client. It needs no build step, no CDN and
-// no network beyond the daemon. Handler is mounted at "/" of the daemon with
-// server.Options.Browser.
+// no network beyond the daemon: its one library, uPlot for the dashboard's charts, is
+// vendored in static/vendor/uplot (its LICENSE and VERSION beside it). Handler is
+// mounted at "/" of the daemon with server.Options.Browser.
 //
 // What it promises:
 //
@@ -19,11 +20,15 @@
 //
 // The pages:
 //
+//	#/                                  the dashboard: store, write rate, managers, health, cluster
+//	#/search?q=                         an event id, a stream-name prefix or a process id
+//	#/parked                            parked commands and subscription events: retry, skip
 //	#/streams?prefix=&after=&limit=     streams in name order, filtered by prefix
 //	#/streams/{stream}?from=&limit=     one stream, newest first; links marked with their origin
 //	#/events/{id}                       one event: data, metadata, streams, cause, effects
 //	#/all?types=A,B&from=&limit=        the global log, newest first, by type
 //	#/processes                         process managers and their counts
-//	#/processes/{name}?after=&limit=    the processes of one manager
+//	#/processes/{name}?status=&sort=&older_than=&idle_for=&stuck=&after=&limit=
+//	                                    the processes of one manager, oldest first with sort=age
 //	#/processes/{name}/{id}             one process as a timeline
 package web

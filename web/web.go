@@ -59,9 +59,13 @@ func Handler() http.Handler {
 		if name == "/index.html" {
 			name = "/"
 		}
+		ctype, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			ctype = "text/plain; charset=utf-8" // the vendored libraries' LICENSE and VERSION
+		}
 		assets[name] = asset{
 			body:  body,
-			ctype: contentTypes[path.Ext(p)],
+			ctype: ctype,
 			etag:  `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
 		}
 		return nil

@@ -41,7 +41,40 @@
   // preview is a one-line JSON summary of event data for tables.
   function preview(data) {
     const s = JSON.stringify(data || {});
-    return s === '{}' ? '' : s.length > 160 ? s.slice(0, 160) + '…' : s;
+    return s.length > 160 ? s.slice(0, 160) + '…' : s;
+  }
+
+  // bytes is a size for people: 1.5 MiB.
+  function bytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + ' ' + units[i];
+  }
+
+  // count is a figure with thousands separated; null (not known yet) is an ellipsis.
+  const count = (n) => (n === null || n === undefined ? '…' : Number(n).toLocaleString('en'));
+
+  // span says a duration in milliseconds the short way: 45s, 12m, 3h 20m, 2d 4h.
+  function span(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + 's';
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + 'm';
+    const h = Math.floor(m / 60);
+    if (h < 48) return h + 'h' + (m % 60 ? ' ' + (m % 60) + 'm' : '');
+    return Math.floor(h / 24) + 'd' + (h % 24 ? ' ' + (h % 24) + 'h' : '');
+  }
+
+  // duration reads a Go duration of whole units (90s, 30m, 48h, 1h30m) as
+  // milliseconds; null when it is not one.
+  function duration(text) {
+    const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text || '');
+    if (!m || text === '') return null;
+    return ((+(m[1] || 0) * 60 + +(m[2] || 0)) * 60 + +(m[3] || 0)) * 1000;
   }
 
   function time(ts) {
@@ -124,6 +157,19 @@
   }
 
   const streamPath = (name) => 'streams/' + encodeURIComponent(name);
+
+  // post sends an action (retry, skip) and returns the answer, failed or not: ok,
+  // status, code and message.
+  async function post(path) {
+    const res = await fetch('/v1/' + path, { method: 'POST', headers: authHeaders({ Accept: 'application/json' }) });
+    let body = null;
+    try {
+      body = await res.json();
+    } catch (_) {
+      // 204 has no body
+    }
+    return { ok: res.ok, status: res.status, code: body && body.error, message: (body && body.message) || `${res.status} ${res.statusText}` };
+  }
 
   // endOfLog is the position a live subscription to $all starts at to see only events
   // written from now on.
@@ -352,7 +398,14 @@
       r = await api(streamPath(name), { direction: 'backward', from, limit });
     } catch (e) {
       if (e.code !== 'stream_not_found') throw e;
-      r = { events: [], next: null };
+      if (!current()) return;
+      // Nothing to follow live: the page says so rather than wait on an empty table.
+      show('stream',
+        el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
+        el('p', { class: 'empty', id: 'not-found' }, 'No such stream: nothing was written to ', el('code', null, name), ', or it was deleted.'),
+        el('p', null, el('a', { href: href(['streams'], { prefix: name }) }, 'Streams whose names start with it'), ' · ',
+          el('a', { href: href(['search'], { q: name }) }, 'search for it')));
+      return;
     }
     const names = await managers();
     const meta = await api(streamPath(name) + '/metadata').catch(() => ({}));
@@ -388,7 +441,18 @@
 
   async function eventPage({ segs }, current) {
     const id = segs[1];
-    const r = await api('events/' + encodeURIComponent(id));
+    let r;
+    try {
+      r = await api('events/' + encodeURIComponent(id));
+    } catch (e) {
+      if (e.status !== 404 && e.code !== 'bad_request') throw e;
+      if (!current()) return;
+      show('event', el('h1', null, el('span', { class: 'kind' }, 'Event'), id),
+        el('p', { class: 'empty', id: 'not-found' }, e.code === 'bad_request'
+          ? 'This is not an event id: event ids are UUIDs.'
+          : 'No such event: no stored event has this id (or it is dead: no stream shows it any more).'));
+      return;
+    }
     if (!current()) return;
     const ev = r.event;
     const md = ev.metadata || {};
@@ -491,34 +555,82 @@
     followFacts(from, handles, () => load().catch(() => {}));
   }
 
+  // processListPage lists the processes of one manager, filtered by status, age and
+  // idleness, in id order or the oldest first. An open process older than the stuck
+  // threshold (stuck=, 1h by default) is marked: it waits for something that has not
+  // come.
   async function processListPage({ segs, params }, current) {
     const name = segs[1];
-    const after = params.get('after') || '';
     const limit = limitOf(params);
+    const filters = {
+      status: params.get('status') || '', sort: params.get('sort') || '',
+      older_than: params.get('older_than') || '', idle_for: params.get('idle_for') || '',
+    };
+    const stuck = params.get('stuck') || '1h';
+    const threshold = duration(stuck);
+    const stuckMs = threshold === null ? 3600 * 1000 : threshold;
+    const after = params.get('after') || '';
     const from = await endOfLog();
+    const page = (more) => href(['processes', name], Object.assign({}, filters, { stuck: params.get('stuck'), limit: params.get('limit') }, more));
     const body = el('div');
     const load = async () => {
-      const r = await api('processes/' + encodeURIComponent(name), { after, limit });
+      const r = await api('processes/' + encodeURIComponent(name), Object.assign({ after, limit }, filters));
       if (!current()) return;
-      const rows = r.processes.map((p) => el('tr', { dataset: { process: p.id } },
-        el('td', { class: 'name' }, el('a', { href: href(['processes', name, p.id]) }, p.id)),
-        el('td', null, status(p.status)),
-        el('td', { class: 'num' }, p.events),
-        el('td', { class: 'num' }, p.commands),
-        el('td', { class: 'num' }, p.deadlines),
-        el('td', { class: 'num' }, p.version)));
+      const now = Date.now();
+      const rows = r.processes.map((p) => {
+        const age = p.created ? now - Date.parse(p.created) : null;
+        const isStuck = p.status === 'open' && age !== null && age >= stuckMs;
+        return el('tr', { dataset: { process: p.id, status: p.status, stuck: String(isStuck) }, class: isStuck ? 'stuck' : null },
+          el('td', { class: 'name' }, el('a', { href: href(['processes', name, p.id]) }, p.id)),
+          el('td', null, status(p.status), isStuck ? el('span', { class: 'mark stuck', title: `open for longer than ${stuck}` }, 'stuck') : null,
+            p.parked ? el('span', { class: 'mark parked' }, `${p.parked} parked`) : null),
+          el('td', { class: 'num age', title: p.created || '' }, age === null ? '' : span(age)),
+          el('td', { class: 'time' }, p.last_activity ? [time(p.last_activity), el('span', { class: 'meta' }, ` (${span(now - Date.parse(p.last_activity))} ago)`)] : ''),
+          el('td', { class: 'num' }, p.events),
+          el('td', { class: 'num' }, p.commands),
+          el('td', { class: 'num' }, p.deadlines),
+          el('td', { class: 'num' }, p.version));
+      });
+      const what = [filters.status ? filters.status + ' ' : '', 'processes',
+        filters.older_than ? ` older than ${filters.older_than}` : '', filters.idle_for ? ` idle for ${filters.idle_for}` : ''].join('');
       body.replaceChildren(
-        rows.length ? table(['Process', 'Status', 'Facts', 'Commands', 'Pending deadlines', 'Version'], rows)
-          : el('p', { class: 'empty' }, 'No processes yet.'),
+        rows.length ? table(['Process', 'Status', 'Age', 'Last activity', 'Facts', 'Commands', 'Pending deadlines', 'Version'], rows)
+          : el('p', { class: 'empty' }, after ? 'No more ' + what + '.' : 'No ' + what + '.'),
         pager([
-          after ? el('a', { href: href(['processes', name], { limit: params.get('limit') }) }, '« first') : null,
-          r.next !== null ? el('a', { href: href(['processes', name], { after: r.next, limit: params.get('limit') }), rel: 'next' }, 'next »') : null,
+          after ? el('a', { href: page({}) }, '« first') : null,
+          r.next !== null ? el('a', { href: page({ after: r.next }), rel: 'next' }, 'next »') : null,
         ]));
     };
-    await load();
+    try {
+      await load();
+    } catch (e) {
+      if (e.code !== 'not_found' || !current()) throw e;
+      show('process-list', el('h1', null, el('span', { class: 'kind' }, 'Processes of'), name),
+        el('p', { class: 'empty', id: 'not-found' }, 'No such process manager: the daemon runs ', el('a', { href: '#/processes' }, 'these'), '.'));
+      return;
+    }
     const manager = (await api('processes')).processes.find((m) => m.name === name);
     if (!current()) return;
-    show('process-list', el('h1', null, el('span', { class: 'kind' }, 'Processes of'), name), body);
+    const select = (id, label, value, options) => {
+      const sel = el('select', { id, 'aria-label': label }, options.map(([v, text]) => el('option', { value: v, selected: v === value }, text)));
+      sel.addEventListener('change', () => { location.hash = page({ [id]: sel.value }); });
+      return sel;
+    };
+    const field = (id, label, value, placeholder) => {
+      const input = el('input', { type: 'text', id: id.replace('_', '-'), class: 'short', value, placeholder, 'aria-label': label, autocomplete: 'off' });
+      input.addEventListener('change', () => { location.hash = page({ [id]: input.value.trim() }); });
+      return el('label', null, label, input);
+    };
+    show('process-list', el('h1', null, el('span', { class: 'kind' }, 'Processes of'), name),
+      el('div', { class: 'toolbar' },
+        select('status', 'status', filters.status, [['', 'every status'], ['open', 'open'], ['completed', 'completed'], ['expired', 'expired'], ['parked', 'with a parked command']]),
+        select('sort', 'order', filters.sort, [['', 'in id order'], ['age', 'oldest first']]),
+        field('older_than', 'older than', filters.older_than, 'e.g. 1h'),
+        field('idle_for', 'idle for', filters.idle_for, 'e.g. 30m'),
+        field('stuck', 'stuck after', params.get('stuck') || '', '1h')),
+      el('p', { class: 'hint' }, `An open process older than ${stuck} is marked stuck. `,
+        el('a', { href: page({ status: 'open', sort: 'age', after: null }), id: 'show-stuck' }, 'Show the open ones, oldest first'), '.'),
+      body);
     followFacts(from, (manager && manager.handles) || [], () => load().catch(() => {}));
   }
 
@@ -597,7 +709,15 @@
       if (before !== null) query.set('before', before);
       if (params.get('limit') !== null) query.set('limit', params.get('limit'));
       const qs = query.toString();
-      const p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id) + (qs ? '?' + qs : ''));
+      let p;
+      try {
+        p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id) + (qs ? '?' + qs : ''));
+      } catch (e) {
+        if (e.code !== 'not_found' || !current()) throw e;
+        show('process', el('h1', null, el('span', { class: 'kind' }, 'Process'), name + '$' + id),
+          el('p', { class: 'empty', id: 'not-found' }, 'No such process: ', e.message, '.'));
+        return null;
+      }
       if (!current()) return null;
       const commands = new Map(p.commands.map((c) => [c.id, c]));
       // A live reload keeps open what the reader opened.
@@ -646,12 +766,255 @@
     live({ stream: p.deliveries_stream, from: p.deliveries_version + 1 }, reload);
   }
 
+  // --- dashboard ---------------------------------------------------------------------
+
+  // lineChart draws series over time with uPlot (vendored in /vendor/uplot) in
+  // container, and returns a function that takes new data. Without uPlot (the script
+  // did not load) it says so instead.
+  function lineChart(container, series) {
+    if (typeof uPlot !== 'function') {
+      container.append(el('p', { class: 'empty' }, 'Charts are not available: the chart library did not load.'));
+      return () => {};
+    }
+    const grid = { stroke: '#eef0f4', width: 1 };
+    const plot = new uPlot({
+      width: Math.max(container.clientWidth, 280),
+      height: 130,
+      scales: { x: { time: true } },
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5 }))],
+      axes: [{ stroke: '#667085', grid, ticks: grid }, { stroke: '#667085', grid, ticks: grid, size: 56 }],
+      legend: { show: true },
+    }, [[], ...series.map(() => [])], container);
+    cleanup.push(() => plot.destroy());
+    return (data) => plot.setData(data);
+  }
+
+  // failures says how a manager's deliveries went over the window.
+  function failures(m) {
+    if (m.failure_rate === null) {
+      return el('span', { class: 'meta', title: `no delivery attempt in the last ${span(m.window_seconds * 1000)}` }, '–');
+    }
+    return el('span', { class: m.window_failures ? 'bad' : 'ok', title: `over the last ${span(m.window_seconds * 1000)}` },
+      `${(m.failure_rate * 100).toFixed(m.failure_rate > 0 && m.failure_rate < 0.1 ? 1 : 0)}%`,
+      el('span', { class: 'meta' }, ` (${m.window_failures} of ${m.window_attempts})`));
+  }
+
+  function figure(label, value, id) {
+    return el('div', null, el('dt', null, label), el('dd', { id }, value));
+  }
+
+  // dashboardPage answers "is everything healthy, what is stuck, what is behind" from
+  // GET /v1/stats, asked again every two seconds.
+  async function dashboardPage(_, current) {
+    const first = await api('stats');
+    if (!current()) return;
+    const figures = el('dl', { class: 'figures' });
+    const health = el('div', { id: 'health' });
+    const writes = el('div', { class: 'chart', id: 'chart-writes' }, el('div', { class: 'title' }, 'Log records written per second'));
+    const commits = el('div', { class: 'chart', id: 'chart-commits' }, el('div', { class: 'title' }, 'Group commit (write and fsync), ms'));
+    const managersPanel = el('section', { class: 'panel', id: 'managers' });
+    const subsPanel = el('section', { class: 'panel', id: 'subscriptions' });
+    const clusterPanel = el('section', { class: 'panel', id: 'cluster' });
+    let drawWrites = null;
+    let drawCommits = null;
+
+    const update = (st) => {
+      const s = st.store;
+      figures.replaceChildren(
+        figure('Events', count(s.events), 'store-events'),
+        figure('Streams', count(s.streams), 'store-streams'),
+        figure('Disk', bytes(s.disk_bytes), 'store-disk'),
+        figure('Segments', count(s.segments), 'store-segments'),
+        figure('Last position', count(s.last_position), 'store-position'),
+        figure('Write failures', count(s.write_failures), 'store-failures'));
+      health.dataset.status = st.health.status;
+      health.replaceChildren(st.health.status === 'ok'
+        ? el('p', { class: 'ok' }, '● healthy: no damage found, writes succeed')
+        : [el('p', { class: 'bad' }, '● degraded'), el('ul', { class: 'problems' }, st.health.problems.map((p) => el('li', null, p)))]);
+      const x = st.series.time;
+      if (drawWrites) drawWrites([x, st.series.records_per_second, st.series.writes_per_second]);
+      if (drawCommits) drawCommits([x, st.series.commit_mean_ms, st.series.commit_max_ms]);
+
+      managersPanel.replaceChildren(el('h2', null, 'Process managers'), st.processes.length
+        ? table(['Process manager', 'Open', 'Completed', 'Expired', 'Lag', 'Parked', 'Delivery failures'], st.processes.map((m) => el('tr', { dataset: { manager: m.name } },
+          el('td', null, el('a', { href: href(['processes', m.name]) }, m.name)),
+          el('td', { class: 'num open' }, el('a', { href: href(['processes', m.name], { status: 'open', sort: 'age' }), title: 'the open ones, oldest first' }, count(m.open))),
+          el('td', { class: 'num completed' }, count(m.completed)),
+          el('td', { class: 'num expired' }, count(m.expired)),
+          el('td', { class: 'num lag' + (m.lag > 0 ? ' warn' : ''), title: 'log positions behind' }, count(m.lag)),
+          el('td', { class: 'num parked' + (m.parked > 0 ? ' warn' : '') }, m.parked > 0 ? el('a', { href: '#/parked' }, count(m.parked)) : '0'),
+          el('td', { class: 'num failures' }, failures(m)))))
+        : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.'));
+
+      subsPanel.hidden = st.subscriptions.length === 0;
+      subsPanel.replaceChildren(el('h2', null, 'Subscriptions'), table(['Subscription', 'Delivers', 'Status', 'Position', 'Lag', 'Parked'],
+        st.subscriptions.map((sub) => el('tr', { dataset: { subscription: sub.name } },
+          el('td', null, sub.name),
+          el('td', null, sub.filter.types && sub.filter.types.length ? sub.filter.types.join(', ')
+            : sub.filter.stream ? ['stream ', streamLink(sub.filter.stream)] : sub.filter.category ? 'category ' + sub.filter.category : ''),
+          el('td', { class: sub.status === 'delivering' ? 'ok' : 'bad' }, sub.status),
+          el('td', { class: 'num' }, count(sub.position)),
+          el('td', { class: 'num lag' + (sub.lag > 0 ? ' warn' : '') }, count(sub.lag)),
+          el('td', { class: 'num parked' + (sub.parked > 0 ? ' warn' : '') }, sub.parked > 0 ? el('a', { href: '#/parked' }, count(sub.parked)) : '0')))));
+
+      // A single node has no cluster panel; a node of a cluster shows every node.
+      const c = st.cluster;
+      clusterPanel.hidden = !c;
+      clusterPanel.replaceChildren(...(c ? [
+        el('h2', null, 'Cluster'),
+        el('p', { class: 'hint' }, `This is node ${c.node_id}; `, c.leader_id ? `the leader is ${c.leader_id}` : el('span', { class: 'bad' }, 'no leader is known'),
+          `; commit index ${count(c.commit_index)}, applied ${count(c.applied_index)}.`),
+        table(['Node', 'State', 'HTTP', 'Raft', 'Applied index', 'Lag'], c.nodes.map((n) => el('tr', { dataset: { node: n.id, state: n.state } },
+          el('td', null, n.id, n.id === c.node_id ? el('span', { class: 'meta' }, ' (this node)') : null),
+          el('td', { class: n.state === 'leader' || n.state === 'follower' ? 'ok' : 'bad' }, n.state),
+          el('td', { class: 'mono' }, n.http_addr), el('td', { class: 'mono' }, n.raft_addr),
+          el('td', { class: 'num' }, n.applied_index === null ? '–' : count(n.applied_index)),
+          el('td', { class: 'num' + (n.lag > 0 ? ' warn' : '') }, n.lag === null ? '–' : count(n.lag))))),
+      ] : []));
+    };
+
+    show('dashboard', el('h1', null, 'Dashboard'),
+      el('div', { class: 'panels' },
+        el('section', { class: 'panel', id: 'store' }, el('h2', null, 'Store'), figures, writes, commits),
+        el('section', { class: 'panel' }, el('h2', null, 'Health'), health)),
+      managersPanel, subsPanel, clusterPanel);
+    drawWrites = lineChart(writes, [{ label: 'records/s', color: '#24508f' }, { label: 'writes/s', color: '#2f7d4f' }]);
+    drawCommits = lineChart(commits, [{ label: 'mean', color: '#8a4b0f' }, { label: 'max', color: '#b42318' }]);
+    update(first);
+    main.dataset.updated = first.time;
+    const timer = setInterval(() => {
+      api('stats').then((st) => {
+        if (!current()) return;
+        update(st);
+        main.dataset.updated = st.time;
+      }, () => {});
+    }, 2000);
+    cleanup.push(() => { clearInterval(timer); delete main.dataset.updated; });
+  }
+
+  // --- parked --------------------------------------------------------------------------
+
+  // parkedPage lists the parked commands of every process manager and the parked events
+  // of every subscription, each with Retry and Skip (an admin token when the daemon
+  // runs with --auth), and says how each action went.
+  async function parkedPage(_, current) {
+    const result = el('div', { id: 'action-result', role: 'status', hidden: true });
+    const body = el('div');
+    const act = async (label, path) => {
+      result.hidden = false;
+      result.className = 'result';
+      delete result.dataset.outcome;
+      result.textContent = label + '…';
+      const r = await post(path);
+      if (!current()) return;
+      result.dataset.outcome = r.ok ? 'done' : 'failed';
+      result.className = 'result ' + result.dataset.outcome;
+      if (r.ok) {
+        result.textContent = label + ': done.';
+        await load().catch((e) => body.replaceChildren(errorBox(e)));
+        return;
+      }
+      const tokenHelp = r.status === 401 || r.status === 403
+        ? [' It needs a token with the admin scope. ', el('button', {
+          class: 'action', id: 'use-token', type: 'button',
+          onclick: () => { sessionStorage.removeItem(TOKEN); tokenPage(false); },
+        }, 'Use another token')]
+        : null;
+      result.replaceChildren(`${label}: refused: ${r.code || r.status}: ${r.message}.`, tokenHelp);
+    };
+    const buttons = (label, path, data) => el('td', { class: 'actions' },
+      el('button', { class: 'action', type: 'button', dataset: Object.assign({ action: 'retry' }, data), onclick: () => act('Retry ' + label, path + '/retry') }, 'Retry'),
+      el('button', { class: 'action', type: 'button', dataset: Object.assign({ action: 'skip' }, data), onclick: () => act('Skip ' + label, path + '/skip') }, 'Skip'));
+    const load = async () => {
+      const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
+      const commands = await Promise.all(managers.processes.map((m) =>
+        api('processes/' + encodeURIComponent(m.name) + '/parked', { limit: 200 }).then((r) => ({ name: m.name, r }))));
+      const events = await Promise.all(subs.subscriptions.filter((sub) => sub.parked > 0).map((sub) =>
+        api('subscriptions/' + encodeURIComponent(sub.name)).then((d) => ({ name: sub.name, d }))));
+      if (!current()) return;
+      const sections = [];
+      for (const { name, r } of commands) {
+        if (r.parked.length === 0) continue;
+        sections.push(el('h2', null, `Commands of ${name}`, r.total > r.parked.length ? el('span', { class: 'meta' }, ` (the first ${r.parked.length} of ${r.total})`) : null),
+          table(['Process', 'Command', 'Id', 'Attempts', 'Last error', ''], r.parked.map((c) => el('tr', { dataset: { command: c.id, manager: name, process: c.process_id } },
+            el('td', { class: 'name' }, el('a', { href: href(['processes', name, c.process_id]) }, c.process_id)),
+            el('td', null, c.type, c.receiver ? el('span', { class: 'meta' }, ' → ' + c.receiver) : null),
+            el('td', { class: 'id mono', title: c.id }, shortID(c.id)),
+            el('td', { class: 'num' }, c.attempts),
+            el('td', { class: 'preview', title: c.error }, c.error),
+            buttons(`${c.type} of ${name}$${c.process_id}`,
+              `processes/${encodeURIComponent(name)}/${encodeURIComponent(c.process_id)}/commands/${c.id}`, { command: c.id })))));
+      }
+      for (const { name, d } of events) {
+        if (d.parked_events.length === 0) continue;
+        sections.push(el('h2', null, `Events of subscription ${name}`),
+          table(['Event', 'Type', 'Stream', 'Attempts', 'Last error', ''], d.parked_events.map((ev) => el('tr', { dataset: { event: ev.id, subscription: name } },
+            el('td', { class: 'id' }, eventLink(ev.id, shortID(ev.id))),
+            el('td', null, ev.type),
+            el('td', { class: 'name' }, streamLink(ev.stream)),
+            el('td', { class: 'num' }, ev.attempts),
+            el('td', { class: 'preview', title: ev.error }, ev.error),
+            buttons(`${ev.type} for ${name}`, `subscriptions/${encodeURIComponent(name)}/events/${ev.id}`, { event: ev.id })))));
+      }
+      body.replaceChildren(...(sections.length ? sections
+        : [el('p', { class: 'empty', id: 'none-parked' }, 'Nothing is parked: every command and subscription event is delivered or still being tried.')]));
+    };
+    await load();
+    if (!current()) return;
+    show('parked', el('h1', null, 'Parked'),
+      el('p', { class: 'hint' }, 'Commands and subscription events that failed their max_attempts deliveries in a row. Retry delivers one again at once; Skip gives it up for good. Both are recorded, and show in the timeline.'),
+      result, body);
+  }
+
+  // --- search ----------------------------------------------------------------------------
+
+  // searchPage finds what q names: an event by id (shown at once), streams whose names
+  // start with q, and processes of id q, and says so when there is nothing.
+  async function searchPage({ params }, current) {
+    const q = (params.get('q') || '').trim();
+    document.getElementById('search').value = q;
+    if (q === '') {
+      show('search', el('h1', null, 'Search'), el('p', { class: 'empty' }, 'Type an event id, the start of a stream name, or a process id in the box above.'));
+      return;
+    }
+    if (UUID.test(q)) {
+      try {
+        await api('events/' + encodeURIComponent(q));
+        if (current()) location.replace(href(['events', q]));
+        return;
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+    }
+    const [streams, names] = await Promise.all([api('streams', { prefix: q, limit: 20 }), managers()]);
+    const processes = (await Promise.all(names.map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
+      .then(() => name, (e) => { if (e.status === 404 || e.status === 400) return null; throw e; })))).filter(Boolean);
+    if (!current()) return;
+    const found = [];
+    if (processes.length) {
+      found.push(el('h2', null, 'Processes'), el('ul', { id: 'found-processes' }, processes.map((name) =>
+        el('li', null, el('a', { href: href(['processes', name, q]) }, `${name}$${q}`), el('span', { class: 'meta' }, ' — its timeline')))));
+    }
+    if (streams.streams.length) {
+      found.push(el('h2', null, 'Streams'), el('ul', { id: 'found-streams' }, streams.streams.map((st) =>
+        el('li', null, streamLink(st.name), st.exists ? null : el('span', { class: 'mark deleted' }, 'deleted')))),
+      streams.next !== null ? el('p', null, el('a', { href: href(['streams'], { prefix: q }) }, 'More streams starting with it')) : null);
+    }
+    show('search', el('h1', null, el('span', { class: 'kind' }, 'Search'), q),
+      UUID.test(q) ? el('p', { class: 'empty', id: 'no-event' }, 'No stored event has this id.') : null,
+      ...(found.length ? found : [el('p', { class: 'empty', id: 'nothing-found' },
+        'Nothing found: no event has this id, no stream name starts with it, and no process manager has a process of this id.')]));
+  }
+
   function notFound() {
-    show('not-found', el('h1', null, 'No such page'), el('p', null, el('a', { href: '#/streams' }, 'Streams')));
+    show('not-found', el('h1', null, 'No such page'), el('p', null, el('a', { href: '#/' }, 'Dashboard'), ' · ', el('a', { href: '#/streams' }, 'Streams')));
   }
 
   // routes maps the first path segment and the number of segments to a page.
   const routes = {
+    dashboard: [dashboardPage],
+    parked: [parkedPage],
+    search: [searchPage],
     streams: [streamsPage, streamPage],
     events: [null, eventPage],
     all: [allPage],
@@ -671,7 +1034,7 @@
       show('error', errorBox(new Error('This address is not valid: a part of it is wrongly escaped.')));
       return;
     }
-    if (r.segs.length === 0) r.segs = ['streams'];
+    if (r.segs.length === 0) r.segs = ['dashboard'];
     for (const a of document.querySelectorAll('header nav a')) {
       a.classList.toggle('current', a.id === 'nav-' + r.segs[0]);
     }
@@ -695,6 +1058,11 @@
     }
   }
 
+  document.getElementById('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = document.getElementById('search').value.trim();
+    if (q !== '') location.hash = href(['search'], { q });
+  });
   window.addEventListener('hashchange', route);
   route();
 })();
