@@ -21,6 +21,8 @@ type Config struct {
 	// Path is the file it was read from, as given to Load or Parse.
 	Path      string
 	Processes []Process
+	// Subscriptions are the subscriptions with a server-side position.
+	Subscriptions []Subscription
 }
 
 // Process is one process manager of the config file.
@@ -149,9 +151,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	cfg := &Config{Path: name}
 	if len(doc.Content) == 0 {
-		return nil, Errors{{File: name, Line: 1, Msg: "the config file is empty: it needs a processes list"}}
+		return nil, Errors{{File: name, Line: 1, Msg: "the config file is empty: it needs a processes or a subscriptions list"}}
 	}
-	root := p.mapping(doc.Content[0], "the config file", nil, "processes")
+	root := p.mapping(doc.Content[0], "the config file", nil, "processes", "subscriptions")
 	if list, ok := root["processes"]; ok {
 		if list.Kind != yaml.SequenceNode {
 			p.errorf(list, "processes must be a list of process managers, got %s", kindName(list))
@@ -170,6 +172,9 @@ func Parse(name string, data []byte) (*Config, error) {
 				cfg.Processes = append(cfg.Processes, proc)
 			}
 		}
+	}
+	if list, ok := root["subscriptions"]; ok {
+		cfg.Subscriptions = p.subscriptions(list, cfg.Processes)
 	}
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pmd-dev/pmd"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,9 +25,23 @@ type WebhookCommand struct {
 	Data      map[string]any `json:"data"`
 }
 
+// WebhookEvent is the JSON body a subscription's webhook receives: one event, as the
+// API renders it, and the subscription's name.
+type WebhookEvent struct {
+	eventJSON
+	Subscription string `json:"subscription"`
+}
+
+// NewWebhookEvent is the body of the delivery of ev by the subscription called
+// subscription; withVersion is true for a subscription of one stream, where ev's version
+// is its place in that stream.
+func NewWebhookEvent(subscription string, ev pmd.Event, withVersion bool) WebhookEvent {
+	return WebhookEvent{eventJSON: toJSON(ev, withVersion), Subscription: subscription}
+}
+
 // Webhooks POSTs commands to webhook URLs, one attempt per call: retries, back-off and
-// the record of attempts belong to the caller (the process managers' dispatcher).
-// It is safe for concurrent use.
+// the record of attempts belong to the caller (package pm's dispatcher). It is safe for
+// concurrent use.
 type Webhooks struct {
 	client   *http.Client
 	outcomes *prometheus.CounterVec
@@ -36,18 +51,20 @@ type Webhooks struct {
 // NewWebhooks returns a Webhooks whose attempts time out after timeout (0 means 10s),
 // registering its metrics with reg (nil registers nothing).
 func NewWebhooks(reg prometheus.Registerer, timeout time.Duration) *Webhooks {
+	return newWebhooks(reg, timeout, "pmd_deliveries_total", "Command delivery attempts by process manager and outcome (delivered, failed).",
+		"pmd_delivery_duration_seconds", "Time of one webhook delivery attempt, by process manager.", "manager")
+}
+
+func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalHelp, duration, durationHelp, label string) *Webhooks {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	w := &Webhooks{
 		client: &http.Client{Timeout: timeout},
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pmd_deliveries_total", Help: "Command delivery attempts by process manager and outcome (delivered, failed).",
-		}, []string{"manager", "outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "pmd_delivery_duration_seconds", Help: "Time of one webhook delivery attempt, by process manager.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
-		}, []string{"manager"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: total, Help: totalHelp},
+			[]string{label, "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: duration, Help: durationHelp,
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}, []string{label}),
 	}
 	if reg != nil {
 		reg.MustRegister(w.outcomes, w.latency)
@@ -59,28 +76,50 @@ func NewWebhooks(reg prometheus.Registerer, timeout time.Duration) *Webhooks {
 // and any transport error, is a failed attempt, returned as an error that says what
 // the receiver answered.
 func (w *Webhooks) Deliver(ctx context.Context, url string, c WebhookCommand) error {
+	return w.observe(c.Manager, func() error { return w.post(ctx, url, c.ID, c) })
+}
+
+// observe makes one attempt, counting it by outcome and timing it under label.
+func (w *Webhooks) observe(label string, attempt func() error) error {
 	start := time.Now()
-	err := w.post(ctx, url, c)
-	w.latency.WithLabelValues(c.Manager).Observe(time.Since(start).Seconds())
+	err := attempt()
+	w.latency.WithLabelValues(label).Observe(time.Since(start).Seconds())
 	outcome := "delivered"
 	if err != nil {
 		outcome = "failed"
 	}
-	w.outcomes.WithLabelValues(c.Manager, outcome).Inc()
+	w.outcomes.WithLabelValues(label, outcome).Inc()
 	return err
 }
 
-func (w *Webhooks) post(ctx context.Context, url string, c WebhookCommand) error {
-	body, err := json.Marshal(c)
+// EventWebhooks POSTs subscriptions' events to webhook URLs, one attempt per call, as
+// Webhooks does commands. It is safe for concurrent use.
+type EventWebhooks struct{ w *Webhooks }
+
+// NewEventWebhooks returns an EventWebhooks whose attempts time out after timeout (0
+// means 10s), registering its metrics with reg (nil registers nothing).
+func NewEventWebhooks(reg prometheus.Registerer, timeout time.Duration) *EventWebhooks {
+	return &EventWebhooks{newWebhooks(reg, timeout, "pmd_subscription_deliveries_total", "Event delivery attempts by subscription and outcome (delivered, failed).",
+		"pmd_subscription_delivery_duration_seconds", "Time of one webhook delivery attempt, by subscription.", "subscription")}
+}
+
+// Deliver POSTs e as JSON to url, its id as the Idempotency-Key; failures are
+// Webhooks.Deliver's.
+func (h *EventWebhooks) Deliver(ctx context.Context, url string, e WebhookEvent) error {
+	return h.w.observe(e.Subscription, func() error { return h.w.post(ctx, url, e.ID, e) })
+}
+
+func (w *Webhooks) post(ctx context.Context, url, id string, v any) error {
+	body, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("webhook %s: encode command %s: %w", url, c.ID, err)
+		return fmt.Errorf("webhook %s: encode %s: %w", url, id, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", c.ID)
+	req.Header.Set("Idempotency-Key", id)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", url, err)

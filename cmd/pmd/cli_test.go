@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,10 +35,11 @@ func runPMD(t *testing.T, ctx context.Context, args ...string) (int, string, str
 }
 
 // inProcess is what `pmd serve` runs, in the test process: a store, the process
-// managers of cfg, and the API on a real listener.
+// managers and subscriptions of cfg, and the API on a real listener.
 type inProcess struct {
 	store *pmd.Store
 	procs *processes
+	subs  *subscriptions
 	url   string
 	addr  string
 }
@@ -54,18 +56,22 @@ func startInProcess(t *testing.T, cfg *config.Config) *inProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Registry: reg, Logger: quiet()}))
+	subs, err := startSubscriptions(ctx, store, cfg, reg, quiet(), func() { t.Error("a subscription failed") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Subscriptions: subs.api(), Registry: reg, Logger: quiet()}))
 	t.Cleanup(func() {
 		ts.Close()
 		cancel()
-		if err := procs.stop(); err != nil {
+		if err := errors.Join(procs.stop(), subs.stop()); err != nil {
 			t.Error(err)
 		}
 		if err := store.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return &inProcess{store: store, procs: procs, url: ts.URL, addr: strings.TrimPrefix(ts.URL, "http://")}
+	return &inProcess{store: store, procs: procs, subs: subs, url: ts.URL, addr: strings.TrimPrefix(ts.URL, "http://")}
 }
 
 // client returns a client of the daemon.

@@ -143,6 +143,7 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 		newAppendCmd(g, stdout), newLinkCmd(g, stdout), newReadCmd(g, stdout), newCategoryCmd(g, stdout),
 		newStreamsCmd(g, stdout), newDeleteCmd(g, stdout), newTailCmd(g, stdout, stderr), newProcessCmd(g, stdout),
 		newParkedCmd(g, stdout), newOperateCmd(g, stdout, "retry"), newOperateCmd(g, stdout, "skip"),
+		newSubscriptionsCmd(g, stdout),
 		newClusterCmd(g, stdout),
 	} {
 		c.GroupID = "client"

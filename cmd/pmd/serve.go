@@ -180,16 +180,29 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		closeStore = closeNodeFirst(node, closeStore, logger)
 	}
 
+	// Subscriptions run on a single node; a cluster does not run them yet.
+	if node != nil && cfg != nil && len(cfg.Subscriptions) > 0 {
+		return errors.Join(errors.New("subscriptions do not run in a cluster yet: remove them from the config file"), procs.stop(), closeStore())
+	}
+	subs, err := startSubscriptions(ctx, store, cfg, reg, logger, func() {
+		logger.Error("shutting down: a subscription failed, and pmd does not run without it")
+		stop()
+	})
+	if err != nil {
+		return errors.Join(err, procs.stop(), closeStore())
+	}
+
 	opts := server.Options{
-		MaxBody:      c.maxBody,
-		Processes:    procs.api(),
-		Commits:      commits,
-		Browser:      web.Handler(),
-		Registry:     reg,
-		Logger:       logger,
-		Tokens:       acc.tokens,
-		AllowOrigins: splitList(c.access.allowOrigin),
-		AllowHosts:   acc.allowHosts(c.addr),
+		MaxBody:       c.maxBody,
+		Subscriptions: subs.api(),
+		Processes:     procs.api(),
+		Commits:       commits,
+		Browser:       web.Handler(),
+		Registry:      reg,
+		Logger:        logger,
+		Tokens:        acc.tokens,
+		AllowOrigins:  splitList(c.access.allowOrigin),
+		AllowHosts:    acc.allowHosts(c.addr),
 	}
 	if node != nil {
 		opts.Node, opts.Cluster = node, clusterStatus(node)
@@ -199,16 +212,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	waitScavenges := scheduleScavenges(ctx, store, c.scavengeEvery, logger)
 	url := acc.scheme() + "://" + ln.Addr().String()
 	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
-		"config", c.config, "process_managers", procs.count(), "no_sync", c.noSync, "last_position", store.LastPosition(),
+		"config", c.config, "process_managers", procs.count(), "subscriptions", subs.count(), "no_sync", c.noSync, "last_position", store.LastPosition(),
 		"auth", c.access.auth, "tls", c.access.tlsCert != "")
 
 	serveErr := srv.Serve(ctx, acc.listener(ln), c.grace)
 	stop()
 	waitScavenges()
-	// HTTP is drained: no append is in flight. Stop the process managers (they write
-	// their resume checkpoints), then close the store (it flushes the index).
-	procErr := procs.stop()
-	err = errors.Join(serveErr, procErr, closeStore())
+	// HTTP is drained: no append is in flight. Stop the process managers and the
+	// subscriptions (they write their resume checkpoints and positions), then close the
+	// store (it flushes the index).
+	procErr, subErr := procs.stop(), subs.stop()
+	err = errors.Join(serveErr, procErr, subErr, closeStore())
 	if err == nil {
 		logger.Info("pmd stopped")
 	}
@@ -241,6 +255,12 @@ func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) 
 			line += ", delivers to " + p.Deliver.Webhook
 		}
 		fmt.Fprintln(stdout, line)
+	}
+	if n := len(cfg.Subscriptions); n > 0 {
+		fmt.Fprintf(stdout, "%d subscription(s)\n", n)
+	}
+	for _, s := range cfg.Subscriptions {
+		fmt.Fprintf(stdout, "  %s: %s, delivers to %s\n", s.Name, s.Describe(), s.Deliver.Webhook)
 	}
 	return nil
 }

@@ -1,0 +1,93 @@
+package client
+
+import (
+	"context"
+	"net/url"
+	"time"
+)
+
+// Subscription is a subscription with a server-side position, and where it stands.
+type Subscription struct {
+	Name string `json:"name"`
+	// Filter is what it delivers: exactly one of its fields is set.
+	Filter  SubscriptionFilter `json:"filter"`
+	Webhook string             `json:"webhook"`
+	// Position: every matching event below it was delivered or skipped. A log
+	// position, or a version of the stream for a stream filter.
+	Position uint64 `json:"position"`
+	// Lag is from Position to the newest matching event, both included; 0 when caught
+	// up.
+	Lag    uint64 `json:"lag"`
+	Parked int    `json:"parked"`
+	// Status is delivering, failing (the next event waits for RetryAt) or parked.
+	Status      string     `json:"status"`
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
+	RetryAt     *time.Time `json:"retry_at"`
+	// Stream is the subscription's own stream: its position and every failure,
+	// parking, retry and skip.
+	Stream string `json:"stream"`
+}
+
+// SubscriptionFilter is a subscription's filter.
+type SubscriptionFilter struct {
+	Types    []string `json:"types,omitempty"`
+	Stream   string   `json:"stream,omitempty"`
+	Category string   `json:"category,omitempty"`
+}
+
+// SubscriptionDetail is one subscription with its parked events.
+type SubscriptionDetail struct {
+	Subscription
+	ParkedEvents []ParkedEvent `json:"parked_events"` // in log order
+}
+
+// ParkedEvent is an event that failed its subscription's max_attempts deliveries in a
+// row and holds it back until RetryEvent or SkipEvent.
+type ParkedEvent struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Stream   string `json:"stream"`
+	Position uint64 `json:"position"` // as the subscription counts
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error"`
+}
+
+// Subscriptions lists the daemon's subscriptions.
+func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	var out struct {
+		Subscriptions []Subscription `json:"subscriptions"`
+	}
+	if err := c.do(ctx, "GET", "/v1/subscriptions", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Subscriptions, nil
+}
+
+// Subscription reads the subscription called name. An unknown one fails with
+// ErrNotFound.
+func (c *Client) Subscription(ctx context.Context, name string) (SubscriptionDetail, error) {
+	var out SubscriptionDetail
+	if err := c.do(ctx, "GET", "/v1/subscriptions/"+url.PathEscape(name), nil, &out); err != nil {
+		return SubscriptionDetail{}, err
+	}
+	return out, nil
+}
+
+// RetryEvent queues the parked or failing event of the subscription called name for
+// delivery at once. It needs an admin token. An event being delivered, or waiting
+// behind an earlier one, fails with ErrConflict; one not awaiting delivery, or an
+// unknown subscription, with ErrNotFound.
+func (c *Client) RetryEvent(ctx context.Context, name, event string) error {
+	return c.do(ctx, "POST", eventPath(name, event)+"/retry", nil, nil)
+}
+
+// SkipEvent gives up the parked or failing event of the subscription called name: it
+// is never delivered, and the subscription moves past it. Its errors are RetryEvent's.
+func (c *Client) SkipEvent(ctx context.Context, name, event string) error {
+	return c.do(ctx, "POST", eventPath(name, event)+"/skip", nil, nil)
+}
+
+func eventPath(name, event string) string {
+	return "/v1/subscriptions/" + url.PathEscape(name) + "/events/" + url.PathEscape(event)
+}

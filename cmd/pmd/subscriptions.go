@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/server"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// subscribed is one subscription of the config file, running.
+type subscribed struct {
+	cfg config.Subscription
+	sub *pm.Subscription
+}
+
+// subscriptions runs the subscriptions of the config file and answers the API's
+// questions about them.
+type subscriptions struct {
+	subs     []subscribed
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	failOnce sync.Once
+	mu       sync.Mutex
+	errs     []error
+}
+
+// startSubscriptions starts the subscriptions of cfg (none when cfg is nil), with their
+// metrics in reg (nil for none). They run until stop; if one fails, failed is called
+// once.
+func startSubscriptions(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger, failed func()) (*subscriptions, error) {
+	p := &subscriptions{cancel: func() {}}
+	if cfg == nil || len(cfg.Subscriptions) == 0 {
+		return p, nil
+	}
+	var metrics prometheus.Registerer // nil registers nothing; a nil *Registry would not be nil here
+	if reg != nil {
+		metrics = reg
+	}
+	hooks := server.NewEventWebhooks(metrics, 0)
+	for _, sc := range cfg.Subscriptions {
+		opts := sc.Options()
+		opts.Logger = logger
+		opts.Deliver = eventHandler(hooks, sc.Name, sc.Deliver.Webhook, sc.Deliver.Timeout, sc.Stream != "")
+		sub, err := pm.NewSubscription(store, sc.Name, sc.Filter(), opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: subscription %s: %w", cfg.Path, sc.Line, sc.Name, err)
+		}
+		p.subs = append(p.subs, subscribed{cfg: sc, sub: sub})
+	}
+	if reg != nil {
+		reg.MustRegister(&subscriptionCollector{p: p})
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	for _, s := range p.subs {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			logger.Info("subscription started", "name", s.cfg.Name, "follows", s.cfg.Describe(), "webhook", s.cfg.Deliver.Webhook)
+			if err := s.sub.Run(ctx); err != nil {
+				logger.Error("subscription stopped", "name", s.cfg.Name, "err", err)
+				p.mu.Lock()
+				p.errs = append(p.errs, fmt.Errorf("subscription %s: %w", s.cfg.Name, err))
+				p.mu.Unlock()
+				p.failOnce.Do(failed)
+			}
+		}()
+	}
+	return p, nil
+}
+
+// eventHandler delivers the events of one subscription to its webhook, each attempt
+// cut off after timeout (0 leaves the Webhooks' own limit).
+func eventHandler(hooks *server.EventWebhooks, name, url string, timeout time.Duration, withVersion bool) pm.EventHandler {
+	return func(ctx context.Context, e pmd.Event) error {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		return hooks.Deliver(ctx, url, server.NewWebhookEvent(name, e, withVersion))
+	}
+}
+
+// stop stops the subscriptions and waits for them: each writes its position. It
+// returns the errors that stopped any of them.
+func (p *subscriptions) stop() error {
+	p.cancel()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(p.errs...)
+}
+
+func (p *subscriptions) count() int { return len(p.subs) }
+
+// api is p as the server sees it; nil when no subscription runs.
+func (p *subscriptions) api() server.Subscriptions {
+	if len(p.subs) == 0 {
+		return nil
+	}
+	return p
+}
+
+func (p *subscriptions) find(name string) (subscribed, error) {
+	for _, s := range p.subs {
+		if s.cfg.Name == name {
+			return s, nil
+		}
+	}
+	return subscribed{}, fmt.Errorf("no subscription %q: %w", name, server.ErrNotFound)
+}
+
+// List implements server.Subscriptions.
+func (p *subscriptions) List(ctx context.Context) ([]server.Subscription, error) {
+	out := make([]server.Subscription, len(p.subs))
+	for i, s := range p.subs {
+		st, err := s.sub.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = summary(s, st)
+	}
+	return out, nil
+}
+
+// Subscription implements server.Subscriptions.
+func (p *subscriptions) Subscription(ctx context.Context, name string) (server.SubscriptionDetail, error) {
+	s, err := p.find(name)
+	if err != nil {
+		return server.SubscriptionDetail{}, err
+	}
+	st, err := s.sub.Status(ctx)
+	if err != nil {
+		return server.SubscriptionDetail{}, err
+	}
+	out := server.SubscriptionDetail{Subscription: summary(s, st), ParkedEvents: []server.ParkedEvent{}}
+	for _, pe := range st.Parked {
+		out.ParkedEvents = append(out.ParkedEvents, server.ParkedEvent{ID: pe.Event.ID.String(), Type: pe.Event.Type,
+			Stream: pe.Event.Stream, Position: pe.At, Attempts: pe.Attempts, Error: pe.Err})
+	}
+	return out, nil
+}
+
+// summary is a subscription as the API lists it.
+func summary(s subscribed, st pm.SubscriptionStatus) server.Subscription {
+	out := server.Subscription{
+		Name:    s.cfg.Name,
+		Filter:  server.SubscriptionFilter{Types: slices.Clone(s.cfg.Types), Stream: s.cfg.Stream, Category: s.cfg.Category},
+		Webhook: s.cfg.Deliver.Webhook, Position: st.Position, Lag: st.Lag, Parked: len(st.Parked),
+		Status: "delivering", LastError: st.LastErr, Stream: pm.SubscriptionStream(s.cfg.Name),
+	}
+	switch {
+	case len(st.Parked) > 0:
+		out.Status = "parked"
+	case !st.RetryAt.IsZero():
+		out.Status = "failing"
+		out.RetryAt = &st.RetryAt
+	}
+	if !st.LastErrAt.IsZero() {
+		out.LastErrorAt = &st.LastErrAt
+	}
+	return out
+}
+
+// Retry implements server.Subscriptions.
+func (p *subscriptions) Retry(ctx context.Context, name string, event uuid.UUID) error {
+	return p.operate(ctx, name, event, (*pm.Subscription).Retry)
+}
+
+// Skip implements server.Subscriptions.
+func (p *subscriptions) Skip(ctx context.Context, name string, event uuid.UUID) error {
+	return p.operate(ctx, name, event, (*pm.Subscription).Skip)
+}
+
+func (p *subscriptions) operate(ctx context.Context, name string, event uuid.UUID, op func(*pm.Subscription, context.Context, uuid.UUID) error) error {
+	s, err := p.find(name)
+	if err != nil {
+		return err
+	}
+	err = op(s.sub, ctx, event)
+	switch {
+	case errors.Is(err, pm.ErrEventNotAwaiting):
+		return &apiError{err, server.ErrNotFound}
+	case errors.Is(err, pm.ErrEventNotStuck), errors.Is(err, pm.ErrNotRunning):
+		return &apiError{err, server.ErrConflict}
+	}
+	return err
+}
+
+// subscriptionCollector exports the subscriptions' Status as Prometheus metrics, read
+// when scraped. Their delivery attempts and latency are the Webhooks' metrics.
+type subscriptionCollector struct{ p *subscriptions }
+
+var (
+	subPositionDesc = prometheus.NewDesc("pmd_subscription_position",
+		"Where a subscription stands: every matching event below this log position (stream version, for a stream) was delivered or skipped.",
+		[]string{"subscription"}, nil)
+	subLagDesc = prometheus.NewDesc("pmd_subscription_lag_events",
+		"How far a subscription is behind: from its position to the newest matching event, in log positions (versions, for a stream); 0 when caught up.",
+		[]string{"subscription"}, nil)
+	subParkedDesc = prometheus.NewDesc("pmd_subscription_parked_events",
+		"Events parked after failing max_attempts times in a row; a parked event holds its subscription back until retried or skipped.",
+		[]string{"subscription"}, nil)
+)
+
+func (c *subscriptionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- subPositionDesc
+	ch <- subLagDesc
+	ch <- subParkedDesc
+}
+
+func (c *subscriptionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.p.subs {
+		st, err := s.sub.Status(context.Background())
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(subLagDesc, err)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(subPositionDesc, prometheus.GaugeValue, float64(st.Position), s.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(subLagDesc, prometheus.GaugeValue, float64(st.Lag), s.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(subParkedDesc, prometheus.GaugeValue, float64(len(st.Parked)), s.cfg.Name)
+	}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pmd-dev/pmd/client"
+	"github.com/spf13/cobra"
+)
+
+// newSubscriptionsCmd is pmd subscriptions [NAME], with pmd subscriptions retry and
+// skip for a parked or failing event.
+func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "subscriptions [NAME]",
+		Short: "list the subscriptions with their position, lag and parked events; with NAME, one of them and its parked events",
+		Example: `  pmd subscriptions
+  pmd subscriptions billing
+  pmd subscriptions retry billing 0190c1d2-0000-7000-8000-000000000001`,
+		Args: wantArgs(0, 1, "at most a subscription NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				list, err := c.Subscriptions(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(stdout, list)
+				}
+				printSubscriptions(stdout, list)
+				return nil
+			}
+			d, err := c.Subscription(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, d)
+			}
+			printSubscription(stdout, d)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.AddCommand(newEventOperateCmd(g, stdout, "retry"), newEventOperateCmd(g, stdout, "skip"))
+	return cmd
+}
+
+func filterText(f client.SubscriptionFilter) string {
+	switch {
+	case f.Stream != "":
+		return "stream " + f.Stream
+	case f.Category != "":
+		return "category " + f.Category
+	default:
+		return "types " + strings.Join(f.Types, ",")
+	}
+}
+
+func printSubscriptions(w io.Writer, list []client.Subscription) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "no subscriptions")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tFOLLOWS\tPOSITION\tLAG\tPARKED\tSTATUS\tLAST ERROR")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.Name, filterText(s.Filter), s.Position, s.Lag, s.Parked, s.Status, s.LastError)
+	}
+	tw.Flush()
+}
+
+func printSubscription(w io.Writer, d client.SubscriptionDetail) {
+	fmt.Fprintf(w, "%s: %s, delivered to %s\n", d.Name, filterText(d.Filter), d.Webhook)
+	fmt.Fprintf(w, "position %d, lag %d, %s", d.Position, d.Lag, d.Status)
+	if d.RetryAt != nil {
+		fmt.Fprintf(w, ", next attempt at %s", d.RetryAt.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+	if d.LastError != "" && d.LastErrorAt != nil {
+		fmt.Fprintf(w, "last error at %s: %s\n", d.LastErrorAt.Format(time.RFC3339), d.LastError)
+	}
+	fmt.Fprintf(w, "records in stream %s\n", d.Stream)
+	if len(d.ParkedEvents) == 0 {
+		fmt.Fprintln(w, "no parked events")
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT\tTYPE\tSTREAM\tPOSITION\tATTEMPTS\tLAST ERROR")
+	for _, p := range d.ParkedEvents {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", p.ID, p.Type, p.Stream, p.Position, p.Attempts, p.Error)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry %s %s (or skip to give it up)\n",
+		shellQuote(d.Name), d.ParkedEvents[0].ID)
+}
+
+// newEventOperateCmd is pmd subscriptions retry or skip: one operation on one event.
+func newEventOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Command {
+	short, done := "deliver the parked or failing EVENT of subscription NAME again, at once", "queued again"
+	if verb == "skip" {
+		short, done = "give up the parked or failing EVENT of subscription NAME: it is never delivered, and the subscription moves past it", "skipped"
+	}
+	return &cobra.Command{
+		Use:     verb + " NAME EVENT",
+		Short:   short + " (needs an admin token with --auth)",
+		Example: "  pmd subscriptions " + verb + " billing 0190c1d2-0000-7000-8000-000000000001",
+		Args:    wantArgs(2, 2, "NAME EVENT (pmd subscriptions NAME lists the parked events)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			op := c.RetryEvent
+			if verb == "skip" {
+				op = c.SkipEvent
+			}
+			if err := op(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "event %s of subscription %s: %s\n", args[1], args[0], done)
+			return err
+		},
+	}
+}

@@ -1,0 +1,139 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pmd-dev/pmd/pm"
+	"gopkg.in/yaml.v3"
+)
+
+// Subscription is one subscription of the config file: the events of one filter
+// (Types, Stream or Category, exactly one set), POSTed to a webhook at least once and
+// in log order, from a position the store keeps.
+type Subscription struct {
+	// Name names the subscription and its stream "<Name>.subscription"; the rule of
+	// process manager names, and not the name of one of them.
+	Name     string
+	Types    []string
+	Stream   string
+	Category string
+	// Deliver says where the events go, and how many failures in a row park one.
+	Deliver Deliver
+	// Line is where the subscription is defined in the file.
+	Line int
+}
+
+// Filter is the subscription's filter, for pm.NewSubscription.
+func (s Subscription) Filter() pm.Filter {
+	return pm.Filter{Types: slices.Clone(s.Types), Stream: s.Stream, Category: s.Category}
+}
+
+// Options are the subscription's options for pm.NewSubscription, without the handler.
+func (s Subscription) Options() pm.SubscriptionOptions {
+	return pm.SubscriptionOptions{MaxAttempts: s.Deliver.MaxAttempts, Receiver: s.Deliver.Webhook}
+}
+
+// Describe says what the subscription follows, as the config file says it.
+func (s Subscription) Describe() string {
+	switch {
+	case s.Stream != "":
+		return "stream " + s.Stream
+	case s.Category != "":
+		return "category " + s.Category
+	default:
+		return "types " + strings.Join(s.Types, ", ")
+	}
+}
+
+// subscriptions reads the subscriptions list; their names must differ from each other
+// and from the process managers'.
+func (p *parser) subscriptions(list *yaml.Node, procs []Process) []Subscription {
+	if list.Kind != yaml.SequenceNode {
+		p.errorf(list, "subscriptions must be a list of subscriptions, got %s", kindName(list))
+		return nil
+	}
+	var out []Subscription
+	names := map[string]int{}
+	for _, pc := range procs {
+		names[pc.Name] = -pc.Line
+	}
+	for i, n := range list.Content {
+		sub, ok := p.subscription(i, n)
+		if !ok {
+			continue
+		}
+		if line, dup := names[sub.Name]; dup {
+			if line < 0 {
+				p.errorf(n, "subscription %q has the name of the process manager at line %d; give it another", sub.Name, -line)
+			} else {
+				p.errorf(n, "subscription %q is defined twice (first at line %d)", sub.Name, line)
+			}
+			continue
+		}
+		names[sub.Name] = sub.Line
+		out = append(out, sub)
+	}
+	return out
+}
+
+func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
+	what := fmt.Sprintf("subscription %d", i+1)
+	if n.Kind == yaml.MappingNode {
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == "name" && n.Content[j+1].Kind == yaml.ScalarNode {
+				what = fmt.Sprintf("subscription %q", n.Content[j+1].Value)
+			}
+		}
+	}
+	before := len(p.errs)
+	m := p.mapping(n, what, []string{"name", "deliver"}, "name", "types", "stream", "category", "deliver")
+	sub := Subscription{Line: n.Line}
+	if v, ok := m["name"]; ok {
+		if s, ok := p.str(v, what+": name"); ok {
+			if reason := checkManagerName(s); reason != "" {
+				p.errorf(v, "%s: name %s", what, reason)
+			}
+			sub.Name = s
+		}
+	}
+	filters := 0
+	if v, ok := m["types"]; ok {
+		filters++
+		sub.Types = p.types(v, what+": types")
+	}
+	if v, ok := m["stream"]; ok {
+		filters++
+		if s, ok := p.str(v, what+": stream"); ok {
+			switch {
+			case checkType(s) != "":
+				p.errorf(v, "%s: stream %s", what, checkType(s))
+			case strings.HasPrefix(s, "$"):
+				p.errorf(v, "%s: stream %q is the store's own; to follow the global log, give types", what, s)
+			}
+			sub.Stream = s
+		}
+	}
+	if v, ok := m["category"]; ok {
+		filters++
+		if s, ok := p.str(v, what+": category"); ok {
+			switch {
+			case checkType(s) != "":
+				p.errorf(v, "%s: category %s", what, checkType(s))
+			case strings.Contains(s, "$"):
+				p.errorf(v, "%s: category %q contains $: a category is the part of a stream name before its first $", what, s)
+			}
+			sub.Category = s
+		}
+	}
+	if filters != 1 && n.Kind == yaml.MappingNode {
+		p.errorf(n, "%s: give exactly one of types, stream and category (it has %d)", what, filters)
+	}
+	if v, ok := m["deliver"]; ok {
+		if d := p.deliver(v, what+": deliver"); d != nil {
+			sub.Deliver = *d
+		}
+	}
+	return sub, len(p.errs) == before
+}

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestSubscriptions(t *testing.T) {
+	cfg, err := Parse("pmd.yaml", []byte(`subscriptions:
+  - name: billing
+    types: [ConfirmOrder]
+    deliver: {webhook: http://127.0.0.1:9001/events, max_attempts: 10}
+  - name: orders
+    category: Order
+    deliver: {webhook: https://example.com/orders, timeout: 5s}
+  - name: picked
+    stream: Picked
+    deliver: {webhook: http://127.0.0.1:9002/}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Subscription{
+		{Name: "billing", Types: []string{"ConfirmOrder"}, Deliver: Deliver{Webhook: "http://127.0.0.1:9001/events", MaxAttempts: 10}, Line: 2},
+		{Name: "orders", Category: "Order", Deliver: Deliver{Webhook: "https://example.com/orders", Timeout: 5e9}, Line: 5},
+		{Name: "picked", Stream: "Picked", Deliver: Deliver{Webhook: "http://127.0.0.1:9002/"}, Line: 8},
+	}
+	if !reflect.DeepEqual(cfg.Subscriptions, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", cfg.Subscriptions, want)
+	}
+	if f := cfg.Subscriptions[0].Filter(); !reflect.DeepEqual(f.Types, []string{"ConfirmOrder"}) || f.Stream != "" {
+		t.Errorf("filter %+v", f)
+	}
+	if o := cfg.Subscriptions[0].Options(); o.MaxAttempts != 10 || o.Receiver != "http://127.0.0.1:9001/events" {
+		t.Errorf("options %+v", o)
+	}
+}
+
+func TestSubscriptionErrors(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"no filter", "subscriptions:\n  - name: a\n    deliver: {webhook: http://x/}\n",
+			`pmd.yaml:2:5: subscription "a": give exactly one of types, stream and category (it has 0)`},
+		{"two filters", "subscriptions:\n  - name: a\n    types: [A]\n    stream: S\n    deliver: {webhook: http://x/}\n",
+			`pmd.yaml:2:5: subscription "a": give exactly one of types, stream and category (it has 2)`},
+		{"no deliver", "subscriptions:\n  - name: a\n    types: [A]\n",
+			`pmd.yaml:2:5: subscription "a": deliver is missing`},
+		{"bad webhook", "subscriptions:\n  - name: a\n    types: [A]\n    deliver: {webhook: ftp://x/}\n",
+			`pmd.yaml:4:24: subscription "a": deliver: webhook "ftp://x/" is not an http or https URL`},
+		{"bad name", "subscriptions:\n  - name: a.b\n    types: [A]\n    deliver: {webhook: http://x/}\n",
+			`pmd.yaml:2:11: subscription "a.b": name "a.b" contains '.'`},
+		{"twice", "subscriptions:\n  - {name: a, types: [A], deliver: {webhook: http://x/}}\n  - {name: a, types: [B], deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:3:5: subscription "a" is defined twice (first at line 2)`},
+		{"a manager's name", "processes:\n  - {name: M, correlate_by: id, handles: [A], issue: {type: C}}\nsubscriptions:\n  - {name: M, types: [C], deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:4:5: subscription "M" has the name of the process manager at line 2`},
+		{"the store's stream", "subscriptions:\n  - {name: a, stream: $all, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:23: subscription "a": stream "$all" is the store's own; to follow the global log, give types`},
+		{"a category with $", "subscriptions:\n  - {name: a, category: Order$1, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:25: subscription "a": category "Order$1" contains $`},
+		{"max_attempts 0", "subscriptions:\n  - {name: a, types: [A], deliver: {webhook: http://x/, max_attempts: 0}}\n",
+			`pmd.yaml:2:71: subscription "a": deliver: max_attempts must be at least 1`},
+		{"not a list", "subscriptions: {name: a}\n",
+			`pmd.yaml:1:16: subscriptions must be a list of subscriptions, got a mapping`},
+		{"unknown key", "subscriptions:\n  - {name: a, types: [A], from: start, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:27: subscription "a": unknown key "from"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("pmd.yaml", []byte(tt.yaml))
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("got %v, want one error", err)
+			}
+			if !strings.HasPrefix(errs[0].Error(), tt.want) {
+				t.Fatalf("got  %s\nwant %s…", errs[0], tt.want)
+			}
+		})
+	}
+}
