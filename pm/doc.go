@@ -158,6 +158,20 @@
 // issued, counted in Stats.Late and logged at most once a minute. Removed processes
 // cost one marker event and its index entry each, and no memory. Counts forgets them.
 //
+// # Subscriptions
+//
+// A Subscription delivers the events of a Filter (types of the global log, one stream,
+// or one category) to an EventHandler, at least once and in log order, from a position
+// it keeps in the stream "<name>.subscription": a restart resumes there. It runs on the
+// same dispatcher as commands: its events share one ordering key, so a failing event
+// is retried with back-off, parked after MaxAttempts failures in a row, and holds the
+// subscription back until it is delivered or an operator retries or skips it
+// (Subscription.Retry, Subscription.Skip). Failures, parkings, retries and skips are
+// written before they take effect; a delivered event only moves the position, written
+// at most every SaveEvery and when Run returns, so a crash delivers again what went
+// out since. Each Subscription has its own dispatcher: a receiver that hangs delays no
+// other subscription and no process manager.
+//
 // # Monitoring
 //
 // Stats says how far the manager is behind the log (Lag), how many handled events
