@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -284,9 +285,11 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	}
 	hist := s.history()
 	out.Series = series(hist, s.opts.Commits != nil)
+	// The process managers and subscriptions of a cluster run on its leader: a
+	// follower, which cannot say how they stand, shows none.
 	if s.opts.Processes != nil {
 		managers, err := s.opts.Processes.Managers(ctx)
-		if err != nil {
+		if err != nil && !errors.Is(err, pmd.ErrUnavailable) {
 			return err
 		}
 		for _, m := range managers {
@@ -295,7 +298,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	}
 	if s.opts.Subscriptions != nil {
 		subs, err := s.opts.Subscriptions.List(ctx)
-		if err != nil {
+		if err != nil && !errors.Is(err, pmd.ErrUnavailable) {
 			return err
 		}
 		for _, sub := range subs {

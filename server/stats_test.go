@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -116,19 +117,30 @@ func TestStatsWindow(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// TestStatsCluster: a node of a cluster shows it.
+// followerProcesses is how the process managers of a cluster answer on a follower.
+type followerProcesses struct{ fakeProcesses }
+
+func (followerProcesses) Managers(context.Context) ([]Manager, error) {
+	return nil, &pmd.UnavailableError{Cause: errors.New("the process managers run on the leader")}
+}
+
+// TestStatsCluster: a node of a cluster shows it; a follower, where the process
+// managers do not run, shows none of them rather than failing.
 func TestStatsCluster(t *testing.T) {
 	applied := uint64(7)
-	e := newEnv(t, Options{Cluster: func(context.Context) (ClusterStatus, error) {
+	e := newEnv(t, Options{Processes: &followerProcesses{}, Cluster: func(context.Context) (ClusterStatus, error) {
 		return ClusterStatus{NodeID: "a", LeaderID: "a", CommitIndex: 7, AppliedIndex: 7,
 			Nodes: []ClusterNode{{ID: "a", State: "leader", AppliedIndex: &applied, Lag: new(uint64)}, {ID: "b", State: "unreachable"}}}, nil
 	}})
 	r := e.do("GET", "/v1/stats", nil).must(t, http.StatusOK)
-	var got struct{ Cluster *ClusterStatus }
+	var got struct {
+		Cluster   *ClusterStatus
+		Processes []Manager
+	}
 	if err := json.Unmarshal(r.raw, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Cluster == nil || len(got.Cluster.Nodes) != 2 || got.Cluster.Nodes[1].AppliedIndex != nil {
-		t.Errorf("cluster %+v", got.Cluster)
+	if got.Cluster == nil || len(got.Cluster.Nodes) != 2 || got.Cluster.Nodes[1].AppliedIndex != nil || len(got.Processes) != 0 {
+		t.Errorf("cluster %+v, processes %+v", got.Cluster, got.Processes)
 	}
 }
