@@ -81,6 +81,20 @@ CLUSTER_FAULTS ?= 100
 soak-cluster:
 	PMD_CLUSTER_SOAK=$(CLUSTER_FAULTS) $(GO) test -count=1 -timeout 60m -run 'TestClusterSoak$$' -v ./cluster/
 
+# screenshots runs the browser tests with screenshots on and copies the README's pictures
+# to docs/browser-*.png: the dashboard, a process list, the parked commands, a process's
+# timeline, a stream and an event. About a minute and a half.
+SHOTS := $(CURDIR)/.screenshots
+.PHONY: screenshots
+screenshots: deps
+	rm -rf $(SHOTS)
+	cd web/browsertest && PMD_SCREENSHOTS=$(SHOTS) $(GO) test -count=1 -run 'TestBrowser$$|TestBrowserOperator$$' .
+	for shot in TestBrowserOperator/dashboard TestBrowserOperator/processes TestBrowserOperator/parked \
+		TestBrowser/process TestBrowser/stream TestBrowser/event; do \
+		cp $(SHOTS)/$$shot.png docs/browser-$$(basename $$shot).png || exit 1; \
+	done
+	rm -rf $(SHOTS)
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/
 

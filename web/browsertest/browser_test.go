@@ -35,8 +35,9 @@ const chromium = "/usr/bin/chromium"
 
 // daemon is a running `pmd serve`.
 type daemon struct {
-	base string // http://127.0.0.1:port
-	logs *logBuffer
+	base  string // http://127.0.0.1:port
+	logs  *logBuffer
+	token string // sent by await, when the daemon runs with --auth
 }
 
 // logBuffer holds the daemon's log as it is written.
@@ -207,6 +208,9 @@ func (d *daemon) await(t *testing.T, stream, typ string) eventJSON {
 	req, err := http.NewRequestWithContext(ctx, "GET", d.base+"/v1/subscribe?from=0&stream="+url.QueryEscape(stream), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

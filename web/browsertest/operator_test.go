@@ -202,6 +202,11 @@ func TestBrowserOperator(t *testing.T) {
 			t.Errorf("completed processes page by page: %v", pages)
 		}
 		b.click(t, to("#/processes/CateringMatch/p2"), "process")
+		var nulls bool
+		b.eval(t, `[...document.querySelectorAll('main, main *')].some(n => [...n.childNodes].some(c => c.nodeType === 3 && c.textContent === 'null'))`, &nulls)
+		if nulls {
+			t.Errorf("the process page shows a bare null")
+		}
 	})
 
 	t.Run("parked", func(t *testing.T) {

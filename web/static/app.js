@@ -723,7 +723,8 @@
       // A live reload keeps open what the reader opened.
       const open = new Set([...view.querySelectorAll('#timeline > li details[open]')]
         .map((d) => d.closest('li').dataset.id + ' ' + d.dataset.part));
-      view.replaceChildren(
+      // replaceChildren would show a null as the text "null": the absent parts are left out.
+      view.replaceChildren(...[
         el('h1', null, el('span', { class: 'kind' }, 'Process'), p.stream),
         el('dl', { class: 'facts' },
           el('dt', null, 'Status'), el('dd', { id: 'status' }, status(p.status)),
@@ -748,7 +749,7 @@
             el('a', { href: href(['events', p.snapshot.id]) }, 'written ', time(p.snapshot.timestamp)),
             '), then the events after it.')
           : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
-        json(p.state));
+        json(p.state)].filter((n) => n !== null));
       for (const d of view.querySelectorAll('#timeline > li details')) {
         if (open.has(d.closest('li').dataset.id + ' ' + d.dataset.part)) d.open = true;
       }
@@ -828,9 +829,9 @@
         figure('Last position', count(s.last_position), 'store-position'),
         figure('Write failures', count(s.write_failures), 'store-failures'));
       health.dataset.status = st.health.status;
-      health.replaceChildren(st.health.status === 'ok'
-        ? el('p', { class: 'ok' }, '● healthy: no damage found, writes succeed')
-        : [el('p', { class: 'bad' }, '● degraded'), el('ul', { class: 'problems' }, st.health.problems.map((p) => el('li', null, p)))]);
+      health.replaceChildren(...(st.health.status === 'ok'
+        ? [el('p', { class: 'ok' }, '● healthy: no damage found, writes succeed')]
+        : [el('p', { class: 'bad' }, '● degraded'), el('ul', { class: 'problems' }, st.health.problems.map((p) => el('li', null, p)))]));
       const x = st.series.time;
       if (drawWrites) drawWrites([x, st.series.records_per_second, st.series.writes_per_second]);
       if (drawCommits) drawCommits([x, st.series.commit_mean_ms, st.series.commit_max_ms]);
@@ -920,7 +921,7 @@
           onclick: () => { sessionStorage.removeItem(TOKEN); tokenPage(false); },
         }, 'Use another token')]
         : null;
-      result.replaceChildren(`${label}: refused: ${r.code || r.status}: ${r.message}.`, tokenHelp);
+      result.replaceChildren(el('span', null, `${label}: refused: ${r.code || r.status}: ${r.message}.`, tokenHelp));
     };
     const buttons = (label, path, data) => el('td', { class: 'actions' },
       el('button', { class: 'action', type: 'button', dataset: Object.assign({ action: 'retry' }, data), onclick: () => act('Retry ' + label, path + '/retry') }, 'Retry'),
