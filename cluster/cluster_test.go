@@ -1,8 +1,12 @@
 package cluster_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -193,4 +197,105 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	if !strings.Contains(log, "copying records from a peer") {
 		t.Fatalf("%s caught up without a snapshot:\n%s", c.nodes[away].id, lastLines(log, 30))
 	}
+}
+
+// TestClusterProcessManagersAcrossFailover runs a process manager on a cluster, kills the
+// leader while facts come in, and checks that it ran on the leader only: every complete
+// process has exactly one ConfirmOrder, and every incomplete one exactly one CancelOrder
+// from its deadline, though the leader changed.
+func TestClusterProcessManagersAcrossFailover(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "pmd.yaml")
+	if err := os.WriteFile(cfg, []byte(`processes:
+  - name: CateringMatch
+    correlate_by: order_id
+    handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
+    complete_when: all
+    issue: {type: ConfirmOrder}
+    deadline:
+      after: 4s
+      issue: {type: CancelOrder}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, 3, "--config", cfg, "--raft-heartbeat", "300ms")
+	lead := c.leader()
+	fact := func(i int, typ, order string) {
+		c.waitFor(20*time.Second, "a fact written", func() error {
+			st, body, err := c.post(i, "/v1/streams/"+url.PathEscape(typ+"$"+order), map[string]any{
+				"events": []any{map[string]any{"id": uuid.NewSHA1(uuid.NameSpaceOID, []byte(typ+order)).String(), "type": typ, "data": map[string]any{"order_id": order}}}})
+			if err != nil || st != http.StatusCreated {
+				return fmt.Errorf("%d %v %v", st, body, err)
+			}
+			return nil
+		})
+	}
+	const orders = 12
+	for o := range orders {
+		if o == orders/2 {
+			c.kill(lead)
+			lead = (lead + 1) % 3
+		}
+		i := (lead + o) % 3
+		if !c.alive(i) {
+			i = (i + 1) % 3
+		}
+		fact(i, "CustomerConfirmedMenu", fmt.Sprint(o))
+		if o%3 != 0 { // every third order stays incomplete: its deadline fires
+			fact(i, "CatererConfirmedMenu", fmt.Sprint(o))
+		}
+	}
+	for i := range c.nodes {
+		if !c.alive(i) {
+			c.start(i)
+		}
+	}
+	lead = c.leader()
+	for o := range orders {
+		want := "ConfirmOrder"
+		if o%3 == 0 {
+			want = "CancelOrder"
+		}
+		c.waitFor(30*time.Second, fmt.Sprintf("order %d's %s", o, want), func() error {
+			counts, err := c.types(lead, "CateringMatch$"+fmt.Sprint(o))
+			if err != nil {
+				return err
+			}
+			if counts["ConfirmOrder"]+counts["CancelOrder"] > 1 || counts[want] != 1 {
+				return fmt.Errorf("commands %v", counts)
+			}
+			return nil
+		})
+	}
+	// Once more after every deadline has passed: nothing was issued twice meanwhile.
+	for o := range orders {
+		counts, err := c.types(lead, "CateringMatch$"+fmt.Sprint(o))
+		if err != nil || counts["ConfirmOrder"]+counts["CancelOrder"] != 1 {
+			t.Fatalf("order %d: commands %v %v", o, counts, err)
+		}
+	}
+}
+
+// types counts the event types of a stream, read with consistency=leader through node i.
+func (c *tcluster) types(i int, stream string) (map[string]int, error) {
+	resp, err := httpc.Get("http://" + c.nodes[i].http + "/v1/streams/" + url.PathEscape(stream) + "?limit=1000&consistency=leader")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("read %s: %s", stream, resp.Status)
+	}
+	var page struct {
+		Events []struct {
+			Type string `json:"type"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, e := range page.Events {
+		counts[e.Type]++
+	}
+	return counts, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pmd-dev/pmd/cluster"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/server"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -115,38 +116,48 @@ type leaderProcesses struct {
 	logger  *slog.Logger
 	failed  func()
 	current atomic.Pointer[processes]
-	mu      sync.Mutex
-	errs    []error
 }
 
 func (l *leaderProcesses) run(ctx context.Context) {
 	if l.cfg == nil || len(l.cfg.Processes) == 0 {
 		return
 	}
-	// No registry: each term has its own managers, and their figures are the leader's.
-	p, err := startProcesses(ctx, l.store, l.cfg, nil, l.logger, l.failed)
-	if err != nil {
-		l.logger.Error("cluster: process managers did not start on the leader", "err", err)
-		l.failed()
-		return
-	}
-	l.logger.Info("cluster: process managers started on the leader", "count", p.count())
-	l.current.Store(p)
-	<-ctx.Done()
-	l.current.Store(nil)
-	if err := p.stop(); err != nil {
-		l.mu.Lock()
-		l.errs = append(l.errs, err)
-		l.mu.Unlock()
+	// A process manager fails when leadership goes while it writes (its write is refused:
+	// this node no longer leads) before ctx says so; that, or any other failure, stops
+	// this set, and a new one starts after a pause while this node still leads. A failure
+	// does not stop the daemon, as it does on a single node: the cluster goes on.
+	for ctx.Err() == nil {
+		failed := make(chan struct{})
+		var once sync.Once
+		// A registry of the set's own: each set has new managers, whose collectors
+		// could not be registered twice with the daemon's (so /metrics lacks them).
+		p, err := startProcesses(ctx, l.store, l.cfg, prometheus.NewRegistry(), l.logger, func() { once.Do(func() { close(failed) }) })
+		if err != nil {
+			l.logger.Error("cluster: process managers did not start on the leader", "err", err)
+			l.failed()
+			return
+		}
+		l.logger.Info("cluster: process managers started on the leader", "count", p.count())
+		l.current.Store(p)
+		select {
+		case <-ctx.Done():
+		case <-failed:
+		}
+		l.current.Store(nil)
+		if err := p.stop(); err != nil && ctx.Err() == nil {
+			l.logger.Warn("cluster: process managers stopped; starting them again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 	l.logger.Info("cluster: process managers stopped: no longer the leader")
 }
 
-func (l *leaderProcesses) stop() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return errors.Join(l.errs...)
-}
+// stop has nothing to wait for: the node stops the process managers when it stops
+// leading, and on Close.
+func (l *leaderProcesses) stop() error { return nil }
 
 func (l *leaderProcesses) count() int {
 	if l.cfg == nil {
