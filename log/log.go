@@ -611,7 +611,7 @@ func (l *Log) Read(pos uint64) (Record, error) {
 		start, end = offsBounds(offs, size, int(pos-s.first))
 	}
 	b := make([]byte, end-start)
-	_, err = cf.f.ReadAt(b, start)
+	err = cf.readAt(b, start)
 	l.files.release(cf)
 	if errors.Is(err, io.EOF) {
 		return Record{}, &CorruptError{Segment: s.path, Offset: start, Position: pos, Reason: "segment file is shorter than its entries"}

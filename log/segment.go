@@ -67,7 +67,7 @@ func (l *Log) openSegment(s *segment, gen int, sealed, table bool) (offs []uint3
 		}
 		size = s.size // constant but for a Rewrite, which holds swap
 	}
-	cf, err = l.files.acquire(s)
+	cf, err = l.files.acquire(s, size)
 	return offs, size, cf, true, err
 }
 
