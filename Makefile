@@ -70,6 +70,12 @@ SCAVENGE_KILLS ?= 50
 soak-scavenge:
 	PMD_SCAVENGE_KILLS=$(SCAVENGE_KILLS) $(GO) test -race -count=1 -timeout 30m -run 'TestScavengeKill9$$' -v .
 
+# cluster builds pmd and runs a local three-node cluster on loopback (scripts/cluster.sh):
+# HTTP on 127.0.0.1:7071-7073, Raft on 7081-7083, data in ./cluster-data. Ctrl-C stops it.
+.PHONY: cluster
+cluster: build
+	bash scripts/cluster.sh
+
 # soak-cluster runs a three-node cluster of real pmd processes under load from clients on
 # every node while the leader is killed with SIGKILL or cut off by a partition
 # CLUSTER_FAULTS times (about half of them kills), checking each round's history of
