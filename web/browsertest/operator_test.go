@@ -46,8 +46,9 @@ func (r *receiver) heal(order string) {
 func jsonDecode(req *http.Request, v any) error { return json.NewDecoder(req.Body).Decode(v) }
 
 // operatorConfig is the catering process manager delivering to url, parking a command
-// at its first failure.
-func operatorConfig(t *testing.T, url string) string {
+// at its first failure; and, with subs, the subscription billing delivering its
+// ConfirmOrder events to subs, parking one at its first failure.
+func operatorConfig(t *testing.T, url string, subs ...string) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "pmd.yaml")
 	yaml := fmt.Sprintf(`processes:
@@ -59,6 +60,13 @@ func operatorConfig(t *testing.T, url string) string {
     deadline: {after: 48h, issue: {type: CancelOrder}}
     deliver: {webhook: %s, max_attempts: 1}
 `, url)
+	if len(subs) > 0 {
+		yaml += fmt.Sprintf(`subscriptions:
+  - name: billing
+    types: [ConfirmOrder]
+    deliver: {webhook: %s, max_attempts: 1}
+`, subs[0])
+	}
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +86,11 @@ func TestBrowserOperator(t *testing.T) {
 	rcv := &receiver{failing: map[string]bool{"p1": true, "p2": true}}
 	hook := httptest.NewServer(rcv)
 	t.Cleanup(hook.Close)
-	d := startDaemon(t, "--config", operatorConfig(t, hook.URL))
+	// The subscription's receiver is down until healed.
+	billing := &receiver{failing: map[string]bool{"": true}}
+	subHook := httptest.NewServer(billing)
+	t.Cleanup(subHook.Close)
+	d := startDaemon(t, "--config", operatorConfig(t, hook.URL, subHook.URL))
 
 	// Two open orders, o1 first; ok1 confirmed and delivered; p1 and p2 confirmed, their
 	// ConfirmOrder parked at the first failure.
@@ -91,6 +103,7 @@ func TestBrowserOperator(t *testing.T) {
 	d.await(t, "CateringMatch.deliveries$ok1", "CommandDelivered")
 	d.await(t, "CateringMatch.deliveries$p1", "CommandParked")
 	d.await(t, "CateringMatch.deliveries$p2", "CommandParked")
+	d.await(t, "billing.subscription", "EventParked")
 	emptyID := "0195f0c1-7d2a-7000-8000-0000000000e0"
 	d.append(t, "Empty$1", fact{ID: emptyID, Type: "Nothing", Data: map[string]any{}})
 
@@ -145,9 +158,13 @@ func TestBrowserOperator(t *testing.T) {
 			t.Errorf("%d charts drawn, want 2", charts)
 		}
 		var hidden bool
-		b.eval(t, `document.getElementById('cluster').hidden && document.getElementById('subscriptions').hidden`, &hidden)
+		b.eval(t, `document.getElementById('cluster').hidden`, &hidden)
 		if !hidden {
-			t.Errorf("a single node without subscriptions shows a cluster or subscriptions panel")
+			t.Errorf("a single node shows a cluster panel")
+		}
+		sub := `tr[data-subscription="billing"] `
+		if got, parked := text(t, sub+"td.parked"), text(t, sub+"td:nth-child(3)"); got != "1" || parked != "parked" {
+			t.Errorf("subscription billing shows %s parked, status %q; want 1, parked", got, parked)
 		}
 		// It follows the daemon: a new order shows without a reload.
 		b.eval(t, `window.notReloaded = true`, nil)
@@ -225,7 +242,12 @@ func TestBrowserOperator(t *testing.T) {
 		}
 		d.await(t, "CateringMatch.deliveries$p1", "CommandDelivered")
 		b.run(t, chromedp.Click(`tr[data-process="p2"] button[data-action="skip"]`, chromedp.ByQuery))
-		poll(t, `document.getElementById('action-result').textContent.includes('Skip ConfirmOrder of CateringMatch$p2: done') && !!document.getElementById('none-parked')`)
+		poll(t, `document.getElementById('action-result').textContent.includes('Skip ConfirmOrder of CateringMatch$p2: done') && !document.querySelector('tr[data-process]')`)
+		// The subscription's parked event: skipped once its receiver is back, the
+		// subscription goes on and nothing is parked any more.
+		billing.heal("")
+		b.run(t, chromedp.Click(`tr[data-subscription="billing"] button[data-action="skip"]`, chromedp.ByQuery))
+		poll(t, `document.getElementById('action-result').textContent.includes('for billing: done') && !!document.getElementById('none-parked')`)
 		// The timeline shows the skip.
 		b.open(t, "#/processes/CateringMatch/p2", "process")
 		var outcomes []string
