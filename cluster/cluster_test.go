@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,4 +300,67 @@ func (c *tcluster) types(i int, stream string) (map[string]int, error) {
 		counts[e.Type]++
 	}
 	return counts, nil
+}
+
+// TestClusterSeededBySingleNode turns a single node's data directory into a cluster: the
+// node starts with --node-id and no --join, two empty nodes join it, and every node then
+// holds the single node's events, and the writes made since, under one store id.
+func TestClusterSeededBySingleNode(t *testing.T) {
+	c := newNodes(t, 3)
+	seed := c.nodes[0]
+	single := exec.Command(pmdBin, "serve", "--data", seed.dir, "--addr", seed.http, "--scavenge-every", "0")
+	single.Stdout, single.Stderr = lockedWriter{seed.logMu, seed.log}, lockedWriter{seed.logMu, seed.log}
+	if err := single.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(20*time.Second, "the single node serving", func() error {
+		st, body, err := c.append(0, "Single$1", "any", "")
+		if err != nil || st != http.StatusCreated {
+			return fmt.Errorf("%d %v %v", st, body, err)
+		}
+		return nil
+	})
+	for range 4 {
+		if st, body, err := c.append(0, "Single$1", "any", ""); err != nil || st != http.StatusCreated {
+			t.Fatalf("append to the single node: %d %v %v", st, body, err)
+		}
+	}
+	before, err := c.all(0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single.Process.Signal(syscall.SIGTERM)
+	single.Wait()
+	id, err := os.ReadFile(filepath.Join(seed.dir, "STORE_ID"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	seed.join, seed.expect = "", 0
+	c.start(0)
+	c.leader()
+	for i := 1; i < 3; i++ {
+		c.nodes[i].join, c.nodes[i].expect = seed.proxy.addr(), 0
+		c.start(i)
+	}
+	c.waitFor(30*time.Second, "three members", func() error {
+		v, err := c.view(0)
+		if err != nil || len(v.Nodes) != 3 {
+			return fmt.Errorf("%+v %v", v, err)
+		}
+		return nil
+	})
+	if st, body, err := c.append(2, "Single$1", "4", ""); err != nil || st != http.StatusCreated {
+		t.Fatalf("append through a joined node: %d %v %v", st, body, err)
+	}
+	all := c.converged(30 * time.Second)
+	if len(all) != 6 || strings.Join(all[:5], ",") != strings.Join(before, ",") {
+		t.Fatalf("$all after seeding: %v, before: %v", all, before)
+	}
+	for _, nd := range c.nodes {
+		got, err := os.ReadFile(filepath.Join(nd.dir, "STORE_ID"))
+		if err != nil || string(got) != string(id) {
+			t.Fatalf("%s's store id %q, the seed's %q: %v", nd.id, got, id, err)
+		}
+	}
 }

@@ -160,6 +160,8 @@ func (p *proxy) close() {
 // tnode is one pmd process of a test cluster.
 type tnode struct {
 	id, http, raft string
+	join           string // --join; "" for none
+	expect         int    // --bootstrap-expect
 	dir            string
 	proxy          *proxy
 	log            *bytes.Buffer // the process's stderr, all its runs
@@ -178,6 +180,16 @@ type tcluster struct {
 
 // newCluster starts n nodes that form a cluster with --bootstrap-expect n.
 func newCluster(t testing.TB, n int, flags ...string) *tcluster {
+	c := newNodes(t, n, flags...)
+	for i := range c.nodes {
+		c.start(i)
+	}
+	return c
+}
+
+// newNodes makes n nodes, each to be started with --join naming all of them and
+// --bootstrap-expect n, and starts none.
+func newNodes(t testing.TB, n int, flags ...string) *tcluster {
 	c := &tcluster{t: t, flags: flags}
 	for i := range n {
 		raftAddr := freeAddr(t)
@@ -185,8 +197,8 @@ func newCluster(t testing.TB, n int, flags ...string) *tcluster {
 			proxy: newProxy(t, raftAddr), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 		c.nodes = append(c.nodes, nd)
 	}
-	for i := range c.nodes {
-		c.start(i)
+	for _, nd := range c.nodes {
+		nd.join, nd.expect = c.joinList(), n
 	}
 	t.Cleanup(func() {
 		for i := range c.nodes {
@@ -234,8 +246,8 @@ func (c *tcluster) joinList() string {
 func (c *tcluster) start(i int) {
 	nd := c.nodes[i]
 	args := append([]string{"serve", "--data", nd.dir, "--addr", nd.http, "--node-id", nd.id,
-		"--raft-addr", nd.raft, "--raft-advertise", nd.proxy.addr(), "--join", c.joinList(),
-		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--scavenge-every", "0"}, c.flags...)
+		"--raft-addr", nd.raft, "--raft-advertise", nd.proxy.addr(), "--join", nd.join,
+		"--bootstrap-expect", fmt.Sprint(nd.expect), "--scavenge-every", "0"}, c.flags...)
 	cmd := exec.Command(pmdBin, args...)
 	w := lockedWriter{nd.logMu, nd.log}
 	cmd.Stdout, cmd.Stderr = w, w
