@@ -73,6 +73,43 @@ func FuzzDeliveryOf(f *testing.F) {
 	})
 }
 
+// FuzzSubscriptionRecordOf feeds the reader of a subscription's records arbitrary
+// data: a record is read only with a position, an event record only with an event id,
+// and nothing panics.
+func FuzzSubscriptionRecordOf(f *testing.F) {
+	f.Add("SubscriptionPosition", int64(7), "", int64(0), "", "")
+	f.Add("EventDeliveryFailed", int64(3), "0195a3f0-0000-7000-8000-000000000001", int64(2), "down", "2030-01-01T00:00:00Z")
+	f.Add("EventParked", int64(-1), "nope", int64(-1), "", "soon")
+	f.Add("EventSkipped", int64(4), "0195a3f0-0000-7000-8000-000000000001", int64(3), "", "")
+	f.Fuzz(func(t *testing.T, typ string, pos int64, id string, attempt int64, msg, retry string) {
+		e := pmd.Event{Type: typ, Data: map[string]any{
+			"position": pos, "event_id": id, "attempt": attempt, "error": msg, "retry_at": retry,
+		}}
+		d, got, ok := subscriptionRecordOf(&e)
+		if !ok {
+			return
+		}
+		if pos < 0 || got != uint64(pos) {
+			t.Fatalf("position %d read as %d", pos, got)
+		}
+		switch typ {
+		case subscriptionPositionType:
+			if d.Outcome != "" {
+				t.Fatalf("a position record read with outcome %q", d.Outcome)
+			}
+		case eventFailedType, eventParkedType, eventRetriedType, eventSkippedType:
+			if parsed, err := uuid.Parse(id); err != nil || parsed != d.CommandID || d.Outcome == "" {
+				t.Fatalf("event id %q read as %v, outcome %q", id, d.CommandID, d.Outcome)
+			}
+			if eventRecordType(d.Outcome) != typ {
+				t.Fatalf("%s read as %s", typ, d.Outcome)
+			}
+		default:
+			t.Fatalf("read a %q event as a subscription record", typ)
+		}
+	})
+}
+
 func TestAsUint64(t *testing.T) {
 	tests := []struct {
 		in   any
