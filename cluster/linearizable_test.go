@@ -190,8 +190,12 @@ func (c *tcluster) runClients(clients int, streams []string, faults func()) *his
 				if !ok {
 					exp = -1
 				}
-				exp += int64(r.IntN(2)) - int64(r.IntN(2)) // now and then a stale or future guess
-				exp = max(exp, -1)
+				switch r.IntN(4) { // now and then a stale or a future guess
+				case 0:
+					exp = max(exp-1, -1)
+				case 1:
+					exp++
+				}
 				out := c.appendOp(i, s, exp)
 				ret := time.Now()
 				if out.unknown {
