@@ -180,6 +180,7 @@ func (s *Server) takeSample(ctx context.Context, now time.Time) {
 
 // sampleLoop samples every statsEvery until ctx is done.
 func (s *Server) sampleLoop(ctx context.Context) {
+	s.store.Stats() // starts the store's count of its events and streams, for the first dashboard
 	t := time.NewTicker(statsEvery)
 	defer t.Stop()
 	for {

@@ -199,6 +199,15 @@ func (l *leaderProcesses) List(ctx context.Context, name, after string, limit in
 	return p.List(ctx, name, after, limit)
 }
 
+// ListProcesses implements server.ProcessLister.
+func (l *leaderProcesses) ListProcesses(ctx context.Context, name string, q server.ListQuery) (server.ProcessListPage, error) {
+	p, err := l.running()
+	if err != nil {
+		return server.ProcessListPage{}, err
+	}
+	return p.ListProcesses(ctx, name, q)
+}
+
 func (l *leaderProcesses) Process(ctx context.Context, name, id string) (server.Process, error) {
 	p, err := l.running()
 	if err != nil {

@@ -3,6 +3,7 @@ package browsertest
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -317,4 +318,38 @@ func TestBrowserOperator(t *testing.T) {
 			t.Errorf("{} data shows as %q", got)
 		}
 	})
+}
+
+// TestBrowserCluster: a node of a cluster shows the cluster on its dashboard, each node
+// with its state, applied index and lag. One node is a cluster too.
+func TestBrowserCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raft := ln.Addr().String()
+	ln.Close()
+	d := startDaemon(t, "--node-id", "n1", "--raft-addr", raft, "--join", raft, "--bootstrap-expect", "1")
+	b := newBrowser(t, d.browserBase(t))
+	t.Cleanup(func() {
+		b.check(t)
+		if t.Failed() {
+			t.Logf("pmd logs:\n%s", d.logs)
+		}
+	})
+	b.open(t, "#/", "dashboard")
+	// The node leads once it has elected itself; the dashboard asks every two seconds.
+	b.run(t, chromedp.Poll(`!document.getElementById('cluster').hidden && !!document.querySelector('#cluster tr[data-node="n1"][data-state="leader"]')`, nil,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	var row string
+	b.eval(t, `document.querySelector('#cluster tr[data-node="n1"]').innerText`, &row)
+	if !strings.Contains(row, raft) || !strings.Contains(row, "this node") {
+		t.Errorf("the cluster panel shows n1 as %q", row)
+	}
 }
