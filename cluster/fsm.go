@@ -149,9 +149,15 @@ func (f *fsm) reach(pos uint64, id uuid.UUID) error {
 	return f.store.AdoptID(id)
 }
 
+// setApplied notes that the entries up to idx are applied. After a restart Raft applies
+// again, skipped by the store, entries below what the store held: applied never goes back.
 func (f *fsm) setApplied(idx uint64) {
-	f.applied.Store(idx)
 	f.mu.Lock()
+	if idx <= f.applied.Load() {
+		f.mu.Unlock()
+		return
+	}
+	f.applied.Store(idx)
 	keep := f.waiters[:0]
 	for _, w := range f.waiters {
 		if w.index <= idx {

@@ -436,7 +436,7 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 				if n.IsLeader() {
 					return n.cfg.HTTPAddr, nil
 				}
-			} else if resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.State == "leader" {
+			} else if resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.Ready {
 				return resp.Info.HTTPAddr, nil
 			}
 		}
@@ -457,7 +457,7 @@ func (n *Node) info() Info {
 		ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAdvertise, HTTPAddr: n.cfg.HTTPAddr,
 		State: strings.ToLower(n.raft.State().String()), LeaderID: string(id), LeaderAddr: string(addr),
 		Term: term, CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.AppliedIndex(),
-		Position: n.store.LastPosition(), InCluster: n.hasState(),
+		Position: n.store.LastPosition(), InCluster: n.hasState(), Ready: n.IsLeader(),
 	}
 }
 

@@ -41,6 +41,7 @@ type Info struct {
 	RaftAddr     string `json:"raft_addr"`
 	HTTPAddr     string `json:"http_addr"`
 	State        string `json:"state"` // leader, follower, candidate, shutdown
+	Ready        bool   `json:"ready"` // the leader has applied its predecessors' entries and takes writes
 	LeaderID     string `json:"leader_id"`
 	LeaderAddr   string `json:"leader_raft_addr"`
 	Term         uint64 `json:"term"`
