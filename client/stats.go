@@ -41,7 +41,7 @@ type Stats struct {
 		WindowFailures uint64   `json:"window_failures"`
 		FailureRate    *float64 `json:"failure_rate"` // nil without an attempt in the window
 	} `json:"processes"`
-	Subscriptions []map[string]any `json:"subscriptions"`
+	Subscriptions []Subscription `json:"subscriptions"` // as Subscriptions lists them
 	// Cluster is nil on a single node.
 	Cluster *struct {
 		NodeID       string `json:"node_id"`

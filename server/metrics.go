@@ -14,7 +14,7 @@ import (
 
 // metrics are the server's Prometheus metrics: requests, events appended, linked and
 // read, subscriptions, the log's last position and the process counts. The store's own
-// group commits (fsync latency, batch sizes) are recorded by CommitObserver.
+// group commits (fsync latency, batch sizes) are recorded by Commits (stats.go).
 type metrics struct {
 	reg           *prometheus.Registry
 	requests      *prometheus.CounterVec

@@ -149,7 +149,7 @@ func (sp *sampler) newest() (sample, bool) {
 	return sp.ring[(sp.n-1)%statsSamples], true
 }
 
-// take reads the counters unless the newest sample is younger than statsEvery.
+// takeSample reads the counters unless the newest sample is younger than statsEvery.
 func (s *Server) takeSample(ctx context.Context, now time.Time) {
 	s.samples.mu.Lock()
 	last, ok := s.samples.newest()
