@@ -1,5 +1,6 @@
-// Package config reads the daemon's config file: the process managers that `pmd serve`
-// runs without any Go code (CONTRACT.md section 6).
+// Package config reads the daemon's config file: the process managers and the
+// subscriptions that `pmd serve` runs without any Go code (CONTRACT.md sections 6, 11
+// and 12).
 //
 //	processes:
 //	  - name: CateringMatch              # process streams are CateringMatch$<process id>
@@ -21,6 +22,10 @@
 //	    snapshot_every: 1000             # optional: events between snapshots of a long process
 //	    retention:                       # optional: remove done processes
 //	      completed: 720h                # this long after they are done
+//	subscriptions:                       # optional: events to a webhook, with a server-side position
+//	  - name: billing                    # its stream is billing.subscription
+//	    types: [ConfirmOrder]            # or stream: S, or category: C; exactly one
+//	    deliver: {webhook: http://127.0.0.1:9001/events, max_attempts: 10}
 //
 // Load and Parse check the whole file and report every problem at once, each with the
 // file, line and column it is about and what is wrong (an *Error, collected in an
