@@ -315,6 +315,9 @@ func decodeWrite(b []byte) (*request, error) {
 	}
 	r := &request{stream: w.Stream, expected: ExpectedVersion{kind: expectKind(w.Expect), version: w.Version},
 		del: w.Delete, retain: w.Retention, erase: w.Erase}
+	if err := checkWire(&w); err != nil {
+		return nil, fmt.Errorf("a replicated write: %w", err)
+	}
 	if len(w.Changes) > 0 {
 		r.changes = make([]change, len(w.Changes))
 		for i, c := range w.Changes {
@@ -323,6 +326,55 @@ func decodeWrite(b []byte) (*request, error) {
 		r.causes = causesOf(r.changes)
 	}
 	return r, nil
+}
+
+// checkWire refuses a decoded write that the store's own write methods would not have
+// made: the leader only encodes writes they checked, so this is damage, or a bug.
+func checkWire(w *wireWrite) error {
+	if err := checkWritable(w.Stream); err != nil {
+		return err
+	}
+	kinds := 0
+	for _, b := range []bool{w.Delete, w.Retention != nil, w.Erase, len(w.Changes) > 0} {
+		if b {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return invalid("write", "must be exactly one of changes, a deletion, a retention setting or an erasure")
+	}
+	if w.Retention != nil && (w.Retention.Stream != w.Stream || w.Retention.MaxAge < 0) {
+		return invalid("retention", "names stream %q in a write to %q, or has a negative max age", w.Retention.Stream, w.Stream)
+	}
+	seen := make(map[uuid.UUID]struct{}, len(w.Changes))
+	for i, c := range w.Changes {
+		arg := func(field string) string { return fmtArg("changes", i, field) }
+		if c.ID == uuid.Nil {
+			return invalid(arg("id"), "must not be the nil UUID")
+		}
+		if _, dup := seen[c.ID]; dup {
+			return invalid(arg("id"), "%s is given twice", c.ID)
+		}
+		seen[c.ID] = struct{}{}
+		if c.Link {
+			if c.Type != "" || c.Data != nil || c.Meta != nil || c.Fresh {
+				return invalid(arg("id"), "a link carries only an event id")
+			}
+			continue
+		}
+		if err := checkName(arg("type"), c.Type); err != nil {
+			return err
+		}
+		for field, b := range map[string][]byte{"data": c.Data, "metadata": c.Meta} {
+			if b == nil {
+				continue
+			}
+			if m, err := decodeMap(b); err != nil || len(m) == 0 {
+				return invalid(arg(field), "is not a msgpack map with entries")
+			}
+		}
+	}
+	return nil
 }
 
 // AdoptID makes id the store's id, as a node that joins a cluster takes the cluster's

@@ -138,3 +138,41 @@ func TestReplicasAgree(t *testing.T) {
 	}
 	b.Close()
 }
+
+// FuzzApplyWrites feeds arbitrary bytes as replicated writes: ApplyWrites refuses what does
+// not decode, writes nothing for it, and never panics; a valid entry after it applies.
+func FuzzApplyWrites(f *testing.F) {
+	log := &raftish{}
+	seedStore, err := pmd.Open(f.TempDir(), pmd.Options{NoSync: true, NoScrub: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := seedStore.SetReplicator(log.fn); err != nil {
+		f.Fatal(err)
+	}
+	_, _ = seedStore.Append(context.Background(), "s", pmd.NoStream, pmd.EventData{Type: "T", Data: map[string]any{"k": 1}})
+	_ = seedStore.DeleteStream(context.Background(), "s", pmd.Any)
+	seedStore.Close()
+	for _, e := range log.entries {
+		f.Add(e.Write)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, NoScrub: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.SetReplicator(log.fn); err != nil {
+			t.Fatal(err)
+		}
+		out := s.ApplyWrites(context.Background(), []pmd.ReplicatedWrite{{Index: 1, Timestamp: 1, Write: b}, log.entries[0]})
+		if out[0].Err != nil && s.Applied() > 0 && out[1].Err == nil && s.Applied() != log.entries[0].Index {
+			t.Fatalf("a refused entry left Applied at %d", s.Applied())
+		}
+		if out[0].Err != nil && s.LastPosition() > 1 {
+			t.Fatalf("a refused entry wrote: last position %d", s.LastPosition())
+		}
+	})
+}
