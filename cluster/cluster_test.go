@@ -87,6 +87,37 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 	if len(all) != 3+10 {
 		t.Fatalf("$all holds %d events, want 13", len(all))
 	}
+
+	// pmd cluster status|remove|join, through a follower.
+	lead := c.leader()
+	f := (lead + 1) % 3
+	other := 3 - lead - f
+	cli := func(args ...string) string {
+		out, err := exec.Command(pmdBin, append(args, "--addr", c.nodes[f].http)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pmd %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := cli("cluster", "status"); !strings.Contains(out, "leader "+c.nodes[lead].id) || strings.Count(out, "127.0.0.1") < 6 {
+		t.Fatalf("pmd cluster status:\n%s", out)
+	}
+	members := func(n int) func() error {
+		return func() error {
+			v, err := c.view(lead)
+			if err != nil || len(v.Nodes) != n {
+				return fmt.Errorf("%d members, want %d: %v", len(v.Nodes), n, err)
+			}
+			return nil
+		}
+	}
+	cli("cluster", "remove", c.nodes[other].id)
+	c.waitFor(10*time.Second, "the removed node gone from the configuration", members(2))
+	cli("cluster", "join", c.nodes[other].id, c.nodes[other].proxy.addr())
+	c.waitFor(10*time.Second, "the node back in the configuration", members(3))
+	if st, body, err := c.append(other, "Order$0", "0", ""); err != nil || st != http.StatusCreated {
+		t.Fatalf("a write through the node that joined again: %d %v %v", st, body, err)
+	}
 }
 
 // TestClusterFailover kills the leader with SIGKILL while writes go on through the
