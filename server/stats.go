@@ -180,7 +180,10 @@ func (s *Server) takeSample(ctx context.Context, now time.Time) {
 
 // sampleLoop samples every statsEvery until ctx is done.
 func (s *Server) sampleLoop(ctx context.Context) {
-	s.store.Stats() // starts the store's count of its events and streams, for the first dashboard
+	// The store starts counting its events and streams for the first dashboard, and the
+	// window of the rates starts when the server does.
+	s.store.Stats()
+	s.takeSample(ctx, time.Now())
 	t := time.NewTicker(statsEvery)
 	defer t.Stop()
 	for {

@@ -454,8 +454,19 @@ func (b *browser) eval(t *testing.T, expr string, res any) {
 
 func (b *browser) screenshot(t *testing.T, name string) {
 	t.Helper()
+	b.capture(t, name, chromedp.CaptureScreenshot)
+}
+
+// screenshotPage takes the whole page, not only what the window shows.
+func (b *browser) screenshotPage(t *testing.T, name string) {
+	t.Helper()
+	b.capture(t, name, func(png *[]byte) chromedp.Action { return chromedp.FullScreenshot(png, 100) })
+}
+
+func (b *browser) capture(t *testing.T, name string, take func(*[]byte) chromedp.Action) {
+	t.Helper()
 	var png []byte
-	b.run(t, chromedp.CaptureScreenshot(&png))
+	b.run(t, take(&png))
 	path := filepath.Join(b.shots, name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)

@@ -105,6 +105,8 @@ func TestBrowserOperator(t *testing.T) {
 	d.await(t, "CateringMatch.deliveries$p1", "CommandParked")
 	d.await(t, "CateringMatch.deliveries$p2", "CommandParked")
 	d.await(t, "billing.subscription", "EventParked")
+	d.await(t, "CateringMatch$o1", "DeadlineScheduled")
+	d.await(t, "CateringMatch$o2", "DeadlineScheduled")
 	emptyID := "0195f0c1-7d2a-7000-8000-0000000000e0"
 	d.append(t, "Empty$1", fact{ID: emptyID, Type: "Nothing", Data: map[string]any{}})
 
@@ -142,6 +144,9 @@ func TestBrowserOperator(t *testing.T) {
 			t.Errorf("segments %q, want 1", got)
 		}
 		row := `tr[data-manager="CateringMatch"] `
+		// A parking is recorded just before the manager counts it: the dashboard shows
+		// it at the latest at its next refresh.
+		poll(t, `document.querySelector('tr[data-manager="CateringMatch"] td.parked').textContent === '2'`)
 		for cell, want := range map[string]string{"td.open": "2", "td.completed": "3", "td.parked": "2", "td.expired": "0"} {
 			if got := text(t, row+cell); got != want {
 				t.Errorf("CateringMatch %s shows %q, want %s", cell, got, want)
@@ -164,6 +169,7 @@ func TestBrowserOperator(t *testing.T) {
 			t.Errorf("a single node shows a cluster panel")
 		}
 		sub := `tr[data-subscription="billing"] `
+		poll(t, `(td => td && td.textContent === '1')(document.querySelector('tr[data-subscription="billing"] td.parked'))`)
 		if got, parked := text(t, sub+"td.parked"), text(t, sub+"td:nth-child(3)"); got != "1" || parked != "parked" {
 			t.Errorf("subscription billing shows %s parked, status %q; want 1, parked", got, parked)
 		}
@@ -171,7 +177,7 @@ func TestBrowserOperator(t *testing.T) {
 		b.eval(t, `window.notReloaded = true`, nil)
 		d.append(t, "Customer$3", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "o3"}})
 		poll(t, `document.querySelector('tr[data-manager="CateringMatch"] td.open').textContent === '3' && window.notReloaded`)
-		b.screenshot(t, "dashboard")
+		b.screenshotPage(t, "dashboard")
 	})
 
 	t.Run("process list", func(t *testing.T) {
@@ -230,6 +236,7 @@ func TestBrowserOperator(t *testing.T) {
 	t.Run("parked", func(t *testing.T) {
 		defer b.check(t)
 		b.open(t, "#/parked", "parked")
+		poll(t, `document.querySelectorAll('tr[data-process]').length === 2`)
 		// In the order they were issued: p1 and p2 were issued at the same time.
 		if got := rowsOf(t, "process"); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"p1", "p2"}) {
 			t.Fatalf("parked commands of processes %v, want p1 and p2", got)

@@ -541,12 +541,14 @@
       if (!current()) return;
       handles = r.processes.flatMap((m) => m.handles || []);
       body.replaceChildren(r.processes.length
-        ? table(['Process manager', 'Handles', 'Open', 'Completed', 'Expired'], r.processes.map((m) => el('tr', { dataset: { manager: m.name } },
+        ? table(['Process manager', 'Handles', 'Open', 'Completed', 'Expired', 'Lag', 'Parked'], r.processes.map((m) => el('tr', { dataset: { manager: m.name } },
           el('td', null, el('a', { href: href(['processes', m.name]) }, m.name)),
           el('td', null, (m.handles || []).join(', ')),
-          el('td', { class: 'num open' }, m.open),
+          el('td', { class: 'num open' }, el('a', { href: href(['processes', m.name], { status: 'open', sort: 'age' }), title: 'the open ones, oldest first' }, m.open)),
           el('td', { class: 'num completed' }, m.completed),
-          el('td', { class: 'num expired' }, m.expired))))
+          el('td', { class: 'num expired' }, m.expired),
+          el('td', { class: 'num lag' + (m.lag > 0 ? ' warn' : '') }, m.lag),
+          el('td', { class: 'num parked' + (m.parked > 0 ? ' warn' : '') }, m.parked > 0 ? el('a', { href: '#/parked' }, m.parked) : '0'))))
         : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.'));
     };
     await load();
