@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,28 +87,44 @@ func deliverDef() pm.Definition[deliverState] {
 func BenchmarkDelivery(b *testing.B) {
 	for _, receivers := range []int{1, 100} {
 		b.Run(fmt.Sprintf("receivers=%d", receivers), func(b *testing.B) {
-			var healthy, hanging, healthyPaced, hangingPaced deliveryRun
-			for range b.N {
-				healthy = runDelivery(b, receivers, false, 0)
-				hanging = runDelivery(b, receivers, true, 0)
-				// The paced runs take turns, and each figure is the median of its
-				// runs: on a shared machine one run's p99 can be another load's.
-				var calm, stuck []deliveryRun
-				for range deliverRounds {
-					calm = append(calm, runDelivery(b, receivers, false, deliverRate))
-					stuck = append(stuck, runDelivery(b, receivers, true, deliverRate))
-				}
-				healthyPaced, hangingPaced = medianRun(calm), medianRun(stuck)
-			}
-			b.ReportMetric(healthy.rate, "cmds/s")
-			b.ReportMetric(ms(healthyPaced.p50), "p50-ms")
-			b.ReportMetric(ms(healthyPaced.p99), "p99-ms")
-			b.ReportMetric(hanging.rate, "hang-cmds/s")
-			b.ReportMetric(ms(hangingPaced.p50), "hang-p50-ms")
-			b.ReportMetric(ms(hangingPaced.p99), "hang-p99-ms")
-			b.ReportMetric(float64(hangingPaced.p99)/float64(healthyPaced.p99), "hang-p99-ratio")
+			benchDelivery(b, receivers, false, "cmds/s")
 		})
 	}
+}
+
+// BenchmarkSubscriptionDelivery is BenchmarkDelivery for subscriptions, on the same
+// dispatcher: R subscriptions, each of a category of its own, each with its receiver,
+// and the facts spread over the categories; each fact is one event delivered. With the
+// hanging receiver, one subscription more never gets an answer.
+func BenchmarkSubscriptionDelivery(b *testing.B) {
+	for _, receivers := range []int{1, 100} {
+		b.Run(fmt.Sprintf("subscriptions=%d", receivers), func(b *testing.B) {
+			benchDelivery(b, receivers, true, "events/s")
+		})
+	}
+}
+
+func benchDelivery(b *testing.B, receivers int, subs bool, unit string) {
+	var healthy, hanging, healthyPaced, hangingPaced deliveryRun
+	for range b.N {
+		healthy = runDelivery(b, receivers, subs, false, 0)
+		hanging = runDelivery(b, receivers, subs, true, 0)
+		// The paced runs take turns, and each figure is the median of its runs: on a
+		// shared machine one run's p99 can be another load's.
+		var calm, stuck []deliveryRun
+		for range deliverRounds {
+			calm = append(calm, runDelivery(b, receivers, subs, false, deliverRate))
+			stuck = append(stuck, runDelivery(b, receivers, subs, true, deliverRate))
+		}
+		healthyPaced, hangingPaced = medianRun(calm), medianRun(stuck)
+	}
+	b.ReportMetric(healthy.rate, unit)
+	b.ReportMetric(ms(healthyPaced.p50), "p50-ms")
+	b.ReportMetric(ms(healthyPaced.p99), "p99-ms")
+	b.ReportMetric(hanging.rate, "hang-"+unit)
+	b.ReportMetric(ms(hangingPaced.p50), "hang-p50-ms")
+	b.ReportMetric(ms(hangingPaced.p99), "hang-p99-ms")
+	b.ReportMetric(float64(hangingPaced.p99)/float64(healthyPaced.p99), "hang-p99-ratio")
 }
 
 type deliveryRun struct {
@@ -115,11 +132,11 @@ type deliveryRun struct {
 	p50, p99 time.Duration
 }
 
-// runDelivery appends facts and waits until the commands for the healthy receivers all
-// arrived: deliverFacts as fast as deliverWriters writers can, or with rate,
-// deliverPaced facts at rate a second from one writer. With hang, one receiver more
-// never answers.
-func runDelivery(b *testing.B, receivers int, hang bool, rate int) deliveryRun {
+// runDelivery appends facts and waits until what the healthy receivers get (a command
+// per fact, or with subs the fact itself) all arrived: deliverFacts as fast as
+// deliverWriters writers can, or with rate, deliverPaced facts at rate a second from
+// one writer. With hang, one receiver more never answers.
+func runDelivery(b *testing.B, receivers int, subs, hang bool, rate int) deliveryRun {
 	b.Helper()
 	s, err := pmd.Open(b.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
 	if err != nil {
@@ -149,14 +166,20 @@ func runDelivery(b *testing.B, receivers int, hang bool, rate int) deliveryRun {
 	for range receivers {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			now := time.Now()
-			var c server.WebhookCommand
-			if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
+			var body struct {
+				ProcessID string `json:"process_id"` // a command's
+				Data      struct {
+					ID string `json:"id"` // an event's
+				} `json:"data"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
+			id := cmp.Or(body.ProcessID, body.Data.ID)
 			mu.Lock()
-			if _, dup := arrived[c.ProcessID]; !dup {
-				arrived[c.ProcessID] = now
+			if _, dup := arrived[id]; !dup {
+				arrived[id] = now
 				if len(arrived) == want {
 					close(done)
 				}
@@ -178,30 +201,53 @@ func runDelivery(b *testing.B, receivers int, hang bool, rate int) deliveryRun {
 		defer close(stuck) // before the receiver closes: its handlers return
 		urls = append(urls, srv.URL)
 	}
-	hooks := server.NewWebhooks(nil, time.Minute)
-	m, err := pm.New(s, deliverDef(), pm.Options{
-		Logger: quiet(),
-		Receiver: func(c pm.Command) string {
-			n, _ := strconv.Atoi(c.ProcessID)
-			return urls[n%len(urls)]
-		},
-		Deliver: func(ctx context.Context, c pm.Command) error {
-			n, _ := strconv.Atoi(c.ProcessID)
-			return hooks.Deliver(ctx, urls[n%len(urls)], server.WebhookCommand{ID: c.ID.String(), Type: c.Type, ProcessID: c.ProcessID})
-		},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			b.Error(err)
+	var running sync.WaitGroup
+	defer running.Wait()
+	defer cancel()
+	run := func(f func(context.Context) error) {
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			if err := f(ctx); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	stream := func(i int) string { return "Facts$" + strconv.Itoa(i) }
+	if subs {
+		stream = func(i int) string { return fmt.Sprintf("F%d$%d", i%len(urls), i) }
+		hooks := server.NewEventWebhooks(nil, time.Minute)
+		for r, url := range urls {
+			sub, err := pm.NewSubscription(s, fmt.Sprintf("S%d", r), pm.Filter{Category: fmt.Sprintf("F%d", r)}, pm.SubscriptionOptions{
+				Logger: quiet(), Receiver: url,
+				Deliver: func(ctx context.Context, e pmd.Event) error {
+					return hooks.Deliver(ctx, url, server.NewWebhookEvent("S", e, false))
+				},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			run(sub.Run)
 		}
-	}()
+	} else {
+		hooks := server.NewWebhooks(nil, time.Minute)
+		m, err := pm.New(s, deliverDef(), pm.Options{
+			Logger: quiet(),
+			Receiver: func(c pm.Command) string {
+				n, _ := strconv.Atoi(c.ProcessID)
+				return urls[n%len(urls)]
+			},
+			Deliver: func(ctx context.Context, c pm.Command) error {
+				n, _ := strconv.Atoi(c.ProcessID)
+				return hooks.Deliver(ctx, urls[n%len(urls)], server.WebhookCommand{ID: c.ID.String(), Type: c.Type, ProcessID: c.ProcessID})
+			},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(m.Run)
+	}
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -218,7 +264,7 @@ func runDelivery(b *testing.B, receivers int, hang bool, rate int) deliveryRun {
 				mu.Lock()
 				appended[id] = time.Now()
 				mu.Unlock()
-				_, err := s.Append(ctx, "Facts$"+id, pmd.Any, pmd.EventData{Type: "Fact", Data: map[string]any{"id": id}})
+				_, err := s.Append(ctx, stream(i), pmd.Any, pmd.EventData{Type: "Fact", Data: map[string]any{"id": id}})
 				if err != nil {
 					errs <- err
 					return
