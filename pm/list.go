@@ -29,7 +29,7 @@ type ListOptions struct {
 	// ByAge lists the oldest process (by its first event) first, rather than in id
 	// order: the processes stuck longest come first.
 	ByAge bool
-	// After is ProcessPage.Next of the page before; "" starts at the first.
+	// After is ListPage.Next of the page before; "" starts at the first.
 	After string
 	// Limit is the most processes on a page; 0 means 100.
 	Limit int
@@ -37,8 +37,8 @@ type ListOptions struct {
 	Now time.Time
 }
 
-// ProcessPage is a page of List.
-type ProcessPage struct {
+// ListPage is a page of List.
+type ListPage struct {
 	Processes []ProcessSummary
 	// Next is the After of the next page; "" when this page is the last.
 	Next string
@@ -58,7 +58,7 @@ type ProcessPage struct {
 //
 // StatusParked takes its processes from the parked commands of a running Manager with
 // a Deliver handler (Parked); on any other Manager it finds none.
-func (m *Manager) List(ctx context.Context, opts ListOptions) (ProcessPage, error) {
+func (m *Manager) List(ctx context.Context, opts ListOptions) (ListPage, error) {
 	if opts.Limit <= 0 {
 		opts.Limit = 100
 	}
@@ -68,7 +68,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ProcessPage, erro
 	switch opts.Status {
 	case "", StatusOpen, StatusCompleted, StatusExpired, StatusParked:
 	default:
-		return ProcessPage{}, fmt.Errorf("pm: %s: no status %q: open, completed, expired or parked: %w", m.name, opts.Status, ErrInvalidListing)
+		return ListPage{}, fmt.Errorf("pm: %s: no status %q: open, completed, expired or parked: %w", m.name, opts.Status, ErrInvalidListing)
 	}
 	parked := m.parkedByProcess()
 	keep := func(s ProcessSummary) bool {
@@ -84,7 +84,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ProcessPage, erro
 	if opts.ByAge {
 		return m.listByAge(ctx, opts, parked, keep)
 	}
-	var out ProcessPage
+	var out ListPage
 	err := m.eachProcess(ctx, opts.Status, parked, opts.After, func(id string) (bool, error) {
 		s, ok, err := m.summary(ctx, id, parked)
 		if err != nil || !ok || !keep(s) {
@@ -106,14 +106,14 @@ var ErrInvalidListing = errors.New("invalid listing")
 
 // listByAge is List with opts.ByAge: every process that keep accepts, oldest first.
 // Its Next is "<first event's Unix nanoseconds>/<id>" of the last process shown.
-func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[string]int, keep func(ProcessSummary) bool) (ProcessPage, error) {
+func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[string]int, keep func(ProcessSummary) bool) (ListPage, error) {
 	var afterAt int64
 	var afterID string
 	if opts.After != "" {
 		at, id, ok := strings.Cut(opts.After, "/")
 		n, err := strconv.ParseInt(at, 10, 64)
 		if !ok || err != nil {
-			return ProcessPage{}, fmt.Errorf("pm: %s: %q is not the next of a listing by age: %w", m.name, opts.After, ErrInvalidListing)
+			return ListPage{}, fmt.Errorf("pm: %s: %q is not the next of a listing by age: %w", m.name, opts.After, ErrInvalidListing)
 		}
 		afterAt, afterID = n, id
 	}
@@ -126,7 +126,7 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 		return true, err
 	})
 	if err != nil {
-		return ProcessPage{}, err
+		return ListPage{}, err
 	}
 	order := func(s ProcessSummary) (int64, string) { return s.Created.UnixNano(), s.ID }
 	slices.SortFunc(all, func(a, b ProcessSummary) int {
@@ -141,7 +141,7 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 			return cmp.Or(cmp.Compare(st, at), cmp.Compare(sid, afterID), -1) // the cursor sorts before: start after it
 		})
 	}
-	var out ProcessPage
+	var out ListPage
 	end := min(start+opts.Limit, len(all))
 	out.Processes = all[start:end]
 	if end < len(all) {
