@@ -84,6 +84,12 @@ func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leader
 	}
 	aw := &appliedWriter{statusRecorder: w, node: node}
 	if !leaderRead && !needsLeader(rt) {
+		// A read of this node's copy holds every write acknowledged through this node.
+		if floor := s.readFloor.Load(); floor > node.AppliedIndex() {
+			if err := node.WaitApplied(r.Context(), floor); err != nil {
+				return errUnavailable("this node has not yet applied the writes it acknowledged: " + err.Error())
+			}
+		}
 		return rt.h(aw, r)
 	}
 	if node.IsLeader() {
@@ -100,9 +106,11 @@ func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leader
 	return s.forward(w, r, rt.long, leaderRead)
 }
 
-// forward sends r to the leader and relays its answer. A successful answer is held back
-// until this node has applied what the leader had, so that a write acknowledged through
-// this node is in its own copy.
+// forward sends r to the leader and relays its answer. A successful answer raises the
+// read floor to what the leader had applied: this node's own reads wait until it has
+// applied as much, so that a write acknowledged through this node is in its copy, while
+// the writer does not wait for the commit to reach this node (which learns it with the
+// leader's next message, up to a tenth of the heartbeat timeout later).
 func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bool) error {
 	ctx := r.Context()
 	addr, err := s.opts.Node.LeaderHTTP(ctx, leaderWait)
@@ -142,8 +150,11 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 	defer resp.Body.Close()
 	if resp.StatusCode < 300 {
 		if idx, err := strconv.ParseUint(resp.Header.Get(headerApplied), 10, 64); err == nil {
-			if err := s.opts.Node.WaitApplied(ctx, idx); err != nil {
-				return errUnavailable("the leader applied the request, this node has not caught up: " + err.Error())
+			for {
+				floor := s.readFloor.Load()
+				if idx <= floor || s.readFloor.CompareAndSwap(floor, idx) {
+					break
+				}
 			}
 		}
 	}

@@ -129,7 +129,8 @@ type Server struct {
 
 	samples sampler // of the stats route; see stats.go
 
-	forwarder *http.Client // to the leader, for a cluster node (cluster.go)
+	forwarder *http.Client  // to the leader, for a cluster node (cluster.go)
+	readFloor atomic.Uint64 // reads of this node's copy wait until it applied this Raft index
 }
 
 // New returns a Server for store. The caller keeps ownership of store: the Server never
