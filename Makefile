@@ -76,6 +76,13 @@ soak-scavenge:
 cluster: build
 	bash scripts/cluster.sh
 
+# bench-cluster measures a three-node cluster against a single node (appends with 16 and 1
+# writers), the failover time over 20 leader kills, and a rejoining node's catch-up rate;
+# bench/README.md, "Cluster". About 3 minutes.
+.PHONY: bench-cluster
+bench-cluster:
+	PMD_CLUSTER_BENCH=1 $(GO) test -count=1 -timeout 30m -run 'TestClusterBench$$' -v ./cluster/ | grep -v 'raft:'
+
 # soak-cluster runs a three-node cluster of real pmd processes under load from clients on
 # every node while the leader is killed with SIGKILL or cut off by a partition
 # CLUSTER_FAULTS times (about half of them kills), checking each round's history of

@@ -289,7 +289,7 @@ type clusterView struct {
 	} `json:"nodes"`
 }
 
-var httpc = &http.Client{Timeout: 20 * time.Second}
+var httpc = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 func (c *tcluster) view(i int) (clusterView, error) {
 	var v clusterView

@@ -1,0 +1,150 @@
+package cluster_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestClusterBench is make bench-cluster: the figures of bench/README.md, "Cluster". It
+// measures durable appends (16 writers and 1) on a three-node cluster against a single
+// node in the same run, the failover time from a leader's SIGKILL to the first
+// successful write over 20 kills, and the catch-up rate of a node that was away. Skipped
+// unless PMD_CLUSTER_BENCH is set.
+func TestClusterBench(t *testing.T) {
+	if os.Getenv("PMD_CLUSTER_BENCH") == "" {
+		t.Skip("set PMD_CLUSTER_BENCH=1 (make bench-cluster)")
+	}
+	const d = 5 * time.Second
+	// The single node, in the same run.
+	single := newNodes(t, 1)
+	nd := single.nodes[0]
+	cmd := exec.Command(pmdBin, "serve", "--data", nd.dir, "--addr", nd.http, "--scavenge-every", "0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	single.waitFor(20*time.Second, "the single node serving", func() error {
+		_, err := single.view(0)
+		if err == nil {
+			return nil
+		}
+		resp, err := httpc.Get("http://" + nd.http + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	singleRate := map[int]float64{}
+	for _, w := range []int{16, 1} {
+		singleRate[w] = appendRate(t, single, []int{0}, w, d)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+
+	c := newCluster(t, 3)
+	lead := c.leader()
+	t.Logf("| writers | single node | cluster, through the leader | cluster, through every node |")
+	t.Logf("|---|---|---|---|")
+	for _, w := range []int{16, 1} {
+		viaLeader := appendRate(t, c, []int{lead}, w, d)
+		viaAll := appendRate(t, c, []int{0, 1, 2}, w, d)
+		t.Logf("| %d | %.0f/s | %.0f/s (%.2fx) | %.0f/s (%.2fx) |", w, singleRate[w], viaLeader, viaLeader/singleRate[w], viaAll, viaAll/singleRate[w])
+	}
+
+	// Failover: from the leader's SIGKILL to the first write acknowledged through another node.
+	var took []time.Duration
+	for range 20 {
+		lead := c.leader()
+		other := (lead + 1) % 3
+		c.kill(lead)
+		start := time.Now()
+		for {
+			if st, _, err := c.append(other, "Failover$1", "any", ""); err == nil && st == http.StatusCreated {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Fatal("no write within 30s of a leader's kill")
+			}
+			time.Sleep(10 * time.Millisecond) // the measured wait: poll for the first success
+		}
+		took = append(took, time.Since(start))
+		c.start(lead)
+		c.converged(60 * time.Second)
+	}
+	slices.Sort(took)
+	t.Logf("failover over %d kills (heartbeat and election timeout 1s, leader lease 500ms): p50 %s, p99 %s, max %s",
+		len(took), took[len(took)/2].Round(time.Millisecond), took[len(took)*99/100].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+
+	// Catch-up: a node away for many writes, restarted.
+	lead = c.leader()
+	away := (lead + 1) % 3
+	c.kill(away)
+	const n = 20000
+	var written atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for written.Add(1) <= n {
+				if st, body, err := c.append(lead, fmt.Sprintf("CatchUp$%d", w), "any", ""); err != nil || st != http.StatusCreated {
+					t.Errorf("append: %d %v %v", st, body, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	v, err := c.view(lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.start(away)
+	c.waitFor(5*time.Minute, "the node that was away caught up", func() error {
+		mine, err := c.view(away)
+		if err != nil || mine.AppliedIndex < v.CommitIndex {
+			return fmt.Errorf("applied %d of %d: %v", mine.AppliedIndex, v.CommitIndex, err)
+		}
+		return nil
+	})
+	took1 := time.Since(start)
+	c.nodes[away].logMu.Lock()
+	snap := bytes.Contains(c.nodes[away].log.Bytes(), []byte("copying records from a peer"))
+	c.nodes[away].logMu.Unlock()
+	t.Logf("catch-up: %d events in %s from the restart (process start included): %.0f events/s (snapshot install: %t)",
+		n, took1.Round(time.Millisecond), float64(n)/took1.Seconds(), snap)
+}
+
+// appendRate runs writers appending one event each through the nodes given (round robin)
+// for d and returns the acknowledged appends per second.
+func appendRate(t *testing.T, c *tcluster, via []int, writers int, d time.Duration) float64 {
+	var done atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			i := via[w%len(via)]
+			for time.Now().Before(stop) {
+				st, body, err := c.append(i, fmt.Sprintf("Bench$%d", w), "any", "")
+				if err != nil || st != http.StatusCreated {
+					t.Errorf("append through %s: %d %v %v", c.nodes[i].id, st, body, err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(done.Load()) / d.Seconds()
+}
