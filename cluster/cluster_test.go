@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -88,8 +89,22 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 		t.Fatalf("$all holds %d events, want 13", len(all))
 	}
 
-	// pmd cluster status|remove|join, through a follower.
+	// The Raft figures on /metrics; the leader's include each member's lag.
 	lead := c.leader()
+	resp, err := httpc.Get("http://" + c.nodes[lead].http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`pmd_raft_state{state="leader"} 1`, "pmd_raft_applied_index", "pmd_raft_commit_index", "pmd_raft_term",
+		"pmd_raft_last_contact_seconds", `pmd_raft_follower_lag_entries{node="n1"}`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
+
+	// pmd cluster status|remove|join, through a follower.
 	f := (lead + 1) % 3
 	other := 3 - lead - f
 	cli := func(args ...string) string {

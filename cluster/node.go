@@ -461,6 +461,18 @@ func (n *Node) info() Info {
 	}
 }
 
+// LastContact is when this node last heard from the leader (a follower), or from a
+// quorum (the leader); zero if never.
+func (n *Node) LastContact() time.Time {
+	if n.raft.State() == raft.Leader {
+		return time.Now()
+	}
+	return n.raft.LastContact()
+}
+
+// Self is what this node says of itself: state, term, leader, indexes.
+func (n *Node) Self() Info { return n.info() }
+
 // NodeStatus is one member of the cluster as this node sees it.
 type NodeStatus struct {
 	Info

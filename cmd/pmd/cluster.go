@@ -65,19 +65,23 @@ func (c *clusterFlags) check() error {
 
 // startNode makes store a node of the cluster the flags name. Process managers run on
 // the leader only: onLeader starts them there and stops them when leadership ends.
-func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, logger *slog.Logger, onLeader func(context.Context)) (*cluster.Node, error) {
+func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prometheus.Registry, logger *slog.Logger, onLeader func(context.Context)) (*cluster.Node, error) {
 	var join []string
 	for _, a := range strings.Split(c.join, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			join = append(join, a)
 		}
 	}
-	return cluster.Start(cluster.Config{
+	node, err := cluster.Start(cluster.Config{
 		NodeID: c.nodeID, RaftAddr: c.raftAddr, RaftAdvertise: c.raftAdvertise, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
 		Dir: dir, Store: store, Logger: logger, OnLeader: onLeader,
 		HeartbeatTimeout: c.heartbeat, ElectionTimeout: c.heartbeat, LeaderLeaseTimeout: c.heartbeat / 2,
 		SnapshotThreshold: c.snapshotThreshold, SnapshotInterval: c.snapshotInterval, TrailingLogs: c.trailingLogs,
 	})
+	if err == nil {
+		reg.MustRegister(&clusterCollector{node: node})
+	}
+	return node, err
 }
 
 // clusterStatus is GET /v1/cluster's answer, from the node's view.
@@ -343,5 +347,60 @@ func closeNodeFirst(node *cluster.Node, closeStore func() error, logger *slog.Lo
 			logger.Warn("cluster: stopping the node", "err", err)
 		}
 		return closeStore()
+	}
+}
+
+// clusterCollector exports the node's Raft figures to /metrics: its state, term, commit
+// and applied indexes, the time since it last heard from the leader, and on the leader
+// each member's lag (entries behind the commit index; members that do not answer within
+// a second are left out).
+type clusterCollector struct{ node *cluster.Node }
+
+var (
+	raftStateDesc   = prometheus.NewDesc("pmd_raft_state", "1 for this node's Raft state (leader, follower, candidate, shutdown).", []string{"state"}, nil)
+	raftTermDesc    = prometheus.NewDesc("pmd_raft_term", "This node's current Raft term.", nil, nil)
+	raftCommitDesc  = prometheus.NewDesc("pmd_raft_commit_index", "The last Raft index this node knows committed.", nil, nil)
+	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The last Raft index this node applied to its store.", nil, nil)
+	raftContactDesc = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
+	raftLagDesc     = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index.", []string{"node"}, nil)
+)
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{raftStateDesc, raftTermDesc, raftCommitDesc, raftAppliedDesc, raftContactDesc, raftLagDesc} {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	self := c.node.Self()
+	for _, st := range []string{"leader", "follower", "candidate", "shutdown"} {
+		v := 0.0
+		if self.State == st {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(raftStateDesc, prometheus.GaugeValue, v, st)
+	}
+	ch <- prometheus.MustNewConstMetric(raftTermDesc, prometheus.GaugeValue, float64(self.Term))
+	ch <- prometheus.MustNewConstMetric(raftCommitDesc, prometheus.GaugeValue, float64(self.CommitIndex))
+	ch <- prometheus.MustNewConstMetric(raftAppliedDesc, prometheus.GaugeValue, float64(self.AppliedIndex))
+	contact := 0.0
+	if last := c.node.LastContact(); !last.IsZero() {
+		contact = time.Since(last).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(raftContactDesc, prometheus.GaugeValue, contact)
+	if self.State != "leader" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.node.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, m := range st.Nodes {
+		if m.Reachable {
+			lag := self.CommitIndex - min(m.AppliedIndex, self.CommitIndex)
+			ch <- prometheus.MustNewConstMetric(raftLagDesc, prometheus.GaugeValue, float64(lag), m.ID)
+		}
 	}
 }

@@ -174,7 +174,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// A node of a cluster: writes go through Raft, process managers run on the leader.
 		lp := &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
 		procs = lp
-		if node, err = startNode(c.cluster, c.data, ln.Addr().String(), store, logger, lp.run); err != nil {
+		if node, err = startNode(c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run); err != nil {
 			return &exitError{exitTrouble, errors.Join(err, closeStore())}
 		}
 		closeStore = closeNodeFirst(node, closeStore, logger)
