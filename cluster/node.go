@@ -76,10 +76,13 @@ type Node struct {
 	store  *pmd.Store
 	logger *slog.Logger
 	raft   *raft.Raft
-	fsm    *fsm
-	mux    *mux
-	trans  *raft.NetworkTransport
-	logs   *raftboltdb.BoltStore
+	// started is raft once NewRaft returned: the state machine, which Raft runs before
+	// that, reads it (to copy records from a peer) through here.
+	started atomic.Pointer[raft.Raft]
+	fsm     *fsm
+	mux     *mux
+	trans   *raft.NetworkTransport
+	logs    *raftboltdb.BoltStore
 
 	applyMu sync.Mutex
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
@@ -171,6 +174,7 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("cluster: start Raft: %w", err)
 	}
+	n.started.Store(n.raft)
 	return nil
 }
 
@@ -582,11 +586,17 @@ func (n *Node) removeServer(ctx context.Context, id string) error {
 // fetch copies the records after the store's last position up to position to from a
 // member that has them: the leader first.
 func (n *Node) fetch(ctx context.Context, to uint64) error {
+	r := n.started.Load()
+	if r == nil {
+		// Raft restores the node's own last snapshot before it starts: the store lacks
+		// records it had (it ran with --no-sync and lost them), and no peer is known yet.
+		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d): it lost records; start it with an empty data directory to copy them from the cluster", n.store.LastPosition(), to)
+	}
 	var addrs []string
-	if addr, _ := n.raft.LeaderWithID(); addr != "" {
+	if addr, _ := r.LeaderWithID(); addr != "" {
 		addrs = append(addrs, string(addr))
 	}
-	if f := n.raft.GetConfiguration(); f.Error() == nil {
+	if f := r.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			if string(s.ID) != n.cfg.NodeID && !slices.Contains(addrs, string(s.Address)) {
 				addrs = append(addrs, string(s.Address))
