@@ -35,6 +35,9 @@
 //     Check reads every entry. A damaged index is rebuilt from the log by its owner.
 //   - Diff compares two indexes entry by entry, so a rebuilt index can be checked against
 //     one on disk.
+//   - Counts says how many events and existing streams the index holds, without reading
+//     it: each Apply moves two counters, from a base that one background pass over the
+//     id and stream entries sets after the first call. Nothing of it is on disk.
 //
 // The key layout is in FORMAT.md.
 package index
