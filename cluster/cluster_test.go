@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -409,4 +410,51 @@ func TestClusterSeededBySingleNode(t *testing.T) {
 			t.Fatalf("%s's store id %q, the seed's %q: %v", nd.id, got, id, err)
 		}
 	}
+}
+
+// TestClusterSubscriptionsOnTheLeader runs a subscription with a server-side position on a
+// cluster and kills the leader while events come in: the new leader resumes it, and every
+// event reaches the webhook (at least once).
+func TestClusterSubscriptionsOnTheLeader(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("Idempotency-Key")]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+	cfg := filepath.Join(t.TempDir(), "pmd.yaml")
+	if err := os.WriteFile(cfg, []byte("subscriptions:\n  - name: billing\n    types: [Billed]\n    deliver: {webhook: "+hook.URL+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, 3, "--config", cfg, "--raft-heartbeat", "300ms")
+	lead := c.leader()
+	var ids []string
+	for n := range 10 {
+		if n == 5 {
+			c.kill(lead)
+			lead = (lead + 1) % 3
+		}
+		id := uuid.NewString()
+		c.waitFor(20*time.Second, "an event written", func() error {
+			st, body, err := c.post(lead, "/v1/streams/Bill$1", map[string]any{"events": []any{map[string]any{"id": id, "type": "Billed"}}})
+			if err != nil || st != http.StatusCreated {
+				return fmt.Errorf("%d %v %v", st, body, err)
+			}
+			return nil
+		})
+		ids = append(ids, id)
+	}
+	c.waitFor(30*time.Second, "every event delivered", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if got[id] == 0 {
+				return fmt.Errorf("%s not delivered; delivered: %v", id, got)
+			}
+		}
+		return nil
+	})
 }

@@ -115,48 +115,61 @@ func clusterStatus(node *cluster.Node) func(context.Context) (server.ClusterStat
 // answers the server's process routes with the running set; a follower forwards those
 // routes to the leader.
 type leaderProcesses struct {
-	store   *pmd.Store
-	cfg     *config.Config
-	logger  *slog.Logger
-	failed  func()
-	current atomic.Pointer[processes]
+	store       *pmd.Store
+	cfg         *config.Config
+	logger      *slog.Logger
+	failed      func()
+	current     atomic.Pointer[processes]
+	currentSubs atomic.Pointer[subscriptions]
 }
 
 func (l *leaderProcesses) run(ctx context.Context) {
-	if l.cfg == nil || len(l.cfg.Processes) == 0 {
+	if l.cfg == nil || len(l.cfg.Processes)+len(l.cfg.Subscriptions) == 0 {
 		return
 	}
-	// A process manager fails when leadership goes while it writes (its write is refused:
-	// this node no longer leads) before ctx says so; that, or any other failure, stops
-	// this set, and a new one starts after a pause while this node still leads. A failure
-	// does not stop the daemon, as it does on a single node: the cluster goes on.
+	// A process manager or a subscription fails when leadership goes while it writes (its
+	// write is refused: this node no longer leads) before ctx says so; that, or any other
+	// failure, stops this set, and a new one starts after a pause while this node still
+	// leads. A failure does not stop the daemon, as it does on a single node: the cluster
+	// goes on.
 	for ctx.Err() == nil {
 		failed := make(chan struct{})
 		var once sync.Once
-		// A registry of the set's own: each set has new managers, whose collectors
-		// could not be registered twice with the daemon's (so /metrics lacks them).
-		p, err := startProcesses(ctx, l.store, l.cfg, prometheus.NewRegistry(), l.logger, func() { once.Do(func() { close(failed) }) })
+		fail := func() { once.Do(func() { close(failed) }) }
+		// Registries of the set's own: each set has new managers and subscriptions,
+		// whose collectors could not be registered twice with the daemon's (so /metrics
+		// lacks them).
+		p, err := startProcesses(ctx, l.store, l.cfg, prometheus.NewRegistry(), l.logger, fail)
 		if err != nil {
 			l.logger.Error("cluster: process managers did not start on the leader", "err", err)
 			l.failed()
 			return
 		}
-		l.logger.Info("cluster: process managers started on the leader", "count", p.count())
+		subs, err := startSubscriptions(ctx, l.store, l.cfg, prometheus.NewRegistry(), l.logger, fail)
+		if err != nil {
+			l.logger.Error("cluster: subscriptions did not start on the leader", "err", err)
+			p.stop()
+			l.failed()
+			return
+		}
+		l.logger.Info("cluster: process managers and subscriptions started on the leader", "process_managers", p.count(), "subscriptions", subs.count())
 		l.current.Store(p)
+		l.currentSubs.Store(subs)
 		select {
 		case <-ctx.Done():
 		case <-failed:
 		}
 		l.current.Store(nil)
-		if err := p.stop(); err != nil && ctx.Err() == nil {
-			l.logger.Warn("cluster: process managers stopped; starting them again", "err", err)
+		l.currentSubs.Store(nil)
+		if err := errors.Join(p.stop(), subs.stop()); err != nil && ctx.Err() == nil {
+			l.logger.Warn("cluster: process managers and subscriptions stopped; starting them again", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
 	}
-	l.logger.Info("cluster: process managers stopped: no longer the leader")
+	l.logger.Info("cluster: process managers and subscriptions stopped: no longer the leader")
 }
 
 // stop has nothing to wait for: the node stops the process managers when it stops
@@ -178,7 +191,7 @@ func (l *leaderProcesses) api() server.Processes {
 	return l
 }
 
-var errNotLeading = errors.New("the process managers run on the leader, and this node is not it (any more)")
+var errNotLeading = errors.New("the process managers and subscriptions run on the leader, and this node is not it (any more)")
 
 func (l *leaderProcesses) running() (*processes, error) {
 	if p := l.current.Load(); p != nil {
@@ -403,4 +416,64 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(raftLagDesc, prometheus.GaugeValue, float64(lag), m.ID)
 		}
 	}
+}
+
+// leaderSubscriptions answers the server's subscription routes with the set running on
+// this node while it leads; a follower forwards those routes to the leader.
+type leaderSubscriptions struct{ l *leaderProcesses }
+
+func (s leaderSubscriptions) count() int {
+	if s.l.cfg == nil {
+		return 0
+	}
+	return len(s.l.cfg.Subscriptions)
+}
+
+// api is s as the server sees it; nil when the config has no subscription.
+func (s leaderSubscriptions) api() server.Subscriptions {
+	if s.count() == 0 {
+		return nil
+	}
+	return s
+}
+
+func (s leaderSubscriptions) stop() error { return nil } // see leaderProcesses.stop
+
+func (s leaderSubscriptions) running() (*subscriptions, error) {
+	if p := s.l.currentSubs.Load(); p != nil {
+		return p, nil
+	}
+	return nil, &pmd.UnavailableError{Cause: errNotLeading}
+}
+
+func (s leaderSubscriptions) List(ctx context.Context) ([]server.Subscription, error) {
+	p, err := s.running()
+	if err != nil {
+		return nil, err
+	}
+	return p.List(ctx)
+}
+
+func (s leaderSubscriptions) Subscription(ctx context.Context, name string) (server.SubscriptionDetail, error) {
+	p, err := s.running()
+	if err != nil {
+		return server.SubscriptionDetail{}, err
+	}
+	return p.Subscription(ctx, name)
+}
+
+func (s leaderSubscriptions) Retry(ctx context.Context, name string, event uuid.UUID) error {
+	p, err := s.running()
+	if err != nil {
+		return err
+	}
+	return p.Retry(ctx, name, event)
+}
+
+func (s leaderSubscriptions) Skip(ctx context.Context, name string, event uuid.UUID) error {
+	p, err := s.running()
+	if err != nil {
+		return err
+	}
+	return p.Skip(ctx, name, event)
 }

@@ -164,6 +164,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stop() error
 	}
 	var node *cluster.Node
+	var lp *leaderProcesses
 	if c.cluster.nodeID == "" {
 		p, err := startProcesses(ctx, store, cfg, reg, logger, procFailed)
 		if err != nil {
@@ -171,8 +172,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		procs = p
 	} else {
-		// A node of a cluster: writes go through Raft, process managers run on the leader.
-		lp := &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
+		// A node of a cluster: writes go through Raft; process managers and subscriptions
+		// run on the leader.
+		lp = &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
 		procs = lp
 		if node, err = startNode(c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run); err != nil {
 			return &exitError{exitTrouble, errors.Join(err, closeStore())}
@@ -180,16 +182,22 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		closeStore = closeNodeFirst(node, closeStore, logger)
 	}
 
-	// Subscriptions run on a single node; a cluster does not run them yet.
-	if node != nil && cfg != nil && len(cfg.Subscriptions) > 0 {
-		return errors.Join(errors.New("subscriptions do not run in a cluster yet: remove them from the config file"), procs.stop(), closeStore())
+	var subs interface {
+		api() server.Subscriptions
+		count() int
+		stop() error
 	}
-	subs, err := startSubscriptions(ctx, store, cfg, reg, logger, func() {
-		logger.Error("shutting down: a subscription failed, and pmd does not run without it")
-		stop()
-	})
-	if err != nil {
-		return errors.Join(err, procs.stop(), closeStore())
+	if lp != nil {
+		subs = leaderSubscriptions{lp}
+	} else {
+		s, err := startSubscriptions(ctx, store, cfg, reg, logger, func() {
+			logger.Error("shutting down: a subscription failed, and pmd does not run without it")
+			stop()
+		})
+		if err != nil {
+			return errors.Join(err, procs.stop(), closeStore())
+		}
+		subs = s
 	}
 
 	opts := server.Options{
