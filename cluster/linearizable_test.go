@@ -322,12 +322,16 @@ func (c *tcluster) finish(t *testing.T, h *history, streams []string) {
 	c.converged(60 * time.Second)
 	for i := range c.nodes {
 		for _, s := range streams {
-			call := time.Now()
-			v, ok := c.readOp(i, s)
-			if !ok {
-				t.Fatalf("a final read of %s through %s failed", s, c.nodes[i].id)
-			}
-			h.add(len(c.nodes)+i, opInput{stream: s, read: true}, call, opOutput{version: v}, time.Now())
+			// A read can fail while the leader settles after the last fault: retried.
+			c.waitFor(30*time.Second, "a final read of "+s+" through "+c.nodes[i].id, func() error {
+				call := time.Now()
+				v, ok := c.readOp(i, s)
+				if !ok {
+					return fmt.Errorf("the read failed")
+				}
+				h.add(len(c.nodes)+i, opInput{stream: s, read: true}, call, opOutput{version: v}, time.Now())
+				return nil
+			})
 		}
 	}
 	checkLinearizable(t, h.ops)

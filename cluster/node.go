@@ -406,24 +406,26 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	return n.fsm.waitApplied(ctx, index)
 }
 
-// ReadBarrier returns once this node has applied every entry committed when it was
-// called, after checking that it still leads: a read after it is linearizable.
+// ReadBarrier returns once this node, still the leader, has applied every entry committed
+// before the call: a read after it is linearizable. It commits a barrier entry through a
+// quorum (which proves the leadership) and waits until the state machine has applied it
+// and everything before it. (Raft's own applied index is no substitute: it counts
+// entries handed to the state machine, not applied by it.)
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if !n.IsLeader() {
 		return n.notLeader()
 	}
-	commit := n.raft.CommitIndex()
 	done := make(chan error, 1)
-	go func() { done <- n.raft.VerifyLeader().Error() }()
+	go func() { done <- n.raft.Barrier(0).Error() }()
 	select {
 	case err := <-done:
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return n.WaitApplied(ctx, commit)
 }
 
 // LeaderHTTP returns the HTTP address of the leader, waiting up to wait for one to be
