@@ -322,6 +322,19 @@ func TestClusterProcessManagersAcrossFailover(t *testing.T) {
 			t.Fatalf("order %d: commands %v %v", o, counts, err)
 		}
 	}
+	// The leader's /metrics has its process manager's figures.
+	c.waitFor(20*time.Second, "the process manager's metrics on the leader", func() error {
+		resp, err := httpc.Get("http://" + c.nodes[c.leader()].http + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		metrics, err := io.ReadAll(resp.Body)
+		if want := `pmd_pm_lag_events{pm="CateringMatch"}`; err != nil || !strings.Contains(string(metrics), want) {
+			return fmt.Errorf("/metrics lacks %s (%v)", want, err)
+		}
+		return nil
+	})
 }
 
 // types counts the event types of a stream, read with consistency=leader through node i.

@@ -17,6 +17,7 @@ import (
 // group commits (fsync latency, batch sizes) are recorded by Commits (stats.go).
 type metrics struct {
 	reg           *prometheus.Registry
+	gather        prometheus.Gatherer // reg, and Options.MoreMetrics when set
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	appends       prometheus.Counter
@@ -29,13 +30,18 @@ type metrics struct {
 	subscriptionsCut prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry, store *pmd.Store, procs Processes) *metrics {
+func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.Store, procs Processes) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	var gather prometheus.Gatherer = reg
+	if more != nil {
+		gather = prometheus.Gatherers{reg, more}
+	}
 	m := &metrics{
-		reg: reg,
+		reg:    reg,
+		gather: gather,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pmd_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
@@ -124,7 +130,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.gather, promhttp.HandlerOpts{})
 }
 
 func (m *metrics) observeRequest(route string, status int, d time.Duration) {

@@ -53,6 +53,9 @@ type Options struct {
 	// Registry receives the server's metrics and is served at /metrics; nil means a new
 	// registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// MoreMetrics, when not nil, is gathered at /metrics beside Registry: metrics whose
+	// collectors come and go, such as those of a cluster leader's process managers.
+	MoreMetrics prometheus.Gatherer
 	// Logger receives request errors and lifecycle messages; nil means slog.Default().
 	Logger *slog.Logger
 	// Tokens, when not nil, are the tokens every route but /healthz and the browser's
@@ -144,7 +147,7 @@ func New(store *pmd.Store, opts Options) *Server {
 		mux:      http.NewServeMux(),
 		stopping: make(chan struct{}),
 	}
-	s.metrics = newMetrics(opts.Registry, store, opts.Processes)
+	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes)
 	if opts.Node != nil {
 		s.forwarder = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}

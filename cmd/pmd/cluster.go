@@ -19,6 +19,7 @@ import (
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 )
 
@@ -121,6 +122,20 @@ type leaderProcesses struct {
 	failed      func()
 	current     atomic.Pointer[processes]
 	currentSubs atomic.Pointer[subscriptions]
+	// metrics is the registry of the running set's metrics, gathered at /metrics
+	// through Gather; nil while this node does not lead.
+	metrics atomic.Pointer[prometheus.Registry]
+}
+
+// Gather gathers the metrics of the process managers and subscriptions running on this
+// node, none when it does not lead: each leadership term has a new set, whose
+// collectors could not be registered again with the daemon's registry, so the server
+// gathers them through this (server.Options.MoreMetrics).
+func (l *leaderProcesses) Gather() ([]*dto.MetricFamily, error) {
+	if reg := l.metrics.Load(); reg != nil {
+		return reg.Gather()
+	}
+	return nil, nil
 }
 
 func (l *leaderProcesses) run(ctx context.Context) {
@@ -136,16 +151,15 @@ func (l *leaderProcesses) run(ctx context.Context) {
 		failed := make(chan struct{})
 		var once sync.Once
 		fail := func() { once.Do(func() { close(failed) }) }
-		// Registries of the set's own: each set has new managers and subscriptions,
-		// whose collectors could not be registered twice with the daemon's (so /metrics
-		// lacks them).
-		p, err := startProcesses(ctx, l.store, l.cfg, prometheus.NewRegistry(), l.logger, fail)
+		// A registry of the set's own (see Gather).
+		reg := prometheus.NewRegistry()
+		p, err := startProcesses(ctx, l.store, l.cfg, reg, l.logger, fail)
 		if err != nil {
 			l.logger.Error("cluster: process managers did not start on the leader", "err", err)
 			l.failed()
 			return
 		}
-		subs, err := startSubscriptions(ctx, l.store, l.cfg, prometheus.NewRegistry(), l.logger, fail)
+		subs, err := startSubscriptions(ctx, l.store, l.cfg, reg, l.logger, fail)
 		if err != nil {
 			l.logger.Error("cluster: subscriptions did not start on the leader", "err", err)
 			p.stop()
@@ -155,12 +169,14 @@ func (l *leaderProcesses) run(ctx context.Context) {
 		l.logger.Info("cluster: process managers and subscriptions started on the leader", "process_managers", p.count(), "subscriptions", subs.count())
 		l.current.Store(p)
 		l.currentSubs.Store(subs)
+		l.metrics.Store(reg)
 		select {
 		case <-ctx.Done():
 		case <-failed:
 		}
 		l.current.Store(nil)
 		l.currentSubs.Store(nil)
+		l.metrics.Store(nil)
 		if err := errors.Join(p.stop(), subs.stop()); err != nil && ctx.Err() == nil {
 			l.logger.Warn("cluster: process managers and subscriptions stopped; starting them again", "err", err)
 		}

@@ -214,6 +214,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if node != nil {
 		opts.Node, opts.Cluster = node, clusterStatus(node)
+		opts.MoreMetrics = lp
 	}
 	srv := server.New(store, opts)
 	acc.reloadOnHangup(ctx, logger)
