@@ -3,9 +3,12 @@ package pmd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	pmdlog "github.com/pmd-dev/pmd/log"
@@ -175,4 +178,52 @@ func FuzzApplyWrites(f *testing.F) {
 			t.Fatalf("a refused entry wrote: last position %d", s.LastPosition())
 		}
 	})
+}
+
+// TestFollowerScavenges: in a replica whose writes are refused as unavailable (a follower,
+// or a leader without a quorum), a scavenge cannot write the expiry records of streams
+// with a max age, but still rewrites the replica's own segments.
+func TestFollowerScavenges(t *testing.T) {
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 8 << 10}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 200 {
+		mustAppend(t, s, fmt.Sprintf("Order$%d", i%4), pmd.Any, ev("Placed", "pad", strings.Repeat("x", 100), "i", i))
+	}
+	if err := s.DeleteStream(ctx, "Order$1", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRetention(ctx, "Order$2", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 { // seal what came before
+		mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", strings.Repeat("f", 200), "i", i))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = pmd.Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.SetReplicator(func(context.Context, []byte) (pmd.WriteResult, error) {
+		return pmd.WriteResult{}, &pmd.UnavailableError{Cause: errors.New("not the leader")}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := allEvents(t, s)
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil {
+		t.Fatalf("a follower's scavenge: %v", err)
+	}
+	if res.Expired != 0 || res.Gone == 0 || res.Freed() <= 0 {
+		t.Fatalf("a follower's scavenge: %+v; want no expiry written, the deleted stream's events gone", res)
+	}
+	if after := allEvents(t, s); !reflect.DeepEqual(before, after) {
+		t.Fatal("reads answer differently after a follower's scavenge")
+	}
 }

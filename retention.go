@@ -2,6 +2,7 @@ package pmd
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -95,11 +96,16 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // crash at any moment loses nothing. It runs alongside reads and writes, throttled by
 // opts. The newest segment is not rewritten until it is sealed, after SegmentSize more
 // bytes of writes.
+//
+// In a replica of a cluster (SetReplicator) the retention records are writes like any
+// other: where they are refused as unavailable (a follower, or a leader without a quorum)
+// Scavenge goes on to rewrite this replica's segments, and the records come with the
+// leader's next scavenge, by replication.
 func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
 	expired, err := s.expire(ctx)
 	res.Expired = expired
-	if err != nil {
+	if err != nil && (s.repl.Load() == nil || !errors.Is(err, ErrUnavailable)) {
 		return res, err
 	}
 	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress})
