@@ -37,7 +37,8 @@
 //   - Options.ReadOnly opens a log that no process has open without changing a file, for
 //     offline checks: it serves the records an Open would keep and reports what that
 //     Open would cut (Repairs) and serve around (Damage); writes fail with ErrReadOnly.
-//   - Reading one record costs one pread, whatever the segment size, once its segment's
+//   - Reading one record costs one pread (a copy from a read-only mapping of the file,
+//     for a record up to 64 KiB of a sealed segment), whatever the segment size, once its segment's
 //     entry offsets (4 bytes per record) are in memory. The tail's always are. A sealed
 //     segment's are kept in a sidecar file, loaded by the first read that needs them
 //     (one file read, checked, rebuilt from the segment if it does not fit), and kept

@@ -58,8 +58,8 @@ const (
 
 // Log is a write-ahead log of records at positions 1, 2, 3, … stored in a directory of
 // github.com/tidwall/wal segment files. Writes go through tidwall/wal; reads go straight
-// to the segment files by offset, so reading a record costs one pread whatever the
-// segment size. A Log is safe for concurrent use.
+// to the segment files by offset, so reading a record costs one pread (or a copy from a
+// sealed segment's mapping) whatever the segment size. A Log is safe for concurrent use.
 type Log struct {
 	dir       string
 	opts      Options
