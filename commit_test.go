@@ -218,3 +218,97 @@ func TestPipelineKeepsTheContract(t *testing.T) {
 		t.Fatalf("only %d of %d writes succeeded: the test exercises too little", len(acks), writers*ops)
 	}
 }
+
+// TestAcknowledgedWritesAreReadable: writers are answered before the applier indexes
+// their batch, so every read must wait for it. Each writer reads its write back through
+// every read path the moment it is acknowledged.
+func TestAcknowledgedWritesAreReadable(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const writers, ops = 8, 200
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("W$%d", w)
+			for i := range ops {
+				expected := NoStream
+				if i > 0 {
+					expected = AtVersion(uint64(i - 1))
+				}
+				res, err := s.Append(ctx, stream, expected, EventData{Type: "T"})
+				if err != nil {
+					errc <- err
+					return
+				}
+				id := res.IDs[0]
+				if _, err := s.Event(ctx, id); err != nil {
+					errc <- fmt.Errorf("Event(%s) right after its append: %w", id, err)
+					return
+				}
+				if in, err := s.Contains(stream, res.LastPosition); err != nil || !in {
+					errc <- fmt.Errorf("Contains(%s, %d) right after its append = %v, %v", stream, res.LastPosition, in, err)
+					return
+				}
+				info, err := s.StreamInfo(stream)
+				if err != nil || info.Version != int64(i) {
+					errc <- fmt.Errorf("StreamInfo(%s) right after version %d = %+v, %v", stream, i, info, err)
+					return
+				}
+				var last Event
+				for ev, err := range s.ReadStream(ctx, stream, ReadOptions{Backward: true, From: uint64(i), Limit: 1}) {
+					if err != nil {
+						errc <- err
+						return
+					}
+					last = ev
+				}
+				if last.ID != id {
+					errc <- fmt.Errorf("the last event of %s right after its append is %s, not %s", stream, last.ID, id)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+}
+
+// TestReadsWaitingForAFailedIndexEnd: a read waiting for an acknowledged batch that the
+// index could not take ends with the failure, and a read given up ends with its context.
+func TestReadsWaitingForAFailedIndexEnd(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// As if a batch ending at the next position were acknowledged but not yet indexed.
+	s.acked.Store(s.idx.Position() + 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	waited := make(chan error, 1)
+	go func() { waited <- s.visible(ctx) }()
+	cancel()
+	if err := <-waited; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a read given up while it waits for the index: %v, want context.Canceled", err)
+	}
+
+	go func() { waited <- s.visible(context.Background()) }()
+	failure := &UnavailableError{Cause: errors.New("index: disk on fire")}
+	s.fail(failure)
+	s.notify()
+	if err := <-waited; !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a read waiting for a batch the index failed: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.StreamInfo("A$1"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("StreamInfo after the index failed behind an acknowledged write: %v, want ErrUnavailable", err)
+	}
+}

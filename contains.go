@@ -1,5 +1,7 @@
 package pmd
 
+import "context"
+
 // Contains reports whether the event at log position position is in stream now,
 // written there or linked, and still visible (not deleted with the stream). It is one
 // index lookup whatever the stream's length: a process manager asks it of every event
@@ -7,6 +9,9 @@ package pmd
 // make each event cost as much as the whole stream.
 func (s *Store) Contains(stream string, position uint64) (bool, error) {
 	if err := checkName("stream", stream); err != nil {
+		return false, err
+	}
+	if err := s.visible(context.Background()); err != nil {
 		return false, err
 	}
 	in, err := s.idx.Contains(stream, position)

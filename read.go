@@ -29,6 +29,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			yield(Event{}, err)
 			return
 		}
+		if err := s.visible(ctx); err != nil {
+			yield(Event{}, err)
+			return
+		}
 		from, remaining := opts.From, opts.Limit
 		var page []index.Entry
 		for first := true; ; first = false {
@@ -91,6 +95,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 func (s *Store) ReadAll(ctx context.Context, opts ReadOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		if err := checkRead(All, opts, true); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if err := s.visible(ctx); err != nil {
 			yield(Event{}, err)
 			return
 		}
@@ -234,6 +242,10 @@ func (s *Store) ReadCategory(ctx context.Context, category string, opts ReadOpti
 			yield(Event{}, err)
 			return
 		}
+		if err := s.visible(ctx); err != nil {
+			yield(Event{}, err)
+			return
+		}
 		s.readPostings(ctx, opts, yield, func(dst []uint64, from uint64, n int) ([]uint64, error) {
 			return s.idx.Category(dst, category, from, opts.Backward, n)
 		})
@@ -307,6 +319,9 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, err
 	}
+	if err := s.visible(ctx); err != nil {
+		return Event{}, err
+	}
 	pos, ok, err := s.idx.Lookup(id)
 	if err != nil {
 		return Event{}, storeErr(err)
@@ -323,6 +338,9 @@ func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	if err := s.visible(context.Background()); err != nil {
+		return nil, err
+	}
 	list, err := s.idx.StreamNames(prefix, after, limit)
 	if err != nil {
 		return nil, storeErr(err)
@@ -336,6 +354,9 @@ func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 
 // StreamInfo describes stream; Version is -1 and Exists false for a stream never written.
 func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
+	if err := s.visible(context.Background()); err != nil {
+		return StreamInfo{}, err
+	}
 	st, err := s.idx.Stream(stream)
 	if err != nil {
 		return StreamInfo{}, storeErr(err)

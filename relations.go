@@ -18,6 +18,9 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.visible(ctx); err != nil {
+		return nil, err
+	}
 	pos, ok, err := s.idx.Lookup(id)
 	if err != nil {
 		return nil, storeErr(err)
@@ -68,6 +71,9 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 		return nil, invalid("limit", "must not be negative, got %d", limit)
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.visible(ctx); err != nil {
 		return nil, err
 	}
 	pos, ok, err := s.idx.Lookup(id)

@@ -42,6 +42,9 @@ func (s *Store) Retention(stream string) (Retention, error) {
 	if err := checkName("stream", stream); err != nil {
 		return Retention{}, err
 	}
+	if err := s.visible(context.Background()); err != nil {
+		return Retention{}, err
+	}
 	st, err := s.idx.Stream(stream)
 	if err != nil {
 		return Retention{}, storeErr(err)

@@ -1,6 +1,7 @@
 package pmd
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,8 @@ type Store struct {
 	stopped   chan struct{} // closed when the committer has drained and exited
 	closeOnce sync.Once
 	closeErr  error
+
+	acked atomic.Uint64 // the last position acknowledged to a writer; see visible
 
 	writeFailures atomic.Uint64
 	scavenges     atomic.Uint64 // Scavenge calls that finished
@@ -143,7 +146,11 @@ func (s *Store) Close() error {
 }
 
 // LastPosition is the position of the last record in the log, 0 for an empty store.
-func (s *Store) LastPosition() uint64 { return s.idx.Position() }
+func (s *Store) LastPosition() uint64 {
+	// An index that failed stays where it got to: so does the answer.
+	_ = s.visible(context.Background())
+	return s.idx.Position()
+}
 
 // Problems describes what is wrong with the store, for a health check: damaged log
 // records (found at Open or by the background scrub), a failed write the log has not yet
@@ -215,7 +222,7 @@ func (s *Store) Stats() Stats {
 		Counted:            counted,
 		LogSegments:        len(segs),
 		LogDiskBytes:       logBytes,
-		LastPosition:       s.idx.Position(),
+		LastPosition:       s.LastPosition(),
 		IndexDurable:       s.idx.Durable(),
 		Replayed:           s.eng.Replayed(),
 		DamagedRecords:     len(s.eng.Damage()),
