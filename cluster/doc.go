@@ -6,9 +6,11 @@
 // on every node, in log order, through pmd.Store.ApplyWrites: expected versions, event
 // ids and exact retries are checked at apply, against the same state on every node, so
 // every node writes the same records at the same positions and agrees on which write won.
-// Raft's log and stable store are raft-boltdb; its snapshots are a position (the store's
-// own log is the state), and a node that is further behind than the Raft log reaches
-// copies the records it lacks from a peer over the cluster service.
+// Raft's log is a segmented log (tidwall/wal segments, one fsync per batch of entries) and
+// its stable store a small file, both in DIR/raft/ (FORMAT.md; a node that ran on
+// raft-boltdb migrates at start); its snapshots are a position (the store's own log is the
+// state), and a node that is further behind than the Raft log reaches copies the records
+// it lacks from a peer over the cluster service.
 //
 // What it promises:
 //

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
@@ -82,7 +81,7 @@ type Node struct {
 	fsm     *fsm
 	mux     *mux
 	trans   *raft.NetworkTransport
-	logs    *raftboltdb.BoltStore
+	logs    *logStore
 
 	applyMu sync.Mutex
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
@@ -135,11 +134,24 @@ func (n *Node) open() error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), NoSync: n.cfg.NoSync})
-	if err != nil {
-		return fmt.Errorf("cluster: open the Raft log: %w", err)
+	if err := migrateBolt(dir, n.cfg.NoSync, n.logger.Info); err != nil {
+		return err
 	}
+	logs, err := openLogStore(filepath.Join(dir, raftLogDir), n.cfg.NoSync, n.logger.Warn)
+	if err != nil {
+		return err
+	}
+	logs.fatal = n.cfg.Fatal
 	n.logs = logs
+	stable, err := openStableStore(filepath.Join(dir, raftStableFile), n.cfg.NoSync)
+	if err != nil {
+		return err
+	}
+	// Raft reads the entries it just stored to replicate and apply them: from memory.
+	cached, err := raft.NewLogCache(1024, logs)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
@@ -170,7 +182,7 @@ func (n *Node) open() error {
 	if n.cfg.TrailingLogs > 0 {
 		c.TrailingLogs = n.cfg.TrailingLogs
 	}
-	n.raft, err = raft.NewRaft(c, n.fsm, logs, logs, snaps, n.trans)
+	n.raft, err = raft.NewRaft(c, n.fsm, cached, stable, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start Raft: %w", err)
 	}
