@@ -66,6 +66,15 @@ func (s *Store) SetReplicator(fn func(ctx context.Context, write []byte) (WriteR
 	return idx, nil
 }
 
+// Sync makes every record the store holds durable: a replica's writes are not fsynced
+// (Raft's log holds their entries), so the cluster syncs before it takes a snapshot at
+// Applied, after which Raft drops the entries up to it. The index never goes to disk
+// ahead of the synced log (it syncs the log first), so after a power cut the store
+// opens at a position at or after the last Sync, with Applied where the log ends, and
+// Raft applies again every entry after its snapshot: the store skips those up to
+// Applied and writes the rest.
+func (s *Store) Sync() error { return s.log.Sync() }
+
 // Applied is the Raft index of the last replicated write whose records the store holds
 // (0 for none): the index on the last commit record of the log.
 func (s *Store) Applied() uint64 {
@@ -251,11 +260,14 @@ func (s *Store) writeLog(st *stage) error {
 			last = max(last, r.rep.index)
 		}
 	}
+	// A replicated write is not fsynced: Raft's log holds the entry durably until a
+	// snapshot, which Sync precedes, and after a power cut Raft applies again what the
+	// log lost (see Sync). Copied records are: Raft forgets the entries they stand for.
 	var err error
 	if copied {
 		err = s.log.Copy(st.recs)
 	} else {
-		err = s.log.Write(st.recs)
+		err = s.log.WriteNoSync(st.recs)
 	}
 	if err != nil {
 		s.fail(&UnavailableError{Cause: fmt.Errorf("%w: %w", ErrReplicaFailed, err)})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -225,5 +227,112 @@ func TestFollowerScavenges(t *testing.T) {
 	}
 	if after := allEvents(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatal("reads answer differently after a follower's scavenge")
+	}
+}
+
+// TestReplicaLosesItsUnsyncedTail: a replica's log writes are not fsynced, since Raft's
+// log holds the entries; the store syncs at each snapshot (Sync). A power cut that takes
+// the store's tail after that loses applied writes: Raft applies again every entry after
+// its snapshot, the store skips those it still holds (Applied) and writes the others, and
+// it ends with every write it had acknowledged, with the same outcome and at the same
+// position, like a replica that lost nothing.
+func TestReplicaLosesItsUnsyncedTail(t *testing.T) {
+	ctx := context.Background()
+	rl := &raftish{}
+	open := func(dir string) *pmd.Store {
+		t.Helper()
+		// Syncing is on: a replica's writes skip it on their own.
+		s, err := pmd.Open(dir, pmd.Options{NoScrub: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetReplicator(rl.fn); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	dir := t.TempDir()
+	s := open(dir)
+	for i := range 60 {
+		stream, expect := fmt.Sprintf("R$%d", i%6), pmd.Any
+		if i%10 == 4 || i%10 == 5 {
+			// Two writes that expect no stream: the first wins, the second is refused.
+			stream, expect = fmt.Sprintf("Once$%d", i/10), pmd.NoStream
+		}
+		if _, err := s.Append(ctx, stream, expect, pmd.EventData{Type: "T", Data: map[string]any{"i": i}}); !errors.Is(err, errQueued) {
+			t.Fatalf("append through the replicator: %v", err)
+		}
+	}
+	const snapshot = 20
+	// Up to the snapshot: applied, then synced (Close syncs and flushes the index, whose
+	// files are kept: a power cut never leaves the index ahead of the synced log).
+	first := s.ApplyWrites(ctx, rl.entries[:snapshot])
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	oldIndex := t.TempDir()
+	copyDir(t, filepath.Join(dir, "index"), oldIndex)
+	seg, synced := newestSegment(t, dir)
+
+	// After it: applied in Raft batches and acknowledged, never synced.
+	s = open(dir)
+	var acked []pmd.Outcome
+	for from := snapshot; from < len(rl.entries); from += 7 {
+		acked = append(acked, s.ApplyWrites(ctx, rl.entries[from:min(from+7, len(rl.entries))])...)
+	}
+	before := allEvents(t, s)
+	if s.Applied() != 60 {
+		t.Fatalf("Applied = %d, want 60", s.Applied())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The power cut: half the bytes written since the sync are gone, the last record
+	// torn, and the index is what it was at the sync.
+	if again, size := newestSegment(t, dir); again != seg {
+		t.Fatalf("the test wants one segment, the log cycled to %s", again)
+	} else {
+		truncate(t, seg, synced+(size-synced)/2)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, oldIndex, filepath.Join(dir, "index"))
+
+	s = open(dir)
+	defer s.Close()
+	lost := s.Applied()
+	if lost < snapshot || lost >= 60 {
+		t.Fatalf("after the power cut Applied = %d, want between the snapshot (%d) and 60", lost, snapshot)
+	}
+	// Raft applies every entry after its snapshot again.
+	var replayed []pmd.Outcome
+	for from := snapshot; from < len(rl.entries); from += 5 {
+		replayed = append(replayed, s.ApplyWrites(ctx, rl.entries[from:min(from+5, len(rl.entries))])...)
+	}
+	for i, o := range replayed {
+		idx := uint64(snapshot + i + 1)
+		switch {
+		case idx <= lost && !o.Skipped:
+			t.Fatalf("entry %d, which the store held, was applied again: %+v", idx, o)
+		case idx > lost && (o.Skipped || (o.Err == nil) != (acked[i].Err == nil) || !reflect.DeepEqual(o.Result, acked[i].Result)):
+			t.Fatalf("entry %d applied again: %+v, first time %+v", idx, o, acked[i])
+		}
+	}
+	if s.Applied() != 60 {
+		t.Fatalf("after the replay Applied = %d, want 60", s.Applied())
+	}
+	if got := allEvents(t, s); !reflect.DeepEqual(got, before) {
+		t.Fatalf("after the replay the store holds %d events, before the power cut %d:\n%+v\n%+v", len(got), len(before), got, before)
+	}
+	refused := 0
+	for _, o := range append(first, acked...) {
+		if o.Err != nil {
+			refused++
+		}
+	}
+	if refused != 6 || len(before) != 54 {
+		t.Fatalf("%d writes refused and %d events, want 6 and 54", refused, len(before))
 	}
 }

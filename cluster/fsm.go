@@ -192,8 +192,13 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 }
 
 // Snapshot is cheap: the store's own log is the state, so a snapshot is the position it
-// reaches (raft calls Snapshot between two applies).
+// reaches (raft calls Snapshot between two applies). The store's writes are not fsynced
+// (Raft's log holds the entries): it syncs them here, before Raft takes the snapshot as
+// the point up to which it may drop its entries.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.store.Sync(); err != nil {
+		return nil, fmt.Errorf("cluster: sync the store before a snapshot: %w", err)
+	}
 	return &snapshot{data: snapshotData{Position: f.store.LastPosition(), StoreID: f.store.ID()}}, nil
 }
 

@@ -38,6 +38,12 @@ type Options struct {
 	OnDamage func(error)
 	// ReadOnly opens an existing index for reading only (pmd verify).
 	ReadOnly bool
+	// BeforeFlush, if set, is called before entries applied in memory go to disk: before
+	// every flush, Flush's and the storage engine's own (when its memtable fills). Its
+	// owner syncs the log there, so that the position the index holds on disk is never
+	// ahead of what the log holds on disk, even when the log's writes are not synced. It
+	// runs while the storage engine holds its lock: it must not call the index.
+	BeforeFlush func()
 }
 
 // Index maps streams, event ids, categories, event types and event relations to log
@@ -141,6 +147,10 @@ func Open(dir string, opts Options) (*Index, error) {
 		// data, so damage is reported and the owner rebuilds it from the log.
 		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
 			x.errorf("index: damaged table %s: %w", info.Path, errors.Join(pebble.ErrCorruption, info.Details))
+		}, FlushBegin: func(pebble.FlushInfo) {
+			if opts.BeforeFlush != nil {
+				opts.BeforeFlush()
+			}
 		}},
 		Cache: cache,
 		// The log is the source of truth: the index records the last position it holds,

@@ -11,7 +11,9 @@
 //   - Write is atomic per commit: after a crash at any moment, Open cuts everything after
 //     the last valid commit record, so every batch is wholly there or wholly gone. A Write
 //     returns once its records are fsynced (unless Options.NoSync), the directory too when
-//     a segment file was started.
+//     a segment file was started. WriteNoSync skips the fsync of the records, for a
+//     caller that holds them durably elsewhere (a cluster node, in Raft's log) and calls
+//     Sync before it relies on them.
 //   - A Write that fails for a cause outside the log (disk full, I/O error) returns an
 //     error matching ErrUnavailable that wraps the cause, and none of its records is ever
 //     served, nor found by Open after a Close. The Log cuts the files back to the last

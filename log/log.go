@@ -130,7 +130,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		tables:  &tableCache{max: opts.MaxLoadedSegments},
 		openWAL: wal.Open, writeBatch: (*wal.Log).WriteBatch, syncWAL: (*wal.Log).Sync}
 	l.walOpts = wal.Options{
-		NoSync:           opts.NoSync,
+		// The Log fsyncs the tail itself after a batch (see write), so that WriteNoSync
+		// can skip it; tidwall/wal still fsyncs each segment it seals, and on Close.
+		NoSync:           true,
 		SegmentSize:      opts.SegmentSize,
 		LogFormat:        wal.Binary,
 		SegmentCacheSize: 1,
@@ -305,15 +307,23 @@ func (l *Log) find(pos uint64) int {
 // is then in the log: the Log rolls the segment files back to the last acknowledged
 // record at once and again before the next Write or Sync, which go on as usual once
 // the cause is gone. Until a Write or Sync succeeds, Err reports the failure.
-func (l *Log) Write(recs []Record) error { return l.writeChecked(recs, false) }
+func (l *Log) Write(recs []Record) error { return l.writeChecked(recs, false, true) }
+
+// WriteNoSync is Write without the fsync of the tail (the directory is still fsynced
+// when a segment is started): the records are served at once and survive a crash of
+// the process, but a power cut may take them, and any later ones, until the next Sync
+// or synced Write. For a caller that holds the records durably elsewhere (a cluster
+// node: Raft's log) and syncs before it relies on them; Open cuts the torn end such a
+// power cut leaves, as after any crash.
+func (l *Log) WriteNoSync(recs []Record) error { return l.writeChecked(recs, false, false) }
 
 // Copy writes records copied from another log of the same history, as a replica that
 // catches up does: like Write, except that it also takes the void, gone and erased
 // records that the other log holds after a repair or a scavenge, and keeps each record's
 // Applied. recs[0] must be the record of the next position.
-func (l *Log) Copy(recs []Record) error { return l.writeChecked(recs, true) }
+func (l *Log) Copy(recs []Record) error { return l.writeChecked(recs, true, true) }
 
-func (l *Log) writeChecked(recs []Record, copied bool) error {
+func (l *Log) writeChecked(recs []Record, copied, sync bool) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
@@ -331,7 +341,7 @@ func (l *Log) writeChecked(recs []Record, copied bool) error {
 	if err := l.ensureWAL(); err != nil {
 		return err
 	}
-	if err := l.write(recs); err != nil {
+	if err := l.write(recs, sync && !l.opts.NoSync); err != nil {
 		first, last := l.last+1, l.last+uint64(len(recs))
 		err = fmt.Errorf("log: write positions %d-%d: %w: %w", first, last, ErrUnavailable, err)
 		l.fail(err)
@@ -467,7 +477,7 @@ func checkWrite(recs []Record, first uint64, copied bool) error {
 	return nil
 }
 
-func (l *Log) write(recs []Record) error {
+func (l *Log) write(recs []Record, sync bool) error {
 	first := l.last + 1
 	tail := l.segs[len(l.segs)-1]
 	segSize := int64(l.opts.SegmentSize)
@@ -500,6 +510,11 @@ func (l *Log) write(recs []Record) error {
 	last := first + uint64(len(recs)) - 1
 	if err := l.writeBatch(l.wal, &l.batch); err != nil {
 		return err
+	}
+	if sync {
+		if err := l.syncWAL(l.wal); err != nil {
+			return err
+		}
 	}
 	if len(starts) > 0 {
 		for _, p := range starts {

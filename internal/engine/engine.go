@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -63,6 +64,9 @@ type Engine struct {
 
 	Log   *pmdlog.Log
 	Index *index.Index
+	// syncing is Log once open, for syncLog, which the index calls from its own
+	// goroutines.
+	syncing atomic.Pointer[pmdlog.Log]
 
 	applied   int           // records applied since the last flush kick; owned by the writer
 	replayed  uint64        // records Open replayed into the index
@@ -175,6 +179,7 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
+	e.syncing.Store(e.Log)
 	if last := e.Log.LastPosition(); idx.Position() > last {
 		// Only a power cut with syncing off explains it: the index was flushed after
 		// log bytes that never reached the disk.
@@ -299,7 +304,21 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 }
 
 func (e *Engine) indexOptions() index.Options {
-	return index.Options{CacheSize: e.opts.CacheSize, Logger: e.logger, OnDamage: e.indexDamaged}
+	return index.Options{CacheSize: e.opts.CacheSize, Logger: e.logger, OnDamage: e.indexDamaged, BeforeFlush: e.syncLog}
+}
+
+// syncLog syncs the log before the index writes what it applied to disk, so that the
+// index's position on disk, which Open passes to the log as Keep, is never ahead of the
+// log on disk: a cluster node writes its log without fsync (pmdlog.Log.WriteNoSync). If
+// the sync fails, the index may go to disk ahead of the log: it is marked for a rebuild.
+func (e *Engine) syncLog() {
+	l := e.syncing.Load()
+	if l == nil || e.opts.NoSync {
+		return // Open has not opened the log yet; or nothing is promised
+	}
+	if err := l.Sync(); err != nil {
+		e.indexDamaged(fmt.Errorf("the log could not be synced before an index flush: %w", err))
+	}
 }
 
 // indexDamaged records that a read or the scrub found the index damaged: it is reported

@@ -1,0 +1,39 @@
+package log
+
+import (
+	"testing"
+
+	"github.com/tidwall/wal"
+)
+
+// TestWriteNoSyncSkipsTheFsync: Write fsyncs the tail once, WriteNoSync not at all, and
+// its records are served at once and kept by a Close (which syncs) and an Open.
+func TestWriteNoSyncSkipsTheFsync(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	syncs := 0
+	l.syncWAL = func(w *wal.Log) error {
+		syncs++
+		return w.Sync()
+	}
+	want := writeBatches(t, l, nil, 2)
+	if syncs != 1 {
+		t.Fatalf("Write: %d fsyncs, want 1", syncs)
+	}
+	batch := genBatch(l.LastPosition(), 3)
+	if err := l.WriteNoSync(batch); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, batch...)
+	if syncs != 1 {
+		t.Fatalf("WriteNoSync: %d fsyncs, want none", syncs)
+	}
+	checkContent(t, l, want)
+	if err := l.Sync(); err != nil || syncs != 2 {
+		t.Fatalf("Sync: %v, %d fsyncs", err, syncs)
+	}
+	mustClose(t, l)
+	l = mustOpen(t, dir, Options{})
+	defer mustClose(t, l)
+	checkContent(t, l, want)
+}
