@@ -1,29 +1,31 @@
-package cluster_test
+package cluster
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/pmd-dev/pmd"
-	"github.com/tidwall/wal"
 )
 
 // BenchmarkWriteAmplification measures what a replicated write costs the disk of one node,
 // in bytes handed to the kernel (wchar of /proc/self/io) per event, for the parts of the
 // choice docs/cluster.md explains:
 //
-//   - store: the pmd store applying the write (its log record, its index);
+//   - store: the pmd store applying the write (its log record, its index), fsynced as a
+//     single node's is;
+//   - store-replica: the same write applied by a cluster node's store, without fsync;
 //   - raft-boltdb: the Raft entry that carries the write in raft-boltdb (bbolt pages, its
-//     freelist and meta page rewritten at each commit);
-//   - wal: the same entry appended to a tidwall/wal segment, as a Raft log kept on pmd's
-//     own log (the alternative) would append it.
+//     freelist and meta page rewritten at each commit), the Raft log before logStore;
+//   - raftlog: the same entry in logStore, the Raft log on tidwall/wal segments.
 //
 // Each sub-benchmark writes one event per Raft batch (1 writer) and 16 (16 writers),
 // with fsync. Run: go test -run '^$' -bench WriteAmplification ./cluster/
@@ -48,6 +50,39 @@ func BenchmarkWriteAmplification(b *testing.B) {
 				return err
 			})
 		})
+		b.Run("store-replica"+name, func(b *testing.B) {
+			// The same write applied by a cluster node's store: not fsynced (Raft's log
+			// holds the entry until the store syncs at a snapshot).
+			capture := capturer(b)
+			s, err := pmd.Open(b.TempDir(), pmd.Options{NoScrub: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.SetReplicator(func(context.Context, []byte) (pmd.WriteResult, error) {
+				return pmd.WriteResult{}, errors.New("not through Raft")
+			}); err != nil {
+				b.Fatal(err)
+			}
+			writes := make([][]byte, b.N*batch) // encoded before the clock starts
+			for i := range writes {
+				writes[i] = capture()
+			}
+			ws := make([]pmd.ReplicatedWrite, batch)
+			next := uint64(1)
+			measure(b, batch, func() error {
+				for i := range ws {
+					ws[i] = pmd.ReplicatedWrite{Index: next, Timestamp: time.Now().UnixNano(), Write: writes[next-1]}
+					next++
+				}
+				for _, o := range s.ApplyWrites(context.Background(), ws) {
+					if o.Err != nil {
+						return o.Err
+					}
+				}
+				return nil
+			})
+		})
 		b.Run("raft-boltdb"+name, func(b *testing.B) {
 			st, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(b.TempDir(), "raft.db")})
 			if err != nil {
@@ -64,24 +99,20 @@ func BenchmarkWriteAmplification(b *testing.B) {
 				return st.StoreLogs(logs)
 			})
 		})
-		b.Run("wal"+name, func(b *testing.B) {
-			l, err := wal.Open(b.TempDir(), &wal.Options{NoSync: false, SegmentSize: 16 << 20, LogFormat: wal.Binary, NoCopy: true})
+		b.Run("raftlog"+name, func(b *testing.B) {
+			st, err := openLogStore(b.TempDir(), false, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer l.Close()
+			defer st.Close()
 			next := uint64(1)
-			var wb wal.Batch
-			// A Raft entry in a segmented log: index, term and type in a small header,
-			// then the data, as a LogStore on pmd's log would frame it.
-			framed := append(make([]byte, 17), entry...)
+			logs := make([]*raft.Log, batch)
 			measure(b, batch, func() error {
-				wb.Clear()
-				for range batch {
-					wb.Write(next, framed)
+				for i := range logs {
+					logs[i] = &raft.Log{Index: next, Term: 1, Type: raft.LogCommand, Data: entry, AppendedAt: time.Now()}
 					next++
 				}
-				return l.WriteBatch(&wb)
+				return st.StoreLogs(logs)
 			})
 		})
 	}
@@ -121,22 +152,30 @@ func wchar(b *testing.B) uint64 {
 // sampleEntry is the Raft entry a leader makes for one append of an OrderPlaced event:
 // the write as the store encodes it for its replicator.
 func sampleEntry(b *testing.B) []byte {
-	s, err := pmd.Open(b.TempDir(), pmd.Options{NoSync: true, NoScrub: true})
+	return append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0}, capturer(b)()...) // kind and timestamp, about
+}
+
+// capturer returns a function that returns, at each call, the write a store encodes for
+// its replicator for one append of an OrderPlaced event with a fresh id.
+func capturer(b *testing.B) func() []byte {
+	s, err := pmd.Open(b.TempDir(), pmd.Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	var entry []byte
+	b.Cleanup(func() { s.Close() })
+	var write []byte
 	errGot := errors.New("got it")
 	if _, err := s.SetReplicator(func(_ context.Context, w []byte) (pmd.WriteResult, error) {
-		entry = append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0}, w...) // kind and timestamp, about
+		write = w
 		return pmd.WriteResult{}, errGot
 	}); err != nil {
 		b.Fatal(err)
 	}
-	_, err = s.Append(context.Background(), "Order$42", pmd.Any, pmd.EventData{Type: "OrderPlaced", Data: map[string]any{"order_id": "42", "amount": 1999, "currency": "EUR"}})
-	if !errors.Is(err, errGot) {
-		b.Fatal(err)
+	return func() []byte {
+		_, err := s.Append(context.Background(), "Order$42", pmd.Any, pmd.EventData{Type: "OrderPlaced", Data: map[string]any{"order_id": "42", "amount": 1999, "currency": "EUR"}})
+		if !errors.Is(err, errGot) {
+			b.Fatal(err)
+		}
+		return write
 	}
-	return entry
 }
