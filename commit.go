@@ -296,7 +296,7 @@ func (s *Store) commit(batch []*request) {
 		return
 	}
 	if s.opts.OnCommit != nil {
-		s.opts.OnCommit(CommitInfo{Requests: len(st.written), Records: len(st.recs), Duration: time.Since(start)})
+		s.opts.OnCommit(CommitInfo{Requests: len(st.written), Records: len(st.recs), Duration: time.Since(start), Sync: s.log.LastSync()})
 	}
 	s.next = next
 	s.lastTS = ts

@@ -44,6 +44,9 @@ type CommitInfo struct {
 	Requests int           // writes served by this commit
 	Records  int           // log records written
 	Duration time.Duration // time spent in the log write, fsync included
+	// Sync is the part of Duration spent waiting for the disk's fsyncs: a commit that
+	// is slow while Sync is short was slow in pmd, not on the disk.
+	Sync time.Duration
 }
 
 // Store is an open event store. It is safe for concurrent use.

@@ -45,6 +45,7 @@ type slowAppend struct {
 	MS           float64 `json:"ms"`
 	CommitCover  float64 `json:"commit_cover"`  // share of the append's time the log spent in commits (write+fsync)
 	MaxCommitMS  float64 `json:"max_commit_ms"` // longest commit overlapping it
+	MaxSyncMS    float64 `json:"max_sync_ms"`   // longest fsync of the log's (CommitInfo.Sync) in a commit overlapping it
 	MaxProbeMS   float64 `json:"max_probe_ms"`  // longest probe fdatasync overlapping it
 	ExplainedBy  string  `json:"explained_by,omitempty"`
 	ProbeRunning bool    `json:"-"`
@@ -61,6 +62,7 @@ type stallResult struct {
 	Commit       dist         `json:"commit"`
 	Probe        dist         `json:"probe_fdatasync"`
 	ByProbe      int          `json:"over_50ms_explained_by_probe"`
+	BySync       int          `json:"over_50ms_explained_by_log_fsync"`
 	ByCommits    int          `json:"over_50ms_explained_by_commits_only"`
 	Unexplained  int          `json:"unexplained_over_50ms"`
 	Slow         []slowAppend `json:"slow,omitempty"`
@@ -72,11 +74,13 @@ const defaultProbeEvery = 10 * time.Millisecond
 type span struct {
 	start, end time.Duration // since the run's start
 	records    int64         // for commits: log records the run wrote before this commit
+	sync       time.Duration // for commits: the time spent in fsync (CommitInfo.Sync)
 }
 
 type slowCommit struct {
 	AtS     float64 `json:"at_s"`
 	MS      float64 `json:"ms"`
+	SyncMS  float64 `json:"sync_ms"`        // of which the log's fsync
 	Records int64   `json:"records_before"` // records this run wrote before it (a segment holds about 50k)
 }
 
@@ -132,7 +136,7 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 	s, err := pmd.Open(dir, pmd.Options{Logger: quiet(), OnCommit: func(c pmd.CommitInfo) {
 		end := time.Since(t0)
 		cmu.Lock()
-		commits = append(commits, span{end - c.Duration, end, recs})
+		commits = append(commits, span{end - c.Duration, end, recs, c.Sync})
 		recs += int64(c.Records)
 		cmu.Unlock()
 	}})
@@ -203,7 +207,7 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 	var slow []slowAppend
 	for _, c := range commits {
 		if c.end-c.start > 50*time.Millisecond {
-			res.SlowCommits = append(res.SlowCommits, slowCommit{c.start.Seconds(), float64(c.end-c.start) / 1e6, c.records})
+			res.SlowCommits = append(res.SlowCommits, slowCommit{c.start.Seconds(), float64(c.end-c.start) / 1e6, float64(c.sync) / 1e6, c.records})
 		}
 	}
 	for _, a := range all {
@@ -219,6 +223,7 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 			}
 			cover += min(c.end, a.end) - max(c.start, a.start)
 			sa.MaxCommitMS = max(sa.MaxCommitMS, float64(c.end-c.start)/1e6)
+			sa.MaxSyncMS = max(sa.MaxSyncMS, float64(c.sync)/1e6)
 		}
 		for _, p := range probes {
 			if p.end < a.start || p.start > a.end {
@@ -228,13 +233,17 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 		}
 		sa.CommitCover = float64(cover) / float64(l)
 		// Explained by the disk: a probe fdatasync on the same file system took at least
-		// half as long as the append ("probe"); or else the log spent at least half of the
-		// append's time in commits, its write and fsync ("commits", which can also be
-		// pmd's own time inside a commit); or neither.
+		// half as long as the append ("probe"), or one of the log's own fsyncs under it did
+		// ("fsync": the disk's latency for the log's file, measured on the write path);
+		// or else the log spent at least half of the append's time in commits ("commits":
+		// pmd's own time inside a commit, outside its fsync); or neither.
 		switch {
 		case sa.MaxProbeMS >= sa.MS/2:
 			sa.ExplainedBy = "probe"
 			res.ByProbe++
+		case sa.MaxSyncMS >= sa.MS/2:
+			sa.ExplainedBy = "fsync"
+			res.BySync++
 		case sa.CommitCover >= 0.5:
 			sa.ExplainedBy = "commits"
 			res.ByCommits++
