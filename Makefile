@@ -94,6 +94,13 @@ CLUSTER_FAULTS ?= 100
 soak-cluster:
 	PMD_CLUSTER_SOAK=$(CLUSTER_FAULTS) $(GO) test -count=1 -timeout 60m -run 'TestClusterSoak$$' -v ./cluster/
 
+# test-cluster runs the cluster's long tests: a node away for 100,000 appends catches up
+# through a snapshot install (TestClusterFarBehind), and logs its catch-up rate. A few
+# minutes; make test runs the short version (TestClusterSnapshotCatchUp).
+.PHONY: test-cluster
+test-cluster:
+	PMD_CLUSTER_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestClusterFarBehind$$' -v ./cluster/ | grep -v 'raft:'
+
 # screenshots runs the browser tests with screenshots on and copies the README's pictures
 # to docs/browser-*.png: the dashboard, a process list, the parked commands, a process's
 # timeline, a stream and an event. About a minute and a half.

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,7 +47,11 @@ func TestClusterBench(t *testing.T) {
 	})
 	singleRate := map[int]float64{}
 	for _, w := range []int{16, 1} {
+		before := cpuNow(t, cmd.Process.Pid)
 		singleRate[w] = appendRate(t, single, []int{0}, w, d)
+		if w == 16 {
+			t.Logf("CPU, single node, 16 writers: %s", cpuNow(t, cmd.Process.Pid).since(before, singleRate[w]*d.Seconds(), d))
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
@@ -53,10 +60,28 @@ func TestClusterBench(t *testing.T) {
 	lead := c.leader()
 	t.Logf("| writers | single node | cluster, through the leader | cluster, through every node |")
 	t.Logf("|---|---|---|---|")
+	pids := []int{c.nodes[lead].cmd.Process.Pid}
+	for i, nd := range c.nodes {
+		if i != lead {
+			pids = append(pids, nd.cmd.Process.Pid)
+		}
+	}
+	var cpu []string
 	for _, w := range []int{16, 1} {
+		before := cpuNow(t, pids...)
 		viaLeader := appendRate(t, c, []int{lead}, w, d)
+		if w == 16 {
+			cpu = append(cpu, "CPU, cluster through the leader, 16 writers: "+cpuNow(t, pids...).since(before, viaLeader*d.Seconds(), d))
+		}
+		before = cpuNow(t, pids...)
 		viaAll := appendRate(t, c, []int{0, 1, 2}, w, d)
+		if w == 16 {
+			cpu = append(cpu, "CPU, cluster through every node, 16 writers: "+cpuNow(t, pids...).since(before, viaAll*d.Seconds(), d))
+		}
 		t.Logf("| %d | %.0f/s | %.0f/s (%.2fx) | %.0f/s (%.2fx) |", w, singleRate[w], viaLeader, viaLeader/singleRate[w], viaAll, viaAll/singleRate[w])
+	}
+	for _, l := range cpu {
+		t.Log(l)
 	}
 
 	// Failover: from the leader's SIGKILL to the first write acknowledged through another node.
@@ -147,4 +172,66 @@ func appendRate(t *testing.T, c *tcluster, via []int, writers int, d time.Durati
 	}
 	wg.Wait()
 	return float64(done.Load()) / d.Seconds()
+}
+
+// cpuUse is CPU time used so far: by each process watched (the leader first, for a
+// cluster), by this process (the clients), and by the whole machine.
+type cpuUse struct {
+	procs   []time.Duration
+	self    time.Duration
+	machine time.Duration // busy time over all cores (/proc/stat: all but idle and iowait)
+}
+
+// cpuNow reads the CPU time used so far by pids, this process and the machine.
+func cpuNow(t *testing.T, pids ...int) cpuUse {
+	var u cpuUse
+	for _, pid := range pids {
+		u.procs = append(u.procs, procCPU(t, fmt.Sprintf("/proc/%d/stat", pid)))
+	}
+	u.self = procCPU(t, "/proc/self/stat")
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0]) // cpu user nice system idle iowait irq softirq steal
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		u.machine += time.Duration(n) * 10 * time.Millisecond
+	}
+	return u
+}
+
+// procCPU is the user and system time of the process whose stat file is path, in clock
+// ticks of 10ms (USER_HZ is 100 on Linux).
+func procCPU(t *testing.T, path string) time.Duration {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:])) // after "pid (comm) "
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// since says how much CPU the processes used per append between before and u, over d
+// with appends acknowledged, and how busy the machine's cores were.
+func (u cpuUse) since(before cpuUse, appends float64, d time.Duration) string {
+	per := func(x time.Duration) string {
+		return fmt.Sprintf("%.0fµs", float64(x.Microseconds())/appends)
+	}
+	var parts []string
+	var total time.Duration
+	for i := range u.procs {
+		x := u.procs[i] - before.procs[i]
+		total += x
+		parts = append(parts, per(x))
+	}
+	clients := u.self - before.self
+	return fmt.Sprintf("per append: pmd processes %s (each: %s), clients %s; busy cores on the machine: %.2f of %d (pmd and clients %.2f, the rest other work)",
+		per(total), strings.Join(parts, " "), per(clients),
+		(u.machine-before.machine).Seconds()/d.Seconds(), runtime.NumCPU(), (total+clients).Seconds()/d.Seconds())
 }

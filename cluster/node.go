@@ -87,6 +87,11 @@ type Node struct {
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
 	ready   atomic.Bool
 
+	// leaderAt is the leader's HTTP address as the leader gave it, for a term: asked
+	// once per leader and term, not at every forwarded request (each ask is a connection
+	// to the leader's cluster service).
+	leaderAt atomic.Pointer[leaderHTTP]
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -449,12 +454,16 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 	defer tick.Stop()
 	for {
 		addr, id := n.raft.LeaderWithID()
+		term := n.raft.CurrentTerm()
 		if id != "" {
 			if string(id) == n.cfg.NodeID {
 				if n.IsLeader() {
 					return n.cfg.HTTPAddr, nil
 				}
+			} else if l := n.leaderAt.Load(); l != nil && l.id == id && l.addr == addr && l.term == term {
+				return l.http, nil
 			} else if resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.Ready {
+				n.leaderAt.Store(&leaderHTTP{id: id, addr: addr, term: term, http: resp.Info.HTTPAddr})
 				return resp.Info.HTTPAddr, nil
 			}
 		}
@@ -464,6 +473,16 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 			return "", fmt.Errorf("%w within %s: %s", ErrNoLeader, wait, n.raft.State())
 		}
 	}
+}
+
+// leaderHTTP is what a node learned of a leader: its id and Raft address, the term in
+// which the node learned it (a new term asks again: the leader may have changed, or
+// restarted with another HTTP address) and its HTTP address.
+type leaderHTTP struct {
+	id   raft.ServerID
+	addr raft.ServerAddress
+	term uint64
+	http string
 }
 
 func (n *Node) info() Info {

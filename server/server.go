@@ -149,7 +149,12 @@ func New(store *pmd.Store, opts Options) *Server {
 	}
 	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes)
 	if opts.Node != nil {
-		s.forwarder = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		// Every writer of a follower is forwarded to the leader: keep a connection per
+		// writer (http.DefaultTransport keeps two, and opens and closes the others at
+		// each request).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		s.forwarder = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	s.routes()
 	return s
