@@ -212,10 +212,16 @@ func (s *Store) CopyRecords(ctx context.Context, recs []pmdlog.Record) error {
 	s.closeMu.RUnlock()
 	select {
 	case res := <-r.done:
-		return res.err
+		if res.err != nil {
+			return res.err
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// The applier answers before it indexes, and a copy leaves no overlay for the
+	// committer to plan the next write against: the next entry must meet the copied
+	// records in the index.
+	return s.visible(ctx)
 }
 
 // planCopy takes the copied records of r into the batch at next.

@@ -336,3 +336,54 @@ func TestReplicaLosesItsUnsyncedTail(t *testing.T) {
 		t.Fatalf("%d writes refused and %d events, want 6 and 54", refused, len(before))
 	}
 }
+
+// TestCopyThenApply: a replica that catches up by copying records applies the next
+// entry against them at once: CopyRecords returns once the records are indexed, so the
+// entry's expected version is checked against the copied stream, as on the replica it
+// copied from.
+func TestCopyThenApply(t *testing.T) {
+	ctx := context.Background()
+	rl := &raftish{}
+	open := func() *pmd.Store {
+		s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, NoScrub: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetReplicator(rl.fn); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, c := open(), open()
+	defer a.Close()
+	defer c.Close()
+	const n = 3000
+	for i := range n {
+		_, _ = a.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "T", Data: map[string]any{"i": i}})
+	}
+	_, _ = a.Append(ctx, "s", pmd.AtVersion(n-1), pmd.EventData{Type: "Next"})
+	for i, o := range a.ApplyWrites(ctx, rl.entries[:n]) {
+		if o.Err != nil {
+			t.Fatalf("entry %d: %v", i+1, o.Err)
+		}
+	}
+	var recs []pmdlog.Record
+	if err := a.ScanRecords(ctx, 1, a.LastPosition(), func(r *pmdlog.Record) error { recs = append(recs, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for len(recs) > 0 {
+		chunk := recs[:min(500, len(recs))]
+		if err := c.CopyRecords(ctx, chunk); err != nil {
+			t.Fatal(err)
+		}
+		recs = recs[len(chunk):]
+	}
+	for _, s := range []*pmd.Store{a, c} {
+		if out := s.ApplyWrites(ctx, rl.entries[n:]); out[0].Err != nil {
+			t.Fatalf("the entry after the copy, expecting version %d: %v", n-1, out[0].Err)
+		}
+	}
+	if got, want := allEvents(t, c), allEvents(t, a); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the copy differs: %d events, want %d", len(got), len(want))
+	}
+}

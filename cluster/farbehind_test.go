@@ -54,6 +54,13 @@ func TestClusterFarBehind(t *testing.T) {
 	start := time.Now()
 	c.start(away)
 	c.waitFor(10*time.Minute, "the node that was away caught up", func() error {
+		select {
+		case <-c.nodes[away].waited:
+			c.nodes[away].logMu.Lock()
+			defer c.nodes[away].logMu.Unlock()
+			t.Fatalf("%s stopped while catching up:\n%s", c.nodes[away].id, lastLines(c.nodes[away].log.String(), 30))
+		default:
+		}
 		mine, err := c.view(away)
 		if err != nil || mine.AppliedIndex < v.CommitIndex {
 			return fmt.Errorf("applied %d of %d: %v", mine.AppliedIndex, v.CommitIndex, err)
