@@ -17,9 +17,12 @@ type Options struct {
 	// NoSync turns fsync off: an acknowledged write can be lost in a power cut (never in
 	// a process crash). For tests and benchmarks; never the default.
 	NoSync bool
-	// SegmentSize is the target size of a log segment file; 0 means 16 MiB. tidwall/wal
-	// keeps the whole newest segment in memory, and Open parses it, so larger segments
-	// cost RAM and open time.
+	// SegmentSize is the target size of a log segment file; 0 means 4 MiB. tidwall/wal
+	// keeps the whole newest segment in memory, in one slice that grows with it, and
+	// Open parses it: larger segments cost RAM, open time and, each time that slice
+	// grows into fresh memory on the write path, a stall of the writers (tens to hundreds
+	// of milliseconds at 16 MiB on a VM; bench/README.md, "Session 5"). A store opens
+	// with any size; a new one applies from the next segment on.
 	SegmentSize int
 	// CacheSize bounds, in bytes, the index blocks kept in memory; 0 means 64 MiB. The
 	// index lives on disk: this, not the number of events, sets the store's memory.

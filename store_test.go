@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -825,5 +827,37 @@ func TestWriteResultCarriesIDs(t *testing.T) {
 	}
 	if want := []uuid.UUID{res.IDs[1], res.IDs[0]}; !reflect.DeepEqual(linked.IDs, want) {
 		t.Fatalf("Link IDs = %v, want %v", linked.IDs, want)
+	}
+}
+
+// TestSegmentSizeCanChange: a store written with one segment size opens and goes on with
+// another, as a store of an older version (16 MiB segments) does under today's default.
+// A tail larger than the new size is sealed by the next write.
+func TestSegmentSizeCanChange(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var want []uuid.UUID
+	for i, size := range []int{256 << 10, 32 << 10, 1 << 20} {
+		s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: size})
+		if err != nil {
+			t.Fatalf("open %d with segments of %d bytes: %v", i, size, err)
+		}
+		for j := range 300 {
+			res := mustAppend(t, s, fmt.Sprintf("Order$%d", j%7), pmd.Any, ev("OrderPlaced", "pad", strings.Repeat("x", 500)))
+			want = append(want, res.IDs...)
+		}
+		var got []uuid.UUID
+		for e, err := range s.ReadAll(ctx, pmd.ReadOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("open %d (segments of %d bytes): $all holds %d events, want the %d written", i, size, len(got), len(want))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -437,10 +437,12 @@ func heap() uint64 {
 // BenchmarkSegmentSize writes b.N event records to the log (package log, fsync off so
 // that the CPU is what is measured), in commits of 16 as the store's group commit makes
 // them, with each segment size in turn, and reports the CPU time each costs per record and
-// as a ratio to 16 MiB, the store's default. It is why the default is 16 MiB: tidwall/wal
-// keeps the newest segment in memory in one slice that grows as records come, and growing
-// it to 64 MiB copies it again and again into fresh memory on the commit path; below 16
-// MiB, sealing segments (an fsync, a new file, an offsets sidecar) costs more than that.
+// as a ratio to 16 MiB. tidwall/wal keeps the newest segment in memory in one slice that
+// grows as records come, and growing it to 64 MiB copies it again and again into fresh
+// memory on the commit path; small segments pay for sealing (an fsync, a new file, an
+// offsets sidecar) more often. The store's default, 4 MiB, was chosen on durable 16-writer
+// appends and their stalls (bench/README.md, "Session 5"), where the copies also stall
+// the writers: CPU time alone, as here, does not show that.
 func BenchmarkSegmentSize(b *testing.B) {
 	data, err := msgpack.Marshal(payload)
 	if err != nil {

@@ -40,7 +40,7 @@ const Format = 2
 // Options configures an Engine. The zero value is a durable store with default sizes.
 type Options struct {
 	NoSync      bool         // see pmd.Options.NoSync
-	SegmentSize int          // log segment size; 0 means 16 MiB
+	SegmentSize int          // log segment size; 0 means 4 MiB
 	CacheSize   int64        // index block cache in bytes; 0 means index.DefaultCacheSize
 	Logger      *slog.Logger // nil means slog.Default()
 	// FlushEvery is the number of records applied to the index between two flushes of it
@@ -87,7 +87,7 @@ type Engine struct {
 // index lacks, with progress logged. An index that cannot be read is rebuilt from the log.
 func Open(dir string, opts Options) (*Engine, error) {
 	if opts.SegmentSize <= 0 {
-		opts.SegmentSize = 16 << 20
+		opts.SegmentSize = 4 << 20
 	}
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = 100_000
