@@ -170,11 +170,17 @@ func (e *Engine) open() error {
 	} else {
 		keep = max(keep, idx.Position())
 	}
+	// Reads keep the files and offset tables of the sealed segments read last open: enough
+	// for the last GiB of the log read, whatever the segment size (the tables cost 4 bytes
+	// a record, about 12 MiB then), within a bound on file descriptors and mappings.
+	recent := min(max((1<<30)/e.opts.SegmentSize, 64), 512)
 	e.Log, err = pmdlog.Open(filepath.Join(e.dir, LogDir), pmdlog.Options{
-		NoSync:      e.opts.NoSync,
-		SegmentSize: e.opts.SegmentSize,
-		Logger:      e.logger,
-		Keep:        keep,
+		NoSync:            e.opts.NoSync,
+		SegmentSize:       e.opts.SegmentSize,
+		Logger:            e.logger,
+		Keep:              keep,
+		MaxOpenFiles:      recent,
+		MaxLoadedSegments: recent,
 	})
 	if err != nil {
 		return err
