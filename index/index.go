@@ -174,11 +174,14 @@ func Open(dir string, opts Options) (*Index, error) {
 		// not exist yet skip a table on its bloom filter.
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	gate := newCompactionGate()
+	po.Experimental.CompactionScheduler = gate
 	db, err := pebble.Open(dir, po)
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
+	gate.start()
 	x.db = db
 	if err := x.load(); err != nil {
 		db.Close()

@@ -1,0 +1,78 @@
+package index
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// fakeDB is a DB with compactions waiting: it allows two at a time and records the ones
+// it is granted.
+type fakeDB struct {
+	mu        sync.Mutex
+	waiting   int
+	scheduled chan pebble.CompactionGrantHandle
+}
+
+func (d *fakeDB) GetAllowedWithoutPermission() int { return 2 }
+
+func (d *fakeDB) GetWaitingCompaction() (bool, pebble.WaitingCompaction) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.waiting > 0, pebble.WaitingCompaction{}
+}
+
+func (d *fakeDB) Schedule(h pebble.CompactionGrantHandle) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.waiting == 0 {
+		return false
+	}
+	d.waiting--
+	d.scheduled <- h
+	return true
+}
+
+// TestCompactionGate: nothing is granted before start, neither asked for (TrySchedule)
+// nor waiting; after it, waiting compactions are granted up to what the DB allows, and
+// more as they finish; after Unregister, nothing.
+func TestCompactionGate(t *testing.T) {
+	db := &fakeDB{waiting: 3, scheduled: make(chan pebble.CompactionGrantHandle, 3)}
+	g := newCompactionGate()
+	g.Register(2, db)
+	g.UpdateGetAllowedWithoutPermission() // wakes the granter: it must grant nothing yet
+	if ok, _ := g.TrySchedule(); ok {
+		t.Fatal("a compaction was granted before the index finished opening")
+	}
+	g.grant() // what the granter does when woken or on its tick
+	select {
+	case <-db.scheduled:
+		t.Fatal("a waiting compaction was scheduled before the index finished opening")
+	default:
+	}
+
+	g.start()
+	first, second := <-db.scheduled, <-db.scheduled
+	if ok, _ := g.TrySchedule(); ok {
+		t.Fatal("a third compaction was granted while the DB allows two")
+	}
+	first.Done()
+	third := <-db.scheduled
+	second.Done()
+	third.Done()
+
+	db.mu.Lock()
+	db.waiting = 1
+	db.mu.Unlock()
+	g.Unregister()
+	if ok, _ := g.TrySchedule(); ok {
+		t.Fatal("a compaction was granted after Unregister")
+	}
+	g.wake()
+	select {
+	case <-db.scheduled:
+		t.Fatal("a waiting compaction was scheduled after Unregister")
+	default:
+	}
+}
