@@ -214,6 +214,9 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	if logs[0].Index == 0 {
+		return errors.New("cluster: Raft entry 0: Raft's indexes start at 1")
+	}
 	for i := 1; i < len(logs); i++ {
 		if logs[i].Index != logs[i-1].Index+1 {
 			return fmt.Errorf("cluster: Raft entries %d and %d do not follow one another", logs[i-1].Index, logs[i].Index)
@@ -233,7 +236,7 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 	}
 	switch {
 	case first == last+1:
-	case first > last+1 || first == 0:
+	case first > last+1:
 		if err := s.reset(first); err != nil {
 			return err
 		}

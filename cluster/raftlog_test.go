@@ -108,6 +108,9 @@ func TestLogStore(t *testing.T) {
 	if err := s.DeleteRange(200, 300); err == nil {
 		t.Fatal("a range inside the log was deleted")
 	}
+	if err := s.StoreLog(&raft.Log{Index: 0}); err == nil {
+		t.Fatal("an entry at index 0 was stored")
+	}
 
 	steps := []struct {
 		name        string
