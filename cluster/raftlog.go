@@ -86,6 +86,18 @@ func openLogStoreSize(dir string, noSync bool, segSize int64, logf func(msg stri
 	if err := s.reopen(); err != nil {
 		return nil, err
 	}
+	// tidwall/wal creates the first segment of a new log: its name, and the folder's,
+	// must be durable before the first entry is.
+	if err := s.syncDir(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("cluster: open the Raft log: %w", err)
+	}
+	if !noSync {
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			s.w.Close()
+			return nil, fmt.Errorf("cluster: open the Raft log: %w", err)
+		}
+	}
 	return s, nil
 }
 
