@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/pmd-dev/pmd/internal/engine"
 )
 
 // The Raft state's files in DIR/raft/ (engine.RaftDir), besides the snapshots.
@@ -46,7 +47,7 @@ func migrateBolt(raftDir string, noSync bool, logf func(msg string, args ...any)
 		return fmt.Errorf("cluster: migrate the Raft state from %s: %w", old, err)
 	}
 	if !noSync {
-		if err := syncDir(raftDir); err != nil {
+		if err := engine.SyncFile(raftDir); err != nil {
 			return fmt.Errorf("cluster: migrate the Raft state from %s: %w", old, err)
 		}
 	}
@@ -101,7 +102,7 @@ func copyBolt(old, raftDir, tmp string, noSync bool) (int, error) {
 		return 0, err
 	}
 	if !noSync {
-		if err := syncDir(tmp); err != nil {
+		if err := engine.SyncFile(tmp); err != nil {
 			return 0, err
 		}
 	}
@@ -138,5 +139,5 @@ func removeSynced(path, dir string, noSync bool) error {
 	if noSync {
 		return nil
 	}
-	return syncDir(dir)
+	return engine.SyncFile(dir)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/pmd-dev/pmd/internal/engine"
 	"github.com/tidwall/wal"
 )
 
@@ -93,7 +94,7 @@ func openLogStoreSize(dir string, noSync bool, segSize int64, logf func(msg stri
 		return nil, fmt.Errorf("cluster: open the Raft log: %w", err)
 	}
 	if !noSync {
-		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := engine.SyncFile(filepath.Dir(filepath.Clean(dir))); err != nil {
 			s.w.Close()
 			return nil, fmt.Errorf("cluster: open the Raft log: %w", err)
 		}
@@ -384,19 +385,7 @@ func (s *logStore) syncDir() error {
 	if s.noSync {
 		return nil
 	}
-	return syncDir(s.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return engine.SyncFile(s.dir)
 }
 
 // segFile is a segment file of the Raft log: its name is the index of its first entry.
@@ -493,14 +482,7 @@ func repairTail(dir string, sync bool) (string, error) {
 		return "", fmt.Errorf("cluster: cut the torn end of the Raft log: %w", err)
 	}
 	if sync {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err == nil {
-			err = f.Sync()
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
+		if err := engine.SyncFile(path); err != nil {
 			return "", fmt.Errorf("cluster: cut the torn end of the Raft log: %w", err)
 		}
 	}

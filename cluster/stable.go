@@ -7,9 +7,10 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/pmd-dev/pmd/internal/engine"
 )
 
 // stableStore is Raft's stable store (raft.StableStore): the few values Raft must not
@@ -96,34 +97,10 @@ func (s *stableStore) GetUint64(key []byte) (uint64, error) {
 
 // save writes vals to the file, crash-safely.
 func (s *stableStore) save(vals map[string][]byte) error {
-	tmp := s.path + ".tmp"
-	err := writeFileSync(tmp, encodeStable(vals), !s.noSync)
-	if err == nil {
-		err = os.Rename(tmp, s.path)
-	}
-	if err == nil && !s.noSync {
-		err = syncDir(filepath.Dir(s.path))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := engine.ReplaceFile(s.path, encodeStable(vals), !s.noSync); err != nil {
 		return fmt.Errorf("cluster: save the Raft stable store: %w", err)
 	}
 	return nil
-}
-
-func writeFileSync(path string, b []byte, sync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // encodeStable encodes vals: version byte, CRC-32C of the rest, the count of pairs, and

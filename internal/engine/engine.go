@@ -258,10 +258,11 @@ var ErrFormat = errors.New("unknown data directory format")
 func (e *Engine) writeFormat() error {
 	// Synced whatever NoSync says: a directory must never read as an older format than
 	// its contents.
-	return e.replaceFile(filepath.Join(e.dir, FormatFile), fmt.Appendf(nil, "pmd data directory format %d\n", Format), true)
+	return ReplaceFile(filepath.Join(e.dir, FormatFile), fmt.Appendf(nil, "pmd data directory format %d\n", Format), true)
 }
 
-func syncFile(path string) error {
+// SyncFile fsyncs the file or directory at path.
+func SyncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

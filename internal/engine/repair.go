@@ -96,7 +96,7 @@ func (p *RepairPlan) Apply(quarantine string) error {
 	if err := os.Remove(filepath.Join(p.Dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("pmd: repair %s: remove the index checkpoint: %w", p.Dir, err)
 	}
-	if err := syncFile(p.Dir); err != nil {
+	if err := SyncFile(p.Dir); err != nil {
 		return fmt.Errorf("pmd: repair %s: %w", p.Dir, err)
 	}
 	if err := p.log.Apply(quarantine); err != nil {

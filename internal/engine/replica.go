@@ -30,7 +30,7 @@ func (e *Engine) SetID(id uuid.UUID) error {
 	if id == e.id {
 		return nil
 	}
-	if err := e.replaceFile(filepath.Join(e.dir, StoreIDFile), []byte(id.String()+"\n"), !e.opts.NoSync); err != nil {
+	if err := ReplaceFile(filepath.Join(e.dir, StoreIDFile), []byte(id.String()+"\n"), !e.opts.NoSync); err != nil {
 		return fmt.Errorf("save the store id: %w", err)
 	}
 	e.id = id

@@ -43,23 +43,23 @@ func (e *Engine) loadID() error {
 	if err != nil {
 		return fmt.Errorf("make a store id: %w", err)
 	}
-	if err := e.replaceFile(path, []byte(id.String()+"\n"), !e.opts.NoSync); err != nil {
+	if err := ReplaceFile(path, []byte(id.String()+"\n"), !e.opts.NoSync); err != nil {
 		return fmt.Errorf("save the store id: %w", err)
 	}
 	e.id = id
 	return nil
 }
 
-// replaceFile writes data to path through a temporary file renamed into place; with
-// sync, the file is synced before the rename and the directory after, so that a crash
-// leaves the old file or the new one.
-func (e *Engine) replaceFile(path string, data []byte, sync bool) error {
+// ReplaceFile writes data to path through a temporary file renamed into place; with
+// sync, the file is synced before the rename and its directory after, so that a crash
+// leaves the old file or the new one. (Package cluster keeps its Raft stable store so.)
+func ReplaceFile(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o640); err != nil {
 		return err
 	}
 	if sync {
-		if err := syncFile(tmp); err != nil {
+		if err := SyncFile(tmp); err != nil {
 			return err
 		}
 	}
@@ -69,5 +69,5 @@ func (e *Engine) replaceFile(path string, data []byte, sync bool) error {
 	if !sync {
 		return nil
 	}
-	return syncFile(e.dir)
+	return SyncFile(filepath.Dir(path))
 }
