@@ -18,8 +18,12 @@
 //     Of two concurrent writes with the same expected version, through any nodes, exactly
 //     one wins.
 //   - Apply is idempotent across restarts: the Raft index of each replicated write is on
-//     its commit record in the store's log (log.Record.Applied), durable with the records,
+//     its commit record in the store's log (log.Record.Applied), written with the records,
 //     and the entries at or below it are skipped when Raft applies them again.
+//   - Each node fsyncs its Raft log once per batch of entries, and not its store: Raft's
+//     log holds every entry after the last snapshot and applies them again after a
+//     restart, and the store syncs before each snapshot (fsm.Snapshot) and before the
+//     index goes to disk, so a power cut costs the store only what Raft replays.
 //   - Timestamps come from the leader and grow in log order as long as one leader's clock
 //     does; the first leader of a cluster appends a seed entry so that every node starts
 //     from the same records and store id (a single node's data directory seeds a cluster).
