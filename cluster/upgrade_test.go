@@ -1,0 +1,115 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/pmd-dev/pmd"
+)
+
+// TestNodeUpgradesFromBolt runs a one-node cluster in this process, puts its Raft state
+// back as the previous version kept it (raft-boltdb, raft/raft.db, written here with
+// raft-boltdb), and starts the node again: it migrates at start, leads with the same
+// Raft log, skips the entries its store holds, and takes writes.
+func TestNodeUpgradesFromBolt(t *testing.T) {
+	dir := t.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	start := func() (*pmd.Store, *Node) {
+		t.Helper()
+		s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := Start(Config{NodeID: "n1", RaftAddr: loopbackAddr(t), HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
+			Logger: logger, Fatal: func(err error) { t.Errorf("node stopped: %v", err) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !n.IsLeader() {
+			if time.Now().After(deadline) {
+				t.Fatal("the node does not lead its one-node cluster within 30s")
+			}
+			time.Sleep(20 * time.Millisecond) // polling Raft's state: nothing to wait on
+		}
+		return s, n
+	}
+	appendN := func(s *pmd.Store, n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "T", Data: map[string]any{"i": i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	s, n := start()
+	appendN(s, 50)
+	lastIndex, applied := n.raft.LastIndex(), s.Applied()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The previous version's Raft state: the same entries and values in raft.db.
+	raftDir := filepath.Join(dir, "raft")
+	ls, err := openLogStore(filepath.Join(raftDir, raftLogDir), false, nil)
+	must(t, err)
+	st, err := openStableStore(filepath.Join(raftDir, raftStableFile), false)
+	must(t, err)
+	bs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, boltFile)})
+	must(t, err)
+	first, err := ls.FirstIndex()
+	must(t, err)
+	last, err := ls.LastIndex()
+	must(t, err)
+	must(t, copyEntries(ls, bs, first, last))
+	for _, k := range stableKeys {
+		if v, err := st.Get(k); err == nil {
+			must(t, bs.Set(k, v))
+		}
+	}
+	must(t, bs.Close())
+	must(t, ls.Close())
+	must(t, os.RemoveAll(filepath.Join(raftDir, raftLogDir)))
+	must(t, os.Remove(filepath.Join(raftDir, raftStableFile)))
+
+	s, n = start()
+	defer s.Close()
+	defer n.Close()
+	if _, err := os.Stat(filepath.Join(raftDir, boltFile)); !os.IsNotExist(err) {
+		t.Fatalf("raft.db is still there: %v", err)
+	}
+	if got := n.raft.LastIndex(); got < lastIndex {
+		t.Fatalf("Raft's last index after the upgrade is %d, before it %d", got, lastIndex)
+	}
+	if s.Applied() != applied {
+		t.Fatalf("the store's Applied is %d after the upgrade, %d before", s.Applied(), applied)
+	}
+	appendN(s, 5)
+	if got := s.LastPosition(); got != 55 {
+		t.Fatalf("the store holds %d records after the upgrade and 5 more writes, want 55", got)
+	}
+	var l raft.Log
+	must(t, n.logs.GetLog(first, &l))
+}
+
+// loopbackAddr returns a loopback address with a port nothing listens on now.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
