@@ -52,9 +52,10 @@ type logStore struct {
 }
 
 // logSegmentSize is the size at which a Raft log segment is sealed: tidwall/wal holds
-// the tail segment in memory, and Raft keeps only the entries since its last snapshot
-// plus TrailingLogs.
-const logSegmentSize = 16 << 20
+// the tail segment in memory, in a slice that grows by copying (which stalls the append
+// that grows it, the more so the larger the tail: the store's log went to 4 MiB for it),
+// and Raft keeps only the entries since its last snapshot plus TrailingLogs, a few MiB.
+const logSegmentSize = 4 << 20
 
 // Errors of the Raft log store.
 var (
