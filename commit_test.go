@@ -14,17 +14,25 @@ import (
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
+// openQuiet opens a store in a fresh directory, without fsync, scrub or logs, closed
+// when the test ends.
+func openQuiet(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestPipelineKeepsTheContract hammers a few streams with concurrent appends, links,
 // retries and deletes, so that batches are planned while the one before is still being
 // indexed, then walks the log: every record must be one the contract allows after the
 // records before it, every acknowledged write must be there as answered, and readable at
 // once.
 func TestPipelineKeepsTheContract(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openQuiet(t)
 	ctx := context.Background()
 	streams := []string{"A$1", "A$2", "B$1", "B$2"}
 	// Appends take fresh ids in sequence, or ids taken just before, which may be in the
@@ -223,11 +231,7 @@ func TestPipelineKeepsTheContract(t *testing.T) {
 // their batch, so every read must wait for it. Each writer reads its write back through
 // every read path the moment it is acknowledged.
 func TestAcknowledgedWritesAreReadable(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openQuiet(t)
 	ctx := context.Background()
 	const writers, ops = 8, 200
 	var wg sync.WaitGroup
@@ -286,11 +290,7 @@ func TestAcknowledgedWritesAreReadable(t *testing.T) {
 // TestReadsWaitingForAFailedIndexEnd: a read waiting for an acknowledged batch that the
 // index could not take ends with the failure, and a read given up ends with its context.
 func TestReadsWaitingForAFailedIndexEnd(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openQuiet(t)
 	// As if a batch ending at the next position were acknowledged but not yet indexed.
 	s.acked.Store(s.idx.Position() + 1)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,7 @@
 package pm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -121,7 +122,7 @@ func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
-		return compareStrings(a.id, b.id)
+		return cmp.Compare(a.id, b.id)
 	})
 	var out []Command
 	for _, d := range list {
@@ -132,16 +133,6 @@ func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 		out = append(out, cmds...)
 	}
 	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (m *Memory[S]) proc(id string) *memProc[S] {
