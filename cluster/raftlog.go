@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -423,18 +424,8 @@ func listSegments(dir string) ([]segFile, error) {
 			segs = append(segs, segFile{name: n, first: first})
 		}
 	}
-	slices.SortFunc(segs, func(a, b segFile) int { return cmpUint(a.first, b.first) })
+	slices.SortFunc(segs, func(a, b segFile) int { return cmp.Compare(a.first, b.first) })
 	return segs, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // repairTail checks the entries of the last segment in dir and cuts a torn end: from the
