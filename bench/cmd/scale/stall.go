@@ -133,7 +133,11 @@ func stall(dir string, writers int, d time.Duration, probeEvery time.Duration, w
 	var cmu sync.Mutex
 	var commits []span
 	var recs int64
-	s, err := pmd.Open(dir, pmd.Options{Logger: quiet(), OnCommit: func(c pmd.CommitInfo) {
+	var scrubRate int64 // the default pace, as in production
+	if waitScrub {
+		scrubRate = -1 // the run waits for it: as fast as it goes
+	}
+	s, err := pmd.Open(dir, pmd.Options{Logger: quiet(), ScrubBytesPerSecond: scrubRate, OnCommit: func(c pmd.CommitInfo) {
 		end := time.Since(t0)
 		cmu.Lock()
 		commits = append(commits, span{end - c.Duration, end, recs, c.Sync})
