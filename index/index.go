@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,17 +114,88 @@ func (x *Index) errorf(format string, args ...any) error {
 	return err
 }
 
-// Check reads every entry of the index, verifying every block's checksum and the order of
-// every level: a background scrub. Damage fails it with an error matching ErrDamaged.
-func (x *Index) Check() error {
+// Check reads every entry of every table of the index, which verifies the checksum of
+// every block it loads: a background scrub. Damage fails it with an error matching
+// ErrDamaged. pace, if not nil, is called with the bytes of entries read so far after
+// every checkStep of them, and may wait: the check of a large index then takes little
+// from the store's readers and writers. Check stops when ctx is done, with ctx's error.
+func (x *Index) Check(ctx context.Context, pace func(read int64)) error {
+	_, err := x.check(ctx, pace, checkRound)
+	return err
+}
+
+// check is Check with a fresh iterator every round bytes; it returns the bytes read.
+func (x *Index) check(ctx context.Context, pace func(read int64), round int64) (int64, error) {
 	if err := x.enter(); err != nil {
-		return err
+		return 0, err
 	}
 	defer x.exit()
-	if err := x.db.CheckLevels(nil); err != nil {
-		return x.errorf("index: check: %w", err)
+	var read, paced int64
+	var from []byte
+	for {
+		// A fresh iterator every checkRound bytes: one iterator pins the tables it
+		// started with, and a check of a large index takes minutes while compactions
+		// replace them.
+		next, n, err := x.checkRound(from, round, func(read int64) error {
+			if read-paced < checkStep {
+				return nil
+			}
+			paced = read
+			if pace != nil {
+				pace(read)
+			}
+			return ctx.Err()
+		}, read)
+		read += n
+		if err != nil {
+			return read, x.errorf("index: check: %w", err)
+		}
+		if next == nil {
+			return read, nil
+		}
+		from = next
 	}
-	return nil
+}
+
+const (
+	checkStep  = 1 << 20  // bytes of entries between two calls of Check's pace
+	checkRound = 64 << 20 // bytes of entries read with one iterator
+)
+
+// checkRound reads the entries from the key from on (the first if nil) for up to
+// round bytes, calling step with the running total (base plus what it read), which
+// stops it with an error. It returns the key to go on from, nil at the end, and the
+// bytes it read.
+func (x *Index) checkRound(from []byte, round int64, step func(int64) error, base int64) (next []byte, read int64, err error) {
+	it, err := x.db.NewIter(nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	ok := it.First()
+	if from != nil {
+		ok = it.SeekGE(from)
+	}
+	for ; ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, read, err
+		}
+		read += int64(len(it.Key()) + len(v))
+		if err := step(base + read); err != nil {
+			it.Close()
+			return nil, read, err
+		}
+		if read >= round {
+			next = append([]byte(nil), it.Key()...)
+			next = append(next, 0) // the key right after it
+			break
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, read, err
+	}
+	return next, read, nil
 }
 
 // Open opens (or creates) the index in dir. An index written in another format version

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -127,7 +128,7 @@ func TestDamageIsFound(t *testing.T) {
 	if err := x.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.Check(); err != nil {
+	if err := x.Check(context.Background(), nil); err != nil {
 		t.Fatalf("Check of a sound index: %v", err)
 	}
 	if err := x.Close(); err != nil {
@@ -158,7 +159,7 @@ func TestDamageIsFound(t *testing.T) {
 		t.Fatalf("Open of a damaged index: %v", err)
 	}
 	defer x.Close()
-	if err := x.Check(); !errors.Is(err, ErrDamaged) {
+	if err := x.Check(context.Background(), nil); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Check of a damaged index: %v, want ErrDamaged", err)
 	}
 	if len(reported) == 0 || !errors.Is(reported[0], ErrDamaged) {
