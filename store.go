@@ -37,8 +37,8 @@ type Options struct {
 	// NoScrub skips the background check of every log record that Open starts, which
 	// finds damage in old segments (see Problems).
 	NoScrub bool
-	// ScrubBytesPerSecond paces that check, which reads the whole log, so that it takes
-	// little from the writers; 0 means 32 MiB/s (a 30M-event log of 11 GB in about six
+	// ScrubBytesPerSecond paces that check, which reads the whole log and then the whole
+	// index, so that it takes little from the writers; 0 means 32 MiB/s (a 30M-event log of 11 GB in about six
 	// minutes), negative means as fast as it goes.
 	ScrubBytesPerSecond int64
 	// OnCommit, if set, is called by the committer after each group commit that wrote to

@@ -51,7 +51,8 @@ type Options struct {
 	FlushInterval time.Duration
 	// NoScrub skips the background check of every log record that Open starts.
 	NoScrub bool
-	// ScrubBytesPerSecond paces that check; 0 means 32 MiB/s, negative unpaced.
+	// ScrubBytesPerSecond paces that check, of the log and then of the index; 0 means
+	// 32 MiB/s, negative unpaced.
 	ScrubBytesPerSecond int64
 }
 
