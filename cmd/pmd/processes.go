@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,13 +29,9 @@ type managed struct {
 // processes runs the process managers of the config file and answers the API's
 // questions about them.
 type processes struct {
+	tasks
 	store    *pmd.Store
 	managers []managed
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	failOnce sync.Once
-	mu       sync.Mutex
-	errs     []error
 }
 
 // startProcesses starts the process managers of cfg (none when cfg is nil). They run
@@ -45,7 +40,6 @@ type processes struct {
 func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger, failed func()) (*processes, error) {
 	p := &processes{store: store}
 	if cfg == nil || len(cfg.Processes) == 0 {
-		p.cancel = func() {}
 		return p, nil
 	}
 	hooks := server.NewWebhooks(reg, 0)
@@ -69,20 +63,10 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 	if reg != nil {
 		reg.MustRegister(&managerCollector{p: p})
 	}
-	ctx, p.cancel = context.WithCancel(ctx)
+	ctx = p.start(ctx)
 	for _, mg := range p.managers {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			logger.Info("process manager started", "name", mg.cfg.Name, "handles", mg.cfg.Handles)
-			if err := mg.m.Run(ctx); err != nil {
-				logger.Error("process manager stopped", "name", mg.cfg.Name, "err", err)
-				p.mu.Lock()
-				p.errs = append(p.errs, fmt.Errorf("process manager %s: %w", mg.cfg.Name, err))
-				p.mu.Unlock()
-				p.failOnce.Do(failed)
-			}
-		}()
+		logger.Info("process manager started", "name", mg.cfg.Name, "handles", mg.cfg.Handles)
+		p.run(ctx, "process manager", mg.cfg.Name, mg.m.Run, logger, failed)
 	}
 	return p, nil
 }
@@ -114,16 +98,6 @@ func webhookHandler(hooks *server.Webhooks, manager, url string, timeout time.Du
 			ID: c.ID.String(), Type: c.Type, Manager: manager, ProcessID: c.ProcessID, Data: c.Data,
 		})
 	}
-}
-
-// stop stops the process managers and waits for them: each writes its resume
-// checkpoint. It returns the errors that stopped any of them.
-func (p *processes) stop() error {
-	p.cancel()
-	p.wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Join(p.errs...)
 }
 
 func (p *processes) count() int { return len(p.managers) }

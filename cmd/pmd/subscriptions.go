@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,19 +25,15 @@ type subscribed struct {
 // subscriptions runs the subscriptions of the config file and answers the API's
 // questions about them.
 type subscriptions struct {
-	subs     []subscribed
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	failOnce sync.Once
-	mu       sync.Mutex
-	errs     []error
+	tasks
+	subs []subscribed
 }
 
 // startSubscriptions starts the subscriptions of cfg (none when cfg is nil), with their
 // metrics in reg (nil for none). They run until stop; if one fails, failed is called
 // once.
 func startSubscriptions(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger, failed func()) (*subscriptions, error) {
-	p := &subscriptions{cancel: func() {}}
+	p := &subscriptions{}
 	if cfg == nil || len(cfg.Subscriptions) == 0 {
 		return p, nil
 	}
@@ -60,20 +55,10 @@ func startSubscriptions(ctx context.Context, store *pmd.Store, cfg *config.Confi
 	if reg != nil {
 		reg.MustRegister(&subscriptionCollector{p: p})
 	}
-	ctx, p.cancel = context.WithCancel(ctx)
+	ctx = p.start(ctx)
 	for _, s := range p.subs {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			logger.Info("subscription started", "name", s.cfg.Name, "follows", s.cfg.Describe(), "webhook", s.cfg.Deliver.Webhook)
-			if err := s.sub.Run(ctx); err != nil {
-				logger.Error("subscription stopped", "name", s.cfg.Name, "err", err)
-				p.mu.Lock()
-				p.errs = append(p.errs, fmt.Errorf("subscription %s: %w", s.cfg.Name, err))
-				p.mu.Unlock()
-				p.failOnce.Do(failed)
-			}
-		}()
+		logger.Info("subscription started", "name", s.cfg.Name, "follows", s.cfg.Describe(), "webhook", s.cfg.Deliver.Webhook)
+		p.run(ctx, "subscription", s.cfg.Name, s.sub.Run, logger, failed)
 	}
 	return p, nil
 }
@@ -89,16 +74,6 @@ func eventHandler(hooks *server.EventWebhooks, name, url string, timeout time.Du
 		}
 		return hooks.Deliver(ctx, url, server.NewWebhookEvent(name, e, withVersion))
 	}
-}
-
-// stop stops the subscriptions and waits for them: each writes its position. It
-// returns the errors that stopped any of them.
-func (p *subscriptions) stop() error {
-	p.cancel()
-	p.wg.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Join(p.errs...)
 }
 
 func (p *subscriptions) count() int { return len(p.subs) }
