@@ -17,12 +17,13 @@ type Options struct {
 	// NoSync turns fsync off: an acknowledged write can be lost in a power cut (never in
 	// a process crash). For tests and benchmarks; never the default.
 	NoSync bool
-	// SegmentSize is the target size of a log segment file; 0 means 4 MiB. tidwall/wal
-	// keeps the whole newest segment in memory, in one slice that grows with it, and
-	// Open parses it: larger segments cost RAM, open time and, each time that slice
-	// grows into fresh memory on the write path, a stall of the writers (tens to hundreds
-	// of milliseconds at 16 MiB on a VM; bench/README.md, "Session 5"). A store opens
-	// with any size; a new one applies from the next segment on.
+	// SegmentSize is the target size of a log segment file; 0 means 1 MiB. tidwall/wal
+	// keeps the whole newest segment in memory, in one slice that grows with it by a
+	// quarter at a time, and Open parses it: larger segments cost RAM, open time and, each
+	// time that slice grows, a stall of the writers while the runtime copies it into fresh
+	// memory and the garbage collector makes the allocation pay for its work (about 15 ms
+	// per MiB of segment on a VM; bench/README.md, "Session 6"). A store opens with any
+	// size; a new one applies from the next segment on.
 	SegmentSize int
 	// CacheSize bounds, in bytes, the index blocks kept in memory; 0 means 64 MiB. The
 	// index lives on disk: this, not the number of events, sets the store's memory.

@@ -54,9 +54,10 @@ type logStore struct {
 
 // logSegmentSize is the size at which a Raft log segment is sealed: tidwall/wal holds
 // the tail segment in memory, in a slice that grows by copying (which stalls the append
-// that grows it, the more so the larger the tail: the store's log went to 4 MiB for it),
-// and Raft keeps only the entries since its last snapshot plus TrailingLogs, a few MiB.
-const logSegmentSize = 4 << 20
+// that grows it, about 15 ms per MiB of tail on a VM: the store's log went to 1 MiB for
+// it), and Raft keeps only the entries since its last snapshot plus TrailingLogs, a few
+// MiB.
+const logSegmentSize = 1 << 20
 
 // Errors of the Raft log store.
 var (

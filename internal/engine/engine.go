@@ -40,7 +40,7 @@ const Format = 2
 // Options configures an Engine. The zero value is a durable store with default sizes.
 type Options struct {
 	NoSync      bool         // see pmd.Options.NoSync
-	SegmentSize int          // log segment size; 0 means 4 MiB
+	SegmentSize int          // log segment size; 0 means 1 MiB
 	CacheSize   int64        // index block cache in bytes; 0 means index.DefaultCacheSize
 	Logger      *slog.Logger // nil means slog.Default()
 	// FlushEvery is the number of records applied to the index between two flushes of it
@@ -90,7 +90,7 @@ type Engine struct {
 // index lacks, with progress logged. An index that cannot be read is rebuilt from the log.
 func Open(dir string, opts Options) (*Engine, error) {
 	if opts.SegmentSize <= 0 {
-		opts.SegmentSize = 4 << 20
+		opts.SegmentSize = 1 << 20
 	}
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = 100_000
@@ -173,9 +173,10 @@ func (e *Engine) open() error {
 	} else {
 		keep = max(keep, idx.Position())
 	}
-	// Reads keep the files and offset tables of the sealed segments read last open: enough
-	// for the last GiB of the log read, whatever the segment size (the tables cost 4 bytes
-	// a record, about 12 MiB then), within a bound on file descriptors and mappings.
+	// Reads keep the files and offset tables of the sealed segments read last open: those
+	// of the last GiB of the log read (the tables cost 4 bytes a record, about 12 MiB
+	// then), but never more than 512 files and mappings, which is half a GiB with the
+	// default 1 MiB segments.
 	recent := min(max((1<<30)/e.opts.SegmentSize, 64), 512)
 	e.Log, err = pmdlog.Open(filepath.Join(e.dir, LogDir), pmdlog.Options{
 		NoSync:            e.opts.NoSync,
