@@ -109,23 +109,26 @@ func (g *compactionGate) granter() {
 	}
 }
 
-// grant starts waiting compactions while the DB allows more.
+// grant starts waiting compactions while the DB allows more. Each is counted as running
+// before the DB is asked to schedule it, so that a TrySchedule meanwhile cannot exceed
+// what the DB allows.
 func (g *compactionGate) grant() {
 	for {
 		g.mu.Lock()
 		ok := g.open && !g.closed && g.db.GetAllowedWithoutPermission() > g.running
+		if ok {
+			g.running++
+		}
 		g.mu.Unlock()
 		if !ok {
 			return
 		}
-		if waiting, _ := g.db.GetWaitingCompaction(); !waiting {
+		waiting, _ := g.db.GetWaitingCompaction()
+		if !waiting || !g.db.Schedule(g) {
+			g.mu.Lock()
+			g.running--
+			g.mu.Unlock()
 			return
 		}
-		if !g.db.Schedule(g) {
-			return
-		}
-		g.mu.Lock()
-		g.running++
-		g.mu.Unlock()
 	}
 }

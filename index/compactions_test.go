@@ -8,11 +8,13 @@ import (
 )
 
 // fakeDB is a DB with compactions waiting: it allows two at a time and records the ones
-// it is granted.
+// it is granted. Each Schedule returns once the test says so on release, so the test can
+// look at the gate while the granter is inside one.
 type fakeDB struct {
 	mu        sync.Mutex
 	waiting   int
 	scheduled chan pebble.CompactionGrantHandle
+	release   chan struct{}
 }
 
 func (d *fakeDB) GetAllowedWithoutPermission() int { return 2 }
@@ -30,7 +32,10 @@ func (d *fakeDB) Schedule(h pebble.CompactionGrantHandle) bool {
 		return false
 	}
 	d.waiting--
+	d.mu.Unlock()
 	d.scheduled <- h
+	<-d.release
+	d.mu.Lock()
 	return true
 }
 
@@ -38,7 +43,7 @@ func (d *fakeDB) Schedule(h pebble.CompactionGrantHandle) bool {
 // nor waiting; after it, waiting compactions are granted up to what the DB allows, and
 // more as they finish; after Unregister, nothing.
 func TestCompactionGate(t *testing.T) {
-	db := &fakeDB{waiting: 3, scheduled: make(chan pebble.CompactionGrantHandle, 3)}
+	db := &fakeDB{waiting: 3, scheduled: make(chan pebble.CompactionGrantHandle), release: make(chan struct{})}
 	g := newCompactionGate()
 	g.Register(2, db)
 	g.UpdateGetAllowedWithoutPermission() // wakes the granter: it must grant nothing yet
@@ -53,12 +58,17 @@ func TestCompactionGate(t *testing.T) {
 	}
 
 	g.start()
-	first, second := <-db.scheduled, <-db.scheduled
+	first := <-db.scheduled
+	db.release <- struct{}{}
+	second := <-db.scheduled
+	// The granter is inside the DB's Schedule of the second: it must count it already.
 	if ok, _ := g.TrySchedule(); ok {
 		t.Fatal("a third compaction was granted while the DB allows two")
 	}
+	db.release <- struct{}{}
 	first.Done()
 	third := <-db.scheduled
+	db.release <- struct{}{}
 	second.Done()
 	third.Done()
 
