@@ -26,7 +26,8 @@ type Options struct {
 	// size; a new one applies from the next segment on.
 	SegmentSize int
 	// CacheSize bounds, in bytes, the index blocks kept in memory; 0 means 64 MiB. The
-	// index lives on disk: this, not the number of events, sets the store's memory.
+	// index lives on disk: this, not the number of events, sets the store's memory. An
+	// index that fits in it whole is read into it in the background after Open.
 	CacheSize int64
 	// Logger receives repairs, index rebuild progress, damage and flush failures;
 	// nil means slog.Default().

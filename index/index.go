@@ -124,6 +124,36 @@ func (x *Index) Check(ctx context.Context, pace func(read int64)) error {
 	return err
 }
 
+// Warm reads the whole index once, so that as much of it as the cache holds is in
+// memory, unless ctx ends first. An index read this way answers its first lookups as
+// fast as later ones: without it, the first thousands after an open each miss the
+// cache, on a VM at tens of microseconds a miss.
+func (x *Index) Warm(ctx context.Context) error {
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.exit()
+	it, err := x.db.NewIter(nil)
+	if err != nil {
+		return x.errorf("index: warm: %w", err)
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if _, err := it.ValueAndErr(); err != nil {
+			it.Close()
+			return x.errorf("index: warm: %w", err)
+		}
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			it.Close()
+			return ctx.Err()
+		}
+	}
+	if err := it.Close(); err != nil {
+		return x.errorf("index: warm: %w", err)
+	}
+	return nil
+}
+
 // check is Check with a fresh iterator every round bytes; it returns the bytes read.
 func (x *Index) check(ctx context.Context, pace func(read int64), round int64) (int64, error) {
 	if err := x.enter(); err != nil {

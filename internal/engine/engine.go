@@ -122,6 +122,16 @@ func Open(dir string, opts Options) (*Engine, error) {
 	}
 	e.done.Add(1)
 	go e.flushLoop()
+	cache := opts.CacheSize
+	if cache <= 0 {
+		cache = index.DefaultCacheSize
+	}
+	if int64(e.Index.Metrics().DiskBytes) <= cache {
+		// The whole index fits in its cache: load it now rather than a block per miss
+		// during the first reads. A larger one is left to fill with what is read.
+		e.done.Add(1)
+		go e.warm()
+	}
 	if !opts.NoScrub {
 		e.done.Add(1)
 		go e.scrub()
@@ -501,6 +511,24 @@ func (e *Engine) flush() error {
 		return fmt.Errorf("index flush: %w", err)
 	}
 	return e.Index.Flush()
+}
+
+// warm loads the index into its cache in the background.
+func (e *Engine) warm() {
+	defer e.done.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-e.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := e.Index.Warm(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, index.ErrDamaged) {
+		// Damage was reported as it was found; anything else only costs speed.
+		e.logger.Warn("pmd: loading the index into its cache failed", "err", err)
+	}
 }
 
 // defaultScrubRate paces the background scrub: a 4 GiB log in about two minutes.
