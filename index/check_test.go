@@ -13,14 +13,7 @@ import (
 // not read, so only a full read finds it.
 func damageOneBlock(t *testing.T, dir string, n int) {
 	t.Helper()
-	x := openTest(t, dir)
-	applyEvents(t, x, 1, n)
-	if err := x.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeClosed(t, dir, n)
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
 	var biggest string
 	var size int64

@@ -26,6 +26,19 @@ func applyEvents(t *testing.T, x *Index, from uint64, n int) {
 	}
 }
 
+// writeClosed writes n events into a fresh index in dir, flushes it and closes it.
+func writeClosed(t *testing.T, dir string, n int) {
+	t.Helper()
+	x := openTest(t, dir)
+	applyEvents(t, x, 1, n)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFlushIsWhatAReopenFinds(t *testing.T) {
 	dir := t.TempDir()
 	x := openTest(t, dir)

@@ -25,14 +25,7 @@ func readAll(t *testing.T, x *Index, n int) {
 func TestWarmLoadsTheIndex(t *testing.T) {
 	const n = 20000
 	dir := t.TempDir()
-	x := openTest(t, dir)
-	applyEvents(t, x, 1, n)
-	if err := x.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeClosed(t, dir, n)
 	for _, warm := range []bool{false, true} {
 		x, err := Open(dir, Options{CacheSize: 64 << 20})
 		if err != nil {

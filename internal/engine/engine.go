@@ -513,11 +513,10 @@ func (e *Engine) flush() error {
 	return e.Index.Flush()
 }
 
-// warm loads the index into its cache in the background.
-func (e *Engine) warm() {
-	defer e.done.Done()
+// stopContext returns a context that is cancelled when the engine stops, for its
+// background work.
+func (e *Engine) stopContext() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	go func() {
 		select {
 		case <-e.stop:
@@ -525,6 +524,14 @@ func (e *Engine) warm() {
 		case <-ctx.Done():
 		}
 	}()
+	return ctx, cancel
+}
+
+// warm loads the index into its cache in the background.
+func (e *Engine) warm() {
+	defer e.done.Done()
+	ctx, cancel := e.stopContext()
+	defer cancel()
 	if err := e.Index.Warm(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, index.ErrDamaged) {
 		// Damage was reported as it was found; anything else only costs speed.
 		e.logger.Warn("pmd: loading the index into its cache failed", "err", err)
@@ -538,11 +545,8 @@ const defaultScrubRate = 32 << 20
 func (e *Engine) scrub() {
 	defer e.done.Done()
 	defer close(e.scrubDone)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-e.stop
-		cancel()
-	}()
+	ctx, cancel := e.stopContext()
+	defer cancel()
 	start := time.Now()
 	pace := e.pacer(ctx, start)
 	bad, err := e.Log.Scrub(ctx, func(done, total int64) {
