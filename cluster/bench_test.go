@@ -113,21 +113,7 @@ func TestClusterBench(t *testing.T) {
 	away := (lead + 1) % 3
 	c.kill(away)
 	const n = 20000
-	var written atomic.Int64
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for written.Add(1) <= n {
-				if st, body, err := c.append(lead, fmt.Sprintf("CatchUp$%d", w), "any", ""); err != nil || st != http.StatusCreated {
-					t.Errorf("append: %d %v %v", st, body, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	c.appendMany(t, lead, "CatchUp", n)
 	v, err := c.view(lead)
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,7 @@ package cluster_test
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,24 +26,7 @@ func TestClusterFarBehind(t *testing.T) {
 	away := (lead + 1) % 3
 	c.kill(away)
 	const n = 100_000
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= n {
-				if st, body, err := c.append(lead, fmt.Sprintf("Away$%d", w), "any", ""); err != nil || st != http.StatusCreated {
-					t.Errorf("append: %d %v %v", st, body, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	c.appendMany(t, lead, "Away", n)
 	v, err := c.view(lead)
 	if err != nil {
 		t.Fatal(err)

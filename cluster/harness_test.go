@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -371,6 +372,30 @@ func (c *tcluster) append(i int, stream, expected, id string) (int, map[string]a
 		body["expected_version"] = v
 	}
 	return c.post(i, "/v1/streams/"+url.PathEscape(stream), body)
+}
+
+// appendMany appends n events through node i from 16 concurrent writers, each to its
+// own stream named prefix$w, and fails the test on any refused append.
+func (c *tcluster) appendMany(t testing.TB, i int, prefix string, n int64) {
+	t.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= n {
+				if st, body, err := c.append(i, fmt.Sprintf("%s$%d", prefix, w), "any", ""); err != nil || st != http.StatusCreated {
+					t.Errorf("append: %d %v %v", st, body, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 }
 
 func (c *tcluster) post(i int, path string, body any) (int, map[string]any, error) {
