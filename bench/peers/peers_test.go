@@ -216,6 +216,7 @@ func TestParamsValidate(t *testing.T) {
 		{"Orders", func(p *Params) { p.Orders = 0 }},
 		{"EventsPerOrder", func(p *Params) { p.EventsPerOrder = 2 }},
 		{"Replays", func(p *Params) { p.Replays = 0 }},
+		{"WarmUp", func(p *Params) { p.WarmUp = -time.Second }},
 		{"LoadWorkers", func(p *Params) { p.LoadWorkers = 0 }},
 		{"Rounds", func(p *Params) { p.Rounds = 0 }},
 	} {

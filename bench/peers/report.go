@@ -107,10 +107,10 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		"with 1 and with %d concurrent writers, one event or link per durable write, each writer on its own stream "+
 		"with an exact expected version; replay log of %s events in %s order streams, two facts of each order "+
 		"linked into its process stream (%s links), written %d writers at a time with syncing off and reopened durable; "+
-		"%s random process streams replayed, then one scan of the whole log, after one untimed round of both. Each timed workload runs %d times "+
+		"%s random process streams replayed, then one scan of the whole log, after one untimed round of both and %v of untimed replays. Each timed workload runs %d times "+
 		"per store, the stores taking turns; a figure is the median.\n\n",
 		p.EventSize, p.WriteFor, p.Writers, formatFigure(float64(p.Orders*p.EventsPerOrder)),
-		formatFigure(float64(p.Orders)), formatFigure(float64(2*p.Orders)), p.LoadWorkers, formatFigure(float64(p.Replays)), p.Rounds)
+		formatFigure(float64(p.Orders)), formatFigure(float64(2*p.Orders)), p.LoadWorkers, formatFigure(float64(p.Replays)), p.WarmUp, p.Rounds)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}

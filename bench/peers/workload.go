@@ -31,6 +31,12 @@ type Params struct {
 	EventsPerOrder int
 	// Replays is the number of random process streams read whole.
 	Replays int
+	// WarmUp is how long each store replays process streams, untimed, after its
+	// untimed round of replay and scan and before the timed rounds. A store reopened
+	// after a bulk load may still be settling (filling caches and mappings, checking
+	// what it opened, compacting); a process manager in a running system meets it
+	// settled. Every store gets the same time.
+	WarmUp time.Duration
 	// LoadWorkers is the number of concurrent writers loading the replay log.
 	LoadWorkers int
 	// Rounds is how many times each timed workload runs against each peer, the
@@ -50,6 +56,7 @@ func FullParams(scale float64) Params {
 		Orders:         max(int(100_000*scale), 10),
 		EventsPerOrder: 10,
 		Replays:        1000,
+		WarmUp:         20 * time.Second,
 		LoadWorkers:    8,
 		Rounds:         3,
 		Seed:           6,
@@ -86,6 +93,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("peers: EventsPerOrder must be at least 3 (two facts and an order), got %d", p.EventsPerOrder)
 	case p.Replays < 1:
 		return fmt.Errorf("peers: Replays must be at least 1, got %d", p.Replays)
+	case p.WarmUp < 0:
+		return fmt.Errorf("peers: WarmUp must not be negative, got %v", p.WarmUp)
 	case p.LoadWorkers < 1:
 		return fmt.Errorf("peers: LoadWorkers must be at least 1, got %d", p.LoadWorkers)
 	case p.Rounds < 1:
@@ -436,6 +445,12 @@ func runReplayLog(ctx context.Context, peers []Peer, p Params, gen *generator, d
 		}
 		if _, err := scan(ctx, s, events); err != nil {
 			return fmt.Errorf("%s: warm-up: %w", peers[i].Name, err)
+		}
+		// Then replays for p.WarmUp, of yet other streams than the timed rounds read.
+		for k, end := uint64(1), time.Now().Add(p.WarmUp); time.Now().Before(end); k++ {
+			if _, _, err := replay(ctx, s, p, uint64(p.Rounds)+k); err != nil {
+				return fmt.Errorf("%s: warm-up: %w", peers[i].Name, err)
+			}
 		}
 	}
 	for round := range p.Rounds {
