@@ -176,3 +176,38 @@ func TestOpensFormat2(t *testing.T) {
 		t.Fatalf("Order$1 with max count 1 reads %v", ids(got))
 	}
 }
+
+// TestOpensIndexLayout2 opens a data directory written with index layout 2
+// (testdata/index2: a stream's state under a key of its own), which exited without
+// closing: this version rebuilds the index from the log once, logged as an upgrade, reads
+// what that version read, and writes on.
+func TestOpensIndexLayout2(t *testing.T) {
+	var logs lockedBuffer
+	dir, want, open := openFixture(t, "index2", &logs)
+	id, err := os.ReadFile(filepath.Join(dir, pmd.StoreIDFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open()
+	if !strings.Contains(logs.String(), "upgrading the index") {
+		t.Fatalf("the index upgrade is not logged:\n%s", logs.String())
+	}
+	checkFixture(t, s, want)
+	if got := s.ID().String(); !strings.Contains(string(id), got) {
+		t.Fatalf("store id %s after the upgrade, %s before", got, id)
+	}
+	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	s = open()
+	defer s.Close()
+	if strings.Contains(logs.String(), "upgrading") {
+		t.Fatalf("a second open upgrades again:\n%s", logs.String())
+	}
+	got, _ := readStream(t, s, "Order$1", pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1})
+	if len(got) != 1 || got[0].Position != res.LastPosition {
+		t.Fatalf("Order$1 read backward ends with %v, want the append at %d", ids(got), res.LastPosition)
+	}
+}

@@ -90,7 +90,7 @@ func (x *Index) Apply(b *Batch) error {
 	}
 	for _, name := range b.changed {
 		s := b.streams[name]
-		b.set(nameKey(b.kb[:0], spaceStream, name), streamValue(b.vb[:0], &s.streamRec))
+		b.set(stateKey(b.kb[:0], name), streamValue(b.vb[:0], &s.streamRec))
 	}
 	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
 	x.cnt.mu.Lock()
@@ -184,7 +184,7 @@ func (b *Batch) load(name string) (*batchStream, error) {
 		return nil, fmt.Errorf("index: stream name %q holds a 0 byte", name)
 	}
 	var kb [64]byte
-	v, closer, err := b.x.db.Get(nameKey(kb[:0], spaceStream, name))
+	v, closer, err := b.x.db.Get(stateKey(kb[:0], name))
 	s := &batchStream{}
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):

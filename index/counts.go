@@ -72,7 +72,7 @@ func (x *Index) countAll() error {
 		return x.errorf("index: count events: %w", err)
 	}
 	defer ids.Close()
-	streams, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceStream}, UpperBound: []byte{spaceStream + 1}})
+	streams, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceVersion}, UpperBound: []byte{spaceVersion + 1}})
 	if err != nil {
 		c.mu.Unlock()
 		return x.errorf("index: count streams: %w", err)
@@ -104,9 +104,13 @@ func (x *Index) countAll() error {
 	if err := ids.Error(); err != nil {
 		return x.errorf("index: count events: %w", err)
 	}
-	for ok := streams.First(); ok; ok = streams.Next() {
+	// A stream's state is its first key in the V space; a seek skips its versions.
+	for ok := streams.First(); ok; ok = streams.SeekGE(pastState(streams.Key())) {
 		if stopped() {
 			return ErrClosed
+		}
+		if !isStateKey(streams.Key()) {
+			return x.errorf("index: count streams: %w", formatErr("%s without the stream's state", describeKey(streams.Key())))
 		}
 		r, err := decodeStream(streams.Value())
 		if err != nil {

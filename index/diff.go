@@ -99,9 +99,10 @@ func describeKey(k []byte) string {
 	switch k[0] {
 	case spaceMeta:
 		return fmt.Sprintf("%s of the index", k[1:])
-	case spaceStream:
-		return fmt.Sprintf("state of stream %q", k[1:])
 	case spaceVersion:
+		if isStateKey(k) {
+			return fmt.Sprintf("state of stream %q", k[1:len(k)-1])
+		}
 		if named {
 			return fmt.Sprintf("version %d of stream %q", n, name)
 		}
@@ -144,8 +145,7 @@ func describeValue(k, v []byte) string {
 	if len(k) == 0 {
 		return fmt.Sprintf("%x", v)
 	}
-	switch k[0] {
-	case spaceStream:
+	if k[0] == spaceVersion && isStateKey(k) {
 		if r, err := decodeStream(v); err == nil {
 			if r.floor == 0 && r.ret == (Retention{}) {
 				return fmt.Sprintf("first visible version %d, next version %d", r.base, r.next)
@@ -153,6 +153,9 @@ func describeValue(k, v []byte) string {
 			return fmt.Sprintf("deleted below version %d, next version %d, retention floor %d, max age %dns, max count %d, truncate before %d",
 				r.base, r.next, r.floor, r.ret.MaxAge, r.ret.MaxCount, r.ret.TruncateBefore)
 		}
+		return fmt.Sprintf("%x", v)
+	}
+	switch k[0] {
 	case spaceVersion:
 		if pos, link, err := decodeEntry(v); err == nil {
 			if link {

@@ -19,7 +19,7 @@ func FuzzDecodeValues(f *testing.F) {
 		if _, s, err := decodeLinked(b); err == nil && s == "" {
 			t.Fatalf("decodeLinked(%x) accepted no stream", b)
 		}
-		for _, space := range []byte{spaceMeta, spaceStream, spaceVersion, spaceMember, spaceID, spaceCategory, spaceType, spaceLinked, spaceCaused, spaceDead, spaceErased} {
+		for _, space := range []byte{spaceMeta, spaceVersion, spaceMember, spaceID, spaceCategory, spaceType, spaceLinked, spaceCaused, spaceDead, spaceErased} {
 			k := append([]byte{space}, b...)
 			describeKey(k)
 			describeValue(k, b)

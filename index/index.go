@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -437,7 +438,7 @@ func (x *Index) Stream(stream string) (StreamState, error) {
 
 func (x *Index) stream(stream string) (StreamState, error) {
 	var kb [64]byte
-	v, closer, err := x.db.Get(nameKey(kb[:0], spaceStream, stream))
+	v, closer, err := x.db.Get(stateKey(kb[:0], stream))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return StreamState{Last: -1}, nil
 	}
@@ -461,16 +462,41 @@ type Entry struct {
 
 // Versions returns the state of stream and appends to dst up to limit of its visible
 // versions, starting at version from (inclusive), ascending, or with backward descending
-// from min(from, last version). limit <= 0 means no limit. The versions are read as of
-// the state returned, so a read costs one lookup of the stream and one iteration.
+// from min(from, last version). limit <= 0 means no limit. The state and the versions
+// come from one iteration over the stream's keys (its state sorts right before its
+// versions), so they are consistent and a read of a short stream costs one seek.
 func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool, limit int) (StreamState, []Entry, error) {
 	if err := x.enter(); err != nil {
 		return StreamState{}, dst, err
 	}
 	defer x.exit()
-	st, err := x.stream(stream)
-	if err != nil || !st.Exists {
-		return st, dst, err
+	sk := stateKey(nil, stream)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: sk, UpperBound: upper(sk)})
+	if err != nil {
+		return StreamState{}, dst, x.errorf("index: versions of %q: %w", stream, err)
+	}
+	st, dst, err := readVersions(it, sk, dst, from, backward, limit)
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return st, dst, x.errorf("index: versions of %q: %w", stream, err)
+	}
+	return st, dst, nil
+}
+
+// readVersions is Versions on an iterator over the keys of one stream, whose state key is sk.
+func readVersions(it *pebble.Iterator, sk []byte, dst []Entry, from uint64, backward bool, limit int) (StreamState, []Entry, error) {
+	if !it.First() || !bytes.Equal(it.Key(), sk) {
+		return StreamState{Last: -1}, dst, nil // never written (or an error, which Close returns)
+	}
+	r, err := decodeStream(it.Value())
+	if err != nil {
+		return StreamState{}, dst, err
+	}
+	st := r.state()
+	if !st.Exists {
+		return st, dst, nil
 	}
 	lo, hi := st.First, st.Next // visible versions are [lo, hi)
 	if backward {
@@ -486,31 +512,42 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 	if lo >= hi {
 		return st, dst, nil
 	}
-	it, err := x.db.NewIter(&pebble.IterOptions{
-		LowerBound: namedKey(nil, spaceVersion, stream, lo),
-		UpperBound: namedKey(nil, spaceVersion, stream, hi),
-	})
-	if err != nil {
-		return st, dst, x.errorf("index: versions of %q: %w", stream, err)
-	}
 	n := unlimited(limit)
-	step := it.Next
-	ok := it.First()
+	versionKey := func(v uint64) []byte { return binary.BigEndian.AppendUint64(sk[:len(sk):len(sk)], v) }
 	if backward {
-		step, ok = it.Prev, it.Last()
-	}
-	for ; ok && n > 0; ok, n = step(), n-1 {
-		pos, link, err := decodeEntry(it.Value())
-		if err != nil {
-			it.Close()
-			return st, dst, x.errorf("index: versions of %q: %w", stream, err)
+		for ok := it.SeekLT(versionKey(hi)); ok && n > 0 && len(it.Key()) > len(sk); ok, n = it.Prev(), n-1 {
+			v := suffix64(it.Key())
+			if v < lo {
+				break
+			}
+			if dst, err = appendEntry(dst, v, it.Value()); err != nil {
+				return st, dst, err
+			}
 		}
-		dst = append(dst, Entry{Version: suffix64(it.Key()), Position: pos, Link: link})
+		return st, dst, nil
 	}
-	if err := it.Close(); err != nil {
-		return st, dst, x.errorf("index: versions of %q: %w", stream, err)
+	ok := it.Next() // the first version, which is where a read from the start begins
+	if ok && suffix64(it.Key()) < lo {
+		ok = it.SeekGE(versionKey(lo))
+	}
+	for ; ok && n > 0; ok, n = it.Next(), n-1 {
+		v := suffix64(it.Key())
+		if v >= hi {
+			break
+		}
+		if dst, err = appendEntry(dst, v, it.Value()); err != nil {
+			return st, dst, err
+		}
 	}
 	return st, dst, nil
+}
+
+func appendEntry(dst []Entry, version uint64, value []byte) ([]Entry, error) {
+	pos, link, err := decodeEntry(value)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, Entry{Version: version, Position: pos, Link: link}), nil
 }
 
 // Contains reports whether the event at position event is a visible version of stream, as
@@ -704,7 +741,7 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 		return nil, err
 	}
 	defer x.exit()
-	pk := nameKey(nil, spaceStream, prefix)
+	pk := nameKey(nil, spaceVersion, prefix)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: pk, UpperBound: upper(pk)})
 	if err != nil {
 		return nil, x.errorf("index: stream names: %w", err)
@@ -712,20 +749,38 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 	var out []StreamInfo
 	ok := it.First()
 	if after >= prefix {
-		ok = it.SeekGE(append(nameKey(nil, spaceStream, after), 0))
+		ok = it.SeekGE(pastStream(after))
 	}
-	for n := unlimited(limit); ok && n > 0; ok, n = it.Next(), n-1 {
+	// A stream's state is its first key; its versions follow, and are skipped with a seek.
+	for n := unlimited(limit); ok && n > 0; ok = it.SeekGE(pastStream(out[len(out)-1].Name)) {
+		k := it.Key()
+		if !isStateKey(k) {
+			it.Close()
+			return out, x.errorf("index: stream names: %w", formatErr("%s without the stream's state", describeKey(k)))
+		}
 		r, err := decodeStream(it.Value())
 		if err != nil {
 			it.Close()
 			return out, x.errorf("index: stream names: %w", err)
 		}
-		out = append(out, StreamInfo{Name: string(it.Key()[1:]), StreamState: r.state()})
+		out = append(out, StreamInfo{Name: string(k[1 : len(k)-1]), StreamState: r.state()})
+		n--
 	}
 	if err := it.Close(); err != nil {
 		return out, x.errorf("index: stream names: %w", err)
 	}
 	return out, nil
+}
+
+// pastStream returns the smallest key above every key of stream name in the V space: its
+// state and its versions.
+func pastStream(name string) []byte {
+	return append(nameKey(nil, spaceVersion, name), 1)
+}
+
+// pastState is pastStream of the stream whose state key is sk, in a new slice.
+func pastState(sk []byte) []byte {
+	return append(sk[:len(sk)-1:len(sk)-1], 1)
 }
 
 // LinkedInto appends to dst the names of the streams that the event at position event

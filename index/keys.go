@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,8 +13,7 @@ import (
 // Key spaces, one byte each. FORMAT.md describes every key and value byte by byte.
 const (
 	spaceMeta     = 'M' // M<name>: the index's own facts (format version, position)
-	spaceStream   = 'S' // S<stream>: uv base, uv next [, uv floor, uv maxAge, uv maxCount, uv truncateBefore]
-	spaceVersion  = 'V' // V<stream>\0<be64 version>: uv position<<1 | link
+	spaceVersion  = 'V' // V<stream>\0: the stream's state; V<stream>\0<be64 version>: uv position<<1 | link
 	spaceMember   = 'P' // P<stream>\0<be64 position>: uv version
 	spaceID       = 'I' // I<16-byte id>: uv position
 	spaceCategory = 'C' // C<category>\0<be64 position>: empty
@@ -33,8 +33,9 @@ var (
 // FormatVersion is the version of the key layout in FORMAT.md. Open refuses an index
 // directory of another version with ErrFormat (and ErrOlderFormat for an older one); its
 // owner rebuilds it from the log. Version 2 marks dead events: a version 1 index has no
-// marks for the events its deletions killed.
-const FormatVersion = 2
+// marks for the events its deletions killed. Version 3 keeps a stream's state right before
+// its versions, so that a read of the stream is one iteration.
+const FormatVersion = 3
 
 // ErrFormat is matched by errors for an index directory written in a layout this version
 // does not read, or holding a key or value that breaks the layout: in both cases the
@@ -49,10 +50,22 @@ func formatErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)
 }
 
-// nameKey returns space, name: the key of a stream's state.
+// nameKey returns space, name.
 func nameKey(dst []byte, space byte, name string) []byte {
 	dst = append(dst, space)
 	return append(dst, name...)
+}
+
+// stateKey returns V, name, 0: the key of a stream's state, which sorts right before the
+// stream's versions (namedKey(dst, spaceVersion, name, v)), a prefix of each of them.
+func stateKey(dst []byte, name string) []byte {
+	return namePrefix(dst, spaceVersion, name)
+}
+
+// isStateKey reports whether k, a key in the V space, is a stream's state rather than
+// one of its versions: its name's 0 ends it.
+func isStateKey(k []byte) bool {
+	return len(k) >= 2 && k[len(k)-1] == 0 && bytes.IndexByte(k, 0) == len(k)-1
 }
 
 // namedKey returns space, name, 0, be64(n): a key under a name (stream, category, type)
