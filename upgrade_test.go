@@ -105,6 +105,22 @@ func checkFixture(t *testing.T, s *pmd.Store, want fixtureWant) {
 	}
 }
 
+// reopenUpgraded closes s, an upgraded store, and opens it again (closed at the test's
+// end), failing if that open upgrades anything again.
+func reopenUpgraded(t *testing.T, s *pmd.Store, logs *lockedBuffer, open func() *pmd.Store) *pmd.Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	s = open()
+	t.Cleanup(func() { s.Close() })
+	if strings.Contains(logs.String(), "upgrading") {
+		t.Fatalf("a second open upgrades again:\n%s", logs.String())
+	}
+	return s
+}
+
 // TestOpenUpgradesFormat1 opens a data directory written by the last version whose
 // index lived in memory (testdata/format1): the store upgrades it on first open, with
 // progress logged, and reads back exactly what that version read.
@@ -125,15 +141,7 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 	checkFixture(t, s, want)
 	// It goes on where the old version stopped, and stays upgraded.
 	mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	logs.Reset()
-	s = open()
-	defer s.Close()
-	if strings.Contains(logs.String(), "upgrading") {
-		t.Fatalf("a second open upgrades again:\n%s", logs.String())
-	}
+	s = reopenUpgraded(t, s, &logs, open)
 	if st := s.Stats(); st.Replayed != 0 {
 		t.Fatalf("a clean reopen replayed %d records", st.Replayed)
 	}
@@ -160,15 +168,7 @@ func TestOpensFormat2(t *testing.T) {
 	if err := s.SetRetention(context.Background(), "Order$1", pmd.Retention{MaxCount: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	logs.Reset()
-	s = open()
-	defer s.Close()
-	if strings.Contains(logs.String(), "upgrading") {
-		t.Fatalf("a second open upgrades again:\n%s", logs.String())
-	}
+	s = reopenUpgraded(t, s, &logs, open)
 	if s.ID() != id {
 		t.Fatalf("store id %s after a reopen, %s before", s.ID(), id)
 	}
@@ -197,15 +197,7 @@ func TestOpensIndexLayout2(t *testing.T) {
 		t.Fatalf("store id %s after the upgrade, %s before", got, id)
 	}
 	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	logs.Reset()
-	s = open()
-	defer s.Close()
-	if strings.Contains(logs.String(), "upgrading") {
-		t.Fatalf("a second open upgrades again:\n%s", logs.String())
-	}
+	s = reopenUpgraded(t, s, &logs, open)
 	got, _ := readStream(t, s, "Order$1", pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1})
 	if len(got) != 1 || got[0].Position != res.LastPosition {
 		t.Fatalf("Order$1 read backward ends with %v, want the append at %d", ids(got), res.LastPosition)
