@@ -17,8 +17,8 @@
 //
 // Writes in the timed workloads are durable on every store: each acknowledged
 // write is on disk (fsync) before the next one starts. Only the bulk load of the
-// replay log runs with syncing off, and every store is closed (flushed) and
-// reopened durable before it is read. How each peer is configured is written next
+// replay log runs with syncing off, and every store is closed (flushed),
+// reopened durable and warmed up untimed (Params.WarmUp) before it is read. How each peer is configured is written next
 // to its adapter and in bench/README.md, so a reader can check the comparison is fair.
 //
 // A [Report] writes the results as Markdown, with each figure's ratio to pmd
