@@ -752,7 +752,7 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 		ok = it.SeekGE(pastStream(after))
 	}
 	// A stream's state is its first key; its versions follow, and are skipped with a seek.
-	for n := unlimited(limit); ok && n > 0; ok = it.SeekGE(pastStream(out[len(out)-1].Name)) {
+	for n := unlimited(limit); ok && n > 0; n-- {
 		k := it.Key()
 		if !isStateKey(k) {
 			it.Close()
@@ -764,7 +764,9 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 			return out, x.errorf("index: stream names: %w", err)
 		}
 		out = append(out, StreamInfo{Name: string(k[1 : len(k)-1]), StreamState: r.state()})
-		n--
+		if n > 1 {
+			ok = it.SeekGE(pastState(k))
+		}
 	}
 	if err := it.Close(); err != nil {
 		return out, x.errorf("index: stream names: %w", err)
@@ -778,7 +780,8 @@ func pastStream(name string) []byte {
 	return append(nameKey(nil, spaceVersion, name), 1)
 }
 
-// pastState is pastStream of the stream whose state key is sk, in a new slice.
+// pastState is pastStream of the stream whose state key is sk, in a new slice (sk may be
+// an iterator's key, which must not change).
 func pastState(sk []byte) []byte {
 	return append(sk[:len(sk)-1:len(sk)-1], 1)
 }

@@ -1,11 +1,13 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -275,5 +277,35 @@ func TestCloseStopsTheCount(t *testing.T) {
 	}
 	if _, ok := x.Counts(); ok {
 		t.Log("the pass finished before Close")
+	}
+}
+
+// TestStateKeyOrder pins what layout 3 relies on: a stream's state key is a prefix of its
+// version keys, so it sorts right before them, and every key of a stream sorts below
+// pastStream of it and above the keys of any stream whose name sorts before it.
+func TestStateKeyOrder(t *testing.T) {
+	names := []string{"a", "a b", "a$1", "ab", "b"} // in byte order
+	var keys [][]byte
+	for _, name := range names {
+		keys = append(keys, stateKey(nil, name), namedKey(nil, spaceVersion, name, 0),
+			namedKey(nil, spaceVersion, name, 1<<60), namedKey(nil, spaceVersion, name, ^uint64(0)))
+	}
+	if !slices.IsSortedFunc(keys, bytes.Compare) {
+		t.Fatalf("keys of streams %q do not sort stream by stream, state first: %q", names, keys)
+	}
+	for i, k := range keys {
+		name := names[i/4]
+		if state := i%4 == 0; isStateKey(k) != state {
+			t.Errorf("isStateKey(%q) = %v, want %v", k, !state, state)
+		}
+		if past := pastStream(name); bytes.Compare(k, past) >= 0 {
+			t.Errorf("key %q of stream %q is not below pastStream %q", k, name, past)
+		}
+		if i%4 == 0 && !bytes.Equal(pastState(k), pastStream(name)) {
+			t.Errorf("pastState(%q) = %q, want pastStream(%q) = %q", k, pastState(k), name, pastStream(name))
+		}
+		if i+4 < len(keys) && bytes.Compare(pastStream(name), keys[i-i%4+4]) > 0 {
+			t.Errorf("pastStream(%q) skips the state of stream %q", name, names[i/4+1])
+		}
 	}
 }
