@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -475,7 +474,7 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 	if err != nil {
 		return StreamState{}, dst, x.errorf("index: versions of %q: %w", stream, err)
 	}
-	st, dst, err := readVersions(it, sk, dst, from, backward, limit)
+	st, dst, err := readVersions(it, stream, sk, dst, from, backward, limit)
 	if cerr := it.Close(); err == nil {
 		err = cerr
 	}
@@ -485,8 +484,8 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 	return st, dst, nil
 }
 
-// readVersions is Versions on an iterator over the keys of one stream, whose state key is sk.
-func readVersions(it *pebble.Iterator, sk []byte, dst []Entry, from uint64, backward bool, limit int) (StreamState, []Entry, error) {
+// readVersions is Versions on an iterator over the keys of stream, whose state key is sk.
+func readVersions(it *pebble.Iterator, stream string, sk []byte, dst []Entry, from uint64, backward bool, limit int) (StreamState, []Entry, error) {
 	if !it.First() || !bytes.Equal(it.Key(), sk) {
 		return StreamState{Last: -1}, dst, nil // never written (or an error, which Close returns)
 	}
@@ -513,9 +512,8 @@ func readVersions(it *pebble.Iterator, sk []byte, dst []Entry, from uint64, back
 		return st, dst, nil
 	}
 	n := unlimited(limit)
-	versionKey := func(v uint64) []byte { return binary.BigEndian.AppendUint64(sk[:len(sk):len(sk)], v) }
 	if backward {
-		for ok := it.SeekLT(versionKey(hi)); ok && n > 0 && len(it.Key()) > len(sk); ok, n = it.Prev(), n-1 {
+		for ok := it.SeekLT(namedKey(nil, spaceVersion, stream, hi)); ok && n > 0 && len(it.Key()) > len(sk); ok, n = it.Prev(), n-1 {
 			v := suffix64(it.Key())
 			if v < lo {
 				break
@@ -528,7 +526,7 @@ func readVersions(it *pebble.Iterator, sk []byte, dst []Entry, from uint64, back
 	}
 	ok := it.Next() // the first version, which is where a read from the start begins
 	if ok && suffix64(it.Key()) < lo {
-		ok = it.SeekGE(versionKey(lo))
+		ok = it.SeekGE(namedKey(nil, spaceVersion, stream, lo))
 	}
 	for ; ok && n > 0; ok, n = it.Next(), n-1 {
 		v := suffix64(it.Key())
@@ -749,7 +747,7 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 	var out []StreamInfo
 	ok := it.First()
 	if after >= prefix {
-		ok = it.SeekGE(pastStream(after))
+		ok = it.SeekGE(pastState(stateKey(nil, after)))
 	}
 	// A stream's state is its first key; its versions follow, and are skipped with a seek.
 	for n := unlimited(limit); ok && n > 0; n-- {
@@ -774,14 +772,9 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 	return out, nil
 }
 
-// pastStream returns the smallest key above every key of stream name in the V space: its
-// state and its versions.
-func pastStream(name string) []byte {
-	return append(nameKey(nil, spaceVersion, name), 1)
-}
-
-// pastState is pastStream of the stream whose state key is sk, in a new slice (sk may be
-// an iterator's key, which must not change).
+// pastState returns, in a new slice (sk may be an iterator's key, which must not change),
+// the smallest key above every key of the stream whose state key is sk: its state and its
+// versions.
 func pastState(sk []byte) []byte {
 	return append(sk[:len(sk)-1:len(sk)-1], 1)
 }

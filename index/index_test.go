@@ -282,7 +282,7 @@ func TestCloseStopsTheCount(t *testing.T) {
 
 // TestStateKeyOrder pins what layout 3 relies on: a stream's state key is a prefix of its
 // version keys, so it sorts right before them, and every key of a stream sorts below
-// pastStream of it and above the keys of any stream whose name sorts before it.
+// pastState of its state key and above the keys of any stream whose name sorts before it.
 func TestStateKeyOrder(t *testing.T) {
 	names := []string{"a", "a b", "a$1", "ab", "b"} // in byte order
 	var keys [][]byte
@@ -298,14 +298,12 @@ func TestStateKeyOrder(t *testing.T) {
 		if state := i%4 == 0; isStateKey(k) != state {
 			t.Errorf("isStateKey(%q) = %v, want %v", k, !state, state)
 		}
-		if past := pastStream(name); bytes.Compare(k, past) >= 0 {
-			t.Errorf("key %q of stream %q is not below pastStream %q", k, name, past)
+		past := pastState(keys[i-i%4])
+		if bytes.Compare(k, past) >= 0 {
+			t.Errorf("key %q of stream %q is not below pastState %q", k, name, past)
 		}
-		if i%4 == 0 && !bytes.Equal(pastState(k), pastStream(name)) {
-			t.Errorf("pastState(%q) = %q, want pastStream(%q) = %q", k, pastState(k), name, pastStream(name))
-		}
-		if i+4 < len(keys) && bytes.Compare(pastStream(name), keys[i-i%4+4]) > 0 {
-			t.Errorf("pastStream(%q) skips the state of stream %q", name, names[i/4+1])
+		if i+4 < len(keys) && bytes.Compare(past, keys[i-i%4+4]) > 0 {
+			t.Errorf("pastState of %q skips the state of stream %q", name, names[i/4+1])
 		}
 	}
 }
