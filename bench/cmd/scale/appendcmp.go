@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -48,8 +50,50 @@ func cmdAppendCmp(args []string) error {
 			}
 		}
 		mp, mn := median(rates["prev"]), median(rates["new"])
+		ps := paired(rates["prev"], rates["new"])
 		printJSON(map[string]any{"cmd": "appendcmp", "writers": w, "prev": rates["prev"], "new": rates["new"],
-			"prev_median": mp, "new_median": mn, "ratio": mn / mp})
+			"prev_median": mp, "new_median": mn, "ratio": mn / mp,
+			"paired_median": ps.Median, "paired_ci95": []float64{ps.Low, ps.High}, "new_won": ps.Won})
 	}
 	return nil
+}
+
+// pairedStats summarises the ratios new ÷ prev of rounds run back to back. The machine's
+// speed drifts by tens of percent within minutes, more than the builds differ, so each new
+// run is compared with the prev run just before it.
+type pairedStats struct {
+	Median    float64 // median of the paired ratios
+	Low, High float64 // a 95% bootstrap interval of that median
+	Won       int     // rounds in which new was faster
+}
+
+func paired(prev, next []float64) pairedStats {
+	n := min(len(prev), len(next))
+	if n == 0 {
+		return pairedStats{}
+	}
+	r := make([]float64, n)
+	var st pairedStats
+	for i := range r {
+		r[i] = next[i] / prev[i]
+		if r[i] > 1 {
+			st.Won++
+		}
+	}
+	st.Median = median(r)
+	// Resample the rounds with replacement; a fixed seed makes the interval a function
+	// of the rates, so the same output always prints the same interval.
+	rng := rand.New(rand.NewPCG(1, 2))
+	const resamples = 10000
+	meds := make([]float64, resamples)
+	sample := make([]float64, n)
+	for i := range meds {
+		for j := range sample {
+			sample[j] = r[rng.IntN(n)]
+		}
+		meds[i] = median(sample)
+	}
+	sort.Float64s(meds)
+	st.Low, st.High = meds[resamples*25/1000], meds[resamples*975/1000]
+	return st
 }
