@@ -172,12 +172,17 @@ func (l *Log) open() error {
 			}
 		}
 	}
-	segs, sidecars, err := listSegments(l.dir)
+	segs, sidecars, err := listFiles(l.dir)
 	if err != nil {
 		return err
 	}
 	var tailOffs []uint32
 	if len(segs) > 0 {
+		// The crash repair looks at the last two segments' sizes, and reads whatever
+		// else it looks at; the sealed segments' sizes are found below.
+		if err := statSegments(segs[max(0, len(segs)-2):]); err != nil {
+			return err
+		}
 		if segs[0].first != 1 {
 			return &CorruptError{Segment: segs[0].path, Position: 1,
 				Reason: fmt.Sprintf("first segment starts at position %d: the segments before it are missing", segs[0].first)}
@@ -203,10 +208,19 @@ func (l *Log) open() error {
 		}
 	}
 
+	// tidwall/wal lists the directory and stats every file in it, as long as the sizes
+	// of the sealed segments take to find: on 2 cores the two take half the time side
+	// by side.
+	sized := make(chan error, 1)
+	go func() { sized <- statSegments(segs) }()
 	if !ro {
-		if l.wal, err = l.openWAL(l.dir, l.walOptions()); err != nil {
-			return err
-		}
+		l.wal, err = l.openWAL(l.dir, l.walOptions())
+	}
+	if serr := <-sized; err == nil {
+		err = serr
+	}
+	if err != nil {
+		return err
 	}
 	if len(segs) == 0 {
 		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1))}}

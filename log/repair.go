@@ -73,6 +73,7 @@ func parseSegment(f segFile, laterPos, laterStart uint64) (*parsedSegment, error
 		return nil, err
 	}
 	p := &parsedSegment{file: f, lastCommit: -1}
+	p.file.size = int64(len(b))
 	var ents []framed
 	var frameErr string
 	off, pos := 0, f.first
