@@ -177,6 +177,26 @@ type tcluster struct {
 	t     testing.TB
 	nodes []*tnode
 	flags []string // extra flags of every node
+
+	// For nodes serving HTTPS (--tls-cert): a client trusting their certificate. The
+	// harness's own requests (view, post, all) go through it; nil is plain HTTP.
+	tls *http.Client
+}
+
+// url is the address of path on node i.
+func (c *tcluster) url(i int, path string) string {
+	if c.tls != nil {
+		return "https://" + c.nodes[i].http + path
+	}
+	return "http://" + c.nodes[i].http + path
+}
+
+// client is the HTTP client of the harness's requests.
+func (c *tcluster) client() *http.Client {
+	if c.tls != nil {
+		return c.tls
+	}
+	return httpc
 }
 
 // newCluster starts n nodes that form a cluster with --bootstrap-expect n.
@@ -294,7 +314,7 @@ var httpc = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{M
 
 func (c *tcluster) view(i int) (clusterView, error) {
 	var v clusterView
-	resp, err := httpc.Get("http://" + c.nodes[i].http + "/v1/cluster")
+	resp, err := c.client().Get(c.url(i, "/v1/cluster"))
 	if err != nil {
 		return v, err
 	}
@@ -402,9 +422,9 @@ func (c *tcluster) post(i int, path string, body any) (int, map[string]any, erro
 	b, _ := json.Marshal(body)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+c.nodes[i].http+path, bytes.NewReader(b))
+	req, _ := http.NewRequestWithContext(ctx, "POST", c.url(i, path), bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpc.Do(req)
+	resp, err := c.client().Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -422,11 +442,11 @@ func (c *tcluster) all(i int, leader bool) ([]string, error) {
 	var ids []string
 	from := "0"
 	for {
-		u := "http://" + c.nodes[i].http + "/v1/all?limit=1000&from=" + from
+		u := c.url(i, "/v1/all?limit=1000&from="+from)
 		if leader {
 			u += "&consistency=leader"
 		}
-		resp, err := httpc.Get(u)
+		resp, err := c.client().Get(u)
 		if err != nil {
 			return nil, err
 		}

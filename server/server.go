@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,9 @@ type Options struct {
 	// Node, for a node of a cluster, sends writes (and reads with ?consistency=leader,
 	// and the process and subscription routes) to the leader; nil is a single node.
 	Node Node
+	// ForwardTLS is the TLS configuration of a follower's requests to an https leader,
+	// for instance RootCAs holding a private CA; nil trusts the system's roots.
+	ForwardTLS *tls.Config
 	// Browser serves GET / and everything not under /v1/, /metrics or /healthz;
 	// nil means a small page listing the API.
 	Browser http.Handler
@@ -154,6 +158,9 @@ func New(store *pmd.Store, opts Options) *Server {
 		// each request).
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 256
+		if opts.ForwardTLS != nil {
+			t.TLSClientConfig = opts.ForwardTLS.Clone()
+		}
 		s.forwarder = &http.Client{Transport: t, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	s.routes()

@@ -21,6 +21,7 @@ import (
 // may reach.
 type accessFlags struct {
 	auth, tlsCert, tlsKey string
+	tlsCA                 string // CAs a cluster node trusts when it forwards to the leader
 	insecure              bool
 	// allowOrigin and allowHost are comma-separated lists (strings keep serveConfig
 	// comparable).
@@ -35,6 +36,7 @@ func (a *accessFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&a.auth, "auth", envString("PMD_AUTH", ""), "YAML file of tokens (their SHA-256s): every route but /healthz then needs one; reloaded on SIGHUP (env PMD_AUTH)")
 	fs.StringVar(&a.tlsCert, "tls-cert", envString("PMD_TLS_CERT", ""), "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP (env PMD_TLS_CERT)")
 	fs.StringVar(&a.tlsKey, "tls-key", envString("PMD_TLS_KEY", ""), "the PEM private key of --tls-cert (env PMD_TLS_KEY)")
+	fs.StringVar(&a.tlsCA, "tls-ca", envString("PMD_TLS_CA", ""), "a cluster node trusts the PEM certificates in this file, instead of the system's roots, when it forwards to an https leader (env PMD_TLS_CA)")
 	fs.BoolVar(&a.insecure, "insecure", insecure, "serve a non-loopback address without --auth (env PMD_INSECURE)")
 	a.allowOrigin = envString("PMD_ALLOW_ORIGIN", "")
 	a.allowHost = envString("PMD_ALLOW_HOST", "")
@@ -79,9 +81,10 @@ func (a *accessFlags) check() error {
 // access is what serve runs with under accessFlags: the tokens, the TLS certificate,
 // and the names the daemon serves.
 type access struct {
-	flags  accessFlags
-	tokens *server.Tokens // nil without --auth
-	cert   atomic.Pointer[tls.Certificate]
+	flags   accessFlags
+	tokens  *server.Tokens // nil without --auth
+	cert    atomic.Pointer[tls.Certificate]
+	forward *tls.Config // for requests to the leader; nil without --tls-ca
 }
 
 // loadAccess reads the token file and the certificate, and refuses a non-loopback
@@ -104,7 +107,28 @@ func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 			return nil, err
 		}
 	}
+	if f.tlsCA != "" {
+		roots, err := loadCAs(f.tlsCA)
+		if err != nil {
+			return nil, err
+		}
+		a.forward = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	return a, nil
+}
+
+// loadCAs reads the PEM certificates of file (--tls-ca), to be trusted instead of the
+// system's roots.
+func loadCAs(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &exitError{exitTrouble, fmt.Errorf("--tls-ca: %w", err)}
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(b) {
+		return nil, &usageError{fmt.Sprintf("--tls-ca %s: no PEM certificate in it", file)}
+	}
+	return roots, nil
 }
 
 func (a *access) loadCert() error {

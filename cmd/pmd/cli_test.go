@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -403,5 +405,42 @@ func TestWebhookDeliveryWithRetries(t *testing.T) {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestClientTLSCA: the client commands reach an https daemon whose certificate only a
+// private CA vouches for once --tls-ca names that CA, and say why they cannot before.
+func TestClientTLSCA(t *testing.T) {
+	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Append(context.Background(), "Order$1", pmd.NoStream, pmd.EventData{Type: "OrderPlaced"}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(server.New(store, server.Options{Logger: quiet()}))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	ts.StartTLS()
+	defer ts.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := runPMD(t, context.Background(), "--addr", ts.URL, "streams")
+	if code != exitTrouble || !strings.Contains(stderr, "certificate signed by unknown authority") || !strings.Contains(stderr, "--tls-ca or PMD_TLS_CA") {
+		t.Fatalf("without --tls-ca: exit %d, stderr %q; want a certificate error", code, stderr)
+	}
+	code, stdout, stderr := runPMD(t, context.Background(), "--addr", ts.URL, "--tls-ca", ca, "streams")
+	if code != 0 || !strings.Contains(stdout, "Order$1") {
+		t.Fatalf("with --tls-ca: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	t.Setenv("PMD_TLS_CA", ca)
+	if code, stdout, stderr := runPMD(t, context.Background(), "--addr", ts.URL, "streams"); code != 0 || !strings.Contains(stdout, "Order$1") {
+		t.Fatalf("with PMD_TLS_CA: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, _, stderr := runPMD(t, context.Background(), "--addr", ts.URL, "--tls-ca", filepath.Join(t.TempDir(), "none.pem"), "streams"); code != exitTrouble || !strings.Contains(stderr, "--tls-ca: open ") {
+		t.Fatalf("a missing CA file: exit %d, stderr %q", code, stderr)
 	}
 }

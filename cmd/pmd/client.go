@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,10 +24,21 @@ import (
 // globals are the root's flags that every command talking to a daemon uses.
 type globals struct {
 	addr, token string
+	tlsCA       string // PEM file of the CAs trusted for an https daemon; "" is the system's
 }
 
 func (g *globals) client() (*client.Client, error) {
-	c, err := client.New(g.addr, client.WithToken(g.token))
+	opts := []client.Option{client.WithToken(g.token)}
+	if g.tlsCA != "" {
+		roots, err := loadCAs(g.tlsCA)
+		if err != nil {
+			return nil, err
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: t}))
+	}
+	c, err := client.New(g.addr, opts...)
 	if err != nil {
 		return nil, &usageError{"--addr: " + err.Error()}
 	}

@@ -17,8 +17,8 @@
 //
 // Flags go anywhere on the line, before or after the arguments. The commands that talk
 // to a running daemon take --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env
-// PMD_TOKEN: the bearer token of a daemon started with --auth) and --json (print JSON
-// for scripts). Every flag of serve can also be set with an environment variable:
+// PMD_TOKEN: the bearer token of a daemon started with --auth), --tls-ca (env
+// PMD_TLS_CA: the CAs to trust for an https daemon) and --json (print JSON for scripts). Every flag of serve can also be set with an environment variable:
 // PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false), PMD_LOG_FORMAT, PMD_CACHE.
 // A flag given on the command line wins over the environment.
 //
@@ -29,6 +29,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = exitUsage
 	case errors.As(err, &xerr):
 		code = xerr.code
+	case errors.As(err, &cerr) && errors.As(err, new(x509.UnknownAuthorityError)):
+		code = exitTrouble
+		err = fmt.Errorf("%w (--tls-ca or PMD_TLS_CA names a file of the CAs to trust)", err)
 	case errors.As(err, &cerr):
 		code = exitTrouble
 		err = fmt.Errorf("%w (is `pmd serve` running there? --addr or PMD_ADDR names it)", err)
@@ -132,6 +136,7 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address of the daemon, host:port or an http(s) URL (env PMD_ADDR)")
 	pf.StringVar(&g.token, "token", os.Getenv("PMD_TOKEN"), "bearer token for a daemon started with --auth (env PMD_TOKEN)")
+	pf.StringVar(&g.tlsCA, "tls-ca", envString("PMD_TLS_CA", ""), "trust the PEM certificates in this file, instead of the system's roots, for an https daemon (env PMD_TLS_CA)")
 
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon and its data directory:"},
 		&cobra.Group{ID: "client", Title: "Talking to a running daemon:"})

@@ -213,7 +213,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AllowHosts:    acc.allowHosts(c.addr),
 	}
 	if node != nil {
-		opts.Node, opts.Cluster = node, clusterStatus(node)
+		opts.Node, opts.Cluster, opts.ForwardTLS = node, clusterStatus(node), acc.forward
 		opts.MoreMetrics = lp
 	}
 	srv := server.New(store, opts)

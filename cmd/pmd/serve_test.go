@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"io/fs"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,7 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/pmd-dev/pmd/internal/testcert"
 )
 
 // TestServeOnABusyPortLeavesTheDataDirectoryAlone: pmd serve binds its port first, so
@@ -61,6 +56,8 @@ func TestServeRefusals(t *testing.T) {
 		{"a certificate without its key", []string{"--tls-cert", good}, exitUsage, "--tls-cert and --tls-key go together"},
 		{"a missing certificate", []string{"--tls-cert", good + ".pem", "--tls-key", good + ".key"}, exitTrouble, "--tls-cert"},
 		{"an origin with a path", []string{"--allow-origin", "https://dash.example/app"}, exitUsage, "want scheme://host[:port]"},
+		{"a missing CA file", []string{"--tls-ca", good + ".missing"}, exitTrouble, "--tls-ca: open "},
+		{"a CA file without a certificate", []string{"--tls-ca", good}, exitUsage, "--tls-ca " + good + ": no PEM certificate in it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,43 +98,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 
 // selfSignedIn is selfSigned writing cert.pem and key.pem into dir, with subject name cn.
 func selfSignedIn(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"pmd.test"},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(leaf)
-	return certFile, keyFile, pool
+	return testcert.Write(t, dir, cn)
 }
 
 // TestServeWithAuthAndTLS runs the binary with a token file over HTTPS: requests need
