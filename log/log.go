@@ -208,9 +208,8 @@ func (l *Log) open() error {
 		}
 	}
 
-	// tidwall/wal lists the directory and stats every file in it, as long as the sizes
-	// of the sealed segments take to find: on 2 cores the two take half the time side
-	// by side.
+	// wal.Open lists the directory and stats every file in it, which takes about as long
+	// as finding the sealed segments' sizes (a stat each): the two run side by side.
 	sized := make(chan error, 1)
 	go func() { sized <- statSegments(segs) }()
 	if !ro {

@@ -108,18 +108,17 @@ func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 		}
 	}
 	if f.tlsCA != "" {
-		roots, err := loadCAs(f.tlsCA)
-		if err != nil {
+		var err error
+		if a.forward, err = clientTLS(f.tlsCA); err != nil {
 			return nil, err
 		}
-		a.forward = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	return a, nil
 }
 
-// loadCAs reads the PEM certificates of file (--tls-ca), to be trusted instead of the
-// system's roots.
-func loadCAs(file string) (*x509.CertPool, error) {
+// clientTLS is the TLS configuration of a client that trusts the PEM certificates of
+// file (--tls-ca) instead of the system's roots.
+func clientTLS(file string) (*tls.Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, &exitError{exitTrouble, fmt.Errorf("--tls-ca: %w", err)}
@@ -128,7 +127,7 @@ func loadCAs(file string) (*x509.CertPool, error) {
 	if !roots.AppendCertsFromPEM(b) {
 		return nil, &usageError{fmt.Sprintf("--tls-ca %s: no PEM certificate in it", file)}
 	}
-	return roots, nil
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
 }
 
 func (a *access) loadCert() error {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,12 +29,12 @@ type globals struct {
 func (g *globals) client() (*client.Client, error) {
 	opts := []client.Option{client.WithToken(g.token)}
 	if g.tlsCA != "" {
-		roots, err := loadCAs(g.tlsCA)
+		cfg, err := clientTLS(g.tlsCA)
 		if err != nil {
 			return nil, err
 		}
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		t.TLSClientConfig = cfg
 		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: t}))
 	}
 	c, err := client.New(g.addr, opts...)

@@ -18,7 +18,8 @@
 // Flags go anywhere on the line, before or after the arguments. The commands that talk
 // to a running daemon take --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env
 // PMD_TOKEN: the bearer token of a daemon started with --auth), --tls-ca (env
-// PMD_TLS_CA: the CAs to trust for an https daemon) and --json (print JSON for scripts). Every flag of serve can also be set with an environment variable:
+// PMD_TLS_CA: the CAs to trust for an https daemon) and --json (print JSON for
+// scripts). Every flag of serve can also be set with an environment variable:
 // PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false), PMD_LOG_FORMAT, PMD_CACHE.
 // A flag given on the command line wins over the environment.
 //
