@@ -30,7 +30,7 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Nodes) != 3 || v.NodeID != "n1" {
+	if len(v.Nodes) != 3 || v.NodeID != "n1" || v.LeaderID == "" || v.CommitIndex == 0 || v.AppliedIndex == 0 || v.AppliedIndex > v.CommitIndex {
 		t.Fatalf("GET /v1/cluster: %+v", v)
 	}
 	for _, n := range v.Nodes {
@@ -335,6 +335,23 @@ func TestClusterProcessManagersAcrossFailover(t *testing.T) {
 		}
 		return nil
 	})
+	// A follower, which runs no process manager, answers the process routes with the
+	// leader's answer.
+	f := (c.leader() + 1) % 3
+	for path, want := range map[string]string{
+		"/v1/processes":                 `"CateringMatch"`,
+		"/v1/processes/CateringMatch/1": `"ConfirmOrder"`,
+	} {
+		resp, err := httpc.Get("http://" + c.nodes[f].http + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("GET %s through follower %s: %d %s %v; want the leader's answer with %s", path, c.nodes[f].id, resp.StatusCode, body, err, want)
+		}
+	}
 }
 
 // types counts the event types of a stream, read with consistency=leader through node i.
