@@ -78,7 +78,7 @@ func TestDamagedRecordIsFoundAndServedAround(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			flipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+			seg := flipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
 			bad := all[victim].Position
 			if rebuild {
 				// The replay meets the damaged record: it skips it, and the later events
@@ -88,12 +88,27 @@ func TestDamagedRecordIsFoundAndServedAround(t *testing.T) {
 				}
 			}
 
+			var logged lockedBuffer
+			opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 			s, err = pmd.Open(dir, opts)
 			if err != nil {
 				t.Fatalf("a damaged record must not stop the store from opening: %v", err)
 			}
 			defer s.Close()
 			waitScrub(t, s)
+			// Logged with segment, offset and position (contract section 8).
+			var line string
+			for l := range strings.Lines(logged.String()) {
+				if strings.Contains(l, "level=ERROR") && strings.Contains(l, "damaged") {
+					line = l
+					break
+				}
+			}
+			for _, want := range []string{"segment=" + seg, "offset=", fmt.Sprintf("position=%d", bad)} {
+				if !strings.Contains(line, want) {
+					t.Fatalf("the damage's log line %q lacks %q; the log:\n%s", line, want, logged.String())
+				}
+			}
 			problems := s.Problems()
 			if len(problems) != 1 || !strings.Contains(problems[0], fmt.Sprintf("position %d", bad)) {
 				t.Fatalf("Problems() = %q, want one naming position %d", problems, bad)
