@@ -488,3 +488,38 @@ func TestClusterSubscriptionsOnTheLeader(t *testing.T) {
 		return nil
 	})
 }
+
+// TestClusterOfFive forms a cluster of five with --bootstrap-expect 5, writes through every
+// node, keeps writing with two nodes killed (a minority of five), and ends with the same
+// $all on every node.
+func TestClusterOfFive(t *testing.T) {
+	c := newCluster(t, 5)
+	lead := c.leader()
+	if v, err := c.view(lead); err != nil || len(v.Nodes) != 5 {
+		t.Fatalf("GET /v1/cluster: %+v %v; want five nodes", v, err)
+	}
+	for i := range c.nodes {
+		if st, body, err := c.append(i, fmt.Sprintf("Order$%d", i), "no_stream", ""); err != nil || st != http.StatusCreated {
+			t.Fatalf("append through %s: %d %v %v", c.nodes[i].id, st, body, err)
+		}
+	}
+	// Two followers down: three of five are a quorum.
+	down := 0
+	for i := range c.nodes {
+		if i != lead && down < 2 {
+			c.kill(i)
+			down++
+		}
+	}
+	if st, body, err := c.append(lead, "Order$minority", "no_stream", ""); err != nil || st != http.StatusCreated {
+		t.Fatalf("append with two of five nodes down: %d %v %v", st, body, err)
+	}
+	for i := range c.nodes {
+		if !c.alive(i) {
+			c.start(i)
+		}
+	}
+	if all := c.converged(30 * time.Second); len(all) != len(c.nodes)+1 {
+		t.Fatalf("$all holds %d events, want %d", len(all), len(c.nodes)+1)
+	}
+}
