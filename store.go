@@ -214,6 +214,7 @@ type Stats struct {
 
 	IndexDiskBytes     uint64 // the index's files on disk
 	IndexCacheBytes    int64  // index blocks cached in memory (bounded by Options.CacheSize)
+	IndexCacheLimit    int64  // that bound: Options.CacheSize, or its default
 	IndexCacheHits     int64
 	IndexCacheMisses   int64
 	IndexMemTableBytes uint64 // index entries not yet flushed
@@ -245,6 +246,7 @@ func (s *Store) Stats() Stats {
 		ScavengedBytes:     s.scavenged.Load(),
 		IndexDiskBytes:     m.DiskBytes,
 		IndexCacheBytes:    m.CacheBytes,
+		IndexCacheLimit:    m.CacheLimit,
 		IndexCacheHits:     m.CacheHits,
 		IndexCacheMisses:   m.CacheMisses,
 		IndexMemTableBytes: m.MemTable,

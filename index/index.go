@@ -58,8 +58,9 @@ type Index struct {
 	pos     atomic.Uint64 // last position applied
 	durable atomic.Uint64 // a position known to be on disk: Flush moves it
 
-	onDamage func(error)
-	readOnly bool
+	onDamage  func(error)
+	readOnly  bool
+	cacheSize int64 // the block cache's bound (Options.CacheSize)
 
 	flushMu sync.Mutex // one Flush at a time
 
@@ -242,7 +243,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		logger = slog.Default()
 	}
 	cache := pebble.NewCache(opts.CacheSize)
-	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly}
+	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize}
 	x.cnt.stop = make(chan struct{})
 	po := &pebble.Options{
 		// Pebble's default stops the process on a damaged table; the index is derived
@@ -391,6 +392,7 @@ func (x *Index) Flush() error {
 type Metrics struct {
 	DiskBytes   uint64 // bytes of the index's files on disk
 	CacheBytes  int64  // bytes in the block cache
+	CacheLimit  int64  // the bound on CacheBytes (Options.CacheSize)
 	CacheHits   int64
 	CacheMisses int64
 	MemTable    uint64 // bytes in memtables
@@ -407,6 +409,7 @@ func (x *Index) Metrics() Metrics {
 	return Metrics{
 		DiskBytes:   m.DiskSpaceUsage(),
 		CacheBytes:  m.BlockCache.Size,
+		CacheLimit:  x.cacheSize,
 		CacheHits:   m.BlockCache.Hits,
 		CacheMisses: m.BlockCache.Misses,
 		MemTable:    m.MemTable.Size,

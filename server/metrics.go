@@ -94,6 +94,7 @@ var storeDescs = map[string]*prometheus.Desc{
 	"durable":   prometheus.NewDesc("pmd_index_durable_position", "The index is on disk up to this log position; a crash replays the log after it.", nil, nil),
 	"disk":      prometheus.NewDesc("pmd_index_disk_bytes", "Bytes of the index's files on disk.", nil, nil),
 	"cache":     prometheus.NewDesc("pmd_index_cache_bytes", "Bytes of index blocks cached in memory.", nil, nil),
+	"cachemax":  prometheus.NewDesc("pmd_index_cache_limit_bytes", "The bound on pmd_index_cache_bytes: pmd serve --cache.", nil, nil),
 	"hits":      prometheus.NewDesc("pmd_index_cache_hits_total", "Index block cache hits.", nil, nil),
 	"misses":    prometheus.NewDesc("pmd_index_cache_misses_total", "Index block cache misses.", nil, nil),
 	"memtable":  prometheus.NewDesc("pmd_index_memtable_bytes", "Index entries in memory, not yet flushed.", nil, nil),
@@ -116,7 +117,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for key, v := range map[string]float64{
 		"damaged": float64(st.DamagedRecords), "failing": failing, "durable": float64(st.IndexDurable),
-		"disk": float64(st.IndexDiskBytes), "cache": float64(st.IndexCacheBytes), "memtable": float64(st.IndexMemTableBytes),
+		"disk": float64(st.IndexDiskBytes), "cache": float64(st.IndexCacheBytes), "cachemax": float64(st.IndexCacheLimit), "memtable": float64(st.IndexMemTableBytes),
 		"l0": float64(st.IndexL0Files),
 	} {
 		ch <- prometheus.MustNewConstMetric(storeDescs[key], prometheus.GaugeValue, v)

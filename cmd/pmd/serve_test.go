@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -170,5 +171,32 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 	}
 	if err := d.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("pmd exited with %v\n%s", err, d.logs)
+	}
+}
+
+// TestServeCacheReachesTheStore: --cache bounds the store's index cache, as /metrics shows,
+// and without it the bound is the default 64 MiB.
+func TestServeCacheReachesTheStore(t *testing.T) {
+	bin := pmdBinary(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cache", "16MiB"}, "pmd_index_cache_limit_bytes 1.6777216e+07\n"},
+		{nil, "pmd_index_cache_limit_bytes 6.7108864e+07\n"},
+	} {
+		d := startDaemon(t, bin, append([]string{"--data", t.TempDir()}, tt.args...)...)
+		resp, err := http.Get(d.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(body), tt.want) {
+			t.Errorf("serve %v: /metrics lacks %q (%v)", tt.args, tt.want, err)
+		}
+		if err := d.stop(t, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
