@@ -115,7 +115,7 @@ func reopenUpgraded(t *testing.T, s *pmd.Store, logs *lockedBuffer, open func() 
 	logs.Reset()
 	s = open()
 	t.Cleanup(func() { s.Close() })
-	if strings.Contains(logs.String(), "upgrading") {
+	if strings.Contains(logs.String(), "upgrading") || strings.Contains(logs.String(), "offsets files into") {
 		t.Fatalf("a second open upgrades again:\n%s", logs.String())
 	}
 	return s
@@ -192,7 +192,17 @@ func TestOpensIndexLayout2(t *testing.T) {
 	if !strings.Contains(logs.String(), "upgrading the index") {
 		t.Fatalf("the index upgrade is not logged:\n%s", logs.String())
 	}
+	// The log's offsets files move from beside the segments into log/offsets, where
+	// they are read, not rebuilt.
+	legacy, _ := filepath.Glob(filepath.Join(dir, "log", "*.offsets"))
+	moved, _ := filepath.Glob(filepath.Join(dir, "log", "offsets", "*.offsets"))
+	if len(legacy) != 0 || len(moved) == 0 || !strings.Contains(logs.String(), "offsets files into") {
+		t.Fatalf("offsets files beside the segments %v, in log/offsets %v; log:\n%s", legacy, moved, logs.String())
+	}
 	checkFixture(t, s, want)
+	if strings.Contains(logs.String(), "rebuilt offsets") {
+		t.Fatalf("offsets rebuilt instead of moved:\n%s", logs.String())
+	}
 	if got := s.ID().String(); !strings.Contains(string(id), got) {
 		t.Fatalf("store id %s after the upgrade, %s before", got, id)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -147,12 +148,13 @@ func checkContent(t testing.TB, l *Log, want []Record) {
 }
 
 // checkFiles checks that Segments() describes the segment files in the directory, that
-// every sealed segment has a matching sidecar, and that nothing else is there.
+// every sealed segment has a matching sidecar in the sidecar directory, and that nothing
+// else is in either.
 func checkFiles(t testing.TB, l *Log) {
 	t.Helper()
 	l.sealing.Wait() // sidecars of segments just sealed are written in the background
 	segs := l.Segments()
-	var want []string
+	want, wantSide := []string{sidecarDir}, []string{}
 	for i, s := range segs {
 		want = append(want, filepath.Base(s.Path))
 		info, err := os.Stat(s.Path)
@@ -166,50 +168,69 @@ func checkFiles(t testing.TB, l *Log) {
 			t.Errorf("segment %s does not follow the one before: %+v", s.Path, segs)
 		}
 		if i < len(segs)-1 {
-			want = append(want, filepath.Base(s.Path)+sidecarExt)
+			wantSide = append(wantSide, filepath.Base(s.Path)+sidecarExt)
 			tb, err := readSidecar(s.Path)
 			if err != nil || tb.first != s.First || len(tb.offs) != s.Count || tb.size != s.Size {
 				t.Errorf("sidecar of %s: %+v, %v", s.Path, tb, err)
 			}
 		}
 	}
-	ents, err := os.ReadDir(l.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range ents {
-		got = append(got, e.Name())
-	}
-	sort.Strings(want)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("directory holds %v, want %v", got, want)
-	}
-}
-
-// snapshot returns the content of every file in dir, to show that nothing changed.
-func snapshot(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := make(map[string]string)
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+	for _, d := range []struct {
+		dir  string
+		want []string
+	}{{l.dir, want}, {filepath.Join(l.dir, sidecarDir), wantSide}} {
+		ents, err := os.ReadDir(d.dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m[e.Name()] = string(b)
+		got := []string{}
+		for _, e := range ents {
+			got = append(got, e.Name())
+		}
+		sort.Strings(d.want)
+		if !reflect.DeepEqual(got, d.want) {
+			t.Errorf("directory %s holds %v, want %v", d.dir, got, d.want)
+		}
+	}
+}
+
+// snapshot returns the content of every file in dir and its sidecar directory (named
+// sidecarDir/NAME), to show that nothing changed.
+func snapshot(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	m := make(map[string]string)
+	for _, sub := range []string{"", sidecarDir} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if errors.Is(err, fs.ErrNotExist) && sub != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				continue
+			}
+			name := filepath.Join(sub, e.Name())
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[name] = string(b)
+		}
 	}
 	return m
 }
 
-// copyDir copies the files of src into a new temporary directory.
+// copyDir copies the files of src and its sidecar directory into a new temporary
+// directory.
 func copyDir(t testing.TB, src string) string {
 	t.Helper()
 	dst := t.TempDir()
 	for name, b := range snapshot(t, src) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, name)), 0o750); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dst, name), []byte(b), 0o640); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,21 +238,12 @@ func (l *Log) open() error {
 		return nil
 	}
 
-	// Sidecars of segments that are gone or are the tail again are stale, as are
-	// temporary files of an interrupted sidecar write.
-	for _, sc := range sidecars {
-		name := filepath.Base(sc)
-		first, _ := strconv.ParseUint(name[:segmentNameLen], 10, 64)
-		if i := l.find(first); i >= 0 && i < len(l.segs)-1 && l.segs[i].first == first && name[segmentNameLen:] == sidecarExt {
-			continue
-		}
-		if err := os.Remove(sc); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+	if err := l.tidySidecars(sidecars); err != nil {
+		return err
 	}
 	if sync {
 		// Makes durable a segment wal.Open created, repairs and sidecar changes.
-		if err := syncDir(l.dir); err != nil {
+		if err := syncDirs(l.dir); err != nil {
 			return err
 		}
 	}
@@ -268,12 +260,60 @@ func (l *Log) walOptions() *wal.Options {
 	return &o
 }
 
+// tidySidecars moves the sidecars that logs written before sidecarDir kept beside their
+// segments into it, and removes the stale ones: of segments that are gone or are the tail
+// again, and temporary files of an interrupted write. beside are the files listFiles
+// found beside the segments.
+func (l *Log) tidySidecars(beside []string) error {
+	dir := filepath.Join(l.dir, sidecarDir)
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	moved := 0
+	for _, p := range beside {
+		if !strings.HasSuffix(p, sidecarExt) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			continue
+		}
+		if err := os.Rename(p, filepath.Join(dir, filepath.Base(p))); err != nil {
+			return err
+		}
+		moved++
+	}
+	if moved > 0 {
+		l.logger.Info(fmt.Sprintf("log: moved %d offsets files into %s", moved, dir), "files", moved)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if len(name) > segmentNameLen && name[segmentNameLen:] == sidecarExt {
+			first, perr := strconv.ParseUint(name[:segmentNameLen], 10, 64)
+			if i := l.find(first); perr == nil && i >= 0 && i < len(l.segs)-1 && l.segs[i].first == first {
+				continue
+			}
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeSidecar saves offs, the offset table of the sealed segment first at path, size
 // bytes long. A failure is only logged: the table is rebuilt from the segment when it is
 // next loaded.
 func (l *Log) writeSidecar(first uint64, path string, size int64, offs []uint32) {
 	b := appendOffsets(nil, &offsetTable{first: first, size: size, offs: offs})
-	if err := replaceFile(path+sidecarExt, b); err != nil {
+	if err := replaceFile(sidecarPath(path), b); err != nil {
 		l.logger.Warn("log: cannot save segment offsets; they will be rebuilt when next loaded",
 			"segment", path, "err", err)
 	}
@@ -297,8 +337,13 @@ func unusable(t offsetTable, err error, f segFile, count uint64) string {
 	return ""
 }
 
+// readSidecar reads the sidecar of the segment file segPath, from where logs written before
+// sidecarDir kept it if it is not in sidecarDir (a read-only open does not move them).
 func readSidecar(segPath string) (offsetTable, error) {
-	b, err := os.ReadFile(segPath + sidecarExt)
+	b, err := os.ReadFile(sidecarPath(segPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		b, err = os.ReadFile(legacySidecar(segPath))
+	}
 	if err != nil {
 		return offsetTable{}, err
 	}
@@ -463,7 +508,7 @@ func (l *Log) rollback() error {
 		if err := os.Remove(segs[i].path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if err := os.Remove(segs[i].path + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removeSidecar(segs[i].path); err != nil {
 			return err
 		}
 	}

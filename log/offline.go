@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -309,10 +308,10 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 }
 
 func (rw *rewrite) apply(dir string) error {
-	if err := os.Remove(rw.file.path + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeSidecar(rw.file.path); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncDirs(dir); err != nil {
 		return err
 	}
 	old, err := os.Open(rw.file.path)

@@ -19,7 +19,7 @@ func TestReadOnly(t *testing.T) {
 	dir, want, damaged := damagedLog(t, opts)
 	tail := lastSegmentPath(t, dir)
 	appendFile(t, tail, []byte{0x50, 1, 2, 3}) // an entry of 80 bytes, 3 written
-	if err := os.Remove(filepath.Join(dir, segmentName(1)+sidecarExt)); err != nil {
+	if err := os.Remove(sidecarPath(filepath.Join(dir, segmentName(1)))); err != nil {
 		t.Fatal(err)
 	}
 	before := snapshot(t, dir)

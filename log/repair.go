@@ -3,7 +3,6 @@ package log
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 )
@@ -372,7 +371,7 @@ func (p *repairPlan) apply(dir string, sync bool) error {
 		if err := os.Remove(r.Segment); err != nil {
 			return err
 		}
-		if err := os.Remove(r.Segment + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removeSidecar(r.Segment); err != nil {
 			return err
 		}
 	}
@@ -382,7 +381,7 @@ func (p *repairPlan) apply(dir string, sync bool) error {
 		}
 	}
 	if sync {
-		return syncDir(dir)
+		return syncDirs(dir)
 	}
 	return nil
 }

@@ -490,25 +490,25 @@ func TestSidecars(t *testing.T) {
 	if len(segs) < 4 {
 		t.Fatalf("%d segments", len(segs))
 	}
-	s1, s2 := segs[1].Path+sidecarExt, segs[2].Path+sidecarExt
+	s1, s2 := segs[1].Path, segs[2].Path // their sidecars are to be damaged
 	tail := segs[len(segs)-1].Path
 	for _, tc := range []struct {
 		name    string
 		damage  func(t *testing.T, dir string)
 		rebuilt string // the reason logged, "" if nothing is rebuilt
 	}{
-		{"deleted", func(t *testing.T, dir string) { os.Remove(rebase(dir, s1)) }, "no offsets file"},
-		{"flipped bit", func(t *testing.T, dir string) { flipBit(t, rebase(dir, s1), 30) }, "offsets checksum mismatch"},
-		{"truncated", func(t *testing.T, dir string) { truncateFile(t, rebase(dir, s1), 10) }, "short offsets file"},
+		{"deleted", func(t *testing.T, dir string) { os.Remove(sidecarPath(rebase(dir, s1))) }, "no offsets file"},
+		{"flipped bit", func(t *testing.T, dir string) { flipBit(t, sidecarPath(rebase(dir, s1)), 30) }, "offsets checksum mismatch"},
+		{"truncated", func(t *testing.T, dir string) { truncateFile(t, sidecarPath(rebase(dir, s1)), 10) }, "short offsets file"},
 		{"another segment's", func(t *testing.T, dir string) {
-			b, _ := os.ReadFile(rebase(dir, s2))
-			os.WriteFile(rebase(dir, s1), b, 0o640)
+			b, _ := os.ReadFile(sidecarPath(rebase(dir, s2)))
+			os.WriteFile(sidecarPath(rebase(dir, s1)), b, 0o640)
 		}, "offsets file is for position"},
 		{"stale ones removed", func(t *testing.T, dir string) {
-			b, _ := os.ReadFile(rebase(dir, s2))
-			os.WriteFile(rebase(dir, tail)+sidecarExt, b, 0o640)                       // the tail has none
-			os.WriteFile(rebase(dir, s2)+tmpExt, b, 0o640)                             // an interrupted write
-			os.WriteFile(filepath.Join(dir, segmentName(999999)+sidecarExt), b, 0o640) // no such segment
+			b, _ := os.ReadFile(sidecarPath(rebase(dir, s2)))
+			os.WriteFile(sidecarPath(rebase(dir, tail)), b, 0o640)                       // the tail has none
+			os.WriteFile(sidecarPath(rebase(dir, s2))+tmpExt, b, 0o640)                  // an interrupted write
+			os.WriteFile(sidecarPath(filepath.Join(dir, segmentName(999999))), b, 0o640) // no such segment
 		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -542,7 +542,7 @@ func TestSidecars(t *testing.T) {
 	sealedBroken := func(t *testing.T, cut func(off int64) int64, check func(t *testing.T, ce *CorruptError, off int64)) {
 		dir := copyDir(t, src)
 		p := rebase(dir, segs[1].Path)
-		os.Remove(p + sidecarExt)
+		os.Remove(sidecarPath(p))
 		_, off, _ := entryAt(t, dir, segs[2].First-1)
 		truncateFile(t, p, cut(off))
 		l := mustOpen(t, dir, Options{NoSync: true, Logger: quiet()})
@@ -615,7 +615,7 @@ func TestRepairInterrupted(t *testing.T) {
 			for _, s := range segs[len(segs)-cut:] {
 				if s.first > uint64(committed) {
 					os.Remove(rebase(dir, s.path))
-					os.Remove(rebase(dir, s.path) + sidecarExt)
+					os.Remove(sidecarPath(rebase(dir, s.path)))
 				}
 			}
 			reopenRepaired(t, dir, opts, want[:committed])

@@ -95,10 +95,10 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 
 	s.swap.Lock()
 	err = func() error {
-		if err := os.Remove(s.path + sidecarExt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removeSidecar(s.path); err != nil {
 			return err
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := syncDirs(l.dir); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, s.path); err != nil {
@@ -109,7 +109,7 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 	if err != nil {
 		s.swap.Unlock()
 		os.Remove(tmp)
-		if _, statErr := os.Stat(s.path + sidecarExt); errors.Is(statErr, fs.ErrNotExist) {
+		if _, statErr := os.Stat(sidecarPath(s.path)); errors.Is(statErr, fs.ErrNotExist) {
 			l.writeSidecar(s.first, s.path, s.size, offs) // the old segment stays: so does its table
 		}
 		return RewriteResult{BytesBefore: res.BytesBefore, BytesAfter: res.BytesBefore}, err

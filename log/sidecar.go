@@ -2,16 +2,23 @@ package log
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"os"
+	"path/filepath"
 )
 
-// A sealed segment's offset table is kept in a sidecar file next to it, so that no old
-// segment need be framed: it is loaded when a read first needs it (tables.go). Its
-// layout is in FORMAT.md; a missing, damaged or inconsistent sidecar is rebuilt from the
-// segment itself.
+// A sealed segment's offset table is kept in a sidecar file, so that no old segment need
+// be framed: it is loaded when a read first needs it (tables.go). Its layout is in
+// FORMAT.md; a missing, damaged or inconsistent sidecar is rebuilt from the segment itself.
+//
+// The sidecars live in a subdirectory of the log's, sidecarDir: tidwall/wal's Open stats
+// every file of the log's directory, and next to the segments they doubled its work.
+// Logs written before kept them next to their segments; Open moves them (legacySidecar).
 const (
+	sidecarDir     = "offsets"
 	sidecarExt     = ".offsets"
 	tmpExt         = ".tmp"
 	sidecarMagic   = "PMDO"
@@ -87,6 +94,35 @@ func decodeOffsets(b []byte) (offsetTable, error) {
 		t.offs[i] = o
 	}
 	return t, nil
+}
+
+// sidecarPath is where the sidecar of the segment file seg is.
+func sidecarPath(seg string) string {
+	return filepath.Join(filepath.Dir(seg), sidecarDir, filepath.Base(seg)+sidecarExt)
+}
+
+// legacySidecar is where logs written before sidecarDir kept the sidecar of seg.
+func legacySidecar(seg string) string { return seg + sidecarExt }
+
+// removeSidecar removes the sidecar of seg, wherever it is.
+func removeSidecar(seg string) error {
+	for _, p := range []string{sidecarPath(seg), legacySidecar(seg)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncDirs fsyncs the log directory dir and its sidecar directory, if there is one.
+func syncDirs(dir string) error {
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Join(dir, sidecarDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // replaceFile writes data to path through a temporary file and a rename, so that readers

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -34,7 +35,7 @@ func TestOpenReadsNoSidecar(t *testing.T) {
 	dir, opts, want, segs := sealedLog(t)
 	good := snapshot(t, dir)
 	for _, s := range segs[:len(segs)-1] {
-		flipBit(t, s.Path+sidecarExt, 30)
+		flipBit(t, sidecarPath(s.Path), 30)
 	}
 	var logs logBuffer
 	opts.Logger = logs.logger()
@@ -73,7 +74,7 @@ func TestOpenReadsNoSidecar(t *testing.T) {
 func TestOpenReadOnlyLazy(t *testing.T) {
 	dir, opts, want, segs := sealedLog(t)
 	for _, s := range segs[:len(segs)-1] {
-		flipBit(t, s.Path+sidecarExt, 30)
+		flipBit(t, sidecarPath(s.Path), 30)
 	}
 	before := snapshot(t, dir)
 	opts.ReadOnly = true
@@ -96,7 +97,7 @@ func TestOpenReadOnlyLazy(t *testing.T) {
 func TestTableConcurrentLoad(t *testing.T) {
 	dir, opts, want, segs := sealedLog(t)
 	s := segs[2]
-	flipBit(t, s.Path+sidecarExt, 30)
+	flipBit(t, sidecarPath(s.Path), 30)
 	var logs logBuffer
 	opts.Logger = logs.logger()
 	l := mustOpen(t, dir, opts)
@@ -206,7 +207,7 @@ func TestTableEviction(t *testing.T) {
 // its reads fail with a *CorruptError naming it while the others are served.
 func TestTableMissingSegment(t *testing.T) {
 	dir, opts, want, segs := sealedLog(t)
-	for _, name := range []string{segs[3].Path, segs[3].Path + sidecarExt} {
+	for _, name := range []string{segs[3].Path, sidecarPath(segs[3].Path)} {
 		if err := os.Remove(name); err != nil {
 			t.Fatal(err)
 		}
@@ -228,5 +229,46 @@ func TestTableMissingSegment(t *testing.T) {
 		if r, err := l.Read(pos); err != nil || !reflect.DeepEqual(r, want[pos-1]) {
 			t.Fatalf("Read(%d) = %+v, %v", pos, r, err)
 		}
+	}
+}
+
+// TestOpenMovesLegacySidecars opens a log written before sidecarDir, its sidecars beside
+// its segments: a read-only open reads them where they are and changes nothing; the next
+// open moves them into sidecarDir, rebuilds none, and leaves only segments beside them.
+func TestOpenMovesLegacySidecars(t *testing.T) {
+	dir, opts, want, segs := sealedLog(t)
+	for _, s := range segs[:len(segs)-1] {
+		if err := os.Rename(sidecarPath(s.Path), legacySidecar(s.Path)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, sidecarDir)); err != nil {
+		t.Fatal(err)
+	}
+	legacy := snapshot(t, dir)
+
+	var logs logBuffer
+	ro := opts
+	ro.ReadOnly, ro.Logger = true, logs.logger()
+	l := mustOpen(t, dir, ro)
+	checkContent(t, l, want)
+	mustClose(t, l)
+	if !reflect.DeepEqual(snapshot(t, dir), legacy) {
+		t.Fatal("a read-only open changed the directory")
+	}
+	// Where they are, the sidecars are found and match (an offline check reads them).
+	if problems, err := VerifySidecars(dir); err != nil || len(problems) != 0 {
+		t.Fatalf("VerifySidecars of the old layout: %v, %v", problems, err)
+	}
+
+	o := opts
+	o.Logger = logs.logger()
+	l = mustOpen(t, dir, o)
+	defer mustClose(t, l)
+	contains(t, "log", logs.String(), fmt.Sprintf("log: moved %d offsets files into %s", len(segs)-1, filepath.Join(dir, sidecarDir)))
+	checkContent(t, l, want)
+	checkFiles(t, l)
+	if strings.Contains(logs.String(), "rebuilt") {
+		t.Fatalf("rebuilt a sidecar it moved: %s", logs.String())
 	}
 }

@@ -32,18 +32,18 @@ func TestVerifySidecars(t *testing.T) {
 	}{
 		{"clean", func(*testing.T, string) {}, nil},
 		{"missing", func(t *testing.T, dir string) {
-			if err := os.Remove(rebase(dir, s1.Path) + sidecarExt); err != nil {
+			if err := os.Remove(sidecarPath(rebase(dir, s1.Path))); err != nil {
 				t.Fatal(err)
 			}
 		}, []found{{filepath.Base(s1.Path), true, "no offsets file"}}},
-		{"flipped bit", func(t *testing.T, dir string) { flipBit(t, rebase(dir, s1.Path)+sidecarExt, 30) },
+		{"flipped bit", func(t *testing.T, dir string) { flipBit(t, sidecarPath(rebase(dir, s1.Path)), 30) },
 			[]found{{filepath.Base(s1.Path), true, "offsets checksum mismatch: stored"}}},
 		{"another segment's", func(t *testing.T, dir string) {
-			b, err := os.ReadFile(rebase(dir, segs[2].Path) + sidecarExt)
+			b, err := os.ReadFile(sidecarPath(rebase(dir, segs[2].Path)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(rebase(dir, s1.Path)+sidecarExt, b, 0o640); err != nil {
+			if err := os.WriteFile(sidecarPath(rebase(dir, s1.Path)), b, 0o640); err != nil {
 				t.Fatal(err)
 			}
 		}, []found{{filepath.Base(s1.Path), true, "offsets file is for position " + strconv.FormatUint(segs[2].First, 10)}}},
@@ -55,7 +55,7 @@ func TestVerifySidecars(t *testing.T) {
 			}
 			offs[2]++ // still increasing and inside the segment: the file decodes and fits
 			b := appendOffsets(nil, &offsetTable{first: s1.First, size: s1.Size, offs: offs})
-			if err := os.WriteFile(p+sidecarExt, b, 0o640); err != nil {
+			if err := os.WriteFile(sidecarPath(p), b, 0o640); err != nil {
 				t.Fatal(err)
 			}
 		}, []found{{filepath.Base(s1.Path), false, "offsets file puts entry 2 (position " + strconv.FormatUint(s1.First+2, 10) + ") at offset"}}},
@@ -65,7 +65,7 @@ func TestVerifySidecars(t *testing.T) {
 		}, nil},
 		{"sidecars of the tail and of no segment are not read", func(t *testing.T, dir string) {
 			for _, p := range []string{rebase(dir, segs[len(segs)-1].Path), filepath.Join(dir, segmentName(999999))} {
-				if err := os.WriteFile(p+sidecarExt, []byte("junk"), 0o640); err != nil {
+				if err := os.WriteFile(sidecarPath(p), []byte("junk"), 0o640); err != nil {
 					t.Fatal(err)
 				}
 			}

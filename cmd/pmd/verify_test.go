@@ -221,7 +221,8 @@ func TestVerifySidecars(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sidecar := filepath.Join(src, "log", "00000000000000000001.offsets")
+	seg := filepath.Join(src, "log", "00000000000000000001")
+	sidecar := filepath.Join(src, "log", "offsets", "00000000000000000001.offsets")
 	good, err := os.ReadFile(sidecar)
 	if err != nil {
 		t.Fatalf("the store has no sealed segment: %v", err)
@@ -237,7 +238,7 @@ func TestVerifySidecars(t *testing.T) {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
-		}, exitOK, "note: log: offsets of segment " + strings.TrimSuffix(sidecar, ".offsets") + ": no offsets file; the first read of the segment rebuilds them"},
+		}, exitOK, "note: log: offsets of segment " + seg + ": no offsets file; the first read of the segment rebuilds them"},
 		{"wrong offsets", func(t *testing.T, path string) {
 			b := slices.Clone(good)
 			b[28+4*2]++ // entry 2 starts a byte later; the file still decodes
@@ -246,14 +247,14 @@ func TestVerifySidecars(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, exitFailed, "DAMAGE: log: offsets of segment " + strings.TrimSuffix(sidecar, ".offsets") + ": offsets file puts entry 2 (position 3)"},
+		}, exitFailed, "DAMAGE: log: offsets of segment " + seg + ": offsets file puts entry 2 (position 3)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
 				t.Fatal(err)
 			}
-			tc.damage(t, filepath.Join(dir, "log", filepath.Base(sidecar)))
+			tc.damage(t, strings.ReplaceAll(sidecar, src, dir))
 			code, out, errOut := runPMD(t, context.Background(), "verify", dir)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d:\n%s%s", code, tc.code, out, errOut)

@@ -50,7 +50,7 @@ func storeSizes(dir string) (tail, offsets, index float64) {
 			tail = float64(fi.Size()) / 1e6
 		}
 	}
-	sides, _ := filepath.Glob(filepath.Join(dir, "log", "*.offsets"))
+	sides, _ := filepath.Glob(filepath.Join(dir, "log", "offsets", "*.offsets"))
 	for _, f := range sides {
 		if fi, err := os.Stat(f); err == nil {
 			offsets += float64(fi.Size()) / 1e6
