@@ -94,23 +94,24 @@ type segFile struct {
 }
 
 // listSegments returns the segment files in dir in position order, with their sizes,
-// and the sidecar and temporary files beside them (see listFiles).
-func listSegments(dir string) (segs []segFile, sidecars []string, err error) {
-	if segs, sidecars, err = listFiles(dir); err != nil {
+// and the other files beside them (see listFiles).
+func listSegments(dir string) (segs []segFile, beside []string, err error) {
+	if segs, beside, err = listFiles(dir); err != nil {
 		return nil, nil, err
 	}
 	if err := statSegments(segs); err != nil {
 		return nil, nil, err
 	}
-	return segs, sidecars, nil
+	return segs, beside, nil
 }
 
 // sizeUnknown is the size of a segFile whose file has not been stat'ed.
 const sizeUnknown = -1
 
 // listFiles returns the segment files in dir in position order, their sizes unknown, and
-// the sidecar and temporary files beside them (sidecars being written, segments being
-// rewritten by a repair). It refuses a directory holding the START/END files of
+// the files beside them that Open tidies (tidySidecars): the sidecars of logs written
+// before sidecarDir, sidecars they were writing, and segments being rewritten by a
+// repair or a scavenge. It refuses a directory holding the START/END files of
 // tidwall/wal's truncation, which this package never does: wal.Open would delete
 // segments on seeing them.
 //
