@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -89,24 +88,11 @@ func writeTokens(t *testing.T, content string) string {
 	return path
 }
 
-// selfSigned writes a certificate for 127.0.0.1 and pmd.test and its key, and returns
-// their paths and a pool that trusts it.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	dir := t.TempDir()
-	return selfSignedIn(t, dir, "pmd test")
-}
-
-// selfSignedIn is selfSigned writing cert.pem and key.pem into dir, with subject name cn.
-func selfSignedIn(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
-	return testcert.Write(t, dir, cn)
-}
-
 // TestServeWithAuthAndTLS runs the binary with a token file over HTTPS: requests need
 // a token, the certificate's name is a Host it serves, and SIGHUP swaps the tokens.
 func TestServeWithAuthAndTLS(t *testing.T) {
 	bin := pmdBinary(t)
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, pool := testcert.Write(t, t.TempDir(), "pmd test")
 	tokens := writeTokens(t, "tokens:\n  - {name: old, sha256: "+sha256Hex("old-secret")+", scopes: [write]}\n")
 	d := startDaemon(t, bin, "--data", t.TempDir(), "--auth", tokens, "--tls-cert", certFile, "--tls-key", keyFile)
 	base := strings.Replace(d.base, "http://", "https://", 1)
@@ -150,7 +136,7 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A renewed certificate in the same files, taken by the same SIGHUP.
-	_, _, renewed := selfSignedIn(t, filepath.Dir(certFile), "pmd renewed")
+	_, _, renewed := testcert.Write(t, filepath.Dir(certFile), "pmd renewed")
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
