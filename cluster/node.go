@@ -66,6 +66,9 @@ var (
 	ErrNoLeader = errors.New("cluster: no leader")
 	// ErrNotLeader: the operation needs the leader and this node is not.
 	ErrNotLeader = errors.New("cluster: this node is not the leader")
+	// ErrRemoved: the leader removed this node from the cluster, and the node stopped
+	// its Raft. Its store still answers reads of what it holds.
+	ErrRemoved = errors.New("cluster: this node was removed from the cluster: restart it with --join to rejoin")
 )
 
 // Node is a running cluster member: Raft, its state machine (the store) and the
@@ -86,6 +89,7 @@ type Node struct {
 	applyMu sync.Mutex
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
 	ready   atomic.Bool
+	removed atomic.Bool // the leader removed this node, which stopped Raft (leave)
 
 	// leaderAt is the leader's HTTP address as the leader gave it, for a term: asked
 	// once per leader and term, not at every forwarded request (each ask is a connection
@@ -221,13 +225,15 @@ func (n *Node) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// form joins or forms the cluster when the node has no Raft state yet.
+// form joins or forms the cluster when the node has no Raft state yet, and asks to be
+// added again when it has state but was removed (rejoin).
 func (n *Node) form() {
 	defer n.wg.Done()
+	others := slices.DeleteFunc(slices.Clone(n.cfg.Join), func(a string) bool { return a == n.cfg.RaftAdvertise })
 	if n.hasState() {
+		n.rejoin(others)
 		return
 	}
-	others := slices.DeleteFunc(slices.Clone(n.cfg.Join), func(a string) bool { return a == n.cfg.RaftAdvertise })
 	if len(others) == 0 && n.cfg.BootstrapExpect <= 1 {
 		n.bootstrap([]raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}})
 		return
@@ -267,6 +273,87 @@ func (n *Node) form() {
 
 func (n *Node) hasState() bool {
 	return n.raft.LastIndex() > 0
+}
+
+// rejoin asks the nodes at addrs to add this node, which has Raft state, until a leader
+// has added it or it hears from one as a member. A removed node may never have received
+// the configuration without it (the leader stops replicating to it right away), so it
+// cannot tell from its own state: asking a leader that already counts it in changes
+// nothing (addVoter).
+func (n *Node) rejoin(addrs []string) {
+	if len(addrs) == 0 {
+		if !n.member() {
+			n.logger.Warn("cluster: this node is not in its cluster's configuration: start it with --join to rejoin")
+		}
+		return
+	}
+	// A member restarted with its cluster hears from the leader within an election or
+	// two; it asks only if it does not.
+	ask := time.Now()
+	if n.member() {
+		ask = ask.Add(3 * n.electionTimeout())
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if n.member() {
+			if _, id := n.raft.LeaderWithID(); id != "" {
+				return
+			}
+		}
+		if time.Now().After(ask) && n.tryJoin(addrs) {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+func (n *Node) electionTimeout() time.Duration {
+	if n.cfg.ElectionTimeout > 0 {
+		return n.cfg.ElectionTimeout
+	}
+	return raft.DefaultConfig().ElectionTimeout
+}
+
+// member reports whether this node is in the latest configuration it knows.
+func (n *Node) member() bool {
+	for _, s := range n.raft.GetConfiguration().Configuration().Servers {
+		if string(s.ID) == n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
+}
+
+// leave stops Raft on a node that the leader removed from the configuration, as the
+// leader told it (removeServer). Left running, its Raft would call elections that no
+// member answers, and its copy, which gets no writes any more, would be read as if it
+// were current: the node says it is removed instead (state "removed", Problems, 503 on
+// writes). The store stays open for reads of what it holds.
+func (n *Node) leave(by string) {
+	if !n.removed.CompareAndSwap(false, true) {
+		return
+	}
+	n.ready.Store(false)
+	n.logger.Warn("cluster: removed from the cluster, stopping Raft; restart the node with --join to rejoin", "by", by)
+	go func() {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			n.logger.Warn("cluster: stop Raft", "err", err)
+		}
+	}()
+}
+
+// Problems lists what keeps this node from serving as a member of its cluster: nothing,
+// or its removal.
+func (n *Node) Problems() []string {
+	if n.removed.Load() {
+		return []string{ErrRemoved.Error()}
+	}
+	return nil
 }
 
 func (n *Node) bootstrap(servers []raft.Server) {
@@ -406,6 +493,9 @@ func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, er
 }
 
 func (n *Node) notLeader() error {
+	if n.removed.Load() {
+		return ErrRemoved
+	}
 	if _, id := n.raft.LeaderWithID(); id != "" {
 		return fmt.Errorf("%w (the leader is %s)", ErrNotLeader, id)
 	}
@@ -453,6 +543,9 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		if n.removed.Load() {
+			return "", ErrRemoved
+		}
 		addr, id := n.raft.LeaderWithID()
 		term := n.raft.CurrentTerm()
 		if id != "" {
@@ -490,9 +583,13 @@ func (n *Node) info() Info {
 	st := n.raft.Stats()
 	var term uint64
 	fmt.Sscan(st["term"], &term)
+	state := strings.ToLower(n.raft.State().String())
+	if n.removed.Load() {
+		state = "removed"
+	}
 	return Info{
 		ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAdvertise, HTTPAddr: n.cfg.HTTPAddr,
-		State: strings.ToLower(n.raft.State().String()), LeaderID: string(id), LeaderAddr: string(addr),
+		State: state, LeaderID: string(id), LeaderAddr: string(addr),
 		Term: term, CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.AppliedIndex(),
 		Position: n.store.LastPosition(), InCluster: n.hasState(), Ready: n.IsLeader(),
 	}
@@ -524,7 +621,8 @@ type Status struct {
 	Nodes []NodeStatus
 }
 
-// Status asks every member of the configuration how it stands.
+// Status asks every member of the configuration how it stands. A removed node lists
+// itself too, as "removed".
 func (n *Node) Status(ctx context.Context) (Status, error) {
 	st := Status{Self: n.info()}
 	f := n.raft.GetConfiguration()
@@ -532,6 +630,9 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return st, err
 	}
 	servers := f.Configuration().Servers
+	if n.removed.Load() && !n.member() {
+		servers = append(slices.Clone(servers), raft.Server{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise), Suffrage: raft.Nonvoter})
+	}
 	st.Nodes = make([]NodeStatus, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
@@ -611,9 +712,32 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error()
 }
 
+// removeServer takes the node id out of the configuration, then tells it, so that it
+// stops its Raft (leave). A node that does not hear of it (it was down) asks to be added
+// again when it starts with --join (rejoin), so it can be removed for good only by
+// keeping it stopped, or started without --join.
 func (n *Node) removeServer(ctx context.Context, id string) error {
+	var addr raft.ServerAddress
+	for _, s := range n.raft.GetConfiguration().Configuration().Servers {
+		if string(s.ID) == id {
+			addr = s.Address
+		}
+	}
 	n.logger.Info("cluster: removing a node", "id", id)
-	return n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error()
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
+		return err
+	}
+	switch {
+	case id == n.cfg.NodeID:
+		n.leave("itself")
+	case addr != "":
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if resp, _, _, err := call(cctx, n.cfg.NodeID, string(addr), request{Op: "removed", ID: id}, time.Second); err != nil || resp.Error != "" {
+			n.logger.Info("cluster: the removed node did not hear of it: it stops its Raft only when stopped", "id", id, "err", err, "answer", resp.Error)
+		}
+	}
+	return nil
 }
 
 // fetch copies the records after the store's last position up to position to from a

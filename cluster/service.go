@@ -19,7 +19,7 @@ import (
 // followed by the records, each a uvarint length and the record as the log encodes it,
 // and a zero length at the end.
 type request struct {
-	Op       string `json:"op"` // info, join, remove, records
+	Op       string `json:"op"` // info, join, remove, removed, records
 	ID       string `json:"id,omitempty"`
 	RaftAddr string `json:"raft_addr,omitempty"`
 	From     uint64 `json:"from,omitempty"`
@@ -155,6 +155,12 @@ func (n *Node) answer(c net.Conn) {
 			if err != nil {
 				resp.Error = err.Error()
 			}
+		case "removed":
+			if req.ID != n.cfg.NodeID {
+				resp.Error = fmt.Sprintf("this node is %s, not %s", n.cfg.NodeID, req.ID)
+				break
+			}
+			n.leave("the leader")
 		case "records":
 			if req.To > n.store.LastPosition() || req.From == 0 || req.From > req.To {
 				resp.Error = fmt.Sprintf("records %d-%d: this node's log ends at %d", req.From, req.To, n.store.LastPosition())

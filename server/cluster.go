@@ -27,6 +27,9 @@ type Node interface {
 	// Join and Remove change the cluster's members, through the leader.
 	Join(ctx context.Context, id, raftAddr string) error
 	Remove(ctx context.Context, id string) error
+	// Problems lists what keeps the node from serving as a member (it was removed):
+	// /healthz says degraded while there are any.
+	Problems() []string
 }
 
 const (

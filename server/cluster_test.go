@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -29,6 +30,60 @@ func (follower) WaitApplied(context.Context, uint64) error  { return nil }
 func (follower) ReadBarrier(context.Context) error          { return nil }
 func (follower) Join(context.Context, string, string) error { return nil }
 func (follower) Remove(context.Context, string) error       { return nil }
+func (follower) Problems() []string                         { return nil }
+
+// removed is a Node the leader removed from the cluster.
+type removed struct{ follower }
+
+var errRemoved = errors.New("cluster: this node was removed from the cluster")
+
+func (removed) LeaderHTTP(context.Context, time.Duration) (string, error) { return "", errRemoved }
+func (removed) Problems() []string                                        { return []string{errRemoved.Error()} }
+
+// TestRemovedNode: a node removed from its cluster says so on /healthz and on the stats
+// route, refuses writes naming why, and still answers reads of its own copy.
+func TestRemovedNode(t *testing.T) {
+	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "OrderPlaced"}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(New(store, Options{Logger: quiet(), Node: removed{}}))
+	defer ts.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := get("/healthz"); st != http.StatusServiceUnavailable || !strings.Contains(body, `"degraded"`) || !strings.Contains(body, errRemoved.Error()) {
+		t.Errorf("GET /healthz: %d %s, want 503 degraded naming the removal", st, body)
+	}
+	if st, body := get("/v1/stats"); st != http.StatusOK || !strings.Contains(body, errRemoved.Error()) {
+		t.Errorf("GET /v1/stats: %d %s, want the removal among the problems", st, body)
+	}
+	if st, body := get("/v1/streams/Order$1"); st != http.StatusOK || !strings.Contains(body, "OrderPlaced") {
+		t.Errorf("GET the stream: %d %s, want its event", st, body)
+	}
+	resp, err := http.Post(ts.URL+"/v1/streams/Order$1", "application/json", strings.NewReader(`{"events":[{"type":"OrderPlaced","data":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), errRemoved.Error()) {
+		t.Errorf("POST: %d %s, want 503 naming the removal", resp.StatusCode, b)
+	}
+	if last := store.LastPosition(); last != 1 {
+		t.Errorf("the removed node's store ends at %d, want 1", last)
+	}
+}
 
 // TestForwardTLS forwards a write from a follower served over HTTPS to a leader whose
 // certificate only a private CA vouches for: with the CA in ForwardTLS the leader answers;

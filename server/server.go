@@ -461,7 +461,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		return errUnavailable("the server is shutting down")
 	default:
 	}
-	if problems := s.store.Problems(); len(problems) > 0 {
+	if problems := s.problems(); len(problems) > 0 {
 		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{
 			"status":        "degraded",
 			"problems":      problems,
@@ -472,6 +472,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		"status":        "ok",
 		"last_position": s.store.LastPosition(),
 	})
+}
+
+// problems are the store's and, in a cluster, the node's.
+func (s *Server) problems() []string {
+	if s.opts.Node == nil {
+		return s.store.Problems()
+	}
+	return slices.Concat(s.store.Problems(), s.opts.Node.Problems())
 }
 
 // routeJSON is a route as GET /v1/ lists it.

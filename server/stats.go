@@ -275,7 +275,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 			LogBytes: st.LogDiskBytes, IndexBytes: st.IndexDiskBytes, Segments: st.LogSegments,
 			WriteFailures: st.WriteFailures, ScavengedBytes: st.ScavengedBytes,
 		},
-		Health:        healthJSON{Status: "ok", Problems: s.store.Problems()},
+		Health:        healthJSON{Status: "ok", Problems: s.problems()},
 		Processes:     []managerStats{},
 		Subscriptions: []Subscription{},
 	}
