@@ -24,7 +24,8 @@ import (
 
 func main() {
 	writers := flag.Int("writers", 16, "concurrent writers, each appending to its own streams")
-	seconds := flag.Float64("seconds", 10, "how long to append")
+	seconds := flag.Float64("seconds", 10, "how long to append, counted")
+	warmup := flag.Float64("warmup", 0, "how long to append before counting: the store's first seconds (its caches and memtables filling) are not its steady state")
 	dir := flag.String("dir", "", "data directory (created; must not hold a store)")
 	sync := flag.Bool("sync", true, "fsync each commit (false sets Options.NoSync)")
 	label := flag.String("label", "", "copied into the output")
@@ -46,7 +47,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := run(*dir, *writers, time.Duration(*seconds*float64(time.Second)), !*sync)
+	res, err := run(*dir, *writers, time.Duration(*warmup*float64(time.Second)), time.Duration(*seconds*float64(time.Second)), !*sync)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "appendbench:", err)
 		pprof.StopCPUProfile()
@@ -61,13 +62,14 @@ type result struct {
 	Writers      int     `json:"writers"`
 	Sync         bool    `json:"sync"`
 	Events       int64   `json:"events"`
+	Warmup       float64 `json:"warmup_seconds,omitempty"`
 	Seconds      float64 `json:"seconds"`
 	EventsPerSec float64 `json:"events_per_sec"`
 }
 
 var payload = map[string]any{"order_id": "0000000042", "pad": strings.Repeat("p", 226)}
 
-func run(dir string, writers int, d time.Duration, noSync bool) (result, error) {
+func run(dir string, writers int, warmup, d time.Duration, noSync bool) (result, error) {
 	s, err := pmd.Open(dir, pmd.Options{NoSync: noSync, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return result{}, err
@@ -76,7 +78,6 @@ func run(dir string, writers int, d time.Duration, noSync bool) (result, error) 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
-	start := time.Now()
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -91,10 +92,13 @@ func run(dir string, writers int, d time.Duration, noSync bool) (result, error) 
 			}
 		}(w)
 	}
+	time.Sleep(warmup)
+	start, from := time.Now(), n.Load()
 	time.Sleep(d)
+	counted := n.Load() - from
+	secs := time.Since(start).Seconds()
 	stop.Store(true)
 	wg.Wait()
-	secs := time.Since(start).Seconds()
 	close(errs)
 	if err := <-errs; err != nil {
 		s.Close()
@@ -103,5 +107,5 @@ func run(dir string, writers int, d time.Duration, noSync bool) (result, error) 
 	if err := s.Close(); err != nil {
 		return result{}, err
 	}
-	return result{Writers: writers, Sync: !noSync, Events: n.Load(), Seconds: secs, EventsPerSec: float64(n.Load()) / secs}, nil
+	return result{Writers: writers, Sync: !noSync, Warmup: warmup.Seconds(), Events: counted, Seconds: secs, EventsPerSec: float64(counted) / secs}, nil
 }

@@ -20,7 +20,8 @@ func cmdAppendCmp(args []string) error {
 	next := fs.String("new", "", "appendbench built against this pmd")
 	writers := fs.String("writers", "16,1", "writer counts")
 	rounds := fs.Int("rounds", 5, "runs of each build per writer count")
-	seconds := fs.Float64("seconds", 10, "seconds per run")
+	seconds := fs.Float64("seconds", 10, "seconds per run, counted")
+	warmup := fs.Float64("warmup", 0, "seconds each run appends before it counts")
 	work := fs.String("work", os.TempDir(), "where the throw-away stores go")
 	fs.Parse(args)
 	for _, w := range strings.Split(*writers, ",") {
@@ -32,7 +33,7 @@ func cmdAppendCmp(args []string) error {
 					return err
 				}
 				cmd := exec.Command(b.bin, "-dir", filepath.Join(dir, "store"), "-writers", w,
-					"-seconds", fmt.Sprint(*seconds), "-sync=true", "-label", b.name)
+					"-seconds", fmt.Sprint(*seconds), "-warmup", fmt.Sprint(*warmup), "-sync=true", "-label", b.name)
 				cmd.Stderr = os.Stderr
 				out, err := cmd.Output()
 				os.RemoveAll(dir)
