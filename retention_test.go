@@ -43,6 +43,7 @@ func TestRetention(t *testing.T) {
 	if all := ids(readAll(t, s, pmd.ReadOptions{})); !reflect.DeepEqual(all, wantAll) {
 		t.Fatalf("$all = %v, want %v", all, wantAll)
 	}
+	checkAllBackward(t, s, wantAll)
 	if _, err := s.Event(ctx, a[0].ID); !errors.Is(err, pmd.ErrEventNotFound) {
 		t.Fatalf("a truncated event by id: %v, want not found", err)
 	}
@@ -95,6 +96,12 @@ func TestRetention(t *testing.T) {
 	if _, err := s.Event(ctx, c[0].ID); !errors.Is(err, pmd.ErrEventNotFound) {
 		t.Fatalf("an expired event after a scavenge, by id: %v, want not found", err)
 	}
+	// The expired events left $all, forward and backward.
+	all := ids(readAll(t, s, pmd.ReadOptions{}))
+	if slices.Contains(all, c[0].ID) || slices.Contains(all, c[1].ID) {
+		t.Fatalf("$all after the expiry still shows the expired events: %v", all)
+	}
+	checkAllBackward(t, s, all)
 
 	// Bad input changes nothing.
 	if err := s.SetRetention(ctx, "A$1", pmd.Retention{MaxAge: -time.Second}); !errors.Is(err, pmd.ErrInvalidArgument) {
@@ -102,6 +109,17 @@ func TestRetention(t *testing.T) {
 	}
 	if err := s.SetRetention(ctx, "$all", pmd.Retention{}); !errors.Is(err, pmd.ErrInvalidArgument) {
 		t.Fatalf("retention of $all: %v", err)
+	}
+}
+
+// checkAllBackward checks that $all read backward from the end gives want, the ids of a
+// forward read, in reverse: the backward read leaves out the same dead events.
+func checkAllBackward(t *testing.T, s *pmd.Store, want []uuid.UUID) {
+	t.Helper()
+	want = slices.Clone(want)
+	slices.Reverse(want)
+	if got := ids(readAll(t, s, pmd.ReadOptions{From: pmd.End, Backward: true})); !reflect.DeepEqual(got, want) {
+		t.Fatalf("$all backward = %v, want %v", got, want)
 	}
 }
 

@@ -337,6 +337,7 @@ func TestDeleteStream(t *testing.T) {
 	if all := readAll(t, s, pmd.ReadOptions{}); !reflect.DeepEqual(ids(all), []uuid.UUID{b.ID}) {
 		t.Errorf("$all after delete = %v, want b only", ids(all))
 	}
+	checkAllBackward(t, s, []uuid.UUID{b.ID})
 	if _, err := s.Event(ctx, a.ID); !errors.Is(err, pmd.ErrEventNotFound) {
 		t.Errorf("a dead event read by id: %v, want not found", err)
 	}
