@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -239,43 +240,63 @@ func queryPrefix(r *http.Request) (string, bool) {
 	return r.URL.Query().Get("prefix"), true
 }
 
-// authorize checks the request's token against a. It returns nil when the server runs
-// without tokens.
-func (s *Server) authorize(r *http.Request, a access) error {
+// authorize checks the request's token against a, and returns the request to serve: r,
+// or, for a token limited to streams, r with the token in its context (limitedToken), for
+// the handlers whose request reaches more than its target stream.
+func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 	if s.opts.Tokens == nil || a.scope == 0 {
-		return nil
+		return r, nil
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return errUnauthorized("this pmd needs a token: send Authorization: Bearer <token>")
+		return r, errUnauthorized("this pmd needs a token: send Authorization: Bearer <token>")
 	}
 	scheme, presented, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(presented) == "" {
-		return errUnauthorized("the Authorization header must be Bearer <token>")
+		return r, errUnauthorized("the Authorization header must be Bearer <token>")
 	}
 	tk, ok := s.opts.Tokens.find(strings.TrimSpace(presented))
 	if !ok {
-		return errUnauthorized("unknown token")
+		return r, errUnauthorized("unknown token")
 	}
 	if tk.scope < a.scope {
-		return errForbidden("token %q has scope %s; this needs %s", tk.name, tk.scope, a.scope)
+		return r, errForbidden("token %q has scope %s; this needs %s", tk.name, tk.scope, a.scope)
 	}
 	if tk.streams == nil || a.noData {
-		return nil
+		return r, nil
 	}
 	name, ok := "", false
 	if a.target != nil {
 		name, ok = a.target(r)
 	}
 	if !ok {
-		return errForbidden("token %q is limited to streams %s; this needs a token for every stream", tk.name, strings.Join(quoteAll(tk.streams), ", "))
+		return r, errForbidden("token %q is limited to streams %s; this needs a token for every stream", tk.name, strings.Join(quoteAll(tk.streams), ", "))
+	}
+	if !tk.allows(name) {
+		return r, errForbidden("token %q is limited to streams %s, not %q", tk.name, strings.Join(quoteAll(tk.streams), ", "), name)
+	}
+	return r.WithContext(context.WithValue(r.Context(), limitedKey{}, &tk)), nil
+}
+
+// allows reports whether the token reaches stream.
+func (tk *token) allows(stream string) bool {
+	if tk.streams == nil {
+		return true
 	}
 	for _, p := range tk.streams {
-		if strings.HasPrefix(name, p) {
-			return nil
+		if strings.HasPrefix(stream, p) {
+			return true
 		}
 	}
-	return errForbidden("token %q is limited to streams %s, not %q", tk.name, strings.Join(quoteAll(tk.streams), ", "), name)
+	return false
+}
+
+type limitedKey struct{}
+
+// limitedToken is the request's token if it is limited to streams (authorize), else nil.
+func limitedToken(r *http.Request) *token {
+	tk, _ := r.Context().Value(limitedKey{}).(*token)
+	return tk
 }
 
 func quoteAll(list []string) []string {

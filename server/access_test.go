@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pmd-dev/pmd"
 )
 
 func sha(token string) string {
@@ -221,6 +224,8 @@ func TestStreamLimitedToken(t *testing.T) {
 		{"GET", "/v1/subscribe?types=E", "", 403},
 		{"GET", "/v1/all?types=E", "", 403},
 		{"GET", "/v1/events/0190c1d2-0000-7000-8000-000000000001", "", 403},
+		{"GET", "/v1/categories/Order", "", 403},
+		{"GET", "/v1/processes", "", 403},
 		{"GET", "/v1/streams?prefix=Order%2412", "", 200},
 		{"POST", "/v1/streams/Order%241", `{"events":[{"type":"E"}]}`, 201},
 	}
@@ -235,6 +240,48 @@ func TestStreamLimitedToken(t *testing.T) {
 	}
 	if got := e.store.LastPosition(); got != before+1 {
 		t.Fatalf("last position %d, want %d: a refused write wrote", got, before+1)
+	}
+
+	// Links: the token may link only events it can read, those in one of its streams.
+	// Linking another stream's event into Order$1 would show its data there.
+	ctx := context.Background()
+	foreign, err := e.store.Append(ctx, "Customer$1", pmd.Any, pmd.EventData{Type: "Secret", Data: map[string]any{"card": "4111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := e.store.Append(ctx, "Order$9", pmd.Any, pmd.EventData{Type: "E"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := e.store.Append(ctx, "Customer$2", pmd.Any, pmd.EventData{Type: "Shown"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Link(ctx, "Order$5", pmd.Any, shown.IDs[0]); err != nil {
+		t.Fatal(err)
+	}
+	before = e.store.LastPosition()
+	links := []struct {
+		name, id string
+		status   int
+		body     string
+	}{
+		{"another stream's event", foreign.IDs[0].String(), 403, "is in none of them"},
+		{"an event of its streams", own.IDs[0].String(), 201, `"version"`},
+		{"another stream's event linked into one of its streams", shown.IDs[0].String(), 201, `"version"`},
+		{"an id not stored", "0190c1d2-0000-7000-8000-000000000009", 404, "event_not_found"},
+	}
+	for _, tt := range links {
+		status, body := e.call("POST", "/v1/streams/Order%241/links", `{"event_ids":["`+tt.id+`"]}`, "o-secret", nil)
+		if status != tt.status || !strings.Contains(body, tt.body) {
+			t.Errorf("link %s: %d %s, want %d with %q", tt.name, status, body, tt.status, tt.body)
+		}
+	}
+	if got := e.store.LastPosition(); got != before+2 {
+		t.Fatalf("last position %d, want %d: a refused link wrote", got, before+2)
+	}
+	if status, body := e.call("GET", "/v1/streams/Order%241", "", "o-secret", nil); status != 200 || strings.Contains(body, "4111") {
+		t.Fatalf("GET Order$1 with the limited token: %d %s, want 200 without the other stream's data", status, body)
 	}
 }
 

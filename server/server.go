@@ -340,7 +340,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		case <-s.stopping:
 			err = errUnavailable("the server is shutting down")
 		default:
-			if err = s.authorize(r, rt.access); err != nil {
+			if r, err = s.authorize(r, rt.access); err != nil {
 				break
 			}
 			var leaderRead bool

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -49,12 +52,36 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if tk := limitedToken(r); tk != nil {
+		if err := s.mayLink(r, tk, ids); err != nil {
+			return err
+		}
+	}
 	res, err := s.store.Link(r.Context(), r.PathValue("stream"), expected, ids...)
 	if err != nil {
 		return err
 	}
 	s.metrics.linked(len(ids))
 	return writeJSON(w, http.StatusCreated, map[string]uint64{"version": res.Version})
+}
+
+// mayLink refuses a token limited to streams the link of an event it cannot read: one in
+// none of its streams. Linking it would show its data in a stream the token reads. An id
+// not stored is left to Link, which answers event_not_found.
+func (s *Server) mayLink(r *http.Request, tk *token, ids []uuid.UUID) error {
+	for _, id := range ids {
+		streams, err := s.store.EventStreams(r.Context(), id)
+		if errors.Is(err, pmd.ErrEventNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(streams, tk.allows) {
+			return errForbidden("token %q is limited to streams %s; event %s is in none of them", tk.name, strings.Join(quoteAll(tk.streams), ", "), id)
+		}
+	}
+	return nil
 }
 
 func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
