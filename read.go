@@ -18,8 +18,9 @@ import (
 const pageSize = 256
 
 // ReadStream returns the events of stream selected by opts, its own and linked ones, in
-// version order (or reverse). A stream with no visible event yields a single
-// *StreamNotFoundError. Reading All is ReadAll.
+// version order (or reverse). A stream never written, or deleted, yields a single
+// *StreamNotFoundError; one whose retention hides all its events reads as empty.
+// Reading All is ReadAll.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions) iter.Seq2[Event, error] {
 	if stream == All {
 		return s.ReadAll(ctx, opts)

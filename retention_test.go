@@ -83,8 +83,9 @@ func TestRetention(t *testing.T) {
 	if err := s.SetRetention(ctx, "C$1", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := readStream(t, s, "C$1", pmd.ReadOptions{Limit: 1}); len(got) != 0 {
-		t.Fatalf("a nanosecond's max age shows %v", ids(got))
+	// A stream whose events are all hidden reads as empty, not as not found.
+	if got, err := readStream(t, s, "C$1", pmd.ReadOptions{Limit: 1}); err != nil || len(got) != 0 {
+		t.Fatalf("a nanosecond's max age shows %v, %v; want nothing and no error", ids(got), err)
 	}
 	if _, err := s.Event(ctx, c[0].ID); err != nil {
 		t.Fatalf("an expired event is alive until a scavenge records the expiry: %v", err)
@@ -96,12 +97,32 @@ func TestRetention(t *testing.T) {
 	if _, err := s.Event(ctx, c[0].ID); !errors.Is(err, pmd.ErrEventNotFound) {
 		t.Fatalf("an expired event after a scavenge, by id: %v, want not found", err)
 	}
+	if got, err := readStream(t, s, "C$1", pmd.ReadOptions{}); err != nil || len(got) != 0 {
+		t.Fatalf("a stream whose events expired reads %v, %v; want nothing and no error", ids(got), err)
+	}
 	// The expired events left $all, forward and backward.
 	all := ids(readAll(t, s, pmd.ReadOptions{}))
 	if slices.Contains(all, c[0].ID) || slices.Contains(all, c[1].ID) {
 		t.Fatalf("$all after the expiry still shows the expired events: %v", all)
 	}
 	checkAllBackward(t, s, all)
+
+	// Truncating past every event reads as empty too, whichever way.
+	d := []pmd.EventData{ev("D"), ev("D"), ev("D")}
+	mustAppend(t, s, "D$1", pmd.NoStream, d...)
+	for _, before := range []uint64{3, 100} {
+		if err := s.SetRetention(ctx, "D$1", pmd.Retention{TruncateBefore: before}); err != nil {
+			t.Fatal(err)
+		}
+		for _, opts := range []pmd.ReadOptions{{}, {From: pmd.End, Backward: true}} {
+			if got, err := readStream(t, s, "D$1", opts); err != nil || len(got) != 0 {
+				t.Fatalf("truncate_before %d, read %+v: %v, %v; want nothing and no error", before, opts, ids(got), err)
+			}
+		}
+	}
+	if info := streamInfo(t, s, "D$1"); !info.Exists || info.Version != 2 {
+		t.Fatalf("StreamInfo of a stream truncated past its end = %+v", info)
+	}
 
 	// Bad input changes nothing.
 	if err := s.SetRetention(ctx, "A$1", pmd.Retention{MaxAge: -time.Second}); !errors.Is(err, pmd.ErrInvalidArgument) {
