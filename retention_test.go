@@ -151,10 +151,16 @@ func TestEraseStream(t *testing.T) {
 	secret.Metadata = map[string]any{"ip": "10.0.0.1"}
 	mustAppend(t, s, "Customer$7", pmd.NoStream, secret, ev("Named", "name", "Ada"))
 	mustLink(t, s, "Order$1", pmd.NoStream, secret.ID)
+	// An event of another stream linked into the erased one was not written to it: it
+	// keeps its data.
+	other := ev("Shipped", "to", "Ada")
+	other.Metadata = map[string]any{"by": "courier"}
+	mustAppend(t, s, "Other$1", pmd.NoStream, other)
+	mustLink(t, s, "Customer$7", pmd.AtVersion(1), other.ID)
 	if err := s.EraseStream(ctx, "Customer$7"); err != nil {
 		t.Fatal(err)
 	}
-	later := mustAppend(t, s, "Customer$7", pmd.AtVersion(1), ev("Named", "name", "Grace"))
+	later := mustAppend(t, s, "Customer$7", pmd.AtVersion(2), ev("Named", "name", "Grace"))
 
 	check := func(e pmd.Event, wantErased bool) {
 		t.Helper()
@@ -162,15 +168,26 @@ func TestEraseStream(t *testing.T) {
 			t.Fatalf("event %s at %d: erased %v, data %v, metadata %v; want erased %v", e.Type, e.Position, e.Erased, e.Data, e.Metadata, wantErased)
 		}
 	}
+	// keepsOther checks that the linked event of Other$1 reads whole.
+	keepsOther := func(e pmd.Event, where string) {
+		t.Helper()
+		if e.ID != other.ID || e.Erased || e.Data["to"] != "Ada" || e.Metadata["by"] != "courier" {
+			t.Fatalf("%s: the event of Other$1 reads %+v; want it whole, not erased", where, e)
+		}
+	}
 	got, _ := readStream(t, s, "Customer$7", pmd.ReadOptions{})
-	if len(got) != 3 || got[0].ID != secret.ID || got[0].Type != "AddressGiven" || got[0].Timestamp.IsZero() {
+	if len(got) != 4 || got[0].ID != secret.ID || got[0].Type != "AddressGiven" || got[0].Timestamp.IsZero() {
 		t.Fatalf("erased stream reads %+v", got)
 	}
 	check(got[0], true)
 	check(got[1], true)
-	check(got[2], false) // appended after the erasure
-	if got[2].Position != later.FirstPosition {
-		t.Fatalf("later event at %d, written at %d", got[2].Position, later.FirstPosition)
+	if !got[2].Link {
+		t.Fatalf("Customer$7 version 2 is not the link: %+v", got[2])
+	}
+	keepsOther(got[2], "read in the erased stream")
+	check(got[3], false) // appended after the erasure
+	if got[3].Position != later.FirstPosition {
+		t.Fatalf("later event at %d, written at %d", got[3].Position, later.FirstPosition)
 	}
 	linked, _ := readStream(t, s, "Order$1", pmd.ReadOptions{})
 	check(linked[0], true)
@@ -179,9 +196,42 @@ func TestEraseStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(byID, true)
-	for _, e := range readAll(t, s, pmd.ReadOptions{}) {
-		check(e, e.Position < later.FirstPosition)
+	checkOther := func(when string) {
+		t.Helper()
+		e, err := s.Event(ctx, other.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keepsOther(e, "by id"+when)
+		n := 0
+		for _, e := range readAll(t, s, pmd.ReadOptions{}) {
+			if e.ID == other.ID {
+				keepsOther(e, "in $all"+when)
+				n++
+				continue
+			}
+			check(e, e.Position < later.FirstPosition)
+		}
+		if n != 1 {
+			t.Fatalf("$all%s shows the event of Other$1 %d times", when, n)
+		}
+		own, err := readStream(t, s, "Other$1", pmd.ReadOptions{})
+		if err != nil || len(own) != 1 {
+			t.Fatalf("Other$1%s reads %v, %v", when, ids(own), err)
+		}
+		keepsOther(own[0], "in its own stream"+when)
 	}
+	checkOther("")
+	// A scavenge removes the erased data from the disk, not the linked event's.
+	if res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil || res.Erased != 2 {
+		t.Fatalf("Scavenge = %+v, %v; want the two erased events rewritten", res, err)
+	}
+	checkOther(" after a scavenge")
+	got, _ = readStream(t, s, "Customer$7", pmd.ReadOptions{From: 2, Limit: 1})
+	if len(got) != 1 {
+		t.Fatalf("Customer$7 from version 2 after a scavenge reads %v", ids(got))
+	}
+	keepsOther(got[0], "read in the erased stream after a scavenge")
 	if err := s.EraseStream(ctx, "Nope$1"); err != nil {
 		t.Fatalf("erasing a stream never written: %v", err)
 	}
