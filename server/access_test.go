@@ -199,6 +199,54 @@ func TestEveryRouteWithEveryScope(t *testing.T) {
 	}
 }
 
+// TestRouteScopes pins each route's scope, and whether a token limited to streams may
+// call it, to CONTRACT section 10, written out here: TestEveryRouteWithEveryScope takes
+// them from the route table it tests, so a wrong entry there passes it.
+func TestRouteScopes(t *testing.T) {
+	type rule struct {
+		scope   Scope
+		limited bool // a token limited to streams may call it (for its streams)
+	}
+	const none = Scope(0)
+	want := map[string]rule{
+		"healthz": {none, false},
+		// read: every read, subscriptions, the process and cluster views, metrics.
+		"read_stream": {ScopeRead, true}, "get_stream_metadata": {ScopeRead, true},
+		"list_streams": {ScopeRead, true}, "subscribe": {ScopeRead, true},
+		"read_all": {ScopeRead, false}, "read_category": {ScopeRead, false}, "event": {ScopeRead, false},
+		"processes": {ScopeRead, false}, "process_list": {ScopeRead, false}, "parked": {ScopeRead, false},
+		"process": {ScopeRead, false}, "subscriptions": {ScopeRead, false}, "subscription": {ScopeRead, false},
+		"stats": {ScopeRead, false}, "cluster": {ScopeRead, false}, "metrics": {ScopeRead, false},
+		"routes": {ScopeRead, true}, "openapi": {ScopeRead, true}, // they show no stream's data
+		// write: append, link, delete, retention settings.
+		"append": {ScopeWrite, true}, "link": {ScopeWrite, true}, "delete_stream": {ScopeWrite, true},
+		"set_stream_metadata": {ScopeWrite, true},
+		// admin: erasure, scavenging, retrying and skipping deliveries, the cluster.
+		"erase_stream": {ScopeAdmin, true}, "scavenge": {ScopeAdmin, false},
+		"retry_command": {ScopeAdmin, false}, "skip_command": {ScopeAdmin, false},
+		"retry_event": {ScopeAdmin, false}, "skip_event": {ScopeAdmin, false},
+		"cluster_join": {ScopeAdmin, false}, "cluster_remove": {ScopeAdmin, false},
+	}
+	e := newEnv(t, Options{})
+	seen := map[string]bool{}
+	for _, rt := range e.srv.table {
+		seen[rt.name] = true
+		w, ok := want[rt.name]
+		if !ok {
+			t.Errorf("route %s (%s %s) is not in this test: add the scope the contract gives it", rt.name, rt.method, rt.path)
+			continue
+		}
+		if got := (rule{rt.access.scope, rt.access.target != nil || rt.access.noData}); got != w {
+			t.Errorf("route %s (%s %s): scope %s, limited tokens %v; want %s, %v", rt.name, rt.method, rt.path, got.scope, got.limited, w.scope, w.limited)
+		}
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("route %s is gone from the table", name)
+		}
+	}
+}
+
 // TestStreamLimitedToken: a token limited to Order$ reads and writes only streams
 // under it, by path, subscription and listing prefix.
 func TestStreamLimitedToken(t *testing.T) {

@@ -22,6 +22,29 @@ import (
 
 func blob(n int) string { return strings.Repeat("x", n) }
 
+// TestContractBounds: the zero Options, which pmd serve uses, give the bounds CONTRACT
+// sections 5 and 9 and docs/api.md ("Limits") name: bodies up to 16 MiB, pages up to 4
+// MiB, 16 MiB buffered for a subscriber before it is cut, 100 events a page by default
+// and 1000 at most.
+func TestContractBounds(t *testing.T) {
+	var o Options
+	o.setDefaults()
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"MaxBody", o.MaxBody, 16 << 20},
+		{"PageBytes", int64(o.PageBytes), 4 << 20},
+		{"SubscriberBuffer", int64(o.SubscriberBuffer), 16 << 20},
+		{"DefaultLimit", int64(o.DefaultLimit), 100},
+		{"MaxLimit", int64(o.MaxLimit), 1000},
+	} {
+		if c.got != c.want {
+			t.Errorf("Options{}.%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+}
+
 // TestPagesAreBoundedInBytes: a page stops before the event that would take it past
 // PageBytes, holds one event however large, and next continues without a gap, for
 // every paged read.
@@ -68,6 +91,78 @@ func TestPagesAreBoundedInBytes(t *testing.T) {
 				t.Fatalf("%d pages, want 4", pages)
 			}
 		})
+	}
+}
+
+// pagedProcesses is fakeProcesses whose process "1" has events of the given data
+// sizes, one a version, and pages them as the daemon's process managers do.
+type pagedProcesses struct {
+	fakeProcesses
+	sizes []int
+}
+
+func (f *pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit int) (Process, error) {
+	if name != "M" || id != "1" {
+		return Process{}, fmt.Errorf("no process %q of %q: %w", id, name, ErrNotFound)
+	}
+	hi := int64(len(f.sizes)) - 1
+	if before >= 0 {
+		hi = min(hi, before-1)
+	}
+	lo := max(0, hi-int64(limit)+1)
+	p := Process{Manager: "M", ID: "1", Stream: "M$1", Status: "open", State: map[string]any{}}
+	if lo > 0 {
+		p.Older = &lo
+	}
+	for v := lo; v <= hi; v++ {
+		p.Events = append(p.Events, pmd.Event{Type: "E", Stream: "M$1", Version: uint64(v), Position: uint64(v + 1),
+			Data: map[string]any{"v": v, "pad": blob(f.sizes[v])}})
+		p.States = append(p.States, map[string]any{"v": v})
+	}
+	return p, nil
+}
+
+// TestProcessPagesAreBoundedInBytes: the process route's page of events stops at
+// PageBytes like every paged read, holds one event however large, and older continues
+// without a gap.
+func TestProcessPagesAreBoundedInBytes(t *testing.T) {
+	const pageBytes = 64 << 10
+	sizes := []int{20 << 10, 20 << 10, 20 << 10, 100 << 10, 1, 20 << 10, 30 << 10, 30 << 10, 1 << 10, 20 << 10}
+	e := newEnv(t, Options{PageBytes: pageBytes, Processes: &pagedProcesses{sizes: sizes}})
+	var got []int // newest page first, each page oldest first
+	before, pages := "", 0
+	for {
+		path := "/v1/processes/M/1?limit=1000"
+		if before != "" {
+			path += "&before=" + before
+		}
+		r := e.do("GET", path, nil).must(t, http.StatusOK)
+		pages++
+		evs, _ := r.body["events"].([]any)
+		if len(evs) == 0 {
+			t.Fatalf("empty page before %q: %s", before, r.raw)
+		}
+		if len(r.raw) > pageBytes && len(evs) > 1 {
+			t.Fatalf("a page of %d bytes with %d events, over %d", len(r.raw), len(evs), pageBytes)
+		}
+		var page []int
+		for _, x := range evs {
+			v, _ := x.(map[string]any)["data"].(map[string]any)["v"].(interface{ Int64() (int64, error) }).Int64()
+			page = append(page, int(v))
+		}
+		got = append(page, got...)
+		if r.body["older"] == nil {
+			break
+		}
+		before = fmt.Sprint(r.body["older"])
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5 6 7 8 9]" {
+		t.Fatalf("events %v across pages", got)
+	}
+	// From the newest, in KiB: 30+1+20 | 0+20+30 | 100 | 20+20+20: the byte bound, not
+	// the limit, cut them.
+	if pages != 4 {
+		t.Fatalf("%d pages: the byte bound did not cut the page", pages)
 	}
 }
 

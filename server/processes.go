@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -346,7 +347,45 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	if out.Deadlines == nil {
 		out.Deadlines = []Deadline{}
 	}
+	if _, ok := s.opts.Processes.(ProcessPager); ok {
+		if err := s.boundPage(&out, p.Events); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// boundPage leaves the oldest events of a process page to the older page while the page
+// is over Options.PageBytes of JSON, keeping one event however large, as every paged
+// read does (collect). events are the page's events, for their versions.
+func (s *Server) boundPage(out *processJSON, events []pmd.Event) error {
+	all := out.Events
+	out.Events = nil
+	rest, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	out.Events = all
+	size := len(rest) - len(`null`) + len(`[]`)
+	sizes := make([]int, len(all))
+	for i := range all {
+		b, err := json.Marshal(&all[i])
+		if err != nil {
+			return err
+		}
+		sizes[i] = len(b) + 1 // and its comma
+		size += sizes[i]
+	}
+	drop := 0
+	for size > s.opts.PageBytes && drop < len(all)-1 {
+		size -= sizes[drop]
+		drop++
+	}
+	if drop > 0 {
+		older := int64(events[drop].Version)
+		out.Older, out.Events = &older, all[drop:]
+	}
+	return nil
 }
 
 // processPage asks for the page of the process route's query, or for the whole process
