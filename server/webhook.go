@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,13 +44,22 @@ func NewWebhookEvent(subscription string, ev pmd.Event, withVersion bool) Webhoo
 // the record of attempts belong to the caller (package pm's dispatcher). It is safe for
 // concurrent use.
 type Webhooks struct {
+	// client has no Timeout: an attempt is bounded by its context, so a per-attempt
+	// timeout longer than the default is honoured rather than cut short.
 	client   *http.Client
+	timeout  time.Duration // bounds an attempt whose context has no deadline
 	outcomes *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
 
-// NewWebhooks returns a Webhooks whose attempts time out after timeout (0 means 10s),
-// registering its metrics with reg (nil registers nothing).
+// DefaultWebhookTimeout is how long one webhook attempt may take when nothing else says:
+// the default of a config file's deliver.timeout.
+const DefaultWebhookTimeout = 10 * time.Second
+
+// NewWebhooks returns a Webhooks whose attempts, when their context has no deadline,
+// time out after timeout (0 means DefaultWebhookTimeout); a context's deadline, earlier
+// or later, is what bounds an attempt. It registers its metrics with reg (nil registers
+// nothing).
 func NewWebhooks(reg prometheus.Registerer, timeout time.Duration) *Webhooks {
 	return newWebhooks(reg, timeout, "pmd_deliveries_total", "Command delivery attempts by process manager and outcome (delivered, failed).",
 		"pmd_delivery_duration_seconds", "Time of one webhook delivery attempt, by process manager.", "manager")
@@ -57,10 +67,14 @@ func NewWebhooks(reg prometheus.Registerer, timeout time.Duration) *Webhooks {
 
 func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalHelp, duration, durationHelp, label string) *Webhooks {
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultWebhookTimeout
 	}
+	// The default transport's dial and TLS handshake timeouts stay; nothing caps a
+	// whole attempt but its context.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
 	w := &Webhooks{
-		client: &http.Client{Timeout: timeout},
+		client:  &http.Client{Transport: transport},
+		timeout: timeout,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: total, Help: totalHelp},
 			[]string{label, "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: duration, Help: durationHelp,
@@ -96,8 +110,8 @@ func (w *Webhooks) observe(label string, attempt func() error) error {
 // Webhooks does commands. It is safe for concurrent use.
 type EventWebhooks struct{ w *Webhooks }
 
-// NewEventWebhooks returns an EventWebhooks whose attempts time out after timeout (0
-// means 10s), registering its metrics with reg (nil registers nothing).
+// NewEventWebhooks returns an EventWebhooks whose attempts time out as NewWebhooks
+// says, registering its metrics with reg (nil registers nothing).
 func NewEventWebhooks(reg prometheus.Registerer, timeout time.Duration) *EventWebhooks {
 	return &EventWebhooks{newWebhooks(reg, timeout, "pmd_subscription_deliveries_total", "Event delivery attempts by subscription and outcome (delivered, failed).",
 		"pmd_subscription_delivery_duration_seconds", "Time of one webhook delivery attempt, by subscription.", "subscription")}
@@ -110,6 +124,11 @@ func (h *EventWebhooks) Deliver(ctx context.Context, url string, e WebhookEvent)
 }
 
 func (w *Webhooks) post(ctx context.Context, url, id string, v any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.timeout)
+		defer cancel()
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("webhook %s: encode %s: %w", url, id, err)
@@ -122,6 +141,9 @@ func (w *Webhooks) post(ctx context.Context, url, id string, v any) error {
 	req.Header.Set("Idempotency-Key", id)
 	resp, err := w.client.Do(req)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("webhook %s timed out: %w", url, err)
+		}
 		return fmt.Errorf("webhook %s: %w", url, err)
 	}
 	defer resp.Body.Close()

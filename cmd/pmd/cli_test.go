@@ -408,6 +408,66 @@ func TestWebhookDeliveryWithRetries(t *testing.T) {
 	}
 }
 
+// TestWebhookDeliveryTimeout: deliver.timeout bounds each attempt. A receiver that
+// does not answer within it has the attempt recorded as failed, timed out, and the
+// receiver sees the request given up after about that long, not after the default.
+func TestWebhookDeliveryTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	release := make(chan struct{})
+	gaveUp := make(chan time.Duration, 4) // how long each request lasted, as the receiver saw it
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, _ = io.Copy(io.Discard, r.Body) // then the server notices the client hang up
+		select {
+		case <-r.Context().Done():
+			gaveUp <- time.Since(start)
+		case <-release:
+		}
+	}))
+	defer receiver.Close()
+	defer close(release) // before the receiver closes: Close waits for its handlers
+
+	cfg, err := config.Parse("test.yaml", []byte(`
+processes:
+  - name: Slow
+    correlate_by: order_id
+    handles: [OrderPlaced]
+    issue: {type: ShipOrder}
+    deliver: {webhook: `+receiver.URL+`, timeout: `+timeout.String()+`, max_attempts: 1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startInProcess(t, cfg)
+	ctx := context.Background()
+	if _, err := d.store.Append(ctx, "orders", pmd.Any, pmd.EventData{Type: "OrderPlaced", Data: map[string]any{"order_id": "7"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case took := <-gaveUp:
+		// The default is 10s; half of it leaves room for a loaded machine.
+		if took >= server.DefaultWebhookTimeout/2 {
+			t.Fatalf("the attempt was given up after %s; deliver.timeout is %s", took, timeout)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the attempt was not given up within 30s")
+	}
+	if err := d.procs.managers[0].m.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.client(t).Process(ctx, "Slow", "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Commands) != 1 || p.Commands[0].Delivered || p.Commands[0].Status != "parked" || len(p.Commands[0].Attempts) == 0 {
+		t.Fatalf("process view: %+v", p)
+	}
+	a := p.Commands[0].Attempts[0]
+	if a.Outcome != "failed" || !strings.Contains(a.Error, "timed out") || !strings.Contains(a.Error, "deadline exceeded") {
+		t.Fatalf("the attempt is recorded as %+v; want it failed, timed out", a)
+	}
+}
+
 // TestClientTLSCA: the client commands reach an https daemon whose certificate only a
 // private CA vouches for once --tls-ca names that CA, and say why they cannot before.
 func TestClientTLSCA(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,14 +87,11 @@ func countAttempts(next func(pm.AttemptInfo), attempts, failures *atomic.Uint64)
 }
 
 // webhookHandler delivers the commands of one process manager to its webhook, each
-// attempt cut off after timeout (0 leaves the Webhooks' own limit).
+// attempt cut off after timeout (0 for server.DefaultWebhookTimeout), however long that is.
 func webhookHandler(hooks *server.Webhooks, manager, url string, timeout time.Duration) pm.Handler {
 	return func(ctx context.Context, c pm.Command) error {
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
+		ctx, cancel := context.WithTimeout(ctx, cmp.Or(timeout, server.DefaultWebhookTimeout))
+		defer cancel()
 		return hooks.Deliver(ctx, url, server.WebhookCommand{
 			ID: c.ID.String(), Type: c.Type, Manager: manager, ProcessID: c.ProcessID, Data: c.Data,
 		})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,14 +65,11 @@ func startSubscriptions(ctx context.Context, store *pmd.Store, cfg *config.Confi
 }
 
 // eventHandler delivers the events of one subscription to its webhook, each attempt
-// cut off after timeout (0 leaves the Webhooks' own limit).
+// cut off after timeout (0 for server.DefaultWebhookTimeout), however long that is.
 func eventHandler(hooks *server.EventWebhooks, name, url string, timeout time.Duration, withVersion bool) pm.EventHandler {
 	return func(ctx context.Context, e pmd.Event) error {
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
+		ctx, cancel := context.WithTimeout(ctx, cmp.Or(timeout, server.DefaultWebhookTimeout))
+		defer cancel()
 		return hooks.Deliver(ctx, url, server.NewWebhookEvent(name, e, withVersion))
 	}
 }
