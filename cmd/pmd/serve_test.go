@@ -94,10 +94,12 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 	bin := pmdBinary(t)
 	certFile, keyFile, pool := testcert.Write(t, t.TempDir(), "pmd test")
 	tokens := writeTokens(t, "tokens:\n  - {name: old, sha256: "+sha256Hex("old-secret")+", scopes: [write]}\n")
-	d := startDaemon(t, bin, "--data", t.TempDir(), "--auth", tokens, "--tls-cert", certFile, "--tls-key", keyFile)
+	d := startDaemon(t, bin, "--data", t.TempDir(), "--auth", tokens, "--tls-cert", certFile, "--tls-key", keyFile,
+		"--allow-host", "pmd.alias", "--allow-origin", "https://dash.example")
 	base := strings.Replace(d.base, "http://", "https://", 1)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	call := func(method, path, token, host string) int {
+	var allowOrigin string // the last answer's Access-Control-Allow-Origin
+	call := func(method, path, token, host string, origin ...string) int {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, strings.NewReader(`{"events":[{"type":"E"}]}`))
 		if err != nil {
@@ -109,11 +111,15 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 		if host != "" {
 			req.Host = host
 		}
+		if len(origin) > 0 {
+			req.Header.Set("Origin", origin[0])
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		allowOrigin = resp.Header.Get("Access-Control-Allow-Origin")
 		return resp.StatusCode
 	}
 	port := base[strings.LastIndex(base, ":")+1:]
@@ -127,9 +133,24 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 		{"POST", "/v1/streams/s", "old-secret", "", 201},
 		{"GET", "/v1/streams", "old-secret", "pmd.test:" + port, 200},
 		{"GET", "/v1/streams", "old-secret", "elsewhere.test:" + port, 403},
+		{"GET", "/v1/streams", "old-secret", "pmd.alias:" + port, 200}, // --allow-host
 	} {
 		if got := call(tt.method, tt.path, tt.token, tt.host); got != tt.status {
 			t.Errorf("%s %s (token %q, host %q): %d, want %d", tt.method, tt.path, tt.token, tt.host, got, tt.status)
+		}
+	}
+	// Browsers: the daemon's own https origin and --allow-origin's are served, others not.
+	for _, tt := range []struct {
+		origin, allowed string
+		status          int
+	}{
+		{"https://127.0.0.1:" + port, "", 201},
+		{"https://dash.example", "https://dash.example", 201},
+		{"https://evil.example", "", 403},
+		{"http://127.0.0.1:" + port, "", 403}, // not the scheme it serves
+	} {
+		if got := call("POST", "/v1/streams/s", "old-secret", "", tt.origin); got != tt.status || allowOrigin != tt.allowed {
+			t.Errorf("POST with Origin %s: %d, Access-Control-Allow-Origin %q; want %d, %q", tt.origin, got, allowOrigin, tt.status, tt.allowed)
 		}
 	}
 	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: new, sha256: "+sha256Hex("new-secret")+", scopes: [read]}\n"), 0o600); err != nil {
@@ -154,6 +175,24 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 	if call("GET", "/v1/streams", "old-secret", "") != 401 || call("GET", "/v1/streams", "new-secret", "") != 200 ||
 		call("POST", "/v1/streams/s", "new-secret", "") != 403 {
 		t.Fatal("the reloaded token file is not in force")
+	}
+	if err := d.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("pmd exited with %v\n%s", err, d.logs)
+	}
+}
+
+// TestServeInsecure: --insecure lets pmd serve an open address without --auth, which it
+// refuses otherwise (TestServeRefusals).
+func TestServeInsecure(t *testing.T) {
+	bin := pmdBinary(t)
+	d := startDaemon(t, bin, "--data", t.TempDir(), "--addr", "0.0.0.0:0", "--insecure")
+	resp, err := http.Get(d.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %s", resp.Status)
 	}
 	if err := d.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("pmd exited with %v\n%s", err, d.logs)
