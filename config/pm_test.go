@@ -183,10 +183,10 @@ func TestShippingEveryOrder(t *testing.T) {
 	})
 }
 
-// TestEventInExpressions: in a command's data, event is the event being handled, the
-// one whose handling issues the command (its type, id, stream and data), not the first
-// handled nor the merged state.
-func TestEventInExpressions(t *testing.T) {
+// TestEventAndProcessIDInExpressions: in a command's data, event is the event being
+// handled, the one whose handling issues the command (its type, id, stream and data),
+// not the first handled nor the merged state; process_id is the process id.
+func TestEventAndProcessIDInExpressions(t *testing.T) {
 	cfg, err := Parse("test.yaml", []byte(`
 processes:
   - name: Echo
@@ -197,13 +197,14 @@ processes:
       - type: Echoed
         when: state.seen.Noted > 0
         data:
+          pid: process_id
           by: event.type
           id: event.id
           stream: event.stream
           note: event.data.note
           merged_note: state.data.note
       - type: Closed
-        data: {note: event.data.note}
+        data: {pid: "'order ' + process_id", note: event.data.note}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -219,10 +220,10 @@ processes:
 	s := pmtest.Given(t, cfg.Processes[0].Definition(), opened, noted, later)
 	s.Expect(
 		pm.Command{Type: "Echoed", Key: "Echoed", ProcessID: "o-1", Data: map[string]any{
-			"order_id": "o-1", "by": "Noted", "id": noted.ID.String(), "stream": "Notes$o-1",
+			"order_id": "o-1", "pid": "o-1", "by": "Noted", "id": noted.ID.String(), "stream": "Notes$o-1",
 			"note": "second", "merged_note": "second"}},
 		pm.Command{Type: "Closed", Key: "Closed", ProcessID: "o-1", Data: map[string]any{
-			"order_id": "o-1", "note": "second"}},
+			"order_id": "o-1", "pid": "order o-1", "note": "second"}},
 	)
 }
 
