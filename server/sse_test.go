@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,5 +277,65 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	}
 	if store.LastPosition() != 0 {
 		t.Fatal("a stalled request wrote something")
+	}
+}
+
+// TestSendQueueBounds: a subscriber's queue takes frames up to its limit and cuts a live
+// subscriber at the first frame past it, not later; a frame always fits an empty queue;
+// the bytes of every queue together are bounded too; a catch-up frame waits for room
+// instead of cutting.
+func TestSendQueueBounds(t *testing.T) {
+	ctx := context.Background()
+	frame := func(n int) []byte { return make([]byte, n) }
+
+	var held atomic.Int64
+	q := newSendQueue(100, &held, 1<<20)
+	for i := range 3 {
+		if !q.push(ctx, frame(30), false) {
+			t.Fatalf("frame %d of 30 bytes cut a queue of limit 100 holding %d", i, 30*i)
+		}
+	}
+	if q.push(ctx, frame(11), false) {
+		t.Fatal("a frame past the limit did not cut the live subscriber")
+	}
+	if _, end := q.take(); !end.cut || held.Load() != 0 {
+		t.Fatalf("after the cut: end %+v, %d bytes still counted", end, held.Load())
+	}
+
+	q = newSendQueue(100, &held, 1<<20)
+	if !q.push(ctx, frame(500), false) {
+		t.Fatal("a frame larger than the limit did not fit the empty queue")
+	}
+	q.take()
+
+	// Two queues share the server's bound of 150 bytes.
+	a, b := newSendQueue(100, &held, 150), newSendQueue(100, &held, 150)
+	if !a.push(ctx, frame(90), false) || !b.push(ctx, frame(50), false) {
+		t.Fatal("frames within both bounds were refused")
+	}
+	if b.push(ctx, frame(20), false) {
+		t.Fatal("a frame past the server's bound did not cut its subscriber")
+	}
+	a.take()
+
+	// Catch-up frames wait for room: the push returns once the queue is taken.
+	c := newSendQueue(100, &held, 1<<20)
+	c.push(ctx, frame(90), true)
+	pushed := make(chan bool)
+	go func() { pushed <- c.push(ctx, frame(20), true) }()
+	frames, end := c.take()
+	if len(frames) != 1 || end.cut {
+		t.Fatalf("took %d frames, end %+v", len(frames), end)
+	}
+	if !<-pushed {
+		t.Fatal("the waiting catch-up frame was dropped")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if c.push(cctx, frame(95), true) {
+		t.Fatal("a catch-up push into a full queue returned true with its context ended")
+	}
+	if _, end := c.take(); end.cut {
+		t.Fatal("a catch-up frame cut the subscriber")
 	}
 }
