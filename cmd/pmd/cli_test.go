@@ -317,7 +317,8 @@ func TestTail(t *testing.T) {
 
 // TestWebhookDeliveryWithRetries: the receiver fails the first attempts; the command
 // arrives after retries, always with the same id, and every attempt is visible through
-// the API.
+// the API. A handled event without the correlation field is counted by type in the
+// metrics, and once the manager is idle its lag is 0.
 func TestWebhookDeliveryWithRetries(t *testing.T) {
 	type got struct {
 		key  string
@@ -347,6 +348,7 @@ func TestWebhookDeliveryWithRetries(t *testing.T) {
 	d := startInProcess(t, cateringConfig(t, receiver.URL+"/commands"))
 	ctx := context.Background()
 	for _, e := range []pmd.EventData{
+		{Type: "CustomerConfirmedMenu", Data: map[string]any{"order": "42"}}, // no order_id: no process
 		{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "42"}},
 		{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "42"}},
 	} {
@@ -401,6 +403,8 @@ func TestWebhookDeliveryWithRetries(t *testing.T) {
 		`pmd_deliveries_total{manager="CateringMatch",outcome="delivered"} 1`,
 		`pmd_deliveries_total{manager="CateringMatch",outcome="failed"} 2`,
 		`pmd_processes{manager="CateringMatch",status="completed"} 1`,
+		`pmd_pm_unmatched_events_total{pm="CateringMatch",type="CustomerConfirmedMenu"} 1` + "\n",
+		`pmd_pm_lag_events{pm="CateringMatch"} 0` + "\n",
 	} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %q", want)
