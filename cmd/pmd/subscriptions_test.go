@@ -20,11 +20,13 @@ import (
 // event, in log order, its id as the Idempotency-Key; an event the receiver refuses is
 // parked (max_attempts: 1) and holds back the next; pmd subscriptions shows it, and pmd
 // subscriptions retry delivers it once the receiver is back; the metrics have the
-// subscription's figures.
+// subscription's figures. pmd subscriptions skip gives a parked event up: it is never
+// delivered, and the subscription moves past it to the events it held back.
 func TestSubscriptionThroughTheCLI(t *testing.T) {
 	var down atomic.Bool
 	var mu sync.Mutex
-	var got []string // "<Idempotency-Key> <body id> <type>"
+	var got []string   // "<Idempotency-Key> <body id> <type>"
+	var tried []string // the Idempotency-Key of every request, delivered or refused
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			ID           string `json:"id"`
@@ -35,6 +37,9 @@ func TestSubscriptionThroughTheCLI(t *testing.T) {
 		if err := json.Unmarshal(raw, &body); err != nil || body.Subscription != "billing" {
 			t.Errorf("body %s: %v", raw, err)
 		}
+		mu.Lock()
+		tried = append(tried, r.Header.Get("Idempotency-Key"))
+		mu.Unlock()
 		if down.Load() {
 			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 			return
@@ -127,5 +132,43 @@ subscriptions:
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+
+	// Skip: a parked event is given up, never delivered, and the one it held back is.
+	down.Store(true)
+	put("ConfirmOrder") // parked
+	parkedAt := last
+	down.Store(false)
+	put("ConfirmOrder") // held back
+	skipped, heldBack := ids[4], ids[5]
+	s, err = c.Subscription(ctx, "billing")
+	if err != nil || len(s.ParkedEvents) != 1 || s.ParkedEvents[0].ID != skipped || s.Position > parkedAt {
+		t.Fatalf("billing with %s parked: %+v, %v", skipped, s, err)
+	}
+	code, out, errOut = runPMD(t, ctx, "subscriptions", "skip", addr, "billing", skipped)
+	if code != exitOK || !strings.Contains(out, "skipped") {
+		t.Fatalf("skip: exit %d:\n%s%s", code, out, errOut)
+	}
+	if err := sub.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err = c.Subscription(ctx, "billing")
+	if err != nil || s.Status != "delivering" || s.Lag != 0 || s.Position != last+1 || len(s.ParkedEvents) != 0 {
+		t.Fatalf("billing after the skip: %+v, %v; want position %d, past %d", s, err, last+1, parkedAt)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want = append(want, heldBack+" "+heldBack+" ConfirmOrder")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("delivered\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	n := 0
+	for _, key := range tried {
+		if key == skipped {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the skipped event was tried %d times; want once, the attempt that parked it", n)
 	}
 }
