@@ -84,3 +84,45 @@ func TestScheduledScavenges(t *testing.T) {
 	cancel()
 	<-stopped
 }
+
+// pmd serve --scavenge-every: scheduleScavenges scavenges on a real ticker until its
+// context ends, and the function it returns then returns; with no interval it schedules
+// nothing and its wait returns at once.
+func TestScheduleScavenges(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// returns fails the test unless wait returns within a generous deadline.
+	returns := func(wait func(), what string) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			wait()
+		}()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatalf("the wait of scheduleScavenges did not return %s", what)
+		}
+	}
+	returns(scheduleScavenges(context.Background(), s, 0, quiet()), "with no schedule")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := scheduleScavenges(ctx, s, 5*time.Millisecond, quiet())
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	timeout := time.After(time.Minute)
+	for s.Stats().Scavenges < 1 {
+		select {
+		case <-poll.C:
+		case <-timeout:
+			t.Fatal("no scheduled scavenge within a minute of a 5ms schedule")
+		}
+	}
+	cancel()
+	returns(wait, "once its context was cancelled")
+}
