@@ -362,33 +362,55 @@ func TestClientHangingUpIsNotAnError(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	logs := &levels{}
-	srv := New(store, Options{Logger: slog.New(logs), PageBytes: 64 << 20})
-	ln := listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 10*time.Second) }()
+	for _, path := range []string{"/v1/streams/s?limit=8", "/v1/subscribe?stream=s"} {
+		t.Run(path, func(t *testing.T) {
+			logs := &levels{}
+			srv := New(store, Options{Logger: slog.New(logs), PageBytes: 64 << 20})
+			ln := listen(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ctx, ln, 10*time.Second) }()
 
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(conn, "GET /v1/streams/s?limit=8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-	if _, err := io.ReadFull(conn, make([]byte, 100)); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close() // unread data: the close resets the connection under the server's write
-	cancel()     // Serve returns once the request has finished
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
-	for _, r := range logs.seen {
-		if r.Level >= slog.LevelError {
-			t.Errorf("logged at %s: %s", r.Level, r.Message)
-		}
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+			fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path)
+			if _, err := io.ReadFull(conn, make([]byte, 100)); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close() // unread data: the close resets the connection under the server's write
+			if strings.HasPrefix(path, "/v1/subscribe") {
+				// The subscription ends because its client went, not because the server stops.
+				tick := time.NewTicker(time.Millisecond)
+				defer tick.Stop()
+				deadline := time.After(10 * time.Second)
+				open := func() bool {
+					rec := httptest.NewRecorder()
+					srv.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/metrics", nil))
+					return !strings.Contains(rec.Body.String(), "\npmd_subscriptions 0\n")
+				}
+				for open() {
+					select {
+					case <-tick.C:
+					case <-deadline:
+						t.Fatal("the subscription did not end when its client went")
+					}
+				}
+			}
+			cancel() // Serve returns once the request has finished
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			logs.mu.Lock()
+			defer logs.mu.Unlock()
+			for _, r := range logs.seen {
+				if r.Level >= slog.LevelError {
+					t.Errorf("logged at %s: %s", r.Level, r.Message)
+				}
+			}
+		})
 	}
 }
 
