@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"sync"
 	"testing"
@@ -48,6 +49,14 @@ func TestRewriteKeepsPositions(t *testing.T) {
 		}
 		if res.Replaced != n || (n > 0) != (res.BytesAfter < res.BytesBefore) || res.BytesBefore != s.Size {
 			t.Fatalf("segment %d: %+v, want %d replaced and fewer bytes", s.First, res, n)
+		}
+		// The bytes after are the rewritten file's: what a scavenge reports freed is.
+		fi, err := os.Stat(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != res.BytesAfter {
+			t.Fatalf("segment %d: BytesAfter %d, but the file is %d bytes", s.First, res.BytesAfter, fi.Size())
 		}
 		replaced += n
 	}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,8 +63,22 @@ func TestEraseAndScavengeRoutes(t *testing.T) {
 			t.Fatalf("scavenge answered %s, without %s", r.raw, k)
 		}
 	}
+	// The bytes freed are reported, and add up: the erased data left the disk.
+	n := func(k string) int64 {
+		t.Helper()
+		v, ok := r.body[k].(json.Number)
+		i, err := v.Int64()
+		if !ok || err != nil {
+			t.Fatalf("scavenge answered %s: %s is not a whole number", r.raw, k)
+		}
+		return i
+	}
+	before, after, freed := n("bytes_before"), n("bytes_after"), n("freed_bytes")
+	if n("erased") != 1 || n("rewritten") != 1 || freed <= 0 || freed != before-after {
+		t.Fatalf("scavenge answered %s: want one event erased in one segment rewritten, and freed_bytes > 0 = bytes_before - bytes_after", r.raw)
+	}
 	metrics := e.do("GET", "/metrics", nil).must(t, http.StatusOK)
-	if !strings.Contains(string(metrics.raw), "pmd_scavenges_total 1") || !strings.Contains(string(metrics.raw), "pmd_scavenged_bytes_total") {
-		t.Fatal("/metrics does not count the scavenge")
+	if !strings.Contains(string(metrics.raw), "pmd_scavenges_total 1\n") || !strings.Contains(string(metrics.raw), fmt.Sprintf("pmd_scavenged_bytes_total %d\n", freed)) {
+		t.Fatalf("/metrics does not count the scavenge and its %d bytes freed", freed)
 	}
 }
