@@ -1,0 +1,272 @@
+package powercut
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Disk is a directory served at a mount point, whose unsynced appends a Cut loses.
+type Disk struct {
+	backing, mountpoint string
+
+	mu     sync.Mutex
+	server *fuse.Server
+	synced map[string]int64 // relative path → bytes made durable, for files written since the last Cut
+}
+
+// Mount serves backing at mountpoint (both existing directories).
+func Mount(backing, mountpoint string) (*Disk, error) {
+	d := &Disk{backing: backing, mountpoint: mountpoint, synced: map[string]int64{}}
+	if err := d.mount(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Disk) mount() error {
+	root, err := fs.NewLoopbackRoot(d.backing)
+	if err != nil {
+		return fmt.Errorf("powercut: %w", err)
+	}
+	server, err := fs.Mount(d.mountpoint, &node{LoopbackNode: root.(*fs.LoopbackNode), d: d}, &fs.Options{
+		MountOptions: fuse.MountOptions{DirectMount: true, Name: "powercut", FsName: d.backing},
+	})
+	if err != nil {
+		return fmt.Errorf("powercut: mount %s: %w", d.mountpoint, err)
+	}
+	d.mu.Lock()
+	d.server = server
+	d.mu.Unlock()
+	return nil
+}
+
+// Cut loses what was not synced: it unmounts (the processes using the disk must be
+// gone), truncates every file written since the last Cut to the bytes its last fsync
+// covered, and mounts again, with no cache of the old contents.
+func (d *Disk) Cut() error {
+	if err := d.Unmount(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	var errs []error
+	for rel, n := range d.synced {
+		err := os.Truncate(filepath.Join(d.backing, rel), n)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	clear(d.synced)
+	d.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("powercut: cut: %w", err)
+	}
+	return d.mount()
+}
+
+// Unmount stops serving the disk; its files stay in the backing directory.
+func (d *Disk) Unmount() error {
+	d.mu.Lock()
+	server := d.server
+	d.server = nil
+	d.mu.Unlock()
+	if server == nil {
+		return nil
+	}
+	if err := server.Unmount(); err != nil {
+		return fmt.Errorf("powercut: unmount %s: %w", d.mountpoint, err)
+	}
+	return nil
+}
+
+// written notes that rel is being written: before, its size was durable.
+func (d *Disk) written(rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.synced[rel]; ok {
+		return
+	}
+	var n int64
+	if fi, err := os.Stat(filepath.Join(d.backing, rel)); err == nil {
+		n = fi.Size()
+	}
+	d.synced[rel] = n
+}
+
+// created notes a file made through the disk: none of it is durable yet.
+func (d *Disk) created(rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.synced[rel] = 0
+}
+
+// fsynced notes that rel's size n is durable.
+func (d *Disk) fsynced(rel string, n int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.synced[rel] = n
+}
+
+// truncated notes a truncation of rel to n: nothing past n survives.
+func (d *Disk) truncated(rel string, n int64) {
+	d.written(rel)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.synced[rel] = min(d.synced[rel], n)
+}
+
+// moved carries what is known of from (a file or a directory) to to.
+func (d *Disk) moved(from, to string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for rel, n := range d.synced {
+		if rel == from || strings.HasPrefix(rel, from+"/") {
+			delete(d.synced, rel)
+			d.synced[to+strings.TrimPrefix(rel, from)] = n
+		}
+	}
+}
+
+// removed forgets rel (a file or a directory).
+func (d *Disk) removed(rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for r := range d.synced {
+		if r == rel || strings.HasPrefix(r, rel+"/") {
+			delete(d.synced, r)
+		}
+	}
+}
+
+// node is a loopback node that tells the disk what happens to its files.
+type node struct {
+	*fs.LoopbackNode
+	d *Disk
+}
+
+// WrapChild makes every node of the tree a node.
+func (n *node) WrapChild(_ context.Context, ops fs.InodeEmbedder) fs.InodeEmbedder {
+	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d}
+}
+
+func (n *node) rel(name string) string { return filepath.Join(n.Path(nil), name) }
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fh, fuseFlags, errno := n.LoopbackNode.Open(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	rel := n.rel("")
+	if flags&syscall.O_TRUNC != 0 {
+		n.d.truncated(rel, 0)
+	}
+	return &file{LoopbackFile: fh.(*fs.LoopbackFile), d: n.d, rel: rel}, fuseFlags, 0
+}
+
+func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	rel := n.rel(name)
+	_, err := os.Lstat(filepath.Join(n.d.backing, rel))
+	existed := err == nil
+	inode, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	switch {
+	case !existed:
+		n.d.created(rel)
+	case flags&syscall.O_TRUNC != 0:
+		n.d.truncated(rel, 0)
+	}
+	return inode, &file{LoopbackFile: fh.(*fs.LoopbackFile), d: n.d, rel: rel}, fuseFlags, 0
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if pf, ok := f.(*file); ok {
+		f = pf.LoopbackFile // the loopback node knows its own file type only
+	}
+	if errno := n.LoopbackNode.Setattr(ctx, f, in, out); errno != 0 {
+		return errno
+	}
+	if size, ok := in.GetSize(); ok {
+		n.d.truncated(n.rel(""), int64(size))
+	}
+	return 0
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno != 0 {
+		return errno
+	}
+	to := filepath.Join(newParent.EmbeddedInode().Path(nil), newName)
+	n.d.removed(to)
+	n.d.moved(n.rel(name), to)
+	return 0
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := n.LoopbackNode.Unlink(ctx, name); errno != 0 {
+		return errno
+	}
+	n.d.removed(n.rel(name))
+	return 0
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if errno := n.LoopbackNode.Rmdir(ctx, name); errno != 0 {
+		return errno
+	}
+	n.d.removed(n.rel(name))
+	return 0
+}
+
+// file is a loopback file whose writes and fsyncs the disk hears of.
+type file struct {
+	*fs.LoopbackFile
+	d   *Disk
+	rel string
+}
+
+func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	f.d.written(f.rel)
+	return f.LoopbackFile.Write(ctx, data, off)
+}
+
+func (f *file) Writev(ctx context.Context, data [][]byte, off int64) (uint32, syscall.Errno) {
+	f.d.written(f.rel)
+	return f.LoopbackFile.Writev(ctx, data, off)
+}
+
+func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	f.d.written(f.rel)
+	return f.LoopbackFile.Allocate(ctx, off, size, mode)
+}
+
+func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if errno := f.LoopbackFile.Fsync(ctx, flags); errno != 0 {
+		return errno
+	}
+	var a fuse.AttrOut
+	if errno := f.LoopbackFile.Getattr(ctx, &a); errno != 0 {
+		return errno
+	}
+	f.d.fsynced(f.rel, int64(a.Size))
+	return 0
+}
+
+func (f *file) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.LoopbackFile.Setattr(ctx, in, out); errno != 0 {
+		return errno
+	}
+	if size, ok := in.GetSize(); ok {
+		f.d.truncated(f.rel, int64(size))
+	}
+	return 0
+}

@@ -1,0 +1,92 @@
+package powercut_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pmd-dev/pmd/internal/powercut"
+)
+
+// mount mounts a fresh disk, or skips the test where FUSE or mounting is refused.
+func mount(t *testing.T) (*powercut.Disk, string, string) {
+	t.Helper()
+	backing, mnt := t.TempDir(), t.TempDir()
+	d, err := powercut.Mount(backing, mnt)
+	if err != nil {
+		t.Skipf("no power cuts here: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := d.Unmount(); err != nil {
+			t.Error(err)
+		}
+	})
+	return d, backing, mnt
+}
+
+// TestCutKeepsWhatWasSynced: after a Cut each file holds what its last fsync covered:
+// appends after it are lost, a file never synced is empty, a rename carries the synced
+// size along, and files not written since are untouched.
+func TestCutKeepsWhatWasSynced(t *testing.T) {
+	d, backing, mnt := mount(t)
+	write := func(name string, chunks ...string) *os.File {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(mnt, name), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunks {
+			if _, err := f.WriteString(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f
+	}
+	sync := func(f *os.File) {
+		t.Helper()
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	log := write("log", "durable ")
+	sync(log)
+	write("log", "lost").Close()
+	log.Close()
+
+	write("never", "lost").Close()
+
+	tmp := write("tmp", "renamed")
+	sync(tmp)
+	tmp.Close()
+	if err := os.Rename(filepath.Join(mnt, "tmp"), filepath.Join(mnt, "CURRENT")); err != nil {
+		t.Fatal(err)
+	}
+
+	cut := write("cut", "0123456789")
+	sync(cut)
+	if err := cut.Truncate(4); err != nil {
+		t.Fatal(err)
+	}
+	cut.WriteString("lost")
+	cut.Close()
+
+	if err := d.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(backing, "untouched"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Cut(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"log": "durable ", "never": "", "CURRENT": "renamed", "cut": "0123", "untouched": "kept"} {
+		got, err := os.ReadFile(filepath.Join(mnt, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s after the cut: %q, want %q", name, got, want)
+		}
+	}
+}
