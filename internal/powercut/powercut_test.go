@@ -90,3 +90,17 @@ func TestCutKeepsWhatWasSynced(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmountInUse: a disk with a file still open is torn down anyway, with an error,
+// and the file's close returns instead of hanging the process.
+func TestUnmountInUse(t *testing.T) {
+	d, _, mnt := mount(t)
+	f, err := os.Create(filepath.Join(mnt, "open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Unmount(); err == nil {
+		t.Fatal("Unmount of a disk in use gave no error")
+	}
+	f.Close() // fails: the connection is gone; it must not block
+}
