@@ -21,7 +21,7 @@ type Disk struct {
 
 	mu     sync.Mutex
 	server *fuse.Server
-	conn   uint32 // the FUSE connection's number: the minor of the mount's device
+	conn   uint32           // the FUSE connection's number: the minor of the mount's device
 	synced map[string]int64 // relative path → bytes made durable, for files written since the last Cut
 }
 
