@@ -734,7 +734,7 @@ func (n *Node) removeServer(ctx context.Context, id string) error {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		if resp, _, _, err := call(cctx, n.cfg.NodeID, string(addr), request{Op: "removed", ID: id}, time.Second); err != nil || resp.Error != "" {
-			n.logger.Info("cluster: the removed node did not hear of it: it stops its Raft only when stopped", "id", id, "err", err, "answer", resp.Error)
+			n.logger.Info("cluster: could not tell the removed node: it keeps running Raft until it is stopped", "id", id, "err", err, "answer", resp.Error)
 		}
 	}
 	return nil
