@@ -17,7 +17,7 @@ import (
 // SIGKILL never shows. A node's store does not fsync under Raft (docs/cluster.md, "No
 // store fsync under Raft"); only its Raft log does, before a write is acknowledged. So
 // after every cut and restart, every acknowledged write must be in $all once, on every
-// node.
+// node. The last round cuts the leader only, which then catches up with the others.
 func TestClusterPowerCut(t *testing.T) {
 	c := newNodes(t, 3)
 	disks := make([]*powercut.Disk, len(c.nodes))
@@ -48,7 +48,10 @@ func TestClusterPowerCut(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	for round := range 3 {
-		c.leader()
+		cut := []int{0, 1, 2}
+		if lead := c.leader(); round == 2 {
+			cut = []int{lead}
+		}
 		// Writers through every node until enough are acknowledged, then the cut, with
 		// writes in flight.
 		stop := make(chan struct{})
@@ -88,17 +91,17 @@ func TestClusterPowerCut(t *testing.T) {
 			wg.Wait()
 			t.Fatalf("round %d: only %d writes acknowledged in 2 minutes", round, n)
 		}
-		for i := range c.nodes {
+		for _, i := range cut {
 			c.kill(i)
 		}
 		close(stop)
 		wg.Wait()
-		for i, d := range disks {
-			if err := d.Cut(); err != nil {
+		for _, i := range cut {
+			if err := disks[i].Cut(); err != nil {
 				t.Fatalf("round %d: cut %s: %v", round, c.nodes[i].id, err)
 			}
 		}
-		for i := range c.nodes {
+		for _, i := range cut {
 			c.start(i)
 		}
 		c.leader()
@@ -113,7 +116,7 @@ func TestClusterPowerCut(t *testing.T) {
 				t.Fatalf("round %d: acknowledged event %s is in $all %d times after the cut", round, id, got[id])
 			}
 		}
-		t.Logf("round %d: %d acknowledged writes, all there after the power cut; $all holds %d", round, len(acked), len(all))
+		t.Logf("round %d: power cut under %d nodes; %d acknowledged writes, all there; $all holds %d", round, len(cut), len(acked), len(all))
 		mu.Unlock()
 	}
 }
