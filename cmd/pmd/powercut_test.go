@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,22 +25,21 @@ func TestServePowerCut(t *testing.T) {
 	if err != nil {
 		t.Skipf("no power cuts here: %v", err)
 	}
-	var d *daemon
-	t.Cleanup(func() {
-		if d != nil {
-			d.cmd.Process.Kill()
-			<-d.done
-		}
+	t.Cleanup(func() { // after startDaemon's, which kill the daemons
 		if err := disk.Unmount(); err != nil {
 			t.Error(err)
 		}
 	})
+	// 2 KiB events: each round fills more than a 1 MiB segment, so that new segments,
+	// whose names must be durable too, are made under the cut.
+	pad := map[string]any{"pad": strings.Repeat("p", 2<<10)}
 	acked := map[uuid.UUID]bool{}
 	var mu sync.Mutex
 	for round := range 3 {
-		d = startDaemon(t, bin, "--data", dir, "--scavenge-every", "0")
+		d := startDaemon(t, bin, "--data", dir, "--scavenge-every", "0")
 		c := d.client(t)
 		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel() // the writers stop on a failure too
 		enough := make(chan struct{})
 		var once sync.Once
 		var wg sync.WaitGroup
@@ -50,7 +50,7 @@ func TestServePowerCut(t *testing.T) {
 				defer wg.Done()
 				for ctx.Err() == nil {
 					id := uuid.New()
-					if _, err := c.Append(ctx, fmt.Sprintf("Cut$%d", w), pmd.Any, pmd.EventData{ID: id, Type: "T"}); err != nil {
+					if _, err := c.Append(ctx, fmt.Sprintf("Cut$%d", w), pmd.Any, pmd.EventData{ID: id, Type: "T", Data: pad}); err != nil {
 						continue // not acknowledged: it may or may not be there
 					}
 					mu.Lock()
@@ -69,7 +69,6 @@ func TestServePowerCut(t *testing.T) {
 		}
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		<-d.done
-		d = nil
 		cancel()
 		wg.Wait()
 		if err := disk.Cut(); err != nil {
@@ -103,6 +102,5 @@ func TestServePowerCut(t *testing.T) {
 		if err := d.stop(t, syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		d = nil
 	}
 }

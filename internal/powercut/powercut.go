@@ -23,11 +23,14 @@ type Disk struct {
 	server *fuse.Server
 	conn   uint32           // the FUSE connection's number: the minor of the mount's device
 	synced map[string]int64 // relative path → bytes made durable, for files written since the last Cut
+	// fresh are the files and directories made since their directory's last fsync: a
+	// Cut removes them, as a power cut loses a directory entry that was never synced.
+	fresh map[string]bool
 }
 
 // Mount serves backing at mountpoint (both existing directories).
 func Mount(backing, mountpoint string) (*Disk, error) {
-	d := &Disk{backing: backing, mountpoint: mountpoint, synced: map[string]int64{}}
+	d := &Disk{backing: backing, mountpoint: mountpoint, synced: map[string]int64{}, fresh: map[string]bool{}}
 	if err := d.mount(); err != nil {
 		return nil, err
 	}
@@ -65,6 +68,13 @@ func (d *Disk) Cut() error {
 	}
 	d.mu.Lock()
 	var errs []error
+	for rel := range d.fresh {
+		if err := os.RemoveAll(filepath.Join(d.backing, rel)); err != nil {
+			errs = append(errs, err)
+		}
+		delete(d.synced, rel)
+	}
+	clear(d.fresh)
 	for rel, n := range d.synced {
 		err := os.Truncate(filepath.Join(d.backing, rel), n)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -118,11 +128,31 @@ func (d *Disk) written(rel string) {
 	d.synced[rel] = n
 }
 
-// created notes a file made through the disk: none of it is durable yet.
+// created notes a file made through the disk: none of it is durable yet, not even its
+// name.
 func (d *Disk) created(rel string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.synced[rel] = 0
+	d.fresh[rel] = true
+}
+
+// madeDir notes a directory made through the disk: its name is not durable yet.
+func (d *Disk) madeDir(rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fresh[rel] = true
+}
+
+// dirSynced notes an fsync of the directory rel: the names in it are durable.
+func (d *Disk) dirSynced(rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for r := range d.fresh {
+		if filepath.Dir(r) == rel {
+			delete(d.fresh, r)
+		}
+	}
 }
 
 // fsynced notes that rel's size n is durable.
@@ -150,6 +180,12 @@ func (d *Disk) moved(from, to string) {
 			d.synced[to+strings.TrimPrefix(rel, from)] = n
 		}
 	}
+	for rel := range d.fresh {
+		if rel == from || strings.HasPrefix(rel, from+"/") {
+			delete(d.fresh, rel)
+			d.fresh[to+strings.TrimPrefix(rel, from)] = true
+		}
+	}
 }
 
 // removed forgets rel (a file or a directory).
@@ -159,6 +195,11 @@ func (d *Disk) removed(rel string) {
 	for r := range d.synced {
 		if r == rel || strings.HasPrefix(r, rel+"/") {
 			delete(d.synced, r)
+		}
+	}
+	for r := range d.fresh {
+		if r == rel || strings.HasPrefix(r, rel+"/") {
+			delete(d.fresh, r)
 		}
 	}
 }
@@ -174,7 +215,8 @@ func (n *node) WrapChild(_ context.Context, ops fs.InodeEmbedder) fs.InodeEmbedd
 	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d}
 }
 
-func (n *node) rel(name string) string { return filepath.Join(n.Path(nil), name) }
+// rel is the path of name in n relative to the disk's root, "." for the root.
+func (n *node) rel(name string) string { return filepath.Clean(filepath.Join(n.Path(nil), name)) }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	fh, fuseFlags, errno := n.LoopbackNode.Open(ctx, flags)
@@ -216,6 +258,22 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		n.d.truncated(n.rel(""), int64(size))
 	}
 	return 0
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	inode, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
+	if errno == 0 {
+		n.d.madeDir(n.rel(name))
+	}
+	return inode, errno
+}
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fh, fuseFlags, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &dir{inner: fh, d: n.d, rel: n.rel("")}, fuseFlags, 0
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
@@ -285,5 +343,32 @@ func (f *file) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOu
 	if size, ok := in.GetSize(); ok {
 		f.d.truncated(f.rel, int64(size))
 	}
+	return 0
+}
+
+// dir is a loopback directory handle whose fsyncs the disk hears of.
+type dir struct {
+	inner fs.FileHandle
+	d     *Disk
+	rel   string
+}
+
+func (h *dir) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	return h.inner.(fs.FileReaddirenter).Readdirent(ctx)
+}
+
+func (h *dir) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	return h.inner.(fs.FileSeekdirer).Seekdir(ctx, off)
+}
+
+func (h *dir) Releasedir(ctx context.Context, flags uint32) {
+	h.inner.(fs.FileReleasedirer).Releasedir(ctx, flags)
+}
+
+func (h *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	if errno := h.inner.(fs.FileFsyncdirer).Fsyncdir(ctx, flags); errno != 0 {
+		return errno
+	}
+	h.d.dirSynced(h.rel)
 	return 0
 }

@@ -26,7 +26,8 @@ func mount(t *testing.T) (*powercut.Disk, string, string) {
 
 // TestCutKeepsWhatWasSynced: after a Cut each file holds what its last fsync covered:
 // appends after it are lost, a file never synced is empty, a rename carries the synced
-// size along, and files not written since are untouched.
+// size along, and files not written since are untouched. A file or directory made after
+// its directory's last fsync is gone.
 func TestCutKeepsWhatWasSynced(t *testing.T) {
 	d, backing, mnt := mount(t)
 	write := func(name string, chunks ...string) *os.File {
@@ -48,7 +49,19 @@ func TestCutKeepsWhatWasSynced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	syncDir := func(name string) {
+		t.Helper()
+		f, err := os.Open(filepath.Join(mnt, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sync(f)
+		f.Close()
+	}
 
+	if err := os.Mkdir(filepath.Join(mnt, "kept"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	log := write("log", "durable ")
 	sync(log)
 	write("log", "lost").Close()
@@ -71,6 +84,16 @@ func TestCutKeepsWhatWasSynced(t *testing.T) {
 	cut.WriteString("lost")
 	cut.Close()
 
+	// Names made after their directory's last fsync.
+	syncDir(".")
+	inKept := write("kept/file", "synced, but its name is not")
+	sync(inKept)
+	inKept.Close()
+	write("unnamed", "made after the directory's fsync").Close()
+	if err := os.Mkdir(filepath.Join(mnt, "gone"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := d.Cut(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +111,14 @@ func TestCutKeepsWhatWasSynced(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("%s after the cut: %q, want %q", name, got, want)
 		}
+	}
+	for _, name := range []string{"kept/file", "unnamed", "gone"} {
+		if _, err := os.Stat(filepath.Join(mnt, name)); !os.IsNotExist(err) {
+			t.Errorf("%s, never named durably, is still there after the cut (%v)", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "kept")); err != nil {
+		t.Errorf("a directory named before its parent's fsync: %v", err)
 	}
 }
 
