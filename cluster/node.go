@@ -165,6 +165,16 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
 	}
+	if !n.cfg.NoSync {
+		// The names of raft/ and raft/snapshots/, which the lines above may have just
+		// made, must outlive a power cut as their contents do: without them a node
+		// would come back with no Raft state at all.
+		for _, d := range []string{n.cfg.Dir, dir} {
+			if err := engine.SyncFile(d); err != nil {
+				return fmt.Errorf("cluster: sync %s: %w", d, err)
+			}
+		}
+	}
 	if n.mux, err = listen(n.cfg.RaftAddr); err != nil {
 		return err
 	}
