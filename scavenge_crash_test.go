@@ -56,15 +56,7 @@ func TestScavengeKill9(t *testing.T) {
 		kills = n // make soak-scavenge
 	}
 	dir := t.TempDir()
-	s, err := pmd.Open(dir, scavengeOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillForScavenge(t, s)
-	before := snapshot(t, s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	before := fillForScavenge(t, dir)
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 7))
 	check := func(when string) { checkScavenged(t, dir, before, when) }
 	finished := 0
@@ -77,7 +69,7 @@ func TestScavengeKill9(t *testing.T) {
 		check(fmt.Sprintf("after kill %d", k+1))
 	}
 	// A scavenge left to finish leaves the same reads, and a second has nothing to do.
-	s, err = pmd.Open(dir, scavengeOptions)
+	s, err := pmd.Open(dir, scavengeOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,15 +132,7 @@ func TestScavengePowerCut(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	s, err := pmd.Open(dir, scavengeOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillForScavenge(t, s)
-	before := snapshot(t, s)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	before := fillForScavenge(t, dir)
 	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 11))
 	for k := range 5 {
 		killScavenge(t, dir, rng.IntN(8), time.Duration(rng.IntN(40))*time.Millisecond)
@@ -190,9 +174,19 @@ func killScavenge(t *testing.T, dir string, segments int, after time.Duration) b
 	return finished
 }
 
-// fillForScavenge writes sealed segments of live, dead and erased events.
-func fillForScavenge(t *testing.T, s *pmd.Store) {
+// fillForScavenge makes a store in dir with sealed segments of live, dead and erased
+// events, and returns how it reads.
+func fillForScavenge(t *testing.T, dir string) map[string][]pmd.Event {
 	t.Helper()
+	s, err := pmd.Open(dir, scavengeOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}()
 	ctx := context.Background()
 	for i := range 400 {
 		mustAppend(t, s, fmt.Sprintf("Order$%d", i%10), pmd.Any, ev("Placed", "pad", strings.Repeat("x", 150), "i", i))
@@ -215,6 +209,7 @@ func fillForScavenge(t *testing.T, s *pmd.Store) {
 	for i := range 60 {
 		mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", strings.Repeat("f", 200), "i", i))
 	}
+	return snapshot(t, s)
 }
 
 func mustLastID(t *testing.T, s *pmd.Store, stream string) [16]byte {
