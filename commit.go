@@ -451,7 +451,7 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 			return false, err
 		}
 		if known {
-			if res, ok := s.exactRetry(r, pos); ok {
+			if res, ok := s.exactRetry(st, r, pos); ok {
 				r.res = res
 				return true, nil
 			}
@@ -601,10 +601,11 @@ func (s *Store) contains(st *stage, stream string, pos uint64) (bool, error) {
 
 // exactRetry reports whether r repeats the append that wrote the event at pos: the same
 // stream, the same ids in the same order, and exactly that batch. It answers with the
-// original result.
-func (s *Store) exactRetry(r *request, pos uint64) (WriteResult, bool) {
+// original result. The original may be in the batch being planned (its writer gave up
+// waiting and retried before the batch was written), so records are read from st first.
+func (s *Store) exactRetry(st *stage, r *request, pos uint64) (WriteResult, bool) {
 	if pos > 1 {
-		if prev, err := s.log.Read(pos - 1); err != nil || !prev.Commit {
+		if prev, ok := s.planned(st, pos-1); !ok || !prev.Commit {
 			return WriteResult{}, false // pos does not start a batch
 		}
 	}
@@ -613,8 +614,8 @@ func (s *Store) exactRetry(r *request, pos uint64) (WriteResult, bool) {
 		if c.link {
 			return WriteResult{}, false
 		}
-		rec, err := s.log.Read(pos + uint64(i))
-		if err != nil || rec.Kind != pmdlog.KindEvent || rec.Event.ID != c.id || rec.Event.Stream != r.stream {
+		rec, ok := s.planned(st, pos+uint64(i))
+		if !ok || rec.Kind != pmdlog.KindEvent || rec.Event.ID != c.id || rec.Event.Stream != r.stream {
 			return WriteResult{}, false
 		}
 		if (i == len(r.changes)-1) != rec.Commit {
@@ -624,6 +625,21 @@ func (s *Store) exactRetry(r *request, pos uint64) (WriteResult, bool) {
 	}
 	res.IDs = r.ids()
 	return res, true
+}
+
+// planned returns the record at pos, from the batch being planned if it holds pos, else
+// from the log; ok is false if there is none (or it cannot be read: then pos is not
+// taken as the start of a retry, and the request is planned as new).
+func (s *Store) planned(st *stage, pos uint64) (rec pmdlog.Record, ok bool) {
+	if len(st.recs) > 0 && pos >= st.recs[0].Position {
+		i := pos - st.recs[0].Position
+		if i >= uint64(len(st.recs)) {
+			return pmdlog.Record{}, false
+		}
+		return st.recs[i], true
+	}
+	rec, err := s.log.Read(pos)
+	return rec, err == nil
 }
 
 func (r *request) ids() []uuid.UUID {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	pmdlog "github.com/pmd-dev/pmd/log"
@@ -310,5 +312,101 @@ func TestReadsWaitingForAFailedIndexEnd(t *testing.T) {
 	}
 	if _, err := s.StreamInfo("A$1"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("StreamInfo after the index failed behind an acknowledged write: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestExactRetryInTheSameBatch: a writer gives up waiting for an append (its context
+// ends while the append is queued) and retries it at once. The original is still written,
+// and the retry lands in the same batch: it must be answered as a retry, with the
+// original's result, and write nothing more.
+func TestExactRetryInTheSameBatch(t *testing.T) {
+	for _, expected := range []ExpectedVersion{NoStream, Any} {
+		t.Run(expected.String(), func(t *testing.T) {
+			hold, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler),
+				OnCommit: func(CommitInfo) {
+					once.Do(func() { close(hold); <-release })
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			ctx := context.Background()
+
+			// Hold the committer after its first batch, so that the next two requests
+			// queue up and are planned together.
+			first := make(chan error, 1)
+			go func() {
+				_, err := s.Append(ctx, "Other$1", Any, EventData{Type: "T"})
+				first <- err
+			}()
+			<-hold
+			events := []EventData{{ID: uuid.New(), Type: "A"}, {ID: uuid.New(), Type: "B"}}
+			gaveUp, cancel := context.WithCancel(ctx)
+			original := make(chan error, 1)
+			go func() {
+				_, err := s.Append(gaveUp, "S$1", expected, events...)
+				original <- err
+			}()
+			retried := make(chan struct {
+				res WriteResult
+				err error
+			}, 1)
+			// Queue the original, give it up, then queue the retry behind it.
+			waitQueued(t, s, 1)
+			cancel()
+			if err := <-original; !errors.Is(err, context.Canceled) {
+				t.Fatalf("original append given up: %v, want context.Canceled", err)
+			}
+			go func() {
+				res, err := s.Append(ctx, "S$1", expected, events...)
+				retried <- struct {
+					res WriteResult
+					err error
+				}{res, err}
+			}()
+			waitQueued(t, s, 2)
+			close(release)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			got := <-retried
+			if got.err != nil {
+				t.Fatalf("exact retry of an append queued in the same batch: %v", got.err)
+			}
+			info, err := s.StreamInfo("S$1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Version != 1 {
+				t.Fatalf("stream version after an append of 2 events and its retry = %d, want 1", info.Version)
+			}
+			if got.res.Version != 1 || got.res.LastPosition != got.res.FirstPosition+1 ||
+				len(got.res.IDs) != 2 || got.res.IDs[0] != events[0].ID || got.res.IDs[1] != events[1].ID {
+				t.Fatalf("retry answered %+v, want the original's result (versions 0-1, ids %v)", got.res, []uuid.UUID{events[0].ID, events[1].ID})
+			}
+			for i, ev := range events {
+				e, err := s.Event(ctx, ev.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Position != got.res.FirstPosition+uint64(i) {
+					t.Fatalf("event %d at position %d, but the retry answered first position %d", i, e.Position, got.res.FirstPosition)
+				}
+			}
+		})
+	}
+}
+
+// waitQueued waits until n requests wait for the committer.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.reqs) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued after 10 s, want %d", len(s.reqs), n)
+		}
+		runtime.Gosched()
 	}
 }
