@@ -316,32 +316,25 @@ func (s *Store) applyLoop() {
 		if len(st.recs) > 0 {
 			err := s.prepare(st)
 			<-st.durable
-			switch {
-			case st.failed != nil:
+			if st.failed != nil {
 				s.ibatch.Discard()
 				for _, r := range st.written {
 					r.res, r.err = WriteResult{}, st.failed
 				}
-			case err == nil:
+			} else {
+				// The batch is durable: its writers get their answers. If the index
+				// cannot take it, every later plan would be wrong: writes stop until a
+				// restart replays the log into the index (Problems says so), and reads
+				// waiting for the batch get the error.
 				s.acked.Store(st.recs[len(st.recs)-1].Position)
 				s.answer(st)
-				if err := s.eng.Apply(s.ibatch, len(st.recs)); err != nil {
-					// The writers have their answers and the batch is in the log, but
-					// not in the index, so every later plan would be wrong: writes stop
-					// until a restart replays the log into the index, and reads waiting
-					// for the batch get the error.
+				if err == nil {
+					err = s.eng.Apply(s.ibatch, len(st.recs))
+				}
+				if err != nil {
 					s.fail(&UnavailableError{Cause: err})
 				}
 				s.notify()
-			default:
-				// The batch is durable but the index could not take it: as above, but
-				// its writers hear of it.
-				err = &UnavailableError{Cause: err}
-				s.fail(err)
-				s.notify()
-				for _, r := range st.written {
-					r.res, r.err = WriteResult{}, err
-				}
 			}
 		}
 		s.answer(st)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -408,5 +409,55 @@ func waitQueued(t *testing.T, s *Store, n int) {
 			t.Fatalf("%d requests queued after 10 s, want %d", len(s.reqs), n)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestIndexFailureBehindADurableBatch: the index refuses a batch that is already durable
+// in the log. Its writer is answered (the write is stored), every later write is refused
+// as unavailable, Problems says so (a health check turns degraded), and a restart replays
+// the batch into the index.
+func TestIndexFailureBehindADurableBatch(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Append(ctx, "S$1", NoStream, EventData{Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Problems(); len(p) != 0 {
+		t.Fatalf("problems of a healthy store: %q", p)
+	}
+	// The committer knows S$1 from the append before, so it plans the next one without
+	// the index; the index then refuses the batch.
+	s.idx.Close()
+	res, err := s.Append(ctx, "S$1", AtVersion(0), EventData{Type: "T"})
+	if err != nil {
+		t.Fatalf("append whose batch is in the log but not the index: %v, want its result", err)
+	}
+	if _, err := s.Append(ctx, "S$2", Any, EventData{Type: "T"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("append after the index failed: %v, want ErrUnavailable", err)
+	}
+	p := s.Problems()
+	if len(p) != 1 || !strings.Contains(p[0], "writes stopped until a restart") || !strings.Contains(p[0], "index: closed") {
+		t.Fatalf("problems after the index failed: %q, want one naming the stop and its cause", p)
+	}
+	s.Close()
+
+	s, err = Open(dir, Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := s.Event(ctx, res.IDs[0])
+	if err != nil {
+		t.Fatalf("the acknowledged event after a restart: %v", err)
+	}
+	if e.Stream != "S$1" || e.Version != 1 || e.Position != res.FirstPosition {
+		t.Fatalf("the acknowledged event after a restart: %+v, want version 1 of S$1 at %d", e, res.FirstPosition)
+	}
+	if p := s.Problems(); len(p) != 0 {
+		t.Fatalf("problems after the restart: %q", p)
 	}
 }

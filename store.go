@@ -168,7 +168,13 @@ func (s *Store) LastPosition() uint64 {
 // Problems describes what is wrong with the store, for a health check: damaged log
 // records (found at Open or by the background scrub), a failed write the log has not yet
 // recovered from, an index that could not keep up. An empty list means healthy.
-func (s *Store) Problems() []string { return s.eng.Problems() }
+func (s *Store) Problems() []string {
+	out := s.eng.Problems()
+	if err := s.failure(); err != nil {
+		out = append(out, "writes stopped until a restart: "+err.Error())
+	}
+	return out
+}
 
 // Scrubbed returns a channel closed once the background check of every log record and
 // of the index that Open starts has finished; damage it found is in Problems by then.

@@ -79,7 +79,6 @@ type Engine struct {
 
 	mu        sync.Mutex
 	damage    []*pmdlog.CorruptError // found by Open or the scrub
-	indexErr  error                  // the index could not take a batch: it lags the log
 	indexBad  error                  // the index was found damaged: rebuilt at the next Open
 	scrubDone chan struct{}
 	closed    bool
@@ -465,12 +464,10 @@ func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func
 
 // Apply makes the batch b, whose records are durable in the log, visible in the index,
 // and has the index flushed every FlushEvery records. A failure leaves the index behind
-// the log: the store must stop writing, and the next Open replays what is missing.
+// the log: its caller must stop writing (and say so), and the next Open replays what is
+// missing.
 func (e *Engine) Apply(b *index.Batch, records int) error {
 	if err := e.Index.Apply(b); err != nil {
-		e.mu.Lock()
-		e.indexErr = err
-		e.mu.Unlock()
 		return err
 	}
 	if e.applied += records; e.applied >= e.opts.FlushEvery {
@@ -627,8 +624,8 @@ func (e *Engine) Damage() []*pmdlog.CorruptError {
 	return append([]*pmdlog.CorruptError(nil), e.damage...)
 }
 
-// Problems describes what is wrong with the store, for a health check: damaged records,
-// a failed write the log has not yet recovered from, an index behind the log. None means
+// Problems describes what is wrong with the data directory, for a health check: damaged
+// records, a failed write the log has not yet recovered from, a damaged index. None means
 // healthy.
 func (e *Engine) Problems() []string {
 	var out []string
@@ -639,9 +636,6 @@ func (e *Engine) Problems() []string {
 		out = append(out, "writes failing: "+err.Error())
 	}
 	e.mu.Lock()
-	if e.indexErr != nil {
-		out = append(out, "index behind the log, writes stopped until a restart: "+e.indexErr.Error())
-	}
 	if e.indexBad != nil {
 		out = append(out, "index damaged, rebuilt from the log at the next start: "+e.indexBad.Error())
 	}
