@@ -297,3 +297,82 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 		t.Fatal("the rebuilt index answers differently")
 	}
 }
+
+// TestSubscribeGoesOnPastADamagedRecord: a subscription meets a damaged record as a
+// *CorruptError naming it; a subscriber that goes on gets every later event, stored and
+// live, whatever it follows.
+func TestSubscribeGoesOnPastADamagedRecord(t *testing.T) {
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, NoScrub: true, Logger: quietLogger()}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, victim = 40, 17
+	for i := range n {
+		mustAppend(t, s, fmt.Sprintf("Order$%d", i%2), pmd.Any, ev("E", "mark", fmt.Sprintf("MARKER-%04d-MARKER", i)))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+	s, err = pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bad := uint64(victim + 1) // positions start at 1
+
+	victimStream := fmt.Sprintf("Order$%d", victim%2)
+	cases := []struct {
+		name   string
+		opts   pmd.SubscribeOptions
+		stream bool // follows only the victim's stream
+	}{
+		{"$all", pmd.SubscribeOptions{}, false},
+		{"types", pmd.SubscribeOptions{Types: []string{"E"}}, false},
+		{"category", pmd.SubscribeOptions{Category: "Order"}, false},
+		{"stream", pmd.SubscribeOptions{Stream: victimStream}, true},
+	}
+	stored, inVictimStream := n, n/2 // events appended so far, the damaged one included
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := stored // every stored event but the damaged one, and one live
+			if c.stream {
+				want = inVictimStream
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var got []pmd.Event
+			var damage []*pmd.CorruptError
+			var live pmd.WriteResult
+			for e, err := range s.Subscribe(ctx, c.opts) {
+				var ce *pmd.CorruptError
+				if errors.As(err, &ce) {
+					damage = append(damage, ce)
+					// Written after the subscriber met the damage: delivered live.
+					live = mustAppend(t, s, victimStream, pmd.Any, ev("E"))
+					stored++
+					inVictimStream++
+					continue
+				}
+				if err != nil {
+					t.Fatalf("after %d events: %v", len(got), err)
+				}
+				if e.Position == bad {
+					t.Fatalf("the damaged record was delivered as an event: %+v", e)
+				}
+				got = append(got, e)
+				if live.LastPosition != 0 && e.Position == live.LastPosition {
+					break
+				}
+			}
+			if len(damage) != 1 || damage[0].Position != bad {
+				t.Fatalf("damage met: %v, want one *CorruptError at position %d", damage, bad)
+			}
+			if len(got) != want {
+				t.Fatalf("delivered %d events, want %d: every one but the damaged one, and the live one", len(got), want)
+			}
+		})
+	}
+}

@@ -369,6 +369,10 @@ func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
 // first those stored, then live ones as they are written, with no gap and no duplicate
 // at the hand-over. It ends when ctx is done, and yields ErrClosed when the store closes.
 // A slow subscriber never holds up writers: it reads from the log at its own pace.
+//
+// A damaged record is yielded as a *CorruptError (errors.Is(err, ErrCorrupt)); a
+// subscriber that goes on with the loop gets the events after it, one that stops ends the
+// subscription. Every other error ends it.
 func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		all := opts.Stream == "" || opts.Stream == All
@@ -408,15 +412,27 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 				page = s.ReadStream(ctx, opts.Stream, read)
 			}
 			n := 0
+			skipped := false
 			for ev, err := range page {
 				if err != nil {
 					if errors.Is(err, ErrStreamNotFound) {
 						break // not there yet: wait for it
 					}
-					if ctx.Err() == nil {
-						yield(Event{}, err)
+					if ctx.Err() != nil {
+						return
 					}
-					return
+					var ce *CorruptError
+					if !yield(Event{}, err) || !errors.As(err, &ce) {
+						return
+					}
+					// The subscriber goes on past the damaged record.
+					if all || category {
+						from = ce.Position + 1
+					} else {
+						from = ce.Version + 1
+					}
+					skipped = true
+					break
 				}
 				n++
 				if all || category {
@@ -428,7 +444,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 					return
 				}
 			}
-			if n == pageSize {
+			if n == pageSize || skipped {
 				continue
 			}
 			select {
