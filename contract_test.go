@@ -1,0 +1,122 @@
+package pmd_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// Tests of contract promises (CONTRACT.md sections 1-3, docs/semantics.md) at their
+// edges: each fails if the promise it names is broken.
+
+// TestNameLimits holds stream names and event types to "1–256 bytes of UTF-8, no control
+// characters": the limit counts bytes, not characters, 256 is in, and a C1 control
+// character (U+0085, two bytes in UTF-8) is out like an ASCII one.
+func TestNameLimits(t *testing.T) {
+	tests := []struct {
+		name   string
+		value  string
+		reason string // what the refusal must say; empty when the name is accepted
+	}{
+		{"256 ASCII bytes", strings.Repeat("a", 256), ""},
+		{"257 ASCII bytes", strings.Repeat("a", 257), "is 257 bytes long, the limit is 256"},
+		{"128 two-byte characters", strings.Repeat("é", 128), ""},
+		{"129 two-byte characters", strings.Repeat("é", 129), "is 258 bytes long, the limit is 256"},
+		{"C1 control character", "a\u0085b", "control character U+0085"},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		// An accepted name reads back, also after a reopen: the log and the index
+		// keep names of the full length.
+		t.Run("stream/"+tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			e := ev("A")
+			_, err := s.Append(ctx, tt.value, pmd.Any, e)
+			checkNameVerdict(t, s, err, "stream", tt.reason)
+			if tt.reason != "" {
+				return
+			}
+			check := func(s *pmd.Store) {
+				t.Helper()
+				got, err := readStream(t, s, tt.value, pmd.ReadOptions{})
+				if err != nil || len(got) != 1 || got[0].ID != e.ID || got[0].Stream != tt.value {
+					t.Fatalf("read back: %v, %v", got, err)
+				}
+				if cat := readCategory(t, s, tt.value); !reflect.DeepEqual(ids(cat), []uuid.UUID{e.ID}) {
+					t.Errorf("category %q = %v, want %v", tt.value, ids(cat), e.ID)
+				}
+			}
+			check(s)
+			check(reopen(t, s, dir))
+		})
+		t.Run("type/"+tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			e := ev(tt.value)
+			_, err := s.Append(ctx, "S", pmd.Any, e)
+			checkNameVerdict(t, s, err, "events[0].type", tt.reason)
+			if tt.reason != "" {
+				return
+			}
+			check := func(s *pmd.Store) {
+				t.Helper()
+				got := readAll(t, s, pmd.ReadOptions{Types: []string{tt.value}})
+				if len(got) != 1 || got[0].ID != e.ID || got[0].Type != tt.value {
+					t.Fatalf("read back by type: %v", got)
+				}
+			}
+			check(s)
+			check(reopen(t, s, dir))
+		})
+	}
+}
+
+// checkNameVerdict checks the outcome of an append given a name: accepted if reason is
+// empty, else refused as an invalid arg whose reason says so, with nothing written.
+func checkNameVerdict(t *testing.T, s *pmd.Store, err error, arg, reason string) {
+	t.Helper()
+	if reason == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return
+	}
+	var ia *pmd.InvalidArgumentError
+	if !errors.As(err, &ia) || ia.Arg != arg || !strings.Contains(ia.Reason, reason) {
+		t.Fatalf("err = %v, want an invalid %s saying %q", err, arg, reason)
+	}
+	if !errors.Is(err, pmd.ErrInvalidArgument) {
+		t.Errorf("err = %v does not match ErrInvalidArgument", err)
+	}
+	if pos := s.LastPosition(); pos != 0 {
+		t.Errorf("a refused append wrote up to position %d", pos)
+	}
+}
+
+// reopen closes s and opens the store in dir again.
+func reopen(t *testing.T, s *pmd.Store, dir string) *pmd.Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openStore(t, dir)
+}
+
+func readCategory(t *testing.T, s *pmd.Store, category string) []pmd.Event {
+	t.Helper()
+	var out []pmd.Event
+	for e, err := range s.ReadCategory(context.Background(), category, pmd.ReadOptions{}) {
+		if err != nil {
+			t.Fatalf("read category %q: %v", category, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
