@@ -120,3 +120,23 @@ func readCategory(t *testing.T, s *pmd.Store, category string) []pmd.Event {
 	return out
 }
 
+// TestCategoryIsBeforeTheFirstDollar: the category is the part of a stream's name before
+// its first $, and a name without $ is its own category (docs/semantics.md).
+func TestCategoryIsBeforeTheFirstDollar(t *testing.T) {
+	s := openStore(t, "")
+	deep, other, bare := ev("A"), ev("B"), ev("C")
+	mustAppend(t, s, "Order$1$2", pmd.NoStream, deep)
+	mustAppend(t, s, "Order-x$3", pmd.NoStream, other)
+	mustAppend(t, s, "Order", pmd.NoStream, bare)
+
+	if got, want := ids(readCategory(t, s, "Order")), []uuid.UUID{deep.ID, bare.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("category Order = %v, want %v (Order$1$2, Order)", got, want)
+	}
+	if got := readCategory(t, s, "Order$1"); len(got) != 0 {
+		t.Errorf("category Order$1 = %v, want nothing: Order$1$2 is in Order", ids(got))
+	}
+	if got, want := ids(readCategory(t, s, "Order-x")), []uuid.UUID{other.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("category Order-x = %v, want %v", got, want)
+	}
+}
+
