@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -140,3 +141,59 @@ func TestCategoryIsBeforeTheFirstDollar(t *testing.T) {
 	}
 }
 
+// TestTimestampsAreUTC: every read gives the store's timestamp in UTC (time.UTC itself,
+// not a local zone that happens to be UTC), the same instant whichever way it is read.
+func TestTimestampsAreUTC(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	e, erased := ev("A"), ev("B")
+	mustAppend(t, s, "Order$1", pmd.NoStream, e)
+	mustLink(t, s, "Audit", pmd.NoStream, e.ID)
+	mustAppend(t, s, "Secret", pmd.NoStream, erased)
+	if err := s.EraseStream(ctx, "Secret"); err != nil {
+		t.Fatal(err)
+	}
+
+	type read struct {
+		how string
+		pmd.Event
+	}
+	var reads []read
+	add := func(how string, events []pmd.Event, err error) {
+		t.Helper()
+		if err != nil || len(events) == 0 {
+			t.Fatalf("%s: %v, %v", how, events, err)
+		}
+		for _, e := range events {
+			reads = append(reads, read{how, e})
+		}
+	}
+	for _, stream := range []string{"Order$1", "Audit", "Secret"} {
+		got, err := readStream(t, s, stream, pmd.ReadOptions{})
+		add("ReadStream "+stream, got, err)
+		got, err = readStream(t, s, stream, pmd.ReadOptions{From: pmd.End, Backward: true})
+		add("ReadStream backward "+stream, got, err)
+	}
+	add("ReadAll", readAll(t, s, pmd.ReadOptions{}), nil)
+	add("ReadAll backward", readAll(t, s, pmd.ReadOptions{From: pmd.End, Backward: true}), nil)
+	add("ReadAll by type", readAll(t, s, pmd.ReadOptions{Types: []string{"A"}}), nil)
+	add("ReadCategory", readCategory(t, s, "Order"), nil)
+	for _, id := range []uuid.UUID{e.ID, erased.ID} {
+		got, err := s.Event(ctx, id)
+		add("Event", []pmd.Event{got}, err)
+	}
+
+	first := map[uuid.UUID]time.Time{}
+	for _, got := range reads {
+		if loc := got.Timestamp.Location(); loc != time.UTC {
+			t.Errorf("%s of %s (erased %v): timestamp %v in %v, want UTC", got.how, got.ID, got.Erased, got.Timestamp, loc)
+		}
+		if got.Timestamp.IsZero() {
+			t.Errorf("%s of %s: no timestamp", got.how, got.ID)
+		}
+		if ts, ok := first[got.ID]; ok && ts != got.Timestamp {
+			t.Errorf("%s of %s: timestamp %v, an earlier read gave %v", got.how, got.ID, got.Timestamp, ts)
+		}
+		first[got.ID] = got.Timestamp
+	}
+}
