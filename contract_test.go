@@ -197,3 +197,89 @@ func TestTimestampsAreUTC(t *testing.T) {
 		first[got.ID] = got.Timestamp
 	}
 }
+
+// TestExpectedVersionOnDeletedStreams: a deleted stream has no event, so stream_exists
+// is refused; a link expecting no_stream starts it again at the version after its last
+// one (versions are never reused).
+func TestExpectedVersionOnDeletedStreams(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	a, b, kept := ev("A"), ev("B"), ev("K")
+	mustAppend(t, s, "Order$1", pmd.NoStream, a, b)
+	mustAppend(t, s, "Other", pmd.NoStream, kept)
+	if err := s.DeleteStream(ctx, "Order$1", pmd.AtVersion(1)); err != nil {
+		t.Fatal(err)
+	}
+	before := s.LastPosition()
+
+	writes := []struct {
+		what  string
+		write func() error
+	}{
+		{"append", func() error { _, err := s.Append(ctx, "Order$1", pmd.StreamExists, ev("C")); return err }},
+		{"link", func() error { _, err := s.Link(ctx, "Order$1", pmd.StreamExists, kept.ID); return err }},
+	}
+	for _, w := range writes {
+		what, err := w.what, w.write()
+		var wev *pmd.WrongExpectedVersionError
+		if !errors.As(err, &wev) || !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+			t.Fatalf("%s expecting stream_exists on a deleted stream: err = %v, want wrong expected version", what, err)
+		}
+		if wev.Stream != "Order$1" || wev.Expected != pmd.StreamExists || wev.Actual != -1 {
+			t.Errorf("%s: error %+v, want stream Order$1, expected stream_exists, actual -1 (no_stream)", what, *wev)
+		}
+	}
+	if pos := s.LastPosition(); pos != before {
+		t.Fatalf("refused writes wrote up to position %d (was %d)", pos, before)
+	}
+
+	res := mustLink(t, s, "Order$1", pmd.NoStream, kept.ID)
+	if res.Version != 2 {
+		t.Errorf("link with no_stream into the deleted stream landed at version %d, want 2", res.Version)
+	}
+	got, err := readStream(t, s, "Order$1", pmd.ReadOptions{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("restarted stream = %v, %v", got, err)
+	}
+	if got[0].ID != kept.ID || got[0].Version != 2 || !got[0].Link || got[0].Stream != "Other" {
+		t.Errorf("restarted stream holds %+v, want %s linked at version 2, written to Other", got[0], kept.ID)
+	}
+}
+
+// TestDuplicateLinkNamesEventAndStream: linking an event into a stream it is already in,
+// written or linked, fails with a *DuplicateEventError naming that event and that
+// stream, and writes nothing.
+func TestDuplicateLinkNamesEventAndStream(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	own, linked, fresh := ev("A"), ev("B"), ev("C")
+	mustAppend(t, s, "Order$1", pmd.NoStream, own)
+	mustAppend(t, s, "Order$2", pmd.NoStream, linked, fresh)
+	mustLink(t, s, "Order$1", pmd.AtVersion(0), linked.ID)
+	before := s.LastPosition()
+
+	tests := []struct {
+		name string
+		ids  []uuid.UUID
+		dup  uuid.UUID
+	}{
+		{"written to the stream", []uuid.UUID{own.ID}, own.ID},
+		{"linked into the stream", []uuid.UUID{linked.ID}, linked.ID},
+		{"after a new one", []uuid.UUID{fresh.ID, linked.ID}, linked.ID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Link(ctx, "Order$1", pmd.Any, tt.ids...)
+			var de *pmd.DuplicateEventError
+			if !errors.As(err, &de) || !errors.Is(err, pmd.ErrDuplicateEvent) {
+				t.Fatalf("err = %v, want a duplicate event", err)
+			}
+			if de.ID != tt.dup || de.Stream != "Order$1" {
+				t.Errorf("error names event %s in stream %q, want %s in Order$1", de.ID, de.Stream, tt.dup)
+			}
+			if pos := s.LastPosition(); pos != before {
+				t.Errorf("a refused link wrote up to position %d (was %d)", pos, before)
+			}
+		})
+	}
+}
