@@ -2,10 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -122,4 +126,109 @@ func TestAppliedIndexHeader(t *testing.T) {
 			t.Fatalf("the follower's relay of the leader's 201 carries %s %q, want none", headerApplied, got)
 		}
 	})
+}
+
+// floorFollower is a follower that has applied index 5 and records the indexes its
+// reads wait for (Node.WaitApplied).
+type floorFollower struct {
+	follower
+	mu    sync.Mutex
+	waits []uint64
+}
+
+func (*floorFollower) AppliedIndex() uint64 { return 5 }
+
+func (f *floorFollower) WaitApplied(_ context.Context, index uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waits = append(f.waits, index)
+	return nil
+}
+
+func (f *floorFollower) waited() []uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.waits)
+}
+
+// TestForwardRaisesReadFloor: a write a follower forwarded and the leader took raises the
+// follower's read floor to the index the leader had applied, so that its next read of
+// its own copy waits until it holds the write; a write the leader refused raises
+// nothing, though the answer names an index.
+func TestForwardRaisesReadFloor(t *testing.T) {
+	lead := newFakeLeader(t, 9)
+	f := &floorFollower{follower: follower{lead.host()}}
+	e := newEnv(t, Options{Node: f})
+	event := map[string]any{"events": []any{map[string]any{"type": "OrderPlaced", "data": map[string]any{}}}}
+
+	e.do("POST", "/v1/streams/Order$1?expected_version=3", event).mustError(t, http.StatusConflict, codeWrongExpected)
+	e.do("GET", "/v1/all", nil).must(t, http.StatusOK)
+	if w := f.waited(); len(w) != 0 {
+		t.Fatalf("after a write the leader refused, a read waited for index %v; want no wait", w)
+	}
+
+	e.do("POST", "/v1/streams/Order$1", event).must(t, http.StatusCreated)
+	e.do("GET", "/v1/all", nil).must(t, http.StatusOK)
+	if w := f.waited(); !slices.Equal(w, []uint64{9}) {
+		t.Fatalf("after a write the leader took at index 9, reads waited for %v; want [9]", w)
+	}
+	want := []string{"POST /v1/streams/Order$1?expected_version=3", "POST /v1/streams/Order$1"}
+	if asked := lead.took(); !slices.Equal(asked, want) {
+		t.Fatalf("the leader was asked %q, want %q: reads are the follower's own", asked, want)
+	}
+}
+
+// TestConsistencyParam: ?consistency=leader sends a follower's read to the leader, which
+// gets it with consistency=leader; local and the default read the follower's own copy;
+// anything else is a bad request. On the leader, consistency=leader first passes a read
+// barrier, whose failure is 503 unavailable.
+func TestConsistencyParam(t *testing.T) {
+	errLost := errors.New("leadership lost while committing log")
+	tests := []struct {
+		name    string
+		leads   bool  // the node leads; otherwise it follows the fake leader
+		barrier error // what the leader's ReadBarrier returns
+		query   string
+		status  int
+		code    string   // the error code, for an error
+		asked   []string // what the fake leader was asked
+		passed  int32    // read barriers the leader passed through
+	}{
+		{name: "leader on a follower", query: "?limit=5&consistency=leader", status: http.StatusOK,
+			asked: []string{"GET /v1/all?consistency=leader&limit=5"}},
+		{name: "local on a follower", query: "?consistency=local&limit=5", status: http.StatusOK},
+		{name: "default on a follower", query: "?limit=5", status: http.StatusOK},
+		{name: "bogus on a follower", query: "?consistency=bogus", status: http.StatusBadRequest, code: codeBadRequest},
+		{name: "twice on a follower", query: "?consistency=leader&consistency=leader", status: http.StatusBadRequest, code: codeBadRequest},
+		{name: "leader on the leader", leads: true, query: "?consistency=leader", status: http.StatusOK, passed: 1},
+		{name: "local on the leader", leads: true, query: "?consistency=local", status: http.StatusOK},
+		{name: "leader on a leader whose barrier fails", leads: true, barrier: errLost, query: "?consistency=leader",
+			status: http.StatusServiceUnavailable, code: codeUnavailable, passed: 1},
+		{name: "bogus on the leader", leads: true, query: "?consistency=bogus", status: http.StatusBadRequest, code: codeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lead := newFakeLeader(t, 9)
+			var node Node = follower{lead.host()}
+			stub := &leaderStub{follower: follower{lead.host()}, barrier: tt.barrier}
+			if tt.leads {
+				node = stub
+			}
+			r := newEnv(t, Options{Node: node}).do("GET", "/v1/all"+tt.query, nil)
+			if tt.code != "" {
+				r.mustError(t, tt.status, tt.code)
+			} else {
+				r.must(t, tt.status)
+			}
+			if tt.barrier != nil && !strings.Contains(fmt.Sprint(r.body["message"]), tt.barrier.Error()) {
+				t.Errorf("the message %q does not say why: %v", r.body["message"], tt.barrier)
+			}
+			if asked := lead.took(); !slices.Equal(asked, tt.asked) {
+				t.Errorf("the leader was asked %q, want %q", asked, tt.asked)
+			}
+			if n := stub.barriers.Load(); n != tt.passed {
+				t.Errorf("%d read barriers, want %d", n, tt.passed)
+			}
+		})
+	}
 }
