@@ -23,9 +23,10 @@ import (
 func blob(n int) string { return strings.Repeat("x", n) }
 
 // TestContractBounds: the zero Options, which pmd serve uses, give the bounds CONTRACT
-// sections 5 and 9 and docs/api.md ("Limits") name: bodies up to 16 MiB, pages up to 4
-// MiB, 16 MiB buffered for a subscriber before it is cut, 100 events a page by default
-// and 1000 at most.
+// sections 5 and 9 and docs/api.md ("Limits", "Errors", "Subscribe") name: bodies up to
+// 16 MiB, pages up to 4 MiB, 16 MiB buffered for a subscriber and 256 MiB for all of
+// them before one is cut, 100 events a page by default and 1000 at most, 30 s to answer
+// a request, a heartbeat every 15 s on an idle subscription.
 func TestContractBounds(t *testing.T) {
 	var o Options
 	o.setDefaults()
@@ -36,8 +37,11 @@ func TestContractBounds(t *testing.T) {
 		{"MaxBody", o.MaxBody, 16 << 20},
 		{"PageBytes", int64(o.PageBytes), 4 << 20},
 		{"SubscriberBuffer", int64(o.SubscriberBuffer), 16 << 20},
+		{"SubscribersBuffer", int64(o.SubscribersBuffer), 256 << 20},
 		{"DefaultLimit", int64(o.DefaultLimit), 100},
 		{"MaxLimit", int64(o.MaxLimit), 1000},
+		{"RequestTimeout", int64(o.RequestTimeout), int64(30 * time.Second)},
+		{"Heartbeat", int64(o.Heartbeat), int64(15 * time.Second)},
 	} {
 		if c.got != c.want {
 			t.Errorf("Options{}.%s = %d, want %d", c.name, c.got, c.want)
