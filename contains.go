@@ -16,7 +16,7 @@ func (s *Store) Contains(stream string, position uint64) (bool, error) {
 	}
 	in, err := s.idx.Contains(stream, position)
 	if err != nil {
-		return false, storeErr(err)
+		return false, s.storeErr(err)
 	}
 	return in, nil
 }

@@ -376,3 +376,50 @@ func TestSubscribeGoesOnPastADamagedRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestDamageAReadMeetsIsAProblem: a record that goes bad after the scrub read it (here:
+// with no scrub) is reported once a read meets it, as damage found at Open is.
+func TestDamageAReadMeetsIsAProblem(t *testing.T) {
+	dir := t.TempDir()
+	var logged lockedBuffer
+	// Small segments: the damage is in a sealed one, which Open does not read.
+	opts := pmd.Options{NoSync: true, NoScrub: true, SegmentSize: 16 << 10, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		mustAppend(t, s, "Order$1", pmd.Any, ev("E", "pad", strings.Repeat("p", 150), "mark", fmt.Sprintf("MARKER-%04d-MARKER", i)))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flipIn(t, dir, "MARKER-0003-MARKER")
+	s, err = pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := s.Problems(); len(p) != 0 {
+		t.Fatalf("problems before any read met the damage: %q", p)
+	}
+	var cerr *pmd.CorruptError
+	for _, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
+		if errors.As(err, &cerr) {
+			break
+		}
+	}
+	if cerr == nil || cerr.Position != 4 {
+		t.Fatalf("read of $all met %v, want damage at position 4", cerr)
+	}
+	p := s.Problems()
+	if len(p) != 1 || !strings.Contains(p[0], "position 4") {
+		t.Fatalf("problems after a read met the damage: %q, want one naming position 4", p)
+	}
+	if st := s.Stats(); st.DamagedRecords != 1 {
+		t.Fatalf("Stats().DamagedRecords = %d, want 1", st.DamagedRecords)
+	}
+	if !strings.Contains(logged.String(), "damaged log record") || !strings.Contains(logged.String(), "position=4") {
+		t.Fatalf("the damage is not logged:\n%s", logged.String())
+	}
+}

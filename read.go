@@ -46,7 +46,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			var err error
 			st, page, err = s.idx.Versions(page[:0], stream, from, opts.Backward, n)
 			if err != nil {
-				yield(Event{}, storeErr(err))
+				yield(Event{}, s.storeErr(err))
 				return
 			}
 			if first && !st.Exists {
@@ -151,7 +151,7 @@ func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
-		yield(Event{}, storeErr(err))
+		yield(Event{}, s.storeErr(err))
 	}
 }
 
@@ -165,7 +165,7 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 		}
 		isDead, err := dead.backward(pos)
 		if err != nil {
-			yield(Event{}, storeErr(err))
+			yield(Event{}, s.storeErr(err))
 			return
 		}
 		if isDead {
@@ -173,7 +173,7 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 		}
 		r, err := s.log.Read(pos)
 		if err != nil {
-			yield(Event{}, storeErr(err))
+			yield(Event{}, s.storeErr(err))
 			return
 		}
 		if r.Kind != pmdlog.KindEvent {
@@ -267,7 +267,7 @@ func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(E
 		n := pageLimit(remaining)
 		var err error
 		if page, err = postings(page[:0], from, n); err != nil {
-			yield(Event{}, storeErr(err))
+			yield(Event{}, s.storeErr(err))
 			return
 		}
 		for _, pos := range page {
@@ -325,7 +325,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 	}
 	pos, ok, err := s.idx.Lookup(id)
 	if err != nil {
-		return Event{}, storeErr(err)
+		return Event{}, s.storeErr(err)
 	}
 	if !ok {
 		return Event{}, &EventNotFoundError{ID: id}
@@ -344,7 +344,7 @@ func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 	}
 	list, err := s.idx.StreamNames(prefix, after, limit)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, s.storeErr(err)
 	}
 	out := make([]StreamInfo, len(list))
 	for i, st := range list {
@@ -360,7 +360,7 @@ func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
 	}
 	st, err := s.idx.Stream(stream)
 	if err != nil {
-		return StreamInfo{}, storeErr(err)
+		return StreamInfo{}, s.storeErr(err)
 	}
 	return StreamInfo{Name: stream, Exists: st.Exists, Version: st.Last}, nil
 }
@@ -483,7 +483,7 @@ func checkRead(stream string, opts ReadOptions, typesAllowed bool) error {
 func (s *Store) readEvent(pos uint64) (Event, error) {
 	r, err := s.log.Read(pos)
 	if err != nil {
-		return Event{}, storeErr(err)
+		return Event{}, s.storeErr(err)
 	}
 	if r.Kind != pmdlog.KindEvent {
 		return Event{}, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
@@ -524,13 +524,16 @@ func (s *Store) toEvent(r *pmdlog.Record) (Event, error) {
 }
 
 // storeErr turns an error of the log or the index into the store's: ErrClosed once the
-// store is closed, a *CorruptError for a damaged record.
-func storeErr(err error) error {
+// store is closed, a *CorruptError for a damaged record. Damage a read meets is recorded
+// (Problems, the log) as damage found at Open or by the scrub is: a record can go bad
+// after the scrub read it.
+func (s *Store) storeErr(err error) error {
 	var ce *pmdlog.CorruptError
 	switch {
 	case errors.Is(err, pmdlog.ErrClosed), errors.Is(err, index.ErrClosed):
 		return ErrClosed
 	case errors.As(err, &ce):
+		s.eng.NoteDamage(ce)
 		return &CorruptError{Position: ce.Position, Cause: err}
 	}
 	return err

@@ -23,7 +23,7 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	}
 	pos, ok, err := s.idx.Lookup(id)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, s.storeErr(err)
 	}
 	if !ok {
 		return nil, &EventNotFoundError{ID: id}
@@ -32,7 +32,7 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	// log record has it.
 	r, err := s.log.Read(pos)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, s.storeErr(err)
 	}
 	if r.Kind != pmdlog.KindEvent {
 		return nil, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
@@ -41,13 +41,13 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	var out []string
 	in, err := s.idx.Contains(own, pos)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, s.storeErr(err)
 	}
 	if in {
 		out = append(out, own)
 	}
 	if out, err = s.idx.LinkedInto(out, pos); err != nil {
-		return nil, storeErr(err)
+		return nil, s.storeErr(err)
 	}
 	// Linked back into its own stream after a deletion of it, the event is there once.
 	if len(out) > 1 && out[0] == own {
@@ -82,7 +82,7 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 		caused, err = s.idx.Caused(nil, pos, limit)
 	}
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, s.storeErr(err)
 	}
 	if !ok {
 		return nil, &EventNotFoundError{ID: id}

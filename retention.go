@@ -47,7 +47,7 @@ func (s *Store) Retention(stream string) (Retention, error) {
 	}
 	st, err := s.idx.Stream(stream)
 	if err != nil {
-		return Retention{}, storeErr(err)
+		return Retention{}, s.storeErr(err)
 	}
 	r := st.Retention
 	return Retention{MaxAge: time.Duration(r.MaxAge), MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}, nil
@@ -116,7 +116,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	res.BytesBefore, res.BytesAfter = r.BytesBefore, r.BytesAfter
 	s.scavenged.Add(uint64(max(res.Freed(), 0))) // what it freed before an error is freed too
 	if err != nil {
-		return res, storeErr(err)
+		return res, s.storeErr(err)
 	}
 	s.scavenges.Add(1)
 	return res, nil
@@ -129,7 +129,7 @@ func (s *Store) expire(ctx context.Context) (int, error) {
 	for after := ""; ; {
 		page, err := s.idx.StreamNames("", after, 1000)
 		if err != nil {
-			return n, storeErr(err)
+			return n, s.storeErr(err)
 		}
 		for _, info := range page {
 			ret := info.Retention

@@ -208,7 +208,7 @@ func (e *Engine) open() error {
 		}
 	}
 	for _, ce := range e.Log.Damage() {
-		e.noteDamage(ce) // logged once, here; the scrub finds it again and says nothing
+		e.NoteDamage(ce) // logged once, here; the scrub finds it again and says nothing
 	}
 	if err := e.replay(); err != nil {
 		return err
@@ -414,7 +414,7 @@ func (e *Engine) replay() error {
 	}, func(ce *pmdlog.CorruptError) error {
 		// A damaged record: Open or the scrub reports it; the index skips it, so
 		// everything after it stays readable.
-		e.noteDamage(ce)
+		e.NoteDamage(ce)
 		return ix.damaged(ce.Position)
 	})
 	if err != nil {
@@ -558,7 +558,7 @@ func (e *Engine) scrub() {
 		return
 	}
 	for _, ce := range bad {
-		e.noteDamage(ce)
+		e.NoteDamage(ce)
 	}
 	e.logger.Info("pmd: scrubbed the log", "damaged", len(bad), "took", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
@@ -604,8 +604,9 @@ func (e *Engine) pacer(ctx context.Context, start time.Time) func(done int64) {
 // has finished or given up (never, with Options.NoScrub).
 func (e *Engine) Scrubbed() <-chan struct{} { return e.scrubDone }
 
-// noteDamage records a damaged record once, and logs it.
-func (e *Engine) noteDamage(ce *pmdlog.CorruptError) {
+// NoteDamage records a damaged record once, and logs it: Open and the scrub call it, and
+// the store for damage its reads meet.
+func (e *Engine) NoteDamage(ce *pmdlog.CorruptError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, d := range e.damage {
