@@ -1,0 +1,37 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestHealthzAfterStoreClosed: a store its owner closed under the server (an embedder
+// may; pmd serve stops HTTP first) is not "open and serving": /healthz answers 503
+// unavailable naming the closed store, not 200 ok, and reads and writes are 503
+// unavailable.
+func TestHealthzAfterStoreClosed(t *testing.T) {
+	e := newEnv(t, Options{})
+	id := e.append("Order$1", nil, ev("E", nil)).must(t, http.StatusCreated).body["ids"].([]any)[0].(string)
+	e.do("GET", "/healthz", nil).must(t, http.StatusOK)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.do("GET", "/healthz", nil).mustError(t, http.StatusServiceUnavailable, "unavailable")
+	if msg := r.body["message"].(string); !strings.Contains(msg, "store closed") {
+		t.Fatalf("healthz message %q does not say the store is closed", msg)
+	}
+	for _, path := range []string{
+		"/v1/all",
+		"/v1/all?direction=backward",
+		"/v1/all?types=E",
+		"/v1/streams/Order%241",
+		"/v1/categories/Order",
+		"/v1/streams",
+		"/v1/events/" + id,
+	} {
+		e.do("GET", path, nil).mustError(t, http.StatusServiceUnavailable, "unavailable")
+	}
+	e.append("Order$1", nil, ev("E", nil)).mustError(t, http.StatusServiceUnavailable, "unavailable")
+}
