@@ -68,6 +68,10 @@ type Command struct {
 	ID uuid.UUID
 	// ProcessID is the process that issued the command.
 	ProcessID string
+	// Correlation is the correlation id (metadata correlation_id) of the command's event,
+	// carried over from the event that caused it. A handler that appends events in
+	// response gives them this correlation_id, and ID as their causation_id.
+	Correlation string
 }
 
 func (c Command) key() string {

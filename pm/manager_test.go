@@ -305,11 +305,13 @@ func TestManagerDeliversAtLeastOnceWithBackoff(t *testing.T) {
 	clock := pmtest.NewClock(time.Now())
 	var mu sync.Mutex
 	calls := map[string][]uuid.UUID{}
+	correlations := map[string][]string{}
 	failures := 2
 	handler := func(ctx context.Context, c pm.Command) error {
 		mu.Lock()
 		defer mu.Unlock()
 		calls[c.ProcessID] = append(calls[c.ProcessID], c.ID)
+		correlations[c.ProcessID] = append(correlations[c.ProcessID], c.Correlation)
 		if c.ProcessID == "flaky" && failures > 0 {
 			failures--
 			return errors.New("receiver down")
@@ -318,9 +320,10 @@ func TestManagerDeliversAtLeastOnceWithBackoff(t *testing.T) {
 	}
 	opts := pm.Options{Clock: clock, Deliver: handler, RetryMin: time.Second, RetryMax: time.Minute}
 	r := start(t, s, matchDef("CateringMatch"), opts)
+	completing := map[string]string{}
 	for _, id := range []string{"flaky", "fine"} {
 		appendFact(t, s, customer(id))
-		appendFact(t, s, caterer(id))
+		completing[id] = appendFact(t, s, caterer(id)).IDs[0].String()
 	}
 	r.idle(t)
 	p, err := r.Process(context.Background(), "flaky")
@@ -357,6 +360,13 @@ func TestManagerDeliversAtLeastOnceWithBackoff(t *testing.T) {
 	if got := calls["fine"]; len(got) != 1 {
 		t.Errorf("fine got %v, want one delivery", got)
 	}
+	for id, got := range correlations {
+		for _, c := range got {
+			if c != completing[id] {
+				t.Errorf("%s's command delivered with Correlation %q, want that of the fact that completed it, %s", id, c, completing[id])
+			}
+		}
+	}
 	p, _ = r.Process(context.Background(), "flaky")
 	var outcomes []string
 	for _, d := range p.Deliveries {
@@ -379,7 +389,7 @@ func TestManagerDeliversAfterRestart(t *testing.T) {
 	// Issue commands with no handler: nothing is delivered, nothing recorded.
 	r := start(t, s, matchDef("CateringMatch"), pm.Options{})
 	appendFact(t, s, customer("1"))
-	appendFact(t, s, caterer("1"))
+	completing := appendFact(t, s, caterer("1")).IDs[0]
 	r.idle(t)
 	r.stop(t)
 
@@ -397,6 +407,10 @@ func TestManagerDeliversAfterRestart(t *testing.T) {
 	}
 	if len(cmds) != 1 || cmds[0].Type != "ConfirmOrder" || cmds[0].ProcessID != "1" || cmds[0].Data["order_id"] != "1" {
 		t.Fatalf("delivered %+v, want the ConfirmOrder of process 1", cmds)
+	}
+	// A handler appending events in response correlates them with the command's.
+	if cmds[0].Correlation != completing.String() {
+		t.Fatalf("delivered command's Correlation %q, want that of the fact that completed it, %s", cmds[0].Correlation, completing)
 	}
 }
 

@@ -350,7 +350,7 @@ func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next 
 		return id
 	}
 	issue := func(key string, c Command) {
-		c.Key, c.At, c.ProcessID = key, time.Time{}, p.id
+		c.Key, c.At, c.ProcessID, c.Correlation = key, time.Time{}, p.id, correlation
 		c.ID = emit(KindCommand, key, c.Type, c.Data)
 		cmds = append(cmds, c)
 		seen[key] = true

@@ -122,5 +122,6 @@ func commandOf(stream, processID string, e *pmd.Event) (Command, bool) {
 		return Command{}, false
 	}
 	key, _ := e.Metadata[MetaKey].(string)
-	return Command{ID: e.ID, Type: e.Type, Data: e.Data, Key: key, ProcessID: processID}, true
+	correlation, _ := e.Metadata[pmd.CorrelationID].(string)
+	return Command{ID: e.ID, Type: e.Type, Data: e.Data, Key: key, ProcessID: processID, Correlation: correlation}, true
 }

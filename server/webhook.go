@@ -24,6 +24,9 @@ type WebhookCommand struct {
 	Manager   string         `json:"process_manager"`
 	ProcessID string         `json:"process_id"`
 	Data      map[string]any `json:"data"`
+	// Correlation is the command's correlation_id: events a receiver appends in response
+	// carry it as their correlation_id, and ID as their causation_id.
+	Correlation string `json:"correlation_id"`
 }
 
 // WebhookEvent is the JSON body a subscription's webhook receives: one event, as the

@@ -94,6 +94,7 @@ func webhookHandler(hooks *server.Webhooks, manager, url string, timeout time.Du
 		defer cancel()
 		return hooks.Deliver(ctx, url, server.WebhookCommand{
 			ID: c.ID.String(), Type: c.Type, Manager: manager, ProcessID: c.ProcessID, Data: c.Data,
+			Correlation: c.Correlation,
 		})
 	}
 }
