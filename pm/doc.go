@@ -20,7 +20,8 @@
 //	}
 //
 // issues ConfirmOrder once however many more events come. A Command with an At is a
-// deadline: it is issued at At unless by then Decide no longer returns it. Deadlines are
+// deadline: it is issued at At unless by then Decide no longer returns it ("by then" is
+// on the events stored before At: see Time). Deadlines are
 // written into the process stream (DeadlineScheduled), fire once (DeadlineFired with the
 // command, in one write), and are cancelled, with a DeadlineCancelled record, as soon as
 // Decide stops returning them — typically because the process completed.
@@ -185,6 +186,24 @@
 //
 // Deadlines, retries and retention follow Options.Clock, the wall clock by default; tests move a
 // pmtest.Clock by hand and wait with WaitIdle instead of sleeping.
+//
+// A deadline due at D is decided on exactly the events stored before D, by the store's
+// timestamps (in a cluster, the leader's clock), however late the manager handles them:
+//
+//   - An event is decided at the time it was stored, not when a worker gets to it. A
+//     deadline of its process due by then fires first, in a write of its own, on the
+//     events stored before; then the event is linked. A deadline Decide sets due after
+//     the event waits, even if the clock is past it; one due by then fires at once.
+//   - The timer fires a deadline once the clock reaches it, with a deadline check queued
+//     to the worker of its process behind every handled event in the store at that
+//     moment: the reader first puts them all in the worker queues, and a worker handles
+//     the tasks of one process in queue order. An event stored later bears a later
+//     timestamp, so every event stored before the deadline is decided before it. After a
+//     restart with a backlog, no deadline fires until the reader has queued the backlog.
+//
+// So a process is decided the same whether the manager ran all along or was stopped, and
+// as Memory decides it: Memory.Handle decides at the event's Timestamp and Advance fires
+// the deadlines due.
 //
 // # Queries
 //

@@ -79,7 +79,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		m.delivery, m.cmdsrc = d, src
 	}
 	if resume > 0 {
-		m.seen = resume - 1
+		m.seen, m.queued = resume-1, resume-1
 	}
 	m.saved = resume
 	return resume, nil

@@ -125,6 +125,8 @@ type Manager struct {
 	counts   Counts
 	inflight window
 	seen     uint64 // position of the last event the reader took
+	queued   uint64 // position of the last event the reader put in a worker queue, or skipped
+	barrier  uint64 // position the deadline timer waits for queued to reach; 0 when it does not wait
 	saved    uint64 // resume position last written
 	timers   *timers
 	sleeping time.Time // when the deadline timer wakes; zero when it has nothing to wait for
@@ -336,6 +338,8 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 		m.seen = ev.Position
 		if ok {
 			m.inflight.add(ev.Position)
+		} else {
+			m.queued = ev.Position
 		}
 		m.broadcastLocked()
 		m.mu.Unlock()
@@ -347,6 +351,12 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 		case <-ctx.Done():
 			return nil
 		}
+		m.mu.Lock()
+		m.queued = ev.Position
+		if m.barrier > 0 && m.queued >= m.barrier {
+			m.broadcastLocked()
+		}
+		m.mu.Unlock()
 	}
 	return nil
 }
@@ -560,40 +570,39 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 	tick := false
 	var changes []pmd.Change
 	for _, t := range tasks {
-		tick = tick || t.ev == nil
-		if t.ev != nil {
-			if t.ev.Position <= e.p.ledger().linked || verify {
-				in, err := m.store.Contains(stream, t.ev.Position)
-				if err != nil {
-					return fmt.Errorf("pm: %s: %w", stream, err)
-				}
-				if in {
-					continue // linked before a crash or a restart
-				}
+		if t.ev == nil {
+			tick = true
+			if err := m.decide(ctx, e, nil, now, now, &changes); err != nil {
+				return err
 			}
-			link := *t.ev
-			link.Link, link.Version = true, e.next+uint64(len(changes))
-			e.p.apply(&link)
-			changes = append(changes, pmd.LinkTo(t.ev.ID))
-		}
-		writes, cmds, err := e.p.plan(m.ns, t.ev, now, e.next+uint64(len(changes)))
-		if err != nil {
-			return err
-		}
-		if len(writes) == 0 {
 			continue
 		}
-		if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {
-			version := e.next + uint64(len(changes)+len(writes))
-			writes = append(writes, completedRecord(m.ns, stream, version, now, writes[len(writes)-1]))
+		if t.ev.Position <= e.p.ledger().linked || verify {
+			in, err := m.store.Contains(stream, t.ev.Position)
+			if err != nil {
+				return fmt.Errorf("pm: %s: %w", stream, err)
+			}
+			if in {
+				continue // linked before a crash or a restart
+			}
 		}
-		for _, w := range writes {
-			changes = append(changes, pmd.NewEvent(w))
+		// An event is decided at the time the store wrote it, whatever the clock says
+		// now: a deadline due by then fires before it is linked, decided on the events
+		// stored before it; one due later waits, even if the clock is past it, for the
+		// deadline check, which runs after every event stored before it (queuedAll).
+		at := t.ev.Timestamp
+		if ds := e.p.ledger().deadlines(); len(ds) > 0 && !ds[0].Due.After(at) {
+			if err := m.decide(ctx, e, nil, at, now, &changes); err != nil {
+				return err
+			}
 		}
-		if err := m.write(ctx, e, changes, writes, cmds); err != nil {
+		link := *t.ev
+		link.Link, link.Version = true, e.next+uint64(len(changes))
+		e.p.apply(&link)
+		changes = append(changes, pmd.LinkTo(t.ev.ID))
+		if err := m.decide(ctx, e, t.ev, at, now, &changes); err != nil {
 			return err
 		}
-		changes = changes[:0]
 	}
 	if len(changes) > 0 {
 		if err := m.write(ctx, e, changes, nil, nil); err != nil {
@@ -608,6 +617,28 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		return err
 	}
 	m.cache.put(e)
+	return nil
+}
+
+// decide asks process e what it does at time at on trigger (nil: its deadlines due by
+// then). If that writes records, they are written together with the changes pending
+// before them, which are then done; now is the clock, for ProcessCompleted.
+func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, now time.Time, changes *[]pmd.Change) error {
+	writes, cmds, err := e.p.plan(m.ns, trigger, at, e.next+uint64(len(*changes)))
+	if err != nil || len(writes) == 0 {
+		return err
+	}
+	if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {
+		version := e.next + uint64(len(*changes)+len(writes))
+		writes = append(writes, completedRecord(m.ns, m.name+"$"+e.pid, version, now, writes[len(writes)-1]))
+	}
+	for _, w := range writes {
+		*changes = append(*changes, pmd.NewEvent(w))
+	}
+	if err := m.write(ctx, e, *changes, writes, cmds); err != nil {
+		return err
+	}
+	*changes = (*changes)[:0]
 	return nil
 }
 
@@ -700,7 +731,8 @@ func (m *Manager) setTimerLocked(pid string, at time.Time) {
 	}
 }
 
-// runTimer queues a deadline check for each process whose first deadline is due.
+// runTimer queues a deadline check for each process whose first deadline is due, behind
+// the events stored before it (see queuedAll).
 func (m *Manager) runTimer(ctx context.Context) error {
 	for {
 		m.mu.Lock()
@@ -721,6 +753,11 @@ func (m *Manager) runTimer(ctx context.Context) error {
 		}
 		m.broadcastLocked()
 		m.mu.Unlock()
+		if len(due) > 0 {
+			if err := m.queuedAll(ctx); err != nil {
+				return err
+			}
+		}
 		for _, pid := range due {
 			select {
 			case m.shard(pid) <- task{pid: pid}:
@@ -735,6 +772,52 @@ func (m *Manager) runTimer(ctx context.Context) error {
 		select {
 		case <-fire:
 		case <-m.wakeTimer:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// barrierRecheck is how often queuedAll looks again at the event it waits for.
+const barrierRecheck = time.Second
+
+// queuedAll returns once the reader has put every handled event in the store now into
+// the worker queues. A deadline check queued after that runs after every event stored
+// before the deadline was due: the timer found it due by the clock, so an event stored
+// later bears a later timestamp, and an event in the queues stored after the deadline
+// fires it before it is linked (try). A worker handles the tasks of one process in
+// queue order, so the check cannot overtake them.
+//
+// The event waited for may be deleted before the reader gets to it, and then never
+// queued: every barrierRecheck, queuedAll asks the store again for the last handled
+// event up to it.
+func (m *Manager) queuedAll(ctx context.Context) error {
+	last, err := m.lastHandled(ctx, m.store.LastPosition())
+	if err != nil {
+		return err
+	}
+	recheck := m.clock.Until(m.clock.Now().Add(barrierRecheck))
+	for {
+		m.mu.Lock()
+		done, fatal, changed := m.queued >= last, m.fatal, m.changed
+		m.barrier = 0
+		if !done && fatal == nil {
+			m.barrier = last
+		}
+		m.mu.Unlock()
+		switch {
+		case fatal != nil:
+			return fatal
+		case done:
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-recheck:
+			if last, err = m.lastHandled(ctx, last); err != nil {
+				return err
+			}
+			recheck = m.clock.Until(m.clock.Now().Add(barrierRecheck))
 		case <-ctx.Done():
 			return nil
 		}

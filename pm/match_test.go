@@ -21,7 +21,10 @@ type match struct {
 
 const timeout = 48 * time.Hour
 
-func matchDef(name string) pm.Definition[match] {
+func matchDef(name string) pm.Definition[match] { return matchDefWithin(name, timeout) }
+
+// matchDefWithin is matchDef with its deadline within after the first confirmation.
+func matchDefWithin(name string, within time.Duration) pm.Definition[match] {
 	return pm.Definition[match]{
 		Name:      name,
 		Handles:   []string{"CustomerConfirmedMenu", "CatererConfirmedMenu"},
@@ -51,7 +54,7 @@ func matchDef(name string) pm.Definition[match] {
 			case s.Customer && s.Caterer:
 				return []pm.Command{{Type: "ConfirmOrder", Data: data}}
 			default:
-				return []pm.Command{{Type: "CancelOrder", Data: data, At: s.Started.Add(timeout)}}
+				return []pm.Command{{Type: "CancelOrder", Data: data, At: s.Started.Add(within)}}
 			}
 		},
 	}

@@ -59,6 +59,10 @@ func (m *Memory[S]) Now() time.Time { return m.now }
 // other types, or without a process id, are ignored. Fields the store would set and e
 // lacks are filled in: ID (a fresh one), Position (the next), Timestamp (the clock),
 // Stream ("<Type>$<process id>").
+//
+// As in the runtime, e is decided at its Timestamp: a deadline of its process due by then
+// fires first, before e is linked; one that Decide sets due after it waits for Advance,
+// even if the clock is past it.
 func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 	if !m.handles[e.Type] {
 		return nil, nil
@@ -94,14 +98,20 @@ func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 	if _, linked := mp.ids[e.ID]; linked {
 		return nil, nil
 	}
+	var fired []Command
+	if ds := mp.p.l.deadlines(); len(ds) > 0 && !ds[0].Due.After(e.Timestamp) {
+		if fired, err = m.step(mp, nil, nil, e.Timestamp); err != nil {
+			return nil, err
+		}
+	}
 	link := e
 	link.Link = true
 	link.Version = uint64(mp.p.l.last + 1)
-	cmds, err := m.step(mp, &e, &link)
+	cmds, err := m.step(mp, &e, &link, e.Timestamp)
 	if err != nil && len(mp.events) == 0 {
 		delete(m.procs, id)
 	}
-	return cmds, err
+	return append(fired, cmds...), err
 }
 
 // Advance moves the clock on by d and fires the deadlines that are due, process by
@@ -126,7 +136,7 @@ func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 	})
 	var out []Command
 	for _, d := range list {
-		cmds, err := m.step(m.procs[d.id], nil, nil)
+		cmds, err := m.step(m.procs[d.id], nil, nil, m.now)
 		if err != nil {
 			return out, err
 		}
@@ -144,9 +154,9 @@ func (m *Memory[S]) proc(id string) *memProc[S] {
 	return mp
 }
 
-// step links trigger (unless nil), decides and appends what the process writes. On a
-// Decide error the process is left as it was.
-func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, error) {
+// step links trigger (unless nil), decides at time at and appends what the process
+// writes. On a Decide error the process is left as it was.
+func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event, at time.Time) ([]Command, error) {
 	before := *mp.p
 	before.l = cloneLedger(&mp.p.l)
 	next := uint64(mp.p.l.last + 1)
@@ -156,7 +166,7 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event) ([]Command, e
 		linked = mp.p.state()
 		next++
 	}
-	writes, cmds, err := mp.p.plan(namespace, trigger, m.now, next)
+	writes, cmds, err := mp.p.plan(namespace, trigger, at, next)
 	if err != nil {
 		*mp.p = before
 		return nil, err

@@ -86,10 +86,24 @@ func TestDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("overdue when decided", func(t *testing.T) {
+		// Facts stored a year before the clock are decided when they were stored: the
+		// deadline, past by the clock, waits for the facts stored before it, and fires
+		// when the clock is next moved (the runtime's deadline check).
 		late := customer("1")
-		late.Timestamp = time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC) // a year before the clock
-		s := pmtest.Given(t, def, late).Expect(cancel("1"))
-		if got, want := recordTypes(s.Process("1")), "CustomerConfirmedMenu DeadlineFired CancelOrder"; got != want {
+		late.Timestamp = time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
+		s := pmtest.Given(t, def, late).Expect()
+		s.After(0).Expect(cancel("1"))
+		if got, want := recordTypes(s.Process("1")), "CustomerConfirmedMenu DeadlineScheduled DeadlineFired CancelOrder"; got != want {
+			t.Fatalf("stream %q, want %q", got, want)
+		}
+		// The caterer's confirmation stored an hour later, before the deadline, completes
+		// the order; stored at the deadline, it comes after it.
+		completing := caterer("1")
+		completing.Timestamp = late.Timestamp.Add(time.Hour)
+		pmtest.Given(t, def, late, completing).After(0).Expect(confirm("1"))
+		completing.Timestamp = late.Timestamp.Add(timeout)
+		s = pmtest.Given(t, def, late, completing).After(0).Expect(cancel("1"))
+		if got, want := recordTypes(s.Process("1")), "CustomerConfirmedMenu DeadlineScheduled DeadlineFired CancelOrder CatererConfirmedMenu"; got != want {
 			t.Fatalf("stream %q, want %q", got, want)
 		}
 	})
