@@ -118,3 +118,56 @@ func TestDeadlineDueWhileStoppedFiresBeforeLaterFacts(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadlineFiresOnceWhileDecideStillAsks runs a reminder whose Decide asks for its
+// deadline command for ever: the runtime, not the definition, makes it fire once, however
+// many events come after it and across a restart.
+func TestDeadlineFiresOnceWhileDecideStillAsks(t *testing.T) {
+	type reminder struct{ First time.Time }
+	def := pm.Definition[reminder]{
+		Name:      "Reminder",
+		Handles:   []string{"Ping"},
+		ProcessID: pm.DataField("id"),
+		Init:      func(string) reminder { return reminder{} },
+		Apply: func(s reminder, e pmd.Event) reminder {
+			if e.Link && s.First.IsZero() {
+				s.First = e.Timestamp
+			}
+			return s
+		},
+		Decide: func(s reminder) []pm.Command {
+			return []pm.Command{{Type: "Remind", At: s.First.Add(time.Hour)}}
+		},
+	}
+	ping := pmd.Event{Type: "Ping", Data: map[string]any{"id": "7"}}
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	opts := pm.Options{Clock: clock}
+	r := start(t, s, def, opts)
+	appendFact(t, s, ping)
+	r.idle(t)
+	clock.Advance(2 * time.Hour)
+	r.idle(t)
+	for range 3 { // the deadline is in the past now, and Decide still returns it
+		appendFact(t, s, ping)
+		r.idle(t)
+	}
+	r.stop(t)
+	clock.Advance(time.Hour)
+	r = start(t, s, def, opts)
+	r.idle(t)
+	r.stop(t)
+
+	events := processStream(t, s, "Reminder$7")
+	links, cmds := tally(t, events)
+	fired := 0
+	for _, e := range events {
+		if e.Type == pm.DeadlineFired {
+			fired++
+		}
+	}
+	if links != 4 || fmt.Sprint(cmds) != "map[Remind:1]" || fired != 1 {
+		t.Fatalf("%d links, commands %v, %d DeadlineFired; want 4 links, one Remind, one DeadlineFired: %s",
+			links, cmds, fired, streamTypes(t, s, "Reminder$7"))
+	}
+}
