@@ -307,6 +307,12 @@ func (s *Subscription) feed(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, pmd.ErrCorrupt) {
+				// The store lists the damage in its problems (/healthz) until a repair;
+				// the events after it must not wait for that.
+				s.logger.Error("pmd: subscription skipped a damaged record", "subscription", s.name, "err", err)
+				continue
+			}
 			return fmt.Errorf("pm: subscription %s: read: %w", s.name, err)
 		}
 		if err := s.wait(ctx, func() bool { return len(s.d.queues[""]) < s.opts.ReadAhead }); err != nil {

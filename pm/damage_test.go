@@ -1,0 +1,92 @@
+package pm_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+)
+
+// damagedStore is a store whose log holds the events written by write, with a bit flipped
+// in the first record holding marker, as a bad sector would leave it. It is opened with
+// no scrub, so the damage is met by the reader under test first.
+func damagedStore(t *testing.T, write func(s *pmd.Store), marker string) *pmd.Store {
+	t.Helper()
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, NoScrub: true, SegmentSize: 16 << 10, Logger: quiet()}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := false
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, []byte(marker)); i >= 0 {
+			b[i+len(marker)/2] ^= 0x08
+			if err := os.WriteFile(seg, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			flipped = true
+			break
+		}
+	}
+	if !flipped {
+		t.Fatalf("%q is in no segment", marker)
+	}
+	s, err = pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// pad makes events big enough that the damaged one lies in a sealed segment.
+var pad = strings.Repeat("p", 400)
+
+// TestSubscriptionGoesOnPastADamagedRecord: a subscription that meets a damaged record
+// skips it and delivers every event after it; the store reports the damage.
+func TestSubscriptionGoesOnPastADamagedRecord(t *testing.T) {
+	const n, victim = 60, 7
+	s := damagedStore(t, func(s *pmd.Store) {
+		for i := range n {
+			_, err := s.Append(context.Background(), "S$1", pmd.Any, pmd.EventData{Type: "A",
+				Data: map[string]any{"n": i, "pad": pad, "mark": fmt.Sprintf("MARK-%03d-MARK", i)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, fmt.Sprintf("MARK-%03d-MARK", victim))
+	r := &receiver{}
+	sub := startSub(t, s, "billing", pm.Filter{Types: []string{"A"}}, pm.SubscriptionOptions{Deliver: r.handle})
+	sub.idle(t)
+	var want []string
+	for i := range n {
+		if i != victim {
+			want = append(want, fmt.Sprintf("A/%d", i))
+		}
+	}
+	if got := r.got(); got != strings.Join(want, " ") {
+		t.Fatalf("delivered %q, want every event but the damaged one", got)
+	}
+	if p := s.Problems(); len(p) != 1 || !strings.Contains(p[0], fmt.Sprintf("position %d", victim+1)) {
+		t.Fatalf("store problems %q, want the damaged record at %d", p, victim+1)
+	}
+}
