@@ -290,10 +290,10 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 		proc.Handles = p.types(v, what+": handles")
 	}
 	if v, ok := m["issue"]; ok {
-		proc.Issues, proc.IssueList = p.issues(v, what+": issue", proc.Handles)
+		proc.Issues, proc.IssueList = p.issues(v, what+": issue", proc.Handles, proc.CorrelateBy)
 	}
 	if v, ok := m["deadline"]; ok {
-		proc.Deadline = p.deadline(v, what+": deadline", proc.Handles)
+		proc.Deadline = p.deadline(v, what+": deadline", proc.Handles, proc.CorrelateBy)
 	}
 	if v, ok := m["deliver"]; ok {
 		proc.Deliver = p.deliver(v, what+": deliver")
@@ -364,9 +364,9 @@ func (p *parser) types(n *yaml.Node, what string) []string {
 }
 
 // issues reads issue: one command (a mapping) or a list of them, each with a when.
-func (p *parser) issues(n *yaml.Node, what string, handles []string) ([]Command, bool) {
+func (p *parser) issues(n *yaml.Node, what string, handles []string, correlateBy string) ([]Command, bool) {
 	if n.Kind != yaml.SequenceNode {
-		return []Command{p.command(n, what, handles, false)}, false
+		return []Command{p.command(n, what, handles, correlateBy, false)}, false
 	}
 	if len(n.Content) == 0 {
 		p.errorf(n, "%s is an empty list: the process would issue nothing", what)
@@ -375,7 +375,7 @@ func (p *parser) issues(n *yaml.Node, what string, handles []string) ([]Command,
 	var out []Command
 	types := map[string]int{}
 	for i, e := range n.Content {
-		c := p.command(e, fmt.Sprintf("%s[%d]", what, i), handles, true)
+		c := p.command(e, fmt.Sprintf("%s[%d]", what, i), handles, correlateBy, true)
 		if line, dup := types[c.Type]; dup && c.Type != "" {
 			p.errorf(e, "%s[%d]: %s is issued twice (first at line %d); each command type once", what, i, c.Type, line)
 		}
@@ -387,7 +387,7 @@ func (p *parser) issues(n *yaml.Node, what string, handles []string) ([]Command,
 
 // command reads a command: its type, its data and, for an entry of an issue list
 // (withWhen), when it is issued.
-func (p *parser) command(n *yaml.Node, what string, handles []string, withWhen bool) Command {
+func (p *parser) command(n *yaml.Node, what string, handles []string, correlateBy string, withWhen bool) Command {
 	allowed := []string{"type", "data"}
 	if withWhen {
 		allowed = append(allowed, "when")
@@ -413,13 +413,15 @@ func (p *parser) command(n *yaml.Node, what string, handles []string, withWhen b
 		}
 	}
 	if v, ok := m["data"]; ok {
-		c.Data = p.fields(v, what+": data")
+		c.Data = p.fields(v, what+": data", correlateBy)
 	}
 	return c
 }
 
-// fields reads a command's data: a mapping of field names to expressions.
-func (p *parser) fields(n *yaml.Node, what string) []Field {
+// fields reads a command's data: a mapping of field names to expressions. No field may
+// be named correlateBy: the data holds the process id under that name (Process.data),
+// and a field would overwrite it.
+func (p *parser) fields(n *yaml.Node, what, correlateBy string) []Field {
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "%s must be a mapping of field names to expressions, got %s", what, kindName(n))
 		return nil
@@ -437,6 +439,10 @@ func (p *parser) fields(n *yaml.Node, what string) []Field {
 			continue
 		}
 		seen[name] = true
+		if name == correlateBy && name != "" {
+			p.errorf(k, "%s: field %q is the correlate_by field: the command's data holds the process id under it; name the field otherwise", what, name)
+			continue
+		}
 		if e := p.compileExpr(v, fmt.Sprintf("%s.%s", what, name), false); e != nil {
 			out = append(out, Field{Name: name, Value: e})
 		}
@@ -458,7 +464,7 @@ func (p *parser) integer(n *yaml.Node, what string) int {
 	return int(v)
 }
 
-func (p *parser) deadline(n *yaml.Node, what string, handles []string) *Deadline {
+func (p *parser) deadline(n *yaml.Node, what string, handles []string, correlateBy string) *Deadline {
 	m := p.mapping(n, what, []string{"after", "issue"}, "after", "issue")
 	d := &Deadline{}
 	if v, ok := m["after"]; ok {
@@ -474,7 +480,7 @@ func (p *parser) deadline(n *yaml.Node, what string, handles []string) *Deadline
 		}
 	}
 	if v, ok := m["issue"]; ok {
-		d.Issue = p.command(v, what+": issue", handles, false)
+		d.Issue = p.command(v, what+": issue", handles, correlateBy, false)
 	}
 	return d
 }

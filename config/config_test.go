@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -155,6 +156,47 @@ func TestExpressionErrorsHaveLineAndColumn(t *testing.T) {
 				t.Fatalf("got %q at %d:%d, want unknown name adress at %d:%d", e.Msg, e.Line, e.Column, tt.line, tt.col)
 			}
 		})
+	}
+}
+
+// TestDataFieldNamedLikeCorrelateByIsRefused: a command's data holds the process id under
+// the correlate_by field, so a data field of that name would overwrite it. It is refused
+// at load, at its place in the file, wherever the command is.
+func TestDataFieldNamedLikeCorrelateByIsRefused(t *testing.T) {
+	const head = "processes:\n  - name: Shipping\n    correlate_by: order_id\n    handles: [PaymentReceived]\n"
+	tests := []struct {
+		name, issue string
+		line, col   int
+		what        string
+	}{
+		{"issue", "    issue:\n      type: ShipOrder\n      data: {address: state.data.address, order_id: event.data.ref}\n",
+			7, 43, `process manager "Shipping": issue: data: field "order_id"`},
+		{"issue list", "    issue:\n      - type: ShipOrder\n        data:\n          order_id: event.data.ref\n",
+			8, 11, `process manager "Shipping": issue[0]: data: field "order_id"`},
+		{"deadline", "    issue: {type: ShipOrder}\n    deadline:\n      after: 1h\n      issue: {type: CancelOrder, data: {order_id: \"'x'\"}}\n",
+			8, 41, `process manager "Shipping": deadline: issue: data: field "order_id"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "pmd.yaml")
+			if err := os.WriteFile(path, []byte(head+tt.issue), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			var errs Errors
+			if cfg != nil || !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("got %+v, %v; want one error and no config", cfg, err)
+			}
+			want := fmt.Sprintf("%s:%d:%d: %s is the correlate_by field", path, tt.line, tt.col, tt.what)
+			if got := errs[0].Error(); !strings.HasPrefix(got, want) {
+				t.Fatalf("got\n%s\nwant\n%s…", got, want)
+			}
+		})
+	}
+	// Any other name is a field like the rest.
+	cfg, err := Parse("pmd.yaml", []byte(head+"    issue: {type: ShipOrder, data: {order_ref: event.data.ref}}\n"))
+	if err != nil || len(cfg.Processes[0].Issues[0].Data) != 1 {
+		t.Fatalf("got %+v, %v; want the config with its field order_ref", cfg, err)
 	}
 }
 

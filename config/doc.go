@@ -61,8 +61,9 @@
 // command keys (see pm.Command) are KeyComplete for an issue mapping and the command
 // type for a list entry, so changing one form into the other issues the commands of
 // processes that were complete again. A command's data holds the process id under
-// correlate_by, then each data field; a field whose expression fails to evaluate (a
-// field no event has set yet, used in arithmetic) is null, so write
+// correlate_by, then each data field (one named like correlate_by would overwrite the
+// id, and is refused at load); a field whose expression fails to evaluate (a field no
+// event has set yet, used in arithmetic) is null, so write
 // `(state.data.amount ?? 0) * 100` where a field may be missing.
 //
 // # Long processes
