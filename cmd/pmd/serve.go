@@ -46,8 +46,8 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.config, "config", envString("PMD_CONFIG", ""), "YAML file of process managers (env PMD_CONFIG)")
 	fs.BoolVar(&c.noSync, "no-sync", noSync, "do not fsync: acknowledged writes can be lost in a power cut (env PMD_NO_SYNC)")
 	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")
-	fs.Int64Var(&c.maxBody, "max-body", 16<<20, "largest request body accepted, in bytes")
-	fs.DurationVar(&c.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	maxBody := fs.String("max-body", envString("PMD_MAX_BODY", "16MiB"), "largest request body accepted, e.g. 1048576 (bytes) or 16MiB (env PMD_MAX_BODY)")
+	grace := fs.String("shutdown-grace", envString("PMD_SHUTDOWN_GRACE", "30s"), "how long shutdown waits for requests in flight (env PMD_SHUTDOWN_GRACE)")
 	scavenge := fs.String("scavenge-every", envString("PMD_SCAVENGE_EVERY", "24h"), "how often to reclaim the disk of dead and erased events; 0 never (env PMD_SCAVENGE_EVERY)")
 	c.cluster.register(fs)
 	if err := c.access.register(fs); err != nil {
@@ -63,8 +63,11 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, &usageError{fmt.Sprintf("--log-format must be text or json, got %q", c.logFormat)}
 	}
-	if c.maxBody <= 0 {
-		return c, &usageError{"--max-body must be positive"}
+	if c.maxBody, err = parseSize(*maxBody); err != nil {
+		return c, &usageError{"--max-body: " + err.Error()}
+	}
+	if c.grace, err = time.ParseDuration(*grace); err != nil || c.grace < 0 {
+		return c, &usageError{fmt.Sprintf("--shutdown-grace %q is not a duration of zero or more, such as 30s", *grace)}
 	}
 	if c.cache, err = parseSize(*cache); err != nil {
 		return c, &usageError{"--cache: " + err.Error()}
