@@ -1,6 +1,7 @@
 // Command pmd is the pmd daemon and its command-line client.
 //
-//	pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--log-format text|json] ...
+//	pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--cache SIZE] [--log-format text|json]
+//	          [--max-body SIZE] [--shutdown-grace DURATION] [--scavenge-every DURATION] ...
 //	pmd check-config FILE
 //	pmd verify DIR
 //	pmd repair DIR [--yes] [--quarantine FILE]
@@ -19,13 +20,17 @@
 // to a running daemon take --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env
 // PMD_TOKEN: the bearer token of a daemon started with --auth), --tls-ca (env
 // PMD_TLS_CA: the CAs to trust for an https daemon) and --json (print JSON for
-// scripts). Every flag of serve can also be set with an environment variable:
-// PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false), PMD_LOG_FORMAT, PMD_CACHE.
-// A flag given on the command line wins over the environment.
+// scripts). The flags of serve can also be set with environment variables, which
+// `pmd serve --help` names: PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false),
+// PMD_CACHE, PMD_LOG_FORMAT, PMD_MAX_BODY, PMD_SHUTDOWN_GRACE, PMD_SCAVENGE_EVERY,
+// those of access (docs/api.md), and PMD_NODE_ID, PMD_RAFT_ADDR and PMD_JOIN; the Raft
+// tuning flags (--raft-advertise, --bootstrap-expect, --raft-snapshot-*,
+// --raft-trailing-logs, --raft-heartbeat) have none. A flag given on the command line
+// wins over the environment.
 //
-// Exit codes: 0 done, 1 the command ran and failed (damage found, request refused),
-// 2 a command line that does not make sense, 3 the command could not run (daemon
-// unreachable, store in use, unreadable files).
+// Exit codes: 0 done, 1 the command ran and failed (damage found, request refused, a
+// config file with problems), 2 a command line that does not make sense, 3 the command
+// could not run (daemon unreachable, store in use, a file it needs unreadable).
 package main
 
 import (
@@ -52,7 +57,7 @@ const (
 	exitOK      = 0
 	exitFailed  = 1 // the command ran and failed (damage found, request refused)
 	exitUsage   = 2
-	exitTrouble = 3 // the command could not run (daemon unreachable, unreadable files)
+	exitTrouble = 3 // the command could not run (daemon unreachable, store in use, unreadable files)
 )
 
 // usageError is a command line that does not make sense.

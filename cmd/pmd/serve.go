@@ -97,7 +97,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var cfg *config.Config
 	if c.config != "" {
-		if cfg, err = config.Load(c.config); err != nil {
+		if cfg, err = loadConfig(c.config); err != nil {
 			return fmt.Errorf("the config file has problems; not starting:\n%w", err)
 		}
 	}
@@ -144,7 +144,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	commits := server.NewCommits(reg)
-	store, err := pmd.Open(c.data, pmd.Options{NoSync: c.noSync, CacheSize: c.cache, Logger: logger, OnCommit: commits.Observe})
+	store, err := pmd.Open(c.data, storeOptions(c, logger, commits.Observe))
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
@@ -241,6 +241,23 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
+// storeOptions is how serve opens the store: what its flags say, with its logger and
+// the observer of group commits for the metrics.
+func storeOptions(c serveConfig, logger *slog.Logger, onCommit func(pmd.CommitInfo)) pmd.Options {
+	return pmd.Options{NoSync: c.noSync, CacheSize: c.cache, Logger: logger, OnCommit: onCommit}
+}
+
+// loadConfig reads and checks the config file at path. A file that cannot be read
+// means the command cannot run (exit 3, like a missing token file); one that is read
+// but has problems is refused (exit 1).
+func loadConfig(path string) (*config.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &exitError{exitTrouble, fmt.Errorf("cannot read the config file: %w", err)}
+	}
+	return config.Parse(path, data)
+}
+
 func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check-config", stderr)
 	if err := parse(fs, args); err != nil {
@@ -249,9 +266,12 @@ func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() != 1 {
 		return &usageError{"want exactly one argument: the config file"}
 	}
-	cfg, err := config.Load(fs.Arg(0))
+	cfg, err := loadConfig(fs.Arg(0))
+	if errors.As(err, new(config.Errors)) {
+		return fmt.Errorf("\n%w", err) // one problem a line
+	}
 	if err != nil {
-		return fmt.Errorf("\n%w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d process manager(s)\n", cfg.Path, len(cfg.Processes))
 	for _, p := range cfg.Processes {
