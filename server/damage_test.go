@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +18,9 @@ import (
 
 // TestDamageOverHTTP: a damaged record makes /healthz say degraded with the problem,
 // a page of $all stops short of it with next at it, a page that starts at it fails with
-// corrupt naming it, and the page after it is served (contract section 8).
+// corrupt naming it, and the page after it is served (contract section 8). A
+// subscription from below it gets the events before it, then an SSE error event,
+// corrupt, naming it (docs/api.md), and ends: the client resumes after it.
 func TestDamageOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	opts := pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 16 << 10}
@@ -92,6 +95,34 @@ func TestDamageOverHTTP(t *testing.T) {
 	metrics := string(e.do("GET", "/metrics", nil).must(t, http.StatusOK).raw)
 	if !strings.Contains(metrics, "pmd_damaged_records 1") {
 		t.Fatal("/metrics does not count the damaged record")
+	}
+
+	// A subscription from below the damaged record gets the events before it, then an
+	// error event naming it, and ends; resumed after it, it goes on.
+	for _, c := range []struct {
+		query, named  string
+		damaged, last int // SSE ids: positions of $all, versions of a stream
+	}{
+		{"", "damaged record at position 11", 11, 100},
+		{"stream=s&", `damaged record at position 11 (version 10 of stream "s")`, 10, 99},
+	} {
+		sub := openSSE(t, ts.URL+"/v1/subscribe?"+c.query+"from=5", "")
+		for id := 5; id < c.damaged; id++ {
+			if got, _ := sub.event(t); got != fmt.Sprint(id) {
+				t.Fatalf("subscribe?%s: event %s, want %d", c.query, got, id)
+			}
+		}
+		f := sub.next(t)
+		var body errorBody
+		if f.event != "error" || json.Unmarshal([]byte(f.data), &body) != nil || body.Error != codeCorrupt || !strings.HasPrefix(body.Message, c.named) {
+			t.Fatalf("subscribe?%s: after the events before the damaged record: %+v, want an error event, corrupt, %s", c.query, f, c.named)
+		}
+		sub.waitEnd(t)
+		resumed := openSSE(t, ts.URL+"/v1/subscribe?"+c.query, fmt.Sprint(c.damaged))
+		if got, _ := resumed.event(t); got != fmt.Sprint(c.damaged+1) {
+			t.Fatalf("subscribe?%s resumed after the damaged record: event %s, want %d", c.query, got, c.damaged+1)
+		}
+		resumed.close()
 	}
 }
 

@@ -27,7 +27,7 @@ func listen(t *testing.T) net.Listener {
 
 // frame is one SSE message, or a comment line.
 type frame struct {
-	id, data, retry, comment string
+	id, event, data, retry, comment string
 }
 
 type sseClient struct {
@@ -79,6 +79,8 @@ func (c *sseClient) read() {
 			f.comment = strings.TrimSpace(line[1:])
 		case strings.HasPrefix(line, "id: "):
 			f.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			f.event = line[7:]
 		case strings.HasPrefix(line, "data: "):
 			f.data = line[6:]
 		case strings.HasPrefix(line, "retry: "):
