@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -163,6 +164,11 @@ func (c processCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	managers, err := c.procs.Managers(ctx)
+	if errors.Is(err, pmd.ErrUnavailable) {
+		// A follower of a cluster runs no process managers: it has none to count, and an
+		// invalid metric would fail its whole /metrics (the stats route does the same).
+		return
+	}
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(processesDesc, err)
 		return
