@@ -90,3 +90,34 @@ func TestSubscriptionGoesOnPastADamagedRecord(t *testing.T) {
 		t.Fatalf("store problems %q, want the damaged record at %d", p, victim+1)
 	}
 }
+
+// TestManagerGoesOnPastADamagedRecord: a process manager that meets a damaged record
+// skips it and handles every fact after it: the other processes complete, and the
+// damaged fact's process goes on without it.
+func TestManagerGoesOnPastADamagedRecord(t *testing.T) {
+	const orders = 30
+	fact := func(e pmd.Event, mark string) pmd.Event {
+		e.Data["pad"], e.Data["mark"] = pad, mark
+		return e
+	}
+	s := damagedStore(t, func(s *pmd.Store) {
+		for i := range orders {
+			appendFact(t, s, fact(customer(fmt.Sprint(i)), fmt.Sprintf("MARK-c%02d-MARK", i)))
+		}
+		for i := range orders {
+			appendFact(t, s, fact(caterer(fmt.Sprint(i)), fmt.Sprintf("MARK-k%02d-MARK", i)))
+		}
+	}, "MARK-c03-MARK")
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{Workers: 2})
+	r.idle(t)
+	for i := range orders {
+		links, cmds := tally(t, processStream(t, s, fmt.Sprintf("CateringMatch$%d", i)))
+		want := 1
+		if i == 3 {
+			want = 0 // its customer's confirmation is the damaged record
+		}
+		if cmds["ConfirmOrder"] != want || links != 1+want {
+			t.Errorf("order %d: %d links, commands %v; want %d ConfirmOrder", i, links, cmds, want)
+		}
+	}
+}

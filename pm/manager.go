@@ -330,6 +330,18 @@ func (m *Manager) shard(pid string) chan task {
 func (m *Manager) read(ctx context.Context, resume uint64) error {
 	sub := m.store.Subscribe(ctx, pmd.SubscribeOptions{Types: m.handles, From: resume})
 	for ev, err := range sub {
+		var ce *pmd.CorruptError
+		if errors.As(err, &ce) {
+			// The store lists the damage in its problems (/healthz) until a repair;
+			// the processes after it must not wait for that. The record's process, if
+			// it had one, goes on without the fact.
+			m.logger.Error("pmd: process manager skipped a damaged record", "pm", m.name, "position", ce.Position, "err", err)
+			m.mu.Lock()
+			m.seen, m.queued = ce.Position, ce.Position
+			m.broadcastLocked()
+			m.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("pm: %s: subscription: %w", m.name, err)
 		}
