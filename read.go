@@ -109,6 +109,11 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadOptions) iter.Seq2[Event, 
 			})
 			return
 		}
+		if s.closed() {
+			// A read past the end, or of an empty store, never meets the closed log.
+			yield(Event{}, ErrClosed)
+			return
+		}
 		end := s.LastPosition()
 		if opts.Backward {
 			s.readAllBackward(ctx, opts, end, yield)

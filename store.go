@@ -158,6 +158,13 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// closed reports whether Close has begun.
+func (s *Store) closed() bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	return s.isClosed
+}
+
 // LastPosition is the position of the last record in the log, 0 for an empty store.
 func (s *Store) LastPosition() uint64 {
 	// An index that failed stays where it got to: so does the answer.

@@ -862,3 +862,29 @@ func TestSegmentSizeCanChange(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsOfAClosedStoreFail: every read of a closed store ends with ErrClosed, also
+// one that would read nothing (an empty store, or past the end), rather than an empty
+// result that looks like a healthy store's.
+func TestReadsOfAClosedStoreFail(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for name, opts := range map[string]pmd.ReadOptions{
+		"forward":      {},
+		"backward":     {Backward: true, From: pmd.End},
+		"past the end": {From: 100},
+		"by type":      {Types: []string{"T"}},
+	} {
+		var got error
+		for _, err := range s.ReadAll(context.Background(), opts) {
+			got = err
+			break
+		}
+		if !errors.Is(got, pmd.ErrClosed) {
+			t.Errorf("ReadAll %s of a closed store: %v, want ErrClosed", name, got)
+		}
+	}
+}
