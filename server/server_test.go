@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -199,6 +200,40 @@ func TestAppendAndReadStream(t *testing.T) {
 	r = e.do("GET", "/v1/streams/Order%2442?direction=backward", nil).must(t, http.StatusOK)
 	if evs := r.events(t); len(evs) != 2 || evs[0]["version"] != num(1) {
 		t.Fatalf("backward read %s", r.raw)
+	}
+}
+
+// TestTimestampsKeepNanoseconds: every read shows the stored timestamp as RFC 3339 in UTC
+// with its nanoseconds. Strings are compared, because time.Parse(time.RFC3339Nano, …)
+// also accepts a timestamp cut to whole seconds.
+func TestTimestampsKeepNanoseconds(t *testing.T) {
+	e := newEnv(t, Options{})
+	r := e.append("Order$1", nil, ev("Placed", nil)).must(t, http.StatusCreated)
+	id, _ := r.body["ids"].([]any)[0].(string)
+	e.do("POST", "/v1/streams/Audit/links", map[string]any{"event_ids": []any{id}}).must(t, http.StatusCreated)
+	stored, err := e.store.Event(context.Background(), uuid.MustParse(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := stored.Timestamp.Format(time.RFC3339Nano)
+	if !strings.HasSuffix(want, "Z") {
+		t.Fatalf("stored timestamp %v is not in UTC", stored.Timestamp)
+	}
+
+	for _, path := range []string{
+		"/v1/streams/Order%241", "/v1/streams/Audit", "/v1/streams/%24all",
+		"/v1/all", "/v1/all?types=Placed", "/v1/categories/Order", "/v1/events/" + id,
+	} {
+		r := e.do("GET", path, nil).must(t, http.StatusOK)
+		var got any
+		if event, ok := r.body["event"].(map[string]any); ok {
+			got = event["timestamp"]
+		} else if evs := r.events(t); len(evs) == 1 {
+			got = evs[0]["timestamp"]
+		}
+		if got != want {
+			t.Errorf("GET %s: timestamp %v, want %s: %s", path, got, want, r.raw)
+		}
 	}
 }
 
