@@ -89,18 +89,30 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 	if len(all) != 3+10 {
 		t.Fatalf("$all holds %d events, want 13", len(all))
 	}
+	// One store id: every node took the first leader's with the seed entry (it has
+	// applied every write since), so all derive the same command ids.
+	var storeID string
+	for _, nd := range c.nodes {
+		id, err := os.ReadFile(filepath.Join(nd.dir, "STORE_ID"))
+		if err != nil || strings.TrimSpace(string(id)) == "" {
+			t.Fatalf("%s's STORE_ID: %q %v", nd.id, id, err)
+		}
+		if storeID == "" {
+			storeID = string(id)
+		} else if string(id) != storeID {
+			t.Fatalf("%s's store id is %q, %s's %q: a cluster has one", nd.id, id, c.nodes[0].id, storeID)
+		}
+	}
 
 	// The Raft figures on /metrics; the leader's include each member's lag.
 	lead := c.leader()
-	resp, err := httpc.Get("http://" + c.nodes[lead].http + "/metrics")
+	metrics, err := c.metrics(lead)
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{`pmd_raft_state{state="leader"} 1`, "pmd_raft_applied_index", "pmd_raft_commit_index", "pmd_raft_term",
 		"pmd_raft_last_contact_seconds", `pmd_raft_follower_lag_entries{node="n1"}`} {
-		if !strings.Contains(string(metrics), want) {
+		if !strings.Contains(metrics, want) {
 			t.Fatalf("/metrics lacks %s", want)
 		}
 	}
@@ -165,14 +177,10 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 	if st, body, err := c.append(other, "Order$0", "any", ""); err != nil || st != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body), "removed from the cluster") {
 		t.Fatalf("a write through the removed node: %d %v %v, want 503 naming the removal", st, body, err)
 	}
-	if resp, err := c.client().Get(c.url(other, "/metrics")); err != nil {
+	if m, err := c.metrics(other); err != nil {
 		t.Fatal(err)
-	} else {
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(b), `pmd_raft_state{state="removed"} 1`) {
-			t.Fatalf("the removed node's /metrics lack pmd_raft_state removed 1")
-		}
+	} else if !strings.Contains(m, `pmd_raft_state{state="removed"} 1`) {
+		t.Fatalf("the removed node's /metrics lack pmd_raft_state removed 1")
 	}
 
 	// Restarted with --join, it asks to be added again.

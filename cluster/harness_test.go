@@ -436,6 +436,20 @@ func (c *tcluster) post(i int, path string, body any) (int, map[string]any, erro
 	return resp.StatusCode, out, nil
 }
 
+// metrics returns node i's /metrics.
+func (c *tcluster) metrics(i int) (string, error) {
+	resp, err := c.client().Get(c.url(i, "/metrics"))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET /metrics: %s: %.300s", resp.Status, b)
+	}
+	return string(b), err
+}
+
 // all reads $all on node i (with ?consistency=leader if leader), every page, and returns
 // the events' ids and positions in order.
 func (c *tcluster) all(i int, leader bool) ([]string, error) {
