@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/pm/pmtest"
 )
 
 // damagedStore is a store whose log holds the events written by write, with a bit flipped
@@ -119,5 +121,70 @@ func TestManagerGoesOnPastADamagedRecord(t *testing.T) {
 		if cmds["ConfirmOrder"] != want || links != 1+want {
 			t.Errorf("order %d: %d links, commands %v; want %d ConfirmOrder", i, links, cmds, want)
 		}
+	}
+}
+
+// TestManagerWhoseLastFactIsDamaged: the damaged record is the last fact the manager
+// handles. WaitIdle and the deadline timer, which wait for the reader to reach the last
+// handled event, see it skip that record: deadlines fire, and the manager goes idle.
+func TestManagerWhoseLastFactIsDamaged(t *testing.T) {
+	const orders = 10
+	start0 := time.Now()
+	s := damagedStore(t, func(s *pmd.Store) {
+		for i := range orders {
+			e := customer(fmt.Sprint(i))
+			e.Data["mark"] = fmt.Sprintf("MARK-c%02d-MARK", i)
+			appendFact(t, s, e)
+		}
+		// Events it does not handle, so that the damaged fact is in a sealed segment.
+		for i := range 60 {
+			if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, fmt.Sprintf("MARK-c%02d-MARK", orders-1))
+	clock := pmtest.NewClock(start0)
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{Clock: clock})
+	r.idle(t)
+	clock.Advance(timeout + time.Hour)
+	r.idle(t)
+	for i := range orders {
+		_, cmds := tally(t, processStream(t, s, fmt.Sprintf("CateringMatch$%d", i)))
+		want := 1
+		if i == orders-1 {
+			want = 0 // its only fact is the damaged record: no process
+		}
+		if cmds["CancelOrder"] != want {
+			t.Errorf("order %d: commands %v, want %d CancelOrder", i, cmds, want)
+		}
+	}
+}
+
+// TestSubscriptionWhoseLastEventIsDamaged: the damaged record is the newest the
+// subscription matches; WaitIdle, which waits for the newest, sees it skipped.
+func TestSubscriptionWhoseLastEventIsDamaged(t *testing.T) {
+	const n = 10
+	s := damagedStore(t, func(s *pmd.Store) {
+		for i := range n {
+			if _, err := s.Append(context.Background(), "S$1", pmd.Any, pmd.EventData{Type: "A",
+				Data: map[string]any{"n": i, "mark": fmt.Sprintf("MARK-%03d-MARK", i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 60 { // not matched: the damaged event is in a sealed segment
+			if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}, fmt.Sprintf("MARK-%03d-MARK", n-1))
+	r := &receiver{}
+	sub := startSub(t, s, "billing", pm.Filter{Types: []string{"A"}}, pm.SubscriptionOptions{Deliver: r.handle})
+	sub.idle(t)
+	var want []string
+	for i := range n - 1 {
+		want = append(want, fmt.Sprintf("A/%d", i))
+	}
+	if got := r.got(); got != strings.Join(want, " ") {
+		t.Fatalf("delivered %q, want every event but the damaged last one", got)
 	}
 }

@@ -927,6 +927,10 @@ func (m *Manager) lastHandled(ctx context.Context, pos uint64) (uint64, error) {
 		return 0, nil
 	}
 	for e, err := range m.store.ReadAll(ctx, pmd.ReadOptions{From: pos, Backward: true, Limit: 1, Types: m.handles}) {
+		var ce *pmd.CorruptError
+		if errors.As(err, &ce) {
+			return ce.Position, nil // the reader skips it as it would handle it (read)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("pm: %s: %w", m.name, err)
 		}

@@ -307,10 +307,19 @@ func (s *Subscription) feed(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, pmd.ErrCorrupt) {
+			var ce *pmd.CorruptError
+			if errors.As(err, &ce) {
 				// The store lists the damage in its problems (/healthz) until a repair;
 				// the events after it must not wait for that.
 				s.logger.Error("pmd: subscription skipped a damaged record", "subscription", s.name, "err", err)
+				skipped := ce.Position
+				if s.filter.Stream != "" {
+					skipped = ce.Version
+				}
+				s.mu.Lock()
+				s.fed = max(s.fed, skipped+1)
+				s.broadcastLocked()
+				s.mu.Unlock()
 				continue
 			}
 			return fmt.Errorf("pm: subscription %s: read: %w", s.name, err)
@@ -456,6 +465,10 @@ func (s *Subscription) newest(ctx context.Context) (at, error) {
 		seq = s.store.ReadAll(ctx, back)
 	}
 	for e, err := range seq {
+		var ce *pmd.CorruptError
+		if errors.As(err, &ce) {
+			return at{ce.Position, true}, nil // feed skips it as it would queue it
+		}
 		if err != nil {
 			return at{}, fmt.Errorf("pm: subscription %s: %w", s.name, err)
 		}
