@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -251,7 +252,8 @@ func TestClusterFailover(t *testing.T) {
 
 // TestClusterNoQuorum: with two of three nodes gone the third answers writes 503
 // unavailable within a few seconds, and keeps serving reads of its own copy; once a node
-// comes back, writes go on.
+// comes back, writes go on. The same holds for a leader whose two followers are killed:
+// it steps down, its write fails, and it still serves reads.
 func TestClusterNoQuorum(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.leader()
@@ -284,6 +286,30 @@ func TestClusterNoQuorum(t *testing.T) {
 		}
 		return nil
 	})
+
+	// All three up again, then the leader's two followers killed: it cannot reach a
+	// quorum, steps down when its lease runs out, and answers the write 503 (within the
+	// request's deadline); it still serves its own copy.
+	c.start((lead + 2) % 3)
+	lead = c.leader()
+	before, err := c.all(lead, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.nodes {
+		if i != lead {
+			c.kill(i)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, body, err = c.postCtx(ctx, lead, "/v1/streams/Quorum$1", map[string]any{"events": []any{map[string]any{"type": "T"}}})
+	if err != nil || st != http.StatusServiceUnavailable || body["error"] != "unavailable" {
+		t.Fatalf("a write to the leader without its followers: %d %v %v; want 503 unavailable within 10s", st, body, err)
+	}
+	if ids, err := c.all(lead, false); err != nil || strings.Join(ids, ",") != strings.Join(before, ",") {
+		t.Fatalf("reads of the old leader's own copy: %v %v; want %v", ids, err, before)
+	}
 }
 
 // TestClusterSnapshotCatchUp stops a node while the others take more writes than the Raft

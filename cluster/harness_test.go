@@ -419,9 +419,14 @@ func (c *tcluster) appendMany(t testing.TB, i int, prefix string, n int64) {
 }
 
 func (c *tcluster) post(i int, path string, body any) (int, map[string]any, error) {
-	b, _ := json.Marshal(body)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	return c.postCtx(ctx, i, path, body)
+}
+
+// postCtx posts body as JSON to path on node i, giving up when ctx ends.
+func (c *tcluster) postCtx(ctx context.Context, i int, path string, body any) (int, map[string]any, error) {
+	b, _ := json.Marshal(body)
 	req, _ := http.NewRequestWithContext(ctx, "POST", c.url(i, path), bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.client().Do(req)
