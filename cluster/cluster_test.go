@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -341,10 +342,19 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 // TestClusterProcessManagersAcrossFailover runs a process manager on a cluster, kills the
 // leader while facts come in, and checks that it ran on the leader only: every complete
 // process has exactly one ConfirmOrder, and every incomplete one exactly one CancelOrder
-// from its deadline, though the leader changed.
+// from its deadline, though the leader changed. The followers' /metrics have none of the
+// process manager's figures, nor of a subscription's.
 func TestClusterProcessManagersAcrossFailover(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
 	cfg := filepath.Join(t.TempDir(), "pmd.yaml")
-	if err := os.WriteFile(cfg, []byte(`processes:
+	if err := os.WriteFile(cfg, []byte(`subscriptions:
+  - name: audit
+    types: [ConfirmOrder, CancelOrder]
+    deliver: {webhook: `+hook.URL+`}
+processes:
   - name: CateringMatch
     correlate_by: order_id
     handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
@@ -412,16 +422,39 @@ func TestClusterProcessManagersAcrossFailover(t *testing.T) {
 			t.Fatalf("order %d: commands %v %v", o, counts, err)
 		}
 	}
-	// The leader's /metrics has its process manager's figures.
-	c.waitFor(20*time.Second, "the process manager's metrics on the leader", func() error {
-		resp, err := httpc.Get("http://" + c.nodes[c.leader()].http + "/metrics")
+	// The leader's /metrics has its process manager's and subscription's figures.
+	c.waitFor(20*time.Second, "the process manager's and subscription's metrics on the leader", func() error {
+		m, err := c.metrics(c.leader())
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		metrics, err := io.ReadAll(resp.Body)
-		if want := `pmd_pm_lag_events{pm="CateringMatch"}`; err != nil || !strings.Contains(string(metrics), want) {
-			return fmt.Errorf("/metrics lacks %s (%v)", want, err)
+		for _, want := range []string{`pmd_pm_lag_events{pm="CateringMatch"}`, `pmd_subscription_lag_events{subscription="audit"}`} {
+			if !strings.Contains(m, want) {
+				return fmt.Errorf("/metrics lacks %s", want)
+			}
+		}
+		return nil
+	})
+	// A follower's has none: it runs neither.
+	c.waitFor(20*time.Second, "the followers' /metrics", func() error {
+		lead := c.leader()
+		for i := range c.nodes {
+			if i == lead {
+				continue
+			}
+			m, err := c.metrics(i)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(m, `pmd_raft_state{state="follower"} 1`) {
+				return fmt.Errorf("%s is no follower now", c.nodes[i].id) // the leader changed meanwhile
+			}
+			for _, prefix := range []string{"pmd_pm_", "pmd_subscription_"} {
+				if _, series, ok := strings.Cut(m, "\n"+prefix); ok {
+					series, _, _ = strings.Cut(series, "\n")
+					t.Fatalf("follower %s's /metrics have %s%s", c.nodes[i].id, prefix, series)
+				}
+			}
 		}
 		return nil
 	})
@@ -534,7 +567,8 @@ func TestClusterSeededBySingleNode(t *testing.T) {
 
 // TestClusterSubscriptionsOnTheLeader runs a subscription with a server-side position on a
 // cluster and kills the leader while events come in: the new leader resumes it, and every
-// event reaches the webhook (at least once).
+// event reaches the webhook (at least once). Before the kill, the leader alone delivers
+// them: each exactly once.
 func TestClusterSubscriptionsOnTheLeader(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -551,9 +585,44 @@ func TestClusterSubscriptionsOnTheLeader(t *testing.T) {
 	}
 	c := newCluster(t, 3, "--config", cfg, "--raft-heartbeat", "300ms")
 	lead := c.leader()
+	term, err := c.term()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
+	delivered := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if got[id] == 0 {
+				return fmt.Errorf("%s not delivered; delivered: %v", id, got)
+			}
+		}
+		return nil
+	}
 	for n := range 10 {
 		if n == 5 {
+			// Every node has applied events 0-4 and the leader delivered them: a follower
+			// running the subscription too would have delivered them again.
+			c.waitFor(30*time.Second, "events 0-4 delivered", delivered)
+			c.converged(30 * time.Second)
+			mu.Lock()
+			counts := maps.Clone(got)
+			mu.Unlock()
+			// Across a change of leader deliveries are at least once: the counts are exact
+			// only if no election began since the events were written (a slow machine
+			// can miss a 300ms heartbeat).
+			if now, err := c.term(); err != nil {
+				t.Fatal(err)
+			} else if now != term {
+				t.Logf("an election (term %d to %d) before the kill: events 0-4 delivered %v, not checked for once", term, now, counts)
+			} else {
+				for _, id := range ids {
+					if counts[id] != 1 {
+						t.Fatalf("event %s delivered %d times before any change of leader, want once: %v", id, counts[id], counts)
+					}
+				}
+			}
 			c.kill(lead)
 			lead = (lead + 1) % 3
 		}
@@ -567,16 +636,7 @@ func TestClusterSubscriptionsOnTheLeader(t *testing.T) {
 		})
 		ids = append(ids, id)
 	}
-	c.waitFor(30*time.Second, "every event delivered", func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, id := range ids {
-			if got[id] == 0 {
-				return fmt.Errorf("%s not delivered; delivered: %v", id, got)
-			}
-		}
-		return nil
-	})
+	c.waitFor(30*time.Second, "every event delivered", delivered)
 }
 
 // TestClusterOfFive forms a cluster of five with --bootstrap-expect 5, writes through every

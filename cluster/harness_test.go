@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,6 +454,32 @@ func (c *tcluster) metrics(i int) (string, error) {
 		err = fmt.Errorf("GET /metrics: %s: %.300s", resp.Status, b)
 	}
 	return string(b), err
+}
+
+// term returns the greatest Raft term of the live nodes (pmd_raft_term): it grows with
+// every election, won or not.
+func (c *tcluster) term() (uint64, error) {
+	var term uint64
+	for i := range c.nodes {
+		if !c.alive(i) {
+			continue
+		}
+		m, err := c.metrics(i)
+		if err != nil {
+			return 0, err
+		}
+		_, v, ok := strings.Cut(m, "\npmd_raft_term ")
+		if !ok {
+			return 0, fmt.Errorf("%s's /metrics lack pmd_raft_term", c.nodes[i].id)
+		}
+		v, _, _ = strings.Cut(v, "\n")
+		t, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s's pmd_raft_term: %w", c.nodes[i].id, err)
+		}
+		term = max(term, uint64(t))
+	}
+	return term, nil
 }
 
 // all reads $all on node i (with ?consistency=leader if leader), every page, and returns
