@@ -97,8 +97,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var cfg *config.Config
 	if c.config != "" {
-		if cfg, err = loadConfig(c.config); err != nil {
+		cfg, err = loadConfig(c.config)
+		if errors.As(err, new(config.Errors)) {
 			return fmt.Errorf("the config file has problems; not starting:\n%w", err)
+		}
+		if err != nil {
+			return err
 		}
 	}
 
