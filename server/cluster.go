@@ -33,9 +33,10 @@ type Node interface {
 }
 
 const (
-	// headerApplied, on every response of a cluster node, is the last Raft index the
-	// node had applied when it answered: a follower that forwarded a write waits until
-	// it has applied as much, so that its own reads then hold the write.
+	// headerApplied, on every successful answer a cluster node gives itself (not on
+	// errors, nor on a follower's relay of the leader's answer), is the last Raft index
+	// the node had applied when it answered: a follower that forwarded a write waits
+	// until it has applied as much, so that its own reads then hold the write.
 	headerApplied = "Pmd-Applied-Index"
 	// headerForwarded marks a request a node forwarded to the leader: the receiver
 	// answers it itself, never forwarding it again.
