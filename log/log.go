@@ -85,10 +85,11 @@ type Log struct {
 
 	synced atomic.Int64 // nanoseconds the last Write or Copy spent in fsync: LastSync
 
-	wmu     sync.Mutex // serialises Write, Sync and Close; guards the fields below and wal
-	batch   wal.Batch
-	scratch []byte
-	places  []place
+	wmu      sync.Mutex // serialises Write, Sync and Close; guards the fields below and wal
+	batch    wal.Batch
+	scratch  []byte
+	places   []place
+	unsynced bool // records were written (WriteNoSync, Copy) since the last fsync
 
 	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
@@ -587,6 +588,9 @@ func (l *Log) write(recs []Record, sync bool) error {
 			return err
 		}
 		synced = time.Since(start)
+		l.unsynced = false
+	} else {
+		l.unsynced = true
 	}
 	if len(starts) > 0 {
 		for _, p := range starts {
@@ -846,7 +850,8 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 	return r, buf, nil
 }
 
-// Sync fsyncs the tail segment. A failure is handled as a failed Write's is: the error
+// Sync fsyncs the tail segment, unless every record written was synced already (by
+// Write, or an earlier Sync) and no write failed since: then it does nothing. A failure is handled as a failed Write's is: the error
 // matches ErrUnavailable and wraps the cause, Err reports it, and the next Write or
 // Sync recovers first. Nothing acknowledged is cut by the recovery, but after a failed
 // fsync the operating system may have dropped unsynced pages: with NoSync, records
@@ -865,6 +870,9 @@ func (l *Log) syncLocked(op string) error {
 	if l.opts.ReadOnly {
 		return fmt.Errorf("log: %s: %w", op, ErrReadOnly)
 	}
+	if !l.unsynced && l.wal != nil && l.Err() == nil {
+		return nil // every record written is synced: nothing to do
+	}
 	if err := l.ensureWAL(); err != nil {
 		return err
 	}
@@ -873,6 +881,7 @@ func (l *Log) syncLocked(op string) error {
 		l.fail(err)
 		return err
 	}
+	l.unsynced = false
 	l.setFailed(nil)
 	return nil
 }
