@@ -20,7 +20,8 @@ import (
 // a page of $all stops short of it with next at it, a page that starts at it fails with
 // corrupt naming it, and the page after it is served (contract section 8). A
 // subscription from below it gets the events before it, then an SSE error event,
-// corrupt, naming it (docs/api.md), and ends: the client resumes after it.
+// corrupt, naming it, with its id (docs/api.md), and ends: a client that reconnects
+// with that id as Last-Event-ID, as EventSource does, gets the events after it.
 func TestDamageOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	opts := pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 16 << 10}
@@ -98,12 +99,13 @@ func TestDamageOverHTTP(t *testing.T) {
 	}
 
 	// A subscription from below the damaged record gets the events before it, then an
-	// error event naming it, and ends; resumed after it, it goes on.
+	// error event naming it with its id, and ends; resumed from that id, it goes on.
 	for _, c := range []struct {
 		query, named  string
 		damaged, last int // SSE ids: positions of $all, versions of a stream
 	}{
 		{"", "damaged record at position 11", 11, 100},
+		{"types=E&", "damaged record at position 11", 11, 100},
 		{"stream=s&", `damaged record at position 11 (version 10 of stream "s")`, 10, 99},
 	} {
 		sub := openSSE(t, ts.URL+"/v1/subscribe?"+c.query+"from=5", "")
@@ -117,10 +119,16 @@ func TestDamageOverHTTP(t *testing.T) {
 		if f.event != "error" || json.Unmarshal([]byte(f.data), &body) != nil || body.Error != codeCorrupt || !strings.HasPrefix(body.Message, c.named) {
 			t.Fatalf("subscribe?%s: after the events before the damaged record: %+v, want an error event, corrupt, %s", c.query, f, c.named)
 		}
+		if f.id != fmt.Sprint(c.damaged) {
+			t.Fatalf("subscribe?%s: the error event has id %q, want the damaged record's %d", c.query, f.id, c.damaged)
+		}
 		sub.waitEnd(t)
-		resumed := openSSE(t, ts.URL+"/v1/subscribe?"+c.query, fmt.Sprint(c.damaged))
-		if got, _ := resumed.event(t); got != fmt.Sprint(c.damaged+1) {
-			t.Fatalf("subscribe?%s resumed after the damaged record: event %s, want %d", c.query, got, c.damaged+1)
+		// The reconnect of an EventSource: the same URL, from= and all, with the id.
+		resumed := openSSE(t, ts.URL+"/v1/subscribe?"+c.query+"from=5", f.id)
+		for id := c.damaged + 1; id <= c.last; id++ {
+			if got, _ := resumed.event(t); got != fmt.Sprint(id) {
+				t.Fatalf("subscribe?%s resumed with Last-Event-ID %s: event %s, want %d", c.query, f.id, got, id)
+			}
 		}
 		resumed.close()
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -119,7 +120,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		case <-queue.ready:
 			frames, end := queue.take()
 			if end.cut {
-				s.sseError(w, rc, "too_slow", fmt.Sprintf("this subscriber let more than %d bytes of live events pile up: "+
+				s.sseError(w, rc, "", "too_slow", fmt.Sprintf("this subscriber let more than %d bytes of live events pile up: "+
 					"reconnect with Last-Event-ID to catch up from the last event received", s.opts.SubscriberBuffer))
 				return nil
 			}
@@ -133,7 +134,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				if end.err != nil && ctx.Err() == nil {
 					s.log.Warn("subscription ended", "stream", opts.Stream, "err", end.err)
 					_, code := classify(end.err)
-					s.sseError(w, rc, code, end.err.Error())
+					s.sseError(w, rc, damagedID(end.err, byStream), code, end.err.Error())
 				}
 				// The stream ends; the client reconnects with Last-Event-ID.
 				return nil
@@ -149,10 +150,30 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 }
 
 // sseError sends an SSE "error" event, {"error": code, "message": msg}, before the
-// server ends the stream.
-func (s *Server) sseError(w http.ResponseWriter, rc *http.ResponseController, code, msg string) {
+// server ends the stream; with the SSE id id, unless it is empty.
+func (s *Server) sseError(w http.ResponseWriter, rc *http.ResponseController, id, code, msg string) {
 	data, _ := json.Marshal(errorBody{Error: code, Message: msg})
-	_ = s.sseWrite(w, rc, fmt.Appendf(nil, "event: error\ndata: %s\n\n", data))
+	var frame []byte
+	if id != "" {
+		frame = fmt.Appendf(frame, "id: %s\n", id)
+	}
+	_ = s.sseWrite(w, rc, fmt.Appendf(frame, "event: error\ndata: %s\n\n", data))
+}
+
+// damagedID is the SSE id of the damaged record err names (its version when following
+// one stream, its position otherwise, like an event's), or "" if err names none. Sent
+// with the error event, it becomes the client's Last-Event-ID (EventSource keeps the id
+// of every message, error or not), so the reconnect resumes right after the damaged
+// record, as the store's own subscribers go on past it, instead of meeting it again.
+func damagedID(err error, byStream bool) string {
+	var ce *pmd.CorruptError
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	if byStream {
+		return strconv.FormatUint(ce.Version, 10)
+	}
+	return strconv.FormatUint(ce.Position, 10)
 }
 
 // sendQueue holds the SSE frames of one subscriber that are encoded but not yet
