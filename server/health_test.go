@@ -35,3 +35,24 @@ func TestHealthzAfterStoreClosed(t *testing.T) {
 	}
 	e.append("Order$1", nil, ev("E", nil)).mustError(t, http.StatusServiceUnavailable, "unavailable")
 }
+
+// TestStatsHealthAgreesWithHealthz: the health /v1/stats shows is what /healthz says:
+// ok on an open store, and once the store is closed under the server, the same 503
+// unavailable naming the closed store rather than health ok.
+func TestStatsHealthAgreesWithHealthz(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.do("GET", "/healthz", nil).must(t, http.StatusOK)
+	r := e.do("GET", "/v1/stats", nil).must(t, http.StatusOK)
+	if h, _ := r.body["health"].(map[string]any); h["status"] != "ok" {
+		t.Fatalf("stats of an open store: health %v, want ok", r.body["health"])
+	}
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	healthz := e.do("GET", "/healthz", nil).mustError(t, http.StatusServiceUnavailable, "unavailable")
+	stats := e.do("GET", "/v1/stats", nil).mustError(t, http.StatusServiceUnavailable, "unavailable")
+	if stats.body["message"] != healthz.body["message"] {
+		t.Fatalf("stats of a closed store: %q; /healthz: %q", stats.body["message"], healthz.body["message"])
+	}
+}

@@ -458,22 +458,40 @@ func (s *Server) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 // healthz answers 200 while the store is open and serving. A server that is shutting
 // down does not get here: wrap answers for every route.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	// The store's owner may close it under the server (Serve never does). Neither
-	// LastPosition nor Problems notices; one index lookup does, with pmd.ErrClosed.
-	if _, err := s.store.StreamInfo(pmd.All); err != nil {
-		return fmt.Errorf("the store cannot be read: %w", err)
+	h, err := s.health()
+	if err != nil {
+		return err
 	}
-	if problems := s.problems(); len(problems) > 0 {
+	if h.Status != healthOK {
 		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"status":        "degraded",
-			"problems":      problems,
+			"status":        h.Status,
+			"problems":      h.Problems,
 			"last_position": s.store.LastPosition(),
 		})
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
-		"status":        "ok",
+		"status":        h.Status,
 		"last_position": s.store.LastPosition(),
 	})
+}
+
+const (
+	healthOK       = "ok"
+	healthDegraded = "degraded"
+)
+
+// health is how the store stands, as /healthz and /v1/stats say it: ok, degraded with
+// its problems, or an error when it cannot be read at all (closed).
+func (s *Server) health() (healthJSON, error) {
+	// The store's owner may close it under the server (Serve never does). Neither
+	// LastPosition nor Problems notices; one index lookup does, with pmd.ErrClosed.
+	if _, err := s.store.StreamInfo(pmd.All); err != nil {
+		return healthJSON{}, fmt.Errorf("the store cannot be read: %w", err)
+	}
+	if problems := s.problems(); len(problems) > 0 {
+		return healthJSON{Status: healthDegraded, Problems: problems}, nil
+	}
+	return healthJSON{Status: healthOK, Problems: []string{}}, nil
 }
 
 // problems are the store's and, in a cluster, the node's.
