@@ -193,14 +193,37 @@
   let cleanup = []; // run when the page is left: close subscriptions, stop timers
   let renderSeq = 0; // which navigation is current; late answers of earlier ones are dropped
 
+  // liveProblem is the error event that last ended one of the page's subscriptions, as
+  // "code: message", shown with the badge until the page is left: after a damaged record
+  // (corrupt) the subscription goes on past it, and the page lacks that event.
+  let liveProblem = '';
+
   function setLive(state) {
-    liveBadge.textContent = state === null ? '' : state ? '● live' : '○ reconnecting…';
+    if (state === null) liveProblem = '';
+    const text = state === null ? '' : state ? '● live' : '○ reconnecting…';
+    liveBadge.textContent = liveProblem && text ? `${text} · ${liveProblem}` : text;
+    liveBadge.title = liveProblem;
     liveBadge.className = state === false ? 'live down' : 'live';
   }
 
+  // liveError shows an error event, {"error", "message"}, with which the daemon ended a
+  // subscription; the subscription reconnects by itself, resuming after the event's
+  // id: past a damaged record, or from the last event received when it was too slow.
+  function liveError(data) {
+    let body = null;
+    try {
+      body = JSON.parse(data);
+    } catch (_) {
+      // not the daemon's JSON: shown as it came
+    }
+    liveProblem = body && body.error ? `${body.error}: ${body.message}` : data;
+    setLive(false);
+  }
+
   // live follows a subscription for as long as the page is shown. EventSource
-  // reconnects by itself, resuming after the last id it saw; it cannot send a token, so
-  // with one the subscription is read with fetch, and resumed the same way.
+  // reconnects by itself, resuming after the last id it saw, that of an error event
+  // too; it cannot send a token, so with one the subscription is read with fetch, and
+  // resumed the same way.
   function live(params, onEvent) {
     if (token()) {
       liveWithToken(params, onEvent);
@@ -208,7 +231,8 @@
     }
     const es = new EventSource('/v1/subscribe' + query(params));
     es.onopen = () => setLive(true);
-    es.onerror = () => setLive(false);
+    // The daemon's error events have data; a dropped connection's error has none.
+    es.onerror = (e) => (e.data ? liveError(e.data) : setLive(false));
     es.onmessage = (m) => {
       let ev;
       try {
@@ -236,8 +260,14 @@
         else if (line.startsWith('event: ')) type = line.slice(7);
         else if (line.startsWith('data: ')) data += line.slice(6);
       }
-      if (type !== 'message' || data === '') return;
+      // Every message's id counts, as with EventSource: the error event of a damaged
+      // record carries its id, so that the reconnect resumes after it.
       if (id !== null) lastID = id;
+      if (type === 'error') {
+        liveError(data);
+        return;
+      }
+      if (type !== 'message' || data === '') return;
       let ev;
       try {
         ev = JSON.parse(data);
