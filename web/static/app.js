@@ -920,7 +920,13 @@
         if (!current()) return;
         update(st);
         main.dataset.updated = st.time;
-      }, () => {});
+      }, (e) => {
+        if (!current()) return;
+        // The stats fail where /healthz does (the store is closed), or the daemon is
+        // gone: the last figures stay, and health says why they are not current.
+        health.dataset.status = 'unavailable';
+        health.replaceChildren(el('p', { class: 'bad' }, '● unavailable'), errorBox(e));
+      });
     }, 2000);
     cleanup.push(() => { clearInterval(timer); delete main.dataset.updated; });
   }
