@@ -120,8 +120,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		case <-queue.ready:
 			frames, end := queue.take()
 			if end.cut {
-				s.sseError(w, rc, "", "too_slow", fmt.Sprintf("this subscriber let more than %d bytes of live events pile up: "+
-					"reconnect with Last-Event-ID to catch up from the last event received", s.opts.SubscriberBuffer))
+				why := fmt.Sprintf("this subscriber let more than %d bytes of live events pile up", s.opts.SubscriberBuffer)
+				if end.shared {
+					why = fmt.Sprintf("the subscribers of this server together let more than %d bytes of live events pile up, and this one fell behind", s.opts.SubscribersBuffer)
+				}
+				s.sseError(w, rc, "", "too_slow", why+": reconnect with Last-Event-ID to catch up from the last event received")
 				return nil
 			}
 			if len(frames) > 0 {
@@ -195,10 +198,11 @@ type sendQueue struct {
 }
 
 // queueEnd is how a subscription ends: the reader finished (done, with the store's
-// error if any) or the subscriber was cut for falling behind.
+// error if any) or the subscriber was cut for falling behind (shared: by the bound of
+// all subscribers together, its own having room).
 type queueEnd struct {
-	done, cut bool
-	err       error
+	done, cut, shared bool
+	err               error
 }
 
 func newSendQueue(limit int, held *atomic.Int64, allLimit int64) *sendQueue {
@@ -235,7 +239,7 @@ func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
 			return true
 		}
 		if !wait {
-			q.end = queueEnd{cut: true}
+			q.end = queueEnd{cut: true, shared: q.bytes+len(frame) <= q.limit}
 			q.held.Add(-int64(q.bytes))
 			q.frames, q.bytes = nil, 0
 			q.mu.Unlock()

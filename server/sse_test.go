@@ -300,8 +300,8 @@ func TestSendQueueBounds(t *testing.T) {
 	if q.push(ctx, frame(11), false) {
 		t.Fatal("a frame past the limit did not cut the live subscriber")
 	}
-	if _, end := q.take(); !end.cut || held.Load() != 0 {
-		t.Fatalf("after the cut: end %+v, %d bytes still counted", end, held.Load())
+	if _, end := q.take(); !end.cut || end.shared || held.Load() != 0 {
+		t.Fatalf("after the cut: end %+v, %d bytes still counted; want a cut by its own bound", end, held.Load())
 	}
 
 	q = newSendQueue(100, &held, 1<<20)
@@ -317,6 +317,9 @@ func TestSendQueueBounds(t *testing.T) {
 	}
 	if b.push(ctx, frame(20), false) {
 		t.Fatal("a frame past the server's bound did not cut its subscriber")
+	}
+	if _, end := b.take(); !end.cut || !end.shared {
+		t.Fatalf("cut by the server's bound: end %+v, want it said (shared)", end)
 	}
 	a.take()
 
