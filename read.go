@@ -240,7 +240,7 @@ func (w *deadWindow) load(lo, hi uint64) error {
 // are not part of the category. opts.From is a position.
 func (s *Store) ReadCategory(ctx context.Context, category string, opts ReadOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
-		if err := checkName("category", category); err != nil {
+		if err := checkCategory("category", category); err != nil {
 			yield(Event{}, err)
 			return
 		}
@@ -383,7 +383,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 		all := opts.Stream == "" || opts.Stream == All
 		category := opts.Category != ""
 		if category {
-			if err := checkName("category", opts.Category); err != nil {
+			if err := checkCategory("category", opts.Category); err != nil {
 				yield(Event{}, err)
 				return
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -37,6 +38,19 @@ func CheckName(name string) error {
 func checkName(arg, name string) error {
 	if err := CheckName(name); err != nil {
 		return &InvalidArgumentError{Arg: arg, Reason: err.Error()}
+	}
+	return nil
+}
+
+// checkCategory is checkName plus the rule that a category is the part of a stream name
+// before its first $: a name holding one (typically a stream's, given by mistake) would
+// read nothing, silently.
+func checkCategory(arg, category string) error {
+	if err := checkName(arg, category); err != nil {
+		return err
+	}
+	if before, _, ok := strings.Cut(category, "$"); ok {
+		return invalid(arg, "%q holds a $: a category is the part of a stream name before its first $ (here %q)", category, before)
 	}
 	return nil
 }

@@ -573,6 +573,7 @@ func TestBadInput(t *testing.T) {
 		{"from negative", "GET", "/v1/streams/s?from=-1", "", 400, "bad_request"},
 		{"direction sideways", "GET", "/v1/streams/s?direction=sideways", "", 400, "bad_request"},
 		{"category direction", "GET", "/v1/categories/s?direction=up", "", 400, "bad_request"},
+		{"category with $", "GET", "/v1/categories/Order%241", "", 400, "bad_request"},
 		{"empty type filter entry", "GET", "/v1/all?types=A,,B", "", 400, "bad_request"},
 		{"read stream with control char", "GET", "/v1/streams/a%01", "", 400, "bad_request"},
 		{"event id malformed", "GET", "/v1/events/0190c1d2", "", 400, "bad_request"},
