@@ -181,7 +181,7 @@ func TestSubscriptionFilters(t *testing.T) {
 		t.Fatalf("category subscription, live, delivered %q", got)
 	}
 
-	for _, f := range []pm.Filter{{}, {Types: []string{"A"}, Stream: "S"}} {
+	for _, f := range []pm.Filter{{}, {Types: []string{"A"}, Stream: "S"}, {Category: "Order$1"}} {
 		if _, err := pm.NewSubscription(s, "x", f, pm.SubscriptionOptions{Deliver: byStream.handle}); err == nil {
 			t.Errorf("filter %+v accepted", f)
 		}
