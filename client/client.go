@@ -82,11 +82,14 @@ var (
 	// ErrConflict: a retry or skip of a command that is being delivered, waits behind
 	// an earlier command of its process, or whose manager delivers no commands.
 	ErrConflict = errors.New("conflict")
+	// ErrTooSlow: the daemon cut a subscriber that let too many live events pile up
+	// (SSE error event too_slow). Subscribe resumes by itself; Dropped is told.
+	ErrTooSlow = errors.New("too slow")
 )
 
 // Error is an error answered by the daemon.
 type Error struct {
-	Status  int    // the HTTP status, e.g. 409
+	Status  int    // the HTTP status, e.g. 409; 0 for an SSE error event of a subscription
 	Code    string // the API's error code, e.g. wrong_expected_version
 	Message string // what the daemon said, naming the stream, event or field
 }
@@ -127,6 +130,8 @@ func sentinel(code string) error {
 		return ErrForbidden
 	case "conflict":
 		return ErrConflict
+	case "too_slow":
+		return ErrTooSlow
 	}
 	return nil
 }

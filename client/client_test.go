@@ -37,7 +37,13 @@ type daemon struct {
 // startDaemon serves a new store; wrap, if not nil, wraps the API's handler.
 func startDaemon(t *testing.T, opts server.Options, wrap func(http.Handler) http.Handler) *daemon {
 	t.Helper()
-	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	return startDaemonOf(t, t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()}, opts, wrap)
+}
+
+// startDaemonOf serves the store in dir.
+func startDaemonOf(t *testing.T, dir string, storeOpts pmd.Options, opts server.Options, wrap func(http.Handler) http.Handler) *daemon {
+	t.Helper()
+	store, err := pmd.Open(dir, storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,22 +176,29 @@ func TestErrorsMatchTheStoresSentinels(t *testing.T) {
 // this test's server cannot be made to answer (access, damage, a closing store).
 func TestErrorCodes(t *testing.T) {
 	all := []error{pmd.ErrWrongExpectedVersion, pmd.ErrDuplicateEvent, pmd.ErrStreamNotFound, pmd.ErrEventNotFound,
-		pmd.ErrInvalidArgument, pmd.ErrUnavailable, pmd.ErrCorrupt, client.ErrNotFound, client.ErrPayloadTooLarge,
-		client.ErrUnauthorized, client.ErrForbidden}
+		pmd.ErrInvalidArgument, pmd.ErrUnavailable, pmd.ErrCorrupt, pmd.ErrClosed, client.ErrNotFound,
+		client.ErrPayloadTooLarge, client.ErrUnauthorized, client.ErrForbidden, client.ErrConflict, client.ErrTooSlow}
+	// Every code of the contract (sections 2, 5, 9, 10, 11), the server's two others
+	// and the subscription's too_slow.
 	codes := map[string]error{
 		"wrong_expected_version": pmd.ErrWrongExpectedVersion, "duplicate_event": pmd.ErrDuplicateEvent,
 		"stream_not_found": pmd.ErrStreamNotFound, "event_not_found": pmd.ErrEventNotFound,
 		"bad_request": pmd.ErrInvalidArgument, "unavailable": pmd.ErrUnavailable, "corrupt": pmd.ErrCorrupt,
 		"not_found": client.ErrNotFound, "payload_too_large": client.ErrPayloadTooLarge,
-		"unauthorized": client.ErrUnauthorized, "forbidden": client.ErrForbidden,
-		"internal": nil, "method_not_allowed": nil,
+		"unauthorized": client.ErrUnauthorized, "forbidden": client.ErrForbidden, "conflict": client.ErrConflict,
+		"too_slow": client.ErrTooSlow, "internal": nil, "method_not_allowed": nil,
 	}
 	for code, want := range codes {
-		err := fmt.Errorf("wrapped: %w", &client.Error{Status: 400, Code: code, Message: "m"})
+		msg := "the daemon's words about " + code
+		err := fmt.Errorf("wrapped: %w", &client.Error{Status: 400, Code: code, Message: msg})
 		for _, s := range all {
 			if got := errors.Is(err, s); got != (s == want) {
 				t.Errorf("code %s: errors.Is(%v) = %v", code, s, got)
 			}
+		}
+		var api *client.Error
+		if !errors.As(err, &api) || api.Code != code || !strings.Contains(err.Error(), msg) {
+			t.Errorf("code %s: %v does not keep the code and the message", code, err)
 		}
 	}
 }
@@ -708,7 +721,8 @@ func TestSubscribeResumesAfterADroppedConnection(t *testing.T) {
 }
 
 // TestSubscribeResumesAfterAnErrorEvent: a daemon that cuts a subscriber that fell
-// behind sends an SSE error event; the iterator resumes from the last event it got.
+// behind sends an SSE error event, too_slow; the iterator tells Dropped, with
+// ErrTooSlow, and resumes from the last event it got.
 func TestSubscribeResumesAfterAnErrorEvent(t *testing.T) {
 	var mu sync.Mutex
 	var lastIDs []string
@@ -720,7 +734,7 @@ func TestSubscribeResumesAfterAnErrorEvent(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		if first {
 			io.WriteString(w, "retry: 1000\n\n: heartbeat\n\nid: 7\ndata: {\"id\":\"0190c1d2-0000-7000-8000-000000000007\",\n"+
-				"data: \"type\":\"A\",\"position\":7}\n\nevent: error\ndata: the subscriber is 16 MiB behind\n\n")
+				"data: \"type\":\"A\",\"position\":7}\n\nevent: error\ndata: {\"error\":\"too_slow\",\"message\":\"the subscriber is 16 MiB behind\"}\n\n")
 			return
 		}
 		io.WriteString(w, "id: 8\ndata: {\"id\":\"0190c1d2-0000-7000-8000-000000000008\",\"type\":\"B\",\"position\":8}\n\n")
@@ -734,8 +748,9 @@ func TestSubscribeResumesAfterAnErrorEvent(t *testing.T) {
 	if !slices.Equal(positions(got), []uint64{7, 8}) || got[0].Type != "A" {
 		t.Fatalf("got %+v", got)
 	}
-	if len(drops) != 1 || !strings.Contains(drops[0].Error(), "16 MiB behind") {
-		t.Fatalf("drops: %v", drops)
+	var api *client.Error
+	if len(drops) != 1 || !errors.Is(drops[0], client.ErrTooSlow) || !errors.As(drops[0], &api) || api.Message != "the subscriber is 16 MiB behind" {
+		t.Fatalf("drops: %v, want one, too_slow with the daemon's message", drops)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -33,9 +33,12 @@
 //	payload_too_large        ErrPayloadTooLarge
 //	unauthorized             ErrUnauthorized (no token, or one the daemon does not know)
 //	forbidden                ErrForbidden (the token may not do this; or a foreign Origin)
+//	too_slow                 ErrTooSlow (a subscriber cut for falling behind; given to Dropped)
 //
-// A request that got no answer at all (the daemon is not running, the connection
-// broke) fails with a *ConnectionError instead.
+// The codes internal (a server error) and method_not_allowed (a daemon of another
+// version) have no sentinel: errors.As finds the *Error and its Code. A request that
+// got no answer at all (the daemon is not running, the connection broke) fails with a
+// *ConnectionError instead.
 //
 // # Numbers
 //
@@ -51,4 +54,16 @@
 // itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is
 // skipped and none comes twice. It ends when its context is done, or with an error the
 // daemon answered that a retry would not change (a bad request, a missing token).
+//
+// At a damaged record it yields, as the embedded store's Subscribe does, a
+// *pmd.CorruptError (errors.Is(err, pmd.ErrCorrupt)) naming the record, around the
+// daemon's *Error; a caller that goes on with its loop gets the events after the
+// record, and one that stops at the error ends the subscription.
+//
+// # Retries
+//
+// The client retries nothing but a subscription's connection, which only reads. An
+// append that got no answer may or may not be stored: retry it with the same event
+// ids (set pmd.EventData.ID before the first try) and the daemon answers an
+// exact retry of a stored append with its original result, writing nothing again.
 package client

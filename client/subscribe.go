@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pmd-dev/pmd"
 )
 
 // SubscribeOptions selects what a subscription delivers.
@@ -24,7 +27,9 @@ type SubscribeOptions struct {
 	// From is the first position (global log) or version (stream) to deliver.
 	From uint64
 	// Dropped, if set, is called with the reason each time the subscription lost its
-	// connection, before it reconnects and resumes.
+	// connection, before it reconnects and resumes: a *ConnectionError, or the daemon's
+	// *Error that ended it (errors.Is(err, ErrTooSlow) for a subscriber that fell
+	// behind, pmd.ErrUnavailable while it stops).
 	Dropped func(err error)
 }
 
@@ -34,7 +39,9 @@ type SubscribeOptions struct {
 // resumes after the last event yielded (SSE Last-Event-ID), for as long as ctx lasts.
 // It stops without an error when ctx is done, and with one when the daemon refuses the
 // subscription with a client error (4xx: a bad option, a missing token), which a retry
-// would not change. Breaking out of the loop ends the subscription.
+// would not change. At a damaged record it yields a *pmd.CorruptError and, if the loop
+// goes on, resumes after the record at once. Breaking out of the loop ends the
+// subscription.
 func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		q := url.Values{}
@@ -56,6 +63,21 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 			err := s.connect(ctx)
 			if ctx.Err() != nil || s.stopped {
 				return
+			}
+			var ev *errorEvent
+			if errors.As(err, &ev) && ev.err.Code == "corrupt" {
+				// As pmd.Store.Subscribe does: the damaged record is the caller's to
+				// see, and a caller that goes on gets the events after it. The error
+				// event's id is the damaged record's, so resuming after it skips it.
+				if ev.id == "" { // a daemon older than the id on the error event
+					yield(Event{}, ev.err)
+					return
+				}
+				if !yield(Event{}, damaged(ev, opts.Stream)) {
+					return
+				}
+				s.lastID = ev.id
+				continue // nothing failed: reconnect at once
 			}
 			if !transient(err) {
 				yield(Event{}, err)
@@ -82,7 +104,42 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 func transient(err error) bool {
 	var conn *ConnectionError
 	var api *Error
-	return errors.As(err, &conn) || errors.Is(err, errCut) || (errors.As(err, &api) && api.Status >= 500)
+	var ev *errorEvent
+	return errors.As(err, &conn) || errors.As(err, &ev) || (errors.As(err, &api) && api.Status >= 500)
+}
+
+// errorEvent is an SSE error event, with which the daemon ends a subscription: too_slow
+// for a subscriber that fell too far behind, corrupt at a damaged record, unavailable
+// while it stops.
+type errorEvent struct {
+	id  string // the event's SSE id: the damaged record's for corrupt, else empty
+	err *Error
+}
+
+func (e *errorEvent) Error() string { return "the daemon ended the subscription: " + e.err.Error() }
+
+func (e *errorEvent) Unwrap() error { return e.err }
+
+// damaged is the *pmd.CorruptError of a corrupt error event with an id, as the store's
+// Subscribe gives it: the id is the record's version when following one stream, its
+// position otherwise; the position of a stream's record is read from the message.
+func damaged(ev *errorEvent, stream string) error {
+	n, err := strconv.ParseUint(ev.id, 10, 64)
+	if err != nil {
+		return fmt.Errorf("client: the daemon's corrupt error event has id %q, not a number: %w", ev.id, ev.err)
+	}
+	ce := &pmd.CorruptError{Position: n, Cause: ev.err}
+	if stream != "" && stream != pmd.All {
+		ce.Stream, ce.Version, ce.Position = stream, n, 0
+		fmt.Sscanf(ev.err.Message, "damaged record at position %d", &ce.Position)
+	}
+	// The message starts as ce's own text does: keep what follows, so that ce's
+	// text is the daemon's message once.
+	prefix := (&pmd.CorruptError{Position: ce.Position, Stream: ce.Stream, Version: ce.Version, Cause: errors.New("")}).Error()
+	if rest, ok := strings.CutPrefix(ev.err.Message, prefix); ok {
+		ce.Cause = &Error{Status: ev.err.Status, Code: ev.err.Code, Message: rest}
+	}
+	return ce
 }
 
 // sse is one subscription across its connections.
@@ -93,10 +150,6 @@ type sse struct {
 	lastID  string // the SSE id of the last event yielded, sent as Last-Event-ID
 	stopped bool   // the caller broke out of the loop
 }
-
-// errCut is the reason given when the daemon ends a subscription with an SSE error
-// event, for instance because the subscriber fell too far behind.
-var errCut = errors.New("the daemon ended the subscription")
 
 // connect reads one connection until it ends, yielding its events, and returns why it
 // ended: nil only when the caller stopped the loop, since a subscription never ends by
@@ -133,7 +186,7 @@ func (s *sse) connect(ctx context.Context) error {
 				continue
 			}
 			if kind == "error" {
-				return fmt.Errorf("%w: %s", errCut, data)
+				return &errorEvent{id: id, err: sseError(data)}
 			}
 			if data != nil && (kind == "" || kind == "message") {
 				var ev Event
@@ -170,4 +223,18 @@ func (s *sse) connect(ctx context.Context) error {
 		return &ConnectionError{URL: s.c.base, Err: err}
 	}
 	return &ConnectionError{URL: s.c.base, Err: io.ErrUnexpectedEOF}
+}
+
+// sseError reads the data of an SSE error event, {"error": code, "message": ...}, as an
+// *Error with no Status (the response's was 200); data that is not that is kept as the
+// message, with the code "unknown".
+func sseError(data []byte) *Error {
+	var b struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(data, &b) != nil || b.Error == "" {
+		return &Error{Code: "unknown", Message: string(data)}
+	}
+	return &Error{Code: b.Error, Message: b.Message}
 }

@@ -1,0 +1,145 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/server"
+)
+
+// damagedDaemon serves a store of n events of stream "s" whose event victim (version
+// victim, position victim+1) fails its checksum.
+func damagedDaemon(t *testing.T, n, victim int) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, Logger: quiet()}
+	store, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		e := pmd.EventData{Type: "E", Data: map[string]any{"i": i, "mark": fmt.Sprintf("MARK-%03d-MARK", i)}}
+		if _, err := store.Append(context.Background(), "s", pmd.Any, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
+	flipped := false
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, fmt.Appendf(nil, "MARK-%03d-MARK", victim)); i >= 0 {
+			b[i+6] ^= 0x01
+			if err := os.WriteFile(seg, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			flipped = true
+		}
+	}
+	if !flipped {
+		t.Fatal("the marked event is in no segment")
+	}
+	return startDaemonOf(t, dir, opts, server.Options{}, nil)
+}
+
+// TestSubscribeGoesOnPastADamagedRecord: at a damaged record the daemon ends the
+// subscription with a corrupt error event carrying the record's id. The iterator
+// yields it as the store's Subscribe does, a *pmd.CorruptError naming the record with
+// the daemon's message, and a caller that goes on gets the events after it, at once,
+// without a drop.
+func TestSubscribeGoesOnPastADamagedRecord(t *testing.T) {
+	const n, victim = 20, 10
+	d := damagedDaemon(t, n, victim)
+	c := newClient(t, d.url, client.WithReconnectDelay(time.Hour))
+	for _, tt := range []struct {
+		name string
+		opts client.SubscribeOptions
+		want pmd.CorruptError
+	}{
+		{"global log", client.SubscribeOptions{From: 3}, pmd.CorruptError{Position: victim + 1}},
+		{"stream", client.SubscribeOptions{Stream: "s", From: 2}, pmd.CorruptError{Position: victim + 1, Stream: "s", Version: victim}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			opts := tt.opts
+			opts.Dropped = func(err error) { t.Errorf("dropped: %v", err) }
+			var got []int64
+			var damage []error
+			for e, err := range c.Subscribe(ctx, opts) {
+				if err != nil {
+					damage = append(damage, err)
+					continue
+				}
+				got = append(got, e.Data["i"].(int64))
+				if len(got)+len(damage) == n-2 {
+					break
+				}
+			}
+			var want []int64
+			for i := int64(2); i < n; i++ {
+				if i != victim {
+					want = append(want, i)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("events %v, want %v (context: %v)", got, want, ctx.Err())
+			}
+			if len(damage) != 1 {
+				t.Fatalf("errors %v, want one", damage)
+			}
+			err := damage[0]
+			var ce *pmd.CorruptError
+			var api *client.Error
+			if !errors.Is(err, pmd.ErrCorrupt) || !errors.As(err, &ce) || !errors.As(err, &api) || api.Code != "corrupt" {
+				t.Fatalf("got %#v, want a *pmd.CorruptError around the daemon's corrupt error", err)
+			}
+			if ce.Position != tt.want.Position || ce.Stream != tt.want.Stream || ce.Version != tt.want.Version {
+				t.Fatalf("got %+v, want %+v", ce, tt.want)
+			}
+			// The text is the daemon's message, once.
+			if msg := err.Error(); strings.Count(msg, "damaged record") != 1 || !strings.Contains(msg, fmt.Sprintf("position %d", victim+1)) {
+				t.Fatalf("message %q", msg)
+			}
+		})
+	}
+}
+
+// TestSubscribeEndsAtADamagedRecordWithoutAnID: a daemon older than the id on the
+// corrupt error event names no record to resume after; the iterator yields the
+// daemon's error and ends instead of meeting the record again at every reconnect.
+func TestSubscribeEndsAtADamagedRecordWithoutAnID(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: error\ndata: {\"error\":\"corrupt\",\"message\":\"damaged record at position 11: checksum\"}\n\n")
+	}))
+	defer ts.Close()
+	c := newClient(t, ts.URL, client.WithReconnectDelay(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, err := range c.Subscribe(ctx, client.SubscribeOptions{Dropped: func(err error) { t.Errorf("reconnected after %v", err) }}) {
+		errs = append(errs, err)
+	}
+	var api *client.Error
+	if len(errs) != 1 || !errors.Is(errs[0], pmd.ErrCorrupt) || !errors.As(errs[0], &api) || api.Message != "damaged record at position 11: checksum" || ctx.Err() != nil {
+		t.Fatalf("got %v (context %v), want the daemon's corrupt error once, before the deadline", errs, ctx.Err())
+	}
+}
