@@ -137,6 +137,12 @@ func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stream, typ := args[0], args[1]
+			if err := checkName("STREAM", stream); err != nil {
+				return err
+			}
+			if err := checkName("TYPE", typ); err != nil {
+				return err
+			}
 			data, err := jsonObject("the event data", args[2])
 			if err != nil {
 				return err
@@ -193,6 +199,9 @@ func newLinkCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Args:              wantArgs(2, -1, "STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkName("STREAM", args[0]); err != nil {
+				return err
+			}
 			ids := make([]uuid.UUID, len(args)-1)
 			for i, a := range args[1:] {
 				id, err := uuid.Parse(a)
@@ -265,6 +274,13 @@ func newCategoryCmd(g *globals, stdout io.Writer) *cobra.Command {
 func readPage(g *globals, stdout io.Writer, rf *readFlags, asJSON *bool, name string, inStream bool,
 	read func(c *client.Client, ctx context.Context, arg string, opts pmd.ReadOptions) (client.Page, error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
+		what := "NAME"
+		if inStream {
+			what = "STREAM"
+		}
+		if err := checkName(what, args[0]); err != nil {
+			return err
+		}
 		opts, err := rf.options()
 		if err != nil {
 			return err
@@ -356,6 +372,9 @@ func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Args:              wantArgs(1, 1, "STREAM"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkName("STREAM", args[0]); err != nil {
+				return err
+			}
 			exp, err := expectedValue(expected)
 			if err != nil {
 				return err
@@ -391,11 +410,17 @@ connection, or a daemon restart, is resumed where it stopped, without a gap.`,
 		Args: wantArgs(0, 0, "no arguments (--stream names a stream)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := client.SubscribeOptions{Stream: stream}
-			if types != "" {
-				opts.Types = strings.Split(types, ",")
+			var err error
+			if opts.Types, err = splitTypes(types); err != nil {
+				return err
 			}
 			if stream != "" && len(opts.Types) > 0 {
 				return &usageError{"give --stream or --types, not both: types filter only the global log"}
+			}
+			if cmd.Flags().Changed("stream") {
+				if err := checkName("--stream", stream); err != nil {
+					return err
+				}
 			}
 			c, err := g.client()
 			if err != nil {
@@ -469,6 +494,9 @@ func newProcessCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 0 && len(args) != 2 {
 				return &usageError{fmt.Sprintf("want NAME ID (or nothing, to list the process managers), got %d argument(s)", len(args))}
+			}
+			if len(args) == 2 {
+				return checkProcess(args[0], args[1])
 			}
 			return nil
 		},

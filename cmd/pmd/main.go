@@ -5,6 +5,7 @@
 //	pmd check-config FILE
 //	pmd verify DIR
 //	pmd repair DIR [--yes] [--quarantine FILE]
+//	pmd scavenge DIR [--rate SIZE]
 //	pmd append STREAM TYPE JSON [--expected V] [--id UUID] [--metadata JSON]
 //	pmd link STREAM ID... [--expected V]
 //	pmd read STREAM [--from N] [--backward] [--limit N]
@@ -13,6 +14,11 @@
 //	pmd delete STREAM [--expected V]
 //	pmd tail [--from N] [--types A,B | --stream S]
 //	pmd process [NAME ID]
+//	pmd parked NAME [--limit N]
+//	pmd retry|skip NAME ID COMMAND
+//	pmd subscriptions [NAME]
+//	pmd subscriptions retry|skip NAME EVENT
+//	pmd cluster status|join ID RAFT_ADDR|remove ID
 //	pmd version
 //	pmd completion bash|zsh|fish|powershell
 //
@@ -161,6 +167,22 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 		root.AddCommand(c)
 	}
 	root.AddCommand(newVersionCmd(stdout))
+	// cobra's own completion command answers a missing or unknown shell with its help
+	// and exit 0, which a script writing the output to a file would take for the script.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Use = "completion bash|zsh|fish|powershell"
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(_ *cobra.Command, args []string) error {
+				msg := "want a shell: bash, zsh, fish or powershell"
+				if len(args) > 0 {
+					msg += fmt.Sprintf(", got %q", args[0])
+				}
+				return &usageError{msg}
+			}
+		}
+	}
 	return root
 }
 

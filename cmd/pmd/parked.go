@@ -19,6 +19,12 @@ func newParkedCmd(g *globals, stdout io.Writer) *cobra.Command {
   pmd parked Shipping --json`,
 		Args: wantArgs(1, 1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkName("NAME", args[0]); err != nil {
+				return err
+			}
+			if limit < 1 {
+				return &usageError{fmt.Sprintf("--limit must be ≥ 1, got %d", limit)}
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -72,6 +78,12 @@ func newOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Command {
 		Example: "  pmd " + verb + " Shipping 42 0190c1d2-0000-7000-8000-000000000001",
 		Args:    wantArgs(3, 3, "NAME ID COMMAND (pmd parked NAME lists them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkProcess(args[0], args[1]); err != nil {
+				return err
+			}
+			if _, err := parseID("COMMAND", args[2]); err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err

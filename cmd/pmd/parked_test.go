@@ -134,7 +134,7 @@ processes:
 		{"a skipped command", []string{"skip", addr, "CateringMatch", "43", c43.ID}, exitFailed, "not_found"},
 		{"another process's command", []string{"retry", addr, "CateringMatch", "43", c42.ID}, exitFailed, "not_found"},
 		{"an unknown manager", []string{"parked", addr, "Nope"}, exitFailed, "not_found"},
-		{"not a command id", []string{"skip", addr, "CateringMatch", "42", "c1"}, exitFailed, "bad_request"},
+		{"not a command id", []string{"skip", addr, "CateringMatch", "42", "c1"}, exitUsage, `COMMAND "c1" is not a UUID`},
 		{"missing the command", []string{"retry", addr, "CateringMatch", "42"}, exitUsage, "want NAME ID COMMAND"},
 	}
 	for _, tt := range refusals {

@@ -23,6 +23,11 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
   pmd subscriptions retry billing 0190c1d2-0000-7000-8000-000000000001`,
 		Args: wantArgs(0, 1, "at most a subscription NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if err := checkName("NAME", args[0]); err != nil {
+					return err
+				}
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -116,6 +121,12 @@ func newEventOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Comman
 		Example: "  pmd subscriptions " + verb + " billing 0190c1d2-0000-7000-8000-000000000001",
 		Args:    wantArgs(2, 2, "NAME EVENT (pmd subscriptions NAME lists the parked events)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkName("NAME", args[0]); err != nil {
+				return err
+			}
+			if _, err := parseID("EVENT", args[1]); err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err

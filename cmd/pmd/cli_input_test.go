@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestClientInputRefusedBeforeDialling: a client command whose arguments break the
+// store's rules is a usage error (exit 2) naming the argument, found before anything is
+// sent. The daemon address is one nobody listens at: a command that dialled would exit 3.
+func TestClientInputRefusedBeforeDialling(t *testing.T) {
+	long := strings.Repeat("x", 250)
+	const id = "0190c1d2-0000-7000-8000-000000000001"
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"append", "", "T", "{}"}, "STREAM must not be empty"},
+		{[]string{"append", "a\x01b", "T", "{}"}, `STREAM "a\x01b" contains the control character U+0001`},
+		{[]string{"append", "s", "", "{}"}, "TYPE must not be empty"},
+		{[]string{"append", strings.Repeat("s", 257), "T", "{}"}, "STREAM is 257 bytes long, the limit is 256"},
+		{[]string{"link", "", id}, "STREAM must not be empty"},
+		{[]string{"read", ""}, "STREAM must not be empty"},
+		{[]string{"category", ""}, "NAME must not be empty"},
+		{[]string{"delete", ""}, "STREAM must not be empty"},
+		{[]string{"tail", "--stream", ""}, "--stream must not be empty"},
+		{[]string{"tail", "--types", "A,,B"}, "--types: type 2 of 3 must not be empty"},
+		{[]string{"tail", "--types", ","}, "--types: type 1 of 2 must not be empty"},
+		{[]string{"process", "CateringMatch", ""}, "ID must not be empty"},
+		{[]string{"process", "", "42"}, "NAME must not be empty"},
+		{[]string{"process", "CateringMatch", long}, `cannot name a process of CateringMatch: its stream name is 264 bytes long, the limit is 256`},
+		{[]string{"parked", ""}, "NAME must not be empty"},
+		{[]string{"parked", "Shipping", "--limit", "-1"}, "--limit must be ≥ 1, got -1"},
+		{[]string{"parked", "Shipping", "--limit", "0"}, "--limit must be ≥ 1, got 0"},
+		{[]string{"retry", "Shipping", "", id}, "ID must not be empty"},
+		{[]string{"retry", "Shipping", "42", "nope"}, `COMMAND "nope" is not a UUID`},
+		{[]string{"skip", "Shipping", "42", "nope"}, `COMMAND "nope" is not a UUID`},
+		{[]string{"skip", "Shipping", long, id}, "its stream name is 259 bytes long"},
+		{[]string{"subscriptions", ""}, "NAME must not be empty"},
+		{[]string{"subscriptions", "retry", "billing", "nope"}, `EVENT "nope" is not a UUID`},
+		{[]string{"subscriptions", "skip", "", id}, "NAME must not be empty"},
+		{[]string{"completion"}, "want a shell: bash, zsh, fish or powershell"},
+		{[]string{"completion", "tcsh"}, `want a shell: bash, zsh, fish or powershell, got "tcsh"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := append([]string{"--addr", "127.0.0.1:1"}, tt.args...)
+			code, out, errOut := runPMD(t, context.Background(), args...)
+			if code != exitUsage || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s%s", code, exitUsage, tt.want, out, errOut)
+			}
+			if out != "" {
+				t.Errorf("a refused command printed to stdout:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestRefusedAppendChangesNothing: an append the command line refuses leaves a running
+// daemon's store as it was.
+func TestRefusedAppendChangesNothing(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	if _, err := d.store.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	before := d.store.LastPosition()
+	for _, args := range [][]string{
+		{"append", "", "T", "{}"},
+		{"append", "s", "", "{}"},
+		{"append", "s", "T", "{}", "--expected", "x"},
+		{"append", "s", "T", "{}", "--id", "x"},
+	} {
+		code, _, errOut := runPMD(t, ctx, append([]string{"--addr", d.addr}, args...)...)
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d:\n%s", args, code, exitUsage, errOut)
+		}
+	}
+	if got := d.store.LastPosition(); got != before {
+		t.Fatalf("the log grew from %d to %d", before, got)
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// The client commands check what they can of their arguments before they dial: a name
+// the store's rules refuse, or an id that is not one, is a command line that makes no
+// sense (exit 2) and nothing is sent. An empty name would otherwise reach the daemon as
+// another route ("GET /v1/streams/" lists the streams) and fail with a confusing answer.
+
+// checkName checks name by the rules of stream names and event types (pmd.CheckName),
+// naming what the argument is.
+func checkName(what, name string) error {
+	if err := pmd.CheckName(name); err != nil {
+		return &usageError{fmt.Sprintf("%s %v", what, err)}
+	}
+	return nil
+}
+
+// checkProcess checks the NAME ID of a process: both names, and the stream they make
+// together (NAME$ID), which must be a valid stream name.
+func checkProcess(name, id string) error {
+	if err := checkName("NAME", name); err != nil {
+		return err
+	}
+	if err := checkName("ID", id); err != nil {
+		return err
+	}
+	if err := pmd.CheckName(name + "$" + id); err != nil {
+		return &usageError{fmt.Sprintf("ID %q cannot name a process of %s: its stream name %v", id, name, err)}
+	}
+	return nil
+}
+
+// parseID reads an event or command id given as argument what.
+func parseID(what, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.Nil, &usageError{fmt.Sprintf("%s %q is not a UUID (want the 36-character form, like 0190c1d2-0000-7000-8000-000000000001)", what, s)}
+	}
+	return id, nil
+}
+
+// splitTypes reads the comma-separated event types of --types.
+func splitTypes(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	types := strings.Split(s, ",")
+	for i, t := range types {
+		if err := checkName(fmt.Sprintf("--types: type %d of %d", i+1, len(types)), t); err != nil {
+			return nil, err
+		}
+	}
+	return types, nil
+}
