@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -20,6 +22,12 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 		// serveFlags parses the flags, -h and --help included.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// --help goes to stdout, as every other command's does; the usage printed
+			// after a bad flag stays on stderr, with the error.
+			if _, err := serveFlags(args, io.Discard); errors.Is(err, flag.ErrHelp) {
+				cmd.HelpFunc()(cmd, args)
+				return nil
+			}
 			return serveCmd(cmd.Context(), args, stdout, stderr)
 		},
 	}
