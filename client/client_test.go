@@ -529,6 +529,67 @@ func TestProcesses(t *testing.T) {
 	}
 }
 
+// pagedProcesses is processes whose process "long" has five events, paged newest
+// first as the daemon's process managers page them (server.ProcessPager).
+type pagedProcesses struct{ processes }
+
+func (pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit int) (server.Process, error) {
+	if name != "CateringMatch" || id != "long" {
+		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
+	}
+	hi := int64(4)
+	if before >= 0 {
+		hi = min(hi, before-1)
+	}
+	lo := max(0, hi-int64(limit)+1)
+	p := server.Process{Manager: name, ID: id, Stream: "CateringMatch$long", Status: "open", State: map[string]any{"n": int64(5)},
+		Snapshot: &server.Snapshot{Version: 1, Stream: "CateringMatch-snapshots$long", Position: 9}}
+	if lo > 0 {
+		p.Older = &lo
+	}
+	for v := lo; v <= hi; v++ {
+		p.Events = append(p.Events, pmd.Event{ID: uuid.New(), Type: "A", Stream: p.Stream, Version: uint64(v), Position: uint64(v + 1)})
+		p.States = append(p.States, map[string]any{"n": v + 1})
+	}
+	return p, nil
+}
+
+// TestReadProcessPages: a long process comes a page at a time, newest first; Older
+// says where the next page ends, and following it reads every event once.
+func TestReadProcessPages(t *testing.T) {
+	d := startDaemon(t, server.Options{Processes: pagedProcesses{}, DefaultLimit: 2}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	p, err := c.Process(ctx, "CateringMatch", "long")
+	if err != nil || len(p.Events) != 2 || p.Older == nil || *p.Older != 3 || p.Snapshot == nil || p.Snapshot.Position != 9 {
+		t.Fatalf("newest page: %+v, %v; want versions 3 and 4, older 3, the snapshot", p, err)
+	}
+	var versions []uint64
+	opts := client.ProcessOptions{Limit: 1}
+	for range 10 { // a page an event, and a bound in case Older never ends
+		p, err := c.ReadProcess(ctx, "CateringMatch", "long", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range slices.Backward(p.Events) {
+			versions = append(versions, *e.Version)
+		}
+		if p.Older == nil {
+			break
+		}
+		opts.Before = p.Older
+	}
+	if !slices.Equal(versions, []uint64{4, 3, 2, 1, 0}) {
+		t.Fatalf("versions newest first: %v", versions)
+	}
+	bad := int64(-1)
+	for _, opts := range []client.ProcessOptions{{Before: &bad}, {Limit: -1}} {
+		if _, err := c.ReadProcess(ctx, "CateringMatch", "long", opts); err == nil {
+			t.Fatalf("ReadProcess(%+v) was not refused", opts)
+		}
+	}
+}
+
 // TestParkedRetrySkip: the parked list with exact numbers, and retry and skip with
 // their errors as the package's sentinels.
 func TestParkedRetrySkip(t *testing.T) {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -162,6 +163,32 @@ type Process struct {
 	// DeliveriesVersion+1 sees each new attempt.
 	DeliveriesStream  string `json:"deliveries_stream"`
 	DeliveriesVersion int64  `json:"deliveries_version"` // -1 for none
+	// Older, when not nil, says Events holds the newest events only (a long process,
+	// or ProcessOptions.Limit): ReadProcess with Before set to it reads the ones before
+	// them. nil when Events starts at the process's first event.
+	Older *int64 `json:"older"`
+	// Snapshot is the snapshot State was folded from; nil when it was folded from the
+	// first event of the stream.
+	Snapshot *ProcessSnapshot `json:"snapshot"`
+}
+
+// ProcessSnapshot is the snapshot of a process its state was folded from: the
+// snapshot's state, then the events after Version.
+type ProcessSnapshot struct {
+	Version   int64     `json:"version"` // the last version of the process stream it covers
+	ID        string    `json:"id"`      // the snapshot event's
+	Stream    string    `json:"stream"`  // where the snapshot is stored
+	Position  uint64    `json:"position"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// ProcessOptions selects the page of a process's events ReadProcess reads. The zero
+// value reads the newest ones, as many as the daemon gives by default.
+type ProcessOptions struct {
+	// Before, when not nil, keeps the events of versions below it: the Older of the
+	// page read before.
+	Before *int64
+	Limit  int // at most this many events; 0 leaves it to the daemon
 }
 
 // ProcessEvent is an event of a process stream and the process's state after it.
@@ -202,11 +229,36 @@ type Deadline struct {
 	Fired bool      `json:"fired"`
 }
 
-// Process reads one process of the process manager called name. An unknown manager or
-// process fails with ErrNotFound.
+// Process reads one process of the process manager called name, with the newest page
+// of its events (Older says whether there are more: see ReadProcess). An unknown
+// manager or process fails with ErrNotFound.
 func (c *Client) Process(ctx context.Context, name, id string) (Process, error) {
+	return c.ReadProcess(ctx, name, id, ProcessOptions{})
+}
+
+// ReadProcess reads one process as Process does, with the page of its events opts
+// selects: following Older from page to page reads the whole timeline of a long
+// process, newest first.
+func (c *Client) ReadProcess(ctx context.Context, name, id string, opts ProcessOptions) (Process, error) {
+	q := url.Values{}
+	if opts.Before != nil {
+		if *opts.Before < 0 {
+			return Process{}, fmt.Errorf("client: before must be a version, ≥ 0, got %d", *opts.Before)
+		}
+		q.Set("before", strconv.FormatInt(*opts.Before, 10))
+	}
+	if opts.Limit < 0 {
+		return Process{}, fmt.Errorf("client: limit must be ≥ 0, got %d", opts.Limit)
+	}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	path := "/v1/processes/" + url.PathEscape(name) + "/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var p Process
-	if err := c.do(ctx, "GET", "/v1/processes/"+url.PathEscape(name)+"/"+url.PathEscape(id), nil, &p); err != nil {
+	if err := c.do(ctx, "GET", path, nil, &p); err != nil {
 		return Process{}, err
 	}
 	for i := range p.Events {
