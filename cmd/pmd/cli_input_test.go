@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,5 +85,31 @@ func TestRefusedAppendChangesNothing(t *testing.T) {
 	}
 	if got := d.store.LastPosition(); got != before {
 		t.Fatalf("the log grew from %d to %d", before, got)
+	}
+}
+
+// TestOfflineCommandsLeaveANonStoreAlone: verify, repair and scavenge given a directory
+// that holds no store (a mistyped path) say so, exit 3, and write nothing there.
+func TestOfflineCommandsLeaveANonStoreAlone(t *testing.T) {
+	for _, args := range [][]string{
+		{"verify"},
+		{"repair"},
+		{"repair", "--yes"},
+		{"scavenge", "--rate", "0"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshotDir(t, dir)
+			code, out, errOut := runPMD(t, context.Background(), append(args, dir)...)
+			if code != exitTrouble || !strings.Contains(errOut, dir) || !strings.Contains(errOut, "no ") {
+				t.Errorf("exit %d, want %d naming %s:\n%s%s", code, exitTrouble, dir, out, errOut)
+			}
+			if after := snapshotDir(t, dir); !maps.Equal(before, after) {
+				t.Errorf("the directory changed: %v, was %v", slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before)))
+			}
+		})
 	}
 }

@@ -43,8 +43,8 @@ POST /v1/admin/scavenge.`,
 // scavengeDir opens the stopped store in dir (its lock keeps a daemon out), scavenges it
 // at rate bytes a second (-1: no bound) and prints what was freed.
 func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.Writer) error {
-	if _, err := os.Stat(dir); err != nil {
-		return &exitError{exitTrouble, fmt.Errorf("no store at %s: %w", dir, err)}
+	if err := haveStore(dir); err != nil {
+		return err
 	}
 	s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), NoScrub: true})
 	if err != nil {

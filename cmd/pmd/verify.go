@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	var bar *progressBar
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar = &progressBar{w: f, what: "verifying"}
+	}
+	if err := haveStore(dir); err != nil {
+		return err
 	}
 	r, err := engine.Verify(ctx, dir, bar.update)
 	if err != nil {
@@ -74,6 +78,15 @@ func offlineErr(err error) error {
 		return fmt.Errorf("%w; stop the pmd that has it open first", err)
 	}
 	return err
+}
+
+// haveStore refuses a directory that holds no store's log before an offline command
+// locks or opens it: verify would leave its LOCK file there, scavenge a new store.
+func haveStore(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, engine.LogDir)); err != nil {
+		return &exitError{exitTrouble, fmt.Errorf("no store at %s: %w", dir, err)}
+	}
+	return nil
 }
 
 func isTerminal(f *os.File) bool {
