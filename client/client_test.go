@@ -351,6 +351,29 @@ func TestWriteAndRead(t *testing.T) {
 	}
 }
 
+// TestEventCausedTruncated: an event that caused more events than the daemon lists
+// says so.
+func TestEventCausedTruncated(t *testing.T) {
+	d := startDaemon(t, server.Options{MaxLimit: 2}, nil)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	cause := uuid.MustParse("0190c1d2-0000-7000-8000-0000000000ca")
+	events := []pmd.EventData{{ID: cause, Type: "Placed"}}
+	for range 3 {
+		events = append(events, pmd.EventData{Type: "Done", Metadata: map[string]any{pmd.CausationID: cause.String()}})
+	}
+	if _, err := c.Append(ctx, "Order$1", pmd.NoStream, events...); err != nil {
+		t.Fatal(err)
+	}
+	detail, err := c.Event(ctx, cause)
+	if err != nil || len(detail.Caused) != 2 || !detail.CausedTruncated {
+		t.Fatalf("event detail: %+v, %v; want 2 caused, truncated", detail, err)
+	}
+	if detail, err = c.Event(ctx, detail.Caused[0].ID); err != nil || detail.CausedTruncated {
+		t.Fatalf("event detail of a caused event: %+v, %v; want none caused, not truncated", detail, err)
+	}
+}
+
 // TestHealthOfADegradedStore: a degraded store answers /healthz with 503 and its
 // problems; that is an answer, not an error. A daemon shutting down is one.
 func TestHealthOfADegradedStore(t *testing.T) {

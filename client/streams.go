@@ -308,8 +308,12 @@ type EventDetail struct {
 	Streams []string `json:"streams"`
 	// Causation is the event its causation_id names, nil if none is stored.
 	Causation *Event `json:"causation"`
-	// Caused are the events whose causation_id is its id, in log order.
+	// Caused are the events whose causation_id is its id, in log order: as many as
+	// fit in one page of the daemon's (1000 and 4 MiB unless configured).
 	Caused []Event `json:"caused"`
+	// CausedTruncated says more events name it as their cause than Caused holds;
+	// ReadAll finds the others.
+	CausedTruncated bool `json:"caused_truncated"`
 }
 
 // Event reads one event by id. An id that is not stored fails with
