@@ -113,3 +113,24 @@ func TestOfflineCommandsLeaveANonStoreAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestScavengeSaysItUpgrades: pmd scavenge on a store of the previous format upgrades
+// it as it opens, which is long work on a large store and cannot be undone: it says so.
+func TestScavengeSaysItUpgrades(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.CopyFS(dir, os.DirFS("../../testdata/format1/data")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runPMD(t, context.Background(), "scavenge", "--rate", "0", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"upgrading the data directory from format 1", "upgraded the data directory to format 2"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "scavenged the log") {
+		t.Errorf("stderr repeats the summary:\n%s", errOut)
+	}
+}

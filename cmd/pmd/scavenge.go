@@ -46,10 +46,15 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 	if err := haveStore(dir); err != nil {
 		return err
 	}
-	s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), NoScrub: true})
+	// Open says when it upgrades the directory's format or indexes a long log, and how
+	// far it got: long work, which the user should see. After it, the summary below
+	// says what the scavenge did, and only warnings are logged.
+	level := new(slog.LevelVar)
+	s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), NoScrub: true})
 	if err != nil {
 		return &exitError{exitTrouble, offlineErr(err)}
 	}
+	level.Set(slog.LevelWarn)
 	var bar *progressBar
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar = &progressBar{w: f, what: "scavenging"}
