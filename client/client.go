@@ -17,10 +17,11 @@ import (
 
 // Client talks to one pmd daemon. It is safe for concurrent use.
 type Client struct {
-	base      string // scheme://host:port[/path], without a trailing slash
-	http      *http.Client
-	token     string
-	reconnect time.Duration
+	base        string // scheme://host:port[/path], without a trailing slash
+	http        *http.Client
+	token       string
+	reconnect   time.Duration
+	leaderReads bool
 }
 
 // Option configures a Client.
@@ -38,6 +39,13 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 // WithReconnectDelay sets how long a subscription waits before it reconnects after
 // losing its connection; the default is one second, the pause the daemon asks for.
 func WithReconnectDelay(d time.Duration) Option { return func(c *Client) { c.reconnect = d } }
+
+// WithLeaderReads sends every read (GET) with ?consistency=leader: on a node of a
+// cluster it is answered by the leader, after a round to a quorum, so it sees every
+// write acknowledged through any node. Without it a node answers from its own copy,
+// which holds every write acknowledged through that node. A single node answers the
+// same either way. Reads that need it and reads that do not can use two Clients.
+func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } }
 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one.
@@ -158,6 +166,13 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 			return nil, fmt.Errorf("client: encode the request: %w", err)
 		}
 		rd = bytes.NewReader(data)
+	}
+	if c.leaderReads && method == http.MethodGet {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "consistency=leader"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {

@@ -351,6 +351,52 @@ func TestWriteAndRead(t *testing.T) {
 	}
 }
 
+// TestLeaderReads: with WithLeaderReads every read asks for consistency=leader, which
+// every route takes (a single node answers as it would without), and writes do not.
+func TestLeaderReads(t *testing.T) {
+	var mu sync.Mutex
+	queries := map[string]string{} // method and path → query
+	record := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			queries[r.Method+" "+r.URL.Path] = r.URL.RawQuery
+			mu.Unlock()
+			h.ServeHTTP(w, r)
+		})
+	}
+	d := startDaemon(t, server.Options{}, record)
+	c := newClient(t, d.url, client.WithLeaderReads())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.Append(ctx, "Order$1", pmd.NoStream, pmd.EventData{Type: "Placed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := []func() error{
+		func() error { _, err := c.ReadStream(ctx, "Order$1", pmd.ReadOptions{Limit: 1}); return err },
+		func() error { _, err := c.ReadAll(ctx, pmd.ReadOptions{}); return err },
+		func() error { _, err := c.Event(ctx, res.IDs[0]); return err },
+		func() error { _, err := c.Health(ctx); return err },
+		func() error { collect(t, c.Subscribe(ctx, client.SubscribeOptions{}), 1); return nil },
+	}
+	for i, read := range reads {
+		if err := read(); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for route, q := range queries {
+		leader := strings.Contains(q, "consistency=leader")
+		if leader != strings.HasPrefix(route, "GET ") {
+			t.Errorf("%s?%s: consistency=leader sent %v", route, q, leader)
+		}
+	}
+	if len(queries) != 6 {
+		t.Fatalf("requests %v, want 6", queries)
+	}
+}
+
 // TestEventCausedTruncated: an event that caused more events than the daemon lists
 // says so.
 func TestEventCausedTruncated(t *testing.T) {

@@ -60,6 +60,14 @@
 // daemon's *Error; a caller that goes on with its loop gets the events after the
 // record, and one that stops at the error ends the subscription.
 //
+// # Clusters
+//
+// Any node of a cluster takes any request: writes go to the leader and the client gets
+// its answer. Reads come from the node's own copy, which holds every write acknowledged
+// through that node; a Client made WithLeaderReads reads through the leader, seeing
+// every write acknowledged through any node. Cluster, JoinNode and RemoveNode see and
+// change the membership.
+//
 // # Retries
 //
 // The client retries nothing but a subscription's connection, which only reads. An
