@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
@@ -78,4 +79,30 @@ func Example() {
 	// true wrong_expected_version: wrong expected version for stream "Order$42": expected no_stream, actual 0
 	// OrderPlaced from Order$42 linked: true guests: 12
 	// followed OrderPlaced at position 1
+}
+
+// Following a stream for as long as the program runs: a dropped connection resumes by
+// itself, and a damaged record is reported and passed, as with the embedded store.
+func ExampleClient_Subscribe() {
+	c, err := client.New("127.0.0.1:7070")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	opts := client.SubscribeOptions{
+		Stream:  "Order$42",
+		Dropped: func(err error) { log.Printf("reconnecting: %v", err) },
+	}
+	for e, err := range c.Subscribe(ctx, opts) {
+		var damaged *pmd.CorruptError
+		switch {
+		case errors.As(err, &damaged):
+			log.Printf("version %d is damaged, going on after it: %v", damaged.Version, err)
+			continue
+		case err != nil:
+			log.Fatal(err) // refused: a bad option, a missing token
+		}
+		fmt.Println(*e.Version, e.Type)
+	}
 }
