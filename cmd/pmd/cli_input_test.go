@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -132,5 +133,45 @@ func TestScavengeSaysItUpgrades(t *testing.T) {
 	}
 	if strings.Contains(errOut, "scavenged the log") {
 		t.Errorf("stderr repeats the summary:\n%s", errOut)
+	}
+}
+
+// TestClientCommandsWithTheDaemonDown: every command that talks to a daemon fails at
+// once when none listens at --addr, with exit 3 and a message naming the address; tail
+// with --from too, rather than trying to reconnect for ever.
+func TestClientCommandsWithTheDaemonDown(t *testing.T) {
+	const id = "0190c1d2-0000-7000-8000-000000000001"
+	for _, args := range [][]string{
+		{"append", "s", "T", "{}"},
+		{"link", "s", id},
+		{"read", "s"},
+		{"category", "Order"},
+		{"streams"},
+		{"delete", "s"},
+		{"tail"},
+		{"tail", "--from", "0"},
+		{"tail", "--stream", "s", "--from", "0"},
+		{"process"},
+		{"process", "Shipping", "42"},
+		{"parked", "Shipping"},
+		{"retry", "Shipping", "42", id},
+		{"skip", "Shipping", "42", id},
+		{"subscriptions"},
+		{"subscriptions", "billing"},
+		{"subscriptions", "retry", "billing", id},
+		{"subscriptions", "skip", "billing", id},
+		{"cluster", "status"},
+		{"cluster", "join", "n2", "127.0.0.1:7082"},
+		{"cluster", "remove", "n2"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			// A command that did not give up would run until this deadline, and exit 0.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			code, out, errOut := runPMD(t, ctx, append([]string{"--addr", "127.0.0.1:1"}, args...)...)
+			if code != exitTrouble || !strings.Contains(errOut, "cannot reach pmd at http://127.0.0.1:1") {
+				t.Fatalf("exit %d, want %d naming the address:\n%s%s", code, exitTrouble, out, errOut)
+			}
+		})
 	}
 }

@@ -431,6 +431,11 @@ connection, or a daemon restart, is resumed where it stopped, without a gap.`,
 				if opts.From, err = strconv.ParseUint(from, 10, 64); err != nil {
 					return &usageError{fmt.Sprintf("--from must be a non-negative integer, got %q", from)}
 				}
+				// Subscribe reconnects until stopped: a daemon that cannot be reached at
+				// all must fail here (exit 3), as it does when end asks where to start.
+				if _, err := c.Health(ctx); err != nil {
+					return err
+				}
 			} else if opts.From, err = end(ctx, c, stream); err != nil {
 				return err
 			}
