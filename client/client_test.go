@@ -587,6 +587,12 @@ func TestProcesses(t *testing.T) {
 	if err != nil || len(found.Processes) != 1 || found.Next == nil {
 		t.Fatalf("FindProcesses without a filter: %+v, %v", found, err)
 	}
+	// A negative bound is refused rather than left out of the query.
+	for _, q := range []client.ProcessQuery{{Limit: -1}, {OlderThan: -time.Hour}, {IdleFor: -time.Hour}} {
+		if _, err := c.FindProcesses(ctx, "CateringMatch", q); err == nil || !strings.Contains(err.Error(), "must be ≥ 0") {
+			t.Fatalf("FindProcesses(%+v): %v, want it refused", q, err)
+		}
+	}
 	// This daemon's Processes lists in id order only: filters are refused.
 	if _, err := c.FindProcesses(ctx, "CateringMatch", client.ProcessQuery{Status: "open", OlderThan: time.Hour, ByAge: true}); !errors.Is(err, pmd.ErrInvalidArgument) {
 		t.Fatalf("FindProcesses with filters from a daemon that cannot filter: %v", err)

@@ -103,6 +103,9 @@ type ProcessQuery struct {
 // selects, a page at a time: for instance the open ones older than an hour, oldest
 // first. An unknown name fails with ErrNotFound.
 func (c *Client) FindProcesses(ctx context.Context, name string, q ProcessQuery) (ProcessPage, error) {
+	if q.Limit < 0 || q.OlderThan < 0 || q.IdleFor < 0 {
+		return ProcessPage{}, fmt.Errorf("client: limit, older than and idle for must be ≥ 0, got %d, %s, %s", q.Limit, q.OlderThan, q.IdleFor)
+	}
 	v := url.Values{}
 	for k, s := range map[string]string{"status": q.Status, "after": q.After} {
 		if s != "" {
