@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -171,6 +172,45 @@ func TestClientCommandsWithTheDaemonDown(t *testing.T) {
 			code, out, errOut := runPMD(t, ctx, append([]string{"--addr", "127.0.0.1:1"}, args...)...)
 			if code != exitTrouble || !strings.Contains(errOut, "cannot reach pmd at http://127.0.0.1:1") {
 				t.Fatalf("exit %d, want %d naming the address:\n%s%s", code, exitTrouble, out, errOut)
+			}
+		})
+	}
+}
+
+// TestJSONOutputIsJSON: each command offering --json prints one JSON value a line, and
+// nothing else on stdout, for a script to decode.
+func TestJSONOutputIsJSON(t *testing.T) {
+	d := startInProcess(t, cateringConfig(t, ""))
+	ctx := context.Background()
+	res, err := d.store.Append(ctx, "Customer$7", pmd.Any, pmd.EventData{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.procs.managers[0].m.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"append", "Order$1", "Placed", `{"n":12345678901234567890}`},
+		{"link", "Audit", res.IDs[0].String()},
+		{"read", "Customer$7"},
+		{"read", "$all", "--limit", "1"},
+		{"category", "Customer"},
+		{"streams"},
+		{"process"},
+		{"process", "CateringMatch", "42"},
+		{"parked", "CateringMatch"},
+		{"subscriptions"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := runPMD(t, ctx, append(args, "--addr", d.addr, "--json")...)
+			if code != exitOK {
+				t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+			}
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			for _, l := range lines {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("not a JSON line: %q", l)
+				}
 			}
 		})
 	}

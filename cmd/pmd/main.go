@@ -22,7 +22,8 @@
 //	pmd version
 //	pmd completion bash|zsh|fish|powershell
 //
-// Flags go anywhere on the line, before or after the arguments. The commands that talk
+// A command's flags go after its name, before or after its arguments (--addr, --token
+// and --tls-ca anywhere on the line). The commands that talk
 // to a running daemon take --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env
 // PMD_TOKEN: the bearer token of a daemon started with --auth), --tls-ca (env
 // PMD_TLS_CA: the CAs to trust for an https daemon) and --json (print JSON for
