@@ -23,10 +23,10 @@
 //	pmd completion bash|zsh|fish|powershell
 //
 // A command's flags go after its name, before or after its arguments (--addr, --token
-// and --tls-ca anywhere on the line). The commands that talk
-// to a running daemon take --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env
-// PMD_TOKEN: the bearer token of a daemon started with --auth), --tls-ca (env
-// PMD_TLS_CA: the CAs to trust for an https daemon) and --json (print JSON for
+// and --tls-ca anywhere on the line). The commands that talk to a running daemon take
+// --addr (env PMD_ADDR, default 127.0.0.1:7070), --token (env PMD_TOKEN: the bearer
+// token of a daemon started with --auth) and --tls-ca (env PMD_TLS_CA: the CAs to
+// trust for an https daemon); those that answer with data take --json (print JSON for
 // scripts). The flags of serve can also be set with environment variables, which
 // `pmd serve --help` names: PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false),
 // PMD_CACHE, PMD_LOG_FORMAT, PMD_MAX_BODY, PMD_SHUTDOWN_GRACE, PMD_SCAVENGE_EVERY,
