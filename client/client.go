@@ -201,6 +201,21 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// answer reads and closes the body of resp. A body cut short fails with a
+// *ConnectionError, or with the context's error when the context is why.
+func (c *Client) answer(ctx context.Context, resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		req := resp.Request
+		return nil, &ConnectionError{URL: c.base, Err: fmt.Errorf("read the answer to %s %s: %w", req.Method, req.URL.Path, err)}
+	}
+	return raw, nil
+}
+
 // apiError reads the error JSON of a failed answer; an answer that is not one (a
 // proxy's page) keeps its status and text.
 func apiError(resp *http.Response, body []byte) *Error {
@@ -228,13 +243,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	raw, err := c.answer(ctx, resp)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-		return &ConnectionError{URL: c.base, Err: fmt.Errorf("read the answer to %s %s: %w", method, path, err)}
+		return err
 	}
 	if resp.StatusCode >= 300 {
 		return apiError(resp, raw)

@@ -223,6 +223,54 @@ func TestConnectionError(t *testing.T) {
 	}
 }
 
+// cancelOnBody is a transport whose answers' bodies cancel their request's context at
+// the first read and fail, as a read does that a cancelled context breaks.
+type cancelOnBody struct{ cancel context.CancelFunc }
+
+func (t cancelOnBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = cancelBody{resp.Body, t.cancel}
+	}
+	return resp, err
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelBody) Read([]byte) (int, error) {
+	b.cancel()
+	return 0, errors.New("read broken by the cancelled context")
+}
+
+// TestContextEndsReadingTheAnswer: a context cancelled while the answer is read makes
+// every call fail with the context's error, not a *ConnectionError.
+func TestContextEndsReadingTheAnswer(t *testing.T) {
+	d := startDaemon(t, server.Options{}, nil)
+	calls := map[string]func(*client.Client, context.Context) error{
+		"ReadAll": func(c *client.Client, ctx context.Context) error {
+			_, err := c.ReadAll(ctx, pmd.ReadOptions{})
+			return err
+		},
+		"Health":  func(c *client.Client, ctx context.Context) error { _, err := c.Health(ctx); return err },
+		"Metrics": func(c *client.Client, ctx context.Context) error { _, err := c.Metrics(ctx); return err },
+		"OpenAPI": func(c *client.Client, ctx context.Context) error { _, err := c.OpenAPI(ctx); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newClient(t, d.url, client.WithHTTPClient(&http.Client{Transport: cancelOnBody{cancel}}))
+			var ce *client.ConnectionError
+			if err := call(c, ctx); !errors.Is(err, context.Canceled) || errors.As(err, &ce) {
+				t.Fatalf("got %v, want context.Canceled", err)
+			}
+		})
+	}
+}
+
 func TestWriteAndRead(t *testing.T) {
 	d := startDaemon(t, server.Options{}, nil)
 	c := newClient(t, d.url)

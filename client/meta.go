@@ -1,9 +1,6 @@
 package client
 
-import (
-	"context"
-	"io"
-)
+import "context"
 
 // Route is one route of the API, as GET /v1/ lists it.
 type Route struct {
@@ -46,10 +43,9 @@ func (c *Client) raw(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := c.answer(ctx, resp)
 	if err != nil {
-		return nil, &ConnectionError{URL: c.base, Err: err}
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		return nil, apiError(resp, body)

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,10 +29,9 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	raw, err := c.answer(ctx, resp)
 	if err != nil {
-		return Health{}, &ConnectionError{URL: c.base, Err: err}
+		return Health{}, err
 	}
 	var h Health
 	switch {
