@@ -137,7 +137,7 @@ func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stream, typ := args[0], args[1]
-			if err := checkName("STREAM", stream); err != nil {
+			if err := checkWritable(stream); err != nil {
 				return err
 			}
 			if err := checkName("TYPE", typ); err != nil {
@@ -199,7 +199,7 @@ func newLinkCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Args:              wantArgs(2, -1, "STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkName("STREAM", args[0]); err != nil {
+			if err := checkWritable(args[0]); err != nil {
 				return err
 			}
 			ids := make([]uuid.UUID, len(args)-1)
@@ -274,11 +274,11 @@ func newCategoryCmd(g *globals, stdout io.Writer) *cobra.Command {
 func readPage(g *globals, stdout io.Writer, rf *readFlags, asJSON *bool, name string, inStream bool,
 	read func(c *client.Client, ctx context.Context, arg string, opts pmd.ReadOptions) (client.Page, error)) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		what := "NAME"
+		check := checkCategory
 		if inStream {
-			what = "STREAM"
+			check = func(s string) error { return checkName("STREAM", s) }
 		}
-		if err := checkName(what, args[0]); err != nil {
+		if err := check(args[0]); err != nil {
 			return err
 		}
 		opts, err := rf.options()
@@ -372,7 +372,7 @@ func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Args:              wantArgs(1, 1, "STREAM"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkName("STREAM", args[0]); err != nil {
+			if err := checkWritable(args[0]); err != nil {
 				return err
 			}
 			exp, err := expectedValue(expected)

@@ -22,6 +22,31 @@ func checkName(what, name string) error {
 	return nil
 }
 
+// checkWritable checks the STREAM of append, link and delete: a name, and not one of
+// the store's own $-streams, which no client writes.
+func checkWritable(stream string) error {
+	if err := checkName("STREAM", stream); err != nil {
+		return err
+	}
+	if strings.HasPrefix(stream, "$") {
+		return &usageError{fmt.Sprintf("STREAM %q starts with $, which is reserved for the store's own streams", stream)}
+	}
+	return nil
+}
+
+// checkCategory checks the NAME of category: a name without a $, as a category is the
+// part of a stream name before its first $; a stream name given by mistake would read
+// nothing.
+func checkCategory(name string) error {
+	if err := checkName("NAME", name); err != nil {
+		return err
+	}
+	if before, _, ok := strings.Cut(name, "$"); ok {
+		return &usageError{fmt.Sprintf("NAME %q holds a $: a category is the part of a stream name before its first $ (here %q)", name, before)}
+	}
+	return nil
+}
+
 // checkProcess checks the NAME ID of a process: both names, and the stream they make
 // together (NAME$ID), which must be a valid stream name.
 func checkProcess(name, id string) error {
