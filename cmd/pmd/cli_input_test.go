@@ -52,6 +52,7 @@ func TestClientInputRefusedBeforeDialling(t *testing.T) {
 		{[]string{"subscriptions", ""}, "NAME must not be empty"},
 		{[]string{"subscriptions", "retry", "billing", "nope"}, `EVENT "nope" is not a UUID`},
 		{[]string{"subscriptions", "skip", "", id}, "NAME must not be empty"},
+		{[]string{"help", "raed"}, `unknown command "raed"; did you mean read?`},
 		{[]string{"completion"}, "want a shell: bash, zsh, fish or powershell"},
 		{[]string{"completion", "tcsh"}, `want a shell: bash, zsh, fish or powershell, got "tcsh"`},
 	}

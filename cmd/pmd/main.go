@@ -134,11 +134,7 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 				_ = cmd.Usage()
 				return &usageError{"no command given"}
 			}
-			msg := fmt.Sprintf("unknown command %q", args[0])
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				msg += "; did you mean " + strings.Join(s, " or ") + "?"
-			}
-			return &usageError{msg + `; run "pmd --help" for the commands`}
+			return unknownCommand(cmd, args[0])
 		},
 	}
 	root.SuggestionsMinimumDistance = 2 // "raed" suggests read
@@ -168,6 +164,22 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 		root.AddCommand(c)
 	}
 	root.AddCommand(newVersionCmd(stdout))
+	// cobra's help command shows the root's help for a topic it does not know ("pmd help
+	// raed"), and exits 0: it is the unknown command that "pmd raed" reports.
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" && c.Run != nil {
+			help := c.Run
+			c.Run = nil
+			c.RunE = func(c *cobra.Command, args []string) error {
+				if found, rest, err := root.Find(args); err == nil && found == root && len(rest) > 0 {
+					return unknownCommand(root, rest[0])
+				}
+				help(c, args)
+				return nil
+			}
+		}
+	}
 	// cobra's own completion command answers a missing or unknown shell with its help
 	// and exit 0, which a script writing the output to a file would take for the script.
 	root.InitDefaultCompletionCmd()
@@ -185,6 +197,16 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 		}
 	}
 	return root
+}
+
+// unknownCommand is the usage error for a command name that root does not know, with
+// the commands whose names are close to it.
+func unknownCommand(root *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return &usageError{msg + `; run "pmd --help" for the commands`}
 }
 
 // wantArgs checks the number of positional arguments, between lo and hi (hi < 0: no
