@@ -1,7 +1,6 @@
 package pmd_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,32 +15,8 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 )
-
-// flipIn flips a bit inside the first occurrence of marker in the log segments of dir,
-// as a bad disk sector would, and returns the segment it damaged.
-func flipIn(t *testing.T, dir, marker string) string {
-	t.Helper()
-	segs, err := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, seg := range segs {
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := bytes.Index(b, []byte(marker)); i >= 0 {
-			b[i+len(marker)/2] ^= 0x08
-			if err := os.WriteFile(seg, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			return seg
-		}
-	}
-	t.Fatalf("%q is in no segment", marker)
-	return ""
-}
 
 // waitScrub waits for the store's background scrub, failing the test after a minute.
 func waitScrub(t *testing.T, s *pmd.Store) {
@@ -78,7 +53,7 @@ func TestDamagedRecordIsFoundAndServedAround(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			seg := flipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+			seg := damagetest.FlipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
 			bad := all[victim].Position
 			if rebuild {
 				// The replay meets the damaged record: it skips it, and the later events
@@ -315,7 +290,7 @@ func TestSubscribeGoesOnPastADamagedRecord(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	flipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+	damagetest.FlipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
 	s, err = pmd.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -394,7 +369,7 @@ func TestDamageAReadMeetsIsAProblem(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	flipIn(t, dir, "MARKER-0003-MARKER")
+	damagetest.FlipIn(t, dir, "MARKER-0003-MARKER")
 	s, err = pmd.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)

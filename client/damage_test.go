@@ -1,21 +1,19 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 	"github.com/pmd-dev/pmd/server"
 )
 
@@ -38,24 +36,7 @@ func damagedDaemon(t *testing.T, n, victim int) *daemon {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	segs, _ := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
-	flipped := false
-	for _, seg := range segs {
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := bytes.Index(b, fmt.Appendf(nil, "MARK-%03d-MARK", victim)); i >= 0 {
-			b[i+6] ^= 0x01
-			if err := os.WriteFile(seg, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			flipped = true
-		}
-	}
-	if !flipped {
-		t.Fatal("the marked event is in no segment")
-	}
+	damagetest.FlipIn(t, dir, fmt.Sprintf("MARK-%03d-MARK", victim))
 	return startDaemonOf(t, dir, opts, server.Options{}, nil)
 }
 

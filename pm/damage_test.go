@@ -1,16 +1,14 @@
 package pm_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 	"github.com/pmd-dev/pmd/pm"
 	"github.com/pmd-dev/pmd/pm/pmtest"
 )
@@ -30,28 +28,7 @@ func damagedStore(t *testing.T, write func(s *pmd.Store), marker string) *pmd.St
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	segs, err := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	flipped := false
-	for _, seg := range segs {
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := bytes.Index(b, []byte(marker)); i >= 0 {
-			b[i+len(marker)/2] ^= 0x08
-			if err := os.WriteFile(seg, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			flipped = true
-			break
-		}
-	}
-	if !flipped {
-		t.Fatalf("%q is in no segment", marker)
-	}
+	damagetest.FlipIn(t, dir, marker)
 	s, err = pmd.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -1,19 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 )
 
 // TestDamageOverHTTP: a damaged record makes /healthz say degraded with the problem,
@@ -39,24 +38,7 @@ func TestDamageOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	const victim = 10 // position 11
-	segs, _ := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20)))
-	damaged := false
-	for _, seg := range segs {
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := bytes.Index(b, []byte(fmt.Sprintf("MARK-%03d-MARK", victim))); i >= 0 {
-			b[i+6] ^= 0x01
-			if err := os.WriteFile(seg, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			damaged = true
-		}
-	}
-	if !damaged {
-		t.Fatal("the marked event is in no segment")
-	}
+	damagetest.FlipIn(t, dir, fmt.Sprintf("MARK-%03d-MARK", victim))
 	store, err = pmd.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)

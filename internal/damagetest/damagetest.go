@@ -1,0 +1,42 @@
+// Package damagetest damages a closed store's log the way a bad disk sector would, for
+// the tests of what pmd does then (contract section 8): the one place outside log/ that
+// knows where a store's segments are.
+package damagetest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+// FlipIn flips one bit in the middle of the first occurrence of marker in the log
+// segments of the closed store in dir, and returns the segment it damaged. A test
+// writes marker into the data of the event it wants damaged. It fails the test if no
+// segment holds marker.
+func FlipIn(t testing.TB, dir, marker string) string {
+	t.Helper()
+	// Segments are named by their first position, 20 digits (log/FORMAT.md).
+	segs, err := filepath.Glob(filepath.Join(dir, engine.LogDir, strings.Repeat("[0-9]", 20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, []byte(marker)); i >= 0 {
+			b[i+len(marker)/2] ^= 0x08
+			if err := os.WriteFile(seg, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			return seg
+		}
+	}
+	t.Fatalf("damagetest: %q is in no segment of %s", marker, dir)
+	return ""
+}
