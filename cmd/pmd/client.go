@@ -403,7 +403,8 @@ func newTailCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		Long: `Tail prints events as they are written, until Ctrl-C. Without --from it starts at the
 end, with the events written after it started; with --from it first prints the stored
 events from that position (a version with --stream), then goes on live. A dropped
-connection, or a daemon restart, is resumed where it stopped, without a gap.`,
+connection, or a daemon restart, is resumed where it stopped, without a gap. A damaged
+record is reported on stderr and skipped.`,
 		Example: `  pmd tail --types ConfirmOrder,CancelOrder
   pmd tail --from 1
   pmd tail --stream 'CateringMatch$42' --from 0`,
@@ -445,6 +446,11 @@ connection, or a daemon restart, is resumed where it stopped, without a gap.`,
 			opts.Dropped = func(err error) { fmt.Fprintf(stderr, "connection lost (%v); reconnecting\n", err) }
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			for e, err := range c.Subscribe(ctx, opts) {
+				if errors.Is(err, pmd.ErrCorrupt) {
+					// The daemon lists the damage in /healthz; the events after it follow.
+					fmt.Fprintf(stderr, "skipped a damaged record: %v\n", err)
+					continue
+				}
 				if err != nil {
 					return err
 				}
