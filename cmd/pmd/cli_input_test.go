@@ -220,3 +220,35 @@ func TestJSONOutputIsJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestServeUsageErrorsTouchNothing: a serve command line that makes no sense exits 2,
+// names what is wrong, and creates no data directory.
+func TestServeUsageErrorsTouchNothing(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"--log-format", "xml"}, `--log-format must be text or json, got "xml"`},
+		{[]string{"--scavenge-every", "daily"}, `--scavenge-every "daily" is not a duration of zero or more`},
+		{[]string{"--scavenge-every", "-1h"}, `--scavenge-every "-1h" is not a duration of zero or more`},
+		{[]string{"--shutdown-grace", "soon"}, `--shutdown-grace "soon" is not a duration`},
+		{[]string{"--cache", "-1"}, `--cache: "-1" is not a size`},
+		{[]string{"--max-body", "1.5MiB"}, `--max-body: "1.5MiB" is not a size`},
+		{[]string{"--no-sync=maybe"}, `invalid boolean value "maybe" for -no-sync`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, tt.args...)
+			code, out, errOut := runPMD(t, context.Background(), args...)
+			if code != exitUsage || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s%s", code, exitUsage, tt.want, out, errOut)
+			}
+			if _, err := os.Stat(data); err == nil {
+				t.Fatal("the data directory was created")
+			}
+		})
+	}
+}
