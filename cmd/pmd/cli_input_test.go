@@ -252,3 +252,17 @@ func TestServeUsageErrorsTouchNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckConfigNamesTheFile: the first line of check-config's answer to a config file
+// with problems says which file and how many problems, one a line after it.
+func TestCheckConfigNamesTheFile(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("vm\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runPMD(t, context.Background(), "check-config", bad)
+	first, rest, _ := strings.Cut(errOut, "\n")
+	if code != exitFailed || first != "pmd check-config: "+bad+" has 1 problem(s):" || !strings.HasPrefix(rest, bad+":1:1: ") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+}

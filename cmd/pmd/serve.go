@@ -271,8 +271,9 @@ func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) 
 		return &usageError{"want exactly one argument: the config file"}
 	}
 	cfg, err := loadConfig(fs.Arg(0))
-	if errors.As(err, new(config.Errors)) {
-		return fmt.Errorf("\n%w", err) // one problem a line
+	var problems config.Errors
+	if errors.As(err, &problems) {
+		return fmt.Errorf("%s has %d problem(s):\n%w", fs.Arg(0), len(problems), err) // one a line
 	}
 	if err != nil {
 		return err
