@@ -68,15 +68,17 @@ type rewrite struct {
 // needs no repair. It fails with a *CorruptError for damage whose extent it cannot know
 // (framing damage that Open also refuses, or a sealed segment whose framing breaks and
 // whose sidecar does not fit), and with other errors for files it cannot read.
-func PlanRepair(dir string) (*RepairPlan, error) {
-	p, err := planOffline(dir)
+// progress, if not nil, is called after each segment read with the bytes read so far
+// and the bytes to read: a big log takes minutes.
+func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
+	p, err := planOffline(dir, progress)
 	if err != nil {
 		return nil, fmt.Errorf("log: plan repair of %s: %w", dir, err)
 	}
 	return p, nil
 }
 
-func planOffline(dir string) (*RepairPlan, error) {
+func planOffline(dir string, progress func(done, total int64)) (*RepairPlan, error) {
 	segs, _, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -115,6 +117,10 @@ func planOffline(dir string) (*RepairPlan, error) {
 	// is set when the record after it begins a Write (so the lost record ended one) or
 	// when it is the last record kept (which Open's cut point makes a commit).
 	var pending *Record
+	var done, total int64
+	for _, f := range cut.keep {
+		total += f.size
+	}
 	for i, f := range cut.keep {
 		offs := cut.tailOffs
 		if i < len(cut.keep)-1 {
@@ -146,6 +152,9 @@ func planOffline(dir string) (*RepairPlan, error) {
 		}
 		if rw.voids != nil {
 			p.rewrites = append(p.rewrites, rw)
+		}
+		if done += f.size; progress != nil {
+			progress(done, total)
 		}
 	}
 	if pending != nil {

@@ -21,7 +21,7 @@ func TestPlanRepairClean(t *testing.T) {
 	mustClose(t, l)
 	before := snapshot(t, dir)
 	for _, d := range []string{dir, t.TempDir()} {
-		p, err := PlanRepair(d)
+		p, err := PlanRepair(d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestRepairVoids(t *testing.T) {
 		old[pos] = b[off : off+int64(len(encodedEntry(want[pos-1])))]
 	}
 	before := snapshot(t, dir)
-	plan, err := PlanRepair(dir)
+	plan, err := PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +133,25 @@ func TestRepairVoids(t *testing.T) {
 	}
 	want = writeBatches(t, l, want, 3)
 	checkFiles(t, l)
+	segs := l.Segments()
 	mustClose(t, l)
-	if p, err := PlanRepair(dir); err != nil || len(p.Actions) != 0 {
+	// Progress: once a segment, growing, ending at the log's size.
+	var calls [][2]int64
+	p, err := PlanRepair(dir, func(done, total int64) { calls = append(calls, [2]int64{done, total}) })
+	if err != nil || len(p.Actions) != 0 {
 		t.Fatalf("second plan: %v, %v", p, err)
+	}
+	var size int64
+	for _, s := range segs {
+		size += s.Size
+	}
+	if len(calls) != len(segs) || calls[len(calls)-1] != [2]int64{size, size} {
+		t.Fatalf("progress %v over %d segments, want one call a segment ending at %d of %d", calls, len(segs), size, size)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i][0] < calls[i-1][0] {
+			t.Fatalf("progress went back: %v", calls)
+		}
 	}
 	l = mustOpen(t, dir, opts)
 	defer mustClose(t, l)
@@ -152,7 +168,7 @@ func mustPath(t *testing.T, dir string, pos uint64) string {
 func TestRepairApplyRefusesChangedLog(t *testing.T) {
 	opts := Options{NoSync: true, SegmentSize: 500}
 	dir, _, _ := damagedLog(t, opts)
-	plan, err := PlanRepair(dir)
+	plan, err := PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

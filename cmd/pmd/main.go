@@ -149,7 +149,7 @@ stopped store's directory (verify, repair) or talk to a running daemon at --addr
 
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon and its data directory:"},
 		&cobra.Group{ID: "client", Title: "Talking to a running daemon:"})
-	for _, c := range []*cobra.Command{newServeCmd(stdout, stderr), newCheckConfigCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newRepairCmd(stdout), newScavengeCmd(stdout, stderr)} {
+	for _, c := range []*cobra.Command{newServeCmd(stdout, stderr), newCheckConfigCmd(stdout, stderr), newVerifyCmd(stdout, stderr), newRepairCmd(stdout, stderr), newScavengeCmd(stdout, stderr)} {
 		c.GroupID = "daemon"
 		root.AddCommand(c)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -11,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newRepairCmd(stdout io.Writer) *cobra.Command {
+func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 	var yes bool
 	var quarantine string
 	cmd := &cobra.Command{
@@ -27,7 +28,7 @@ from the repaired log at the next start.`,
 			if quarantine != "" && !yes {
 				return &usageError{"--quarantine is for a repair made with --yes"}
 			}
-			return repair(args[0], yes, quarantine, stdout)
+			return repair(args[0], yes, quarantine, stdout, stderr)
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "apply the repair (without it, only print what it would do)")
@@ -38,8 +39,12 @@ from the repaired log at the next start.`,
 // repair repairs a stopped store offline with engine.PlanRepair: without yes it prints
 // what a repair would cut or void and changes nothing; with yes it does it, keeping the
 // removed bytes in a quarantine file (quarantine, or a default name in dir).
-func repair(dir string, yes bool, quarantine string, stdout io.Writer) error {
-	plan, err := engine.PlanRepair(dir)
+func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) error {
+	var bar *progressBar
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		bar = &progressBar{w: f, what: "reading the log"}
+	}
+	plan, err := engine.PlanRepair(dir, bar.update)
 	var ce *pmdlog.CorruptError
 	switch {
 	case errors.As(err, &ce):

@@ -31,8 +31,10 @@ type RepairPlan struct {
 // ErrLocked if a pmd has it open), reads its whole log and plans its repair, changing
 // nothing. A plan without Actions means there is nothing to repair. The error is for a
 // directory that cannot be read or repaired, such as damage whose extent cannot be
-// known (a *log.CorruptError). Close the plan to release the lock.
-func PlanRepair(dir string) (*RepairPlan, error) {
+// known (a *log.CorruptError). Close the plan to release the lock. progress, if not
+// nil, is called from time to time and at the end with the bytes of the log read and to
+// read.
+func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("pmd: repair: %w", err)
 	}
@@ -47,7 +49,7 @@ func PlanRepair(dir string) (*RepairPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	lp, err := pmdlog.PlanRepair(logDir)
+	lp, err := pmdlog.PlanRepair(logDir, progress)
 	if err != nil {
 		lock.Unlock()
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)

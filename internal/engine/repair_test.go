@@ -46,7 +46,7 @@ func TestRepair(t *testing.T) {
 
 	// The preview changes nothing.
 	before := snapshot(t, dir)
-	p, err := engine.PlanRepair(dir)
+	p, err := engine.PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestRepair(t *testing.T) {
 	}
 	unchanged(t, before, dir)
 
-	p, err = engine.PlanRepair(dir)
+	p, err = engine.PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestRepair(t *testing.T) {
 	}
 
 	// Nothing is left to repair.
-	p, err = engine.PlanRepair(dir)
+	p, err = engine.PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestRepairVersionGap(t *testing.T) {
 	if len(r.Damage) != 1 || r.Damage[0].Position != 1 || strings.Contains(strings.Join(r.Problems, "\n"), "the index derives") {
 		t.Fatalf("report %+v, want the damage at position 1 and no version gap", r)
 	}
-	p, err := engine.PlanRepair(dir)
+	p, err := engine.PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

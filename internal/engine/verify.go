@@ -115,7 +115,7 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	}
 	r.LastPosition = l.LastPosition()
 
-	plan, err := pmdlog.PlanRepair(logDir)
+	plan, err := pmdlog.PlanRepair(logDir, nil)
 	if errors.As(err, &ce) {
 		r.problem("%s; the log cannot be read past it, and the next start fails too", ce)
 		return nil

@@ -409,7 +409,7 @@ func TestLocked(t *testing.T) {
 	if _, err := engine.Verify(context.Background(), dir, nil); !errors.Is(err, engine.ErrLocked) {
 		t.Fatalf("Verify: %v, want ErrLocked", err)
 	}
-	if _, err := engine.PlanRepair(dir); !errors.Is(err, engine.ErrLocked) {
+	if _, err := engine.PlanRepair(dir, nil); !errors.Is(err, engine.ErrLocked) {
 		t.Fatalf("PlanRepair: %v, want ErrLocked", err)
 	}
 }
