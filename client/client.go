@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,11 @@ func New(addr string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: address %q names no host", addr)
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		return nil, fmt.Errorf("client: address %q: only scheme, host, port and path are allowed", addr)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return nil, fmt.Errorf("client: address %q: the port must be 1 to 65535, not %s", addr, p)
+		}
 	}
 	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{}, reconnect: time.Second}
 	for _, o := range opts {

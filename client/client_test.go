@@ -84,6 +84,8 @@ func TestNewAddresses(t *testing.T) {
 		{addr: "http://", err: "names no host"},
 		{addr: "http://x:1/?a=b", err: "only scheme, host, port and path"},
 		{addr: "http://x:1 2", err: "neither host:port nor a URL"},
+		{addr: "127.0.0.1:99999", err: "the port must be 1 to 65535, not 99999"},
+		{addr: "127.0.0.1:0", err: "the port must be 1 to 65535, not 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
