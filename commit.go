@@ -142,6 +142,7 @@ type stage struct {
 	reqs    []*request // every request of the batch, in order, answered by the applier
 	recs    []pmdlog.Record
 	written []*request // the requests with records in recs, each its records [first, last)
+	retried []*request // exact retries of requests in written, answered with their results
 	ov      overlay
 	failed  error // set when the log write failed: nothing of the batch is in the log
 
@@ -157,6 +158,8 @@ func (st *stage) reset() {
 	st.recs = st.recs[:0]
 	clear(st.written)
 	st.written = st.written[:0]
+	clear(st.retried)
+	st.retried = st.retried[:0]
 	st.ov.reset()
 	st.failed = nil
 }
@@ -273,6 +276,10 @@ func (s *Store) commit(batch []*request) {
 		case err != nil:
 			r.err = err
 		case retry:
+			if r.res.FirstPosition >= s.next {
+				// A retry of an append of this very batch: it shares the batch's fate.
+				st.retried = append(st.retried, r)
+			}
 		case r.last > r.first:
 			next += uint64(r.last - r.first)
 			st.written = append(st.written, r)
@@ -318,8 +325,10 @@ func (s *Store) applyLoop() {
 			<-st.durable
 			if st.failed != nil {
 				s.ibatch.Discard()
-				for _, r := range st.written {
-					r.res, r.err = WriteResult{}, st.failed
+				for _, rs := range [][]*request{st.written, st.retried} {
+					for _, r := range rs {
+						r.res, r.err = WriteResult{}, st.failed
+					}
 				}
 			} else {
 				// The batch is durable: its writers get their answers. If the index

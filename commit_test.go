@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,13 +322,26 @@ func TestReadsWaitingForAFailedIndexEnd(t *testing.T) {
 // TestExactRetryInTheSameBatch: a writer gives up waiting for an append (its context
 // ends while the append is queued) and retries it at once. The original is still written,
 // and the retry lands in the same batch: it must be answered as a retry, with the
-// original's result, and write nothing more.
+// original's result, and write nothing more. If the batch's log write fails (a full
+// disk), the retry fails with it: it must not be told the write succeeded.
 func TestExactRetryInTheSameBatch(t *testing.T) {
-	for _, expected := range []ExpectedVersion{NoStream, Any} {
-		t.Run(expected.String(), func(t *testing.T) {
+	for _, c := range []struct {
+		expected ExpectedVersion
+		full     bool
+	}{{NoStream, false}, {Any, false}, {NoStream, true}} {
+		name := c.expected.String()
+		if c.full {
+			name += ", disk full"
+		}
+		expected := c.expected
+		t.Run(name, func(t *testing.T) {
+			dir, fill := t.TempDir(), func() {}
+			if c.full {
+				dir, fill = smallDisk(t)
+			}
 			hold, release := make(chan struct{}), make(chan struct{})
 			var once sync.Once
-			s, err := Open(t.TempDir(), Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler),
+			s, err := Open(dir, Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler),
 				OnCommit: func(CommitInfo) {
 					once.Do(func() { close(hold); <-release })
 				}})
@@ -344,6 +360,10 @@ func TestExactRetryInTheSameBatch(t *testing.T) {
 			}()
 			<-hold
 			events := []EventData{{ID: uuid.New(), Type: "A"}, {ID: uuid.New(), Type: "B"}}
+			if c.full {
+				// More than the page the log's file may have left: the write needs more.
+				events[1].Data = map[string]any{"pad": strings.Repeat("p", 64<<10)}
+			}
 			gaveUp, cancel := context.WithCancel(ctx)
 			original := make(chan error, 1)
 			go func() {
@@ -368,11 +388,21 @@ func TestExactRetryInTheSameBatch(t *testing.T) {
 				}{res, err}
 			}()
 			waitQueued(t, s, 2)
+			fill()
 			close(release)
 			if err := <-first; err != nil {
 				t.Fatal(err)
 			}
 			got := <-retried
+			if c.full {
+				if !errors.Is(got.err, ErrUnavailable) {
+					t.Fatalf("exact retry in a batch whose log write failed: %+v, %v; want ErrUnavailable", got.res, got.err)
+				}
+				if _, err := s.Event(ctx, events[0].ID); !errors.Is(err, ErrEventNotFound) {
+					t.Fatalf("the event of the failed batch: %v, want ErrEventNotFound", err)
+				}
+				return
+			}
 			if got.err != nil {
 				t.Fatalf("exact retry of an append queued in the same batch: %v", got.err)
 			}
@@ -403,12 +433,54 @@ func TestExactRetryInTheSameBatch(t *testing.T) {
 // waitQueued waits until n requests wait for the committer.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for len(s.reqs) < n {
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("%d requests queued after 10 s, want %d", len(s.reqs), n)
 		}
-		runtime.Gosched()
+	}
+}
+
+// smallDisk mounts a 4 MiB tmpfs for the test and returns a data directory on it and a
+// function that fills the rest of it, so that the next log write of more than a page
+// fails with ENOSPC, until the test ends. It skips the test where mounting is refused.
+func smallDisk(t *testing.T) (dir string, fill func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v): %s", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	return filepath.Join(mnt, "data"), func() {
+		filler := filepath.Join(mnt, "filler")
+		f, err := os.Create(filler)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		// Before the store closes (cleanups run last first): a store closing on a full
+		// disk waits for its index to flush.
+		t.Cleanup(func() { os.Remove(filler) })
+		block := make([]byte, 64<<10)
+		for {
+			if _, err := f.Write(block); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
 	}
 }
 
