@@ -89,7 +89,7 @@ type Log struct {
 	batch    wal.Batch
 	scratch  []byte
 	places   []place
-	unsynced bool // records were written (WriteNoSync, Copy) since the last fsync
+	unsynced bool // records may be written and not fsynced: by WriteNoSync, or before Open
 
 	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
@@ -154,6 +154,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("log: open %s: %w", dir, err)
 	}
+	// The process before may have written records without fsync (WriteNoSync) and been
+	// killed: they are in the page cache, not necessarily on disk, until a Sync.
+	l.unsynced = !opts.ReadOnly
 	return l, nil
 }
 
@@ -850,8 +853,8 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 	return r, buf, nil
 }
 
-// Sync fsyncs the tail segment, unless every record written was synced already (by
-// Write, or an earlier Sync) and no write failed since: then it does nothing. A failure is handled as a failed Write's is: the error
+// Sync fsyncs the tail segment, unless every record was synced already (by Write or an
+// earlier Sync since Open) and no write failed since: then it does nothing. A failure is handled as a failed Write's is: the error
 // matches ErrUnavailable and wraps the cause, Err reports it, and the next Write or
 // Sync recovers first. Nothing acknowledged is cut by the recovery, but after a failed
 // fsync the operating system may have dropped unsynced pages: with NoSync, records
