@@ -483,13 +483,15 @@ const (
 // health is how the store stands, as /healthz and /v1/stats say it: ok, degraded with
 // its problems, or an error when it cannot be read at all (closed).
 func (s *Server) health() (healthJSON, error) {
+	// Problems first: a store whose writes stopped also fails reads that wait for the
+	// index, and is degraded, with its problems, rather than merely unreadable.
+	if problems := s.problems(); len(problems) > 0 {
+		return healthJSON{Status: healthDegraded, Problems: problems}, nil
+	}
 	// The store's owner may close it under the server (Serve never does). Neither
 	// LastPosition nor Problems notices; one index lookup does, with pmd.ErrClosed.
 	if _, err := s.store.StreamInfo(pmd.All); err != nil {
 		return healthJSON{}, fmt.Errorf("the store cannot be read: %w", err)
-	}
-	if problems := s.problems(); len(problems) > 0 {
-		return healthJSON{Status: healthDegraded, Problems: problems}, nil
 	}
 	return healthJSON{Status: healthOK, Problems: []string{}}, nil
 }
