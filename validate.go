@@ -42,26 +42,43 @@ func checkName(arg, name string) error {
 	return nil
 }
 
-// checkCategory is checkName plus the rule that a category is the part of a stream name
-// before its first $: a name holding one (typically a stream's, given by mistake) would
-// read nothing, silently.
-func checkCategory(arg, category string) error {
-	if err := checkName(arg, category); err != nil {
+// CheckCategory reports whether category can be read or followed: a name (CheckName)
+// without a $, as a category is the part of a stream name before its first $; a stream's
+// name given by mistake would read nothing. The error says what is wrong, as CheckName's.
+func CheckCategory(category string) error {
+	if err := CheckName(category); err != nil {
 		return err
 	}
 	if before, _, ok := strings.Cut(category, "$"); ok {
-		return invalid(arg, "%q holds a $: a category is the part of a stream name before its first $ (here %q)", category, before)
+		return fmt.Errorf("%q holds a $: a category is the part of a stream name before its first $ (here %q)", category, before)
 	}
 	return nil
 }
 
-// checkWritable is checkName plus the rule that $-names belong to the store.
-func checkWritable(stream string) error {
-	if err := checkName("stream", stream); err != nil {
+// CheckWritable reports whether a user may append, link or delete in stream: a name
+// (CheckName) not starting with $, which is reserved for the store's own streams.
+func CheckWritable(stream string) error {
+	if err := CheckName(stream); err != nil {
 		return err
 	}
 	if stream[0] == '$' {
-		return invalid("stream", "%q starts with $, which is reserved for the store's own streams", stream)
+		return fmt.Errorf("%q starts with $, which is reserved for the store's own streams", stream)
+	}
+	return nil
+}
+
+// checkCategory is CheckCategory as an *InvalidArgumentError naming arg.
+func checkCategory(arg, category string) error {
+	if err := CheckCategory(category); err != nil {
+		return &InvalidArgumentError{Arg: arg, Reason: err.Error()}
+	}
+	return nil
+}
+
+// checkWritable is CheckWritable as an *InvalidArgumentError naming the stream.
+func checkWritable(stream string) error {
+	if err := CheckWritable(stream); err != nil {
+		return &InvalidArgumentError{Arg: "stream", Reason: err.Error()}
 	}
 	return nil
 }

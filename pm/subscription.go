@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,8 +148,10 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 	if set != 1 {
 		return nil, fmt.Errorf("pm: subscription %s: the filter must set exactly one of Types, Stream and Category", name)
 	}
-	if strings.Contains(filter.Category, "$") {
-		return nil, fmt.Errorf("pm: subscription %s: category %q holds a $: a category is the part of a stream name before its first $", name, filter.Category)
+	if filter.Category != "" {
+		if err := pmd.CheckCategory(filter.Category); err != nil {
+			return nil, fmt.Errorf("pm: subscription %s: category %w", name, err)
+		}
 	}
 	if opts.Deliver == nil {
 		return nil, fmt.Errorf("pm: subscription %s: SubscriptionOptions.Deliver is nil", name)

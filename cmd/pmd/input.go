@@ -22,27 +22,20 @@ func checkName(what, name string) error {
 	return nil
 }
 
-// checkWritable checks the STREAM of append, link and delete: a name, and not one of
-// the store's own $-streams, which no client writes.
+// checkWritable checks the STREAM of append, link and delete (pmd.CheckWritable): a
+// name, and not one of the store's own $-streams, which no client writes.
 func checkWritable(stream string) error {
-	if err := checkName("STREAM", stream); err != nil {
-		return err
-	}
-	if strings.HasPrefix(stream, "$") {
-		return &usageError{fmt.Sprintf("STREAM %q starts with $, which is reserved for the store's own streams", stream)}
+	if err := pmd.CheckWritable(stream); err != nil {
+		return &usageError{fmt.Sprintf("STREAM %v", err)}
 	}
 	return nil
 }
 
-// checkCategory checks the NAME of category: a name without a $, as a category is the
-// part of a stream name before its first $; a stream name given by mistake would read
-// nothing.
+// checkCategory checks the NAME of category (pmd.CheckCategory): a stream name given by
+// mistake would read nothing.
 func checkCategory(name string) error {
-	if err := checkName("NAME", name); err != nil {
-		return err
-	}
-	if before, _, ok := strings.Cut(name, "$"); ok {
-		return &usageError{fmt.Sprintf("NAME %q holds a $: a category is the part of a stream name before its first $ (here %q)", name, before)}
+	if err := pmd.CheckCategory(name); err != nil {
+		return &usageError{fmt.Sprintf("NAME %v", err)}
 	}
 	return nil
 }
