@@ -154,8 +154,8 @@ func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
 				}
 			}
 			if id != "" {
-				if ev.ID, err = uuid.Parse(id); err != nil {
-					return &usageError{fmt.Sprintf("--id %q is not a UUID", id)}
+				if ev.ID, err = parseID("--id", id); err != nil {
+					return err
 				}
 			}
 			exp, err := expectedValue(expected)
@@ -204,9 +204,9 @@ func newLinkCmd(g *globals, stdout io.Writer) *cobra.Command {
 			}
 			ids := make([]uuid.UUID, len(args)-1)
 			for i, a := range args[1:] {
-				id, err := uuid.Parse(a)
+				id, err := parseID("ID", a)
 				if err != nil {
-					return &usageError{fmt.Sprintf("event id %q is not a UUID", a)}
+					return err
 				}
 				ids[i] = id
 			}
