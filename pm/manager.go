@@ -21,7 +21,9 @@ type Options struct {
 	// always go to the same worker, in log order. 0 means 32: enough concurrent writes
 	// for the store's group commit to share each fsync among many processes.
 	Workers int
-	// Clock is the time deadlines and delivery retries follow; nil is the wall clock.
+	// Clock is the time deadlines and delivery retries follow; nil is the wall clock. The
+	// events' timestamps come from the store's clock: a deadline is decided on the events
+	// stored before it (pm/doc.go, "Time") only while the two agree.
 	Clock Clock
 	// Logger receives skipped events and failed deliveries; nil means slog.Default().
 	Logger *slog.Logger
