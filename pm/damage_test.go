@@ -164,4 +164,8 @@ func TestSubscriptionWhoseLastEventIsDamaged(t *testing.T) {
 	if got := r.got(); got != strings.Join(want, " ") {
 		t.Fatalf("delivered %q, want every event but the damaged last one", got)
 	}
+	// Its position passes the damaged record: no lag, and a restart does not meet it.
+	if st := sub.status(t); st.Position != n+1 || st.Lag != 0 {
+		t.Fatalf("status %+v, want position %d (past the damaged record at %d), no lag", st, n+1, n)
+	}
 }

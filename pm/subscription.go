@@ -323,6 +323,9 @@ func (s *Subscription) feed(ctx context.Context) error {
 				}
 				s.mu.Lock()
 				s.fed = max(s.fed, skipped+1)
+				if len(s.d.queues[""]) == 0 {
+					s.position = max(s.position, s.fed) // nothing before it waits
+				}
 				s.broadcastLocked()
 				s.mu.Unlock()
 				continue
@@ -579,6 +582,11 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 	if len(recs) == 1 && recs[0].Outcome == OutcomeDelivered {
 		s.mu.Lock()
 		s.position = max(s.position, x.pos+1)
+		if q := s.d.queues[""]; len(q) == 1 && q[0] == x {
+			// Nothing fed after x waits: the damaged records the feeder skipped after it
+			// are passed too.
+			s.position = max(s.position, s.fed)
+		}
 		s.broadcastLocked()
 		s.mu.Unlock()
 		return nil
