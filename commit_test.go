@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
@@ -450,18 +450,7 @@ func waitQueued(t *testing.T, s *Store, n int) {
 // fails with ENOSPC, until the test ends. It skips the test where mounting is refused.
 func smallDisk(t *testing.T) (dir string, fill func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
+	mnt := damagetest.SmallDisk(t, "4m")
 	return filepath.Join(mnt, "data"), func() {
 		filler := filepath.Join(mnt, "filler")
 		f, err := os.Create(filler)

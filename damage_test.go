@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -148,18 +147,7 @@ func TestWritesRecoverFromAFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
+	mnt := damagetest.SmallDisk(t, "4m")
 	dir := filepath.Join(mnt, "data")
 	opts := pmd.Options{Logger: quietLogger(), SegmentSize: 256 << 10, NoScrub: true}
 	s, err := pmd.Open(dir, opts)

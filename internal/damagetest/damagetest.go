@@ -1,11 +1,12 @@
-// Package damagetest damages a closed store's log the way a bad disk sector would, for
-// the tests of what pmd does then (contract section 8): the one place outside log/ that
-// knows where a store's segments are.
+// Package damagetest damages a closed store's log the way a bad disk sector would, and
+// gives tests a small disk that fills up, for the tests of what pmd does then (contract
+// section 8). It is the one place outside log/ that knows where a store's segments are.
 package damagetest
 
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,4 +40,25 @@ func FlipIn(t testing.TB, dir, marker string) string {
 	}
 	t.Fatalf("damagetest: %q is in no segment of %s", marker, dir)
 	return ""
+}
+
+// SmallDisk mounts a tmpfs of size (as mount takes it: "4m") on a directory of the test
+// and returns it, unmounted when the test ends: a real file system that fills up, for
+// the tests of full disks. It skips the test where mounting is refused (not root, no
+// mount).
+func SmallDisk(t testing.TB, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v): %s", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	return mnt
 }
