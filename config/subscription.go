@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/pm"
 	"gopkg.in/yaml.v3"
 )
@@ -118,11 +119,8 @@ func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
 	if v, ok := m["category"]; ok {
 		filters++
 		if s, ok := p.str(v, what+": category"); ok {
-			switch {
-			case checkType(s) != "":
-				p.errorf(v, "%s: category %s", what, checkType(s))
-			case strings.Contains(s, "$"):
-				p.errorf(v, "%s: category %q contains $: a category is the part of a stream name before its first $", what, s)
+			if err := pmd.CheckCategory(s); err != nil {
+				p.errorf(v, "%s: category %v", what, err)
 			}
 			sub.Category = s
 		}

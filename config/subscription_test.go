@@ -57,7 +57,7 @@ func TestSubscriptionErrors(t *testing.T) {
 		{"the store's stream", "subscriptions:\n  - {name: a, stream: $all, deliver: {webhook: http://x/}}\n",
 			`pmd.yaml:2:23: subscription "a": stream "$all" is the store's own; to follow the global log, give types`},
 		{"a category with $", "subscriptions:\n  - {name: a, category: Order$1, deliver: {webhook: http://x/}}\n",
-			`pmd.yaml:2:25: subscription "a": category "Order$1" contains $`},
+			`pmd.yaml:2:25: subscription "a": category "Order$1" holds a $: a category is the part of a stream name before its first $`},
 		{"max_attempts 0", "subscriptions:\n  - {name: a, types: [A], deliver: {webhook: http://x/, max_attempts: 0}}\n",
 			`pmd.yaml:2:71: subscription "a": deliver: max_attempts must be at least 1`},
 		{"not a list", "subscriptions: {name: a}\n",

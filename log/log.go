@@ -854,11 +854,12 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 }
 
 // Sync fsyncs the tail segment, unless every record was synced already (by Write or an
-// earlier Sync since Open) and no write failed since: then it does nothing. A failure is handled as a failed Write's is: the error
-// matches ErrUnavailable and wraps the cause, Err reports it, and the next Write or
-// Sync recovers first. Nothing acknowledged is cut by the recovery, but after a failed
-// fsync the operating system may have dropped unsynced pages: with NoSync, records
-// acknowledged since the last successful Sync may not survive a power cut.
+// earlier Sync since Open) and no write failed since: then it does nothing. A failure is
+// handled as a failed Write's is: the error matches ErrUnavailable and wraps the cause,
+// Err reports it, and the next Write or Sync recovers first. Nothing acknowledged is cut
+// by the recovery, but after a failed fsync the operating system may have dropped
+// unsynced pages: with NoSync, records acknowledged since the last successful Sync may
+// not survive a power cut.
 func (l *Log) Sync() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
