@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -98,10 +99,12 @@ func (t *Tokens) Len() int {
 // misspelt "stream:" does not silently grant every stream.
 type tokenFile struct {
 	Tokens []struct {
-		Name    string    `yaml:"name"`
-		SHA256  string    `yaml:"sha256"`
-		Scopes  []string  `yaml:"scopes"`
-		Streams *[]string `yaml:"streams"`
+		Name   string   `yaml:"name"`
+		SHA256 string   `yaml:"sha256"`
+		Scopes []string `yaml:"scopes"`
+		// Streams is kept as a node to tell "streams:" with no value (null, which
+		// must not grant every stream) from no streams key at all.
+		Streams yaml.Node `yaml:"streams"`
 	} `yaml:"tokens"`
 }
 
@@ -119,6 +122,9 @@ func readTokens(path string) ([]token, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("token file %s: %w", path, err)
+	}
+	if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("token file %s: a second YAML document (after ---): put every token in the one tokens list", path)
 	}
 	if len(f.Tokens) == 0 {
 		return nil, fmt.Errorf("token file %s: no tokens: with --auth every request needs one", path)
@@ -159,16 +165,23 @@ func readTokens(path string) ([]token, error) {
 			}
 			tk.scope = max(tk.scope, sc)
 		}
-		if e.Streams != nil {
-			if len(*e.Streams) == 0 {
+		if !e.Streams.IsZero() {
+			var streams []string
+			if err := e.Streams.Decode(&streams); err != nil {
+				return nil, fmt.Errorf("%s (%s): streams must be a list of stream-name prefixes: %w", at, e.Name, err)
+			}
+			if len(streams) == 0 {
 				return nil, fmt.Errorf("%s (%s): streams is empty: leave it out for every stream, or name prefixes", at, e.Name)
 			}
-			for _, p := range *e.Streams {
+			for _, p := range streams {
 				if p == "" {
 					return nil, fmt.Errorf("%s (%s): an empty stream prefix: leave streams out for every stream", at, e.Name)
 				}
+				if strings.HasPrefix(p, "$") {
+					return nil, fmt.Errorf("%s (%s): stream prefix %q starts with $: names starting with $ are the store's own, so a token limited to them reaches no stream", at, e.Name, p)
+				}
 			}
-			tk.streams = *e.Streams
+			tk.streams = streams
 		}
 		list = append(list, tk)
 	}

@@ -57,6 +57,10 @@ func TestTokenFileErrors(t *testing.T) {
 		{"unknown scope", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [root]}\n", `unknown scope "root"`},
 		{"empty streams", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], streams: []}\n", "streams is empty"},
 		{"empty prefix", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], streams: [\"\"]}\n", "an empty stream prefix"},
+		{"null streams", "tokens:\n  - name: a\n    sha256: " + h + "\n    scopes: [read]\n    streams:\n", ":2: tokens[0] (a): streams is empty"},
+		{"tilde streams", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], streams: ~}\n", "streams is empty"},
+		{"dollar prefix", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], streams: [\"Order$\", \"$all\"]}\n", `:2: tokens[0] (a): stream prefix "$all" starts with $`},
+		{"second document", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read]}\n---\ntokens:\n  - {name: b, sha256: " + sha("y") + ", scopes: [read]}\n", "a second YAML document"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
