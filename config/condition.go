@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -59,11 +60,8 @@ func compileCondition(src string, handles []string) (Condition, error) {
 	if err != nil {
 		return Condition{}, fmt.Errorf("%q is not all, any or a boolean expression over state, event and process_id: %v", src, err)
 	}
-	check := &seenChecker{handles: handles}
-	node := prog.Node()
-	ast.Walk(&node, check)
-	if check.unknown != "" {
-		return Condition{}, fmt.Errorf("seen.%s: %s is not one of the handled types %v", check.unknown, check.unknown, handles)
+	if check := unknownSeen(prog, handles); check.unknown != "" {
+		return Condition{}, errors.New(check.message())
 	}
 	c.prog = prog
 	return c, nil
@@ -73,6 +71,7 @@ func compileCondition(src string, handles []string) (Condition, error) {
 type seenChecker struct {
 	handles []string
 	unknown string
+	at      ast.Node // the property X, for its place in the expression
 }
 
 // isSeen reports whether n is seen or state.seen.
@@ -88,6 +87,18 @@ func isSeen(n ast.Node) bool {
 	return false
 }
 
+// unknownSeen walks prog for a seen.X whose X is not one of handles.
+func unknownSeen(prog *vm.Program, handles []string) *seenChecker {
+	check := &seenChecker{handles: handles}
+	node := prog.Node()
+	ast.Walk(&node, check)
+	return check
+}
+
+func (v *seenChecker) message() string {
+	return fmt.Sprintf("seen.%s: %s is not one of the handled types %v", v.unknown, v.unknown, v.handles)
+}
+
 func (v *seenChecker) Visit(n *ast.Node) {
 	m, ok := (*n).(*ast.MemberNode)
 	if !ok || v.unknown != "" {
@@ -97,7 +108,7 @@ func (v *seenChecker) Visit(n *ast.Node) {
 		return
 	}
 	if prop, ok := m.Property.(*ast.StringNode); ok && !slices.Contains(v.handles, prop.Value) {
-		v.unknown = prop.Value
+		v.unknown, v.at = prop.Value, prop
 	}
 }
 

@@ -413,7 +413,7 @@ func (p *parser) command(n *yaml.Node, what string, handles []string, correlateB
 		}
 	}
 	if v, ok := m["data"]; ok {
-		c.Data = p.fields(v, what+": data", correlateBy)
+		c.Data = p.fields(v, what+": data", handles, correlateBy)
 	}
 	return c
 }
@@ -421,7 +421,7 @@ func (p *parser) command(n *yaml.Node, what string, handles []string, correlateB
 // fields reads a command's data: a mapping of field names to expressions. No field may
 // be named correlateBy: the data holds the process id under that name (Process.data),
 // and a field would overwrite it.
-func (p *parser) fields(n *yaml.Node, what, correlateBy string) []Field {
+func (p *parser) fields(n *yaml.Node, what string, handles []string, correlateBy string) []Field {
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "%s must be a mapping of field names to expressions, got %s", what, kindName(n))
 		return nil
@@ -443,7 +443,7 @@ func (p *parser) fields(n *yaml.Node, what, correlateBy string) []Field {
 			p.errorf(k, "%s: field %q is the correlate_by field: the command's data holds the process id under it; name the field otherwise", what, name)
 			continue
 		}
-		if e := p.compileExpr(v, fmt.Sprintf("%s.%s", what, name), false); e != nil {
+		if e := p.compileExpr(v, fmt.Sprintf("%s.%s", what, name), handles, false); e != nil {
 			out = append(out, Field{Name: name, Value: e})
 		}
 	}

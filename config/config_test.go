@@ -132,17 +132,23 @@ processes:
 	}
 }
 
-// TestExpressionErrorsHaveLineAndColumn: an unknown name in a command's data is
-// reported at its place in the file, quoted or not.
+// TestExpressionErrorsHaveLineAndColumn: an unknown name, or a seen.X whose X is not a
+// handled type, in a command's data is reported at its place in the file, quoted or not,
+// in an issue and in a deadline alike; a lone unknown word gets the hint to quote it.
 func TestExpressionErrorsHaveLineAndColumn(t *testing.T) {
-	const head = "processes:\n  - name: Shipping\n    correlate_by: order_id\n    handles: [PaymentReceived]\n    issue:\n      type: ShipOrder\n      data:\n"
+	const head = "processes:\n  - name: Shipping\n    correlate_by: order_id\n    handles: [PaymentReceived, Paid]\n    issue:\n      type: ShipOrder\n      data:\n"
 	tests := []struct {
 		name, field string
 		line, col   int
+		msg         string
 	}{
-		{"plain", "        address: state.data.address + adress\n", 8, 39},
-		{"double quoted", "        address: \"state.data.address + adress\"\n", 8, 40},
-		{"at the start", "        address: adress\n", 8, 18},
+		{"plain", "        address: state.data.address + adress\n", 8, 39, "unknown name adress"},
+		{"double quoted", "        address: \"state.data.address + adress\"\n", 8, 40, "unknown name adress"},
+		{"at the start", "        address: adress\n", 8, 18, "unknown name adress"},
+		{"a bare word", "        carrier: DHL\n", 8, 18, `unknown name DHL; write "'DHL'" for a string`},
+		{"state.seen typo", "        x: state.seen.Payd\n", 8, 23, "seen.Payd: Payd is not one of the handled types [PaymentReceived Paid]"},
+		{"seen typo", "        x: \"1 + seen.Payd\"\n", 8, 22, "seen.Payd: Payd is not one of the handled types"},
+		{"seen typo in a deadline", "        x: state.seen.Paid\n    deadline:\n      after: 1h\n      issue: {type: Late, data: {w: seen.Payd == 0}}\n", 11, 42, "seen.Payd: Payd is not one of the handled types"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,10 +158,15 @@ func TestExpressionErrorsHaveLineAndColumn(t *testing.T) {
 				t.Fatalf("got %v, want one error", err)
 			}
 			e := errs[0]
-			if e.Line != tt.line || e.Column != tt.col || !strings.Contains(e.Msg, "unknown name adress") {
-				t.Fatalf("got %q at %d:%d, want unknown name adress at %d:%d", e.Msg, e.Line, e.Column, tt.line, tt.col)
+			if e.Line != tt.line || e.Column != tt.col || !strings.Contains(e.Msg, tt.msg) {
+				t.Fatalf("got %q at %d:%d, want %q at %d:%d", e.Msg, e.Line, e.Column, tt.msg, tt.line, tt.col)
 			}
 		})
+	}
+	// A name that is not alone gets no hint: quoting it would not help.
+	_, err := Parse("pmd.yaml", []byte(head+"        carrier: DHL + 1\n"))
+	if err == nil || strings.Contains(err.Error(), "for a string") {
+		t.Fatalf("got %v, want an unknown name without the hint", err)
 	}
 }
 

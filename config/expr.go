@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"maps"
+	"regexp"
+	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -80,8 +82,9 @@ func (e *Expression) eval(s State, handles []string) (any, error) {
 }
 
 // compileExpr compiles the expression of the scalar node n, any result type unless
-// boolean; a problem is reported at its line and column in the file.
-func (p *parser) compileExpr(n *yaml.Node, what string, boolean bool) *Expression {
+// boolean, for a process manager handling handles; a problem is reported at its line
+// and column in the file.
+func (p *parser) compileExpr(n *yaml.Node, what string, handles []string, boolean bool) *Expression {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
 		p.errorf(n, "%s must be an expression, got %s", what, kindName(n))
 		return nil
@@ -91,6 +94,9 @@ func (p *parser) compileExpr(n *yaml.Node, what string, boolean bool) *Expressio
 		opts = append(opts, expr.AsBool())
 	}
 	prog, err := expr.Compile(n.Value, opts...)
+	if err == nil {
+		err = checkSeen(prog, n.Value, handles)
+	}
 	if err != nil {
 		line, col := n.Line, n.Column
 		msg := err.Error()
@@ -105,9 +111,27 @@ func (p *parser) compileExpr(n *yaml.Node, what string, boolean bool) *Expressio
 				}
 			}
 		}
+		if bareWord.MatchString(n.Value) && strings.HasPrefix(msg, "unknown name ") {
+			// carrier: DHL reads DHL as a name; a string needs quotes inside the YAML value.
+			msg += fmt.Sprintf("; write \"'%s'\" for a string", n.Value)
+		}
 		p.errs = append(p.errs, &Error{File: p.file, Line: line, Column: col,
 			Msg: fmt.Sprintf("%s: %q: %s (an expression over state, event and process_id)", what, n.Value, msg)})
 		return nil
 	}
 	return &Expression{Source: n.Value, prog: prog}
+}
+
+// bareWord matches an expression that is one identifier and nothing else.
+var bareWord = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkSeen returns an error placed in src at the first seen.X or state.seen.X whose X
+// is not one of handles (see seenChecker).
+func checkSeen(prog *vm.Program, src string, handles []string) error {
+	check := unknownSeen(prog, handles)
+	if check.unknown == "" {
+		return nil
+	}
+	fe := &file.Error{Location: check.at.Location(), Message: check.message()}
+	return fe.Bind(file.NewSource(src))
 }
