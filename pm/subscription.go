@@ -104,6 +104,11 @@ type Subscription struct {
 	logger  *slog.Logger
 	d       *dispatcher
 	started atomic.Bool
+	// writing serialises the writes to the subscription's stream with the state they
+	// carry, so that its records land in the order the state changed: a position saved
+	// while an event fails is written before that failure, or not at all. Taken before
+	// mu, never while holding it.
+	writing sync.Mutex
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change a waiter may wait for
@@ -279,7 +284,12 @@ func (s *Subscription) load(ctx context.Context) error {
 		if first {
 			position, first = pos, false
 		}
-		if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
+		if rec.Outcome == "" && pos == position {
+			// Nothing new about the event at the position: stores written before saves
+			// were serialised with failures may hold one after that event's records.
+			continue
+		}
+		if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || pos != position || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
 			break
 		}
 		trail = append(trail, rec)
@@ -383,6 +393,8 @@ func (s *Subscription) saveLoop(ctx context.Context) error {
 
 // save writes the position if it moved.
 func (s *Subscription) save(ctx context.Context) error {
+	s.writing.Lock()
+	defer s.writing.Unlock()
 	s.mu.Lock()
 	pos, moved := s.position, s.position > s.saved
 	s.mu.Unlock()
@@ -616,6 +628,8 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 			Metadata: map[string]any{pmd.CausationID: x.id.String()},
 		}
 	}
+	s.writing.Lock()
+	defer s.writing.Unlock()
 	if _, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, events...); err != nil {
 		return fmt.Errorf("pm: subscription %s: record a delivery: %w", s.name, err)
 	}
