@@ -252,3 +252,71 @@ func TestShippingDeadlineData(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyNamesInDataAndWhen: the names complete_when knew before state existed
+// (data, seen, id, events) work in a command's data and in an issue list's when too.
+func TestLegacyNamesInDataAndWhen(t *testing.T) {
+	cfg, err := Parse("test.yaml", []byte(`
+processes:
+  - name: Legacy
+    correlate_by: order_id
+    handles: [Opened, Noted]
+    issue:
+      - type: Echoed
+        when: seen.Noted > 0 && events >= 2 && id == data.order_id
+        data:
+          pid: id
+          note: data.note
+          notes: seen.Noted
+          count: events
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := pmtest.Fact("Opened", map[string]any{"order_id": "o-1", "note": "first"})
+	noted := pmtest.Fact("Noted", map[string]any{"order_id": "o-1", "note": "second"})
+	def := cfg.Processes[0].Definition()
+	pmtest.Given(t, def, opened).Expect()
+	pmtest.Given(t, def, opened, noted).Expect(pm.Command{Type: "Echoed", Key: "Echoed", ProcessID: "o-1",
+		Data: map[string]any{"order_id": "o-1", "pid": "o-1", "note": "second", "notes": 1, "count": 2}})
+}
+
+// contractSection11 is the example of the contract's section 11, as written there.
+const contractSection11 = `
+processes:
+  - name: Shipping
+    correlate_by: order_id
+    handles: [PaymentReceived, ItemsPicked]
+    complete_when: all
+    issue:
+      type: ShipOrder
+      data:                                  # each value an expression over state and event
+        address: state.data.address
+        amount: state.data.amount * 100
+    deliver:
+      webhook: http://127.0.0.1:9000/commands
+      max_attempts: 10                       # then the command is parked
+      timeout: 10s
+`
+
+// TestContractSection11ExampleLoads: the contract's own example loads, with its deliver
+// options, and issues ShipOrder once both facts are in, its data computed from the state.
+func TestContractSection11ExampleLoads(t *testing.T) {
+	cfg, err := Parse("contract.yaml", []byte(contractSection11))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Processes[0]
+	if want := (Deliver{Webhook: "http://127.0.0.1:9000/commands", MaxAttempts: 10, Timeout: 10 * time.Second}); p.Deliver == nil || *p.Deliver != want {
+		t.Fatalf("deliver = %+v, want %+v", p.Deliver, want)
+	}
+	if o := p.Options(); o.MaxAttempts != 10 {
+		t.Errorf("options MaxAttempts = %d, want 10", o.MaxAttempts)
+	}
+	paid := pmtest.Fact("PaymentReceived", map[string]any{"order_id": "7", "address": "1 Main St", "amount": 12})
+	picked := pmtest.Fact("ItemsPicked", map[string]any{"order_id": "7"})
+	pmtest.EveryOrder(t, p.Definition(), []pmd.Event{paid, picked}, func(t *testing.T, s *pmtest.Scenario[State]) {
+		s.Expect(pm.Command{Type: "ShipOrder", Key: KeyComplete, ProcessID: "7",
+			Data: map[string]any{"order_id": "7", "address": "1 Main St", "amount": 1200}})
+	})
+}
