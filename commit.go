@@ -470,8 +470,20 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 	r.last = r.first
 	switch {
 	case r.retain != nil:
-		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Position: next, Commit: true, Retention: *r.retain})
+		ret := *r.retain
+		if ret.ExpiredBefore > 0 {
+			// A scavenge's expiry keeps the settings the stream has now: the ones the
+			// scavenge read with its page of streams may have been replaced since.
+			cur := state.Retention
+			ret.MaxAge, ret.MaxCount, ret.TruncateBefore = cur.MaxAge, cur.MaxCount, cur.TruncateBefore
+		} else if ret.TruncateBefore > state.Next {
+			// Versions not yet written would be hidden as soon as they are appended.
+			return false, invalid("truncate_before", "%d is past the end of stream %q, whose next version is %d",
+				ret.TruncateBefore, r.stream, state.Next)
+		}
+		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Position: next, Commit: true, Retention: ret})
 		r.last++
+		st.ov.retained(r.stream, state, index.Retention{MaxAge: ret.MaxAge, MaxCount: ret.MaxCount, TruncateBefore: ret.TruncateBefore})
 		return false, nil
 	case r.erase:
 		if state.Next > 0 {
@@ -712,6 +724,13 @@ func (o *overlay) wrote(stream string, st index.StreamState, next uint64) {
 	st.Exists = true
 	st.Next = next
 	st.Last = int64(next) - 1
+	o.streams[stream] = &st
+}
+
+// retained records the retention settings a batch gives stream, which the next expiry
+// of the stream keeps.
+func (o *overlay) retained(stream string, st index.StreamState, r index.Retention) {
+	st.Retention = r
 	o.streams[stream] = &st
 }
 

@@ -23,7 +23,9 @@ type Retention struct {
 }
 
 // SetRetention sets the retention of stream, replacing the settings it had. Hiding is
-// final: a setting that shows more than before does not bring back what was hidden.
+// final: a setting that shows more than before does not bring back what was hidden. A
+// TruncateBefore past the stream's next version is refused (ErrInvalidArgument, naming
+// the next version): it would hide every event appended until the stream got there.
 func (s *Store) SetRetention(ctx context.Context, stream string, r Retention) error {
 	if err := checkWritable(stream); err != nil {
 		return err
@@ -123,7 +125,11 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 }
 
 // expire writes a retention record for every stream whose oldest visible events are
-// past its max age, naming the version below which they are.
+// past its max age, naming the version below which they are. The record keeps the
+// stream's settings as they are when it is written (plan fills them in), not as the page
+// read here had them: a SetRetention may come in between. The page's settings still go
+// with the request, so that a replica of an older pmd, which writes them as they are,
+// agrees with this one whenever no SetRetention came in between.
 func (s *Store) expire(ctx context.Context) (int, error) {
 	n := 0
 	for after := ""; ; {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,17 +108,15 @@ func TestRetention(t *testing.T) {
 	}
 	checkAllBackward(t, s, all)
 
-	// Truncating past every event reads as empty too, whichever way.
+	// Truncating every event (up to the next version) reads as empty too, whichever way.
 	d := []pmd.EventData{ev("D"), ev("D"), ev("D")}
 	mustAppend(t, s, "D$1", pmd.NoStream, d...)
-	for _, before := range []uint64{3, 100} {
-		if err := s.SetRetention(ctx, "D$1", pmd.Retention{TruncateBefore: before}); err != nil {
-			t.Fatal(err)
-		}
-		for _, opts := range []pmd.ReadOptions{{}, {From: pmd.End, Backward: true}} {
-			if got, err := readStream(t, s, "D$1", opts); err != nil || len(got) != 0 {
-				t.Fatalf("truncate_before %d, read %+v: %v, %v; want nothing and no error", before, opts, ids(got), err)
-			}
+	if err := s.SetRetention(ctx, "D$1", pmd.Retention{TruncateBefore: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []pmd.ReadOptions{{}, {From: pmd.End, Backward: true}} {
+		if got, err := readStream(t, s, "D$1", opts); err != nil || len(got) != 0 {
+			t.Fatalf("truncate_before 3, read %+v: %v, %v; want nothing and no error", opts, ids(got), err)
 		}
 	}
 	if info := streamInfo(t, s, "D$1"); !info.Exists || info.Version != 2 {
@@ -388,5 +387,142 @@ func TestScavengeSealsAnErasedTail(t *testing.T) {
 	}
 	if segs, _ := filepath.Glob(filepath.Join(dir, "log", strings.Repeat("[0-9]", 20))); len(segs) != n {
 		t.Fatalf("a scavenge with nothing to erase made %d segments of %d", len(segs), n)
+	}
+}
+
+// inlineRaft stands in for a cluster of one: it applies each replicated write at once,
+// and keeps the entries, for another replica to apply. before, if set, runs once before
+// the next write is numbered and applied, as another client's write that Raft orders
+// first.
+type inlineRaft struct {
+	s       *pmd.Store
+	mu      sync.Mutex
+	entries []pmd.ReplicatedWrite
+	before  func()
+}
+
+func (r *inlineRaft) fn(ctx context.Context, write []byte) (pmd.WriteResult, error) {
+	r.mu.Lock()
+	before := r.before
+	r.before = nil
+	r.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	r.mu.Lock()
+	w := pmd.ReplicatedWrite{Index: uint64(len(r.entries)) + 1, Timestamp: time.Now().UnixNano(), Write: write}
+	r.entries = append(r.entries, w)
+	r.mu.Unlock()
+	out := r.s.ApplyWrites(ctx, []pmd.ReplicatedWrite{w})
+	return out[0].Result, out[0].Err
+}
+
+// TestScavengeKeepsConcurrentRetention: a scavenge reads a page of streams with their
+// settings, then writes an expiry record for each; a SetRetention that comes in between
+// is kept, not replaced by the settings the scavenge read. A replica that applies the
+// same entries in one go (the SetRetention and the expiry in one batch) agrees.
+func TestScavengeKeepsConcurrentRetention(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, "")
+	r := &inlineRaft{s: s}
+	if _, err := s.SetReplicator(r.fn); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"S$a", "S$b"} {
+		mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
+		if err := s.SetRetention(ctx, name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := pmd.Retention{MaxAge: time.Nanosecond, MaxCount: 7}
+	set := make(chan error, 1)
+	r.mu.Lock()
+	r.before = func() { set <- s.SetRetention(ctx, "S$b", want) } // before S$a's expiry
+	r.mu.Unlock()
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil || res.Expired != 2 {
+		t.Fatalf("Scavenge = %+v, %v; want both streams expired", res, err)
+	}
+	select {
+	case err := <-set:
+		if err != nil {
+			t.Fatalf("SetRetention during the scavenge: %v", err)
+		}
+	default:
+		t.Fatal("the scavenge wrote no expiry record")
+	}
+	for _, st := range []*pmd.Store{s, replay(t, r.entries)} {
+		if got, err := st.Retention("S$b"); err != nil || got != want {
+			t.Fatalf("Retention(S$b) after the scavenge = %+v, %v; want %+v, set while it ran", got, err, want)
+		}
+		if got, err := st.Retention("S$a"); err != nil || got != (pmd.Retention{MaxAge: time.Nanosecond}) {
+			t.Fatalf("Retention(S$a) after the scavenge = %+v, %v", got, err)
+		}
+		if got, err := readStream(t, st, "S$b", pmd.ReadOptions{}); err != nil || len(got) != 0 {
+			t.Fatalf("S$b after its expiry reads %v, %v; want nothing", ids(got), err)
+		}
+	}
+}
+
+// replay applies entries to a new replica in one call, so that they share its batches.
+func replay(t *testing.T, entries []pmd.ReplicatedWrite) *pmd.Store {
+	t.Helper()
+	s := openStore(t, "")
+	if _, err := s.SetReplicator(func(context.Context, []byte) (pmd.WriteResult, error) {
+		return pmd.WriteResult{}, errors.New("a replay takes no writes")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range s.ApplyWrites(context.Background(), entries) {
+		if o.Err != nil {
+			t.Fatalf("replay entry %d: %v", entries[i].Index, o.Err)
+		}
+	}
+	return s
+}
+
+// TestTruncateBeforePastTheEnd: a truncate_before past a stream's next version would
+// hide the events appended after it; it is refused, naming the field and the next
+// version, and changes nothing.
+func TestTruncateBeforePastTheEnd(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, "")
+	mustAppend(t, s, "A$1", pmd.NoStream, ev("T"), ev("T"), ev("T")) // next version 3
+	if err := s.SetRetention(ctx, "A$1", pmd.Retention{TruncateBefore: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		stream string
+		before uint64
+		next   uint64 // the stream's next version, named in the error
+	}{
+		{"A$1", 4, 3},
+		{"A$1", 4200, 3},
+		{"Never$1", 1, 0},
+	} {
+		old, err := s.Retention(tc.stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.SetRetention(ctx, tc.stream, pmd.Retention{MaxCount: 9, TruncateBefore: tc.before})
+		var bad *pmd.InvalidArgumentError
+		if !errors.As(err, &bad) || bad.Arg != "truncate_before" || !strings.Contains(err.Error(), fmt.Sprintf("next version is %d", tc.next)) {
+			t.Fatalf("%s: truncate_before %d: %v; want an invalid truncate_before naming next version %d", tc.stream, tc.before, err, tc.next)
+		}
+		if got, err := s.Retention(tc.stream); err != nil || got != old {
+			t.Fatalf("%s: a refused setting changed the retention to %+v, %v; want %+v", tc.stream, got, err, old)
+		}
+	}
+	// The stream's next version itself is fine, and hides nothing appended later.
+	if err := s.SetRetention(ctx, "A$1", pmd.Retention{TruncateBefore: 3}); err != nil {
+		t.Fatal(err)
+	}
+	e := ev("T")
+	mustAppend(t, s, "A$1", pmd.AtVersion(2), e)
+	if got, err := readStream(t, s, "A$1", pmd.ReadOptions{}); err != nil || !reflect.DeepEqual(ids(got), []uuid.UUID{e.ID}) {
+		t.Fatalf("after truncate_before 3 and an append, A$1 reads %v, %v; want %v", ids(got), err, e.ID)
+	}
+	if _, err := s.Event(ctx, e.ID); err != nil {
+		t.Fatalf("the appended event by id: %v", err)
 	}
 }
