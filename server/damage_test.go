@@ -17,7 +17,8 @@ import (
 
 // TestDamageOverHTTP: a damaged record makes /healthz say degraded with the problem,
 // a page of $all stops short of it with next at it, a page that starts at it fails with
-// corrupt naming it, and the page after it is served (contract section 8). A
+// corrupt naming it (in the message, and as position and version fields), and the page
+// after it is served (contract section 8). A
 // subscription from below it gets the events before it, then an SSE error event,
 // corrupt, naming it, with its id (docs/api.md), and ends: a client that reconnects
 // with that id as Last-Event-ID, as EventSource does, gets the events after it.
@@ -65,8 +66,12 @@ func TestDamageOverHTTP(t *testing.T) {
 		t.Fatalf("first page: %d events, next %v; want %d events and next 11", n, page.body["next"], victim)
 	}
 	bad := e.do("GET", "/v1/all?from=11", nil).mustError(t, http.StatusInternalServerError, "corrupt")
-	if !strings.Contains(fmt.Sprint(bad.body["message"]), "position 11") {
-		t.Fatalf("read from the damaged record: %s, want it named", bad.raw)
+	if !strings.Contains(fmt.Sprint(bad.body["message"]), "position 11") || fmt.Sprint(bad.body["position"]) != "11" || bad.body["version"] != nil {
+		t.Fatalf("read from the damaged record: %s, want it named, with position 11", bad.raw)
+	}
+	badStream := e.do("GET", "/v1/streams/s?from=10", nil).mustError(t, http.StatusInternalServerError, "corrupt")
+	if fmt.Sprint(badStream.body["position"]) != "11" || fmt.Sprint(badStream.body["version"]) != "10" {
+		t.Fatalf("read of the stream from the damaged record: %s, want position 11 and version 10", badStream.raw)
 	}
 	if n := len(e.do("GET", "/v1/all?from=12&limit=1000", nil).must(t, http.StatusOK).events(t)); n != 100-victim-1 {
 		t.Fatalf("read after the damaged record: %d events, want %d", n, 100-victim-1)
@@ -100,6 +105,9 @@ func TestDamageOverHTTP(t *testing.T) {
 		var body errorBody
 		if f.event != "error" || json.Unmarshal([]byte(f.data), &body) != nil || body.Error != codeCorrupt || !strings.HasPrefix(body.Message, c.named) {
 			t.Fatalf("subscribe?%s: after the events before the damaged record: %+v, want an error event, corrupt, %s", c.query, f, c.named)
+		}
+		if body.Position == nil || *body.Position != 11 || (body.Version != nil) != (c.query == "stream=s&") || (body.Version != nil && *body.Version != 10) {
+			t.Fatalf("subscribe?%s: error event %s, want position 11 (and version 10 when following the stream)", c.query, f.data)
 		}
 		if f.id != fmt.Sprint(c.damaged) {
 			t.Fatalf("subscribe?%s: the error event has id %q, want the damaged record's %d", c.query, f.id, c.damaged)

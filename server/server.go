@@ -70,6 +70,7 @@ type Options struct {
 	AllowOrigins []string
 	// AllowHosts are the Host names served besides IP addresses, localhost and names
 	// under .localhost; a request for any other Host is refused (DNS rebinding).
+	// "*.example.com" serves any one label under example.com, as in a certificate.
 	AllowHosts []string
 	// PageBytes bounds a page of events: it stops before the event that would take
 	// its JSON past this many bytes, always holding at least one; 0 means 4 MiB.
@@ -602,6 +603,25 @@ func errUnavailable(msg string) error {
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
+	// Position is the damaged record's position in a corrupt error, and Version its
+	// version when the read followed one stream: a read goes on from the record next
+	// to it, and a program should not have to parse the message to find which.
+	Position *uint64 `json:"position,omitempty"`
+	Version  *uint64 `json:"version,omitempty"`
+}
+
+// newErrorBody is the body of an error answer with code and msg, naming the damaged
+// record when err is a *pmd.CorruptError that names one.
+func newErrorBody(code, msg string, err error) errorBody {
+	b := errorBody{Error: code, Message: msg}
+	var ce *pmd.CorruptError
+	if errors.As(err, &ce) && ce.Position > 0 {
+		b.Position = &ce.Position
+		if ce.Stream != "" {
+			b.Version = &ce.Version
+		}
+	}
+	return b
 }
 
 // classify maps an error to its status and contract code.
@@ -657,5 +677,5 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
-	writeJSON(w, status, errorBody{Error: code, Message: msg})
+	writeJSON(w, status, newErrorBody(code, msg, err))
 }

@@ -124,7 +124,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				if end.shared {
 					why = fmt.Sprintf("the subscribers of this server together let more than %d bytes of live events pile up, and this one fell behind", s.opts.SubscribersBuffer)
 				}
-				s.sseError(w, rc, "", "too_slow", why+": reconnect with Last-Event-ID to catch up from the last event received")
+				s.sseError(w, rc, "", errorBody{Error: "too_slow", Message: why + ": reconnect with Last-Event-ID to catch up from the last event received"})
 				return nil
 			}
 			if len(frames) > 0 {
@@ -137,7 +137,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				if end.err != nil && ctx.Err() == nil {
 					s.log.Warn("subscription ended", "stream", opts.Stream, "err", end.err)
 					_, code := classify(end.err)
-					s.sseError(w, rc, damagedID(end.err, byStream), code, end.err.Error())
+					s.sseError(w, rc, damagedID(end.err, byStream), newErrorBody(code, end.err.Error(), end.err))
 				}
 				// The stream ends; the client reconnects with Last-Event-ID.
 				return nil
@@ -152,10 +152,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// sseError sends an SSE "error" event, {"error": code, "message": msg}, before the
+// sseError sends an SSE "error" event, {"error": code, "message": msg, ...}, before the
 // server ends the stream; with the SSE id id, unless it is empty.
-func (s *Server) sseError(w http.ResponseWriter, rc *http.ResponseController, id, code, msg string) {
-	data, _ := json.Marshal(errorBody{Error: code, Message: msg})
+func (s *Server) sseError(w http.ResponseWriter, rc *http.ResponseController, id string, body errorBody) {
+	data, _ := json.Marshal(body)
 	var frame []byte
 	if id != "" {
 		frame = fmt.Appendf(frame, "id: %s\n", id)
