@@ -47,24 +47,36 @@ const (
 )
 
 // consistency takes the consistency query parameter out of r (checkQuery knows nothing
-// of it) and reports whether it asks for the leader.
+// of it) and reports whether it asks for the leader. Only its own pairs are cut from the
+// raw query: the others stay as sent, so that checkQuery still sees a malformed pair or a
+// parameter given twice, which re-encoding the parsed query would drop or merge.
 func consistency(r *http.Request) (leader bool, err error) {
-	q := r.URL.Query()
-	v, ok := q["consistency"]
-	if !ok {
+	var kept, values []string
+	for _, pair := range strings.Split(r.URL.RawQuery, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		if key, err := url.QueryUnescape(k); err != nil || key != "consistency" {
+			kept = append(kept, pair)
+			continue
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			return false, errBadRequest("malformed query string: consistency=%s: %v", v, err)
+		}
+		values = append(values, val)
+	}
+	if values == nil {
 		return false, nil
 	}
-	q.Del("consistency")
-	r.URL.RawQuery = q.Encode()
+	r.URL.RawQuery = strings.Join(kept, "&")
 	switch {
-	case len(v) != 1:
-		return false, errBadRequest("query parameter consistency is given %d times: give it once", len(v))
-	case v[0] == "leader":
+	case len(values) != 1:
+		return false, errBadRequest("query parameter consistency is given %d times: give it once", len(values))
+	case values[0] == "leader":
 		return true, nil
-	case v[0] == "local":
+	case values[0] == "local":
 		return false, nil
 	}
-	return false, errBadRequest("consistency must be leader or local, got %q", v[0])
+	return false, errBadRequest("consistency must be leader or local, got %q", values[0])
 }
 
 // needsLeader reports whether rt must be answered by the leader: writes, and the
@@ -267,6 +279,9 @@ func (s *Server) joinNode(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Node == nil {
 		return errNotFound("this pmd is a single node, not a cluster (pmd serve --node-id)")
+	}
+	if err := noBody(r); err != nil {
+		return err
 	}
 	id := r.PathValue("id")
 	if err := s.opts.Node.Remove(r.Context(), id); err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,5 +153,34 @@ func TestForwardTLS(t *testing.T) {
 				t.Fatalf("the follower wrote to its own store, up to position %d", last)
 			}
 		})
+	}
+}
+
+// remover is a Node that records the ids it is asked to remove.
+type remover struct {
+	follower
+	mu  *sync.Mutex
+	ids *[]string
+}
+
+func (n remover) Remove(_ context.Context, id string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	*n.ids = append(*n.ids, id)
+	return nil
+}
+
+// TestRemoveNodeTakesNoBody: DELETE /v1/cluster/nodes/{id} with a body is refused and
+// removes nothing: a client that sends one means something by it.
+func TestRemoveNodeTakesNoBody(t *testing.T) {
+	var mu sync.Mutex
+	var ids []string
+	e := newEnv(t, Options{Node: remover{mu: &mu, ids: &ids}})
+	e.do("DELETE", "/v1/cluster/nodes/n2", `{"id":"n3"}`).mustError(t, http.StatusBadRequest, "bad_request")
+	e.do("DELETE", "/v1/cluster/nodes/n2", nil).must(t, http.StatusNoContent)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 1 || ids[0] != "n2" {
+		t.Fatalf("removed %q, want only n2, once", ids)
 	}
 }

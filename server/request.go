@@ -18,6 +18,26 @@ import (
 // readBody reads the request body, bounded by Options.MaxBody, and parses it with
 // parseJSON.
 func readBody(r *http.Request) (any, error) {
+	data, err := readRaw(r)
+	if err != nil {
+		return nil, err
+	}
+	return parseJSON(data)
+}
+
+// readOptionalBody is readBody for a route whose body may be left out: present is
+// false for an empty body.
+func readOptionalBody(r *http.Request) (v any, present bool, err error) {
+	data, err := readRaw(r)
+	if err != nil || len(data) == 0 {
+		return nil, false, err
+	}
+	v, err = parseJSON(data)
+	return v, true, err
+}
+
+// readRaw reads the request body, bounded by Options.MaxBody.
+func readRaw(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -31,7 +51,7 @@ func readBody(r *http.Request) (any, error) {
 			return nil, errBadRequest("the request body could not be read: %v", err)
 		}
 	}
-	return parseJSON(data)
+	return data, nil
 }
 
 // kind names the JSON type of a parsed value, for messages.

@@ -405,6 +405,10 @@ func TestDeleteStream(t *testing.T) {
 	if r.body["version"] != num(2) {
 		t.Fatalf("append after delete answered %s, want version 2", r.raw)
 	}
+	// expected_version in the body is honoured as in the query: a wrong one deletes nothing.
+	e.do("DELETE", "/v1/streams/s", `{"expected_version":7}`).mustError(t, http.StatusConflict, "wrong_expected_version")
+	e.do("GET", "/v1/streams/s", nil).must(t, http.StatusOK)
+	e.do("DELETE", "/v1/streams/s", `{"expected_version":2}`).must(t, http.StatusNoContent)
 	e.do("DELETE", "/v1/streams/t?expected_version=stream_exists", nil).must(t, http.StatusNoContent)
 	e.do("DELETE", "/v1/streams/t?expected_version=sometimes", nil).mustError(t, http.StatusBadRequest, "bad_request")
 	e.do("DELETE", "/v1/streams/%24all", nil).mustError(t, http.StatusBadRequest, "bad_request")

@@ -84,8 +84,21 @@ func (s *Server) mayLink(r *http.Request, tk *token, ids []uuid.UUID) error {
 	return nil
 }
 
+// deleteStream takes expected_version in the query or in an optional body
+// {"expected_version"}, as every write does: a body it ignored would delete a stream the
+// client meant to guard.
 func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
-	expected, _, err := expectedFromQuery(r)
+	v, present, err := readOptionalBody(r)
+	if err != nil {
+		return err
+	}
+	var body map[string]any
+	if present {
+		if body, err = object(v, "", "a delete", "expected_version"); err != nil {
+			return err
+		}
+	}
+	expected, err := expectedOf(r, body)
 	if err != nil {
 		return err
 	}

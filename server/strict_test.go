@@ -56,6 +56,15 @@ func TestStrictInput(t *testing.T) {
 		{"bad expected_version in query", "POST", "/v1/streams/s?expected_version=maybe", `{"events":[` + valid + `]}`, `expected_version must be "any", "no_stream", "stream_exists" or an integer ≥ -1, got "maybe" in the query`},
 		{"bad expected_version in body", "POST", "/v1/streams/s", `{"expected_version":1.5,"events":[` + valid + `]}`, `expected_version must be "any", "no_stream", "stream_exists" or an integer ≥ -1, got 1.5`},
 		{"bad expected_version on delete", "DELETE", "/v1/streams/s?expected_version=-2", "", `got "-2" in the query`},
+		{"bad expected_version in a delete's body", "DELETE", "/v1/streams/s", `{"expected_version":"maybe"}`, `got "maybe"`},
+		{"unknown field on delete", "DELETE", "/v1/streams/s", `{"expected":0}`, `unknown field "expected": a delete takes expected_version`},
+		{"expected_version in query and body on delete", "DELETE", "/v1/streams/s?expected_version=0", `{"expected_version":0}`, "expected_version is given both in the query and in the body"},
+		{"malformed query with consistency", "GET", "/v1/all?consistency=local&from=%zz", "", "malformed query string"},
+		{"semicolon with consistency", "GET", "/v1/all?consistency=local&limit=1;direction=backward", "", "malformed query string"},
+		{"unknown query parameter with consistency", "GET", "/v1/streams/s?backward=true&consistency=leader", "", `unknown query parameter "backward"`},
+		{"query parameter twice with consistency", "GET", "/v1/all?limit=1&consistency=local&limit=2", "", "query parameter limit is given 2 times"},
+		{"consistency twice", "GET", "/v1/all?consistency=local&consistency=leader", "", "query parameter consistency is given 2 times"},
+		{"bad consistency", "GET", "/v1/all?consistency=eventual", "", `consistency must be leader or local, got "eventual"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
