@@ -106,6 +106,10 @@ type Error struct {
 	Status  int    // the HTTP status, e.g. 409; 0 for an SSE error event of a subscription
 	Code    string // the API's error code, e.g. wrong_expected_version
 	Message string // what the daemon said, naming the stream, event or field
+
+	// Position names the damaged record of a corrupt error (0 in any other), and
+	// Version its version when the read followed one stream.
+	Position, Version uint64
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -225,18 +229,29 @@ func (c *Client) answer(ctx context.Context, resp *http.Response) ([]byte, error
 // apiError reads the error JSON of a failed answer; an answer that is not one (a
 // proxy's page) keeps its status and text.
 func apiError(resp *http.Response, body []byte) *Error {
-	e := &Error{Status: resp.StatusCode}
-	var b struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &b) == nil && b.Error != "" {
-		e.Code, e.Message = b.Error, b.Message
+	if e := decodeError(body); e != nil {
+		e.Status = resp.StatusCode
 		return e
 	}
+	e := &Error{Status: resp.StatusCode}
 	e.Code = strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_"))
 	e.Message = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	return e
+}
+
+// decodeError reads the daemon's error JSON, {"error": code, "message": ..., and for
+// corrupt "position" and "version"}, or returns nil if data is not that.
+func decodeError(data []byte) *Error {
+	var b struct {
+		Error    string `json:"error"`
+		Message  string `json:"message"`
+		Position uint64 `json:"position"`
+		Version  uint64 `json:"version"`
+	}
+	if json.Unmarshal(data, &b) != nil || b.Error == "" {
+		return nil
+	}
+	return &Error{Code: b.Error, Message: b.Message, Position: b.Position, Version: b.Version}
 }
 
 // do sends a request and decodes its JSON answer into out, if out is not nil.

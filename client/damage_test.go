@@ -95,6 +95,9 @@ func TestSubscribeGoesOnPastADamagedRecord(t *testing.T) {
 			if ce.Position != tt.want.Position || ce.Stream != tt.want.Stream || ce.Version != tt.want.Version {
 				t.Fatalf("got %+v, want %+v", ce, tt.want)
 			}
+			if api.Position != tt.want.Position || api.Version != tt.want.Version {
+				t.Fatalf("the daemon's error names position %d, version %d; want %d, %d", api.Position, api.Version, tt.want.Position, tt.want.Version)
+			}
 			// The text is the daemon's message, once.
 			if msg := err.Error(); strings.Count(msg, "damaged record") != 1 || !strings.Contains(msg, fmt.Sprintf("position %d", victim+1)) {
 				t.Fatalf("message %q", msg)
@@ -122,5 +125,34 @@ func TestSubscribeEndsAtADamagedRecordWithoutAnID(t *testing.T) {
 	var api *client.Error
 	if len(errs) != 1 || !errors.Is(errs[0], pmd.ErrCorrupt) || !errors.As(errs[0], &api) || api.Message != "damaged record at position 11: checksum" || ctx.Err() != nil {
 		t.Fatalf("got %v (context %v), want the daemon's corrupt error once, before the deadline", errs, ctx.Err())
+	}
+}
+
+// TestReadNamesTheDamagedRecord: a read that starts at a damaged record fails with the
+// daemon's corrupt error, which names the record as fields, so that a caller reads on
+// from the next one without parsing the message.
+func TestReadNamesTheDamagedRecord(t *testing.T) {
+	const n, victim = 20, 10
+	d := damagedDaemon(t, n, victim)
+	c := newClient(t, d.url)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name              string
+		read              func() (client.Page, error)
+		position, version uint64
+	}{
+		{"global log", func() (client.Page, error) { return c.ReadAll(ctx, pmd.ReadOptions{From: victim + 1}) }, victim + 1, 0},
+		{"stream", func() (client.Page, error) { return c.ReadStream(ctx, "s", pmd.ReadOptions{From: victim}) }, victim + 1, victim},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.read()
+			var api *client.Error
+			if !errors.Is(err, pmd.ErrCorrupt) || !errors.As(err, &api) {
+				t.Fatalf("got %v, want the daemon's corrupt error", err)
+			}
+			if api.Position != tt.position || api.Version != tt.version {
+				t.Fatalf("the error names position %d, version %d; want %d, %d", api.Position, api.Version, tt.position, tt.version)
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +121,8 @@ func (e *errorEvent) Unwrap() error { return e.err }
 
 // damaged is the *pmd.CorruptError of a corrupt error event with an id, as the store's
 // Subscribe gives it: the id is the record's version when following one stream, its
-// position otherwise; the position of a stream's record is read from the message.
+// position otherwise; the event's position field names a stream's record's position
+// (a daemon older than that field names it only in the message).
 func damaged(ev *errorEvent, stream string) error {
 	n, err := strconv.ParseUint(ev.id, 10, 64)
 	if err != nil {
@@ -130,14 +130,18 @@ func damaged(ev *errorEvent, stream string) error {
 	}
 	ce := &pmd.CorruptError{Position: n, Cause: ev.err}
 	if stream != "" && stream != pmd.All {
-		ce.Stream, ce.Version, ce.Position = stream, n, 0
-		fmt.Sscanf(ev.err.Message, "damaged record at position %d", &ce.Position)
+		ce.Stream, ce.Version, ce.Position = stream, n, ev.err.Position
+		if ce.Position == 0 {
+			fmt.Sscanf(ev.err.Message, "damaged record at position %d", &ce.Position)
+		}
 	}
 	// The message starts as ce's own text does: keep what follows, so that ce's
 	// text is the daemon's message once.
 	prefix := (&pmd.CorruptError{Position: ce.Position, Stream: ce.Stream, Version: ce.Version, Cause: errors.New("")}).Error()
 	if rest, ok := strings.CutPrefix(ev.err.Message, prefix); ok {
-		ce.Cause = &Error{Status: ev.err.Status, Code: ev.err.Code, Message: rest}
+		cause := *ev.err
+		cause.Message = rest
+		ce.Cause = &cause
 	}
 	return ce
 }
@@ -225,16 +229,12 @@ func (s *sse) connect(ctx context.Context) error {
 	return &ConnectionError{URL: s.c.base, Err: io.ErrUnexpectedEOF}
 }
 
-// sseError reads the data of an SSE error event, {"error": code, "message": ...}, as an
-// *Error with no Status (the response's was 200); data that is not that is kept as the
+// sseError reads the data of an SSE error event, the daemon's error JSON, as an *Error
+// with no Status (the response's was 200); data that is not that is kept as the
 // message, with the code "unknown".
 func sseError(data []byte) *Error {
-	var b struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
+	if e := decodeError(data); e != nil {
+		return e
 	}
-	if json.Unmarshal(data, &b) != nil || b.Error == "" {
-		return &Error{Code: "unknown", Message: string(data)}
-	}
-	return &Error{Code: b.Error, Message: b.Message}
+	return &Error{Code: "unknown", Message: string(data)}
 }
