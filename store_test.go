@@ -510,6 +510,8 @@ func TestInvalidArguments(t *testing.T) {
 			return err
 		}, "types"},
 		{"delete reserved", func() error { return s.DeleteStream(ctx, "$x", pmd.Any) }, "stream"},
+		{"stream named .", func() error { _, err := s.Append(ctx, ".", pmd.Any, ev("A")); return err }, "stream"},
+		{"link into ..", func() error { _, err := s.Link(ctx, "..", pmd.Any, uuid.New()); return err }, "stream"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

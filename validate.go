@@ -56,13 +56,18 @@ func CheckCategory(category string) error {
 }
 
 // CheckWritable reports whether a user may append, link or delete in stream: a name
-// (CheckName) not starting with $, which is reserved for the store's own streams.
+// (CheckName) not starting with $, which is reserved for the store's own streams, and
+// not "." or "..", which no URL can name: HTTP clients and browsers take them for the
+// path's own dot segments, so such a stream could be written but never read over HTTP.
 func CheckWritable(stream string) error {
 	if err := CheckName(stream); err != nil {
 		return err
 	}
-	if stream[0] == '$' {
+	switch {
+	case stream[0] == '$':
 		return fmt.Errorf("%q starts with $, which is reserved for the store's own streams", stream)
+	case stream == "." || stream == "..":
+		return fmt.Errorf("%q cannot be a stream's name: a URL cannot name it, so it could not be read over HTTP", stream)
 	}
 	return nil
 }
