@@ -3,6 +3,8 @@ package pmd
 import (
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -149,6 +151,12 @@ func prepare(changes []Change, what string) ([]change, error) {
 			return nil, invalid(arg("id"), "%s is given twice", id)
 		}
 		seen[id] = struct{}{}
+		if path, v, ok := nonFinite(e.Data); ok {
+			return nil, invalid(arg("data")+path, "%v is not a JSON number", v)
+		}
+		if path, v, ok := nonFinite(e.Metadata); ok {
+			return nil, invalid(arg("metadata")+path, "%v is not a JSON number", v)
+		}
 		data, err := encodeMap(e.Data)
 		if err != nil {
 			return nil, invalid(arg("data"), "%v", err)
@@ -160,6 +168,57 @@ func prepare(changes []Change, what string) ([]change, error) {
 		out[i] = change{id: id, fresh: fresh, typ: e.Type, data: data, meta: meta}
 	}
 	return out, nil
+}
+
+// nonFinite finds a NaN or an infinity in m, at any depth, and returns where (".ratio",
+// ".items[2]") and what it is. msgpack stores one, but JSON has no such number: an event
+// holding it could not be served over HTTP (every page of $all holding it would fail)
+// nor delivered to a webhook, so the store refuses it.
+func nonFinite(m map[string]any) (string, float64, bool) {
+	for k, v := range m {
+		if path, f, ok := nonFiniteIn(reflect.ValueOf(v)); ok {
+			return "." + k + path, f, true
+		}
+	}
+	return "", 0, false
+}
+
+func nonFiniteIn(v reflect.Value) (string, float64, bool) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return "", f, true
+		}
+	case reflect.Interface, reflect.Pointer:
+		if !v.IsNil() {
+			return nonFiniteIn(v.Elem())
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if path, f, ok := nonFiniteIn(it.Value()); ok {
+				return fmt.Sprintf(".%v", it.Key()) + path, f, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "", 0, false // bytes
+		}
+		for i := range v.Len() {
+			if path, f, ok := nonFiniteIn(v.Index(i)); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, f, true
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			if path, f, ok := nonFiniteIn(v.Field(i)); ok {
+				return "." + v.Type().Field(i).Name + path, f, true
+			}
+		}
+	}
+	return "", 0, false
 }
 
 func fmtArg(what string, i int, field string) string {
