@@ -120,7 +120,7 @@ func (c Condition) Holds(s State) (bool, error) {
 	case c.prog != nil:
 		out, err := expr.Run(c.prog, envOf(s, c.handles))
 		if err != nil {
-			return false, fmt.Errorf("%w %q: %v", ErrCondition, c.Source, err)
+			return false, fmt.Errorf("%w %q: %s", ErrCondition, c.Source, exprMessage(err))
 		}
 		return out.(bool), nil
 	case c.Source == "any":

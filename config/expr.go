@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -78,7 +82,20 @@ type Expression struct {
 
 // eval evaluates e over the state s of a process handling handles.
 func (e *Expression) eval(s State, handles []string) (any, error) {
-	return expr.Run(e.prog, envOf(s, handles))
+	v, err := expr.Run(e.prog, envOf(s, handles))
+	if err != nil {
+		return nil, errors.New(exprMessage(err))
+	}
+	return v, nil
+}
+
+// exprMessage is what a run of an expression says went wrong, on one line: a log line
+// has no room for expr's snippet of the source pointing at the place.
+func exprMessage(err error) string {
+	if fe, ok := err.(*file.Error); ok {
+		return fe.Message
+	}
+	return err.Error()
 }
 
 // compileExpr compiles the expression of the scalar node n, any result type unless
@@ -134,4 +151,86 @@ func checkSeen(prog *vm.Program, src string, handles []string) error {
 	}
 	fe := &file.Error{Location: check.at.Location(), Message: check.message()}
 	return fe.Bind(file.NewSource(src))
+}
+
+// ExpressionError is an expression of a process manager that failed when a process was
+// decided: complete_when or a when (the process is then not complete, or the command
+// not issued), or a data value (the field is then null).
+type ExpressionError struct {
+	Manager string // the process manager's name
+	// Where is the expression's place in the process manager, as the file names it:
+	// complete_when, issue[1].when, issue.data.amount, deadline.issue.data.reason.
+	Where     string
+	Source    string // the expression as written
+	ProcessID string // the process decided
+	Err       error
+}
+
+func (e ExpressionError) Error() string {
+	return fmt.Sprintf("config: process manager %s: %s: %q failed for process %q: %v", e.Manager, e.Where, e.Source, e.ProcessID, e.Err)
+}
+
+func (e ExpressionError) Unwrap() error { return e.Err }
+
+// expressionLogEvery is how often, at most, one expression's errors are logged: a
+// broken expression fails on every event of every process, and must not flood the log.
+const expressionLogEvery = time.Minute
+
+// ExpressionLog counts the ExpressionErrors of process managers (Process.DefinitionReporting
+// with Report) and logs them, each expression of each manager at most once a minute, the
+// line saying how many were not logged since. The zero value is ready to use and logs to
+// slog.Default(); it is safe for concurrent use.
+type ExpressionLog struct {
+	Logger *slog.Logger     // nil means slog.Default()
+	Now    func() time.Time // the clock of the rate limit; nil means time.Now
+
+	mu     sync.Mutex
+	counts map[string]uint64            // by manager
+	lines  map[[2]string]expressionLine // by manager and where
+}
+
+type expressionLine struct {
+	at    time.Time
+	quiet uint64
+}
+
+// Report counts e and logs it unless its expression was logged less than a minute ago.
+func (l *ExpressionLog) Report(e ExpressionError) {
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	at := now()
+	key := [2]string{e.Manager, e.Where}
+	l.mu.Lock()
+	if l.counts == nil {
+		l.counts, l.lines = map[string]uint64{}, map[[2]string]expressionLine{}
+	}
+	l.counts[e.Manager]++
+	line, seen := l.lines[key]
+	log := !seen || !at.Before(line.at.Add(expressionLogEvery))
+	quiet := line.quiet
+	if log {
+		l.lines[key] = expressionLine{at: at}
+	} else {
+		line.quiet++
+		l.lines[key] = line
+	}
+	l.mu.Unlock()
+	if !log {
+		return
+	}
+	logger := l.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("pm: an expression of the config file failed to evaluate", "manager", e.Manager, "where", e.Where,
+		"expression", e.Source, "process", e.ProcessID, "err", e.Err, "unlogged_since_last", quiet)
+}
+
+// Count is how many errors of manager's expressions were reported.
+func (l *ExpressionLog) Count(manager string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.counts[manager]
 }

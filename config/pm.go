@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/pmd-dev/pmd"
@@ -40,8 +41,18 @@ func (p Process) completes(key string) bool {
 	return false
 }
 
-// Definition is the process manager p describes, ready for pm.New.
+// Definition is the process manager p describes, ready for pm.New. An expression that
+// fails to evaluate goes unreported; DefinitionReporting reports it.
 func (p Process) Definition() pm.Definition[State] {
+	return p.DefinitionReporting(nil)
+}
+
+// DefinitionReporting is Definition, calling report (unless nil) each time an expression
+// fails to evaluate or a data value is not a JSON number. Decide runs again on every
+// event of a process, so one broken expression is reported once per event: report must
+// be quick, and should not log every call (ExpressionLog does not).
+func (p Process) DefinitionReporting(report func(ExpressionError)) pm.Definition[State] {
+	d := decider{Process: p, report: report}
 	return pm.Definition[State]{
 		Name:      p.Name,
 		Version:   p.version(),
@@ -51,7 +62,7 @@ func (p Process) Definition() pm.Definition[State] {
 			return State{ID: id, Seen: map[string]int{}, Data: map[string]any{}}
 		},
 		Apply:  p.apply,
-		Decide: p.decide,
+		Decide: d.decide,
 	}
 }
 
@@ -132,46 +143,110 @@ func (p Process) apply(s State, e pmd.Event) State {
 	return s
 }
 
+// decider decides for the processes of a Process, reporting what fails to evaluate.
+type decider struct {
+	Process
+	report func(ExpressionError) // nil reports nothing
+}
+
 // decide issues each command once its when holds (complete_when for those without),
 // and keeps a deadline pending until the process is complete. An expired process
 // issues nothing more; a complete_when or when that fails to evaluate counts as not
-// holding.
-func (p Process) decide(s State) []pm.Command {
+// holding, and is reported.
+func (p decider) decide(s State) []pm.Command {
 	if s.Expired {
 		return nil
 	}
 	complete := s.Completed
 	if !complete {
-		complete, _ = p.CompleteWhen.Holds(s)
+		complete = p.holds(p.CompleteWhen, "complete_when", s)
 	}
 	var out []pm.Command
-	for _, c := range p.Issues {
+	for i, c := range p.Issues {
 		holds := complete
 		if c.When != nil {
-			holds, _ = c.When.Holds(s)
+			holds = p.holds(*c.When, p.where(i)+".when", s)
 		}
 		if holds {
-			out = append(out, pm.Command{Type: c.Type, Key: p.key(c), Data: p.data(c, s)})
+			out = append(out, pm.Command{Type: c.Type, Key: p.key(c), Data: p.data(c, p.where(i), s)})
 		}
 	}
 	if !complete && p.Deadline != nil && s.Events > 0 {
-		out = append(out, pm.Command{Type: p.Deadline.Issue.Type, Key: KeyDeadline, At: s.First.Add(p.Deadline.After), Data: p.data(p.Deadline.Issue, s)})
+		out = append(out, pm.Command{Type: p.Deadline.Issue.Type, Key: KeyDeadline, At: s.First.Add(p.Deadline.After),
+			Data: p.data(p.Deadline.Issue, "deadline.issue", s)})
 	}
 	return out
 }
 
-// data is the data of command c decided in state s: the process id under
-// correlate_by, then each field's value. A field whose expression fails to evaluate
-// (state.data.amount * 100 before any event set amount) is null: write
-// `(state.data.amount ?? 0) * 100` to give it a value.
-func (p Process) data(c Command, s State) map[string]any {
+// where names the i-th command of issue, as the file does.
+func (p Process) where(i int) string {
+	if p.IssueList {
+		return fmt.Sprintf("issue[%d]", i)
+	}
+	return "issue"
+}
+
+// holds is c over s; false, and reported, if it fails to evaluate.
+func (p decider) holds(c Condition, where string, s State) bool {
+	ok, err := c.Holds(s)
+	if err != nil {
+		p.reportError(where, c.Source, s, err)
+	}
+	return ok
+}
+
+func (p decider) reportError(where, source string, s State, err error) {
+	if p.report != nil {
+		p.report(ExpressionError{Manager: p.Name, Where: where, Source: source, ProcessID: s.ID, Err: err})
+	}
+}
+
+// data is the data of command c, at where in the file, decided in state s: the process
+// id under correlate_by, then each field's value. A field whose expression fails to
+// evaluate (state.data.amount * 100 before any event set amount) is null: write
+// `(state.data.amount ?? 0) * 100` to give it a value. So is one whose value holds a NaN
+// or an infinity (a division by zero): JSON has no such number, and the store refuses
+// it. Both are reported.
+func (p decider) data(c Command, where string, s State) map[string]any {
 	out := map[string]any{p.CorrelateBy: s.ID}
 	for _, f := range c.Data {
 		v, err := f.Value.eval(s, p.Handles)
+		if err == nil {
+			if path, bad, ok := nonFinite(v); ok {
+				err = fmt.Errorf("%s%s is %v, not a JSON number", f.Name, path, bad)
+			}
+		}
 		if err != nil {
+			p.reportError(where+".data."+f.Name, f.Value.Source, s, err)
 			v = nil
 		}
 		out[f.Name] = v
 	}
 	return out
+}
+
+// nonFinite finds a NaN or an infinity in v, an expression's value: a number, or one in
+// a map or a list it builds. It returns where (".x", "[1]") and what it is.
+func nonFinite(v any) (string, float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "", v, true
+		}
+	case float32:
+		return nonFinite(float64(v))
+	case map[string]any:
+		for k, e := range v {
+			if path, f, ok := nonFinite(e); ok {
+				return "." + k + path, f, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if path, f, ok := nonFinite(e); ok {
+				return fmt.Sprintf("[%d]%s", i, path), f, true
+			}
+		}
+	}
+	return "", 0, false
 }

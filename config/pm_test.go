@@ -2,9 +2,11 @@ package config
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -319,4 +321,100 @@ func TestContractSection11ExampleLoads(t *testing.T) {
 		s.Expect(pm.Command{Type: "ShipOrder", Key: KeyComplete, ProcessID: "7",
 			Data: map[string]any{"order_id": "7", "address": "1 Main St", "amount": 1200}})
 	})
+}
+
+// TestExpressionErrorsAreReported: a complete_when, a when or a data value that fails to
+// evaluate, and a data value that is not a JSON number (a division by zero, also inside
+// a list it builds), are reported with their place; the command still goes out, the
+// field null.
+func TestExpressionErrorsAreReported(t *testing.T) {
+	cfg, err := Parse("test.yaml", []byte(`
+processes:
+  - name: Ship
+    correlate_by: order_id
+    handles: [Paid]
+    complete_when: data.guests >= 10
+    issue:
+      - type: Weigh
+        when: state.data.weight > 1
+      - type: ShipOrder
+        when: seen.Paid > 0
+        data:
+          ratio: state.data.amount / state.data.count
+          spread: "[1, state.data.amount / state.data.count]"
+          nan: 0.0 / state.data.count
+          fine: state.data.amount
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []ExpressionError
+	def := cfg.Processes[0].DefinitionReporting(func(e ExpressionError) { got = append(got, e) })
+	paid := pmtest.Fact("Paid", map[string]any{"order_id": "1", "amount": 5, "count": 0, "guests": "12", "weight": "heavy"})
+	pmtest.Given(t, def, paid).Expect(pm.Command{Type: "ShipOrder", Key: "ShipOrder", ProcessID: "1",
+		Data: map[string]any{"order_id": "1", "ratio": nil, "spread": nil, "nan": nil, "fine": 5}})
+	want := map[string]string{
+		"complete_when":        "",
+		"issue[0].when":        "",
+		"issue[1].data.ratio":  "ratio is +Inf, not a JSON number",
+		"issue[1].data.spread": "spread[1] is +Inf, not a JSON number",
+		"issue[1].data.nan":    "nan is NaN, not a JSON number",
+	}
+	reported := map[string]bool{}
+	for _, e := range got {
+		w, ok := want[e.Where]
+		if !ok || e.Manager != "Ship" || e.ProcessID != "1" || e.Err == nil || !strings.Contains(e.Err.Error(), w) || strings.Contains(e.Error(), "\n") {
+			t.Errorf("unexpected report %+v", e)
+		}
+		reported[e.Where] = true
+	}
+	for where := range want {
+		if !reported[where] {
+			t.Errorf("%s was not reported; got %v", where, got)
+		}
+	}
+	// Without a reporter the same definition decides the same.
+	pmtest.Given(t, cfg.Processes[0].Definition(), paid).Expect(pm.Command{Type: "ShipOrder", Key: "ShipOrder", ProcessID: "1",
+		Data: map[string]any{"order_id": "1", "ratio": nil, "spread": nil, "nan": nil, "fine": 5}})
+}
+
+// TestExpressionLogIsRateLimited: every error is counted by manager; one expression of
+// one manager is logged at most once a minute, the next line saying how many were not.
+func TestExpressionLogIsRateLimited(t *testing.T) {
+	var buf strings.Builder
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := &ExpressionLog{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Now: func() time.Time { return now }}
+	e := ExpressionError{Manager: "Ship", Where: "complete_when", Source: "data.guests >= 10", ProcessID: "1", Err: errors.New("bad")}
+	for range 3 {
+		l.Report(e)
+	}
+	other := e
+	other.Where = "issue.data.x"
+	l.Report(other)
+	elsewhere := e
+	elsewhere.Manager = "Bill"
+	l.Report(elsewhere)
+	now = now.Add(time.Minute)
+	l.Report(e)
+	if l.Count("Ship") != 5 || l.Count("Bill") != 1 || l.Count("None") != 0 {
+		t.Errorf("counts Ship %d, Bill %d, None %d; want 5, 1, 0", l.Count("Ship"), l.Count("Bill"), l.Count("None"))
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{
+		"manager=Ship where=complete_when",
+		"manager=Ship where=issue.data.x",
+		"manager=Bill where=complete_when",
+		"manager=Ship where=complete_when",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("logged %d lines, want %d:\n%s", len(lines), len(want), buf.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d = %s, want %s", i, lines[i], w)
+		}
+	}
+	if !strings.Contains(lines[3], "unlogged_since_last=2") || !strings.Contains(lines[0], `expression="data.guests >= 10" process=1 err=bad`) {
+		t.Errorf("lines do not say what failed or how many were not logged:\n%s", buf.String())
+	}
 }

@@ -33,19 +33,20 @@ type processes struct {
 	tasks
 	store    *pmd.Store
 	managers []managed
+	exprs    *config.ExpressionLog // the expressions of the managers that failed to evaluate
 }
 
 // startProcesses starts the process managers of cfg (none when cfg is nil). They run
 // until stop. If one of them fails, failed is called once: the daemon then shuts down
 // rather than serve without it.
 func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, reg *prometheus.Registry, logger *slog.Logger, failed func()) (*processes, error) {
-	p := &processes{store: store}
+	p := &processes{store: store, exprs: &config.ExpressionLog{Logger: logger}}
 	if cfg == nil || len(cfg.Processes) == 0 {
 		return p, nil
 	}
 	hooks := server.NewWebhooks(reg, 0)
 	for _, pc := range cfg.Processes {
-		def := pc.Definition()
+		def := pc.DefinitionReporting(p.exprs.Report)
 		opts := pc.Options()
 		opts.Logger = logger
 		attempts, failures := new(atomic.Uint64), new(atomic.Uint64)
@@ -360,6 +361,9 @@ var (
 	lateDesc = prometheus.NewDesc("pmd_pm_late_events_total",
 		"Handled events of processes removed by retention, skipped without starting them again, since start.",
 		[]string{"pm"}, nil)
+	exprErrorsDesc = prometheus.NewDesc("pmd_pm_expression_errors_total",
+		"Evaluations of the config file's expressions (complete_when, when, data) that failed or gave a number JSON cannot hold, since start; each is logged, at most once a minute per expression.",
+		[]string{"pm"}, nil)
 )
 
 func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -368,6 +372,7 @@ func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- parkedDesc
 	ch <- removedDesc
 	ch <- lateDesc
+	ch <- exprErrorsDesc
 }
 
 func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -381,6 +386,7 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(st.Parked), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(removedDesc, prometheus.CounterValue, float64(st.Removed), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(lateDesc, prometheus.CounterValue, float64(st.Late), mg.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(exprErrorsDesc, prometheus.CounterValue, float64(c.p.exprs.Count(mg.cfg.Name)), mg.cfg.Name)
 		for typ, n := range st.Unmatched {
 			ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(n), mg.cfg.Name, typ)
 		}
