@@ -117,6 +117,7 @@ type Subscription struct {
 	saved    uint64 // position last written
 	fed      uint64 // the feeder read every matching event below it
 	resumed  *pending
+	dropped  map[uuid.UUID]bool // dead events dropped, until OnAttempt is passed over for them
 }
 
 // pending is what the subscription's stream said about the event at its position
@@ -196,9 +197,21 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 		maxAttempts: opts.MaxAttempts,
 		retryMin:    opts.RetryMin,
 		retryMax:    opts.RetryMax,
-		onAttempt:   opts.OnAttempt,
+		onAttempt:   s.attempted,
 	}, s.clock, s.logger.With("subscription", name))
 	return s, nil
+}
+
+// attempted passes an attempt on to OnAttempt, but for an event dropped as dead: the
+// receiver was not called.
+func (s *Subscription) attempted(a AttemptInfo) {
+	s.mu.Lock()
+	dropped := s.dropped[a.Event.ID]
+	delete(s.dropped, a.Event.ID)
+	s.mu.Unlock()
+	if !dropped && s.opts.OnAttempt != nil {
+		s.opts.OnAttempt(a)
+	}
 }
 
 // Name is the subscription's name.
@@ -532,7 +545,6 @@ func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
 		return SubscriptionStatus{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := SubscriptionStatus{Position: s.position, LastErr: s.d.lastErr, LastErrAt: s.d.lastErrAt}
 	if newest.ok && newest.at >= s.position {
 		st.Lag = newest.at - s.position + 1
@@ -543,6 +555,18 @@ func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
 			st.Parked = append(st.Parked, ParkedEvent{Event: *x.ev, At: x.pos, Attempts: x.attempts, Err: x.lastErr})
 		case stateWaiting:
 			st.RetryAt = x.retryAt
+		}
+	}
+	s.mu.Unlock()
+	// As the store reads them now: erased, if their stream was. A dead one stays listed,
+	// as read, until Retry drops it or Skip passes it.
+	for i, p := range st.Parked {
+		ev, err := s.current(ctx, &p.Event)
+		switch {
+		case err == nil:
+			st.Parked[i].Event = ev
+		case !errors.Is(err, pmd.ErrEventNotFound):
+			return SubscriptionStatus{}, err
 		}
 	}
 	return st, nil
@@ -578,8 +602,41 @@ type subscriptionSource Subscription
 func (src *subscriptionSource) pendingLocked() bool        { return false }
 func (src *subscriptionSource) read(context.Context) error { return nil }
 
+// deliver hands x's event to the handler as the store reads it now: erased, if its
+// stream was erased since it was read (it may have waited, parked or read ahead, for
+// long). A dead event is dropped: it counts as done, the position moves past it, and
+// OnAttempt does not see it.
 func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
-	return src.opts.Deliver(ctx, *x.ev)
+	s := (*Subscription)(src)
+	ev, err := s.current(ctx, x.ev)
+	if errors.Is(err, pmd.ErrEventNotFound) {
+		s.logger.Warn("pmd: subscription dropped an event that is no longer in the store", src.attrs(x)...)
+		s.mu.Lock()
+		if s.dropped == nil {
+			s.dropped = make(map[uuid.UUID]bool)
+		}
+		s.dropped[x.id] = true
+		s.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the event again: %w", err)
+	}
+	return s.opts.Deliver(ctx, ev)
+}
+
+// current returns ev, an event the subscription read, with the data, metadata and
+// erasure the store reads for it now; where it stands in the subscription (its version
+// in a followed stream, a link) stays. An error wrapping pmd.ErrEventNotFound says it
+// is dead.
+func (s *Subscription) current(ctx context.Context, ev *pmd.Event) (pmd.Event, error) {
+	now, err := s.store.Event(ctx, ev.ID)
+	if err != nil {
+		return pmd.Event{}, fmt.Errorf("pm: subscription %s: %w", s.name, err)
+	}
+	out := *ev
+	out.Data, out.Metadata, out.Erased = now.Data, now.Metadata, now.Erased
+	return out, nil
 }
 
 func (src *subscriptionSource) attrs(x *delivery) []any {

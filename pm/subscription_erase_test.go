@@ -1,0 +1,163 @@
+package pm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/pm/pmtest"
+)
+
+// eventLog is an EventHandler that keeps the events it is handed, failing those whose
+// "n" is in fail.
+type eventLog struct {
+	mu   sync.Mutex
+	fail map[string]bool
+	got  []pmd.Event
+}
+
+func (l *eventLog) handle(_ context.Context, e pmd.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, e)
+	if l.fail[fmt.Sprint(e.Data["n"])] {
+		return errors.New("receiver down")
+	}
+	return nil
+}
+
+func (l *eventLog) heal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fail = nil
+}
+
+func (l *eventLog) events() []pmd.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]pmd.Event(nil), l.got...)
+}
+
+// TestSubscriptionDeliversEventsAsTheStoreReadsThemNow: an event read before its stream
+// was erased or deleted (parked, failing, or read ahead behind a parked event) is
+// delivered as the store reads it when its attempt starts: erased, without its data; or,
+// dead, not at all: it is dropped, the position moves past it and it is no longer
+// parked. Status lists a parked erased event as erased too.
+func TestSubscriptionDeliversEventsAsTheStoreReadsThemNow(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ahead   bool // the victim is read ahead behind a parked event, not stuck itself
+		failing bool // the victim is failing, due again later, not parked
+		erase   bool // its stream is erased; otherwise deleted, and the event is dead
+	}{
+		{"erased while parked", false, false, true},
+		{"erased while failing", false, true, true},
+		{"erased while read ahead", true, false, true},
+		{"dead while parked", false, false, false},
+		{"dead while failing", false, true, false},
+		{"dead while read ahead", true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, t.TempDir())
+			clock := pmtest.NewClock(time.Now())
+			stuck := "1"
+			if tc.ahead {
+				put(t, s, "S", "E", 0)
+				stuck = "0"
+			}
+			victim, err := s.Append(ctx, "Cust$1", pmd.Any, pmd.EventData{Type: "E", Data: map[string]any{"n": 1, "ssn": "SECRET"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &eventLog{fail: map[string]bool{stuck: true}}
+			attempted := make(chan pmd.Event, 64) // OnAttempt runs after the attempt's outcome shows
+			opts := pm.SubscriptionOptions{Deliver: l.handle, Clock: clock, MaxAttempts: 1,
+				RetryMin: time.Minute, RetryMax: time.Minute,
+				OnAttempt: func(a pm.AttemptInfo) { attempted <- a.Event }}
+			if tc.failing {
+				opts.MaxAttempts = 5
+			}
+			sub := startSub(t, s, "billing", pm.Filter{Types: []string{"E"}}, opts)
+			sub.idle(t)
+			st := sub.status(t)
+			var stuckID = victim.IDs[0]
+			switch {
+			case tc.failing && (len(st.Parked) != 0 || st.RetryAt.IsZero()):
+				t.Fatalf("status %+v, want the victim failing", st)
+			case !tc.failing && len(st.Parked) != 1:
+				t.Fatalf("status %+v, want one event parked", st)
+			case !tc.failing:
+				stuckID = st.Parked[0].Event.ID
+			}
+			if tc.erase {
+				err = s.EraseStream(ctx, "Cust$1")
+			} else {
+				err = s.DeleteStream(ctx, "Cust$1", pmd.Any)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := sub.status(t); tc.erase && !tc.ahead && !tc.failing {
+				if p := st.Parked[0].Event; !p.Erased || p.Data != nil {
+					t.Fatalf("status lists the erased parked event as %+v", p)
+				}
+			}
+			before := len(l.events())
+			l.heal()
+			switch {
+			case tc.ahead:
+				err = sub.Skip(ctx, stuckID)
+			case tc.failing:
+				clock.Advance(time.Hour)
+			default:
+				err = sub.Retry(ctx, stuckID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.idle(t)
+			after := put(t, s, "S", "E", 2)
+			sub.idle(t)
+
+			handed := l.events()[before:]
+			want := 1
+			if tc.erase {
+				want = 2
+				if v := handed[0]; v.ID != victim.IDs[0] || !v.Erased || v.Data != nil || v.Metadata != nil {
+					t.Fatalf("the erased event was delivered as %+v, want it erased", v)
+				}
+			}
+			if len(handed) != want || handed[len(handed)-1].ID != after.IDs[0] {
+				t.Fatalf("delivered %d events after the release (%+v), want %d ending with the next one", len(handed), handed, want)
+			}
+			st = sub.status(t)
+			if len(st.Parked) != 0 || !st.RetryAt.IsZero() || st.Lag != 0 || st.Position != after.LastPosition+1 {
+				t.Fatalf("status %+v, want nothing parked or failing, position %d", st, after.LastPosition+1)
+			}
+			// A dropped event is no attempt: OnAttempt (metrics) sees the receiver's calls only.
+			all := l.events()
+			deadline := time.After(30 * time.Second)
+			for i := range all {
+				select {
+				case e := <-attempted:
+					if e.ID != all[i].ID {
+						t.Fatalf("attempt %d was of %s, the receiver's call of %s", i, e.ID, all[i].ID)
+					}
+				case <-deadline:
+					t.Fatalf("OnAttempt saw %d attempts, the receiver %d calls", i, len(all))
+				}
+			}
+			select {
+			case e := <-attempted:
+				t.Fatalf("OnAttempt saw an attempt of %+v the receiver never had", e)
+			default:
+			}
+		})
+	}
+}
