@@ -162,8 +162,9 @@ func (p *proxy) close() {
 // tnode is one pmd process of a test cluster.
 type tnode struct {
 	id, http, raft string
-	join           string // --join; "" for none
-	expect         int    // --bootstrap-expect
+	join           string   // --join; "" for none
+	expect         int      // --bootstrap-expect
+	flags          []string // this node's own flags, after the cluster's
 	dir            string
 	proxy          *proxy
 	log            *bytes.Buffer // the process's stderr, all its runs
@@ -270,6 +271,7 @@ func (c *tcluster) start(i int) {
 	args := append([]string{"serve", "--data", nd.dir, "--addr", nd.http, "--node-id", nd.id,
 		"--raft-addr", nd.raft, "--raft-advertise", nd.proxy.addr(), "--join", nd.join,
 		"--bootstrap-expect", fmt.Sprint(nd.expect), "--scavenge-every", "0"}, c.flags...)
+	args = append(args, nd.flags...)
 	cmd := exec.Command(pmdBin, args...)
 	w := lockedWriter{nd.logMu, nd.log}
 	cmd.Stdout, cmd.Stderr = w, w

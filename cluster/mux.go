@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -16,15 +19,27 @@ import (
 // copying records to a node that catches up), so that a node given only its peers' Raft
 // addresses (--join) can talk to them. A connection starts with a header: a byte that
 // says which kind it is, then the dialing node's id (a length byte and the bytes), which
-// a test's proxy reads to cut the links between chosen nodes.
+// a test's proxy reads to cut the links between chosen nodes. A node with a cluster
+// secret dials with the Auth kinds, and the header is followed by the handshake of
+// auth.go; it refuses the other kinds, and a node without one refuses the Auth kinds.
 const (
-	connRaft    byte = 'R'
-	connService byte = 'C'
+	connRaft        byte = 'R'
+	connService     byte = 'C'
+	connRaftAuth    byte = 'r'
+	connServiceAuth byte = 'c'
 )
 
-// mux accepts on the Raft address and sorts the connections by their first byte.
+// headerTimeout bounds the header and the handshake of an accepted connection.
+const headerTimeout = 10 * time.Second
+
+// mux accepts on the Raft address and sorts the connections by their first byte, once
+// they proved they know the cluster secret (if the node has one).
 type mux struct {
 	ln      net.Listener
+	keys    atomic.Pointer[keyring]
+	logger  *slog.Logger
+	refused atomic.Uint64 // connections closed before they were handed on
+	limit   logLimiter    // of the refusals' log lines
 	raft    chan net.Conn
 	service chan net.Conn
 	closed  chan struct{}
@@ -32,12 +47,14 @@ type mux struct {
 	wg      sync.WaitGroup
 }
 
-func listen(addr string) (*mux, error) {
+func listen(addr string, keys keyring, logger *slog.Logger) (*mux, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on the Raft address %s: %w", addr, err)
 	}
-	m := &mux{ln: ln, raft: make(chan net.Conn), service: make(chan net.Conn), closed: make(chan struct{})}
+	m := &mux{ln: ln, logger: logger, limit: logLimiter{period: 10 * time.Second},
+		raft: make(chan net.Conn), service: make(chan net.Conn), closed: make(chan struct{})}
+	m.keys.Store(&keys)
 	m.wg.Add(1)
 	go m.accept()
 	return m, nil
@@ -64,30 +81,88 @@ func (m *mux) accept() {
 	}
 }
 
-// sort reads the first byte of c and hands it on, or closes it.
+// sort reads the header of c, runs the handshake if the node has a secret, and hands c
+// on; or refuses it.
 func (m *mux) sort(c net.Conn) {
 	defer m.wg.Done()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	kind, _, err := readHeader(c)
+	_ = c.SetDeadline(time.Now().Add(headerTimeout))
+	kind, from, err := readHeader(c)
 	if err != nil {
-		c.Close()
+		m.refuse(c, from, fmt.Sprintf("no header: %v", err))
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	keys := *m.keys.Load()
 	var to chan net.Conn
 	switch kind {
-	case connRaft:
+	case connRaft, connService:
+		if len(keys) > 0 {
+			if kind == connService {
+				// Say why, for the log of a node started without the secret; then close
+				// without reading its request.
+				m.count(c, from, "no cluster secret (this node has one)")
+				defer c.Close()
+				b, _ := json.Marshal(response{Error: "cluster: this node needs the cluster secret: give every node of the cluster the same --cluster-secret-file"})
+				_, _ = c.Write(append(b, '\n'))
+				// Its request is unread: closing now could reset the connection before
+				// the answer arrives. Discard what it sent until it closes, for a second.
+				if tc, ok := c.(*net.TCPConn); ok {
+					_ = tc.CloseWrite()
+				}
+				_ = c.SetReadDeadline(time.Now().Add(time.Second))
+				_, _ = io.CopyN(io.Discard, c, 64<<10)
+				return
+			}
+			m.refuse(c, from, "no cluster secret (this node has one)")
+			return
+		}
 		to = m.raft
-	case connService:
-		to = m.service
+		if kind == connService {
+			to = m.service
+		}
+	case connRaftAuth, connServiceAuth:
+		if len(keys) == 0 {
+			m.refuse(c, from, "a cluster secret, and this node has none")
+			return
+		}
+		if err := keys.serverHandshake(c, header(kind, from)); err != nil {
+			m.refuse(c, from, err.Error())
+			return
+		}
+		to = m.raft
+		if kind == connServiceAuth {
+			to = m.service
+		}
 	default:
-		c.Close()
+		m.refuse(c, from, fmt.Sprintf("unknown kind of connection %q", kind))
 		return
 	}
+	_ = c.SetDeadline(time.Time{})
 	select {
 	case to <- c:
 	case <-m.closed:
 		c.Close()
+	}
+}
+
+// refuse counts c refused, logs why, and closes it.
+func (m *mux) refuse(c net.Conn, from, why string) {
+	m.count(c, from, why)
+	c.Close()
+}
+
+// count counts c refused and logs why (at most once every 10 s, with the number of
+// refusals not logged since): before c is closed, so that a test that sees it closed
+// sees it counted.
+func (m *mux) count(c net.Conn, from, why string) {
+	select {
+	case <-m.closed:
+		return // the node is stopping: the connection was cut, not refused
+	default:
+	}
+	m.refused.Add(1)
+	if ok, held := m.limit.allow(time.Now()); ok {
+		m.logger.Warn("cluster: refused a connection to the Raft address", "remote", c.RemoteAddr().String(),
+			"node", from, "reason", why, "refused_not_logged", held)
 	}
 }
 
@@ -109,6 +184,10 @@ func readHeader(r io.Reader) (kind byte, from string, err error) {
 		return 0, "", err
 	}
 	return b[0], string(id), nil
+}
+
+func header(kind byte, from string) []byte {
+	return append([]byte{kind, byte(len(from))}, from...)
 }
 
 // layer is Raft's side of the mux: raft.StreamLayer.
@@ -134,7 +213,7 @@ func (l *layer) Close() error   { return nil } // the node closes the mux
 func (l *layer) Addr() net.Addr { return l.adv }
 
 func (l *layer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dial(string(addr), connRaft, l.id, timeout)
+	return l.m.dial(string(addr), connRaft, l.id, timeout)
 }
 
 // advAddr is the address a node advertises, which may not be the one it listens on
@@ -144,9 +223,13 @@ type advAddr string
 func (a advAddr) Network() string { return "tcp" }
 func (a advAddr) String() string  { return string(a) }
 
-// dial connects to a node's Raft address for the given kind of connection, from the
-// node with id from.
-func dial(addr string, kind byte, from string, timeout time.Duration) (net.Conn, error) {
+// dial connects to a node's Raft address for the given kind of connection (connRaft or
+// connService), from the node with id from, with the node's cluster secret if it has one.
+func (m *mux) dial(addr string, kind byte, from string, timeout time.Duration) (net.Conn, error) {
+	return dial(addr, kind, from, *m.keys.Load(), timeout)
+}
+
+func dial(addr string, kind byte, from string, keys keyring, timeout time.Duration) (net.Conn, error) {
 	if len(from) > 255 {
 		return nil, fmt.Errorf("cluster: node id %q is longer than 255 bytes", from)
 	}
@@ -154,9 +237,23 @@ func dial(addr string, kind byte, from string, timeout time.Duration) (net.Conn,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Write(append([]byte{kind, byte(len(from))}, from...)); err != nil {
+	if len(keys) == 0 {
+		if _, err := c.Write(header(kind, from)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	if kind == connRaft {
+		kind = connRaftAuth
+	} else {
+		kind = connServiceAuth
+	}
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if err := keys.clientHandshake(c, header(kind, from)); err != nil {
 		c.Close()
 		return nil, err
 	}
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }

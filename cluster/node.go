@@ -39,6 +39,14 @@ type Config struct {
 	Dir             string     // the data directory; Raft's state goes in its raft/ folder
 	Store           *pmd.Store // the store in Dir, opened by the caller
 	Logger          *slog.Logger
+	// Secrets, if any, are the cluster's shared secrets (each at least MinSecretLen
+	// bytes): every connection to RaftAddr, Raft's and the cluster service's, must prove
+	// it knows one before anything else is read from it, and this node proves the first
+	// when it dials (auth.go). All the nodes of a cluster need one secret in common.
+	// Without any, the node asks nothing of those who connect: anyone who reaches
+	// RaftAddr can read every record and change the cluster, so the caller must keep it
+	// on loopback (cmd/pmd does).
+	Secrets [][]byte
 	// Fatal is called when the node's copy can no longer follow the cluster (a log
 	// write that failed under an applied entry, a data directory of another store): the
 	// caller must stop the node; a restart applies the entries again. nil exits.
@@ -86,6 +94,8 @@ type Node struct {
 	trans   *raft.NetworkTransport
 	logs    *logStore
 
+	joinLog logLimiter // of the failures of joins
+
 	applyMu sync.Mutex
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
 	ready   atomic.Bool
@@ -107,13 +117,16 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.NodeID == "" || cfg.RaftAddr == "" || cfg.Store == nil || cfg.Dir == "" {
 		return nil, errors.New("cluster: a node needs an id, a Raft address, a data directory and its store")
 	}
+	if err := checkSecrets(cfg.Secrets); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.RaftAdvertise == "" {
 		cfg.RaftAdvertise = cfg.RaftAddr
 	}
-	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{})}
+	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{}), joinLog: logLimiter{period: 10 * time.Second}}
 	if cfg.Fatal == nil {
 		n.cfg.Fatal = func(err error) {
 			n.logger.Error("cluster: stopping the node", "err", err)
@@ -175,7 +188,7 @@ func (n *Node) open() error {
 			}
 		}
 	}
-	if n.mux, err = listen(n.cfg.RaftAddr); err != nil {
+	if n.mux, err = listen(n.cfg.RaftAddr, keyring(n.cfg.Secrets), n.logger); err != nil {
 		return err
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -261,7 +274,7 @@ func (n *Node) form() {
 			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}}
 			for _, a := range others {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				resp, _, _, err := call(ctx, n.cfg.NodeID, a, request{Op: "info"}, time.Second)
+				resp, _, _, err := n.call(ctx, a, request{Op: "info"}, time.Second)
 				cancel()
 				if err == nil && resp.Info != nil {
 					servers = append(servers, raft.Server{ID: raft.ServerID(resp.Info.ID), Address: raft.ServerAddress(a)})
@@ -385,10 +398,17 @@ func (n *Node) tryJoin(addrs []string) bool {
 	for _, a := range addrs {
 		for range 2 {
 			ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
-			resp, _, _, err := call(ctx, n.cfg.NodeID, a, req, serviceTimeout)
+			resp, _, _, err := n.call(ctx, a, req, serviceTimeout)
 			cancel()
 			switch {
 			case err != nil:
+				// A node that is not up yet is the usual reason, and the next round
+				// asks again; a secret that does not match is not, and is said.
+				if errors.Is(err, ErrSecret) || resp.Error != "" {
+					if ok, held := n.joinLog.allow(time.Now()); ok {
+						n.logger.Warn("cluster: a node refused to add this one", "via", a, "err", err, "not_logged", held)
+					}
+				}
 			case resp.NotLeader && resp.Leader != "" && resp.Leader != a:
 				a = resp.Leader
 				continue
@@ -512,6 +532,11 @@ func (n *Node) notLeader() error {
 	return ErrNoLeader
 }
 
+// RefusedConnections is how many connections to this node's Raft address were closed
+// before they were served: without the cluster secret, with another one, or without a
+// header.
+func (n *Node) RefusedConnections() uint64 { return n.mux.refused.Load() }
+
 // IsLeader reports whether this node leads and takes writes.
 func (n *Node) IsLeader() bool { return n.ready.Load() && n.raft.State() == raft.Leader }
 
@@ -565,7 +590,7 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 				}
 			} else if l := n.leaderAt.Load(); l != nil && l.id == id && l.addr == addr && l.term == term {
 				return l.http, nil
-			} else if resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.Ready {
+			} else if resp, _, _, err := n.call(ctx, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.Ready {
 				n.leaderAt.Store(&leaderHTTP{id: id, addr: addr, term: term, http: resp.Info.HTTPAddr})
 				return resp.Info.HTTPAddr, nil
 			}
@@ -657,7 +682,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			resp, _, _, err := call(cctx, n.cfg.NodeID, string(s.Address), request{Op: "info"}, time.Second)
+			resp, _, _, err := n.call(cctx, string(s.Address), request{Op: "info"}, time.Second)
 			if err == nil && resp.Info != nil {
 				ns.Info, ns.Reachable = *resp.Info, true
 			}
@@ -688,7 +713,7 @@ func (n *Node) viaLeader(ctx context.Context, req request) error {
 	if id == "" {
 		return ErrNoLeader
 	}
-	resp, _, _, err := call(ctx, n.cfg.NodeID, string(addr), req, serviceTimeout)
+	resp, _, _, err := n.call(ctx, string(addr), req, serviceTimeout)
 	if err != nil {
 		return err
 	}
@@ -743,7 +768,7 @@ func (n *Node) removeServer(ctx context.Context, id string) error {
 	case addr != "":
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		if resp, _, _, err := call(cctx, n.cfg.NodeID, string(addr), request{Op: "removed", ID: id}, time.Second); err != nil || resp.Error != "" {
+		if resp, _, _, err := n.call(cctx, string(addr), request{Op: "removed", ID: id}, time.Second); err != nil || resp.Error != "" {
 			n.logger.Info("cluster: could not tell the removed node: it keeps running Raft until it is stopped", "id", id, "err", err, "answer", resp.Error)
 		}
 	}
@@ -789,7 +814,7 @@ func (n *Node) fetch(ctx context.Context, to uint64) error {
 }
 
 func (n *Node) fetchFrom(ctx context.Context, addr string, from, to uint64) error {
-	resp, br, c, err := call(ctx, n.cfg.NodeID, addr, request{Op: "records", From: from, To: to}, serviceTimeout)
+	resp, br, c, err := n.call(ctx, addr, request{Op: "records", From: from, To: to}, serviceTimeout)
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,10 @@ package cluster
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -20,26 +18,9 @@ import (
 // Raft log, skips the entries its store holds, and takes writes.
 func TestNodeUpgradesFromBolt(t *testing.T) {
 	dir := t.TempDir()
-	logger := slog.New(slog.DiscardHandler)
 	start := func() (*pmd.Store, *Node) {
 		t.Helper()
-		s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := Start(Config{NodeID: "n1", RaftAddr: loopbackAddr(t), HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
-			Logger: logger, Fatal: func(err error) { t.Errorf("node stopped: %v", err) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for !n.IsLeader() {
-			if time.Now().After(deadline) {
-				t.Fatal("the node does not lead its one-node cluster within 30s")
-			}
-			time.Sleep(20 * time.Millisecond) // polling Raft's state: nothing to wait on
-		}
-		return s, n
+		return startOne(t, dir, Config{})
 	}
 	appendN := func(s *pmd.Store, n int) {
 		t.Helper()

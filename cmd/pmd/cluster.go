@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +34,13 @@ type clusterFlags struct {
 	trailingLogs           uint64
 	snapshotInterval       time.Duration
 	heartbeat              time.Duration
+	secretFile             string
+	// secrets are the cluster secrets read from secretFile, one a line (a string keeps
+	// serveConfig comparable).
+	secrets string
+	// open is set when --insecure let the Raft port serve, without a secret, those it
+	// would otherwise be refused to (off loopback, or beside --auth).
+	open bool
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -44,14 +53,18 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.snapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether --raft-snapshot-threshold entries came since the last snapshot; 0 means 2m")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "Raft entries kept after a snapshot: a node further behind catches up from the snapshot; 0 means 10240")
 	fs.DurationVar(&c.heartbeat, "raft-heartbeat", 0, "Raft's heartbeat and election timeout, after about which a leader that is gone is replaced; 0 means 1s")
+	fs.StringVar(&c.secretFile, "cluster-secret-file", envString("PMD_CLUSTER_SECRET_FILE", ""), "file of the cluster secret, the same on every node: every connection to --raft-addr must prove it knows it; one secret a line, the first is this node's, the others are also accepted (a rotation); needed off loopback and with --auth (env PMD_CLUSTER_SECRET_FILE)")
 }
 
-func (c *clusterFlags) check() error {
+// check checks the cluster flags, reads the cluster secret, and refuses a Raft port open
+// to others without one: off loopback, or beside --auth (auth), unless insecure.
+func (c *clusterFlags) check(auth string, insecure bool) error {
 	switch {
 	case c.nodeID == "":
-		if c.raftAddr != "" || c.join != "" || c.expect != 0 || c.raftAdvertise != "" {
-			return &usageError{"--raft-addr, --raft-advertise, --join and --bootstrap-expect need --node-id"}
+		if c.raftAddr != "" || c.join != "" || c.expect != 0 || c.raftAdvertise != "" || c.secretFile != "" {
+			return &usageError{"--raft-addr, --raft-advertise, --join, --bootstrap-expect and --cluster-secret-file need --node-id"}
 		}
+		return nil
 	case c.raftAddr == "":
 		return &usageError{"--node-id needs --raft-addr"}
 	case c.expect < 0:
@@ -61,7 +74,71 @@ func (c *clusterFlags) check() error {
 	case c.heartbeat != 0 && c.heartbeat < 10*time.Millisecond:
 		return &usageError{"--raft-heartbeat must be at least 10ms"}
 	}
-	return nil
+	if c.secretFile != "" {
+		secrets, err := readSecrets(c.secretFile)
+		if err != nil {
+			return err
+		}
+		c.secrets = strings.Join(secrets, "\n")
+		return nil
+	}
+	// Without a secret, anyone who reaches the Raft port reads every event (the records
+	// that catch a node up) and changes the cluster (join, remove), whatever --auth says.
+	c.open = auth != "" || !loopbackAddr(c.raftAddr)
+	switch {
+	case !c.open || insecure:
+		return nil
+	case auth != "":
+		return &usageError{"refusing to serve Raft on " + c.raftAddr + " without --cluster-secret-file: --auth guards the HTTP API, but anyone who reaches the Raft port could read every event and change the cluster; give every node the same --cluster-secret-file FILE, or --insecure if the network is trusted"}
+	default:
+		return &usageError{"refusing to serve Raft on " + c.raftAddr + " without --cluster-secret-file: it is not a loopback address, so anyone who reaches it could read every event and change the cluster; give every node the same --cluster-secret-file FILE, or --insecure if the network is trusted"}
+	}
+}
+
+// loopbackAddr reports whether host:port addr names only loopback addresses (an empty
+// host is every interface; a name must resolve to loopback addresses only).
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+// readSecrets reads a cluster secret file: one secret a line, surrounding white space
+// and blank lines ignored, the first the node's own.
+func readSecrets(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
+	}
+	var secrets []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if len(line) < cluster.MinSecretLen {
+			return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: the secret on line %d is %d bytes; a secret must be at least %d (e.g. openssl rand -hex 32)", file, i+1, len(line), cluster.MinSecretLen)}
+		}
+		secrets = append(secrets, line)
+	}
+	if len(secrets) == 0 {
+		return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: no secret in it", file)}
+	}
+	return secrets, nil
 }
 
 // startNode makes store a node of the cluster the flags name. Process managers run on
@@ -73,11 +150,21 @@ func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prom
 			join = append(join, a)
 		}
 	}
+	if c.open {
+		logger.Warn("cluster: the Raft port serves anyone who reaches it, without a cluster secret (--insecure): they can read every event and change the cluster", "raft_addr", c.raftAddr)
+	}
+	var secrets [][]byte
+	if c.secrets != "" {
+		for _, s := range strings.Split(c.secrets, "\n") {
+			secrets = append(secrets, []byte(s))
+		}
+	}
 	node, err := cluster.Start(cluster.Config{
 		NodeID: c.nodeID, RaftAddr: c.raftAddr, RaftAdvertise: c.raftAdvertise, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
 		Dir: dir, Store: store, Logger: logger, OnLeader: onLeader,
 		HeartbeatTimeout: c.heartbeat, ElectionTimeout: c.heartbeat, LeaderLeaseTimeout: c.heartbeat / 2,
 		SnapshotThreshold: c.snapshotThreshold, SnapshotInterval: c.snapshotInterval, TrailingLogs: c.trailingLogs,
+		Secrets: secrets,
 	})
 	if err == nil {
 		reg.MustRegister(&clusterCollector{node: node})
@@ -392,10 +479,11 @@ var (
 	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The last Raft index this node applied to its store.", nil, nil)
 	raftContactDesc = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
 	raftLagDesc     = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index.", []string{"node"}, nil)
+	raftRefusedDesc = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, or without a header.", nil, nil)
 )
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{raftStateDesc, raftTermDesc, raftCommitDesc, raftAppliedDesc, raftContactDesc, raftLagDesc} {
+	for _, d := range []*prometheus.Desc{raftStateDesc, raftTermDesc, raftCommitDesc, raftAppliedDesc, raftContactDesc, raftLagDesc, raftRefusedDesc} {
 		ch <- d
 	}
 }
@@ -417,6 +505,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		contact = time.Since(last).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(raftContactDesc, prometheus.GaugeValue, contact)
+	ch <- prometheus.MustNewConstMetric(raftRefusedDesc, prometheus.CounterValue, float64(c.node.RefusedConnections()))
 	if self.State != "leader" {
 		return
 	}

@@ -75,7 +75,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.scavengeEvery, err = time.ParseDuration(*scavenge); err != nil || c.scavengeEvery < 0 {
 		return c, &usageError{fmt.Sprintf("--scavenge-every %q is not a duration of zero or more, such as 24h", *scavenge)}
 	}
-	if err := c.cluster.check(); err != nil {
+	if err := c.cluster.check(c.access.auth, c.access.insecure); err != nil {
 		return c, err
 	}
 	return c, c.access.check()

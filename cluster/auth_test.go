@@ -1,0 +1,341 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+var (
+	secretA = []byte("the cluster secret A, 32 bytes..")
+	secretB = []byte("the cluster secret B, 32 bytes..")
+)
+
+// listenTest is a mux on a loopback port with the secrets keys.
+func listenTest(t *testing.T, keys keyring) *mux {
+	t.Helper()
+	m, err := listen("127.0.0.1:0", keys, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// handedOn waits for the mux to hand on a connection of the kind's channel, and
+// returns it; nil if the connection was refused instead (the dialer saw it closed).
+func handedOn(t *testing.T, m *mux, to chan net.Conn, closed <-chan struct{}) net.Conn {
+	t.Helper()
+	select {
+	case c := <-to:
+		t.Cleanup(func() { c.Close() })
+		return c
+	case <-closed:
+		return nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection was neither handed on nor closed within 10s")
+		return nil
+	}
+}
+
+// TestHandshake: a mux hands on the connections of dialers with the cluster secret it
+// has (or, without one, of dialers without one), and refuses the others, counting them.
+func TestHandshake(t *testing.T) {
+	tests := []struct {
+		name           string
+		server, client keyring
+		kind           byte
+		dialErr        string // the dialer's error; "" when dial succeeds
+		handed         bool
+	}{
+		{"no secret either side, Raft", nil, nil, connRaft, "", true},
+		{"no secret either side, service", nil, nil, connService, "", true},
+		{"the same secret, Raft", keyring{secretA}, keyring{secretA}, connRaft, "", true},
+		{"the same secret, service", keyring{secretA}, keyring{secretA}, connService, "", true},
+		{"the dialer has no secret, Raft", keyring{secretA}, nil, connRaft, "", false},
+		{"the dialer has no secret, service", keyring{secretA}, nil, connService, "", false},
+		{"another secret", keyring{secretA}, keyring{secretB}, connService, "does not know this node's cluster secret", false},
+		{"the listener has no secret", nil, keyring{secretA}, connRaft, "closed the connection instead of proving", false},
+		// A rotation from A to B: every node gets "A, B", then "B, A", then "B".
+		{"a rotation: the listener takes the new one too", keyring{secretA, secretB}, keyring{secretA}, connRaft, "", true},
+		{"a rotation: the dialer takes the new one too", keyring{secretA}, keyring{secretA, secretB}, connRaft, "", true},
+		{"a rotation half way", keyring{secretB, secretA}, keyring{secretA, secretB}, connService, "", true},
+		{"a rotation at its end", keyring{secretB}, keyring{secretB, secretA}, connRaft, "", true},
+		{"a rotation with a step skipped", keyring{secretB, secretA}, keyring{secretA}, connRaft, "does not know this node's cluster secret", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := listenTest(t, tt.server)
+			c, err := dial(m.ln.Addr().String(), tt.kind, "n9", tt.client, 10*time.Second)
+			if tt.dialErr != "" {
+				if err == nil || !errors.Is(err, ErrSecret) || !strings.Contains(err.Error(), tt.dialErr) {
+					t.Fatalf("dial: %v, want ErrSecret saying %q", err, tt.dialErr)
+				}
+				// The listener counts it once it sees the dialer go.
+				waitRefused(t, m, 1)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("hello\n")); err != nil && tt.handed {
+				t.Fatal(err)
+			}
+			closed := make(chan struct{})
+			var got []byte
+			go func() {
+				defer close(closed)
+				got, _ = io.ReadAll(c) // ends when the listener closes: a refusal
+			}()
+			to := m.raft
+			if tt.kind == connService {
+				to = m.service
+			}
+			sc := handedOn(t, m, to, closed)
+			if (sc != nil) != tt.handed {
+				t.Fatalf("handed on: %v, want %v (the dialer read %q)", sc != nil, tt.handed, got)
+			}
+			if !tt.handed {
+				if n := m.refused.Load(); n != 1 {
+					t.Fatalf("%d connections counted refused, want 1", n)
+				}
+				if tt.kind == connService && !strings.Contains(string(got), "needs the cluster secret") {
+					t.Fatalf("a service dialer without the secret read %q, want the reason", got)
+				}
+				return
+			}
+			// The bytes after the handshake are the dialer's, untouched.
+			line := make([]byte, 6)
+			if _, err := io.ReadFull(sc, line); err != nil || string(line) != "hello\n" {
+				t.Fatalf("the listener read %q, %v after the handshake", line, err)
+			}
+			if n := m.refused.Load(); n != 0 {
+				t.Fatalf("%d connections counted refused, want 0", n)
+			}
+		})
+	}
+}
+
+// waitRefused waits until m counted n refusals: it counts after the dialer went, which
+// the dialer cannot observe.
+func waitRefused(t *testing.T, m *mux, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.refused.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections counted refused within 10s, want %d", m.refused.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a counter: nothing to wait on
+	}
+}
+
+// TestHandshakeReplay: a dialer that does not know the secret cannot use a handshake it
+// recorded: the listener's nonce is new on every connection. Nor can it pass off the
+// listener's proof as its own.
+func TestHandshakeReplay(t *testing.T) {
+	m := listenTest(t, keyring{secretA})
+	addr := m.ln.Addr().String()
+	hdr := header(connServiceAuth, "n2")
+	nc := make([]byte, nonceLen)
+	rand.Read(nc)
+	// start sends the header and nc, and returns the connection and what the listener
+	// answered: its nonce and its MAC.
+	start := func() (net.Conn, []byte, []byte) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write(append(hdr, nc...)); err != nil {
+			t.Fatal(err)
+		}
+		in := make([]byte, nonceLen+macLen)
+		if _, err := io.ReadFull(c, in); err != nil {
+			t.Fatal(err)
+		}
+		return c, in[:nonceLen], in[nonceLen:]
+	}
+	// A node with the secret, recorded.
+	c, ns, _ := start()
+	recorded := handshakeMAC(secretA, labelClient, hdr, nc, ns)
+	if _, err := c.Write(recorded); err != nil {
+		t.Fatal(err)
+	}
+	if sc := handedOn(t, m, m.service, nil); sc == nil {
+		t.Fatal("the recorded handshake was not taken the first time")
+	}
+	for _, tt := range []struct {
+		name string
+		mac  func(serverMAC []byte) []byte
+	}{
+		{"the recorded MAC again", func([]byte) []byte { return recorded }},
+		{"the listener's own MAC", func(serverMAC []byte) []byte { return serverMAC }},
+		{"zeros", func([]byte) []byte { return make([]byte, macLen) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := m.refused.Load()
+			c, ns2, serverMAC := start()
+			if bytes.Equal(ns, ns2) {
+				t.Fatal("the listener sent the same nonce twice")
+			}
+			if _, err := c.Write(tt.mac(serverMAC)); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := io.ReadAll(c); len(b) != 0 {
+				t.Fatalf("the listener sent %q (%v), want it to close", b, err)
+			}
+			waitRefused(t, m, before+1)
+		})
+	}
+}
+
+// startOne starts a one-node cluster in this process on a store in dir, and waits until
+// it leads.
+func startOne(t *testing.T, dir string, cfg Config) (*pmd.Store, *Node) {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store, cfg.Logger = "n1", loopbackAddr(t), "127.0.0.1:1", dir, s, logger
+	cfg.Fatal = func(err error) { t.Errorf("node stopped: %v", err) }
+	n, err := Start(cfg)
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !n.IsLeader() {
+		if time.Now().After(deadline) {
+			n.Close()
+			s.Close()
+			t.Fatal("the node does not lead its one-node cluster within 30s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling Raft's state: nothing to wait on
+	}
+	return s, n
+}
+
+// TestRaftPortNeedsTheSecret: a node with a cluster secret serves nothing on its Raft
+// port to a connection that does not prove it knows it: no records, no join, no Raft;
+// with the secret, the records come.
+func TestRaftPortNeedsTheSecret(t *testing.T) {
+	s, n := startOne(t, t.TempDir(), Config{Secrets: [][]byte{secretA}})
+	defer s.Close()
+	defer n.Close()
+	if _, err := s.Append(context.Background(), "Payment$1", pmd.NoStream, pmd.EventData{Type: "Paid", Data: map[string]any{"card": "4111-1111"}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := n.cfg.RaftAddr
+	records, _ := json.Marshal(request{Op: "records", From: 1, To: s.LastPosition()})
+	join, _ := json.Marshal(request{Op: "join", ID: "evil", RaftAddr: "127.0.0.1:1"})
+	// raw sends b on a new connection and returns all it reads until the node closes it.
+	raw := func(b []byte) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c)
+		if err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset") {
+			t.Fatalf("read: %v (read %q)", err, got)
+		}
+		return string(got)
+	}
+	attempts := []struct {
+		name string
+		send []byte
+	}{
+		{"a records request without the secret", append(append(header(connService, "evil"), records...), '\n')},
+		{"a join without the secret", append(append(header(connService, "evil"), join...), '\n')},
+		{"Raft without the secret", append(header(connRaft, "evil"), make([]byte, 64)...)},
+		{"a records request after a handshake with garbage", append(append(header(connServiceAuth, "evil"), make([]byte, nonceLen+macLen)...), records...)},
+		{"another kind of connection", []byte("X\x03abcGET / HTTP/1.0\r\n\r\n")},
+	}
+	for _, a := range attempts {
+		got := raw(a.send)
+		if strings.Contains(got, "4111") {
+			t.Fatalf("%s: the node sent %q", a.name, got)
+		}
+	}
+	if _, err := dial(addr, connService, "n2", keyring{secretB}, 10*time.Second); !errors.Is(err, ErrSecret) {
+		t.Fatalf("a dialer with another secret: %v, want ErrSecret", err)
+	}
+	waitRefused(t, n.mux, uint64(len(attempts)+1))
+	if got := n.RefusedConnections(); got != uint64(len(attempts)+1) {
+		t.Fatalf("RefusedConnections %d, want %d", got, len(attempts)+1)
+	}
+	if servers := n.raft.GetConfiguration().Configuration().Servers; len(servers) != 1 {
+		t.Fatalf("the configuration is %v after a join without the secret", servers)
+	}
+
+	// With the secret, the records come.
+	c, err := dial(addr, connService, "n2", keyring{secretA}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write(append(records, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(c)
+	if !strings.Contains(string(got), "4111-1111") {
+		t.Fatalf("with the secret, the records answer is %q", got)
+	}
+}
+
+// TestStartChecksSecrets: a secret shorter than MinSecretLen is refused before anything
+// starts.
+func TestStartChecksSecrets(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = Start(Config{NodeID: "n1", RaftAddr: loopbackAddr(t), HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
+		Secrets: [][]byte{secretA, []byte("short")}})
+	if err == nil || !strings.Contains(err.Error(), "secret 2 of 2 is 5 bytes") {
+		t.Fatalf("Start with a short secret: %v", err)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	l := logLimiter{period: 10 * time.Second}
+	t0 := time.Unix(1_700_000_000, 0)
+	steps := []struct {
+		at   time.Duration
+		ok   bool
+		held int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{9 * time.Second, false, 0},
+		{10 * time.Second, true, 2},
+		{30 * time.Second, true, 0},
+	}
+	for _, s := range steps {
+		if ok, held := l.allow(t0.Add(s.at)); ok != s.ok || held != s.held {
+			t.Fatalf("at +%s: allow %v, held %d; want %v, %d", s.at, ok, held, s.ok, s.held)
+		}
+	}
+}

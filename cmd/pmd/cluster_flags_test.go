@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeSecret(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cluster.secret")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeRaftPortRefusals: a cluster node's Raft port open to others without a cluster
+// secret (off loopback, or beside --auth) is refused unless --insecure says so, and so is
+// a secret file that cannot serve; before the data directory is touched.
+func TestServeRaftPortRefusals(t *testing.T) {
+	tokens := writeTokens(t, "tokens:\n  - {name: a, sha256: "+sha256Hex("secret")+", scopes: [read]}\n")
+	short := writeSecret(t, "\nshort\n")
+	empty := writeSecret(t, " \n\n")
+	node := []string{"--node-id", "n1"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"a Raft address off loopback", append(node, "--raft-addr", "0.0.0.0:0"), exitUsage,
+			"refusing to serve Raft on 0.0.0.0:0 without --cluster-secret-file: it is not a loopback address"},
+		{"a Raft address on every interface", append(node, "--raft-addr", ":7081"), exitUsage,
+			"refusing to serve Raft on :7081 without --cluster-secret-file: it is not a loopback address"},
+		{"--auth without a secret", append(node, "--raft-addr", "127.0.0.1:0", "--auth", tokens), exitUsage,
+			"--auth guards the HTTP API, but anyone who reaches the Raft port could read every event"},
+		{"a missing secret file", append(node, "--raft-addr", "127.0.0.1:0", "--cluster-secret-file", short+".missing"), exitTrouble,
+			"--cluster-secret-file: open "},
+		{"a short secret", append(node, "--raft-addr", "0.0.0.0:0", "--cluster-secret-file", short), exitUsage,
+			"the secret on line 2 is 5 bytes; a secret must be at least 16"},
+		{"an empty secret file", append(node, "--raft-addr", "0.0.0.0:0", "--cluster-secret-file", empty), exitUsage,
+			"no secret in it"},
+		{"a secret without --node-id", []string{"--cluster-secret-file", short}, exitUsage,
+			"--cluster-secret-file need --node-id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, tt.args...)
+			code, _, stderr := runPMD(t, context.Background(), args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, want %d, stderr lacks %q:\n%s", code, tt.code, tt.want, stderr)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the data directory was touched: stat: %v", err)
+			}
+		})
+	}
+}
+
+// TestServeClusterSecretFlags: what serve takes for a cluster node's Raft port: the
+// secrets of --cluster-secret-file (or PMD_CLUSTER_SECRET_FILE), one a line; no secret
+// on loopback; --insecure for an open port, which it marks to warn of.
+func TestServeClusterSecretFlags(t *testing.T) {
+	tokens := writeTokens(t, "tokens:\n  - {name: a, sha256: "+sha256Hex("secret")+", scopes: [read]}\n")
+	one := writeSecret(t, "9f86d081884c7d659a2feaa0c55ad015\n")
+	two := writeSecret(t, "  new secret of 32 bytes, or so.  \n\nold secret of 32 bytes, or so...\n")
+	tests := []struct {
+		name    string
+		env     string // PMD_CLUSTER_SECRET_FILE
+		args    []string
+		secrets string
+		open    bool
+	}{
+		{name: "loopback without a secret", args: []string{"--raft-addr", "127.0.0.1:7081"}},
+		{name: "localhost without a secret", args: []string{"--raft-addr", "localhost:7081"}},
+		{name: "a secret off loopback", args: []string{"--raft-addr", "0.0.0.0:7081", "--cluster-secret-file", one},
+			secrets: "9f86d081884c7d659a2feaa0c55ad015"},
+		{name: "a secret with --auth", args: []string{"--raft-addr", "127.0.0.1:7081", "--auth", tokens, "--cluster-secret-file", one},
+			secrets: "9f86d081884c7d659a2feaa0c55ad015"},
+		{name: "a secret from the environment", env: one, args: []string{"--raft-addr", "0.0.0.0:7081"},
+			secrets: "9f86d081884c7d659a2feaa0c55ad015"},
+		{name: "two secrets", args: []string{"--raft-addr", "0.0.0.0:7081", "--cluster-secret-file", two},
+			secrets: "new secret of 32 bytes, or so.\nold secret of 32 bytes, or so..."},
+		{name: "--insecure off loopback", args: []string{"--raft-addr", "0.0.0.0:7081", "--insecure"}, open: true},
+		{name: "--insecure with --auth", args: []string{"--raft-addr", "127.0.0.1:7081", "--auth", tokens, "--insecure"}, open: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PMD_CLUSTER_SECRET_FILE", tt.env)
+			c, err := serveFlags(append([]string{"--node-id", "n1"}, tt.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.cluster.secrets != tt.secrets || c.cluster.open != tt.open {
+				t.Fatalf("secrets %q, open %v; want %q, %v", c.cluster.secrets, c.cluster.open, tt.secrets, tt.open)
+			}
+		})
+	}
+}
