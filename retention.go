@@ -88,6 +88,9 @@ type ScavengeResult struct {
 	Erased      int   // events whose data and metadata were removed
 	BytesBefore int64 // the bytes of the sealed segments before
 	BytesAfter  int64 // and after
+	// ExpirySkipped says no expiry was recorded because the log is a cluster replica's
+	// and the store is not running as one (see Scavenge).
+	ExpirySkipped bool
 }
 
 // Freed is the disk bytes Scavenge gave back.
@@ -106,12 +109,28 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // other: where they are refused as unavailable (a follower, or a leader without a quorum)
 // Scavenge goes on to rewrite this replica's segments, and the records come with the
 // leader's next scavenge, by replication.
+//
+// A store opened on a cluster replica's data directory without SetReplicator (pmd
+// scavenge DIR on a stopped node) records no expiry, and says so (ExpirySkipped): a
+// record written there would take a position Raft never agreed on, and carry no Raft
+// index, so that the node would restart at Applied 0 and differ from the other nodes.
+// It still rewrites the segments, as a follower's scavenge does.
 func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
-	expired, err := s.expire(ctx)
-	res.Expired = expired
-	if err != nil && (s.repl.Load() == nil || !errors.Is(err, ErrUnavailable)) {
-		return res, err
+	repl := s.repl.Load()
+	if repl == nil {
+		applied, err := s.lastApplied()
+		if err != nil {
+			return res, s.storeErr(err)
+		}
+		res.ExpirySkipped = applied > 0
+	}
+	if !res.ExpirySkipped {
+		expired, err := s.expire(ctx)
+		res.Expired = expired
+		if err != nil && (repl == nil || !errors.Is(err, ErrUnavailable)) {
+			return res, err
+		}
 	}
 	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress})
 	res.Segments, res.Rewritten, res.Gone, res.Erased = r.Segments, r.Rewritten, r.Gone, r.Erased

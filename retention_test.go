@@ -526,3 +526,76 @@ func TestTruncateBeforePastTheEnd(t *testing.T) {
 		t.Fatalf("the appended event by id: %v", err)
 	}
 }
+
+// TestOfflineScavengeOfAReplica: a store opened without SetReplicator on a stopped
+// cluster node's data directory (pmd scavenge DIR) records no expiry: a record written
+// there would take a position Raft never agreed on and leave the node at Applied 0.
+// It still frees the bytes of dead events.
+func TestOfflineScavengeOfAReplica(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 8 << 10}
+	open := func(replica bool) (*pmd.Store, *inlineRaft, uint64) {
+		t.Helper()
+		s, err := pmd.Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !replica {
+			return s, nil, 0
+		}
+		r := &inlineRaft{s: s}
+		applied, err := s.SetReplicator(r.fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.entries = make([]pmd.ReplicatedWrite, applied) // Raft numbers on from Applied
+		return s, r, applied
+	}
+	s, r, _ := open(true)
+	pad := strings.Repeat("x", 200)
+	for i := range 60 {
+		mustAppend(t, s, fmt.Sprintf("Order$%d", i%2), pmd.Any, ev("Placed", "pad", pad))
+	}
+	if err := s.SetRetention(ctx, "Order$0", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStream(ctx, "Order$1", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	for range 60 { // seal what came before
+		mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", pad))
+	}
+	applied, last := s.Applied(), s.LastPosition()
+	if applied != uint64(len(r.entries)) {
+		t.Fatalf("the replica applied %d of %d entries", applied, len(r.entries))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _, _ = open(false)
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil || !res.ExpirySkipped || res.Expired != 0 || res.Gone == 0 {
+		t.Fatalf("an offline scavenge of a replica: %+v, %v; want no expiry, the deleted stream's events gone", res, err)
+	}
+	if got := s.LastPosition(); got != last {
+		t.Fatalf("an offline scavenge of a replica wrote to its log: last position %d, was %d", got, last)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, _, again := open(true)
+	defer s.Close()
+	if again != applied {
+		t.Fatalf("after an offline scavenge the replica opens at Applied %d, was %d", again, applied)
+	}
+	// The leader's scavenge records the expiry, as a write of the cluster.
+	if res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil || res.ExpirySkipped || res.Expired != 1 {
+		t.Fatalf("the replica's own scavenge: %+v, %v; want Order$0 expired", res, err)
+	}
+	if got := s.Applied(); got != applied+1 {
+		t.Fatalf("the expiry is Raft entry %d, want %d", got, applied+1)
+	}
+}

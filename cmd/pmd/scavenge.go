@@ -22,6 +22,8 @@ func newScavengeCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Scavenge rewrites the sealed log segments of the stopped store in DIR without the bytes
 of dead events (in no stream any more) and without the data of erased ones. No position
 changes, each segment is swapped atomically, and a crash at any moment loses nothing.
+In a cluster node's directory it records no expiry of events past their max age (that
+is a write the cluster must agree on): the leader's next scavenge does.
 A running daemon scavenges on its own schedule (pmd serve --scavenge-every) and on
 POST /v1/admin/scavenge.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
@@ -70,6 +72,9 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 		dir, res.Segments, res.Rewritten, res.Gone, res.Erased, res.Freed(), res.BytesBefore, res.BytesAfter)
 	if res.Expired > 0 {
 		fmt.Fprintf(stdout, "%d stream(s) had events past their max age\n", res.Expired)
+	}
+	if res.ExpirySkipped {
+		fmt.Fprintf(stdout, "%s is a cluster node's: events past their max age were left for the cluster's next scavenge (POST /v1/admin/scavenge on the leader)\n", dir)
 	}
 	return nil
 }

@@ -57,6 +57,51 @@ func TestScavengeCommand(t *testing.T) {
 	}
 }
 
+// pmd scavenge on a stopped cluster node's directory frees bytes but records no expiry,
+// and says so: the node opens again at the Raft index it had applied.
+func TestScavengeCommandOnAReplica(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var index uint64
+	if _, err := s.SetReplicator(func(ctx context.Context, w []byte) (pmd.WriteResult, error) {
+		index++ // one writer at a time: this test
+		o := s.ApplyWrites(ctx, []pmd.ReplicatedWrite{{Index: index, Timestamp: time.Now().UnixNano(), Write: w}})
+		return o[0].Result, o[0].Err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "Placed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRetention(ctx, "Order$1", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"scavenge", dir, "--rate", "0"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("pmd scavenge exited %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	if out := stdout.String(); !strings.Contains(out, "is a cluster node's") || strings.Contains(out, "stream(s) had events") {
+		t.Fatalf("pmd scavenge of a cluster node printed %q, want that no expiry was recorded", out)
+	}
+	if s, err = pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if applied, err := s.SetReplicator(func(context.Context, []byte) (pmd.WriteResult, error) {
+		return pmd.WriteResult{}, fmt.Errorf("no writes")
+	}); err != nil || applied != index {
+		t.Fatalf("after pmd scavenge the node opens at Applied %d, %v; want %d", applied, err, index)
+	}
+}
+
 // A daemon scavenges at each tick of its schedule, and stops when its context ends.
 func TestScheduledScavenges(t *testing.T) {
 	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
