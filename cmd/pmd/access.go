@@ -37,7 +37,7 @@ func (a *accessFlags) register(fs *flag.FlagSet) error {
 	fs.StringVar(&a.tlsCert, "tls-cert", envString("PMD_TLS_CERT", ""), "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP (env PMD_TLS_CERT)")
 	fs.StringVar(&a.tlsKey, "tls-key", envString("PMD_TLS_KEY", ""), "the PEM private key of --tls-cert (env PMD_TLS_KEY)")
 	fs.StringVar(&a.tlsCA, "tls-ca", envString("PMD_TLS_CA", ""), "a cluster node trusts the PEM certificates in this file, instead of the system's roots, when it forwards to an https leader (env PMD_TLS_CA)")
-	fs.BoolVar(&a.insecure, "insecure", insecure, "serve a non-loopback address without --auth (env PMD_INSECURE)")
+	fs.BoolVar(&a.insecure, "insecure", insecure, "serve a non-loopback address without --auth, and a cluster node's Raft port without --cluster-secret-file (env PMD_INSECURE)")
 	a.allowOrigin = envString("PMD_ALLOW_ORIGIN", "")
 	a.allowHost = envString("PMD_ALLOW_HOST", "")
 	// A flag given on the command line replaces the environment's list; repeated, it adds.
