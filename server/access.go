@@ -338,10 +338,13 @@ func (s *Server) checkSite(r *http.Request) error {
 
 // hostAllowed is true for an IP address (a page cannot rebind a literal address), for
 // localhost and names under .localhost, which resolve only to this machine, and for
-// the names in Options.AllowHosts.
+// the names in Options.AllowHosts, where "*.example.com" is any one label under
+// example.com, as in a certificate. A request with no Host at all (HTTP/1.0, such as a
+// load balancer's health check) is served too: a browser always sends one, so it is no
+// rebinding.
 func (s *Server) hostAllowed(host string) bool {
 	if host == "" {
-		return false
+		return true
 	}
 	name := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -351,8 +354,13 @@ func (s *Server) hostAllowed(host string) bool {
 	if net.ParseIP(name) != nil || name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return true
 	}
+	label, parent, _ := strings.Cut(name, ".")
 	for _, a := range s.opts.AllowHosts {
-		if strings.EqualFold(strings.TrimSuffix(a, "."), name) {
+		a = strings.ToLower(strings.TrimSuffix(a, "."))
+		if a == name {
+			return true
+		}
+		if domain, ok := strings.CutPrefix(a, "*."); ok && label != "" && parent == domain {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -377,7 +378,7 @@ func (e *env) call(method, path, body, token string, header map[string]string) (
 // through the user's browser, with or without a preflight, and a page on a rebound
 // name cannot either; curl-like clients and the daemon's own pages can.
 func TestCrossSiteAndRebinding(t *testing.T) {
-	e := newEnv(t, Options{AllowOrigins: []string{"https://dash.example"}, AllowHosts: []string{"pmd.internal"}})
+	e := newEnv(t, Options{AllowOrigins: []string{"https://dash.example"}, AllowHosts: []string{"pmd.internal", "*.example.com"}})
 	own := e.ts.URL // http://127.0.0.1:port
 	port := own[strings.LastIndex(own, ":")+1:]
 	body := `{"events":[{"type":"E"}]}`
@@ -407,6 +408,10 @@ func TestCrossSiteAndRebinding(t *testing.T) {
 		{"a .localhost name", "GET", "/v1/all", map[string]string{"Host": "pmd.localhost:" + port}, 200},
 		{"an allowed host", "GET", "/v1/all", map[string]string{"Host": "PMD.internal:" + port}, 200},
 		{"an IPv6 literal", "GET", "/v1/all", map[string]string{"Host": "[::1]:" + port}, 200},
+		{"one label under a wildcard", "GET", "/v1/all", map[string]string{"Host": "pmd.Example.com.:" + port}, 200},
+		{"two labels under a wildcard", "GET", "/v1/all", map[string]string{"Host": "a.pmd.example.com:" + port}, 403},
+		{"a wildcard's own domain", "GET", "/v1/all", map[string]string{"Host": "example.com:" + port}, 403},
+		{"a name ending like a wildcard's", "GET", "/v1/all", map[string]string{"Host": "evilexample.com:" + port}, 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,6 +472,31 @@ func TestListenCheck(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "--auth") {
 			t.Errorf("the refusal does not say what to do: %v", err)
+		}
+	}
+}
+
+// TestRequestWithoutHost: an HTTP/1.0 request without a Host header (a load balancer's
+// health check) is served: no web page can send one, so it is no rebinding.
+func TestRequestWithoutHost(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, path := range []string{"/healthz", "/v1/all"} {
+		conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.0\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without Host: %s %s", path, resp.Status, body)
 		}
 	}
 }

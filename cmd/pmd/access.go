@@ -52,7 +52,7 @@ func (a *accessFlags) register(fs *flag.FlagSet) error {
 		}
 	}
 	fs.Func("allow-origin", "also allow browser requests from this origin, e.g. https://dash.example; repeat or separate with commas (env PMD_ALLOW_ORIGIN)", list("allow-origin", &a.allowOrigin))
-	fs.Func("allow-host", "also serve requests for this Host name (IP addresses and localhost are always served); repeat or separate with commas (env PMD_ALLOW_HOST)", list("allow-host", &a.allowHost))
+	fs.Func("allow-host", "also serve requests for this Host name, on any port; *.example.com is any one label under example.com (IP addresses and localhost are always served); repeat or separate with commas (env PMD_ALLOW_HOST)", list("allow-host", &a.allowHost))
 	return nil
 }
 
@@ -71,9 +71,47 @@ func (a *accessFlags) check() error {
 		return &usageError{"--tls-cert and --tls-key go together"}
 	}
 	for _, o := range splitList(a.allowOrigin) {
-		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") || strings.Count(o, "/") != 2 {
-			return &usageError{fmt.Sprintf("--allow-origin %q: want scheme://host[:port], as a browser sends it in Origin", o)}
+		if err := checkOrigin(o); err != nil {
+			return err
 		}
+	}
+	for _, h := range splitList(a.allowHost) {
+		if err := checkHost(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkOrigin refuses an --allow-origin no browser sends, which would never match.
+func checkOrigin(o string) error {
+	scheme, hostPort, ok := strings.Cut(o, "://")
+	if !ok || scheme != "http" && scheme != "https" || hostPort == "" || strings.Contains(hostPort, "/") {
+		return &usageError{fmt.Sprintf("--allow-origin %q: want scheme://host[:port], as a browser sends it in Origin", o)}
+	}
+	if strings.Contains(hostPort, "*") {
+		return &usageError{fmt.Sprintf("--allow-origin %q: an origin is matched exactly, without wildcards: give each one", o)}
+	}
+	if _, port, err := net.SplitHostPort(hostPort); err == nil && (scheme == "https" && port == "443" || scheme == "http" && port == "80") {
+		return &usageError{fmt.Sprintf("--allow-origin %q: browsers leave the default port out of Origin: give %s://%s", o, scheme, strings.TrimSuffix(hostPort, ":"+port))}
+	}
+	return nil
+}
+
+// checkHost refuses an --allow-host that would never match a request's Host name: one
+// with a scheme, a path or a port (the name is matched whatever the port), an IP address
+// (always served) or a wildcard other than a leading "*." label.
+func checkHost(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	switch {
+	case strings.Contains(h, "://") || strings.Contains(h, "/"):
+		return &usageError{fmt.Sprintf("--allow-host %q: give a host name only, such as pmd.example.com, without a scheme or a path", h)}
+	case net.ParseIP(strings.Trim(h, "[]")) != nil:
+		return &usageError{fmt.Sprintf("--allow-host %q: IP addresses are always served; give host names only", h)}
+	case strings.Contains(h, ":"):
+		return &usageError{fmt.Sprintf("--allow-host %q: give the name without a port: it is served on every port pmd listens on", h)}
+	case strings.Contains(name, "*") || name == "":
+		return &usageError{fmt.Sprintf("--allow-host %q: the only wildcard is a leading \"*.\", one label under a domain, as in *.example.com", h)}
 	}
 	return nil
 }

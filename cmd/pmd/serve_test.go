@@ -56,6 +56,8 @@ func TestServeRefusals(t *testing.T) {
 		{"a certificate without its key", []string{"--tls-cert", good}, exitUsage, "--tls-cert and --tls-key go together"},
 		{"a missing certificate", []string{"--tls-cert", good + ".pem", "--tls-key", good + ".key"}, exitTrouble, "--tls-cert"},
 		{"an origin with a path", []string{"--allow-origin", "https://dash.example/app"}, exitUsage, "want scheme://host[:port]"},
+		{"an origin with its default port", []string{"--allow-origin", "https://dash.example:443"}, exitUsage, "browsers leave the default port out of Origin"},
+		{"a host with a port", []string{"--allow-host", "pmd.example:7070"}, exitUsage, "give the name without a port"},
 		{"a missing CA file", []string{"--tls-ca", good + ".missing"}, exitTrouble, "--tls-ca: open "},
 		{"a CA file without a certificate", []string{"--tls-ca", good}, exitUsage, "--tls-ca " + good + ": no PEM certificate in it"},
 	}
