@@ -447,8 +447,8 @@ func TestLeaderReads(t *testing.T) {
 	}
 }
 
-// TestEventCausedTruncated: an event that caused more events than the daemon lists
-// says so.
+// TestEventCausedTruncated: an event that caused more events, or is in more streams,
+// than the daemon lists says so.
 func TestEventCausedTruncated(t *testing.T) {
 	d := startDaemon(t, server.Options{MaxLimit: 2}, nil)
 	c := newClient(t, d.url)
@@ -467,6 +467,17 @@ func TestEventCausedTruncated(t *testing.T) {
 	}
 	if detail, err = c.Event(ctx, detail.Caused[0].ID); err != nil || detail.CausedTruncated {
 		t.Fatalf("event detail of a caused event: %+v, %v; want none caused, not truncated", detail, err)
+	}
+	if detail.StreamsTruncated {
+		t.Fatalf("event detail of an event in one stream: streams %q truncated", detail.Streams)
+	}
+	for _, s := range []string{"Copy$1", "Copy$2"} {
+		if _, err := c.Link(ctx, s, pmd.Any, cause); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if detail, err = c.Event(ctx, cause); err != nil || len(detail.Streams) != 2 || !detail.StreamsTruncated {
+		t.Fatalf("event detail of an event in 3 streams: %+v, %v; want 2 streams, truncated", detail, err)
 	}
 }
 

@@ -304,8 +304,10 @@ func (c *Client) ListStreams(ctx context.Context, opts ListOptions) (StreamPage,
 type EventDetail struct {
 	Event Event `json:"event"`
 	// Streams are the streams it is in: the one it was written to (unless deleted),
-	// then those it is linked into.
+	// then those it is linked into; as many as fit in one page of the daemon's.
 	Streams []string `json:"streams"`
+	// StreamsTruncated says it is in more streams than Streams holds.
+	StreamsTruncated bool `json:"streams_truncated"`
 	// Causation is the event its causation_id names, nil if none is stored.
 	Causation *Event `json:"causation"`
 	// Caused are the events whose causation_id is its id, in log order: as many as

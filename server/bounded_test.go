@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -437,5 +438,47 @@ func TestCausedIsBoundedInBytes(t *testing.T) {
 	r = e2.do("GET", "/v1/events/"+cause, nil).must(t, http.StatusOK)
 	if caused := r.body["caused"].([]any); len(caused) != 1 || r.body["caused_truncated"] != false {
 		t.Fatalf("caused %v truncated %v", caused, r.body["caused_truncated"])
+	}
+}
+
+// TestEventStreamsBoundedInBytes: an event linked into more streams than a page holds
+// lists as many as fit in a page's bytes (and at most MaxLimit), and says more exist.
+func TestEventStreamsBoundedInBytes(t *testing.T) {
+	ctx := context.Background()
+	const nameLen = 250
+	for _, tt := range []struct {
+		name      string
+		opts      Options
+		links     int
+		want      int // streams listed; 0: as many as fit in PageBytes
+		truncated bool
+	}{
+		{"by bytes", Options{PageBytes: 8 << 10}, 60, 0, true},
+		{"by count", Options{MaxLimit: 5}, 10, 5, true},
+		{"all of them", Options{PageBytes: 8 << 10}, 10, 11, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.opts)
+			res := e.append("s", nil, ev("E", nil)).must(t, http.StatusCreated)
+			id := uuid.MustParse(res.body["ids"].([]any)[0].(string))
+			for i := range tt.links {
+				name := fmt.Sprintf("%03d%s", i, blob(nameLen-3))
+				if _, err := e.store.Link(ctx, name, pmd.Any, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := e.do("GET", "/v1/events/"+id.String(), nil).must(t, http.StatusOK)
+			streams := r.body["streams"].([]any)
+			if r.body["streams_truncated"] != tt.truncated || tt.want > 0 && len(streams) != tt.want {
+				t.Fatalf("%d streams, truncated %v; want %d, %v", len(streams), r.body["streams_truncated"], tt.want, tt.truncated)
+			}
+			if streams[0] != "s" {
+				t.Fatalf("first stream %v, want the one it was written to", streams[0])
+			}
+			// Full: at most a page, and one more name would not have fit.
+			if tt.want == 0 && (len(r.raw) > tt.opts.PageBytes || len(r.raw)+nameLen+3 <= tt.opts.PageBytes) {
+				t.Fatalf("%d streams in %d bytes, a page being %d", len(streams), len(r.raw), tt.opts.PageBytes)
+			}
+		})
 	}
 }

@@ -45,5 +45,5 @@
 //     listing.
 //   - GET /v1/events/{id} answers with the event, the streams it is in, its causation
 //     parent and the events whose causation_id names it, bounded like a page
-//     (caused_truncated says when more exist).
+//     (streams_truncated and caused_truncated say when more exist).
 package server

@@ -14,8 +14,11 @@ import (
 type eventResponse struct {
 	Event eventJSON `json:"event"`
 	// Streams are the streams the event is in: the one it was written to unless that
-	// was deleted, then those it is linked into and still visible in, in link order.
+	// was deleted, then those it is linked into and still visible in, in link order; as
+	// many as fit in a page's bytes with the event (at least one), and at most MaxLimit.
 	Streams []string `json:"streams"`
+	// StreamsTruncated says that the event is in more streams than Streams holds.
+	StreamsTruncated bool `json:"streams_truncated"`
 	// Causation is the event named by the event's causation_id, null if none is stored.
 	Causation *eventJSON `json:"causation"`
 	// Caused are the events whose causation_id is this event's id, in log order: as
@@ -41,7 +44,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := eventResponse{Event: toJSON(ev, false), Streams: append([]string{}, streams...), Caused: []json.RawMessage{}}
+	all := append([]string{}, streams...)
 	if s.opts.Processes != nil {
 		// The store knows every process stream an event is linked into; a Processes
 		// implementation may know of more.
@@ -50,11 +53,12 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, h := range held {
-			if !slices.Contains(out.Streams, h) {
-				out.Streams = append(out.Streams, h)
+			if !slices.Contains(all, h) {
+				all = append(all, h)
 			}
 		}
 	}
+	out := eventResponse{Event: toJSON(ev, false), Streams: []string{}, Caused: []json.RawMessage{}}
 	if parent, ok := causationOf(ev); ok {
 		switch p, err := s.store.Event(ctx, parent); {
 		case err == nil:
@@ -72,7 +76,21 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("server: encode event %s: %w", id, err)
 	}
+	// An event can be linked into any number of streams: the streams and then the
+	// events it caused share the page's bytes, each list holding at least one.
 	size := len(head)
+	for i, name := range all {
+		data, err := json.Marshal(name)
+		if err != nil {
+			return fmt.Errorf("server: encode stream name %q: %w", name, err)
+		}
+		if i == s.opts.MaxLimit || i > 0 && size+len(data)+1 > s.opts.PageBytes {
+			out.StreamsTruncated = true
+			break
+		}
+		size += len(data) + 1
+		out.Streams = append(out.Streams, name)
+	}
 	for i, c := range caused {
 		data, err := json.Marshal(toJSON(c, false))
 		if err != nil {
