@@ -476,17 +476,15 @@ type at struct {
 	ok bool
 }
 
-// newest is the count of the newest matching event in the store.
+// newest is the count of the newest matching event the store shows: for a stream, the
+// version of its newest event still read (not the last version it ever had: its events
+// may be deleted, or hidden by its retention).
 func (s *Subscription) newest(ctx context.Context) (at, error) {
 	var seq func(func(pmd.Event, error) bool)
 	back := pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1}
 	switch {
 	case s.filter.Stream != "":
-		info, err := s.store.StreamInfo(s.filter.Stream)
-		if err != nil || info.Version < 0 {
-			return at{}, err
-		}
-		return at{uint64(info.Version), true}, nil
+		seq = s.store.ReadStream(ctx, s.filter.Stream, back)
 	case s.filter.Category != "":
 		seq = s.store.ReadCategory(ctx, s.filter.Category, back)
 	default:
@@ -499,13 +497,19 @@ func (s *Subscription) newest(ctx context.Context) (at, error) {
 	}
 	for e, err := range seq {
 		var ce *pmd.CorruptError
-		if errors.As(err, &ce) {
-			return at{ce.Position, true}, nil // feed skips it as it would queue it
-		}
-		if err != nil {
+		switch {
+		case errors.As(err, &ce):
+			// feed skips it as it would queue it
+			if s.filter.Stream != "" {
+				return at{ce.Version, true}, nil
+			}
+			return at{ce.Position, true}, nil
+		case errors.Is(err, pmd.ErrStreamNotFound):
+			return at{}, nil
+		case err != nil:
 			return at{}, fmt.Errorf("pm: subscription %s: %w", s.name, err)
 		}
-		return at{e.Position, true}, nil
+		return at{s.count(&e), true}, nil
 	}
 	return at{}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,6 +158,53 @@ func TestSubscriptionDeliversEventsAsTheStoreReadsThemNow(t *testing.T) {
 			case e := <-attempted:
 				t.Fatalf("OnAttempt saw an attempt of %+v the receiver never had", e)
 			default:
+			}
+		})
+	}
+}
+
+// TestSubscriptionOfAStreamWhoseEventsAreGone: a stream subscription counts its lag to
+// the newest event the stream still shows, so one whose stream was deleted, or whose
+// retention hides the events, is idle with no lag; it goes on with the events written
+// after.
+func TestSubscriptionOfAStreamWhoseEventsAreGone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		remove func(ctx context.Context, s *pmd.Store) error
+		live   string // what the stream still shows, delivered
+	}{
+		{"deleted", func(ctx context.Context, s *pmd.Store) error { return s.DeleteStream(ctx, "S", pmd.Any) }, ""},
+		{"truncated", func(ctx context.Context, s *pmd.Store) error {
+			return s.SetRetention(ctx, "S", pmd.Retention{TruncateBefore: 3})
+		}, ""},
+		{"max count", func(ctx context.Context, s *pmd.Store) error {
+			return s.SetRetention(ctx, "S", pmd.Retention{MaxCount: 1})
+		}, "E/2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			for i := range 3 {
+				put(t, s, "S", "E", i)
+			}
+			if err := tc.remove(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+			r := &receiver{}
+			sub := startSub(t, s, "follow", pm.Filter{Stream: "S"}, pm.SubscriptionOptions{Deliver: r.handle})
+			sub.idle(t)
+			if st := sub.status(t); st.Lag != 0 || len(st.Parked) != 0 {
+				t.Fatalf("status %+v, want no lag", st)
+			}
+			if got := r.got(); got != tc.live {
+				t.Fatalf("delivered %q, want %q", got, tc.live)
+			}
+			put(t, s, "S", "E", 3)
+			sub.idle(t)
+			if st := sub.status(t); st.Lag != 0 || st.Position != 4 {
+				t.Fatalf("after a new event: status %+v, want position 4, no lag", st)
+			}
+			if got, want := r.got(), strings.TrimSpace(tc.live+" E/3"); got != want {
+				t.Fatalf("delivered %q, want %q", got, want)
 			}
 		})
 	}
