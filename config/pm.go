@@ -54,10 +54,11 @@ func (p Process) Definition() pm.Definition[State] {
 func (p Process) DefinitionReporting(report func(ExpressionError)) pm.Definition[State] {
 	d := decider{Process: p, report: report}
 	return pm.Definition[State]{
-		Name:      p.Name,
-		Version:   p.version(),
-		Handles:   slices.Clone(p.Handles),
-		ProcessID: pm.DataField(p.CorrelateBy),
+		Name:        p.Name,
+		Version:     p.version(),
+		Handles:     slices.Clone(p.Handles),
+		ProcessID:   pm.DataField(p.CorrelateBy),
+		NoProcessID: pm.DataFieldProblem(p.CorrelateBy),
 		Init: func(id string) State {
 			return State{ID: id, Seen: map[string]int{}, Data: map[string]any{}}
 		},

@@ -3,6 +3,7 @@ package pm
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -27,6 +28,10 @@ type Definition[S any] struct {
 	// ProcessID finds the process an event belongs to; false ignores the event.
 	// DataField builds the common case.
 	ProcessID func(pmd.Event) (string, bool)
+	// NoProcessID, if set, says why ProcessID found no process id in an event, for the
+	// line the runtime logs about it (see Stats.Unmatched); nil, or "", logs "it has no
+	// process id". DataFieldProblem goes with DataField.
+	NoProcessID func(pmd.Event) string
 	// Init returns the state of a process before any event.
 	Init func(processID string) S
 	// Apply returns the state after e. It sees the handled events (Link is true) and the
@@ -74,6 +79,16 @@ type Command struct {
 	Correlation string
 }
 
+// noProcessID is why ProcessID found no process id in e.
+func (d Definition[S]) noProcessID(e pmd.Event) string {
+	if d.NoProcessID != nil {
+		if reason := d.NoProcessID(e); reason != "" {
+			return reason
+		}
+	}
+	return "it has no process id"
+}
+
 func (c Command) key() string {
 	if c.Key != "" {
 		return c.Key
@@ -82,37 +97,84 @@ func (c Command) key() string {
 }
 
 // DataField returns a ProcessID function that reads the process id from the event's data
-// field name. A string is used as is; an integer is written in decimal. Any other value,
-// or a missing or empty field, ignores the event.
+// field name. A string is used as is; an integer is written in decimal, and so is a
+// float with no fraction up to 2^53 (JSON has only numbers: {"order_id": 42} appended
+// over HTTP arrives as the float 42, and is process "42"). Any other value, or a
+// missing or empty field, ignores the event; DataFieldProblem says why.
 func DataField(name string) func(pmd.Event) (string, bool) {
 	return func(e pmd.Event) (string, bool) {
-		var id string
-		switch v := e.Data[name].(type) {
-		case string:
-			id = v
-		case int:
-			id = strconv.FormatInt(int64(v), 10)
-		case int8:
-			id = strconv.FormatInt(int64(v), 10)
-		case int16:
-			id = strconv.FormatInt(int64(v), 10)
-		case int32:
-			id = strconv.FormatInt(int64(v), 10)
-		case int64:
-			id = strconv.FormatInt(v, 10)
-		case uint:
-			id = strconv.FormatUint(uint64(v), 10)
-		case uint8:
-			id = strconv.FormatUint(uint64(v), 10)
-		case uint16:
-			id = strconv.FormatUint(uint64(v), 10)
-		case uint32:
-			id = strconv.FormatUint(uint64(v), 10)
-		case uint64:
-			id = strconv.FormatUint(v, 10)
-		}
-		return id, id != ""
+		id, problem := dataFieldID(name, e)
+		return id, problem == ""
 	}
+}
+
+// DataFieldProblem returns a NoProcessID function for DataField(name): it says what is
+// wrong with the field, e.g. `order_id is a float64 (42.5), want a string or an
+// integer`.
+func DataFieldProblem(name string) func(pmd.Event) string {
+	return func(e pmd.Event) string {
+		_, problem := dataFieldID(name, e)
+		return problem
+	}
+}
+
+// maxExactFloat is the largest integer a float64 holds exactly, with all below it.
+const maxExactFloat = 1 << 53
+
+// dataFieldID is the process id in e's data field name, or what is wrong with it.
+func dataFieldID(name string, e pmd.Event) (id, problem string) {
+	raw, ok := e.Data[name]
+	switch v := raw.(type) {
+	case string:
+		id = v
+	case int:
+		id = strconv.FormatInt(int64(v), 10)
+	case int8:
+		id = strconv.FormatInt(int64(v), 10)
+	case int16:
+		id = strconv.FormatInt(int64(v), 10)
+	case int32:
+		id = strconv.FormatInt(int64(v), 10)
+	case int64:
+		id = strconv.FormatInt(v, 10)
+	case uint:
+		id = strconv.FormatUint(uint64(v), 10)
+	case uint8:
+		id = strconv.FormatUint(uint64(v), 10)
+	case uint16:
+		id = strconv.FormatUint(uint64(v), 10)
+	case uint32:
+		id = strconv.FormatUint(uint64(v), 10)
+	case uint64:
+		id = strconv.FormatUint(v, 10)
+	case float32:
+		id = integralFloat(float64(v))
+	case float64:
+		id = integralFloat(v)
+	}
+	switch {
+	case id != "":
+		return id, ""
+	case !ok:
+		return "", name + " is missing"
+	case raw == nil:
+		return "", name + " is null"
+	case raw == "":
+		return "", name + " is empty"
+	}
+	shown := fmt.Sprint(raw)
+	if len(shown) > 40 {
+		shown = shown[:40] + "…"
+	}
+	return "", fmt.Sprintf("%s is a %T (%s), want a string or an integer", name, raw, shown)
+}
+
+// integralFloat is f in decimal if it is an integer a float64 holds exactly, else "".
+func integralFloat(f float64) string {
+	if f != math.Trunc(f) || math.Abs(f) > maxExactFloat {
+		return "" // a fraction, too large to be exact, NaN or an infinity
+	}
+	return strconv.FormatInt(int64(f), 10)
 }
 
 // ErrInvalidDefinition is matched by every error about a Definition that cannot run.

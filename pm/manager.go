@@ -381,6 +381,9 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	pid, ok := m.def.processID(*ev)
 	reason := "it has no process id"
+	if why, explains := m.def.(interface{ noProcessID(pmd.Event) string }); explains && !ok {
+		reason = why.noProcessID(*ev)
+	}
 	if ok {
 		if reason = checkProcessID(m.name, pid); reason == "" {
 			return pid, true

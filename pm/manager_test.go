@@ -677,3 +677,36 @@ func TestProcessStates(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmatchedEventSaysWhatIsWrongWithItsField: with DataFieldProblem, the log line of
+// an event whose correlation field holds no usable id says what the field holds; a
+// whole float, what a JSON number decodes to, is a process id.
+func TestUnmatchedEventSaysWhatIsWrongWithItsField(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var logs lockedLog
+	def := matchDef("Floats")
+	def.NoProcessID = pm.DataFieldProblem("order_id")
+	r := start(t, s, def, pm.Options{Logger: logs.logger()})
+	appendFact(t, s, pmd.Event{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": 42.5}})
+	appendFact(t, s, pmd.Event{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": true}})
+	appendFact(t, s, pmd.Event{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": 42.0}})
+	appendFact(t, s, pmd.Event{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "42"}})
+	r.idle(t)
+	lines := logs.lines("belongs to no process")
+	want := []string{
+		`reason="order_id is a float64 (42.5), want a string or an integer"`,
+		`reason="order_id is a bool (true), want a string or an integer"`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("logged %d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("log line %d = %s\nwant it to say %s", i, lines[i], w)
+		}
+	}
+	p, err := r.Process(context.Background(), "42")
+	if err != nil || len(p.Commands) != 1 || p.Commands[0].Type != "ConfirmOrder" {
+		t.Fatalf("process 42 = %+v, %v; want it confirmed by the float and the string id", p, err)
+	}
+}

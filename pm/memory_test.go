@@ -327,36 +327,52 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestDataField: DataField takes a string, an integer, or a float with no fraction (what
+// a JSON number decodes to) as the process id; DataFieldProblem says what is wrong with
+// any other value.
 func TestDataField(t *testing.T) {
-	f := pm.DataField("id")
+	f, problem := pm.DataField("id"), pm.DataFieldProblem("id")
 	tests := []struct {
 		val  any
 		want string
 		ok   bool
+		why  string
 	}{
-		{"42", "42", true},
-		{42, "42", true},
-		{int8(-4), "-4", true},
-		{int16(300), "300", true},
-		{int32(70000), "70000", true},
-		{int64(1) << 40, "1099511627776", true},
-		{uint(7), "7", true},
-		{uint8(200), "200", true},
-		{uint16(60000), "60000", true},
-		{uint32(1) << 31, "2147483648", true},
-		{uint64(1) << 63, "9223372036854775808", true},
-		{"", "", false},
-		{nil, "", false},
-		{4.5, "", false},
-		{[]any{"1"}, "", false},
+		{"42", "42", true, ""},
+		{42, "42", true, ""},
+		{int8(-4), "-4", true, ""},
+		{int16(300), "300", true, ""},
+		{int32(70000), "70000", true, ""},
+		{int64(1) << 40, "1099511627776", true, ""},
+		{uint(7), "7", true, ""},
+		{uint8(200), "200", true, ""},
+		{uint16(60000), "60000", true, ""},
+		{uint32(1) << 31, "2147483648", true, ""},
+		{uint64(1) << 63, "9223372036854775808", true, ""},
+		{42.0, "42", true, ""},
+		{float32(-7), "-7", true, ""},
+		{float64(1 << 53), "9007199254740992", true, ""},
+		{"", "", false, "id is empty"},
+		{nil, "", false, "id is null"},
+		{4.5, "", false, "id is a float64 (4.5), want a string or an integer"},
+		{float64(1 << 54), "", false, "id is a float64 (1.8014398509481984e+16), want a string or an integer"},
+		{true, "", false, "id is a bool (true), want a string or an integer"},
+		{[]any{"1"}, "", false, "id is a []interface {} ([1]), want a string or an integer"},
 	}
 	for _, tt := range tests {
-		got, ok := f(pmd.Event{Data: map[string]any{"id": tt.val}})
+		e := pmd.Event{Data: map[string]any{"id": tt.val}}
+		got, ok := f(e)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("DataField(%#v) = %q, %v; want %q, %v", tt.val, got, ok, tt.want, tt.ok)
+		}
+		if why := problem(e); why != tt.why {
+			t.Errorf("DataFieldProblem(%#v) = %q, want %q", tt.val, why, tt.why)
 		}
 	}
 	if _, ok := f(pmd.Event{}); ok {
 		t.Error("DataField found an id in an event without data")
+	}
+	if why := problem(pmd.Event{}); why != "id is missing" {
+		t.Errorf("DataFieldProblem of an event without data = %q", why)
 	}
 }
