@@ -21,7 +21,10 @@ import (
 // runtime calls them again on every replay.
 type Definition[S any] struct {
 	// Name names the process manager and its streams: process streams are
-	// "<Name>$<process id>". Letters, digits, '_' and '-' only, at most 64 bytes.
+	// "<Name>$<process id>". Letters, digits, '_' and '-' only, at most 64 bytes. It
+	// must not be the category of the streams the handled events are written to: an
+	// event already in its process stream cannot be linked there, and is skipped as
+	// unmatched (Stats.Unmatched).
 	Name string
 	// Handles lists the event types the process manager handles.
 	Handles []string

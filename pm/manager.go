@@ -376,8 +376,9 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 }
 
 // processOf returns the process of a handled event. An event that belongs to no
-// process (no process id: typically the correlation field is missing; or one that
-// cannot name a stream) is counted and logged, and skipped.
+// process (no process id: typically the correlation field is missing; one that cannot
+// name a stream; or one written to the process stream itself, by a producer writing to
+// the category the manager is named like) is counted and logged, and skipped.
 func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	pid, ok := m.def.processID(*ev)
 	reason := "it has no process id"
@@ -385,10 +386,18 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 		reason = why.noProcessID(*ev)
 	}
 	if ok {
-		if reason = checkProcessID(m.name, pid); reason == "" {
+		reason = checkProcessID(m.name, pid)
+		switch {
+		case reason == "" && ev.Stream == m.name+"$"+pid:
+			// It cannot be linked into the stream it was written to; taken for a link
+			// made before a crash, it would silently never count.
+			reason = "it was written to its own process stream " + strconv.Quote(ev.Stream) +
+				": a process manager must not be named like the category of the streams its events are written to"
+		case reason == "":
 			return pid, true
+		default:
+			reason = "its process id " + strconv.Quote(pid) + " " + reason
 		}
-		reason = "its process id " + strconv.Quote(pid) + " " + reason
 	}
 	m.unmatched(ev, reason)
 	return "", false

@@ -710,3 +710,35 @@ func TestUnmatchedEventSaysWhatIsWrongWithItsField(t *testing.T) {
 		t.Fatalf("process 42 = %+v, %v; want it confirmed by the float and the string id", p, err)
 	}
 }
+
+// TestAFactWrittenToItsProcessStreamIsUnmatched: a manager named like the category its
+// facts are written to (Order, facts in Order$1) cannot link them into their own
+// stream: such a fact is counted as unmatched and logged saying why, not taken for one
+// linked before a crash and silently dropped. Facts written elsewhere still count.
+func TestAFactWrittenToItsProcessStreamIsUnmatched(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	var logs lockedLog
+	r := start(t, s, matchDef("Order"), pm.Options{Logger: logs.logger()})
+	for _, e := range []pmd.Event{customer("1"), caterer("1")} {
+		if _, err := s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: e.Type, Data: e.Data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendFact(t, s, customer("2"))
+	appendFact(t, s, caterer("2"))
+	r.idle(t)
+	st, err := r.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Unmatched["CustomerConfirmedMenu"] != 1 || st.Unmatched["CatererConfirmedMenu"] != 1 {
+		t.Errorf("Unmatched = %v, want one of each type", st.Unmatched)
+	}
+	lines := logs.lines("belongs to no process")
+	if len(lines) != 2 || !strings.Contains(lines[0], `its own process stream \"Order$1\": a process manager must not be named like the category`) {
+		t.Errorf("log lines:\n%s\nwant two saying the fact is in its own process stream", strings.Join(lines, "\n"))
+	}
+	if p, err := r.Process(context.Background(), "2"); err != nil || len(p.Commands) != 1 {
+		t.Errorf("process 2 = %+v, %v; want its command", p, err)
+	}
+}
