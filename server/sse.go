@@ -128,7 +128,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 			if len(frames) > 0 {
-				if err := s.sseWrite(w, rc, frames...); err != nil {
+				err := s.sseWrite(w, rc, frames...)
+				queue.sent()
+				if err != nil {
 					return nil // the client is gone, or stopped reading
 				}
 				s.metrics.read(len(frames))
@@ -180,7 +182,9 @@ func damagedID(err error, byStream bool) string {
 }
 
 // sendQueue holds the SSE frames of one subscriber that are encoded but not yet
-// written, bounded in bytes. One goroutine pushes, one takes.
+// written, bounded in bytes. One goroutine pushes, one takes. The frames taken count
+// until the writer says they are sent: a slow client's writer holds them as long as the
+// queue, and the bound is of both together.
 type sendQueue struct {
 	limit int
 	ready chan struct{} // signalled when frames are added or the end is set
@@ -193,7 +197,8 @@ type sendQueue struct {
 
 	mu     sync.Mutex
 	frames [][]byte
-	bytes  int
+	bytes  int // of frames and of those taken and not yet sent
+	taken  int // of those taken and not yet sent
 	end    queueEnd
 }
 
@@ -214,7 +219,7 @@ func (q *sendQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.held.Add(-int64(q.bytes))
-	q.frames, q.bytes = nil, 0
+	q.frames, q.bytes, q.taken = nil, 0, 0
 }
 
 func signal(c chan struct{}) {
@@ -224,13 +229,14 @@ func signal(c chan struct{}) {
 	}
 }
 
-// push queues frame. A frame always fits an empty queue, however large. When the
-// queue is full, a catch-up frame (wait) waits for room; a live one cuts the
+// push queues frame. A frame always fits a queue with no frame waiting, however large
+// (so a subscriber holds at most its limit, or the batch being sent and one frame). When
+// the queue is full, a catch-up frame (wait) waits for room; a live one cuts the
 // subscriber. push reports whether the subscription goes on.
 func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
 	for {
 		q.mu.Lock()
-		if q.bytes == 0 || q.bytes+len(frame) <= q.limit && q.held.Load()+int64(len(frame)) <= q.allLimit {
+		if len(q.frames) == 0 || q.bytes+len(frame) <= q.limit && q.held.Load()+int64(len(frame)) <= q.allLimit {
 			q.frames = append(q.frames, frame)
 			q.bytes += len(frame)
 			q.held.Add(int64(len(frame)))
@@ -240,8 +246,8 @@ func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
 		}
 		if !wait {
 			q.end = queueEnd{cut: true, shared: q.bytes+len(frame) <= q.limit}
-			q.held.Add(-int64(q.bytes))
-			q.frames, q.bytes = nil, 0
+			q.held.Add(-int64(q.bytes - q.taken))
+			q.frames, q.bytes = nil, q.taken
 			q.mu.Unlock()
 			signal(q.ready)
 			return false
@@ -263,15 +269,26 @@ func (q *sendQueue) finish(err error) {
 	signal(q.ready)
 }
 
-// take returns the queued frames and how the subscription ends, if it does.
+// take returns the queued frames and how the subscription ends, if it does. The
+// frames count against the bounds until sent is called.
 func (q *sendQueue) take() ([][]byte, queueEnd) {
 	q.mu.Lock()
 	frames, end := q.frames, q.end
-	q.held.Add(-int64(q.bytes))
-	q.frames, q.bytes = nil, 0
+	q.frames, q.taken = nil, q.bytes
 	q.mu.Unlock()
 	signal(q.space)
 	return frames, end
+}
+
+// sent says the frames last taken are written (or will never be): their bytes no
+// longer count.
+func (q *sendQueue) sent() {
+	q.mu.Lock()
+	q.held.Add(-int64(q.taken))
+	q.bytes -= q.taken
+	q.taken = 0
+	q.mu.Unlock()
+	signal(q.space)
 }
 
 // sseWrite writes chunks and flushes them, each chunk under a write deadline, so that a

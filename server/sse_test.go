@@ -309,6 +309,7 @@ func TestSendQueueBounds(t *testing.T) {
 		t.Fatal("a frame larger than the limit did not fit the empty queue")
 	}
 	q.take()
+	q.sent()
 
 	// Two queues share the server's bound of 150 bytes.
 	a, b := newSendQueue(100, &held, 150), newSendQueue(100, &held, 150)
@@ -322,6 +323,7 @@ func TestSendQueueBounds(t *testing.T) {
 		t.Fatalf("cut by the server's bound: end %+v, want it said (shared)", end)
 	}
 	a.take()
+	a.sent()
 
 	// Catch-up frames wait for room: the push returns once the queue is taken.
 	c := newSendQueue(100, &held, 1<<20)
@@ -342,5 +344,60 @@ func TestSendQueueBounds(t *testing.T) {
 	}
 	if _, end := c.take(); end.cut {
 		t.Fatal("a catch-up frame cut the subscriber")
+	}
+}
+
+// TestSendQueueCountsTheBatchBeingSent: the frames the writer took count against the
+// subscriber's bound and the server's until they are written, so a client reading slowly
+// cannot hold a batch in the writer and another full queue besides.
+func TestSendQueueCountsTheBatchBeingSent(t *testing.T) {
+	ctx := context.Background()
+	frame := func(n int) []byte { return make([]byte, n) }
+	var held atomic.Int64
+	q := newSendQueue(100, &held, 1<<20)
+	for range 3 {
+		q.push(ctx, frame(30), false)
+	}
+	frames, _ := q.take() // the writer is now sending 90 bytes to a slow client
+	if len(frames) != 3 || held.Load() != 90 {
+		t.Fatalf("took %d frames, %d bytes counted while they are sent; want 3, 90", len(frames), held.Load())
+	}
+	// With nothing else queued one frame always fits, as in an empty queue; the next
+	// would take the subscriber past its bound, counting what is being sent.
+	if !q.push(ctx, frame(30), false) {
+		t.Fatal("a frame behind a batch being sent, with nothing queued, cut the subscriber")
+	}
+	if q.push(ctx, frame(30), false) {
+		t.Fatalf("a live subscriber holding %d bytes, 90 of them being sent, was not cut at a limit of 100", held.Load())
+	}
+	if _, end := q.take(); !end.cut {
+		t.Fatalf("end %+v, want a cut", end)
+	}
+	if held.Load() != 90 {
+		t.Fatalf("%d bytes counted after the cut, want the 90 still being sent", held.Load())
+	}
+	q.sent()
+	if held.Load() != 0 {
+		t.Fatalf("%d bytes counted once sent, want 0", held.Load())
+	}
+
+	// A catch-up frame waits until the batch is written, not only taken.
+	c := newSendQueue(100, &held, 1<<20)
+	c.push(ctx, frame(60), true)
+	c.take()
+	c.push(ctx, frame(30), true) // nothing queued: fits
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if c.push(ended, frame(30), true) {
+		t.Fatal("a catch-up frame was queued while 60 bytes were being sent and 30 queued, at a limit of 100")
+	}
+	c.sent()
+	if !c.push(ended, frame(30), true) {
+		t.Fatal("a catch-up frame did not fit once the batch was written")
+	}
+	c.release()
+	q.release()
+	if held.Load() != 0 {
+		t.Fatalf("%d bytes counted after every queue was released", held.Load())
 	}
 }
