@@ -270,7 +270,7 @@ func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 	}
 	tk, ok := s.opts.Tokens.find(strings.TrimSpace(presented))
 	if !ok {
-		return r, errUnauthorized("unknown token")
+		return r, errUnknownToken
 	}
 	if tk.scope < a.scope {
 		return r, errForbidden("token %q has scope %s; this needs %s", tk.name, tk.scope, a.scope)
@@ -289,6 +289,19 @@ func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 		return r, errForbidden("token %q is limited to streams %s, not %q", tk.name, strings.Join(quoteAll(tk.streams), ", "), name)
 	}
 	return r.WithContext(context.WithValue(r.Context(), limitedKey{}, &tk)), nil
+}
+
+// errUnknownToken answers a Bearer token that is not in the token file.
+var errUnknownToken = errUnauthorized("unknown token")
+
+// challenge is the WWW-Authenticate header of a 401 answer (RFC 9110 requires one; RFC
+// 6750 gives its form): a token that is not known is invalid_token; no token, or one
+// that is not Bearer, is asked for.
+func challenge(err error) string {
+	if errors.Is(err, errUnknownToken) {
+		return `Bearer realm="pmd", error="invalid_token"`
+	}
+	return `Bearer realm="pmd"`
 }
 
 // allows reports whether the token reaches stream.

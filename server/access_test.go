@@ -500,3 +500,80 @@ func TestRequestWithoutHost(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamLimitedTokenOnRetention: a token limited to Order$ reads and sets the
+// retention only of its streams, and erases only them, even with the admin scope.
+func TestStreamLimitedTokenOnRetention(t *testing.T) {
+	tokens, err := LoadTokens(writeFile(t, "tokens.yaml", "tokens:\n"+
+		"  - {name: orders, sha256: "+sha("o-secret")+", scopes: [write], streams: [\"Order$\"]}\n"+
+		"  - {name: orders-admin, sha256: "+sha("oa-secret")+", scopes: [admin], streams: [\"Order$\"]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens})
+	ctx := context.Background()
+	for _, s := range []string{"Order$1", "Customer$1"} {
+		if _, err := e.store.Append(ctx, s, pmd.Any, pmd.EventData{Type: "E", Data: map[string]any{"secret": s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		method, path, body, token string
+		status                    int
+	}{
+		{"GET", "/v1/streams/Customer%241/metadata", "", "o-secret", 403},
+		{"PUT", "/v1/streams/Customer%241/metadata", `{"max_count":1}`, "o-secret", 403},
+		{"POST", "/v1/streams/Customer%241/erase", "", "oa-secret", 403},
+		{"PUT", "/v1/streams/Order%241/metadata", `{"max_count":5}`, "o-secret", 200},
+		{"GET", "/v1/streams/Order%241/metadata", "", "o-secret", 200},
+		{"POST", "/v1/streams/Order%241/erase", "", "oa-secret", 204},
+	} {
+		status, body := e.call(tt.method, tt.path, tt.body, tt.token, nil)
+		if status != tt.status {
+			t.Errorf("%s %s: status %d, want %d: %s", tt.method, tt.path, status, tt.status, body)
+		}
+		if status == 403 && !strings.Contains(body, `limited to streams \"Order$\", not \"Customer$1\"`) {
+			t.Errorf("%s %s: the refusal does not say why: %s", tt.method, tt.path, body)
+		}
+	}
+	meta, err := e.store.Retention("Customer$1")
+	if err != nil || meta != (pmd.Retention{}) {
+		t.Fatalf("Customer$1's retention %+v, %v; want none set", meta, err)
+	}
+	for ev, err := range e.store.ReadStream(ctx, "Customer$1", pmd.ReadOptions{}) {
+		if err != nil || ev.Erased || ev.Data["secret"] != "Customer$1" {
+			t.Fatalf("Customer$1's event %+v, %v: a refused erase erased it", ev, err)
+		}
+	}
+}
+
+// TestUnauthorizedSaysBearer: a 401 names the scheme it wants in WWW-Authenticate, as
+// RFC 9110 requires of it; a 403 does not.
+func TestUnauthorizedSaysBearer(t *testing.T) {
+	tokens, err := LoadTokens(testTokenFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens})
+	for _, tt := range []struct {
+		token, want string
+		status      int
+	}{
+		{"", `Bearer realm="pmd"`, 401},
+		{"nope", `Bearer realm="pmd", error="invalid_token"`, 401},
+		{"o-secret", "", 403},
+	} {
+		req, _ := http.NewRequest("GET", e.ts.URL+"/v1/all", nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.Header.Get("WWW-Authenticate") != tt.want {
+			t.Errorf("token %q: %d, WWW-Authenticate %q; want %d, %q", tt.token, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tt.status, tt.want)
+		}
+	}
+}

@@ -677,5 +677,8 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", challenge(err))
+	}
 	writeJSON(w, status, newErrorBody(code, msg, err))
 }
