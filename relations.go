@@ -64,8 +64,10 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 // Caused returns the events caused by the event with id id, in log order, at most limit
 // of them (0 means no limit): those whose metadata names id as causation_id and that were
 // written after it. An event written before the event it names as its cause is not
-// listed: the store resolves a causation_id once, when it writes the event. An id that is
-// not stored fails with *EventNotFoundError; a negative limit with *InvalidArgumentError.
+// listed: the store resolves a causation_id once, when it writes the event. An erased
+// event is not listed either: its causation_id went with its metadata (as an index
+// rebuilt from the scavenged log finds). An id that is not stored fails with
+// *EventNotFoundError; a negative limit with *InvalidArgumentError.
 func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, error) {
 	if limit < 0 {
 		return nil, invalid("limit", "must not be negative, got %d", limit)
@@ -77,26 +79,32 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 		return nil, err
 	}
 	pos, ok, err := s.idx.Lookup(id)
-	var caused []uint64
-	if err == nil && ok {
-		caused, err = s.idx.Caused(nil, pos, limit)
-	}
 	if err != nil {
 		return nil, s.storeErr(err)
 	}
 	if !ok {
 		return nil, &EventNotFoundError{ID: id}
 	}
-	out := make([]Event, 0, len(caused))
-	for _, p := range caused {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	out := []Event{}
+	var readErr error // an error of the store's own reads, not the index's
+	err = s.idx.Caused(pos, func(p uint64) (bool, error) {
+		if readErr = ctx.Err(); readErr != nil {
+			return false, readErr
 		}
-		ev, err := s.readEvent(p)
-		if err != nil {
-			return nil, err
+		var ev Event
+		if ev, readErr = s.readEvent(p); readErr != nil {
+			return false, readErr
 		}
-		out = append(out, ev)
+		if !ev.Erased {
+			out = append(out, ev)
+		}
+		return limit == 0 || len(out) < limit, nil
+	})
+	if readErr != nil {
+		return nil, readErr
+	}
+	if err != nil {
+		return nil, s.storeErr(err)
 	}
 	return out, nil
 }

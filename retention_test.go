@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -598,4 +599,99 @@ func TestOfflineScavengeOfAReplica(t *testing.T) {
 	if got := s.Applied(); got != applied+1 {
 		t.Fatalf("the expiry is Raft entry %d, want %d", got, applied+1)
 	}
+}
+
+// TestCausedLeavesOutErasedEvents: an erased event's causation_id went with its
+// metadata, so Caused does not list it, before a scavenge, after it and after the index
+// is rebuilt from the scavenged log; a limit counts the events listed.
+func TestCausedLeavesOutErasedEvents(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	ctx := context.Background()
+	parent := ev("Placed")
+	mustAppend(t, s, "Order$1", pmd.NoStream, parent)
+	secret, kept := causedBy("Notified", parent.ID), causedBy("Shipped", parent.ID)
+	mustAppend(t, s, "Customer$7", pmd.NoStream, secret)
+	mustAppend(t, s, "Shipping$1", pmd.NoStream, kept)
+	if err := s.EraseStream(ctx, "Customer$7"); err != nil {
+		t.Fatal(err)
+	}
+	want := []uuid.UUID{kept.ID}
+	check := func(when string) {
+		t.Helper()
+		for _, limit := range []int{0, 1} {
+			if got := caused(t, s, parent.ID, limit); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: Caused(parent, limit %d) = %v, want only the event not erased, %v", when, limit, got, want)
+			}
+		}
+	}
+	check("after the erasure")
+	if _, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a scavenge")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damageIndex(t, dir, "index deleted")
+	s = openStore(t, dir)
+	check("after the index is rebuilt")
+}
+
+// TestDeadEventsLeaveCategoryAndTypeReads: an event no stream shows any more, by a
+// deletion or a truncation, leaves its category's read and its type's, and they answer
+// the same after a scavenge and an index rebuild; an event linked elsewhere stays.
+func TestDeadEventsLeaveCategoryAndTypeReads(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	ctx := context.Background()
+	a := []pmd.EventData{ev("Placed"), ev("Placed"), ev("Paid")}
+	b := []pmd.EventData{ev("Placed"), ev("Paid")}
+	mustAppend(t, s, "Order$1", pmd.NoStream, a...)
+	mustAppend(t, s, "Order$2", pmd.NoStream, b...)
+	mustLink(t, s, "PM$1", pmd.NoStream, a[1].ID)
+	mustDelete(t, s, "Order$1")
+	if err := s.SetRetention(ctx, "Order$2", pmd.Retention{TruncateBefore: 1}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(events iter.Seq2[pmd.Event, error]) []uuid.UUID {
+		t.Helper()
+		var out []uuid.UUID
+		for e, err := range events {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, c := range []struct {
+			what   string
+			events iter.Seq2[pmd.Event, error]
+			want   []uuid.UUID
+		}{
+			{"category Order", s.ReadCategory(ctx, "Order", pmd.ReadOptions{}), []uuid.UUID{a[1].ID, b[1].ID}},
+			{"category Order backward", s.ReadCategory(ctx, "Order", pmd.ReadOptions{From: pmd.End, Backward: true}), []uuid.UUID{b[1].ID, a[1].ID}},
+			{"type Placed", s.ReadAll(ctx, pmd.ReadOptions{Types: []string{"Placed"}}), []uuid.UUID{a[1].ID}},
+			{"type Paid", s.ReadAll(ctx, pmd.ReadOptions{Types: []string{"Paid"}}), []uuid.UUID{b[1].ID}},
+			{"type Paid backward", s.ReadAll(ctx, pmd.ReadOptions{Types: []string{"Paid"}, From: pmd.End, Backward: true}), []uuid.UUID{b[1].ID}},
+		} {
+			if got := read(c.events); !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("%s: %s reads %v, want %v", when, c.what, got, c.want)
+			}
+		}
+	}
+	check("after the deletion and the truncation")
+	if _, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a scavenge")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damageIndex(t, dir, "index deleted")
+	s = openStore(t, dir)
+	check("after the index is rebuilt")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -650,16 +651,49 @@ func TestReopenAnswersTheSame(t *testing.T) {
 	}
 }
 
-// snapshot reads every stream and $all, keyed by name.
+// snapshot reads every stream and $all, keyed by name, and what else reads show of the
+// events: every category and every event type of the streams' events (keyed "\x00category
+// NAME", "\x00type NAME") and the events each event of $all caused ("\x00caused ID"; the
+// 0 byte keeps them apart from stream names).
 func snapshot(t *testing.T, s *pmd.Store) map[string][]pmd.Event {
 	t.Helper()
+	ctx := context.Background()
 	out := map[string][]pmd.Event{pmd.All: readAll(t, s, pmd.ReadOptions{})}
+	categories, types := map[string]bool{}, map[string]bool{}
 	for _, info := range streams(t, s, "", "", 1000) {
 		events, err := readStream(t, s, info.Name, pmd.ReadOptions{})
 		if err != nil && !errors.Is(err, pmd.ErrStreamNotFound) {
 			t.Fatal(err)
 		}
 		out[info.Name] = events
+		category, _, _ := strings.Cut(info.Name, "$")
+		categories[category] = true
+		for _, e := range events {
+			types[e.Type] = true
+		}
+	}
+	collect := func(key string, events iter.Seq2[pmd.Event, error]) {
+		for e, err := range events {
+			if err != nil {
+				t.Fatalf("snapshot %q: %v", key, err)
+			}
+			out[key] = append(out[key], e)
+		}
+	}
+	for c := range categories {
+		collect("\x00category "+c, s.ReadCategory(ctx, c, pmd.ReadOptions{}))
+	}
+	for typ := range types {
+		collect("\x00type "+typ, s.ReadAll(ctx, pmd.ReadOptions{Types: []string{typ}}))
+	}
+	for _, e := range out[pmd.All] {
+		caused, err := s.Caused(ctx, e.ID, 0)
+		if err != nil {
+			t.Fatalf("snapshot: Caused(%s): %v", e.ID, err)
+		}
+		if len(caused) > 0 {
+			out["\x00caused "+e.ID.String()] = caused
+		}
 	}
 	return out
 }

@@ -824,34 +824,40 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 	return dst, nil
 }
 
-// Caused appends to dst the positions of up to limit events caused by the event at
-// position event (see Batch.AddCausation), in log order, dead ones left out. limit <= 0 means no limit.
-func (x *Index) Caused(dst []uint64, event uint64, limit int) ([]uint64, error) {
+// Caused calls fn with the position of each event caused by the event at position
+// event (see Batch.AddCausation), in log order, dead ones left out, until fn returns
+// false or an error, which Caused returns. The caller counts what it keeps: it may leave
+// out what the index cannot tell (an erased event, whose causation went with its
+// metadata), and still fill a page.
+func (x *Index) Caused(event uint64, fn func(child uint64) (more bool, err error)) error {
 	if err := x.enter(); err != nil {
-		return dst, err
+		return err
 	}
 	defer x.exit()
 	lo := pairKey(nil, spaceCaused, event, 0)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
 	if err != nil {
-		return dst, x.errorf("index: caused by %d: %w", event, err)
+		return x.errorf("index: caused by %d: %w", event, err)
 	}
 	skip, err := x.newDeadSkipper(false)
 	if err != nil {
 		it.Close()
-		return dst, x.errorf("index: caused by %d: %w", event, err)
+		return x.errorf("index: caused by %d: %w", event, err)
 	}
 	defer skip.close()
-	for ok, n := it.First(), unlimited(limit); ok && n > 0; ok = it.Next() {
+	more := true
+	for ok := it.First(); ok && more; ok = it.Next() {
 		if child := suffix64(it.Key()); !skip.dead(child) {
-			dst = append(dst, child)
-			n--
+			if more, err = fn(child); err != nil {
+				it.Close()
+				return err
+			}
 		}
 	}
 	if err := it.Close(); err != nil {
-		return dst, x.errorf("index: caused by %d: %w", event, err)
+		return x.errorf("index: caused by %d: %w", event, err)
 	}
-	return dst, nil
+	return nil
 }
 
 // CategoryOf returns the category of stream: the part of its name before the first '$', or

@@ -528,7 +528,14 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 			t.Fatalf("LinkedInto(%d) = %q, want %q", e.pos, got, want)
 		}
 		for _, limit := range []int{0, 1, 2} {
-			if got, want := must(x.Caused(nil, e.pos, limit)), m.caused(e.pos, limit); !slices.Equal(got, want) {
+			var got []uint64
+			if err := x.Caused(e.pos, func(child uint64) (bool, error) {
+				got = append(got, child)
+				return limit == 0 || len(got) < limit, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if want := m.caused(e.pos, limit); !slices.Equal(got, want) {
 				t.Fatalf("Caused(%d, limit %d) = %v, want %v", e.pos, limit, got, want)
 			}
 		}
