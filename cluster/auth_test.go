@@ -303,6 +303,48 @@ func TestRaftPortNeedsTheSecret(t *testing.T) {
 	}
 }
 
+// TestSetSecrets: new secrets replace the old ones for the connections from then on; none,
+// a short one, or a node started without one are refused, and change nothing.
+func TestSetSecrets(t *testing.T) {
+	s, n := startOne(t, t.TempDir(), Config{Secrets: [][]byte{secretA}})
+	defer s.Close()
+	defer n.Close()
+	addr := n.cfg.RaftAddr
+	dials := func(keys keyring) bool {
+		t.Helper()
+		c, err := dial(addr, connService, "n2", keys, 10*time.Second)
+		if err != nil {
+			if !errors.Is(err, ErrSecret) {
+				t.Fatal(err)
+			}
+			return false
+		}
+		c.Close()
+		return true
+	}
+	if err := n.SetSecrets([][]byte{secretB, secretA}); err != nil {
+		t.Fatal(err)
+	}
+	if !dials(keyring{secretA, secretB}) || !dials(keyring{secretB}) {
+		t.Fatal("with secrets B, A the node refuses a dialer of A, B or of B")
+	}
+	for _, bad := range [][][]byte{nil, {secretA, []byte("short")}} {
+		if err := n.SetSecrets(bad); err == nil {
+			t.Fatalf("SetSecrets(%q) took them", bad)
+		}
+	}
+	if err := n.SetSecrets([][]byte{secretB}); err != nil {
+		t.Fatal(err)
+	}
+	if dials(keyring{secretA}) || !dials(keyring{secretB}) {
+		t.Fatal("with secret B the node takes a dialer of A, or refuses one of B")
+	}
+	open := &Node{mux: listenTest(t, nil)}
+	if err := open.SetSecrets([][]byte{secretA}); err == nil || len(*open.mux.keys.Load()) != 0 {
+		t.Fatalf("a node started without a secret took one: %v", err)
+	}
+}
+
 // TestStartChecksSecrets: a secret shorter than MinSecretLen is refused before anything
 // starts.
 func TestStartChecksSecrets(t *testing.T) {

@@ -532,6 +532,24 @@ func (n *Node) notLeader() error {
 	return ErrNoLeader
 }
 
+// SetSecrets replaces the cluster secrets of a node started with some (Config.Secrets),
+// for the connections from now on: a rotation without a restart. It refuses none (a node
+// with a secret keeps one), and a node started without a secret.
+func (n *Node) SetSecrets(secrets [][]byte) error {
+	if len(*n.mux.keys.Load()) == 0 {
+		return errors.New("cluster: this node was started without a cluster secret: restart it with one")
+	}
+	if len(secrets) == 0 {
+		return errors.New("cluster: no cluster secret given: a node started with one keeps one")
+	}
+	if err := checkSecrets(secrets); err != nil {
+		return err
+	}
+	keys := keyring(slices.Clone(secrets))
+	n.mux.keys.Store(&keys)
+	return nil
+}
+
 // RefusedConnections is how many connections to this node's Raft address were closed
 // before they were served: without the cluster secret, with another one, or without a
 // header.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,4 +123,64 @@ func (c *tcluster) refused(t *testing.T) uint64 {
 		sum += uint64(n)
 	}
 	return sum
+}
+
+// TestClusterSecretRotation rotates a running cluster's secret from A to B with three
+// SIGHUPs, no restart (docs/cluster.md, "Security"): the file "A, B", then "B, A", then
+// "B". Writes go on throughout, and a node that knows only B then joins and catches up.
+func TestClusterSecretRotation(t *testing.T) {
+	const a, b = "9f86d081884c7d659a2feaa0c55ad015", "60303ae22b998861bce3b28f33eec1be"
+	file := filepath.Join(t.TempDir(), "cluster.secret")
+	write := func(secrets ...string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(strings.Join(secrets, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a)
+	c := newNodes(t, 4)
+	members := strings.Join([]string{c.nodes[0].proxy.addr(), c.nodes[1].proxy.addr(), c.nodes[2].proxy.addr()}, ",")
+	for i, nd := range c.nodes {
+		nd.join, nd.expect, nd.flags = members, 3, []string{"--cluster-secret-file", file}
+		if i == 3 {
+			nd.expect = 0
+		}
+	}
+	for i := range 3 {
+		c.start(i)
+	}
+	c.leader()
+	for round, secrets := range [][]string{{a, b}, {b, a}, {b}} {
+		write(secrets...)
+		for i := range 3 {
+			nd := c.nodes[i]
+			if err := nd.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			c.waitFor(20*time.Second, fmt.Sprintf("%s reloads its secrets (round %d)", nd.id, round+1), func() error {
+				nd.logMu.Lock()
+				defer nd.logMu.Unlock()
+				if n := strings.Count(nd.log.String(), "cluster secrets reloaded"); n <= round {
+					return fmt.Errorf("reloaded %d times", n)
+				}
+				return nil
+			})
+		}
+		if st, body, err := c.append(round, fmt.Sprintf("Order$%d", round), "no_stream", ""); err != nil || st != http.StatusCreated {
+			t.Fatalf("append after round %d: %d %v %v", round+1, st, body, err)
+		}
+	}
+	// n4 knows only B: it joins only if the members prove B and take it.
+	c.start(3)
+	lead := c.leader()
+	c.waitFor(30*time.Second, "n4 a member", func() error {
+		v, err := c.view(lead)
+		if err != nil || len(v.Nodes) != 4 {
+			return fmt.Errorf("the leader sees %+v (%v)", v, err)
+		}
+		return nil
+	})
+	if all := c.converged(30 * time.Second); len(all) != 3 {
+		t.Fatalf("$all holds %d events, want 3", len(all))
+	}
 }

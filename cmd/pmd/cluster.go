@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -53,7 +55,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.snapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether --raft-snapshot-threshold entries came since the last snapshot; 0 means 2m")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "Raft entries kept after a snapshot: a node further behind catches up from the snapshot; 0 means 10240")
 	fs.DurationVar(&c.heartbeat, "raft-heartbeat", 0, "Raft's heartbeat and election timeout, after about which a leader that is gone is replaced; 0 means 1s")
-	fs.StringVar(&c.secretFile, "cluster-secret-file", envString("PMD_CLUSTER_SECRET_FILE", ""), "file of the cluster secret, the same on every node: every connection to --raft-addr must prove it knows it; one secret a line, the first is this node's, the others are also accepted (a rotation); needed off loopback and with --auth (env PMD_CLUSTER_SECRET_FILE)")
+	fs.StringVar(&c.secretFile, "cluster-secret-file", envString("PMD_CLUSTER_SECRET_FILE", ""), "file of the cluster secret, the same on every node: every connection to --raft-addr must prove it knows it; one secret a line, the first is this node's, the others are also accepted (a rotation); reloaded on SIGHUP; needed off loopback and with --auth (env PMD_CLUSTER_SECRET_FILE)")
 }
 
 // check checks the cluster flags, reads the cluster secret, and refuses a Raft port open
@@ -117,6 +119,51 @@ func loopbackAddr(addr string) bool {
 	return true
 }
 
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func secretBytes(secrets []string) [][]byte {
+	var out [][]byte
+	for _, s := range secrets {
+		out = append(out, []byte(s))
+	}
+	return out
+}
+
+// reloadSecretsOnHangup reads the cluster secret file again on each SIGHUP until ctx is
+// done, for the node's connections from then on (a rotation, docs/cluster.md "Security").
+// A file that does not load is logged and the secrets in use stay.
+func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.Node, logger *slog.Logger) {
+	if c.secretFile == "" {
+		return
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+			case <-ctx.Done():
+				return
+			}
+			secrets, err := readSecrets(c.secretFile)
+			if err == nil {
+				err = node.SetSecrets(secretBytes(secrets))
+			}
+			if err != nil {
+				logger.Error("cluster secrets not reloaded; the ones in use stay", "file", c.secretFile, "err", err)
+				continue
+			}
+			logger.Info("cluster secrets reloaded", "file", c.secretFile, "secrets", len(secrets))
+		}
+	}()
+}
+
 // readSecrets reads a cluster secret file: one secret a line, surrounding white space
 // and blank lines ignored, the first the node's own.
 func readSecrets(file string) ([]string, error) {
@@ -153,18 +200,12 @@ func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prom
 	if c.open {
 		logger.Warn("cluster: the Raft port serves anyone who reaches it, without a cluster secret (--insecure): they can read every event and change the cluster", "raft_addr", c.raftAddr)
 	}
-	var secrets [][]byte
-	if c.secrets != "" {
-		for _, s := range strings.Split(c.secrets, "\n") {
-			secrets = append(secrets, []byte(s))
-		}
-	}
 	node, err := cluster.Start(cluster.Config{
 		NodeID: c.nodeID, RaftAddr: c.raftAddr, RaftAdvertise: c.raftAdvertise, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
 		Dir: dir, Store: store, Logger: logger, OnLeader: onLeader,
 		HeartbeatTimeout: c.heartbeat, ElectionTimeout: c.heartbeat, LeaderLeaseTimeout: c.heartbeat / 2,
 		SnapshotThreshold: c.snapshotThreshold, SnapshotInterval: c.snapshotInterval, TrailingLogs: c.trailingLogs,
-		Secrets: secrets,
+		Secrets: secretBytes(splitLines(c.secrets)),
 	})
 	if err == nil {
 		reg.MustRegister(&clusterCollector{node: node})

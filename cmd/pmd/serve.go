@@ -225,6 +225,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := server.New(store, opts)
 	acc.reloadOnHangup(ctx, logger)
+	if node != nil {
+		reloadSecretsOnHangup(ctx, c.cluster, node, logger)
+	}
 	waitScavenges := scheduleScavenges(ctx, store, c.scavengeEvery, logger)
 	url := acc.scheme() + "://" + ln.Addr().String()
 	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
