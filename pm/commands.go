@@ -27,6 +27,7 @@ func (m *Manager) newCommands() (*dispatcher, *commandSource) {
 		maxAttempts: m.opts.MaxAttempts,
 		retryMin:    m.opts.RetryMin,
 		retryMax:    m.opts.RetryMax,
+		hangAfter:   max(m.opts.HangAfter, 0),
 		onAttempt:   m.opts.OnAttempt,
 	}, m.clock, m.logger.With("manager", m.name))
 	return d, src

@@ -76,7 +76,11 @@ type ParkedCommand struct {
 // head) is in play, so a key's items go out in order. A head waits in the ready queue
 // of its receiver and runs on a goroutine of its own once fewer than deliverers
 // attempts of that receiver are running: a receiver that hangs or fails holds up its
-// own items and nobody else's. A failed head waits for its retry time, or is parked
+// own items and nobody else's. An attempt still running after hangAfter stops counting
+// against deliverers (it is hung), so that the heads of other keys start beside it: a
+// key whose attempt hangs holds back its own items only. Hung attempts still count
+// against hungFactor·deliverers attempts per receiver in all, which bounds the
+// goroutines a receiver that never answers can tie up. A failed head waits for its retry time, or is parked
 // after maxAttempts failures, still holding back the items behind it until Retry or
 // Skip. Every failure and operator action is recorded by the source before it takes
 // effect in memory, so that a restart rebuilds exactly this state.
@@ -97,6 +101,7 @@ type dispatcher struct {
 	byID      map[uuid.UUID]*delivery
 	receivers map[string]*receiver
 	retries   *timers // failed heads, by id, due at their retry times
+	hangs     *timers // attempts running, by id, due to count as hung at hangAfter
 	busy      int     // attempts running
 	lastErr   string  // of the last failed attempt, and when it failed
 	lastErrAt time.Time
@@ -106,8 +111,14 @@ type dispatcher struct {
 type deliveryOptions struct {
 	deliverers, maxAttempts int
 	retryMin, retryMax      time.Duration
+	hangAfter               time.Duration // 0: an attempt never counts as hung
 	onAttempt               func(AttemptInfo)
 }
+
+// hungFactor bounds the attempts of one receiver, hung ones included, to hungFactor
+// times deliverers: past that, a receiver that never answers holds back the other keys
+// after all, rather than tie up goroutines without limit.
+const hungFactor = 16
 
 // source is what the owner of a dispatcher does for it.
 type source interface {
@@ -126,7 +137,8 @@ type source interface {
 
 type receiver struct {
 	ready    []*delivery // heads to start, in this order
-	inflight int
+	inflight int         // attempts running, not hung
+	hung     int         // attempts running for longer than hangAfter
 }
 
 type deliveryState int
@@ -156,6 +168,7 @@ type delivery struct {
 	failures    int // in a row since it was added or retried: it parks at maxAttempts
 	lastErr     string
 	retryAt     time.Time
+	hung        bool // inflight for longer than hangAfter: not counted in its receiver's inflight
 }
 
 func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOptions, clock Clock, logger *slog.Logger) *dispatcher {
@@ -171,6 +184,7 @@ func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOpti
 		byID:      make(map[uuid.UUID]*delivery),
 		receivers: make(map[string]*receiver),
 		retries:   newTimers(),
+		hangs:     newTimers(),
 	}
 }
 
@@ -281,8 +295,13 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 				d.readyLocked(x)
 			}
 		}
+		d.hungLocked(now)
 		d.startLocked()
-		if next, ok := d.retries.next(); !ok {
+		next, ok := d.retries.next()
+		if hang, hangs := d.hangs.next(); hangs && (!ok || hang.Before(next)) {
+			next, ok = hang, true
+		}
+		if !ok {
 			fire, fireAt = nil, time.Time{}
 		} else if !next.Equal(fireAt) {
 			fire, fireAt = d.clock.Until(next), next
@@ -307,18 +326,44 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 	}
 }
 
-// startLocked starts an attempt for each ready head whose receiver has room.
+// startLocked starts an attempt for each ready head whose receiver has room: fewer
+// than deliverers attempts running that are not hung, and fewer than hungFactor times
+// that in all.
 func (d *dispatcher) startLocked() {
 	for _, r := range d.receivers {
-		for r.inflight < d.opts.deliverers && len(r.ready) > 0 {
+		for r.inflight < d.opts.deliverers && r.inflight+r.hung < hungFactor*d.opts.deliverers && len(r.ready) > 0 {
 			x := r.ready[0]
 			r.ready[0] = nil
 			r.ready = r.ready[1:]
 			x.state = stateInflight
 			r.inflight++
 			d.busy++
+			if d.opts.hangAfter > 0 {
+				d.hangs.set(x.id.String(), d.clock.Now().Add(d.opts.hangAfter))
+			}
 			d.spawn(func(ctx context.Context) error { return d.attempt(ctx, x) })
 		}
+	}
+}
+
+// hungLocked counts the attempts running since hangAfter before now as hung: their
+// receivers' deliverers are free for the heads of other keys.
+func (d *dispatcher) hungLocked(now time.Time) {
+	for {
+		id, ok := d.hangs.pop(now)
+		if !ok {
+			return
+		}
+		x := d.byID[uuid.MustParse(id)]
+		if x == nil || x.state != stateInflight || x.hung {
+			continue
+		}
+		x.hung = true
+		r := d.receivers[x.receiver]
+		r.inflight--
+		r.hung++
+		d.logger.Warn("pm: a "+x.what()+" delivery hangs; the receiver's other deliveries go on beside it",
+			append(d.src.attrs(x), "receiver", x.receiver, "running_for", d.opts.hangAfter, "hung", r.hung)...)
 	}
 }
 
@@ -376,9 +421,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	}
 	d.mu.Lock()
 	x.attempts = n
-	r := d.receivers[x.receiver]
-	r.inflight--
-	d.busy--
+	d.endedLocked(x)
 	if err != nil {
 		d.lastErr, d.lastErrAt = rec.Err, d.clock.Now()
 	}
@@ -402,6 +445,19 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		d.opts.onAttempt(info)
 	}
 	return nil
+}
+
+// endedLocked takes the attempt of x, which ended, off the counts of running attempts.
+func (d *dispatcher) endedLocked(x *delivery) {
+	r := d.receivers[x.receiver]
+	if x.hung {
+		r.hung--
+		x.hung = false
+	} else {
+		r.inflight--
+	}
+	d.hangs.remove(x.id.String())
+	d.busy--
 }
 
 func (x *delivery) what() string {

@@ -229,7 +229,8 @@ func TestDeliveryAHangingReceiverDelaysNoOtherReceiver(t *testing.T) {
 		}
 		return "http://works.example"
 	}
-	r := start(t, s, stepsDef("Iso"), pm.Options{Deliver: handler, Receiver: receiver, Deliverers: slots})
+	// HangAfter off: the slots of the hanging receiver stay taken, as the test counts them.
+	r := start(t, s, stepsDef("Iso"), pm.Options{Deliver: handler, Receiver: receiver, Deliverers: slots, HangAfter: -1})
 	for i := range 5 {
 		appendFact(t, s, goFact(fmt.Sprintf("hang%d", i)))
 	}
@@ -265,6 +266,62 @@ func TestDeliveryAHangingReceiverDelaysNoOtherReceiver(t *testing.T) {
 		if got := outcomes(t, r, fmt.Sprintf("hang%d", i)); got != "" {
 			t.Errorf("hang%d: deliveries %q, want none recorded", i, got)
 		}
+	}
+}
+
+// TestDeliveryAHangingProcessDelaysNoOtherProcessOfItsReceiver: the commands of four
+// processes hang at the one receiver of a manager with the default options, taking all
+// its Deliverers; once they have run for HangAfter they no longer count, and a later
+// process's commands go out beside them, while each hanging process still holds back
+// its own later commands.
+func TestDeliveryAHangingProcessDelaysNoOtherProcessOfItsReceiver(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	entered := make(chan string, 16)
+	delivered := make(chan string, 16)
+	handler := func(ctx context.Context, c pm.Command) error {
+		if strings.HasPrefix(c.ProcessID, "hang") {
+			entered <- c.ProcessID + "/" + c.Type
+			<-ctx.Done() // hangs until the manager stops
+			return ctx.Err()
+		}
+		delivered <- c.ProcessID + "/" + c.Type
+		return nil
+	}
+	r := start(t, s, stepsDef("Hang"), pm.Options{Clock: clock, Deliver: handler})
+	for i := range 4 { // the default Deliverers
+		appendFact(t, s, goFact(fmt.Sprintf("hang%d", i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 4 {
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("the hanging commands never reached the receiver")
+		}
+	}
+	appendFact(t, s, goFact("ok"))
+	clock.Advance(time.Second) // the default HangAfter
+	var got []string
+	for len(got) < 3 {
+		select {
+		case c := <-delivered:
+			got = append(got, c)
+		case c := <-entered:
+			t.Fatalf("%s reached the receiver while the Step1 of its process hangs", c)
+		case <-ctx.Done():
+			t.Fatalf("process ok got %v while four others hung, want its three commands", got)
+		}
+	}
+	if want := "ok/Step1 ok/Step2 ok/Step3"; strings.Join(got, " ") != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+	r.stop(t)
+	select {
+	case c := <-entered:
+		t.Errorf("%s reached the receiver while the Step1 of its process hung", c)
+	default:
 	}
 }
 

@@ -34,9 +34,16 @@ type Options struct {
 	// Deliver, if set, is handed every issued command, at least once.
 	Deliver Handler
 	// Deliverers is how many deliveries to one receiver run at once; 0 means 4. Each
-	// receiver has its own: one that hangs holds up at most this many of its own
-	// commands, never another receiver's.
+	// receiver has its own: one that hangs holds up its own commands, never another
+	// receiver's. An attempt still running after HangAfter no longer counts, so that
+	// the commands of other processes go out beside it: a process whose command hangs
+	// holds back only its own later commands. Up to 16·Deliverers attempts of one
+	// receiver run in all, hung ones included; past that, its hung attempts do hold
+	// back its other processes, until one ends.
 	Deliverers int
+	// HangAfter is how long a delivery attempt runs before it stops counting against
+	// Deliverers (see there); 0 means 1s, negative never.
+	HangAfter time.Duration
 	// Receiver names the receiver a command goes to (a URL, a service); nil sends every
 	// command to one receiver, "". A process's commands go out in the order issued,
 	// whatever their receivers.
@@ -161,6 +168,7 @@ const (
 	defaultWorkers     = 32
 	defaultCheckpoint  = 1000
 	defaultDeliverers  = 4
+	defaultHangAfter   = time.Second
 	defaultRetryMin    = 100 * time.Millisecond
 	defaultRetryMax    = time.Minute
 	streamsPageSize    = 1000
@@ -191,6 +199,9 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	}
 	if opts.Deliverers <= 0 {
 		opts.Deliverers = defaultDeliverers
+	}
+	if opts.HangAfter == 0 {
+		opts.HangAfter = defaultHangAfter
 	}
 	if opts.MaxAttempts == 0 {
 		opts.MaxAttempts = defaultMaxAttempts
