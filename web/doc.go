@@ -16,7 +16,10 @@
 //     <script>alert(1)</script> shows as text, and the page could not load anything from
 //     elsewhere even if it tried.
 //   - Pages that show the newest events follow them live over GET /v1/subscribe
-//     (EventSource): new events appear without a reload.
+//     (EventSource): new events appear without a reload. A subscription answered with
+//     an error says which with the live badge; a 5xx is asked for again, later each
+//     time, a 4xx is not.
+//   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.
 //
 // The pages:
 //

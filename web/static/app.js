@@ -83,9 +83,22 @@
     return el('span', { title: ts }, m ? `${m[1]} ${m[2]}${m[3] || ''}Z` : ts || '');
   }
 
+  const errorText = (err) => (err.code ? `${err.code}: ${err.message}` : String(err.message || err));
+
   function errorBox(err) {
-    return el('div', { class: 'error', role: 'alert' },
-      err.code ? `${err.code}: ${err.message}` : String(err.message || err));
+    return el('div', { class: 'error', role: 'alert' }, errorText(err));
+  }
+
+  // notCurrent is the one notice of a page whose live reload failed: what is shown is
+  // no longer current, and why; the next reload that works hides it.
+  function notCurrent() {
+    const node = el('div', { class: 'error', role: 'alert', id: 'not-current', hidden: true, dataset: { failed: 0 } });
+    const reload = (load) => load().then(() => { node.hidden = true; node.dataset.failed = 0; }, (e) => {
+      node.hidden = false;
+      node.dataset.failed = +node.dataset.failed + 1; // in a row
+      node.textContent = 'Not current: ' + errorText(e);
+    });
+    return { node, reload };
   }
 
   // --- URLs --------------------------------------------------------------------------
@@ -133,9 +146,19 @@
   // asked for when the API answers 401, sent as Authorization: Bearer.
   const TOKEN = 'pmd-token';
   const token = () => sessionStorage.getItem(TOKEN);
+  // A header carries printable ASCII only: fetch refuses any other token before asking.
+  const sendable = (t) => /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(t);
 
+  // authHeaders adds the token to headers. One that a header cannot carry (kept by an
+  // earlier version of this page) is refused as the daemon refuses an unknown one.
   function authHeaders(headers) {
     const t = token();
+    if (t && !sendable(t)) {
+      const err = new Error('the token kept for this tab has characters a request header cannot carry');
+      err.code = 'unauthorized';
+      err.status = 401;
+      throw err;
+    }
     return t ? Object.assign(headers, { Authorization: 'Bearer ' + t }) : headers;
   }
 
@@ -143,7 +166,7 @@
     const res = await fetch('/v1/' + path + query(params), { headers: authHeaders({ Accept: 'application/json' }) });
     let body = null;
     try {
-      body = await res.json();
+      body = parseJSON(await res.text());
     } catch (_) {
       // not JSON: the status says enough
     }
@@ -151,12 +174,21 @@
       const err = new Error((body && body.message) || `${res.status} ${res.statusText}`);
       err.code = body && body.error;
       err.status = res.status;
+      err.body = body; // a corrupt error's position and version, among others
       throw err;
     }
     return body;
   }
 
   const streamPath = (name) => 'streams/' + encodeURIComponent(name);
+
+  // parseJSON reads the daemon's JSON keeping integers past 2^53 as written: the
+  // store keeps int64 and uint64 exactly, a JavaScript number would round them.
+  // JSON.rawJSON keeps the source text, and JSON.stringify writes it back as it was.
+  function parseJSON(text) {
+    return JSON.parse(text, (_, v, ctx) => (typeof v === 'number' && !Number.isSafeInteger(v) && ctx &&
+      /^-?\d+$/.test(ctx.source) && typeof JSON.rawJSON === 'function' ? JSON.rawJSON(ctx.source) : v));
+  }
 
   // post sends an action (retry, skip) and returns the answer, failed or not: ok,
   // status, code and message.
@@ -198,12 +230,14 @@
   // (corrupt) the subscription goes on past it, and the page lacks that event.
   let liveProblem = '';
 
+  // setLive shows the state of the page's subscriptions: true live, false reconnecting,
+  // 'stopped' given up (an answer that another try would not change), null none.
   function setLive(state) {
     if (state === null) liveProblem = '';
-    const text = state === null ? '' : state ? '● live' : '○ reconnecting…';
+    const text = state === null ? '' : state === 'stopped' ? '○ not live' : state ? '● live' : '○ reconnecting…';
     liveBadge.textContent = liveProblem && text ? `${text} · ${liveProblem}` : text;
     liveBadge.title = liveProblem;
-    liveBadge.className = state === false ? 'live down' : 'live';
+    liveBadge.className = state === false || state === 'stopped' ? 'live down' : 'live';
   }
 
   // liveError shows an error event, {"error", "message"}, with which the daemon ended a
@@ -223,20 +257,31 @@
   // live follows a subscription for as long as the page is shown. EventSource
   // reconnects by itself, resuming after the last id it saw, that of an error event
   // too; it cannot send a token, so with one the subscription is read with fetch, and
-  // resumed the same way.
+  // resumed the same way. EventSource gives up for good at an answer other than 200 and
+  // does not say which: the fetch loop then takes over from the last id, and says.
   function live(params, onEvent) {
     if (token()) {
-      liveWithToken(params, onEvent);
+      liveWithToken(params, onEvent, null);
       return;
     }
     const es = new EventSource('/v1/subscribe' + query(params));
+    let lastID = null;
     es.onopen = () => setLive(true);
-    // The daemon's error events have data; a dropped connection's error has none.
-    es.onerror = (e) => (e.data ? liveError(e.data) : setLive(false));
+    es.onerror = (e) => {
+      // The daemon's error events have data; a dropped connection's error has none.
+      if (e.lastEventId) lastID = e.lastEventId;
+      if (e.data) liveError(e.data);
+      else if (es.readyState !== EventSource.CLOSED) setLive(false);
+      else {
+        es.close();
+        liveWithToken(params, onEvent, lastID);
+      }
+    };
     es.onmessage = (m) => {
+      if (m.lastEventId) lastID = m.lastEventId;
       let ev;
       try {
-        ev = JSON.parse(m.data);
+        ev = parseJSON(m.data);
       } catch (_) {
         return;
       }
@@ -245,10 +290,15 @@
     cleanup.push(() => { es.close(); setLive(null); });
   }
 
-  function liveWithToken(params, onEvent) {
+  // liveWithToken reads a subscription with fetch, from after lastID (null: from the
+  // start given by params). An answer other than 200 shows with the badge: a 5xx is
+  // tried again, ever later (up to 30s between tries); a 4xx stops it, since the same
+  // request would get the same answer.
+  function liveWithToken(params, onEvent, lastID) {
     const ctrl = new AbortController();
-    let lastID = null;
     let stopped = false;
+    let failures = 0;
+    let refusal = null; // the last answer other than 200, shown until one is 200
     cleanup.push(() => { stopped = true; ctrl.abort(); setLive(null); });
     // dispatch handles one SSE message: "id:", "event:" and "data:" lines.
     const dispatch = (block) => {
@@ -270,7 +320,7 @@
       if (type !== 'message' || data === '') return;
       let ev;
       try {
-        ev = JSON.parse(data);
+        ev = parseJSON(data);
       } catch (_) {
         return;
       }
@@ -282,7 +332,21 @@
           const headers = authHeaders({ Accept: 'text/event-stream' });
           if (lastID !== null) headers['Last-Event-ID'] = lastID;
           const res = await fetch('/v1/subscribe' + query(params), { headers, signal: ctrl.signal });
-          if (res.ok) {
+          if (!res.ok) {
+            let body = null;
+            try {
+              body = await res.json();
+            } catch (_) {
+              // not the daemon's JSON: the status says enough
+            }
+            liveProblem = refusal = `${(body && body.error) || res.status}: ${(body && body.message) || res.statusText}`;
+            if (res.status < 500) {
+              setLive('stopped');
+              return;
+            }
+          } else {
+            failures = 0;
+            if (liveProblem === refusal) liveProblem = ''; // answered now
             setLive(true);
             const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
             let buf = '';
@@ -302,7 +366,8 @@
         }
         if (stopped) return;
         setLive(false);
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const wait = Math.min(1000 * 2 ** failures++, 30000);
+        await new Promise((resolve) => setTimeout(resolve, wait));
       }
     })();
   }
@@ -316,10 +381,19 @@
         ? 'The token was refused. Give another one.'
         : 'This pmd needs a token (it runs with --auth). It is kept for this tab only.'),
       input, ' ', el('button', { type: 'submit' }, 'Use token'));
+    const problem = el('p', { class: 'error', id: 'token-problem', role: 'alert', hidden: true });
+    form.append(problem);
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      if (input.value.trim() === '') return;
-      sessionStorage.setItem(TOKEN, input.value.trim());
+      const t = input.value.trim();
+      if (!sendable(t)) {
+        problem.hidden = false;
+        problem.textContent = t === ''
+          ? 'Give a token: it is empty.'
+          : 'This is not a token pmd can be sent: a token is printable ASCII (letters, digits, punctuation), without characters such as é or emoji.';
+        return;
+      }
+      sessionStorage.setItem(TOKEN, t);
       route();
     });
     show('token', form);
@@ -346,6 +420,19 @@
 
   function pager(links) {
     return el('div', { class: 'pager' }, links.filter(Boolean));
+  }
+
+  // damaged shows a page whose read met a damaged record (corrupt): the error, and the
+  // links to the newest page and past the record, read backward from the one before
+  // it (at is the record's version in a stream or position in the log; olderHref makes
+  // the link of a page from there).
+  function damaged(page, title, e, at, newest, olderHref) {
+    show(page, title, errorBox(e),
+      el('p', { class: 'hint' }, 'A record of the log is damaged: it cannot be shown, the events around it can.'),
+      pager([
+        newest,
+        typeof at === 'number' && at > 0 ? el('a', { href: olderHref(at - 1), rel: 'next', id: 'past-damage' }, 'older, past the damaged record »') : null,
+      ]));
   }
 
   // --- pages -------------------------------------------------------------------------
@@ -406,6 +493,15 @@
         : preview(ev.data)));
   }
 
+  // prependLive puts the row of an event that came live on top of a newest-first table,
+  // which keeps at most limit rows, as a page of it would: older ones are a page away.
+  function prependLive(tbody, empty, row, limit) {
+    empty.remove();
+    row.classList.add('new');
+    tbody.prepend(row);
+    while (tbody.rows.length > limit) tbody.lastElementChild.remove();
+  }
+
   // retentionText says in words what a stream's retention settings keep, '' if none.
   function retentionText(m) {
     const parts = [];
@@ -427,6 +523,12 @@
     try {
       r = await api(streamPath(name), { direction: 'backward', from, limit });
     } catch (e) {
+      if (e.code === 'corrupt' && current()) {
+        damaged('stream', el('h1', null, el('span', { class: 'kind' }, 'Stream'), name), e, e.body.version,
+          from !== null ? el('a', { href: href(['streams', name], { limit: params.get('limit') }) }, '« newest') : null,
+          (at) => href(['streams', name], { from: at, limit: params.get('limit') }));
+        return;
+      }
       if (e.code !== 'stream_not_found') throw e;
       if (!current()) return;
       // Nothing to follow live: the page says so rather than wait on an empty table.
@@ -461,12 +563,7 @@
       ]));
     if (from !== null) return; // an older page stays as it is
     const next = r.events.length ? r.events[0].version + 1 : 0;
-    live({ stream: name, from: next }, (ev) => {
-      empty.remove();
-      const row = eventRow(ev, true);
-      row.classList.add('new');
-      tbody.prepend(row);
-    });
+    live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit));
   }
 
   async function eventPage({ segs }, current) {
@@ -486,12 +583,15 @@
     if (!current()) return;
     const ev = r.event;
     const md = ev.metadata || {};
-    let cause = 'none';
+    // An erased event's metadata is gone: its correlation and cause are not known.
+    const unknown = el('span', { class: 'meta' }, 'not known: the metadata was erased');
+    let cause = ev.erased ? unknown.cloneNode(true) : 'none';
     if (r.causation) {
       cause = [eventLink(r.causation.id), ' ', r.causation.type, ' in ', streamLink(r.causation.stream)];
     } else if (md.causation_id) {
       cause = `${md.causation_id} (not stored)`;
     }
+    const erased = (what) => el('p', { class: 'empty erased' }, `Erased: the ${what} of this event were erased with its stream; its id, type, position and timestamp stay.`);
     const caused = r.caused.map((c) => el('tr', { dataset: { id: c.id, type: c.type } },
       el('td', null, c.type),
       el('td', null, (c.metadata && c.metadata.pm_kind) || ''),
@@ -499,30 +599,43 @@
       el('td', { class: 'time' }, time(c.timestamp)),
       el('td', { class: 'id' }, eventLink(c.id, shortID(c.id)))));
     show('event',
-      el('h1', null, el('span', { class: 'kind' }, 'Event'), ev.type),
+      el('h1', null, el('span', { class: 'kind' }, 'Event'), ev.type,
+        ev.erased ? el('span', { class: 'mark deleted', id: 'erased' }, 'erased') : null),
       el('dl', { class: 'facts' },
         el('dt', null, 'Id'), el('dd', { class: 'mono', id: 'event-id' }, ev.id),
         el('dt', null, 'Position'), el('dd', null, ev.position),
         el('dt', null, 'Timestamp'), el('dd', null, ev.timestamp),
         el('dt', null, 'Written to'), el('dd', null, streamLink(ev.stream)),
-        el('dt', null, 'In streams'), el('dd', null, el('ul', { class: 'inline', id: 'streams' }, r.streams.map((s) => el('li', null, streamLink(s))))),
-        el('dt', null, 'Correlation'), el('dd', null, !md.correlation_id ? 'none' : UUID.test(md.correlation_id) ? eventLink(md.correlation_id) : String(md.correlation_id)),
+        el('dt', null, 'In streams'), el('dd', null, el('ul', { class: 'inline', id: 'streams' }, r.streams.map((s) => el('li', null, streamLink(s))),
+          r.streams_truncated ? el('li', { class: 'meta', id: 'streams-truncated' }, 'and more: only the first are listed') : null)),
+        el('dt', null, 'Correlation'), el('dd', { id: 'correlation' }, !md.correlation_id ? (ev.erased ? unknown : 'none') : UUID.test(md.correlation_id) ? eventLink(md.correlation_id) : String(md.correlation_id)),
         el('dt', null, 'Caused by'), el('dd', { id: 'causation' }, cause)),
-      el('h2', null, 'Caused'),
+      el('h2', null, 'Caused', r.caused_truncated
+        ? el('span', { class: 'meta', id: 'caused-truncated' }, ` (the first ${caused.length}: more events name this one as their cause)`) : null),
       caused.length ? el('table', { id: 'caused' },
         el('thead', null, el('tr', null, ['Type', 'Kind', 'Stream', 'Timestamp', 'Event'].map((h) => el('th', null, h)))),
         el('tbody', null, caused)) : el('p', { class: 'empty', id: 'caused' }, 'No stored event names this one as its cause.'),
       el('div', { class: 'cols' },
-        el('div', null, el('h2', null, 'Data'), json(ev.data)),
-        el('div', null, el('h2', null, 'Metadata'), json(md))));
+        el('div', null, el('h2', null, 'Data'), ev.erased ? erased('data') : json(ev.data)),
+        el('div', null, el('h2', null, 'Metadata'), ev.erased ? erased('metadata') : json(md))));
   }
 
   async function allPage({ params }, current) {
     const types = params.get('types') || '';
     const from = params.get('from');
     const limit = limitOf(params);
-    const end = await endOfLog();
-    const r = await api('all', { direction: 'backward', from, limit, types });
+    let end;
+    let r;
+    try {
+      end = await endOfLog();
+      r = await api('all', { direction: 'backward', from, limit, types });
+    } catch (e) {
+      if (e.code !== 'corrupt' || !current()) throw e;
+      damaged('all', el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'), e, e.body.position,
+        from !== null ? el('a', { href: href(['all'], { types, limit: params.get('limit') }) }, '« newest') : null,
+        (at) => href(['all'], { types, from: at, limit: params.get('limit') }));
+      return;
+    }
     if (!current()) return;
     const input = el('input', {
       type: 'search', id: 'types', value: types, placeholder: 'Event types, comma separated',
@@ -545,12 +658,7 @@
         r.next !== null ? el('a', { href: href(['all'], { types, from: r.next, limit: params.get('limit') }), rel: 'next' }, 'older »') : null,
       ]));
     if (from !== null) return;
-    live({ types, from: r.events.length ? r.events[0].position + 1 : end }, (ev) => {
-      empty.remove();
-      const row = eventRow(ev, false);
-      row.classList.add('new');
-      tbody.prepend(row);
-    });
+    live({ types, from: r.events.length ? r.events[0].position + 1 : end }, (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
   }
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
@@ -583,8 +691,9 @@
     };
     await load();
     if (!current()) return;
-    show('processes', el('h1', null, 'Process managers'), body);
-    followFacts(from, handles, () => load().catch(() => {}));
+    const stale = notCurrent();
+    show('processes', el('h1', null, 'Process managers'), stale.node, body);
+    followFacts(from, handles, () => stale.reload(load));
   }
 
   // processListPage lists the processes of one manager, filtered by status, age and
@@ -598,9 +707,13 @@
       status: params.get('status') || '', sort: params.get('sort') || '',
       older_than: params.get('older_than') || '', idle_for: params.get('idle_for') || '',
     };
-    const stuck = params.get('stuck') || '1h';
-    const threshold = duration(stuck);
+    // stuck= is a duration of whole units; any other value is said to be wrong, and 1h used.
+    const threshold = duration(params.get('stuck') || '1h');
+    const stuck = threshold === null ? '1h' : params.get('stuck') || '1h';
     const stuckMs = threshold === null ? 3600 * 1000 : threshold;
+    const badStuck = threshold === null
+      ? el('div', { class: 'error', role: 'alert', id: 'bad-stuck' }, 'stuck= takes a duration such as 90s, 30m, 48h or 1h30m: 1h is used.')
+      : null;
     const after = params.get('after') || '';
     const from = await endOfLog();
     const page = (more) => href(['processes', name], Object.assign({}, filters, { stuck: params.get('stuck'), limit: params.get('limit') }, more));
@@ -633,16 +746,26 @@
           r.next !== null ? el('a', { href: page({ after: r.next }), rel: 'next' }, 'next »') : null,
         ]));
     };
+    let refusedFilter = false;
     try {
       await load();
     } catch (e) {
-      if (e.code !== 'not_found' || !current()) throw e;
-      show('process-list', el('h1', null, el('span', { class: 'kind' }, 'Processes of'), name),
-        el('p', { class: 'empty', id: 'not-found' }, 'No such process manager: the daemon runs ', el('a', { href: '#/processes' }, 'these'), '.'));
-      return;
+      if (!current()) return;
+      if (e.code === 'bad_request') {
+        // A filter the daemon refuses: the error shows under the filters, to be mended.
+        refusedFilter = true;
+        body.replaceChildren(errorBox(e));
+      } else if (e.code !== 'not_found') {
+        throw e;
+      } else {
+        show('process-list', el('h1', null, el('span', { class: 'kind' }, 'Processes of'), name),
+          el('p', { class: 'empty', id: 'not-found' }, 'No such process manager: the daemon runs ', el('a', { href: '#/processes' }, 'these'), '.'));
+        return;
+      }
     }
     const manager = (await api('processes')).processes.find((m) => m.name === name);
     if (!current()) return;
+    const stale = notCurrent();
     const select = (id, label, value, options) => {
       const sel = el('select', { id, 'aria-label': label }, options.map(([v, text]) => el('option', { value: v, selected: v === value }, text)));
       sel.addEventListener('change', () => { location.hash = page({ [id]: sel.value }); });
@@ -660,10 +783,11 @@
         field('older_than', 'older than', filters.older_than, 'e.g. 1h'),
         field('idle_for', 'idle for', filters.idle_for, 'e.g. 30m'),
         field('stuck', 'stuck after', params.get('stuck') || '', '1h')),
+      badStuck,
       el('p', { class: 'hint' }, `An open process older than ${stuck} is marked stuck. `,
         el('a', { href: page({ status: 'open', sort: 'age', after: null }), id: 'show-stuck' }, 'Show the open ones, oldest first'), '.'),
-      body);
-    followFacts(from, (manager && manager.handles) || [], () => load().catch(() => {}));
+      stale.node, body);
+    if (!refusedFilter) followFacts(from, (manager && manager.handles) || [], () => stale.reload(load));
   }
 
   // attemptItem renders one delivery record of a command: an attempt, when it ended, how,
@@ -688,7 +812,7 @@
   // timelineEntry renders one event of a process stream: a fact the process handled
   // (linked in from the stream it was written to) or a record the runtime wrote, with
   // the process's state after it.
-  function timelineEntry(ev, commands) {
+  function timelineEntry(ev, commands, actions) {
     const md = ev.metadata || {};
     const d = ev.data || {};
     let kind = 'record';
@@ -704,6 +828,10 @@
       cls = 'command';
       const c = commands.get(ev.id);
       const attempts = c ? c.attempts : [];
+      if (c && c.status) {
+        what = [ev.type, ' ', el('span', { class: 'status ' + c.status, dataset: { status: c.status } }, c.status),
+          c.status === 'failing' || c.status === 'parked' ? el('span', { class: 'actions' }, ' ', actions(c)) : null];
+      }
       extra = el('ul', { class: 'attempts' }, attempts.length
         ? attempts.map(attemptItem)
         : el('li', null, c && c.delivered ? 'delivered' : 'no delivery attempt recorded'));
@@ -732,8 +860,19 @@
 
   async function processPage({ segs, params }, current) {
     const [, name, id] = segs;
+    if (id === 'parked') {
+      // GET /v1/processes/{name}/parked is the manager's parked commands: that route
+      // takes the path, and the API cannot read a process of this id.
+      show('process', el('h1', null, el('span', { class: 'kind' }, 'Process'), name + '$' + id),
+        el('p', { class: 'empty', id: 'cannot-read' }, 'The API cannot read a process whose id is parked: its address is that of the parked commands of ', name,
+          ' (', el('a', { href: '#/parked' }, 'these'), '). Its stream shows what it handled: ', streamLink(name + '$' + id), '.'));
+      return;
+    }
     const before = params.get('before');
     const view = el('div');
+    const result = el('div', { id: 'action-result', role: 'status', hidden: true });
+    const stale = notCurrent();
+    const actions = actor(result, current, () => stale.reload(load));
     const load = async () => {
       // A long process is shown a page at a time, the newest first: the daemon never
       // loads every event of its stream for one page.
@@ -767,7 +906,8 @@
         before !== null
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { limit: params.get('limit') }), rel: 'first' }, '« newest'))
           : null,
-        el('ol', { class: 'timeline', id: 'timeline' }, p.events.map((ev) => timelineEntry(ev, commands))),
+        el('ol', { class: 'timeline', id: 'timeline' }, p.events.map((ev) => timelineEntry(ev, commands, (c) =>
+          actions(`${c.type} of ${name}$${id}`, `processes/${encodeURIComponent(name)}/${encodeURIComponent(id)}/commands/${c.id}`, { command: c.id })))),
         p.older !== null && p.older !== undefined
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { before: p.older, limit: params.get('limit') }), rel: 'next', id: 'older' }, 'older events »'))
           : null,
@@ -789,11 +929,11 @@
     };
     const p = await load();
     if (!p) return;
-    show('process', view);
+    show('process', stale.node, result, view);
     if (before !== null) return; // an older page stays as it is
     // The timeline changes with the process stream (facts, commands, deadlines) and
     // with its deliveries stream (each delivery attempt).
-    const reload = soon(() => load().catch((e) => view.prepend(errorBox(e))), 200);
+    const reload = soon(() => stale.reload(load), 200);
     const next = p.events.length ? p.events[p.events.length - 1].version + 1 : 0;
     live({ stream: p.stream, from: next }, reload);
     live({ stream: p.deliveries_stream, from: p.deliveries_version + 1 }, reload);
@@ -880,7 +1020,7 @@
         : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.'));
 
       subsPanel.hidden = st.subscriptions.length === 0;
-      subsPanel.replaceChildren(el('h2', null, 'Subscriptions'), table(['Subscription', 'Delivers', 'Status', 'Position', 'Lag', 'Parked'],
+      subsPanel.replaceChildren(el('h2', null, 'Subscriptions'), table(['Subscription', 'Delivers', 'Status', 'Position', 'Lag', 'Parked', 'Last error'],
         st.subscriptions.map((sub) => el('tr', { dataset: { subscription: sub.name } },
           el('td', null, sub.name),
           el('td', null, sub.filter.types && sub.filter.types.length ? sub.filter.types.join(', ')
@@ -888,7 +1028,11 @@
           el('td', { class: sub.status === 'delivering' ? 'ok' : 'bad' }, sub.status),
           el('td', { class: 'num' }, count(sub.position)),
           el('td', { class: 'num lag' + (sub.lag > 0 ? ' warn' : '') }, count(sub.lag)),
-          el('td', { class: 'num parked' + (sub.parked > 0 ? ' warn' : '') }, sub.parked > 0 ? el('a', { href: '#/parked' }, count(sub.parked)) : '0')))));
+          el('td', { class: 'num parked' + (sub.parked > 0 ? ' warn' : '') }, sub.parked > 0 ? el('a', { href: '#/parked' }, count(sub.parked)) : '0'),
+          el('td', { class: 'last-error' }, sub.last_error
+            ? [el('span', { class: 'preview', title: sub.last_error }, sub.last_error), el('span', { class: 'meta' }, ' at '), time(sub.last_error_at),
+              sub.retry_at ? [el('span', { class: 'meta' }, ' · retry at '), time(sub.retry_at)] : null]
+            : el('span', { class: 'meta' }, 'none'))))));
 
       // A single node has no cluster panel; a node of a cluster shows every node.
       const c = st.cluster;
@@ -915,23 +1059,69 @@
     drawCommits = lineChart(commits, [{ label: 'mean', color: '#8a4b0f' }, { label: 'max', color: '#b42318' }]);
     update(first);
     main.dataset.updated = first.time;
-    const timer = setInterval(() => {
-      api('stats').then((st) => {
-        if (!current()) return;
-        update(st);
-        main.dataset.updated = st.time;
-      }, (e) => {
-        if (!current()) return;
-        // The stats fail where /healthz does (the store is closed), or the daemon is
-        // gone: the last figures stay, and health says why they are not current.
-        health.dataset.status = 'unavailable';
-        health.replaceChildren(el('p', { class: 'bad' }, '● unavailable'), errorBox(e));
-      });
-    }, 2000);
-    cleanup.push(() => { clearInterval(timer); delete main.dataset.updated; });
+    // The next poll is asked for two seconds after the answer to the last: a slow daemon
+    // gets one request at a time.
+    let timer = null;
+    const poll = () => api('stats').then((st) => {
+      if (!current()) return;
+      update(st);
+      main.dataset.updated = st.time;
+      timer = setTimeout(poll, 2000);
+    }, (e) => {
+      if (!current()) return;
+      // A token revoked or narrowed since: the page asks for another, the store is fine.
+      if (refused(e)) return;
+      // The stats fail where /healthz does (the store is closed), or the daemon is
+      // gone: the last figures stay, and health says why they are not current.
+      health.dataset.status = 'unavailable';
+      health.replaceChildren(el('p', { class: 'bad' }, '● unavailable'), errorBox(e));
+      timer = setTimeout(poll, 2000);
+    });
+    timer = setTimeout(poll, 2000);
+    cleanup.push(() => { clearTimeout(timer); delete main.dataset.updated; });
   }
 
   // --- parked --------------------------------------------------------------------------
+
+  // actor makes the Retry and Skip buttons of a page's commands or subscription events:
+  // result says how each action went, and reload reads the page again after any
+  // answer, since a refusal too says it changed. The buttons wait for the answer, so a
+  // second click cannot send an action again (and read as a refusal of one that was done).
+  function actor(result, current, reload) {
+    const act = async (label, path, holder) => {
+      for (const b of holder.querySelectorAll('button.action')) b.disabled = true;
+      result.hidden = false;
+      result.className = 'result';
+      delete result.dataset.outcome;
+      result.textContent = label + '…';
+      let r;
+      try {
+        r = await post(path);
+      } catch (e) {
+        // fetch failed before an answer: the daemon is gone, or the token cannot be sent
+        r = { ok: false, unreached: e };
+      }
+      if (!current()) return;
+      result.dataset.outcome = r.ok ? 'done' : 'failed';
+      result.className = 'result ' + result.dataset.outcome;
+      if (r.ok) {
+        result.textContent = label + ': done.';
+      } else if (r.unreached) {
+        result.textContent = `${label}: failed: could not reach pmd: ${r.unreached.message}.`;
+      } else {
+        const tokenHelp = r.status === 401 || r.status === 403
+          ? [' It needs a token with the admin scope. ', anotherToken('use-token')]
+          : null;
+        result.replaceChildren(el('span', null, `${label}: refused: ${r.code || r.status}: ${r.message}.`, tokenHelp));
+      }
+      await reload();
+    };
+    const button = (action, text, label, path, data) => el('button', {
+      class: 'action', type: 'button', dataset: Object.assign({ action }, data),
+      onclick: (e) => act(`${text} ${label}`, `${path}/${action}`, e.currentTarget.parentElement),
+    }, text);
+    return (label, path, data) => [button('retry', 'Retry', label, path, data), button('skip', 'Skip', label, path, data)];
+  }
 
   // parkedPage lists the parked commands of every process manager and the parked events
   // of every subscription, each with Retry and Skip (an admin token when the daemon
@@ -939,31 +1129,8 @@
   async function parkedPage(_, current) {
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
     const body = el('div');
-    const act = async (label, path) => {
-      result.hidden = false;
-      result.className = 'result';
-      delete result.dataset.outcome;
-      result.textContent = label + '…';
-      const r = await post(path);
-      if (!current()) return;
-      result.dataset.outcome = r.ok ? 'done' : 'failed';
-      result.className = 'result ' + result.dataset.outcome;
-      if (r.ok) {
-        result.textContent = label + ': done.';
-        await load().catch((e) => body.replaceChildren(errorBox(e)));
-        return;
-      }
-      const tokenHelp = r.status === 401 || r.status === 403
-        ? [' It needs a token with the admin scope. ', el('button', {
-          class: 'action', id: 'use-token', type: 'button',
-          onclick: () => { sessionStorage.removeItem(TOKEN); tokenPage(false); },
-        }, 'Use another token')]
-        : null;
-      result.replaceChildren(el('span', null, `${label}: refused: ${r.code || r.status}: ${r.message}.`, tokenHelp));
-    };
-    const buttons = (label, path, data) => el('td', { class: 'actions' },
-      el('button', { class: 'action', type: 'button', dataset: Object.assign({ action: 'retry' }, data), onclick: () => act('Retry ' + label, path + '/retry') }, 'Retry'),
-      el('button', { class: 'action', type: 'button', dataset: Object.assign({ action: 'skip' }, data), onclick: () => act('Skip ' + label, path + '/skip') }, 'Skip'));
+    const actions = actor(result, current, () => load().catch((e) => body.replaceChildren(errorBox(e))));
+    const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
     const load = async () => {
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
       const commands = await Promise.all(managers.processes.map((m) =>
@@ -1026,7 +1193,8 @@
       }
     }
     const [streams, names] = await Promise.all([api('streams', { prefix: q, limit: 20 }), managers()]);
-    const processes = (await Promise.all(names.map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
+    // A process of id parked cannot be read: that address is the parked commands.
+    const processes = q === 'parked' ? [] : (await Promise.all(names.map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
       .then(() => name, (e) => { if (e.status === 404 || e.status === 400) return null; throw e; })))).filter(Boolean);
     if (!current()) return;
     const found = [];
@@ -1060,8 +1228,40 @@
     processes: [processesPage, processListPage, processPage],
   };
 
+  // anotherToken is the button that forgets the tab's token and asks for another.
+  const anotherToken = (id) => el('button', {
+    class: 'action', id, type: 'button',
+    onclick: () => { sessionStorage.removeItem(TOKEN); tokenControl(); tokenPage(false); },
+  }, 'Use another token');
+
+  // tokenControl shows, in the header, the way to change the tab's token while it has one.
+  function tokenControl() {
+    const slot = document.getElementById('token-slot');
+    slot.replaceChildren(token() ? anotherToken('header-token') : '');
+  }
+
+  // refused handles an answer of 401 or 403 to what a page asked: 401 asks for a token
+  // (saying the one given was refused), 403 says what the token may not do and offers
+  // another. It returns false for any other error.
+  function refused(e) {
+    if (e.status === 401) {
+      const given = token() !== null;
+      sessionStorage.removeItem(TOKEN);
+      tokenControl();
+      tokenPage(given);
+      return true;
+    }
+    if (e.status === 403) {
+      show('forbidden', el('h1', null, 'Not allowed'), errorBox(e),
+        el('p', null, token() ? 'The token of this tab does not reach this page. ' : 'pmd refuses this page. ', anotherToken('use-token')));
+      return true;
+    }
+    return false;
+  }
+
   async function route() {
     for (const f of cleanup.splice(0)) f();
+    tokenControl();
     const seq = ++renderSeq;
     const current = () => seq === renderSeq;
     delete main.dataset.page;
@@ -1087,12 +1287,7 @@
       await page(r, current);
     } catch (e) {
       if (!current()) return;
-      if (e.status === 401) {
-        const refused = token() !== null;
-        sessionStorage.removeItem(TOKEN);
-        tokenPage(refused);
-        return;
-      }
+      if (refused(e)) return;
       show('error', errorBox(e));
     }
   }

@@ -1,0 +1,75 @@
+package browsertest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestBrowserParkedActions: a Retry clicked twice is sent once, its buttons waiting for
+// the answer, so it reads as done; a Skip whose request never gets an answer (the
+// connection drops) says it could not reach pmd instead of waiting for ever.
+func TestBrowserParkedActions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
+	}
+	// Every command is parked at its first failure: the receiver is down.
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(down.Close)
+	d := startDaemon(t, "--config", operatorConfig(t, down.URL))
+	for _, order := range []string{"p1", "p2"} {
+		d.append(t, "Customer$"+order, fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": order}})
+		d.append(t, "Caterer$"+order, fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": order}})
+		d.await(t, "CateringMatch.deliveries$"+order, "CommandParked")
+	}
+	var retries atomic.Int32
+	held := make(chan struct{}, 2)
+	release := make(chan struct{})
+	base := front(t, d, func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/retry"):
+			retries.Add(1)
+			held <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return false // to the daemon
+		case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/skip"):
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close() // no answer at all
+			}
+			return true
+		}
+		return false
+	})
+	b := newBrowser(t, base)
+	t.Cleanup(func() { b.check(t) })
+	b.open(t, "#/parked", "parked")
+	b.poll(t, `!!document.querySelector('tr[data-process="p1"] button[data-action="retry"]')`)
+
+	b.eval(t, `(b => { b.click(); b.click(); return b.disabled })(document.querySelector('tr[data-process="p1"] button[data-action="retry"]'))`, nil)
+	select {
+	case <-held:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the retry did not reach the daemon within 15s")
+	}
+	b.poll(t, `document.querySelector('tr[data-process="p1"] button[data-action="skip"]').disabled`)
+	close(release)
+	b.poll(t, `(r => r.dataset.outcome === 'done' && r.textContent.includes(': done.'))(document.getElementById('action-result'))`)
+	if n := retries.Load(); n != 1 {
+		t.Fatalf("a retry clicked twice was sent %d times", n)
+	}
+
+	b.eval(t, `document.querySelector('tr[data-process="p2"] button[data-action="skip"]').click()`, nil)
+	b.poll(t, `(r => r.dataset.outcome === 'failed' && r.textContent.includes('failed: could not reach pmd: '))(document.getElementById('action-result'))`)
+	b.poll(t, `!!document.querySelector('tr[data-process="p2"] button[data-action="skip"]:not([disabled])')`)
+}
