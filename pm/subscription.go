@@ -237,6 +237,10 @@ func (s *Subscription) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.mu.Lock()
+		s.fatal = err // WaitIdle returns it
+		s.broadcastLocked()
+		s.mu.Unlock()
 		return err
 	}
 	var wg sync.WaitGroup
@@ -274,38 +278,56 @@ func (s *Subscription) Run(ctx context.Context) error {
 
 // load reads where the subscription stands from its stream: the position of its last
 // record and, when the records at the end are about one event (it failed, was parked
-// or retried), that event's history.
+// or retried), that event's history. Records that are not the subscription's (a user's
+// append, or erased) are passed over, and so is a damaged record: the subscription then
+// resumes from the readable records before it, and delivers again what it delivered
+// since (at least once).
 func (s *Subscription) load(ctx context.Context) error {
 	stream := SubscriptionStream(s.name)
 	var trail []Delivery // newest first
 	var position uint64
-	first := true
-	for e, err := range s.store.ReadStream(ctx, stream, pmd.ReadOptions{From: pmd.End, Backward: true}) {
-		if errors.Is(err, pmd.ErrStreamNotFound) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
-		}
-		rec, pos, ok := subscriptionRecordOf(&e)
-		if !ok {
-			if first {
-				return fmt.Errorf("pm: subscription %s: the last record of %s (%s, %s) has no position", s.name, stream, e.ID, e.Type)
+	found := false
+	from := pmd.End
+	for {
+		var damaged *pmd.CorruptError
+	read:
+		for e, err := range s.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from, Backward: true}) {
+			switch {
+			case errors.Is(err, pmd.ErrStreamNotFound):
+				break read
+			case errors.As(err, &damaged):
+				break read
+			case err != nil:
+				return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
 			}
+			rec, pos, ok := subscriptionRecordOf(&e)
+			if !ok {
+				s.logger.Warn("pmd: subscription passed over a record of its stream that is not its own",
+					"subscription", s.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
+				continue
+			}
+			if !found {
+				position, found = pos, true
+			}
+			if rec.Outcome == "" && pos == position {
+				// Nothing new about the event at the position: stores written before saves
+				// were serialised with failures may hold one after that event's records.
+				continue
+			}
+			if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || pos != position || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
+				break read
+			}
+			trail = append(trail, rec)
+		}
+		if damaged == nil {
 			break
 		}
-		if first {
-			position, first = pos, false
+		// The store lists the damage in its problems (/healthz) until a repair.
+		s.logger.Error("pmd: subscription passed over a damaged record of its stream", "subscription", s.name, "err", damaged)
+		if len(trail) > 0 || damaged.Version == 0 {
+			break // what the damaged record said about the trail's event is lost: its newer records stand
 		}
-		if rec.Outcome == "" && pos == position {
-			// Nothing new about the event at the position: stores written before saves
-			// were serialised with failures may hold one after that event's records.
-			continue
-		}
-		if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || pos != position || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
-			break
-		}
-		trail = append(trail, rec)
+		from = damaged.Version - 1
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

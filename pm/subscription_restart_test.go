@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/pm"
@@ -115,5 +116,91 @@ func TestSubscriptionPositionSaveNeverFollowsAFailure(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSubscriptionPassesOverRecordsNotItsOwn: what a user writes into the subscription's
+// stream (any event type but the subscription's own) is passed over when it resumes, so
+// is a record erased with the stream; deleting or erasing the stream starts the
+// subscription from the beginning of the log again.
+func TestSubscriptionPassesOverRecordsNotItsOwn(t *testing.T) {
+	note := pmd.EventData{Type: "Note", Data: map[string]any{"position": 99, "text": "hello"}}
+	for _, tc := range []struct {
+		name   string
+		recs   func(e1 fmt.Stringer) []pmd.EventData
+		remove func(ctx context.Context, s *pmd.Store) error
+		want   string // delivered after the restart
+		park   bool   // E/1 stays parked
+	}{
+		{name: "a note last", recs: func(fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 2, nil, nil), note}
+		}, want: "E/1 E/2"},
+		{name: "a note after a parking", recs: func(e1 fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 2, nil, nil), subRecord("EventDeliveryFailed", 2, e1, nil),
+				note, subRecord("EventParked", 2, e1, nil), note}
+		}, park: true},
+		{name: "erased", recs: func(fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 2, nil, nil)}
+		}, remove: func(ctx context.Context, s *pmd.Store) error {
+			return s.EraseStream(ctx, pm.SubscriptionStream("billing"))
+		}, want: "E/0 E/1 E/2"},
+		{name: "deleted", recs: func(fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 2, nil, nil)}
+		}, remove: func(ctx context.Context, s *pmd.Store) error {
+			return s.DeleteStream(ctx, pm.SubscriptionStream("billing"), pmd.Any)
+		}, want: "E/0 E/1 E/2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, t.TempDir())
+			var e1 fmt.Stringer
+			for i := range 3 {
+				if id := put(t, s, "S", "E", i).IDs[0]; i == 1 {
+					e1 = id
+				}
+			}
+			for _, rec := range tc.recs(e1) {
+				if _, err := s.Append(ctx, pm.SubscriptionStream("billing"), pmd.Any, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.remove != nil {
+				if err := tc.remove(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := &receiver{}
+			sub := startSub(t, s, "billing", pm.Filter{Types: []string{"E"}}, pm.SubscriptionOptions{Deliver: r.handle})
+			sub.idle(t)
+			if got := r.got(); got != tc.want {
+				t.Fatalf("delivered %q, want %q", got, tc.want)
+			}
+			if st := sub.status(t); (len(st.Parked) == 1) != tc.park {
+				t.Fatalf("status %+v, want E/1 parked %v", st, tc.park)
+			}
+		})
+	}
+}
+
+// TestSubscriptionWaitIdleReturnsWhenRunCannotStart: when Run fails before it delivers
+// anything (the store is closed), WaitIdle returns its error rather than wait.
+func TestSubscriptionWaitIdleReturnsWhenRunCannotStart(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := pm.NewSubscription(s, "billing", pm.Filter{Types: []string{"E"}}, pm.SubscriptionOptions{Deliver: (&receiver{}).handle, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sub.WaitIdle(ctx); !errors.Is(err, pmd.ErrClosed) {
+		t.Fatalf("WaitIdle: %v, want the store closed", err)
+	}
+	if err := <-done; !errors.Is(err, pmd.ErrClosed) {
+		t.Fatalf("Run: %v, want the store closed", err)
 	}
 }

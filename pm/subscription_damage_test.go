@@ -1,0 +1,120 @@
+package pm_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+)
+
+// TestSubscriptionFiltersGoOnPastADamagedRecord: whatever it follows, a subscription
+// skips a damaged record, the last matching one or not, delivers every event around
+// it, and ends caught up: position past the last event, no lag.
+func TestSubscriptionFiltersGoOnPastADamagedRecord(t *testing.T) {
+	const n = 40
+	for _, tc := range []struct {
+		name     string
+		filter   pm.Filter
+		victim   int
+		position uint64 // where it ends: past the last event (at log position n, or version n-1)
+	}{
+		{"types", pm.Filter{Types: []string{"A"}}, 7, n + 1},
+		{"types, the last", pm.Filter{Types: []string{"A"}}, n - 1, n + 1},
+		{"category", pm.Filter{Category: "Order"}, 7, n + 1},
+		{"category, the last", pm.Filter{Category: "Order"}, n - 1, n + 1},
+		{"stream", pm.Filter{Stream: "Order$1"}, 7, n},
+		{"stream, the last", pm.Filter{Stream: "Order$1"}, n - 1, n},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := damagedStore(t, func(s *pmd.Store) {
+				for i := range n {
+					put := pmd.EventData{Type: "A", Data: map[string]any{"n": i, "pad": pad, "mark": fmt.Sprintf("MARK-%03d-MARK", i)}}
+					if _, err := s.Append(ctx, "Order$1", pmd.Any, put); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Behind them, so that the last one lies in a sealed segment too.
+				for range n {
+					if _, err := s.Append(ctx, "Noise$1", pmd.Any, pmd.EventData{Type: "N", Data: map[string]any{"pad": pad}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}, fmt.Sprintf("MARK-%03d-MARK", tc.victim))
+			r := &receiver{}
+			sub := startSub(t, s, "billing", tc.filter, pm.SubscriptionOptions{Deliver: r.handle})
+			sub.idle(t)
+			var want []string
+			for i := range n {
+				if i != tc.victim {
+					want = append(want, fmt.Sprintf("A/%d", i))
+				}
+			}
+			if got := r.got(); got != strings.Join(want, " ") {
+				t.Fatalf("delivered %q, want every event but the damaged one", got)
+			}
+			if st := sub.status(t); st.Position != tc.position || st.Lag != 0 {
+				t.Fatalf("status %+v, want position %d, no lag", st, tc.position)
+			}
+		})
+	}
+}
+
+// TestSubscriptionResumesPastADamagedRecordOfItsOwn: a damaged record in the
+// subscription's own stream does not stop it: it resumes from the readable records
+// before it (delivering again what came after them: at least once), and a parked event
+// after the damage stays parked.
+func TestSubscriptionResumesPastADamagedRecordOfItsOwn(t *testing.T) {
+	const mark = "MARK-OWN-MARK"
+	for _, tc := range []struct {
+		name string
+		recs func(ids []fmt.Stringer) []pmd.EventData // written to billing.subscription
+		want string                                   // delivered after the restart
+		park bool                                     // E/1 stays parked
+	}{
+		{"the newest position", func([]fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 2, nil, nil),
+				subRecord("SubscriptionPosition", 3, nil, map[string]any{"mark": mark})}
+		}, "E/1 E/2", false},
+		{"the only record", func([]fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 3, nil, map[string]any{"mark": mark})}
+		}, "E/0 E/1 E/2", false},
+		{"before a parking", func(ids []fmt.Stringer) []pmd.EventData {
+			return []pmd.EventData{subRecord("SubscriptionPosition", 1, nil, nil),
+				subRecord("SubscriptionPosition", 2, nil, map[string]any{"mark": mark}),
+				subRecord("EventDeliveryFailed", 2, ids[1], nil), subRecord("EventParked", 2, ids[1], nil)}
+		}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := damagedStore(t, func(s *pmd.Store) {
+				var ids []fmt.Stringer
+				for i := range 3 {
+					ids = append(ids, put(t, s, "S", "E", i).IDs[0])
+				}
+				for _, rec := range tc.recs(ids) {
+					if _, err := s.Append(ctx, pm.SubscriptionStream("billing"), pmd.Any, rec); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for range 40 {
+					if _, err := s.Append(ctx, "Noise", pmd.Any, pmd.EventData{Type: "N", Data: map[string]any{"pad": pad}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}, mark)
+			r := &receiver{}
+			sub := startSub(t, s, "billing", pm.Filter{Types: []string{"E"}}, pm.SubscriptionOptions{Deliver: r.handle})
+			sub.idle(t)
+			if got := r.got(); got != tc.want {
+				t.Fatalf("delivered %q, want %q", got, tc.want)
+			}
+			if st := sub.status(t); (len(st.Parked) == 1) != tc.park {
+				t.Fatalf("status %+v, want E/1 parked %v", st, tc.park)
+			}
+		})
+	}
+}
