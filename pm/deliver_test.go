@@ -325,6 +325,94 @@ func TestDeliveryAHangingProcessDelaysNoOtherProcessOfItsReceiver(t *testing.T) 
 	}
 }
 
+// TestRetryAndSkipAFailingCommand: a failing command, waiting for its retry time and not
+// parked, can be retried or skipped too: Retry hands it over at once, long before its
+// recorded retry time, and records the retry; Skip gives it up and releases the
+// commands behind it.
+func TestRetryAndSkipAFailingCommand(t *testing.T) {
+	tests := []struct {
+		name     string
+		resolve  func(r *running, id uuid.UUID) error
+		calls    string
+		outcomes string
+	}{
+		{
+			name:     "retry",
+			resolve:  func(r *running, id uuid.UUID) error { return r.Retry(context.Background(), "1", id) },
+			calls:    "1/Step1 1/Step1 1/Step2 1/Step3",
+			outcomes: "Step1:failed Step1:retried Step1:delivered Step2:delivered Step3:delivered",
+		},
+		{
+			name:     "skip",
+			resolve:  func(r *running, id uuid.UUID) error { return r.Skip(context.Background(), "1", id) },
+			calls:    "1/Step1 1/Step2 1/Step3",
+			outcomes: "Step1:failed Step1:skipped Step2:delivered Step3:delivered",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			clock := pmtest.NewClock(time.Now())
+			h := &script{}
+			h.set("1/Step1", errors.New("receiver down"))
+			r := start(t, s, stepsDef("Failing"), pm.Options{Clock: clock, Deliver: h.handle, RetryMin: time.Hour, RetryMax: time.Hour})
+			appendFact(t, s, goFact("1"))
+			r.idle(t)
+			ds, err := r.Deliveries(context.Background(), "1")
+			if err != nil || len(ds) != 1 || ds[0].Outcome != pm.OutcomeFailed || !ds[0].RetryAt.After(clock.Now()) {
+				t.Fatalf("deliveries %+v, %v; want one failure due later", ds, err)
+			}
+			if p := r.Parked(); len(p) != 0 {
+				t.Fatalf("Parked() = %+v, want none: the command is failing, not parked", p)
+			}
+			h.set("1/Step1", nil)
+			if err := tt.resolve(r, ds[0].CommandID); err != nil {
+				t.Fatal(err)
+			}
+			r.idle(t) // the clock has not moved: nothing is due by it
+			if got := strings.Join(h.got(), " "); got != tt.calls {
+				t.Errorf("handler got %q, want %q", got, tt.calls)
+			}
+			if got := outcomes(t, r, "1"); got != tt.outcomes {
+				t.Errorf("deliveries %q, want %q", got, tt.outcomes)
+			}
+		})
+	}
+}
+
+// TestDeliveryAFailingProcessDelaysNoOtherProcess: on one receiver, a process whose first
+// command fails, and then is parked, holds back its own later commands only: the
+// commands of a process issued after it go out meanwhile.
+func TestDeliveryAFailingProcessDelaysNoOtherProcess(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	h := &script{}
+	h.set("bad/Step1", errors.New("rejected"))
+	r := start(t, s, stepsDef("Failing"), pm.Options{Clock: clock, Deliver: h.handle, MaxAttempts: 2, RetryMin: time.Minute})
+	appendFact(t, s, goFact("bad"))
+	r.idle(t)
+	appendFact(t, s, goFact("good1")) // while bad's Step1 fails and waits
+	r.idle(t)
+	advanceToRetry(t, r, clock, "bad")
+	r.idle(t)
+	if p := r.Parked(); len(p) != 1 || p[0].Command.ProcessID != "bad" {
+		t.Fatalf("Parked() = %+v, want bad's Step1", p)
+	}
+	appendFact(t, s, goFact("good2")) // while it is parked
+	r.idle(t)
+	byProcess := map[string][]string{}
+	for _, c := range h.got() {
+		pid, typ, _ := strings.Cut(c, "/")
+		byProcess[pid] = append(byProcess[pid], typ)
+	}
+	want := map[string]string{"bad": "Step1 Step1", "good1": "Step1 Step2 Step3", "good2": "Step1 Step2 Step3"}
+	for pid, w := range want {
+		if got := strings.Join(byProcess[pid], " "); got != w {
+			t.Errorf("%s: handler got %q, want %q", pid, got, w)
+		}
+	}
+}
+
 // TestDeliveryResumesAtRecordedTimesAfterRestart: a restart neither retries a failing
 // command before its recorded retry time nor forgets a parked one.
 func TestDeliveryResumesAtRecordedTimesAfterRestart(t *testing.T) {
