@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -113,14 +115,36 @@ type scavengeJSON struct {
 	Freed       int64 `json:"freed_bytes"`
 }
 
+// scavenge runs as long as the log takes at the scavenge's rate (its route is long: no
+// request timeout, which would stop a log of a few GiB every time at the same segments).
+// It stops when the client goes away or the server shuts down, keeping what it did.
 func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
 	if err := noBody(r); err != nil {
 		return err
 	}
-	res, err := s.store.Scavenge(r.Context(), pmd.ScavengeOptions{})
+	ctx, cancel := s.untilStop(r.Context())
+	defer cancel()
+	res, err := s.store.Scavenge(ctx, pmd.ScavengeOptions{})
+	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
+		return errUnavailable(fmt.Sprintf("the server is shutting down: the scavenge stopped after freeing %d bytes, which stay freed", res.Freed()))
+	}
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
 		res.BytesBefore, res.BytesAfter, res.Freed()})
+}
+
+// untilStop returns a context that ends with ctx or when the server begins to shut
+// down, for a long request's work.
+func (s *Server) untilStop(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

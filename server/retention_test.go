@@ -1,11 +1,16 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
 )
 
 func TestStreamMetadataRoutes(t *testing.T) {
@@ -32,6 +37,7 @@ func TestStreamMetadataRoutes(t *testing.T) {
 		{`{"max_count":-1}`, "max_count"},
 		{`{"max_count":1.5}`, "max_count"},
 		{`{"truncate_before":"3"}`, "truncate_before"},
+		{`{"truncate_before":6}`, "truncate_before: 6 is past the end of stream \"Order$1\", whose next version is 5"},
 		{`{"maxCount":3}`, "maxCount"},
 		{`[]`, "object"},
 	} {
@@ -80,5 +86,73 @@ func TestEraseAndScavengeRoutes(t *testing.T) {
 	metrics := e.do("GET", "/metrics", nil).must(t, http.StatusOK)
 	if !strings.Contains(string(metrics.raw), "pmd_scavenges_total 1\n") || !strings.Contains(string(metrics.raw), fmt.Sprintf("pmd_scavenged_bytes_total %d\n", freed)) {
 		t.Fatalf("/metrics does not count the scavenge and its %d bytes freed", freed)
+	}
+}
+
+// A scavenge is not bound by the request timeout: it takes as long as the log at the
+// scavenge's rate (a few GiB would never finish within 30 s, and every retry would stop
+// at the same segments). Here no request could finish within the timeout.
+func TestScavengeOutlivesTheRequestTimeout(t *testing.T) {
+	e := newEnv(t, Options{RequestTimeout: time.Nanosecond})
+	ctx := context.Background()
+	if _, err := e.store.Append(ctx, "Customer$7", pmd.NoStream, pmd.EventData{Type: "AddressGiven", Data: map[string]any{"street": "Secret Lane"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.EraseStream(ctx, "Customer$7"); err != nil {
+		t.Fatal(err)
+	}
+	e.do("GET", "/v1/streams/Customer%247", nil).mustError(t, http.StatusServiceUnavailable, "unavailable")
+	r := e.do("POST", "/v1/admin/scavenge", "").must(t, http.StatusOK)
+	if r.body["erased"] != num(1) {
+		t.Fatalf("scavenge answered %s, want the erased event's data removed", r.raw)
+	}
+}
+
+// A long request's work ends when its client goes away or the server shuts down.
+func TestUntilStop(t *testing.T) {
+	e := newEnv(t, Options{})
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, cancel := e.srv.untilStop(parent)
+	defer cancel()
+	cancelParent()
+	<-ctx.Done() // would hang (the test's deadline) if it did not end with its parent
+
+	ctx, cancel = e.srv.untilStop(context.Background())
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatal("the context ended before the server stopped")
+	}
+	e.srv.stop()
+	<-ctx.Done()
+}
+
+// A dead event, deleted or truncated away and linked nowhere, is not found by its id;
+// one its stream hid but another stream still shows is.
+func TestDeadEventByID(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	ids := map[string]string{}
+	for _, name := range []string{"deleted", "truncated", "linked", "kept"} {
+		stream := "Order$" + name
+		res, err := e.store.Append(ctx, stream, pmd.NoStream, pmd.EventData{Type: "Placed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = res.IDs[0].String()
+	}
+	if _, err := e.store.Link(ctx, "PM$1", pmd.NoStream, uuid.MustParse(ids["linked"])); err != nil {
+		t.Fatal(err)
+	}
+	e.do("DELETE", "/v1/streams/Order%24deleted", nil).must(t, http.StatusNoContent)
+	for _, stream := range []string{"truncated", "linked"} {
+		e.do("PUT", "/v1/streams/Order%24"+stream+"/metadata", `{"truncate_before":1}`).must(t, http.StatusOK)
+	}
+	for name, want := range map[string]int{"deleted": 404, "truncated": 404, "linked": 200, "kept": 200} {
+		r := e.do("GET", "/v1/events/"+ids[name], nil)
+		if want == http.StatusOK {
+			r.must(t, want)
+			continue
+		}
+		r.mustError(t, want, "event_not_found")
 	}
 }

@@ -177,8 +177,8 @@ type route struct {
 	doc          string // one line, for GET /v1/
 	params       []string
 	access       access
-	// long marks a long-lived response (SSE): no overall deadline, not counted as
-	// in-flight work that shutdown waits for.
+	// long marks a long-lived response (SSE, a scavenge): no overall deadline, not
+	// counted as in-flight work that shutdown waits for; it ends when the server stops.
 	long bool
 	// lenient takes any query parameter: the fallbacks answer 404 or 405 whatever
 	// the query.
@@ -214,7 +214,7 @@ func (s *Server) routes() {
 		{method: "POST", path: "/v1/streams/{stream}/erase", name: "erase_stream", doc: "erase the data and metadata of a stream's events",
 			access: access{scope: ScopeAdmin, target: pathStream}, h: s.erase},
 		{method: "POST", path: "/v1/admin/scavenge", name: "scavenge", doc: "rewrite sealed segments without the bytes of dead and erased events",
-			access: access{scope: ScopeAdmin}, h: s.scavenge},
+			access: access{scope: ScopeAdmin}, long: true, h: s.scavenge},
 		{method: "GET", path: "/v1/streams", name: "list_streams", doc: "list stream names in order, with their last version",
 			params: []string{"prefix", "after", "limit"}, access: access{scope: ScopeRead, target: queryPrefix}, h: s.listStreams},
 		{method: "GET", path: "/v1/all", name: "read_all", doc: "read the global log, optionally of some event types",
