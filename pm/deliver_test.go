@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -500,6 +502,52 @@ func TestCommandIDsAreUniqueToTheirStore(t *testing.T) {
 	}
 	if ids[0] == ids[1] {
 		t.Fatalf("two stores issued the same command id %s", ids[0])
+	}
+}
+
+// TestACopiedStoreIssuesTheSameCommandIDs: a copy of a data directory is the same store,
+// with the same id, so it issues the same command ids as the original; removing the
+// file STORE_ID from the copy before its first open gives it an id, and command ids, of
+// its own, while what it had issued before keeps its ids.
+func TestACopiedStoreIssuesTheSameCommandIDs(t *testing.T) {
+	orig := t.TempDir()
+	s := openStore(t, orig)
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+	appendFact(t, s, customer("1"))
+	appendFact(t, s, caterer("1"))
+	appendFact(t, s, customer("42"))
+	r.idle(t)
+	before := commandID(t, r, "1", "ConfirmOrder")
+	r.stop(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copied, renamed := t.TempDir(), t.TempDir()
+	for _, dir := range []string{copied, renamed} {
+		if err := os.CopyFS(dir, os.DirFS(orig)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(renamed, "STORE_ID")); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]uuid.UUID{}
+	for _, dir := range []string{orig, copied, renamed} {
+		s := openStore(t, dir)
+		r := start(t, s, matchDef("CateringMatch"), pm.Options{})
+		appendFact(t, s, caterer("42"))
+		r.idle(t)
+		if got := commandID(t, r, "1", "ConfirmOrder"); got != before {
+			t.Errorf("%s: the command issued before the copy has id %s, want %s", dir, got, before)
+		}
+		ids[dir] = commandID(t, r, "42", "ConfirmOrder")
+		r.stop(t)
+	}
+	if ids[orig] != ids[copied] {
+		t.Errorf("the copy issued %s, the original %s: want the same id, the copy being the same store", ids[copied], ids[orig])
+	}
+	if ids[renamed] == ids[orig] {
+		t.Errorf("the copy without STORE_ID issued the original's command id %s", ids[orig])
 	}
 }
 
