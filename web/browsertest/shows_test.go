@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestBrowserShowsWhatTheAPISays: the pages show what the API answers and nothing it
@@ -92,6 +94,9 @@ func TestBrowserShowsWhatTheAPISays(t *testing.T) {
 			b.poll(t, fmt.Sprintf(`document.querySelector('main h1').textContent === 'ProcessCateringMatch$' + %q`, name))
 			b.poll(t, `!!document.querySelector('#timeline [data-status="parked"]')`)
 		}
+		// The process page of the last name: its parked command is retried from there.
+		b.run(t, chromedp.Click(`#timeline button[data-action="retry"]`, chromedp.ByQuery))
+		b.poll(t, `(r => r.dataset.outcome === 'done' && r.textContent.startsWith('Retry ConfirmOrder of CateringMatch$été: done.'))(document.getElementById('action-result'))`)
 		b.open(t, "#/parked", "parked")
 		for _, name := range names {
 			b.poll(t, fmt.Sprintf(`[...document.querySelectorAll('tr[data-process]')].some((tr) => tr.dataset.process === %q && tr.querySelector('a').textContent === %q)`, name, name))
