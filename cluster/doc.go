@@ -35,5 +35,7 @@
 //     the same flags it applies the entries again and rejoins.
 //
 // One TCP port, the Raft address, carries Raft's traffic and the cluster service's (join,
-// remove, node info, records for a node catching up); see mux.go and service.go.
+// remove, node info, records for a node catching up); see mux.go and service.go. With
+// Config.Secrets, every connection to it proves it knows a secret the nodes share before
+// anything else is read from it (auth.go); its bytes are not encrypted.
 package cluster

@@ -97,22 +97,10 @@ func (m *mux) sort(c net.Conn) {
 	case connRaft, connService:
 		if len(keys) > 0 {
 			if kind == connService {
-				// Say why, for the log of a node started without the secret; then close
-				// without reading its request.
-				m.count(c, from, "no cluster secret (this node has one)")
-				defer c.Close()
-				b, _ := json.Marshal(response{Error: "cluster: this node needs the cluster secret: give every node of the cluster the same --cluster-secret-file"})
-				_, _ = c.Write(append(b, '\n'))
-				// Its request is unread: closing now could reset the connection before
-				// the answer arrives. Discard what it sent until it closes, for a second.
-				if tc, ok := c.(*net.TCPConn); ok {
-					_ = tc.CloseWrite()
-				}
-				_ = c.SetReadDeadline(time.Now().Add(time.Second))
-				_, _ = io.CopyN(io.Discard, c, 64<<10)
-				return
+				m.refuseService(c, from)
+			} else {
+				m.refuse(c, from, "no cluster secret (this node has one)")
 			}
-			m.refuse(c, from, "no cluster secret (this node has one)")
 			return
 		}
 		to = m.raft
@@ -142,6 +130,23 @@ func (m *mux) sort(c net.Conn) {
 	case <-m.closed:
 		c.Close()
 	}
+}
+
+// refuseService refuses a cluster service connection without the secret to a node that
+// has one, telling the dialer why (for the log of a node started without the secret)
+// without reading its request.
+func (m *mux) refuseService(c net.Conn, from string) {
+	m.count(c, from, "no cluster secret (this node has one)")
+	defer c.Close()
+	b, _ := json.Marshal(response{Error: "cluster: this node needs the cluster secret: give every node of the cluster the same --cluster-secret-file"})
+	_, _ = c.Write(append(b, '\n'))
+	// The request is unread: closing now could reset the connection before the answer
+	// arrives. Discard what the dialer sends until it closes, for a second at most.
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.CopyN(io.Discard, c, 64<<10)
 }
 
 // refuse counts c refused, logs why, and closes it.
