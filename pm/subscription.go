@@ -19,7 +19,8 @@ type Filter struct {
 	// Types follows the global log, keeping the events of these types.
 	Types []string
 	// Stream follows one stream, its own events and those linked into it; positions
-	// are then versions of the stream.
+	// are then versions of the stream. Not one of the store's own ($all: to follow the
+	// global log, set Types).
 	Stream string
 	// Category follows the events written to the streams of a category (the part of
 	// a stream name before its first $).
@@ -157,6 +158,18 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 	if filter.Category != "" {
 		if err := pmd.CheckCategory(filter.Category); err != nil {
 			return nil, fmt.Errorf("pm: subscription %s: category %w", name, err)
+		}
+	}
+	if filter.Stream != "" {
+		// A stream no user can write to (such as $all, which read as a stream would
+		// deliver nothing and report no lag) is no stream to follow.
+		if err := pmd.CheckWritable(filter.Stream); err != nil {
+			return nil, fmt.Errorf("pm: subscription %s: stream %w", name, err)
+		}
+	}
+	for i, typ := range filter.Types {
+		if err := pmd.CheckName(typ); err != nil {
+			return nil, fmt.Errorf("pm: subscription %s: types[%d] %w", name, i, err)
 		}
 	}
 	if opts.Deliver == nil {
@@ -689,6 +702,11 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 	pos := x.pos
 	if recs[len(recs)-1].Outcome == OutcomeSkipped {
 		pos = x.pos + 1
+		s.mu.Lock()
+		if q := s.d.queues[""]; len(q) == 1 && q[0] == x {
+			pos = max(pos, s.fed) // as for a delivery: the damage skipped after x is passed too
+		}
+		s.mu.Unlock()
 	}
 	events := make([]pmd.EventData, len(recs))
 	for i, rec := range recs {

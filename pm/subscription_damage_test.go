@@ -2,6 +2,7 @@ package pm_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -114,6 +115,52 @@ func TestSubscriptionResumesPastADamagedRecordOfItsOwn(t *testing.T) {
 			}
 			if st := sub.status(t); (len(st.Parked) == 1) != tc.park {
 				t.Fatalf("status %+v, want E/1 parked %v", st, tc.park)
+			}
+		})
+	}
+}
+
+// TestSubscriptionReleasePassesTheDamageBehind: when a stuck event is released (skipped,
+// or retried and delivered) and the feeder skipped a damaged record behind it, the
+// position passes that record too: no lag stays behind.
+func TestSubscriptionReleasePassesTheDamageBehind(t *testing.T) {
+	for _, skip := range []bool{true, false} {
+		t.Run(fmt.Sprintf("skip %v", skip), func(t *testing.T) {
+			ctx := context.Background()
+			s := damagedStore(t, func(s *pmd.Store) {
+				for i := range 2 {
+					put := pmd.EventData{Type: "E", Data: map[string]any{"n": i, "pad": pad, "mark": fmt.Sprintf("MARK-%03d-MARK", i)}}
+					if _, err := s.Append(ctx, "S", pmd.Any, put); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for range 40 {
+					if _, err := s.Append(ctx, "Noise", pmd.Any, pmd.EventData{Type: "N", Data: map[string]any{"pad": pad}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}, "MARK-001-MARK")
+			r := &receiver{}
+			r.set("0", errors.New("refused"))
+			sub := startSub(t, s, "billing", pm.Filter{Types: []string{"E"}}, pm.SubscriptionOptions{Deliver: r.handle, MaxAttempts: 1})
+			sub.idle(t)
+			st := sub.status(t)
+			if len(st.Parked) != 1 || st.Position != 1 {
+				t.Fatalf("status %+v, want E/0 parked at 1", st)
+			}
+			r.set("0", nil)
+			var err error
+			if skip {
+				err = sub.Skip(ctx, st.Parked[0].Event.ID)
+			} else {
+				err = sub.Retry(ctx, st.Parked[0].Event.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.idle(t)
+			if st := sub.status(t); st.Position != 3 || st.Lag != 0 || len(st.Parked) != 0 {
+				t.Fatalf("status %+v, want position 3 past the damaged record at 2, no lag", st)
 			}
 		})
 	}

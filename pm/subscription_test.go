@@ -358,3 +358,26 @@ func TestSubscriptionHangingReceiverIsolated(t *testing.T) {
 	}
 	close(hung)
 }
+
+// TestNewSubscriptionRefusesBadFilters: a filter naming what no event can match, or a
+// stream of the store's own, is refused with an error naming the field.
+func TestNewSubscriptionRefusesBadFilters(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	for _, tc := range []struct {
+		filter pm.Filter
+		want   string
+	}{
+		{pm.Filter{Stream: "$all"}, `stream "$all" starts with $`},
+		{pm.Filter{Stream: "$settings"}, `stream "$settings" starts with $`},
+		{pm.Filter{Stream: "bad\x01name"}, "stream"},
+		{pm.Filter{Stream: strings.Repeat("s", 257)}, "stream is 257 bytes long"},
+		{pm.Filter{Types: []string{""}}, "types[0] must not be empty"},
+		{pm.Filter{Types: []string{"A", "B\nC"}}, "types[1]"},
+		{pm.Filter{Category: "bad\x01"}, "category"},
+	} {
+		_, err := pm.NewSubscription(s, "x", tc.filter, pm.SubscriptionOptions{Deliver: (&receiver{}).handle})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("filter %+q: %v, want an error with %q", tc.filter, err, tc.want)
+		}
+	}
+}
