@@ -473,9 +473,14 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 		ret := *r.retain
 		if ret.ExpiredBefore > 0 {
 			// A scavenge's expiry keeps the settings the stream has now: the ones the
-			// scavenge read with its page of streams may have been replaced since.
+			// scavenge read with its page of streams may have been replaced since. If
+			// the max age it was found with is no longer the stream's, it is dropped
+			// (the next scavenge finds it again): the events it names may be shown now.
 			cur := state.Retention
-			ret.MaxAge, ret.MaxCount, ret.TruncateBefore = cur.MaxAge, cur.MaxCount, cur.TruncateBefore
+			if cur.MaxAge != ret.MaxAge {
+				return false, nil
+			}
+			ret.MaxCount, ret.TruncateBefore = cur.MaxCount, cur.TruncateBefore
 		} else if ret.TruncateBefore > state.Next {
 			// Versions not yet written would be hidden as soon as they are appended.
 			return false, invalid("truncate_before", "%d is past the end of stream %q, whose next version is %d",
@@ -483,6 +488,7 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 		}
 		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Position: next, Commit: true, Retention: ret})
 		r.last++
+		r.res = WriteResult{FirstPosition: next, LastPosition: next}
 		st.ov.retained(r.stream, state, index.Retention{MaxAge: ret.MaxAge, MaxCount: ret.MaxCount, TruncateBefore: ret.TruncateBefore})
 		return false, nil
 	case r.erase:

@@ -144,11 +144,9 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 }
 
 // expire writes a retention record for every stream whose oldest visible events are
-// past its max age, naming the version below which they are. The record keeps the
-// stream's settings as they are when it is written (plan fills them in), not as the page
-// read here had them: a SetRetention may come in between. The page's settings still go
-// with the request, so that a replica of an older pmd, which writes them as they are,
-// agrees with this one whenever no SetRetention came in between.
+// past its max age, naming the version below which they are. A SetRetention may come
+// between the page read here and the record: plan then writes the record with the
+// stream's settings as they are, or drops it if the max age it was found with changed.
 func (s *Store) expire(ctx context.Context) (int, error) {
 	n := 0
 	for after := ""; ; {
@@ -168,13 +166,16 @@ func (s *Store) expire(ctx context.Context) (int, error) {
 			if before <= info.First {
 				continue
 			}
-			if _, err := s.submit(ctx, &request{stream: info.Name, retain: &pmdlog.Retention{
+			res, err := s.submit(ctx, &request{stream: info.Name, retain: &pmdlog.Retention{
 				Stream: info.Name, MaxAge: ret.MaxAge, MaxCount: ret.MaxCount,
 				TruncateBefore: ret.TruncateBefore, ExpiredBefore: before,
-			}}); err != nil {
+			}})
+			if err != nil {
 				return n, err
 			}
-			n++
+			if res.LastPosition > 0 { // else dropped: the stream's max age changed since
+				n++
+			}
 		}
 		if len(page) < 1000 {
 			return n, nil

@@ -420,48 +420,71 @@ func (r *inlineRaft) fn(ctx context.Context, write []byte) (pmd.WriteResult, err
 
 // TestScavengeKeepsConcurrentRetention: a scavenge reads a page of streams with their
 // settings, then writes an expiry record for each; a SetRetention that comes in between
-// is kept, not replaced by the settings the scavenge read. A replica that applies the
-// same entries in one go (the SetRetention and the expiry in one batch) agrees.
+// is kept, not replaced by the settings the scavenge read, and one that changed the max
+// age drops that stream's expiry (its events are shown again). A replica that applies
+// the same entries in one go (the SetRetention and the expiry in one batch) agrees.
 func TestScavengeKeepsConcurrentRetention(t *testing.T) {
-	ctx := context.Background()
-	s := openStore(t, "")
-	r := &inlineRaft{s: s}
-	if _, err := s.SetReplicator(r.fn); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"S$a", "S$b"} {
-		mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
-		if err := s.SetRetention(ctx, name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := pmd.Retention{MaxAge: time.Nanosecond, MaxCount: 7}
-	set := make(chan error, 1)
-	r.mu.Lock()
-	r.before = func() { set <- s.SetRetention(ctx, "S$b", want) } // before S$a's expiry
-	r.mu.Unlock()
-	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
-	if err != nil || res.Expired != 2 {
-		t.Fatalf("Scavenge = %+v, %v; want both streams expired", res, err)
-	}
-	select {
-	case err := <-set:
-		if err != nil {
-			t.Fatalf("SetRetention during the scavenge: %v", err)
-		}
-	default:
-		t.Fatal("the scavenge wrote no expiry record")
-	}
-	for _, st := range []*pmd.Store{s, replay(t, r.entries)} {
-		if got, err := st.Retention("S$b"); err != nil || got != want {
-			t.Fatalf("Retention(S$b) after the scavenge = %+v, %v; want %+v, set while it ran", got, err, want)
-		}
-		if got, err := st.Retention("S$a"); err != nil || got != (pmd.Retention{MaxAge: time.Nanosecond}) {
-			t.Fatalf("Retention(S$a) after the scavenge = %+v, %v", got, err)
-		}
-		if got, err := readStream(t, st, "S$b", pmd.ReadOptions{}); err != nil || len(got) != 0 {
-			t.Fatalf("S$b after its expiry reads %v, %v; want nothing", ids(got), err)
-		}
+	for _, tc := range []struct {
+		name    string
+		set     pmd.Retention // S$b's settings, set while the scavenge runs
+		at      string        // just before the expiry record of this stream
+		expired int           // streams whose expiry the scavenge records
+		shows   int           // the events S$b reads afterwards
+	}{
+		{"same max age before S$a's expiry", pmd.Retention{MaxAge: time.Nanosecond, MaxCount: 7}, "S$a", 2, 0},
+		{"same max age before S$b's expiry", pmd.Retention{MaxAge: time.Nanosecond, MaxCount: 7}, "S$b", 2, 0},
+		{"longer max age before S$b's expiry", pmd.Retention{MaxAge: time.Hour}, "S$b", 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, "")
+			r := &inlineRaft{s: s}
+			if _, err := s.SetReplicator(r.fn); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"S$a", "S$b"} {
+				mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
+				if err := s.SetRetention(ctx, name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set := make(chan error, 1)
+			hook := func() { set <- s.SetRetention(ctx, "S$b", tc.set) }
+			if tc.at == "S$b" { // the scavenge writes S$a's expiry first
+				first := hook
+				hook = func() {
+					r.mu.Lock()
+					r.before = first
+					r.mu.Unlock()
+				}
+			}
+			r.mu.Lock()
+			r.before = hook
+			r.mu.Unlock()
+			res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+			if err != nil || res.Expired != tc.expired {
+				t.Fatalf("Scavenge = %+v, %v; want %d stream(s) expired", res, err, tc.expired)
+			}
+			select {
+			case err := <-set:
+				if err != nil {
+					t.Fatalf("SetRetention during the scavenge: %v", err)
+				}
+			default:
+				t.Fatal("the scavenge wrote no expiry record")
+			}
+			for _, st := range []*pmd.Store{s, replay(t, r.entries)} {
+				if got, err := st.Retention("S$b"); err != nil || got != tc.set {
+					t.Fatalf("Retention(S$b) after the scavenge = %+v, %v; want %+v, set while it ran", got, err, tc.set)
+				}
+				if got, err := st.Retention("S$a"); err != nil || got != (pmd.Retention{MaxAge: time.Nanosecond}) {
+					t.Fatalf("Retention(S$a) after the scavenge = %+v, %v", got, err)
+				}
+				if got, err := readStream(t, st, "S$b", pmd.ReadOptions{}); err != nil || len(got) != tc.shows {
+					t.Fatalf("S$b after the scavenge reads %v, %v; want %d events", ids(got), err, tc.shows)
+				}
+			}
+		})
 	}
 }
 
