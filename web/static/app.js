@@ -293,7 +293,7 @@
   // liveWithToken reads a subscription with fetch, from after lastID (null: from the
   // start given by params). An answer other than 200 shows with the badge: a 5xx is
   // tried again, ever later (up to 30s between tries); a 4xx stops it, since the same
-  // request would get the same answer.
+  // request would get the same answer, and a 401 asks for another token.
   function liveWithToken(params, onEvent, lastID) {
     const ctrl = new AbortController();
     let stopped = false;
@@ -340,6 +340,13 @@
               // not the daemon's JSON: the status says enough
             }
             liveProblem = refusal = `${(body && body.error) || res.status}: ${(body && body.message) || res.statusText}`;
+            if (res.status === 401) {
+              // The tab's token was revoked (the token file reloaded): ask for
+              // another, as every page does, rather than only stopping.
+              setLive('stopped');
+              refused({ status: 401 });
+              return;
+            }
             if (res.status < 500) {
               setLive('stopped');
               return;
