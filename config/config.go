@@ -287,7 +287,7 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 		proc.CorrelateBy, _ = p.str(v, what+": correlate_by")
 	}
 	if v, ok := m["handles"]; ok {
-		proc.Handles = p.types(v, what+": handles")
+		proc.Handles = p.types(v, what+": handles", "the process manager would never run")
 	}
 	if v, ok := m["issue"]; ok {
 		proc.Issues, proc.IssueList = p.issues(v, what+": issue", proc.Handles, proc.CorrelateBy)
@@ -335,13 +335,14 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	return proc, true
 }
 
-func (p *parser) types(n *yaml.Node, what string) []string {
+// types reads a list of event types; empty says what its owner would then never do.
+func (p *parser) types(n *yaml.Node, what, empty string) []string {
 	if n.Kind != yaml.SequenceNode {
 		p.errorf(n, "%s must be a list of event types, got %s", what, kindName(n))
 		return nil
 	}
 	if len(n.Content) == 0 {
-		p.errorf(n, "%s is empty: the process manager would never run", what)
+		p.errorf(n, "%s is empty: %s", what, empty)
 		return nil
 	}
 	var out []string

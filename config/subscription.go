@@ -102,7 +102,7 @@ func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
 	filters := 0
 	if v, ok := m["types"]; ok {
 		filters++
-		sub.Types = p.types(v, what+": types")
+		sub.Types = p.types(v, what+": types", "the subscription would never deliver an event")
 	}
 	if v, ok := m["stream"]; ok {
 		filters++

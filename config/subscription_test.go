@@ -60,6 +60,8 @@ func TestSubscriptionErrors(t *testing.T) {
 			`pmd.yaml:2:25: subscription "a": category "Order$1" holds a $: a category is the part of a stream name before its first $`},
 		{"max_attempts 0", "subscriptions:\n  - {name: a, types: [A], deliver: {webhook: http://x/, max_attempts: 0}}\n",
 			`pmd.yaml:2:71: subscription "a": deliver: max_attempts must be at least 1`},
+		{"no types", "subscriptions:\n  - name: b\n    types: []\n    deliver: {webhook: http://x/}\n",
+			`pmd.yaml:3:12: subscription "b": types is empty: the subscription would never deliver an event`},
 		{"not a list", "subscriptions: {name: a}\n",
 			`pmd.yaml:1:16: subscriptions must be a list of subscriptions, got a mapping`},
 		{"unknown key", "subscriptions:\n  - {name: a, types: [A], from: start, deliver: {webhook: http://x/}}\n",
