@@ -381,3 +381,38 @@ func TestLogLimiter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRaftPortWithoutTheSecret: whatever a dialer that does not know the secret sends,
+// the Raft port of a node with one hands nothing on to Raft or the cluster service.
+func FuzzRaftPortWithoutTheSecret(f *testing.F) {
+	records, _ := json.Marshal(request{Op: "records", From: 1, To: 1})
+	f.Add(append(header(connService, "evil"), records...))
+	f.Add(append(header(connRaft, "evil"), 1, 2, 3))
+	f.Add(append(header(connServiceAuth, "evil"), make([]byte, nonceLen+macLen)...))
+	f.Add(append(header(connRaftAuth, ""), make([]byte, 200)...))
+	f.Add([]byte{})
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		m := listenTest(t, keyring{secretA})
+		c, err := net.Dial("tcp", m.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			c.Write(in)
+			c.(*net.TCPConn).CloseWrite() // the node sees the end of what it was sent
+			io.Copy(io.Discard, c)
+		}()
+		select {
+		case <-m.raft:
+			t.Fatalf("%q was handed on to Raft", in)
+		case <-m.service:
+			t.Fatalf("%q was handed on to the cluster service", in)
+		case <-closed:
+		}
+	})
+}
