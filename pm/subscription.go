@@ -54,6 +54,11 @@ type SubscriptionOptions struct {
 	// SaveEvery is how often, at most, the position is written while it moves; 0 means
 	// 1 second. A crash redelivers what was delivered since the last write.
 	SaveEvery time.Duration
+	// KeepRecords is how many records of its stream, at least, the subscription keeps
+	// visible as it writes positions: once twice as many are, it hides the older ones
+	// (the stream's TruncateBefore), which frees their disk at the next scavenge. 0 means
+	// 10,000; negative keeps them all.
+	KeepRecords int
 	// Clock is the time retries follow; nil is the wall clock.
 	Clock Clock
 	// Logger receives failed deliveries; nil means slog.Default().
@@ -129,8 +134,9 @@ type pending struct {
 }
 
 const (
-	defaultReadAhead = 256
-	defaultSaveEvery = time.Second
+	defaultReadAhead   = 256
+	defaultSaveEvery   = time.Second
+	defaultKeepRecords = 10_000
 )
 
 // NewSubscription returns the subscription called name of the events filter selects.
@@ -189,6 +195,9 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 	}
 	if opts.SaveEvery <= 0 {
 		opts.SaveEvery = defaultSaveEvery
+	}
+	if opts.KeepRecords == 0 {
+		opts.KeepRecords = defaultKeepRecords
 	}
 	s := &Subscription{
 		store:   store,
@@ -449,7 +458,7 @@ func (s *Subscription) save(ctx context.Context) error {
 	if !moved {
 		return nil
 	}
-	_, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, pmd.EventData{
+	res, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, pmd.EventData{
 		Type: subscriptionPositionType,
 		Data: map[string]any{"position": pos},
 	})
@@ -459,7 +468,31 @@ func (s *Subscription) save(ctx context.Context) error {
 	s.mu.Lock()
 	s.saved = max(s.saved, pos)
 	s.mu.Unlock()
+	s.trim(ctx, res.Version)
 	return nil
+}
+
+// trim hides the records of the subscription's stream more than KeepRecords older than
+// version, the SubscriptionPosition just written, once twice as many are visible. No
+// record older than a SubscriptionPosition is needed to resume: one is written only when
+// the position moved past the last position with a failure, parking or retry recorded
+// (record sets saved to it, and the position does not move past an event that is
+// failing or parked), so the records before it are about events done. The ones kept are
+// for a damaged newest record, which load passes over. Called with writing held.
+func (s *Subscription) trim(ctx context.Context, version uint64) {
+	if s.opts.KeepRecords < 0 {
+		return
+	}
+	stream, keep := SubscriptionStream(s.name), uint64(s.opts.KeepRecords)
+	r, err := s.store.Retention(stream)
+	if err == nil && version >= r.TruncateBefore+2*keep {
+		r.TruncateBefore = version - keep // the user's MaxAge and MaxCount stay
+		err = s.store.SetRetention(ctx, stream, r)
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, pmd.ErrClosed) {
+		// Housekeeping: the stream is only longer than it needs to be.
+		s.logger.Warn("pmd: subscription could not hide the old records of its stream", "subscription", s.name, "err", err)
+	}
 }
 
 // wait blocks until cond, called with mu held, holds.

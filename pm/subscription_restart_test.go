@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +203,47 @@ func TestSubscriptionWaitIdleReturnsWhenRunCannotStart(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, pmd.ErrClosed) {
 		t.Fatalf("Run: %v, want the store closed", err)
+	}
+}
+
+// TestSubscriptionTrimsItsStream: as it writes positions, a subscription hides the
+// records of its stream no restart needs, keeping at most 2·KeepRecords visible; it still
+// resumes where it was, and a parking after a trim survives a restart.
+func TestSubscriptionTrimsItsStream(t *testing.T) {
+	const keep = 2
+	s := openStore(t, t.TempDir())
+	r := &receiver{}
+	opts := pm.SubscriptionOptions{Deliver: r.handle, KeepRecords: keep, MaxAttempts: 1}
+	filter := pm.Filter{Types: []string{"E"}}
+	var want []string
+	for i := range 12 {
+		put(t, s, "S", "E", i)
+		want = append(want, fmt.Sprintf("E/%d", i))
+		sub := startSub(t, s, "billing", filter, opts)
+		sub.idle(t)
+		sub.stop(t) // writes the position, if the save loop did not
+		if recs := subscriptionRecords(t, s, "billing"); len(recs) > 2*keep {
+			t.Fatalf("round %d: %d records visible, want at most %d: %q", i, len(recs), 2*keep, recs)
+		}
+	}
+	if ret, err := s.Retention(pm.SubscriptionStream("billing")); err != nil || ret.TruncateBefore == 0 {
+		t.Fatalf("retention %+v, %v: want old records hidden", ret, err)
+	}
+	if got := r.got(); got != strings.Join(want, " ") {
+		t.Fatalf("delivered %q, want each event once: %q", got, strings.Join(want, " "))
+	}
+
+	r.set("12", errors.New("refused"))
+	put(t, s, "S", "E", 12)
+	sub := startSub(t, s, "billing", filter, opts)
+	sub.idle(t)
+	sub.stop(t)
+	sub = startSub(t, s, "billing", filter, opts)
+	sub.idle(t)
+	if st := sub.status(t); len(st.Parked) != 1 || fmt.Sprint(st.Parked[0].Event.Data["n"]) != "12" {
+		t.Fatalf("after a restart: %+v, want E/12 parked", st)
+	}
+	if got, want := r.got(), strings.Join(want, " ")+" E/12"; got != want {
+		t.Fatalf("delivered %q, want %q: the parked event was attempted again", got, want)
 	}
 }
