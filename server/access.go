@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -349,6 +350,13 @@ func (s *Server) checkSite(r *http.Request) error {
 	return errForbidden("requests from Origin %q are refused: it is not this pmd's own; start it with --allow-origin to allow it", origin)
 }
 
+// SetAllowHosts replaces the Host names served besides IP addresses and localhost
+// (Options.AllowHosts), while the server runs: a renewed certificate may name others.
+func (s *Server) SetAllowHosts(hosts []string) {
+	hosts = slices.Clone(hosts)
+	s.hosts.Store(&hosts)
+}
+
 // hostAllowed is true for an IP address (a page cannot rebind a literal address), for
 // localhost and names under .localhost, which resolve only to this machine, and for
 // the names in Options.AllowHosts, where "*.example.com" is any one label under
@@ -368,7 +376,7 @@ func (s *Server) hostAllowed(host string) bool {
 		return true
 	}
 	label, parent, _ := strings.Cut(name, ".")
-	for _, a := range s.opts.AllowHosts {
+	for _, a := range *s.hosts.Load() {
 		a = strings.ToLower(strings.TrimSuffix(a, "."))
 		if a == name {
 			return true

@@ -137,6 +137,8 @@ type Server struct {
 
 	samples sampler // of the stats route; see stats.go
 
+	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
+
 	forwarder *http.Client  // to the leader, for a cluster node (cluster.go)
 	readFloor atomic.Uint64 // reads of this node's copy wait until it applied this Raft index
 }
@@ -152,6 +154,7 @@ func New(store *pmd.Store, opts Options) *Server {
 		mux:      http.NewServeMux(),
 		stopping: make(chan struct{}),
 	}
+	s.SetAllowHosts(opts.AllowHosts)
 	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes)
 	if opts.Node != nil {
 		// Every writer of a follower is forwarded to the leader: keep a connection per

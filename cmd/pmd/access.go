@@ -215,8 +215,9 @@ func (a *access) allowHosts(addr string) []string {
 }
 
 // reloadOnHangup reads the token file and the certificate again on each SIGHUP until
-// ctx is done. A file that does not load is logged and the one in use stays.
-func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger) {
+// ctx is done, and gives newCert a certificate it loaded (its names are Hosts to serve).
+// A file that does not load is logged and the one in use stays.
+func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger, newCert func()) {
 	if a.tokens == nil && a.cert.Load() == nil {
 		return
 	}
@@ -241,6 +242,7 @@ func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger) {
 				if err := a.loadCert(); err != nil {
 					logger.Error("certificate not reloaded; the one in use stays", "err", err)
 				} else {
+					newCert()
 					logger.Info("certificate reloaded", "file", a.flags.tlsCert)
 				}
 			}

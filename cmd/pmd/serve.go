@@ -224,7 +224,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts.MoreMetrics = lp
 	}
 	srv := server.New(store, opts)
-	acc.reloadOnHangup(ctx, logger)
+	acc.reloadOnHangup(ctx, logger, func() { srv.SetAllowHosts(acc.allowHosts(c.addr)) })
 	if node != nil {
 		reloadSecretsOnHangup(ctx, c.cluster, node, logger)
 	}

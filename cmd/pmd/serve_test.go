@@ -158,8 +158,9 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("tokens:\n  - {name: new, sha256: "+sha256Hex("new-secret")+", scopes: [read]}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A renewed certificate in the same files, taken by the same SIGHUP.
-	_, _, renewed := testcert.Write(t, filepath.Dir(certFile), "pmd renewed")
+	// A renewed certificate in the same files, for another name, taken by the same
+	// SIGHUP: its name is served from then on, the old certificate's not.
+	_, _, renewed := testcert.Write(t, filepath.Dir(certFile), "pmd renewed", "pmd.renewed")
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +178,10 @@ func TestServeWithAuthAndTLS(t *testing.T) {
 	if call("GET", "/v1/streams", "old-secret", "") != 401 || call("GET", "/v1/streams", "new-secret", "") != 200 ||
 		call("POST", "/v1/streams/s", "new-secret", "") != 403 {
 		t.Fatal("the reloaded token file is not in force")
+	}
+	if call("GET", "/v1/streams", "new-secret", "pmd.renewed:"+port) != 200 || call("GET", "/v1/streams", "new-secret", "pmd.test:"+port) != 403 ||
+		call("GET", "/v1/streams", "new-secret", "pmd.alias:"+port) != 200 {
+		t.Fatal("the Hosts served are not the renewed certificate's name and --allow-host's")
 	}
 	if err := d.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("pmd exited with %v\n%s", err, d.logs)

@@ -15,12 +15,15 @@ import (
 	"time"
 )
 
-// Write writes a self-signed certificate with subject name cn for 127.0.0.1 and
-// pmd.test, valid from an hour ago to an hour from now, and its key, as cert.pem and
-// key.pem in dir (replacing them), and returns their paths and a pool that trusts the
-// certificate. It fails t on any error.
-func Write(t testing.TB, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
+// Write writes a self-signed certificate with subject name cn for 127.0.0.1 and the
+// DNS names given (pmd.test if none), valid from an hour ago to an hour from now, and
+// its key, as cert.pem and key.pem in dir (replacing them), and returns their paths and
+// a pool that trusts the certificate. It fails t on any error.
+func Write(t testing.TB, dir, cn string, names ...string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	if len(names) == 0 {
+		names = []string{"pmd.test"}
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +34,7 @@ func Write(t testing.TB, dir, cn string) (certFile, keyFile string, pool *x509.C
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"pmd.test"},
+		DNSNames:     names,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
