@@ -468,7 +468,9 @@ func (s *Subscription) save(ctx context.Context) error {
 	s.mu.Lock()
 	s.saved = max(s.saved, pos)
 	s.mu.Unlock()
-	s.trim(ctx, res.Version)
+	// Even when ctx ends now, as Run stops: the position is written, and the next save
+	// may be far off.
+	s.trim(context.WithoutCancel(ctx), res.Version)
 	return nil
 }
 
@@ -489,7 +491,7 @@ func (s *Subscription) trim(ctx context.Context, version uint64) {
 		r.TruncateBefore = version - keep // the user's MaxAge and MaxCount stay
 		err = s.store.SetRetention(ctx, stream, r)
 	}
-	if err != nil && ctx.Err() == nil && !errors.Is(err, pmd.ErrClosed) {
+	if err != nil && !errors.Is(err, pmd.ErrClosed) {
 		// Housekeeping: the stream is only longer than it needs to be.
 		s.logger.Warn("pmd: subscription could not hide the old records of its stream", "subscription", s.name, "err", err)
 	}
