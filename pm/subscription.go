@@ -684,7 +684,8 @@ func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
 	s := (*Subscription)(src)
 	ev, err := s.current(ctx, x.ev)
 	if errors.Is(err, pmd.ErrEventNotFound) {
-		s.logger.Warn("pmd: subscription dropped an event that is no longer in the store", src.attrs(x)...)
+		s.logger.Warn("pmd: subscription dropped an event that is no longer in the store",
+			append([]any{"subscription", s.name}, src.attrs(x)...)...)
 		s.mu.Lock()
 		if s.dropped == nil {
 			s.dropped = make(map[uuid.UUID]bool)

@@ -87,7 +87,7 @@ func TestSubscriptionDeliversEventsAsTheStoreReadsThemNow(t *testing.T) {
 			sub := startSub(t, s, "billing", pm.Filter{Types: []string{"E"}}, opts)
 			sub.idle(t)
 			st := sub.status(t)
-			var stuckID = victim.IDs[0]
+			stuckID := victim.IDs[0]
 			switch {
 			case tc.failing && (len(st.Parked) != 0 || st.RetryAt.IsZero()):
 				t.Fatalf("status %+v, want the victim failing", st)
