@@ -200,6 +200,9 @@ type sendQueue struct {
 	bytes  int // of frames and of those taken and not yet sent
 	taken  int // of those taken and not yet sent
 	end    queueEnd
+	// released is set when the subscription ended and gave its bytes back: a frame
+	// the reader pushes after that would be counted for good.
+	released bool
 }
 
 // queueEnd is how a subscription ends: the reader finished (done, with the store's
@@ -220,6 +223,8 @@ func (q *sendQueue) release() {
 	defer q.mu.Unlock()
 	q.held.Add(-int64(q.bytes))
 	q.frames, q.bytes, q.taken = nil, 0, 0
+	q.released = true
+	signal(q.space) // a reader waiting for room stops
 }
 
 func signal(c chan struct{}) {
@@ -236,6 +241,10 @@ func signal(c chan struct{}) {
 func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
 	for {
 		q.mu.Lock()
+		if q.released {
+			q.mu.Unlock()
+			return false
+		}
 		if len(q.frames) == 0 || q.bytes+len(frame) <= q.limit && q.held.Load()+int64(len(frame)) <= q.allLimit {
 			q.frames = append(q.frames, frame)
 			q.bytes += len(frame)

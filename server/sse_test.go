@@ -401,3 +401,34 @@ func TestSendQueueCountsTheBatchBeingSent(t *testing.T) {
 		t.Fatalf("%d bytes counted after every queue was released", held.Load())
 	}
 }
+
+// TestSendQueueCountsNothingAfterRelease: a subscription that ends gives its bytes back,
+// and a frame its reader pushes after that (the client went away while events came in)
+// is refused, not counted against the server's shared bound for good.
+func TestSendQueueCountsNothingAfterRelease(t *testing.T) {
+	ctx := context.Background()
+	var held atomic.Int64
+	q := newSendQueue(100, &held, 1<<20)
+	q.push(ctx, make([]byte, 30), true)
+	q.take()
+	q.sent()
+	q.release()
+	if q.push(ctx, make([]byte, 40), true) {
+		t.Fatal("a frame pushed after the subscription ended was queued")
+	}
+	if held.Load() != 0 {
+		t.Fatalf("%d bytes counted after the subscription ended, want 0", held.Load())
+	}
+	// A reader waiting for room when the subscription ends stops waiting.
+	q = newSendQueue(10, &held, 1<<20)
+	q.push(ctx, make([]byte, 10), true)
+	done := make(chan bool)
+	go func() { done <- q.push(ctx, make([]byte, 10), true) }()
+	q.release()
+	if <-done {
+		t.Fatal("a frame waiting for room was queued after the subscription ended")
+	}
+	if held.Load() != 0 {
+		t.Fatalf("%d bytes counted after the subscription ended, want 0", held.Load())
+	}
+}
