@@ -210,7 +210,7 @@ func startOne(t *testing.T, dir string, cfg Config) (*pmd.Store, *Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store, cfg.Logger = "n1", loopbackAddr(t), "127.0.0.1:1", dir, s, logger
+	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store, cfg.Logger = "n1", "127.0.0.1:0", "127.0.0.1:1", dir, s, logger
 	cfg.Fatal = func(err error) { t.Errorf("node stopped: %v", err) }
 	n, err := Start(cfg)
 	if err != nil {
@@ -354,7 +354,7 @@ func TestStartChecksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, err = Start(Config{NodeID: "n1", RaftAddr: loopbackAddr(t), HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
+	_, err = Start(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
 		Secrets: [][]byte{secretA, []byte("short")}})
 	if err == nil || !strings.Contains(err.Error(), "secret 2 of 2 is 5 bytes") {
 		t.Fatalf("Start with a short secret: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,8 +24,11 @@ import (
 
 // Config configures a Node. NodeID, RaftAddr, HTTPAddr, Dir and Store are required.
 type Config struct {
-	NodeID   string // unique in the cluster, kept for the node's life
-	RaftAddr string // host:port this node's Raft and cluster service listen on
+	NodeID string // unique in the cluster, kept for the node's life
+	// RaftAddr is the host:port this node's Raft and cluster service listen on. With
+	// port 0 the system picks a free port, which the node advertises if RaftAdvertise is
+	// empty (Self).
+	RaftAddr string
 	// RaftAdvertise is the address the other nodes reach RaftAddr at, if not RaftAddr
 	// itself (a proxy or a NAT in between).
 	RaftAdvertise string
@@ -123,9 +127,6 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.RaftAdvertise == "" {
-		cfg.RaftAdvertise = cfg.RaftAddr
-	}
 	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{}), joinLog: logLimiter{period: 10 * time.Second}}
 	if cfg.Fatal == nil {
 		n.cfg.Fatal = func(err error) {
@@ -190,6 +191,15 @@ func (n *Node) open() error {
 	}
 	if n.mux, err = listen(n.cfg.RaftAddr, keyring(n.cfg.Secrets), n.logger); err != nil {
 		return err
+	}
+	// Port 0 listens on a port the system picks, free for sure (where a port found free
+	// and then given here could be taken meanwhile): the node is at, and advertises, that
+	// one.
+	if _, port, err := net.SplitHostPort(n.cfg.RaftAddr); err == nil && port == "0" {
+		n.cfg.RaftAddr = n.mux.ln.Addr().String()
+	}
+	if n.cfg.RaftAdvertise == "" {
+		n.cfg.RaftAdvertise = n.cfg.RaftAddr
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: &layer{m: n.mux, conns: n.mux.raft, id: n.cfg.NodeID, adv: advAddr(n.cfg.RaftAdvertise)}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl,

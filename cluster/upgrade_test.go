@@ -2,10 +2,10 @@ package cluster
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -84,13 +84,21 @@ func TestNodeUpgradesFromBolt(t *testing.T) {
 	must(t, n.logs.GetLog(first, &l))
 }
 
-// loopbackAddr returns a loopback address with a port nothing listens on now.
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// TestStartOnPortZero: a node given port 0 listens on a port the system picks, and
+// advertises that one: the address in its Raft configuration answers with the node's
+// cluster service.
+func TestStartOnPortZero(t *testing.T) {
+	s, n := startOne(t, t.TempDir(), Config{})
+	defer s.Close()
+	defer n.Close()
+	servers := n.raft.GetConfiguration().Configuration().Servers
+	if len(servers) != 1 || string(servers[0].Address) != n.mux.ln.Addr().String() || n.Self().RaftAddr != n.mux.ln.Addr().String() {
+		t.Fatalf("the node listens on %s, its configuration is %v and it advertises %s", n.mux.ln.Addr(), servers, n.Self().RaftAddr)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, _, _, err := n.call(ctx, string(servers[0].Address), request{Op: "info"}, 10*time.Second)
+	if err != nil || resp.Info == nil || resp.Info.ID != "n1" {
+		t.Fatalf("info from the advertised address: %+v, %v", resp, err)
+	}
 }
