@@ -12,7 +12,8 @@ import (
 
 // TestBrowserParkedActions: a Retry clicked twice is sent once, its buttons waiting for
 // the answer, so it reads as done; a Skip whose request never gets an answer (the
-// connection drops) says it could not reach pmd instead of waiting for ever.
+// connection drops) says it could not reach pmd instead of waiting for ever, and when a
+// process page cannot be read again either, its buttons work again.
 func TestBrowserParkedActions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
@@ -30,10 +31,14 @@ func TestBrowserParkedActions(t *testing.T) {
 		d.await(t, "CateringMatch.deliveries$"+order, "CommandParked")
 	}
 	var retries atomic.Int32
+	var failReads atomic.Bool // the page's reads fail: the daemon went away
 	held := make(chan struct{}, 2)
 	release := make(chan struct{})
 	base := front(t, d, func(w http.ResponseWriter, r *http.Request) bool {
 		switch {
+		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/v1/") && failReads.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
 		case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/retry"):
 			retries.Add(1)
 			held <- struct{}{}
@@ -72,4 +77,13 @@ func TestBrowserParkedActions(t *testing.T) {
 	b.eval(t, `document.querySelector('tr[data-process="p2"] button[data-action="skip"]').click()`, nil)
 	b.poll(t, `(r => r.dataset.outcome === 'failed' && r.textContent.includes('failed: could not reach pmd: '))(document.getElementById('action-result'))`)
 	b.poll(t, `!!document.querySelector('tr[data-process="p2"] button[data-action="skip"]:not([disabled])')`)
+
+	// On a process page that cannot be read again after the failed skip either, the
+	// timeline stays, and its buttons work again instead of staying disabled.
+	b.open(t, "#/processes/CateringMatch/p2", "process")
+	b.poll(t, `!!document.querySelector('#timeline button[data-action="skip"]')`)
+	failReads.Store(true)
+	b.eval(t, `document.querySelector('#timeline button[data-action="skip"]').click()`, nil)
+	b.poll(t, `(r => r.dataset.outcome === 'failed' && r.textContent.includes('failed: could not reach pmd: '))(document.getElementById('action-result'))`)
+	b.poll(t, `!!document.querySelector('#timeline button[data-action="skip"]:not([disabled])')`)
 }

@@ -1121,7 +1121,14 @@
           : null;
         result.replaceChildren(el('span', null, `${label}: refused: ${r.code || r.status}: ${r.message}.`, tokenHelp));
       }
-      await reload();
+      try {
+        await reload();
+      } finally {
+        // A reload that failed left the row on the page: its buttons work again.
+        if (holder.isConnected) {
+          for (const b of holder.querySelectorAll('button.action')) b.disabled = false;
+        }
+      }
     };
     const button = (action, text, label, path, data) => el('button', {
       class: 'action', type: 'button', dataset: Object.assign({ action }, data),
