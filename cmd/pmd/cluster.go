@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -55,7 +57,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.snapshotInterval, "raft-snapshot-interval", 0, "how often Raft checks whether --raft-snapshot-threshold entries came since the last snapshot; 0 means 2m")
 	fs.Uint64Var(&c.trailingLogs, "raft-trailing-logs", 0, "Raft entries kept after a snapshot: a node further behind catches up from the snapshot; 0 means 10240")
 	fs.DurationVar(&c.heartbeat, "raft-heartbeat", 0, "Raft's heartbeat and election timeout, after about which a leader that is gone is replaced; 0 means 1s")
-	fs.StringVar(&c.secretFile, "cluster-secret-file", envString("PMD_CLUSTER_SECRET_FILE", ""), "file of the cluster secret, the same on every node: every connection to --raft-addr must prove it knows it; one secret a line, the first is this node's, the others are also accepted (a rotation); reloaded on SIGHUP; needed off loopback and with --auth (env PMD_CLUSTER_SECRET_FILE)")
+	fs.StringVar(&c.secretFile, "cluster-secret-file", envString("PMD_CLUSTER_SECRET_FILE", ""), "file of the cluster secret, the same on every node: every connection to --raft-addr must prove it knows it; text, one secret a line (e.g. hex from openssl rand -hex 32: random, not a passphrase), the first is this node's, the others are also accepted (a rotation); reloaded on SIGHUP; needed off loopback and with --auth (env PMD_CLUSTER_SECRET_FILE)")
 }
 
 // check checks the cluster flags, reads the cluster secret, and refuses a Raft port open
@@ -164,12 +166,16 @@ func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.No
 	}()
 }
 
-// readSecrets reads a cluster secret file: one secret a line, surrounding white space
-// and blank lines ignored, the first the node's own.
+// readSecrets reads a cluster secret file: text, one secret a line, surrounding white
+// space and blank lines ignored, the first the node's own. Raw random bytes are refused
+// rather than split at their newline bytes and trimmed into other secrets.
 func readSecrets(file string) ([]string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
+	}
+	if err := checkSecretText(b); err != nil {
+		return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: %v; the file must be text, one secret a line, e.g. hex from openssl rand -hex 32", file, err)}
 	}
 	var secrets []string
 	for i, line := range strings.Split(string(b), "\n") {
@@ -186,6 +192,26 @@ func readSecrets(file string) ([]string, error) {
 		return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: no secret in it", file)}
 	}
 	return secrets, nil
+}
+
+// checkSecretText says where b is not text: not UTF-8, or a control character other
+// than the white space of line ends and tabs.
+func checkSecretText(b []byte) error {
+	line := 1
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("line %d holds a byte 0x%02x that is not UTF-8 text", line, b[i])
+		case r == '\n':
+			line++
+		case r == '\r' || r == '\t':
+		case unicode.IsControl(r):
+			return fmt.Errorf("line %d holds the control character %U", line, r)
+		}
+		i += size
+	}
+	return nil
 }
 
 // startNode makes store a node of the cluster the flags name. Process managers run on

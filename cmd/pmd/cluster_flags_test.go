@@ -27,6 +27,9 @@ func TestServeRaftPortRefusals(t *testing.T) {
 	tokens := writeTokens(t, "tokens:\n  - {name: a, sha256: "+sha256Hex("secret")+", scopes: [read]}\n")
 	short := writeSecret(t, "\nshort\n")
 	empty := writeSecret(t, " \n\n")
+	// Raw random bytes (head -c 32 /dev/urandom), with a newline byte among them.
+	raw := writeSecret(t, "\xa7\x13\xfe\x91\x00\x5c\xd2\x8b\x3e\x77\xc4\x19\xe0\x6a\x2f\xb8\x51\x0a\x94\xcd\x1e\x7b\xf3\x08\x62\xa9\x35\xdb\x4c\x80\x17\xee")
+	control := writeSecret(t, "9f86d081884c7d659a2feaa0c55ad015\n\tcd2e\x1b[0m9f86d081884c7d659a2feaa0\n")
 	node := []string{"--node-id", "n1"}
 	tests := []struct {
 		name string
@@ -44,6 +47,10 @@ func TestServeRaftPortRefusals(t *testing.T) {
 			"--cluster-secret-file: open "},
 		{"a short secret", append(node, "--raft-addr", "0.0.0.0:0", "--cluster-secret-file", short), exitUsage,
 			"the secret on line 2 is 5 bytes; a secret must be at least 16"},
+		{"a file of raw bytes", append(node, "--raft-addr", "0.0.0.0:0", "--cluster-secret-file", raw), exitUsage,
+			"line 1 holds a byte 0xa7 that is not UTF-8 text; the file must be text, one secret a line, e.g. hex from openssl rand -hex 32"},
+		{"a control character", append(node, "--raft-addr", "0.0.0.0:0", "--cluster-secret-file", control), exitUsage,
+			"line 2 holds the control character U+001B; the file must be text"},
 		{"an empty secret file", append(node, "--raft-addr", "0.0.0.0:0", "--cluster-secret-file", empty), exitUsage,
 			"no secret in it"},
 		{"a secret without --node-id", []string{"--cluster-secret-file", short}, exitUsage,
