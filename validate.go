@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -151,10 +152,10 @@ func prepare(changes []Change, what string) ([]change, error) {
 			return nil, invalid(arg("id"), "%s is given twice", id)
 		}
 		seen[id] = struct{}{}
-		if path, v, ok := nonFinite(e.Data); ok {
+		if path, v, ok := NonFinite(e.Data); ok {
 			return nil, invalid(arg("data")+path, "%v is not a JSON number", v)
 		}
-		if path, v, ok := nonFinite(e.Metadata); ok {
+		if path, v, ok := NonFinite(e.Metadata); ok {
 			return nil, invalid(arg("metadata")+path, "%v is not a JSON number", v)
 		}
 		data, err := encodeMap(e.Data)
@@ -170,25 +171,56 @@ func prepare(changes []Change, what string) ([]change, error) {
 	return out, nil
 }
 
-// nonFinite finds a NaN or an infinity in m, at any depth, and returns where (".ratio",
-// ".items[2]") and what it is. msgpack stores one, but JSON has no such number: an event
-// holding it could not be served over HTTP (every page of $all holding it would fail)
-// nor delivered to a webhook, so the store refuses it.
-func nonFinite(m map[string]any) (string, float64, bool) {
-	for k, v := range m {
-		if path, f, ok := nonFiniteIn(reflect.ValueOf(v)); ok {
-			return "." + k + path, f, true
+// NonFinite finds a NaN or an infinity in v, at any depth, and returns where it is
+// (".ratio", ".items[2]", "" for v itself) and what it is. JSON has no such number, so an
+// event holding one could not be served over HTTP (every page of $all holding it would
+// fail) nor delivered to a webhook: Append refuses data and metadata for which NonFinite
+// finds one, naming the path, and config checks a command's data with it before issuing.
+//
+// It looks where msgpack encodes: into maps, slices, arrays, pointers, interfaces and
+// struct fields; a field is named by its msgpack tag when it has one, a field tagged
+// msgpack:"-" is skipped, and an embedded struct's fields are named as its own.
+// The types JSON decodes into, and the common scalars, are checked without reflection:
+// Append calls NonFinite on every event.
+func NonFinite(v any) (path string, f float64, found bool) {
+	switch v := v.(type) {
+	case nil, string, bool, []byte, int, int8, int16, int32, int64,
+		uint, uint8, uint16, uint32, uint64, time.Time, []string, map[string]string:
+		return "", 0, false
+	case float64:
+		return nonFiniteFloat(v)
+	case float32:
+		return nonFiniteFloat(float64(v))
+	case map[string]any:
+		for k, e := range v {
+			if path, f, ok := NonFinite(e); ok {
+				return "." + k + path, f, true
+			}
 		}
+		return "", 0, false
+	case []any:
+		for i, e := range v {
+			if path, f, ok := NonFinite(e); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, f, true
+			}
+		}
+		return "", 0, false
+	}
+	return nonFiniteIn(reflect.ValueOf(v))
+}
+
+func nonFiniteFloat(f float64) (string, float64, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "", f, true
 	}
 	return "", 0, false
 }
 
+// nonFiniteIn is NonFinite by reflection, for the types its switch does not name.
 func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 	switch v.Kind() {
 	case reflect.Float32, reflect.Float64:
-		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
-			return "", f, true
-		}
+		return nonFiniteFloat(v.Float())
 	case reflect.Interface, reflect.Pointer:
 		if !v.IsNil() {
 			return nonFiniteIn(v.Elem())
@@ -209,16 +241,34 @@ func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 			}
 		}
 	case reflect.Struct:
-		for i := range v.NumField() {
-			if !v.Type().Field(i).IsExported() {
+		t := v.Type()
+		for i := range t.NumField() {
+			field := t.Field(i)
+			name, opts, _ := strings.Cut(field.Tag.Get("msgpack"), ",")
+			if name == "-" || !field.IsExported() && !field.Anonymous {
 				continue
 			}
-			if path, f, ok := nonFiniteIn(v.Field(i)); ok {
-				return "." + v.Type().Field(i).Name + path, f, true
+			path, f, ok := nonFiniteIn(v.Field(i))
+			if !ok {
+				continue
 			}
+			if field.Anonymous && name == "" && !strings.Contains(opts, "noinline") && isStruct(field.Type) {
+				return path, f, true // msgpack writes an embedded struct's fields as its own
+			}
+			if name == "" {
+				name = field.Name
+			}
+			return "." + name + path, f, true
 		}
 	}
 	return "", 0, false
+}
+
+func isStruct(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct
 }
 
 func fmtArg(what string, i int, field string) string {

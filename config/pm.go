@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 
 	"github.com/pmd-dev/pmd"
@@ -213,7 +212,7 @@ func (p decider) data(c Command, where string, s State) map[string]any {
 	for _, f := range c.Data {
 		v, err := f.Value.eval(s, p.Handles)
 		if err == nil {
-			if path, bad, ok := nonFinite(v); ok {
+			if path, bad, ok := pmd.NonFinite(v); ok {
 				err = fmt.Errorf("%s%s is %v, not a JSON number", f.Name, path, bad)
 			}
 		}
@@ -224,30 +223,4 @@ func (p decider) data(c Command, where string, s State) map[string]any {
 		out[f.Name] = v
 	}
 	return out
-}
-
-// nonFinite finds a NaN or an infinity in v, an expression's value: a number, or one in
-// a map or a list it builds. It returns where (".x", "[1]") and what it is.
-func nonFinite(v any) (string, float64, bool) {
-	switch v := v.(type) {
-	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return "", v, true
-		}
-	case float32:
-		return nonFinite(float64(v))
-	case map[string]any:
-		for k, e := range v {
-			if path, f, ok := nonFinite(e); ok {
-				return "." + k + path, f, true
-			}
-		}
-	case []any:
-		for i, e := range v {
-			if path, f, ok := nonFinite(e); ok {
-				return fmt.Sprintf("[%d]%s", i, path), f, true
-			}
-		}
-	}
-	return "", 0, false
 }
