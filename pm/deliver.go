@@ -76,11 +76,13 @@ type ParkedCommand struct {
 // head) is in play, so a key's items go out in order. A head waits in the ready queue
 // of its receiver and runs on a goroutine of its own once fewer than deliverers
 // attempts of that receiver are running: a receiver that hangs or fails holds up its
-// own items and nobody else's. An attempt still running after hangAfter stops counting
-// against deliverers (it is hung), so that the heads of other keys start beside it: a
-// key whose attempt hangs holds back its own items only. Hung attempts still count
-// against hungFactor·deliverers attempts per receiver in all, which bounds the
-// goroutines a receiver that never answers can tie up. A failed head waits for its retry time, or is parked
+// own items and nobody else's. An attempt still running after hangAfter is late; it
+// stops counting against deliverers (it is hung) only when the head of another key
+// waits for its receiver and no attempt of the receiver that was not hung ended since
+// the late one began, so that a key whose attempt hangs holds back its own items only, while a
+// receiver that is merely slow (it still answers) keeps deliverers attempts at most.
+// Hung attempts still count against hungFactor·deliverers attempts per receiver in
+// all, which bounds the goroutines a receiver that never answers can tie up. A failed head waits for its retry time, or is parked
 // after maxAttempts failures, still holding back the items behind it until Retry or
 // Skip. Every failure and operator action is recorded by the source before it takes
 // effect in memory, so that a restart rebuilds exactly this state.
@@ -138,7 +140,10 @@ type source interface {
 type receiver struct {
 	ready    []*delivery // heads to start, in this order
 	inflight int         // attempts running, not hung
-	hung     int         // attempts running for longer than hangAfter
+	hung     int         // attempts running for longer than hangAfter, their slots given up
+	late     []*delivery // attempts running for longer than hangAfter, still in inflight
+	lastEnd  time.Time   // when an attempt of the receiver that was not hung last ended
+	hangLog  unmatchedLine
 }
 
 type deliveryState int
@@ -168,7 +173,8 @@ type delivery struct {
 	failures    int // in a row since it was added or retried: it parks at maxAttempts
 	lastErr     string
 	retryAt     time.Time
-	hung        bool // inflight for longer than hangAfter: not counted in its receiver's inflight
+	startedAt   time.Time // of the running attempt
+	hung        bool      // inflight for longer than hangAfter: not counted in its receiver's inflight
 }
 
 func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOptions, clock Clock, logger *slog.Logger) *dispatcher {
@@ -295,7 +301,7 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 				d.readyLocked(x)
 			}
 		}
-		d.hungLocked(now)
+		d.lateLocked(now)
 		d.startLocked()
 		next, ok := d.retries.next()
 		if hang, hangs := d.hangs.next(); hangs && (!ok || hang.Before(next)) {
@@ -328,27 +334,33 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 
 // startLocked starts an attempt for each ready head whose receiver has room: fewer
 // than deliverers attempts running that are not hung, and fewer than hungFactor times
-// that in all.
+// that in all. A head that finds no room has a late attempt of its receiver counted as
+// hung, if one may be (hangLocked), and takes its slot.
 func (d *dispatcher) startLocked() {
+	now := d.clock.Now()
 	for _, r := range d.receivers {
-		for r.inflight < d.opts.deliverers && r.inflight+r.hung < hungFactor*d.opts.deliverers && len(r.ready) > 0 {
+		for len(r.ready) > 0 && r.inflight+r.hung < hungFactor*d.opts.deliverers {
+			if r.inflight >= d.opts.deliverers && !d.hangLocked(r, now) {
+				break
+			}
 			x := r.ready[0]
 			r.ready[0] = nil
 			r.ready = r.ready[1:]
 			x.state = stateInflight
+			x.startedAt = now
 			r.inflight++
 			d.busy++
 			if d.opts.hangAfter > 0 {
-				d.hangs.set(x.id.String(), d.clock.Now().Add(d.opts.hangAfter))
+				d.hangs.set(x.id.String(), now.Add(d.opts.hangAfter))
 			}
 			d.spawn(func(ctx context.Context) error { return d.attempt(ctx, x) })
 		}
 	}
 }
 
-// hungLocked counts the attempts running since hangAfter before now as hung: their
-// receivers' deliverers are free for the heads of other keys.
-func (d *dispatcher) hungLocked(now time.Time) {
+// lateLocked marks the attempts running since hangAfter before now as late: they may
+// be counted as hung once another key's head waits for their receiver.
+func (d *dispatcher) lateLocked(now time.Time) {
 	for {
 		id, ok := d.hangs.pop(now)
 		if !ok {
@@ -358,14 +370,41 @@ func (d *dispatcher) hungLocked(now time.Time) {
 		if x == nil || x.state != stateInflight || x.hung {
 			continue
 		}
-		x.hung = true
 		r := d.receivers[x.receiver]
-		r.inflight--
-		r.hung++
-		d.logger.Warn("pm: a "+x.what()+" delivery hangs; the receiver's other deliveries go on beside it",
-			append(d.src.attrs(x), "receiver", x.receiver, "running_for", d.opts.hangAfter, "hung", r.hung)...)
+		r.late = append(r.late, x)
 	}
 }
+
+// hangLocked counts a late attempt of r as hung, giving its slot of deliverers to a
+// waiting head, and reports whether it found one. A late attempt is taken for hung
+// only if no attempt of r that was not hung has ended since it began: a receiver that
+// still answers is slow, not hung, and gets no more than deliverers attempts at once
+// (a hung attempt that ends at last, by the handler's own timeout say, is no answer). The warning is
+// logged at most once every hangLogEvery per receiver.
+func (d *dispatcher) hangLocked(r *receiver, now time.Time) bool {
+	i := slices.IndexFunc(r.late, func(x *delivery) bool { return r.lastEnd.Before(x.startedAt) })
+	if i < 0 {
+		return false
+	}
+	x := r.late[i]
+	r.late = slices.Delete(r.late, i, i+1)
+	x.hung = true
+	r.inflight--
+	r.hung++
+	if l := r.hangLog; !l.at.IsZero() && now.Before(l.at.Add(hangLogEvery)) {
+		r.hangLog.quiet++
+		return true
+	}
+	d.logger.Warn("pm: a "+x.what()+" delivery hangs; the receiver's other deliveries go on beside it",
+		append(d.src.attrs(x), "receiver", x.receiver, "running_for", now.Sub(x.startedAt), "hung", r.hung,
+			"unlogged_since_last", r.hangLog.quiet)...)
+	r.hangLog = unmatchedLine{at: now}
+	return true
+}
+
+// hangLogEvery is how often, at most, a hanging delivery of one receiver is logged: a
+// receiver that never answers would otherwise log a line for each of its attempts.
+const hangLogEvery = time.Minute
 
 // backoff is the wait after the n-th failed attempt: retryMin·2^(n-1), at most retryMax,
 // of which the upper half is random, so that receivers that failed together (a webhook
@@ -454,7 +493,11 @@ func (d *dispatcher) endedLocked(x *delivery) {
 		r.hung--
 		x.hung = false
 	} else {
+		r.lastEnd = d.clock.Now()
 		r.inflight--
+		if i := slices.Index(r.late, x); i >= 0 {
+			r.late = slices.Delete(r.late, i, i+1)
+		}
 	}
 	d.hangs.remove(x.id.String())
 	d.busy--

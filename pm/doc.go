@@ -124,8 +124,11 @@
 //     at most running at once, each on its own goroutine: a receiver that hangs or
 //     fails holds up its own commands, never another receiver's, and a failing command
 //     holds up only the commands of its own process behind it. An attempt running for
-//     longer than Options.HangAfter stops counting, so that a hanging command holds up
-//     only its own process too; a receiver runs at most 16·Deliverers attempts in all.
+//     longer than Options.HangAfter stops counting when another process's command
+//     waits for a slot and the receiver answered no attempt since it began, so that a
+//     hanging command holds up only its own process too; a receiver that answers
+//     slowly keeps Deliverers attempts at most, and any receiver runs at most
+//     16·Deliverers attempts in all.
 //   - A failed attempt is retried after RetryMin·2^(n-1), at most RetryMax, less up to
 //     half of it at random (jitter). After Options.MaxAttempts failures in a row the
 //     command is parked: not attempted again until Retry queues it again or Skip gives

@@ -33,15 +33,18 @@ type Options struct {
 	CheckpointEvery int
 	// Deliver, if set, is handed every issued command, at least once.
 	Deliver Handler
-	// Deliverers is how many deliveries to one receiver run at once; 0 means 4. Each
-	// receiver has its own: one that hangs holds up its own commands, never another
-	// receiver's. An attempt still running after HangAfter no longer counts, so that
-	// the commands of other processes go out beside it: a process whose command hangs
-	// holds back only its own later commands. Up to 16·Deliverers attempts of one
-	// receiver run in all, hung ones included; past that, its hung attempts do hold
-	// back its other processes, until one ends.
+	// Deliverers is how many deliveries to one receiver run at once while it answers;
+	// 0 means 4. Each receiver has its own: one that hangs holds up its own commands,
+	// never another receiver's. An attempt still running after HangAfter is taken for
+	// hung, and no longer counts, when another process's command waits for a slot and
+	// the receiver has answered no attempt since the hung one began: that command then
+	// goes out beside it, so a process whose command hangs holds back only its own later
+	// commands. A receiver that still answers, however slowly, is slow, not hung: it
+	// gets Deliverers attempts at most. Up to 16·Deliverers attempts of one receiver run
+	// in all, hung ones included; past that, its hung attempts do hold back its other
+	// processes, until one ends.
 	Deliverers int
-	// HangAfter is how long a delivery attempt runs before it stops counting against
+	// HangAfter is how long a delivery attempt runs before it may stop counting against
 	// Deliverers (see there); 0 means 1s, negative never.
 	HangAfter time.Duration
 	// Receiver names the receiver a command goes to (a URL, a service); nil sends every
