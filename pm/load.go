@@ -85,20 +85,26 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 	return resume, nil
 }
 
-// readCheckpoint returns the resume position last written, 0 for none.
+// readCheckpoint returns the resume position last written, 0 for none. The stream is a
+// user stream: a record that is not a checkpoint (a user's, or erased) is passed over,
+// and so is a damaged one (the store lists it in its problems): an older checkpoint
+// only has facts read again, which changes nothing.
 func (m *Manager) readCheckpoint(ctx context.Context) (uint64, error) {
 	stream := checkpointStream(m.name)
-	opts := pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1}
-	for e, err := range m.store.ReadStream(ctx, stream, opts) {
-		if errors.Is(err, pmd.ErrStreamNotFound) {
-			return 0, nil
+	for e, err := range backward(ctx, m.store, stream) {
+		var damaged *pmd.CorruptError
+		if errors.As(err, &damaged) {
+			m.logger.Error("pm: passed over a damaged checkpoint", "manager", m.name, "err", damaged)
+			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("pm: %s: read checkpoint: %w", m.name, err)
 		}
 		pos, ok := asUint64(e.Data["position"])
-		if !ok {
-			return 0, fmt.Errorf("pm: %s: checkpoint %s in %s has no position: %v", m.name, e.ID, stream, e.Data)
+		if !ok || e.Type != checkpointType {
+			m.logger.Warn("pm: passed over a record of the checkpoint stream that is not a checkpoint",
+				"manager", m.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
+			continue
 		}
 		return pos, nil
 	}

@@ -309,47 +309,37 @@ func (s *Subscription) load(ctx context.Context) error {
 	var trail []Delivery // newest first
 	var position uint64
 	found := false
-	from := pmd.End
-	for {
+	for e, err := range backward(ctx, s.store, stream) {
 		var damaged *pmd.CorruptError
-	read:
-		for e, err := range s.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from, Backward: true}) {
-			switch {
-			case errors.Is(err, pmd.ErrStreamNotFound):
-				break read
-			case errors.As(err, &damaged):
-				break read
-			case err != nil:
-				return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
+		if errors.As(err, &damaged) {
+			// The store lists the damage in its problems (/healthz) until a repair.
+			s.logger.Error("pmd: subscription passed over a damaged record of its stream", "subscription", s.name, "err", damaged)
+			if len(trail) > 0 {
+				break // what it said about the trail's event is lost: its newer records stand
 			}
-			rec, pos, ok := subscriptionRecordOf(&e)
-			if !ok {
-				s.logger.Warn("pmd: subscription passed over a record of its stream that is not its own",
-					"subscription", s.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
-				continue
-			}
-			if !found {
-				position, found = pos, true
-			}
-			if rec.Outcome == "" && pos == position {
-				// Nothing new about the event at the position: stores written before saves
-				// were serialised with failures may hold one after that event's records.
-				continue
-			}
-			if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || pos != position || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
-				break read
-			}
-			trail = append(trail, rec)
+			continue
 		}
-		if damaged == nil {
+		if err != nil {
+			return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
+		}
+		rec, pos, ok := subscriptionRecordOf(&e)
+		if !ok {
+			s.logger.Warn("pmd: subscription passed over a record of its stream that is not its own",
+				"subscription", s.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
+			continue
+		}
+		if !found {
+			position, found = pos, true
+		}
+		if rec.Outcome == "" && pos == position {
+			// Nothing new about the event at the position: stores written before saves
+			// were serialised with failures may hold one after that event's records.
+			continue
+		}
+		if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || pos != position || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
 			break
 		}
-		// The store lists the damage in its problems (/healthz) until a repair.
-		s.logger.Error("pmd: subscription passed over a damaged record of its stream", "subscription", s.name, "err", damaged)
-		if len(trail) > 0 || damaged.Version == 0 {
-			break // what the damaged record said about the trail's event is lost: its newer records stand
-		}
-		from = damaged.Version - 1
+		trail = append(trail, rec)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
