@@ -24,7 +24,12 @@ var (
 // listenTest is a mux on a loopback port with the secrets keys.
 func listenTest(t *testing.T, keys keyring) *mux {
 	t.Helper()
-	m, err := listen("127.0.0.1:0", keys, slog.New(slog.DiscardHandler))
+	return listenLimited(t, keys, defaultMuxLimits())
+}
+
+func listenLimited(t *testing.T, keys keyring, lim muxLimits) *mux {
+	t.Helper()
+	m, err := listen("127.0.0.1:0", keys, slog.New(slog.DiscardHandler), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +142,63 @@ func waitRefused(t *testing.T, m *mux, n uint64) {
 			t.Fatalf("%d connections counted refused within 10s, want %d", m.refused.Load(), n)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a counter: nothing to wait on
+	}
+}
+
+// TestMuxLimitsPending: connections that have not sent their header and handshake are
+// held up to the limit; one more is refused at once and counted; a slot freed takes the
+// next; Close closes those still held instead of waiting for their timeout.
+func TestMuxLimitsPending(t *testing.T) {
+	m := listenLimited(t, keyring{secretA}, muxLimits{pending: 2, timeout: time.Hour})
+	addr := m.ln.Addr().String()
+	connect := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		return c
+	}
+	// eof reads c until the node closes it.
+	eof := func(c net.Conn) {
+		t.Helper()
+		if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+			t.Fatalf("read %q, %v; want the node to close the connection", b, err)
+		}
+	}
+	// Accepted in the order dialed: a and b take the two slots, c is refused.
+	a, b, c := connect(), connect(), connect()
+	eof(c)
+	waitRefused(t, m, 1)
+	a.Close()
+	waitRefused(t, m, 2) // a's slot is free before it is counted
+	d, err := dial(addr, connService, "n2", keyring{secretA}, time.Minute)
+	if err != nil {
+		t.Fatalf("a dialer with the secret, with a slot free: %v", err)
+	}
+	defer d.Close()
+	select {
+	case got := <-m.service:
+		got.Close()
+	case <-time.After(time.Minute):
+		t.Fatal("the connection with the secret was not handed on")
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	eof(b) // b's timeout is an hour away
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close waits for a connection that sent nothing")
+	}
+	if got := m.refused.Load(); got != 2 {
+		t.Fatalf("refused %d, want 2 (the one cut by Close is not refused)", got)
 	}
 }
 

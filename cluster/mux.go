@@ -29,8 +29,18 @@ const (
 	connServiceAuth byte = 'c'
 )
 
-// headerTimeout bounds the header and the handshake of an accepted connection.
-const headerTimeout = 10 * time.Second
+// muxLimits bound the connections that have not yet been sorted (header, handshake):
+// anyone who reaches the Raft port can open them, and each holds a goroutine and a file
+// descriptor until it is handed on or refused.
+type muxLimits struct {
+	pending int           // at most this many at once; those above are refused at once
+	timeout time.Duration // for the header and the handshake of each
+}
+
+// defaultMuxLimits: a cluster's own nodes open a few connections at a time (Raft keeps
+// its pool of them open; the cluster service opens one a request, sorted in a round
+// trip), far fewer than 64.
+func defaultMuxLimits() muxLimits { return muxLimits{pending: 64, timeout: 10 * time.Second} }
 
 // mux accepts on the Raft address and sorts the connections by their first byte, once
 // they proved they know the cluster secret (if the node has one).
@@ -38,6 +48,7 @@ type mux struct {
 	ln      net.Listener
 	keys    atomic.Pointer[keyring]
 	logger  *slog.Logger
+	lim     muxLimits
 	refused atomic.Uint64 // connections closed before they were handed on
 	limit   logLimiter    // of the refusals' log lines
 	raft    chan net.Conn
@@ -45,15 +56,20 @@ type mux struct {
 	closed  chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	pending int                   // guarded by mu: connections being sorted, up to lim.pending
+	sorting map[net.Conn]struct{} // guarded by mu: those in sort, which Close closes
 }
 
-func listen(addr string, keys keyring, logger *slog.Logger) (*mux, error) {
+func listen(addr string, keys keyring, logger *slog.Logger, lim muxLimits) (*mux, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on the Raft address %s: %w", addr, err)
 	}
-	m := &mux{ln: ln, logger: logger, limit: logLimiter{period: 10 * time.Second},
-		raft: make(chan net.Conn), service: make(chan net.Conn), closed: make(chan struct{})}
+	m := &mux{ln: ln, logger: logger, lim: lim, limit: logLimiter{period: 10 * time.Second},
+		raft: make(chan net.Conn), service: make(chan net.Conn), closed: make(chan struct{}),
+		sorting: map[net.Conn]struct{}{}}
 	m.keys.Store(&keys)
 	m.wg.Add(1)
 	go m.accept()
@@ -76,52 +92,46 @@ func (m *mux) accept() {
 			}
 			return
 		}
+		m.mu.Lock()
+		select {
+		case <-m.closed:
+			m.mu.Unlock()
+			c.Close()
+			return
+		default:
+		}
+		if m.pending >= m.lim.pending {
+			m.mu.Unlock()
+			m.refuse(c, "", fmt.Sprintf("%d connections are already being sorted", m.lim.pending))
+			continue
+		}
+		m.pending++
+		m.sorting[c] = struct{}{}
 		m.wg.Add(1)
+		m.mu.Unlock()
 		go m.sort(c)
 	}
 }
 
-// sort reads the header of c, runs the handshake if the node has a secret, and hands c
-// on; or refuses it.
+// sort sorts c (admit) and hands it on, or refuses it.
 func (m *mux) sort(c net.Conn) {
-	defer m.wg.Done()
-	_ = c.SetDeadline(time.Now().Add(headerTimeout))
-	kind, from, err := readHeader(c)
-	if err != nil {
-		m.refuse(c, from, fmt.Sprintf("no header: %v", err))
+	defer func() {
+		m.mu.Lock()
+		delete(m.sorting, c)
+		m.mu.Unlock()
+		m.wg.Done()
+	}()
+	kind, from, to, err := m.admit(c)
+	// The slot is free before c is counted refused or handed on.
+	m.mu.Lock()
+	m.pending--
+	m.mu.Unlock()
+	switch {
+	case errors.Is(err, errNoSecret) && kind == connService:
+		m.refuseService(c, from)
 		return
-	}
-	keys := *m.keys.Load()
-	var to chan net.Conn
-	switch kind {
-	case connRaft, connService:
-		if len(keys) > 0 {
-			if kind == connService {
-				m.refuseService(c, from)
-			} else {
-				m.refuse(c, from, "no cluster secret (this node has one)")
-			}
-			return
-		}
-		to = m.raft
-		if kind == connService {
-			to = m.service
-		}
-	case connRaftAuth, connServiceAuth:
-		if len(keys) == 0 {
-			m.refuse(c, from, "a cluster secret, and this node has none")
-			return
-		}
-		if err := keys.serverHandshake(c, header(kind, from)); err != nil {
-			m.refuse(c, from, err.Error())
-			return
-		}
-		to = m.raft
-		if kind == connServiceAuth {
-			to = m.service
-		}
-	default:
-		m.refuse(c, from, fmt.Sprintf("unknown kind of connection %q", kind))
+	case err != nil:
+		m.refuse(c, from, err.Error())
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
@@ -130,6 +140,38 @@ func (m *mux) sort(c net.Conn) {
 	case <-m.closed:
 		c.Close()
 	}
+}
+
+var errNoSecret = errors.New("no cluster secret (this node has one)")
+
+// admit reads the header of c and runs the handshake if the node has a secret, within
+// the limits' timeout: it returns the channel c goes to, or why it is refused.
+func (m *mux) admit(c net.Conn) (kind byte, from string, to chan net.Conn, err error) {
+	_ = c.SetDeadline(time.Now().Add(m.lim.timeout))
+	kind, from, err = readHeader(c)
+	if err != nil {
+		return kind, from, nil, fmt.Errorf("no header: %w", err)
+	}
+	keys := *m.keys.Load()
+	switch kind {
+	case connRaft, connService:
+		if len(keys) > 0 {
+			return kind, from, nil, errNoSecret
+		}
+	case connRaftAuth, connServiceAuth:
+		if len(keys) == 0 {
+			return kind, from, nil, errors.New("a cluster secret, and this node has none")
+		}
+		if err := keys.serverHandshake(c, header(kind, from)); err != nil {
+			return kind, from, nil, err
+		}
+	default:
+		return kind, from, nil, fmt.Errorf("unknown kind of connection %q", kind)
+	}
+	if kind == connService || kind == connServiceAuth {
+		return kind, from, m.service, nil
+	}
+	return kind, from, m.raft, nil
 }
 
 // refuseService refuses a cluster service connection without the secret to a node that
@@ -171,9 +213,17 @@ func (m *mux) count(c net.Conn, from, why string) {
 	}
 }
 
+// Close stops accepting, closes the connections being sorted (rather than wait for
+// their timeout: anyone who reaches the port could hold the node's stop that long) and
+// waits for the goroutines of the mux.
 func (m *mux) Close() error {
 	m.once.Do(func() { close(m.closed) })
 	err := m.ln.Close()
+	m.mu.Lock()
+	for c := range m.sorting {
+		c.Close()
+	}
+	m.mu.Unlock()
 	m.wg.Wait()
 	return err
 }

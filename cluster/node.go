@@ -189,7 +189,7 @@ func (n *Node) open() error {
 			}
 		}
 	}
-	if n.mux, err = listen(n.cfg.RaftAddr, keyring(n.cfg.Secrets), n.logger); err != nil {
+	if n.mux, err = listen(n.cfg.RaftAddr, keyring(n.cfg.Secrets), n.logger, defaultMuxLimits()); err != nil {
 		return err
 	}
 	// Port 0 listens on a port the system picks, free for sure (where a port found free
