@@ -392,7 +392,9 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 // processOf returns the process of a handled event. An event that belongs to no
 // process (no process id: typically the correlation field is missing; one that cannot
 // name a stream; or one written to the process stream itself, by a producer writing to
-// the category the manager is named like) is counted and logged, and skipped.
+// the category the manager is named like) is counted and logged, and skipped. A record
+// the manager wrote itself (it has MetaKind metadata) in its process stream is skipped
+// silently.
 func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	pid, ok := m.def.processID(*ev)
 	reason := "it has no process id"
@@ -402,6 +404,10 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	if ok {
 		reason = checkProcessID(m.name, pid)
 		switch {
+		case reason == "" && ev.Stream == m.name+"$"+pid && ev.Metadata[MetaKind] != nil:
+			// The manager's own record: a command of a type it handles, issued by a Go
+			// definition (a config file cannot). It is no fact, and no mistake.
+			return "", false
 		case reason == "" && ev.Stream == m.name+"$"+pid:
 			// It cannot be linked into the stream it was written to; taken for a link
 			// made before a crash, it would silently never count.

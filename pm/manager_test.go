@@ -680,7 +680,8 @@ func TestProcessStates(t *testing.T) {
 
 // TestUnmatchedEventSaysWhatIsWrongWithItsField: with DataFieldProblem, the log line of
 // an event whose correlation field holds no usable id says what the field holds; a
-// whole float, what a JSON number decodes to, is a process id.
+// whole float (what encoding/json decodes a JSON number to, for a Go caller that
+// re-appends events it read through client/) is a process id.
 func TestUnmatchedEventSaysWhatIsWrongWithItsField(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	var logs lockedLog
@@ -740,5 +741,52 @@ func TestAFactWrittenToItsProcessStreamIsUnmatched(t *testing.T) {
 	}
 	if p, err := r.Process(context.Background(), "2"); err != nil || len(p.Commands) != 1 {
 		t.Errorf("process 2 = %+v, %v; want its command", p, err)
+	}
+}
+
+// TestACommandOfAHandledTypeIsNotUnmatched: a Go definition may issue a command of a
+// type it handles, its data carrying the correlation field. The record of that command,
+// which the manager writes into the process stream itself, is its own: it is passed
+// over, neither counted as unmatched nor logged as a fact written to its own stream.
+func TestACommandOfAHandledTypeIsNotUnmatched(t *testing.T) {
+	type loop struct {
+		id string
+		n  int
+	}
+	def := pm.Definition[loop]{
+		Name:      "Loop",
+		Handles:   []string{"Go"},
+		ProcessID: pm.DataField("id"),
+		Init:      func(id string) loop { return loop{id: id} },
+		Apply: func(s loop, e pmd.Event) loop {
+			if e.Link {
+				s.n++
+			}
+			return s
+		},
+		Decide: func(s loop) []pm.Command {
+			if s.n == 0 {
+				return nil
+			}
+			return []pm.Command{{Type: "Go", Data: map[string]any{"id": s.id, "again": true}}}
+		},
+	}
+	s := openStore(t, t.TempDir())
+	var logs lockedLog
+	r := start(t, s, def, pm.Options{Logger: logs.logger()})
+	appendFact(t, s, goFact("1"))
+	r.idle(t)
+	st, err := r.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Unmatched) != 0 {
+		t.Errorf("Unmatched = %v, want none: the only other Go is the manager's own command", st.Unmatched)
+	}
+	if lines := logs.lines("belongs to no process"); len(lines) != 0 {
+		t.Errorf("logged:\n%s\nwant nothing", strings.Join(lines, "\n"))
+	}
+	if p, err := r.Process(context.Background(), "1"); err != nil || len(p.Commands) != 1 || p.Commands[0].Type != "Go" {
+		t.Errorf("process 1 = %+v, %v; want its one Go command", p, err)
 	}
 }
