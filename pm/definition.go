@@ -101,9 +101,10 @@ func (c Command) key() string {
 
 // DataField returns a ProcessID function that reads the process id from the event's data
 // field name. A string is used as is; an integer is written in decimal, and so is a
-// float with no fraction up to 2^53 (JSON has only numbers: {"order_id": 42} appended
-// over HTTP arrives as the float 42, and is process "42"). Any other value, or a
-// missing or empty field, ignores the event; DataFieldProblem says why.
+// float with no fraction up to 2^53: the HTTP API decodes {"order_id": 42} to the
+// integer 42, but a Go caller may hold the float 42 (an event read through client/
+// with encoding/json and appended again), and it is process "42" too. Any other value,
+// or a missing or empty field, ignores the event; DataFieldProblem says why.
 func DataField(name string) func(pmd.Event) (string, bool) {
 	return func(e pmd.Event) (string, bool) {
 		id, problem := dataFieldID(name, e)
