@@ -623,13 +623,14 @@ func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
 	}
 	s.mu.Unlock()
 	// As the store reads them now: erased, if their stream was. A dead one stays listed,
-	// as read, until Retry drops it or Skip passes it.
+	// as read, until Retry drops it or Skip passes it; so does one whose record was
+	// damaged since (the store reports the damage; an operator still sees the event).
 	for i, p := range st.Parked {
 		ev, err := s.current(ctx, &p.Event)
 		switch {
 		case err == nil:
 			st.Parked[i].Event = ev
-		case !errors.Is(err, pmd.ErrEventNotFound):
+		case !errors.Is(err, pmd.ErrEventNotFound) && !errors.Is(err, pmd.ErrCorrupt):
 			return SubscriptionStatus{}, err
 		}
 	}

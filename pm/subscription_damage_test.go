@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 	"github.com/pmd-dev/pmd/pm"
 )
 
@@ -163,5 +164,40 @@ func TestSubscriptionReleasePassesTheDamageBehind(t *testing.T) {
 				t.Fatalf("status %+v, want position 3 past the damaged record at 2, no lag", st)
 			}
 		})
+	}
+}
+
+// TestSubscriptionWithADamagedParkedEvent: the record of a parked event is damaged while
+// the subscription runs (a bad sector after the fact): its status still answers, listing
+// the event as it was read, and a restart does not stop on it.
+func TestSubscriptionWithADamagedParkedEvent(t *testing.T) {
+	const n, victim = 40, 5
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, NoScrub: true, SegmentSize: 16 << 10, Logger: quiet()}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range n {
+		_, err := s.Append(context.Background(), "S$1", pmd.Any, pmd.EventData{Type: "A",
+			Data: map[string]any{"n": i, "pad": pad, "mark": fmt.Sprintf("MARK-%03d-MARK", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &receiver{}
+	r.set(fmt.Sprint(victim), errors.New("receiver refuses it"))
+	sub := startSub(t, s, "billing", pm.Filter{Types: []string{"A"}}, pm.SubscriptionOptions{Deliver: r.handle, MaxAttempts: 1})
+	sub.idle(t)
+	if p := sub.status(t).Parked; len(p) != 1 {
+		t.Fatalf("parked %v, want the one event the receiver refuses", p)
+	}
+	damagetest.FlipIn(t, dir, fmt.Sprintf("MARK-%03d-MARK", victim))
+	if _, err := s.Event(context.Background(), sub.status(t).Parked[0].Event.ID); !errors.Is(err, pmd.ErrCorrupt) {
+		t.Fatalf("reading the damaged event: %v, want it damaged", err)
+	}
+	if p := sub.status(t).Parked; len(p) != 1 || fmt.Sprint(p[0].Event.Data["n"]) != fmt.Sprint(victim) {
+		t.Fatalf("parked %+v, want the damaged event as it was read", p)
 	}
 }
