@@ -18,15 +18,19 @@ import (
 // (mux.go), whose kind byte is then connRaftAuth or connServiceAuth:
 //
 //	dialer → listener: nonce Nc (32 random bytes)
-//	listener → dialer: nonce Ns (32 random bytes), HMAC-SHA256(secret, "pmd cluster server v1" | header | Nc | Ns)
+//	listener → dialer: nonce Ns (32 random bytes)
 //	dialer → listener: HMAC-SHA256(secret, "pmd cluster client v1" | header | Nc | Ns)
+//	listener → dialer: HMAC-SHA256(secret, "pmd cluster server v1" | header | Nc | Ns)
 //
 // Each side checks the other's MAC in constant time against every secret it accepts,
 // and proves with its first one (a rotation: see docs/cluster.md, "Security"). The secret
 // never crosses the wire; each side's nonce makes a recorded handshake useless on a
 // new connection, the labels keep one side's MAC from serving as the other's, and the
 // header (the kind and the dialer's node id) is covered, so it cannot be changed on the
-// way. The bytes after the handshake are neither encrypted nor authenticated.
+// way. The dialer proves first: whoever reaches the port gets no MAC to test guesses of
+// the secret against offline, only a nonce; and the dialer sends nothing else before
+// it checked the listener's proof, so Raft's data never goes to an impostor. The bytes
+// after the handshake are neither encrypted nor authenticated.
 const (
 	nonceLen = 32
 	macLen   = sha256.Size
@@ -76,8 +80,8 @@ func (k keyring) accepts(mac []byte, label string, header, nc, ns []byte) bool {
 	return ok
 }
 
-// clientHandshake runs the dialer's side on c, after header: it returns once the
-// listener proved it knows the secret and this side sent its proof.
+// clientHandshake runs the dialer's side on c, after header: it returns once this side
+// sent its proof and the listener proved it knows the secret.
 func (k keyring) clientHandshake(c net.Conn, header []byte) error {
 	nc := make([]byte, nonceLen)
 	if _, err := rand.Read(nc); err != nil {
@@ -86,20 +90,25 @@ func (k keyring) clientHandshake(c net.Conn, header []byte) error {
 	if _, err := c.Write(append(header, nc...)); err != nil {
 		return err
 	}
-	var in [nonceLen + macLen]byte
-	if _, err := io.ReadFull(c, in[:]); err != nil {
-		return fmt.Errorf("%w: %s closed the connection instead of proving it knows the secret (it has no cluster secret, or not this one?): %w", ErrSecret, c.RemoteAddr(), err)
+	ns := make([]byte, nonceLen)
+	if _, err := io.ReadFull(c, ns); err != nil {
+		return fmt.Errorf("%w: %s closed the connection instead of starting the handshake (it has no cluster secret?): %w", ErrSecret, c.RemoteAddr(), err)
 	}
-	ns := in[:nonceLen]
-	if !k.accepts(in[nonceLen:], labelServer, header, nc, ns) {
+	if _, err := c.Write(handshakeMAC(k[0], labelClient, header, nc, ns)); err != nil {
+		return err
+	}
+	mac := make([]byte, macLen)
+	if _, err := io.ReadFull(c, mac); err != nil {
+		return fmt.Errorf("%w: %s does not know this node's cluster secret (it refused this node's proof): %w", ErrSecret, c.RemoteAddr(), err)
+	}
+	if !k.accepts(mac, labelServer, header, nc, ns) {
 		return fmt.Errorf("%w: %s does not know this node's cluster secret", ErrSecret, c.RemoteAddr())
 	}
-	_, err := c.Write(handshakeMAC(k[0], labelClient, header, nc, ns))
-	return err
+	return nil
 }
 
 // serverHandshake runs the listener's side on c, whose header was read: nil once the
-// dialer proved it knows the secret.
+// dialer proved it knows the secret, and this side sent its own proof.
 func (k keyring) serverHandshake(c net.Conn, header []byte) error {
 	nc := make([]byte, nonceLen)
 	if _, err := io.ReadFull(c, nc); err != nil {
@@ -109,15 +118,18 @@ func (k keyring) serverHandshake(c net.Conn, header []byte) error {
 	if _, err := rand.Read(ns); err != nil {
 		return err
 	}
-	if _, err := c.Write(append(ns, handshakeMAC(k[0], labelServer, header, nc, ns)...)); err != nil {
+	if _, err := c.Write(ns); err != nil {
 		return fmt.Errorf("the connection ended in the handshake: %w", err)
 	}
 	mac := make([]byte, macLen)
 	if _, err := io.ReadFull(c, mac); err != nil {
-		return fmt.Errorf("the connection ended in the handshake (the dialer does not know this node's cluster secret?): %w", err)
+		return fmt.Errorf("the connection ended in the handshake: %w", err)
 	}
 	if !k.accepts(mac, labelClient, header, nc, ns) {
 		return errors.New("the dialer does not know the cluster secret")
+	}
+	if _, err := c.Write(handshakeMAC(k[0], labelServer, header, nc, ns)); err != nil {
+		return fmt.Errorf("the connection ended in the handshake: %w", err)
 	}
 	return nil
 }

@@ -3,12 +3,14 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +72,7 @@ func TestHandshake(t *testing.T) {
 		{"the dialer has no secret, Raft", keyring{secretA}, nil, connRaft, "", false},
 		{"the dialer has no secret, service", keyring{secretA}, nil, connService, "", false},
 		{"another secret", keyring{secretA}, keyring{secretB}, connService, "does not know this node's cluster secret", false},
-		{"the listener has no secret", nil, keyring{secretA}, connRaft, "closed the connection instead of proving", false},
+		{"the listener has no secret", nil, keyring{secretA}, connRaft, "closed the connection instead of starting the handshake", false},
 		// A rotation from A to B: every node gets "A, B", then "B, A", then "B".
 		{"a rotation: the listener takes the new one too", keyring{secretA, secretB}, keyring{secretA}, connRaft, "", true},
 		{"a rotation: the dialer takes the new one too", keyring{secretA}, keyring{secretA, secretB}, connRaft, "", true},
@@ -81,12 +83,24 @@ func TestHandshake(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := listenTest(t, tt.server)
+			to := m.raft
+			if tt.kind == connService {
+				to = m.service
+			}
 			c, err := dial(m.ln.Addr().String(), tt.kind, "n9", tt.client, 10*time.Second)
 			if tt.dialErr != "" {
 				if err == nil || !errors.Is(err, ErrSecret) || !strings.Contains(err.Error(), tt.dialErr) {
 					t.Fatalf("dial: %v, want ErrSecret saying %q", err, tt.dialErr)
 				}
-				// The listener counts it once it sees the dialer go.
+				// The dialer proves first: a listener that takes its proof hands the
+				// connection on (the dialer, which does not take the listener's, sends
+				// nothing on it); one that does not counts it refused.
+				if len(tt.client) > 0 && slices.ContainsFunc(tt.server, func(s []byte) bool { return bytes.Equal(s, tt.client[0]) }) {
+					if handedOn(t, m, to, nil) == nil || m.refused.Load() != 0 {
+						t.Fatal("the listener took the dialer's proof but did not hand the connection on")
+					}
+					return
+				}
 				waitRefused(t, m, 1)
 				return
 			}
@@ -103,10 +117,6 @@ func TestHandshake(t *testing.T) {
 				defer close(closed)
 				got, _ = io.ReadAll(c) // ends when the listener closes: a refusal
 			}()
-			to := m.raft
-			if tt.kind == connService {
-				to = m.service
-			}
 			sc := handedOn(t, m, to, closed)
 			if (sc != nil) != tt.handed {
 				t.Fatalf("handed on: %v, want %v (the dialer read %q)", sc != nil, tt.handed, got)
@@ -204,7 +214,8 @@ func TestMuxLimitsPending(t *testing.T) {
 
 // TestHandshakeReplay: a dialer that does not know the secret cannot use a handshake it
 // recorded: the listener's nonce is new on every connection. Nor can it pass off the
-// listener's proof as its own.
+// listener's proof as its own. And it gets no proof of the listener's to test guesses
+// of the secret against: only the listener's nonce, then the connection closed.
 func TestHandshakeReplay(t *testing.T) {
 	m := listenTest(t, keyring{secretA})
 	addr := m.ln.Addr().String()
@@ -212,8 +223,8 @@ func TestHandshakeReplay(t *testing.T) {
 	nc := make([]byte, nonceLen)
 	rand.Read(nc)
 	// start sends the header and nc, and returns the connection and what the listener
-	// answered: its nonce and its MAC.
-	start := func() (net.Conn, []byte, []byte) {
+	// answered: its nonce.
+	start := func() (net.Conn, []byte) {
 		t.Helper()
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -223,36 +234,40 @@ func TestHandshakeReplay(t *testing.T) {
 		if _, err := c.Write(append(hdr, nc...)); err != nil {
 			t.Fatal(err)
 		}
-		in := make([]byte, nonceLen+macLen)
-		if _, err := io.ReadFull(c, in); err != nil {
+		ns := make([]byte, nonceLen)
+		if _, err := io.ReadFull(c, ns); err != nil {
 			t.Fatal(err)
 		}
-		return c, in[:nonceLen], in[nonceLen:]
+		return c, ns
 	}
 	// A node with the secret, recorded.
-	c, ns, _ := start()
+	c, ns := start()
 	recorded := handshakeMAC(secretA, labelClient, hdr, nc, ns)
 	if _, err := c.Write(recorded); err != nil {
 		t.Fatal(err)
+	}
+	serverMAC := make([]byte, macLen)
+	if _, err := io.ReadFull(c, serverMAC); err != nil || !hmac.Equal(serverMAC, handshakeMAC(secretA, labelServer, hdr, nc, ns)) {
+		t.Fatalf("the listener's proof %x, %v", serverMAC, err)
 	}
 	if sc := handedOn(t, m, m.service, nil); sc == nil {
 		t.Fatal("the recorded handshake was not taken the first time")
 	}
 	for _, tt := range []struct {
 		name string
-		mac  func(serverMAC []byte) []byte
+		mac  []byte
 	}{
-		{"the recorded MAC again", func([]byte) []byte { return recorded }},
-		{"the listener's own MAC", func(serverMAC []byte) []byte { return serverMAC }},
-		{"zeros", func([]byte) []byte { return make([]byte, macLen) }},
+		{"the recorded MAC again", recorded},
+		{"the listener's MAC", serverMAC},
+		{"zeros", make([]byte, macLen)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := m.refused.Load()
-			c, ns2, serverMAC := start()
+			c, ns2 := start()
 			if bytes.Equal(ns, ns2) {
 				t.Fatal("the listener sent the same nonce twice")
 			}
-			if _, err := c.Write(tt.mac(serverMAC)); err != nil {
+			if _, err := c.Write(tt.mac); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := io.ReadAll(c); len(b) != 0 {
