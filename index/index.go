@@ -829,6 +829,10 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 // false or an error, which Caused returns. The caller counts what it keeps: it may leave
 // out what the index cannot tell (an erased event, whose causation went with its
 // metadata), and still fill a page.
+//
+// fn runs while Caused holds the index's shared lock and an open iterator, so it must
+// not call the Index: once Close waits for the lock, no new reader gets it, and such a
+// call would wait for Close while Close waits for Caused.
 func (x *Index) Caused(event uint64, fn func(child uint64) (more bool, err error)) error {
 	if err := x.enter(); err != nil {
 		return err
