@@ -148,6 +148,11 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 // between the page read here and the record: plan then writes the record with the
 // stream's settings as they are, or drops it if the max age it was found with changed.
 func (s *Store) expire(ctx context.Context) (int, error) {
+	// The settings of every write acknowledged so far: the applier answers a batch's
+	// writers before it indexes it, and the streams are read from the index.
+	if err := s.visible(ctx); err != nil {
+		return 0, err
+	}
 	n := 0
 	for after := ""; ; {
 		page, err := s.idx.StreamNames("", after, 1000)
