@@ -142,7 +142,7 @@ type receiver struct {
 	inflight int         // attempts running, not hung
 	hung     int         // attempts running for longer than hangAfter, their slots given up
 	late     []*delivery // attempts running for longer than hangAfter, still in inflight
-	lastEnd  time.Time   // when an attempt of the receiver that was not hung last ended
+	answers  uint64      // attempts of the receiver that ended not hung: answers, however slow
 	hangLog  unmatchedLine
 }
 
@@ -174,6 +174,7 @@ type delivery struct {
 	lastErr     string
 	retryAt     time.Time
 	startedAt   time.Time // of the running attempt
+	answersThen uint64    // its receiver's answers when the attempt started
 	hung        bool      // inflight for longer than hangAfter: not counted in its receiver's inflight
 }
 
@@ -347,7 +348,7 @@ func (d *dispatcher) startLocked() {
 			r.ready[0] = nil
 			r.ready = r.ready[1:]
 			x.state = stateInflight
-			x.startedAt = now
+			x.startedAt, x.answersThen = now, r.answers
 			r.inflight++
 			d.busy++
 			if d.opts.hangAfter > 0 {
@@ -382,7 +383,8 @@ func (d *dispatcher) lateLocked(now time.Time) {
 // (a hung attempt that ends at last, by the handler's own timeout say, is no answer). The warning is
 // logged at most once every hangLogEvery per receiver.
 func (d *dispatcher) hangLocked(r *receiver, now time.Time) bool {
-	i := slices.IndexFunc(r.late, func(x *delivery) bool { return r.lastEnd.Before(x.startedAt) })
+	// Counted, not timed: an answer and the next start often read the same clock.
+	i := slices.IndexFunc(r.late, func(x *delivery) bool { return r.answers == x.answersThen })
 	if i < 0 {
 		return false
 	}
@@ -493,7 +495,7 @@ func (d *dispatcher) endedLocked(x *delivery) {
 		r.hung--
 		x.hung = false
 	} else {
-		r.lastEnd = d.clock.Now()
+		r.answers++
 		r.inflight--
 		if i := slices.Index(r.late, x); i >= 0 {
 			r.late = slices.Delete(r.late, i, i+1)

@@ -275,55 +275,63 @@ func TestDeliveryAHangingReceiverDelaysNoOtherReceiver(t *testing.T) {
 // processes hang at the one receiver of a manager with the default options, taking all
 // its Deliverers; once they have run for HangAfter they no longer count, and a later
 // process's commands go out beside them, while each hanging process still holds back
-// its own later commands.
+// its own later commands. The same when the receiver answered each process's first
+// command and hangs on its second, started at the very clock reading of that answer.
 func TestDeliveryAHangingProcessDelaysNoOtherProcessOfItsReceiver(t *testing.T) {
-	s := openStore(t, t.TempDir())
-	clock := pmtest.NewClock(time.Now())
-	entered := make(chan string, 16)
-	delivered := make(chan string, 16)
-	handler := func(ctx context.Context, c pm.Command) error {
-		if strings.HasPrefix(c.ProcessID, "hang") {
-			entered <- c.ProcessID + "/" + c.Type
-			<-ctx.Done() // hangs until the manager stops
-			return ctx.Err()
-		}
-		delivered <- c.ProcessID + "/" + c.Type
-		return nil
-	}
-	r := start(t, s, stepsDef("Hang"), pm.Options{Clock: clock, Deliver: handler})
-	for i := range 4 { // the default Deliverers
-		appendFact(t, s, goFact(fmt.Sprintf("hang%d", i)))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for range 4 {
-		select {
-		case <-entered:
-		case <-ctx.Done():
-			t.Fatal("the hanging commands never reached the receiver")
-		}
-	}
-	appendFact(t, s, goFact("ok"))
-	clock.Advance(time.Second) // the default HangAfter
-	var got []string
-	for len(got) < 3 {
-		select {
-		case c := <-delivered:
-			got = append(got, c)
-		case c := <-entered:
-			t.Fatalf("%s reached the receiver while the Step1 of its process hangs", c)
-		case <-ctx.Done():
-			t.Fatalf("process ok got %v while four others hung, want its three commands", got)
-		}
-	}
-	if want := "ok/Step1 ok/Step2 ok/Step3"; strings.Join(got, " ") != want {
-		t.Errorf("got %v, want %s", got, want)
-	}
-	r.stop(t)
-	select {
-	case c := <-entered:
-		t.Errorf("%s reached the receiver while the Step1 of its process hung", c)
-	default:
+	for _, hangAt := range []string{"Step1", "Step2"} {
+		t.Run(hangAt, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			clock := pmtest.NewClock(time.Now())
+			entered := make(chan string, 16)
+			delivered := make(chan string, 16)
+			handler := func(ctx context.Context, c pm.Command) error {
+				if strings.HasPrefix(c.ProcessID, "hang") && c.Type >= hangAt {
+					entered <- c.ProcessID + "/" + c.Type
+					<-ctx.Done() // hangs until the manager stops
+					return ctx.Err()
+				}
+				delivered <- c.ProcessID + "/" + c.Type
+				return nil
+			}
+			r := start(t, s, stepsDef("Hang"), pm.Options{Clock: clock, Deliver: handler})
+			for i := range 4 { // the default Deliverers
+				appendFact(t, s, goFact(fmt.Sprintf("hang%d", i)))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for range 4 {
+				select {
+				case <-entered:
+				case <-ctx.Done():
+					t.Fatal("the hanging commands never reached the receiver")
+				}
+			}
+			for len(delivered) > 0 { // the Step1s answered before the hang
+				<-delivered
+			}
+			appendFact(t, s, goFact("ok"))
+			clock.Advance(time.Second) // the default HangAfter
+			var got []string
+			for len(got) < 3 {
+				select {
+				case c := <-delivered:
+					got = append(got, c)
+				case c := <-entered:
+					t.Fatalf("%s reached the receiver while an earlier command of its process hangs", c)
+				case <-ctx.Done():
+					t.Fatalf("process ok got %v while four others hung, want its three commands", got)
+				}
+			}
+			if want := "ok/Step1 ok/Step2 ok/Step3"; strings.Join(got, " ") != want {
+				t.Errorf("got %v, want %s", got, want)
+			}
+			r.stop(t)
+			select {
+			case c := <-entered:
+				t.Errorf("%s reached the receiver while an earlier command of its process hung", c)
+			default:
+			}
+		})
 	}
 }
 
