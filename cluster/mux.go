@@ -122,13 +122,18 @@ func (m *mux) sort(c net.Conn) {
 		m.wg.Done()
 	}()
 	kind, from, to, err := m.admit(c)
-	// The slot is free before c is counted refused or handed on.
+	answered := errors.Is(err, errNoSecret) && kind == connService
+	if answered {
+		// Told why before it is closed, which takes up to a second: it keeps its slot
+		// meanwhile, so that these connections too are bounded.
+		m.refuseService(c, from)
+	}
+	// Else the slot is free before c is counted refused or handed on.
 	m.mu.Lock()
 	m.pending--
 	m.mu.Unlock()
 	switch {
-	case errors.Is(err, errNoSecret) && kind == connService:
-		m.refuseService(c, from)
+	case answered:
 		return
 	case err != nil:
 		m.refuse(c, from, err.Error())

@@ -169,7 +169,7 @@ func TestSubscriptionReleasePassesTheDamageBehind(t *testing.T) {
 
 // TestSubscriptionWithADamagedParkedEvent: the record of a parked event is damaged while
 // the subscription runs (a bad sector after the fact): its status still answers, listing
-// the event as it was read, and a restart does not stop on it.
+// the event as it was read.
 func TestSubscriptionWithADamagedParkedEvent(t *testing.T) {
 	const n, victim = 40, 5
 	dir := t.TempDir()

@@ -82,7 +82,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	// reader waits for room in the queue); events written since are live, and a client
 	// that lets more than SubscriberBuffer bytes of them pile up is cut.
 	queue := newSendQueue(s.opts.SubscriberBuffer, &s.held, int64(s.opts.SubscribersBuffer))
-	defer queue.release()
+	defer func() {
+		// The reader's context ends first: a push meanwhile sees it done, not a
+		// released queue it would take for a cut subscriber.
+		cancel()
+		queue.release()
+	}()
 	go func() {
 		for ev, err := range s.store.Subscribe(ctx, opts) {
 			if err != nil {
