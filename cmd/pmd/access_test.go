@@ -2,66 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/testcert"
 	"github.com/pmd-dev/pmd/server"
 )
-
-// writeCert writes a self-signed certificate for names, and its key, into a temporary
-// directory and returns their paths.
-func writeCert(t *testing.T, names ...string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "pmd"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     names,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
 
 // TestServedHostNames: the Host names serve answers are the host name of --addr, the
 // certificate's DNS names (a wildcard one covering exactly one label) and --allow-host's;
 // any other name is refused (DNS rebinding).
 func TestServedHostNames(t *testing.T) {
-	certFile, keyFile := writeCert(t, "*.example.com", "pmd.test")
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir(), "pmd", "*.example.com", "pmd.test")
 	f := accessFlags{tlsCert: certFile, tlsKey: keyFile, allowHost: "pmd.alias,*.lan.example"}
 	acc, err := loadAccess(f, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
