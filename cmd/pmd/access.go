@@ -214,13 +214,9 @@ func (a *access) allowHosts(addr string) []string {
 	return hosts
 }
 
-// reloadOnHangup reads the token file and the certificate again on each SIGHUP until
-// ctx is done, and gives newCert a certificate it loaded (its names are Hosts to serve).
-// A file that does not load is logged and the one in use stays.
-func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger, newCert func()) {
-	if a.tokens == nil && a.cert.Load() == nil {
-		return
-	}
+// onHangup calls reload on each SIGHUP until ctx is done. The daemon's files that
+// SIGHUP reloads each register their own reload.
+func onHangup(ctx context.Context, reload func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -228,24 +224,36 @@ func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger, newCer
 		for {
 			select {
 			case <-hup:
+				reload()
 			case <-ctx.Done():
 				return
 			}
-			if a.tokens != nil {
-				if err := a.tokens.Reload(); err != nil {
-					logger.Error("tokens not reloaded; the ones in use stay", "file", a.flags.auth, "err", err)
-				} else {
-					logger.Info("tokens reloaded", "file", a.flags.auth, "tokens", a.tokens.Len())
-				}
-			}
-			if a.cert.Load() != nil {
-				if err := a.loadCert(); err != nil {
-					logger.Error("certificate not reloaded; the one in use stays", "err", err)
-				} else {
-					newCert()
-					logger.Info("certificate reloaded", "file", a.flags.tlsCert)
-				}
-			}
 		}
 	}()
+}
+
+// reloadOnHangup reads the token file and the certificate again on each SIGHUP until
+// ctx is done, and gives newCert a certificate it loaded (its names are Hosts to serve).
+// A file that does not load is logged and the one in use stays.
+func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger, newCert func()) {
+	if a.tokens == nil && a.cert.Load() == nil {
+		return
+	}
+	onHangup(ctx, func() {
+		if a.tokens != nil {
+			if err := a.tokens.Reload(); err != nil {
+				logger.Error("tokens not reloaded; the ones in use stay", "file", a.flags.auth, "err", err)
+			} else {
+				logger.Info("tokens reloaded", "file", a.flags.auth, "tokens", a.tokens.Len())
+			}
+		}
+		if a.cert.Load() != nil {
+			if err := a.loadCert(); err != nil {
+				logger.Error("certificate not reloaded; the one in use stays", "err", err)
+			} else {
+				newCert()
+				logger.Info("certificate reloaded", "file", a.flags.tlsCert)
+			}
+		}
+	})
 }

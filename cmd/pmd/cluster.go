@@ -9,11 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -143,27 +141,17 @@ func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.No
 	if c.secretFile == "" {
 		return
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-hup:
-			case <-ctx.Done():
-				return
-			}
-			secrets, err := readSecrets(c.secretFile)
-			if err == nil {
-				err = node.SetSecrets(secretBytes(secrets))
-			}
-			if err != nil {
-				logger.Error("cluster secrets not reloaded; the ones in use stay", "file", c.secretFile, "err", err)
-				continue
-			}
-			logger.Info("cluster secrets reloaded", "file", c.secretFile, "secrets", len(secrets))
+	onHangup(ctx, func() {
+		secrets, err := readSecrets(c.secretFile)
+		if err == nil {
+			err = node.SetSecrets(secretBytes(secrets))
 		}
-	}()
+		if err != nil {
+			logger.Error("cluster secrets not reloaded; the ones in use stay", "file", c.secretFile, "err", err)
+			return
+		}
+		logger.Info("cluster secrets reloaded", "file", c.secretFile, "secrets", len(secrets))
+	})
 }
 
 // readSecrets reads a cluster secret file: text, one secret a line, surrounding white
