@@ -28,17 +28,7 @@ func TestClusterSecret(t *testing.T) {
 	right := secretFile("right", "9f86d081884c7d659a2feaa0c55ad015\n")
 	wrong := secretFile("wrong", "60303ae22b998861bce3b28f33eec1be\n")
 
-	c := newNodes(t, 4)
-	members := strings.Join([]string{c.nodes[0].proxy.addr(), c.nodes[1].proxy.addr(), c.nodes[2].proxy.addr()}, ",")
-	for i, nd := range c.nodes {
-		nd.join, nd.expect, nd.flags = members, 3, []string{"--cluster-secret-file", right}
-		if i == 3 {
-			nd.expect = 0
-		}
-	}
-	for i := range 3 {
-		c.start(i)
-	}
+	c := startSecretCluster(t, right)
 	lead := c.leader()
 	for i := range 3 {
 		if st, body, err := c.append(i, fmt.Sprintf("Order$%d", i), "no_stream", ""); err != nil || st != http.StatusCreated {
@@ -125,6 +115,24 @@ func (c *tcluster) refused(t *testing.T) uint64 {
 	return sum
 }
 
+// startSecretCluster starts three nodes that form a cluster with the secret file, and
+// sets up a fourth, not started, to join it with the same file.
+func startSecretCluster(t *testing.T, file string) *tcluster {
+	t.Helper()
+	c := newNodes(t, 4)
+	members := strings.Join([]string{c.nodes[0].proxy.addr(), c.nodes[1].proxy.addr(), c.nodes[2].proxy.addr()}, ",")
+	for i, nd := range c.nodes {
+		nd.join, nd.expect, nd.flags = members, 3, []string{"--cluster-secret-file", file}
+		if i == 3 {
+			nd.expect = 0
+		}
+	}
+	for i := range 3 {
+		c.start(i)
+	}
+	return c
+}
+
 // TestClusterSecretRotation rotates a running cluster's secret from A to B with three
 // SIGHUPs, no restart (docs/cluster.md, "Security"): the file "A, B", then "B, A", then
 // "B". Writes go on throughout, and a node that knows only B then joins and catches up.
@@ -138,17 +146,7 @@ func TestClusterSecretRotation(t *testing.T) {
 		}
 	}
 	write(a)
-	c := newNodes(t, 4)
-	members := strings.Join([]string{c.nodes[0].proxy.addr(), c.nodes[1].proxy.addr(), c.nodes[2].proxy.addr()}, ",")
-	for i, nd := range c.nodes {
-		nd.join, nd.expect, nd.flags = members, 3, []string{"--cluster-secret-file", file}
-		if i == 3 {
-			nd.expect = 0
-		}
-	}
-	for i := range 3 {
-		c.start(i)
-	}
+	c := startSecretCluster(t, file)
 	c.leader()
 	for round, secrets := range [][]string{{a, b}, {b, a}, {b}} {
 		write(secrets...)

@@ -13,11 +13,7 @@ import (
 
 func writeSecret(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "cluster.secret")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeFile(t, "cluster.secret", content)
 }
 
 // TestServeRaftPortRefusals: a cluster node's Raft port open to others without a cluster

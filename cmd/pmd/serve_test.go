@@ -83,7 +83,14 @@ func sha256Hex(token string) string {
 
 func writeTokens(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tokens.yaml")
+	return writeFile(t, "tokens.yaml", content)
+}
+
+// writeFile writes content to a file name of its own temporary directory, readable by
+// its owner only, as token and secret files are, and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
