@@ -670,25 +670,57 @@ func (src *subscriptionSource) read(context.Context) error { return nil }
 // deliver hands x's event to the handler as the store reads it now: erased, if its
 // stream was erased since it was read (it may have waited, parked or read ahead, for
 // long). A dead event is dropped: it counts as done, the position moves past it, and
-// OnAttempt does not see it.
+// OnAttempt does not see it. So is, for a Stream filter, an event no longer at its
+// version of the stream (the stream was deleted or truncated, taking the event or its
+// link away), though it may live on in another stream.
 func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
 	s := (*Subscription)(src)
 	ev, err := s.current(ctx, x.ev)
 	if errors.Is(err, pmd.ErrEventNotFound) {
-		s.logger.Warn("pmd: subscription dropped an event that is no longer in the store",
-			append([]any{"subscription", s.name}, src.attrs(x)...)...)
-		s.mu.Lock()
-		if s.dropped == nil {
-			s.dropped = make(map[uuid.UUID]bool)
-		}
-		s.dropped[x.id] = true
-		s.mu.Unlock()
+		s.drop(x, "pmd: subscription dropped an event that is no longer in the store")
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read the event again: %w", err)
 	}
+	if s.filter.Stream != "" {
+		in, err := s.inStream(ctx, x)
+		if err != nil {
+			return fmt.Errorf("read the stream again: %w", err)
+		}
+		if !in {
+			s.drop(x, "pmd: subscription dropped an event that is no longer in the stream it follows")
+			return nil
+		}
+	}
 	return s.opts.Deliver(ctx, ev)
+}
+
+// drop logs why x is passed over and marks it dropped: its attempt, which succeeds
+// without calling the handler, is no attempt for OnAttempt.
+func (s *Subscription) drop(x *delivery, why string) {
+	s.logger.Warn(why, append([]any{"subscription", s.name}, (*subscriptionSource)(s).attrs(x)...)...)
+	s.mu.Lock()
+	if s.dropped == nil {
+		s.dropped = make(map[uuid.UUID]bool)
+	}
+	s.dropped[x.id] = true
+	s.mu.Unlock()
+}
+
+// inStream reports whether x's event is still at its version of the followed stream:
+// one read of the stream's index at that version.
+func (s *Subscription) inStream(ctx context.Context, x *delivery) (bool, error) {
+	for e, err := range s.store.ReadStream(ctx, s.filter.Stream, pmd.ReadOptions{From: x.pos, Limit: 1}) {
+		switch {
+		case errors.Is(err, pmd.ErrStreamNotFound):
+			return false, nil // deleted
+		case err != nil:
+			return false, err
+		}
+		return e.Version == x.pos && e.ID == x.id, nil
+	}
+	return false, nil // hidden by the stream's retention, like every version after it
 }
 
 // current returns ev, an event the subscription read, with the data, metadata and

@@ -217,3 +217,93 @@ func TestSubscriptionOfAStreamWhoseEventsAreGone(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionDropsAnEventRemovedFromItsStream: a stream subscription delivers only
+// what its stream still holds when an attempt starts. An event parked (or failing) at
+// version 0 of the followed stream, then removed from that stream (deleted with it, or
+// truncated away) while it lives on elsewhere (its own stream, for a link; a link, for
+// an event of the stream), is dropped at its next attempt like a dead event: the
+// receiver never gets it, OnAttempt does not see it, and the position moves past it.
+func TestSubscriptionDropsAnEventRemovedFromItsStream(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		linked  bool // the victim is linked into S from its own stream; otherwise written to S and linked elsewhere
+		remove  func(ctx context.Context, s *pmd.Store) error
+		failing bool // the victim is failing, due again later, not parked
+	}{
+		{"own event, stream deleted", false, deleteS, false},
+		{"own event, stream truncated", false, truncateS, false},
+		{"link, stream deleted", true, deleteS, false},
+		{"link, stream truncated", true, truncateS, false},
+		{"link, stream truncated while failing", true, truncateS, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, t.TempDir())
+			clock := pmtest.NewClock(time.Now())
+			home, other := "S", "Elsewhere"
+			if tc.linked {
+				home, other = "Own$1", "S"
+			}
+			victim, err := s.Append(ctx, home, pmd.Any, pmd.EventData{Type: "E", Data: map[string]any{"n": 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Link(ctx, other, pmd.Any, victim.IDs[0]); err != nil {
+				t.Fatal(err)
+			}
+			l := &eventLog{fail: map[string]bool{"1": true}}
+			attempted := make(chan pmd.Event, 64)
+			opts := pm.SubscriptionOptions{Deliver: l.handle, Clock: clock, MaxAttempts: 1,
+				RetryMin: time.Minute, RetryMax: time.Minute,
+				OnAttempt: func(a pm.AttemptInfo) { attempted <- a.Event }}
+			if tc.failing {
+				opts.MaxAttempts = 5
+			}
+			sub := startSub(t, s, "follow", pm.Filter{Stream: "S"}, opts)
+			sub.idle(t)
+			if st := sub.status(t); tc.failing && st.RetryAt.IsZero() || !tc.failing && len(st.Parked) != 1 {
+				t.Fatalf("status %+v, want the victim stuck", st)
+			}
+			<-attempted // the failed attempt
+			if err := tc.remove(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Event(ctx, victim.IDs[0]); err != nil {
+				t.Fatalf("the victim should live on outside S: %v", err)
+			}
+			l.heal()
+			if tc.failing {
+				clock.Advance(time.Hour)
+			} else if err := sub.Retry(ctx, victim.IDs[0]); err != nil {
+				t.Fatal(err)
+			}
+			sub.idle(t)
+			after := put(t, s, "S", "E", 2)
+			sub.idle(t)
+
+			got := l.events()
+			if len(got) != 2 || got[0].ID != victim.IDs[0] || got[1].ID != after.IDs[0] {
+				t.Fatalf("the receiver got %+v, want the failed attempt of the victim, then the next event only", got)
+			}
+			st := sub.status(t)
+			if len(st.Parked) != 0 || !st.RetryAt.IsZero() || st.Lag != 0 || st.Position != after.Version+1 {
+				t.Fatalf("status %+v, want nothing stuck, position %d", st, after.Version+1)
+			}
+			if e := <-attempted; e.ID != after.IDs[0] {
+				t.Fatalf("OnAttempt saw an attempt of %s, want only the next event's", e.ID)
+			}
+			select {
+			case e := <-attempted:
+				t.Fatalf("OnAttempt saw an attempt of %+v the receiver never had", e)
+			default:
+			}
+		})
+	}
+}
+
+func deleteS(ctx context.Context, s *pmd.Store) error { return s.DeleteStream(ctx, "S", pmd.Any) }
+
+func truncateS(ctx context.Context, s *pmd.Store) error {
+	return s.SetRetention(ctx, "S", pmd.Retention{TruncateBefore: 1})
+}
