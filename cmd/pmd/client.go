@@ -367,6 +367,14 @@ func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delete STREAM",
 		Short: "delete STREAM: its events stay in the streams they are linked into; the others leave $all",
+		Long: `Delete removes STREAM's membership: its events stay in every stream they are linked
+into, and those no stream shows any more leave $all. A later append starts the stream
+again, at the next version.
+
+A stream with no event (never written, or deleted already) has nothing to delete: pmd
+says "nothing to delete" and exits 0, as the API answers 204 for it. To fail (exit 1,
+wrong_expected_version) when there is nothing to delete, give --expected stream_exists
+or the stream's version.`,
 		Example: `  pmd delete 'Order$42'
   pmd delete 'Order$42' --expected 3`,
 		Args:              wantArgs(1, 1, "STREAM"),
@@ -383,15 +391,42 @@ func newDeleteCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteStream(cmd.Context(), args[0], exp); err != nil {
+			deleted, err := deleteStream(cmd.Context(), c, args[0], exp)
+			if err != nil {
+				return err
+			}
+			if !deleted {
+				_, err = fmt.Fprintf(stdout, "nothing to delete: stream %s does not exist (never written, or deleted already)\n", args[0])
 				return err
 			}
 			_, err = fmt.Fprintf(stdout, "deleted %s\n", args[0])
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&expected, "expected", "any", "expected version: any, stream_exists or N")
+	cmd.Flags().StringVar(&expected, "expected", "any", "expected version: any, no_stream, stream_exists or N (stream_exists: fail if there is nothing to delete)")
 	return cmd
+}
+
+// deleteStream deletes stream and tells whether it had an event to delete. The API
+// answers 204 either way (a delete of a stream with no event writes nothing), so with
+// expected any it first deletes with no_stream, which the daemon accepts only when the
+// stream has no event; no_stream holding means nothing was there. Only when that is
+// refused does it delete with any. (A delete by someone else between the two requests
+// is reported as done by this one: the stream is deleted either way.)
+func deleteStream(ctx context.Context, c *client.Client, stream string, exp pmd.ExpectedVersion) (bool, error) {
+	if exp == pmd.Any {
+		err := c.DeleteStream(ctx, stream, pmd.NoStream)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+			return false, err
+		}
+	}
+	if err := c.DeleteStream(ctx, stream, exp); err != nil {
+		return false, err
+	}
+	return exp != pmd.NoStream, nil
 }
 
 func newTailCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {

@@ -298,3 +298,48 @@ func TestHelpAndCompletion(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteSaysWhetherThereWasAStream: a delete of a stream with no event (never
+// written, or deleted already) succeeds, as the API's does, but says there was nothing
+// to delete instead of claiming it deleted something; --expected stream_exists makes
+// it fail instead, for a script that must know. The store is unchanged by it.
+func TestDeleteSaysWhetherThereWasAStream(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	addr := "--addr=" + d.addr
+	for _, s := range []string{"Order$1", "Order$2", "Gone$1"} {
+		if _, err := d.store.Append(ctx, s, pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.store.DeleteStream(ctx, "Gone$1", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	const nothing = "nothing to delete: stream %s does not exist (never written, or deleted already)\n"
+	tests := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"Never$1"}, exitOK, fmt.Sprintf(nothing, "Never$1"), ""},
+		{[]string{"Gone$1"}, exitOK, fmt.Sprintf(nothing, "Gone$1"), ""},
+		{[]string{"Never$1", "--expected", "no_stream"}, exitOK, fmt.Sprintf(nothing, "Never$1"), ""},
+		{[]string{"Never$1", "--expected", "stream_exists"}, exitFailed, "", "wrong_expected_version"},
+		{[]string{"Never$1", "--expected", "0"}, exitFailed, "", "wrong_expected_version"},
+		{[]string{"Order$1", "--expected", "no_stream"}, exitFailed, "", "wrong_expected_version"},
+		{[]string{"Order$1"}, exitOK, "deleted Order$1\n", ""},
+		{[]string{"Order$2", "--expected", "stream_exists"}, exitOK, "deleted Order$2\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			before := d.store.LastPosition()
+			code, out, errOut := runPMD(t, ctx, append([]string{"delete", addr}, tt.args...)...)
+			if code != tt.code || out != tt.out || !strings.Contains(errOut, tt.err) {
+				t.Fatalf("exit %d, want %d: stdout %q, want %q; stderr %q, want %q in it", code, tt.code, out, tt.out, errOut, tt.err)
+			}
+			if after := d.store.LastPosition(); !strings.HasPrefix(tt.out, "deleted") && after != before {
+				t.Fatalf("the log grew from position %d to %d", before, after)
+			}
+		})
+	}
+}
