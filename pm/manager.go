@@ -637,7 +637,7 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		// stored before it; one due later waits, even if the clock is past it, for the
 		// deadline check, which runs after every event stored before it (queuedAll).
 		at := t.ev.Timestamp
-		if ds := e.p.ledger().deadlines(); len(ds) > 0 && !ds[0].Due.After(at) {
+		if d, ok := e.p.ledger().firstDeadline(); ok && !d.Due.After(at) {
 			if err := m.decide(ctx, e, nil, at, now, &changes); err != nil {
 				return err
 			}
@@ -755,8 +755,8 @@ func (m *Manager) settle(pid string, l *ledger) {
 // or, when it is done and retention is on, when it is to be removed. A process has
 // never both: done means no deadline pending.
 func (m *Manager) wakeAt(l *ledger) (time.Time, bool) {
-	if ds := l.deadlines(); len(ds) > 0 {
-		return ds[0].Due, true
+	if d, ok := l.firstDeadline(); ok {
+		return d.Due, true
 	}
 	if m.opts.Retention.Completed > 0 && l.done() {
 		if at := l.completedAt(); !at.IsZero() {
