@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/config"
 )
 
 // TestClientInputRefusedBeforeDialling: a client command whose arguments break the
@@ -216,6 +217,54 @@ func TestJSONOutputIsJSON(t *testing.T) {
 				if !json.Valid([]byte(l)) {
 					t.Errorf("not a JSON line: %q", l)
 				}
+			}
+		})
+	}
+}
+
+// TestJSONListsAreObjects: every list a command prints with --json is an object whose
+// key names the list, as the API answers it, never a bare array (nor null when empty).
+func TestJSONListsAreObjects(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte(`
+processes:
+  - name: CateringMatch
+    correlate_by: order_id
+    handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
+    issue: {type: ConfirmOrder}
+subscriptions:
+  - name: billing
+    types: [ConfirmOrder]
+    deliver: {webhook: "http://127.0.0.1:1/events"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startInProcess(t, cfg)
+	tests := []struct {
+		args []string
+		key  string
+		n    int
+	}{
+		{[]string{"streams"}, "streams", 0},
+		{[]string{"category", "Order"}, "events", 0},
+		{[]string{"read", "$all"}, "events", 0},
+		{[]string{"process"}, "processes", 1},
+		{[]string{"parked", "CateringMatch"}, "parked", 0},
+		{[]string{"subscriptions"}, "subscriptions", 1},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runPMD(t, context.Background(), append(tt.args, "--addr", d.addr, "--json")...)
+			if code != exitOK {
+				t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+			}
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(out), &obj); err != nil {
+				t.Fatalf("not a JSON object (%v): %s", err, out)
+			}
+			var list []json.RawMessage
+			if err := json.Unmarshal(obj[tt.key], &list); err != nil || list == nil || len(list) != tt.n {
+				t.Fatalf("%q is not a list of %d (%v): %s", tt.key, tt.n, err, out)
 			}
 		})
 	}

@@ -38,7 +38,8 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(stdout, list)
+					// As GET /v1/subscriptions answers, and as the other lists print.
+					return printJSON(stdout, map[string]any{"subscriptions": list})
 				}
 				printSubscriptions(stdout, list)
 				return nil
@@ -54,7 +55,7 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON for scripts: {"subscriptions": [...]}, or with NAME the subscription`)
 	cmd.AddCommand(newEventOperateCmd(g, stdout, "retry"), newEventOperateCmd(g, stdout, "skip"))
 	return cmd
 }
