@@ -337,6 +337,9 @@ func (s *Store) applyLoop() {
 				// waiting for the batch get the error.
 				s.acked.Store(st.recs[len(st.recs)-1].Position)
 				s.answer(st)
+				if s.beforeIndex != nil {
+					s.beforeIndex()
+				}
 				if err == nil {
 					err = s.eng.Apply(s.ibatch, len(st.recs))
 				}
@@ -375,6 +378,9 @@ func (s *Store) visible(ctx context.Context) error {
 		}
 		if err := s.failure(); err != nil {
 			return err
+		}
+		if s.waitIndex != nil {
+			s.waitIndex()
 		}
 		select {
 		case <-ch:

@@ -101,6 +101,11 @@ type Store struct {
 	ibatch *index.Batch // owned by the applier
 
 	repl atomic.Pointer[replication] // set when the store is a cluster's replica (replicate.go)
+
+	// Test hooks, nil outside tests: beforeIndex runs in the applier after it answered a
+	// batch's writers and before it indexes the batch; waitIndex runs in visible when a
+	// reader is about to wait for the applier.
+	beforeIndex, waitIndex func()
 }
 
 // Open opens the store in dir, creating it if needed. It repairs a torn log tail, opens
