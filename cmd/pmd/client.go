@@ -49,10 +49,12 @@ func printJSON(w io.Writer, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// expectedValue reads --expected the way the API spells expected versions.
+// expectedValue reads --expected the way the API spells expected versions. An empty
+// one (--expected "$V" with V unset) is refused rather than read as any: it would drop
+// the check the script meant to make.
 func expectedValue(v string) (pmd.ExpectedVersion, error) {
 	switch v {
-	case "", "any":
+	case "any":
 		return pmd.Any, nil
 	case "no_stream", "-1":
 		return pmd.NoStream, nil
