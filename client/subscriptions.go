@@ -19,7 +19,8 @@ type Subscription struct {
 	// up.
 	Lag    uint64 `json:"lag"`
 	Parked int    `json:"parked"`
-	// Status is delivering, failing (the next event waits for RetryAt) or parked.
+	// Status is delivering, failing (the next event failed: FailingEvent in the
+	// detail; it waits for RetryAt, nil while it is attempted again) or parked.
 	Status      string     `json:"status"`
 	LastError   string     `json:"last_error"`
 	LastErrorAt *time.Time `json:"last_error_at"`
@@ -36,10 +37,20 @@ type SubscriptionFilter struct {
 	Category string   `json:"category,omitempty"`
 }
 
-// SubscriptionDetail is one subscription with its parked events.
+// SubscriptionDetail is one subscription with its failing and parked events.
 type SubscriptionDetail struct {
 	Subscription
+	// FailingEvent is the event that failed its last attempt, not parked; nil unless
+	// Status is failing. RetryEvent and SkipEvent release it as they do a parked one.
+	FailingEvent *FailingEvent `json:"failing_event"`
 	ParkedEvents []ParkedEvent `json:"parked_events"` // in log order
+}
+
+// FailingEvent is the event a subscription is failing to deliver: the fields of a
+// parked one, and when it is attempted again (nil while an attempt of it runs).
+type FailingEvent struct {
+	ParkedEvent
+	RetryAt *time.Time `json:"retry_at"`
 }
 
 // ParkedEvent is an event that failed its subscription's max_attempts deliveries in a

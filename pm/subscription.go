@@ -583,6 +583,18 @@ type ParkedEvent struct {
 	Err      string // of the last attempt
 }
 
+// FailingEvent is the event at a subscription's position whose last attempt failed:
+// it holds the subscription back until an attempt delivers it, or Retry or Skip.
+type FailingEvent struct {
+	Event    pmd.Event
+	At       uint64 // where it stands in the subscription: its position, or its version in the stream
+	Attempts int    // made so far
+	Err      string // of the last attempt
+	// RetryAt is when it is attempted again; zero while an attempt of it runs (Retry
+	// and Skip then fail with ErrEventNotStuck).
+	RetryAt time.Time
+}
+
 // SubscriptionStatus is where a subscription stands.
 type SubscriptionStatus struct {
 	// Position: every matching event below it is delivered or skipped. A log position,
@@ -593,7 +605,11 @@ type SubscriptionStatus struct {
 	Lag uint64
 	// Parked are the parked events, in log order.
 	Parked []ParkedEvent
-	// RetryAt is when the failing event is tried again; zero when none is failing.
+	// Failing is the event that failed its last attempt and is not parked (failed
+	// fewer than MaxAttempts times in a row); nil when none is.
+	Failing *FailingEvent
+	// RetryAt is when the failing event is tried again; zero when none is failing, or
+	// while its next attempt runs.
 	RetryAt time.Time
 	// LastErr is the error of the last failed attempt and LastErrAt when it failed;
 	// empty when none failed since Run started (or, for an event still failing or
@@ -614,22 +630,34 @@ func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
 		st.Lag = newest.at - s.position + 1
 	}
 	for _, x := range s.d.queues[""] {
-		switch x.state {
-		case stateParked:
+		switch {
+		case x.state == stateParked:
 			st.Parked = append(st.Parked, ParkedEvent{Event: *x.ev, At: x.pos, Attempts: x.attempts, Err: x.lastErr})
-		case stateWaiting:
-			st.RetryAt = x.retryAt
+		case x.failures > 0:
+			// The head (only the head is attempted): waiting for its retry time, or
+			// being attempted again, or held while a Retry or Skip is recorded.
+			st.Failing = &FailingEvent{Event: *x.ev, At: x.pos, Attempts: x.attempts, Err: x.lastErr}
+			if x.state == stateWaiting {
+				st.RetryAt, st.Failing.RetryAt = x.retryAt, x.retryAt
+			}
 		}
 	}
 	s.mu.Unlock()
 	// As the store reads them now: erased, if their stream was. A dead one stays listed,
 	// as read, until Retry drops it or Skip passes it; so does one whose record was
 	// damaged since (the store reports the damage; an operator still sees the event).
-	for i, p := range st.Parked {
-		ev, err := s.current(ctx, &p.Event)
+	events := make([]*pmd.Event, 0, len(st.Parked)+1)
+	for i := range st.Parked {
+		events = append(events, &st.Parked[i].Event)
+	}
+	if st.Failing != nil {
+		events = append(events, &st.Failing.Event)
+	}
+	for _, e := range events {
+		ev, err := s.current(ctx, e)
 		switch {
 		case err == nil:
-			st.Parked[i].Event = ev
+			*e = ev
 		case !errors.Is(err, pmd.ErrEventNotFound) && !errors.Is(err, pmd.ErrCorrupt):
 			return SubscriptionStatus{}, err
 		}

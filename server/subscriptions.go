@@ -43,14 +43,16 @@ type Subscription struct {
 	// and hold the subscription back until retried or skipped.
 	Parked int `json:"parked"`
 	// Status is delivering (nothing failing: caught up or catching up), failing (the
-	// next event failed and waits for RetryAt) or parked.
+	// next event failed, fewer than max_attempts times in a row, and waits for RetryAt
+	// or is being attempted again) or parked.
 	Status string `json:"status"`
 	// LastError is the error of the last failed attempt, and LastErrorAt when it
 	// failed; "" and nil when none failed since the daemon started (a failing or
 	// parked event's error is loaded from the subscription's stream at start).
 	LastError   string     `json:"last_error"`
 	LastErrorAt *time.Time `json:"last_error_at"`
-	// RetryAt is when a failing event is tried again; nil unless Status is failing.
+	// RetryAt is when a failing event is tried again; nil unless Status is failing,
+	// and while its next attempt runs.
 	RetryAt *time.Time `json:"retry_at"`
 	// Stream is the subscription's own stream: its position and every failure,
 	// parking, retry and skip are recorded there.
@@ -64,11 +66,24 @@ type SubscriptionFilter struct {
 	Category string   `json:"category,omitempty"`
 }
 
-// SubscriptionDetail is one subscription with its parked events.
+// SubscriptionDetail is one subscription with its failing and parked events.
 type SubscriptionDetail struct {
 	Subscription
+	// FailingEvent is the event that failed its last attempt and is not parked: it
+	// holds the subscription back until an attempt delivers it, or a retry or a skip;
+	// nil unless Status is failing.
+	FailingEvent *FailingEvent `json:"failing_event"`
 	// ParkedEvents are the parked events, in log order.
 	ParkedEvents []ParkedEvent `json:"parked_events"`
+}
+
+// FailingEvent is the event a subscription is failing to deliver: the fields of a
+// parked event (Attempts made so far, Error of the last), and when it is tried again.
+type FailingEvent struct {
+	ParkedEvent
+	// RetryAt is when it is attempted again; nil while an attempt of it runs (a retry
+	// or a skip is then refused, ErrConflict).
+	RetryAt *time.Time `json:"retry_at"`
 }
 
 // ParkedEvent is an event that failed a subscription's max_attempts deliveries in a

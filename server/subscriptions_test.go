@@ -13,8 +13,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// fakeSubscriptions is two subscriptions: "billing" (types) with one parked event, and
-// "audit" (a category), delivering.
+// fakeSubscriptions is three subscriptions: "billing" (types) with one parked event,
+// "audit" (a category), delivering, and "shipping" (a stream), failing on an event.
 type fakeSubscriptions struct {
 	done []string // "retried <id>" or "skipped <id>"
 }
@@ -31,8 +31,12 @@ func (f *fakeSubscriptions) List(context.Context) ([]Subscription, error) {
 			Position: 7, Lag: 3, Parked: 1, Status: "parked", LastError: "503", LastErrorAt: &at, Stream: "billing.subscription"},
 		{Name: "audit", Filter: SubscriptionFilter{Category: "Order"}, Webhook: "http://127.0.0.1:9002/",
 			Position: 12, Status: "delivering", Stream: "audit.subscription"},
+		{Name: "shipping", Filter: SubscriptionFilter{Stream: "Orders"}, Webhook: "http://127.0.0.1:9003/",
+			Position: 4, Lag: 2, Status: "failing", LastError: "500", LastErrorAt: &at, RetryAt: &retryAt, Stream: "shipping.subscription"},
 	}, nil
 }
+
+var retryAt = time.Unix(65, 0).UTC()
 
 func (f *fakeSubscriptions) Subscription(ctx context.Context, name string) (SubscriptionDetail, error) {
 	list, _ := f.List(ctx)
@@ -43,6 +47,9 @@ func (f *fakeSubscriptions) Subscription(ctx context.Context, name string) (Subs
 		d := SubscriptionDetail{Subscription: s}
 		if s.Parked > 0 {
 			d.ParkedEvents = []ParkedEvent{{ID: parkedEvent, Type: "ConfirmOrder", Stream: "CateringMatch$42", Position: 7, Attempts: 10, Error: "503"}}
+		}
+		if s.Status == "failing" {
+			d.FailingEvent = &FailingEvent{ParkedEvent: ParkedEvent{ID: busyEvent, Type: "Ship", Stream: "Orders", Position: 4, Attempts: 2, Error: "500"}, RetryAt: &retryAt}
 		}
 		return d, nil
 	}
@@ -82,7 +89,9 @@ func TestSubscriptionRoutes(t *testing.T) {
 		`{"filter":{"types":["ConfirmOrder"]},"lag":3,"last_error":"503","last_error_at":"1970-01-01T00:00:05Z","name":"billing","parked":1,` +
 		`"position":7,"retry_at":null,"status":"parked","stream":"billing.subscription","webhook":"http://127.0.0.1:9001/events"},` +
 		`{"filter":{"category":"Order"},"lag":0,"last_error":"","last_error_at":null,"name":"audit","parked":0,` +
-		`"position":12,"retry_at":null,"status":"delivering","stream":"audit.subscription","webhook":"http://127.0.0.1:9002/"}]}`
+		`"position":12,"retry_at":null,"status":"delivering","stream":"audit.subscription","webhook":"http://127.0.0.1:9002/"},` +
+		`{"filter":{"stream":"Orders"},"lag":2,"last_error":"500","last_error_at":"1970-01-01T00:00:05Z","name":"shipping","parked":0,` +
+		`"position":4,"retry_at":"1970-01-01T00:01:05Z","status":"failing","stream":"shipping.subscription","webhook":"http://127.0.0.1:9003/"}]}`
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
@@ -92,9 +101,18 @@ func TestSubscriptionRoutes(t *testing.T) {
 	if len(parked) != 1 || parked[0].(map[string]any)["id"] != parkedEvent || r.body["position"] != num(7) {
 		t.Fatalf("billing: %s", r.raw)
 	}
+	if r.body["failing_event"] != nil {
+		t.Fatalf("billing names a failing event: %s", r.raw)
+	}
 	r = e.do("GET", "/v1/subscriptions/audit", nil).must(t, http.StatusOK)
-	if parked := r.body["parked_events"].([]any); len(parked) != 0 {
+	if parked := r.body["parked_events"].([]any); len(parked) != 0 || r.body["failing_event"] != nil {
 		t.Fatalf("audit: %s", r.raw)
+	}
+	// A failing subscription names its failing event, as one names its parked events.
+	r = e.do("GET", "/v1/subscriptions/shipping", nil).must(t, http.StatusOK)
+	failing, _ := json.Marshal(r.body["failing_event"])
+	if want := `{"attempts":2,"error":"500","id":"` + busyEvent + `","position":4,"retry_at":"1970-01-01T00:01:05Z","stream":"Orders","type":"Ship"}`; string(failing) != want {
+		t.Fatalf("shipping's failing event: got  %s\nwant %s", failing, want)
 	}
 	e.do("GET", "/v1/subscriptions/nope", nil).mustError(t, http.StatusNotFound, "not_found")
 	e.do("GET", "/v1/subscriptions?limit=1", nil).mustError(t, http.StatusBadRequest, "bad_request")

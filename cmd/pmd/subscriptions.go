@@ -121,6 +121,13 @@ func (p *subscriptions) Subscription(ctx context.Context, name string) (server.S
 		out.ParkedEvents = append(out.ParkedEvents, server.ParkedEvent{ID: pe.Event.ID.String(), Type: pe.Event.Type,
 			Stream: pe.Event.Stream, Position: pe.At, Attempts: pe.Attempts, Error: pe.Err})
 	}
+	if f := st.Failing; f != nil {
+		out.FailingEvent = &server.FailingEvent{ParkedEvent: server.ParkedEvent{ID: f.Event.ID.String(), Type: f.Event.Type,
+			Stream: f.Event.Stream, Position: f.At, Attempts: f.Attempts, Error: f.Err}}
+		if !f.RetryAt.IsZero() {
+			out.FailingEvent.RetryAt = &f.RetryAt
+		}
+	}
 	return out, nil
 }
 
@@ -135,9 +142,11 @@ func summary(s subscribed, st pm.SubscriptionStatus) server.Subscription {
 	switch {
 	case len(st.Parked) > 0:
 		out.Status = "parked"
-	case !st.RetryAt.IsZero():
+	case st.Failing != nil:
 		out.Status = "failing"
-		out.RetryAt = &st.RetryAt
+		if !st.RetryAt.IsZero() {
+			out.RetryAt = &st.RetryAt
+		}
 	}
 	if !st.LastErrAt.IsZero() {
 		out.LastErrorAt = &st.LastErrAt
