@@ -30,6 +30,10 @@
 //   - Leader-only work (Config.OnLeader: process managers, subscriptions) starts once the
 //     node leads and has applied every earlier entry, and is stopped and waited for when
 //     leadership is lost, before the node does anything else.
+//   - Every node decides an entry by the same apply rules: the leader stamps each entry
+//     with the newest rules version every voter applies (RulesVersion, FORMAT.md), and a
+//     node that meets an entry of newer rules than its own applies nothing of it or after
+//     it, and stops its Raft saying so (state "halted"), rather than decide it otherwise.
 //   - A node whose copy cannot follow (a failed log write under an entry Raft considers
 //     applied, a data directory of another store) stops (Config.Fatal); restarted with
 //     the same flags it applies the entries again and rejoins.

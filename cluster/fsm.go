@@ -27,14 +27,62 @@ const (
 	entrySeed byte = 2
 )
 
+// RulesVersion is the version of the rules by which this pmd applies Raft entries: how
+// a write's expected version, event ids, exact retries, non-finite numbers and retention
+// records are decided (pmd.Store.ApplyWrites), and what a seed entry does. Every node
+// must decide each entry the same way, so the leader stamps each entry it prepares with
+// the rules version to apply it by (the least that every voter knows, Node.stampRules),
+// and a node refuses an entry stamped with a version newer than this one rather than
+// decide it by older rules (fsm.refuse). A release that changes the rules raises it, and
+// keeps applying entries stamped with an older version by the older rules, for the
+// entries prepared while the cluster was being upgraded. See FORMAT.md, "Apply rules".
+const RulesVersion uint32 = 1
+
+// unstampedRules is the rules version of an entry without a stamp: pmd before rules
+// versions wrote none, and applied its entries by the rules of version 1.
+const unstampedRules uint32 = 1
+
+// rulesOf is the rules version an entry's stamp stands for.
+func rulesOf(stamp uint32) uint32 {
+	if stamp == 0 {
+		return unstampedRules
+	}
+	return stamp
+}
+
 type writeEntry struct {
 	Timestamp int64  `msgpack:"t"` // the leader's clock: the events' timestamp
 	Write     []byte `msgpack:"w"` // as pmd.Store.SetReplicator's fn got it
+	// Rules is the apply rules version to decide it by (RulesVersion); 0, left out of
+	// the encoding, in entries of pmd before rules versions: unstampedRules.
+	Rules uint32 `msgpack:"r,omitempty"`
 }
 
 type seedEntry struct {
 	StoreID  uuid.UUID `msgpack:"id"`
-	Position uint64    `msgpack:"pos"` // the seed store's last position
+	Position uint64    `msgpack:"pos"`         // the seed store's last position
+	Rules    uint32    `msgpack:"r,omitempty"` // as writeEntry's
+}
+
+// RulesError is why a node stopped applying Raft entries: an entry was stamped with
+// apply rules newer than this pmd's. None of that entry, nor of any after it, is applied
+// here; a pmd that knows its rules applies them from there.
+type RulesError struct {
+	Index uint64 // the entry's Raft index
+	Rules uint32 // the rules version it is stamped with
+	Known uint32 // the newest this pmd applies (RulesVersion)
+	Kind  byte   // if not 0, the entry is of this kind, which this pmd does not know (Rules is then unknown)
+}
+
+func (e *RulesError) Error() string {
+	if e.Kind != 0 {
+		return fmt.Sprintf("cluster: Raft entry %d is of kind %d, which this node's pmd (apply rules up to version %d) does not know: a newer release prepared it: "+
+			"it stopped applying entries there (none of that entry was applied); upgrade this node's pmd to the cluster's release and restart it",
+			e.Index, e.Kind, e.Known)
+	}
+	return fmt.Sprintf("cluster: Raft entry %d is stamped with apply rules version %d, and this node's pmd applies rules up to version %d: "+
+		"it stopped applying entries there (none of that entry was applied); upgrade this node's pmd to a release with rules version %d or later and restart it",
+		e.Index, e.Rules, e.Known, e.Rules)
 }
 
 // snapshotData is what a snapshot holds: not the store's records, which are the store's
@@ -51,6 +99,13 @@ type fsm struct {
 	logger *slog.Logger
 	fetch  func(ctx context.Context, to uint64) error // copies records up to to from a peer
 	fatal  func(error)                                // the node cannot go on: stop it
+	// rules is the newest apply rules version this node applies: RulesVersion (tests
+	// pretend to be another release).
+	rules uint32
+	// halt is told once, when an entry is refused (refuse): the node stops its Raft. It
+	// runs on Raft's FSM goroutine, which raft.Shutdown waits for: it must not block.
+	halt    func(*RulesError)
+	refused atomic.Pointer[RulesError] // set once an entry was refused: nothing is applied after it
 
 	applied atomic.Uint64 // the last Raft index applied (or skipped), for WaitApplied
 	mu      sync.Mutex
@@ -75,6 +130,14 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // entries go to the store together, sharing its log writes and fsyncs.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
+	if r := f.refused.Load(); r != nil {
+		// Raft hands on the entries after a refused one until it stops: none is applied,
+		// and the applied index stays before the refused one.
+		for i := range out {
+			out[i] = &outcome{err: r}
+		}
+		return out
+	}
 	var run []pmd.ReplicatedWrite
 	var at []int
 	flush := func() {
@@ -103,12 +166,19 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				out[i] = &outcome{err: fmt.Errorf("%w: Raft entry %d does not decode: %v", pmd.ErrInvalidArgument, l.Index, err)}
 				continue
 			}
+			if rulesOf(e.Rules) > f.rules {
+				flush()
+				return f.refuse(logs, i, out, e.Rules, 0)
+			}
 			run = append(run, pmd.ReplicatedWrite{Index: l.Index, Timestamp: e.Timestamp, Write: e.Write})
 			at = append(at, i)
 		case entrySeed:
 			flush()
 			var e seedEntry
 			err := msgpack.Unmarshal(l.Data[1:], &e)
+			if err == nil && rulesOf(e.Rules) > f.rules {
+				return f.refuse(logs, i, out, e.Rules, 0)
+			}
 			if err == nil {
 				err = f.seed(e)
 			}
@@ -117,11 +187,35 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			}
 			out[i] = &outcome{err: err}
 		default:
-			out[i] = &outcome{err: fmt.Errorf("%w: Raft entry %d has unknown kind %d", pmd.ErrInvalidArgument, l.Index, l.Data[0])}
+			// A kind this pmd does not know comes from a newer release (a new kind comes
+			// with a new rules version): passing over it would leave this copy without it.
+			flush()
+			return f.refuse(logs, i, out, 0, l.Data[0])
 		}
 	}
 	flush()
 	f.setApplied(logs[len(logs)-1].Index)
+	return out
+}
+
+// refuse stops applying at logs[i], whose entry is stamped with rules newer than this
+// node's, or is of a kind it does not know (kind, else 0): deciding it by older rules could write what the other nodes do not, and
+// skipping it would leave this copy without it. The entries before it in the batch are
+// applied (flushed by the caller); it and those after it get the refusal as their
+// outcome, the applied index stays before it, and the node is told to stop (halt).
+// Raft counts the entry applied all the same: Snapshot refuses from now on, so that no
+// snapshot stands for it, and a restart hands it to the FSM again.
+func (f *fsm) refuse(logs []*raft.Log, i int, out []any, stamp uint32, kind byte) []any {
+	r := &RulesError{Index: logs[i].Index, Rules: rulesOf(stamp), Known: f.rules, Kind: kind}
+	for j := i; j < len(out); j++ {
+		out[j] = &outcome{err: r}
+	}
+	if i > 0 {
+		f.setApplied(logs[i-1].Index)
+	}
+	if f.refused.CompareAndSwap(nil, r) {
+		f.halt(r)
+	}
 	return out
 }
 
@@ -196,6 +290,9 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 // (Raft's log holds the entries): it syncs them here, before Raft takes the snapshot as
 // the point up to which it may drop its entries.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if r := f.refused.Load(); r != nil {
+		return nil, r
+	}
 	if err := f.store.Sync(); err != nil {
 		return nil, fmt.Errorf("cluster: sync the store before a snapshot: %w", err)
 	}

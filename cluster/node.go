@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,6 +72,10 @@ type Config struct {
 	SnapshotInterval   time.Duration // 2m: how often Raft checks SnapshotThreshold
 	TrailingLogs       uint64        // 10240 entries
 	NoSync             bool          // Raft's log store without fsync (tests only)
+
+	// rules is the newest apply rules version the node applies, if not RulesVersion:
+	// for tests that play a node of another release.
+	rules uint32
 }
 
 // Errors.
@@ -106,6 +111,13 @@ type Node struct {
 	ready   atomic.Bool
 	removed atomic.Bool // the leader removed this node, which stopped Raft (leave)
 
+	// stamp is the apply rules version the leader stamps on the entries it prepares:
+	// the least of what its voters apply (leastRules). rulesMu guards rulesKnown, what
+	// each voter said it applies when last asked.
+	stamp      atomic.Uint32
+	rulesMu    sync.Mutex
+	rulesKnown map[raft.ServerID]uint32
+
 	// leaderAt is the leader's HTTP address as the leader gave it, for a term: asked
 	// once per leader and term, not at every forwarded request (each ask is a connection
 	// to the leader's cluster service).
@@ -135,7 +147,9 @@ func Start(cfg Config) (*Node, error) {
 			os.Exit(1)
 		}
 	}
-	n.fsm = &fsm{store: cfg.Store, logger: cfg.Logger, fetch: n.fetch, fatal: n.cfg.Fatal}
+	n.rulesKnown = map[raft.ServerID]uint32{}
+	n.fsm = &fsm{store: cfg.Store, logger: cfg.Logger, fetch: n.fetch, fatal: n.cfg.Fatal, rules: cmp.Or(cfg.rules, RulesVersion), halt: n.halt}
+	n.stamp.Store(unstampedRules)
 	applied, err := cfg.Store.SetReplicator(n.replicate)
 	if err != nil {
 		return nil, err
@@ -145,6 +159,10 @@ func Start(cfg Config) (*Node, error) {
 		n.closeAll()
 		return nil, err
 	}
+	if n.fsm.refused.Load() != nil {
+		n.stopRaft() // refused before Raft was known to halt
+	}
+	n.logger.Info("cluster: node started", "node_id", n.cfg.NodeID, "raft_listen", n.cfg.RaftAddr, "raft_advertise", n.cfg.RaftAdvertise, "apply_rules", n.fsm.rules)
 	n.wg.Add(3)
 	go n.serve()
 	go n.lead()
@@ -381,13 +399,41 @@ func (n *Node) leave(by string) {
 	}()
 }
 
-// Problems lists what keeps this node from serving as a member of its cluster: nothing,
-// or its removal.
-func (n *Node) Problems() []string {
-	if n.removed.Load() {
-		return []string{ErrRemoved.Error()}
+// halt stops Raft on this node, whose state machine refused an entry stamped with
+// apply rules newer than its pmd's (fsm.refuse): it cannot follow the cluster, and must
+// not decide the entry by older rules. The process goes on, as a removed node's does,
+// so that /healthz and GET /v1/cluster say why (Problems, state "halted") and its copy
+// answers reads of what it holds; restarted with a pmd that knows the rules, it applies
+// the entry and rejoins. It runs on Raft's FSM goroutine: it must not wait for Raft.
+func (n *Node) halt(r *RulesError) {
+	n.ready.Store(false)
+	n.logger.Error("cluster: this node stopped applying Raft entries and stopped its Raft: upgrade its pmd", "err", r,
+		"entry", r.Index, "entry_rules", r.Rules, "node_rules", r.Known)
+	n.stopRaft()
+}
+
+// stopRaft stops Raft in the background, once it started.
+func (n *Node) stopRaft() {
+	if r := n.started.Load(); r != nil {
+		go func() {
+			if err := r.Shutdown().Error(); err != nil {
+				n.logger.Warn("cluster: stop Raft", "err", err)
+			}
+		}()
 	}
-	return nil
+}
+
+// Problems lists what keeps this node from serving as a member of its cluster: nothing,
+// its removal, or an entry whose apply rules its pmd does not know.
+func (n *Node) Problems() []string {
+	var p []string
+	if n.removed.Load() {
+		p = append(p, ErrRemoved.Error())
+	}
+	if r := n.fsm.refused.Load(); r != nil {
+		p = append(p, r.Error())
+	}
+	return p
 }
 
 func (n *Node) bootstrap(servers []raft.Server) {
@@ -454,6 +500,7 @@ func (n *Node) lead() {
 				n.logger.Warn("cluster: leader barrier", "err", err)
 				continue // leadership lost meanwhile: LeaderCh says so next
 			}
+			n.stamp.Store(n.leastRules())
 			if err := n.seed(); err != nil {
 				n.logger.Warn("cluster: seed", "err", err)
 				continue
@@ -461,10 +508,13 @@ func (n *Node) lead() {
 			n.applyMu.Lock()
 			n.lastTS = max(n.lastTS, n.fsm.lastTS.Load())
 			n.applyMu.Unlock()
+			stopRules := n.watchRules()
 			n.ready.Store(true)
-			n.logger.Info("cluster: leading", "term", n.raft.Stats()["term"])
+			n.logger.Info("cluster: leading", "term", n.raft.Stats()["term"], "apply_rules", n.stamp.Load())
+			stopWork = func() { n.ready.Store(false); stopRules() }
 			if n.cfg.OnLeader != nil {
-				stopWork = n.runLeaderWork()
+				stopLeader := n.runLeaderWork()
+				stopWork = func() { stopLeader(); stopRules() }
 			}
 		}
 	}
@@ -492,7 +542,7 @@ func (n *Node) seed() error {
 	if n.store.Applied() > 0 {
 		return nil
 	}
-	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition()})
+	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition(), Rules: n.stamp.Load()})
 	if err != nil {
 		return err
 	}
@@ -508,7 +558,7 @@ func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, er
 	n.applyMu.Lock()
 	ts := max(time.Now().UnixNano(), n.lastTS+1)
 	n.lastTS = ts
-	b, err := msgpack.Marshal(&writeEntry{Timestamp: ts, Write: write})
+	b, err := msgpack.Marshal(&writeEntry{Timestamp: ts, Write: write, Rules: n.stamp.Load()})
 	if err != nil {
 		n.applyMu.Unlock()
 		return pmd.WriteResult{}, err
@@ -536,6 +586,9 @@ func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, er
 func (n *Node) notLeader() error {
 	if n.removed.Load() {
 		return ErrRemoved
+	}
+	if r := n.fsm.refused.Load(); r != nil {
+		return r
 	}
 	if _, id := n.raft.LeaderWithID(); id != "" {
 		return fmt.Errorf("%w (the leader is %s)", ErrNotLeader, id)
@@ -610,6 +663,9 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 		if n.removed.Load() {
 			return "", ErrRemoved
 		}
+		if r := n.fsm.refused.Load(); r != nil {
+			return "", r
+		}
 		addr, id := n.raft.LeaderWithID()
 		term := n.raft.CurrentTerm()
 		if id != "" {
@@ -650,12 +706,14 @@ func (n *Node) info() Info {
 	state := strings.ToLower(n.raft.State().String())
 	if n.removed.Load() {
 		state = "removed"
+	} else if n.fsm.refused.Load() != nil {
+		state = "halted"
 	}
 	return Info{
 		ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAdvertise, HTTPAddr: n.cfg.HTTPAddr,
 		State: state, LeaderID: string(id), LeaderAddr: string(addr),
 		Term: term, CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.AppliedIndex(),
-		Position: n.store.LastPosition(), InCluster: n.hasState(), Ready: n.IsLeader(),
+		Position: n.store.LastPosition(), InCluster: n.hasState(), Ready: n.IsLeader(), Rules: n.fsm.rules,
 	}
 }
 
@@ -772,7 +830,11 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 			}
 		}
 	}
-	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr)
+	// From the entry that adds it, the node is a voter whose apply rules the entries'
+	// stamp must not exceed: learn them first.
+	n.askRules(ctx, []raft.Server{{ID: raft.ServerID(id), Address: raft.ServerAddress(addr), Suffrage: raft.Voter}})
+	n.stamp.Store(n.leastRules(raft.Server{ID: raft.ServerID(id), Suffrage: raft.Voter}))
+	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr, "apply_rules", n.stamp.Load())
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error()
 }
 
@@ -802,6 +864,90 @@ func (n *Node) removeServer(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// rulesRefresh is how often the leader asks its voters which apply rules they know: a
+// voter restarted with another release says so within this.
+const rulesRefresh = 10 * time.Second
+
+// watchRules asks the voters which apply rules they know, now and every rulesRefresh,
+// and sets the stamp to the least (leastRules), until the returned stop is called (which
+// waits for it). Until the first answers the leader stamps what it knew before, which
+// is never more than a voter it never heard from is taken to know.
+func (n *Node) watchRules() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(rulesRefresh)
+		defer t.Stop()
+		for {
+			if f := n.raft.GetConfiguration(); f.Error() == nil {
+				n.askRules(ctx, f.Configuration().Servers)
+				n.stamp.Store(n.leastRules())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// askRules asks the voters among servers, at once, which apply rules they know, and
+// notes the answers; one that does not answer within a second keeps what it said
+// before.
+func (n *Node) askRules(ctx context.Context, servers []raft.Server) {
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter || string(s.ID) == n.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			resp, _, _, err := n.call(cctx, string(s.Address), request{Op: "info"}, time.Second)
+			if err != nil || resp.Info == nil || resp.Info.ID != string(s.ID) {
+				return
+			}
+			n.rulesMu.Lock()
+			n.rulesKnown[s.ID] = rulesOf(resp.Info.Rules)
+			n.rulesMu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+// leastRules is the apply rules version the leader may stamp: the least that this node
+// and every voter of the latest configuration (and more, a voter about to be added)
+// apply, by what each said when last asked.
+func (n *Node) leastRules(more ...raft.Server) uint32 {
+	servers := slices.Concat(n.raft.GetConfiguration().Configuration().Servers, more)
+	n.rulesMu.Lock()
+	defer n.rulesMu.Unlock()
+	return leastRules(raft.ServerID(n.cfg.NodeID), n.fsm.rules, servers, n.rulesKnown)
+}
+
+// leastRules is the least apply rules version of self (which applies own) and the
+// voters among servers, by known: a voter not in known may run a pmd from before rules
+// versions, which applies unstampedRules.
+func leastRules(self raft.ServerID, own uint32, servers []raft.Server, known map[raft.ServerID]uint32) uint32 {
+	least := own
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter || s.ID == self {
+			continue
+		}
+		v, ok := known[s.ID]
+		if !ok {
+			v = unstampedRules
+		}
+		least = min(least, v)
+	}
+	return least
 }
 
 // fetch copies the records after the store's last position up to position to from a

@@ -40,7 +40,7 @@ type Info struct {
 	ID           string `json:"id"`
 	RaftAddr     string `json:"raft_addr"`
 	HTTPAddr     string `json:"http_addr"`
-	State        string `json:"state"` // leader, follower, candidate, shutdown
+	State        string `json:"state"` // leader, follower, candidate, shutdown, removed, halted
 	Ready        bool   `json:"ready"` // the leader has applied its predecessors' entries and takes writes
 	LeaderID     string `json:"leader_id"`
 	LeaderAddr   string `json:"leader_raft_addr"`
@@ -49,6 +49,9 @@ type Info struct {
 	AppliedIndex uint64 `json:"applied_index"`
 	Position     uint64 `json:"position"` // the store's last position
 	InCluster    bool   `json:"in_cluster"`
+	// Rules is the newest apply rules version the node applies (RulesVersion); 0 from a
+	// pmd before rules versions, which applies unstampedRules.
+	Rules uint32 `json:"rules,omitempty"`
 }
 
 const serviceTimeout = 5 * time.Second

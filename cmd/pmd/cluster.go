@@ -528,7 +528,7 @@ func closeNodeFirst(node *cluster.Node, closeStore func() error, logger *slog.Lo
 type clusterCollector struct{ node *cluster.Node }
 
 var (
-	raftStateDesc   = prometheus.NewDesc("pmd_raft_state", "1 for this node's Raft state (leader, follower, candidate, shutdown; removed once the leader removed it from the cluster).", []string{"state"}, nil)
+	raftStateDesc   = prometheus.NewDesc("pmd_raft_state", "1 for this node's Raft state (leader, follower, candidate, shutdown; removed once the leader removed it from the cluster; halted once it met a Raft entry of apply rules newer than its pmd's).", []string{"state"}, nil)
 	raftTermDesc    = prometheus.NewDesc("pmd_raft_term", "This node's current Raft term.", nil, nil)
 	raftCommitDesc  = prometheus.NewDesc("pmd_raft_commit_index", "The last Raft index this node knows committed.", nil, nil)
 	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The last Raft index this node applied to its store.", nil, nil)
@@ -545,7 +545,7 @@ func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	self := c.node.Self()
-	for _, st := range []string{"leader", "follower", "candidate", "shutdown", "removed"} {
+	for _, st := range []string{"leader", "follower", "candidate", "shutdown", "removed", "halted"} {
 		v := 0.0
 		if self.State == st {
 			v = 1
