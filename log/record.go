@@ -29,9 +29,18 @@ const (
 	// whose bytes a scavenge removed: written only by Rewrite. Like KindVoid it has a
 	// header and no body; unlike it, it is no damage.
 	KindGone Kind = 7
+
+	// lastKind is the highest kind the format defines: a new kind goes after it and
+	// becomes lastKind, or DecodeRecord refuses it (as does resync, which finds records
+	// past damage by the same header check).
+	lastKind = KindGone
 )
 
-// String returns the kind's name: "event", "link", "delete", "void", or "kind(N)".
+// known reports whether k is a kind the format defines.
+func (k Kind) known() bool { return KindEvent <= k && k <= lastKind }
+
+// String returns the kind's name ("event", "link", …, "gone"), or "kind(N)" for a kind
+// the format does not define.
 func (k Kind) String() string {
 	switch k {
 	case KindEvent:
@@ -131,6 +140,10 @@ const (
 	flagCommit    = 1 << 0
 	flagErased    = 1 << 1
 	flagApplied   = 1 << 2 // the record ends with the 8-byte Raft index of Applied
+	// knownFlags are the flag bits the format defines: AppendRecord sets each from a
+	// field of Record, and a new one goes here too, or DecodeRecord (and resync)
+	// refuse the records that carry it.
+	knownFlags = flagCommit | flagErased | flagApplied
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -209,13 +222,10 @@ func DecodeRecord(b []byte) (Record, error) {
 	if sum, want := crc32.Checksum(b[4:], castagnoli), binary.LittleEndian.Uint32(b); sum != want {
 		return r, corrupt(0, "checksum mismatch: stored %#08x, computed %#08x", want, sum)
 	}
-	if b[4] != recordVersion {
-		return r, corrupt(0, "unknown record version %d", b[4])
+	if msg := headerError(b); msg != "" {
+		return r, corrupt(0, "%s", msg)
 	}
 	r.Kind = Kind(b[5])
-	if b[6]&^(flagCommit|flagErased|flagApplied) != 0 {
-		return r, corrupt(0, "unknown flags %#02x", b[6])
-	}
 	r.Commit = b[6]&flagCommit != 0
 	r.Erased = b[6]&flagErased != 0
 	body := b[headerSize:]
@@ -228,9 +238,6 @@ func DecodeRecord(b []byte) (Record, error) {
 		if r.Applied == 0 {
 			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "applied flag with Raft index 0")
 		}
-	}
-	if b[7] != 0 {
-		return r, corrupt(0, "reserved byte is %#02x, want 0", b[7])
 	}
 	r.Position = binary.LittleEndian.Uint64(b[8:])
 	r.WriteStart = binary.LittleEndian.Uint64(b[16:])
@@ -279,8 +286,6 @@ func DecodeRecord(b []byte) (Record, error) {
 		x.Before = d.uint()
 	case KindVoid, KindGone:
 		// no body: any byte is a trailing byte
-	default:
-		return Record{}, corrupt(r.Position, "unknown record kind %d", uint8(r.Kind))
 	}
 	if d.err != "" {
 		return Record{}, corrupt(r.Position, "%s body: %s", r.Kind, d.err)
@@ -292,6 +297,25 @@ func DecodeRecord(b []byte) (Record, error) {
 		return Record{}, corrupt(r.Position, "%s", msg)
 	}
 	return r, nil
+}
+
+// headerError returns what makes the header of b (at least headerSize bytes) no
+// record header, or "": a version, kind or flag the format does not define, or a
+// reserved byte that is not 0. DecodeRecord checks it after the checksum; resync checks
+// it first, to skip the checksum at the offsets that cannot start a record. As both
+// use it, resync finds every record DecodeRecord accepts, of every kind and flags.
+func headerError(b []byte) string {
+	switch {
+	case b[4] != recordVersion:
+		return fmt.Sprintf("unknown record version %d", b[4])
+	case !Kind(b[5]).known():
+		return fmt.Sprintf("unknown record kind %d", b[5])
+	case b[6]&^knownFlags != 0:
+		return fmt.Sprintf("unknown flags %#02x", b[6])
+	case b[7] != 0:
+		return fmt.Sprintf("reserved byte is %#02x, want 0", b[7])
+	}
+	return ""
 }
 
 // check returns what is wrong with the body of r, to be stored at pos, or "".

@@ -368,5 +368,11 @@ func FuzzDecodeRecord(f *testing.F) {
 		if msg := r.check(r.Position); msg != "" {
 			t.Fatalf("accepted a record Write refuses: %s", msg)
 		}
+		// Past damage, crash repair must recognise every record the decoder accepts.
+		e := append([]byte{0}, binary.AppendUvarint(nil, uint64(len(b)))...)
+		want := []found{{off: 1, pos: r.Position, start: writeStart(&r)}}
+		if got := resync(append(e, b...), 0, r.Position); !reflect.DeepEqual(got, want) {
+			t.Fatalf("resync of accepted %x = %+v, want %+v", b, got, want)
+		}
 	})
 }

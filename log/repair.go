@@ -155,12 +155,14 @@ func parseSegment(f segFile, laterPos, laterStart uint64) (*parsedSegment, error
 
 // resync looks at every offset of b from off on for a whole valid record of position
 // minPos or later: framing cannot be trusted past damage, but the records written
-// after it can still be recognised by their checksums.
+// after it can still be recognised by their checksums. It recognises whatever
+// DecodeRecord accepts, any kind with any flags: the header check that spares the
+// checksum at most offsets is DecodeRecord's own.
 func resync(b []byte, off int, minPos uint64) []found {
 	var out []found
 	for off < len(b) {
 		raw, n, ok := entry(b[off:])
-		if ok && len(raw) >= headerSize && raw[4] == recordVersion && raw[5]-1 < 4 && raw[6]&^flagCommit == 0 && raw[7] == 0 {
+		if ok && len(raw) >= headerSize && headerError(raw) == "" {
 			if r, err := DecodeRecord(raw); err == nil && r.Position >= minPos {
 				out = append(out, found{off: int64(off), pos: r.Position, start: writeStart(&r)})
 				off += n

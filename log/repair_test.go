@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -693,4 +694,188 @@ func FuzzRepairTail(f *testing.F) {
 			}
 		}
 	})
+}
+
+// everyKind returns every record kind the format defines, found by name: a kind added
+// to Kind.String is in every test that ranges over it.
+func everyKind() []Kind {
+	var kinds []Kind
+	for k := range 256 {
+		if !strings.HasPrefix(Kind(k).String(), "kind(") {
+			kinds = append(kinds, Kind(k))
+		}
+	}
+	return kinds
+}
+
+// recordForm is a record of one kind with one combination of flags.
+type recordForm struct {
+	name string
+	rec  Record // Position and WriteStart unset
+}
+
+// everyRecordForm returns a valid record of every kind with every combination of the
+// flags AppendRecord sets (commit, erased, applied) that DecodeRecord accepts: the
+// erased flag goes only on an event without data and metadata, the applied flag only
+// with the commit flag.
+func everyRecordForm(t testing.TB) []recordForm {
+	t.Helper()
+	var out []recordForm
+	for _, k := range everyKind() {
+		r := Record{Kind: k}
+		switch k {
+		case KindEvent:
+			r.Event = Event{ID: testID(99), Stream: "Order$1", Version: 1, Type: "OrderPlaced",
+				Timestamp: 1700000000000000000, Data: msgpackMap(1), Metadata: msgpackMap(2)}
+		case KindLink:
+			r.Link = Link{Stream: "CateringMatch$1", Version: 0, Event: 1, ID: testID(1)}
+		case KindDelete:
+			r.Delete = Delete{Stream: "Order$2", Before: 1}
+		case KindRetention:
+			r.Retention = Retention{Stream: "Order$1", MaxAge: 3600e9, MaxCount: 10, TruncateBefore: 1, ExpiredBefore: 1}
+		case KindErase:
+			r.Erase = Erase{Stream: "Order$1", Before: 1}
+		case KindVoid, KindGone:
+		default:
+			t.Fatalf("no sample record of kind %s: add one here", k)
+		}
+		for _, commit := range []bool{false, true} {
+			for _, erased := range []bool{false, true} {
+				for _, applied := range []uint64{0, 1<<40 + 7} {
+					f := recordForm{name: k.String(), rec: r}
+					f.rec.Commit, f.rec.Applied = commit, applied
+					if erased {
+						f.rec.Erased, f.rec.Event.Data, f.rec.Event.Metadata = true, nil, nil
+					}
+					for _, flag := range []struct {
+						on   bool
+						name string
+					}{{commit, "commit"}, {erased, "erased"}, {applied != 0, "applied"}} {
+						if flag.on {
+							f.name += " " + flag.name
+						}
+					}
+					probe := f.rec
+					probe.Position = 5
+					if _, err := DecodeRecord(AppendRecord(nil, &probe)); err == nil {
+						out = append(out, f)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestResyncFindsEveryRecordForm puts a record of each kind and flag combination past
+// bytes that frame no record: resync, which looks for records where damage broke the
+// framing, finds it there, and only there.
+func TestResyncFindsEveryRecordForm(t *testing.T) {
+	forms := everyRecordForm(t)
+	if n := len(forms); n < 3*len(everyKind()) {
+		t.Fatalf("%d record forms for %d kinds", n, len(everyKind()))
+	}
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			r := f.rec
+			r.Position, r.WriteStart = 9, 8
+			e := encodedEntry(r)
+			for _, junk := range [][]byte{nil, {0}, {0, 0, 0}, {0x7f, 1, 2, 3, 4, 5}} {
+				b := append(append([]byte(nil), junk...), e...)
+				got := resync(b, 0, 9)
+				want := []found{{off: int64(len(junk)), pos: 9, start: 8}}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("after %x: resync = %+v, want %+v", junk, got, want)
+				}
+				if got := resync(b, 0, 10); len(got) != 0 {
+					t.Fatalf("after %x: resync from position 10 = %+v, want none", junk, got)
+				}
+			}
+		})
+	}
+}
+
+// writeOrCopy writes recs with Write, or with Copy if Write refuses them (void, gone
+// and erased records, which only a repair or a scavenge writes).
+func writeOrCopy(t testing.TB, l *Log, recs []Record) {
+	t.Helper()
+	recs[0].Position = l.LastPosition() + 1
+	err := l.Write(recs)
+	if errors.Is(err, ErrInvalid) {
+		err = l.Copy(recs)
+	}
+	if err != nil {
+		t.Fatalf("Write and Copy: %v", err)
+	}
+}
+
+// TestOpenRefusesDamageBeforeLaterWriteOfEveryKind damages a committed record that a
+// later Write follows, that Write being one record of each kind and flag combination:
+// the damage broke the framing, so only the later record's checksum shows it was
+// written later, and Open must find it whatever its kind and flags (the applied flag is
+// on the commit record of every write on a cluster node) and refuse to cut the
+// acknowledged writes, changing nothing.
+func TestOpenRefusesDamageBeforeLaterWriteOfEveryKind(t *testing.T) {
+	for _, f := range everyRecordForm(t) {
+		if !f.rec.Commit {
+			continue // a Write ends with a commit; TestResyncFindsEveryRecordForm has these
+		}
+		t.Run(f.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{NoSync: true, Logger: quiet()}
+			l := mustOpen(t, dir, opts)
+			writeBatches(t, l, nil, 3, 2)
+			writeOrCopy(t, l, []Record{f.rec})
+			mustClose(t, l)
+			path, off, size := entryAt(t, dir, 5)
+			b, _ := os.ReadFile(path)
+			clear(b[off : off+int64(size)])
+			os.WriteFile(path, b, 0o640)
+			before := snapshot(t, dir)
+
+			l, err := Open(dir, opts)
+			if err == nil {
+				defer l.Close()
+				t.Fatalf("Open succeeded, LastPosition %d, Repairs %+v", l.LastPosition(), l.Repairs())
+			}
+			ce := asCorrupt(t, err)
+			if ce.Segment != path || ce.Offset != off || ce.Position != 5 {
+				t.Fatalf("CorruptError %+v, want segment %s offset %d position 5", ce, path, off)
+			}
+			contains(t, "reason", ce.Reason, "followed by a valid record written later (position 6")
+			if !reflect.DeepEqual(snapshot(t, dir), before) {
+				t.Fatal("Open changed files")
+			}
+		})
+	}
+}
+
+// TestRepairTornWriteOfEveryKind loses the first record of the last Write while its
+// later records reached the disk, a record of each kind and flag combination among
+// them: they belong to the same unacknowledged Write, so they are cut with it, and
+// the repair counts them.
+func TestRepairTornWriteOfEveryKind(t *testing.T) {
+	for _, f := range everyRecordForm(t) {
+		t.Run(f.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{NoSync: true}
+			l := mustOpen(t, dir, opts)
+			want := writeBatches(t, l, nil, 3)
+			recs := genBatch(3, 3)
+			recs[0].Commit = false
+			recs[1] = f.rec
+			writeOrCopy(t, l, recs)
+			mustClose(t, l)
+			path, off, size := entryAt(t, dir, 4)
+			b, _ := os.ReadFile(path)
+			clear(b[off : off+int64(size)])
+			os.WriteFile(path, b, 0o640)
+
+			repairs := reopenRepaired(t, dir, opts, want)
+			if len(repairs) != 1 || repairs[0].Segment != path || repairs[0].Offset != off || repairs[0].Records != 2 {
+				t.Fatalf("Repairs = %+v, want a cut of 2 whole records at offset %d", repairs, off)
+			}
+			contains(t, "reason", repairs[0].Reason, "2 whole record(s) of the same unfinished write past the damage")
+		})
+	}
 }
