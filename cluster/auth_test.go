@@ -212,6 +212,49 @@ func TestMuxLimitsPending(t *testing.T) {
 	}
 }
 
+// TestMuxLimitsPerHost: one host holds at most perHost of the connections being sorted:
+// its next is refused at once (not at the handshake's timeout, an hour here), while a
+// connection from another host still gets one of the slots left and is handed on. The
+// sources are loopback addresses, which the node's own limits exempt (nodes on one
+// machine); here they count.
+func TestMuxLimitsPerHost(t *testing.T) {
+	m := listenLimited(t, keyring{secretA}, muxLimits{pending: 3, perHost: 2, timeout: time.Hour})
+	addr := m.ln.Addr().String()
+	from := func(ip string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: time.Minute}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Skipf("dial from %s (a loopback address of its own): %v", ip, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		return c
+	}
+	// Accepted in the order dialed: a1 and a2 take host A's two slots, a3 is refused.
+	from("127.0.0.2")
+	from("127.0.0.2")
+	a3 := from("127.0.0.2")
+	if b, err := io.ReadAll(a3); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+		t.Fatalf("host A's third connection read %q, %v; want it closed", b, err)
+	}
+	waitRefused(t, m, 1)
+	// Host B gets the third slot, proves it knows the secret, and is handed on.
+	b := from("127.0.0.3")
+	if err := (keyring{secretA}).clientHandshake(b, header(connServiceAuth, "n2")); err != nil {
+		t.Fatalf("host B's handshake: %v", err)
+	}
+	select {
+	case got := <-m.service:
+		got.Close()
+	case <-time.After(time.Minute):
+		t.Fatal("host B's connection was not handed on")
+	}
+	if got := m.refused.Load(); got != 1 {
+		t.Fatalf("refused %d, want 1", got)
+	}
+}
+
 // TestHandshakeReplay: a dialer that does not know the secret cannot use a handshake it
 // recorded: the listener's nonce is new on every connection. Nor can it pass off the
 // listener's proof as its own. And it gets no proof of the listener's to test guesses

@@ -35,12 +35,23 @@ const (
 type muxLimits struct {
 	pending int           // at most this many at once; those above are refused at once
 	timeout time.Duration // for the header and the handshake of each
+	// perHost, if not 0, is how many of them one source host may hold (an IPv4
+	// address, an IPv6 /64), so that a few idle sockets from one host cannot take every
+	// slot and keep the nodes' own connections out; those above are refused at once.
+	perHost int
+	// exempt, if set, says which sources perHost does not count (they still count in
+	// pending).
+	exempt func(net.IP) bool
 }
 
 // defaultMuxLimits: a cluster's own nodes open a few connections at a time (Raft keeps
 // its pool of them open; the cluster service opens one a request, sorted in a round
-// trip), far fewer than 64.
-func defaultMuxLimits() muxLimits { return muxLimits{pending: 64, timeout: 10 * time.Second} }
+// trip), far fewer than 64, and fewer than 8 from each node. Loopback sources are not
+// counted per host: the nodes of a cluster on one machine (make cluster, the tests) all
+// dial from it, and a local process has easier ways to hurt the node.
+func defaultMuxLimits() muxLimits {
+	return muxLimits{pending: 64, perHost: 8, timeout: 10 * time.Second, exempt: net.IP.IsLoopback}
+}
 
 // mux accepts on the Raft address and sorts the connections by their first byte, once
 // they proved they know the cluster secret (if the node has one).
@@ -59,6 +70,7 @@ type mux struct {
 
 	mu      sync.Mutex
 	pending int                   // guarded by mu: connections being sorted, up to lim.pending
+	hosts   map[string]int        // guarded by mu: of those, how many each counted source host holds
 	sorting map[net.Conn]struct{} // guarded by mu: those in sort, which Close closes
 }
 
@@ -69,7 +81,7 @@ func listen(addr string, keys keyring, logger *slog.Logger, lim muxLimits) (*mux
 	}
 	m := &mux{ln: ln, logger: logger, lim: lim, limit: logLimiter{period: 10 * time.Second},
 		raft: make(chan net.Conn), service: make(chan net.Conn), closed: make(chan struct{}),
-		sorting: map[net.Conn]struct{}{}}
+		hosts: map[string]int{}, sorting: map[net.Conn]struct{}{}}
 	m.keys.Store(&keys)
 	m.wg.Add(1)
 	go m.accept()
@@ -105,16 +117,45 @@ func (m *mux) accept() {
 			m.refuse(c, "", fmt.Sprintf("%d connections are already being sorted", m.lim.pending))
 			continue
 		}
+		host := m.hostOf(c.RemoteAddr())
+		if host != "" && m.hosts[host] >= m.lim.perHost {
+			m.mu.Unlock()
+			m.refuse(c, "", fmt.Sprintf("%d connections from %s are already being sorted", m.lim.perHost, host))
+			continue
+		}
 		m.pending++
+		if host != "" {
+			m.hosts[host]++
+		}
 		m.sorting[c] = struct{}{}
 		m.wg.Add(1)
 		m.mu.Unlock()
-		go m.sort(c)
+		go m.sort(c, host)
 	}
 }
 
-// sort sorts c (admit) and hands it on, or refuses it.
-func (m *mux) sort(c net.Conn) {
+// hostOf is the source host a connection from addr counts against for lim.perHost: its
+// IP, or for IPv6 its /64 (one host's usual share); "" if it is not counted.
+func (m *mux) hostOf(addr net.Addr) string {
+	if m.lim.perHost <= 0 {
+		return ""
+	}
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if m.lim.exempt != nil && m.lim.exempt(ta.IP) {
+		return ""
+	}
+	if ta.IP.To4() == nil {
+		return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return ta.IP.String()
+}
+
+// sort sorts c (admit) and hands it on, or refuses it. host is what it counts against
+// (hostOf).
+func (m *mux) sort(c net.Conn, host string) {
 	defer func() {
 		m.mu.Lock()
 		delete(m.sorting, c)
@@ -131,6 +172,11 @@ func (m *mux) sort(c net.Conn) {
 	// Else the slot is free before c is counted refused or handed on.
 	m.mu.Lock()
 	m.pending--
+	if host != "" {
+		if m.hosts[host]--; m.hosts[host] == 0 {
+			delete(m.hosts, host)
+		}
+	}
 	m.mu.Unlock()
 	switch {
 	case answered:

@@ -534,7 +534,7 @@ var (
 	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The last Raft index this node applied to its store.", nil, nil)
 	raftContactDesc = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
 	raftLagDesc     = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index.", []string{"node"}, nil)
-	raftRefusedDesc = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, without a header, or above the 64 not yet authenticated.", nil, nil)
+	raftRefusedDesc = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, without a header, or above the 64 not yet authenticated (or 8 from one host).", nil, nil)
 )
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
