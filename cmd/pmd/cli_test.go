@@ -210,7 +210,7 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("read of a one-event stream: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runPMD(t, ctx, "read", addr, "--limit", "1", "CateringMatch$42")
-	if code != exitOK || !strings.Contains(out, "more: pmd read --from 1 'CateringMatch$42'") {
+	if code != exitOK || !strings.Contains(out, "more: pmd read --from 1 --limit 1 'CateringMatch$42'") {
 		t.Fatalf("read with a next page: exit %d:\n%s", code, out)
 	}
 

@@ -91,10 +91,22 @@ type readFlags struct {
 	limit    int
 }
 
+// defaultLimit is the page size of the commands that read one page.
+const defaultLimit = 100
+
 func (f *readFlags) register(cmd *cobra.Command, from string) {
 	cmd.Flags().StringVar(&f.from, "from", "", from)
 	cmd.Flags().BoolVar(&f.backward, "backward", false, "newest first")
-	cmd.Flags().IntVar(&f.limit, "limit", 100, "events per page")
+	cmd.Flags().IntVar(&f.limit, "limit", defaultLimit, "events per page")
+}
+
+// limitFlag is the --limit that the command for the next page repeats, so that it
+// reads a page of the same size: "" for the default.
+func limitFlag(limit int) string {
+	if limit == defaultLimit {
+		return ""
+	}
+	return fmt.Sprintf(" --limit %d", limit)
 }
 
 func (f *readFlags) options() (pmd.ReadOptions, error) {
@@ -124,7 +136,7 @@ func (f *readFlags) more(w io.Writer, p client.Page, command, arg string) {
 	if f.backward {
 		dir = " --backward"
 	}
-	fmt.Fprintf(w, "… more: pmd %s%s --from %d %s\n", command, dir, *p.Next, shellQuote(arg))
+	fmt.Fprintf(w, "… more: pmd %s%s --from %d%s %s\n", command, dir, *p.Next, limitFlag(f.limit), shellQuote(arg))
 }
 
 func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
@@ -352,7 +364,7 @@ func newStreamsCmd(g *globals, stdout io.Writer) *cobra.Command {
 				if opts.Prefix != "" {
 					prefix = " --prefix " + shellQuote(opts.Prefix)
 				}
-				fmt.Fprintf(stdout, "… more: pmd streams%s --after %s\n", prefix, shellQuote(*p.Next))
+				fmt.Fprintf(stdout, "… more: pmd streams%s --after %s%s\n", prefix, shellQuote(*p.Next), limitFlag(opts.Limit))
 			}
 			return nil
 		},
@@ -360,7 +372,7 @@ func newStreamsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "only streams whose names start with this")
 	cmd.Flags().StringVar(&opts.After, "after", "", "only streams whose names sort after this")
-	cmd.Flags().IntVar(&opts.Limit, "limit", 100, "streams per page")
+	cmd.Flags().IntVar(&opts.Limit, "limit", defaultLimit, "streams per page")
 	return cmd
 }
 

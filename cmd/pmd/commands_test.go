@@ -39,7 +39,7 @@ func TestFlagsInAnyPosition(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := runPMD(t, ctx, tt.args...)
 			if code != exitOK || !strings.Contains(out, "E1") || strings.Contains(out, "E0") || strings.Contains(out, "E2") ||
-				!strings.Contains(out, "… more: pmd read --from 2 'Order$1'") {
+				!strings.Contains(out, "… more: pmd read --from 2 --limit 1 'Order$1'") {
 				t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 			}
 		})
@@ -98,7 +98,7 @@ func TestStreamsDeleteCategoryAndVersion(t *testing.T) {
 	}
 	code, out, _ := runPMD(t, ctx, "streams", addr, "--prefix", "Order$", "--limit", "2")
 	if code != exitOK || !strings.Contains(out, "Order$1") || !strings.Contains(out, "Order$2") || strings.Contains(out, "Order$3") ||
-		!strings.Contains(out, "… more: pmd streams --prefix 'Order$' --after 'Order$2'") {
+		!strings.Contains(out, "… more: pmd streams --prefix 'Order$' --after 'Order$2' --limit 2") {
 		t.Fatalf("streams: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runPMD(t, ctx, "streams", addr, "--json", "--after", "Order$2")
@@ -111,7 +111,7 @@ func TestStreamsDeleteCategoryAndVersion(t *testing.T) {
 
 	code, out, _ = runPMD(t, ctx, "category", addr, "Order", "--backward", "--limit", "2")
 	if code != exitOK || strings.Index(out, "Order$3") > strings.Index(out, "Order$2") || strings.Contains(out, "Invoice") ||
-		!strings.Contains(out, "… more: pmd category --backward --from 1 Order") {
+		!strings.Contains(out, "… more: pmd category --backward --from 1 --limit 2 Order") {
 		t.Fatalf("category: exit %d:\n%s", code, out)
 	}
 
@@ -339,6 +339,44 @@ func TestDeleteSaysWhetherThereWasAStream(t *testing.T) {
 			}
 			if after := d.store.LastPosition(); !strings.HasPrefix(tt.out, "deleted") && after != before {
 				t.Fatalf("the log grew from position %d to %d", before, after)
+			}
+		})
+	}
+}
+
+// TestMoreKeepsThePageSize: the command a page prints for the next one reads a page of
+// the same size, and that command, run, prints the rest.
+func TestMoreKeepsThePageSize(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := d.store.Append(ctx, fmt.Sprintf("Order$%d", i), pmd.Any, pmd.EventData{Type: fmt.Sprintf("E%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		more string
+	}{
+		{[]string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all'\n"},
+		{[]string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all'\n"},
+		{[]string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order\n"},
+		{[]string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runPMD(t, ctx, append(tt.args, "--addr", d.addr)...)
+			if code != exitOK || !strings.HasSuffix(out, tt.more) {
+				t.Fatalf("exit %d, want the last line %q:\n%s%s", code, tt.more, out, errOut)
+			}
+			// The next page is the rest: one more row, and no further page.
+			next := strings.Fields(strings.TrimPrefix(strings.TrimSuffix(tt.more, "\n"), "… more: pmd "))
+			for i, w := range next {
+				next[i] = strings.Trim(w, "'")
+			}
+			code, out, errOut = runPMD(t, ctx, append(next, "--addr", d.addr)...)
+			if code != exitOK || strings.Contains(out, "more:") || strings.Count(out, "\n") != 2 {
+				t.Fatalf("%q: exit %d, want one row and no next page:\n%s%s", next, code, out, errOut)
 			}
 		})
 	}
