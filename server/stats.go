@@ -20,12 +20,16 @@ import (
 //
 // The rates come from samples of cumulative counters (the log's last position, the
 // group commits that Commits records, the managers' delivery attempts) that the server
-// takes every second while it serves, and at each request; a ring keeps the last
-// statsSamples of them.
+// takes once in each wall-clock second while it serves: its loop samples half-way
+// through every second, and a request samples too when its second has none yet (so the
+// newest value is at most a second old). A sample is keyed by its second, not compared
+// with the last one's time: a tick a hair early or late (timer jitter) still lands in
+// its own second, where "at least statsEvery since the last" dropped every early tick
+// and made the series one value per 1.5-2 s. A ring keeps the last statsSamples.
 
 const (
 	statsEvery   = time.Second
-	statsSamples = 300 // five minutes at one sample a second
+	statsSamples = 301 // five minutes of intervals at one sample a second
 )
 
 // Commits records the store's group commits: for /metrics (latency and batch sizes,
@@ -150,12 +154,18 @@ func (sp *sampler) newest() (sample, bool) {
 	return sp.ring[(sp.n-1)%statsSamples], true
 }
 
-// takeSample reads the counters unless the newest sample is younger than statsEvery.
+// sameOrEarlierSecond reports whether now falls in the wall-clock second of last, or
+// before it.
+func sameOrEarlierSecond(now, last time.Time) bool {
+	return !now.Truncate(statsEvery).After(last.Truncate(statsEvery))
+}
+
+// takeSample reads the counters unless the newest sample is of now's second.
 func (s *Server) takeSample(ctx context.Context, now time.Time) {
 	s.samples.mu.Lock()
 	last, ok := s.samples.newest()
 	s.samples.mu.Unlock()
-	if ok && now.Sub(last.at) < statsEvery {
+	if ok && sameOrEarlierSecond(now, last.at) {
 		return
 	}
 	smp := sample{at: now, position: s.store.LastPosition()}
@@ -172,25 +182,36 @@ func (s *Server) takeSample(ctx context.Context, now time.Time) {
 	}
 	s.samples.mu.Lock()
 	defer s.samples.mu.Unlock()
-	if last, ok := s.samples.newest(); ok && !smp.at.After(last.at) {
+	if last, ok := s.samples.newest(); ok && sameOrEarlierSecond(smp.at, last.at) {
 		return // another sample got in first
 	}
 	s.samples.ring[s.samples.n%statsSamples] = smp
 	s.samples.n++
 }
 
-// sampleLoop samples every statsEvery until ctx is done.
+// untilNextSample returns how long from now to the middle of the next wall-clock second,
+// when the loop samples next.
+func untilNextSample(now time.Time) time.Duration {
+	into := now.Sub(now.Truncate(statsEvery))
+	if into < statsEvery/2 {
+		return statsEvery/2 - into
+	}
+	return statsEvery + statsEvery/2 - into
+}
+
+// sampleLoop samples half-way through every wall-clock second until ctx is done.
 func (s *Server) sampleLoop(ctx context.Context) {
 	// The store starts counting its events and streams for the first dashboard, and the
 	// window of the rates starts when the server does.
 	s.store.Stats()
 	s.takeSample(ctx, time.Now())
-	t := time.NewTicker(statsEvery)
+	t := time.NewTimer(untilNextSample(time.Now()))
 	defer t.Stop()
 	for {
 		select {
 		case now := <-t.C:
 			s.takeSample(ctx, now)
+			t.Reset(untilNextSample(time.Now()))
 		case <-ctx.Done():
 			return
 		}

@@ -144,3 +144,51 @@ func TestStatsCluster(t *testing.T) {
 		t.Errorf("cluster %+v, processes %+v", got.Cluster, got.Processes)
 	}
 }
+
+// TestStatsOneSamplePerSecond: the series holds one value per wall-clock second over the
+// last five minutes, however the loop's ticks jitter around their mark and however often
+// requests sample in between.
+func TestStatsOneSamplePerSecond(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	base := time.Unix(1000, 0)
+	// Ten minutes of ticks, each up to 0.4 s early or late, and a request (which also
+	// samples) a quarter of a second after every third tick.
+	jitter := []time.Duration{-400, 300, -1, 0, 399, -250, 1}
+	for k := range 600 {
+		tick := base.Add(time.Duration(k)*time.Second + statsEvery/2 + jitter[k%len(jitter)]*time.Millisecond)
+		e.srv.takeSample(ctx, tick)
+		if k%3 == 0 {
+			e.srv.takeSample(ctx, tick.Add(250*time.Millisecond))
+		}
+	}
+	hist := e.srv.history()
+	if len(hist) != statsSamples {
+		t.Fatalf("%d samples, want %d", len(hist), statsSamples)
+	}
+	for i := 1; i < len(hist); i++ {
+		if a, b := hist[i-1].at.Unix(), hist[i].at.Unix(); b != a+1 {
+			t.Fatalf("samples %d and %d in seconds %d and %d: want consecutive seconds", i-1, i, a, b)
+		}
+	}
+	s := series(hist, false)
+	if span := s.Time[len(s.Time)-1] - s.Time[0]; len(s.Time) != 300 || span < 298 || span > 300 {
+		t.Errorf("series of %d values spanning %.1f s, want 300 spanning five minutes", len(s.Time), span)
+	}
+}
+
+// TestStatsNextSample: the loop samples half-way through each wall-clock second, so that
+// a tick late or early by less than half a second still lands in its own second.
+func TestStatsNextSample(t *testing.T) {
+	for _, tc := range []struct{ now, want time.Duration }{
+		{0, 500 * time.Millisecond},
+		{200 * time.Millisecond, 300 * time.Millisecond},
+		{500 * time.Millisecond, time.Second},
+		{700 * time.Millisecond, 800 * time.Millisecond},
+		{999 * time.Millisecond, 501 * time.Millisecond},
+	} {
+		if got := untilNextSample(time.Unix(1000, 0).Add(tc.now)); got != tc.want {
+			t.Errorf("at 1000s + %v: next sample in %v, want %v", tc.now, got, tc.want)
+		}
+	}
+}
