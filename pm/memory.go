@@ -99,7 +99,7 @@ func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 		return nil, nil
 	}
 	var fired []Command
-	if ds := mp.p.l.deadlines(); len(ds) > 0 && !ds[0].Due.After(e.Timestamp) {
+	if d, ok := mp.p.l.firstDeadline(); ok && !d.Due.After(e.Timestamp) {
 		if fired, err = m.step(mp, nil, nil, e.Timestamp); err != nil {
 			return nil, err
 		}
@@ -124,8 +124,8 @@ func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 	}
 	var list []due
 	for id, mp := range m.procs {
-		if ds := mp.p.l.deadlines(); len(ds) > 0 && !ds[0].Due.After(m.now) {
-			list = append(list, due{ds[0].Due, id})
+		if d, ok := mp.p.l.firstDeadline(); ok && !d.Due.After(m.now) {
+			list = append(list, due{d.Due, id})
 		}
 	}
 	slices.SortFunc(list, func(a, b due) int {
