@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -29,22 +27,8 @@ func TestClusterBench(t *testing.T) {
 	const d = 5 * time.Second
 	// The single node, in the same run.
 	single := newNodes(t, 1)
-	nd := single.nodes[0]
-	cmd := exec.Command(pmdBin, "serve", "--data", nd.dir, "--addr", nd.http, "--scavenge-every", "0")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	single.waitFor(20*time.Second, "the single node serving", func() error {
-		_, err := single.view(0)
-		if err == nil {
-			return nil
-		}
-		resp, err := httpc.Get("http://" + nd.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	})
+	single.serveSingle(0)
+	cmd := single.nodes[0].cmd
 	singleRate := map[int]float64{}
 	for _, w := range []int{16, 1} {
 		before := cpuNow(t, cmd.Process.Pid)
@@ -53,8 +37,7 @@ func TestClusterBench(t *testing.T) {
 			t.Logf("CPU, single node, 16 writers: %s", cpuNow(t, cmd.Process.Pid).since(before, singleRate[w]*d.Seconds(), d))
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	single.stop(0)
 
 	c := newCluster(t, 3)
 	lead := c.leader()

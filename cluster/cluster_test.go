@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,7 +122,7 @@ func TestClusterFormsAndReplicates(t *testing.T) {
 	f := (lead + 1) % 3
 	other := 3 - lead - f
 	cli := func(args ...string) string {
-		out, err := exec.Command(pmdBin, append(args, "--addr", c.nodes[f].http)...).CombinedOutput()
+		out, err := exec.Command(pmdBin, append(args, "--addr", c.httpAddr(f))...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("pmd %v: %v\n%s", args, err, out)
 		}
@@ -465,7 +464,7 @@ processes:
 		"/v1/processes":                 `"CateringMatch"`,
 		"/v1/processes/CateringMatch/1": `"ConfirmOrder"`,
 	} {
-		resp, err := httpc.Get("http://" + c.nodes[f].http + path)
+		resp, err := httpc.Get(c.url(f, path))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -479,7 +478,7 @@ processes:
 
 // types counts the event types of a stream, read with consistency=leader through node i.
 func (c *tcluster) types(i int, stream string) (map[string]int, error) {
-	resp, err := httpc.Get("http://" + c.nodes[i].http + "/v1/streams/" + url.PathEscape(stream) + "?limit=1000&consistency=leader")
+	resp, err := httpc.Get(c.url(i, "/v1/streams/"+url.PathEscape(stream)+"?limit=1000&consistency=leader"))
 	if err != nil {
 		return nil, err
 	}
@@ -508,11 +507,7 @@ func (c *tcluster) types(i int, stream string) (map[string]int, error) {
 func TestClusterSeededBySingleNode(t *testing.T) {
 	c := newNodes(t, 3)
 	seed := c.nodes[0]
-	single := exec.Command(pmdBin, "serve", "--data", seed.dir, "--addr", seed.http, "--scavenge-every", "0")
-	single.Stdout, single.Stderr = lockedWriter{seed.logMu, seed.log}, lockedWriter{seed.logMu, seed.log}
-	if err := single.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.serveSingle(0)
 	c.waitFor(20*time.Second, "the single node serving", func() error {
 		st, body, err := c.append(0, "Single$1", "any", "")
 		if err != nil || st != http.StatusCreated {
@@ -529,8 +524,7 @@ func TestClusterSeededBySingleNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	single.Process.Signal(syscall.SIGTERM)
-	single.Wait()
+	c.stop(0)
 	id, err := os.ReadFile(filepath.Join(seed.dir, "STORE_ID"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,35 +43,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address with a port nothing listens on now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // proxy stands in front of a node's Raft address: the other nodes dial it, and it can
 // cut the links from chosen nodes (it reads the dialer's id from the connection's
 // header, see mux.go), both ways, as a network partition would.
 type proxy struct {
 	ln     net.Listener
-	target string
 	mu     sync.Mutex
+	target string          // the node's Raft address in its current run; "" while unknown
 	cut    map[string]bool // dialer ids whose connections are refused
 	conns  map[net.Conn]string
 	wg     sync.WaitGroup
 }
 
-func newProxy(t testing.TB, target string) *proxy {
+func newProxy(t testing.TB) *proxy {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, cut: map[string]bool{}, conns: map[net.Conn]string{}}
+	p := &proxy{ln: ln, cut: map[string]bool{}, conns: map[net.Conn]string{}}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -78,6 +68,14 @@ func newProxy(t testing.TB, target string) *proxy {
 }
 
 func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+// setTarget points the proxy at the Raft address the node listens on in this run (it
+// binds port 0, so each run has its own).
+func (p *proxy) setTarget(addr string) {
+	p.mu.Lock()
+	p.target = addr
+	p.mu.Unlock()
+}
 
 func (p *proxy) accept() {
 	defer p.wg.Done()
@@ -105,7 +103,13 @@ func (p *proxy) pipe(c net.Conn) {
 		return
 	}
 	from := string(id)
-	up, err := net.Dial("tcp", p.target)
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	if target == "" {
+		return // the node has not started: as if it were down
+	}
+	up, err := net.Dial("tcp", target)
 	if err != nil {
 		return
 	}
@@ -159,18 +163,24 @@ func (p *proxy) close() {
 	p.wg.Wait()
 }
 
-// tnode is one pmd process of a test cluster.
+// tnode is one pmd process of a test cluster. Each run binds port 0 for HTTP and Raft,
+// free for sure (a port found free and closed could be taken before pmd binds it), and
+// the harness learns the ports from the process's log: the proxy's address, which the
+// node advertises, stays the same across runs.
 type tnode struct {
-	id, http, raft string
-	join           string   // --join; "" for none
-	expect         int      // --bootstrap-expect
-	flags          []string // this node's own flags, after the cluster's
-	dir            string
-	proxy          *proxy
-	log            *bytes.Buffer // the process's stderr, all its runs
-	logMu          *sync.Mutex
-	cmd            *exec.Cmd
-	waited         chan struct{}
+	id     string
+	join   string   // --join; "" for none
+	expect int      // --bootstrap-expect
+	flags  []string // this node's own flags, after the cluster's
+	dir    string
+	proxy  *proxy
+	log    *bytes.Buffer // the process's stderr, all its runs
+	logMu  *sync.Mutex
+	cmd    *exec.Cmd
+	waited chan struct{}
+
+	mu   sync.Mutex
+	http string // guarded by mu: the HTTP address of the current (or last) run
 }
 
 // tcluster is a cluster of pmd processes on loopback, each node's Raft traffic through
@@ -185,12 +195,20 @@ type tcluster struct {
 	tls *http.Client
 }
 
+// httpAddr is node i's HTTP address in its current (or last) run.
+func (c *tcluster) httpAddr(i int) string {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.http
+}
+
 // url is the address of path on node i.
 func (c *tcluster) url(i int, path string) string {
 	if c.tls != nil {
-		return "https://" + c.nodes[i].http + path
+		return "https://" + c.httpAddr(i) + path
 	}
-	return "http://" + c.nodes[i].http + path
+	return "http://" + c.httpAddr(i) + path
 }
 
 // client is the HTTP client of the harness's requests.
@@ -215,9 +233,7 @@ func newCluster(t testing.TB, n int, flags ...string) *tcluster {
 func newNodes(t testing.TB, n int, flags ...string) *tcluster {
 	c := &tcluster{t: t, flags: flags}
 	for i := range n {
-		raftAddr := freeAddr(t)
-		nd := &tnode{id: fmt.Sprintf("n%d", i+1), http: freeAddr(t), raft: raftAddr, dir: t.TempDir(),
-			proxy: newProxy(t, raftAddr), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+		nd := &tnode{id: fmt.Sprintf("n%d", i+1), dir: t.TempDir(), proxy: newProxy(t), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 		c.nodes = append(c.nodes, nd)
 	}
 	for _, nd := range c.nodes {
@@ -257,6 +273,33 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// lineWriter hands each whole line written to it to line, and passes every byte on.
+type lineWriter struct {
+	to      io.Writer
+	line    func(string)
+	partial []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
+	}
+	return w.to.Write(p)
+}
+
+// The log lines a run's addresses are read from (text slog): the cluster's start
+// (cluster.Start) and the HTTP server's.
+var (
+	raftListenRe = regexp.MustCompile(`msg="cluster: node started" .*\braft_listen=(\S+)`)
+	servingRe    = regexp.MustCompile(`msg="pmd serving" .*\baddr=(\S+)`)
+)
+
 func (c *tcluster) joinList() string {
 	var addrs []string
 	for _, nd := range c.nodes {
@@ -265,24 +308,71 @@ func (c *tcluster) joinList() string {
 	return strings.Join(addrs, ",")
 }
 
-// start starts node i (again), with the same flags each time.
+// start starts node i (again), with the same flags each time, and returns once it
+// serves HTTP (or exited).
 func (c *tcluster) start(i int) {
 	nd := c.nodes[i]
-	args := append([]string{"serve", "--data", nd.dir, "--addr", nd.http, "--node-id", nd.id,
-		"--raft-addr", nd.raft, "--raft-advertise", nd.proxy.addr(), "--join", nd.join,
+	args := append([]string{"serve", "--data", nd.dir, "--addr", "127.0.0.1:0", "--node-id", nd.id,
+		"--raft-addr", "127.0.0.1:0", "--raft-advertise", nd.proxy.addr(), "--join", nd.join,
 		"--bootstrap-expect", fmt.Sprint(nd.expect), "--scavenge-every", "0"}, c.flags...)
-	args = append(args, nd.flags...)
+	c.run(i, append(args, nd.flags...))
+}
+
+// serveSingle starts node i's data directory as a single node (no --node-id), and
+// returns once it serves HTTP.
+func (c *tcluster) serveSingle(i int) {
+	c.run(i, []string{"serve", "--data", c.nodes[i].dir, "--addr", "127.0.0.1:0", "--scavenge-every", "0"})
+}
+
+// run starts pmd with args as node i, learns the addresses it bound from its log (the
+// proxy is pointed at its Raft address), and returns once it serves HTTP, or exited
+// (what the test then sees). It may run outside the test's goroutine: it reports a
+// failure without stopping the test there.
+func (c *tcluster) run(i int, args []string) {
+	nd := c.nodes[i]
+	serving := make(chan struct{})
+	var once sync.Once
+	w := &lineWriter{to: lockedWriter{nd.logMu, nd.log}, line: func(l string) {
+		if m := raftListenRe.FindStringSubmatch(l); m != nil {
+			nd.proxy.setTarget(m[1])
+		}
+		if m := servingRe.FindStringSubmatch(l); m != nil {
+			nd.mu.Lock()
+			nd.http = m[1]
+			nd.mu.Unlock()
+			once.Do(func() { close(serving) })
+		}
+	}}
+	nd.proxy.setTarget("")
 	cmd := exec.Command(pmdBin, args...)
-	w := lockedWriter{nd.logMu, nd.log}
-	cmd.Stdout, cmd.Stderr = w, w
+	cmd.Stdout, cmd.Stderr = w, w // one writer: exec copies both through one goroutine
 	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		c.t.Errorf("start %s: %v", nd.id, err)
+		return
 	}
 	nd.cmd, nd.waited = cmd, make(chan struct{})
+	waited := nd.waited
 	go func() {
 		cmd.Wait()
-		close(nd.waited)
+		close(waited)
 	}()
+	select {
+	case <-serving:
+	case <-waited:
+	case <-time.After(time.Minute):
+		c.t.Errorf("%s does not serve HTTP within a minute of its start", nd.id)
+	}
+}
+
+// stop stops node i with SIGTERM (a clean shutdown) and waits for it to be gone.
+func (c *tcluster) stop(i int) {
+	nd := c.nodes[i]
+	if nd.cmd == nil {
+		return
+	}
+	nd.cmd.Process.Signal(syscall.SIGTERM)
+	<-nd.waited
+	nd.cmd = nil
 }
 
 // kill stops node i with SIGKILL and waits for it to be gone.

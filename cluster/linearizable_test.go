@@ -130,8 +130,8 @@ func (c *tcluster) appendOp(i int, stream string, exp int64) opOutput {
 // readOp reads the stream's last version through node i with consistency=leader; ok is
 // false when the read failed (it is then left out of the history: it changed nothing).
 func (c *tcluster) readOp(i int, stream string) (int64, bool) {
-	resp, err := httpc.Get("http://" + c.nodes[i].http + "/v1/streams/" + url.PathEscape(stream) +
-		"?direction=backward&limit=1&consistency=leader")
+	resp, err := httpc.Get(c.url(i, "/v1/streams/"+url.PathEscape(stream)+
+		"?direction=backward&limit=1&consistency=leader"))
 	if err != nil {
 		return 0, false
 	}

@@ -28,8 +28,10 @@ type Config struct {
 	NodeID string // unique in the cluster, kept for the node's life
 	// RaftAddr is the host:port this node's Raft and cluster service listen on. With
 	// port 0 the system picks a free port, which the node advertises if RaftAdvertise is
-	// empty (Self): for a node of its own (tests), since the port changes at every start
-	// while the cluster's configuration keeps the one it joined with.
+	// empty (Self), and logs ("cluster: node started", raft_listen): for a node of its
+	// own, or behind a RaftAdvertise that stays (the tests' proxies), since the port
+	// changes at every start while the cluster's configuration keeps the one it joined
+	// with.
 	RaftAddr string
 	// RaftAdvertise is the address the other nodes reach RaftAddr at, if not RaftAddr
 	// itself (a proxy or a NAT in between).
