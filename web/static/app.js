@@ -1032,7 +1032,8 @@
           el('td', null, sub.name),
           el('td', null, sub.filter.types && sub.filter.types.length ? sub.filter.types.join(', ')
             : sub.filter.stream ? ['stream ', streamLink(sub.filter.stream)] : sub.filter.category ? 'category ' + sub.filter.category : ''),
-          el('td', { class: sub.status === 'delivering' ? 'ok' : 'bad' }, sub.status),
+          el('td', { class: 'status ' + (sub.status === 'delivering' ? 'ok' : 'bad') }, sub.status === 'failing'
+            ? el('a', { href: '#/parked', title: 'the event it is failing on, with Retry and Skip' }, sub.status) : sub.status),
           el('td', { class: 'num' }, count(sub.position)),
           el('td', { class: 'num lag' + (sub.lag > 0 ? ' warn' : '') }, count(sub.lag)),
           el('td', { class: 'num parked' + (sub.parked > 0 ? ' warn' : '') }, sub.parked > 0 ? el('a', { href: '#/parked' }, count(sub.parked)) : '0'),
@@ -1149,7 +1150,7 @@
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
       const commands = await Promise.all(managers.processes.map((m) =>
         api('processes/' + encodeURIComponent(m.name) + '/parked', { limit: 200 }).then((r) => ({ name: m.name, r }))));
-      const events = await Promise.all(subs.subscriptions.filter((sub) => sub.parked > 0).map((sub) =>
+      const events = await Promise.all(subs.subscriptions.filter((sub) => sub.parked > 0 || sub.status === 'failing').map((sub) =>
         api('subscriptions/' + encodeURIComponent(sub.name)).then((d) => ({ name: sub.name, d }))));
       if (!current()) return;
       const sections = [];
@@ -1165,16 +1166,26 @@
             buttons(`${c.type} of ${name}$${c.process_id}`,
               `processes/${encodeURIComponent(name)}/${encodeURIComponent(c.process_id)}/commands/${c.id}`, { command: c.id })))));
       }
+      // A subscription's parked events, and the event it is failing on (not parked yet:
+      // retried at its next attempt time), each with the same Retry and Skip.
+      const subEvent = (name, ev, state, next) => el('tr', { dataset: { event: ev.id, subscription: name, state } },
+        el('td', { class: 'id' }, eventLink(ev.id, shortID(ev.id))),
+        el('td', null, ev.type),
+        el('td', { class: 'name' }, streamLink(ev.stream)),
+        el('td', { class: 'num' }, ev.attempts),
+        el('td', { class: 'preview', title: ev.error }, ev.error, next),
+        buttons(`${ev.type} for ${name}`, `subscriptions/${encodeURIComponent(name)}/events/${ev.id}`, { event: ev.id }));
+      const headers = ['Event', 'Type', 'Stream', 'Attempts', 'Last error', ''];
       for (const { name, d } of events) {
+        const f = d.failing_event;
+        if (f) {
+          sections.push(el('h2', null, `Event subscription ${name} is failing on`),
+            table(headers, [subEvent(name, f, 'failing', el('span', { class: 'meta next-attempt' },
+              f.retry_at ? [' · next attempt ', time(f.retry_at)] : ' · being attempted again'))]));
+        }
         if (d.parked_events.length === 0) continue;
         sections.push(el('h2', null, `Events of subscription ${name}`),
-          table(['Event', 'Type', 'Stream', 'Attempts', 'Last error', ''], d.parked_events.map((ev) => el('tr', { dataset: { event: ev.id, subscription: name } },
-            el('td', { class: 'id' }, eventLink(ev.id, shortID(ev.id))),
-            el('td', null, ev.type),
-            el('td', { class: 'name' }, streamLink(ev.stream)),
-            el('td', { class: 'num' }, ev.attempts),
-            el('td', { class: 'preview', title: ev.error }, ev.error),
-            buttons(`${ev.type} for ${name}`, `subscriptions/${encodeURIComponent(name)}/events/${ev.id}`, { event: ev.id })))));
+          table(headers, d.parked_events.map((ev) => subEvent(name, ev, 'parked', null))));
       }
       body.replaceChildren(...(sections.length ? sections
         : [el('p', { class: 'empty', id: 'none-parked' }, 'Nothing is parked: every command and subscription event is delivered or still being tried.')]));
@@ -1182,7 +1193,7 @@
     await load();
     if (!current()) return;
     show('parked', el('h1', null, 'Parked'),
-      el('p', { class: 'hint' }, 'Commands and subscription events that failed their max_attempts deliveries in a row. Retry delivers one again at once; Skip gives it up for good. Both are recorded, and show in the timeline.'),
+      el('p', { class: 'hint' }, 'Commands and subscription events that failed their max_attempts deliveries in a row, and the event each failing subscription is still retrying. Retry delivers one again at once; Skip gives it up for good. Both are recorded, and show in the timeline (a subscription\'s in its stream).'),
       result, body);
   }
 
