@@ -51,12 +51,18 @@ func (t *timers) set(key string, at time.Time) bool {
 	return next.Equal(at)
 }
 
-// compact drops the entries of keys that moved or went, so that a key moved often
-// does not grow the heap.
+// compact drops the entries of keys that moved or went, and all but one entry of a key
+// set again at the time it had before a remove, so that a key moved or re-set often does
+// not grow the heap.
 func (t *timers) compact() {
 	kept := t.heap[:0]
+	seen := make(map[string]struct{}, len(t.due))
 	for _, e := range t.heap {
 		if at, ok := t.due[e.key]; ok && at.Equal(e.at) {
+			if _, dup := seen[e.key]; dup {
+				continue
+			}
+			seen[e.key] = struct{}{}
 			kept = append(kept, e)
 		}
 	}
