@@ -126,7 +126,7 @@ type access struct {
 }
 
 // loadAccess reads the token file and the certificate, and refuses a non-loopback
-// listener without tokens. It runs right after the port is bound, before the data
+// listener without tokens (a usage error). It runs right after the port is bound, before the data
 // directory is touched.
 func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 	a := &access{flags: f}
@@ -138,7 +138,8 @@ func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 		a.tokens = t
 	}
 	if err := server.ListenCheck(addr, a.tokens != nil, f.insecure); err != nil {
-		return nil, err
+		// A flag combination pmd refuses, as a Raft port without a secret: exit 2.
+		return nil, &usageError{err.Error()}
 	}
 	if f.tlsCert != "" {
 		if err := a.loadCert(); err != nil {

@@ -88,3 +88,27 @@ func containsUsage(err error, want string) bool {
 	u, ok := err.(*usageError)
 	return ok && strings.Contains(u.Error(), want)
 }
+
+// TestLoadAccessRefusesOpenAddr: a non-loopback --addr without --auth is a flag
+// combination pmd refuses, a usage error (exit 2) as a Raft port without a secret is;
+// with --auth or --insecure, or on loopback, it is served.
+func TestLoadAccessRefusesOpenAddr(t *testing.T) {
+	public := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 7070}
+	for _, tt := range []struct {
+		flags accessFlags
+		addr  net.Addr
+		want  string
+	}{
+		{accessFlags{}, public, "refusing to serve 10.0.0.7:7070 without --auth"},
+		{accessFlags{insecure: true}, public, ""},
+		{accessFlags{}, &net.TCPAddr{IP: net.IPv6loopback, Port: 7070}, ""},
+	} {
+		_, err := loadAccess(tt.flags, tt.addr)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%+v on %s: %v", tt.flags, tt.addr, err)
+		case tt.want != "" && (err == nil || !containsUsage(err, tt.want)):
+			t.Errorf("%+v on %s: error %#v, want a usage error containing %q", tt.flags, tt.addr, err, tt.want)
+		}
+	}
+}

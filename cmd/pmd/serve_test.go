@@ -50,7 +50,7 @@ func TestServeRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{"an open address without auth", []string{"--addr", "0.0.0.0:0"}, exitTrouble, "without --auth"},
+		{"an open address without auth", []string{"--addr", "0.0.0.0:0"}, exitUsage, "without --auth"},
 		{"a bad token file", []string{"--auth", bad}, exitTrouble, "sha256 must be 64 hex digits"},
 		{"a missing token file", []string{"--auth", good + ".missing"}, exitTrouble, "token file"},
 		{"a certificate without its key", []string{"--tls-cert", good}, exitUsage, "--tls-cert and --tls-key go together"},
