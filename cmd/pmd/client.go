@@ -591,6 +591,10 @@ func printManagers(ctx context.Context, c *client.Client, w io.Writer, asJSON bo
 	if asJSON {
 		return printJSON(w, map[string]any{"processes": list})
 	}
+	if len(list) == 0 {
+		_, err := fmt.Fprintln(w, "no process managers (pmd serve --config names a file of them)")
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tOPEN\tCOMPLETED\tEXPIRED\tHANDLES")
 	for _, p := range list {

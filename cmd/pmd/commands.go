@@ -42,7 +42,7 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 func newCheckConfigCmd(stdout, stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check-config FILE",
-		Short: "check a config file of process managers without starting",
+		Short: "check a config file of process managers and subscriptions without starting",
 		Args:  wantArgs(1, 1, "FILE: the config file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return checkConfigCmd(cmd.Context(), args, stdout, stderr)

@@ -381,3 +381,30 @@ func TestMoreKeepsThePageSize(t *testing.T) {
 		})
 	}
 }
+
+// TestUnauthorizedNamesTheTokenFlag: a daemon that wants a token (or another one) is a
+// refused request, exit 1, and the message says how the command line gives one.
+func TestUnauthorizedNamesTheTokenFlag(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"unauthorized","message":"this pmd needs a token: send Authorization: Bearer <token>"}`)
+	}))
+	defer ts.Close()
+	t.Setenv("PMD_TOKEN", "")
+	code, out, errOut := runPMD(t, context.Background(), "streams", "--addr", ts.URL)
+	want := "pmd streams: unauthorized: this pmd needs a token: send Authorization: Bearer <token> (--token or PMD_TOKEN gives the token)\n"
+	if code != exitFailed || out != "" || errOut != want {
+		t.Fatalf("exit %d, want %d; stdout %q; stderr %q, want %q", code, exitFailed, out, errOut, want)
+	}
+}
+
+// TestProcessWithoutManagersSaysSo: the list of a daemon that runs no process manager
+// says so, as the lists of subscriptions and streams do, instead of a bare header.
+func TestProcessWithoutManagersSaysSo(t *testing.T) {
+	d := startInProcess(t, nil)
+	code, out, errOut := runPMD(t, context.Background(), "process", "--addr", d.addr)
+	if code != exitOK || out != "no process managers (pmd serve --config names a file of them)\n" {
+		t.Fatalf("exit %d: %q%s", code, out, errOut)
+	}
+}

@@ -108,6 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &cerr):
 		code = exitTrouble
 		err = fmt.Errorf("%w (is `pmd serve` running there? --addr or PMD_ADDR names it)", err)
+	case errors.Is(err, client.ErrUnauthorized):
+		// The daemon's message names the HTTP header; the command line has a flag.
+		err = fmt.Errorf("%w (--token or PMD_TOKEN gives the token)", err)
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", name, err)
 	return code
@@ -123,7 +126,12 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 
 "pmd serve" runs the daemon: the store, the process managers of its config file,
 the HTTP API and the browser, on one port. The other commands either work on a
-stopped store's directory (verify, repair) or talk to a running daemon at --addr.`,
+stopped store's directory (verify, repair, scavenge) or talk to a running daemon at
+--addr.
+
+Exit codes: 0 done; 1 the command ran and failed (a refused request, damage found, a
+config file with problems); 2 a command line that does not make sense; 3 the command
+could not run (daemon unreachable, store in use, a file it needs unreadable).`,
 		// Arguments are checked by RunE, which names an unknown command.
 		Args:          cobra.ArbitraryArgs,
 		SilenceErrors: true, // run prints errors, prefixed with the command
