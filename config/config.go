@@ -176,6 +176,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	if list, ok := root["subscriptions"]; ok {
 		cfg.Subscriptions = p.subscriptions(list, cfg.Processes)
 	}
+	if len(p.errs) == 0 && len(cfg.Processes) == 0 && len(cfg.Subscriptions) == 0 {
+		// As good as no --config at all, and so most likely a mistake: a list left empty
+		// or under a misspelt parent, the wrong file.
+		p.errorf(doc.Content[0], "the config file defines no process manager and no subscription: give at least one, or serve without --config")
+	}
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))

@@ -75,6 +75,9 @@ processes:
 		msg        string
 	}{
 		{"empty file", ``, 1, "the config file is empty"},
+		{"empty mapping", "{}\n", 1, "defines no process manager and no subscription"},
+		{"empty lists", "processes: []\nsubscriptions: []\n", 1, "defines no process manager and no subscription"},
+		{"empty processes", "# nothing yet\nprocesses: []\n", 2, "defines no process manager and no subscription"},
 		{"syntax", "processes:\n  - name: [\n", 2, "YAML syntax"},
 		{"top level not a mapping", "- a\n", 1, "the config file must be a mapping"},
 		{"unknown top-level key", "procesess: []\n", 1, `unknown key "procesess"`},
