@@ -115,8 +115,13 @@ screenshots: deps
 	done
 	rm -rf $(SHOTS)
 
+# bench runs every benchmark bench/README.md documents but those with a target of their own
+# (bench-cluster, bench-peers, bench-scale, bench-scavenge): ./bench's, ./log's (Read,
+# OpenSealed ...), ./pm's (List, FirstDeadline, EventWithPendingDeadlines) and ./server's
+# (Stats). -p 1 runs one package at a time, so that no two benchmarks share the CPU.
+BENCH_PKGS := ./bench/ ./log/ ./pm/ ./server/
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
 # bench-peers runs pmd, PostgreSQL (RES schema), NATS JetStream and bbolt through the
 # same workloads and writes bench/results/peers.md and peers.png. ARGS passes flags,
