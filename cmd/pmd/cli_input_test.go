@@ -56,6 +56,10 @@ func TestClientInputRefusedBeforeDialling(t *testing.T) {
 		{[]string{"append", "s", "T", "{}", "--expected", ""}, `--expected must be any, no_stream, stream_exists or an integer ≥ -1, got ""`},
 		{[]string{"link", "s", id, "--expected="}, `--expected must be any, no_stream, stream_exists or an integer ≥ -1, got ""`},
 		{[]string{"delete", "s", "--expected", ""}, `--expected must be any, no_stream, stream_exists or an integer ≥ -1, got ""`},
+		{[]string{"read", "s", "--limit", "abc"}, `--limit: "abc" is not a whole number`},
+		{[]string{"streams", "--limit", "1.5"}, `--limit: "1.5" is not a whole number`},
+		{[]string{"read", "s", "--limit", "99999999999999999999"}, `--limit: "99999999999999999999" is out of range`},
+		{[]string{"read", "s", "--backward=maybe"}, `--backward: "maybe" is not true or false`},
 		{[]string{"help", "raed"}, `unknown command "raed"; did you mean read?`},
 		{[]string{"completion"}, "want a shell: bash, zsh, fish or powershell"},
 		{[]string{"completion", "tcsh"}, `want a shell: bash, zsh, fish or powershell, got "tcsh"`},
@@ -69,6 +73,9 @@ func TestClientInputRefusedBeforeDialling(t *testing.T) {
 			}
 			if out != "" {
 				t.Errorf("a refused command printed to stdout:\n%s", out)
+			}
+			if strings.Contains(errOut, "strconv") {
+				t.Errorf("the message names a Go function: %s", errOut)
 			}
 		})
 	}

@@ -53,6 +53,7 @@ import (
 
 	"github.com/pmd-dev/pmd/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -148,7 +149,7 @@ could not run (daemon unreachable, store in use, a file it needs unreadable).`,
 	root.SuggestionsMinimumDistance = 2 // "raed" suggests read
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{flagError(err)} })
 	g := &globals{}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address of the daemon, host:port or an http(s) URL (env PMD_ADDR)")
@@ -205,6 +206,26 @@ could not run (daemon unreachable, store in use, a file it needs unreadable).`,
 		}
 	}
 	return root
+}
+
+// flagError says what is wrong with a flag's value without the Go function that found
+// it (pflag's "strconv.ParseInt: parsing ..."); other flag errors read well as they are.
+func flagError(err error) string {
+	var iv *pflag.InvalidValueError
+	var num *strconv.NumError
+	if !errors.As(err, &iv) || !errors.As(err, &num) {
+		return err.Error()
+	}
+	what := "not valid"
+	switch {
+	case errors.Is(num.Err, strconv.ErrRange):
+		what = "out of range"
+	case iv.GetFlag().Value.Type() == "bool":
+		what = "not true or false"
+	case strings.HasPrefix(num.Func, "ParseInt"), strings.HasPrefix(num.Func, "ParseUint"):
+		what = "not a whole number"
+	}
+	return fmt.Sprintf("--%s: %q is %s", iv.GetFlag().Name, iv.GetValue(), what)
 }
 
 // unknownCommand is the usage error for a command name that root does not know, with
