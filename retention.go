@@ -3,6 +3,7 @@ package pmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -27,6 +28,38 @@ type Retention struct {
 // TruncateBefore past the stream's next version is refused (ErrInvalidArgument, naming
 // the next version): it would hide every event appended until the stream got there.
 func (s *Store) SetRetention(ctx context.Context, stream string, r Retention) error {
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	return s.setRetention(ctx, stream, r)
+}
+
+// ErrRetentionChanged: SetRetentionIf found other settings than it expected.
+var ErrRetentionChanged = errors.New("retention settings changed")
+
+// SetRetentionIf sets the retention of stream to r, as SetRetention does, if its
+// settings are still expected (as Retention returned them); otherwise it changes
+// nothing and fails with ErrRetentionChanged. A read-modify-write of the settings (one
+// field changed, the others as they are) uses it not to overwrite a change made since
+// its read: on ErrRetentionChanged it reads them again. SetRetention and SetRetentionIf
+// are serialised on a Store, so no change made through this Store comes between the
+// check and the write; one made through another node of a cluster can.
+func (s *Store) SetRetentionIf(ctx context.Context, stream string, expected, r Retention) error {
+	if err := checkWritable(stream); err != nil {
+		return err
+	}
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	cur, err := s.Retention(stream)
+	if err != nil {
+		return err
+	}
+	if cur != expected {
+		return fmt.Errorf("%w: stream %q has %+v, not %+v", ErrRetentionChanged, stream, cur, expected)
+	}
+	return s.setRetention(ctx, stream, r)
+}
+
+func (s *Store) setRetention(ctx context.Context, stream string, r Retention) error {
 	if err := checkWritable(stream); err != nil {
 		return err
 	}

@@ -79,6 +79,8 @@ type Store struct {
 
 	acked atomic.Uint64 // the last position acknowledged to a writer; see visible
 
+	retainMu sync.Mutex // serialises SetRetention and SetRetentionIf (its check, then its write)
+
 	writeFailures atomic.Uint64
 	scavenges     atomic.Uint64 // Scavenge calls that finished
 	scavenged     atomic.Uint64 // disk bytes they freed
