@@ -124,6 +124,10 @@ type Subscription struct {
 	fed      uint64 // the feeder read every matching event below it
 	resumed  *pending
 	dropped  map[uuid.UUID]bool // dead events dropped, until OnAttempt is passed over for them
+
+	// trimRead, if set (by tests), is called by trim between its read of the stream's
+	// retention and its write.
+	trimRead func()
 }
 
 // pending is what the subscription's stream said about the event at its position
@@ -132,6 +136,10 @@ type pending struct {
 	id uuid.UUID
 	h  *history
 }
+
+// trimTries is how many times in a row trim reads the retention of the subscription's
+// stream again when a user changed it between its read and its write.
+const trimTries = 3
 
 const (
 	defaultReadAhead   = 256
@@ -471,15 +479,30 @@ func (s *Subscription) save(ctx context.Context) error {
 // (record sets saved to it, and the position does not move past an event that is
 // failing or parked), so the records before it are about events done. The ones kept are
 // for a damaged newest record, which load passes over. Called with writing held.
+//
+// The user's MaxAge and MaxCount stay: the settings are written only if they are still
+// those read (SetRetentionIf), and read again if a user changed them in between. One who
+// keeps changing them wins: the trim gives up after trimTries, until the next save.
 func (s *Subscription) trim(ctx context.Context, version uint64) {
 	if s.opts.KeepRecords < 0 {
 		return
 	}
 	stream, keep := SubscriptionStream(s.name), uint64(s.opts.KeepRecords)
-	r, err := s.store.Retention(stream)
-	if err == nil && version >= r.TruncateBefore+2*keep {
-		r.TruncateBefore = version - keep // the user's MaxAge and MaxCount stay
-		err = s.store.SetRetention(ctx, stream, r)
+	var err error
+	for range trimTries {
+		var r pmd.Retention
+		r, err = s.store.Retention(stream)
+		if err != nil || version < r.TruncateBefore+2*keep {
+			break
+		}
+		if s.trimRead != nil {
+			s.trimRead()
+		}
+		next := r
+		next.TruncateBefore = version - keep
+		if err = s.store.SetRetentionIf(ctx, stream, r, next); !errors.Is(err, pmd.ErrRetentionChanged) {
+			break
+		}
 	}
 	if err != nil && !errors.Is(err, pmd.ErrClosed) {
 		// Housekeeping: the stream is only longer than it needs to be.
