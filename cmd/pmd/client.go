@@ -180,6 +180,17 @@ func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// An append of ids stored already in stream is a retry: the daemon answers
+			// with the earlier append's result and writes nothing. Its positions are at
+			// or before the end of the log seen now; a new append's come after it. (A
+			// node of a cluster may see less of the log than the leader: a retry then
+			// reads as new, as it did before this check. Without the end, likewise.)
+			var logEnd uint64
+			if id != "" {
+				if h, err := c.Health(cmd.Context()); err == nil {
+					logEnd = h.LastPosition
+				}
+			}
 			res, err := c.Append(cmd.Context(), stream, exp, ev)
 			if err != nil {
 				return err
@@ -192,13 +203,18 @@ func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
 					IDs           []uuid.UUID `json:"ids"`
 				}{res.FirstPosition, res.LastPosition, res.Version, res.IDs})
 			}
+			if res.FirstPosition <= logEnd {
+				_, err = fmt.Fprintf(stdout, "nothing appended: event %s is stored already, at version %d of %s (position %d); an append of the same ids to the same stream is a retry\n",
+					res.IDs[0], res.Version, stream, res.FirstPosition)
+				return err
+			}
 			_, err = fmt.Fprintf(stdout, "appended %s to %s at version %d (position %d, id %s)\n", typ, stream, res.Version, res.FirstPosition, res.IDs[0])
 			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
 	cmd.Flags().StringVar(&expected, "expected", "any", "expected version: any, no_stream, stream_exists or N")
-	cmd.Flags().StringVar(&id, "id", "", "event id (a UUID); default: the store assigns one")
+	cmd.Flags().StringVar(&id, "id", "", "event id (a UUID; one stored already in STREAM makes this a retry that appends nothing); default: the store assigns one")
 	cmd.Flags().StringVar(&meta, "metadata", "", "metadata as a JSON object")
 	return cmd
 }

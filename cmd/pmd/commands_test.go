@@ -408,3 +408,35 @@ func TestProcessWithoutManagersSaysSo(t *testing.T) {
 		t.Fatalf("exit %d: %q%s", code, out, errOut)
 	}
 }
+
+// TestAppendOfAStoredIDSaysNothingWasAppended: an append whose --id is already stored in
+// that stream is a retry the daemon answers with the earlier append's result, writing
+// nothing: the command says so instead of "appended", and exits 0 as the API succeeds.
+func TestAppendOfAStoredIDSaysNothingWasAppended(t *testing.T) {
+	d := startInProcess(t, nil)
+	ctx := context.Background()
+	addr := "--addr=" + d.addr
+	const id = "0190c1d2-0000-7000-8000-000000000001"
+	if _, err := d.store.Append(ctx, "Other", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"Order$1", "Placed", "{}", "--id", id}, "appended Placed to Order$1 at version 0 (position 2, id " + id + ")\n"},
+		{[]string{"Order$1", "Placed", "{}", "--id", id}, "nothing appended: event " + id + " is stored already, at version 0 of Order$1 (position 2); an append of the same ids to the same stream is a retry\n"},
+		{[]string{"Order$1", "Other", `{"a":1}`, "--id", id}, "nothing appended: event " + id + " is stored already, at version 0 of Order$1 (position 2); an append of the same ids to the same stream is a retry\n"},
+		{[]string{"Order$1", "Paid", "{}"}, "appended Paid to Order$1 at version 1 (position 3, id "},
+	}
+	for i, tt := range tests {
+		before := d.store.LastPosition()
+		code, out, errOut := runPMD(t, ctx, append([]string{"append", addr}, tt.args...)...)
+		if code != exitOK || !strings.HasPrefix(out, tt.out) {
+			t.Fatalf("%d %q: exit %d: %q%s, want %q", i, tt.args, code, out, errOut, tt.out)
+		}
+		if after := d.store.LastPosition(); strings.HasPrefix(tt.out, "nothing") && after != before {
+			t.Fatalf("%d: the log grew from %d to %d", i, before, after)
+		}
+	}
+}
