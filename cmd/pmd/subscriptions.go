@@ -118,17 +118,20 @@ func (p *subscriptions) Subscription(ctx context.Context, name string) (server.S
 	}
 	out := server.SubscriptionDetail{Subscription: summary(s, st), ParkedEvents: []server.ParkedEvent{}}
 	for _, pe := range st.Parked {
-		out.ParkedEvents = append(out.ParkedEvents, server.ParkedEvent{ID: pe.Event.ID.String(), Type: pe.Event.Type,
-			Stream: pe.Event.Stream, Position: pe.At, Attempts: pe.Attempts, Error: pe.Err})
+		out.ParkedEvents = append(out.ParkedEvents, stuckEvent(&pe.Event, pe.At, pe.Attempts, pe.Err))
 	}
 	if f := st.Failing; f != nil {
-		out.FailingEvent = &server.FailingEvent{ParkedEvent: server.ParkedEvent{ID: f.Event.ID.String(), Type: f.Event.Type,
-			Stream: f.Event.Stream, Position: f.At, Attempts: f.Attempts, Error: f.Err}}
+		out.FailingEvent = &server.FailingEvent{ParkedEvent: stuckEvent(&f.Event, f.At, f.Attempts, f.Err)}
 		if !f.RetryAt.IsZero() {
 			out.FailingEvent.RetryAt = &f.RetryAt
 		}
 	}
 	return out, nil
+}
+
+// stuckEvent is a parked or failing event as the API shows it.
+func stuckEvent(e *pmd.Event, at uint64, attempts int, err string) server.ParkedEvent {
+	return server.ParkedEvent{ID: e.ID.String(), Type: e.Type, Stream: e.Stream, Position: at, Attempts: attempts, Error: err}
 }
 
 // summary is a subscription as the API lists it.
