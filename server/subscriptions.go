@@ -15,7 +15,8 @@ import (
 type Subscriptions interface {
 	// List lists the subscriptions, in a stable order.
 	List(ctx context.Context) ([]Subscription, error)
-	// Subscription describes the subscription called name, with its parked events.
+	// Subscription describes the subscription called name, with its failing and
+	// parked events.
 	Subscription(ctx context.Context, name string) (SubscriptionDetail, error)
 	// Retry queues the parked or failing event of the subscription called name for
 	// delivery at once; Skip gives it up, and the subscription moves past it. Each is
