@@ -60,6 +60,10 @@ func TestClientInputRefusedBeforeDialling(t *testing.T) {
 		{[]string{"streams", "--limit", "1.5"}, `--limit: "1.5" is not a whole number`},
 		{[]string{"read", "s", "--limit", "99999999999999999999"}, `--limit: "99999999999999999999" is out of range`},
 		{[]string{"read", "s", "--backward=maybe"}, `--backward: "maybe" is not true or false`},
+		{[]string{"append", "s", "T", `{"a":1,"a":2}`}, `the event data "{\"a\":1,\"a\":2}" gives the key "a" twice in one object`},
+		{[]string{"append", "s", "T", `{"a":[{"b":1},{"c":{"d":1,"d":2}}]}`}, `gives the key "d" twice in one object`},
+		{[]string{"append", "s", "T", "{}", "--metadata", `{"user":"ann","user":"bob"}`}, `--metadata "{\"user\":\"ann\",\"user\":\"bob\"}" gives the key "user" twice in one object`},
+		{[]string{"append", "s", "T", "{\"s\":\"\xff\"}"}, `the event data "{\"s\":\"\xff\"}" is not valid UTF-8`},
 		{[]string{"help", "raed"}, `unknown command "raed"; did you mean read?`},
 		{[]string{"completion"}, "want a shell: bash, zsh, fish or powershell"},
 		{[]string{"completion", "tcsh"}, `want a shell: bash, zsh, fish or powershell, got "tcsh"`},
@@ -207,6 +211,7 @@ func TestJSONOutputIsJSON(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"append", "Order$1", "Placed", `{"n":12345678901234567890}`},
+		{"append", "Order$2", "Placed", `{"a":{"a":1},"b":[{"a":1},{"a":1}],"c":{},"d":[]}`},
 		{"link", "Audit", res.IDs[0].String()},
 		{"read", "Customer$7"},
 		{"read", "$all", "--limit", "1"},
@@ -324,4 +329,29 @@ func TestCheckConfigNamesTheFile(t *testing.T) {
 	if code != exitFailed || first != "pmd check-config: "+bad+" has 1 problem(s):" || !strings.HasPrefix(rest, bad+":1:1: ") {
 		t.Fatalf("exit %d:\n%s", code, errOut)
 	}
+}
+
+// FuzzStrictJSON: strictJSON never panics on valid JSON, and passes every JSON text
+// that encoding/json writes (one key each, valid UTF-8).
+func FuzzStrictJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":{"a":[{"a":1},{"a":1}]},"b":[]}`, `[1,{"x":[]},"s"]`, `{"s":"\ud800"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		_ = strictJSON(s)
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := strictJSON(string(out)); err != nil {
+			t.Fatalf("%s (from %q): %v", out, s, err)
+		}
+	})
 }

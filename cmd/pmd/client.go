@@ -13,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -81,7 +82,62 @@ func jsonObject(what, s string) (map[string]any, error) {
 	if err != nil || m == nil {
 		return nil, &usageError{fmt.Sprintf("%s %q is not a JSON object", what, s)}
 	}
+	if err := strictJSON(s); err != nil {
+		return nil, &usageError{fmt.Sprintf("%s %q %v", what, s, err)}
+	}
 	return m, nil
+}
+
+// strictJSON refuses what encoding/json passes over in silence and the API refuses
+// (CONTRACT.md section 9): text that is not valid UTF-8, which it would send on as
+// U+FFFD, and a key given twice in one object, of which it would send only the last. s
+// is known to be valid JSON.
+func strictJSON(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	// frame is an open object (its keys so far) or array (nil keys).
+	type frame struct {
+		keys    map[string]bool
+		wantKey bool // the object's next token is a key, or its end
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			if k, ok := tok.(string); ok {
+				if stack[n-1].keys[k] {
+					return fmt.Errorf("gives the key %q twice in one object", k)
+				}
+				stack[n-1].keys[k] = true
+				stack[n-1].wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 // readFlags are the flags of the commands that read one page.
