@@ -1,6 +1,7 @@
 package index
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -14,6 +15,18 @@ import (
 // event in those ranges against all the streams that held it, marking the dead ones
 // (D keys) in the same batch. Visibility only ever shrinks (a deletion is final, and a
 // retention floor never goes down), so an event found dead stays dead.
+
+// What Batch.Origin returns, wrapped, for an event whose own stream cannot be read from the
+// log. A scavenge replaced by a gone record only an event that no stream showed any more,
+// and a repair voided only a damaged one: for ErrOriginGone the event's own stream is
+// taken not to show it, and the streams it was linked into decide. A replay that meets the
+// record again after a crash asks again, so the answer must not stop the replay. For
+// ErrOriginUnknown (a damaged record, found and reported by whoever read it) the event is
+// taken to be alive, as without Origin: an event is never marked dead on a guess.
+var (
+	ErrOriginGone    = errors.New("index: the event's record is gone")
+	ErrOriginUnknown = errors.New("index: the event's record cannot be read")
+)
 
 // cut is a range of versions of a stream that stopped being visible.
 type cut struct {
@@ -161,18 +174,26 @@ func (b *Batch) entries(c cut) ([]Entry, error) {
 
 // alive reports whether a stream still shows the event of entry e, a version of stream.
 func (b *Batch) alive(e Entry, stream string) (bool, error) {
-	origin, version := stream, e.Version
+	origin, version, gone := stream, e.Version, false
 	if e.Link {
 		if b.Origin == nil {
 			return true, nil
 		}
 		var err error
-		if origin, version, err = b.Origin(e.Position); err != nil {
+		origin, version, err = b.Origin(e.Position)
+		switch {
+		case errors.Is(err, ErrOriginUnknown):
+			return true, nil
+		case errors.Is(err, ErrOriginGone):
+			gone = true // its own stream does not show it
+		case err != nil:
 			return false, fmt.Errorf("index: origin of the event at %d: %w", e.Position, err)
 		}
 	}
-	if ok, err := b.visible(origin, version); err != nil || ok {
-		return ok, err
+	if !gone {
+		if ok, err := b.visible(origin, version); err != nil || ok {
+			return ok, err
+		}
 	}
 	for _, l := range b.linked {
 		if l.event != e.Position {

@@ -764,15 +764,25 @@ func ApplyRecord(b *index.Batch, r *pmdlog.Record, cause uuid.UUID) error {
 }
 
 // NewBatch returns a batch of x whose Origin reads the log l: the index asks it for the
-// stream of an event that left a stream it was linked into.
+// stream of an event that left a stream it was linked into. The record there may since
+// have been replaced: by a scavenge's gone record once no stream showed the event (a
+// replay after a crash applies the deletion that killed it again), or by a repair's void
+// record; or it may be damaged. None of these may stop the batch: a store that cannot
+// apply a deletion it already acknowledged would never open again.
 func NewBatch(x *index.Index, l *pmdlog.Log) *index.Batch {
 	b := x.NewBatch()
 	b.Origin = func(pos uint64) (string, uint64, error) {
 		r, err := l.Read(pos)
-		if err != nil {
+		var ce *pmdlog.CorruptError
+		switch {
+		case errors.As(err, &ce):
+			// Reported by the read of it, the replay or the scrub.
+			return "", 0, fmt.Errorf("%w: %w", index.ErrOriginUnknown, err)
+		case err != nil:
 			return "", 0, err
-		}
-		if r.Kind != pmdlog.KindEvent {
+		case r.Kind == pmdlog.KindGone || r.Kind == pmdlog.KindVoid:
+			return "", 0, fmt.Errorf("%w: a link points at position %d, a %s record", index.ErrOriginGone, pos, r.Kind)
+		case r.Kind != pmdlog.KindEvent:
 			return "", 0, fmt.Errorf("%w: a link points at position %d, a %s record", pmdlog.ErrCorrupt, pos, r.Kind)
 		}
 		return r.Event.Stream, r.Event.Version, nil
