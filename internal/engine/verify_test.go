@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
+	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -411,5 +412,83 @@ func TestLocked(t *testing.T) {
 	}
 	if _, err := engine.PlanRepair(dir, nil); !errors.Is(err, engine.ErrLocked) {
 		t.Fatalf("PlanRepair: %v, want ErrLocked", err)
+	}
+}
+
+// TestVerifyDamageBeforeRetentionOrErase zeroes the last event of a store, which a
+// retention or an erase record written later follows in the same segment: damage no
+// crash explains, so verify reports it as such, repair refuses to plan around it, and
+// the store refuses to open, all changing nothing, rather than cutting the acknowledged
+// writes as a torn tail.
+func TestVerifyDamageBeforeRetentionOrErase(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(s *pmd.Store) error
+	}{
+		{"retention", func(s *pmd.Store) error {
+			return s.SetRetention(context.Background(), "Order$1", pmd.Retention{MaxCount: 3})
+		}},
+		{"erase", func(s *pmd.Store) error { return s.EraseStream(context.Background(), "Order$1") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := makeStore(t, 20)
+			opts := pmd.Options{NoSync: true, NoScrub: true, SegmentSize: segmentSize, Logger: quiet()}
+			s, err := pmd.Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damaged := s.LastPosition()
+			if err := tc.write(s); err != nil {
+				t.Fatal(err)
+			}
+			later := s.LastPosition()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path, off, old := entryAt(t, dir, damaged)
+			if p, _, _ := entryAt(t, dir, later); p != path || later != damaged+1 {
+				t.Fatalf("the %s record is at position %d in %s, the damaged event at %d in %s", tc.name, later, p, damaged, path)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clear(b[off : off+int64(len(old))])
+			if err := os.WriteFile(path, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, dir)
+
+			// Not verify(t, dir): no progress is reported for a log that cannot be read.
+			r, err := engine.Verify(context.Background(), dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() || len(r.Cut) != 0 || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "not a torn write") {
+				t.Fatalf("report %+v", r)
+			}
+			if want := fmt.Sprintf("position %d", damaged); !strings.Contains(r.Problems[0], want) {
+				t.Fatalf("problem %q does not name %s", r.Problems[0], want)
+			}
+			if p, err := engine.PlanRepair(dir, nil); !errors.Is(err, pmdlog.ErrCorrupt) {
+				if err == nil {
+					p.Close()
+				}
+				t.Fatalf("PlanRepair: %v, want a corrupt error", err)
+			}
+			unchanged(t, before, dir)
+
+			// The store opens its index before the log (whose Keep it gives), so only
+			// the log is sure to stay as it was.
+			logDir := filepath.Join(dir, engine.LogDir)
+			before = snapshot(t, logDir)
+			if s, err := pmd.Open(dir, opts); !errors.Is(err, pmdlog.ErrCorrupt) {
+				if err == nil {
+					s.Close()
+				}
+				t.Fatalf("Open: %v, want a corrupt error", err)
+			}
+			unchanged(t, before, logDir)
+		})
 	}
 }
