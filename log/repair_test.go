@@ -739,6 +739,7 @@ func everyRecordForm(t testing.TB) []recordForm {
 		default:
 			t.Fatalf("no sample record of kind %s: add one here", k)
 		}
+		forms := len(out)
 		for _, commit := range []bool{false, true} {
 			for _, erased := range []bool{false, true} {
 				for _, applied := range []uint64{0, 1<<40 + 7} {
@@ -762,6 +763,9 @@ func everyRecordForm(t testing.TB) []recordForm {
 					}
 				}
 			}
+		}
+		if len(out) == forms {
+			t.Fatalf("no record of kind %s decodes: is it known to the decoder (lastKind)?", k)
 		}
 	}
 	return out
