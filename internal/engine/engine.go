@@ -411,11 +411,11 @@ func (e *Engine) replay() error {
 				"percent", fmt.Sprintf("%.0f", float64(done)*100/float64(total)))
 		}
 		return nil
-	}, func(ce *pmdlog.CorruptError) error {
+	}, func(ce *pmdlog.CorruptError, pos uint64) error {
 		// A damaged record: Open or the scrub reports it; the index skips it, so
 		// everything after it stays readable.
 		e.NoteDamage(ce)
-		return ix.damaged(ce.Position)
+		return ix.damaged(pos)
 	})
 	if err != nil {
 		return err
@@ -432,9 +432,13 @@ func (e *Engine) replay() error {
 var errStop = errors.New("stop")
 
 // scanAround calls each for every record of l from position from to last, in order, and
-// damaged for every record that fails its checks, going on past it: one damaged record
-// never hides the rest of the log. It stops at the first error of a callback.
-func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func(*pmdlog.Record) error, damaged func(*pmdlog.CorruptError) error) error {
+// damaged for every position whose record cannot be read, with the damage that explains
+// it, going on past it: one damaged record never hides the rest of the log. A sealed
+// segment that cannot be framed past a damaged record (its offset table is lost, as kill
+// -9 can leave it, and a length prefix is damaged) hides the rest of its records: each
+// gets the one error of framing it, as a Read of it would, and the scan goes on with the
+// next segment. It stops at the first error of a callback.
+func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func(*pmdlog.Record) error, damaged func(ce *pmdlog.CorruptError, pos uint64) error) error {
 	for from <= last {
 		err := l.Scan(ctx, from, func(r pmdlog.Record) error {
 			if r.Position > last {
@@ -450,16 +454,40 @@ func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func
 		switch {
 		case err == nil || errors.Is(err, errStop):
 			return nil
-		case errors.As(err, &ce) && ce.Position == from:
-			if err := damaged(ce); err != nil {
+		case !errors.As(err, &ce):
+			return err
+		case ce.Position == from:
+			if err := damaged(ce, from); err != nil {
 				return err
 			}
 			from++
 		default:
-			return err
+			// Scan loads the offset table only of the segment it starts in, past
+			// its first record: the load failed.
+			end := sealedEnd(l, from)
+			if end == 0 {
+				return err
+			}
+			for ; from < end && from <= last; from++ {
+				if err := damaged(ce, from); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// sealedEnd returns the position after the sealed segment of l that holds pos, 0 if pos
+// is in the tail.
+func sealedEnd(l *pmdlog.Log, pos uint64) uint64 {
+	segs := l.Segments()
+	for i := 0; i+1 < len(segs); i++ {
+		if next := segs[i+1].First; segs[i].First <= pos && pos < next {
+			return next
+		}
+	}
+	return 0
 }
 
 // Apply makes the batch b, whose records are durable in the log, visible in the index,
@@ -610,7 +638,8 @@ func (e *Engine) NoteDamage(ce *pmdlog.CorruptError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, d := range e.damage {
-		if d.Position == ce.Position {
+		// Position 0: a segment that cannot be framed, known by where it breaks.
+		if d.Position == ce.Position && (ce.Position != 0 || d.Segment == ce.Segment && d.Offset == ce.Offset) {
 			return
 		}
 	}

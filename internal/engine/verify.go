@@ -345,9 +345,9 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 
 	err = scanAround(ctx, l, 1, l.LastPosition(), func(rec *pmdlog.Record) error {
 		return step(rec.Position, rec)
-	}, func(ce *pmdlog.CorruptError) error {
+	}, func(ce *pmdlog.CorruptError, pos uint64) error {
 		r.addDamage(ce)
-		return step(ce.Position, nil)
+		return step(pos, nil)
 	})
 	if err != nil {
 		return err
