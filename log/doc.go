@@ -2,8 +2,10 @@
 // 1, 2, 3, … kept in a directory of github.com/tidwall/wal segment files.
 //
 // A record is an event (its full bytes, stored once), a link (a stream name and the
-// position of an earlier event), a stream deletion, or a void record that an offline
-// repair put in place of a damaged one (no content; readers go past it). The store writes the records of
+// position of an earlier event), a stream deletion, a stream's retention settings, an
+// erasure of a stream's events, a void record that an offline repair put in place of a
+// damaged one, or a gone record that a scavenge put in place of a dead event or link
+// (void and gone have no content; readers go past them). The store writes the records of
 // one atomic append as consecutive positions and marks the last one Commit.
 //
 // The log promises:
