@@ -88,6 +88,40 @@ func jsonObject(what, s string) (map[string]any, error) {
 	return m, nil
 }
 
+// loneSurrogate finds a \u escape of half a UTF-16 surrogate pair without its other
+// half, which encoding/json would send on as U+FFFD. s is valid JSON: a backslash is
+// always an escape in a string.
+func loneSurrogate(s string) error {
+	half := func(i int) (rune, bool) { // the \u escape at s[i:], if one
+		if i+6 > len(s) || s[i] != '\\' || s[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(s[i+2:i+6], 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		r, ok := half(i)
+		if !ok {
+			i++ // a two-byte escape: \\ must not start another
+			continue
+		}
+		if r >= 0xd800 && r < 0xdc00 {
+			if low, ok := half(i + 6); ok && low >= 0xdc00 && low < 0xe000 {
+				i += 11
+				continue
+			}
+		}
+		if r >= 0xd800 && r < 0xe000 {
+			return fmt.Errorf("holds %s, half of a UTF-16 surrogate pair", s[i:i+6])
+		}
+		i += 5
+	}
+	return nil
+}
+
 // strictJSON refuses what encoding/json passes over in silence and the API refuses
 // (CONTRACT.md section 9): text that is not valid UTF-8, which it would send on as
 // U+FFFD, and a key given twice in one object, of which it would send only the last. s
@@ -95,6 +129,9 @@ func jsonObject(what, s string) (map[string]any, error) {
 func strictJSON(s string) error {
 	if !utf8.ValidString(s) {
 		return errors.New("is not valid UTF-8")
+	}
+	if err := loneSurrogate(s); err != nil {
+		return err
 	}
 	// frame is an open object (its keys so far) or array (nil keys).
 	type frame struct {
