@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -187,22 +188,38 @@ func (e *Engine) open() error {
 	// then), but never more than 512 files and mappings, which is half a GiB with the
 	// default 1 MiB segments.
 	recent := min(max((1<<30)/e.opts.SegmentSize, 64), 512)
-	e.Log, err = pmdlog.Open(filepath.Join(e.dir, LogDir), pmdlog.Options{
+	logDir := filepath.Join(e.dir, LogDir)
+	logOpts := pmdlog.Options{
 		NoSync:            e.opts.NoSync,
 		SegmentSize:       e.opts.SegmentSize,
 		Logger:            e.logger,
 		Keep:              keep,
 		MaxOpenFiles:      recent,
 		MaxLoadedSegments: recent,
-	})
+	}
+	e.Log, err = pmdlog.Open(logDir, logOpts)
+	if ce := (*pmdlog.CorruptError)(nil); keep > 0 && errors.As(err, &ce) {
+		e.Log, err = e.openCutBelowKeep(logDir, logOpts, err)
+	}
 	if err != nil {
 		return err
 	}
 	e.syncing.Store(e.Log)
 	if last := e.Log.LastPosition(); idx.Position() > last {
-		// Only a power cut with syncing off explains it: the index was flushed after
-		// log bytes that never reached the disk.
-		e.logger.Warn("pmd: the index is ahead of the log, rebuilding it from the log", "index", idx.Position(), "log", last)
+		if e.opts.NoSync {
+			// A power cut with syncing off explains it: the index was flushed after
+			// log bytes that never reached the disk.
+			e.logger.Warn("pmd: the index is ahead of the log, rebuilding it from the log", "index", idx.Position(), "log", last)
+		} else {
+			// No crash does: the records were synced before the index was flushed.
+			// The log lost acknowledged records (a truncated file, a lost
+			// segment): damage, reported as such for as long as this run lasts.
+			segs := e.Log.Segments()
+			tail := segs[len(segs)-1]
+			e.NoteDamage(&pmdlog.CorruptError{Segment: tail.Path, Offset: tail.Size,
+				Reason: fmt.Sprintf("the log ends at position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; the index is rebuilt from the log, and later writes take those positions again",
+					last, idx.Position(), last+1, idx.Position())})
+		}
 		if err := e.rebuildIndex(idxDir); err != nil {
 			return err
 		}
@@ -229,6 +246,66 @@ func (e *Engine) open() error {
 		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)
 	}
 	return nil
+}
+
+// openCutBelowKeep opens the log whose crash repair refused, with failed, to cut records
+// at or below opts.Keep: synced records the index holds on disk were lost, damage that
+// Open reports once the log is open (the index is then ahead of it). Refusing to open
+// would leave the store down for what a log ending at an entry boundary, and thus
+// needing no cut, opens with; so the cut is made, after each segment it changes or
+// removes is copied whole into a quarantine directory, dir/quarantine-<UTC timestamp>.
+// Any other refusal is returned as failed.
+func (e *Engine) openCutBelowKeep(dir string, opts pmdlog.Options, failed error) (*pmdlog.Log, error) {
+	ro := opts
+	ro.Keep, ro.ReadOnly = 0, true
+	l, err := pmdlog.Open(dir, ro)
+	if err != nil {
+		return nil, failed // not the refusal of a cut
+	}
+	cuts := l.Repairs()
+	if err := l.Close(); err != nil {
+		return nil, err
+	}
+	if len(cuts) == 0 {
+		return nil, failed
+	}
+	q := filepath.Join(e.dir, "quarantine-"+time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.MkdirAll(q, 0o750); err != nil {
+		return nil, err
+	}
+	for _, c := range cuts {
+		if err := copyFile(c.Segment, filepath.Join(q, filepath.Base(c.Segment))); err != nil {
+			return nil, fmt.Errorf("quarantine %s: %w", c.Segment, err)
+		}
+	}
+	if err := SyncFile(q); err != nil {
+		return nil, err
+	}
+	e.logger.Error("pmd: the log lost records the index held on disk: cutting its torn end below them, the segments as they were kept in a quarantine directory",
+		"refused", failed, "quarantine", q)
+	opts.Keep = 0
+	return pmdlog.Open(dir, opts)
+}
+
+// copyFile copies the file src to a new file dst, synced.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if serr := out.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // format returns the data directory's format, writing the current one into a new

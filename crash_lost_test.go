@@ -1,0 +1,106 @@
+package pmd_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// A log that lost synced, acknowledged records the index holds on disk (the index is
+// flushed only after the log is synced) has been damaged: no crash does that. The store
+// opens, says so in Problems (so /healthz is degraded) and counts it in the damaged
+// records, the same whether the log now ends at an entry boundary or inside the lost
+// entry, and a cut the crash repair makes below the index keeps the segment as it was in
+// a quarantine directory. With syncing off a power cut explains it: the index is rebuilt
+// from the log and nothing is reported.
+func TestLogLosingIndexedRecordsIsReportedWhereverItIsCut(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		noSync bool
+		extra  int64 // bytes of the lost entry left in the file
+	}{
+		{"synced, cut at the entry boundary", false, 0},
+		{"synced, cut a byte into the entry", false, 1},
+		{"no sync, cut at the entry boundary", true, 0},
+		{"no sync, cut a byte into the entry", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			opts := pmd.Options{Logger: quietLogger(), NoSync: tc.noSync, NoScrub: true}
+			s, err := pmd.Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, err := s.Append(ctx, "A-1", pmd.Any, pmd.EventData{Type: "T"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, size := newestSegment(t, dir)
+			if s, err = pmd.Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Append(ctx, "A-1", pmd.Any, pmd.EventData{Type: "T"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil { // flushes the index at position 3
+				t.Fatal(err)
+			}
+			seg, _ := newestSegment(t, dir)
+			truncate(t, seg, size+tc.extra)
+
+			s, err = pmd.Open(dir, opts)
+			if err != nil {
+				t.Fatalf("Open refused: %v", err)
+			}
+			if got := s.Stats().LastPosition; got != 2 {
+				t.Errorf("last position %d, want 2", got)
+			}
+			problems, damaged := s.Problems(), s.Stats().DamagedRecords
+			quarantined, _ := filepath.Glob(filepath.Join(dir, "quarantine-*", "*"))
+			if tc.noSync {
+				if len(problems) != 0 || damaged != 0 || len(quarantined) != 0 {
+					t.Errorf("problems %q, %d damaged, quarantined %q; want nothing reported after a power cut with syncing off", problems, damaged, quarantined)
+				}
+			} else {
+				if len(problems) != 1 || !strings.Contains(problems[0], "position 3") || damaged != 1 {
+					t.Errorf("problems %q, %d damaged; want the loss of position 3 reported and counted", problems, damaged)
+				}
+				if want := min(tc.extra, 1); int64(len(quarantined)) != want {
+					t.Errorf("quarantined %q, want %d segment copies", quarantined, want)
+				}
+				for _, q := range quarantined {
+					if fi, err := os.Stat(q); err != nil || fi.Size() != size+tc.extra {
+						t.Errorf("quarantined copy %s: %v, %v; want the segment as it was, %d bytes", q, fi, err, size+tc.extra)
+					}
+				}
+			}
+			// The store goes on from position 3, and a restart finds nothing more.
+			w, err := s.Append(ctx, "A-1", pmd.Any, pmd.EventData{Type: "T"})
+			if err != nil || w.FirstPosition != 3 {
+				t.Fatalf("append after the loss: %+v, %v", w, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s, err = pmd.Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if p := s.Problems(); len(p) != 0 {
+				t.Errorf("problems after the next start: %q", p)
+			}
+			if events, err := readStream(t, s, "A-1", pmd.ReadOptions{}); err != nil || len(events) != 3 {
+				t.Errorf("A-1 reads %d events, %v; want 3", len(events), err)
+			}
+		})
+	}
+}
