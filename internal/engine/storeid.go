@@ -24,7 +24,9 @@ func (e *Engine) ID() uuid.UUID { return e.id }
 // loadID reads the store id of the data directory, making and saving one if it has none.
 // The id is written to a temporary file, synced and renamed into place, and the
 // directory synced, so that a crash leaves either no id (the next Open makes one, and
-// nothing can have used the lost one) or a whole one; NoSync skips the syncs.
+// nothing can have used the lost one) or a whole one. It is synced whatever NoSync says,
+// as the format file is: written once in a store's life, it costs nothing, and unsynced
+// a power cut can leave the file renamed into place but empty, which no Open accepts.
 func (e *Engine) loadID() error {
 	path := filepath.Join(e.dir, StoreIDFile)
 	b, err := os.ReadFile(path)
@@ -32,7 +34,7 @@ func (e *Engine) loadID() error {
 	case err == nil:
 		id, err := uuid.Parse(strings.TrimSpace(string(b)))
 		if err != nil || id == uuid.Nil {
-			return fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected", path, b)
+			return fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected (a pmd that wrote it with syncing off can have left it empty in a power cut: removing the file gives the store a new id)", path, b)
 		}
 		e.id = id
 		return nil
@@ -43,7 +45,7 @@ func (e *Engine) loadID() error {
 	if err != nil {
 		return fmt.Errorf("make a store id: %w", err)
 	}
-	if err := ReplaceFile(path, []byte(id.String()+"\n"), !e.opts.NoSync); err != nil {
+	if err := ReplaceFile(path, []byte(id.String()+"\n"), true); err != nil {
 		return fmt.Errorf("save the store id: %w", err)
 	}
 	e.id = id
