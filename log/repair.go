@@ -29,6 +29,7 @@ type parsedSegment struct {
 	later      []found         // whole valid records found past the damage
 	maxStart   uint64          // largest write start of any whole valid record in the file
 	bad        []*CorruptError // damaged records kept in the prefix: framed, but not valid
+	trailing   *CorruptError   // the first of the damaged records kept after the last valid one
 }
 
 // found is a valid record found past damaged bytes by trying every offset.
@@ -55,18 +56,19 @@ type framed struct {
 	err      error // why the record is not valid, nil if it is
 }
 
-// parseSegment reads and checks every entry of a segment file. laterPos is a position
-// held by a valid record in a later segment (0 if none) and laterStart the largest write
-// start of those records.
+// parseSegment reads and checks every entry of a segment file. sealed says that another
+// segment file follows it, and laterStart is the largest write start of the valid
+// records in the later segments.
 //
 // A record that does not decode or holds the wrong position, while the framing around
 // it holds, is kept as damage (in bad) when something shows that it was durable before
-// the crash: a valid record of a later Write after it in this segment, or any valid
-// record in a later segment (tidwall/wal fsyncs a segment before starting the next).
+// the crash: a valid record of a later Write after it in this segment, or a later
+// segment file, even an empty one (every way the log starts a segment syncs the one
+// before first: see FORMAT.md).
 // Otherwise it is where the torn end of the log begins (damage, validEnd). Every record
 // before a valid record's write start belongs to a Write that returned, so it counts as
 // committed even if its own commit flag cannot be read.
-func parseSegment(f segFile, laterPos, laterStart uint64) (*parsedSegment, error) {
+func parseSegment(f segFile, sealed bool, laterStart uint64) (*parsedSegment, error) {
 	b, err := os.ReadFile(f.path)
 	if err != nil {
 		return nil, err
@@ -120,12 +122,15 @@ func parseSegment(f segFile, laterPos, laterStart uint64) (*parsedSegment, error
 	for j, e := range ents {
 		pos := f.first + uint64(j)
 		if e.err != nil {
-			durable := laterPos != 0 || laterWrite[j+1] > pos || laterStart > pos
+			durable := sealed || laterWrite[j+1] > pos || laterStart > pos
 			if !durable || frameErr != "" && j > lastValid {
 				p.validEnd, p.damagePos, p.damage = int64(e.off), pos, reasonOf(e.err)
 				break
 			}
 			p.bad = append(p.bad, &CorruptError{Segment: f.path, Offset: int64(e.off), Position: pos, Reason: reasonOf(e.err)})
+			if j > lastValid && p.trailing == nil {
+				p.trailing = p.bad[len(p.bad)-1]
+			}
 		} else {
 			p.maxStart = max(p.maxStart, e.start)
 			if e.commit {
@@ -202,8 +207,8 @@ func (p *repairPlan) repairs() []Repair {
 
 // planRepair works out the crash repair of the segment files segs (in position order,
 // the first at position 1): everything after the last valid commit record is cut.
-// Damage followed by a valid record of a later Write, or by a valid record in a later
-// segment, is not a torn write: the damaged bytes had been synced before, so it is
+// Damage followed by a valid record of a later Write, or in a segment that another
+// segment file follows (synced whole before that file was created), is not a torn write: the damaged bytes had been synced before, so it is
 // reported as a *CorruptError and nothing is cut. keep is Options.Keep.
 func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 	n := len(segs)
@@ -217,9 +222,17 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 	var laterStart, laterPos uint64
 	var laterSeg string
 	for i := n - 1; i >= 0; i-- {
-		p, err := parseSegment(segs[i], laterPos, laterStart)
+		sealed := i < n-1
+		p, err := parseSegment(segs[i], sealed, laterStart)
 		if err != nil {
 			return nil, err
+		}
+		// Every way the log starts a segment file syncs the one before first (tidwall/wal's
+		// cycle, Seal; Rewrite replaces a sealed segment by a synced copy), so a segment
+		// followed by another segment file, even an empty one, was whole on disk.
+		next := ""
+		if sealed {
+			next = segs[i+1].path
 		}
 		if p.damage != "" {
 			for _, f := range p.later {
@@ -235,6 +248,26 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 				// followed by records was whole on disk.
 				return nil, damagedBefore(p, fmt.Sprintf("a valid record in a later segment (position %d in %s)", laterPos, laterSeg))
 			}
+			if sealed {
+				return nil, damagedBefore(p, "the segment file "+next+", created after this segment was synced whole")
+			}
+		}
+		if held := p.file.first + uint64(len(p.offs)); sealed && p.damage == "" && held != segs[i+1].first {
+			at, off := held, p.validEnd
+			if held > segs[i+1].first {
+				at, off = segs[i+1].first, int64(p.offs[at-p.file.first])
+			}
+			return nil, &CorruptError{Segment: p.file.path, Offset: off, Position: at,
+				Reason: fmt.Sprintf("segment holds %d records, but the segment file %s after it starts at position %d: a segment is synced whole before the next one is created, so no crash explains it",
+					len(p.offs), next, segs[i+1].first)}
+		}
+		if d := p.trailing; d != nil && sealed && laterPos == 0 && d.Position > p.file.first+uint64(p.lastCommit+1)-1 {
+			// The last records of a synced segment are damaged and nothing after them
+			// says whether their write was committed: cutting them may lose an
+			// acknowledged write, keeping them may keep part of a torn one.
+			return nil, &CorruptError{Segment: d.Segment, Offset: d.Offset, Position: d.Position,
+				Reason: fmt.Sprintf("%s, in the last record(s) of a segment synced whole before the segment file %s was created: not a torn write, and whether its write was committed cannot be told",
+					d.Reason, next)}
 		}
 		parsed = append(parsed, p)
 		if p.lastCommit >= 0 {
