@@ -105,13 +105,20 @@ type Node struct {
 	mux     *mux
 	trans   *raft.NetworkTransport
 	logs    *logStore
+	entries raft.LogStore           // logs behind Raft's cache: what appliedThrough reads
+	snaps   *raft.FileSnapshotStore // the node's snapshots, for appliedThrough
+	// through is the greatest index appliedThrough found: it starts there next time.
+	through atomic.Uint64
 
 	joinLog logLimiter // of the failures of joins
 
 	applyMu sync.Mutex
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
 	ready   atomic.Bool
-	removed atomic.Bool // the leader removed this node, which stopped Raft (leave)
+	// readyTerm is the term in which this node last became ready (ready): a leader
+	// read holds only while the node still leads in that term (ReadBarrier).
+	readyTerm atomic.Uint64
+	removed   atomic.Bool // the leader removed this node, which stopped Raft (leave)
 
 	// stamp is the apply rules version the leader stamps on the entries it prepares:
 	// the least of what its voters apply (leastRules). rulesMu guards rulesKnown, what
@@ -124,6 +131,10 @@ type Node struct {
 	// once per leader and term, not at every forwarded request (each ask is a connection
 	// to the leader's cluster service).
 	leaderAt atomic.Pointer[leaderHTTP]
+
+	// copyStall, if not 0, replaces serviceTimeout as how long a peer that sends
+	// records may send nothing before it is given up (tests).
+	copyStall time.Duration
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -245,6 +256,7 @@ func (n *Node) open() error {
 	if n.cfg.TrailingLogs > 0 {
 		c.TrailingLogs = n.cfg.TrailingLogs
 	}
+	n.entries, n.snaps = cached, snaps
 	n.raft, err = raft.NewRaft(c, n.fsm, cached, stable, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start Raft: %w", err)
@@ -498,6 +510,7 @@ func (n *Node) lead() {
 				n.logger.Info("cluster: no longer the leader")
 				continue
 			}
+			term := n.raft.CurrentTerm()
 			if err := n.raft.Barrier(0).Error(); err != nil {
 				n.logger.Warn("cluster: leader barrier", "err", err)
 				continue // leadership lost meanwhile: LeaderCh says so next
@@ -511,6 +524,7 @@ func (n *Node) lead() {
 			n.lastTS = max(n.lastTS, n.fsm.lastTS.Load())
 			n.applyMu.Unlock()
 			stopRules := n.watchRules()
+			n.readyTerm.Store(term)
 			n.ready.Store(true)
 			n.logger.Info("cluster: leading", "term", n.raft.Stats()["term"], "apply_rules", n.stamp.Load())
 			stopWork = func() { n.ready.Store(false); stopRules() }
@@ -624,34 +638,118 @@ func (n *Node) RefusedConnections() uint64 { return n.mux.refused.Load() }
 // IsLeader reports whether this node leads and takes writes.
 func (n *Node) IsLeader() bool { return n.ready.Load() && n.raft.State() == raft.Leader }
 
-// AppliedIndex is the last Raft index this node applied.
-func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.Load() }
+// AppliedIndex is the Raft index up to which this node's store is current (see
+// appliedThrough): on an idle cluster, every node's reaches the commit index.
+func (n *Node) AppliedIndex() uint64 { return n.appliedThrough() }
 
-// WaitApplied returns once this node applied the Raft entry at index, or ctx ends.
+// WaitApplied returns once this node's store is current up to the Raft entry at index
+// (AppliedIndex), or ctx ends.
 func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
-	return n.fsm.waitApplied(ctx, index)
+	return n.waitThrough(ctx, index)
 }
 
-// ReadBarrier returns once this node, still the leader, has applied every entry committed
-// before the call: a read after it is linearizable. It commits a barrier entry through a
-// quorum (which proves the leadership) and waits until the state machine has applied it
-// and everything before it. (Raft's own applied index is no substitute: it counts
-// entries handed to the state machine, not applied by it.)
+// appliedThrough is the Raft index up to which this node's store is current: the last
+// entry its state machine applied (fsm.applied), and after it the committed entries
+// Raft hands on without the state machine ever seeing them (the no-op a leader starts
+// its term with, barriers), which change nothing in the store. Counting only the first,
+// a node's applied index would stay behind the commit index on an idle cluster for
+// good, and a wait for an index that is a no-op would never end.
+func (n *Node) appliedThrough() uint64 {
+	at := max(n.fsm.applied.Load(), n.through.Load())
+	handed := n.raft.AppliedIndex() // committed, and handed to the state machine (or skipped)
+	for at < handed {
+		var l raft.Log
+		if err := n.entries.GetLog(at+1, &l); err != nil {
+			// Compacted away: the entry is in a snapshot, which the store holds (it took
+			// it, or Raft restored it before counting it applied).
+			s := n.lastSnapshot()
+			if s <= at {
+				break
+			}
+			at = min(s, handed)
+			continue
+		}
+		if l.Type != raft.LogNoop && l.Type != raft.LogBarrier {
+			break // the state machine sees it: fsm.applied says when it is applied
+		}
+		at++
+	}
+	for {
+		old := n.through.Load()
+		if at <= old || n.through.CompareAndSwap(old, at) {
+			return max(at, old)
+		}
+	}
+}
+
+// lastSnapshot is the Raft index of the node's newest snapshot, 0 if none.
+func (n *Node) lastSnapshot() uint64 {
+	metas, err := n.snaps.List()
+	if err != nil || len(metas) == 0 {
+		return 0
+	}
+	return metas[0].Index
+}
+
+// waitThrough returns once appliedThrough reaches index, or ctx ends.
+func (n *Node) waitThrough(ctx context.Context, index uint64) error {
+	var tick *time.Ticker
+	for {
+		at := n.appliedThrough()
+		if at >= index {
+			return nil
+		}
+		if n.raft.AppliedIndex() > at {
+			// Raft handed on the entry after at, and it reaches the state machine
+			// (appliedThrough passes over those that do not): wait for its apply.
+			if err := n.fsm.waitApplied(ctx, at+1); err != nil {
+				return err
+			}
+			continue
+		}
+		// Raft has not handed on the entry after at yet, which may be one the state
+		// machine never sees: nothing to wait on but Raft's applied index.
+		if tick == nil {
+			tick = time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ReadBarrier returns once this node, still the leader, has applied every entry
+// committed before the call: a read after it is linearizable. It is Raft's read index
+// (as rqlite's linearizable reads): it notes the commit index, confirms that it still
+// leads in the term in which it became ready with a heartbeat round to a quorum
+// (VerifyLeader, which appends nothing to the log), and waits until its store is
+// current up to that index. Becoming ready, the node committed a barrier in that term,
+// so the commit index it notes covers every write acknowledged before the call. An
+// earlier version committed a barrier entry per read instead: a quorum fsync each, and
+// an entry the state machine never sees at the end of the log.
 func (n *Node) ReadBarrier(ctx context.Context) error {
-	if !n.IsLeader() {
+	term := n.readyTerm.Load()
+	if !n.IsLeader() || n.raft.CurrentTerm() != term {
 		return n.notLeader()
 	}
+	commit := n.raft.CommitIndex()
 	done := make(chan error, 1)
-	go func() { done <- n.raft.Barrier(0).Error() }()
+	go func() { done <- n.raft.VerifyLeader().Error() }()
 	select {
 	case err := <-done:
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if n.raft.CurrentTerm() != term {
+		return fmt.Errorf("%w: a new term began during the read", ErrNotLeader)
+	}
+	return n.waitThrough(ctx, commit)
 }
 
 // LeaderHTTP returns the HTTP address of the leader, waiting up to wait for one to be
@@ -953,7 +1051,10 @@ func leastRules(self raft.ServerID, own uint32, servers []raft.Server, known map
 }
 
 // fetch copies the records after the store's last position up to position to from a
-// member that has them: the leader first.
+// member that has them: the leader first. It tries every member in turn, and again after
+// a wait that doubles up to copyBackoffMax, until it has them or the node stops: Raft
+// waits for the state machine meanwhile, and a copy given up would leave the node with
+// a snapshot its store does not reach.
 func (n *Node) fetch(ctx context.Context, to uint64) error {
 	r := n.started.Load()
 	if r == nil {
@@ -961,6 +1062,11 @@ func (n *Node) fetch(ctx context.Context, to uint64) error {
 		// records it had (it ran with --no-sync and lost them), and no peer is known yet.
 		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d): it lost records; start it with an empty data directory to copy them from the cluster", n.store.LastPosition(), to)
 	}
+	return n.copyRecords(ctx, to, func() []string { return n.peers(r) })
+}
+
+// peers lists the Raft addresses of the other members: the leader first.
+func (n *Node) peers(r *raft.Raft) []string {
 	var addrs []string
 	if addr, _ := r.LeaderWithID(); addr != "" {
 		addrs = append(addrs, string(addr))
@@ -972,26 +1078,71 @@ func (n *Node) fetch(ctx context.Context, to uint64) error {
 			}
 		}
 	}
-	var errs []error
-	for _, a := range addrs {
+	return addrs
+}
+
+// copyBackoff and copyBackoffMax bound the wait between two rounds of copyRecords.
+const (
+	copyBackoff    = time.Second
+	copyBackoffMax = 30 * time.Second
+)
+
+// copyRecords copies the records after the store's last position up to to, from the
+// first of peers() that has them, in rounds until it has them, ctx ends or the node
+// stops. Each round asks peers() again (the leader may have changed), and starts from
+// where the store is: what a peer sent before it failed is kept.
+func (n *Node) copyRecords(ctx context.Context, to uint64, peers func() []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	wait := copyBackoff
+	for {
 		from := n.store.LastPosition() + 1
 		if from > to {
 			return nil
 		}
-		err := n.fetchFrom(ctx, a, from, to)
-		if err == nil {
+		var errs []error
+		for _, a := range peers() {
+			start := time.Now()
+			if err := n.fetchFrom(ctx, a, from, to); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", a, err))
+				if from = n.store.LastPosition() + 1; from > to {
+					return nil
+				}
+				continue
+			}
+			n.logger.Info("cluster: copied records from a peer", "peer", a, "from", from, "to", to, "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", a, err))
+		err := errors.Join(errs...)
+		if err == nil {
+			err = errors.New("no other member is known")
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cluster: copy records %d-%d: %w (%v)", from, to, ctx.Err(), err)
+		}
+		n.logger.Warn("cluster: copying records from a peer failed: waiting to ask the members again", "from", from, "to", to, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: copy records %d-%d: %w (%v)", from, to, ctx.Err(), err)
+		}
+		wait = min(2*wait, copyBackoffMax)
 	}
-	if len(errs) == 0 {
-		return fmt.Errorf("cluster: no member to copy records %d-%d from", n.store.LastPosition()+1, to)
-	}
-	return fmt.Errorf("cluster: copy records up to %d: %w", to, errors.Join(errs...))
 }
 
+// fetchFrom copies records from..to from the node at addr. No overall deadline (a
+// far-behind node may need many records), but a peer that sends nothing for
+// copyStall is given up: at the connection, the answer, and within the records.
 func (n *Node) fetchFrom(ctx context.Context, addr string, from, to uint64) error {
-	resp, br, c, err := n.call(ctx, addr, request{Op: "records", From: from, To: to}, serviceTimeout)
+	stall := cmp.Or(n.copyStall, serviceTimeout)
+	resp, br, c, err := n.call(ctx, addr, request{Op: "records", From: from, To: to}, stall)
 	if err != nil {
 		return err
 	}
@@ -999,9 +1150,7 @@ func (n *Node) fetchFrom(ctx context.Context, addr string, from, to uint64) erro
 		return errors.New(resp.Error)
 	}
 	defer c.Close()
-	// No overall deadline (a far-behind node may need many records), but a stalled peer
-	// is given up.
-	touch := func() { _ = c.SetReadDeadline(time.Now().Add(serviceTimeout)) }
+	touch := func() { _ = c.SetReadDeadline(time.Now().Add(stall)) }
 	return readRecords(br, 4<<20, touch, func(recs []pmdlog.Record) error {
 		return n.store.CopyRecords(ctx, recs)
 	})

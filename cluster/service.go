@@ -63,11 +63,14 @@ func (n *Node) call(ctx context.Context, addr string, req request, timeout time.
 	if err != nil {
 		return response{}, nil, nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	} else {
-		_ = c.SetDeadline(time.Now().Add(timeout))
+	// The answer must come within timeout, and within ctx: a peer that accepts and then
+	// says nothing is given up (a records request's reader moves the read deadline on
+	// as records come).
+	dl := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
 	}
+	_ = c.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {
@@ -199,7 +202,9 @@ func (n *Node) answer(c net.Conn) {
 }
 
 // readRecords reads the records of a records response, calling fn with each chunk that
-// ends at a commit record (at most about max bytes, unless one write is larger).
+// ends at a commit record (at most about max bytes, unless one write is larger). It
+// calls touch every 1024 records and after each fn, which may take a while: the time
+// the reader gives the peer runs from there.
 func readRecords(br *bufio.Reader, max int, touch func(), fn func([]pmdlog.Record) error) error {
 	var chunk []pmdlog.Record
 	size := 0
@@ -241,6 +246,7 @@ func readRecords(br *bufio.Reader, max int, touch func(), fn func([]pmdlog.Recor
 			if err := fn(chunk); err != nil {
 				return err
 			}
+			touch()
 			chunk, size = chunk[:0], 0
 		}
 	}
