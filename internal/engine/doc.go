@@ -24,7 +24,8 @@
 //     disk; with syncing off a power cut can still do that, and Open then rebuilds it.
 //     With syncing on only damage does (synced records lost): Open rebuilds the index
 //     too, and reports the loss as damage, cutting a torn end below the index only after
-//     quarantining the segments it changes.
+//     quarantining the segments it changes; unless a sync of the log failed before an
+//     index flush (AheadFile), which the next Open treats as syncing off.
 //   - An index that cannot be opened is rebuilt from the log.
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,

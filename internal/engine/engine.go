@@ -31,6 +31,10 @@ const (
 	// RebuildFile, when present, says why the index was found damaged: the next Open
 	// rebuilds it from the log and removes the file.
 	RebuildFile = "index.rebuild"
+	// AheadFile, when present, says that a sync of the log failed before an index flush:
+	// the index may be on disk ahead of the log, as with syncing off. The next Open
+	// treats it so, and removes the file.
+	AheadFile = "index.ahead"
 )
 
 // Format is the data directory format this version writes. Format 1 (pmd before the
@@ -71,6 +75,8 @@ type Engine struct {
 	// syncing is Log once open, for syncLog, which the index calls from its own
 	// goroutines.
 	syncing atomic.Pointer[pmdlog.Log]
+
+	aheadNoted atomic.Bool // AheadFile was written in this run
 
 	applied   int           // records applied since the last flush kick; owned by the writer
 	replayed  uint64        // records Open replayed into the index
@@ -177,8 +183,12 @@ func (e *Engine) open() error {
 	e.Index = idx
 	// Crash repair never cuts what the index holds on disk: the index is flushed only
 	// after the log is synced. With syncing off nothing is promised, and a power cut may
-	// leave the index ahead of the log, which the rebuild below handles.
-	if e.opts.NoSync {
+	// leave the index ahead of the log, which the rebuild below handles; so may one after
+	// a failed sync of the log (AheadFile).
+	aheadFile := filepath.Join(e.dir, AheadFile)
+	_, err = os.Stat(aheadFile)
+	mayBeAhead := e.opts.NoSync || err == nil
+	if mayBeAhead {
 		keep = 0
 	} else {
 		keep = max(keep, idx.Position())
@@ -206,9 +216,9 @@ func (e *Engine) open() error {
 	}
 	e.syncing.Store(e.Log)
 	if last := e.Log.LastPosition(); idx.Position() > last {
-		if e.opts.NoSync {
-			// A power cut with syncing off explains it: the index was flushed after
-			// log bytes that never reached the disk.
+		if mayBeAhead {
+			// A power cut explains it, with syncing off or after a failed sync: the
+			// index was flushed after log bytes that never reached the disk.
 			e.logger.Warn("pmd: the index is ahead of the log, rebuilding it from the log", "index", idx.Position(), "log", last)
 		} else {
 			// No crash does: the records were synced before the index was flushed.
@@ -229,6 +239,15 @@ func (e *Engine) open() error {
 	}
 	if err := e.replay(); err != nil {
 		return err
+	}
+	if mayBeAhead && !e.opts.NoSync {
+		// The index on disk is now within the log on disk.
+		if err := e.Log.Sync(); err != nil {
+			return err
+		}
+		if err := os.Remove(aheadFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	if format == 1 {
 		if err := e.Index.Flush(); err != nil {
@@ -407,15 +426,42 @@ func (e *Engine) indexOptions() index.Options {
 // syncLog syncs the log before the index writes what it applied to disk, so that the
 // index's position on disk, which Open passes to the log as Keep, is never ahead of the
 // log on disk: a cluster node writes its log without fsync (pmdlog.Log.WriteNoSync). If
-// the sync fails, the index may go to disk ahead of the log: it is marked for a rebuild.
+// the sync fails (a write failed on a full disk, say, and the log has not recovered),
+// the index may go to disk ahead of the log: AheadFile says so to the next Open, which
+// then rebuilds the index only if it is. The index itself is fine, and the failing
+// writes are the problem, which the log reports: a brief full disk must not cost a
+// re-index of the whole log (contract section 7).
 func (e *Engine) syncLog() {
 	l := e.syncing.Load()
 	if l == nil || e.opts.NoSync {
 		return // Open has not opened the log yet; or nothing is promised
 	}
-	if err := l.Sync(); err != nil {
-		e.indexDamaged(fmt.Errorf("the log could not be synced before an index flush: %w", err))
+	err := l.Sync()
+	if err == nil || e.aheadNoted.Swap(true) {
+		return
 	}
+	e.logger.Error("pmd: the log could not be synced before an index flush; the next start checks the index against the log", "err", err)
+	// Empty, so that it can be made on a full disk.
+	if werr := createSynced(filepath.Join(e.dir, AheadFile)); werr != nil {
+		e.aheadNoted.Store(false)
+		e.logger.Error("pmd: cannot note that the index may go to disk ahead of the log", "err", werr)
+	}
+}
+
+// createSynced creates the empty file path, if it does not exist, durably.
+func createSynced(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return SyncFile(filepath.Dir(path))
 }
 
 // indexDamaged records that a read or the scrub found the index damaged: it is reported
