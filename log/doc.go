@@ -27,8 +27,9 @@
 //     is the record of the position asked for, and reports damage as a *CorruptError
 //     (errors.Is(err, ErrCorrupt)) naming segment file, offset and position.
 //   - Damage is served around, never cut: a damaged record a crash cannot explain (one
-//     followed by a valid record of a later Write, or in a segment that a later segment
-//     file follows: every way the log starts a segment syncs the one before first)
+//     followed by a valid record of a later Write that no unsynced WriteNoSync preceded,
+//     or in a segment that a later segment file follows: every way the log starts a
+//     segment syncs the one before first)
 //     whose framing holds is kept by Open and listed by Damage; Read of its position
 //     fails with its *CorruptError, Read and Scan from the next position go on. Scrub
 //     reads the whole log and lists every damaged record, sealed segments included.

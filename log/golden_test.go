@@ -111,7 +111,7 @@ func TestTidwallSegmentFormat(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(gdir, name), b, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		p, err := parseSegment(segFile{first: first, path: filepath.Join(gdir, name), size: int64(len(b))}, false, 0)
+		p, err := parseSegment(segFile{first: first, path: filepath.Join(gdir, name), size: int64(len(b))}, false, 0, 0)
 		if err != nil || p.damage != "" || len(p.bad) != 0 || p.validEnd != int64(len(b)) {
 			t.Fatalf("segment %s does not parse whole: %v %+v", name, err, p)
 		}

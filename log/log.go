@@ -90,6 +90,10 @@ type Log struct {
 	scratch  []byte
 	places   []place
 	unsynced bool // records may be written and not fsynced: by WriteNoSync, or before Open
+	// unproven is set by WriteNoSync and cleared by an fsync: a write that begins while
+	// it is set carries flagUnsynced, as its records do not show that the ones before
+	// them are durable (crash repair, FORMAT.md).
+	unproven bool
 
 	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
@@ -155,8 +159,16 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("log: open %s: %w", dir, err)
 	}
 	// The process before may have written records without fsync (WriteNoSync) and been
-	// killed: they are in the page cache, not necessarily on disk, until a Sync.
+	// killed: they are in the page cache, not necessarily on disk, until a Sync. Unless
+	// NoSync, they are synced here, so that the next write shows them durable.
 	l.unsynced = !opts.ReadOnly
+	if !opts.ReadOnly && !opts.NoSync {
+		if err := l.syncWAL(l.wal); err != nil {
+			l.wal.Close()
+			return nil, fmt.Errorf("log: open %s: sync: %w", dir, err)
+		}
+		l.unsynced = false
+	}
 	return l, nil
 }
 
@@ -380,7 +392,10 @@ func (l *Log) Write(recs []Record) error { return l.writeChecked(recs, false, tr
 // the process, but a power cut may take them, and any later ones, until the next Sync
 // or synced Write. For a caller that holds the records durably elsewhere (a cluster
 // node: Raft's log) and syncs before it relies on them; Open cuts the torn end such a
-// power cut leaves, as after any crash.
+// power cut leaves, as after any crash, even where the power cut kept later pages and
+// lost earlier ones: the records of the writes that follow a WriteNoSync before any
+// fsync carry a flag that says they prove nothing of the records before them
+// (FORMAT.md). Records at or below Options.Keep are never cut.
 func (l *Log) WriteNoSync(recs []Record) error { return l.writeChecked(recs, false, false) }
 
 // LastSync is how long the last Write or Copy waited for the disk's fsyncs (of the
@@ -418,6 +433,9 @@ func (l *Log) writeChecked(recs []Record, copied, sync bool) error {
 		err = fmt.Errorf("log: write positions %d-%d: %w: %w", first, last, ErrUnavailable, err)
 		l.fail(err)
 		return err
+	}
+	if !sync {
+		l.unproven = true
 	}
 	l.setFailed(nil)
 	return nil
@@ -564,6 +582,10 @@ func (l *Log) write(recs []Record, sync bool) error {
 	}
 	l.batch.Clear()
 	l.places = l.places[:0]
+	var flags byte
+	if l.unproven {
+		flags = flagUnsynced
+	}
 	for i := range recs {
 		r := &recs[i]
 		if p := first + uint64(i); r.Position != p || r.WriteStart != first {
@@ -571,7 +593,7 @@ func (l *Log) write(recs []Record, sync bool) error {
 			// while they are being written.
 			r.Position, r.WriteStart = p, first
 		}
-		l.scratch = AppendRecord(l.scratch[:0], r)
+		l.scratch = appendRecord(l.scratch[:0], r, flags)
 		l.batch.Write(r.Position, l.scratch)
 		n := entrySize(len(l.scratch))
 		l.places = append(l.places, place{seg: len(starts), off: uint32(size), size: n})
@@ -591,7 +613,7 @@ func (l *Log) write(recs []Record, sync bool) error {
 			return err
 		}
 		synced = time.Since(start)
-		l.unsynced = false
+		l.unsynced, l.unproven = false, false
 	} else {
 		l.unsynced = true
 	}
@@ -885,7 +907,7 @@ func (l *Log) syncLocked(op string) error {
 		l.fail(err)
 		return err
 	}
-	l.unsynced = false
+	l.unsynced, l.unproven = false, false
 	l.setFailed(nil)
 	return nil
 }

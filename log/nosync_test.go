@@ -1,6 +1,7 @@
 package log
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tidwall/wal"
@@ -50,28 +51,39 @@ func TestWriteNoSyncSkipsTheFsync(t *testing.T) {
 }
 
 // TestFirstSyncAfterOpenSyncs: a process killed after a WriteNoSync leaves its records
-// in the page cache, not necessarily on disk; the first Sync of the next Open fsyncs
-// them (before an index flush or a Raft snapshot counts on them), the next does not.
+// in the page cache, not necessarily on disk. Open fsyncs them, so that the writes after
+// it show them durable to crash repair; with NoSync it does not, and the first Sync
+// does (before an index flush or a Raft snapshot counts on them), the next does not.
 func TestFirstSyncAfterOpenSyncs(t *testing.T) {
-	dir := t.TempDir()
-	killed := mustOpen(t, dir, Options{})
-	want := genBatch(0, 3)
-	if err := killed.WriteNoSync(want); err != nil {
-		t.Fatal(err)
-	}
-	// killed is never closed, as a process killed with SIGKILL is not.
-	l := mustOpen(t, dir, Options{})
-	defer mustClose(t, l)
-	syncs := 0
-	l.syncWAL = func(w *wal.Log) error {
-		syncs++
-		return w.Sync()
-	}
-	checkContent(t, l, want)
-	if err := l.Sync(); err != nil || syncs != 1 {
-		t.Fatalf("first Sync after Open: %v, %d fsyncs, want 1", err, syncs)
-	}
-	if err := l.Sync(); err != nil || syncs != 1 {
-		t.Fatalf("second Sync: %v, %d fsyncs, want no more", err, syncs)
+	for _, tc := range []struct {
+		opts  Options
+		syncs int // fsyncs of the first Sync after Open
+	}{{Options{}, 0}, {Options{NoSync: true}, 1}} {
+		t.Run(fmt.Sprintf("NoSync %t", tc.opts.NoSync), func(t *testing.T) {
+			dir := t.TempDir()
+			killed := mustOpen(t, dir, tc.opts)
+			want := genBatch(0, 3)
+			if err := killed.WriteNoSync(want); err != nil {
+				t.Fatal(err)
+			}
+			// killed is never closed, as a process killed with SIGKILL is not.
+			l := mustOpen(t, dir, tc.opts)
+			defer mustClose(t, l)
+			if l.unsynced != (tc.syncs == 1) {
+				t.Fatalf("after Open, unsynced is %t", l.unsynced)
+			}
+			syncs := 0
+			l.syncWAL = func(w *wal.Log) error {
+				syncs++
+				return w.Sync()
+			}
+			checkContent(t, l, want)
+			if err := l.Sync(); err != nil || syncs != tc.syncs {
+				t.Fatalf("first Sync after Open: %v, %d fsyncs, want %d", err, syncs, tc.syncs)
+			}
+			if err := l.Sync(); err != nil || syncs != tc.syncs {
+				t.Fatalf("second Sync: %v, %d fsyncs, want no more", err, syncs)
+			}
+		})
 	}
 }

@@ -140,19 +140,27 @@ const (
 	flagCommit    = 1 << 0
 	flagErased    = 1 << 1
 	flagApplied   = 1 << 2 // the record ends with the 8-byte Raft index of Applied
-	// knownFlags are the flag bits the format defines: AppendRecord sets each from a
-	// field of Record, and a new one goes here too, or DecodeRecord (and resync)
-	// refuse the records that carry it.
-	knownFlags = flagCommit | flagErased | flagApplied
+	// flagUnsynced marks a record whose Write began while records before it had been
+	// written without an fsync since (WriteNoSync): it does not show that they are
+	// durable. The Log sets it from its own state, not from a field of Record: the
+	// decoder accepts it and Record does not carry it.
+	flagUnsynced = 1 << 3
+	// knownFlags are the flag bits the format defines: AppendRecord sets each but
+	// flagUnsynced from a field of Record, and a new one goes here too, or DecodeRecord
+	// (and resync) refuse the records that carry it.
+	knownFlags = flagCommit | flagErased | flagApplied | flagUnsynced
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // AppendRecord encodes r (header + checksum + msgpack body) and appends it to dst.
 // It does not check r: Write refuses the records that DecodeRecord would reject.
-func AppendRecord(dst []byte, r *Record) []byte {
+func AppendRecord(dst []byte, r *Record) []byte { return appendRecord(dst, r, 0) }
+
+// appendRecord is AppendRecord with the flag bits in extra (flagUnsynced) set too.
+func appendRecord(dst []byte, r *Record, extra byte) []byte {
 	start := len(dst)
-	var flags byte
+	flags := extra
 	if r.Commit {
 		flags |= flagCommit
 	}

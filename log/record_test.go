@@ -226,7 +226,7 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{name: "negative max age", b: enc(Record{Position: 5, Kind: KindRetention, Retention: Retention{Stream: "s", MaxAge: -1}}), reason: "negative max age"},
 		{name: "erase without stream", b: enc(Record{Position: 5, Kind: KindErase}), reason: "erase without stream"},
 		{name: "void with a body", b: mod(func(b []byte) []byte { b[5] = 4; return reseal(b) }), reason: "void body: "},
-		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 9; return reseal(b) }), reason: "unknown flags"},
+		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 0x11; return reseal(b) }), reason: "unknown flags"},
 		{name: "applied without commit", b: enc(Record{Position: 5, Kind: KindDelete, Delete: Delete{Stream: "s"}, Applied: 7}), reason: "Raft index on a record that does not end a write"},
 		{name: "applied index 0", b: mod(func(b []byte) []byte { b[6] |= flagApplied; return reseal(append(b, make([]byte, 8)...)) }), reason: "Raft index 0"},
 		{name: "applied flag, no index", b: reseal(append([]byte{0, 0, 0, 0, recordVersion, byte(KindVoid), flagApplied | flagCommit, 0, 5, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 8)...)), reason: "applied flag without a Raft index"},
@@ -362,7 +362,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			asCorrupt(t, err)
 			return
 		}
-		if enc := AppendRecord(nil, &r); !bytes.Equal(enc, b) {
+		if enc := appendRecord(nil, &r, b[6]&flagUnsynced); !bytes.Equal(enc, b) {
 			t.Fatalf("accepted %x, which re-encodes to %x", b, enc)
 		}
 		if msg := r.check(r.Position); msg != "" {
@@ -370,7 +370,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		// Past damage, crash repair must recognise every record the decoder accepts.
 		e := append([]byte{0}, binary.AppendUvarint(nil, uint64(len(b)))...)
-		want := []found{{off: 1, pos: r.Position, start: writeStart(&r)}}
+		want := []found{{off: 1, pos: r.Position, start: writeStart(&r), proof: proof(b, writeStart(&r))}}
 		if got := resync(append(e, b...), 0, r.Position); !reflect.DeepEqual(got, want) {
 			t.Fatalf("resync of accepted %x = %+v, want %+v", b, got, want)
 		}

@@ -28,6 +28,7 @@ type parsedSegment struct {
 	zeroTail   bool            // the damage is zeros up to the end of the file
 	later      []found         // whole valid records found past the damage
 	maxStart   uint64          // largest write start of any whole valid record in the file
+	maxProof   uint64          // largest proof of any whole valid record in the file
 	bad        []*CorruptError // damaged records kept in the prefix: framed, but not valid
 	trailing   *CorruptError   // the first of the damaged records kept after the last valid one
 }
@@ -37,6 +38,7 @@ type found struct {
 	off   int64
 	pos   uint64
 	start uint64 // effective write start
+	proof uint64 // see proof
 }
 
 // writeStart is the position of the first record of r's Write call; a record that does
@@ -48,27 +50,39 @@ func writeStart(r *Record) uint64 {
 	return r.WriteStart
 }
 
+// proof is the position below which the valid record raw, of write start start, shows
+// the records durable: its Write began once the one before had returned, and synced,
+// unless raw carries flagUnsynced (written after a WriteNoSync no fsync covered yet),
+// which shows nothing.
+func proof(raw []byte, start uint64) uint64 {
+	if raw[6]&flagUnsynced != 0 {
+		return 0
+	}
+	return start
+}
+
 // framed is one entry of a segment whose length prefix frames it.
 type framed struct {
 	off, end int
 	start    uint64 // write start if valid
+	proof    uint64 // proof if valid
 	commit   bool
 	err      error // why the record is not valid, nil if it is
 }
 
 // parseSegment reads and checks every entry of a segment file. sealed says that another
-// segment file follows it, and laterStart is the largest write start of the valid
-// records in the later segments.
+// segment file follows it, and laterStart and laterProof are the largest write start and
+// proof of the valid records in the later segments.
 //
 // A record that does not decode or holds the wrong position, while the framing around
 // it holds, is kept as damage (in bad) when something shows that it was durable before
-// the crash: a valid record of a later Write after it in this segment, or a later
+// the crash: a valid record of a later, synced Write after it (see proof), or a later
 // segment file, even an empty one (every way the log starts a segment syncs the one
 // before first: see FORMAT.md).
 // Otherwise it is where the torn end of the log begins (damage, validEnd). Every record
 // before a valid record's write start belongs to a Write that returned, so it counts as
 // committed even if its own commit flag cannot be read.
-func parseSegment(f segFile, sealed bool, laterStart uint64) (*parsedSegment, error) {
+func parseSegment(f segFile, sealed bool, laterStart, laterProof uint64) (*parsedSegment, error) {
 	b, err := os.ReadFile(f.path)
 	if err != nil {
 		return nil, err
@@ -98,16 +112,20 @@ func parseSegment(f segFile, sealed bool, laterStart uint64) (*parsedSegment, er
 		if err == nil && r.Position != pos {
 			err = corrupt(pos, "holds the record of position %d", r.Position)
 		}
-		ents = append(ents, framed{off: off, end: off + n, start: writeStart(&r), commit: r.Commit, err: err})
+		e := framed{off: off, end: off + n, start: writeStart(&r), commit: r.Commit, err: err}
+		if err == nil {
+			e.proof = proof(raw, e.start)
+		}
+		ents = append(ents, e)
 		off += n
 		pos++
 	}
-	// laterWrite[j] is the largest write start of the valid records from entry j on.
-	laterWrite := make([]uint64, len(ents)+1)
+	// laterProof[j] is the largest proof of the valid records from entry j on.
+	laterProofs := make([]uint64, len(ents)+1)
 	for j := len(ents) - 1; j >= 0; j-- {
-		laterWrite[j] = laterWrite[j+1]
+		laterProofs[j] = laterProofs[j+1]
 		if ents[j].err == nil {
-			laterWrite[j] = max(laterWrite[j], ents[j].start)
+			laterProofs[j] = max(laterProofs[j], ents[j].proof)
 		}
 	}
 	// A damaged record is framed right only if a valid record follows it: if framing
@@ -122,7 +140,7 @@ func parseSegment(f segFile, sealed bool, laterStart uint64) (*parsedSegment, er
 	for j, e := range ents {
 		pos := f.first + uint64(j)
 		if e.err != nil {
-			durable := sealed || laterWrite[j+1] > pos || laterStart > pos
+			durable := sealed || laterProofs[j+1] > pos || laterProof > pos
 			if !durable || frameErr != "" && j > lastValid {
 				p.validEnd, p.damagePos, p.damage = int64(e.off), pos, reasonOf(e.err)
 				break
@@ -133,6 +151,7 @@ func parseSegment(f segFile, sealed bool, laterStart uint64) (*parsedSegment, er
 			}
 		} else {
 			p.maxStart = max(p.maxStart, e.start)
+			p.maxProof = max(p.maxProof, e.proof)
 			if e.commit {
 				p.lastCommit = j
 			}
@@ -153,6 +172,7 @@ func parseSegment(f segFile, sealed bool, laterStart uint64) (*parsedSegment, er
 		p.later = resync(b, int(p.validEnd), p.damagePos)
 		for _, f := range p.later {
 			p.maxStart = max(p.maxStart, f.start)
+			p.maxProof = max(p.maxProof, f.proof)
 		}
 	}
 	return p, nil
@@ -169,7 +189,8 @@ func resync(b []byte, off int, minPos uint64) []found {
 		raw, n, ok := entry(b[off:])
 		if ok && len(raw) >= headerSize && headerError(raw) == "" {
 			if r, err := DecodeRecord(raw); err == nil && r.Position >= minPos {
-				out = append(out, found{off: int64(off), pos: r.Position, start: writeStart(&r)})
+				start := writeStart(&r)
+				out = append(out, found{off: int64(off), pos: r.Position, start: start, proof: proof(raw, start)})
 				off += n
 				continue
 			}
@@ -207,7 +228,7 @@ func (p *repairPlan) repairs() []Repair {
 
 // planRepair works out the crash repair of the segment files segs (in position order,
 // the first at position 1): everything after the last valid commit record is cut.
-// Damage followed by a valid record of a later Write, or in a segment that another
+// Damage followed by a valid record of a later, synced Write, or in a segment that another
 // segment file follows (synced whole before that file was created), is not a torn write: the damaged bytes had been synced before, so it is
 // reported as a *CorruptError and nothing is cut. keep is Options.Keep.
 func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
@@ -217,13 +238,13 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		return &repairPlan{keep: segs, last: segs[n-1].first - 1}, nil
 	}
 	var parsed []*parsedSegment // from the last segment backwards
-	// What the segments after the current one hold: the largest write start of their
-	// valid records, and where one of those records is.
-	var laterStart, laterPos uint64
+	// What the segments after the current one hold: the largest write start and proof
+	// of their valid records, and where one of those records is.
+	var laterStart, laterProof, laterPos uint64
 	var laterSeg string
 	for i := n - 1; i >= 0; i-- {
 		sealed := i < n-1
-		p, err := parseSegment(segs[i], sealed, laterStart)
+		p, err := parseSegment(segs[i], sealed, laterStart, laterProof)
 		if err != nil {
 			return nil, err
 		}
@@ -236,12 +257,12 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		}
 		if p.damage != "" {
 			for _, f := range p.later {
-				if f.start > p.damagePos {
+				if f.proof > p.damagePos {
 					return nil, damagedBefore(p, fmt.Sprintf("a valid record written later (position %d at offset %d)", f.pos, f.off))
 				}
 			}
-			if laterStart > p.damagePos {
-				return nil, damagedBefore(p, fmt.Sprintf("records of a later write (from position %d) in %s", laterStart, laterSeg))
+			if laterProof > p.damagePos {
+				return nil, damagedBefore(p, fmt.Sprintf("records of a later write (from position %d) in %s", laterProof, laterSeg))
 			}
 			if laterPos != 0 {
 				// tidwall/wal fsyncs a segment before it starts the next one: a segment
@@ -280,6 +301,7 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 			laterPos, laterSeg = p.later[0].pos, p.file.path
 		}
 		laterStart = max(laterStart, p.maxStart)
+		laterProof = max(laterProof, p.maxProof)
 	}
 
 	c := n - len(parsed) // index of the segment holding the cut
@@ -346,8 +368,17 @@ func describe(p *parsedSegment, kept int) string {
 			d = fmt.Sprintf("zero-filled tail at offset %d", p.validEnd)
 		}
 		parts = append(parts, d)
-		if len(p.later) > 0 {
-			parts = append(parts, fmt.Sprintf("%d whole record(s) of the same unfinished write past the damage", len(p.later)))
+		same := 0
+		for _, f := range p.later {
+			if f.start <= p.damagePos {
+				same++
+			}
+		}
+		if same > 0 {
+			parts = append(parts, fmt.Sprintf("%d whole record(s) of the same unfinished write past the damage", same))
+		}
+		if k := len(p.later) - same; k > 0 {
+			parts = append(parts, fmt.Sprintf("%d whole record(s) of later writes past the damage, written without an fsync after it", k))
 		}
 	}
 	if len(parts) == 0 {

@@ -162,7 +162,7 @@ func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp s
 				if err := checkReplacement(&r, repl); err != nil {
 					return fmt.Errorf("position %d: %w", pos, err)
 				}
-				enc = AppendRecord(enc[:0], repl)
+				enc = appendRecord(enc[:0], repl, buf[6]&flagUnsynced) // keeps what the write was
 				out = enc
 				res.Replaced++
 			}
