@@ -40,13 +40,15 @@ lint: vet staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 
-# deps installs the Debian packages the tests use: gcc (-race needs cgo) and git (lint), which
+# deps installs the Debian packages the tests use: gcc and libc6-dev (-race needs cgo; checked
+# by building a cgo program with $(GO)) and git (lint), which
 # the tests cannot do without, so a failure stops make test; PostgreSQL for the peer
 # benchmarks and Chromium for the browser tests, whose failed install does not (the tests that
 # need them skip and say why). Each script does nothing when its package is there. Go itself
-# (1.21 or later, on PATH) is not installed: install-build-tools.sh says when it is missing.
+# (1.21 or later: $(GO), go on PATH unless GO= names one) is not installed:
+# install-build-tools.sh says when it is missing.
 deps:
-	bash scripts/install-build-tools.sh
+	GO="$(GO)" bash scripts/install-build-tools.sh
 	-bash scripts/install-postgres.sh
 	-bash scripts/install-chromium.sh
 

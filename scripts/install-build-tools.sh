@@ -1,26 +1,48 @@
 #!/usr/bin/env bash
 # Installs what make test needs beside Go, from Debian's packages, unless it is already
-# there: gcc (go test -race needs cgo) and git (make lint lists the Go files with git
-# ls-files). Idempotent and quick when both are there; non-interactive; needs root (or
-# sudo) only when it has something to install. It installs no Go: Go 1.21 or later must be
-# on PATH (it downloads the version go.mod names by itself, GOTOOLCHAIN=auto), and this
-# says so when the go found is missing or older.
+# there: a C toolchain that can build cgo (go test -race needs it: gcc and libc6-dev, whose
+# headers and crt1.o runtime/cgo needs; Debian's gcc only recommends libc6-dev) and git
+# (make lint lists the Go files with git ls-files). Whether cgo works is checked by
+# building a tiny cgo program, not by looking for a gcc binary. Idempotent and quick when
+# all is there; non-interactive; needs root (or sudo) only when it has something to
+# install. It installs no Go: $GO (default: go on PATH; make passes its GO) must be Go 1.21
+# or later (it downloads the version go.mod names by itself, GOTOOLCHAIN=auto), and this
+# says so when that go is missing or older.
 set -euo pipefail
 
-if ! command -v go >/dev/null; then
-	echo "install-build-tools: no go on PATH: pmd needs Go 1.21 or later (e.g. /usr/local/go/bin)" >&2
+go=${GO:-go}
+if ! command -v "$go" >/dev/null; then
+	echo "install-build-tools: no $go (GO=${GO:-unset}): pmd needs Go 1.21 or later on PATH (e.g. /usr/local/go/bin) or named by GO" >&2
 	exit 1
 fi
-version=$(go env GOVERSION 2>/dev/null || true)
+version=$("$go" env GOVERSION 2>/dev/null || true)
 case "$version" in
 go1.[0-9] | go1.[0-9].* | go1.1[0-9] | go1.1[0-9].* | go1.20 | go1.20.* | "")
-	echo "install-build-tools: $(command -v go) is ${version:-too old to say its version}: pmd needs Go 1.21 or later, which downloads the Go go.mod names by itself" >&2
+	echo "install-build-tools: $(command -v "$go") is ${version:-too old to say its version}: pmd needs Go 1.21 or later, which downloads the Go go.mod names by itself" >&2
 	exit 1
 	;;
 esac
 
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+cat >"$probe/main.go" <<'GO'
+package main
+
+// #include <stdlib.h>
+import "C"
+
+func main() { C.free(C.malloc(1)) }
+GO
+
+# cgo_builds builds the probe with cgo on, outside any module (GOFLAGS cleared so that a
+# -mod flag meant for pmd does not apply to it), keeping the compiler's output in
+# $probe/cgo.log to show when it still fails after installing.
+cgo_builds() {
+	(cd "$probe" && CGO_ENABLED=1 GOFLAGS= GO111MODULE=off "$go" build -o "$probe/probe" main.go) >"$probe/cgo.log" 2>&1
+}
+
 missing=()
-command -v gcc >/dev/null || missing+=(gcc)
+cgo_builds || missing+=(gcc libc6-dev)
 command -v git >/dev/null || missing+=(git)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
@@ -39,9 +61,12 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-for tool in "${missing[@]}"; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "install-build-tools: installed $tool, but it is not on PATH" >&2
-		exit 1
-	fi
-done
+if [[ " ${missing[*]} " == *" gcc "* ]] && ! cgo_builds; then
+	echo "install-build-tools: installed gcc and libc6-dev, but $go still cannot build cgo (go test -race needs it):" >&2
+	cat "$probe/cgo.log" >&2
+	exit 1
+fi
+if [[ " ${missing[*]} " == *" git "* ]] && ! command -v git >/dev/null; then
+	echo "install-build-tools: installed git, but it is not on PATH" >&2
+	exit 1
+fi
