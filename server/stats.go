@@ -25,7 +25,8 @@ import (
 // newest value is at most a second old). A sample is keyed by its second, not compared
 // with the last one's time: a tick a hair early or late (timer jitter) still lands in
 // its own second, where "at least statsEvery since the last" dropped every early tick
-// and made the series one value per 1.5-2 s. A ring keeps the last statsSamples.
+// and made the series one value per 1.5-2 s. A ring keeps the last statsSamples; when the
+// wall clock steps back, the window starts again from the new time (see nextSample).
 
 const (
 	statsEvery   = time.Second
@@ -143,7 +144,9 @@ type sample struct {
 type sampler struct {
 	mu   sync.Mutex
 	ring [statsSamples]sample
-	n    int // samples taken, ever; the newest is ring[(n-1)%statsSamples]
+	// n counts the samples taken since the window started (the server's start, or the
+	// wall clock's last step back); the newest is ring[(n-1)%statsSamples].
+	n int
 }
 
 // newest returns the last sample, ok false before the first.
@@ -154,18 +157,43 @@ func (sp *sampler) newest() (sample, bool) {
 	return sp.ring[(sp.n-1)%statsSamples], true
 }
 
-// sameOrEarlierSecond reports whether now falls in the wall-clock second of last, or
-// before it.
-func sameOrEarlierSecond(now, last time.Time) bool {
-	return !now.Truncate(statsEvery).After(last.Truncate(statsEvery))
+// sampleAction is what takeSample does with a reading of now, given the newest sample.
+type sampleAction int
+
+const (
+	sampleSkip    sampleAction = iota // now's second has a sample already
+	sampleAppend                      // now is in a later second (or there is no sample)
+	sampleRestart                     // now is in an earlier second: the wall clock stepped back
+)
+
+// nextSample says what to do with a reading at now when the newest sample, if ok, is
+// last. An earlier second than the newest sample's means the wall clock stepped back
+// (an NTP step, a restored VM): skipping it, as a duplicate, froze the series until the
+// clock was back where it had been, and appending it would make the charts' intervals
+// run backwards, so the window starts afresh. (Callers read the clock right before
+// takeSample, so a reading does not go stale behind another caller's.)
+func nextSample(now time.Time, last sample, ok bool) sampleAction {
+	if !ok {
+		return sampleAppend
+	}
+	n, l := now.Truncate(statsEvery), last.at.Truncate(statsEvery)
+	switch {
+	case n.Equal(l):
+		return sampleSkip
+	case n.After(l):
+		return sampleAppend
+	default:
+		return sampleRestart
+	}
 }
 
 // takeSample reads the counters unless the newest sample is of now's second.
 func (s *Server) takeSample(ctx context.Context, now time.Time) {
 	s.samples.mu.Lock()
 	last, ok := s.samples.newest()
+	taken := s.samples.n
 	s.samples.mu.Unlock()
-	if ok && sameOrEarlierSecond(now, last.at) {
+	if nextSample(now, last, ok) == sampleSkip {
 		return
 	}
 	smp := sample{at: now, position: s.store.LastPosition()}
@@ -182,8 +210,15 @@ func (s *Server) takeSample(ctx context.Context, now time.Time) {
 	}
 	s.samples.mu.Lock()
 	defer s.samples.mu.Unlock()
-	if last, ok := s.samples.newest(); ok && sameOrEarlierSecond(smp.at, last.at) {
-		return // another sample got in first
+	last, ok = s.samples.newest()
+	switch nextSample(smp.at, last, ok) {
+	case sampleSkip:
+		return // another sample of this second got in first
+	case sampleRestart:
+		if s.samples.n != taken {
+			return // another sample, of a later second, got in first
+		}
+		s.samples.n = 0
 	}
 	s.samples.ring[s.samples.n%statsSamples] = smp
 	s.samples.n++
@@ -209,8 +244,8 @@ func (s *Server) sampleLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		select {
-		case now := <-t.C:
-			s.takeSample(ctx, now)
+		case <-t.C:
+			s.takeSample(ctx, time.Now())
 			t.Reset(untilNextSample(time.Now()))
 		case <-ctx.Done():
 			return

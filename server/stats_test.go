@@ -192,3 +192,33 @@ func TestStatsNextSample(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsClockStepsBack: after the wall clock steps back (an NTP step, a restored VM),
+// the series starts afresh at the new time instead of freezing until the clock is back
+// where it was: a sample keyed by an earlier second is not a duplicate of a later one.
+func TestStatsClockStepsBack(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	base := time.Unix(100000, 0)
+	for k := range 10 {
+		e.srv.takeSample(ctx, base.Add(time.Hour+time.Duration(k)*time.Second+statsEvery/2))
+	}
+	for k := range 120 {
+		e.srv.takeSample(ctx, base.Add(time.Duration(k)*time.Second+statsEvery/2))
+		e.srv.takeSample(ctx, base.Add(time.Duration(k)*time.Second+statsEvery*3/4))
+	}
+	hist := e.srv.history()
+	if len(hist) != 120 {
+		t.Fatalf("%d samples after the step back, want the 120 taken since", len(hist))
+	}
+	for i, smp := range hist {
+		if want := base.Unix() + int64(i); smp.at.Unix() != want {
+			t.Fatalf("sample %d in second %d, want %d", i, smp.at.Unix(), want)
+		}
+	}
+	for i, r := range series(hist, false).RecordsPerSecond {
+		if r != 0 {
+			t.Fatalf("interval %d: %v records a second, want 0 (nothing written)", i, r)
+		}
+	}
+}
