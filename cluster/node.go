@@ -310,6 +310,9 @@ func (n *Node) form() {
 		if n.hasState() {
 			return // joined: another node added this one, and Raft heard from it
 		}
+		if n.haltedJoin() {
+			return
+		}
 		if n.tryJoin(others) {
 			return
 		}
@@ -362,6 +365,9 @@ func (n *Node) rejoin(addrs []string) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		if n.haltedJoin() {
+			return
+		}
 		if n.member() {
 			if _, id := n.raft.LeaderWithID(); id != "" {
 				return
@@ -376,6 +382,17 @@ func (n *Node) rejoin(addrs []string) {
 			return
 		}
 	}
+}
+
+// haltedJoin reports whether this node halted (halt), and if so logs that it no
+// longer asks to be added: its Raft is stopped for the life of the process, so a leader
+// that adds it again gains nothing, and the asks went on every 500 ms for good.
+func (n *Node) haltedJoin() bool {
+	r := n.fsm.refused.Load()
+	if r != nil {
+		n.logger.Warn("cluster: this node halted: it no longer asks to be added to the cluster; upgrade its pmd and restart it", "entry", r.Index, "entry_rules", r.Rules)
+	}
+	return r != nil
 }
 
 func (n *Node) electionTimeout() time.Duration {

@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// countingProxy forwards connections to target and counts the cluster service's
+// (join, info) among them.
+func countingProxy(t *testing.T, target string) (addr string, service *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	service = new(atomic.Int32)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				var b [1]byte
+				if _, err := io.ReadFull(c, b[:]); err != nil {
+					return
+				}
+				if b[0] == connService || b[0] == connServiceAuth {
+					service.Add(1)
+				}
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				if _, err := u.Write(b[:]); err != nil {
+					return
+				}
+				go func() { _, _ = io.Copy(c, u); c.Close() }()
+				_, _ = io.Copy(u, c)
+			}()
+		}
+	}()
+	return ln.Addr().String(), service
+}
+
+// TestHaltedNodeStopsAskingToJoin: a node that halted (an entry stamped with newer apply
+// rules), restarted with --join, does not ask the leader to add it for as long as it is
+// halted: it asked every 500 ms for good.
+func TestHaltedNodeStopsAskingToJoin(t *testing.T) {
+	s1, n1 := startOne(t, t.TempDir(), Config{rules: 3})
+	defer s1.Close()
+	defer n1.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
+	must(t, err)
+	via, asked := countingProxy(t, n1.Self().RaftAddr)
+	dir2 := t.TempDir()
+	halted := func(n *Node) {
+		t.Helper()
+		for n.Self().State != "halted" {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("n2 does not halt: %+v", n.Self())
+			case <-time.After(20 * time.Millisecond): // polling the node's state: nothing to wait on
+			}
+		}
+	}
+	s2, n2 := startPeer(t, "n2", dir2, via, Config{rules: 2})
+	halted(n2)
+	addr2 := n2.Self().RaftAddr
+	must(t, n2.Close())
+	must(t, s2.Close())
+	s2, n2 = startPeer(t, "n2", dir2, via, Config{rules: 2, RaftAddr: addr2})
+	defer s2.Close()
+	defer n2.Close()
+	halted(n2)
+	// The node's own loop (form, rejoin) is not observable from here: run it again. It
+	// must return at once, without asking, rather than ask until the node stops.
+	before := asked.Load()
+	done := make(chan struct{})
+	go func() { defer close(done); n2.rejoin([]string{via}) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		// n2.Close, deferred, ends the loop.
+		t.Fatalf("a halted node keeps asking to be added: %d asks in 30 s", asked.Load()-before)
+	}
+	if got := asked.Load() - before; got != 0 {
+		t.Errorf("a halted node asked %d times to be added", got)
+	}
+}
