@@ -120,7 +120,7 @@ func parseSegment(f segFile, sealed bool, laterStart, laterProof uint64) (*parse
 		off += n
 		pos++
 	}
-	// laterProof[j] is the largest proof of the valid records from entry j on.
+	// laterProofs[j] is the largest proof of the valid records from entry j on.
 	laterProofs := make([]uint64, len(ents)+1)
 	for j := len(ents) - 1; j >= 0; j-- {
 		laterProofs[j] = laterProofs[j+1]
@@ -228,9 +228,10 @@ func (p *repairPlan) repairs() []Repair {
 
 // planRepair works out the crash repair of the segment files segs (in position order,
 // the first at position 1): everything after the last valid commit record is cut.
-// Damage followed by a valid record of a later, synced Write, or in a segment that another
-// segment file follows (synced whole before that file was created), is not a torn write: the damaged bytes had been synced before, so it is
-// reported as a *CorruptError and nothing is cut. keep is Options.Keep.
+// Damage followed by a valid record of a later, synced Write, or in a segment that
+// another segment file follows (synced whole before that file was created), is not a
+// torn write: the damaged bytes had been synced before, so it is reported as a
+// *CorruptError and nothing is cut. keep is Options.Keep.
 func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 	n := len(segs)
 	if n >= 2 && segs[n-1].size == 0 && lastIsCommitted(segs[n-2], segs[n-1].first) {
