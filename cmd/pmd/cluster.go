@@ -531,7 +531,7 @@ var (
 	raftStateDesc   = prometheus.NewDesc("pmd_raft_state", "1 for this node's Raft state (leader, follower, candidate, shutdown; removed once the leader removed it from the cluster; halted once it met a Raft entry of apply rules newer than its pmd's).", []string{"state"}, nil)
 	raftTermDesc    = prometheus.NewDesc("pmd_raft_term", "This node's current Raft term.", nil, nil)
 	raftCommitDesc  = prometheus.NewDesc("pmd_raft_commit_index", "The last Raft index this node knows committed.", nil, nil)
-	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The last Raft index this node applied to its store.", nil, nil)
+	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The Raft index up to which this node's store is current (entries that change nothing in it, as no-ops, count as applied).", nil, nil)
 	raftContactDesc = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
 	raftLagDesc     = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index.", []string{"node"}, nil)
 	raftRefusedDesc = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, without a header, or above the 64 not yet authenticated (or 8 from one host).", nil, nil)
