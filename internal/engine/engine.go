@@ -226,9 +226,17 @@ func (e *Engine) open() error {
 			// segment): damage, reported as such for as long as this run lasts.
 			segs := e.Log.Segments()
 			tail := segs[len(segs)-1]
+			then := "their positions are filled with void records, so that no later write takes them again"
+			if _, err := os.Stat(filepath.Join(e.dir, RaftDir)); err == nil {
+				// A cluster node's positions are the cluster's: Raft applies the
+				// lost entries again, at the same positions, as after a crash.
+				then = "the node applies them again from Raft"
+			} else if err := e.voidLost(last+1, idx.Position()); err != nil {
+				return err
+			}
 			e.NoteDamage(&pmdlog.CorruptError{Segment: tail.Path, Offset: tail.Size,
-				Reason: fmt.Sprintf("the log ends at position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; the index is rebuilt from the log, and later writes take those positions again",
-					last, idx.Position(), last+1, idx.Position())})
+				Reason: fmt.Sprintf("the log ends at position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; the index is rebuilt from the log, and %s",
+					last, idx.Position(), last+1, idx.Position(), then)})
 		}
 		if err := e.rebuildIndex(idxDir); err != nil {
 			return err
@@ -263,6 +271,26 @@ func (e *Engine) open() error {
 	}
 	if e.opts.NoSync {
 		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)
+	}
+	return nil
+}
+
+// voidLost writes a void record, synced, at each position from first to last: positions
+// only grow (a subscriber past them keeps its place, and no event ever takes the
+// position another was acknowledged at), even where the records at them were lost.
+func (e *Engine) voidLost(first, last uint64) error {
+	const batch = 4096
+	for pos := first; pos <= last; {
+		n := min(last-pos+1, batch)
+		recs := make([]pmdlog.Record, n)
+		for i := range recs {
+			recs[i] = pmdlog.Record{Position: pos + uint64(i), Kind: pmdlog.KindVoid}
+		}
+		recs[n-1].Commit = true
+		if err := e.Log.Copy(recs); err != nil {
+			return fmt.Errorf("pmd: fill the lost positions %d to %d with void records: %w", first, last, err)
+		}
+		pos += n
 	}
 	return nil
 }
