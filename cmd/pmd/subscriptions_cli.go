@@ -17,7 +17,7 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "subscriptions [NAME]",
-		Short: "list the subscriptions with their position, lag and parked events; with NAME, one of them and its parked events",
+		Short: "list the subscriptions with their position, lag and parked events; with NAME, one of them, its failing event and its parked events",
 		Example: `  pmd subscriptions
   pmd subscriptions billing
   pmd subscriptions retry billing 0190c1d2-0000-7000-8000-000000000001`,
@@ -95,19 +95,41 @@ func printSubscription(w io.Writer, d client.SubscriptionDetail) {
 		fmt.Fprintf(w, "last error at %s: %s\n", d.LastErrorAt.Format(time.RFC3339), d.LastError)
 	}
 	fmt.Fprintf(w, "records in stream %s\n", d.Stream)
+	// release is the event a retry or skip lets the subscription move on with: the failing
+	// one, which holds it back, else the first parked one.
+	var release string
+	if f := d.FailingEvent; f != nil {
+		next := "being attempted again"
+		if f.RetryAt != nil {
+			next = "next attempt at " + f.RetryAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "\nfailing event (not parked): %s\n", next)
+		printStuckEvents(w, []client.ParkedEvent{f.ParkedEvent})
+		release = f.ID
+	}
 	if len(d.ParkedEvents) == 0 {
 		fmt.Fprintln(w, "no parked events")
-		return
+	} else {
+		fmt.Fprintln(w, "\nparked events:")
+		printStuckEvents(w, d.ParkedEvents)
+		if release == "" {
+			release = d.ParkedEvents[0].ID
+		}
 	}
-	fmt.Fprintln(w)
+	if release != "" {
+		fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry %s %s (or skip to give it up)\n",
+			shellQuote(d.Name), release)
+	}
+}
+
+// printStuckEvents prints a table of a subscription's failing or parked events.
+func printStuckEvents(w io.Writer, events []client.ParkedEvent) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTYPE\tSTREAM\tPOSITION\tATTEMPTS\tLAST ERROR")
-	for _, p := range d.ParkedEvents {
+	for _, p := range events {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", p.ID, p.Type, p.Stream, p.Position, p.Attempts, p.Error)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry %s %s (or skip to give it up)\n",
-		shellQuote(d.Name), d.ParkedEvents[0].ID)
 }
 
 // newEventOperateCmd is pmd subscriptions retry or skip: one operation on one event.
@@ -120,7 +142,7 @@ func newEventOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Comman
 		Use:     verb + " NAME EVENT",
 		Short:   short + " (needs an admin token with --auth)",
 		Example: "  pmd subscriptions " + verb + " billing 0190c1d2-0000-7000-8000-000000000001",
-		Args:    wantArgs(2, 2, "NAME EVENT (pmd subscriptions NAME lists the parked events)"),
+		Args:    wantArgs(2, 2, "NAME EVENT (pmd subscriptions NAME shows its failing and parked events)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkName("NAME", args[0]); err != nil {
 				return err

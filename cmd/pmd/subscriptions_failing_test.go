@@ -101,6 +101,18 @@ subscriptions:
 				d.Position != failing.LastPosition || d.Lag == 0 {
 				t.Fatalf("billing: %+v, failing %+v; want %s failing at %d after 1 attempt, a 500, a retry time", d, f, id, failing.LastPosition)
 			}
+			// pmd subscriptions billing prints it, and how to release it.
+			var out strings.Builder
+			printSubscription(&out, d)
+			for _, want := range []string{
+				"failing event (not parked):", id, "ConfirmOrder", "orders", "500",
+				"next attempt at " + f.RetryAt.Format(time.RFC3339),
+				"pmd subscriptions retry billing " + id,
+			} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("pmd subscriptions billing printed\n%s\nwithout %q", out.String(), want)
+				}
+			}
 			if err := c.SkipEvent(ctx, "billing", next); !errors.Is(err, client.ErrConflict) {
 				t.Fatalf("skip of the event waiting behind: %v, want a conflict", err)
 			}
@@ -171,4 +183,58 @@ func startWithClock(t *testing.T, cfg *config.Config, clock pm.Clock) (*pmd.Stor
 		t.Fatal(err)
 	}
 	return store, p.subs[0].sub, c
+}
+
+// TestPrintSubscriptionFailingEvent: pmd subscriptions NAME prints the event a failing
+// subscription holds back on (id, type, stream, position, attempts, error, and when it is
+// attempted again, or that an attempt runs), with the retry or skip that releases it, and
+// the parked events after it.
+func TestPrintSubscriptionFailingEvent(t *testing.T) {
+	at := time.Date(2026, 11, 29, 10, 0, 5, 0, time.UTC)
+	failing := client.ParkedEvent{ID: "0190c1d2-0000-7000-8000-000000000002", Type: "ConfirmOrder", Stream: "orders", Position: 8, Attempts: 3, Error: "answered 503"}
+	parked := client.ParkedEvent{ID: "0190c1d2-0000-7000-8000-000000000001", Type: "ConfirmOrder", Stream: "orders", Position: 6, Attempts: 10, Error: "answered 500"}
+	for _, tc := range []struct {
+		name       string
+		d          client.SubscriptionDetail
+		want, dont []string
+	}{
+		{"waiting for its retry", client.SubscriptionDetail{
+			Subscription: client.Subscription{Name: "billing", Status: "failing", RetryAt: &at},
+			FailingEvent: &client.FailingEvent{ParkedEvent: failing, RetryAt: &at},
+		}, []string{
+			"failing event (not parked):", failing.ID, "ConfirmOrder", "orders", "8", "3", "answered 503",
+			"next attempt at 2026-11-29T10:00:05Z", "no parked events",
+			"pmd subscriptions retry billing " + failing.ID,
+		}, []string{"being attempted again"}},
+		{"attempted again, with a parked event", client.SubscriptionDetail{
+			Subscription: client.Subscription{Name: "billing", Status: "failing", Parked: 1},
+			FailingEvent: &client.FailingEvent{ParkedEvent: failing},
+			ParkedEvents: []client.ParkedEvent{parked},
+		}, []string{
+			"failing event (not parked):", failing.ID, "being attempted again", "answered 503",
+			parked.ID, "answered 500", "pmd subscriptions retry billing " + failing.ID,
+		}, []string{"next attempt at", "no parked events"}},
+		{"parked only", client.SubscriptionDetail{
+			Subscription: client.Subscription{Name: "billing", Status: "parked", Parked: 1},
+			ParkedEvents: []client.ParkedEvent{parked},
+		}, []string{parked.ID, "pmd subscriptions retry billing " + parked.ID}, []string{"failing event"}},
+		{"delivering", client.SubscriptionDetail{
+			Subscription: client.Subscription{Name: "billing", Status: "delivering"},
+		}, []string{"no parked events"}, []string{"failing event", "pmd subscriptions retry"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			printSubscription(&out, tc.d)
+			for _, want := range tc.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("printed\n%s\nwithout %q", out.String(), want)
+				}
+			}
+			for _, dont := range tc.dont {
+				if strings.Contains(out.String(), dont) {
+					t.Errorf("printed\n%s\nwith %q", out.String(), dont)
+				}
+			}
+		})
+	}
 }
