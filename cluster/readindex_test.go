@@ -75,35 +75,60 @@ func TestLeaderReadAppendsNothing(t *testing.T) {
 	s1, n1 := startOne(t, t.TempDir(), Config{})
 	defer s1.Close()
 	defer n1.Close()
-	for _, id := range []string{"n2", "n3"} {
-		s, n := startPeer(t, id, "", n1.Self().RaftAddr, Config{})
-		defer s.Close()
-		defer n.Close()
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
 	must(t, err)
-	if err := untilIdle(ctx, n1, 3); err != nil {
-		t.Fatalf("before the reads: %v", err)
+	nodes := []*Node{n1}
+	for _, id := range []string{"n2", "n3"} {
+		s, n := startPeer(t, id, "", n1.Self().RaftAddr, Config{})
+		defer s.Close()
+		defer n.Close()
+		nodes = append(nodes, n)
 	}
-	before := n1.raft.LastIndex()
-	for range 3 {
-		must(t, n1.ReadBarrier(ctx))
-	}
-	if after := n1.raft.LastIndex(); after != before {
-		t.Errorf("three leader reads took the log from index %d to %d", before, after)
-	}
-	if err := untilIdle(ctx, n1, 3); err != nil {
-		t.Fatalf("after the reads: %v", err)
-	}
-	// A node's own applied index too, and a wait for it ends.
-	for _, n := range []*Node{n1} {
-		self := n.Self()
-		if self.AppliedIndex != self.CommitIndex {
-			t.Errorf("%s: applied %d, commit %d", self.ID, self.AppliedIndex, self.CommitIndex)
+	// An election under load appends its own entries: the reads are checked in a term
+	// that held throughout.
+	for {
+		var l *Node
+		for _, n := range nodes {
+			if n.IsLeader() {
+				l = n
+			}
 		}
-		must(t, n.WaitApplied(ctx, self.CommitIndex))
+		if l == nil {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no leader")
+			case <-time.After(20 * time.Millisecond): // polling Raft's state: nothing to wait on
+			}
+			continue
+		}
+		if err := untilIdle(ctx, l, 3); err != nil {
+			t.Fatalf("before the reads: %v", err)
+		}
+		term, before := l.raft.CurrentTerm(), l.raft.LastIndex()
+		var err error
+		for range 3 {
+			if err = l.ReadBarrier(ctx); err != nil {
+				break
+			}
+		}
+		if l.raft.CurrentTerm() != term {
+			continue
+		}
+		must(t, err)
+		if after := l.raft.LastIndex(); after != before {
+			t.Errorf("three leader reads took the log from index %d to %d", before, after)
+		}
+		if err := untilIdle(ctx, l, 3); err != nil {
+			t.Fatalf("after the reads: %v", err)
+		}
+		break
+	}
+	// A wait for each node's commit index, which ends at entries the state machine never
+	// sees, ends.
+	for _, n := range nodes {
+		must(t, n.WaitApplied(ctx, n.Self().CommitIndex))
 	}
 }
 
@@ -113,14 +138,19 @@ func TestLeaderReadAppendsNothing(t *testing.T) {
 // catch-up tests wait for that). It stayed where it was before the node went away: the
 // state machine never sees an entry again, and the store's copy was complete all along.
 func TestCatchUpToASnapshotAtTheEnd(t *testing.T) {
-	s1, n1 := startOne(t, t.TempDir(), Config{TrailingLogs: 1})
+	// n1 must stay the leader (its store takes the writes): timeouts three times the
+	// default keep an election out under load.
+	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
+	cfg1 := slow
+	cfg1.TrailingLogs = 1
+	s1, n1 := startOne(t, t.TempDir(), cfg1)
 	defer s1.Close()
 	defer n1.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir2 := t.TempDir()
-	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, Config{})
-	s3, n3 := startPeer(t, "n3", "", n1.Self().RaftAddr, Config{})
+	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, slow)
+	s3, n3 := startPeer(t, "n3", "", n1.Self().RaftAddr, slow)
 	defer s3.Close()
 	defer n3.Close()
 	if err := untilIdle(ctx, n1, 3); err != nil {
@@ -134,7 +164,9 @@ func TestCatchUpToASnapshotAtTheEnd(t *testing.T) {
 		must(t, err)
 	}
 	must(t, n1.raft.Snapshot().Error())
-	s2, n2 = startPeer(t, "n2", dir2, n1.Self().RaftAddr, Config{RaftAddr: addr2})
+	cfg2 := slow
+	cfg2.RaftAddr = addr2
+	s2, n2 = startPeer(t, "n2", dir2, n1.Self().RaftAddr, cfg2)
 	defer s2.Close()
 	defer n2.Close()
 	if err := untilIdle(ctx, n1, 3); err != nil {
