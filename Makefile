@@ -1,5 +1,9 @@
 # pmd: make run starts the daemon, make test runs every check CI runs.
 GO        ?= go
+# The tools the targets run beside $(GO) (gofmt, and the go that staticcheck runs) are
+# that toolchain's, also when make GO=/path/to/go is given and no go is on PATH.
+GOROOT_BIN := $(shell $(GO) env GOROOT 2>/dev/null)/bin
+export PATH := $(GOROOT_BIN):$(PATH)
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
@@ -37,7 +41,8 @@ staticcheck: $(STATICCHECK)
 	@for m in $(MODULES); do echo "staticcheck: $$m"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
 lint: vet staticcheck
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	@gofmt="$$($(GO) env GOROOT)/bin/gofmt"; files=$$(git ls-files '*.go') || exit 1; \
+	unformatted=$$("$$gofmt" -l $$files) || exit 1; \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 
 # deps installs the Debian packages the tests use: gcc and libc6-dev (-race needs cgo; checked
