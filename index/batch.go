@@ -33,6 +33,8 @@ type Batch struct {
 	// Origin returns the stream an event was appended to and its version there, read
 	// from the log: Apply needs it to tell whether an event that left a stream it was
 	// linked into is still in its own. Without it, such an event is taken to be alive.
+	// An error matching ErrOriginGone (the record was scavenged or voided) or
+	// ErrOriginUnknown (it is damaged) does not fail Apply; any other error does.
 	Origin func(pos uint64) (stream string, version uint64, err error)
 
 	// What Apply needs to find the events that die in the batch (see deaths.go).
