@@ -526,6 +526,7 @@ func (l *Log) rollback() error {
 	if err != nil {
 		return err
 	}
+	removed := false
 	for i := len(segs) - 1; i >= 0 && segs[i].first > tail.first; i-- {
 		if err := os.Remove(segs[i].path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -533,14 +534,17 @@ func (l *Log) rollback() error {
 		if err := removeSidecar(segs[i].path); err != nil {
 			return err
 		}
+		removed = true
 	}
-	if err := truncate(tail.path, tail.size, sync); err != nil {
-		return err
+	// The removals are made durable before the truncate, as repairPlan.apply does: a
+	// power cut keeping the fsynced truncate and losing an unlink would leave a segment
+	// cut short that a segment file follows.
+	if sync && removed {
+		if err := syncDirs(l.dir); err != nil {
+			return err
+		}
 	}
-	if sync {
-		return syncDir(l.dir)
-	}
-	return nil
+	return truncate(tail.path, tail.size, sync)
 }
 
 // checkWrite refuses a batch that DecodeRecord would not read back, recs[0] going to

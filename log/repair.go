@@ -274,7 +274,13 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 				return nil, damagedBefore(p, "the segment file "+next+", created after this segment was synced whole")
 			}
 		}
-		if held := p.file.first + uint64(len(p.offs)); sealed && p.damage == "" && held != segs[i+1].first {
+		held := p.file.first + uint64(len(p.offs))
+		// A crash repair interrupted by a power cut may leave this segment truncated
+		// at its last commit while the removal of the files after it was lost: they
+		// then hold no commit (the loop stops at one) and only records of the one
+		// unfinished Write, which began right after the cut (laterStart).
+		interrupted := sealed && held < segs[i+1].first && laterStart != 0 && laterStart <= held
+		if sealed && p.damage == "" && held != segs[i+1].first && !interrupted {
 			at, off := held, p.validEnd
 			if held > segs[i+1].first {
 				at, off = segs[i+1].first, int64(p.offs[at-p.file.first])
@@ -430,9 +436,12 @@ func lastIsCommitted(f segFile, next uint64) bool {
 	return err == nil && r.Commit
 }
 
-// apply carries out the plan: segment files are removed from the last one back, then
-// the cut segment is truncated, so a crash in between leaves a state that plans to the
-// same result.
+// apply carries out the plan: segment files are removed from the last one back and the
+// directory synced, then the cut segment is truncated, so a crash in between leaves a
+// state that plans to the same result. The removals are made durable before the
+// truncate: a file system may keep the fsynced truncate and lose unsynced unlinks, and
+// planRepair takes that state only while it shows the unfinished Write (see
+// planRepair's interrupted).
 func (p *repairPlan) apply(dir string, sync bool) error {
 	for _, r := range p.remove {
 		if err := os.Remove(r.Segment); err != nil {
@@ -442,13 +451,13 @@ func (p *repairPlan) apply(dir string, sync bool) error {
 			return err
 		}
 	}
-	if t := p.truncate; t != nil {
-		if err := truncate(t.Segment, t.Offset, sync); err != nil {
+	if sync && len(p.remove) > 0 {
+		if err := syncDirs(dir); err != nil {
 			return err
 		}
 	}
-	if sync {
-		return syncDirs(dir)
+	if t := p.truncate; t != nil {
+		return truncate(t.Segment, t.Offset, sync)
 	}
 	return nil
 }
