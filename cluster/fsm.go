@@ -31,7 +31,7 @@ const (
 // a write's expected version, event ids, exact retries, non-finite numbers and retention
 // records are decided (pmd.Store.ApplyWrites), and what a seed entry does. Every node
 // must decide each entry the same way, so the leader stamps each entry it prepares with
-// the rules version to apply it by (the least that every voter knows, Node.stampRules),
+// the rules version to apply it by (the least that every voter knows, Node.restamp),
 // and a node refuses an entry stamped with a version newer than this one rather than
 // decide it by older rules (fsm.refuse). A release that changes the rules raises it, and
 // keeps applying entries stamped with an older version by the older rules, for the
@@ -159,6 +159,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand || len(l.Data) == 0 {
 			continue
 		}
+		if l.Index <= f.applied.Load() {
+			// Applied before (Raft hands on again, after a restart, the entries after its
+			// last snapshot): the store holds them, and a node restarted with an older
+			// pmd must not refuse by their stamp what it has applied already.
+			out[i] = &outcome{}
+			continue
+		}
 		switch l.Data[0] {
 		case entryWrite:
 			var e writeEntry
@@ -215,6 +222,12 @@ func (f *fsm) refuse(logs []*raft.Log, i int, out []any, stamp uint32, kind byte
 	}
 	if f.refused.CompareAndSwap(nil, r) {
 		f.halt(r)
+		f.mu.Lock()
+		for _, w := range f.waiters {
+			close(w.ch) // waitApplied: the entries after the refused one are never applied
+		}
+		f.waiters = nil
+		f.mu.Unlock()
 	}
 	return out
 }
@@ -264,7 +277,9 @@ func (f *fsm) setApplied(idx uint64) {
 	f.mu.Unlock()
 }
 
-// waitApplied returns once the entry at idx is applied here, or ctx ends.
+// waitApplied returns once the entry at idx is applied here, or ctx ends; at once with
+// the refusal (a *RulesError) if the node refused an entry at or before idx, which it
+// will not apply.
 func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 	if f.applied.Load() >= idx {
 		return nil
@@ -275,10 +290,17 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 		f.mu.Unlock()
 		return nil
 	}
+	if r := f.refused.Load(); r != nil {
+		f.mu.Unlock()
+		return r
+	}
 	f.waiters = append(f.waiters, waiter{idx, ch})
 	f.mu.Unlock()
 	select {
 	case <-ch:
+		if r := f.refused.Load(); r != nil && f.applied.Load() < idx {
+			return r
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

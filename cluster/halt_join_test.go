@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -80,6 +81,9 @@ func TestHaltedNodeStopsAskingToJoin(t *testing.T) {
 		}
 	}
 	s2, n2 := startPeer(t, "n2", dir2, via, Config{rules: 2})
+	// Its joins are refused (ErrJoinRules): added as a leader of a pmd without that
+	// check did.
+	must(t, n1.raft.AddVoter("n2", raft.ServerAddress(n2.Self().RaftAddr), 0, 0).Error())
 	halted(n2)
 	addr2 := n2.Self().RaftAddr
 	must(t, n2.Close())

@@ -89,6 +89,10 @@ var (
 	// ErrRemoved: the leader removed this node from the cluster, and the node stopped
 	// its Raft. Its store still answers reads of what it holds.
 	ErrRemoved = errors.New("cluster: this node was removed from the cluster: restart it with --join to rejoin")
+	// ErrJoinRules: a node asked to join runs a pmd whose apply rules are older than
+	// those of entries in the Raft log it would replay (it would halt, and with it the
+	// cluster's quorum): it is not added.
+	ErrJoinRules = errors.New("cluster: the node's pmd is too old to join")
 )
 
 // Node is a running cluster member: Raft, its state machine (the store) and the
@@ -121,11 +125,15 @@ type Node struct {
 	removed   atomic.Bool // the leader removed this node, which stopped Raft (leave)
 
 	// stamp is the apply rules version the leader stamps on the entries it prepares:
-	// the least of what its voters apply (leastRules). rulesMu guards rulesKnown, what
-	// each voter said it applies when last asked.
+	// the least of what its voters apply (restamp). rulesMu guards rulesKnown, what
+	// each voter said it applies when last asked; joining, the nodes addVoter is
+	// adding, counted as voters before the configuration holds them; stamped, the
+	// highest stamp this process put on an entry (stampEntry); and every store of stamp.
 	stamp      atomic.Uint32
 	rulesMu    sync.Mutex
 	rulesKnown map[raft.ServerID]uint32
+	joining    map[raft.ServerID]bool
+	stamped    uint32
 
 	// leaderAt is the leader's HTTP address as the leader gave it, for a term: asked
 	// once per leader and term, not at every forwarded request (each ask is a connection
@@ -161,6 +169,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	n.rulesKnown = map[raft.ServerID]uint32{}
+	n.joining = map[raft.ServerID]bool{}
 	n.fsm = &fsm{store: cfg.Store, logger: cfg.Logger, fetch: n.fetch, fatal: n.cfg.Fatal, rules: cmp.Or(cfg.rules, RulesVersion), halt: n.halt}
 	n.stamp.Store(unstampedRules)
 	applied, err := cfg.Store.SetReplicator(n.replicate)
@@ -532,7 +541,7 @@ func (n *Node) lead() {
 				n.logger.Warn("cluster: leader barrier", "err", err)
 				continue // leadership lost meanwhile: LeaderCh says so next
 			}
-			n.stamp.Store(n.leastRules())
+			n.restamp()
 			if err := n.seed(); err != nil {
 				n.logger.Warn("cluster: seed", "err", err)
 				continue
@@ -575,7 +584,7 @@ func (n *Node) seed() error {
 	if n.store.Applied() > 0 {
 		return nil
 	}
-	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition(), Rules: n.stamp.Load()})
+	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition(), Rules: n.stampEntry()})
 	if err != nil {
 		return err
 	}
@@ -591,7 +600,7 @@ func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, er
 	n.applyMu.Lock()
 	ts := max(time.Now().UnixNano(), n.lastTS+1)
 	n.lastTS = ts
-	b, err := msgpack.Marshal(&writeEntry{Timestamp: ts, Write: write, Rules: n.stamp.Load()})
+	b, err := msgpack.Marshal(&writeEntry{Timestamp: ts, Write: write, Rules: n.stampEntry()})
 	if err != nil {
 		n.applyMu.Unlock()
 		return pmd.WriteResult{}, err
@@ -715,6 +724,9 @@ func (n *Node) waitThrough(ctx context.Context, index uint64) error {
 		at := n.appliedThrough()
 		if at >= index {
 			return nil
+		}
+		if r := n.fsm.refused.Load(); r != nil {
+			return r // halted: it applies nothing more
 		}
 		if n.raft.AppliedIndex() > at {
 			// Raft handed on the entry after at, and it reaches the state machine
@@ -935,10 +947,45 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 	if err := f.Error(); err != nil {
 		return err
 	}
-	for _, s := range f.Configuration().Servers {
+	servers := f.Configuration().Servers
+	for _, s := range servers {
 		if string(s.ID) == id && string(s.Address) == addr {
 			return nil // already a member: a restarted node asking again
 		}
+	}
+	// From the entry that adds it, the node is a voter whose apply rules the entries'
+	// stamp must not exceed: learn them first (what it said before, at another
+	// address, may be another release's). It replays the entries of the log, stamped
+	// before: older rules than theirs would halt it, and the cluster with it (a voter
+	// that takes no entries), so it is not added.
+	n.rulesMu.Lock()
+	delete(n.rulesKnown, raft.ServerID(id))
+	n.rulesMu.Unlock()
+	n.askRules(ctx, []raft.Server{{ID: raft.ServerID(id), Address: raft.ServerAddress(addr), Suffrage: raft.Voter}})
+	inLog, err := n.logRules()
+	if err != nil {
+		return fmt.Errorf("cluster: read the Raft log's apply rules: %w", err)
+	}
+	n.rulesMu.Lock()
+	joins, ok := n.rulesKnown[raft.ServerID(id)]
+	if !ok {
+		joins = unstampedRules // it did not say: a pmd from before rules versions
+	}
+	if need := max(inLog, n.stamped); joins < need {
+		n.rulesMu.Unlock()
+		return fmt.Errorf("%w: node %s's pmd applies rules up to version %d, and the Raft log it would replay holds entries stamped with version %d: "+
+			"upgrade its pmd to a release with apply rules version %d or later (this node's pmd applies up to version %d) and start it again",
+			ErrJoinRules, id, joins, need, need, n.fsm.rules)
+	}
+	n.joining[raft.ServerID(id)] = true
+	stamp := n.restampLocked()
+	n.rulesMu.Unlock()
+	defer func() {
+		n.rulesMu.Lock()
+		delete(n.joining, raft.ServerID(id))
+		n.rulesMu.Unlock()
+	}()
+	for _, s := range servers {
 		if string(s.ID) == id || string(s.Address) == addr {
 			// The same id at a new address, or another id at this address: the old
 			// entry goes first.
@@ -947,12 +994,39 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 			}
 		}
 	}
-	// From the entry that adds it, the node is a voter whose apply rules the entries'
-	// stamp must not exceed: learn them first.
-	n.askRules(ctx, []raft.Server{{ID: raft.ServerID(id), Address: raft.ServerAddress(addr), Suffrage: raft.Voter}})
-	n.stamp.Store(n.leastRules(raft.Server{ID: raft.ServerID(id), Suffrage: raft.Voter}))
-	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr, "apply_rules", n.stamp.Load())
+	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr, "apply_rules", stamp)
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error()
+}
+
+// logRules is the highest apply rules version stamped on an entry of this node's Raft
+// log: a node added now replays them (those after the snapshot it is sent, or all).
+// It reads the whole log, at most the entries since the last snapshot and TrailingLogs.
+func (n *Node) logRules() (uint32, error) {
+	first, last, err := n.logs.bounds()
+	if err != nil {
+		return 0, err
+	}
+	highest := uint32(0)
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if err := n.logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue // compacted meanwhile: in a snapshot, which holds no stamps
+			}
+			return 0, err
+		}
+		if l.Type != raft.LogCommand || len(l.Data) == 0 {
+			continue
+		}
+		var e struct {
+			Rules uint32 `msgpack:"r,omitempty"` // writeEntry's and seedEntry's
+		}
+		if l.Data[0] != entryWrite && l.Data[0] != entrySeed || msgpack.Unmarshal(l.Data[1:], &e) != nil {
+			continue // the state machine refuses or reports it: nothing stamped to replay
+		}
+		highest = max(highest, rulesOf(e.Rules))
+	}
+	return highest, nil
 }
 
 // removeServer takes the node id out of the configuration, then tells it, so that it
@@ -1001,7 +1075,7 @@ func (n *Node) watchRules() (stop func()) {
 		for {
 			if f := n.raft.GetConfiguration(); f.Error() == nil {
 				n.askRules(ctx, f.Configuration().Servers)
-				n.stamp.Store(n.leastRules())
+				n.restamp()
 			}
 			select {
 			case <-ctx.Done():
@@ -1039,14 +1113,36 @@ func (n *Node) askRules(ctx context.Context, servers []raft.Server) {
 	wg.Wait()
 }
 
-// leastRules is the apply rules version the leader may stamp: the least that this node
-// and every voter of the latest configuration (and more, a voter about to be added)
-// apply, by what each said when last asked.
-func (n *Node) leastRules(more ...raft.Server) uint32 {
-	servers := slices.Concat(n.raft.GetConfiguration().Configuration().Servers, more)
+// restamp sets the stamp to the least apply rules version that this node and every voter
+// of the latest configuration, and every node being added (joining), apply, by what
+// each said when last asked.
+func (n *Node) restamp() {
 	n.rulesMu.Lock()
 	defer n.rulesMu.Unlock()
-	return leastRules(raft.ServerID(n.cfg.NodeID), n.fsm.rules, servers, n.rulesKnown)
+	n.restampLocked()
+}
+
+// restampLocked is restamp with rulesMu held: addVoter checks and counts a joining node
+// and sets the stamp at once, so that no restamp from a configuration without it comes
+// between.
+func (n *Node) restampLocked() uint32 {
+	servers := n.raft.GetConfiguration().Configuration().Servers
+	for id := range n.joining {
+		servers = append(servers, raft.Server{ID: id, Suffrage: raft.Voter})
+	}
+	s := leastRules(raft.ServerID(n.cfg.NodeID), n.fsm.rules, servers, n.rulesKnown)
+	n.stamp.Store(s)
+	return s
+}
+
+// stampEntry is the stamp for an entry being prepared, noted (stamped) so that a join
+// checked after it counts it while the entry may not be in the log yet.
+func (n *Node) stampEntry() uint32 {
+	n.rulesMu.Lock()
+	defer n.rulesMu.Unlock()
+	s := n.stamp.Load()
+	n.stamped = max(n.stamped, s)
+	return s
 }
 
 // leastRules is the least apply rules version of self (which applies own) and the

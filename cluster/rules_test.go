@@ -191,6 +191,59 @@ func TestApplyRules(t *testing.T) {
 	}
 }
 
+// TestDowngradedNodeSkipsApplied: a node restarted with an older pmd (rules 2) is handed
+// again the entries after its last snapshot, stamped 3, which it applied before: it
+// passes over them (the store holds them) instead of refusing them, applies the next
+// entry stamped 2, and refuses one stamped 3 after it; a wait for an index past the
+// refusal, begun before or after it, fails at once with it.
+func TestDowngradedNodeSkipsApplied(t *testing.T) {
+	w := writes(t, "Order$1", 4)
+	s, f3, _ := replica(t, 3)
+	stamped3 := []*raft.Log{
+		entry(t, 1, entryWrite, &writeEntry{Timestamp: 1, Write: w[0], Rules: 3}),
+		entry(t, 2, entryWrite, &writeEntry{Timestamp: 2, Write: w[1], Rules: 3}),
+	}
+	f3.ApplyBatch(stamped3)
+	// The same store under the older pmd: its applied index is the store's, as Start sets it.
+	var halted []*RulesError
+	f2 := &fsm{store: s, logger: slog.New(slog.DiscardHandler), rules: 2,
+		fetch: func(context.Context, uint64) error { return errors.New("no peer in a test") },
+		fatal: func(err error) { t.Errorf("fatal: %v", err) },
+		halt:  func(r *RulesError) { halted = append(halted, r) }}
+	f2.applied.Store(s.Applied())
+	if f2.applied.Load() != 2 {
+		t.Fatalf("the store applied up to %d, want 2", s.Applied())
+	}
+	out := f2.ApplyBatch(append(stamped3, entry(t, 3, entryWrite, &writeEntry{Timestamp: 3, Write: w[2], Rules: 2})))
+	for i, o := range out {
+		if err := o.(*outcome).err; err != nil {
+			t.Errorf("entry %d: %v", i+1, err)
+		}
+	}
+	if len(halted) != 0 || f2.applied.Load() != 3 || streamLen(t, s, "Order$1") != 3 {
+		t.Fatalf("replaying what it applied: halted %v, applied %d, %d events; want no halt, 3, 3", halted, f2.applied.Load(), streamLen(t, s, "Order$1"))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- f2.waitApplied(ctx, 5) }()
+	f2.ApplyBatch([]*raft.Log{entry(t, 4, entryWrite, &writeEntry{Timestamp: 4, Write: w[3], Rules: 3})})
+	if len(halted) != 1 {
+		t.Fatalf("an entry stamped 3 after the applied ones: halted %v, want once", halted)
+	}
+	// waitApplied may have begun before or after the refusal: both end with it.
+	if err := <-waited; !errors.As(err, new(*RulesError)) {
+		t.Fatalf("a wait for an index past the refusal: %v, want the refusal", err)
+	}
+	if err := f2.waitApplied(ctx, 4); !errors.As(err, new(*RulesError)) {
+		t.Fatalf("a wait begun after the refusal: %v, want the refusal", err)
+	}
+	if err := f2.waitApplied(ctx, 3); err != nil {
+		t.Fatalf("a wait for an applied index after the refusal: %v", err)
+	}
+}
+
 // TestEntryStampCompatible: an entry the previous release reads (it knows no stamp) is
 // the bytes it wrote itself when unstamped, and decodes with the stamp ignored.
 func TestEntryStampCompatible(t *testing.T) {
@@ -239,11 +292,51 @@ func TestLeastRules(t *testing.T) {
 	}
 }
 
-// TestLeaderStampsWhatVotersKnow: a leader that knows apply rules 3 stamps 3 alone; a
-// node that knows only 2 asks to join: the leader stamps 2 from then on, and the new
-// node, which replays the entries stamped 3, refuses the first and stops its Raft,
-// saying so (state "halted", Problems), with nothing of it applied.
-func TestLeaderStampsWhatVotersKnow(t *testing.T) {
+// TestJoinRefusedBelowLogRules: a leader that knows apply rules 3 stamped its entries 3
+// alone; a node that knows only 2 asks to join: it is not added (it would replay those
+// entries, halt, and leave a two-voter cluster without a quorum), the error names both
+// versions and says to upgrade it, and the leader goes on taking writes stamped 3.
+func TestJoinRefusedBelowLogRules(t *testing.T) {
+	s1, n1 := startOne(t, t.TempDir(), Config{rules: 3})
+	defer s1.Close()
+	defer n1.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
+	must(t, err)
+	s2, n2 := startPeer(t, "n2", "", n1.Self().RaftAddr, Config{rules: 2})
+	defer s2.Close()
+	defer n2.Close()
+	err = n1.addVoter(ctx, "n2", n2.Self().RaftAddr)
+	if !errors.Is(err, ErrJoinRules) {
+		t.Fatalf("adding a node of rules 2 to a log stamped 3: %v, want ErrJoinRules", err)
+	}
+	for _, want := range []string{"node n2", "up to version 2", "stamped with version 3", "upgrade its pmd"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal %q does not say %q", err, want)
+		}
+	}
+	f := n1.raft.GetConfiguration()
+	must(t, f.Error())
+	if got := f.Configuration().Servers; len(got) != 1 {
+		t.Fatalf("after the refused join the configuration is %v", got)
+	}
+	if _, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"}); err != nil {
+		t.Fatalf("the leader's append after the refused join: %v", err)
+	}
+	if got := n1.stamp.Load(); got != 3 {
+		t.Fatalf("after the refused join the leader stamps %d", got)
+	}
+	if st := n2.Self().State; st == "halted" {
+		t.Fatalf("the refused node halted: %+v", n2.Self())
+	}
+}
+
+// TestOlderVoterHalts: a node that knows only apply rules 2 made a voter of a cluster
+// whose log holds entries stamped 3 (by a leader whose pmd did not check, as
+// TestJoinRefusedBelowLogRules's does) replays them, refuses the first and stops its
+// Raft, saying so (state "halted", Problems), with nothing of it applied.
+func TestOlderVoterHalts(t *testing.T) {
 	s1, n1 := startOne(t, t.TempDir(), Config{rules: 3})
 	defer s1.Close()
 	defer n1.Close()
@@ -275,15 +368,13 @@ func TestLeaderStampsWhatVotersKnow(t *testing.T) {
 		Join: []string{n1.Self().RaftAddr}, rules: 2, Fatal: func(err error) { t.Errorf("n2 stopped: %v", err) }})
 	must(t, err)
 	defer n2.Close()
+	must(t, n1.raft.AddVoter("n2", raft.ServerAddress(n2.Self().RaftAddr), 0, 0).Error())
 	for n2.Self().State != "halted" {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("n2 does not halt: %+v", n2.Self())
 		case <-time.After(20 * time.Millisecond): // polling the node's state: nothing to wait on
 		}
-	}
-	if got := n1.stamp.Load(); got != 2 {
-		t.Fatalf("with a voter of rules 2, the leader stamps %d", got)
 	}
 	p := n2.Problems()
 	if len(p) != 1 || !strings.Contains(p[0], "apply rules version 3") || !strings.Contains(p[0], "up to version 2") || !strings.Contains(p[0], "upgrade this node") {
@@ -294,5 +385,9 @@ func TestLeaderStampsWhatVotersKnow(t *testing.T) {
 	}
 	if _, err := n2.LeaderHTTP(ctx, time.Second); !errors.As(err, new(*RulesError)) {
 		t.Fatalf("n2's leader for forwarding: %v, want the refusal", err)
+	}
+	// A wait for an entry it will never apply fails with why, not at ctx's end.
+	if err := n2.WaitApplied(ctx, n1.raft.LastIndex()); !errors.As(err, new(*RulesError)) {
+		t.Fatalf("n2's wait for the leader's last index: %v, want the refusal", err)
 	}
 }
