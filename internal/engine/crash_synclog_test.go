@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,9 +14,10 @@ import (
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
-// appendEvents writes n events of stream to the engine's log and applies them to its
-// index, as the store's write path does.
-func appendEvents(t *testing.T, e *Engine, stream string, n int) {
+// appendEvents writes n events of stream to the engine's log, synced (as a single node
+// does) or not (as a cluster node does), and applies them to its index, as the store's
+// write path does.
+func appendEvents(t *testing.T, e *Engine, stream string, n int, synced bool) {
 	t.Helper()
 	for range n {
 		b := NewBatch(e.Index, e.Log)
@@ -25,7 +28,11 @@ func appendEvents(t *testing.T, e *Engine, stream string, n int) {
 		r := pmdlog.Record{Kind: pmdlog.KindEvent, Commit: true,
 			Event: pmdlog.Event{ID: uuid.New(), Stream: stream, Version: st.Next, Type: "T"}}
 		recs := []pmdlog.Record{r}
-		if err := e.Log.Write(recs); err != nil {
+		write := e.Log.Write
+		if !synced {
+			write = e.Log.WriteNoSync
+		}
+		if err := write(recs); err != nil {
 			t.Fatal(err)
 		}
 		r.Position = e.Log.LastPosition()
@@ -39,32 +46,56 @@ func appendEvents(t *testing.T, e *Engine, stream string, n int) {
 }
 
 // A sync of the log that fails before an index flush (a write failed on a full disk and
-// the log could not yet recover) does not damage the index: what it applied was synced
-// when written. It must not cost a re-index of the whole log at the next start (contract
+// the log could not yet recover) does not damage the index: what it applied was written
+// before. It must not cost a re-index of the whole log at the next start (contract
 // section 7), nor show as a damaged index; the failing writes are the problem, and the
-// log reports those. Only if the index did then reach the disk ahead of the log is it
-// rebuilt, as after a power cut with syncing off.
+// log reports those. A cluster node writes its log without fsync, so its index may then
+// reach the disk ahead of the log: index.ahead says so, the next start rebuilds the index
+// only if it is, as after a power cut with syncing off, and a later sync that succeeds
+// removes the file. A single node synced every record it wrote, so its index cannot be
+// ahead: no index.ahead, and a log that later lost a record the index held is still
+// reported as damaged, its position kept by a void record.
 func TestFailedLogSyncBeforeIndexFlushDoesNotForceAReindex(t *testing.T) {
-	for _, ahead := range []bool{false, true} {
-		name := "log kept everything"
-		if ahead {
-			name = "index went to disk ahead of the log"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cluster   bool // a cluster node: raft/ exists, the log written without fsync
+		recovered bool // a later sync of the log succeeds before Close
+		cut       bool // the log then loses its last record
+		wantAhead bool // index.ahead exists after the failed sync
+		// after the next Open
+		wantReplayed uint64
+		wantLast     uint64
+		wantProblem  string // "" for none
+	}{
+		{name: "single node, log kept everything", wantLast: 13},
+		{name: "single node, log lost a record the index held", cut: true,
+			wantReplayed: 13, wantLast: 13, wantProblem: "the synced records from position 13 to 13 are lost"},
+		{name: "cluster node, log kept everything", cluster: true, wantAhead: true, wantLast: 13},
+		{name: "cluster node, index went to disk ahead of the log", cluster: true, cut: true, wantAhead: true,
+			wantReplayed: 12, wantLast: 12},
+		{name: "cluster node, a later sync succeeded", cluster: true, recovered: true, wantAhead: true, wantLast: 13},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
+			if tc.cluster {
+				if err := os.Mkdir(filepath.Join(dir, RaftDir), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
 			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
 			e, err := Open(dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			appendEvents(t, e, "A-1", 10)
+			appendEvents(t, e, "A-1", 10, !tc.cluster)
 			if err := e.flush(); err != nil {
 				t.Fatal(err)
 			}
-			appendEvents(t, e, "A-1", 3)
+			appendEvents(t, e, "A-1", 3, !tc.cluster)
 			seg := e.Log.Segments()[0]
 
-			// The log's Sync fails, as it does while a failed write cannot be rolled back.
+			// The log's Sync fails, as it does while a failed write cannot be rolled
+			// back, and the index flush that syncs it first goes on.
 			broken, err := pmdlog.Open(filepath.Join(t.TempDir(), "log"), pmdlog.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -73,25 +104,32 @@ func TestFailedLogSyncBeforeIndexFlushDoesNotForceAReindex(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.syncing.Store(broken)
-			e.syncLog()
+			if err := e.Index.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			e.syncing.Store(e.Log)
 			if p := strings.Join(e.Problems(), "; "); strings.Contains(p, "index damaged") {
 				t.Errorf("problems %q: a failed sync of the log is no damage of the index", p)
 			}
-			e.syncing.Store(e.Log)
-			if err := e.Index.Flush(); err != nil { // the flush that followed the hook
-				t.Fatal(err)
+			aheadPath := filepath.Join(dir, AheadFile)
+			if _, err := os.Stat(aheadPath); (err == nil) != tc.wantAhead {
+				t.Errorf("after the failed sync, %s: %v; want it there: %v", AheadFile, err, tc.wantAhead)
+			}
+			if tc.recovered {
+				e.syncLog()
+				if _, err := os.Stat(aheadPath); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("after a sync that succeeded, %s: %v; want it gone", AheadFile, err)
+				}
 			}
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			want := uint64(0)
-			if ahead {
-				// The log lost its last record, which its failed sync left unsynced:
-				// the index is rebuilt from the 12 left.
+			if tc.cut {
+				// The log loses its last record: unsynced on a cluster node, which a
+				// power cut explains; synced on a single node, which none does.
 				if err := os.Truncate(seg.Path, seg.Size-1); err != nil {
 					t.Fatal(err)
 				}
-				want = 12
 			}
 
 			e, err = Open(dir, opts)
@@ -99,11 +137,21 @@ func TestFailedLogSyncBeforeIndexFlushDoesNotForceAReindex(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer e.Close()
-			if got := e.Replayed(); got != want {
-				t.Errorf("the next start replayed %d records, want %d", got, want)
+			if got := e.Replayed(); got != tc.wantReplayed {
+				t.Errorf("the next start replayed %d records, want %d", got, tc.wantReplayed)
 			}
-			if p := e.Problems(); len(p) != 0 {
-				t.Errorf("problems after the next start: %q", p)
+			if got := e.Log.LastPosition(); got != tc.wantLast {
+				t.Errorf("the log ends at position %d, want %d", got, tc.wantLast)
+			}
+			p := e.Problems()
+			switch {
+			case tc.wantProblem == "" && len(p) != 0:
+				t.Errorf("problems after the next start: %q, want none", p)
+			case tc.wantProblem != "" && (len(p) != 1 || !strings.Contains(p[0], tc.wantProblem)):
+				t.Errorf("problems after the next start: %q, want one saying %q", p, tc.wantProblem)
+			}
+			if _, err := os.Stat(aheadPath); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("after the next start, %s: %v; want it gone", AheadFile, err)
 			}
 		})
 	}

@@ -24,8 +24,11 @@
 //     disk; with syncing off a power cut can still do that, and Open then rebuilds it.
 //     With syncing on only damage does (synced records lost): Open rebuilds the index
 //     too, and reports the loss as damage, cutting a torn end below the index only after
-//     quarantining the segments it changes; unless a sync of the log failed before an
-//     index flush (AheadFile), which the next Open treats as syncing off.
+//     quarantining the segments it changes, and filling the lost positions with void
+//     records after a synced RebuildFile that names the loss, so that a crash before the
+//     index is rebuilt is finished by the next Open. A cluster node whose log sync failed
+//     before an index flush notes it (AheadFile), which the next Open treats as syncing
+//     off; a single node synced what its index applied when it wrote it.
 //   - An index that cannot be opened is rebuilt from the log.
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +33,10 @@ const (
 	// RebuildFile, when present, says why the index was found damaged: the next Open
 	// rebuilds it from the log and removes the file.
 	RebuildFile = "index.rebuild"
-	// AheadFile, when present, says that a sync of the log failed before an index flush:
-	// the index may be on disk ahead of the log, as with syncing off. The next Open
-	// treats it so, and removes the file.
+	// AheadFile, when present, says that a sync of a cluster node's log, which holds
+	// records written without fsync, failed before an index flush: the index may be on
+	// disk ahead of the log, as with syncing off. The next Open treats it so, and removes
+	// the file; so does a later sync that succeeds.
 	AheadFile = "index.ahead"
 )
 
@@ -59,6 +62,11 @@ type Options struct {
 	// ScrubBytesPerSecond paces that check, of the log and then of the index; 0 means
 	// 32 MiB/s, negative unpaced.
 	ScrubBytesPerSecond int64
+
+	// afterVoid, when not nil, is called by Open between filling lost positions with void
+	// records and rebuilding the index: a test stops Open there with an error, as a crash
+	// would stop it. Nil outside tests.
+	afterVoid func() error
 }
 
 // Engine is an open data directory: its lock, its log, its index kept up to the log, and
@@ -76,7 +84,12 @@ type Engine struct {
 	// goroutines.
 	syncing atomic.Pointer[pmdlog.Log]
 
-	aheadNoted atomic.Bool // AheadFile was written in this run
+	aheadMu    sync.Mutex // serialises syncLog
+	aheadNoted bool       // AheadFile was written in this run and not yet removed
+	// lostHeld is the position the index held on disk when a previous Open found that the
+	// log had lost records below it, read from the RebuildFile that Open wrote before
+	// filling them: 0 if none. That Open stopped before finishing; this one finishes.
+	lostHeld uint64
 
 	applied   int           // records applied since the last flush kick; owned by the writer
 	replayed  uint64        // records Open replayed into the index
@@ -215,30 +228,59 @@ func (e *Engine) open() error {
 		return err
 	}
 	e.syncing.Store(e.Log)
-	if last := e.Log.LastPosition(); idx.Position() > last {
-		if mayBeAhead {
-			// A power cut explains it, with syncing off or after a failed sync: the
-			// index was flushed after log bytes that never reached the disk.
-			e.logger.Warn("pmd: the index is ahead of the log, rebuilding it from the log", "index", idx.Position(), "log", last)
-		} else {
-			// No crash does: the records were synced before the index was flushed.
-			// The log lost acknowledged records (a truncated file, a lost
-			// segment): damage, reported as such for as long as this run lasts.
-			segs := e.Log.Segments()
-			tail := segs[len(segs)-1]
-			then := "their positions are filled with void records, so that no later write takes them again"
-			if _, err := os.Stat(filepath.Join(e.dir, RaftDir)); err == nil {
-				// A cluster node's positions are the cluster's: Raft applies the
-				// lost entries again, at the same positions, as after a crash.
-				then = "the node applies them again from Raft"
-			} else if err := e.voidLost(last+1, idx.Position()); err != nil {
+	_, err = os.Stat(filepath.Join(e.dir, RaftDir))
+	cluster := err == nil
+	switch last := e.Log.LastPosition(); {
+	case idx.Position() > last && mayBeAhead:
+		// A power cut explains it, with syncing off or after a failed sync of a
+		// cluster node's log: the index was flushed after log bytes that never
+		// reached the disk.
+		e.logger.Warn("pmd: the index is ahead of the log, rebuilding it from the log", "index", idx.Position(), "log", last)
+		if err := e.rebuildIndex(idxDir); err != nil {
+			return err
+		}
+	case idx.Position() > last:
+		// No crash does: the records were synced before the index was flushed. The
+		// log lost acknowledged records (a truncated file, a lost segment): damage,
+		// reported as such for as long as this run lasts.
+		segs := e.Log.Segments()
+		tail := segs[len(segs)-1]
+		then := "their positions are filled with void records, so that no later write takes them again"
+		if cluster {
+			// A cluster node's positions are the cluster's: Raft applies the lost
+			// entries again, at the same positions, as after a crash.
+			then = "the node applies them again from Raft"
+		}
+		held := idx.Position()
+		ce := &pmdlog.CorruptError{Segment: tail.Path, Offset: tail.Size,
+			Reason: fmt.Sprintf("the log ends at position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; the index is rebuilt from the log, and %s",
+				last, held, last+1, held, then)}
+		// The marker goes first, synced: a crash before the index is rebuilt (the
+		// void records written, the old index still there, indexing lost events at
+		// their positions) leaves it, and the next Open rebuilds the index, fills
+		// what is left to fill and reports the loss again.
+		if err := ReplaceFile(filepath.Join(e.dir, RebuildFile), lostMarker(held, ce), true); err != nil {
+			return fmt.Errorf("mark the index for a rebuild: %w", err)
+		}
+		e.lostHeld = held
+		e.NoteDamage(ce)
+		if !cluster {
+			if err := e.voidLost(last+1, held); err != nil {
 				return err
 			}
-			e.NoteDamage(&pmdlog.CorruptError{Segment: tail.Path, Offset: tail.Size,
-				Reason: fmt.Sprintf("the log ends at position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; the index is rebuilt from the log, and %s",
-					last, idx.Position(), last+1, idx.Position(), then)})
+		}
+		if e.opts.afterVoid != nil {
+			if err := e.opts.afterVoid(); err != nil {
+				return err
+			}
 		}
 		if err := e.rebuildIndex(idxDir); err != nil {
+			return err
+		}
+	case e.lostHeld > last && !cluster:
+		// An Open that found the loss stopped before it had filled every lost
+		// position; the index was rebuilt from the log (openIndex).
+		if err := e.voidLost(last+1, e.lostHeld); err != nil {
 			return err
 		}
 	}
@@ -247,6 +289,12 @@ func (e *Engine) open() error {
 	}
 	if err := e.replay(); err != nil {
 		return err
+	}
+	if e.lostHeld > 0 {
+		// The index is rebuilt and flushed over the filled positions.
+		if err := os.Remove(filepath.Join(e.dir, RebuildFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	if mayBeAhead && !e.opts.NoSync {
 		// The index on disk is now within the log on disk.
@@ -273,6 +321,34 @@ func (e *Engine) open() error {
 		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)
 	}
 	return nil
+}
+
+// lostPrefix begins the RebuildFile that Open writes when the log lost records the index
+// held: "lost records up to position <held>: <the damage reported>\n". The next Open
+// rebuilds the index, as for any RebuildFile, and also fills the positions up to held
+// with void records and reports the damage again: the Open that wrote it may have
+// stopped before it finished.
+const lostPrefix = "lost records up to position "
+
+// lostMarker returns the RebuildFile's bytes for the loss ce of the records up to held.
+func lostMarker(held uint64, ce *pmdlog.CorruptError) []byte {
+	return fmt.Appendf(nil, "%s%d: %s\n", lostPrefix, held, ce.Error())
+}
+
+// parseLostMarker reads what lostMarker wrote; ok is false for any other content (a
+// RebuildFile that says why the index was found damaged).
+func parseLostMarker(b []byte) (held uint64, ce *pmdlog.CorruptError, ok bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(string(b)), lostPrefix)
+	if !ok {
+		return 0, nil, false
+	}
+	num, msg, ok := strings.Cut(rest, ": ")
+	held, err := strconv.ParseUint(num, 10, 64)
+	if !ok || err != nil || held == 0 {
+		return 0, nil, false
+	}
+	// Reported as it was, with the segment and offset in the reason.
+	return held, &pmdlog.CorruptError{Reason: strings.TrimPrefix(msg, "log: corrupt: ")}, true
 }
 
 // voidLost writes a void record, synced, at each position from first to last: positions
@@ -418,6 +494,17 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	why, err := os.ReadFile(marker)
 	switch {
 	case err == nil:
+		if held, ce, ok := parseLostMarker(why); ok {
+			// Open removes this marker once the lost positions are filled and the
+			// index rebuilt over them.
+			e.logger.Warn("pmd: an earlier start found that the log lost records and stopped before it rebuilt the index; rebuilding it from the log", "dir", dir, "held", held)
+			e.lostHeld = held
+			e.NoteDamage(ce)
+			if err := os.RemoveAll(dir); err != nil {
+				return nil, err
+			}
+			return index.Open(dir, e.indexOptions())
+		}
 		e.logger.Warn("pmd: the index was found damaged, rebuilding it from the log", "dir", dir, "damage", string(why))
 	case errors.Is(err, fs.ErrNotExist):
 		idx, err := index.Open(dir, e.indexOptions())
@@ -454,26 +541,50 @@ func (e *Engine) indexOptions() index.Options {
 // syncLog syncs the log before the index writes what it applied to disk, so that the
 // index's position on disk, which Open passes to the log as Keep, is never ahead of the
 // log on disk: a cluster node writes its log without fsync (pmdlog.Log.WriteNoSync). If
-// the sync fails (a write failed on a full disk, say, and the log has not recovered),
-// the index may go to disk ahead of the log: AheadFile says so to the next Open, which
-// then rebuilds the index only if it is. The index itself is fine, and the failing
-// writes are the problem, which the log reports: a brief full disk must not cost a
-// re-index of the whole log (contract section 7).
+// the sync of a cluster node's log fails (a write failed on a full disk, say, and the
+// log has not recovered), the index may go to disk ahead of the log: AheadFile says so
+// to the next Open, which then rebuilds the index only if it is, and a later sync that
+// succeeds removes it again. The index itself is fine, and the failing writes are the
+// problem, which the log reports: a brief full disk must not cost a re-index of the
+// whole log (contract section 7). A single node writes every record synced (Write), so
+// what its index applied is on disk whatever a later sync does: no AheadFile, and the
+// next Open still finds a loss of what the index held.
 func (e *Engine) syncLog() {
 	l := e.syncing.Load()
 	if l == nil || e.opts.NoSync {
 		return // Open has not opened the log yet; or nothing is promised
 	}
+	e.aheadMu.Lock()
+	defer e.aheadMu.Unlock()
+	path := filepath.Join(e.dir, AheadFile)
 	err := l.Sync()
-	if err == nil || e.aheadNoted.Swap(true) {
+	switch {
+	case err == nil && e.aheadNoted:
+		// Every record written is on disk now, so the index, which applies only
+		// records written, is no longer ahead of the log on disk.
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			e.logger.Warn("pmd: cannot remove "+AheadFile+"; the next start checks the index against the log", "err", rerr)
+			return
+		}
+		e.aheadNoted = false
+		if serr := SyncFile(e.dir); serr != nil {
+			e.logger.Warn("pmd: cannot sync the data directory after removing "+AheadFile, "err", serr)
+		}
+		return
+	case err == nil || e.aheadNoted:
+		return
+	}
+	if _, serr := os.Stat(filepath.Join(e.dir, RaftDir)); serr != nil {
+		e.logger.Error("pmd: the log could not be synced before an index flush", "err", err)
 		return
 	}
 	e.logger.Error("pmd: the log could not be synced before an index flush; the next start checks the index against the log", "err", err)
 	// Empty, so that it can be made on a full disk.
-	if werr := createSynced(filepath.Join(e.dir, AheadFile)); werr != nil {
-		e.aheadNoted.Store(false)
+	if werr := createSynced(path); werr != nil {
 		e.logger.Error("pmd: cannot note that the index may go to disk ahead of the log", "err", werr)
+		return
 	}
+	e.aheadNoted = true
 }
 
 // createSynced creates the empty file path, if it does not exist, durably.
