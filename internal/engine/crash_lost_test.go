@@ -16,17 +16,20 @@ import (
 // indexes the lost events at positions that now hold void records, and the log no longer
 // ends below it, so nothing else tells the next Open. The rebuild marker, written and
 // synced before the void records, does: the next Open rebuilds the index, reports the
-// loss again, and fills any lost position still empty (a cluster node leaves them to
-// Raft); the marker is gone once the index is rebuilt.
+// loss again, and fills any lost position still empty, as after a crash before the void
+// records reached the disk (a cluster node leaves them to Raft); the marker is gone once
+// the index is rebuilt.
 func TestCrashBetweenVoidingLostRecordsAndTheRebuild(t *testing.T) {
 	errCrash := errors.New("crash")
 	for _, tc := range []struct {
-		name     string
-		cluster  bool
-		wantLast uint64
+		name      string
+		cluster   bool
+		voidsLost bool // the crash came before the void records reached the disk
+		wantLast  uint64
 	}{
-		{"single node", false, 13},
-		{"cluster node", true, 10},
+		{"single node", false, false, 13},
+		{"single node, void records lost too", false, true, 13},
+		{"cluster node", true, false, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -60,6 +63,11 @@ func TestCrashBetweenVoidingLostRecordsAndTheRebuild(t *testing.T) {
 			crashing.afterVoid = func() error { return errCrash }
 			if _, err := Open(dir, crashing); !errors.Is(err, errCrash) {
 				t.Fatalf("Open stopped with %v, want the simulated crash", err)
+			}
+			if tc.voidsLost {
+				if err := os.Truncate(seg, size); err != nil {
+					t.Fatal(err)
+				}
 			}
 			marker := filepath.Join(dir, RebuildFile)
 			if _, err := os.Stat(marker); err != nil {
