@@ -13,9 +13,9 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
-// countingProxy forwards connections to target and counts the cluster service's
-// (join, info) among them.
-func countingProxy(t *testing.T, target string) (addr string, service *atomic.Int32) {
+// countingProxy forwards connections to target (asked at each connection) and counts
+// the cluster service's (join, info) among them.
+func countingProxy(t *testing.T, target func() string) (addr string, service *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
@@ -41,7 +41,7 @@ func countingProxy(t *testing.T, target string) (addr string, service *atomic.In
 				if b[0] == connService || b[0] == connServiceAuth {
 					service.Add(1)
 				}
-				u, err := net.Dial("tcp", target)
+				u, err := net.Dial("tcp", target())
 				if err != nil {
 					return
 				}
@@ -68,7 +68,7 @@ func TestHaltedNodeStopsAskingToJoin(t *testing.T) {
 	defer cancel()
 	_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
 	must(t, err)
-	via, asked := countingProxy(t, n1.Self().RaftAddr)
+	via, asked := countingProxy(t, func() string { return n1.Self().RaftAddr })
 	dir2 := t.TempDir()
 	halted := func(n *Node) {
 		t.Helper()

@@ -139,6 +139,8 @@ type Node struct {
 	// once per leader and term, not at every forwarded request (each ask is a connection
 	// to the leader's cluster service).
 	leaderAt atomic.Pointer[leaderHTTP]
+	askMu    sync.Mutex
+	asking   *leaderAsk // guarded by askMu: the ask of leaderAt in flight (askLeader)
 
 	// copyStall, if not 0, replaces serviceTimeout as how long a peer that sends
 	// records may send nothing before it is given up (tests).
@@ -804,9 +806,8 @@ func (n *Node) LeaderHTTP(ctx context.Context, wait time.Duration) (string, erro
 				}
 			} else if l := n.leaderAt.Load(); l != nil && l.id == id && l.addr == addr && l.term == term {
 				return l.http, nil
-			} else if resp, _, _, err := n.call(ctx, string(addr), request{Op: "info"}, time.Second); err == nil && resp.Info != nil && resp.Info.Ready {
-				n.leaderAt.Store(&leaderHTTP{id: id, addr: addr, term: term, http: resp.Info.HTTPAddr})
-				return resp.Info.HTTPAddr, nil
+			} else if http, ok := n.askLeader(ctx, leaderKey{id: id, addr: addr, term: term}); ok {
+				return http, nil
 			}
 		}
 		select {
@@ -825,6 +826,56 @@ type leaderHTTP struct {
 	addr raft.ServerAddress
 	term uint64
 	http string
+}
+
+// leaderKey is a leader, at its Raft address, in a term.
+type leaderKey struct {
+	id   raft.ServerID
+	addr raft.ServerAddress
+	term uint64
+}
+
+// leaderAsk is an ask of a leader's HTTP address in flight (askLeader): http and ok are
+// set before done is closed.
+type leaderAsk struct {
+	key  leaderKey
+	done chan struct{}
+	http string
+	ok   bool
+}
+
+// askLeader asks the leader k for its HTTP address (info) and notes it (leaderAt). The
+// callers that need it at the same time share one ask: at a term change every request
+// a follower forwards needs it at once, and as many connections to the leader's Raft
+// port from one host (behind a NAT or proxy, RaftAdvertise) would exceed its per-host
+// handshake slots (muxLimits.perHost) and be refused. A caller whose ctx ends stops
+// waiting; the ask goes on under the ctx of the caller that made it.
+func (n *Node) askLeader(ctx context.Context, k leaderKey) (string, bool) {
+	n.askMu.Lock()
+	if a := n.asking; a != nil && a.key == k {
+		n.askMu.Unlock()
+		select {
+		case <-a.done:
+			return a.http, a.ok
+		case <-ctx.Done():
+			return "", false
+		}
+	}
+	a := &leaderAsk{key: k, done: make(chan struct{})}
+	n.asking = a
+	n.askMu.Unlock()
+	resp, _, _, err := n.call(ctx, string(k.addr), request{Op: "info"}, time.Second)
+	if err == nil && resp.Info != nil && resp.Info.Ready {
+		a.http, a.ok = resp.Info.HTTPAddr, true
+		n.leaderAt.Store(&leaderHTTP{id: k.id, addr: k.addr, term: k.term, http: a.http})
+	}
+	n.askMu.Lock()
+	if n.asking == a {
+		n.asking = nil
+	}
+	n.askMu.Unlock()
+	close(a.done)
+	return a.http, a.ok
 }
 
 func (n *Node) info() Info {

@@ -1,0 +1,64 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLeaderHTTPAsksOnce: a follower whose forwarded requests all need the leader's HTTP
+// address at once (a term change) asks the leader once, not once per request: behind a
+// NAT or proxy they would come from one host and exceed its handshake slots.
+func TestLeaderHTTPAsksOnce(t *testing.T) {
+	var target atomic.Pointer[string]
+	via, asked := countingProxy(t, func() string {
+		if a := target.Load(); a != nil {
+			return *a
+		}
+		return "127.0.0.1:1"
+	})
+	s1, n1 := startOne(t, t.TempDir(), Config{RaftAdvertise: via})
+	defer s1.Close()
+	defer n1.Close()
+	raftAddr := n1.cfg.RaftAddr
+	target.Store(&raftAddr)
+	s2, n2 := startPeer(t, "n2", "", via, Config{})
+	defer s2.Close()
+	defer n2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := n2.LeaderHTTP(ctx, 30*time.Second); err != nil {
+		t.Fatalf("n2 does not find its leader: %v", err)
+	}
+	must(t, n2.WaitApplied(ctx, n1.AppliedIndex())) // joined and caught up: no more service calls of its own
+
+	const callers = 32
+	n2.leaderAt.Store(nil) // as at a term change
+	before := asked.Load()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			http, err := n2.LeaderHTTP(ctx, 20*time.Second)
+			if err == nil && http != n1.cfg.HTTPAddr {
+				t.Errorf("n2 forwards to %q, want %q", http, n1.cfg.HTTPAddr)
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	if got := asked.Load() - before; got > 2 {
+		t.Fatalf("%d requests needing the leader's address asked it %d times, want once", callers, got)
+	}
+}
