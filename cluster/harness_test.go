@@ -344,7 +344,9 @@ func (c *tcluster) run(i int, args []string) {
 		}
 	}}
 	nd.proxy.setTarget("")
-	cmd := exec.Command(pmdBin, args...)
+	// The addresses are read from text log lines: a PMD_LOG_FORMAT=json the test runs
+	// under, which the node would inherit, must not change them.
+	cmd := exec.Command(pmdBin, append(args, "--log-format", "text")...)
 	cmd.Stdout, cmd.Stderr = w, w // one writer: exec copies both through one goroutine
 	if err := cmd.Start(); err != nil {
 		c.t.Errorf("start %s: %v", nd.id, err)
@@ -648,4 +650,15 @@ func (c *tcluster) converged(d time.Duration) []string {
 		return nil
 	})
 	return want
+}
+
+// TestHarnessUnderJSONLogs: the harness learns a node's addresses from its text log
+// even when the environment asks for JSON logs, which the node inherits.
+func TestHarnessUnderJSONLogs(t *testing.T) {
+	t.Setenv("PMD_LOG_FORMAT", "json")
+	c := newNodes(t, 1)
+	c.serveSingle(0)
+	if !c.alive(0) || c.httpAddr(0) == "" {
+		t.Fatalf("the harness did not learn the node's HTTP address under PMD_LOG_FORMAT=json")
+	}
 }
