@@ -65,9 +65,14 @@ type rewrite struct {
 // crash left is cut exactly as Open would cut it, and every other damaged record, in any
 // segment, is replaced by a KindVoid record at the same position, so that no position
 // moves and the records after it are served again. A plan with no Actions means the log
-// needs no repair. It fails with a *CorruptError for damage whose extent it cannot know
-// (framing damage that Open also refuses, or a sealed segment whose framing breaks and
-// whose sidecar does not fit), and with other errors for files it cannot read.
+// needs no repair. Where Open refuses damage in a segment that another segment file
+// follows (framing damage, damaged last records, a record count that does not match
+// the next file's name), the plan goes past it: damaged records whose framing holds
+// become void records, and otherwise the log is cut at the damage and the segment
+// files after it removed, the cut's Reason saying which positions that loses. It fails
+// with a *CorruptError for framing damage in the last segment that a later write shows
+// durable (as Open does), or in a sealed segment before the end whose sidecar does not
+// fit, and with other errors for files it cannot read.
 // progress, if not nil, is called after each segment read with the bytes read so far
 // and the bytes to read: a big log takes minutes.
 func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
@@ -94,7 +99,7 @@ func planOffline(dir string, progress func(done, total int64)) (*RepairPlan, err
 	for _, f := range segs {
 		p.sizes[f.path] = f.size
 	}
-	cut, err := planRepair(segs, 0)
+	cut, err := planRepair(segs, 0, true)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +116,10 @@ func planOffline(dir string, progress func(done, total int64)) (*RepairPlan, err
 	if t := cut.truncate; t != nil {
 		p.Actions = append(p.Actions, RepairAction{Op: RepairCut, Segment: t.Segment, Offset: t.Offset,
 			Position: cut.last + 1, Bytes: t.Bytes, Records: t.Records, Reason: t.Reason})
+	}
+	if n := len(p.Actions); cut.loss != "" && n > 0 {
+		// The cut nearest the damage says what Open refused and what accepting it loses.
+		p.Actions[n-1].Reason += "; " + cut.loss
 	}
 
 	// Every kept record is checked; a damaged one becomes a void record. Its commit flag

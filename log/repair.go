@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,9 @@ type parsedSegment struct {
 	maxProof   uint64          // largest proof of any whole valid record in the file
 	bad        []*CorruptError // damaged records kept in the prefix: framed, but not valid
 	trailing   *CorruptError   // the first of the damaged records kept after the last valid one
+	ends       []int64         // entry ends of the kept prefix
+	commits    []int           // commits[j]: lastCommit had the prefix ended after entry j
+	trimmed    int             // whole records cut from the prefix by cutOffline
 }
 
 // found is a valid record found past damaged bytes by trying every offset.
@@ -160,6 +164,8 @@ func parseSegment(f segFile, sealed bool, laterStart, laterProof uint64) (*parse
 			}
 		}
 		p.offs = append(p.offs, uint32(e.off))
+		p.ends = append(p.ends, int64(e.end))
+		p.commits = append(p.commits, p.lastCommit)
 	}
 	if laterStart > f.first {
 		p.lastCommit = max(p.lastCommit, min(int(laterStart-f.first)-1, len(p.offs)-1))
@@ -216,6 +222,7 @@ type repairPlan struct {
 	remove   []Repair        // segment files to delete, last first
 	truncate *Repair         // the cut in the segment that becomes (or precedes) the tail
 	damage   []*CorruptError // damaged records kept, in position order
+	loss     string          // offline only: why the cut removes records that were durable
 }
 
 func (p *repairPlan) repairs() []Repair {
@@ -232,7 +239,14 @@ func (p *repairPlan) repairs() []Repair {
 // another segment file follows (synced whole before that file was created), is not a
 // torn write: the damaged bytes had been synced before, so it is reported as a
 // *CorruptError and nothing is cut. keep is Options.Keep.
-func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
+//
+// offline (PlanRepair) plans past the refusals in a segment that another segment file
+// follows instead, for an operator to accept: the log is cut at its framing damage or
+// where its record count does not reach (or goes past) the next file's name, the later
+// segment files are removed, and plan.loss says what durable records that loses;
+// damaged records whose framing holds at the end of a sealed segment are kept (to be
+// replaced by void records) instead of refused.
+func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) {
 	n := len(segs)
 	if n >= 2 && segs[n-1].size == 0 && lastIsCommitted(segs[n-2], segs[n-1].first) {
 		// A segment cycled just before a clean stop: nothing to read or cut.
@@ -243,6 +257,7 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 	// of their valid records, and where one of those records is.
 	var laterStart, laterProof, laterPos uint64
 	var laterSeg string
+	var loss string
 	for i := n - 1; i >= 0; i-- {
 		sealed := i < n-1
 		p, err := parseSegment(segs[i], sealed, laterStart, laterProof)
@@ -256,22 +271,23 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		if sealed {
 			next = segs[i+1].path
 		}
+		var refusal *CorruptError
 		if p.damage != "" {
 			for _, f := range p.later {
-				if f.proof > p.damagePos {
-					return nil, damagedBefore(p, fmt.Sprintf("a valid record written later (position %d at offset %d)", f.pos, f.off))
+				if f.proof > p.damagePos && refusal == nil {
+					refusal = damagedBefore(p, fmt.Sprintf("a valid record written later (position %d at offset %d)", f.pos, f.off))
 				}
 			}
-			if laterProof > p.damagePos {
-				return nil, damagedBefore(p, fmt.Sprintf("records of a later write (from position %d) in %s", laterProof, laterSeg))
-			}
-			if laterPos != 0 {
+			switch {
+			case refusal != nil:
+			case laterProof > p.damagePos:
+				refusal = damagedBefore(p, fmt.Sprintf("records of a later write (from position %d) in %s", laterProof, laterSeg))
+			case laterPos != 0:
 				// tidwall/wal fsyncs a segment before it starts the next one: a segment
 				// followed by records was whole on disk.
-				return nil, damagedBefore(p, fmt.Sprintf("a valid record in a later segment (position %d in %s)", laterPos, laterSeg))
-			}
-			if sealed {
-				return nil, damagedBefore(p, "the segment file "+next+", created after this segment was synced whole")
+				refusal = damagedBefore(p, fmt.Sprintf("a valid record in a later segment (position %d in %s)", laterPos, laterSeg))
+			case sealed:
+				refusal = damagedBefore(p, "the segment file "+next+", created after this segment was synced whole")
 			}
 		}
 		held := p.file.first + uint64(len(p.offs))
@@ -280,22 +296,37 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		// then hold no commit (the loop stops at one) and only records of the one
 		// unfinished Write, which began right after the cut (laterStart).
 		interrupted := sealed && held < segs[i+1].first && laterStart != 0 && laterStart <= held
-		if sealed && p.damage == "" && held != segs[i+1].first && !interrupted {
+		if refusal == nil && sealed && p.damage == "" && held != segs[i+1].first && !interrupted {
 			at, off := held, p.validEnd
 			if held > segs[i+1].first {
-				at, off = segs[i+1].first, int64(p.offs[at-p.file.first])
+				at = segs[i+1].first
+				off = int64(p.offs[at-p.file.first])
 			}
-			return nil, &CorruptError{Segment: p.file.path, Offset: off, Position: at,
+			refusal = &CorruptError{Segment: p.file.path, Offset: off, Position: at,
 				Reason: fmt.Sprintf("segment holds %d records, but the segment file %s after it starts at position %d: a segment is synced whole before the next one is created, so no crash explains it",
 					len(p.offs), next, segs[i+1].first)}
 		}
-		if d := p.trailing; d != nil && sealed && laterPos == 0 && d.Position > p.file.first+uint64(p.lastCommit+1)-1 {
+		if d := p.trailing; refusal == nil && d != nil && sealed && laterPos == 0 && d.Position > p.file.first+uint64(p.lastCommit+1)-1 {
 			// The last records of a synced segment are damaged and nothing after them
 			// says whether their write was committed: cutting them may lose an
 			// acknowledged write, keeping them may keep part of a torn one.
-			return nil, &CorruptError{Segment: d.Segment, Offset: d.Offset, Position: d.Position,
-				Reason: fmt.Sprintf("%s, in the last record(s) of a segment synced whole before the segment file %s was created: not a torn write, and whether its write was committed cannot be told",
-					d.Reason, next)}
+			if !offline {
+				return nil, &CorruptError{Segment: d.Segment, Offset: d.Offset, Position: d.Position,
+					Reason: fmt.Sprintf("%s, in the last record(s) of a segment synced whole before the segment file %s was created: not a torn write, and whether its write was committed cannot be told",
+						d.Reason, next)}
+			}
+			// The operator keeps them: they become void records, the last a commit.
+			p.lastCommit = len(p.offs) - 1
+			p.commitEnd = p.ends[p.lastCommit]
+		}
+		if refusal != nil {
+			if !offline || !sealed {
+				// Damage in the last segment that a later write shows durable is refused
+				// offline too: what it framed, and so what a cut there loses, is unknown.
+				return nil, refusal
+			}
+			loss = p.cutOffline(refusal, segs[i+1:])
+			laterStart, laterProof, laterPos = 0, 0, 0
 		}
 		parsed = append(parsed, p)
 		if p.lastCommit >= 0 {
@@ -313,7 +344,7 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 
 	c := n - len(parsed) // index of the segment holding the cut
 	cp := parsed[len(parsed)-1]
-	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1}
+	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1, loss: loss}
 	cutAt := cp.commitEnd
 	if cutAt == cp.file.size && c+1 < n && segs[c+1].first == plan.last+1 {
 		// Nothing to cut in segment c: keep its successor, emptied, as the tail, the
@@ -329,7 +360,7 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		plan.remove = append(plan.remove, Repair{
 			Segment: p.file.path,
 			Bytes:   p.file.size,
-			Records: len(p.offs) + len(p.later),
+			Records: len(p.offs) + len(p.later) + p.trimmed,
 			Reason:  "segment removed: " + describe(p, 0),
 		})
 	}
@@ -339,7 +370,7 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 			Segment: cp.file.path,
 			Offset:  cutAt,
 			Bytes:   cp.file.size - cutAt,
-			Records: len(cp.offs) - kept + len(cp.later),
+			Records: len(cp.offs) - kept + len(cp.later) + cp.trimmed,
 			Reason:  describe(cp, kept),
 		}
 	}
@@ -361,6 +392,45 @@ func planRepair(segs []segFile, keep uint64) (*repairPlan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// cutOffline makes ce, the damage or count mismatch Open refuses in p, the torn end of
+// the log for an offline repair: p keeps the entries before it, the segments after p
+// (after) are to be removed, and every damaged record kept counts as committed (it
+// becomes a void record, the last one a commit). It returns what the cut loses.
+func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile) string {
+	if k := int(ce.Position - p.file.first); p.damage == "" && k < len(p.offs) {
+		// Too many records for the next file's name: cut at the first extra one.
+		p.trimmed = len(p.offs) - k
+		p.offs, p.ends, p.commits = p.offs[:k], p.ends[:k], p.commits[:k]
+		p.validEnd, p.damagePos, p.later = ce.Offset, ce.Position, nil
+		p.damage = "record(s) past the position the next segment file's name starts at"
+		p.bad = slices.DeleteFunc(p.bad, func(d *CorruptError) bool { return d.Position >= ce.Position })
+	}
+	// Only the kept records count as evidence for the segments before p: the cut ones
+	// are not kept to back it.
+	p.maxStart, p.maxProof = 0, 0
+	p.lastCommit = -1
+	if len(p.commits) > 0 {
+		p.lastCommit = p.commits[len(p.commits)-1]
+	}
+	for _, d := range p.bad {
+		p.lastCommit = max(p.lastCommit, int(d.Position-p.file.first))
+	}
+	p.commitEnd = 0
+	if p.lastCommit >= 0 {
+		p.commitEnd = p.ends[p.lastCommit]
+	}
+	kept := p.file.first + uint64(p.lastCommit+1)
+	lost := fmt.Sprintf("positions from %d on are lost", kept)
+	if len(after) > 0 && after[0].first > kept {
+		// The next file's name shows that positions up to the one before it were written.
+		lost = fmt.Sprintf("positions %d to %d, and any after them, are lost", kept, after[0].first-1)
+	}
+	if len(after) > 0 {
+		lost += ", with the segment files from " + after[0].path + " on"
+	}
+	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, p.file.path, ce.Offset, ce.Position, ce.Reason)
 }
 
 // describe says what a cut of p after its first kept entries removes.
@@ -405,7 +475,7 @@ func allZero(b []byte) bool {
 
 // damagedBefore reports the damage in p, which a crash cannot explain as it is
 // followed by what evidence describes.
-func damagedBefore(p *parsedSegment, evidence string) error {
+func damagedBefore(p *parsedSegment, evidence string) *CorruptError {
 	return &CorruptError{
 		Segment:  p.file.path,
 		Offset:   p.validEnd,
