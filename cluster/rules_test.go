@@ -244,6 +244,16 @@ func TestDowngradedNodeSkipsApplied(t *testing.T) {
 	}
 }
 
+// TestRulesVersionHasItsRules fails when RulesVersion is raised: the store's apply
+// (pmd.Store.ApplyWrites) knows one set of rules and takes no version, so a raised
+// version must come with the entry's version passed into it and version 1's rules kept
+// for the entries stamped 1 (FORMAT.md, "Apply rules"); then this test checks that.
+func TestRulesVersionHasItsRules(t *testing.T) {
+	if RulesVersion != 1 {
+		t.Fatalf("RulesVersion is %d: pass each entry's rules version into pmd.Store.ApplyWrites, decide version-1 entries by version 1's rules, and test that here", RulesVersion)
+	}
+}
+
 // TestEntryStampCompatible: an entry the previous release reads (it knows no stamp) is
 // the bytes it wrote itself when unstamped, and decodes with the stamp ignored.
 func TestEntryStampCompatible(t *testing.T) {
