@@ -30,8 +30,9 @@ const (
 	LockFile   = "LOCK"       // held exclusively by the process that has the store open
 	FormatFile = "FORMAT"     // the data directory's format version
 	oldCkpt    = "index.ckpt" // format 1's in-memory index checkpoint
-	// RebuildFile, when present, says why the index was found damaged: the next Open
-	// rebuilds it from the log and removes the file.
+	// RebuildFile, when present, says why the index was found damaged, or which loss of
+	// log records Open was handling (lostPrefix): the next Open rebuilds it from the log
+	// and removes the file.
 	RebuildFile = "index.rebuild"
 	// AheadFile, when present, says that a sync of a cluster node's log, which holds
 	// records written without fsync, failed before an index flush: the index may be on
@@ -197,7 +198,7 @@ func (e *Engine) open() error {
 	// Crash repair never cuts what the index holds on disk: the index is flushed only
 	// after the log is synced. With syncing off nothing is promised, and a power cut may
 	// leave the index ahead of the log, which the rebuild below handles; so may one after
-	// a failed sync of the log (AheadFile).
+	// a failed sync of a cluster node's log (AheadFile).
 	aheadFile := filepath.Join(e.dir, AheadFile)
 	_, err = os.Stat(aheadFile)
 	mayBeAhead := e.opts.NoSync || err == nil
