@@ -204,7 +204,7 @@ func (l *Log) open() error {
 			return &CorruptError{Segment: segs[0].path, Position: 1,
 				Reason: fmt.Sprintf("first segment starts at position %d: the segments before it are missing", segs[0].first)}
 		}
-		plan, err := planRepair(segs, l.opts.Keep)
+		plan, err := planRepair(segs, l.opts.Keep, false)
 		if err != nil {
 			return err
 		}

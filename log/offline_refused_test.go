@@ -72,7 +72,24 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 				l.Close()
 				t.Fatal("Open succeeded: the damage is not one Open refuses")
 			}
-			plan, err := PlanRepair(dir, nil)
+			// A crash during Apply after its first change to the segments (the truncate
+			// of an offline cut, else the removals): planned and applied again, it
+			// reaches the same result.
+			crashed := copyDir(t, dir)
+			plan, err := PlanRepair(crashed, nil)
+			if err != nil {
+				t.Fatalf("PlanRepair: %v", err)
+			}
+			if plan.rewrites = nil; plan.cut.loss != "" {
+				plan.cut.remove = nil
+			} else {
+				plan.cut.truncate = nil
+			}
+			if err := plan.Apply(filepath.Join(t.TempDir(), "quarantine")); err != nil {
+				t.Fatalf("Apply, crashed: %v", err)
+			}
+
+			plan, err = PlanRepair(dir, nil)
 			if err != nil {
 				t.Fatalf("PlanRepair: %v", err)
 			}
@@ -110,18 +127,33 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 			} else {
 				kept = want[:pos-tc.kept]
 			}
-			l := mustOpen(t, dir, opts)
-			checkContent(t, l, kept)
-			if d := l.Damage(); len(d) != 0 || len(l.Repairs()) != 0 {
-				t.Fatalf("after Apply, Open found Damage %v, made Repairs %+v", d, l.Repairs())
+			checkRepaired(t, dir, opts, kept)
+			plan, err = PlanRepair(crashed, nil)
+			if err != nil {
+				t.Fatalf("PlanRepair after the crash: %v", err)
 			}
-			kept = writeBatches(t, l, kept, 2)
-			mustClose(t, l)
-			l = mustOpen(t, dir, opts)
-			defer mustClose(t, l)
-			checkContent(t, l, kept)
+			if err := plan.Apply(filepath.Join(t.TempDir(), "quarantine")); err != nil {
+				t.Fatalf("Apply after the crash: %v", err)
+			}
+			checkRepaired(t, crashed, opts, kept)
 		})
 	}
+}
+
+// checkRepaired checks that the log in dir, repaired offline, opens with no damage and
+// no repair and holds kept, and that positions go on after it.
+func checkRepaired(t *testing.T, dir string, opts Options, kept []Record) {
+	t.Helper()
+	l := mustOpen(t, dir, opts)
+	checkContent(t, l, kept)
+	if d := l.Damage(); len(d) != 0 || len(l.Repairs()) != 0 {
+		t.Fatalf("after Apply, Open found Damage %v, made Repairs %+v", d, l.Repairs())
+	}
+	kept = writeBatches(t, l, kept, 2)
+	mustClose(t, l)
+	l = mustOpen(t, dir, opts)
+	defer mustClose(t, l)
+	checkContent(t, l, kept)
 }
 
 // readAll returns every record of the log in dir.

@@ -37,7 +37,7 @@ func TestRepairPowerCutBetweenRemoveAndTruncate(t *testing.T) {
 		t.Fatal("the batch starts in the last segment")
 	}
 	segs, _, _ = listSegments(src)
-	plan, err := planRepair(segs, 0)
+	plan, err := planRepair(segs, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestRepairPowerCutBetweenRemoveAndTruncate(t *testing.T) {
 		t.Run(fmt.Sprintf("%d of %d removals kept", kept, len(plan.remove)), func(t *testing.T) {
 			dir := copyDir(t, src)
 			segs, _, _ := listSegments(dir)
-			p, err := planRepair(segs, 0)
+			p, err := planRepair(segs, 0, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -511,8 +511,38 @@ func lastIsCommitted(f segFile, next uint64) bool {
 // state that plans to the same result. The removals are made durable before the
 // truncate: a file system may keep the fsynced truncate and lose unsynced unlinks, and
 // planRepair takes that state only while it shows the unfinished Write (see
-// planRepair's interrupted).
+// planRepair's interrupted). A plan that cuts past damage Open refuses (offline, with
+// loss) truncates first and removes after: see the comment inside.
 func (p *repairPlan) apply(dir string, sync bool) error {
+	if p.loss != "" {
+		// An offline cut past damage Open refuses truncates first: interrupted before
+		// the removals, it leaves a segment cut short that the later files follow,
+		// which an offline plan cuts the same way again (the other order would leave
+		// the damage as the torn end of the last segment, which plans differently).
+		if err := p.truncateCut(sync); err != nil {
+			return err
+		}
+		if err := p.removeFiles(); err != nil {
+			return err
+		}
+		if sync {
+			return syncDirs(dir)
+		}
+		return nil
+	}
+	if err := p.removeFiles(); err != nil {
+		return err
+	}
+	if sync && len(p.remove) > 0 {
+		if err := syncDirs(dir); err != nil {
+			return err
+		}
+	}
+	return p.truncateCut(sync)
+}
+
+// removeFiles removes the segment files of p.remove, last first, and their sidecars.
+func (p *repairPlan) removeFiles() error {
 	for _, r := range p.remove {
 		if err := os.Remove(r.Segment); err != nil {
 			return err
@@ -521,11 +551,10 @@ func (p *repairPlan) apply(dir string, sync bool) error {
 			return err
 		}
 	}
-	if sync && len(p.remove) > 0 {
-		if err := syncDirs(dir); err != nil {
-			return err
-		}
-	}
+	return nil
+}
+
+func (p *repairPlan) truncateCut(sync bool) error {
 	if t := p.truncate; t != nil {
 		return truncate(t.Segment, t.Offset, sync)
 	}
