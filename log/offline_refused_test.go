@@ -51,7 +51,9 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 			case "cut":
 				truncateFile(t, path, off)
 			case "extra":
-				appendFile(t, path, encodedEntry(genBatch(last, 1)[0]))
+				r := genBatch(last, 1)[0]
+				r.Position = last + 1
+				appendFile(t, path, encodedEntry(r))
 				pos = last + 1
 			case "gap":
 				l := mustOpen(t, dir, opts)
