@@ -267,6 +267,9 @@ func (n *Node) open() error {
 	if n.cfg.TrailingLogs > 0 {
 		c.TrailingLogs = n.cfg.TrailingLogs
 	}
+	if err := n.resume(snaps); err != nil {
+		return err
+	}
 	n.entries, n.snaps = cached, snaps
 	n.raft, err = raft.NewRaft(c, n.fsm, cached, stable, snaps, n.trans)
 	if err != nil {

@@ -1,0 +1,86 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// resume brings the store up to the node's latest Raft snapshot before Raft starts,
+// copying the records it lacks from the other members that snapshot's configuration
+// names. Raft saves a snapshot it installs before it restores it: a node stopped partway
+// through copying a catch-up's records (Restore, reach) restores at its next start a
+// snapshot its store does not reach, and so does a node that ran with NoSync and lost
+// records it had. Raft restores that snapshot before it is started, when no peer is known
+// (fetch): copied here first, the store is there and Restore has nothing to do. The copy
+// goes as a catch-up's (copyRecords: each member in turn, in rounds with a growing wait,
+// until it has them or the node stops). It refuses, with reach's and fetch's errors, a
+// store that holds another store's records, and a snapshot that names no other member (a
+// single node that lost records: nobody has them).
+func (n *Node) resume(snaps raft.SnapshotStore) error {
+	metas, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("cluster: list the Raft snapshots: %w", err)
+	}
+	if len(metas) == 0 {
+		return nil
+	}
+	meta := metas[0] // the newest: the one Raft restores
+	d, err := readSnapshot(snaps, meta.ID)
+	if err != nil {
+		return err
+	}
+	last := n.store.LastPosition()
+	if last >= d.Position {
+		return nil
+	}
+	if last > 0 && n.store.ID() != d.StoreID {
+		return n.fsm.reach(d.Position, d.StoreID) // refuses before it copies anything
+	}
+	var peers []string
+	for _, s := range meta.Configuration.Servers {
+		if string(s.ID) != n.cfg.NodeID {
+			peers = append(peers, string(s.Address))
+		}
+	}
+	ctx := context.Background() // copyRecords ends when the node stops
+	if len(peers) == 0 {
+		return n.fetch(ctx, d.Position) // Raft is not started: it refuses
+	}
+	if last == 0 {
+		// The store takes the id first: stopped partway through this copy, it holds
+		// the records of that store, and the next start copies the rest.
+		if err := n.store.AdoptID(d.StoreID); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+	}
+	n.logger.Info("cluster: copying records from a peer", "from", last+1, "to", d.Position, "snapshot", meta.ID)
+	return n.copyRecords(ctx, d.Position, func() []string { return peers })
+}
+
+// readSnapshot reads the snapshotData of the snapshot id.
+func readSnapshot(snaps raft.SnapshotStore, id string) (snapshotData, error) {
+	_, rc, err := snaps.Open(id)
+	if err != nil {
+		return snapshotData{}, fmt.Errorf("cluster: open Raft snapshot %s: %w", id, err)
+	}
+	defer rc.Close()
+	d, err := decodeSnapshot(rc)
+	if err != nil {
+		return snapshotData{}, fmt.Errorf("cluster: Raft snapshot %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// decodeSnapshot decodes what snapshot.Persist wrote.
+func decodeSnapshot(r io.Reader) (snapshotData, error) {
+	var d snapshotData
+	if err := msgpack.NewDecoder(bufio.NewReader(r)).Decode(&d); err != nil {
+		return snapshotData{}, fmt.Errorf("read a snapshot: %w", err)
+	}
+	return d, nil
+}
