@@ -39,7 +39,11 @@
 //   - An offline repair keeps positions: PlanRepair lists what it would do (cut the torn
 //     end as Open does, replace each damaged record by a KindVoid record at the same
 //     position) and RepairPlan.Apply does it crash-safely, keeping every removed byte in
-//     a quarantine file written before any segment changes.
+//     a quarantine file written before any segment changes. Where Open refuses damage
+//     in a segment that a later segment file follows, the plan goes past it for the
+//     operator to accept: damaged last records become void records, and framing damage
+//     or records missing before the next file's name are cut with the later files, the
+//     cut naming the positions lost.
 //   - Options.ReadOnly opens a log that no process has open without changing a file, for
 //     offline checks: it serves the records an Open would keep and reports what that
 //     Open would cut (Repairs) and serve around (Damage); writes fail with ErrReadOnly.
