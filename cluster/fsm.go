@@ -247,6 +247,13 @@ func (f *fsm) reach(pos uint64, id uuid.UUID) error {
 	if last > 0 && f.store.ID() != id {
 		return fmt.Errorf("this node's data directory holds store %s (%d records), not the cluster's store %s: start it with an empty data directory", f.store.ID(), last, id)
 	}
+	if last == 0 {
+		// Take the cluster's id first: a copy cut partway must leave records the next
+		// start knows as the cluster's, not as another store's.
+		if err := f.store.AdoptID(id); err != nil {
+			return err
+		}
+	}
 	if last < pos {
 		f.logger.Info("cluster: copying records from a peer", "from", last+1, "to", pos)
 		if err := f.fetch(context.Background(), pos); err != nil {
