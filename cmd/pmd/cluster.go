@@ -465,6 +465,12 @@ func newClusterCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "add the node ID, listening for Raft at RAFT_ADDR, to the cluster",
 		Args:  wantArgs(2, 2, "ID RAFT_ADDR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNodeID(args[0]); err != nil {
+				return err
+			}
+			if _, _, err := net.SplitHostPort(args[1]); err != nil {
+				return &usageError{fmt.Sprintf("RAFT_ADDR %q is not HOST:PORT", args[1])}
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -481,6 +487,9 @@ func newClusterCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "remove the node ID from the cluster",
 		Args:  wantArgs(1, 1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNodeID(args[0]); err != nil {
+				return err
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -494,6 +503,15 @@ func newClusterCmd(g *globals, stdout io.Writer) *cobra.Command {
 	}
 	cmd.AddCommand(status, join, remove)
 	return cmd
+}
+
+// checkNodeID refuses a node ID no node can have: the daemon would answer "no such
+// route" for an empty one, which names nothing the operator wrote.
+func checkNodeID(id string) error {
+	if strings.TrimSpace(id) == "" {
+		return &usageError{"ID must not be empty"}
+	}
+	return nil
 }
 
 func orNone(s string) string {
