@@ -78,6 +78,9 @@ type Config struct {
 	// rules is the newest apply rules version the node applies, if not RulesVersion:
 	// for tests that play a node of another release.
 	rules uint32
+	// resumeWait bounds the start-time copy of records behind the node's own snapshot,
+	// if not defaultResumeWait: for tests.
+	resumeWait time.Duration
 }
 
 // Errors.

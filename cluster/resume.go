@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
@@ -59,8 +61,22 @@ func (n *Node) resume(snaps raft.SnapshotStore) error {
 		}
 	}
 	n.logger.Info("cluster: copying records from a peer", "from", last+1, "to", d.Position, "snapshot", meta.ID)
-	return n.copyRecords(ctx, d.Position, func() []string { return peers })
+	// Bounded: the node serves no member until it has started, so members that all
+	// came back behind their own snapshots (a power cut of NoSync nodes) would wait on
+	// each other for good. A clear refusal instead, which a later start retries.
+	wait := cmp.Or(n.cfg.resumeWait, defaultResumeWait)
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := n.copyRecords(ctx, d.Position, func() []string { return peers }); err != nil {
+		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d) and no member gave the missing records within %v (%w): start the node again once a member that has them is up, or with an empty data directory to copy everything from the cluster",
+			n.store.LastPosition(), d.Position, wait, err)
+	}
+	return nil
 }
+
+// defaultResumeWait bounds the start-time copy of records behind a node's own snapshot:
+// long enough for the other members of a cluster restarted together to come up.
+const defaultResumeWait = 2 * time.Minute
 
 // readSnapshot reads the snapshotData of the snapshot id.
 func readSnapshot(snaps raft.SnapshotStore, id string) (snapshotData, error) {

@@ -177,3 +177,41 @@ func TestResumeRefusesWhatNoMemberHas(t *testing.T) {
 		}
 	})
 }
+
+// TestResumeGivesUpWhenNoMemberAnswers: a node behind its own snapshot whose members are
+// all down refuses to start after a bounded wait, saying what to do, instead of waiting
+// for good: members that all came back behind their snapshots serve nobody until they
+// have started, so they would wait on each other forever.
+func TestResumeGivesUpWhenNoMemberAnswers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
+	s1, n1 := startOne(t, t.TempDir(), slow)
+	dir2 := t.TempDir()
+	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, slow)
+	for range 5 {
+		_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
+		must(t, err)
+	}
+	if err := untilIdle(ctx, n1, 2); err != nil {
+		t.Fatal(err)
+	}
+	must(t, n2.raft.Snapshot().Error())
+	addr2 := n2.Self().RaftAddr
+	must(t, n2.Close())
+	must(t, s2.Close())
+	must(t, n1.Close())
+	must(t, s1.Close())
+
+	behind := behindStore(t, ctx, s1, 0)
+	cfg := slow
+	cfg.resumeWait = time.Second
+	n, err := restartOn(t, "n2", dir2, addr2, "", behind, cfg)
+	if err == nil {
+		n.Close()
+		t.Fatal("a node behind its own snapshot started with no member up")
+	}
+	if !strings.Contains(err.Error(), "no member gave the missing records within 1s") || !strings.Contains(err.Error(), "start the node again once a member that has them is up") {
+		t.Fatalf("the error does not say what is wrong and what to do: %v", err)
+	}
+}
