@@ -144,22 +144,9 @@ func TestResumeRefusesWhatNoMemberHas(t *testing.T) {
 	})
 	t.Run("another store's records", func(t *testing.T) {
 		slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
-		s1, n1 := startOne(t, t.TempDir(), slow)
+		s1, n1, dir2, addr2 := snapshottedPeer(t, ctx, slow)
 		defer s1.Close()
 		defer n1.Close()
-		dir2 := t.TempDir()
-		s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, slow)
-		for range 5 {
-			_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
-			must(t, err)
-		}
-		if err := untilIdle(ctx, n1, 2); err != nil {
-			t.Fatal(err)
-		}
-		must(t, n2.raft.Snapshot().Error())
-		addr2 := n2.Self().RaftAddr
-		must(t, n2.Close())
-		must(t, s2.Close())
 		other := behindStore(t, ctx, s1, 0)
 		_, err := other.Append(ctx, "Other$1", pmd.Any, pmd.EventData{Type: "T"})
 		must(t, err)
@@ -186,20 +173,7 @@ func TestResumeGivesUpWhenNoMemberAnswers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
-	s1, n1 := startOne(t, t.TempDir(), slow)
-	dir2 := t.TempDir()
-	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, slow)
-	for range 5 {
-		_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
-		must(t, err)
-	}
-	if err := untilIdle(ctx, n1, 2); err != nil {
-		t.Fatal(err)
-	}
-	must(t, n2.raft.Snapshot().Error())
-	addr2 := n2.Self().RaftAddr
-	must(t, n2.Close())
-	must(t, s2.Close())
+	s1, n1, dir2, addr2 := snapshottedPeer(t, ctx, slow)
 	must(t, n1.Close())
 	must(t, s1.Close())
 
@@ -214,4 +188,25 @@ func TestResumeGivesUpWhenNoMemberAnswers(t *testing.T) {
 	if !strings.Contains(err.Error(), "no member gave the missing records within 1s") || !strings.Contains(err.Error(), "start the node again once a member that has them is up") {
 		t.Fatalf("the error does not say what is wrong and what to do: %v", err)
 	}
+}
+
+// snapshottedPeer starts a cluster of n1 and n2 (of Raft directory dir2, at addr2), writes
+// 5 events, has n2 take a snapshot and closes n2: a node to restart on its Raft state.
+func snapshottedPeer(t *testing.T, ctx context.Context, cfg Config) (s1 *pmd.Store, n1 *Node, dir2, addr2 string) {
+	t.Helper()
+	s1, n1 = startOne(t, t.TempDir(), cfg)
+	dir2 = t.TempDir()
+	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, cfg)
+	for range 5 {
+		_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
+		must(t, err)
+	}
+	if err := untilIdle(ctx, n1, 2); err != nil {
+		t.Fatal(err)
+	}
+	must(t, n2.raft.Snapshot().Error())
+	addr2 = n2.Self().RaftAddr
+	must(t, n2.Close())
+	must(t, s2.Close())
+	return s1, n1, dir2, addr2
 }
