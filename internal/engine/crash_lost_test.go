@@ -2,9 +2,7 @@ package engine
 
 import (
 	"errors"
-	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,17 +30,7 @@ func TestCrashBetweenVoidingLostRecordsAndTheRebuild(t *testing.T) {
 		{"cluster node", true, false, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tc.cluster {
-				if err := os.Mkdir(filepath.Join(dir, RaftDir), 0o750); err != nil {
-					t.Fatal(err)
-				}
-			}
-			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
-			e, err := Open(dir, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, opts, e := openNew(t, tc.cluster)
 			appendEvents(t, e, "A-1", 10, true)
 			size := e.Log.Segments()[0].Size
 			st, err := NewBatch(e.Index, e.Log).Stream("A-1")

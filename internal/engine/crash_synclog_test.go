@@ -17,6 +17,24 @@ import (
 // appendEvents writes n events of stream to the engine's log, synced (as a single node
 // does) or not (as a cluster node does), and applies them to its index, as the store's
 // write path does.
+// openNew opens an engine on a new directory, a cluster node's (with raft/) if cluster,
+// returning the directory and options to open it again.
+func openNew(t *testing.T, cluster bool) (string, Options, *Engine) {
+	t.Helper()
+	dir := t.TempDir()
+	if cluster {
+		if err := os.Mkdir(filepath.Join(dir, RaftDir), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
+	e, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, opts, e
+}
+
 func appendEvents(t *testing.T, e *Engine, stream string, n int, synced bool) {
 	t.Helper()
 	for range n {
@@ -76,17 +94,7 @@ func TestFailedLogSyncBeforeIndexFlushDoesNotForceAReindex(t *testing.T) {
 		{name: "cluster node, a later sync succeeded", cluster: true, recovered: true, wantAhead: true, wantLast: 13},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tc.cluster {
-				if err := os.Mkdir(filepath.Join(dir, RaftDir), 0o750); err != nil {
-					t.Fatal(err)
-				}
-			}
-			opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
-			e, err := Open(dir, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir, opts, e := openNew(t, tc.cluster)
 			appendEvents(t, e, "A-1", 10, !tc.cluster)
 			if err := e.flush(); err != nil {
 				t.Fatal(err)
