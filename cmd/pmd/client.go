@@ -590,13 +590,17 @@ record is reported on stderr and skipped.`,
 				if opts.From, err = strconv.ParseUint(from, 10, 64); err != nil {
 					return &usageError{fmt.Sprintf("--from must be a non-negative integer, got %q", from)}
 				}
-				// Subscribe reconnects until stopped: a daemon that cannot be reached at
-				// all must fail here (exit 3), as it does when end asks where to start.
-				if _, err := c.Health(ctx); err != nil {
+			}
+			// Subscribe reconnects until stopped: a daemon that cannot be reached at all
+			// must fail here (exit 3), and one that refuses the token (or its absence)
+			// too, before tail says it follows anything.
+			if err := canRead(ctx, c, stream); err != nil {
+				return err
+			}
+			if from == "" {
+				if opts.From, err = end(ctx, c, stream); err != nil {
 					return err
 				}
-			} else if opts.From, err = end(ctx, c, stream); err != nil {
-				return err
 			}
 			if !asJSON {
 				fmt.Fprintf(stderr, "following %s at %s from %d (Ctrl-C to stop)\n", cmp.Or(stream, "$all"), c.URL(), opts.From)
@@ -632,6 +636,23 @@ record is reported on stderr and skipped.`,
 	cmd.Flags().StringVar(&from, "from", "", "catch up from this position (version with --stream), then follow; default: the end")
 	_ = cmd.RegisterFlagCompletionFunc("stream", completeStreams(g))
 	return cmd
+}
+
+// canRead reads the first record of stream (or of the global log) as a check that the
+// daemon is there and lets this token read what the subscription would: its /healthz,
+// which end asks where the global log ends, wants no token. A damaged first record was
+// read all the same: the subscription skips it.
+func canRead(ctx context.Context, c *client.Client, stream string) error {
+	var err error
+	if stream == "" || stream == pmd.All {
+		_, err = c.ReadAll(ctx, pmd.ReadOptions{Limit: 1})
+	} else {
+		_, err = c.ReadStream(ctx, stream, pmd.ReadOptions{Limit: 1})
+	}
+	if errors.Is(err, pmd.ErrStreamNotFound) || errors.Is(err, pmd.ErrCorrupt) {
+		return nil
+	}
+	return err
 }
 
 // end is where a tail without --from starts: after the last record of the log, or
