@@ -139,7 +139,7 @@ func (p *processes) find(name string) (managed, bool) {
 func (p *processes) List(ctx context.Context, name, after string, limit int) ([]server.ProcessSummary, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return nil, notFound("no process manager %q", name)
 	}
 	list, err := mg.m.Processes(ctx, after, limit)
 	if err != nil {
@@ -152,7 +152,7 @@ func (p *processes) List(ctx context.Context, name, after string, limit int) ([]
 func (p *processes) ListProcesses(ctx context.Context, name string, q server.ListQuery) (server.ProcessListPage, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return server.ProcessListPage{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return server.ProcessListPage{}, notFound("no process manager %q", name)
 	}
 	page, err := mg.m.List(ctx, pm.ListOptions{Status: pm.Status(q.Status), OlderThan: q.OlderThan, IdleFor: q.IdleFor,
 		ByAge: q.ByAge, After: q.After, Limit: q.Limit})
@@ -183,7 +183,7 @@ func summaries(list []pm.ProcessSummary) []server.ProcessSummary {
 func (p *processes) Process(ctx context.Context, name, id string) (server.Process, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return server.Process{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return server.Process{}, notFound("no process manager %q", name)
 	}
 	v, err := mg.m.Process(ctx, id)
 	return p.view(ctx, name, id, v, err)
@@ -194,7 +194,7 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 func (p *processes) ProcessPage(ctx context.Context, name, id string, before int64, limit int) (server.Process, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return server.Process{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return server.Process{}, notFound("no process manager %q", name)
 	}
 	v, err := mg.m.ProcessPage(ctx, id, before, limit)
 	return p.view(ctx, name, id, v, err)
@@ -203,7 +203,7 @@ func (p *processes) ProcessPage(ctx context.Context, name, id string, before int
 // view is the answer to a query about one process.
 func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err error) (server.Process, error) {
 	if errors.Is(err, pm.ErrProcessNotFound) || errors.Is(err, pm.ErrInvalidProcessID) {
-		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
+		return server.Process{}, notFound("no process %q of %s", id, name)
 	}
 	if err != nil {
 		return server.Process{}, err
@@ -271,7 +271,7 @@ func commandStatus(was, outcome string) string {
 func (p *processes) Parked(_ context.Context, name string) ([]server.ParkedCommand, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return nil, notFound("no process manager %q", name)
 	}
 	parked := mg.m.Parked()
 	out := make([]server.ParkedCommand, len(parked))
@@ -295,7 +295,7 @@ func (p *processes) Skip(ctx context.Context, name, id string, command uuid.UUID
 func (p *processes) operate(ctx context.Context, name, id string, command uuid.UUID, op func(*pm.Manager, context.Context, string, uuid.UUID) error) error {
 	mg, ok := p.find(name)
 	if !ok {
-		return fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return notFound("no process manager %q", name)
 	}
 	err := op(mg.m, ctx, id, command)
 	switch {
@@ -305,6 +305,12 @@ func (p *processes) operate(ctx context.Context, name, id string, command uuid.U
 		return &apiError{err, server.ErrConflict}
 	}
 	return err
+}
+
+// notFound is a server.ErrNotFound whose message is the formatted text alone: the API
+// answers it with the code not_found, which a ": not found" in the text would repeat.
+func notFound(format string, args ...any) error {
+	return &apiError{fmt.Errorf(format, args...), server.ErrNotFound}
 }
 
 // apiError is an error of package pm that the server answers as kind (server.ErrNotFound,

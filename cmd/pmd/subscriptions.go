@@ -90,7 +90,7 @@ func (p *subscriptions) find(name string) (subscribed, error) {
 			return s, nil
 		}
 	}
-	return subscribed{}, fmt.Errorf("no subscription %q: %w", name, server.ErrNotFound)
+	return subscribed{}, notFound("no subscription %q", name)
 }
 
 // List implements server.Subscriptions.
