@@ -68,6 +68,9 @@ type Options struct {
 	// records and rebuilding the index: a test stops Open there with an error, as a crash
 	// would stop it. Nil outside tests.
 	afterVoid func() error
+	// replaceFile, when not nil, writes the marker files of a damaged index in place of
+	// ReplaceFile: a test sees how. Nil outside tests.
+	replaceFile func(path string, data []byte, sync bool) error
 }
 
 // Engine is an open data directory: its lock, its log, its index kept up to the log, and
@@ -618,7 +621,14 @@ func (e *Engine) indexDamaged(err error) {
 		return
 	}
 	e.logger.Error("pmd: the index is damaged; it is rebuilt from the log at the next start", "err", err)
-	if werr := os.WriteFile(filepath.Join(e.dir, RebuildFile), []byte(err.Error()+"\n"), 0o640); werr != nil {
+	// Written and synced, file and directory, whatever NoSync says, as the marker of lost
+	// records is: a marker lost in a power cut would let the next start trust the
+	// damaged index.
+	replace := ReplaceFile
+	if e.opts.replaceFile != nil {
+		replace = e.opts.replaceFile
+	}
+	if werr := replace(filepath.Join(e.dir, RebuildFile), []byte(err.Error()+"\n"), true); werr != nil {
 		e.logger.Error("pmd: cannot mark the index for a rebuild", "err", werr)
 	}
 }
