@@ -49,6 +49,12 @@ func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	if r.Voids > 0 {
 		fmt.Fprintf(stdout, ", %d voided by a repair", r.Voids)
 	}
+	if r.Retentions > 0 {
+		fmt.Fprintf(stdout, ", %d retention settings", r.Retentions)
+	}
+	if r.Erasures > 0 {
+		fmt.Fprintf(stdout, ", %d erasures", r.Erasures)
+	}
 	if r.Gone > 0 {
 		fmt.Fprintf(stdout, ", %d removed by a scavenge", r.Gone)
 	}

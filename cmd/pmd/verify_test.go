@@ -265,3 +265,36 @@ func TestVerifySidecars(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyPrintsEveryKind: the summary line counts the records of retention settings
+// and erasures too, and says what index.ahead means for the next start.
+func TestVerifyPrintsEveryKind(t *testing.T) {
+	dir := storeDirVariant(t, 5)
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.SetRetention(ctx, "Other", pmd.Retention{MaxCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EraseStream(ctx, "Other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.ahead"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runPMD(t, ctx, "verify", dir)
+	for _, want := range []string{"7 records (5 events, 0 links, 0 deletions, 1 retention settings, 1 erasures) in 1 segment(s)",
+		"note: index.ahead: a sync of the log failed before an index flush", "\nok\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	if code != exitOK {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+}

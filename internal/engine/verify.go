@@ -25,9 +25,10 @@ type VerifyReport struct {
 	Segments int   // log segment files holding records the next start keeps
 	Bytes    int64 // bytes of those records
 
-	// What the log holds up to LastPosition, the last record the next start keeps:
-	// Records counts damaged ones too.
+	// What the log holds up to LastPosition, the last record the next start keeps, by
+	// kind: Records counts damaged ones too, which have no kind.
 	Records, Events, Links, Deletes, Voids int
+	Retentions, Erasures                   int // retention settings and stream erasures
 	Gone                                   int // events and links a scavenge removed
 	LastPosition                           uint64
 
@@ -176,6 +177,30 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	return nil
 }
 
+// count counts a record of kind k, and reports whether the report has a count for k:
+// every kind the log can hold has one.
+func (r *VerifyReport) count(k pmdlog.Kind) bool {
+	switch k {
+	case pmdlog.KindEvent:
+		r.Events++
+	case pmdlog.KindLink:
+		r.Links++
+	case pmdlog.KindDelete:
+		r.Deletes++
+	case pmdlog.KindVoid:
+		r.Voids++
+	case pmdlog.KindRetention:
+		r.Retentions++
+	case pmdlog.KindErase:
+		r.Erasures++
+	case pmdlog.KindGone:
+		r.Gone++
+	default:
+		return false
+	}
+	return true
+}
+
 // versionGap is a stream some of whose records carry versions the index does not derive.
 type versionGap struct {
 	stream string
@@ -218,6 +243,15 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 		r.note("data directory format 1: the next start upgrades it, building the index from the log")
 		return nil, nil
 	}
+	// As Open does: AheadFile says that a cluster node's log may have lost unsynced
+	// records below the index, so an index ahead of the log is rebuilt, not damage,
+	// and the torn end of the log is cut whatever the index holds.
+	_, err := os.Stat(filepath.Join(r.Dir, AheadFile))
+	ahead := err == nil
+	if ahead {
+		r.note("%s: a sync of the log failed before an index flush, so the index may be ahead of the log on disk; "+
+			"the next start checks the index against the log, rebuilds it if it is ahead, and removes %s", AheadFile, AheadFile)
+	}
 	why, err := os.ReadFile(filepath.Join(r.Dir, RebuildFile))
 	switch {
 	case err == nil:
@@ -239,7 +273,9 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 	r.Index = idx.Position()
 	if r.Index > r.LastPosition {
 		msg := fmt.Sprintf("the index is at position %d, beyond the end of the log (position %d)", r.Index, r.LastPosition)
-		if len(r.Cut) > 0 {
+		if ahead {
+			r.note("%s, as %s allows: the next start rebuilds it from the log", msg, AheadFile)
+		} else if len(r.Cut) > 0 {
 			r.problem("%s: the next start refuses to open, as it would cut the torn end of the log below the index; "+
 				"pmd repair --yes cuts it and removes the index, which the next start then rebuilds", msg)
 		} else {
@@ -307,18 +343,11 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 				return err
 			}
 		} else {
-			switch rec.Kind {
-			case pmdlog.KindEvent:
-				r.Events++
-			case pmdlog.KindLink:
-				r.Links++
-			case pmdlog.KindDelete:
-				r.Deletes++
-			case pmdlog.KindVoid:
-				r.Voids++
+			if !r.count(rec.Kind) {
+				return fmt.Errorf("record %d: verify has no count for records of kind %s", pos, rec.Kind)
+			}
+			if rec.Kind == pmdlog.KindVoid {
 				r.damaged[pos] = true // for the explanation of a version gap
-			case pmdlog.KindGone:
-				r.Gone++
 			}
 			if err := ix.apply(rec); err != nil {
 				if !errors.Is(err, pmdlog.ErrCorrupt) {

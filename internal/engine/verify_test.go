@@ -492,3 +492,63 @@ func TestVerifyDamageBeforeRetentionOrErase(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCountsRetentionAndErase: the records of a retention setting and of an
+// erasure are counted by kind, and the counts add up to the records.
+func TestVerifyCountsRetentionAndErase(t *testing.T) {
+	dir, events := makeStore(t, 20)
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.SetRetention(ctx, "Order$1", pmd.Retention{MaxCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EraseStream(ctx, "Order$2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := verify(t, dir)
+	if !r.OK() || r.Events != len(events) || r.Retentions != 1 || r.Erasures != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	if sum := r.Events + r.Links + r.Deletes + r.Voids + r.Retentions + r.Erasures + r.Gone; sum != r.Records {
+		t.Fatalf("counts add up to %d of %d records: %+v", sum, r.Records, r)
+	}
+}
+
+// TestVerifyIndexAhead: with the AheadFile a cluster node leaves after a failed sync of
+// its log, verify reports what Open does with it: a note, and an index ahead of the log
+// that the next start rebuilds, not damage.
+func TestVerifyIndexAhead(t *testing.T) {
+	t.Run("index within the log", func(t *testing.T) {
+		dir, _ := makeStore(t, 20)
+		if err := os.WriteFile(filepath.Join(dir, engine.AheadFile), nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		r := verify(t, dir)
+		if !r.OK() || !r.Agrees || len(r.Notes) != 1 || !strings.HasPrefix(r.Notes[0], engine.AheadFile+": ") {
+			t.Fatalf("report %+v", r)
+		}
+	})
+	t.Run("index ahead of the log", func(t *testing.T) {
+		dir, _ := makeStore(t, 20)
+		other, _ := makeStore(t, 30) // an index ahead of dir's log
+		replaceIndex(t, dir, filepath.Join(other, engine.IndexDir))
+		r := verify(t, dir)
+		if r.OK() || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "beyond the end of the log") {
+			t.Fatalf("without %s: report %+v", engine.AheadFile, r)
+		}
+		if err := os.WriteFile(filepath.Join(dir, engine.AheadFile), nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		r = verify(t, dir)
+		if !r.OK() || len(r.Notes) != 2 || !strings.Contains(r.Notes[1], "beyond the end of the log") ||
+			!strings.HasSuffix(r.Notes[1], "the next start rebuilds it from the log") {
+			t.Fatalf("with %s: report %+v", engine.AheadFile, r)
+		}
+	})
+}
