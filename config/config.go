@@ -404,6 +404,10 @@ func (p *parser) command(n *yaml.Node, what string, handles []string, correlateB
 		if t, ok := p.str(v, what+": type"); ok {
 			if reason := checkType(t); reason != "" {
 				p.errorf(v, "%s: type %s", what, reason)
+			} else if withWhen && slices.Contains(reservedKeys, t) {
+				p.errorf(v, "%s: type %q is reserved in an issue list: an entry's command key is its type, "+
+					"and pmd keeps the keys %q and %q for an issue mapping's command and the deadline's; "+
+					"give the command another type", what, t, KeyComplete, KeyDeadline)
 			}
 			c.Type = t
 		}

@@ -58,9 +58,12 @@
 // issue is one command (a mapping: type, data) or a list of them, each with an optional
 // when. Each is issued at most once per process: a command without when once the
 // process is complete (complete_when holds), one with when as soon as it holds. The
-// command keys (see pm.Command) are KeyComplete for an issue mapping and the command
-// type for a list entry, so changing one form into the other issues the commands of
-// processes that were complete again. A command's data holds the process id under
+// command keys (see pm.Command) are KeyComplete for an issue mapping, KeyDeadline for the
+// deadline's command and the command type for a list entry, so changing one form into
+// the other issues the commands of processes that were complete again. So complete and
+// deadline are reserved as the type of a list entry, which would be taken for the issue
+// mapping's command or the deadline's, and refused at load; they are ordinary types for
+// an issue mapping and a deadline's issue. A command's data holds the process id under
 // correlate_by, then each data field (one named like correlate_by would overwrite the
 // id, and is refused at load); a field whose expression fails to evaluate (a field no
 // event has set yet, used in arithmetic) is null, so write

@@ -12,11 +12,15 @@ import (
 // Command keys of the commands a process from a config file issues, each issued once
 // per process whatever its type: KeyComplete for the command of an issue mapping,
 // KeyDeadline for the deadline's. The commands of an issue list are keyed by their
-// types.
+// types, so the reserved keys are refused as the type of an issue list entry: it would be
+// taken for the command of that key.
 const (
 	KeyComplete = "complete"
 	KeyDeadline = "deadline"
 )
+
+// reservedKeys are the command keys pmd gives commands whatever their types.
+var reservedKeys = []string{KeyComplete, KeyDeadline}
 
 // key is the command key of c, the i-th of p's issue commands.
 func (p Process) key(c Command) string {
@@ -29,11 +33,11 @@ func (p Process) key(c Command) string {
 // completes reports whether issuing the command of key marks the process complete:
 // the command of an issue mapping, or of a list entry without a when.
 func (p Process) completes(key string) bool {
-	if key == KeyComplete {
-		return true
+	if !p.IssueList {
+		return key == KeyComplete
 	}
 	for _, c := range p.Issues {
-		if p.IssueList && c.Type == key {
+		if c.Type == key {
 			return c.When == nil
 		}
 	}
