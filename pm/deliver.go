@@ -4,9 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,12 +101,12 @@ type dispatcher struct {
 	ops     sync.Mutex    // serialises Retry and Skip
 
 	// Guarded by mu.
-	seq       uint64                 // order of addition, for listings
-	queues    map[string][]*delivery // undelivered items of each ordering key, in order
-	byID      map[uuid.UUID]*delivery
+	seq       uint64                    // order of addition, for listings
+	queues    map[string][]*delivery    // undelivered items of each ordering key, in order
+	byID      map[uuid.UUID][]*delivery // undelivered items of each id: one, but for the copies of an event a subscription reads at two counts (see add)
 	receivers map[string]*receiver
-	retries   *timers // failed heads, by id, due at their retry times
-	hangs     *timers // attempts running, by id, due to count as hung at hangAfter
+	retries   *timers // failed heads, by ref, due at their retry times
+	hangs     *timers // attempts running, by ref, due to count as hung at hangAfter
 	busy      int     // attempts running
 	lastErr   string  // of the last failed attempt, and when it failed
 	lastErrAt time.Time
@@ -160,6 +163,7 @@ const (
 // delivery is one item to deliver: a command, or an event of a subscription.
 type delivery struct {
 	id          uuid.UUID
+	ref         string // id and pos: what tells this item from another copy of its event
 	typ         string
 	key         string     // ordering key
 	cmd         Command    // a command's
@@ -188,21 +192,31 @@ func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOpti
 		logger:    logger,
 		wake:      make(chan struct{}, 1),
 		queues:    make(map[string][]*delivery),
-		byID:      make(map[uuid.UUID]*delivery),
+		byID:      make(map[uuid.UUID][]*delivery),
 		receivers: make(map[string]*receiver),
 		retries:   newTimers(),
 		hangs:     newTimers(),
 	}
 }
 
-// add queues x behind the items of its key. Call before start, or with mu held.
+// add queues x behind the items of its key, unless it is queued already. Call before
+// start, or with mu held.
+//
+// An item is its id and its count (pos): a subscription of a stream may read one event
+// at two versions (linked into the stream again after the stream was deleted), and
+// delivers each copy in its turn; the copy at the old version is then dropped when
+// attempted, as no longer in the stream, and the other delivered. A command's count is
+// always 0.
 func (d *dispatcher) add(x *delivery) {
-	if _, dup := d.byID[x.id]; dup {
-		return
+	for _, y := range d.byID[x.id] {
+		if y.pos == x.pos {
+			return
+		}
 	}
+	x.ref = x.id.String() + "@" + strconv.FormatUint(x.pos, 10)
 	d.seq++
 	x.seq = d.seq
-	d.byID[x.id] = x
+	d.byID[x.id] = append(d.byID[x.id], x)
 	q := append(d.queues[x.key], x)
 	d.queues[x.key] = q
 	if len(q) == 1 {
@@ -210,11 +224,35 @@ func (d *dispatcher) add(x *delivery) {
 	}
 }
 
+// lookup returns the item of ref, nil if it is done.
+func (d *dispatcher) lookup(ref string) *delivery {
+	id, _, _ := strings.Cut(ref, "@")
+	for _, x := range d.byID[uuid.MustParse(id)] {
+		if x.ref == ref {
+			return x
+		}
+	}
+	return nil
+}
+
+// itemsLocked yields the undelivered items, in no order.
+func (d *dispatcher) itemsLocked() iter.Seq[*delivery] {
+	return func(yield func(*delivery) bool) {
+		for _, xs := range d.byID {
+			for _, x := range xs {
+				if !yield(x) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // headLocked puts x, now the first undelivered item of its key, in play.
 func (d *dispatcher) headLocked(x *delivery) {
 	switch x.state {
 	case stateWaiting:
-		d.retries.set(x.id.String(), x.retryAt)
+		d.retries.set(x.ref, x.retryAt)
 	case stateParked:
 	default:
 		d.readyLocked(x)
@@ -234,7 +272,11 @@ func (d *dispatcher) readyLocked(x *delivery) {
 // doneLocked removes x, delivered or skipped, and puts the next item of its key in
 // play.
 func (d *dispatcher) doneLocked(x *delivery) {
-	delete(d.byID, x.id)
+	if xs := slices.DeleteFunc(d.byID[x.id], func(y *delivery) bool { return y == x }); len(xs) > 0 {
+		d.byID[x.id] = xs
+	} else {
+		delete(d.byID, x.id)
+	}
 	q := d.queues[x.key]
 	if i := slices.Index(q, x); i >= 0 {
 		q = slices.Delete(q, i, i+1)
@@ -294,11 +336,11 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 		d.mu.Lock()
 		now := d.clock.Now()
 		for {
-			id, ok := d.retries.pop(now)
+			ref, ok := d.retries.pop(now)
 			if !ok {
 				break
 			}
-			if x := d.byID[uuid.MustParse(id)]; x != nil && x.state == stateWaiting {
+			if x := d.lookup(ref); x != nil && x.state == stateWaiting {
 				d.readyLocked(x)
 			}
 		}
@@ -352,7 +394,7 @@ func (d *dispatcher) startLocked() {
 			r.inflight++
 			d.busy++
 			if d.opts.hangAfter > 0 {
-				d.hangs.set(x.id.String(), now.Add(d.opts.hangAfter))
+				d.hangs.set(x.ref, now.Add(d.opts.hangAfter))
 			}
 			d.spawn(func(ctx context.Context) error { return d.attempt(ctx, x) })
 		}
@@ -363,11 +405,11 @@ func (d *dispatcher) startLocked() {
 // be counted as hung once another key's head waits for their receiver.
 func (d *dispatcher) lateLocked(now time.Time) {
 	for {
-		id, ok := d.hangs.pop(now)
+		ref, ok := d.hangs.pop(now)
 		if !ok {
 			return
 		}
-		x := d.byID[uuid.MustParse(id)]
+		x := d.lookup(ref)
 		if x == nil || x.state != stateInflight || x.hung {
 			continue
 		}
@@ -473,7 +515,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		x.state, x.failures, x.lastErr = stateParked, failures, rec.Err
 	default:
 		x.state, x.failures, x.lastErr, x.retryAt = stateWaiting, failures, rec.Err, rec.RetryAt
-		d.retries.set(x.id.String(), rec.RetryAt)
+		d.retries.set(x.ref, rec.RetryAt)
 	}
 	d.changed()
 	d.mu.Unlock()
@@ -501,7 +543,7 @@ func (d *dispatcher) endedLocked(x *delivery) {
 			r.late = slices.Delete(r.late, i, i+1)
 		}
 	}
-	d.hangs.remove(x.id.String())
+	d.hangs.remove(x.ref)
 	d.busy--
 }
 
@@ -517,12 +559,21 @@ func (x *delivery) what() string {
 // skipped one is done. belongs says whether the item is the one the caller means;
 // notFound and notStuck are the errors for an item not awaiting delivery and one
 // neither parked nor failing.
+//
+// Of the copies of an event a subscription holds (see add), the one acted on is the one
+// parked or failing: only the head of a key is attempted, so there is one at most, and
+// the copies behind it go out in their turn.
 func (d *dispatcher) operate(ctx context.Context, id uuid.UUID, outcome string, belongs func(*delivery) bool, notFound, notStuck error) error {
 	d.ops.Lock()
 	defer d.ops.Unlock()
 	d.mu.Lock()
-	x := d.byID[id]
-	if x == nil || !belongs(x) {
+	var x *delivery
+	for _, y := range d.byID[id] {
+		if belongs(y) && (x == nil || y.state == stateParked || y.state == stateWaiting) {
+			x = y
+		}
+	}
+	if x == nil {
 		d.mu.Unlock()
 		return notFound
 	}
@@ -533,7 +584,7 @@ func (d *dispatcher) operate(ctx context.Context, id uuid.UUID, outcome string, 
 	}
 	// Held, it is neither retried by its timer nor started while the record is written.
 	x.state = stateHeld
-	d.retries.remove(id.String())
+	d.retries.remove(x.ref)
 	d.mu.Unlock()
 
 	rec := Delivery{CommandID: id, CommandType: x.typ, Receiver: x.receiver, Attempt: x.attempts, Outcome: outcome}
@@ -544,7 +595,7 @@ func (d *dispatcher) operate(ctx context.Context, id uuid.UUID, outcome string, 
 	case err != nil:
 		x.state = was
 		if was == stateWaiting {
-			d.retries.set(id.String(), x.retryAt)
+			d.retries.set(x.ref, x.retryAt)
 		}
 	case outcome == OutcomeSkipped:
 		d.doneLocked(x)
@@ -567,7 +618,7 @@ func (d *dispatcher) parked() []*delivery {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var xs []*delivery
-	for _, x := range d.byID {
+	for x := range d.itemsLocked() {
 		if x.state == stateParked {
 			xs = append(xs, x)
 		}
@@ -579,7 +630,7 @@ func (d *dispatcher) parked() []*delivery {
 // parkedLocked counts the parked items.
 func (d *dispatcher) parkedLocked() int {
 	n := 0
-	for _, x := range d.byID {
+	for x := range d.itemsLocked() {
 		if x.state == stateParked {
 			n++
 		}

@@ -56,7 +56,7 @@ func TestHungAttemptsAreBounded(t *testing.T) {
 			defer mu.Unlock()
 			running := func() int {
 				n := 0
-				for _, x := range d.byID {
+				for x := range d.itemsLocked() {
 					if x.state == stateInflight {
 						n++
 					}
@@ -82,7 +82,7 @@ func TestHungAttemptsAreBounded(t *testing.T) {
 				t.Fatalf("inflight %d, hung %d, ready %d; want %d running and %d ready", r.inflight, r.hung, len(r.ready), hungFactor, keys-hungFactor)
 			}
 			// One hung attempt ends: one more head starts.
-			for _, x := range d.byID {
+			for x := range d.itemsLocked() {
 				if x.state == stateInflight && x.hung {
 					d.endedLocked(x)
 					d.doneLocked(x)
@@ -112,7 +112,7 @@ func TestASlowReceiverKeepsDeliverers(t *testing.T) {
 	defer mu.Unlock()
 	running := func() []*delivery {
 		var xs []*delivery
-		for _, x := range d.byID {
+		for x := range d.itemsLocked() {
 			if x.state == stateInflight {
 				xs = append(xs, x)
 			}

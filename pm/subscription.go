@@ -123,7 +123,7 @@ type Subscription struct {
 	saved    uint64 // position last written
 	fed      uint64 // the feeder read every matching event below it
 	resumed  *pending
-	dropped  map[uuid.UUID]bool // dead events dropped, until OnAttempt is passed over for them
+	dropped  map[dropKey]bool // dead events dropped, until OnAttempt is passed over for them
 
 	// trimRead, if set (by tests), is called by trim between its read of the stream's
 	// retention and its write.
@@ -131,10 +131,18 @@ type Subscription struct {
 }
 
 // pending is what the subscription's stream said about the event at its position
-// when Run started: the event is resumed where its history leaves it.
+// when Run started: the event is resumed where its history leaves it, if the feeder
+// reads it there first (not another copy of it, at a later version of a stream).
 type pending struct {
-	id uuid.UUID
-	h  *history
+	id  uuid.UUID
+	pos uint64
+	h   *history
+}
+
+// dropKey is an event dropped at one count of the subscription.
+type dropKey struct {
+	id  uuid.UUID
+	pos uint64
 }
 
 // trimTries is how many times in a row trim reads the retention of the subscription's
@@ -235,9 +243,10 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 // attempted passes an attempt on to OnAttempt, but for an event dropped as dead: the
 // receiver was not called.
 func (s *Subscription) attempted(a AttemptInfo) {
+	k := dropKey{a.Event.ID, s.count(&a.Event)}
 	s.mu.Lock()
-	dropped := s.dropped[a.Event.ID]
-	delete(s.dropped, a.Event.ID)
+	dropped := s.dropped[k]
+	delete(s.dropped, k)
 	s.mu.Unlock()
 	if !dropped && s.opts.OnAttempt != nil {
 		s.opts.OnAttempt(a)
@@ -357,7 +366,7 @@ func (s *Subscription) load(ctx context.Context) error {
 		for _, rec := range slices.Backward(trail) {
 			h.observe(rec)
 		}
-		s.resumed = &pending{id: trail[0].CommandID, h: h}
+		s.resumed = &pending{id: trail[0].CommandID, pos: position, h: h}
 		if h.lastErr != "" {
 			s.d.lastErr, s.d.lastErrAt = h.lastErr, trail[0].At
 		}
@@ -403,7 +412,7 @@ func (s *Subscription) feed(ctx context.Context) error {
 		x := &delivery{id: ev.ID, typ: ev.Type, ev: &ev, pos: s.count(&ev), receiver: s.opts.Receiver}
 		s.mu.Lock()
 		if r := s.resumed; r != nil {
-			if r.id == ev.ID {
+			if r.id == ev.ID && r.pos == x.pos {
 				x = r.h.resume(x)
 			}
 			s.resumed = nil
@@ -691,6 +700,10 @@ func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
 // Retry queues the parked or failing event id for delivery at once, its count of
 // failures towards MaxAttempts started again. The retry is recorded in the
 // subscription's stream (EventRetried) first.
+//
+// A Stream subscription may hold one event at two versions of its stream (linked into
+// it again after the stream was deleted); Retry and Skip act on the copy that is parked
+// or failing, and the other is delivered in its turn.
 func (s *Subscription) Retry(ctx context.Context, id uuid.UUID) error {
 	return s.operate(ctx, id, OutcomeRetried)
 }
@@ -753,9 +766,9 @@ func (s *Subscription) drop(x *delivery, why string) {
 	s.logger.Warn(why, append([]any{"subscription", s.name}, (*subscriptionSource)(s).attrs(x)...)...)
 	s.mu.Lock()
 	if s.dropped == nil {
-		s.dropped = make(map[uuid.UUID]bool)
+		s.dropped = make(map[dropKey]bool)
 	}
-	s.dropped[x.id] = true
+	s.dropped[dropKey{x.id, x.pos}] = true
 	s.mu.Unlock()
 }
 
