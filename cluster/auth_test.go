@@ -332,7 +332,7 @@ func startOne(t *testing.T, dir string, cfg Config) (*pmd.Store, *Node) {
 	}
 	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store, cfg.Logger = "n1", "127.0.0.1:0", "127.0.0.1:1", dir, s, logger
 	cfg.Fatal = func(err error) { t.Errorf("node stopped: %v", err) }
-	n, err := Start(cfg)
+	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		s.Close()
 		t.Fatal(err)
@@ -474,7 +474,7 @@ func TestStartChecksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, err = Start(Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
+	_, err = Start(context.Background(), Config{NodeID: "n1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s,
 		Secrets: [][]byte{secretA, []byte("short")}})
 	if err == nil || !strings.Contains(err.Error(), "secret 2 of 2 is 5 bytes") {
 		t.Fatalf("Start with a short secret: %v", err)

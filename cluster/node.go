@@ -155,8 +155,11 @@ type Node struct {
 
 // Start starts the node: it opens Raft's state in cfg.Dir, listens on cfg.RaftAddr,
 // and joins or forms its cluster in the background (see Config.Join). The store's
-// writes go through Raft from now on.
-func Start(cfg Config) (*Node, error) {
+// writes go through Raft from now on. ctx bounds the start only, not the node's life:
+// a node whose store is behind its own snapshot copies the missing records from the
+// members before it starts Raft, and gives up when ctx ends (a shutdown asked for
+// meanwhile).
+func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.NodeID == "" || cfg.RaftAddr == "" || cfg.Store == nil || cfg.Dir == "" {
 		return nil, errors.New("cluster: a node needs an id, a Raft address, a data directory and its store")
 	}
@@ -182,7 +185,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.applied.Store(applied)
-	if err := n.open(); err != nil {
+	if err := n.open(ctx); err != nil {
 		n.closeAll()
 		return nil, err
 	}
@@ -197,7 +200,7 @@ func Start(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) open() error {
+func (n *Node) open(ctx context.Context) error {
 	dir := filepath.Join(n.cfg.Dir, engine.RaftDir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("cluster: %w", err)
@@ -270,7 +273,7 @@ func (n *Node) open() error {
 	if n.cfg.TrailingLogs > 0 {
 		c.TrailingLogs = n.cfg.TrailingLogs
 	}
-	if err := n.resume(snaps); err != nil {
+	if err := n.resume(ctx, snaps); err != nil {
 		return err
 	}
 	n.entries, n.snaps = cached, snaps

@@ -29,7 +29,7 @@ func startPeer(t *testing.T, id, dir, join string, cfg Config) (*pmd.Store, *Nod
 	if cfg.Fatal == nil {
 		cfg.Fatal = func(err error) { t.Errorf("%s stopped: %v", id, err) }
 	}
-	n, err := Start(cfg)
+	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		s.Close()
 		t.Fatal(err)

@@ -20,10 +20,10 @@ import (
 // records it had. Raft restores that snapshot before it is started, when no peer is known
 // (fetch): copied here first, the store is there and Restore has nothing to do. The copy
 // goes as a catch-up's (copyRecords: each member in turn, in rounds with a growing wait,
-// until it has them or the node stops). It refuses, with reach's and fetch's errors, a
+// until it has them, ctx ends or a bound passes). It refuses, with reach's and fetch's errors, a
 // store that holds another store's records, and a snapshot that names no other member (a
 // single node that lost records: nobody has them).
-func (n *Node) resume(snaps raft.SnapshotStore) error {
+func (n *Node) resume(ctx context.Context, snaps raft.SnapshotStore) error {
 	metas, err := snaps.List()
 	if err != nil {
 		return fmt.Errorf("cluster: list the Raft snapshots: %w", err)
@@ -49,7 +49,6 @@ func (n *Node) resume(snaps raft.SnapshotStore) error {
 			peers = append(peers, string(s.Address))
 		}
 	}
-	ctx := context.Background() // copyRecords ends when the node stops
 	if len(peers) == 0 {
 		return n.fetch(ctx, d.Position) // Raft is not started: it refuses
 	}
@@ -65,9 +64,13 @@ func (n *Node) resume(snaps raft.SnapshotStore) error {
 	// came back behind their own snapshots (a power cut of NoSync nodes) would wait on
 	// each other for good. A clear refusal instead, which a later start retries.
 	wait := cmp.Or(n.cfg.resumeWait, defaultResumeWait)
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	bounded, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := n.copyRecords(ctx, d.Position, func() []string { return peers }); err != nil {
+	if err := n.copyRecords(bounded, d.Position, func() []string { return peers }); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("cluster: stopped while copying the records behind this node's own snapshot (position %d of %d): %w; the next start copies the rest",
+				n.store.LastPosition(), d.Position, context.Cause(ctx))
+		}
 		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d) and no member gave the missing records within %v (%w): start the node again once a member that has them is up, or with an empty data directory to copy everything from the cluster",
 			n.store.LastPosition(), d.Position, wait, err)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func restartOn(t *testing.T, id, dir, addr, join string, s *pmd.Store, cfg Confi
 		cfg.Join = []string{join}
 	}
 	cfg.Fatal = func(err error) { t.Errorf("%s stopped: %v", id, err) }
-	return Start(cfg)
+	return Start(context.Background(), cfg)
 }
 
 // behindStore opens a store in a new directory that holds the records 1..k of src, with
@@ -209,4 +210,51 @@ func snapshottedPeer(t *testing.T, ctx context.Context, cfg Config) (s1 *pmd.Sto
 	must(t, n2.Close())
 	must(t, s2.Close())
 	return s1, n1, dir2, addr2
+}
+
+// A shutdown asked for while a node copies the records behind its own snapshot ends the
+// start then, not after the copy's two-minute bound: the first SIGTERM of `pmd serve`
+// cancels Start's context.
+func TestResumeStopsWhenStartIsCancelled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
+	s1, n1, dir2, addr2 := snapshottedPeer(t, ctx, slow)
+	must(t, n1.Close())
+	must(t, s1.Close())
+
+	behind := behindStore(t, ctx, s1, 0)
+	start, stop := context.WithCancel(ctx)
+	cfg := slow
+	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store = "n2", addr2, "127.0.0.1:1", dir2, behind
+	cfg.Fatal = func(err error) { t.Errorf("n2 stopped: %v", err) }
+	// The shutdown comes as the node starts copying (no member is up to answer).
+	cfg.Logger = slog.New(onMessage{slog.DiscardHandler, "cluster: copying records from a peer", stop})
+	n, err := Start(start, cfg)
+	if err == nil {
+		n.Close()
+		t.Fatal("a node behind its own snapshot started with no member up")
+	}
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped while copying the records behind this node's own snapshot") {
+		t.Fatalf("the error does not say the start was stopped: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Start returned only at the test's deadline")
+	}
+}
+
+// onMessage is a slog handler that calls do when a record of message msg is logged.
+type onMessage struct {
+	slog.Handler
+	msg string
+	do  func()
+}
+
+func (onMessage) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.do()
+	}
+	return h.Handler.Handle(ctx, r)
 }

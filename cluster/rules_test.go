@@ -374,7 +374,7 @@ func TestOlderVoterHalts(t *testing.T) {
 	s2, err := pmd.Open(dir2, pmd.Options{NoScrub: true, Logger: logger})
 	must(t, err)
 	defer s2.Close()
-	n2, err := Start(Config{NodeID: "n2", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir2, Store: s2, Logger: logger,
+	n2, err := Start(context.Background(), Config{NodeID: "n2", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir2, Store: s2, Logger: logger,
 		Join: []string{n1.Self().RaftAddr}, rules: 2, Fatal: func(err error) { t.Errorf("n2 stopped: %v", err) }})
 	must(t, err)
 	defer n2.Close()

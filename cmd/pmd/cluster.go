@@ -204,7 +204,7 @@ func checkSecretText(b []byte) error {
 
 // startNode makes store a node of the cluster the flags name. Process managers run on
 // the leader only: onLeader starts them there and stops them when leadership ends.
-func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prometheus.Registry, logger *slog.Logger, onLeader func(context.Context)) (*cluster.Node, error) {
+func startNode(ctx context.Context, c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prometheus.Registry, logger *slog.Logger, onLeader func(context.Context)) (*cluster.Node, error) {
 	var join []string
 	for _, a := range strings.Split(c.join, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -214,7 +214,7 @@ func startNode(c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prom
 	if c.open {
 		logger.Warn("cluster: the Raft port serves anyone who reaches it, without a cluster secret (--insecure): they can read every event and change the cluster", "raft_addr", c.raftAddr)
 	}
-	node, err := cluster.Start(cluster.Config{
+	node, err := cluster.Start(ctx, cluster.Config{
 		NodeID: c.nodeID, RaftAddr: c.raftAddr, RaftAdvertise: c.raftAdvertise, HTTPAddr: httpAddr, Join: join, BootstrapExpect: c.expect,
 		Dir: dir, Store: store, Logger: logger, OnLeader: onLeader,
 		HeartbeatTimeout: c.heartbeat, ElectionTimeout: c.heartbeat, LeaderLeaseTimeout: c.heartbeat / 2,

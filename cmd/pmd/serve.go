@@ -183,7 +183,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// run on the leader.
 		lp = &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
 		procs = lp
-		if node, err = startNode(c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run); err != nil {
+		if node, err = startNode(ctx, c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run); err != nil {
 			return &exitError{exitTrouble, errors.Join(err, closeStore())}
 		}
 		closeStore = closeNodeFirst(node, closeStore, logger)
