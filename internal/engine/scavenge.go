@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pmd-dev/pmd/index"
@@ -32,6 +35,9 @@ type ScavengeResult struct {
 	Erased      int   // erased events whose data and metadata were removed
 	BytesBefore int64 // the sealed segments' bytes before
 	BytesAfter  int64 // and after
+	// Quarantines are the quarantines removed because the store erased data (see
+	// dropQuarantines).
+	Quarantines []string
 }
 
 // Freed is the disk bytes the scavenge gave back.
@@ -45,9 +51,16 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
 // segment old or new. The newest segment is sealed first if it holds the data of an
 // erased event, so that an erasure always leaves the disk; otherwise it is left as it is.
+// In a store that erased data, the scavenge first removes the quarantines in the data
+// directory (see dropQuarantines).
 func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
 	if err := e.sealErased(ctx); err != nil {
+		return res, fmt.Errorf("pmd: scavenge: %w", err)
+	}
+	q, err := e.dropQuarantines()
+	res.Quarantines = q
+	if err != nil {
 		return res, fmt.Errorf("pmd: scavenge: %w", err)
 	}
 	segs := e.Log.Segments()
@@ -141,6 +154,45 @@ func (e *Engine) sealErased(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// quarantinePrefix begins the name of every quarantine in a data directory: the
+// directory of the segments Open copied before it cut a torn log end below the index,
+// and the file of the bytes pmd repair removed (DefaultQuarantine).
+const quarantinePrefix = "quarantine-"
+
+// dropQuarantines removes every quarantine in the data directory when the store has
+// erased data. A quarantine holds log bytes as they were, the data of events erased
+// since included, and no scavenge rewrites it: an erasure leaves the disk only if the
+// quarantines go too. Deciding which of them hold erased bytes would mean trusting a
+// parse of the damaged bytes they were kept for, so all go, each logged. It returns the
+// paths removed. A store that never erased anything keeps its quarantines.
+func (e *Engine) dropQuarantines() ([]string, error) {
+	if !e.Index.AnyErased() {
+		return nil, nil
+	}
+	ents, err := os.ReadDir(e.dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, ent := range ents {
+		if !strings.HasPrefix(ent.Name(), quarantinePrefix) {
+			continue
+		}
+		q := filepath.Join(e.dir, ent.Name())
+		if err := os.RemoveAll(q); err != nil {
+			return removed, fmt.Errorf("remove the quarantine %s, which may hold erased data: %w", q, err)
+		}
+		removed = append(removed, q)
+		e.logger.Warn("pmd: removed a quarantine: the store erased data, which it may hold", "quarantine", q)
+	}
+	if len(removed) > 0 {
+		if err := SyncFile(e.dir); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
 }
 
 // scavenger decides, record by record, what a scavenge keeps of one segment.
