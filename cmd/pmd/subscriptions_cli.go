@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -48,16 +49,21 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(stdout, d)
-			}
-			printSubscription(stdout, d)
-			return nil
+			return showSubscription(stdout, d, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON for scripts: {"subscriptions": [...]}, or with NAME the subscription`)
 	cmd.AddCommand(newEventOperateCmd(g, stdout, "retry"), newEventOperateCmd(g, stdout, "skip"))
 	return cmd
+}
+
+// showSubscription prints d as pmd subscriptions NAME does.
+func showSubscription(w io.Writer, d client.SubscriptionDetail, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, d)
+	}
+	printSubscription(w, d)
+	return nil
 }
 
 func filterText(f client.SubscriptionFilter) string {
@@ -133,17 +139,46 @@ func printStuckEvents(w io.Writer, events []client.ParkedEvent) {
 }
 
 // newEventOperateCmd is pmd subscriptions retry or skip: one operation on one event.
+// A subscription may be named retry or skip, and cobra takes pmd subscriptions retry
+// for this subcommand: without arguments it shows the subscription of its name, as
+// pmd subscriptions NAME would, and is a usage error if there is none.
 func newEventOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Command {
 	short, done := "deliver the parked or failing EVENT of subscription NAME again, at once", "queued again"
 	if verb == "skip" {
 		short, done = "give up the parked or failing EVENT of subscription NAME: it is never delivered, and the subscription moves past it", "skipped"
 	}
-	return &cobra.Command{
-		Use:     verb + " NAME EVENT",
-		Short:   short + " (needs an admin token with --auth)",
+	const want = "NAME EVENT (pmd subscriptions NAME shows its failing and parked events)"
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   verb + " NAME EVENT",
+		Short: short + " (needs an admin token with --auth)",
+		Long: short + " (needs an admin token with --auth).\n\nWithout NAME EVENT, it shows the subscription named " + verb +
+			", if there is one, as pmd subscriptions NAME does.",
 		Example: "  pmd subscriptions " + verb + " billing 0190c1d2-0000-7000-8000-000000000001",
-		Args:    wantArgs(2, 2, "NAME EVENT (pmd subscriptions NAME shows its failing and parked events)"),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 0 && len(args) != 2 {
+				return &usageError{fmt.Sprintf("want %s, got %d argument(s)", want, len(args))}
+			}
+			if len(args) == 2 && asJSON {
+				return &usageError{"--json prints the subscription named " + verb + ": it goes without NAME EVENT"}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				c, err := g.client()
+				if err != nil {
+					return err
+				}
+				d, err := c.Subscription(cmd.Context(), verb)
+				if errors.Is(err, client.ErrNotFound) {
+					return &usageError{fmt.Sprintf("want %s, got 0 argument(s)", want)}
+				}
+				if err != nil {
+					return err
+				}
+				return showSubscription(stdout, d, asJSON)
+			}
 			if err := checkName("NAME", args[0]); err != nil {
 				return err
 			}
@@ -165,4 +200,6 @@ func newEventOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Comman
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "without NAME EVENT, print the subscription named "+verb+" as JSON")
+	return cmd
 }
