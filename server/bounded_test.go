@@ -39,6 +39,7 @@ func TestContractBounds(t *testing.T) {
 		{"PageBytes", int64(o.PageBytes), 4 << 20},
 		{"SubscriberBuffer", int64(o.SubscriberBuffer), 16 << 20},
 		{"SubscribersBuffer", int64(o.SubscribersBuffer), 256 << 20},
+		{"MemoryBudget", o.MemoryBudget, 256 << 20},
 		{"DefaultLimit", int64(o.DefaultLimit), 100},
 		{"MaxLimit", int64(o.MaxLimit), 1000},
 		{"RequestTimeout", int64(o.RequestTimeout), int64(30 * time.Second)},

@@ -29,9 +29,11 @@ type metrics struct {
 	subscriptions prometheus.Gauge
 	// subscriptionsCut counts subscribers cut for letting live events pile up.
 	subscriptionsCut prometheus.Counter
+	// budgetRefused counts requests refused for want of the memory budget.
+	budgetRefused prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.Store, procs Processes) *metrics {
+func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.Store, procs Processes, memory *memoryBudget) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -73,8 +75,14 @@ func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.S
 		subscriptionsCut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pmd_subscriptions_cut_total", Help: "SSE subscribers cut for letting more live events pile up than the subscriber buffer holds.",
 		}),
+		budgetRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pmd_memory_budget_refused_total", Help: "Requests refused as unavailable because request bodies and pages being sent held the whole memory budget.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.appends, m.appendBytes, m.appendBatch, m.links, m.reads, m.subscriptions, m.subscriptionsCut,
+	reg.MustRegister(m.requests, m.duration, m.appends, m.appendBytes, m.appendBatch, m.links, m.reads, m.subscriptions, m.subscriptionsCut, m.budgetRefused,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pmd_memory_budget_held_bytes", Help: "Bytes of the memory budget that request bodies and pages being sent hold now.",
+		}, func() float64 { return float64(memory.Held()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pmd_log_last_position", Help: "Position of the last record in the log.",
 		}, func() float64 { return float64(store.LastPosition()) }))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -36,22 +37,60 @@ func readOptionalBody(r *http.Request) (v any, present bool, err error) {
 	return v, true, err
 }
 
-// readRaw reads the request body, bounded by Options.MaxBody.
+// readRaw reads the request body, bounded by Options.MaxBody. It reserves the bytes of
+// the memory budget before it allocates them: a body of known length at once, a
+// chunked one as it grows.
 func readRaw(r *http.Request) ([]byte, error) {
-	data, err := io.ReadAll(r.Body)
+	ctx := r.Context()
+	res := reservationOf(ctx)
+	maxBody := int64(math.MaxInt32)
+	if res != nil {
+		maxBody = res.s.opts.MaxBody
+	}
+	known := r.ContentLength >= 0
+	size := int64(4 << 10) // of a chunked body, to begin with
+	if known {
+		if r.ContentLength > maxBody {
+			return nil, &http.MaxBytesError{Limit: maxBody}
+		}
+		size = r.ContentLength
+	}
+	buf, _, err := res.grow(ctx, nil, int(size), true)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		var netErr net.Error
-		switch {
-		case errors.As(err, &tooLarge):
-			return nil, err
-		case errors.As(err, &netErr) && netErr.Timeout():
-			return nil, errBadRequest("the request body did not arrive in time")
-		default:
-			return nil, errBadRequest("the request body could not be read: %v", err)
+		return nil, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			if known {
+				return buf, nil // the server's body ends at its Content-Length
+			}
+			// One byte past MaxBody, for http.MaxBytesReader to refuse.
+			size := min(2*int64(cap(buf)), maxBody+1)
+			if size <= int64(cap(buf)) {
+				return nil, &http.MaxBytesError{Limit: maxBody}
+			}
+			if buf, _, err = res.grow(ctx, buf, int(size), true); err != nil {
+				return nil, err
+			}
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			var netErr net.Error
+			switch {
+			case errors.As(err, &tooLarge):
+				return nil, err
+			case errors.As(err, &netErr) && netErr.Timeout():
+				return nil, errBadRequest("the request body did not arrive in time")
+			default:
+				return nil, errBadRequest("the request body could not be read: %v", err)
+			}
 		}
 	}
-	return data, nil
 }
 
 // kind names the JSON type of a parsed value, for messages.

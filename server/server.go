@@ -83,6 +83,13 @@ type Options struct {
 	// them past it cuts its subscriber, as SubscriberBuffer does, unless that subscriber
 	// holds nothing yet: many slow clients cannot add up to more.
 	SubscribersBuffer int
+	// MemoryBudget bounds the bytes that request bodies being read and pages of events
+	// being sent hold together; 0 means 256 MiB. Each reserves its bytes before it
+	// allocates them and holds them until its request ends: a request that cannot get
+	// them within a second is refused with unavailable (503, Retry-After), having
+	// changed nothing, and a page that cannot grow ends early, with next. One request
+	// may take more than the budget while no other holds any.
+	MemoryBudget int64
 }
 
 func (o *Options) setDefaults() {
@@ -116,6 +123,9 @@ func (o *Options) setDefaults() {
 	if o.SubscribersBuffer <= 0 {
 		o.SubscribersBuffer = 256 << 20
 	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = 256 << 20
+	}
 }
 
 // Server serves the HTTP API of one store. It is an http.Handler; Serve runs it on a
@@ -133,7 +143,8 @@ type Server struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	inFlight atomic.Int64
-	held     atomic.Int64 // bytes all subscriptions hold queued; see SubscribersBuffer
+	held     atomic.Int64  // bytes all subscriptions hold queued; see SubscribersBuffer
+	memory   *memoryBudget // bytes request bodies and pages hold; see MemoryBudget
 
 	samples sampler // of the stats route; see stats.go
 
@@ -153,9 +164,10 @@ func New(store *pmd.Store, opts Options) *Server {
 		log:      opts.Logger,
 		mux:      http.NewServeMux(),
 		stopping: make(chan struct{}),
+		memory:   newMemoryBudget(opts.MemoryBudget),
 	}
 	s.SetAllowHosts(opts.AllowHosts)
-	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes)
+	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes, s.memory)
 	if opts.Node != nil {
 		// Every writer of a follower is forwarded to the leader: keep a connection per
 		// writer (http.DefaultTransport keeps two, and opens and closes the others at
@@ -359,6 +371,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			// A request that has run out of time before its turn is not started.
 			if err = r.Context().Err(); err == nil {
 				r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBody)
+				// What the request reserves of the memory budget (its body, its page)
+				// is given back here, however it ends.
+				res := &reservation{s: s}
+				defer res.free()
+				r = r.WithContext(context.WithValue(r.Context(), reservationKey{}, res))
 				err = s.serveRoute(rt, rec, r, leaderRead)
 			}
 		}
@@ -682,6 +699,9 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", challenge(err))
+	}
+	if errors.Is(err, s.memory.full) {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, newErrorBody(code, msg, err))
 }

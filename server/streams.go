@@ -1,7 +1,7 @@
 package server
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,11 +116,19 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
 // starts at a damaged record fails with corrupt, naming it, and the client skips it.
 //
 // The page is encoded as it is read, so its size is known exactly and no more than one
-// page is held: {"events": [...], "next": <cursor or null>}.
-func (s *Server) collect(w http.ResponseWriter, seq iter.Seq2[pmd.Event, error], p page, withVersion bool, cursor func(pmd.Event) uint64) error {
-	var buf bytes.Buffer
-	buf.WriteString(`{"events":[`)
+// page is held: {"events": [...], "next": <cursor or null>}. Its bytes are reserved of
+// the memory budget before they are allocated, and held until the request ends: a page
+// that the budget cannot grow ends early, with next; one that cannot get the bytes of
+// its first event fails with unavailable.
+func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Seq2[pmd.Event, error], p page, withVersion bool, cursor func(pmd.Event) uint64) error {
+	res := reservationOf(ctx)
+	const head = `{"events":[`
 	const tail = len(`],"next":18446744073709551615}` + "\n")
+	buf, _, err := res.grow(ctx, nil, min(4<<10, len(head)+tail+s.opts.PageBytes), true)
+	if err != nil {
+		return err
+	}
+	buf = append(buf, head...)
 	n := 0
 	var next *uint64
 	for ev, err := range seq {
@@ -145,26 +153,40 @@ func (s *Server) collect(w http.ResponseWriter, seq iter.Seq2[pmd.Event, error],
 		if err != nil {
 			return fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 		}
-		if n > 0 && buf.Len()+1+len(data)+tail > s.opts.PageBytes {
+		need := len(buf) + 1 + len(data) + tail
+		if n > 0 && need > s.opts.PageBytes {
 			at := cursor(ev)
 			next = &at
 			break
 		}
-		if n > 0 {
-			buf.WriteByte(',')
+		if need > cap(buf) {
+			size := max(need, min(2*cap(buf), s.opts.PageBytes))
+			grown, ok, err := res.grow(ctx, buf, size, n == 0)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				at := cursor(ev)
+				next = &at
+				break
+			}
+			buf = grown
 		}
-		buf.Write(data)
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, data...)
 		n++
 	}
-	buf.WriteString(`],"next":`)
+	buf = append(buf, `],"next":`...)
 	if next == nil {
-		buf.WriteString("null")
+		buf = append(buf, "null"...)
 	} else {
-		buf.WriteString(strconv.FormatUint(*next, 10))
+		buf = strconv.AppendUint(buf, *next, 10)
 	}
-	buf.WriteString("}\n")
+	buf = append(buf, "}\n"...)
 	s.metrics.read(n)
-	return writeRaw(w, http.StatusOK, buf.Bytes())
+	return writeRaw(w, http.StatusOK, buf)
 }
 
 func byVersion(ev pmd.Event) uint64  { return ev.Version }
@@ -178,9 +200,9 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1}
 	if stream == pmd.All {
-		return s.collect(w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
+		return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 	}
-	return s.collect(w, s.store.ReadStream(r.Context(), stream, opts), p, true, byVersion)
+	return s.collect(r.Context(), w, s.store.ReadStream(r.Context(), stream, opts), p, true, byVersion)
 }
 
 func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
@@ -189,7 +211,7 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: splitTypes(r.URL.Query().Get("types"))}
-	return s.collect(w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
+	return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 }
 
 func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
@@ -198,7 +220,7 @@ func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1}
-	return s.collect(w, s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, false, byPosition)
+	return s.collect(r.Context(), w, s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, false, byPosition)
 }
 
 type streamJSON struct {

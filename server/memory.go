@@ -1,0 +1,161 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// budgetWait is how long a request waits for bytes of the memory budget before it is
+// refused with unavailable.
+const budgetWait = time.Second
+
+// memoryBudget bounds the bytes that request bodies and pages of events hold together
+// (Options.MemoryBudget): each reserves its bytes before it allocates them and gives
+// them back when its request ends. Without it, clients that send slowly or do not read
+// would each keep a body or a page alive, and together any amount.
+type memoryBudget struct {
+	limit int64
+	wait  time.Duration
+	// full is the error of a request that could not get its bytes in time.
+	full error
+
+	mu   sync.Mutex
+	held int64
+	// freed is closed, and replaced, when bytes are given back.
+	freed chan struct{}
+}
+
+func newMemoryBudget(limit int64) *memoryBudget {
+	return &memoryBudget{
+		limit: limit,
+		wait:  budgetWait,
+		full: errUnavailable(fmt.Sprintf("the server is at its memory budget: request bodies and pages being sent "+
+			"already hold its %d bytes; retry shortly", limit)),
+		freed: make(chan struct{}),
+	}
+}
+
+// tryTake reserves n more bytes for a request that holds own already, if they fit.
+// More than the whole budget fits only while no other request holds any: one request
+// may take more, never two together.
+func (b *memoryBudget) tryTake(n, own int64) (ok bool, freed <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held+n <= b.limit || b.held == own {
+		b.held += n
+		return true, nil
+	}
+	return false, b.freed
+}
+
+// take is tryTake, waiting up to b.wait for others to give their bytes back.
+func (b *memoryBudget) take(ctx context.Context, n, own int64) error {
+	ok, freed := b.tryTake(n, own)
+	if ok {
+		return nil
+	}
+	timer := time.NewTimer(b.wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-freed:
+		case <-timer.C:
+			return b.full
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if ok, freed = b.tryTake(n, own); ok {
+			return nil
+		}
+	}
+}
+
+func (b *memoryBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// Held is the number of bytes reserved now.
+func (b *memoryBudget) Held() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held
+}
+
+// reservation is what one request holds of the budget; wrap gives it back, whole,
+// when the request ends, however it ends. A nil reservation reserves nothing.
+type reservation struct {
+	s *Server
+	n int64
+}
+
+type reservationKey struct{}
+
+func reservationOf(ctx context.Context) *reservation {
+	res, _ := ctx.Value(reservationKey{}).(*reservation)
+	return res
+}
+
+// take reserves n more bytes, waiting a little if the budget is full.
+func (r *reservation) take(ctx context.Context, n int64) error {
+	if r == nil || n <= 0 {
+		return nil
+	}
+	if err := r.s.memory.take(ctx, n, r.n); err != nil {
+		if err == r.s.memory.full {
+			r.s.metrics.budgetRefused.Inc()
+		}
+		return err
+	}
+	r.n += n
+	return nil
+}
+
+// tryTake reserves n more bytes if the budget has them now.
+func (r *reservation) tryTake(n int64) bool {
+	if r == nil || n <= 0 {
+		return true
+	}
+	if ok, _ := r.s.memory.tryTake(n, r.n); !ok {
+		return false
+	}
+	r.n += n
+	return true
+}
+
+// free gives back all the request holds.
+func (r *reservation) free() {
+	if r != nil {
+		r.s.memory.release(r.n)
+		r.n = 0
+	}
+}
+
+// grow returns buf with a capacity of size (at least its own), reserving the bytes it
+// adds before allocating them; wait says whether to wait for them when the budget is
+// full. On failure buf is returned as it was. ok is false when wait is false and the
+// budget has no room now.
+func (r *reservation) grow(ctx context.Context, buf []byte, size int, wait bool) (_ []byte, ok bool, err error) {
+	if size <= cap(buf) {
+		return buf, true, nil
+	}
+	add := int64(size - cap(buf))
+	if wait {
+		if err := r.take(ctx, add); err != nil {
+			return buf, false, err
+		}
+	} else if !r.tryTake(add) {
+		return buf, false, nil
+	}
+	grown := make([]byte, len(buf), size)
+	copy(grown, buf)
+	return grown, true, nil
+}
