@@ -167,6 +167,19 @@ func (e *ConnectionError) Error() string {
 
 func (e *ConnectionError) Unwrap() error { return e.Err }
 
+// segment escapes s as one segment of a URL path: url.PathEscape, and a "." or ".."
+// with its dots escaped, as %2E, since a URL takes a bare "."
+// or ".." for a move within the path: the daemon's router would clean
+// /v1/processes/Ship/.. into a redirect to /v1/processes. The daemon decodes %2E%2E
+// back into "..", the name or id asked for. Every name or id the client puts into a
+// path goes through segment.
+func segment(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
+	return url.PathEscape(s)
+}
+
 // request builds a request of path (which starts with /) with the token set.
 func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var rd io.Reader

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"net/url"
 )
 
 // ClusterStatus is what GET /v1/cluster says: the cluster as the node asked sees it.
@@ -41,5 +40,5 @@ func (c *Client) JoinNode(ctx context.Context, id, raftAddr string) error {
 
 // RemoveNode removes the node id from the cluster (admin).
 func (c *Client) RemoveNode(ctx context.Context, id string) error {
-	return c.do(ctx, "DELETE", "/v1/cluster/nodes/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, "DELETE", "/v1/cluster/nodes/"+segment(id), nil, nil)
 }

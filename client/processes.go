@@ -121,7 +121,7 @@ func (c *Client) FindProcesses(ctx context.Context, name string, q ProcessQuery)
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	path := "/v1/processes/" + url.PathEscape(name)
+	path := "/v1/processes/" + segment(name)
 	if len(v) > 0 {
 		path += "?" + v.Encode()
 	}
@@ -145,7 +145,7 @@ func (c *Client) Processes(ctx context.Context, name string, opts ListOptions) (
 		return ProcessPage{}, err
 	}
 	var p ProcessPage
-	err = c.do(ctx, "GET", "/v1/processes/"+url.PathEscape(name)+q, nil, &p)
+	err = c.do(ctx, "GET", "/v1/processes/"+segment(name)+q, nil, &p)
 	return p, err
 }
 
@@ -254,7 +254,7 @@ func (c *Client) ReadProcess(ctx context.Context, name, id string, opts ProcessO
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
-	path := "/v1/processes/" + url.PathEscape(name) + "/" + url.PathEscape(id)
+	path := "/v1/processes/" + segment(name) + "/" + segment(id)
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
@@ -310,7 +310,7 @@ func (c *Client) Parked(ctx context.Context, name string, limit int) (ParkedList
 		return ParkedList{}, err
 	}
 	var out ParkedList
-	if err := c.do(ctx, "GET", "/v1/processes/"+url.PathEscape(name)+"/parked"+q, nil, &out); err != nil {
+	if err := c.do(ctx, "GET", "/v1/processes/"+segment(name)+"/parked"+q, nil, &out); err != nil {
 		return ParkedList{}, err
 	}
 	for i := range out.Parked {
@@ -336,5 +336,5 @@ func (c *Client) Skip(ctx context.Context, name, id, command string) error {
 }
 
 func commandPath(name, id, command string) string {
-	return "/v1/processes/" + url.PathEscape(name) + "/" + url.PathEscape(id) + "/commands/" + url.PathEscape(command)
+	return "/v1/processes/" + segment(name) + "/" + segment(id) + "/commands/" + segment(command)
 }

@@ -104,7 +104,7 @@ func expectedJSON(e pmd.ExpectedVersion) json.RawMessage {
 	return json.RawMessage(strconv.Quote(s))
 }
 
-func streamPath(stream string) string { return "/v1/streams/" + url.PathEscape(stream) }
+func streamPath(stream string) string { return "/v1/streams/" + segment(stream) }
 
 type eventRequest struct {
 	ID       string         `json:"id,omitempty"`
@@ -240,7 +240,7 @@ func (c *Client) ReadAll(ctx context.Context, opts pmd.ReadOptions) (Page, error
 // ReadCategory reads one page of the events of the streams of category (the part of a
 // stream's name before its first $), in log order from position opts.From.
 func (c *Client) ReadCategory(ctx context.Context, category string, opts pmd.ReadOptions) (Page, error) {
-	return c.page(ctx, "/v1/categories/"+url.PathEscape(category), opts, false)
+	return c.page(ctx, "/v1/categories/"+segment(category), opts, false)
 }
 
 // ListOptions selects a page of a listing in name (or id) order.
@@ -322,7 +322,7 @@ type EventDetail struct {
 // pmd.ErrEventNotFound.
 func (c *Client) Event(ctx context.Context, id uuid.UUID) (EventDetail, error) {
 	var d EventDetail
-	if err := c.do(ctx, "GET", "/v1/events/"+id.String(), nil, &d); err != nil {
+	if err := c.do(ctx, "GET", "/v1/events/"+segment(id.String()), nil, &d); err != nil {
 		return EventDetail{}, err
 	}
 	if err := d.Event.numbers(); err != nil {

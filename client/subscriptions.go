@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"net/url"
 	"time"
 )
 
@@ -79,7 +78,7 @@ func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
 // ErrNotFound.
 func (c *Client) Subscription(ctx context.Context, name string) (SubscriptionDetail, error) {
 	var out SubscriptionDetail
-	if err := c.do(ctx, "GET", "/v1/subscriptions/"+url.PathEscape(name), nil, &out); err != nil {
+	if err := c.do(ctx, "GET", "/v1/subscriptions/"+segment(name), nil, &out); err != nil {
 		return SubscriptionDetail{}, err
 	}
 	return out, nil
@@ -100,5 +99,5 @@ func (c *Client) SkipEvent(ctx context.Context, name, event string) error {
 }
 
 func eventPath(name, event string) string {
-	return "/v1/subscriptions/" + url.PathEscape(name) + "/events/" + url.PathEscape(event)
+	return "/v1/subscriptions/" + segment(name) + "/events/" + segment(event)
 }
