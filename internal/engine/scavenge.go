@@ -49,12 +49,20 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // event without its data if it is dead), so that an index rebuilt from the log gives the
 // stream the same next version. Each
 // segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
-// segment old or new. The newest segment is sealed first if it holds the data of an
+// segment old or new. The log is synced first, NoSync or not, so that no rewrite outlives
+// a power cut that the records it carries out do not. The newest segment is sealed first if it holds the data of an
 // erased event, so that an erasure always leaves the disk; otherwise it is left as it is.
 // In a store that erased data, the scavenge first removes the quarantines in the data
 // directory (see dropQuarantines).
 func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
+	// The records that made events dead or erased (deletions, retention, erasures) must
+	// be durable before any segment is rewritten without those events: log.Rewrite syncs
+	// what it writes even with NoSync, and a power cut that kept the rewrite but lost the
+	// deletion would have removed events no deletion ever removed.
+	if err := e.Log.Sync(); err != nil {
+		return res, fmt.Errorf("pmd: scavenge: sync the log first: %w", err)
+	}
 	if err := e.sealErased(ctx); err != nil {
 		return res, fmt.Errorf("pmd: scavenge: %w", err)
 	}
