@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -575,5 +576,27 @@ func TestUnauthorizedSaysBearer(t *testing.T) {
 		if resp.StatusCode != tt.status || resp.Header.Get("WWW-Authenticate") != tt.want {
 			t.Errorf("token %q: %d, WWW-Authenticate %q; want %d, %q", tt.token, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tt.status, tt.want)
 		}
+	}
+}
+
+// TestPreflightAllowsEveryMethodOfTheAPI: the CORS preflight of an allowed origin lets
+// it send every method a route takes (PUT of a stream's metadata among them).
+func TestPreflightAllowsEveryMethodOfTheAPI(t *testing.T) {
+	e := newEnv(t, Options{AllowOrigins: []string{"https://dash.example"}})
+	for _, rt := range e.srv.table {
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			req, _ := http.NewRequest("OPTIONS", e.ts.URL+"/v1/streams/s/metadata", nil)
+			req.Header.Set("Origin", "https://dash.example")
+			req.Header.Set("Access-Control-Request-Method", rt.method)
+			resp, err := e.ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			allowed := strings.Split(resp.Header.Get("Access-Control-Allow-Methods"), ", ")
+			if resp.StatusCode != http.StatusNoContent || !slices.Contains(allowed, rt.method) {
+				t.Fatalf("preflight for %s: %d, Access-Control-Allow-Methods %q", rt.method, resp.StatusCode, allowed)
+			}
+		})
 	}
 }

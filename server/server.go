@@ -149,6 +149,8 @@ type Server struct {
 	samples sampler // of the stats route; see stats.go
 
 	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
+	// corsMethods are the methods of the routes, for the CORS preflight.
+	corsMethods string
 
 	forwarder *http.Client  // to the leader, for a cluster node (cluster.go)
 	readFloor atomic.Uint64 // reads of this node's copy wait until it applied this Raft index
@@ -278,7 +280,11 @@ func (s *Server) routes() {
 			h: s.healthz},
 	}
 	allowed := map[string][]string{} // path → its methods
+	var methods []string
 	for _, rt := range s.table {
+		if !slices.Contains(methods, rt.method) {
+			methods = append(methods, rt.method)
+		}
 		pattern := rt.method + " " + rt.path
 		if rt.path == "/v1/" {
 			pattern += "{$}"
@@ -286,6 +292,7 @@ func (s *Server) routes() {
 		s.mux.Handle(pattern, s.wrap(rt))
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
+	s.corsMethods = strings.Join(methods, ", ")
 	// A known path with another method gets the contract's error JSON, not the mux's
 	// plain-text 405. The fallbacks name their methods: a pattern for every method of
 	// /v1/processes/{name}/parked would conflict with GET /v1/processes/{name}/{id} in
