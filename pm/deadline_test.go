@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,5 +170,25 @@ func TestDeadlineFiresOnceWhileDecideStillAsks(t *testing.T) {
 	if links != 4 || fmt.Sprint(cmds) != "map[Remind:1]" || fired != 1 {
 		t.Fatalf("%d links, commands %v, %d DeadlineFired; want 4 links, one Remind, one DeadlineFired: %s",
 			links, cmds, fired, streamTypes(t, s, "Reminder$7"))
+	}
+}
+
+// TestDeadlineFiresAfterAWallClockStep runs a manager on the system clock, its wall
+// clock stepped 49 hours forward (NTP, a resume from suspend) while a 48-hour deadline
+// is pending: the deadline fires at once, not 48 hours of running time later.
+func TestDeadlineFiresAfterAWallClockStep(t *testing.T) {
+	var off atomic.Int64
+	wall := func() time.Time { return time.Now().Add(time.Duration(off.Load())) }
+	s := openStore(t, t.TempDir())
+	r := start(t, s, matchDef("CateringMatch"), pm.Options{Clock: pm.SteppedSystemClock(wall, 10*time.Millisecond)})
+	appendFact(t, s, customer("x"))
+	r.idle(t)
+	if got, want := streamTypes(t, s, "CateringMatch$x"), "CustomerConfirmedMenu DeadlineScheduled"; got != want {
+		t.Fatalf("before the step: stream %s, want %s", got, want)
+	}
+	off.Store(int64(timeout + time.Hour))
+	r.idle(t)
+	if got, want := streamTypes(t, s, "CateringMatch$x"), "CustomerConfirmedMenu DeadlineScheduled DeadlineFired CancelOrder"; got != want {
+		t.Fatalf("after the step: stream %s, want %s", got, want)
 	}
 }

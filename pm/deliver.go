@@ -332,6 +332,8 @@ func (d *dispatcher) running() bool {
 func (d *dispatcher) schedule(ctx context.Context) error {
 	var fire <-chan time.Time
 	var fireAt time.Time
+	stop := func() {}
+	defer func() { stop() }()
 	for {
 		d.mu.Lock()
 		now := d.clock.Now()
@@ -351,9 +353,12 @@ func (d *dispatcher) schedule(ctx context.Context) error {
 			next, ok = hang, true
 		}
 		if !ok {
+			stop()
 			fire, fireAt = nil, time.Time{}
 		} else if !next.Equal(fireAt) {
-			fire, fireAt = d.clock.Until(next), next
+			stop()
+			fire, stop = wakeAt(d.clock, next)
+			fireAt = next
 		}
 		read := d.src.pendingLocked()
 		d.changed()

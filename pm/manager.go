@@ -812,15 +812,18 @@ func (m *Manager) runTimer(ctx context.Context) error {
 			}
 		}
 		var fire <-chan time.Time
+		stop := func() {}
 		if ok {
-			fire = m.clock.Until(next)
+			fire, stop = wakeAt(m.clock, next)
 		}
 		select {
 		case <-fire:
 		case <-m.wakeTimer:
 		case <-ctx.Done():
+			stop()
 			return nil
 		}
+		stop()
 	}
 }
 
@@ -842,7 +845,8 @@ func (m *Manager) queuedAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	recheck := m.clock.Until(m.clock.Now().Add(barrierRecheck))
+	recheck, stop := wakeAt(m.clock, m.clock.Now().Add(barrierRecheck))
+	defer func() { stop() }()
 	for {
 		m.mu.Lock()
 		done, fatal, changed := m.queued >= last, m.fatal, m.changed
@@ -863,7 +867,7 @@ func (m *Manager) queuedAll(ctx context.Context) error {
 			if last, err = m.lastHandled(ctx, last); err != nil {
 				return err
 			}
-			recheck = m.clock.Until(m.clock.Now().Add(barrierRecheck))
+			recheck, stop = wakeAt(m.clock, m.clock.Now().Add(barrierRecheck))
 		case <-ctx.Done():
 			return nil
 		}

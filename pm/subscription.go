@@ -447,9 +447,11 @@ func (s *Subscription) saveLoop(ctx context.Context) error {
 			}
 			return err
 		}
+		fire, stop := wakeAt(s.clock, s.clock.Now().Add(s.opts.SaveEvery))
 		select {
-		case <-s.clock.Until(s.clock.Now().Add(s.opts.SaveEvery)):
+		case <-fire:
 		case <-ctx.Done():
+			stop()
 			return nil
 		}
 	}
