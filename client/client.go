@@ -34,7 +34,8 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 
 // WithHTTPClient sends the requests through hc, for instance one that trusts a private
 // CA for an https daemon. It should have no overall Timeout: subscriptions last as long
-// as their context. The default is a new http.Client.
+// as their context. The default is a new http.Client. The client uses a copy of hc that
+// follows no redirects: the API answers none, so a 3xx fails with an *Error naming it.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
 
 // WithReconnectDelay sets how long a subscription waits before it reconnects after
@@ -81,6 +82,12 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if c.reconnect <= 0 {
 		return nil, fmt.Errorf("client: the reconnect delay must be positive, got %s", c.reconnect)
 	}
+	if c.http == nil {
+		return nil, errors.New("client: WithHTTPClient was given a nil *http.Client")
+	}
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	return c, nil
 }
 
@@ -240,8 +247,22 @@ func (c *Client) answer(ctx context.Context, resp *http.Response) ([]byte, error
 }
 
 // apiError reads the error JSON of a failed answer; an answer that is not one (a
-// proxy's page) keeps its status and text.
+// proxy's page) keeps its status and text. A redirect names where it pointed: the API
+// answers none (a path the daemon's router had to clean, or a proxy in front of it),
+// and the client follows none.
 func apiError(resp *http.Response, body []byte) *Error {
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		to := resp.Header.Get("Location")
+		if to == "" {
+			to = "nowhere"
+		}
+		return &Error{
+			Status: resp.StatusCode,
+			Code:   strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_")),
+			Message: fmt.Sprintf("%s %s answered %s to %s: the pmd API answers no redirects, and none is followed",
+				resp.Request.Method, resp.Request.URL.EscapedPath(), resp.Status, to),
+		}
+	}
 	if e := decodeError(body); e != nil {
 		e.Status = resp.StatusCode
 		return e

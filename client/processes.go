@@ -262,6 +262,10 @@ func (c *Client) ReadProcess(ctx context.Context, name, id string, opts ProcessO
 	if err := c.do(ctx, "GET", path, nil, &p); err != nil {
 		return Process{}, err
 	}
+	if p.Manager != name || p.ID != id || p.Stream == "" {
+		return Process{}, fmt.Errorf("client: the daemon's answer to GET %s is not process %q of %s: it names manager %q, id %q and stream %q",
+			path, id, name, p.Manager, p.ID, p.Stream)
+	}
 	for i := range p.Events {
 		if err := p.Events[i].numbers(); err != nil {
 			return Process{}, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -209,4 +210,127 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// TestRedirectIsAnError: an API answer is never a redirect, so the client follows
+// none: a 3xx fails with an *Error naming the status and where it pointed, and the
+// place pointed to is not asked, with the default http.Client and with one given.
+func TestRedirectIsAnError(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	d := startDaemon(t, server.Options{Processes: processes{}}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			asked = append(asked, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+			if r.URL.Path != "/v1/processes" && r.URL.Path != "/v1/" {
+				http.Redirect(w, r, "/v1/processes", http.StatusTemporaryRedirect)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	ctx := context.Background()
+	calls := []struct {
+		name string
+		do   func(c *client.Client) error
+	}{
+		{"ReadProcess", func(c *client.Client) error {
+			_, err := c.ReadProcess(ctx, "CateringMatch", "42", client.ProcessOptions{})
+			return err
+		}},
+		{"Retry", func(c *client.Client) error { return c.Retry(ctx, "CateringMatch", "42", parkedCommand.String()) }},
+		{"ReadStream", func(c *client.Client) error { _, err := c.ReadStream(ctx, "S", pmd.ReadOptions{}); return err }},
+		{"Append", func(c *client.Client) error {
+			_, err := c.Append(ctx, "S", pmd.Any, pmd.EventData{Type: "T"})
+			return err
+		}},
+		{"Health", func(c *client.Client) error { _, err := c.Health(ctx); return err }},
+		{"OpenAPI", func(c *client.Client) error { _, err := c.OpenAPI(ctx); return err }},
+	}
+	for _, hc := range []struct {
+		name string
+		opts []client.Option
+	}{
+		{"default", nil},
+		{"given", []client.Option{client.WithHTTPClient(&http.Client{})}},
+	} {
+		c := newClient(t, d.url, hc.opts...)
+		for _, call := range calls {
+			t.Run(hc.name+"/"+call.name, func(t *testing.T) {
+				mu.Lock()
+				asked = nil
+				mu.Unlock()
+				err := call.do(c)
+				var e *client.Error
+				if !errors.As(err, &e) || e.Status != http.StatusTemporaryRedirect ||
+					!strings.Contains(e.Message, "307") || !strings.Contains(e.Message, "/v1/processes") {
+					t.Fatalf("%v (%#v), want an *Error naming 307 and its Location", err, e)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if len(asked) != 1 {
+					t.Errorf("the client asked %q, want one request and no redirect followed", asked)
+				}
+			})
+		}
+	}
+}
+
+// TestProcessAnswerChecked: an answer to a process read that is not the process asked
+// for (another route's JSON) is refused, not taken for an empty process.
+func TestProcessAnswerChecked(t *testing.T) {
+	answers := map[string]string{
+		"/v1/processes/M/list":    `{"processes":[{"name":"M","open":1}]}`,
+		"/v1/processes/M/empty":   `{}`,
+		"/v1/processes/M/other":   `{"manager":"M","id":"other2","stream":"M$other2","status":"open"}`,
+		"/v1/processes/M/nostrm":  `{"manager":"M","id":"nostrm","status":"open"}`,
+		"/v1/processes/M/fine":    `{"manager":"M","id":"fine","stream":"M$fine","status":"open","deliveries_version":-1}`,
+		"/v1/processes/M/%2E%2E":  `{"manager":"M","id":"..","stream":"M$..","status":"open","deliveries_version":-1}`,
+		"/v1/subscriptions/list":  `{"subscriptions":[]}`,
+		"/v1/subscriptions/fine":  `{"name":"fine","status":"ok"}`,
+		"/v1/subscriptions/other": `{"name":"another","status":"ok"}`,
+	}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := answers[r.URL.EscapedPath()]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(a))
+	}))
+	t.Cleanup(ts.Close)
+	c := newClient(t, ts.URL)
+	ctx := context.Background()
+	for _, id := range []string{"list", "empty", "other", "nostrm", "fine", ".."} {
+		t.Run("process "+id, func(t *testing.T) {
+			p, err := c.Process(ctx, "M", id)
+			switch id {
+			case "fine", "..":
+				if err != nil || p.ID != id || p.Manager != "M" {
+					t.Fatalf("Process(M, %q): %+v, %v", id, p, err)
+				}
+			default:
+				if err == nil || !strings.Contains(err.Error(), "not process") || !strings.Contains(err.Error(), id) {
+					t.Fatalf("Process(M, %q): %+v, %v, want the answer refused naming the process", id, p, err)
+				}
+			}
+		})
+	}
+	for _, name := range []string{"list", "other", "fine"} {
+		t.Run("subscription "+name, func(t *testing.T) {
+			s, err := c.Subscription(ctx, name)
+			switch name {
+			case "fine":
+				if err != nil || s.Name != name {
+					t.Fatalf("Subscription(%q): %+v, %v", name, s, err)
+				}
+			default:
+				if err == nil || !strings.Contains(err.Error(), "not subscription") || !strings.Contains(err.Error(), name) {
+					t.Fatalf("Subscription(%q): %+v, %v, want the answer refused naming the subscription", name, s, err)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -78,8 +79,12 @@ func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
 // ErrNotFound.
 func (c *Client) Subscription(ctx context.Context, name string) (SubscriptionDetail, error) {
 	var out SubscriptionDetail
-	if err := c.do(ctx, "GET", "/v1/subscriptions/"+segment(name), nil, &out); err != nil {
+	path := "/v1/subscriptions/" + segment(name)
+	if err := c.do(ctx, "GET", path, nil, &out); err != nil {
 		return SubscriptionDetail{}, err
+	}
+	if out.Name != name {
+		return SubscriptionDetail{}, fmt.Errorf("client: the daemon's answer to GET %s is not subscription %q: it names %q", path, name, out.Name)
 	}
 	return out, nil
 }
