@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -132,12 +133,16 @@ func (s *Server) parsePage(r *http.Request) (page, error) {
 	return p, nil
 }
 
-// parseLimit returns 0 for an absent limit, the limit clamped to MaxLimit otherwise.
+// parseLimit returns 0 for an absent limit, the limit clamped to MaxLimit otherwise,
+// however large: one past the int range is clamped too.
 func (s *Server) parseLimit(v string) (int, error) {
 	if v == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		return s.opts.MaxLimit, nil
+	}
 	if err != nil || n < 1 {
 		return 0, errBadRequest("limit must be an integer ≥ 1, got %q", v)
 	}

@@ -721,3 +721,47 @@ func TestCommitObserver(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitValues: a limit larger than MaxLimit is clamped, however large (past the
+// int range too); one that is not an integer ≥ 1 is refused, naming it.
+func TestLimitValues(t *testing.T) {
+	e := newEnv(t, Options{MaxLimit: 2})
+	for range 3 {
+		e.append("s", nil, ev("E", nil)).must(t, http.StatusCreated)
+	}
+	// The OpenAPI validator of e's client reads integers as int64: it would refuse the
+	// larger ones, which the document (an integer ≥ 1) allows.
+	e.ts.Client().Transport = http.DefaultTransport
+	for _, c := range []struct {
+		limit  string
+		events int // 0: refused
+	}{
+		{"1", 1},
+		{"2", 2},
+		{"3", 2},
+		{"%2B3", 2},
+		{"9223372036854775807", 2},
+		{"9223372036854775808", 2},
+		{"99999999999999999999", 2},
+		{"0", 0},
+		{"-1", 0},
+		{"-99999999999999999999", 0},
+		{"1.5", 0},
+		{"1e3", 0},
+		{"x", 0},
+		{"%2099999999999999999999", 0},
+	} {
+		r := e.do("GET", "/v1/streams/s?limit="+c.limit, nil)
+		if c.events == 0 {
+			r.mustError(t, http.StatusBadRequest, codeBadRequest)
+			if !strings.Contains(r.body["message"].(string), "limit must be an integer ≥ 1") {
+				t.Fatalf("limit=%s: message %q", c.limit, r.body["message"])
+			}
+			continue
+		}
+		r.must(t, http.StatusOK)
+		if n := len(r.events(t)); n != c.events {
+			t.Fatalf("limit=%s: %d events, want %d", c.limit, n, c.events)
+		}
+	}
+}
