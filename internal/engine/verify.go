@@ -276,8 +276,8 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 		if ahead {
 			r.note("%s, as %s allows: the next start rebuilds it from the log", msg, AheadFile)
 		} else if len(r.Cut) > 0 {
-			r.problem("%s: the next start refuses to open, as it would cut the torn end of the log below the index; "+
-				"pmd repair --yes cuts it and removes the index, which the next start then rebuilds", msg)
+			r.problem("%s, and the torn end of the log is below it: the next start cuts that end (copying the segments it changes into DIR/quarantine-<UTC time>/), "+
+				"reports the synced records it held as lost (a single node fills their positions with void records) and rebuilds the index", msg)
 		} else {
 			r.problem("%s: the next start rebuilds it from the log", msg)
 		}

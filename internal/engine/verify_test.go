@@ -551,4 +551,31 @@ func TestVerifyIndexAhead(t *testing.T) {
 			t.Fatalf("with %s: report %+v", engine.AheadFile, r)
 		}
 	})
+	// Ahead of a log with a torn end and no index.ahead: verify says what the next start
+	// does (it opens, cutting the end and reporting the lost records), as it does.
+	t.Run("index ahead of a torn log", func(t *testing.T) {
+		dir, _ := makeStore(t, 20)
+		other, _ := makeStore(t, 30)
+		replaceIndex(t, dir, filepath.Join(other, engine.IndexDir))
+		segs := segments(t, dir)
+		f, err := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte{0x50, 1, 2, 3})
+		f.Close()
+		r := verify(t, dir)
+		if r.OK() || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "the next start cuts that end") ||
+			!strings.Contains(r.Problems[0], "reports the synced records it held as lost") {
+			t.Fatalf("report %+v", r)
+		}
+		s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
+		if err != nil {
+			t.Fatalf("verify said the next start opens, it refused: %v", err)
+		}
+		defer s.Close()
+		if p := s.Problems(); len(p) == 0 || !strings.Contains(fmt.Sprint(p), "lost") {
+			t.Fatalf("the store opened without reporting the lost records: %v", p)
+		}
+	})
 }
