@@ -87,7 +87,7 @@ func TestHandshake(t *testing.T) {
 			if tt.kind == connService {
 				to = m.service
 			}
-			c, err := dial(m.ln.Addr().String(), tt.kind, "n9", tt.client, 10*time.Second)
+			c, err := dial(context.Background(), m.ln.Addr().String(), tt.kind, "n9", tt.client, 10*time.Second)
 			if tt.dialErr != "" {
 				if err == nil || !errors.Is(err, ErrSecret) || !strings.Contains(err.Error(), tt.dialErr) {
 					t.Fatalf("dial: %v, want ErrSecret saying %q", err, tt.dialErr)
@@ -184,7 +184,7 @@ func TestMuxLimitsPending(t *testing.T) {
 	waitRefused(t, m, 1)
 	a.Close()
 	waitRefused(t, m, 2) // a's slot is free before it is counted
-	d, err := dial(addr, connService, "n2", keyring{secretA}, time.Minute)
+	d, err := dial(context.Background(), addr, connService, "n2", keyring{secretA}, time.Minute)
 	if err != nil {
 		t.Fatalf("a dialer with the secret, with a slot free: %v", err)
 	}
@@ -396,7 +396,7 @@ func TestRaftPortNeedsTheSecret(t *testing.T) {
 			t.Fatalf("%s: the node sent %q", a.name, got)
 		}
 	}
-	if _, err := dial(addr, connService, "n2", keyring{secretB}, 10*time.Second); !errors.Is(err, ErrSecret) {
+	if _, err := dial(context.Background(), addr, connService, "n2", keyring{secretB}, 10*time.Second); !errors.Is(err, ErrSecret) {
 		t.Fatalf("a dialer with another secret: %v, want ErrSecret", err)
 	}
 	waitRefused(t, n.mux, uint64(len(attempts)+1))
@@ -408,7 +408,7 @@ func TestRaftPortNeedsTheSecret(t *testing.T) {
 	}
 
 	// With the secret, the records come.
-	c, err := dial(addr, connService, "n2", keyring{secretA}, 10*time.Second)
+	c, err := dial(context.Background(), addr, connService, "n2", keyring{secretA}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestSetSecrets(t *testing.T) {
 	addr := n.cfg.RaftAddr
 	dials := func(keys keyring) bool {
 		t.Helper()
-		c, err := dial(addr, connService, "n2", keys, 10*time.Second)
+		c, err := dial(context.Background(), addr, connService, "n2", keys, 10*time.Second)
 		if err != nil {
 			if !errors.Is(err, ErrSecret) {
 				t.Fatal(err)

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -319,7 +321,7 @@ func (l *layer) Close() error   { return nil } // the node closes the mux
 func (l *layer) Addr() net.Addr { return l.adv }
 
 func (l *layer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return l.m.dial(string(addr), connRaft, l.id, timeout)
+	return l.m.dial(context.Background(), string(addr), connRaft, l.id, timeout)
 }
 
 // advAddr is the address a node advertises, which may not be the one it listens on
@@ -331,15 +333,16 @@ func (a advAddr) String() string  { return string(a) }
 
 // dial connects to a node's Raft address for the given kind of connection (connRaft or
 // connService), from the node with id from, with the node's cluster secret if it has one.
-func (m *mux) dial(addr string, kind byte, from string, timeout time.Duration) (net.Conn, error) {
-	return dial(addr, kind, from, *m.keys.Load(), timeout)
+// It gives up after timeout, or when ctx ends.
+func (m *mux) dial(ctx context.Context, addr string, kind byte, from string, timeout time.Duration) (net.Conn, error) {
+	return dial(ctx, addr, kind, from, *m.keys.Load(), timeout)
 }
 
-func dial(addr string, kind byte, from string, keys keyring, timeout time.Duration) (net.Conn, error) {
+func dial(ctx context.Context, addr string, kind byte, from string, keys keyring, timeout time.Duration) (net.Conn, error) {
 	if len(from) > 255 {
 		return nil, fmt.Errorf("cluster: node id %q is longer than 255 bytes", from)
 	}
-	c, err := net.DialTimeout("tcp", addr, timeout)
+	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -356,9 +359,11 @@ func dial(addr string, kind byte, from string, keys keyring, timeout time.Durati
 		kind = connServiceAuth
 	}
 	_ = c.SetDeadline(time.Now().Add(timeout))
-	if err := keys.clientHandshake(c, header(kind, from)); err != nil {
+	stop := context.AfterFunc(ctx, func() { c.Close() }) // a peer that accepts and says nothing
+	err = keys.clientHandshake(c, header(kind, from))
+	if !stop() || err != nil {
 		c.Close()
-		return nil, err
+		return nil, cmp.Or(ctx.Err(), err)
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil

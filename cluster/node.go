@@ -1282,6 +1282,9 @@ func (n *Node) copyRecords(ctx context.Context, to uint64, peers func() []string
 		}
 		var errs []error
 		for _, a := range peers() {
+			if ctx.Err() != nil {
+				break // no other member is asked once the copy is called off
+			}
 			start := time.Now()
 			if err := n.fetchFrom(ctx, a, from, to); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", a, err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -214,22 +215,42 @@ func snapshottedPeer(t *testing.T, ctx context.Context, cfg Config) (s1 *pmd.Sto
 
 // A shutdown asked for while a node copies the records behind its own snapshot ends the
 // start then, not after the copy's two-minute bound: the first SIGTERM of `pmd serve`
-// cancels Start's context.
+// cancels Start's context. The member it asks accepts the connection and says nothing
+// (a hung host): the handshake is called off too, not waited out.
 func TestResumeStopsWhenStartIsCancelled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
+	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second, Secrets: [][]byte{secretA}}
 	s1, n1, dir2, addr2 := snapshottedPeer(t, ctx, slow)
+	addr1 := n1.Self().RaftAddr
 	must(t, n1.Close())
 	must(t, s1.Close())
+	silent, err := net.Listen("tcp", addr1)
+	must(t, err)
+	defer silent.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := silent.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
 
 	behind := behindStore(t, ctx, s1, 0)
 	start, stop := context.WithCancel(ctx)
 	cfg := slow
 	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store = "n2", addr2, "127.0.0.1:1", dir2, behind
 	cfg.Fatal = func(err error) { t.Errorf("n2 stopped: %v", err) }
-	// The shutdown comes as the node starts copying (no member is up to answer).
-	cfg.Logger = slog.New(onMessage{slog.DiscardHandler, "cluster: copying records from a peer", stop})
+	go func() {
+		select {
+		case c := <-accepted: // the node waits for the member's handshake
+			defer c.Close()
+			stop()
+			<-ctx.Done()
+		case <-ctx.Done():
+		}
+	}()
+	began := time.Now()
 	n, err := Start(start, cfg)
 	if err == nil {
 		n.Close()
@@ -238,23 +259,8 @@ func TestResumeStopsWhenStartIsCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped while copying the records behind this node's own snapshot") {
 		t.Fatalf("the error does not say the start was stopped: %v", err)
 	}
-	if ctx.Err() != nil {
-		t.Fatal("Start returned only at the test's deadline")
+	// serviceTimeout (5 s) is how long the handshake would wait without the shutdown.
+	if took := time.Since(began); took >= serviceTimeout {
+		t.Fatalf("Start returned %v after it began: the hung member's handshake was waited out", took)
 	}
-}
-
-// onMessage is a slog handler that calls do when a record of message msg is logged.
-type onMessage struct {
-	slog.Handler
-	msg string
-	do  func()
-}
-
-func (onMessage) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h onMessage) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		h.do()
-	}
-	return h.Handler.Handle(ctx, r)
 }

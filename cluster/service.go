@@ -59,7 +59,7 @@ const serviceTimeout = 5 * time.Second
 // call sends req to the cluster service at addr and reads the response line; for a
 // records request, it returns the reader positioned at the records.
 func (n *Node) call(ctx context.Context, addr string, req request, timeout time.Duration) (response, *bufio.Reader, net.Conn, error) {
-	c, err := n.mux.dial(addr, connService, n.cfg.NodeID, timeout)
+	c, err := n.mux.dial(ctx, addr, connService, n.cfg.NodeID, timeout)
 	if err != nil {
 		return response{}, nil, nil, err
 	}

@@ -184,6 +184,15 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		lp = &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
 		procs = lp
 		if node, err = startNode(ctx, c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run); err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				// Stopped as asked, during the start: as graceful as any other stop.
+				logger.Info("cluster: the node did not start: stopped while starting", "err", err)
+				if err := closeStore(); err != nil {
+					return err
+				}
+				logger.Info("pmd stopped")
+				return nil
+			}
 			return &exitError{exitTrouble, errors.Join(err, closeStore())}
 		}
 		closeStore = closeNodeFirst(node, closeStore, logger)
