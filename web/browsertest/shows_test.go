@@ -152,6 +152,23 @@ func TestBrowserShowsWhatTheAPISays(t *testing.T) {
 		}
 	})
 
+	t.Run("process of id . or ..", func(t *testing.T) {
+		defer b.check(t)
+		// A browser takes the id, even as %2E%2E, for a step in the address: the page
+		// says it cannot open it rather than ask the API for another route.
+		for _, id := range []string{".", ".."} {
+			b.open(t, "#/processes/CateringMatch/"+id, "process")
+			if got := text(t, "#cannot-read"); !strings.Contains(got, "cannot open a process whose id is "+id+":") ||
+				!strings.Contains(got, "pmd process CateringMatch "+id) {
+				t.Errorf("the page of process %s shows %q", id, text(t, "main"))
+			}
+			b.open(t, "#/search?q="+id, "search")
+			if got := text(t, "#cannot-search"); !strings.Contains(got, "cannot look up a process of id "+id) {
+				t.Errorf("search for %s shows %q", id, text(t, "main"))
+			}
+		}
+	})
+
 	t.Run("bad filters", func(t *testing.T) {
 		defer b.check(t)
 		b.open(t, "#/processes/CateringMatch?stuck=1d", "process-list")

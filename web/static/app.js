@@ -129,6 +129,11 @@
   }
 
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  // A path segment . or .. is a step within the address to a browser, even escaped as
+  // %2E%2E (the URL standard), so fetch cannot ask the API for a process whose id (or
+  // manager) is one of them: /v1/processes/M/%2E%2E goes out as /v1/processes/. The
+  // pages say so rather than ask.
+  const dotSegment = (s) => s === '.' || s === '..';
   const streamLink = (name) => el('a', { href: href(['streams', name]), class: 'stream' }, name);
   const eventLink = (id, text) => el('a', { href: href(['events', id]), class: 'event mono', title: id }, text || id);
   // shortID is the tail of an id: UUIDv7 ids made close together share their head
@@ -875,6 +880,13 @@
           ' (', el('a', { href: '#/parked' }, 'these'), '). Its stream shows what it handled: ', streamLink(name + '$' + id), '.'));
       return;
     }
+    if (dotSegment(name) || dotSegment(id)) {
+      show('process', el('h1', null, el('span', { class: 'kind' }, 'Process'), name + '$' + id),
+        el('p', { class: 'empty', id: 'cannot-read' }, 'A browser cannot open a process whose ', dotSegment(id) ? 'id' : 'manager', ' is ',
+          el('code', null, dotSegment(id) ? id : name), ': it takes that, even escaped, for a step in the address, so this page cannot ask the API for it. ',
+          el('code', null, `pmd process ${name} ${id}`), ' shows it; its stream shows what it handled: ', streamLink(name + '$' + id), '.'));
+      return;
+    }
     const before = params.get('before');
     const view = el('div');
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
@@ -1163,8 +1175,11 @@
             el('td', { class: 'id mono', title: c.id }, shortID(c.id)),
             el('td', { class: 'num' }, c.attempts),
             el('td', { class: 'preview', title: c.error }, c.error),
-            buttons(`${c.type} of ${name}$${c.process_id}`,
-              `processes/${encodeURIComponent(name)}/${encodeURIComponent(c.process_id)}/commands/${c.id}`, { command: c.id })))));
+            dotSegment(name) || dotSegment(c.process_id)
+              ? el('td', { class: 'actions cannot-act' }, 'A browser cannot retry or skip a command of a process whose id or manager is . or ..: ',
+                el('code', null, `pmd retry ${name} ${c.process_id} ${c.id}`), ' can.')
+              : buttons(`${c.type} of ${name}$${c.process_id}`,
+                `processes/${encodeURIComponent(name)}/${encodeURIComponent(c.process_id)}/commands/${c.id}`, { command: c.id })))));
       }
       // A subscription's parked events, and the event it is failing on (not parked yet:
       // retried at its next attempt time), each with the same Retry and Skip.
@@ -1218,8 +1233,9 @@
       }
     }
     const [streams, names] = await Promise.all([api('streams', { prefix: q, limit: 20 }), managers()]);
-    // A process of id parked cannot be read: that address is the parked commands.
-    const processes = q === 'parked' ? [] : (await Promise.all(names.map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
+    // A process of id parked cannot be read: that address is the parked commands; nor
+    // one of id . or .. (dotSegment).
+    const processes = q === 'parked' || dotSegment(q) ? [] : (await Promise.all(names.filter((name) => !dotSegment(name)).map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
       .then(() => name, (e) => { if (e.status === 404 || e.status === 400) return null; throw e; })))).filter(Boolean);
     if (!current()) return;
     const found = [];
@@ -1234,8 +1250,10 @@
     }
     show('search', el('h1', null, el('span', { class: 'kind' }, 'Search'), q),
       UUID.test(q) ? el('p', { class: 'empty', id: 'no-event' }, 'No stored event has this id.') : null,
+      dotSegment(q) ? el('p', { class: 'empty', id: 'cannot-search' }, 'A browser cannot look up a process of id ', el('code', null, q),
+        ': it takes that, even escaped, for a step in the address. ', el('code', null, `pmd process NAME ${q}`), ' can.') : null,
       ...(found.length ? found : [el('p', { class: 'empty', id: 'nothing-found' },
-        'Nothing found: no event has this id, no stream name starts with it, and no process manager has a process of this id.')]));
+        'Nothing found: no event has this id, no stream name starts with it' + (dotSegment(q) ? '.' : ', and no process manager has a process of this id.'))]));
   }
 
   function notFound() {
