@@ -264,6 +264,23 @@ func checkType(t string) string {
 
 // checkProcessID reports why id cannot name a process of a manager called name.
 func checkProcessID(name, id string) string {
+	if dotID(id) {
+		return dotReason
+	}
+	return checkStoredProcessID(name, id)
+}
+
+// dotReason is why "." and ".." name no process: a process of such an id could be
+// written but never opened, retried or skipped over HTTP.
+const dotReason = "is a dot segment, which no URL can name"
+
+// dotID reports whether id is "." or "..". Stores written before they were refused may
+// hold such a process: Manager.checkID lets an existing one go on.
+func dotID(id string) bool { return id == "." || id == ".." }
+
+// checkStoredProcessID is checkProcessID but for the dot rule: the rule of the ids of
+// the process streams a store may hold.
+func checkStoredProcessID(name, id string) string {
 	if id == "" {
 		return "is empty"
 	}

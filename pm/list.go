@@ -196,7 +196,7 @@ func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[str
 		}
 		for _, s := range page {
 			id := strings.TrimPrefix(s.Name, prefix)
-			if !s.Exists || checkProcessID(m.name, id) != "" {
+			if !s.Exists || checkStoredProcessID(m.name, id) != "" {
 				continue // deleted, or not a stream this manager could have written
 			}
 			if more, err := fn(id); err != nil || !more {

@@ -391,7 +391,8 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 
 // processOf returns the process of a handled event. An event that belongs to no
 // process (no process id: typically the correlation field is missing; one that cannot
-// name a stream; or one written to the process stream itself, by a producer writing to
+// name a stream, or is "." or ".." (but for a process of such an id a store already
+// holds: checkID); or one written to the process stream itself, by a producer writing to
 // the category the manager is named like) is counted and logged, and skipped. A record
 // the manager wrote itself (it has MetaKind metadata) in its process stream is skipped
 // silently.
@@ -402,7 +403,7 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 		reason = why.noProcessID(*ev)
 	}
 	if ok {
-		reason = checkProcessID(m.name, pid)
+		reason = m.checkID(pid)
 		switch {
 		case reason == "" && ev.Stream == m.name+"$"+pid && ev.Metadata[MetaKind] != nil:
 			// The manager's own record: a command of a type it handles, issued by a Go
@@ -421,6 +422,19 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	}
 	m.unmatched(ev, reason)
 	return "", false
+}
+
+// checkID is checkProcessID for a process of this manager, but for a process whose
+// id is "." or ".." that a store written before such ids were refused already holds:
+// that one goes on as before (only HTTP cannot name it).
+func (m *Manager) checkID(id string) string {
+	reason := checkProcessID(m.name, id)
+	if reason != "" && dotID(id) {
+		if info, err := m.store.StreamInfo(m.name + "$" + id); err == nil && info.Exists {
+			return ""
+		}
+	}
+	return reason
 }
 
 // unmatchedLogEvery is how often, at most, an unmatched event of one type is logged:

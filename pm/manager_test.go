@@ -790,3 +790,62 @@ func TestACommandOfAHandledTypeIsNotUnmatched(t *testing.T) {
 		t.Errorf("process 1 = %+v, %v; want its one Go command", p, err)
 	}
 }
+
+// TestADotProcessIDIsUnmatched: "." and "..", like an empty id, name no process: no URL
+// can name them (clients and browsers resolve them as the path's dot segments), so such
+// a process could never be opened, retried or skipped over HTTP. An event with one is
+// counted as unmatched and logged, and starts nothing; the queries refuse the id. A
+// process of such an id that a store written before the rule already holds keeps
+// working: its events are linked, and it is listed and read.
+func TestADotProcessIDIsUnmatched(t *testing.T) {
+	for _, id := range []string{".", ".."} {
+		t.Run(id, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, t.TempDir())
+			var logs lockedLog
+			r := start(t, s, matchDef("CateringMatch"), pm.Options{Clock: pmtest.NewClock(time.Now()), Logger: logs.logger()})
+			appendFact(t, s, customer(id))
+			r.idle(t)
+			st, err := r.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Unmatched["CustomerConfirmedMenu"] != 1 {
+				t.Errorf("Unmatched = %v, want one CustomerConfirmedMenu", st.Unmatched)
+			}
+			lines := logs.lines("belongs to no process")
+			if len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf(`its process id \"%s\" is a dot segment`, id)) {
+				t.Errorf("log lines:\n%s\nwant one saying the process id is a dot segment", strings.Join(lines, "\n"))
+			}
+			if info, err := s.StreamInfo("CateringMatch$" + id); err != nil || info.Exists {
+				t.Errorf("stream CateringMatch$%s: %+v, %v; want none", id, info, err)
+			}
+			if _, err := r.Process(ctx, id); !errors.Is(err, pm.ErrInvalidProcessID) {
+				t.Errorf("Process(%q) = %v, want ErrInvalidProcessID", id, err)
+			}
+			if _, err := r.Deliveries(ctx, id); !errors.Is(err, pm.ErrInvalidProcessID) {
+				t.Errorf("Deliveries(%q) = %v, want ErrInvalidProcessID", id, err)
+			}
+
+			// A store written before: the process exists, its first fact linked.
+			r.stop(t)
+			s = openStore(t, t.TempDir())
+			first := appendFact(t, s, customer(id))
+			if _, err := s.Link(ctx, "CateringMatch$"+id, pmd.Any, first.IDs[0]); err != nil {
+				t.Fatal(err)
+			}
+			r = start(t, s, matchDef("CateringMatch"), pm.Options{Clock: pmtest.NewClock(time.Now()), Logger: quiet()})
+			r.idle(t)
+			appendFact(t, s, caterer(id))
+			r.idle(t)
+			p, err := r.Process(ctx, id)
+			if err != nil || p.Status != pm.StatusCompleted || len(p.Commands) != 1 || p.Commands[0].Type != "ConfirmOrder" {
+				t.Fatalf("Process(%q) = %+v, %v; want it completed by its two facts, ConfirmOrder issued", id, p, err)
+			}
+			list, err := r.List(ctx, pm.ListOptions{})
+			if err != nil || len(list.Processes) != 1 || list.Processes[0].ID != id {
+				t.Fatalf("List = %+v, %v; want the process %q", list, err, id)
+			}
+		})
+	}
+}

@@ -266,6 +266,8 @@ func TestInvalidProcessIDs(t *testing.T) {
 		{"control character", "a\nb"},
 		{"too long", strings.Repeat("x", 250)},
 		{"invalid utf-8", "\xff"},
+		{"dot", "."},
+		{"dot dot", ".."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func (m *Manager) Deliveries(ctx context.Context, id string) ([]Delivery, error)
 // deliveries reads the deliveries stream of process id, returning the attempts and the
 // version of its last record (-1 for none), from which a reader can follow it.
 func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64, error) {
-	if reason := checkProcessID(m.name, id); reason != "" {
+	if reason := m.checkID(id); reason != "" {
 		return nil, -1, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := deliveriesStream(m.name, id)
@@ -83,7 +83,7 @@ func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64,
 // replay folds the stream of process id. When states is not nil, the state after each
 // event is appended to it as the fold goes.
 func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, []pmd.Event, error) {
-	if reason := checkProcessID(m.name, id); reason != "" {
+	if reason := m.checkID(id); reason != "" {
 		return nil, nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := m.name + "$" + id
@@ -116,7 +116,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	if limit <= 0 {
 		limit = 100
 	}
-	if reason := checkProcessID(m.name, id); reason != "" {
+	if reason := m.checkID(id); reason != "" {
 		return Process{}, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := m.name + "$" + id
