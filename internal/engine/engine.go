@@ -396,7 +396,7 @@ func (e *Engine) openCutBelowKeep(dir string, opts pmdlog.Options, failed error)
 	if len(cuts) == 0 {
 		return nil, failed
 	}
-	q := filepath.Join(e.dir, "quarantine-"+time.Now().UTC().Format("20060102T150405.000000000Z"))
+	q := filepath.Join(e.dir, quarantinePrefix+time.Now().UTC().Format("20060102T150405.000000000Z"))
 	if err := os.MkdirAll(q, 0o750); err != nil {
 		return nil, err
 	}
