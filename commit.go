@@ -2,6 +2,8 @@ package pmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -495,7 +497,7 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 		st.recs = append(st.recs, pmdlog.Record{Kind: pmdlog.KindRetention, Position: next, Commit: true, Retention: ret})
 		r.last++
 		r.res = WriteResult{FirstPosition: next, LastPosition: next}
-		st.ov.retained(r.stream, state, index.Retention{MaxAge: ret.MaxAge, MaxCount: ret.MaxCount, TruncateBefore: ret.TruncateBefore})
+		st.ov.retained(r.stream, state, index.Retention{MaxAge: ret.MaxAge, MaxCount: ret.MaxCount, TruncateBefore: ret.TruncateBefore}, ret.ExpiredBefore)
 		return false, nil
 	case r.erase:
 		if state.Next > 0 {
@@ -552,14 +554,14 @@ func (s *Store) plan(st *stage, r *request, next uint64, ts int64) (retry bool, 
 		if c.link {
 			rec.Kind = pmdlog.KindLink
 			rec.Link = pmdlog.Link{Stream: r.stream, Version: version, Event: targets[i], ID: c.id}
-			st.ov.linked(r.stream, targets[i])
+			st.ov.linked(r.stream, targets[i], version)
 		} else {
 			rec.Kind = pmdlog.KindEvent
 			rec.Event = pmdlog.Event{
 				ID: c.id, Stream: r.stream, Version: version, Type: c.typ,
 				Timestamp: ts, Data: c.data, Metadata: c.meta,
 			}
-			st.ov.added(c.id, r.stream, pos)
+			st.ov.added(c.id, r.stream, pos, version)
 		}
 		st.recs = append(st.recs, rec)
 		version++
@@ -593,36 +595,116 @@ func (s *Store) state(st *stage, stream string) (index.StreamState, error) {
 
 // lookup returns the position of the event with id id; dead events too if anyDead (an
 // id stays taken while its event is in the log), else not (a dead event cannot be
-// linked).
+// linked), as the batch so far leaves it: the index does not know yet which events the
+// batch and the batch in flight killed.
 func (s *Store) lookup(st *stage, id uuid.UUID, anyDead bool) (uint64, bool, error) {
-	if pos, ok := st.ov.ids[id]; ok {
-		return pos, true, nil
-	}
-	if prev := s.inFlight(st); prev != nil {
-		if pos, ok := prev.ids[id]; ok {
-			return pos, true, nil
-		}
+	pos, ok := st.ov.ids[id]
+	if prev := s.inFlight(st); !ok && prev != nil {
+		pos, ok = prev.ids[id]
 	}
 	if anyDead {
+		if ok {
+			return pos, true, nil
+		}
 		return s.idx.LookupAny(id)
 	}
-	return s.idx.Lookup(id)
+	if !ok {
+		var err error
+		if pos, ok, err = s.idx.Lookup(id); err != nil || !ok {
+			return 0, false, err // dead in the index is dead for good: nothing shows it again
+		}
+	}
+	if !s.hidSince(st) {
+		return pos, true, nil // nothing hidden since the index: it is right
+	}
+	alive, err := s.alive(st, pos)
+	if err != nil || !alive {
+		return 0, false, err
+	}
+	return pos, true, nil
 }
 
-// contains reports whether the event at pos is in stream, as the batch so far leaves it.
+// hidSince reports whether the batch so far or the batch in flight hid versions of a
+// stream, which may have killed events the index still shows.
+func (s *Store) hidSince(st *stage) bool {
+	prev := s.inFlight(st)
+	return st.ov.hid || prev != nil && prev.hid
+}
+
+// alive reports whether a stream still shows the event at pos, as the batch so far
+// leaves the streams: the one it was written to or one it was linked into.
+func (s *Store) alive(st *stage, pos uint64) (bool, error) {
+	// Only a stream that showed the event in the index or that a later batch linked it
+	// into can show it now: hiding is final.
+	streams, err := s.idx.LinkedInto(nil, pos)
+	if err != nil {
+		return false, err
+	}
+	for _, ov := range []*overlay{&st.ov, s.inFlight(st)} {
+		if ov != nil {
+			streams = append(streams, ov.links[pos]...)
+		}
+	}
+	for _, name := range streams {
+		if in, err := s.contains(st, name, pos); err != nil || in {
+			return in, err
+		}
+	}
+	// The index keeps no stream per event: its record has it.
+	rec, err := s.record(st, pos)
+	var ce *pmdlog.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		return true, nil // as the index takes it (index.ErrOriginUnknown): never dead on a guess
+	case err != nil:
+		return false, err
+	case rec.Kind == pmdlog.KindGone || rec.Kind == pmdlog.KindVoid:
+		return false, nil // replaced since: its own stream does not show it
+	case rec.Kind != pmdlog.KindEvent:
+		return false, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", rec.Kind)}
+	}
+	return s.contains(st, rec.Event.Stream, pos)
+}
+
+// record returns the record at pos, from the batch being planned if it holds pos, else
+// from the log.
+func (s *Store) record(st *stage, pos uint64) (pmdlog.Record, error) {
+	if len(st.recs) > 0 && pos >= st.recs[0].Position && pos-st.recs[0].Position < uint64(len(st.recs)) {
+		return st.recs[pos-st.recs[0].Position], nil
+	}
+	return s.log.Read(pos)
+}
+
+// contains reports whether the event at pos is a visible version of stream, as the batch
+// so far leaves it.
 func (s *Store) contains(st *stage, stream string, pos uint64) (bool, error) {
+	version, ok, err := s.member(st, stream, pos)
+	if err != nil || !ok {
+		return false, err
+	}
+	state, err := s.state(st, stream)
+	if err != nil {
+		return false, err
+	}
+	return version >= state.First && version < state.Next, nil
+}
+
+// member returns the version at which the event at pos was last put into stream, as the
+// batch so far leaves it, visible or not; ok is false if there is none since the
+// stream's last deletion.
+func (s *Store) member(st *stage, stream string, pos uint64) (version uint64, ok bool, err error) {
 	for _, ov := range []*overlay{&st.ov, s.inFlight(st)} {
 		if ov == nil {
 			continue
 		}
-		if _, ok := ov.members[member{stream, pos}]; ok {
-			return true, nil
+		if v, ok := ov.members[member{stream, pos}]; ok {
+			return v, true, nil
 		}
 		if _, ok := ov.dels[stream]; ok {
-			return false, nil // deleted since: what the stream held before is gone
+			return 0, false, nil // deleted since: what the stream held before is gone
 		}
 	}
-	return s.idx.Contains(stream, pos)
+	return s.idx.Member(stream, pos)
 }
 
 // exactRetry reports whether r repeats the append that wrote the event at pos: the same
@@ -703,8 +785,10 @@ func checkExpected(stream string, want ExpectedVersion, st index.StreamState) er
 type overlay struct {
 	streams map[string]*index.StreamState // the state each stream written is left in
 	ids     map[uuid.UUID]uint64
-	members map[member]struct{} // added to a stream since its deletion in the batch, if any
+	members map[member]uint64   // the version of each event put into a stream since its deletion in the batch, if any
+	links   map[uint64][]string // the streams the batch linked each event into
 	dels    map[string]struct{} // the streams the batch deleted
+	hid     bool                // a deletion or a retention floor hid versions: events may have died
 }
 
 type member struct {
@@ -716,38 +800,64 @@ func (o *overlay) reset() {
 	if o.streams == nil {
 		o.streams = make(map[string]*index.StreamState)
 		o.ids = make(map[uuid.UUID]uint64)
-		o.members = make(map[member]struct{})
+		o.members = make(map[member]uint64)
+		o.links = make(map[uint64][]string)
 		o.dels = make(map[string]struct{})
 	}
 	clear(o.streams)
 	clear(o.ids)
 	clear(o.members)
+	clear(o.links)
 	clear(o.dels)
+	o.hid = false
 }
 
-func (o *overlay) added(id uuid.UUID, stream string, pos uint64) {
+func (o *overlay) added(id uuid.UUID, stream string, pos, version uint64) {
 	o.ids[id] = pos
-	o.members[member{stream, pos}] = struct{}{}
+	o.members[member{stream, pos}] = version
 }
 
-func (o *overlay) linked(stream string, pos uint64) { o.members[member{stream, pos}] = struct{}{} }
+func (o *overlay) linked(stream string, pos, version uint64) {
+	o.members[member{stream, pos}] = version
+	o.links[pos] = append(o.links[pos], stream)
+}
 
+// wrote records the versions a batch appended or linked to stream, up to next; past its
+// maximum count they hide its oldest versions, as the index does (index.Batch.put).
 func (o *overlay) wrote(stream string, st index.StreamState, next uint64) {
 	st.Exists = true
 	st.Next = next
 	st.Last = int64(next) - 1
+	if m := st.Retention.MaxCount; m > 0 && next > m {
+		o.raise(&st, next-m)
+	}
 	o.streams[stream] = &st
 }
 
 // retained records the retention settings a batch gives stream, which the next expiry
-// of the stream keeps.
-func (o *overlay) retained(stream string, st index.StreamState, r index.Retention) {
+// of the stream keeps, and the versions they hide at once, as the index does
+// (index.Batch.SetRetention): below expired, r.TruncateBefore and the maximum count.
+func (o *overlay) retained(stream string, st index.StreamState, r index.Retention, expired uint64) {
 	st.Retention = r
+	floor := max(r.TruncateBefore, expired)
+	if r.MaxCount > 0 && st.Next > r.MaxCount {
+		floor = max(floor, st.Next-r.MaxCount)
+	}
+	o.raise(&st, floor)
 	o.streams[stream] = &st
+}
+
+// raise moves the first visible version of st up to floor, never down.
+func (o *overlay) raise(st *index.StreamState, floor uint64) {
+	if floor > st.First {
+		o.hid = o.hid || st.First < st.Next
+		st.First = floor
+	}
 }
 
 func (o *overlay) deleted(stream string, st index.StreamState) {
 	st.Exists = false
+	o.hid = o.hid || st.First < st.Next
 	st.First = st.Next
 	o.streams[stream] = &st
 	o.dels[stream] = struct{}{}

@@ -566,6 +566,16 @@ func (x *Index) Contains(stream string, event uint64) (bool, error) {
 	return err == nil && version >= st.First && version < st.Next, err
 }
 
+// Member returns the version at which the event at position event was last put into
+// stream, visible or not; ok is false if it never was.
+func (x *Index) Member(stream string, event uint64) (version uint64, ok bool, err error) {
+	if err := x.enter(); err != nil {
+		return 0, false, err
+	}
+	defer x.exit()
+	return x.member(stream, event)
+}
+
 // member returns the version at which the event at position event was last put into
 // stream, visible or not.
 func (x *Index) member(stream string, event uint64) (version uint64, ok bool, err error) {
