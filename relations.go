@@ -10,10 +10,11 @@ import (
 )
 
 // EventStreams returns the streams the event with id id is in: first the stream it was
-// written to, unless that stream was deleted since, then every stream it is linked into
-// and still visible in, in the order of the links (for a stream it was linked into again
-// after a deletion, the order of its last link). An event whose streams were all deleted
-// is in none. An id that is not stored fails with *EventNotFoundError.
+// written to, unless that stream was deleted since (or its retention hides the version
+// the event was written at), then every stream it is linked into and still visible in, in
+// the order of the links (for a stream it was linked into again after a deletion, its own
+// stream too, the order of its last link). An event whose streams were all deleted is in
+// none. An id that is not stored fails with *EventNotFoundError.
 func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -39,17 +40,20 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	}
 	own := r.Event.Stream
 	var out []string
-	in, err := s.idx.Contains(own, pos)
+	// First only if the stream still shows the version it was written at: linked back
+	// into the stream after a deletion, it is there in the order of that link.
+	st, err := s.idx.Stream(own)
 	if err != nil {
 		return nil, s.storeErr(err)
 	}
-	if in {
+	if v := r.Event.Version; v >= st.First && v < st.Next {
 		out = append(out, own)
 	}
 	if out, err = s.idx.LinkedInto(out, pos); err != nil {
 		return nil, s.storeErr(err)
 	}
-	// Linked back into its own stream after a deletion of it, the event is there once.
+	// Shown as written, the event cannot have been linked into its own stream as well,
+	// but should an index hold such a link, the stream comes once, first.
 	if len(out) > 1 && out[0] == own {
 		for i := 1; i < len(out); i++ {
 			if out[i] == own {

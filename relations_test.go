@@ -77,7 +77,7 @@ func TestEventStreams(t *testing.T) {
 		{"its own stream deleted", func(t *testing.T, s *pmd.Store) { mustDelete(t, s, "Order$1") }, []string{"Q$1", "B$1", "P$1"}},
 		{"linked back into its own stream", func(t *testing.T, s *pmd.Store) {
 			mustLink(t, s, "Order$1", pmd.NoStream, fact.ID)
-		}, []string{"Order$1", "Q$1", "B$1", "P$1"}},
+		}, []string{"Q$1", "B$1", "P$1", "Order$1"}}, // in the order of its last link, like P$1
 		{"every stream deleted", func(t *testing.T, s *pmd.Store) {
 			for _, name := range []string{"Order$1", "Q$1", "B$1", "P$1"} {
 				mustDelete(t, s, name)
@@ -108,6 +108,27 @@ func TestEventStreams(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEventStreamsOwnStreamHidden: an event its own stream's retention hides there, linked
+// back into it, is listed there in the order of that link, as after a deletion.
+func TestEventStreamsOwnStreamHidden(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	if err := s.SetRetention(ctx, "Order$1", pmd.Retention{MaxCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fact := ev("Fact")
+	mustAppend(t, s, "Order$1", pmd.NoStream, fact)
+	mustLink(t, s, "P$1", pmd.NoStream, fact.ID)
+	mustAppend(t, s, "Order$1", pmd.Any, ev("Later")) // hides fact in Order$1
+	if got, want := eventStreams(t, s, fact.ID), []string{"P$1"}; !slices.Equal(got, want) {
+		t.Fatalf("EventStreams of an event hidden in its own stream = %q, want %q", got, want)
+	}
+	mustLink(t, s, "Order$1", pmd.Any, fact.ID)
+	if got, want := eventStreams(t, s, fact.ID), []string{"P$1", "Order$1"}; !slices.Equal(got, want) {
+		t.Fatalf("EventStreams after linking it back into its own stream = %q, want %q", got, want)
 	}
 }
 
