@@ -176,6 +176,15 @@ func expectedFromJSON(v any) (pmd.ExpectedVersion, error) {
 	case uint64:
 		return pmd.AtVersion(x), nil
 	}
+	if x, ok := v.(float64); ok {
+		// A number with a fraction or an exponent: json.Marshal would show 1.0 as 1,
+		// which looks valid.
+		shown := strconv.FormatFloat(x, 'g', -1, 64)
+		if !strings.ContainsAny(shown, ".e") {
+			return pmd.Any, errBadRequest("%s, got %s.0: write an integer without a fraction or an exponent", badExpected, shown)
+		}
+		return pmd.Any, errBadRequest("%s, got %s", badExpected, shown)
+	}
 	shown, _ := json.Marshal(v)
 	return pmd.Any, errBadRequest("%s, got %s", badExpected, shown)
 }

@@ -765,3 +765,29 @@ func TestLimitValues(t *testing.T) {
 		}
 	}
 }
+
+// TestBadExpectedVersionNamesTheValueSent: a refused expected_version is named as the
+// client wrote it: 1.0 is not shown as 1, which would look like a valid version.
+func TestBadExpectedVersionNamesTheValueSent(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, c := range []struct{ sent, shown string }{
+		{`1.0`, `got 1.0`},
+		{`-1.0`, `got -1.0`},
+		{`1.5`, `got 1.5`},
+		{`2e0`, `got 2.0`},
+		{`1e21`, `got 1e+21`},
+		{`-2`, `got -2`},
+		{`true`, `got true`},
+		{`"one"`, `got "one"`},
+		{`{}`, `got {}`},
+	} {
+		r := e.do("POST", "/v1/streams/s", `{"expected_version":`+c.sent+`,"events":[{"type":"E"}]}`)
+		r.mustError(t, http.StatusBadRequest, codeBadRequest)
+		if msg := r.body["message"].(string); !strings.Contains(msg, c.shown) || !strings.HasPrefix(msg, badExpected) {
+			t.Errorf("expected_version %s: message %q, want %q", c.sent, msg, c.shown)
+		}
+	}
+	if n := e.store.LastPosition(); n != 0 {
+		t.Fatalf("refused appends wrote: last position %d", n)
+	}
+}
