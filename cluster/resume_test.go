@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,32 +226,41 @@ func TestResumeStopsWhenStartIsCancelled(t *testing.T) {
 	addr1 := n1.Self().RaftAddr
 	must(t, n1.Close())
 	must(t, s1.Close())
+
+	// The member at addr1 accepts every connection and says nothing. Once the node has
+	// begun copying, the next connection it makes is the copy's: the shutdown comes then,
+	// while the node waits for that member's handshake.
 	silent, err := net.Listen("tcp", addr1)
 	must(t, err)
 	defer silent.Close()
-	accepted := make(chan net.Conn, 1)
+	var copying atomic.Bool
+	start, stop := context.WithCancel(ctx)
+	stopped := make(chan time.Time, 1)
 	go func() {
-		c, err := silent.Accept()
-		if err == nil {
-			accepted <- c
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+			if copying.Load() && len(stopped) == 0 {
+				stopped <- time.Now()
+				stop()
+			}
 		}
 	}()
 
 	behind := behindStore(t, ctx, s1, 0)
-	start, stop := context.WithCancel(ctx)
 	cfg := slow
 	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store = "n2", addr2, "127.0.0.1:1", dir2, behind
 	cfg.Fatal = func(err error) { t.Errorf("n2 stopped: %v", err) }
-	go func() {
-		select {
-		case c := <-accepted: // the node waits for the member's handshake
-			defer c.Close()
-			stop()
-			<-ctx.Done()
-		case <-ctx.Done():
-		}
-	}()
-	began := time.Now()
+	cfg.Logger = slog.New(onMessage{slog.DiscardHandler, "cluster: copying records from a peer", func() { copying.Store(true) }})
 	n, err := Start(start, cfg)
 	if err == nil {
 		n.Close()
@@ -259,8 +269,29 @@ func TestResumeStopsWhenStartIsCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped while copying the records behind this node's own snapshot") {
 		t.Fatalf("the error does not say the start was stopped: %v", err)
 	}
-	// serviceTimeout (5 s) is how long the handshake would wait without the shutdown.
-	if took := time.Since(began); took >= serviceTimeout {
-		t.Fatalf("Start returned %v after it began: the hung member's handshake was waited out", took)
+	select {
+	case at := <-stopped:
+		// serviceTimeout (5 s) is how long the handshake would wait without the shutdown.
+		if took := time.Since(at); took >= serviceTimeout {
+			t.Fatalf("Start returned %v after the shutdown: the hung member's handshake was waited out", took)
+		}
+	default:
+		t.Fatal("Start returned before the copy dialled the member")
 	}
+}
+
+// onMessage is a slog handler that calls do when a record of message msg is logged.
+type onMessage struct {
+	slog.Handler
+	msg string
+	do  func()
+}
+
+func (onMessage) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.do()
+	}
+	return h.Handler.Handle(ctx, r)
 }
