@@ -30,11 +30,14 @@ func (p Process) key(c Command) string {
 	return KeyComplete
 }
 
-// completes reports whether issuing the command of key marks the process complete:
-// the command of an issue mapping, or of a list entry without a when.
-func (p Process) completes(key string) bool {
-	if !p.IssueList {
-		return key == KeyComplete
+// completes reports whether issuing the command of key and type typ marks the process
+// complete: the command of an issue mapping, or of a list entry without a when. In a
+// list, a command of key complete whose type is not complete was issued by an issue
+// mapping before the file turned it into a list: the process completed then, and stays
+// complete (a list entry of type complete, which an earlier pmd accepted, is refused now).
+func (p Process) completes(key, typ string) bool {
+	if !p.IssueList || key == KeyComplete {
+		return key == KeyComplete && (!p.IssueList || typ != KeyComplete)
 	}
 	for _, c := range p.Issues {
 		if c.Type == key {
@@ -141,7 +144,7 @@ func (p Process) apply(s State, e pmd.Event) State {
 	switch {
 	case key == KeyDeadline:
 		s.Expired = true
-	case p.completes(key):
+	case p.completes(key, e.Type):
 		s.Completed = true
 	}
 	return s

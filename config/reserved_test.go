@@ -123,19 +123,39 @@ func TestCompletesInAnIssueList(t *testing.T) {
 	list := Process{IssueList: true, Issues: []Command{{Type: KeyComplete, When: &when}, {Type: "B"}}}
 	mapping := Process{Issues: []Command{{Type: "B"}}}
 	for _, tt := range []struct {
-		name string
-		p    Process
-		key  string
+		name     string
+		p        Process
+		key, typ string
+		want     bool
+	}{
+		{"list entry with when", list, KeyComplete, KeyComplete, false},
+		{"list entry without when", list, "B", "B", true},
+		{"unknown key of a list", list, "C", "C", false},
+		{"a list, the command of the mapping it was before", list, KeyComplete, "B", true},
+		{"mapping", mapping, KeyComplete, "B", true},
+		{"mapping, its type", mapping, "B", "B", false},
+	} {
+		if got := tt.p.completes(tt.key, tt.typ); got != tt.want {
+			t.Errorf("%s: completes(%q, %q) = %t, want %t", tt.name, tt.key, tt.typ, got, tt.want)
+		}
+	}
+}
+
+// TestCompletedByAMappingStaysCompleteInAList: a process that completed while its file
+// had an issue mapping (its command recorded under the key complete) is still complete
+// once the file has an issue list, so its deadline can no longer expire it.
+func TestCompletedByAMappingStaysCompleteInAList(t *testing.T) {
+	list := Process{IssueList: true, Issues: []Command{{Type: "Ship"}}}
+	for _, tt := range []struct {
+		typ  string
 		want bool
 	}{
-		{"list entry with when", list, KeyComplete, false},
-		{"list entry without when", list, "B", true},
-		{"unknown key of a list", list, "C", false},
-		{"mapping", mapping, KeyComplete, true},
-		{"mapping, its type", mapping, "B", false},
+		{"Ship", true},       // the mapping's command
+		{KeyComplete, false}, // a list entry of type complete, refused now
 	} {
-		if got := tt.p.completes(tt.key); got != tt.want {
-			t.Errorf("%s: completes(%q) = %t, want %t", tt.name, tt.key, got, tt.want)
+		cmd := pmd.Event{Type: tt.typ, Metadata: map[string]any{pm.MetaKind: pm.KindCommand, pm.MetaKey: KeyComplete}}
+		if got := list.apply(State{}, cmd).Completed; got != tt.want {
+			t.Errorf("a command of type %q and key complete: Completed %t, want %t", tt.typ, got, tt.want)
 		}
 	}
 }
