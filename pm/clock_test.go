@@ -44,6 +44,19 @@ func TestSystemClockFollowsAWallClockStep(t *testing.T) {
 	}
 }
 
+// TestSystemClockReadsTheWallClockOnly: the system clock's times carry no monotonic
+// reading, so that a time derived from one (a delivery retry at Now().Add(backoff))
+// compares by the wall clock, as a deadline read from the store does: two times that
+// both carry a monotonic reading compare by it, and a wall-clock step would never make
+// such a retry due.
+func TestSystemClockReadsTheWallClockOnly(t *testing.T) {
+	for name, c := range map[string]systemClock{"time.Now": {}, "a stepped wall": {wall: (&steppedWall{}).now}} {
+		if now := c.Now(); now != now.Round(0) {
+			t.Errorf("%s: Now() = %v carries a monotonic reading", name, now)
+		}
+	}
+}
+
 // TestSystemClockWaitsReleaseTheirTimers: a wait of the wall clock holds one timer while
 // it waits and none once it fired or was stopped, and no goroutine at all: the deadline
 // timer and the delivery retries start a wait each time their next time changes and
