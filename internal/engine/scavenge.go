@@ -49,8 +49,10 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // event without its data if it is dead), so that an index rebuilt from the log gives the
 // stream the same next version. Each
 // segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
-// segment old or new. The log is synced first, NoSync or not, so that no rewrite outlives
-// a power cut that the records it carries out do not. The newest segment is sealed first if it holds the data of an
+// segment old or new. The log is synced first, NoSync or not, and again before each
+// segment's rewrite is swapped in, after its last record was decided, so that no
+// rewrite outlives a power cut that the records it carries out do not, those written
+// while the scavenge runs included. The newest segment is sealed first if it holds the data of an
 // erased event, so that an erasure always leaves the disk; otherwise it is left as it is.
 // In a store that erased data, the scavenge first removes the quarantines in the data
 // directory (see dropQuarantines).
@@ -110,7 +112,25 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 			return res, fmt.Errorf("pmd: scavenge: %w", err)
 		}
 		sc.dead = dead
-		r, err := e.Log.Rewrite(ctx, s.First, pmdlog.RewriteOptions{Change: sc.change, Pace: pace})
+		size := s.Size
+		segPace := func(ctx context.Context, read int64) error {
+			if err := pace(ctx, read); err != nil {
+				return err
+			}
+			if read < size {
+				return nil
+			}
+			// The segment's last record is decided: sync the log before the rewrite
+			// is swapped in. The records whose effect it carries out (the dead marks
+			// read above, the erasures and stream states looked up record by record)
+			// may have been written since the sync above, by a deletion, retention,
+			// erasure or truncation made while the scavenge runs.
+			if err := e.Log.Sync(); err != nil {
+				return fmt.Errorf("sync the log before the swap: %w", err)
+			}
+			return nil
+		}
+		r, err := e.Log.Rewrite(ctx, s.First, pmdlog.RewriteOptions{Change: sc.change, Pace: segPace})
 		if err == nil {
 			err = sc.err
 		}
