@@ -100,6 +100,11 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected Expect
 }
 
 func (s *Store) submit(ctx context.Context, r *request) (WriteResult, error) {
+	// A context already done writes nothing: the select below picks at random between
+	// two ready cases, and would queue the write yet answer ctx.Err().
+	if err := ctx.Err(); err != nil {
+		return WriteResult{}, err
+	}
 	if repl := s.repl.Load(); repl != nil && r.rep.index == 0 {
 		return repl.replicate(ctx, r) // a cluster's write: through Raft
 	}

@@ -1,6 +1,7 @@
 package pmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +27,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 		return s.ReadAll(ctx, opts)
 	}
 	return func(yield func(Event, error) bool) {
-		if err := checkRead(stream, opts, false); err != nil {
+		if err := cmp.Or(checkName("stream", stream), checkRead(stream, opts, false)); err != nil {
 			yield(Event{}, err)
 			return
 		}
@@ -360,6 +361,9 @@ func (s *Store) Streams(prefix, after string, limit int) ([]StreamInfo, error) {
 
 // StreamInfo describes stream; Version is -1 and Exists false for a stream never written.
 func (s *Store) StreamInfo(stream string) (StreamInfo, error) {
+	if err := checkName("stream", stream); err != nil {
+		return StreamInfo{}, err
+	}
 	if err := s.visible(context.Background()); err != nil {
 		return StreamInfo{}, err
 	}
