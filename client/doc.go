@@ -35,6 +35,13 @@
 //	forbidden                ErrForbidden (the token may not do this; or a foreign Origin)
 //	too_slow                 ErrTooSlow (a subscriber cut for falling behind; given to Dropped)
 //
+// Input the embedded store would refuse before writing or reading anything — a stream
+// name that is empty, too long or holds a control character (or, for a write, starts
+// with $), a category holding a $, an event without a type, data or metadata holding
+// NaN or an infinity, a negative limit or max age — the client refuses before sending
+// anything, with the store's own *pmd.InvalidArgumentError (errors.Is(err,
+// pmd.ErrInvalidArgument), its Arg naming the argument as the store does).
+//
 // The codes internal (a server error) and method_not_allowed (a daemon of another
 // version) have no sentinel: errors.As finds the *Error and its Code. A request that
 // got no answer at all (the daemon is not running, the connection broke) fails with a

@@ -29,6 +29,9 @@ func (r retentionJSON) retention() (pmd.Retention, error) {
 
 // Retention returns the retention settings of stream (zero if it has none).
 func (c *Client) Retention(ctx context.Context, stream string) (pmd.Retention, error) {
+	if err := checkStream(stream); err != nil {
+		return pmd.Retention{}, err
+	}
 	var out retentionJSON
 	if err := c.do(ctx, "GET", streamPath(stream)+"/metadata", nil, &out); err != nil {
 		return pmd.Retention{}, err
@@ -39,10 +42,13 @@ func (c *Client) Retention(ctx context.Context, stream string) (pmd.Retention, e
 // SetRetention replaces the retention settings of stream (PUT .../metadata); what they
 // no longer keep stops being read from the stream at once. It needs scope write.
 func (c *Client) SetRetention(ctx context.Context, stream string, r pmd.Retention) error {
-	body := retentionJSON{MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}
-	if r.MaxAge < 0 {
-		return fmt.Errorf("client: max age must not be negative, got %s", r.MaxAge)
+	if err := checkWritable(stream); err != nil {
+		return err
 	}
+	if r.MaxAge < 0 {
+		return invalid("max_age", "must not be negative, got %s", r.MaxAge)
+	}
+	body := retentionJSON{MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore}
 	if r.MaxAge > 0 {
 		body.MaxAge = r.MaxAge.String()
 	}
@@ -52,6 +58,9 @@ func (c *Client) SetRetention(ctx context.Context, stream string, r pmd.Retentio
 // EraseStream erases the data and metadata of every event appended to stream so far.
 // It needs scope admin.
 func (c *Client) EraseStream(ctx context.Context, stream string) error {
+	if err := checkWritable(stream); err != nil {
+		return err
+	}
 	return c.do(ctx, "POST", streamPath(stream)+"/erase", nil, nil)
 }
 

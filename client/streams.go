@@ -118,6 +118,12 @@ type eventRequest struct {
 // every event's id, in order. An exact retry of an append that succeeded (same stream,
 // same ids) succeeds again without writing anything.
 func (c *Client) Append(ctx context.Context, stream string, expected pmd.ExpectedVersion, events ...pmd.EventData) (pmd.WriteResult, error) {
+	if err := checkWritable(stream); err != nil {
+		return pmd.WriteResult{}, err
+	}
+	if err := checkEvents(events); err != nil {
+		return pmd.WriteResult{}, err
+	}
 	body := struct {
 		ExpectedVersion json.RawMessage `json:"expected_version"`
 		Events          []eventRequest  `json:"events"`
@@ -152,6 +158,9 @@ type LinkResult struct {
 // Link links stored events into stream, at its next versions, if its version is what
 // expected says: all of them or none.
 func (c *Client) Link(ctx context.Context, stream string, expected pmd.ExpectedVersion, ids ...uuid.UUID) (LinkResult, error) {
+	if err := checkWritable(stream); err != nil {
+		return LinkResult{}, err
+	}
 	body := struct {
 		ExpectedVersion json.RawMessage `json:"expected_version"`
 		EventIDs        []uuid.UUID     `json:"event_ids"`
@@ -168,6 +177,9 @@ func (c *Client) Link(ctx context.Context, stream string, expected pmd.ExpectedV
 // the streams they are linked into; those no stream shows any more are dead and leave
 // $all. A later write starts the stream again.
 func (c *Client) DeleteStream(ctx context.Context, stream string, expected pmd.ExpectedVersion) error {
+	if err := checkWritable(stream); err != nil {
+		return err
+	}
 	path := streamPath(stream)
 	if expected != pmd.Any {
 		path += "?" + url.Values{"expected_version": {expected.String()}}.Encode()
@@ -195,15 +207,15 @@ func pageQuery(opts pmd.ReadOptions, withTypes bool) (string, error) {
 	if (opts.Backward && opts.From != pmd.End) || (!opts.Backward && opts.From != 0) {
 		q.Set("from", strconv.FormatUint(opts.From, 10))
 	}
-	if opts.Limit < 0 {
-		return "", fmt.Errorf("client: limit must be ≥ 0, got %d", opts.Limit)
+	if err := checkLimit(opts.Limit); err != nil {
+		return "", err
 	}
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
 	if len(opts.Types) > 0 {
 		if !withTypes {
-			return "", fmt.Errorf("client: types filter only reads of $all (ReadAll)")
+			return "", invalid("types", "filter only reads of the global log (ReadAll)")
 		}
 		q.Set("types", strings.Join(opts.Types, ","))
 	}
@@ -228,6 +240,9 @@ func (c *Client) page(ctx context.Context, path string, opts pmd.ReadOptions, wi
 // ReadStream reads one page of stream (pmd.All reads the global log) from opts.From,
 // forward or backward. A stream without events fails with pmd.ErrStreamNotFound.
 func (c *Client) ReadStream(ctx context.Context, stream string, opts pmd.ReadOptions) (Page, error) {
+	if err := checkStream(stream); err != nil {
+		return Page{}, err
+	}
 	return c.page(ctx, streamPath(stream), opts, false)
 }
 
@@ -240,6 +255,9 @@ func (c *Client) ReadAll(ctx context.Context, opts pmd.ReadOptions) (Page, error
 // ReadCategory reads one page of the events of the streams of category (the part of a
 // stream's name before its first $), in log order from position opts.From.
 func (c *Client) ReadCategory(ctx context.Context, category string, opts pmd.ReadOptions) (Page, error) {
+	if err := checked("category", pmd.CheckCategory(category)); err != nil {
+		return Page{}, err
+	}
 	return c.page(ctx, "/v1/categories/"+segment(category), opts, false)
 }
 
@@ -254,15 +272,15 @@ func (o ListOptions) query(withPrefix bool) (string, error) {
 	q := url.Values{}
 	if o.Prefix != "" {
 		if !withPrefix {
-			return "", fmt.Errorf("client: this listing takes no prefix")
+			return "", invalid("prefix", "this listing takes none")
 		}
 		q.Set("prefix", o.Prefix)
 	}
 	if o.After != "" {
 		q.Set("after", o.After)
 	}
-	if o.Limit < 0 {
-		return "", fmt.Errorf("client: limit must be ≥ 0, got %d", o.Limit)
+	if err := checkLimit(o.Limit); err != nil {
+		return "", err
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
