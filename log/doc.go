@@ -21,7 +21,8 @@
 //     served, nor found by Open after a Close. The Log cuts the files back to the last
 //     acknowledged record at once and before the next Write, which succeeds once the
 //     cause is gone: no restart is needed, and reads go on throughout. Err reports the
-//     failure until a Write or Sync succeeds. (As with any failed write, a crash before
+//     failure until a Write succeeds (a Sync, which succeeds on a full disk, does not
+//     clear it, unless the failure was its own). (As with any failed write, a crash before
 //     that cut leaves the batch's bytes for Open, which keeps it if it is whole.)
 //   - Nothing damaged is ever served: every read checks the record's CRC-32C and that it
 //     is the record of the position asked for, and reports damage as a *CorruptError

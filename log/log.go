@@ -94,10 +94,15 @@ type Log struct {
 	// it is set carries flagUnsynced, as its records do not show that the ones before
 	// them are durable (crash repair, FORMAT.md).
 	unproven bool
+	// syncFailed says failed was raised by a Sync's fsync: a later Sync that fsyncs the
+	// same unsynced records clears it. A failure raised by a Write (or a recovery) is
+	// cleared only by a successful Write or Copy: an fsync succeeds on a full disk, so it
+	// shows nothing about writing.
+	syncFailed bool
 
 	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
-	failed error        // the last write failure until a Write or Sync succeeds; written under wmu and mu
+	failed error        // the last write failure until a Write (or Sync) clears it; written under wmu and mu
 	segs   []*segment   // in position order; the last is the tail, the others are sealed
 	last   uint64       // written under wmu and mu
 }
@@ -455,6 +460,7 @@ func (l *Log) fail(err error) {
 }
 
 func (l *Log) setFailed(err error) {
+	l.syncFailed = false
 	if l.failed == nil && err == nil {
 		return
 	}
@@ -882,7 +888,9 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 // Sync fsyncs the tail segment, unless every record was synced already (by Write or an
 // earlier Sync since Open) and no write failed since: then it does nothing. A failure is
 // handled as a failed Write's is: the error matches ErrUnavailable and wraps the cause,
-// Err reports it, and the next Write or Sync recovers first. Nothing acknowledged is cut
+// Err reports it, and the next Write or Sync recovers first. A successful Sync clears
+// Err only when it fsyncs the records a failed Sync left unsynced; the failure of a
+// Write (such as a full disk) stays until a Write succeeds. Nothing acknowledged is cut
 // by the recovery, but after a failed fsync the operating system may have dropped
 // unsynced pages: with NoSync, records acknowledged since the last successful Sync may
 // not survive a power cut.
@@ -906,19 +914,27 @@ func (l *Log) syncLocked(op string) error {
 	if err := l.ensureWAL(); err != nil {
 		return err
 	}
+	synced := l.unsynced // this fsync covers records not known durable
 	if err := l.syncWAL(l.wal); err != nil {
 		err = fmt.Errorf("log: %s: %w: %w", op, ErrUnavailable, err)
 		l.fail(err)
+		l.syncFailed = true
 		return err
 	}
 	l.unsynced, l.unproven = false, false
-	l.setFailed(nil)
+	if synced && l.syncFailed {
+		// The fsync that failed went through now. A Write's failure stays: the disk
+		// may still be full, which an fsync of what it holds does not show.
+		l.setFailed(nil)
+	}
 	return nil
 }
 
 // Err returns nil when writes work, and otherwise the error of the last failed Write,
-// Sync or recovery (matching ErrUnavailable), until a Write or Sync succeeds: what a
-// health check reports as degraded. Reads work either way.
+// Sync or recovery (matching ErrUnavailable), until a Write or Copy succeeds, or, for a
+// failed Sync, a Sync of the records it left unsynced does: what a health check reports
+// as degraded. An fsync succeeds on a full disk, so a Sync alone does not clear the
+// failure of a Write. Reads work either way.
 func (l *Log) Err() error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
