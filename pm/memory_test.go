@@ -2,6 +2,7 @@ package pm_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,14 @@ func TestBadDecisionsAreErrors(t *testing.T) {
 		{"unencodable data", func(match) []pm.Command {
 			return []pm.Command{{Type: "A", Data: map[string]any{"ch": make(chan int)}}}
 		}, "cannot encode"},
+		// The store refuses it (JSON has no such number): the runtime's write fails, and
+		// Memory must fail the same decision.
+		{"a NaN in the data", func(match) []pm.Command {
+			return []pm.Command{{Type: "A", Data: map[string]any{"ratio": math.NaN()}}}
+		}, "data.ratio is NaN, which is not a JSON number"},
+		{"an infinity deep in the data", func(match) []pm.Command {
+			return []pm.Command{{Type: "A", Data: map[string]any{"lines": []any{1.5, math.Inf(1)}}}}
+		}, "data.lines[1] is +Inf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

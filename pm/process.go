@@ -376,6 +376,11 @@ func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next 
 		if reason := checkType(c.Type); reason != "" {
 			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: type %s", i, reason)}
 		}
+		// Refused here, not by the store's write: Memory and pmtest, which write
+		// nothing, decide as the runtime does.
+		if path, f, ok := pmd.NonFinite(c.Data); ok {
+			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: data%s is %v, which is not a JSON number", i, path, f)}
+		}
 		if seen[key] || wanted[key] {
 			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: key %q returned twice", i, key)}
 		}
