@@ -490,12 +490,24 @@ func TestIndexFailureBehindADurableBatch(t *testing.T) {
 	if p := s.Problems(); len(p) != 0 {
 		t.Fatalf("problems of a healthy store: %q", p)
 	}
+	// An append is answered before its batch is indexed: the index must hold the first
+	// one before it fails, or the first one is the batch it refuses.
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.visible(wait); err != nil {
+		t.Fatal(err)
+	}
 	// The committer knows S$1 from the append before, so it plans the next one without
 	// the index; the index then refuses the batch.
 	s.idx.Close()
 	res, err := s.Append(ctx, "S$1", AtVersion(0), EventData{Type: "T"})
 	if err != nil {
 		t.Fatalf("append whose batch is in the log but not the index: %v, want its result", err)
+	}
+	// The applier's failure stops the writes; until it has, the next append's plan reads
+	// the closed index.
+	if err := s.visible(wait); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("waiting for the index after it failed: %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Append(ctx, "S$2", Any, EventData{Type: "T"}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("append after the index failed: %v, want ErrUnavailable", err)
