@@ -72,8 +72,20 @@ func (s *Store) SetReplicator(fn func(ctx context.Context, write []byte) (WriteR
 // ahead of the synced log (it syncs the log first), so after a power cut the store
 // opens at a position at or after the last Sync, with Applied where the log ends, and
 // Raft applies again every entry after its snapshot: the store skips those up to
-// Applied and writes the rest.
-func (s *Store) Sync() error { return s.log.Sync() }
+// Applied and writes the rest. On a closed store it fails with ErrClosed (Close
+// syncs the log itself).
+func (s *Store) Sync() error {
+	if s.closed() {
+		return ErrClosed
+	}
+	if err := s.log.Sync(); err != nil {
+		if errors.Is(err, pmdlog.ErrClosed) {
+			return ErrClosed // Close began after the check
+		}
+		return err
+	}
+	return nil
+}
 
 // Applied is the Raft index of the last replicated write whose records the store holds
 // (0 for none): the index on the last commit record of the log.
@@ -397,7 +409,17 @@ func checkWire(w *wireWrite) error {
 
 // AdoptID makes id the store's id, as a node that joins a cluster takes the cluster's
 // (a cluster is one store, with one id): call it before anything has used the old one.
-func (s *Store) AdoptID(id uuid.UUID) error { return s.eng.SetID(id) }
+// On a closed store it fails with ErrClosed and changes nothing: Close released the
+// directory's lock, so another process may have it open.
+func (s *Store) AdoptID(id uuid.UUID) error {
+	// The read side of closeMu keeps Close from beginning until the id is written.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.isClosed {
+		return ErrClosed
+	}
+	return s.eng.SetID(id)
+}
 
 // ScanRecords calls fn with every log record from position from to position to, in
 // order, as stored (for a replica that catches up by copying them): a damaged record
