@@ -152,7 +152,12 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 // Close stops taking writes, waits for the ones in flight, flushes the index and closes
-// the log. Reads and subscriptions still running end with ErrClosed.
+// the log. Reads and subscriptions still running end with ErrClosed at their next
+// event, with two exceptions that serve correct events first: a forward ReadAll
+// without a type filter goes on to the end the log had when the read began, and ends
+// with no error, as the scan of the log it reads by holds the files it started with;
+// and a subscription catching up serves the rest of the page of $all it is reading
+// before its ErrClosed.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeMu.Lock()
