@@ -124,6 +124,10 @@ type ScavengeResult struct {
 	// ExpirySkipped says no expiry was recorded because the log is a cluster replica's
 	// and the store is not running as one (see Scavenge).
 	ExpirySkipped bool
+	// Quarantines are the paths of the quarantines removed from the data directory
+	// because the store has erased data, which they may hold (see Scavenge): an
+	// Open-cut quarantine may hold acknowledged records that exist nowhere else.
+	Quarantines []string
 }
 
 // Freed is the disk bytes Scavenge gave back.
@@ -137,6 +141,12 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // crash at any moment loses nothing. It runs alongside reads and writes, throttled by
 // opts. The newest segment is not rewritten until it is sealed, after SegmentSize more
 // bytes of writes.
+//
+// In a store that has ever erased data, Scavenge also removes the quarantines pmd made
+// in the data directory (DIR/quarantine-<UTC time>/ of a cut at Open, and
+// DIR/quarantine-<UTC time>.bin of pmd repair), which may hold the erased bytes, and
+// names them in the result (Quarantines). Copy a quarantine out of the data directory
+// to keep it.
 //
 // In a replica of a cluster (SetReplicator) the retention records are writes like any
 // other: where they are refused as unavailable (a follower, or a leader without a quorum)
@@ -167,7 +177,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	}
 	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress})
 	res.Segments, res.Rewritten, res.Gone, res.Erased = r.Segments, r.Rewritten, r.Gone, r.Erased
-	res.BytesBefore, res.BytesAfter = r.BytesBefore, r.BytesAfter
+	res.BytesBefore, res.BytesAfter, res.Quarantines = r.BytesBefore, r.BytesAfter, r.Quarantines
 	s.scavenged.Add(uint64(max(res.Freed(), 0))) // what it freed before an error is freed too
 	if err != nil {
 		return res, s.storeErr(err)

@@ -21,8 +21,9 @@ func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Repair prints what a repair of the stopped store in DIR would do, one line per change,
 and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
 is replaced by a void record at the same position (so no other event moves), every
-removed byte is kept in a quarantine file (in DIR, the next scavenge of a store that
-has erased data removes it), and the index is removed, to be rebuilt from the repaired
+removed byte is kept in a quarantine file (DIR/quarantine-<UTC time>.bin unless
+--quarantine names another: the next scavenge of a store that has erased data removes
+that one, so copy it out of DIR to keep it; one named with --quarantine stays), and the index is removed, to be rebuilt from the repaired
 log at the next start.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -79,5 +80,8 @@ func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) e
 		return &exitError{exitTrouble, err}
 	}
 	fmt.Fprintf(stdout, "repaired; the removed bytes are in %s\n", q)
+	if engine.ScavengeRemoves(dir, q) {
+		fmt.Fprintf(stdout, "the next scavenge of a store that has erased data removes %s: copy it out of %s to keep it\n", q, dir)
+	}
 	return plan.Close()
 }

@@ -95,8 +95,8 @@ func TestRepair(t *testing.T) {
 
 	q := filepath.Join(t.TempDir(), "q.bin")
 	code, out, errOut = runPMD(t, ctx, "repair", dir, "--yes", "--quarantine", q)
-	if code != exitOK || !strings.Contains(out, "repaired; the removed bytes are in "+q) {
-		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	if code != exitOK || !strings.Contains(out, "repaired; the removed bytes are in "+q) || strings.Contains(out, "scavenge") {
+		t.Fatalf("exit %d, want the quarantine outside DIR named and no scavenge said to remove it:\n%s%s", code, out, errOut)
 	}
 	qb, err := os.ReadFile(q)
 	if err != nil || !bytes.Contains(qb, oldEntry) {
@@ -150,7 +150,8 @@ func uvarint(b []byte) (n, k int) {
 }
 
 // TestRepairDefaultQuarantine: --yes without --quarantine keeps the removed bytes in
-// DIR/quarantine-<time>.bin, and says so; flags may follow the directory.
+// DIR/quarantine-<time>.bin, and says so, and that a scavenge of a store that has erased
+// data removes it; flags may follow the directory.
 func TestRepairDefaultQuarantine(t *testing.T) {
 	dir := storeDir(t)
 	appendBytes(t, segment(dir), []byte{0x50, 1, 2, 3})
@@ -161,6 +162,9 @@ func TestRepairDefaultQuarantine(t *testing.T) {
 	qs, _ := filepath.Glob(filepath.Join(dir, "quarantine-*Z.bin"))
 	if len(qs) != 1 || !strings.Contains(out, "the removed bytes are in "+qs[0]) {
 		t.Fatalf("quarantine files %v:\n%s", qs, out)
+	}
+	if want := "the next scavenge of a store that has erased data removes " + qs[0] + ": copy it out of " + dir + " to keep it"; !strings.Contains(out, want) {
+		t.Fatalf("pmd repair printed %q, want %q", out, want)
 	}
 }
 

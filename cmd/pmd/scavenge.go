@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,10 @@ of dead events (in no stream any more) and without the data of erased ones. No p
 changes, each segment is swapped atomically, and a crash at any moment loses nothing.
 In a cluster node's directory it records no expiry of events past their max age (that
 is a write the cluster must agree on): the leader's next scavenge does.
+In a store that has ever erased data, it also removes the quarantines pmd made in DIR
+(DIR/quarantine-<UTC time>/ of a log end cut at start, DIR/quarantine-<UTC time>.bin
+of pmd repair), which may hold the erased bytes, and names each: copy a quarantine out
+of DIR first to keep it (one of a cut holds acknowledged records the store lost).
 A running daemon scavenges on its own schedule (pmd serve --scavenge-every) and on
 POST /v1/admin/scavenge.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
@@ -70,6 +75,9 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "%s: %d segment(s) read, %d rewritten: %d events and links removed, %d erased; %d bytes freed (%d → %d)\n",
 		dir, res.Segments, res.Rewritten, res.Gone, res.Erased, res.Freed(), res.BytesBefore, res.BytesAfter)
+	for _, q := range res.Quarantines {
+		fmt.Fprintf(stdout, "removed the quarantine %s: the store has erased data, which it may hold\n", q)
+	}
 	if res.Expired > 0 {
 		fmt.Fprintf(stdout, "%d stream(s) had events past their max age\n", res.Expired)
 	}
@@ -110,7 +118,12 @@ func runScavenges(ctx context.Context, store *pmd.Store, ticks <-chan time.Time,
 		case errors.Is(err, context.Canceled):
 			return
 		case err != nil:
-			logger.Error("scheduled scavenge failed; the next one tries again", "err", err, "freed_bytes", res.Freed())
+			logger.Error("scheduled scavenge failed; the next one tries again", "err", err, "freed_bytes", res.Freed(),
+				"quarantines_removed", quarantineList(res.Quarantines))
+		case len(res.Quarantines) > 0:
+			logger.Warn("scheduled scavenge; it removed quarantines: the store has erased data, which they may hold",
+				"rewritten", res.Rewritten, "gone", res.Gone, "erased", res.Erased, "freed_bytes", res.Freed(),
+				"quarantines_removed", quarantineList(res.Quarantines))
 		default:
 			logger.Info("scheduled scavenge", "rewritten", res.Rewritten, "gone", res.Gone, "erased", res.Erased, "freed_bytes", res.Freed())
 		}
@@ -118,4 +131,12 @@ func runScavenges(ctx context.Context, store *pmd.Store, ticks <-chan time.Time,
 			after(res, err)
 		}
 	}
+}
+
+// quarantineList is the paths of the quarantines a scavenge removed, for a log line.
+func quarantineList(qs []string) string {
+	if len(qs) == 0 {
+		return "none"
+	}
+	return strings.Join(qs, ", ")
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +173,89 @@ func TestScheduleScavenges(t *testing.T) {
 	}
 	cancel()
 	returns(wait, "once its context was cancelled")
+}
+
+// A scavenge of a store that has erased data removes the quarantines in DIR, which may
+// hold the erased bytes: pmd scavenge names each, the scheduled scavenge's log line too,
+// and pmd scavenge --help says so; a scavenge that removed none mentions none.
+func TestScavengeNamesTheQuarantinesItRemoves(t *testing.T) {
+	ctx := context.Background()
+	erasedStore := func(t *testing.T) (string, string) {
+		t.Helper()
+		dir := t.TempDir()
+		s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, "Customer$7", pmd.Any, pmd.EventData{Type: "AddressGiven", Data: map[string]any{"street": "Secret Lane"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EraseStream(ctx, "Customer$7"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		q := filepath.Join(dir, "quarantine-20261129T120000Z.bin")
+		if err := os.WriteFile(q, []byte("Secret Lane"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return dir, q
+	}
+
+	t.Run("pmd scavenge", func(t *testing.T) {
+		dir, q := erasedStore(t)
+		var stdout, stderr bytes.Buffer
+		if code := run(ctx, []string{"scavenge", dir, "--rate", "0"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("pmd scavenge exited %d: %s%s", code, stdout.String(), stderr.String())
+		}
+		if out := stdout.String(); !strings.Contains(out, "removed the quarantine "+q) {
+			t.Fatalf("pmd scavenge printed %q, want the quarantine %s it removed named", out, q)
+		}
+		stdout.Reset()
+		if code := run(ctx, []string{"scavenge", dir, "--rate", "0"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("pmd scavenge exited %d: %s%s", code, stdout.String(), stderr.String())
+		}
+		if out := stdout.String(); strings.Contains(out, "quarantine") {
+			t.Fatalf("a scavenge that removed no quarantine printed %q", out)
+		}
+	})
+
+	t.Run("scheduled", func(t *testing.T) {
+		dir, q := erasedStore(t)
+		s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var logged bytes.Buffer
+		runCtx, cancel := context.WithCancel(ctx)
+		ticks := make(chan time.Time)
+		results := make(chan error)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			runScavenges(runCtx, s, ticks, slog.New(slog.NewTextHandler(&logged, nil)), func(_ pmd.ScavengeResult, err error) { results <- err })
+		}()
+		ticks <- time.Now()
+		err = <-results
+		cancel()
+		<-stopped
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line := logged.String(); !strings.Contains(line, "level=WARN") || !strings.Contains(line, "quarantines_removed="+q) {
+			t.Fatalf("the scheduled scavenge logged %q, want a warning naming the quarantine %s it removed", line, q)
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		if code := run(ctx, []string{"scavenge", "--help"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("pmd scavenge --help exited %d: %s", code, stderr.String())
+		}
+		if out := stdout.String(); !strings.Contains(out, "removes the quarantines") || !strings.Contains(out, "copy a quarantine out") {
+			t.Fatalf("pmd scavenge --help says %q, nothing of the quarantines it removes", out)
+		}
+	})
 }

@@ -205,7 +205,7 @@ func (e *Engine) dropQuarantines() ([]string, error) {
 	}
 	var removed []string
 	for _, ent := range ents {
-		if !strings.HasPrefix(ent.Name(), quarantinePrefix) {
+		if !isQuarantineName(ent.Name()) {
 			continue
 		}
 		q := filepath.Join(e.dir, ent.Name())
@@ -221,6 +221,26 @@ func (e *Engine) dropQuarantines() ([]string, error) {
 		}
 	}
 	return removed, nil
+}
+
+// isQuarantineName reports whether name is that of a quarantine pmd made in a data
+// directory.
+func isQuarantineName(name string) bool {
+	return strings.HasPrefix(name, quarantinePrefix)
+}
+
+// ScavengeRemoves reports whether path is a quarantine that a scavenge of the data
+// directory dir removes when the store has erased data (see dropQuarantines).
+func ScavengeRemoves(dir, path string) bool {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	return filepath.Dir(p) == d && isQuarantineName(filepath.Base(p))
 }
 
 // scavenger decides, record by record, what a scavenge keeps of one segment.

@@ -276,7 +276,8 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 		if ahead {
 			r.note("%s, as %s allows: the next start rebuilds it from the log", msg, AheadFile)
 		} else if len(r.Cut) > 0 {
-			r.problem("%s, and the torn end of the log is below it: the next start cuts that end (copying the segments it changes into DIR/quarantine-<UTC time>/), "+
+			r.problem("%s, and the torn end of the log is below it: the next start cuts that end (copying the segments it changes into DIR/quarantine-<UTC time>/, "+
+				"which the next scavenge of a store that has erased data removes: copy it out of DIR to keep it), "+
 				"reports the synced records it held as lost (a single node fills their positions with void records) and rebuilds the index", msg)
 		} else {
 			r.problem("%s: the next start rebuilds it from the log", msg)
