@@ -28,9 +28,12 @@
 //     all subscribers past Options.SubscribersBuffer, is cut with an "error" event and
 //     resumes with Last-Event-ID. Comment lines are heartbeats.
 //   - Request bodies being read and pages of events being sent together hold at most
-//     Options.MemoryBudget bytes: a request that cannot reserve its bytes within a second
-//     is refused with 503 unavailable and Retry-After, having changed nothing, and a page
-//     that cannot grow ends early, with next.
+//     Options.MemoryBudget bytes, plus what one request holds: a body reserves its
+//     bytes as they arrive, and the oldest request holding bytes may always take more,
+//     beyond the budget, so that requests never wait on each other for ever. A request
+//     that cannot reserve its bytes within a second is refused with 503 unavailable and
+//     Retry-After, having changed nothing, and a page that cannot grow ends early, with
+//     next.
 //   - With Options.Tokens, every route but /healthz and the browser's static files needs
 //     a bearer token of enough scope (and, for a token limited to stream prefixes, a
 //     route about one of its streams). Whatever the options, a request from a foreign

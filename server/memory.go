@@ -1,6 +1,7 @@
 package server
 
 import (
+	linked "container/list"
 	"context"
 	"fmt"
 	"sync"
@@ -15,6 +16,13 @@ const budgetWait = time.Second
 // (Options.MemoryBudget): each reserves its bytes before it allocates them and gives
 // them back when its request ends. Without it, clients that send slowly or do not read
 // would each keep a body or a page alive, and together any amount.
+//
+// Requests that hold bytes are kept in the order they took their first: the oldest of
+// them may always take more, beyond the limit if need be, and no other may. So one
+// request never waits on another that waits too (each holding part of what it needs,
+// as two chunked uploads would): the oldest goes on, ends and gives its bytes back, and
+// the next becomes the oldest. The bytes held beyond the limit are the oldest's alone,
+// so they never exceed what one request holds: a body (Options.MaxBody) or a page.
 type memoryBudget struct {
 	limit int64
 	wait  time.Duration
@@ -23,6 +31,8 @@ type memoryBudget struct {
 
 	mu   sync.Mutex
 	held int64
+	// holders are the reservations that hold bytes, oldest first.
+	holders linked.List
 	// freed is closed, and replaced, when bytes are given back.
 	freed chan struct{}
 }
@@ -37,22 +47,26 @@ func newMemoryBudget(limit int64) *memoryBudget {
 	}
 }
 
-// tryTake reserves n more bytes for a request that holds own already, if they fit.
-// More than the whole budget fits only while no other request holds any: one request
-// may take more, never two together.
-func (b *memoryBudget) tryTake(n, own int64) (ok bool, freed <-chan struct{}) {
+// tryTake reserves n more bytes for r if they fit: within the limit, or for the oldest
+// request that holds bytes (or the first to hold any), beyond it.
+func (b *memoryBudget) tryTake(r *reservation, n int64) (ok bool, freed <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.held+n <= b.limit || b.held == own {
-		b.held += n
-		return true, nil
+	oldest := b.holders.Len() == 0 || r.elem != nil && b.holders.Front() == r.elem
+	if b.held+n > b.limit && !oldest {
+		return false, b.freed
 	}
-	return false, b.freed
+	b.held += n
+	r.n += n
+	if r.elem == nil {
+		r.elem = b.holders.PushBack(r)
+	}
+	return true, nil
 }
 
 // take is tryTake, waiting up to b.wait for others to give their bytes back.
-func (b *memoryBudget) take(ctx context.Context, n, own int64) error {
-	ok, freed := b.tryTake(n, own)
+func (b *memoryBudget) take(ctx context.Context, r *reservation, n int64) error {
+	ok, freed := b.tryTake(r, n)
 	if ok {
 		return nil
 	}
@@ -66,19 +80,23 @@ func (b *memoryBudget) take(ctx context.Context, n, own int64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if ok, freed = b.tryTake(n, own); ok {
+		if ok, freed = b.tryTake(r, n); ok {
 			return nil
 		}
 	}
 }
 
-func (b *memoryBudget) release(n int64) {
-	if n == 0 {
-		return
-	}
+// release gives back all r holds.
+func (b *memoryBudget) release(r *reservation) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.held -= n
+	if r.elem == nil {
+		return
+	}
+	b.holders.Remove(r.elem)
+	r.elem = nil
+	b.held -= r.n
+	r.n = 0
 	close(b.freed)
 	b.freed = make(chan struct{})
 }
@@ -94,7 +112,10 @@ func (b *memoryBudget) Held() int64 {
 // when the request ends, however it ends. A nil reservation reserves nothing.
 type reservation struct {
 	s *Server
-	n int64
+	// n is what it holds, and elem its place among the budget's holders (nil while
+	// it holds nothing); both change under the budget's lock.
+	n    int64
+	elem *linked.Element
 }
 
 type reservationKey struct{}
@@ -109,14 +130,11 @@ func (r *reservation) take(ctx context.Context, n int64) error {
 	if r == nil || n <= 0 {
 		return nil
 	}
-	if err := r.s.memory.take(ctx, n, r.n); err != nil {
-		if err == r.s.memory.full {
-			r.s.metrics.budgetRefused.Inc()
-		}
-		return err
+	err := r.s.memory.take(ctx, r, n)
+	if err == r.s.memory.full {
+		r.s.metrics.budgetRefused.Inc()
 	}
-	r.n += n
-	return nil
+	return err
 }
 
 // tryTake reserves n more bytes if the budget has them now.
@@ -124,18 +142,14 @@ func (r *reservation) tryTake(n int64) bool {
 	if r == nil || n <= 0 {
 		return true
 	}
-	if ok, _ := r.s.memory.tryTake(n, r.n); !ok {
-		return false
-	}
-	r.n += n
-	return true
+	ok, _ := r.s.memory.tryTake(r, n)
+	return ok
 }
 
 // free gives back all the request holds.
 func (r *reservation) free() {
 	if r != nil {
-		r.s.memory.release(r.n)
-		r.n = 0
+		r.s.memory.release(r)
 	}
 }
 

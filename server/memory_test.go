@@ -1,12 +1,15 @@
 package server
 
 import (
-	"context"
+	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +56,9 @@ type onlyReader struct{ io.Reader }
 func TestMemoryBudget(t *testing.T) {
 	const budget = 64 << 10
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, Options{MemoryBudget: budget, MaxBody: 128 << 10, Registry: reg})
+	e := newEnv(t, Options{MaxBody: 128 << 10, Registry: reg})
+	// Below MaxBody + PageBytes, which Options would not allow, to fill it with little.
+	e.srv.memory.limit = budget
 	e.srv.memory.wait = 20 * time.Millisecond
 	big := ev("E", map[string]any{"pad": blob(40 << 10)})
 	e.append("s", nil, big).must(t, http.StatusCreated)
@@ -115,9 +120,8 @@ func TestMemoryBudget(t *testing.T) {
 		}
 	}
 
-	// Every way a request ends gives its bytes back.
-	gone, cancel := context.WithCancel(context.Background())
-	cancel()
+	// Every way a request ends gives its bytes back (a client gone mid-body or
+	// mid-page: TestMemoryBudgetClientGone).
 	ended := []struct {
 		name string
 		req  *http.Request
@@ -127,8 +131,6 @@ func TestMemoryBudget(t *testing.T) {
 		{"a chunked body too large", httptest.NewRequest("POST", "/v1/streams/s", onlyReader{strings.NewReader(blob(int(e.srv.opts.MaxBody) + 1))})},
 		{"a wrong expected version", httptest.NewRequest("POST", "/v1/streams/s", strings.NewReader(`{"expected_version":0,"events":[{"type":"E"}]}`))},
 		{"a read of a missing stream", httptest.NewRequest("GET", "/v1/streams/none", nil)},
-		{"a client gone", httptest.NewRequestWithContext(gone, "GET", "/v1/streams/s", nil)},
-		{"a body of a client gone", httptest.NewRequestWithContext(gone, "POST", "/v1/streams/s", onlyReader{strings.NewReader(appendBody)})},
 	}
 	for _, c := range ended {
 		rec := e.serve(c.req)
@@ -141,21 +143,186 @@ func TestMemoryBudget(t *testing.T) {
 // TestMemoryBudgetEndsPagesEarly: a page that the budget cannot grow, once it holds an
 // event, ends there with next at the event left out.
 func TestMemoryBudgetEndsPagesEarly(t *testing.T) {
-	e := newEnv(t, Options{MemoryBudget: 64 << 10})
+	e := newEnv(t, Options{})
+	e.srv.memory.limit = 64 << 10
 	e.srv.memory.wait = 20 * time.Millisecond
 	for range 3 {
 		e.append("s", nil, ev("E", map[string]any{"pad": blob(20 << 10)})).must(t, http.StatusCreated)
 	}
 	// Others hold all but 40 KiB: room for the first two events, not the third.
-	if ok, _ := e.srv.memory.tryTake(24<<10, 0); !ok {
+	other := &reservation{s: e.srv}
+	if !other.tryTake(24 << 10) {
 		t.Fatal("the budget is not free")
 	}
 	r := e.do("GET", "/v1/streams/s", nil).must(t, http.StatusOK)
 	if n := len(r.events(t)); n == 0 || n == 3 || r.body["next"] != num(n) {
 		t.Fatalf("got %d events, next %v; want a page cut short with next at the first left out", n, r.body["next"])
 	}
-	e.srv.memory.release(24 << 10)
+	other.free()
 	if h := e.srv.memory.Held(); h != 0 {
 		t.Fatalf("%d bytes held after the read", h)
+	}
+}
+
+// pausedBody is a request body that sends first, then waits for release before it
+// sends rest, as a client that uploads slowly; waiting is closed once it waits.
+type pausedBody struct {
+	first, rest []byte
+	waiting     chan struct{}
+	release     <-chan struct{}
+}
+
+func newPausedBody(body string, at int, release <-chan struct{}) *pausedBody {
+	return &pausedBody{first: []byte(body[:at]), rest: []byte(body[at:]), waiting: make(chan struct{}), release: release}
+}
+
+func (b *pausedBody) Read(p []byte) (int, error) {
+	if len(b.first) > 0 {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	select {
+	case <-b.waiting:
+	default:
+		close(b.waiting)
+		<-b.release
+	}
+	if len(b.rest) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+// startUpload serves an append whose body is paused (a Content-Length of length, or
+// chunked for -1), returns once the server waits for the rest of the body, and returns
+// the channel of its response.
+func (e *env) startUpload(body *pausedBody, length int64) <-chan *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest("POST", "http://localhost/v1/streams/s", body)
+	req.ContentLength = length
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- e.serve(req) }()
+	select {
+	case <-body.waiting:
+	case rec := <-done:
+		e.t.Fatalf("an upload was answered before it sent all its body: %d %s", rec.Code, rec.Body)
+	}
+	return done
+}
+
+// TestMemoryBudgetBodyAsItArrives: a body reserves the budget as it arrives, not its
+// whole Content-Length at once, so clients that send only headers announcing large
+// bodies do not hold the budget and others are served.
+func TestMemoryBudgetBodyAsItArrives(t *testing.T) {
+	const maxBody = 1 << 20
+	e := newEnv(t, Options{MemoryBudget: 4 * maxBody, MaxBody: maxBody, PageBytes: 64 << 10})
+	e.srv.memory.wait = 20 * time.Millisecond
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	var done []<-chan *httptest.ResponseRecorder
+	for range 4 {
+		done = append(done, e.startUpload(newPausedBody(`{"events":[`, 0, release), maxBody))
+	}
+	if h := e.srv.memory.Held(); h > 4*(4<<10) {
+		t.Errorf("4 clients that sent no byte of their %d-byte bodies hold %d bytes of the budget, want at most 4 KiB each", maxBody, h)
+	}
+	e.append("t", nil, ev("E", nil)).must(t, http.StatusCreated)
+	e.do("GET", "/v1/streams/t", nil).must(t, http.StatusOK)
+	free()
+	for _, d := range done {
+		if rec := <-d; rec.Code != http.StatusBadRequest {
+			t.Errorf("a body cut short of its Content-Length: %d %s, want 400", rec.Code, rec.Body)
+		}
+	}
+	if h := e.srv.memory.Held(); h != 0 {
+		t.Fatalf("%d bytes held after the uploads", h)
+	}
+}
+
+// TestMemoryBudgetNoHoldAndWait: uploads that each hold part of the budget and wait for
+// more do not wait on each other until all are refused: the oldest grows, beyond the
+// budget if need be, and the others follow as it gives its bytes back.
+func TestMemoryBudgetNoHoldAndWait(t *testing.T) {
+	e := newEnv(t, Options{MemoryBudget: 100 << 10, MaxBody: 60 << 10, PageBytes: 40 << 10})
+	body := `{"events":[{"type":"E","data":{"pad":"` + blob(48<<10) + `"}}]}`
+	for _, length := range []int64{-1, int64(len(body))} {
+		release := make(chan struct{})
+		var once sync.Once
+		free := func() { once.Do(func() { close(release) }) }
+		defer free()
+		var done []<-chan *httptest.ResponseRecorder
+		for range 3 {
+			// 31 KiB each: 32 KiB held of 100, and the next step (64) fits none.
+			done = append(done, e.startUpload(newPausedBody(body, 31<<10, release), length))
+		}
+		if h := e.srv.memory.Held(); h < 3*(31<<10) || h > e.srv.memory.limit {
+			t.Fatalf("3 uploads of 31 KiB so far hold %d bytes, want 31-32 KiB each", h)
+		}
+		free()
+		for i, d := range done {
+			if rec := <-d; rec.Code != http.StatusCreated {
+				t.Errorf("upload %d (Content-Length %d): %d %s, want 201", i, length, rec.Code, rec.Body)
+			}
+		}
+		if h := e.srv.memory.Held(); h != 0 {
+			t.Fatalf("%d bytes held after the uploads", h)
+		}
+	}
+}
+
+// TestMemoryBudgetClientGone: a client whose connection closes mid-body (with a
+// Content-Length or chunked) or mid-page gives back every byte it held.
+func TestMemoryBudgetClientGone(t *testing.T) {
+	e := newEnv(t, Options{MaxBody: 2 << 20})
+	for range 4 {
+		e.append("s", nil, ev("E", map[string]any{"pad": blob(1 << 20)})).must(t, http.StatusCreated)
+	}
+	// until polls cond, which the server makes true in its own time.
+	until := func(what string, cond func(int64) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(e.srv.memory.Held()); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d bytes held", what, e.srv.memory.Held())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	cases := []struct {
+		name string
+		send string
+		// held is what the server holds once it reads the body or sends the page;
+		// peek waits for the page's first byte.
+		held int64
+		peek bool
+	}{
+		{"mid-body with a Content-Length",
+			fmt.Sprintf("POST /v1/streams/s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n{\"events\":[", 1<<20) + blob(100<<10),
+			100 << 10, false},
+		{"mid-body, chunked",
+			fmt.Sprintf("POST /v1/streams/s HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", 300<<10, blob(300<<10)),
+			300 << 10, false},
+		{"mid-page", "GET /v1/streams/s?limit=4 HTTP/1.1\r\nHost: localhost\r\n\r\n", 0, true},
+	}
+	for _, c := range cases {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.ts.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(conn, c.send); err != nil {
+			t.Fatal(err)
+		}
+		if c.peek {
+			if _, err := bufio.NewReader(conn).Peek(1); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+		until(c.name+", before the client goes", func(h int64) bool { return h >= c.held })
+		conn.Close()
+		until(c.name+", after the client went", func(h int64) bool { return h == 0 })
 	}
 }

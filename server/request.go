@@ -38,8 +38,9 @@ func readOptionalBody(r *http.Request) (v any, present bool, err error) {
 }
 
 // readRaw reads the request body, bounded by Options.MaxBody. It reserves the bytes of
-// the memory budget before it allocates them: a body of known length at once, a
-// chunked one as it grows.
+// the memory budget as the body arrives, before it allocates them, in steps that double
+// up to its Content-Length (or, for a chunked body, one byte past MaxBody): a client
+// holds about what it has sent, never what it only announced.
 func readRaw(r *http.Request) ([]byte, error) {
 	ctx := r.Context()
 	res := reservationOf(ctx)
@@ -48,24 +49,30 @@ func readRaw(r *http.Request) ([]byte, error) {
 		maxBody = res.s.opts.MaxBody
 	}
 	known := r.ContentLength >= 0
-	size := int64(4 << 10) // of a chunked body, to begin with
+	// One byte past MaxBody for a chunked body, for http.MaxBytesReader to refuse.
+	end := maxBody + 1
 	if known {
 		if r.ContentLength > maxBody {
 			return nil, &http.MaxBytesError{Limit: maxBody}
 		}
-		size = r.ContentLength
+		if res != nil && r.ContentLength > res.s.memory.limit {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf(
+				"the request body of %d bytes is more than the server's memory budget of %d bytes can ever hold "+
+					"(bodies may have up to %d bytes, --max-body): raise pmd serve --memory-budget, or send a smaller body",
+				r.ContentLength, res.s.memory.limit, maxBody)}
+		}
+		end = r.ContentLength
 	}
-	buf, _, err := res.grow(ctx, nil, int(size), true)
+	buf, _, err := res.grow(ctx, nil, int(min(4<<10, end)), true)
 	if err != nil {
 		return nil, err
 	}
 	for {
 		if len(buf) == cap(buf) {
-			if known {
+			if known && int64(len(buf)) == end {
 				return buf, nil // the server's body ends at its Content-Length
 			}
-			// One byte past MaxBody, for http.MaxBytesReader to refuse.
-			size := min(2*int64(cap(buf)), maxBody+1)
+			size := min(2*int64(cap(buf)), end)
 			if size <= int64(cap(buf)) {
 				return nil, &http.MaxBytesError{Limit: maxBody}
 			}
