@@ -3,8 +3,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -31,6 +34,8 @@ type metrics struct {
 	subscriptionsCut prometheus.Counter
 	// budgetRefused counts requests refused for want of the memory budget.
 	budgetRefused prometheus.Counter
+	// scrapeErrs logs the collectors' errors; its log is Options.Logger.
+	scrapeErrs scrapeErrorLog
 }
 
 func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.Store, procs Processes, memory *memoryBudget) *metrics {
@@ -139,8 +144,44 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// handler serves the metrics. A collector that fails (a lag read from a damaged index)
+// loses its own series only: the rest are served, pmd_damaged_records among them, and
+// the failure is logged at most once a minute.
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.gather, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.gather, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: &m.scrapeErrs})
+}
+
+// scrapeErrorLog logs the errors of collecting metrics, at most once a minute: a
+// damaged index fails every scrape, every few seconds, until it is repaired.
+type scrapeErrorLog struct {
+	mu         sync.Mutex
+	log        *slog.Logger // nil: slog.Default()
+	now        func() time.Time
+	last       time.Time // of the last line logged
+	suppressed int       // errors not logged since
+}
+
+const scrapeErrorEvery = time.Minute
+
+// Println implements promhttp.Logger.
+func (l *scrapeErrorLog) Println(v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now
+	if l.now != nil {
+		now = l.now
+	}
+	t := now()
+	if !l.last.IsZero() && t.Sub(l.last) < scrapeErrorEvery && t.After(l.last) {
+		l.suppressed++
+		return
+	}
+	log := l.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("metrics: collecting failed; the other series are served", "error", fmt.Sprint(v...), "suppressed", l.suppressed)
+	l.last, l.suppressed = t, 0
 }
 
 func (m *metrics) observeRequest(route string, status int, d time.Duration) {
@@ -178,8 +219,7 @@ func (c processCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(processesDesc, err)
-		return
+		return // left out of this scrape rather than failing the others (see handler)
 	}
 	for _, m := range managers {
 		ch <- prometheus.MustNewConstMetric(processesDesc, prometheus.GaugeValue, float64(m.Open), m.Name, "open")

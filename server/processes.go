@@ -64,8 +64,9 @@ type Manager struct {
 	Open      int      `json:"open"`
 	Completed int      `json:"completed"`
 	Expired   int      `json:"expired"`
-	// Lag is how far the manager is behind the log, in log positions; 0 when caught up.
-	Lag uint64 `json:"lag"`
+	// Lag is how far the manager is behind the log, in log positions; 0 when caught up,
+	// nil when it could not be read (a damaged index: /healthz says degraded).
+	Lag *uint64 `json:"lag"`
 	// Parked counts its parked commands.
 	Parked int `json:"parked"`
 	// DeliveryAttempts and DeliveryFailures count the delivery attempts of its commands

@@ -23,7 +23,7 @@ type fakeProcesses struct {
 }
 
 func (f *fakeProcesses) Managers(context.Context) ([]Manager, error) {
-	return []Manager{{Name: "M", Handles: []string{"A", "B"}, Open: 3, Completed: 1, Expired: 1}}, nil
+	return []Manager{{Name: "M", Handles: []string{"A", "B"}, Open: 3, Completed: 1, Expired: 1, Lag: new(uint64)}}, nil
 }
 
 func (f *fakeProcesses) List(_ context.Context, name, after string, limit int) ([]ProcessSummary, error) {

@@ -115,13 +115,20 @@ func (p *processes) Managers(ctx context.Context) ([]server.Manager, error) {
 	out := make([]server.Manager, len(p.managers))
 	for i, mg := range p.managers {
 		c := mg.m.Counts()
-		st, err := mg.m.Stats(ctx)
-		if err != nil {
-			return nil, err
-		}
 		out[i] = server.Manager{Name: mg.cfg.Name, Handles: slices.Clone(mg.cfg.Handles),
-			Open: c.Open, Completed: c.Completed, Expired: c.Expired, Lag: st.Lag, Parked: st.Parked,
+			Open: c.Open, Completed: c.Completed, Expired: c.Expired,
 			DeliveryAttempts: mg.attempts.Load(), DeliveryFailures: mg.failures.Load()}
+		st, err := mg.m.Stats(ctx)
+		switch {
+		case err == nil:
+			out[i].Lag, out[i].Parked = &st.Lag, st.Parked
+		case ctx.Err() != nil || errors.Is(err, pmd.ErrUnavailable):
+			return nil, err
+		default:
+			// The lag lookup failed (a damaged index, which /healthz reports): the
+			// manager is still listed, its lag null, rather than the answer failing.
+			out[i].Parked = len(mg.m.Parked())
+		}
 	}
 	return out, nil
 }
@@ -383,16 +390,19 @@ func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, mg := range c.p.managers {
+		ch <- prometheus.MustNewConstMetric(exprErrorsDesc, prometheus.CounterValue, float64(c.p.exprs.Count(mg.cfg.Name)), mg.cfg.Name)
 		st, err := mg.m.Stats(context.Background())
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(lagDesc, err)
+			// The lag lookup failed (a damaged index, which pmd_damaged_records and
+			// /healthz report): the figures Stats gives are left out of this scrape,
+			// not made an error that would fail all of /metrics.
+			ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(len(mg.m.Parked())), mg.cfg.Name)
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(st.Lag), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(st.Parked), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(removedDesc, prometheus.CounterValue, float64(st.Removed), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(lateDesc, prometheus.CounterValue, float64(st.Late), mg.cfg.Name)
-		ch <- prometheus.MustNewConstMetric(exprErrorsDesc, prometheus.CounterValue, float64(c.p.exprs.Count(mg.cfg.Name)), mg.cfg.Name)
 		for typ, n := range st.Unmatched {
 			ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(n), mg.cfg.Name, typ)
 		}

@@ -208,7 +208,9 @@ func (c *subscriptionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.p.subs {
 		st, err := s.sub.Status(context.Background())
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(subLagDesc, err)
+			// The lag lookup failed (a damaged index, which pmd_damaged_records and
+			// /healthz report): this subscription is left out of this scrape, not made
+			// an error that would fail all of /metrics.
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(subPositionDesc, prometheus.GaugeValue, float64(st.Position), s.cfg.Name)
