@@ -114,16 +114,18 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		want serveConfig
 		err  string
 	}{
-		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", maxBody: 16 << 20, cache: 64 << 20, grace: 30 * time.Second, scavengeEvery: 24 * time.Hour}},
-		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json", "PMD_MAX_BODY": "1MiB", "PMD_SHUTDOWN_GRACE": "5s", "PMD_CACHE": "1GB", "PMD_SCAVENGE_EVERY": "0"},
-			want: serveConfig{data: "/d", addr: ":1", config: "c.yaml", noSync: true, logFormat: "json", maxBody: 1 << 20, cache: 1e9, grace: 5 * time.Second}},
-		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true", "PMD_MAX_BODY": "1MiB", "PMD_SHUTDOWN_GRACE": "5s", "PMD_CACHE": "1GB", "PMD_SCAVENGE_EVERY": "0"},
-			args: []string{"--data", "/f", "--no-sync=false", "--max-body", "2048", "--shutdown-grace", "0s", "--cache", "256MiB", "--scavenge-every", "1h"},
-			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text", maxBody: 2048, cache: 256 << 20, scavengeEvery: time.Hour}},
+		{name: "defaults", want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", maxBody: 16 << 20, memoryBudget: 256 << 20, cache: 64 << 20, grace: 30 * time.Second, scavengeEvery: 24 * time.Hour}},
+		{name: "environment", env: map[string]string{"PMD_DATA": "/d", "PMD_ADDR": ":1", "PMD_CONFIG": "c.yaml", "PMD_NO_SYNC": "true", "PMD_LOG_FORMAT": "json", "PMD_MAX_BODY": "1MiB", "PMD_MEMORY_BUDGET": "1GiB", "PMD_SHUTDOWN_GRACE": "5s", "PMD_CACHE": "1GB", "PMD_SCAVENGE_EVERY": "0"},
+			want: serveConfig{data: "/d", addr: ":1", config: "c.yaml", noSync: true, logFormat: "json", maxBody: 1 << 20, memoryBudget: 1 << 30, cache: 1e9, grace: 5 * time.Second}},
+		{name: "flags win", env: map[string]string{"PMD_DATA": "/d", "PMD_NO_SYNC": "true", "PMD_MAX_BODY": "1MiB", "PMD_MEMORY_BUDGET": "1GiB", "PMD_SHUTDOWN_GRACE": "5s", "PMD_CACHE": "1GB", "PMD_SCAVENGE_EVERY": "0"},
+			args: []string{"--data", "/f", "--no-sync=false", "--max-body", "2048", "--memory-budget", "64MiB", "--shutdown-grace", "0s", "--cache", "256MiB", "--scavenge-every", "1h"},
+			want: serveConfig{data: "/f", addr: "127.0.0.1:7070", logFormat: "text", maxBody: 2048, memoryBudget: 64 << 20, cache: 256 << 20, scavengeEvery: time.Hour}},
 		{name: "max body", args: []string{"--max-body", "1024"},
-			want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", maxBody: 1024, cache: 64 << 20, grace: 30 * time.Second, scavengeEvery: 24 * time.Hour}},
+			want: serveConfig{data: "./data", addr: "127.0.0.1:7070", logFormat: "text", maxBody: 1024, memoryBudget: 256 << 20, cache: 64 << 20, grace: 30 * time.Second, scavengeEvery: 24 * time.Hour}},
 		{name: "bad max body", args: []string{"--max-body", "0"}, err: `--max-body: "0" is not a size`},
 		{name: "bad max body in the environment", env: map[string]string{"PMD_MAX_BODY": "big"}, err: `--max-body: "big" is not a size`},
+		{name: "bad memory budget", args: []string{"--memory-budget", "-1"}, err: `--memory-budget: "-1" is not a size`},
+		{name: "bad memory budget in the environment", env: map[string]string{"PMD_MEMORY_BUDGET": "most"}, err: `--memory-budget: "most" is not a size`},
 		{name: "bad cache", args: []string{"--cache", "lots"}, err: `--cache: "lots" is not a size`},
 		{name: "bad shutdown grace", args: []string{"--shutdown-grace", "-1s"}, err: `--shutdown-grace "-1s" is not a duration`},
 		{name: "bad shutdown grace in the environment", env: map[string]string{"PMD_SHUTDOWN_GRACE": "soon"}, err: `--shutdown-grace "soon" is not a duration`},
@@ -135,7 +137,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT", "PMD_MAX_BODY", "PMD_SHUTDOWN_GRACE", "PMD_CACHE", "PMD_SCAVENGE_EVERY"} {
+			for _, k := range []string{"PMD_DATA", "PMD_ADDR", "PMD_CONFIG", "PMD_NO_SYNC", "PMD_LOG_FORMAT", "PMD_MAX_BODY", "PMD_MEMORY_BUDGET", "PMD_SHUTDOWN_GRACE", "PMD_CACHE", "PMD_SCAVENGE_EVERY"} {
 				t.Setenv(k, tt.env[k])
 			}
 			got, err := serveFlags(tt.args, io.Discard)

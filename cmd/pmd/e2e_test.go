@@ -71,7 +71,7 @@ type daemon struct {
 func startDaemon(t *testing.T, bin string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=", "PMD_MAX_BODY=", "PMD_SHUTDOWN_GRACE=")
+	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=", "PMD_MAX_BODY=", "PMD_MEMORY_BUDGET=", "PMD_SHUTDOWN_GRACE=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Command pmd is the pmd daemon and its command-line client.
 //
 //	pmd serve [--data DIR] [--addr HOST:PORT] [--config FILE] [--no-sync] [--cache SIZE] [--log-format text|json]
-//	          [--max-body SIZE] [--shutdown-grace DURATION] [--scavenge-every DURATION] ...
+//	          [--max-body SIZE] [--memory-budget SIZE] [--shutdown-grace DURATION] [--scavenge-every DURATION] ...
 //	pmd check-config FILE
 //	pmd verify DIR
 //	pmd repair DIR [--yes] [--quarantine FILE]
@@ -29,7 +29,7 @@
 // trust for an https daemon); those that answer with data take --json (print JSON for
 // scripts). The flags of serve can also be set with environment variables, which
 // `pmd serve --help` names: PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false),
-// PMD_CACHE, PMD_LOG_FORMAT, PMD_MAX_BODY, PMD_SHUTDOWN_GRACE, PMD_SCAVENGE_EVERY,
+// PMD_CACHE, PMD_LOG_FORMAT, PMD_MAX_BODY, PMD_MEMORY_BUDGET, PMD_SHUTDOWN_GRACE, PMD_SCAVENGE_EVERY,
 // those of access (docs/api.md), and PMD_NODE_ID, PMD_RAFT_ADDR and PMD_JOIN; the Raft
 // tuning flags (--raft-advertise, --bootstrap-expect, --raft-snapshot-*,
 // --raft-trailing-logs, --raft-heartbeat) have none. A flag given on the command line
