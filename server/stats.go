@@ -405,19 +405,33 @@ func series(hist []sample, commits bool) seriesJSON {
 	return out
 }
 
-// window adds to m its deliveries over the samples' window.
+// window adds to m its deliveries over the samples' window: from the oldest sample of
+// the newest run that holds m's counters, none of them going down. A sample without them
+// (taken before this node led its cluster, or when the managers could not be listed)
+// or a counter that went down (a new leadership term counts from 0 again, docs/cluster.md)
+// starts the window afresh after it, as a step back of the clock does (nextSample).
 func window(m Manager, hist []sample) managerStats {
 	out := managerStats{Manager: normalManager(m)}
 	if len(hist) < 2 {
 		return out
 	}
-	first, last := hist[0], hist[len(hist)-1]
-	a, okA := first.deliveries[m.Name]
-	b, okB := last.deliveries[m.Name]
-	if !okA || !okB {
+	last := hist[len(hist)-1]
+	b, ok := last.deliveries[m.Name]
+	if !ok {
 		return out
 	}
-	out.WindowSeconds = last.at.Sub(first.at).Seconds()
+	first, a := len(hist)-1, b
+	for i := len(hist) - 2; i >= 0; i-- {
+		d, ok := hist[i].deliveries[m.Name]
+		if !ok || d[0] > a[0] || d[1] > a[1] {
+			break
+		}
+		first, a = i, d
+	}
+	if first == len(hist)-1 {
+		return out
+	}
+	out.WindowSeconds = last.at.Sub(hist[first].at).Seconds()
 	out.WindowAttempts, out.WindowFailures = b[0]-a[0], b[1]-a[1]
 	if out.WindowAttempts > 0 {
 		rate := float64(out.WindowFailures) / float64(out.WindowAttempts)

@@ -101,19 +101,32 @@ func TestStatsWindow(t *testing.T) {
 	at := func(s int64, attempts, failures uint64) sample {
 		return sample{at: time.Unix(s, 0), deliveries: map[string][2]uint64{"M": {attempts, failures}}}
 	}
+	// none is a sample without the manager: taken while the node was not the leader of
+	// its cluster, or when the managers could not be listed.
+	none := func(s int64) sample { return sample{at: time.Unix(s, 0)} }
 	for _, tc := range []struct {
+		name string
 		hist []sample
 		rate *float64
 		n    uint64
+		secs float64
 	}{
-		{nil, nil, 0},
-		{[]sample{at(1, 5, 1)}, nil, 0},
-		{[]sample{at(1, 5, 1), at(2, 5, 1)}, nil, 0},
-		{[]sample{at(1, 5, 1), at(2, 7, 1), at(3, 9, 2)}, ptr(0.25), 4},
+		{"no sample", nil, nil, 0, 0},
+		{"one sample", []sample{at(1, 5, 1)}, nil, 0, 0},
+		{"no attempt", []sample{at(1, 5, 1), at(2, 5, 1)}, nil, 0, 1},
+		{"attempts", []sample{at(1, 5, 1), at(2, 7, 1), at(3, 9, 2)}, ptr(0.25), 4, 2},
+		{"oldest without the manager", []sample{none(1), at(2, 5, 1), at(3, 9, 2)}, ptr(0.25), 4, 1},
+		{"a gap without the manager", []sample{at(1, 0, 0), none(2), at(3, 5, 1), at(4, 9, 2)}, ptr(0.25), 4, 1},
+		{"newest without the manager", []sample{at(1, 5, 1), at(2, 9, 2), none(3)}, nil, 0, 0},
+		{"none with the manager", []sample{none(1), none(2)}, nil, 0, 0},
+		// A new leadership term starts the counters again (docs/cluster.md).
+		{"counters restarted", []sample{at(1, 100, 10), at(2, 3, 0), at(3, 7, 1)}, ptr(0.25), 4, 1},
+		{"failures restarted", []sample{at(1, 1, 1), at(2, 5, 0), at(3, 9, 1)}, ptr(0.25), 4, 1},
+		{"restarted at the newest", []sample{at(1, 100, 10), at(2, 3, 0)}, nil, 0, 0},
 	} {
 		got := window(Manager{Name: "M"}, tc.hist)
-		if got.WindowAttempts != tc.n || (got.FailureRate == nil) != (tc.rate == nil) || tc.rate != nil && *got.FailureRate != *tc.rate {
-			t.Errorf("window over %d samples: %d attempts, rate %v; want %d, %v", len(tc.hist), got.WindowAttempts, got.FailureRate, tc.n, tc.rate)
+		if got.WindowAttempts != tc.n || got.WindowSeconds != tc.secs || (got.FailureRate == nil) != (tc.rate == nil) || tc.rate != nil && *got.FailureRate != *tc.rate {
+			t.Errorf("%s: %d attempts over %vs, rate %v; want %d over %vs, %v", tc.name, got.WindowAttempts, got.WindowSeconds, got.FailureRate, tc.n, tc.secs, tc.rate)
 		}
 	}
 }
