@@ -541,22 +541,39 @@ func closeNodeFirst(node *cluster.Node, closeStore func() error, logger *slog.Lo
 
 // clusterCollector exports the node's Raft figures to /metrics: its state, term, commit
 // and applied indexes, the time since it last heard from the leader, and on the leader
-// each member's lag (entries behind the commit index; members that do not answer within
-// a second are left out).
-type clusterCollector struct{ node *cluster.Node }
+// whether each member answers and its lag (entries behind the commit index). A member
+// that does not answer within a second keeps a lag, counted from the applied index of
+// its last answer to this leader, so that an alert on lag fires for a dead follower; one
+// not heard from since this node leads has none, but is 0 in pmd_raft_member_reachable.
+type clusterCollector struct {
+	node raftNode
+
+	mu sync.Mutex
+	// applied is each member's applied index at its last answer, while this node leads.
+	applied map[string]uint64
+}
+
+// raftNode is what clusterCollector reads of a *cluster.Node.
+type raftNode interface {
+	Self() cluster.Info
+	LastContact() time.Time
+	RefusedConnections() uint64
+	Status(ctx context.Context) (cluster.Status, error)
+}
 
 var (
-	raftStateDesc   = prometheus.NewDesc("pmd_raft_state", "1 for this node's Raft state (leader, follower, candidate, shutdown; removed once the leader removed it from the cluster; halted once it met a Raft entry of apply rules newer than its pmd's).", []string{"state"}, nil)
-	raftTermDesc    = prometheus.NewDesc("pmd_raft_term", "This node's current Raft term.", nil, nil)
-	raftCommitDesc  = prometheus.NewDesc("pmd_raft_commit_index", "The last Raft index this node knows committed.", nil, nil)
-	raftAppliedDesc = prometheus.NewDesc("pmd_raft_applied_index", "The Raft index up to which this node's store is current (entries that change nothing in it, as no-ops, count as applied).", nil, nil)
-	raftContactDesc = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
-	raftLagDesc     = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index.", []string{"node"}, nil)
-	raftRefusedDesc = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, without a header, or above the 64 not yet authenticated (or 8 from one host).", nil, nil)
+	raftStateDesc     = prometheus.NewDesc("pmd_raft_state", "1 for this node's Raft state (leader, follower, candidate, shutdown; removed once the leader removed it from the cluster; halted once it met a Raft entry of apply rules newer than its pmd's).", []string{"state"}, nil)
+	raftTermDesc      = prometheus.NewDesc("pmd_raft_term", "This node's current Raft term.", nil, nil)
+	raftCommitDesc    = prometheus.NewDesc("pmd_raft_commit_index", "The last Raft index this node knows committed.", nil, nil)
+	raftAppliedDesc   = prometheus.NewDesc("pmd_raft_applied_index", "The Raft index up to which this node's store is current (entries that change nothing in it, as no-ops, count as applied).", nil, nil)
+	raftContactDesc   = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
+	raftLagDesc       = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index; a member that does not answer is counted from the applied index of its last answer to this leader.", []string{"node"}, nil)
+	raftReachableDesc = prometheus.NewDesc("pmd_raft_member_reachable", "On the leader: 1 for each member that answered within a second, 0 for one that did not.", []string{"node"}, nil)
+	raftRefusedDesc   = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, without a header, or above the 64 not yet authenticated (or 8 from one host).", nil, nil)
 )
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{raftStateDesc, raftTermDesc, raftCommitDesc, raftAppliedDesc, raftContactDesc, raftLagDesc, raftRefusedDesc} {
+	for _, d := range []*prometheus.Desc{raftStateDesc, raftTermDesc, raftCommitDesc, raftAppliedDesc, raftContactDesc, raftLagDesc, raftReachableDesc, raftRefusedDesc} {
 		ch <- d
 	}
 }
@@ -579,7 +596,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(raftContactDesc, prometheus.GaugeValue, contact)
 	ch <- prometheus.MustNewConstMetric(raftRefusedDesc, prometheus.CounterValue, float64(c.node.RefusedConnections()))
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if self.State != "leader" {
+		c.applied = nil // another leader's members may have moved on since
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -588,12 +608,21 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
+	applied := make(map[string]uint64, len(st.Nodes)) // members removed are forgotten
 	for _, m := range st.Nodes {
+		reachable := 0.0
 		if m.Reachable {
-			lag := self.CommitIndex - min(m.AppliedIndex, self.CommitIndex)
+			reachable, applied[m.ID] = 1, m.AppliedIndex
+		} else if a, ok := c.applied[m.ID]; ok {
+			applied[m.ID] = a
+		}
+		ch <- prometheus.MustNewConstMetric(raftReachableDesc, prometheus.GaugeValue, reachable, m.ID)
+		if a, ok := applied[m.ID]; ok {
+			lag := self.CommitIndex - min(a, self.CommitIndex)
 			ch <- prometheus.MustNewConstMetric(raftLagDesc, prometheus.GaugeValue, float64(lag), m.ID)
 		}
 	}
+	c.applied = applied
 }
 
 // leaderSubscriptions answers the server's subscription routes with the set running on
