@@ -526,6 +526,12 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
+	// Damage the failed open reported (indexDamaged: pebble checks blocks as it opens)
+	// was in the index just removed: the new one is built from the log, so the damage is
+	// no longer a problem, and not one "rebuilt at the next start".
+	e.mu.Lock()
+	e.indexBad = nil
+	e.mu.Unlock()
 	idx, err := index.Open(dir, e.indexOptions())
 	if err != nil {
 		return nil, err
