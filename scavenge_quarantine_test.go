@@ -3,9 +3,11 @@ package pmd_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -164,4 +166,73 @@ func filesHolding(t *testing.T, dir string, b []byte) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestScavengeRemovesOnlyTheQuarantinesPmdMade: a scavenge of a store that has erased
+// data removes the quarantines pmd writes in the data directory, a directory
+// quarantine-<UTC time> (a cut at Open) and a file quarantine-<UTC time>.bin (pmd
+// repair), and nothing else: an operator's copy named quarantine-something, or a
+// repair's --quarantine file under another name, is the operator's to remove.
+func TestScavengeRemovesOnlyTheQuarantinesPmdMade(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{Logger: quietLogger(), NoScrub: true, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "P-1", pmd.Any, pmd.EventData{Type: "T"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EraseStream(ctx, "P-1"); err != nil {
+		t.Fatal(err)
+	}
+	type entry struct {
+		name    string
+		isDir   bool
+		removed bool
+	}
+	entries := []entry{
+		{"quarantine-20261129T120000.123456789Z", true, true},
+		{"quarantine-20261129T120000Z.bin", false, true},
+		{"quarantine-X.keep", false, false},
+		{"quarantine-X", true, false},
+		{"quarantine-20261129T120000Z.bin.keep", false, false},
+		{"quarantine-20261129T130000Z.bin", true, false}, // a repair's name, but a directory
+		{"quarantine-20261129T120000.123456789Z.copy", false, false},
+		{"quarantine-20261129T140000.123456789Z.bin", false, false},
+		{"quarantine-", false, false},
+		{"other-name.bin", false, false},
+	}
+	var want []string
+	for _, e := range entries {
+		p := filepath.Join(dir, e.name)
+		var err error
+		if e.isDir {
+			if err = os.Mkdir(p, 0o750); err == nil {
+				err = os.WriteFile(filepath.Join(p, "00000000000000000001"), []byte("copy"), 0o600)
+			}
+		} else {
+			err = os.WriteFile(p, []byte("copy"), 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.removed {
+			want = append(want, p)
+		}
+	}
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Quarantines, want) {
+		t.Errorf("the scavenge says it removed %v, want %v", res.Quarantines, want)
+	}
+	for _, e := range entries {
+		_, err := os.Stat(filepath.Join(dir, e.name))
+		if gone := errors.Is(err, fs.ErrNotExist); gone != e.removed {
+			t.Errorf("%s (a directory: %v): removed %v, want %v (%v)", e.name, e.isDir, gone, e.removed, err)
+		}
+	}
 }

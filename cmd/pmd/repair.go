@@ -23,7 +23,7 @@ and changes nothing. With --yes it does it: the torn tail is cut, each damaged r
 is replaced by a void record at the same position (so no other event moves), every
 removed byte is kept in a quarantine file (DIR/quarantine-<UTC time>.bin unless
 --quarantine names another: the next scavenge of a store that has erased data removes
-that one, so copy it out of DIR to keep it; one named with --quarantine stays), and the index is removed, to be rebuilt from the repaired
+that one, so copy it out of DIR to keep it; a --quarantine file of another name stays), and the index is removed, to be rebuilt from the repaired
 log at the next start.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {

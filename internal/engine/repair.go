@@ -74,7 +74,7 @@ func (p *RepairPlan) Lines() []string {
 // DefaultQuarantine is the quarantine file of a repair of the data directory dir made at
 // time now: dir/quarantine-<UTC timestamp>.bin.
 func DefaultQuarantine(dir string, now time.Time) string {
-	return filepath.Join(dir, quarantinePrefix+now.UTC().Format("20060102T150405Z")+".bin")
+	return filepath.Join(dir, quarantinePrefix+now.UTC().Format(repairQuarantineTime)+".bin")
 }
 
 // Apply carries the plan out: it does nothing for a plan without Actions. Otherwise it

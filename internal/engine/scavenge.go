@@ -189,8 +189,8 @@ func (e *Engine) sealErased(ctx context.Context) error {
 // and the file of the bytes pmd repair removed (DefaultQuarantine).
 const quarantinePrefix = "quarantine-"
 
-// dropQuarantines removes every quarantine in the data directory when the store has
-// erased data. A quarantine holds log bytes as they were, the data of events erased
+// dropQuarantines removes every quarantine pmd made in the data directory (isQuarantine:
+// no other file, whatever its name) when the store has erased data. A quarantine holds log bytes as they were, the data of events erased
 // since included, and no scavenge rewrites it: an erasure leaves the disk only if the
 // quarantines go too. Deciding which of them hold erased bytes would mean trusting a
 // parse of the damaged bytes they were kept for, so all go, each logged. It returns the
@@ -205,7 +205,7 @@ func (e *Engine) dropQuarantines() ([]string, error) {
 	}
 	var removed []string
 	for _, ent := range ents {
-		if !isQuarantineName(ent.Name()) {
+		if !isQuarantine(ent.Name(), ent.IsDir()) {
 			continue
 		}
 		q := filepath.Join(e.dir, ent.Name())
@@ -223,14 +223,36 @@ func (e *Engine) dropQuarantines() ([]string, error) {
 	return removed, nil
 }
 
-// isQuarantineName reports whether name is that of a quarantine pmd made in a data
-// directory.
-func isQuarantineName(name string) bool {
-	return strings.HasPrefix(name, quarantinePrefix)
+// The UTC times in the names of the quarantines pmd makes: the directory of a cut at
+// Open, and the file of a repair (DefaultQuarantine).
+const (
+	cutQuarantineTime    = "20060102T150405.000000000Z"
+	repairQuarantineTime = "20060102T150405Z"
+)
+
+// isQuarantine reports whether the entry name of a data directory (a directory if isDir)
+// has the shape of a quarantine pmd makes there: a directory quarantine-<UTC time>
+// (openCutBelowKeep) or a file quarantine-<UTC time>.bin (DefaultQuarantine). Any other
+// name, an operator's copy such as quarantine-X.keep included, is not one.
+func isQuarantine(name string, isDir bool) bool {
+	t, ok := strings.CutPrefix(name, quarantinePrefix)
+	if !ok {
+		return false
+	}
+	layout := cutQuarantineTime
+	if !isDir {
+		if t, ok = strings.CutSuffix(t, ".bin"); !ok {
+			return false
+		}
+		layout = repairQuarantineTime
+	}
+	// The length too: a parse accepts fractional seconds the layout does not have.
+	_, err := time.Parse(layout, t)
+	return err == nil && len(t) == len(layout)
 }
 
-// ScavengeRemoves reports whether path is a quarantine that a scavenge of the data
-// directory dir removes when the store has erased data (see dropQuarantines).
+// ScavengeRemoves reports whether the file path is a quarantine that a scavenge of the
+// data directory dir removes when the store has erased data (see dropQuarantines).
 func ScavengeRemoves(dir, path string) bool {
 	d, err := filepath.Abs(dir)
 	if err != nil {
@@ -240,7 +262,7 @@ func ScavengeRemoves(dir, path string) bool {
 	if err != nil {
 		return false
 	}
-	return filepath.Dir(p) == d && isQuarantineName(filepath.Base(p))
+	return filepath.Dir(p) == d && isQuarantine(filepath.Base(p), false)
 }
 
 // scavenger decides, record by record, what a scavenge keeps of one segment.
