@@ -408,7 +408,8 @@ func (e *Engine) openCutBelowKeep(dir string, opts pmdlog.Options, failed error)
 	if err := SyncFile(q); err != nil {
 		return nil, err
 	}
-	e.logger.Error("pmd: the log lost records the index held on disk: cutting its torn end below them, the segments as they were kept in a quarantine directory",
+	e.logger.Error("pmd: the log lost records the index held on disk: cutting its torn end below them, the segments as they were kept in a quarantine directory; "+
+		"the next scavenge of a store that has erased data removes it: copy it out of the data directory to keep it",
 		"refused", failed, "quarantine", q)
 	opts.Keep = 0
 	return pmdlog.Open(dir, opts)
