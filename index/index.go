@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -245,10 +246,11 @@ func Open(dir string, opts Options) (*Index, error) {
 	cache := pebble.NewCache(opts.CacheSize)
 	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize}
 	x.cnt.stop = make(chan struct{})
+	bg := &bgErrors{logger: logger, now: time.Now}
 	po := &pebble.Options{
 		// Pebble's default stops the process on a damaged table; the index is derived
 		// data, so damage is reported and the owner rebuilds it from the log.
-		EventListener: &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		EventListener: &pebble.EventListener{BackgroundError: bg.report, DataCorruption: func(info pebble.DataCorruptionInfo) {
 			x.errorf("index: damaged table %s: %w", info.Path, errors.Join(pebble.ErrCorruption, info.Details))
 		}, FlushBegin: func(pebble.FlushInfo) {
 			if opts.BeforeFlush != nil {
@@ -905,4 +907,49 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	panic("index: " + fmt.Sprintf(format, args...))
+}
+
+// bgErrors logs pebble's background errors (failed flushes and compactions). Pebble
+// retries a failing compaction at once, so one damaged table can raise the same error
+// dozens of times in a few milliseconds: each distinct error is logged at most once a
+// minute, with the number of repeats left out since it was last logged.
+type bgErrors struct {
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]*bgError
+}
+
+type bgError struct {
+	logged   time.Time
+	repeated int
+}
+
+const bgErrorEvery = time.Minute
+
+func (b *bgErrors) report(err error) {
+	msg := err.Error()
+	now := b.now()
+	b.mu.Lock()
+	if b.seen == nil || len(b.seen) > 64 {
+		b.seen = make(map[string]*bgError) // bounded: forget old errors
+	}
+	e := b.seen[msg]
+	if e != nil && now.Sub(e.logged) < bgErrorEvery {
+		e.repeated++
+		b.mu.Unlock()
+		return
+	}
+	repeated := 0
+	if e != nil {
+		repeated = e.repeated
+	}
+	b.seen[msg] = &bgError{logged: now}
+	b.mu.Unlock()
+	if repeated > 0 {
+		b.logger.Error("index: background error", "err", err, "repeated", repeated)
+	} else {
+		b.logger.Error("index: background error", "err", err)
+	}
 }
