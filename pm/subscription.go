@@ -635,8 +635,12 @@ type SubscriptionStatus struct {
 	// or a version of the stream for a Stream filter.
 	Position uint64
 	// Lag is from Position to the newest matching event, both included; 0 when caught
-	// up.
+	// up, or when it could not be read (LagErr).
 	Lag uint64
+	// LagErr is why the lag could not be read (the index's read of the newest matching
+	// event failed: a damaged index, which the store reports); nil when Lag is right.
+	// The rest of the status holds.
+	LagErr error
 	// Parked are the parked events, in log order.
 	Parked []ParkedEvent
 	// Failing is the event that failed its last attempt and is not parked (failed
@@ -652,15 +656,17 @@ type SubscriptionStatus struct {
 	LastErrAt time.Time
 }
 
-// Status says where the subscription stands. The lag costs one read of the index.
+// Status says where the subscription stands. The lag costs one read of the index; if
+// that read fails (but for ctx or a closed store), the status says so in LagErr rather
+// than failing: where it stands and what is parked are known without it.
 func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
-	newest, err := s.newest(ctx)
-	if err != nil {
-		return SubscriptionStatus{}, err
+	newest, lagErr := s.newest(ctx)
+	if lagErr != nil && (ctx.Err() != nil || errors.Is(lagErr, pmd.ErrClosed)) {
+		return SubscriptionStatus{}, lagErr
 	}
 	s.mu.Lock()
-	st := SubscriptionStatus{Position: s.position, LastErr: s.d.lastErr, LastErrAt: s.d.lastErrAt}
-	if newest.ok && newest.at >= s.position {
+	st := SubscriptionStatus{Position: s.position, LastErr: s.d.lastErr, LastErrAt: s.d.lastErrAt, LagErr: lagErr}
+	if lagErr == nil && newest.ok && newest.at >= s.position {
 		st.Lag = newest.at - s.position + 1
 	}
 	for _, x := range s.d.queues[""] {

@@ -39,7 +39,7 @@ func (failingCollector) Collect(ch chan<- prometheus.Metric) {
 func TestMetricsDegraded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(failingCollector{})
-	e := newEnv(t, Options{Registry: reg, Processes: &lagFailing{}})
+	e := newEnv(t, Options{Registry: reg, Processes: &lagFailing{}, Subscriptions: &lagUnknownSubscriptions{}})
 
 	r := e.do("GET", "/metrics", nil).must(t, http.StatusOK)
 	for _, want := range []string{"\npmd_damaged_records ", "\npmd_log_last_position ", "\npmd_processes{"} {
@@ -71,6 +71,24 @@ func TestMetricsDegraded(t *testing.T) {
 			t.Errorf("%s: open %v, want 2", tt.path, managers[0]["open"])
 		}
 	}
+	// A subscription whose lag could not be read is listed, its lag null.
+	for _, path := range []string{"/v1/stats", "/v1/subscriptions"} {
+		var got struct{ Subscriptions []map[string]any }
+		if err := json.Unmarshal(e.do("GET", path, nil).must(t, http.StatusOK).raw, &got); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(got.Subscriptions) != 1 || got.Subscriptions[0]["lag"] != nil || got.Subscriptions[0]["position"] != 7.0 {
+			t.Errorf("%s: subscriptions %v, want one at position 7 with lag null", path, got.Subscriptions)
+		}
+	}
+}
+
+// lagUnknownSubscriptions has one subscription whose lag could not be read.
+type lagUnknownSubscriptions struct{ fakeSubscriptions }
+
+func (*lagUnknownSubscriptions) List(context.Context) ([]Subscription, error) {
+	return []Subscription{{Name: "billing", Filter: SubscriptionFilter{Types: []string{"ConfirmOrder"}},
+		Webhook: "http://127.0.0.1:9001/events", Position: 7, Status: "delivering", Stream: "billing.subscription"}}, nil
 }
 
 // TestScrapeErrorLog: a collection that keeps failing is logged once a minute, not at

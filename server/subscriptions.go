@@ -38,8 +38,9 @@ type Subscription struct {
 	// stream filter.
 	Position uint64 `json:"position"`
 	// Lag is how far it is behind: from Position to the newest matching event, both
-	// included, in log positions (versions for a stream filter); 0 when caught up.
-	Lag uint64 `json:"lag"`
+	// included, in log positions (versions for a stream filter); 0 when caught up; nil
+	// (null) when it could not be read (a damaged index, which /healthz reports).
+	Lag *uint64 `json:"lag"`
 	// Parked counts the parked events: they failed max_attempts deliveries in a row
 	// and hold the subscription back until retried or skipped.
 	Parked int `json:"parked"`

@@ -28,11 +28,11 @@ func (f *fakeSubscriptions) List(context.Context) ([]Subscription, error) {
 	at := time.Unix(5, 0).UTC()
 	return []Subscription{
 		{Name: "billing", Filter: SubscriptionFilter{Types: []string{"ConfirmOrder"}}, Webhook: "http://127.0.0.1:9001/events",
-			Position: 7, Lag: 3, Parked: 1, Status: "parked", LastError: "503", LastErrorAt: &at, Stream: "billing.subscription"},
+			Position: 7, Lag: ptr[uint64](3), Parked: 1, Status: "parked", LastError: "503", LastErrorAt: &at, Stream: "billing.subscription"},
 		{Name: "audit", Filter: SubscriptionFilter{Category: "Order"}, Webhook: "http://127.0.0.1:9002/",
-			Position: 12, Status: "delivering", Stream: "audit.subscription"},
+			Position: 12, Lag: new(uint64), Status: "delivering", Stream: "audit.subscription"},
 		{Name: "shipping", Filter: SubscriptionFilter{Stream: "Orders"}, Webhook: "http://127.0.0.1:9003/",
-			Position: 4, Lag: 2, Status: "failing", LastError: "500", LastErrorAt: &at, RetryAt: &retryAt, Stream: "shipping.subscription"},
+			Position: 4, Lag: ptr[uint64](2), Status: "failing", LastError: "500", LastErrorAt: &at, RetryAt: &retryAt, Stream: "shipping.subscription"},
 	}, nil
 }
 

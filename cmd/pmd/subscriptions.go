@@ -139,8 +139,11 @@ func summary(s subscribed, st pm.SubscriptionStatus) server.Subscription {
 	out := server.Subscription{
 		Name:    s.cfg.Name,
 		Filter:  server.SubscriptionFilter{Types: slices.Clone(s.cfg.Types), Stream: s.cfg.Stream, Category: s.cfg.Category},
-		Webhook: s.cfg.Deliver.Webhook, Position: st.Position, Lag: st.Lag, Parked: len(st.Parked),
+		Webhook: s.cfg.Deliver.Webhook, Position: st.Position, Parked: len(st.Parked),
 		Status: "delivering", LastError: st.LastErr, Stream: pm.SubscriptionStream(s.cfg.Name),
+	}
+	if st.LagErr == nil {
+		out.Lag = &st.Lag
 	}
 	switch {
 	case len(st.Parked) > 0:
@@ -208,13 +211,15 @@ func (c *subscriptionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.p.subs {
 		st, err := s.sub.Status(context.Background())
 		if err != nil {
-			// The lag lookup failed (a damaged index, which pmd_damaged_records and
-			// /healthz report): this subscription is left out of this scrape, not made
-			// an error that would fail all of /metrics.
-			continue
+			continue // a closed store: nothing to say of this subscription in this scrape
 		}
 		ch <- prometheus.MustNewConstMetric(subPositionDesc, prometheus.GaugeValue, float64(st.Position), s.cfg.Name)
-		ch <- prometheus.MustNewConstMetric(subLagDesc, prometheus.GaugeValue, float64(st.Lag), s.cfg.Name)
+		if st.LagErr == nil {
+			// Left out when the lag lookup failed (a damaged index, which
+			// pmd_damaged_records and /healthz report), not made an error that would
+			// fail all of /metrics.
+			ch <- prometheus.MustNewConstMetric(subLagDesc, prometheus.GaugeValue, float64(st.Lag), s.cfg.Name)
+		}
 		ch <- prometheus.MustNewConstMetric(subParkedDesc, prometheus.GaugeValue, float64(len(st.Parked)), s.cfg.Name)
 	}
 }
