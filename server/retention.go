@@ -113,6 +113,9 @@ type scavengeJSON struct {
 	BytesBefore int64 `json:"bytes_before"`
 	BytesAfter  int64 `json:"bytes_after"`
 	Freed       int64 `json:"freed_bytes"`
+	// Quarantines are the quarantines removed from the data directory because the
+	// store has erased data (pmd.ScavengeResult.Quarantines); never null.
+	Quarantines []string `json:"quarantines_removed"`
 }
 
 // scavenge runs as long as the log takes at the scavenge's rate (its route is long: no
@@ -131,8 +134,12 @@ func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	quarantines := res.Quarantines
+	if quarantines == nil {
+		quarantines = []string{}
+	}
 	return writeJSON(w, http.StatusOK, scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
-		res.BytesBefore, res.BytesAfter, res.Freed()})
+		res.BytesBefore, res.BytesAfter, res.Freed(), quarantines})
 }
 
 // untilStop returns a context that ends with ctx or when the server begins to shut

@@ -3,8 +3,13 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +159,56 @@ func TestDeadEventByID(t *testing.T) {
 			continue
 		}
 		r.mustError(t, want, "event_not_found")
+	}
+}
+
+// A scavenge of a store that has erased data removes the quarantines in its data
+// directory, which may hold the erased bytes, and its answer names each: a quarantine
+// of a cut at start holds acknowledged records the store lost, which its operator
+// must learn are gone. An answer with none removed says so with an empty list.
+func TestScavengeNamesTheQuarantinesItRemoved(t *testing.T) {
+	dir := t.TempDir()
+	store, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(store, Options{Logger: quiet()})
+	ts := httptest.NewServer(srv)
+	ts.Client().Transport = newValidating(t, ts.Client().Transport)
+	t.Cleanup(func() {
+		ts.Close()
+		if err := store.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	e := &env{t: t, store: store, srv: srv, ts: ts}
+	removed := func(r reply) []any {
+		t.Helper()
+		q, ok := r.body["quarantines_removed"].([]any)
+		if !ok {
+			t.Fatalf("scavenge answered %s, without a list quarantines_removed", r.raw)
+		}
+		return q
+	}
+	if q := removed(e.do("POST", "/v1/admin/scavenge", "").must(t, http.StatusOK)); len(q) != 0 {
+		t.Fatalf("nothing to remove, quarantines_removed %v", q)
+	}
+	ctx := context.Background()
+	if _, err := store.Append(ctx, "Customer$7", pmd.NoStream, pmd.EventData{Type: "AddressGiven", Data: map[string]any{"street": "Secret Lane"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EraseStream(ctx, "Customer$7"); err != nil {
+		t.Fatal(err)
+	}
+	q := filepath.Join(dir, "quarantine-20261129T120000Z.bin")
+	if err := os.WriteFile(q, []byte("Secret Lane"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := removed(e.do("POST", "/v1/admin/scavenge", "").must(t, http.StatusOK))
+	if len(got) != 1 || got[0] != q {
+		t.Fatalf("quarantines_removed %v, want [%s]", got, q)
+	}
+	if _, err := os.Stat(q); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the quarantine is still there: %v", err)
 	}
 }
