@@ -28,7 +28,8 @@
 //     all subscribers past Options.SubscribersBuffer, is cut with an "error" event and
 //     resumes with Last-Event-ID. Comment lines are heartbeats.
 //   - Request bodies being read and pages of events being sent together hold at most
-//     Options.MemoryBudget bytes, plus what one request holds: a body reserves its
+//     Options.MemoryBudget bytes (at least MaxBody + PageBytes, so that the largest body
+//     fits), plus what one request holds: a body reserves its
 //     bytes as they arrive, and the oldest request holding bytes may always take more,
 //     beyond the budget, so that requests never wait on each other for ever. A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and

@@ -87,8 +87,12 @@ type Options struct {
 	// being sent hold together; 0 means 256 MiB. Each reserves its bytes before it
 	// allocates them and holds them until its request ends: a request that cannot get
 	// them within a second is refused with unavailable (503, Retry-After), having
-	// changed nothing, and a page that cannot grow ends early, with next. One request
-	// may take more than the budget while no other holds any.
+	// changed nothing, and a page that cannot grow ends early, with next. A body
+	// reserves its bytes as they arrive, not its whole Content-Length at once. The
+	// oldest request holding bytes may always take more, so requests never wait on each
+	// other for ever; the bytes held may exceed the budget by what that one request
+	// holds (a body or a page). The budget is at least MaxBody + PageBytes, so that the
+	// largest body always fits.
 	MemoryBudget int64
 }
 
@@ -126,6 +130,7 @@ func (o *Options) setDefaults() {
 	if o.MemoryBudget <= 0 {
 		o.MemoryBudget = 256 << 20
 	}
+	o.MemoryBudget = max(o.MemoryBudget, o.MaxBody+int64(o.PageBytes))
 }
 
 // Server serves the HTTP API of one store. It is an http.Handler; Serve runs it on a
@@ -170,6 +175,7 @@ func New(store *pmd.Store, opts Options) *Server {
 	}
 	s.SetAllowHosts(opts.AllowHosts)
 	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes, s.memory)
+	s.metrics.scrapeErrs.log = opts.Logger
 	if opts.Node != nil {
 		// Every writer of a follower is forwarded to the leader: keep a connection per
 		// writer (http.DefaultTransport keeps two, and opens and closes the others at
