@@ -52,7 +52,7 @@ type Manager struct {
 	Open      int      `json:"open"`
 	Completed int      `json:"completed"`
 	Expired   int      `json:"expired"`
-	Lag       uint64   `json:"lag"`    // how far behind the log it is, in log positions
+	Lag       *uint64  `json:"lag"`    // how far behind the log it is, in log positions; nil when it could not be read (a damaged index)
 	Parked    int      `json:"parked"` // commands parked after max_attempts failures
 	// DeliveryAttempts and DeliveryFailures count its commands' delivery attempts
 	// since the daemon started, and the failed ones.

@@ -16,9 +16,9 @@ type Subscription struct {
 	// position, or a version of the stream for a stream filter.
 	Position uint64 `json:"position"`
 	// Lag is from Position to the newest matching event, both included; 0 when caught
-	// up.
-	Lag    uint64 `json:"lag"`
-	Parked int    `json:"parked"`
+	// up; nil when it could not be read (a damaged index, which Health reports).
+	Lag    *uint64 `json:"lag"`
+	Parked int     `json:"parked"`
 	// Status is delivering, failing (the next event failed: FailingEvent in the
 	// detail; it waits for RetryAt, nil while it is attempted again) or parked.
 	Status      string     `json:"status"`

@@ -85,14 +85,14 @@ func printSubscriptions(w io.Writer, list []client.Subscription) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFOLLOWS\tPOSITION\tLAG\tPARKED\tSTATUS\tLAST ERROR")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.Name, filterText(s.Filter), s.Position, s.Lag, s.Parked, s.Status, s.LastError)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.Name, filterText(s.Filter), s.Position, optUint(s.Lag), s.Parked, s.Status, s.LastError)
 	}
 	tw.Flush()
 }
 
 func printSubscription(w io.Writer, d client.SubscriptionDetail) {
 	fmt.Fprintf(w, "%s: %s, delivered to %s\n", d.Name, filterText(d.Filter), d.Webhook)
-	fmt.Fprintf(w, "position %d, lag %d, %s", d.Position, d.Lag, d.Status)
+	fmt.Fprintf(w, "position %d, lag %s, %s", d.Position, optUint(d.Lag), d.Status)
 	if d.RetryAt != nil {
 		fmt.Fprintf(w, ", next attempt at %s", d.RetryAt.Format(time.RFC3339))
 	}

@@ -98,7 +98,7 @@ subscriptions:
 			if d.Status != "failing" || f == nil || f.ID != id || f.Type != "ConfirmOrder" || f.Stream != "orders" ||
 				f.Position != failing.LastPosition || f.Attempts != 1 || !strings.Contains(f.Error, "500") ||
 				f.RetryAt == nil || d.RetryAt == nil || !f.RetryAt.Equal(*d.RetryAt) || len(d.ParkedEvents) != 0 ||
-				d.Position != failing.LastPosition || d.Lag == 0 {
+				d.Position != failing.LastPosition || d.Lag == nil || *d.Lag == 0 {
 				t.Fatalf("billing: %+v, failing %+v; want %s failing at %d after 1 attempt, a 500, a retry time", d, f, id, failing.LastPosition)
 			}
 			// pmd subscriptions billing prints it, and how to release it.
@@ -136,7 +136,7 @@ subscriptions:
 				t.Fatalf("the receiver took %v (tried %v), want %v", took, tried, want)
 			}
 			d, err = c.Subscription(ctx, "billing")
-			if err != nil || d.Status != "delivering" || d.FailingEvent != nil || d.RetryAt != nil || d.Position != behind.LastPosition+1 || d.Lag != 0 {
+			if err != nil || d.Status != "delivering" || d.FailingEvent != nil || d.RetryAt != nil || d.Position != behind.LastPosition+1 || d.Lag == nil || *d.Lag != 0 {
 				t.Fatalf("billing after the %s: %+v, %v", op, d, err)
 			}
 			if err := c.RetryEvent(ctx, "billing", id); !errors.Is(err, client.ErrNotFound) {

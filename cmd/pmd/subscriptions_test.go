@@ -112,7 +112,7 @@ subscriptions:
 
 	c := d.client(t)
 	s, err := c.Subscription(ctx, "billing")
-	if err != nil || s.Status != "delivering" || s.Lag != 0 || s.Position != last+1 || len(s.ParkedEvents) != 0 {
+	if err != nil || s.Status != "delivering" || s.Lag == nil || *s.Lag != 0 || s.Position != last+1 || len(s.ParkedEvents) != 0 {
 		t.Fatalf("billing: %+v, %v", s, err)
 	}
 	resp, err := http.Get(d.url + "/metrics")
@@ -153,7 +153,7 @@ subscriptions:
 		t.Fatal(err)
 	}
 	s, err = c.Subscription(ctx, "billing")
-	if err != nil || s.Status != "delivering" || s.Lag != 0 || s.Position != last+1 || len(s.ParkedEvents) != 0 {
+	if err != nil || s.Status != "delivering" || s.Lag == nil || *s.Lag != 0 || s.Position != last+1 || len(s.ParkedEvents) != 0 {
 		t.Fatalf("billing after the skip: %+v, %v; want position %d, past %d", s, err, last+1, parkedAt)
 	}
 	mu.Lock()
