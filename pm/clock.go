@@ -30,14 +30,11 @@ type systemClock struct {
 	live *atomic.Int64    // if set (tests), counts the waits whose timer is armed
 }
 
-// Now is the wall clock's reading only: a time that also carries Go's monotonic reading
-// compares by that one (package time), so a retry due at Now().Add(backoff) would ignore
-// a step of the wall clock or a suspend, as deadlines read from the store do not.
 func (c systemClock) Now() time.Time {
 	if c.wall != nil {
-		return c.wall().Round(0)
+		return c.wall()
 	}
-	return time.Now().Round(0)
+	return time.Now()
 }
 
 // Until fires once Now reads t. A wait no longer wanted goes on reading the clock every

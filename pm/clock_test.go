@@ -44,19 +44,6 @@ func TestSystemClockFollowsAWallClockStep(t *testing.T) {
 	}
 }
 
-// TestSystemClockReadsTheWallClockOnly: the system clock's times carry no monotonic
-// reading, so that a time derived from one (a delivery retry at Now().Add(backoff))
-// compares by the wall clock, as a deadline read from the store does: two times that
-// both carry a monotonic reading compare by it, and a wall-clock step would never make
-// such a retry due.
-func TestSystemClockReadsTheWallClockOnly(t *testing.T) {
-	for name, c := range map[string]systemClock{"time.Now": {}, "a stepped wall": {wall: (&steppedWall{}).now}} {
-		if now := c.Now(); now != now.Round(0) {
-			t.Errorf("%s: Now() = %v carries a monotonic reading", name, now)
-		}
-	}
-}
-
 // TestSystemClockWaitsReleaseTheirTimers: a wait of the wall clock holds one timer while
 // it waits and none once it fired or was stopped, and no goroutine at all: the deadline
 // timer and the delivery retries start a wait each time their next time changes and
@@ -107,5 +94,15 @@ func TestSystemClockWaitsReleaseTheirTimers(t *testing.T) {
 	stop()
 	if n := live.Load(); n != 0 {
 		t.Fatalf("%d timers armed after a wait fired and was stopped, want 0", n)
+	}
+}
+
+// TestSystemClockKeepsTheMonotonicReading: the runtime's own intervals (saving
+// positions, rechecks, hang detection) are measured from the system clock's Now and must
+// not follow wall-clock steps; only a retry's time is wall time
+// (TestSubscriptionRetryAtIsWallTime), as a deadline read back from the store is.
+func TestSystemClockKeepsTheMonotonicReading(t *testing.T) {
+	if now := (systemClock{}).Now(); now == now.Round(0) {
+		t.Fatal("the system clock's Now lost its monotonic reading: intervals would follow wall-clock steps")
 	}
 }

@@ -492,7 +492,10 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 			d.logger.Error("pm: "+x.what()+" parked: it failed every attempt; retry or skip it",
 				append(d.src.attrs(x), "receiver", x.receiver, "attempts", failures, "err", err)...)
 		} else {
-			rec.RetryAt = d.clock.Now().Add(d.backoff(failures))
+			// Wall time only: a time that also carries Go's monotonic reading compares by
+			// it (package time), and the retry would ignore a step of the wall clock or a
+			// suspend, as a deadline or a retry read back from the store does not.
+			rec.RetryAt = d.clock.Now().Round(0).Add(d.backoff(failures))
 			d.logger.Warn("pm: "+x.what()+" delivery failed",
 				append(d.src.attrs(x), "receiver", x.receiver, "attempt", n, "retry_at", rec.RetryAt, "err", err)...)
 		}

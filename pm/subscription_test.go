@@ -381,3 +381,22 @@ func TestNewSubscriptionRefusesBadFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionRetryAtIsWallTime: on the system clock, a failing event's retry time
+// holds no monotonic reading: it compares by the wall clock, and a wall-clock step or a
+// resume from suspend makes it due.
+func TestSubscriptionRetryAtIsWallTime(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	put(t, s, "S$1", "A", 1)
+	r := &receiver{}
+	r.set("1", errors.New("down"))
+	sub := startSub(t, s, "billing", pm.Filter{Types: []string{"A"}}, pm.SubscriptionOptions{Deliver: r.handle, MaxAttempts: 5})
+	sub.idle(t)
+	st := sub.status(t)
+	if st.Failing == nil || st.RetryAt.IsZero() {
+		t.Fatalf("status %+v, want a failing event and its retry time", st)
+	}
+	if st.RetryAt != st.RetryAt.Round(0) {
+		t.Fatalf("retry at %v carries a monotonic reading: it would not follow a wall-clock step", st.RetryAt)
+	}
+}
