@@ -180,8 +180,22 @@ func TestWritesRecoverFromAFullDisk(t *testing.T) {
 	if got := readAll(t, s, pmd.ReadOptions{}); len(got) != len(acked) {
 		t.Fatalf("read %d events on a full disk, %d were acknowledged", len(got), len(acked))
 	}
+	// A sync (the index flush's, every few seconds) fsyncs what the disk holds, which a
+	// full disk does: that shows nothing, and the store stays degraded.
+	s.Sync()
+	if p := s.Problems(); len(p) == 0 {
+		t.Fatal("Problems() is empty after a sync on a still full disk")
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
+	}
+	// Once space is freed, a sync's probe write shows writes work again: a store no
+	// client writes to (a load balancer took it out) is healthy again.
+	if err := s.Sync(); err != nil {
+		t.Fatalf("sync once space is freed: %v", err)
+	}
+	if p := s.Problems(); len(p) != 0 {
+		t.Fatalf("Problems() = %q after space was freed and the log synced", p)
 	}
 	more := ev("AfterSpaceFreed")
 	if _, err := s.Append(ctx, "Full$1", pmd.Any, more); err != nil {

@@ -2,7 +2,9 @@ package log
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -11,8 +13,9 @@ import (
 
 // TestSyncDoesNotClearWriteFailure fails a Write with ENOSPC and then Syncs: the fsync
 // succeeds (a full disk fsyncs what it holds), but it proves nothing about writes, so
-// Err still reports the failure, as a health check must while the disk stays full. The
-// next successful Write clears it.
+// Err still reports the failure while the probe write fails, as a health check must while
+// the disk stays full. A Sync whose probe goes through clears it (the disk was freed: a
+// degraded store that no client writes to recovers), and so does a successful Write.
 func TestSyncDoesNotClearWriteFailure(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -31,6 +34,8 @@ func TestSyncDoesNotClearWriteFailure(t *testing.T) {
 			if err := l.Write(genBatch(l.LastPosition(), 2)); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("Write: %v, want ENOSPC", err)
 			}
+			full := &os.PathError{Op: "write", Path: "probe", Err: syscall.ENOSPC}
+			l.probe = func() error { return full }
 			for i := range 2 {
 				if err := l.Sync(); err != nil {
 					t.Fatalf("Sync %d: %v", i+1, err)
@@ -40,11 +45,18 @@ func TestSyncDoesNotClearWriteFailure(t *testing.T) {
 				}
 			}
 			checkContent(t, l, want)
+			l.probe = l.probeWrite // the disk was freed
+			if err := l.Sync(); err != nil || l.Err() != nil {
+				t.Fatalf("Sync with a probe that goes through: %v, Err() = %v, want both nil", err, l.Err())
+			}
 			want = writeBatches(t, l, want, 2)
 			if l.Err() != nil {
 				t.Fatalf("Err() = %v after a successful Write", l.Err())
 			}
 			checkContent(t, l, want)
+			if _, err := os.Stat(filepath.Join(l.dir, sidecarDir, probeName)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the probe file is left behind: %v", err)
+			}
 		})
 	}
 }

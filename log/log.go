@@ -82,6 +82,7 @@ type Log struct {
 	openWAL    func(dir string, opts *wal.Options) (*wal.Log, error)
 	writeBatch func(w *wal.Log, b *wal.Batch) error
 	syncWAL    func(w *wal.Log) error
+	probe      func() error // probeWrite: whether the disk takes writes again
 
 	synced atomic.Int64 // nanoseconds the last Write or Copy spent in fsync: LastSync
 
@@ -144,6 +145,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l := &Log{dir: dir, opts: opts, logger: opts.Logger, files: newFileCache(opts.MaxOpenFiles),
 		tables:  &tableCache{max: opts.MaxLoadedSegments},
 		openWAL: wal.Open, writeBatch: (*wal.Log).WriteBatch, syncWAL: (*wal.Log).Sync}
+	l.probe = l.probeWrite
 	l.walOpts = wal.Options{
 		// The Log fsyncs the tail itself after a batch (see write), so that WriteNoSync
 		// can skip it; tidwall/wal still fsyncs each segment it seals, and on Close.
@@ -922,19 +924,52 @@ func (l *Log) syncLocked(op string) error {
 		return err
 	}
 	l.unsynced, l.unproven = false, false
-	if synced && l.syncFailed {
-		// The fsync that failed went through now. A Write's failure stays: the disk
-		// may still be full, which an fsync of what it holds does not show.
+	switch {
+	case l.Err() == nil:
+	case synced && l.syncFailed:
+		l.setFailed(nil) // the fsync that failed went through now
+	case !l.syncFailed && l.probe() == nil:
+		// A Write's failure: an fsync of what the disk holds succeeds on a full disk
+		// too, but a probe written and fsynced beside the segments shows that it takes
+		// writes again. Without it, a store no client writes to (a load balancer takes a
+		// degraded node out) would stay degraded after the cause is gone.
 		l.setFailed(nil)
 	}
 	return nil
 }
 
+// probeName is the file probeWrite writes, in sidecarDir (which Open does not list: a
+// probe a crash left behind is written over by the next).
+const (
+	probeName = "write-probe"
+	probeSize = 64 << 10
+)
+
+// probeWrite writes and fsyncs probeSize bytes in a file beside the segments and removes
+// it: an error (ENOSPC, EIO) says the disk does not take writes yet.
+func (l *Log) probeWrite() error {
+	dir := filepath.Join(l.dir, sidecarDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, probeName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(make([]byte, probeSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close(), os.Remove(path))
+}
+
 // Err returns nil when writes work, and otherwise the error of the last failed Write,
-// Sync or recovery (matching ErrUnavailable), until a Write or Copy succeeds, or, for a
-// failed Sync, a Sync of the records it left unsynced does: what a health check reports
-// as degraded. An fsync succeeds on a full disk, so a Sync alone does not clear the
-// failure of a Write. Reads work either way.
+// Sync or recovery (matching ErrUnavailable), until a Write or Copy succeeds, or a Sync
+// shows writes work again: for a failed Sync, by fsyncing the records it left unsynced;
+// for a failed Write, by writing and fsyncing a probe file beside the segments (an fsync
+// of what the disk holds succeeds on a full disk too). It is what a health check reports
+// as degraded. Reads work either way.
 func (l *Log) Err() error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -90,6 +90,9 @@ type Engine struct {
 
 	aheadMu    sync.Mutex // serialises syncLog
 	aheadNoted bool       // AheadFile was written in this run and not yet removed
+
+	scavenging scavengeLock // serialises Scavenge
+
 	// lostHeld is the position the index held on disk when a previous Open found that the
 	// log had lost records below it, read from the RebuildFile that Open wrote before
 	// filling them: 0 if none. That Open stopped before finishing; this one finishes.
@@ -810,6 +813,12 @@ func (e *Engine) flushLoop() {
 // index never holds on disk a record the log could still lose.
 func (e *Engine) flush() error {
 	if e.Index.Position() == e.Index.Durable() {
+		if e.Log.Err() != nil {
+			// Writes failed, and none may come (a load balancer takes a degraded node
+			// out): a Sync recovers the log and tells from a probe write whether the
+			// disk takes writes again. Its error is the one Err reports already.
+			_ = e.Log.Sync()
+		}
 		return nil
 	}
 	if err := e.Log.Sync(); err != nil {
