@@ -55,12 +55,6 @@ func readRaw(r *http.Request) ([]byte, error) {
 		if r.ContentLength > maxBody {
 			return nil, &http.MaxBytesError{Limit: maxBody}
 		}
-		if res != nil && r.ContentLength > res.s.memory.limit {
-			return nil, &apiError{http.StatusRequestEntityTooLarge, codePayloadTooLarge, fmt.Sprintf(
-				"the request body of %d bytes is more than the server's memory budget of %d bytes can ever hold "+
-					"(bodies may have up to %d bytes, --max-body): raise pmd serve --memory-budget, or send a smaller body",
-				r.ContentLength, res.s.memory.limit, maxBody)}
-		}
 		end = r.ContentLength
 	}
 	buf, _, err := res.grow(ctx, nil, int(min(4<<10, end)), true)
