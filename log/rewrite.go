@@ -28,6 +28,12 @@ type RewriteOptions struct {
 	// wait to throttle the rewrite; an error it returns stops the rewrite, which then
 	// changes nothing.
 	Pace func(ctx context.Context, read int64) error
+	// BeforeSwap, if set, is called once the replacement is written and fsynced, after
+	// Change has seen every record, and before it is swapped in: only when a record is
+	// replaced. An error it returns stops the rewrite, which then changes nothing (the
+	// replacement is removed and the old segment stays). A scavenge syncs the log here,
+	// so that the records whose effect the rewrite carries out are durable before it is.
+	BeforeSwap func() error
 }
 
 // RewriteResult says what a Rewrite did.
@@ -92,6 +98,12 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 		return res, err
 	}
 	res.BytesAfter = size
+	if opts.BeforeSwap != nil {
+		if err := opts.BeforeSwap(); err != nil {
+			os.Remove(tmp)
+			return RewriteResult{BytesBefore: res.BytesBefore, BytesAfter: res.BytesBefore}, err
+		}
+	}
 
 	s.swap.Lock()
 	err = func() error {

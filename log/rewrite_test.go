@@ -252,3 +252,67 @@ func TestSeal(t *testing.T) {
 	defer mustClose(t, l)
 	checkContent(t, l, want)
 }
+
+// TestRewriteBeforeSwap: BeforeSwap runs once the replacement is written, with the old
+// segment still in place, and only when something is replaced; its error stops the
+// rewrite with the log as it was.
+func TestRewriteBeforeSwap(t *testing.T) {
+	ctx := context.Background()
+	errHook := errors.New("hook failed")
+	tests := []struct {
+		name    string
+		change  func(*Record) *Record
+		hookErr error
+		calls   int
+	}{
+		{"replaces", scavenged, nil, 1},
+		{"replaces, hook fails", scavenged, errHook, 1},
+		{"replaces nothing", func(*Record) *Record { return nil }, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, Options{NoSync: true, SegmentSize: 2000})
+			defer mustClose(t, l)
+			want := writeBatches(t, l, nil, 10, 20, 30, 5, 25)
+			l.sealing.Wait()
+			seg := l.Segments()[0]
+			before := snapshot(t, dir)
+			old, err := os.ReadFile(seg.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := 0
+			res, err := l.Rewrite(ctx, seg.First, RewriteOptions{Change: tt.change, BeforeSwap: func() error {
+				calls++
+				now, err := os.ReadFile(seg.Path)
+				if err != nil || string(now) != string(old) {
+					t.Errorf("BeforeSwap: the segment was already swapped (%v)", err)
+				}
+				if _, err := os.Stat(seg.Path + scavengeTmpExt); err != nil {
+					t.Errorf("BeforeSwap: the replacement is not written: %v", err)
+				}
+				return tt.hookErr
+			}})
+			if calls != tt.calls {
+				t.Fatalf("BeforeSwap called %d times, want %d", calls, tt.calls)
+			}
+			if !errors.Is(err, tt.hookErr) || (tt.hookErr == nil) != (err == nil) {
+				t.Fatalf("Rewrite: %v, want %v", err, tt.hookErr)
+			}
+			if tt.hookErr != nil || tt.calls == 0 {
+				if res.Replaced != 0 || res.BytesAfter != res.BytesBefore {
+					t.Errorf("result %+v, want nothing replaced", res)
+				}
+				if !reflect.DeepEqual(snapshot(t, dir), before) {
+					t.Error("a rewrite that swapped nothing changed files")
+				}
+				checkContent(t, l, want)
+				return
+			}
+			if res.Replaced == 0 {
+				t.Fatalf("result %+v: nothing replaced, the test shows nothing", res)
+			}
+		})
+	}
+}
