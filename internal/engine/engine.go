@@ -91,6 +91,8 @@ type Engine struct {
 	aheadMu    sync.Mutex // serialises syncLog
 	aheadNoted bool       // AheadFile was written in this run and not yet removed
 
+	scavenging scavengeLock // serialises Scavenge
+
 	// lostHeld is the position the index held on disk when a previous Open found that the
 	// log had lost records below it, read from the RebuildFile that Open wrote before
 	// filling them: 0 if none. That Open stopped before finishing; this one finishes.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pmd-dev/pmd/index"
@@ -55,9 +56,16 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // while the scavenge runs included. The newest segment is sealed first if it holds the data of an
 // erased event, so that an erasure always leaves the disk; otherwise it is left as it is.
 // In a store that erased data, the scavenge first removes the quarantines in the data
-// directory (see dropQuarantines).
+// directory (see dropQuarantines). One scavenge runs at a time: another waits for it to
+// finish, or for its own ctx to end.
 func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
+	// One scavenge at a time: two would do the same work, each rewriting what the other
+	// just rewrote. A second one waits for the first, or for its ctx.
+	if err := e.scavenging.lock(ctx); err != nil {
+		return res, fmt.Errorf("pmd: scavenge: wait for the scavenge under way: %w", err)
+	}
+	defer e.scavenging.unlock()
 	// The records that made events dead or erased (deletions, retention, erasures) must
 	// be durable before any segment is rewritten without those events: log.Rewrite syncs
 	// what it writes even with NoSync, and a power cut that kept the rewrite but lost the
@@ -112,25 +120,18 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 			return res, fmt.Errorf("pmd: scavenge: %w", err)
 		}
 		sc.dead = dead
-		size := s.Size
-		segPace := func(ctx context.Context, read int64) error {
-			if err := pace(ctx, read); err != nil {
-				return err
-			}
-			if read < size {
-				return nil
-			}
-			// The segment's last record is decided: sync the log before the rewrite
-			// is swapped in. The records whose effect it carries out (the dead marks
-			// read above, the erasures and stream states looked up record by record)
-			// may have been written since the sync above, by a deletion, retention,
-			// erasure or truncation made while the scavenge runs.
+		// The segment's last record is decided once the replacement is written: sync
+		// the log before it is swapped in. The records whose effect it carries out (the
+		// dead marks read above, the erasures and stream states looked up record by
+		// record) may have been written since the sync above, by a deletion, retention,
+		// erasure or truncation made while the scavenge runs.
+		beforeSwap := func() error {
 			if err := e.Log.Sync(); err != nil {
 				return fmt.Errorf("sync the log before the swap: %w", err)
 			}
 			return nil
 		}
-		r, err := e.Log.Rewrite(ctx, s.First, pmdlog.RewriteOptions{Change: sc.change, Pace: segPace})
+		r, err := e.Log.Rewrite(ctx, s.First, pmdlog.RewriteOptions{Change: sc.change, Pace: pace, BeforeSwap: beforeSwap})
 		if err == nil {
 			err = sc.err
 		}
@@ -156,6 +157,24 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 	}
 	return res, nil
 }
+
+// scavengeLock is a mutex whose lock honours a context; the zero value is unlocked.
+type scavengeLock struct {
+	once sync.Once
+	ch   chan struct{} // holds a token while locked
+}
+
+func (m *scavengeLock) lock(ctx context.Context) error {
+	m.once.Do(func() { m.ch = make(chan struct{}, 1) })
+	select {
+	case m.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *scavengeLock) unlock() { <-m.ch }
 
 // sealErased seals the newest segment when it holds the data of an erased event, so that
 // an erasure always leaves the disk at the next scavenge.
