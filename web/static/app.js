@@ -675,6 +675,13 @@
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
 
+  // lagCell is the Lag cell of a process manager or a subscription. The daemon answers a
+  // lag of null where it could not read it (a damaged index; /healthz is degraded then):
+  // that shows as unknown, with the warning style, never as empty or as "…" (loading).
+  const lagCell = (lag) => (lag === null || lag === undefined
+    ? el('td', { class: 'num lag warn', title: 'unknown: the lag could not be read (a damaged index?); see Health on the dashboard' }, 'unknown')
+    : el('td', { class: 'num lag' + (lag > 0 ? ' warn' : ''), title: 'log positions behind' }, count(lag)));
+
   // followFacts calls reload soon after each new event of the handled types: the counts
   // and states of processes change as the process managers handle them (a deadline
   // that fires while no event comes shows on the next visit).
@@ -697,7 +704,7 @@
           el('td', { class: 'num open' }, el('a', { href: href(['processes', m.name], { status: 'open', sort: 'age' }), title: 'the open ones, oldest first' }, m.open)),
           el('td', { class: 'num completed' }, m.completed),
           el('td', { class: 'num expired' }, m.expired),
-          el('td', { class: 'num lag' + (m.lag > 0 ? ' warn' : '') }, m.lag),
+          lagCell(m.lag),
           el('td', { class: 'num parked' + (m.parked > 0 ? ' warn' : '') }, m.parked > 0 ? el('a', { href: '#/parked' }, m.parked) : '0'))))
         : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.'));
     };
@@ -1033,7 +1040,7 @@
           el('td', { class: 'num open' }, el('a', { href: href(['processes', m.name], { status: 'open', sort: 'age' }), title: 'the open ones, oldest first' }, count(m.open))),
           el('td', { class: 'num completed' }, count(m.completed)),
           el('td', { class: 'num expired' }, count(m.expired)),
-          el('td', { class: 'num lag' + (m.lag > 0 ? ' warn' : ''), title: 'log positions behind' }, count(m.lag)),
+          lagCell(m.lag),
           el('td', { class: 'num parked' + (m.parked > 0 ? ' warn' : '') }, m.parked > 0 ? el('a', { href: '#/parked' }, count(m.parked)) : '0'),
           el('td', { class: 'num failures' }, failures(m)))))
         : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.'));
@@ -1047,7 +1054,7 @@
           el('td', { class: 'status ' + (sub.status === 'delivering' ? 'ok' : 'bad') }, sub.status === 'failing'
             ? el('a', { href: '#/parked', title: 'the event it is failing on, with Retry and Skip' }, sub.status) : sub.status),
           el('td', { class: 'num' }, count(sub.position)),
-          el('td', { class: 'num lag' + (sub.lag > 0 ? ' warn' : '') }, count(sub.lag)),
+          lagCell(sub.lag),
           el('td', { class: 'num parked' + (sub.parked > 0 ? ' warn' : '') }, sub.parked > 0 ? el('a', { href: '#/parked' }, count(sub.parked)) : '0'),
           el('td', { class: 'last-error' }, sub.last_error
             ? [el('span', { class: 'preview', title: sub.last_error }, sub.last_error), el('span', { class: 'meta' }, ' at '), time(sub.last_error_at),
