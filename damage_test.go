@@ -180,7 +180,7 @@ func TestWritesRecoverFromAFullDisk(t *testing.T) {
 	if got := readAll(t, s, pmd.ReadOptions{}); len(got) != len(acked) {
 		t.Fatalf("read %d events on a full disk, %d were acknowledged", len(got), len(acked))
 	}
-	// A sync (the index flush's, every few seconds) fsyncs what the disk holds, which a
+	// A sync (the index flush's, every 10 s) fsyncs what the disk holds, which a
 	// full disk does: that shows nothing, and the store stays degraded.
 	s.Sync()
 	if p := s.Problems(); len(p) == 0 {

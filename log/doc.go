@@ -21,8 +21,9 @@
 //     served, nor found by Open after a Close. The Log cuts the files back to the last
 //     acknowledged record at once and before the next Write, which succeeds once the
 //     cause is gone: no restart is needed, and reads go on throughout. Err reports the
-//     failure until a Write succeeds (a Sync, which succeeds on a full disk, does not
-//     clear it, unless the failure was its own). (As with any failed write, a crash before
+//     failure until a Write succeeds, or a Sync shows writes work again (an fsync of
+//     what a full disk holds succeeds, so a Sync after a Write's failure writes and
+//     fsyncs a small probe file beside the segments). (As with any failed write, a crash before
 //     that cut leaves the batch's bytes for Open, which keeps it if it is whole.)
 //   - Nothing damaged is ever served: every read checks the record's CRC-32C and that it
 //     is the record of the position asked for, and reports damage as a *CorruptError

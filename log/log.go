@@ -891,8 +891,9 @@ func readEntry(br *bufio.Reader, buf []byte, path string, off, end int64, pos ui
 // earlier Sync since Open) and no write failed since: then it does nothing. A failure is
 // handled as a failed Write's is: the error matches ErrUnavailable and wraps the cause,
 // Err reports it, and the next Write or Sync recovers first. A successful Sync clears
-// Err only when it fsyncs the records a failed Sync left unsynced; the failure of a
-// Write (such as a full disk) stays until a Write succeeds. Nothing acknowledged is cut
+// Err when it fsyncs the records a failed Sync left unsynced, or, after a Write's
+// failure (such as a full disk), when a probe file it writes and fsyncs beside the
+// segments goes through (Err). Nothing acknowledged is cut
 // by the recovery, but after a failed fsync the operating system may have dropped
 // unsynced pages: with NoSync, records acknowledged since the last successful Sync may
 // not survive a power cut.

@@ -399,7 +399,7 @@ func (e *Engine) openCutBelowKeep(dir string, opts pmdlog.Options, failed error)
 	if len(cuts) == 0 {
 		return nil, failed
 	}
-	q := filepath.Join(e.dir, quarantinePrefix+time.Now().UTC().Format("20060102T150405.000000000Z"))
+	q := filepath.Join(e.dir, quarantinePrefix+time.Now().UTC().Format(cutQuarantineTime))
 	if err := os.MkdirAll(q, 0o750); err != nil {
 		return nil, err
 	}
@@ -791,7 +791,9 @@ func (e *Engine) Apply(b *index.Batch, records int) error {
 	return nil
 }
 
-// flushLoop flushes the index when Apply asks, and FlushInterval after a change.
+// flushLoop flushes the index when Apply asks, and FlushInterval after a change; a log
+// whose writes failed it syncs every FlushInterval, which clears the failure once the
+// disk takes writes again (flush).
 func (e *Engine) flushLoop() {
 	defer e.done.Done()
 	tick := time.NewTicker(e.opts.FlushInterval)
