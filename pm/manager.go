@@ -477,8 +477,12 @@ type unmatchedLine struct {
 type Stats struct {
 	// Lag is how far the manager is behind the log, in log positions: from the oldest
 	// event of a handled type not done yet to the newest one in the store, both
-	// included; 0 when every one is done.
+	// included; 0 when every one is done, or when it could not be read (LagErr).
 	Lag uint64
+	// LagErr is why the lag could not be read (the index's read of the newest handled
+	// event failed: a damaged index, which the store reports); nil when Lag is right.
+	// The other figures hold either way.
+	LagErr error
 	// Unmatched counts, by event type, the handled events that belonged to no process
 	// since Run started: without a process id (the correlation field missing), or with
 	// one that cannot name a stream.
@@ -493,16 +497,19 @@ type Stats struct {
 	Late uint64
 }
 
-// Stats returns the manager's figures. The lag costs one read of the index.
+// Stats returns the manager's figures. The lag costs one read of the index; if that
+// read fails (but for ctx, a closed store or one that cannot serve it, such as a
+// cluster follower), the figures say so in LagErr rather than failing: the others are
+// known without it.
 func (m *Manager) Stats(ctx context.Context) (Stats, error) {
-	newest, err := m.lastHandled(ctx, m.store.LastPosition())
-	if err != nil {
-		return Stats{}, err
+	newest, lagErr := m.lastHandled(ctx, m.store.LastPosition())
+	if lagErr != nil && (ctx.Err() != nil || errors.Is(lagErr, pmd.ErrClosed) || errors.Is(lagErr, pmd.ErrUnavailable)) {
+		return Stats{}, lagErr
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late}
-	if low := m.low(); newest >= low {
+	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late, LagErr: lagErr}
+	if low := m.low(); lagErr == nil && newest >= low {
 		st.Lag = newest - low + 1
 	}
 	if m.delivery != nil {

@@ -119,15 +119,14 @@ func (p *processes) Managers(ctx context.Context) ([]server.Manager, error) {
 			Open: c.Open, Completed: c.Completed, Expired: c.Expired,
 			DeliveryAttempts: mg.attempts.Load(), DeliveryFailures: mg.failures.Load()}
 		st, err := mg.m.Stats(ctx)
-		switch {
-		case err == nil:
-			out[i].Lag, out[i].Parked = &st.Lag, st.Parked
-		case ctx.Err() != nil || errors.Is(err, pmd.ErrUnavailable):
+		if err != nil {
 			return nil, err
-		default:
-			// The lag lookup failed (a damaged index, which /healthz reports): the
+		}
+		out[i].Parked = st.Parked
+		if st.LagErr == nil {
+			// Else the lag lookup failed (a damaged index, which /healthz reports): the
 			// manager is still listed, its lag null, rather than the answer failing.
-			out[i].Parked = len(mg.m.Parked())
+			out[i].Lag = &st.Lag
 		}
 	}
 	return out, nil
@@ -393,13 +392,14 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(exprErrorsDesc, prometheus.CounterValue, float64(c.p.exprs.Count(mg.cfg.Name)), mg.cfg.Name)
 		st, err := mg.m.Stats(context.Background())
 		if err != nil {
-			// The lag lookup failed (a damaged index, which pmd_damaged_records and
-			// /healthz report): the figures Stats gives are left out of this scrape,
-			// not made an error that would fail all of /metrics.
-			ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(len(mg.m.Parked())), mg.cfg.Name)
-			continue
+			continue // a closed store, or a follower's: nothing to say of it in this scrape
 		}
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(st.Lag), mg.cfg.Name)
+		if st.LagErr == nil {
+			// Left out when the lag lookup failed (a damaged index, which
+			// pmd_damaged_records and /healthz report), not made an error that would
+			// fail all of /metrics.
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(st.Lag), mg.cfg.Name)
+		}
 		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(st.Parked), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(removedDesc, prometheus.CounterValue, float64(st.Removed), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(lateDesc, prometheus.CounterValue, float64(st.Late), mg.cfg.Name)
