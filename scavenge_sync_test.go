@@ -52,73 +52,14 @@ func TestScavengeKeepsTheDeleteItCarriesOut(t *testing.T) {
 	if os.Getenv(scavengeSyncChildEnv) != "" {
 		t.Skip("child")
 	}
-	for _, removeIndex := range []bool{false, true} {
-		t.Run(fmt.Sprintf("index removed %v", removeIndex), func(t *testing.T) {
-			dir := t.TempDir()
-			disk, err := powercut.Mount(t.TempDir(), dir)
-			if err != nil {
-				t.Skipf("no power cuts here: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := disk.Unmount(); err != nil {
-					t.Error(err)
-				}
-			})
-			s, err := pmd.Open(dir, scavengeSyncOptions)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 5 {
-				mustAppend(t, s, "A-1", pmd.Any, ev("T", "i", i))
-			}
-			for i := range 200 {
-				mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
-			}
-			if err := s.Close(); err != nil { // syncs the log
-				t.Fatal(err)
-			}
-			if segs, _ := filepath.Glob(filepath.Join(dir, "log", "[0-9]*[0-9]")); len(segs) < 2 {
-				t.Fatalf("%d segments, want A-1's events in a sealed one", len(segs))
-			}
-
-			cmd, sc, stderr := startChild(t, "TestScavengeSyncChild", scavengeSyncChildEnv+"="+dir)
-			var out []string
-			for sc.Scan() {
-				out = append(out, sc.Text())
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("child: %v: %s", err, stderr.String())
-			}
-			if len(out) == 0 || !strings.HasPrefix(out[len(out)-1], "scavenged: ") || out[len(out)-1] == "scavenged: 0 gone" {
-				t.Fatalf("child said %q, want a scavenge that removed A-1's events", out)
-			}
-			if err := disk.Cut(); err != nil {
-				t.Fatal(err)
-			}
-			if removeIndex {
-				if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			s, err = pmd.Open(dir, scavengeSyncOptions)
-			if err != nil {
-				t.Fatalf("Open after the power cut: %v", err)
-			}
-			defer s.Close()
-			info := streamInfo(t, s, "A-1")
-			events, rerr := readStream(t, s, "A-1", pmd.ReadOptions{})
-			switch {
-			case !info.Exists && info.Version == 4:
-				// deleted, the deletion durable: what the scavenge carried out
-			case info.Exists && rerr == nil && len(events) == 5:
-				// the deletion lost and the events kept: consistent too
-			default:
-				t.Errorf("A-1 after a power cut right after the scavenge: %+v, read %d events (%v); want it deleted at version 4 or its 5 events",
-					info, len(events), rerr)
-			}
-		})
-	}
+	powerCutAfterScavenge(t, "TestScavengeSyncChild", scavengeSyncChildEnv, "A-1", 2, func(s *pmd.Store) {
+		for i := range 5 {
+			mustAppend(t, s, "A-1", pmd.Any, ev("T", "i", i))
+		}
+		for i := range 200 {
+			mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
+		}
+	})
 }
 
 const scavengeDuringChildEnv = "PMD_SCAVENGE_DURING_CHILD_DIR"
@@ -165,6 +106,29 @@ func TestScavengeKeepsTheDeleteMadeWhileItRuns(t *testing.T) {
 	if os.Getenv(scavengeDuringChildEnv) != "" {
 		t.Skip("child")
 	}
+	// Fillers first, so that B-1's events are past the first segment: the deletion comes
+	// after the scavenge rewrote that one.
+	powerCutAfterScavenge(t, "TestScavengeDuringChild", scavengeDuringChildEnv, "B-1", 6, func(s *pmd.Store) {
+		for i := range 300 {
+			mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
+		}
+		for i := range 5 {
+			mustAppend(t, s, "B-1", pmd.Any, ev("T", "i", i))
+		}
+		for i := range 400 {
+			mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
+		}
+	})
+}
+
+// powerCutAfterScavenge fills a store on a power-cut disk with fill (stream's 5 events
+// among fillers, over at least minSegments segments), runs the child test child (env
+// names the store's directory to it), which deletes stream and scavenges, cuts the
+// power, and reopens, with the index as the cut left it and with it removed (rebuilt
+// from the log alone): stream must be deleted at version 4 or hold its 5 events, never
+// exist with its events gone.
+func powerCutAfterScavenge(t *testing.T, child, env, stream string, minSegments int, fill func(*pmd.Store)) {
+	t.Helper()
 	for _, removeIndex := range []bool{false, true} {
 		t.Run(fmt.Sprintf("index removed %v", removeIndex), func(t *testing.T) {
 			dir := t.TempDir()
@@ -181,25 +145,15 @@ func TestScavengeKeepsTheDeleteMadeWhileItRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Fillers first, so that B-1's events are past the first segment: the
-			// deletion comes after the scavenge rewrote that one.
-			for i := range 300 {
-				mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
-			}
-			for i := range 5 {
-				mustAppend(t, s, "B-1", pmd.Any, ev("T", "i", i))
-			}
-			for i := range 400 {
-				mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
-			}
+			fill(s)
 			if err := s.Close(); err != nil { // syncs the log
 				t.Fatal(err)
 			}
-			if segs, _ := filepath.Glob(filepath.Join(dir, "log", "[0-9]*[0-9]")); len(segs) < 6 {
-				t.Fatalf("%d segments, want 6 or more", len(segs))
+			if segs, _ := filepath.Glob(filepath.Join(dir, "log", "[0-9]*[0-9]")); len(segs) < minSegments {
+				t.Fatalf("%d segments, want %d or more", len(segs), minSegments)
 			}
 
-			cmd, sc, stderr := startChild(t, "TestScavengeDuringChild", scavengeDuringChildEnv+"="+dir)
+			cmd, sc, stderr := startChild(t, child, env+"="+dir)
 			var out []string
 			for sc.Scan() {
 				out = append(out, sc.Text())
@@ -208,7 +162,7 @@ func TestScavengeKeepsTheDeleteMadeWhileItRuns(t *testing.T) {
 				t.Fatalf("child: %v: %s", err, stderr.String())
 			}
 			if len(out) == 0 || !strings.HasPrefix(out[len(out)-1], "scavenged: ") || out[len(out)-1] == "scavenged: 0 gone" {
-				t.Fatalf("child said %q, want a scavenge that removed B-1's events", out)
+				t.Fatalf("child said %q, want a scavenge that removed %s's events", out, stream)
 			}
 			if err := disk.Cut(); err != nil {
 				t.Fatal(err)
@@ -224,16 +178,16 @@ func TestScavengeKeepsTheDeleteMadeWhileItRuns(t *testing.T) {
 				t.Fatalf("Open after the power cut: %v", err)
 			}
 			defer s.Close()
-			info := streamInfo(t, s, "B-1")
-			events, rerr := readStream(t, s, "B-1", pmd.ReadOptions{})
+			info := streamInfo(t, s, stream)
+			events, rerr := readStream(t, s, stream, pmd.ReadOptions{})
 			switch {
 			case !info.Exists && info.Version == 4:
 				// deleted, the deletion durable: what the scavenge carried out
 			case info.Exists && rerr == nil && len(events) == 5:
 				// the deletion lost and the events kept: consistent too
 			default:
-				t.Errorf("B-1 after a power cut right after the scavenge: %+v, read %d events (%v); want it deleted at version 4 or its 5 events",
-					info, len(events), rerr)
+				t.Errorf("%s after a power cut right after the scavenge: %+v, read %d events (%v); want it deleted at version 4 or its 5 events",
+					stream, info, len(events), rerr)
 			}
 		})
 	}
