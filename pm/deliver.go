@@ -1,6 +1,7 @@
 package pm
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -8,8 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,10 +104,10 @@ type dispatcher struct {
 	queues    map[string][]*delivery    // undelivered items of each ordering key, in order
 	byID      map[uuid.UUID][]*delivery // undelivered items of each id: one, but for the copies of an event a subscription reads at two counts (see add)
 	receivers map[string]*receiver
-	retries   *timers // failed heads, by ref, due at their retry times
-	hangs     *timers // attempts running, by ref, due to count as hung at hangAfter
-	busy      int     // attempts running
-	lastErr   string  // of the last failed attempt, and when it failed
+	retries   *timers[deliveryRef] // failed heads, due at their retry times
+	hangs     *timers[deliveryRef] // attempts running, due to count as hung at hangAfter
+	busy      int                  // attempts running
+	lastErr   string               // of the last failed attempt, and when it failed
 	lastErrAt time.Time
 }
 
@@ -163,7 +162,6 @@ const (
 // delivery is one item to deliver: a command, or an event of a subscription.
 type delivery struct {
 	id          uuid.UUID
-	ref         string // id and pos: what tells this item from another copy of its event
 	typ         string
 	key         string     // ordering key
 	cmd         Command    // a command's
@@ -194,8 +192,8 @@ func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOpti
 		queues:    make(map[string][]*delivery),
 		byID:      make(map[uuid.UUID][]*delivery),
 		receivers: make(map[string]*receiver),
-		retries:   newTimers(),
-		hangs:     newTimers(),
+		retries:   newTimers(deliveryRef.compare),
+		hangs:     newTimers(deliveryRef.compare),
 	}
 }
 
@@ -213,7 +211,6 @@ func (d *dispatcher) add(x *delivery) {
 			return
 		}
 	}
-	x.ref = x.id.String() + "@" + strconv.FormatUint(x.pos, 10)
 	d.seq++
 	x.seq = d.seq
 	d.byID[x.id] = append(d.byID[x.id], x)
@@ -224,11 +221,27 @@ func (d *dispatcher) add(x *delivery) {
 	}
 }
 
+// deliveryRef is an item's id and count (pos): what tells it from another copy of its
+// event (see add), and what the dispatcher's timers are keyed by.
+type deliveryRef struct {
+	id  uuid.UUID
+	pos uint64
+}
+
+func (x *delivery) ref() deliveryRef { return deliveryRef{x.id, x.pos} }
+
+// compare orders refs by id, then count: the order timers due at once fire in.
+func (r deliveryRef) compare(o deliveryRef) int {
+	if c := bytes.Compare(r.id[:], o.id[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(r.pos, o.pos)
+}
+
 // lookup returns the item of ref, nil if it is done.
-func (d *dispatcher) lookup(ref string) *delivery {
-	id, _, _ := strings.Cut(ref, "@")
-	for _, x := range d.byID[uuid.MustParse(id)] {
-		if x.ref == ref {
+func (d *dispatcher) lookup(ref deliveryRef) *delivery {
+	for _, x := range d.byID[ref.id] {
+		if x.pos == ref.pos {
 			return x
 		}
 	}
@@ -252,7 +265,7 @@ func (d *dispatcher) itemsLocked() iter.Seq[*delivery] {
 func (d *dispatcher) headLocked(x *delivery) {
 	switch x.state {
 	case stateWaiting:
-		d.retries.set(x.ref, x.retryAt)
+		d.retries.set(x.ref(), x.retryAt)
 	case stateParked:
 	default:
 		d.readyLocked(x)
@@ -399,7 +412,7 @@ func (d *dispatcher) startLocked() {
 			r.inflight++
 			d.busy++
 			if d.opts.hangAfter > 0 {
-				d.hangs.set(x.ref, now.Add(d.opts.hangAfter))
+				d.hangs.set(x.ref(), now.Add(d.opts.hangAfter))
 			}
 			d.spawn(func(ctx context.Context) error { return d.attempt(ctx, x) })
 		}
@@ -523,7 +536,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		x.state, x.failures, x.lastErr = stateParked, failures, rec.Err
 	default:
 		x.state, x.failures, x.lastErr, x.retryAt = stateWaiting, failures, rec.Err, rec.RetryAt
-		d.retries.set(x.ref, rec.RetryAt)
+		d.retries.set(x.ref(), rec.RetryAt)
 	}
 	d.changed()
 	d.mu.Unlock()
@@ -551,7 +564,7 @@ func (d *dispatcher) endedLocked(x *delivery) {
 			r.late = slices.Delete(r.late, i, i+1)
 		}
 	}
-	d.hangs.remove(x.ref)
+	d.hangs.remove(x.ref())
 	d.busy--
 }
 
@@ -592,7 +605,7 @@ func (d *dispatcher) operate(ctx context.Context, id uuid.UUID, outcome string, 
 	}
 	// Held, it is neither retried by its timer nor started while the record is written.
 	x.state = stateHeld
-	d.retries.remove(x.ref)
+	d.retries.remove(x.ref())
 	d.mu.Unlock()
 
 	rec := Delivery{CommandID: id, CommandType: x.typ, Receiver: x.receiver, Attempt: x.attempts, Outcome: outcome}
@@ -603,7 +616,7 @@ func (d *dispatcher) operate(ctx context.Context, id uuid.UUID, outcome string, 
 	case err != nil:
 		x.state = was
 		if was == stateWaiting {
-			d.retries.set(x.ref, x.retryAt)
+			d.retries.set(x.ref(), x.retryAt)
 		}
 	case outcome == OutcomeSkipped:
 		d.doneLocked(x)

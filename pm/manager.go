@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,7 +141,7 @@ type Manager struct {
 	queued   uint64 // position of the last event the reader put in a worker queue, or skipped
 	barrier  uint64 // position the deadline timer waits for queued to reach; 0 when it does not wait
 	saved    uint64 // resume position last written
-	timers   *timers
+	timers   *timers[string]
 	sleeping time.Time // when the deadline timer wakes; zero when it has nothing to wait for
 	ticks    int       // deadline checks queued or running
 
@@ -231,7 +232,7 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 		clock:   opts.Clock,
 		logger:  opts.Logger,
 		changed: make(chan struct{}),
-		timers:  newTimers(),
+		timers:  newTimers(strings.Compare),
 		cache:   newCache(opts.CacheSize),
 
 		unmatchedByType: make(map[string]uint64),
