@@ -653,7 +653,7 @@ func TestProcesses(t *testing.T) {
 	}
 	// A negative bound is refused rather than left out of the query.
 	for _, q := range []client.ProcessQuery{{Limit: -1}, {OlderThan: -time.Hour}, {IdleFor: -time.Hour}} {
-		if _, err := c.FindProcesses(ctx, "CateringMatch", q); err == nil || !strings.Contains(err.Error(), "must be ≥ 0") {
+		if _, err := c.FindProcesses(ctx, "CateringMatch", q); !errors.Is(err, pmd.ErrInvalidArgument) || !strings.Contains(err.Error(), "must not be negative") {
 			t.Fatalf("FindProcesses(%+v): %v, want it refused", q, err)
 		}
 	}

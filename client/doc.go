@@ -40,7 +40,9 @@
 // with $), a category holding a $, an event without a type, data or metadata holding
 // NaN or an infinity, a negative limit or max age — the client refuses before sending
 // anything, with the store's own *pmd.InvalidArgumentError (errors.Is(err,
-// pmd.ErrInvalidArgument), its Arg naming the argument as the store does).
+// pmd.ErrInvalidArgument), its Arg naming the argument as the store does). So are the
+// options of the process routes the daemon would refuse (a negative limit, older_than,
+// idle_for or before), Arg naming the query parameter.
 //
 // The codes internal (a server error) and method_not_allowed (a daemon of another
 // version) have no sentinel: errors.As finds the *Error and its Code. A request that

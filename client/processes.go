@@ -101,8 +101,14 @@ type ProcessQuery struct {
 // selects, a page at a time: for instance the open ones older than an hour, oldest
 // first. An unknown name fails with ErrNotFound.
 func (c *Client) FindProcesses(ctx context.Context, name string, q ProcessQuery) (ProcessPage, error) {
-	if q.Limit < 0 || q.OlderThan < 0 || q.IdleFor < 0 {
-		return ProcessPage{}, fmt.Errorf("client: limit, older than and idle for must be ≥ 0, got %d, %s, %s", q.Limit, q.OlderThan, q.IdleFor)
+	if err := checkLimit(q.Limit); err != nil {
+		return ProcessPage{}, err
+	}
+	if q.OlderThan < 0 {
+		return ProcessPage{}, invalid("older_than", "must not be negative, got %s", q.OlderThan)
+	}
+	if q.IdleFor < 0 {
+		return ProcessPage{}, invalid("idle_for", "must not be negative, got %s", q.IdleFor)
 	}
 	v := url.Values{}
 	for k, s := range map[string]string{"status": q.Status, "after": q.After} {
@@ -244,12 +250,12 @@ func (c *Client) ReadProcess(ctx context.Context, name, id string, opts ProcessO
 	q := url.Values{}
 	if opts.Before != nil {
 		if *opts.Before < 0 {
-			return Process{}, fmt.Errorf("client: before must be a version, ≥ 0, got %d", *opts.Before)
+			return Process{}, invalid("before", "must be a version, not negative, got %d", *opts.Before)
 		}
 		q.Set("before", strconv.FormatInt(*opts.Before, 10))
 	}
-	if opts.Limit < 0 {
-		return Process{}, fmt.Errorf("client: limit must be ≥ 0, got %d", opts.Limit)
+	if err := checkLimit(opts.Limit); err != nil {
+		return Process{}, err
 	}
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/client"
 	"github.com/pmd-dev/pmd/server"
 )
 
@@ -140,5 +142,60 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 	}
 	if _, err := c.ReadStream(ctx, "Order$1", pmd.ReadOptions{}); !errors.Is(err, pmd.ErrStreamNotFound) {
 		t.Fatalf("the daemon's store was written: %v", err)
+	}
+}
+
+// TestBadProcessOptionsAreInvalidArguments: a negative bound of a process listing or
+// page is refused before anything is sent, as the rest of the client's bad input is:
+// an *pmd.InvalidArgumentError naming the query parameter the daemon would refuse.
+func TestBadProcessOptionsAreInvalidArguments(t *testing.T) {
+	var sent atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent.Add(1)
+		http.Error(w, "no request was expected", http.StatusTeapot)
+	}))
+	defer ts.Close()
+	c := newClient(t, ts.URL)
+	ctx := context.Background()
+	minus := int64(-1)
+	tests := []struct {
+		name, arg string
+		call      func() error
+	}{
+		{"find with a negative limit", "limit", func() error {
+			_, err := c.FindProcesses(ctx, "M", client.ProcessQuery{Limit: -1})
+			return err
+		}},
+		{"find older than a negative age", "older_than", func() error {
+			_, err := c.FindProcesses(ctx, "M", client.ProcessQuery{OlderThan: -time.Hour})
+			return err
+		}},
+		{"find idle for a negative time", "idle_for", func() error {
+			_, err := c.FindProcesses(ctx, "M", client.ProcessQuery{IdleFor: -time.Hour})
+			return err
+		}},
+		{"read a process before a negative version", "before", func() error {
+			_, err := c.ReadProcess(ctx, "M", "1", client.ProcessOptions{Before: &minus})
+			return err
+		}},
+		{"read a process with a negative limit", "limit", func() error {
+			_, err := c.ReadProcess(ctx, "M", "1", client.ProcessOptions{Limit: -1})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			var got *pmd.InvalidArgumentError
+			if !errors.Is(err, pmd.ErrInvalidArgument) || !errors.As(err, &got) {
+				t.Fatalf("%v, want an *pmd.InvalidArgumentError", err)
+			}
+			if got.Arg != tt.arg {
+				t.Errorf("%v names %q, want %q", err, got.Arg, tt.arg)
+			}
+		})
+	}
+	if n := sent.Load(); n != 0 {
+		t.Errorf("the client sent %d requests", n)
 	}
 }
