@@ -140,7 +140,8 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // of erased ones; positions never change, and each segment is swapped atomically, so a
 // crash at any moment loses nothing. It runs alongside reads and writes, throttled by
 // opts. The newest segment is not rewritten until it is sealed, after SegmentSize more
-// bytes of writes.
+// bytes of writes. One scavenge runs at a time, its expiry included: another waits for
+// it to finish, or for its own ctx to end.
 //
 // In a store that has ever erased data, Scavenge also removes the quarantines pmd made
 // in the data directory (DIR/quarantine-<UTC time>/ of a cut at Open, and
@@ -168,14 +169,25 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 		}
 		res.ExpirySkipped = applied > 0
 	}
+	// The expiry runs under the engine's scavenge lock, as the rest does: two scavenges
+	// at once would both record it.
+	var expireErr error
+	var before func(ctx context.Context) error
 	if !res.ExpirySkipped {
-		expired, err := s.expire(ctx)
-		res.Expired = expired
-		if err != nil && (repl == nil || !errors.Is(err, ErrUnavailable)) {
-			return res, err
+		before = func(ctx context.Context) error {
+			expired, err := s.expire(ctx)
+			res.Expired = expired
+			if err != nil && (repl == nil || !errors.Is(err, ErrUnavailable)) {
+				expireErr = err
+				return err
+			}
+			return nil
 		}
 	}
-	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress})
+	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress, Before: before})
+	if expireErr != nil {
+		return res, expireErr
+	}
 	res.Segments, res.Rewritten, res.Gone, res.Erased = r.Segments, r.Rewritten, r.Gone, r.Erased
 	res.BytesBefore, res.BytesAfter, res.Quarantines = r.BytesBefore, r.BytesAfter, r.Quarantines
 	s.scavenged.Add(uint64(max(res.Freed(), 0))) // what it freed before an error is freed too

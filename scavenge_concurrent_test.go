@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +113,66 @@ func TestScavengeWaitsForTheOneUnderWay(t *testing.T) {
 	// Once the first is done, another runs.
 	if _, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil {
 		t.Errorf("scavenge after the first: %v", err)
+	}
+}
+
+// TestScavengeWaitsBeforeItRecordsExpiry: a scavenge started while another runs records
+// no expiry until the first is done: the expiry is part of the work one scavenge at a
+// time does. Here the second one, started from the first's progress, with a deadline,
+// must fail with the deadline having written nothing; its context is also cancelled at
+// once if it writes a record meanwhile, so that a second one that expires before it
+// waits fails fast and shows it.
+func TestScavengeWaitsBeforeItRecordsExpiry(t *testing.T) {
+	var commits atomic.Pointer[func()]
+	s, err := pmd.Open(t.TempDir(), pmd.Options{Logger: quietLogger(), NoSync: true, SegmentSize: 4096, NoScrub: true,
+		OnCommit: func(pmd.CommitInfo) {
+			if f := commits.Load(); f != nil {
+				(*f)()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.SetRetention(ctx, "Short-1", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "Short-1", pmd.Any, ev("T"))
+	for i := range 200 {
+		mustAppend(t, s, "Filler", pmd.Any, ev("F", "i", i))
+	}
+	var second pmd.ScavengeResult
+	var secondErr error
+	var wrote atomic.Bool
+	started := false
+	progress := func(done, total int64) {
+		if started {
+			return
+		}
+		started = true
+		// Another event of Short-1, past its max age at once: the second scavenge
+		// would record its expiry.
+		mustAppend(t, s, "Short-1", pmd.Any, ev("T"))
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		onCommit := func() { wrote.Store(true); cancel() }
+		commits.Store(&onCommit)
+		defer commits.Store(nil)
+		second, secondErr = s.Scavenge(wctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	}
+	first, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1, Progress: progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !started || first.Expired != 1 {
+		t.Fatalf("first scavenge: %+v; want Short-1 expired and progress reported", first)
+	}
+	if wrote.Load() || second.Expired != 0 || !errors.Is(secondErr, context.DeadlineExceeded) {
+		t.Errorf("second scavenge during the first: wrote a record %t, %+v, %v; want it to wait, writing nothing, and fail with the deadline", wrote.Load(), second, secondErr)
+	}
+	// The expiry the second one did not record is the next scavenge's.
+	if res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil || res.Expired != 1 {
+		t.Errorf("scavenge after the first: %+v, %v; want Short-1 expired", res, err)
 	}
 }

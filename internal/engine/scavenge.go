@@ -23,6 +23,10 @@ type ScavengeOptions struct {
 	// Progress, if set, is called after each segment with the sealed bytes done so far
 	// and the sealed bytes in all.
 	Progress func(done, total int64)
+	// Before, if set, is called once this scavenge holds the right to run, before it
+	// syncs the log or reads a segment: work that must not run in two scavenges at once
+	// (the store records expiry there). Its error ends the scavenge, returned as it is.
+	Before func(ctx context.Context) error
 }
 
 // DefaultScavengeRate is the read rate of a scavenge whose options do not set one.
@@ -66,6 +70,11 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 		return res, fmt.Errorf("pmd: scavenge: wait for the scavenge under way: %w", err)
 	}
 	defer e.scavenging.unlock()
+	if opts.Before != nil {
+		if err := opts.Before(ctx); err != nil {
+			return res, err
+		}
+	}
 	// The records that made events dead or erased (deletions, retention, erasures) must
 	// be durable before any segment is rewritten without those events: log.Rewrite syncs
 	// what it writes even with NoSync, and a power cut that kept the rewrite but lost the
