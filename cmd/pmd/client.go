@@ -593,14 +593,15 @@ record is reported on stderr and skipped.`,
 			}
 			// Subscribe reconnects until stopped: a daemon that cannot be reached at all
 			// must fail here (exit 3), and one that refuses the token (or its absence)
-			// too, before tail says it follows anything.
-			if err := canRead(ctx, c, stream); err != nil {
-				return err
-			}
+			// too, before tail says it follows anything. Without --from, end's read is
+			// that check.
 			if from == "" {
-				if opts.From, err = end(ctx, c, stream); err != nil {
-					return err
-				}
+				opts.From, err = end(ctx, c, stream)
+			} else {
+				err = canRead(ctx, c, stream)
+			}
+			if err != nil {
+				return err
 			}
 			if !asJSON {
 				fmt.Fprintf(stderr, "following %s at %s from %d (Ctrl-C to stop)\n", cmp.Or(stream, "$all"), c.URL(), opts.From)
@@ -656,16 +657,23 @@ func canRead(ctx context.Context, c *client.Client, stream string) error {
 }
 
 // end is where a tail without --from starts: after the last record of the log, or
-// after the last version of stream. A degraded store still says where its log ends.
+// after the last version of stream, read as canRead would. A degraded store still says
+// where its log ends, and a damaged last event of stream where it was.
 func end(ctx context.Context, c *client.Client, stream string) (uint64, error) {
 	if stream == "" || stream == pmd.All {
+		if err := canRead(ctx, c, stream); err != nil {
+			return 0, err
+		}
 		h, err := c.Health(ctx)
 		return h.LastPosition + 1, err
 	}
 	p, err := c.ReadStream(ctx, stream, pmd.ReadOptions{Backward: true, From: pmd.End, Limit: 1})
+	var damaged *client.Error
 	switch {
 	case errors.Is(err, pmd.ErrStreamNotFound):
 		return 0, nil // not there yet: its first event is new
+	case errors.Is(err, pmd.ErrCorrupt) && errors.As(err, &damaged):
+		return damaged.Version + 1, nil
 	case err != nil:
 		return 0, err
 	case len(p.Events) == 0 || p.Events[0].Version == nil:
