@@ -76,14 +76,29 @@ type rewrite struct {
 // progress, if not nil, is called after each segment read with the bytes read so far
 // and the bytes to read: a big log takes minutes.
 func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
-	p, err := planOffline(dir, progress)
+	p, err := planOffline(dir, progress, false)
 	if err != nil {
 		return nil, fmt.Errorf("log: plan repair of %s: %w", dir, err)
 	}
 	return p, nil
 }
 
-func planOffline(dir string, progress func(done, total int64)) (*RepairPlan, error) {
+// PlanReplicaRepair is PlanRepair for the log of a cluster node's store, whose commit
+// records carry the Raft index of their write (Record.Applied): the repaired log ends at
+// an intact commit record, so that the index the store reads off it is right. Damaged
+// records that PlanRepair would keep after the last intact commit record, as void
+// records, are cut instead: the Raft index their write's commit record carried is lost,
+// and the cluster writes that write again (Raft applies its entry again, or the node
+// copies its records from another member).
+func PlanReplicaRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
+	p, err := planOffline(dir, progress, true)
+	if err != nil {
+		return nil, fmt.Errorf("log: plan repair of %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+func planOffline(dir string, progress func(done, total int64), replica bool) (*RepairPlan, error) {
 	segs, _, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -99,7 +114,7 @@ func planOffline(dir string, progress func(done, total int64)) (*RepairPlan, err
 	for _, f := range segs {
 		p.sizes[f.path] = f.size
 	}
-	cut, err := planRepair(segs, 0, true)
+	cut, err := planCut(segs, 0, true, replica)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,7 +17,20 @@ import (
 // Damaged records whose framing holds become void records; framing damage and missing
 // records are cut, the cut saying which positions are lost. Before, PlanRepair failed
 // with Open's error and only removing files by hand could open the store.
+// PlanReplicaRepair (a cluster node's log) makes the same plans, except that it cuts the
+// write of a damaged record it would leave after the last intact commit record as a void
+// one, saying that its Raft index is lost: the log then ends at an intact commit record.
 func TestPlanRepairPastOpenRefusals(t *testing.T) {
+	for _, replica := range []bool{false, true} {
+		plan := PlanRepair
+		if replica {
+			plan = PlanReplicaRepair
+		}
+		t.Run(fmt.Sprintf("replica=%t", replica), func(t *testing.T) { testPlanRepairPastOpenRefusals(t, plan, replica) })
+	}
+}
+
+func testPlanRepairPastOpenRefusals(t *testing.T, planRepair func(string, func(done, total int64)) (*RepairPlan, error), replica bool) {
 	for _, tc := range []struct {
 		name   string
 		size   int    // records a write
@@ -34,6 +48,10 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 		{name: "sealed segment removed, tail emptied", size: 1, damage: "gap", kept: 1},
 		{name: "a record more than the next file's name allows", size: 1, damage: "extra", kept: 1},
 	} {
+		if replica && tc.void {
+			// The damaged record ends the last write: its write is cut.
+			tc.void, tc.kept = false, uint64(tc.size)
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			opts := Options{SegmentSize: 1024, Logger: quiet()}
@@ -78,7 +96,7 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 			// of an offline cut, else the removals): planned and applied again, it
 			// reaches the same result.
 			crashed := copyDir(t, dir)
-			plan, err := PlanRepair(crashed, nil)
+			plan, err := planRepair(crashed, nil)
 			if err != nil {
 				t.Fatalf("PlanRepair: %v", err)
 			}
@@ -91,7 +109,7 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 				t.Fatalf("Apply, crashed: %v", err)
 			}
 
-			plan, err = PlanRepair(dir, nil)
+			plan, err = planRepair(dir, nil)
 			if err != nil {
 				t.Fatalf("PlanRepair: %v", err)
 			}
@@ -103,6 +121,9 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 					voids = append(voids, a.Position)
 				}
 				lost = lost || a.Op == RepairCut && strings.Contains(a.Reason, "are lost")
+				// A replica's cut of a damaged write says why: no positions of a cut
+				// before damage Open refuses are lost, the cluster writes them again.
+				lost = lost || replica && a.Op == RepairCut && strings.Contains(a.Reason, "Raft index")
 			}
 			if tc.void && (!reflect.DeepEqual(voids, []uint64{pos}) || lost) {
 				t.Fatalf("plan voids %v (want [%d]), says positions are lost: %v", voids, pos, lost)
@@ -130,7 +151,7 @@ func TestPlanRepairPastOpenRefusals(t *testing.T) {
 				kept = want[:pos-tc.kept]
 			}
 			checkRepaired(t, dir, opts, kept)
-			plan, err = PlanRepair(crashed, nil)
+			plan, err = planRepair(crashed, nil)
 			if err != nil {
 				t.Fatalf("PlanRepair after the crash: %v", err)
 			}

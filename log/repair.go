@@ -34,7 +34,9 @@ type parsedSegment struct {
 	trailing   *CorruptError   // the first of the damaged records kept after the last valid one
 	ends       []int64         // entry ends of the kept prefix
 	commits    []int           // commits[j]: lastCommit had the prefix ended after entry j
+	intact     []bool          // intact[j]: entry j is a valid commit record
 	trimmed    int             // whole records cut from the prefix by cutOffline
+	replicaCut string          // why endAtIntactCommit cut damaged records, or ""
 }
 
 // found is a valid record found past damaged bytes by trying every offset.
@@ -166,6 +168,7 @@ func parseSegment(f segFile, sealed bool, laterStart, laterProof uint64) (*parse
 		p.offs = append(p.offs, uint32(e.off))
 		p.ends = append(p.ends, int64(e.end))
 		p.commits = append(p.commits, p.lastCommit)
+		p.intact = append(p.intact, e.err == nil && e.commit)
 	}
 	if laterStart > f.first {
 		p.lastCommit = max(p.lastCommit, min(int(laterStart-f.first)-1, len(p.offs)-1))
@@ -247,6 +250,12 @@ func (p *repairPlan) repairs() []Repair {
 // damaged records whose framing holds at the end of a sealed segment are kept (to be
 // replaced by void records) instead of refused.
 func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) {
+	return planCut(segs, keep, offline, false)
+}
+
+// planCut is planRepair; replica (offline only) plans the repair of a cluster node's
+// log, which must end at an intact commit record (see endAtIntactCommit).
+func planCut(segs []segFile, keep uint64, offline, replica bool) (*repairPlan, error) {
 	n := len(segs)
 	if n >= 2 && segs[n-1].size == 0 && lastIsCommitted(segs[n-2], segs[n-1].first) {
 		// A segment cycled just before a clean stop: nothing to read or cut.
@@ -315,7 +324,8 @@ func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) 
 					Reason: fmt.Sprintf("%s, in the last record(s) of a segment synced whole before the segment file %s was created: not a torn write, and whether its write was committed cannot be told",
 						d.Reason, next)}
 			}
-			// The operator keeps them: they become void records, the last a commit.
+			// The operator keeps them: they become void records, the last a commit
+			// (in a cluster node's log they are cut: endAtIntactCommit).
 			p.lastCommit = len(p.offs) - 1
 			p.commitEnd = p.ends[p.lastCommit]
 		}
@@ -325,8 +335,11 @@ func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) 
 				// offline too: what it framed, and so what a cut there loses, is unknown.
 				return nil, refusal
 			}
-			loss = p.cutOffline(refusal, segs[i+1:])
+			loss = p.cutOffline(refusal, segs[i+1:], replica)
 			laterStart, laterProof, laterPos = 0, 0, 0
+		}
+		if replica {
+			p.endAtIntactCommit()
 		}
 		parsed = append(parsed, p)
 		if p.lastCommit >= 0 {
@@ -398,11 +411,11 @@ func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) 
 // the log for an offline repair: p keeps the entries before it, the segments after p
 // (after) are to be removed, and every damaged record kept counts as committed (it
 // becomes a void record, the last one a commit). It returns what the cut loses.
-func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile) string {
+func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replica bool) string {
 	if k := int(ce.Position - p.file.first); p.damage == "" && k < len(p.offs) {
 		// Too many records for the next file's name: cut at the first extra one.
 		p.trimmed = len(p.offs) - k
-		p.offs, p.ends, p.commits = p.offs[:k], p.ends[:k], p.commits[:k]
+		p.offs, p.ends, p.commits, p.intact = p.offs[:k], p.ends[:k], p.commits[:k], p.intact[:k]
 		p.validEnd, p.damagePos, p.later = ce.Offset, ce.Position, nil
 		p.damage = "record(s) past the position the next segment file's name starts at"
 		p.bad = slices.DeleteFunc(p.bad, func(d *CorruptError) bool { return d.Position >= ce.Position })
@@ -421,6 +434,9 @@ func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile) string {
 	if p.lastCommit >= 0 {
 		p.commitEnd = p.ends[p.lastCommit]
 	}
+	if replica {
+		p.endAtIntactCommit()
+	}
 	kept := p.file.first + uint64(p.lastCommit+1)
 	lost := fmt.Sprintf("positions from %d on are lost", kept)
 	if len(after) > 0 && after[0].first > kept {
@@ -433,11 +449,47 @@ func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile) string {
 	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, p.file.path, ce.Offset, ce.Position, ce.Reason)
 }
 
+// endAtIntactCommit moves the end of what p keeps back to its last intact commit record
+// (none: p keeps nothing) when it would end at a damaged record, for the offline repair
+// of a cluster node's log. The commit record of each replicated write carries the Raft
+// index of its entry, and the store reads the index it applied off its log's last
+// commit record; a damaged one cannot say it, and a void record in its place would say
+// 0 (Raft would apply again every entry after its snapshot, writing them twice). Cut
+// instead, the write is written again by the cluster: Raft applies its entry again
+// (its index is above the one the log then ends with), or, if a snapshot of the node
+// already covers it, the node copies its records from another member before it starts.
+func (p *parsedSegment) endAtIntactCommit() {
+	if p.lastCommit < 0 || p.intact[p.lastCommit] {
+		return
+	}
+	for p.lastCommit >= 0 && !p.intact[p.lastCommit] {
+		p.lastCommit--
+	}
+	p.commitEnd = 0
+	if p.lastCommit >= 0 {
+		p.commitEnd = p.ends[p.lastCommit]
+	}
+	from := p.file.first + uint64(p.lastCommit+1)
+	damaged := from
+	for _, d := range p.bad {
+		if d.Position >= from {
+			damaged = d.Position
+			break
+		}
+	}
+	p.replicaCut = fmt.Sprintf("a cluster node's log is cut from position %d, after its last intact commit record: the damaged record at position %d ends a write whose Raft index is lost with it, and the cluster writes that write again",
+		from, damaged)
+}
+
 // describe says what a cut of p after its first kept entries removes.
 func describe(p *parsedSegment, kept int) string {
 	var parts []string
 	if k := len(p.offs) - kept; k > 0 {
-		parts = append(parts, fmt.Sprintf("%d uncommitted record(s)", k))
+		what := "uncommitted record(s)"
+		if p.replicaCut != "" {
+			what = "record(s)" // from a damaged one: whether their write was committed is not known
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", k, what))
 	}
 	if p.damage != "" {
 		d := fmt.Sprintf("%s at offset %d", p.damage, p.validEnd)
@@ -458,10 +510,14 @@ func describe(p *parsedSegment, kept int) string {
 			parts = append(parts, fmt.Sprintf("%d whole record(s) of later writes past the damage, written without an fsync after it", k))
 		}
 	}
+	out := strings.Join(parts, ", then ")
 	if len(parts) == 0 {
-		return "empty segment"
+		out = "empty segment"
 	}
-	return strings.Join(parts, ", then ")
+	if p.replicaCut != "" {
+		out += "; " + p.replicaCut
+	}
+	return out
 }
 
 func allZero(b []byte) bool {

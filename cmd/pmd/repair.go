@@ -20,8 +20,10 @@ func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "print what a repair of a stopped store would do; --yes does it",
 		Long: `Repair prints what a repair of the stopped store in DIR would do, one line per change,
 and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
-is replaced by a void record at the same position (so no other event moves), every
-removed byte is kept in a quarantine file (DIR/quarantine-<UTC time>.bin unless
+is replaced by a void record at the same position (so no other event moves; on a
+cluster node, a damaged write after the log's last intact commit record is cut, for the
+cluster to write it again), every removed byte is kept in a quarantine file
+(DIR/quarantine-<UTC time>.bin unless
 --quarantine names another: the next scavenge of a store that has erased data removes
 that one, so copy it out of DIR to keep it; a --quarantine file of another name stays), and the index is removed, to be rebuilt from the repaired
 log at the next start.`,

@@ -16,7 +16,10 @@ import (
 // the torn end as the next start would, replace every damaged record by a void record at
 // the same position, keeping the removed bytes in a quarantine file), and, when that
 // changes anything, the removal of the index, which may point at voided positions: the
-// next start rebuilds it from the repaired log. A RepairPlan holds the directory's lock
+// next start rebuilds it from the repaired log. A cluster node's directory (one with
+// RaftDir) gets log.PlanReplicaRepair: its log must end at an intact commit record, which
+// carries the Raft index the store applied, so damage after the last one is cut, for the
+// cluster to write it again, rather than voided. A RepairPlan holds the directory's lock
 // from PlanRepair to Close, so that nothing changes the directory in between.
 type RepairPlan struct {
 	Dir     string
@@ -49,7 +52,14 @@ func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, erro
 	if err != nil {
 		return nil, err
 	}
-	lp, err := pmdlog.PlanRepair(logDir, progress)
+	plan := pmdlog.PlanRepair
+	if _, err := os.Stat(filepath.Join(dir, RaftDir)); err == nil {
+		plan = pmdlog.PlanReplicaRepair
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		lock.Unlock()
+		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
+	}
+	lp, err := plan(logDir, progress)
 	if err != nil {
 		lock.Unlock()
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
