@@ -66,10 +66,12 @@
 // The log cannot give that bound cheaply: which events a process manager has handled is
 // only visible in the process streams, and finding the oldest unhandled event would mean
 // replaying every process. So the runtime persists the bound: it appends it to the
-// stream "<Name>.checkpoint" (event type Checkpoint, data position) whenever it has
-// moved Options.CheckpointEvery positions and when Run returns. The bound is the
-// lowest position still in flight, so it never passes an event that is not done; a
-// checkpoint that is lost or stale only makes the next Run read more.
+// stream "<Name>.checkpoint" (event type Checkpoint, data position and the handled
+// types) whenever it has moved Options.CheckpointEvery positions and when Run returns.
+// The bound is the lowest position still in flight, so it never passes an event that
+// is not done; a checkpoint that is lost or stale only makes the next Run read more.
+// A checkpoint says nothing of the types it was not written for: a Run whose
+// Definition.Handles has a type the checkpoint lacks reads the log from the start.
 //
 // Everything else is derived from the log when Run starts: it reads the records the
 // runtime wrote (category <Name>) for the pending deadlines, the commands not delivered
@@ -168,7 +170,8 @@
 //
 // A Subscription delivers the events of a Filter (types of the global log, one stream,
 // or one category) to an EventHandler, at least once and in log order, from a position
-// it keeps in the stream "<name>.subscription": a restart resumes there. It runs on the
+// it keeps in the stream "<name>.subscription": a restart resumes there (one with
+// another filter may start over: see Subscription). It runs on the
 // same dispatcher as commands: its events share one ordering key, so a failing event
 // is retried with back-off, parked after MaxAttempts failures in a row, and holds the
 // subscription back until it is delivered or an operator retries or skips it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -15,9 +16,19 @@ import (
 // checkpoint, the pending deadlines and the status of every process (from the records
 // the runtime wrote, category <Name>), and the commands not delivered yet.
 func (m *Manager) load(ctx context.Context) (uint64, error) {
-	resume, err := m.readCheckpoint(ctx)
+	resume, types, err := m.readCheckpoint(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if resume > 0 && types != nil {
+		// The checkpoint says nothing of the events of a type added since below it;
+		// reading them all again changes nothing for the others.
+		added := slices.DeleteFunc(m.handledTypes(), func(t string) bool { return slices.Contains(types, t) })
+		if len(added) > 0 {
+			m.logger.Warn("pm: handled types grew since the checkpoint: the manager reads the log again from the start",
+				"manager", m.name, "added", added, "checkpoint", resume)
+			resume = 0
+		}
 	}
 	var histories map[uuid.UUID]*history
 	var d *dispatcher
@@ -85,11 +96,13 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 	return resume, nil
 }
 
-// readCheckpoint returns the resume position last written, 0 for none. The stream is a
-// user stream: a record that is not a checkpoint (a user's, or erased) is passed over,
-// and so is a damaged one (the store lists it in its problems): an older checkpoint
-// only has facts read again, which changes nothing.
-func (m *Manager) readCheckpoint(ctx context.Context) (uint64, error) {
+// readCheckpoint returns the resume position last written, 0 for none, and the handled
+// types it was written for (nil for a checkpoint written before checkpoints carried
+// them: taken as the types handled now). The stream is a user stream: a record that is
+// not a checkpoint (a user's, or erased) is passed over, and so is a damaged one (the
+// store lists it in its problems): an older checkpoint only has facts read again, which
+// changes nothing.
+func (m *Manager) readCheckpoint(ctx context.Context) (uint64, []string, error) {
 	stream := checkpointStream(m.name)
 	for e, err := range backward(ctx, m.store, stream) {
 		var damaged *pmd.CorruptError
@@ -98,17 +111,40 @@ func (m *Manager) readCheckpoint(ctx context.Context) (uint64, error) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("pm: %s: read checkpoint: %w", m.name, err)
+			return 0, nil, fmt.Errorf("pm: %s: read checkpoint: %w", m.name, err)
 		}
 		pos, ok := asUint64(e.Data["position"])
-		if !ok || e.Type != checkpointType {
+		types, typesOK := checkpointTypes(e.Data)
+		if !ok || !typesOK || e.Type != checkpointType {
 			m.logger.Warn("pm: passed over a record of the checkpoint stream that is not a checkpoint",
 				"manager", m.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
 			continue
 		}
-		return pos, nil
+		return pos, types, nil
 	}
-	return 0, nil
+	return 0, nil, nil
+}
+
+// checkpointTypes reads the handled types of a checkpoint's data: nil when it has none
+// (written before checkpoints carried them); false when they are not a list of strings.
+func checkpointTypes(data map[string]any) ([]string, bool) {
+	v, ok := data["types"]
+	if !ok {
+		return nil, true
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	types := make([]string, 0, len(list))
+	for _, t := range list {
+		typ, ok := t.(string)
+		if !ok {
+			return nil, false
+		}
+		types = append(types, typ)
+	}
+	return types, true
 }
 
 // readDeliveries returns the history of every command with a record in a deliveries

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -917,7 +918,16 @@ func (m *Manager) runCheckpoints(ctx context.Context) error {
 	}
 }
 
-// saveCheckpoint writes the resume position if it moved.
+// handledTypes is the handled types, sorted, without duplicates: what a checkpoint
+// carries.
+func (m *Manager) handledTypes() []string {
+	types := slices.Clone(m.handles)
+	slices.Sort(types)
+	return slices.Compact(types)
+}
+
+// saveCheckpoint writes the resume position, and the handled types it is for, if it
+// moved.
 func (m *Manager) saveCheckpoint(ctx context.Context) error {
 	m.mu.Lock()
 	low := m.low()
@@ -928,7 +938,7 @@ func (m *Manager) saveCheckpoint(ctx context.Context) error {
 	}
 	_, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, pmd.EventData{
 		Type: checkpointType,
-		Data: map[string]any{"position": low},
+		Data: map[string]any{"position": low, "types": m.handledTypes()},
 	})
 	if err != nil {
 		return fmt.Errorf("pm: %s: write checkpoint: %w", m.name, err)

@@ -27,6 +27,88 @@ type Filter struct {
 	Category string
 }
 
+// canonical is f with its types sorted and without duplicates: the same events.
+func (f Filter) canonical() Filter {
+	types := slices.Clone(f.Types)
+	slices.Sort(types)
+	return Filter{Types: slices.Compact(types), Stream: f.Stream, Category: f.Category}
+}
+
+// equal reports whether f and o, both canonical, select the same events.
+func (f Filter) equal(o Filter) bool {
+	return f.Stream == o.Stream && f.Category == o.Category && slices.Equal(f.Types, o.Types)
+}
+
+// narrows reports whether f, canonical, keeps only types that o, canonical, kept: every
+// event f selects below a position o reached was delivered.
+func (f Filter) narrows(o Filter) bool {
+	if len(f.Types) == 0 || len(o.Types) == 0 {
+		return false
+	}
+	for _, typ := range f.Types {
+		if _, found := slices.BinarySearch(o.Types, typ); !found {
+			return false
+		}
+	}
+	return true
+}
+
+// describe names the filter for log lines: stream "X", category "X" or types ["A" "B"].
+func (f Filter) describe() string {
+	switch {
+	case f.Stream != "":
+		return fmt.Sprintf("stream %q", f.Stream)
+	case f.Category != "":
+		return fmt.Sprintf("category %q", f.Category)
+	}
+	return fmt.Sprintf("types %q", f.canonical().Types)
+}
+
+// record is f, canonical, as the records of a subscription's stream carry it.
+func (f Filter) record() map[string]any {
+	switch {
+	case f.Stream != "":
+		return map[string]any{"stream": f.Stream}
+	case f.Category != "":
+		return map[string]any{"category": f.Category}
+	}
+	return map[string]any{"types": f.canonical().Types}
+}
+
+// recordFilter reads the filter a record of a subscription's stream carries: present is
+// false for a record written before records carried one; ok is false when it is there
+// but malformed (not a map of exactly one of stream, category, or a list of types).
+func recordFilter(e *pmd.Event) (f Filter, present, ok bool) {
+	v, present := e.Data["filter"]
+	if !present {
+		return Filter{}, false, true
+	}
+	m, isMap := v.(map[string]any)
+	if !isMap || len(m) != 1 {
+		return Filter{}, true, false
+	}
+	if v, ok := m["stream"]; ok {
+		f.Stream, ok = v.(string)
+		return f, true, ok && f.Stream != ""
+	}
+	if v, ok := m["category"]; ok {
+		f.Category, ok = v.(string)
+		return f, true, ok && f.Category != ""
+	}
+	types, isList := m["types"].([]any)
+	if !isList || len(types) == 0 {
+		return Filter{}, true, false
+	}
+	for _, t := range types {
+		typ, isString := t.(string)
+		if !isString || typ == "" {
+			return Filter{}, true, false
+		}
+		f.Types = append(f.Types, typ)
+	}
+	return f.canonical(), true, true
+}
+
 // EventHandler receives a subscription's events. It may be called more than once for
 // an event (after a crash, or when an error was returned); the event's ID is stable, so
 // it can drop duplicates. An error makes the event retried later, with back-off.
@@ -101,10 +183,17 @@ func SubscriptionStream(name string) string { return name + ".subscription" }
 // parking, retry and skip, each with the position; and the position as it moves, at
 // most every SaveEvery, and when Run returns. Events delivered after the last record are
 // delivered again after a crash.
+//
+// Each record carries the filter it was written under. A run whose filter is not the
+// one of the newest record (the name kept, the filter changed) starts from the
+// beginning of its filter, with a warning: the position counted other events. A Types
+// filter that only lost types resumes. Records written before they carried the filter
+// are taken as of the filter of the run.
 type Subscription struct {
 	store   *pmd.Store
 	name    string
 	filter  Filter
+	canon   Filter // filter, canonical: what its records carry
 	opts    SubscriptionOptions
 	clock   Clock
 	logger  *slog.Logger
@@ -219,6 +308,7 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 		store:   store,
 		name:    name,
 		filter:  Filter{Types: slices.Clone(filter.Types), Stream: filter.Stream, Category: filter.Category},
+		canon:   filter.canonical(),
 		opts:    opts,
 		clock:   opts.Clock,
 		logger:  opts.Logger,
@@ -326,6 +416,10 @@ func (s *Subscription) load(ctx context.Context) error {
 	var trail []Delivery // newest first
 	var position uint64
 	found := false
+	// The filter of the newest record: a record written before records carried one
+	// (hasRecorded false) is taken as of the filter configured now.
+	var recorded Filter
+	hasRecorded := false
 	for e, err := range backward(ctx, s.store, stream) {
 		var damaged *pmd.CorruptError
 		if errors.As(err, &damaged) {
@@ -340,13 +434,17 @@ func (s *Subscription) load(ctx context.Context) error {
 			return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
 		}
 		rec, pos, ok := subscriptionRecordOf(&e)
-		if !ok {
+		filter, hasFilter, filterOK := recordFilter(&e)
+		if !ok || !filterOK {
 			s.logger.Warn("pmd: subscription passed over a record of its stream that is not its own",
 				"subscription", s.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
 			continue
 		}
 		if !found {
 			position, found = pos, true
+			recorded, hasRecorded = filter, hasFilter
+		} else if hasFilter && hasRecorded && !filter.equal(recorded) {
+			break // written under another filter: about another run's events
 		}
 		if rec.Outcome == "" && pos == position {
 			// Nothing new about the event at the position: stores written before saves
@@ -357,6 +455,19 @@ func (s *Subscription) load(ctx context.Context) error {
 			break
 		}
 		trail = append(trail, rec)
+	}
+	if hasRecorded && !recorded.equal(s.canon) {
+		if s.canon.narrows(recorded) {
+			// Every event of the types kept below the position was delivered.
+			s.logger.Info("pmd: subscription's filter lost types: it resumes at its position",
+				"subscription", s.name, "old", recorded.describe(), "new", s.canon.describe(), "position", position)
+		} else {
+			// The position and the records are about other events: the new filter's
+			// start from its beginning (at least once: receivers drop duplicates).
+			s.logger.Warn("pmd: subscription's filter changed since its position was written: it starts from the beginning of the new filter",
+				"subscription", s.name, "old", recorded.describe(), "new", s.canon.describe(), "position", position)
+			position, trail = 0, nil
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -469,7 +580,7 @@ func (s *Subscription) save(ctx context.Context) error {
 	}
 	res, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, pmd.EventData{
 		Type: subscriptionPositionType,
-		Data: map[string]any{"position": pos},
+		Data: map[string]any{"position": pos, "filter": s.canon.record()},
 	})
 	if err != nil {
 		return fmt.Errorf("pm: subscription %s: write the position: %w", s.name, err)
@@ -847,6 +958,7 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 			"event_type":   x.typ,
 			"event_stream": x.ev.Stream,
 			"attempt":      rec.Attempt,
+			"filter":       s.canon.record(),
 		}
 		if rec.Err != "" {
 			data["error"] = rec.Err
