@@ -15,7 +15,8 @@ import (
 // TestIndexDamagedAtOpenIsRebuiltAndHealthy damages the index's tables of a closed store
 // so that the next Open cannot open the index: Open rebuilds it from the log at once,
 // and the store is then healthy (the damage was in the index it replaced, which is
-// gone), answers everything as before, and logs the damage once rather than once per
+// gone), answers everything as before, and logs the damage once, as a warning that it
+// is rebuilt now (not an error that it will be at the next start), rather than once per
 // table read.
 func TestIndexDamagedAtOpenIsRebuiltAndHealthy(t *testing.T) {
 	dir := t.TempDir()
@@ -66,8 +67,10 @@ func TestIndexDamagedAtOpenIsRebuiltAndHealthy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "index.rebuild")); err == nil {
 		t.Fatal("index.rebuild left after the rebuild: the next start would rebuild again")
 	}
-	if n := strings.Count(out, "level=ERROR"); n > 3 {
-		t.Fatalf("%d error lines for one damaged index at open:\n%s", n, out)
+	// The damage is fixed before Open returns: a warning that says so, not an error
+	// that promises a rebuild at the next start.
+	if n := strings.Count(out, "level=ERROR"); n > 0 || strings.Contains(out, "next start") {
+		t.Fatalf("%d error lines, or a rebuild at the next start, for a damaged index Open rebuilt at once:\n%s", n, out)
 	}
 	if after := snapshot(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatal("the rebuilt index answers differently")

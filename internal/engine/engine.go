@@ -109,6 +109,12 @@ type Engine struct {
 	indexBad  error                  // the index was found damaged: rebuilt at the next Open
 	scrubDone chan struct{}
 	closed    bool
+
+	// While Open opens the index it found on disk (openFound), damage is only noted here,
+	// under mu: if that open fails, the index is rebuilt at once (openIndex), and the
+	// damage goes with it.
+	openingIndex bool
+	openDamage   error
 }
 
 // Open locks the data directory dir (creating it if needed), upgrades an older format,
@@ -515,12 +521,14 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		}
 		e.logger.Warn("pmd: the index was found damaged, rebuilding it from the log", "dir", dir, "damage", string(why))
 	case errors.Is(err, fs.ErrNotExist):
-		idx, err := index.Open(dir, e.indexOptions())
+		idx, damage, err := e.openFound(dir)
 		switch {
 		case err == nil:
 			return idx, nil
 		case errors.Is(err, index.ErrOlderFormat):
 			e.logger.Info("pmd: upgrading the index to this version's layout: rebuilding it from the log once", "dir", dir, "why", err)
+		case damage != nil:
+			e.logger.Warn("pmd: the index is damaged and cannot be opened, rebuilding it from the log now", "dir", dir, "damage", damage, "err", err)
 		default:
 			e.logger.Warn("pmd: the index cannot be opened, rebuilding it from the log", "dir", dir, "err", err)
 		}
@@ -530,12 +538,6 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	// Damage the failed open reported (indexDamaged: pebble checks blocks as it opens)
-	// was in the index just removed: the new one is built from the log, so the damage is
-	// no longer a problem, and not one "rebuilt at the next start".
-	e.mu.Lock()
-	e.indexBad = nil
-	e.mu.Unlock()
 	idx, err := index.Open(dir, e.indexOptions())
 	if err != nil {
 		return nil, err
@@ -546,6 +548,26 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		return nil, err
 	}
 	return idx, nil
+}
+
+// openFound opens the index that Open found in dir. Damage reported while it opens
+// (pebble checks blocks as it opens) is returned rather than reported: when the open
+// fails, openIndex rebuilds the index at once, and the damage goes with the index it
+// removes. When the open succeeds all the same, the damage is reported as any other
+// (indexDamaged), for the next start to rebuild.
+func (e *Engine) openFound(dir string) (idx *index.Index, damage, err error) {
+	e.mu.Lock()
+	e.openingIndex = true
+	e.mu.Unlock()
+	idx, err = index.Open(dir, e.indexOptions())
+	e.mu.Lock()
+	e.openingIndex = false
+	damage, e.openDamage = e.openDamage, nil
+	e.mu.Unlock()
+	if err == nil && damage != nil {
+		e.indexDamaged(damage)
+	}
+	return idx, damage, err
 }
 
 func (e *Engine) indexOptions() index.Options {
@@ -619,9 +641,17 @@ func createSynced(path string) error {
 
 // indexDamaged records that a read or the scrub found the index damaged: it is reported
 // as a problem, and the next Open rebuilds it from the log. Reads meanwhile fail where
-// they meet the damage; the log itself is fine.
+// they meet the damage; the log itself is fine. Damage found while Open opens the index
+// is openFound's to report.
 func (e *Engine) indexDamaged(err error) {
 	e.mu.Lock()
+	if e.openingIndex {
+		if e.openDamage == nil {
+			e.openDamage = err
+		}
+		e.mu.Unlock()
+		return
+	}
 	first := e.indexBad == nil
 	if first {
 		e.indexBad = err
