@@ -71,6 +71,9 @@ type Options struct {
 	// replaceFile, when not nil, writes the marker files of a damaged index in place of
 	// ReplaceFile: a test sees how. Nil outside tests.
 	replaceFile func(path string, data []byte, sync bool) error
+	// afterFlush, when not nil, is called by the flush loop after each of its flushes,
+	// those of FlushInterval included: a test sees it run. Nil outside tests.
+	afterFlush func()
 }
 
 // Engine is an open data directory: its lock, its log, its index kept up to the log, and
@@ -837,6 +840,9 @@ func (e *Engine) flushLoop() {
 		}
 		if err := e.flush(); err != nil {
 			e.logger.Error("pmd: index flush failed; the next start replays more of the log", "err", err)
+		}
+		if e.opts.afterFlush != nil {
+			e.opts.afterFlush()
 		}
 	}
 }
