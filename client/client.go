@@ -101,7 +101,8 @@ var (
 	ErrUnauthorized    = errors.New("unauthorized")
 	ErrForbidden       = errors.New("forbidden")
 	// ErrConflict: a retry or skip of a command that is being delivered, waits behind
-	// an earlier command of its process, or whose manager delivers no commands.
+	// an earlier command of its process, or whose manager delivers no commands; or a
+	// JoinNode of a node whose pmd is too old for the cluster's Raft log.
 	ErrConflict = errors.New("conflict")
 	// ErrTooSlow: the daemon cut a subscriber that let too many live events pile up
 	// (SSE error event too_slow). Subscribe resumes by itself; Dropped is told.

@@ -33,7 +33,9 @@ func (c *Client) Cluster(ctx context.Context) (ClusterStatus, error) {
 	return st, err
 }
 
-// JoinNode adds the node id, listening for Raft at raftAddr, to the cluster (admin).
+// JoinNode adds the node id, listening for Raft at raftAddr, to the cluster (admin). A
+// node whose pmd applies older apply rules than the cluster's Raft log holds is refused
+// with an error matching ErrConflict, naming both versions: upgrade its pmd first.
 func (c *Client) JoinNode(ctx context.Context, id, raftAddr string) error {
 	return c.do(ctx, "POST", "/v1/cluster/nodes", map[string]string{"id": id, "raft_addr": raftAddr}, nil)
 }

@@ -29,7 +29,7 @@
 //	unavailable              pmd.ErrUnavailable
 //	corrupt                  pmd.ErrCorrupt
 //	not_found                ErrNotFound (no such process manager, process, command or route)
-//	conflict                 ErrConflict (a retry or skip of a command neither parked nor failing)
+//	conflict                 ErrConflict (a retry or skip of a command neither parked nor failing; a join of a too old pmd)
 //	payload_too_large        ErrPayloadTooLarge
 //	unauthorized             ErrUnauthorized (no token, or one the daemon does not know)
 //	forbidden                ErrForbidden (the token may not do this; or a foreign Origin)

@@ -28,6 +28,9 @@ type request struct {
 
 type response struct {
 	Error string `json:"error,omitempty"`
+	// Code says what Error is where the asker must tell it apart: codeJoinRules for a
+	// join refused with ErrJoinRules. A pmd from before it sends none.
+	Code string `json:"code,omitempty"`
 	// NotLeader is set when a join or remove reached a node that is not the leader;
 	// Leader is the leader's Raft address, if known.
 	NotLeader bool   `json:"not_leader,omitempty"`
@@ -97,10 +100,31 @@ func (n *Node) call(ctx context.Context, addr string, req request, timeout time.
 	stop()
 	c.Close()
 	if resp.Error != "" && !resp.NotLeader {
-		return resp, nil, nil, errors.New(resp.Error)
+		return resp, nil, nil, remoteError(resp)
 	}
 	return resp, nil, nil, nil
 }
+
+// codeJoinRules is response.Code for a join refused with ErrJoinRules.
+const codeJoinRules = "join_rules"
+
+// remoteError is the error of a peer's answer: its text, matching ErrJoinRules as it
+// did on the peer when Code says so.
+func remoteError(resp response) error {
+	if resp.Code == codeJoinRules {
+		return &peerError{msg: resp.Error, is: ErrJoinRules}
+	}
+	return errors.New(resp.Error)
+}
+
+// peerError is an error a peer answered, with the sentinel it matched there.
+type peerError struct {
+	msg string
+	is  error
+}
+
+func (e *peerError) Error() string { return e.msg }
+func (e *peerError) Unwrap() error { return e.is }
 
 type stoppingConn struct {
 	net.Conn
@@ -160,6 +184,9 @@ func (n *Node) answer(c net.Conn) {
 			}
 			if err != nil {
 				resp.Error = err.Error()
+			}
+			if errors.Is(err, ErrJoinRules) {
+				resp.Code = codeJoinRules
 			}
 		case "removed":
 			if req.ID != n.cfg.NodeID {

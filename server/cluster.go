@@ -24,7 +24,10 @@ type Node interface {
 	WaitApplied(ctx context.Context, index uint64) error
 	// ReadBarrier returns once the leader has applied every entry committed before.
 	ReadBarrier(ctx context.Context) error
-	// Join and Remove change the cluster's members, through the leader.
+	// Join and Remove change the cluster's members, through the leader. A join the
+	// cluster refuses as it stands (the node's pmd applies older rules than the entries
+	// it would replay) fails with an error matching ErrConflict: 409 conflict; any other
+	// error is 503 unavailable.
 	Join(ctx context.Context, id, raftAddr string) error
 	Remove(ctx context.Context, id string) error
 	// Problems lists what keeps the node from serving as a member (it was removed):
@@ -268,7 +271,9 @@ func (s *Server) joinNode(w http.ResponseWriter, r *http.Request) error {
 	if id == "" || addr == "" {
 		return errBadRequest("a join needs id and raft_addr, both non-empty strings")
 	}
-	if err := s.opts.Node.Join(r.Context(), id, addr); err != nil {
+	if err := s.opts.Node.Join(r.Context(), id, addr); errors.Is(err, ErrConflict) {
+		return &apiError{http.StatusConflict, codeConflict, "join " + id + ": " + err.Error()}
+	} else if err != nil {
 		return errUnavailable("join " + id + ": " + err.Error())
 	}
 	w.WriteHeader(http.StatusNoContent)

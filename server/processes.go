@@ -19,8 +19,9 @@ var ErrNotFound = errors.New("not found")
 
 // ErrConflict is what a Processes implementation returns (possibly wrapped) when a
 // command cannot be retried or skipped as it stands: it is being delivered, waits
-// behind an earlier command of its process, or its manager delivers no commands. The
-// API answers 409 conflict, with the error's text as the message.
+// behind an earlier command of its process, or its manager delivers no commands; and
+// what a Node's Join returns when the cluster refuses the node as it stands. The API
+// answers 409 conflict, with the error's text as the message.
 var ErrConflict = errors.New("conflict")
 
 // Processes answers the process-manager routes. The daemon implements it over the

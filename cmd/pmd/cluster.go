@@ -227,6 +227,29 @@ func startNode(ctx context.Context, c clusterFlags, dir, httpAddr string, store 
 	return node, err
 }
 
+// serverNode is the node as the server sees it (server.Node): a join refused with
+// cluster.ErrJoinRules, which only an upgrade of the joining node's pmd changes, matches
+// server.ErrConflict (409 conflict) rather than being taken for an outage (503).
+type serverNode struct{ *cluster.Node }
+
+func (n serverNode) Join(ctx context.Context, id, raftAddr string) error {
+	return joinError(n.Node.Join(ctx, id, raftAddr))
+}
+
+// joinError is err, matching server.ErrConflict as well when it is cluster.ErrJoinRules.
+func joinError(err error) error {
+	if errors.Is(err, cluster.ErrJoinRules) {
+		return &conflictError{err}
+	}
+	return err
+}
+
+// conflictError is an error that matches server.ErrConflict too, with its own text.
+type conflictError struct{ err error }
+
+func (e *conflictError) Error() string   { return e.err.Error() }
+func (e *conflictError) Unwrap() []error { return []error{e.err, server.ErrConflict} }
+
 // clusterStatus is GET /v1/cluster's answer, from the node's view.
 func clusterStatus(node *cluster.Node) func(context.Context) (server.ClusterStatus, error) {
 	return func(ctx context.Context) (server.ClusterStatus, error) {

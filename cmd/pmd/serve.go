@@ -235,7 +235,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		AllowHosts:    acc.allowHosts(c.addr),
 	}
 	if node != nil {
-		opts.Node, opts.Cluster, opts.ForwardTLS = node, clusterStatus(node), acc.forward
+		opts.Node, opts.Cluster, opts.ForwardTLS = serverNode{node}, clusterStatus(node), acc.forward
 		opts.MoreMetrics = lp
 	}
 	srv := server.New(store, opts)
