@@ -13,6 +13,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"github.com/pmd-dev/pmd/internal/logevery"
 	"gopkg.in/yaml.v3"
 )
 
@@ -172,26 +173,18 @@ func (e ExpressionError) Error() string {
 
 func (e ExpressionError) Unwrap() error { return e.Err }
 
-// expressionLogEvery is how often, at most, one expression's errors are logged: a
-// broken expression fails on every event of every process, and must not flood the log.
-const expressionLogEvery = time.Minute
-
 // ExpressionLog counts the ExpressionErrors of process managers (Process.DefinitionReporting
-// with Report) and logs them, each expression of each manager at most once a minute, the
-// line saying how many were not logged since. The zero value is ready to use and logs to
-// slog.Default(); it is safe for concurrent use.
+// with Report) and logs them, each expression of each manager at most once a minute (a
+// broken expression fails on every event of every process, and must not flood the log),
+// the line saying how many were not logged since. The zero value is ready to use and logs
+// to slog.Default(); it is safe for concurrent use.
 type ExpressionLog struct {
 	Logger *slog.Logger     // nil means slog.Default()
 	Now    func() time.Time // the clock of the rate limit; nil means time.Now
 
 	mu     sync.Mutex
-	counts map[string]uint64            // by manager
-	lines  map[[2]string]expressionLine // by manager and where
-}
-
-type expressionLine struct {
-	at    time.Time
-	quiet uint64
+	counts map[string]uint64           // by manager
+	lines  map[[2]string]logevery.Line // by manager and where
 }
 
 // Report counts e and logs it unless its expression was logged less than a minute ago.
@@ -204,18 +197,12 @@ func (l *ExpressionLog) Report(e ExpressionError) {
 	key := [2]string{e.Manager, e.Where}
 	l.mu.Lock()
 	if l.counts == nil {
-		l.counts, l.lines = map[string]uint64{}, map[[2]string]expressionLine{}
+		l.counts, l.lines = map[string]uint64{}, map[[2]string]logevery.Line{}
 	}
 	l.counts[e.Manager]++
-	line, seen := l.lines[key]
-	log := !seen || !at.Before(line.at.Add(expressionLogEvery))
-	quiet := line.quiet
-	if log {
-		l.lines[key] = expressionLine{at: at}
-	} else {
-		line.quiet++
-		l.lines[key] = line
-	}
+	line := l.lines[key]
+	quiet, log := line.Log(at)
+	l.lines[key] = line
 	l.mu.Unlock()
 	if !log {
 		return

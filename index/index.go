@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/internal/logevery"
 )
 
 // MaxPosition is the largest log position the index takes: a version entry keeps a
@@ -918,35 +919,23 @@ type bgErrors struct {
 	now    func() time.Time
 
 	mu   sync.Mutex
-	seen map[string]*bgError
+	seen map[string]logevery.Line
 }
-
-type bgError struct {
-	logged   time.Time
-	repeated int
-}
-
-const bgErrorEvery = time.Minute
 
 func (b *bgErrors) report(err error) {
 	msg := err.Error()
 	now := b.now()
 	b.mu.Lock()
 	if b.seen == nil || len(b.seen) > 64 {
-		b.seen = make(map[string]*bgError) // bounded: forget old errors
+		b.seen = make(map[string]logevery.Line) // bounded: forget old errors
 	}
-	e := b.seen[msg]
-	if e != nil && now.Sub(e.logged) < bgErrorEvery {
-		e.repeated++
-		b.mu.Unlock()
+	line := b.seen[msg]
+	repeated, log := line.Log(now)
+	b.seen[msg] = line
+	b.mu.Unlock()
+	if !log {
 		return
 	}
-	repeated := 0
-	if e != nil {
-		repeated = e.repeated
-	}
-	b.seen[msg] = &bgError{logged: now}
-	b.mu.Unlock()
 	if repeated > 0 {
 		b.logger.Error("index: background error", "err", err, "repeated", repeated)
 	} else {
