@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -217,12 +216,27 @@ func pageQuery(opts pmd.ReadOptions, withTypes bool) (string, error) {
 		if !withTypes {
 			return "", invalid("types", "filter only reads of the global log (ReadAll)")
 		}
-		q.Set("types", strings.Join(opts.Types, ","))
+		if err := checkTypes(opts.Types); err != nil {
+			return "", err
+		}
+		// One type= each: a type may hold a comma, which types=A,B would split.
+		q["type"] = opts.Types
 	}
 	if len(q) == 0 {
 		return "", nil
 	}
 	return "?" + q.Encode(), nil
+}
+
+// checkTypes checks the event types of a filter, as the store's reads do: an empty
+// one would go as an empty type=, which the daemon refuses without saying which.
+func checkTypes(types []string) error {
+	for i, t := range types {
+		if err := checked(fmt.Sprintf("types[%d]", i), pmd.CheckName(t)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Client) page(ctx context.Context, path string, opts pmd.ReadOptions, withTypes bool) (Page, error) {

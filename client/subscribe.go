@@ -47,8 +47,13 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 		if opts.Stream != "" {
 			q.Set("stream", opts.Stream)
 		}
+		if err := checkTypes(opts.Types); err != nil {
+			yield(Event{}, err)
+			return
+		}
 		if len(opts.Types) > 0 {
-			q.Set("types", strings.Join(opts.Types, ","))
+			// One type= each: a type may hold a comma, which types=A,B would split.
+			q["type"] = opts.Types
 		}
 		if opts.From > 0 {
 			q.Set("from", strconv.FormatUint(opts.From, 10))

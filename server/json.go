@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -149,9 +150,26 @@ func (s *Server) parseLimit(v string) (int, error) {
 	return min(n, s.opts.MaxLimit), nil
 }
 
-func splitTypes(v string) []string {
-	if v == "" {
-		return nil
+// queryTypes reads the event types a read of the global log or a subscription keeps:
+// ?type=, once per type, each value one whole type (a type may hold a comma), or
+// ?types=, split at its commas, as before type was taken. Both together are refused.
+// param is the one given, for messages.
+func queryTypes(q url.Values) (types []string, param string, err error) {
+	one, list := q["type"], q.Get("types")
+	switch {
+	case len(one) > 0 && list != "":
+		return nil, "", errBadRequest("give type (once per type) or types (comma-separated), not both")
+	case len(one) > 0:
+		types, param = one, "type"
+	case list != "":
+		types, param = strings.Split(list, ","), "types"
+	default:
+		return nil, "", nil
 	}
-	return strings.Split(v, ",")
+	for i, t := range types {
+		if err := checkName(fmt.Sprintf("%s[%d]", param, i), t); err != nil {
+			return nil, "", err
+		}
+	}
+	return types, param, nil
 }

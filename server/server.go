@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -156,6 +157,8 @@ type Server struct {
 	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
 	// corsMethods are the methods of the routes, for the CORS preflight.
 	corsMethods string
+	// unclean answers a path of the API that is not clean (ServeHTTP).
+	unclean http.Handler
 
 	forwarder *http.Client  // to the leader, for a cluster node (cluster.go)
 	readFloor atomic.Uint64 // reads of this node's copy wait until it applied this Raft index
@@ -241,13 +244,13 @@ func (s *Server) routes() {
 		{method: "GET", path: "/v1/streams", name: "list_streams", doc: "list stream names in order, with their last version",
 			params: []string{"prefix", "after", "limit"}, access: access{scope: ScopeRead, target: queryPrefix}, h: s.listStreams},
 		{method: "GET", path: "/v1/all", name: "read_all", doc: "read the global log, optionally of some event types",
-			params: []string{"from", "direction", "limit", "types"}, access: read, h: s.readAll},
+			params: []string{"from", "direction", "limit", "types", "type"}, access: read, h: s.readAll},
 		{method: "GET", path: "/v1/categories/{category}", name: "read_category", doc: "read the events of a category's streams",
 			params: pageParams, access: read, h: s.readCategory},
 		{method: "GET", path: "/v1/events/{id}", name: "event", doc: "one event, the streams it is in, its cause and the events it caused",
 			access: read, h: s.event},
 		{method: "GET", path: "/v1/subscribe", name: "subscribe", doc: "Server-Sent Events of the global log or one stream: catch-up, then live",
-			params: []string{"stream", "types", "from"}, access: access{scope: ScopeRead, target: queryStream}, long: true, h: s.subscribe},
+			params: []string{"stream", "types", "type", "from"}, access: access{scope: ScopeRead, target: queryStream}, long: true, h: s.subscribe},
 		{method: "GET", path: "/v1/processes", name: "processes", doc: "the process managers, with counts of their processes",
 			access: read, h: s.processes},
 		{method: "GET", path: "/v1/processes/{name}", name: "process_list", doc: "the processes of one process manager, in id order or oldest first, by status, age and idleness",
@@ -326,6 +329,16 @@ func (s *Server) routes() {
 		h: func(http.ResponseWriter, *http.Request) error {
 			return errNotFound("no such route: GET /v1/ lists them")
 		}}))
+	s.unclean = s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true,
+		h: func(_ http.ResponseWriter, r *http.Request) error {
+			p := r.URL.EscapedPath()
+			clean := cleanPath(p)
+			if clean == "/v1" {
+				return errNotFound("no such route: %q lists the routes", "/v1/")
+			}
+			return errNotFound("no such route: the path %q has an empty or a dot segment; the API takes clean paths "+
+				"only, such as %q (a name that is . or .. goes as %%2E or %%2E%%2E)", p, clean)
+		}})
 	browser := s.opts.Browser
 	if browser == nil {
 		browser = http.HandlerFunc(s.apiIndex)
@@ -345,7 +358,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cors(w, r) {
 		return
 	}
+	// The mux would redirect a path with an empty or a dot segment (//v1/streams/x,
+	// /v1/x/../streams/y) to its clean form, but it escapes the escaped path once more
+	// (Order%247 → Order%25247): a client that follows the 307, keeping the method and
+	// body, would write to another stream. The API refuses such a path; the browser's
+	// pages keep the redirect, with the path's escapes as they came. /v1 would be
+	// redirected to /v1/ with an HTML body: it is refused as well.
+	if p := r.URL.EscapedPath(); strings.HasPrefix(p, "/") && r.Method != http.MethodConnect {
+		if clean := cleanPath(p); clean != p || clean == "/v1" {
+			if clean == "/v1" || strings.HasPrefix(clean, "/v1/") || clean == "/metrics" || clean == "/healthz" {
+				s.unclean.ServeHTTP(w, r)
+				return
+			}
+			if r.URL.RawQuery != "" {
+				clean += "?" + r.URL.RawQuery
+			}
+			w.Header().Set("Location", clean)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is p, an escaped path starting with /, without its empty and dot segments,
+// as net/http's ServeMux cleans it: "." and ".." resolved, a trailing slash kept. Escapes
+// stay as they are: %2E%2E is a name, not a dot segment.
+func cleanPath(p string) string {
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 // wrap adapts a route's handler: it checks the token and the query parameters, bounds
@@ -399,9 +443,14 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-// checkQuery refuses a query parameter the route does not take, one given twice and
-// one that is not valid UTF-8: each would otherwise be ignored or altered without a word
-// (?backward=true reading forward).
+// repeatable are the query parameters that may be given more than once: type, once
+// per event type.
+var repeatable = []string{"type"}
+
+// checkQuery refuses a query parameter the route does not take, one given twice (but
+// those repeatable), one with no value and one that is not valid UTF-8: each would
+// otherwise be ignored or altered without a word (?backward=true reading forward,
+// ?stream= following the global log).
 func checkQuery(r *http.Request, rt route) error {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -415,11 +464,16 @@ func checkQuery(r *http.Request, rt route) error {
 			}
 			return errBadRequest("unknown query parameter %q: %s %s %s", k, rt.method, rt.path, takes)
 		}
-		if n := len(q[k]); n > 1 {
+		if n := len(q[k]); n > 1 && !slices.Contains(repeatable, k) {
 			return errBadRequest("query parameter %s is given %d times: give it once", k, n)
 		}
-		if !utf8.ValidString(q[k][0]) {
-			return errBadRequest("query parameter %s is not valid UTF-8", k)
+		for _, v := range q[k] {
+			if v == "" {
+				return errBadRequest("query parameter %s is empty: give it a value or leave it out", k)
+			}
+			if !utf8.ValidString(v) {
+				return errBadRequest("query parameter %s is not valid UTF-8", k)
+			}
 		}
 	}
 	return nil
@@ -552,7 +606,8 @@ type routeJSON struct {
 func (s *Server) routeList() []routeJSON {
 	out := make([]routeJSON, len(s.table))
 	for i, rt := range s.table {
-		out[i] = routeJSON{Method: rt.method, Path: rt.path, Description: rt.doc, Query: append([]string{}, rt.params...)}
+		// Every route takes consistency too (cluster.go).
+		out[i] = routeJSON{Method: rt.method, Path: rt.path, Description: rt.doc, Query: append(slices.Clone(rt.params), "consistency")}
 		if rt.access.scope != 0 {
 			out[i].Scope = rt.access.scope.String()
 		}
@@ -584,6 +639,7 @@ func (s *Server) apiIndex(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	fmt.Fprint(w, "\nEvery route also takes ?consistency=leader|local.\n")
 }
 
 // errors returned by handlers, mapped to the contract's codes by writeError.
@@ -707,7 +763,13 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		s.log.Debug("response not sent in full", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
-	if status >= 500 {
+	switch {
+	case errors.Is(err, s.memory.full):
+		// Load shedding, as MemoryBudget means: the request changed nothing, and its
+		// client is told to retry.
+		s.log.Warn("request refused at the memory budget", "method", r.Method, "path", r.URL.Path,
+			"held_bytes", s.memory.Held(), "budget_bytes", s.memory.limit)
+	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
 	if status == http.StatusUnauthorized {

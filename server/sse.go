@@ -20,17 +20,16 @@ import (
 // from Last-Event-ID is exact.
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: splitTypes(q.Get("types"))}
+	types, typesParam, err := queryTypes(q)
+	if err != nil {
+		return err
+	}
+	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: types}
 	if opts.Stream != "" && len(opts.Types) > 0 {
-		return errBadRequest("give stream or types, not both: types filter only the global log")
+		return errBadRequest("give stream or %s, not both: types filter only the global log", typesParam)
 	}
 	if opts.Stream != "" && opts.Stream != pmd.All {
 		if err := checkName("stream", opts.Stream); err != nil {
-			return err
-		}
-	}
-	for i, t := range opts.Types {
-		if err := checkName(fmt.Sprintf("types[%d]", i), t); err != nil {
 			return err
 		}
 	}

@@ -210,7 +210,11 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: splitTypes(r.URL.Query().Get("types"))}
+	types, _, err := queryTypes(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: types}
 	return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 }
 
