@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/logevery"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -154,14 +155,11 @@ func (m *metrics) handler() http.Handler {
 // scrapeErrorLog logs the errors of collecting metrics, at most once a minute: a
 // damaged index fails every scrape, every few seconds, until it is repaired.
 type scrapeErrorLog struct {
-	mu         sync.Mutex
-	log        *slog.Logger // nil: slog.Default()
-	now        func() time.Time
-	last       time.Time // of the last line logged
-	suppressed int       // errors not logged since
+	mu   sync.Mutex
+	log  *slog.Logger // nil: slog.Default()
+	now  func() time.Time
+	line logevery.Line
 }
-
-const scrapeErrorEvery = time.Minute
 
 // Println implements promhttp.Logger.
 func (l *scrapeErrorLog) Println(v ...any) {
@@ -171,17 +169,15 @@ func (l *scrapeErrorLog) Println(v ...any) {
 	if l.now != nil {
 		now = l.now
 	}
-	t := now()
-	if !l.last.IsZero() && t.Sub(l.last) < scrapeErrorEvery && t.After(l.last) {
-		l.suppressed++
+	suppressed, ok := l.line.Log(now())
+	if !ok {
 		return
 	}
 	log := l.log
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Warn("metrics: collecting failed; the other series are served", "error", fmt.Sprint(v...), "suppressed", l.suppressed)
-	l.last, l.suppressed = t, 0
+	log.Warn("metrics: collecting failed; the other series are served", "error", fmt.Sprint(v...), "suppressed", suppressed)
 }
 
 func (m *metrics) observeRequest(route string, status int, d time.Duration) {
