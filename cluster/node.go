@@ -228,6 +228,9 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
 	}
+	if err := n.checkStore(logs, snaps); err != nil {
+		return err
+	}
 	if !n.cfg.NoSync {
 		// The names of raft/ and raft/snapshots/, which the lines above may have just
 		// made, must outlive a power cut as their contents do: without them a node

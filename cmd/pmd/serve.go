@@ -26,6 +26,7 @@ import (
 type serveConfig struct {
 	data, addr, config, logFormat string
 	noSync                        bool
+	leaveCluster                  bool
 	maxBody                       int64
 	memoryBudget                  int64
 	cache                         int64
@@ -52,6 +53,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	grace := fs.String("shutdown-grace", envString("PMD_SHUTDOWN_GRACE", "30s"), "how long shutdown waits for requests in flight (env PMD_SHUTDOWN_GRACE)")
 	scavenge := fs.String("scavenge-every", envString("PMD_SCAVENGE_EVERY", "24h"), "how often to reclaim the disk of dead and erased events; 0 never (env PMD_SCAVENGE_EVERY)")
 	c.cluster.register(fs)
+	fs.BoolVar(&c.leaveCluster, "leave-cluster", false, "serve a cluster node's data directory as a single node's from now on: removes its Raft state (without --node-id; remove the node from its cluster first)")
 	if err := c.access.register(fs); err != nil {
 		return c, err
 	}
@@ -82,6 +84,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if err := c.cluster.check(c.access.auth, c.access.insecure); err != nil {
 		return c, err
+	}
+	if c.leaveCluster && c.cluster.nodeID != "" {
+		return c, &usageError{"--leave-cluster goes without --node-id: it makes the data directory a single node's"}
 	}
 	return c, c.access.check()
 }
@@ -153,9 +158,24 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	commits := server.NewCommits(reg)
+	if c.leaveCluster {
+		if err := cluster.Leave(c.data, c.noSync); err != nil {
+			return &exitError{exitTrouble, err}
+		}
+		logger.Warn("cluster: the data directory left its cluster (--leave-cluster): its Raft state is removed, and it is a single node's from its first write", "data", c.data)
+	}
 	store, err := pmd.Open(c.data, storeOptions(c, logger, commits.Observe))
 	if err != nil {
 		return &exitError{exitTrouble, err}
+	}
+	if c.cluster.nodeID == "" && !c.leaveCluster {
+		// A single node's writes carry no Raft index: in a member's data directory they
+		// would make Raft apply its entries again when it rejoins (cluster.MemberData).
+		if err := cluster.MemberData(c.data, store); err != nil {
+			return &exitError{exitTrouble, errors.Join(fmt.Errorf("%s: %w: start it with --node-id as the member it is; "+
+				"to take it out of its cluster for good, remove it from the cluster (pmd cluster remove ID), stop it, "+
+				"and start it with --leave-cluster until its first write as a single node", c.data, err), store.Close())}
+		}
 	}
 	closeStore := func() error {
 		start := time.Now()
