@@ -241,11 +241,20 @@ func (f *fsm) seed(e seedEntry) error {
 }
 
 // reach brings the store to position pos of the store with id id, copying the records it
-// lacks from a peer, and takes the id. A store with records of another store diverges.
+// lacks from a peer, and takes the id. A store with records of another store diverges,
+// and so does one with the cluster's id and records past pos that no entry of the
+// cluster wrote (none carries a Raft index: Applied is 0): a copy of the seed's data
+// directory written to after the seed's copy was taken. (A store past pos whose records
+// came from the cluster's entries, as at a restart that restores the node's own
+// snapshot, is the cluster's.)
 func (f *fsm) reach(pos uint64, id uuid.UUID) error {
 	last := f.store.LastPosition()
 	if last > 0 && f.store.ID() != id {
 		return fmt.Errorf("this node's data directory holds store %s (%d records), not the cluster's store %s: start it with an empty data directory", f.store.ID(), last, id)
+	}
+	if last > pos && f.store.Applied() == 0 {
+		return fmt.Errorf("this node's store is ahead of the cluster's store %s: it holds %d records, and the cluster's held %d where this node takes it up, "+
+			"the %d after them written by no entry of the cluster (a single node wrote them): start it with an empty data directory", id, last, pos, last-pos)
 	}
 	if last == 0 {
 		// Take the cluster's id first: a copy cut partway must leave records the next
