@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -215,22 +217,106 @@ func (a *access) allowHosts(addr string) []string {
 	return hosts
 }
 
-// onHangup calls reload on each SIGHUP until ctx is done. The daemon's files that
-// SIGHUP reloads each register their own reload.
-func onHangup(ctx context.Context, reload func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// hangups is serve's SIGHUP handler. It catches SIGHUP from serve's start to its end, so
+// that a SIGHUP never ends the daemon (Go's default action for it, which skips the
+// graceful shutdown), and runs what the daemon registered with onHangup: the files it can
+// reload. Without any, a SIGHUP is logged as having nothing to reload.
+type hangups struct {
+	sig      chan os.Signal
+	done     chan struct{} // closed by stop
+	exited   chan struct{} // closed when run's goroutine returns; nil before run
+	mu       sync.Mutex
+	next     int
+	reloads  []hangupReload // in the order registered
+	starting atomic.Bool    // until serve calls serving
+}
+
+type hangupReload struct {
+	id     int
+	reload func()
+}
+
+type hangupsKey struct{}
+
+// catchHangups catches SIGHUP from now until stop. Signals that arrive before run are
+// handled once it runs.
+func catchHangups() *hangups {
+	h := &hangups{sig: make(chan os.Signal, 1), done: make(chan struct{})}
+	h.starting.Store(true)
+	signal.Notify(h.sig, syscall.SIGHUP)
+	return h
+}
+
+// run handles each SIGHUP until stop, logging to logger, and returns ctx carrying h for
+// onHangup. A SIGHUP once ctx is done (the daemon shutting down) reloads nothing.
+func (h *hangups) run(ctx context.Context, logger *slog.Logger) context.Context {
+	h.exited = make(chan struct{})
 	go func() {
-		defer signal.Stop(hup)
+		defer close(h.exited)
 		for {
 			select {
-			case <-hup:
-				reload()
-			case <-ctx.Done():
+			case <-h.sig:
+				h.handle(ctx, logger)
+			case <-h.done:
 				return
 			}
 		}
 	}()
+	return context.WithValue(ctx, hangupsKey{}, h)
+}
+
+func (h *hangups) handle(ctx context.Context, logger *slog.Logger) {
+	if ctx.Err() != nil {
+		logger.Info("SIGHUP while shutting down: nothing reloaded")
+		return
+	}
+	h.mu.Lock()
+	reloads := slices.Clone(h.reloads)
+	h.mu.Unlock()
+	if len(reloads) == 0 {
+		if h.starting.Load() {
+			logger.Info("SIGHUP while starting: nothing to reload yet")
+		} else {
+			logger.Info("SIGHUP: nothing to reload; the config file is read only at start")
+		}
+		return
+	}
+	for _, r := range reloads {
+		r.reload()
+	}
+}
+
+// serving says the daemon has started: a SIGHUP with nothing to reload no longer waits
+// for the start.
+func (h *hangups) serving() { h.starting.Store(false) }
+
+// stop stops catching SIGHUP and waits for a reload in progress.
+func (h *hangups) stop() {
+	signal.Stop(h.sig)
+	close(h.done)
+	if h.exited != nil {
+		<-h.exited
+	}
+}
+
+// onHangup registers reload with the SIGHUP handler of serve that ctx carries (see
+// hangups.run): it runs on each SIGHUP until ctx is done. The daemon's files that SIGHUP
+// reloads each register their own reload, and log what they reloaded.
+func onHangup(ctx context.Context, reload func()) {
+	h, ok := ctx.Value(hangupsKey{}).(*hangups)
+	if !ok {
+		panic("pmd: onHangup without serve's SIGHUP handler in ctx")
+	}
+	h.mu.Lock()
+	id := h.next
+	h.next++
+	h.reloads = append(h.reloads, hangupReload{id, reload})
+	h.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.reloads = slices.DeleteFunc(h.reloads, func(r hangupReload) bool { return r.id == id })
+	})
 }
 
 // reloadOnHangup reads the token file and the certificate again on each SIGHUP until

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -99,11 +100,18 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 }
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// SIGHUP is caught from the start to the end: uncaught, it would end the daemon at
+	// once, during a long start or shutdown too, or when there is nothing to reload.
+	hup := catchHangups()
+	defer hup.stop()
 	c, err := serveFlags(args, stderr)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(c.logFormat, stderr)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ctx = hup.run(ctx, logger)
 
 	var cfg *config.Config
 	if c.config != "" {
@@ -128,12 +136,18 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
+	// The token file and the certificate reload from now on; a certificate's names are
+	// served once the server is.
+	var srvP atomic.Pointer[server.Server]
+	acc.reloadOnHangup(ctx, logger, func() {
+		if srv := srvP.Load(); srv != nil {
+			srv.SetAllowHosts(acc.allowHosts(c.addr))
+		}
+	})
 
 	// The first SIGINT or SIGTERM shuts down gracefully; a second one exits at once.
 	// Exiting at once is safe: the log only ever acknowledges what is on disk, and
 	// the next start repairs a torn tail and replays the log past the index's durable point.
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -142,8 +156,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() {
 		select {
 		case sig := <-sigs:
+			stop() // first: a SIGHUP after the line below finds the daemon shutting down
 			logger.Info("shutting down: finishing requests in flight, then closing the store; signal again to exit at once", "signal", sig.String())
-			stop()
 		case <-done:
 			return
 		}
@@ -208,7 +222,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// run on the leader.
 		lp = &leaderProcesses{store: store, cfg: cfg, logger: logger, failed: procFailed}
 		procs = lp
-		if node, err = startNode(ctx, c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run); err != nil {
+		// The secrets reload once the node is up; a SIGHUP before says so.
+		nodeStarting, nodeStarted := context.WithCancel(ctx)
+		if c.cluster.secretFile != "" {
+			onHangup(nodeStarting, func() {
+				logger.Warn("cluster secrets not reloaded: the node is starting; send SIGHUP again once pmd serves", "file", c.cluster.secretFile)
+			})
+		}
+		node, err = startNode(ctx, c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run)
+		nodeStarted()
+		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				// Stopped as asked, during the start: as graceful as any other stop.
 				logger.Info("cluster: the node did not start: stopped while starting", "err", err)
@@ -259,12 +282,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts.MoreMetrics = lp
 	}
 	srv := server.New(store, opts)
-	acc.reloadOnHangup(ctx, logger, func() { srv.SetAllowHosts(acc.allowHosts(c.addr)) })
+	srvP.Store(srv)
+	srv.SetAllowHosts(acc.allowHosts(c.addr)) // a certificate reloaded since opts
 	if node != nil {
 		reloadSecretsOnHangup(ctx, c.cluster, node, logger)
 	}
 	waitScavenges := scheduleScavenges(ctx, store, c.scavengeEvery, logger)
 	url := acc.scheme() + "://" + ln.Addr().String()
+	hup.serving() // before the line that says so: a SIGHUP after it finds the daemon serving
 	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
 		"config", c.config, "process_managers", procs.count(), "subscriptions", subs.count(), "no_sync", c.noSync, "last_position", store.LastPosition(),
 		"auth", c.access.auth, "tls", c.access.tlsCert != "")
