@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"gopkg.in/yaml.v3"
 )
 
@@ -537,7 +538,7 @@ func (p *parser) deliver(n *yaml.Node, what string) *Deliver {
 		if s, ok := p.str(v, what+": webhook"); ok {
 			u, err := url.Parse(s)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.errorf(v, "%s: webhook %q is not an http or https URL", what, s)
+				p.errorf(v, "%s: webhook %q is not an http or https URL", what, redact.URL(s))
 			}
 			d.Webhook = s
 		}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,7 +93,8 @@ func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalH
 
 // Deliver POSTs c as JSON to url with an Idempotency-Key header. Any answer but 2xx,
 // and any transport error, is a failed attempt, returned as an error that says what
-// the receiver answered.
+// the receiver answered. The error names url with its credentials masked
+// (redact.URL): errors are logged, shown and recorded.
 func (w *Webhooks) Deliver(ctx context.Context, url string, c WebhookCommand) error {
 	return w.observe(c.Manager, func() error { return w.post(ctx, url, c.ID, c) })
 }
@@ -126,7 +129,15 @@ func (h *EventWebhooks) Deliver(ctx context.Context, url string, e WebhookEvent)
 	return h.w.observe(e.Subscription, func() error { return h.w.post(ctx, url, e.ID, e) })
 }
 
-func (w *Webhooks) post(ctx context.Context, url, id string, v any) error {
+func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
+	// The raw URL is dialled; errors name it masked, their url.Errors' URL included.
+	shown := redact.URL(rawURL)
+	masked := func(err error) error {
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			ue.URL = shown
+		}
+		return err
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.timeout)
@@ -134,20 +145,20 @@ func (w *Webhooks) post(ctx context.Context, url, id string, v any) error {
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("webhook %s: encode %s: %w", url, id, err)
+		return fmt.Errorf("webhook %s: encode %s: %w", shown, id, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", url, err)
+		return fmt.Errorf("webhook %s: %w", shown, masked(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", id)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("webhook %s timed out: %w", url, err)
+			return fmt.Errorf("webhook %s timed out: %w", shown, masked(err))
 		}
-		return fmt.Errorf("webhook %s: %w", url, err)
+		return fmt.Errorf("webhook %s: %w", shown, masked(err))
 	}
 	defer resp.Body.Close()
 	// Read a little of the answer: enough to say why it failed, and to let the
@@ -158,7 +169,7 @@ func (w *Webhooks) post(ctx context.Context, url, id string, v any) error {
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return fmt.Errorf("webhook %s answered %s%s", url, resp.Status, msg)
+		return fmt.Errorf("webhook %s answered %s%s", shown, resp.Status, msg)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/pmd-dev/pmd/pm"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,9 +53,10 @@ func startProcesses(ctx context.Context, store *pmd.Store, cfg *config.Config, r
 		attempts, failures := new(atomic.Uint64), new(atomic.Uint64)
 		opts.OnAttempt = countAttempts(opts.OnAttempt, attempts, failures)
 		if pc.Deliver != nil {
-			url := pc.Deliver.Webhook
-			opts.Deliver = webhookHandler(hooks, pc.Name, url, pc.Deliver.Timeout)
-			opts.Receiver = func(pm.Command) string { return url }
+			// The receiver is shown and recorded: its credentials masked.
+			shown := redact.URL(pc.Deliver.Webhook)
+			opts.Deliver = webhookHandler(hooks, pc.Name, pc.Deliver.Webhook, pc.Deliver.Timeout)
+			opts.Receiver = func(pm.Command) string { return shown }
 		}
 		m, err := pm.New(store, def, opts)
 		if err != nil {
@@ -231,7 +233,8 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 			if d.CommandID != c.ID {
 				continue
 			}
-			a := server.Attempt{Attempt: d.Attempt, Outcome: d.Outcome, At: d.At, Error: d.Err}
+			// An error recorded by an earlier version may name the webhook unmasked.
+			a := server.Attempt{Attempt: d.Attempt, Outcome: d.Outcome, At: d.At, Error: redact.URLsIn(d.Err)}
 			if !d.RetryAt.IsZero() {
 				a.RetryAt = &d.RetryAt
 			}
@@ -283,7 +286,7 @@ func (p *processes) Parked(_ context.Context, name string) ([]server.ParkedComma
 	out := make([]server.ParkedCommand, len(parked))
 	for i, pc := range parked {
 		out[i] = server.ParkedCommand{ProcessID: pc.Command.ProcessID, ID: pc.Command.ID.String(), Type: pc.Command.Type,
-			Data: pc.Command.Data, Receiver: pc.Receiver, Attempts: pc.Attempts, Error: pc.Err}
+			Data: pc.Command.Data, Receiver: pc.Receiver, Attempts: pc.Attempts, Error: redact.URLsIn(pc.Err)}
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/cluster"
 	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/pmd-dev/pmd/web"
 	"github.com/prometheus/client_golang/prometheus"
@@ -352,7 +353,7 @@ func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) 
 			line += fmt.Sprintf(", after %s issues %s", p.Deadline.After, p.Deadline.Issue.Type)
 		}
 		if p.Deliver != nil {
-			line += ", delivers to " + p.Deliver.Webhook
+			line += ", delivers to " + redact.URL(p.Deliver.Webhook)
 		}
 		fmt.Fprintln(stdout, line)
 	}
@@ -360,7 +361,7 @@ func checkConfigCmd(_ context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "%d subscription(s)\n", n)
 	}
 	for _, s := range cfg.Subscriptions {
-		fmt.Fprintf(stdout, "  %s: %s, delivers to %s\n", s.Name, s.Describe(), s.Deliver.Webhook)
+		fmt.Fprintf(stdout, "  %s: %s, delivers to %s\n", s.Name, s.Describe(), redact.URL(s.Deliver.Webhook))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/pmd-dev/pmd/pm"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,7 @@ func startSubscriptions(ctx context.Context, store *pmd.Store, cfg *config.Confi
 	for _, sc := range cfg.Subscriptions {
 		opts := sc.Options()
 		opts.Logger = logger
+		opts.Receiver = redact.URL(sc.Deliver.Webhook) // shown and recorded: its credentials masked
 		opts.Deliver = eventHandler(hooks, sc.Name, sc.Deliver.Webhook, sc.Deliver.Timeout, sc.Stream != "")
 		sub, err := pm.NewSubscription(store, sc.Name, sc.Filter(), opts)
 		if err != nil {
@@ -58,7 +60,7 @@ func startSubscriptions(ctx context.Context, store *pmd.Store, cfg *config.Confi
 	}
 	ctx = p.start(ctx)
 	for _, s := range p.subs {
-		logger.Info("subscription started", "name", s.cfg.Name, "follows", s.cfg.Describe(), "webhook", s.cfg.Deliver.Webhook)
+		logger.Info("subscription started", "name", s.cfg.Name, "follows", s.cfg.Describe(), "webhook", redact.URL(s.cfg.Deliver.Webhook))
 		p.run(ctx, "subscription", s.cfg.Name, s.sub.Run, logger, failed)
 	}
 	return p, nil
@@ -131,7 +133,8 @@ func (p *subscriptions) Subscription(ctx context.Context, name string) (server.S
 
 // stuckEvent is a parked or failing event as the API shows it.
 func stuckEvent(e *pmd.Event, at uint64, attempts int, err string) server.ParkedEvent {
-	return server.ParkedEvent{ID: e.ID.String(), Type: e.Type, Stream: e.Stream, Position: at, Attempts: attempts, Error: err}
+	// An error recorded by an earlier version may name the webhook unmasked.
+	return server.ParkedEvent{ID: e.ID.String(), Type: e.Type, Stream: e.Stream, Position: at, Attempts: attempts, Error: redact.URLsIn(err)}
 }
 
 // summary is a subscription as the API lists it.
@@ -139,8 +142,8 @@ func summary(s subscribed, st pm.SubscriptionStatus) server.Subscription {
 	out := server.Subscription{
 		Name:    s.cfg.Name,
 		Filter:  server.SubscriptionFilter{Types: slices.Clone(s.cfg.Types), Stream: s.cfg.Stream, Category: s.cfg.Category},
-		Webhook: s.cfg.Deliver.Webhook, Position: st.Position, Parked: len(st.Parked),
-		Status: "delivering", LastError: st.LastErr, Stream: pm.SubscriptionStream(s.cfg.Name),
+		Webhook: redact.URL(s.cfg.Deliver.Webhook), Position: st.Position, Parked: len(st.Parked),
+		Status: "delivering", LastError: redact.URLsIn(st.LastErr), Stream: pm.SubscriptionStream(s.cfg.Name),
 	}
 	if st.LagErr == nil {
 		out.Lag = &st.Lag
