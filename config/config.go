@@ -195,6 +195,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		p.errorf(doc.Content[0], "the config file defines no process manager and no subscription: give at least one, or serve without --config")
 	}
 	if len(p.errs) > 0 {
+		for _, e := range p.errs {
+			e.Msg = goTypes.Replace(e.Msg)
+		}
 		slices.SortStableFunc(p.errs, func(a, b *Error) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 		})
@@ -202,6 +205,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// goTypes are the Go types of expressions' values, as the expression compiler's messages
+// name them, and the names the file knows them by.
+var goTypes = strings.NewReplacer("config.stateView", "state", "config.eventView", "event")
 
 type parser struct {
 	file string
@@ -325,32 +332,51 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	if v, ok := m["retention"]; ok {
 		proc.Retention = p.retention(v, what+": retention")
 	}
-	cond := "all"
-	condNode := n
+	// Every field is checked whatever is wrong with the others: a file's problems are
+	// all reported at once.
+	proc.CompleteWhen = Condition{Source: "all", handles: proc.Handles}
 	if v, ok := m["complete_when"]; ok {
-		cond, _ = p.str(v, what+": complete_when")
-		condNode = v
+		proc.CompleteWhen, _ = p.condition(v, what+": complete_when", proc.Handles)
 	}
-	if len(p.errs) > before {
-		return Process{}, false
-	}
-	c, err := compileCondition(cond, proc.Handles)
-	if err != nil {
-		p.errorf(condNode, "%s: complete_when: %v", what, err)
-		return Process{}, false
-	}
-	proc.CompleteWhen = c
 	cmds := slices.Clone(proc.Issues)
 	if proc.Deadline != nil {
 		cmds = append(cmds, proc.Deadline.Issue)
 	}
 	for _, cmd := range cmds {
-		if slices.Contains(proc.Handles, cmd.Type) {
+		if cmd.Type != "" && slices.Contains(proc.Handles, cmd.Type) {
 			p.errorf(n, "%s: it would handle the command %s it issues; handles and issued types must differ", what, cmd.Type)
-			return Process{}, false
+			break
 		}
 	}
+	if len(p.errs) > before {
+		return Process{}, false
+	}
 	return proc, true
+}
+
+// Expressions' problems end with what an expression may be: a command's data field
+// any expression, a complete_when or a when a condition.
+const (
+	exprWant = "(an expression over state, event and process_id)"
+	condWant = "(all, any or a boolean expression over state, event and process_id)"
+)
+
+// condition compiles a complete_when or an issue list entry's when: all, any or a
+// boolean expression. Its problems are reported as a data field's are, on one line at
+// their place in the file.
+func (p *parser) condition(n *yaml.Node, what string, handles []string) (Condition, bool) {
+	if n.Kind == yaml.ScalarNode && (n.Value == "all" || n.Value == "any") {
+		return Condition{Source: n.Value, handles: handles}, true
+	}
+	before := len(p.errs)
+	e := p.compileExpr(n, what, handles, true)
+	if e == nil {
+		for _, err := range p.errs[before:] {
+			err.Msg = strings.Replace(err.Msg, exprWant, condWant, 1)
+		}
+		return Condition{}, false
+	}
+	return Condition{Source: e.Source, handles: handles, prog: e.prog}, true
 }
 
 // types reads a list of event types; empty says what its owner would then never do.
@@ -426,13 +452,8 @@ func (p *parser) command(n *yaml.Node, what string, handles []string, correlateB
 		}
 	}
 	if v, ok := m["when"]; ok {
-		if src, ok := p.str(v, what+": when"); ok {
-			cond, err := compileCondition(src, handles)
-			if err != nil {
-				p.errorf(v, "%s: when: %v", what, err)
-			} else {
-				c.When = &cond
-			}
+		if cond, ok := p.condition(v, what+": when", handles); ok {
+			c.When = &cond
 		}
 	}
 	if v, ok := m["data"]; ok {
