@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,7 +51,9 @@ func WithReconnectDelay(d time.Duration) Option { return func(c *Client) { c.rec
 func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } }
 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
-// http or https URL, optionally with a path prefix if a proxy serves pmd under one.
+// http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
+// port without a host (":7070", as pmd serve --addr takes it for every interface) is
+// this machine: 127.0.0.1.
 func New(addr string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(addr)
 	if raw == "" {
@@ -65,7 +68,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: address %q is neither host:port nor a URL: %w", addr, err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return nil, fmt.Errorf("client: address %q: the scheme must be http or https, not %q", addr, u.Scheme)
-	case u.Host == "":
+	case u.Hostname() == "" && u.Port() == "":
 		return nil, fmt.Errorf("client: address %q names no host", addr)
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		return nil, fmt.Errorf("client: address %q: only scheme, host, port and path are allowed", addr)
@@ -74,6 +77,10 @@ func New(addr string, opts ...Option) (*Client, error) {
 		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
 			return nil, fmt.Errorf("client: address %q: the port must be 1 to 65535, not %s", addr, p)
 		}
+	}
+	if u.Hostname() == "" {
+		// Sent as it is, the Host header would be ":7070", which the daemon refuses.
+		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
 	}
 	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{}, reconnect: time.Second}
 	for _, o := range opts {
