@@ -570,8 +570,10 @@ record is reported on stderr and skipped.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := client.SubscribeOptions{Stream: stream}
 			var err error
-			if opts.Types, err = splitTypes(types); err != nil {
-				return err
+			if cmd.Flags().Changed("types") {
+				if opts.Types, err = splitTypes(types); err != nil {
+					return err
+				}
 			}
 			if stream != "" && len(opts.Types) > 0 {
 				return &usageError{"give --stream or --types, not both: types filter only the global log"}

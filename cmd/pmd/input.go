@@ -64,16 +64,38 @@ func parseID(what, s string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// splitTypes reads the comma-separated event types of --types.
+// splitTypes reads the comma-separated event types of a --types given on the command
+// line. An empty value is refused, as an empty --stream is: it would follow the whole log.
+// So are an empty element and a type with white space around it, which no event would
+// match ("Paid, Picked" would follow " Picked"); a space inside a type is the type's.
 func splitTypes(s string) ([]string, error) {
 	if s == "" {
-		return nil, nil
+		return nil, &usageError{`--types "" is empty: give event types, or leave --types out to follow every type`}
 	}
 	types := strings.Split(s, ",")
 	for i, t := range types {
-		if err := checkName(fmt.Sprintf("--types: type %d of %d", i+1, len(types)), t); err != nil {
+		what := fmt.Sprintf("--types %q: type %d of %d", s, i+1, len(types))
+		if t != "" && strings.TrimSpace(t) != t {
+			msg := fmt.Sprintf("%s %q has white space around it; separate the types with commas alone", what, t)
+			if trimmed := trimAll(types); len(trimmed) > 0 {
+				msg += ", as in " + strings.Join(trimmed, ",")
+			}
+			return nil, &usageError{msg}
+		}
+		if err := checkName(what, t); err != nil {
 			return nil, err
 		}
 	}
 	return types, nil
+}
+
+// trimAll is types without white space around each, and without the empty ones.
+func trimAll(types []string) []string {
+	var out []string
+	for _, t := range types {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
