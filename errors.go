@@ -110,9 +110,13 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 func (e *UnavailableError) Unwrap() error { return e.Cause }
 
 // CorruptError is returned by a read that met a damaged log record. A read that starts
-// after it goes on: Position (and, in a stream read, Version) says where to skip.
+// after it goes on: Position (and, in a stream read, Version) says where to skip. Damage
+// that hides a run of records (a sealed segment that cannot be framed past a record, or
+// that ends before the next segment starts, a segment file being missing) is one error
+// for the run, outside a stream read: Position is the last position of the run, the
+// cause names the first.
 type CorruptError struct {
-	Position uint64 // the damaged record's position
+	Position uint64 // the damaged record's position (see above for a run)
 	Stream   string // the stream being read, empty for $all, categories and types
 	Version  uint64 // the damaged event's version in Stream
 	Cause    error  // what the log found

@@ -64,7 +64,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 				if err != nil {
 					var ce *CorruptError
 					if errors.As(err, &ce) {
-						ce.Stream, ce.Version = stream, e.Version
+						ce.Position, ce.Stream, ce.Version = e.Position, stream, e.Version
 					}
 					yield(Event{}, err)
 					return
@@ -533,9 +533,10 @@ func (s *Store) toEvent(r *pmdlog.Record) (Event, error) {
 }
 
 // storeErr turns an error of the log or the index into the store's: ErrClosed once the
-// store is closed, a *CorruptError for a damaged record. Damage a read meets is recorded
-// (Problems, the log) as damage found at Open or by the scrub is: a record can go bad
-// after the scrub read it.
+// store is closed, a *CorruptError for a damaged record, naming the last position of the
+// damage (the one to skip), which is that of the record unless the damage hides a run of
+// them. Damage a read meets is recorded (Problems, the log) as damage found at Open or by
+// the scrub is: a record can go bad after the scrub read it.
 func (s *Store) storeErr(err error) error {
 	var ce *pmdlog.CorruptError
 	switch {
@@ -543,7 +544,13 @@ func (s *Store) storeErr(err error) error {
 		return ErrClosed
 	case errors.As(err, &ce):
 		s.eng.NoteDamage(ce)
-		return &CorruptError{Position: ce.Position, Cause: err}
+		pos := ce.Position
+		if ce.End > pos+1 {
+			// The damage hides a run of records (a sealed segment that cannot be
+			// framed past it): the last of them, so that a read goes on after the run.
+			pos = ce.End - 1
+		}
+		return &CorruptError{Position: pos, Cause: err}
 	}
 	return err
 }

@@ -33,11 +33,18 @@ type CorruptError struct {
 	Segment  string // segment file path; empty when decoding bytes not read from a segment
 	Offset   int64  // byte offset of the damaged entry in Segment
 	Position uint64 // position of the damaged record; 0 if unknown
-	Reason   string // what is wrong
+	// End, when not 0, is the position after the last record the damage hides: a sealed
+	// segment that cannot be framed past Position (its offsets file lost), or that
+	// holds fewer records than the next segment's name says, hides every position from
+	// Position to End-1, and a read of any of them returns this error. A read from End
+	// goes on. When End is 0, only the record at Position is damaged.
+	End    uint64
+	Reason string // what is wrong
 }
 
 // Error says where the damage is and what it is, e.g.
-// "log: corrupt: segment /d/00000000000000000001 offset 96, position 2: checksum mismatch: …".
+// "log: corrupt: segment /d/00000000000000000001 offset 96, position 2: checksum mismatch: …",
+// or "…, positions 2 to 9: …" for damage that hides records up to End-1.
 func (e *CorruptError) Error() string {
 	var b strings.Builder
 	b.WriteString("log: corrupt")
@@ -46,7 +53,10 @@ func (e *CorruptError) Error() string {
 		fmt.Fprintf(&b, ": segment %s offset %d", e.Segment, e.Offset)
 		sep = ", "
 	}
-	if e.Position != 0 {
+	switch {
+	case e.Position != 0 && e.End > e.Position+1:
+		fmt.Fprintf(&b, "%spositions %d to %d", sep, e.Position, e.End-1)
+	case e.Position != 0:
 		fmt.Fprintf(&b, "%sposition %d", sep, e.Position)
 	}
 	b.WriteString(": ")

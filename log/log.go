@@ -709,8 +709,9 @@ func (l *Log) LastPosition() uint64 {
 }
 
 // Read returns the record at pos with one positional read of its segment file, checking
-// its checksum and position: damage is reported as a *CorruptError, never served. It is
-// safe to call concurrently with Write.
+// its checksum and position: damage is reported as a *CorruptError, never served. A
+// position that a damaged sealed segment hides (see CorruptError.End) gets the error
+// naming every position it hides. It is safe to call concurrently with Write.
 func (l *Log) Read(pos uint64) (Record, error) {
 	l.mu.RLock()
 	if l.closed {
@@ -733,6 +734,14 @@ func (l *Log) Read(pos uint64) (Record, error) {
 	offs, size, cf, ok, err := l.openSegment(s, gen, !tail, !tail)
 	if !ok {
 		return l.Read(pos) // a Rewrite of the segment, sealed meanwhile, came in between
+	}
+	if ce := (*CorruptError)(nil); errors.As(err, &ce) && ce.End != 0 && pos < ce.Position {
+		// The segment cannot be framed past ce.Position, but pos is before it: its
+		// entry ends where the framing got.
+		if _, _, cf, ok, err = l.openSegment(s, gen, true, false); !ok {
+			return l.Read(pos)
+		}
+		size = ce.Offset
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("log: read position %d: %w", pos, err)
@@ -777,7 +786,10 @@ func decodeEntry(b []byte, path string, off int64, pos uint64) (Record, error) {
 // Scan calls fn for each record from position from (inclusive; 0 means 1) up to
 // LastPosition() as of the call, in order, reading each segment sequentially through a
 // buffer. It stops at the first error: fn's is returned as is, ctx's when ctx is done
-// (checked between records), and damage as a *CorruptError. fn may call the Log.
+// (checked between records), and damage as a *CorruptError. A sealed segment that ends
+// before the position the next one starts at is damage too, hiding the positions it
+// lacks (CorruptError.End), and so is a scan that starts at a position a damaged sealed
+// segment hides. fn may call the Log.
 func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) error {
 	if from == 0 {
 		from = 1
@@ -786,6 +798,7 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 		s          *segment
 		start, end int64 // for the tail; a sealed segment's are found when its turn comes
 		first      uint64
+		next       uint64 // the next segment's first position, for a sealed segment
 		gen        int
 		sealed     bool
 	}
@@ -800,7 +813,9 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 		for i := l.find(from); i < len(l.segs) && l.segs[i].first <= last; i++ {
 			s := l.segs[i]
 			sp := span{s: s, end: s.size, first: max(from, s.first), gen: s.gen, sealed: i < len(l.segs)-1}
-			if !sp.sealed && s.first < from {
+			if sp.sealed {
+				sp.next = l.segs[i+1].first
+			} else if s.first < from {
 				sp.start, _ = s.bounds(int(from - s.first))
 			}
 			spans = append(spans, sp)
@@ -823,6 +838,17 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 			offs, size, cf, _, err = l.openSegment(sp.s, -1, true, skip)
 			sp.sealed = true
 		}
+		// A sealed segment that cannot be framed past hid.Position: the entries before
+		// it are read from where its framing got, and the scan stops at it.
+		var hid *CorruptError
+		if errors.As(err, &hid) && hid.End != 0 {
+			if sp.first >= hid.Position {
+				return hid
+			}
+			if _, size, cf, ok, err = l.openSegment(sp.s, sp.gen, true, false); !ok {
+				return l.Scan(ctx, sp.first, fn) // rewritten since: offs is not its table
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("log: scan: %w", err)
 		}
@@ -834,13 +860,16 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 		}
 		br.Reset(io.NewSectionReader(cf.f, sp.start, sp.end-sp.start))
 		pos, off := sp.first, sp.start
-		for off < sp.end && pos <= last {
+		for off < sp.end && pos <= last && (sp.next == 0 || pos < sp.next) {
 			if err = ctx.Err(); err != nil {
 				break
 			}
 			var r Record
 			r, buf, err = readEntry(br, buf, sp.s.path, off, sp.end, pos)
 			if err != nil {
+				if hid != nil && pos >= hid.Position {
+					err = hid
+				}
 				break
 			}
 			off += int64(entrySize(len(buf)))
@@ -850,6 +879,12 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 			pos++
 		}
 		l.files.release(cf)
+		if err == nil && sp.next != 0 && pos < sp.next && pos <= last {
+			// The file ended before the record the next segment's name says comes
+			// before it: the records in between are lost.
+			err = &CorruptError{Segment: sp.s.path, Offset: off, Position: pos, End: sp.next,
+				Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", pos-sp.s.first, sp.next)}
+		}
 		if err != nil {
 			return err
 		}

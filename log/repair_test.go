@@ -542,9 +542,9 @@ func TestSidecars(t *testing.T) {
 	}
 
 	// A sealed segment whose framing does not give the count its name and the next
-	// one's imply, with no sidecar to vouch for it, opens: the reads that need its
-	// table fail with a *CorruptError naming it, every time, and the other segments
-	// are served.
+	// one's imply, with no sidecar to vouch for it, opens: the reads of the records it
+	// hides fail with a *CorruptError naming it, every time, and the records before
+	// them and the other segments are served.
 	sealedBroken := func(t *testing.T, cut func(off int64) int64, check func(t *testing.T, ce *CorruptError, off int64)) {
 		dir := copyDir(t, src)
 		p := rebase(dir, segs[1].Path)
@@ -554,7 +554,7 @@ func TestSidecars(t *testing.T) {
 		l := mustOpen(t, dir, Options{NoSync: true, Logger: quiet()})
 		defer mustClose(t, l)
 		for range 2 { // a failed load is not remembered: the second read tries again
-			_, err := l.Read(segs[1].First)
+			_, err := l.Read(segs[2].First - 1)
 			ce := asCorrupt(t, err)
 			if ce.Segment != p {
 				t.Fatalf("CorruptError %+v", ce)
@@ -564,7 +564,7 @@ func TestSidecars(t *testing.T) {
 		if _, loads := l.tables.loaded(); loads != 2 {
 			t.Fatalf("%d loads, want 2", loads)
 		}
-		for _, pos := range []uint64{1, segs[2].First, uint64(len(want))} {
+		for _, pos := range []uint64{1, segs[1].First, segs[2].First - 2, segs[2].First, uint64(len(want))} {
 			if r, err := l.Read(pos); err != nil || !reflect.DeepEqual(r, want[pos-1]) {
 				t.Fatalf("Read(%d) = %+v, %v", pos, r, err)
 			}

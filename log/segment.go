@@ -52,7 +52,9 @@ type segment struct {
 // renames a new file over it afterwards. gen is the generation the caller saw s in, -1
 // for any: if a Rewrite came in between, ok is false and nothing is acquired. For the
 // tail (sealed false), whose bounds the caller has, offs is nil and size 0; so is offs
-// when the caller does not need it (table false).
+// when the caller does not need it (table false). When the table cannot be loaded,
+// nothing is acquired, err says why, and offs holds what loadTable framed before the
+// damage.
 func (l *Log) openSegment(s *segment, gen int, sealed, table bool) (offs []uint32, size int64, cf *cachedFile, ok bool, err error) {
 	s.swap.RLock()
 	defer s.swap.RUnlock()
@@ -62,7 +64,7 @@ func (l *Log) openSegment(s *segment, gen int, sealed, table bool) (offs []uint3
 	if sealed {
 		if table {
 			if offs, err = l.table(s); err != nil {
-				return nil, 0, nil, true, err
+				return offs, s.size, nil, true, err
 			}
 		}
 		size = s.size // constant but for a Rewrite, which holds swap
@@ -222,7 +224,8 @@ func uvarintLen(x uint64) int {
 
 // scanOffsets frames a whole sealed segment file, returning its entry offsets. It reads
 // the file through a buffer and skips the records' bytes: a sealed segment's records are
-// checked when read.
+// checked when read. When framing breaks, the error (a *CorruptError at the offset where
+// it breaks) comes with the offsets of the entries framed before it.
 func scanOffsets(path string) ([]uint32, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -237,14 +240,14 @@ func scanOffsets(path string) ([]uint32, error) {
 	var offs []uint32
 	for off, size := int64(0), info.Size(); off < size; {
 		if off > maxOffset {
-			return nil, &CorruptError{Offset: off, Reason: "entry starts past the 4 GiB offset limit"}
+			return offs, &CorruptError{Offset: off, Reason: "entry starts past the 4 GiB offset limit"}
 		}
 		n, k, err := readUvarint(br)
 		if err != nil {
-			return nil, &CorruptError{Offset: off, Reason: err.Error()}
+			return offs, &CorruptError{Offset: off, Reason: err.Error()}
 		}
 		if n > uint64(size-off-k) {
-			return nil, &CorruptError{Offset: off, Reason: fmt.Sprintf("torn entry: length %d runs past the end of the file", n)}
+			return offs, &CorruptError{Offset: off, Reason: fmt.Sprintf("torn entry: length %d runs past the end of the file", n)}
 		}
 		if _, err := br.Discard(int(n)); err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)

@@ -2,6 +2,7 @@ package log
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -112,8 +113,10 @@ func (c *tableCache) loaded() (tables, loads int) {
 // loadTable reads the offset table of the sealed segment s from its sidecar, checked as
 // unusable does (first position, record count, size, checksum). If the sidecar does not
 // fit, the table is rebuilt by framing the segment and the sidecar rewritten (not in
-// ReadOnly mode); a segment whose framing breaks, or does not give the record count the
-// file names imply, is a *CorruptError.
+// ReadOnly mode). A segment whose framing breaks, or does not give the record count the
+// file names imply, is a *CorruptError whose Position and End name the records it hides
+// (from the first that cannot be framed to the end of the segment), Offset where the
+// entries framed end; with it come the offsets of those entries, which stay readable.
 func (l *Log) loadTable(s *segment) ([]uint32, error) {
 	f := segFile{first: s.first, path: s.path, size: s.size}
 	count := uint64(s.count)
@@ -123,12 +126,16 @@ func (l *Log) loadTable(s *segment) ([]uint32, error) {
 		return t.offs, nil
 	}
 	offs, err := scanOffsets(f.path)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return hidden(offs, f, count, ce.Offset, ce.Reason)
+	}
 	if err != nil {
-		return nil, at(err, f.path, 0, 0)
+		return nil, err
 	}
 	if uint64(len(offs)) != count {
-		return nil, &CorruptError{Segment: f.path, Offset: f.size, Position: f.first + uint64(len(offs)),
-			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), f.first+count)}
+		return hidden(offs, f, count, f.size,
+			fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), f.first+count))
 	}
 	if l.opts.ReadOnly {
 		return offs, nil
@@ -136,4 +143,17 @@ func (l *Log) loadTable(s *segment) ([]uint32, error) {
 	l.logger.Info(fmt.Sprintf("log: rebuilt offsets of segment %s: %s", f.path, why), "segment", f.path, "records", len(offs))
 	l.writeSidecar(s.first, s.path, s.size, offs)
 	return offs, nil
+}
+
+// hidden returns the damage of the sealed segment f, which should hold count records but
+// whose entries could be framed only up to offset off (offs being theirs), and the
+// offsets of the records before it: the rest of the segment is hidden. A segment that
+// frames to more entries than count has its last record named, the extra bytes making
+// where it ends unknown.
+func hidden(offs []uint32, f segFile, count uint64, off int64, reason string) ([]uint32, error) {
+	n := min(uint64(len(offs)), count-1)
+	if n < uint64(len(offs)) {
+		off = int64(offs[n])
+	}
+	return offs[:n], &CorruptError{Segment: f.path, Offset: off, Position: f.first + n, End: f.first + count, Reason: reason}
 }

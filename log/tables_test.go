@@ -204,7 +204,8 @@ func TestTableEviction(t *testing.T) {
 
 // TestTableMissingSegment removes a sealed segment: Open cannot tell without the
 // sidecars, the segment before it then holds fewer records than the names imply, and
-// its reads fail with a *CorruptError naming it while the others are served.
+// reads of the records it lacks fail with a *CorruptError naming it and them, while its
+// own records and the other segments' are served.
 func TestTableMissingSegment(t *testing.T) {
 	dir, opts, want, segs := sealedLog(t)
 	for _, name := range []string{segs[3].Path, sidecarPath(segs[3].Path)} {
@@ -217,15 +218,15 @@ func TestTableMissingSegment(t *testing.T) {
 	if got := l.Segments()[2]; got.Count != segs[2].Count+segs[3].Count {
 		t.Fatalf("segment %s counts %d records, want the %d the names imply", got.Path, got.Count, segs[2].Count+segs[3].Count)
 	}
-	for _, pos := range []uint64{segs[2].First, segs[3].First} {
+	for _, pos := range []uint64{segs[3].First, segs[4].First - 1} {
 		_, err := l.Read(pos)
 		ce := asCorrupt(t, err)
-		if ce.Segment != segs[2].Path || ce.Position != segs[3].First {
+		if ce.Segment != segs[2].Path || ce.Position != segs[3].First || ce.End != segs[4].First {
 			t.Fatalf("Read(%d): %+v", pos, ce)
 		}
 		contains(t, "reason", ce.Reason, fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", segs[2].Count, segs[4].First))
 	}
-	for _, pos := range []uint64{1, segs[1].First, segs[4].First, uint64(len(want))} {
+	for _, pos := range []uint64{1, segs[1].First, segs[2].First, segs[3].First - 1, segs[4].First, uint64(len(want))} {
 		if r, err := l.Read(pos); err != nil || !reflect.DeepEqual(r, want[pos-1]) {
 			t.Fatalf("Read(%d) = %+v, %v", pos, r, err)
 		}
