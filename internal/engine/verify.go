@@ -266,6 +266,11 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 		return nil, nil
 	}
 	idx, err := index.Open(dir, index.Options{ReadOnly: true, Logger: quietLogger()})
+	if errors.Is(err, index.ErrOlderFormat) {
+		// Written by an older version: no damage, Open upgrades it (openIndex).
+		r.note("the index is in an older format (%v): the next start upgrades it, rebuilding it from the log (%d records)", err, r.LastPosition)
+		return nil, nil
+	}
 	if err != nil {
 		r.problem("the index cannot be opened (%v): the next start rebuilds it from the log", err)
 		return nil, nil
