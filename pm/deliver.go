@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/logevery"
 )
 
 // Record types of the deliveries stream "<Name>.deliveries$<process id>"; see FORMAT.md.
@@ -140,12 +141,12 @@ type source interface {
 }
 
 type receiver struct {
-	ready    []*delivery // heads to start, in this order
-	inflight int         // attempts running, not hung
-	hung     int         // attempts running for longer than hangAfter, their slots given up
-	late     []*delivery // attempts running for longer than hangAfter, still in inflight
-	answers  uint64      // attempts of the receiver that ended not hung: answers, however slow
-	hangLog  unmatchedLine
+	ready    []*delivery   // heads to start, in this order
+	inflight int           // attempts running, not hung
+	hung     int           // attempts running for longer than hangAfter, their slots given up
+	late     []*delivery   // attempts running for longer than hangAfter, still in inflight
+	answers  uint64        // attempts of the receiver that ended not hung: answers, however slow
+	hangLog  logevery.Line // of the warnings that an attempt hangs
 }
 
 type deliveryState int
@@ -441,7 +442,8 @@ func (d *dispatcher) lateLocked(now time.Time) {
 // only if no attempt of r that was not hung has ended since it began: a receiver that
 // still answers is slow, not hung, and gets no more than deliverers attempts at once
 // (a hung attempt that ends at last, by the handler's own timeout say, is no answer). The warning is
-// logged at most once every hangLogEvery per receiver.
+// logged at most once a minute per receiver: a receiver that never answers would
+// otherwise log a line for each of its attempts.
 func (d *dispatcher) hangLocked(r *receiver, now time.Time) bool {
 	// Counted, not timed: an answer and the next start often read the same clock.
 	i := slices.IndexFunc(r.late, func(x *delivery) bool { return r.answers == x.answersThen })
@@ -453,20 +455,13 @@ func (d *dispatcher) hangLocked(r *receiver, now time.Time) bool {
 	x.hung = true
 	r.inflight--
 	r.hung++
-	if l := r.hangLog; !l.at.IsZero() && now.Before(l.at.Add(hangLogEvery)) {
-		r.hangLog.quiet++
-		return true
+	if quiet, log := r.hangLog.Log(now); log {
+		d.logger.Warn("pm: a "+x.what()+" delivery hangs; the receiver's other deliveries go on beside it",
+			append(d.src.attrs(x), "receiver", x.receiver, "running_for", now.Sub(x.startedAt), "hung", r.hung,
+				"unlogged_since_last", quiet)...)
 	}
-	d.logger.Warn("pm: a "+x.what()+" delivery hangs; the receiver's other deliveries go on beside it",
-		append(d.src.attrs(x), "receiver", x.receiver, "running_for", now.Sub(x.startedAt), "hung", r.hung,
-			"unlogged_since_last", r.hangLog.quiet)...)
-	r.hangLog = unmatchedLine{at: now}
 	return true
 }
-
-// hangLogEvery is how often, at most, a hanging delivery of one receiver is logged: a
-// receiver that never answers would otherwise log a line for each of its attempts.
-const hangLogEvery = time.Minute
 
 // backoff is the wait after the n-th failed attempt: retryMin·2^(n-1), at most retryMax,
 // of which the upper half is random, so that receivers that failed together (a webhook

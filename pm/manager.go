@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/logevery"
 )
 
 // Options configures a Manager. The zero value is ready to use.
@@ -147,10 +148,10 @@ type Manager struct {
 	ticks    int       // deadline checks queued or running
 
 	unmatchedByType map[string]uint64 // see Stats.Unmatched
-	unmatchedLog    map[string]unmatchedLine
+	unmatchedLog    map[string]logevery.Line
 	removed         uint64        // see Stats.Removed
 	late            uint64        // see Stats.Late
-	lateLog         unmatchedLine // when a late event was last logged
+	lateLog         logevery.Line // of the late events logged
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
@@ -237,7 +238,7 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 		cache:   newCache(opts.CacheSize),
 
 		unmatchedByType: make(map[string]uint64),
-		unmatchedLog:    make(map[string]unmatchedLine),
+		unmatchedLog:    make(map[string]logevery.Line),
 
 		fingerprint: def.fingerprint(),
 	}
@@ -439,40 +440,23 @@ func (m *Manager) checkID(id string) string {
 	return reason
 }
 
-// unmatchedLogEvery is how often, at most, an unmatched event of one type is logged:
-// a producer that leaves the correlation field out of every event must not flood the
-// log, and the count in Stats is exact anyway.
-const unmatchedLogEvery = time.Minute
-
 // unmatched counts ev as an event of no process, and logs it unless an event of its
-// type was logged less than unmatchedLogEvery ago; the line says how many were not
-// logged since. Called by the reader goroutine only.
+// type was logged less than a minute ago (a producer that leaves the correlation field
+// out of every event must not flood the log, and the count in Stats is exact anyway);
+// the line says how many were not logged since. Called by the reader goroutine only.
 func (m *Manager) unmatched(ev *pmd.Event, reason string) {
 	now := m.clock.Now()
 	m.mu.Lock()
 	m.unmatchedByType[ev.Type]++
 	u := m.unmatchedLog[ev.Type]
-	log := u.at.IsZero() || !now.Before(u.at.Add(unmatchedLogEvery))
-	quiet := u.quiet
-	if log {
-		m.unmatchedLog[ev.Type] = unmatchedLine{at: now}
-	} else {
-		u.quiet++
-		m.unmatchedLog[ev.Type] = u
-	}
+	quiet, log := u.Log(now)
+	m.unmatchedLog[ev.Type] = u
 	m.mu.Unlock()
 	if log {
 		m.logger.Warn("pm: skipping a handled event that belongs to no process", "manager", m.name,
 			"event", ev.ID, "type", ev.Type, "position", ev.Position, "reason", reason,
 			"unlogged_since_last", quiet)
 	}
-}
-
-// unmatchedLine is when unmatched events of a type were last logged, and how many
-// were not logged since.
-type unmatchedLine struct {
-	at    time.Time
-	quiet uint64
 }
 
 // Stats are a manager's figures for monitoring.

@@ -89,19 +89,13 @@ func (m *Manager) wasRemoved(pid string) (bool, error) {
 	return info.Exists, nil
 }
 
-// lateEvent counts ev, an event of the removed process pid, and logs it at most once
-// per unmatchedLogEvery, saying how many were not logged since.
+// lateEvent counts ev, an event of the removed process pid, and logs it at most once a
+// minute, saying how many were not logged since.
 func (m *Manager) lateEvent(ev *pmd.Event, pid string) {
 	now := m.clock.Now()
 	m.mu.Lock()
 	m.late++
-	log := m.lateLog.at.IsZero() || !now.Before(m.lateLog.at.Add(unmatchedLogEvery))
-	quiet := m.lateLog.quiet
-	if log {
-		m.lateLog = unmatchedLine{at: now}
-	} else {
-		m.lateLog.quiet++
-	}
+	quiet, log := m.lateLog.Log(now)
 	m.mu.Unlock()
 	if log {
 		m.logger.Warn("pm: skipping an event of a process removed by retention: it starts nothing",
