@@ -118,7 +118,10 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 
 	plan, err := pmdlog.PlanRepair(logDir, nil)
 	if errors.As(err, &ce) {
-		r.problem("%s; the log cannot be read past it, and the next start fails too", ce)
+		// Open (above) went through: the damage is in a sealed segment, which Open
+		// does not read.
+		r.problem("%s; the store opens and serves the rest of the log, but reads of the records this damage hides fail with corrupt, "+
+			"and pmd repair refuses it (restore the segment files from a copy to get them back)", ce)
 		return nil
 	}
 	if err != nil {

@@ -1,0 +1,56 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+	pmdlog "github.com/pmd-dev/pmd/log"
+)
+
+// TestVerifySealedSegmentDamageOpens: damage in a sealed segment that an offline repair
+// cannot plan past (here: the segment after it is missing, so it holds fewer records
+// than the names say) is a problem, but not one that stops the next start: Open reads no
+// sealed segment. The report says what the store does with it, not that it fails.
+func TestVerifySealedSegmentDamageOpens(t *testing.T) {
+	dir, _ := makeStore(t, 300)
+	logDir := filepath.Join(dir, engine.LogDir)
+	l, err := pmdlog.Open(logDir, pmdlog.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(segs[3].Path); err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.Verify(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 1 {
+		t.Fatalf("problems %q, want the damaged segment's", r.Problems)
+	}
+	p := r.Problems[0]
+	for _, want := range []string{segs[2].Path, "the store opens", "fail with corrupt", "pmd repair"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("problem %q does not contain %q", p, want)
+		}
+	}
+	if strings.Contains(p, "next start fails") {
+		t.Errorf("problem %q says the next start fails", p)
+	}
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
+	if err != nil {
+		t.Fatalf("the store must open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
