@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/pm"
@@ -273,6 +274,117 @@ func TestManagerHandlesGrewReadsAgain(t *testing.T) {
 			r.idle(t)
 			if n := reads.Load(); n != 0 {
 				t.Fatalf("a restart with the same types handed %d events, want none", n)
+			}
+		})
+	}
+}
+
+// TestManagerHandlesGrewLinksOlderEventsLast pins what docs/config.md says of a type
+// added to handles: the read again from the start links the added type's older events
+// after what each process holds, so a process stream is not in log order then, and it
+// differs from the stream a store that started with the new types would have.
+func TestManagerHandlesGrewLinksOlderEventsLast(t *testing.T) {
+	ctx := context.Background()
+	links := func(t *testing.T, r *running) []string {
+		t.Helper()
+		p, err := r.Process(ctx, "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, e := range p.Events {
+			if e.Link {
+				types = append(types, e.Type)
+			}
+		}
+		return types
+	}
+	facts := func(t *testing.T, s *pmd.Store) {
+		appendFact(t, s, order("Picked", "1"))
+		appendFact(t, s, order("Paid", "1"))
+	}
+	var reads atomic.Int64
+
+	grown := openStore(t, t.TempDir())
+	r := start(t, grown, shipDef([]string{"Paid"}, &reads), pm.Options{})
+	facts(t, grown)
+	r.idle(t)
+	r.stop(t)
+	r = start(t, grown, shipDef([]string{"Paid", "Picked"}, &reads), pm.Options{})
+	r.idle(t)
+	if got, want := links(t, r), []string{"Paid", "Picked"}; !slices.Equal(got, want) {
+		t.Fatalf("after handles grew, Ship$1 links %q, want %q (the older Picked last)", got, want)
+	}
+
+	fresh := openStore(t, t.TempDir())
+	facts(t, fresh)
+	r = start(t, fresh, shipDef([]string{"Paid", "Picked"}, &reads), pm.Options{})
+	r.idle(t)
+	if got, want := links(t, r), []string{"Picked", "Paid"}; !slices.Equal(got, want) {
+		t.Fatalf("on a fresh store, Ship$1 links %q, want %q (log order)", got, want)
+	}
+}
+
+// TestSubscriptionFailuresCountAcrossANarrowedFilter: the failures of the event at the
+// position recorded under a types filter that then lost types still count after the
+// restart that follows, with the records written under the narrower filter: the event is
+// parked after MaxAttempts attempts in all, and one parked stays parked. Failures
+// recorded under a filter the newer one does not narrow (a type added: it started over)
+// are of another run and do not count.
+func TestSubscriptionFailuresCountAcrossANarrowedFilter(t *testing.T) {
+	ctx := context.Background()
+	wide := map[string]any{"types": []string{"E", "F"}}
+	narrow := map[string]any{"types": []string{"E"}}
+	type rec struct {
+		typ     string // SubscriptionPosition, or a record about E/2
+		filter  map[string]any
+		attempt int
+	}
+	pos := func(f map[string]any) rec { return rec{"SubscriptionPosition", f, 0} }
+	failed := func(f map[string]any, attempt int) rec { return rec{"EventDeliveryFailed", f, attempt} }
+	for _, tc := range []struct {
+		name      string
+		recs      []rec // the subscription's stream, oldest first
+		now       []string
+		max       int    // MaxAttempts
+		delivered string // after the restart
+		attempts  int    // when parked
+		err       string // of the parked event
+	}{
+		{"one filter", []rec{pos(narrow), failed(narrow, 1), failed(narrow, 2), failed(narrow, 3)}, []string{"E"}, 4, "E/2", 4, "still down"},
+		{"narrowed after the position", []rec{pos(wide), failed(narrow, 1), failed(narrow, 2), failed(narrow, 3)}, []string{"E"}, 4, "E/2", 4, "still down"},
+		{"narrowed between failures", []rec{pos(wide), failed(wide, 1), failed(wide, 2), failed(narrow, 3)}, []string{"E"}, 4, "E/2", 4, "still down"},
+		{"narrowed at the restart", []rec{pos(wide), failed(wide, 1), failed(wide, 2), failed(wide, 3)}, []string{"E"}, 4, "E/2", 4, "still down"},
+		{"parked, then narrowed", []rec{pos(wide), failed(wide, 1), {"EventParked", wide, 1}, pos(narrow)}, []string{"E"}, 1, "", 1, "down 2"},
+		{"widened between failures", []rec{pos(narrow), failed(narrow, 1), failed(narrow, 2), failed(wide, 1)}, []string{"E", "F"}, 2, "E/2", 2, "still down"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			put(t, s, "S", "E", 1)
+			bad := put(t, s, "S", "E", 2).IDs[0]
+			var recs []pmd.EventData
+			for i, r := range tc.recs {
+				if r.typ == "SubscriptionPosition" {
+					recs = append(recs, subRecord(r.typ, 2, nil, map[string]any{"filter": r.filter}))
+					continue
+				}
+				recs = append(recs, subRecord(r.typ, 2, bad, map[string]any{
+					"filter": r.filter, "attempt": r.attempt, "error": fmt.Sprintf("down %d", i)}))
+			}
+			if _, err := s.Append(ctx, pm.SubscriptionStream("billing"), pmd.Any, recs...); err != nil {
+				t.Fatal(err)
+			}
+			r := &receiver{}
+			r.set("2", fmt.Errorf("still down"))
+			sub := startSub(t, s, "billing", pm.Filter{Types: tc.now}, pm.SubscriptionOptions{
+				Deliver: r.handle, MaxAttempts: tc.max, RetryMin: time.Hour, RetryMax: time.Hour})
+			sub.idle(t)
+			st := sub.status(t)
+			if len(st.Parked) != 1 || st.Parked[0].Event.ID != bad || st.Parked[0].Attempts != tc.attempts || st.Parked[0].Err != tc.err {
+				t.Fatalf("status %+v, want E/2 parked after %d attempts with %q", st, tc.attempts, tc.err)
+			}
+			if got := r.got(); got != tc.delivered {
+				t.Fatalf("delivered %q, want %q", got, tc.delivered)
 			}
 		})
 	}

@@ -417,8 +417,9 @@ func (s *Subscription) load(ctx context.Context) error {
 	var position uint64
 	found := false
 	// The filter of the newest record: a record written before records carried one
-	// (hasRecorded false) is taken as of the filter configured now.
-	var recorded Filter
+	// (hasRecorded false) is taken as of the filter configured now. newer is the filter
+	// of the last record read (the one after this one).
+	var recorded, newer Filter
 	hasRecorded := false
 	for e, err := range backward(ctx, s.store, stream) {
 		var damaged *pmd.CorruptError
@@ -443,8 +444,14 @@ func (s *Subscription) load(ctx context.Context) error {
 		if !found {
 			position, found = pos, true
 			recorded, hasRecorded = filter, hasFilter
-		} else if hasFilter && hasRecorded && !filter.equal(recorded) {
-			break // written under another filter: about another run's events
+		} else if hasFilter && hasRecorded && !newer.narrows(filter) && !newer.equal(filter) {
+			// Written under another filter: about another run's events. A types filter
+			// that only lost types resumed where this one stood: its records go on
+			// about the same event (the position check below ends them there).
+			break
+		}
+		if hasFilter {
+			newer = filter
 		}
 		if rec.Outcome == "" && pos == position {
 			// Nothing new about the event at the position: stores written before saves
