@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,29 +41,13 @@ type LastEvent struct {
 	Data   map[string]any `json:"data"`
 }
 
-// Condition is a compiled complete_when.
+// Condition is a compiled complete_when, or the when of an issue list entry (see
+// parser.condition).
 type Condition struct {
 	// Source is complete_when as written.
 	Source  string
 	handles []string
 	prog    *vm.Program // nil for all and any
-}
-
-// compileCondition compiles complete_when for a process manager handling handles.
-func compileCondition(src string, handles []string) (Condition, error) {
-	c := Condition{Source: src, handles: handles}
-	if src == "all" || src == "any" {
-		return c, nil
-	}
-	prog, err := expr.Compile(src, expr.Env(env{}), expr.AsBool())
-	if err != nil {
-		return Condition{}, fmt.Errorf("%q is not all, any or a boolean expression over state, event and process_id: %v", src, err)
-	}
-	if check := unknownSeen(prog, handles); check.unknown != "" {
-		return Condition{}, errors.New(check.message())
-	}
-	c.prog = prog
-	return c, nil
 }
 
 // seenChecker finds seen.X where X is not a handled type: always 0, surely a typo.

@@ -241,10 +241,7 @@ func TestCondition(t *testing.T) {
 		{`id == "42"`, State{ID: "42"}, true},
 	}
 	for _, tt := range tests {
-		c, err := compileCondition(tt.src, handles)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.src, err)
-		}
+		c := parseCondition(t, tt.src, handles)
 		got, err := c.Holds(tt.st)
 		if err != nil || got != tt.want {
 			t.Errorf("%s over %+v = %v, %v; want %v", tt.src, tt.st, got, err, tt.want)
@@ -253,13 +250,23 @@ func TestCondition(t *testing.T) {
 }
 
 func TestConditionRuntimeError(t *testing.T) {
-	c, err := compileCondition("data.guests >= 10", []string{"A"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := parseCondition(t, "data.guests >= 10", []string{"A"})
 	if _, err := c.Holds(State{Data: map[string]any{}}); !errors.Is(err, ErrCondition) {
 		t.Fatalf("got %v, want ErrCondition", err)
 	}
+}
+
+// parseCondition is src compiled as Parse compiles the complete_when of a process
+// manager handling handles.
+func parseCondition(t *testing.T, src string, handles []string) Condition {
+	t.Helper()
+	yaml := fmt.Sprintf("processes:\n  - name: M\n    correlate_by: id\n    handles: [%s]\n    complete_when: '%s'\n    issue: {type: Done}\n",
+		strings.Join(handles, ", "), strings.ReplaceAll(src, "'", "''"))
+	cfg, err := Parse("pmd.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("complete_when %s: %v", src, err)
+	}
+	return cfg.Processes[0].CompleteWhen
 }
 
 // FuzzParse checks that no input makes Parse panic, and that it returns either a config

@@ -90,11 +90,7 @@ func TestConditionsOfConfigProcesses(t *testing.T) {
 		t.Run(tt.when, func(t *testing.T) {
 			p := catering(t)
 			p.Deadline = nil
-			c, err := compileCondition(tt.when, p.Handles)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.CompleteWhen = c
+			p.CompleteWhen = parseCondition(t, tt.when, p.Handles)
 			pmtest.Given(t, p.Definition(), tt.facts...).Expect(tt.want...)
 		})
 	}

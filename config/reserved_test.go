@@ -116,10 +116,7 @@ func TestReservedNamesElsewhereStillWork(t *testing.T) {
 // the process when issued, whatever its key; the key KeyComplete means complete only
 // for the command of an issue mapping.
 func TestCompletesInAnIssueList(t *testing.T) {
-	when, err := compileCondition("seen.A >= 1", []string{"A"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	when := parseCondition(t, "seen.A >= 1", []string{"A"})
 	list := Process{IssueList: true, Issues: []Command{{Type: KeyComplete, When: &when}, {Type: "B"}}}
 	mapping := Process{Issues: []Command{{Type: "B"}}}
 	for _, tt := range []struct {
