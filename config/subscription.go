@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/pmd-dev/pmd/pm"
 	"gopkg.in/yaml.v3"
 )
@@ -32,8 +33,10 @@ func (s Subscription) Filter() pm.Filter {
 }
 
 // Options are the subscription's options for pm.NewSubscription, without the handler.
+// The receiver is the webhook URL with its credentials masked (redact.URL): the
+// subscription logs it and passes it to OnAttempt; only the handler dials Deliver.Webhook.
 func (s Subscription) Options() pm.SubscriptionOptions {
-	return pm.SubscriptionOptions{MaxAttempts: s.Deliver.MaxAttempts, Receiver: s.Deliver.Webhook}
+	return pm.SubscriptionOptions{MaxAttempts: s.Deliver.MaxAttempts, Receiver: redact.URL(s.Deliver.Webhook)}
 }
 
 // Describe says what the subscription follows, as the config file says it.

@@ -80,3 +80,27 @@ func TestSubscriptionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionOptionsMaskTheWebhook: the receiver of Options is shown and recorded
+// (log lines, AttemptInfo, parked records), so a webhook's password and query values
+// are masked in it, as everywhere else; the URL stays as written in Deliver.Webhook,
+// which only delivery dials.
+func TestSubscriptionOptionsMaskTheWebhook(t *testing.T) {
+	for _, tt := range []struct{ webhook, receiver string }{
+		{"http://127.0.0.1:9001/events", "http://127.0.0.1:9001/events"},
+		{"https://user:s3cret@example.com/hook?key=t0ken&v=2", "https://user:xxxxx@example.com/hook?key=xxxxx&v=xxxxx"},
+		{"https://t0ken@example.com/hook", "https://xxxxx@example.com/hook"},
+	} {
+		cfg, err := Parse("pmd.yaml", []byte("subscriptions:\n  - {name: a, types: [A], deliver: {webhook: '"+tt.webhook+"'}}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.webhook, err)
+		}
+		sub := cfg.Subscriptions[0]
+		if got := sub.Options().Receiver; got != tt.receiver {
+			t.Errorf("webhook %s: receiver %q, want %q", tt.webhook, got, tt.receiver)
+		}
+		if sub.Deliver.Webhook != tt.webhook {
+			t.Errorf("webhook %s: Deliver.Webhook became %q", tt.webhook, sub.Deliver.Webhook)
+		}
+	}
+}
