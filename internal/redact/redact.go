@@ -49,7 +49,9 @@ func maskQuery(q string) string {
 }
 
 // fallback masks a raw URL url.Parse refused: its user information (up to an "@"
-// before the first "/", "?" or "#" after the scheme) and everything from "?" on.
+// before the first "/", "?" or "#" after the scheme) and everything from "?" on. An
+// "@" further on may end a password that holds one of those: then all after the
+// scheme is masked.
 func fallback(raw string) string {
 	prefix, rest := "", raw
 	if scheme, after, ok := strings.Cut(raw, "://"); ok {
@@ -61,6 +63,8 @@ func fallback(raw string) string {
 	}
 	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
 		rest = Mask + rest[at:]
+	} else if strings.Contains(rest[end:], "@") {
+		return prefix + Mask
 	}
 	if before, _, ok := strings.Cut(rest, "?"); ok {
 		rest = before + "?" + Mask
@@ -68,17 +72,26 @@ func fallback(raw string) string {
 	return prefix + rest
 }
 
-var inText = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
+// inText finds a URL in text: one Go quoted (as a url.Error does, with %q) runs to
+// its closing quote, spaces and escaped quotes included; any other to the next white
+// space or quote. A password may hold ' and a query value ' < > or ", which url.Parse
+// takes.
+var inText = regexp.MustCompile(`(?i)"https?://(?:[^"\\]|\\.)*"|\bhttps?://[^\s"]+`)
 
 // URLsIn is text with each http or https URL in it masked as URL says: for text that
 // may hold a URL, such as an error recorded by an earlier version, which named its
-// webhook in full. Punctuation that ends a URL in prose (".", ",", ":", ";", ")") is
-// taken as the text's, not the URL's.
+// webhook in full. Punctuation that ends an unquoted URL in prose (".", ",", ":", ";",
+// ")") is taken as the text's, not the URL's.
 func URLsIn(text string) string {
 	if !strings.Contains(text, "://") {
 		return text
 	}
 	return inText.ReplaceAllStringFunc(text, func(m string) string {
+		if strings.HasPrefix(m, `"`) {
+			// Masked as quoted: an escape's backslash keeps a user information that
+			// holds one from parsing, so it is masked whole.
+			return `"` + URL(m[1:len(m)-1]) + `"`
+		}
 		trimmed := strings.TrimRight(m, ".,:;)")
 		return URL(trimmed) + m[len(trimmed):]
 	})

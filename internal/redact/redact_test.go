@@ -27,6 +27,20 @@ func TestURLsIn(t *testing.T) {
 			"webhook http://u:xxxxx@h:1/x?k=xxxxx: Post \"http://u:xxxxx@h:1/x?k=xxxxx\": dial tcp: refused"},
 		{"webhook https://h/x?k=v answered 500 Internal Server Error", "webhook https://h/x?k=xxxxx answered 500 Internal Server Error"},
 		{"see (https://a:b@h/x).", "see (https://a:xxxxx@h/x)."},
+		// ' < > are valid in a password (' is) or a query value url.Parse takes: they
+		// do not end the URL.
+		{"webhook https://u:ab'cd@h/x answered 500 Internal Server Error",
+			"webhook https://u:xxxxx@h/x answered 500 Internal Server Error"},
+		{"webhook https://h/x?key=ab'cd answered 500", "webhook https://h/x?key=xxxxx answered 500"},
+		{"webhook https://h/x?key=a<b>c answered 500", "webhook https://h/x?key=xxxxx answered 500"},
+		// Go's url.Error quotes the URL with %q: it ends at the closing quote, spaces and
+		// escaped quotes included.
+		{`webhook https://h/x: Post "https://h/x?k=a b": EOF`, `webhook https://h/x: Post "https://h/x?k=xxxxx": EOF`},
+		{`Post "https://u:a\"b@h/x?k=v": net/url: invalid userinfo`,
+			`Post "https://xxxxx@h/x?xxxxx": net/url: invalid userinfo`},
+		// A URL that does not parse is masked from its user information on.
+		{"webhook http://u:a/b@h/x answered 500", "webhook http://xxxxx answered 500"},
+		{"webhook http://u:a<b@h/x answered 500", "webhook http://xxxxx@h/x answered 500"},
 	} {
 		if got := URLsIn(tt.text); got != tt.want {
 			t.Errorf("URLsIn(%q)\n = %q\nwant %q", tt.text, got, tt.want)
