@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -219,8 +221,7 @@ func pageQuery(opts pmd.ReadOptions, withTypes bool) (string, error) {
 		if err := checkTypes(opts.Types); err != nil {
 			return "", err
 		}
-		// One type= each: a type may hold a comma, which types=A,B would split.
-		q["type"] = opts.Types
+		setTypes(q, opts.Types)
 	}
 	if len(q) == 0 {
 		return "", nil
@@ -228,8 +229,9 @@ func pageQuery(opts pmd.ReadOptions, withTypes bool) (string, error) {
 	return "?" + q.Encode(), nil
 }
 
-// checkTypes checks the event types of a filter, as the store's reads do: an empty
-// one would go as an empty type=, which the daemon refuses without saying which.
+// checkTypes checks the event types of a filter, as the store's reads do, before
+// anything is sent: an error names the type as the caller gave it (types[1]), not as
+// the query spelt it.
 func checkTypes(types []string) error {
 	for i, t := range types {
 		if err := checked(fmt.Sprintf("types[%d]", i), pmd.CheckName(t)); err != nil {
@@ -237,6 +239,18 @@ func checkTypes(types []string) error {
 		}
 	}
 	return nil
+}
+
+// setTypes puts the event types of a filter in q: types=A,B, which every daemon
+// takes, unless a type holds a comma, which types= would split; then type=, once per
+// type, each whole (a daemon older than type= refuses it as an unknown parameter, but
+// could not filter such a type at all).
+func setTypes(q url.Values, types []string) {
+	if slices.ContainsFunc(types, func(t string) bool { return strings.Contains(t, ",") }) {
+		q["type"] = types
+		return
+	}
+	q.Set("types", strings.Join(types, ","))
 }
 
 func (c *Client) page(ctx context.Context, path string, opts pmd.ReadOptions, withTypes bool) (Page, error) {

@@ -52,8 +52,7 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 			return
 		}
 		if len(opts.Types) > 0 {
-			// One type= each: a type may hold a comma, which types=A,B would split.
-			q["type"] = opts.Types
+			setTypes(q, opts.Types)
 		}
 		if opts.From > 0 {
 			q.Set("from", strconv.FormatUint(opts.From, 10))
