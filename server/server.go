@@ -543,6 +543,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 // stop marks the server as shutting down: subscriptions end and new requests are refused.
 func (s *Server) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 
+// isStopping tells whether stop was called.
+func (s *Server) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
 // healthz answers 200 while the store is open and serving. A server that is shutting
 // down does not get here: wrap answers for every route.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -769,6 +779,11 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		// client is told to retry.
 		s.log.Warn("request refused at the memory budget", "method", r.Method, "path", r.URL.Path,
 			"held_bytes", s.memory.Held(), "budget_bytes", s.memory.limit)
+	case status == http.StatusServiceUnavailable && s.isStopping():
+		// Refused because the server is shutting down (or the store closed under a
+		// request still running when the grace ran out): expected, and the client is
+		// told to come back, as at the memory budget.
+		s.log.Warn("request refused: the server is shutting down", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestShutdownRefusalLoggedAsWarning: a 503 answered because the server is shutting
+// down is a refusal the daemon means to make, as at the memory budget: logged as a
+// warning naming the request, not as a failed request. Before the shutdown, a closed
+// store is still an error.
+func TestShutdownRefusalLoggedAsWarning(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	closed := func() {
+		e.srv.writeError(&statusRecorder{ResponseWriter: httptest.NewRecorder()}, httptest.NewRequest("GET", "/v1/stats", nil),
+			fmt.Errorf("the store cannot be read: %w", pmd.ErrClosed))
+	}
+	closed()
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") {
+		t.Fatalf("a closed store while serving logged as %q, want an error", l)
+	}
+
+	logs.Reset()
+	e.srv.stop()
+	rec := e.serve(httptest.NewRequest("GET", "/v1/streams/s", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "shutting down") {
+		t.Fatalf("a read while shutting down: %d %s, want 503", rec.Code, rec.Body)
+	}
+	// The store closed under a request still running when the grace ran out.
+	closed()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log lines:\n%s\nwant one for each refusal", logs.String())
+	}
+	for i, path := range []string{"/v1/streams/s", "/v1/stats"} {
+		if l := lines[i]; !strings.Contains(l, "level=WARN") || !strings.Contains(l, "shutting down") || !strings.Contains(l, "path="+path) {
+			t.Errorf("log line %q, want a warning that the server is shutting down, naming %s", l, path)
+		}
+	}
+}
