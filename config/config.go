@@ -157,14 +157,21 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return nil, Errors{{File: name, Line: 1, Msg: "the config file is empty: it needs a processes or a subscriptions list"}}
 	}
-	// One document: what a second one (after ---) defines would be ignored. A "---"
-	// with nothing after it is no second document.
-	var more yaml.Node
-	if err := dec.Decode(&more); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Errors{p.syntaxError(err)}
-	} else if err == nil && len(more.Content) > 0 && more.Content[0].Tag != "!!null" {
-		return nil, Errors{{File: name, Line: more.Content[0].Line, Column: more.Content[0].Column,
-			Msg: "a second YAML document (after ---): pmd reads one; put processes and subscriptions in the one document"}}
+	// One document: what another one (after ---) defines would be ignored. A "---"
+	// with nothing (or null) after it is no second document, but one further on is.
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, Errors{p.syntaxError(err)}
+		}
+		if len(more.Content) > 0 && more.Content[0].Tag != "!!null" {
+			return nil, Errors{{File: name, Line: more.Content[0].Line, Column: more.Content[0].Column,
+				Msg: "a second YAML document (after ---): pmd reads one; put processes and subscriptions in the one document"}}
+		}
 	}
 	root := p.mapping(doc.Content[0], "the config file", nil, "processes", "subscriptions")
 	if list, ok := root["processes"]; ok {

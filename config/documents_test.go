@@ -21,10 +21,15 @@ func TestParseRefusesASecondDocument(t *testing.T) {
 		{"subscriptions in a second document", procs + "---\n" + subs, 7, "a second YAML document"},
 		{"an empty mapping in a second document", procs + "---\n{}\n", 7, "a second YAML document"},
 		{"a third document", procs + "---\n" + subs + "---\n" + subs, 7, "a second YAML document"},
+		{"a third document after an empty second", procs + "---\n---\n" + subs, 8, "a second YAML document"},
+		{"a third document after a null second", procs + "--- ~\n---\n" + subs, 8, "a second YAML document"},
+		{"a syntax error in a third document", procs + "---\n---\nprocesses: [\n", 8, "YAML syntax"},
 		{"a syntax error in a second document", procs + "---\nprocesses: [\n", 7, "YAML syntax"},
 		{"one document after ---", "---\n" + procs, 0, ""},
 		{"a trailing ---", procs + "---\n", 0, ""},
 		{"a trailing ...", procs + "...\n", 0, ""},
+		{"two trailing ---", procs + "---\n---\n", 0, ""},
+		{"a trailing null document", procs + "--- ~\n", 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := Parse("pmd.yaml", []byte(tt.yaml))
