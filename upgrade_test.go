@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
 )
 
 // fixtureWant is what the version that wrote a testdata fixture read back from it.
@@ -115,10 +117,30 @@ func reopenUpgraded(t *testing.T, s *pmd.Store, logs *lockedBuffer, open func() 
 	logs.Reset()
 	s = open()
 	t.Cleanup(func() { s.Close() })
-	if strings.Contains(logs.String(), "upgrading") || strings.Contains(logs.String(), "offsets files into") {
+	if strings.Contains(logs.String(), "upgrading") || strings.Contains(logs.String(), "upgraded") ||
+		strings.Contains(logs.String(), "offsets files into") {
 		t.Fatalf("a second open upgrades again:\n%s", logs.String())
 	}
 	return s
+}
+
+// checkFormat fails unless the FORMAT file of the data directory dir says format v.
+func checkFormat(t *testing.T, dir string, v int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "FORMAT"))
+	if want := fmt.Sprintf("pmd data directory format %d\n", v); err != nil || string(b) != want {
+		t.Fatalf("FORMAT = %q (%v), want %q", b, err, want)
+	}
+}
+
+// checkUpgradedFrom2 fails unless the open whose log lines are logs upgraded the data
+// directory dir from format 2 to format 3, saying so.
+func checkUpgradedFrom2(t *testing.T, dir string, logs *lockedBuffer) {
+	t.Helper()
+	if !strings.Contains(logs.String(), "upgraded the data directory from format 2 to format 3") {
+		t.Fatalf("the upgrade to format 3 is not logged:\n%s", logs.String())
+	}
+	checkFormat(t, dir, 3)
 }
 
 // TestOpenUpgradesFormat1 opens a data directory written by the last version whose
@@ -129,15 +151,13 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 	dir, want, open := openFixture(t, "format1", &logs)
 	s := open()
 	if !strings.Contains(logs.String(), "upgrading the data directory from format 1") ||
-		!strings.Contains(logs.String(), "upgraded the data directory to format 2") {
+		!strings.Contains(logs.String(), "upgraded the data directory to format 3") {
 		t.Fatalf("the upgrade is not logged:\n%s", logs.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.ckpt")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("index.ckpt is still there after the upgrade (%v)", err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "FORMAT")); err != nil || string(b) != "pmd data directory format 2\n" {
-		t.Fatalf("FORMAT = %q, %v", b, err)
-	}
+	checkFormat(t, dir, 3)
 	checkFixture(t, s, want)
 	// It goes on where the old version stopped, and stays upgraded.
 	mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
@@ -158,10 +178,12 @@ func TestOpensFormat2(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, pmd.StoreIDFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the fixture has a store id already (%v)", err)
 	}
+	checkFormat(t, dir, 2)
 	s := open()
 	if !strings.Contains(logs.String(), "upgrading the index") {
 		t.Fatalf("the index upgrade is not logged:\n%s", logs.String())
 	}
+	checkUpgradedFrom2(t, dir, &logs)
 	checkFixture(t, s, want)
 	id := s.ID()
 	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
@@ -169,6 +191,7 @@ func TestOpensFormat2(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = reopenUpgraded(t, s, &logs, open)
+	checkFormat(t, dir, 3)
 	if s.ID() != id {
 		t.Fatalf("store id %s after a reopen, %s before", s.ID(), id)
 	}
@@ -188,10 +211,12 @@ func TestOpensIndexLayout2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkFormat(t, dir, 2)
 	s := open()
 	if !strings.Contains(logs.String(), "upgrading the index") {
 		t.Fatalf("the index upgrade is not logged:\n%s", logs.String())
 	}
+	checkUpgradedFrom2(t, dir, &logs)
 	// The log's offsets files move from beside the segments into log/offsets, where
 	// they are read, not rebuilt.
 	legacy, _ := filepath.Glob(filepath.Join(dir, "log", "*.offsets"))
@@ -208,8 +233,38 @@ func TestOpensIndexLayout2(t *testing.T) {
 	}
 	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
 	s = reopenUpgraded(t, s, &logs, open)
+	checkFormat(t, dir, 3)
 	got, _ := readStream(t, s, "Order$1", pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1})
 	if len(got) != 1 || got[0].Position != res.LastPosition {
 		t.Fatalf("Order$1 read backward ends with %v, want the append at %d", ids(got), res.LastPosition)
+	}
+}
+
+// TestOfflineToolsLeaveFormat2: pmd verify and the plan of pmd repair read a format 2
+// data directory (testdata/format2) and write nothing to it: FORMAT stays 2, so the
+// release that wrote it can still open it. Only an open that may write raises it.
+func TestOfflineToolsLeaveFormat2(t *testing.T) {
+	for _, fixture := range []string{"format2", "index2"} {
+		t.Run(fixture, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", fixture, "data"))); err != nil {
+				t.Fatal(err)
+			}
+			r, err := engine.Verify(context.Background(), dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Format != 2 || !r.OK() {
+				t.Fatalf("verify: format %d, problems %q", r.Format, r.Problems)
+			}
+			plan, err := engine.PlanRepair(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := plan.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkFormat(t, dir, 2)
+		})
 	}
 }

@@ -5,7 +5,7 @@
 //
 // A data directory holds:
 //
-//	FORMAT   "pmd data directory format 2\n"; absent in format 1
+//	FORMAT   "pmd data directory format 3\n"; absent in format 1
 //	LOCK     flock(2)ed exclusively by the process that has the store open
 //	STORE_ID the store's id, a random UUID made at the first Open (see Engine.ID)
 //	log/     the segmented log (package log): the source of truth
@@ -17,6 +17,11 @@
 //   - Open upgrades a format 1 directory (an in-memory index checkpoint, index.ckpt) by
 //     building the index from the log once, with progress logged, then writes FORMAT
 //     and removes index.ckpt. A crash during the upgrade leaves format 1, upgraded again.
+//   - Open raises a format 2 directory to format 3 (FORMAT replaced durably) before it
+//     writes anything else, and logs it: format 3's log may hold records and flags the
+//     releases of format 2 cannot read, so they must refuse the directory, as every
+//     release refuses a format above its own. Verify and PlanRepair read formats 1 to 3
+//     and write no FORMAT.
 //   - After a crash, Open replays only the log records after the index's durable point:
 //     the index is flushed every Options.FlushEvery records, Options.FlushInterval after a
 //     change, after every replay and at Close, so a crash loop never re-indexes the log.

@@ -43,8 +43,13 @@ const (
 
 // Format is the data directory format this version writes. Format 1 (pmd before the
 // index went to disk) had an index.ckpt file instead of the index directory; Open
-// upgrades it.
-const Format = 2
+// upgrades it. Format 3 is format 2 whose log may hold what releases that wrote format 2
+// cannot read (retention, erase and gone records, the erased flag, a cluster node's
+// applied and unsynced flags): they would cut such a record at the log's end as torn, or
+// serve around it as damage, and so lose it. They refuse a format they do not know, so
+// Open raises format 2 to 3, durably, before it writes anything; the offline tools
+// (Verify, PlanRepair) read formats 1 to 3 and leave FORMAT as it is.
+const Format = 3
 
 // Options configures an Engine. The zero value is a durable store with default sizes.
 type Options struct {
@@ -196,6 +201,15 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
+	if format == 2 {
+		// Before anything else is written: what this Open or the store writes afterwards
+		// may be unreadable to a release of format 2, which must then refuse the
+		// directory rather than open it.
+		if err := e.writeFormat(); err != nil {
+			return fmt.Errorf("upgrade the data directory from format 2: %w", err)
+		}
+		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format 2 to format %d: releases of pmd before this one refuse to open it from now on", Format), "dir", e.dir)
+	}
 	if err := e.loadID(); err != nil {
 		return err
 	}
@@ -331,7 +345,7 @@ func (e *Engine) open() error {
 		if err := os.Remove(filepath.Join(e.dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		e.logger.Info("pmd: upgraded the data directory to format 2", "dir", e.dir)
+		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory to format %d", Format), "dir", e.dir)
 	}
 	if e.opts.NoSync {
 		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)
@@ -475,8 +489,9 @@ func readFormat(dir string) (int, error) {
 	if _, err := fmt.Sscanf(string(b), "pmd data directory format %d\n", &v); err != nil {
 		return 0, fmt.Errorf("%s: unreadable (%q): %w", FormatFile, b, ErrFormat)
 	}
-	if v != Format {
-		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 and %d: %w", FormatFile, v, Format, ErrFormat)
+	if v < 2 || v > Format {
+		// Format 1 has no FORMAT file.
+		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 to %d: %w", FormatFile, v, Format, ErrFormat)
 	}
 	return v, nil
 }
