@@ -389,3 +389,48 @@ func TestSubscriptionFailuresCountAcrossANarrowedFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionNarrowedPastTheEventAtItsPosition: when a types filter lost the type
+// of the event at the position, failing or parked there under the wider filter, that
+// event is never delivered again, and its failures are not the subscription's any
+// more: the status shows neither it nor its last error, and the events of the types
+// kept after it are delivered.
+func TestSubscriptionNarrowedPastTheEventAtItsPosition(t *testing.T) {
+	ctx := context.Background()
+	wide := map[string]any{"types": []string{"E", "F"}}
+	for _, tc := range []struct {
+		name    string
+		records []string // about F/2, after the position
+	}{
+		{"failing", []string{"EventDeliveryFailed"}},
+		{"parked", []string{"EventDeliveryFailed", "EventParked"}},
+		{"retried", []string{"EventDeliveryFailed", "EventParked", "EventRetried", "EventDeliveryFailed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, t.TempDir())
+			put(t, s, "S", "E", 1)
+			res := put(t, s, "S", "F", 2)
+			at, dropped := res.FirstPosition, res.IDs[0]
+			put(t, s, "S", "E", 3)
+			recs := []pmd.EventData{subRecord("SubscriptionPosition", at, nil, map[string]any{"filter": wide})}
+			for i, typ := range tc.records {
+				recs = append(recs, subRecord(typ, at, dropped, map[string]any{
+					"filter": wide, "event_type": "F", "attempt": i + 1, "error": "F is down"}))
+			}
+			if _, err := s.Append(ctx, pm.SubscriptionStream("billing"), pmd.Any, recs...); err != nil {
+				t.Fatal(err)
+			}
+			r := &receiver{}
+			sub := startSub(t, s, "billing", pm.Filter{Types: []string{"E"}}, pm.SubscriptionOptions{
+				Deliver: r.handle, RetryMin: time.Hour, RetryMax: time.Hour})
+			sub.idle(t)
+			if got := r.got(); got != "E/3" {
+				t.Fatalf("delivered %q, want E/3", got)
+			}
+			st := sub.status(t)
+			if len(st.Parked) != 0 || st.Failing != nil || st.LastErr != "" || !st.LastErrAt.IsZero() {
+				t.Fatalf("status %+v, want nothing parked or failing and no last error: F/2 is not the subscription's", st)
+			}
+		})
+	}
+}

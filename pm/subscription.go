@@ -476,6 +476,14 @@ func (s *Subscription) load(ctx context.Context) error {
 			position, trail = 0, nil
 		}
 	}
+	if len(trail) > 0 && len(s.canon.Types) > 0 {
+		if _, kept := slices.BinarySearch(s.canon.Types, trail[0].CommandType); !kept {
+			// A types filter that lost the type of the event at the position: the
+			// feeder never reads it, so its failures are no longer the subscription's
+			// (nor its last error).
+			trail = nil
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.position, s.saved, s.fed = position, position, position
