@@ -617,9 +617,12 @@ func (s *Subscription) save(ctx context.Context) error {
 // failing or parked), so the records before it are about events done. The ones kept are
 // for a damaged newest record, which load passes over. Called with writing held.
 //
-// The user's MaxAge and MaxCount stay: the settings are written only if they are still
-// those read (SetRetentionIf), and read again if a user changed them in between. One who
-// keeps changing them wins: the trim gives up after trimTries, until the next save.
+// The user's MaxAge and MaxCount stay: the settings are written only if this node's
+// store still has those read (SetRetentionIf), and read again if a user changed them in
+// between. One who keeps changing them wins: the trim gives up after trimTries, until
+// the next save. In a cluster, a change made through another node and not yet applied
+// here is not seen by that check: if it is committed before the trim's write, the trim
+// replaces it with the settings it read (docs/retention.md).
 func (s *Subscription) trim(ctx context.Context, version uint64) {
 	if s.opts.KeepRecords < 0 {
 		return
