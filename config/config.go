@@ -318,14 +318,21 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	if v, ok := m["correlate_by"]; ok {
 		proc.CorrelateBy, _ = p.str(v, what+": correlate_by")
 	}
+	// known is what an expression's seen.X may name: nil (not checked) when handles is
+	// missing or has a problem, reported already: each seen.X would only echo it.
+	var known []string
 	if v, ok := m["handles"]; ok {
+		errsBefore := len(p.errs)
 		proc.Handles = p.types(v, what+": handles", "the process manager would never run")
+		if len(p.errs) == errsBefore {
+			known = proc.Handles
+		}
 	}
 	if v, ok := m["issue"]; ok {
-		proc.Issues, proc.IssueList = p.issues(v, what+": issue", proc.Handles, proc.CorrelateBy)
+		proc.Issues, proc.IssueList = p.issues(v, what+": issue", known, proc.CorrelateBy)
 	}
 	if v, ok := m["deadline"]; ok {
-		proc.Deadline = p.deadline(v, what+": deadline", proc.Handles, proc.CorrelateBy)
+		proc.Deadline = p.deadline(v, what+": deadline", known, proc.CorrelateBy)
 	}
 	if v, ok := m["deliver"]; ok {
 		proc.Deliver = p.deliver(v, what+": deliver")
@@ -343,7 +350,7 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	// all reported at once.
 	proc.CompleteWhen = Condition{Source: "all", handles: proc.Handles}
 	if v, ok := m["complete_when"]; ok {
-		proc.CompleteWhen, _ = p.condition(v, what+": complete_when", proc.Handles)
+		proc.CompleteWhen, _ = p.condition(v, what+": complete_when", known)
 	}
 	cmds := slices.Clone(proc.Issues)
 	if proc.Deadline != nil {

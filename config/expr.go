@@ -100,8 +100,9 @@ func exprMessage(err error) string {
 }
 
 // compileExpr compiles the expression of the scalar node n, any result type unless
-// boolean, for a process manager handling handles; a problem is reported at its line
-// and column in the file.
+// boolean, for a process manager handling handles (nil when they are not known, handles
+// having a problem: seen.X is then not checked); a problem is reported at its line and
+// column in the file.
 func (p *parser) compileExpr(n *yaml.Node, what string, handles []string, boolean bool) *Expression {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
 		p.errorf(n, "%s must be an expression, got %s", what, kindName(n))
@@ -112,7 +113,7 @@ func (p *parser) compileExpr(n *yaml.Node, what string, handles []string, boolea
 		opts = append(opts, expr.AsBool())
 	}
 	prog, err := expr.Compile(n.Value, opts...)
-	if err == nil {
+	if err == nil && handles != nil {
 		err = checkSeen(prog, n.Value, handles)
 	}
 	if err != nil {
