@@ -146,6 +146,7 @@ func TestReadsGoOnPastADamagedSealedSegment(t *testing.T) {
 					}
 				}
 				check := func(what string, got []uint64, damage []*pmd.CorruptError) {
+					backward := strings.HasSuffix(what, "backward") // reads down to from: the damage is below where each read starts
 					t.Helper()
 					if !slices.Equal(got, want) {
 						t.Errorf("%s from %d: got positions %v, want %v", what, from, got, want)
@@ -154,7 +155,7 @@ func TestReadsGoOnPastADamagedSealedSegment(t *testing.T) {
 						t.Errorf("%s from %d: met the damage %d times, want at most 2: %v", what, from, len(damage), damage[:3])
 					}
 					for _, ce := range damage {
-						if ce.Position < from || !slices.Contains(lost, ce.Position) {
+						if ce.Position < from && !backward || !slices.Contains(lost, ce.Position) {
 							t.Errorf("%s from %d: %v names position %d, want one of the lost positions %d..%d at or after %d",
 								what, from, ce, ce.Position, lost[0], lost[len(lost)-1], from)
 						}
@@ -186,6 +187,34 @@ func TestReadsGoOnPastADamagedSealedSegment(t *testing.T) {
 					}
 				}
 				check("ReadAll", got, damage)
+
+				// Backward, from the end down to from, each going on from before
+				// the damage it met.
+				got, damage = nil, nil
+				for at := last; at >= from && len(damage) <= 2; {
+					page := 0
+					limit := int(min(50, at-from+1)) // not below from
+					for e, err := range s.ReadAll(context.Background(), pmd.ReadOptions{From: at, Limit: limit, Backward: true}) {
+						var ce *pmd.CorruptError
+						if errors.As(err, &ce) {
+							damage = append(damage, ce)
+							at = ce.Position - 1
+							page = -1
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						got = append(got, e.Position)
+						at = e.Position - 1
+						page++
+					}
+					if page == 0 || at == 0 {
+						break
+					}
+				}
+				slices.Reverse(got)
+				check("ReadAll backward", got, damage)
 
 				for _, sub := range []struct {
 					name string

@@ -113,8 +113,9 @@ func (e *UnavailableError) Unwrap() error { return e.Cause }
 // after it goes on: Position (and, in a stream read, Version) says where to skip. Damage
 // that hides a run of records (a sealed segment that cannot be framed past a record, or
 // that ends before the next segment starts, a segment file being missing) is one error
-// for the run, outside a stream read: Position is the last position of the run, the
-// cause names the first.
+// for the run, outside a stream read: Position is the last position of the run (the
+// first in a backward read), so that the next read from after it goes on; the cause
+// names the whole run.
 type CorruptError struct {
 	Position uint64 // the damaged record's position (see above for a run)
 	Stream   string // the stream being read, empty for $all, categories and types

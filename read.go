@@ -179,7 +179,7 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 		}
 		r, err := s.log.Read(pos)
 		if err != nil {
-			yield(Event{}, s.storeErr(err))
+			yield(Event{}, firstOfRun(s.storeErr(err)))
 			return
 		}
 		if r.Kind != pmdlog.KindEvent {
@@ -278,6 +278,9 @@ func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(E
 		}
 		for _, pos := range page {
 			ev, err := s.readEvent(pos)
+			if opts.Backward {
+				err = firstOfRun(err)
+			}
 			if !yield(ev, err) || err != nil {
 				return
 			}
@@ -534,8 +537,8 @@ func (s *Store) toEvent(r *pmdlog.Record) (Event, error) {
 
 // storeErr turns an error of the log or the index into the store's: ErrClosed once the
 // store is closed, a *CorruptError for a damaged record, naming the last position of the
-// damage (the one to skip), which is that of the record unless the damage hides a run of
-// them. Damage a read meets is recorded (Problems, the log) as damage found at Open or by
+// damage (the one a forward read skips to after), which is that of the record unless the
+// damage hides a run of them (a backward read names the run's first: firstOfRun). Damage a read meets is recorded (Problems, the log) as damage found at Open or by
 // the scrub is: a record can go bad after the scrub read it.
 func (s *Store) storeErr(err error) error {
 	var ce *pmdlog.CorruptError
@@ -551,6 +554,18 @@ func (s *Store) storeErr(err error) error {
 			pos = ce.End - 1
 		}
 		return &CorruptError{Position: pos, Cause: err}
+	}
+	return err
+}
+
+// firstOfRun makes err, a *CorruptError of storeErr's for damage that hides a run of
+// records, name the run's first position instead of its last, for a read going
+// backward: it goes on below the run. Other errors are returned as they are.
+func firstOfRun(err error) error {
+	var ce *CorruptError
+	var lce *pmdlog.CorruptError
+	if errors.As(err, &ce) && errors.As(ce.Cause, &lce) && lce.End > lce.Position+1 {
+		ce.Position = lce.Position
 	}
 	return err
 }
