@@ -34,13 +34,16 @@ func (c *Client) Cluster(ctx context.Context) (ClusterStatus, error) {
 }
 
 // JoinNode adds the node id, listening for Raft at raftAddr, to the cluster (admin). A
-// node whose pmd applies older apply rules than the cluster's Raft log holds is refused
-// with an error matching ErrConflict, naming both versions: upgrade its pmd first.
+// join the cluster refuses as it stands fails with an error matching ErrConflict, saying
+// why: the node's pmd applies older apply rules than the cluster's Raft log holds
+// (upgrade its pmd first), the node does not answer at raftAddr as id (start it first),
+// or it would replace the leader or a member that still answers at its old address.
 func (c *Client) JoinNode(ctx context.Context, id, raftAddr string) error {
 	return c.do(ctx, "POST", "/v1/cluster/nodes", map[string]string{"id": id, "raft_addr": raftAddr}, nil)
 }
 
-// RemoveNode removes the node id from the cluster (admin).
+// RemoveNode removes the node id from the cluster (admin). An id that is no member is
+// an error matching ErrNotFound; the cluster's last voter, one matching ErrConflict.
 func (c *Client) RemoveNode(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/v1/cluster/nodes/"+segment(id), nil, nil)
 }

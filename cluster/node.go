@@ -1011,10 +1011,22 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 		return err
 	}
 	servers := f.Configuration().Servers
+	var replaced []raft.Server
 	for _, s := range servers {
 		if string(s.ID) == id && string(s.Address) == addr {
 			return nil // already a member: a restarted node asking again
 		}
+		if string(s.ID) == id || string(s.Address) == addr {
+			replaced = append(replaced, s)
+		}
+	}
+	for _, s := range replaced {
+		if err := n.replaceCheck(ctx, s, id, addr); err != nil {
+			return err
+		}
+	}
+	if err := n.checkJoiner(ctx, id, addr); err != nil {
+		return err
 	}
 	// From the entry that adds it, the node is a voter whose apply rules the entries'
 	// stamp must not exceed: learn them first (what it said before, at another
@@ -1048,13 +1060,11 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 		delete(n.joining, raft.ServerID(id))
 		n.rulesMu.Unlock()
 	}()
-	for _, s := range servers {
-		if string(s.ID) == id || string(s.Address) == addr {
-			// The same id at a new address, or another id at this address: the old
-			// entry goes first.
-			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
-				return err
-			}
+	for _, s := range replaced {
+		// The same id at a new address, or another id at this address: the old entry
+		// goes first, and the old node is told, as any removed node (removeServer).
+		if err := n.removeServer(ctx, string(s.ID)); err != nil {
+			return err
 		}
 	}
 	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr, "apply_rules", stamp)
@@ -1097,11 +1107,13 @@ func (n *Node) logRules() (uint32, error) {
 // again when it starts with --join (rejoin), so it can be removed for good only by
 // keeping it stopped, or started without --join.
 func (n *Node) removeServer(ctx context.Context, id string) error {
-	var addr raft.ServerAddress
-	for _, s := range n.raft.GetConfiguration().Configuration().Servers {
-		if string(s.ID) == id {
-			addr = s.Address
-		}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	addr, err := removeCheck(f.Configuration().Servers, id)
+	if err != nil {
+		return err
 	}
 	n.logger.Info("cluster: removing a node", "id", id)
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {

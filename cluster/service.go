@@ -28,8 +28,8 @@ type request struct {
 
 type response struct {
 	Error string `json:"error,omitempty"`
-	// Code says what Error is where the asker must tell it apart: codeJoinRules for a
-	// join refused with ErrJoinRules. A pmd from before it sends none.
+	// Code says what Error is where the asker must tell it apart: one of codedErrors'
+	// codes, for a join or removal refused with its error. A pmd from before it sends none.
 	Code string `json:"code,omitempty"`
 	// NotLeader is set when a join or remove reached a node that is not the leader;
 	// Leader is the leader's Raft address, if known.
@@ -108,11 +108,25 @@ func (n *Node) call(ctx context.Context, addr string, req request, timeout time.
 // codeJoinRules is response.Code for a join refused with ErrJoinRules.
 const codeJoinRules = "join_rules"
 
-// remoteError is the error of a peer's answer: its text, matching ErrJoinRules as it
-// did on the peer when Code says so.
+// codedErrors are the refusals of a join or removal that response.Code carries, so that
+// the asker's error matches them as the leader's did.
+var codedErrors = []struct {
+	code string
+	is   error
+}{
+	{codeJoinRules, ErrJoinRules},
+	{"join_refused", ErrJoinRefused},
+	{"remove_refused", ErrRemoveRefused},
+	{"unknown_node", ErrUnknownNode},
+}
+
+// remoteError is the error of a peer's answer: its text, matching the error of
+// codedErrors it matched on the peer when Code says so.
 func remoteError(resp response) error {
-	if resp.Code == codeJoinRules {
-		return &peerError{msg: resp.Error, is: ErrJoinRules}
+	for _, e := range codedErrors {
+		if resp.Code == e.code {
+			return &peerError{msg: resp.Error, is: e.is}
+		}
 	}
 	return errors.New(resp.Error)
 }
@@ -185,8 +199,10 @@ func (n *Node) answer(c net.Conn) {
 			if err != nil {
 				resp.Error = err.Error()
 			}
-			if errors.Is(err, ErrJoinRules) {
-				resp.Code = codeJoinRules
+			for _, e := range codedErrors {
+				if errors.Is(err, e.is) {
+					resp.Code = e.code
+				}
 			}
 		case "removed":
 			if req.ID != n.cfg.NodeID {

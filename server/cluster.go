@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,10 +25,12 @@ type Node interface {
 	WaitApplied(ctx context.Context, index uint64) error
 	// ReadBarrier returns once the leader has applied every entry committed before.
 	ReadBarrier(ctx context.Context) error
-	// Join and Remove change the cluster's members, through the leader. A join the
-	// cluster refuses as it stands (the node's pmd applies older rules than the entries
-	// it would replay) fails with an error matching ErrConflict: 409 conflict; any other
-	// error is 503 unavailable.
+	// Join and Remove change the cluster's members, through the leader. A change the
+	// cluster refuses as it stands (a join of a node whose pmd applies older rules than
+	// the entries it would replay, or that does not answer as id, or that would replace
+	// the leader; the removal of the last voter) fails with an error matching
+	// ErrConflict: 409 conflict; the removal of an id that is no member, ErrNotFound:
+	// 404 not_found; any other error is 503 unavailable.
 	Join(ctx context.Context, id, raftAddr string) error
 	Remove(ctx context.Context, id string) error
 	// Problems lists what keeps the node from serving as a member (it was removed):
@@ -271,6 +274,9 @@ func (s *Server) joinNode(w http.ResponseWriter, r *http.Request) error {
 	if id == "" || addr == "" {
 		return errBadRequest("a join needs id and raft_addr, both non-empty strings")
 	}
+	if err := checkRaftAddr(addr); err != nil {
+		return err
+	}
 	if err := s.opts.Node.Join(r.Context(), id, addr); errors.Is(err, ErrConflict) {
 		return &apiError{http.StatusConflict, codeConflict, "join " + id + ": " + err.Error()}
 	} else if err != nil {
@@ -289,9 +295,27 @@ func (s *Server) removeNode(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	if err := s.opts.Node.Remove(r.Context(), id); err != nil {
+	switch err := s.opts.Node.Remove(r.Context(), id); {
+	case errors.Is(err, ErrNotFound):
+		return errNotFound("remove %s: %v", id, err)
+	case errors.Is(err, ErrConflict):
+		return &apiError{http.StatusConflict, codeConflict, "remove " + id + ": " + err.Error()}
+	case err != nil:
 		return errUnavailable("remove " + id + ": " + err.Error())
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkRaftAddr refuses a join's raft_addr that is not HOST:PORT, a port from 1 to 65535:
+// the leader would add a voter that nobody can dial.
+func checkRaftAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errBadRequest("raft_addr %q is not HOST:PORT: %v", addr, err)
+	}
+	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+		return errBadRequest("raft_addr %q is not HOST:PORT with a host and a port from 1 to 65535", addr)
+	}
 	return nil
 }

@@ -236,19 +236,29 @@ func (n serverNode) Join(ctx context.Context, id, raftAddr string) error {
 	return joinError(n.Node.Join(ctx, id, raftAddr))
 }
 
-// joinError is err, matching server.ErrConflict as well when it is cluster.ErrJoinRules.
+// Remove is the node's, its refusals matching the server's errors as joinError's.
+func (n serverNode) Remove(ctx context.Context, id string) error {
+	return joinError(n.Node.Remove(ctx, id))
+}
+
+// joinError is err, matching server.ErrConflict as well when it is a change the cluster
+// refuses as it stands (cluster.ErrJoinRules, ErrJoinRefused, ErrRemoveRefused), and
+// server.ErrNotFound when it is the removal of no member (cluster.ErrUnknownNode).
 func joinError(err error) error {
-	if errors.Is(err, cluster.ErrJoinRules) {
-		return &conflictError{err}
+	switch {
+	case errors.Is(err, cluster.ErrJoinRules), errors.Is(err, cluster.ErrJoinRefused), errors.Is(err, cluster.ErrRemoveRefused):
+		return &matchError{err, server.ErrConflict}
+	case errors.Is(err, cluster.ErrUnknownNode):
+		return &matchError{err, server.ErrNotFound}
 	}
 	return err
 }
 
-// conflictError is an error that matches server.ErrConflict too, with its own text.
-type conflictError struct{ err error }
+// matchError is an error that matches is too, with its own text.
+type matchError struct{ err, is error }
 
-func (e *conflictError) Error() string   { return e.err.Error() }
-func (e *conflictError) Unwrap() []error { return []error{e.err, server.ErrConflict} }
+func (e *matchError) Error() string   { return e.err.Error() }
+func (e *matchError) Unwrap() []error { return []error{e.err, e.is} }
 
 // clusterStatus is GET /v1/cluster's answer, from the node's view.
 func clusterStatus(node *cluster.Node) func(context.Context) (server.ClusterStatus, error) {

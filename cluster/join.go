@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// ErrJoinRefused: a join the cluster refuses as it stands, whatever the wait: it would
+// take the leader out, or replace a member that still answers at its address. The
+// error says why and what to do.
+var ErrJoinRefused = errors.New("cluster: join refused")
+
+// replaceCheck refuses a join of id at addr that would take out old, a member of the
+// configuration with the same id at another address, or another id at addr: not the
+// leader (this node: the join's own configuration change could not be committed by a
+// leader that removed itself, and it would leave the cluster without one), nor a node
+// that still answers as id at its old address (two processes would then claim id, and
+// the old one, told nothing, would go on serving a copy that no longer follows).
+func (n *Node) replaceCheck(ctx context.Context, old raft.Server, id, addr string) error {
+	if string(old.ID) == n.cfg.NodeID {
+		return fmt.Errorf("%w: adding %s at %s would remove node %s at %s, the leader: stop the node that should go, or remove %s first (pmd cluster remove %s)",
+			ErrJoinRefused, id, addr, old.ID, old.Address, old.ID, old.ID)
+	}
+	if string(old.ID) != id {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, _, _, err := n.call(cctx, string(old.Address), request{Op: "info"}, time.Second)
+	if err == nil && resp.Info != nil && resp.Info.ID == id {
+		return fmt.Errorf("%w: node %s is a member at %s, which still answers as %s: stop it, or remove it first (pmd cluster remove %s), before adding %s at %s",
+			ErrJoinRefused, id, old.Address, id, id, id, addr)
+	}
+	return nil
+}
+
+// ErrUnknownNode: a removal of an id that is not a member of the configuration.
+var ErrUnknownNode = errors.New("cluster: no such node")
+
+// ErrRemoveRefused: a removal the cluster refuses as it stands: of its last voter.
+var ErrRemoveRefused = errors.New("cluster: removal refused")
+
+// joinerWait bounds the leader's ask of a node it is to add: it answers at once.
+const joinerWait = 2 * time.Second
+
+// checkJoiner refuses to add id at addr unless the node there answers the cluster
+// service's info as id (so with the cluster's secret, if there is one): a voter that
+// cannot answer (not started, another address or secret, "garbage") counts in the
+// quorum from the entry that adds it, so the cluster would stop on its next failure,
+// with no leader left to remove it.
+func (n *Node) checkJoiner(ctx context.Context, id, addr string) error {
+	cctx, cancel := context.WithTimeout(ctx, joinerWait)
+	defer cancel()
+	resp, _, _, err := n.call(cctx, addr, request{Op: "info"}, joinerWait)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: node %s does not answer at %s (%v): a voter that cannot answer would cost the cluster its quorum at the next failure; "+
+			"start the node first (started with --join, it asks to be added itself), and check its Raft address and cluster secret", ErrJoinRefused, id, addr, err)
+	case resp.Info == nil || resp.Info.ID != id:
+		other := ""
+		if resp.Info != nil {
+			other = resp.Info.ID
+		}
+		return fmt.Errorf("%w: the node at %s is %q, not %s: check the id and the Raft address", ErrJoinRefused, addr, other, id)
+	}
+	return nil
+}
+
+// removeCheck refuses the removal of id from servers when it is not among them, or is
+// their last voter; else it returns id's Raft address.
+func removeCheck(servers []raft.Server, id string) (raft.ServerAddress, error) {
+	var addr raft.ServerAddress
+	found, voter, voters := false, false, 0
+	var ids []string
+	for _, s := range servers {
+		ids = append(ids, string(s.ID))
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+		if string(s.ID) == id {
+			addr, found, voter = s.Address, true, s.Suffrage == raft.Voter
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("%w: %s is not a member of the cluster (its members: %s)", ErrUnknownNode, id, strings.Join(ids, ", "))
+	}
+	if voter && voters == 1 {
+		return "", fmt.Errorf("%w: %s is the cluster's last voter, and a cluster needs one: stop it instead", ErrRemoveRefused, id)
+	}
+	return addr, nil
+}
