@@ -97,11 +97,12 @@ func needsLeader(rt route) bool {
 	return strings.HasPrefix(rt.path, "/v1/processes") || strings.HasPrefix(rt.path, "/v1/subscriptions")
 }
 
-// serveRoute runs rt's handler; on a cluster node, on the leader or forwarded to it.
-// A single node is its own leader: ?consistency=leader changes nothing there.
+// serveRoute runs rt's handler; on a cluster node, on the leader or forwarded to it,
+// but a local route (the fallbacks) on the node asked. A single node is its own
+// leader: ?consistency=leader changes nothing there.
 func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leaderRead bool) error {
 	node := s.opts.Node
-	if node == nil {
+	if node == nil || rt.local {
 		return rt.h(w, r)
 	}
 	aw := &appliedWriter{statusRecorder: w, node: node}

@@ -209,7 +209,11 @@ type route struct {
 	// lenient takes any query parameter: the fallbacks answer 404 or 405 whatever
 	// the query.
 	lenient bool
-	h       func(http.ResponseWriter, *http.Request) error
+	// local is answered by the node asked, never forwarded to a cluster's leader, with
+	// any method and consistency: the fallbacks' 404 or 405 depends on no data, and a
+	// node without a leader answers them too.
+	local bool
+	h     func(http.ResponseWriter, *http.Request) error
 }
 
 var (
@@ -312,7 +316,7 @@ func (s *Server) routes() {
 		if path == "/v1/" {
 			pattern += "{$}"
 		}
-		h := s.wrap(route{name: "method_not_allowed", access: access{scope: ScopeRead, noData: true}, lenient: true,
+		h := s.wrap(route{name: "method_not_allowed", access: access{scope: ScopeRead, noData: true}, lenient: true, local: true,
 			h: func(w http.ResponseWriter, r *http.Request) error {
 				w.Header().Set("Allow", allow)
 				return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
@@ -325,11 +329,11 @@ func (s *Server) routes() {
 			}
 		}
 	}
-	s.mux.Handle("/v1/", s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true,
+	s.mux.Handle("/v1/", s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true, local: true,
 		h: func(http.ResponseWriter, *http.Request) error {
 			return errNotFound("no such route: GET /v1/ lists them")
 		}}))
-	s.unclean = s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true,
+	s.unclean = s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true, local: true,
 		h: func(_ http.ResponseWriter, r *http.Request) error {
 			p := r.URL.EscapedPath()
 			clean := cleanPath(p)
