@@ -125,6 +125,10 @@ type access struct {
 	tokens  *server.Tokens // nil without --auth
 	cert    atomic.Pointer[tls.Certificate]
 	forward *tls.Config // for requests to the leader; nil without --tls-ca
+	// certHosts is held from loading a certificate to serving its names (allowHosts),
+	// and by serve from reading the names to setting them: else a reload at the end of
+	// start-up could set the new names, then serve the old ones over them.
+	certHosts sync.Mutex
 }
 
 // loadAccess reads the token file and the certificate, and refuses a non-loopback
@@ -320,8 +324,9 @@ func onHangup(ctx context.Context, reload func()) {
 }
 
 // reloadOnHangup reads the token file and the certificate again on each SIGHUP until
-// ctx is done, and gives newCert a certificate it loaded (its names are Hosts to serve).
-// A file that does not load is logged and the one in use stays.
+// ctx is done, and gives newCert a certificate it loaded (its names are Hosts to serve),
+// certHosts held from the load to newCert's return. A file that does not load is logged
+// and the one in use stays.
 func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger, newCert func()) {
 	if a.tokens == nil && a.cert.Load() == nil {
 		return
@@ -335,10 +340,15 @@ func (a *access) reloadOnHangup(ctx context.Context, logger *slog.Logger, newCer
 			}
 		}
 		if a.cert.Load() != nil {
-			if err := a.loadCert(); err != nil {
+			a.certHosts.Lock()
+			err := a.loadCert()
+			if err == nil {
+				newCert()
+			}
+			a.certHosts.Unlock()
+			if err != nil {
 				logger.Error("certificate not reloaded; the one in use stays", "err", err)
 			} else {
-				newCert()
 				logger.Info("certificate reloaded", "file", a.flags.tlsCert)
 			}
 		}

@@ -283,8 +283,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts.MoreMetrics = lp
 	}
 	srv := server.New(store, opts)
+	// A certificate reloaded since opts: its names are set under certHosts, so that a
+	// reload running now either finds srv or is done before the names are read.
+	acc.certHosts.Lock()
 	srvP.Store(srv)
-	srv.SetAllowHosts(acc.allowHosts(c.addr)) // a certificate reloaded since opts
+	srv.SetAllowHosts(acc.allowHosts(c.addr))
+	acc.certHosts.Unlock()
 	if node != nil {
 		reloadSecretsOnHangup(ctx, c.cluster, node, logger)
 	}
