@@ -46,8 +46,8 @@
 //     operator to accept: damaged last records become void records, and framing damage
 //     or records missing before the next file's name are cut with the later files, the
 //     cut naming the positions lost. PlanReplicaRepair, for a cluster node's log, cuts
-//     instead of voiding what would follow the last intact commit record, which carries
-//     the Raft index the store applied.
+//     instead of voiding what would follow the last intact commit record (which carries
+//     the Raft index the store applied) if Raft writes it again at the next start.
 //   - Options.ReadOnly opens a log that no process has open without changing a file, for
 //     offline checks: it serves the records an Open would keep and reports what that
 //     Open would cut (Repairs) and serve around (Damage); writes fail with ErrReadOnly.

@@ -76,7 +76,7 @@ type rewrite struct {
 // progress, if not nil, is called after each segment read with the bytes read so far
 // and the bytes to read: a big log takes minutes.
 func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
-	p, err := planOffline(dir, progress, false)
+	p, err := planOffline(dir, progress, nil)
 	if err != nil {
 		return nil, fmt.Errorf("log: plan repair of %s: %w", dir, err)
 	}
@@ -84,21 +84,31 @@ func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, erro
 }
 
 // PlanReplicaRepair is PlanRepair for the log of a cluster node's store, whose commit
-// records carry the Raft index of their write (Record.Applied): the repaired log ends at
-// an intact commit record, so that the index the store reads off it is right. Damaged
-// records that PlanRepair would keep after the last intact commit record, as void
-// records, are cut instead: the Raft index their write's commit record carried is lost,
-// and the cluster writes that write again (Raft applies its entry again, or the node
-// copies its records from another member).
-func PlanReplicaRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
-	p, err := planOffline(dir, progress, true)
+// records carry the Raft index of their write (Record.Applied), which the store reads
+// off its log's last commit record. replayed gives the position above which the node's
+// Raft state writes the store's records again at its next start (above its newest
+// snapshot's position and its seed entry's: Raft applies again the entries after the
+// snapshot); it is called only if the plan would end the log at damaged records after
+// its last intact commit record. Those of them above that position are cut instead of
+// voided, with the rest of their write, so that the log ends at an intact commit record
+// (or at the position itself): the Raft index of their write is lost, a void record
+// carries only that of the last intact write before it, and Raft would write again the
+// records past that position it stands for. Those at or below it stay void records, as
+// PlanRepair plans them: Raft writes nothing at or below it again, and the store, ending
+// there, holds nothing Raft's replay writes. If replayed fails, the plan fails with its
+// error.
+func PlanReplicaRepair(dir string, replayed func() (uint64, error), progress func(done, total int64)) (*RepairPlan, error) {
+	if replayed == nil {
+		replayed = func() (uint64, error) { return 0, errors.New("no way to tell was given") }
+	}
+	p, err := planOffline(dir, progress, replayed)
 	if err != nil {
 		return nil, fmt.Errorf("log: plan repair of %s: %w", dir, err)
 	}
 	return p, nil
 }
 
-func planOffline(dir string, progress func(done, total int64), replica bool) (*RepairPlan, error) {
+func planOffline(dir string, progress func(done, total int64), replayed func() (uint64, error)) (*RepairPlan, error) {
 	segs, _, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -114,7 +124,7 @@ func planOffline(dir string, progress func(done, total int64), replica bool) (*R
 	for _, f := range segs {
 		p.sizes[f.path] = f.size
 	}
-	cut, err := planCut(segs, 0, true, replica)
+	cut, err := planCut(segs, 0, true, replayed)
 	if err != nil {
 		return nil, err
 	}
@@ -139,8 +149,19 @@ func planOffline(dir string, progress func(done, total int64), replica bool) (*R
 
 	// Every kept record is checked; a damaged one becomes a void record. Its commit flag
 	// is set when the record after it begins a Write (so the lost record ended one) or
-	// when it is the last record kept (which Open's cut point makes a commit).
+	// when it is the last record kept (which Open's cut point makes a commit). In a
+	// cluster node's log (replayed) a void commit record carries the Raft index of the
+	// last intact commit record before it, a lower bound of the one lost: the store reads
+	// the index it applied off its last commit record, and no Raft replay writes again
+	// what a void record stands for (endAtIntactCommit cut those it would), so the
+	// entries between the two wrote nothing that a replay would write again.
 	var pending *Record
+	var applied uint64 // of the last intact commit record read
+	type voidAt struct {
+		v       *Record
+		applied uint64
+	}
+	var replicaVoids []voidAt
 	var done, total int64
 	for _, f := range cut.keep {
 		total += f.size
@@ -160,10 +181,16 @@ func planOffline(dir string, progress func(done, total int64), replica bool) (*R
 				pending = nil
 			}
 			if bad == nil {
+				if r.Commit {
+					applied = r.Applied
+				}
 				return
 			}
 			start, end := s.bounds(j)
 			v := &Record{Position: bad.Position, Kind: KindVoid}
+			if replayed != nil {
+				replicaVoids = append(replicaVoids, voidAt{v, applied})
+			}
 			if rw.voids == nil {
 				rw.voids = make(map[int]*Record)
 			}
@@ -184,11 +211,18 @@ func planOffline(dir string, progress func(done, total int64), replica bool) (*R
 	if pending != nil {
 		pending.Commit = true
 	}
+	for _, va := range replicaVoids {
+		if va.v.Commit {
+			va.v.Applied = va.applied
+		}
+	}
 	return p, nil
 }
 
 // sealedOffsets returns the entry offsets of the sealed segment f followed by a segment
 // starting at next, as a Log loads them: from its sidecar if that fits, else by framing it.
+// A segment that framing does not give count records is refused with the damage a Log's
+// load of it meets, naming the run of positions it hides (CorruptError.End).
 func sealedOffsets(f segFile, next uint64) ([]uint32, error) {
 	count := next - f.first
 	t, err := readSidecar(f.path)
@@ -196,15 +230,18 @@ func sealedOffsets(f segFile, next uint64) ([]uint32, error) {
 		return t.offs, nil
 	}
 	offs, err := scanOffsets(f.path)
-	if errors.Is(err, ErrCorrupt) {
-		return nil, at(fmt.Errorf("%w (and no offsets file fits the segment)", err), f.path, 0, 0)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		_, err = hidden(offs, f, count, ce.Offset, ce.Reason+" (and no offsets file fits the segment)")
+		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
 	if uint64(len(offs)) != count {
-		return nil, &CorruptError{Segment: f.path, Offset: f.size, Position: f.first + uint64(len(offs)),
-			Reason: fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next)}
+		_, err = hidden(offs, f, count, f.size,
+			fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next))
+		return nil, err
 	}
 	return offs, nil
 }

@@ -1,7 +1,7 @@
 package log
 
 import (
-	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,16 +17,27 @@ import (
 // Damaged records whose framing holds become void records; framing damage and missing
 // records are cut, the cut saying which positions are lost. Before, PlanRepair failed
 // with Open's error and only removing files by hand could open the store.
-// PlanReplicaRepair (a cluster node's log) makes the same plans, except that it cuts the
-// write of a damaged record it would leave after the last intact commit record as a void
-// one, saying that its Raft index is lost: the log then ends at an intact commit record.
+// PlanReplicaRepair (a cluster node's log) makes the same plans when Raft writes none of
+// the damaged positions again (the node's snapshot covers them); when it writes them
+// all again, it cuts the write of a damaged record it would leave after the last intact
+// commit record as a void one, saying that its Raft index is lost: the log then ends at
+// an intact commit record.
 func TestPlanRepairPastOpenRefusals(t *testing.T) {
-	for _, replica := range []bool{false, true} {
-		plan := PlanRepair
-		if replica {
-			plan = PlanReplicaRepair
-		}
-		t.Run(fmt.Sprintf("replica=%t", replica), func(t *testing.T) { testPlanRepairPastOpenRefusals(t, plan, replica) })
+	replayed := func(pos uint64) func() (uint64, error) { return func() (uint64, error) { return pos, nil } }
+	for _, v := range []struct {
+		name string
+		plan func(string, func(done, total int64)) (*RepairPlan, error)
+		cuts bool // a replica's log whose damaged positions Raft writes again
+	}{
+		{"single", PlanRepair, false},
+		{"replica, all replayed", func(dir string, progress func(done, total int64)) (*RepairPlan, error) {
+			return PlanReplicaRepair(dir, replayed(0), progress)
+		}, true},
+		{"replica, none replayed", func(dir string, progress func(done, total int64)) (*RepairPlan, error) {
+			return PlanReplicaRepair(dir, replayed(math.MaxUint64), progress)
+		}, false},
+	} {
+		t.Run(v.name, func(t *testing.T) { testPlanRepairPastOpenRefusals(t, v.plan, v.cuts) })
 	}
 }
 

@@ -37,6 +37,7 @@ type parsedSegment struct {
 	intact     []bool          // intact[j]: entry j is a valid commit record
 	trimmed    int             // whole records cut from the prefix by cutOffline
 	replicaCut string          // why endAtIntactCommit cut damaged records, or ""
+	replicaEnd bool            // endAtIntactCommit has placed the end
 }
 
 // found is a valid record found past damaged bytes by trying every offset.
@@ -250,12 +251,26 @@ func (p *repairPlan) repairs() []Repair {
 // damaged records whose framing holds at the end of a sealed segment are kept (to be
 // replaced by void records) instead of refused.
 func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) {
-	return planCut(segs, keep, offline, false)
+	return planCut(segs, keep, offline, nil)
 }
 
-// planCut is planRepair; replica (offline only) plans the repair of a cluster node's
-// log, which must end at an intact commit record (see endAtIntactCommit).
-func planCut(segs []segFile, keep uint64, offline, replica bool) (*repairPlan, error) {
+// planCut is planRepair; replayed, if not nil (offline only), plans the repair of a
+// cluster node's log, which must not end at a void record above the position replayed
+// gives (see endAtIntactCommit).
+func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64, error)) (*repairPlan, error) {
+	if replayed != nil {
+		f := replayed
+		var pos uint64
+		var err error
+		called := false
+		replayed = func() (uint64, error) { // called once: it reads the Raft state
+			if !called {
+				pos, err = f()
+				called = true
+			}
+			return pos, err
+		}
+	}
 	n := len(segs)
 	if n >= 2 && segs[n-1].size == 0 && lastIsCommitted(segs[n-2], segs[n-1].first) {
 		// A segment cycled just before a clean stop: nothing to read or cut.
@@ -335,11 +350,15 @@ func planCut(segs []segFile, keep uint64, offline, replica bool) (*repairPlan, e
 				// offline too: what it framed, and so what a cut there loses, is unknown.
 				return nil, refusal
 			}
-			loss = p.cutOffline(refusal, segs[i+1:], replica)
+			if loss, err = p.cutOffline(refusal, segs[i+1:], replayed); err != nil {
+				return nil, err
+			}
 			laterStart, laterProof, laterPos = 0, 0, 0
 		}
-		if replica {
-			p.endAtIntactCommit()
+		if replayed != nil {
+			if err := p.endAtIntactCommit(replayed); err != nil {
+				return nil, err
+			}
 		}
 		parsed = append(parsed, p)
 		if p.lastCommit >= 0 {
@@ -411,7 +430,7 @@ func planCut(segs []segFile, keep uint64, offline, replica bool) (*repairPlan, e
 // the log for an offline repair: p keeps the entries before it, the segments after p
 // (after) are to be removed, and every damaged record kept counts as committed (it
 // becomes a void record, the last one a commit). It returns what the cut loses.
-func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replica bool) string {
+func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replayed func() (uint64, error)) (string, error) {
 	if k := int(ce.Position - p.file.first); p.damage == "" && k < len(p.offs) {
 		// Too many records for the next file's name: cut at the first extra one.
 		p.trimmed = len(p.offs) - k
@@ -434,8 +453,10 @@ func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replica bo
 	if p.lastCommit >= 0 {
 		p.commitEnd = p.ends[p.lastCommit]
 	}
-	if replica {
-		p.endAtIntactCommit()
+	if replayed != nil {
+		if err := p.endAtIntactCommit(replayed); err != nil {
+			return "", err
+		}
 	}
 	kept := p.file.first + uint64(p.lastCommit+1)
 	lost := fmt.Sprintf("positions from %d on are lost", kept)
@@ -446,30 +467,58 @@ func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replica bo
 	if len(after) > 0 {
 		lost += ", with the segment files from " + after[0].path + " on"
 	}
-	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, p.file.path, ce.Offset, ce.Position, ce.Reason)
+	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, p.file.path, ce.Offset, ce.Position, ce.Reason), nil
 }
 
-// endAtIntactCommit moves the end of what p keeps back to its last intact commit record
-// (none: p keeps nothing) when it would end at a damaged record, for the offline repair
-// of a cluster node's log. The commit record of each replicated write carries the Raft
-// index of its entry, and the store reads the index it applied off its log's last
-// commit record; a damaged one cannot say it, and a void record in its place would say
-// 0 (Raft would apply again every entry after its snapshot, writing them twice). Cut
-// instead, the write is written again by the cluster: Raft applies its entry again
-// (its index is above the one the log then ends with), or, if a snapshot of the node
-// already covers it, the node copies its records from another member before it starts.
-func (p *parsedSegment) endAtIntactCommit() {
-	if p.lastCommit < 0 || p.intact[p.lastCommit] {
-		return
+// endAtIntactCommit places the end of what p keeps, for the offline repair of a cluster
+// node's log, when it would end at a damaged record after p's last intact commit record.
+// The commit record of each replicated write carries the Raft index of its entry, and
+// the store reads the index it applied off its log's last commit record; a damaged one
+// cannot say it, and a void record in its place carries at most the index of the last
+// intact write before it (planOffline): Raft then applies again, at the next start, the
+// entries after that one and after the node's newest snapshot. replayed gives the
+// position above which Raft's replay writes the store's records again (that snapshot's
+// position, or the seed entry's if higher). The damaged records above it are cut, with
+// the rest of their writes, for the replay to write them again at their positions (as
+// void records, the replay would write them twice); those at or below it become void
+// records, for no replay writes them again, and the store then ends at or below that
+// position, so the replay writes nothing it holds. The cut leaves the log ending at the
+// last intact commit record, or at the void record at replayed's position. It fails if replayed does, or if the record at its position is
+// not a damaged one kept (then it is not the end of a write, and where Raft's replay
+// starts cannot be told).
+func (p *parsedSegment) endAtIntactCommit(replayed func() (uint64, error)) error {
+	if p.replicaEnd || p.lastCommit < 0 || p.intact[p.lastCommit] {
+		return nil
 	}
-	for p.lastCommit >= 0 && !p.intact[p.lastCommit] {
-		p.lastCommit--
+	k := p.lastCommit
+	for k >= 0 && !p.intact[k] {
+		k--
 	}
+	from := p.file.first + uint64(k+1)
+	end := p.file.first + uint64(p.lastCommit)
+	above, err := replayed()
+	if err != nil {
+		return fmt.Errorf("a cluster node's log would end at damaged record(s) after its last intact commit record (positions %d to %d), and which of them the cluster writes again cannot be told: %w; "+
+			"rebuild this node from the cluster instead (start it with an empty data directory)", from, end, err)
+	}
+	if above >= end {
+		// Raft writes none of them again: they stay void records.
+		p.replicaEnd = true
+		return nil
+	}
+	if from <= above {
+		if !slices.ContainsFunc(p.bad, func(d *CorruptError) bool { return d.Position == above }) {
+			return fmt.Errorf("a cluster node's log would end at damaged record(s) after its last intact commit record (positions %d to %d), and the cluster writes the positions after %d again, but the record at %d is not a damaged one that ends a write: "+
+				"rebuild this node from the cluster instead (start it with an empty data directory)", from, end, above, above)
+		}
+		k = int(above - p.file.first)
+	}
+	p.lastCommit, p.replicaEnd = k, true
 	p.commitEnd = 0
-	if p.lastCommit >= 0 {
-		p.commitEnd = p.ends[p.lastCommit]
+	if k >= 0 {
+		p.commitEnd = p.ends[k]
 	}
-	from := p.file.first + uint64(p.lastCommit+1)
+	from = p.file.first + uint64(k+1)
 	damaged := from
 	for _, d := range p.bad {
 		if d.Position >= from {
@@ -477,8 +526,10 @@ func (p *parsedSegment) endAtIntactCommit() {
 			break
 		}
 	}
-	p.replicaCut = fmt.Sprintf("a cluster node's log is cut from position %d, after its last intact commit record: the damaged record at position %d ends a write whose Raft index is lost with it, and the cluster writes that write again",
-		from, damaged)
+	p.replicaCut = fmt.Sprintf("a cluster node's log is cut from position %d: the damaged record at position %d ends a write whose Raft index is lost with it (a void record in its place would carry the index of the write before it, and Raft would write that write again after it); "+
+		"Raft applies that write's entry again at the next start (the positions after %d are past the node's snapshot and seed entry), writing it again at its positions",
+		from, damaged, above)
+	return nil
 }
 
 // describe says what a cut of p after its first kept entries removes.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pmd-dev/pmd/cluster"
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
 	"github.com/spf13/cobra"
@@ -21,8 +22,9 @@ func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Repair prints what a repair of the stopped store in DIR would do, one line per change,
 and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
 is replaced by a void record at the same position (so no other event moves; on a
-cluster node, a damaged write after the log's last intact commit record is cut, for the
-cluster to write it again), every removed byte is kept in a quarantine file
+cluster node, a damaged write after the log's last intact commit record that Raft
+applies again at the next start, being past the node's snapshot and seed, is cut
+instead, for Raft to write it again), every removed byte is kept in a quarantine file
 (DIR/quarantine-<UTC time>.bin unless
 --quarantine names another: the next scavenge of a store that has erased data removes
 that one, so copy it out of DIR to keep it; a --quarantine file of another name stays), and the index is removed, to be rebuilt from the repaired
@@ -40,15 +42,19 @@ log at the next start.`,
 	return cmd
 }
 
-// repair repairs a stopped store offline with engine.PlanRepair: without yes it prints
-// what a repair would cut or void and changes nothing; with yes it does it, keeping the
-// removed bytes in a quarantine file (quarantine, or a default name in dir).
+// repair repairs a stopped store offline with engine.PlanRepairWith (for a cluster
+// node's directory, cluster.Replayed says which positions Raft writes again): without
+// yes it prints what a repair would cut or void and changes nothing; with yes it does
+// it, keeping the removed bytes in a quarantine file (quarantine, or a default name in
+// dir).
 func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) error {
 	var bar *progressBar
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar = &progressBar{w: f, what: "reading the log"}
 	}
-	plan, err := engine.PlanRepair(dir, bar.update)
+	// A cluster node's directory: which positions its Raft state writes again.
+	replayed := func() (uint64, error) { return cluster.Replayed(dir) }
+	plan, err := engine.PlanRepairWith(dir, engine.RepairOptions{Progress: bar.update, Replayed: replayed})
 	var ce *pmdlog.CorruptError
 	switch {
 	case errors.As(err, &ce):

@@ -195,3 +195,35 @@ func TestRepairRefusesAnOpenStore(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestRepairOfAClusterNodeSaysItsCopyDiffers: pmd repair of a cluster node's data
+// directory (one with raft/) that voids a damaged record says that this node's copy of
+// the store will then differ from the cluster's, which holds the event, and recommends
+// rebuilding the node from the cluster; a single node's repair says nothing of it.
+func TestRepairOfAClusterNodeSaysItsCopyDiffers(t *testing.T) {
+	for _, node := range []bool{false, true} {
+		dir := storeDir(t)
+		if node {
+			if err := os.Mkdir(filepath.Join(dir, "raft"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seg := segment(dir)
+		data, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := 0
+		for range 61 - 1 {
+			n, k := uvarint(data[off:])
+			off += k + n
+		}
+		n, k := uvarint(data[off:])
+		flip(t, seg, int64(off+k+n-3))
+		code, out, errOut := runPMD(t, context.Background(), "repair", dir)
+		said := strings.Contains(out, "this node's copy of the store will differ from the cluster's") && strings.Contains(out, "start it with an empty data directory")
+		if code != exitOK || !strings.Contains(out, "replace position 61") || said != node {
+			t.Fatalf("cluster node %v: exit %d, says this copy differs: %v, want %v:\n%s%s", node, code, said, node, out, errOut)
+		}
+	}
+}

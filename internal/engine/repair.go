@@ -17,13 +17,16 @@ import (
 // the same position, keeping the removed bytes in a quarantine file), and, when that
 // changes anything, the removal of the index, which may point at voided positions: the
 // next start rebuilds it from the repaired log. A cluster node's directory (one with
-// RaftDir) gets log.PlanReplicaRepair: its log must end at an intact commit record, which
-// carries the Raft index the store applied, so damage after the last one is cut, for the
-// cluster to write it again, rather than voided. A RepairPlan holds the directory's lock
-// from PlanRepair to Close, so that nothing changes the directory in between.
+// RaftDir) gets log.PlanReplicaRepair: the store reads the Raft index it applied off its
+// log's last commit record, which a void record does not carry, so damaged records after
+// the last intact one that Raft writes again at the next start (RepairOptions.Replayed)
+// are cut, for Raft's replay to write them again, rather than voided. A RepairPlan holds
+// the directory's lock from PlanRepair to Close, so that nothing changes the directory
+// in between.
 type RepairPlan struct {
 	Dir     string
 	Actions []pmdlog.RepairAction // the log's, in the order Apply does them
+	Replica bool                  // the directory is a cluster node's (it has RaftDir)
 
 	log     *pmdlog.RepairPlan
 	lock    *flock.Flock
@@ -38,6 +41,26 @@ type RepairPlan struct {
 // nil, is called from time to time and at the end with the bytes of the log read and to
 // read.
 func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
+	return PlanRepairWith(dir, RepairOptions{Progress: progress})
+}
+
+// RepairOptions are the options of PlanRepairWith.
+type RepairOptions struct {
+	// Progress, if not nil, is called from time to time and at the end with the bytes of
+	// the log read and to read.
+	Progress func(done, total int64)
+	// Replayed, for a cluster node's directory (one with RaftDir), gives the store
+	// position above which the node's Raft state writes the store's records again at its
+	// next start (the cluster package reads it off its snapshots and Raft log). It is
+	// called, with the directory's lock held, only if the log would end at damaged
+	// records after its last intact commit record (log.PlanReplicaRepair). nil, or an
+	// error, fails such a plan: which of them Raft writes again cannot be told.
+	Replayed func() (uint64, error)
+}
+
+// PlanRepairWith is PlanRepair with options.
+func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
+	progress := opts.Progress
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("pmd: repair: %w", err)
 	}
@@ -52,19 +75,24 @@ func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, erro
 	if err != nil {
 		return nil, err
 	}
-	plan := pmdlog.PlanRepair
+	replica := false
 	if _, err := os.Stat(filepath.Join(dir, RaftDir)); err == nil {
-		plan = pmdlog.PlanReplicaRepair
+		replica = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		lock.Unlock()
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
 	}
-	lp, err := plan(logDir, progress)
+	var lp *pmdlog.RepairPlan
+	if replica {
+		lp, err = pmdlog.PlanReplicaRepair(logDir, opts.Replayed, progress)
+	} else {
+		lp, err = pmdlog.PlanRepair(logDir, progress)
+	}
 	if err != nil {
 		lock.Unlock()
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
 	}
-	return &RepairPlan{Dir: dir, Actions: lp.Actions, log: lp, lock: lock}, nil
+	return &RepairPlan{Dir: dir, Actions: lp.Actions, Replica: replica, log: lp, lock: lock}, nil
 }
 
 // Lines describes the plan for a person deciding whether to apply it, one line per
@@ -74,11 +102,20 @@ func (p *RepairPlan) Lines() []string {
 		return nil
 	}
 	var out []string
+	voids := 0
 	for _, a := range p.Actions {
 		out = append(out, a.String())
+		if a.Op == pmdlog.RepairVoid {
+			voids++
+		}
 	}
-	return append(out, fmt.Sprintf("remove the index (%s): the next start rebuilds it from the repaired log",
+	out = append(out, fmt.Sprintf("remove the index (%s): the next start rebuilds it from the repaired log",
 		filepath.Join(p.Dir, IndexDir)))
+	if p.Replica && voids > 0 {
+		out = append(out, fmt.Sprintf("note: this is a cluster node's data directory: with %d void record(s) in place of events the other members hold, this node's copy of the store will differ from the cluster's, "+
+			"and no Raft replay writes them again; if another member holds them, rebuild this node from the cluster instead (stop it, and start it with an empty data directory)", voids))
+	}
+	return out
 }
 
 // DefaultQuarantine is the quarantine file of a repair of the data directory dir made at

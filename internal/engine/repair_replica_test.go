@@ -21,9 +21,10 @@ var errQueued = errors.New("queued")
 // sealed segment, followed by an empty segment file, is damaged (Open refuses it). The
 // Raft index its commit record carried is lost with it, so a void record in its place
 // would end the log with no Raft index (Applied 0: Raft would apply every entry after
-// its snapshot again, writing them twice). The repair cuts it instead: Applied is the
-// index of the last intact commit, and Raft's replay of the entries writes the lost one
-// again, at its position, as it was.
+// its snapshot again, writing them twice). The repair cuts it instead, since Raft's
+// replay writes it again (the node has no snapshot or seed entry past it: Replayed):
+// Applied is the index of the last intact commit, and Raft's replay of the entries
+// writes the lost one again, at its position, as it was.
 func TestRepairReplicaCutsDamageAfterItsLastCommit(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -76,7 +77,15 @@ func TestRepairReplicaCutsDamageAfterItsLastCommit(t *testing.T) {
 	}
 	flip(t, dir, last)
 
-	p, err := engine.PlanRepair(dir, nil)
+	// Whether Raft writes the damaged write again must be told: without it, the plan fails.
+	if p, err := engine.PlanRepair(dir, nil); err == nil || !strings.Contains(err.Error(), "cannot be told") {
+		if err == nil {
+			p.Close()
+		}
+		t.Fatalf("PlanRepair without Replayed: %v, want an error saying what the cluster writes again cannot be told", err)
+	}
+	// No snapshot and no seed entry: Raft applies every entry again.
+	p, err := engine.PlanRepairWith(dir, engine.RepairOptions{Replayed: func() (uint64, error) { return 0, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/pmd-dev/pmd/internal/engine"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Replayed reads the Raft state of the stopped node whose data directory is dir and
+// returns the store position above which the node's next start writes the store's
+// records again from Raft's entries, for pmd repair (engine.RepairOptions.Replayed): a
+// record cut above it comes back at its position, one cut at or below it does not.
+// Raft restores the node's newest snapshot and applies again the entries after it, so
+// that is above the snapshot's position; and the records up to the seed entry's
+// position (a single node's data directory that seeded the cluster) were written by no
+// entry, so it is above that one too. A directory whose Raft state has neither (no
+// entry of a cluster ever wrote its store) gives math.MaxUint64: Raft writes nothing
+// again. It changes no file; it fails for Raft state it cannot read, naming it.
+func Replayed(dir string) (uint64, error) {
+	raftDir := filepath.Join(dir, engine.RaftDir)
+	if _, err := os.Stat(filepath.Join(raftDir, boltFile)); err == nil {
+		return 0, fmt.Errorf("cluster: the Raft log is still in %s, as a pmd before this one kept it, which this check does not read", filepath.Join(raftDir, boltFile))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("cluster: %w", err)
+	}
+	above, found := uint64(0), false
+	if _, err := os.Stat(filepath.Join(raftDir, "snapshots")); err == nil {
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclog.NewNullLogger())
+		if err != nil {
+			return 0, fmt.Errorf("cluster: open the Raft snapshots: %w", err)
+		}
+		metas, err := snaps.List()
+		if err != nil {
+			return 0, fmt.Errorf("cluster: list the Raft snapshots: %w", err)
+		}
+		if len(metas) > 0 {
+			d, err := readSnapshot(snaps, metas[0].ID) // the newest: the one Raft restores
+			if err != nil {
+				return 0, err
+			}
+			above, found = d.Position, true
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("cluster: %w", err)
+	}
+	seed, ok, err := seedPosition(filepath.Join(raftDir, raftLogDir))
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		above, found = max(above, seed), true
+	}
+	if !found {
+		return math.MaxUint64, nil
+	}
+	return above, nil
+}
+
+// seedPosition reads the Raft log in dir, without changing it, for its seed entries,
+// and returns the highest position one names; ok is false if it holds none. A torn end
+// of the last segment (what a start cuts) ends the reading; other damage fails it, as
+// it fails the node's start.
+func seedPosition(dir string) (pos uint64, ok bool, err error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return 0, false, err
+	}
+	for i, seg := range segs {
+		path := filepath.Join(dir, seg.name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return 0, false, fmt.Errorf("cluster: the Raft log: %w", err)
+		}
+		for off, index := 0, seg.first; off < len(b); index++ {
+			if bad := checkFrame(b[off:], index); bad != "" {
+				torn := i == len(segs)-1
+				for p := off + 1; torn && p < len(b); p++ {
+					torn = laterEntry(b[p:], index) == 0
+				}
+				if torn {
+					break
+				}
+				return 0, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
+			}
+			size, n := binary.Uvarint(b[off:])
+			var l raft.Log
+			if err := decodeLog(b[off+n:off+n+int(size)], &l); err != nil {
+				return 0, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
+			}
+			off += n + int(size)
+			if l.Type != raft.LogCommand || len(l.Data) == 0 || l.Data[0] != entrySeed {
+				continue
+			}
+			var e seedEntry
+			if err := msgpack.Unmarshal(l.Data[1:], &e); err != nil {
+				return 0, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
+			}
+			pos, ok = max(pos, e.Position), true
+		}
+	}
+	return pos, ok, nil
+}
