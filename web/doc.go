@@ -29,7 +29,9 @@
 //	#/streams?prefix=&after=&limit=     streams in name order, filtered by prefix
 //	#/streams/{stream}?from=&limit=     one stream, newest first; links marked with their origin
 //	#/events/{id}                       one event: data, metadata, streams, cause, effects
-//	#/all?types=A,B&from=&limit=        the global log, newest first, by type
+//	#/all?types=A,B&from=&limit=        the global log, newest first, by type (type=A%2CB&type=C,
+//	                                    once per type, for a type that holds a comma; in the
+//	                                    types field, such a type goes in double quotes: "A,B", C)
 //	#/processes                         process managers and their counts
 //	#/processes/{name}?status=&sort=&older_than=&idle_for=&stuck=&after=&limit=
 //	                                    the processes of one manager, oldest first with sort=age

@@ -103,13 +103,56 @@
 
   // --- URLs --------------------------------------------------------------------------
 
+  // query spells params as a query string. A value that is null, undefined or empty is
+  // left out, to take its default: the API refuses a parameter with no value (?limit=).
+  // An array is the parameter once per element (type=A&type=B).
   function query(params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params || {})) {
-      if (v !== null && v !== undefined && v !== '') q.set(k, String(v));
+      for (const x of Array.isArray(v) ? v : [v]) {
+        if (x !== null && x !== undefined && x !== '') q.append(k, String(x));
+      }
     }
     const s = q.toString();
     return s ? '?' + s : '';
+  }
+
+  // typeParams are the query parameters of a filter by event types, as the Go client
+  // sends them: types=A,B, which every daemon takes, unless a type holds a comma, which
+  // types= would split; then type=, once per type, each whole. No types: no parameter.
+  const typeParams = (types) => (types.some((t) => t.includes(',')) ? { type: types } : { types: types.join(',') });
+
+  // typesOf is the filter by event types of a page's address, spelt as the API takes
+  // it: type=, once per type, and types=A,B.
+  const typesOf = (params) => [...params.getAll('type'), ...(params.get('types') || '').split(',')].filter(Boolean);
+
+  // The types field of $all: types separated by commas, each trimmed; one that holds a
+  // comma (or starts with a double quote, or with or before a space) is written as a
+  // JSON string: "A,B", C.
+  const formatTypes = (types) => types.map((t) => (t.includes(',') || t.startsWith('"') || t !== t.trim() ? JSON.stringify(t) : t)).join(', ');
+
+  function parseTypes(text) {
+    const types = [];
+    let rest = text;
+    while (rest.trim() !== '') {
+      rest = rest.trimStart();
+      const quoted = /^"(?:[^"\\]|\\.)*"/.exec(rest);
+      let t;
+      if (quoted && /^\s*(?:,|$)/.test(rest.slice(quoted[0].length))) {
+        try {
+          t = JSON.parse(quoted[0]);
+        } catch (_) {
+          t = quoted[0]; // not a JSON string ("\q"): taken as typed
+        }
+        rest = rest.slice(quoted[0].length).replace(/^\s*,?/, '');
+      } else {
+        const i = rest.indexOf(',');
+        t = (i < 0 ? rest : rest.slice(0, i)).trim();
+        rest = i < 0 ? '' : rest.slice(i + 1);
+      }
+      if (t !== '') types.push(t);
+    }
+    return types;
   }
 
   // href is the fragment URL of a page: each segment escaped, so any stream name or id
@@ -633,31 +676,33 @@
   }
 
   async function allPage({ params }, current) {
-    const types = params.get('types') || '';
+    const types = typesOf(params);
+    const filter = typeParams(types);
     const from = params.get('from');
     const limit = limitOf(params);
     let end;
     let r;
     try {
       end = await endOfLog();
-      r = await api('all', { direction: 'backward', from, limit, types });
+      r = await api('all', Object.assign({ direction: 'backward', from, limit }, filter));
     } catch (e) {
       if (e.code !== 'corrupt' || !current()) throw e;
       damaged('all', el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'), e, e.body.position,
-        from !== null ? el('a', { href: href(['all'], { types, limit: params.get('limit') }) }, '« newest') : null,
-        (at) => href(['all'], { types, from: at, limit: params.get('limit') }));
+        from !== null ? el('a', { href: href(['all'], Object.assign({}, filter, { limit: params.get('limit') })) }, '« newest') : null,
+        (at) => href(['all'], Object.assign({}, filter, { from: at, limit: params.get('limit') })));
       return;
     }
     if (!current()) return;
     const input = el('input', {
-      type: 'search', id: 'types', value: types, placeholder: 'Event types, comma separated',
+      type: 'search', id: 'types', value: formatTypes(types), placeholder: 'Event types, comma separated',
+      title: 'Event types, separated by commas; one that holds a comma in double quotes: "A,B", C',
       'aria-label': 'event types', autocomplete: 'off',
     });
     input.addEventListener('change', () => {
-      location.hash = href(['all'], { types: input.value.split(',').map((t) => t.trim()).filter(Boolean).join(','), limit: params.get('limit') });
+      location.hash = href(['all'], Object.assign(typeParams(parseTypes(input.value)), { limit: params.get('limit') }));
     });
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, false)));
-    const empty = el('p', { class: 'empty' }, types ? `No event of type ${types}.` : 'The log is empty.');
+    const empty = el('p', { class: 'empty' }, types.length ? `No event of type ${formatTypes(types)}.` : 'The log is empty.');
     show('all',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'newest first')),
@@ -666,11 +711,11 @@
         tbody),
       r.events.length ? null : empty,
       pager([
-        from !== null ? el('a', { href: href(['all'], { types, limit: params.get('limit') }) }, '« newest') : null,
-        r.next !== null ? el('a', { href: href(['all'], { types, from: r.next, limit: params.get('limit') }), rel: 'next' }, 'older »') : null,
+        from !== null ? el('a', { href: href(['all'], Object.assign({}, filter, { limit: params.get('limit') })) }, '« newest') : null,
+        r.next !== null ? el('a', { href: href(['all'], Object.assign({}, filter, { from: r.next, limit: params.get('limit') })), rel: 'next' }, 'older »') : null,
       ]));
     if (from !== null) return;
-    live({ types, from: r.events.length ? r.events[0].position + 1 : end }, (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
+    live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }), (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
   }
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
@@ -686,7 +731,7 @@
   // and states of processes change as the process managers handle them (a deadline
   // that fires while no event comes shows on the next visit).
   function followFacts(from, handles, reload) {
-    if (handles.length) live({ types: [...new Set(handles)].join(','), from }, soon(reload, 500));
+    if (handles.length) live(Object.assign(typeParams([...new Set(handles)]), { from }), soon(reload, 500));
   }
 
   async function processesPage(_, current) {
@@ -894,7 +939,7 @@
           el('code', null, `pmd process ${name} ${id}`), ' shows it; its stream shows what it handled: ', streamLink(name + '$' + id), '.'));
       return;
     }
-    const before = params.get('before');
+    const before = params.get('before') || null; // ?before= empty: the newest page
     const view = el('div');
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
     const stale = notCurrent();
@@ -902,13 +947,9 @@
     const load = async () => {
       // A long process is shown a page at a time, the newest first: the daemon never
       // loads every event of its stream for one page.
-      const query = new URLSearchParams();
-      if (before !== null) query.set('before', before);
-      if (params.get('limit') !== null) query.set('limit', params.get('limit'));
-      const qs = query.toString();
       let p;
       try {
-        p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id) + (qs ? '?' + qs : ''));
+        p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id), { before, limit: params.get('limit') });
       } catch (e) {
         if (e.code !== 'not_found' || !current()) throw e;
         show('process', el('h1', null, el('span', { class: 'kind' }, 'Process'), name + '$' + id),
