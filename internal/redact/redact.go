@@ -74,9 +74,11 @@ func fallback(raw string) string {
 
 // inText finds a URL in text: one Go quoted (as a url.Error does, with %q) runs to
 // its closing quote, spaces and escaped quotes included; any other to the next white
-// space or quote. A password may hold ' and a query value ' < > or ", which url.Parse
-// takes.
-var inText = regexp.MustCompile(`(?i)"https?://(?:[^"\\]|\\.)*"|\bhttps?://[^\s"]+`)
+// space or quote before its query, and from its "?" on to the next white space, quotes
+// included. A password may hold ' and a query value ' < > or ", which url.Parse takes:
+// a quote in the query does not end the URL, so the rest of its value is not left
+// unmasked (a quote just after a URL with a query is taken as part of its query).
+var inText = regexp.MustCompile(`(?i)"https?://(?:[^"\\]|\\.)*"|\bhttps?://[^\s"?]+(?:\?\S*)?`)
 
 // URLsIn is text with each http or https URL in it masked as URL says: for text that
 // may hold a URL, such as an error recorded by an earlier version, which named its

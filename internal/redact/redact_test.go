@@ -33,6 +33,11 @@ func TestURLsIn(t *testing.T) {
 			"webhook https://u:xxxxx@h/x answered 500 Internal Server Error"},
 		{"webhook https://h/x?key=ab'cd answered 500", "webhook https://h/x?key=xxxxx answered 500"},
 		{"webhook https://h/x?key=a<b>c answered 500", "webhook https://h/x?key=xxxxx answered 500"},
+		// A query value may hold a quote too: an unquoted URL runs from its "?" to the
+		// next white space, masking a little too much rather than leaking the rest.
+		{`webhook https://h/x?key="s3cr3t": Post "https://h/x?key=\"s3cr3t\"": dial tcp: refused`,
+			`webhook https://h/x?key=xxxxx: Post "https://h/x?key=xxxxx": dial tcp: refused`},
+		{`webhook https://h/x?key=ab"cd answered 500`, "webhook https://h/x?key=xxxxx answered 500"},
 		// Go's url.Error quotes the URL with %q: it ends at the closing quote, spaces and
 		// escaped quotes included.
 		{`webhook https://h/x: Post "https://h/x?k=a b": EOF`, `webhook https://h/x: Post "https://h/x?k=xxxxx": EOF`},
