@@ -48,9 +48,9 @@
 //     not both.
 //   - limit defaults to Options.DefaultLimit; from defaults to the start (forward) or the
 //     end (backward).
-//   - GET /v1/processes/{name}?after=&limit= lists the processes of one process manager
-//     in id order, each with its status and counts, paged with "next" like the stream
-//     listing.
+//   - GET /v1/processes/{name} (after and limit optional) lists the processes of one
+//     process manager in id order, each with its status and counts, paged with "next"
+//     like the stream listing.
 //   - GET /v1/events/{id} answers with the event, the streams it is in, its causation
 //     parent and the events whose causation_id names it, bounded like a page
 //     (streams_truncated and caused_truncated say when more exist).
