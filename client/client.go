@@ -183,11 +183,11 @@ func (e *ConnectionError) Error() string {
 func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // segment escapes s as one segment of a URL path: url.PathEscape, and a "." or ".."
-// with its dots escaped, as %2E, since a URL takes a bare "."
-// or ".." for a move within the path: the daemon's router would clean
-// /v1/processes/Ship/.. into a redirect to /v1/processes. The daemon decodes %2E%2E
-// back into "..", the name or id asked for. Every name or id the client puts into a
-// path goes through segment.
+// with its dots escaped, as %2E, since a URL takes a bare "." or ".." for a move
+// within the path: the daemon would refuse /v1/processes/Ship/.. with 404 not_found
+// naming the clean path, /v1/processes, instead of reading the process "..".
+// The daemon decodes %2E%2E back into "..", the name or id asked for. Every name or
+// id the client puts into a path goes through segment.
 func segment(s string) string {
 	if s == "." || s == ".." {
 		return strings.Repeat("%2E", len(s))
