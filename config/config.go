@@ -318,15 +318,14 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 	if v, ok := m["correlate_by"]; ok {
 		proc.CorrelateBy, _ = p.str(v, what+": correlate_by")
 	}
-	// known is what an expression's seen.X may name: nil (not checked) when handles is
-	// missing or has a problem, reported already: each seen.X would only echo it.
+	// known is what an expression's seen.X may name: every type handles lists, those it
+	// refuses (listed twice, not a valid name) included, as a seen.X naming one would
+	// only echo that problem; nil (not checked) when handles is missing, not a list,
+	// empty or has an entry that is not a string, where any seen.X might.
 	var known []string
 	if v, ok := m["handles"]; ok {
-		errsBefore := len(p.errs)
 		proc.Handles = p.types(v, what+": handles", "the process manager would never run")
-		if len(p.errs) == errsBefore {
-			known = proc.Handles
-		}
+		known = listed(v)
 	}
 	if v, ok := m["issue"]; ok {
 		proc.Issues, proc.IssueList = p.issues(v, what+": issue", known, proc.CorrelateBy)
@@ -418,6 +417,24 @@ func (p *parser) types(n *yaml.Node, what, empty string) []string {
 			continue
 		}
 		out = append(out, t)
+	}
+	return out
+}
+
+// listed is the distinct strings of the list n, whether types accepts them or not; nil
+// when n is not a list, is empty or has an entry that is not a string.
+func listed(n *yaml.Node) []string {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return nil
+	}
+	var out []string
+	for _, e := range n.Content {
+		if e.Kind != yaml.ScalarNode || e.Tag == "!!null" {
+			return nil
+		}
+		if !slices.Contains(out, e.Value) {
+			out = append(out, e.Value)
+		}
 	}
 	return out
 }

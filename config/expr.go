@@ -101,8 +101,8 @@ func exprMessage(err error) string {
 
 // compileExpr compiles the expression of the scalar node n, any result type unless
 // boolean, for a process manager handling handles (nil when they are not known, handles
-// having a problem: seen.X is then not checked); a problem is reported at its line and
-// column in the file.
+// being missing or malformed: seen.X is then not checked); a problem is reported at its
+// line and column in the file.
 func (p *parser) compileExpr(n *yaml.Node, what string, handles []string, boolean bool) *Expression {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
 		p.errorf(n, "%s must be an expression, got %s", what, kindName(n))
