@@ -98,7 +98,11 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out strings.Builder
-	if err := run(ctx, &out, t.TempDir(), 50*time.Millisecond); err != nil {
+	// Orders 42 and 44 complete only if their confirmations' timestamps lie within the
+	// timeout of each other, and each is an fsynced append: on a loaded machine three
+	// appends took more than 50 ms, so the timeout is the program's default, 2 s, which
+	// the run then waits for once (the CancelOrder of 43).
+	if err := run(ctx, &out, t.TempDir(), 2*time.Second); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	got := out.String()
