@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,8 @@ import (
 // TestVerifySealedSegmentDamageOpens: damage in a sealed segment that an offline repair
 // cannot plan past (here: the segment after it is missing, so it holds fewer records
 // than the names say) is a problem, but not one that stops the next start: Open reads no
-// sealed segment. The report says what the store does with it, not that it fails.
+// sealed segment. The report names the run of positions the damage hides and says what
+// the store does with it, not that it fails.
 func TestVerifySealedSegmentDamageOpens(t *testing.T) {
 	dir, _ := makeStore(t, 300)
 	logDir := filepath.Join(dir, engine.LogDir)
@@ -38,7 +40,9 @@ func TestVerifySealedSegmentDamageOpens(t *testing.T) {
 		t.Fatalf("problems %q, want the damaged segment's", r.Problems)
 	}
 	p := r.Problems[0]
-	for _, want := range []string{segs[2].Path, "the store opens", "fail with corrupt", "pmd repair"} {
+	// The segment before the missing one names every position the missing one held.
+	run := fmt.Sprintf("positions %d to %d", segs[3].First, segs[4].First-1)
+	for _, want := range []string{segs[2].Path, run, "the store opens", "fail with corrupt", "pmd repair"} {
 		if !strings.Contains(p, want) {
 			t.Errorf("problem %q does not contain %q", p, want)
 		}
