@@ -766,9 +766,10 @@ var errStop = errors.New("stop")
 // damaged for every position whose record cannot be read, with the damage that explains
 // it, going on past it: one damaged record never hides the rest of the log. A sealed
 // segment that cannot be framed past a damaged record (its offset table is lost, as kill
-// -9 can leave it, and a length prefix is damaged) hides the rest of its records: each
-// gets the one error of framing it, as a Read of it would, and the scan goes on with the
-// next segment. It stops at the first error of a callback.
+// -9 can leave it, and a length prefix is damaged), or that holds fewer records than the
+// next segment's name says (cut short, or a segment after it missing), hides the run of
+// positions its error names (CorruptError.End): each gets that error, as a Read of it
+// would, and the scan goes on past the run. It stops at the first error of a callback.
 func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func(*pmdlog.Record) error, damaged func(ce *pmdlog.CorruptError, pos uint64) error) error {
 	for from <= last {
 		err := l.Scan(ctx, from, func(r pmdlog.Record) error {
@@ -787,38 +788,24 @@ func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func
 			return nil
 		case !errors.As(err, &ce):
 			return err
+		case ce.End > from:
+			// A damaged sealed segment hides the run from ce.Position (at or before
+			// from, when the scan started inside it) to ce.End-1.
+			for ; from < ce.End && from <= last; from++ {
+				if err := damaged(ce, from); err != nil {
+					return err
+				}
+			}
 		case ce.Position == from:
 			if err := damaged(ce, from); err != nil {
 				return err
 			}
 			from++
 		default:
-			// Scan loads the offset table only of the segment it starts in, past
-			// its first record: the load failed.
-			end := sealedEnd(l, from)
-			if end == 0 {
-				return err
-			}
-			for ; from < end && from <= last; from++ {
-				if err := damaged(ce, from); err != nil {
-					return err
-				}
-			}
+			return err
 		}
 	}
 	return nil
-}
-
-// sealedEnd returns the position after the sealed segment of l that holds pos, 0 if pos
-// is in the tail.
-func sealedEnd(l *pmdlog.Log, pos uint64) uint64 {
-	segs := l.Segments()
-	for i := 0; i+1 < len(segs); i++ {
-		if next := segs[i+1].First; segs[i].First <= pos && pos < next {
-			return next
-		}
-	}
-	return 0
 }
 
 // Apply makes the batch b, whose records are durable in the log, visible in the index,
@@ -980,7 +967,9 @@ func (e *Engine) NoteDamage(ce *pmdlog.CorruptError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, d := range e.damage {
-		// Position 0: a segment that cannot be framed, known by where it breaks.
+		// The log names every damage it finds by position (a hidden run by its
+		// first); Position 0 is only a loss Open reports itself (records the index
+		// held past the log's end), told apart by Segment and Offset.
 		if d.Position == ce.Position && (ce.Position != 0 || d.Segment == ce.Segment && d.Offset == ce.Offset) {
 			return
 		}

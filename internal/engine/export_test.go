@@ -6,3 +6,6 @@ func WithAfterFlush(opts Options, f func()) Options {
 	opts.afterFlush = f
 	return opts
 }
+
+// ScanAround is scanAround, for the tests outside the package.
+var ScanAround = scanAround
