@@ -21,7 +21,7 @@ import (
 // The directory is sound when Problems is empty.
 type VerifyReport struct {
 	Dir      string
-	Format   int   // the data directory's format: 1 is upgraded by the next start
+	Format   int   // the data directory's format: 1 and 2 are upgraded by the next start
 	Segments int   // log segment files holding records the next start keeps
 	Bytes    int64 // bytes of those records
 
@@ -85,6 +85,10 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	var err error
 	if r.Format, err = readFormat(r.Dir); err != nil {
 		return err
+	}
+	if r.Format == 2 {
+		r.note("data directory format 2: the next start raises it to format %d before it writes anything, "+
+			"after which releases of pmd that wrote format 2 refuse to open it (keep a copy from before to roll back)", Format)
 	}
 	logDir := filepath.Join(r.Dir, LogDir)
 	if _, err := os.Stat(logDir); err != nil {

@@ -37,3 +37,32 @@ func TestVerifyNotesAnOlderIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyNotesTheFormat2Upgrade: a data directory of format 2 verifies OK, with a
+// note that the next start raises it to format 3, after which older releases refuse it
+// (a rollback needs a copy taken before): no damage. TestOfflineToolsLeaveFormat2 checks
+// that verify leaves FORMAT as it is.
+func TestVerifyNotesTheFormat2Upgrade(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "testdata", "format2", "data"))); err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.Verify(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("problems %q, want none", r.Problems)
+	}
+	if r.Format != 2 {
+		t.Fatalf("format %d, want 2", r.Format)
+	}
+	found := false
+	for _, n := range r.Notes {
+		found = found || strings.Contains(n, "data directory format 2: the next start raises it to format 3") &&
+			strings.Contains(n, "refuse")
+	}
+	if !found {
+		t.Fatalf("notes %q: none says the next start raises format 2 to 3", r.Notes)
+	}
+}
