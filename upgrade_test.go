@@ -134,11 +134,14 @@ func checkFormat(t *testing.T, dir string, v int) {
 }
 
 // checkUpgradedFrom2 fails unless the open whose log lines are logs upgraded the data
-// directory dir from format 2 to format 3, saying so.
+// directory dir from format 2 to format 3, saying so and naming the releases that refuse
+// it now: those that read format 2, not every older one (a release of format 1 never
+// reads FORMAT).
 func checkUpgradedFrom2(t *testing.T, dir string, logs *lockedBuffer) {
 	t.Helper()
-	if !strings.Contains(logs.String(), "upgraded the data directory from format 2 to format 3") {
-		t.Fatalf("the upgrade to format 3 is not logged:\n%s", logs.String())
+	const line = "upgraded the data directory from format 2 to format 3: releases of pmd that read data directory format 2 refuse it from now on"
+	if !strings.Contains(logs.String(), line) {
+		t.Fatalf("the upgrade to format 3 is not logged as %q:\n%s", line, logs.String())
 	}
 	checkFormat(t, dir, 3)
 }

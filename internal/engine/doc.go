@@ -20,8 +20,11 @@
 //   - Open raises a format 2 directory to format 3 (FORMAT replaced durably) before it
 //     writes anything else, and logs it: format 3's log may hold records and flags the
 //     releases of format 2 cannot read, so they must refuse the directory, as every
-//     release refuses a format above its own. Verify and PlanRepair read formats 1 to 3
-//     and write no FORMAT.
+//     release that reads FORMAT (since 002178b) refuses a format above its own. A release
+//     of format 1 (up to 79a6565, its index in memory) never reads FORMAT: it would open
+//     the directory and take those records for damage, so going back to one is
+//     unsupported and needs a backup taken before the upgrade. Verify and PlanRepair read
+//     formats 1 to 3 and write no FORMAT.
 //   - After a crash, Open replays only the log records after the index's durable point:
 //     the index is flushed every Options.FlushEvery records, Options.FlushInterval after a
 //     change, after every replay and at Close, so a crash loop never re-indexes the log.

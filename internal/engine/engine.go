@@ -48,7 +48,11 @@ const (
 // applied and unsynced flags): they would cut such a record at the log's end as torn, or
 // serve around it as damage, and so lose it. They refuse a format they do not know, so
 // Open raises format 2 to 3, durably, before it writes anything; the offline tools
-// (Verify, PlanRepair) read formats 1 to 3 and leave FORMAT as it is.
+// (Verify, PlanRepair) read formats 1 to 3 and leave FORMAT as it is. Only the releases
+// that read FORMAT (since 002178b, format 2) refuse format 3: a release whose index lived
+// in memory (format 1, up to 79a6565) never reads it and would take those records for
+// damage in the same way, so going back to one is unsupported and needs a backup taken
+// before the upgrade.
 const Format = 3
 
 // Options configures an Engine. The zero value is a durable store with default sizes.
@@ -208,7 +212,7 @@ func (e *Engine) open() error {
 		if err := e.writeFormat(); err != nil {
 			return fmt.Errorf("upgrade the data directory from format 2: %w", err)
 		}
-		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format 2 to format %d: releases of pmd before this one refuse to open it from now on", Format), "dir", e.dir)
+		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format 2 to format %d: releases of pmd that read data directory format 2 refuse it from now on", Format), "dir", e.dir)
 	}
 	if err := e.loadID(); err != nil {
 		return err

@@ -1,7 +1,8 @@
-// mkfixture writes a data directory with the pmd of commit 71aa2c0: the last version
-// whose subscription records carry no "filter" and whose manager checkpoints carry no
-// "types" (both added by 74cedd4), and whose log already holds retention, erase and
-// gone records and erased events under data directory format 2.
+// mkfixture writes a data directory with the pmd of commit 71aa2c0, a version before
+// 74cedd4 (which added the "filter" field to a subscription's records and the "types"
+// field to a manager's checkpoints): its records carry neither, and its log already
+// holds retention, erase and gone records and erased events under data directory
+// format 2.
 //
 // The process manager Ships (Placed, Paid) issues Ship for orders 1 to 4, all
 // delivered, and checkpoints. The subscription Mailer (types Placed) delivers the
