@@ -68,6 +68,12 @@ func damageSegment(t *testing.T, dir, how string) (lost []uint64) {
 		}
 		b[offs[cut]], b[offs[cut]+1] = 0xff, 0x7f // 16383 bytes: past the end of the file
 		err = os.WriteFile(path, b, 0o640)
+	case "length prefix swallows the next entry":
+		// The entry's length takes in the next entry: the file frames without an
+		// error to one entry fewer, every entry after it at the wrong position.
+		n := uint64(offs[cut+1]-offs[cut]-prefix[cut]) + uint64(offs[cut+2]-offs[cut+1])
+		out := binary.AppendUvarint(slices.Clip(b[:offs[cut]]), n)
+		err = os.WriteFile(path, append(out, b[offs[cut]+prefix[cut]:]...), 0o640)
 	default:
 		t.Fatalf("unknown damage %q", how)
 	}
@@ -88,7 +94,9 @@ func damageSegment(t *testing.T, dir, how string) (lost []uint64) {
 
 // TestReadsGoOnPastADamagedSealedSegment: a sealed segment that is missing, shorter than
 // the next segment's name says, or that cannot be framed past a damaged length prefix
-// (its offsets file lost), hides the rest of its records. Reads and subscribers of $all
+// (its offsets file lost), or whose damaged length prefix swallows the next entry (so that
+// it frames to one record fewer, the entries after at the wrong positions), hides the rest
+// of its records. Reads and subscribers of $all
 // get every other event, meet the damage as few *CorruptErrors naming a lost position at
 // or after where they read from (never 0), and go on past it instead of failing on it
 // again and again.
@@ -103,6 +111,8 @@ func TestReadsGoOnPastADamagedSealedSegment(t *testing.T) {
 		{"cut at an entry boundary", true},
 		{"length prefix damaged", false},
 		{"length prefix damaged", true},
+		{"length prefix swallows the next entry", false},
+		{"length prefix swallows the next entry", true},
 	} {
 		how := c.how
 		name := how

@@ -562,6 +562,9 @@ func (s *Store) storeErr(err error) error {
 // records, name the run's first position instead of its last, for a read going
 // backward: it goes on below the run. Other errors are returned as they are.
 func firstOfRun(err error) error {
+	if err == nil {
+		return nil // the targets below escape: no allocation on a read's every event
+	}
 	var ce *CorruptError
 	var lce *pmdlog.CorruptError
 	if errors.As(err, &ce) && errors.As(ce.Cause, &lce) && lce.End > lce.Position+1 {

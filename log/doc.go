@@ -62,9 +62,11 @@
 //     comes from the file names and its size from stat, and neither it nor its sidecar
 //     is read, so Open costs the same for a log of any length. A sealed segment whose
 //     framing does not give the count the names imply is found by the reads that load
-//     its offsets or scan it to its end: the records it frames are served, and the
-//     reads of the positions after them fail with a *CorruptError naming the segment
-//     and the run of positions it hides (Position to End-1).
+//     its offsets or scan it to its end: the records it frames are served, up to the
+//     first entry that does not hold the record of its position (a damaged length
+//     prefix can frame the entries after it at the wrong offsets), and the reads of the
+//     positions after them fail with a *CorruptError naming the segment and the run of
+//     positions it hides (Position to End-1).
 //
 // The on-disk format (entry framing, record header, msgpack bodies, sidecar files) is
 // described byte by byte in FORMAT.md next to this file.

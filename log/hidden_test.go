@@ -2,21 +2,25 @@ package log
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // TestDamagedSealedSegmentHidesItsRest: a sealed segment that cannot be framed past a
-// record (its offsets file lost and a length prefix damaged), or whose file ends before
+// record (its offsets file lost and a length prefix damaged: past the end of the file,
+// or swallowing the next entry, so that the entries after it frame to the wrong
+// positions), or whose file ends before
 // the next segment's name says it should (cut at an entry boundary, or missing), hides
 // the rest of its records. Read and Scan of a hidden position fail with one
 // *CorruptError naming the whole run (Position to End-1); the records before it are
 // served, by Read and by a Scan starting among them; a Scan from End goes on.
 func TestDamagedSealedSegmentHidesItsRest(t *testing.T) {
-	for _, how := range []string{"length prefix", "cut", "missing"} {
+	for _, how := range []string{"length prefix", "swallowed entry", "cut", "missing"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
 			l := mustOpen(t, dir, Options{SegmentSize: 1024})
@@ -42,6 +46,8 @@ func TestDamagedSealedSegmentHidesItsRest(t *testing.T) {
 				if err := os.WriteFile(path, b, 0o640); err != nil {
 					t.Fatal(err)
 				}
+			case "swallowed entry":
+				swallowNextEntry(t, path, off)
 			case "cut":
 				truncateFile(t, path, off)
 			case "missing":
@@ -88,7 +94,7 @@ func TestDamagedSealedSegmentHidesItsRest(t *testing.T) {
 						t.Fatalf("%s past the damage: %d records, %v", what, len(got), err)
 					}
 					continue
-				case how == "length prefix" && from == first:
+				case (how == "length prefix" || how == "swallowed entry") && from == first:
 					// Framed from the start of the file, the damaged prefix is met
 					// without knowing that the rest cannot be framed: a scan from
 					// the next position learns it.
@@ -119,5 +125,30 @@ func TestCorruptErrorNamesTheRunItHides(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want || !strings.HasPrefix(got, "log: corrupt") {
 			t.Errorf("%+v: %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// swallowNextEntry rewrites the length prefix of the entry at off in the segment file
+// path so that the entry takes in the next one as well: the file frames without an
+// error, to one entry fewer, every entry after it at the wrong position.
+func swallowNextEntry(t *testing.T, path string, off int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, k := binary.Uvarint(b[off:])
+	next := off + int64(k) + int64(n)
+	if k <= 0 || next >= int64(len(b)) {
+		t.Fatalf("%s: no entry after the one at offset %d", path, off)
+	}
+	n2, k2 := binary.Uvarint(b[next:])
+	if k2 <= 0 {
+		t.Fatalf("%s: no entry at offset %d", path, next)
+	}
+	out := binary.AppendUvarint(slices.Clip(b[:off]), n+uint64(k2)+n2)
+	out = append(out, b[off+int64(k):]...)
+	if err := os.WriteFile(path, out, 0o640); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,9 +1,12 @@
 package log
 
 import (
+	"bufio"
 	"container/list"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 )
 
@@ -149,11 +152,47 @@ func (l *Log) loadTable(s *segment) ([]uint32, error) {
 // whose entries could be framed only up to offset off (offs being theirs), and the
 // offsets of the records before it: the rest of the segment is hidden. A segment that
 // frames to more entries than count has its last record named, the extra bytes making
-// where it ends unknown.
+// where it ends unknown. Damage that frames without an error (a length prefix that
+// takes in the next entry, or stops inside its own) puts every entry after it at the
+// wrong offset: the framed entries are read, and the hidden run starts at the first that
+// does not hold the record of its position.
 func hidden(offs []uint32, f segFile, count uint64, off int64, reason string) ([]uint32, error) {
 	n := min(uint64(len(offs)), count-1)
 	if n < uint64(len(offs)) {
 		off = int64(offs[n])
 	}
+	v, bad, err := verifyEntries(f, offs[:n], off)
+	if err != nil {
+		return nil, err
+	}
+	if bad != nil {
+		n, off, reason = v, int64(offs[v]), bad.Reason+"; "+reason
+	}
 	return offs[:n], &CorruptError{Segment: f.path, Offset: off, Position: f.first + n, End: f.first + count, Reason: reason}
+}
+
+// verifyEntries reads the entries of the segment file f at offs, framed from its start
+// up to offset end, and returns how many of them hold the records of their positions,
+// with the damage of the first that does not.
+func verifyEntries(f segFile, offs []uint32, end int64) (uint64, *CorruptError, error) {
+	if len(offs) == 0 {
+		return 0, nil, nil
+	}
+	file, err := os.Open(f.path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer file.Close()
+	br := bufio.NewReaderSize(io.NewSectionReader(file, 0, end), int(min(end, scanBufferSize)))
+	var buf []byte
+	for i, off := range offs {
+		if _, buf, err = readEntry(br, buf, f.path, int64(off), end, f.first+uint64(i)); err != nil {
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				return 0, nil, fmt.Errorf("log: read %s: %w", f.path, err)
+			}
+			return uint64(i), ce, nil
+		}
+	}
+	return uint64(len(offs)), nil, nil
 }
