@@ -129,7 +129,7 @@ func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	res, err := s.store.Scavenge(ctx, pmd.ScavengeOptions{})
 	if err != nil && ctx.Err() != nil && r.Context().Err() == nil {
-		return errUnavailable(fmt.Sprintf("the server is shutting down: the scavenge stopped after freeing %d bytes, which stay freed", res.Freed()))
+		return errShutdown(fmt.Sprintf("the server is shutting down: the scavenge stopped after freeing %d bytes, which stay freed", res.Freed()))
 	}
 	if err != nil {
 		return err

@@ -415,7 +415,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		var err error
 		select {
 		case <-s.stopping:
-			err = errUnavailable("the server is shutting down")
+			err = errShutdown("the server is shutting down")
 		default:
 			if r, err = s.authorize(r, rt.access); err != nil {
 				break
@@ -703,6 +703,16 @@ func errUnavailable(msg string) error {
 	return &apiError{http.StatusServiceUnavailable, codeUnavailable, msg}
 }
 
+// shutdownError is a 503 the shutdown itself causes (a request refused once the server
+// is stopping, a scavenge it stopped): expected, and logged as such.
+type shutdownError struct{ apiError }
+
+func (e *shutdownError) Unwrap() error { return &e.apiError }
+
+func errShutdown(msg string) error {
+	return &shutdownError{apiError{http.StatusServiceUnavailable, codeUnavailable, msg}}
+}
+
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
@@ -783,10 +793,11 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		// client is told to retry.
 		s.log.Warn("request refused at the memory budget", "method", r.Method, "path", r.URL.Path,
 			"held_bytes", s.memory.Held(), "budget_bytes", s.memory.limit)
-	case status == http.StatusServiceUnavailable && s.isStopping():
+	case s.isStopping() && (errors.As(err, new(*shutdownError)) || errors.Is(err, pmd.ErrClosed)):
 		// Refused because the server is shutting down (or the store closed under a
 		// request still running when the grace ran out): expected, and the client is
-		// told to come back, as at the memory budget.
+		// told to come back, as at the memory budget. Another 503 while stopping (no
+		// leader, a request out of time) is still a failed request.
 		s.log.Warn("request refused: the server is shutting down", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -43,6 +44,29 @@ func TestShutdownRefusalLoggedAsWarning(t *testing.T) {
 	for i, path := range []string{"/v1/streams/s", "/v1/stats"} {
 		if l := lines[i]; !strings.Contains(l, "level=WARN") || !strings.Contains(l, "shutting down") || !strings.Contains(l, "path="+path) {
 			t.Errorf("log line %q, want a warning that the server is shutting down, naming %s", l, path)
+		}
+	}
+}
+
+// TestUnavailableWhileStoppingNotShutdown: once the server is stopping, a 503 the
+// shutdown did not cause (a cluster without a leader, a request out of time) is still
+// a failed request, not logged as the shutdown's refusal.
+func TestUnavailableWhileStoppingNotShutdown(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	e.srv.stop()
+	for _, err := range []error{
+		fmt.Errorf("no leader: %w", pmd.ErrUnavailable),
+		fmt.Errorf("reading: %w", context.DeadlineExceeded),
+	} {
+		logs.Reset()
+		rec := httptest.NewRecorder()
+		e.srv.writeError(&statusRecorder{ResponseWriter: rec}, httptest.NewRequest("GET", "/v1/stats", nil), err)
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%v answered %d, want 503", err, rec.Code)
+		}
+		if l := logs.String(); !strings.Contains(l, "level=ERROR") || strings.Contains(l, "shutting down") {
+			t.Errorf("%v while stopping logged as %q, want a failed request at ERROR", err, l)
 		}
 	}
 }
