@@ -63,8 +63,9 @@
 //     is read, so Open costs the same for a log of any length. A sealed segment whose
 //     framing does not give the count the names imply is found by the reads that load
 //     its offsets or scan it to its end: the records it frames are served, up to the
-//     first entry that does not hold the record of its position (a damaged length
-//     prefix can frame the entries after it at the wrong offsets), and the reads of the
+//     last entry that holds the record of its position (a damaged length prefix can
+//     frame the entries after it at the wrong offsets; an entry before that one that
+//     does not hold its record is damaged alone), and the reads of the
 //     positions after them fail with a *CorruptError naming the segment and the run of
 //     positions it hides (Position to End-1).
 //

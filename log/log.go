@@ -735,7 +735,6 @@ func (l *Log) Read(pos uint64) (Record, error) {
 	if !ok {
 		return l.Read(pos) // a Rewrite of the segment, sealed meanwhile, came in between
 	}
-	var hidEnd uint64 // the end of the run hidden past pos, when pos is before it
 	if err != nil {
 		if ce := (*CorruptError)(nil); errors.As(err, &ce) && ce.End != 0 && pos < ce.Position {
 			// The segment cannot be framed past ce.Position, but pos is before it: its
@@ -743,7 +742,7 @@ func (l *Log) Read(pos uint64) (Record, error) {
 			if _, _, cf, ok, err = l.openSegment(s, gen, true, false); !ok {
 				return l.Read(pos)
 			}
-			size, hidEnd = ce.Offset, ce.End
+			size = ce.Offset
 		}
 	}
 	if err != nil {
@@ -764,25 +763,7 @@ func (l *Log) Read(pos uint64) (Record, error) {
 	default:
 		r, err = decodeEntry(b, s.path, start, pos)
 	}
-	if err != nil && hidEnd != 0 {
-		// The segment's framing is not trusted past a record that fails.
-		err = hidingTo(err, hidEnd)
-	}
 	return r, err
-}
-
-// hidingTo makes err, the damage of a record in a sealed segment that cannot be framed
-// past a later one (its table failed to load), the damage of the run from that record
-// to end: the entries after a record that fails may have been framed at the wrong
-// offsets, so the rest of the segment is hidden. Other errors are returned as they are.
-func hidingTo(err error, end uint64) error {
-	var ce *CorruptError
-	if !errors.As(err, &ce) || ce.Position == 0 || ce.Position >= end {
-		return err
-	}
-	c := *ce
-	c.End = end
-	return &c
 }
 
 // decodeEntry decodes the whole entry b, read at off in segment path, which must hold the
@@ -891,12 +872,8 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Record) error) erro
 			var r Record
 			r, buf, err = readEntry(br, buf, sp.s.path, off, sp.end, pos)
 			if err != nil {
-				switch {
-				case hid != nil && pos >= hid.Position:
+				if hid != nil && pos >= hid.Position {
 					err = hid
-				case hid != nil:
-					// The segment's framing is not trusted past a record that fails.
-					err = hidingTo(err, hid.End)
 				}
 				break
 			}

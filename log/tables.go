@@ -1,7 +1,6 @@
 package log
 
 import (
-	"bufio"
 	"container/list"
 	"errors"
 	"fmt"
@@ -154,8 +153,10 @@ func (l *Log) loadTable(s *segment) ([]uint32, error) {
 // frames to more entries than count has its last record named, the extra bytes making
 // where it ends unknown. Damage that frames without an error (a length prefix that
 // takes in the next entry, or stops inside its own) puts every entry after it at the
-// wrong offset: the framed entries are read, and the hidden run starts at the first that
-// does not hold the record of its position.
+// wrong offset: the framed entries are read, and the hidden run starts right after the
+// last one that holds the record of its position. An entry before that one which does not
+// is damaged on its own (its contents, not its framing: the entries after it frame right),
+// and stays a single damaged record.
 func hidden(offs []uint32, f segFile, count uint64, off int64, reason string) ([]uint32, error) {
 	n := min(uint64(len(offs)), count-1)
 	if n < uint64(len(offs)) {
@@ -165,15 +166,16 @@ func hidden(offs []uint32, f segFile, count uint64, off int64, reason string) ([
 	if err != nil {
 		return nil, err
 	}
-	if bad != nil {
+	if v < n {
 		n, off, reason = v, int64(offs[v]), bad.Reason+"; "+reason
 	}
 	return offs[:n], &CorruptError{Segment: f.path, Offset: off, Position: f.first + n, End: f.first + count, Reason: reason}
 }
 
 // verifyEntries reads the entries of the segment file f at offs, framed from its start
-// up to offset end, and returns how many of them hold the records of their positions,
-// with the damage of the first that does not.
+// up to offset end, and returns how many lead up to the last of them that holds the
+// record of its position, with the damage of the first entry after that one (nil if
+// there is none).
 func verifyEntries(f segFile, offs []uint32, end int64) (uint64, *CorruptError, error) {
 	if len(offs) == 0 {
 		return 0, nil, nil
@@ -183,16 +185,28 @@ func verifyEntries(f segFile, offs []uint32, end int64) (uint64, *CorruptError, 
 		return 0, nil, err
 	}
 	defer file.Close()
-	br := bufio.NewReaderSize(io.NewSectionReader(file, 0, end), int(min(end, scanBufferSize)))
-	var buf []byte
+	b := make([]byte, end)
+	if _, err := io.ReadFull(io.NewSectionReader(file, 0, end), b); err != nil {
+		return 0, nil, fmt.Errorf("log: read %s: %w", f.path, err)
+	}
+	var good uint64
+	var bad *CorruptError
 	for i, off := range offs {
-		if _, buf, err = readEntry(br, buf, f.path, int64(off), end, f.first+uint64(i)); err != nil {
+		next := end
+		if i+1 < len(offs) {
+			next = int64(offs[i+1])
+		}
+		if _, err := decodeEntry(b[off:next], f.path, int64(off), f.first+uint64(i)); err != nil {
 			var ce *CorruptError
 			if !errors.As(err, &ce) {
-				return 0, nil, fmt.Errorf("log: read %s: %w", f.path, err)
+				return 0, nil, err
 			}
-			return uint64(i), ce, nil
+			if bad == nil {
+				bad = ce
+			}
+			continue
 		}
+		good, bad = uint64(i)+1, nil
 	}
-	return uint64(len(offs)), nil, nil
+	return good, bad, nil
 }
