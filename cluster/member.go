@@ -44,7 +44,8 @@ func MemberData(dir string, store *pmd.Store) error {
 
 // Leave makes the data directory dir a single node's: it removes its Raft state (raft/),
 // so that no start with --node-id takes it for the member it was. Its store's records
-// stay as they are.
+// stay as they are. Call it with dir's store open (pmd.Open holds the directory's lock),
+// so that a directory another process has open, a running member's, keeps its Raft state.
 func Leave(dir string, noSync bool) error {
 	raftDir := filepath.Join(dir, engine.RaftDir)
 	if _, err := os.Stat(raftDir); errors.Is(err, os.ErrNotExist) {
@@ -61,9 +62,10 @@ func Leave(dir string, noSync bool) error {
 	return nil
 }
 
-// lastCommitIndex is the Raft index on the last commit record of store's log (0 for
-// none, or no commit record), read back from the end in windows: the log ends at a
-// commit record but for a damaged tail's records.
+// lastCommitIndex is the Raft index on the last intact commit record of store's log (0
+// for none, or no commit record), read back from the end in windows: the log ends at a
+// commit record but for a damaged tail's records. Damaged records are passed over (a
+// single node serves them as corrupt): only intact commit records answer.
 func lastCommitIndex(store *pmd.Store) (uint64, error) {
 	const window = 64
 	for hi := store.LastPosition(); hi > 0; {
@@ -73,7 +75,7 @@ func lastCommitIndex(store *pmd.Store) (uint64, error) {
 		}
 		var idx uint64
 		found := false
-		err := store.ScanRecords(context.Background(), lo, hi, func(r *pmdlog.Record) error {
+		err := scanIntact(store, lo, hi, func(r *pmdlog.Record) error {
 			if r.Commit {
 				idx, found = r.Applied, true
 			}
@@ -90,25 +92,50 @@ func lastCommitIndex(store *pmd.Store) (uint64, error) {
 	return 0, nil
 }
 
+// scanIntact calls fn with every intact record of store's log from position from to
+// position to, in order, passing over damaged ones (what a damaged record hides, when
+// the damage says: its CorruptError's End); fn's error stops it and is returned.
+func scanIntact(store *pmd.Store, from, to uint64, fn func(*pmdlog.Record) error) error {
+	for from <= to {
+		err := store.ScanRecords(context.Background(), from, to, func(r *pmdlog.Record) error {
+			from = r.Position + 1
+			return fn(r)
+		})
+		var ce *pmdlog.CorruptError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		// The damage is at from (the record after the last one read) unless it says
+		// where it is; a read goes on after it.
+		from = max(from+1, ce.Position+1, ce.End)
+	}
+	return nil
+}
+
 // checkApplied refuses a store a node must not start on, applied being the Raft index of
 // its last commit record (pmd.Store.Applied) and state whether the node has Raft state:
 //   - with Raft state, a store whose last write carries no Raft index though an earlier
-//     one does: a single node wrote to it (a pmd serve without --node-id). Raft would
-//     apply again every entry after the node's snapshot, writing them twice.
+//     one above position above does: a single node wrote to it (a pmd serve without
+//     --node-id). Raft would apply again every entry after the node's snapshot, writing
+//     them twice. above is the position of the cluster's seed entry: the records up to
+//     it are the seeding data directory's, which may hold another cluster's writes
+//     (Raft indexes) and then a single node's (a directory left with --leave-cluster).
 //   - without Raft state, a store whose last write carries a Raft index: its Raft state
 //     was removed. A new cluster's entries at or below that index would be taken for
 //     entries the store holds, and passed over.
-func checkApplied(store *pmd.Store, applied uint64, state bool) error {
+//
+// Damaged records are passed over.
+func checkApplied(store *pmd.Store, applied uint64, state bool, above uint64) error {
 	if !state && applied > 0 {
 		return fmt.Errorf("cluster: this node has no Raft state, but its store's last write was applied from Raft entry %d of a cluster: "+
 			"its Raft state (raft/) was removed, and it can neither rejoin that cluster nor start another: start it with an empty data directory", applied)
 	}
-	if !state || applied > 0 || store.LastPosition() == 0 {
+	if !state || applied > 0 || store.LastPosition() <= above {
 		return nil
 	}
 	errFound := errors.New("found")
 	var at, idx uint64
-	err := store.ScanRecords(context.Background(), 1, store.LastPosition(), func(r *pmdlog.Record) error {
+	err := scanIntact(store, above+1, store.LastPosition(), func(r *pmdlog.Record) error {
 		if r.Commit && r.Applied > 0 {
 			at, idx = r.Position, r.Applied
 			return errFound
@@ -127,7 +154,8 @@ func checkApplied(store *pmd.Store, applied uint64, state bool) error {
 }
 
 // checkStore refuses to start on a store that checkApplied refuses, the node's Raft
-// state being what logs and snaps hold.
+// state being what logs and snaps hold, and the records up to its seed entry's position
+// the seeding directory's.
 func (n *Node) checkStore(logs raft.LogStore, snaps raft.SnapshotStore) error {
 	last, err := logs.LastIndex()
 	if err != nil {
@@ -137,5 +165,13 @@ func (n *Node) checkStore(logs raft.LogStore, snaps raft.SnapshotStore) error {
 	if err != nil {
 		return fmt.Errorf("cluster: list the Raft snapshots: %w", err)
 	}
-	return checkApplied(n.store, n.fsm.applied.Load(), last > 0 || len(metas) > 0)
+	state, applied := last > 0 || len(metas) > 0, n.fsm.applied.Load()
+	var above uint64
+	if state && applied == 0 {
+		// Read only when checkApplied scans: the whole Raft log.
+		if above, _, err = seedPosition(filepath.Join(n.cfg.Dir, engine.RaftDir, raftLogDir)); err != nil {
+			return err
+		}
+	}
+	return checkApplied(n.store, applied, state, above)
 }

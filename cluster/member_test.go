@@ -111,6 +111,15 @@ func TestStartRefusesAStoreWrittenWithoutRaft(t *testing.T) {
 	left := memberDir(t, 2)
 	must(t, Leave(left, false))
 	appendSingle(t, left)
+	// A directory left and written by a single node, then seeding a cluster: its
+	// records up to the seed's position are the old cluster's (Raft indexes), then the
+	// single node's (none). Only records above the seed were written by this cluster.
+	seeded := memberDir(t, 2)
+	must(t, Leave(seeded, false))
+	appendSingle(t, seeded)
+	s, node := startOne(t, seeded, Config{}) // leads once the seed entry is applied
+	must(t, node.Close())
+	must(t, s.Close())
 	for _, tt := range []struct {
 		name, dir, want string
 	}{
@@ -118,6 +127,7 @@ func TestStartRefusesAStoreWrittenWithoutRaft(t *testing.T) {
 		{"without its Raft state", removed, "this node has no Raft state, but its store's last write was applied from Raft entry"},
 		{"its own", memberDir(t, 2), ""},
 		{"left, then written by a single node", left, ""},
+		{"left, written by a single node, seeded, restarted", seeded, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := startErr(t, tt.dir)
@@ -131,5 +141,35 @@ func TestStartRefusesAStoreWrittenWithoutRaft(t *testing.T) {
 				t.Fatalf("got %v, want an error saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestMemberDataPassesOverDamagedRecords: a single node's store with a damaged record
+// near its end is still a single node's (pmd serve opens it and serves the damage as
+// corrupt): MemberData reads its intact commit records, not the damaged one.
+func TestMemberDataPassesOverDamagedRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	must(t, err)
+	for i := range 10 {
+		if _, err := s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "T", Data: map[string]any{"i": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, s.Close())
+	seg := filepath.Join(dir, "log", "00000000000000000001")
+	b, err := os.ReadFile(seg)
+	must(t, err)
+	b[5*71+40] ^= 0xff
+	must(t, os.WriteFile(seg, b, 0o640))
+
+	s, err = pmd.Open(dir, pmd.Options{NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	must(t, err)
+	defer s.Close()
+	if err := MemberData(dir, s); err != nil {
+		t.Fatalf("a single node's store with a damaged record: %v", err)
+	}
+	if err := checkApplied(s, 0, true, 0); err != nil {
+		t.Fatalf("checkApplied on a store without Raft indexes, with a damaged record: %v", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pmd-dev/pmd"
 )
 
 // TestServeRefusesAClusterNodesData: pmd serve without --node-id refuses a cluster node's
@@ -47,5 +49,30 @@ func TestServeRefusesAClusterNodesData(t *testing.T) {
 	}
 	if !strings.Contains(d.logs.String(), "left its cluster") {
 		t.Fatalf("the log does not say the directory left its cluster:\n%s", d.logs)
+	}
+}
+
+// TestLeaveClusterKeepsRaftStateOfALockedDirectory: --leave-cluster on a data directory
+// another process has open (a running member's) fails for the lock and leaves the Raft
+// state where it is: the directory is taken out of its cluster only once pmd holds it.
+func TestLeaveClusterKeepsRaftStateOfALockedDirectory(t *testing.T) {
+	data := t.TempDir()
+	raftDir := filepath.Join(data, "raft")
+	if err := os.Mkdir(raftDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pmd.Open(data, pmd.Options{NoScrub: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, _, stderr := runPMD(t, ctx, "serve", "--data", data, "--addr", "127.0.0.1:0", "--leave-cluster")
+	if code != exitTrouble || !strings.Contains(stderr, "in use by another process") {
+		t.Fatalf("exit %d, want %d saying the directory is in use:\n%s", code, exitTrouble, stderr)
+	}
+	if _, err := os.Stat(raftDir); err != nil {
+		t.Fatalf("--leave-cluster on a locked directory removed the Raft state: %v", err)
 	}
 }

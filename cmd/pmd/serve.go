@@ -173,15 +173,17 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	commits := server.NewCommits(reg)
-	if c.leaveCluster {
-		if err := cluster.Leave(c.data, c.noSync); err != nil {
-			return &exitError{exitTrouble, err}
-		}
-		logger.Warn("cluster: the data directory left its cluster (--leave-cluster): its Raft state is removed, and it is a single node's from its first write", "data", c.data)
-	}
 	store, err := pmd.Open(c.data, storeOptions(c, logger, commits.Observe))
 	if err != nil {
 		return &exitError{exitTrouble, err}
+	}
+	if c.leaveCluster {
+		// After the open, which holds the directory's lock: a running member's data
+		// directory is refused above with its Raft state in place.
+		if err := cluster.Leave(c.data, c.noSync); err != nil {
+			return &exitError{exitTrouble, errors.Join(err, store.Close())}
+		}
+		logger.Warn("cluster: the data directory left its cluster (--leave-cluster): its Raft state is removed, and it is a single node's from its first write", "data", c.data)
 	}
 	if c.cluster.nodeID == "" && !c.leaveCluster {
 		// A single node's writes carry no Raft index: in a member's data directory they
