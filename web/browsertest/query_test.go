@@ -127,9 +127,9 @@ func TestBrowserQueries(t *testing.T) {
 	d.append(t, "Customer$2", fact{Type: "Menu,Confirmed", Data: map[string]any{"order_id": "2"}})
 	rs.await(t, "/v1/processes", n) // reloaded for the event
 
-	// $all by types=, with limit= empty.
+	// $all by types=, with from= and limit= empty: the newest page, followed live.
 	n = rs.count()
-	b.open(t, "#/all?types=A,C&limit=", "all")
+	b.open(t, "#/all?types=A,C&from=&limit=", "all")
 	shows("C", "A")
 	for _, path := range []string{"/v1/all", "/v1/subscribe"} {
 		if got, want := typesOf(rs.await(t, path, n)), (url.Values{"types": {"A,C"}}); !reflect.DeepEqual(got, want) {

@@ -573,7 +573,7 @@
       return;
     }
     const limit = limitOf(params);
-    const from = params.get('from');
+    const from = params.get('from') || null; // ?from= empty: the newest page, followed live
     let r;
     try {
       r = await api(streamPath(name), { direction: 'backward', from, limit });
@@ -678,7 +678,7 @@
   async function allPage({ params }, current) {
     const types = typesOf(params);
     const filter = typeParams(types);
-    const from = params.get('from');
+    const from = params.get('from') || null; // ?from= empty: the newest page, followed live
     const limit = limitOf(params);
     let end;
     let r;
