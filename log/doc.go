@@ -65,7 +65,7 @@
 //     its offsets or scan it to its end: the records it frames are served, up to the
 //     last entry that holds the record of its position (a damaged length prefix can
 //     frame the entries after it at the wrong offsets; an entry before that one that
-//     does not hold its record is damaged alone), and the reads of the
+//     fails only its checksum is damaged alone), and the reads of the
 //     positions after them fail with a *CorruptError naming the segment and the run of
 //     positions it hides (Position to End-1).
 //

@@ -230,6 +230,13 @@ func DecodeRecord(b []byte) (Record, error) {
 	if sum, want := crc32.Checksum(b[4:], castagnoli), binary.LittleEndian.Uint32(b); sum != want {
 		return r, corrupt(0, "checksum mismatch: stored %#08x, computed %#08x", want, sum)
 	}
+	return decodeUnchecked(b)
+}
+
+// decodeUnchecked is DecodeRecord without the checksum, for b of at least headerSize
+// bytes: whether bytes that fail it still read as a whole record of some position.
+func decodeUnchecked(b []byte) (Record, error) {
+	var r Record
 	if msg := headerError(b); msg != "" {
 		return r, corrupt(0, "%s", msg)
 	}

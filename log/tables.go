@@ -1,11 +1,13 @@
 package log
 
 import (
+	"bufio"
 	"container/list"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -175,7 +177,11 @@ func hidden(offs []uint32, f segFile, count uint64, off int64, reason string) ([
 // verifyEntries reads the entries of the segment file f at offs, framed from its start
 // up to offset end, and returns how many lead up to the last of them that holds the
 // record of its position, with the damage of the first entry after that one (nil if
-// there is none).
+// there is none). An entry that fails is damaged alone only if its bytes, checksum
+// aside, still read as a whole record of its position: its contents are damaged, not
+// its framing. One that does not (a length prefix that takes in too much or too little)
+// puts the entries after it at offsets that cannot be trusted, even one that reads as a
+// good record (an event's data may hold the bytes of one), so the count stops there.
 func verifyEntries(f segFile, offs []uint32, end int64) (uint64, *CorruptError, error) {
 	if len(offs) == 0 {
 		return 0, nil, nil
@@ -185,28 +191,37 @@ func verifyEntries(f segFile, offs []uint32, end int64) (uint64, *CorruptError, 
 		return 0, nil, err
 	}
 	defer file.Close()
-	b := make([]byte, end)
-	if _, err := io.ReadFull(io.NewSectionReader(file, 0, end), b); err != nil {
-		return 0, nil, fmt.Errorf("log: read %s: %w", f.path, err)
-	}
+	br := bufio.NewReaderSize(io.NewSectionReader(file, 0, end), int(min(end, scanBufferSize)))
 	var good uint64
 	var bad *CorruptError
+	var b []byte
 	for i, off := range offs {
 		next := end
 		if i+1 < len(offs) {
 			next = int64(offs[i+1])
 		}
-		if _, err := decodeEntry(b[off:next], f.path, int64(off), f.first+uint64(i)); err != nil {
-			var ce *CorruptError
-			if !errors.As(err, &ce) {
-				return 0, nil, err
-			}
-			if bad == nil {
-				bad = ce
-			}
+		b = slices.Grow(b[:0], int(next-int64(off)))[:next-int64(off)]
+		if _, err := io.ReadFull(br, b); err != nil {
+			return 0, nil, fmt.Errorf("log: read %s: %w", f.path, err)
+		}
+		pos := f.first + uint64(i)
+		_, err := decodeEntry(b, f.path, int64(off), pos)
+		if err == nil {
+			good, bad = uint64(i)+1, nil
 			continue
 		}
-		good, bad = uint64(i)+1, nil
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			return 0, nil, err
+		}
+		if bad == nil {
+			bad = ce
+		}
+		if raw, n, ok := entry(b); !ok || n != len(b) || len(raw) < headerSize {
+			break
+		} else if r, err := decodeUnchecked(raw); err != nil || r.Position != pos {
+			break
+		}
 	}
 	return good, bad, nil
 }
