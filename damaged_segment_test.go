@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 )
 
 // damageSegment damages the 4th segment file of the closed store in dir as how says and
@@ -21,22 +21,12 @@ import (
 // from the damage on.
 func damageSegment(t *testing.T, dir, how string) (lost []uint64) {
 	t.Helper()
-	logDir := filepath.Join(dir, "log")
-	entries, err := os.ReadDir(logDir)
-	if err != nil {
-		t.Fatal(err)
+	segs := damagetest.Segments(t, dir)
+	if len(segs) < 6 {
+		t.Fatalf("%d segments, want at least 6", len(segs))
 	}
-	var firsts []uint64
-	for _, e := range entries {
-		if n, err := strconv.ParseUint(e.Name(), 10, 64); err == nil && len(e.Name()) == 20 {
-			firsts = append(firsts, n)
-		}
-	}
-	if len(firsts) < 6 {
-		t.Fatalf("%d segments, want at least 6", len(firsts))
-	}
-	first, next := firsts[3], firsts[4]
-	path := filepath.Join(logDir, fmt.Sprintf("%020d", first))
+	path := segs[3]
+	first, next := damagetest.First(t, path), damagetest.First(t, segs[4])
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +72,7 @@ func damageSegment(t *testing.T, dir, how string) (lost []uint64) {
 	}
 	if how != "missing" {
 		// Without its offsets file the segment must be framed to be read.
-		if err := os.RemoveAll(filepath.Join(logDir, "offsets")); err != nil {
+		if err := os.RemoveAll(filepath.Join(filepath.Dir(path), "offsets")); err != nil {
 			t.Fatal(err)
 		}
 	}

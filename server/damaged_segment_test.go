@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
 )
 
 // TestMissingSegmentOverHTTP: a segment file missing from the log hides a run of
@@ -39,21 +39,12 @@ func TestMissingSegmentOverHTTP(t *testing.T) {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
+	segs := damagetest.Segments(t, dir)
+	if len(segs) < 6 {
+		t.Fatalf("%d segments, want at least 6", len(segs))
 	}
-	var firsts []uint64
-	for _, e := range entries {
-		if f, err := strconv.ParseUint(e.Name(), 10, 64); err == nil && len(e.Name()) == 20 {
-			firsts = append(firsts, f)
-		}
-	}
-	if len(firsts) < 6 {
-		t.Fatalf("%d segments, want at least 6", len(firsts))
-	}
-	lostFirst, lostLast := firsts[3], firsts[4]-1
-	if err := os.Remove(filepath.Join(dir, "log", fmt.Sprintf("%020d", firsts[3]))); err != nil {
+	lostFirst, lostLast := damagetest.First(t, segs[3]), damagetest.First(t, segs[4])-1
+	if err := os.Remove(segs[3]); err != nil {
 		t.Fatal(err)
 	}
 	store, err = pmd.Open(dir, opts)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,12 +21,7 @@ import (
 // segment holds marker.
 func FlipIn(t testing.TB, dir, marker string) string {
 	t.Helper()
-	// Segments are named by their first position, 20 digits (log/FORMAT.md).
-	segs, err := filepath.Glob(filepath.Join(dir, engine.LogDir, strings.Repeat("[0-9]", 20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, seg := range segs {
+	for _, seg := range Segments(t, dir) {
 		b, err := os.ReadFile(seg)
 		if err != nil {
 			t.Fatal(err)
@@ -40,6 +36,29 @@ func FlipIn(t testing.TB, dir, marker string) string {
 	}
 	t.Fatalf("damagetest: %q is in no segment of %s", marker, dir)
 	return ""
+}
+
+// Segments returns the paths of the log segment files of the closed store in dir, in
+// the order of the positions they start at.
+func Segments(t testing.TB, dir string) []string {
+	t.Helper()
+	// Segments are named by their first position, 20 digits (log/FORMAT.md), so the
+	// names sort by it.
+	segs, err := filepath.Glob(filepath.Join(dir, engine.LogDir, strings.Repeat("[0-9]", 20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs
+}
+
+// First returns the position the log segment file at path starts at.
+func First(t testing.TB, path string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(filepath.Base(path), 10, 64)
+	if err != nil {
+		t.Fatalf("damagetest: %s is not a segment file: %v", path, err)
+	}
+	return n
 }
 
 // SmallDisk mounts a tmpfs of size (as mount takes it: "4m") on a directory of the test
