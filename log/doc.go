@@ -67,7 +67,8 @@
 //     frame the entries after it at the wrong offsets; an entry before that one that
 //     fails only its checksum is damaged alone), and the reads of the
 //     positions after them fail with a *CorruptError naming the segment and the run of
-//     positions it hides (Position to End-1).
+//     positions it hides (Position to End-1). What such a load finds is kept as a
+//     table is, so the segment is framed once, not once per read of it.
 //
 // The on-disk format (entry framing, record header, msgpack bodies, sidecar files) is
 // described byte by byte in FORMAT.md next to this file.

@@ -134,6 +134,7 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 	if s.offs != nil {
 		s.offs = newOffs
 	}
+	s.bad = nil // damage a load found in the old file is not the new one's
 	l.tables.mu.Unlock()
 	l.mu.Unlock()
 	s.swap.Unlock()

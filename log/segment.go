@@ -34,6 +34,7 @@ type segment struct {
 	// For a sealed segment, guarded by tableCache.mu.
 	elem    *list.Element // in tableCache.lru while offs is loaded and evictable
 	loading *tableLoad    // the load of offs in flight, nil if none
+	bad     *CorruptError // the damage the kept load found, offs framing up to it; nil if none
 
 	// swap is held for writing by Rewrite while it renames a new file over a sealed
 	// segment and sets its size and offsets, and for reading by whoever reads the segment
@@ -243,6 +244,9 @@ func scanOffsets(path string) ([]uint32, error) {
 			return offs, &CorruptError{Offset: off, Reason: "entry starts past the 4 GiB offset limit"}
 		}
 		n, k, err := readUvarint(br)
+		if rerr := errors.Unwrap(err); rerr != nil && !errors.Is(rerr, io.EOF) {
+			return nil, fmt.Errorf("read %s: %w", path, rerr) // I/O, not damage
+		}
 		if err != nil {
 			return offs, &CorruptError{Offset: off, Reason: err.Error()}
 		}

@@ -21,10 +21,18 @@ import (
 // and is not counted.
 //
 // Loading is done once for all the readers that want the same table at the same time:
-// the first one loads, the others wait for its result, error included. A failed load is
-// not remembered past that: the next read tries again, so that a transient I/O error
-// does not make a segment unreadable until a restart (a damaged segment is then framed
-// again on each read of it that finds no table, which only a damaged log pays for).
+// the first one loads, the others wait for its result, error included. A load that finds
+// the segment damaged (a *CorruptError naming the run of records it hides) is kept as a
+// table is, with the offsets of the entries framed before the damage: the reads of the
+// segment that follow answer from it instead of framing the whole segment again, which
+// a paged read or Open's replay through the hidden run did once per position. A sealed
+// segment's file does not change under an open Log (a repair is done offline, with the
+// directory locked, and a reopen starts with no table; Rewrite refuses a segment whose
+// table does not load, and clears the kept state when it swaps a file in), so the
+// damage stays what it was found to be. Like a table, it is dropped when the least
+// recently used, and found again by the next read. A load that fails otherwise (an I/O
+// error) is not kept: the next read tries again, so that a transient error does not
+// make a segment unreadable until a restart.
 
 // defaultMaxLoadedSegments is the number of sealed segments' offset tables kept in memory
 // by default: with the default 64 MiB segments, the tables of the last 4 GiB of log read.
@@ -39,6 +47,8 @@ type tableCache struct {
 	max   int
 	lru   list.List // of *segment whose offs is loaded and may be dropped, most recent first
 	loads int       // tables loaded from a sidecar or a segment, for tests
+
+	framings int // segments framed by a load, their sidecar unusable, for tests
 }
 
 // tableLoad is the load of one segment's table in flight; done is closed when offs and
@@ -55,12 +65,15 @@ type tableLoad struct {
 func (l *Log) table(s *segment) ([]uint32, error) {
 	c := l.tables
 	c.mu.Lock()
-	if s.offs != nil {
+	if s.offs != nil || s.bad != nil {
 		if s.elem != nil {
 			c.lru.MoveToFront(s.elem)
 		}
-		offs := s.offs
+		offs, bad := s.offs, s.bad
 		c.mu.Unlock()
+		if bad != nil {
+			return offs, bad
+		}
 		return offs, nil
 	}
 	if ld := s.loading; ld != nil {
@@ -78,7 +91,9 @@ func (l *Log) table(s *segment) ([]uint32, error) {
 	c.mu.Lock()
 	s.loading = nil
 	if ld.err == nil {
-		c.keep(s, ld.offs)
+		c.keep(s, ld.offs, nil)
+	} else if ce, ok := ld.err.(*CorruptError); ok {
+		c.keep(s, ld.offs, ce) // damage, not an I/O error: the next read answers from it
 	}
 	c.mu.Unlock()
 	close(ld.done)
@@ -86,15 +101,22 @@ func (l *Log) table(s *segment) ([]uint32, error) {
 }
 
 // keep makes offs the loaded table of s, most recently used, and drops the least
-// recently used tables beyond max. Callers hold c.mu.
-func (c *tableCache) keep(s *segment, offs []uint32) {
-	s.offs = offs
+// recently used tables beyond max. bad, if not nil, is the damage the load found, offs
+// then holding the offsets of the entries framed before it. Callers hold c.mu.
+func (c *tableCache) keep(s *segment, offs []uint32, bad *CorruptError) {
+	s.offs, s.bad = offs, bad
 	s.elem = c.lru.PushFront(s)
 	for c.lru.Len() > c.max {
-		old := c.lru.Back().Value.(*segment)
-		c.lru.Remove(old.elem)
-		old.elem, old.offs = nil, nil
+		c.drop(c.lru.Back().Value.(*segment))
 	}
+}
+
+// drop forgets the loaded table of s. Callers hold c.mu.
+func (c *tableCache) drop(s *segment) {
+	if s.elem != nil {
+		c.lru.Remove(s.elem)
+	}
+	s.elem, s.offs, s.bad = nil, nil, nil
 }
 
 // sealed hands the cache the table of s, a segment the write path has just sealed and
@@ -103,7 +125,7 @@ func (c *tableCache) keep(s *segment, offs []uint32) {
 func (c *tableCache) sealed(s *segment) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.keep(s, s.offs)
+	c.keep(s, s.offs, nil)
 }
 
 // loaded reports how many sealed segments' tables are in memory and how many loads
@@ -129,6 +151,9 @@ func (l *Log) loadTable(s *segment) ([]uint32, error) {
 	if why == "" {
 		return t.offs, nil
 	}
+	l.tables.mu.Lock()
+	l.tables.framings++
+	l.tables.mu.Unlock()
 	offs, err := scanOffsets(f.path)
 	var ce *CorruptError
 	if errors.As(err, &ce) {
