@@ -560,7 +560,7 @@ func (s *Server) isStopping() bool {
 // healthz answers 200 while the store is open and serving. A server that is shutting
 // down does not get here: wrap answers for every route.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	h, err := s.health()
+	h, err := s.health(r.Context())
 	if err != nil {
 		return err
 	}
@@ -584,10 +584,19 @@ const (
 
 // health is how the store stands, as /healthz and /v1/stats say it: ok, degraded with
 // its problems, or an error when it cannot be read at all (closed).
-func (s *Server) health() (healthJSON, error) {
+func (s *Server) health(ctx context.Context) (healthJSON, error) {
 	// Problems first: a store whose writes stopped also fails reads that wait for the
 	// index, and is degraded, with its problems, rather than merely unreadable.
-	if problems := s.problems(); len(problems) > 0 {
+	problems := s.problems()
+	if len(problems) == 0 && s.opts.Node != nil {
+		// A cluster node without a leader refuses every write, as a single node whose
+		// log cannot write does. It waits for one as long as a write would, so that an
+		// election does not make it flap; with a leader known it answers at once.
+		if _, err := s.opts.Node.LeaderHTTP(ctx, leaderWait); err != nil && ctx.Err() == nil {
+			problems = append(problems, "writes refused: "+err.Error())
+		}
+	}
+	if len(problems) > 0 {
 		return healthJSON{Status: healthDegraded, Problems: problems}, nil
 	}
 	// The store's owner may close it under the server (Serve never does). Neither
