@@ -5,6 +5,7 @@ package redact
 import (
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -74,27 +75,99 @@ func fallback(raw string) string {
 
 // inText finds a URL in text: one Go quoted (as a url.Error does, with %q) runs to
 // its closing quote, spaces and escaped quotes included; any other to the next white
-// space or quote before its query, and from its "?" on to the next white space, quotes
-// included. A password may hold ' and a query value ' < > or ", which url.Parse takes:
-// a quote in the query does not end the URL, so the rest of its value is not left
-// unmasked (a quote just after a URL with a query is taken as part of its query).
+// space or quote before its query, and from its "?" on at least to the next white space,
+// quotes included (queryEnd says how much further). A password may hold ' and a query
+// value ' < > or ", which url.Parse takes: a quote in the query does not end the URL, so
+// the rest of its value is not left unmasked (a quote just after a URL with a query is
+// taken as part of its query).
 var inText = regexp.MustCompile(`(?i)"https?://(?:[^"\\]|\\.)*"|\bhttps?://[^\s"?]+(?:\?\S*)?`)
+
+// nextURL finds the white space before another URL, which ends an unquoted URL's query.
+var nextURL = regexp.MustCompile(`(?i)\s+"?https?://`)
+
+// afterURL are what the error texts of older versions wrote after a webhook's URL
+// ("webhook URL: ...", "webhook URL answered 500 ...", "webhook URL timed out: ..."),
+// and a line's end: an unquoted URL's query with a space in it runs to the first of them.
+var afterURL = []string{": ", " answered ", " timed out", "\n", "\r"}
 
 // URLsIn is text with each http or https URL in it masked as URL says: for text that
 // may hold a URL, such as an error recorded by an earlier version, which named its
 // webhook in full. Punctuation that ends an unquoted URL in prose (".", ",", ":", ";",
 // ")") is taken as the text's, not the URL's.
+//
+// A query value may hold a space, which url.Parse takes, and an unquoted URL does not
+// say where it ends: an earlier version wrote "webhook URL: Post \"URL\": ..." with the
+// same URL unquoted and quoted. An unquoted URL's query runs as far as the query of a
+// quoted URL in the same text that it begins with (the longest), else to the first of
+// afterURL or the white space before another URL, else to the end of the text: masking
+// some words of the text after it rather than leaving the rest of a value shown.
 func URLsIn(text string) string {
 	if !strings.Contains(text, "://") {
 		return text
 	}
-	return inText.ReplaceAllStringFunc(text, func(m string) string {
-		if strings.HasPrefix(m, `"`) {
+	ms := inText.FindAllStringIndex(text, -1)
+	var quoted []string // the queries of the quoted URLs, unquoted
+	for _, m := range ms {
+		if text[m[0]] != '"' {
+			continue
+		}
+		u, err := strconv.Unquote(text[m[0]:m[1]])
+		if err != nil {
+			u = text[m[0]+1 : m[1]-1]
+		}
+		if _, q, ok := strings.Cut(u, "?"); ok && q != "" {
+			quoted = append(quoted, q)
+		}
+	}
+	var b strings.Builder
+	done := 0
+	for _, m := range ms {
+		if m[0] < done {
+			continue // inside the query of the URL before it
+		}
+		b.WriteString(text[done:m[0]])
+		match := text[m[0]:m[1]]
+		if strings.HasPrefix(match, `"`) {
 			// Masked as quoted: an escape's backslash keeps a user information that
 			// holds one from parsing, so it is masked whole.
-			return `"` + URL(m[1:len(m)-1]) + `"`
+			b.WriteString(`"` + URL(match[1:len(match)-1]) + `"`)
+			done = m[1]
+			continue
 		}
-		trimmed := strings.TrimRight(m, ".,:;)")
-		return URL(trimmed) + m[len(trimmed):]
-	})
+		end := m[1]
+		if q := strings.IndexByte(match, '?'); q >= 0 {
+			end = max(end, queryEnd(text, m[0]+q+1, quoted))
+		}
+		match = text[m[0]:end]
+		trimmed := strings.TrimRight(match, ".,:;)")
+		b.WriteString(URL(trimmed) + match[len(trimmed):])
+		done = end
+	}
+	b.WriteString(text[done:])
+	return b.String()
+}
+
+// queryEnd is where the query of an unquoted URL that starts at q in text ends (see
+// URLsIn), given the queries of the quoted URLs in text.
+func queryEnd(text string, q int, quoted []string) int {
+	rest := text[q:]
+	twin := -1
+	for _, qq := range quoted {
+		if strings.HasPrefix(rest, qq) {
+			twin = max(twin, len(qq))
+		}
+	}
+	if twin >= 0 {
+		return q + twin
+	}
+	end := len(rest)
+	for _, sep := range afterURL {
+		if i := strings.Index(rest, sep); i >= 0 {
+			end = min(end, i)
+		}
+	}
+	if loc := nextURL.FindStringIndex(rest); loc != nil {
+		end = min(end, loc[0])
+	}
+	return q + end
 }

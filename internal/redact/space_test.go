@@ -1,0 +1,39 @@
+package redact
+
+import "testing"
+
+// TestURLsInQueryWithASpace: a query value may hold a space (url.Parse takes it, and an
+// older version recorded its webhook URL in full, unquoted, before the error that quoted
+// it again). The unquoted URL's query runs as far as a quoted copy of it in the same text
+// shows it does, else to the words older versions wrote after a webhook's URL (": ",
+// " answered ", " timed out"), the end of the line or the white space before another URL:
+// the value is masked whole, not only up to its space.
+func TestURLsInQueryWithASpace(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{`Post "http://u:p@h/x?key=a b": dial tcp 10.0.0.1:80: connect: connection refused`,
+			`Post "http://u:xxxxx@h/x?key=xxxxx": dial tcp 10.0.0.1:80: connect: connection refused`},
+		{`webhook http://u:p@h/x?key=a b: Post "http://u:***@h/x?key=a b": dial tcp 10.0.0.1:80: connect: connection refused`,
+			`webhook http://u:xxxxx@h/x?key=xxxxx: Post "http://u:xxxxx@h/x?key=xxxxx": dial tcp 10.0.0.1:80: connect: connection refused`},
+		{`webhook https://h/x?key=a b&n=1 timed out: Post "https://h/x?key=a b&n=1": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+			`webhook https://h/x?key=xxxxx&n=xxxxx timed out: Post "https://h/x?key=xxxxx&n=xxxxx": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`},
+		{`webhook https://h/x?key=a b answered 400 Bad Request`,
+			`webhook https://h/x?key=xxxxx answered 400 Bad Request`},
+		{`webhook https://h/x?key=a b c: encode 0190a0e6-7b1c-7f00-8000-000000000001: json: unsupported value: NaN`,
+			`webhook https://h/x?key=xxxxx: encode 0190a0e6-7b1c-7f00-8000-000000000001: json: unsupported value: NaN`},
+		// The quoted copy shows the value goes on past a ": " in it.
+		{`webhook https://h/x?key=a: b c: Post "https://h/x?key=a: b c": EOF`,
+			`webhook https://h/x?key=xxxxx: Post "https://h/x?key=xxxxx": EOF`},
+		{`webhook https://h/x?key="a b": Post "https://h/x?key=\"a b\"": EOF`,
+			`webhook https://h/x?key=xxxxx: Post "https://h/x?key=xxxxx": EOF`},
+		// Another URL, or the end of the line, ends it.
+		{"https://h/x?k=a b and https://h/y?t=c d", "https://h/x?k=xxxxx https://h/y?t=xxxxx"},
+		{"webhook https://h/x?k=a b\nnext line", "webhook https://h/x?k=xxxxx\nnext line"},
+		{"webhook https://h/x?k=a b.", "webhook https://h/x?k=xxxxx."},
+		// A URL without a query ends at white space, as before.
+		{"webhook https://u:p@h/x answered 500 Internal Server Error", "webhook https://u:xxxxx@h/x answered 500 Internal Server Error"},
+	} {
+		if got := URLsIn(tt.text); got != tt.want {
+			t.Errorf("URLsIn(%q)\n = %q\nwant %q", tt.text, got, tt.want)
+		}
+	}
+}
