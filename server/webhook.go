@@ -78,7 +78,13 @@ func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalH
 	// whole attempt but its context.
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	w := &Webhooks{
-		client:  &http.Client{Transport: transport},
+		// No redirect is followed: a 301, 302 or 303 would be followed with a GET
+		// without the body, whose 2xx would count the command as delivered; a 307 or
+		// 308 would send the body and its Idempotency-Key wherever the receiver says.
+		// A redirect is a failed attempt that names its Location (post).
+		client: &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 		timeout: timeout,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: total, Help: totalHelp},
 			[]string{label, "outcome"}),
@@ -93,8 +99,9 @@ func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalH
 
 // Deliver POSTs c as JSON to url with an Idempotency-Key header. Any answer but 2xx,
 // and any transport error, is a failed attempt, returned as an error that says what
-// the receiver answered. The error names url with its credentials masked
-// (redact.URL): errors are logged, shown and recorded.
+// the receiver answered; a redirect is not followed, and its error names the Location.
+// The error names url with its credentials masked (redact.URL): errors are logged,
+// shown and recorded.
 func (w *Webhooks) Deliver(ctx context.Context, url string, c WebhookCommand) error {
 	return w.observe(c.Manager, func() error { return w.post(ctx, url, c.ID, c) })
 }
@@ -164,6 +171,13 @@ func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 	// Read a little of the answer: enough to say why it failed, and to let the
 	// connection be reused.
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 == 3 {
+		to := "no Location"
+		if loc, err := resp.Location(); err == nil {
+			to = "a redirect to " + redact.URL(loc.String())
+		}
+		return fmt.Errorf("webhook %s answered %s, %s: pmd follows no redirect: set the webhook to the URL that takes the POST", shown, resp.Status, to)
+	}
 	if resp.StatusCode/100 != 2 {
 		msg := strings.TrimSpace(string(excerpt))
 		if msg != "" {
