@@ -196,10 +196,7 @@ func (s *Server) takeSample(ctx context.Context, now time.Time) {
 	if nextSample(now, last, ok) == sampleSkip {
 		return
 	}
-	smp := sample{at: now, position: s.store.LastPosition()}
-	if s.opts.Commits != nil {
-		smp.commits = s.opts.Commits.take()
-	}
+	smp := sample{at: now}
 	if s.opts.Processes != nil {
 		if managers, err := s.opts.Processes.Managers(ctx); err == nil {
 			smp.deliveries = make(map[string][2]uint64, len(managers))
@@ -219,6 +216,12 @@ func (s *Server) takeSample(ctx context.Context, now time.Time) {
 			return // another sample, of a later second, got in first
 		}
 		s.samples.n = 0
+	}
+	// The counters are read only by the sample that goes in: Commits.take starts a new
+	// max, which a sample that lost the race to another of its second would drop.
+	smp.position = s.store.LastPosition()
+	if s.opts.Commits != nil {
+		smp.commits = s.opts.Commits.take()
 	}
 	s.samples.ring[s.samples.n%statsSamples] = smp
 	s.samples.n++
