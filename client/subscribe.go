@@ -37,14 +37,23 @@ type SubscribeOptions struct {
 // connection drops or the daemon cuts it, it reconnects after the reconnect delay and
 // resumes after the last event yielded (SSE Last-Event-ID), for as long as ctx lasts.
 // It stops without an error when ctx is done, and with one when the daemon refuses the
-// subscription with a client error (4xx: a bad option, a missing token), which a retry
-// would not change. At a damaged record it yields a *pmd.CorruptError and, if the loop
+// subscription with a client error (4xx: a missing token), which a retry would not
+// change; options the store would refuse (a stream name that breaks its rules, types
+// with a stream) end it before anything is sent, with a *pmd.InvalidArgumentError. At a damaged record it yields a *pmd.CorruptError and, if the loop
 // goes on, resumes after the record at once. Breaking out of the loop ends the
 // subscription.
 func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		q := url.Values{}
 		if opts.Stream != "" {
+			if err := checkStream(opts.Stream); err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if opts.Stream != pmd.All && len(opts.Types) > 0 {
+				yield(Event{}, invalid("types", "filter only the global log, not stream %q", opts.Stream))
+				return
+			}
 			q.Set("stream", opts.Stream)
 		}
 		if err := checkTypes(opts.Types); err != nil {
@@ -180,17 +189,29 @@ func (s *sse) connect(ctx context.Context) error {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return apiError(resp, raw)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	// An event is one data line, as large as the largest event the daemon takes.
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
 	var id, kind string
 	var data []byte
-	for sc.Scan() {
-		field, value, _ := bytes.Cut(sc.Bytes(), []byte(":"))
+	for {
+		// An event is one data line, its JSON, which no cap can bound: the daemon's
+		// body limit bounds what was taken, not its JSON (six bytes for each "<" or
+		// control character), and a line over a cap would fail every reconnect at it.
+		line, err := rd.ReadBytes('\n')
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // a subscription never ends by itself
+			}
+			return &ConnectionError{URL: s.c.base, Err: err}
+		}
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "": // a blank line ends an event; a line starting with ':' is a comment
-			if len(sc.Bytes()) > 0 {
+			if len(line) > 0 {
 				continue
 			}
 			if kind == "error" {
@@ -221,16 +242,9 @@ func (s *sse) connect(ctx context.Context) error {
 			if data != nil {
 				data = append(data, '\n')
 			}
-			data = append(data, value...) // a copy: the scanner reuses its buffer
+			data = append(data, value...)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &ConnectionError{URL: s.c.base, Err: err}
-	}
-	return &ConnectionError{URL: s.c.base, Err: io.ErrUnexpectedEOF}
 }
 
 // sseError reads the data of an SSE error event, the daemon's error JSON, as an *Error

@@ -46,6 +46,12 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 		}
 		return nil
 	}
+	firstOf := func(seq func(func(client.Event, error) bool)) error {
+		for _, err := range seq {
+			return err
+		}
+		return nil
+	}
 	placed := pmd.EventData{Type: "Placed"}
 	nan := pmd.EventData{Type: "Placed", Data: map[string]any{"ratio": math.NaN()}}
 	tests := []struct {
@@ -100,6 +106,16 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 			func() error {
 				_, err := c.ReadStream(ctx, "Order$1", pmd.ReadOptions{Types: []string{"Placed"}})
 				return err
+			}},
+		{"follow a stream with a control character",
+			func() error { return first(s.Subscribe(ctx, pmd.SubscribeOptions{Stream: "Order\x00"})) },
+			func() error { return firstOf(c.Subscribe(ctx, client.SubscribeOptions{Stream: "Order\x00"})) }},
+		{"follow a stream by type",
+			func() error {
+				return first(s.Subscribe(ctx, pmd.SubscribeOptions{Stream: "Order$1", Types: []string{"Placed"}}))
+			},
+			func() error {
+				return firstOf(c.Subscribe(ctx, client.SubscribeOptions{Stream: "Order$1", Types: []string{"Placed"}}))
 			}},
 		{"read an empty category",
 			func() error { return first(s.ReadCategory(ctx, "", pmd.ReadOptions{})) },

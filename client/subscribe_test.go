@@ -1,0 +1,54 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd/client"
+)
+
+// TestSubscribeTakesAnEventOfAnySize: an event's SSE data line is as long as its JSON,
+// which the daemon does not bound to its request body limit (json escapes "<" as
+// \u003c, six bytes for one: 12 MiB of "<", taken under the default 16 MiB limit, is
+// 72 MiB sent). A line above a fixed cap failed each connection at the same event, and
+// the subscription reconnected to it forever without yielding it. The long line here is
+// a comment, which the client reads as it reads a data line but need not decode (65 MiB
+// of JSON takes the race detector most of a minute), before an event.
+func TestSubscribeTakesAnEventOfAnySize(t *testing.T) {
+	const size = 65 << 20 // above the 64 MiB the client capped a line at
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "retry: 1000\r\n\r\n:")
+		chunk := bytes.Repeat([]byte("x"), 1<<20)
+		for range size / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		fmt.Fprint(w, "\r\nid: 1\r\ndata: {\"id\":\"0190c1d2-0000-7000-8000-000000000001\",\"type\":\"Big\",\"position\":1}\r\n\r\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer ts.Close()
+	c := newClient(t, ts.URL, client.WithReconnectDelay(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for e, err := range c.Subscribe(ctx, client.SubscribeOptions{Dropped: func(err error) {
+		t.Errorf("dropped: %v", err)
+		cancel()
+	}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type != "Big" || e.Position != 1 {
+			t.Fatalf("got %s at %d, want Big at 1", e.Type, e.Position)
+		}
+		return
+	}
+	t.Fatalf("the subscription ended without the event: %v", ctx.Err())
+}
