@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,12 +31,14 @@ type Client struct {
 type Option func(*Client)
 
 // WithToken sends token as "Authorization: Bearer <token>" with every request, for a
-// daemon started with --auth. An empty token sends none.
+// daemon started with --auth. An empty token sends none; New refuses one holding a
+// control character (a newline), which no header can carry.
 func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // WithHTTPClient sends the requests through hc, for instance one that trusts a private
 // CA for an https daemon. It should have no overall Timeout: subscriptions last as long
-// as their context. The default is a new http.Client. The client uses a copy of hc that
+// as their context. The default is an http.Client of its own, which keeps an idle
+// connection for each of up to 256 concurrent callers. The client uses a copy of hc that
 // follows no redirects: the API answers none, so a 3xx fails with an *Error naming it.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
 
@@ -43,17 +46,20 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 // losing its connection; the default is one second, the pause the daemon asks for.
 func WithReconnectDelay(d time.Duration) Option { return func(c *Client) { c.reconnect = d } }
 
-// WithLeaderReads sends every read (GET) with ?consistency=leader: on a node of a
-// cluster it is answered by the leader, after a round to a quorum, so it sees every
-// write acknowledged through any node. Without it a node answers from its own copy,
-// which holds every write acknowledged through that node. A single node answers the
-// same either way. Reads that need it and reads that do not can use two Clients.
+// WithLeaderReads sends every read of the store (GET) with ?consistency=leader: on a
+// node of a cluster it is answered by the leader, after a round to a quorum, so it sees
+// every write acknowledged through any node. Without it a node answers from its own
+// copy, which holds every write acknowledged through that node. A single node answers
+// the same either way. Health, Metrics, Stats, Cluster, Routes and OpenAPI are still
+// answered by the node asked: they describe it. Reads that need it and reads that do
+// not can use two Clients.
 func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } }
 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
 // port without a host (":7070", as pmd serve --addr takes it for every interface) is
-// this machine: 127.0.0.1.
+// this machine: 127.0.0.1. Each Client keeps its own connections: make one per daemon
+// and share it.
 func New(addr string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(addr)
 	if raw == "" {
@@ -82,7 +88,11 @@ func New(addr string, opts ...Option) (*Client, error) {
 		// Sent as it is, the Host header would be ":7070", which the daemon refuses.
 		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
 	}
-	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{}, reconnect: time.Second}
+	// http.DefaultTransport keeps two idle connections per host: beyond two concurrent
+	// callers, each answer would close its connection and the next call dial again.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: t}, reconnect: time.Second}
 	for _, o := range opts {
 		o(c)
 	}
@@ -91,6 +101,11 @@ func New(addr string, opts ...Option) (*Client, error) {
 	}
 	if c.http == nil {
 		return nil, errors.New("client: WithHTTPClient was given a nil *http.Client")
+	}
+	// net/http refuses such a header value at every request, before it reaches the
+	// daemon: each would fail as a *ConnectionError, and a subscription retry it forever.
+	if i := strings.IndexFunc(c.token, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }); i >= 0 {
+		return nil, fmt.Errorf("client: WithToken: the token holds the control character %q at byte %d, which no Authorization header can carry (a token read from a file may end with a newline)", c.token[i], i)
 	}
 	hc := *c.http
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -195,6 +210,11 @@ func segment(s string) string {
 	return url.PathEscape(s)
 }
 
+// nodeRoutes answer about the node asked, not the store: WithLeaderReads leaves them to
+// that node, which would hand them to the leader with consistency=leader (its health,
+// metrics and cluster view for the node's, and an error while there is no leader).
+var nodeRoutes = []string{"/healthz", "/metrics", "/v1/stats", "/v1/cluster", "/v1/", "/v1/openapi.json"}
+
 // request builds a request of path (which starts with /) with the token set.
 func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var rd io.Reader
@@ -205,7 +225,7 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 		}
 		rd = bytes.NewReader(data)
 	}
-	if c.leaderReads && method == http.MethodGet {
+	if route, _, _ := strings.Cut(path, "?"); c.leaderReads && method == http.MethodGet && !slices.Contains(nodeRoutes, route) {
 		sep := "?"
 		if strings.Contains(path, "?") {
 			sep = "&"

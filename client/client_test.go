@@ -404,8 +404,12 @@ func TestWriteAndRead(t *testing.T) {
 	}
 }
 
-// TestLeaderReads: with WithLeaderReads every read asks for consistency=leader, which
-// every route takes (a single node answers as it would without), and writes do not.
+// TestLeaderReads: with WithLeaderReads every read of the store asks for
+// consistency=leader, which every route takes (a single node answers as it would
+// without), and writes do not; nor do the routes that describe the node asked (its
+// health, metrics, figures, cluster view and API), which a node with
+// consistency=leader hands to the leader: a follower's Health was the leader's, and
+// failed while there was no leader.
 func TestLeaderReads(t *testing.T) {
 	var mu sync.Mutex
 	queries := map[string]string{} // method and path → query
@@ -429,9 +433,20 @@ func TestLeaderReads(t *testing.T) {
 		func() error { _, err := c.ReadStream(ctx, "Order$1", pmd.ReadOptions{Limit: 1}); return err },
 		func() error { _, err := c.ReadAll(ctx, pmd.ReadOptions{}); return err },
 		func() error { _, err := c.Event(ctx, res.IDs[0]); return err },
-		func() error { _, err := c.Health(ctx); return err },
 		func() error { collect(t, c.Subscribe(ctx, client.SubscribeOptions{}), 1); return nil },
+		func() error { _, err := c.Health(ctx); return err },
+		func() error { _, err := c.Metrics(ctx); return err },
+		func() error { _, err := c.Stats(ctx); return err },
+		func() error { _, err := c.Routes(ctx); return err },
+		func() error { _, err := c.OpenAPI(ctx); return err },
+		func() error {
+			if _, err := c.Cluster(ctx); !errors.Is(err, client.ErrNotFound) {
+				return fmt.Errorf("a single node's cluster: %v", err)
+			}
+			return nil
+		},
 	}
+	nodeLocal := []string{"GET /healthz", "GET /metrics", "GET /v1/stats", "GET /v1/", "GET /v1/openapi.json", "GET /v1/cluster"}
 	for i, read := range reads {
 		if err := read(); err != nil {
 			t.Fatalf("read %d: %v", i, err)
@@ -441,12 +456,12 @@ func TestLeaderReads(t *testing.T) {
 	defer mu.Unlock()
 	for route, q := range queries {
 		leader := strings.Contains(q, "consistency=leader")
-		if leader != strings.HasPrefix(route, "GET ") {
-			t.Errorf("%s?%s: consistency=leader sent %v", route, q, leader)
+		if want := strings.HasPrefix(route, "GET ") && !slices.Contains(nodeLocal, route); leader != want {
+			t.Errorf("%s?%s: consistency=leader sent %v, want %v", route, q, leader, want)
 		}
 	}
-	if len(queries) != 6 {
-		t.Fatalf("requests %v, want 6", queries)
+	if len(queries) != 11 {
+		t.Fatalf("requests %v, want 11", queries)
 	}
 }
 
@@ -831,7 +846,7 @@ func TestSubscribeCatchUpThenLive(t *testing.T) {
 	if *stream[0].Version != 3 || *stream[1].Version != 4 {
 		t.Fatalf("stream subscription: %+v", stream)
 	}
-	// Bad options end the iteration with the daemon's error.
+	// Bad options end the iteration with an invalid argument, sent nowhere.
 	for _, err := range c.Subscribe(ctx, client.SubscribeOptions{Stream: "s", Types: []string{"A"}}) {
 		if !errors.Is(err, pmd.ErrInvalidArgument) {
 			t.Fatalf("stream and types: %v", err)

@@ -74,13 +74,19 @@
 // Any node of a cluster takes any request: writes go to the leader and the client gets
 // its answer. Reads come from the node's own copy, which holds every write acknowledged
 // through that node; a Client made WithLeaderReads reads through the leader, seeing
-// every write acknowledged through any node. Cluster, JoinNode and RemoveNode see and
-// change the membership.
+// every write acknowledged through any node (Health, Metrics, Stats and Cluster still
+// describe the node asked). Cluster, JoinNode and RemoveNode see and change the
+// membership. A Client talks to one node: when that node is down, its calls fail with a
+// *ConnectionError and its subscriptions wait for it, whatever the other nodes do.
 //
 // # Retries
 //
 // The client retries nothing but a subscription's connection, which only reads. An
-// append that got no answer may or may not be stored: retry it with the same event
-// ids (set pmd.EventData.ID before the first try) and the daemon answers an
-// exact retry of a stored append with its original result, writing nothing again.
+// append that got no answer (a *ConnectionError, or its context's error) may or may
+// not be stored, and so may one a cluster node answered with unavailable
+// (pmd.ErrUnavailable) while the leader changed: its forward to the old leader can fail
+// after the write was committed. Retry it with the same event ids (set
+// pmd.EventData.ID before the first try) and the daemon answers an exact retry of a
+// stored append with its original result, writing nothing again, even with an expected
+// version that no longer holds; without ids, a retry can store the events twice.
 package client
