@@ -265,11 +265,15 @@ func (c *Client) page(ctx context.Context, path string, opts pmd.ReadOptions, wi
 	return p, numbersAll(p.Events)
 }
 
-// ReadStream reads one page of stream (pmd.All reads the global log) from opts.From,
-// forward or backward. A stream without events fails with pmd.ErrStreamNotFound.
+// ReadStream reads one page of stream (pmd.All reads the global log, as ReadAll does,
+// opts.Types included) from opts.From, forward or backward. A stream without events
+// fails with pmd.ErrStreamNotFound.
 func (c *Client) ReadStream(ctx context.Context, stream string, opts pmd.ReadOptions) (Page, error) {
 	if err := checkStream(stream); err != nil {
 		return Page{}, err
+	}
+	if stream == pmd.All {
+		return c.ReadAll(ctx, opts) // with opts.Types, as the store's ReadStream reads $all
 	}
 	return c.page(ctx, streamPath(stream), opts, false)
 }

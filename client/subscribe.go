@@ -50,11 +50,14 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 				yield(Event{}, err)
 				return
 			}
-			if opts.Stream != pmd.All && len(opts.Types) > 0 {
-				yield(Event{}, invalid("types", "filter only the global log, not stream %q", opts.Stream))
-				return
+			if opts.Stream != pmd.All {
+				if len(opts.Types) > 0 {
+					yield(Event{}, invalid("types", "filter only the global log, not stream %q", opts.Stream))
+					return
+				}
+				// pmd.All is not sent: the daemon, unlike the store, refuses it with types.
+				q.Set("stream", opts.Stream)
 			}
-			q.Set("stream", opts.Stream)
 		}
 		if err := checkTypes(opts.Types); err != nil {
 			yield(Event{}, err)

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/server"
 )
 
 // TestSubscribeTakesAnEventOfAnySize: an event's SSE data line is as long as its JSON,
@@ -51,4 +54,30 @@ func TestSubscribeTakesAnEventOfAnySize(t *testing.T) {
 		return
 	}
 	t.Fatalf("the subscription ended without the event: %v", ctx.Err())
+}
+
+// TestAllByType: pmd.All names the global log, as an empty Stream does and as ReadAll
+// reads it, and takes a types filter, as the store's ReadStream and Subscribe do. The
+// client refused ReadStream(pmd.All) with types, and sent stream=$all with types to the
+// daemon, which refuses the two together.
+func TestAllByType(t *testing.T) {
+	d := startDaemon(t, server.Options{}, nil)
+	c := newClient(t, d.url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, typ := range []string{"A", "B", "A"} {
+		if _, err := c.Append(ctx, "s", pmd.Any, pmd.EventData{Type: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := c.ReadStream(ctx, pmd.All, pmd.ReadOptions{Types: []string{"A"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed := collect(t, c.Subscribe(ctx, client.SubscribeOptions{Stream: pmd.All, Types: []string{"A"}}), 2)
+	for _, got := range [][]client.Event{page.Events, followed} {
+		if !slices.Equal(positions(got), []uint64{1, 3}) || got[0].Version != nil {
+			t.Fatalf("got %+v, want the A events at positions 1 and 3, without versions", got)
+		}
+	}
 }
