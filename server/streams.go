@@ -23,7 +23,13 @@ type writeResponse struct {
 }
 
 func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(r)
+	// The body's bytes as read, for pmd_append_bytes_total: a chunked body has no
+	// Content-Length.
+	raw, err := readRaw(r)
+	if err != nil {
+		return err
+	}
+	body, err := parseJSON(raw)
 	if err != nil {
 		return err
 	}
@@ -35,7 +41,7 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.metrics.appended(len(events), r.ContentLength)
+	s.metrics.appended(len(events), int64(len(raw)))
 	ids := make([]string, len(res.IDs))
 	for i, id := range res.IDs {
 		ids[i] = id.String()
