@@ -88,5 +88,7 @@
 // after the write was committed. Retry it with the same event ids (set
 // pmd.EventData.ID before the first try) and the daemon answers an exact retry of a
 // stored append with its original result, writing nothing again, even with an expected
-// version that no longer holds; without ids, a retry can store the events twice.
+// version that no longer holds; without ids, a retry can store the events twice. A
+// link has no such retry: one sent again after it was stored fails with
+// pmd.ErrDuplicateEvent, naming an id the stream already holds.
 package client

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +14,8 @@ import (
 
 // TestRetryWithTheSameIDs: the package documentation tells a caller whose append got no
 // answer to send it again with the same event ids; the daemon answers the original
-// result, even with an expected version that no longer holds, and writes nothing.
+// result, even with an expected version that no longer holds, and writes nothing. A
+// link sent again fails instead, as the documentation says.
 func TestRetryWithTheSameIDs(t *testing.T) {
 	d := startDaemon(t, server.Options{}, nil)
 	c := newClient(t, d.url)
@@ -39,5 +42,12 @@ func TestRetryWithTheSameIDs(t *testing.T) {
 	}
 	if len(p.Events) != 2 {
 		t.Fatalf("$all holds %d events, want the 2 appended once", len(p.Events))
+	}
+	// A link has no exact retry: sent again, it names the id the stream holds.
+	if _, err := c.Link(ctx, "Audit", pmd.Any, events[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Link(ctx, "Audit", pmd.Any, events[0].ID); !errors.Is(err, pmd.ErrDuplicateEvent) || !strings.Contains(err.Error(), events[0].ID.String()) {
+		t.Fatalf("a link sent again: %v, want duplicate_event naming %s", err, events[0].ID)
 	}
 }
