@@ -29,12 +29,16 @@ type RepairAction struct {
 	Offset   int64  // where the removed bytes start in Segment
 	Position uint64 // the position whose record is replaced (RepairVoid), or the first position whose bytes are cut (RepairCut)
 	Bytes    int64  // bytes removed from Segment (and kept in the quarantine file)
-	Records  int    // records removed (RepairCut) or 1 (RepairVoid)
+	Records  int    // records removed (RepairCut), or replaced (RepairVoid: 1, or a hidden run's)
 	Reason   string
 }
 
 // String describes the action for a person deciding whether to apply it.
 func (a RepairAction) String() string {
+	if a.Op == RepairVoid && a.Records > 1 {
+		return fmt.Sprintf("replace positions %d to %d (segment %s offset %d, %d bytes) by void records: %s",
+			a.Position, a.Position+uint64(a.Records)-1, a.Segment, a.Offset, a.Bytes, a.Reason)
+	}
 	if a.Op == RepairVoid {
 		return fmt.Sprintf("replace position %d (segment %s offset %d, %d bytes) by a void record: %s",
 			a.Position, a.Segment, a.Offset, a.Bytes, a.Reason)
@@ -58,6 +62,7 @@ type rewrite struct {
 	file  segFile // size: the bytes kept
 	offs  []uint32
 	voids map[int]*Record // by entry index
+	run   []*Record       // void records written after the entries: a hidden run's
 }
 
 // PlanRepair reads the whole log in dir, which no process may have open, with this
@@ -69,10 +74,14 @@ type rewrite struct {
 // follows (framing damage, damaged last records, a record count that does not match
 // the next file's name), the plan goes past it: damaged records whose framing holds
 // become void records, and otherwise the log is cut at the damage and the segment
-// files after it removed, the cut's Reason saying which positions that loses. It fails
-// with a *CorruptError for framing damage in the last segment that a later write shows
-// durable (as Open does), or in a sealed segment before the end whose sidecar does not
-// fit, and with other errors for files it cannot read.
+// files after it removed, the cut's Reason saying which positions that loses. A sealed
+// segment before that end which hides a run of positions (a segment file missing after
+// it, the segment cut short, or unframeable past a record without a sidecar that fits:
+// CorruptError.End) gets one RepairVoid action for the run (Records positions from
+// Position): its entries before the run are kept, the bytes after them quarantined, and
+// a void record written at each position of the run. It fails with a *CorruptError for
+// framing damage in the last segment that a later write shows durable (as Open does),
+// and with other errors for files it cannot read.
 // progress, if not nil, is called after each segment read with the bytes read so far
 // and the bytes to read: a big log takes minutes.
 func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
@@ -167,10 +176,14 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 		total += f.size
 	}
 	for i, f := range cut.keep {
-		offs := cut.tailOffs
+		offs, size := cut.tailOffs, f.size
+		var run *CorruptError // the run of positions a sealed segment hides
 		if i < len(cut.keep)-1 {
 			if offs, err = sealedOffsets(f, cut.keep[i+1].first); err != nil {
-				return nil, err
+				if !errors.As(err, &run) || run.End == 0 {
+					return nil, err
+				}
+				f.size = run.Offset // the entries before the run end there
 			}
 		}
 		rw := &rewrite{file: f, offs: offs}
@@ -201,10 +214,27 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 		if err != nil {
 			return nil, err
 		}
-		if rw.voids != nil {
+		if run != nil {
+			// A void record at each position of the run, after the entries framed
+			// before it; the bytes past them, if any, go to the quarantine. Each void
+			// begins a write of its own (WriteStart 0), so each ends the one before.
+			for pos := run.Position; pos < run.End; pos++ {
+				v := &Record{Position: pos, Kind: KindVoid}
+				if pending != nil {
+					pending.Commit = true
+				}
+				if replayed != nil {
+					replicaVoids = append(replicaVoids, voidAt{v, applied})
+				}
+				rw.run, pending = append(rw.run, v), v
+			}
+			p.Actions = append(p.Actions, RepairAction{Op: RepairVoid, Segment: f.path, Offset: run.Offset,
+				Position: run.Position, Bytes: size - run.Offset, Records: int(run.End - run.Position), Reason: run.Reason})
+		}
+		if rw.voids != nil || rw.run != nil {
 			p.rewrites = append(p.rewrites, rw)
 		}
-		if done += f.size; progress != nil {
+		if done += size; progress != nil {
 			progress(done, total)
 		}
 	}
@@ -221,8 +251,9 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 
 // sealedOffsets returns the entry offsets of the sealed segment f followed by a segment
 // starting at next, as a Log loads them: from its sidecar if that fits, else by framing it.
-// A segment that framing does not give count records is refused with the damage a Log's
-// load of it meets, naming the run of positions it hides (CorruptError.End).
+// A segment that framing does not give count records fails with the damage a Log's load
+// of it meets, a *CorruptError naming the run of positions it hides (Position to End-1,
+// from Offset on), with the offsets of the entries before the run.
 func sealedOffsets(f segFile, next uint64) ([]uint32, error) {
 	count := next - f.first
 	t, err := readSidecar(f.path)
@@ -232,16 +263,14 @@ func sealedOffsets(f segFile, next uint64) ([]uint32, error) {
 	offs, err := scanOffsets(f.path)
 	var ce *CorruptError
 	if errors.As(err, &ce) {
-		_, err = hidden(offs, f, count, ce.Offset, ce.Reason+" (and no offsets file fits the segment)")
-		return nil, err
+		return hidden(offs, f, count, ce.Offset, ce.Reason+" (and no offsets file fits the segment)")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if uint64(len(offs)) != count {
-		_, err = hidden(offs, f, count, f.size,
+		return hidden(offs, f, count, f.size,
 			fmt.Sprintf("sealed segment holds %d records, but the next segment starts at position %d", len(offs), next))
-		return nil, err
 	}
 	return offs, nil
 }
@@ -350,8 +379,12 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 			if a.Op == RepairVoid {
 				op = "void"
 			}
-			fmt.Fprintf(w, "pmd-quarantine 1 %s segment=%s offset=%d position=%d bytes=%d reason=%q\n",
-				op, filepath.Base(a.Segment), a.Offset, a.Position, a.Bytes, a.Reason)
+			run := ""
+			if a.Op == RepairVoid && a.Records > 1 {
+				run = fmt.Sprintf(" records=%d", a.Records)
+			}
+			fmt.Fprintf(w, "pmd-quarantine 1 %s segment=%s offset=%d position=%d bytes=%d%s reason=%q\n",
+				op, filepath.Base(a.Segment), a.Offset, a.Position, a.Bytes, run, a.Reason)
 			f, err := os.Open(a.Segment)
 			if err != nil {
 				return err
@@ -409,6 +442,11 @@ func (rw *rewrite) apply(dir string) error {
 			if _, err := io.Copy(w, io.NewSectionReader(old, start, end-start)); err != nil {
 				return err
 			}
+		}
+		for _, v := range rw.run {
+			rec = AppendRecord(rec[:0], v)
+			w.Write(appendUvarint(nil, uint64(len(rec))))
+			w.Write(rec)
 		}
 		if err := w.Flush(); err != nil {
 			return err

@@ -21,7 +21,9 @@ func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "print what a repair of a stopped store would do; --yes does it",
 		Long: `Repair prints what a repair of the stopped store in DIR would do, one line per change,
 and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
-is replaced by a void record at the same position (so no other event moves; on a
+is replaced by a void record at the same position, as is each position a damaged
+sealed segment hides (a segment file missing after it, or the segment cut short or
+unframeable: pmd verify names them as positions X to Y) (so no other event moves; on a
 cluster node, a damaged write after the log's last intact commit record that Raft
 applies again at the next start, being past the node's snapshot and seed, is cut
 instead, for Raft to write it again), every removed byte is kept in a quarantine file

@@ -139,7 +139,11 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 			r.note("torn tail, cut by the next start: %s offset %d (position %d): %d bytes (%d whole record(s)): %s",
 				a.Segment, a.Offset, a.Position, a.Bytes, a.Records, a.Reason)
 		case pmdlog.RepairVoid:
-			r.addDamage(&pmdlog.CorruptError{Segment: a.Segment, Offset: a.Offset, Position: a.Position, Reason: a.Reason})
+			ce := &pmdlog.CorruptError{Segment: a.Segment, Offset: a.Offset, Position: a.Position, Reason: a.Reason}
+			if a.Records > 1 {
+				ce.End = a.Position + uint64(a.Records) // a run a damaged sealed segment hides
+			}
+			r.addDamage(ce)
 		}
 	}
 	sidecars, err := pmdlog.VerifySidecars(logDir)
@@ -164,6 +168,10 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	var problems []string
 	problems, r.Problems = r.Problems, nil
 	for _, d := range r.Damage {
+		if d.End > d.Position+1 {
+			r.problem("%s offset %d (positions %d to %d): %s", d.Segment, d.Offset, d.Position, d.End-1, d.Reason)
+			continue
+		}
 		r.problem("%s offset %d (position %d): %s", d.Segment, d.Offset, d.Position, d.Reason)
 	}
 	for _, g := range r.version {
@@ -236,6 +244,9 @@ func (r *VerifyReport) addDamage(ce *pmdlog.CorruptError) {
 		return
 	}
 	r.damaged[ce.Position] = true
+	for p := ce.Position + 1; p < ce.End; p++ {
+		r.damaged[p] = true // a run a damaged sealed segment hides: met once
+	}
 	i := len(r.Damage)
 	for i > 0 && r.Damage[i-1].Position > ce.Position {
 		i--
