@@ -154,6 +154,8 @@ could not run (daemon unreachable, store in use, a file it needs unreadable).`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address of the daemon, host:port or an http(s) URL (env PMD_ADDR)")
 	pf.StringVar(&g.token, "token", os.Getenv("PMD_TOKEN"), "bearer token for a daemon started with --auth (env PMD_TOKEN)")
+	// The help prints a flag's default: not the token PMD_TOKEN gave it.
+	pf.Lookup("token").DefValue = ""
 	pf.StringVar(&g.tlsCA, "tls-ca", envString("PMD_TLS_CA", ""), "trust the PEM certificates in this file, instead of the system's roots, for an https daemon (env PMD_TLS_CA)")
 
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon and its data directory:"},
