@@ -39,7 +39,8 @@ type metrics struct {
 	scrapeErrs scrapeErrorLog
 }
 
-func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.Store, procs Processes, memory *memoryBudget) *metrics {
+// problems are what /healthz lists (Server.problems), for pmd_health_problems.
+func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.Store, procs Processes, memory *memoryBudget, problems func() []string) *metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,7 +92,14 @@ func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.S
 		}, func() float64 { return float64(memory.Held()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pmd_log_last_position", Help: "Position of the last record in the log.",
-		}, func() float64 { return float64(store.LastPosition()) }))
+		}, func() float64 { return float64(store.LastPosition()) }),
+		// Some degraded states have no series of their own (a damaged index, writes
+		// stopped until a restart, a cluster node removed or halted): this one alert
+		// covers them all.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pmd_health_problems",
+			Help: "Problems /healthz lists now (damaged records, failing or stopped writes, a damaged index, a cluster node removed or halted); 0 while healthy. A cluster node without a leader shows in pmd_raft_state.",
+		}, func() float64 { return float64(len(problems())) }))
 	if procs != nil {
 		reg.MustRegister(processCollector{procs})
 	}

@@ -177,7 +177,7 @@ func New(store *pmd.Store, opts Options) *Server {
 		memory:   newMemoryBudget(opts.MemoryBudget),
 	}
 	s.SetAllowHosts(opts.AllowHosts)
-	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes, s.memory)
+	s.metrics = newMetrics(opts.Registry, opts.MoreMetrics, store, opts.Processes, s.memory, s.problems)
 	s.metrics.scrapeErrs.log = opts.Logger
 	if opts.Node != nil {
 		// Every writer of a follower is forwarded to the leader: keep a connection per
