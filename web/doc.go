@@ -18,7 +18,12 @@
 //   - Pages that show the newest events follow them live over GET /v1/subscribe
 //     (EventSource): new events appear without a reload. A subscription answered with
 //     an error says which with the live badge; a 5xx is asked for again, later each
-//     time, a 4xx is not.
+//     time, a 4xx is not. A hidden tab closes its subscriptions and, shown again, opens
+//     them from after the last event it had: over HTTP/1.1 a browser gives one server
+//     six connections for all its tabs, and live tabs left in the background would
+//     otherwise keep any other page of the daemon from loading.
+//   - A cluster's follower lists no process manager or subscription in its stats (they
+//     run on the leader): its dashboard says so and names the leader.
 //   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.
 //
 // The pages:

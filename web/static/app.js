@@ -279,10 +279,12 @@
   let liveProblem = '';
 
   // setLive shows the state of the page's subscriptions: true live, false reconnecting,
-  // 'stopped' given up (an answer that another try would not change), null none.
+  // 'stopped' given up (an answer that another try would not change), 'paused' closed
+  // while the tab is hidden, null none.
   function setLive(state) {
     if (state === null) liveProblem = '';
-    const text = state === null ? '' : state === 'stopped' ? '○ not live' : state ? '● live' : '○ reconnecting…';
+    const text = state === null ? '' : state === 'stopped' ? '○ not live' : state === 'paused' ? '○ paused while the tab is hidden'
+      : state ? '● live' : '○ reconnecting…';
     liveBadge.textContent = liveProblem && text ? `${text} · ${liveProblem}` : text;
     liveBadge.title = liveProblem;
     liveBadge.className = state === false || state === 'stopped' ? 'live down' : 'live';
@@ -302,52 +304,88 @@
     setLive(false);
   }
 
-  // live follows a subscription for as long as the page is shown. EventSource
-  // reconnects by itself, resuming after the last id it saw, that of an error event
-  // too; it cannot send a token, so with one the subscription is read with fetch, and
-  // resumed the same way. EventSource gives up for good at an answer other than 200 and
-  // does not say which: the fetch loop then takes over from the last id, and says.
+  // subs are the live subscriptions of the page shown. While the tab is hidden they are
+  // closed, and opened again from after their last event once it is shown: over HTTP/1.1
+  // a browser gives one server six connections for all its tabs, each subscription
+  // holds one, and a few live tabs left in the background would keep every other page
+  // of the daemon, this tab's and a new tab's, from loading at all.
+  let subs = [];
+
+  // live follows a subscription for as long as the page is shown (and the tab visible).
   function live(params, onEvent) {
-    if (token()) {
-      liveWithToken(params, onEvent, null);
+    // lastID is the id of the last message received, close ends the connection (null
+    // while none is open), and done says an answer ended it that asking again would not
+    // change.
+    const sub = { params, onEvent, lastID: null, close: null, done: false };
+    subs.push(sub);
+    cleanup.push(() => { if (sub.close) sub.close(); setLive(null); });
+    if (document.hidden) setLive('paused');
+    else connect(sub);
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    const open = subs.filter((sub) => !sub.done);
+    if (document.hidden) {
+      for (const sub of open) {
+        if (sub.close) sub.close();
+        sub.close = null;
+      }
+      if (open.length) setLive('paused');
       return;
     }
-    const es = new EventSource('/v1/subscribe' + query(params));
-    let lastID = null;
+    for (const sub of open) {
+      if (!sub.close) connect(sub);
+    }
+  });
+
+  // connect opens a subscription, from after its last message if it had one.
+  // EventSource reconnects by itself, resuming after the last id it saw, that of an
+  // error event too; it cannot send a token, so with one the subscription is read with
+  // fetch, and resumed the same way. EventSource gives up for good at an answer other
+  // than 200 and does not say which: the fetch loop then takes over from the last id,
+  // and says.
+  function connect(sub) {
+    if (token()) {
+      liveWithToken(sub);
+      return;
+    }
+    // The SSE id is the event's version in a stream, its position in the log, as from is.
+    const from = sub.lastID === null ? {} : { from: String(BigInt(sub.lastID) + 1n) };
+    const es = new EventSource('/v1/subscribe' + query(Object.assign({}, sub.params, from)));
+    sub.close = () => es.close();
     es.onopen = () => setLive(true);
     es.onerror = (e) => {
       // The daemon's error events have data; a dropped connection's error has none.
-      if (e.lastEventId) lastID = e.lastEventId;
+      if (e.lastEventId) sub.lastID = e.lastEventId;
       if (e.data) liveError(e.data);
       else if (es.readyState !== EventSource.CLOSED) setLive(false);
       else {
         es.close();
-        liveWithToken(params, onEvent, lastID);
+        liveWithToken(sub);
       }
     };
     es.onmessage = (m) => {
-      if (m.lastEventId) lastID = m.lastEventId;
+      if (m.lastEventId) sub.lastID = m.lastEventId;
       let ev;
       try {
         ev = parseJSON(m.data);
       } catch (_) {
         return;
       }
-      onEvent(ev);
+      sub.onEvent(ev);
     };
-    cleanup.push(() => { es.close(); setLive(null); });
   }
 
-  // liveWithToken reads a subscription with fetch, from after lastID (null: from the
-  // start given by params). An answer other than 200 shows with the badge: a 5xx is
-  // tried again, ever later (up to 30s between tries); a 4xx stops it, since the same
+  // liveWithToken reads a subscription with fetch, from after sub.lastID (null: from
+  // the start given by its params). An answer other than 200 shows with the badge: a 5xx
+  // is tried again, ever later (up to 30s between tries); a 4xx stops it, since the same
   // request would get the same answer, and a 401 asks for another token.
-  function liveWithToken(params, onEvent, lastID) {
+  function liveWithToken(sub) {
     const ctrl = new AbortController();
     let stopped = false;
     let failures = 0;
     let refusal = null; // the last answer other than 200, shown until one is 200
-    cleanup.push(() => { stopped = true; ctrl.abort(); setLive(null); });
+    sub.close = () => { stopped = true; ctrl.abort(); };
     // dispatch handles one SSE message: "id:", "event:" and "data:" lines.
     const dispatch = (block) => {
       let id = null;
@@ -360,7 +398,7 @@
       }
       // Every message's id counts, as with EventSource: the error event of a damaged
       // record carries its id, so that the reconnect resumes after it.
-      if (id !== null) lastID = id;
+      if (id !== null) sub.lastID = id;
       if (type === 'error') {
         liveError(data);
         return;
@@ -372,14 +410,14 @@
       } catch (_) {
         return;
       }
-      onEvent(ev);
+      sub.onEvent(ev);
     };
     (async () => {
       while (!stopped) {
         try {
           const headers = authHeaders({ Accept: 'text/event-stream' });
-          if (lastID !== null) headers['Last-Event-ID'] = lastID;
-          const res = await fetch('/v1/subscribe' + query(params), { headers, signal: ctrl.signal });
+          if (sub.lastID !== null) headers['Last-Event-ID'] = sub.lastID;
+          const res = await fetch('/v1/subscribe' + query(sub.params), { headers, signal: ctrl.signal });
           if (!res.ok) {
             let body = null;
             try {
@@ -388,6 +426,10 @@
               // not the daemon's JSON: the status says enough
             }
             liveProblem = refusal = `${(body && body.error) || res.status}: ${(body && body.message) || res.statusText}`;
+            if (res.status < 500) {
+              sub.done = true;
+              sub.close = null;
+            }
             if (res.status === 401) {
               // The tab's token was revoked (the token file reloaded): ask for
               // another, as every page does, rather than only stopping.
@@ -1075,7 +1117,17 @@
       if (drawWrites) drawWrites([x, st.series.records_per_second, st.series.writes_per_second]);
       if (drawCommits) drawCommits([x, st.series.commit_mean_ms, st.series.commit_max_ms]);
 
-      managersPanel.replaceChildren(el('h2', null, 'Process managers'), st.processes.length
+      // A cluster runs its process managers and subscriptions on the leader; a follower's
+      // stats list none, as it cannot say how they stand.
+      const c = st.cluster;
+      const leader = c && c.leader_id !== c.node_id ? c.nodes.find((n) => n.id === c.leader_id) : null;
+      const elsewhere = c && c.leader_id !== c.node_id && st.processes.length === 0
+        ? el('p', { class: 'empty', id: 'on-leader' }, 'The process managers and subscriptions of a cluster, if its config has any, run on the leader, ',
+          c.leader_id ? [c.leader_id, leader ? [' (', el('code', null, leader.http_addr), ')'] : null,
+            ': its dashboard shows how they stand, and the Process managers and Parked pages of this node ask it.']
+            : 'and no leader is known now.')
+        : null;
+      managersPanel.replaceChildren(el('h2', null, 'Process managers'), elsewhere || (st.processes.length
         ? table(['Process manager', 'Open', 'Completed', 'Expired', 'Lag', 'Parked', 'Delivery failures'], st.processes.map((m) => el('tr', { dataset: { manager: m.name } },
           el('td', null, el('a', { href: href(['processes', m.name]) }, m.name)),
           el('td', { class: 'num open' }, el('a', { href: href(['processes', m.name], { status: 'open', sort: 'age' }), title: 'the open ones, oldest first' }, count(m.open))),
@@ -1084,7 +1136,7 @@
           lagCell(m.lag),
           el('td', { class: 'num parked' + (m.parked > 0 ? ' warn' : '') }, m.parked > 0 ? el('a', { href: '#/parked' }, count(m.parked)) : '0'),
           el('td', { class: 'num failures' }, failures(m)))))
-        : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.'));
+        : el('p', { class: 'empty' }, 'The daemon runs no process manager: start it with pmd serve --config FILE.')));
 
       subsPanel.hidden = st.subscriptions.length === 0;
       subsPanel.replaceChildren(el('h2', null, 'Subscriptions'), table(['Subscription', 'Delivers', 'Status', 'Position', 'Lag', 'Parked', 'Last error'],
@@ -1103,7 +1155,6 @@
             : el('span', { class: 'meta' }, 'none'))))));
 
       // A single node has no cluster panel; a node of a cluster shows every node.
-      const c = st.cluster;
       clusterPanel.hidden = !c;
       clusterPanel.replaceChildren(...(c ? [
         el('h2', null, 'Cluster'),
@@ -1352,6 +1403,7 @@
 
   async function route() {
     for (const f of cleanup.splice(0)) f();
+    subs = [];
     tokenControl();
     const seq = ++renderSeq;
     const current = () => seq === renderSeq;
