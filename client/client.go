@@ -24,6 +24,7 @@ type Client struct {
 	http        *http.Client
 	token       string
 	reconnect   time.Duration
+	idle        time.Duration
 	leaderReads bool
 }
 
@@ -45,6 +46,14 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 // WithReconnectDelay sets how long a subscription waits before it reconnects after
 // losing its connection; the default is one second, the pause the daemon asks for.
 func WithReconnectDelay(d time.Duration) Option { return func(c *Client) { c.reconnect = d } }
+
+// WithIdleTimeout sets how long a subscription waits on a connection on which nothing
+// comes, not even the comment the daemon sends every 15 s while it has no event, before
+// it drops the connection and makes it again (telling Dropped); the default is one
+// minute. The silence is of a hung daemon, or of a follower relaying a leader-read
+// subscription from a leader that hung while another took over; a dead daemon's
+// connection breaks by itself. The caller's loop body does not count.
+func WithIdleTimeout(d time.Duration) Option { return func(c *Client) { c.idle = d } }
 
 // WithLeaderReads sends every read of the store (GET) with ?consistency=leader: on a
 // node of a cluster it is answered by the leader, after a round to a quorum, so it sees
@@ -92,12 +101,15 @@ func New(addr string, opts ...Option) (*Client, error) {
 	// callers, each answer would close its connection and the next call dial again.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
-	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: t}, reconnect: time.Second}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: t}, reconnect: time.Second, idle: time.Minute}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.reconnect <= 0 {
 		return nil, fmt.Errorf("client: the reconnect delay must be positive, got %s", c.reconnect)
+	}
+	if c.idle <= 0 {
+		return nil, fmt.Errorf("client: the idle timeout must be positive, got %s", c.idle)
 	}
 	if c.http == nil {
 		return nil, errors.New("client: WithHTTPClient was given a nil *http.Client")

@@ -59,8 +59,9 @@
 //
 // Subscribe returns an iterator over the events of $all or of one stream, first the
 // stored ones from a position, then live ones as they are written. When the connection
-// drops, or the daemon cuts a subscriber that fell behind, the iterator reconnects by
-// itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is
+// drops or goes silent (nothing, not even the daemon's heartbeat, for a minute:
+// WithIdleTimeout), or the daemon cuts a subscriber that fell behind, the iterator
+// reconnects by itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is
 // skipped and none comes twice. It ends when its context is done, or with an error the
 // daemon answered that a retry would not change (a bad request, a missing token).
 //

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
@@ -85,5 +86,22 @@ func TestConcurrentCallsReuseConnections(t *testing.T) {
 	// connection is on its way back to the pool.
 	if n := conns.Load(); n > 2*writers {
 		t.Fatalf("%d calls of %d writers opened %d connections, want at most %d", writers*calls, writers, n, 2*writers)
+	}
+}
+
+// TestNewRefusesADurationThatIsNotPositive: a reconnect delay or idle timeout of zero
+// or less is refused, naming it.
+func TestNewRefusesADurationThatIsNotPositive(t *testing.T) {
+	for _, tt := range []struct {
+		opt  client.Option
+		want string
+	}{
+		{client.WithReconnectDelay(0), "reconnect delay"},
+		{client.WithIdleTimeout(0), "idle timeout"},
+		{client.WithIdleTimeout(-time.Second), "idle timeout"},
+	} {
+		if _, err := client.New("127.0.0.1:7070", tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("got %v, want an error naming the %s", err, tt.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -34,14 +35,15 @@ type SubscribeOptions struct {
 
 // Subscribe follows the global log or one stream: the stored events from opts.From,
 // then live events as they are written. It yields each event once, in order; when the
-// connection drops or the daemon cuts it, it reconnects after the reconnect delay and
-// resumes after the last event yielded (SSE Last-Event-ID), for as long as ctx lasts.
-// It stops without an error when ctx is done, and with one when the daemon refuses the
-// subscription with a client error (4xx: a missing token), which a retry would not
-// change; options the store would refuse (a stream name that breaks its rules, types
-// with a stream) end it before anything is sent, with a *pmd.InvalidArgumentError. At a damaged record it yields a *pmd.CorruptError and, if the loop
-// goes on, resumes after the record at once. Breaking out of the loop ends the
-// subscription.
+// connection drops, goes silent (WithIdleTimeout) or the daemon cuts it, it reconnects
+// after the reconnect delay and resumes after the last event yielded (SSE
+// Last-Event-ID), for as long as ctx lasts. It stops without an error when ctx is done,
+// and with one when the daemon refuses the subscription with a client error (4xx: a
+// missing token), which a retry would not change; options the store would refuse (a
+// stream name that breaks its rules, types with a stream) end it before anything is
+// sent, with a *pmd.InvalidArgumentError. At a damaged record it yields a
+// *pmd.CorruptError and, if the loop goes on, resumes after the record at once.
+// Breaking out of the loop ends the subscription.
 func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		q := url.Values{}
@@ -175,7 +177,28 @@ type sse struct {
 // ended: nil only when the caller stopped the loop, since a subscription never ends by
 // itself.
 func (s *sse) connect(ctx context.Context) error {
-	req, err := s.c.request(ctx, "GET", s.path, nil)
+	// The connection ends when nothing comes on it for the idle timeout: its answer,
+	// then each line, events and heartbeats alike, sets the timer again.
+	conn, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var silent atomic.Bool
+	timer := time.AfterFunc(s.c.idle, func() {
+		silent.Store(true)
+		cancel()
+	})
+	defer timer.Stop()
+	// broken is why a connection that failed with err ended: ctx's end, the silence, or
+	// err itself.
+	broken := func(err error) error {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case silent.Load():
+			return &ConnectionError{URL: s.c.base, Err: fmt.Errorf("nothing came for %s, not even a heartbeat", s.c.idle)}
+		}
+		return err
+	}
+	req, err := s.c.request(conn, "GET", s.path, nil)
 	if err != nil {
 		return err
 	}
@@ -185,7 +208,7 @@ func (s *sse) connect(ctx context.Context) error {
 	}
 	resp, err := s.c.send(req)
 	if err != nil {
-		return err
+		return broken(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -201,14 +224,12 @@ func (s *sse) connect(ctx context.Context) error {
 		// control character), and a line over a cap would fail every reconnect at it.
 		line, err := rd.ReadBytes('\n')
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // a subscription never ends by itself
 			}
-			return &ConnectionError{URL: s.c.base, Err: err}
+			return broken(&ConnectionError{URL: s.c.base, Err: err})
 		}
+		timer.Reset(s.c.idle)
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
@@ -228,10 +249,12 @@ func (s *sse) connect(ctx context.Context) error {
 				if err := ev.numbers(); err != nil {
 					return err
 				}
+				timer.Stop() // the caller's time is not the connection's silence
 				if !s.yield(ev, nil) {
 					s.stopped = true
 					return nil
 				}
+				timer.Reset(s.c.idle)
 				if id != "" {
 					s.lastID = id
 				}

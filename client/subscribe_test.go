@@ -3,10 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +81,63 @@ func TestAllByType(t *testing.T) {
 		if !slices.Equal(positions(got), []uint64{1, 3}) || got[0].Version != nil {
 			t.Fatalf("got %+v, want the A events at positions 1 and 3, without versions", got)
 		}
+	}
+}
+
+// TestSubscribeReconnectsWhenNothingComes: a connection on which nothing comes, not
+// even the heartbeat the daemon sends every 15 s, is dropped and made again. A follower
+// relaying a leader-read subscription from a leader that hung (while a new one took
+// over) sent nothing, and the subscription waited for the old leader forever. One on
+// which only heartbeats come is kept.
+func TestSubscribeReconnectsWhenNothingComes(t *testing.T) {
+	const idle = time.Second
+	var mu sync.Mutex
+	var lastIDs []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
+		n := len(lastIDs)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		event := func(pos int) {
+			fmt.Fprintf(w, "id: %d\ndata: {\"id\":\"0190c1d2-0000-7000-8000-00000000000%d\",\"type\":\"E\",\"position\":%d}\n\n", pos, pos, pos)
+			w.(http.Flusher).Flush()
+		}
+		switch n {
+		case 1: // an event, then silence
+			event(1)
+		case 2: // heartbeats for longer than idle, then an event
+			tick := time.NewTicker(idle / 20)
+			defer tick.Stop()
+			for range 30 {
+				select {
+				case <-tick.C:
+					fmt.Fprint(w, ": heartbeat\n\n")
+					w.(http.Flusher).Flush()
+				case <-r.Context().Done():
+					return
+				}
+			}
+			event(2)
+		}
+		<-r.Context().Done()
+	}))
+	defer ts.Close()
+	c := newClient(t, ts.URL, client.WithReconnectDelay(time.Millisecond), client.WithIdleTimeout(idle))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var drops []error
+	got := collect(t, c.Subscribe(ctx, client.SubscribeOptions{Dropped: func(err error) { drops = append(drops, err) }}), 2)
+	if !slices.Equal(positions(got), []uint64{1, 2}) {
+		t.Fatalf("got %+v", got)
+	}
+	var ce *client.ConnectionError
+	if len(drops) != 1 || !errors.As(drops[0], &ce) {
+		t.Fatalf("drops %v, want one *ConnectionError, for the silent connection", drops)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(lastIDs, []string{"", "1"}) {
+		t.Fatalf("Last-Event-ID of each connection: %q", lastIDs)
 	}
 }
