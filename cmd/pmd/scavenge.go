@@ -70,9 +70,22 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
+	// A scavenge that fails may have done part of its work first (the segments before a
+	// failure, or all but a damaged one, and the quarantines it removed): say what.
+	if err == nil || res.Segments > 0 || len(res.Quarantines) > 0 {
+		printScavenged(stdout, dir, res)
+	}
+	switch {
+	case errors.Is(err, pmd.ErrCorrupt):
+		return err // damage found (exitFailed): pmd repair DIR removes it
+	case err != nil:
 		return &exitError{exitTrouble, err}
 	}
+	return nil
+}
+
+// printScavenged prints what a scavenge of dir did.
+func printScavenged(stdout io.Writer, dir string, res pmd.ScavengeResult) {
 	fmt.Fprintf(stdout, "%s: %d segment(s) read, %d rewritten: %d events and links removed, %d erased; %d bytes freed (%d → %d)\n",
 		dir, res.Segments, res.Rewritten, res.Gone, res.Erased, res.Freed(), res.BytesBefore, res.BytesAfter)
 	for _, q := range res.Quarantines {
@@ -84,7 +97,6 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 	if res.ExpirySkipped {
 		fmt.Fprintf(stdout, "%s is a cluster node's: events past their max age were left for the cluster's next scavenge (POST /v1/admin/scavenge on the leader)\n", dir)
 	}
-	return nil
 }
 
 // scheduleScavenges scavenges store every interval (never if it is 0) until ctx ends;

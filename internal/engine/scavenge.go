@@ -61,7 +61,9 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // erased event, so that an erasure always leaves the disk; otherwise it is left as it is.
 // In a store that erased data, the scavenge first removes the quarantines in the data
 // directory (see dropQuarantines). One scavenge runs at a time: another waits for it to
-// finish, or for its own ctx to end.
+// finish, or for its own ctx to end. A segment with a damaged record is kept as it is
+// (log.Rewrite refuses it) and the others are scavenged; the scavenge then fails with
+// the damage (a *log.CorruptError in the chain).
 func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
 	// One scavenge at a time: two would do the same work, each rewriting what the other
@@ -104,6 +106,7 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 		rate = DefaultScavengeRate
 	}
 	start := time.Now()
+	var damaged []error // of the segments a damaged record kept as they were
 	pace := func(ctx context.Context, read int64) error {
 		if rate < 0 {
 			return ctx.Err()
@@ -144,6 +147,18 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 		if err == nil {
 			err = sc.err
 		}
+		var ce *pmdlog.CorruptError
+		if sc.err == nil && errors.As(err, &ce) {
+			// A damaged record stops this segment's rewrite, which changed nothing; the
+			// other segments go on: one damaged record must not keep every erasure on
+			// the disk, scavenge after scavenge.
+			damaged = append(damaged, err)
+			done += s.Size
+			if opts.Progress != nil {
+				opts.Progress(done, total)
+			}
+			continue
+		}
 		if err != nil {
 			return res, fmt.Errorf("pmd: scavenge: %w", err)
 		}
@@ -163,6 +178,10 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 	if res.Rewritten > 0 {
 		e.logger.Info("pmd: scavenged the log", "segments", res.Rewritten, "gone", res.Gone, "erased", res.Erased,
 			"freed_bytes", res.Freed(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	if len(damaged) > 0 {
+		return res, fmt.Errorf("pmd: scavenge: %d damaged segment(s) kept as they were, with the dead and erased bytes they hold, until pmd repair removes the damage; the other segments were scavenged, freeing %d bytes: %w",
+			len(damaged), res.Freed(), errors.Join(damaged...))
 	}
 	return res, nil
 }
@@ -203,8 +222,13 @@ func (e *Engine) sealErased(ctx context.Context) error {
 		}
 		return nil
 	})
+	var ce *pmdlog.CorruptError
 	switch {
 	case errors.Is(err, errFound):
+		return e.Log.Seal()
+	case errors.As(err, &ce):
+		// The records past the damage cannot be told apart: sealed, the segment is
+		// scavenged as the sealed ones are, and its damage reported with theirs.
 		return e.Log.Seal()
 	case err != nil:
 		return err

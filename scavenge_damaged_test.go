@@ -1,0 +1,87 @@
+package pmd_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/damagetest"
+)
+
+// TestScavengeGoesPastADamagedSegment: a damaged record stops the rewrite of its own
+// segment, which cannot be framed and rewritten safely, but not the scavenge: the erased
+// data in every other segment leaves the disk, and the scavenge then fails with the
+// damage (ErrCorrupt), so that whoever scavenges learns that a segment kept its dead and
+// erased bytes until a repair. One damaged record used to stop every scavenge at that
+// segment, for good: a bit flipped in an old segment kept every erasure after it on the
+// disk, and one in the active segment of a store that erased anything kept all of them.
+func TestScavengeGoesPastADamagedSegment(t *testing.T) {
+	const damage, secret = "BITROT-IN-THIS-RECORD", "ERASED-SECRET"
+	pad := pmd.EventData{Type: "P", Data: map[string]any{"p": strings.Repeat("x", 500)}}
+	bitrot := pmd.EventData{Type: "T", Data: map[string]any{"s": damage}}
+	pads := func(n int) []pmd.EventData {
+		out := make([]pmd.EventData, n)
+		for i := range out {
+			out[i] = pad
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		// before and after user-1's event, which the test erases: it lands in an
+		// undamaged sealed segment.
+		before, after []pmd.EventData
+	}{
+		{"in a sealed segment", append([]pmd.EventData{bitrot}, pads(10)...), pads(10)},
+		{"in the active segment", nil, append(pads(10), bitrot, pad)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			opts := pmd.Options{Logger: quietLogger(), NoScrub: true, SegmentSize: 4096}
+			s, err := pmd.Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range tc.before {
+				mustAppend(t, s, "other", pmd.Any, e)
+			}
+			mustAppend(t, s, "user-1", pmd.Any, pmd.EventData{Type: "T", Data: map[string]any{"s": secret}})
+			for _, e := range tc.after {
+				mustAppend(t, s, "other", pmd.Any, e)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			holding := filesHolding(t, dir, []byte(secret))
+			damaged := damagetest.FlipIn(t, dir, damage)
+			segs := damagetest.Segments(t, dir)
+			if len(holding) != 1 || holding[0] == damaged || holding[0] == segs[len(segs)-1] ||
+				(damaged == segs[len(segs)-1]) != (tc.name == "in the active segment") {
+				t.Fatalf("secret in %v, damage in %s, segments %v: the test no longer sets up what it checks", holding, damaged, segs)
+			}
+			if s, err = pmd.Open(dir, opts); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.EraseStream(ctx, "user-1"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+			if !errors.Is(err, pmd.ErrCorrupt) {
+				t.Errorf("Scavenge = %+v, %v; want the damaged segment reported as ErrCorrupt", res, err)
+			}
+			if res.Erased != 1 {
+				t.Errorf("Scavenge erased %d events, want user-1's one, in an undamaged segment", res.Erased)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if found := filesHolding(t, dir, []byte(secret)); len(found) > 0 {
+				t.Errorf("the erased data is still in %v after the scavenge", found)
+			}
+		})
+	}
+}
