@@ -181,6 +181,13 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 				expireErr = err
 				return err
 			}
+			// The rewrite reads the dead marks from the index, which takes the expiry
+			// after it answered it: without this wait the events it kills would stay
+			// on the disk until the next scavenge.
+			if err := s.visible(ctx); err != nil {
+				expireErr = err
+				return err
+			}
 			return nil
 		}
 	}
