@@ -92,4 +92,7 @@
 // version that no longer holds; without ids, a retry can store the events twice. A
 // link has no such retry: one sent again after it was stored fails with
 // pmd.ErrDuplicateEvent, naming an id the stream already holds.
+//
+// A call has no time limit of its own: it lasts until the daemon answers (within its
+// 30 s request timeout, unless it hangs) or its context ends. Give ctx a deadline.
 package client
