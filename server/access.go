@@ -55,11 +55,15 @@ type token struct {
 
 // Tokens are the tokens of an --auth file. The file holds only each token's SHA-256,
 // so reading it does not reveal a token. Reload reads the file again; requests in
-// flight finish with the tokens they started with. It is safe for concurrent use.
+// flight finish with the tokens they started with, but subscriptions, which last as long
+// as their client keeps them, end once a reload no longer lets their token open them
+// (Server.whileAuthorized). It is safe for concurrent use.
 type Tokens struct {
 	path string
 	mu   sync.RWMutex
 	list []token
+	// reloaded is closed, and replaced, by each reload that takes.
+	reloaded chan struct{}
 }
 
 // LoadTokens reads a token file:
@@ -70,7 +74,7 @@ type Tokens struct {
 //	    scopes: [write]                # read, write or admin
 //	    streams: ["Order$", "Customer$"] # optional: stream-name prefixes; absent: all
 func LoadTokens(path string) (*Tokens, error) {
-	t := &Tokens{path: path}
+	t := &Tokens{path: path, reloaded: make(chan struct{})}
 	if err := t.Reload(); err != nil {
 		return nil, err
 	}
@@ -85,8 +89,17 @@ func (t *Tokens) Reload() error {
 	}
 	t.mu.Lock()
 	t.list = list
+	close(t.reloaded)
+	t.reloaded = make(chan struct{})
 	t.mu.Unlock()
 	return nil
+}
+
+// changed returns a channel closed at the next reload that takes.
+func (t *Tokens) changed() <-chan struct{} {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.reloaded
 }
 
 // Len is the number of tokens loaded.
@@ -290,6 +303,37 @@ func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 		return r, errForbidden("token %q is limited to streams %s, not %q", tk.name, strings.Join(quoteAll(tk.streams), ", "), name)
 	}
 	return r.WithContext(context.WithValue(r.Context(), limitedKey{}, &tk)), nil
+}
+
+// whileAuthorized returns r with a context that ends when a reload of the tokens no
+// longer lets r's token call the route under a (the token gone, its scope lowered, its
+// streams changed), and the function that releases what it holds, to be called when the
+// request ends. A subscription lasts days if its client keeps it: without this, a token
+// revoked with SIGHUP would go on reading every event written. The client's reconnect
+// is then refused as any new request is.
+func (s *Server) whileAuthorized(r *http.Request, a access) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	r = r.WithContext(ctx)
+	// The handler goes on changing r (its body, its query): the checks read a copy.
+	probe := r.Clone(ctx)
+	go func() {
+		for {
+			reloaded := s.opts.Tokens.changed()
+			// Checked after taking the channel, so that a reload since the request was
+			// authorized is not missed.
+			if _, err := s.authorize(probe, a); err != nil {
+				s.log.Info("subscription ended: the reloaded tokens no longer allow it", "path", probe.URL.Path, "err", err)
+				cancel()
+				return
+			}
+			select {
+			case <-reloaded:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return r, cancel
 }
 
 // errUnknownToken answers a Bearer token that is not in the token file.

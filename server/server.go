@@ -420,6 +420,13 @@ func (s *Server) wrap(rt route) http.Handler {
 			if r, err = s.authorize(r, rt.access); err != nil {
 				break
 			}
+			// A subscription must not outlive its token (whileAuthorized). A scavenge,
+			// the other long route, is a task an allowed caller started: it finishes.
+			if rt.long && rt.method == http.MethodGet && s.opts.Tokens != nil && rt.access.scope != 0 {
+				var release context.CancelFunc
+				r, release = s.whileAuthorized(r, rt.access)
+				defer release()
+			}
 			var leaderRead bool
 			if leaderRead, err = consistency(r); err != nil {
 				break
