@@ -178,7 +178,8 @@ type sse struct {
 // itself.
 func (s *sse) connect(ctx context.Context) error {
 	// The connection ends when nothing comes on it for the idle timeout: its answer,
-	// then each line, events and heartbeats alike, sets the timer again.
+	// then each byte that arrives (of an event or a heartbeat; a long event's line
+	// arrives over many reads) sets the timer again.
 	conn, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var silent atomic.Bool
@@ -215,7 +216,7 @@ func (s *sse) connect(ctx context.Context) error {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return apiError(resp, raw)
 	}
-	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	rd := bufio.NewReaderSize(&arriving{r: resp.Body, timer: timer, idle: s.c.idle}, 64<<10)
 	var id, kind string
 	var data []byte
 	for {
@@ -229,7 +230,6 @@ func (s *sse) connect(ctx context.Context) error {
 			}
 			return broken(&ConnectionError{URL: s.c.base, Err: err})
 		}
-		timer.Reset(s.c.idle)
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
@@ -271,6 +271,21 @@ func (s *sse) connect(ctx context.Context) error {
 			data = append(data, value...)
 		}
 	}
+}
+
+// arriving passes reads on, setting timer to idle again whenever bytes arrive.
+type arriving struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (a *arriving) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.timer.Reset(a.idle)
+	}
+	return n, err
 }
 
 // sseError reads the data of an SSE error event, the daemon's error JSON, as an *Error

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,7 +89,8 @@ func TestAllByType(t *testing.T) {
 // even the heartbeat the daemon sends every 15 s, is dropped and made again. A follower
 // relaying a leader-read subscription from a leader that hung (while a new one took
 // over) sent nothing, and the subscription waited for the old leader forever. One on
-// which only heartbeats come is kept.
+// which only heartbeats come is kept, and so is one on which a long event's line
+// arrives slowly, for longer than the timeout, byte after byte.
 func TestSubscribeReconnectsWhenNothingComes(t *testing.T) {
 	const idle = time.Second
 	var mu sync.Mutex
@@ -106,19 +108,23 @@ func TestSubscribeReconnectsWhenNothingComes(t *testing.T) {
 		switch n {
 		case 1: // an event, then silence
 			event(1)
-		case 2: // heartbeats for longer than idle, then an event
+		case 2: // heartbeats for longer than idle, then an event whose line takes as long
 			tick := time.NewTicker(idle / 20)
 			defer tick.Stop()
-			for range 30 {
+			line := fmt.Sprintf("id: 2\ndata: {\"id\":\"0190c1d2-0000-7000-8000-000000000002\",\"type\":\"E\",\"position\":2,\"data\":{\"s\":\"%s\"}}\n\n", strings.Repeat("x", 30))
+			for i := range 60 {
 				select {
 				case <-tick.C:
-					fmt.Fprint(w, ": heartbeat\n\n")
-					w.(http.Flusher).Flush()
 				case <-r.Context().Done():
 					return
 				}
+				if i < 30 {
+					fmt.Fprint(w, ": heartbeat\n\n")
+				} else {
+					fmt.Fprint(w, line[(i-30)*len(line)/30:(i-29)*len(line)/30])
+				}
+				w.(http.Flusher).Flush()
 			}
-			event(2)
 		}
 		<-r.Context().Done()
 	}))
