@@ -16,7 +16,8 @@ import (
 // TestBrowserTokenRefusals: the token page refuses a token a header cannot carry,
 // saying why, and one kept anyway is treated as refused; a page the token does not
 // reach (403) says so and offers another token, as the header does while the tab has
-// one; the dashboard whose token is revoked asks for another instead of blaming the
+// one, and the streams page, whose list a token limited to some streams reaches with a
+// prefix, says so under its filter; the dashboard whose token is revoked asks for another instead of blaming the
 // store, and stops asking for the stats.
 func TestBrowserTokenRefusals(t *testing.T) {
 	if testing.Short() {
@@ -73,9 +74,15 @@ func TestBrowserTokenRefusals(t *testing.T) {
 	b.open(t, "#/streams", "token")
 	b.poll(t, `document.querySelector('form.token').innerText.includes('was refused')`)
 
-	// 403: the token reaches Order$ streams only, not the list of every stream.
+	// 403: the token reaches Order$ streams only, not the list of every stream. The list
+	// says so under its filter, which lists the names of a prefix the token reaches.
 	submit(orders)
-	b.poll(t, `document.getElementById('main').dataset.page === 'forbidden' && !!document.getElementById('header-token')`)
+	b.poll(t, `document.getElementById('main').dataset.page === 'streams' && !!document.getElementById('header-token')`)
+	b.poll(t, `document.querySelector('main .error').textContent.startsWith('forbidden: ') && !!document.getElementById('use-token')`)
+	b.run(t, chromedp.SetValue("#prefix", "Order$", chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById('prefix').dispatchEvent(new Event('input'))`, nil))
+	b.poll(t, `!document.querySelector('main .error') && document.querySelector('main p.empty').textContent === 'No stream starts with “Order$”.'`)
+	b.open(t, "#/all", "forbidden") // a page that is all or nothing says the token does not reach it
 	b.poll(t, `document.querySelector('main .error').textContent.startsWith('forbidden: ') && !!document.getElementById('use-token')`)
 	b.run(t, chromedp.Click(`#use-token`, chromedp.ByQuery))
 	b.poll(t, `!!document.querySelector('form.token') && !document.getElementById('header-token')`)
@@ -85,7 +92,7 @@ func TestBrowserTokenRefusals(t *testing.T) {
 
 	// The dashboard whose token is revoked.
 	submit(admin)
-	b.poll(t, `document.getElementById('main').dataset.page === 'streams'`) // the same address, now reached
+	b.poll(t, `document.getElementById('main').dataset.page === 'all'`) // the same address, now reached
 	b.open(t, "#/", "dashboard")
 	revoked.Store(true)
 	b.poll(t, `!!document.querySelector('form.token') && document.querySelector('form.token').innerText.includes('was refused')`)

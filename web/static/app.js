@@ -569,7 +569,14 @@
       }, 150);
     });
     cleanup.push(() => clearTimeout(typing));
-    await load(params.get('after') || '');
+    try {
+      await load(params.get('after') || '');
+    } catch (e) {
+      // A token limited to some streams lists only the names of a prefix it reaches:
+      // the filter stays, to give one, with the refusal under it.
+      if (e.status !== 403 || !current()) throw e;
+      body.replaceChildren(errorBox(e), el('p', null, 'The token of this tab lists only the names of the streams it reaches: give a prefix of them above, or ', anotherToken('use-token')));
+    }
     if (!current()) return;
     show('streams', el('h1', null, 'Streams'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'in name order')), body);
