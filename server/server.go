@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/logevery"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -154,6 +155,12 @@ type Server struct {
 	memory   *memoryBudget // bytes request bodies and pages hold; see MemoryBudget
 
 	samples sampler // of the stats route; see stats.go
+
+	// unavailable is when a request that failed as unavailable was last logged: while
+	// writes cannot be served (a full disk, no leader) every one fails so, and clients
+	// that retry would log a line each.
+	unavailableMu sync.Mutex
+	unavailable   logevery.Line
 
 	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
 	// corsMethods are the methods of the routes, for the CORS preflight.
@@ -816,6 +823,14 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		// told to come back, as at the memory budget. Another 503 while stopping (no
 		// leader, a request out of time) is still a failed request.
 		s.log.Warn("request refused: the server is shutting down", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status >= 500 && code == "unavailable":
+		s.unavailableMu.Lock()
+		suppressed, ok := s.unavailable.Log(time.Now())
+		s.unavailableMu.Unlock()
+		if ok {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err,
+				"suppressed", suppressed, "note", "more requests failing as unavailable are counted, not logged, for a minute")
+		}
 	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
