@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pmd-dev/pmd/internal/logevery"
 	"github.com/tidwall/wal"
 )
 
@@ -100,6 +101,10 @@ type Log struct {
 	// cleared only by a successful Write or Copy: an fsync succeeds on a full disk, so it
 	// shows nothing about writing.
 	syncFailed bool
+	// failLog is when a write failure was last logged: while the disk stays full every
+	// Write fails, and retrying clients would log a line each. A run of failures starts
+	// it afresh.
+	failLog logevery.Line
 
 	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
@@ -453,9 +458,14 @@ func (l *Log) writeChecked(recs []Record, copied, sync bool) error {
 // from here on cannot make it reappear. If the rollback fails too, the next Write or
 // Sync tries again. Callers hold wmu.
 func (l *Log) fail(err error) {
+	if l.failed == nil {
+		l.failLog = logevery.Line{}
+	}
 	l.setFailed(err)
-	l.logger.Error("log: write failed; rolling back to the last acknowledged record",
-		"position", l.last, "err", err)
+	if suppressed, ok := l.failLog.Log(time.Now()); ok {
+		l.logger.Error("log: write failed; rolling back to the last acknowledged record",
+			"position", l.last, "err", err, "suppressed", suppressed)
+	}
 	if rerr := l.recover(); rerr != nil {
 		l.logger.Error("log: rollback failed; the next write tries again", "err", rerr)
 	}
