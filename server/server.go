@@ -301,8 +301,12 @@ func (s *Server) routes() {
 			h: s.healthz},
 	}
 	allowed := map[string][]string{} // path → its methods
+	open := map[string]bool{}        // paths whose routes need no token (/healthz)
 	var methods []string
 	for _, rt := range s.table {
+		if rt.access.scope == 0 {
+			open[rt.path] = true
+		}
 		if !slices.Contains(methods, rt.method) {
 			methods = append(methods, rt.method)
 		}
@@ -324,7 +328,13 @@ func (s *Server) routes() {
 		if path == "/v1/" {
 			pattern += "{$}"
 		}
-		h := s.wrap(route{name: "method_not_allowed", access: access{scope: ScopeRead, noData: true}, lenient: true, local: true,
+		// Another method on a path that needs no token needs none either: a 401 would
+		// ask for a token that does not help.
+		fallback := access{scope: ScopeRead, noData: true}
+		if open[path] {
+			fallback = access{}
+		}
+		h := s.wrap(route{name: "method_not_allowed", access: fallback, lenient: true, local: true,
 			h: func(w http.ResponseWriter, r *http.Request) error {
 				w.Header().Set("Allow", allow)
 				return &apiError{http.StatusMethodNotAllowed, codeMethodNotAllowed,
