@@ -62,6 +62,9 @@ type seedEntry struct {
 	StoreID  uuid.UUID `msgpack:"id"`
 	Position uint64    `msgpack:"pos"`         // the seed store's last position
 	Rules    uint32    `msgpack:"r,omitempty"` // as writeEntry's
+	// Cluster is the cluster's id (clusterIDFile), made by its first leader; left out
+	// by a pmd before cluster ids, whose nodes decode the entry without it.
+	Cluster uuid.UUID `msgpack:"c,omitempty"`
 }
 
 // RulesError is why a node stopped applying Raft entries: an entry was stamped with
@@ -91,6 +94,7 @@ func (e *RulesError) Error() string {
 type snapshotData struct {
 	Position uint64    `msgpack:"pos"`
 	StoreID  uuid.UUID `msgpack:"id"`
+	Cluster  uuid.UUID `msgpack:"c,omitempty"` // the cluster's id, as the seed entry's; absent if unknown
 }
 
 // fsm is the Raft state machine: the store.
@@ -106,6 +110,8 @@ type fsm struct {
 	// runs on Raft's FSM goroutine, which raft.Shutdown waits for: it must not block.
 	halt    func(*RulesError)
 	refused atomic.Pointer[RulesError] // set once an entry was refused: nothing is applied after it
+
+	cluster *clusterID // the cluster's id, recorded from the seed entry or a snapshot
 
 	applied atomic.Uint64 // the last Raft index applied (or skipped), for WaitApplied
 	mu      sync.Mutex
@@ -232,8 +238,15 @@ func (f *fsm) refuse(logs []*raft.Log, i int, out []any, stamp uint32, kind byte
 	return out
 }
 
-// seed makes the store the cluster's: its records up to the seed's position, its id.
+// seed makes the store the cluster's: its records up to the seed's position, its id;
+// the node records the cluster's id. Only the first seed entry's is recorded: a leader
+// that seeds again (no write was made yet) puts the id it applied in it.
 func (f *fsm) seed(e seedEntry) error {
+	if f.cluster.get() == uuid.Nil {
+		if err := f.cluster.adopt(e.Cluster); err != nil {
+			return err
+		}
+	}
 	if f.store.Applied() > 0 {
 		return nil // the store holds writes made after the seed, so it applied it
 	}
@@ -334,7 +347,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.store.Sync(); err != nil {
 		return nil, fmt.Errorf("cluster: sync the store before a snapshot: %w", err)
 	}
-	return &snapshot{data: snapshotData{Position: f.store.LastPosition(), StoreID: f.store.ID()}}, nil
+	return &snapshot{data: snapshotData{Position: f.store.LastPosition(), StoreID: f.store.ID(), Cluster: f.cluster.get()}}, nil
 }
 
 // Restore brings the store to the snapshot: at start, raft restores the node's own last
@@ -345,6 +358,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	var d snapshotData
 	if err := msgpack.NewDecoder(bufio.NewReader(rc)).Decode(&d); err != nil {
 		return fmt.Errorf("cluster: read a snapshot: %w", err)
+	}
+	if err := f.cluster.adopt(d.Cluster); err != nil {
+		return err
 	}
 	return f.reach(d.Position, d.StoreID)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
 )
 
@@ -68,7 +69,19 @@ func (n *Node) checkJoiner(ctx context.Context, id, addr string) error {
 		}
 		return fmt.Errorf("%w: the node at %s is %q, not %s: check the id and the Raft address", ErrJoinRefused, addr, other, id)
 	}
+	if ours := idString(n.fsm.cluster.get()); ours != "" && resp.Info.Cluster != "" && resp.Info.Cluster != ours {
+		return fmt.Errorf("%w: node %s belongs to cluster %s, not to this cluster %s (clusters seeded from copies of one data directory share a store id, not a cluster id): "+
+			"its records are the other cluster's; start it with an empty data directory to add it", ErrJoinRefused, id, resp.Info.Cluster, ours)
+	}
 	return nil
+}
+
+// idString is id in its canonical form, "" for uuid.Nil.
+func idString(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
+	}
+	return id.String()
 }
 
 // removeCheck refuses the removal of id from servers when it is not among them, or is

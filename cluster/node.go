@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/pmd-dev/pmd"
@@ -179,6 +180,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.rulesKnown = map[raft.ServerID]uint32{}
 	n.joining = map[raft.ServerID]bool{}
 	n.fsm = &fsm{store: cfg.Store, logger: cfg.Logger, fetch: n.fetch, fatal: n.cfg.Fatal, rules: cmp.Or(cfg.rules, RulesVersion), halt: n.halt}
+	cid, err := loadClusterID(filepath.Join(cfg.Dir, engine.RaftDir, clusterIDFile))
+	if err != nil {
+		return nil, err
+	}
+	n.fsm.cluster = cid
 	n.stamp.Store(unstampedRules)
 	applied, err := cfg.Store.SetReplicator(n.replicate)
 	if err != nil {
@@ -598,7 +604,14 @@ func (n *Node) seed() error {
 	if n.store.Applied() > 0 {
 		return nil
 	}
-	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition(), Rules: n.stampEntry()})
+	id := n.fsm.cluster.get() // an earlier seed entry's, applied before this leader's barrier
+	if id == uuid.Nil {
+		var err error
+		if id, err = uuid.NewRandom(); err != nil {
+			return fmt.Errorf("make a cluster id: %w", err)
+		}
+	}
+	b, err := msgpack.Marshal(&seedEntry{StoreID: n.store.ID(), Position: n.store.LastPosition(), Rules: n.stampEntry(), Cluster: id})
 	if err != nil {
 		return err
 	}
@@ -906,6 +919,7 @@ func (n *Node) info() Info {
 		State: state, LeaderID: string(id), LeaderAddr: string(addr),
 		Term: term, CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.AppliedIndex(),
 		Position: n.store.LastPosition(), InCluster: n.hasState(), Ready: n.IsLeader(), Rules: n.fsm.rules,
+		Cluster: idString(n.fsm.cluster.get()),
 	}
 }
 

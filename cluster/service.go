@@ -51,7 +51,10 @@ type Info struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Position     uint64 `json:"position"` // the store's last position
-	InCluster    bool   `json:"in_cluster"`
+	// Cluster is the id of the cluster the node belongs to (clusterIDFile); "" if it has
+	// none: not a member yet, a cluster seeded before cluster ids, or an older pmd.
+	Cluster   string `json:"cluster_id,omitempty"`
+	InCluster bool   `json:"in_cluster"`
 	// Rules is the newest apply rules version the node applies (RulesVersion); 0 from a
 	// pmd before rules versions, which applies unstampedRules.
 	Rules uint32 `json:"rules,omitempty"`

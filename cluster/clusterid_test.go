@@ -1,0 +1,147 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// startAs starts a one-node cluster of node id on the data directory dir and waits until
+// it leads and has recorded its cluster's id (its seed entry applied).
+func startAs(t *testing.T, dir, id string) (*pmd.Store, *Node) {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+	must(t, err)
+	n, err := Start(context.Background(), Config{NodeID: id, RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s, Logger: logger,
+		Fatal: func(err error) { t.Errorf("node %s stopped: %v", id, err) }})
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(); s.Close() })
+	deadline := time.Now().Add(30 * time.Second)
+	for !n.IsLeader() || n.Self().Cluster == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s does not lead its one-node cluster with a cluster id within 30s: %+v", id, n.Self())
+		}
+		time.Sleep(20 * time.Millisecond) // polling Raft's state: nothing to wait on
+	}
+	return s, n
+}
+
+// copyTree copies the regular files under src to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o640)
+	})
+	must(t, err)
+}
+
+// TestJoinRefusesANodeOfAnotherClusterSeededFromTheSameStore: two clusters seeded from
+// copies of one single node's data directory share its store id, but each has a cluster
+// id of its own, made by its first leader and recorded by its members: the leader of one
+// refuses to add a node of the other, whose records are the other cluster's (it took it
+// as its own: the store ids matched). The id survives a restart.
+func TestJoinRefusesANodeOfAnotherClusterSeededFromTheSameStore(t *testing.T) {
+	src := t.TempDir()
+	s, err := pmd.Open(src, pmd.Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	must(t, err)
+	_, err = s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "Placed"})
+	must(t, err)
+	must(t, s.Close())
+	dirA, dirB := t.TempDir(), t.TempDir()
+	copyTree(t, src, dirA)
+	copyTree(t, src, dirB)
+
+	sA, nA := startAs(t, dirA, "a1")
+	sB, nB := startAs(t, dirB, "b1")
+	if sA.ID() != sB.ID() {
+		t.Fatalf("store ids %s and %s: the copies should share one", sA.ID(), sB.ID())
+	}
+	idA, idB := nA.Self().Cluster, nB.Self().Cluster
+	if idA == idB {
+		t.Fatalf("both clusters have the cluster id %s", idA)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = nA.Join(ctx, "b1", nB.Self().RaftAddr)
+	if !errors.Is(err, ErrJoinRefused) || !strings.Contains(err.Error(), idA) || !strings.Contains(err.Error(), idB) {
+		t.Fatalf("join of a node of the other cluster: %v, want ErrJoinRefused naming %s and %s", err, idA, idB)
+	}
+	if servers := nA.raft.GetConfiguration().Configuration().Servers; len(servers) != 1 {
+		t.Fatalf("cluster A's configuration %v, want a1 alone", servers)
+	}
+	b, err := os.ReadFile(filepath.Join(dirA, engine.RaftDir, clusterIDFile))
+	if err != nil || strings.TrimSpace(string(b)) != idA {
+		t.Fatalf("%s holds %q (%v), want %s", clusterIDFile, b, err, idA)
+	}
+}
+
+// TestClusterIDIsCompatible: a seed entry or snapshot of a pmd before cluster ids (no
+// "c" field) decodes with no cluster id, which records nothing and conflicts with
+// nothing; one of this pmd decodes into the older form (a member of an older release);
+// a recorded id refuses another, not itself.
+func TestClusterIDIsCompatible(t *testing.T) {
+	type oldSeed struct {
+		StoreID  uuid.UUID `msgpack:"id"`
+		Position uint64    `msgpack:"pos"`
+		Rules    uint32    `msgpack:"r,omitempty"`
+	}
+	store, cluster := uuid.New(), uuid.New()
+	b, err := msgpack.Marshal(&oldSeed{StoreID: store, Position: 7})
+	must(t, err)
+	var e seedEntry
+	must(t, msgpack.Unmarshal(b, &e))
+	if e.Cluster != uuid.Nil || e.StoreID != store || e.Position != 7 {
+		t.Fatalf("an older seed entry decodes to %+v", e)
+	}
+	b, err = msgpack.Marshal(&seedEntry{StoreID: store, Position: 7, Cluster: cluster})
+	must(t, err)
+	var old oldSeed
+	if err := msgpack.Unmarshal(b, &old); err != nil || old.StoreID != store || old.Position != 7 {
+		t.Fatalf("an older member decodes this seed entry to %+v, %v", old, err)
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, clusterIDFile)
+	c, err := loadClusterID(path)
+	must(t, err)
+	must(t, c.adopt(uuid.Nil)) // an older leader's entry: nothing recorded
+	if c.get() != uuid.Nil {
+		t.Fatalf("recorded %s from no id", c.get())
+	}
+	must(t, c.adopt(cluster))
+	must(t, c.adopt(cluster))
+	must(t, c.adopt(uuid.Nil))
+	if err := c.adopt(uuid.New()); err == nil || !strings.Contains(err.Error(), cluster.String()) {
+		t.Fatalf("adopt of another cluster's id: %v, want a refusal naming %s", err, cluster)
+	}
+	c, err = loadClusterID(path)
+	if err != nil || c.get() != cluster {
+		t.Fatalf("after a restart: %v, %v; want %s", c.get(), err, cluster)
+	}
+}
