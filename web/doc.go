@@ -32,10 +32,14 @@
 //	#/search?q=                         an event id, a stream-name prefix or a process id
 //	#/parked                            parked commands and subscription events: retry, skip
 //	#/streams?prefix=&after=&limit=     streams in name order, filtered by prefix
-//	#/streams/{stream}?from=&limit=     one stream, newest first; links marked with their origin
+//	#/streams/{stream}?from=&after=&limit=
+//	                                    one stream, newest first; links marked with their origin;
+//	                                    from=N is the page of N and before, after=N (‹ newer) that
+//	                                    of the events after N, or the newest page if it holds them
 //	#/events/{id}                       one event: data, metadata, streams, cause, effects
-//	#/all?types=A,B&from=&limit=        the global log, newest first, by type (type=A%2CB&type=C,
-//	                                    once per type, for a type that holds a comma; in the
+//	#/all?types=A,B&from=&after=&limit=
+//	                                    the global log, newest first, paged as a stream is, by type
+//	                                    (type=A%2CB&type=C, once per type, for a type that holds a comma; in the
 //	                                    types field, such a type goes in double quotes: "A,B", C)
 //	#/processes                         process managers and their counts
 //	#/processes/{name}?status=&sort=&older_than=&idle_for=&stuck=&after=&limit=

@@ -350,7 +350,7 @@
       return;
     }
     // The SSE id is the event's version in a stream, its position in the log, as from is.
-    const from = sub.lastID === null ? {} : { from: String(BigInt(sub.lastID) + 1n) };
+    const from = sub.lastID === null ? {} : { from: following(sub.lastID) };
     const es = new EventSource('/v1/subscribe' + query(Object.assign({}, sub.params, from)));
     sub.close = () => es.close();
     es.onopen = () => setLive(true);
@@ -520,16 +520,51 @@
   }
 
   // damaged shows a page whose read met a damaged record (corrupt): the error, and the
-  // links to the newest page and past the record, read backward from the one before
-  // it (at is the record's version in a stream or position in the log; olderHref makes
-  // the link of a page from there).
-  function damaged(page, title, e, at, newest, olderHref) {
+  // links to the newest page and past the record (at is the record's version in a
+  // stream or position in the log): read backward from the one before it (olderHref
+  // makes the link of a page from there), or, for a read of newer events, forward from
+  // the one after it (newerHref, the link of the page after at).
+  function damaged(page, title, e, at, newest, olderHref, newerHref) {
+    let past = null;
+    if (typeof at === 'number' && newerHref) {
+      past = el('a', { href: newerHref(at), rel: 'prev', id: 'past-damage' }, '‹ newer, past the damaged record');
+    } else if (typeof at === 'number' && at > 0) {
+      past = el('a', { href: olderHref(at - 1), rel: 'next', id: 'past-damage' }, 'older, past the damaged record »');
+    }
     show(page, title, errorBox(e),
       el('p', { class: 'hint' }, 'A record of the log is damaged: it cannot be shown, the events around it can.'),
-      pager([
-        newest,
-        typeof at === 'number' && at > 0 ? el('a', { href: olderHref(at - 1), rel: 'next', id: 'past-damage' }, 'older, past the damaged record »') : null,
-      ]));
+      pager([newest, past]));
+  }
+
+  // following is the version or position after id, as from= takes it: an id that is
+  // not a number goes as it is, for the API to refuse and say why.
+  const following = (id) => (/^\d+$/.test(id) ? String(BigInt(id) + 1n) : id);
+
+  // readPage reads the page of a stream or the log that a page's address names, newest
+  // first: from=N, the events at N and before (empty: the newest); after=N, the events
+  // after N, read forward. It returns null for an after= page that reaches the newest
+  // event: that page is the newest page, which is followed live.
+  async function readPage(path, from, after, limit, filter) {
+    if (after === null) return api(path, Object.assign({ direction: 'backward', from, limit }, filter));
+    const r = await api(path, Object.assign({ direction: 'forward', from: following(after), limit }, filter));
+    if (r.next === null) return null;
+    r.events.reverse();
+    return r;
+  }
+
+  // pagerLinks are the links of a page of events shown newest first: to the newest page
+  // and the next newer one unless it is the newest, and to the next older one. at is an
+  // event's version or position; link(params) makes a page's address.
+  function pagerLinks(r, newest, after, at, link) {
+    const first = r.events[0];
+    const last = r.events[r.events.length - 1];
+    let older = r.next;
+    if (after !== null) older = last && at(last) > 0 ? at(last) - 1 : null;
+    return pager([
+      newest ? null : el('a', { href: link({}), rel: 'first' }, '« newest'),
+      newest || !first ? null : el('a', { href: link({ after: at(first) }), rel: 'prev', id: 'newer' }, '‹ newer'),
+      older !== null ? el('a', { href: link({ from: older }), rel: 'next' }, 'older »') : null,
+    ]);
   }
 
   // --- pages -------------------------------------------------------------------------
@@ -623,14 +658,16 @@
     }
     const limit = limitOf(params);
     const from = params.get('from') || null; // ?from= empty: the newest page, followed live
+    const after = from === null ? params.get('after') || null : null;
+    const link = (more) => href(['streams', name], Object.assign({ limit: params.get('limit') }, more));
     let r;
     try {
-      r = await api(streamPath(name), { direction: 'backward', from, limit });
+      r = await readPage(streamPath(name), from, after, limit, {});
     } catch (e) {
       if (e.code === 'corrupt' && current()) {
         damaged('stream', el('h1', null, el('span', { class: 'kind' }, 'Stream'), name), e, e.body.version,
-          from !== null ? el('a', { href: href(['streams', name], { limit: params.get('limit') }) }, '« newest') : null,
-          (at) => href(['streams', name], { from: at, limit: params.get('limit') }));
+          from !== null || after !== null ? el('a', { href: link({}) }, '« newest') : null,
+          (at) => link({ from: at }), after !== null ? (at) => link({ after: at }) : null);
         return;
       }
       if (e.code !== 'stream_not_found') throw e;
@@ -641,6 +678,10 @@
         el('p', { class: 'empty', id: 'not-found' }, 'No such stream: nothing was written to ', el('code', null, name), ', or it was deleted.'),
         el('p', null, el('a', { href: href(['streams'], { prefix: name }) }, 'Streams whose names start with it'), ' · ',
           el('a', { href: href(['search'], { q: name }) }, 'search for it')));
+      return;
+    }
+    if (r === null) {
+      if (current()) location.replace(link({}));
       return;
     }
     const names = await managers();
@@ -661,11 +702,8 @@
         el('thead', null, el('tr', null, ['Version', 'Type', 'Timestamp', 'Event', 'Written to', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pager([
-        from !== null ? el('a', { href: href(['streams', name], { limit: params.get('limit') }) }, '« newest') : null,
-        r.next !== null ? el('a', { href: href(['streams', name], { from: r.next, limit: params.get('limit') }), rel: 'next' }, 'older »') : null,
-      ]));
-    if (from !== null) return; // an older page stays as it is
+      pagerLinks(r, from === null && after === null, after, (ev) => ev.version, link));
+    if (from !== null || after !== null) return; // an older page stays as it is
     const next = r.events.length ? r.events[0].version + 1 : 0;
     live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit));
   }
@@ -728,20 +766,26 @@
     const types = typesOf(params);
     const filter = typeParams(types);
     const from = params.get('from') || null; // ?from= empty: the newest page, followed live
+    const after = from === null ? params.get('after') || null : null;
     const limit = limitOf(params);
+    const link = (more) => href(['all'], Object.assign({}, filter, { limit: params.get('limit') }, more));
     let end;
     let r;
     try {
       end = await endOfLog();
-      r = await api('all', Object.assign({ direction: 'backward', from, limit }, filter));
+      r = await readPage('all', from, after, limit, filter);
     } catch (e) {
       if (e.code !== 'corrupt' || !current()) throw e;
       damaged('all', el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'), e, e.body.position,
-        from !== null ? el('a', { href: href(['all'], Object.assign({}, filter, { limit: params.get('limit') })) }, '« newest') : null,
-        (at) => href(['all'], Object.assign({}, filter, { from: at, limit: params.get('limit') })));
+        from !== null || after !== null ? el('a', { href: link({}) }, '« newest') : null,
+        (at) => link({ from: at }), after !== null ? (at) => link({ after: at }) : null);
       return;
     }
     if (!current()) return;
+    if (r === null) {
+      location.replace(link({}));
+      return;
+    }
     const input = el('input', {
       type: 'search', id: 'types', value: formatTypes(types), placeholder: 'Event types, comma separated',
       title: 'Event types, separated by commas; one that holds a comma in double quotes: "A,B", C',
@@ -759,11 +803,8 @@
         el('thead', null, el('tr', null, ['Position', 'Type', 'Timestamp', 'Event', 'Stream', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pager([
-        from !== null ? el('a', { href: href(['all'], Object.assign({}, filter, { limit: params.get('limit') })) }, '« newest') : null,
-        r.next !== null ? el('a', { href: href(['all'], Object.assign({}, filter, { from: r.next, limit: params.get('limit') })), rel: 'next' }, 'older »') : null,
-      ]));
-    if (from !== null) return;
+      pagerLinks(r, from === null && after === null, after, (ev) => ev.position, link));
+    if (from !== null || after !== null) return;
     live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }), (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
   }
 
