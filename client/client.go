@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -38,9 +39,11 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 
 // WithHTTPClient sends the requests through hc, for instance one that trusts a private
 // CA for an https daemon. It should have no overall Timeout: subscriptions last as long
-// as their context. The default is an http.Client of its own, which keeps an idle
-// connection for each of up to 256 concurrent callers. The client uses a copy of hc that
-// follows no redirects: the API answers none, so a 3xx fails with an *Error naming it.
+// as their context. The default is a copy of http.DefaultTransport shared by every
+// Client made without WithHTTPClient, which keeps an idle connection to each daemon for
+// each of up to 256 concurrent callers (see the package documentation, Connections).
+// The client uses a copy of hc that follows no redirects: the API answers none, so a
+// 3xx fails with an *Error naming it.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
 
 // WithReconnectDelay sets how long a subscription waits before it reconnects after
@@ -67,8 +70,9 @@ func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
 // port without a host (":7070", as pmd serve --addr takes it for every interface) is
-// this machine: 127.0.0.1. Each Client keeps its own connections: make one per daemon
-// and share it.
+// this machine: 127.0.0.1. Clients made without WithHTTPClient share their
+// connections (see the package documentation, Connections): make one per daemon and
+// share it, or one per call.
 func New(addr string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(addr)
 	if raw == "" {
@@ -97,11 +101,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		// Sent as it is, the Host header would be ":7070", which the daemon refuses.
 		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
 	}
-	// http.DefaultTransport keeps two idle connections per host: beyond two concurrent
-	// callers, each answer would close its connection and the next call dial again.
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 256
-	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: t}, reconnect: time.Second, idle: time.Minute}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: defaultTransport()}, reconnect: time.Second, idle: time.Minute}
 	for _, o := range opts {
 		o(c)
 	}
@@ -124,6 +124,42 @@ func New(addr string, opts ...Option) (*Client, error) {
 	c.http = &hc
 	return c, nil
 }
+
+// startTransport is http.DefaultTransport as the program started, if it is an
+// *http.Transport; pooled is its copy, made at the first New, that every Client made
+// without WithHTTPClient shares while http.DefaultTransport is still startTransport.
+// Neither changes once set: they are the standard library's own pattern for a shared
+// transport (http.DefaultTransport), not state that changes as the program runs.
+var (
+	startTransport, _ = http.DefaultTransport.(*http.Transport)
+	pooled            = sync.OnceValue(func() *http.Transport {
+		t := startTransport.Clone()
+		// http.DefaultTransport keeps two idle connections per host: beyond two
+		// concurrent callers, each answer would close its connection and the next
+		// call dial again. No cap over all daemons (MaxIdleConns, 100 in
+		// http.DefaultTransport), which would close those beyond it however few each
+		// daemon has: a program talking to a cluster has a Client per node.
+		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConns = 0
+		return t
+	})
+)
+
+// defaultTransport is the transport of a Client made without WithHTTPClient: pooled,
+// unless the program set http.DefaultTransport to a RoundTripper of its own (a mock, a
+// tracing wrapper, a transport with other settings). Then it is nil, so that each
+// request goes through http.DefaultTransport, as an http.Client's without a Transport.
+func defaultTransport() http.RoundTripper {
+	if startTransport == nil || http.DefaultTransport != http.RoundTripper(startTransport) {
+		return nil
+	}
+	return pooled()
+}
+
+// CloseIdleConnections closes the connections of the Client that are kept for the next
+// calls and carry none now (see http.Client.CloseIdleConnections). Clients made without
+// WithHTTPClient share their connections: it closes the idle ones of them all.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // URL is the daemon's base URL, e.g. http://127.0.0.1:7070.
 func (c *Client) URL() string { return c.base }

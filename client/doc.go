@@ -84,15 +84,33 @@
 //
 // The client retries nothing but a subscription's connection, which only reads. An
 // append that got no answer (a *ConnectionError, or its context's error) may or may
-// not be stored, and so may one a cluster node answered with unavailable
-// (pmd.ErrUnavailable) while the leader changed: its forward to the old leader can fail
-// after the write was committed. Retry it with the same event ids (set
+// not be stored, and so may one answered with unavailable (pmd.ErrUnavailable) for
+// running past the daemon's 30 s request timeout ("the request did not finish within
+// 30s": that ends the request, not the write, which may be stored after the answer),
+// or by a cluster node while the leader changed (its forward to the old leader can
+// fail after the write was committed). Retry it with the same event ids (set
 // pmd.EventData.ID before the first try) and the daemon answers an exact retry of a
 // stored append with its original result, writing nothing again, even with an expected
 // version that no longer holds; without ids, a retry can store the events twice. A
 // link has no such retry: one sent again after it was stored fails with
 // pmd.ErrDuplicateEvent, naming an id the stream already holds.
 //
-// A call has no time limit of its own: it lasts until the daemon answers (within its
-// 30 s request timeout, unless it hangs) or its context ends. Give ctx a deadline.
+// A call has no time limit of its own: it lasts until the daemon answers or its
+// context ends. The daemon answers most calls within its 30 s request timeout (unless
+// it hangs), but not Scavenge, which takes as long as the log (about 8 s a GiB), nor a
+// subscription, which lasts as long as its context. Give ctx a deadline. Only
+// reaching the daemon has limits of its own in the default transport: 30 s to connect
+// and 10 s for the TLS handshake of an https address.
+//
+// # Connections
+//
+// The Clients made without WithHTTPClient share one pool of connections, of a copy of
+// http.DefaultTransport made at the first New, which keeps an idle connection to each
+// daemon for each of up to 256 concurrent callers (http.DefaultTransport keeps two,
+// and the callers beyond them would dial again at every call), and closes one idle for
+// 90 s. So a program may make a Client per call as well as share one, and leaves no
+// connection behind either way beyond those 90 s; CloseIdleConnections closes them at
+// once. A program that set http.DefaultTransport to a RoundTripper of its own (a mock,
+// a tracing wrapper, a transport with other settings) has the requests of these Clients
+// sent through it instead.
 package client
