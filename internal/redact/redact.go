@@ -100,7 +100,9 @@ var afterURL = []string{": ", " answered ", " timed out", "\n", "\r"}
 // same URL unquoted and quoted. An unquoted URL's query runs as far as the query of a
 // quoted URL in the same text that it begins with (the longest), else to the first of
 // afterURL or the white space before another URL, else to the end of the text: masking
-// some words of the text after it rather than leaving the rest of a value shown.
+// some words of the text after it rather than leaving the rest of a value shown. A path
+// may hold a space too: an unquoted URL runs across white space up to the same
+// separators when a query or a password follows it before them (see pathEnd).
 func URLsIn(text string) string {
 	if !strings.Contains(text, "://") {
 		return text
@@ -135,6 +137,10 @@ func URLsIn(text string) string {
 			continue
 		}
 		end := m[1]
+		if !strings.Contains(match, "?") {
+			end = pathEnd(text, m[0], end)
+			match = text[m[0]:end]
+		}
 		if q := strings.IndexByte(match, '?'); q >= 0 {
 			end = max(end, queryEnd(text, m[0]+q+1, quoted))
 		}
@@ -170,4 +176,66 @@ func queryEnd(text string, q int, quoted []string) int {
 		end = min(end, loc[0])
 	}
 	return q + end
+}
+
+// pathEnd is where an unquoted URL that starts at start in text, and that inText ends
+// at end (at white space or a quote, before any "?"), ends if its path or user
+// information holds white space: an older version recorded a webhook URL whose path
+// holds a space (url.Parse takes one) unquoted. Its text runs on, past white space, to
+// the first of afterURL, the white space before another URL or a quote; if a "?" comes
+// before that, followed by something other than white space (a query, not a question),
+// the URL takes what is before it, for its query to be masked; else, if its user
+// information is not over (no "/" yet) and holds a password (a ":" followed by something
+// other than a port), and an "@" comes before that and before a "/", the URL takes what
+// is before the "@" and runs on from it as a URL does. Otherwise it ends at end: the text
+// after a URL without a query or password is the text's.
+func pathEnd(text string, start, end int) int {
+	rest := text[end:]
+	stop := len(rest)
+	for _, sep := range afterURL {
+		if i := strings.Index(rest, sep); i >= 0 {
+			stop = min(stop, i)
+		}
+	}
+	if loc := nextURL.FindStringIndex(rest); loc != nil {
+		stop = min(stop, loc[0])
+	}
+	if i := strings.IndexByte(rest, '"'); i >= 0 {
+		stop = min(stop, i)
+	}
+	seg := rest[:stop]
+	if i := strings.IndexByte(seg, '?'); i >= 0 && i+1 < len(seg) && !isSpace(seg[i+1]) {
+		return end + i + 1
+	}
+	_, auth, _ := strings.Cut(text[start:end], "://")
+	if strings.ContainsAny(auth, "/#") {
+		return end
+	}
+	_, pass, ok := strings.Cut(auth, ":")
+	if !ok || pass == "" || strings.Trim(pass, "0123456789") == "" {
+		return end
+	}
+	slash := strings.IndexAny(seg, "/#")
+	if slash < 0 {
+		slash = len(seg)
+	}
+	at := strings.LastIndexByte(seg[:slash], '@')
+	if at < 0 {
+		return end
+	}
+	e := end + at + 1
+	for e < len(text) && !isSpace(text[e]) && text[e] != '"' && text[e] != '?' {
+		e++
+	}
+	if e < len(text) && text[e] == '?' {
+		return e + 1
+	}
+	if e == end+at+1 {
+		return end
+	}
+	return pathEnd(text, start, e)
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
