@@ -171,12 +171,12 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	}
 	// The expiry runs under the engine's scavenge lock, as the rest does: two scavenges
 	// at once would both record it.
-	var expireErr error
+	var expireErr, expireDamage error
 	var before func(ctx context.Context) error
 	if !res.ExpirySkipped {
 		before = func(ctx context.Context) error {
-			expired, err := s.expire(ctx)
-			res.Expired = expired
+			expired, damage, err := s.expire(ctx)
+			res.Expired, expireDamage = expired, damage
 			if err != nil && (repl == nil || !errors.Is(err, ErrUnavailable)) {
 				expireErr = err
 				return err
@@ -199,7 +199,10 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	res.BytesBefore, res.BytesAfter, res.Quarantines = r.BytesBefore, r.BytesAfter, r.Quarantines
 	s.scavenged.Add(uint64(max(res.Freed(), 0))) // what it freed before an error is freed too
 	if err != nil {
-		return res, s.storeErr(err)
+		err = s.storeErr(err)
+	}
+	if err = errors.Join(expireDamage, err); err != nil {
+		return res, err
 	}
 	s.scavenges.Add(1)
 	return res, nil
@@ -209,17 +212,23 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 // past its max age, naming the version below which they are. A SetRetention may come
 // between the page read here and the record: plan then writes the record with the
 // stream's settings as they are, or drops it if the max age it was found with changed.
-func (s *Store) expire(ctx context.Context) (int, error) {
+//
+// A damaged event where a stream's expiry reads its timestamp stops that stream's expiry
+// below it (the events before it were read, and are past the max age), not the others',
+// nor the scavenge: the damage is returned apart (damage, ErrCorrupt, joined for each
+// stream), for Scavenge to report once it has rewritten the segments. It used to stop
+// every scavenge before any segment, until pmd repair, with the erased data kept.
+func (s *Store) expire(ctx context.Context) (n int, damage, err error) {
 	// The settings of every write acknowledged so far: the applier answers a batch's
 	// writers before it indexes it, and the streams are read from the index.
 	if err := s.visible(ctx); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	n := 0
+	var damaged []error
 	for after := ""; ; {
 		page, err := s.idx.StreamNames("", after, 1000)
 		if err != nil {
-			return n, s.storeErr(err)
+			return n, errors.Join(damaged...), s.storeErr(err)
 		}
 		for _, info := range page {
 			ret := info.Retention
@@ -227,8 +236,20 @@ func (s *Store) expire(ctx context.Context) (int, error) {
 				continue
 			}
 			before, err := s.expiredBefore(ctx, info.Name, info.First, info.Next)
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				// The read skipped the expired events below the damaged one: they
+				// expire; the damaged one and those after it wait for a repair.
+				before = info.First
+				if ce.Stream == info.Name && ce.Version > info.First {
+					before = ce.Version
+				}
+				damaged = append(damaged, fmt.Errorf("pmd: scavenge: stream %q: its events past its max age from version %d on stay until pmd repair removes the damage: %w",
+					info.Name, before, err))
+				err = nil
+			}
 			if err != nil {
-				return n, err
+				return n, errors.Join(damaged...), err
 			}
 			if before <= info.First {
 				continue
@@ -238,14 +259,14 @@ func (s *Store) expire(ctx context.Context) (int, error) {
 				TruncateBefore: ret.TruncateBefore, ExpiredBefore: before,
 			}})
 			if err != nil {
-				return n, err
+				return n, errors.Join(damaged...), err
 			}
 			if res.LastPosition > 0 { // else dropped: the stream's max age changed since
 				n++
 			}
 		}
 		if len(page) < 1000 {
-			return n, nil
+			return n, errors.Join(damaged...), nil
 		}
 		after = page[len(page)-1].Name
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/damagetest"
@@ -17,6 +18,10 @@ import (
 // erased bytes until a repair. One damaged record used to stop every scavenge at that
 // segment, for good: a bit flipped in an old segment kept every erasure after it on the
 // disk, and one in the active segment of a store that erased anything kept all of them.
+//
+// A damaged event that a stream with a max age still shows stops that stream's expiry at
+// it (the expiry reads the stream's first unexpired event for its timestamp), not the
+// scavenge: it used to stop every scavenge before any segment, for good.
 func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 	const damage, secret = "BITROT-IN-THIS-RECORD", "ERASED-SECRET"
 	pad := pmd.EventData{Type: "P", Data: map[string]any{"p": strings.Repeat("x", 500)}}
@@ -33,9 +38,13 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 		// before and after user-1's event, which the test erases: it lands in an
 		// undamaged sealed segment.
 		before, after []pmd.EventData
+		// aged: the damaged event is the first of stream "aged", with a max age of an
+		// hour, so the expiry reads it; else it is in "other", with no retention.
+		aged bool
 	}{
-		{"in a sealed segment", append([]pmd.EventData{bitrot}, pads(10)...), pads(10)},
-		{"in the active segment", nil, append(pads(10), bitrot, pad)},
+		{"in a sealed segment", append([]pmd.EventData{bitrot}, pads(10)...), pads(10), false},
+		{"in the active segment", nil, append(pads(10), bitrot, pad), false},
+		{"first unexpired event of a stream with a max age", append([]pmd.EventData{bitrot}, pads(10)...), pads(10), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -45,12 +54,24 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			appendTo := func(e pmd.EventData) {
+				stream := "other"
+				if tc.aged && e.Type == bitrot.Type {
+					stream = "aged"
+				}
+				mustAppend(t, s, stream, pmd.Any, e)
+			}
 			for _, e := range tc.before {
-				mustAppend(t, s, "other", pmd.Any, e)
+				appendTo(e)
 			}
 			mustAppend(t, s, "user-1", pmd.Any, pmd.EventData{Type: "T", Data: map[string]any{"s": secret}})
 			for _, e := range tc.after {
-				mustAppend(t, s, "other", pmd.Any, e)
+				appendTo(e)
+			}
+			if tc.aged {
+				if err := s.SetRetention(ctx, "aged", pmd.Retention{MaxAge: time.Hour}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -72,6 +93,9 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 			res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
 			if !errors.Is(err, pmd.ErrCorrupt) {
 				t.Errorf("Scavenge = %+v, %v; want the damaged segment reported as ErrCorrupt", res, err)
+			}
+			if tc.aged && (err == nil || !strings.Contains(err.Error(), `stream "aged"`)) {
+				t.Errorf("Scavenge = %v; want the stalled expiry of stream \"aged\" reported too", err)
 			}
 			if res.Erased != 1 {
 				t.Errorf("Scavenge erased %d events, want user-1's one, in an undamaged segment", res.Erased)
