@@ -73,6 +73,7 @@ func (c *Client) Managers(ctx context.Context) ([]Manager, error) {
 type ProcessSummary struct {
 	ID        string `json:"id"`
 	Status    string `json:"status"`    // open, completed or expired
+	Erased    bool   `json:"erased"`    // its stream was erased, which ended it (completed)
 	Version   int64  `json:"version"`   // of the last event of its stream
 	Events    int    `json:"events"`    // handled events linked into its stream
 	Commands  int    `json:"commands"`  // commands issued
@@ -158,10 +159,13 @@ func (c *Client) Processes(ctx context.Context, name string, opts ListOptions) (
 // Process is one process: its state, its stream with the state after each event, its
 // commands with their delivery attempts, and its deadlines.
 type Process struct {
-	Manager   string         `json:"manager"`
-	ID        string         `json:"id"`
-	Stream    string         `json:"stream"`
-	Status    string         `json:"status"` // open, completed or expired
+	Manager string `json:"manager"`
+	ID      string `json:"id"`
+	Stream  string `json:"stream"`
+	Status  string `json:"status"` // open, completed or expired
+	// Erased says its stream was erased, which ended it: it is completed, decides
+	// nothing again, and its commands and deadlines are no longer known.
+	Erased    bool           `json:"erased"`
 	State     any            `json:"state"`
 	Events    []ProcessEvent `json:"events"`
 	Commands  []Command      `json:"commands"`

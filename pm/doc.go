@@ -166,6 +166,38 @@
 // issued, counted in Stats.Late and logged at most once a minute. Removed processes
 // cost one marker event and its index entry each, and no memory. Counts forgets them.
 //
+// # Erasing a process
+//
+// Commands and deadline records carry personal data, so a process stream may be erased
+// (Store.EraseStream, POST /v1/streams/{stream}/erase): that erases the data and
+// metadata of the runtime's records with the rest, and the runtime can no longer tell
+// which commands were issued or which deadlines are pending. Erasing a process stream
+// therefore ends the process, for good, as every fold of the stream says (a replay, a
+// restart, another node of a cluster): a fold that reads a record of the stream itself
+// (not a link) erased marks the process erased. Then:
+//
+//   - Decide is not asked again: it issues no command, and its pending deadlines are
+//     dropped, never fired. A command issued before the erasure and not delivered yet
+//     is no longer read as one after a restart (its record lost its metadata) and is
+//     not delivered then; a manager that has it queued already may still deliver it.
+//   - A later event of the process is not linked and starts nothing: it is skipped,
+//     counted in Stats.Late and logged at most once a minute, as for a removed process.
+//     The records written into the stream after the erasure (by anyone) do not revive it.
+//   - It counts as completed (Status, Counts, Process.Erased and ProcessSummary.Erased
+//     say it was erased) and retention removes it Retention.Completed after the store
+//     timestamp of the last record of the stream itself (the erased ones included).
+//
+// Apply still sees the erased records, with their types and nil Data and Metadata, as it
+// sees any event. A snapshot written before the erasure is not used (it holds the
+// state folded from the data erased): the fold reads the first record of the stream
+// itself, which an erasure always erases if it erases any, and folds from the first
+// event when it reads erased. A manager that has the process cached when the erasure
+// comes reads that record too before it writes what Decide returned, and folds again;
+// until then it may link events it handles, which change nothing. Erasing a stream
+// that holds only links (a process that wrote nothing yet) erases nothing and changes
+// nothing. The snapshots stream "<Name>.snapshots$<process id>" holds the state of the
+// process, so erase or delete it too: processes fold from their streams without it.
+//
 // # Subscriptions
 //
 // A Subscription delivers the events of a Filter (types of the global log, one stream,
@@ -186,7 +218,8 @@
 // Stats says how far the manager is behind the log (Lag), how many handled events
 // belonged to no process (Unmatched, by type: the correlation field was missing, or
 // the process id cannot name a stream), how many commands are parked, and how many
-// processes retention removed and late events it skipped since Run started. Unmatched
+// processes retention removed and late events (of removed or erased processes) it
+// skipped since Run started. Unmatched
 // events are also logged, at most once a minute per type. Options.OnAttempt sees every
 // delivery attempt, for metrics per receiver.
 //
@@ -218,7 +251,8 @@
 // Process, Processes and Deliveries read the store, so they answer whether or not the
 // Manager runs. Processes folds each process from its newest snapshot. Counts is kept in memory by Run: loaded at start, updated as the
 // runtime writes. A process is open until it issued a command and has no pending
-// deadline (completed), or one of its deadlines fired (expired). Deleting process
+// deadline (completed), or one of its deadlines fired (expired); an erased one is
+// completed (see Erasing a process). Deleting process
 // streams while Run runs leaves Counts stale until the next Run.
 //
 // The event types and metadata of every record the runtime writes are listed in

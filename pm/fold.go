@@ -90,9 +90,59 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 		if err != nil || first != sn.l.first {
 			return snapshot{}, pmd.Event{}, false, err
 		}
+		// Erased since: the fold from the first event sees the erasure, as every
+		// replay does, and the state as Apply folds the erased records.
+		if gone, err := m.erasedSince(ctx, pid, &sn.l); err != nil || gone {
+			return snapshot{}, pmd.Event{}, false, err
+		}
 		return sn, rec, true, nil
 	}
 	return snapshot{}, pmd.Event{}, false, nil
+}
+
+// errErasedSince says that the process stream was erased since the fold being decided
+// on read it: handle folds it again, from the first event, and finds it ended.
+var errErasedSince = errors.New("the process stream was erased since it was folded")
+
+// erasedSince reports whether the process stream of pid holds an erased record of its
+// own up to l.last that l has not folded (a snapshot's ledger, or a cached fold's):
+// whether its first record (not a link), which every erasure erases if it erases any,
+// reads erased now. It reads that one record; for a ledger that does not know which
+// it is (ownUnknown), the stream from l.first on until it finds it, and l then knows.
+// A record no longer where l says is reported too: the fold from the first event is
+// always right.
+func (m *Manager) erasedSince(ctx context.Context, pid string, l *ledger) (bool, error) {
+	if l.erased {
+		return true, nil
+	}
+	stream := m.name + "$" + pid
+	opts := pmd.ReadOptions{From: uint64(l.own), Limit: 1}
+	switch {
+	case l.own == -1 || l.last < 0:
+		return false, nil
+	case l.own == ownUnknown:
+		opts = pmd.ReadOptions{From: uint64(max(l.first, 0)), Limit: int(l.last - max(l.first, 0) + 1)}
+	}
+	for ev, err := range m.store.ReadStream(ctx, stream, opts) {
+		if errors.Is(err, pmd.ErrStreamNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		if l.own == ownUnknown {
+			if ev.Link || ev.Stream != stream {
+				continue
+			}
+			l.own = int64(ev.Version)
+		}
+		return ev.Version != uint64(l.own) || ev.Link || ev.Erased, nil
+	}
+	if l.own == ownUnknown {
+		l.own = -1 // none up to l.last
+		return false, nil
+	}
+	return true, nil
 }
 
 // firstVersion is the version of the first visible event of the stream of process pid,

@@ -234,7 +234,7 @@ func (m *Manager) summary(ctx context.Context, id string, parked map[string]int)
 		return ProcessSummary{}, false, err
 	}
 	l := e.p.ledger()
-	s := ProcessSummary{ID: id, Status: l.status(), Version: l.last, Events: l.links, Commands: l.commands,
+	s := ProcessSummary{ID: id, Status: l.status(), Erased: l.erased, Version: l.last, Events: l.links, Commands: l.commands,
 		Deadlines: len(l.pending), Parked: parked[id]}
 	stream := m.name + "$" + id
 	for _, at := range []struct {

@@ -52,7 +52,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		}
 		l := ledgers[id]
 		if l == nil {
-			l = &ledger{last: -1}
+			l = &ledger{last: -1, own: -1}
 			ledgers[id] = l
 		}
 		l.observe(e.Stream, &e)

@@ -478,8 +478,8 @@ type Stats struct {
 	// Removed counts the processes removed by retention (Options.Retention) since Run
 	// started.
 	Removed uint64
-	// Late counts the handled events of removed processes since Run started: each was
-	// skipped, and started nothing.
+	// Late counts the handled events of removed processes, and of processes whose
+	// stream was erased, since Run started: each was skipped, and started nothing.
 	Late uint64
 }
 
@@ -576,7 +576,7 @@ func (m *Manager) handle(ctx context.Context, tasks []task) error {
 	var err error
 	for attempt := range maxWriteAttempts {
 		err = m.try(ctx, tasks, attempt > 0)
-		if !errors.Is(err, pmd.ErrWrongExpectedVersion) && !errors.Is(err, pmd.ErrDuplicateEvent) {
+		if !errors.Is(err, pmd.ErrWrongExpectedVersion) && !errors.Is(err, pmd.ErrDuplicateEvent) && !errors.Is(err, errErasedSince) {
 			return err
 		}
 	}
@@ -613,7 +613,7 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		if gone {
 			for _, t := range tasks {
 				if t.ev != nil {
-					m.lateEvent(t.ev, pid)
+					m.lateEvent(t.ev, pid, lateRemoved)
 				}
 			}
 			return nil
@@ -638,6 +638,12 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 			if in {
 				continue // linked before a crash or a restart
 			}
+		}
+		if e.p.ledger().erased {
+			// Its stream was erased: the process ended, and a late event starts
+			// nothing again; it is not linked either.
+			m.lateEvent(t.ev, pid, lateErased)
+			continue
 		}
 		// An event is decided at the time the store wrote it, whatever the clock says
 		// now: a deadline due by then fires before it is linked, decided on the events
@@ -680,6 +686,17 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 	writes, cmds, err := e.p.plan(m.ns, trigger, at, e.next+uint64(len(*changes)))
 	if err != nil || len(writes) == 0 {
 		return err
+	}
+	// A cached fold does not see an erasure that came after it: before anything is
+	// decided, the first record of the stream says (one read).
+	if l := e.p.ledger(); l.own >= 0 {
+		gone, err := m.erasedSince(ctx, e.pid, l)
+		if err != nil {
+			return err
+		}
+		if gone {
+			return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errErasedSince)
+		}
 	}
 	if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {
 		version := e.next + uint64(len(*changes)+len(writes))

@@ -49,7 +49,8 @@ type Status string
 const (
 	// StatusOpen: no command issued yet, or a deadline still pending.
 	StatusOpen Status = "open"
-	// StatusCompleted: it issued a command and has no pending deadline.
+	// StatusCompleted: it issued a command and has no pending deadline, or its stream
+	// was erased (Process.Erased).
 	StatusCompleted Status = "completed"
 	// StatusExpired: one of its deadlines fired.
 	StatusExpired Status = "expired"
@@ -98,9 +99,21 @@ type ledger struct {
 	// timestamp of the last other record the runtime wrote, which stands in for it in
 	// processes that completed while retention was off.
 	completed, recorded time.Time
+	// erased says that a record of the stream itself (not a link) was read erased
+	// (Store.EraseStream): the process ended there. See doc.go, "Erasing a process".
+	erased bool
+	// own is the version of the first record of the stream itself (not a link) folded,
+	// -1 for none, ownUnknown for a ledger of a snapshot written before snapshots kept
+	// it. An erasure erases every record of the stream written before it, so this one
+	// is erased if any is: the fold reads it to know whether the process ended since.
+	own int64
 }
 
-func newLedger() ledger { return ledger{last: -1, first: -1} }
+// ownUnknown, as ledger.own, says that the ledger does not know its stream's first
+// record (see firstOwn).
+const ownUnknown = -2
+
+func newLedger() ledger { return ledger{last: -1, first: -1, own: -1} }
 
 func (l *ledger) observe(stream string, e *pmd.Event) {
 	l.last = int64(e.Version)
@@ -112,6 +125,18 @@ func (l *ledger) observe(stream string, e *pmd.Event) {
 		l.linked = max(l.linked, e.Position)
 	}
 	if e.Link || e.Stream != stream {
+		return
+	}
+	if l.own == -1 {
+		l.own = int64(e.Version)
+	}
+	if e.Erased || l.erased {
+		// The stream was erased: the process ended. What the runtime knew of it is
+		// gone with the records' data, and nothing written after the erasure (by a
+		// manager that had not seen it yet, or by anyone) revives it; it counts as
+		// completed at the timestamp of the last record of its own.
+		l.erased, l.recorded, l.completed = true, e.Timestamp, time.Time{}
+		clear(l.pending)
 		return
 	}
 	if l.issued == nil {
@@ -154,7 +179,8 @@ func asString(v any) string { s, _ := v.(string); return s }
 
 // done reports whether the process has issued a command and has no pending deadline:
 // nothing will happen in it unless a new event comes, so retention may remove it.
-func (l *ledger) done() bool { return l.commands > 0 && len(l.pending) == 0 }
+// An erased process is done.
+func (l *ledger) done() bool { return l.erased || l.commands > 0 && len(l.pending) == 0 }
 
 // completedAt is when the process became done, by the manager's clock when a
 // ProcessCompleted record says, else by the store's timestamp of its last record.
@@ -204,6 +230,8 @@ func completedRecord(ns uuid.UUID, stream string, version uint64, now time.Time,
 
 func (l *ledger) status() Status {
 	switch {
+	case l.erased:
+		return StatusCompleted
 	case l.fired > 0:
 		return StatusExpired
 	case l.commands > 0 && len(l.pending) == 0:
@@ -325,6 +353,9 @@ func (e *DecideError) Error() string { return fmt.Sprintf("pm: %s: decide: %s", 
 func (e *DecideError) Is(target error) bool { return target == ErrInvalidDefinition }
 
 func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error) {
+	if p.l.erased {
+		return nil, nil, nil // ended: Decide is not asked again
+	}
 	var causation uuid.UUID
 	var correlation string
 	if trigger != nil {

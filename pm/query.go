@@ -14,6 +14,7 @@ import (
 type ProcessSummary struct {
 	ID        string
 	Status    Status
+	Erased    bool  // the process stream was erased: the process ended (Process.Erased)
 	Version   int64 // of the last event of the process stream
 	Events    int   // handled events linked into the stream
 	Commands  int   // commands issued

@@ -89,16 +89,22 @@ func (m *Manager) wasRemoved(pid string) (bool, error) {
 	return info.Exists, nil
 }
 
-// lateEvent counts ev, an event of the removed process pid, and logs it at most once a
-// minute, saying how many were not logged since.
-func (m *Manager) lateEvent(ev *pmd.Event, pid string) {
+// Why an event of a process is late (lateEvent).
+const (
+	lateRemoved = "skipping an event of a process removed by retention: it starts nothing"
+	lateErased  = "skipping an event of a process whose stream was erased, which ended it: it starts nothing"
+)
+
+// lateEvent counts ev, an event of the removed or erased process pid (why says which),
+// and logs it at most once a minute, saying how many were not logged since.
+func (m *Manager) lateEvent(ev *pmd.Event, pid, why string) {
 	now := m.clock.Now()
 	m.mu.Lock()
 	m.late++
 	quiet, log := m.lateLog.Log(now)
 	m.mu.Unlock()
 	if log {
-		m.logger.Warn("pm: skipping an event of a process removed by retention: it starts nothing",
+		m.logger.Warn("pm: "+why,
 			"manager", m.name, "process", pid, "event", ev.ID, "type", ev.Type, "position", ev.Position,
 			"unlogged_since_last", quiet)
 	}

@@ -71,6 +71,12 @@ func (sn *snapshot) data() map[string]any {
 		"pending":     pending,
 		"state":       sn.state,
 	}
+	// own: the first record of the stream itself, or version+1 for none up to version.
+	if sn.l.own >= 0 {
+		out["own"] = uint64(sn.l.own)
+	} else if sn.l.own == -1 {
+		out["own"] = uint64(sn.l.last + 1)
+	}
 	// Optional, so that snapshots written before retention existed stay trusted.
 	if !sn.l.completed.IsZero() {
 		out["completed"] = sn.l.completed.UTC().Format(time.RFC3339Nano)
@@ -112,6 +118,18 @@ func decodeSnapshot(data map[string]any) (snapshot, error) {
 	sn.l = ledger{
 		last: int64(nums["version"]), first: int64(nums["first"]), linked: nums["linked"],
 		links: int(nums["links"]), commands: int(nums["commands"]), fired: int(nums["fired"]),
+	}
+	// Optional: a snapshot written before it was kept does not know it (ownUnknown).
+	sn.l.own = ownUnknown
+	if v, ok := data["own"]; ok {
+		n, ok := asUint64(v)
+		if !ok || n < nums["first"] || n > nums["version"]+1 {
+			return sn, fmt.Errorf("own is not a version from %d to %d: %v", nums["first"], nums["version"]+1, v)
+		}
+		sn.l.own = int64(n)
+		if n == nums["version"]+1 {
+			sn.l.own = -1
+		}
 	}
 	issued, ok := data["issued"].(map[string]any)
 	if !ok {

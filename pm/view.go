@@ -13,6 +13,10 @@ type Process struct {
 	ID     string
 	Stream string // "<Name>$<ID>"
 	Status Status
+	// Erased says that the process stream was erased (Store.EraseStream): the process
+	// ended there, as completed, and its Commands and Deadlines are not known any more
+	// (see doc.go, "Erasing a process").
+	Erased bool
 	// State is the definition's state (of type S), the fold of Events.
 	State any
 	// Version is the version of the last event of the stream, -1 if it has none.
@@ -99,6 +103,7 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		ID:                id,
 		Stream:            name + "$" + id,
 		Status:            l.status(),
+		Erased:            l.erased,
 		State:             p.state(),
 		Version:           l.last,
 		Events:            events,

@@ -88,11 +88,13 @@ func normalManager(m Manager) Manager {
 type ProcessSummary struct {
 	ID string `json:"id"`
 	// Status is open, completed or expired.
-	Status    string `json:"status"`
-	Version   int64  `json:"version"`   // of the last event of the process stream
-	Events    int    `json:"events"`    // handled events linked into the stream
-	Commands  int    `json:"commands"`  // commands issued
-	Deadlines int    `json:"deadlines"` // pending deadlines
+	Status string `json:"status"`
+	// Erased says the process stream was erased, which ended the process (completed).
+	Erased    bool  `json:"erased"`
+	Version   int64 `json:"version"`   // of the last event of the process stream
+	Events    int   `json:"events"`    // handled events linked into the stream
+	Commands  int   `json:"commands"`  // commands issued
+	Deadlines int   `json:"deadlines"` // pending deadlines
 	// Created is the timestamp of the first event of the process stream, LastActivity
 	// that of its last; Parked counts its parked commands. A ProcessLister sets them.
 	Created      *time.Time `json:"created,omitempty"`
@@ -140,7 +142,10 @@ type Process struct {
 	ID      string `json:"id"`
 	Stream  string `json:"stream"`
 	// Status is open, completed or expired.
-	Status string      `json:"status"`
+	Status string `json:"status"`
+	// Erased says the process stream was erased: that ended the process, which is
+	// completed, decides nothing again and no longer knows its commands and deadlines.
+	Erased bool        `json:"erased"`
 	State  any         `json:"state"`
 	Events []pmd.Event `json:"-"` // the process stream, rendered by the server
 	// States[i] is the state after Events[i], shown as events[i].state; it must be as

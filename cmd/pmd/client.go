@@ -744,7 +744,11 @@ func printManagers(ctx context.Context, c *client.Client, w io.Writer, asJSON bo
 }
 
 func printProcess(w io.Writer, p client.Process) {
-	fmt.Fprintf(w, "process %s %s: %s\nstream: %s\nstate:  %s\n\n", p.Manager, p.ID, p.Status, p.Stream, compact(p.State, 200))
+	status := p.Status
+	if p.Erased {
+		status += " (its stream was erased, which ended it: it decides nothing again, and its commands and deadlines are not known)"
+	}
+	fmt.Fprintf(w, "process %s %s: %s\nstream: %s\nstate:  %s\n\n", p.Manager, p.ID, status, p.Stream, compact(p.State, 200))
 	events := make([]client.Event, len(p.Events))
 	for i, e := range p.Events {
 		events[i] = e.Event

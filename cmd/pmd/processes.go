@@ -178,7 +178,7 @@ func (p *processes) ListProcesses(ctx context.Context, name string, q server.Lis
 func summaries(list []pm.ProcessSummary) []server.ProcessSummary {
 	out := make([]server.ProcessSummary, len(list))
 	for i, s := range list {
-		out[i] = server.ProcessSummary{ID: s.ID, Status: string(s.Status), Version: s.Version,
+		out[i] = server.ProcessSummary{ID: s.ID, Status: string(s.Status), Erased: s.Erased, Version: s.Version,
 			Events: s.Events, Commands: s.Commands, Deadlines: s.Deadlines, Parked: s.Parked}
 		if !s.Created.IsZero() {
 			out[i].Created, out[i].LastActivity = &s.Created, &s.LastActivity
@@ -217,7 +217,7 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 		return server.Process{}, err
 	}
 	out := server.Process{
-		Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), State: v.State,
+		Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), Erased: v.Erased, State: v.State,
 		Events: v.Events, States: v.States,
 		DeliveriesStream: v.DeliveriesStream, DeliveriesVersion: v.DeliveriesVersion,
 	}
