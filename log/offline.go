@@ -30,14 +30,24 @@ type RepairAction struct {
 	Position uint64 // the position whose record is replaced (RepairVoid), or the first position whose bytes are cut (RepairCut)
 	Bytes    int64  // bytes removed from Segment (and kept in the quarantine file)
 	Records  int    // records removed (RepairCut), or replaced (RepairVoid: 1, or a hidden run's)
+	Kept     int    // a hidden run's intact records kept (RepairVoid)
+	Voided   uint64 // a hidden run's first position voided, if Records > 0 (RepairVoid)
 	Reason   string
 }
 
 // String describes the action for a person deciding whether to apply it.
 func (a RepairAction) String() string {
+	if a.Op == RepairVoid && a.Kept > 0 {
+		voided := ""
+		if a.Records > 0 {
+			voided = fmt.Sprintf(" (positions %d to %d)", a.Voided, a.Voided+uint64(a.Records)-1)
+		}
+		return fmt.Sprintf("repair positions %d to %d, hidden by damage (segment %s offset %d, %d bytes quarantined): %d void record(s)%s, %d intact record(s) kept at their positions: %s",
+			a.Position, a.Position+uint64(a.Records+a.Kept)-1, a.Segment, a.Offset, a.Bytes, a.Records, voided, a.Kept, a.Reason)
+	}
 	if a.Op == RepairVoid && a.Records > 1 {
-		return fmt.Sprintf("replace positions %d to %d (segment %s offset %d, %d bytes) by void records: %s",
-			a.Position, a.Position+uint64(a.Records)-1, a.Segment, a.Offset, a.Bytes, a.Reason)
+		return fmt.Sprintf("replace positions %d to %d (segment %s offset %d, %d bytes) by void records (%d void record(s), no intact record found to keep): %s",
+			a.Position, a.Position+uint64(a.Records)-1, a.Segment, a.Offset, a.Bytes, a.Records, a.Reason)
 	}
 	if a.Op == RepairVoid {
 		return fmt.Sprintf("replace position %d (segment %s offset %d, %d bytes) by a void record: %s",
@@ -62,7 +72,7 @@ type rewrite struct {
 	file  segFile // size: the bytes kept
 	offs  []uint32
 	voids map[int]*Record // by entry index
-	run   []*Record       // void records written after the entries: a hidden run's
+	run   *hiddenRun      // written after the entries: a hidden run's records
 }
 
 // PlanRepair reads the whole log in dir, which no process may have open, with this
@@ -77,9 +87,11 @@ type rewrite struct {
 // files after it removed, the cut's Reason saying which positions that loses. A sealed
 // segment before that end which hides a run of positions (a segment file missing after
 // it, the segment cut short, or unframeable past a record without a sidecar that fits:
-// CorruptError.End) gets one RepairVoid action for the run (Records positions from
-// Position): its entries before the run are kept, the bytes after them quarantined, and
-// a void record written at each position of the run. It fails with a *CorruptError for
+// CorruptError.End) gets one RepairVoid action for the run, from Position: its entries
+// before the run are kept, the intact records found in the run's bytes are kept at their
+// positions (Kept; see recoverRun for which records count as found), and a void record is
+// written at each of the other positions (Records, from Voided), the bytes the rewrite
+// does not copy as they are being quarantined. It fails with a *CorruptError for
 // framing damage in the last segment that a later write shows durable (as Open does),
 // and with other errors for files it cannot read.
 // progress, if not nil, is called after each segment read with the bytes read so far
@@ -215,21 +227,13 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 			return nil, err
 		}
 		if run != nil {
-			// A void record at each position of the run, after the entries framed
-			// before it; the bytes past them, if any, go to the quarantine. Each void
-			// begins a write of its own (WriteStart 0), so each ends the one before.
-			for pos := run.Position; pos < run.End; pos++ {
-				v := &Record{Position: pos, Kind: KindVoid}
-				if pending != nil {
-					pending.Commit = true
-				}
-				if replayed != nil {
-					replicaVoids = append(replicaVoids, voidAt{v, applied})
-				}
-				rw.run, pending = append(rw.run, v), v
+			var addVoid func(*Record)
+			if replayed != nil {
+				addVoid = func(v *Record) { replicaVoids = append(replicaVoids, voidAt{v, applied}) }
 			}
-			p.Actions = append(p.Actions, RepairAction{Op: RepairVoid, Segment: f.path, Offset: run.Offset,
-				Position: run.Position, Bytes: size - run.Offset, Records: int(run.End - run.Position), Reason: run.Reason})
+			if err := p.planRun(rw, run, size, &pending, &applied, addVoid); err != nil {
+				return nil, err
+			}
 		}
 		if rw.voids != nil || rw.run != nil {
 			p.rewrites = append(p.rewrites, rw)
@@ -380,8 +384,11 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 				op = "void"
 			}
 			run := ""
-			if a.Op == RepairVoid && a.Records > 1 {
+			if a.Op == RepairVoid && (a.Records > 1 || a.Kept > 0) {
 				run = fmt.Sprintf(" records=%d", a.Records)
+			}
+			if a.Op == RepairVoid && a.Kept > 0 {
+				run += fmt.Sprintf(" kept=%d", a.Kept)
 			}
 			fmt.Fprintf(w, "pmd-quarantine 1 %s segment=%s offset=%d position=%d bytes=%d%s reason=%q\n",
 				op, filepath.Base(a.Segment), a.Offset, a.Position, a.Bytes, run, a.Reason)
@@ -443,10 +450,10 @@ func (rw *rewrite) apply(dir string) error {
 				return err
 			}
 		}
-		for _, v := range rw.run {
-			rec = AppendRecord(rec[:0], v)
-			w.Write(appendUvarint(nil, uint64(len(rec))))
-			w.Write(rec)
+		if rw.run != nil {
+			if err := rw.run.write(w, old); err != nil {
+				return err
+			}
 		}
 		if err := w.Flush(); err != nil {
 			return err

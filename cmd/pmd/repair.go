@@ -21,9 +21,15 @@ func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "print what a repair of a stopped store would do; --yes does it",
 		Long: `Repair prints what a repair of the stopped store in DIR would do, one line per change,
 and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
-is replaced by a void record at the same position, as is each position a damaged
-sealed segment hides (a segment file missing after it, or the segment cut short or
-unframeable: pmd verify names them as positions X to Y) (so no other event moves; on a
+is replaced by a void record at the same position (so no other event moves). A damaged
+sealed segment can hide a run of positions (pmd verify names them as positions X to Y):
+a segment file missing after it, or the segment cut short, lost the run's records, and
+each of its positions gets a void record; a segment whose framing breaks (a damaged
+length prefix, its offsets file lost) keeps every intact record found past the damage
+at its position (framed again from the segment's end, or from the entries before the
+damage, and holding the record of that position; a record whose length prefix alone is
+damaged is framed again), and only the positions whose record is not found intact get
+void records: the preview says how many records it keeps and how many it voids (on a
 cluster node, a damaged write after the log's last intact commit record that Raft
 applies again at the next start, being past the node's snapshot and seed, is cut
 instead, for Raft to write it again), every removed byte is kept in a quarantine file

@@ -39,7 +39,7 @@ type VerifyReport struct {
 	Agrees   bool                   // the index was compared with the log up to Index and agrees
 	Notes    []string               // human-readable, one line each
 	Problems []string               // human-readable, one line each
-	damaged  map[uint64]bool        // positions in Damage, and of void records
+	damaged  posRanges              // positions in Damage, and of void records
 	version  []*versionGap          // streams whose versions the index does not derive
 }
 
@@ -66,7 +66,7 @@ func Verify(ctx context.Context, dir string, progress func(done, total int64)) (
 		return nil, err
 	}
 	defer lock.Unlock()
-	r := &VerifyReport{Dir: dir, damaged: make(map[uint64]bool)}
+	r := &VerifyReport{Dir: dir}
 	if err := r.verify(ctx, progress); err != nil {
 		return nil, fmt.Errorf("pmd: verify %s: %w", dir, err)
 	}
@@ -140,8 +140,8 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 				a.Segment, a.Offset, a.Position, a.Bytes, a.Records, a.Reason)
 		case pmdlog.RepairVoid:
 			ce := &pmdlog.CorruptError{Segment: a.Segment, Offset: a.Offset, Position: a.Position, Reason: a.Reason}
-			if a.Records > 1 {
-				ce.End = a.Position + uint64(a.Records) // a run a damaged sealed segment hides
+			if n := a.Records + a.Kept; n > 1 {
+				ce.End = a.Position + uint64(n) // a run a damaged sealed segment hides
 			}
 			r.addDamage(ce)
 		}
@@ -240,13 +240,10 @@ func (r *VerifyReport) versionGap(rec *pmdlog.Record, err error) {
 }
 
 func (r *VerifyReport) addDamage(ce *pmdlog.CorruptError) {
-	if r.damaged[ce.Position] {
+	if r.damaged.has(ce.Position) {
 		return
 	}
-	r.damaged[ce.Position] = true
-	for p := ce.Position + 1; p < ce.End; p++ {
-		r.damaged[p] = true // a run a damaged sealed segment hides: met once
-	}
+	r.damaged.add(ce.Position, max(ce.End, ce.Position+1)) // a run a damaged sealed segment hides: met once
 	i := len(r.Damage)
 	for i > 0 && r.Damage[i-1].Position > ce.Position {
 		i--
@@ -371,7 +368,7 @@ func (r *VerifyReport) scan(ctx context.Context, l *pmdlog.Log, segs []pmdlog.Se
 				return fmt.Errorf("record %d: verify has no count for records of kind %s", pos, rec.Kind)
 			}
 			if rec.Kind == pmdlog.KindVoid {
-				r.damaged[pos] = true // for the explanation of a version gap
+				r.damaged.add(pos, pos+1) // for the explanation of a version gap
 			}
 			if err := ix.apply(rec); err != nil {
 				if !errors.Is(err, pmdlog.ErrCorrupt) {
@@ -430,11 +427,8 @@ func (r *VerifyReport) compare(idx, fresh *index.Index) {
 	switch {
 	case errors.As(err, &d):
 		msg := fmt.Sprintf("the index disagrees with the log on %s: the index has %s, the log %s", d.Key, d.X, d.Y)
-		for p := range r.damaged {
-			if p <= idx.Position() {
-				msg += " (damaged log records it covers can explain it)"
-				break
-			}
+		if p, ok := r.damaged.first(); ok && p <= idx.Position() {
+			msg += " (damaged log records it covers can explain it)"
 		}
 		r.problem("%s; %s", msg, fix)
 	case errors.Is(err, index.ErrDamaged) || pebble.IsCorruptionError(err):
