@@ -26,6 +26,7 @@ type Client struct {
 	token       string
 	reconnect   time.Duration
 	idle        time.Duration
+	maxEvent    int
 	leaderReads bool
 }
 
@@ -57,6 +58,16 @@ func WithReconnectDelay(d time.Duration) Option { return func(c *Client) { c.rec
 // subscription from a leader that hung while another took over; a dead daemon's
 // connection breaks by itself. The caller's loop body does not count.
 func WithIdleTimeout(d time.Duration) Option { return func(c *Client) { c.idle = d } }
+
+// WithMaxEventSize sets the largest event a subscription takes, in bytes of its JSON
+// (and the longest line of its answer). An event over it ends the subscription with an
+// error naming this option, as a reconnect would fail at the same event again; the
+// limit keeps an answer that is not the daemon's events (another server at the address,
+// a proxy's) from growing the subscription's memory without end. The default, 128 MiB,
+// holds any event of a daemon with the default --max-body, 16 MiB: its JSON is at most
+// six times the body taken (json escapes "<" and control characters as \u003c). Raise
+// it for a daemon with a larger --max-body.
+func WithMaxEventSize(n int) Option { return func(c *Client) { c.maxEvent = n } }
 
 // WithLeaderReads sends every read of the store (GET) with ?consistency=leader: on a
 // node of a cluster it is answered by the leader, after a round to a quorum, so it sees
@@ -101,7 +112,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		// Sent as it is, the Host header would be ":7070", which the daemon refuses.
 		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
 	}
-	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: defaultTransport()}, reconnect: time.Second, idle: time.Minute}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: defaultTransport()}, reconnect: time.Second, idle: time.Minute, maxEvent: 128 << 20}
 	for _, o := range opts {
 		o(c)
 	}
@@ -110,6 +121,9 @@ func New(addr string, opts ...Option) (*Client, error) {
 	}
 	if c.idle <= 0 {
 		return nil, fmt.Errorf("client: the idle timeout must be positive, got %s", c.idle)
+	}
+	if c.maxEvent <= 0 {
+		return nil, fmt.Errorf("client: WithMaxEventSize: the event size must be positive, got %d", c.maxEvent)
 	}
 	if c.http == nil {
 		return nil, errors.New("client: WithHTTPClient was given a nil *http.Client")

@@ -62,8 +62,11 @@
 // drops or goes silent (nothing, not even the daemon's heartbeat, for a minute:
 // WithIdleTimeout), or the daemon cuts a subscriber that fell behind, the iterator
 // reconnects by itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is
-// skipped and none comes twice. It ends when its context is done, or with an error the
-// daemon answered that a retry would not change (a bad request, a missing token).
+// skipped and none comes twice. It ends when its context is done, or with an error
+// that a retry would not change: one the daemon answered (a bad request, a missing
+// token), an answer that is not an event stream (another server at the address), or an
+// event over WithMaxEventSize (default 128 MiB of JSON, which holds any event of a
+// daemon with the default --max-body).
 //
 // At a damaged record it yields, as the embedded store's Subscribe does, a
 // *pmd.CorruptError (errors.Is(err, pmd.ErrCorrupt)) naming the record, around the

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,7 +41,9 @@ type SubscribeOptions struct {
 // after the reconnect delay and resumes after the last event yielded (SSE
 // Last-Event-ID), for as long as ctx lasts. It stops without an error when ctx is done,
 // and with one when the daemon refuses the subscription with a client error (4xx: a
-// missing token), which a retry would not change; options the store would refuse (a
+// missing token), when the answer is not an event stream (an *Error of status 200
+// naming its Content-Type: the address is not a pmd daemon's), or at an event over
+// WithMaxEventSize, which a retry would not change; options the store would refuse (a
 // stream name that breaks its rules, types with a stream) end it before anything is
 // sent, with a *pmd.InvalidArgumentError. At a damaged record it yields a
 // *pmd.CorruptError and, if the loop goes on, resumes after the record at once.
@@ -216,21 +220,29 @@ func (s *sse) connect(ctx context.Context) error {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return apiError(resp, raw)
 	}
-	rd := bufio.NewReaderSize(&arriving{r: resp.Body, timer: timer, idle: s.c.idle}, 64<<10)
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		return notEvents(resp)
+	}
+	lines := &lineReader{rd: bufio.NewReaderSize(&arriving{r: resp.Body, timer: timer, idle: s.c.idle}, 64<<10), max: s.c.maxEvent}
 	var id, kind string
 	var data []byte
 	for {
-		// An event is one data line, its JSON, which no cap can bound: the daemon's
-		// body limit bounds what was taken, not its JSON (six bytes for each "<" or
-		// control character), and a line over a cap would fail every reconnect at it.
-		line, err := rd.ReadBytes('\n')
+		// An event is one data line, its JSON, which the daemon's body limit does not
+		// bound (six bytes for each "<" or control character taken): WithMaxEventSize
+		// does, so that an answer that is not the daemon's events cannot grow without
+		// end. A line over it would fail every reconnect at it: it ends the
+		// subscription.
+		line, owned, err := lines.next()
 		if err != nil {
+			var big *eventSizeError
+			if errors.As(err, &big) {
+				return err
+			}
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // a subscription never ends by itself
 			}
 			return broken(&ConnectionError{URL: s.c.base, Err: err})
 		}
-		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
@@ -265,10 +277,100 @@ func (s *sse) connect(ctx context.Context) error {
 		case "event":
 			kind = string(value)
 		case "data":
-			if data != nil {
-				data = append(data, '\n')
+			switch {
+			case data == nil && owned && len(value) > 0:
+				data = value // a long line's own slice: no copy
+			case data != nil && len(value) >= s.c.maxEvent-len(data):
+				return &eventSizeError{max: s.c.maxEvent, what: "an event's data lines"}
+			default:
+				if data != nil {
+					data = append(data, '\n')
+				}
+				data = append(data, value...)
 			}
-			data = append(data, value...)
+		}
+	}
+}
+
+// notEvents is the error of a subscription answered with a 200 that is not an event
+// stream: a proxy's page, or another server at the address. Read as one, its lines
+// would be none the client knows, and at its end the subscription would reconnect to it
+// forever.
+func notEvents(resp *http.Response) *Error {
+	what := "no Content-Type"
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		what = fmt.Sprintf("Content-Type %q", ct)
+	}
+	return &Error{
+		Status: resp.StatusCode,
+		Code:   "not_an_event_stream",
+		Message: fmt.Sprintf("GET %s answered %s with %s, not text/event-stream: the address may not be a pmd daemon's",
+			resp.Request.URL.EscapedPath(), resp.Status, what),
+	}
+}
+
+// eventSizeError is a line or an event of a subscription over WithMaxEventSize.
+type eventSizeError struct {
+	max  int
+	what string
+}
+
+func (e *eventSizeError) Error() string {
+	return fmt.Sprintf("client: the subscription's answer has %s of over %d bytes, the limit WithMaxEventSize sets: an event larger than that, or an answer that is not the daemon's events", e.what, e.max)
+}
+
+// lineReader reads the lines of an event stream, none longer than a data line of max
+// bytes ("data: " and its value).
+type lineReader struct {
+	rd  *bufio.Reader
+	max int
+}
+
+// next returns the next line without its end ("\n" or "\r\n"). A line that fits in rd's
+// buffer is returned in it, valid until the next call (owned is false); a longer one in
+// a slice of its own, which next grows by doubling, so that its bytes are copied about
+// twice. A line over a data line of max bytes is an *eventSizeError, read no further
+// than that.
+func (l *lineReader) next() (line []byte, owned bool, err error) {
+	line, err = l.rd.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		line, err = l.gather(line)
+		owned = true
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	if len(line)-len("data: ") > l.max {
+		return nil, false, &eventSizeError{max: l.max, what: "a line"}
+	}
+	return line, owned, nil
+}
+
+// gather reads the rest of a line longer than rd's buffer, whose first bytes are chunk.
+func (l *lineReader) gather(chunk []byte) ([]byte, error) {
+	limit := l.max + len("data: \r\n")
+	if limit < l.max {
+		limit = math.MaxInt
+	}
+	var line []byte
+	for more := true; ; {
+		if len(chunk) > limit-len(line) {
+			return nil, &eventSizeError{max: l.max, what: "a line"}
+		}
+		if cap(line)-len(line) < len(chunk) {
+			grown := make([]byte, len(line), min(max(2*cap(line), len(line)+len(chunk)), limit))
+			copy(grown, line)
+			line = grown
+		}
+		line = append(line, chunk...)
+		if !more {
+			return line, nil
+		}
+		var err error
+		chunk, err = l.rd.ReadSlice('\n')
+		if more = err == bufio.ErrBufferFull; err != nil && !more {
+			return nil, err
 		}
 	}
 }

@@ -21,8 +21,10 @@ import (
 // TestSubscribeTakesAnEventOfAnySize: an event's SSE data line is as long as its JSON,
 // which the daemon does not bound to its request body limit (json escapes "<" as
 // \u003c, six bytes for one: 12 MiB of "<", taken under the default 16 MiB limit, is
-// 72 MiB sent). A line above a fixed cap failed each connection at the same event, and
-// the subscription reconnected to it forever without yielding it. The long line here is
+// 72 MiB sent). A line above a 64 MiB cap failed each connection at the same event, and
+// the subscription reconnected to it forever without yielding it; the default
+// WithMaxEventSize, 128 MiB, holds it (TestSubscribeEventSizeLimit tests the limit
+// itself). The long line here is
 // a comment, which the client reads as it reads a data line but need not decode (65 MiB
 // of JSON takes the race detector most of a minute), before an event.
 func TestSubscribeTakesAnEventOfAnySize(t *testing.T) {
