@@ -54,8 +54,8 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, vo
 	var cands []runCandidate // by offset
 	for off := 0; off < len(b); off++ {
 		raw, k, ok := entry(b[off:])
-		if !ok || len(raw) < headerSize || headerError(raw) != "" {
-			continue
+		if !ok || len(raw) < headerSize || raw[4] != recordVersion || !Kind(raw[5]).known() || raw[6]&^knownFlags != 0 || raw[7] != 0 {
+			continue // headerError's checks, without making its message at every offset
 		}
 		if r, err := DecodeRecord(raw); err == nil && r.Position >= first && r.Position < end {
 			cands = append(cands, runCandidate{off: int64(off), end: int64(off + k), pos: r.Position})
