@@ -233,11 +233,12 @@ type Attempt struct {
 	RetryAt *time.Time `json:"retry_at,omitempty"` // when a failed attempt is retried
 }
 
-// Deadline is a deadline a process set.
+// Deadline is a pending deadline of a process: one that fired or was cancelled is a
+// record of the process stream (Events). It had a Fired field, always false, until
+// 2026-11-30.
 type Deadline struct {
 	Due   time.Time `json:"due"`
 	Issue string    `json:"issue"` // the command type it issues
-	Fired bool      `json:"fired"`
 }
 
 // Process reads one process of the process manager called name, with the newest page

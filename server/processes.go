@@ -214,11 +214,12 @@ type Attempt struct {
 	RetryAt *time.Time `json:"retry_at,omitempty"`
 }
 
-// Deadline is a deadline a process set.
+// Deadline is a pending deadline of a process: one that fired or was cancelled is a
+// record of the process stream (Events). Deadlines had a "fired" field, always false,
+// until 2026-11-30.
 type Deadline struct {
 	Due   time.Time `json:"due"`
-	Issue string    `json:"issue"`
-	Fired bool      `json:"fired"`
+	Issue string    `json:"issue"` // the command type it issues
 }
 
 func (s *Server) processes(w http.ResponseWriter, r *http.Request) error {

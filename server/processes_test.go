@@ -64,6 +64,7 @@ func (f *fakeProcesses) Process(_ context.Context, name, id string) (Process, er
 				{Attempt: 2, Outcome: "retried", At: retry},
 				{Attempt: 3, Outcome: "delivered", At: retry},
 			}}},
+		Deadlines:        []Deadline{{Due: time.Unix(3, 0).UTC(), Issue: "D"}},
 		DeliveriesStream: "M.deliveries$1", DeliveriesVersion: 1,
 	}, nil
 }
@@ -154,8 +155,14 @@ func TestProcessRoutes(t *testing.T) {
 	}
 	cmds := r.body["commands"].([]any)
 	c := cmds[0].(map[string]any)
-	if c["delivered"] != true || c["status"] != "delivered" || r.body["deadlines"] == nil {
+	if c["delivered"] != true || c["status"] != "delivered" {
 		t.Fatalf("process commands: %s", r.raw)
+	}
+	// A deadline listed is pending: it says when and what, and no "fired" (always false
+	// before it went: one that fired is a record in events).
+	got, _ = json.Marshal(r.body["deadlines"])
+	if want := `[{"due":"1970-01-01T00:00:03Z","issue":"D"}]`; string(got) != want {
+		t.Errorf("deadlines %s\nwant %s", got, want)
 	}
 	// Attempts are numbered; a failed one says when it is retried, a delivered one not.
 	got, _ = json.Marshal(c["attempts"])

@@ -773,11 +773,7 @@ func printProcess(w io.Writer, p client.Process) {
 		tw.Flush()
 	}
 	for _, d := range p.Deadlines {
-		state := "pending"
-		if d.Fired {
-			state = "fired"
-		}
-		fmt.Fprintf(w, "deadline: %s at %s (%s)\n", d.Issue, formatTime(d.Due), state)
+		fmt.Fprintf(w, "deadline: %s at %s (pending)\n", d.Issue, formatTime(d.Due))
 	}
 }
 
