@@ -118,9 +118,28 @@ type scavengeJSON struct {
 	Quarantines []string `json:"quarantines_removed"`
 }
 
+func newScavengeJSON(res pmd.ScavengeResult) scavengeJSON {
+	quarantines := res.Quarantines
+	if quarantines == nil {
+		quarantines = []string{}
+	}
+	return scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
+		res.BytesBefore, res.BytesAfter, res.Freed(), quarantines}
+}
+
+// scavengeCorruptJSON answers a scavenge that met damage (a damaged segment, kept as it
+// was while the others were scavenged, or a damaged event that stopped a stream's
+// expiry): the corrupt error's body, and beside it what the scavenge did, as its 200
+// says it, for the bytes it freed and the quarantines it removed are real.
+type scavengeCorruptJSON struct {
+	errorBody
+	scavengeJSON
+}
+
 // scavenge runs as long as the log takes at the scavenge's rate (its route is long: no
 // request timeout, which would stop a log of a few GiB every time at the same segments).
 // It stops when the client goes away or the server shuts down, keeping what it did.
+// Damage fails it with corrupt, whose answer also carries what it did.
 func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
 	if err := noBody(r); err != nil {
 		return err
@@ -132,14 +151,15 @@ func (s *Server) scavenge(w http.ResponseWriter, r *http.Request) error {
 		return errShutdown(fmt.Sprintf("the server is shutting down: the scavenge stopped after freeing %d bytes, which stay freed", res.Freed()))
 	}
 	if err != nil {
-		return err
+		status, code := classify(err)
+		if code != codeCorrupt {
+			return err
+		}
+		// As writeError logs a failed request; the answer is this route's own.
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+		return writeJSON(w, status, scavengeCorruptJSON{newErrorBody(code, err.Error(), err), newScavengeJSON(res)})
 	}
-	quarantines := res.Quarantines
-	if quarantines == nil {
-		quarantines = []string{}
-	}
-	return writeJSON(w, http.StatusOK, scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
-		res.BytesBefore, res.BytesAfter, res.Freed(), quarantines})
+	return writeJSON(w, http.StatusOK, newScavengeJSON(res))
 }
 
 // untilStop returns a context that ends with ctx or when the server begins to shut
