@@ -43,6 +43,13 @@ func loadClusterID(path string) (*clusterID, error) {
 	return c, nil
 }
 
+// otherCluster says that this node, of cluster ours, is asked to take the state of
+// cluster theirs.
+func otherCluster(ours, theirs uuid.UUID) string {
+	return fmt.Sprintf("this node belongs to cluster %s, not to cluster %s (two clusters seeded from copies of one data directory share a store id, not a cluster id): "+
+		"start it with an empty data directory to make it a member of %s", ours, theirs, theirs)
+}
+
 // get returns the recorded id, uuid.Nil if none (or c is nil: an fsm of a test).
 func (c *clusterID) get() uuid.UUID {
 	if c == nil {
@@ -66,7 +73,7 @@ func (c *clusterID) adopt(id uuid.UUID) error {
 		return nil
 	case uuid.Nil:
 	default:
-		return fmt.Errorf("this node belongs to cluster %s, not to cluster %s (two clusters seeded from copies of one data directory share a store id, not a cluster id): start it with an empty data directory to make it a member of %s", c.id, id, id)
+		return &foreignError{otherCluster(c.id, id)}
 	}
 	if c.path != "" {
 		if err := engine.ReplaceFile(c.path, []byte(id.String()+"\n"), true); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,19 +19,26 @@ import (
 )
 
 // startAs starts a one-node cluster of node id on the data directory dir and waits until
-// it leads and has recorded its cluster's id (its seed entry applied).
-func startAs(t *testing.T, dir, id string) (*pmd.Store, *Node) {
+// it leads and has recorded its cluster's id (its seed entry applied). cfg gives the
+// tuning and Fatal (by default the test fails). stop closes the node and its store; the
+// test's cleanup calls it if the test did not.
+func startAs(t *testing.T, dir, id string, cfg Config) (_ *pmd.Store, _ *Node, stop func()) {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
 	must(t, err)
-	n, err := Start(context.Background(), Config{NodeID: id, RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s, Logger: logger,
-		Fatal: func(err error) { t.Errorf("node %s stopped: %v", id, err) }})
+	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store, cfg.Logger = id, "127.0.0.1:0", "127.0.0.1:1", dir, s, logger
+	if cfg.Fatal == nil {
+		cfg.Fatal = func(err error) { t.Errorf("node %s stopped: %v", id, err) }
+	}
+	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		s.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.Close(); s.Close() })
+	var once sync.Once
+	stop = func() { once.Do(func() { n.Close(); s.Close() }) }
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for !n.IsLeader() || n.Self().Cluster == "" {
 		if time.Now().After(deadline) {
@@ -38,7 +46,7 @@ func startAs(t *testing.T, dir, id string) (*pmd.Store, *Node) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling Raft's state: nothing to wait on
 	}
-	return s, n
+	return s, n, stop
 }
 
 // copyTree copies the regular files under src to dst.
@@ -77,8 +85,8 @@ func TestJoinRefusesANodeOfAnotherClusterSeededFromTheSameStore(t *testing.T) {
 	copyTree(t, src, dirA)
 	copyTree(t, src, dirB)
 
-	sA, nA := startAs(t, dirA, "a1")
-	sB, nB := startAs(t, dirB, "b1")
+	sA, nA, stopA := startAs(t, dirA, "a1", Config{})
+	sB, nB, _ := startAs(t, dirB, "b1", Config{})
 	if sA.ID() != sB.ID() {
 		t.Fatalf("store ids %s and %s: the copies should share one", sA.ID(), sB.ID())
 	}
@@ -98,6 +106,10 @@ func TestJoinRefusesANodeOfAnotherClusterSeededFromTheSameStore(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dirA, engine.RaftDir, clusterIDFile))
 	if err != nil || strings.TrimSpace(string(b)) != idA {
 		t.Fatalf("%s holds %q (%v), want %s", clusterIDFile, b, err, idA)
+	}
+	stopA()
+	if _, nA, _ = startAs(t, dirA, "a1", Config{}); nA.Self().Cluster != idA {
+		t.Fatalf("a1 restarted with the cluster id %q, want %s", nA.Self().Cluster, idA)
 	}
 }
 
@@ -143,5 +155,74 @@ func TestClusterIDIsCompatible(t *testing.T) {
 	c, err = loadClusterID(path)
 	if err != nil || c.get() != cluster {
 		t.Fatalf("after a restart: %v, %v; want %s", c.get(), err, cluster)
+	}
+}
+
+// TestClusterIDIsRecoveredFromTheSeedEntry: a node that lost raft/CLUSTER_ID (or applied
+// the seed entry with a pmd before cluster ids and was upgraded) records the id again
+// from the seed entry in its Raft log at its next start: Raft does not hand that entry,
+// which the store applied, to the state machine again. It stayed without an id.
+func TestClusterIDIsRecoveredFromTheSeedEntry(t *testing.T) {
+	dir := t.TempDir()
+	s, n, stop := startAs(t, dir, "a1", Config{})
+	id := n.Self().Cluster
+	_, err := s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "Placed"})
+	must(t, err)
+	stop()
+	must(t, os.Remove(filepath.Join(dir, engine.RaftDir, clusterIDFile)))
+
+	logger := slog.New(slog.DiscardHandler)
+	s, err = pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	n, err = Start(context.Background(), Config{NodeID: "a1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s, Logger: logger,
+		Fatal: func(err error) { t.Errorf("a1 stopped: %v", err) }})
+	must(t, err)
+	t.Cleanup(func() { n.Close() })
+	if got := n.Self().Cluster; got != id {
+		t.Fatalf("a1 restarted without %s with the cluster id %q, want %s from its seed entry", clusterIDFile, got, id)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, engine.RaftDir, clusterIDFile))
+	if err != nil || strings.TrimSpace(string(b)) != id {
+		t.Fatalf("%s holds %q (%v), want %s", clusterIDFile, b, err, id)
+	}
+}
+
+// TestClusterIDIsRecordedFromAnInstalledSnapshot: a node that joins after the leader
+// dropped the seed entry from its log (a snapshot) gets the leader's snapshot, and
+// records the cluster id it carries.
+func TestClusterIDIsRecordedFromAnInstalledSnapshot(t *testing.T) {
+	ctx := context.Background()
+	sA, nA, _ := startAs(t, t.TempDir(), "a1", Config{TrailingLogs: 1})
+	id := nA.Self().Cluster
+	for range 3 {
+		_, err := sA.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "Placed"})
+		must(t, err)
+		must(t, nA.raft.Snapshot().Error()) // the seed entry leaves the log: a joiner gets the snapshot
+	}
+	dirB := t.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	sB, err := pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
+	must(t, err)
+	t.Cleanup(func() { sB.Close() })
+	nB, err := Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sB, Logger: logger,
+		Join: []string{nA.Self().RaftAddr}, Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
+	must(t, err)
+	t.Cleanup(func() { nB.Close() })
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for sB.LastPosition() < sA.LastPosition() || nB.Self().Cluster == "" {
+		select {
+		case <-wctx.Done():
+			t.Fatalf("b1 at position %d of %d, cluster id %q, after 60s", sB.LastPosition(), sA.LastPosition(), nB.Self().Cluster)
+		case <-time.After(20 * time.Millisecond): // polling the copy: nothing to wait on
+		}
+	}
+	if got := nB.Self().Cluster; got != id {
+		t.Fatalf("b1 recorded the cluster id %s, want the leader's %s", got, id)
+	}
+	b, err := os.ReadFile(filepath.Join(dirB, engine.RaftDir, clusterIDFile))
+	if err != nil || strings.TrimSpace(string(b)) != id {
+		t.Fatalf("b1's %s holds %q (%v), want %s", clusterIDFile, b, err, id)
 	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -112,6 +113,10 @@ type fsm struct {
 	refused atomic.Pointer[RulesError] // set once an entry was refused: nothing is applied after it
 
 	cluster *clusterID // the cluster's id, recorded from the seed entry or a snapshot
+	// foreign is told when Restore refuses a snapshot of another cluster or store
+	// (foreignError): the node stops. It runs on Raft's FSM goroutine: it must not wait
+	// for Raft.
+	foreign func(error)
 
 	applied atomic.Uint64 // the last Raft index applied (or skipped), for WaitApplied
 	mu      sync.Mutex
@@ -254,21 +259,13 @@ func (f *fsm) seed(e seedEntry) error {
 }
 
 // reach brings the store to position pos of the store with id id, copying the records it
-// lacks from a peer, and takes the id. A store with records of another store diverges,
-// and so does one with the cluster's id and records past pos that no entry of the
-// cluster wrote (none carries a Raft index: Applied is 0): a copy of the seed's data
-// directory written to after the seed's copy was taken. (A store past pos whose records
-// came from the cluster's entries, as at a restart that restores the node's own
-// snapshot, is the cluster's.)
+// lacks from a peer, and takes the id. It refuses (belongs) a store of another store or
+// ahead of pos, before it copies anything.
 func (f *fsm) reach(pos uint64, id uuid.UUID) error {
+	if err := f.belongs(pos, id, uuid.Nil); err != nil {
+		return err
+	}
 	last := f.store.LastPosition()
-	if last > 0 && f.store.ID() != id {
-		return fmt.Errorf("this node's data directory holds store %s (%d records), not the cluster's store %s: start it with an empty data directory", f.store.ID(), last, id)
-	}
-	if last > pos && f.store.Applied() == 0 {
-		return fmt.Errorf("this node's store is ahead of the cluster's store %s: it holds %d records, and the cluster's held %d where this node takes it up, "+
-			"the %d after them written by no entry of the cluster (a single node wrote them): start it with an empty data directory", id, last, pos, last-pos)
-	}
 	if last == 0 {
 		// Take the cluster's id first: a copy cut partway must leave records the next
 		// start knows as the cluster's, not as another store's.
@@ -283,6 +280,35 @@ func (f *fsm) reach(pos uint64, id uuid.UUID) error {
 		}
 	}
 	return f.store.AdoptID(id)
+}
+
+// foreignError is a refusal of a seed or snapshot of another cluster or store: no retry
+// and no other peer can make this node take it.
+type foreignError struct{ msg string }
+
+func (e *foreignError) Error() string { return e.msg }
+
+// belongs refuses, with a *foreignError, to take this node's store to position pos of
+// the store with id id, in the cluster with id cluster (uuid.Nil: not known, nothing
+// compared): a node that recorded another cluster id belongs to that cluster; a store
+// with records of another store diverges, and so does one with the cluster's id and
+// records past pos that no entry of the cluster wrote (none carries a Raft index: Applied
+// is 0): a copy of the seed's data directory written to after the seed's copy was taken.
+// (A store past pos whose records came from the cluster's entries, as at a restart that
+// restores the node's own snapshot, is the cluster's.)
+func (f *fsm) belongs(pos uint64, id, cluster uuid.UUID) error {
+	if ours := f.cluster.get(); ours != uuid.Nil && cluster != uuid.Nil && cluster != ours {
+		return &foreignError{otherCluster(ours, cluster)}
+	}
+	last := f.store.LastPosition()
+	if last > 0 && f.store.ID() != id {
+		return &foreignError{fmt.Sprintf("this node's data directory holds store %s (%d records), not the cluster's store %s: start it with an empty data directory", f.store.ID(), last, id)}
+	}
+	if last > pos && f.store.Applied() == 0 {
+		return &foreignError{fmt.Sprintf("this node's store is ahead of the cluster's store %s: it holds %d records, and the cluster's held %d where this node takes it up, "+
+			"the %d after them written by no entry of the cluster (a single node wrote them): start it with an empty data directory", id, last, pos, last-pos)}
+	}
+	return nil
 }
 
 // setApplied notes that the entries up to idx are applied. After a restart Raft applies
@@ -352,17 +378,28 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 // Restore brings the store to the snapshot: at start, raft restores the node's own last
 // snapshot, which the store already holds (nothing to do); a node far behind gets the
-// leader's, and copies the records it lacks.
+// leader's, and copies the records it lacks. A snapshot of another cluster or store
+// (belongs) stops the node (foreign): Raft saved it before it called Restore, and the
+// leader would send it again and again, each copy saved in place of one of the node's
+// own; its next start refuses it (resume).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var d snapshotData
 	if err := msgpack.NewDecoder(bufio.NewReader(rc)).Decode(&d); err != nil {
 		return fmt.Errorf("cluster: read a snapshot: %w", err)
 	}
-	if err := f.cluster.adopt(d.Cluster); err != nil {
-		return err
+	err := f.belongs(d.Position, d.StoreID, d.Cluster)
+	if err == nil {
+		err = f.cluster.adopt(d.Cluster)
 	}
-	return f.reach(d.Position, d.StoreID)
+	if err == nil {
+		err = f.reach(d.Position, d.StoreID)
+	}
+	var fe *foreignError
+	if errors.As(err, &fe) && f.foreign != nil {
+		f.foreign(fmt.Errorf("cluster: refused a Raft snapshot of position %d of store %s, cluster %s: %w", d.Position, d.StoreID, cmp.Or(idString(d.Cluster), "unknown"), err))
+	}
+	return err
 }
 
 type snapshot struct{ data snapshotData }

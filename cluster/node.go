@@ -185,6 +185,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.cluster = cid
+	n.fsm.foreign = n.refuseSnapshot
 	n.stamp.Store(unstampedRules)
 	applied, err := cfg.Store.SetReplicator(n.replicate)
 	if err != nil {
@@ -221,6 +222,9 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	logs.fatal = n.cfg.Fatal
 	n.logs = logs
+	if err := n.recoverClusterID(filepath.Join(dir, raftLogDir)); err != nil {
+		return err
+	}
 	stable, err := openStableStore(filepath.Join(dir, raftStableFile), n.cfg.NoSync)
 	if err != nil {
 		return err
@@ -291,6 +295,27 @@ func (n *Node) open(ctx context.Context) error {
 		return fmt.Errorf("cluster: start Raft: %w", err)
 	}
 	n.started.Store(n.raft)
+	return nil
+}
+
+// recoverClusterID records the cluster id that the seed entry in the Raft log in dir
+// carries, if the node has none recorded: raft/CLUSTER_ID was lost, or the node applied
+// the seed entry with a pmd before cluster ids and was upgraded since. Raft does not hand
+// that entry to the state machine again (the store applied it: fsm.applied skips it).
+// A log compacted past the seed entry, or one of a cluster seeded before cluster ids,
+// has none: the node learns the id from a snapshot it installs, if ever.
+func (n *Node) recoverClusterID(dir string) error {
+	if n.fsm.cluster.get() != uuid.Nil {
+		return nil
+	}
+	_, id, _, err := readSeeds(dir)
+	if err != nil || id == uuid.Nil {
+		return err
+	}
+	if err := n.fsm.cluster.adopt(id); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	n.logger.Info("cluster: recorded the cluster id from the seed entry in the Raft log", "cluster_id", id)
 	return nil
 }
 
@@ -472,6 +497,31 @@ func (n *Node) halt(r *RulesError) {
 	n.stopRaft()
 }
 
+// refuseSnapshot stops this node, whose state machine refused a snapshot of another
+// cluster or store that the leader sent (fsm.Restore): Raft saved it in raft/snapshots/
+// before the refusal, and the leader would send it again about every 100 ms, each copy
+// saved in place of one of the node's own snapshots (two are kept). Raft is stopped
+// here, before Restore returns, so that the node takes no further copy and keeps its
+// newest own snapshot, and the node is stopped (Fatal). Its next start refuses the saved
+// snapshot, naming it (resume). It runs on Raft's FSM goroutine: it must not wait for
+// Raft. At start (Raft restoring the node's newest snapshot) there is nothing to stop:
+// resume refused such a snapshot before.
+func (n *Node) refuseSnapshot(err error) {
+	r := n.started.Load()
+	if r == nil {
+		return
+	}
+	n.ready.Store(false)
+	stopped := r.Shutdown() // closes Raft's shutdown channel now: no further install is taken
+	go func() {
+		if err := stopped.Error(); err != nil {
+			n.logger.Warn("cluster: stop Raft", "err", err)
+		}
+	}()
+	n.cfg.Fatal(fmt.Errorf("%w; Raft saved that snapshot in %s before this node refused it: its next start refuses it, naming it, until it is removed",
+		err, filepath.Join(n.cfg.Dir, engine.RaftDir, "snapshots")))
+}
+
 // stopRaft stops Raft in the background, once it started.
 func (n *Node) stopRaft() {
 	if r := n.started.Load(); r != nil {
@@ -573,6 +623,10 @@ func (n *Node) lead() {
 			n.readyTerm.Store(term)
 			n.ready.Store(true)
 			n.logger.Info("cluster: leading", "term", n.raft.Stats()["term"], "apply_rules", n.stamp.Load())
+			if n.fsm.cluster.get() == uuid.Nil {
+				n.logger.Warn("cluster: leading without a cluster id: the cluster was seeded by a pmd before cluster ids, or this node lost raft/CLUSTER_ID and holds no seed entry; " +
+					"a node of another cluster seeded from a copy of the same data directory is not told apart when it joins")
+			}
 			stopWork = func() { n.ready.Store(false); stopRules() }
 			if n.cfg.OnLeader != nil {
 				stopLeader := n.runLeaderWork()

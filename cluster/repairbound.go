@@ -8,6 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -47,6 +50,9 @@ func Replayed(dir string) (uint64, error) {
 			if err != nil {
 				return 0, err
 			}
+			if err := ownSnapshot(dir, metas[0].ID, d); err != nil {
+				return 0, err
+			}
 			above, found = d.Position, true
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -65,23 +71,56 @@ func Replayed(dir string) (uint64, error) {
 	return above, nil
 }
 
+// ownSnapshot refuses the snapshot id, holding d, of a node's data directory dir when
+// it is of another cluster than the one recorded in raft/CLUSTER_ID, or of another
+// store than dir's: a leader of another cluster sent it and Raft saved it before the
+// node refused it (fsm.Restore). The node's start refuses it too (resume): its position
+// says nothing of what this node's Raft state writes again.
+func ownSnapshot(dir, id string, d snapshotData) error {
+	cid, err := loadClusterID(filepath.Join(dir, engine.RaftDir, clusterIDFile))
+	if err != nil {
+		return err
+	}
+	why := ""
+	if ours := cid.get(); ours != uuid.Nil && d.Cluster != uuid.Nil && d.Cluster != ours {
+		why = otherCluster(ours, d.Cluster)
+	} else if b, err := os.ReadFile(filepath.Join(dir, engine.StoreIDFile)); err == nil {
+		if sid, err := uuid.Parse(strings.TrimSpace(string(b))); err == nil && sid != d.StoreID {
+			why = fmt.Sprintf("this node's data directory holds store %s, not the snapshot's store %s", sid, d.StoreID)
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("cluster: the newest Raft snapshot, %s, is not this node's: %s; a leader of another cluster sent it, and Raft saved it before the node refused it: "+
+		"remove it from %s (the node's start refuses it too)", id, why, filepath.Join(dir, engine.RaftDir, "snapshots"))
+}
+
 // seedPosition reads the Raft log in dir, without changing it, for its seed entries,
-// and returns the highest position one names; ok is false if it holds none. A torn end
+// and returns the highest position one names; ok is false if it holds none.
+func seedPosition(dir string) (pos uint64, ok bool, err error) {
+	pos, _, ok, err = readSeeds(dir)
+	return pos, ok, err
+}
+
+// readSeeds reads the Raft log in dir, without changing it, for its seed entries, and
+// returns the highest position one names and the first cluster id one carries (uuid.Nil
+// if none does); ok is false if it holds none. A torn end
 // of the last segment (what a start cuts) ends the reading; other damage fails it, as
 // it fails the node's start.
-func seedPosition(dir string) (pos uint64, ok bool, err error) {
+func readSeeds(dir string) (pos uint64, cluster uuid.UUID, ok bool, err error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
+		return 0, uuid.Nil, false, nil
 	}
 	segs, err := listSegments(dir)
 	if err != nil {
-		return 0, false, err
+		return 0, uuid.Nil, false, err
 	}
 	for i, seg := range segs {
 		path := filepath.Join(dir, seg.name)
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return 0, false, fmt.Errorf("cluster: the Raft log: %w", err)
+			return 0, uuid.Nil, false, fmt.Errorf("cluster: the Raft log: %w", err)
 		}
 		for off, index := 0, seg.first; off < len(b); index++ {
 			if bad := checkFrame(b[off:], index); bad != "" {
@@ -92,12 +131,12 @@ func seedPosition(dir string) (pos uint64, ok bool, err error) {
 				if torn {
 					break
 				}
-				return 0, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
+				return 0, uuid.Nil, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
 			}
 			size, n := binary.Uvarint(b[off:])
 			var l raft.Log
 			if err := decodeLog(b[off+n:off+n+int(size)], &l); err != nil {
-				return 0, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
+				return 0, uuid.Nil, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
 			}
 			off += n + int(size)
 			if l.Type != raft.LogCommand || len(l.Data) == 0 || l.Data[0] != entrySeed {
@@ -105,10 +144,13 @@ func seedPosition(dir string) (pos uint64, ok bool, err error) {
 			}
 			var e seedEntry
 			if err := msgpack.Unmarshal(l.Data[1:], &e); err != nil {
-				return 0, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
+				return 0, uuid.Nil, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
 			}
 			pos, ok = max(pos, e.Position), true
+			if cluster == uuid.Nil {
+				cluster = e.Cluster
+			}
 		}
 	}
-	return pos, ok, nil
+	return pos, cluster, ok, nil
 }

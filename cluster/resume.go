@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/pmd-dev/pmd/internal/engine"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -36,12 +40,12 @@ func (n *Node) resume(ctx context.Context, snaps raft.SnapshotStore) error {
 	if err != nil {
 		return err
 	}
+	if err := n.foreignSnapshots(snaps, metas, d); err != nil {
+		return err // before anything is copied
+	}
 	last := n.store.LastPosition()
 	if last >= d.Position {
 		return nil
-	}
-	if last > 0 && n.store.ID() != d.StoreID {
-		return n.fsm.reach(d.Position, d.StoreID) // refuses before it copies anything
 	}
 	var peers []string
 	for _, s := range meta.Configuration.Servers {
@@ -75,6 +79,33 @@ func (n *Node) resume(ctx context.Context, snaps raft.SnapshotStore) error {
 			n.store.LastPosition(), d.Position, wait, err)
 	}
 	return nil
+}
+
+// foreignSnapshots refuses to start on a newest snapshot (metas[0], which holds d) of
+// another cluster or store (fsm.belongs): one that a leader of another cluster sent,
+// which Raft saved before the state machine refused it (fsm.Restore). It names it, and
+// every other such snapshot in the directory, for the operator to remove. Only the
+// newest counts: Raft restores it, and reads an older one only if it cannot.
+func (n *Node) foreignSnapshots(snaps raft.SnapshotStore, metas []*raft.SnapshotMeta, d snapshotData) error {
+	err := n.fsm.belongs(d.Position, d.StoreID, d.Cluster)
+	if err == nil {
+		return nil
+	}
+	var fe *foreignError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	dir := filepath.Join(n.cfg.Dir, engine.RaftDir, "snapshots")
+	names := []string{metas[0].ID}
+	for _, m := range metas[1:] {
+		if o, rerr := readSnapshot(snaps, m.ID); rerr == nil && n.fsm.belongs(o.Position, o.StoreID, o.Cluster) != nil {
+			names = append(names, m.ID)
+		}
+	}
+	return fmt.Errorf("cluster: the newest Raft snapshot, %s (position %d of store %s, cluster %s), is not this node's: %w; "+
+		"a leader of another cluster sent it, and Raft saved it before this node refused it. To keep this node in its own cluster, remove %s from %s and start it again; "+
+		"to make it a member of the other cluster, start it with an empty data directory instead",
+		metas[0].ID, d.Position, d.StoreID, cmp.Or(idString(d.Cluster), "unknown"), err, strings.Join(names, ", "), dir)
 }
 
 // defaultResumeWait bounds the start-time copy of records behind a node's own snapshot:

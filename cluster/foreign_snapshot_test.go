@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+// TestRestoreRefusesASnapshotOfAnotherCluster: a node of cluster B that a leader of
+// cluster A adds without checking cluster ids (a leader of an older release) gets A's
+// snapshot, which Raft saves in the node's raft/snapshots/ before the state machine
+// refuses it. The node stops at the first refusal (its Fatal), so the leader's retries
+// save no further copies and the node keeps its own newest snapshot; its next start
+// refuses the saved snapshot, naming it and both cluster ids, before it copies anything
+// (it copied A's records from A and failed with Raft's "failed to load any existing
+// snapshots"); once the operator removes that snapshot, the node starts in its own
+// cluster with its own records.
+func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	s, err := pmd.Open(src, pmd.Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)})
+	must(t, err)
+	_, err = s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "Placed"})
+	must(t, err)
+	must(t, s.Close())
+	dirA, dirB := t.TempDir(), t.TempDir()
+	copyTree(t, src, dirA)
+	copyTree(t, src, dirB)
+
+	sA, nA, _ := startAs(t, dirA, "a1", Config{TrailingLogs: 1})
+	fatal := make(chan error, 16)
+	sB, nB, stopB := startAs(t, dirB, "b1", Config{TrailingLogs: 1, Fatal: func(err error) { fatal <- err }})
+	idA, idB := nA.Self().Cluster, nB.Self().Cluster
+	_, err = sB.Append(ctx, "B$1", pmd.Any, pmd.EventData{Type: "B"})
+	must(t, err)
+	must(t, nB.raft.Snapshot().Error())
+	for range 6 {
+		_, err = sA.Append(ctx, "A$1", pmd.Any, pmd.EventData{Type: "A"})
+		must(t, err)
+		must(t, nA.raft.Snapshot().Error()) // the log A keeps no longer reaches b1's: A sends its snapshot
+	}
+	posB := sB.LastPosition()
+	snapDir := filepath.Join(dirB, engine.RaftDir)
+	own := snapshotsOf(t, snapDir, idB)
+	if len(own) == 0 {
+		t.Fatalf("b1 holds no snapshot of its own")
+	}
+
+	// Bypass checkJoiner, as a leader of an older release would.
+	go nA.raft.AddVoter("b1", raft.ServerAddress(nB.Self().RaftAddr), 0, 0)
+	select {
+	case err := <-fatal:
+		if !strings.Contains(err.Error(), idA) || !strings.Contains(err.Error(), idB) {
+			t.Fatalf("b1 stopped with %v, want an error naming clusters %s and %s", err, idA, idB)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("b1 did not stop within 60s on cluster A's snapshot")
+	}
+	// Stopped: Raft takes no further install, so b1 keeps its own newest snapshot.
+	deadline := time.Now().Add(30 * time.Second)
+	for nB.raft.State() != raft.Shutdown {
+		if time.Now().After(deadline) {
+			t.Fatalf("b1's Raft is %s after the refusal, want it stopped", nB.raft.State())
+		}
+		time.Sleep(10 * time.Millisecond) // polling Raft's state: nothing to wait on
+	}
+	must(t, nA.raft.RemoveServer("b1", 0, 0).Error())
+	stopB()
+	if got := snapshotsOf(t, snapDir, idB); len(got) == 0 || got[0] != own[0] {
+		t.Fatalf("b1's own snapshots after the refusal: %v, want the newest, %s, kept", got, own[0])
+	}
+	foreign := snapshotsOf(t, snapDir, idA)
+	if len(foreign) == 0 {
+		t.Fatalf("b1 holds no snapshot of cluster A: the test did not make Raft save one")
+	}
+	if len(foreign) > 1 {
+		t.Errorf("b1 holds %d snapshots of cluster A (%v): it did not stop at the first", len(foreign), foreign)
+	}
+
+	// The next start refuses before it copies anything, naming the snapshot.
+	logger := slog.New(slog.DiscardHandler)
+	sR, err := pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
+	must(t, err)
+	t.Cleanup(func() { sR.Close() })
+	n2, err := Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sR, Logger: logger, resumeWait: 5 * time.Second,
+		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
+	if err == nil {
+		n2.Close()
+		t.Fatalf("b1 started on cluster A's snapshot")
+	}
+	for _, want := range []string{idA, idB, foreign[0]} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("start of b1: %v; want it to name %s", err, want)
+		}
+	}
+	if got := sR.LastPosition(); got != posB {
+		t.Fatalf("b1's store is at %d after the refused start, was at %d: it copied cluster A's records", got, posB)
+	}
+	if _, err := Replayed(dirB); err == nil || !strings.Contains(err.Error(), foreign[0]) {
+		t.Errorf("Replayed on b1's directory: %v, want a refusal naming %s", err, foreign[0])
+	}
+	must(t, sR.Close())
+
+	// The operator removes the other cluster's snapshots: b1 starts in its own cluster.
+	for _, id := range foreign {
+		must(t, os.RemoveAll(filepath.Join(snapDir, "snapshots", id)))
+	}
+	s2, n2, _ := startAs(t, dirB, "b1", Config{})
+	if n2.Self().Cluster != idB || s2.LastPosition() != posB {
+		t.Fatalf("b1 restarted in cluster %s at position %d, want %s at %d", n2.Self().Cluster, s2.LastPosition(), idB, posB)
+	}
+	for e, err := range s2.ReadAll(ctx, pmd.ReadOptions{}) {
+		must(t, err)
+		if e.Stream == "A$1" {
+			t.Fatalf("b1's store holds cluster A's record %d", e.Position)
+		}
+	}
+}
+
+// snapshotsOf lists, newest first, the snapshots in raftDir of the cluster id cluster.
+func snapshotsOf(t *testing.T, raftDir, cluster string) []string {
+	t.Helper()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclog.NewNullLogger())
+	must(t, err)
+	metas, err := snaps.List()
+	must(t, err)
+	var ids []string
+	for _, m := range metas {
+		d, err := readSnapshot(snaps, m.ID)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if idString(d.Cluster) == cluster {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
