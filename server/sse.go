@@ -25,8 +25,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: types}
-	if opts.Stream != "" && len(opts.Types) > 0 {
-		return errBadRequest("give stream or %s, not both: types filter only the global log", typesParam)
+	if opts.Stream != "" && opts.Stream != pmd.All && len(opts.Types) > 0 {
+		return errBadRequest("give stream or %s, not both: types filter only the global log (stream=$all)", typesParam)
 	}
 	if opts.Stream != "" && opts.Stream != pmd.All {
 		if err := checkName("stream", opts.Stream); err != nil {

@@ -215,6 +215,19 @@ func TestSubscribeStreamAndTypes(t *testing.T) {
 	if strings.Join(ids, ",") != "1,3,5" {
 		t.Fatalf("typed subscription ids %v, want positions 1,3,5", ids)
 	}
+	// So do they with stream=$all, the global log named, in either form of types.
+	for _, q := range []string{"stream=%24all&types=Placed,First", "stream=%24all&type=Placed&type=First"} {
+		typed := openSSE(t, e.ts.URL+"/v1/subscribe?"+q, "")
+		ids = nil
+		for range 3 {
+			id, _ := typed.event(t)
+			ids = append(ids, id)
+		}
+		if strings.Join(ids, ",") != "1,3,5" {
+			t.Fatalf("%s: ids %v, want positions 1,3,5", q, ids)
+		}
+		typed.close()
+	}
 }
 
 func TestSubscribeHeartbeat(t *testing.T) {
