@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -193,7 +194,8 @@ type Subscription struct {
 	store   *pmd.Store
 	name    string
 	filter  Filter
-	canon   Filter // filter, canonical: what its records carry
+	canon   Filter    // filter, canonical: what its records carry
+	ns      uuid.UUID // of the ids of its records: see storeNamespace and ownRecord
 	opts    SubscriptionOptions
 	clock   Clock
 	logger  *slog.Logger
@@ -204,6 +206,14 @@ type Subscription struct {
 	// while an event fails is written before that failure, or not at all. Taken before
 	// mu, never while holding it.
 	writing sync.Mutex
+	// next is the version of the subscription's stream its next record lands at, and
+	// exists whether the stream has versions not deleted: what its writes expect.
+	// Guarded by writing.
+	next   uint64
+	exists bool
+	// unsure says that a write failed in a way that leaves open whether it landed: next
+	// and exists are read again before the next write.
+	unsure bool
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change a waiter may wait for
@@ -309,6 +319,7 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 		name:    name,
 		filter:  Filter{Types: slices.Clone(filter.Types), Stream: filter.Stream, Category: filter.Category},
 		canon:   filter.canonical(),
+		ns:      storeNamespace(store.ID()),
 		opts:    opts,
 		clock:   opts.Clock,
 		logger:  opts.Logger,
@@ -411,9 +422,30 @@ func (s *Subscription) Run(ctx context.Context) error {
 // append, or erased) are passed over, and so is a damaged record: the subscription then
 // resumes from the readable records before it, and delivers again what it delivered
 // since (at least once).
+//
+// A record is the subscription's when its id is the one the subscription gives the
+// version it lands at (ownRecord), which no writer without the store id can make: a
+// record in the form of its own that anyone else appends (a position far ahead, a
+// skip) is passed over. A stream that shows no such record (written by a version
+// before records had these ids, or never written, or deleted) is read as those
+// versions wrote it, but for links and for a position past the record's own log
+// position, which no subscription wrote; the subscription then at once writes its own
+// copy of what it resumed from (adopt), so that from then on only its records count.
 func (s *Subscription) load(ctx context.Context) error {
 	stream := SubscriptionStream(s.name)
-	var trail []Delivery // newest first
+	info, err := s.store.StreamInfo(stream)
+	if err != nil {
+		return fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
+	}
+	s.writing.Lock()
+	s.next, s.exists = uint64(info.Version+1), info.Exists
+	s.writing.Unlock()
+	hasOwn, err := s.hasOwnRecord(ctx)
+	if err != nil {
+		return err
+	}
+	var trail []Delivery    // newest first
+	var trailEv []pmd.Event // the records of trail, for adopt
 	var position uint64
 	found := false
 	// The filter of the newest record: a record written before records carried one
@@ -436,6 +468,9 @@ func (s *Subscription) load(ctx context.Context) error {
 		}
 		rec, pos, ok := subscriptionRecordOf(&e)
 		filter, hasFilter, filterOK := recordFilter(&e)
+		if hasOwn && !s.ownRecord(&e) || !hasOwn && (e.Link || pos > e.Position) {
+			ok = false
+		}
 		if !ok || !filterOK {
 			s.logger.Warn("pmd: subscription passed over a record of its stream that is not its own",
 				"subscription", s.name, "stream", stream, "version", e.Version, "type", e.Type, "erased", e.Erased)
@@ -461,7 +496,7 @@ func (s *Subscription) load(ctx context.Context) error {
 		if rec.Outcome == "" || rec.Outcome == OutcomeSkipped || pos != position || len(trail) > 0 && rec.CommandID != trail[0].CommandID {
 			break
 		}
-		trail = append(trail, rec)
+		trail, trailEv = append(trail, rec), append(trailEv, e)
 	}
 	if hasRecorded && !recorded.equal(s.canon) {
 		if s.canon.narrows(recorded) {
@@ -473,7 +508,7 @@ func (s *Subscription) load(ctx context.Context) error {
 			// start from its beginning (at least once: receivers drop duplicates).
 			s.logger.Warn("pmd: subscription's filter changed since its position was written: it starts from the beginning of the new filter",
 				"subscription", s.name, "old", recorded.describe(), "new", s.canon.describe(), "position", position)
-			position, trail = 0, nil
+			position, trail, trailEv = 0, nil, nil
 		}
 	}
 	if len(trail) > 0 && len(s.canon.Types) > 0 {
@@ -481,7 +516,12 @@ func (s *Subscription) load(ctx context.Context) error {
 			// A types filter that lost the type of the event at the position: the
 			// feeder never reads it, so its failures are no longer the subscription's
 			// (nor its last error).
-			trail = nil
+			trail, trailEv = nil, nil
+		}
+	}
+	if !hasOwn {
+		if err := s.adopt(ctx, position, trailEv); err != nil {
+			return err
 		}
 	}
 	s.mu.Lock()
@@ -498,6 +538,109 @@ func (s *Subscription) load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ownRecord reports whether e is a record the subscription wrote: not a link, and its id
+// is recordID of its stream and version in the namespace of the store id, as the
+// runtime's records in process streams. Whoever appends to the stream without the store
+// id cannot make one: the id of a record read says nothing about the namespace.
+func (s *Subscription) ownRecord(e *pmd.Event) bool {
+	stream := SubscriptionStream(s.name)
+	return !e.Link && e.Stream == stream && e.ID == recordID(s.ns, stream, e.Version)
+}
+
+// hasOwnRecord reports whether the subscription's stream shows a record of its own.
+func (s *Subscription) hasOwnRecord(ctx context.Context) (bool, error) {
+	for e, err := range backward(ctx, s.store, SubscriptionStream(s.name)) {
+		var damaged *pmd.CorruptError
+		if errors.As(err, &damaged) {
+			continue // load logs it
+		}
+		if err != nil {
+			return false, fmt.Errorf("pm: subscription %s: load: %w", s.name, err)
+		}
+		if s.ownRecord(&e) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// adopt writes, into a stream that shows no record of the subscription's own, its own
+// copy of what load resumed from: the records about the event at the position (trail,
+// newest first), oldest first, or else a SubscriptionPosition at the position; each
+// carries the filter of the run. From then on load reads only the subscription's own
+// records, and a stream upgraded from a version whose records had other ids resumes as
+// that version would have.
+func (s *Subscription) adopt(ctx context.Context, position uint64, trail []pmd.Event) error {
+	var events []pmd.EventData
+	for _, e := range slices.Backward(trail) {
+		data := maps.Clone(e.Data)
+		data["filter"] = s.canon.record()
+		events = append(events, pmd.EventData{Type: e.Type, Data: data, Metadata: map[string]any{pmd.CausationID: data["event_id"]}})
+	}
+	if len(events) == 0 {
+		events = append(events, pmd.EventData{Type: subscriptionPositionType,
+			Data: map[string]any{"position": position, "filter": s.canon.record()}})
+	}
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	if _, err := s.appendOwn(ctx, events); err != nil {
+		return fmt.Errorf("pm: subscription %s: write its own copy of the records it resumes from: %w", s.name, err)
+	}
+	return nil
+}
+
+// ownWriteTries is how many times in a row appendOwn writes again after someone else
+// wrote to the subscription's stream between its read of the stream's version and its
+// write.
+const ownWriteTries = 5
+
+// appendOwn appends events to the subscription's stream with the ids ownRecord expects:
+// at the version the stream is at, which the write expects. When someone else wrote to
+// the stream (or deleted it) since, it reads the stream's version again and writes
+// after them, up to ownWriteTries times. Called with writing held.
+//
+// The write is not cancelled with ctx: one cancelled in flight may still land, and the
+// next write, made for the same version, would have the same ids, which the store takes
+// for a retry of it, answering with its result and writing nothing (a newer position
+// lost). After a write that failed otherwise, the next one reads the version again.
+func (s *Subscription) appendOwn(ctx context.Context, events []pmd.EventData) (pmd.WriteResult, error) {
+	ctx = context.WithoutCancel(ctx)
+	stream := SubscriptionStream(s.name)
+	if s.unsure {
+		info, err := s.store.StreamInfo(stream)
+		if err != nil {
+			return pmd.WriteResult{}, err
+		}
+		s.next, s.exists, s.unsure = uint64(info.Version+1), info.Exists, false
+	}
+	for try := 1; ; try++ {
+		expected := pmd.NoStream
+		if s.exists {
+			expected = pmd.AtVersion(s.next - 1)
+		}
+		for i := range events {
+			events[i].ID = recordID(s.ns, stream, s.next+uint64(i))
+		}
+		res, err := s.store.Append(ctx, stream, expected, events...)
+		if err == nil {
+			s.next, s.exists = res.Version+1, true
+			return res, nil
+		}
+		if !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+			s.unsure = true
+			return res, err
+		}
+		if try == ownWriteTries {
+			return res, err
+		}
+		info, ierr := s.store.StreamInfo(stream)
+		if ierr != nil {
+			return res, ierr
+		}
+		s.next, s.exists = uint64(info.Version+1), info.Exists
+	}
 }
 
 // feed reads the matching events from the position on, live once caught up, and
@@ -593,10 +736,10 @@ func (s *Subscription) save(ctx context.Context) error {
 	if !moved {
 		return nil
 	}
-	res, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, pmd.EventData{
+	res, err := s.appendOwn(ctx, []pmd.EventData{{
 		Type: subscriptionPositionType,
 		Data: map[string]any{"position": pos, "filter": s.canon.record()},
-	})
+	}})
 	if err != nil {
 		return fmt.Errorf("pm: subscription %s: write the position: %w", s.name, err)
 	}
@@ -992,7 +1135,7 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 	}
 	s.writing.Lock()
 	defer s.writing.Unlock()
-	if _, err := s.store.Append(ctx, SubscriptionStream(s.name), pmd.Any, events...); err != nil {
+	if _, err := s.appendOwn(ctx, events); err != nil {
 		return fmt.Errorf("pm: subscription %s: record a delivery: %w", s.name, err)
 	}
 	s.mu.Lock()
