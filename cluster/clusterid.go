@@ -75,6 +75,24 @@ func (c *clusterID) adopt(id uuid.UUID) error {
 	default:
 		return &foreignError{otherCluster(c.id, id)}
 	}
+	return c.saveLocked(id)
+}
+
+// replace records id as the node's cluster id in place of any recorded (id Nil records
+// nothing): a seed entry's or snapshot's while the store holds no write (fsm.seed).
+func (c *clusterID) replace(id uuid.UUID) error {
+	if c == nil || id == uuid.Nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.id == id {
+		return nil
+	}
+	return c.saveLocked(id)
+}
+
+func (c *clusterID) saveLocked(id uuid.UUID) error {
 	if c.path != "" {
 		if err := engine.ReplaceFile(c.path, []byte(id.String()+"\n"), true); err != nil {
 			return fmt.Errorf("save the cluster id: %w", err)

@@ -226,3 +226,29 @@ func TestClusterIDIsRecordedFromAnInstalledSnapshot(t *testing.T) {
 		t.Fatalf("b1's %s holds %q (%v), want %s", clusterIDFile, b, err, id)
 	}
 }
+
+// TestSeedEntryIDBeforeAndAfterWrites: while no write was made, the latest seed entry's
+// cluster id replaces the recorded one on every node (a leader that had no id, after a
+// snapshot of an older leader, seeds again with a new one: the cluster ended with two,
+// and refused its own members); once writes exist a seed entry's other id is not taken
+// (the entry changes nothing else either), and the node goes on.
+func TestSeedEntryIDBeforeAndAfterWrites(t *testing.T) {
+	s, n, _ := startAs(t, t.TempDir(), "a1", Config{})
+	seed := func(id uuid.UUID) {
+		t.Helper()
+		b, err := msgpack.Marshal(&seedEntry{StoreID: s.ID(), Position: s.LastPosition(), Cluster: id})
+		must(t, err)
+		must(t, n.raft.Apply(append([]byte{entrySeed}, b...), 0).Error())
+	}
+	again := uuid.New()
+	seed(again)
+	if got := n.Self().Cluster; got != again.String() {
+		t.Fatalf("after a second seed entry before any write, the cluster id is %s, want the entry's %s", got, again)
+	}
+	_, err := s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "Placed"})
+	must(t, err)
+	seed(uuid.New())
+	if got := n.Self().Cluster; got != again.String() {
+		t.Fatalf("after a seed entry that came after a write, the cluster id is %s, want %s kept", got, again)
+	}
+}

@@ -244,16 +244,24 @@ func (f *fsm) refuse(logs []*raft.Log, i int, out []any, stamp uint32, kind byte
 }
 
 // seed makes the store the cluster's: its records up to the seed's position, its id;
-// the node records the cluster's id. Only the first seed entry's is recorded: a leader
-// that seeds again (no write was made yet) puts the id it applied in it.
+// the node records the cluster's id. While the store holds no write (Applied is 0), the
+// entry's id replaces the recorded one: every node applies the same entries, so all end
+// with the latest seed entry's id (a leader that had none, after installing a snapshot of
+// an older leader, seeds again with a new one). Once writes exist a leader seeds no more
+// (Node.seed), and such an entry changes nothing: an id other than the recorded one is not
+// taken, and the node says so (an ERROR) and goes on, as every member does, whatever id it
+// recorded, so that the entry decides nothing differently on any of them. A node with no
+// id records the entry's.
 func (f *fsm) seed(e seedEntry) error {
-	if f.cluster.get() == uuid.Nil {
-		if err := f.cluster.adopt(e.Cluster); err != nil {
-			return err
-		}
-	}
 	if f.store.Applied() > 0 {
-		return nil // the store holds writes made after the seed, so it applied it
+		if ours := f.cluster.get(); ours != uuid.Nil && e.Cluster != uuid.Nil && e.Cluster != ours {
+			f.logger.Error("cluster: a seed entry made after the first write names another cluster id: not taken", "cluster_id", ours, "entry_cluster_id", e.Cluster)
+			return nil
+		}
+		return f.cluster.adopt(e.Cluster) // the store holds writes made after the seed, so it applied it
+	}
+	if err := f.cluster.replace(e.Cluster); err != nil {
+		return err
 	}
 	return f.reach(e.Position, e.StoreID)
 }
@@ -290,14 +298,15 @@ func (e *foreignError) Error() string { return e.msg }
 
 // belongs refuses, with a *foreignError, to take this node's store to position pos of
 // the store with id id, in the cluster with id cluster (uuid.Nil: not known, nothing
-// compared): a node that recorded another cluster id belongs to that cluster; a store
+// compared): a node that recorded another cluster id and holds writes belongs to that
+// cluster (one with none holds the seed's records, and takes the id: fsm.seed); a store
 // with records of another store diverges, and so does one with the cluster's id and
 // records past pos that no entry of the cluster wrote (none carries a Raft index: Applied
 // is 0): a copy of the seed's data directory written to after the seed's copy was taken.
 // (A store past pos whose records came from the cluster's entries, as at a restart that
 // restores the node's own snapshot, is the cluster's.)
 func (f *fsm) belongs(pos uint64, id, cluster uuid.UUID) error {
-	if ours := f.cluster.get(); ours != uuid.Nil && cluster != uuid.Nil && cluster != ours {
+	if ours := f.cluster.get(); ours != uuid.Nil && cluster != uuid.Nil && cluster != ours && f.store.Applied() > 0 {
 		return &foreignError{otherCluster(ours, cluster)}
 	}
 	last := f.store.LastPosition()
@@ -390,7 +399,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	err := f.belongs(d.Position, d.StoreID, d.Cluster)
 	if err == nil {
-		err = f.cluster.adopt(d.Cluster)
+		if f.store.Applied() == 0 {
+			err = f.cluster.replace(d.Cluster) // as a seed entry's: belongs compared nothing
+		} else {
+			err = f.cluster.adopt(d.Cluster)
+		}
 	}
 	if err == nil {
 		err = f.reach(d.Position, d.StoreID)
