@@ -21,7 +21,8 @@
 //     time, a 4xx is not. A hidden tab closes its subscriptions and, shown again, opens
 //     them from after the last event it had: over HTTP/1.1 a browser gives one server
 //     six connections for all its tabs, and live tabs left in the background would
-//     otherwise keep any other page of the daemon from loading.
+//     otherwise keep any other page of the daemon from loading. The page that asks for a
+//     token ("Use another token", a 401) closes those of the page it replaces.
 //   - A cluster's follower lists no process manager or subscription in its stats (they
 //     run on the leader): its dashboard says so and names the leader.
 //   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.
@@ -35,7 +36,9 @@
 //	#/streams/{stream}?from=&after=&limit=
 //	                                    one stream, newest first; links marked with their origin;
 //	                                    from=N is the page of N and before, after=N (‹ newer) that
-//	                                    of the events after N, or the newest page if it holds them
+//	                                    of the events after N, or the newest page if it holds them;
+//	                                    older » only while an older event is kept (retention hides
+//	                                    the first events, a type filter skips others)
 //	#/events/{id}                       one event: data, metadata, streams, cause, effects
 //	#/all?types=A,B&from=&after=&limit=
 //	                                    the global log, newest first, paged as a stream is, by type

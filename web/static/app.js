@@ -211,7 +211,14 @@
   }
 
   async function api(path, params) {
-    const res = await fetch('/v1/' + path + query(params), { headers: authHeaders({ Accept: 'application/json' }) });
+    const headers = authHeaders({ Accept: 'application/json' });
+    let res;
+    try {
+      res = await fetch('/v1/' + path + query(params), { headers });
+    } catch (e) {
+      // No answer at all: the browser says only "Failed to fetch".
+      throw new Error('could not reach pmd: ' + e.message);
+    }
     let body = null;
     try {
       body = parseJSON(await res.text());
@@ -470,8 +477,13 @@
   }
 
   // tokenPage asks for the token of a daemon run with --auth. refused says the one
-  // given was not accepted.
+  // given was not accepted. It leaves the page it replaces, as a navigation does: that
+  // page's subscriptions are closed, not opened again when the tab is shown (without a
+  // token, which would be refused and put a new form in place of this one), and its
+  // answers still to come are dropped.
   function tokenPage(refused) {
+    leave();
+    renderSeq++;
     const input = el('input', { type: 'password', id: 'token', autocomplete: 'off', 'aria-label': 'token', placeholder: 'token' });
     const form = el('form', { class: 'token' },
       el('p', null, refused
@@ -543,23 +555,40 @@
   // readPage reads the page of a stream or the log that a page's address names, newest
   // first: from=N, the events at N and before (empty: the newest); after=N, the events
   // after N, read forward. It returns null for an after= page that reaches the newest
-  // event: that page is the newest page, which is followed live.
-  async function readPage(path, from, after, limit, filter) {
+  // event: that page is the newest page, which is followed live. Its next is where the
+  // page of older events starts, null if there is none; at is an event's version or
+  // position.
+  async function readPage(path, from, after, limit, filter, at) {
     if (after === null) return api(path, Object.assign({ direction: 'backward', from, limit }, filter));
     const r = await api(path, Object.assign({ direction: 'forward', from: following(after), limit }, filter));
     if (r.next === null) return null;
     r.events.reverse();
+    // A forward read does not say whether anything is older than what it read: one
+    // event read backward from just before the oldest shown does. Retention hides the
+    // first events of a stream, and of the log, and a filter by type skips others, so
+    // an oldest event not at 0 may have none before it.
+    const last = r.events[r.events.length - 1];
+    const before = last ? at(last) - 1 : Number(after);
+    r.next = null;
+    if (Number.isSafeInteger(before) && before >= 0) {
+      try {
+        const o = await api(path, Object.assign({ direction: 'backward', from: before, limit: 1 }, filter));
+        if (o.events.length) r.next = before;
+      } catch (e) {
+        // A damaged record there: the older page shows it, and the way past it.
+        if (e.code !== 'corrupt') throw e;
+        r.next = before;
+      }
+    }
     return r;
   }
 
   // pagerLinks are the links of a page of events shown newest first: to the newest page
-  // and the next newer one unless it is the newest, and to the next older one. at is an
-  // event's version or position; link(params) makes a page's address.
-  function pagerLinks(r, newest, after, at, link) {
+  // and the next newer one unless it is the newest, and to the next older one (r.next).
+  // at is an event's version or position; link(params) makes a page's address.
+  function pagerLinks(r, newest, at, link) {
     const first = r.events[0];
-    const last = r.events[r.events.length - 1];
-    let older = r.next;
-    if (after !== null) older = last && at(last) > 0 ? at(last) - 1 : null;
+    const older = r.next;
     return pager([
       newest ? null : el('a', { href: link({}), rel: 'first' }, '« newest'),
       newest || !first ? null : el('a', { href: link({ after: at(first) }), rel: 'prev', id: 'newer' }, '‹ newer'),
@@ -662,7 +691,7 @@
     const link = (more) => href(['streams', name], Object.assign({ limit: params.get('limit') }, more));
     let r;
     try {
-      r = await readPage(streamPath(name), from, after, limit, {});
+      r = await readPage(streamPath(name), from, after, limit, {}, (ev) => ev.version);
     } catch (e) {
       if (e.code === 'corrupt' && current()) {
         damaged('stream', el('h1', null, el('span', { class: 'kind' }, 'Stream'), name), e, e.body.version,
@@ -693,7 +722,9 @@
       ? el('p', null, 'The stream of a process: ', el('a', { href: href(['processes', category, name.slice(category.length + 1)]) }, 'show its timeline'))
       : null;
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, true)));
-    const empty = el('p', { class: 'empty' }, 'This stream has no events.');
+    // An older page that is empty starts before the first event kept (retention).
+    const empty = el('p', { class: 'empty' }, from !== null
+      ? `No event of this stream is at or before version ${from}.` : 'This stream has no events.');
     show('stream',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
       process,
@@ -702,7 +733,7 @@
         el('thead', null, el('tr', null, ['Version', 'Type', 'Timestamp', 'Event', 'Written to', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pagerLinks(r, from === null && after === null, after, (ev) => ev.version, link));
+      pagerLinks(r, from === null && after === null, (ev) => ev.version, link));
     if (from !== null || after !== null) return; // an older page stays as it is
     const next = r.events.length ? r.events[0].version + 1 : 0;
     live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit));
@@ -773,7 +804,7 @@
     let r;
     try {
       end = await endOfLog();
-      r = await readPage('all', from, after, limit, filter);
+      r = await readPage('all', from, after, limit, filter, (ev) => ev.position);
     } catch (e) {
       if (e.code !== 'corrupt' || !current()) throw e;
       damaged('all', el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'), e, e.body.position,
@@ -795,7 +826,11 @@
       location.hash = href(['all'], Object.assign(typeParams(parseTypes(input.value)), { limit: params.get('limit') }));
     });
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, false)));
-    const empty = el('p', { class: 'empty' }, types.length ? `No event of type ${formatTypes(types)}.` : 'The log is empty.');
+    // An older page that is empty starts before the first event kept (retention), or
+    // of the types asked for.
+    const where = from !== null ? ` is at or before position ${from}` : '';
+    const empty = el('p', { class: 'empty' }, types.length ? `No event of type ${formatTypes(types)}${where}.`
+      : where && end > 0 ? `No event${where}.` : 'The log is empty.');
     show('all',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'newest first')),
@@ -803,7 +838,7 @@
         el('thead', null, el('tr', null, ['Position', 'Type', 'Timestamp', 'Event', 'Stream', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pagerLinks(r, from === null && after === null, after, (ev) => ev.position, link));
+      pagerLinks(r, from === null && after === null, (ev) => ev.position, link));
     if (from !== null || after !== null) return;
     live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }), (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
   }
@@ -1449,9 +1484,15 @@
     return false;
   }
 
-  async function route() {
+  // leave closes the subscriptions of the page shown and stops its timers.
+  function leave() {
     for (const f of cleanup.splice(0)) f();
     subs = [];
+    setLive(null);
+  }
+
+  async function route() {
+    leave();
     tokenControl();
     const seq = ++renderSeq;
     const current = () => seq === renderSeq;
