@@ -40,9 +40,10 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 
 // WithHTTPClient sends the requests through hc, for instance one that trusts a private
 // CA for an https daemon. It should have no overall Timeout: subscriptions last as long
-// as their context. The default is a copy of http.DefaultTransport shared by every
-// Client made without WithHTTPClient, which keeps an idle connection to each daemon for
-// each of up to 256 concurrent callers (see the package documentation, Connections).
+// as their context. The default is a copy of http.DefaultTransport, shared by the
+// Clients made without WithHTTPClient unless the program set it to a transport of its
+// own, which keeps an idle connection to each daemon for each of up to 256 concurrent
+// callers (see the package documentation, Connections).
 // The client uses a copy of hc that follows no redirects: the API answers none, so a
 // 3xx fails with an *Error naming it.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
@@ -82,8 +83,9 @@ func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } 
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
 // port without a host (":7070", as pmd serve --addr takes it for every interface) is
 // this machine: 127.0.0.1. Clients made without WithHTTPClient share their
-// connections (see the package documentation, Connections): make one per daemon and
-// share it, or one per call.
+// connections, unless the program set http.DefaultTransport to an *http.Transport of
+// its own (see the package documentation, Connections): make one per daemon and share
+// it, or one per call.
 func New(addr string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(addr)
 	if raw == "" {
@@ -139,40 +141,57 @@ func New(addr string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// startTransport is http.DefaultTransport as the program started, if it is an
-// *http.Transport; pooled is its copy, made at the first New, that every Client made
-// without WithHTTPClient shares while http.DefaultTransport is still startTransport.
-// Neither changes once set: they are the standard library's own pattern for a shared
-// transport (http.DefaultTransport), not state that changes as the program runs.
+// stdTransport is http.DefaultTransport as it was when the package was initialised:
+// the standard library's own transport, unless a package initialised before this one
+// had replaced it (nil if with a RoundTripper that is not an *http.Transport). pooled
+// is its copy, made at the first New that finds http.DefaultTransport still
+// stdTransport, which every such Client shares. Neither changes once set: they are the
+// standard library's own pattern for a shared transport (http.DefaultTransport), not
+// state that changes as the program runs.
 var (
-	startTransport, _ = http.DefaultTransport.(*http.Transport)
-	pooled            = sync.OnceValue(func() *http.Transport {
-		t := startTransport.Clone()
-		// http.DefaultTransport keeps two idle connections per host: beyond two
-		// concurrent callers, each answer would close its connection and the next
-		// call dial again. No cap over all daemons (MaxIdleConns, 100 in
-		// http.DefaultTransport), which would close those beyond it however few each
-		// daemon has: a program talking to a cluster has a Client per node.
-		t.MaxIdleConnsPerHost = 256
-		t.MaxIdleConns = 0
-		return t
-	})
+	stdTransport, _ = http.DefaultTransport.(*http.Transport)
+	pooled          = sync.OnceValue(func() *http.Transport { return pooledCopy(stdTransport) })
 )
 
-// defaultTransport is the transport of a Client made without WithHTTPClient: pooled,
-// unless the program set http.DefaultTransport to a RoundTripper of its own (a mock, a
-// tracing wrapper, a transport with other settings). Then it is nil, so that each
-// request goes through http.DefaultTransport, as an http.Client's without a Transport.
+// pooledCopy is a copy of t that keeps an idle connection to each daemon for each of up
+// to 256 concurrent callers.
+func pooledCopy(t *http.Transport) *http.Transport {
+	t = t.Clone()
+	// http.DefaultTransport keeps two idle connections per host: beyond two concurrent
+	// callers, each answer would close its connection and the next call dial again. No
+	// cap over all daemons (MaxIdleConns, 100 in http.DefaultTransport), which would
+	// close those beyond it however few each daemon has: a program talking to a cluster
+	// has a Client per node.
+	t.MaxIdleConnsPerHost = 256
+	t.MaxIdleConns = 0
+	return t
+}
+
+// defaultTransport is the transport of a Client made without WithHTTPClient, decided
+// from http.DefaultTransport at New (see the package documentation, Connections):
+// pooled while it is still stdTransport; a pooled copy of its own if the program set it
+// to another *http.Transport (in its main, or an init, which runs after this package's
+// when it imports it), so that such a Client keeps the program's settings without the
+// two idle connections per daemon of an *http.Transport that leaves
+// MaxIdleConnsPerHost unset; and any other RoundTripper (a mock, a tracing wrapper) as
+// it is.
 func defaultTransport() http.RoundTripper {
-	if startTransport == nil || http.DefaultTransport != http.RoundTripper(startTransport) {
-		return nil
+	rt := http.DefaultTransport
+	t, ok := rt.(*http.Transport)
+	switch {
+	case !ok || t == nil:
+		return rt
+	case t == stdTransport:
+		return pooled()
+	default:
+		return pooledCopy(t)
 	}
-	return pooled()
 }
 
 // CloseIdleConnections closes the connections of the Client that are kept for the next
-// calls and carry none now (see http.Client.CloseIdleConnections). Clients made without
-// WithHTTPClient share their connections: it closes the idle ones of them all.
+// calls and carry none now (see http.Client.CloseIdleConnections). Of Clients that
+// share their connections (see the package documentation, Connections), it closes the
+// idle ones of them all.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // URL is the daemon's base URL, e.g. http://127.0.0.1:7070.

@@ -107,13 +107,26 @@
 //
 // # Connections
 //
-// The Clients made without WithHTTPClient share one pool of connections, of a copy of
-// http.DefaultTransport made at the first New, which keeps an idle connection to each
-// daemon for each of up to 256 concurrent callers (http.DefaultTransport keeps two,
-// and the callers beyond them would dial again at every call), and closes one idle for
-// 90 s. So a program may make a Client per call as well as share one, and leaves no
-// connection behind either way beyond those 90 s; CloseIdleConnections closes them at
-// once. A program that set http.DefaultTransport to a RoundTripper of its own (a mock,
-// a tracing wrapper, a transport with other settings) has the requests of these Clients
-// sent through it instead.
+// A Client made without WithHTTPClient takes its transport from http.DefaultTransport
+// as New finds it:
+//
+//   - While it is the transport it was when this package was initialised (the standard
+//     library's own, unless a package initialised earlier replaced it), every such
+//     Client shares one copy of it, made at the first of them, which keeps an idle
+//     connection to each daemon for each of up to 256 concurrent callers
+//     (http.DefaultTransport keeps two, and the callers beyond them would dial again
+//     at every call), with no cap over all daemons, and closes one idle for 90 s. So a
+//     program may make a Client per call as well as share one, and leaves no connection
+//     behind either way beyond those 90 s; CloseIdleConnections closes them at once.
+//   - If the program set it to another *http.Transport (in its main or an init, which
+//     runs after this package's), the Client has a copy of that transport of its own,
+//     with the program's settings but for the same 256 idle connections per daemon and
+//     no cap over all daemons; the program's transport is left as it is. Each Client's
+//     copy keeps idle connections of its own, closed after the transport's
+//     IdleConnTimeout (never if it is unset) or by CloseIdleConnections: such a program
+//     should make one Client per daemon and share it, or pass WithHTTPClient.
+//   - If it is any other RoundTripper (a mock, a tracing wrapper), the Client's requests
+//     are sent through that RoundTripper as it is.
+//
+// A change to http.DefaultTransport after New does not change the Clients made before.
 package client

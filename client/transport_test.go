@@ -20,8 +20,9 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestNewWithAnotherDefaultTransport: a program that set http.DefaultTransport to a
-// RoundTripper that is not an *http.Transport has its requests sent through it. New
-// asserted http.DefaultTransport to be an *http.Transport, and panicked.
+// RoundTripper that is not an *http.Transport (a wrapper, a mock) has the requests of
+// a Client made then sent through it. New asserted http.DefaultTransport to be an
+// *http.Transport, and panicked.
 func TestNewWithAnotherDefaultTransport(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -43,6 +44,14 @@ func TestNewWithAnotherDefaultTransport(t *testing.T) {
 	}
 	if n := through.Load(); n != 1 {
 		t.Fatalf("%d requests went through http.DefaultTransport, want 1", n)
+	}
+	// A Client made once the standard library's transport is back shares the pool.
+	http.DefaultTransport = old
+	if _, err := newClient(t, ts.URL).Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := through.Load(); n != 1 {
+		t.Fatalf("%d requests went through the RoundTripper no longer set, want 1", n)
 	}
 }
 
@@ -115,21 +124,20 @@ func TestCloseIdleConnections(t *testing.T) {
 	}
 }
 
-// TestIdleConnectionsOfManyCallers: the default transport keeps an idle connection for
-// each of 150 concurrent callers, as the documentation promises up to 256. It kept at
-// most 100 over all daemons (MaxIdleConns), closing the others after their answers, and
-// the next 150 concurrent calls dialled 50 connections again.
-func TestIdleConnectionsOfManyCallers(t *testing.T) {
-	const callers = 150
+// heldServer serves health calls, holding each until callers of them have arrived so
+// that each has a connection of its own, and counts the connections; round makes
+// callers concurrent calls through c.
+func heldServer(t *testing.T, callers int) (*atomic.Int64, string, func(c *client.Client)) {
+	t.Helper()
 	var mu sync.Mutex
 	arrived := 0
 	all := make(chan struct{})
 	ts, conns := countConns(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Every call is held until all have arrived, so that each has its own connection.
 		mu.Lock()
 		ch := all
 		if arrived++; arrived == callers {
 			close(all)
+			arrived, all = 0, make(chan struct{})
 		}
 		mu.Unlock()
 		select {
@@ -139,10 +147,10 @@ func TestIdleConnectionsOfManyCallers(t *testing.T) {
 		}
 		healthy(w, r)
 	}), nil)
-	c := newClient(t, ts.URL)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	round := func() {
+	round := func(c *client.Client) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		var wg sync.WaitGroup
 		errs := make(chan error, callers)
 		for range callers {
@@ -158,17 +166,59 @@ func TestIdleConnectionsOfManyCallers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	round()
+	return conns, ts.URL, round
+}
+
+// TestIdleConnectionsOfManyCallers: the default transport keeps an idle connection for
+// each of 150 concurrent callers, as the documentation promises up to 256. It kept at
+// most 100 over all daemons (MaxIdleConns), closing the others after their answers, and
+// the next 150 concurrent calls dialled 50 connections again.
+func TestIdleConnectionsOfManyCallers(t *testing.T) {
+	const callers = 150
+	conns, addr, round := heldServer(t, callers)
+	c := newClient(t, addr)
+	round(c)
 	if n := conns.Load(); n != callers {
 		t.Fatalf("%d concurrent calls opened %d connections, want %d", callers, n, callers)
 	}
-	mu.Lock()
-	arrived, all = 0, make(chan struct{})
-	mu.Unlock()
-	round()
+	round(c)
 	// A few connections may be dialled by calls made while an answered call's
 	// connection is on its way back to the pool.
 	if n := conns.Load() - callers; n > callers/10 {
 		t.Fatalf("the second %d concurrent calls opened %d connections, want none: the first round's were not kept", callers, n)
+	}
+}
+
+// TestNewWithAProgramsTransport: a program that set http.DefaultTransport to an
+// *http.Transport of its own (in its main, after the package's init) has a Client
+// made then use a copy of it, with its settings (its dialer here) and an idle
+// connection for each of up to 256 concurrent callers, leaving the program's transport
+// as it was. Such a Client sent its requests through the program's transport itself,
+// which keeps two idle connections per daemon (MaxIdleConnsPerHost unset), so that the
+// second round of concurrent calls dialled all but two again.
+func TestNewWithAProgramsTransport(t *testing.T) {
+	const callers = 20
+	conns, addr, round := heldServer(t, callers)
+	var dials atomic.Int64
+	var d net.Dialer
+	mine := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}
+	old := http.DefaultTransport
+	http.DefaultTransport = mine
+	defer func() { http.DefaultTransport = old }()
+	c := newClient(t, addr)
+	defer c.CloseIdleConnections()
+	round(c)
+	round(c)
+	if n := conns.Load() - callers; n > callers/4 {
+		t.Fatalf("the second %d concurrent calls opened %d connections, want none: the first round's were not kept", callers, n)
+	}
+	if n, want := dials.Load(), conns.Load(); n != want {
+		t.Fatalf("the program's dialer made %d of the %d connections, want all", n, want)
+	}
+	if mine.MaxIdleConnsPerHost != 0 || mine.MaxIdleConns != 0 {
+		t.Fatalf("the program's transport was changed: MaxIdleConnsPerHost %d, MaxIdleConns %d", mine.MaxIdleConnsPerHost, mine.MaxIdleConns)
 	}
 }
