@@ -31,6 +31,7 @@ import (
 type clusterFlags struct {
 	nodeID, raftAddr, join string
 	raftAdvertise          string
+	httpAdvertise          string
 	expect                 int
 	snapshotThreshold      uint64
 	trailingLogs           uint64
@@ -49,6 +50,7 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.nodeID, "node-id", envString("PMD_NODE_ID", ""), "this node's id in a cluster; without it pmd is a single node (env PMD_NODE_ID)")
 	fs.StringVar(&c.raftAddr, "raft-addr", envString("PMD_RAFT_ADDR", ""), "host:port for Raft and the cluster's own traffic (env PMD_RAFT_ADDR)")
 	fs.StringVar(&c.raftAdvertise, "raft-advertise", "", "the address other nodes reach --raft-addr at, when not --raft-addr itself (a proxy, a NAT)")
+	fs.StringVar(&c.httpAdvertise, "http-advertise", "", "the HOST:PORT other nodes reach this node's HTTP API at (followers forward to the leader's): needed when --addr listens on every interface (0.0.0.0:P, :P) and neither --raft-advertise nor --raft-addr names a host; without it such a node advertises that host with the --addr port")
 	fs.StringVar(&c.join, "join", envString("PMD_JOIN", ""), "Raft addresses of the cluster's nodes, comma-separated: join them, or with --bootstrap-expect form a cluster with them (env PMD_JOIN)")
 	fs.IntVar(&c.expect, "bootstrap-expect", 0, "form a new cluster once this many nodes of --join (this one included) are up")
 	fs.Uint64Var(&c.snapshotThreshold, "raft-snapshot-threshold", 0, "Raft entries between snapshots (a snapshot is a position: cheap); 0 means 8192")
@@ -95,6 +97,72 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	default:
 		return &usageError{"refusing to serve Raft on " + c.raftAddr + " without --cluster-secret-file: it is not a loopback address, so anyone who reaches it could read every event and change the cluster; give every node the same --cluster-secret-file FILE, or --insecure if the network is trusted"}
 	}
+}
+
+// checkHTTPAdvertise checks --http-advertise, and that a node whose --addr (addr) listens
+// on every interface has an HTTP address to advertise (httpAdvertised): the other nodes
+// forward to the leader's, and an unspecified one (0.0.0.0, ::) would send them to
+// themselves.
+func (c *clusterFlags) checkHTTPAdvertise(addr string) error {
+	if c.nodeID == "" {
+		if c.httpAdvertise != "" {
+			return &usageError{"--http-advertise needs --node-id"}
+		}
+		return nil
+	}
+	if c.httpAdvertise != "" {
+		host, port, err := net.SplitHostPort(c.httpAdvertise)
+		if err != nil || !specifiedHost(host) || port == "" || port == "0" {
+			return &usageError{fmt.Sprintf("--http-advertise %q is not the HOST:PORT other nodes reach this node's HTTP API at: give a host name or address (not one of every interface, such as 0.0.0.0) and a port", c.httpAdvertise)}
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || specifiedHost(host) {
+		return nil // listening reports a malformed --addr
+	}
+	if _, ok := c.raftHost(); ok {
+		return nil
+	}
+	return &usageError{fmt.Sprintf("--addr %s listens on every interface, and neither --raft-advertise nor --raft-addr names a host: the other nodes would be told to forward to an address of every interface, which is their own; give --http-advertise HOST:PORT, the address they reach this node's HTTP API at", addr)}
+}
+
+// httpAdvertised is the HTTP address the node tells the others (and shows in
+// /v1/cluster): --http-advertise; else ln, the address it listens on; but when ln is on
+// every interface, the host of --raft-advertise, else of --raft-addr, with ln's port
+// (checkHTTPAdvertise refused a node that has neither).
+func (c *clusterFlags) httpAdvertised(ln net.Addr) string {
+	if c.httpAdvertise != "" {
+		return c.httpAdvertise
+	}
+	addr := ln.String()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || specifiedHost(host) {
+		return addr
+	}
+	if h, ok := c.raftHost(); ok {
+		return net.JoinHostPort(h, port)
+	}
+	return addr
+}
+
+// raftHost is the host of --raft-advertise, else of --raft-addr, when it names one.
+func (c *clusterFlags) raftHost() (string, bool) {
+	a := c.raftAdvertise
+	if a == "" {
+		a = c.raftAddr
+	}
+	host, _, err := net.SplitHostPort(a)
+	return host, err == nil && specifiedHost(host)
+}
+
+// specifiedHost reports whether host names a machine: not empty (every interface) and
+// not an unspecified address (0.0.0.0, ::).
+func specifiedHost(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return !ip.IsUnspecified()
+	}
+	return host != ""
 }
 
 // loopbackAddr reports whether host:port addr names only loopback addresses (an empty

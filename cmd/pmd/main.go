@@ -31,7 +31,7 @@
 // `pmd serve --help` names: PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false),
 // PMD_CACHE, PMD_LOG_FORMAT, PMD_MAX_BODY, PMD_MEMORY_BUDGET, PMD_SHUTDOWN_GRACE, PMD_SCAVENGE_EVERY,
 // those of access (docs/api.md), and PMD_NODE_ID, PMD_RAFT_ADDR and PMD_JOIN; the Raft
-// tuning flags (--raft-advertise, --bootstrap-expect, --raft-snapshot-*,
+// tuning flags (--raft-advertise, --http-advertise, --bootstrap-expect, --raft-snapshot-*,
 // --raft-trailing-logs, --raft-heartbeat) have none. A flag given on the command line
 // wins over the environment.
 //

@@ -87,6 +87,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if err := c.cluster.check(c.access.auth, c.access.insecure); err != nil {
 		return c, err
 	}
+	if err := c.cluster.checkHTTPAdvertise(c.addr); err != nil {
+		return c, err
+	}
 	if c.leaveCluster && c.cluster.nodeID != "" {
 		return c, &usageError{"--leave-cluster goes without --node-id: it makes the data directory a single node's"}
 	}
@@ -137,12 +140,23 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
+	// The Host names served: those of --addr and --allow-host, and the one the node
+	// advertises to the cluster, which the other nodes forward to.
+	allowHosts := func() []string {
+		hosts := acc.allowHosts(c.addr)
+		if c.cluster.nodeID != "" {
+			if h, _, err := net.SplitHostPort(c.cluster.httpAdvertised(ln.Addr())); err == nil && net.ParseIP(h) == nil {
+				hosts = append(hosts, h)
+			}
+		}
+		return hosts
+	}
 	// The token file and the certificate reload from now on; a certificate's names are
 	// served once the server is.
 	var srvP atomic.Pointer[server.Server]
 	acc.reloadOnHangup(ctx, logger, func() {
 		if srv := srvP.Load(); srv != nil {
-			srv.SetAllowHosts(acc.allowHosts(c.addr))
+			srv.SetAllowHosts(allowHosts())
 		}
 	})
 
@@ -232,7 +246,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				logger.Warn("cluster secrets not reloaded: the node is starting; send SIGHUP again once pmd serves", "file", c.cluster.secretFile)
 			})
 		}
-		node, err = startNode(ctx, c.cluster, c.data, ln.Addr().String(), store, reg, logger, lp.run)
+		node, err = startNode(ctx, c.cluster, c.data, c.cluster.httpAdvertised(ln.Addr()), store, reg, logger, lp.run)
 		nodeStarted()
 		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -278,7 +292,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Logger:        logger,
 		Tokens:        acc.tokens,
 		AllowOrigins:  splitList(c.access.allowOrigin),
-		AllowHosts:    acc.allowHosts(c.addr),
+		AllowHosts:    allowHosts(),
 	}
 	if node != nil {
 		opts.Node, opts.Cluster, opts.ForwardTLS = serverNode{node}, clusterStatus(node), acc.forward
@@ -289,7 +303,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// reload running now either finds srv or is done before the names are read.
 	acc.certHosts.Lock()
 	srvP.Store(srv)
-	srv.SetAllowHosts(acc.allowHosts(c.addr))
+	srv.SetAllowHosts(allowHosts())
 	acc.certHosts.Unlock()
 	if node != nil {
 		reloadSecretsOnHangup(ctx, c.cluster, node, logger)
