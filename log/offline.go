@@ -32,22 +32,35 @@ type RepairAction struct {
 	Records  int    // records removed (RepairCut), or replaced (RepairVoid: 1, or a hidden run's)
 	Kept     int    // a hidden run's intact records kept (RepairVoid)
 	Voided   uint64 // a hidden run's first position voided, if Records > 0 (RepairVoid)
-	Reason   string
+	// Unconfirmed counts the records of a hidden run that look intact but that the plan
+	// voids, as it cannot frame them from a known entry boundary (RepairVoid): found
+	// walking back from the segment's end, not reaching the entries framed before the
+	// damage. Restoring the segment from a copy may keep them.
+	Unconfirmed int
+	Reason      string
 }
 
 // String describes the action for a person deciding whether to apply it.
 func (a RepairAction) String() string {
+	unconfirmed := ""
+	if a.Unconfirmed > 0 {
+		unconfirmed = fmt.Sprintf("; %d record(s) that look intact past the damage are voided too, as they cannot be framed from a known entry boundary (a copy of the segment may still hold them)", a.Unconfirmed)
+	}
 	if a.Op == RepairVoid && a.Kept > 0 {
 		voided := ""
 		if a.Records > 0 {
 			voided = fmt.Sprintf(" (positions %d to %d)", a.Voided, a.Voided+uint64(a.Records)-1)
 		}
-		return fmt.Sprintf("repair positions %d to %d, hidden by damage (segment %s offset %d, %d bytes quarantined): %d void record(s)%s, %d intact record(s) kept at their positions: %s",
-			a.Position, a.Position+uint64(a.Records+a.Kept)-1, a.Segment, a.Offset, a.Bytes, a.Records, voided, a.Kept, a.Reason)
+		return fmt.Sprintf("repair positions %d to %d, hidden by damage (segment %s offset %d, %d bytes quarantined): %d void record(s)%s, %d intact record(s) kept at their positions%s: %s",
+			a.Position, a.Position+uint64(a.Records+a.Kept)-1, a.Segment, a.Offset, a.Bytes, a.Records, voided, a.Kept, unconfirmed, a.Reason)
 	}
-	if a.Op == RepairVoid && a.Records > 1 {
-		return fmt.Sprintf("replace positions %d to %d (segment %s offset %d, %d bytes) by void records (%d void record(s), no intact record found to keep): %s",
-			a.Position, a.Position+uint64(a.Records)-1, a.Segment, a.Offset, a.Bytes, a.Records, a.Reason)
+	if a.Op == RepairVoid && (a.Records > 1 || a.Unconfirmed > 0) {
+		found := "no intact record found to keep"
+		if a.Unconfirmed > 0 {
+			found = "no intact record kept" + unconfirmed
+		}
+		return fmt.Sprintf("replace positions %d to %d (segment %s offset %d, %d bytes) by void records (%d void record(s), %s): %s",
+			a.Position, a.Position+uint64(a.Records)-1, a.Segment, a.Offset, a.Bytes, a.Records, found, a.Reason)
 	}
 	if a.Op == RepairVoid {
 		return fmt.Sprintf("replace position %d (segment %s offset %d, %d bytes) by a void record: %s",
@@ -389,6 +402,9 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 			}
 			if a.Op == RepairVoid && a.Kept > 0 {
 				run += fmt.Sprintf(" kept=%d", a.Kept)
+			}
+			if a.Op == RepairVoid && a.Unconfirmed > 0 {
+				run += fmt.Sprintf(" unconfirmed=%d", a.Unconfirmed)
 			}
 			fmt.Fprintf(w, "pmd-quarantine 1 %s segment=%s offset=%d position=%d bytes=%d%s reason=%q\n",
 				op, filepath.Base(a.Segment), a.Offset, a.Position, a.Bytes, run, a.Reason)

@@ -39,18 +39,21 @@ type runCandidate struct {
 // sealed segment from the entry where its framing breaks (b[0], at offset base of the
 // file) to the end of the file, the positions a Log's reads take as hidden. Past the
 // damage the framing cannot be trusted, and an event's data may hold the bytes of a
-// whole valid record (of another log, say), so a record found at some offset (as resync
-// finds them) is kept only where it is framed from a point known to be an entry's
-// boundary and holds the record of the position that point gives: from the start of b
-// (the end of the entries framed before the damage) forward, and from the end of the
-// file (where the record of position end-1 ends) backward, entry after entry. Across an
-// entry whose length prefix alone is damaged (its record's bytes lie between two such
-// points, after a prefix of 1 to 10 bytes, and hold the record of its position) the walk
-// goes on, the record framed again; at any other damage it stops. The positions between
-// the two walks are voided: void, the first of them, and their count n (0 if every
-// record is kept); lead and tail are the pieces kept before and after them, with
-// offsets in the file.
-func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, void uint64, n int) {
+// whole valid record (of another log, or forged: of its own position, ending where its
+// entry ends), so a record found at some offset (as resync finds them) is kept only where
+// it is framed from a point known to be an entry's start and holds the record of the
+// position that point gives: from the start of b (the end of the entries framed before
+// the damage) forward, entry after entry. Across an entry whose length prefix alone is
+// damaged (its record's bytes lie between two such points, after a prefix of 1 to 10
+// bytes, and hold the record of its position) the walk goes on, the record framed again;
+// at any other damage it stops. A walk back from the end of the file (where the record of
+// position end-1 ends) finds records whose ends are known but whose starts are not: they
+// are kept only if that walk reaches exactly where the forward one stopped (every start
+// then known); otherwise every position from where the forward walk stopped is voided,
+// and unconfirmed is how many records the walk back found, which look intact but are not
+// kept. void is the first position voided and n their count (0 if every record is kept);
+// lead and tail are the pieces kept before and after them, with offsets in the file.
+func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, void uint64, n, unconfirmed int) {
 	var cands []runCandidate // by offset
 	for off := 0; off < len(b); off++ {
 		raw, k, ok := entry(b[off:])
@@ -170,10 +173,18 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, vo
 			break
 		}
 	}
+	if hi > lo || to != at {
+		// The walk back did not reach the entries framed forward: the start of the
+		// last record it found is not known to be an entry's boundary, and a record
+		// ending where an entry ends may lie in that entry's data (an event's data may
+		// hold the bytes of records of its own position and the ones before). None of
+		// them is kept; they are counted, for whoever decides on the repair.
+		return lead, nil, lo, int(end - lo), len(back)
+	}
 	for i := len(back) - 1; i >= 0; i-- {
 		tail = add(tail, back[i].from, back[i].to, back[i].reframe)
 	}
-	return lead, tail, lo, int(hi - lo)
+	return lead, tail, lo, 0, 0
 }
 
 // readFrom returns the bytes of the file path from offset off to its end, size.
@@ -228,7 +239,7 @@ func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending
 	if err != nil {
 		return err
 	}
-	lead, tail, void, n := recoverRun(b, run.Offset, run.Position, run.End)
+	lead, tail, void, n, unconfirmed := recoverRun(b, run.Offset, run.Position, run.End)
 	hr := &hiddenRun{lead: lead, voided: void, voids: n, tail: tail}
 	intact := func(r *Record) {
 		if *pending != nil {
@@ -267,7 +278,7 @@ func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending
 		q = all[k-1].from
 	}
 	a := RepairAction{Op: RepairVoid, Segment: rw.file.path, Offset: run.Offset, Position: run.Position,
-		Bytes: q - run.Offset, Records: n, Kept: int(run.End-run.Position) - n, Reason: run.Reason}
+		Bytes: q - run.Offset, Records: n, Kept: int(run.End-run.Position) - n, Unconfirmed: unconfirmed, Reason: run.Reason}
 	if n > 0 {
 		a.Voided = void
 	}

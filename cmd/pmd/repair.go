@@ -25,11 +25,14 @@ is replaced by a void record at the same position (so no other event moves). A d
 sealed segment can hide a run of positions (pmd verify names them as positions X to Y):
 a segment file missing after it, or the segment cut short, lost the run's records, and
 each of its positions gets a void record; a segment whose framing breaks (a damaged
-length prefix, its offsets file lost) keeps every intact record found past the damage
-at its position (framed again from the segment's end, or from the entries before the
-damage, and holding the record of that position; a record whose length prefix alone is
-damaged is framed again), and only the positions whose record is not found intact get
-void records: the preview says how many records it keeps and how many it voids (on a
+length prefix, its offsets file lost) keeps each record past the damage that is framed
+entry after entry from the entries before the damage and holds the record of its
+position (a record whose length prefix alone is damaged is framed again), and every
+position from the first it cannot frame so gets a void record: the preview says how many
+records it keeps and how many it voids, and how many records that look intact it voids
+as it cannot confirm them (found back from the segment's end, their start unknown: an
+event's data may hold bytes that look like a record), so that you may restore the
+segment from a copy instead (on a
 cluster node, a damaged write after the log's last intact commit record that Raft
 applies again at the next start, being past the node's snapshot and seed, is cut
 instead, for Raft to write it again), every removed byte is kept in a quarantine file
