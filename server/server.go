@@ -156,11 +156,12 @@ type Server struct {
 
 	samples sampler // of the stats route; see stats.go
 
-	// unavailable is when a request that failed as unavailable was last logged: while
-	// writes cannot be served (a full disk, no leader) every one fails so, and clients
-	// that retry would log a line each.
+	// unavailable is when a request that failed as unavailable was last logged, per
+	// cause (unavailableCause): while writes cannot be served (a full disk, no leader)
+	// every one fails so, and clients that retry would log a line each; a cause
+	// repeating does not hold back the first line of another.
 	unavailableMu sync.Mutex
-	unavailable   logevery.Line
+	unavailable   logevery.Lines
 
 	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
 	// corsMethods are the methods of the routes, for the CORS preflight.
@@ -801,6 +802,22 @@ func classify(err error) (int, string) {
 	}
 }
 
+// unavailableCause is the cause of err, a request failing as unavailable, as the key
+// of its log line's throttle: a request out of time, or canceled, or a closed store,
+// whatever the message; any other (a full disk, an I/O error, writes stopped, no leader)
+// its message without positions and other numbers.
+func unavailableCause(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, pmd.ErrClosed) && !errors.Is(err, pmd.ErrUnavailable):
+		return "closed"
+	}
+	return "unavailable: " + logevery.Key(err.Error())
+}
+
 func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	status, code := classify(err)
 	msg := err.Error()
@@ -835,11 +852,11 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		s.log.Warn("request refused: the server is shutting down", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500 && code == "unavailable":
 		s.unavailableMu.Lock()
-		suppressed, ok := s.unavailable.Log(time.Now())
+		suppressed, ok := s.unavailable.Log(unavailableCause(err), time.Now())
 		s.unavailableMu.Unlock()
 		if ok {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err,
-				"suppressed", suppressed, "note", "more requests failing as unavailable are counted, not logged, for a minute")
+				"suppressed", suppressed, "note", "more requests failing as unavailable for this cause are counted, not logged, for a minute")
 		}
 	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)

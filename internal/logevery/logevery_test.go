@@ -1,6 +1,8 @@
 package logevery
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,5 +33,83 @@ func TestLine(t *testing.T) {
 		if ok != step.wantLog || held != step.wantHeld {
 			t.Fatalf("step %d, at %v: Log = %d, %t; want %d, %t", i, now.Unix(), held, ok, step.wantHeld, step.wantLog)
 		}
+	}
+}
+
+// TestLines: each key is a Line of its own, so that one cause repeating does not hold
+// back the first line of another; Flush reports what all held back and starts afresh.
+// The keys are bounded: past MaxKeys a new key shares one Line with the others past it,
+// after the keys that hold nothing back and are due anyway were dropped.
+func TestLines(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var ls Lines
+	for i, step := range []struct {
+		after    time.Duration
+		key      string
+		wantLog  bool
+		wantHeld uint64
+	}{
+		{0, "timeout", true, 0},
+		{time.Second, "timeout", false, 0},
+		{time.Second, "disk full", true, 0}, // another cause: logged at once
+		{time.Second, "disk full", false, 0},
+		{time.Second, "timeout", false, 0},
+		{Interval, "timeout", true, 2},
+		{time.Second, "disk full", true, 1},
+	} {
+		now = now.Add(step.after)
+		held, ok := ls.Log(step.key, now)
+		if ok != step.wantLog || held != step.wantHeld {
+			t.Fatalf("step %d (%s): Log = %d, %t; want %d, %t", i, step.key, held, ok, step.wantHeld, step.wantLog)
+		}
+	}
+	ls.Log("timeout", now)
+	ls.Log("disk full", now)
+	ls.Log("disk full", now)
+	if held := ls.Flush(); held != 3 {
+		t.Fatalf("Flush = %d, want the 3 held back", held)
+	}
+	if held, ok := ls.Log("timeout", now); !ok || held != 0 {
+		t.Fatalf("Log after Flush = %d, %t; want logged at once", held, ok)
+	}
+
+	// Bounded: MaxKeys keys fill it; another new key shares the overflow Line.
+	var b Lines
+	for i := range MaxKeys {
+		if _, ok := b.Log(fmt.Sprint("cause ", i), now); !ok {
+			t.Fatalf("key %d not logged at once", i)
+		}
+	}
+	if _, ok := b.Log("one more", now); !ok {
+		t.Fatal("the first key past MaxKeys not logged")
+	}
+	if _, ok := b.Log("and another", now); ok {
+		t.Fatal("a second key past MaxKeys within the minute logged: they share a Line")
+	}
+	if len(b.lines) > MaxKeys {
+		t.Fatalf("%d keys kept, want at most %d", len(b.lines), MaxKeys)
+	}
+	// A minute on, the keys that held nothing back are dropped for new ones.
+	now = now.Add(Interval)
+	if held, ok := b.Log("new cause", now); !ok || held != 0 {
+		t.Fatalf("a new key once the others are due: Log = %d, %t; want logged", held, ok)
+	}
+	if _, ok := b.lines["new cause"]; !ok {
+		t.Fatal("a new key once the others are due shares the overflow Line, want its own")
+	}
+}
+
+// TestKey: numbers (positions, counts, file names) are not part of a cause.
+func TestKey(t *testing.T) {
+	a := Key("log: write positions 17-18: unavailable: write /d/00000000000000000017: no space left on device")
+	b := Key("log: write positions 2-9: unavailable: write /d/00000000000000000001: no space left on device")
+	if a != b {
+		t.Errorf("Key differs by positions: %q, %q", a, b)
+	}
+	if c := Key("log: write positions 2-9: unavailable: write /d/1: input/output error"); c == a {
+		t.Errorf("Key of another cause = %q, the same as %q", c, a)
+	}
+	if long := Key(strings.Repeat("x", 10*maxKeyLen)); len(long) > maxKeyLen {
+		t.Errorf("Key is %d bytes long, want at most %d", len(long), maxKeyLen)
 	}
 }
