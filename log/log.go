@@ -101,10 +101,12 @@ type Log struct {
 	// cleared only by a successful Write or Copy: an fsync succeeds on a full disk, so it
 	// shows nothing about writing.
 	syncFailed bool
-	// failLog is when a write failure was last logged: while the disk stays full every
-	// Write fails, and retrying clients would log a line each. A run of failures starts
-	// it afresh.
-	failLog logevery.Line
+	// failLog is when a write failure was last logged, per cause (its message without
+	// numbers): while the disk stays full every Write fails, and retrying clients would
+	// log a line each; another cause in the run (an I/O error after a full disk) is
+	// logged at once. The end of a run ("writes resumed") reports those held back and
+	// starts it afresh.
+	failLog logevery.Lines
 
 	mu     sync.RWMutex // guards closed, failed, segs, last and the tail segment's count, offs and size
 	closed bool         // written under wmu and mu
@@ -458,11 +460,8 @@ func (l *Log) writeChecked(recs []Record, copied, sync bool) error {
 // from here on cannot make it reappear. If the rollback fails too, the next Write or
 // Sync tries again. Callers hold wmu.
 func (l *Log) fail(err error) {
-	if l.failed == nil {
-		l.failLog = logevery.Line{}
-	}
 	l.setFailed(err)
-	if suppressed, ok := l.failLog.Log(time.Now()); ok {
+	if suppressed, ok := l.failLog.Log(logevery.Key(err.Error()), time.Now()); ok {
 		l.logger.Error("log: write failed; rolling back to the last acknowledged record",
 			"position", l.last, "err", err, "suppressed", suppressed)
 	}
@@ -477,7 +476,7 @@ func (l *Log) setFailed(err error) {
 		return
 	}
 	if l.failed != nil && err == nil {
-		l.logger.Info("log: writes resumed", "position", l.last)
+		l.logger.Info("log: writes resumed", "position", l.last, "suppressed", l.failLog.Flush())
 	}
 	l.mu.Lock()
 	l.failed = err
