@@ -101,14 +101,16 @@ var afterURL = []string{": ", " answered ", " timed out", "\n", "\r"}
 // quoted URL in the same text that it begins with (the longest), else to the first of
 // afterURL or the white space before another URL, else to the end of the text: masking
 // some words of the text after it rather than leaving the rest of a value shown. A path
-// may hold a space too: an unquoted URL runs across white space up to the same
-// separators when a query or a password follows it before them (see pathEnd).
+// may hold a space too: an unquoted URL runs across white space only as far as a quoted
+// copy of it later in the text shows (see pathEnd). A URL with nothing to mask is left
+// as written.
 func URLsIn(text string) string {
 	if !strings.Contains(text, "://") {
 		return text
 	}
 	ms := inText.FindAllStringIndex(text, -1)
 	var quoted []string // the queries of the quoted URLs, unquoted
+	var twins []twin    // the quoted URLs, unquoted
 	for _, m := range ms {
 		if text[m[0]] != '"' {
 			continue
@@ -117,6 +119,7 @@ func URLsIn(text string) string {
 		if err != nil {
 			u = text[m[0]+1 : m[1]-1]
 		}
+		twins = append(twins, twin{url: u, at: m[0]})
 		if _, q, ok := strings.Cut(u, "?"); ok && q != "" {
 			quoted = append(quoted, q)
 		}
@@ -138,7 +141,7 @@ func URLsIn(text string) string {
 		}
 		end := m[1]
 		if !strings.Contains(match, "?") {
-			end = pathEnd(text, m[0], end)
+			end = pathEnd(text, m[0], end, twins)
 			match = text[m[0]:end]
 		}
 		if q := strings.IndexByte(match, '?'); q >= 0 {
@@ -146,7 +149,11 @@ func URLsIn(text string) string {
 		}
 		match = text[m[0]:end]
 		trimmed := strings.TrimRight(match, ".,:;)")
-		b.WriteString(URL(trimmed) + match[len(trimmed):])
+		if masked := URL(trimmed); strings.Count(masked, Mask) > strings.Count(trimmed, Mask) {
+			b.WriteString(masked + match[len(trimmed):])
+		} else {
+			b.WriteString(match) // nothing to mask: as written, not escaped again
+		}
 		done = end
 	}
 	b.WriteString(text[done:])
@@ -179,61 +186,67 @@ func queryEnd(text string, q int, quoted []string) int {
 }
 
 // pathEnd is where an unquoted URL that starts at start in text, and that inText ends
-// at end (at white space or a quote, before any "?"), ends if its path or user
-// information holds white space: an older version recorded a webhook URL whose path
-// holds a space (url.Parse takes one) unquoted. Its text runs on, past white space, to
-// the first of afterURL, the white space before another URL or a quote; if a "?" comes
-// before that, followed by something other than white space (a query, not a question),
-// the URL takes what is before it, for its query to be masked; else, if its user
-// information is not over (no "/" yet) and holds a password (a ":" followed by something
-// other than a port), and an "@" comes before that and before a "/", the URL takes what
-// is before the "@" and runs on from it as a URL does. Otherwise it ends at end: the text
-// after a URL without a query or password is the text's.
-func pathEnd(text string, start, end int) int {
-	rest := text[end:]
-	stop := len(rest)
-	for _, sep := range afterURL {
-		if i := strings.Index(rest, sep); i >= 0 {
-			stop = min(stop, i)
+// at end (at white space or a quote, before any "?"), ends if its path holds white space:
+// an older version recorded a webhook URL whose path holds a space (url.Parse takes one)
+// unquoted, and then the same URL quoted ("webhook URL: Post \"URL\": ...", the path's
+// space escaped, a password as ***). The URL runs on past white space only as far as one
+// of twins, the quoted URLs in text (unquoted) and where they start, that begins after it
+// shows: up to its "?" (taken too), or the whole of it if it has no query, compared unescaped and
+// with any password left out. Else it ends at end: text after a URL that no quoted copy
+// shows goes on is the text's, whatever it holds.
+func pathEnd(text string, start, end int, twins []twin) int {
+	best := end
+	for _, tw := range twins {
+		if tw.at < end {
+			continue
+		}
+		want, _, query := strings.Cut(tw.url, "?")
+		want = comparable(want)
+		for e := tw.at; e > best; e-- {
+			if query && text[e] != '?' || !query && !endsURL(text, e) {
+				continue
+			}
+			if comparable(text[start:e]) == want {
+				if best = e; query {
+					best++ // its "?", for its query to be masked
+				}
+				break
+			}
 		}
 	}
-	if loc := nextURL.FindStringIndex(rest); loc != nil {
-		stop = min(stop, loc[0])
+	return best
+}
+
+// twin is a quoted URL in a text, unquoted, and where it starts.
+type twin struct {
+	url string
+	at  int
+}
+
+// endsURL reports whether an unquoted URL can end before text[e].
+func endsURL(text string, e int) bool {
+	return e == len(text) || isSpace(text[e]) || strings.IndexByte(`".,:;)`, text[e]) >= 0
+}
+
+// comparable is the URL u unescaped, without the password of its user information, to
+// compare a URL with a copy of it written otherwise.
+func comparable(u string) string {
+	if un, err := url.PathUnescape(u); err == nil {
+		u = un
 	}
-	if i := strings.IndexByte(rest, '"'); i >= 0 {
-		stop = min(stop, i)
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
 	}
-	seg := rest[:stop]
-	if i := strings.IndexByte(seg, '?'); i >= 0 && i+1 < len(seg) && !isSpace(seg[i+1]) {
-		return end + i + 1
+	auth := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
 	}
-	_, auth, _ := strings.Cut(text[start:end], "://")
-	if strings.ContainsAny(auth, "/#") {
-		return end
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		user, _, _ := strings.Cut(auth[:at], ":")
+		rest = user + rest[at:]
 	}
-	_, pass, ok := strings.Cut(auth, ":")
-	if !ok || pass == "" || strings.Trim(pass, "0123456789") == "" {
-		return end
-	}
-	slash := strings.IndexAny(seg, "/#")
-	if slash < 0 {
-		slash = len(seg)
-	}
-	at := strings.LastIndexByte(seg[:slash], '@')
-	if at < 0 {
-		return end
-	}
-	e := end + at + 1
-	for e < len(text) && !isSpace(text[e]) && text[e] != '"' && text[e] != '?' {
-		e++
-	}
-	if e < len(text) && text[e] == '?' {
-		return e + 1
-	}
-	if e == end+at+1 {
-		return end
-	}
-	return pathEnd(text, start, e)
+	return scheme + "://" + rest
 }
 
 func isSpace(c byte) bool {
