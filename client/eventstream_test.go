@@ -59,9 +59,11 @@ func first(t *testing.T, c *client.Client) (client.Event, error) {
 // ends the subscription with an error naming the option, without a reconnect; one of
 // that size is taken, however many reads of the connection its line takes. A line was
 // read whatever its length: an answer streaming without a newline (a wrong address, a
-// proxy's) grew the subscription's memory until the program ran out of it.
+// proxy's) grew the subscription's memory until the program ran out of it; a line
+// "data:" without the space took data a byte over the limit.
 func TestSubscribeEventSizeLimit(t *testing.T) {
 	big := eventJSON(200 << 10) // over the client's 64 KiB read buffer
+	small := eventJSON(1000)
 	lines := `{"id":"0190c1d2-0000-7000-8000-000000000001",` + "\ndata: " + `"type":"Big","position":1}`
 	for _, tt := range []struct {
 		name, body string
@@ -74,6 +76,11 @@ func TestSubscribeEventSizeLimit(t *testing.T) {
 		{"a comment over the limit", ":" + strings.Repeat("x", 300<<10) + "\n\n", 256 << 10, false},
 		{"data lines of the limit's size", "id: 1\ndata: " + lines + "\n\n", len(lines) - len("data: "), true},
 		{"data lines over the limit", "id: 1\ndata: " + lines + "\n\n", len(lines) - len("data: ") - 1, false},
+		// "data:" without the space: the line is a byte shorter for the same data.
+		{"a line without the space of the limit's size", "id: 1\ndata:" + small + "\n\n", len(small), true},
+		{"a line without the space over the limit", "id: 1\ndata:" + small + "\n\n", len(small) - 1, false},
+		{"a long line without the space of the limit's size", "id: 1\r\ndata:" + big + "\r\n\r\n", len(big), true},
+		{"a long line without the space over the limit", "id: 1\r\ndata:" + big + "\r\n\r\n", len(big) - 1, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ts, requests := serveOnce(t, "text/event-stream", tt.body)

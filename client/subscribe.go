@@ -278,6 +278,10 @@ func (s *sse) connect(ctx context.Context) error {
 			kind = string(value)
 		case "data":
 			switch {
+			case data == nil && len(value) > s.c.maxEvent:
+				// next allows a line "data: " and max bytes: one "data:" without the
+				// space holds a byte more.
+				return &eventSizeError{max: s.c.maxEvent, what: "an event's data lines"}
 			case data == nil && owned && len(value) > 0:
 				data = value // a long line's own slice: no copy
 			case data != nil && len(value) >= s.c.maxEvent-len(data):
