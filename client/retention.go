@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -74,12 +75,44 @@ type ScavengeResult struct {
 	BytesBefore    int64 `json:"bytes_before"`
 	BytesAfter     int64 `json:"bytes_after"`
 	FreedBytes     int64 `json:"freed_bytes"`
+	// QuarantinesRemoved are the paths of the quarantines the scavenge removed from the
+	// daemon's data directory because the store has erased data, which they may hold
+	// (pmd.ScavengeResult.Quarantines); empty if none, nil from a daemon too old to say.
+	QuarantinesRemoved []string `json:"quarantines_removed"`
 }
 
 // Scavenge asks the daemon to reclaim the disk of dead and erased events, and waits
-// for it to finish. It needs scope admin.
+// for it to finish. It needs scope admin. A scavenge that met damage (a segment with a
+// damaged record, kept as it was while the others were scavenged, or a damaged event
+// that stopped a stream's expiry) returns what it did all the same, with the daemon's
+// corrupt *Error (errors.Is(err, pmd.ErrCorrupt)) naming the damage: the bytes the
+// other segments freed and the quarantines it removed are real. Any other error
+// returns a zero result.
 func (c *Client) Scavenge(ctx context.Context) (ScavengeResult, error) {
+	req, err := c.request(ctx, "POST", "/v1/admin/scavenge", nil)
+	if err != nil {
+		return ScavengeResult{}, err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return ScavengeResult{}, err
+	}
+	raw, err := c.answer(ctx, resp)
+	if err != nil {
+		return ScavengeResult{}, err
+	}
 	var out ScavengeResult
-	err := c.do(ctx, "POST", "/v1/admin/scavenge", nil, &out)
-	return out, err
+	if resp.StatusCode >= 300 {
+		apiErr := apiError(resp, raw)
+		// The daemon's 500 corrupt carries the result's fields beside the error's; an
+		// older daemon's, the error alone, which leaves out zero.
+		if apiErr.Code == "corrupt" && resp.StatusCode == http.StatusInternalServerError && decode(raw, &out) != nil {
+			out = ScavengeResult{}
+		}
+		return out, apiErr
+	}
+	if err := decode(raw, &out); err != nil {
+		return ScavengeResult{}, err
+	}
+	return out, nil
 }
