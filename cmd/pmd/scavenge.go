@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -40,7 +42,12 @@ POST /v1/admin/scavenge.`,
 					return &usageError{"--rate: " + err.Error() + ", or 0 for no bound"}
 				}
 			}
-			return scavengeDir(cmd.Context(), args[0], bps, stdout, stderr)
+			// An interrupt stops the scavenge at the segment under way, which stays
+			// as it was (each segment is swapped whole), and the summary says what
+			// was done before it.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return scavengeDir(ctx, args[0], bps, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&rate, "rate", "128MiB", "bytes of segments read per second, e.g. 64MiB; 0 for no bound")
@@ -62,6 +69,7 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 		return &exitError{exitTrouble, offlineErr(err)}
 	}
 	level.Set(slog.LevelWarn)
+	fmt.Fprintf(stderr, "scavenging %s; an interrupt (Ctrl-C) stops it, keeping the segments done\n", dir)
 	var bar *progressBar
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar = &progressBar{w: f, what: "scavenging"}
@@ -72,10 +80,13 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 	}
 	// A scavenge that fails may have done part of its work first (the segments before a
 	// failure, or all but a damaged one, and the quarantines it removed): say what.
-	if err == nil || res.Segments > 0 || len(res.Quarantines) > 0 {
+	interrupted := err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)
+	if err == nil || interrupted || res.Segments > 0 || len(res.Quarantines) > 0 {
 		printScavenged(stdout, dir, res)
 	}
 	switch {
+	case interrupted:
+		return fmt.Errorf("interrupted: the %d segment(s) above were scavenged, freeing %d bytes; the one under way and those after it are as they were", res.Segments, res.Freed())
 	case errors.Is(err, pmd.ErrCorrupt):
 		return err // damage found (exitFailed): pmd repair DIR removes it
 	case err != nil:
