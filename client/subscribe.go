@@ -61,7 +61,8 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 					yield(Event{}, invalid("types", "filter only the global log, not stream %q", opts.Stream))
 					return
 				}
-				// pmd.All is not sent: the daemon, unlike the store, refuses it with types.
+				// pmd.All is not sent: without a stream the daemon follows the global
+				// log, and daemons before this release refused stream=$all with types.
 				q.Set("stream", opts.Stream)
 			}
 		}
