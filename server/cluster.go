@@ -19,6 +19,9 @@ type Node interface {
 	IsLeader() bool
 	// LeaderHTTP returns the leader's HTTP address, waiting up to wait for a leader.
 	LeaderHTTP(ctx context.Context, wait time.Duration) (string, error)
+	// LeaderKnown reports at once, without waiting or asking another node, whether this
+	// node knows a leader that takes writes: nil, or why not (/healthz's degraded).
+	LeaderKnown() error
 	// AppliedIndex is the last Raft index this node applied.
 	AppliedIndex() uint64
 	// WaitApplied returns once this node applied the Raft entry at index.

@@ -32,6 +32,7 @@ func (follower) ReadBarrier(context.Context) error          { return nil }
 func (follower) Join(context.Context, string, string) error { return nil }
 func (follower) Remove(context.Context, string) error       { return nil }
 func (follower) Problems() []string                         { return nil }
+func (follower) LeaderKnown() error                         { return nil }
 
 // removed is a Node the leader removed from the cluster.
 type removed struct{ follower }

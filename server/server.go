@@ -586,7 +586,7 @@ func (s *Server) isStopping() bool {
 // healthz answers 200 while the store is open and serving. A server that is shutting
 // down does not get here: wrap answers for every route.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	h, err := s.health(r.Context())
+	h, err := s.health()
 	if err != nil {
 		return err
 	}
@@ -610,16 +610,17 @@ const (
 
 // health is how the store stands, as /healthz and /v1/stats say it: ok, degraded with
 // its problems, or an error when it cannot be read at all (closed).
-func (s *Server) health(ctx context.Context) (healthJSON, error) {
+func (s *Server) health() (healthJSON, error) {
 	// Problems first: a store whose writes stopped also fails reads that wait for the
 	// index, and is degraded, with its problems, rather than merely unreadable.
 	problems := s.problems()
 	if len(problems) == 0 && s.opts.Node != nil {
-		// A cluster node without a leader refuses every write, as a single node whose
-		// log cannot write does. It waits for one as long as a write would, so that an
-		// election does not make it flap; with a leader known it answers at once.
-		if _, err := s.opts.Node.LeaderHTTP(ctx, leaderWait); err != nil && ctx.Err() == nil {
-			problems = append(problems, "writes refused: "+err.Error())
+		// A cluster node without a leader refuses every write (after waiting up to
+		// leaderWait for one), as a single node whose log cannot write does. It says so
+		// at once, from what Raft knows now: a probe's timeout (1 s in Kubernetes) is
+		// shorter than a write's wait, and a follower knows its leader without asking it.
+		if err := s.opts.Node.LeaderKnown(); err != nil {
+			problems = append(problems, fmt.Sprintf("no leader known: writes wait up to %s for one, then fail: %v", leaderWait, err))
 		}
 	}
 	if len(problems) > 0 {

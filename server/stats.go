@@ -325,7 +325,7 @@ type managerStats struct {
 // stats answers GET /v1/stats.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	// A store /healthz finds closed answers here as there: 503 unavailable.
-	health, err := s.health(r.Context())
+	health, err := s.health()
 	if err != nil {
 		return err
 	}
