@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type clusterFlags struct {
 	// secrets are the cluster secrets read from secretFile, one a line (a string keeps
 	// serveConfig comparable).
 	secrets string
+	// httpWarning, set by checkHTTPAdvertise, is what a single node with no HTTP address
+	// to advertise is told at start (startNode logs it).
+	httpWarning string
 	// open is set when --insecure let the Raft port serve, without a secret, those it
 	// would otherwise be refused to (off loopback, or beside --auth).
 	open bool
@@ -99,11 +103,15 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	}
 }
 
-// checkHTTPAdvertise checks --http-advertise, and that a node whose --addr (addr) listens
-// on every interface has an HTTP address to advertise (httpAdvertised): the other nodes
-// forward to the leader's, and an unspecified one (0.0.0.0, ::) would send them to
-// themselves.
+// checkHTTPAdvertise checks --http-advertise (a host name or address, not of every
+// interface, and a port 1-65535), and that a node whose --addr (addr) listens on every
+// interface has an HTTP address to advertise (httpAdvertised): the other nodes forward
+// to the leader's, and an unspecified one (0.0.0.0, ::) would send them to themselves.
+// Such a node is refused when it joins or forms a cluster of several nodes (--join,
+// --bootstrap-expect above 1); a single node, to which nothing forwards, is not (it ran
+// so before this check): httpWarning says what it advertises, for startNode to log.
 func (c *clusterFlags) checkHTTPAdvertise(addr string) error {
+	c.httpWarning = ""
 	if c.nodeID == "" {
 		if c.httpAdvertise != "" {
 			return &usageError{"--http-advertise needs --node-id"}
@@ -111,9 +119,8 @@ func (c *clusterFlags) checkHTTPAdvertise(addr string) error {
 		return nil
 	}
 	if c.httpAdvertise != "" {
-		host, port, err := net.SplitHostPort(c.httpAdvertise)
-		if err != nil || !specifiedHost(host) || port == "" || port == "0" {
-			return &usageError{fmt.Sprintf("--http-advertise %q is not the HOST:PORT other nodes reach this node's HTTP API at: give a host name or address (not one of every interface, such as 0.0.0.0) and a port", c.httpAdvertise)}
+		if why := badHTTPAdvertise(c.httpAdvertise); why != "" {
+			return &usageError{fmt.Sprintf("--http-advertise %q is not the HOST:PORT other nodes reach this node's HTTP API at: %s; give a host name or address (not one of every interface, such as 0.0.0.0) and a port 1-65535", c.httpAdvertise, why)}
 		}
 		return nil
 	}
@@ -124,7 +131,55 @@ func (c *clusterFlags) checkHTTPAdvertise(addr string) error {
 	if _, ok := c.raftHost(); ok {
 		return nil
 	}
-	return &usageError{fmt.Sprintf("--addr %s listens on every interface, and neither --raft-advertise nor --raft-addr names a host: the other nodes would be told to forward to an address of every interface, which is their own; give --http-advertise HOST:PORT, the address they reach this node's HTTP API at", addr)}
+	why := fmt.Sprintf("--addr %s listens on every interface, and neither --raft-advertise nor --raft-addr names a host", addr)
+	if strings.TrimSpace(c.join) == "" && c.expect <= 1 {
+		c.httpWarning = why + ": this single node advertises its listener's unspecified address, which other nodes would take for their own; give --http-advertise HOST:PORT, the address they reach this node's HTTP API at, before other nodes join it"
+		return nil
+	}
+	return &usageError{why + ": the other nodes would be told to forward to an address of every interface, which is their own; give --http-advertise HOST:PORT, the address they reach this node's HTTP API at"}
+}
+
+// badHTTPAdvertise says what is wrong with a, an --http-advertise, or "" if nothing is:
+// it must be HOST:PORT with a port 1-65535 and a host that is an IP address (not an
+// unspecified one) or a DNS name (labels of letters, digits and inner hyphens: no
+// wildcard, which the server's Host allow-list would take as one).
+func badHTTPAdvertise(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "it is not HOST:PORT"
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || port[0] == '+' {
+		return fmt.Sprintf("the port %q is not a number 1-65535", port)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return fmt.Sprintf("%s is an address of every interface", host)
+		}
+		return ""
+	}
+	if !dnsName(host) {
+		return fmt.Sprintf("the host %q is neither an IP address nor a DNS name", host)
+	}
+	return ""
+}
+
+// dnsName reports whether host is a DNS name: at most 253 characters, of dot-separated
+// labels of 1-63 letters, digits and hyphens, none starting or ending with a hyphen.
+func dnsName(host string) bool {
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // httpAdvertised is the HTTP address the node tells the others (and shows in
@@ -278,6 +333,9 @@ func startNode(ctx context.Context, c clusterFlags, dir, httpAddr string, store 
 		if a = strings.TrimSpace(a); a != "" {
 			join = append(join, a)
 		}
+	}
+	if c.httpWarning != "" {
+		logger.Warn("cluster: " + c.httpWarning)
 	}
 	if c.open {
 		logger.Warn("cluster: the Raft port serves anyone who reaches it, without a cluster secret (--insecure): they can read every event and change the cluster", "raft_addr", c.raftAddr)
