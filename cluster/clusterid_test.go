@@ -252,3 +252,46 @@ func TestSeedEntryIDBeforeAndAfterWrites(t *testing.T) {
 		t.Fatalf("after a seed entry that came after a write, the cluster id is %s, want %s kept", got, again)
 	}
 }
+
+// TestClusterIDIsRecoveredFromTheLatestSeedEntryBeforeTheFirstWrite: a node that lost
+// raft/CLUSTER_ID and whose Raft log holds two seed entries with different ids before
+// its first write recovers the later one's, the id every member kept (fsm.seed); with
+// its own snapshot, taken after the write, it starts too. It recovered the first
+// entry's: with the snapshot its start was refused as of another cluster, without it it
+// ran with an id the cluster did not have.
+func TestClusterIDIsRecoveredFromTheLatestSeedEntryBeforeTheFirstWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		snapshot bool
+	}{{"no snapshot", false}, {"own snapshot after the write", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, n, stop := startAs(t, dir, "a1", Config{})
+			latest := uuid.New()
+			b, err := msgpack.Marshal(&seedEntry{StoreID: s.ID(), Position: s.LastPosition(), Cluster: latest})
+			must(t, err)
+			must(t, n.raft.Apply(append([]byte{entrySeed}, b...), 0).Error())
+			_, err = s.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "Placed"})
+			must(t, err)
+			if tc.snapshot {
+				must(t, n.raft.Snapshot().Error())
+			}
+			stop()
+			must(t, os.Remove(filepath.Join(dir, engine.RaftDir, clusterIDFile)))
+
+			logger := slog.New(slog.DiscardHandler)
+			s, err = pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+			must(t, err)
+			t.Cleanup(func() { s.Close() })
+			n, err = Start(context.Background(), Config{NodeID: "a1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s, Logger: logger,
+				Fatal: func(err error) { t.Errorf("a1 stopped: %v", err) }})
+			if err != nil {
+				t.Fatalf("a1 restarted without %s: %v", clusterIDFile, err)
+			}
+			t.Cleanup(func() { n.Close() })
+			if got := n.Self().Cluster; got != latest.String() {
+				t.Fatalf("a1 restarted without %s with the cluster id %q, want %s from the latest seed entry before the first write", clusterIDFile, got, latest)
+			}
+		})
+	}
+}

@@ -298,24 +298,51 @@ func (n *Node) open(ctx context.Context) error {
 	return nil
 }
 
-// recoverClusterID records the cluster id that the seed entry in the Raft log in dir
-// carries, if the node has none recorded: raft/CLUSTER_ID was lost, or the node applied
-// the seed entry with a pmd before cluster ids and was upgraded since. Raft does not hand
-// that entry to the state machine again (the store applied it: fsm.applied skips it).
-// A log compacted past the seed entry, or one of a cluster seeded before cluster ids,
-// has none: the node learns the id from a snapshot it installs, if ever.
+// recoverClusterID records the cluster id the node had, if it has none recorded:
+// raft/CLUSTER_ID was lost, or the node applied the seed entry with a pmd before cluster
+// ids and was upgraded since. That is the id of the latest seed entry in the Raft log in
+// dir before the first write entry (every member keeps that one: fsm.seed), or that of
+// the node's newest snapshot of its own store if that snapshot is newer (it was taken
+// with the id the node had then). Raft does not hand the seed entry to the state machine
+// again (the store applied it: fsm.applied skips it). A log compacted past the seed
+// entry, or one of a cluster seeded before cluster ids, has none: the node learns the id
+// from a snapshot it restores or installs, if ever.
 func (n *Node) recoverClusterID(dir string) error {
 	if n.fsm.cluster.get() != uuid.Nil {
 		return nil
 	}
-	_, id, _, err := readSeeds(dir)
-	if err != nil || id == uuid.Nil {
+	_, id, at, _, err := readSeeds(dir)
+	if err != nil {
 		return err
+	}
+	from := "the seed entry in the Raft log"
+	raftDir := filepath.Dir(dir)
+	if _, err := os.Stat(filepath.Join(raftDir, "snapshots")); err == nil {
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclog.NewNullLogger())
+		if err != nil {
+			return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
+		}
+		metas, err := snaps.List()
+		if err != nil {
+			return fmt.Errorf("cluster: list the Raft snapshots: %w", err)
+		}
+		if len(metas) > 0 && metas[0].Index > at {
+			d, err := readSnapshot(snaps, metas[0].ID)
+			if err != nil {
+				return err
+			}
+			if d.Cluster != uuid.Nil && d.StoreID == n.store.ID() {
+				id, from = d.Cluster, "the node's newest Raft snapshot"
+			}
+		}
+	}
+	if id == uuid.Nil {
+		return nil
 	}
 	if err := n.fsm.cluster.adopt(id); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	n.logger.Info("cluster: recorded the cluster id from the seed entry in the Raft log", "cluster_id", id)
+	n.logger.Info("cluster: recorded the cluster id from "+from, "cluster_id", id)
 	return nil
 }
 

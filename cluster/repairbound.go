@@ -75,7 +75,13 @@ func Replayed(dir string) (uint64, error) {
 // it is of another cluster than the one recorded in raft/CLUSTER_ID, or of another
 // store than dir's: a leader of another cluster sent it and Raft saved it before the
 // node refused it (fsm.Restore). The node's start refuses it too (resume): its position
-// says nothing of what this node's Raft state writes again.
+// says nothing of what this node's Raft state writes again. Unlike the start's check
+// (fsm.belongs), which compares cluster ids only once the store holds writes (before, a
+// snapshot's id replaces the recorded one), this one compares them always: it cannot
+// read the applied index of the store it is asked to repair. So a node with no writes
+// that crashed after Raft saved a snapshot of its cluster with another id (before the
+// restore recorded that id) starts, but is refused here; starting it once records the
+// snapshot's id, after which this check accepts it.
 func ownSnapshot(dir, id string, d snapshotData) error {
 	cid, err := loadClusterID(filepath.Join(dir, engine.RaftDir, clusterIDFile))
 	if err != nil {
@@ -99,28 +105,31 @@ func ownSnapshot(dir, id string, d snapshotData) error {
 // seedPosition reads the Raft log in dir, without changing it, for its seed entries,
 // and returns the highest position one names; ok is false if it holds none.
 func seedPosition(dir string) (pos uint64, ok bool, err error) {
-	pos, _, ok, err = readSeeds(dir)
+	pos, _, _, ok, err = readSeeds(dir)
 	return pos, ok, err
 }
 
 // readSeeds reads the Raft log in dir, without changing it, for its seed entries, and
-// returns the highest position one names and the first cluster id one carries (uuid.Nil
-// if none does); ok is false if it holds none. A torn end
-// of the last segment (what a start cuts) ends the reading; other damage fails it, as
-// it fails the node's start.
-func readSeeds(dir string) (pos uint64, cluster uuid.UUID, ok bool, err error) {
+// returns the highest position one names and the cluster id the node recorded from them
+// (uuid.Nil if none carries one), with the index of the entry it came from: the latest
+// seed entry's id before the first write entry (each replaced the one before it:
+// fsm.seed), or, with none before it, the first one's after it (a node with no id takes
+// it); ok is false if it holds none. A torn end of the last segment (what a start cuts)
+// ends the reading; other damage fails it, as it fails the node's start.
+func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, ok bool, err error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return 0, uuid.Nil, false, nil
+		return 0, uuid.Nil, 0, false, nil
 	}
 	segs, err := listSegments(dir)
 	if err != nil {
-		return 0, uuid.Nil, false, err
+		return 0, uuid.Nil, 0, false, err
 	}
+	written := false // a write entry came before
 	for i, seg := range segs {
 		path := filepath.Join(dir, seg.name)
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return 0, uuid.Nil, false, fmt.Errorf("cluster: the Raft log: %w", err)
+			return 0, uuid.Nil, 0, false, fmt.Errorf("cluster: the Raft log: %w", err)
 		}
 		for off, index := 0, seg.first; off < len(b); index++ {
 			if bad := checkFrame(b[off:], index); bad != "" {
@@ -131,26 +140,32 @@ func readSeeds(dir string) (pos uint64, cluster uuid.UUID, ok bool, err error) {
 				if torn {
 					break
 				}
-				return 0, uuid.Nil, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
+				return 0, uuid.Nil, 0, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
 			}
 			size, n := binary.Uvarint(b[off:])
 			var l raft.Log
 			if err := decodeLog(b[off+n:off+n+int(size)], &l); err != nil {
-				return 0, uuid.Nil, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
+				return 0, uuid.Nil, 0, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
 			}
 			off += n + int(size)
-			if l.Type != raft.LogCommand || len(l.Data) == 0 || l.Data[0] != entrySeed {
+			if l.Type != raft.LogCommand || len(l.Data) == 0 {
+				continue
+			}
+			if l.Data[0] == entryWrite {
+				written = true
+			}
+			if l.Data[0] != entrySeed {
 				continue
 			}
 			var e seedEntry
 			if err := msgpack.Unmarshal(l.Data[1:], &e); err != nil {
-				return 0, uuid.Nil, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
+				return 0, uuid.Nil, 0, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
 			}
 			pos, ok = max(pos, e.Position), true
-			if cluster == uuid.Nil {
-				cluster = e.Cluster
+			if e.Cluster != uuid.Nil && (!written || cluster == uuid.Nil) {
+				cluster, at = e.Cluster, l.Index
 			}
 		}
 	}
-	return pos, cluster, ok, nil
+	return pos, cluster, at, ok, nil
 }
