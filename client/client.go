@@ -82,10 +82,9 @@ func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
 // port without a host (":7070", as pmd serve --addr takes it for every interface) is
-// this machine: 127.0.0.1. Clients made without WithHTTPClient share their
-// connections, unless the program set http.DefaultTransport to an *http.Transport of
-// its own (see the package documentation, Connections): make one per daemon and share
-// it, or one per call.
+// this machine: 127.0.0.1. Clients made without WithHTTPClient while
+// http.DefaultTransport is the same share their connections (see the package
+// documentation, Connections): make one per daemon and share it, or one per call.
 func New(addr string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(addr)
 	if raw == "" {
@@ -153,6 +152,19 @@ var (
 	pooled          = sync.OnceValue(func() *http.Transport { return pooledCopy(stdTransport) })
 )
 
+// programPooled holds, for each other *http.Transport that New has found as
+// http.DefaultTransport, the pooled copy of it that every Client made from it shares
+// (*http.Transport to *http.Transport), as pooled does for stdTransport: with a copy
+// per Client, a program making a Client per call left a connection open per Client,
+// never closed if its transport has no IdleConnTimeout. It is a cache of values
+// derived from its keys, not state the program's behaviour depends on: an entry is
+// added once, never replaced or removed, and a copy made for a key is the same
+// whichever New made it (LoadOrStore keeps the first when two race), so no Client sees
+// a different transport for the same program transport. It keeps each such transport
+// alive for as long as the program runs; a program sets http.DefaultTransport once or
+// a few times, not per call.
+var programPooled sync.Map
+
 // pooledCopy is a copy of t that keeps an idle connection to each daemon for each of up
 // to 256 concurrent callers.
 func pooledCopy(t *http.Transport) *http.Transport {
@@ -169,11 +181,12 @@ func pooledCopy(t *http.Transport) *http.Transport {
 
 // defaultTransport is the transport of a Client made without WithHTTPClient, decided
 // from http.DefaultTransport at New (see the package documentation, Connections):
-// pooled while it is still stdTransport; a pooled copy of its own if the program set it
-// to another *http.Transport (in its main, or an init, which runs after this package's
-// when it imports it), so that such a Client keeps the program's settings without the
-// two idle connections per daemon of an *http.Transport that leaves
-// MaxIdleConnsPerHost unset; and any other RoundTripper (a mock, a tracing wrapper) as
+// pooled while it is still stdTransport; the pooled copy in programPooled if the
+// program set it to another *http.Transport (in its main, or an init, which runs after
+// this package's when it imports it), so that such a Client keeps the program's
+// settings without the two idle connections per daemon of an *http.Transport that
+// leaves MaxIdleConnsPerHost unset, and shares its connections with the other Clients
+// made from that transport; and any other RoundTripper (a mock, a tracing wrapper) as
 // it is.
 func defaultTransport() http.RoundTripper {
 	rt := http.DefaultTransport
@@ -183,9 +196,12 @@ func defaultTransport() http.RoundTripper {
 		return rt
 	case t == stdTransport:
 		return pooled()
-	default:
-		return pooledCopy(t)
 	}
+	if p, ok := programPooled.Load(t); ok {
+		return p.(*http.Transport)
+	}
+	p, _ := programPooled.LoadOrStore(t, pooledCopy(t))
+	return p.(*http.Transport)
 }
 
 // CloseIdleConnections closes the connections of the Client that are kept for the next

@@ -119,12 +119,13 @@
 //     program may make a Client per call as well as share one, and leaves no connection
 //     behind either way beyond those 90 s; CloseIdleConnections closes them at once.
 //   - If the program set it to another *http.Transport (in its main or an init, which
-//     runs after this package's), the Client has a copy of that transport of its own,
-//     with the program's settings but for the same 256 idle connections per daemon and
-//     no cap over all daemons; the program's transport is left as it is. Each Client's
-//     copy keeps idle connections of its own, closed after the transport's
-//     IdleConnTimeout (never if it is unset) or by CloseIdleConnections: such a program
-//     should make one Client per daemon and share it, or pass WithHTTPClient.
+//     runs after this package's), the Clients made while it is that transport share
+//     one copy of it, made at the first of them, with the program's settings as they
+//     were then but for the same 256 idle connections per daemon and no cap over all
+//     daemons; the program's transport is left as it is. So such a program too may make
+//     a Client per call as well as share one. The copy's idle connections are closed
+//     after the transport's IdleConnTimeout (never if it is unset) or by
+//     CloseIdleConnections.
 //   - If it is any other RoundTripper (a mock, a tracing wrapper), the Client's requests
 //     are sent through that RoundTripper as it is.
 //

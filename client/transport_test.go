@@ -222,3 +222,30 @@ func TestNewWithAProgramsTransport(t *testing.T) {
 		t.Fatalf("the program's transport was changed: MaxIdleConnsPerHost %d, MaxIdleConns %d", mine.MaxIdleConnsPerHost, mine.MaxIdleConns)
 	}
 }
+
+// TestClientsShareAProgramsTransport: Clients made while http.DefaultTransport is the
+// same *http.Transport of the program's own share one pooled copy of it. Each had a
+// copy of its own, so a program making a Client per call left a connection open per
+// Client, never closed with the IdleConnTimeout (0) of &http.Transport{}.
+func TestClientsShareAProgramsTransport(t *testing.T) {
+	ts, conns := countConns(t, http.HandlerFunc(healthy), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	old := http.DefaultTransport
+	http.DefaultTransport = &http.Transport{}
+	defer func() { http.DefaultTransport = old }()
+	const clients = 40
+	var last *client.Client
+	for range clients {
+		last = newClient(t, ts.URL)
+		if _, err := last.Health(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer last.CloseIdleConnections()
+	// One connection, and another where a call dials while the last one's connection
+	// is on its way back to the pool.
+	if n := conns.Load(); n > 3 {
+		t.Fatalf("%d Clients of one program transport calling one after another opened %d connections, want one", clients, n)
+	}
+}
