@@ -192,11 +192,19 @@
 // state folded from the data erased): the fold reads the first record of the stream
 // itself, which an erasure always erases if it erases any, and folds from the first
 // event when it reads erased. A manager that has the process cached when the erasure
-// comes reads that record too before it writes what Decide returned, and folds again;
-// until then it may link events it handles, which change nothing. Erasing a stream
-// that holds only links (a process that wrote nothing yet) erases nothing and changes
-// nothing. The snapshots stream "<Name>.snapshots$<process id>" holds the state of the
-// process, so erase or delete it too: processes fold from their streams without it.
+// comes reads that record too before it writes what Decide returned, and folds again
+// (Counts moves the process to completed then); until then it may link events it
+// handles, which change nothing. It reads that record once more after the write: an
+// erasure does not change the stream's version, so one that lands between the read and
+// the write lets the write through, after it. The manager then erases the stream again,
+// so that what it decided on the erased state is erased too, and folds again; its
+// commands are not handed to delivery, but another process's command written in that
+// moment may wake delivery, which then reads them from the log before the second
+// erasure and may deliver them. Erasing a stream that holds only links (a process that
+// wrote nothing yet) erases nothing and changes nothing. The snapshots stream
+// "<Name>.snapshots$<process id>" holds the state of the process, so erase or delete it
+// too: processes fold from their streams without it, and the manager writes no
+// snapshot of an erased process.
 //
 // # Subscriptions
 //

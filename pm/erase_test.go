@@ -2,6 +2,7 @@ package pm_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,5 +194,132 @@ func TestErasedProcessEnds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestErasedCachedProcessCounts: a cached process that the manager finds erased when it
+// is about to decide moves from open to completed in Counts at once, as a restart would
+// count it, and retention removing it later leaves Counts at zero, not negative.
+func TestErasedCachedProcessCounts(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	var got issued
+	opts := pm.Options{
+		Clock: clock, Deliver: got.deliver, SnapshotEvery: -1,
+		Retention: pm.Retention{Completed: keep},
+	}
+	r := start(t, s, purchaseDef(), opts)
+	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
+	r.idle(t)
+	if c := r.Counts(); c != (pm.Counts{Open: 1}) {
+		t.Fatalf("Counts before the erasure = %+v, want 1 open", c)
+	}
+	if err := s.EraseStream(ctx, "O$1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFact(t, s, purchaseFact("OrderPaid", "1"))
+	r.idle(t)
+	if c := r.Counts(); c != (pm.Counts{Completed: 1}) {
+		t.Errorf("Counts after the erased process was found erased = %+v, want 1 completed", c)
+	}
+	if n := got.count("1", "Ship"); n != 0 {
+		t.Errorf("Ship delivered %d times to the erased process, want 0", n)
+	}
+
+	clock.Advance(timeout + time.Minute)
+	r.idle(t)
+	clock.Advance(keep)
+	r.idle(t)
+	if exists(t, s, "O$1") {
+		t.Fatal("the erased process was not removed by retention")
+	}
+	if c := r.Counts(); c != (pm.Counts{}) {
+		t.Errorf("Counts after retention removed the erased process = %+v, want zero", c)
+	}
+}
+
+// TestErasedProcessWritesNoSnapshot: once a process is found erased, the manager writes
+// no snapshot of it again (the operator erased or deleted its snapshots stream with it,
+// and a snapshot would put its state back there), however many events of it come late,
+// and across restarts.
+func TestErasedProcessWritesNoSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	opts := pm.Options{SnapshotEvery: 1, Deliver: (&issued{}).deliver}
+	r := start(t, s, purchaseDef(), opts)
+	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
+	r.idle(t)
+	if !exists(t, s, "O.snapshots$1") {
+		t.Fatal("no snapshot written before the erasure")
+	}
+	r.stop(t)
+	if err := s.EraseStream(ctx, "O$1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStream(ctx, "O.snapshots$1", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	for restart := range 2 {
+		r = start(t, s, purchaseDef(), opts)
+		for range 3 {
+			appendFact(t, s, purchaseFact("OrderPaid", "1"))
+			r.idle(t)
+		}
+		if n := len(processStream(t, s, "O.snapshots$1")); n != 0 {
+			t.Errorf("after restart %d: %d snapshots of the erased process written, want none", restart+1, n)
+		}
+		r.stop(t)
+	}
+}
+
+// TestErasureBeforeDecisionWrite: an erasure that comes after a cached process checked
+// its stream and before it writes what it decided (an erasure does not change the
+// stream's version, so the write succeeds) does not let the decision through: what was
+// written after the erasure is erased too, the command is not delivered, and the
+// process is counted and viewed as erased.
+func TestErasureBeforeDecisionWrite(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	var erased atomic.Bool
+	restore := pm.SetBeforeDecisionWrite(func(stream string) {
+		if stream == "O$1" && erased.CompareAndSwap(false, true) {
+			if err := s.EraseStream(ctx, stream); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	t.Cleanup(restore)
+	var got issued
+	r := start(t, s, purchaseDef(), pm.Options{Deliver: got.deliver, SnapshotEvery: -1})
+	erased.Store(true) // not on the first decision
+	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
+	r.idle(t)
+	if n := got.count("1", "Acknowledge"); n != 1 {
+		t.Fatalf("Acknowledge delivered %d times, want 1", n)
+	}
+	erased.Store(false)
+	appendFact(t, s, purchaseFact("OrderPaid", "1"))
+	r.idle(t)
+	if !erased.Load() {
+		t.Fatal("the hook did not run before the decision was written")
+	}
+	if n := got.count("1", "Ship"); n != 0 {
+		t.Errorf("Ship delivered %d times after the erasure, want 0", n)
+	}
+	for _, e := range processStream(t, s, "O$1") {
+		if !e.Link && !e.Erased {
+			t.Errorf("O$1 version %d (%s) reads not erased: written after the erasure and left so", e.Version, e.Type)
+		}
+	}
+	if c := r.Counts(); c != (pm.Counts{Completed: 1}) {
+		t.Errorf("Counts = %+v, want 1 completed", c)
+	}
+	v, err := r.Process(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Erased || v.Status != pm.StatusCompleted {
+		t.Errorf("process after the erasure: erased %t, status %s; want erased, completed", v.Erased, v.Status)
 	}
 }

@@ -44,6 +44,11 @@ func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
 	e.exists = exists
 	if exists {
 		e.next = uint64(e.p.ledger().last + 1)
+		if e.p.ledger().erased {
+			// An erased process is never snapshotted again (see snapshot): nothing
+			// is due either.
+			e.snap = e.p.ledger().last
+		}
 		return e, nil
 	}
 	// Never written, or deleted: versions go on from the last one ever assigned, and
@@ -166,10 +171,13 @@ func (m *Manager) snapshotsOn() bool { return m.opts.SnapshotEvery > 0 && !m.noS
 
 // snapshot writes the fold of e as a snapshot when the stream has grown by
 // Options.SnapshotEvery events since the last one. A state that turns out not to survive
-// msgpack turns snapshots off for the manager, which then only caches.
+// msgpack turns snapshots off for the manager, which then only caches. An erased
+// process gets none: a snapshot would put its state back into the snapshots stream the
+// operator erases or deletes with the process stream (see doc.go, "Erasing a process"),
+// and every later fold refuses it.
 func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 	l := e.p.ledger()
-	if !m.snapshotsOn() || !e.exists || l.last-e.snap < int64(m.opts.SnapshotEvery) {
+	if !m.snapshotsOn() || !e.exists || l.erased || l.last-e.snap < int64(m.opts.SnapshotEvery) {
 		return nil
 	}
 	state, err := e.p.encodeState()

@@ -695,7 +695,7 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 			return err
 		}
 		if gone {
-			return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errErasedSince)
+			return m.foundErased(ctx, e, l.status())
 		}
 	}
 	if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {
@@ -705,11 +705,39 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 	for _, w := range writes {
 		*changes = append(*changes, pmd.NewEvent(w))
 	}
+	if beforeDecisionWrite != nil {
+		beforeDecisionWrite(m.name + "$" + e.pid)
+	}
 	if err := m.write(ctx, e, *changes, writes, cmds); err != nil {
 		return err
 	}
 	*changes = (*changes)[:0]
 	return nil
+}
+
+// beforeDecisionWrite, if set, runs between decide's erasure check and its write: a
+// hook for tests (SetBeforeDecisionWrite), nil otherwise.
+var beforeDecisionWrite func(stream string)
+
+// foundErased is what a worker does when it finds that the stream of process e was
+// erased since e was folded: it folds the process again (completed, erased), moves it in
+// Counts from counted, where Counts has it, to where the new fold stands (only write and
+// remove count, and neither runs for a process that decides nothing), and caches the
+// new fold for the retry that its error (errErasedSince) asks handle for, which then
+// skips the tasks' events as late.
+func (m *Manager) foundErased(ctx context.Context, e *entry, counted Status) error {
+	f, err := m.fold(ctx, e.pid)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.counts.add(counted, -1)
+	if f.exists {
+		m.counts.add(f.p.ledger().status(), 1)
+	}
+	m.mu.Unlock()
+	m.cache.put(f)
+	return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errErasedSince)
 }
 
 // write writes changes to the process stream of e, expecting the version e folded, then
@@ -718,7 +746,7 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, writes []pmd.EventData, cmds []Command) error {
 	stream := m.name + "$" + e.pid
 	l := e.p.ledger()
-	before, existed := l.status(), e.exists
+	before, existed, own := l.status(), e.exists, l.own
 	expected := pmd.NoStream
 	if e.exists {
 		expected = pmd.AtVersion(e.next - 1)
@@ -749,6 +777,23 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 		}
 		if i != len(writes) {
 			return fmt.Errorf("pm: read back %s: %d of the %d records just written", stream, i, len(writes))
+		}
+		if own >= 0 {
+			// An erasure does not change the stream's version, so one that came
+			// after decide checked the stream let this write through, after it: what
+			// was decided on the erased state is erased too, before its commands are
+			// handed over (the dispatcher may still read them in between if another
+			// process's write wakes it), and the process folds again, ended.
+			gone, err := m.erasedSince(ctx, e.pid, l)
+			if err != nil {
+				return err
+			}
+			if gone {
+				if err := m.store.EraseStream(ctx, stream); err != nil {
+					return fmt.Errorf("pm: erase %s again: %w", stream, err)
+				}
+				return m.foundErased(ctx, e, before)
+			}
 		}
 	}
 	m.mu.Lock()
