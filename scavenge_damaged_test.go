@@ -3,6 +3,7 @@ package pmd_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,8 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 	const damage, secret = "BITROT-IN-THIS-RECORD", "ERASED-SECRET"
 	pad := pmd.EventData{Type: "P", Data: map[string]any{"p": strings.Repeat("x", 500)}}
 	bitrot := pmd.EventData{Type: "T", Data: map[string]any{"s": damage}}
+	// agedPad is an event of stream "aged" (when the case has it) beside the damaged one.
+	agedPad := pmd.EventData{Type: "A", Data: map[string]any{"a": strings.Repeat("y", 300)}}
 	pads := func(n int) []pmd.EventData {
 		out := make([]pmd.EventData, n)
 		for i := range out {
@@ -38,13 +41,19 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 		// before and after user-1's event, which the test erases: it lands in an
 		// undamaged sealed segment.
 		before, after []pmd.EventData
-		// aged: the damaged event is the first of stream "aged", with a max age of an
-		// hour, so the expiry reads it; else it is in "other", with no retention.
-		aged bool
+		// aged: the damaged event (and agedPad's) is in stream "aged", with a max age of
+		// maxAge (an hour if 0), so the expiry reads it; else it is in "other", with no
+		// retention.
+		aged   bool
+		maxAge time.Duration
 	}{
-		{"in a sealed segment", append([]pmd.EventData{bitrot}, pads(10)...), pads(10), false},
-		{"in the active segment", nil, append(pads(10), bitrot, pad), false},
-		{"first unexpired event of a stream with a max age", append([]pmd.EventData{bitrot}, pads(10)...), pads(10), true},
+		{"in a sealed segment", append([]pmd.EventData{bitrot}, pads(10)...), pads(10), false, 0},
+		{"in the active segment", nil, append(pads(10), bitrot, pad), false, 0},
+		{"first unexpired event of a stream with a max age", append([]pmd.EventData{bitrot}, pads(10)...), pads(10), true, 0},
+		// Every event of "aged" is past its max age: the expiry hides the two before the
+		// damaged one (versions 0 and 1), and stops at it (version 2): it and the events
+		// after it (3 and 4) stay until a repair.
+		{"damaged event after expired ones", append([]pmd.EventData{agedPad, agedPad, bitrot, agedPad, agedPad}, pads(10)...), pads(10), true, time.Nanosecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -56,7 +65,7 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 			}
 			appendTo := func(e pmd.EventData) {
 				stream := "other"
-				if tc.aged && e.Type == bitrot.Type {
+				if tc.aged && (e.Type == bitrot.Type || e.Type == agedPad.Type) {
 					stream = "aged"
 				}
 				mustAppend(t, s, stream, pmd.Any, e)
@@ -69,7 +78,11 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 				appendTo(e)
 			}
 			if tc.aged {
-				if err := s.SetRetention(ctx, "aged", pmd.Retention{MaxAge: time.Hour}); err != nil {
+				maxAge := tc.maxAge
+				if maxAge == 0 {
+					maxAge = time.Hour
+				}
+				if err := s.SetRetention(ctx, "aged", pmd.Retention{MaxAge: maxAge}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -99,6 +112,36 @@ func TestScavengeGoesPastADamagedSegment(t *testing.T) {
 			}
 			if res.Erased != 1 {
 				t.Errorf("Scavenge erased %d events, want user-1's one, in an undamaged segment", res.Erased)
+			}
+			if tc.maxAge > 0 {
+				// The expiry stops at the damaged event, not before the first one.
+				if res.Expired != 1 {
+					t.Errorf("Scavenge expired %d streams, want 1 (\"aged\", up to its damaged event)", res.Expired)
+				}
+				// No event is past an hour: what the read hides now is what the expiry
+				// recorded.
+				if err := s.SetRetention(ctx, "aged", pmd.Retention{MaxAge: time.Hour}); err != nil {
+					t.Fatal(err)
+				}
+				for e, err := range s.ReadStream(ctx, "aged", pmd.ReadOptions{Limit: 1}) {
+					var ce *pmd.CorruptError
+					if !errors.As(err, &ce) || ce.Version != 2 {
+						t.Errorf("aged's first read = version %d, %v; want versions 0 and 1 expired, the damaged 2 kept", e.Version, err)
+					}
+				}
+				var got []uint64
+				for e, err := range s.ReadStream(ctx, "aged", pmd.ReadOptions{From: 3}) {
+					if err != nil {
+						t.Fatalf("read aged from 3: %v", err)
+					}
+					if e.Type != agedPad.Type || e.Data["a"] != agedPad.Data["a"] {
+						t.Errorf("aged version %d = %s %v, want it unchanged", e.Version, e.Type, e.Data)
+					}
+					got = append(got, e.Version)
+				}
+				if !slices.Equal(got, []uint64{3, 4}) {
+					t.Errorf("aged from 3 reads versions %v, want [3 4]", got)
+				}
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
