@@ -46,6 +46,10 @@
 //	                                    types field, such a type goes in double quotes: "A,B", C)
 //	#/processes                         process managers and their counts
 //	#/processes/{name}?status=&sort=&older_than=&idle_for=&stuck=&after=&limit=
-//	                                    the processes of one manager, oldest first with sort=age
-//	#/processes/{name}/{id}             one process as a timeline
+//	                                    the processes of one manager, oldest first with sort=age;
+//	                                    one whose process stream was erased (which ended it) is
+//	                                    "completed · erased"
+//	#/processes/{name}/{id}             one process as a timeline; erased, it says so by its status,
+//	                                    and the records its stream lost (commands, deadlines) show
+//	                                    as erased
 package web

@@ -845,6 +845,16 @@
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
 
+  // processStatus is the status of a process, marked when its process stream was
+  // erased: that ended the process for good (completed), and its commands and deadlines
+  // went with the stream's records.
+  const processStatus = (p) => p.erased
+    ? [status(p.status), ' · ', el('span', {
+      class: 'mark deleted erased',
+      title: 'the process stream was erased, so the process ended: it issues no command and fires no deadline again, and its commands and deadlines are no longer known',
+    }, 'erased')]
+    : status(p.status);
+
   // lagCell is the Lag cell of a process manager or a subscription. The daemon answers a
   // lag of null where it could not read it (a damaged index; /healthz is degraded then):
   // that shows as unknown, with the warning style, never as empty or as "…" (loading).
@@ -914,9 +924,9 @@
       const rows = r.processes.map((p) => {
         const age = p.created ? now - Date.parse(p.created) : null;
         const isStuck = p.status === 'open' && age !== null && age >= stuckMs;
-        return el('tr', { dataset: { process: p.id, status: p.status, stuck: String(isStuck) }, class: isStuck ? 'stuck' : null },
+        return el('tr', { dataset: { process: p.id, status: p.status, stuck: String(isStuck), erased: String(!!p.erased) }, class: isStuck ? 'stuck' : null },
           el('td', { class: 'name' }, el('a', { href: href(['processes', name, p.id]) }, p.id)),
-          el('td', null, status(p.status), isStuck ? el('span', { class: 'mark stuck', title: `open for longer than ${stuck}` }, 'stuck') : null,
+          el('td', null, processStatus(p), isStuck ? el('span', { class: 'mark stuck', title: `open for longer than ${stuck}` }, 'stuck') : null,
             p.parked ? el('span', { class: 'mark parked' }, `${p.parked} parked`) : null),
           el('td', { class: 'num age', title: p.created || '' }, age === null ? '' : span(age)),
           el('td', { class: 'time' }, p.last_activity ? [time(p.last_activity), el('span', { class: 'meta' }, ` (${span(now - Date.parse(p.last_activity))} ago)`)] : ''),
@@ -1000,7 +1010,9 @@
 
   // timelineEntry renders one event of a process stream: a fact the process handled
   // (linked in from the stream it was written to) or a record the runtime wrote, with
-  // the process's state after it.
+  // the process's state after it. An erased record (its stream was erased) lost the
+  // metadata that said what it was (a command, a deadline): it shows as erased, with its
+  // type, as an erased event does elsewhere; an erased fact stays a fact, marked.
   function timelineEntry(ev, commands, actions) {
     const md = ev.metadata || {};
     const d = ev.data || {};
@@ -1008,10 +1020,16 @@
     let cls = 'record';
     let what = [ev.type];
     let extra = null;
+    const mark = ev.erased
+      ? el('span', { class: 'mark deleted erased', title: 'erased with its stream: its data and metadata are gone' }, 'erased')
+      : null;
     if (ev.link) {
       kind = 'fact';
       cls = 'fact';
       what = [ev.type, el('span', { class: 'meta' }, ' from '), streamLink(ev.stream)];
+    } else if (ev.erased) {
+      kind = 'erased';
+      cls = 'record erased';
     } else if (md.pm_kind === 'command') {
       kind = 'command';
       cls = 'command';
@@ -1040,10 +1058,12 @@
     return el('li', { class: cls, dataset: { kind, id: ev.id, type: ev.type, stream: ev.stream } },
       el('div', { class: 'entry-head' },
         el('span', { class: 'kind' }, kind),
-        el('span', { class: 'what' }, what),
+        el('span', { class: 'what' }, what, mark ? [' ', mark] : null),
         el('span', { class: 'meta' }, 'v', ev.version, ' · ', time(ev.timestamp), ' · ', eventLink(ev.id, shortID(ev.id)))),
       extra,
-      el('details', { dataset: { part: 'data' } }, el('summary', null, 'data'), json(d)),
+      el('details', { dataset: { part: 'data' } }, el('summary', null, 'data'), ev.erased
+        ? el('p', { class: 'empty erased' }, 'Erased: the data and metadata of this event were erased with its stream; its id, type, position and timestamp stay.')
+        : json(d)),
       el('details', { class: 'state', dataset: { part: 'state' } }, el('summary', null, 'state after'), json(ev.state)));
   }
 
@@ -1090,10 +1110,11 @@
       view.replaceChildren(...[
         el('h1', null, el('span', { class: 'kind' }, 'Process'), p.stream),
         el('dl', { class: 'facts' },
-          el('dt', null, 'Status'), el('dd', { id: 'status' }, status(p.status)),
+          el('dt', null, 'Status'), el('dd', { id: 'status' }, processStatus(p)),
           el('dt', null, 'Process manager'), el('dd', null, el('a', { href: href(['processes', p.manager]) }, p.manager)),
           el('dt', null, 'Stream'), el('dd', null, streamLink(p.stream)),
-          el('dt', null, 'Commands'), el('dd', null, p.commands.length ? p.commands.map((c) => c.type).join(', ') : 'none yet')),
+          el('dt', null, 'Commands'), el('dd', null, p.commands.length ? p.commands.map((c) => c.type).join(', ')
+            : p.erased ? 'not known: the process stream was erased' : 'none yet')),
         el('h2', null, 'Timeline'),
         before !== null
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { limit: params.get('limit') }), rel: 'first' }, '« newest'))
@@ -1106,7 +1127,7 @@
         el('h2', null, 'Pending deadlines'),
         p.deadlines.length
           ? table(['Due', 'Issues'], p.deadlines.map((d) => el('tr', null, el('td', { class: 'time' }, time(d.due)), el('td', null, d.issue))))
-          : el('p', { class: 'empty', id: 'deadlines' }, 'None.'),
+          : el('p', { class: 'empty', id: 'deadlines' }, p.erased ? 'None: the process stream was erased, which ended the process.' : 'None.'),
         el('h2', null, 'State now'),
         p.snapshot
           ? el('p', { id: 'snapshot' }, 'Folded from the snapshot of version ' + p.snapshot.version + ' (',
