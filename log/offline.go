@@ -32,10 +32,12 @@ type RepairAction struct {
 	Records  int    // records removed (RepairCut), or replaced (RepairVoid: 1, or a hidden run's)
 	Kept     int    // a hidden run's intact records kept (RepairVoid)
 	Voided   uint64 // a hidden run's first position voided, if Records > 0 (RepairVoid)
-	// Unconfirmed counts the records of a hidden run that look intact but that the plan
-	// voids, as it cannot frame them from a known entry boundary (RepairVoid): found
-	// walking back from the segment's end, not reaching the entries framed before the
-	// damage. Restoring the segment from a copy may keep them.
+	// Unconfirmed counts records of a hidden run that look intact past the damage but
+	// that the plan voids, as it cannot frame them from a known entry boundary
+	// (RepairVoid): found walking back from the segment's end, up to the first damage
+	// met going back. Records past framing damage are never kept; intact ones between
+	// two damages are not counted, so there may be more. Restoring the segment from a
+	// copy may keep them.
 	Unconfirmed int
 	Reason      string
 }
@@ -44,7 +46,7 @@ type RepairAction struct {
 func (a RepairAction) String() string {
 	unconfirmed := ""
 	if a.Unconfirmed > 0 {
-		unconfirmed = fmt.Sprintf("; %d record(s) that look intact past the damage are voided too, as they cannot be framed from a known entry boundary (a copy of the segment may still hold them)", a.Unconfirmed)
+		unconfirmed = fmt.Sprintf("; at least %d record(s) that look intact past the damage are voided too, as they cannot be framed from a known entry boundary (a copy of the segment may still hold them)", a.Unconfirmed)
 	}
 	if a.Op == RepairVoid && a.Kept > 0 {
 		voided := ""

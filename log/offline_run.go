@@ -9,16 +9,16 @@ import (
 )
 
 // hiddenRun is the repair of the run of positions a damaged sealed segment hides
-// (CorruptError.End): the intact records found in it are kept at their positions, and
-// a void record is written at each of the others. It holds no record per position: the
-// void records are made as Apply writes them.
+// (CorruptError.End): the intact records framed forward from its start are kept at
+// their positions, and a void record is written at each position from the first it
+// cannot frame so to the run's end. It holds no record per position: the void records
+// are made as Apply writes them.
 type hiddenRun struct {
 	lead    []piece // the records kept from the run's first position up to voided
 	voided  uint64  // the first position voided
-	voids   int     // how many positions are voided, from voided on
+	voids   int     // how many positions are voided, from voided on: all to the run's end
 	last    *Record // the last void record (its Commit and Applied are the plan's), nil if voids is 0
 	applied uint64  // Applied of the void records before last, which are commits (a cluster node's log)
-	tail    []piece // the records kept after the voided positions, up to the run's end
 }
 
 // piece is a part of the old segment file that the rewrite keeps: whole entries copied
@@ -46,14 +46,16 @@ type runCandidate struct {
 // the damage) forward, entry after entry. Across an entry whose length prefix alone is
 // damaged (its record's bytes lie between two such points, after a prefix of 1 to 10
 // bytes, and hold the record of its position) the walk goes on, the record framed again;
-// at any other damage it stops. A walk back from the end of the file (where the record of
-// position end-1 ends) finds records whose ends are known but whose starts are not: they
-// are kept only if that walk reaches exactly where the forward one stopped (every start
-// then known); otherwise every position from where the forward walk stopped is voided,
-// and unconfirmed is how many records the walk back found, which look intact but are not
-// kept. void is the first position voided and n their count (0 if every record is kept);
-// lead and tail are the pieces kept before and after them, with offsets in the file.
-func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, void uint64, n, unconfirmed int) {
+// at any other damage it stops, and every position from there to end-1 is voided: no
+// record past framing damage the forward walk cannot cross is kept (its bytes go to the
+// quarantine). A walk back from the end of the file (where the record of position end-1
+// ends) only counts the records that look intact past that damage, for the preview
+// (unconfirmed); it keeps none, as their ends are known but their starts are not. It
+// stops at the next damage it meets going back, so records between two damages are not
+// counted: unconfirmed is a lower bound. void is the first position voided and n their
+// count (0 if every record is kept); lead is the pieces kept before them, with offsets in
+// the file.
+func recoverRun(b []byte, base int64, first, end uint64) (lead []piece, void uint64, n, unconfirmed int) {
 	var cands []runCandidate // by offset
 	for off := 0; off < len(b); off++ {
 		raw, k, ok := entry(b[off:])
@@ -133,9 +135,16 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, vo
 		lo, at = lo+1, next
 	}
 
-	// Backward, from the end of the file.
+	if lo == end {
+		return lead, lo, 0, 0
+	}
+
+	// Backward, from the end of the file, counting the records that look intact past
+	// the damage. A record ending where an entry ends may lie in that entry's data (an
+	// event's data may hold the bytes of records of its own position and the ones
+	// before), so none of them is kept, even if the walk reaches where the forward walk
+	// stopped: it cannot, as its step at lo would take a record the forward walk takes.
 	hi, to := end, int64(len(b))
-	var back []piece // in reverse order
 	for hi > lo {
 		pos := hi - 1
 		i := sort.Search(len(byEnd), func(i int) bool { return cands[byEnd[i]].end >= to })
@@ -147,7 +156,7 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, vo
 			}
 		}
 		if c != nil {
-			back = append(back, piece{from: c.off, to: to})
+			unconfirmed++
 			hi, to = pos, c.off
 			continue
 		}
@@ -163,8 +172,8 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, vo
 		}
 		ok := false
 		for _, from := range starts {
-			if start, found := reframed(from, to, pos); found {
-				back = append(back, piece{from: start, to: to, reframe: true})
+			if _, found := reframed(from, to, pos); found {
+				unconfirmed++
 				hi, to, ok = pos, from, true
 				break
 			}
@@ -173,18 +182,7 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead, tail []piece, vo
 			break
 		}
 	}
-	if hi > lo || to != at {
-		// The walk back did not reach the entries framed forward: the start of the
-		// last record it found is not known to be an entry's boundary, and a record
-		// ending where an entry ends may lie in that entry's data (an event's data may
-		// hold the bytes of records of its own position and the ones before). None of
-		// them is kept; they are counted, for whoever decides on the repair.
-		return lead, nil, lo, int(end - lo), len(back)
-	}
-	for i := len(back) - 1; i >= 0; i-- {
-		tail = add(tail, back[i].from, back[i].to, back[i].reframe)
-	}
-	return lead, tail, lo, 0, 0
+	return lead, lo, int(end - lo), unconfirmed
 }
 
 // readFrom returns the bytes of the file path from offset off to its end, size.
@@ -230,8 +228,8 @@ func eachPieceRecord(b []byte, base int64, ps []piece, fn func(r *Record)) error
 }
 
 // planRun plans the repair of run, the positions the sealed segment of rw hides from
-// offset run.Offset to its end, size: rw keeps the intact records recoverRun finds and
-// voids the other positions. pending and applied are planOffline's (the void record
+// offset run.Offset to its end, size: rw keeps the intact records recoverRun frames
+// forward from the run's start and voids every position from the first it cannot. pending and applied are planOffline's (the void record
 // whose commit flag the next record settles, the Raft index of the last intact commit
 // record); voidAt, if not nil (a cluster node's log), is given the last void record.
 func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending **Record, applied *uint64, voidAt func(*Record)) error {
@@ -239,8 +237,8 @@ func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending
 	if err != nil {
 		return err
 	}
-	lead, tail, void, n, unconfirmed := recoverRun(b, run.Offset, run.Position, run.End)
-	hr := &hiddenRun{lead: lead, voided: void, voids: n, tail: tail}
+	lead, void, n, unconfirmed := recoverRun(b, run.Offset, run.Position, run.End)
+	hr := &hiddenRun{lead: lead, voided: void, voids: n}
 	intact := func(r *Record) {
 		if *pending != nil {
 			(*pending).Commit = writeStart(r) == r.Position
@@ -266,16 +264,13 @@ func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending
 		}
 		*pending = hr.last
 	}
-	if err := eachPieceRecord(b, run.Offset, tail, intact); err != nil {
-		return err
-	}
 	rw.run = hr
 	// The quarantine keeps every byte the rewrite does not copy as it is: all of the
-	// run's but a last piece of whole entries that runs to the end of the file.
+	// run's but a last piece of whole entries that runs to the end of the file (every
+	// position kept, none voided).
 	q := size
-	all := append(append([]piece(nil), lead...), tail...)
-	if k := len(all); k > 0 && !all[k-1].reframe && all[k-1].to == size {
-		q = all[k-1].from
+	if k := len(lead); k > 0 && !lead[k-1].reframe && lead[k-1].to == size {
+		q = lead[k-1].from
 	}
 	a := RepairAction{Op: RepairVoid, Segment: rw.file.path, Offset: run.Offset, Position: run.Position,
 		Bytes: q - run.Offset, Records: n, Kept: int(run.End-run.Position) - n, Unconfirmed: unconfirmed, Reason: run.Reason}
@@ -314,5 +309,5 @@ func (hr *hiddenRun) write(w *bufio.Writer, old *os.File) error {
 		w.Write(prefix)
 		w.Write(rec)
 	}
-	return copyPieces(hr.tail)
+	return nil
 }

@@ -16,8 +16,9 @@ import (
 // the torn end as the next start would, replace every damaged record by a void record at
 // the same position, and every position a damaged sealed segment hides (a segment file
 // missing after it, the segment cut short or unframeable without its offsets file) whose
-// record it cannot frame intact from the entries before the damage (log.RepairAction's
-// Unconfirmed counts those that look intact past it but are voided), keeping the removed bytes in a
+// record it cannot frame intact from the entries before the damage (records past framing
+// damage are never kept; log.RepairAction's Unconfirmed counts, as a lower bound, those
+// past the last damage that look intact but are voided), keeping the removed bytes in a
 // quarantine file), and, when that
 // changes anything, the removal of the index, which may point at voided positions: the
 // next start rebuilds it from the repaired log. A cluster node's directory (one with
