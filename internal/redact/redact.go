@@ -5,8 +5,10 @@ package redact
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Mask replaces each credential, as in url.URL.Redacted.
@@ -119,12 +121,14 @@ func URLsIn(text string) string {
 		if err != nil {
 			u = text[m[0]+1 : m[1]-1]
 		}
-		twins = append(twins, twin{url: u, at: m[0]})
+		want, _, query := strings.Cut(u, "?")
+		twins = append(twins, twin{url: u, at: m[0], want: comparable(want), query: query})
 		if _, q, ok := strings.Cut(u, "?"); ok && q != "" {
 			quoted = append(quoted, q)
 		}
 	}
 	var b strings.Builder
+	sc := separators{text: text}
 	done := 0
 	for _, m := range ms {
 		if m[0] < done {
@@ -142,15 +146,18 @@ func URLsIn(text string) string {
 		end := m[1]
 		if !strings.Contains(match, "?") {
 			end = pathEnd(text, m[0], end, twins)
+			if end == m[1] && !twinAfter(twins, end) {
+				end = pathToQuery(text, end, &sc)
+			}
 			match = text[m[0]:end]
 		}
 		if q := strings.IndexByte(match, '?'); q >= 0 {
-			end = max(end, queryEnd(text, m[0]+q+1, quoted))
+			end = max(end, queryEnd(text, m[0]+q+1, quoted, &sc))
 		}
 		match = text[m[0]:end]
 		trimmed := strings.TrimRight(match, ".,:;)")
-		if masked := URL(trimmed); strings.Count(masked, Mask) > strings.Count(trimmed, Mask) {
-			b.WriteString(masked + match[len(trimmed):])
+		if hasCredentials(trimmed) {
+			b.WriteString(URL(trimmed) + match[len(trimmed):])
 		} else {
 			b.WriteString(match) // nothing to mask: as written, not escaped again
 		}
@@ -162,7 +169,7 @@ func URLsIn(text string) string {
 
 // queryEnd is where the query of an unquoted URL that starts at q in text ends (see
 // URLsIn), given the queries of the quoted URLs in text.
-func queryEnd(text string, q int, quoted []string) int {
+func queryEnd(text string, q int, quoted []string, sc *separators) int {
 	rest := text[q:]
 	twin := -1
 	for _, qq := range quoted {
@@ -173,16 +180,40 @@ func queryEnd(text string, q int, quoted []string) int {
 	if twin >= 0 {
 		return q + twin
 	}
-	end := len(rest)
-	for _, sep := range afterURL {
-		if i := strings.Index(rest, sep); i >= 0 {
-			end = min(end, i)
+	return sc.first(q)
+}
+
+// separators finds in text the first of afterURL or the white space before another URL
+// from a position on, for positions that do not go back: it remembers where each was
+// found, so that a text with many URLs is searched once, not once for each URL.
+type separators struct {
+	text string
+	at   []int // where each of afterURL, then nextURL, was found last; len(text) if not
+}
+
+// first is where the first separator at or after from is, len(text) if there is none.
+func (sc *separators) first(from int) int {
+	if sc.at == nil {
+		sc.at = make([]int, len(afterURL)+1)
+		for i := range sc.at {
+			sc.at[i] = -1
 		}
 	}
-	if loc := nextURL.FindStringIndex(rest); loc != nil {
-		end = min(end, loc[0])
+	end := len(sc.text)
+	for i := range sc.at {
+		if sc.at[i] < from && sc.at[i] != len(sc.text) {
+			sc.at[i] = len(sc.text)
+			if i < len(afterURL) {
+				if j := strings.Index(sc.text[from:], afterURL[i]); j >= 0 {
+					sc.at[i] = from + j
+				}
+			} else if loc := nextURL.FindStringIndex(sc.text[from:]); loc != nil {
+				sc.at[i] = from + loc[0]
+			}
+		}
+		end = min(end, sc.at[i])
 	}
-	return q + end
+	return end
 }
 
 // pathEnd is where an unquoted URL that starts at start in text, and that inText ends
@@ -194,15 +225,26 @@ func queryEnd(text string, q int, quoted []string) int {
 // shows: up to its "?" (taken too), or the whole of it if it has no query, compared unescaped and
 // with any password left out. Else it ends at end: text after a URL that no quoted copy
 // shows goes on is the text's, whatever it holds.
+//
+// Only a copy close after the URL counts (older versions wrote it right after), and the
+// URL is taken at most about three times as long as its copy (an escape such as %20 is
+// three bytes for one) plus its own user information: the work stays in proportion to
+// the text, however many URLs and copies it holds.
 func pathEnd(text string, start, end int, twins []twin) int {
 	best := end
-	for _, tw := range twins {
-		if tw.at < end {
+	first := comparable(text[start:end])
+	user := userInfoLen(text[start:end])
+	i, _ := slices.BinarySearchFunc(twins, end, func(tw twin, at int) int { return tw.at - at })
+	for _, tw := range twins[i:] {
+		if tw.at-end > twinWindow {
+			break
+		}
+		want, query := tw.want, tw.query
+		if len(want) <= len(first) || !strings.HasPrefix(want, first) || want[len(first)] != text[end] {
 			continue
 		}
-		want, _, query := strings.Cut(tw.url, "?")
-		want = comparable(want)
-		for e := tw.at; e > best; e-- {
+		limit := min(tw.at, start+3*len(tw.url)+user+8, len(text)-1)
+		for e := limit; e > best; e-- {
 			if query && text[e] != '?' || !query && !endsURL(text, e) {
 				continue
 			}
@@ -217,10 +259,74 @@ func pathEnd(text string, start, end int, twins []twin) int {
 	return best
 }
 
+// twinWindow is how far after an unquoted URL's first white space a quoted copy of it
+// may start to count: older versions wrote it a few words on ("webhook URL timed out:
+// Post \"URL\""), after the URL itself.
+const twinWindow = 4096
+
+// userInfoLen is the length of the user information (with its "@") of the URL u, 0 if it
+// has none.
+func userInfoLen(u string) int {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return 0
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.LastIndexByte(rest, '@') + 1
+}
+
+// twinAfter reports whether one of twins starts at or after end.
+func twinAfter(twins []twin, end int) bool {
+	return len(twins) > 0 && twins[len(twins)-1].at >= end
+}
+
+// queryStart finds a "?" followed by a parameter name and "=": what a query looks like,
+// unlike a question mark in prose ("why?", "down?!", "(why?)").
+var queryStart = regexp.MustCompile(`\?[A-Za-z0-9_.-]+=`)
+
+// pathToQuery is where an unquoted URL that inText ends at end (at white space, before
+// any "?") ends when no quoted URL follows it: older versions also recorded a webhook
+// URL with no quoted copy ("webhook URL answered 500 ...", "webhook URL: encode ID:
+// ..."), and its path may hold a space. The URL runs across white space, up to the first
+// of afterURL or the white space before another URL, only if a query (see queryStart)
+// comes first, with no quote before it: then it ends just after that "?", for its query
+// to be masked. Else it ends at end.
+func pathToQuery(text string, end int, sc *separators) int {
+	if end >= len(text) || !isSpace(text[end]) {
+		return end
+	}
+	rest := text[end:sc.first(end)]
+	loc := queryStart.FindStringIndex(rest)
+	if loc == nil || strings.ContainsAny(rest[:loc[0]], `"`) {
+		return end
+	}
+	return end + loc[0] + 1
+}
+
+// hasCredentials reports whether URL masks anything in raw: a password, a user name, a
+// query; for one url.Parse refuses, a user information or a query. It looks at what raw
+// holds, not at how often Mask appears, so a credential that holds Mask is masked too.
+func hasCredentials(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fallback(raw) != raw
+	}
+	return u.User != nil && (u.User.Username() != "" || hasPassword(u.User)) || u.RawQuery != ""
+}
+
+func hasPassword(u *url.Userinfo) bool {
+	_, ok := u.Password()
+	return ok
+}
+
 // twin is a quoted URL in a text, unquoted, and where it starts.
 type twin struct {
-	url string
-	at  int
+	url   string
+	at    int
+	want  string // url up to any "?", comparable
+	query bool   // whether url has a "?"
 }
 
 // endsURL reports whether an unquoted URL can end before text[e].
@@ -231,6 +337,7 @@ func endsURL(text string, e int) bool {
 // comparable is the URL u unescaped, without the password of its user information, to
 // compare a URL with a copy of it written otherwise.
 func comparable(u string) string {
+	comparableCalls.Add(1)
 	if un, err := url.PathUnescape(u); err == nil {
 		u = un
 	}
@@ -252,3 +359,6 @@ func comparable(u string) string {
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
+
+// comparableCalls counts calls of comparable, for a test to bound the work of URLsIn.
+var comparableCalls atomic.Int64

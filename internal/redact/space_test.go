@@ -1,6 +1,10 @@
 package redact
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // TestURLsInQueryWithASpace: a query value may hold a space (url.Parse takes it, and an
 // older version recorded its webhook URL in full, unquoted, before the error that quoted
@@ -57,6 +61,15 @@ func TestURLsInPathWithASpace(t *testing.T) {
 			`webhook https://u:xxxxx@h/my%20path?key=xxxxx: Post "https://u:xxxxx@h/my%20path?key=xxxxx": EOF`},
 		{`webhook https://u:pw@h/my path: Post "https://u:***@h/my%20path": EOF`,
 			`webhook https://u:xxxxx@h/my%20path: Post "https://u:xxxxx@h/my%20path": EOF`},
+		// Without a quoted copy (the answered and encode forms older versions wrote),
+		// a path runs across white space up to the first separator when a "?" followed
+		// by a parameter name and "=" comes before it.
+		{"webhook https://h/my path?key=secret answered 500 Internal Server Error",
+			"webhook https://h/my%20path?key=xxxxx answered 500 Internal Server Error"},
+		{"webhook https://h/my path?key=secret: encode 123: boom",
+			"webhook https://h/my%20path?key=xxxxx: encode 123: boom"},
+		{"webhook https://u:pw@h/a b/c d?tok.en_1-x=s e timed out: context deadline exceeded",
+			"webhook https://u:xxxxx@h/a%20b/c%20d?tok.en_1-x=xxxxx timed out: context deadline exceeded"},
 		// Text after a URL that no quoted copy shows goes on is the text's.
 		{"webhook https://h/x answered 500 Internal Server Error", "webhook https://h/x answered 500 Internal Server Error"},
 		{"see https://h/x for why? it failed: EOF", "see https://h/x for why? it failed: EOF"},
@@ -72,6 +85,56 @@ func TestURLsInPathWithASpace(t *testing.T) {
 		{`webhook https://h/x "quoted?a=b": EOF`, `webhook https://h/x "quoted?a=b": EOF`},
 		// A URL that masks nothing is left as written, not escaped again.
 		{"see https://h/a%7Eb (why?)", "see https://h/a%7Eb (why?)"},
+	} {
+		if got := URLsIn(tt.text); got != tt.want {
+			t.Errorf("URLsIn(%q)\n = %q\nwant %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+// TestURLsInLongText: a recorded handler error may be long and hold many URLs with
+// quoted copies; the search for where an unquoted URL with a space in its path ends is
+// bounded by the length of a quoted copy, not by the text, so a 1 MB text costs work in
+// proportion to its size.
+func TestURLsInLongText(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 3<<18; i++ {
+		fmt.Fprintf(&b, "webhook https://h/p%d x: Post \"https://h/p%d%%20x\": EOF, see https://h/q%d a, b. c; ", i, i, i)
+	}
+	// An unquoted URL far before a quoted one, with every kind of end between them.
+	b.WriteString("webhook https://h/x")
+	for b.Len() < 1<<20 {
+		b.WriteString(" a, b. c: d; e)")
+	}
+	b.WriteString(` "https://h/y"`)
+	text := b.String()
+	comparableCalls.Store(0)
+	got := URLsIn(text)
+	n := comparableCalls.Load()
+	t.Logf("%d bytes, %d prefixes compared", len(text), n)
+	if n > int64(len(text)/10) {
+		t.Errorf("URLsIn of %d bytes compared %d prefixes, want at most %d", len(text), n, len(text)/10)
+	}
+	if want := `webhook https://h/p7 x: Post "https://h/p7%20x": EOF, see https://h/q7 a, b. c; `; !strings.Contains(got, want) {
+		t.Errorf("URLsIn changed %q", want)
+	}
+	if len(got) != len(text) {
+		t.Errorf("URLsIn changed the text's length from %d to %d", len(text), len(got))
+	}
+}
+
+// TestURLsInMaskInCredential: a credential that holds the mask's letters is masked all
+// the same: what decides is whether the URL has a credential, not whether the mask
+// appears more often after masking.
+func TestURLsInMaskInCredential(t *testing.T) {
+	for _, tt := range []struct{ text, want string }{
+		{"webhook https://u:xxxxxSECRET@h/p answered 500", "webhook https://u:xxxxx@h/p answered 500"},
+		{"webhook https://h/p?token=xxxxxSECRET answered 500", "webhook https://h/p?token=xxxxx answered 500"},
+		{"webhook https://xxxxxSECRET@h/p answered 500", "webhook https://xxxxx@h/p answered 500"},
+		{"webhook https://h/p?xxxxxSECRET answered 500", "webhook https://h/p?xxxxx answered 500"},
+		{"webhook https://u:xxxxx%zzSECRET@h/p answered 500", "webhook https://xxxxx@h/p answered 500"},
+		// Nothing to mask: as written.
+		{"see https://h/a%7Eb/xxxxx (why?)", "see https://h/a%7Eb/xxxxx (why?)"},
 	} {
 		if got := URLsIn(tt.text); got != tt.want {
 			t.Errorf("URLsIn(%q)\n = %q\nwant %q", tt.text, got, tt.want)
