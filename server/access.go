@@ -64,6 +64,30 @@ type Tokens struct {
 	list []token
 	// reloaded is closed, and replaced, by each reload that takes.
 	reloaded chan struct{}
+	// owner is what SetOwner set: nil, no stream is owned.
+	owner func(stream string) (owner string, ok bool)
+}
+
+// SetOwner says which streams a process manager or subscription owns: owner names the
+// one that owns a stream ("process manager Order", true), or says none does. A change
+// to an owned stream (append, link into it, delete, retention, erase) then needs the
+// admin scope, as its owner folds the records there as its own: a write token could
+// otherwise suppress a command, cancel a deadline, skip events or move a subscription.
+// Reads are unaffected. pmd serve sets it from its config file, on every node.
+func (t *Tokens) SetOwner(owner func(stream string) (owner string, ok bool)) {
+	t.mu.Lock()
+	t.owner = owner
+	t.mu.Unlock()
+}
+
+func (t *Tokens) ownerOf(stream string) (string, bool) {
+	t.mu.RLock()
+	owner := t.owner
+	t.mu.RUnlock()
+	if owner == nil {
+		return "", false
+	}
+	return owner(stream)
 }
 
 // LoadTokens reads a token file:
@@ -289,6 +313,9 @@ func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 	if tk.scope < a.scope {
 		return r, errForbidden("token %q has scope %s; this needs %s", tk.name, tk.scope, a.scope)
 	}
+	if err := s.checkOwner(tk, a, r); err != nil {
+		return r, err
+	}
 	if tk.streams == nil || a.noData {
 		return r, nil
 	}
@@ -303,6 +330,24 @@ func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 		return r, errForbidden("token %q is limited to streams %s, not %q", tk.name, strings.Join(quoteAll(tk.streams), ", "), name)
 	}
 	return r.WithContext(context.WithValue(r.Context(), limitedKey{}, &tk)), nil
+}
+
+// checkOwner refuses a change to a stream that a configured process manager or
+// subscription owns (Tokens.SetOwner) unless the token has the admin scope. A route
+// that needs write or admin and is about one stream (append, link, delete, retention,
+// erase) changes that stream.
+func (s *Server) checkOwner(tk token, a access, r *http.Request) error {
+	if a.scope < ScopeWrite || tk.scope >= ScopeAdmin || a.target == nil {
+		return nil
+	}
+	name, ok := a.target(r)
+	if !ok {
+		return nil
+	}
+	if owner, owned := s.opts.Tokens.ownerOf(name); owned {
+		return errForbidden("stream %q belongs to %s: changing it needs an admin token (token %q has scope %s)", name, owner, tk.name, tk.scope)
+	}
+	return nil
 }
 
 // whileAuthorized returns r with a context that ends when a reload of the tokens no

@@ -37,7 +37,8 @@
 //     next.
 //   - With Options.Tokens, every route but /healthz and the browser's static files needs
 //     a bearer token of enough scope (and, for a token limited to stream prefixes, a
-//     route about one of its streams). Whatever the options, a request from a foreign
+//     route about one of its streams); with Tokens.SetOwner, a change to a stream a
+//     process manager or subscription owns needs admin. Whatever the options, a request from a foreign
 //     Origin, or for a Host name the server does not serve, is refused with 403.
 //   - A client that goes away mid-response is not a server error: it is logged at DEBUG.
 //

@@ -281,6 +281,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		subs = s
 	}
 
+	if acc.tokens != nil {
+		// Every node checks, followers too: they authorize before forwarding.
+		acc.tokens.SetOwner(streamOwner(cfg))
+	}
 	opts := server.Options{
 		MaxBody:       c.maxBody,
 		MemoryBudget:  c.memoryBudget,
