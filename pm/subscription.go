@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/logevery"
 )
 
 // Filter selects the events of a subscription: set exactly one of its fields.
@@ -214,6 +215,10 @@ type Subscription struct {
 	// unsure says that a write failed in a way that leaves open whether it landed: next
 	// and exists are read again before the next write.
 	unsure bool
+	// contended is the WARN that another writer keeps appending to the subscription's
+	// stream, so that its writes miss the version they expect: at most once a minute.
+	// Guarded by writing.
+	contended logevery.Line
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change a waiter may wait for
@@ -585,7 +590,7 @@ func (s *Subscription) adopt(ctx context.Context, position uint64, trail []pmd.E
 	}
 	s.writing.Lock()
 	defer s.writing.Unlock()
-	if _, err := s.appendOwn(ctx, events); err != nil {
+	if _, err := s.appendOwnUntil(ctx, events); err != nil {
 		return fmt.Errorf("pm: subscription %s: write its own copy of the records it resumes from: %w", s.name, err)
 	}
 	return nil
@@ -599,7 +604,9 @@ const ownWriteTries = 5
 // appendOwn appends events to the subscription's stream with the ids ownRecord expects:
 // at the version the stream is at, which the write expects. When someone else wrote to
 // the stream (or deleted it) since, it reads the stream's version again and writes
-// after them, up to ownWriteTries times. Called with writing held.
+// after them, up to ownWriteTries times; then it returns pmd.ErrWrongExpectedVersion,
+// and the next call reads the version again (appendOwnUntil tries on). Called with
+// writing held.
 //
 // The write is not cancelled with ctx: one cancelled in flight may still land, and the
 // next write, made for the same version, would have the same ids, which the store takes
@@ -633,6 +640,7 @@ func (s *Subscription) appendOwn(ctx context.Context, events []pmd.EventData) (p
 			return res, err
 		}
 		if try == ownWriteTries {
+			s.unsure = true
 			return res, err
 		}
 		info, ierr := s.store.StreamInfo(stream)
@@ -641,6 +649,50 @@ func (s *Subscription) appendOwn(ctx context.Context, events []pmd.EventData) (p
 		}
 		s.next, s.exists = uint64(info.Version+1), info.Exists
 	}
+}
+
+// ownRetryMin and ownRetryMax bound the back-off of appendOwnUntil between rounds of
+// appendOwn that another writer made miss.
+const (
+	ownRetryMin = time.Millisecond
+	ownRetryMax = 100 * time.Millisecond
+)
+
+// appendOwnUntil is appendOwn for a record that must land before the subscription goes
+// on (a failure, a parking, a skip, the copy adopt writes): when another writer keeps
+// appending to the subscription's stream, so that every try of appendOwn misses, it
+// tries again after a short back-off, reading the stream's version again each time,
+// until the write lands or ctx ends (its error then). It logs a WARN at most once a
+// minute meanwhile. Called with writing held, which it keeps: the records land in order.
+func (s *Subscription) appendOwnUntil(ctx context.Context, events []pmd.EventData) (pmd.WriteResult, error) {
+	wait := ownRetryMin
+	for {
+		res, err := s.appendOwn(ctx, events)
+		if err == nil || !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+			return res, err
+		}
+		s.warnContended(err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return res, ctx.Err()
+		}
+		wait = min(2*wait, ownRetryMax)
+	}
+}
+
+// warnContended logs, at most once a minute, that another writer keeps appending to the
+// subscription's stream: err is the write of the subscription's that it made miss.
+// Called with writing held.
+func (s *Subscription) warnContended(err error) {
+	held, ok := s.contended.Log(s.clock.Now())
+	if !ok {
+		return
+	}
+	s.logger.Warn("pm: another writer keeps appending to the subscription's stream: the subscription's records wait, and its position is saved later (events after it may be delivered again after a restart); stop that writer",
+		"stream", SubscriptionStream(s.name), "held", held, "err", err)
 }
 
 // feed reads the matching events from the position on, live once caught up, and
@@ -726,7 +778,11 @@ func (s *Subscription) saveLoop(ctx context.Context) error {
 	}
 }
 
-// save writes the position if it moved.
+// save writes the position if it moved. It is best-effort: when another writer keeps
+// appending to the subscription's stream, so that appendOwn misses every try, it logs
+// that (warnContended) and returns nil, leaving the position for the next save; one
+// not saved only means that the events after the saved one are delivered again after
+// a restart (at least once).
 func (s *Subscription) save(ctx context.Context) error {
 	s.writing.Lock()
 	defer s.writing.Unlock()
@@ -740,6 +796,10 @@ func (s *Subscription) save(ctx context.Context) error {
 		Type: subscriptionPositionType,
 		Data: map[string]any{"position": pos, "filter": s.canon.record()},
 	}})
+	if errors.Is(err, pmd.ErrWrongExpectedVersion) {
+		s.warnContended(err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("pm: subscription %s: write the position: %w", s.name, err)
 	}
@@ -1135,7 +1195,7 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 	}
 	s.writing.Lock()
 	defer s.writing.Unlock()
-	if _, err := s.appendOwn(ctx, events); err != nil {
+	if _, err := s.appendOwnUntil(ctx, events); err != nil {
 		return fmt.Errorf("pm: subscription %s: record a delivery: %w", s.name, err)
 	}
 	s.mu.Lock()
