@@ -318,8 +318,8 @@ func newLinkCmd(g *globals, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:               "link STREAM ID...",
 		Short:             "link stored events, by id, into STREAM",
-		Example:           `  pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001`,
-		Args:              wantArgs(2, -1, "STREAM ID..., e.g. pmd link 'CateringMatch$42' 0190c1d2-0000-7000-8000-000000000001"),
+		Example:           `  pmd link 'Favourites$1' 0190c1d2-0000-7000-8000-000000000001`,
+		Args:              wantArgs(2, -1, "STREAM ID..., e.g. pmd link 'Favourites$1' 0190c1d2-0000-7000-8000-000000000001"),
 		ValidArgsFunction: completeStreamArg(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkWritable(args[0]); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -151,7 +152,7 @@ func badHTTPAdvertise(a string) string {
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || port[0] == '+' {
 		return fmt.Sprintf("the port %q is not a number 1-65535", port)
 	}
-	if ip := net.ParseIP(host); ip != nil {
+	if ip, err := netip.ParseAddr(host); err == nil { // a zone (fe80::1%eth0) included
 		if ip.IsUnspecified() {
 			return fmt.Sprintf("%s is an address of every interface", host)
 		}
@@ -163,9 +164,14 @@ func badHTTPAdvertise(a string) string {
 	return ""
 }
 
-// dnsName reports whether host is a DNS name: at most 253 characters, of dot-separated
-// labels of 1-63 letters, digits and hyphens, none starting or ending with a hyphen.
+// dnsName reports whether host is a host name: at most 253 characters (a final dot
+// aside), of dot-separated labels of 1-63 letters, digits, hyphens and underscores, none
+// starting or ending with a hyphen. Underscores are not in DNS's host name rule, but
+// resolvers take them and container names hold them (Docker Compose's proj_pmd_1), which
+// nodes advertised before the check; what it keeps out is a wildcard (*) or junk that
+// would reach the Host allow-list.
 func dnsName(host string) bool {
+	host = strings.TrimSuffix(host, ".")
 	if host == "" || len(host) > 253 {
 		return false
 	}
@@ -174,7 +180,7 @@ func dnsName(host string) bool {
 			return false
 		}
 		for _, r := range label {
-			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
 				return false
 			}
 		}

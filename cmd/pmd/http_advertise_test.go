@@ -48,6 +48,12 @@ func TestClusterHTTPAdvertise(t *testing.T) {
 		{"--http-advertise an IPv4 address", clusterFlags{nodeID: "n1", raftAddr: ":7081", httpAdvertise: "10.0.0.5:7070"}, ":7070", "[::]:7070", "10.0.0.5:7070", "", ""},
 		{"--http-advertise an IPv6 address", clusterFlags{nodeID: "n1", raftAddr: ":7081", httpAdvertise: "[fd00::5]:65535"}, ":7070", "[::]:7070", "[fd00::5]:65535", "", ""},
 		{"--http-advertise a one-label name", clusterFlags{nodeID: "n1", raftAddr: ":7081", httpAdvertise: "pmd-1:1"}, ":7070", "[::]:7070", "pmd-1:1", "", ""},
+		// Names resolvers take that DNS's host name rule does not: a container's (Docker
+		// Compose's proj_pmd_1), a fully qualified one with its final dot, a link-local
+		// address with its zone. Nodes advertised them before the check.
+		{"--http-advertise a name with an underscore", clusterFlags{nodeID: "n1", raftAddr: ":7081", httpAdvertise: "proj_pmd_1:7070"}, ":7070", "[::]:7070", "proj_pmd_1:7070", "", ""},
+		{"--http-advertise a name with a final dot", clusterFlags{nodeID: "n1", raftAddr: ":7081", httpAdvertise: "pmd1.example.com.:7070"}, ":7070", "[::]:7070", "pmd1.example.com.:7070", "", ""},
+		{"--http-advertise an IPv6 address with a zone", clusterFlags{nodeID: "n1", raftAddr: ":7081", httpAdvertise: "[fe80::1%eth0]:7070"}, ":7070", "[::]:7070", "[fe80::1%eth0]:7070", "", ""},
 		{"no host anywhere, a single node: a warning", clusterFlags{nodeID: "n1", raftAddr: ":7081"}, "0.0.0.0:7070", "[::]:7070", "[::]:7070", "",
 			"--addr 0.0.0.0:7070 listens on every interface, and neither --raft-advertise nor --raft-addr names a host"},
 		{"no host anywhere, --bootstrap-expect 1: a warning", clusterFlags{nodeID: "n1", raftAddr: ":7081", expect: 1}, ":7070", "[::]:7070", "[::]:7070", "",
