@@ -524,7 +524,9 @@ func (s *Subscription) load(ctx context.Context) error {
 			trail, trailEv = nil, nil
 		}
 	}
-	if !hasOwn {
+	// A stream with nothing to carry over (never written, or a position 0 with no event
+	// held) gets no copy: a first start writes nothing until there is something to save.
+	if !hasOwn && (position > 0 || len(trailEv) > 0) {
 		if err := s.adopt(ctx, position, trailEv); err != nil {
 			return err
 		}
