@@ -2,9 +2,6 @@ package pm_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,22 +22,12 @@ import (
 // time, and then delivered with the one it held back.
 func TestUpgradedSubscriptionPassesOverLaterForgeries(t *testing.T) {
 	ctx := context.Background()
-	var want records1Want
-	b, err := os.ReadFile(filepath.Join("testdata", "records1", "want.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "records1", "store"))); err != nil {
-		t.Fatal(err)
-	}
+	want, dir := records1(t)
 	s := openStore(t, dir)
 	var retryAt time.Time
 	for _, e := range processStream(t, s, pm.SubscriptionStream("Mailer")) {
 		if e.Type == "EventDeliveryFailed" {
+			var err error
 			retryAt, err = time.Parse(time.RFC3339Nano, e.Data["retry_at"].(string))
 			if err != nil {
 				t.Fatal(err)

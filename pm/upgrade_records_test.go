@@ -27,6 +27,25 @@ type records1Want struct {
 	Erased   []string            `json:"erased"`
 }
 
+// records1 returns what the pmd that wrote testdata/records1 delivered and read, and a
+// copy of its data directory for the test to open (a test writes to it).
+func records1(t *testing.T) (records1Want, string) {
+	t.Helper()
+	var want records1Want
+	b, err := os.ReadFile(filepath.Join("testdata", "records1", "want.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "records1", "store"))); err != nil {
+		t.Fatal(err)
+	}
+	return want, dir
+}
+
 // collected gathers the ids a handler is given, in order.
 type collected struct {
 	mu  sync.Mutex
@@ -55,18 +74,7 @@ func (c *collected) get() []string {
 // or issuing its commands again.
 func TestUpgradeFromRecordsWithoutFilters(t *testing.T) {
 	ctx := context.Background()
-	var want records1Want
-	b, err := os.ReadFile(filepath.Join("testdata", "records1", "want.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "records1", "store"))); err != nil {
-		t.Fatal(err)
-	}
+	want, dir := records1(t)
 	readFormat := func() string {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(dir, "FORMAT"))
