@@ -232,10 +232,8 @@ func (l *Log) open() error {
 				l.logger.Warn(fmt.Sprintf("log: cut %d bytes after position %d in segment %s: %s", r.Bytes, plan.last, r.Segment, r.Reason),
 					"segment", r.Segment, "offset", r.Offset, "bytes", r.Bytes, "records", r.Records)
 			}
-			for _, d := range l.damage {
-				l.logger.Error("log: damaged record kept: "+d.Error(),
-					"segment", d.Segment, "offset", d.Offset, "position", d.Position)
-			}
+			// The damage kept is not logged here: its owner reports it with the damage
+			// the scrub and reads find, once per record (Damage).
 		}
 	}
 
@@ -1037,7 +1035,8 @@ func (l *Log) Repairs() []Repair {
 // (the tail, and the segments before it back to the last commit), where the framing
 // around them holds and later records show they had been durable, so no crash explains
 // them. Read of such a position returns the same *CorruptError; the records after it
-// are served. Sealed segments are not read at Open: Scrub checks them.
+// are served. Sealed segments are not read at Open: Scrub checks them. Open does not log
+// them: the owner reports them, with what Scrub and reads find, once each.
 func (l *Log) Damage() []*CorruptError {
 	return append([]*CorruptError(nil), l.damage...)
 }
