@@ -320,3 +320,21 @@ func contains(t testing.TB, what, s, sub string) {
 		t.Errorf("%s %q does not contain %q", what, s, sub)
 	}
 }
+
+// writeSegments writes batches of one record into a new log in dir, opened with opts,
+// until it has n segments, and closes it. It returns the records written and the
+// segment files.
+func writeSegments(t *testing.T, dir string, opts Options, n int) ([]Record, []segFile) {
+	t.Helper()
+	l := mustOpen(t, dir, opts)
+	var want []Record
+	for len(l.Segments()) < n {
+		want = writeBatches(t, l, want, 1)
+	}
+	mustClose(t, l)
+	segs, _, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want, segs
+}

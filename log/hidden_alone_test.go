@@ -16,16 +16,7 @@ func TestContentDamageBeforeAHiddenRunStaysAlone(t *testing.T) {
 	for _, later := range []string{"length prefix", "next segment missing"} {
 		t.Run(later, func(t *testing.T) {
 			dir := t.TempDir()
-			l := mustOpen(t, dir, Options{SegmentSize: 1024})
-			var want []Record
-			for len(l.Segments()) < 5 {
-				want = writeBatches(t, l, want, 1)
-			}
-			mustClose(t, l)
-			segs, _, err := listSegments(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, segs := writeSegments(t, dir, Options{SegmentSize: 1024}, 5)
 			first, next := segs[1].first, segs[2].first
 			if next-first < 6 {
 				t.Fatalf("segment %s holds %d records: too few for the test", segs[1].path, next-first)
@@ -55,7 +46,7 @@ func TestContentDamageBeforeAHiddenRunStaysAlone(t *testing.T) {
 			if err := removeSidecar(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				t.Fatal(err)
 			}
-			l = mustOpen(t, dir, Options{SegmentSize: 1024})
+			l := mustOpen(t, dir, Options{SegmentSize: 1024})
 			defer mustClose(t, l)
 			for pos := first; pos < next; pos++ {
 				r, err := l.Read(pos)

@@ -23,16 +23,7 @@ func TestDamagedSealedSegmentHidesItsRest(t *testing.T) {
 	for _, how := range []string{"length prefix", "swallowed entry", "cut", "missing"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
-			l := mustOpen(t, dir, Options{SegmentSize: 1024})
-			var want []Record
-			for len(l.Segments()) < 5 {
-				want = writeBatches(t, l, want, 1)
-			}
-			mustClose(t, l)
-			segs, _, err := listSegments(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, segs := writeSegments(t, dir, Options{SegmentSize: 1024}, 5)
 			first, next := segs[2].first, segs[3].first
 			bad := first + (next-first)/2 // the first record hidden
 			path, off, _ := entryAt(t, dir, bad)
@@ -60,7 +51,7 @@ func TestDamagedSealedSegmentHidesItsRest(t *testing.T) {
 			if err := removeSidecar(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				t.Fatal(err)
 			}
-			l = mustOpen(t, dir, Options{SegmentSize: 1024})
+			l := mustOpen(t, dir, Options{SegmentSize: 1024})
 			defer mustClose(t, l)
 
 			hidden := func(what string, err error) {

@@ -17,16 +17,7 @@ import (
 func TestFailedTableLoadIsRemembered(t *testing.T) {
 	src := t.TempDir()
 	opts := Options{NoSync: true, SegmentSize: 1024, Logger: quiet()}
-	l := mustOpen(t, src, opts)
-	var want []Record
-	for len(l.Segments()) < 5 {
-		want = writeBatches(t, l, want, 1)
-	}
-	mustClose(t, l)
-	segs, _, err := listSegments(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, segs := writeSegments(t, src, opts, 5)
 	first, next := segs[2].first, segs[3].first
 	bad := first + (next-first)/2 // the first record hidden
 
