@@ -212,7 +212,7 @@ func (n *Node) open(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	hl := newRaftLogger(n.logger)
 	if err := migrateBolt(dir, n.cfg.NoSync, n.logger.Info); err != nil {
 		return err
 	}
