@@ -16,17 +16,28 @@ import (
 
 // subscribe streams events as Server-Sent Events: catch-up from "from" (or from the
 // event after Last-Event-ID), then live. The SSE id of an event is its position when
-// following the global log and its version when following one stream, so resuming
-// from Last-Event-ID is exact.
+// following the global log or a category and its version when following one stream, so
+// resuming from Last-Event-ID is exact.
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	types, typesParam, err := queryTypes(q)
 	if err != nil {
 		return err
 	}
-	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: types}
+	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: types, Category: q.Get("category")}
 	if opts.Stream != "" && opts.Stream != pmd.All && len(opts.Types) > 0 {
 		return errBadRequest("give stream or %s, not both: types filter only the global log (stream=$all)", typesParam)
+	}
+	if q.Has("category") {
+		if err := pmd.CheckCategory(opts.Category); err != nil {
+			return errBadRequest("category %v", err)
+		}
+		switch {
+		case opts.Stream != "":
+			return errBadRequest("give category or stream, not both")
+		case len(opts.Types) > 0:
+			return errBadRequest("give category or %s, not both: types filter only the global log", typesParam)
+		}
 	}
 	if opts.Stream != "" && opts.Stream != pmd.All {
 		if err := checkName("stream", opts.Stream); err != nil {
