@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/internal/logevery"
 )
@@ -244,6 +245,11 @@ func Open(dir string, opts Options) (*Index, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if !opts.ReadOnly {
+		if err := tightenExisting(dir); err != nil {
+			return nil, fmt.Errorf("index: open %s: %w", dir, err)
+		}
+	}
 	cache := pebble.NewCache(opts.CacheSize)
 	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize}
 	x.cnt.stop = make(chan struct{})
@@ -259,6 +265,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			}
 		}},
 		Cache: cache,
+		FS:    privateFS{vfs.Default},
 		// The log is the source of truth: the index records the last position it holds,
 		// and its owner replays the log after it. Pebble's own WAL would write every
 		// entry a second time for nothing.
