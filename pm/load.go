@@ -71,6 +71,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.counts = Counts{Open: total}
+	clear(m.counted)
 	for id, l := range ledgers {
 		info, err := m.store.StreamInfo(prefix + id)
 		if err != nil {
@@ -81,6 +82,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		}
 		m.counts.add(StatusOpen, -1)
 		m.counts.add(l.status(), 1)
+		m.noteCountedLocked(id, l)
 		if at, ok := m.wakeAt(l); ok {
 			m.timers.set(id, at)
 		}

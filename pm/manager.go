@@ -134,10 +134,14 @@ type Manager struct {
 	delivery  *dispatcher    // nil without Options.Deliver
 	cmdsrc    *commandSource // delivery's source
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced on every change WaitIdle may wait for
-	fatal    error
-	counts   Counts
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change WaitIdle may wait for
+	fatal   error
+	counts  Counts
+	// counted is where Counts has each process whose status its stream no longer tells
+	// once erased (see countErased): those with deadlines pending when last counted, and
+	// the erased ones. The others stood where the types of their erased records say.
+	counted  map[string]Status
 	inflight window
 	seen     uint64 // position of the last event the reader took
 	queued   uint64 // position of the last event the reader put in a worker queue, or skipped
@@ -235,6 +239,7 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 		logger:  opts.Logger,
 		changed: make(chan struct{}),
 		timers:  newTimers(strings.Compare),
+		counted: make(map[string]Status),
 		cache:   newCache(opts.CacheSize),
 
 		unmatchedByType: make(map[string]uint64),
@@ -603,6 +608,9 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		if e, err = m.fold(ctx, pid); err != nil {
 			return err
 		}
+		if l := e.p.ledger(); e.exists && l.erased {
+			m.countErased(pid, l)
+		}
 	}
 	if !e.exists {
 		// A new process, or one retention removed: a late event must not start it again.
@@ -732,12 +740,44 @@ func (m *Manager) foundErased(ctx context.Context, e *entry, counted Status) err
 	}
 	m.mu.Lock()
 	m.counts.add(counted, -1)
+	delete(m.counted, e.pid)
 	if f.exists {
 		m.counts.add(f.p.ledger().status(), 1)
+		m.noteCountedLocked(e.pid, f.p.ledger())
 	}
 	m.mu.Unlock()
 	m.cache.put(f)
 	return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errErasedSince)
+}
+
+// countErased moves process pid, which a fold from the store (it was not cached) found
+// erased, in Counts from where Counts has it to completed, once: the fold cannot say
+// where the process stood before the erasure, and whoever folded it last may not have
+// been this manager's cache (no cache, or evicted), so nothing else moves it until a
+// restart counts it again. Where Counts has it is in counted for a process with
+// deadlines pending when it was last counted (their keys went with the metadata) and
+// for one counted erased already; any other stood where the types of its erased
+// records say (ledger.erasedStatus).
+func (m *Manager) countErased(pid string, l *ledger) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	from, ok := m.counted[pid]
+	if !ok {
+		from = l.erasedStatus()
+	}
+	m.counts.add(from, -1)
+	m.counts.add(l.status(), 1)
+	m.noteCountedLocked(pid, l)
+}
+
+// noteCountedLocked keeps in counted where Counts has process pid, whose fold is l, if
+// its stream could not tell once erased (see countErased). Call with mu held.
+func (m *Manager) noteCountedLocked(pid string, l *ledger) {
+	if l.erased || len(l.pending) > 0 {
+		m.counted[pid] = l.status()
+		return
+	}
+	delete(m.counted, pid)
 }
 
 // write writes changes to the process stream of e, expecting the version e folded, then
@@ -801,6 +841,7 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 		m.counts.add(before, -1)
 	}
 	m.counts.add(l.status(), 1)
+	m.noteCountedLocked(e.pid, l)
 	m.mu.Unlock()
 	if len(cmds) > 0 && m.cmdsrc != nil {
 		m.cmdsrc.notify(res.LastPosition)

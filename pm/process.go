@@ -102,6 +102,9 @@ type ledger struct {
 	// erased says that a record of the stream itself (not a link) was read erased
 	// (Store.EraseStream): the process ended there. See doc.go, "Erasing a process".
 	erased bool
+	// erasedFired and erasedCommands count the erased records of the stream itself
+	// that were, by their types, DeadlineFired records and commands (see erasedStatus).
+	erasedFired, erasedCommands int
 	// own is the version of the first record of the stream itself (not a link) folded,
 	// -1 for none, ownUnknown for a ledger of a snapshot written before snapshots kept
 	// it. An erasure erases every record of the stream written before it, so this one
@@ -137,6 +140,15 @@ func (l *ledger) observe(stream string, e *pmd.Event) {
 		// completed at the timestamp of the last record of its own.
 		l.erased, l.recorded, l.completed = true, e.Timestamp, time.Time{}
 		clear(l.pending)
+		if e.Erased {
+			switch e.Type {
+			case DeadlineFired:
+				l.erasedFired++
+			case DeadlineScheduled, DeadlineCancelled, ProcessCompleted:
+			default:
+				l.erasedCommands++
+			}
+		}
 		return
 	}
 	if l.issued == nil {
@@ -225,6 +237,23 @@ func completedRecord(ns uuid.UUID, stream string, version uint64, now time.Time,
 			pmd.CorrelationID: last.Metadata[pmd.CorrelationID],
 			MetaKind:          KindCompleted,
 		},
+	}
+}
+
+// erasedStatus is where the process of an erased ledger stood before the erasure, if
+// it had no deadline pending then, as far as the types of its erased records tell
+// (their metadata, which said what they were, is gone): expired once a DeadlineFired,
+// completed once a command (a record of any other type than the runtime's deadline and
+// completion records), else open. A command of one of those types would be taken for
+// such a record.
+func (l *ledger) erasedStatus() Status {
+	switch {
+	case l.erasedFired > 0:
+		return StatusExpired
+	case l.erasedCommands > 0:
+		return StatusCompleted
+	default:
+		return StatusOpen
 	}
 }
 

@@ -71,6 +71,7 @@ func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 	m.mu.Lock()
 	m.timers.remove(pid)
 	m.counts.add(l.status(), -1)
+	delete(m.counted, pid)
 	m.removed++
 	m.broadcastLocked()
 	m.mu.Unlock()
