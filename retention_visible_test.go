@@ -2,7 +2,6 @@ package pmd
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -16,52 +15,20 @@ import (
 func TestScavengeWaitsForAnAcknowledgedRetention(t *testing.T) {
 	ctx := context.Background()
 	s := openQuiet(t)
-	var hold atomic.Bool // the next batch is held before it is indexed
-	held, release := make(chan struct{}), make(chan struct{})
-	waiting := make(chan struct{}, 1)
-	// Set before any write: the applier and visible read them after the writes' hand-over.
-	s.beforeIndex = func() {
-		if hold.CompareAndSwap(true, false) {
-			close(held)
-			<-release
-		}
-	}
-	s.waitIndex = func() {
-		select {
-		case waiting <- struct{}{}:
-		default:
-		}
-	}
+	h := holdIndex(s)
 	if _, err := s.Append(ctx, "S$a", NoStream, EventData{Type: "T"}, EventData{Type: "T"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.visible(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hold.Store(true)
+	h.armed.Store(true)
 	if err := s.SetRetention(ctx, "S$a", Retention{MaxAge: time.Nanosecond}); err != nil {
 		t.Fatal(err)
 	}
-	<-held // acknowledged, not indexed
-
-	type outcome struct {
-		res ScavengeResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := s.Scavenge(ctx, ScavengeOptions{BytesPerSecond: -1})
-		done <- outcome{res, err}
-	}()
-	var out outcome
-	select {
-	case <-waiting: // it waits for the index: let the applier index the retention
-		close(release)
-		out = <-done
-	case out = <-done: // it read the settings without waiting
-		close(release)
-	}
-	if out.err != nil || out.res.Expired != 1 {
-		t.Fatalf("Scavenge = %+v, %v; want S$a expired: its max age was acknowledged before the scavenge began", out.res, out.err)
+	<-h.held // acknowledged, not indexed
+	res, err := h.scavenge(ctx, s)
+	if err != nil || res.Expired != 1 {
+		t.Fatalf("Scavenge = %+v, %v; want S$a expired: its max age was acknowledged before the scavenge began", res, err)
 	}
 }

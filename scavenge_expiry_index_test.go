@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -23,22 +22,7 @@ func TestScavengeRemovesTheEventsItsExpiryKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var hold atomic.Bool // the next batch is held before it is indexed
-	held, release := make(chan struct{}), make(chan struct{})
-	waiting := make(chan struct{}, 1)
-	// Set before any write: the applier and visible read them after the writes' hand-over.
-	s.beforeIndex = func() {
-		if hold.CompareAndSwap(true, false) {
-			close(held)
-			<-release
-		}
-	}
-	s.waitIndex = func() {
-		select {
-		case waiting <- struct{}{}:
-		default:
-		}
-	}
+	h := holdIndex(s)
 	pad := strings.Repeat("x", 500)
 	for i, stream := range []string{"S$a", "S$a", "S$a", "Pad", "Pad", "Pad", "Pad", "Pad", "Pad", "Pad", "Pad", "Pad", "Pad"} {
 		if _, err := s.Append(ctx, stream, Any, EventData{Type: "T", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
@@ -51,28 +35,10 @@ func TestScavengeRemovesTheEventsItsExpiryKills(t *testing.T) {
 	if err := s.visible(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hold.Store(true) // the expiry the scavenge records
-
-	type outcome struct {
-		res ScavengeResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := s.Scavenge(ctx, ScavengeOptions{BytesPerSecond: -1})
-		done <- outcome{res, err}
-	}()
-	<-held // the expiry is acknowledged, not indexed
-	var out outcome
-	select {
-	case <-waiting: // the scavenge waits for the index: let the applier index the expiry
-		close(release)
-		out = <-done
-	case out = <-done: // it read the dead marks without waiting
-		close(release)
-	}
+	h.armed.Store(true) // the expiry the scavenge records
+	res, err := h.scavenge(ctx, s)
 	// S$a's versions 0 and 1 go; version 2, its newest, stays for its version, without data.
-	if out.err != nil || out.res.Expired != 1 || out.res.Gone != 2 || out.res.Erased != 1 {
-		t.Fatalf("Scavenge = %+v, %v; want S$a's 3 expired events removed by the scavenge that recorded their expiry (2 gone, the newest without its data)", out.res, out.err)
+	if err != nil || res.Expired != 1 || res.Gone != 2 || res.Erased != 1 {
+		t.Fatalf("Scavenge = %+v, %v; want S$a's 3 expired events removed by the scavenge that recorded their expiry (2 gone, the newest without its data)", res, err)
 	}
 }
