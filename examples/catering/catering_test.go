@@ -121,3 +121,32 @@ func TestRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRunAgain runs the example twice on the same -data directory, as its usage line
+// allows: the second run must end too, though order 43's CancelOrder was delivered by
+// the first and is not issued again.
+func TestRunAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	var first strings.Builder
+	if err := run(ctx, &first, dir, 2*time.Second); err != nil {
+		t.Fatalf("first run: %v\n%s", err, first.String())
+	}
+	var again strings.Builder
+	if err := run(ctx, &again, dir, 2*time.Second); err != nil {
+		t.Fatalf("second run: %v\n%s", err, again.String())
+	}
+	got := again.String()
+	// Every command was delivered by the first run.
+	for line, n := range map[string]int{
+		"deliver ": 0,
+		"process 42: completed, 4 events handled, 1 commands": 1,
+		"process 43: expired, 2 events handled, 1 commands":   1,
+		"process 44: completed, 6 events handled, 1 commands": 1,
+	} {
+		if c := strings.Count(got, line); c != n {
+			t.Errorf("%q appears %d times, want %d; output:\n%s", line, c, n, got)
+		}
+	}
+}
