@@ -184,7 +184,8 @@
 //     counted in Stats.Late and logged at most once a minute, as for a removed process.
 //     The records written into the stream after the erasure (by anyone) do not revive it.
 //   - It counts as completed (Status, Counts, Process.Erased and ProcessSummary.Erased
-//     say it was erased) and retention removes it Retention.Completed after the store
+//     say it was erased), Process and ProcessPage show no state (State and each of
+//     States are nil: it held what the erasure was for), and retention removes it Retention.Completed after the store
 //     timestamp of the last record of the stream itself (the erased ones included).
 //     Counts moves it as soon as the manager folds it after the erasure, cached or not:
 //     it keeps where Counts has each process with deadlines pending (their keys went

@@ -149,6 +149,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 			return Process{}, err
 		}
 	}
+	v.withoutState()
 	if v.Commands, err = m.commands(ctx, id, l); err != nil {
 		return Process{}, err
 	}

@@ -17,7 +17,8 @@ type Process struct {
 	// ended there, as completed, and its Commands and Deadlines are not known any more
 	// (see doc.go, "Erasing a process").
 	Erased bool
-	// State is the definition's state (of type S), the fold of Events.
+	// State is the definition's state (of type S), the fold of Events; nil for an erased
+	// process, which has none (see withoutState).
 	State any
 	// Version is the version of the last event of the stream, -1 if it has none.
 	Version int64
@@ -26,7 +27,8 @@ type Process struct {
 	Events []pmd.Event
 	// States[i] is the state (of type S) after Events[i], kept as the fold went: how
 	// each event changed the process. A state shares its maps and slices with the next
-	// one unless Apply copies them before changing them, as a pure Apply does.
+	// one unless Apply copies them before changing them, as a pure Apply does. Each is
+	// nil for an erased process.
 	States    []any
 	Commands  []Command  // issued, in order
 	Deadlines []Deadline // pending, by due time
@@ -118,7 +120,21 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 			v.Commands = append(v.Commands, c)
 		}
 	}
+	v.withoutState()
 	return v
+}
+
+// withoutState leaves the state out of the view of an erased process, now and after
+// each event: the process ended at the erasure and is decided on no state again, and
+// its state is what the definition made of the personal data the erasure was for (the
+// facts it handled hold it too, whether or not their streams were erased yet). The view
+// shows the process as erased, with its records as erased and no state.
+func (v *Process) withoutState() {
+	if !v.Erased {
+		return
+	}
+	v.State = nil
+	clear(v.States)
 }
 
 // commandOf returns the command e records, if it is one written into stream.

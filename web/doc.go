@@ -50,6 +50,6 @@
 //	                                    one whose process stream was erased (which ended it) is
 //	                                    "completed · erased"
 //	#/processes/{name}/{id}             one process as a timeline; erased, it says so by its status,
-//	                                    and the records its stream lost (commands, deadlines) show
-//	                                    as erased
+//	                                    the records its stream lost (commands, deadlines) show
+//	                                    as erased, and it shows no state, now or after an event
 package web

@@ -14,7 +14,8 @@ import (
 // next to its status, in the process list and on its page, and its timeline shows the
 // erased records (a command, deadlines, the completion) as erased, not as plain records
 // of a command's type; the facts it handled, linked from streams that were not erased,
-// stay facts, and a process that was not erased has no mark.
+// stay facts, and a process that was not erased has no mark. The erased process shows no
+// state, now or after any event; the other one does.
 func TestBrowserErasedProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
@@ -106,10 +107,20 @@ func TestBrowserErasedProcess(t *testing.T) {
 		}
 	}
 
+	if got := text(t, `(e => e ? e.textContent : '')(document.getElementById('state'))`); !strings.Contains(got, said) {
+		t.Errorf("the state of o1 reads %q, want one saying %q", got, said)
+	}
+	if n := text(t, `String(document.querySelectorAll('#timeline details.state, #snapshot').length)`); n != "0" {
+		t.Errorf("the page of o1, erased, shows %s states or state sources, want none", n)
+	}
+
 	b.open(t, "#/processes/CateringMatch/o3", "process")
 	b.poll(t, `document.querySelectorAll('#timeline > li').length === 2`)
 	if got := text(t, `document.getElementById('status').textContent`); got != "open" {
 		t.Errorf("the page of o3, not erased, shows the status %q, want %q", got, "open")
+	}
+	if n := text(t, `String(document.querySelectorAll('#timeline details.state').length)`); n != "2" || text(t, `(e => e ? e.textContent : '')(document.getElementById('state'))`) != "" {
+		t.Errorf("the page of o3, not erased, shows %s states after its 2 events, or says it has none", n)
 	}
 }
 

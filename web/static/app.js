@@ -1012,8 +1012,9 @@
   // (linked in from the stream it was written to) or a record the runtime wrote, with
   // the process's state after it. An erased record (its stream was erased) lost the
   // metadata that said what it was (a command, a deadline): it shows as erased, with its
-  // type, as an erased event does elsewhere; an erased fact stays a fact, marked.
-  function timelineEntry(ev, commands, actions) {
+  // type, as an erased event does elsewhere; an erased fact stays a fact, marked. A
+  // process that was erased (processErased) has no state to show after any event.
+  function timelineEntry(ev, commands, actions, processErased) {
     const md = ev.metadata || {};
     const d = ev.data || {};
     let kind = 'record';
@@ -1064,7 +1065,7 @@
       el('details', { dataset: { part: 'data' } }, el('summary', null, 'data'), ev.erased
         ? el('p', { class: 'empty erased' }, 'Erased: the data and metadata of this event were erased with its stream; its id, type, position and timestamp stay.')
         : json(d)),
-      el('details', { class: 'state', dataset: { part: 'state' } }, el('summary', null, 'state after'), json(ev.state)));
+      processErased ? null : el('details', { class: 'state', dataset: { part: 'state' } }, el('summary', null, 'state after'), json(ev.state)));
   }
 
   async function processPage({ segs, params }, current) {
@@ -1120,7 +1121,7 @@
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { limit: params.get('limit') }), rel: 'first' }, '« newest'))
           : null,
         el('ol', { class: 'timeline', id: 'timeline' }, p.events.map((ev) => timelineEntry(ev, commands, (c) =>
-          actions(`${c.type} of ${name}$${id}`, `processes/${encodeURIComponent(name)}/${encodeURIComponent(id)}/commands/${c.id}`, { command: c.id })))),
+          actions(`${c.type} of ${name}$${id}`, `processes/${encodeURIComponent(name)}/${encodeURIComponent(id)}/commands/${c.id}`, { command: c.id }), p.erased))),
         p.older !== null && p.older !== undefined
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { before: p.older, limit: params.get('limit') }), rel: 'next', id: 'older' }, 'older events »'))
           : null,
@@ -1129,12 +1130,16 @@
           ? table(['Due', 'Issues'], p.deadlines.map((d) => el('tr', null, el('td', { class: 'time' }, time(d.due)), el('td', null, d.issue))))
           : el('p', { class: 'empty', id: 'deadlines' }, p.erased ? 'None: the process stream was erased, which ended the process.' : 'None.'),
         el('h2', null, 'State now'),
-        p.snapshot
-          ? el('p', { id: 'snapshot' }, 'Folded from the snapshot of version ' + p.snapshot.version + ' (',
-            el('a', { href: href(['events', p.snapshot.id]) }, 'written ', time(p.snapshot.timestamp)),
-            '), then the events after it.')
-          : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
-        json(p.state)].filter((n) => n !== null));
+        // The daemon shows no state of an erased process: it ended, and its state held
+        // what the erasure was for.
+        p.erased
+          ? el('p', { class: 'empty', id: 'state' }, 'None: the process stream was erased, which ended the process.')
+          : p.snapshot
+            ? el('p', { id: 'snapshot' }, 'Folded from the snapshot of version ' + p.snapshot.version + ' (',
+              el('a', { href: href(['events', p.snapshot.id]) }, 'written ', time(p.snapshot.timestamp)),
+              '), then the events after it.')
+            : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
+        p.erased ? null : json(p.state)].filter((n) => n !== null));
       for (const d of view.querySelectorAll('#timeline > li details')) {
         if (open.has(d.closest('li').dataset.id + ' ' + d.dataset.part)) d.open = true;
       }
