@@ -27,6 +27,22 @@ type globals struct {
 	tlsCA       string // PEM file of the CAs trusted for an https daemon; "" is the system's
 }
 
+// again is what a command printed for the user to run next (the next page, a retry)
+// repeats of how this one reached the daemon: --addr and --tls-ca when the command line
+// gave them, not the environment, whose values the next command gets as well. Without
+// them the printed command would ask another daemon, or none. The token is never
+// printed: a daemon that wants one says so.
+func (g *globals) again() string {
+	var s string
+	if g.addr != envString("PMD_ADDR", defaultAddr) {
+		s += " --addr " + shellQuote(g.addr)
+	}
+	if g.tlsCA != envString("PMD_TLS_CA", "") {
+		s += " --tls-ca " + shellQuote(g.tlsCA)
+	}
+	return s
+}
+
 func (g *globals) client() (*client.Client, error) {
 	opts := []client.Option{client.WithToken(g.token)}
 	if g.tlsCA != "" {
@@ -220,8 +236,8 @@ func (f *readFlags) options() (pmd.ReadOptions, error) {
 	return opts, nil
 }
 
-// more tells how to read the page after p, if there is one.
-func (f *readFlags) more(w io.Writer, p client.Page, command, arg string) {
+// more tells how to read the page after p, if there is one, from the daemon g reached.
+func (f *readFlags) more(w io.Writer, g *globals, p client.Page, command, arg string) {
 	if p.Next == nil {
 		return
 	}
@@ -229,7 +245,7 @@ func (f *readFlags) more(w io.Writer, p client.Page, command, arg string) {
 	if f.backward {
 		dir = " --backward"
 	}
-	fmt.Fprintf(w, "… more: pmd %s%s --from %d%s %s\n", command, dir, *p.Next, limitFlag(f.limit), shellQuote(arg))
+	fmt.Fprintf(w, "… more: pmd %s%s --from %d%s %s%s\n", command, dir, *p.Next, limitFlag(f.limit), shellQuote(arg), g.again())
 }
 
 func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
@@ -424,7 +440,7 @@ func readPage(g *globals, stdout io.Writer, rf *readFlags, asJSON *bool, name st
 			stream = args[0]
 		}
 		printEvents(stdout, p.Events, stream)
-		rf.more(stdout, p, name, args[0])
+		rf.more(stdout, g, p, name, args[0])
 		return nil
 	}
 }
@@ -473,7 +489,7 @@ func newStreamsCmd(g *globals, stdout io.Writer) *cobra.Command {
 				if opts.Prefix != "" {
 					prefix = " --prefix " + shellQuote(opts.Prefix)
 				}
-				fmt.Fprintf(stdout, "… more: pmd streams%s --after %s%s\n", prefix, shellQuote(*p.Next), limitFlag(opts.Limit))
+				fmt.Fprintf(stdout, "… more: pmd streams%s --after %s%s%s\n", prefix, shellQuote(*p.Next), limitFlag(opts.Limit), g.again())
 			}
 			return nil
 		},

@@ -345,8 +345,10 @@ func TestDeleteSaysWhetherThereWasAStream(t *testing.T) {
 }
 
 // TestMoreKeepsThePageSize: the command a page prints for the next one reads a page of
-// the same size, and that command, run, prints the rest.
+// the same size from the same daemon (an --addr given on the command line, not in
+// PMD_ADDR, is repeated), and that command, run as printed, prints the rest.
 func TestMoreKeepsThePageSize(t *testing.T) {
+	t.Setenv("PMD_ADDR", "")
 	d := startInProcess(t, nil)
 	ctx := context.Background()
 	for i := range 3 {
@@ -358,10 +360,10 @@ func TestMoreKeepsThePageSize(t *testing.T) {
 		args []string
 		more string
 	}{
-		{[]string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all'\n"},
-		{[]string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all'\n"},
-		{[]string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order\n"},
-		{[]string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2\n"},
+		{[]string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + "\n"},
+		{[]string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all' --addr " + d.addr + "\n"},
+		{[]string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order --addr " + d.addr + "\n"},
+		{[]string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2 --addr " + d.addr + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -374,7 +376,7 @@ func TestMoreKeepsThePageSize(t *testing.T) {
 			for i, w := range next {
 				next[i] = strings.Trim(w, "'")
 			}
-			code, out, errOut = runPMD(t, ctx, append(next, "--addr", d.addr)...)
+			code, out, errOut = runPMD(t, ctx, next...)
 			if code != exitOK || strings.Contains(out, "more:") || strings.Count(out, "\n") != 2 {
 				t.Fatalf("%q: exit %d, want one row and no next page:\n%s%s", next, code, out, errOut)
 			}

@@ -68,6 +68,9 @@ const (
 	exitTrouble = 3 // the command could not run (daemon unreachable, store in use, unreadable files)
 )
 
+// defaultAddr is the daemon's address when neither --addr nor PMD_ADDR gives one.
+const defaultAddr = "127.0.0.1:7070"
+
 // usageError is a command line that does not make sense.
 type usageError struct{ msg string }
 
@@ -152,7 +155,7 @@ could not run (daemon unreachable, store in use, a file it needs unreadable).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{flagError(err)} })
 	g := &globals{}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address of the daemon, host:port or an http(s) URL (env PMD_ADDR)")
+	pf.StringVar(&g.addr, "addr", envString("PMD_ADDR", defaultAddr), "address of the daemon, host:port or an http(s) URL (env PMD_ADDR)")
 	pf.StringVar(&g.token, "token", os.Getenv("PMD_TOKEN"), "bearer token for a daemon started with --auth (env PMD_TOKEN)")
 	// The help prints a flag's default: not the token PMD_TOKEN gave it.
 	pf.Lookup("token").DefValue = ""

@@ -36,7 +36,7 @@ func newParkedCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if asJSON {
 				return printJSON(stdout, list)
 			}
-			printParked(stdout, args[0], list)
+			printParked(stdout, g, args[0], list)
 			return nil
 		},
 	}
@@ -45,9 +45,9 @@ func newParkedCmd(g *globals, stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// printParked prints the parked commands as a table, each with the retry command that
-// delivers it again.
-func printParked(w io.Writer, name string, list client.ParkedList) {
+// printParked prints the parked commands as a table, and the retry command, for the
+// daemon g reached, that delivers the first again.
+func printParked(w io.Writer, g *globals, name string, list client.ParkedList) {
 	if list.Total == 0 {
 		fmt.Fprintf(w, "no parked commands in %s\n", name)
 		return
@@ -62,8 +62,8 @@ func printParked(w io.Writer, name string, list client.ParkedList) {
 		fmt.Fprintf(w, "(%d of %d: retry or skip these to see the next)\n", n, list.Total)
 	}
 	p := list.Parked[0]
-	fmt.Fprintf(w, "\nto deliver one again: pmd retry %s %s %s (or skip to give it up)\n",
-		shellQuote(name), shellQuote(p.ProcessID), p.ID)
+	fmt.Fprintf(w, "\nto deliver one again: pmd retry %s %s %s%s (or skip to give it up)\n",
+		shellQuote(name), shellQuote(p.ProcessID), p.ID, g.again())
 }
 
 // newOperateCmd is pmd retry or pmd skip: one operation on one command of a process.

@@ -71,7 +71,8 @@ processes:
 
 	code, out, errOut := runPMD(t, ctx, "parked", addr, "CateringMatch")
 	if code != exitOK || !strings.Contains(out, "42  ") || !strings.Contains(out, c42.ID) || !strings.Contains(out, c43.ID) ||
-		!strings.Contains(out, "503") || !strings.Contains(out, "to deliver one again: pmd retry CateringMatch 4") {
+		!strings.Contains(out, "503") || !strings.Contains(out, "to deliver one again: pmd retry CateringMatch 4") ||
+		!strings.Contains(out, " --addr "+d.addr+" (or skip") { // the same daemon: the --addr given is repeated
 		t.Fatalf("parked: exit %d:\n%s%s", code, out, errOut)
 	}
 

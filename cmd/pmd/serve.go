@@ -46,7 +46,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
 	fs := newFlags("serve", stderr)
 	fs.StringVar(&c.data, "data", envString("PMD_DATA", "./data"), "data directory (env PMD_DATA)")
-	fs.StringVar(&c.addr, "addr", envString("PMD_ADDR", "127.0.0.1:7070"), "address to listen on (env PMD_ADDR)")
+	fs.StringVar(&c.addr, "addr", envString("PMD_ADDR", defaultAddr), "address to listen on (env PMD_ADDR)")
 	fs.StringVar(&c.config, "config", envString("PMD_CONFIG", ""), "YAML file of process managers (env PMD_CONFIG)")
 	fs.BoolVar(&c.noSync, "no-sync", noSync, "do not fsync: acknowledged writes can be lost in a power cut (env PMD_NO_SYNC)")
 	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")

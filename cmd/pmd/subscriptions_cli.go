@@ -49,7 +49,7 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return showSubscription(stdout, d, asJSON)
+			return showSubscription(stdout, d, asJSON, g.again())
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON for scripts: {"subscriptions": [...]}, or with NAME the subscription`)
@@ -57,12 +57,13 @@ func newSubscriptionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// showSubscription prints d as pmd subscriptions NAME does.
-func showSubscription(w io.Writer, d client.SubscriptionDetail, asJSON bool) error {
+// showSubscription prints d as pmd subscriptions NAME does; again is what the retry
+// command it prints repeats of the command line (globals.again).
+func showSubscription(w io.Writer, d client.SubscriptionDetail, asJSON bool, again string) error {
 	if asJSON {
 		return printJSON(w, d)
 	}
-	printSubscription(w, d)
+	printSubscription(w, d, again)
 	return nil
 }
 
@@ -90,7 +91,7 @@ func printSubscriptions(w io.Writer, list []client.Subscription) {
 	tw.Flush()
 }
 
-func printSubscription(w io.Writer, d client.SubscriptionDetail) {
+func printSubscription(w io.Writer, d client.SubscriptionDetail, again string) {
 	fmt.Fprintf(w, "%s: %s, delivered to %s\n", d.Name, filterText(d.Filter), d.Webhook)
 	fmt.Fprintf(w, "position %d, lag %s, %s", d.Position, optUint(d.Lag), d.Status)
 	if d.RetryAt != nil {
@@ -123,8 +124,8 @@ func printSubscription(w io.Writer, d client.SubscriptionDetail) {
 		}
 	}
 	if release != "" {
-		fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry %s %s (or skip to give it up)\n",
-			shellQuote(d.Name), release)
+		fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry %s %s%s (or skip to give it up)\n",
+			shellQuote(d.Name), release, again)
 	}
 }
 
@@ -177,7 +178,7 @@ func newEventOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Comman
 				if err != nil {
 					return err
 				}
-				return showSubscription(stdout, d, asJSON)
+				return showSubscription(stdout, d, asJSON, g.again())
 			}
 			if err := checkName("NAME", args[0]); err != nil {
 				return err

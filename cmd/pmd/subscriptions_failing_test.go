@@ -103,7 +103,7 @@ subscriptions:
 			}
 			// pmd subscriptions billing prints it, and how to release it.
 			var out strings.Builder
-			printSubscription(&out, d)
+			printSubscription(&out, d, "")
 			for _, want := range []string{
 				"failing event (not parked):", id, "ConfirmOrder", "orders", "500",
 				"next attempt at " + f.RetryAt.Format(time.RFC3339),
@@ -224,7 +224,7 @@ func TestPrintSubscriptionFailingEvent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
-			printSubscription(&out, tc.d)
+			printSubscription(&out, tc.d, "")
 			for _, want := range tc.want {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("printed\n%s\nwithout %q", out.String(), want)
