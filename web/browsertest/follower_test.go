@@ -1,9 +1,6 @@
 package browsertest
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -31,28 +28,11 @@ func TestBrowserFollowerDashboard(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// The daemon's stats as a follower answers them.
-			base := front(t, d, func(w http.ResponseWriter, r *http.Request) bool {
-				if r.URL.Path != "/v1/stats" {
-					return false
-				}
-				res, err := http.Get(d.base + r.URL.RequestURI())
-				if err != nil {
-					t.Error(err)
-					return false
-				}
-				defer res.Body.Close()
-				b, _ := io.ReadAll(res.Body)
-				var body map[string]any
-				if err := json.Unmarshal(b, &body); err != nil {
-					t.Errorf("GET %s: %s: %v", r.URL, b, err)
-					return false
-				}
+			base := frontEditing(t, d, func(body map[string]any) {
 				body["processes"], body["subscriptions"] = []any{}, []any{}
 				body["cluster"] = map[string]any{"node_id": "n2", "leader_id": c.leaderID, "commit_index": 9, "applied_index": 9,
 					"nodes": []any{leader, follower}}
-				answer(w, res.StatusCode, body)
-				return true
-			})
+			}, "/v1/stats")
 			b := newBrowser(t, base)
 			t.Cleanup(func() { b.check(t) })
 			b.open(t, "#/", "dashboard")

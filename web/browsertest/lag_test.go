@@ -1,8 +1,6 @@
 package browsertest
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,31 +22,14 @@ func TestBrowserLagUnknown(t *testing.T) {
 	t.Cleanup(down.Close)
 	d := startDaemon(t, "--config", operatorConfig(t, down.URL, down.URL))
 	// The daemon's answers, with every lag of a process manager and a subscription null.
-	base := front(t, d, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/v1/stats" && r.URL.Path != "/v1/processes" {
-			return false
-		}
-		res, err := http.Get(d.base + r.URL.RequestURI())
-		if err != nil {
-			t.Error(err)
-			return false
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		var body map[string]any
-		if err := json.Unmarshal(b, &body); err != nil {
-			t.Errorf("GET %s: %s: %v", r.URL, b, err)
-			return false
-		}
+	base := frontEditing(t, d, func(body map[string]any) {
 		for _, list := range []string{"processes", "subscriptions"} {
 			items, _ := body[list].([]any)
 			for _, item := range items {
 				item.(map[string]any)["lag"] = nil
 			}
 		}
-		answer(w, res.StatusCode, body)
-		return true
-	})
+	}, "/v1/stats", "/v1/processes")
 	b := newBrowser(t, base)
 	t.Cleanup(func() { b.check(t) })
 
