@@ -16,7 +16,9 @@
 //     <script>alert(1)</script> shows as text, and the page could not load anything from
 //     elsewhere even if it tried.
 //   - Pages that show the newest events follow them live over GET /v1/subscribe
-//     (EventSource): new events appear without a reload. A subscription answered with
+//     (EventSource): new events appear without a reload. Those that follow the log
+//     from its end (the process managers, $all by type, a category) learn where it ends
+//     from GET /v1/stats, without reading its newest event, which may be megabytes. A subscription answered with
 //     an error says which with the live badge; a 5xx is asked for again, later each
 //     time, a 4xx is not. A hidden tab closes its subscriptions and, shown again, opens
 //     them from after the last event it had: over HTTP/1.1 a browser gives one server
@@ -39,6 +41,10 @@
 //	                                    of the events after N, or the newest page if it holds them;
 //	                                    older » only while an older event is kept (retention hides
 //	                                    the first events, a type filter skips others)
+//	#/categories/{category}?from=&after=&limit=
+//	                                    the events written to the streams {category}$…, newest
+//	                                    first, paged as $all is; a stream page and the stream
+//	                                    list link to their category
 //	#/events/{id}                       one event: data, metadata, streams, cause, effects
 //	#/all?types=A,B&from=&after=&limit=
 //	                                    the global log, newest first, paged as a stream is, by type

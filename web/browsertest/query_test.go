@@ -36,8 +36,7 @@ func (rs *requests) count() int {
 	return len(rs.seen)
 }
 
-// await is the query of the first request to path after the first n requests, but
-// for the page's look at the end of the log (GET /v1/all?direction=backward&limit=1).
+// await is the query of the first request to path after the first n requests.
 func (rs *requests) await(t *testing.T, path string, n int) url.Values {
 	t.Helper()
 	timeout := time.NewTimer(15 * time.Second)
@@ -45,7 +44,7 @@ func (rs *requests) await(t *testing.T, path string, n int) url.Values {
 	for {
 		rs.mu.Lock()
 		for _, u := range rs.seen[n:] {
-			if u.Path == path && !(path == "/v1/all" && u.RawQuery == "direction=backward&limit=1") {
+			if u.Path == path {
 				rs.mu.Unlock()
 				return u.Query()
 			}

@@ -178,6 +178,11 @@
   // pages say so rather than ask.
   const dotSegment = (s) => s === '.' || s === '..';
   const streamLink = (name) => el('a', { href: href(['streams', name]), class: 'stream' }, name);
+  // categoryOf is the category of a stream, the part of its name before the first $;
+  // '' for a stream of none (no $, or one the name starts with, as in $all).
+  const categoryOf = (name) => (name.indexOf('$') > 0 ? name.slice(0, name.indexOf('$')) : '');
+  const categoryLink = (stream) => (categoryOf(stream)
+    ? el('a', { href: href(['categories', categoryOf(stream)]), class: 'category' }, categoryOf(stream)) : null);
   const eventLink = (id, text) => el('a', { href: href(['events', id]), class: 'event mono', title: id }, text || id);
   // shortID is the tail of an id: UUIDv7 ids made close together share their head
   // (it is their time), not their tail.
@@ -258,11 +263,12 @@
     return { ok: res.ok, status: res.status, code: body && body.error, message: (body && body.message) || `${res.status} ${res.statusText}` };
   }
 
-  // endOfLog is the position a live subscription to $all starts at to see only events
-  // written from now on.
+  // endOfLog is the position a live subscription to $all (or a category) starts at to
+  // see only events written from now on: the one after the log's last record. The stats
+  // say it without reading an event: the newest may be megabytes of data.
   async function endOfLog() {
-    const r = await api('all', { direction: 'backward', limit: 1 });
-    return r.events.length ? r.events[0].position + 1 : 0;
+    const st = await api('stats');
+    return st.store.last_position + 1;
   }
 
   // managers caches the process manager names for the page's lifetime: they come from
@@ -613,9 +619,10 @@
       if (!current() || mine !== loads) return false;
       const rows = r.streams.map((s) => el('tr', { dataset: { stream: s.name } },
         el('td', { class: 'name' }, streamLink(s.name), s.exists ? null : el('span', { class: 'mark deleted' }, 'deleted')),
+        el('td', { class: 'name' }, categoryLink(s.name)),
         el('td', { class: 'num' }, s.version)));
       body.replaceChildren(
-        rows.length ? table(['Stream', 'Last version'], rows)
+        rows.length ? table(['Stream', 'Category', 'Last version'], rows)
           : el('p', { class: 'empty' }, prefix ? `No stream starts with “${prefix}”.` : 'No streams yet.'),
         pager([
           after ? el('a', { href: href(['streams'], { prefix, limit: params.get('limit') }) }, '« first') : null,
@@ -717,16 +724,18 @@
     const meta = await api(streamPath(name) + '/metadata').catch(() => ({}));
     if (!current()) return;
     const kept = retentionText(meta);
-    const category = name.includes('$') ? name.slice(0, name.indexOf('$')) : '';
+    const category = categoryOf(name);
     const process = names.includes(category)
       ? el('p', null, 'The stream of a process: ', el('a', { href: href(['processes', category, name.slice(category.length + 1)]) }, 'show its timeline'))
       : null;
+    const inCategory = category ? el('p', { id: 'category' }, 'In category ', categoryLink(name), el('span', { class: 'meta' }, ` (the streams ${category}$…)`)) : null;
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, true)));
     // An older page that is empty starts before the first event kept (retention).
     const empty = el('p', { class: 'empty' }, from !== null
       ? `No event of this stream is at or before version ${from}.` : 'This stream has no events.');
     show('stream',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
+      inCategory,
       process,
       kept ? el('p', { id: 'retention', class: 'hint' }, kept) : null,
       el('table', null,
@@ -830,7 +839,7 @@
     // of the types asked for.
     const where = from !== null ? ` is at or before position ${from}` : '';
     const empty = el('p', { class: 'empty' }, types.length ? `No event of type ${formatTypes(types)}${where}.`
-      : where && end > 0 ? `No event${where}.` : 'The log is empty.');
+      : where && end > 1 ? `No event${where}.` : 'The log is empty.');
     show('all',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'newest first')),
@@ -841,6 +850,65 @@
       pagerLinks(r, from === null && after === null, (ev) => ev.position, link));
     if (from !== null || after !== null) return;
     live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }), (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
+  }
+
+  // categoryPage shows the events written to the streams of a category (Order for
+  // Order$42, …), newest first, paged as $all is; the newest page is followed live.
+  async function categoryPage({ segs, params }, current) {
+    const name = segs[1];
+    const title = el('h1', null, el('span', { class: 'kind' }, 'Category'), name);
+    if (dotSegment(name)) {
+      show('category', title, el('p', { class: 'empty', id: 'cannot-read' }, 'A browser cannot read a category named ', el('code', null, name),
+        ': it takes that, even escaped, for a step in the address. ', el('code', null, `pmd category ${name}`), ' can.'));
+      return;
+    }
+    const path = 'categories/' + encodeURIComponent(name);
+    const from = params.get('from') || null; // ?from= empty: the newest page, followed live
+    const after = from === null ? params.get('after') || null : null;
+    const limit = limitOf(params);
+    const newest = from === null && after === null;
+    const link = (more) => href(['categories', name], Object.assign({ limit: params.get('limit') }, more));
+    let end = null;
+    let r;
+    try {
+      // Where the log ends is taken before the read: an event written between the two
+      // is then on the page or comes live, never neither.
+      if (newest) end = await endOfLog();
+      r = await readPage(path, from, after, limit, {}, (ev) => ev.position);
+    } catch (e) {
+      if (!current()) return;
+      if (e.code === 'corrupt') {
+        damaged('category', title, e, e.body.position, newest ? null : el('a', { href: link({}) }, '« newest'),
+          (at) => link({ from: at }), after !== null ? (at) => link({ after: at }) : null);
+        return;
+      }
+      if (e.code !== 'bad_request') throw e;
+      // A stream's name given as a category (Order$42): the error says why, the link
+      // goes where it was likely meant to.
+      show('category', title, errorBox(e), name.includes('$')
+        ? el('p', null, 'A category is the part of a stream name before its first $: ', streamLink(name), ' is a stream',
+          categoryOf(name) ? [' of category ', categoryLink(name)] : null, '.')
+        : null);
+      return;
+    }
+    if (!current()) return;
+    if (r === null) {
+      location.replace(link({}));
+      return;
+    }
+    const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, false)));
+    // An older page that is empty starts before the first event kept (retention).
+    const empty = el('p', { class: 'empty' }, from !== null
+      ? `No event of a stream ${name}$… is at or before position ${from}.` : `No event was written to a stream ${name}$… yet.`);
+    show('category', title,
+      el('p', { class: 'hint' }, `The events written to the streams ${name}$…, newest first; events linked into them are not theirs.`),
+      el('table', null,
+        el('thead', null, el('tr', null, ['Position', 'Type', 'Timestamp', 'Event', 'Stream', 'Data'].map((h) => el('th', null, h)))),
+        tbody),
+      r.events.length ? null : empty,
+      pagerLinks(r, newest, (ev) => ev.position, link));
+    if (!newest) return; // an older page stays as it is
+    live({ category: name, from: r.events.length ? r.events[0].position + 1 : end }, (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
   }
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
@@ -1476,6 +1544,7 @@
     streams: [streamsPage, streamPage],
     events: [null, eventPage],
     all: [allPage],
+    categories: [null, categoryPage],
     processes: [processesPage, processListPage, processPage],
   };
 
