@@ -8,11 +8,21 @@ data=${CLUSTER_DATA:-./cluster-data}
 config=${CONFIG:-examples/catering/pmd.yaml}
 join=127.0.0.1:7081,127.0.0.1:7082,127.0.0.1:7083
 pids=()
+# Each node runs in a process group of its own (set -m), so that Ctrl-C reaches this
+# script alone, and stop sends each node one SIGTERM: a node that got the terminal's
+# SIGINT as well would take the SIGTERM for a second signal and exit at once, without
+# its clean shutdown (closing the store, flushing the index).
+set -m
+stopped=
 stop() {
+	[ -n "$stopped" ] && return
+	stopped=1
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait
 }
-trap stop EXIT INT TERM
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
 for i in 1 2 3; do
 	mkdir -p "$data/n$i"
 	"$bin" serve --data "$data/n$i" --addr "127.0.0.1:707$i" --config "$config" \
