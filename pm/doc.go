@@ -187,10 +187,11 @@
 //     say it was erased), Process and ProcessPage show no state (State and each of
 //     States are nil: it held what the erasure was for), and retention removes it Retention.Completed after the store
 //     timestamp of the last record of the stream itself (the erased ones included).
-//     Counts moves it as soon as the manager folds it after the erasure, cached or not:
-//     it keeps where Counts has each process with deadlines pending (their keys went
-//     with the metadata), and tells where any other stood from the types of its erased
-//     records (a DeadlineFired: expired; a command: completed; neither: open).
+//     Counts moves it as soon as the manager finds it erased: when it folds it from the
+//     store (not cached, or evicted), or when a cached fold is about to decide (below).
+//     The manager keeps where Counts has each process with deadlines pending (their
+//     keys went with the metadata), and tells where any other stood from the types of
+//     its erased records (a DeadlineFired: expired; a command: completed; neither: open).
 //
 // Apply still sees the erased records, with their types and nil Data and Metadata, as it
 // sees any event. A snapshot written before the erasure is not used (it holds the
