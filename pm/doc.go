@@ -185,8 +185,9 @@
 //     The records written into the stream after the erasure (by anyone) do not revive it.
 //   - It counts as completed (Status, Counts, Process.Erased and ProcessSummary.Erased
 //     say it was erased), Process and ProcessPage show no state (State and each of
-//     States are nil: it held what the erasure was for), and retention removes it Retention.Completed after the store
-//     timestamp of the last record of the stream itself (the erased ones included).
+//     States are nil: it held what the erasure was for), and retention removes it
+//     Retention.Completed after the store timestamp of the last record of the stream
+//     itself (the erased ones included).
 //     Counts moves it as soon as the manager finds it erased: when it folds it from the
 //     store (not cached, or evicted), or when a cached fold is about to decide (below).
 //     The manager keeps where Counts has each process with deadlines pending (their
