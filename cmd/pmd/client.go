@@ -578,7 +578,8 @@ func newTailCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 end, with the events written after it started; with --from it first prints the stored
 events from that position (a version with --stream), then goes on live. A dropped
 connection, or a daemon restart, is resumed where it stopped, without a gap. A damaged
-record is reported on stderr and skipped.`,
+record is reported on stderr and skipped. Each line is an event: its position, time,
+stream, type and data; with --stream, its version there first, the number --from takes.`,
 		Example: `  pmd tail --types ConfirmOrder,CancelOrder
   pmd tail --from 1
   pmd tail --stream 'CateringMatch$42' --from 0`,
@@ -621,6 +622,9 @@ record is reported on stderr and skipped.`,
 			if err != nil {
 				return err
 			}
+			// A stream's tail prints each event's version in it first, as --from takes it,
+			// then its position; the global log's, the position alone.
+			ofStream := stream != "" && stream != pmd.All
 			if !asJSON {
 				fmt.Fprintf(stderr, "following %s at %s from %d (Ctrl-C to stop)\n", cmp.Or(stream, "$all"), c.URL(), opts.From)
 			}
@@ -640,6 +644,9 @@ record is reported on stderr and skipped.`,
 						return err
 					}
 					continue
+				}
+				if ofStream && e.Version != nil {
+					fmt.Fprintf(tw, "%d\t", *e.Version)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Position, formatTime(e.Timestamp), e.Stream, e.Type, compact(e.Data, 60))
 				if err := tw.Flush(); err != nil {
