@@ -387,6 +387,7 @@ func (n *Node) form() {
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	waiting := false // logged that a node of --join is in a cluster already
 	for {
 		if n.hasState() {
 			return // joined: another node added this one, and Raft heard from it
@@ -399,15 +400,33 @@ func (n *Node) form() {
 		}
 		if n.cfg.BootstrapExpect > 1 {
 			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}}
+			formed := "" // a node of --join that is in a cluster already
 			for _, a := range others {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				resp, _, _, err := n.call(ctx, a, request{Op: "info"}, time.Second)
 				cancel()
-				if err == nil && resp.Info != nil {
+				if err == nil && resp.Info != nil && resp.Info.InCluster && resp.Info.ID != n.cfg.NodeID {
+					formed = resp.Info.ID
+				}
+				// A node that answers at two addresses of --join (this one at another
+				// address than it advertises, a host name and its IP) is counted once, at
+				// the first: Raft refuses a configuration that names an id twice, and the
+				// node would never form the cluster.
+				if err == nil && resp.Info != nil && !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == resp.Info.ID }) {
 					servers = append(servers, raft.Server{ID: raft.ServerID(resp.Info.ID), Address: raft.ServerAddress(a)})
 				}
 			}
-			if len(servers) >= n.cfg.BootstrapExpect {
+			// A cluster that exists (an election under way, a quorum down) is joined,
+			// once it has a leader, not formed again: its members' configurations would
+			// not name this node, which would never become a member. (A node of a new
+			// cluster that formed it first gets the votes of those with no Raft state yet,
+			// whom its configuration names, and then hands it to them.)
+			if formed != "" {
+				if !waiting {
+					n.logger.Info("cluster: a node of --join is in a cluster already: asking to be added to it once it has a leader, not forming one", "node", formed)
+					waiting = true
+				}
+			} else if len(servers) >= n.cfg.BootstrapExpect {
 				slices.SortFunc(servers, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
 				n.bootstrap(servers)
 				return
