@@ -5,14 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
 )
 
@@ -24,24 +22,8 @@ func TestScavengeInterrupted(t *testing.T) {
 	bin := pmdBinary(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 4 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir := scavengeStore(t, 0)
 			ctx := context.Background()
-			pad := strings.Repeat("x", 200)
-			for i := range 60 {
-				if _, err := s.Append(ctx, fmt.Sprintf("Order$%d", i%3), pmd.Any, pmd.EventData{Type: "Placed", Data: map[string]any{"pad": pad}}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.DeleteStream(ctx, "Order$1", pmd.Any); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
 
 			// A scavenge that never says it started, or ignores the signal, is killed.
 			limit, cancel := context.WithTimeout(ctx, time.Minute)

@@ -15,7 +15,11 @@ import (
 	"github.com/pmd-dev/pmd/internal/engine"
 )
 
-func TestScavengeCommand(t *testing.T) {
+// scavengeStore writes a closed store for pmd scavenge to work on, in 4 KiB segments,
+// and returns its directory: 60 events of 200 bytes or more spread over Order$0, Order$1
+// and Order$2, Order$1 deleted (its 20 events dead), then filler events in Filler.
+func scavengeStore(t *testing.T, filler int) string {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet(), SegmentSize: 4 << 10})
 	if err != nil {
@@ -31,7 +35,7 @@ func TestScavengeCommand(t *testing.T) {
 	if err := s.DeleteStream(ctx, "Order$1", pmd.Any); err != nil {
 		t.Fatal(err)
 	}
-	for range 30 {
+	for range filler {
 		if _, err := s.Append(ctx, "Filler", pmd.Any, pmd.EventData{Type: "F", Data: map[string]any{"pad": pad}}); err != nil {
 			t.Fatal(err)
 		}
@@ -39,6 +43,12 @@ func TestScavengeCommand(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func TestScavengeCommand(t *testing.T) {
+	dir := scavengeStore(t, 30)
+	ctx := context.Background()
 
 	var stdout, stderr bytes.Buffer
 	if code := run(ctx, []string{"scavenge", dir, "--rate", "0"}, &stdout, &stderr); code != 0 {
