@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/pmd-dev/pmd/client"
 	"github.com/spf13/cobra"
@@ -95,11 +94,11 @@ func printSubscription(w io.Writer, d client.SubscriptionDetail, again string) {
 	fmt.Fprintf(w, "%s: %s, delivered to %s\n", d.Name, filterText(d.Filter), d.Webhook)
 	fmt.Fprintf(w, "position %d, lag %s, %s", d.Position, optUint(d.Lag), d.Status)
 	if d.RetryAt != nil {
-		fmt.Fprintf(w, ", next attempt at %s", d.RetryAt.Format(time.RFC3339))
+		fmt.Fprintf(w, ", next attempt at %s", formatTime(*d.RetryAt))
 	}
 	fmt.Fprintln(w)
 	if d.LastError != "" && d.LastErrorAt != nil {
-		fmt.Fprintf(w, "last error at %s: %s\n", d.LastErrorAt.Format(time.RFC3339), d.LastError)
+		fmt.Fprintf(w, "last error at %s: %s\n", formatTime(*d.LastErrorAt), d.LastError)
 	}
 	fmt.Fprintf(w, "records in stream %s\n", d.Stream)
 	// release is the event a retry or skip lets the subscription move on with: the failing
@@ -108,7 +107,7 @@ func printSubscription(w io.Writer, d client.SubscriptionDetail, again string) {
 	if f := d.FailingEvent; f != nil {
 		next := "being attempted again"
 		if f.RetryAt != nil {
-			next = "next attempt at " + f.RetryAt.Format(time.RFC3339)
+			next = "next attempt at " + formatTime(*f.RetryAt)
 		}
 		fmt.Fprintf(w, "\nfailing event (not parked): %s\n", next)
 		printStuckEvents(w, []client.ParkedEvent{f.ParkedEvent})

@@ -106,7 +106,7 @@ subscriptions:
 			printSubscription(&out, d, "")
 			for _, want := range []string{
 				"failing event (not parked):", id, "ConfirmOrder", "orders", "500",
-				"next attempt at " + f.RetryAt.Format(time.RFC3339),
+				"next attempt at " + formatTime(*f.RetryAt),
 				"pmd subscriptions retry billing " + id,
 			} {
 				if !strings.Contains(out.String(), want) {
@@ -190,7 +190,9 @@ func startWithClock(t *testing.T, cfg *config.Config, clock pm.Clock) (*pmd.Stor
 // attempted again, or that an attempt runs), with the retry or skip that releases it, and
 // the parked events after it.
 func TestPrintSubscriptionFailingEvent(t *testing.T) {
-	at := time.Date(2026, 11, 29, 10, 0, 5, 0, time.UTC)
+	// The API's times are UTC; one in another zone shows that the time printed is in the
+	// local zone, as every time pmd prints is (formatTime).
+	at := time.Date(2026, 11, 29, 10, 0, 5, 0, time.FixedZone("", 5*3600))
 	failing := client.ParkedEvent{ID: "0190c1d2-0000-7000-8000-000000000002", Type: "ConfirmOrder", Stream: "orders", Position: 8, Attempts: 3, Error: "answered 503"}
 	parked := client.ParkedEvent{ID: "0190c1d2-0000-7000-8000-000000000001", Type: "ConfirmOrder", Stream: "orders", Position: 6, Attempts: 10, Error: "answered 500"}
 	for _, tc := range []struct {
@@ -199,11 +201,12 @@ func TestPrintSubscriptionFailingEvent(t *testing.T) {
 		want, dont []string
 	}{
 		{"waiting for its retry", client.SubscriptionDetail{
-			Subscription: client.Subscription{Name: "billing", Status: "failing", RetryAt: &at},
+			Subscription: client.Subscription{Name: "billing", Status: "failing", RetryAt: &at, LastError: "answered 503", LastErrorAt: &at},
 			FailingEvent: &client.FailingEvent{ParkedEvent: failing, RetryAt: &at},
 		}, []string{
 			"failing event (not parked):", failing.ID, "ConfirmOrder", "orders", "8", "3", "answered 503",
-			"next attempt at 2026-11-29T10:00:05Z", "no parked events",
+			"position 0, lag -, failing, next attempt at " + formatTime(at), "last error at " + formatTime(at) + ": answered 503",
+			"next attempt at " + formatTime(at), "no parked events",
 			"pmd subscriptions retry billing " + failing.ID,
 		}, []string{"being attempted again"}},
 		{"attempted again, with a parked event", client.SubscriptionDetail{
