@@ -153,8 +153,24 @@ func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, o
 }
 
 // Parked lists the parked commands, in the order they were issued. It is empty
-// unless Run runs with a Deliver handler.
+// unless Run runs with a Deliver handler. A command is listed with its data only while
+// its record reads so: one whose process stream was erased since it was parked (see
+// doc.go, "Erasing a process"), or whose record cannot be read, is listed without (Data
+// nil), as the listing must show nothing an erasure erased. That costs a lookup of each
+// parked command's record by its id.
 func (m *Manager) Parked() []ParkedCommand {
+	out := m.parkedCommands()
+	for i := range out {
+		rec, err := m.store.Event(context.Background(), out[i].Command.ID)
+		if err != nil || rec.Erased {
+			out[i].Command.Data = nil
+		}
+	}
+	return out
+}
+
+// parkedCommands is Parked as the dispatcher holds them, data and all, with no read.
+func (m *Manager) parkedCommands() []ParkedCommand {
 	m.mu.Lock()
 	d := m.delivery
 	m.mu.Unlock()

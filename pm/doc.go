@@ -179,7 +179,8 @@
 //   - Decide is not asked again: it issues no command, and its pending deadlines are
 //     dropped, never fired. A command issued before the erasure and not delivered yet
 //     is no longer read as one after a restart (its record lost its metadata) and is
-//     not delivered then; a manager that has it queued already may still deliver it.
+//     not delivered then; a manager that has it queued already may still deliver it,
+//     and lists it, if it is parked, without its data (Parked).
 //   - A later event of the process is not linked and starts nothing: it is skipped,
 //     counted in Stats.Late and logged at most once a minute, as for a removed process.
 //     The records written into the stream after the erasure (by anyone) do not revive it.

@@ -260,7 +260,7 @@ func (m *Manager) summary(ctx context.Context, id string, parked map[string]int)
 // parkedByProcess counts the parked commands of each process.
 func (m *Manager) parkedByProcess() map[string]int {
 	out := make(map[string]int)
-	for _, pc := range m.Parked() {
+	for _, pc := range m.parkedCommands() {
 		out[pc.Command.ProcessID]++
 	}
 	return out
