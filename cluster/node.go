@@ -151,7 +151,11 @@ type Node struct {
 	copyStall time.Duration
 
 	stop chan struct{}
-	wg   sync.WaitGroup
+	// closing ends when the node is closed (Close), as stop does: the asks of form and
+	// rejoin run under it, so that a close does not wait for silent nodes' timeouts.
+	closing   context.Context
+	endClosed context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Start starts the node: it opens Raft's state in cfg.Dir, listens on cfg.RaftAddr,
@@ -171,6 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{}), joinLog: logLimiter{period: 10 * time.Second}}
+	n.closing, n.endClosed = context.WithCancel(context.Background())
 	if cfg.Fatal == nil {
 		n.cfg.Fatal = func(err error) {
 			n.logger.Error("cluster: stopping the node", "err", err)
@@ -350,6 +355,7 @@ func (n *Node) recoverClusterID(dir string) error {
 // configuration: a restart with the same flags rejoins) and the listeners.
 func (n *Node) Close() error {
 	close(n.stop)
+	n.endClosed()
 	err := n.closeAll()
 	n.wg.Wait()
 	return err
@@ -402,7 +408,7 @@ func (n *Node) form() {
 			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}}
 			formed := "" // a node of --join that is in a cluster already
 			for _, a := range others {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				ctx, cancel := context.WithTimeout(n.closing, time.Second)
 				resp, _, _, err := n.call(ctx, a, request{Op: "info"}, time.Second)
 				cancel()
 				if err == nil && resp.Info != nil && resp.Info.InCluster && resp.Info.ID != n.cfg.NodeID {
@@ -610,7 +616,7 @@ func (n *Node) tryJoin(addrs []string) bool {
 	req := request{Op: "join", ID: n.cfg.NodeID, RaftAddr: n.cfg.RaftAdvertise}
 	for _, a := range addrs {
 		for range 2 {
-			ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+			ctx, cancel := context.WithTimeout(n.closing, serviceTimeout)
 			resp, _, _, err := n.call(ctx, a, req, serviceTimeout)
 			cancel()
 			switch {
