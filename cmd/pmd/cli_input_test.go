@@ -306,6 +306,10 @@ func TestServeUsageErrorsTouchNothing(t *testing.T) {
 		{[]string{"--cache", "-1"}, `--cache: "-1" is not a size`},
 		{[]string{"--max-body", "1.5MiB"}, `--max-body: "1.5MiB" is not a size`},
 		{[]string{"--no-sync=maybe"}, `invalid boolean value "maybe" for -no-sync`},
+		// An --addr that names no address to listen on (exit 3 before, as a busy port).
+		{[]string{"--addr", "bogus"}, `--addr "bogus" is not HOST:PORT`},
+		{[]string{"--addr", "http://127.0.0.1:7070"}, `--addr "http://127.0.0.1:7070" is not HOST:PORT`},
+		{[]string{"--addr", "127.0.0.1:99999"}, `--addr "127.0.0.1:99999": port 99999 is out of range`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +67,9 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if fs.NArg() > 0 {
 		return c, &usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
 	}
+	if err := checkListenAddr(c.addr); err != nil {
+		return c, err
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, &usageError{fmt.Sprintf("--log-format must be text or json, got %q", c.logFormat)}
 	}
@@ -94,6 +98,23 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, &usageError{"--leave-cluster goes without --node-id: it makes the data directory a single node's"}
 	}
 	return c, c.access.check()
+}
+
+// checkListenAddr refuses an --addr that names no address to listen on, a port missing
+// or out of range, or a URL (which the client commands take, also from the PMD_ADDR
+// serve reads), as the command line error it is (exit 2). An address that is well
+// formed but cannot be listened on (a busy port, a host not this one) is the listen's
+// error, exit 3.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &usageError{fmt.Sprintf("--addr %q is not HOST:PORT, such as 127.0.0.1:7070 (env PMD_ADDR): %v", addr, err)}
+	}
+	// A port that is no number may be a service's name (":http"), which the listen looks up.
+	if n, err := strconv.ParseUint(port, 10, 64); err == nil && n > 65535 {
+		return &usageError{fmt.Sprintf("--addr %q: port %d is out of range (0 to 65535)", addr, n)}
+	}
+	return nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
