@@ -735,8 +735,8 @@
       ? `No event of this stream is at or before version ${from}.` : 'This stream has no events.');
     show('stream',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
-      inCategory,
       process,
+      inCategory,
       kept ? el('p', { id: 'retention', class: 'hint' }, kept) : null,
       el('table', null,
         el('thead', null, el('tr', null, ['Version', 'Type', 'Timestamp', 'Event', 'Written to', 'Data'].map((h) => el('th', null, h)))),
