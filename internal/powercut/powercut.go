@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,11 +28,16 @@ type Disk struct {
 	// fresh are the files and directories made since their directory's last fsync: a
 	// Cut removes them, as a power cut loses a directory entry that was never synced.
 	fresh map[string]bool
+	// unnamed are the renames and removals made since their directory's last fsync, by
+	// the path they changed (UnsyncedNames).
+	unnamed map[string]string
+	// before, if set, hears of each change before it is made (BeforeChange).
+	before func(op, rel string) error
 }
 
 // Mount serves backing at mountpoint (both existing directories).
 func Mount(backing, mountpoint string) (*Disk, error) {
-	d := &Disk{backing: backing, mountpoint: mountpoint, synced: map[string]int64{}, fresh: map[string]bool{}}
+	d := &Disk{backing: backing, mountpoint: mountpoint, synced: map[string]int64{}, fresh: map[string]bool{}, unnamed: map[string]string{}}
 	if err := d.mount(); err != nil {
 		return nil, err
 	}
@@ -38,6 +45,28 @@ func Mount(backing, mountpoint string) (*Disk, error) {
 }
 
 func (d *Disk) mount() error {
+	// What is there now is durable: a file's size, until an fsync says otherwise. Its
+	// writes need not be heard, which passthrough sends around the disk.
+	err := filepath.WalkDir(d.backing, func(path string, e iofs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(d.backing, path)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.synced[rel] = fi.Size()
+		d.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("powercut: %w", err)
+	}
 	root, err := fs.NewLoopbackRoot(d.backing)
 	if err != nil {
 		return fmt.Errorf("powercut: %w", err)
@@ -60,8 +89,9 @@ func (d *Disk) mount() error {
 }
 
 // Cut loses what was not synced: it unmounts (the processes using the disk must be
-// gone), truncates every file written since the last Cut to the bytes its last fsync
-// covered, and mounts again, with no cache of the old contents.
+// gone), truncates every file to the bytes its last fsync covered (a file there at the
+// last Mount or Cut, not fsynced since: its size then), and mounts again, with no cache
+// of the old contents.
 func (d *Disk) Cut() error {
 	if err := d.Unmount(); err != nil {
 		return err
@@ -82,6 +112,7 @@ func (d *Disk) Cut() error {
 		}
 	}
 	clear(d.synced)
+	clear(d.unnamed)
 	d.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("powercut: cut: %w", err)
@@ -114,6 +145,61 @@ func (d *Disk) Unmount() error {
 	return fmt.Errorf("powercut: unmount %s (aborted it): %w", d.mountpoint, err)
 }
 
+// BeforeChange makes f hear of every change made through the disk before it is made:
+// op is one of create, write, truncate, fsync, mkdir, rename, unlink, rmdir and
+// fsyncdir, and rel the path it changes, relative to the disk's root. An error from f
+// refuses the change (EIO), which is then not made: a test kills the process that
+// makes it there, so that it dies just before its Nth change. nil stops it.
+//
+// To hear of writes, files opened while f is set are not passed through to the kernel
+// (files opened before may be): every read of them goes through the disk's server, in
+// the test's process. That process must then not map a file of the disk into memory:
+// a page fault, waiting on the server, would stop a garbage collection that the server
+// waits for.
+func (d *Disk) BeforeChange(f func(op, rel string) error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.before = f
+}
+
+// change asks BeforeChange's function whether op on rel may be made.
+func (d *Disk) change(op, rel string) syscall.Errno {
+	d.mu.Lock()
+	f := d.before
+	d.mu.Unlock()
+	if f != nil && f(op, rel) != nil {
+		return syscall.EIO
+	}
+	return 0
+}
+
+// UnsyncedNames lists the names changed through the disk that no fsync of their
+// directory made durable yet, sorted: files and directories made ("create NAME"), and
+// renames and removals ("rename FROM to TO", "remove NAME"), each by the path it
+// changed. A Cut keeps renames and removals all the same (the model is coarse there), so
+// a test that must not depend on an unsynced name asks for this list instead.
+func (d *Disk) UnsyncedNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for rel := range d.fresh {
+		out = append(out, "create "+rel)
+	}
+	for _, what := range d.unnamed {
+		out = append(out, what)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// renamedOrRemoved notes a rename or removal of the entry rel that its directory's
+// fsync makes durable.
+func (d *Disk) renamedOrRemoved(rel, what string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.unnamed[rel] = what
+}
+
 // written notes that rel is being written: before, its size was durable.
 func (d *Disk) written(rel string) {
 	d.mu.Lock()
@@ -144,6 +230,20 @@ func (d *Disk) madeDir(rel string) {
 	d.fresh[rel] = true
 }
 
+// isFresh reports whether rel was made since its directory's last fsync.
+func (d *Disk) isFresh(rel string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fresh[rel]
+}
+
+// named notes that the name rel is durable.
+func (d *Disk) named(rel string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.fresh, rel)
+}
+
 // dirSynced notes an fsync of the directory rel: the names in it are durable.
 func (d *Disk) dirSynced(rel string) {
 	d.mu.Lock()
@@ -151,6 +251,11 @@ func (d *Disk) dirSynced(rel string) {
 	for r := range d.fresh {
 		if filepath.Dir(r) == rel {
 			delete(d.fresh, r)
+		}
+	}
+	for r := range d.unnamed {
+		if filepath.Dir(r) == rel {
+			delete(d.unnamed, r)
 		}
 	}
 }
@@ -202,6 +307,12 @@ func (d *Disk) removed(rel string) {
 			delete(d.fresh, r)
 		}
 	}
+	// The changes inside a removed directory are durable with its removal.
+	for r := range d.unnamed {
+		if strings.HasPrefix(r, rel+"/") {
+			delete(d.unnamed, r)
+		}
+	}
 }
 
 // node is a loopback node that tells the disk what happens to its files.
@@ -219,6 +330,11 @@ func (n *node) WrapChild(_ context.Context, ops fs.InodeEmbedder) fs.InodeEmbedd
 func (n *node) rel(name string) string { return filepath.Clean(filepath.Join(n.Path(nil), name)) }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_TRUNC != 0 {
+		if errno := n.d.change("truncate", n.rel("")); errno != 0 {
+			return nil, 0, errno
+		}
+	}
 	fh, fuseFlags, errno := n.LoopbackNode.Open(ctx, flags)
 	if errno != 0 {
 		return nil, 0, errno
@@ -232,6 +348,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	rel := n.rel(name)
+	if errno := n.d.change("create", rel); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	_, err := os.Lstat(filepath.Join(n.d.backing, rel))
 	existed := err == nil
 	inode, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
@@ -251,6 +370,11 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if pf, ok := f.(*file); ok {
 		f = pf.LoopbackFile // the loopback node knows its own file type only
 	}
+	if _, ok := in.GetSize(); ok {
+		if errno := n.d.change("truncate", n.rel("")); errno != 0 {
+			return errno
+		}
+	}
 	if errno := n.LoopbackNode.Setattr(ctx, f, in, out); errno != 0 {
 		return errno
 	}
@@ -261,6 +385,9 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if errno := n.d.change("mkdir", n.rel(name)); errno != 0 {
+		return nil, errno
+	}
 	inode, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
 	if errno == 0 {
 		n.d.madeDir(n.rel(name))
@@ -277,28 +404,51 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	from, to := n.rel(name), filepath.Join(newParent.EmbeddedInode().Path(nil), newName)
+	if errno := n.d.change("rename", from); errno != 0 {
+		return errno
+	}
+	// A name that was durable stays so whatever a rename puts under it: a power cut
+	// leaves it the old file or the new one (this model: the new one), never none.
+	_, err := os.Lstat(filepath.Join(n.d.backing, to))
+	durable := err == nil && !n.d.isFresh(to)
 	if errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno != 0 {
 		return errno
 	}
-	to := filepath.Join(newParent.EmbeddedInode().Path(nil), newName)
 	n.d.removed(to)
-	n.d.moved(n.rel(name), to)
+	n.d.moved(from, to)
+	if durable {
+		n.d.named(to)
+	}
+	what := "rename " + from + " to " + to
+	n.d.renamedOrRemoved(from, what)
+	n.d.renamedOrRemoved(to, what)
 	return 0
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	rel := n.rel(name)
+	if errno := n.d.change("unlink", rel); errno != 0 {
+		return errno
+	}
 	if errno := n.LoopbackNode.Unlink(ctx, name); errno != 0 {
 		return errno
 	}
-	n.d.removed(n.rel(name))
+	n.d.removed(rel)
+	n.d.renamedOrRemoved(rel, "remove "+rel)
 	return 0
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	rel := n.rel(name)
+	if errno := n.d.change("rmdir", rel); errno != 0 {
+		return errno
+	}
 	if errno := n.LoopbackNode.Rmdir(ctx, name); errno != 0 {
 		return errno
 	}
-	n.d.removed(n.rel(name))
+	n.d.removed(rel)
+	n.d.renamedOrRemoved(rel, "remove "+rel)
 	return 0
 }
 
@@ -309,22 +459,47 @@ type file struct {
 	rel string
 }
 
+// PassthroughFd refuses FUSE passthrough (which a loopback file offers as root: the
+// kernel then reads and writes the backing file itself) while a BeforeChange function
+// is set, so that it hears of each write.
+func (f *file) PassthroughFd() (int, bool) {
+	f.d.mu.Lock()
+	hear := f.d.before != nil
+	f.d.mu.Unlock()
+	if hear {
+		return 0, false
+	}
+	return f.LoopbackFile.PassthroughFd()
+}
+
 func (f *file) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if errno := f.d.change("write", f.rel); errno != 0 {
+		return 0, errno
+	}
 	f.d.written(f.rel)
 	return f.LoopbackFile.Write(ctx, data, off)
 }
 
 func (f *file) Writev(ctx context.Context, data [][]byte, off int64) (uint32, syscall.Errno) {
+	if errno := f.d.change("write", f.rel); errno != 0 {
+		return 0, errno
+	}
 	f.d.written(f.rel)
 	return f.LoopbackFile.Writev(ctx, data, off)
 }
 
 func (f *file) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	if errno := f.d.change("write", f.rel); errno != 0 {
+		return errno
+	}
 	f.d.written(f.rel)
 	return f.LoopbackFile.Allocate(ctx, off, size, mode)
 }
 
 func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if errno := f.d.change("fsync", f.rel); errno != 0 {
+		return errno
+	}
 	if errno := f.LoopbackFile.Fsync(ctx, flags); errno != 0 {
 		return errno
 	}
@@ -337,6 +512,11 @@ func (f *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (f *file) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if _, ok := in.GetSize(); ok {
+		if errno := f.d.change("truncate", f.rel); errno != 0 {
+			return errno
+		}
+	}
 	if errno := f.LoopbackFile.Setattr(ctx, in, out); errno != 0 {
 		return errno
 	}
@@ -366,6 +546,9 @@ func (h *dir) Releasedir(ctx context.Context, flags uint32) {
 }
 
 func (h *dir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	if errno := h.d.change("fsyncdir", h.rel); errno != 0 {
+		return errno
+	}
 	if errno := h.inner.(fs.FileFsyncdirer).Fsyncdir(ctx, flags); errno != 0 {
 		return errno
 	}
