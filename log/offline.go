@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -76,6 +77,11 @@ func (a RepairAction) String() string {
 type RepairPlan struct {
 	Dir     string
 	Actions []RepairAction // cuts first (as Open orders them), then voids in position order
+	// BeforeChange, if set, is called by Apply once the quarantine file is durable and
+	// before any segment changes; an error it returns stops Apply, which has then
+	// changed nothing but the quarantine file. The store removes its index there, so
+	// that a repair that cannot write its quarantine leaves the index.
+	BeforeChange func() error
 
 	cut      *repairPlan
 	rewrites []*rewrite
@@ -344,8 +350,9 @@ func eachEntry(s *segment, fn func(i int, r Record, bad *CorruptError)) error {
 
 // Apply carries out the plan on a log no process has open, crash-safely: run again
 // after a crash (PlanRepair, then Apply), it reaches the same result. First the bytes it
-// removes are appended to the file quarantine (see FORMAT.md), which is fsynced with its
-// directory before any segment changes. Then the torn end is cut as Open cuts it. Then
+// removes are added to the file quarantine (see FORMAT.md), after what it holds, through
+// a temporary file fsynced and renamed over it, and its directory is fsynced, before any
+// segment changes: a crash leaves the quarantine file as it was or whole. Then the torn end is cut as Open cuts it. Then
 // each segment with damaged records is rewritten: its sidecar is removed (so that Open
 // rebuilds it, whatever happens next), the new segment is written to a temporary file
 // and fsynced, renamed over the old one, and the directory fsynced. Apply refuses to
@@ -373,6 +380,11 @@ func (p *RepairPlan) apply(quarantine string) error {
 	if err := p.writeQuarantine(quarantine); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
+	if p.BeforeChange != nil {
+		if err := p.BeforeChange(); err != nil {
+			return err
+		}
+	}
 	if err := p.cut.apply(p.Dir, true); err != nil {
 		return err
 	}
@@ -384,15 +396,47 @@ func (p *RepairPlan) apply(quarantine string) error {
 	return nil
 }
 
-// writeQuarantine appends every removed byte range to path, each after a header line,
-// and makes it durable.
+// QuarantineTmpExt names, after the quarantine file's own name, the file Apply writes the
+// quarantine to before it renames it into place: a crash may leave it behind.
+const QuarantineTmpExt = ".tmp"
+
+// writeQuarantine adds every removed byte range to the file path, each after a header
+// line, after what path already holds, and makes it durable. It writes the whole new
+// file beside path (path + QuarantineTmpExt), fsyncs it, renames it over path and
+// fsyncs the directory: a crash leaves path as it was or whole with the new entries,
+// never with an entry cut short, so that a repair run again with the same path adds its
+// entries after whole ones. A path that is a symbolic link is written through it; one
+// that is not a regular file (a device, a directory) is refused.
 func (p *RepairPlan) writeQuarantine(path string) error {
-	q, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	var old *os.File // what path holds, if it is there
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	default:
+		if old, err = os.Open(path); err != nil {
+			return err
+		}
+		defer old.Close()
+	}
+	tmp := path + QuarantineTmpExt
+	q, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(q)
 	err = func() error {
+		if old != nil {
+			if _, err := io.Copy(w, old); err != nil {
+				return err
+			}
+		}
 		for _, a := range p.Actions {
 			op := "cut"
 			if a.Op == RepairVoid {
@@ -429,7 +473,11 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 	if cerr := q.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
 	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return syncDir(filepath.Dir(path))

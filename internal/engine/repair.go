@@ -130,11 +130,12 @@ func DefaultQuarantine(dir string, now time.Time) string {
 }
 
 // Apply carries the plan out: it does nothing for a plan without Actions. Otherwise it
-// first removes the index (and the index checkpoint of a format 1 directory), so that no
-// crash can leave an index pointing at a voided position, then applies the log's plan
-// (log.RepairPlan.Apply), which appends every byte it removes to the file quarantine
-// before it changes a segment. Run again after a crash (PlanRepair, Apply), it reaches
-// the same result.
+// applies the log's plan (log.RepairPlan.Apply), which first adds every byte it removes
+// to the file quarantine (through a temporary file renamed over it, so that a crash
+// leaves it whole or as it was); then, before any segment changes, it removes the index
+// (and the index checkpoint of a format 1 directory), so that no crash can leave an index
+// pointing at a voided position. A quarantine that cannot be written leaves the index.
+// Run again after a crash (PlanRepair, Apply), it reaches the same result.
 func (p *RepairPlan) Apply(quarantine string) error {
 	if p.applied {
 		return fmt.Errorf("pmd: repair %s: the plan was applied already", p.Dir)
@@ -143,15 +144,15 @@ func (p *RepairPlan) Apply(quarantine string) error {
 		return nil
 	}
 	p.applied = true
-	if err := os.RemoveAll(filepath.Join(p.Dir, IndexDir)); err != nil {
-		return fmt.Errorf("pmd: repair %s: remove the index: %w", p.Dir, err)
-	}
-	// A format 1 checkpoint stops the next start from cutting below its position.
-	if err := os.Remove(filepath.Join(p.Dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("pmd: repair %s: remove the index checkpoint: %w", p.Dir, err)
-	}
-	if err := SyncFile(p.Dir); err != nil {
-		return fmt.Errorf("pmd: repair %s: %w", p.Dir, err)
+	p.log.BeforeChange = func() error {
+		if err := os.RemoveAll(filepath.Join(p.Dir, IndexDir)); err != nil {
+			return fmt.Errorf("remove the index: %w", err)
+		}
+		// A format 1 checkpoint stops the next start from cutting below its position.
+		if err := os.Remove(filepath.Join(p.Dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove the index checkpoint: %w", err)
+		}
+		return SyncFile(p.Dir)
 	}
 	if err := p.log.Apply(quarantine); err != nil {
 		return fmt.Errorf("pmd: repair %s: %w", p.Dir, err)

@@ -284,7 +284,9 @@ const (
 
 // isQuarantine reports whether the entry name of a data directory (a directory if isDir)
 // has the shape of a quarantine pmd makes there: a directory quarantine-<UTC time>
-// (openCutBelowKeep) or a file quarantine-<UTC time>.bin (DefaultQuarantine). Any other
+// (openCutBelowKeep) or a file quarantine-<UTC time>.bin (DefaultQuarantine), or the file
+// a repair writes that one's bytes to before renaming it into place, which a crash of
+// the repair leaves (quarantine-<UTC time>.bin.tmp, log.QuarantineTmpExt). Any other
 // name, an operator's copy such as quarantine-X.keep included, is not one.
 func isQuarantine(name string, isDir bool) bool {
 	t, ok := strings.CutPrefix(name, quarantinePrefix)
@@ -293,6 +295,7 @@ func isQuarantine(name string, isDir bool) bool {
 	}
 	layout := cutQuarantineTime
 	if !isDir {
+		t = strings.TrimSuffix(t, pmdlog.QuarantineTmpExt)
 		if t, ok = strings.CutSuffix(t, ".bin"); !ok {
 			return false
 		}
