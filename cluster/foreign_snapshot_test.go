@@ -87,12 +87,40 @@ func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
 		t.Errorf("b1 holds %d snapshots of cluster A (%v): it did not stop at the first", len(foreign), foreign)
 	}
 
-	// The next start refuses before it copies anything, naming the snapshot.
+	// Without raft/CLUSTER_ID, whose id the start would take from its newest snapshot
+	// (the log no longer holds the seed entry), it refuses too, naming both clusters,
+	// before it copies anything: cluster A's snapshot is of the same store (copies of one
+	// data directory), and the node took A's id from it and copied A's records.
 	logger := slog.New(slog.DiscardHandler)
+	idFile := filepath.Join(snapDir, clusterIDFile)
+	idBytes, err := os.ReadFile(idFile)
+	must(t, err)
+	must(t, os.Remove(idFile))
 	sR, err := pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
 	must(t, err)
-	t.Cleanup(func() { sR.Close() })
 	n2, err := Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sR, Logger: logger, resumeWait: 5 * time.Second,
+		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
+	if err == nil {
+		n2.Close()
+		sR.Close()
+		t.Fatalf("b1, without raft/CLUSTER_ID, started on cluster A's snapshot")
+	}
+	for _, want := range []string{idA, idB} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("start of b1 without raft/CLUSTER_ID: %v; want it to name %s", err, want)
+		}
+	}
+	if got := sR.LastPosition(); got != posB {
+		t.Fatalf("b1's store is at %d after the refused start without raft/CLUSTER_ID, was at %d: it copied cluster A's records", got, posB)
+	}
+	must(t, sR.Close())
+	must(t, os.WriteFile(idFile, idBytes, 0o640))
+
+	// The next start refuses before it copies anything, naming the snapshot.
+	sR, err = pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
+	must(t, err)
+	t.Cleanup(func() { sR.Close() })
+	n2, err = Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sR, Logger: logger, resumeWait: 5 * time.Second,
 		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
 	if err == nil {
 		n2.Close()

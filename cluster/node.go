@@ -339,6 +339,9 @@ func (n *Node) recoverClusterID(dir string) error {
 			if d.Cluster != uuid.Nil && d.StoreID == n.store.ID() {
 				id, from = d.Cluster, "the node's newest Raft snapshot"
 			}
+			if err := n.snapshotsAgree(snaps, metas, raftDir); err != nil {
+				return err
+			}
 		}
 	}
 	if id == uuid.Nil {
@@ -349,6 +352,42 @@ func (n *Node) recoverClusterID(dir string) error {
 	}
 	n.logger.Info("cluster: recorded the cluster id from "+from, "cluster_id", id)
 	return nil
+}
+
+// snapshotsAgree refuses to recover the cluster id from the snapshots metas of snaps,
+// in raftDir, of a store that holds writes, when they name different clusters: one of
+// them was sent by a leader of another cluster (seeded from a copy of the same data
+// directory, so of the same store id) and saved by Raft before the node refused it
+// (fsm.Restore). Taking the newest, the node took that cluster's id, accepted its
+// snapshot and copied its records onto its own. Before any write the latest id replaces
+// the one before it (fsm.seed), so snapshots of several ids are then the node's own.
+func (n *Node) snapshotsAgree(snaps raft.SnapshotStore, metas []*raft.SnapshotMeta, raftDir string) error {
+	if n.store.Applied() == 0 {
+		return nil
+	}
+	var ids []string
+	var first uuid.UUID
+	differ := false
+	for _, m := range metas {
+		d, err := readSnapshot(snaps, m.ID)
+		if err != nil {
+			return err
+		}
+		if d.Cluster == uuid.Nil || d.StoreID != n.store.ID() {
+			continue
+		}
+		ids = append(ids, fmt.Sprintf("%s in snapshot %s", d.Cluster, m.ID))
+		if first == uuid.Nil {
+			first = d.Cluster
+		}
+		differ = differ || d.Cluster != first
+	}
+	if !differ {
+		return nil
+	}
+	return fmt.Errorf("cluster: %s is missing, and this node's Raft snapshots name different clusters (%s): a leader of another cluster seeded from a copy of the same data directory sent one of them, "+
+		"and Raft saved it before this node refused it; write this node's cluster id to %s, or remove the other cluster's snapshots from %s, and start it again",
+		filepath.Join(raftDir, clusterIDFile), strings.Join(ids, ", "), filepath.Join(raftDir, clusterIDFile), filepath.Join(raftDir, "snapshots"))
 }
 
 // Close leaves the cluster's work to the others: it stops Raft (without leaving the
