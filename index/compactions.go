@@ -23,13 +23,14 @@ type compactionGate struct {
 	done chan struct{}          // closed when the granter has returned
 
 	mu      sync.Mutex
-	open    bool // set by start: compactions may run
-	closed  bool // set by Unregister: none may start any more
-	running int  // compactions granted and not done
+	open    bool          // set by start: compactions may run
+	closed  bool          // set by Unregister: none may start any more
+	running int           // compactions granted and not done
+	ended   chan struct{} // closed, and replaced, when a compaction is done
 }
 
 func newCompactionGate() *compactionGate {
-	return &compactionGate{poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &compactionGate{poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ended: make(chan struct{})}
 }
 
 var _ pebble.CompactionScheduler = (*compactionGate)(nil)
@@ -80,8 +81,19 @@ func (g *compactionGate) CumulativeStats(pebble.CompactionGrantHandleStats) {}
 func (g *compactionGate) Done() {
 	g.mu.Lock()
 	g.running--
+	close(g.ended)
+	g.ended = make(chan struct{})
 	g.mu.Unlock()
 	g.wake()
+}
+
+// activity says whether a compaction runs or waits to run, with a channel closed when
+// the next one is done (the same channel until then).
+func (g *compactionGate) activity() (ended <-chan struct{}, busy bool) {
+	waiting, _ := g.db.GetWaitingCompaction()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ended, waiting || g.running > 0
 }
 
 func (g *compactionGate) wake() {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/internal/logevery"
 )
@@ -64,6 +63,7 @@ type Index struct {
 	onDamage  func(error)
 	readOnly  bool
 	cacheSize int64 // the block cache's bound (Options.CacheSize)
+	gate      *compactionGate
 
 	flushMu sync.Mutex // one Flush at a time
 
@@ -132,30 +132,62 @@ func (x *Index) Check(ctx context.Context, pace func(read int64)) error {
 // memory, unless ctx ends first. An index read this way answers its first lookups as
 // fast as later ones: without it, the first thousands after an open each miss the
 // cache, on a VM at tens of microseconds a miss.
+//
+// An index opened with level 0 full compacts after the open, and the tables a
+// compaction writes start out of the cache while those it replaces leave it: Warm waits
+// for the compactions running or waiting and reads the index again after them, until a
+// read meets none (at most warmRounds reads: a busy index may never be still).
 func (x *Index) Warm(ctx context.Context) error {
+	for round := 1; ; round++ {
+		compacted, busy, ended, err := x.warmRound(ctx)
+		switch {
+		case err != nil:
+			return err
+		case !compacted && !busy || round == warmRounds:
+			return nil
+		case busy:
+			select {
+			case <-ended:
+			case <-x.gate.stop:
+				return ErrClosed
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// warmRounds bounds the reads of Warm.
+const warmRounds = 8
+
+// warmRound reads the whole index once. It says whether a compaction was done meanwhile
+// and whether one runs or waits now, with a channel closed when the next is done.
+func (x *Index) warmRound(ctx context.Context) (compacted, busy bool, ended <-chan struct{}, err error) {
 	if err := x.enter(); err != nil {
-		return err
+		return false, false, nil, err
 	}
 	defer x.exit()
+	before, _ := x.gate.activity()
 	it, err := x.db.NewIter(nil)
 	if err != nil {
-		return x.errorf("index: warm: %w", err)
+		return false, false, nil, x.errorf("index: warm: %w", err)
 	}
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if _, err := it.ValueAndErr(); err != nil {
 			it.Close()
-			return x.errorf("index: warm: %w", err)
+			return false, false, nil, x.errorf("index: warm: %w", err)
 		}
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			it.Close()
-			return ctx.Err()
+			return false, false, nil, ctx.Err()
 		}
 	}
 	if err := it.Close(); err != nil {
-		return x.errorf("index: warm: %w", err)
+		return false, false, nil, x.errorf("index: warm: %w", err)
 	}
-	return nil
+	ended, busy = x.gate.activity()
+	return ended != before, busy, ended, nil
 }
 
 // check is Check with a fresh iterator every round bytes; it returns the bytes read.
@@ -246,7 +278,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		logger = slog.Default()
 	}
 	if !opts.ReadOnly {
-		if err := tightenExisting(dir); err != nil {
+		if err := tightenExisting(dir, logger); err != nil {
 			return nil, fmt.Errorf("index: open %s: %w", dir, err)
 		}
 	}
@@ -265,7 +297,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			}
 		}},
 		Cache: cache,
-		FS:    privateFS{vfs.Default},
+		FS:    indexFS(opts.ReadOnly, logger),
 		// The log is the source of truth: the index records the last position it holds,
 		// and its owner replays the log after it. Pebble's own WAL would write every
 		// entry a second time for nothing.
@@ -295,7 +327,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
 	gate.start()
-	x.db = db
+	x.db, x.gate = db, gate
 	if err := x.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
