@@ -57,8 +57,9 @@
 //
 // # Subscriptions
 //
-// Subscribe returns an iterator over the events of $all or of one stream, first the
-// stored ones from a position, then live ones as they are written. When the connection
+// Subscribe returns an iterator over the events of $all, of a category (those written
+// to its streams, SubscribeOptions.Category) or of one stream, first the stored ones
+// from a position, then live ones as they are written. When the connection
 // drops or goes silent (nothing, not even the daemon's heartbeat, for a minute:
 // WithIdleTimeout), or the daemon cuts a subscriber that fell behind, the iterator
 // reconnects by itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is

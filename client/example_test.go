@@ -106,3 +106,25 @@ func ExampleClient_Subscribe() {
 		fmt.Println(*e.Version, e.Type)
 	}
 }
+
+// Following a category, the events written to the streams Order$…, from the first one
+// on: positions, not versions, say where each is, and where a restarted program would
+// resume (From: the last position handled + 1).
+func ExampleClient_Subscribe_category() {
+	c, err := client.New("127.0.0.1:7070")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	for e, err := range c.Subscribe(ctx, client.SubscribeOptions{Category: "Order"}) {
+		if errors.Is(err, pmd.ErrCorrupt) {
+			log.Printf("skipping a damaged record: %v", err)
+			continue
+		}
+		if err != nil {
+			log.Fatal(err) // refused: a category with a $, with Stream or Types, a token limited to streams
+		}
+		fmt.Println(e.Position, e.Stream, e.Type)
+	}
+}

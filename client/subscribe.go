@@ -26,7 +26,12 @@ type SubscribeOptions struct {
 	Stream string
 	// Types keeps only events of these types; only for the global log.
 	Types []string
-	// From is the first position (global log) or version (stream) to deliver.
+	// Category, if set, follows the events written to the streams of a category (the
+	// part of a stream name before its first $, as ReadCategory reads them) instead, by
+	// position. Not with Stream (pmd.All included) or Types; a token limited to streams
+	// may not (ErrForbidden).
+	Category string
+	// From is the first position (global log, category) or version (stream) to deliver.
 	From uint64
 	// Dropped, if set, is called with the reason each time the subscription lost its
 	// connection, before it reconnects and resumes: a *ConnectionError, or the daemon's
@@ -35,22 +40,34 @@ type SubscribeOptions struct {
 	Dropped func(err error)
 }
 
-// Subscribe follows the global log or one stream: the stored events from opts.From,
-// then live events as they are written. It yields each event once, in order; when the
-// connection drops, goes silent (WithIdleTimeout) or the daemon cuts it, it reconnects
-// after the reconnect delay and resumes after the last event yielded (SSE
-// Last-Event-ID), for as long as ctx lasts. It stops without an error when ctx is done,
-// and with one when the daemon refuses the subscription with a client error (4xx: a
-// missing token), when the answer is not an event stream (an *Error of status 200
+// Subscribe follows the global log, a category or one stream: the stored events from
+// opts.From, then live events as they are written. It yields each event once, in
+// order; when the connection drops, goes silent (WithIdleTimeout) or the daemon cuts
+// it, it reconnects after the reconnect delay and resumes after the last event yielded
+// (SSE Last-Event-ID), for as long as ctx lasts. It stops without an error when ctx is
+// done, and with one when the daemon refuses the subscription with a client error (4xx:
+// a missing token), when the answer is not an event stream (an *Error of status 200
 // naming its Content-Type: the address is not a pmd daemon's), or at an event over
 // WithMaxEventSize, which a retry would not change; options the store would refuse (a
-// stream name that breaks its rules, types with a stream) end it before anything is
-// sent, with a *pmd.InvalidArgumentError. At a damaged record it yields a
-// *pmd.CorruptError and, if the loop goes on, resumes after the record at once.
-// Breaking out of the loop ends the subscription.
+// stream or category name that breaks its rules, types with a stream, a category with
+// a stream or types) end it before anything is sent, with a *pmd.InvalidArgumentError.
+// At a damaged record it yields a *pmd.CorruptError and, if the loop goes on, resumes
+// after the record at once. Breaking out of the loop ends the subscription.
 func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		q := url.Values{}
+		if opts.Category != "" {
+			// As the store's Subscribe refuses them, with its Arg.
+			if err := checked("category", pmd.CheckCategory(opts.Category)); err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if opts.Stream != "" || len(opts.Types) > 0 {
+				yield(Event{}, invalid("category", "follow a category, a stream or types, not two of them"))
+				return
+			}
+			q.Set("category", opts.Category)
+		}
 		if opts.Stream != "" {
 			if err := checkStream(opts.Stream); err != nil {
 				yield(Event{}, err)

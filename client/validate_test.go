@@ -117,6 +117,21 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 			func() error {
 				return firstOf(c.Subscribe(ctx, client.SubscribeOptions{Stream: "Order$1", Types: []string{"Placed"}}))
 			}},
+		{"follow a category holding a $",
+			func() error { return first(s.Subscribe(ctx, pmd.SubscribeOptions{Category: "Order$1"})) },
+			func() error { return firstOf(c.Subscribe(ctx, client.SubscribeOptions{Category: "Order$1"})) }},
+		{"follow a category and a stream",
+			func() error { return first(s.Subscribe(ctx, pmd.SubscribeOptions{Category: "Order", Stream: pmd.All})) },
+			func() error {
+				return firstOf(c.Subscribe(ctx, client.SubscribeOptions{Category: "Order", Stream: pmd.All}))
+			}},
+		{"follow a category by type",
+			func() error {
+				return first(s.Subscribe(ctx, pmd.SubscribeOptions{Category: "Order", Types: []string{"Placed"}}))
+			},
+			func() error {
+				return firstOf(c.Subscribe(ctx, client.SubscribeOptions{Category: "Order", Types: []string{"Placed"}}))
+			}},
 		{"read an empty category",
 			func() error { return first(s.ReadCategory(ctx, "", pmd.ReadOptions{})) },
 			func() error { _, err := c.ReadCategory(ctx, "", pmd.ReadOptions{}); return err }},
