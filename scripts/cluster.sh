@@ -13,16 +13,26 @@ pids=()
 # SIGINT as well would take the SIGTERM for a second signal and exit at once, without
 # its clean shutdown (closing the store, flushing the index).
 set -m
-stopped=
 stop() {
-	[ -n "$stopped" ] && return
-	stopped=1
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait
+	for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done
 }
-trap 'stop; exit 130' INT
-trap 'stop; exit 143' TERM
-trap stop EXIT
+# finish, on the way out (Ctrl-C, SIGTERM, the terminal's SIGHUP, a node that exited),
+# stops the nodes and waits for all of them: the script never exits before its nodes,
+# which would keep running, holding their ports and data directories. A clean shutdown
+# can take up to a node's --shutdown-grace; a Ctrl-C (or SIGTERM, SIGHUP) while the
+# script waits sends each node a second SIGTERM, which makes it exit at once.
+finish() {
+	trap stop INT TERM HUP
+	if [ -n "$(jobs -p)" ]; then
+		stop
+		echo "stopping the nodes (Ctrl-C again makes them exit at once)" >&2 || true
+	fi
+	until wait; do :; done
+}
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap finish EXIT
 for i in 1 2 3; do
 	mkdir -p "$data/n$i"
 	"$bin" serve --data "$data/n$i" --addr "127.0.0.1:707$i" --config "$config" \
