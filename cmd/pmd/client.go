@@ -846,12 +846,19 @@ func compact(v any, max int) string {
 	return string(s)
 }
 
+// shellQuote returns s as one word a POSIX shell (or zsh) reads back as s: bare when
+// it holds only letters, digits and characters no shell reads specially, in single quotes
+// otherwise (an IPv6 address's brackets would glob, a tab or newline would split).
 func shellQuote(s string) string {
-	if s == "" || strings.ContainsAny(s, "$ '\"\\`!*?&;|<>(){}#~") {
-		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	if s != "" && !strings.HasPrefix(s, "=") && strings.Trim(s, shellSafe) == "" {
+		return s
 	}
-	return s
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// shellSafe are the characters shellQuote leaves bare. A leading = is quoted as well:
+// zsh reads =name as the path of the command name.
+const shellSafe = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-"
 
 // completeStreams completes stream names from the daemon, for shell completion. It
 // offers nothing, rather than an error, when the daemon cannot be asked.

@@ -8,11 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/testcert"
 )
 
 // TestFlagsInAnyPosition: a flag means the same before the arguments, between them and
@@ -345,10 +349,12 @@ func TestDeleteSaysWhetherThereWasAStream(t *testing.T) {
 }
 
 // TestMoreKeepsThePageSize: the command a page prints for the next one reads a page of
-// the same size from the same daemon (an --addr given on the command line, not in
-// PMD_ADDR, is repeated), and that command, run as printed, prints the rest.
+// the same size from the same daemon (an --addr or --tls-ca given on the command line is
+// repeated, one equal to PMD_ADDR's is not), and that command, as the shell reads it,
+// prints the rest.
 func TestMoreKeepsThePageSize(t *testing.T) {
 	t.Setenv("PMD_ADDR", "")
+	t.Setenv("PMD_TLS_CA", "")
 	d := startInProcess(t, nil)
 	ctx := context.Background()
 	for i := range 3 {
@@ -356,31 +362,100 @@ func TestMoreKeepsThePageSize(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A CA file in a directory whose name the shell would split and glob, were it not
+	// quoted. The daemon is plain http, so the CA is loaded but not used.
+	caDir := filepath.Join(t.TempDir(), "the CAs\tof [1]")
+	if err := os.Mkdir(caDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca, _, _ := testcert.Write(t, caDir, "pmd")
 	tests := []struct {
-		args []string
-		more string
+		pmdAddr string // PMD_ADDR
+		args    []string
+		more    string
 	}{
-		{[]string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + "\n"},
-		{[]string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all' --addr " + d.addr + "\n"},
-		{[]string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order --addr " + d.addr + "\n"},
-		{[]string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2 --addr " + d.addr + "\n"},
+		{"", []string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + "\n"},
+		{"", []string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all' --addr " + d.addr + "\n"},
+		{"", []string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order --addr " + d.addr + "\n"},
+		{"", []string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2 --addr " + d.addr + "\n"},
+		{d.addr, []string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all'\n"},
+		{"", []string{"read", "$all", "--limit", "2", "--tls-ca", ca}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + " --tls-ca '" + ca + "'\n"},
+		{d.addr, []string{"streams", "--limit", "2", "--tls-ca", ca}, "… more: pmd streams --after 'Order$1' --limit 2 --tls-ca '" + ca + "'\n"},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+		t.Run(tt.pmdAddr+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Setenv("PMD_ADDR", tt.pmdAddr)
 			code, out, errOut := runPMD(t, ctx, append(tt.args, "--addr", d.addr)...)
 			if code != exitOK || !strings.HasSuffix(out, tt.more) {
 				t.Fatalf("exit %d, want the last line %q:\n%s%s", code, tt.more, out, errOut)
 			}
 			// The next page is the rest: one more row, and no further page.
-			next := strings.Fields(strings.TrimPrefix(strings.TrimSuffix(tt.more, "\n"), "… more: pmd "))
-			for i, w := range next {
-				next[i] = strings.Trim(w, "'")
-			}
+			next := shellWords(t, strings.TrimPrefix(strings.TrimSuffix(tt.more, "\n"), "… more: pmd "))
 			code, out, errOut = runPMD(t, ctx, next...)
 			if code != exitOK || strings.Contains(out, "more:") || strings.Count(out, "\n") != 2 {
 				t.Fatalf("%q: exit %d, want one row and no next page:\n%s%s", next, code, out, errOut)
 			}
 		})
+	}
+}
+
+// shellWords returns the words bash reads in line, run in an empty directory but for
+// files named as what an unquoted glob in line would match.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to read the printed command:", err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"1:7070", ":7070", "a", "ab", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", `printf '%s\0' `+line)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bash -c %q: %v", line, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+}
+
+// TestShellQuote: a string shellQuote leaves bare holds nothing the shell reads
+// specially, and every string reads back, in bash, as itself.
+func TestShellQuote(t *testing.T) {
+	tests := []struct {
+		s, want string
+	}{
+		{"127.0.0.1:7070", "127.0.0.1:7070"},
+		{"Order-1_a.b/c@d%e+f,g=h", "Order-1_a.b/c@d%e+f,g=h"},
+		{"", "''"},
+		{"[::1]:7070", "'[::1]:7070'"},
+		{"a\tb", "'a\tb'"},
+		{"a\nb", "'a\nb'"},
+		{"a b", "'a b'"},
+		{"Order$1", "'Order$1'"},
+		{"it's", `'it'\''s'`},
+		{"a*", "'a*'"},
+		{"{a,b}", "'{a,b}'"},
+		{"~root", "'~root'"},
+		{"x=~", "'x=~'"},
+		{"=ls", "'=ls'"}, // zsh reads a leading = as a command's path
+		{"a^b", "'a^b'"},
+		{"é", "'é'"},
+		{"\\", `'\'`},
+	}
+	for _, tt := range tests {
+		got := shellQuote(tt.s)
+		if got != tt.want {
+			t.Errorf("shellQuote(%q) = %q, want %q", tt.s, got, tt.want)
+			continue
+		}
+		if words := shellWords(t, got); len(words) != 1 || words[0] != tt.s {
+			t.Errorf("bash reads %s as %q, want %q", got, words, tt.s)
+		}
 	}
 }
 
