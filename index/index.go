@@ -14,7 +14,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/internal/logevery"
 )
@@ -279,7 +278,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		logger = slog.Default()
 	}
 	if !opts.ReadOnly {
-		if err := tightenExisting(dir); err != nil {
+		if err := tightenExisting(dir, logger); err != nil {
 			return nil, fmt.Errorf("index: open %s: %w", dir, err)
 		}
 	}
@@ -298,7 +297,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			}
 		}},
 		Cache: cache,
-		FS:    privateFS{vfs.Default},
+		FS:    indexFS(opts.ReadOnly, logger),
 		// The log is the source of truth: the index records the last position it holds,
 		// and its owner replays the log after it. Pebble's own WAL would write every
 		// entry a second time for nothing.

@@ -524,7 +524,8 @@ func SyncFile(path string) error {
 }
 
 // openIndex opens the index in dir, replacing one that cannot be opened by an empty one:
-// everything in it comes from the log.
+// everything in it comes from the log. One that cannot be opened for want of permission
+// is left as it is, and the error returned.
 func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	marker := filepath.Join(e.dir, RebuildFile)
 	why, err := os.ReadFile(marker)
@@ -547,6 +548,10 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		switch {
 		case err == nil:
 			return idx, nil
+		case errors.Is(err, fs.ErrPermission):
+			// Another user's index, say: removing it may cost its owner the index, and a
+			// new one would meet the same permissions.
+			return nil, err
 		case errors.Is(err, index.ErrOlderFormat):
 			e.logger.Info("pmd: upgrading the index to this version's layout: rebuilding it from the log once", "dir", dir, "why", err)
 		case damage != nil:
