@@ -26,7 +26,8 @@ type RewriteOptions struct {
 	Change func(r *Record) *Record
 	// Pace, if set, is called after each record with the bytes read so far, and may
 	// wait to throttle the rewrite; an error it returns stops the rewrite, which then
-	// changes nothing.
+	// changes nothing. The copy of the records before the first replaced one, made
+	// when it is found, is not paced again.
 	Pace func(ctx context.Context, read int64) error
 	// BeforeSwap, if set, is called once the replacement is written and fsynced, after
 	// Change has seen every record, and before it is swapped in: only when a record is
@@ -45,11 +46,12 @@ type RewriteResult struct {
 
 // Rewrite rewrites the sealed segment that starts at position first with the records
 // opts.Change replaces, removing their bytes from the disk. No position changes, and the
-// segment stays in tidwall/wal's format. The new segment is written beside the old one
-// and fsynced, then renamed over it: a crash leaves either segment whole, and its
-// offsets are rebuilt when next needed (its sidecar is removed before the rename and
-// written again after it). Reads go on during a rewrite; each sees the old segment or
-// the new one. A damaged record stops the rewrite with its *CorruptError, changing
+// segment stays in tidwall/wal's format. A segment of which Change replaces no record is
+// only read: no copy of it is written, and its file stays as it is. Otherwise the new
+// segment is written beside the old one and fsynced, then renamed over it: a crash
+// leaves either segment whole, and its offsets are rebuilt when next needed (its sidecar
+// is removed before the rename and written again after it). Reads go on during a
+// rewrite; each sees the old segment or the new one. A damaged record stops the rewrite with its *CorruptError, changing
 // nothing: repair the log first.
 func (l *Log) Rewrite(ctx context.Context, first uint64, opts RewriteOptions) (RewriteResult, error) {
 	res, err := l.rewrite(ctx, first, opts)
@@ -143,22 +145,22 @@ func (l *Log) rewrite(ctx context.Context, first uint64, opts RewriteOptions) (R
 }
 
 // writeRewrite writes the rewritten segment s to tmp, fsynced, and returns its offsets
-// and size.
+// and size. tmp is created only when opts.Change replaces a record: the records before
+// the first replaced one are copied into it as they are, and a segment of which no record
+// is replaced is only read, with no copy written (none to fsync and remove), and the
+// offsets and size returned are its own.
 func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp string, opts RewriteOptions, res *RewriteResult) ([]uint32, int64, error) {
 	old, err := os.Open(s.path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer old.Close()
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		return nil, 0, err
-	}
+	var f *os.File // the copy, once a record is replaced
 	newOffs := make([]uint32, len(offs))
 	var size int64
 	err = func() error {
 		br := bufio.NewReaderSize(io.NewSectionReader(old, 0, s.size), scanBufferSize)
-		w := bufio.NewWriterSize(f, scanBufferSize)
+		var w *bufio.Writer
 		var buf, enc []byte
 		var off int64
 		for i := range offs {
@@ -178,12 +180,27 @@ func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp s
 				enc = appendRecord(enc[:0], repl, buf[6]&flagUnsynced) // keeps what the write was
 				out = enc
 				res.Replaced++
+				if f == nil {
+					// The first replaced record: the copy begins with the records
+					// before it, byte for byte, at the offsets they have.
+					if f, err = os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640); err != nil {
+						return err
+					}
+					if _, err := io.Copy(f, io.NewSectionReader(old, 0, start)); err != nil {
+						return err
+					}
+					copy(newOffs, offs[:i])
+					size = start
+					w = bufio.NewWriterSize(f, scanBufferSize)
+				}
 			}
-			newOffs[i] = uint32(size)
-			var lb [10]byte
-			n, _ := w.Write(appendUvarint(lb[:0], uint64(len(out))))
-			w.Write(out)
-			size += int64(n + len(out))
+			if f != nil {
+				newOffs[i] = uint32(size)
+				var lb [10]byte
+				n, _ := w.Write(appendUvarint(lb[:0], uint64(len(out))))
+				w.Write(out)
+				size += int64(n + len(out))
+			}
 			if opts.Pace != nil {
 				if err := opts.Pace(ctx, off); err != nil {
 					return err
@@ -192,13 +209,20 @@ func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp s
 				return err
 			}
 		}
+		if f == nil {
+			copy(newOffs, offs)
+			size = s.size
+			return nil
+		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
 		return f.Sync()
 	}()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return newOffs, size, err
 }
