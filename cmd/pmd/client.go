@@ -570,26 +570,40 @@ func deleteStream(ctx context.Context, c *client.Client, stream string, exp pmd.
 
 func newTailCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	var asJSON bool
-	var types, stream, from string
+	var types, stream, category, from string
 	cmd := &cobra.Command{
 		Use:   "tail",
-		Short: "follow the global log (or --stream S) live; --from catches up from a position first",
+		Short: "follow the global log (or --stream S, or --category C) live; --from catches up from a position first",
 		Long: `Tail prints events as they are written, until Ctrl-C. Without --from it starts at the
 end, with the events written after it started; with --from it first prints the stored
 events from that position (a version with --stream), then goes on live. A dropped
 connection, or a daemon restart, is resumed where it stopped, without a gap. A damaged
 record is reported on stderr and skipped. Each line is an event: its position, time,
-stream, type and data; with --stream, its version there first, the number --from takes.`,
+stream, type and data; with --stream, its version there first, the number --from takes.
+--category C follows the events written to the streams C$… (as pmd category C reads
+them), by position; not with --stream or --types.`,
 		Example: `  pmd tail --types ConfirmOrder,CancelOrder
   pmd tail --from 1
-  pmd tail --stream 'CateringMatch$42' --from 0`,
-		Args: wantArgs(0, 0, "no arguments (--stream names a stream)"),
+  pmd tail --stream 'CateringMatch$42' --from 0
+  pmd tail --category Order --from 1`,
+		Args: wantArgs(0, 0, "no arguments (--stream names a stream, --category a category)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := client.SubscribeOptions{Stream: stream}
+			opts := client.SubscribeOptions{Stream: stream, Category: category}
 			var err error
 			if cmd.Flags().Changed("types") {
 				if opts.Types, err = splitTypes(types); err != nil {
 					return err
+				}
+			}
+			if cmd.Flags().Changed("category") {
+				if err := pmd.CheckCategory(category); err != nil {
+					return &usageError{fmt.Sprintf("--category %v", err)}
+				}
+				switch {
+				case cmd.Flags().Changed("stream"):
+					return &usageError{"give --category or --stream, not both"}
+				case cmd.Flags().Changed("types"):
+					return &usageError{"give --category or --types, not both: types filter only the global log"}
 				}
 			}
 			if stream != "" && len(opts.Types) > 0 {
@@ -615,9 +629,9 @@ stream, type and data; with --stream, its version there first, the number --from
 			// too, before tail says it follows anything. Without --from, end's read is
 			// that check.
 			if from == "" {
-				opts.From, err = end(ctx, c, stream)
+				opts.From, err = end(ctx, c, opts)
 			} else {
-				err = canRead(ctx, c, stream)
+				err = canRead(ctx, c, opts)
 			}
 			if err != nil {
 				return err
@@ -626,7 +640,11 @@ stream, type and data; with --stream, its version there first, the number --from
 			// then its position; the global log's, the position alone.
 			ofStream := stream != "" && stream != pmd.All
 			if !asJSON {
-				fmt.Fprintf(stderr, "following %s at %s from %d (Ctrl-C to stop)\n", cmp.Or(stream, "$all"), c.URL(), opts.From)
+				what := cmp.Or(stream, "$all")
+				if category != "" {
+					what = "category " + category
+				}
+				fmt.Fprintf(stderr, "following %s at %s from %d (Ctrl-C to stop)\n", what, c.URL(), opts.From)
 			}
 			opts.Dropped = func(err error) { fmt.Fprintf(stderr, "connection lost (%v); reconnecting\n", err) }
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -659,20 +677,24 @@ stream, type and data; with --stream, its version there first, the number --from
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON event a line, for scripts")
 	cmd.Flags().StringVar(&types, "types", "", "only these event types, comma-separated")
 	cmd.Flags().StringVar(&stream, "stream", "", "follow one stream instead of the global log")
+	cmd.Flags().StringVar(&category, "category", "", "follow the events written to the streams of this category (Order for Order$42) instead of the global log")
 	cmd.Flags().StringVar(&from, "from", "", "catch up from this position (version with --stream), then follow; default: the end")
 	_ = cmd.RegisterFlagCompletionFunc("stream", completeStreams(g))
 	return cmd
 }
 
-// canRead reads the first record of stream (or of the global log) as a check that the
-// daemon is there and lets this token read what the subscription would: its /healthz,
-// which end asks where the global log ends, wants no token. A damaged first record was
-// read all the same: the subscription skips it.
-func canRead(ctx context.Context, c *client.Client, stream string) error {
+// canRead reads the first record of what opts follows (a category, a stream or the
+// global log) as a check that the daemon is there and lets this token read what the
+// subscription would: its /healthz, which end asks where the global log ends, wants no
+// token. A damaged first record was read all the same: the subscription skips it.
+func canRead(ctx context.Context, c *client.Client, opts client.SubscribeOptions) error {
 	var err error
-	if stream == "" || stream == pmd.All {
+	switch stream := opts.Stream; {
+	case opts.Category != "":
+		_, err = c.ReadCategory(ctx, opts.Category, pmd.ReadOptions{Limit: 1})
+	case stream == "" || stream == pmd.All:
 		_, err = c.ReadAll(ctx, pmd.ReadOptions{Limit: 1})
-	} else {
+	default:
 		_, err = c.ReadStream(ctx, stream, pmd.ReadOptions{Limit: 1})
 	}
 	if errors.Is(err, pmd.ErrStreamNotFound) || errors.Is(err, pmd.ErrCorrupt) {
@@ -681,12 +703,14 @@ func canRead(ctx context.Context, c *client.Client, stream string) error {
 	return err
 }
 
-// end is where a tail without --from starts: after the last record of the log, or
-// after the last version of stream, read as canRead would. A degraded store still says
-// where its log ends, and a damaged last event of stream where it was.
-func end(ctx context.Context, c *client.Client, stream string) (uint64, error) {
-	if stream == "" || stream == pmd.All {
-		if err := canRead(ctx, c, stream); err != nil {
+// end is where a tail without --from starts: after the last record of the log (for
+// the global log or a category), or after the last version of the stream opts follows,
+// read as canRead would. A degraded store still says where its log ends, and a damaged
+// last event of a stream where it was.
+func end(ctx context.Context, c *client.Client, opts client.SubscribeOptions) (uint64, error) {
+	stream := opts.Stream
+	if opts.Category != "" || stream == "" || stream == pmd.All {
+		if err := canRead(ctx, c, opts); err != nil {
 			return 0, err
 		}
 		h, err := c.Health(ctx)
