@@ -48,9 +48,9 @@ type ScavengeResult struct {
 // Freed is the disk bytes the scavenge gave back.
 func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 
-// Scavenge rewrites every sealed segment of the log without the bytes of dead events (and
-// of links that no stream shows), and without the data and metadata of erased events. No
-// position changes. The newest version of every stream that is not deleted stays (an
+// Scavenge reads every sealed segment of the log and rewrites those that hold bytes of
+// dead events (or of links that no stream shows) or data and metadata of erased events,
+// without them; a segment with nothing to remove is only read. No position changes. The newest version of every stream that is not deleted stays (an
 // event without its data if it is dead), so that an index rebuilt from the log gives the
 // stream the same next version. Each
 // segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
