@@ -308,21 +308,27 @@ func (n *Node) open(ctx context.Context) error {
 // ids and was upgraded since. That is the id of the latest seed entry in the Raft log in
 // dir before the first write entry (every member keeps that one: fsm.seed), or that of
 // the node's newest snapshot of its own store if that snapshot is newer (it was taken
-// with the id the node had then). Raft does not hand the seed entry to the state machine
-// again (the store applied it: fsm.applied skips it). A log compacted past the seed
-// entry, or one of a cluster seeded before cluster ids, has none: the node learns the id
-// from a snapshot it restores or installs, if ever.
+// with the id the node had then). Once the store holds writes and a write entry follows
+// that seed entry in the log, the seed entry's id stands, whatever a newer snapshot
+// says: the node wrote its store in that cluster, and a newer snapshot of another id is
+// one a leader of another cluster (seeded from a copy of the same data directory) sent,
+// which Raft saved before the node refused it; resume then refuses that snapshot by its
+// id. Raft does not hand the seed entry to the state machine again (the store applied
+// it: fsm.applied skips it). A log compacted past the seed entry, or one of a cluster
+// seeded before cluster ids, has none: the node learns the id from a snapshot it
+// restores or installs, if ever.
 func (n *Node) recoverClusterID(dir string) error {
 	if n.fsm.cluster.get() != uuid.Nil {
 		return nil
 	}
-	_, id, at, _, err := readSeeds(dir)
+	_, id, at, settled, _, err := readSeeds(dir)
 	if err != nil {
 		return err
 	}
-	from := "the seed entry in the Raft log"
+	from, logID := "the seed entry in the Raft log", id
 	raftDir := filepath.Dir(dir)
-	if _, err := os.Stat(filepath.Join(raftDir, "snapshots")); err == nil {
+	written := n.store.Applied() > 0
+	if _, err := os.Stat(filepath.Join(raftDir, "snapshots")); err == nil && !(written && settled) {
 		snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclog.NewNullLogger())
 		if err != nil {
 			return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
@@ -339,8 +345,10 @@ func (n *Node) recoverClusterID(dir string) error {
 			if d.Cluster != uuid.Nil && d.StoreID == n.store.ID() {
 				id, from = d.Cluster, "the node's newest Raft snapshot"
 			}
-			if err := n.snapshotsAgree(snaps, metas, raftDir); err != nil {
-				return err
+			if written {
+				if err := snapshotsAgree(snaps, metas, n.store.ID(), logID, raftDir); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -354,26 +362,29 @@ func (n *Node) recoverClusterID(dir string) error {
 	return nil
 }
 
-// snapshotsAgree refuses to recover the cluster id from the snapshots metas of snaps,
-// in raftDir, of a store that holds writes, when they name different clusters: one of
-// them was sent by a leader of another cluster (seeded from a copy of the same data
-// directory, so of the same store id) and saved by Raft before the node refused it
-// (fsm.Restore). Taking the newest, the node took that cluster's id, accepted its
-// snapshot and copied its records onto its own. Before any write the latest id replaces
-// the one before it (fsm.seed), so snapshots of several ids are then the node's own.
-func (n *Node) snapshotsAgree(snaps raft.SnapshotStore, metas []*raft.SnapshotMeta, raftDir string) error {
-	if n.store.Applied() == 0 {
-		return nil
-	}
+// snapshotsAgree refuses to take the cluster id of a store (of id storeID) that holds
+// writes from the snapshots metas of snaps, in raftDir, when those of that store name
+// different clusters: one of them was sent by a leader of another cluster (seeded from a
+// copy of the same data directory, so of the same store id) and saved by Raft before the
+// node refused it (fsm.Restore). Taking the newest, the node took that cluster's id,
+// accepted its snapshot and copied its records onto its own. Before any write the latest
+// id replaces the one before it (fsm.seed), so snapshots of several ids are then the
+// node's own. An older snapshot it cannot read is skipped, as Raft reads one only if it
+// cannot read those after it. logID is the id of the seed entry in the node's Raft log,
+// uuid.Nil if none: the error names it as the one to record.
+func snapshotsAgree(snaps raft.SnapshotStore, metas []*raft.SnapshotMeta, storeID, logID uuid.UUID, raftDir string) error {
 	var ids []string
 	var first uuid.UUID
 	differ := false
-	for _, m := range metas {
+	for i, m := range metas {
 		d, err := readSnapshot(snaps, m.ID)
 		if err != nil {
+			if i > 0 {
+				continue
+			}
 			return err
 		}
-		if d.Cluster == uuid.Nil || d.StoreID != n.store.ID() {
+		if d.Cluster == uuid.Nil || d.StoreID != storeID {
 			continue
 		}
 		ids = append(ids, fmt.Sprintf("%s in snapshot %s", d.Cluster, m.ID))
@@ -385,9 +396,14 @@ func (n *Node) snapshotsAgree(snaps raft.SnapshotStore, metas []*raft.SnapshotMe
 	if !differ {
 		return nil
 	}
+	file := filepath.Join(raftDir, clusterIDFile)
+	which := "the cluster_id that a member of this node's cluster reports in its info"
+	if logID != uuid.Nil {
+		which = fmt.Sprintf("%s, the seed entry's in this node's Raft log", logID)
+	}
 	return fmt.Errorf("cluster: %s is missing, and this node's Raft snapshots name different clusters (%s): a leader of another cluster seeded from a copy of the same data directory sent one of them, "+
-		"and Raft saved it before this node refused it; write this node's cluster id to %s, or remove the other cluster's snapshots from %s, and start it again",
-		filepath.Join(raftDir, clusterIDFile), strings.Join(ids, ", "), filepath.Join(raftDir, clusterIDFile), filepath.Join(raftDir, "snapshots"))
+		"and Raft saved it before this node refused it; write this node's cluster id (%s) to %s, or remove the other cluster's snapshots from %s, and start it again",
+		file, strings.Join(ids, ", "), which, file, filepath.Join(raftDir, "snapshots"))
 }
 
 // Close leaves the cluster's work to the others: it stops Raft (without leaving the

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,6 +36,13 @@ func Replayed(dir string) (uint64, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("cluster: %w", err)
 	}
+	seed, logID, _, settled, ok, err := readSeeds(filepath.Join(raftDir, raftLogDir))
+	if err != nil {
+		return 0, err
+	}
+	if !settled {
+		logID = uuid.Nil
+	}
 	above, found := uint64(0), false
 	if _, err := os.Stat(filepath.Join(raftDir, "snapshots")); err == nil {
 		snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclog.NewNullLogger())
@@ -50,17 +58,13 @@ func Replayed(dir string) (uint64, error) {
 			if err != nil {
 				return 0, err
 			}
-			if err := ownSnapshot(dir, metas[0].ID, d); err != nil {
+			if err := ownSnapshot(dir, snaps, metas, d, logID); err != nil {
 				return 0, err
 			}
 			above, found = d.Position, true
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("cluster: %w", err)
-	}
-	seed, ok, err := seedPosition(filepath.Join(raftDir, raftLogDir))
-	if err != nil {
-		return 0, err
 	}
 	if ok {
 		above, found = max(above, seed), true
@@ -71,41 +75,54 @@ func Replayed(dir string) (uint64, error) {
 	return above, nil
 }
 
-// ownSnapshot refuses the snapshot id, holding d, of a node's data directory dir when
-// it is of another cluster than the one recorded in raft/CLUSTER_ID, or of another
-// store than dir's: a leader of another cluster sent it and Raft saved it before the
-// node refused it (fsm.Restore). The node's start refuses it too (resume): its position
-// says nothing of what this node's Raft state writes again. Unlike the start's check
+// ownSnapshot refuses the newest snapshot (metas[0], holding d) of snaps, in a node's
+// data directory dir, when it is of another cluster than the node's, or of another store
+// than dir's: a leader of another cluster sent it and Raft saved it before the node
+// refused it (fsm.Restore). The node's start refuses it too (resume): its position says
+// nothing of what this node's Raft state writes again. The node's cluster is the one
+// recorded in raft/CLUSTER_ID or, with that file lost, logID: the id of the seed entry
+// in its Raft log that a write entry follows (readSeeds), which the start takes too
+// (recoverClusterID). With neither, snapshots of the store that name different clusters
+// are refused, as the start refuses them (snapshotsAgree). Unlike the start's check
 // (fsm.belongs), which compares cluster ids only once the store holds writes (before, a
 // snapshot's id replaces the recorded one), this one compares them always: it cannot
 // read the applied index of the store it is asked to repair. So a node with no writes
 // that crashed after Raft saved a snapshot of its cluster with another id (before the
 // restore recorded that id) starts, but is refused here; starting it once records the
 // snapshot's id, after which this check accepts it.
-func ownSnapshot(dir, id string, d snapshotData) error {
-	cid, err := loadClusterID(filepath.Join(dir, engine.RaftDir, clusterIDFile))
+func ownSnapshot(dir string, snaps raft.SnapshotStore, metas []*raft.SnapshotMeta, d snapshotData, logID uuid.UUID) error {
+	raftDir := filepath.Join(dir, engine.RaftDir)
+	cid, err := loadClusterID(filepath.Join(raftDir, clusterIDFile))
 	if err != nil {
 		return err
 	}
+	ours := cmp.Or(cid.get(), logID)
+	storeID := uuid.Nil
+	if b, err := os.ReadFile(filepath.Join(dir, engine.StoreIDFile)); err == nil {
+		storeID, _ = uuid.Parse(strings.TrimSpace(string(b)))
+	}
+	id := metas[0].ID
 	why := ""
-	if ours := cid.get(); ours != uuid.Nil && d.Cluster != uuid.Nil && d.Cluster != ours {
+	if ours != uuid.Nil && d.Cluster != uuid.Nil && d.Cluster != ours {
 		why = otherCluster(ours, d.Cluster)
-	} else if b, err := os.ReadFile(filepath.Join(dir, engine.StoreIDFile)); err == nil {
-		if sid, err := uuid.Parse(strings.TrimSpace(string(b))); err == nil && sid != d.StoreID {
-			why = fmt.Sprintf("this node's data directory holds store %s, not the snapshot's store %s", sid, d.StoreID)
+	} else if storeID != uuid.Nil && storeID != d.StoreID {
+		why = fmt.Sprintf("this node's data directory holds store %s, not the snapshot's store %s", storeID, d.StoreID)
+	} else if ours == uuid.Nil && storeID != uuid.Nil {
+		if err := snapshotsAgree(snaps, metas, storeID, uuid.Nil, raftDir); err != nil {
+			return err
 		}
 	}
 	if why == "" {
 		return nil
 	}
 	return fmt.Errorf("cluster: the newest Raft snapshot, %s, is not this node's: %s; a leader of another cluster sent it, and Raft saved it before the node refused it: "+
-		"remove it from %s (the node's start refuses it too)", id, why, filepath.Join(dir, engine.RaftDir, "snapshots"))
+		"remove it from %s (the node's start refuses it too)", id, why, filepath.Join(raftDir, "snapshots"))
 }
 
 // seedPosition reads the Raft log in dir, without changing it, for its seed entries,
 // and returns the highest position one names; ok is false if it holds none.
 func seedPosition(dir string) (pos uint64, ok bool, err error) {
-	pos, _, _, ok, err = readSeeds(dir)
+	pos, _, _, _, ok, err = readSeeds(dir)
 	return pos, ok, err
 }
 
@@ -114,22 +131,24 @@ func seedPosition(dir string) (pos uint64, ok bool, err error) {
 // (uuid.Nil if none carries one), with the index of the entry it came from: the latest
 // seed entry's id before the first write entry (each replaced the one before it:
 // fsm.seed), or, with none before it, the first one's after it (a node with no id takes
-// it); ok is false if it holds none. A torn end of the last segment (what a start cuts)
-// ends the reading; other damage fails it, as it fails the node's start.
-func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, ok bool, err error) {
+// it); ok is false if it holds none. settled says a write entry follows the entry the
+// id came from: the node wrote its store in that cluster, and no later id replaced it. A
+// torn end of the last segment (what a start cuts) ends the reading; other damage fails
+// it, as it fails the node's start.
+func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, settled, ok bool, err error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return 0, uuid.Nil, 0, false, nil
+		return 0, uuid.Nil, 0, false, false, nil
 	}
 	segs, err := listSegments(dir)
 	if err != nil {
-		return 0, uuid.Nil, 0, false, err
+		return 0, uuid.Nil, 0, false, false, err
 	}
 	written := false // a write entry came before
 	for i, seg := range segs {
 		path := filepath.Join(dir, seg.name)
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return 0, uuid.Nil, 0, false, fmt.Errorf("cluster: the Raft log: %w", err)
+			return 0, uuid.Nil, 0, false, false, fmt.Errorf("cluster: the Raft log: %w", err)
 		}
 		for off, index := 0, seg.first; off < len(b); index++ {
 			if bad := checkFrame(b[off:], index); bad != "" {
@@ -140,12 +159,12 @@ func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, ok bool, e
 				if torn {
 					break
 				}
-				return 0, uuid.Nil, 0, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
+				return 0, uuid.Nil, 0, false, false, fmt.Errorf("%w: segment %s, offset %d, entry %d: %s", ErrRaftLogCorrupt, path, off, index, bad)
 			}
 			size, n := binary.Uvarint(b[off:])
 			var l raft.Log
 			if err := decodeLog(b[off+n:off+n+int(size)], &l); err != nil {
-				return 0, uuid.Nil, 0, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
+				return 0, uuid.Nil, 0, false, false, fmt.Errorf("%w: segment %s, offset %d: %v", ErrRaftLogCorrupt, path, off, err)
 			}
 			off += n + int(size)
 			if l.Type != raft.LogCommand || len(l.Data) == 0 {
@@ -153,13 +172,14 @@ func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, ok bool, e
 			}
 			if l.Data[0] == entryWrite {
 				written = true
+				settled = settled || cluster != uuid.Nil
 			}
 			if l.Data[0] != entrySeed {
 				continue
 			}
 			var e seedEntry
 			if err := msgpack.Unmarshal(l.Data[1:], &e); err != nil {
-				return 0, uuid.Nil, 0, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
+				return 0, uuid.Nil, 0, false, false, fmt.Errorf("cluster: the seed entry %d of the Raft log does not decode: %w", l.Index, err)
 			}
 			pos, ok = max(pos, e.Position), true
 			if e.Cluster != uuid.Nil && (!written || cluster == uuid.Nil) {
@@ -167,5 +187,5 @@ func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, ok bool, e
 			}
 		}
 	}
-	return pos, cluster, at, ok, nil
+	return pos, cluster, at, settled, ok, nil
 }
