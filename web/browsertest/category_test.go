@@ -16,7 +16,8 @@ import (
 
 // TestBrowserCategory: a category's page shows the events written to its streams,
 // newest first, with the stream of each, paged as $all is, and follows them live; a
-// stream page and the streams list link to it.
+// stream page and the streams list link to it. Empty, it says whether nothing was
+// written yet (an empty log) or nothing is kept (its streams deleted).
 func TestBrowserCategory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
@@ -72,6 +73,15 @@ func TestBrowserCategory(t *testing.T) {
 		b.poll(t, `document.querySelector('main p.empty') !== null && `+badgeJS+` === '● live'`)
 		d.append(t, "Crate$1", fact{Type: "Packed"})
 		b.poll(t, streamsJS+` === 'Crate$1'`)
+	})
+
+	t.Run("all its streams deleted", func(t *testing.T) {
+		// The log is not empty: the page does not say that nothing was written.
+		defer b.check(t)
+		d.append(t, "Bin$1", fact{Type: "Emptied"})
+		d.call(t, "DELETE", "/v1/streams/Bin%241", "", http.StatusNoContent)
+		b.open(t, "#/categories/Bin", "category")
+		b.poll(t, `document.querySelector('main p.empty')?.textContent === 'No event of a stream Bin$… is kept.'`)
 	})
 
 	t.Run("from the streams list", func(t *testing.T) {

@@ -899,7 +899,9 @@
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, false)));
     // An older page that is empty starts before the first event kept (retention).
     const empty = el('p', { class: 'empty' }, from !== null
-      ? `No event of a stream ${name}$… is at or before position ${from}.` : `No event was written to a stream ${name}$… yet.`);
+      ? `No event of a stream ${name}$… is at or before position ${from}.`
+      // Events of the category's streams may have been, and been deleted since.
+      : end !== null && end <= 1 ? `No event was written to a stream ${name}$… yet.` : `No event of a stream ${name}$… is kept.`);
     show('category', title,
       el('p', { class: 'hint' }, `The events written to the streams ${name}$…, newest first; events linked into them are not theirs.`),
       el('table', null,
