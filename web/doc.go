@@ -1,9 +1,9 @@
 // Package web is pmd's browser: a single page, served from files embedded in the binary,
 // that shows streams, events, the global log and process managers by calling the
-// daemon's HTTP API (/v1/...) like any other client. It needs no build step, no CDN and
-// no network beyond the daemon: its one library, uPlot for the dashboard's charts, is
-// vendored in static/vendor/uplot (its LICENSE and VERSION beside it). Handler is
-// mounted at "/" of the daemon with server.Options.Browser.
+// daemon's HTTP API (/v1/..., and /healthz) like any other client. It needs no build
+// step, no CDN and no network beyond the daemon: its one library, uPlot for the
+// dashboard's charts, is vendored in static/vendor/uplot (its LICENSE and VERSION beside
+// it). Handler is mounted at "/" of the daemon with server.Options.Browser.
 //
 // What it promises:
 //
@@ -18,13 +18,15 @@
 //   - Pages that show the newest events follow them live over GET /v1/subscribe
 //     (EventSource): new events appear without a reload. Those that follow the log
 //     from its end (the process managers, $all by type, a category) learn where it ends
-//     from GET /v1/stats, without reading its newest event, which may be megabytes. A subscription answered with
-//     an error says which with the live badge; a 5xx is asked for again, later each
-//     time, a 4xx is not. A hidden tab closes its subscriptions and, shown again, opens
-//     them from after the last event it had: over HTTP/1.1 a browser gives one server
-//     six connections for all its tabs, and live tabs left in the background would
-//     otherwise keep any other page of the daemon from loading. The page that asks for a
-//     token ("Use another token", a 401) closes those of the page it replaces.
+//     from GET /healthz (its last_position), without reading its newest event, which may
+//     be megabytes, and from the node itself: a cluster node's /v1/stats asks every peer
+//     how it stands. A subscription answered with an error says which with the live
+//     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab
+//     closes its subscriptions and, shown again, opens them from after the last event it
+//     had: over HTTP/1.1 a browser gives one server six connections for all its tabs,
+//     and live tabs left in the background would otherwise keep any other page of the
+//     daemon from loading. The page that asks for a token ("Use another token", a 401)
+//     closes those of the page it replaces.
 //   - A cluster's follower lists no process manager or subscription in its stats (they
 //     run on the leader): its dashboard says so and names the leader.
 //   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.

@@ -144,6 +144,7 @@ func (d *daemon) browserBase(t *testing.T) string {
 	proxy.FlushInterval = -1 // Server-Sent Events pass through as they come
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", proxy)
+	mux.Handle("/healthz", proxy) // where the page learns where the log ends
 	mux.Handle("/", web.Handler())
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)

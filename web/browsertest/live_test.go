@@ -75,6 +75,7 @@ func TestBrowserLiveGoesOnPastADamagedRecord(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/subscribe", sub)
 	mux.Handle("/v1/", proxy)
+	mux.Handle("/healthz", proxy) // where the page learns where the log ends
 	mux.Handle("/", web.Handler())
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)

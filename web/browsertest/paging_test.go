@@ -33,6 +33,7 @@ func front(t *testing.T, d *daemon, handle func(w http.ResponseWriter, r *http.R
 			proxy.ServeHTTP(w, r)
 		}
 	})
+	mux.Handle("/healthz", proxy) // where the page learns where the log ends
 	mux.Handle("/", web.Handler())
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)

@@ -264,11 +264,30 @@
   }
 
   // endOfLog is the position a live subscription to $all (or a category) starts at to
-  // see only events written from now on: the one after the log's last record. The stats
-  // say it without reading an event: the newest may be megabytes of data.
+  // see only events written from now on: the one after the log's last record. /healthz
+  // says it without reading an event (the newest may be megabytes of data) and from this
+  // node alone: the stats of a cluster node ask every peer how it stands. A degraded
+  // store answers 503 with the position all the same.
   async function endOfLog() {
-    const st = await api('stats');
-    return st.store.last_position + 1;
+    let res;
+    try {
+      res = await fetch('/healthz', { headers: { Accept: 'application/json' } });
+    } catch (e) {
+      throw new Error('could not reach pmd: ' + e.message);
+    }
+    let body = null;
+    try {
+      body = parseJSON(await res.text());
+    } catch (_) {
+      // not JSON: the status says enough
+    }
+    if (!body || typeof body.last_position !== 'number') {
+      const err = new Error((body && body.message) || `${res.status} ${res.statusText}`);
+      err.code = body && body.error;
+      err.status = res.status;
+      throw err;
+    }
+    return body.last_position + 1;
   }
 
   // managers caches the process manager names for the page's lifetime: they come from
