@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
@@ -180,7 +181,9 @@ func (n *Node) answer(c net.Conn) {
 	if err := json.Unmarshal(line, &req); err != nil {
 		resp.Error = "bad request: " + err.Error()
 	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), serviceTimeout)
+		// Within the node's closing: a leader's check of a silent node that asked to
+		// join (checkJoiner) would hold Close (pmd serve's SIGTERM) until joinerWait.
+		ctx, cancel := context.WithTimeout(n.closing, serviceTimeout)
 		defer cancel()
 		switch req.Op {
 		case "info":
@@ -226,10 +229,16 @@ func (n *Node) answer(c net.Conn) {
 		return
 	}
 	// Stream the records: no overall deadline (a far-behind node may need many), but
-	// each write must make progress.
+	// each write must make progress. Close ends the copy (the peer asks another member,
+	// or this one again): a peer that keeps reading would hold it for the whole copy.
 	bw := bufio.NewWriterSize(c, 256<<10)
 	var buf []byte
-	err = n.store.ScanRecords(context.Background(), req.From, req.To, func(r *pmdlog.Record) error {
+	stop := context.AfterFunc(n.closing, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+	err = n.store.ScanRecords(n.closing, req.From, req.To, func(r *pmdlog.Record) error {
+		if err := n.closing.Err(); err != nil {
+			return err
+		}
 		buf = pmdlog.AppendRecord(buf[:0], r)
 		var hdr [binary.MaxVarintLen64]byte
 		_ = c.SetWriteDeadline(time.Now().Add(serviceTimeout))
@@ -240,7 +249,11 @@ func (n *Node) answer(c net.Conn) {
 		return err
 	})
 	if err != nil {
-		n.logger.Warn("cluster: copying records to a peer stopped", "from", req.From, "to", req.To, "err", err)
+		level := slog.LevelWarn
+		if n.closing.Err() != nil {
+			level = slog.LevelDebug // the node is closing: nothing went wrong
+		}
+		n.logger.Log(context.Background(), level, "cluster: copying records to a peer stopped", "from", req.From, "to", req.To, "err", err)
 		return // the peer sees the stream end without its end mark
 	}
 	_ = bw.WriteByte(0)
