@@ -11,9 +11,10 @@ import (
 
 // TestErasedUncachedProcessCounts: a process the manager does not have cached (no cache,
 // or evicted by others) and finds erased when it folds it again moves in Counts from
-// where Counts had it to completed at once, as a restart would count it, whether a late
-// event or its deadline makes the manager fold it, however often it folds it again, and
-// retention removing it leaves Counts at zero, not negative.
+// where Counts had it (open, expired or completed) to completed at once, as a restart
+// would count it, whether a late event or its deadline makes the manager fold it,
+// however often it folds it again, and retention removing it leaves Counts at zero, not
+// negative.
 func TestErasedUncachedProcessCounts(t *testing.T) {
 	for _, cache := range []struct {
 		name string
@@ -21,13 +22,18 @@ func TestErasedUncachedProcessCounts(t *testing.T) {
 	}{{"no cache", -1}, {"evicted", 1}} {
 		for _, tc := range []struct {
 			name string
+			// first is the fact that starts the process: OrderPlaced leaves it open
+			// with its deadline pending, OrderPaid completes it at once (a command
+			// issued, nothing pending).
+			first string
 			// expire: the process's deadline fires before the erasure, which leaves it
-			// expired with nothing pending; else it is open with its deadline pending.
+			// expired with nothing pending.
 			expire bool
 			before pm.Counts
 		}{
-			{"open with a deadline pending", false, pm.Counts{Open: 1}},
-			{"expired", true, pm.Counts{Expired: 1}},
+			{"open with a deadline pending", "OrderPlaced", false, pm.Counts{Open: 1}},
+			{"expired", "OrderPlaced", true, pm.Counts{Expired: 1}},
+			{"completed", "OrderPaid", false, pm.Counts{Completed: 1}},
 		} {
 			t.Run(cache.name+"/"+tc.name, func(t *testing.T) {
 				ctx := context.Background()
@@ -42,7 +48,7 @@ func TestErasedUncachedProcessCounts(t *testing.T) {
 					Retention: pm.Retention{Completed: 2 * timeout},
 				}
 				r := start(t, s, purchaseDef(), opts)
-				appendFact(t, s, purchaseFact("OrderPlaced", "1"))
+				appendFact(t, s, purchaseFact(tc.first, "1"))
 				r.idle(t)
 				if tc.expire {
 					clock.Advance(timeout + time.Minute)
