@@ -608,12 +608,12 @@ func (processes) Holding(context.Context, pmd.Event) ([]string, error) { return 
 // parkedCommand is the one parked command of processes, of process 42.
 var parkedCommand = uuid.MustParse("0190c1d2-0000-7000-8000-0000000000c1")
 
-func (processes) Parked(_ context.Context, name string) ([]server.ParkedCommand, error) {
+func (processes) Parked(_ context.Context, name string, _ int) ([]server.ParkedCommand, int, error) {
 	if name != "CateringMatch" {
-		return nil, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return nil, 0, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
 	}
 	return []server.ParkedCommand{{ProcessID: "42", ID: parkedCommand.String(), Type: "Confirm",
-		Data: map[string]any{"n": int64(1 << 60)}, Receiver: "http://r", Attempts: 3, Error: "503"}}, nil
+		Data: map[string]any{"n": int64(1 << 60)}, Receiver: "http://r", Attempts: 3, Error: "503"}}, 1, nil
 }
 
 // Retry and Skip accept the parked command; another command of process 42 is being

@@ -2,6 +2,7 @@ package pm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -152,22 +153,38 @@ func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, o
 		fmt.Errorf("pm: %s$%s: command %s: %w", m.name, processID, id, ErrCommandNotStuck))
 }
 
-// Parked lists the parked commands, in the order they were issued. It is empty
-// unless Run runs with a Deliver handler. A command is listed with its data only while
-// its record reads so: one whose process stream was erased since it was parked (see
-// doc.go, "Erasing a process"), or whose record cannot be read, is listed without (Data
-// nil), as the listing must show nothing an erasure erased. That costs a lookup of each
-// parked command's record by its id.
-func (m *Manager) Parked() []ParkedCommand {
+// Parked lists the first limit parked commands (all of them for limit ≤ 0), in the
+// order they were issued, and total, how many are parked. It is empty unless Run runs
+// with a Deliver handler. A command is listed with its data only while its record reads
+// so: one whose process stream was erased since it was parked (see doc.go, "Erasing a
+// process"), or whose record is no longer stored, is listed without (Data nil), as the
+// listing must show nothing an erasure erased. That costs a lookup of the record of each
+// command listed, not of the others; a lookup that fails otherwise (ctx done, a closed
+// or damaged store) fails Parked.
+func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, total int, err error) {
 	out := m.parkedCommands()
+	total = len(out)
+	if limit > 0 && limit < len(out) {
+		out = out[:limit]
+	}
 	for i := range out {
-		rec, err := m.store.Event(context.Background(), out[i].Command.ID)
-		if err != nil || rec.Erased {
+		rec, err := eventByID(m.store, ctx, out[i].Command.ID)
+		var gone *pmd.EventNotFoundError
+		switch {
+		case errors.As(err, &gone):
+			out[i].Command.Data = nil
+		case err != nil:
+			return nil, 0, fmt.Errorf("pm: %s: parked command %s of process %s: %w", m.name, out[i].Command.ID, out[i].Command.ProcessID, err)
+		case rec.Erased:
 			out[i].Command.Data = nil
 		}
 	}
-	return out
+	return out, total, nil
 }
+
+// eventByID reads the record of a parked command for Parked: (*pmd.Store).Event but in
+// tests.
+var eventByID = (*pmd.Store).Event
 
 // parkedCommands is Parked as the dispatcher holds them, data and all, with no read.
 func (m *Manager) parkedCommands() []ParkedCommand {

@@ -139,7 +139,7 @@ func TestDeliveryInOrderParkRetrySkip(t *testing.T) {
 			}
 			advanceToRetry(t, r, clock, "1")
 			r.idle(t)
-			parked := r.Parked()
+			parked := r.parked(t)
 			if len(parked) != 1 || parked[0].Command.Type != "Step1" || parked[0].Attempts != 2 || parked[0].Err != "receiver down" {
 				t.Fatalf("Parked() = %+v, want Step1 after 2 attempts", parked)
 			}
@@ -176,7 +176,7 @@ func TestDeliveryInOrderParkRetrySkip(t *testing.T) {
 			if err := tt.resolve(r, parked[0].Command.ID); !errors.Is(err, pm.ErrCommandNotFound) {
 				t.Errorf("acting twice = %v, want ErrCommandNotFound", err)
 			}
-			if p := r.Parked(); len(p) != 0 {
+			if p := r.parked(t); len(p) != 0 {
 				t.Errorf("Parked() = %+v after the operator acted", p)
 			}
 		})
@@ -372,7 +372,7 @@ func TestRetryAndSkipAFailingCommand(t *testing.T) {
 			if err != nil || len(ds) != 1 || ds[0].Outcome != pm.OutcomeFailed || !ds[0].RetryAt.After(clock.Now()) {
 				t.Fatalf("deliveries %+v, %v; want one failure due later", ds, err)
 			}
-			if p := r.Parked(); len(p) != 0 {
+			if p := r.parked(t); len(p) != 0 {
 				t.Fatalf("Parked() = %+v, want none: the command is failing, not parked", p)
 			}
 			h.set("1/Step1", nil)
@@ -405,7 +405,7 @@ func TestDeliveryAFailingProcessDelaysNoOtherProcess(t *testing.T) {
 	r.idle(t)
 	advanceToRetry(t, r, clock, "bad")
 	r.idle(t)
-	if p := r.Parked(); len(p) != 1 || p[0].Command.ProcessID != "bad" {
+	if p := r.parked(t); len(p) != 1 || p[0].Command.ProcessID != "bad" {
 		t.Fatalf("Parked() = %+v, want bad's Step1", p)
 	}
 	appendFact(t, s, goFact("good2")) // while it is parked
@@ -437,7 +437,7 @@ func TestDeliveryResumesAtRecordedTimesAfterRestart(t *testing.T) {
 	r.idle(t)
 	advanceToRetry(t, r, clock, "stuck")
 	r.idle(t) // stuck fails again and is parked
-	if p := r.Parked(); len(p) != 1 || p[0].Command.ProcessID != "stuck" {
+	if p := r.parked(t); len(p) != 1 || p[0].Command.ProcessID != "stuck" {
 		t.Fatalf("Parked() = %+v, want stuck's Step1", p)
 	}
 	appendFact(t, s, goFact("late"))
@@ -455,7 +455,7 @@ func TestDeliveryResumesAtRecordedTimesAfterRestart(t *testing.T) {
 	if got := h.got()[before:]; len(got) != 0 {
 		t.Fatalf("after the restart the handler got %v before any retry was due", got)
 	}
-	if p := r.Parked(); len(p) != 1 || p[0].Command.ProcessID != "stuck" || p[0].Attempts != 2 {
+	if p := r.parked(t); len(p) != 1 || p[0].Command.ProcessID != "stuck" || p[0].Attempts != 2 {
 		t.Fatalf("after the restart Parked() = %+v, want stuck's Step1 with 2 attempts", p)
 	}
 	clock.Advance(last.RetryAt.Sub(clock.Now()) - time.Nanosecond)
@@ -470,7 +470,7 @@ func TestDeliveryResumesAtRecordedTimesAfterRestart(t *testing.T) {
 		t.Fatalf("at the recorded retry time the handler got %q, want late's three commands", got)
 	}
 	h.set("stuck/Step1", nil)
-	if err := r.Retry(context.Background(), "stuck", r.Parked()[0].Command.ID); err != nil {
+	if err := r.Retry(context.Background(), "stuck", r.parked(t)[0].Command.ID); err != nil {
 		t.Fatal(err)
 	}
 	r.idle(t)

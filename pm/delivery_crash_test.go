@@ -187,7 +187,7 @@ func TestDeliveryKill9(t *testing.T) {
 		wantParked = append(wantParked, strconv.Itoa(i)+"/Step2")
 	}
 	var gotParked []string
-	for _, p := range m.Parked() {
+	for _, p := range m.parked(t) {
 		gotParked = append(gotParked, p.Command.ProcessID+"/"+p.Command.Type)
 		if p.Attempts < crashMaxAttempt {
 			t.Errorf("parked %s/%s after %d attempts", p.Command.ProcessID, p.Command.Type, p.Attempts)
@@ -211,7 +211,7 @@ func TestDeliveryKill9(t *testing.T) {
 	mu.Unlock()
 
 	// Released, everything goes out.
-	for _, p := range m.Parked() {
+	for _, p := range m.parked(t) {
 		if err := m.Retry(ctx, p.Command.ProcessID, p.Command.ID); err != nil {
 			t.Fatal(err)
 		}

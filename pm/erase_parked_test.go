@@ -3,8 +3,11 @@ package pm_test
 import (
 	"context"
 	"errors"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/pm"
 )
@@ -33,8 +36,11 @@ func TestParkedCommandOfAnErasedProcessShowsNoData(t *testing.T) {
 	if err := s.EraseStream(ctx, "W$1"); err != nil {
 		t.Fatal(err)
 	}
-	parked := r.Parked()
-	if len(parked) != 2 {
+	parked, total, err := r.Parked(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parked) != 2 || total != 2 {
 		t.Fatalf("%d commands parked, want 2: %+v", len(parked), parked)
 	}
 	for _, pc := range parked {
@@ -49,4 +55,96 @@ func TestParkedCommandOfAnErasedProcessShowsNoData(t *testing.T) {
 			}
 		}
 	}
+}
+
+// parkFive starts a manager whose every command parks at its first failure, and parks
+// the commands of processes 1 to 5, in that order.
+func parkFive(t *testing.T) *running {
+	t.Helper()
+	s := openStore(t, t.TempDir())
+	def := pm.Definition[string]{
+		Name: "W", Handles: []string{"SignedUp"}, ProcessID: pm.DataField("id"),
+		Init:  func(string) string { return "" },
+		Apply: func(to string, e pmd.Event) string { s, _ := e.Data["id"].(string); return max(to, s) },
+		Decide: func(to string) []pm.Command {
+			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": to}}}
+		},
+	}
+	r := start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1,
+		Deliver: func(context.Context, pm.Command) error { return errors.New("receiver down") }})
+	for i := 1; i <= 5; i++ {
+		appendFact(t, s, pmd.Event{Type: "SignedUp", Data: map[string]any{"id": strconv.Itoa(i)}})
+		r.idle(t)
+	}
+	return r
+}
+
+// TestParkedReadsOnlyThePageItLists: Parked with a limit looks up the records of the
+// commands it lists, not those of every parked command, and still counts them all.
+func TestParkedReadsOnlyThePageItLists(t *testing.T) {
+	r := parkFive(t)
+	var lookups atomic.Int64
+	defer pm.SetParkedLookup(func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error) {
+		lookups.Add(1)
+		return s.Event(ctx, id)
+	})()
+	for _, tc := range []struct {
+		limit, want int
+	}{{2, 2}, {5, 5}, {9, 5}, {0, 5}} {
+		lookups.Store(0)
+		page, total, err := r.Parked(context.Background(), tc.limit)
+		if err != nil {
+			t.Fatalf("limit %d: %v", tc.limit, err)
+		}
+		if total != 5 || len(page) != tc.want {
+			t.Fatalf("limit %d: %d listed of %d, want %d of 5", tc.limit, len(page), total, tc.want)
+		}
+		for i, pc := range page {
+			if want := strconv.Itoa(i + 1); pc.Command.ProcessID != want || pc.Command.Data["to"] != want {
+				t.Errorf("limit %d: listed %d is %s with %v, want process %s with its data", tc.limit, i, pc.Command.ProcessID, pc.Command.Data, want)
+			}
+		}
+		if n := lookups.Load(); n != int64(tc.want) {
+			t.Errorf("limit %d: %d records read to list %d commands", tc.limit, n, tc.want)
+		}
+	}
+}
+
+// TestParkedFailsWhenALookupFails: a parked command whose record cannot be read fails
+// Parked, naming the command, rather than being listed as if erased; ctx done fails it
+// too. A record no longer stored lists the command without its data.
+func TestParkedFailsWhenALookupFails(t *testing.T) {
+	r := parkFive(t)
+	ctx := context.Background()
+	disk := errors.New("disk on fire")
+	restore := pm.SetParkedLookup(func(*pmd.Store, context.Context, uuid.UUID) (pmd.Event, error) {
+		return pmd.Event{}, disk
+	})
+	page, _, err := r.Parked(ctx, 2)
+	restore()
+	if !errors.Is(err, disk) || page != nil {
+		t.Fatalf("Parked with a failing lookup: %v, %+v; want the lookup's error and no list", err, page)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := r.Parked(cancelled, 2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Parked with ctx done: %v, want context.Canceled", err)
+	}
+	defer pm.SetParkedLookup(func(_ *pmd.Store, _ context.Context, id uuid.UUID) (pmd.Event, error) {
+		return pmd.Event{}, &pmd.EventNotFoundError{ID: id}
+	})()
+	page, total, err := r.Parked(ctx, 2)
+	if err != nil || total != 5 || len(page) != 2 || page[0].Command.Data != nil {
+		t.Fatalf("Parked with records no longer stored: %v, %d of %d, %+v; want them without data", err, len(page), total, page)
+	}
+}
+
+// parked lists every parked command of r, failing the test if Parked fails.
+func (r *running) parked(t testing.TB) []pm.ParkedCommand {
+	t.Helper()
+	list, _, err := r.Parked(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
 }

@@ -190,15 +190,15 @@ func TestRetentionWaitsForDelivery(t *testing.T) {
 	appendFact(t, s, customer("1"))
 	appendFact(t, s, caterer("1"))
 	r.idle(t)
-	if len(r.Parked()) != 1 {
-		t.Fatalf("parked %v, want the ConfirmOrder", r.Parked())
+	if len(r.parked(t)) != 1 {
+		t.Fatalf("parked %v, want the ConfirmOrder", r.parked(t))
 	}
 	clock.Advance(2 * keep)
 	r.idle(t)
 	if !exists(t, s, "M$1") {
 		t.Fatal("a process with a parked command was removed")
 	}
-	if err := r.Skip(context.Background(), "1", r.Parked()[0].Command.ID); err != nil {
+	if err := r.Skip(context.Background(), "1", r.parked(t)[0].Command.ID); err != nil {
 		t.Fatal(err)
 	}
 	r.idle(t)

@@ -36,9 +36,9 @@ type Processes interface {
 	Process(ctx context.Context, name, id string) (Process, error)
 	// Holding lists the process streams that ev is linked into.
 	Holding(ctx context.Context, ev pmd.Event) ([]string, error)
-	// Parked lists the parked commands of the manager called name, in the order they
-	// were issued.
-	Parked(ctx context.Context, name string) ([]ParkedCommand, error)
+	// Parked lists the first limit parked commands of the manager called name (all of
+	// them for limit ≤ 0), in the order they were issued, and total, how many it has.
+	Parked(ctx context.Context, name string, limit int) (page []ParkedCommand, total int, err error)
 	// Retry queues the parked or failing command of process id for delivery at once;
 	// Skip gives it up. Each is recorded in the process's deliveries before it takes
 	// effect.
@@ -441,11 +441,11 @@ func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
 	if limit == 0 {
 		limit = s.opts.DefaultLimit
 	}
-	list, err := s.opts.Processes.Parked(r.Context(), name)
+	list, total, err := s.opts.Processes.Parked(r.Context(), name, limit)
 	if err != nil {
 		return processError(err)
 	}
-	out := parkedResponse{Parked: list[:min(limit, len(list))], Total: len(list)}
+	out := parkedResponse{Parked: list[:min(limit, len(list))], Total: total}
 	if out.Parked == nil {
 		out.Parked = []ParkedCommand{}
 	}

@@ -70,14 +70,22 @@ func (f *fakeProcesses) Process(_ context.Context, name, id string) (Process, er
 }
 
 // Parked: M has two parked commands of process "1".
-func (f *fakeProcesses) Parked(_ context.Context, name string) ([]ParkedCommand, error) {
+// It returns only the first limit, as the daemon does.
+func (f *fakeProcesses) Parked(_ context.Context, name string, limit int) ([]ParkedCommand, int, error) {
 	if name != "M" {
-		return nil, fmt.Errorf("no process manager %q: %w", name, ErrNotFound)
+		return nil, 0, fmt.Errorf("no process manager %q: %w", name, ErrNotFound)
 	}
-	return []ParkedCommand{
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("asked for all the parked commands (limit %d), not a page", limit)
+	}
+	list := []ParkedCommand{
 		{ProcessID: "1", ID: parkedA, Type: "C", Data: map[string]any{"n": 1}, Attempts: 3, Error: "503"},
 		{ProcessID: "1", ID: parkedB, Type: "D", Data: map[string]any{}, Receiver: "r", Attempts: 5, Error: "timeout"},
-	}, nil
+	}
+	if limit > 0 && limit < len(list) {
+		list = list[:limit]
+	}
+	return list, 2, nil
 }
 
 // The commands of fakeProcesses: parkedA and parkedB parked, busy being delivered.

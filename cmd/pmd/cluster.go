@@ -564,12 +564,12 @@ func (l *leaderProcesses) Holding(ctx context.Context, ev pmd.Event) ([]string, 
 	return p.Holding(ctx, ev)
 }
 
-func (l *leaderProcesses) Parked(ctx context.Context, name string) ([]server.ParkedCommand, error) {
+func (l *leaderProcesses) Parked(ctx context.Context, name string, limit int) ([]server.ParkedCommand, int, error) {
 	p, err := l.running()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return p.Parked(ctx, name)
+	return p.Parked(ctx, name, limit)
 }
 
 func (l *leaderProcesses) Retry(ctx context.Context, name, id string, command uuid.UUID) error {

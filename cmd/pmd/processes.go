@@ -277,18 +277,21 @@ func commandStatus(was, outcome string) string {
 }
 
 // Parked implements server.Processes.
-func (p *processes) Parked(_ context.Context, name string) ([]server.ParkedCommand, error) {
+func (p *processes) Parked(ctx context.Context, name string, limit int) ([]server.ParkedCommand, int, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return nil, notFound("no process manager %q", name)
+		return nil, 0, notFound("no process manager %q", name)
 	}
-	parked := mg.m.Parked()
+	parked, total, err := mg.m.Parked(ctx, limit)
+	if err != nil {
+		return nil, 0, err
+	}
 	out := make([]server.ParkedCommand, len(parked))
 	for i, pc := range parked {
 		out[i] = server.ParkedCommand{ProcessID: pc.Command.ProcessID, ID: pc.Command.ID.String(), Type: pc.Command.Type,
 			Data: pc.Command.Data, Receiver: pc.Receiver, Attempts: pc.Attempts, Error: redact.URLsIn(pc.Err)}
 	}
-	return out, nil
+	return out, total, nil
 }
 
 // Retry implements server.Processes.

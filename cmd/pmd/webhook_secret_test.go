@@ -112,8 +112,8 @@ subscriptions:
 	default:
 		t.Fatal("the receiver was never dialled")
 	}
-	if n := len(procs.managers[0].m.Parked()); n != 1 {
-		t.Fatalf("%d parked commands, want 1", n)
+	if _, n, err := procs.managers[0].m.Parked(context.Background(), 0); err != nil || n != 1 {
+		t.Fatalf("%d parked commands (%v), want 1", n, err)
 	}
 
 	for _, path := range []string{
