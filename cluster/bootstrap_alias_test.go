@@ -53,25 +53,29 @@ func TestBootstrapExpectWithAnAlias(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	want := []string{"a@" + nodes[0].adv, "b@" + nodes[1].adv}
 	for _, nd := range nodes {
-		for nd.n.LeaderKnown() != nil {
+		// A follower may hear from the leader (a heartbeat) before the entry that
+		// holds the configuration reaches it: wait for the configuration itself.
+		var got []string
+		for {
+			f := nd.n.raft.GetConfiguration()
+			must(t, f.Error())
+			got = got[:0]
+			for _, s := range f.Configuration().Servers {
+				got = append(got, string(s.ID)+"@"+string(s.Address))
+				if s.Suffrage != raft.Voter {
+					t.Errorf("node %s: %s is no voter", nd.n.cfg.NodeID, s.ID)
+				}
+			}
+			if nd.n.LeaderKnown() == nil && slices.Equal(got, want) {
+				break
+			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("node %s knows no leader within 30s: %v", nd.n.cfg.NodeID, nd.n.LeaderKnown())
+				t.Fatalf("node %s: configuration %v, leader known: %v, want %v with a leader within 30s", nd.n.cfg.NodeID, got, nd.n.LeaderKnown(), want)
 			case <-time.After(50 * time.Millisecond):
 			}
-		}
-		f := nd.n.raft.GetConfiguration()
-		must(t, f.Error())
-		var got []string
-		for _, s := range f.Configuration().Servers {
-			got = append(got, string(s.ID)+"@"+string(s.Address))
-			if s.Suffrage != raft.Voter {
-				t.Errorf("node %s: %s is no voter", nd.n.cfg.NodeID, s.ID)
-			}
-		}
-		if want := []string{"a@" + nodes[0].adv, "b@" + nodes[1].adv}; !slices.Equal(got, want) {
-			t.Errorf("node %s's configuration: %v, want %v", nd.n.cfg.NodeID, got, want)
 		}
 	}
 }

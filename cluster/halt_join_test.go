@@ -20,7 +20,30 @@ func countingProxy(t *testing.T, target func() string) (addr string, service *at
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	// Raft's transport does not close the connections it accepted when it shuts down,
+	// so a connection through the proxy can outlive both nodes: the clean-up closes
+	// every one it still holds before it waits for its goroutines.
+	var mu sync.Mutex
+	open := make(map[net.Conn]struct{})
+	hold := func(c net.Conn) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if open == nil {
+			return false
+		}
+		open[c] = struct{}{}
+		return true
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		open = nil
+		mu.Unlock()
+		wg.Wait()
+	})
 	service = new(atomic.Int32)
 	wg.Add(1)
 	go func() {
@@ -34,6 +57,9 @@ func countingProxy(t *testing.T, target func() string) (addr string, service *at
 			go func() {
 				defer wg.Done()
 				defer c.Close()
+				if !hold(c) {
+					return
+				}
 				var b [1]byte
 				if _, err := io.ReadFull(c, b[:]); err != nil {
 					return
@@ -46,6 +72,9 @@ func countingProxy(t *testing.T, target func() string) (addr string, service *at
 					return
 				}
 				defer u.Close()
+				if !hold(u) {
+					return
+				}
 				if _, err := u.Write(b[:]); err != nil {
 					return
 				}
