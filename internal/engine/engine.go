@@ -261,6 +261,11 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
+	// The damage the log's open kept is logged once, here, before anything else can
+	// make Open return; the scrub finds it again and says nothing.
+	for _, ce := range e.Log.Damage() {
+		e.NoteDamage(ce)
+	}
 	e.syncing.Store(e.Log)
 	_, err = os.Stat(filepath.Join(e.dir, RaftDir))
 	cluster := err == nil
@@ -317,9 +322,6 @@ func (e *Engine) open() error {
 		if err := e.voidLost(last+1, e.lostHeld); err != nil {
 			return err
 		}
-	}
-	for _, ce := range e.Log.Damage() {
-		e.NoteDamage(ce) // logged once, here; the scrub finds it again and says nothing
 	}
 	if err := e.replay(); err != nil {
 		return err
