@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // repairTmpExt names a segment being rewritten by RepairPlan.Apply; Open removes it.
@@ -397,19 +398,23 @@ func (p *RepairPlan) apply(quarantine string) error {
 }
 
 // QuarantineTmpExt names, after the quarantine file's own name, the file Apply writes the
-// quarantine to before it renames it into place: a crash may leave it behind.
-const QuarantineTmpExt = ".tmp"
+// quarantine to before it renames it into place: a crash may leave it behind. The name is
+// pmd's own, so that Apply, which replaces one a crash left, takes no file of the
+// operator's.
+const QuarantineTmpExt = ".pmd-repair.tmp"
 
 // writeQuarantine adds every removed byte range to the file path, each after a header
 // line, after what path already holds, and makes it durable. It writes the whole new
-// file beside path (path + QuarantineTmpExt), fsyncs it, renames it over path and
-// fsyncs the directory: a crash leaves path as it was or whole with the new entries,
-// never with an entry cut short, so that a repair run again with the same path adds its
-// entries after whole ones. A path that is a symbolic link is written through it; one
-// that is not a regular file (a device, a directory) is refused.
+// file beside path (path + QuarantineTmpExt), with the mode and owner of the file it
+// replaces, fsyncs it, renames it over path and fsyncs the directory: a crash leaves
+// path as it was or whole with the new entries, never with an entry cut short, so that
+// a repair run again with the same path adds its entries after whole ones. A path that
+// is a symbolic link is written through it (the file it names is created if it is not
+// there); one that is not a regular file (a device, a directory) is refused.
 func (p *RepairPlan) writeQuarantine(path string) error {
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
+	path, err := followLinks(path)
+	if err != nil {
+		return err
 	}
 	var old *os.File // what path holds, if it is there
 	fi, err := os.Stat(path)
@@ -433,6 +438,15 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 	w := bufio.NewWriter(q)
 	err = func() error {
 		if old != nil {
+			// The new file replaces the old one: it takes its mode and owner.
+			if err := q.Chmod(fi.Mode().Perm()); err != nil {
+				return err
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid()) {
+				if err := q.Chown(int(st.Uid), int(st.Gid)); err != nil {
+					return fmt.Errorf("%s: keeping its owner %d:%d: %w", path, st.Uid, st.Gid, err)
+				}
+			}
 			if _, err := io.Copy(w, old); err != nil {
 				return err
 			}
@@ -481,6 +495,27 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// followLinks returns the file path names after every symbolic link on the way, the last
+// one's target even when it is not there yet (filepath.EvalSymlinks fails then), so that
+// a rename over it replaces the file and not the link.
+func followLinks(path string) (string, error) {
+	for range 40 {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
 }
 
 func (rw *rewrite) apply(dir string) error {

@@ -29,7 +29,7 @@ In a cluster node's directory it records no expiry of events past their max age 
 is a write the cluster must agree on): the leader's next scavenge does.
 In a store that has ever erased data, it also removes the quarantines pmd made in DIR
 (DIR/quarantine-<UTC time>/ of a log end cut at start, DIR/quarantine-<UTC time>.bin
-of pmd repair, and the .bin.tmp a crashed repair left), which may hold the erased
+of pmd repair, and the .bin.pmd-repair.tmp a crashed repair left), which may hold the erased
 bytes, and names each: copy a quarantine out of DIR first to keep it (one of a cut
 holds acknowledged records the store lost).
 A running daemon scavenges on its own schedule (pmd serve --scavenge-every) and on

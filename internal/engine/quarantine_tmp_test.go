@@ -13,10 +13,11 @@ func TestIsQuarantineTakesTheTemporaryFileOfACrashedRepair(t *testing.T) {
 		want  bool
 	}{
 		{"quarantine-20261129T120000Z.bin", false, true},
-		{"quarantine-20261129T120000Z.bin.tmp", false, true},
-		{"quarantine-20261129T120000Z.bin.tmp", true, false},
-		{"quarantine-20261129T120000Z.tmp", false, false},
-		{"quarantine-20261129T120000Z.bin.tmp.tmp", false, false},
+		{"quarantine-20261129T120000Z.bin.pmd-repair.tmp", false, true},
+		{"quarantine-20261129T120000Z.bin.pmd-repair.tmp", true, false},
+		{"quarantine-20261129T120000Z.bin.tmp", false, false},
+		{"quarantine-20261129T120000Z.pmd-repair.tmp", false, false},
+		{"quarantine-20261129T120000Z.bin.pmd-repair.tmp.pmd-repair.tmp", false, false},
 		{"quarantine-20261129T120000.123456789Z", true, true},
 		{"quarantine-20261129T120000.123456789Z.tmp", true, false},
 	} {

@@ -286,7 +286,7 @@ const (
 // has the shape of a quarantine pmd makes there: a directory quarantine-<UTC time>
 // (openCutBelowKeep) or a file quarantine-<UTC time>.bin (DefaultQuarantine), or the file
 // a repair writes that one's bytes to before renaming it into place, which a crash of
-// the repair leaves (quarantine-<UTC time>.bin.tmp, log.QuarantineTmpExt). Any other
+// the repair leaves (quarantine-<UTC time>.bin.pmd-repair.tmp, log.QuarantineTmpExt). Any other
 // name, an operator's copy such as quarantine-X.keep included, is not one.
 func isQuarantine(name string, isDir bool) bool {
 	t, ok := strings.CutPrefix(name, quarantinePrefix)
