@@ -59,16 +59,27 @@ func (r *raftLogger) enabled(level hclog.Level) bool {
 		r.l.Enabled(context.Background(), slogLevel(level))
 }
 
-// slogArgs is args with hclog's formatted values (hclog.Fmt, which Raft gives the
-// configuration's servers in) as the strings hclog would write: slog would write such a
-// value as a list of its format and operands.
+// slogArgs is args with their values as hclog would write them: a formatted value
+// (hclog.Fmt, which Raft gives the configuration's servers in) as its text, an error as
+// its message, and any other value but a string, number, boolean or nil as %v writes it
+// (a time.Duration as "1.2s", a raft.Server as "{Voter n2 addr}"). slog would write a
+// Fmt as the list of its format and operands, a duration as integer nanoseconds and a
+// struct as a JSON object.
 func slogArgs(args []any) []any {
 	out := slices.Clone(args)
-	for i, a := range out {
-		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
-			if format, ok := f[0].(string); ok {
-				out[i] = fmt.Sprintf(format, f[1:]...)
+	for i := 1; i < len(out); i += 2 {
+		switch v := out[i].(type) {
+		case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		case hclog.Format:
+			if len(v) > 0 {
+				if format, ok := v[0].(string); ok {
+					out[i] = fmt.Sprintf(format, v[1:]...)
+				}
 			}
+		case error:
+			out[i] = v.Error()
+		default:
+			out[i] = fmt.Sprintf("%v", v)
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -91,6 +93,17 @@ func TestRaftLogger(t *testing.T) {
 		{"Off", hclog.Off, func(l hclog.Logger) { l.Error("e") }, ""},
 		{"a formatted value", 0, func(l hclog.Logger) { l.Warn("config", "servers", hclog.Fmt("%d / %d", 1, 3)) },
 			`{"level":"WARN","msg":"raft: config","servers":"1 / 3"}`},
+		{"a duration, as hclog writes it", 0, func(l hclog.Logger) { l.Warn("slow", "took", 1200*time.Millisecond) },
+			`{"level":"WARN","msg":"raft: slow","took":"1.2s"}`},
+		{"a Stringer, as hclog writes it", 0, func(l hclog.Logger) {
+			l.Warn("added", "server", raft.Server{Suffrage: raft.Voter, ID: "n2", Address: "addr"})
+		}, `{"level":"WARN","msg":"raft: added","server":"{Voter n2 addr}"}`},
+		{"a wrapped error, by its message", 0, func(l hclog.Logger) {
+			l.Error("failed", "error", fmt.Errorf("dial: %w", errString("refused")))
+		}, `{"level":"ERROR","msg":"raft: failed","error":"dial: refused"}`},
+		{"numbers, booleans and nil stay as they are", 0, func(l hclog.Logger) {
+			l.Warn("v", "n", uint64(7), "f", 0.5, "ok", true, "none", nil)
+		}, `{"level":"WARN","msg":"raft: v","n":7,"f":0.5,"ok":true,"none":null}`},
 		{"With", 0, func(l hclog.Logger) { l.With("id", "s1", "n", hclog.Fmt("%02d", 7)).Warn("snapshot", "x", 1) },
 			`{"level":"WARN","msg":"raft: snapshot","id":"s1","n":"07","x":1}`},
 		{"Named", 0, func(l hclog.Logger) { l.Named("net").Warn("w") }, `{"level":"WARN","msg":"raft.net: w"}`},
