@@ -14,6 +14,15 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
+// following names what a subscription follows, for its log lines: a category, or a
+// stream (empty or $all: the global log) and the types kept.
+func following(opts pmd.SubscribeOptions) []any {
+	if opts.Category != "" {
+		return []any{"category", opts.Category}
+	}
+	return []any{"stream", opts.Stream, "types", opts.Types}
+}
+
 // subscribe streams events as Server-Sent Events: catch-up from "from" (or from the
 // event after Last-Event-ID), then live. The SSE id of an event is its position when
 // following the global log or a category and its version when following one stream, so
@@ -120,7 +129,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 					// Counted here, not when the writer gets to say so: the writer
 					// may be stuck on the very client that fell behind.
 					s.metrics.subscriptionsCut.Inc()
-					s.log.Info("subscriber cut: it let live events pile up", "stream", opts.Stream, "types", opts.Types, "limit_bytes", s.opts.SubscriberBuffer)
+					s.log.Info("subscriber cut: it let live events pile up", append(following(opts), "limit_bytes", s.opts.SubscriberBuffer)...)
 				}
 				return
 			}
@@ -152,7 +161,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 			}
 			if end.done {
 				if end.err != nil && ctx.Err() == nil {
-					s.log.Warn("subscription ended", "stream", opts.Stream, "err", end.err)
+					s.log.Warn("subscription ended", append(following(opts), "err", end.err)...)
 					_, code := classify(end.err)
 					s.sseError(w, rc, damagedID(end.err, byStream), newErrorBody(code, end.err.Error(), end.err))
 				}
