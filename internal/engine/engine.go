@@ -21,6 +21,7 @@ import (
 	"github.com/pmd-dev/pmd/index"
 	pmdlog "github.com/pmd-dev/pmd/log"
 	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sys/unix"
 )
 
 // Layout of a data directory.
@@ -527,7 +528,8 @@ func SyncFile(path string) error {
 
 // openIndex opens the index in dir, replacing one that cannot be opened by an empty one:
 // everything in it comes from the log. One that cannot be opened for want of permission
-// is left as it is, and the error returned.
+// is replaced too when this user may change its directory (files another user left, as
+// a store opened once as root does), and otherwise left as it is, the error returned.
 func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	marker := filepath.Join(e.dir, RebuildFile)
 	why, err := os.ReadFile(marker)
@@ -550,10 +552,14 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		switch {
 		case err == nil:
 			return idx, nil
+		case errors.Is(err, fs.ErrPermission) && unix.Access(dir, unix.W_OK) != nil:
+			// Another user's index, in a directory this user may not change: removing
+			// it would fail half-way, and a new one would meet the same permissions.
+			return nil, fmt.Errorf("%w (the index is derived from the log: give this user the index with chown -R, or remove %s as a user who may and the next start rebuilds it)", err, dir)
 		case errors.Is(err, fs.ErrPermission):
-			// Another user's index, say: removing it may cost its owner the index, and a
-			// new one would meet the same permissions.
-			return nil, err
+			// Files another user left in this user's index (a store opened once as root,
+			// say): it is rebuilt from the log, as this user may remove them.
+			e.logger.Warn("pmd: the index holds files this user cannot read, rebuilding it from the log", "dir", dir, "err", err)
 		case errors.Is(err, index.ErrOlderFormat):
 			e.logger.Info("pmd: upgrading the index to this version's layout: rebuilding it from the log once", "dir", dir, "why", err)
 		case damage != nil:

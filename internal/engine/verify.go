@@ -286,6 +286,10 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 		r.note("the index is in an older format (%v): the next start upgrades it, rebuilding it from the log (%d records)", err, r.LastPosition)
 		return nil, nil
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		r.problem("the index cannot be read by this user (%v): run pmd verify as the store's user", err)
+		return nil, nil
+	}
 	if err != nil {
 		r.problem("the index cannot be opened (%v): the next start rebuilds it from the log", err)
 		return nil, nil

@@ -1,0 +1,145 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+const storeUID = 65534 // nobody: the store's user in the tests below
+
+// TestIndexOfAnotherUser: a store its user opens after root opened it once (sudo pmd
+// scavenge, a pmd serve started as root) holds index files only root can read; the user
+// may remove them from its own index directory, so the index is rebuilt from the log and
+// the store opens with every event (since a8ed9d5 the open failed for good). An index in
+// a directory the user may not change (another user's) is left whole, and the open
+// fails naming the permission error and what to do; pmd verify says to run it as the
+// store's user.
+func TestIndexOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to open the store as another uid")
+	}
+	for _, tc := range []struct {
+		name     string
+		indexDir int // the owner of the index directory; its files stay root's
+		want     string
+	}{
+		{"files left by root", storeUID, "open"},
+		{"directory of another user", 0, "refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top := t.TempDir()
+			dir := filepath.Join(top, "store")
+			appendEvents(t, dir, 0, 50)
+			err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Chown(path, storeUID, storeUID)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Dir(top), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// Root opens it once: the index's new manifest and options are root's, 0640.
+			events := len(appendEvents(t, dir, 50, 10))
+			idx := filepath.Join(dir, engine.IndexDir)
+			if err := os.Chown(idx, tc.indexDir, tc.indexDir); err != nil {
+				t.Fatal(err)
+			}
+			before := entries(t, idx)
+			bin := filepath.Join(top, "engine.test")
+			b, err := os.ReadFile(os.Args[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(bin, b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "-test.run=^TestIndexOfAnotherUserHelper$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "PMD_ENGINE_STORE_DIR="+dir, "PMD_ENGINE_STORE_WANT="+tc.want)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: storeUID, Gid: storeUID, Groups: []uint32{}}}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the store's user's open: %v\n%s", err, out)
+			}
+			if tc.want == "open" {
+				if !strings.Contains(string(out), fmt.Sprintf("read %d events", events+50)) {
+					t.Errorf("the store's user read %s, want %d events", out, events+50)
+				}
+				return
+			}
+			if after := entries(t, idx); !slices.Equal(after, before) {
+				t.Errorf("the index holds %v after the refused open, want %v as before", after, before)
+			}
+		})
+	}
+}
+
+// TestIndexOfAnotherUserHelper is the process TestIndexOfAnotherUser runs as the
+// store's user: it opens the store and counts its events, or checks that the open is
+// refused as the test wants.
+func TestIndexOfAnotherUserHelper(t *testing.T) {
+	dir := os.Getenv("PMD_ENGINE_STORE_DIR")
+	if dir == "" {
+		t.Skip("run by TestIndexOfAnotherUser")
+	}
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
+	if os.Getenv("PMD_ENGINE_STORE_WANT") == "refused" {
+		if err == nil {
+			s.Close()
+			t.Fatal("Open succeeded in another user's index directory")
+		}
+		if !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "chown -R") || !strings.Contains(err.Error(), "rebuilds it") {
+			t.Errorf("Open: %v, want the permission error and how to give the index back or have it rebuilt", err)
+		}
+		// pmd verify says whose it is to run, not that a start rebuilds it.
+		r, err := engine.Verify(context.Background(), dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(r.Problems, func(p string) bool { return strings.Contains(p, "run pmd verify as the store's user") }) {
+			t.Errorf("Verify's problems %q do not say to run it as the store's user", r.Problems)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := 0
+	for _, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	fmt.Println("read " + strconv.Itoa(n) + " events")
+}
+
+// entries lists the names in dir.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	list, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []string
+	for _, e := range list {
+		ns = append(ns, e.Name())
+	}
+	return ns
+}
