@@ -25,7 +25,8 @@ type compactionGate struct {
 	mu      sync.Mutex
 	open    bool          // set by start: compactions may run
 	closed  bool          // set by Unregister: none may start any more
-	running int           // compactions granted and not done
+	running int           // compactions granted, or being granted, and not done
+	granted int           // compactions the DB took and not done (it may be -1 for a moment: Done can come before Schedule returns)
 	ended   chan struct{} // closed, and replaced, when a compaction is done
 }
 
@@ -58,6 +59,13 @@ func (g *compactionGate) start() {
 	g.wake()
 }
 
+// hold stops granting compactions until the next start (tests).
+func (g *compactionGate) hold() {
+	g.mu.Lock()
+	g.open = false
+	g.mu.Unlock()
+}
+
 // TrySchedule is the DB asking to start a compaction now.
 func (g *compactionGate) TrySchedule() (bool, pebble.CompactionGrantHandle) {
 	g.mu.Lock()
@@ -66,6 +74,7 @@ func (g *compactionGate) TrySchedule() (bool, pebble.CompactionGrantHandle) {
 		return false, nil
 	}
 	g.running++
+	g.granted++
 	return true, g
 }
 
@@ -81,6 +90,7 @@ func (g *compactionGate) CumulativeStats(pebble.CompactionGrantHandleStats) {}
 func (g *compactionGate) Done() {
 	g.mu.Lock()
 	g.running--
+	g.granted--
 	close(g.ended)
 	g.ended = make(chan struct{})
 	g.mu.Unlock()
@@ -88,12 +98,13 @@ func (g *compactionGate) Done() {
 }
 
 // activity says whether a compaction runs or waits to run, with a channel closed when
-// the next one is done (the same channel until then).
+// the next one is done (the same channel until then). It counts only the compactions
+// the DB took: not one grant is still asking it about (running counts those too).
 func (g *compactionGate) activity() (ended <-chan struct{}, busy bool) {
 	waiting, _ := g.db.GetWaitingCompaction()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.ended, waiting || g.running > 0
+	return g.ended, waiting || g.granted > 0
 }
 
 func (g *compactionGate) wake() {
@@ -136,10 +147,15 @@ func (g *compactionGate) grant() {
 			return
 		}
 		waiting, _ := g.db.GetWaitingCompaction()
-		if !waiting || !g.db.Schedule(g) {
-			g.mu.Lock()
+		scheduled := waiting && g.db.Schedule(g)
+		g.mu.Lock()
+		if scheduled {
+			g.granted++
+		} else {
 			g.running--
-			g.mu.Unlock()
+		}
+		g.mu.Unlock()
+		if !scheduled {
 			return
 		}
 	}

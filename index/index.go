@@ -47,6 +47,10 @@ type Options struct {
 	// ahead of what the log holds on disk, even when the log's writes are not synced. It
 	// runs while the storage engine holds its lock: it must not call the index.
 	BeforeFlush func()
+
+	// holdCompactions, set by tests, opens the index with compactions held back until
+	// its gate's start.
+	holdCompactions bool
 }
 
 // Index maps streams, event ids, categories, event types and event relations to log
@@ -72,6 +76,9 @@ type Index struct {
 	erased atomic.Pointer[map[string]uint64]
 
 	cnt counter // see Counts
+
+	openL0   *levelZeroAtOpen // level 0's tables at the open, which Warm waits for
+	warmHook func(round int)  // set by tests: called after each read of Warm
 
 	// life is held shared by every call that uses db and exclusively by Close, so that
 	// no call meets a closed db (pebble panics then): they get ErrClosed.
@@ -133,61 +140,166 @@ func (x *Index) Check(ctx context.Context, pace func(read int64)) error {
 // fast as later ones: without it, the first thousands after an open each miss the
 // cache, on a VM at tens of microseconds a miss.
 //
-// An index opened with level 0 full compacts after the open, and the tables a
-// compaction writes start out of the cache while those it replaces leave it: Warm waits
-// for the compactions running or waiting and reads the index again after them, until a
-// read meets none (at most warmRounds reads: a busy index may never be still).
+// An index opened with a compaction of level 0 due (one closed with level 0 full)
+// compacts right after the open, and the tables a compaction writes start out of the
+// cache while those it replaces leave it: Warm then waits until compactions have taken
+// every table level 0 held at the open, and for a few that follow them (warmFollowers),
+// and reads the index a second time. It never reads it more than twice: the compactions
+// that later writes cause do not make it read again.
 func (x *Index) Warm(ctx context.Context) error {
 	for round := 1; ; round++ {
-		compacted, busy, ended, err := x.warmRound(ctx)
-		switch {
-		case err != nil:
+		settled := x.openL0.settled()
+		if err := x.warmRead(ctx); err != nil {
 			return err
-		case !compacted && !busy || round == warmRounds:
+		}
+		if x.warmHook != nil {
+			x.warmHook(round)
+		}
+		if settled {
 			return nil
-		case busy:
-			select {
-			case <-ended:
-			case <-x.gate.stop:
-				return ErrClosed
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		}
+		if err := x.waitOpenCompactions(ctx); err != nil {
+			return err
 		}
 	}
 }
 
-// warmRounds bounds the reads of Warm.
-const warmRounds = 8
+// warmFollowers bounds the compactions Warm waits for once level 0's tables at the open
+// are taken: one of level 0 often leads to some of the levels below it, but under writes
+// a compaction nearly always runs or waits.
+const warmFollowers = 4
 
-// warmRound reads the whole index once. It says whether a compaction was done meanwhile
-// and whether one runs or waits now, with a channel closed when the next is done.
-func (x *Index) warmRound(ctx context.Context) (compacted, busy bool, ended <-chan struct{}, err error) {
+// waitOpenCompactions waits until compactions have taken level 0's tables at the open,
+// then for those that follow (up to warmFollowers of them ending).
+func (x *Index) waitOpenCompactions(ctx context.Context) error {
+	select {
+	case <-x.openL0.done:
+	case <-x.gate.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for range warmFollowers {
+		ended, busy := x.gate.activity()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ended:
+		case <-x.gate.stop:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// warmRead reads the whole index once.
+func (x *Index) warmRead(ctx context.Context) error {
 	if err := x.enter(); err != nil {
-		return false, false, nil, err
+		return err
 	}
 	defer x.exit()
-	before, _ := x.gate.activity()
 	it, err := x.db.NewIter(nil)
 	if err != nil {
-		return false, false, nil, x.errorf("index: warm: %w", err)
+		return x.errorf("index: warm: %w", err)
 	}
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if _, err := it.ValueAndErr(); err != nil {
 			it.Close()
-			return false, false, nil, x.errorf("index: warm: %w", err)
+			return x.errorf("index: warm: %w", err)
 		}
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			it.Close()
-			return false, false, nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 	if err := it.Close(); err != nil {
-		return false, false, nil, x.errorf("index: warm: %w", err)
+		return x.errorf("index: warm: %w", err)
 	}
-	ended, busy = x.gate.activity()
-	return ended != before, busy, ended, nil
+	return nil
+}
+
+// levelZeroAtOpen follows the tables level 0 held at the open when a compaction of level 0
+// was due then: done is closed once compactions have taken them all (at once if none was
+// due).
+type levelZeroAtOpen struct {
+	mu     sync.Mutex
+	tables map[uint64]bool // file numbers of the tables not compacted yet
+	done   chan struct{}
+}
+
+func newLevelZeroAtOpen() *levelZeroAtOpen {
+	return &levelZeroAtOpen{done: make(chan struct{})}
+}
+
+// follow starts following tables, the file numbers of level 0's tables at the open, which
+// a compaction of level 0 is due to take; nil or empty means none was due. It is called
+// before any compaction may run.
+func (l *levelZeroAtOpen) follow(tables []uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(tables) == 0 {
+		close(l.done)
+		return
+	}
+	l.tables = make(map[uint64]bool, len(tables))
+	for _, t := range tables {
+		l.tables[t] = true
+	}
+}
+
+// compacted is pebble's CompactionEnd: the level-0 tables it took are no longer followed.
+func (l *levelZeroAtOpen) compacted(info pebble.CompactionInfo) {
+	if info.Err != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tables == nil {
+		return
+	}
+	for _, in := range info.Input {
+		if in.Level != 0 {
+			continue
+		}
+		for _, t := range in.Tables {
+			delete(l.tables, uint64(t.FileNum))
+		}
+	}
+	if len(l.tables) == 0 {
+		l.tables = nil
+		close(l.done)
+	}
+}
+
+// settled says whether done is closed.
+func (l *levelZeroAtOpen) settled() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// dueLevelZero returns the file numbers of level 0's tables if a compaction of level 0 is
+// due, nil if none is.
+func dueLevelZero(db *pebble.DB) ([]uint64, error) {
+	if m := db.Metrics(); m.Levels[0].TablesCount == 0 || m.Levels[0].Score < 1 {
+		return nil, nil
+	}
+	levels, err := db.SSTables()
+	if err != nil {
+		return nil, err
+	}
+	var tables []uint64
+	for _, t := range levels[0] {
+		tables = append(tables, uint64(t.FileNum))
+	}
+	return tables, nil
 }
 
 // check is Check with a fresh iterator every round bytes; it returns the bytes read.
@@ -283,7 +395,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		}
 	}
 	cache := pebble.NewCache(opts.CacheSize)
-	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize}
+	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize, openL0: newLevelZeroAtOpen()}
 	x.cnt.stop = make(chan struct{})
 	bg := &bgErrors{logger: logger, now: time.Now}
 	po := &pebble.Options{
@@ -291,7 +403,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		// data, so damage is reported and the owner rebuilds it from the log.
 		EventListener: &pebble.EventListener{BackgroundError: bg.report, DataCorruption: func(info pebble.DataCorruptionInfo) {
 			x.errorf("index: damaged table %s: %w", info.Path, errors.Join(pebble.ErrCorruption, info.Details))
-		}, FlushBegin: func(pebble.FlushInfo) {
+		}, CompactionEnd: x.openL0.compacted, FlushBegin: func(pebble.FlushInfo) {
 			if opts.BeforeFlush != nil {
 				opts.BeforeFlush()
 			}
@@ -326,7 +438,18 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
 	}
-	gate.start()
+	var due []uint64
+	if !opts.ReadOnly {
+		// No compaction runs before the gate starts: level 0 is as the open left it.
+		if due, err = dueLevelZero(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("index: open %s: %w", dir, err)
+		}
+	}
+	x.openL0.follow(due)
+	if !opts.holdCompactions {
+		gate.start()
+	}
 	x.db, x.gate = db, gate
 	if err := x.load(); err != nil {
 		db.Close()
