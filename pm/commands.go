@@ -158,9 +158,11 @@ func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, o
 // with a Deliver handler. A command is listed with its data only while its record reads
 // so: one whose process stream was erased since it was parked (see doc.go, "Erasing a
 // process"), or whose record is no longer stored, is listed without (Data nil), as the
-// listing must show nothing an erasure erased. That costs a lookup of the record of each
-// command listed, not of the others; a lookup that fails otherwise (ctx done, a closed
-// or damaged store) fails Parked.
+// listing must show nothing an erasure erased. So is one whose record is damaged
+// (pmd.ErrCorrupt), logged once with the command's id, so that one damaged record does
+// not take the page down until the operator skips a command only an error named. That
+// costs a lookup of the record of each command listed, not of the others; a lookup that
+// fails otherwise (ctx done, a closed store) fails Parked.
 func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, total int, err error) {
 	out := m.parkedCommands()
 	total = len(out)
@@ -173,6 +175,12 @@ func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, 
 		switch {
 		case errors.As(err, &gone):
 			out[i].Command.Data = nil
+		case errors.Is(err, pmd.ErrCorrupt) && ctx.Err() == nil:
+			out[i].Command.Data = nil
+			if _, logged := m.damagedParked.LoadOrStore(out[i].Command.ID, true); !logged {
+				m.logger.Warn("pm: parked command listed without its data: its record is damaged",
+					"manager", m.name, "process", out[i].Command.ProcessID, "command", out[i].Command.ID.String(), "err", err)
+			}
 		case err != nil:
 			return nil, 0, fmt.Errorf("pm: %s: parked command %s of process %s: %w", m.name, out[i].Command.ID, out[i].Command.ProcessID, err)
 		case rec.Erased:

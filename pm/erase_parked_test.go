@@ -3,7 +3,10 @@ package pm_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -61,6 +64,12 @@ func TestParkedCommandOfAnErasedProcessShowsNoData(t *testing.T) {
 // the commands of processes 1 to 5, in that order.
 func parkFive(t *testing.T) *running {
 	t.Helper()
+	return parkFiveLogging(t, nil)
+}
+
+// parkFiveLogging is parkFive with the manager logging to logger (nil: nowhere).
+func parkFiveLogging(t *testing.T, logger *slog.Logger) *running {
+	t.Helper()
 	s := openStore(t, t.TempDir())
 	def := pm.Definition[string]{
 		Name: "W", Handles: []string{"SignedUp"}, ProcessID: pm.DataField("id"),
@@ -70,7 +79,7 @@ func parkFive(t *testing.T) *running {
 			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": to}}}
 		},
 	}
-	r := start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1,
+	r := start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1, Logger: logger,
 		Deliver: func(context.Context, pm.Command) error { return errors.New("receiver down") }})
 	for i := 1; i <= 5; i++ {
 		appendFact(t, s, pmd.Event{Type: "SignedUp", Data: map[string]any{"id": strconv.Itoa(i)}})
@@ -136,6 +145,61 @@ func TestParkedFailsWhenALookupFails(t *testing.T) {
 	page, total, err := r.Parked(ctx, 2)
 	if err != nil || total != 5 || len(page) != 2 || page[0].Command.Data != nil {
 		t.Fatalf("Parked with records no longer stored: %v, %d of %d, %+v; want them without data", err, len(page), total, page)
+	}
+}
+
+// TestParkedListsADamagedRecordWithoutData: a parked command whose record is damaged
+// (pmd.ErrCorrupt) does not fail Parked, which would take the whole parked page down
+// until the operator skipped a command named only in the error: it is listed without
+// its data, the others with theirs, and the damage is logged once per command, naming
+// it, however often the page is read.
+func TestParkedListsADamagedRecordWithoutData(t *testing.T) {
+	var log logged
+	r := parkFiveLogging(t, log.logger())
+	ctx := context.Background()
+	all, _, err := r.Parked(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := all[1].Command.ID
+	defer pm.SetParkedLookup(func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error) {
+		if id == damaged {
+			return pmd.Event{}, fmt.Errorf("segment 3 at 4096: checksum mismatch: %w", pmd.ErrCorrupt)
+		}
+		return s.Event(ctx, id)
+	})()
+	for range 3 {
+		page, total, err := r.Parked(ctx, 0)
+		if err != nil {
+			t.Fatalf("Parked with a damaged record: %v, want the page", err)
+		}
+		if total != 5 || len(page) != 5 {
+			t.Fatalf("%d listed of %d, want 5 of 5", len(page), total)
+		}
+		for i, pc := range page {
+			switch want := strconv.Itoa(i + 1); {
+			case pc.Command.ID == damaged:
+				if pc.Command.Data != nil {
+					t.Errorf("the command with a damaged record shows the data %v", pc.Command.Data)
+				}
+			case pc.Command.Data["to"] != want:
+				t.Errorf("listed %d shows the data %v, want its own", i, pc.Command.Data)
+			}
+		}
+	}
+	n := 0
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.Contains(line, "damaged") && strings.Contains(line, damaged.String()) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the damaged record of command %s logged %d times, want once:\n%s", damaged, n, log.String())
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := r.Parked(cancelled, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Parked with ctx done: %v, want context.Canceled", err)
 	}
 }
 

@@ -126,6 +126,9 @@ type Manager struct {
 	cache       *cache
 	fingerprint string
 	noSnapshots atomic.Bool // set when the state type turns out not to survive msgpack
+	// damagedParked holds the ids (uuid.UUID) of the parked commands whose damaged record
+	// Parked has logged, so that it logs each once however often the page is read.
+	damagedParked sync.Map
 
 	// Set by Run before its goroutines start.
 	shards    []chan task
