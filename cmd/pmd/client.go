@@ -245,7 +245,7 @@ func (f *readFlags) more(w io.Writer, g *globals, p client.Page, command, arg st
 	if f.backward {
 		dir = " --backward"
 	}
-	fmt.Fprintf(w, "… more: pmd %s%s --from %d%s %s%s\n", command, dir, *p.Next, limitFlag(f.limit), shellQuote(arg), g.again())
+	fmt.Fprintf(w, "… more: pmd %s%s --from %d%s%s\n", command, dir, *p.Next, limitFlag(f.limit), argsAndFlags(g.again(), arg))
 }
 
 func newAppendCmd(g *globals, stdout io.Writer) *cobra.Command {
@@ -873,6 +873,24 @@ func compact(v any, max int) string {
 // shellQuote returns s as one word a POSIX shell (or zsh) reads back as s: bare when
 // it holds only letters, digits and characters no shell reads specially, in single quotes
 // otherwise (an IPv6 address's brackets would glob, a tab or newline would split).
+// argsAndFlags is the positional words of a printed command, each quoted, and its
+// flags (as again and limitFlag write them, each with a leading space), with a leading
+// space: the words then the flags, or, when a word starts with '-' (a stream, process
+// id or name may, and the command line would read it as a flag), the flags then -- and
+// the words, so that the command reads back as printed.
+func argsAndFlags(flags string, words ...string) string {
+	dash := false
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		dash = dash || strings.HasPrefix(w, "-")
+		quoted[i] = shellQuote(w)
+	}
+	if dash {
+		return flags + " -- " + strings.Join(quoted, " ")
+	}
+	return " " + strings.Join(quoted, " ") + flags
+}
+
 func shellQuote(s string) string {
 	if s != "" && !strings.HasPrefix(s, "=") && strings.Trim(s, shellSafe) == "" {
 		return s

@@ -373,19 +373,32 @@ func TestMoreKeepsThePageSize(t *testing.T) {
 		pmdAddr string // PMD_ADDR
 		args    []string
 		more    string
+		before  func() // the events the case reads, written before it runs (the others read those of the test)
 	}{
-		{"", []string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + "\n"},
-		{"", []string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all' --addr " + d.addr + "\n"},
-		{"", []string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order --addr " + d.addr + "\n"},
-		{"", []string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2 --addr " + d.addr + "\n"},
-		{d.addr, []string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all'\n"},
-		{"", []string{"read", "$all", "--limit", "2", "--tls-ca", ca}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + " --tls-ca '" + ca + "'\n"},
-		{d.addr, []string{"streams", "--limit", "2", "--tls-ca", ca}, "… more: pmd streams --after 'Order$1' --limit 2 --tls-ca '" + ca + "'\n"},
+		{"", []string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + "\n", nil},
+		{"", []string{"read", "$all", "--limit", "2", "--backward"}, "… more: pmd read --backward --from 1 --limit 2 '$all' --addr " + d.addr + "\n", nil},
+		{"", []string{"category", "Order", "--limit", "2"}, "… more: pmd category --from 3 --limit 2 Order --addr " + d.addr + "\n", nil},
+		{"", []string{"streams", "--prefix", "Order$", "--limit", "2"}, "… more: pmd streams --prefix 'Order$' --after 'Order$1' --limit 2 --addr " + d.addr + "\n", nil},
+		{d.addr, []string{"read", "$all", "--limit", "2"}, "… more: pmd read --from 3 --limit 2 '$all'\n", nil},
+		{"", []string{"read", "$all", "--limit", "2", "--tls-ca", ca}, "… more: pmd read --from 3 --limit 2 '$all' --addr " + d.addr + " --tls-ca '" + ca + "'\n", nil},
+		{d.addr, []string{"streams", "--limit", "2", "--tls-ca", ca}, "… more: pmd streams --after 'Order$1' --limit 2 --tls-ca '" + ca + "'\n", nil},
+		// Last, as it writes to the log the others read: a stream whose name starts with
+		// '-' comes after -- in the printed command, which would otherwise take it for a flag.
+		{"", []string{"read", "--limit", "2", "--", "-x"}, "… more: pmd read --from 2 --limit 2 --addr " + d.addr + " -- -x\n", func() {
+			for range 3 {
+				if _, err := d.store.Append(ctx, "-x", pmd.Any, pmd.EventData{Type: "E"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pmdAddr+" "+strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Setenv("PMD_ADDR", tt.pmdAddr)
-			code, out, errOut := runPMD(t, ctx, append(tt.args, "--addr", d.addr)...)
+			if tt.before != nil {
+				tt.before()
+			}
+			code, out, errOut := runPMD(t, ctx, append([]string{tt.args[0], "--addr", d.addr}, tt.args[1:]...)...)
 			if code != exitOK || !strings.HasSuffix(out, tt.more) {
 				t.Fatalf("exit %d, want the last line %q:\n%s%s", code, tt.more, out, errOut)
 			}

@@ -62,8 +62,8 @@ func printParked(w io.Writer, g *globals, name string, list client.ParkedList) {
 		fmt.Fprintf(w, "(%d of %d: retry or skip these to see the next)\n", n, list.Total)
 	}
 	p := list.Parked[0]
-	fmt.Fprintf(w, "\nto deliver one again: pmd retry %s %s %s%s (or skip to give it up)\n",
-		shellQuote(name), shellQuote(p.ProcessID), p.ID, g.again())
+	fmt.Fprintf(w, "\nto deliver one again: pmd retry%s (or skip to give it up)\n",
+		argsAndFlags(g.again(), name, p.ProcessID, p.ID))
 }
 
 // newOperateCmd is pmd retry or pmd skip: one operation on one command of a process.

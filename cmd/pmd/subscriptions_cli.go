@@ -123,8 +123,8 @@ func printSubscription(w io.Writer, d client.SubscriptionDetail, again string) {
 		}
 	}
 	if release != "" {
-		fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry %s %s%s (or skip to give it up)\n",
-			shellQuote(d.Name), release, again)
+		fmt.Fprintf(w, "\nto deliver it again: pmd subscriptions retry%s (or skip to give it up)\n",
+			argsAndFlags(again, d.Name, release))
 	}
 }
 
