@@ -26,7 +26,7 @@ type compactionGate struct {
 	open    bool          // set by start: compactions may run
 	closed  bool          // set by Unregister: none may start any more
 	running int           // compactions granted, or being granted, and not done
-	granted int           // compactions the DB took and not done (it may be -1 for a moment: Done can come before Schedule returns)
+	granted int           // compactions the DB took or is being asked to take, and not done
 	ended   chan struct{} // closed, and replaced, when a compaction is done
 }
 
@@ -99,7 +99,9 @@ func (g *compactionGate) Done() {
 
 // activity says whether a compaction runs or waits to run, with a channel closed when
 // the next one is done (the same channel until then). It counts only the compactions
-// the DB took: not one grant is still asking it about (running counts those too).
+// the DB took or is being asked to take (one waits): not a grant that found none waiting
+// (running counts those too). A grant the DB refuses may look busy for a moment: Warm's
+// waits look again every warmRecheck.
 func (g *compactionGate) activity() (ended <-chan struct{}, busy bool) {
 	waiting, _ := g.db.GetWaitingCompaction()
 	g.mu.Lock()
@@ -147,12 +149,20 @@ func (g *compactionGate) grant() {
 			return
 		}
 		waiting, _ := g.db.GetWaitingCompaction()
+		if waiting {
+			// Counted before the DB takes it: its Done can come before Schedule
+			// returns, and activity must not find it at 0 meanwhile.
+			g.mu.Lock()
+			g.granted++
+			g.mu.Unlock()
+		}
 		scheduled := waiting && g.db.Schedule(g)
 		g.mu.Lock()
-		if scheduled {
-			g.granted++
-		} else {
+		if !scheduled {
 			g.running--
+			if waiting {
+				g.granted--
+			}
 		}
 		g.mu.Unlock()
 		if !scheduled {

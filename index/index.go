@@ -147,21 +147,25 @@ func (x *Index) Check(ctx context.Context, pace func(read int64)) error {
 // and reads the index a second time. It never reads it more than twice: the compactions
 // that later writes cause do not make it read again.
 func (x *Index) Warm(ctx context.Context) error {
-	for round := 1; ; round++ {
-		settled := x.openL0.settled()
-		if err := x.warmRead(ctx); err != nil {
-			return err
-		}
-		if x.warmHook != nil {
-			x.warmHook(round)
-		}
-		if settled {
-			return nil
-		}
-		if err := x.waitOpenCompactions(ctx); err != nil {
-			return err
-		}
+	settled := x.openL0.settled()
+	if err := x.warmRound(ctx, 1); err != nil || settled {
+		return err
 	}
+	if err := x.waitOpenCompactions(ctx); err != nil {
+		return err
+	}
+	return x.warmRound(ctx, 2)
+}
+
+// warmRound reads the whole index once, as Warm's round-th read.
+func (x *Index) warmRound(ctx context.Context, round int) error {
+	if err := x.warmRead(ctx); err != nil {
+		return err
+	}
+	if x.warmHook != nil {
+		x.warmHook(round)
+	}
+	return nil
 }
 
 // warmFollowers bounds the compactions Warm waits for once level 0's tables at the open
@@ -169,23 +173,43 @@ func (x *Index) Warm(ctx context.Context) error {
 // a compaction nearly always runs or waits.
 const warmFollowers = 4
 
+// warmRecheck is how often a wait of Warm looks again whether any compaction runs or
+// waits: the DB says nothing when a compaction stops being due.
+const warmRecheck = 100 * time.Millisecond
+
 // waitOpenCompactions waits until compactions have taken level 0's tables at the open,
-// then for those that follow (up to warmFollowers of them ending).
+// then for those that follow (up to warmFollowers of them ending). It ends as well once no
+// compaction runs or waits: pebble compacts level 0 only while it is due, and may leave
+// some of the open's tables behind in a level 0 no longer due, for later writes to
+// compact.
 func (x *Index) waitOpenCompactions(ctx context.Context) error {
-	select {
-	case <-x.openL0.done:
-	case <-x.gate.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	tick := time.NewTicker(warmRecheck)
+	defer tick.Stop()
+	for taken := false; !taken; {
+		ended, busy := x.gate.activity()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-x.openL0.done:
+			taken = true
+		case <-ended:
+		case <-tick.C:
+		case <-x.gate.stop:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	for range warmFollowers {
+	for followed := 0; followed < warmFollowers; {
 		ended, busy := x.gate.activity()
 		if !busy {
 			return nil
 		}
 		select {
 		case <-ended:
+			followed++
+		case <-tick.C:
 		case <-x.gate.stop:
 			return ErrClosed
 		case <-ctx.Done():

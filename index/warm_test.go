@@ -213,3 +213,30 @@ func TestGateIdleIsNotBusy(t *testing.T) {
 		t.Fatalf("an idle gate reported a compaction running %d times in %d looks", busy, rounds)
 	}
 }
+
+// TestWarmEndsWhenTheOpensTablesAreLeftBehind: pebble compacts level 0 only while it is
+// due, and can leave some of the open's tables behind in a level 0 no longer due; Warm
+// then reads the index a second time once no compaction runs or waits, rather than wait
+// for later writes to compact them (or for Close).
+func TestWarmEndsWhenTheOpensTablesAreLeftBehind(t *testing.T) {
+	dir := t.TempDir()
+	writeClosed(t, dir, 5000)
+	x, err := Open(dir, Options{CacheSize: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	// A table of the open that no compaction takes: level 0 is not due.
+	x.openL0 = newLevelZeroAtOpen()
+	x.openL0.follow([]uint64{1 << 40})
+	reads := 0
+	x.warmHook = func(int) { reads++ }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := x.Warm(ctx); err != nil {
+		t.Fatalf("Warm: %v", err)
+	}
+	if reads != 2 {
+		t.Errorf("Warm read the index %d times, want 2", reads)
+	}
+}
