@@ -870,9 +870,6 @@ func compact(v any, max int) string {
 	return string(s)
 }
 
-// shellQuote returns s as one word a POSIX shell (or zsh) reads back as s: bare when
-// it holds only letters, digits and characters no shell reads specially, in single quotes
-// otherwise (an IPv6 address's brackets would glob, a tab or newline would split).
 // argsAndFlags is the positional words of a printed command, each quoted, and its
 // flags (as again and limitFlag write them, each with a leading space), with a leading
 // space: the words then the flags, or, when a word starts with '-' (a stream, process
@@ -891,6 +888,9 @@ func argsAndFlags(flags string, words ...string) string {
 	return " " + strings.Join(quoted, " ") + flags
 }
 
+// shellQuote returns s as one word a POSIX shell (or zsh) reads back as s: bare when
+// it holds only letters, digits and characters no shell reads specially, in single quotes
+// otherwise (an IPv6 address's brackets would glob, a tab or newline would split).
 func shellQuote(s string) string {
 	if s != "" && !strings.HasPrefix(s, "=") && strings.Trim(s, shellSafe) == "" {
 		return s
