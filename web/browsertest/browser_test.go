@@ -107,7 +107,10 @@ func startDaemon(t *testing.T, flags ...string) *daemon {
 			}
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second): // its stderr still open: report, do not hang
+			}
 			t.Errorf("pmd did not stop within 20s of SIGTERM:\n%s", d.logs)
 		}
 	})
