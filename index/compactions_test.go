@@ -72,10 +72,12 @@ func TestCompactionGate(t *testing.T) {
 	second.Done()
 	third.Done()
 
+	// Unregistered first: a compaction waiting before it would be granted by the wake of
+	// third's Done, into a Schedule nobody receives from.
+	g.Unregister()
 	db.mu.Lock()
 	db.waiting = 1
 	db.mu.Unlock()
-	g.Unregister()
 	if ok, _ := g.TrySchedule(); ok {
 		t.Fatal("a compaction was granted after Unregister")
 	}
