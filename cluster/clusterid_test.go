@@ -49,6 +49,28 @@ func startAs(t *testing.T, dir, id string, cfg Config) (_ *pmd.Store, _ *Node, s
 	return s, n, stop
 }
 
+// openAndStart opens the store in dir and starts node id on it, as startAs does, but
+// returns Start's error instead of failing the test and does not wait for the node to
+// lead. cfg gives the tuning and Fatal (by default the test fails). The test's cleanup
+// closes the store, and the node if it started: the caller closes neither.
+func openAndStart(t *testing.T, dir, id string, cfg Config) (*pmd.Store, *Node, error) {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	cfg.NodeID, cfg.RaftAddr, cfg.HTTPAddr, cfg.Dir, cfg.Store, cfg.Logger = id, "127.0.0.1:0", "127.0.0.1:1", dir, s, logger
+	if cfg.Fatal == nil {
+		cfg.Fatal = func(err error) { t.Errorf("node %s stopped: %v", id, err) }
+	}
+	n, err := Start(context.Background(), cfg)
+	if err != nil {
+		return s, nil, err
+	}
+	t.Cleanup(func() { n.Close() })
+	return s, n, nil
+}
+
 // copyTree copies the regular files under src to dst.
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
@@ -171,14 +193,8 @@ func TestClusterIDIsRecoveredFromTheSeedEntry(t *testing.T) {
 	stop()
 	must(t, os.Remove(filepath.Join(dir, engine.RaftDir, clusterIDFile)))
 
-	logger := slog.New(slog.DiscardHandler)
-	s, err = pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
+	_, n, err = openAndStart(t, dir, "a1", Config{})
 	must(t, err)
-	t.Cleanup(func() { s.Close() })
-	n, err = Start(context.Background(), Config{NodeID: "a1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s, Logger: logger,
-		Fatal: func(err error) { t.Errorf("a1 stopped: %v", err) }})
-	must(t, err)
-	t.Cleanup(func() { n.Close() })
 	if got := n.Self().Cluster; got != id {
 		t.Fatalf("a1 restarted without %s with the cluster id %q, want %s from its seed entry", clusterIDFile, got, id)
 	}
@@ -201,14 +217,8 @@ func TestClusterIDIsRecordedFromAnInstalledSnapshot(t *testing.T) {
 		must(t, nA.raft.Snapshot().Error()) // the seed entry leaves the log: a joiner gets the snapshot
 	}
 	dirB := t.TempDir()
-	logger := slog.New(slog.DiscardHandler)
-	sB, err := pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
+	sB, nB, err := openAndStart(t, dirB, "b1", Config{Join: []string{nA.Self().RaftAddr}})
 	must(t, err)
-	t.Cleanup(func() { sB.Close() })
-	nB, err := Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sB, Logger: logger,
-		Join: []string{nA.Self().RaftAddr}, Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
-	must(t, err)
-	t.Cleanup(func() { nB.Close() })
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for sB.LastPosition() < sA.LastPosition() || nB.Self().Cluster == "" {
@@ -279,16 +289,10 @@ func TestClusterIDIsRecoveredFromTheLatestSeedEntryBeforeTheFirstWrite(t *testin
 			stop()
 			must(t, os.Remove(filepath.Join(dir, engine.RaftDir, clusterIDFile)))
 
-			logger := slog.New(slog.DiscardHandler)
-			s, err = pmd.Open(dir, pmd.Options{NoScrub: true, Logger: logger})
-			must(t, err)
-			t.Cleanup(func() { s.Close() })
-			n, err = Start(context.Background(), Config{NodeID: "a1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dir, Store: s, Logger: logger,
-				Fatal: func(err error) { t.Errorf("a1 stopped: %v", err) }})
+			_, n, err = openAndStart(t, dir, "a1", Config{})
 			if err != nil {
 				t.Fatalf("a1 restarted without %s: %v", clusterIDFile, err)
 			}
-			t.Cleanup(func() { n.Close() })
 			if got := n.Self().Cluster; got != latest.String() {
 				t.Fatalf("a1 restarted without %s with the cluster id %q, want %s from the latest seed entry before the first write", clusterIDFile, got, latest)
 			}

@@ -26,7 +26,6 @@ import (
 // snapshots"); once the operator removes that snapshot, the node starts in its own
 // cluster with its own records.
 func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
-	ctx := context.Background()
 	dirB, idA, idB, posB, foreign := foreignSnapshotSetup(t, true)
 	snapDir := filepath.Join(dirB, engine.RaftDir)
 
@@ -34,7 +33,6 @@ func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
 	// (the log no longer holds the seed entry), it refuses too, naming both clusters,
 	// before it copies anything: cluster A's snapshot is of the same store (copies of one
 	// data directory), and the node took A's id from it and copied A's records.
-	logger := slog.New(slog.DiscardHandler)
 	idFile := filepath.Join(snapDir, clusterIDFile)
 	idBytes, err := os.ReadFile(idFile)
 	must(t, err)
@@ -44,15 +42,7 @@ func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
 	if _, err := Replayed(dirB); err == nil || !strings.Contains(err.Error(), idA) || !strings.Contains(err.Error(), idB) {
 		t.Errorf("Replayed on b1's directory without raft/CLUSTER_ID: %v, want a refusal naming clusters %s and %s", err, idA, idB)
 	}
-	sR, err := pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
-	must(t, err)
-	n2, err := Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sR, Logger: logger, resumeWait: 5 * time.Second,
-		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
-	if err == nil {
-		n2.Close()
-		sR.Close()
-		t.Fatalf("b1, without raft/CLUSTER_ID, started on cluster A's snapshot")
-	}
+	sR, err := startB1Refused(t, dirB, "b1, without raft/CLUSTER_ID,")
 	// Its log no longer holds the seed entry: it says where to read the id to record.
 	for _, want := range []string{idA, idB, "cluster_id"} {
 		if !strings.Contains(err.Error(), want) {
@@ -66,15 +56,7 @@ func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
 	must(t, os.WriteFile(idFile, idBytes, 0o640))
 
 	// The next start refuses before it copies anything, naming the snapshot.
-	sR, err = pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
-	must(t, err)
-	t.Cleanup(func() { sR.Close() })
-	n2, err = Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sR, Logger: logger, resumeWait: 5 * time.Second,
-		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
-	if err == nil {
-		n2.Close()
-		t.Fatalf("b1 started on cluster A's snapshot")
-	}
+	sR, err = startB1Refused(t, dirB, "b1")
 	for _, want := range []string{idA, idB, foreign[0]} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("start of b1: %v; want it to name %s", err, want)
@@ -89,19 +71,7 @@ func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
 	must(t, sR.Close())
 
 	// The operator removes the other cluster's snapshots: b1 starts in its own cluster.
-	for _, id := range foreign {
-		must(t, os.RemoveAll(filepath.Join(snapDir, "snapshots", id)))
-	}
-	s2, n2, _ := startAs(t, dirB, "b1", Config{})
-	if n2.Self().Cluster != idB || s2.LastPosition() != posB {
-		t.Fatalf("b1 restarted in cluster %s at position %d, want %s at %d", n2.Self().Cluster, s2.LastPosition(), idB, posB)
-	}
-	for e, err := range s2.ReadAll(ctx, pmd.ReadOptions{}) {
-		must(t, err)
-		if e.Stream == "A$1" {
-			t.Fatalf("b1's store holds cluster A's record %d", e.Position)
-		}
-	}
+	restartWithoutForeign(t, dirB, idB, posB, foreign)
 }
 
 // TestStartRefusesAForeignSnapshotWithNoOwnSnapshot: a node of cluster B that holds
@@ -112,7 +82,6 @@ func TestRestoreRefusesASnapshotOfAnotherCluster(t *testing.T) {
 // id, copied A's records onto its own, and left a store that no longer opened). pmd
 // repair's bound (Replayed) refuses it too.
 func TestStartRefusesAForeignSnapshotWithNoOwnSnapshot(t *testing.T) {
-	ctx := context.Background()
 	dirB, idA, idB, posB, foreign := foreignSnapshotSetup(t, false)
 	snapDir := filepath.Join(dirB, engine.RaftDir)
 	idFile := filepath.Join(snapDir, clusterIDFile)
@@ -120,16 +89,7 @@ func TestStartRefusesAForeignSnapshotWithNoOwnSnapshot(t *testing.T) {
 	if _, err := Replayed(dirB); err == nil || !strings.Contains(err.Error(), foreign[0]) {
 		t.Errorf("Replayed on b1's directory without raft/CLUSTER_ID: %v, want a refusal naming %s", err, foreign[0])
 	}
-	logger := slog.New(slog.DiscardHandler)
-	sR, err := pmd.Open(dirB, pmd.Options{NoScrub: true, Logger: logger})
-	must(t, err)
-	n2, err := Start(ctx, Config{NodeID: "b1", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:1", Dir: dirB, Store: sR, Logger: logger, resumeWait: 5 * time.Second,
-		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
-	if err == nil {
-		n2.Close()
-		sR.Close()
-		t.Fatalf("b1, without raft/CLUSTER_ID and with no snapshot of its own, started on cluster A's snapshot")
-	}
+	sR, err := startB1Refused(t, dirB, "b1, without raft/CLUSTER_ID and with no snapshot of its own,")
 	for _, want := range []string{idA, idB, foreign[0]} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("start of b1: %v; want it to name %s", err, want)
@@ -145,14 +105,35 @@ func TestStartRefusesAForeignSnapshotWithNoOwnSnapshot(t *testing.T) {
 
 	// The operator removes the other cluster's snapshot: b1 starts in its own cluster,
 	// and its store opens with its own records only.
+	restartWithoutForeign(t, dirB, idB, posB, foreign)
+}
+
+// startB1Refused opens b1's store in dirB and starts b1 on it, a start that must be
+// refused: it returns the store, still open at b1's position, and Start's error. who
+// names the start in the failure. The test's cleanup closes the store.
+func startB1Refused(t *testing.T, dirB, who string) (*pmd.Store, error) {
+	t.Helper()
+	sR, _, err := openAndStart(t, dirB, "b1", Config{resumeWait: 5 * time.Second,
+		Fatal: func(err error) { t.Errorf("b1 stopped: %v", err) }})
+	if err == nil {
+		t.Fatalf("%s started on cluster A's snapshot", who)
+	}
+	return sR, err
+}
+
+// restartWithoutForeign removes the snapshots foreign from b1's raft/snapshots/, as the
+// operator would, and checks that b1 then starts in its own cluster idB, at its
+// position posB, with no record of cluster A in its store.
+func restartWithoutForeign(t *testing.T, dirB, idB string, posB uint64, foreign []string) {
+	t.Helper()
 	for _, id := range foreign {
-		must(t, os.RemoveAll(filepath.Join(snapDir, "snapshots", id)))
+		must(t, os.RemoveAll(filepath.Join(dirB, engine.RaftDir, "snapshots", id)))
 	}
 	s2, n2, _ := startAs(t, dirB, "b1", Config{})
 	if n2.Self().Cluster != idB || s2.LastPosition() != posB {
 		t.Fatalf("b1 restarted in cluster %s at position %d, want %s at %d", n2.Self().Cluster, s2.LastPosition(), idB, posB)
 	}
-	for e, err := range s2.ReadAll(ctx, pmd.ReadOptions{}) {
+	for e, err := range s2.ReadAll(context.Background(), pmd.ReadOptions{}) {
 		must(t, err)
 		if e.Stream == "A$1" {
 			t.Fatalf("b1's store holds cluster A's record %d", e.Position)
