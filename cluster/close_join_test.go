@@ -21,10 +21,10 @@ func TestCloseStopsAJoin(t *testing.T) {
 		name      string
 		expect    int           // BootstrapExpect
 		dropJoins bool          // the silent nodes close the first connection (the join ask) at once
-		within    time.Duration // Close returns within
+		within    time.Duration // Close returns within: well under the 5 s an ask waits, with room for a loaded machine
 	}{
 		{name: "join", within: 3 * time.Second},
-		{name: "bootstrap-expect info", expect: 4, dropJoins: true, within: 500 * time.Millisecond},
+		{name: "bootstrap-expect info", expect: 4, dropJoins: true, within: 2500 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			accepted := make(chan struct{}, 16)
