@@ -21,17 +21,7 @@ func TestIndexFilesAreNotWorldReadable(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "index")
-			x, err := Open(dir, Options{CacheSize: 1 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			applyEvents(t, x, 1, 100)
-			if err := x.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Close(); err != nil {
-				t.Fatal(err)
-			}
+			writeIndex(t, dir, 1, 100)
 			if existing {
 				// What an older version left.
 				err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -46,19 +36,10 @@ func TestIndexFilesAreNotWorldReadable(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if x, err = Open(dir, Options{CacheSize: 1 << 20}); err != nil {
-					t.Fatal(err)
-				}
-				applyEvents(t, x, 101, 100)
-				if err := x.Flush(); err != nil {
-					t.Fatal(err)
-				}
-				if err := x.Close(); err != nil {
-					t.Fatal(err)
-				}
+				writeIndex(t, dir, 101, 100)
 			}
 			files := 0
-			err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
@@ -85,6 +66,23 @@ func TestIndexFilesAreNotWorldReadable(t *testing.T) {
 	}
 }
 
+// writeIndex opens the index in dir for writing (making it if there is none), applies
+// n events from position from, flushes them to its files and closes it.
+func writeIndex(t *testing.T, dir string, from uint64, n int) {
+	t.Helper()
+	x, err := Open(dir, Options{CacheSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyEvents(t, x, from, n)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The uid and gid TestIndexOpenedByGroupMember opens an index as: nobody, in a group
 // of its own.
 const (
@@ -104,17 +102,7 @@ func TestIndexOpenedByGroupMember(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			top := t.TempDir()
 			dir := filepath.Join(top, "index")
-			x, err := Open(dir, Options{CacheSize: 1 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			applyEvents(t, x, 1, 100)
-			if err := x.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Close(); err != nil {
-				t.Fatal(err)
-			}
+			writeIndex(t, dir, 1, 100)
 			// The test binary, where the member can run it.
 			bin := filepath.Join(top, "index.test")
 			copyFile(t, os.Args[0], bin, 0o755)
@@ -125,7 +113,7 @@ func TestIndexOpenedByGroupMember(t *testing.T) {
 			}
 			// What an older version left under umask 002, in the group.
 			before := map[string]fs.FileMode{}
-			err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}

@@ -146,17 +146,39 @@ func TestWarmOutlastsCompactions(t *testing.T) {
 	}
 }
 
-// TestWarmReadsOnceWhenNothingWasDue: an index whose open had no compaction due is read
-// once, even when writes make compactions run or wait meanwhile (under a steady load they
-// nearly always do): Warm neither waits for them nor reads again.
-func TestWarmReadsOnceWhenNothingWasDue(t *testing.T) {
+// reopenWritten writes n events into a fresh index and closes it, then opens it again
+// with a cache that holds it all, as a restart does. The test's cleanup closes it.
+func reopenWritten(t *testing.T, n int) *Index {
+	t.Helper()
 	dir := t.TempDir()
-	writeClosed(t, dir, 5000)
+	writeClosed(t, dir, n)
 	x, err := Open(dir, Options{CacheSize: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer x.Close()
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+// warmReads runs Warm on x, failing the test if it does not return within 10 s, and
+// returns how many times it read the index.
+func warmReads(t *testing.T, x *Index) int {
+	t.Helper()
+	reads := 0
+	x.warmHook = func(int) { reads++ }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := x.Warm(ctx); err != nil {
+		t.Fatalf("Warm: %v", err)
+	}
+	return reads
+}
+
+// TestWarmReadsOnceWhenNothingWasDue: an index whose open had no compaction due is read
+// once, even when writes make compactions run or wait meanwhile (under a steady load they
+// nearly always do): Warm neither waits for them nor reads again.
+func TestWarmReadsOnceWhenNothingWasDue(t *testing.T) {
+	x := reopenWritten(t, 5000)
 	if m := x.db.Metrics(); m.Levels[0].Score >= 1 {
 		t.Fatalf("level 0 has score %.2f at the open: the test shows nothing", m.Levels[0].Score)
 	}
@@ -172,14 +194,7 @@ func TestWarmReadsOnceWhenNothingWasDue(t *testing.T) {
 	if _, busy := x.gate.activity(); !busy {
 		t.Fatal("no compaction waits after the writes: the test shows nothing")
 	}
-	reads := 0
-	x.warmHook = func(int) { reads++ }
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := x.Warm(ctx); err != nil {
-		t.Fatalf("Warm: %v", err)
-	}
-	if reads != 1 {
+	if reads := warmReads(t, x); reads != 1 {
 		t.Errorf("Warm read the index %d times, want 1", reads)
 	}
 }
@@ -219,24 +234,11 @@ func TestGateIdleIsNotBusy(t *testing.T) {
 // then reads the index a second time once no compaction runs or waits, rather than wait
 // for later writes to compact them (or for Close).
 func TestWarmEndsWhenTheOpensTablesAreLeftBehind(t *testing.T) {
-	dir := t.TempDir()
-	writeClosed(t, dir, 5000)
-	x, err := Open(dir, Options{CacheSize: 64 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
+	x := reopenWritten(t, 5000)
 	// A table of the open that no compaction takes: level 0 is not due.
 	x.openL0 = newLevelZeroAtOpen()
 	x.openL0.follow([]uint64{1 << 40})
-	reads := 0
-	x.warmHook = func(int) { reads++ }
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := x.Warm(ctx); err != nil {
-		t.Fatalf("Warm: %v", err)
-	}
-	if reads != 2 {
+	if reads := warmReads(t, x); reads != 2 {
 		t.Errorf("Warm read the index %d times, want 2", reads)
 	}
 }
