@@ -27,49 +27,72 @@ func waitScrub(t *testing.T, s *pmd.Store) {
 	}
 }
 
+// damageOpts are the options of the stores the damage tests write: small segments, so
+// that 300 events fill several.
+func damageOpts() pmd.Options {
+	return pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10}
+}
+
+// writeMarked writes n events of about 200 bytes to a new store in dir, event i on
+// stream Order$(i%3) with the mark MARKER-i-MARKER (4 digits) that damagetest.FlipIn
+// finds, and closes it. It returns the events as written and as read back.
+func writeMarked(t *testing.T, dir string, n int) (written []pmd.EventData, all []pmd.Event) {
+	t.Helper()
+	s, err := pmd.Open(dir, damageOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		e := ev("E", "i", i, "pad", strings.Repeat("p", 150), "mark", fmt.Sprintf("MARKER-%04d-MARKER", i))
+		written = append(written, e)
+		mustAppend(t, s, fmt.Sprintf("Order$%d", i%3), pmd.Any, e)
+	}
+	all = readAll(t, s, pmd.ReadOptions{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return written, all
+}
+
+// reopenDamaged damages the record of the event writeMarked marked victim in dir's
+// store, removes the store's index when rebuild (the open rebuilds it from the log),
+// opens the store again, logging into logged, and waits for its scrub. It returns the
+// store (closed at the test's end), the log and the damaged segment's file name.
+func reopenDamaged(t *testing.T, dir string, victim int, rebuild bool) (s *pmd.Store, logged *lockedBuffer, seg string) {
+	t.Helper()
+	seg = damagetest.FlipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+	if rebuild {
+		if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged = new(lockedBuffer)
+	opts := damageOpts()
+	opts.Logger = slog.New(slog.NewTextHandler(logged, nil))
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatalf("a damaged record must not stop the store from opening: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitScrub(t, s)
+	return s, logged, seg
+}
+
 func TestDamagedRecordIsFoundAndServedAround(t *testing.T) {
 	for _, where := range []string{"sealed segment", "tail segment", "sealed segment, index rebuilt"} {
 		t.Run(where, func(t *testing.T) {
 			dir := t.TempDir()
-			opts := pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 16 << 10}
-			s, err := pmd.Open(dir, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
 			const n = 300
 			victim := 20 // in the first segment
 			if where == "tail segment" {
 				victim = n - 5
 			}
+			// With the index rebuilt, the replay meets the damaged record: it skips it,
+			// and the later events of its stream keep their versions.
 			rebuild := strings.HasSuffix(where, "index rebuilt")
-			var written []pmd.EventData
-			for i := range n {
-				e := ev("E", "i", i, "pad", strings.Repeat("p", 150), "mark", fmt.Sprintf("MARKER-%04d-MARKER", i))
-				written = append(written, e)
-				mustAppend(t, s, fmt.Sprintf("Order$%d", i%3), pmd.Any, e)
-			}
-			all := readAll(t, s, pmd.ReadOptions{})
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			seg := damagetest.FlipIn(t, dir, fmt.Sprintf("MARKER-%04d-MARKER", victim))
+			written, all := writeMarked(t, dir, n)
+			s, logged, seg := reopenDamaged(t, dir, victim, rebuild)
 			bad := all[victim].Position
-			if rebuild {
-				// The replay meets the damaged record: it skips it, and the later events
-				// of its stream keep their versions.
-				if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			var logged lockedBuffer
-			opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
-			s, err = pmd.Open(dir, opts)
-			if err != nil {
-				t.Fatalf("a damaged record must not stop the store from opening: %v", err)
-			}
-			defer s.Close()
-			waitScrub(t, s)
 			// Logged with segment, offset and position (contract section 8).
 			var line string
 			for l := range strings.Lines(logged.String()) {
