@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/pm"
 	"github.com/pmd-dev/pmd/pm/pmtest"
 )
@@ -96,19 +97,11 @@ func TestErasedUncachedProcessCounts(t *testing.T) {
 // that the manager first folds again for that deadline, after its stream was erased,
 // moves to completed in Counts then.
 func TestErasedProcessFoundByItsDeadlineCounts(t *testing.T) {
-	ctx := context.Background()
 	s := openStore(t, t.TempDir())
 	clock := pmtest.NewClock(time.Now())
 	var got issued
 	r := start(t, s, purchaseDef(), pm.Options{Clock: clock, Deliver: got.deliver, SnapshotEvery: -1, CacheSize: -1})
-	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
-	r.idle(t)
-	if c := r.Counts(); c != (pm.Counts{Open: 1}) {
-		t.Fatalf("Counts before the erasure = %+v, want 1 open", c)
-	}
-	if err := s.EraseStream(ctx, "O$1"); err != nil {
-		t.Fatal(err)
-	}
+	placeThenErase(t, s, r)
 	clock.Advance(timeout + time.Minute)
 	r.idle(t)
 	if c := r.Counts(); c != (pm.Counts{Completed: 1}) {
@@ -116,5 +109,19 @@ func TestErasedProcessFoundByItsDeadlineCounts(t *testing.T) {
 	}
 	if n := got.count("1", "Remind"); n != 0 {
 		t.Errorf("Remind delivered %d times to the erased process, want 0", n)
+	}
+}
+
+// placeThenErase places order 1 with r's manager (process 1, open with its deadline
+// pending), checks that Counts has it open, and erases its stream O$1.
+func placeThenErase(t *testing.T, s *pmd.Store, r *running) {
+	t.Helper()
+	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
+	r.idle(t)
+	if c := r.Counts(); c != (pm.Counts{Open: 1}) {
+		t.Fatalf("Counts before the erasure = %+v, want 1 open", c)
+	}
+	if err := s.EraseStream(context.Background(), "O$1"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -201,7 +201,6 @@ func TestErasedProcessEnds(t *testing.T) {
 // is about to decide moves from open to completed in Counts at once, as a restart would
 // count it, and retention removing it later leaves Counts at zero, not negative.
 func TestErasedCachedProcessCounts(t *testing.T) {
-	ctx := context.Background()
 	s := openStore(t, t.TempDir())
 	clock := pmtest.NewClock(time.Now())
 	var got issued
@@ -210,14 +209,7 @@ func TestErasedCachedProcessCounts(t *testing.T) {
 		Retention: pm.Retention{Completed: keep},
 	}
 	r := start(t, s, purchaseDef(), opts)
-	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
-	r.idle(t)
-	if c := r.Counts(); c != (pm.Counts{Open: 1}) {
-		t.Fatalf("Counts before the erasure = %+v, want 1 open", c)
-	}
-	if err := s.EraseStream(ctx, "O$1"); err != nil {
-		t.Fatal(err)
-	}
+	placeThenErase(t, s, r)
 	appendFact(t, s, purchaseFact("OrderPaid", "1"))
 	r.idle(t)
 	if c := r.Counts(); c != (pm.Counts{Completed: 1}) {
