@@ -105,8 +105,7 @@ func TestRun(t *testing.T) {
 	if err := run(ctx, &out, t.TempDir(), 2*time.Second); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	got := out.String()
-	for line, n := range map[string]int{
+	checkLineCounts(t, out.String(), map[string]int{
 		"deliver ConfirmOrder for order 42":                      1,
 		"deliver ConfirmOrder for order 44":                      1,
 		"deliver CancelOrder for order 43":                       1,
@@ -115,11 +114,7 @@ func TestRun(t *testing.T) {
 		"process 43: expired, 1 events handled, 1 commands":      1,
 		"process 44: completed, 3 events handled, 1 commands":    1,
 		"append Customer$cat CustomerConfirmedMenu for order 44": 2,
-	} {
-		if c := strings.Count(got, line); c != n {
-			t.Errorf("%q appears %d times, want %d; output:\n%s", line, c, n, got)
-		}
-	}
+	})
 }
 
 // TestRunAgain runs the example twice on the same -data directory, as its usage line
@@ -137,14 +132,20 @@ func TestRunAgain(t *testing.T) {
 	if err := run(ctx, &again, dir, 2*time.Second); err != nil {
 		t.Fatalf("second run: %v\n%s", err, again.String())
 	}
-	got := again.String()
 	// Every command was delivered by the first run.
-	for line, n := range map[string]int{
+	checkLineCounts(t, again.String(), map[string]int{
 		"deliver ": 0,
 		"process 42: completed, 4 events handled, 1 commands": 1,
 		"process 43: expired, 2 events handled, 1 commands":   1,
 		"process 44: completed, 6 events handled, 1 commands": 1,
-	} {
+	})
+}
+
+// checkLineCounts checks that each line of want appears in the output got as many
+// times as want says.
+func checkLineCounts(t *testing.T, got string, want map[string]int) {
+	t.Helper()
+	for line, n := range want {
 		if c := strings.Count(got, line); c != n {
 			t.Errorf("%q appears %d times, want %d; output:\n%s", line, c, n, got)
 		}
