@@ -170,6 +170,24 @@ func crashSteps(t *testing.T, changes []string) []int {
 	return sample
 }
 
+// crashAtEachStep runs args in a child on a copy of tmpl killed before each change
+// crashSteps picks of full's (the uninterrupted run), with and without a power cut
+// after the kill, and calls check on each copy's directory, with when saying where the
+// child was killed.
+func crashAtEachStep(t *testing.T, tmpl string, args []string, full crashStep, check func(dir, when string)) {
+	t.Helper()
+	for _, n := range crashSteps(t, full.changes) {
+		for _, cut := range []bool{false, true} {
+			when := fmt.Sprintf("killed before %q (change %d), power cut %t", full.changes[n-1], n, cut)
+			dir, step := runCrashStep(t, tmpl, args, n, cut)
+			if !step.killed {
+				t.Fatalf("%s: the child made %d changes and was not killed", when, len(step.changes))
+			}
+			check(dir, when)
+		}
+	}
+}
+
 // storedEvent is what a read returns of an event, for comparing reads.
 type storedEvent struct {
 	Position uint64
@@ -432,31 +450,24 @@ func TestRepairCrashAtAnyStep(t *testing.T) {
 				}
 			}
 
-			for _, n := range crashSteps(t, full.changes) {
-				for _, cut := range []bool{false, true} {
-					when := fmt.Sprintf("killed before %q (change %d), power cut %t", full.changes[n-1], n, cut)
-					dir, step := runCrashStep(t, tmpl, args, n, cut)
-					if !step.killed {
-						t.Fatalf("%s: the child made %d changes and was not killed", when, len(step.changes))
-					}
-					checkQuarantine(t, dir, when, false)
-					if tc.opens {
-						checkEventsReadable(t, filepath.Join(dir, "data"), readable, when)
-					}
-					code, out, errOut := runPMD(t, context.Background(), "repair", "--yes", "--quarantine", filepath.Join(dir, "q.bin"), filepath.Join(dir, "data"))
-					if code != exitOK {
-						t.Fatalf("%s: the repair run again: exit %d\n%s%s", when, code, out, errOut)
-					}
-					checkQuarantine(t, dir, when+", then repaired again", true)
-					if got := readEvents(t, filepath.Join(dir, "data")); !reflect.DeepEqual(got, want) {
-						t.Fatalf("%s: after the repair run again the store reads %d events, want the %d of an uninterrupted repair", when, len(got), len(want))
-					}
-					code, out, _ = runPMD(t, context.Background(), "repair", filepath.Join(dir, "data"))
-					if code != exitOK || !strings.Contains(out, "nothing to repair") {
-						t.Fatalf("%s: a third repair: exit %d\n%s", when, code, out)
-					}
+			crashAtEachStep(t, tmpl, args, full, func(dir, when string) {
+				checkQuarantine(t, dir, when, false)
+				if tc.opens {
+					checkEventsReadable(t, filepath.Join(dir, "data"), readable, when)
 				}
-			}
+				code, out, errOut := runPMD(t, context.Background(), "repair", "--yes", "--quarantine", filepath.Join(dir, "q.bin"), filepath.Join(dir, "data"))
+				if code != exitOK {
+					t.Fatalf("%s: the repair run again: exit %d\n%s%s", when, code, out, errOut)
+				}
+				checkQuarantine(t, dir, when+", then repaired again", true)
+				if got := readEvents(t, filepath.Join(dir, "data")); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s: after the repair run again the store reads %d events, want the %d of an uninterrupted repair", when, len(got), len(want))
+				}
+				code, out, _ = runPMD(t, context.Background(), "repair", filepath.Join(dir, "data"))
+				if code != exitOK || !strings.Contains(out, "nothing to repair") {
+					t.Fatalf("%s: a third repair: exit %d\n%s", when, code, out)
+				}
+			})
 		})
 	}
 }
@@ -577,19 +588,12 @@ func TestScavengeCrashAtAnyStep(t *testing.T) {
 	}
 	t.Logf("the scavenge makes %d changes", len(full.changes))
 
-	for _, n := range crashSteps(t, full.changes) {
-		for _, cut := range []bool{false, true} {
-			when := fmt.Sprintf("killed before %q (change %d), power cut %t", full.changes[n-1], n, cut)
-			dir, step := runCrashStep(t, tmpl, args, n, cut)
-			if !step.killed {
-				t.Fatalf("%s: the child made %d changes and was not killed", when, len(step.changes))
-			}
-			checkEventsReadable(t, filepath.Join(dir, "data"), want, when)
-			scavengeAgain(t, dir, when)
-			checkScavenged(t, dir, when+", then scavenged again")
-			if out := scavengeAgain(t, dir, when); !strings.Contains(out, " 0 rewritten") {
-				t.Fatalf("%s: a third scavenge: %s", when, out)
-			}
+	crashAtEachStep(t, tmpl, args, full, func(dir, when string) {
+		checkEventsReadable(t, filepath.Join(dir, "data"), want, when)
+		scavengeAgain(t, dir, when)
+		checkScavenged(t, dir, when+", then scavenged again")
+		if out := scavengeAgain(t, dir, when); !strings.Contains(out, " 0 rewritten") {
+			t.Fatalf("%s: a third scavenge: %s", when, out)
 		}
-	}
+	})
 }
