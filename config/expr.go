@@ -19,31 +19,33 @@ import (
 
 // env is what an expression of the config file sees: complete_when, a command's when
 // and the values of a command's data. Its struct type, not a map, makes expr reject an
-// unknown name (state.dta, evnt) when the file is loaded.
+// unknown name (state.dta, evnt) when the file is loaded. Each field carries its name
+// as the json and msgpack tags too, so that a value such as `event` (a command's data
+// field, toJSON(state)) is an object with the names expressions use, not Go's.
 type env struct {
-	State     stateView `expr:"state"`
-	Event     eventView `expr:"event"`
-	ProcessID string    `expr:"process_id"`
+	State     stateView `expr:"state" json:"state" msgpack:"state"`
+	Event     eventView `expr:"event" json:"event" msgpack:"event"`
+	ProcessID string    `expr:"process_id" json:"process_id" msgpack:"process_id"`
 	// The names complete_when knew before state existed, kept so that existing files
 	// stay valid.
-	ID     string         `expr:"id"`
-	Seen   map[string]int `expr:"seen"`
-	Data   map[string]any `expr:"data"`
-	Events int            `expr:"events"`
+	ID     string         `expr:"id" json:"id" msgpack:"id"`
+	Seen   map[string]int `expr:"seen" json:"seen" msgpack:"seen"`
+	Data   map[string]any `expr:"data" json:"data" msgpack:"data"`
+	Events int            `expr:"events" json:"events" msgpack:"events"`
 }
 
 type stateView struct {
-	ID     string         `expr:"id"`
-	Seen   map[string]int `expr:"seen"`
-	Data   map[string]any `expr:"data"`
-	Events int            `expr:"events"`
+	ID     string         `expr:"id" json:"id" msgpack:"id"`
+	Seen   map[string]int `expr:"seen" json:"seen" msgpack:"seen"`
+	Data   map[string]any `expr:"data" json:"data" msgpack:"data"`
+	Events int            `expr:"events" json:"events" msgpack:"events"`
 }
 
 type eventView struct {
-	ID     string         `expr:"id"`
-	Type   string         `expr:"type"`
-	Stream string         `expr:"stream"`
-	Data   map[string]any `expr:"data"`
+	ID     string         `expr:"id" json:"id" msgpack:"id"`
+	Type   string         `expr:"type" json:"type" msgpack:"type"`
+	Stream string         `expr:"stream" json:"stream" msgpack:"stream"`
+	Data   map[string]any `expr:"data" json:"data" msgpack:"data"`
 }
 
 // envOf is the environment of s; every handled type reads as seen, 0 if not yet.

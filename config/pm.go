@@ -213,13 +213,16 @@ func (p decider) reportError(where, source string, s State, err error) {
 // evaluate (state.data.amount * 100 before any event set amount) is null: write
 // `(state.data.amount ?? 0) * 100` to give it a value. So is one whose value holds a NaN
 // or an infinity (a division by zero): JSON has no such number, and the store refuses
-// it. Both are reported.
+// it, and one that has no JSON form at all (a function, an object whose keys are not
+// strings: see notJSON). All are reported.
 func (p decider) data(c Command, where string, s State) map[string]any {
 	out := map[string]any{p.CorrelateBy: s.ID}
 	for _, f := range c.Data {
 		v, err := f.Value.eval(s, p.Handles)
 		if err == nil {
-			if path, bad, ok := pmd.NonFinite(v); ok {
+			if path, problem, ok := notJSON(v); ok {
+				err = fmt.Errorf("%s%s %s", f.Name, path, problem)
+			} else if path, bad, ok := pmd.NonFinite(v); ok {
 				err = fmt.Errorf("%s%s is %v, not a JSON number", f.Name, path, bad)
 			}
 		}
