@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,12 +18,7 @@ import (
 // stream page and the streams list link to it. Empty, it says whether nothing was
 // written yet (an empty log) or nothing is kept (its streams deleted).
 func TestBrowserCategory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
-	}
+	skipWithoutBrowser(t)
 	d := startDaemon(t)
 	for i := range 3 {
 		d.append(t, fmt.Sprintf("Shelf$%d", i), fact{Type: "Stocked", Data: map[string]any{"n": i}})
@@ -122,12 +116,7 @@ func (c counting) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 // a cluster node those ask every peer how it stands (a second with one down), and fail
 // when Raft cannot say. Here the stats fail.
 func TestBrowserNewestEventNotRead(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
-	}
+	skipWithoutBrowser(t)
 	d := startDaemon(t)
 	d.append(t, "Note$1", fact{Type: "Noted"})
 	const huge = 4 << 20

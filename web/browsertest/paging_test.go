@@ -17,6 +17,18 @@ import (
 	"github.com/pmd-dev/pmd/web"
 )
 
+// skipWithoutBrowser skips the test in -short, and where chromium is not installed: the
+// browser tests build pmd and drive a headless chromium.
+func skipWithoutBrowser(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
+	}
+}
+
 // front serves the browser and the daemon's API on one origin, with handle answering
 // in the daemon's place wherever it returns true.
 func front(t *testing.T, d *daemon, handle func(w http.ResponseWriter, r *http.Request) bool) string {
@@ -78,12 +90,7 @@ const numsJS = `[...document.querySelectorAll('main tbody tr td.num')].map((td) 
 // record (corrupt, naming it by position and version) shows the error and a link past
 // it that reads on from the record before, in a stream and in $all.
 func TestBrowserPagesPastADamagedRecord(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
-	}
+	skipWithoutBrowser(t)
 	d := startDaemon(t)
 	for i := range 10 {
 		d.append(t, "Order$60", fact{Type: "OrderPlaced", Data: map[string]any{"n": i}})
