@@ -158,6 +158,12 @@ func prepare(changes []Change, what string) ([]change, error) {
 		if path, v, ok := NonFinite(e.Metadata); ok {
 			return nil, invalid(arg("metadata")+path, "%v is not a JSON number", v)
 		}
+		if path, k, ok := nonStringKey(e.Data); ok {
+			return nil, invalid(arg("data")+path, "the key %v is not a string: data is a JSON object, whose keys are strings", k)
+		}
+		if path, k, ok := nonStringKey(e.Metadata); ok {
+			return nil, invalid(arg("metadata")+path, "the key %v is not a string: metadata is a JSON object, whose keys are strings", k)
+		}
 		data, err := encodeMap(e.Data)
 		if err != nil {
 			return nil, invalid(arg("data"), "%v", err)
@@ -243,25 +249,105 @@ func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 	case reflect.Struct:
 		t := v.Type()
 		for i := range t.NumField() {
-			field := t.Field(i)
-			name, opts, _ := strings.Cut(field.Tag.Get("msgpack"), ",")
-			if name == "-" || !field.IsExported() && !field.Anonymous {
+			name, encoded := fieldPath(t.Field(i))
+			if !encoded {
 				continue
 			}
-			path, f, ok := nonFiniteIn(v.Field(i))
-			if !ok {
-				continue
+			if path, f, ok := nonFiniteIn(v.Field(i)); ok {
+				return name + path, f, true
 			}
-			if field.Anonymous && name == "" && !strings.Contains(opts, "noinline") && isStruct(field.Type) {
-				return path, f, true // msgpack writes an embedded struct's fields as its own
-			}
-			if name == "" {
-				name = field.Name
-			}
-			return "." + name + path, f, true
 		}
 	}
 	return "", 0, false
+}
+
+// fieldPath is where msgpack writes field in its struct's map: "." and its name (its
+// msgpack tag's, else its own), or "" for an embedded struct, whose fields msgpack
+// writes as its own; encoded is false for a field it skips (tagged "-", unexported).
+func fieldPath(field reflect.StructField) (path string, encoded bool) {
+	name, opts, _ := strings.Cut(field.Tag.Get("msgpack"), ",")
+	switch {
+	case name == "-" || !field.IsExported() && !field.Anonymous:
+		return "", false
+	case field.Anonymous && name == "" && !strings.Contains(opts, "noinline") && isStruct(field.Type):
+		return "", true
+	case name == "":
+		return "." + field.Name, true
+	}
+	return "." + name, true
+}
+
+// nonStringKey finds a map in v, at any depth, with a key that is not a string, and
+// returns where the map is and the key. msgpack writes such a map, but data and
+// metadata decode into maps of string keys: the event could never be read again, every
+// read of it failing as a damaged record, so Append refuses it. It looks where NonFinite
+// does; the types JSON decodes into are checked without reflection.
+func nonStringKey(v any) (path, key string, found bool) {
+	switch v := v.(type) {
+	case nil, string, bool, []byte, int, int64, float64, time.Time, []string, map[string]string:
+		return "", "", false
+	case map[string]any:
+		for k, e := range v {
+			if path, key, ok := nonStringKey(e); ok {
+				return "." + k + path, key, true
+			}
+		}
+		return "", "", false
+	case []any:
+		for i, e := range v {
+			if path, key, ok := nonStringKey(e); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, key, true
+			}
+		}
+		return "", "", false
+	}
+	return nonStringKeyIn(reflect.ValueOf(v))
+}
+
+// nonStringKeyIn is nonStringKey by reflection, for the types its switch does not name.
+func nonStringKeyIn(v reflect.Value) (string, string, bool) {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if !v.IsNil() {
+			return nonStringKeyIn(v.Elem())
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			k := it.Key()
+			if k.Kind() == reflect.Interface && !k.IsNil() {
+				k = k.Elem()
+			}
+			if k.Kind() != reflect.String {
+				// fmt prints the key also when it came through an unexported embedded
+				// struct, where Interface would panic.
+				return "", fmt.Sprint(k), true
+			}
+			if path, key, ok := nonStringKeyIn(it.Value()); ok {
+				return "." + k.String() + path, key, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "", "", false // bytes
+		}
+		for i := range v.Len() {
+			if path, key, ok := nonStringKeyIn(v.Index(i)); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, key, true
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			name, encoded := fieldPath(t.Field(i))
+			if !encoded {
+				continue
+			}
+			if path, key, ok := nonStringKeyIn(v.Field(i)); ok {
+				return name + path, key, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 func isStruct(t reflect.Type) bool {
