@@ -255,8 +255,11 @@
 //     to the worker of its process behind every handled event in the store at that
 //     moment: the reader first puts them all in the worker queues, and a worker handles
 //     the tasks of one process in queue order. An event stored later bears a later
-//     timestamp, so every event stored before the deadline is decided before it. After a
-//     restart with a backlog, no deadline fires until the reader has queued the backlog.
+//     timestamp, so every event stored before the deadline is decided before it. The
+//     check decides as of that moment, however late the worker gets to it: a later
+//     deadline of the process that fell due meanwhile gets a check of its own, behind
+//     the events stored before it. After a restart with a backlog, no deadline fires
+//     until the reader has queued the backlog.
 //
 // So a process is decided the same whether the manager ran all along or was stopped, and
 // as Memory decides it: Memory.Handle decides at the event's Timestamp and Advance fires

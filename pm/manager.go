@@ -162,10 +162,11 @@ type Manager struct {
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
-// check its deadlines.
+// check its deadlines as of at, the clock when the timer found the first one due.
 type task struct {
 	pid string
 	ev  *pmd.Event
+	at  time.Time
 }
 
 // Streams of a manager besides the process streams "<Name>$<id>". The names cannot
@@ -635,8 +636,12 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 	var changes []pmd.Change
 	for _, t := range tasks {
 		if t.ev == nil {
+			// Decided as of when the timer queued the check, behind the events stored
+			// by then, not as of now: the worker may get to it late, and a deadline
+			// due since then is decided on the events stored before it, some of which
+			// may be queued behind this check. It has a check of its own (settle).
 			tick = true
-			if err := m.decide(ctx, e, nil, now, now, &changes); err != nil {
+			if err := m.decide(ctx, e, nil, t.at, now, &changes); err != nil {
 				return err
 			}
 			continue
@@ -919,7 +924,7 @@ func (m *Manager) runTimer(ctx context.Context) error {
 		}
 		for _, pid := range due {
 			select {
-			case m.shard(pid) <- task{pid: pid}:
+			case m.shard(pid) <- task{pid: pid, at: now}:
 			case <-ctx.Done():
 				return nil
 			}
