@@ -187,9 +187,14 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Even
 	}
 	var events []pmd.Event
 	var states []any
+	// The limit only bounds the read: a stream written again after a delete starts past
+	// version from, so the page ends at version hi, not after hi-from+1 events.
 	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		if int64(ev.Version) > hi {
+			break
 		}
 		p.apply(&ev)
 		if int64(ev.Version) >= lo {
