@@ -83,6 +83,13 @@
     return el('span', { title: ts }, m ? `${m[1]} ${m[2]}${m[3] || ''}Z` : ts || '');
   }
 
+  // asText is a metadata value as the page shows it: a string as it is, any other JSON
+  // value as JSON. Metadata is any JSON object, and String() would show an object as
+  // [object Object] and throws on an integer past 2^53, which parseJSON keeps as written.
+  const asText = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+  // given says a metadata key has a value: 0 and false are values, as an id or a kind.
+  const given = (v) => v !== undefined && v !== null && v !== '';
+
   const errorText = (err) => (err.code ? `${err.code}: ${err.message}` : String(err.message || err));
 
   function errorBox(err) {
@@ -642,7 +649,9 @@
         el('td', { class: 'num' }, s.version)));
       body.replaceChildren(
         rows.length ? table(['Stream', 'Category', 'Last version'], rows)
-          : el('p', { class: 'empty' }, prefix ? `No stream starts with “${prefix}”.` : 'No streams yet.'),
+          : el('p', { class: 'empty' }, after
+            ? (prefix ? `No more streams start with “${prefix}”.` : 'No more streams.')
+            : prefix ? `No stream starts with “${prefix}”.` : 'No streams yet.'),
         pager([
           after ? el('a', { href: href(['streams'], { prefix, limit: params.get('limit') }) }, '« first') : null,
           r.next !== null ? el('a', { href: href(['streams'], { prefix, after: r.next, limit: params.get('limit') }), rel: 'next' }, 'next »') : null,
@@ -676,7 +685,7 @@
     const origin = ev.link
       ? [el('span', { class: 'mark link', title: 'linked: the event was written to another stream' }, 'link'), 'written to ', streamLink(ev.stream)]
       : inStream ? null : streamLink(ev.stream);
-    return el('tr', { dataset: { id: ev.id, type: ev.type, link: String(ev.link) } },
+    return el('tr', { dataset: { id: ev.id, type: ev.type, link: String(ev.link), at: inStream ? ev.version : ev.position } },
       el('td', { class: 'num' }, inStream ? ev.version : ev.position),
       el('td', null, ev.type),
       el('td', { class: 'time' }, time(ev.timestamp)),
@@ -689,11 +698,19 @@
 
   // prependLive puts the row of an event that came live on top of a newest-first table,
   // which keeps at most limit rows, as a page of it would: older ones are a page away.
-  function prependLive(tbody, empty, row, limit) {
+  // The pager's older link then starts at the newest row pushed off (older(at) is its
+  // address), not where the page was read from, which would skip the rows pushed off,
+  // nor nowhere when the page held the first event.
+  function prependLive(tbody, empty, row, limit, pager, older) {
     empty.remove();
     row.classList.add('new');
     tbody.prepend(row);
-    while (tbody.rows.length > limit) tbody.lastElementChild.remove();
+    while (tbody.rows.length > limit) {
+      const off = tbody.lastElementChild;
+      off.remove();
+      const link = pager.querySelector('a[rel=next]') || pager.appendChild(el('a', { rel: 'next' }, 'older »'));
+      link.setAttribute('href', older(off.dataset.at));
+    }
   }
 
   // retentionText says in words what a stream's retention settings keep, '' if none.
@@ -749,6 +766,7 @@
       : null;
     const inCategory = category ? el('p', { id: 'category' }, 'In category ', categoryLink(name), el('span', { class: 'meta' }, ` (the streams ${category}$…)`)) : null;
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, true)));
+    const pager = pagerLinks(r, from === null && after === null, (ev) => ev.version, link);
     // An older page that is empty starts before the first event kept (retention).
     const empty = el('p', { class: 'empty' }, from !== null
       ? `No event of this stream is at or before version ${from}.` : 'This stream has no events.');
@@ -761,10 +779,10 @@
         el('thead', null, el('tr', null, ['Version', 'Type', 'Timestamp', 'Event', 'Written to', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pagerLinks(r, from === null && after === null, (ev) => ev.version, link));
+      pager);
     if (from !== null || after !== null) return; // an older page stays as it is
     const next = r.events.length ? r.events[0].version + 1 : 0;
-    live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit));
+    live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit, pager, (at) => link({ from: at })));
   }
 
   async function eventPage({ segs }, current) {
@@ -789,13 +807,13 @@
     let cause = ev.erased ? unknown.cloneNode(true) : 'none';
     if (r.causation) {
       cause = [eventLink(r.causation.id), ' ', r.causation.type, ' in ', streamLink(r.causation.stream)];
-    } else if (md.causation_id) {
-      cause = `${md.causation_id} (not stored)`;
+    } else if (given(md.causation_id)) {
+      cause = `${asText(md.causation_id)} (not stored)`;
     }
     const erased = (what) => el('p', { class: 'empty erased' }, `Erased: the ${what} of this event were erased with its stream; its id, type, position and timestamp stay.`);
     const caused = r.caused.map((c) => el('tr', { dataset: { id: c.id, type: c.type } },
       el('td', null, c.type),
-      el('td', null, (c.metadata && c.metadata.pm_kind) || ''),
+      el('td', null, c.metadata && given(c.metadata.pm_kind) ? asText(c.metadata.pm_kind) : ''),
       el('td', { class: 'name' }, streamLink(c.stream)),
       el('td', { class: 'time' }, time(c.timestamp)),
       el('td', { class: 'id' }, eventLink(c.id, shortID(c.id)))));
@@ -809,7 +827,8 @@
         el('dt', null, 'Written to'), el('dd', null, streamLink(ev.stream)),
         el('dt', null, 'In streams'), el('dd', null, el('ul', { class: 'inline', id: 'streams' }, r.streams.map((s) => el('li', null, streamLink(s))),
           r.streams_truncated ? el('li', { class: 'meta', id: 'streams-truncated' }, 'and more: only the first are listed') : null)),
-        el('dt', null, 'Correlation'), el('dd', { id: 'correlation' }, !md.correlation_id ? (ev.erased ? unknown : 'none') : UUID.test(md.correlation_id) ? eventLink(md.correlation_id) : String(md.correlation_id)),
+        el('dt', null, 'Correlation'), el('dd', { id: 'correlation' }, !given(md.correlation_id) ? (ev.erased ? unknown : 'none')
+          : typeof md.correlation_id === 'string' && UUID.test(md.correlation_id) ? eventLink(md.correlation_id) : asText(md.correlation_id)),
         el('dt', null, 'Caused by'), el('dd', { id: 'causation' }, cause)),
       el('h2', null, 'Caused', r.caused_truncated
         ? el('span', { class: 'meta', id: 'caused-truncated' }, ` (the first ${caused.length}: more events name this one as their cause)`) : null),
@@ -854,11 +873,13 @@
       location.hash = href(['all'], Object.assign(typeParams(parseTypes(input.value)), { limit: params.get('limit') }));
     });
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, false)));
+    const pager = pagerLinks(r, from === null && after === null, (ev) => ev.position, link);
     // An older page that is empty starts before the first event kept (retention), or
-    // of the types asked for.
+    // of the types asked for. A log that holds records may show none: deleted streams'
+    // events are not shown, nor those retention hides.
     const where = from !== null ? ` is at or before position ${from}` : '';
     const empty = el('p', { class: 'empty' }, types.length ? `No event of type ${formatTypes(types)}${where}.`
-      : where && end > 1 ? `No event${where}.` : 'The log is empty.');
+      : end <= 1 ? 'The log is empty.' : where ? `No event${where}.` : 'No event is kept: those written were deleted, or retention hides them.');
     show('all',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'newest first')),
@@ -866,9 +887,10 @@
         el('thead', null, el('tr', null, ['Position', 'Type', 'Timestamp', 'Event', 'Stream', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pagerLinks(r, from === null && after === null, (ev) => ev.position, link));
+      pager);
     if (from !== null || after !== null) return;
-    live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }), (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
+    live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }),
+      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })));
   }
 
   // categoryPage shows the events written to the streams of a category (Order for
@@ -916,6 +938,7 @@
       return;
     }
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, false)));
+    const pager = pagerLinks(r, newest, (ev) => ev.position, link);
     // An older page that is empty starts before the first event kept (retention).
     const empty = el('p', { class: 'empty' }, from !== null
       ? `No event of a stream ${name}$… is at or before position ${from}.`
@@ -927,9 +950,10 @@
         el('thead', null, el('tr', null, ['Position', 'Type', 'Timestamp', 'Event', 'Stream', 'Data'].map((h) => el('th', null, h)))),
         tbody),
       r.events.length ? null : empty,
-      pagerLinks(r, newest, (ev) => ev.position, link));
+      pager);
     if (!newest) return; // an older page stays as it is
-    live({ category: name, from: r.events.length ? r.events[0].position + 1 : end }, (ev) => prependLive(tbody, empty, eventRow(ev, false), limit));
+    live({ category: name, from: r.events.length ? r.events[0].position + 1 : end },
+      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })));
   }
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
