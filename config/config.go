@@ -154,8 +154,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, Errors{p.syntaxError(err)}
 	}
 	cfg := &Config{Path: name}
+	empty := Errors{{File: name, Line: 1, Msg: "the config file is empty: it needs a processes or a subscriptions list"}}
 	if len(doc.Content) == 0 {
-		return nil, Errors{{File: name, Line: 1, Msg: "the config file is empty: it needs a processes or a subscriptions list"}}
+		return nil, empty
 	}
 	// One document: what another one (after ---) defines would be ignored. A "---"
 	// with nothing (or null) after it is no second document, but one further on is.
@@ -172,6 +173,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, Errors{{File: name, Line: more.Content[0].Line, Column: more.Content[0].Column,
 				Msg: "a second YAML document (after ---): pmd reads one; put processes and subscriptions in the one document"}}
 		}
+	}
+	if doc.Content[0].Tag == "!!null" {
+		return nil, empty // a "---" or a null alone defines as much as nothing
 	}
 	root := p.mapping(doc.Content[0], "the config file", nil, "processes", "subscriptions")
 	if list, ok := root["processes"]; ok {
@@ -245,7 +249,7 @@ func kindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.AliasNode:
-		return "an alias"
+		return fmt.Sprintf("the YAML alias *%s, which pmd does not expand: write the value out", n.Value)
 	default:
 		if n.Tag == "!!null" {
 			return "nothing"
@@ -265,6 +269,8 @@ func (p *parser) mapping(n *yaml.Node, what string, required []string, allowed .
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch {
+		case k.Tag == "!!merge":
+			p.errorf(k, "%s: %s, a YAML merge key: pmd does not expand merge keys nor aliases; write the keys out", what, k.Value)
 		case !slices.Contains(allowed, k.Value):
 			p.errorf(k, "%s: unknown key %q (known keys: %s)", what, k.Value, strings.Join(allowed, ", "))
 		case out[k.Value] != nil:
