@@ -72,6 +72,13 @@ func startDaemon(t *testing.T, flags ...string) *daemon {
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--no-sync",
 		"--config", filepath.Join("..", "..", "examples", "catering", "pmd.yaml"), "--log-format", "json"}, flags...)...)
 	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=")
+	return runDaemon(t, cmd, 30*time.Second)
+}
+
+// runDaemon starts cmd, a daemon that logs JSON lines to stderr, and returns once it
+// logs "pmd serving", failing t if that takes longer than wait. Clean-up stops it.
+func runDaemon(t testing.TB, cmd *exec.Cmd, wait time.Duration) *daemon {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,47 +88,89 @@ func startDaemon(t *testing.T, flags ...string) *daemon {
 	}
 	d := &daemon{logs: &logBuffer{}}
 	serving := make(chan string, 1)
-	scanned := make(chan struct{})
+	read := make(chan struct{})
 	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.logs.Write(append(sc.Bytes(), '\n'))
+		defer close(read)
+		// Every byte is read, whatever the length of a line: a daemon whose stderr is
+		// not drained blocks on its next log line, its signal handler's too.
+		r := bufio.NewReader(stderr)
+		for {
+			line, err := r.ReadBytes('\n')
+			d.logs.Write(line)
 			var rec struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "pmd serving" {
-				serving <- rec.URL
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "pmd serving" {
+				serving <- rec.URL // one such line in a daemon's life
+			}
+			if err != nil {
+				return
 			}
 		}
 	}()
-	exited := make(chan error, 1)
+	// Closed for every receiver once the daemon has exited: a value sent once was taken
+	// by a start that saw the daemon exit, and the clean-up then waited for it for ever
+	// (CI's hung run), or for 30s and reported a stop that never failed.
+	exited := make(chan struct{})
+	var waitErr error
 	go func() {
-		<-scanned // Wait must not close the pipe before the logs are read
-		exited <- cmd.Wait()
+		<-read // Wait must not close the pipe before the logs are read
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
+	reported := false // the exit is reported already, or is the test's doing (SIGQUIT)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("pmd exited with %v:\n%s", err, d.logs)
+		case <-exited:
+			if waitErr != nil && !reported {
+				t.Errorf("pmd exited with %v:\n%s", waitErr, d.logs)
 			}
 		case <-time.After(20 * time.Second):
+			state := procState(cmd.Process.Pid)
 			_ = cmd.Process.Kill()
 			select {
 			case <-exited:
 			case <-time.After(10 * time.Second): // its stderr still open: report, do not hang
 			}
-			t.Errorf("pmd did not stop within 20s of SIGTERM:\n%s", d.logs)
+			t.Errorf("pmd did not stop within 20s of SIGTERM (process state: %s):\n%s", state, d.logs)
 		}
 	})
 	select {
 	case d.base = <-serving:
-	case err := <-exited:
-		t.Fatalf("pmd exited before serving: %v\n%s", err, d.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("pmd did not serve within 30s:\n%s", d.logs)
+	case <-exited:
+		reported = true
+		t.Fatalf("pmd exited before serving: %v\n%s", waitErr, d.logs)
+	case <-time.After(wait):
+		// Where it is stuck: the kernel's view of the process, then the Go runtime's
+		// stacks of every goroutine, which SIGQUIT makes it print to stderr as it exits.
+		state := procState(cmd.Process.Pid)
+		reported = true
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		t.Fatalf("pmd did not serve within %v (process state: %s); its log, with its goroutines if it could print them:\n%s", wait, state, d.logs)
 	}
 	return d
+}
+
+// procState is the state of process pid as Linux's /proc gives it (R running, S
+// sleeping, D in an uninterruptible wait, ...), with the kernel function it waits in.
+func procState(pid int) string {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	state := "unknown"
+	for _, line := range strings.Split(string(status), "\n") {
+		if s, ok := strings.CutPrefix(line, "State:"); ok {
+			state = strings.TrimSpace(s)
+		}
+	}
+	if wchan, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid)); err == nil && len(wchan) > 0 && string(wchan) != "0" {
+		state += ", waiting in " + string(wchan)
+	}
+	return state
 }
 
 // browserBase is where the test opens the browser: the daemon itself when it serves
