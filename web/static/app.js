@@ -641,7 +641,15 @@
     const load = async (after) => {
       const mine = ++loads;
       const prefix = input.value;
-      const r = await api('streams', { prefix, after, limit });
+      let r;
+      try {
+        r = await api('streams', { prefix, after, limit });
+      } catch (e) {
+        // A failed read of what was typed before is dropped as an answer is: the list
+        // of what was typed since stays.
+        if (!current() || mine !== loads) return false;
+        throw e;
+      }
       if (!current() || mine !== loads) return false;
       const rows = r.streams.map((s) => el('tr', { dataset: { stream: s.name } },
         el('td', { class: 'name' }, streamLink(s.name), s.exists ? null : el('span', { class: 'mark deleted' }, 'deleted')),
