@@ -1,6 +1,7 @@
 package pmd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -373,8 +374,45 @@ func decodeMap(b []byte) (map[string]any, error) {
 		return map[string]any{}, nil
 	}
 	var m map[string]any
-	if err := msgpack.Unmarshal(b, &m); err != nil {
+	err := msgpack.Unmarshal(b, &m)
+	if err == nil {
+		return m, nil
+	}
+	// Before Append refused them, data could hold maps whose keys are not strings, and
+	// msgpack wrote them as they were: read their keys as JSON would name them rather
+	// than fail the record as damaged, which stopped every reader at it. Only a record
+	// the plain decode refuses pays for this.
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	d.SetMapDecoder(decodeAnyKeys)
+	m = nil
+	if d.Decode(&m) != nil {
 		return nil, err
+	}
+	return m, nil
+}
+
+// decodeAnyKeys decodes a map whose keys may be of any type into a map of their
+// strings (1, true, 1.5 as "1", "true", "1.5").
+func decodeAnyKeys(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n == -1 {
+		return nil, err
+	}
+	m := make(map[string]any, n)
+	for range n {
+		k, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		v, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := k.(string)
+		if !ok {
+			key = fmt.Sprint(k)
+		}
+		m[key] = v
 	}
 	return m, nil
 }
