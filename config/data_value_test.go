@@ -17,9 +17,10 @@ import (
 // TestCommandDataIsWhatTheStoreKeeps: every data value of a command reads back from the
 // store as the expression language names it, or is null and reported. event and state
 // are objects with the names expressions use (event.type, state.seen); a value JSON
-// cannot hold (a function, an object whose keys are not strings) is refused before it
-// is written: the store refused the function, and the keys made a record no read could
-// decode, either way stopping the process manager, and so pmd serve, at every start.
+// cannot hold (a function in a list or an object, an object whose keys are not strings)
+// is refused before it is written (a function alone is refused at load): the store
+// refused the function, and the keys made a record no read could decode, either way
+// stopping the process manager, and so pmd serve, at every start.
 func TestCommandDataIsWhatTheStoreKeeps(t *testing.T) {
 	cases := []struct {
 		expr     string
@@ -33,7 +34,7 @@ func TestCommandDataIsWhatTheStoreKeeps(t *testing.T) {
 		{expr: "groupBy(['a', 'b'], #)", want: map[string]any{"a": []any{"a"}, "b": []any{"b"}}},
 		{expr: "groupBy([1, 2], # % 2)", want: nil, reported: ", not a string: a JSON object's keys are strings"},
 		{expr: "{'x': fromPairs([[true, 1]])}", want: nil, reported: "v.x has the key true, not a string"},
-		{expr: "now().Add", want: nil, reported: "v is a function, not a JSON value"},
+		{expr: "{'at': now().Add}", want: nil, reported: "v.at is a function, not a JSON value"},
 		{expr: "[1, now().Unix]", want: nil, reported: "v[1] is a function, not a JSON value"},
 		{expr: "timezone('UTC')", want: nil, reported: "v is not a JSON value"},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -117,6 +118,14 @@ func (p *parser) compileExpr(n *yaml.Node, what string, handles []string, boolea
 	prog, err := expr.Compile(n.Value, opts...)
 	if err == nil && handles != nil {
 		err = checkSeen(prog, n.Value, handles)
+	}
+	if err == nil && prog.Node().Type() != nil && prog.Node().Type().Kind() == reflect.Func {
+		// A bare word naming one of expr's functions (first, date) compiles as a field of
+		// env, which has none of that name: it would fail at every decision.
+		err = errors.New("its value is a function: call it")
+		if bareWord.MatchString(n.Value) {
+			err = fmt.Errorf("%s is a function, not a value: call it, %s(...), or write \"'%s'\" for a string", n.Value, n.Value, n.Value)
+		}
 	}
 	if err != nil {
 		line, col := n.Line, n.Column
