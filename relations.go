@@ -3,6 +3,7 @@ package pmd
 import (
 	"context"
 	"fmt"
+	"iter"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -76,41 +77,59 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 	if limit < 0 {
 		return nil, invalid("limit", "must not be negative, got %d", limit)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.visible(ctx); err != nil {
-		return nil, err
-	}
-	pos, ok, err := s.idx.Lookup(id)
-	if err != nil {
-		return nil, s.storeErr(err)
-	}
-	if !ok {
-		return nil, &EventNotFoundError{ID: id}
-	}
 	out := []Event{}
-	var readErr error // an error of the store's own reads, not the index's
-	err = s.idx.Caused(pos, func(p uint64) (bool, error) {
-		if readErr = ctx.Err(); readErr != nil {
-			return false, readErr
+	for ev, err := range s.CausedSeq(ctx, id) {
+		if err != nil {
+			return nil, err
 		}
-		var ev Event
-		if ev, readErr = s.readEvent(p); readErr != nil {
-			return false, readErr
+		out = append(out, ev)
+		if len(out) == limit {
+			break
 		}
-		if !ev.Erased {
-			out = append(out, ev)
-		}
-		return limit == 0 || len(out) < limit, nil
-	})
-	if readErr != nil {
-		return nil, readErr
-	}
-	if err != nil {
-		return nil, s.storeErr(err)
 	}
 	return out, nil
+}
+
+// CausedSeq yields the events Caused returns, reading each only when the loop asks for
+// it: a caller that stops early, at a number of bytes rather than of events, reads no
+// more of them. An error ends the sequence.
+func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		if err := s.visible(ctx); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		pos, ok, err := s.idx.Lookup(id)
+		if err != nil {
+			yield(Event{}, s.storeErr(err))
+			return
+		}
+		if !ok {
+			yield(Event{}, &EventNotFoundError{ID: id})
+			return
+		}
+		var readErr error // an error of the store's own reads, not the index's
+		err = s.idx.Caused(pos, func(p uint64) (bool, error) {
+			if readErr = ctx.Err(); readErr != nil {
+				return false, readErr
+			}
+			var ev Event
+			if ev, readErr = s.readEvent(p); readErr != nil {
+				return false, readErr
+			}
+			return ev.Erased || yield(ev, nil), nil
+		})
+		switch {
+		case readErr != nil:
+			yield(Event{}, readErr)
+		case err != nil:
+			yield(Event{}, s.storeErr(err))
+		}
+	}
 }
 
 // causesOf returns the causation ids of the new events of changes, nil if none has one.

@@ -68,10 +68,6 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	caused, err := s.store.Caused(ctx, id, s.opts.MaxLimit+1)
-	if err != nil {
-		return err
-	}
 	head, err := json.Marshal(out)
 	if err != nil {
 		return fmt.Errorf("server: encode event %s: %w", id, err)
@@ -91,12 +87,21 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 		size += len(data) + 1
 		out.Streams = append(out.Streams, name)
 	}
-	for i, c := range caused {
+	// Each caused event is read as it is listed: those past the page are not read.
+	for c, err := range s.store.CausedSeq(ctx, id) {
+		if err != nil {
+			return err
+		}
+		i := len(out.Caused)
+		if i == s.opts.MaxLimit {
+			out.CausedTruncated = true
+			break
+		}
 		data, err := json.Marshal(toJSON(c, false))
 		if err != nil {
 			return fmt.Errorf("server: encode event %s: %w", c.ID, err)
 		}
-		if i == s.opts.MaxLimit || i > 0 && size+len(data)+1 > s.opts.PageBytes {
+		if i > 0 && size+len(data)+1 > s.opts.PageBytes {
 			out.CausedTruncated = true
 			break
 		}
