@@ -3,7 +3,6 @@ package browsertest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -336,13 +335,9 @@ func TestBrowserCluster(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raft := ln.Addr().String()
-	ln.Close()
-	d := startDaemon(t, "--node-id", "n1", "--raft-addr", raft, "--join", raft, "--bootstrap-expect", "1")
+	// Raft listens on a port the system picks as pmd listens: a port found free here and
+	// given to pmd could be taken in between.
+	d := startDaemon(t, "--node-id", "n1", "--raft-addr", "127.0.0.1:0", "--bootstrap-expect", "1")
 	b := newBrowser(t, d.browserBase(t))
 	t.Cleanup(func() {
 		b.check(t)
@@ -354,9 +349,36 @@ func TestBrowserCluster(t *testing.T) {
 	// The node leads once it has elected itself; the dashboard asks every two seconds.
 	b.run(t, chromedp.Poll(`!document.getElementById('cluster').hidden && !!document.querySelector('#cluster tr[data-node="n1"][data-state="leader"]')`, nil,
 		chromedp.WithPollingTimeout(20*time.Second)))
+	raft := raftAddr(t, d, "n1")
 	var row string
 	b.eval(t, `document.querySelector('#cluster tr[data-node="n1"]').innerText`, &row)
 	if !strings.Contains(row, raft) || !strings.Contains(row, "this node") {
 		t.Errorf("the cluster panel shows n1 as %q", row)
 	}
+}
+
+// raftAddr is the Raft address the node says node id has (GET /v1/cluster).
+func raftAddr(t *testing.T, d *daemon, id string) string {
+	t.Helper()
+	res, err := http.Get(d.base + "/v1/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st struct {
+		Nodes []struct {
+			ID       string
+			RaftAddr string `json:"raft_addr"`
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatalf("GET /v1/cluster: %s: %v", res.Status, err)
+	}
+	for _, n := range st.Nodes {
+		if n.ID == id && !strings.HasSuffix(n.RaftAddr, ":0") {
+			return n.RaftAddr
+		}
+	}
+	t.Fatalf("GET /v1/cluster names no Raft address of %s: %+v", id, st.Nodes)
+	return ""
 }
