@@ -71,7 +71,8 @@ func startDaemon(t *testing.T, flags ...string) *daemon {
 	}
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--no-sync",
 		"--config", filepath.Join("..", "..", "examples", "catering", "pmd.yaml"), "--log-format", "json"}, flags...)...)
-	cmd.Env = append(os.Environ(), "PMD_ADDR=", "PMD_DATA=", "PMD_CONFIG=", "PMD_NO_SYNC=")
+	// Without pmd's own variables (PMD_AUTH, PMD_JOIN, ...): the test's flags say how it runs.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PMD_") })
 	return runDaemon(t, cmd, 30*time.Second)
 }
 

@@ -2,9 +2,11 @@ package browsertest
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -96,6 +98,19 @@ func (r *recorder) reported() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.errs
+}
+
+// TestStartDaemonIgnoresPmdEnvironment: pmd serve reads PMD_AUTH, PMD_JOIN and more from
+// its environment; one a developer had exported reached every browser test's daemon,
+// which then refused to start, or ran with other settings than the test's.
+func TestStartDaemonIgnoresPmdEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds pmd; skipped in -short")
+	}
+	t.Setenv("PMD_JOIN", "127.0.0.1:1")
+	t.Setenv("PMD_AUTH", filepath.Join(t.TempDir(), "missing-tokens"))
+	d := startDaemon(t)
+	d.call(t, "GET", "/v1/streams", "", http.StatusOK)
 }
 
 func tail(s string) string { return s[max(0, len(s)-300):] }
