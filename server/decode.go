@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -25,7 +26,27 @@ const maxDepth = 256
 // Objects become map[string]any, arrays []any; integers (no fraction, no exponent)
 // int64, or uint64 above the int64 range; other numbers float64.
 func parseJSON(data []byte) (any, error) {
+	return (&parser{data: data}).parse()
+}
+
+// parseBody is parseJSON for a request's body: the values it makes are reserved of the
+// memory budget as they are made (reservation.take), for they may hold many times the
+// body's bytes, as much as 40 times for small objects ({"a":0} is 8 bytes of JSON and a
+// map of about 300). The body's own reservation counts for the first of them: a body
+// and its values hold the larger of the two, so that a body of long strings, whose
+// values hold about its bytes, fits the budget as its bytes did. A body whose values
+// the budget has no room for is refused as one whose bytes do not fit, with
+// unavailable.
+func parseBody(ctx context.Context, data []byte) (any, error) {
 	p := &parser{data: data}
+	if res := reservationOf(ctx); res != nil {
+		p.charge = func(n int64) error { return res.take(ctx, n) }
+		p.held = -int64(len(data))
+	}
+	return p.parse()
+}
+
+func (p *parser) parse() (any, error) {
 	p.space()
 	if p.pos == len(p.data) {
 		return nil, errBadRequest("malformed JSON: the request body is empty")
@@ -38,6 +59,9 @@ func parseJSON(data []byte) (any, error) {
 	if p.pos != len(p.data) {
 		return nil, p.fail("more data after the JSON value")
 	}
+	if err := p.hold(0, true); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -47,6 +71,41 @@ type parser struct {
 	data []byte
 	pos  int
 	path []any
+	// charge, when set, reserves bytes that the values parsed hold (parseBody); held
+	// counts those not yet reserved, which are reserved in steps of chargeStep, less
+	// the body's bytes, already reserved.
+	charge func(n int64) error
+	held   int64
+}
+
+// The bytes a parsed value holds on the heap (Go 1.26, amd64, rounded up), for the
+// memory budget: an element of an array is an interface in its slice, which grows by
+// doubling; a member of an object is a slot of a map, which holds groups of 8 slots
+// filled at most 7/8 and doubles as it grows; a string, a number or an array or object
+// put in an interface is allocated on its own.
+const (
+	elementBytes  = 32     // an array's slot, 16, twice for the room a slice grows into
+	arrayBytes    = 24     // a slice header in an interface
+	objectBytes   = 48     // a map's header
+	memberBytes   = 80     // a map's slot (key and value, 32), and its share of room to grow
+	minGroupBytes = 8 * 40 // a map's first group, 8 slots, however few it fills
+	stringBytes   = 16     // a string header in an interface, and then its bytes
+	numberBytes   = 8
+	chargeStep    = 64 << 10
+)
+
+// hold counts n bytes of parsed values, reserving what is counted once it reaches
+// chargeStep, or at once when flush is set (the end of the body).
+func (p *parser) hold(n int64, flush bool) error {
+	if p.charge == nil {
+		return nil
+	}
+	p.held += n
+	if p.held <= 0 || p.held < chargeStep && !flush {
+		return nil
+	}
+	n, p.held = p.held, 0
+	return p.charge(n)
 }
 
 func (p *parser) space() {
@@ -114,9 +173,17 @@ func (p *parser) value() (any, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		return p.str()
+		v, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		return v, p.hold(stringBytes+int64(len(v.(string))), false)
 	case c == '-' || c >= '0' && c <= '9':
-		return p.number()
+		v, err := p.number()
+		if err != nil {
+			return nil, err
+		}
+		return v, p.hold(numberBytes, false)
 	case p.literal("true"):
 		return true, nil
 	case p.literal("false"):
@@ -149,7 +216,7 @@ func (p *parser) object() (any, error) {
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return obj, nil
+		return obj, p.hold(objectBytes, false)
 	}
 	for {
 		p.space()
@@ -175,6 +242,9 @@ func (p *parser) object() (any, error) {
 			return nil, err
 		}
 		obj[key] = v
+		if err := p.hold(memberBytes+int64(len(key)), false); err != nil {
+			return nil, err
+		}
 		p.path = p.path[:len(p.path)-1]
 		p.space()
 		if p.pos >= len(p.data) {
@@ -185,7 +255,8 @@ func (p *parser) object() (any, error) {
 			p.pos++
 		case '}':
 			p.pos++
-			return obj, nil
+			// A map with a member holds a group of 8 slots at least.
+			return obj, p.hold(objectBytes+max(0, minGroupBytes-int64(len(obj))*memberBytes), false)
 		default:
 			return nil, p.fail("want ',' or '}' after an object member")
 		}
@@ -198,7 +269,7 @@ func (p *parser) array() (any, error) {
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return arr, nil
+		return arr, p.hold(arrayBytes, false)
 	}
 	for i := 0; ; i++ {
 		p.path = append(p.path, i)
@@ -208,6 +279,9 @@ func (p *parser) array() (any, error) {
 		}
 		p.path = p.path[:len(p.path)-1]
 		arr = append(arr, v)
+		if err := p.hold(elementBytes, false); err != nil {
+			return nil, err
+		}
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("want ',' or ']'")
@@ -217,7 +291,7 @@ func (p *parser) array() (any, error) {
 			p.pos++
 		case ']':
 			p.pos++
-			return arr, nil
+			return arr, p.hold(arrayBytes, false)
 		default:
 			return nil, p.fail("want ',' or ']' after an array element")
 		}

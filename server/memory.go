@@ -41,7 +41,7 @@ func newMemoryBudget(limit int64) *memoryBudget {
 	return &memoryBudget{
 		limit: limit,
 		wait:  budgetWait,
-		full: errUnavailable(fmt.Sprintf("the server is at its memory budget: request bodies and pages being sent "+
+		full: errUnavailable(fmt.Sprintf("the server is at its memory budget: request bodies, the values parsed from them and pages being sent "+
 			"already hold its %d bytes; retry shortly", limit)),
 		freed: make(chan struct{}),
 	}

@@ -83,12 +83,12 @@ func newMetrics(reg *prometheus.Registry, more prometheus.Gatherer, store *pmd.S
 			Name: "pmd_subscriptions_cut_total", Help: "SSE subscribers cut for letting more live events pile up than the subscriber buffer holds.",
 		}),
 		budgetRefused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pmd_memory_budget_refused_total", Help: "Requests refused as unavailable because request bodies and pages being sent held the whole memory budget.",
+			Name: "pmd_memory_budget_refused_total", Help: "Requests refused as unavailable because request bodies, the values parsed from them and pages being sent held the whole memory budget.",
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.appends, m.appendBytes, m.appendBatch, m.links, m.reads, m.subscriptions, m.subscriptionsCut, m.budgetRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "pmd_memory_budget_held_bytes", Help: "Bytes of the memory budget that request bodies and pages being sent hold now.",
+			Name: "pmd_memory_budget_held_bytes", Help: "Bytes of the memory budget that request bodies, the values parsed from them and pages being sent hold now.",
 		}, func() float64 { return float64(memory.Held()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pmd_log_last_position", Help: "Position of the last record in the log.",

@@ -17,13 +17,13 @@ import (
 )
 
 // readBody reads the request body, bounded by Options.MaxBody, and parses it with
-// parseJSON.
+// parseBody.
 func readBody(r *http.Request) (any, error) {
 	data, err := readRaw(r)
 	if err != nil {
 		return nil, err
 	}
-	return parseJSON(data)
+	return parseBody(r.Context(), data)
 }
 
 // readOptionalBody is readBody for a route whose body may be left out: present is
@@ -33,7 +33,7 @@ func readOptionalBody(r *http.Request) (v any, present bool, err error) {
 	if err != nil || len(data) == 0 {
 		return nil, false, err
 	}
-	v, err = parseJSON(data)
+	v, err = parseBody(r.Context(), data)
 	return v, true, err
 }
 

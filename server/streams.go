@@ -29,7 +29,7 @@ func (s *Server) append(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := parseJSON(raw)
+	body, err := parseBody(r.Context(), raw)
 	if err != nil {
 		return err
 	}
