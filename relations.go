@@ -113,6 +113,7 @@ func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID) iter.Seq2[Event, er
 			return
 		}
 		var readErr error // an error of the store's own reads, not the index's
+		stopped := false  // the loop broke: nothing more may be yielded
 		err = s.idx.Caused(pos, func(p uint64) (bool, error) {
 			if readErr = ctx.Err(); readErr != nil {
 				return false, readErr
@@ -121,9 +122,11 @@ func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID) iter.Seq2[Event, er
 			if ev, readErr = s.readEvent(p); readErr != nil {
 				return false, readErr
 			}
-			return ev.Erased || yield(ev, nil), nil
+			stopped = !ev.Erased && !yield(ev, nil)
+			return !stopped, nil
 		})
 		switch {
+		case stopped:
 		case readErr != nil:
 			yield(Event{}, readErr)
 		case err != nil:
