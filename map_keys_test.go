@@ -3,6 +3,7 @@ package pmd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -63,6 +64,7 @@ func TestMapKeysThatAreNotStringsAreRefused(t *testing.T) {
 		"any keys holding strings": map[any]any{"a": 1},
 		"a named string type":      map[label]int{"b": 2},
 		"a skipped field":          counted{Skip: map[int]int{1: 1}},
+		"keys written as text":     map[textKey]int{{1, 2}: 3},
 	}
 	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
 	if err != nil {
@@ -81,9 +83,16 @@ func TestMapKeysThatAreNotStringsAreRefused(t *testing.T) {
 			"any keys holding strings": map[string]any{"a": int8(1)},
 			"a named string type":      map[string]any{"b": int8(2)},
 			"a skipped field":          map[string]any{"ByDay": nil},
+			"keys written as text":     map[string]any{"1,2": int8(3)},
 		}
 		if !reflect.DeepEqual(e.Data, want) {
 			t.Errorf("read back %#v, want %#v", e.Data, want)
 		}
 	}
 }
+
+// textKey is a map key msgpack writes as a string, by its MarshalText, as encoding/json
+// does: such a map reads back, so Append keeps it.
+type textKey struct{ X, Y int }
+
+func (k textKey) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%d,%d", k.X, k.Y), nil }

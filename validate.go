@@ -1,7 +1,6 @@
 package pmd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/internal/engine"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -159,10 +159,10 @@ func prepare(changes []Change, what string) ([]change, error) {
 		if path, v, ok := NonFinite(e.Metadata); ok {
 			return nil, invalid(arg("metadata")+path, "%v is not a JSON number", v)
 		}
-		if path, k, ok := nonStringKey(e.Data); ok {
+		if path, k, ok := NonStringKey(e.Data); ok {
 			return nil, invalid(arg("data")+path, "the key %v is not a string: data is a JSON object, whose keys are strings", k)
 		}
-		if path, k, ok := nonStringKey(e.Metadata); ok {
+		if path, k, ok := NonStringKey(e.Metadata); ok {
 			return nil, invalid(arg("metadata")+path, "the key %v is not a string: metadata is a JSON object, whose keys are strings", k)
 		}
 		data, err := encodeMap(e.Data)
@@ -262,6 +262,25 @@ func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 	return "", 0, false
 }
 
+// writtenAsString reports whether msgpack writes the map key k as a string (or bytes),
+// which a read takes as a string key: a type with a MarshalText method, for one.
+func writtenAsString(k reflect.Value) bool {
+	if !k.CanInterface() {
+		return false
+	}
+	b, err := msgpack.Marshal(k.Interface())
+	if err != nil || len(b) == 0 {
+		return false
+	}
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf, c >= 0xd9 && c <= 0xdb: // fixstr, str 8/16/32
+		return true
+	case c >= 0xc4 && c <= 0xc6: // bin 8/16/32
+		return true
+	}
+	return false
+}
+
 // fieldPath is where msgpack writes field in its struct's map: "." and its name (its
 // msgpack tag's, else its own), or "" for an embedded struct, whose fields msgpack
 // writes as its own; encoded is false for a field it skips (tagged "-", unexported).
@@ -278,25 +297,27 @@ func fieldPath(field reflect.StructField) (path string, encoded bool) {
 	return "." + name, true
 }
 
-// nonStringKey finds a map in v, at any depth, with a key that is not a string, and
-// returns where the map is and the key. msgpack writes such a map, but data and
-// metadata decode into maps of string keys: the event could never be read again, every
-// read of it failing as a damaged record, so Append refuses it. It looks where NonFinite
-// does; the types JSON decodes into are checked without reflection.
-func nonStringKey(v any) (path, key string, found bool) {
+// NonStringKey finds a map in v, at any depth, with a key that is not a string, and
+// returns where the map is and the key. Data and metadata are JSON objects, read back as
+// maps of string keys: msgpack would write such a map, but every read of the event
+// would fail on it, so Append refuses it (and the Go client, before sending). A key of
+// another type that msgpack writes as a string (one with a MarshalText method, as
+// encoding/json names it too) is a string key. It looks where NonFinite does; the types
+// JSON decodes into are checked without reflection.
+func NonStringKey(v any) (path, key string, found bool) {
 	switch v := v.(type) {
 	case nil, string, bool, []byte, int, int64, float64, time.Time, []string, map[string]string:
 		return "", "", false
 	case map[string]any:
 		for k, e := range v {
-			if path, key, ok := nonStringKey(e); ok {
+			if path, key, ok := NonStringKey(e); ok {
 				return "." + k + path, key, true
 			}
 		}
 		return "", "", false
 	case []any:
 		for i, e := range v {
-			if path, key, ok := nonStringKey(e); ok {
+			if path, key, ok := NonStringKey(e); ok {
 				return "[" + strconv.Itoa(i) + "]" + path, key, true
 			}
 		}
@@ -318,13 +339,13 @@ func nonStringKeyIn(v reflect.Value) (string, string, bool) {
 			if k.Kind() == reflect.Interface && !k.IsNil() {
 				k = k.Elem()
 			}
-			if k.Kind() != reflect.String {
+			if k.Kind() != reflect.String && !writtenAsString(k) {
 				// fmt prints the key also when it came through an unexported embedded
 				// struct, where Interface would panic.
 				return "", fmt.Sprint(k), true
 			}
 			if path, key, ok := nonStringKeyIn(it.Value()); ok {
-				return "." + k.String() + path, key, true
+				return "." + fmt.Sprint(k) + path, key, true
 			}
 		}
 	case reflect.Slice, reflect.Array:
@@ -369,50 +390,4 @@ func encodeMap(m map[string]any) ([]byte, error) {
 	return msgpack.Marshal(m)
 }
 
-func decodeMap(b []byte) (map[string]any, error) {
-	if len(b) == 0 {
-		return map[string]any{}, nil
-	}
-	var m map[string]any
-	err := msgpack.Unmarshal(b, &m)
-	if err == nil {
-		return m, nil
-	}
-	// Before Append refused them, data could hold maps whose keys are not strings, and
-	// msgpack wrote them as they were: read their keys as JSON would name them rather
-	// than fail the record as damaged, which stopped every reader at it. Only a record
-	// the plain decode refuses pays for this.
-	d := msgpack.NewDecoder(bytes.NewReader(b))
-	d.SetMapDecoder(decodeAnyKeys)
-	m = nil
-	if d.Decode(&m) != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// decodeAnyKeys decodes a map whose keys may be of any type into a map of their
-// strings (1, true, 1.5 as "1", "true", "1.5").
-func decodeAnyKeys(d *msgpack.Decoder) (any, error) {
-	n, err := d.DecodeMapLen()
-	if err != nil || n == -1 {
-		return nil, err
-	}
-	m := make(map[string]any, n)
-	for range n {
-		k, err := d.DecodeInterface()
-		if err != nil {
-			return nil, err
-		}
-		v, err := d.DecodeInterface()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := k.(string)
-		if !ok {
-			key = fmt.Sprint(k)
-		}
-		m[key] = v
-	}
-	return m, nil
-}
+func decodeMap(b []byte) (map[string]any, error) { return engine.DecodeMap(b) }

@@ -54,6 +54,8 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 	}
 	placed := pmd.EventData{Type: "Placed"}
 	nan := pmd.EventData{Type: "Placed", Data: map[string]any{"ratio": math.NaN()}}
+	intKeys := pmd.EventData{Type: "Placed", Data: map[string]any{"counts": map[int]int{1: 2}}}
+	boolKeys := pmd.EventData{Type: "Placed", Metadata: map[string]any{"seen": map[bool]int{true: 1}}}
 	tests := []struct {
 		name   string
 		store  func() error
@@ -83,6 +85,12 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 				_, err := c.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "Placed", Metadata: map[string]any{"x": []any{math.Inf(1)}}})
 				return err
 			}},
+		{"append data with a map whose keys are not strings",
+			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any, intKeys); return err },
+			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any, intKeys); return err }},
+		{"append metadata with a map whose keys are bools",
+			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any, boolKeys); return err },
+			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any, boolKeys); return err }},
 		{"link into an empty stream name",
 			func() error { _, err := s.Link(ctx, "", pmd.Any, id); return err },
 			func() error { _, err := c.Link(ctx, "", pmd.Any, id); return err }},

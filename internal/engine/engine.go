@@ -20,7 +20,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
 	pmdlog "github.com/pmd-dev/pmd/log"
-	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -1194,8 +1193,8 @@ func CausationOf(meta []byte) uuid.UUID {
 	if !bytes.Contains(meta, causationKey) {
 		return uuid.Nil
 	}
-	var m map[string]any
-	if err := msgpack.Unmarshal(meta, &m); err != nil {
+	m, err := DecodeMap(meta)
+	if err != nil {
 		return uuid.Nil
 	}
 	str, _ := m[string(causationKey)].(string)
