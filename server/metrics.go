@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,8 +170,27 @@ type scrapeErrorLog struct {
 	line logevery.Line
 }
 
+// sendFailed is how promhttp begins the line for a failed write of the answer: the
+// client went away or stopped reading, which is its doing, not a failed collection.
+const sendFailed = "error encoding and sending metric family"
+
+func isSendFailure(first any) bool {
+	s, ok := first.(string)
+	return ok && strings.HasPrefix(s, sendFailed)
+}
+
 // Println implements promhttp.Logger.
 func (l *scrapeErrorLog) Println(v ...any) {
+	log := l.log
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(v) > 0 && isSendFailure(v[0]) {
+		// At DEBUG, as other routes' answers not sent in full, and without taking the
+		// once-a-minute line from a collection that fails.
+		log.Debug("metrics: answer not sent in full", "error", fmt.Sprint(v...))
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now
@@ -180,10 +200,6 @@ func (l *scrapeErrorLog) Println(v ...any) {
 	suppressed, ok := l.line.Log(now())
 	if !ok {
 		return
-	}
-	log := l.log
-	if log == nil {
-		log = slog.Default()
 	}
 	log.Warn("metrics: collecting failed; the other series are served", "error", fmt.Sprint(v...), "suppressed", suppressed)
 }

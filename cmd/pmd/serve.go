@@ -52,7 +52,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.BoolVar(&c.noSync, "no-sync", noSync, "do not fsync: acknowledged writes can be lost in a power cut (env PMD_NO_SYNC)")
 	fs.StringVar(&c.logFormat, "log-format", envString("PMD_LOG_FORMAT", "text"), "log format: text or json (env PMD_LOG_FORMAT)")
 	maxBody := fs.String("max-body", envString("PMD_MAX_BODY", "16MiB"), "largest request body accepted, e.g. 1048576 (bytes) or 16MiB (env PMD_MAX_BODY)")
-	memoryBudget := fs.String("memory-budget", envString("PMD_MEMORY_BUDGET", "256MiB"), "memory that request bodies being read and pages being sent hold together, e.g. 1GiB; at least --max-body + 4MiB (env PMD_MEMORY_BUDGET)")
+	memoryBudget := fs.String("memory-budget", envString("PMD_MEMORY_BUDGET", "256MiB"), "memory that request bodies being read, the JSON values parsed from them and pages being sent hold together, e.g. 1GiB; at least --max-body + 4MiB (env PMD_MEMORY_BUDGET)")
 	grace := fs.String("shutdown-grace", envString("PMD_SHUTDOWN_GRACE", "30s"), "how long shutdown waits for requests in flight (env PMD_SHUTDOWN_GRACE)")
 	scavenge := fs.String("scavenge-every", envString("PMD_SCAVENGE_EVERY", "24h"), "how often to reclaim the disk of dead and erased events; 0 never (env PMD_SCAVENGE_EVERY)")
 	c.cluster.register(fs)
