@@ -39,7 +39,7 @@ func TestBrowserSaysWhyAPageIsEmpty(t *testing.T) {
 	d.append(t, "Gone$1", fact{Type: "A"})
 	d.call(t, "DELETE", "/v1/streams/Gone$1", "", http.StatusNoContent)
 	for _, c := range []struct{ fragment, page, says string }{
-		{"#/all?limit=3", "all", "No event is kept: those written were deleted, or retention hides them."},
+		{"#/all?limit=3", "all", "No event to show: the log holds none that is kept (the events of deleted streams, and those retention hides, are not shown)."},
 		{"#/streams?after=Gone%241", "streams", "No more streams."},
 		{"#/streams?prefix=G&after=Gone%241", "streams", "No more streams start with “G”."},
 	} {

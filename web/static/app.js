@@ -887,7 +887,7 @@
     // events are not shown, nor those retention hides.
     const where = from !== null ? ` is at or before position ${from}` : '';
     const empty = el('p', { class: 'empty' }, types.length ? `No event of type ${formatTypes(types)}${where}.`
-      : end <= 1 ? 'The log is empty.' : where ? `No event${where}.` : 'No event is kept: those written were deleted, or retention hides them.');
+      : end <= 1 ? 'The log is empty.' : where ? `No event${where}.` : 'No event to show: the log holds none that is kept (the events of deleted streams, and those retention hides, are not shown).');
     show('all',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), '$all'),
       el('div', { class: 'toolbar' }, input, el('span', { class: 'hint' }, 'newest first')),
