@@ -197,6 +197,9 @@ func (l *Log) open() error {
 		if err := os.MkdirAll(l.dir, 0o750); err != nil {
 			return err
 		}
+		if err := AdoptOwnerPath(l.dir); err != nil {
+			return err
+		}
 		if sync {
 			if err := syncDir(filepath.Dir(filepath.Clean(l.dir))); err != nil {
 				return err
@@ -252,6 +255,12 @@ func (l *Log) open() error {
 	}
 	if len(segs) == 0 {
 		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1))}}
+		if !ro {
+			// tidwall/wal created it.
+			if err := AdoptOwnerPath(segs[0].path); err != nil {
+				return err
+			}
+		}
 	}
 
 	// A sealed segment's record count is what the names imply and its size what stat
@@ -294,7 +303,11 @@ func (l *Log) walOptions() *wal.Options {
 // found beside the segments.
 func (l *Log) tidySidecars(beside []string) error {
 	dir := filepath.Join(l.dir, sidecarDir)
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(dir, 0o750); err == nil {
+		if err := AdoptOwnerPath(dir); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	moved := 0
@@ -641,6 +654,11 @@ func (l *Log) write(recs []Record, sync bool) error {
 			path := filepath.Join(l.dir, segmentName(p))
 			if _, err := os.Stat(path); err != nil {
 				return fmt.Errorf("segment %s should have been started: %w", path, err)
+			}
+			// Before the directory's fsync, which commits the change of owner with it
+			// on a journaling file system.
+			if err := AdoptOwnerPath(path); err != nil {
+				return fmt.Errorf("segment %s: %w", path, err)
 			}
 		}
 		if !l.opts.NoSync {
@@ -1005,7 +1023,11 @@ func (l *Log) probeWrite() error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(make([]byte, probeSize))
+	// A probe a crash leaves behind is written over by the next, whoever writes it.
+	err = AdoptOwner(f, dir)
+	if err == nil {
+		_, err = f.Write(make([]byte, probeSize))
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -535,6 +535,11 @@ func (rw *rewrite) apply(dir string) error {
 	if err != nil {
 		return err
 	}
+	if err := AdoptOwner(f, dir); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
 	s := &segment{first: rw.file.first, path: rw.file.path, offs: rw.offs, size: rw.file.size}
 	w := bufio.NewWriterSize(f, scanBufferSize)
 	err = func() error {

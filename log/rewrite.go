@@ -186,6 +186,9 @@ func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp s
 					if f, err = os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640); err != nil {
 						return err
 					}
+					if err := AdoptOwner(f, l.dir); err != nil {
+						return err
+					}
 					if _, err := io.Copy(f, io.NewSectionReader(old, 0, start)); err != nil {
 						return err
 					}
@@ -271,7 +274,8 @@ func (l *Log) Seal() error {
 		if err != nil {
 			return err
 		}
-		if !l.opts.NoSync {
+		err = AdoptOwner(f, l.dir)
+		if err == nil && !l.opts.NoSync {
 			err = f.Sync()
 		}
 		if cerr := f.Close(); err == nil {

@@ -146,8 +146,15 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
+		}
+		// Root making a store in another user's directory makes it that user's, as it
+		// does every file in it (pmdlog.AdoptOwner).
+		if err := pmdlog.AdoptOwnerPath(dir); err != nil {
+			return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
+		}
 	}
 	lock, err := Lock(dir)
 	if err != nil {
@@ -192,6 +199,11 @@ func Lock(dir string) (*flock.Flock, error) {
 	}
 	if !ok {
 		return nil, fmt.Errorf("pmd: %s is in use by another process: %w", dir, ErrLocked)
+	}
+	// A lock file root created (0600) would lock the store's user out of its store.
+	if err := pmdlog.AdoptOwnerPath(l.Path()); err != nil {
+		l.Unlock()
+		return nil, fmt.Errorf("pmd: lock %s: %w", dir, err)
 	}
 	return l, nil
 }
@@ -432,6 +444,9 @@ func (e *Engine) openCutBelowKeep(dir string, opts pmdlog.Options, failed error)
 	if err := os.MkdirAll(q, 0o750); err != nil {
 		return nil, err
 	}
+	if err := pmdlog.AdoptOwnerPath(q); err != nil {
+		return nil, err
+	}
 	for _, c := range cuts {
 		if err := copyFile(c.Segment, filepath.Join(q, filepath.Base(c.Segment))); err != nil {
 			return nil, fmt.Errorf("quarantine %s: %w", c.Segment, err)
@@ -458,7 +473,10 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
+	err = pmdlog.AdoptOwner(out, filepath.Dir(dst))
+	if err == nil {
+		_, err = io.Copy(out, in)
+	}
 	if serr := out.Sync(); err == nil {
 		err = serr
 	}
@@ -543,7 +561,7 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 			if err := os.RemoveAll(dir); err != nil {
 				return nil, err
 			}
-			return index.Open(dir, e.indexOptions())
+			return e.openIndexDir(dir)
 		}
 		e.logger.Warn("pmd: the index was found damaged, rebuilding it from the log", "dir", dir, "damage", string(why))
 	case errors.Is(err, fs.ErrNotExist):
@@ -572,7 +590,7 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	idx, err := index.Open(dir, e.indexOptions())
+	idx, err := e.openIndexDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -584,6 +602,21 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 	return idx, nil
 }
 
+// openIndexDir opens the index in dir, creating dir first if it is not there: pebble
+// would create it as root's when root opens another user's store, and a directory the
+// store's user may not change keeps the index's files from being removed for a rebuild
+// at its next open (openIndex).
+func (e *Engine) openIndexDir(dir string) (*index.Index, error) {
+	if err := os.Mkdir(dir, 0o750); err == nil {
+		if err := pmdlog.AdoptOwnerPath(dir); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, err
+	}
+	return index.Open(dir, e.indexOptions())
+}
+
 // openFound opens the index that Open found in dir. Damage reported while it opens
 // (pebble checks blocks as it opens) is returned rather than reported: when the open
 // fails, openIndex rebuilds the index at once, and the damage goes with the index it
@@ -593,7 +626,7 @@ func (e *Engine) openFound(dir string) (idx *index.Index, damage, err error) {
 	e.mu.Lock()
 	e.openingIndex = true
 	e.mu.Unlock()
-	idx, err = index.Open(dir, e.indexOptions())
+	idx, err = e.openIndexDir(dir)
 	e.mu.Lock()
 	e.openingIndex = false
 	damage, e.openDamage = e.openDamage, nil
@@ -663,7 +696,10 @@ func createSynced(path string) error {
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
+	err = pmdlog.AdoptOwner(f, filepath.Dir(path))
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -716,7 +752,7 @@ func (e *Engine) rebuildIndex(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	idx, err := index.Open(dir, e.indexOptions())
+	idx, err := e.openIndexDir(dir)
 	if err != nil {
 		return err
 	}

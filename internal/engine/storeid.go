@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
 // StoreIDFile is the file of a data directory that holds its store id: one line, the
@@ -58,6 +59,12 @@ func (e *Engine) loadID() error {
 func ReplaceFile(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o640); err != nil {
+		return err
+	}
+	// Written as root in another user's store (a format upgrade, a store id), it would
+	// lock that user out of the store.
+	if err := pmdlog.AdoptOwnerPath(tmp); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if sync {

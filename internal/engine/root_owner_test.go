@@ -1,0 +1,163 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+// TestStoreRootWroteOpensForItsUser: root writing in the data directory of the store's
+// user (sudo pmd repair --yes after a crash, sudo pmd scavenge, a pmd serve started as
+// root once) leaves every file and directory it creates to that user, so that the
+// store's user opens the store afterwards with every event. A segment root started or
+// rewrote, root's and 0640, stopped the store from starting for its user ("permission
+// denied"); so did a store id, format file or index directory root created. The index's
+// files stay root's: the user's open rebuilds the index from the log (TestIndexOfAnotherUser).
+func TestStoreRootWroteOpensForItsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to open the store as another uid")
+	}
+	for _, tc := range []struct {
+		name string
+		root func(t *testing.T, dir string) // what root does once the store is the user's
+	}{
+		{"a new store in the user's empty directory", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, storeUID, storeUID); err != nil {
+				t.Fatal(err)
+			}
+			appendEvents(t, dir, 0, 40)
+		}},
+		{"writes that start segments", func(t *testing.T, dir string) {
+			appendEvents(t, dir, 40, 60)
+		}},
+		{"a repair", func(t *testing.T, dir string) {
+			flip(t, dir, 3)
+			p, err := engine.PlanRepair(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.Apply(engine.DefaultQuarantine(dir, time.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the upgrade of a store without a store id", func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, engine.FormatFile), []byte("pmd data directory format 2\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(dir, engine.StoreIDFile)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Join(dir, engine.IndexDir)); err != nil {
+				t.Fatal(err)
+			}
+			appendEvents(t, dir, 40, 1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top := t.TempDir()
+			dir := filepath.Join(top, "store")
+			appendEvents(t, dir, 0, 40)
+			giveAll(t, top)
+			if err := os.Chmod(filepath.Dir(top), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tc.root(t, dir)
+			err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if filepath.Dir(path) == filepath.Join(dir, engine.IndexDir) {
+					return nil // the index's files: package index's
+				}
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				st := fi.Sys().(*syscall.Stat_t)
+				quarantine := regexp.MustCompile(`^quarantine-.*\.bin$`).MatchString(d.Name())
+				if (st.Uid != storeUID || st.Gid != storeUID) && !quarantine {
+					t.Errorf("%s is %d:%d, want the store's user's", path, st.Uid, st.Gid)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := openAs(t, top, dir, storeUID)
+			if want := fmt.Sprintf("read %d events", countEvents(t, dir)); !regexp.MustCompile(want + `\b`).MatchString(out) {
+				t.Errorf("the store's user's open printed %q, want %q", out, want)
+			}
+		})
+	}
+}
+
+// giveAll gives every file and directory under dir to storeUID.
+func giveAll(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, storeUID, storeUID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openAs opens the store in dir as the user uid, in TestIndexOfAnotherUserHelper, a copy
+// of the test binary in top, and returns what it printed.
+func openAs(t *testing.T, top, dir string, uid uint32) string {
+	t.Helper()
+	bin := filepath.Join(top, "engine.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestIndexOfAnotherUserHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PMD_ENGINE_STORE_DIR="+dir, "PMD_ENGINE_STORE_WANT=open")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the store's user's open: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// countEvents counts the events of the store in dir, read as this user.
+func countEvents(t *testing.T, dir string) int {
+	t.Helper()
+	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := 0
+	for _, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}

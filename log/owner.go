@@ -1,0 +1,60 @@
+package log
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// A file or directory pmd creates takes the owner of the directory it is created in when
+// pmd runs as root and that directory is another user's: an operator's sudo pmd repair
+// --yes or sudo pmd scavenge, or a pmd serve started as root once, must leave the store's
+// user files it can read and write. A segment only root could read stopped the store from
+// starting for its user ("permission denied"), with nothing but a chown to get it back.
+
+// dirOwner returns the user and group a file created in dir must be given, and false when
+// it needs none: pmd does not run as root, or dir is root's.
+func dirOwner(dir string) (uid, gid int, ok bool, err error) {
+	if os.Geteuid() != 0 {
+		return 0, 0, false, nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	st, isUnix := fi.Sys().(*syscall.Stat_t)
+	if !isUnix || (int(st.Uid) == os.Geteuid() && int(st.Gid) == os.Getegid()) {
+		return 0, 0, false, nil
+	}
+	return int(st.Uid), int(st.Gid), true, nil
+}
+
+// AdoptOwner gives f, a file just created in dir, dir's owner (see dirOwner). A file
+// system that does not let root give files away (NFS with root squashing) refuses with
+// a permission error, which is not one: root's files there are not root's anyway.
+func AdoptOwner(f *os.File, dir string) error {
+	uid, gid, ok, err := dirOwner(dir)
+	if err != nil || !ok {
+		return err
+	}
+	return ignorePermission(f.Chown(uid, gid))
+}
+
+// AdoptOwnerPath is AdoptOwner for the file or directory at path, created in its parent
+// directory by code that does not hand out the file (tidwall/wal, MkdirAll).
+func AdoptOwnerPath(path string) error {
+	uid, gid, ok, err := dirOwner(filepath.Dir(filepath.Clean(path)))
+	if err != nil || !ok {
+		return err
+	}
+	return ignorePermission(os.Lchown(path, uid, gid))
+}
+
+func ignorePermission(err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	return err
+}
