@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -35,6 +36,11 @@ func TestMapKeysThatAreNotStringsAreRefused(t *testing.T) {
 		{"in a struct field", map[string]any{"stats": &counted{ByDay: map[int]int{3: 1}}}, nil, "events[1].data.stats.ByDay", "the key 3"},
 		{"in an unexported embedded struct", map[string]any{"stats": inlined{counted{ByDay: map[int]int{4: 1}}}}, nil, "events[1].data.stats.ByDay", "the key 4"},
 		{"in the metadata", nil, map[string]any{"seen": map[int64]bool{7: true}}, "events[1].metadata.seen", "the key 7"},
+		// msgpack writes a key with a MarshalBinary method as bytes, even with a MarshalText
+		// too: it would read back as the raw bytes, not as the text JSON names it by.
+		{"uuid keys", map[string]any{"lines": map[uuid.UUID]int{uuid.MustParse("0192f0c1-0000-7000-8000-000000000001"): 1}}, nil,
+			"events[1].data.lines", "the key 0192f0c1-0000-7000-8000-000000000001 is not a string"},
+		{"byte array keys", map[string]any{"raw": map[[2]byte]int{{'a', 'b'}: 1}}, nil, "events[1].data.raw", "the key [97 98] is not a string"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package pmd
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math"
@@ -262,24 +263,41 @@ func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 	return "", 0, false
 }
 
-// writtenAsString reports whether msgpack writes the map key k as a string (or bytes),
-// which a read takes as a string key: a type with a MarshalText method, for one.
+// writtenAsString reports whether msgpack writes the map key k as a string a read takes
+// as the key JSON names it by: a type with a MarshalText method, whose text msgpack writes.
+// It picks a key's encoding as msgpack does, first its own encoder, then MarshalBinary,
+// then MarshalText: a key with MarshalBinary (uuid.UUID, despite its MarshalText) is
+// written as those bytes and would read back as them, not as its text.
 func writtenAsString(k reflect.Value) bool {
-	if !k.CanInterface() {
+	t := k.Type()
+	switch {
+	case t.Implements(msgpackEncoderType), t.Implements(msgpackMarshalerType):
+		if !k.CanInterface() {
+			return false
+		}
+		b, err := msgpack.Marshal(k.Interface())
+		if err != nil || len(b) == 0 {
+			return false
+		}
+		switch c := b[0]; {
+		case c >= 0xa0 && c <= 0xbf, c >= 0xd9 && c <= 0xdb: // fixstr, str 8/16/32
+			return true
+		case c >= 0xc4 && c <= 0xc6: // bin 8/16/32, which a read takes as a string key
+			return true
+		}
+		return false
+	case t.Implements(binaryMarshalerType):
 		return false
 	}
-	b, err := msgpack.Marshal(k.Interface())
-	if err != nil || len(b) == 0 {
-		return false
-	}
-	switch c := b[0]; {
-	case c >= 0xa0 && c <= 0xbf, c >= 0xd9 && c <= 0xdb: // fixstr, str 8/16/32
-		return true
-	case c >= 0xc4 && c <= 0xc6: // bin 8/16/32
-		return true
-	}
-	return false
+	return t.Implements(textMarshalerType)
 }
+
+var (
+	msgpackEncoderType   = reflect.TypeFor[msgpack.CustomEncoder]()
+	msgpackMarshalerType = reflect.TypeFor[msgpack.Marshaler]()
+	binaryMarshalerType  = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textMarshalerType    = reflect.TypeFor[encoding.TextMarshaler]()
+)
 
 // fieldPath is where msgpack writes field in its struct's map: "." and its name (its
 // msgpack tag's, else its own), or "" for an embedded struct, whose fields msgpack
@@ -302,8 +320,9 @@ func fieldPath(field reflect.StructField) (path string, encoded bool) {
 // maps of string keys: msgpack would write such a map, but every read of the event
 // would fail on it, so Append refuses it (and the Go client, before sending). A key of
 // another type that msgpack writes as a string (one with a MarshalText method, as
-// encoding/json names it too) is a string key. It looks where NonFinite does; the types
-// JSON decodes into are checked without reflection.
+// encoding/json names it too, and no MarshalBinary, which msgpack prefers) is a string
+// key. It looks where NonFinite does; the types JSON decodes into are checked without
+// reflection.
 func NonStringKey(v any) (path, key string, found bool) {
 	switch v := v.(type) {
 	case nil, string, bool, []byte, int, int64, float64, time.Time, []string, map[string]string:
