@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -18,6 +20,8 @@ type commandSource struct {
 	// Guarded by m.mu.
 	cursor   uint64 // next position of category <Name> to read
 	notified uint64 // last position of a command write a worker told about
+	// stripes serialise the writes to each deliveries stream (appendDeliveries).
+	stripes [deliveryStripes]sync.Mutex
 }
 
 // newCommands makes the dispatcher of m's commands.
@@ -71,6 +75,7 @@ func (src *commandSource) read(ctx context.Context) error {
 	from := src.cursor
 	m.mu.Unlock()
 	end := m.store.LastPosition()
+	t := m.trust.Load()
 	var found []*delivery
 	for e, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: from}) {
 		if err != nil {
@@ -81,7 +86,7 @@ func (src *commandSource) read(ctx context.Context) error {
 		}
 		end = max(end, e.Position)
 		id, _ := strings.CutPrefix(e.Stream, m.name+"$")
-		if c, ok := commandOf(e.Stream, id, &e); ok {
+		if c, ok := commandOf(t, e.Stream, id, &e); ok {
 			found = append(found, m.newDelivery(c, &e))
 		}
 	}
@@ -94,29 +99,86 @@ func (src *commandSource) read(ctx context.Context) error {
 	return nil
 }
 
-// record appends records about x to the deliveries stream of its process, in one write.
+// record appends records about x to the deliveries stream of its process, in one write,
+// with the runtime's ids (appendDeliveries).
 func (src *commandSource) record(ctx context.Context, x *delivery, recs ...Delivery) error {
 	corr := x.correlation
 	if corr == "" {
 		corr = x.id.String()
 	}
-	changes := make([]pmd.Change, len(recs))
+	events := make([]pmd.EventData, len(recs))
 	for i, rec := range recs {
-		changes[i] = pmd.NewEvent(pmd.EventData{
+		events[i] = pmd.EventData{
 			Type: rec.recordType(),
 			Data: rec.data(),
 			Metadata: map[string]any{
 				pmd.CausationID:   x.id.String(),
 				pmd.CorrelationID: corr,
 			},
-		})
+		}
 	}
 	stream := deliveriesStream(src.m.name, x.cmd.ProcessID)
-	if _, err := src.m.store.Write(ctx, stream, pmd.Any, changes...); err != nil {
+	if err := src.appendDeliveries(ctx, stream, events); err != nil {
 		return fmt.Errorf("pm: %s: record delivery: %w", stream, err)
 	}
 	return nil
 }
+
+// appendDeliveries appends events to a deliveries stream with the ids trust.delivery
+// expects: recordID of the stream and the version each lands at, in the store's
+// namespace, the write expecting the version read just before. Writes to one stream are
+// serialised (stripes): two records made for the same version would have the same ids,
+// and the store takes the second write for a retry of the first, writing nothing. When
+// another writer appends to the stream in between, it reads the version again and
+// writes after it, backing off, until the write lands or ctx ends. The write itself is
+// not cancelled: one cancelled in flight may still land.
+func (src *commandSource) appendDeliveries(ctx context.Context, stream string, events []pmd.EventData) error {
+	m := src.m
+	mu := &src.stripes[stripe(stream)]
+	mu.Lock()
+	defer mu.Unlock()
+	wait := ownRetryMin
+	for {
+		info, err := m.store.StreamInfo(stream)
+		if err != nil {
+			return err
+		}
+		expected, next := pmd.NoStream, uint64(info.Version+1)
+		if info.Exists {
+			expected = pmd.AtVersion(uint64(info.Version))
+		}
+		for i := range events {
+			events[i].ID = recordID(m.ns, stream, next+uint64(i))
+		}
+		_, err = m.store.Append(context.WithoutCancel(ctx), stream, expected, events...)
+		if !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+			return err
+		}
+		m.logger.Warn("pm: another writer appended to a deliveries stream: the record is written after it",
+			"manager", m.name, "stream", stream, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		wait = min(2*wait, ownRetryMax)
+	}
+}
+
+// stripe is the stripe of commandSource.stripes that serialises the writes to stream:
+// FNV-1a of its name.
+func stripe(stream string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(stream); i++ {
+		h = (h ^ uint32(stream[i])) * 16777619
+	}
+	return int(h % deliveryStripes)
+}
+
+// deliveryStripes is how many locks serialise the writes to deliveries streams.
+const deliveryStripes = 64
 
 // undelivered reports whether process pid has a command not delivered or skipped yet,
 // or may have one the dispatcher has not read.

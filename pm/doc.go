@@ -56,6 +56,13 @@
 //     wiped and started again, drops no real command as a duplicate. Records written
 //     before stores had ids keep the ids they have; a command is issued once per
 //     process by its key, whatever its id.
+//   - Only records with those ids count as the runtime's, in the process streams and
+//     in the deliveries streams (whose records get such ids too): a record another
+//     writer appends in the form of a command, a deadline record or a delivery record
+//     (whatever its pm_kind) issues nothing, marks no key issued and ends no command;
+//     Apply sees it like any event of the stream. Records written by earlier versions
+//     count below the manager's legacy mark, a checkpoint its first start on this
+//     version writes (FORMAT.md).
 //   - Each record carries metadata causation_id (the handled event, or for a deadline the
 //     DeadlineScheduled record that set it), correlation_id (that event's correlation_id,
 //     or its id), pm_kind and pm_key (see MetaKind).

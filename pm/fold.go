@@ -12,7 +12,11 @@ import (
 // from its first event: what a process that is not in the cache costs, once.
 func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
 	stream := m.name + "$" + pid
-	e := &entry{pid: pid, p: m.def.start(pid), snap: -1}
+	t, err := m.trustNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{pid: pid, p: m.def.start(pid, t), snap: -1}
 	from := uint64(0)
 	if m.snapshotsOn() {
 		sn, _, ok, err := m.findSnapshot(ctx, pid, -1)
@@ -20,7 +24,7 @@ func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
 			return nil, err
 		}
 		if ok {
-			p, err := m.def.restore(pid, sn.l, sn.state)
+			p, err := m.def.restore(pid, sn.l, sn.state, t)
 			if err != nil {
 				// The fingerprint matched, so the bytes are damaged: the stream still
 				// has everything.
@@ -57,7 +61,7 @@ func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pm: %s: %w", stream, err)
 	}
-	e.p, e.snap, e.next = m.def.start(pid), -1, uint64(info.Version+1)
+	e.p, e.snap, e.next = m.def.start(pid, t), -1, uint64(info.Version+1)
 	return e, nil
 }
 
@@ -69,6 +73,10 @@ func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
 // this definition could have written before it changed.
 func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (snapshot, pmd.Event, bool, error) {
 	stream := snapshotStream(m.name, pid)
+	t, err := m.trustNow(ctx)
+	if err != nil {
+		return snapshot{}, pmd.Event{}, false, err
+	}
 	for rec, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: pmd.End, Backward: true}) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
 			break
@@ -76,8 +84,8 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 		if err != nil {
 			return snapshot{}, pmd.Event{}, false, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
-		if rec.Type != SnapshotType {
-			continue
+		if rec.Type != SnapshotType || !t.snapshot(&rec) {
+			continue // not the runtime's: a user's record, in the form of a snapshot or not
 		}
 		sn, err := decodeSnapshot(rec.Data)
 		if err != nil {
@@ -193,7 +201,26 @@ func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 	}
 	sn := snapshot{fingerprint: m.fingerprint, l: *l, state: state}
 	stream := snapshotStream(m.name, e.pid)
-	if _, err := m.store.Append(ctx, stream, pmd.Any, snapshotEvent(&sn)); err != nil {
+	// The runtime's id for the version it lands at, as in the process stream: a
+	// snapshot with any other id is not trusted (findSnapshot).
+	info, err := m.store.StreamInfo(stream)
+	if err != nil {
+		return fmt.Errorf("pm: %s: %w", stream, err)
+	}
+	expected := pmd.NoStream
+	if info.Exists {
+		expected = pmd.AtVersion(uint64(info.Version))
+	}
+	rec := snapshotEvent(&sn)
+	rec.ID = recordID(m.ns, stream, uint64(info.Version+1))
+	_, err = m.store.Append(ctx, stream, expected, rec)
+	if errors.Is(err, pmd.ErrWrongExpectedVersion) {
+		// Another writer appended in between: the next event of the process tries again.
+		m.logger.Warn("pm: another writer appended to a snapshots stream: the snapshot is written later",
+			"manager", m.name, "stream", stream)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("pm: write %s: %w", stream, err)
 	}
 	e.snap = l.last

@@ -30,11 +30,16 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 			resume = 0
 		}
 	}
+	t, marked, err := m.loadTrust(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var histories map[uuid.UUID]*history
 	var d *dispatcher
 	var src *commandSource
+	var records int
 	if m.opts.Deliver != nil {
-		if histories, err = m.readDeliveries(ctx); err != nil {
+		if histories, records, err = m.readDeliveries(ctx, t); err != nil {
 			return 0, err
 		}
 		d, src = m.newCommands()
@@ -46,6 +51,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("pm: %s: load: %w", m.name, err)
 		}
+		records++
 		id, ok := strings.CutPrefix(e.Stream, prefix)
 		if !ok {
 			continue
@@ -55,13 +61,27 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 			l = &ledger{last: -1, own: -1}
 			ledgers[id] = l
 		}
-		l.observe(e.Stream, &e)
-		if d != nil {
-			if c, ok := commandOf(e.Stream, id, &e); ok {
+		own := t.own(e.Stream, &e)
+		l.observe(e.Stream, &e, own)
+		if d != nil && own {
+			if c, ok := commandOf(t, e.Stream, id, &e); ok {
 				if h := histories[c.ID]; h == nil || !h.done {
 					d.add(h.resume(m.newDelivery(c, &e)))
 				}
 			}
+		}
+	}
+	// Without a mark, the first checkpoint written is the mark; at once when records of an
+	// earlier version may be among those read, so that no later record passes for one
+	// of them at the next start.
+	m.markPending = !marked
+	if !marked && records > 0 {
+		markTypes := types
+		if resume == 0 {
+			markTypes = nil
+		}
+		if err := m.writeCheckpoint(ctx, resume, markTypes); err != nil {
+			return 0, err
 		}
 	}
 	total, err := m.countProcesses()
@@ -149,16 +169,18 @@ func checkpointTypes(data map[string]any) ([]string, bool) {
 	return types, true
 }
 
-// readDeliveries returns the history of every command with a record in a deliveries
-// stream.
-func (m *Manager) readDeliveries(ctx context.Context) (map[uuid.UUID]*history, error) {
+// readDeliveries returns the history of every command with a record of the runtime's
+// (t) in a deliveries stream, and how many records the streams hold.
+func (m *Manager) readDeliveries(ctx context.Context, t *trust) (map[uuid.UUID]*history, int, error) {
 	out := make(map[uuid.UUID]*history)
+	records := 0
 	for e, err := range m.store.ReadCategory(ctx, m.name+".deliveries", pmd.ReadOptions{}) {
 		if err != nil {
-			return nil, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
+			return nil, 0, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
 		}
+		records++
 		d, ok := deliveryOf(&e)
-		if !ok {
+		if !ok || !t.delivery(&e) {
 			continue
 		}
 		h := out[d.CommandID]
@@ -168,7 +190,26 @@ func (m *Manager) readDeliveries(ctx context.Context) (map[uuid.UUID]*history, e
 		}
 		h.observe(d)
 	}
-	return out, nil
+	return out, records, nil
+}
+
+// loadTrust sets which records of the manager's streams are its own (trust): those with
+// its ids, and those an earlier version wrote, below the legacy cutoff. The cutoff is
+// the legacy_before of the store's legacy mark, a checkpoint with an id only this
+// manager can make (legacyMarkID); without one (a store written by an earlier version,
+// or by none), the log's end now: this version has written nothing yet. marked says
+// whether the mark is stored.
+func (m *Manager) loadTrust(ctx context.Context) (*trust, bool, error) {
+	before, marked, err := m.readLegacyMark(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if !marked {
+		before = m.store.LastPosition() + 1
+	}
+	t := &trust{ns: m.ns, legacyBefore: before}
+	m.trust.Store(t)
+	return t, marked, nil
 }
 
 // countProcesses counts the process streams with a visible event.

@@ -122,6 +122,13 @@ type Manager struct {
 	logger  *slog.Logger
 	started atomic.Bool
 
+	// trust says which records of its streams are its own: set by Run's load (nil
+	// before; see trustNow).
+	trust atomic.Pointer[trust]
+	// markPending says that the store holds no legacy mark yet: the next checkpoint
+	// carries it (see load). Used by the checkpoint writer only, after load.
+	markPending bool
+
 	// The folds of the processes handled last, and what snapshots need.
 	cache       *cache
 	fingerprint string
@@ -406,8 +413,8 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 // name a stream, or is "." or ".." (but for a process of such an id a store already
 // holds: checkID); or one written to the process stream itself, by a producer writing to
 // the category the manager is named like) is counted and logged, and skipped. A record
-// the manager wrote itself (it has MetaKind metadata) in its process stream is skipped
-// silently.
+// the manager wrote itself (trust.own: its id, not its metadata, says so) in its process
+// stream is skipped silently.
 func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	pid, ok := m.def.processID(*ev)
 	reason := "it has no process id"
@@ -417,7 +424,7 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	if ok {
 		reason = m.checkID(pid)
 		switch {
-		case reason == "" && ev.Stream == m.name+"$"+pid && ev.Metadata[MetaKind] != nil:
+		case reason == "" && ev.Stream == m.name+"$"+pid && m.trust.Load().own(ev.Stream, ev):
 			// The manager's own record: a command of a type it handles, issued by a Go
 			// definition (a config file cannot). It is no fact, and no mistake.
 			return "", false
@@ -1028,19 +1035,41 @@ func (m *Manager) saveCheckpoint(ctx context.Context) error {
 	low := m.low()
 	moved := low > m.saved
 	m.mu.Unlock()
-	if !moved {
+	if !moved && !m.markPending {
 		return nil
 	}
-	_, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, pmd.EventData{
-		Type: checkpointType,
-		Data: map[string]any{"position": low, "types": m.handledTypes()},
-	})
-	if err != nil {
-		return fmt.Errorf("pm: %s: write checkpoint: %w", m.name, err)
+	if err := m.writeCheckpoint(ctx, low, m.handledTypes()); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	m.saved = max(m.saved, low)
 	m.mu.Unlock()
+	return nil
+}
+
+// writeCheckpoint appends a checkpoint at position for the handled types (nil: none
+// recorded, as one written before checkpoints carried them). While the store holds no
+// legacy mark (markPending), the checkpoint is the mark: it has the id legacyMarkID and
+// the manager's legacy cutoff in legacy_before.
+func (m *Manager) writeCheckpoint(ctx context.Context, position uint64, types []string) error {
+	rec := pmd.EventData{Type: checkpointType, Data: map[string]any{"position": position}}
+	if types != nil {
+		rec.Data["types"] = types
+	}
+	if m.markPending {
+		rec.ID = legacyMarkID(m.ns, m.name)
+		rec.Data[legacyField] = m.trust.Load().legacyBefore
+	}
+	_, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, rec)
+	if m.markPending && errors.Is(err, pmd.ErrDuplicateEvent) {
+		// The mark is stored already (its stream was deleted since): it stands.
+		m.markPending = false
+		return m.writeCheckpoint(ctx, position, types)
+	}
+	if err != nil {
+		return fmt.Errorf("pm: %s: write checkpoint: %w", m.name, err)
+	}
+	m.markPending = false
 	return nil
 }
 

@@ -148,7 +148,7 @@ func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 func (m *Memory[S]) proc(id string) *memProc[S] {
 	mp, ok := m.procs[id]
 	if !ok {
-		mp = &memProc[S]{p: m.def.newProcess(id), ids: make(map[uuid.UUID]struct{})}
+		mp = &memProc[S]{p: m.def.newProcess(id, memoryTrust), ids: make(map[uuid.UUID]struct{})}
 		m.procs[id] = mp
 	}
 	return mp

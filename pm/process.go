@@ -118,7 +118,10 @@ const ownUnknown = -2
 
 func newLedger() ledger { return ledger{last: -1, first: -1, own: -1} }
 
-func (l *ledger) observe(stream string, e *pmd.Event) {
+// observe folds e, read from process stream stream, into l. own says that e is a record
+// the runtime wrote (trust.own): only such a record's metadata (pm_kind, pm_key) is
+// bookkeeping; any other record of the stream itself counts for the erasure only.
+func (l *ledger) observe(stream string, e *pmd.Event, own bool) {
 	l.last = int64(e.Version)
 	if l.first < 0 {
 		l.first = int64(e.Version)
@@ -154,6 +157,9 @@ func (l *ledger) observe(stream string, e *pmd.Event) {
 	if l.issued == nil {
 		l.issued = make(map[string]uint64)
 		l.pending = make(map[string]Deadline)
+	}
+	if !own {
+		return // a user's record, in the form of the runtime's or not: Apply's only
 	}
 	kind, _ := e.Metadata[MetaKind].(string)
 	key, _ := e.Metadata[MetaKey].(string)
@@ -306,6 +312,8 @@ func (l *ledger) deadlines() []Deadline {
 type proc interface {
 	apply(e *pmd.Event)
 	ledger() *ledger
+	// trusts is which records of the stream are the runtime's.
+	trusts() *trust
 	state() any
 	// encodeState is the state as a snapshot holds it.
 	encodeState() ([]byte, error)
@@ -320,26 +328,27 @@ type machine interface {
 	name() string
 	handles() []string
 	processID(pmd.Event) (string, bool)
-	start(processID string) proc
+	// start is a new process whose records t tells from others'.
+	start(processID string, t *trust) proc
 	// restore is the process of a snapshot: its ledger, and its state decoded from
 	// what encodeState returned.
-	restore(processID string, l ledger, state []byte) (proc, error)
+	restore(processID string, l ledger, state []byte, t *trust) (proc, error)
 	// snapshots says whether states can be snapshotted: "" if they can, else why not.
 	snapshots() string
 	// fingerprint names the fold a snapshot comes from; see Definition.Version.
 	fingerprint() string
 }
 
-func (d Definition[S]) name() string                         { return d.Name }
-func (d Definition[S]) handles() []string                    { return d.Handles }
-func (d Definition[S]) processID(e pmd.Event) (string, bool) { return d.ProcessID(e) }
-func (d Definition[S]) start(processID string) proc          { return d.newProcess(processID) }
-func (d Definition[S]) newProcess(processID string) *process[S] {
-	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger()}
+func (d Definition[S]) name() string                          { return d.Name }
+func (d Definition[S]) handles() []string                     { return d.Handles }
+func (d Definition[S]) processID(e pmd.Event) (string, bool)  { return d.ProcessID(e) }
+func (d Definition[S]) start(processID string, t *trust) proc { return d.newProcess(processID, t) }
+func (d Definition[S]) newProcess(processID string, t *trust) *process[S] {
+	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger(), t: t}
 }
 
-func (d Definition[S]) restore(processID string, l ledger, state []byte) (proc, error) {
-	p := d.newProcess(processID)
+func (d Definition[S]) restore(processID string, l ledger, state []byte, t *trust) (proc, error) {
+	p := d.newProcess(processID, t)
 	s, err := decodeState[S](state)
 	if err != nil {
 		return nil, err
@@ -357,16 +366,18 @@ type process[S any] struct {
 	stream string
 	s      S
 	l      ledger
+	t      *trust // which records of the stream are the runtime's
 }
 
 func (p *process[S]) apply(e *pmd.Event) {
 	p.s = p.def.Apply(p.s, *e)
-	p.l.observe(p.stream, e)
+	p.l.observe(p.stream, e, p.t.own(p.stream, e))
 }
 
 func (p *process[S]) encodeState() ([]byte, error) { return encodeState(p.s) }
 
 func (p *process[S]) ledger() *ledger { return &p.l }
+func (p *process[S]) trusts() *trust  { return p.t }
 func (p *process[S]) state() any      { return p.s }
 
 // A DecideError reports a Decide result the runtime refuses: it is a bug in the

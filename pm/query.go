@@ -64,6 +64,10 @@ func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64,
 		return nil, -1, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := deliveriesStream(m.name, id)
+	t, err := m.trustNow(ctx)
+	if err != nil {
+		return nil, -1, err
+	}
 	var out []Delivery
 	last := int64(-1)
 	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
@@ -74,7 +78,7 @@ func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64,
 			return nil, -1, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
 		last = int64(e.Version)
-		if d, ok := deliveryOf(&e); ok {
+		if d, ok := deliveryOf(&e); ok && t.delivery(&e) {
 			out = append(out, d)
 		}
 	}
@@ -88,7 +92,11 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, [
 		return nil, nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := m.name + "$" + id
-	p := m.def.start(id)
+	t, err := m.trustNow(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := m.def.start(id, t)
 	var events []pmd.Event
 	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
@@ -172,7 +180,11 @@ func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*
 // each, folding from the newest snapshot below lo.
 func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Event, []any, error) {
 	stream := m.name + "$" + id
-	p := m.def.start(id)
+	t, err := m.trustNow(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := m.def.start(id, t)
 	from := int64(0)
 	if m.snapshotsOn() && lo > 0 {
 		sn, _, ok, err := m.findSnapshot(ctx, id, lo-1)
@@ -180,7 +192,7 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Even
 			return nil, nil, err
 		}
 		if ok {
-			if q, err := m.def.restore(id, sn.l, sn.state); err == nil {
+			if q, err := m.def.restore(id, sn.l, sn.state, t); err == nil {
 				p, from = q, sn.l.last+1
 			}
 		}
@@ -208,6 +220,10 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Even
 // commands reads the command records of the process l is the ledger of, in order.
 func (m *Manager) commands(ctx context.Context, id string, l *ledger) ([]Command, error) {
 	stream := m.name + "$" + id
+	t, err := m.trustNow(ctx)
+	if err != nil {
+		return nil, err
+	}
 	versions := make([]uint64, 0, len(l.issued))
 	for _, v := range l.issued {
 		versions = append(versions, v)
@@ -219,7 +235,7 @@ func (m *Manager) commands(ctx context.Context, id string, l *ledger) ([]Command
 			if err != nil {
 				return nil, fmt.Errorf("pm: read %s: %w", stream, err)
 			}
-			if c, ok := commandOf(stream, id, &ev); ok {
+			if c, ok := commandOf(t, stream, id, &ev); ok {
 				out = append(out, c)
 			}
 		}

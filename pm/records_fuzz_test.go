@@ -27,7 +27,7 @@ func FuzzLedger(f *testing.F) {
 			Data:     map[string]any{"due": due, "type": typ},
 			Metadata: map[string]any{MetaKind: kind, MetaKey: key},
 		}
-		l.observe(stream, &e)
+		l.observe(stream, &e, true)
 		if l.last != 0 {
 			t.Fatalf("last = %d after one record at version 0", l.last)
 		}
@@ -154,7 +154,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		{Type: "Ring", Stream: "T$a", Metadata: map[string]any{MetaKind: KindCommand, MetaKey: "ring"}},
 	} {
 		e.Version = uint64(v)
-		l.observe("T$a", &e)
+		l.observe("T$a", &e, true)
 	}
 	seed, err := msgpack.Marshal(snapshotEvent(&snapshot{fingerprint: "f", l: l, state: []byte{0x80}}).Data)
 	if err != nil {

@@ -116,7 +116,7 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		Older:             -1,
 	}
 	for _, e := range events {
-		if c, ok := commandOf(v.Stream, id, &e); ok {
+		if c, ok := commandOf(p.trusts(), v.Stream, id, &e); ok {
 			v.Commands = append(v.Commands, c)
 		}
 	}
@@ -137,9 +137,10 @@ func (v *Process) withoutState() {
 	clear(v.States)
 }
 
-// commandOf returns the command e records, if it is one written into stream.
-func commandOf(stream, processID string, e *pmd.Event) (Command, bool) {
-	if e.Link || e.Stream != stream || e.Metadata[MetaKind] != KindCommand {
+// commandOf returns the command e records, if it is one the runtime (t) wrote into
+// stream.
+func commandOf(t *trust, stream, processID string, e *pmd.Event) (Command, bool) {
+	if e.Metadata[MetaKind] != KindCommand || !t.own(stream, e) {
 		return Command{}, false
 	}
 	key, _ := e.Metadata[MetaKey].(string)
