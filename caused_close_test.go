@@ -1,0 +1,46 @@
+package pmd_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd"
+)
+
+// CausedSeq's loop body runs with no lock of the store's held: a body that reads the store
+// while another goroutine closes it (a handler at shutdown) deadlocked, Close waiting for
+// the index's iteration and the body's read waiting behind Close. Here the body closes the
+// store itself, which returns only if nothing the loop holds waits for the body.
+func TestCausedSeqBodyHoldsNoLock(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	parent := pmd.EventData{ID: uuid.New(), Type: "Placed"}
+	if _, err := s.Append(ctx, "Order$1", pmd.Any, parent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "Order$1", pmd.Any, causedBy("Shipped", parent.ID), causedBy("Billed", parent.ID)); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range s.CausedSeq(ctx, parent.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("close: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Close waits for CausedSeq's loop body")
+		}
+		break
+	}
+}
