@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -300,6 +301,15 @@ func (n *Node) open(ctx context.Context) error {
 		return fmt.Errorf("cluster: start Raft: %w", err)
 	}
 	n.started.Store(n.raft)
+	// Raft restored the node's newest snapshot it could read (the store holds its
+	// records: resume) and counts the entries up to it applied: it never hands them to
+	// the state machine again. The last of them may have written nothing (a refused
+	// write, an exact retry), and so lie past the store's last write (fsm.applied) while
+	// the log still holds them: appliedThrough starts past them, or it stops at the first
+	// and a wait for the commit index (a leader read) waits for the next write.
+	if s, err := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64); err == nil {
+		n.through.Store(s)
+	}
 	return nil
 }
 
