@@ -24,8 +24,10 @@ const scrubProgressEvery = 4 << 20
 //
 // progress, if not nil, is called from time to time and at the end with the bytes
 // checked so far and the bytes to check. Scrub stops when ctx is done, returning the
-// damage found so far and ctx's error; other errors are I/O errors. It runs alongside
-// reads and writes and takes no lock while it reads.
+// damage found so far and ctx's error. An I/O error in a segment (a bad sector) does not
+// stop it either: it goes on with the next segment, so that one unreadable segment hides
+// no damage in the others, and returns those errors, each naming its segment, joined.
+// It runs alongside reads and writes and takes no lock while it reads.
 func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*CorruptError, error) {
 	type span struct {
 		s    *segment
@@ -55,6 +57,7 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 	l.mu.RUnlock()
 
 	var found []*CorruptError
+	var failed []error // the I/O errors of the segments Scrub could not read
 	var done, reported int64
 	report := func() {
 		if progress != nil {
@@ -80,7 +83,9 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 			continue
 		}
 		if err != nil {
-			return found, fmt.Errorf("log: scrub %s: %w", sp.s.path, err)
+			failed = append(failed, fmt.Errorf("log: scrub %s: %w", sp.s.path, err))
+			done = segStart + sp.size
+			continue
 		}
 		if sealed {
 			sp.offs, sp.size = offs, size
@@ -128,10 +133,10 @@ func (l *Log) Scrub(ctx context.Context, progress func(done, total int64)) ([]*C
 			if ctx.Err() != nil {
 				return found, err
 			}
-			return found, fmt.Errorf("log: scrub %s: %w", seg.path, err)
+			failed = append(failed, fmt.Errorf("log: scrub %s: %w", seg.path, err))
 		}
-		done = segStart + sp.size // the whole segment, even if it was short
+		done = segStart + sp.size // the whole segment, even if it was short or unreadable
 	}
 	report()
-	return found, nil
+	return found, errors.Join(failed...)
 }

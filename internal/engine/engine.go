@@ -960,16 +960,19 @@ func (e *Engine) scrub() {
 			pace(done)
 		}
 	})
-	if err != nil {
-		if ctx.Err() == nil {
-			e.logger.Error("pmd: scrub of the log failed", "err", err)
-		}
-		return
-	}
+	// The damage found is reported whatever the error: a segment the scrub could not
+	// read (an I/O error) hides no damage found in the others.
 	for _, ce := range bad {
 		e.NoteDamage(ce)
 	}
-	e.logger.Info("pmd: scrubbed the log", "damaged", len(bad), "took", time.Since(start).Round(time.Millisecond))
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		e.logger.Error("pmd: scrub of the log could not read every segment", "damaged", len(bad), "err", err)
+	} else {
+		e.logger.Info("pmd: scrubbed the log", "damaged", len(bad), "took", time.Since(start).Round(time.Millisecond))
+	}
 	start = time.Now()
 	if err := e.Index.Check(ctx, e.pacer(ctx, start)); err != nil {
 		switch {
