@@ -4,18 +4,21 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/index"
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
 // EventStreams returns the streams the event with id id is in: first the stream it was
 // written to, unless that stream was deleted since (or its retention hides the version
-// the event was written at), then every stream it is linked into and still visible in, in
-// the order of the links (for a stream it was linked into again after a deletion, its own
-// stream too, the order of its last link). An event whose streams were all deleted is in
-// none. An id that is not stored fails with *EventNotFoundError.
+// the event was written at, or its max age the event), then every stream it is linked
+// into and still visible in, in the order of the links (for a stream it was linked into
+// again after a deletion, its own stream too, the order of its last link). An event
+// whose streams were all deleted is in none. An id that is not stored fails with
+// *EventNotFoundError.
 func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -47,11 +50,29 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	if err != nil {
 		return nil, s.storeErr(err)
 	}
-	if v := r.Event.Version; v >= st.First && v < st.Next {
+	// A max age hides the event from a stream's reads at once, by its timestamp, though
+	// the event dies only at the next scavenge: a stream whose reads no longer show it
+	// is not listed, as ReadStream decides it.
+	now := time.Now()
+	aged := func(st index.StreamState) bool {
+		return st.Retention.MaxAge > 0 &&
+			time.Unix(0, r.Event.Timestamp).Before(now.Add(-time.Duration(st.Retention.MaxAge)))
+	}
+	if v := r.Event.Version; v >= st.First && v < st.Next && !aged(st) {
 		out = append(out, own)
 	}
-	if out, err = s.idx.LinkedInto(out, pos); err != nil {
+	linked, err := s.idx.LinkedInto(nil, pos)
+	if err != nil {
 		return nil, s.storeErr(err)
+	}
+	for _, name := range linked {
+		lst, err := s.idx.Stream(name)
+		if err != nil {
+			return nil, s.storeErr(err)
+		}
+		if !aged(lst) {
+			out = append(out, name)
+		}
 	}
 	// Shown as written, the event cannot have been linked into its own stream as well,
 	// but should an index hold such a link, the stream comes once, first.
