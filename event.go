@@ -64,13 +64,16 @@ const (
 var (
 	// Any skips the check.
 	Any = ExpectedVersion{}
-	// NoStream requires the stream to have no visible event (never written, or deleted).
+	// NoStream requires the stream not to exist: never written, or deleted since its
+	// last write. A stream whose retention hides all its events still exists.
 	NoStream = ExpectedVersion{kind: expectNoStream}
-	// StreamExists requires the stream to have at least one visible event.
+	// StreamExists requires the stream to exist: written and not deleted since, whether
+	// or not its retention hides its events.
 	StreamExists = ExpectedVersion{kind: expectStreamExists}
 )
 
-// AtVersion requires the stream's last event to be at version n.
+// AtVersion requires the stream's last event to be at version n, shown or hidden by
+// its retention.
 func AtVersion(n uint64) ExpectedVersion {
 	return ExpectedVersion{kind: expectExact, version: n}
 }
