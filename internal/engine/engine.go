@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
 	pmdlog "github.com/pmd-dev/pmd/log"
+	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -1224,16 +1225,21 @@ func (e *VersionGapError) Is(target error) bool { return target == pmdlog.ErrCor
 // causationKey is the metadata key of the causation id, as it shows in msgpack bytes.
 var causationKey = []byte("causation_id")
 
-// CausationOf returns the id that the msgpack metadata meta names as causation_id,
-// exactly as a reader of the event sees it: a string holding a UUID. It returns uuid.Nil
-// if there is none. It decodes only metadata that holds the key's bytes, so events
-// without a cause cost a byte search.
+// CausationOf returns the id that the msgpack metadata meta names as causation_id: a
+// string holding a UUID. It returns uuid.Nil if there is none. It decodes only metadata
+// that holds the key's bytes, so events without a cause cost a byte search.
+//
+// Metadata the plain decode refuses (a map with keys that are not strings, which earlier
+// versions wrote and DecodeMap now reads) names no cause here, as it named none for every
+// index built before: an index built now must agree with those (pmd verify compares a
+// rebuilt index with the live one, and cluster nodes of both versions index the same
+// records).
 func CausationOf(meta []byte) uuid.UUID {
 	if !bytes.Contains(meta, causationKey) {
 		return uuid.Nil
 	}
-	m, err := DecodeMap(meta)
-	if err != nil {
+	var m map[string]any
+	if err := msgpack.Unmarshal(meta, &m); err != nil {
 		return uuid.Nil
 	}
 	str, _ := m[string(causationKey)].(string)
