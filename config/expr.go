@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/pmd-dev/pmd/internal/logevery"
@@ -119,13 +120,12 @@ func (p *parser) compileExpr(n *yaml.Node, what string, handles []string, boolea
 	if err == nil && handles != nil {
 		err = checkSeen(prog, n.Value, handles)
 	}
+	if err == nil {
+		err = checkFunctionNames(prog, n.Value)
+	}
 	if err == nil && prog.Node().Type() != nil && prog.Node().Type().Kind() == reflect.Func {
-		// A bare word naming one of expr's functions (first, date) compiles as a field of
-		// env, which has none of that name: it would fail at every decision.
+		// A method not called (now().Add) is a function, not a value.
 		err = errors.New("its value is a function: call it")
-		if bareWord.MatchString(n.Value) {
-			err = fmt.Errorf("%s is a function, not a value: call it, %s(...), or write \"'%s'\" for a string", n.Value, n.Value, n.Value)
-		}
 	}
 	if err != nil {
 		line, col := n.Line, n.Column
@@ -164,6 +164,48 @@ func checkSeen(prog *vm.Program, src string, handles []string) error {
 	}
 	fe := &file.Error{Location: check.at.Location(), Message: check.message()}
 	return fe.Bind(file.NewSource(src))
+}
+
+// checkFunctionNames returns an error placed in src at the first name of a function
+// that is not called: one of expr's (first, upper, date), anywhere in the expression
+// ({'s': first}, [first], first ?? 'x'), compiles as a field of env, which has none of
+// that name, and so fails at every decision ("cannot fetch first from config.env").
+// A let variable holding a method (let f = now().Add; [f]) is a value, null when
+// decided as [now().Add] is.
+func checkFunctionNames(prog *vm.Program, src string) error {
+	check := &funcNameChecker{callees: map[ast.Node]bool{}, lets: map[string]bool{}}
+	node := prog.Node()
+	ast.Walk(&node, check)
+	for _, id := range check.names {
+		if check.callees[id] || check.lets[id.Value] {
+			continue
+		}
+		fe := &file.Error{Location: id.Location(), Message: fmt.Sprintf(
+			"%s is a function, not a value: call it, %s(...), or write \"'%s'\" for a string", id.Value, id.Value, id.Value)}
+		return fe.Bind(file.NewSource(src))
+	}
+	return nil
+}
+
+// funcNameChecker collects the identifiers whose type is a function, left to right, the
+// callees of calls (f in f(x)), which are not values, and the names of let variables.
+type funcNameChecker struct {
+	names   []*ast.IdentifierNode
+	callees map[ast.Node]bool
+	lets    map[string]bool
+}
+
+func (v *funcNameChecker) Visit(n *ast.Node) {
+	switch n := (*n).(type) {
+	case *ast.IdentifierNode:
+		if t := n.Type(); t != nil && t.Kind() == reflect.Func {
+			v.names = append(v.names, n)
+		}
+	case *ast.CallNode:
+		v.callees[n.Callee] = true
+	case *ast.VariableDeclaratorNode:
+		v.lets[n.Name] = true
+	}
 }
 
 // ExpressionError is an expression of a process manager that failed when a process was
