@@ -286,6 +286,15 @@ func (f *fsm) reach(pos uint64, id uuid.UUID) error {
 		if err := f.fetch(context.Background(), pos); err != nil {
 			return err
 		}
+		// The copied events' timestamps count as applied ones do: this node, leading
+		// later with a clock behind the one that wrote them, must not go below them.
+		ts, err := lastEventTime(f.store)
+		if err != nil {
+			return err
+		}
+		if ts > f.lastTS.Load() {
+			f.lastTS.Store(ts)
+		}
 	}
 	return f.store.AdoptID(id)
 }

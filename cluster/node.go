@@ -198,6 +198,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.applied.Store(applied)
+	ts, err := lastEventTime(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	n.fsm.lastTS.Store(ts)
 	if err := n.open(ctx); err != nil {
 		n.closeAll()
 		return nil, err
