@@ -226,26 +226,46 @@ func nonFiniteFloat(f float64) (string, float64, bool) {
 
 // nonFiniteIn is NonFinite by reflection, for the types its switch does not name.
 func nonFiniteIn(v reflect.Value) (string, float64, bool) {
+	var f float64
+	path, found := findIn(v, func(v reflect.Value) bool {
+		switch v.Kind() {
+		case reflect.Float32, reflect.Float64:
+			_, f, _ = nonFiniteFloat(v.Float())
+			return math.IsNaN(f) || math.IsInf(f, 0)
+		}
+		return false
+	})
+	return path, f, found
+}
+
+// findIn walks v where msgpack encodes it: into maps, slices and arrays (not bytes),
+// pointers, interfaces and struct fields, a field named as msgpack names it
+// (fieldPath). It returns the path to the first value for which at holds, at being
+// asked of every value before the walk goes into it.
+func findIn(v reflect.Value, at func(reflect.Value) bool) (string, bool) {
+	if at(v) {
+		return "", true
+	}
 	switch v.Kind() {
-	case reflect.Float32, reflect.Float64:
-		return nonFiniteFloat(v.Float())
 	case reflect.Interface, reflect.Pointer:
 		if !v.IsNil() {
-			return nonFiniteIn(v.Elem())
+			return findIn(v.Elem(), at)
 		}
 	case reflect.Map:
 		for it := v.MapRange(); it.Next(); {
-			if path, f, ok := nonFiniteIn(it.Value()); ok {
-				return fmt.Sprintf(".%v", it.Key()) + path, f, true
+			if path, ok := findIn(it.Value(), at); ok {
+				// fmt prints the key also when it came through an unexported embedded
+				// struct, where Interface would panic.
+				return "." + fmt.Sprint(it.Key()) + path, true
 			}
 		}
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			return "", 0, false // bytes
+			return "", false // bytes
 		}
 		for i := range v.Len() {
-			if path, f, ok := nonFiniteIn(v.Index(i)); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, f, true
+			if path, ok := findIn(v.Index(i), at); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, true
 			}
 		}
 	case reflect.Struct:
@@ -255,12 +275,12 @@ func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 			if !encoded {
 				continue
 			}
-			if path, f, ok := nonFiniteIn(v.Field(i)); ok {
-				return name + path, f, true
+			if path, ok := findIn(v.Field(i), at); ok {
+				return name + path, true
 			}
 		}
 	}
-	return "", 0, false
+	return "", false
 }
 
 // writtenAsString reports whether msgpack writes the map key k as a string a read takes
@@ -345,50 +365,26 @@ func NonStringKey(v any) (path, key string, found bool) {
 	return nonStringKeyIn(reflect.ValueOf(v))
 }
 
-// nonStringKeyIn is nonStringKey by reflection, for the types its switch does not name.
+// nonStringKeyIn is NonStringKey by reflection, for the types its switch does not name.
 func nonStringKeyIn(v reflect.Value) (string, string, bool) {
-	switch v.Kind() {
-	case reflect.Interface, reflect.Pointer:
-		if !v.IsNil() {
-			return nonStringKeyIn(v.Elem())
+	var key string
+	path, found := findIn(v, func(v reflect.Value) bool {
+		if v.Kind() != reflect.Map {
+			return false
 		}
-	case reflect.Map:
 		for it := v.MapRange(); it.Next(); {
 			k := it.Key()
 			if k.Kind() == reflect.Interface && !k.IsNil() {
 				k = k.Elem()
 			}
 			if k.Kind() != reflect.String && !writtenAsString(k) {
-				// fmt prints the key also when it came through an unexported embedded
-				// struct, where Interface would panic.
-				return "", fmt.Sprint(k), true
-			}
-			if path, key, ok := nonStringKeyIn(it.Value()); ok {
-				return "." + fmt.Sprint(k) + path, key, true
+				key = fmt.Sprint(k)
+				return true
 			}
 		}
-	case reflect.Slice, reflect.Array:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			return "", "", false // bytes
-		}
-		for i := range v.Len() {
-			if path, key, ok := nonStringKeyIn(v.Index(i)); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, key, true
-			}
-		}
-	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			name, encoded := fieldPath(t.Field(i))
-			if !encoded {
-				continue
-			}
-			if path, key, ok := nonStringKeyIn(v.Field(i)); ok {
-				return name + path, key, true
-			}
-		}
-	}
-	return "", "", false
+		return false
+	})
+	return path, key, found
 }
 
 func isStruct(t reflect.Type) bool {
