@@ -44,3 +44,47 @@ func TestCausedSeqBodyHoldsNoLock(t *testing.T) {
 		break
 	}
 }
+
+// CausedSeq reads the caused events' positions 256 at a time: every one comes once, in
+// log order, across the chunks, and a loop that stops early stops there.
+func TestCausedSeqAcrossChunks(t *testing.T) {
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	parent := pmd.EventData{ID: uuid.New(), Type: "Placed"}
+	if _, err := s.Append(ctx, "Order$1", pmd.Any, parent); err != nil {
+		t.Fatal(err)
+	}
+	const n = 600
+	batch := make([]pmd.EventData, 0, 100)
+	for i := range n {
+		batch = append(batch, causedBy("Shipped", parent.ID))
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := s.Append(ctx, "Order$1", pmd.Any, batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	var last uint64
+	got := 0
+	for ev, err := range s.CausedSeq(ctx, parent.ID) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Position <= last {
+			t.Fatalf("event at %d after %d: not in log order, or twice", ev.Position, last)
+		}
+		last = ev.Position
+		got++
+	}
+	if got != n {
+		t.Fatalf("%d caused events, want %d", got, n)
+	}
+	if evs, err := s.Caused(ctx, parent.ID, 300); err != nil || len(evs) != 300 || evs[299].Position != evs[0].Position+299 {
+		t.Fatalf("Caused(300) = %d events, %v", len(evs), err)
+	}
+}

@@ -133,35 +133,43 @@ func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID) iter.Seq2[Event, er
 			yield(Event{}, &EventNotFoundError{ID: id})
 			return
 		}
-		// The positions first, the events after: the index holds its lock while it
-		// iterates, and a loop body that read the store while another goroutine closed
-		// it would wait behind Close, which waits for the iteration. Eight bytes a
-		// caused event, against the events' own bytes read one at a time.
-		var children []uint64
-		err = s.idx.Caused(pos, func(p uint64) (bool, error) {
-			children = append(children, p)
-			return true, ctx.Err()
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				err = s.storeErr(err)
-			}
-			yield(Event{}, err)
-			return
-		}
-		for _, p := range children {
-			if err := ctx.Err(); err != nil {
-				yield(Event{}, err)
-				return
-			}
-			ev, err := s.readEvent(p)
+		// The positions a chunk at a time, the events after each: the index holds its
+		// lock while it iterates, and a loop body that read the store while another
+		// goroutine closed it would wait behind Close, which waits for the iteration.
+		// Chunks keep a loop that stops early from paying for the whole fan-out.
+		const chunk = 256
+		children := make([]uint64, 0, chunk)
+		for after := uint64(0); ; {
+			children = children[:0]
+			err = s.idx.Caused(pos, after, func(p uint64) (bool, error) {
+				children = append(children, p)
+				return len(children) < chunk, ctx.Err()
+			})
 			if err != nil {
+				if ctx.Err() == nil {
+					err = s.storeErr(err)
+				}
 				yield(Event{}, err)
 				return
 			}
-			if !ev.Erased && !yield(ev, nil) {
+			for _, p := range children {
+				if err := ctx.Err(); err != nil {
+					yield(Event{}, err)
+					return
+				}
+				ev, err := s.readEvent(p)
+				if err != nil {
+					yield(Event{}, err)
+					return
+				}
+				if !ev.Erased && !yield(ev, nil) {
+					return
+				}
+			}
+			if len(children) < chunk {
 				return
 			}
+			after = children[len(children)-1]
 		}
 	}
 }

@@ -1024,7 +1024,8 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 }
 
 // Caused calls fn with the position of each event caused by the event at position
-// event (see Batch.AddCausation), in log order, dead ones left out, until fn returns
+// event (see Batch.AddCausation) after position after (0 for all), in log order, dead
+// ones left out, until fn returns
 // false or an error, which Caused returns. The caller counts what it keeps: it may leave
 // out what the index cannot tell (an erased event, whose causation went with its
 // metadata), and still fill a page.
@@ -1032,12 +1033,12 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 // fn runs while Caused holds the index's shared lock and an open iterator, so it must
 // not call the Index: once Close waits for the lock, no new reader gets it, and such a
 // call would wait for Close while Close waits for Caused.
-func (x *Index) Caused(event uint64, fn func(child uint64) (more bool, err error)) error {
+func (x *Index) Caused(event, after uint64, fn func(child uint64) (more bool, err error)) error {
 	if err := x.enter(); err != nil {
 		return err
 	}
 	defer x.exit()
-	lo := pairKey(nil, spaceCaused, event, 0)
+	lo := pairKey(nil, spaceCaused, event, after+1)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
 	if err != nil {
 		return x.errorf("index: caused by %d: %w", event, err)

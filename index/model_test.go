@@ -529,7 +529,7 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 		}
 		for _, limit := range []int{0, 1, 2} {
 			var got []uint64
-			if err := x.Caused(e.pos, func(child uint64) (bool, error) {
+			if err := x.Caused(e.pos, 0, func(child uint64) (bool, error) {
 				got = append(got, child)
 				return limit == 0 || len(got) < limit, nil
 			}); err != nil {
