@@ -90,7 +90,8 @@ func (s *Store) write(ctx context.Context, stream string, expected ExpectedVersi
 // every stream they are linked into; those that no stream shows any more are dead: they
 // leave $all, category and type reads and are not found by id (see Retention). A later
 // write starts the stream again (expect NoStream) at the next version, so versions are
-// never reused. Deleting a stream with no visible event writes nothing.
+// never reused. Deleting a stream that does not exist (never written, or deleted since)
+// writes nothing; one whose retention hides all its events is deleted.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error {
 	if err := checkWritable(stream); err != nil {
 		return err

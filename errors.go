@@ -29,7 +29,8 @@ var (
 type WrongExpectedVersionError struct {
 	Stream   string
 	Expected ExpectedVersion
-	// Actual is the stream's last visible version, -1 if it has no visible event.
+	// Actual is the version of the stream's last event, shown or hidden by its retention;
+	// -1 if it has none (never written, or deleted since its last write).
 	Actual int64
 }
 
@@ -68,7 +69,9 @@ func (e *EventNotFoundError) Error() string { return fmt.Sprintf("event %s not f
 // Is makes errors.Is(err, ErrEventNotFound) hold.
 func (e *EventNotFoundError) Is(target error) bool { return target == ErrEventNotFound }
 
-// StreamNotFoundError is returned by reads of a stream with no visible event.
+// StreamNotFoundError is returned by reads of a stream that does not exist: never
+// written, or deleted since its last write (one whose retention hides all its events
+// reads as empty).
 type StreamNotFoundError struct {
 	Stream string
 }

@@ -437,6 +437,14 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 	}
 	w := bufio.NewWriter(q)
 	err = func() error {
+		if old == nil {
+			// A new file: the owner of the directory it is made in, as every file pmd
+			// makes as root in another user's store (AdoptOwner), so that the store's
+			// user can read what a repair run as root took out.
+			if err := AdoptOwner(q, filepath.Dir(path)); err != nil {
+				return err
+			}
+		}
 		if old != nil {
 			// The new file replaces the old one: it takes its mode and owner.
 			if err := q.Chmod(fi.Mode().Perm()); err != nil {

@@ -91,8 +91,7 @@ func TestStoreRootWroteOpensForItsUser(t *testing.T) {
 					return err
 				}
 				st := fi.Sys().(*syscall.Stat_t)
-				quarantine := regexp.MustCompile(`^quarantine-.*\.bin$`).MatchString(d.Name())
-				if (st.Uid != storeUID || st.Gid != storeUID) && !quarantine {
+				if st.Uid != storeUID || st.Gid != storeUID {
 					t.Errorf("%s is %d:%d, want the store's user's", path, st.Uid, st.Gid)
 				}
 				return nil
