@@ -687,7 +687,7 @@ func TestProcesses(t *testing.T) {
 // first as the daemon's process managers page them (server.ProcessPager).
 type pagedProcesses struct{ processes }
 
-func (pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit int) (server.Process, error) {
+func (pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit, _ int) (server.Process, error) {
 	if name != "CateringMatch" || id != "long" {
 		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
 	}

@@ -2,6 +2,7 @@ package pm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -117,13 +118,18 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, [
 // ProcessPage is Process for a long process: the state, commands and deadlines of the
 // whole process, folded from its newest snapshot, but only a page of its stream, the
 // events with versions below before (all when before is negative), at most limit of
-// them (0 means 100), newest last, each with the state after it. Snapshot says which
-// snapshot State was folded from; Older, where the next page (to the past) ends. It
-// reads the page, the events after the newest snapshot and one command record per
-// command, never the whole stream.
-func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limit int) (Process, error) {
+// them (0 means 100), newest last, each with the state after it, and with
+// PageOptions.PageBytes set, only the newest of those that fit in that many bytes (the
+// last of the page however large). Snapshot says which snapshot State was folded from;
+// Older, where the next page (to the past) ends. It reads the page, the events after
+// the newest snapshot and one command record per command, never the whole stream.
+func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limit int, opts ...PageOptions) (Process, error) {
 	if limit <= 0 {
 		limit = 100
+	}
+	var o PageOptions
+	for _, x := range opts {
+		o = x
 	}
 	if reason := m.checkID(id); reason != "" {
 		return Process{}, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
@@ -142,6 +148,13 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		hi = before - 1
 	}
 	lo := max(l.first, hi-int64(limit)+1)
+	if o.PageBytes > 0 && hi >= lo {
+		// The events alone tell where the page starts at the latest: the fold then
+		// starts from the snapshot below that, not below limit events back.
+		if lo, err = m.pageStart(ctx, id, lo, hi, o.PageBytes); err != nil {
+			return Process{}, err
+		}
+	}
 	v := describe(m.name, id, e.p, nil, nil)
 	v.Older = -1
 	if lo > l.first {
@@ -153,8 +166,12 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		}
 	}
 	if hi >= lo {
-		if v.Events, v.States, err = m.page(ctx, id, lo, hi); err != nil {
+		b := pageBound{bytes: o.PageBytes, states: !l.erased}
+		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b); err != nil {
 			return Process{}, err
+		}
+		if len(v.Events) > 0 && int64(v.Events[0].Version) > lo {
+			v.Older = int64(v.Events[0].Version) // the states cut the page shorter
 		}
 	}
 	v.withoutState()
@@ -167,6 +184,77 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	return v, nil
 }
 
+// PageOptions are the options of ProcessPage beyond its before and limit.
+type PageOptions struct {
+	// PageBytes bounds the page: it holds the newest events whose data and metadata,
+	// with the states after them, come to at most PageBytes bytes of JSON (plus a few
+	// dozen bytes an event for its other fields), and always the newest one, however
+	// large. 0 means no bound but the limit. A server passes the bound of its answers,
+	// so that a page of large events is not read (limit of them, and their states) only
+	// to be cut to that afterwards.
+	PageBytes int
+}
+
+// pageBound bounds a page of events in bytes: 0 for no bound. states says whether
+// the states after the events count (not for an erased process, which shows none).
+type pageBound struct {
+	bytes  int
+	states bool
+}
+
+// eventOverhead is a lower bound of what an event takes in JSON beyond its type,
+// stream, data and metadata: its id and the names of its fields.
+const eventOverhead = 64
+
+// eventSize is what e takes in JSON, about: its data and metadata, encoded, its type
+// and stream, and eventOverhead.
+func eventSize(e *pmd.Event) int {
+	return jsonSize(e.Data) + jsonSize(e.Metadata) + len(e.Type) + len(e.Stream) + eventOverhead
+}
+
+// jsonSize is the length of v in JSON; 0 for a v JSON cannot encode (the server
+// fails to encode it in its turn).
+func jsonSize(v any) int {
+	var c byteCounter
+	if err := json.NewEncoder(&c).Encode(v); err != nil {
+		return 0
+	}
+	return int(c)
+}
+
+// byteCounter counts the bytes written to it.
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
+// pageStart returns where the page of versions lo to hi of the stream of process id
+// starts once bounded to size bytes, by the events alone: the oldest version such that
+// it and the events after it fit (hi, however large), lo when all of them do. It reads
+// the stream backward from hi, to the first event that does not fit.
+func (m *Manager) pageStart(ctx context.Context, id string, lo, hi int64, size int) (int64, error) {
+	stream := m.name + "$" + id
+	total, start := 0, int64(-1)
+	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: uint64(hi), Backward: true, Limit: int(hi - lo + 1)}) {
+		if err != nil {
+			return 0, fmt.Errorf("pm: read %s: %w", stream, err)
+		}
+		if int64(ev.Version) > hi {
+			continue
+		}
+		if int64(ev.Version) < lo {
+			break
+		}
+		if total += eventSize(&ev); total > size && start >= 0 {
+			return start, nil
+		}
+		start = int64(ev.Version)
+	}
+	return lo, nil
+}
+
 // snapshotInfo describes the snapshot of process id that covers version.
 func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*SnapshotInfo, error) {
 	_, rec, ok, err := m.findSnapshot(ctx, id, version)
@@ -177,8 +265,10 @@ func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*
 }
 
 // page reads the versions lo to hi of the stream of process id with the state after
-// each, folding from the newest snapshot below lo.
-func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Event, []any, error) {
+// each, folding from the newest snapshot below lo. Bound to b, it keeps the newest of
+// them that fit, and always the last: those before are let go as the page grows past
+// b, so that it never holds much more than b.
+func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound) ([]pmd.Event, []any, error) {
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -199,6 +289,8 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Even
 	}
 	var events []pmd.Event
 	var states []any
+	var sizes []int // of events, when bound
+	total := 0
 	// The limit only bounds the read: a stream written again after a delete starts past
 	// version from, so the page ends at version hi, not after hi-from+1 events.
 	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
@@ -209,9 +301,23 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64) ([]pmd.Even
 			break
 		}
 		p.apply(&ev)
-		if int64(ev.Version) >= lo {
-			events = append(events, ev)
-			states = append(states, p.state())
+		if int64(ev.Version) < lo {
+			continue
+		}
+		events = append(events, ev)
+		states = append(states, p.state())
+		if b.bytes <= 0 {
+			continue
+		}
+		n := eventSize(&ev)
+		if b.states {
+			n += jsonSize(p.state())
+		}
+		sizes = append(sizes, n)
+		for total += n; total > b.bytes && len(events) > 1; {
+			total -= sizes[0]
+			events[0], states[0] = pmd.Event{}, nil // for the collector
+			events, states, sizes = events[1:], states[1:], sizes[1:]
 		}
 	}
 	return events, states, nil

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -101,13 +102,16 @@ func TestPagesAreBoundedInBytes(t *testing.T) {
 }
 
 // pagedProcesses is fakeProcesses whose process "1" has events of the given data
-// sizes, one a version, and pages them as the daemon's process managers do.
+// sizes, one a version, and pages them as the daemon's process managers do: the newest
+// whose data fit in the bound asked for, and always one. asked is the last bound asked.
 type pagedProcesses struct {
 	fakeProcesses
 	sizes []int
+	asked atomic.Int64
 }
 
-func (f *pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit int) (Process, error) {
+func (f *pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit, pageBytes int) (Process, error) {
+	f.asked.Store(int64(pageBytes))
 	if name != "M" || id != "1" {
 		return Process{}, fmt.Errorf("no process %q of %q: %w", id, name, ErrNotFound)
 	}
@@ -116,6 +120,12 @@ func (f *pagedProcesses) ProcessPage(_ context.Context, name, id string, before 
 		hi = min(hi, before-1)
 	}
 	lo := max(0, hi-int64(limit)+1)
+	for total, v := 0, hi; pageBytes > 0 && v >= lo; v-- {
+		if total += f.sizes[v]; total > pageBytes && v < hi {
+			lo = v + 1
+			break
+		}
+	}
 	p := Process{Manager: "M", ID: "1", Stream: "M$1", Status: "open", State: map[string]any{}}
 	if lo > 0 {
 		p.Older = &lo

@@ -178,12 +178,15 @@ type Snapshot struct {
 
 // ProcessPager is implemented by a Processes that pages the timelines of long
 // processes. The process route then answers with the newest events only (?limit=, the
-// default limit otherwise) and pages to the past with ?before=<version>, rather than
-// load every event of the stream.
+// default limit otherwise, and Options.PageBytes) and pages to the past with
+// ?before=<version>, rather than load every event of the stream.
 type ProcessPager interface {
 	// ProcessPage is Process with only the events of versions below before (all when
-	// before is negative), at most limit of them, the newest.
-	ProcessPage(ctx context.Context, name, id string, before int64, limit int) (Process, error)
+	// before is negative), at most limit of them, the newest, and of those only the
+	// newest that fit in pageBytes of JSON with the states after them (always one): the
+	// route cuts the page to Options.PageBytes in the end, and passes it so that the
+	// page is not read whole first (limit events, however large, and their states).
+	ProcessPage(ctx context.Context, name, id string, before int64, limit, pageBytes int) (Process, error)
 }
 
 // Command is a command a process issued, with its delivery attempts.
@@ -365,7 +368,9 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 
 // boundPage leaves the oldest events of a process page to the older page while the page
 // is over Options.PageBytes of JSON, keeping one event however large, as every paged
-// read does (collect). events are the page's events, for their versions.
+// read does (collect). events are the page's events, for their versions. The pager was
+// asked for a page of PageBytes already: this makes it exact, the rest of the answer
+// (state, commands) counted.
 func (s *Server) boundPage(out *processJSON, events []pmd.Event) error {
 	all := out.Events
 	out.Events = nil
@@ -417,7 +422,7 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 			return Process{}, errBadRequest("before must be a version, an integer ≥ 0, got %q", v)
 		}
 	}
-	return pager.ProcessPage(r.Context(), name, id, before, limit)
+	return pager.ProcessPage(r.Context(), name, id, before, limit, s.opts.PageBytes)
 }
 
 type parkedResponse struct {

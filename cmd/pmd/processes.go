@@ -197,14 +197,16 @@ func (p *processes) Process(ctx context.Context, name, id string) (server.Proces
 	return p.view(ctx, name, id, v, err)
 }
 
+var _ server.ProcessPager = (*processes)(nil)
+
 // ProcessPage implements server.ProcessPager: a page of a long process's timeline,
 // its state folded from its newest snapshot.
-func (p *processes) ProcessPage(ctx context.Context, name, id string, before int64, limit int) (server.Process, error) {
+func (p *processes) ProcessPage(ctx context.Context, name, id string, before int64, limit, pageBytes int) (server.Process, error) {
 	mg, ok := p.find(name)
 	if !ok {
 		return server.Process{}, notFound("no process manager %q", name)
 	}
-	v, err := mg.m.ProcessPage(ctx, id, before, limit)
+	v, err := mg.m.ProcessPage(ctx, id, before, limit, pm.PageOptions{PageBytes: pageBytes})
 	return p.view(ctx, name, id, v, err)
 }
 
