@@ -79,9 +79,27 @@ func (x *Index) countAll() error {
 	}
 	defer streams.Close()
 	events0, streams0 := c.events.Load(), c.streams.Load()
+	// What the overlays hold as of the iterators: pebble's ids of records after the cut
+	// are also theirs, and so are the streams they have a state of.
+	x.ov.mu.RLock()
+	cut := x.ov.cut()
+	var ovEvents int64
+	ovStreams := map[string]bool{} // name → exists
+	x.ov.oldest(func(o *overlay) {
+		ovEvents += int64(len(o.ids))
+		for name, s := range o.streams {
+			ovStreams[name] = s.rec.base < s.rec.next
+		}
+	})
+	x.ov.mu.RUnlock()
 	c.mu.Unlock()
 
-	var nEvents, nStreams int64
+	nEvents, nStreams := ovEvents, int64(0)
+	for _, exists := range ovStreams {
+		if exists {
+			nStreams++
+		}
+	}
 	n := 0
 	stopped := func() bool {
 		n++
@@ -99,7 +117,13 @@ func (x *Index) countAll() error {
 		if stopped() {
 			return ErrClosed
 		}
-		nEvents++
+		pos, err := decodeUint(ids.Value())
+		if err != nil {
+			return x.errorf("index: count events: %w", err)
+		}
+		if pos <= cut {
+			nEvents++
+		}
 	}
 	if err := ids.Error(); err != nil {
 		return x.errorf("index: count events: %w", err)
@@ -111,6 +135,9 @@ func (x *Index) countAll() error {
 		}
 		if !isStateKey(streams.Key()) {
 			return x.errorf("index: count streams: %w", formatErr("%s without the stream's state", describeKey(streams.Key())))
+		}
+		if _, ok := ovStreams[string(streams.Key()[1:len(streams.Key())-1])]; ok {
+			continue
 		}
 		r, err := decodeStream(streams.Value())
 		if err != nil {

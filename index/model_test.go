@@ -437,9 +437,19 @@ func checkSame(t *testing.T, x *Index, m *model) {
 	if x.Erased("Nope$1", 0) {
 		t.Fatal("Erased holds for a stream never erased")
 	}
+	var dead []uint64
 	for _, e := range m.events {
 		if got, want := must(x.Dead(e.pos)), m.dead(e); got != want {
 			t.Fatalf("Dead(%d) = %v, want %v", e.pos, got, want)
+		}
+		if m.dead(e) {
+			dead = append(dead, e.pos)
+		}
+	}
+	for _, r := range [][2]uint64{{0, m.pos}, {m.pos / 3, m.pos / 2}} {
+		want := slices.DeleteFunc(slices.Clone(dead), func(p uint64) bool { return p < r[0] || p > r[1] })
+		if got := must(x.DeadIn(nil, r[0], r[1])); !slices.Equal(got, want) {
+			t.Fatalf("DeadIn(%d, %d) = %v, want %v", r[0], r[1], got, want)
 		}
 	}
 	for _, e := range append(m.events, modelEvent{id: testID(0)}) {
@@ -543,16 +553,83 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 }
 
 func TestMatchesModel(t *testing.T) {
-	for seed := range uint64(4) {
+	// With a small overlay, the background hand-offs run all along, between and during
+	// the writes and the reads.
+	for _, limit := range []int{handOffEntries, 64} {
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprint("overlay", limit, "seed", seed), func(t *testing.T) {
+				testMatchesModel(t, seed, limit)
+			})
+		}
+	}
+}
+
+func testMatchesModel(t *testing.T, seed uint64, limit int) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	x, m := openTest(t, dir), newModel()
+	x.ov.limit = limit
+	for range 3 {
+		workload(t, rng, m, 400, x)
+		checkSame(t, x, m)
+	}
+	// What was flushed is what a reopen finds.
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x = openTest(t, dir)
+	x.ov.limit = limit
+	checkSame(t, x, m)
+	workload(t, rng, m, 200, x)
+	checkSame(t, x, m)
+	dead := 0
+	for _, e := range m.events {
+		if m.dead(e) {
+			dead++
+		}
+	}
+	if dead == 0 || dead == len(m.events) || len(m.erased) == 0 {
+		t.Fatalf("%d of %d events dead, %d streams erased: the workload tests too little", dead, len(m.events), len(m.erased))
+	}
+	t.Logf("%d of %d events dead", dead, len(m.events))
+}
+
+// TestMatchesModelDuringHandOff reads the index while a hand-off of its overlay to pebble
+// is stopped before the table is written (the overlay frozen, pebble without it) and after
+// it is ingested (both have it), with more batches applied meanwhile.
+func TestMatchesModelDuringHandOff(t *testing.T) {
+	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 1))
+			rng := rand.New(rand.NewPCG(seed, 2))
 			dir := t.TempDir()
 			x, m := openTest(t, dir), newModel()
-			for range 3 {
-				workload(t, rng, m, 400, x)
+			stages, resume := make(chan string), make(chan struct{})
+			x.ov.pause = func(stage string) {
+				stages <- stage
+				<-resume
+			}
+			for round := range 3 {
+				workload(t, rng, m, 300, x)
+				flushed := make(chan error, 1)
+				go func() { flushed <- x.Flush() }()
+				for _, want := range []string{"frozen", "ingested"} {
+					if got := <-stages; got != want {
+						t.Fatalf("round %d: hand-off at %q, want %q", round, got, want)
+					}
+					checkSame(t, x, m)
+					workload(t, rng, m, 50, x)
+					checkSame(t, x, m)
+					resume <- struct{}{}
+				}
+				if err := <-flushed; err != nil {
+					t.Fatal(err)
+				}
 				checkSame(t, x, m)
 			}
-			// What was flushed is what a reopen finds.
+			x.ov.pause = nil
 			if err := x.Flush(); err != nil {
 				t.Fatal(err)
 			}
@@ -561,18 +638,6 @@ func TestMatchesModel(t *testing.T) {
 			}
 			x = openTest(t, dir)
 			checkSame(t, x, m)
-			workload(t, rng, m, 200, x)
-			checkSame(t, x, m)
-			dead := 0
-			for _, e := range m.events {
-				if m.dead(e) {
-					dead++
-				}
-			}
-			if dead == 0 || dead == len(m.events) || len(m.erased) == 0 {
-				t.Fatalf("%d of %d events dead, %d streams erased: the workload tests too little", dead, len(m.events), len(m.erased))
-			}
-			t.Logf("%d of %d events dead", dead, len(m.events))
 		})
 	}
 }
