@@ -553,14 +553,16 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 }
 
 func TestMatchesModel(t *testing.T) {
-	// With a small overlay, the background hand-offs run all along, between and during
-	// the writes and the reads.
-	for _, limit := range []int{handOffEntries, 64} {
-		for seed := range uint64(4) {
-			t.Run(fmt.Sprint("overlay", limit, "seed", seed), func(t *testing.T) {
-				testMatchesModel(t, seed, limit)
-			})
+	for seed := range uint64(4) {
+		// With a small overlay (odd seeds), the background hand-offs run all along,
+		// between and during the writes and the reads.
+		limit := handOffEntries
+		if seed%2 == 1 {
+			limit = 64
 		}
+		t.Run(fmt.Sprint("seed", seed, "overlay", limit), func(t *testing.T) {
+			testMatchesModel(t, seed, limit)
+		})
 	}
 }
 
@@ -601,7 +603,7 @@ func testMatchesModel(t *testing.T, seed uint64, limit int) {
 // is stopped before the table is written (the overlay frozen, pebble without it) and after
 // it is ingested (both have it), with more batches applied meanwhile.
 func TestMatchesModelDuringHandOff(t *testing.T) {
-	for seed := range uint64(3) {
+	for seed := range uint64(2) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 2))
 			dir := t.TempDir()
@@ -611,7 +613,7 @@ func TestMatchesModelDuringHandOff(t *testing.T) {
 				stages <- stage
 				<-resume
 			}
-			for round := range 3 {
+			for round := range 2 {
 				workload(t, rng, m, 300, x)
 				flushed := make(chan error, 1)
 				go func() { flushed <- x.Flush() }()
@@ -619,7 +621,6 @@ func TestMatchesModelDuringHandOff(t *testing.T) {
 					if got := <-stages; got != want {
 						t.Fatalf("round %d: hand-off at %q, want %q", round, got, want)
 					}
-					checkSame(t, x, m)
 					workload(t, rng, m, 50, x)
 					checkSame(t, x, m)
 					resume <- struct{}{}
