@@ -498,6 +498,8 @@ func Open(dir string, opts Options) (*Index, error) {
 	x.ov.stop = make(chan struct{})
 	x.ov.done = make(chan struct{})
 	x.ov.before = opts.BeforeFlush
+	x.ov.retry = handOffRetry
+	x.ov.report = bg.report
 	po.EnsureDefaults()
 	x.ov.wopts = po.MakeWriterOptions(0, db.TableFormat())
 	x.ov.fs = po.FS
@@ -587,7 +589,7 @@ func (x *Index) Position() uint64 { return x.pos.Load() }
 func (x *Index) Durable() uint64 { return x.durable.Load() }
 
 // Flush writes everything applied so far to disk and returns once it is there. Writers
-// and readers go on meanwhile: they only wait for the switch to a new memtable.
+// and readers go on meanwhile: they only wait for the switch to a new overlay.
 func (x *Index) Flush() error {
 	if err := x.enter(); err != nil {
 		return err
@@ -598,6 +600,11 @@ func (x *Index) Flush() error {
 	pos := x.Position()
 	if pos == x.Durable() {
 		return nil
+	}
+	// The frozen overlays go first: freezing the active one while maxFrozen wait
+	// would pass the bound.
+	if err := x.handOff(); err != nil {
+		return fmt.Errorf("index: flush: %w", err)
 	}
 	x.freeze()
 	if err := x.handOff(); err != nil {
@@ -624,8 +631,13 @@ type Metrics struct {
 	CacheLimit  int64  // the bound on CacheBytes (Options.CacheSize)
 	CacheHits   int64
 	CacheMisses int64
-	MemTable    uint64 // bytes in memtables
+	MemTable    uint64 // bytes in pebble's memtables (the overlays hold the newest entries)
 	L0Files     int64  // files in level 0: many mean compactions are behind
+
+	OverlayEntries  int    // entries in the active overlay, which takes the batches
+	OverlaysFrozen  int    // full overlays waiting for their hand-off to pebble (at most maxFrozen)
+	OverlayBytes    uint64 // an estimate of the memory of the overlays, active and frozen
+	HandOffFailures int64  // hand-offs of an overlay to pebble that failed since the open
 }
 
 // Metrics returns the storage engine's figures.
@@ -635,7 +647,13 @@ func (x *Index) Metrics() Metrics {
 	}
 	defer x.exit()
 	m := x.db.Metrics()
+	active, frozen, bytes := x.ovMetrics()
 	return Metrics{
+		OverlayEntries:  active,
+		OverlaysFrozen:  frozen,
+		OverlayBytes:    bytes,
+		HandOffFailures: x.ov.failures.Load(),
+
 		DiskBytes:   m.DiskSpaceUsage(),
 		CacheBytes:  m.BlockCache.Size,
 		CacheLimit:  x.cacheSize,

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -39,6 +41,24 @@ import (
 // handOffEntries is how many entries make the active overlay full: about 16 MiB of
 // Go structures, like the memtable the index had before.
 const handOffEntries = 1 << 19
+
+// maxFrozen bounds the frozen overlays waiting for their hand-off. While that many wait
+// (the hand-offs keep failing: a full disk, an I/O error), Apply no longer freezes the
+// active overlay: it keeps growing, so writers never wait for the index, and the frozen
+// overlays' memory stays at most maxFrozen full overlays. Once a hand-off succeeds again,
+// the next Apply freezes the active overlay, whatever it has grown to.
+const maxFrozen = 4
+
+// ovEntryBytes estimates the memory of one overlay entry (Metrics.OverlayBytes): a full
+// overlay of handOffEntries entries is about 16 MiB.
+const ovEntryBytes = 32
+
+// handOffRetry is the first wait before a failed hand-off is tried again; each failure
+// in a row doubles it, up to handOffRetryMax.
+const (
+	handOffRetry    = time.Second
+	handOffRetryMax = 30 * time.Second
+)
 
 type ovEntry struct {
 	version, pos uint64
@@ -73,6 +93,7 @@ type overlay struct {
 	erased     map[string]uint64
 	entries    int
 	names      []string // the stream names, sorted: set by the hand-off, nil before
+	order      []string // the stream names in the order they came (only appended to)
 }
 
 func newOverlay(start uint64) *overlay {
@@ -100,9 +121,20 @@ type ovState struct {
 	handing  sync.Mutex    // one hand-off at a time
 	seq      int           // names the tables, under handing
 	err      error         // the last hand-off's error, under handing
+	failures atomic.Int64  // hand-offs that failed (Metrics.HandOffFailures)
+	retry    time.Duration // the first wait before a failed hand-off is tried again
+	report   func(error)   // logs a failed hand-off (pebble's background errors' log)
 	wopts    sstable.WriterOptions
 	fs       vfs.FS // pebble's (indexFS): the table takes the index's permissions
 	before   func() // Options.BeforeFlush
+
+	// namesHook, if set (tests), is called by ovNames after each chunk of the active
+	// overlay's streams, without the lock.
+	namesHook func()
+
+	// fail, if set (tests), is called by every hand-off before it writes an overlay's
+	// table: an error it returns fails the hand-off.
+	fail func() error
 
 	// pause, if set (tests), is called by the hand-off with "frozen" before it writes an
 	// overlay's table and "ingested" before it drops the overlay.
@@ -283,38 +315,69 @@ func (x *Index) ovCaused(pos uint64) (segs [][]uint64, cut uint64) {
 
 // ovNames returns the streams of the overlays whose names start with prefix and are
 // above after, sorted, with their newest states.
+//
+// It holds ovState.mu, which Apply waits for, only for moments whatever the overlays'
+// size: it takes the overlays under it, reads the frozen ones (which nothing changes any
+// more) without it, takes the active overlay's names from its order (appended to, never
+// changed) without it, and its matching streams' states under it namesChunk at a time.
 func (x *Index) ovNames(prefix, after string) []StreamInfo {
 	x.ov.mu.RLock()
-	defer x.ov.mu.RUnlock()
-	var out []StreamInfo
-	seen := map[string]int{}
-	x.ov.oldest(func(o *overlay) {
-		add := func(name string, s *ovStream) {
-			if !strings.HasPrefix(name, prefix) || name <= after {
-				return
-			}
-			if i, ok := seen[name]; ok {
-				out[i].StreamState = s.rec.state()
-				return
-			}
-			seen[name] = len(out)
-			out = append(out, StreamInfo{Name: name, StreamState: s.rec.state()})
-		}
-		if o.names != nil {
+	frozen := slices.Clone(x.ov.frozen)
+	sorted := make([][]string, len(frozen))
+	for i, f := range frozen {
+		sorted[i] = f.names
+	}
+	active := x.ov.active
+	order := active.order[:len(active.order):len(active.order)]
+	x.ov.mu.RUnlock()
+
+	want := func(name string) bool { return strings.HasPrefix(name, prefix) && name > after }
+	states := map[string]StreamState{}
+	for i, f := range frozen {
+		if names := sorted[i]; names != nil {
 			// Sorted: start at the first name above after and the prefix.
-			i, _ := slices.BinarySearch(o.names, max(after, prefix))
-			for ; i < len(o.names) && strings.HasPrefix(o.names[i], prefix); i++ {
-				add(o.names[i], o.streams[o.names[i]])
+			j, _ := slices.BinarySearch(names, max(after, prefix))
+			for ; j < len(names) && strings.HasPrefix(names[j], prefix); j++ {
+				if want(names[j]) {
+					states[names[j]] = f.streams[names[j]].rec.state()
+				}
 			}
-			return
+			continue
 		}
-		for name, s := range o.streams {
-			add(name, s)
+		for name, s := range f.streams {
+			if want(name) {
+				states[name] = s.rec.state()
+			}
 		}
-	})
+	}
+	var names []string
+	for _, name := range order {
+		if want(name) {
+			names = append(names, name)
+		}
+	}
+	for len(names) > 0 {
+		chunk := names[:min(len(names), namesChunk)]
+		names = names[len(chunk):]
+		x.ov.mu.RLock()
+		for _, name := range chunk {
+			states[name] = active.streams[name].rec.state()
+		}
+		x.ov.mu.RUnlock()
+		if x.ov.namesHook != nil {
+			x.ov.namesHook()
+		}
+	}
+	out := make([]StreamInfo, 0, len(states))
+	for name, st := range states {
+		out = append(out, StreamInfo{Name: name, StreamState: st})
+	}
 	slices.SortFunc(out, func(a, b StreamInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// namesChunk is how many streams of the active overlay ovNames reads under one lock.
+const namesChunk = 256
 
 // apply adds the batch b to the active overlay and moves Position; it freezes the overlay
 // when it is full. The caller holds x.cnt.mu.
@@ -327,6 +390,7 @@ func (x *Index) applyOverlay(b *Batch) {
 		if s == nil {
 			s = &ovStream{}
 			a.streams[b.streams[name].name] = s
+			a.order = append(a.order, b.streams[name].name)
 		}
 		s.rec = b.streams[name].streamRec
 		a.entries++
@@ -368,8 +432,10 @@ func (x *Index) applyOverlay(b *Batch) {
 	}
 	a.pos = b.pos
 	x.pos.Store(b.pos)
+	// With maxFrozen overlays waiting, the active one keeps growing (see maxFrozen); the
+	// hand-off, which retries by itself after a failure, is still woken.
 	full := a.entries >= st.limit
-	if full {
+	if full && len(st.frozen) < maxFrozen {
 		st.frozen = append(st.frozen, a)
 		st.active = newOverlay(a.pos)
 	}
@@ -408,21 +474,39 @@ func (x *Index) freeze() {
 // handOffLoop hands frozen overlays to pebble when Apply freezes one, until Close.
 func (x *Index) handOffLoop() {
 	defer close(x.ov.done)
+	var retry <-chan time.Time // set after a failure
+	var wait time.Duration     // the next wait after a failure; 0: x.ov.retry
 	for {
 		select {
 		case <-x.ov.kick:
+			if retry != nil {
+				continue // a failure waits for its retry: a kick per Apply would spin
+			}
+		case <-retry:
 		case <-x.ov.stop:
 			return
 		}
 		if x.enter() != nil {
 			return
 		}
-		// A failure is logged (pebble's background errors are too) and tried again at
-		// the next kick or Flush; the overlay stays, so reads stay right meanwhile.
-		if err := x.handOff(); err != nil {
-			x.logErr(err)
-		}
+		// A failure is logged like pebble's background errors (a failed flush on main
+		// was one), counted in Metrics, and tried again after a wait that doubles with
+		// every failure in a row; the overlay stays, so reads stay right meanwhile.
+		err := x.handOff()
 		x.exit()
+		if err == nil {
+			retry, wait = nil, 0
+			continue
+		}
+		x.ov.failures.Add(1)
+		if x.ov.report != nil {
+			x.ov.report(err)
+		}
+		if wait == 0 {
+			wait = x.ov.retry
+		}
+		retry = time.After(wait)
+		wait = min(2*wait, handOffRetryMax)
 	}
 }
 
@@ -471,6 +555,11 @@ func (x *Index) ingest(f *overlay) error {
 	}
 	if x.ov.pause != nil {
 		x.ov.pause("frozen")
+	}
+	if x.ov.fail != nil {
+		if err := x.ov.fail(); err != nil {
+			return fmt.Errorf("index: hand-off up to position %d: %w", f.pos, err)
+		}
 	}
 	x.ov.seq++
 	path := filepath.Join(x.dir, fmt.Sprintf("overlay-%06d.sst.tmp", x.ov.seq))
@@ -702,8 +791,12 @@ func clipSegs(segs [][]uint64, lo, hi uint64) [][]uint64 {
 	return out
 }
 
-func (x *Index) logErr(err error) {
-	if x.logger != nil {
-		x.logger.Error("index: hand-off failed; tried again later", "err", err)
-	}
+// ovMetrics returns the entries of the active overlay, the frozen overlays waiting for
+// their hand-off and an estimate of the bytes of them all.
+func (x *Index) ovMetrics() (active, frozen int, bytes uint64) {
+	x.ov.mu.RLock()
+	defer x.ov.mu.RUnlock()
+	entries := 0
+	x.ov.oldest(func(o *overlay) { entries += o.entries })
+	return x.ov.active.entries, len(x.ov.frozen), uint64(entries) * ovEntryBytes
 }

@@ -1,0 +1,150 @@
+package index
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestHandOffFailuresBoundFrozen: while every hand-off fails (a full disk), Apply keeps
+// taking batches without waiting, at most maxFrozen overlays are frozen and the active
+// one grows instead, Metrics says so, reads stay right, Flush fails; once hand-offs
+// succeed again Flush writes it all and a reopen finds it.
+func TestHandOffFailuresBoundFrozen(t *testing.T) {
+	dir := t.TempDir()
+	x, m := openTest(t, dir), newModel()
+	x.ov.limit = 64
+	x.ov.retry = time.Hour // the background hand-off fails once and waits
+	var failing atomic.Bool
+	failing.Store(true)
+	errFull := errors.New("no space left on device (test)")
+	x.ov.fail = func() error {
+		if failing.Load() {
+			return errFull
+		}
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(7, 3))
+	workload(t, rng, m, 1000, x) // about 100 overlays' worth of entries
+	checkSame(t, x, m)
+	got := x.Metrics()
+	if got.OverlaysFrozen != maxFrozen {
+		t.Fatalf("Metrics().OverlaysFrozen = %d while hand-offs fail, want %d", got.OverlaysFrozen, maxFrozen)
+	}
+	if got.OverlayEntries <= 10*x.ov.limit {
+		t.Fatalf("Metrics().OverlayEntries = %d: the active overlay did not take what could not be frozen", got.OverlayEntries)
+	}
+	if got.OverlayBytes < uint64(got.OverlayEntries)*ovEntryBytes {
+		t.Fatalf("Metrics().OverlayBytes = %d, below the active overlay's %d entries", got.OverlayBytes, got.OverlayEntries)
+	}
+	if err := x.Flush(); !errors.Is(err, errFull) {
+		t.Fatalf("Flush() = %v while hand-offs fail, want %v", err, errFull)
+	}
+	if got := x.Metrics(); got.HandOffFailures < 1 || got.OverlaysFrozen > maxFrozen {
+		t.Fatalf("Metrics() = %+v after failed hand-offs", got)
+	}
+	failing.Store(false)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := x.Metrics(); got.OverlaysFrozen != 0 || got.OverlayEntries != 0 || x.Durable() != x.Position() {
+		t.Fatalf("after a Flush that succeeded: Metrics() = %+v, Durable %d, Position %d", got, x.Durable(), x.Position())
+	}
+	checkSame(t, x, m)
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x = openTest(t, dir)
+	checkSame(t, x, m)
+}
+
+// TestHandOffRetriesByItself: a hand-off that failed is tried again without a Flush or
+// another full overlay.
+func TestHandOffRetriesByItself(t *testing.T) {
+	x, m := openTest(t, t.TempDir()), newModel()
+	x.ov.limit = 64
+	x.ov.retry = time.Millisecond
+	var fails atomic.Int64
+	fails.Store(3)
+	x.ov.fail = func() error {
+		if fails.Add(-1) >= 0 {
+			return errors.New("I/O error (test)")
+		}
+		return nil
+	}
+	workload(t, rand.New(rand.NewPCG(8, 3)), m, 30, x)
+	// The workload froze overlays; the hand-off fails three times, then succeeds with
+	// no further batch.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := x.Metrics()
+		if got.OverlaysFrozen == 0 && got.HandOffFailures == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Metrics() = %+v 30 s after three failed hand-offs: not retried", got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	checkSame(t, x, m)
+}
+
+// TestStreamNamesLetsWritersIn: StreamNames over an active overlay of many streams does
+// not hold the overlays' lock while it goes through them: a batch is applied between its
+// chunks.
+func TestStreamNamesLetsWritersIn(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	const streams = 4 * namesChunk
+	b := x.NewBatch()
+	for i := range streams {
+		if _, err := b.AddEvent(uint64(i+1), testID(uint64(i+1)), fmt.Sprintf("Order$%04d", i), "Created"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	applied := make(chan error, 1)
+	hooked := 0
+	x.ov.namesHook = func() {
+		hooked++
+		if hooked != 1 {
+			return
+		}
+		// Apply takes the lock for writing: it would wait for ever on a reader holding it.
+		go func() {
+			b := x.NewBatch()
+			_, err := b.AddEvent(streams+1, testID(streams+1), "Order$new", "Created")
+			if err == nil {
+				err = x.Apply(b)
+			}
+			applied <- err
+		}()
+		select {
+		case err := <-applied:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Apply waited 30 s for StreamNames")
+		}
+	}
+	got, err := x.StreamNames("Order$", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hooked < streams/namesChunk {
+		t.Fatalf("StreamNames read %d streams in %d chunks, want %d", streams, hooked, streams/namesChunk)
+	}
+	if len(got) != streams {
+		t.Fatalf("StreamNames found %d streams, want the %d there when it started", len(got), streams)
+	}
+	for i, s := range got {
+		if want := fmt.Sprintf("Order$%04d", i); s.Name != want || !s.Exists || s.Next != 1 {
+			t.Fatalf("StreamNames()[%d] = %+v, want %s at version 0", i, s, want)
+		}
+	}
+}
