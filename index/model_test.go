@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -552,8 +554,26 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 	}
 }
 
+// modelSize returns the seeds and the workload per round of TestMatchesModel and
+// TestMatchesModelDuringHandOff: 4 seeds of 400 (TestMatchesModelDuringHandOff: 2 of
+// 300), about 15 s without the race detector. Under it (make test), a small run by
+// default, a seed with a full-size overlay and one with hand-offs all along: at the full
+// size their -race runs took ~700 s and ~460 s on a loaded 2-core machine, against make
+// test's 30 minutes for every package. PMD_MODEL_SEEDS=n runs n seeds at the full size,
+// with or without it.
+func modelSize() (seeds uint64, round int, full bool) {
+	if n, err := strconv.Atoi(os.Getenv("PMD_MODEL_SEEDS")); err == nil && n > 0 {
+		return uint64(n), 400, true
+	}
+	if !raceOn {
+		return 4, 400, true
+	}
+	return 2, 40, false
+}
+
 func TestMatchesModel(t *testing.T) {
-	for seed := range uint64(4) {
+	seeds, round, _ := modelSize()
+	for seed := range seeds {
 		// With a small overlay (odd seeds), the background hand-offs run all along,
 		// between and during the writes and the reads.
 		limit := handOffEntries
@@ -561,18 +581,18 @@ func TestMatchesModel(t *testing.T) {
 			limit = 64
 		}
 		t.Run(fmt.Sprint("seed", seed, "overlay", limit), func(t *testing.T) {
-			testMatchesModel(t, seed, limit)
+			testMatchesModel(t, seed, limit, round)
 		})
 	}
 }
 
-func testMatchesModel(t *testing.T, seed uint64, limit int) {
+func testMatchesModel(t *testing.T, seed uint64, limit, round int) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dir := t.TempDir()
 	x, m := openTest(t, dir), newModel()
 	x.ov.limit = limit
 	for range 3 {
-		workload(t, rng, m, 400, x)
+		workload(t, rng, m, round, x)
 		checkSame(t, x, m)
 	}
 	// What was flushed is what a reopen finds.
@@ -585,7 +605,7 @@ func testMatchesModel(t *testing.T, seed uint64, limit int) {
 	x = openTest(t, dir)
 	x.ov.limit = limit
 	checkSame(t, x, m)
-	workload(t, rng, m, 200, x)
+	workload(t, rng, m, round/2, x)
 	checkSame(t, x, m)
 	dead := 0
 	for _, e := range m.events {
@@ -603,7 +623,12 @@ func testMatchesModel(t *testing.T, seed uint64, limit int) {
 // is stopped before the table is written (the overlay frozen, pebble without it) and after
 // it is ingested (both have it), with more batches applied meanwhile.
 func TestMatchesModelDuringHandOff(t *testing.T) {
-	for seed := range uint64(2) {
+	seeds, size, full := modelSize()
+	seeds, size, during := max(1, seeds/2), size*3/4, size/8
+	if !full {
+		seeds, size, during = 1, 50, 10
+	}
+	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 2))
 			dir := t.TempDir()
@@ -614,14 +639,14 @@ func TestMatchesModelDuringHandOff(t *testing.T) {
 				<-resume
 			}
 			for round := range 2 {
-				workload(t, rng, m, 300, x)
+				workload(t, rng, m, size, x)
 				flushed := make(chan error, 1)
 				go func() { flushed <- x.Flush() }()
 				for _, want := range []string{"frozen", "ingested"} {
 					if got := <-stages; got != want {
 						t.Fatalf("round %d: hand-off at %q, want %q", round, got, want)
 					}
-					workload(t, rng, m, 50, x)
+					workload(t, rng, m, during, x)
 					checkSame(t, x, m)
 					resume <- struct{}{}
 				}
