@@ -307,3 +307,30 @@ func TestStateKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCountsWhileHandingOff: a hand-off that ingests an overlay and drops it while the
+// counting pass opens its iterators leaves the overlay's entries in what the pass reads,
+// in pebble's view or in the overlays it took.
+func TestCountsWhileHandingOff(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	applyEvents(t, x, 1, 100)
+	x.freeze()
+	x.cnt.start.Do(func() {}) // Counts reads what this pass finds and starts none
+	x.cnt.openedHook = func() {
+		// The pass's iterators are open: hand the frozen overlay off and drop it.
+		if err := x.handOff(); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := x.countAll(); err != nil {
+		t.Fatal(err)
+	}
+	x.cnt.openedHook = nil
+	if n := x.Metrics().OverlaysFrozen; n != 0 {
+		t.Fatalf("%d overlays frozen after the hand-off, want 0", n)
+	}
+	want := Counts{Events: 100, Streams: 1}
+	if got, ok := x.Counts(); !ok || got != want {
+		t.Fatalf("Counts() = %+v, %v, want %+v", got, ok, want)
+	}
+}
