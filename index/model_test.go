@@ -634,9 +634,21 @@ func TestMatchesModelDuringHandOff(t *testing.T) {
 			dir := t.TempDir()
 			x, m := openTest(t, dir), newModel()
 			stages, resume := make(chan string), make(chan struct{})
+			// A test that fails while the hand-off is paused releases it before the
+			// cleanup of openTest (registered earlier, run later) closes the index,
+			// whose Flush would wait for the hand-off.
+			done := make(chan struct{})
+			t.Cleanup(func() { close(done) })
 			x.ov.pause = func(stage string) {
-				stages <- stage
-				<-resume
+				select {
+				case stages <- stage:
+				case <-done:
+					return
+				}
+				select {
+				case <-resume:
+				case <-done:
+				}
 			}
 			for round := range 2 {
 				workload(t, rng, m, size, x)
