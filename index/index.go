@@ -82,8 +82,7 @@ type Index struct {
 	openL0   *levelZeroAtOpen // level 0's tables at the open, which Warm waits for
 	warmHook func(round int)  // set by tests: called after each read of Warm
 
-	ov     ovState // the newest entries (overlay.go)
-	logger *slog.Logger
+	ov ovState // the newest entries (overlay.go)
 
 	// life is held shared by every call that uses db and exclusively by Close, so that
 	// no call meets a closed db (pebble panics then): they get ErrClosed.
@@ -424,7 +423,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		}
 	}
 	cache := pebble.NewCache(opts.CacheSize)
-	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize, openL0: newLevelZeroAtOpen(), logger: logger}
+	x := &Index{dir: dir, onDamage: opts.OnDamage, readOnly: opts.ReadOnly, cacheSize: opts.CacheSize, openL0: newLevelZeroAtOpen()}
 	x.cnt.stop = make(chan struct{})
 	bg := &bgErrors{logger: logger, now: time.Now}
 	po := &pebble.Options{

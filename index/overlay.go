@@ -120,7 +120,6 @@ type ovState struct {
 	done     chan struct{} // closed when the hand-off goroutine has returned
 	handing  sync.Mutex    // one hand-off at a time
 	seq      int           // names the tables, under handing
-	err      error         // the last hand-off's error, under handing
 	failures atomic.Int64  // hand-offs that failed (Metrics.HandOffFailures)
 	retry    time.Duration // the first wait before a failed hand-off is tried again
 	report   func(error)   // logs a failed hand-off (pebble's background errors' log)
@@ -527,7 +526,6 @@ func (x *Index) handOff() error {
 			return nil
 		}
 		if err := x.ingest(f); err != nil {
-			st.err = err
 			return err
 		}
 		if st.pause != nil {
