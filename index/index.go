@@ -1114,7 +1114,7 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 	defer x.exit()
 	// The overlays' streams, merged by name with pebble's: an overlay's state is newer.
 	// They are taken before pebble is read: an overlay dropped meanwhile is in pebble then.
-	ov := x.ovNames(prefix, after)
+	ov := x.ovNames(prefix, after, limit)
 	pk := nameKey(nil, spaceVersion, prefix)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: pk, UpperBound: upper(pk)})
 	if err != nil {

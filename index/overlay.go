@@ -313,13 +313,19 @@ func (x *Index) ovCaused(pos uint64) (segs [][]uint64, cut uint64) {
 }
 
 // ovNames returns the streams of the overlays whose names start with prefix and are
-// above after, sorted, with their newest states.
+// above after, sorted, with their newest states: with limit > 0, only the first limit of
+// them, which are all a listing of limit streams can take from the overlays.
 //
 // It holds ovState.mu, which Apply waits for, only for moments whatever the overlays'
 // size: it takes the overlays under it, reads the frozen ones (which nothing changes any
 // more) without it, takes the active overlay's names from its order (appended to, never
 // changed) without it, and its matching streams' states under it namesChunk at a time.
-func (x *Index) ovNames(prefix, after string) []StreamInfo {
+//
+// With a limit, its work on an overlay is a pass over the names that match (a binary
+// search and limit names, for a frozen overlay whose hand-off sorted them) and the states
+// of at most limit streams: a name among the first limit of them all is among the first
+// limit of every overlay that has it.
+func (x *Index) ovNames(prefix, after string, limit int) []StreamInfo {
 	x.ov.mu.RLock()
 	frozen := slices.Clone(x.ov.frozen)
 	sorted := make([][]string, len(frozen))
@@ -336,26 +342,31 @@ func (x *Index) ovNames(prefix, after string) []StreamInfo {
 		if names := sorted[i]; names != nil {
 			// Sorted: start at the first name above after and the prefix.
 			j, _ := slices.BinarySearch(names, max(after, prefix))
-			for ; j < len(names) && strings.HasPrefix(names[j], prefix); j++ {
+			for n := 0; j < len(names) && strings.HasPrefix(names[j], prefix) && (limit <= 0 || n < limit); j++ {
 				if want(names[j]) {
 					states[names[j]] = f.streams[names[j]].rec.state()
+					n++
 				}
 			}
 			continue
 		}
-		for name, s := range f.streams {
+		first := firstNames{limit: limit}
+		for name := range f.streams {
 			if want(name) {
-				states[name] = s.rec.state()
+				first.add(name)
 			}
 		}
-	}
-	var names []string
-	for _, name := range order {
-		if want(name) {
-			names = append(names, name)
+		for _, name := range first.result() {
+			states[name] = f.streams[name].rec.state()
 		}
 	}
-	for len(names) > 0 {
+	first := firstNames{limit: limit}
+	for _, name := range order {
+		if want(name) {
+			first.add(name)
+		}
+	}
+	for names := first.result(); len(names) > 0; {
 		chunk := names[:min(len(names), namesChunk)]
 		names = names[len(chunk):]
 		x.ov.mu.RLock()
@@ -372,7 +383,47 @@ func (x *Index) ovNames(prefix, after string) []StreamInfo {
 		out = append(out, StreamInfo{Name: name, StreamState: st})
 	}
 	slices.SortFunc(out, func(a, b StreamInfo) int { return strings.Compare(a.Name, b.Name) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out
+}
+
+// firstNames keeps the first limit names added to it in byte order (all of them if limit
+// <= 0). Up to firstSorted, it keeps them sorted as they come (a name above the last of
+// limit kept costs a compare); above, it takes them all and sorts them in result.
+type firstNames struct {
+	limit int
+	names []string
+}
+
+// firstSorted is the largest limit firstNames keeps sorted as names come: an insert
+// moves up to limit names.
+const firstSorted = 64
+
+func (f *firstNames) add(name string) {
+	if f.limit <= 0 || f.limit > firstSorted {
+		f.names = append(f.names, name)
+		return
+	}
+	full := len(f.names) >= f.limit
+	if full && name >= f.names[len(f.names)-1] {
+		return
+	}
+	i, _ := slices.BinarySearch(f.names, name)
+	if full {
+		f.names = f.names[:len(f.names)-1]
+	}
+	f.names = slices.Insert(f.names, i, name)
+}
+
+// result returns the first limit names (all of them if limit <= 0, not sorted then).
+func (f *firstNames) result() []string {
+	if f.limit > firstSorted && len(f.names) > f.limit {
+		slices.Sort(f.names)
+		f.names = f.names[:f.limit]
+	}
+	return f.names
 }
 
 // namesChunk is how many streams of the active overlay ovNames reads under one lock.

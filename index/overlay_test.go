@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,6 +146,92 @@ func TestStreamNamesLetsWritersIn(t *testing.T) {
 	for i, s := range got {
 		if want := fmt.Sprintf("Order$%04d", i); s.Name != want || !s.Exists || s.Next != 1 {
 			t.Fatalf("StreamNames()[%d] = %+v, want %s at version 0", i, s, want)
+		}
+	}
+}
+
+// TestStreamNamesLimitBoundsTheWork: StreamNames with a small limit reads the states of
+// at most limit streams of the active overlay (one chunk, not every matching stream), and
+// lists the right ones from the active overlay, a frozen one not yet handed off and one
+// handed off.
+func TestStreamNamesLimitBoundsTheWork(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	const streams = 8 * namesChunk
+	pos := uint64(1)
+	// Three quarters of the streams: one in pebble, one frozen, then the active overlay,
+	// which gets its names in descending order.
+	for part := range 4 {
+		b := x.NewBatch()
+		for i := streams - 1; i >= 0; i-- {
+			if i%4 != part {
+				continue
+			}
+			if _, err := b.AddEvent(pos, testID(pos), fmt.Sprintf("Order$%04d", i), "Created"); err != nil {
+				t.Fatal(err)
+			}
+			pos++
+		}
+		if err := x.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+		switch part {
+		case 0:
+			if err := x.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			x.freeze() // no hand-off: it stays frozen without its sorted names
+		case 2:
+			x.freeze()
+			x.ov.mu.Lock()
+			f := x.ov.frozen[len(x.ov.frozen)-1]
+			x.ov.mu.Unlock()
+			names := make([]string, 0, len(f.streams))
+			for n := range f.streams {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			x.ov.mu.Lock()
+			f.names = names // as its hand-off sets them
+			x.ov.mu.Unlock()
+		}
+	}
+	hooked := 0
+	x.ov.namesHook = func() { hooked++ }
+	for _, c := range []struct {
+		prefix, after string
+		limit         int
+		from          int // the first stream listed
+	}{
+		{"", "", 10, 0},
+		{"Order$", "", 10, 0},
+		{"Order$", "Order$0100", 10, 101},
+		{"Order$01", "Order$0100", 5, 101},
+		{"Order$", "Order$2040", 10, 2041},
+		{"Order$", "Order$0100", 3 * firstSorted, 101},
+		{"Order$", "Order$2000", 3 * firstSorted, 2001},
+	} {
+		hooked = 0
+		got, err := x.StreamNames(c.prefix, c.after, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hooked > 1 {
+			t.Errorf("StreamNames(%q, %q, %d) read the active overlay's streams in %d chunks, want 1", c.prefix, c.after, c.limit, hooked)
+		}
+		var want []string
+		for i := c.from; i < streams && len(want) < c.limit; i++ {
+			want = append(want, fmt.Sprintf("Order$%04d", i))
+		}
+		var names []string
+		for _, s := range got {
+			names = append(names, s.Name)
+			if !s.Exists || s.Next != 1 {
+				t.Errorf("StreamNames(%q, %q, %d) gives %+v, want it at version 0", c.prefix, c.after, c.limit, s)
+			}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("StreamNames(%q, %q, %d) = %v, want %v", c.prefix, c.after, c.limit, names, want)
 		}
 	}
 }
