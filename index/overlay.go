@@ -94,6 +94,8 @@ type overlay struct {
 	entries    int
 	names      []string // the stream names, sorted: set by the hand-off, nil before
 	order      []string // the stream names in the order they came (only appended to)
+	deadPos    []uint64 // the positions of dead, sorted: set by deadSorted once frozen
+	deadOnce   sync.Once
 }
 
 func newOverlay(start uint64) *overlay {
@@ -130,6 +132,9 @@ type ovState struct {
 	// namesHook, if set (tests), is called by ovNames after each chunk of the active
 	// overlay's streams, without the lock.
 	namesHook func()
+
+	// deadHook, if set (tests), is called by ovDeadIn with how many marks it examined.
+	deadHook func(n int)
 
 	// fail, if set (tests), is called by every hand-off before it writes an overlay's
 	// table: an error it returns fails the hand-off.
@@ -257,22 +262,60 @@ type deadMarks map[uint64]bool
 func (m deadMarks) has(p uint64) bool { _, ok := m[p]; return ok }
 
 // ovDeadIn returns the overlays' marks (true) and removed marks (false) of the positions
-// in [from, to], the newest of each.
+// in [from, to], the newest of each. A frozen overlay's marks (which nothing changes any
+// more) are found by a binary search of its sorted positions, without the lock; the
+// active overlay's are walked under it.
 func (x *Index) ovDeadIn(from, to uint64) deadMarks {
 	x.ov.mu.RLock()
-	defer x.ov.mu.RUnlock()
-	var out deadMarks
-	x.ov.oldest(func(o *overlay) {
-		for p, dead := range o.dead {
-			if p >= from && p <= to {
-				if out == nil {
-					out = deadMarks{}
-				}
-				out[p] = dead
+	frozen := slices.Clone(x.ov.frozen)
+	var active deadMarks
+	if x.ov.deadHook != nil {
+		x.ov.deadHook(len(x.ov.active.dead))
+	}
+	for p, dead := range x.ov.active.dead {
+		if p >= from && p <= to {
+			if active == nil {
+				active = deadMarks{}
 			}
+			active[p] = dead
 		}
-	})
+	}
+	x.ov.mu.RUnlock()
+	var out deadMarks
+	for _, f := range frozen {
+		ps := f.deadSorted()
+		start, _ := slices.BinarySearch(ps, from)
+		i := start
+		for ; i < len(ps) && ps[i] <= to; i++ {
+			if out == nil {
+				out = deadMarks{}
+			}
+			out[ps[i]] = f.dead[ps[i]]
+		}
+		if x.ov.deadHook != nil {
+			x.ov.deadHook(i - start)
+		}
+	}
+	for p, dead := range active {
+		if out == nil {
+			out = deadMarks{}
+		}
+		out[p] = dead
+	}
 	return out
+}
+
+// deadSorted returns the positions of the frozen overlay o's dead marks, sorted once.
+func (o *overlay) deadSorted() []uint64 {
+	o.deadOnce.Do(func() {
+		ps := make([]uint64, 0, len(o.dead))
+		for p := range o.dead {
+			ps = append(ps, p)
+		}
+		slices.Sort(ps)
+		o.deadPos = ps
+	})
+	return o.deadPos
 }
 
 // ovPositions returns the overlays' position slices of name in space (spaceCategory or
@@ -661,12 +704,7 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 			set(namedKey(kb[:0], spaceCategory, n, p), nil)
 		}
 	}
-	dead := make([]uint64, 0, len(f.dead))
-	for p := range f.dead {
-		dead = append(dead, p)
-	}
-	slices.Sort(dead)
-	for _, p := range dead {
+	for _, p := range f.deadSorted() {
 		kb = deadKey(kb[:0], p)
 		if f.dead[p] {
 			set(kb, nil)

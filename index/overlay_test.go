@@ -235,3 +235,34 @@ func TestStreamNamesLimitBoundsTheWork(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadInSearchesFrozenOverlays: the dead marks of a window of positions are found in
+// a frozen overlay by a search, not a walk of all its marks.
+func TestDeadInSearchesFrozenOverlays(t *testing.T) {
+	x := openTest(t, t.TempDir())
+	const events = 2000
+	applyEvents(t, x, 1, events)
+	b := x.NewBatch()
+	if err := b.DeleteStream(events+1, "S$1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	x.freeze()
+	examined := 0
+	x.ov.deadHook = func(n int) { examined += n }
+	got := x.ovDeadIn(100, 109)
+	x.ov.deadHook = nil
+	if len(got) != 10 {
+		t.Fatalf("ovDeadIn(100, 109) = %v, want the 10 positions marked dead", got)
+	}
+	for p := uint64(100); p <= 109; p++ {
+		if dead, ok := got[p]; !ok || !dead {
+			t.Fatalf("ovDeadIn(100, 109) = %v, want %d marked dead", got, p)
+		}
+	}
+	if examined > 20 {
+		t.Fatalf("ovDeadIn examined %d of the %d marks for 10 positions", examined, events)
+	}
+}
