@@ -242,8 +242,13 @@ type Stats struct {
 	IndexCacheLimit    int64  // that bound: Options.CacheSize, or its default
 	IndexCacheHits     int64
 	IndexCacheMisses   int64
-	IndexMemTableBytes uint64 // index entries not yet flushed
+	IndexMemTableBytes uint64 // bytes in the index's memtables (its newest entries are in its overlays)
 	IndexL0Files       int64  // many mean the index's compactions are behind
+
+	IndexOverlayEntries  int    // index entries in the overlay taking batches, not yet on disk
+	IndexOverlaysFrozen  int    // full overlays waiting for their hand-off to disk (at most 4)
+	IndexOverlayBytes    uint64 // an estimate of the memory of the index's overlays
+	IndexHandOffFailures int64  // hand-offs of an overlay to disk that failed since the open
 }
 
 // Stats returns the store's figures. It reads nothing from disk.
@@ -276,5 +281,10 @@ func (s *Store) Stats() Stats {
 		IndexCacheMisses:   m.CacheMisses,
 		IndexMemTableBytes: m.MemTable,
 		IndexL0Files:       m.L0Files,
+
+		IndexOverlayEntries:  m.OverlayEntries,
+		IndexOverlaysFrozen:  m.OverlaysFrozen,
+		IndexOverlayBytes:    m.OverlayBytes,
+		IndexHandOffFailures: m.HandOffFailures,
 	}
 }

@@ -1,11 +1,9 @@
 package index
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 )
 
@@ -22,13 +20,16 @@ import (
 // writer's next look at a busy stream costs a map lookup instead of a read of the index.
 type Batch struct {
 	x       *Index
-	b       *pebble.Batch
 	pos     uint64 // last position recorded; the index's at NewBatch or the last Apply
 	streams map[string]*batchStream
 	changed []string // the streams whose state the batch changed, in no order
 	ids     map[uuid.UUID]uint64
-	kb      []byte
-	vb      []byte
+
+	// The entries, which Apply adds to the index's active overlay (overlay.go).
+	adds      []batchAdd
+	causes    []causation
+	deadMarks []deadMark // in the order they were made: the last one of a position wins
+	n         int        // entries
 
 	// Origin returns the stream an event was appended to and its version there, read
 	// from the log: Apply needs it to tell whether an event that left a stream it was
@@ -50,7 +51,26 @@ type Batch struct {
 
 type batchStream struct {
 	streamRec
+	name    string // the batch's own copy of the name
 	changed bool
+}
+
+// batchAdd is a version a batch put into a stream: an event appended to it (id, typ and
+// cat set) or linked into it by the link record at rec.
+type batchAdd struct {
+	stream       string
+	version, pos uint64
+	link         bool
+	rec          uint64
+	id           uuid.UUID
+	typ, cat     string
+}
+
+type causation struct{ parent, child uint64 }
+
+type deadMark struct {
+	pos  uint64
+	dead bool // false: the mark is removed
 }
 
 // maxKnownStreams bounds the stream states a Batch keeps across Apply: past it they are
@@ -61,7 +81,6 @@ const maxKnownStreams = 1 << 16
 func (x *Index) NewBatch() *Batch {
 	return &Batch{
 		x:       x,
-		b:       x.db.NewBatch(),
 		pos:     x.Position(),
 		streams: make(map[string]*batchStream),
 		ids:     make(map[uuid.UUID]uint64),
@@ -70,49 +89,39 @@ func (x *Index) NewBatch() *Batch {
 }
 
 // Len is the number of index entries the batch holds.
-func (b *Batch) Len() int { return int(b.b.Count()) }
+func (b *Batch) Len() int { return b.n }
 
 // Position is the last position recorded in the batch (or applied before it).
 func (b *Batch) Position() uint64 { return b.pos }
 
 // Apply makes the records of b visible to readers, moves Position to b's last record and
-// empties b for reuse. The records are in memory until a Flush or the storage engine's own
-// flush writes them out; a crash before that loses them, and the log gives them back.
+// empties b for reuse. The records are in memory (the active overlay) until a Flush or a
+// background hand-off writes them out; a crash before that loses them, and the log gives
+// them back.
 func (x *Index) Apply(b *Batch) error {
 	if err := x.enter(); err != nil {
 		return err
 	}
 	defer x.exit()
-	if b.b.Empty() && b.pos == x.Position() {
+	if b.n == 0 && len(b.changed) == 0 && b.pos == x.Position() {
 		return nil
 	}
 	if err := b.markDeaths(); err != nil {
 		b.forget()
 		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
 	}
-	for _, name := range b.changed {
-		s := b.streams[name]
-		b.set(stateKey(b.kb[:0], name), streamValue(b.vb[:0], &s.streamRec))
-	}
-	b.set(keyPosition, appendUvs(b.vb[:0], b.pos))
 	x.cnt.mu.Lock()
-	err := x.db.Apply(b.b, pebble.NoSync)
-	if err == nil {
-		x.cnt.events.Add(b.addedEvents)
-		x.cnt.streams.Add(b.addedStreams)
-	}
+	x.applyOverlay(b)
+	x.cnt.events.Add(b.addedEvents)
+	x.cnt.streams.Add(b.addedStreams)
 	x.cnt.mu.Unlock()
-	if err != nil {
-		b.forget()
-		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
-	}
 	b.addedEvents, b.addedStreams = 0, 0
 	if len(b.erased) > 0 {
 		x.addErased(b.erased)
 	}
 	x.pos.Store(b.pos)
 	b.clearPending()
-	b.b.Reset()
+	b.clearEntries()
 	for _, name := range b.changed {
 		b.streams[name].changed = false
 	}
@@ -132,7 +141,7 @@ func (b *Batch) Discard() {
 
 // forget drops the batch's entries and everything it knows.
 func (b *Batch) forget() {
-	b.b.Reset()
+	b.clearEntries()
 	b.addedEvents, b.addedStreams = 0, 0
 	clear(b.streams)
 	b.changed = b.changed[:0]
@@ -148,9 +157,13 @@ func (b *Batch) touch(s *batchStream, name string) {
 	}
 }
 
-func (b *Batch) set(key, value []byte) {
-	// pebble copies key and value into the batch.
-	_ = b.b.Set(key, value, nil)
+// clearEntries drops the batch's entries.
+func (b *Batch) clearEntries() {
+	clear(b.adds)
+	b.adds = b.adds[:0]
+	b.causes = b.causes[:0]
+	b.deadMarks = b.deadMarks[:0]
+	b.n = 0
 }
 
 // advance moves the batch's position to pos, which must be above it.
@@ -185,21 +198,12 @@ func (b *Batch) load(name string) (*batchStream, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return nil, fmt.Errorf("index: stream name %q holds a 0 byte", name)
 	}
-	var kb [64]byte
-	v, closer, err := b.x.db.Get(stateKey(kb[:0], name))
-	s := &batchStream{}
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-	case err != nil:
-		return nil, b.x.errorf("index: stream %q: %w", name, err)
-	default:
-		s.streamRec, err = decodeStream(v)
-		closer.Close()
-		if err != nil {
-			return nil, b.x.errorf("index: stream %q: %w", name, err)
-		}
+	r, err := b.x.streamRec(name)
+	if err != nil {
+		return nil, err
 	}
-	b.streams[strings.Clone(name)] = s
+	s := &batchStream{streamRec: r, name: strings.Clone(name)}
+	b.streams[s.name] = s
 	return s, nil
 }
 
@@ -220,23 +224,24 @@ func (b *Batch) Lookup(id uuid.UUID) (uint64, bool, error) {
 	return b.x.LookupAny(id)
 }
 
-// put adds the event at position event as the next version of s, named name.
-func (b *Batch) put(s *batchStream, name string, event uint64, link bool) uint64 {
+// put adds the event at position event as the next version of s, named name, for the
+// record at rec; it returns the version and the batch's entry of it.
+func (b *Batch) put(s *batchStream, name string, event uint64, link bool, rec uint64) (uint64, *batchAdd) {
 	v := s.next
 	if s.base == v {
 		b.addedStreams++ // the stream did not exist: new, or deleted before
 	}
 	s.next++
 	b.touch(s, name)
-	b.set(namedKey(b.kb[:0], spaceVersion, name, v), entryValue(b.vb[:0], event, link))
-	b.set(namedKey(b.kb[:0], spaceMember, name, event), appendUvs(b.vb[:0], v))
+	b.adds = append(b.adds, batchAdd{stream: s.name, version: v, pos: event, link: link, rec: rec})
+	b.n += 2
 	b.pend(name, Entry{Version: v, Position: event, Link: link}) // it may be cut in this batch
 	if s.lo() > v {
 		b.cut(name, v, v+1) // below the stream's retention floor: never visible
 	} else if s.ret.MaxCount > 0 && s.next > s.ret.MaxCount {
 		b.raiseFloor(s, name, s.next-s.ret.MaxCount)
 	}
-	return v
+	return v, &b.adds[len(b.adds)-1]
 }
 
 // AddEvent records the event written at log position pos with id id and type typ as the
@@ -254,10 +259,10 @@ func (b *Batch) AddEvent(pos uint64, id uuid.UUID, stream, typ string) (version 
 	}
 	b.ids[id] = pos
 	b.addedEvents++
-	b.set(idKey(b.kb[:0], id), appendUvs(b.vb[:0], pos))
-	b.set(namedKey(b.kb[:0], spaceCategory, CategoryOf(stream), pos), nil)
-	b.set(namedKey(b.kb[:0], spaceType, typ, pos), nil)
-	return b.put(s, stream, pos, false), nil
+	v, add := b.put(s, stream, pos, false, pos)
+	add.id, add.typ, add.cat = id, typ, CategoryOf(s.name)
+	b.n += 3
+	return v, nil
 }
 
 // AddCausation records that the event just added at position child was caused by the
@@ -266,7 +271,8 @@ func (b *Batch) AddCausation(child, parent uint64) error {
 	if child != b.pos || parent >= child {
 		return fmt.Errorf("index: causation of position %d by %d: the child must be the last event added, the parent before it", child, parent)
 	}
-	b.set(pairKey(b.kb[:0], spaceCaused, parent, child), nil)
+	b.causes = append(b.causes, causation{parent, child})
+	b.n++
 	return nil
 }
 
@@ -288,10 +294,11 @@ func (b *Batch) AddLink(pos uint64, stream string, event uint64) (version uint64
 	} else if dead && s.next >= s.lo() {
 		// Linked while it was dying (the link was planned before the deletion that
 		// killed it was indexed): the link shows it again.
-		_ = b.b.Delete(deadKey(b.kb[:0], event), nil)
+		b.deadMarks = append(b.deadMarks, deadMark{event, false})
+		b.n++
 	}
-	v := b.put(s, stream, event, true)
-	b.set(pairKey(b.kb[:0], spaceLinked, event, pos), linkedValue(b.vb[:0], v, stream))
+	v, _ := b.put(s, stream, event, true, pos)
+	b.n++ // the link entry
 	// The names are the records' own, which outlive the batch's Apply.
 	b.linked = append(b.linked, pendingLink{event: event, version: v, stream: stream})
 	return v, nil

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // An event is dead when no stream shows it any more: its own stream and every stream it
@@ -108,7 +106,7 @@ func (b *Batch) Erase(pos uint64, stream string, before uint64) error {
 	}
 	before = max(before, b.erased[stream], b.x.erasedBefore(stream))
 	b.erased[strings.Clone(stream)] = before
-	b.set(nameKey(b.kb[:0], spaceErased, stream), appendUvs(b.vb[:0], before))
+	b.n++
 	return nil
 }
 
@@ -136,7 +134,8 @@ func (b *Batch) markDeaths() error {
 				return err
 			}
 			if !alive {
-				b.set(deadKey(b.kb[:0], e.Position), nil)
+				b.deadMarks = append(b.deadMarks, deadMark{e.Position, true})
+				b.n++
 			}
 		}
 	}
@@ -145,24 +144,21 @@ func (b *Batch) markDeaths() error {
 
 // entries returns the versions of c, from the index and the batch.
 func (b *Batch) entries(c cut) ([]Entry, error) {
+	// Pebble's versions below the overlays' lowest, then the overlays'.
+	_, _, segs, low := b.x.ovVersions(c.stream)
 	var out []Entry
-	it, err := b.x.db.NewIter(&pebble.IterOptions{
-		LowerBound: namedKey(nil, spaceVersion, c.stream, c.from),
-		UpperBound: namedKey(nil, spaceVersion, c.stream, c.to),
-	})
-	if err != nil {
-		return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		pos, link, err := decodeEntry(it.Value())
-		if err != nil {
-			it.Close()
-			return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
+	if hi := min(c.to, low); c.from < hi {
+		var err error
+		if out, err = b.x.pebbleVersions(out, c.stream, c.from, hi, false, unlimited(0)); err != nil {
+			return nil, err
 		}
-		out = append(out, Entry{Version: suffix64(it.Key()), Position: pos, Link: link})
 	}
-	if err := it.Close(); err != nil {
-		return nil, b.x.errorf("index: versions of %q: %w", c.stream, err)
+	for _, vs := range segs {
+		for _, e := range vs {
+			if e.version >= c.from && e.version < c.to {
+				out = append(out, Entry{Version: e.version, Position: e.pos, Link: e.link})
+			}
+		}
 	}
 	for _, p := range b.puts {
 		if p.stream == c.stream && p.entry.Version >= c.from && p.entry.Version < c.to {
@@ -203,18 +199,12 @@ func (b *Batch) alive(e Entry, stream string) (bool, error) {
 			return ok, err
 		}
 	}
-	lo := pairKey(nil, spaceLinked, e.Position, 0)
-	it, err := b.x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
+	links, err := b.x.links(e.Position)
 	if err != nil {
-		return false, b.x.errorf("index: links of %d: %w", e.Position, err)
+		return false, err
 	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		version, stream, err := decodeLinked(it.Value())
-		if err != nil {
-			return false, b.x.errorf("index: links of %d: %w", e.Position, err)
-		}
-		if ok, err := b.visible(stream, version); err != nil || ok {
+	for _, l := range links {
+		if ok, err := b.visible(l.stream, l.version); err != nil || ok {
 			return ok, err
 		}
 	}

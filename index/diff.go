@@ -39,6 +39,15 @@ func (x *Index) diff(y *Index, extra bool) error {
 		return err
 	}
 	defer y.exit()
+	// The tables are compared: both indexes' overlays go to pebble first.
+	for _, z := range []*Index{x, y} {
+		if !z.readOnly {
+			z.freeze()
+			if err := z.handOff(); err != nil {
+				return fmt.Errorf("index: diff: %w", err)
+			}
+		}
+	}
 	a, err := x.db.NewIter(nil)
 	if err != nil {
 		return fmt.Errorf("index: diff: %w", err)

@@ -23,13 +23,24 @@
 //   - Erased reports the erase marks of a stream, kept in memory for every read.
 //   - LinkedInto lists the streams an event was linked into and is still visible in, in
 //     link order; Caused lists the events that named it as their causation parent.
-//   - Memory is bounded by Options.CacheSize (the block cache) and at most four memtables
+//   - Memory is bounded by Options.CacheSize (the block cache), the overlays (the newest
+//     entries, in Go structures: about 16 MiB each, the one taking batches and at most
+//     four full ones waiting to be handed to pebble) and at most four memtables
 //     (Options.MemTableSize), whatever the number of events; a read costs a lookup in the
-//     cache or a few small disk reads.
-//   - Durability: Apply puts a batch in memory. Flush writes everything applied to disk
-//     and returns its position (Durable); pebble also flushes by itself when a memtable
-//     fills. Whatever survives a crash is the index after some batch, and Position says
-//     which, so the owner replays the log after it.
+//     overlays and the cache or a few small disk reads. Metrics reports the overlays.
+//   - A hand-off that fails (a full disk, an I/O error) is logged like pebble's
+//     background errors, counted (Metrics.HandOffFailures) and tried again after a wait
+//     that doubles up to 30 s; its overlay stays, so reads stay right, and Flush fails.
+//     While four full overlays wait, Apply never waits for them: the active overlay keeps
+//     taking batches beyond its size instead of freezing more, so the memory above the
+//     bound is the batches applied while the hand-offs fail (the log, on the same disk,
+//     fails its writes first when the disk is full), and the first hand-off that succeeds
+//     again lets the next Apply freeze it.
+//   - Durability: Apply puts a batch in memory (the active overlay, overlay.go). Flush
+//     writes everything applied to disk and returns its position (Durable); a full
+//     overlay is also handed to pebble by itself, in the background, as one table that
+//     pebble ingests. Whatever survives a crash is the index after some batch, and
+//     Position says which, so the owner replays the log after it.
 //   - Damage: a read that meets a block failing its checksum, or an entry breaking the
 //     layout, fails with an error matching ErrDamaged and is reported to Options.OnDamage;
 //     Check reads every entry. A damaged index is rebuilt from the log by its owner.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,10 +44,10 @@ type Options struct {
 	// ReadOnly opens an existing index for reading only (pmd verify).
 	ReadOnly bool
 	// BeforeFlush, if set, is called before entries applied in memory go to disk: before
-	// every flush, Flush's and the storage engine's own (when its memtable fills). Its
-	// owner syncs the log there, so that the position the index holds on disk is never
-	// ahead of what the log holds on disk, even when the log's writes are not synced. It
-	// runs while the storage engine holds its lock: it must not call the index.
+	// every hand-off of an overlay to pebble, Flush's and the background ones (when an
+	// overlay fills). Its owner syncs the log there, so that the position the index holds
+	// on disk is never ahead of what the log holds on disk, even when the log's writes are
+	// not synced. It runs during a hand-off: it must not call the index.
 	BeforeFlush func()
 
 	// holdCompactions, set by tests, opens the index with compactions held back until
@@ -79,6 +81,8 @@ type Index struct {
 
 	openL0   *levelZeroAtOpen // level 0's tables at the open, which Warm waits for
 	warmHook func(round int)  // set by tests: called after each read of Warm
+
+	ov ovState // the newest entries (overlay.go)
 
 	// life is held shared by every call that uses db and exclusively by Close, so that
 	// no call meets a closed db (pebble panics then): they get ErrClosed.
@@ -427,11 +431,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		// data, so damage is reported and the owner rebuilds it from the log.
 		EventListener: &pebble.EventListener{BackgroundError: bg.report, DataCorruption: func(info pebble.DataCorruptionInfo) {
 			x.errorf("index: damaged table %s: %w", info.Path, errors.Join(pebble.ErrCorruption, info.Details))
-		}, CompactionEnd: x.openL0.compacted, FlushBegin: func(pebble.FlushInfo) {
-			if opts.BeforeFlush != nil {
-				opts.BeforeFlush()
-			}
-		}},
+		}, CompactionEnd: x.openL0.compacted},
 		Cache: cache,
 		FS:    indexFS(opts.ReadOnly, logger),
 		// The log is the source of truth: the index records the last position it holds,
@@ -450,6 +450,10 @@ func Open(dir string, opts Options) (*Index, error) {
 		MaxOpenFiles:                500,
 		ReadOnly:                    opts.ReadOnly,
 	}
+	// An ingest that overlaps the memtable (which holds nothing but the format version)
+	// waits for its flush instead of joining the flush queue: a table in that queue is
+	// only recorded in pebble's write-ahead log, which is off.
+	po.Experimental.DisableIngestAsFlushable = func() bool { return true }
 	for i := range po.Levels {
 		// Lookups of ids that are not stored (every new event's) and of streams that do
 		// not exist yet skip a table on its bloom filter.
@@ -478,6 +482,30 @@ func Open(dir string, opts Options) (*Index, error) {
 	if err := x.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("index: open %s: %w", dir, err)
+	}
+	if !opts.ReadOnly {
+		// A hand-off's table not yet ingested when the process stopped: its overlay
+		// is replayed from the log.
+		leftovers, _ := filepath.Glob(filepath.Join(dir, "overlay-*.sst.tmp"))
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
+	}
+	x.ov.active = newOverlay(x.Position())
+	x.ov.limit = handOffEntries
+	x.ov.kick = make(chan struct{}, 1)
+	x.ov.stop = make(chan struct{})
+	x.ov.done = make(chan struct{})
+	x.ov.before = opts.BeforeFlush
+	x.ov.retry = handOffRetry
+	x.ov.report = bg.report
+	po.EnsureDefaults()
+	x.ov.wopts = po.MakeWriterOptions(0, db.TableFormat())
+	x.ov.fs = po.FS
+	if opts.ReadOnly {
+		close(x.ov.done) // nothing to hand off
+	} else {
+		go x.handOffLoop()
 	}
 	return x, nil
 }
@@ -537,6 +565,8 @@ func (x *Index) get(key []byte) ([]byte, error) {
 // lost, and the owner replays it from the log. Call Flush first for a quick next open.
 func (x *Index) Close() error {
 	x.stopCounting()
+	x.ov.stopOnce.Do(func() { close(x.ov.stop) })
+	<-x.ov.done // a hand-off under way finishes first
 	x.life.Lock()
 	defer x.life.Unlock()
 	if x.closed {
@@ -558,7 +588,7 @@ func (x *Index) Position() uint64 { return x.pos.Load() }
 func (x *Index) Durable() uint64 { return x.durable.Load() }
 
 // Flush writes everything applied so far to disk and returns once it is there. Writers
-// and readers go on meanwhile: they only wait for the switch to a new memtable.
+// and readers go on meanwhile: they only wait for the switch to a new overlay.
 func (x *Index) Flush() error {
 	if err := x.enter(); err != nil {
 		return err
@@ -570,11 +600,27 @@ func (x *Index) Flush() error {
 	if pos == x.Durable() {
 		return nil
 	}
-	if err := x.db.Flush(); err != nil {
+	// The frozen overlays go first: freezing the active one while maxFrozen wait
+	// would pass the bound.
+	if err := x.handOff(); err != nil {
 		return fmt.Errorf("index: flush: %w", err)
 	}
-	x.durable.Store(pos)
+	x.freeze()
+	if err := x.handOff(); err != nil {
+		return fmt.Errorf("index: flush: %w", err)
+	}
+	x.raiseDurable(pos)
 	return nil
+}
+
+// raiseDurable moves Durable up to pos, never down.
+func (x *Index) raiseDurable(pos uint64) {
+	for {
+		d := x.durable.Load()
+		if d >= pos || x.durable.CompareAndSwap(d, pos) {
+			return
+		}
+	}
 }
 
 // Metrics are the storage engine's figures, for monitoring.
@@ -584,8 +630,13 @@ type Metrics struct {
 	CacheLimit  int64  // the bound on CacheBytes (Options.CacheSize)
 	CacheHits   int64
 	CacheMisses int64
-	MemTable    uint64 // bytes in memtables
+	MemTable    uint64 // bytes in pebble's memtables (the overlays hold the newest entries)
 	L0Files     int64  // files in level 0: many mean compactions are behind
+
+	OverlayEntries  int    // entries in the active overlay, which takes the batches
+	OverlaysFrozen  int    // full overlays waiting for their hand-off to pebble (at most maxFrozen)
+	OverlayBytes    uint64 // an estimate of the memory of the overlays, active and frozen
+	HandOffFailures int64  // hand-offs of an overlay to pebble that failed since the open
 }
 
 // Metrics returns the storage engine's figures.
@@ -595,7 +646,13 @@ func (x *Index) Metrics() Metrics {
 	}
 	defer x.exit()
 	m := x.db.Metrics()
+	active, frozen, bytes := x.ovMetrics()
 	return Metrics{
+		OverlayEntries:  active,
+		OverlaysFrozen:  frozen,
+		OverlayBytes:    bytes,
+		HandOffFailures: x.ov.failures.Load(),
+
 		DiskBytes:   m.DiskSpaceUsage(),
 		CacheBytes:  m.BlockCache.Size,
 		CacheLimit:  x.cacheSize,
@@ -628,20 +685,33 @@ func (x *Index) Stream(stream string) (StreamState, error) {
 }
 
 func (x *Index) stream(stream string) (StreamState, error) {
+	r, err := x.streamRec(stream)
+	if err != nil {
+		return StreamState{}, err
+	}
+	return r.state(), nil
+}
+
+// streamRec returns the stored state of stream, from the overlays or pebble; a stream
+// never written has the zero state.
+func (x *Index) streamRec(stream string) (streamRec, error) {
+	if r, ok := x.ovStreamRec(stream); ok {
+		return r, nil
+	}
 	var kb [64]byte
 	v, closer, err := x.db.Get(stateKey(kb[:0], stream))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return StreamState{Last: -1}, nil
+		return streamRec{}, nil
 	}
 	if err != nil {
-		return StreamState{}, x.errorf("index: stream %q: %w", stream, err)
+		return streamRec{}, x.errorf("index: stream %q: %w", stream, err)
 	}
 	r, err := decodeStream(v)
 	closer.Close()
 	if err != nil {
-		return StreamState{}, x.errorf("index: stream %q: %w", stream, err)
+		return streamRec{}, x.errorf("index: stream %q: %w", stream, err)
 	}
-	return r.state(), nil
+	return r, nil
 }
 
 // Entry is one visible version of a stream.
@@ -661,19 +731,119 @@ func (x *Index) Versions(dst []Entry, stream string, from uint64, backward bool,
 		return StreamState{}, dst, err
 	}
 	defer x.exit()
-	sk := stateKey(nil, stream)
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: sk, UpperBound: upper(sk)})
-	if err != nil {
-		return StreamState{}, dst, x.errorf("index: versions of %q: %w", stream, err)
+	r, inOverlay, segs, low := x.ovVersions(stream)
+	if !inOverlay {
+		// All in pebble: the state and the versions in one iteration.
+		sk := stateKey(nil, stream)
+		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: sk, UpperBound: upper(sk)})
+		if err != nil {
+			return StreamState{}, dst, x.errorf("index: versions of %q: %w", stream, err)
+		}
+		st, dst, err := readVersions(it, stream, sk, dst, from, backward, limit)
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return st, dst, x.errorf("index: versions of %q: %w", stream, err)
+		}
+		return st, dst, nil
 	}
-	st, dst, err := readVersions(it, stream, sk, dst, from, backward, limit)
+	st := r.state()
+	lo, hi, ok := visibleRange(st, from, backward)
+	if !ok {
+		return st, dst, nil
+	}
+	n := unlimited(limit)
+	// The overlays hold the versions from low on, pebble those below it.
+	if backward {
+		for i := len(segs) - 1; i >= 0 && n > 0; i-- {
+			vs := segs[i]
+			j, _ := slices.BinarySearchFunc(vs, hi, func(e ovEntry, v uint64) int { return cmpU(e.version, v) })
+			for j--; j >= 0 && n > 0 && vs[j].version >= lo; j-- {
+				dst = append(dst, Entry{Version: vs[j].version, Position: vs[j].pos, Link: vs[j].link})
+				n--
+			}
+		}
+		if n > 0 && lo < low {
+			var err error
+			if dst, err = x.pebbleVersions(dst, stream, lo, min(hi, low), true, n); err != nil {
+				return st, dst, err
+			}
+		}
+		return st, dst, nil
+	}
+	if lo < low {
+		var err error
+		before := len(dst)
+		if dst, err = x.pebbleVersions(dst, stream, lo, min(hi, low), false, n); err != nil {
+			return st, dst, err
+		}
+		n -= len(dst) - before
+	}
+	for _, vs := range segs {
+		if n <= 0 {
+			break
+		}
+		j, _ := slices.BinarySearchFunc(vs, lo, func(e ovEntry, v uint64) int { return cmpU(e.version, v) })
+		for ; j < len(vs) && n > 0 && vs[j].version < hi; j++ {
+			dst = append(dst, Entry{Version: vs[j].version, Position: vs[j].pos, Link: vs[j].link})
+			n--
+		}
+	}
+	return st, dst, nil
+}
+
+// visibleRange returns the versions [lo, hi) of a stream in state st that a read from
+// from, in direction backward, covers; ok is false if none.
+func visibleRange(st StreamState, from uint64, backward bool) (lo, hi uint64, ok bool) {
+	if !st.Exists {
+		return 0, 0, false
+	}
+	lo, hi = st.First, st.Next
+	if backward {
+		if from < lo {
+			return 0, 0, false
+		}
+		if from < hi {
+			hi = from + 1
+		}
+	} else {
+		lo = max(lo, from)
+	}
+	return lo, hi, lo < hi
+}
+
+// pebbleVersions appends up to n of the versions [lo, hi) of stream that pebble holds,
+// ascending or descending with backward.
+func (x *Index) pebbleVersions(dst []Entry, stream string, lo, hi uint64, backward bool, n int) ([]Entry, error) {
+	it, err := x.db.NewIter(&pebble.IterOptions{
+		LowerBound: namedKey(nil, spaceVersion, stream, lo),
+		UpperBound: namedKey(nil, spaceVersion, stream, hi),
+	})
+	if err != nil {
+		return dst, x.errorf("index: versions of %q: %w", stream, err)
+	}
+	ok := it.First()
+	if backward {
+		ok = it.Last()
+	}
+	for ; ok && n > 0; n-- {
+		if dst, err = appendEntry(dst, suffix64(it.Key()), it.Value()); err != nil {
+			break
+		}
+		if backward {
+			ok = it.Prev()
+		} else {
+			ok = it.Next()
+		}
+	}
 	if cerr := it.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return st, dst, x.errorf("index: versions of %q: %w", stream, err)
+		return dst, x.errorf("index: versions of %q: %w", stream, err)
 	}
-	return st, dst, nil
+	return dst, nil
 }
 
 // readVersions is Versions on an iterator over the keys of stream, whose state key is sk.
@@ -686,21 +856,8 @@ func readVersions(it *pebble.Iterator, stream string, sk []byte, dst []Entry, fr
 		return StreamState{}, dst, err
 	}
 	st := r.state()
-	if !st.Exists {
-		return st, dst, nil
-	}
-	lo, hi := st.First, st.Next // visible versions are [lo, hi)
-	if backward {
-		if from < lo {
-			return st, dst, nil
-		}
-		if from < hi {
-			hi = from + 1
-		}
-	} else {
-		lo = max(lo, from)
-	}
-	if lo >= hi {
+	lo, hi, ok := visibleRange(st, from, backward) // visible versions are [lo, hi)
+	if !ok {
 		return st, dst, nil
 	}
 	n := unlimited(limit)
@@ -716,7 +873,7 @@ func readVersions(it *pebble.Iterator, stream string, sk []byte, dst []Entry, fr
 		}
 		return st, dst, nil
 	}
-	ok := it.Next() // the first version, which is where a read from the start begins
+	ok = it.Next() // the first version, which is where a read from the start begins
 	if ok && suffix64(it.Key()) < lo {
 		ok = it.SeekGE(namedKey(nil, spaceVersion, stream, lo))
 	}
@@ -768,6 +925,9 @@ func (x *Index) Member(stream string, event uint64) (version uint64, ok bool, er
 // member returns the version at which the event at position event was last put into
 // stream, visible or not.
 func (x *Index) member(stream string, event uint64) (version uint64, ok bool, err error) {
+	if version, ok := x.ovMember(stream, event); ok {
+		return version, true, nil
+	}
 	var kb [80]byte
 	v, closer, err := x.db.Get(namedKey(kb[:0], spaceMember, stream, event))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -811,6 +971,9 @@ func (x *Index) LookupAny(id uuid.UUID) (pos uint64, ok bool, err error) {
 }
 
 func (x *Index) lookup(id uuid.UUID) (pos uint64, ok bool, err error) {
+	if pos, ok := x.ovLookup(id); ok {
+		return pos, true, nil
+	}
 	var kb [17]byte
 	v, closer, err := x.db.Get(idKey(kb[:0], id))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -858,11 +1021,15 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 		return dst, nil
 	}
 	from = min(from, top)
+	lo, hi := from, top // positions in [lo, hi]
+	if backward {
+		lo, hi = 0, from
+	}
 	seen := make(map[string]bool, len(names))
-	var its []*pebble.Iterator
+	var curs []*posCursor
 	defer func() {
-		for _, it := range its {
-			it.Close()
+		for _, c := range curs {
+			c.close()
 		}
 	}()
 	for _, name := range names {
@@ -870,24 +1037,33 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 			continue
 		}
 		seen[name] = true
-		lo, hi := namePrefix(nil, space, name), namedKey(nil, space, name, top+1)
-		if backward {
-			hi = namedKey(nil, space, name, from+1)
-		} else {
-			lo = namedKey(nil, space, name, from)
+		// Pebble's positions up to the cut, the overlays' after it.
+		segs, cut := x.ovPositions(space, name)
+		segs = clipSegs(segs, lo, hi)
+		var it *pebble.Iterator
+		itOK := false
+		if phi := min(hi, cut); lo <= phi {
+			var err error
+			it, err = x.db.NewIter(&pebble.IterOptions{LowerBound: namedKey(nil, space, name, lo), UpperBound: namedKey(nil, space, name, phi+1)})
+			if err != nil {
+				return dst, x.errorf("index: %q: %w", name, err)
+			}
+			if backward {
+				itOK = it.Last()
+			} else {
+				itOK = it.First()
+			}
+			if !itOK {
+				err := it.Close()
+				it = nil
+				if err != nil {
+					return dst, x.errorf("index: %q: %w", name, err)
+				}
+			}
 		}
-		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-		if err != nil {
-			return dst, x.errorf("index: %q: %w", name, err)
-		}
-		ok := it.First()
-		if backward {
-			ok = it.Last()
-		}
-		if ok {
-			its = append(its, it)
-		} else if err := it.Close(); err != nil {
-			return dst, x.errorf("index: %q: %w", name, err)
+		c := newPosCursor(it, itOK, segs, backward)
+		if c.valid() {
+			curs = append(curs, c)
 		}
 	}
 	skip, err := x.newDeadSkipper(backward)
@@ -895,30 +1071,25 @@ func (x *Index) merge(dst []uint64, space byte, names []string, from uint64, bac
 		return dst, x.errorf("index: list: %w", err)
 	}
 	defer skip.close()
-	for n := unlimited(limit); n > 0 && len(its) > 0; {
+	for n := unlimited(limit); n > 0 && len(curs) > 0; {
 		// Few lists are merged (a filter names a handful of types): a scan for the head
 		// is as quick as a heap.
 		best := 0
-		for i := 1; i < len(its); i++ {
-			a, b := suffix64(its[i].Key()), suffix64(its[best].Key())
+		for i := 1; i < len(curs); i++ {
+			a, b := curs[i].pos(), curs[best].pos()
 			if backward && a > b || !backward && a < b {
 				best = i
 			}
 		}
-		it := its[best]
-		if pos := suffix64(it.Key()); !skip.dead(pos) {
+		c := curs[best]
+		if pos := c.pos(); !skip.dead(pos) {
 			dst = append(dst, pos)
 			n--
 		}
-		var ok bool
-		if backward {
-			ok = it.Prev()
-		} else {
-			ok = it.Next()
-		}
-		if !ok {
-			err := it.Close()
-			its = append(its[:best], its[best+1:]...)
+		c.next()
+		if !c.valid() {
+			err := c.close()
+			curs = append(curs[:best], curs[best+1:]...)
 			if err != nil {
 				return dst, x.errorf("index: list: %w", err)
 			}
@@ -941,6 +1112,9 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 		return nil, err
 	}
 	defer x.exit()
+	// The overlays' streams, merged by name with pebble's: an overlay's state is newer.
+	// They are taken before pebble is read: an overlay dropped meanwhile is in pebble then.
+	ov := x.ovNames(prefix, after, limit)
 	pk := nameKey(nil, spaceVersion, prefix)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: pk, UpperBound: upper(pk)})
 	if err != nil {
@@ -952,21 +1126,31 @@ func (x *Index) StreamNames(prefix, after string, limit int) ([]StreamInfo, erro
 		ok = it.SeekGE(pastState(stateKey(nil, after)))
 	}
 	// A stream's state is its first key; its versions follow, and are skipped with a seek.
-	for n := unlimited(limit); ok && n > 0; n-- {
+	for n := unlimited(limit); (ok || len(ov) > 0) && n > 0; n-- {
+		if !ok {
+			out, ov = append(out, ov[0]), ov[1:]
+			continue
+		}
 		k := it.Key()
 		if !isStateKey(k) {
 			it.Close()
 			return out, x.errorf("index: stream names: %w", formatErr("%s without the stream's state", describeKey(k)))
+		}
+		name := k[1 : len(k)-1]
+		if len(ov) > 0 && ov[0].Name <= string(name) {
+			if ov[0].Name == string(name) {
+				ok = it.SeekGE(pastState(k))
+			}
+			out, ov = append(out, ov[0]), ov[1:]
+			continue
 		}
 		r, err := decodeStream(it.Value())
 		if err != nil {
 			it.Close()
 			return out, x.errorf("index: stream names: %w", err)
 		}
-		out = append(out, StreamInfo{Name: string(k[1 : len(k)-1]), StreamState: r.state()})
-		if n > 1 {
-			ok = it.SeekGE(pastState(k))
-		}
+		out = append(out, StreamInfo{Name: string(name), StreamState: r.state()})
+		ok = it.SeekGE(pastState(k))
 	}
 	if err := it.Close(); err != nil {
 		return out, x.errorf("index: stream names: %w", err)
@@ -992,35 +1176,49 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 	}
 	defer x.exit()
 	start := len(dst)
-	lo := pairKey(nil, spaceLinked, event, 0)
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
+	links, err := x.links(event)
 	if err != nil {
-		return dst, x.errorf("index: links of %d: %w", event, err)
+		return dst, err
 	}
+	for _, l := range links {
+		st, err := x.stream(l.stream)
+		if err != nil {
+			return dst, err
+		}
+		if l.version >= st.First && l.version < st.Next {
+			// Linked twice while visible (the store never does, the index does not
+			// check): the stream comes once, at its last link.
+			if i := slices.Index(dst[start:], l.stream); i >= 0 {
+				dst = slices.Delete(dst, start+i, start+i+1)
+			}
+			dst = append(dst, l.stream)
+		}
+	}
+	return dst, nil
+}
+
+// links returns the links of the event at position event, in log order: pebble's up to
+// the cut, then the overlays'.
+func (x *Index) links(event uint64) ([]ovLink, error) {
+	ov, cut := x.ovLinks(event)
+	lo := pairKey(nil, spaceLinked, event, 0)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: pairKey(nil, spaceLinked, event, cut+1)})
+	if err != nil {
+		return nil, x.errorf("index: links of %d: %w", event, err)
+	}
+	var out []ovLink
 	for ok := it.First(); ok; ok = it.Next() {
 		version, stream, err := decodeLinked(it.Value())
 		if err != nil {
 			it.Close()
-			return dst, x.errorf("index: links of %d: %w", event, err)
+			return nil, x.errorf("index: links of %d: %w", event, err)
 		}
-		st, err := x.stream(stream)
-		if err != nil {
-			it.Close()
-			return dst, err
-		}
-		if version >= st.First && version < st.Next {
-			// Linked twice while visible (the store never does, the index does not
-			// check): the stream comes once, at its last link.
-			if i := slices.Index(dst[start:], stream); i >= 0 {
-				dst = slices.Delete(dst, start+i, start+i+1)
-			}
-			dst = append(dst, stream)
-		}
+		out = append(out, ovLink{pos: suffix64(it.Key()), version: version, stream: stream})
 	}
 	if err := it.Close(); err != nil {
-		return dst, x.errorf("index: links of %d: %w", event, err)
+		return nil, x.errorf("index: links of %d: %w", event, err)
 	}
-	return dst, nil
+	return append(out, ov...), nil
 }
 
 // Caused calls fn with the position of each event caused by the event at position
@@ -1038,27 +1236,33 @@ func (x *Index) Caused(event, after uint64, fn func(child uint64) (more bool, er
 		return err
 	}
 	defer x.exit()
-	lo := pairKey(nil, spaceCaused, event, after+1)
-	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: upper(lo[:9])})
+	// Pebble's children up to the cut, the overlays' after it; those up to after left out
+	// (the bound, and the loop for the overlays').
+	segs, cut := x.ovCaused(event)
+	lo := pairKey(nil, spaceCaused, event, min(after, cut)+1)
+	if after >= cut {
+		lo = pairKey(nil, spaceCaused, event, cut) // below the upper bound; the loop skips it
+	}
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: pairKey(nil, spaceCaused, event, cut+1)})
 	if err != nil {
 		return x.errorf("index: caused by %d: %w", event, err)
 	}
+	c := newPosCursor(it, it.First(), segs, false)
 	skip, err := x.newDeadSkipper(false)
 	if err != nil {
-		it.Close()
+		c.close()
 		return x.errorf("index: caused by %d: %w", event, err)
 	}
 	defer skip.close()
-	more := true
-	for ok := it.First(); ok && more; ok = it.Next() {
-		if child := suffix64(it.Key()); !skip.dead(child) {
+	for more := true; c.valid() && more; c.next() {
+		if child := c.pos(); child > after && !skip.dead(child) {
 			if more, err = fn(child); err != nil {
-				it.Close()
+				c.close()
 				return err
 			}
 		}
 	}
-	if err := it.Close(); err != nil {
+	if err := c.close(); err != nil {
 		return x.errorf("index: caused by %d: %w", event, err)
 	}
 	return nil

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -437,9 +439,19 @@ func checkSame(t *testing.T, x *Index, m *model) {
 	if x.Erased("Nope$1", 0) {
 		t.Fatal("Erased holds for a stream never erased")
 	}
+	var dead []uint64
 	for _, e := range m.events {
 		if got, want := must(x.Dead(e.pos)), m.dead(e); got != want {
 			t.Fatalf("Dead(%d) = %v, want %v", e.pos, got, want)
+		}
+		if m.dead(e) {
+			dead = append(dead, e.pos)
+		}
+	}
+	for _, r := range [][2]uint64{{0, m.pos}, {m.pos / 3, m.pos / 2}} {
+		want := slices.DeleteFunc(slices.Clone(dead), func(p uint64) bool { return p < r[0] || p > r[1] })
+		if got := must(x.DeadIn(nil, r[0], r[1])); !slices.Equal(got, want) {
+			t.Fatalf("DeadIn(%d, %d) = %v, want %v", r[0], r[1], got, want)
 		}
 	}
 	for _, e := range append(m.events, modelEvent{id: testID(0)}) {
@@ -542,17 +554,120 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 	}
 }
 
+// modelSize returns the seeds and the workload per round of TestMatchesModel and
+// TestMatchesModelDuringHandOff: 4 seeds of 400 (TestMatchesModelDuringHandOff: 2 of
+// 300), about 15 s without the race detector. Under it (make test), a small run by
+// default, a seed with a full-size overlay and one with hand-offs all along: at the full
+// size their -race runs took ~700 s and ~460 s on a loaded 2-core machine, against make
+// test's 30 minutes for every package. PMD_MODEL_SEEDS=n runs n seeds at the full size,
+// with or without it.
+func modelSize() (seeds uint64, round int, full bool) {
+	if n, err := strconv.Atoi(os.Getenv("PMD_MODEL_SEEDS")); err == nil && n > 0 {
+		return uint64(n), 400, true
+	}
+	if !raceOn {
+		return 4, 400, true
+	}
+	return 2, 40, false
+}
+
 func TestMatchesModel(t *testing.T) {
-	for seed := range uint64(4) {
+	seeds, round, _ := modelSize()
+	for seed := range seeds {
+		// With a small overlay (odd seeds), the background hand-offs run all along,
+		// between and during the writes and the reads.
+		limit := handOffEntries
+		if seed%2 == 1 {
+			limit = 64
+		}
+		t.Run(fmt.Sprint("seed", seed, "overlay", limit), func(t *testing.T) {
+			testMatchesModel(t, seed, limit, round)
+		})
+	}
+}
+
+func testMatchesModel(t *testing.T, seed uint64, limit, round int) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dir := t.TempDir()
+	x, m := openTest(t, dir), newModel()
+	x.ov.limit = limit
+	for range 3 {
+		workload(t, rng, m, round, x)
+		checkSame(t, x, m)
+	}
+	// What was flushed is what a reopen finds.
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x = openTest(t, dir)
+	x.ov.limit = limit
+	checkSame(t, x, m)
+	workload(t, rng, m, round/2, x)
+	checkSame(t, x, m)
+	dead := 0
+	for _, e := range m.events {
+		if m.dead(e) {
+			dead++
+		}
+	}
+	if dead == 0 || dead == len(m.events) || len(m.erased) == 0 {
+		t.Fatalf("%d of %d events dead, %d streams erased: the workload tests too little", dead, len(m.events), len(m.erased))
+	}
+	t.Logf("%d of %d events dead", dead, len(m.events))
+}
+
+// TestMatchesModelDuringHandOff reads the index while a hand-off of its overlay to pebble
+// is stopped before the table is written (the overlay frozen, pebble without it) and after
+// it is ingested (both have it), with more batches applied meanwhile.
+func TestMatchesModelDuringHandOff(t *testing.T) {
+	seeds, size, full := modelSize()
+	seeds, size, during := max(1, seeds/2), size*3/4, size/8
+	if !full {
+		seeds, size, during = 1, 50, 10
+	}
+	for seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 1))
+			rng := rand.New(rand.NewPCG(seed, 2))
 			dir := t.TempDir()
 			x, m := openTest(t, dir), newModel()
-			for range 3 {
-				workload(t, rng, m, 400, x)
+			stages, resume := make(chan string), make(chan struct{})
+			// A test that fails while the hand-off is paused releases it before the
+			// cleanup of openTest (registered earlier, run later) closes the index,
+			// whose Flush would wait for the hand-off.
+			done := make(chan struct{})
+			t.Cleanup(func() { close(done) })
+			x.ov.pause = func(stage string) {
+				select {
+				case stages <- stage:
+				case <-done:
+					return
+				}
+				select {
+				case <-resume:
+				case <-done:
+				}
+			}
+			for round := range 2 {
+				workload(t, rng, m, size, x)
+				flushed := make(chan error, 1)
+				go func() { flushed <- x.Flush() }()
+				for _, want := range []string{"frozen", "ingested"} {
+					if got := <-stages; got != want {
+						t.Fatalf("round %d: hand-off at %q, want %q", round, got, want)
+					}
+					workload(t, rng, m, during, x)
+					checkSame(t, x, m)
+					resume <- struct{}{}
+				}
+				if err := <-flushed; err != nil {
+					t.Fatal(err)
+				}
 				checkSame(t, x, m)
 			}
-			// What was flushed is what a reopen finds.
+			x.ov.pause = nil
 			if err := x.Flush(); err != nil {
 				t.Fatal(err)
 			}
@@ -561,18 +676,6 @@ func TestMatchesModel(t *testing.T) {
 			}
 			x = openTest(t, dir)
 			checkSame(t, x, m)
-			workload(t, rng, m, 200, x)
-			checkSame(t, x, m)
-			dead := 0
-			for _, e := range m.events {
-				if m.dead(e) {
-					dead++
-				}
-			}
-			if dead == 0 || dead == len(m.events) || len(m.erased) == 0 {
-				t.Fatalf("%d of %d events dead, %d streams erased: the workload tests too little", dead, len(m.events), len(m.erased))
-			}
-			t.Logf("%d of %d events dead", dead, len(m.events))
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -30,6 +31,9 @@ func (x *Index) Dead(pos uint64) (bool, error) {
 }
 
 func (x *Index) dead(pos uint64) (bool, error) {
+	if dead, found := x.ovDead(pos); found {
+		return dead, nil
+	}
 	var kb [9]byte
 	_, closer, err := x.db.Get(deadKey(kb[:0], pos))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -51,12 +55,30 @@ func (x *Index) DeadIn(dst []uint64, from, to uint64) ([]uint64, error) {
 	if from > to {
 		return dst, nil
 	}
+	// The overlays' marks and removed marks, newer than pebble's. They are taken
+	// before pebble is read: an overlay dropped meanwhile is in pebble then.
+	marks := x.ovDeadIn(from, to)
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: deadKey(nil, from), UpperBound: upper(deadKey(nil, to))})
 	if err != nil {
 		return dst, x.errorf("index: dead events: %w", err)
 	}
-	for ok := it.First(); ok; ok = it.Next() {
-		dst = append(dst, suffix64(it.Key()))
+	if len(marks) == 0 {
+		for ok := it.First(); ok; ok = it.Next() {
+			dst = append(dst, suffix64(it.Key()))
+		}
+	} else {
+		for ok := it.First(); ok; ok = it.Next() {
+			if p := suffix64(it.Key()); !marks.has(p) {
+				marks[p] = true
+			}
+		}
+		start := len(dst)
+		for p, dead := range marks {
+			if dead {
+				dst = append(dst, p)
+			}
+		}
+		slices.Sort(dst[start:])
 	}
 	if err := it.Close(); err != nil {
 		return dst, x.errorf("index: dead events: %w", err)
@@ -67,20 +89,42 @@ func (x *Index) DeadIn(dst []uint64, from, to uint64) ([]uint64, error) {
 // deadSkipper answers "is pos dead?" for positions asked in one direction, with one
 // iterator over the dead marks, so that a list read pays a seek per live entry at most.
 type deadSkipper struct {
+	x        *Index
+	ovs      []*overlay // the overlays as of the iterator, newest first
 	it       *pebble.Iterator
 	backward bool
 	kb       []byte
 }
 
 func (x *Index) newDeadSkipper(backward bool) (*deadSkipper, error) {
+	// The overlays first, then pebble: an overlay dropped meanwhile is in pebble then.
+	var ovs []*overlay
+	x.ov.mu.RLock()
+	x.ov.newest(func(o *overlay) bool {
+		ovs = append(ovs, o)
+		return true
+	})
+	x.ov.mu.RUnlock()
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceDead}, UpperBound: []byte{spaceDead + 1}})
 	if err != nil {
 		return nil, err
 	}
-	return &deadSkipper{it: it, backward: backward}, nil
+	return &deadSkipper{x: x, ovs: ovs, it: it, backward: backward}, nil
 }
 
 func (d *deadSkipper) dead(pos uint64) bool {
+	// The active overlay takes marks meanwhile: its map is read under the lock.
+	d.x.ov.mu.RLock()
+	var dead, found bool
+	for _, o := range d.ovs {
+		if dead, found = o.dead[pos]; found {
+			break
+		}
+	}
+	d.x.ov.mu.RUnlock()
+	if found {
+		return dead
+	}
 	d.kb = deadKey(d.kb[:0], pos)
 	var ok bool
 	if d.backward {

@@ -121,7 +121,11 @@ var storeDescs = map[string]*prometheus.Desc{
 	"cachemax":  prometheus.NewDesc("pmd_index_cache_limit_bytes", "The bound on pmd_index_cache_bytes: pmd serve --cache.", nil, nil),
 	"hits":      prometheus.NewDesc("pmd_index_cache_hits_total", "Index block cache hits.", nil, nil),
 	"misses":    prometheus.NewDesc("pmd_index_cache_misses_total", "Index block cache misses.", nil, nil),
-	"memtable":  prometheus.NewDesc("pmd_index_memtable_bytes", "Index entries in memory, not yet flushed.", nil, nil),
+	"memtable":  prometheus.NewDesc("pmd_index_memtable_bytes", "Bytes in the index's memtables; its newest entries are in its overlays (pmd_index_overlay_bytes).", nil, nil),
+	"ovEntries": prometheus.NewDesc("pmd_index_overlay_entries", "Index entries in the overlay taking batches, in memory and not yet on disk.", nil, nil),
+	"ovFrozen":  prometheus.NewDesc("pmd_index_overlays_frozen", "Full index overlays waiting for their hand-off to disk (at most 4); staying above 0 means the hand-offs fail.", nil, nil),
+	"ovBytes":   prometheus.NewDesc("pmd_index_overlay_bytes", "An estimate of the memory of the index's overlays, its newest entries.", nil, nil),
+	"handoffs":  prometheus.NewDesc("pmd_index_handoff_failures_total", "Hand-offs of an index overlay to disk that failed (disk full, I/O error); each is logged and tried again.", nil, nil),
 	"l0":        prometheus.NewDesc("pmd_index_l0_files", "Index files in level 0; a growing number means compactions are behind.", nil, nil),
 	"scavenges": prometheus.NewDesc("pmd_scavenges_total", "Scavenges finished since the daemon started.", nil, nil),
 	"scavenged": prometheus.NewDesc("pmd_scavenged_bytes_total", "Disk bytes scavenges freed since the daemon started.", nil, nil),
@@ -142,13 +146,14 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for key, v := range map[string]float64{
 		"damaged": float64(st.DamagedRecords), "failing": failing, "durable": float64(st.IndexDurable),
 		"disk": float64(st.IndexDiskBytes), "cache": float64(st.IndexCacheBytes), "cachemax": float64(st.IndexCacheLimit), "memtable": float64(st.IndexMemTableBytes),
-		"l0": float64(st.IndexL0Files),
+		"l0": float64(st.IndexL0Files), "ovEntries": float64(st.IndexOverlayEntries), "ovFrozen": float64(st.IndexOverlaysFrozen),
+		"ovBytes": float64(st.IndexOverlayBytes),
 	} {
 		ch <- prometheus.MustNewConstMetric(storeDescs[key], prometheus.GaugeValue, v)
 	}
 	for key, v := range map[string]float64{
 		"failures": float64(st.WriteFailures), "hits": float64(st.IndexCacheHits), "misses": float64(st.IndexCacheMisses),
-		"scavenges": float64(st.Scavenges), "scavenged": float64(st.ScavengedBytes),
+		"scavenges": float64(st.Scavenges), "scavenged": float64(st.ScavengedBytes), "handoffs": float64(st.IndexHandOffFailures),
 	} {
 		ch <- prometheus.MustNewConstMetric(storeDescs[key], prometheus.CounterValue, v)
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pmd-dev/pmd"
@@ -93,9 +94,12 @@ func run(dir string, writers int, warmup, d time.Duration, noSync bool) (result,
 		}(w)
 	}
 	time.Sleep(warmup)
+	cpu0 := cpuNow()
 	start, from := time.Now(), n.Load()
 	time.Sleep(d)
 	counted := n.Load() - from
+	cpu := cpuNow() - cpu0
+	fmt.Fprintf(os.Stderr, "CPUEV label=%s events=%d cpu_us_per_event=%.2f rate=%.0f\n", os.Args[len(os.Args)-1], counted, cpu.Seconds()*1e6/float64(counted), float64(counted)/time.Since(start).Seconds())
 	secs := time.Since(start).Seconds()
 	stop.Store(true)
 	wg.Wait()
@@ -108,4 +112,11 @@ func run(dir string, writers int, warmup, d time.Duration, noSync bool) (result,
 		return result{}, err
 	}
 	return result{Writers: writers, Sync: !noSync, Warmup: warmup.Seconds(), Events: counted, Seconds: secs, EventsPerSec: float64(counted) / secs}, nil
+}
+
+// cpuNow is the process's user+system CPU time (throw-away measurement).
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
