@@ -14,16 +14,8 @@ import (
 // the index's iteration and the body's read waiting behind Close. Here the body closes the
 // store itself, which returns only if nothing the loop holds waits for the body.
 func TestCausedSeqBodyHoldsNoLock(t *testing.T) {
-	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, parent := openWithParent(t)
 	ctx := context.Background()
-	parent := pmd.EventData{ID: uuid.New(), Type: "Placed"}
-	if _, err := s.Append(ctx, "Order$1", pmd.Any, parent); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.Append(ctx, "Order$1", pmd.Any, causedBy("Shipped", parent.ID), causedBy("Billed", parent.ID)); err != nil {
 		t.Fatal(err)
 	}
@@ -48,16 +40,8 @@ func TestCausedSeqBodyHoldsNoLock(t *testing.T) {
 // CausedSeq reads the caused events' positions 256 at a time: every one comes once, in
 // log order, across the chunks, and a loop that stops early stops there.
 func TestCausedSeqAcrossChunks(t *testing.T) {
-	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, parent := openWithParent(t)
 	ctx := context.Background()
-	parent := pmd.EventData{ID: uuid.New(), Type: "Placed"}
-	if _, err := s.Append(ctx, "Order$1", pmd.Any, parent); err != nil {
-		t.Fatal(err)
-	}
 	const n = 600
 	batch := make([]pmd.EventData, 0, 100)
 	for i := range n {
@@ -87,4 +71,20 @@ func TestCausedSeqAcrossChunks(t *testing.T) {
 	if evs, err := s.Caused(ctx, parent.ID, 300); err != nil || len(evs) != 300 || evs[299].Position != evs[0].Position+299 {
 		t.Fatalf("Caused(300) = %d events, %v", len(evs), err)
 	}
+}
+
+// openWithParent opens a store holding one event, Order$1's Placed, for others to name as
+// their cause.
+func openWithParent(t *testing.T) (*pmd.Store, pmd.EventData) {
+	t.Helper()
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	parent := pmd.EventData{ID: uuid.New(), Type: "Placed"}
+	if _, err := s.Append(context.Background(), "Order$1", pmd.Any, parent); err != nil {
+		t.Fatal(err)
+	}
+	return s, parent
 }

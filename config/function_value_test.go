@@ -24,23 +24,7 @@ func TestDataValueThatIsAFunctionIsRefusedAtLoad(t *testing.T) {
 		{`"now()"`, 0, ""},
 		{`"upper(event.type)"`, 0, ""},
 	} {
-		t.Run(tt.value, func(t *testing.T) {
-			_, err := Parse("pmd.yaml", []byte("processes:\n  - name: A\n    correlate_by: id\n    handles: [X]\n"+
-				"    issue: {type: Z, data: {v: "+tt.value+"}}\n"))
-			if tt.msg == "" {
-				if err != nil {
-					t.Fatalf("got %v, want the file to load", err)
-				}
-				return
-			}
-			var errs Errors
-			if !errors.As(err, &errs) || len(errs) != 1 {
-				t.Fatalf("got %v, want one error", err)
-			}
-			if e := errs[0]; e.Line != 5 || e.Column != tt.col || !strings.Contains(e.Msg, tt.msg) {
-				t.Fatalf("got %q, want 5:%d with %q", e, tt.col, tt.msg)
-			}
-		})
+		t.Run(tt.value, func(t *testing.T) { checkDataValueLoad(t, tt.value, tt.col, tt.msg) })
 	}
 }
 
@@ -68,23 +52,7 @@ func TestFunctionInsideDataValueIsRefusedAtLoad(t *testing.T) {
 		{`"['first', upper('x')]"`, 0, ""},
 		{`"{'s': 'first'}"`, 0, ""},
 	} {
-		t.Run(tt.value, func(t *testing.T) {
-			_, err := Parse("pmd.yaml", []byte("processes:\n  - name: A\n    correlate_by: id\n    handles: [X]\n"+
-				"    issue: {type: Z, data: {v: "+tt.value+"}}\n"))
-			if tt.msg == "" {
-				if err != nil {
-					t.Fatalf("got %v, want the file to load", err)
-				}
-				return
-			}
-			var errs Errors
-			if !errors.As(err, &errs) || len(errs) != 1 {
-				t.Fatalf("got %v, want one error", err)
-			}
-			if e := errs[0]; e.Line != 5 || e.Column != tt.col || !strings.Contains(e.Msg, tt.msg) {
-				t.Fatalf("got %q, want 5:%d with %q", e, tt.col, tt.msg)
-			}
-		})
+		t.Run(tt.value, func(t *testing.T) { checkDataValueLoad(t, tt.value, tt.col, tt.msg) })
 	}
 }
 
@@ -99,5 +67,26 @@ func TestFunctionInConditionIsRefusedAtLoad(t *testing.T) {
 	}
 	if e := errs[0]; e.Line != 5 || e.Column != 22 || !strings.Contains(e.Msg, "first is a function, not a value") {
 		t.Fatalf("got %q, want 5:22 saying first is a function", e)
+	}
+}
+
+// checkDataValueLoad parses a file whose command data holds value at line 5 and checks
+// that it loads (msg "") or fails with one error at 5:col holding msg.
+func checkDataValueLoad(t *testing.T, value string, col int, msg string) {
+	t.Helper()
+	_, err := Parse("pmd.yaml", []byte("processes:\n  - name: A\n    correlate_by: id\n    handles: [X]\n"+
+		"    issue: {type: Z, data: {v: "+value+"}}\n"))
+	if msg == "" {
+		if err != nil {
+			t.Fatalf("got %v, want the file to load", err)
+		}
+		return
+	}
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("got %v, want one error", err)
+	}
+	if e := errs[0]; e.Line != 5 || e.Column != col || !strings.Contains(e.Msg, msg) {
+		t.Fatalf("got %q, want 5:%d with %q", e, col, msg)
 	}
 }
