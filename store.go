@@ -143,6 +143,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		known:    make(map[string]index.StreamState),
 		ibatch:   engine.NewBatch(eng.Index, eng.Log),
 	}
+	if s.lastTS, err = s.LastEventTime(); err != nil {
+		eng.Close()
+		return nil, err
+	}
 	for range cap(s.free) {
 		s.free <- &stage{durable: make(chan struct{}, 1)}
 	}

@@ -288,9 +288,9 @@ func (f *fsm) reach(pos uint64, id uuid.UUID) error {
 		}
 		// The copied events' timestamps count as applied ones do: this node, leading
 		// later with a clock behind the one that wrote them, must not go below them.
-		ts, err := lastEventTime(f.store)
+		ts, err := f.store.LastEventTime()
 		if err != nil {
-			return err
+			return fmt.Errorf("cluster: %w", err)
 		}
 		if ts > f.lastTS.Load() {
 			f.lastTS.Store(ts)

@@ -198,9 +198,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.applied.Store(applied)
-	ts, err := lastEventTime(cfg.Store)
+	// Raft does not apply again, after a restart, the entries the store holds: the
+	// greatest applied timestamp starts at the store's last event, or a leader whose clock
+	// is behind the one that wrote them would give its writes earlier timestamps.
+	ts, err := cfg.Store.LastEventTime()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.fsm.lastTS.Store(ts)
 	if err := n.open(ctx); err != nil {

@@ -90,7 +90,7 @@ func TestTimestampsGrowAfterACatchUp(t *testing.T) {
 	if err := untilIdle(ctx, n1, 3); err != nil {
 		t.Fatalf("n2 catching up: %v", err)
 	}
-	want, err := lastEventTime(s1)
+	want, err := s1.LastEventTime()
 	must(t, err)
 	if got := n2.fsm.lastTS.Load(); got < want {
 		t.Errorf("n2 caught up to events of timestamp %v, and takes the greatest applied to be %v", time.Unix(0, want).UTC(), time.Unix(0, got).UTC())
