@@ -62,7 +62,7 @@
 //     (whatever its pm_kind) issues nothing, marks no key issued and ends no command;
 //     Apply sees it like any event of the stream. Records written by earlier versions
 //     count below the manager's legacy mark, a checkpoint its first start on this
-//     version writes before reading anything (FORMAT.md).
+//     version writes (FORMAT.md).
 //   - Each record carries metadata causation_id (the handled event, or for a deadline the
 //     DeadlineScheduled record that set it), correlation_id (that event's correlation_id,
 //     or its id), pm_kind and pm_key (see MetaKind).

@@ -30,19 +30,16 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 			resume = 0
 		}
 	}
-	markTypes := types
-	if resume == 0 {
-		markTypes = nil
-	}
-	t, err := m.loadTrust(ctx, resume, markTypes)
+	t, marked, err := m.loadTrust(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var histories map[uuid.UUID]*history
 	var d *dispatcher
 	var src *commandSource
+	var records int
 	if m.opts.Deliver != nil {
-		if histories, err = m.readDeliveries(ctx, t); err != nil {
+		if histories, records, err = m.readDeliveries(ctx, t); err != nil {
 			return 0, err
 		}
 		d, src = m.newCommands()
@@ -54,6 +51,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("pm: %s: load: %w", m.name, err)
 		}
+		records++
 		id, ok := strings.CutPrefix(e.Stream, prefix)
 		if !ok {
 			continue
@@ -71,6 +69,19 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 					d.add(h.resume(m.newDelivery(c, &e)))
 				}
 			}
+		}
+	}
+	// Without a mark, the first checkpoint written is the mark; at once when records of an
+	// earlier version may be among those read, so that no later record passes for one
+	// of them at the next start.
+	m.markPending = !marked
+	if !marked && records > 0 {
+		markTypes := types
+		if resume == 0 {
+			markTypes = nil
+		}
+		if err := m.writeCheckpoint(ctx, resume, markTypes); err != nil {
+			return 0, err
 		}
 	}
 	total, err := m.countProcesses()
@@ -159,13 +170,15 @@ func checkpointTypes(data map[string]any) ([]string, bool) {
 }
 
 // readDeliveries returns the history of every command with a record of the runtime's
-// (t) in a deliveries stream.
-func (m *Manager) readDeliveries(ctx context.Context, t *trust) (map[uuid.UUID]*history, error) {
+// (t) in a deliveries stream, and how many records the streams hold.
+func (m *Manager) readDeliveries(ctx context.Context, t *trust) (map[uuid.UUID]*history, int, error) {
 	out := make(map[uuid.UUID]*history)
+	records := 0
 	for e, err := range m.store.ReadCategory(ctx, m.name+".deliveries", pmd.ReadOptions{}) {
 		if err != nil {
-			return nil, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
+			return nil, 0, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
 		}
+		records++
 		d, ok := deliveryOf(&e)
 		if !ok || !t.delivery(&e) {
 			continue
@@ -177,76 +190,26 @@ func (m *Manager) readDeliveries(ctx context.Context, t *trust) (map[uuid.UUID]*
 		}
 		h.observe(d)
 	}
-	return out, nil
+	return out, records, nil
 }
 
 // loadTrust sets which records of the manager's streams are its own (trust): those with
 // its ids, and those an earlier version wrote, below the legacy cutoff. The cutoff is
 // the legacy_before of the store's legacy mark, a checkpoint with an id only this
-// manager can make (legacyMarkID), of the first generation the store shows. Without
-// one, it writes the mark at once, before reading anything, so that no record appended
-// later passes for an earlier version's at the next start, even after a crash: a
-// checkpoint of resume for types, under the first generation the store does not hold.
-// Its cutoff is the log's end now when no generation is stored (a store written by an
-// earlier version, or by none: this version has written nothing yet), else 0: an
-// earlier mark is stored but no longer visible (its stream deleted, or retention hiding
-// it), and its cutoff, which cannot be read, is no later than its own position; 0 is
-// the only one that lets no record written since pass for an earlier version's.
-func (m *Manager) loadTrust(ctx context.Context, resume uint64, types []string) (*trust, error) {
-	for gen := 0; ; gen++ {
-		if gen == maxLegacyMarks {
-			return nil, fmt.Errorf("pm: %s: %d generations of the legacy mark are stored and none stays in view in %s: see its retention",
-				m.name, gen, checkpointStream(m.name))
-		}
-		before, marked, err := m.readLegacyMark(ctx, gen)
-		if err != nil {
-			return nil, err
-		}
-		if !marked {
-			if gen == 0 {
-				before = m.store.LastPosition() + 1
-			} else {
-				before = 0
-			}
-			if err := m.writeLegacyMark(ctx, gen, before, resume, types); err != nil {
-				return nil, err
-			}
-			// The store refuses a stored id (ErrDuplicateEvent), or takes the append for
-			// a retry of the one that wrote it and writes nothing: either way the mark of
-			// this generation stays out of view, and the next one is written.
-			if _, shown, err := m.readLegacyMark(ctx, gen); err != nil {
-				return nil, err
-			} else if !shown {
-				continue
-			}
-			if gen > 0 {
-				m.logger.Warn("pm: the legacy mark is no longer visible (checkpoint stream deleted, or retention hides it): wrote a new one, and no record counts as an earlier version's any more",
-					"manager", m.name, "generation", gen)
-			}
-		}
-		t := &trust{ns: m.ns, legacyBefore: before}
-		m.trust.Store(t)
-		return t, nil
+// manager can make (legacyMarkID); without one (a store written by an earlier version,
+// or by none), the log's end now: this version has written nothing yet. marked says
+// whether the mark is stored.
+func (m *Manager) loadTrust(ctx context.Context) (*trust, bool, error) {
+	before, marked, err := m.readLegacyMark(ctx)
+	if err != nil {
+		return nil, false, err
 	}
-}
-
-// maxLegacyMarks bounds the generations of the legacy mark a start looks through.
-const maxLegacyMarks = 10000
-
-// writeLegacyMark appends the legacy mark of generation gen, with cutoff before: a
-// checkpoint of position for types (nil: none recorded). An id the store holds already
-// is no error: the caller looks the mark up again.
-func (m *Manager) writeLegacyMark(ctx context.Context, gen int, before, position uint64, types []string) error {
-	rec := pmd.EventData{ID: legacyMarkID(m.ns, m.name, gen), Type: checkpointType,
-		Data: map[string]any{"position": position, legacyField: before}}
-	if types != nil {
-		rec.Data["types"] = types
+	if !marked {
+		before = m.store.LastPosition() + 1
 	}
-	_, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, rec)
-	if err != nil && !errors.Is(err, pmd.ErrDuplicateEvent) {
-		return fmt.Errorf("pm: %s: write the legacy mark: %w", m.name, err)
-	}
-	return nil
+	t := &trust{ns: m.ns, legacyBefore: before}
+	m.trust.Store(t)
+	return t, marked, nil
 }
 
 // countProcesses counts the process streams with a visible event.

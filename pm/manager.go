@@ -125,6 +125,9 @@ type Manager struct {
 	// trust says which records of its streams are its own: set by Run's load (nil
 	// before; see trustNow).
 	trust atomic.Pointer[trust]
+	// markPending says that the store holds no legacy mark yet: the next checkpoint
+	// carries it (see load). Used by the checkpoint writer only, after load.
+	markPending bool
 
 	// The folds of the processes handled last, and what snapshots need.
 	cache       *cache
@@ -1032,7 +1035,7 @@ func (m *Manager) saveCheckpoint(ctx context.Context) error {
 	low := m.low()
 	moved := low > m.saved
 	m.mu.Unlock()
-	if !moved {
+	if !moved && !m.markPending {
 		return nil
 	}
 	if err := m.writeCheckpoint(ctx, low, m.handledTypes()); err != nil {
@@ -1045,15 +1048,28 @@ func (m *Manager) saveCheckpoint(ctx context.Context) error {
 }
 
 // writeCheckpoint appends a checkpoint at position for the handled types (nil: none
-// recorded, as one written before checkpoints carried them).
+// recorded, as one written before checkpoints carried them). While the store holds no
+// legacy mark (markPending), the checkpoint is the mark: it has the id legacyMarkID and
+// the manager's legacy cutoff in legacy_before.
 func (m *Manager) writeCheckpoint(ctx context.Context, position uint64, types []string) error {
 	rec := pmd.EventData{Type: checkpointType, Data: map[string]any{"position": position}}
 	if types != nil {
 		rec.Data["types"] = types
 	}
-	if _, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, rec); err != nil {
+	if m.markPending {
+		rec.ID = legacyMarkID(m.ns, m.name)
+		rec.Data[legacyField] = m.trust.Load().legacyBefore
+	}
+	_, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, rec)
+	if m.markPending && errors.Is(err, pmd.ErrDuplicateEvent) {
+		// The mark is stored already (its stream was deleted since): it stands.
+		m.markPending = false
+		return m.writeCheckpoint(ctx, position, types)
+	}
+	if err != nil {
 		return fmt.Errorf("pm: %s: write checkpoint: %w", m.name, err)
 	}
+	m.markPending = false
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -57,15 +56,9 @@ func (t *trust) snapshot(e *pmd.Event) bool {
 }
 
 // legacyMarkID is the id of the checkpoint that records the legacy cutoff of manager
-// name in the namespace ns, generation gen: one per manager and store, looked up by id.
-// A generation is written only when every earlier one is stored but no longer visible
-// (its stream deleted, or retention hiding it), as the store refuses a stored id again.
-func legacyMarkID(ns uuid.UUID, name string, gen int) uuid.UUID {
-	key := checkpointStream(name) + "@legacy"
-	if gen > 0 {
-		key += "#" + strconv.Itoa(gen)
-	}
-	return uuid.NewSHA1(ns, []byte(key))
+// name in the namespace ns: one per manager and store, looked up by id.
+func legacyMarkID(ns uuid.UUID, name string) uuid.UUID {
+	return uuid.NewSHA1(ns, []byte(checkpointStream(name)+"@legacy"))
 }
 
 // legacyField is the field of the checkpoint data that holds the cutoff.
@@ -77,7 +70,7 @@ func (m *Manager) trustNow(ctx context.Context) (*trust, error) {
 	if t := m.trust.Load(); t != nil {
 		return t, nil
 	}
-	before, found, err := m.readLegacyMark(ctx, 0)
+	before, found, err := m.readLegacyMark(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +80,11 @@ func (m *Manager) trustNow(ctx context.Context) (*trust, error) {
 	return &trust{ns: m.ns, legacyBefore: before}, nil
 }
 
-// readLegacyMark looks up the legacy mark of generation gen: its legacy_before, or, if
-// that does not read (erased), its own position, past every record written before it;
-// false when the store shows no such event (never written, or no longer visible).
-func (m *Manager) readLegacyMark(ctx context.Context, gen int) (uint64, bool, error) {
-	e, err := m.store.Event(ctx, legacyMarkID(m.ns, m.name, gen))
+// readLegacyMark looks up the checkpoint that records the manager's legacy cutoff: its
+// legacy_before, or, if that does not read (erased), its own position, past every
+// record written before it.
+func (m *Manager) readLegacyMark(ctx context.Context) (uint64, bool, error) {
+	e, err := m.store.Event(ctx, legacyMarkID(m.ns, m.name))
 	var gone *pmd.EventNotFoundError
 	switch {
 	case errors.As(err, &gone):
