@@ -138,41 +138,64 @@ func TestLeaderReadAppendsNothing(t *testing.T) {
 // catch-up tests wait for that). It stayed where it was before the node went away: the
 // state machine never sees an entry again, and the store's copy was complete all along.
 func TestCatchUpToASnapshotAtTheEnd(t *testing.T) {
-	// n1 must stay the leader (its store takes the writes): timeouts three times the
-	// default keep an election out under load.
-	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
-	cfg1 := slow
-	cfg1.TrailingLogs = 1
-	s1, n1 := startOne(t, t.TempDir(), cfg1)
-	defer s1.Close()
-	defer n1.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir2 := t.TempDir()
-	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, slow)
-	s3, n3 := startPeer(t, "n3", "", n1.Self().RaftAddr, slow)
-	defer s3.Close()
-	defer n3.Close()
-	if err := untilIdle(ctx, n1, 3); err != nil {
-		t.Fatalf("n2 joining: %v", err)
-	}
-	addr2 := n2.Self().RaftAddr
-	must(t, n2.Close())
-	must(t, s2.Close())
+	c := startWithN2Away(ctx, t)
+	s1, n1 := c.s1, c.n1
 	for range 30 {
 		_, err := s1.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "T"})
 		must(t, err)
 	}
 	must(t, n1.raft.Snapshot().Error())
-	cfg2 := slow
-	cfg2.RaftAddr = addr2
-	s2, n2 = startPeer(t, "n2", dir2, n1.Self().RaftAddr, cfg2)
-	defer s2.Close()
-	defer n2.Close()
+	s2, _ := c.rejoin(t)
 	if err := untilIdle(ctx, n1, 3); err != nil {
 		t.Fatalf("n2 catching up: %v (n2 holds %d records of %d)", err, s2.LastPosition(), s1.LastPosition())
 	}
 	if s2.LastPosition() != s1.LastPosition() {
 		t.Fatalf("n2 holds %d records, n1 %d", s2.LastPosition(), s1.LastPosition())
 	}
+}
+
+// n2Away is a three-node cluster whose n2 is away: n1 leads, with TrailingLogs 1, so that a
+// snapshot it takes drops the entries n2 lacks, and timeouts three times the default, so
+// that no election takes the lead from it under load.
+type n2Away struct {
+	s1          *pmd.Store
+	n1          *Node
+	slow        Config
+	dir2, addr2 string // n2's data directory and Raft address, for its rejoin
+}
+
+// startWithN2Away starts n1, n2 and n3, waits until all three are in, and stops n2.
+func startWithN2Away(ctx context.Context, t *testing.T) *n2Away {
+	t.Helper()
+	c := &n2Away{slow: Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}}
+	cfg1 := c.slow
+	cfg1.TrailingLogs = 1
+	c.s1, c.n1 = startOne(t, t.TempDir(), cfg1)
+	t.Cleanup(func() { c.s1.Close() })
+	t.Cleanup(func() { c.n1.Close() })
+	c.dir2 = t.TempDir()
+	s2, n2 := startPeer(t, "n2", c.dir2, c.n1.Self().RaftAddr, c.slow)
+	s3, n3 := startPeer(t, "n3", "", c.n1.Self().RaftAddr, c.slow)
+	t.Cleanup(func() { s3.Close() })
+	t.Cleanup(func() { n3.Close() })
+	if err := untilIdle(ctx, c.n1, 3); err != nil {
+		t.Fatalf("n2 joining: %v", err)
+	}
+	c.addr2 = n2.Self().RaftAddr
+	must(t, n2.Close())
+	must(t, s2.Close())
+	return c
+}
+
+// rejoin starts n2 again, on its data directory and Raft address.
+func (c *n2Away) rejoin(t *testing.T) (*pmd.Store, *Node) {
+	t.Helper()
+	cfg2 := c.slow
+	cfg2.RaftAddr = c.addr2
+	s2, n2 := startPeer(t, "n2", c.dir2, c.n1.Self().RaftAddr, cfg2)
+	t.Cleanup(func() { s2.Close() })
+	t.Cleanup(func() { n2.Close() })
+	return s2, n2
 }

@@ -53,27 +53,10 @@ func TestTimestampsGrowAcrossARestart(t *testing.T) {
 // records come from no entry the node applies, so the greatest timestamp it applied
 // stayed below them.
 func TestTimestampsGrowAfterACatchUp(t *testing.T) {
-	// n1 must stay the leader while n2 is away: timeouts three times the default keep
-	// an election out under load.
-	slow := Config{HeartbeatTimeout: 3 * time.Second, ElectionTimeout: 3 * time.Second}
-	cfg1 := slow
-	cfg1.TrailingLogs = 1
-	s1, n1 := startOne(t, t.TempDir(), cfg1)
-	defer s1.Close()
-	defer n1.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dir2 := t.TempDir()
-	s2, n2 := startPeer(t, "n2", dir2, n1.Self().RaftAddr, slow)
-	s3, n3 := startPeer(t, "n3", "", n1.Self().RaftAddr, slow)
-	defer s3.Close()
-	defer n3.Close()
-	if err := untilIdle(ctx, n1, 3); err != nil {
-		t.Fatalf("n2 joining: %v", err)
-	}
-	addr2 := n2.Self().RaftAddr
-	must(t, n2.Close())
-	must(t, s2.Close())
+	c := startWithN2Away(ctx, t)
+	s1, n1 := c.s1, c.n1
 	n1.applyMu.Lock()
 	n1.lastTS = time.Now().Add(time.Hour).UnixNano() // as a leader whose clock is an hour ahead
 	n1.applyMu.Unlock()
@@ -82,11 +65,7 @@ func TestTimestampsGrowAfterACatchUp(t *testing.T) {
 		must(t, err)
 	}
 	must(t, n1.raft.Snapshot().Error())
-	cfg2 := slow
-	cfg2.RaftAddr = addr2
-	s2, n2 = startPeer(t, "n2", dir2, n1.Self().RaftAddr, cfg2)
-	defer s2.Close()
-	defer n2.Close()
+	_, n2 := c.rejoin(t)
 	if err := untilIdle(ctx, n1, 3); err != nil {
 		t.Fatalf("n2 catching up: %v", err)
 	}
