@@ -506,8 +506,7 @@ func TestProcessPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []pmd.Event
-	var states []any
+	var read pagesRead
 	before := int64(-1)
 	for pages := 0; ; pages++ {
 		page, err := m.ProcessPage(ctx, "a", before, 7)
@@ -523,17 +522,35 @@ func TestProcessPage(t *testing.T) {
 		if page.Snapshot == nil || page.Snapshot.Version < full.Version-4 {
 			t.Errorf("page %d: snapshot %+v, want one at %d or later", pages, page.Snapshot, full.Version-4)
 		}
-		events = append(slices.Clone(page.Events), events...)
-		states = append(slices.Clone(page.States), states...)
+		read.add(page)
 		if page.Older < 0 {
 			break
 		}
 		before = page.Older
 	}
-	if !reflect.DeepEqual(events, full.Events) {
-		t.Errorf("the pages hold %d events, the stream %d", len(events), len(full.Events))
+	read.check(t, full)
+}
+
+// pagesRead gathers the pages of a process read newest first, to be checked against the
+// whole process as one replay shows it.
+type pagesRead struct {
+	events []pmd.Event
+	states []any
+}
+
+// add puts page, older than those added so far, before them.
+func (r *pagesRead) add(page Process) {
+	r.events = append(slices.Clone(page.Events), r.events...)
+	r.states = append(slices.Clone(page.States), r.states...)
+}
+
+// check fails t unless the pages hold full's events and states, each once, in order.
+func (r *pagesRead) check(t *testing.T, full Process) {
+	t.Helper()
+	if !reflect.DeepEqual(r.events, full.Events) {
+		t.Errorf("the pages hold %d events, the stream %d", len(r.events), len(full.Events))
 	}
-	if !reflect.DeepEqual(states, full.States) {
+	if !reflect.DeepEqual(r.states, full.States) {
 		t.Error("the states of the pages are not those of a full replay")
 	}
 }
