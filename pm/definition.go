@@ -284,8 +284,11 @@ func checkStoredProcessID(name, id string) string {
 	if id == "" {
 		return "is empty"
 	}
-	if n := len(name) + 1 + len(id); n > 256 {
-		return fmt.Sprintf("makes the stream name %d bytes long, the limit is 256", n)
+	// The longest stream a process has is its deliveries stream: an id that leaves no
+	// room for it would have its first command, or already its snapshots stream, refused
+	// by the store, and stop the manager at every start.
+	if n := len(deliveriesStream(name, id)); n > 256 {
+		return fmt.Sprintf("makes the stream name %s.deliveries$<id> %d bytes long, the limit is 256", name, n)
 	}
 	return checkType(id)
 }

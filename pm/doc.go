@@ -86,8 +86,9 @@
 // records, a few per process.
 //
 // Events of a handled type that belong to no process (ProcessID says so, or the id
-// cannot name a stream: empty, too long, control characters) are counted, logged and
-// skipped (see Monitoring). A Decide result the runtime refuses (a key returned twice, a
+// cannot name its streams: empty, control characters, or too long for the longest,
+// "<Name>.deliveries$<id>", to fit in 256 bytes) are counted, logged and skipped (see
+// Monitoring). A Decide result the runtime refuses (a key returned twice, a
 // command without a type, data the store cannot encode) is a bug in the definition:
 // Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
 //
