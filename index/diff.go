@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 )
 
@@ -58,7 +59,16 @@ func (x *Index) diff(y *Index, extra bool) error {
 		return fmt.Errorf("index: diff: %w", err)
 	}
 	defer b.Close()
-	okA, okB := a.First(), b.First()
+	// The format version is Open's to check: an index it opens holds this version's,
+	// or none when it was never flushed (a crash before the first flush), which Open
+	// writes when it may write. Either way it is the same index.
+	skipFormat := func(it *pebble.Iterator, ok bool) bool {
+		if ok && bytes.Equal(it.Key(), keyFormat) {
+			return it.Next()
+		}
+		return ok
+	}
+	okA, okB := skipFormat(a, a.First()), skipFormat(b, b.First())
 	for okA || okB {
 		c := 0
 		switch {
@@ -71,7 +81,7 @@ func (x *Index) diff(y *Index, extra bool) error {
 		}
 		switch {
 		case c < 0 && extra:
-			okA = a.Next()
+			okA = skipFormat(a, a.Next())
 			continue
 		case c < 0:
 			return &DiffError{Key: describeKey(a.Key()), X: describeValue(a.Key(), a.Value()), Y: "none"}
@@ -80,7 +90,7 @@ func (x *Index) diff(y *Index, extra bool) error {
 		case !bytes.Equal(a.Value(), b.Value()):
 			return &DiffError{Key: describeKey(a.Key()), X: describeValue(a.Key(), a.Value()), Y: describeValue(b.Key(), b.Value())}
 		}
-		okA, okB = a.Next(), b.Next()
+		okA, okB = skipFormat(a, a.Next()), skipFormat(b, b.Next())
 	}
 	if err := a.Error(); err != nil {
 		return fmt.Errorf("index: diff: %w", err)
