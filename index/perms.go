@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -21,10 +22,30 @@ const loose = 0o027
 // pebble takes its LOCK file even then.
 func indexFS(readOnly bool, logger *slog.Logger) vfs.FS {
 	if readOnly {
-		return vfs.Default
+		return readOnlyFS{FS: vfs.Default}
 	}
 	return privateFS{FS: vfs.Default, logger: logger}
 }
+
+// readOnlyFS is pebble's file system for a read-only open, which may be of an index on
+// a read-only file system (a backup or snapshot mounted read-only): there pebble cannot
+// open its LOCK file for writing, and needs no lock, as nothing can write the index.
+type readOnlyFS struct {
+	vfs.FS
+}
+
+func (r readOnlyFS) Lock(name string) (io.Closer, error) {
+	l, err := r.FS.Lock(name)
+	if errors.Is(err, syscall.EROFS) {
+		return noLock{}, nil
+	}
+	return l, err
+}
+
+// noLock is the lock of an index on a read-only file system.
+type noLock struct{}
+
+func (noLock) Close() error { return nil }
 
 // privateFS is pebble's file system with the log's permissions: the directories it
 // makes and the files it creates lose the loose bits. A file it opens that another user
