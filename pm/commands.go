@@ -61,7 +61,7 @@ func (src *commandSource) notify(pos uint64) {
 func (src *commandSource) pendingLocked() bool { return src.cursor <= src.notified }
 
 func (src *commandSource) deliver(ctx context.Context, x *delivery) error {
-	return src.m.opts.Deliver(ctx, x.cmd)
+	return callHandler(ctx, src.m.logger, append([]any{"manager", src.m.name}, src.attrs(x)...), src.m.opts.Deliver, x.cmd)
 }
 
 func (src *commandSource) attrs(x *delivery) []any {

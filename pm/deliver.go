@@ -5,9 +5,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -561,6 +563,21 @@ func (d *dispatcher) endedLocked(x *delivery) {
 	}
 	d.hangs.remove(x.ref())
 	d.busy--
+}
+
+// callHandler hands v to the handler h. A handler that panics fails the attempt, which is
+// recorded, retried and parked as any failure, with the panic's value for its error, and
+// the stack logged with attrs: a receiver's bug must not end the program, which after a
+// restart would hand the same item over again at once, to panic again.
+func callHandler[T any](ctx context.Context, logger *slog.Logger, attrs []any, h func(context.Context, T) error, v T) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			logger.Error("pm: a delivery handler panicked; the attempt counts as failed",
+				append(attrs, "panic", r, "stack", string(debug.Stack()))...)
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return h(ctx, v)
 }
 
 func (x *delivery) what() string {

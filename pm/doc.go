@@ -139,8 +139,9 @@
 //     hanging command holds up only its own process too; a receiver that answers
 //     slowly keeps Deliverers attempts at most, and any receiver runs at most
 //     16·Deliverers attempts in all.
-//   - A failed attempt is retried after RetryMin·2^(n-1), at most RetryMax, less up to
-//     half of it at random (jitter). After Options.MaxAttempts failures in a row the
+//   - A failed attempt (the handler returned an error, or panicked: the panic fails the
+//     attempt, and is logged with its stack) is retried after RetryMin·2^(n-1), at most
+//     RetryMax, less up to half of it at random (jitter). After Options.MaxAttempts failures in a row the
 //     command is parked: not attempted again until Retry queues it again or Skip gives
 //     it up. Parked lists the parked commands.
 //   - Every attempt, parking, retry and skip is appended to the stream

@@ -97,7 +97,8 @@ type Retention struct {
 
 // Handler receives issued commands. It may be called more than once for a command
 // (after a crash, or when an error was returned); Command.ID is stable, so it can drop
-// duplicates. An error makes the command retried later, with back-off.
+// duplicates. An error makes the command retried later, with back-off; so does a panic,
+// recorded as the error "handler panicked: <value>" and logged with its stack.
 type Handler func(ctx context.Context, c Command) error
 
 // Errors of the runtime.

@@ -113,7 +113,8 @@ func recordFilter(e *pmd.Event) (f Filter, present, ok bool) {
 
 // EventHandler receives a subscription's events. It may be called more than once for
 // an event (after a crash, or when an error was returned); the event's ID is stable, so
-// it can drop duplicates. An error makes the event retried later, with back-off.
+// it can drop duplicates. An error makes the event retried later, with back-off; so does
+// a panic, recorded as the error "handler panicked: <value>" and logged with its stack.
 type EventHandler func(ctx context.Context, e pmd.Event) error
 
 // SubscriptionOptions configures a Subscription. Deliver is required; the zero value of
@@ -1099,7 +1100,7 @@ func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
 			return nil
 		}
 	}
-	return s.opts.Deliver(ctx, ev)
+	return callHandler(ctx, s.logger, append([]any{"subscription", s.name}, (*subscriptionSource)(s).attrs(x)...), s.opts.Deliver, ev)
 }
 
 // drop logs why x is passed over and marks it dropped: its attempt, which succeeds
