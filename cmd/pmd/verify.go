@@ -18,9 +18,9 @@ func newVerifyCmd(stdout, stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify DIR",
 		Short: "check every log record and the index of a stopped store",
-		Long: `Verify checks the data directory DIR of a stopped store: every log record's checksum,
-the log's offset files, the version every record carries, and the on-disk index
-against one built afresh from the log. It changes nothing. What the next start fixes
+		Long: `Verify checks the data directory DIR of a stopped store: its store id, every log
+record's checksum, the log's offset files, the version every record carries, and the
+on-disk index against one built afresh from the log. It changes nothing. What the next start fixes
 by itself is a "note:"; damage is a "DAMAGE:" line naming segment file, offset and
 position, and the exit code is 1 (3 if the store could not be checked).`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),

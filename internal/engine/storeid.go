@@ -29,20 +29,13 @@ func (e *Engine) ID() uuid.UUID { return e.id }
 // as the format file is: written once in a store's life, it costs nothing, and unsynced
 // a power cut can leave the file renamed into place but empty, which no Open accepts.
 func (e *Engine) loadID() error {
-	path := filepath.Join(e.dir, StoreIDFile)
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		id, err := uuid.Parse(strings.TrimSpace(string(b)))
-		if err != nil || id == uuid.Nil {
-			return fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected (a pmd that wrote it with syncing off can have left it empty in a power cut: removing the file gives the store a new id)", path, b)
-		}
+	id, err := readID(e.dir)
+	if err != nil || id != uuid.Nil {
 		e.id = id
-		return nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("read the store id: %w", err)
+		return err
 	}
-	id, err := uuid.NewRandom()
+	path := filepath.Join(e.dir, StoreIDFile)
+	id, err = uuid.NewRandom()
 	if err != nil {
 		return fmt.Errorf("make a store id: %w", err)
 	}
@@ -51,6 +44,23 @@ func (e *Engine) loadID() error {
 	}
 	e.id = id
 	return nil
+}
+
+// readID reads the store id of the data directory dir: uuid.Nil if it has none.
+func readID(dir string) (uuid.UUID, error) {
+	path := filepath.Join(dir, StoreIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return uuid.Nil, nil
+	case err != nil:
+		return uuid.Nil, fmt.Errorf("read the store id: %w", err)
+	}
+	id, err := uuid.Parse(strings.TrimSpace(string(b)))
+	if err != nil || id == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected (a pmd that wrote it with syncing off can have left it empty in a power cut: removing the file gives the store a new id)", path, b)
+	}
+	return id, nil
 }
 
 // ReplaceFile writes data to path through a temporary file renamed into place; with

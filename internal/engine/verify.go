@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
@@ -85,6 +86,13 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	var err error
 	if r.Format, err = readFormat(r.Dir); err != nil {
 		return err
+	}
+	// The next start fails on a store id it cannot read, and makes one where there is none.
+	switch id, err := readID(r.Dir); {
+	case err != nil:
+		r.problem("%v; the next start fails", err)
+	case id == uuid.Nil:
+		r.note("no store id: the next start makes one")
 	}
 	if r.Format == 2 {
 		r.note("data directory format 2: the next start raises it to format %d before it writes anything, "+
