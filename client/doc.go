@@ -53,7 +53,11 @@
 //
 // Numbers in event data and metadata come back as the embedded store gives them:
 // integers as int64 (uint64 above its range), exactly, however large; other numbers
-// as float64.
+// as float64, those with no fraction included (the daemon writes float64(2) as 2.0).
+// Append sends a float64 or float32 with no fraction as one too, so that the daemon
+// stores a float, where the embedded store would, when it is in the data or metadata
+// map or in the maps and slices ([]any) inside it; one in a value of another type (a
+// []float64, a struct) goes as encoding/json writes it, 2, and is stored as an integer.
 //
 // # Subscriptions
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 )
 
 // Event is an event as the API returns it. Its JSON form is the API's.
@@ -130,7 +131,7 @@ func (c *Client) Append(ctx context.Context, stream string, expected pmd.Expecte
 		Events          []eventRequest  `json:"events"`
 	}{expectedJSON(expected), make([]eventRequest, len(events))}
 	for i, e := range events {
-		r := eventRequest{Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+		r := eventRequest{Type: e.Type, Data: floatsKept(e.Data), Metadata: floatsKept(e.Metadata)}
 		if e.ID != uuid.Nil {
 			r.ID = e.ID.String()
 		}
@@ -149,6 +150,17 @@ func (c *Client) Append(ctx context.Context, stream string, expected pmd.Expecte
 		return pmd.WriteResult{}, err
 	}
 	return pmd.WriteResult{FirstPosition: out.FirstPosition, LastPosition: out.LastPosition, Version: out.Version, IDs: out.IDs}, nil
+}
+
+// floatsKept is m with each float that has no fraction written 2.0 (jsonfloat), so that
+// the daemon stores a float, as the embedded store does: written 2, as encoding/json
+// writes it, it was stored as the integer 2, and 1e20 was refused as an integer outside
+// the 64-bit range. m itself is left as it is.
+func floatsKept(m map[string]any) map[string]any {
+	if v, ok := jsonfloat.Mark(m); ok {
+		return v.(map[string]any)
+	}
+	return m
 }
 
 // LinkResult is what a link answers.

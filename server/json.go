@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 )
 
 // eventJSON is an event as the API shows it.
@@ -48,6 +49,16 @@ func toJSON(ev pmd.Event, withVersion bool) eventJSON {
 	}
 	if out.Metadata == nil {
 		out.Metadata = map[string]any{}
+	}
+	// A float with no fraction is written 2.0 (jsonfloat): written 2, as encoding/json
+	// writes it, every reader of the API (this server's parser, the Go client) takes
+	// it for an integer, and 1e20 for one outside the 64-bit range, which an append of
+	// the event read refused. The event's own maps are left as they are.
+	if m, ok := jsonfloat.Mark(out.Data); ok {
+		out.Data = m.(map[string]any)
+	}
+	if m, ok := jsonfloat.Mark(out.Metadata); ok {
+		out.Metadata = m.(map[string]any)
 	}
 	if withVersion {
 		v := ev.Version
