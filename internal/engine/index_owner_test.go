@@ -3,21 +3,16 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
 )
-
-const storeUID = 65534 // nobody: the store's user in the tests below
 
 // TestIndexOfAnotherUser: a store its user opens after root opened it once (sudo pmd
 // scavenge, a pmd serve started as root) holds index files only root can read; the user
@@ -42,15 +37,7 @@ func TestIndexOfAnotherUser(t *testing.T) {
 			top := t.TempDir()
 			dir := filepath.Join(top, "store")
 			appendEvents(t, dir, 0, 50)
-			err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				return os.Chown(path, storeUID, storeUID)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			giveAll(t, top)
 			if err := os.Chmod(filepath.Dir(top), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -61,23 +48,9 @@ func TestIndexOfAnotherUser(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := entries(t, idx)
-			bin := filepath.Join(top, "engine.test")
-			b, err := os.ReadFile(os.Args[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(bin, b, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(bin, "-test.run=^TestIndexOfAnotherUserHelper$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "PMD_ENGINE_STORE_DIR="+dir, "PMD_ENGINE_STORE_WANT="+tc.want)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: storeUID, Gid: storeUID, Groups: []uint32{}}}
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("the store's user's open: %v\n%s", err, out)
-			}
+			out := openAs(t, top, dir, storeUID, tc.want)
 			if tc.want == "open" {
-				if !strings.Contains(string(out), fmt.Sprintf("read %d events", events+50)) {
+				if !strings.Contains(out, fmt.Sprintf("read %d events", events+50)) {
 					t.Errorf("the store's user read %s, want %d events", out, events+50)
 				}
 				return
@@ -97,8 +70,8 @@ func TestIndexOfAnotherUserHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestIndexOfAnotherUser")
 	}
-	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
 	if os.Getenv("PMD_ENGINE_STORE_WANT") == "refused" {
+		s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
 		if err == nil {
 			s.Close()
 			t.Fatal("Open succeeded in another user's index directory")
@@ -116,18 +89,7 @@ func TestIndexOfAnotherUserHelper(t *testing.T) {
 		}
 		return
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	n := 0
-	for _, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	fmt.Println("read " + strconv.Itoa(n) + " events")
+	fmt.Println("read " + strconv.Itoa(countEvents(t, dir)) + " events")
 }
 
 // entries lists the names in dir.

@@ -133,6 +133,19 @@ func TestRepairVersionGap(t *testing.T) {
 	if len(r.Damage) != 1 || r.Damage[0].Position != 1 || strings.Contains(strings.Join(r.Problems, "\n"), "the index derives") {
 		t.Fatalf("report %+v, want the damage at position 1 and no version gap", r)
 	}
+	repairNow(t, dir)
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	readBack(t, dir, events, map[uint64]bool{1: true})
+}
+
+// repairNow plans the repair of the closed store in dir, applies it with the quarantine
+// file pmd repair --yes would take now, and closes the plan.
+func repairNow(t *testing.T, dir string) {
+	t.Helper()
 	p, err := engine.PlanRepair(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -141,11 +154,4 @@ func TestRepairVersionGap(t *testing.T) {
 	if err := p.Apply(engine.DefaultQuarantine(dir, time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	p.Close()
-	s, err := pmd.Open(dir, pmd.Options{NoSync: true, NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	readBack(t, dir, events, map[uint64]bool{1: true})
 }

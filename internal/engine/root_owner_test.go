@@ -1,18 +1,14 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
 )
 
@@ -48,14 +44,7 @@ func TestStoreRootWroteOpensForItsUser(t *testing.T) {
 		}},
 		{"a repair", func(t *testing.T, dir string) {
 			flip(t, dir, 3)
-			p, err := engine.PlanRepair(dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			if err := p.Apply(engine.DefaultQuarantine(dir, time.Now())); err != nil {
-				t.Fatal(err)
-			}
+			repairNow(t, dir)
 		}},
 		{"the upgrade of a store without a store id", func(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, engine.FormatFile), []byte("pmd data directory format 2\n"), 0o640); err != nil {
@@ -99,64 +88,10 @@ func TestStoreRootWroteOpensForItsUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := openAs(t, top, dir, storeUID)
+			out := openAs(t, top, dir, storeUID, "open")
 			if want := fmt.Sprintf("read %d events", countEvents(t, dir)); !regexp.MustCompile(want + `\b`).MatchString(out) {
 				t.Errorf("the store's user's open printed %q, want %q", out, want)
 			}
 		})
 	}
-}
-
-// giveAll gives every file and directory under dir to storeUID.
-func giveAll(t *testing.T, dir string) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(path, storeUID, storeUID)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// openAs opens the store in dir as the user uid, in TestIndexOfAnotherUserHelper, a copy
-// of the test binary in top, and returns what it printed.
-func openAs(t *testing.T, top, dir string, uid uint32) string {
-	t.Helper()
-	bin := filepath.Join(top, "engine.test")
-	b, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestIndexOfAnotherUserHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "PMD_ENGINE_STORE_DIR="+dir, "PMD_ENGINE_STORE_WANT=open")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the store's user's open: %v\n%s", err, out)
-	}
-	return string(out)
-}
-
-// countEvents counts the events of the store in dir, read as this user.
-func countEvents(t *testing.T, dir string) int {
-	t.Helper()
-	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	n := 0
-	for _, err := range s.ReadAll(context.Background(), pmd.ReadOptions{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	return n
 }
