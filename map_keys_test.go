@@ -2,10 +2,8 @@ package pmd_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -44,24 +42,9 @@ func TestMapKeysThatAreNotStringsAreRefused(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			_, err = s.Append(context.Background(), "Stats$1", pmd.Any,
+			checkAppendRefused(t, "Stats$1",
 				pmd.EventData{Type: "Fine", Data: map[string]any{"n": 1}},
-				pmd.EventData{Type: "Counted", Data: tt.data, Metadata: tt.metadata})
-			var inv *pmd.InvalidArgumentError
-			if !errors.As(err, &inv) || !errors.Is(err, pmd.ErrInvalidArgument) {
-				t.Fatalf("err = %v, want an InvalidArgumentError", err)
-			}
-			if inv.Arg != tt.arg || !strings.Contains(inv.Reason, tt.reason) {
-				t.Errorf("error %q names %q, want %q with %q", err, inv.Arg, tt.arg, tt.reason)
-			}
-			if s.LastPosition() != 0 {
-				t.Errorf("a refused append wrote something: last position %d", s.LastPosition())
-			}
+				pmd.EventData{Type: "Counted", Data: tt.data, Metadata: tt.metadata}, tt.arg, tt.reason)
 		})
 	}
 

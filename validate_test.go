@@ -42,25 +42,33 @@ func TestNonFiniteNumbersAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			_, err = s.Append(context.Background(), "Ship$1", pmd.Any,
+			checkAppendRefused(t, "Ship$1",
 				pmd.EventData{Type: "Fine", Data: map[string]any{"ratio": 0.5, "max": math.MaxFloat64}},
-				pmd.EventData{Type: "ShipOrder", Data: tt.data, Metadata: tt.metadata})
-			var inv *pmd.InvalidArgumentError
-			if !errors.As(err, &inv) || !errors.Is(err, pmd.ErrInvalidArgument) {
-				t.Fatalf("err = %v, want an InvalidArgumentError", err)
-			}
-			if inv.Arg != tt.arg || !strings.Contains(inv.Reason, tt.reason) {
-				t.Errorf("error %q names %q, want %q with %q", err, inv.Arg, tt.arg, tt.reason)
-			}
-			if s.LastPosition() != 0 {
-				t.Errorf("a refused append wrote something: last position %d", s.LastPosition())
-			}
+				pmd.EventData{Type: "ShipOrder", Data: tt.data, Metadata: tt.metadata}, tt.arg, tt.reason)
 		})
+	}
+}
+
+// checkAppendRefused appends fine and then bad to stream in a new store in one call,
+// and checks that the store refuses the append with an InvalidArgumentError that names
+// arg and says reason, and writes nothing of it.
+func checkAppendRefused(t *testing.T, stream string, fine, bad pmd.EventData, arg, reason string) {
+	t.Helper()
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Append(context.Background(), stream, pmd.Any, fine, bad)
+	var inv *pmd.InvalidArgumentError
+	if !errors.As(err, &inv) || !errors.Is(err, pmd.ErrInvalidArgument) {
+		t.Fatalf("err = %v, want an InvalidArgumentError", err)
+	}
+	if inv.Arg != arg || !strings.Contains(inv.Reason, reason) {
+		t.Errorf("error %q names %q, want %q with %q", err, inv.Arg, arg, reason)
+	}
+	if s.LastPosition() != 0 {
+		t.Errorf("a refused append wrote something: last position %d", s.LastPosition())
 	}
 }
 
