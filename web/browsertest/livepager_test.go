@@ -1,9 +1,7 @@
 package browsertest
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"testing"
 )
@@ -56,28 +54,11 @@ func TestBrowserLiveTableLinksWhatItPushesOff(t *testing.T) {
 
 	t.Run("$all by type", func(t *testing.T) {
 		defer b.check(t)
-		positions := func() []int {
-			t.Helper()
-			res, err := http.Get(d.base + "/v1/all?types=PushedA")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			var r struct{ Events []struct{ Position int } }
-			if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
-				t.Fatal(err)
-			}
-			p := make([]int, len(r.Events))
-			for i, ev := range r.Events {
-				p[i] = ev.Position
-			}
-			return p
-		}
 		d.append(t, "Other$1", fact{Type: "PushedA"}, fact{Type: "PushedA"})
 		b.open(t, "#/all?types=PushedA&limit=2", "all")
 		b.poll(t, live)
 		d.append(t, "Other$1", fact{Type: "PushedA"})
-		p := positions()
+		p := d.positions(t, "?types=PushedA")
 		if len(p) != 3 {
 			t.Fatalf("PushedA at %v, want 3 positions", p)
 		}

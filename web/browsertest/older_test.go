@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -33,24 +32,7 @@ func TestBrowserOlderOnlyWhenThereIsOne(t *testing.T) {
 	for range 3 {
 		d.append(t, "Other$1", fact{Type: "PagedB"})
 	}
-	positions := func(query string) []int {
-		t.Helper()
-		res, err := http.Get(d.base + "/v1/all?limit=100" + query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var r struct{ Events []struct{ Position int } }
-		if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		p := make([]int, len(r.Events))
-		for i, ev := range r.Events {
-			p[i] = ev.Position
-		}
-		return p
-	}
-	all, a, bs := positions(""), positions("&types=PagedA"), positions("&types=PagedB")
+	all, a, bs := d.positions(t, "?limit=100"), d.positions(t, "?limit=100&types=PagedA"), d.positions(t, "?limit=100&types=PagedB")
 	if len(all) != 7 || all[0] == 0 || len(a) != 1 || len(bs) != 3 {
 		t.Fatalf("the log keeps %v, PagedA at %v, PagedB at %v: want 7 events from after 0, 1 and 3", all, a, bs)
 	}

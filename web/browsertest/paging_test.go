@@ -74,6 +74,26 @@ func (d *daemon) lastPosition(t *testing.T) int {
 	return r.Events[0].Position
 }
 
+// positions reads /v1/all with query (from its "?") and returns the positions of the
+// events it answers with, in its order.
+func (d *daemon) positions(t *testing.T, query string) []int {
+	t.Helper()
+	res, err := http.Get(d.base + "/v1/all" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r struct{ Events []struct{ Position int } }
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]int, len(r.Events))
+	for i, ev := range r.Events {
+		p[i] = ev.Position
+	}
+	return p
+}
+
 // poll waits until expr is true in the page, and says what the page shows if it never is.
 func (b *browser) poll(t *testing.T, expr string) {
 	t.Helper()
