@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pmd-dev/pmd/cluster"
@@ -45,11 +47,14 @@ log at the next start.`,
 			if quarantine != "" && !yes {
 				return &usageError{"--quarantine is for a repair made with --yes"}
 			}
+			if err := checkQuarantine(args[0], quarantine); err != nil {
+				return err
+			}
 			return repair(args[0], yes, quarantine, stdout, stderr)
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "apply the repair (without it, only print what it would do)")
-	cmd.Flags().StringVar(&quarantine, "quarantine", "", "file that keeps the removed bytes (default DIR/quarantine-<UTC time>.bin)")
+	cmd.Flags().StringVar(&quarantine, "quarantine", "", "file that keeps the removed bytes: outside DIR, or directly in it with a name that starts with quarantine (default DIR/quarantine-<UTC time>.bin)")
 	return cmd
 }
 
@@ -103,4 +108,33 @@ func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "the next scavenge of a store that has erased data removes %s: copy it out of %s to keep it\n", q, dir)
 	}
 	return plan.Close()
+}
+
+// checkQuarantine refuses a --quarantine among the store's own files in dir: the
+// quarantine is written through a temporary file renamed over it, so DIR/STORE_ID or
+// DIR/FORMAT would no longer open, a file under DIR/index goes with the index the
+// repair removes, and one under DIR/log is taken for a segment. Directly in dir, a
+// quarantine's name starts with "quarantine", as pmd's own are, and no file of the
+// store's does.
+func checkQuarantine(dir, quarantine string) error {
+	if quarantine == "" {
+		return nil
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return &exitError{exitTrouble, err}
+	}
+	q, err := filepath.Abs(quarantine)
+	if err != nil {
+		return &exitError{exitTrouble, err}
+	}
+	rel, err := filepath.Rel(d, q)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil // outside dir
+	}
+	if filepath.Dir(rel) != "." || !strings.HasPrefix(rel, "quarantine") {
+		return &usageError{fmt.Sprintf("--quarantine %s is among the files of the store in %s: name a file outside it, "+
+			"or directly in it with a name that starts with \"quarantine\"", quarantine, dir)}
+	}
+	return nil
 }
