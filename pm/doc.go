@@ -92,6 +92,12 @@
 // command without a type, data the store cannot encode) is a bug in the definition:
 // Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
 //
+// A damaged record (a bad sector; the store lists it in its problems until a repair) of
+// a handled type is logged and passed over: its process goes on without the fact. So is
+// a fact damaged after it was linked, when its process is folded from the store again
+// (a snapshot that covers it still holds it). A damaged record of the runtime's own (a
+// command, a deadline) stops Run: passing it over could issue again what it issued.
+//
 // # Long processes: the cache and snapshots
 //
 // An event must cost the same however long its process is, so the runtime does not

@@ -35,15 +35,28 @@ func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
 		}
 	}
 	exists := true
-	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from}) {
-		if errors.Is(err, pmd.ErrStreamNotFound) {
-			exists = false
-			break
+read:
+	for {
+		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from}) {
+			if errors.Is(err, pmd.ErrStreamNotFound) {
+				exists = false
+				break read
+			}
+			if err != nil {
+				ce, lerr := m.damagedLink(ctx, pid, err)
+				if lerr != nil {
+					return nil, lerr
+				}
+				if ce == nil {
+					return nil, fmt.Errorf("pm: read %s: %w", stream, err)
+				}
+				e.p.ledger().skipLink(int64(ce.Version), ce.Position)
+				from = ce.Version + 1
+				continue read
+			}
+			e.p.apply(&ev)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("pm: read %s: %w", stream, err)
-		}
-		e.p.apply(&ev)
+		break
 	}
 	e.exists = exists
 	if exists {
@@ -159,12 +172,15 @@ func (m *Manager) erasedSince(ctx context.Context, pid string, l *ledger) (bool,
 }
 
 // firstVersion is the version of the first visible event of the stream of process pid,
-// -1 if it has none.
+// -1 if it has none. A damaged one has its version too.
 func (m *Manager) firstVersion(ctx context.Context, pid string) (int64, error) {
 	stream := m.name + "$" + pid
 	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{Limit: 1}) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
 			return -1, nil
+		}
+		if ce := (*pmd.CorruptError)(nil); errors.As(err, &ce) && ce.Stream == stream {
+			return int64(ce.Version), nil
 		}
 		if err != nil {
 			return -1, fmt.Errorf("pm: read %s: %w", stream, err)
@@ -225,4 +241,32 @@ func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 	}
 	e.snap = l.last
 	return nil
+}
+
+// damagedLink returns the damage err reports if it is that of a fact linked into the
+// stream of process pid, logged: the fold passes it over, and the process goes on
+// without the fact, as when the reader meets the damage first (see read). Damage to a
+// record of the stream itself (the runtime's: a command, a deadline) is not passed
+// over, nil: the process could issue again what it issued. Such records are the
+// category <Name>'s, links are not, so one read of the category at the damaged
+// position tells them apart.
+func (m *Manager) damagedLink(ctx context.Context, pid string, err error) (*pmd.CorruptError, error) {
+	stream := m.name + "$" + pid
+	var ce *pmd.CorruptError
+	if !errors.As(err, &ce) || ce.Stream != stream {
+		return nil, nil
+	}
+	for _, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: ce.Position, Limit: 1}) {
+		var own *pmd.CorruptError
+		if errors.As(err, &own) && own.Position == ce.Position {
+			return nil, nil
+		}
+		if err != nil && !errors.Is(err, pmd.ErrCorrupt) {
+			return nil, fmt.Errorf("pm: read %s: %w", m.name, err)
+		}
+		break
+	}
+	m.logger.Error("pm: a process goes on without a damaged fact linked into its stream",
+		"manager", m.name, "process", pid, "version", ce.Version, "position", ce.Position, "err", ce)
+	return ce, nil
 }

@@ -116,6 +116,17 @@ type ledger struct {
 // record (see firstOwn).
 const ownUnknown = -2
 
+// skipLink folds into l the link at version v to the fact at position pos, which is
+// damaged: counted as linked, but never read (see Manager.damagedLink).
+func (l *ledger) skipLink(v int64, pos uint64) {
+	l.last = v
+	if l.first < 0 {
+		l.first = v
+	}
+	l.links++
+	l.linked = max(l.linked, pos)
+}
+
 func newLedger() ledger { return ledger{last: -1, first: -1, own: -1} }
 
 // observe folds e, read from process stream stream, into l. own says that e is a record
