@@ -98,7 +98,9 @@ type Retention struct {
 // Handler receives issued commands. It may be called more than once for a command
 // (after a crash, or when an error was returned); Command.ID is stable, so it can drop
 // duplicates. An error makes the command retried later, with back-off; so does a panic,
-// recorded as the error "handler panicked: <value>" and logged with its stack.
+// recorded as the error "handler panicked: <value>" and logged with its stack. ctx ends
+// when Run stops, and Run returns only once every attempt has: a handler that goes on
+// past it keeps Run from returning.
 type Handler func(ctx context.Context, c Command) error
 
 // Errors of the runtime.
