@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,12 +44,10 @@ POST /v1/admin/scavenge.`,
 					return &usageError{"--rate: " + err.Error() + ", or 0 for no bound"}
 				}
 			}
-			// An interrupt stops the scavenge at the segment under way, which stays
-			// as it was (each segment is swapped whole), and the summary says what
-			// was done before it.
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return scavengeDir(ctx, args[0], bps, stdout, stderr)
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			return scavengeDir(cmd.Context(), args[0], bps, sigs, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&rate, "rate", "128MiB", "bytes of segments read per second, e.g. 64MiB; 0 for no bound")
@@ -56,11 +55,32 @@ POST /v1/admin/scavenge.`,
 }
 
 // scavengeDir opens the stopped store in dir (its lock keeps a daemon out), scavenges it
-// at rate bytes a second (-1: no bound) and prints what was freed.
-func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.Writer) error {
+// at rate bytes a second (-1: no bound) and prints what was freed. A signal on sigs
+// during the open exits at once; after it, it stops the scavenge.
+func scavengeDir(ctx context.Context, dir string, rate int64, sigs <-chan os.Signal, stdout, stderr io.Writer) error {
 	if err := haveStore(dir); err != nil {
 		return err
 	}
+	// The open cannot stop midway, and can take long (an upgrade, indexing a long log):
+	// an interrupt during it exits at once, which is safe, as a crash is (the next open
+	// does again what this one did not finish), and nothing is scavenged yet. After
+	// it, an interrupt stops the scavenge at the segment under way, which stays as it
+	// was (each segment is swapped whole), and the summary says what was done before it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var opened atomic.Bool
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		if !opened.Load() {
+			fmt.Fprintf(stderr, "pmd scavenge: interrupted while opening %s, before scavenging anything: exiting at once (the log is safe)\n", dir)
+			os.Exit(exitFailed)
+		}
+		cancel()
+	}()
 	// Open says when it upgrades the directory's format or indexes a long log, and how
 	// far it got: long work, which the user should see. After it, the summary below
 	// says what the scavenge did, and only warnings are logged.
@@ -69,6 +89,7 @@ func scavengeDir(ctx context.Context, dir string, rate int64, stdout, stderr io.
 	if err != nil {
 		return &exitError{exitTrouble, offlineErr(err)}
 	}
+	opened.Store(true)
 	level.Set(slog.LevelWarn)
 	fmt.Fprintf(stderr, "scavenging %s; an interrupt (Ctrl-C) stops it, keeping the segments done\n", dir)
 	var bar *progressBar
