@@ -52,6 +52,10 @@ func TestManagerGoesOnPastADamagedLinkedFact(t *testing.T) {
 				appendFact(t, s, caterer(fmt.Sprint(i)))
 			}
 			r.idle(t)
+			// The list folds every process, the victim's too.
+			if list, err := r.Processes(context.Background(), "", 100); err != nil || len(list) != orders {
+				t.Errorf("Processes: %d, %v; want all %d", len(list), err, orders)
+			}
 			for i := range orders {
 				stream := fmt.Sprintf("CateringMatch$%d", i)
 				// Version 0 is the customer's confirmation, damaged in the victim's.

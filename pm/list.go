@@ -213,17 +213,41 @@ func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[str
 // created is the timestamp of the first event of process id; ok is false when it has
 // none (deleted since it was listed).
 func (m *Manager) created(ctx context.Context, id string) (time.Time, bool, error) {
-	stream := m.name + "$" + id
-	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{Limit: 1}) {
-		if errors.Is(err, pmd.ErrStreamNotFound) {
-			return time.Time{}, false, nil
-		}
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("pm: read %s: %w", stream, err)
-		}
-		return ev.Timestamp, true, nil
+	t, exists, err := m.edgeTime(ctx, m.name+"$"+id, false)
+	return t, exists && !t.IsZero(), err
+}
+
+// edgeTime is the timestamp of the first event of stream, or the last one (back), that
+// is not damaged: the fold passes a damaged fact over (see damagedLink), and so does a
+// list. It is zero when there is none; exists is false when the stream does not exist.
+func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t time.Time, exists bool, err error) {
+	opts := pmd.ReadOptions{Limit: 1}
+	if back {
+		opts.From, opts.Backward = pmd.End, true
 	}
-	return time.Time{}, false, nil
+	for {
+		var damaged *pmd.CorruptError
+		for ev, err := range m.store.ReadStream(ctx, stream, opts) {
+			if errors.Is(err, pmd.ErrStreamNotFound) {
+				return time.Time{}, false, nil
+			}
+			if errors.As(err, &damaged) && damaged.Stream == stream {
+				break
+			}
+			if err != nil {
+				return time.Time{}, false, fmt.Errorf("pm: read %s: %w", stream, err)
+			}
+			return ev.Timestamp, true, nil
+		}
+		switch {
+		case damaged == nil, back && damaged.Version == 0:
+			return time.Time{}, true, nil
+		case back:
+			opts.From = damaged.Version - 1
+		default:
+			opts.From = damaged.Version + 1
+		}
+	}
 }
 
 // summary folds process id for its line in a list; ok is false when it has no event
@@ -239,20 +263,13 @@ func (m *Manager) summary(ctx context.Context, id string, parked map[string]int)
 	stream := m.name + "$" + id
 	for _, at := range []struct {
 		t    *time.Time
-		opts pmd.ReadOptions
-	}{
-		{&s.Created, pmd.ReadOptions{Limit: 1}},
-		{&s.LastActivity, pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1}},
-	} {
-		for ev, err := range m.store.ReadStream(ctx, stream, at.opts) {
-			if errors.Is(err, pmd.ErrStreamNotFound) {
-				return ProcessSummary{}, false, nil
-			}
-			if err != nil {
-				return ProcessSummary{}, false, fmt.Errorf("pm: read %s: %w", stream, err)
-			}
-			*at.t = ev.Timestamp
+		back bool
+	}{{&s.Created, false}, {&s.LastActivity, true}} {
+		t, exists, err := m.edgeTime(ctx, stream, at.back)
+		if err != nil || !exists {
+			return ProcessSummary{}, false, err
 		}
+		*at.t = t
 	}
 	return s, true, nil
 }
