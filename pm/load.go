@@ -174,23 +174,38 @@ func checkpointTypes(data map[string]any) ([]string, bool) {
 func (m *Manager) readDeliveries(ctx context.Context, t *trust) (map[uuid.UUID]*history, int, error) {
 	out := make(map[uuid.UUID]*history)
 	records := 0
-	for e, err := range m.store.ReadCategory(ctx, m.name+".deliveries", pmd.ReadOptions{}) {
-		if err != nil {
-			return nil, 0, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
+	from := uint64(0)
+	for {
+		var damaged *pmd.CorruptError
+		for e, err := range m.store.ReadCategory(ctx, m.name+".deliveries", pmd.ReadOptions{From: from}) {
+			if errors.As(err, &damaged) {
+				break
+			}
+			if err != nil {
+				return nil, 0, fmt.Errorf("pm: %s: load deliveries: %w", m.name, err)
+			}
+			records++
+			d, ok := deliveryOf(&e)
+			if !ok || !t.delivery(&e) {
+				continue
+			}
+			h := out[d.CommandID]
+			if h == nil {
+				h = &history{}
+				out[d.CommandID] = h
+			}
+			h.observe(d)
 		}
+		if damaged == nil {
+			return out, records, nil
+		}
+		// Passed over, as a subscription passes over a damaged record of its own: at
+		// worst its command is attempted again (at least once), at once if the record
+		// said when to retry. Failing would stop every start until a repair.
+		m.logger.Error("pm: passed over a damaged delivery record", "manager", m.name, "err", damaged)
 		records++
-		d, ok := deliveryOf(&e)
-		if !ok || !t.delivery(&e) {
-			continue
-		}
-		h := out[d.CommandID]
-		if h == nil {
-			h = &history{}
-			out[d.CommandID] = h
-		}
-		h.observe(d)
+		from = damaged.Position + 1
 	}
-	return out, records, nil
 }
 
 // loadTrust sets which records of the manager's streams are its own (trust): those with
