@@ -139,6 +139,13 @@ func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leader
 // leader's next message, up to a tenth of the heartbeat timeout later).
 func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bool) error {
 	ctx := r.Context()
+	rc := http.NewResponseController(w)
+	if long {
+		// A relayed subscription ends when this node stops, as its own do.
+		var end func()
+		ctx, end = s.whileServing(ctx, rc)
+		defer end()
+	}
 	addr, err := s.opts.Node.LeaderHTTP(ctx, leaderWait)
 	if err != nil {
 		return errUnavailable(err.Error())
@@ -168,6 +175,9 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 	req.Header.Set(headerForwarded, r.Host)
 	resp, err := s.forwarder.Do(req)
 	if err != nil {
+		if ctx.Err() != nil && s.isStopping() {
+			return errShutdown("the server is shutting down")
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -191,15 +201,16 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 	}
 	w.WriteHeader(resp.StatusCode)
 	if long {
-		rc := http.NewResponseController(w)
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := resp.Body.Read(buf)
 			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
+				// Under a write deadline, as this node's own subscriptions: a client
+				// that stops reading would hold the relay, and its connections to the
+				// client and to the leader, for ever.
+				if werr := s.sseWrite(w, rc, buf[:n]); werr != nil {
 					return nil
 				}
-				_ = rc.Flush()
 			}
 			if err != nil {
 				return nil

@@ -72,6 +72,8 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	// Events after start are live: written once the client was told it is subscribed.
 	start := s.store.LastPosition()
 	rc := http.NewResponseController(w)
+	ctx, end := s.whileServing(r.Context(), rc)
+	defer end()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -83,15 +85,6 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	s.metrics.subscriptions.Inc()
 	defer s.metrics.subscriptions.Dec()
 
@@ -104,7 +97,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	defer func() {
 		// The reader's context ends first: a push meanwhile sees it done, not a
 		// released queue it would take for a cut subscriber.
-		cancel()
+		end()
 		queue.release()
 	}()
 	go func() {
@@ -326,14 +319,54 @@ func (q *sendQueue) sent() {
 
 // sseWrite writes chunks and flushes them, each chunk under a write deadline, so that a
 // client that stops reading is cut off rather than holding a goroutine and a connection
-// forever; a burst of events costs one flush.
+// forever; a burst of events costs one flush. Once the server stops, it writes nothing.
 func (s *Server) sseWrite(w http.ResponseWriter, rc *http.ResponseController, chunks ...[]byte) error {
 	for _, b := range chunks {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
+		if err := s.writeDeadline(rc); err != nil {
+			return err
+		}
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
-	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
+	if err := s.writeDeadline(rc); err != nil {
+		return err
+	}
 	return rc.Flush()
+}
+
+// writeDeadline gives the next write of a long response RequestTimeout, unless the
+// server is stopping: the deadline whileServing set then, which has passed, must not be
+// pushed back. The check follows the deadline, so that one or the other holds.
+func (s *Server) writeDeadline(rc *http.ResponseController) error {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
+	if s.isStopping() {
+		return errShutdown("the server is shutting down")
+	}
+	return nil
+}
+
+// whileServing returns a context for a long response (a subscription, one relayed from
+// the leader) that ends with ctx or when the server begins to stop. At the stop, a write
+// to the response's client that is under way ends too: for a client that stopped
+// reading, it would wait for its deadline, RequestTimeout, and hold the shutdown that
+// long. end releases what whileServing holds; the handler calls it before it returns,
+// for the connection is no longer the handler's to touch once it has. end may be
+// called more than once.
+func (s *Server) whileServing(ctx context.Context, rc *http.ResponseController) (_ context.Context, end func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-s.stopping:
+			cancel()
+			_ = rc.SetWriteDeadline(time.Now())
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		cancel()
+		<-watched
+	}
 }
