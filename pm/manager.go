@@ -297,6 +297,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil // stopped while loading
 		}
+		m.fail(err) // WaitIdle and WaitHandled return it
 		return err
 	}
 	m.shards = make([]chan task, m.opts.Workers)
