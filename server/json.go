@@ -50,21 +50,31 @@ func toJSON(ev pmd.Event, withVersion bool) eventJSON {
 	if out.Metadata == nil {
 		out.Metadata = map[string]any{}
 	}
-	// A float with no fraction is written 2.0 (jsonfloat): written 2, as encoding/json
-	// writes it, every reader of the API (this server's parser, the Go client) takes
-	// it for an integer, and 1e20 for one outside the 64-bit range, which an append of
-	// the event read refused. The event's own maps are left as they are.
-	if m, ok := jsonfloat.Mark(out.Data); ok {
-		out.Data = m.(map[string]any)
-	}
-	if m, ok := jsonfloat.Mark(out.Metadata); ok {
-		out.Metadata = m.(map[string]any)
-	}
+	out.Data, out.Metadata = floatsKeptMap(out.Data), floatsKeptMap(out.Metadata)
 	if withVersion {
 		v := ev.Version
 		out.Version = &v
 	}
 	return out
+}
+
+// floatsKept is v with each float that has no fraction written 2.0 (jsonfloat), in
+// the maps and slices of v at any depth: written 2, as encoding/json writes it, every
+// reader of the API (this server's parser, the Go client) takes it for an integer, and
+// 1e20 for one outside the 64-bit range, which an append of the event read refused.
+// Every value the API writes that came from event data (an event's data and metadata,
+// a command's data, a process's state) goes through it. v itself is left as it is.
+func floatsKept(v any) any {
+	m, _ := jsonfloat.Mark(v)
+	return m
+}
+
+// floatsKeptMap is floatsKept for a map, nil kept nil.
+func floatsKeptMap(m map[string]any) map[string]any {
+	if v, ok := jsonfloat.Mark(m); ok {
+		return v.(map[string]any)
+	}
+	return m
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

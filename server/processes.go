@@ -58,6 +58,14 @@ type ParkedCommand struct {
 	Error     string         `json:"error"`    // of the last attempt
 }
 
+// MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
+// as the API writes events' data (floatsKept).
+func (c ParkedCommand) MarshalJSON() ([]byte, error) {
+	type plain ParkedCommand
+	c.Data = floatsKeptMap(c.Data)
+	return json.Marshal(plain(c))
+}
+
 // Manager is a process manager, the counts of its processes and how it keeps up.
 type Manager struct {
 	Name      string   `json:"name"`
@@ -200,6 +208,14 @@ type Command struct {
 	// by a retry), failing (waiting for its retry time), parked, delivered or skipped.
 	Status   string    `json:"status"`
 	Attempts []Attempt `json:"attempts"`
+}
+
+// MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
+// as the API writes events' data (floatsKept).
+func (c Command) MarshalJSON() ([]byte, error) {
+	type plain Command
+	c.Data = floatsKeptMap(c.Data)
+	return json.Marshal(plain(c))
 }
 
 // Attempt is one record of a command's delivery: an attempt, or what happened to the
@@ -349,8 +365,11 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("server: process %s: %d states for %d events", p.Stream, len(p.States), len(p.Events))
 	}
 	out := processJSON{Process: p, Events: make([]processEventJSON, len(p.Events))}
+	// The states are written as event data is, a float with no fraction as 2.0; the
+	// commands' data too (Command.MarshalJSON).
+	out.State = floatsKept(p.State)
 	for i, ev := range p.Events {
-		out.Events[i] = processEventJSON{eventJSON: toJSON(ev, true), State: p.States[i]}
+		out.Events[i] = processEventJSON{eventJSON: toJSON(ev, true), State: floatsKept(p.States[i])}
 	}
 	if out.Commands == nil {
 		out.Commands = []Command{}

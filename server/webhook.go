@@ -31,6 +31,15 @@ type WebhookCommand struct {
 	Correlation string `json:"correlation_id"`
 }
 
+// MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
+// as the API writes events' data (floatsKept): written 2, a receiver reading numbers
+// as the API's clients do takes them for integers.
+func (c WebhookCommand) MarshalJSON() ([]byte, error) {
+	type plain WebhookCommand
+	c.Data = floatsKeptMap(c.Data)
+	return json.Marshal(plain(c))
+}
+
 // WebhookEvent is the JSON body a subscription's webhook receives: one event, as the
 // API renders it, and the subscription's name.
 type WebhookEvent struct {
