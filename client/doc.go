@@ -58,6 +58,10 @@
 // stores a float, where the embedded store would, when it is in the data or metadata
 // map or in the maps and slices ([]any) inside it; one in a value of another type (a
 // []float64, a struct) goes as encoding/json writes it, 2, and is stored as an integer.
+// The same holds for the data of commands and the states of processes. Event, Process,
+// ProcessEvent, Command and ParkedCommand are written to JSON (json.Marshal) as the API
+// writes them, 2.0 included, so that what is printed or stored that way reads back, or
+// is appended again, with its floats.
 //
 // # Subscriptions
 //

@@ -2,11 +2,14 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 )
 
 // Health is what GET /healthz says.
@@ -183,6 +186,16 @@ type Process struct {
 	Snapshot *ProcessSnapshot `json:"snapshot"`
 }
 
+// MarshalJSON writes p as the API does, a float with no fraction in its state, and in
+// its events and commands, as 2.0 (see Event.MarshalJSON).
+func (p Process) MarshalJSON() ([]byte, error) {
+	type plain Process
+	if m, ok := jsonfloat.Mark(p.State); ok {
+		p.State = m
+	}
+	return json.Marshal(plain(p))
+}
+
 // ProcessSnapshot is the snapshot of a process its state was folded from: the
 // snapshot's state, then the events after Version.
 type ProcessSnapshot struct {
@@ -208,6 +221,16 @@ type ProcessEvent struct {
 	State any `json:"state"`
 }
 
+// MarshalJSON writes e as the API does, a float with no fraction in its data, metadata
+// or state as 2.0 (see Event.MarshalJSON).
+func (e ProcessEvent) MarshalJSON() ([]byte, error) {
+	state, _ := jsonfloat.Mark(e.State)
+	return json.Marshal(struct {
+		eventFields
+		State any `json:"state"`
+	}{e.fields(), state})
+}
+
 // Command is a command a process issued, with its delivery attempts.
 type Command struct {
 	ID        string         `json:"id"`
@@ -219,6 +242,14 @@ type Command struct {
 	// (waiting for its retry time), parked, delivered or skipped.
 	Status   string    `json:"status"`
 	Attempts []Attempt `json:"attempts"`
+}
+
+// MarshalJSON writes c as the API does, a float with no fraction in its data as 2.0
+// (see Event.MarshalJSON).
+func (c Command) MarshalJSON() ([]byte, error) {
+	type plain Command
+	c.Data = floatsKept(c.Data)
+	return json.Marshal(plain(c))
 }
 
 // Attempt is one record of a command's delivery: an attempt, or what happened to the
@@ -307,6 +338,14 @@ type ParkedCommand struct {
 	Receiver  string         `json:"receiver"` // the webhook it goes to
 	Attempts  int            `json:"attempts"` // made so far
 	Error     string         `json:"error"`    // of the last attempt
+}
+
+// MarshalJSON writes c as the API does, a float with no fraction in its data as 2.0
+// (see Event.MarshalJSON).
+func (c ParkedCommand) MarshalJSON() ([]byte, error) {
+	type plain ParkedCommand
+	c.Data = floatsKept(c.Data)
+	return json.Marshal(plain(c))
 }
 
 // ParkedList is the first parked commands of a process manager.

@@ -32,6 +32,23 @@ type Event struct {
 	Erased bool `json:"erased,omitempty"`
 }
 
+// eventFields is Event without its methods, for MarshalJSON.
+type eventFields Event
+
+// MarshalJSON writes e as the API does: a float of its data or metadata that has no
+// fraction is written 2.0 (floatsKept), so that what is read back, or appended again
+// through the API, is a float as it was; written 2 it is read as the integer 2, and
+// 1e20 is refused as an integer outside the 64-bit range.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(e.fields())
+}
+
+// fields is e with its data and metadata marked as MarshalJSON writes them.
+func (e Event) fields() eventFields {
+	e.Data, e.Metadata = floatsKept(e.Data), floatsKept(e.Metadata)
+	return eventFields(e)
+}
+
 // numbers turns the json.Numbers of the event's data and metadata into what the
 // embedded store gives: int64 (uint64 above its range) for integers, float64 otherwise.
 func (e *Event) numbers() error {
@@ -155,7 +172,8 @@ func (c *Client) Append(ctx context.Context, stream string, expected pmd.Expecte
 // floatsKept is m with each float that has no fraction written 2.0 (jsonfloat), so that
 // the daemon stores a float, as the embedded store does: written 2, as encoding/json
 // writes it, it was stored as the integer 2, and 1e20 was refused as an integer outside
-// the 64-bit range. m itself is left as it is.
+// the 64-bit range. m itself is left as it is. Append sends data through it, and the
+// types whose JSON form is the API's (Event, Command, Process) write theirs through it.
 func floatsKept(m map[string]any) map[string]any {
 	if v, ok := jsonfloat.Mark(m); ok {
 		return v.(map[string]any)
