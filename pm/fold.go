@@ -257,11 +257,14 @@ func (m *Manager) damagedLink(ctx context.Context, pid string, err error) (*pmd.
 		return nil, nil
 	}
 	for _, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: ce.Position, Limit: 1}) {
-		var own *pmd.CorruptError
-		if errors.As(err, &own) && own.Position == ce.Position {
+		// Damage met here is taken for the runtime's own, whatever position it names:
+		// damage that hides a run of records names the run's last (so a read goes on
+		// after it), and an own record inside the run must not pass for a fact. At worst
+		// a fact whose next own record is damaged too stops the fold, as own damage does.
+		if errors.Is(err, pmd.ErrCorrupt) {
 			return nil, nil
 		}
-		if err != nil && !errors.Is(err, pmd.ErrCorrupt) {
+		if err != nil {
 			return nil, fmt.Errorf("pm: read %s: %w", m.name, err)
 		}
 		break
