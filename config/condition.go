@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 )
 
 // State is the state of a process defined in a config file: what it has seen and
@@ -31,6 +33,20 @@ type State struct {
 	Expired bool `json:"expired"`
 	// Last is the handled event folded last: what expressions call event.
 	Last LastEvent `json:"last"`
+}
+
+// MarshalJSON writes s as the API writes event data: a float of its data with no
+// fraction is written 2.0 (jsonfloat), so that a reader of the process routes, which
+// show the state, keeps it a float; written 2, it read as the integer 2.
+func (s State) MarshalJSON() ([]byte, error) {
+	type plain State
+	if m, ok := jsonfloat.Mark(s.Data); ok {
+		s.Data = m.(map[string]any)
+	}
+	if m, ok := jsonfloat.Mark(s.Last.Data); ok {
+		s.Last.Data = m.(map[string]any)
+	}
+	return json.Marshal(plain(s))
 }
 
 // LastEvent is the handled event a process folded last.
