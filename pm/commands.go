@@ -22,6 +22,9 @@ type commandSource struct {
 	notified uint64 // last position of a command write a worker told about
 	// stripes serialise the writes to each deliveries stream (appendDeliveries).
 	stripes [deliveryStripes]sync.Mutex
+	// unnamed holds the processes whose commands were found undeliverable, logged
+	// (deliverable). Guarded by m.mu.
+	unnamed map[string]bool
 }
 
 // newCommands makes the dispatcher of m's commands.
@@ -86,7 +89,7 @@ func (src *commandSource) read(ctx context.Context) error {
 		}
 		end = max(end, e.Position)
 		id, _ := strings.CutPrefix(e.Stream, m.name+"$")
-		if c, ok := commandOf(t, e.Stream, id, &e); ok {
+		if c, ok := commandOf(t, e.Stream, id, &e); ok && src.deliverable(c) {
 			found = append(found, m.newDelivery(c, &e))
 		}
 	}
@@ -97,6 +100,36 @@ func (src *commandSource) read(ctx context.Context) error {
 	src.cursor = max(src.cursor, end+1)
 	m.mu.Unlock()
 	return nil
+}
+
+// deliverable reports whether command c can be delivered: whether the deliveries
+// stream of its process, where every attempt is recorded, can be named. A process that
+// a store written before ids had to leave room for it holds (Manager.checkID) may have
+// an id too long for it: its commands are not handed to Deliver, as not one attempt, nor
+// a parking, could be recorded; each is counted in Stats.Undeliverable, and the first of
+// each process logged. Run goes on.
+func (src *commandSource) deliverable(c Command) bool {
+	m := src.m
+	stream := deliveriesStream(m.name, c.ProcessID)
+	if fits(stream) {
+		return true
+	}
+	m.mu.Lock()
+	m.undeliverable++
+	first := !src.unnamed[c.ProcessID]
+	if first {
+		if src.unnamed == nil {
+			src.unnamed = make(map[string]bool)
+		}
+		src.unnamed[c.ProcessID] = true
+	}
+	m.mu.Unlock()
+	if first {
+		m.logger.Error("pm: not delivering the commands of a process whose id leaves no room for its deliveries stream (a process an earlier version took); deliver them by hand",
+			"manager", m.name, "process", c.ProcessID, "command", c.ID, "type", c.Type,
+			"stream_bytes", len(stream), "limit", maxStreamName)
+	}
+	return false
 }
 
 // record appends records about x to the deliveries stream of its process, in one write,

@@ -267,8 +267,23 @@ func checkProcessID(name, id string) string {
 	if dotID(id) {
 		return dotReason
 	}
+	// The longest stream a process has is its deliveries stream: an id that leaves no
+	// room for it would have its first command, or already its snapshots stream, refused
+	// by the store, and stop the manager at every start.
+	if n := len(deliveriesStream(name, id)); n > maxStreamName {
+		return fmt.Sprintf("makes the stream name %s.deliveries$<id> %d bytes long, the limit is %d", name, n, maxStreamName)
+	}
 	return checkStoredProcessID(name, id)
 }
+
+// maxStreamName is the store's limit on the length of a stream name (pmd.CheckName).
+const maxStreamName = 256
+
+// fits reports whether stream is short enough for the store to name it. A process
+// that a store written before ids had to leave room for "<Name>.deliveries$<id>"
+// already holds may have a snapshots, removal marker or deliveries stream that cannot
+// be named: it goes on without it (Manager.checkID).
+func fits(stream string) bool { return len(stream) <= maxStreamName }
 
 // dotReason is why "." and ".." name no process: a process of such an id could be
 // written but never opened, retried or skipped over HTTP.
@@ -278,17 +293,16 @@ const dotReason = "is a dot segment, which no URL can name"
 // hold such a process: Manager.checkID lets an existing one go on.
 func dotID(id string) bool { return id == "." || id == ".." }
 
-// checkStoredProcessID is checkProcessID but for the dot rule: the rule of the ids of
-// the process streams a store may hold.
+// checkStoredProcessID is checkProcessID but for the dot rule and the room for the
+// other streams of a process: the rule of the ids of the process streams a store may
+// hold, "<Name>$<id>" a stream name. Stores written before those rules may hold a
+// process they refuse: Manager.checkID lets an existing one go on.
 func checkStoredProcessID(name, id string) string {
 	if id == "" {
 		return "is empty"
 	}
-	// The longest stream a process has is its deliveries stream: an id that leaves no
-	// room for it would have its first command, or already its snapshots stream, refused
-	// by the store, and stop the manager at every start.
-	if n := len(deliveriesStream(name, id)); n > 256 {
-		return fmt.Sprintf("makes the stream name %s.deliveries$<id> %d bytes long, the limit is 256", name, n)
+	if n := len(name) + 1 + len(id); n > maxStreamName {
+		return fmt.Sprintf("makes the stream name %d bytes long, the limit is %d", n, maxStreamName)
 	}
 	return checkType(id)
 }

@@ -88,7 +88,13 @@
 // Events of a handled type that belong to no process (ProcessID says so, or the id
 // cannot name its streams: empty, control characters, or too long for the longest,
 // "<Name>.deliveries$<id>", to fit in 256 bytes) are counted, logged and skipped (see
-// Monitoring). A Decide result the runtime refuses (a key returned twice, a
+// Monitoring). A process whose stream a store written by an earlier version already
+// holds goes on though, if "<Name>$<id>" is a stream name: "." and "..", which only HTTP
+// cannot name, and ids up to 256 bytes with "<Name>$". Such a long one goes on without
+// the streams that cannot be named: it is folded without snapshots, removed without
+// a marker, and its commands are not delivered (no attempt could be recorded): each is
+// counted in Stats.Undeliverable and the first of each process logged, for an operator
+// to deliver by hand. A Decide result the runtime refuses (a key returned twice, a
 // command without a type, data the store cannot encode) is a bug in the definition:
 // Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
 //
@@ -253,7 +259,8 @@
 // belonged to no process (Unmatched, by type: the correlation field was missing, or
 // the process id cannot name a stream), how many commands are parked, and how many
 // processes retention removed and late events (of removed or erased processes) it
-// skipped since Run started. Unmatched
+// skipped since Run started, and how many commands it could not deliver
+// (Undeliverable: of processes an earlier version took, whose ids are too long). Unmatched
 // events are also logged, at most once a minute per type. Options.OnAttempt sees every
 // delivery attempt, for metrics per receiver.
 //

@@ -86,6 +86,9 @@ read:
 // this definition could have written before it changed.
 func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (snapshot, pmd.Event, bool, error) {
 	stream := snapshotStream(m.name, pid)
+	if !fits(stream) {
+		return snapshot{}, pmd.Event{}, false, nil // a process an earlier version took: it has none (checkID)
+	}
 	t, err := m.trustNow(ctx)
 	if err != nil {
 		return snapshot{}, pmd.Event{}, false, err
@@ -217,6 +220,10 @@ func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 	}
 	sn := snapshot{fingerprint: m.fingerprint, l: *l, state: state}
 	stream := snapshotStream(m.name, e.pid)
+	if !fits(stream) {
+		// A process an earlier version took (checkID): it is folded from its stream.
+		return nil
+	}
 	// The runtime's id for the version it lands at, as in the process stream: a
 	// snapshot with any other id is not trusted (findSnapshot).
 	info, err := m.store.StreamInfo(stream)

@@ -64,7 +64,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		own := t.own(e.Stream, &e)
 		l.observe(e.Stream, &e, own)
 		if d != nil && own {
-			if c, ok := commandOf(t, e.Stream, id, &e); ok {
+			if c, ok := commandOf(t, e.Stream, id, &e); ok && src.deliverable(c) {
 				if h := histories[c.ID]; h == nil || !h.done {
 					d.add(h.resume(m.newDelivery(c, &e)))
 				}

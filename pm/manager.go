@@ -168,6 +168,7 @@ type Manager struct {
 	unmatchedLog    map[string]logevery.Line
 	removed         uint64        // see Stats.Removed
 	late            uint64        // see Stats.Late
+	undeliverable   uint64        // see Stats.Undeliverable
 	lateLog         logevery.Line // of the late events logged
 }
 
@@ -447,12 +448,15 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	return "", false
 }
 
-// checkID is checkProcessID for a process of this manager, but for a process whose
-// id is "." or ".." that a store written before such ids were refused already holds:
-// that one goes on as before (only HTTP cannot name it).
+// checkID is checkProcessID for a process of this manager, but for a process that a
+// store written before the rules for "." and ".." and for the room of the other streams
+// already holds (checkStoredProcessID passes it): that one goes on as before. Only HTTP
+// cannot name a dot one; a long one goes on without the streams that cannot be named
+// (fits): no snapshots, no removal marker, and its commands are not delivered
+// (commandSource.deliverable).
 func (m *Manager) checkID(id string) string {
 	reason := checkProcessID(m.name, id)
-	if reason != "" && dotID(id) {
+	if reason != "" && checkStoredProcessID(m.name, id) == "" {
 		if info, err := m.store.StreamInfo(m.name + "$" + id); err == nil && info.Exists {
 			return ""
 		}
@@ -501,6 +505,12 @@ type Stats struct {
 	// Late counts the handled events of removed processes, and of processes whose
 	// stream was erased, since Run started: each was skipped, and started nothing.
 	Late uint64
+	// Undeliverable counts the commands, issued or found awaiting delivery since Run
+	// started, that are not handed to Deliver because the deliveries stream of their
+	// process cannot be named: processes of ids that a store written by an earlier
+	// version holds, too long for "<Name>.deliveries$<id>" to fit in 256 bytes (see
+	// the package doc). Each process is logged once.
+	Undeliverable uint64
 }
 
 // Stats returns the manager's figures. The lag costs one read of the index; if that
@@ -514,7 +524,7 @@ func (m *Manager) Stats(ctx context.Context) (Stats, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late, LagErr: lagErr}
+	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late, Undeliverable: m.undeliverable, LagErr: lagErr}
 	if low := m.low(); lagErr == nil && newest >= low {
 		st.Lag = newest - low + 1
 	}

@@ -65,6 +65,9 @@ func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64,
 		return nil, -1, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := deliveriesStream(m.name, id)
+	if !fits(stream) {
+		return nil, -1, nil // a process an earlier version took: it has none (checkID)
+	}
 	t, err := m.trustNow(ctx)
 	if err != nil {
 		return nil, -1, err

@@ -48,25 +48,34 @@ func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 		return nil
 	}
 	stream := m.name + "$" + pid
-	_, err := m.store.Append(ctx, removedStream(m.name, pid), pmd.NoStream, pmd.EventData{
-		Type: ProcessRemoved,
-		Data: map[string]any{
-			"version":   e.next - 1,
-			"completed": l.completedAt().UTC().Format(time.RFC3339Nano),
-			"at":        now.UTC().Format(time.RFC3339Nano),
-		},
-	})
-	if err != nil && !errors.Is(err, pmd.ErrWrongExpectedVersion) {
-		return fmt.Errorf("pm: remove %s: marker: %w", stream, err)
+	// A process an earlier version took (checkID) may have streams that cannot be
+	// named: it has none of them, and needs no marker, as no event of its id can start
+	// it again once its stream is gone.
+	if marker := removedStream(m.name, pid); fits(marker) {
+		_, err := m.store.Append(ctx, marker, pmd.NoStream, pmd.EventData{
+			Type: ProcessRemoved,
+			Data: map[string]any{
+				"version":   e.next - 1,
+				"completed": l.completedAt().UTC().Format(time.RFC3339Nano),
+				"at":        now.UTC().Format(time.RFC3339Nano),
+			},
+		})
+		if err != nil && !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+			return fmt.Errorf("pm: remove %s: marker: %w", stream, err)
+		}
 	}
-	if err := m.store.DeleteStream(ctx, snapshotStream(m.name, pid), pmd.Any); err != nil {
-		return fmt.Errorf("pm: remove %s: snapshots: %w", stream, err)
+	if snapshots := snapshotStream(m.name, pid); fits(snapshots) {
+		if err := m.store.DeleteStream(ctx, snapshots, pmd.Any); err != nil {
+			return fmt.Errorf("pm: remove %s: snapshots: %w", stream, err)
+		}
 	}
 	if err := m.store.DeleteStream(ctx, stream, pmd.AtVersion(e.next-1)); err != nil {
 		return fmt.Errorf("pm: remove %s: %w", stream, err)
 	}
-	if err := m.store.DeleteStream(ctx, deliveriesStream(m.name, pid), pmd.Any); err != nil {
-		return fmt.Errorf("pm: remove %s: deliveries: %w", stream, err)
+	if deliveries := deliveriesStream(m.name, pid); fits(deliveries) {
+		if err := m.store.DeleteStream(ctx, deliveries, pmd.Any); err != nil {
+			return fmt.Errorf("pm: remove %s: deliveries: %w", stream, err)
+		}
 	}
 	m.mu.Lock()
 	m.timers.remove(pid)
@@ -83,6 +92,9 @@ func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 // wasRemoved reports whether retention removed process pid: one lookup in the store's
 // index, made only for a process whose stream does not exist.
 func (m *Manager) wasRemoved(pid string) (bool, error) {
+	if !fits(removedStream(m.name, pid)) {
+		return false, nil // a process an earlier version took: it has no marker (remove)
+	}
 	info, err := m.store.StreamInfo(removedStream(m.name, pid))
 	if err != nil {
 		return false, fmt.Errorf("pm: %s: %w", removedStream(m.name, pid), err)
