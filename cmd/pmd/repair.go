@@ -124,7 +124,10 @@ func checkQuarantine(dir, quarantine string) error {
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
-	q, err := filepath.Abs(quarantine)
+	if r, err := filepath.EvalSymlinks(d); err == nil {
+		d = r // else there is no store there, which the repair says
+	}
+	q, err := resolvedPath(quarantine)
 	if err != nil {
 		return &exitError{exitTrouble, err}
 	}
@@ -137,4 +140,20 @@ func checkQuarantine(dir, quarantine string) error {
 			"or directly in it with a name that starts with \"quarantine\"", quarantine, dir)}
 	}
 	return nil
+}
+
+// resolvedPath is path made absolute with the symbolic links of its directory resolved,
+// so that a quarantine named through a link compares with the real store. The
+// last element is kept as it is: a quarantine need not exist yet, and one that is a
+// link is replaced by the quarantine, not written through.
+func resolvedPath(path string) (string, error) {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	d, err := filepath.EvalSymlinks(filepath.Dir(p))
+	if err != nil {
+		return p, nil // a directory that does not exist holds none of the store's files
+	}
+	return filepath.Join(d, filepath.Base(p)), nil
 }
