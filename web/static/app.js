@@ -250,11 +250,14 @@
   const streamPath = (name) => 'streams/' + encodeURIComponent(name);
 
   // parseJSON reads the daemon's JSON keeping integers past 2^53 as written: the
-  // store keeps int64 and uint64 exactly, a JavaScript number would round them.
-  // JSON.rawJSON keeps the source text, and JSON.stringify writes it back as it was.
+  // store keeps int64 and uint64 exactly, a JavaScript number would round them. It
+  // keeps a float with no fraction as written too (2.0, 100000000000000000000.0, -0.0,
+  // 1e+21): the store keeps it a float, and as a number it would show as the integer
+  // 2 (-0.0 as 0). JSON.rawJSON keeps the source text, and JSON.stringify writes it
+  // back as it was. Only a safe integer written as one is read as a number.
   function parseJSON(text) {
-    return JSON.parse(text, (_, v, ctx) => (typeof v === 'number' && !Number.isSafeInteger(v) && ctx &&
-      /^-?\d+$/.test(ctx.source) && typeof JSON.rawJSON === 'function' ? JSON.rawJSON(ctx.source) : v));
+    return JSON.parse(text, (_, v, ctx) => (typeof v === 'number' && Number.isInteger(v) && ctx &&
+      !(Number.isSafeInteger(v) && /^-?\d+$/.test(ctx.source)) && typeof JSON.rawJSON === 'function' ? JSON.rawJSON(ctx.source) : v));
   }
 
   // post sends an action (retry, skip) and returns the answer, failed or not: ok,
