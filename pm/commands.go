@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -47,9 +48,24 @@ func (m *Manager) newDelivery(c Command, e *pmd.Event) *delivery {
 	corr, _ := e.Metadata[pmd.CorrelationID].(string)
 	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr}
 	if m.opts.Receiver != nil {
-		x.receiver = m.opts.Receiver(c)
+		x.receiver = m.receiver(c)
 	}
 	return x
+}
+
+// receiver is Options.Receiver(c), or "" if it panics, logged with the stack: a bug in
+// it must not end the program, which would call it on the same command again at the
+// next start.
+func (m *Manager) receiver(c Command) (name string) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.logger.Error(`pm: Options.Receiver panicked; the command goes to the receiver ""`,
+				"manager", m.name, "process", c.ProcessID, "command", c.ID, "type", c.Type,
+				"panic", r, "stack", string(debug.Stack()))
+			name = ""
+		}
+	}()
+	return m.opts.Receiver(c)
 }
 
 // notify tells the dispatcher that commands were written up to position pos.

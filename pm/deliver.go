@@ -543,9 +543,22 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		if x.ev != nil {
 			info.Event = *x.ev
 		}
-		d.opts.onAttempt(info)
+		d.attempted(x, info)
 	}
 	return nil
+}
+
+// attempted passes info, about an attempt of x, to onAttempt. A panic in it is logged
+// with the stack and passed over: the attempt is recorded already, and a bug in the
+// program's metrics must not end it, which would make the same attempts again.
+func (d *dispatcher) attempted(x *delivery, info AttemptInfo) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.logger.Error("pm: OnAttempt panicked; the attempt is recorded all the same",
+				append(d.src.attrs(x), "panic", r, "stack", string(debug.Stack()))...)
+		}
+	}()
+	d.opts.onAttempt(info)
 }
 
 // endedLocked takes the attempt of x, which ended, off the counts of running attempts.

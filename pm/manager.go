@@ -52,14 +52,15 @@ type Options struct {
 	HangAfter time.Duration
 	// Receiver names the receiver a command goes to (a URL, a service); nil sends every
 	// command to one receiver, "". A process's commands go out in the order issued,
-	// whatever their receivers.
+	// whatever their receivers. A panic in it is logged with its stack, and the command
+	// goes to the receiver "".
 	Receiver func(Command) string
 	// MaxAttempts is how many attempts in a row may fail before a command is parked:
 	// no longer attempted, and holding back the later commands of its process, until
 	// Retry or Skip. 0 means 10; negative retries for ever.
 	MaxAttempts int
 	// OnAttempt, if set, is called after every delivery attempt is recorded: for
-	// metrics. It must be quick.
+	// metrics. It must be quick. A panic in it is logged with its stack and passed over.
 	OnAttempt func(AttemptInfo)
 	// CacheSize is how many processes' states are kept in memory, those handled last.
 	// An event of a cached process folds onto its state; an event of any other process

@@ -132,6 +132,7 @@ type SubscriptionOptions struct {
 	// means 100ms and 1 minute.
 	RetryMin, RetryMax time.Duration
 	// OnAttempt, if set, is called after every attempt: for metrics. It must be quick.
+	// A panic in it is logged with its stack and passed over.
 	OnAttempt func(AttemptInfo)
 	// Receiver names the receiver in log lines and AttemptInfo (a URL).
 	Receiver string
