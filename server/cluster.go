@@ -139,15 +139,20 @@ func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leader
 // leader's next message, up to a tenth of the heartbeat timeout later).
 func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bool) error {
 	ctx := r.Context()
-	rc := http.NewResponseController(w)
+	var out *longResponse
 	if long {
 		// A relayed subscription ends when this node stops, as its own do.
 		var end func()
-		ctx, end = s.whileServing(ctx, rc)
+		ctx, out, end = s.whileServing(ctx, w)
 		defer end()
 	}
 	addr, err := s.opts.Node.LeaderHTTP(ctx, leaderWait)
 	if err != nil {
+		if ctx.Err() != nil && s.isStopping() {
+			// The wait for a leader ended with this node's stop: a refusal, not a
+			// failure (no leader within the wait).
+			return errShutdown("the server is shutting down")
+		}
 		return errUnavailable(err.Error())
 	}
 	scheme := "http"
@@ -201,18 +206,38 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 	}
 	w.WriteHeader(resp.StatusCode)
 	if long {
+		out.started()
+		// Under a write deadline, as this node's own subscriptions: a client that
+		// stops reading would hold the relay, and its connections to the client and
+		// to the leader, for ever. When this node stops, the client is told so, as by
+		// its own subscriptions, unless the stop cut the leader's stream inside a
+		// message (the error event would end up in it).
 		buf := make([]byte, 32<<10)
+		// The last two bytes relayed; of an event stream (not a scavenge's answer).
+		last := [2]byte{'\n', '\n'}
+		events := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+		stopped := func() {
+			if events && last == [2]byte{'\n', '\n'} {
+				out.stopped()
+			}
+		}
 		for {
 			n, err := resp.Body.Read(buf)
 			if n > 0 {
-				// Under a write deadline, as this node's own subscriptions: a client
-				// that stops reading would hold the relay, and its connections to the
-				// client and to the leader, for ever.
-				if werr := s.sseWrite(w, rc, buf[:n]); werr != nil {
+				if werr := out.write(buf[:n]); werr != nil {
+					if errors.As(werr, new(*shutdownError)) {
+						stopped() // buf[:n] was not written
+					}
 					return nil
+				}
+				if n == 1 {
+					last = [2]byte{last[1], buf[0]}
+				} else {
+					last = [2]byte{buf[n-2], buf[n-1]}
 				}
 			}
 			if err != nil {
+				stopped()
 				return nil
 			}
 		}

@@ -26,7 +26,9 @@
 //     events are sent at the client's pace; a client that lets more than
 //     Options.SubscriberBuffer bytes of live events pile up, or whose backlog would take
 //     all subscribers past Options.SubscribersBuffer, is cut with an "error" event and
-//     resumes with Last-Event-ID. Comment lines are heartbeats.
+//     resumes with Last-Event-ID. When the server stops, every subscription (a relayed
+//     one included) ends with an "unavailable" error event, which its client has a
+//     second to take. Comment lines are heartbeats.
 //   - Request bodies being read and pages of events being sent together hold at most
 //     Options.MemoryBudget bytes (at least MaxBody + PageBytes, so that the largest body
 //     fits), plus what one request holds: a body reserves its

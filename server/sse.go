@@ -71,17 +71,20 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 
 	// Events after start are live: written once the client was told it is subscribed.
 	start := s.store.LastPosition()
-	rc := http.NewResponseController(w)
-	ctx, end := s.whileServing(r.Context(), rc)
+	ctx, out, end := s.whileServing(r.Context(), w)
 	defer end()
+	// However the stream ends, a client the server's stop ends it for is told so: it
+	// reconnects, to this server once it is back or to another.
+	defer out.stopped()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	out.started()
 	// Tell EventSource how soon to reconnect, and open the stream right away so the
 	// client knows it is subscribed before the first event.
-	if err := s.sseWrite(w, rc, []byte("retry: 1000\n\n")); err != nil {
+	if err := out.write([]byte("retry: 1000\n\n")); err != nil {
 		return nil
 	}
 
@@ -141,11 +144,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				if end.shared {
 					why = fmt.Sprintf("the subscribers of this server together let more than %d bytes of live events pile up, and this one fell behind", s.opts.SubscribersBuffer)
 				}
-				s.sseError(w, rc, "", errorBody{Error: "too_slow", Message: why + ": reconnect with Last-Event-ID to catch up from the last event received"})
+				out.sseError("", errorBody{Error: "too_slow", Message: why + ": reconnect with Last-Event-ID to catch up from the last event received"})
 				return nil
 			}
 			if len(frames) > 0 {
-				err := s.sseWrite(w, rc, frames...)
+				err := out.write(frames...)
 				queue.sent()
 				if err != nil {
 					return nil // the client is gone, or stopped reading
@@ -156,30 +159,19 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				if end.err != nil && ctx.Err() == nil {
 					s.log.Warn("subscription ended", append(following(opts), "err", end.err)...)
 					_, code := classify(end.err)
-					s.sseError(w, rc, damagedID(end.err, byStream), newErrorBody(code, end.err.Error(), end.err))
+					out.sseError(damagedID(end.err, byStream), newErrorBody(code, end.err.Error(), end.err))
 				}
 				// The stream ends; the client reconnects with Last-Event-ID.
 				return nil
 			}
 		case <-heartbeat.C:
-			if err := s.sseWrite(w, rc, []byte(": heartbeat\n\n")); err != nil {
+			if err := out.write([]byte(": heartbeat\n\n")); err != nil {
 				return nil
 			}
 		case <-ctx.Done():
 			return nil
 		}
 	}
-}
-
-// sseError sends an SSE "error" event, {"error": code, "message": msg, ...}, before the
-// server ends the stream; with the SSE id id, unless it is empty.
-func (s *Server) sseError(w http.ResponseWriter, rc *http.ResponseController, id string, body errorBody) {
-	data, _ := json.Marshal(body)
-	var frame []byte
-	if id != "" {
-		frame = fmt.Appendf(frame, "id: %s\n", id)
-	}
-	_ = s.sseWrite(w, rc, fmt.Appendf(frame, "event: error\ndata: %s\n\n", data))
 }
 
 // damagedID is the SSE id of the damaged record err names (its version when following
@@ -317,56 +309,129 @@ func (q *sendQueue) sent() {
 	signal(q.space)
 }
 
-// sseWrite writes chunks and flushes them, each chunk under a write deadline, so that a
-// client that stops reading is cut off rather than holding a goroutine and a connection
-// forever; a burst of events costs one flush. Once the server stops, it writes nothing.
-func (s *Server) sseWrite(w http.ResponseWriter, rc *http.ResponseController, chunks ...[]byte) error {
-	for _, b := range chunks {
-		if err := s.writeDeadline(rc); err != nil {
-			return err
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	if err := s.writeDeadline(rc); err != nil {
-		return err
-	}
-	return rc.Flush()
+// stopWrite is how long, from the server's stop, a long response's client has to take
+// what is left to write: the error event that tells it why its stream ends. A client
+// that stopped reading holds the shutdown no longer than that.
+const stopWrite = time.Second
+
+// shutdownBody is the error event a subscription ends with when the server stops.
+var shutdownBody = errorBody{Error: codeUnavailable, Message: "the server is shutting down: reconnect with Last-Event-ID"}
+
+// longResponse writes a long response (a subscription, one relayed from the leader),
+// each write under a deadline, until the server stops.
+type longResponse struct {
+	s       *Server
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	watched chan struct{}
+	// sending is set once the response's header is written: from then on, the stop
+	// cuts the write under way. Before, cancelling the context is enough, and the
+	// handler's error answer must reach the client.
+	sending atomic.Bool
+	once    sync.Once
+	final   time.Time // the deadline of every write from the stop on
 }
 
-// writeDeadline gives the next write of a long response RequestTimeout, unless the
-// server is stopping: the deadline whileServing set then, which has passed, must not be
-// pushed back. The check follows the deadline, so that one or the other holds.
-func (s *Server) writeDeadline(rc *http.ResponseController) error {
-	_ = rc.SetWriteDeadline(time.Now().Add(s.opts.RequestTimeout))
-	if s.isStopping() {
-		return errShutdown("the server is shutting down")
-	}
-	return nil
-}
-
-// whileServing returns a context for a long response (a subscription, one relayed from
-// the leader) that ends with ctx or when the server begins to stop. At the stop, a write
-// to the response's client that is under way ends too: for a client that stopped
-// reading, it would wait for its deadline, RequestTimeout, and hold the shutdown that
-// long. end releases what whileServing holds; the handler calls it before it returns,
-// for the connection is no longer the handler's to touch once it has. end may be
-// called more than once.
-func (s *Server) whileServing(ctx context.Context, rc *http.ResponseController) (_ context.Context, end func()) {
+// whileServing returns a context for a long response that ends with ctx or when the
+// server begins to stop, and the response's writer. At the stop, a write to the client
+// that is under way gets stopWrite to finish, once the header is written (started):
+// for a client that stopped reading, it would wait for its deadline, RequestTimeout,
+// and hold the shutdown that long. end releases what whileServing holds; the handler
+// calls it before it returns, for the connection is no longer the handler's to touch
+// once it has. end may be called more than once.
+func (s *Server) whileServing(ctx context.Context, w http.ResponseWriter) (_ context.Context, _ *longResponse, end func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	watched := make(chan struct{})
+	l := &longResponse{s: s, w: w, rc: http.NewResponseController(w), watched: make(chan struct{})}
 	go func() {
-		defer close(watched)
+		defer close(l.watched)
 		select {
 		case <-s.stopping:
 			cancel()
-			_ = rc.SetWriteDeadline(time.Now())
+			if l.sending.Load() {
+				l.stopDeadline()
+			}
 		case <-ctx.Done():
 		}
 	}()
-	return ctx, func() {
+	return ctx, l, func() {
 		cancel()
-		<-watched
+		<-l.watched
+	}
+}
+
+// started says the response's header is written: the stop cuts its writes from now on.
+func (l *longResponse) started() {
+	l.sending.Store(true)
+	if l.s.isStopping() {
+		l.stopDeadline()
+	}
+}
+
+// stopDeadline gives the writes the deadline of the stop, the same however many times
+// it is called.
+func (l *longResponse) stopDeadline() {
+	l.once.Do(func() { l.final = time.Now().Add(stopWrite) })
+	_ = l.rc.SetWriteDeadline(l.final)
+}
+
+// deadline gives the next write RequestTimeout, unless the server is stopping: then it
+// gives it the stop's deadline and returns a shutdownError. The stop may come between
+// the check and the deadline, after whileServing set the stop's: the check after puts it
+// back, so that a deadline pushed back never outlives the handler, under which net/http
+// would write the response's end to a client that stopped reading.
+func (l *longResponse) deadline() error {
+	if !l.s.isStopping() {
+		_ = l.rc.SetWriteDeadline(time.Now().Add(l.s.opts.RequestTimeout))
+		if !l.s.isStopping() {
+			return nil
+		}
+	}
+	l.stopDeadline()
+	return errShutdown("the server is shutting down")
+}
+
+// write writes chunks and flushes them, each chunk under a write deadline, so that a
+// client that stops reading is cut off rather than holding a goroutine and a connection
+// forever; a burst of events costs one flush. Once the server stops, it writes no
+// further chunk (a shutdownError: the chunk was not written), and flushes what it wrote
+// under the stop's deadline.
+func (l *longResponse) write(chunks ...[]byte) error {
+	for _, b := range chunks {
+		if err := l.deadline(); err != nil {
+			return err
+		}
+		if _, err := l.w.Write(b); err != nil {
+			return err
+		}
+	}
+	_ = l.deadline()
+	return l.rc.Flush()
+}
+
+// sseError sends an SSE "error" event, {"error": code, "message": msg, ...}, before the
+// server ends the stream; with the SSE id id, unless it is empty.
+func (l *longResponse) sseError(id string, body errorBody) {
+	_ = l.write(errorFrame(id, body))
+}
+
+func errorFrame(id string, body errorBody) []byte {
+	data, _ := json.Marshal(body)
+	var frame []byte
+	if id != "" {
+		frame = fmt.Appendf(frame, "id: %s\n", id)
+	}
+	return fmt.Appendf(frame, "event: error\ndata: %s\n\n", data)
+}
+
+// stopped sends the error event that tells the client the server is shutting down,
+// if it is (the handler's context ended, or a write refused, for another reason
+// otherwise), under the stop's deadline.
+func (l *longResponse) stopped() {
+	if !l.s.isStopping() {
+		return
+	}
+	l.stopDeadline()
+	if _, err := l.w.Write(errorFrame("", shutdownBody)); err == nil {
+		_ = l.rc.Flush()
 	}
 }

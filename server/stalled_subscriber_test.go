@@ -23,6 +23,9 @@ type stallingListener struct {
 	net.Listener
 	stall   atomic.Bool
 	stalled chan struct{} // gets a value each time a write starts to wait
+	// onWriteDeadline, if set, is called with each write deadline a connection is
+	// given, before the connection takes it.
+	onWriteDeadline func(time.Time)
 }
 
 func newStallingListener(t *testing.T) *stallingListener {
@@ -65,6 +68,9 @@ func (c *stallingConn) setDeadline(t time.Time) {
 }
 
 func (c *stallingConn) SetWriteDeadline(t time.Time) error {
+	if c.l.onWriteDeadline != nil {
+		c.l.onWriteDeadline(t)
+	}
 	c.setDeadline(t)
 	return c.Conn.SetWriteDeadline(t)
 }
