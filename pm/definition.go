@@ -262,6 +262,27 @@ func checkType(t string) string {
 	return ""
 }
 
+// CheckProcessID reports why id cannot be the id of a new process of the manager called
+// name, nil if it can: an event of such an id belongs to no process. The error says what
+// is wrong with id, for a caller to put after it ("process id %q ...").
+func CheckProcessID(name, id string) error {
+	if reason := checkProcessID(name, id); reason != "" {
+		return errors.New(reason)
+	}
+	return nil
+}
+
+// CheckStoredProcessID is CheckProcessID for a process that a store may already hold:
+// "." and "..", and ids too long for "<Name>.deliveries$<id>" but not for "<Name>$<id>",
+// which earlier versions took, pass (Manager.Process, List and the runtime go on with
+// such a process if its stream exists; see the package doc).
+func CheckStoredProcessID(name, id string) error {
+	if reason := checkStoredProcessID(name, id); reason != "" {
+		return errors.New(reason)
+	}
+	return nil
+}
+
 // checkProcessID reports why id cannot name a process of a manager called name.
 func checkProcessID(name, id string) string {
 	if dotID(id) {

@@ -206,3 +206,32 @@ func TestAProcessAnEarlierVersionTookGoesOn(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckProcessID: the exported rules of process ids, for a client to check before
+// it asks: CheckProcessID for a new process, CheckStoredProcessID for one a store
+// written by an earlier version may hold.
+func TestCheckProcessID(t *testing.T) {
+	longest := 256 - len("M.deliveries$")
+	for _, tc := range []struct {
+		id          string
+		new, stored string // what the errors say; "" for none
+	}{
+		{strings.Repeat("x", longest), "", ""},
+		{strings.Repeat("x", longest+1), "makes the stream name M.deliveries$<id> 257 bytes long, the limit is 256", ""},
+		{strings.Repeat("x", 256-len("M$")), "makes the stream name M.deliveries$<id> 267 bytes long", ""},
+		{strings.Repeat("x", 256-len("M$")+1), "M.deliveries$<id> 268 bytes long", "makes the stream name 257 bytes long, the limit is 256"},
+		{".", "is a dot segment", ""},
+		{"", "is empty", "is empty"},
+		{"a\x01", "control character", "control character"},
+	} {
+		for _, c := range []struct {
+			check func(string, string) error
+			want  string
+		}{{pm.CheckProcessID, tc.new}, {pm.CheckStoredProcessID, tc.stored}} {
+			err := c.check("M", tc.id)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Errorf("id of %d bytes %.8q: %v, want %q", len(tc.id), tc.id, err, c.want)
+			}
+		}
+	}
+}

@@ -42,14 +42,17 @@ func TestClientInputRefusedBeforeDialling(t *testing.T) {
 		{[]string{"tail", "--types", ","}, `--types ",": type 1 of 2 must not be empty`},
 		{[]string{"process", "CateringMatch", ""}, "ID must not be empty"},
 		{[]string{"process", "", "42"}, "NAME must not be empty"},
-		{[]string{"process", "CateringMatch", long}, `cannot name a process of CateringMatch: its stream name is 264 bytes long, the limit is 256`},
+		{[]string{"process", "CateringMatch", long}, `cannot name a process of CateringMatch: it makes the stream name 264 bytes long, the limit is 256`},
+		// The rule of pm for a new process: room for its deliveries stream, which a
+		// process of an earlier version's longer id has none of, so no parked command.
+		{[]string{"retry", "CateringMatch", strings.Repeat("x", 240), id}, `cannot name a process of CateringMatch: it makes the stream name CateringMatch.deliveries$<id> 265 bytes long, the limit is 256`},
 		{[]string{"parked", ""}, "NAME must not be empty"},
 		{[]string{"parked", "Shipping", "--limit", "-1"}, "--limit must be ≥ 1, got -1"},
 		{[]string{"parked", "Shipping", "--limit", "0"}, "--limit must be ≥ 1, got 0"},
 		{[]string{"retry", "Shipping", "", id}, "ID must not be empty"},
 		{[]string{"retry", "Shipping", "42", "nope"}, `COMMAND "nope" is not a UUID`},
 		{[]string{"skip", "Shipping", "42", "nope"}, `COMMAND "nope" is not a UUID`},
-		{[]string{"skip", "Shipping", long, id}, "its stream name is 259 bytes long"},
+		{[]string{"skip", "Shipping", long, id}, "it makes the stream name Shipping.deliveries$<id> 270 bytes long"},
 		{[]string{"subscriptions", ""}, "NAME must not be empty"},
 		{[]string{"subscriptions", "retry", "billing", "nope"}, `EVENT "nope" is not a UUID`},
 		{[]string{"subscriptions", "skip", "", id}, "NAME must not be empty"},
@@ -179,6 +182,8 @@ func TestClientCommandsWithTheDaemonDown(t *testing.T) {
 		{"tail", "--stream", "s", "--from", "0"},
 		{"process"},
 		{"process", "Shipping", "42"},
+		// An id an earlier version may have stored: the daemon says whether it holds it.
+		{"process", "Shipping", strings.Repeat("x", 240)},
 		{"parked", "Shipping"},
 		{"retry", "Shipping", "42", id},
 		{"skip", "Shipping", "42", id},

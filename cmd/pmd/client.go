@@ -743,7 +743,7 @@ func newProcessCmd(g *globals, stdout io.Writer) *cobra.Command {
 				return &usageError{fmt.Sprintf("want NAME ID (or nothing, to list the process managers), got %d argument(s)", len(args))}
 			}
 			if len(args) == 2 {
-				return checkProcess(args[0], args[1])
+				return checkProcess(args[0], args[1], false)
 			}
 			return nil
 		},

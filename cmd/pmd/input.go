@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
 )
 
 // The client commands check what they can of their arguments before they dial: a name
@@ -40,17 +41,26 @@ func checkCategory(name string) error {
 	return nil
 }
 
-// checkProcess checks the NAME ID of a process: both names, and the stream they make
-// together (NAME$ID), which must be a valid stream name.
-func checkProcess(name, id string) error {
+// checkProcess checks the NAME ID of a process by the rules of package pm: both names,
+// and the id for a process the store may hold (pm.CheckStoredProcessID: NAME$ID a
+// stream name). commands says the process must be one whose commands are delivered
+// (retry, skip): then the id must also leave room for its deliveries stream
+// (pm.CheckProcessID), which a process that an earlier version took with a longer id
+// has none of, so no command to retry or skip. "." and ".." go to the daemon either
+// way (the client escapes them): a store written before they were refused may hold one.
+func checkProcess(name, id string, commands bool) error {
 	if err := checkName("NAME", name); err != nil {
 		return err
 	}
 	if err := checkName("ID", id); err != nil {
 		return err
 	}
-	if err := pmd.CheckName(name + "$" + id); err != nil {
-		return &usageError{fmt.Sprintf("ID %q cannot name a process of %s: its stream name %v", id, name, err)}
+	check := pm.CheckStoredProcessID
+	if commands && id != "." && id != ".." {
+		check = pm.CheckProcessID
+	}
+	if err := check(name, id); err != nil {
+		return &usageError{fmt.Sprintf("ID %q cannot name a process of %s: it %v", id, name, err)}
 	}
 	return nil
 }

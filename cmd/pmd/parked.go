@@ -78,7 +78,7 @@ func newOperateCmd(g *globals, stdout io.Writer, verb string) *cobra.Command {
 		Example: "  pmd " + verb + " Shipping 42 0190c1d2-0000-7000-8000-000000000001",
 		Args:    wantArgs(3, 3, "NAME ID COMMAND (pmd parked NAME lists them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkProcess(args[0], args[1]); err != nil {
+			if err := checkProcess(args[0], args[1], true); err != nil {
 				return err
 			}
 			if _, err := parseID("COMMAND", args[2]); err != nil {
