@@ -3,7 +3,9 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
@@ -25,11 +27,11 @@ func (e *DiffError) Error() string {
 // gives exactly one index), so an index can be checked against one rebuilt from the log.
 func (x *Index) Diff(y *Index) error { return x.diff(y, false) }
 
-// DiffSubset is Diff that lets x hold entries y lacks: those a scavenge leaves in a live
-// index for the records it removed from the log, which an index rebuilt from the
-// scavenged log does not have. Nothing reads them: they are of dead events and of
-// versions no stream shows. It also lets the values of an entry differ where no read
-// looks (sameVisible), as a scavenge leaves them too.
+// DiffSubset is Diff that lets x hold entries y lacks where no read looks (leftBehind):
+// those a scavenge leaves in a live index for the records it removed from the log, which
+// an index rebuilt from the scavenged log does not have. Any other entry y lacks is a
+// difference. It also lets the values of an entry differ where no read looks
+// (sameVisible), as a scavenge leaves them too.
 func (x *Index) DiffSubset(y *Index) error { return x.diff(y, true) }
 
 func (x *Index) diff(y *Index, extra bool) error {
@@ -69,6 +71,7 @@ func (x *Index) diff(y *Index, extra bool) error {
 		}
 		return ok
 	}
+	left := leftBehind{x: x}
 	okA, okB := skipFormat(a, a.First()), skipFormat(b, b.First())
 	for okA || okB {
 		c := 0
@@ -80,10 +83,17 @@ func (x *Index) diff(y *Index, extra bool) error {
 		default:
 			c = bytes.Compare(a.Key(), b.Key())
 		}
+		if c < 0 && extra {
+			ok, err := left.accepts(a.Key(), a.Value())
+			if err != nil {
+				return fmt.Errorf("index: diff: %s: %w", describeKey(a.Key()), err)
+			}
+			if ok {
+				okA = skipFormat(a, a.Next())
+				continue
+			}
+		}
 		switch {
-		case c < 0 && extra:
-			okA = skipFormat(a, a.Next())
-			continue
 		case c < 0:
 			return &DiffError{Key: describeKey(a.Key()), X: describeValue(a.Key(), a.Value()), Y: "none"}
 		case c > 0:
@@ -100,6 +110,154 @@ func (x *Index) diff(y *Index, extra bool) error {
 		return fmt.Errorf("index: diff: %w", err)
 	}
 	return nil
+}
+
+// leftBehind decides which entries of the live index x that the index rebuilt from the
+// scavenged log lacks are what a scavenge leaves: the entries of the records it removed,
+// where no read looks. A scavenge removes the record of an event only when x marks it
+// dead (the record of a stream's newest version stays, erased), and a link record only
+// when its version is below its stream's first visible version; it removes the data and
+// metadata of the dead and erased events it keeps, their causation id with them. So an
+// extra entry passes when it is
+//
+//   - a version (V) or membership (P) below the stream's first visible version in x (of a
+//     removed event or link); a stream's state never passes;
+//   - an id (I), category (C) or type (T) entry of an event x marks dead;
+//   - a link (L) whose version is below its stream's first visible version;
+//   - a causation (K) of a dead or erased child, or by a dead parent (the rebuilt index
+//     finds no parent for a causation id that names a removed event);
+//   - the dead mark (D) of an event the rebuilt index has no category entry of: its record
+//     is gone. A dead mark of an event the log still holds is a difference.
+//
+// Any other extra entry is a difference: a read sees it. The category entries sort before
+// the dead marks, so the positions whose dead marks may pass are known when those come.
+type leftBehind struct {
+	x    *Index
+	gone []uint64 // the positions of the category entries passed, sorted when the dead marks come
+	n    int      // how many of gone are sorted
+}
+
+// accepts reports whether x's entry k, with value v, which y lacks, is one a scavenge
+// leaves where no read looks. x is entered.
+func (l *leftBehind) accepts(k, v []byte) (bool, error) {
+	x := l.x
+	if len(k) == 0 {
+		return false, nil
+	}
+	switch k[0] {
+	case spaceVersion, spaceMember:
+		if k[0] == spaceVersion && isStateKey(k) {
+			return false, nil
+		}
+		name, n, ok := splitNamed(k)
+		if !ok {
+			return false, nil
+		}
+		version := n
+		if k[0] == spaceMember {
+			var err error
+			if version, err = decodeUint(v); err != nil {
+				return false, nil
+			}
+		}
+		r, err := x.streamRec(name)
+		if err != nil {
+			return false, err
+		}
+		return version < r.lo(), nil
+	case spaceID:
+		pos, err := decodeUint(v)
+		if err != nil {
+			return false, nil
+		}
+		return x.dead(pos)
+	case spaceCategory, spaceType:
+		_, pos, ok := splitNamed(k)
+		if !ok {
+			return false, nil
+		}
+		dead, err := x.dead(pos)
+		if dead && k[0] == spaceCategory {
+			l.gone = append(l.gone, pos)
+		}
+		return dead, err
+	case spaceLinked:
+		if len(k) != 17 {
+			return false, nil
+		}
+		version, stream, err := decodeLinked(v)
+		if err != nil {
+			return false, nil
+		}
+		r, err := x.streamRec(stream)
+		if err != nil {
+			return false, err
+		}
+		return version < r.lo(), nil
+	case spaceCaused:
+		if len(k) != 17 {
+			return false, nil
+		}
+		parent, child := binary.BigEndian.Uint64(k[1:9]), suffix64(k)
+		for _, pos := range []uint64{child, parent} {
+			if dead, err := x.dead(pos); err != nil || dead {
+				return dead, err
+			}
+		}
+		return x.erasedEvent(child)
+	case spaceDead:
+		if len(k) != 9 {
+			return false, nil
+		}
+		if l.n < len(l.gone) {
+			slices.Sort(l.gone)
+			l.n = len(l.gone)
+		}
+		_, found := slices.BinarySearch(l.gone, suffix64(k))
+		return found, nil
+	}
+	return false, nil
+}
+
+// erasedEvent reports whether the event at pos is erased: appended to a stream below the
+// version its erasure names. Erased streams are few; the event's membership of each gives
+// its version there, its own unless it was linked into its own stream again since, when
+// the erased versions are searched for it. x is entered, its overlays handed to pebble.
+func (x *Index) erasedEvent(pos uint64) (bool, error) {
+	for stream, before := range *x.erased.Load() {
+		v, closer, err := x.db.Get(namedKey(nil, spaceMember, stream, pos))
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		version, err := decodeUint(v)
+		closer.Close()
+		if err != nil {
+			return false, err
+		}
+		entries, err := x.pebbleVersions(nil, stream, version, version+1, false, 1)
+		if err != nil {
+			return false, err
+		}
+		if len(entries) == 1 && entries[0].Position == pos && !entries[0].Link {
+			if version < before {
+				return true, nil
+			}
+			continue
+		}
+		// Linked into its own stream again: its own version is an earlier one.
+		if entries, err = x.pebbleVersions(nil, stream, 0, min(version, before), false, unlimited(0)); err != nil {
+			return false, err
+		}
+		for _, e := range entries {
+			if e.Position == pos && !e.Link {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // sameVisible reports whether v, x's value of key k, and w, y's, differ only where no read
