@@ -1,7 +1,6 @@
 package pm_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -27,28 +26,12 @@ func TestManagerStartsPastADamagedDeliveryRecord(t *testing.T) {
 	s := damagedStore(t, func(s *pmd.Store) {
 		o := opts
 		o.Deliver = before.handle
-		m, err := pm.New(s, stepsDef("Steps"), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
+		r := start(t, s, stepsDef("Steps"), o)
 		appendFact(t, s, goFact("1"))
 		appendFact(t, s, goFact("2"))
-		if err := m.WaitIdle(ctx); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		// Events it does not handle, so that the record lies in a sealed segment.
-		for i := range 60 {
-			if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		r.idle(t)
+		r.stop(t)
+		sealWithNoise(t, s)
 	}, marker)
 	if got, want := strings.Join(slices.Sorted(slices.Values(before.got())), " "), "1/Step1 2/Step1 2/Step2 2/Step3"; got != want {
 		t.Fatalf("before the damage, delivered %s, want %s", got, want)

@@ -21,31 +21,15 @@ func TestManagerGoesOnPastADamagedLinkedFact(t *testing.T) {
 		t.Run(fmt.Sprintf("SnapshotEvery %d", snapshotEvery), func(t *testing.T) {
 			opts := pm.Options{SnapshotEvery: snapshotEvery, Logger: quiet()}
 			s := damagedStore(t, func(s *pmd.Store) {
-				m, err := pm.New(s, matchDef("CateringMatch"), opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- m.Run(ctx) }()
+				r := start(t, s, matchDef("CateringMatch"), opts)
 				for i := range orders {
 					e := customer(fmt.Sprint(i))
 					e.Data["pad"], e.Data["mark"] = pad, fmt.Sprintf("MARK-c%02d-MARK", i)
 					appendFact(t, s, e)
 				}
-				if err := m.WaitIdle(ctx); err != nil {
-					t.Fatal(err)
-				}
-				cancel()
-				if err := <-done; err != nil {
-					t.Fatal(err)
-				}
-				// Events it does not handle, so that the facts lie in a sealed segment.
-				for i := range 60 {
-					if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
-						t.Fatal(err)
-					}
-				}
+				r.idle(t)
+				r.stop(t)
+				sealWithNoise(t, s)
 			}, fmt.Sprintf("MARK-c%02d-MARK", victim))
 			r := start(t, s, matchDef("CateringMatch"), opts)
 			for i := range orders {

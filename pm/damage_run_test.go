@@ -32,13 +32,7 @@ func TestAnOwnRecordInADamagedRunIsNotTakenForAFact(t *testing.T) {
 	appendFact(t, s, e)
 	r.idle(t)
 	r.stop(t)
-	// Events nobody handles, so that the process's records lie in a sealed segment
-	// followed by more of them.
-	for i := range 60 {
-		if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sealWithNoise(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

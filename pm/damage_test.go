@@ -40,6 +40,17 @@ func damagedStore(t *testing.T, write func(s *pmd.Store), marker string) *pmd.St
 // pad makes events big enough that the damaged one lies in a sealed segment.
 var pad = strings.Repeat("p", 400)
 
+// sealWithNoise appends events no manager handles, each padded, so that what was written
+// before them lies in a sealed segment.
+func sealWithNoise(t *testing.T, s *pmd.Store) {
+	t.Helper()
+	for i := range 60 {
+		if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSubscriptionGoesOnPastADamagedRecord: a subscription that meets a damaged record
 // skips it and delivers every event after it; the store reports the damage.
 func TestSubscriptionGoesOnPastADamagedRecord(t *testing.T) {

@@ -27,29 +27,13 @@ func TestWaitIdleReturnsWhenRunFailsToLoad(t *testing.T) {
 	}
 	opts := pm.Options{Logger: quiet()}
 	s := damagedStore(t, func(s *pmd.Store) {
-		m, err := pm.New(s, def, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
+		r := start(t, s, def, opts)
 		for i := range 3 {
 			appendFact(t, s, customer(fmt.Sprint(i)))
 		}
-		if err := m.WaitIdle(ctx); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		// Events it does not handle, so that the record lies in a sealed segment.
-		for i := range 60 {
-			if _, err := s.Append(context.Background(), "Noise", pmd.Any, pmd.EventData{Type: "Noise", Data: map[string]any{"i": i, "pad": pad}}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		r.idle(t)
+		r.stop(t)
+		sealWithNoise(t, s)
 	}, "MARK-1-MARK")
 	m, err := pm.New(s, def, opts)
 	if err != nil {
