@@ -306,6 +306,15 @@ const maxStreamName = 256
 // be named: it goes on without it (Manager.checkID).
 func fits(stream string) bool { return len(stream) <= maxStreamName }
 
+// deliveriesStreamIfAny is the deliveries stream of process id of manager name, or ""
+// when its name is too long to be one (a process an earlier version stored: checkID).
+func deliveriesStreamIfAny(name, id string) string {
+	if d := deliveriesStream(name, id); fits(d) {
+		return d
+	}
+	return ""
+}
+
 // dotReason is why "." and ".." name no process: a process of such an id could be
 // written but never opened, retried or skipped over HTTP.
 const dotReason = "is a dot segment, which no URL can name"

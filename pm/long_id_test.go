@@ -181,6 +181,9 @@ func TestAProcessAnEarlierVersionTookGoesOn(t *testing.T) {
 				if err != nil || p.Status != pm.StatusCompleted || len(p.Commands) != 1 || p.Commands[0].Type != "ConfirmOrder" {
 					t.Errorf("Process(%s…) = %+v, %v; want it completed, ConfirmOrder issued", id[:3], p.Status, err)
 				}
+				if p.DeliveriesStream != "" {
+					t.Errorf("Process(%s…).DeliveriesStream = %q, a name no stream can have; want none", id[:3], p.DeliveriesStream)
+				}
 				if d, err := r.Deliveries(ctx, id); err != nil || len(d) != 0 {
 					t.Errorf("Deliveries(%s…) = %v, %v; want none", id[:3], d, err)
 				}

@@ -34,7 +34,8 @@ type Process struct {
 	Deadlines []Deadline // pending, by due time
 	// DeliveriesStream is the stream the delivery attempts of Commands are recorded
 	// in: "<Name>.deliveries$<ID>". A reader following it sees each attempt as it
-	// is made.
+	// is made. It is empty for a process an earlier version stored whose id leaves
+	// no room for that name: its commands are not delivered (Stats.Undeliverable).
 	DeliveriesStream string
 	// DeliveriesVersion is the version of the last record of DeliveriesStream that
 	// Deliveries was read from, -1 if it has none.
@@ -111,7 +112,7 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		Events:            events,
 		States:            states,
 		Deadlines:         l.deadlines(),
-		DeliveriesStream:  deliveriesStream(name, id),
+		DeliveriesStream:  deliveriesStreamIfAny(name, id),
 		DeliveriesVersion: -1,
 		Older:             -1,
 	}

@@ -162,7 +162,9 @@ type Process struct {
 	Commands  []Command  `json:"commands"`
 	Deadlines []Deadline `json:"deadlines"`
 	// DeliveriesStream is the stream the delivery attempts are recorded in; a
-	// subscription to it from DeliveriesVersion+1 sees each new attempt.
+	// subscription to it from DeliveriesVersion+1 sees each new attempt. Empty for a
+	// process whose commands are not delivered: one an earlier version stored under an
+	// id that leaves no room for the name of its deliveries stream.
 	DeliveriesStream string `json:"deliveries_stream"`
 	// DeliveriesVersion is the version of the last attempt shown, -1 for none.
 	DeliveriesVersion int64 `json:"deliveries_version"`

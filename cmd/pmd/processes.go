@@ -381,6 +381,9 @@ var (
 	lateDesc = prometheus.NewDesc("pmd_pm_late_events_total",
 		"Handled events of processes removed by retention, skipped without starting them again, since start.",
 		[]string{"pm"}, nil)
+	undeliverableDesc = prometheus.NewDesc("pmd_pm_undeliverable_commands_total",
+		"Commands not delivered because their process, stored by an earlier version, has an id that leaves no room for the name of its deliveries stream, since start.",
+		[]string{"pm"}, nil)
 	exprErrorsDesc = prometheus.NewDesc("pmd_pm_expression_errors_total",
 		"Evaluations of the config file's expressions (complete_when, when, data) that failed or gave a number JSON cannot hold, since start; each is logged, at most once a minute per expression.",
 		[]string{"pm"}, nil)
@@ -392,6 +395,7 @@ func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- parkedDesc
 	ch <- removedDesc
 	ch <- lateDesc
+	ch <- undeliverableDesc
 	ch <- exprErrorsDesc
 }
 
@@ -411,6 +415,7 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(st.Parked), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(removedDesc, prometheus.CounterValue, float64(st.Removed), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(lateDesc, prometheus.CounterValue, float64(st.Late), mg.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(undeliverableDesc, prometheus.CounterValue, float64(st.Undeliverable), mg.cfg.Name)
 		for typ, n := range st.Unmatched {
 			ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(n), mg.cfg.Name, typ)
 		}

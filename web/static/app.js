@@ -1278,7 +1278,8 @@
     const reload = soon(() => stale.reload(load), 200);
     const next = p.events.length ? p.events[p.events.length - 1].version + 1 : 0;
     live({ stream: p.stream, from: next }, reload);
-    live({ stream: p.deliveries_stream, from: p.deliveries_version + 1 }, reload);
+    // A process whose commands are not delivered has none (pm/view.go).
+    if (p.deliveries_stream) live({ stream: p.deliveries_stream, from: p.deliveries_version + 1 }, reload);
   }
 
   // --- dashboard ---------------------------------------------------------------------
