@@ -61,11 +61,10 @@
 // The same holds for the data of commands and the states of processes. Event, Process,
 // ProcessEvent, Command and ParkedCommand are written to JSON (json.Marshal) as the API
 // writes them, 2.0 included, so that what is printed or stored that way reads back, or
-// is appended again, with its floats. They have no UnmarshalJSON: decoded with
-// encoding/json directly, every number of their data becomes a float64, written 2.0
-// again, so an integer does not survive that round trip; the client's own reads keep
-// the types. A struct that embeds one of them takes over its MarshalJSON (and loses its
-// own fields in JSON): give it a MarshalJSON of its own, as ProcessEvent has.
+// is appended again, with its floats; and read (json.Unmarshal) as the client reads the
+// API, integers as int64, so that their JSON form round-trips. A struct that embeds one
+// of them takes over its MarshalJSON and UnmarshalJSON (and loses its own fields in
+// JSON): give it methods of its own, as ProcessEvent has.
 //
 // # Subscriptions
 //

@@ -196,6 +196,20 @@ func (p Process) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(p))
 }
 
+// UnmarshalJSON reads p as the client reads the API (see Event.UnmarshalJSON), its
+// state included.
+func (p *Process) UnmarshalJSON(b []byte) error {
+	type plain Process
+	var x plain
+	if err := decodeNumbers(b, &x); err != nil {
+		return err
+	}
+	*p = Process(x)
+	state, err := number(p.State)
+	p.State = state
+	return err
+}
+
 // ProcessSnapshot is the snapshot of a process its state was folded from: the
 // snapshot's state, then the events after Version.
 type ProcessSnapshot struct {
@@ -231,6 +245,25 @@ func (e ProcessEvent) MarshalJSON() ([]byte, error) {
 	}{e.fields(), state})
 }
 
+// UnmarshalJSON reads e as the client reads the API (see Event.UnmarshalJSON), its
+// state included. Without it, Event's would be promoted and drop the state.
+func (e *ProcessEvent) UnmarshalJSON(b []byte) error {
+	var f struct {
+		eventFields
+		State any `json:"state"`
+	}
+	if err := decodeNumbers(b, &f); err != nil {
+		return err
+	}
+	e.Event = Event(f.eventFields)
+	if err := e.Event.numbers(); err != nil {
+		return err
+	}
+	state, err := number(f.State)
+	e.State = state
+	return err
+}
+
 // Command is a command a process issued, with its delivery attempts.
 type Command struct {
 	ID        string         `json:"id"`
@@ -250,6 +283,18 @@ func (c Command) MarshalJSON() ([]byte, error) {
 	type plain Command
 	c.Data = floatsKept(c.Data)
 	return json.Marshal(plain(c))
+}
+
+// UnmarshalJSON reads c as the client reads the API (see Event.UnmarshalJSON).
+func (c *Command) UnmarshalJSON(b []byte) error {
+	type plain Command
+	var x plain
+	if err := decodeNumbers(b, &x); err != nil {
+		return err
+	}
+	*c = Command(x)
+	_, err := number(c.Data) // in place
+	return err
 }
 
 // Attempt is one record of a command's delivery: an attempt, or what happened to the
@@ -346,6 +391,18 @@ func (c ParkedCommand) MarshalJSON() ([]byte, error) {
 	type plain ParkedCommand
 	c.Data = floatsKept(c.Data)
 	return json.Marshal(plain(c))
+}
+
+// UnmarshalJSON reads c as the client reads the API (see Event.UnmarshalJSON).
+func (c *ParkedCommand) UnmarshalJSON(b []byte) error {
+	type plain ParkedCommand
+	var x plain
+	if err := decodeNumbers(b, &x); err != nil {
+		return err
+	}
+	*c = ParkedCommand(x)
+	_, err := number(c.Data) // in place
+	return err
 }
 
 // ParkedList is the first parked commands of a process manager.

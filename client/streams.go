@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,26 @@ type eventFields Event
 // 1e20 is refused as an integer outside the 64-bit range.
 func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(e.fields())
+}
+
+// UnmarshalJSON reads e as the client reads the API: an integer as int64 (uint64 above
+// its range), any other number as float64 (2.0 included), so that Event's JSON form
+// reads back as it was written.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var f eventFields
+	if err := decodeNumbers(b, &f); err != nil {
+		return err
+	}
+	*e = Event(f)
+	return e.numbers()
+}
+
+// decodeNumbers decodes b into v with its numbers as json.Number, for number to turn
+// into what the embedded store gives.
+func decodeNumbers(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return d.Decode(v)
 }
 
 // fields is e with its data and metadata marked as MarshalJSON writes them.

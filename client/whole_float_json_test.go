@@ -134,3 +134,63 @@ func TestTypesWriteWholeFloatsAsTheAPIDoes(t *testing.T) {
 		t.Errorf("the event's data was changed: amount is %T", ev.Data["amount"])
 	}
 }
+
+// TestJSONFormRoundTrips: each type's JSON form, decoded with encoding/json and written
+// again, is what it was, with the types the client reads: before UnmarshalJSON, every
+// number came back a float64, and an integer was written back 2.0, to be stored a float.
+func TestJSONFormRoundTrips(t *testing.T) {
+	ev := client.Event{ID: uuid.New(), Type: "T", Data: wholeFloats(), Metadata: wholeFloats(), Timestamp: time.Unix(1, 0).UTC()}
+	for _, tc := range []struct {
+		name  string
+		v     any
+		back  func() any
+		check func(t *testing.T, v any)
+	}{
+		{"Event", ev, func() any { return new(client.Event) }, func(t *testing.T, v any) {
+			e := v.(*client.Event)
+			checkWholeFloats(t, "data", e.Data)
+			checkWholeFloats(t, "metadata", e.Metadata)
+		}},
+		{"ProcessEvent", client.ProcessEvent{Event: ev, State: wholeFloats()}, func() any { return new(client.ProcessEvent) }, func(t *testing.T, v any) {
+			e := v.(*client.ProcessEvent)
+			checkWholeFloats(t, "data", e.Data)
+			checkWholeFloats(t, "state", e.State)
+		}},
+		{"Command", client.Command{ID: "c", Type: "C", Data: wholeFloats()}, func() any { return new(client.Command) }, func(t *testing.T, v any) {
+			checkWholeFloats(t, "data", v.(*client.Command).Data)
+		}},
+		{"ParkedCommand", client.ParkedCommand{ID: "c", Type: "C", Data: wholeFloats()}, func() any { return new(client.ParkedCommand) }, func(t *testing.T, v any) {
+			checkWholeFloats(t, "data", v.(*client.ParkedCommand).Data)
+		}},
+		{"Process", client.Process{Manager: "M", ID: "1", State: wholeFloats(),
+			Events:   []client.ProcessEvent{{Event: ev, State: wholeFloats()}},
+			Commands: []client.Command{{ID: "c", Type: "C", Data: wholeFloats()}}}, func() any { return new(client.Process) }, func(t *testing.T, v any) {
+			p := v.(*client.Process)
+			checkWholeFloats(t, "state", p.State)
+			if len(p.Events) != 1 || len(p.Commands) != 1 {
+				t.Fatalf("events %d, commands %d; want 1 each", len(p.Events), len(p.Commands))
+			}
+			checkWholeFloats(t, "events[0].state", p.Events[0].State)
+			checkWholeFloats(t, "commands[0].data", p.Commands[0].Data)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, err := json.Marshal(tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := tc.back()
+			if err := json.Unmarshal(first, back); err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, back)
+			again, err := json.Marshal(back)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(again) != string(first) {
+				t.Errorf("written again:\n%s\nwant\n%s", again, first)
+			}
+		})
+	}
+}
