@@ -2,11 +2,9 @@ package pmd_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/internal/engine"
 )
 
 // TestVerifyAgreesWithWhatAScavengeLeaves: pmd verify lets the live index hold only the
@@ -102,30 +100,7 @@ func TestVerifyAgreesWithWhatAScavengeLeaves(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 4 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.setUp(t, s)
-			// Seal the segment of the records above, for the scavenge to rewrite it.
-			for i := range 40 {
-				mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", strings.Repeat("f", 200), "i", i))
-			}
-			res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
-			if err != nil || res.Gone+res.Erased == 0 {
-				t.Fatalf("Scavenge = %+v, %v; want records removed or erased", res, err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			report, err := engine.Verify(ctx, dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !report.OK() || !report.Agrees {
-				t.Fatalf("verify after a scavenge (%+v): problems %q, index agrees %v; want none", res, report.Problems, report.Agrees)
-			}
+			scavengeAndVerify(t, tc.setUp, func(res pmd.ScavengeResult) bool { return res.Gone+res.Erased > 0 })
 		})
 	}
 }

@@ -70,30 +70,38 @@ func TestVerifyAgreesAfterAScavenge(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 4 << 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.setUp(t, s)
-			// Seal the segment of S$1's records, for the scavenge to remove them.
-			for i := range 40 {
-				mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", strings.Repeat("f", 200), "i", i))
-			}
-			res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
-			if err != nil || res.Gone == 0 {
-				t.Fatalf("Scavenge = %+v, %v; want S$1's hidden records removed", res, err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			report, err := engine.Verify(ctx, dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !report.OK() || !report.Agrees {
-				t.Fatalf("verify after a scavenge: problems %q, index agrees %v; want none", report.Problems, report.Agrees)
-			}
+			scavengeAndVerify(t, tc.setUp, func(res pmd.ScavengeResult) bool { return res.Gone > 0 })
 		})
+	}
+}
+
+// scavengeAndVerify sets up a store with setUp, seals the segment of what it wrote, for
+// the scavenge to rewrite it, scavenges it (whose result must satisfy scavenged), closes
+// it and checks that pmd verify finds no problem and the index agreeing with the log.
+func scavengeAndVerify(t *testing.T, setUp func(t *testing.T, s *pmd.Store), scavenged func(pmd.ScavengeResult) bool) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setUp(t, s)
+	for i := range 40 {
+		mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", strings.Repeat("f", 200), "i", i))
+	}
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil || !scavenged(res) {
+		t.Fatalf("Scavenge = %+v, %v; want the set-up's hidden records removed or erased", res, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	report, err := engine.Verify(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !report.OK() || !report.Agrees {
+		t.Fatalf("verify after a scavenge (%+v): problems %q, index agrees %v; want none", res, report.Problems, report.Agrees)
 	}
 }
