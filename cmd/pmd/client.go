@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 	"github.com/spf13/cobra"
 )
 
@@ -857,6 +858,7 @@ func formatTime(t time.Time) string {
 
 // compact renders v as one line of JSON, cut at max runes.
 func compact(v any, max int) string {
+	v, _ = jsonfloat.Mark(v) // 2.0 as the API writes it: 2 reads as an integer
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -73,6 +73,12 @@ processes:
 		}
 	}
 
+	// The table, too, shows the data as the API writes it (cut short after "big").
+	code, out, errOut = runPMD(t, ctx, "read", addr, "Order$1")
+	if code != exitOK || !strings.Contains(out, big) {
+		t.Errorf("read: exit %d, want %s in:\n%s%s", code, big, out, errOut)
+	}
+
 	code, out, errOut = runPMD(t, ctx, "process", addr, "--json", "Pricing", "1")
 	if code != exitOK {
 		t.Fatalf("process --json: exit %d: %s%s", code, out, errOut)
