@@ -281,7 +281,7 @@ type Command struct {
 // (see Event.MarshalJSON).
 func (c Command) MarshalJSON() ([]byte, error) {
 	type plain Command
-	c.Data = floatsKept(c.Data)
+	c.Data = jsonfloat.MarkMap(c.Data)
 	return json.Marshal(plain(c))
 }
 
@@ -389,7 +389,7 @@ type ParkedCommand struct {
 // (see Event.MarshalJSON).
 func (c ParkedCommand) MarshalJSON() ([]byte, error) {
 	type plain ParkedCommand
-	c.Data = floatsKept(c.Data)
+	c.Data = jsonfloat.MarkMap(c.Data)
 	return json.Marshal(plain(c))
 }
 

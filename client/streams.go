@@ -37,7 +37,7 @@ type Event struct {
 type eventFields Event
 
 // MarshalJSON writes e as the API does: a float of its data or metadata that has no
-// fraction is written 2.0 (floatsKept), so that what is read back, or appended again
+// fraction is written 2.0 (jsonfloat.MarkMap), so that what is read back, or appended again
 // through the API, is a float as it was; written 2 it is read as the integer 2, and
 // 1e20 is refused as an integer outside the 64-bit range.
 func (e Event) MarshalJSON() ([]byte, error) {
@@ -66,7 +66,7 @@ func decodeNumbers(b []byte, v any) error {
 
 // fields is e with its data and metadata marked as MarshalJSON writes them.
 func (e Event) fields() eventFields {
-	e.Data, e.Metadata = floatsKept(e.Data), floatsKept(e.Metadata)
+	e.Data, e.Metadata = jsonfloat.MarkMap(e.Data), jsonfloat.MarkMap(e.Metadata)
 	return eventFields(e)
 }
 
@@ -169,7 +169,9 @@ func (c *Client) Append(ctx context.Context, stream string, expected pmd.Expecte
 		Events          []eventRequest  `json:"events"`
 	}{expectedJSON(expected), make([]eventRequest, len(events))}
 	for i, e := range events {
-		r := eventRequest{Type: e.Type, Data: floatsKept(e.Data), Metadata: floatsKept(e.Metadata)}
+		// A float with no fraction goes as 2.0, so that the daemon stores a float, as the
+		// embedded store does: written 2, it was stored as the integer 2.
+		r := eventRequest{Type: e.Type, Data: jsonfloat.MarkMap(e.Data), Metadata: jsonfloat.MarkMap(e.Metadata)}
 		if e.ID != uuid.Nil {
 			r.ID = e.ID.String()
 		}
@@ -188,18 +190,6 @@ func (c *Client) Append(ctx context.Context, stream string, expected pmd.Expecte
 		return pmd.WriteResult{}, err
 	}
 	return pmd.WriteResult{FirstPosition: out.FirstPosition, LastPosition: out.LastPosition, Version: out.Version, IDs: out.IDs}, nil
-}
-
-// floatsKept is m with each float that has no fraction written 2.0 (jsonfloat), so that
-// the daemon stores a float, as the embedded store does: written 2, as encoding/json
-// writes it, it was stored as the integer 2, and 1e20 was refused as an integer outside
-// the 64-bit range. m itself is left as it is. Append sends data through it, and the
-// types whose JSON form is the API's (Event, Command, Process) write theirs through it.
-func floatsKept(m map[string]any) map[string]any {
-	if v, ok := jsonfloat.Mark(m); ok {
-		return v.(map[string]any)
-	}
-	return m
 }
 
 // LinkResult is what a link answers.

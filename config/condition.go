@@ -40,12 +40,7 @@ type State struct {
 // show the state, keeps it a float; written 2, it read as the integer 2.
 func (s State) MarshalJSON() ([]byte, error) {
 	type plain State
-	if m, ok := jsonfloat.Mark(s.Data); ok {
-		s.Data = m.(map[string]any)
-	}
-	if m, ok := jsonfloat.Mark(s.Last.Data); ok {
-		s.Last.Data = m.(map[string]any)
-	}
+	s.Data, s.Last.Data = jsonfloat.MarkMap(s.Data), jsonfloat.MarkMap(s.Last.Data)
 	return json.Marshal(plain(s))
 }
 

@@ -50,7 +50,7 @@ func toJSON(ev pmd.Event, withVersion bool) eventJSON {
 	if out.Metadata == nil {
 		out.Metadata = map[string]any{}
 	}
-	out.Data, out.Metadata = floatsKeptMap(out.Data), floatsKeptMap(out.Metadata)
+	out.Data, out.Metadata = jsonfloat.MarkMap(out.Data), jsonfloat.MarkMap(out.Metadata)
 	if withVersion {
 		v := ev.Version
 		out.Version = &v
@@ -66,14 +66,6 @@ func toJSON(ev pmd.Event, withVersion bool) eventJSON {
 // a command's data, a process's state) goes through it. v itself is left as it is.
 func floatsKept(v any) any {
 	m, _ := jsonfloat.Mark(v)
-	return m
-}
-
-// floatsKeptMap is floatsKept for a map, nil kept nil.
-func floatsKeptMap(m map[string]any) map[string]any {
-	if v, ok := jsonfloat.Mark(m); ok {
-		return v.(map[string]any)
-	}
 	return m
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 )
 
 // ErrNotFound is what a Processes implementation returns (possibly wrapped) for an
@@ -59,10 +60,10 @@ type ParkedCommand struct {
 }
 
 // MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
-// as the API writes events' data (floatsKept).
+// as the API writes events' data (jsonfloat.MarkMap).
 func (c ParkedCommand) MarshalJSON() ([]byte, error) {
 	type plain ParkedCommand
-	c.Data = floatsKeptMap(c.Data)
+	c.Data = jsonfloat.MarkMap(c.Data)
 	return json.Marshal(plain(c))
 }
 
@@ -213,10 +214,10 @@ type Command struct {
 }
 
 // MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
-// as the API writes events' data (floatsKept).
+// as the API writes events' data (jsonfloat.MarkMap).
 func (c Command) MarshalJSON() ([]byte, error) {
 	type plain Command
-	c.Data = floatsKeptMap(c.Data)
+	c.Data = jsonfloat.MarkMap(c.Data)
 	return json.Marshal(plain(c))
 }
 

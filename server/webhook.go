@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/jsonfloat"
 	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -32,11 +33,11 @@ type WebhookCommand struct {
 }
 
 // MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
-// as the API writes events' data (floatsKept): written 2, a receiver reading numbers
+// as the API writes events' data (jsonfloat.MarkMap): written 2, a receiver reading numbers
 // as the API's clients do takes them for integers.
 func (c WebhookCommand) MarshalJSON() ([]byte, error) {
 	type plain WebhookCommand
-	c.Data = floatsKeptMap(c.Data)
+	c.Data = jsonfloat.MarkMap(c.Data)
 	return json.Marshal(plain(c))
 }
 

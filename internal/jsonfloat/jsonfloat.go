@@ -28,6 +28,15 @@ func whole(f float64) bool {
 	return f == math.Trunc(f) && math.Abs(f) < 1e21
 }
 
+// MarkMap is Mark for a map: m with its floats marked, or m itself (nil kept nil) when
+// it holds none.
+func MarkMap(m map[string]any) map[string]any {
+	if v, ok := Mark(m); ok {
+		return v.(map[string]any)
+	}
+	return m
+}
+
 // Mark returns v with every float64 and float32 that encoding/json would write as an
 // integer replaced by a Whole, inside the maps (map[string]any) and slices ([]any) of v
 // at any depth; changed says whether there was one. v itself is never modified: what
