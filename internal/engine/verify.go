@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
@@ -53,7 +54,8 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // of every sealed segment, the version every record carries against the one the index
 // derives, and the on-disk index against an index built afresh, in a temporary
 // directory, from the log up to the index's position. It holds the directory's lock
-// meanwhile and fails with an error matching ErrLocked if a pmd has it open.
+// meanwhile (none on a read-only file system, where no pmd can have it open for writing)
+// and fails with an error matching ErrLocked if a pmd has it open.
 //
 // progress, if not nil, is called from time to time and at the end with the bytes
 // read so far and the bytes to read. The error is for a directory that cannot be
@@ -64,10 +66,15 @@ func Verify(ctx context.Context, dir string, progress func(done, total int64)) (
 		return nil, fmt.Errorf("pmd: verify: %w", err)
 	}
 	lock, err := Lock(dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		// A copy on a read-only file system without its LOCK file: flock(2) cannot
+		// create the file, and no pmd can have the store open for writing there.
+	case err != nil:
 		return nil, err
+	default:
+		defer lock.Unlock()
 	}
-	defer lock.Unlock()
 	r := &VerifyReport{Dir: dir}
 	if err := r.verify(ctx, progress); err != nil {
 		return nil, fmt.Errorf("pmd: verify %s: %w", dir, err)
