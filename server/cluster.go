@@ -153,6 +153,9 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 			// failure (no leader within the wait).
 			return errShutdown("the server is shutting down")
 		}
+		if err := r.Context().Err(); err != nil {
+			return err // the client went away while it waited: nobody failed
+		}
 		return errUnavailable(err.Error())
 	}
 	scheme := "http"
