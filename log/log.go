@@ -254,13 +254,8 @@ func (l *Log) open() error {
 		return err
 	}
 	if len(segs) == 0 {
-		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1))}}
-		if !ro {
-			// tidwall/wal created it.
-			if err := AdoptOwnerPath(segs[0].path); err != nil {
-				return err
-			}
-		}
+		// tidwall/wal created it, as this process's: adoptSegments gives it away below.
+		segs = []segFile{{first: 1, path: filepath.Join(l.dir, segmentName(1)), uid: os.Geteuid(), gid: os.Getegid()}}
 	}
 
 	// A sealed segment's record count is what the names imply and its size what stat
@@ -275,6 +270,10 @@ func (l *Log) open() error {
 		return nil
 	}
 
+	// Before the directory's fsync below, as write does.
+	if err := adoptSegments(l.dir, segs); err != nil {
+		return err
+	}
 	if err := l.tidySidecars(sidecars); err != nil {
 		return err
 	}
@@ -303,11 +302,11 @@ func (l *Log) walOptions() *wal.Options {
 // found beside the segments.
 func (l *Log) tidySidecars(beside []string) error {
 	dir := filepath.Join(l.dir, sidecarDir)
-	if err := os.Mkdir(dir, 0o750); err == nil {
-		if err := AdoptOwnerPath(dir); err != nil {
-			return err
-		}
-	} else if !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	// Also when it was there: a root Open killed right after it made it left it root's.
+	if err := AdoptOwnerPath(dir); err != nil {
 		return err
 	}
 	moved := 0

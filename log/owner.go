@@ -58,3 +58,23 @@ func ignorePermission(err error) error {
 	}
 	return err
 }
+
+// adoptSegments gives the segments of segs that are not the owner of dir, their
+// directory, to that owner (see dirOwner). A root process killed between tidwall/wal's
+// start of a segment and the change of its owner (write) left it root's, and its user
+// could not open the log until root opened it once more.
+func adoptSegments(dir string, segs []segFile) error {
+	uid, gid, ok, err := dirOwner(dir)
+	if err != nil || !ok {
+		return err
+	}
+	for _, s := range segs {
+		if s.uid == uid && s.gid == gid {
+			continue
+		}
+		if err := ignorePermission(os.Lchown(s.path, uid, gid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -2,11 +2,14 @@ package log
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/tidwall/wal"
 )
 
 // storeUID is the user of the stores of the tests below: nobody.
@@ -122,4 +125,98 @@ func TestLogDirectoryRootCreatesTakesItsParentsOwner(t *testing.T) {
 	writeBatches(t, l, nil, 4, 4, 4, 4)
 	mustClose(t, l)
 	checkOwned(t, top)
+}
+
+// copyOwned copies the tree src to dst as it is on disk, each file and directory with
+// its owner: what a process killed at that moment leaves.
+func copyOwned(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			err = os.MkdirAll(to, fi.Mode().Perm())
+		} else {
+			var b []byte
+			if b, err = os.ReadFile(path); err == nil {
+				err = os.WriteFile(to, b, fi.Mode().Perm())
+			}
+		}
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		return os.Lchown(to, int(st.Uid), int(st.Gid))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Root killed while it wrote in another user's log (a pmd serve started as root once,
+// stopped with kill -9) can leave a file of its own there: a segment tidwall/wal started
+// in the write, whose owner the write changes only after the fsync, or the offsets
+// directory an Open made. The next Open as root gives them to the log's user; they
+// stayed root's, and the store's user could not start the store ("permission denied"
+// on the tail segment) until someone ran chown.
+func TestRootKilledWhileWritingLeavesTheUserItsLog(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to write in another user's directory")
+	}
+	opts := Options{SegmentSize: 500}
+	for _, tc := range []struct {
+		name string
+		kill func(t *testing.T, dir, killed string) // leaves in killed the log as root's kill leaves it
+	}{
+		{"in a write that started a segment", func(t *testing.T, dir, killed string) {
+			l := mustOpen(t, dir, opts)
+			write := l.writeBatch
+			l.writeBatch = func(w *wal.Log, b *wal.Batch) error {
+				before, _, err := listSegments(dir)
+				if err != nil {
+					return err
+				}
+				err = write(w, b)
+				after, _, lerr := listSegments(dir)
+				if _, serr := os.Stat(killed); errors.Is(serr, fs.ErrNotExist) && lerr == nil && len(after) > len(before) {
+					copyOwned(t, dir, killed)
+				}
+				return err
+			}
+			writeBatches(t, l, nil, 4, 4, 4, 4)
+			mustClose(t, l)
+			if _, err := os.Stat(killed); err != nil {
+				t.Fatalf("no write started a segment: %v", err)
+			}
+		}},
+		{"in the open that made the offsets directory", func(t *testing.T, dir, killed string) {
+			copyOwned(t, dir, killed)
+			if err := os.Lchown(filepath.Join(killed, sidecarDir), 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, opts)
+			writeBatches(t, l, nil, 4, 4)
+			mustClose(t, l)
+			chownAll(t, dir)
+			killed := filepath.Join(t.TempDir(), "killed")
+			tc.kill(t, dir, killed)
+			// Root starts the store again after the kill, and stops it.
+			mustClose(t, mustOpen(t, killed, opts))
+			checkOwned(t, killed)
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // A segment file is named by the position of its first entry as 20 decimal digits, the
@@ -91,9 +92,10 @@ func offsBounds(offs []uint32, size int64, i int) (start, end int64) {
 
 // segFile is a segment file found in the directory.
 type segFile struct {
-	first uint64
-	path  string
-	size  int64
+	first    uint64
+	path     string
+	size     int64
+	uid, gid int // the file's owner, found with its size; -1 on a system without owners
 }
 
 // listSegments returns the segment files in dir in position order, with their sizes,
@@ -149,7 +151,7 @@ func listFiles(dir string) (segs []segFile, sidecars []string, err error) {
 	return segs, sidecars, nil
 }
 
-// statSegments sets the size of every segment of segs whose size is unknown.
+// statSegments sets the size and owner of every segment of segs whose size is unknown.
 func statSegments(segs []segFile) error {
 	for i := range segs {
 		if segs[i].size != sizeUnknown {
@@ -160,6 +162,10 @@ func statSegments(segs []segFile) error {
 			return err
 		}
 		segs[i].size = fi.Size()
+		segs[i].uid, segs[i].gid = -1, -1
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			segs[i].uid, segs[i].gid = int(st.Uid), int(st.Gid)
+		}
 	}
 	return nil
 }
