@@ -68,6 +68,11 @@ func readID(dir string) (uuid.UUID, error) {
 // leaves the old file or the new one. (Package cluster keeps its Raft stable store so.)
 func ReplaceFile(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
+	// One a process killed while it wrote is removed first: os.WriteFile would only
+	// truncate it, which another user's (root's, in this user's store) refuses.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	if err := os.WriteFile(tmp, data, 0o640); err != nil {
 		return err
 	}
