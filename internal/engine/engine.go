@@ -336,7 +336,7 @@ func (e *Engine) open() error {
 			return err
 		}
 	}
-	if err := e.replay(); err != nil {
+	if err := e.replayOrRebuild(idxDir); err != nil {
 		return err
 	}
 	if e.lostHeld > 0 {
@@ -759,6 +759,27 @@ func (e *Engine) rebuildIndex(dir string) error {
 	}
 	e.Index = idx
 	return nil
+}
+
+// replayOrRebuild replays the log into the index in dir (replay), and rebuilds the index
+// from the whole log when the replay finds it disagreeing with the log on a stream's
+// version: a rebuild skips a damaged record and lets the later events of its stream keep
+// the versions they carry, but a rebuild killed once the index had handed part of it to
+// disk leaves the index past the damaged record, and the replay from there no longer
+// sees the damage that explains the missing versions. Open failed at every start. A
+// replay from position 1 that disagrees is returned: the log disagrees with itself.
+func (e *Engine) replayOrRebuild(dir string) error {
+	from := e.Index.Position() + 1
+	err := e.replay()
+	var gap *VersionGapError
+	if from == 1 || !errors.As(err, &gap) {
+		return err
+	}
+	e.logger.Warn("pmd: the index disagrees with the log, rebuilding it from the log", "dir", dir, "err", err)
+	if err := e.rebuildIndex(dir); err != nil {
+		return err
+	}
+	return e.replay()
 }
 
 // replay applies the log records after the index's position to it, logging progress
