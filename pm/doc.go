@@ -98,6 +98,22 @@
 // command without a type, data the store cannot encode) is a bug in the definition:
 // Run stops with an error matching ErrInvalidDefinition, having written nothing for it.
 //
+// When the definition panics. A panic in Init, Apply or Decide is a bug of the
+// definition about one process (often an event it did not expect): the runtime recovers
+// it, logs it at ERROR with the process id and the stack, counts it (Stats.Panics), and
+// holds the process for the rest of Run: none of its pending links is written, nothing
+// is decided on its half-applied state and none of its commands is issued; its later
+// events and deadlines wait too. The other processes go on. The checkpoint stays below
+// the first event held, so the next start, which may run a fixed definition, folds the
+// process again and handles those events (the events of other processes read again are
+// found linked already). A command is never issued twice: one written before the panic
+// (Apply panicked at the records of a decision just written) counts as issued, and is
+// delivered. Process, ProcessPage and List show the process with the panic (Panic) and
+// the state before it, whether their own fold panics or the running manager holds it.
+// A panic in ProcessID or NoProcessID holds that one event the same way: it is handled
+// at the next start, after the later events of its process. Memory returns a panic of
+// Init, Apply or Decide as a *PanicError.
+//
 // A damaged record (a bad sector; the store lists it in its problems until a repair) of
 // a handled type is logged and passed over: its process goes on without the fact. So is
 // a fact damaged after it was linked, when its process is folded from the store again
@@ -260,7 +276,8 @@
 // the process id cannot name a stream), how many commands are parked, and how many
 // processes retention removed and late events (of removed or erased processes) it
 // skipped since Run started, and how many commands it could not deliver
-// (Undeliverable: of processes an earlier version took, whose ids are too long). Unmatched
+// (Undeliverable: of processes an earlier version took, whose ids are too long), and how
+// many panics of the definition held a process or an event (Panics). Unmatched
 // events are also logged, at most once a minute per type. Options.OnAttempt sees every
 // delivery attempt, for metrics per receiver.
 //

@@ -259,7 +259,7 @@ func (m *Manager) summary(ctx context.Context, id string, parked map[string]int)
 	}
 	l := e.p.ledger()
 	s := ProcessSummary{ID: id, Status: l.status(), Erased: l.erased, Version: l.last, Events: l.links, Commands: l.commands,
-		Deadlines: len(l.pending), Parked: parked[id]}
+		Deadlines: len(l.pending), Parked: parked[id], Panic: m.panicOf(id, e.p)}
 	stream := m.name + "$" + id
 	for _, at := range []struct {
 		t    *time.Time

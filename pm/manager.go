@@ -171,6 +171,15 @@ type Manager struct {
 	late            uint64        // see Stats.Late
 	undeliverable   uint64        // see Stats.Undeliverable
 	lateLog         logevery.Line // of the late events logged
+
+	// held has the processes a callback of the definition panicked for, with the
+	// panic: nothing more is done for them until Run starts again. heldFrom is the
+	// position of the first event held (theirs, or one ProcessID panicked at), 0 for
+	// none: the checkpoint stays below it, so that the next start handles it again.
+	held     map[string]*PanicError
+	heldFrom uint64
+	panics   uint64        // see Stats.Panics
+	panicLog logevery.Line // of the events held
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
@@ -256,6 +265,7 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 		changed: make(chan struct{}),
 		timers:  newTimers(strings.Compare),
 		counted: make(map[string]Status),
+		held:    make(map[string]*PanicError),
 		cache:   newCache(opts.CacheSize),
 
 		unmatchedByType: make(map[string]uint64),
@@ -420,12 +430,20 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 // holds: checkID); or one written to the process stream itself, by a producer writing to
 // the category the manager is named like) is counted and logged, and skipped. A record
 // the manager wrote itself (trust.own: its id, not its metadata, says so) in its process
-// stream is skipped silently.
+// stream is skipped silently. One that ProcessID or NoProcessID panics at is held
+// (holdEvent).
 func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
-	pid, ok := m.def.processID(*ev)
+	pid, ok, pe := m.processID(ev)
 	reason := "it has no process id"
-	if why, explains := m.def.(interface{ noProcessID(pmd.Event) string }); explains && !ok {
-		reason = why.noProcessID(*ev)
+	if why, explains := m.def.(interface{ noProcessID(pmd.Event) string }); explains && !ok && pe == nil {
+		func() {
+			defer catch("", "NoProcessID", -1, &pe)
+			reason = why.noProcessID(*ev)
+		}()
+	}
+	if pe != nil {
+		m.holdEvent(ev, pe)
+		return "", false
 	}
 	if ok {
 		reason = m.checkID(pid)
@@ -447,6 +465,31 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 	}
 	m.unmatched(ev, reason)
 	return "", false
+}
+
+// processID is the definition's ProcessID of ev, or the panic it recovers from.
+func (m *Manager) processID(ev *pmd.Event) (pid string, ok bool, pe *PanicError) {
+	defer catch("", "ProcessID", -1, &pe)
+	pid, ok = m.def.processID(*ev)
+	return pid, ok, pe
+}
+
+// holdEvent holds ev, at which ProcessID or NoProcessID panicked (pe): it belongs to no
+// process known, and the next start, which may run a fixed definition, reads it again
+// (the checkpoint stays below it). The panic is counted, and logged with its stack
+// unless one was logged less than a minute ago (it may be every event's).
+func (m *Manager) holdEvent(ev *pmd.Event, pe *PanicError) {
+	now := m.clock.Now()
+	m.mu.Lock()
+	m.panics++
+	m.holdLocked(ev.Position)
+	quiet, log := m.panicLog.Log(now)
+	m.mu.Unlock()
+	if log {
+		m.logger.Error("pm: the definition panicked: the event is held until the manager starts again",
+			"manager", m.name, "event", ev.ID, "type", ev.Type, "position", ev.Position,
+			"callback", pe.Callback, "panic", pe.Value, "stack", pe.Stack, "unlogged_since_last", quiet)
+	}
 }
 
 // checkID is checkProcessID for a process of this manager, but for a process that a
@@ -512,6 +555,10 @@ type Stats struct {
 	// version holds, too long for "<Name>.deliveries$<id>" to fit in 256 bytes (see
 	// the package doc). Each process is logged once.
 	Undeliverable uint64
+	// Panics counts the panics of the definition's callbacks since Run started. Each
+	// holds its process (or, for ProcessID, its event) until Run starts again: see the
+	// package doc, "When the definition panics".
+	Panics uint64
 }
 
 // Stats returns the manager's figures. The lag costs one read of the index; if that
@@ -525,7 +572,7 @@ func (m *Manager) Stats(ctx context.Context) (Stats, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late, Undeliverable: m.undeliverable, LagErr: lagErr}
+	st := Stats{Unmatched: maps.Clone(m.unmatchedByType), Removed: m.removed, Late: m.late, Undeliverable: m.undeliverable, Panics: m.panics, LagErr: lagErr}
 	if low := m.low(); lagErr == nil && newest >= low {
 		st.Lag = newest - low + 1
 	}
@@ -551,10 +598,14 @@ func (m *Manager) work(ctx context.Context, tasks <-chan task) error {
 				}
 			}
 			for _, group := range byProcess(batch) {
-				if err := m.handle(ctx, group); err != nil {
-					if ctx.Err() != nil {
-						return nil // stopped mid-write: the events stay in flight, so they are not checkpointed
-					}
+				err := m.handle(ctx, group)
+				var pe *PanicError
+				switch {
+				case errors.As(err, &pe):
+					m.hold(group[0].pid, pe, group)
+				case err != nil && ctx.Err() != nil:
+					return nil // stopped mid-write: the events stay in flight, so they are not checkpointed
+				case err != nil:
 					return err
 				}
 				m.done(group)
@@ -581,6 +632,40 @@ func byProcess(tasks []task) [][]task {
 	return groups
 }
 
+// hold holds process pid, for which a callback of the definition panicked (pe), with
+// the events of tasks, which are not handled (all of them: those written already, with
+// a decision made before the panic, are found linked at the next start): the panic is
+// logged and counted the first time, and the checkpoint stays below the events, so
+// that the next start, which may run a fixed definition, tries them again. A panic
+// leaves the state half-applied, or the decision unmade: nothing is decided for the
+// process, and none of its commands issued, until then. The others go on.
+func (m *Manager) hold(pid string, pe *PanicError, tasks []task) {
+	m.mu.Lock()
+	first := m.held[pid] == nil
+	m.held[pid] = pe
+	for _, t := range tasks {
+		if t.ev != nil {
+			m.holdLocked(t.ev.Position)
+		}
+	}
+	if first {
+		m.panics++
+	}
+	m.mu.Unlock()
+	if first {
+		m.logger.Error("pm: the definition panicked: the process is held until the manager starts again",
+			"manager", m.name, "process", pid, "callback", pe.Callback, "version", pe.Version,
+			"panic", pe.Value, "stack", pe.Stack)
+	}
+}
+
+// holdLocked keeps the checkpoint below the held event at pos. Call with mu held.
+func (m *Manager) holdLocked(pos uint64) {
+	if m.heldFrom == 0 || pos < m.heldFrom {
+		m.heldFrom = pos
+	}
+}
+
 // done records that tasks were handled.
 func (m *Manager) done(tasks []task) {
 	m.mu.Lock()
@@ -604,6 +689,12 @@ func (m *Manager) done(tasks []task) {
 // handle runs the tasks of one process to completion, retrying when another writer got
 // to the process stream first.
 func (m *Manager) handle(ctx context.Context, tasks []task) error {
+	m.mu.Lock()
+	pe := m.held[tasks[0].pid]
+	m.mu.Unlock()
+	if pe != nil {
+		return pe
+	}
 	var err error
 	for attempt := range maxWriteAttempts {
 		err = m.try(ctx, tasks, attempt > 0)
@@ -633,6 +724,9 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		var err error
 		if e, err = m.fold(ctx, pid); err != nil {
 			return err
+		}
+		if pe := e.p.failure(); pe != nil {
+			return pe
 		}
 		if l := e.p.ledger(); e.exists && l.erased {
 			m.countErased(pid, l)
@@ -696,6 +790,9 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		link := *t.ev
 		link.Link, link.Version = true, e.next+uint64(len(changes))
 		e.p.apply(&link)
+		if pe := e.p.failure(); pe != nil {
+			return pe // nothing of what is pending is written: the next start handles it again
+		}
 		changes = append(changes, pmd.LinkTo(t.ev.ID))
 		if err := m.decide(ctx, e, t.ev, at, now, &changes); err != nil {
 			return err
@@ -876,6 +973,11 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 	if len(cmds) > 0 && m.cmdsrc != nil {
 		m.cmdsrc.notify(res.LastPosition)
 	}
+	// Apply panicked at a record just written: what was decided before stands (the
+	// next start folds it), and nothing more is decided on the half-applied state.
+	if pe := e.p.failure(); pe != nil {
+		return pe
+	}
 	return nil
 }
 
@@ -1016,10 +1118,14 @@ func (m *Manager) queuedAll(ctx context.Context) error {
 
 // low is the resume position: every handled event below it is done. Call with mu held.
 func (m *Manager) low() uint64 {
-	if m.inflight.empty() {
-		return m.seen + 1
+	low := m.seen + 1
+	if !m.inflight.empty() {
+		low = m.inflight.first()
 	}
-	return m.inflight.first()
+	if m.heldFrom > 0 {
+		low = min(low, m.heldFrom)
+	}
+	return low
 }
 
 func (m *Manager) runCheckpoints(ctx context.Context) error {

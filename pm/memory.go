@@ -202,6 +202,11 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event, at time.Time)
 		}
 	}
 	m.issued = append(m.issued, cmds...)
+	if pe := mp.p.failure(); pe != nil {
+		// Apply panicked at a record just written: the commands stand, and the
+		// process decides nothing more (plan).
+		return cmds, pe
+	}
 	return cmds, nil
 }
 

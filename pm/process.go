@@ -321,7 +321,12 @@ func (l *ledger) deadlines() []Deadline {
 // proc is one process being replayed, with the definition's state type erased so that
 // the runtime needs no type parameter.
 type proc interface {
+	// apply folds e. Once a callback of the definition panicked (failure), the state
+	// stays as it was before: only the ledger folds e.
 	apply(e *pmd.Event)
+	// failure is the first panic of the definition's callbacks for this process, nil if
+	// none: plan returns it, and the runtime holds the process (see PanicError).
+	failure() *PanicError
 	ledger() *ledger
 	// trusts is which records of the stream are the runtime's.
 	trusts() *trust
@@ -355,7 +360,15 @@ func (d Definition[S]) handles() []string                     { return d.Handles
 func (d Definition[S]) processID(e pmd.Event) (string, bool)  { return d.ProcessID(e) }
 func (d Definition[S]) start(processID string, t *trust) proc { return d.newProcess(processID, t) }
 func (d Definition[S]) newProcess(processID string, t *trust) *process[S] {
-	return &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, s: d.Init(processID), l: newLedger(), t: t}
+	p := &process[S]{def: &d, id: processID, stream: d.Name + "$" + processID, l: newLedger(), t: t}
+	p.s = p.init()
+	return p
+}
+
+// init is Init's state, or the zero state once Init panicked (failure).
+func (p *process[S]) init() (s S) {
+	defer catch(p.stream, "Init", -1, &p.panicked)
+	return p.def.Init(p.id)
 }
 
 func (d Definition[S]) restore(processID string, l ledger, state []byte, t *trust) (proc, error) {
@@ -378,11 +391,36 @@ type process[S any] struct {
 	s      S
 	l      ledger
 	t      *trust // which records of the stream are the runtime's
+	// panicked is the first panic of a callback for this process: the state stays as
+	// it was before it, and nothing is decided on it.
+	panicked *PanicError
 }
 
 func (p *process[S]) apply(e *pmd.Event) {
-	p.s = p.def.Apply(p.s, *e)
+	if p.panicked == nil {
+		p.s = p.applied(e)
+	}
 	p.l.observe(p.stream, e, p.t.own(p.stream, e))
+}
+
+// applied is Apply(state, e), or the state unchanged if Apply panics (failure).
+func (p *process[S]) applied(e *pmd.Event) (s S) {
+	s = p.s
+	defer catch(p.stream, "Apply", int64(e.Version), &p.panicked)
+	return p.def.Apply(p.s, *e)
+}
+
+func (p *process[S]) failure() *PanicError { return p.panicked }
+
+// decided is Decide(state), or a *PanicError if it panics.
+func (p *process[S]) decided() (cmds []Command, err error) {
+	defer func() {
+		if p.panicked != nil {
+			cmds, err = nil, p.panicked
+		}
+	}()
+	defer catch(p.stream, "Decide", -1, &p.panicked)
+	return p.def.Decide(p.s), nil
 }
 
 func (p *process[S]) encodeState() ([]byte, error) { return encodeState(p.s) }
@@ -406,6 +444,9 @@ func (e *DecideError) Is(target error) bool { return target == ErrInvalidDefinit
 func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next uint64) ([]pmd.EventData, []Command, error) {
 	if p.l.erased {
 		return nil, nil, nil // ended: Decide is not asked again
+	}
+	if p.panicked != nil {
+		return nil, nil, p.panicked // nothing is decided on a state the fold did not finish
 	}
 	var causation uuid.UUID
 	var correlation string
@@ -453,7 +494,11 @@ func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next 
 		cmds = append(cmds, c)
 		seen[key] = true
 	}
-	for i, c := range p.def.Decide(p.s) {
+	decided, err := p.decided()
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, c := range decided {
 		key := c.key()
 		if reason := checkType(c.Type); reason != "" {
 			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: type %s", i, reason)}

@@ -25,6 +25,8 @@ type ProcessSummary struct {
 	Created, LastActivity time.Time
 	// Parked counts its parked commands (see Manager.Parked).
 	Parked int
+	// Panic says that a callback of the definition panicked for it (Process.Panic).
+	Panic string
 }
 
 // Process returns everything about process id: its stream, the state after each of
@@ -37,10 +39,25 @@ func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
 		return Process{}, err
 	}
 	v := describe(m.name, id, p, events, states)
+	v.Panic = m.panicOf(id, p)
 	if v.Deliveries, v.DeliveriesVersion, err = m.deliveries(ctx, id); err != nil {
 		return Process{}, err
 	}
 	return v, nil
+}
+
+// panicOf says why process id, folded to p, is held: the panic of the fold, or else the
+// one the running manager holds it for; "" if none.
+func (m *Manager) panicOf(id string, p proc) string {
+	if pe := p.failure(); pe != nil {
+		return pe.Error()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pe := m.held[id]; pe != nil {
+		return pe.Error()
+	}
+	return ""
 }
 
 // Processes lists the processes whose ids sort after after, in id order, at most limit
@@ -159,6 +176,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		}
 	}
 	v := describe(m.name, id, e.p, nil, nil)
+	v.Panic = m.panicOf(id, e.p)
 	v.Older = -1
 	if lo > l.first {
 		v.Older = lo

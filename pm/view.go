@@ -47,6 +47,10 @@ type Process struct {
 	// Older is the version the next page to the past ends below (ProcessPage's before),
 	// -1 when Events starts at the first event. Set by ProcessPage.
 	Older int64
+	// Panic, when not "", says that a callback of the definition panicked for the
+	// process (PanicError), in this fold or in the running manager, which holds the
+	// process until it starts again: State is the state before the panic.
+	Panic string
 }
 
 // SnapshotInfo says which snapshot a state was folded from.
@@ -115,6 +119,9 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		DeliveriesStream:  deliveriesStreamIfAny(name, id),
 		DeliveriesVersion: -1,
 		Older:             -1,
+	}
+	if pe := p.failure(); pe != nil {
+		v.Panic = pe.Error()
 	}
 	for _, e := range events {
 		if c, ok := commandOf(p.trusts(), v.Stream, id, &e); ok {
