@@ -50,10 +50,11 @@ var ErrRemoveRefused = errors.New("cluster: removal refused")
 const joinerWait = 2 * time.Second
 
 // checkJoiner refuses to add id at addr unless the node there answers the cluster
-// service's info as id (so with the cluster's secret, if there is one): a voter that
-// cannot answer (not started, another address or secret, "garbage") counts in the
-// quorum from the entry that adds it, so the cluster would stop on its next failure,
-// with no leader left to remove it.
+// service's info as id (so with the cluster's secret, if there is one), with its Raft
+// running: a voter that cannot answer (not started, another address or secret,
+// "garbage"), or whose Raft stopped (removed, halted), counts in the quorum from the
+// entry that adds it, so the cluster would stop on its next failure, with no leader
+// left to remove it.
 func (n *Node) checkJoiner(ctx context.Context, id, addr string) error {
 	cctx, cancel := context.WithTimeout(ctx, joinerWait)
 	defer cancel()
@@ -68,6 +69,11 @@ func (n *Node) checkJoiner(ctx context.Context, id, addr string) error {
 			other = resp.Info.ID
 		}
 		return fmt.Errorf("%w: the node at %s is %q, not %s: check the id and the Raft address", ErrJoinRefused, addr, other, id)
+	case resp.Info.State == "removed" || resp.Info.State == "halted" || resp.Info.State == "shutdown":
+		// Its Raft stopped for the life of its process (removed, halted, stopping), which
+		// still answers the cluster service: as a voter it would take no entry.
+		return fmt.Errorf("%w: node %s is %s: its Raft is stopped, and a voter that takes no entries would cost the cluster its quorum at the next failure; "+
+			"restart it (started with --join, it asks to be added itself; a halted node needs its pmd upgraded first)", ErrJoinRefused, id, resp.Info.State)
 	}
 	if ours := idString(n.fsm.cluster.get()); ours != "" && resp.Info.Cluster != "" && resp.Info.Cluster != ours {
 		return fmt.Errorf("%w: node %s belongs to cluster %s, not to this cluster %s (clusters seeded from copies of one data directory share a store id, not a cluster id): "+
