@@ -22,10 +22,11 @@
 //     be megabytes, and from the node itself: a cluster node's /v1/stats asks every peer
 //     how it stands. A subscription answered with an error says which with the live
 //     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab
-//     closes its subscriptions and, shown again, opens them from after the last event it
-//     had: over HTTP/1.1 a browser gives one server six connections for all its tabs,
-//     and live tabs left in the background would otherwise keep any other page of the
-//     daemon from loading. The page that asks for a token ("Use another token", a 401)
+//     closes its subscriptions and, shown again, reads its newest events afresh (a
+//     process's timeline resumes from after the last event it had), not every event
+//     written meanwhile: over HTTP/1.1 a browser gives one server six connections for
+//     all its tabs, and live tabs left in the background would otherwise keep any other
+//     page of the daemon from loading. The page that asks for a token ("Use another token", a 401)
 //     closes those of the page it replaces.
 //   - A cluster's follower lists no process manager or subscription in its stats (they
 //     run on the leader): its dashboard says so and names the leader.

@@ -68,8 +68,8 @@ func (d *daemon) awaitSubscriptions(t *testing.T, n int) {
 }
 
 // TestBrowserHiddenTabLetsGo: a tab that is hidden closes its live subscriptions and
-// says so, and once shown again opens them from the last event it had, so the events
-// written meanwhile show. Over HTTP/1.1 a browser gives one server six connections for
+// says so, and once shown again reads its newest events and follows them, so the events
+// written meanwhile show (TestBrowserShownAgainReadsTheNewestPage). Over HTTP/1.1 a browser gives one server six connections for
 // all its tabs, and each subscription holds one: six live tabs left in the background
 // kept any further page of the daemon, a new tab's too, from loading at all.
 func TestBrowserHiddenTabLetsGo(t *testing.T) {

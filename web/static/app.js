@@ -315,9 +315,12 @@
   let cleanup = []; // run when the page is left: close subscriptions, stop timers
   let renderSeq = 0; // which navigation is current; late answers of earlier ones are dropped
 
-  // liveProblem is the error event that last ended one of the page's subscriptions, as
-  // "code: message", shown with the badge until the page is left: after a damaged record
-  // (corrupt) the subscription goes on past it, and the page lacks that event.
+  // liveProblem is the error event of a damaged record (corrupt) that last ended one of
+  // the page's subscriptions, as "code: message", shown with the badge until the page is
+  // left: the subscription goes on past the record, and the page lacks that event. What
+  // else ended one (the daemon's shutdown, a subscriber cut for being too slow, an answer
+  // other than 200) is its problem, shown until it is live again: resumed from its last
+  // event, it lacks none.
   let liveProblem = '';
 
   // setLive shows the state of the page's subscriptions: true live, false reconnecting,
@@ -327,38 +330,48 @@
     if (state === null) liveProblem = '';
     const text = state === null ? '' : state === 'stopped' ? '○ not live' : state === 'paused' ? '○ paused while the tab is hidden'
       : state ? '● live' : '○ reconnecting…';
-    liveBadge.textContent = liveProblem && text ? `${text} · ${liveProblem}` : text;
-    liveBadge.title = liveProblem;
+    const problem = [...new Set([liveProblem, ...subs.map((sub) => sub.problem)].filter(Boolean))].join(' · ');
+    liveBadge.textContent = problem && text ? `${text} · ${problem}` : text;
+    liveBadge.title = problem;
     liveBadge.className = state === false || state === 'stopped' ? 'live down' : 'live';
   }
 
-  // liveError shows an error event, {"error", "message"}, with which the daemon ended a
-  // subscription; the subscription reconnects by itself, resuming after the event's
-  // id: past a damaged record, or from the last event received when it was too slow.
-  function liveError(data) {
+  // liveError shows an error event, {"error", "message"}, with which the daemon ended
+  // sub; the subscription reconnects by itself, resuming after the event's id: past a
+  // damaged record, or from the last event received when it was too slow or the daemon
+  // stopped.
+  function liveError(sub, data) {
     let body = null;
     try {
       body = JSON.parse(data);
     } catch (_) {
       // not the daemon's JSON: shown as it came
     }
-    liveProblem = body && body.error ? `${body.error}: ${body.message}` : data;
+    const problem = body && body.error ? `${body.error}: ${body.message}` : data;
+    if (body && body.error === 'corrupt') liveProblem = problem;
+    else sub.problem = problem;
     setLive(false);
   }
 
   // subs are the live subscriptions of the page shown. While the tab is hidden they are
-  // closed, and opened again from after their last event once it is shown: over HTTP/1.1
+  // closed, and once it is shown opened again from after their last event, or the page
+  // read again (reread): over HTTP/1.1
   // a browser gives one server six connections for all its tabs, each subscription
   // holds one, and a few live tabs left in the background would keep every other page
   // of the daemon, this tab's and a new tab's, from loading at all.
   let subs = [];
 
   // live follows a subscription for as long as the page is shown (and the tab visible).
-  function live(params, onEvent) {
+  // reread says the page only keeps the newest of what it follows on screen (a table
+  // of the newest events, the counts of the process managers): shown again after the
+  // tab was hidden, it reads that afresh rather than resume, which would replay every
+  // event written meanwhile through it, after a night on a busy daemon millions of
+  // them, each a row built and dropped, to show the newest 50.
+  function live(params, onEvent, reread) {
     // lastID is the id of the last message received, close ends the connection (null
-    // while none is open), and done says an answer ended it that asking again would not
-    // change.
-    const sub = { params, onEvent, lastID: null, close: null, done: false };
+    // while none is open), done says an answer ended it that asking again would not
+    // change, and problem is what ended it last, until it is live again.
+    const sub = { params, onEvent, reread: !!reread, lastID: null, close: null, done: false, problem: '' };
     subs.push(sub);
     cleanup.push(() => { if (sub.close) sub.close(); setLive(null); });
     if (document.hidden) setLive('paused');
@@ -373,6 +386,10 @@
         sub.close = null;
       }
       if (open.length) setLive('paused');
+      return;
+    }
+    if (open.some((sub) => sub.reread)) {
+      route();
       return;
     }
     for (const sub of open) {
@@ -395,11 +412,14 @@
     const from = sub.lastID === null ? {} : { from: following(sub.lastID) };
     const es = new EventSource('/v1/subscribe' + query(Object.assign({}, sub.params, from)));
     sub.close = () => es.close();
-    es.onopen = () => setLive(true);
+    es.onopen = () => {
+      sub.problem = '';
+      setLive(true);
+    };
     es.onerror = (e) => {
       // The daemon's error events have data; a dropped connection's error has none.
       if (e.lastEventId) sub.lastID = e.lastEventId;
-      if (e.data) liveError(e.data);
+      if (e.data) liveError(sub, e.data);
       else if (es.readyState !== EventSource.CLOSED) setLive(false);
       else {
         es.close();
@@ -426,7 +446,6 @@
     const ctrl = new AbortController();
     let stopped = false;
     let failures = 0;
-    let refusal = null; // the last answer other than 200, shown until one is 200
     sub.close = () => { stopped = true; ctrl.abort(); };
     // dispatch handles one SSE message: "id:", "event:" and "data:" lines.
     const dispatch = (block) => {
@@ -442,7 +461,7 @@
       // record carries its id, so that the reconnect resumes after it.
       if (id !== null) sub.lastID = id;
       if (type === 'error') {
-        liveError(data);
+        liveError(sub, data);
         return;
       }
       if (type !== 'message' || data === '') return;
@@ -467,7 +486,7 @@
             } catch (_) {
               // not the daemon's JSON: the status says enough
             }
-            liveProblem = refusal = `${(body && body.error) || res.status}: ${(body && body.message) || res.statusText}`;
+            sub.problem = `${(body && body.error) || res.status}: ${(body && body.message) || res.statusText}`;
             if (res.status < 500) {
               sub.done = true;
               sub.close = null;
@@ -485,7 +504,7 @@
             }
           } else {
             failures = 0;
-            if (liveProblem === refusal) liveProblem = ''; // answered now
+            sub.problem = ''; // answered now
             setLive(true);
             const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
             let buf = '';
@@ -793,7 +812,7 @@
       pager);
     if (from !== null || after !== null) return; // an older page stays as it is
     const next = r.events.length ? r.events[0].version + 1 : 0;
-    live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit, pager, (at) => link({ from: at })));
+    live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit, pager, (at) => link({ from: at })), true);
   }
 
   async function eventPage({ segs }, current) {
@@ -901,7 +920,7 @@
       pager);
     if (from !== null || after !== null) return;
     live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }),
-      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })));
+      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })), true);
   }
 
   // categoryPage shows the events written to the streams of a category (Order for
@@ -964,7 +983,7 @@
       pager);
     if (!newest) return; // an older page stays as it is
     live({ category: name, from: r.events.length ? r.events[0].position + 1 : end },
-      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })));
+      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })), true);
   }
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
@@ -990,7 +1009,7 @@
   // and states of processes change as the process managers handle them (a deadline
   // that fires while no event comes shows on the next visit).
   function followFacts(from, handles, reload) {
-    if (handles.length) live(Object.assign(typeParams([...new Set(handles)]), { from }), soon(reload, 500));
+    if (handles.length) live(Object.assign(typeParams([...new Set(handles)]), { from }), soon(reload, 500), true);
   }
 
   async function processesPage(_, current) {
