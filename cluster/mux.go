@@ -338,9 +338,13 @@ func (m *mux) dial(ctx context.Context, addr string, kind byte, from string, tim
 	return dial(ctx, addr, kind, from, *m.keys.Load(), timeout)
 }
 
+// MaxNodeIDLen is the longest node id, in bytes: each connection's header carries the
+// dialing node's id after a length byte.
+const MaxNodeIDLen = 255
+
 func dial(ctx context.Context, addr string, kind byte, from string, keys keyring, timeout time.Duration) (net.Conn, error) {
-	if len(from) > 255 {
-		return nil, fmt.Errorf("cluster: node id %q is longer than 255 bytes", from)
+	if len(from) > MaxNodeIDLen {
+		return nil, fmt.Errorf("cluster: node id %q is longer than %d bytes", from, MaxNodeIDLen)
 	}
 	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {

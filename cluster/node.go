@@ -169,6 +169,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.NodeID == "" || cfg.RaftAddr == "" || cfg.Store == nil || cfg.Dir == "" {
 		return nil, errors.New("cluster: a node needs an id, a Raft address, a data directory and its store")
 	}
+	if len(cfg.NodeID) > MaxNodeIDLen {
+		// It could dial no other node: it would serve for ever with no leader.
+		return nil, fmt.Errorf("cluster: the node id is %d bytes: a node id must be at most %d", len(cfg.NodeID), MaxNodeIDLen)
+	}
 	if err := checkSecrets(cfg.Secrets); err != nil {
 		return nil, err
 	}

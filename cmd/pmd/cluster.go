@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -82,6 +83,14 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 		return &usageError{"--bootstrap-expect needs --join: the Raft addresses of the nodes to form the cluster with"}
 	case c.heartbeat != 0 && c.heartbeat < 10*time.Millisecond:
 		return &usageError{"--raft-heartbeat must be at least 10ms"}
+	case len(c.nodeID) > cluster.MaxNodeIDLen:
+		return &usageError{fmt.Sprintf("--node-id is %d bytes: a node id must be at most %d (each connection to another node carries it)", len(c.nodeID), cluster.MaxNodeIDLen)}
+	}
+	if most := c.formable(); c.expect > most {
+		// The node would wait for ever for nodes that --join does not name, with no
+		// leader and nothing in its log saying why.
+		return &usageError{fmt.Sprintf("--bootstrap-expect %d, but --join names at most %d nodes, this one included: the cluster would never form; "+
+			"name every node of the new cluster in --join (their Raft addresses), or lower --bootstrap-expect", c.expect, most)}
 	}
 	if c.secretFile != "" {
 		secrets, err := readSecrets(c.secretFile)
@@ -102,6 +111,32 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	default:
 		return &usageError{"refusing to serve Raft on " + c.raftAddr + " without --cluster-secret-file: it is not a loopback address, so anyone who reaches it could read every event and change the cluster; give every node the same --cluster-secret-file FILE, or --insecure if the network is trusted"}
 	}
+}
+
+// joinAddrs is --join: the Raft addresses it names, in order.
+func (c *clusterFlags) joinAddrs() []string {
+	var join []string
+	for _, a := range strings.Split(c.join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			join = append(join, a)
+		}
+	}
+	return join
+}
+
+// formable is the most nodes that --bootstrap-expect can count: this one and each other
+// address of --join, once (the node counts itself at its advertised Raft address,
+// cluster.Node's form; a node that answers at two addresses counts once too, so there
+// may be fewer).
+func (c *clusterFlags) formable() int {
+	self := cmp.Or(c.raftAdvertise, c.raftAddr)
+	others := map[string]bool{}
+	for _, a := range c.joinAddrs() {
+		if a != self {
+			others[a] = true
+		}
+	}
+	return 1 + len(others)
 }
 
 // checkHTTPAdvertise checks --http-advertise (a host name or address, not of every
@@ -334,12 +369,7 @@ func checkSecretText(b []byte) error {
 // startNode makes store a node of the cluster the flags name. Process managers run on
 // the leader only: onLeader starts them there and stops them when leadership ends.
 func startNode(ctx context.Context, c clusterFlags, dir, httpAddr string, store *pmd.Store, reg *prometheus.Registry, logger *slog.Logger, onLeader func(context.Context)) (*cluster.Node, error) {
-	var join []string
-	for _, a := range strings.Split(c.join, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			join = append(join, a)
-		}
-	}
+	join := c.joinAddrs()
 	if c.httpWarning != "" {
 		logger.Warn("cluster: " + c.httpWarning)
 	}

@@ -107,3 +107,40 @@ func TestServeClusterSecretFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestServeClusterShapeRefusals: a node that could never take part in its cluster is
+// refused at start, before the data directory is touched, rather than serve for ever
+// with no leader and nothing in its log saying why: a --bootstrap-expect above the
+// nodes --join names (this one included, counted once), and a --node-id longer than
+// the 255 bytes a Raft connection's header carries.
+func TestServeClusterShapeRefusals(t *testing.T) {
+	join3 := "127.0.0.1:7081,127.0.0.1:7082,127.0.0.1:7083"
+	tests := []struct {
+		name string
+		args []string
+		want string // "" for a start that is not refused
+	}{
+		{"three of three, this one listed", []string{"--node-id", "n1", "--raft-addr", "127.0.0.1:7081", "--join", join3, "--bootstrap-expect", "3"}, ""},
+		{"four: three listed and this one", []string{"--node-id", "n4", "--raft-addr", "127.0.0.1:7084", "--join", join3, "--bootstrap-expect", "4"}, ""},
+		{"four of three, this one listed", []string{"--node-id", "n1", "--raft-addr", "127.0.0.1:7081", "--join", join3, "--bootstrap-expect", "4"},
+			"--bootstrap-expect 4, but --join names at most 3 nodes, this one included: the cluster would never form"},
+		{"an address listed twice", []string{"--node-id", "n1", "--raft-addr", "127.0.0.1:7081", "--join", "127.0.0.1:7081, 127.0.0.1:7082,127.0.0.1:7082", "--bootstrap-expect", "3"},
+			"--bootstrap-expect 3, but --join names at most 2 nodes, this one included"},
+		{"this one at its advertised address", []string{"--node-id", "n1", "--raft-addr", "127.0.0.1:0", "--raft-advertise", "127.0.0.1:7081", "--join", "127.0.0.1:7081,127.0.0.1:7082", "--bootstrap-expect", "3"},
+			"--bootstrap-expect 3, but --join names at most 2 nodes, this one included"},
+		{"a node id of 256 bytes", []string{"--node-id", strings.Repeat("n", 256), "--raft-addr", "127.0.0.1:7081"},
+			"--node-id is 256 bytes: a node id must be at most 255"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := serveFlags(tt.args, io.Discard)
+			var usage *usageError
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (!errors.As(err, &usage) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("%v, want a usage error saying %q", err, tt.want)
+			}
+		})
+	}
+}
