@@ -307,6 +307,12 @@ func (s *Store) commit(batch []*request) {
 		// heals itself, so the next batch may well succeed.
 		s.writeFailures.Add(uint64(len(st.written)))
 		st.failed = &UnavailableError{Cause: err}
+		if s.last == st {
+			// st held the last batch written (indexed since) and now this one: left
+			// as the batch in flight, its overlay would show the failed batch's ids and
+			// streams to the next plan, which would refuse its retry as a duplicate.
+			s.last = nil
+		}
 		st.durable <- struct{}{}
 		return
 	}
