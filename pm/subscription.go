@@ -223,6 +223,10 @@ type Subscription struct {
 	// stream, so that its writes miss the version they expect: at most once a minute.
 	// Guarded by writing.
 	contended logevery.Line
+	// unwritable is the WARN that the store cannot write now (a full disk, an I/O
+	// error), so that the subscription's writes wait: at most once a minute. Guarded by
+	// writing.
+	unwritable logevery.Line
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change a waiter may wait for
@@ -375,7 +379,11 @@ func (s *Subscription) broadcastLocked() {
 }
 
 // Run delivers events until ctx is done, then writes the position and returns nil; it
-// returns early with an error if the store fails or closes. A Subscription runs once.
+// returns early with an error if the store fails or closes. A write the store refuses
+// as unavailable (a full disk, an I/O error: the store recovers by itself once the
+// cause is gone) is waited out, not a failure: a position is written later, and a
+// failure or parking is written before the subscription goes on. A Subscription runs
+// once.
 func (s *Subscription) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("pm: subscription %s: %w", s.name, ErrRunning)
@@ -596,7 +604,7 @@ func (s *Subscription) adopt(ctx context.Context, position uint64, trail []pmd.E
 	}
 	s.writing.Lock()
 	defer s.writing.Unlock()
-	if _, err := s.appendOwnUntil(ctx, events); err != nil {
+	if _, err := s.appendOwnUntil(ctx, events, true); err != nil {
 		return fmt.Errorf("pm: subscription %s: write its own copy of the records it resumes from: %w", s.name, err)
 	}
 	return nil
@@ -658,26 +666,37 @@ func (s *Subscription) appendOwn(ctx context.Context, events []pmd.EventData) (p
 }
 
 // ownRetryMin and ownRetryMax bound the back-off of appendOwnUntil between rounds of
-// appendOwn that another writer made miss.
+// appendOwn that another writer made miss; unwritableRetryMax bounds it while the store
+// cannot write, which lasts until someone frees the disk.
 const (
-	ownRetryMin = time.Millisecond
-	ownRetryMax = 100 * time.Millisecond
+	ownRetryMin        = time.Millisecond
+	ownRetryMax        = 100 * time.Millisecond
+	unwritableRetryMax = time.Second
 )
 
 // appendOwnUntil is appendOwn for a record that must land before the subscription goes
 // on (a failure, a parking, a skip, the copy adopt writes): when another writer keeps
-// appending to the subscription's stream, so that every try of appendOwn misses, it
-// tries again after a short back-off, reading the stream's version again each time,
-// until the write lands or ctx ends (its error then). It logs a WARN at most once a
-// minute meanwhile. Called with writing held, which it keeps: the records land in order.
-func (s *Subscription) appendOwnUntil(ctx context.Context, events []pmd.EventData) (pmd.WriteResult, error) {
+// appending to the subscription's stream, so that every try of appendOwn misses, or,
+// with untilWritable, while the store refuses writes as unavailable (a full disk), it
+// tries again after a back-off, reading the stream's version again each time, until the
+// write lands or ctx ends (its error then). It logs a WARN at most once a minute
+// meanwhile. Called with writing held, which it keeps: the records land in order.
+func (s *Subscription) appendOwnUntil(ctx context.Context, events []pmd.EventData, untilWritable bool) (pmd.WriteResult, error) {
 	wait := ownRetryMin
 	for {
 		res, err := s.appendOwn(ctx, events)
-		if err == nil || !errors.Is(err, pmd.ErrWrongExpectedVersion) {
+		limit := ownRetryMax
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, pmd.ErrWrongExpectedVersion):
+			s.warnContended(err)
+		case untilWritable && errors.Is(err, pmd.ErrUnavailable):
+			s.warnUnwritable(err, "the subscription waits until its record lands")
+			limit = unwritableRetryMax
+		default:
 			return res, err
 		}
-		s.warnContended(err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -685,7 +704,7 @@ func (s *Subscription) appendOwnUntil(ctx context.Context, events []pmd.EventDat
 			t.Stop()
 			return res, ctx.Err()
 		}
-		wait = min(2*wait, ownRetryMax)
+		wait = min(2*wait, limit)
 	}
 }
 
@@ -699,6 +718,17 @@ func (s *Subscription) warnContended(err error) {
 	}
 	s.logger.Warn("pm: another writer keeps appending to the subscription's stream: the subscription's records wait, and its position is saved later (events after it may be delivered again after a restart); stop that writer",
 		"stream", SubscriptionStream(s.name), "held", held, "err", err)
+}
+
+// warnUnwritable logs, at most once a minute, that the store cannot write now, so that
+// the subscription's write err waits (then says how). Called with writing held.
+func (s *Subscription) warnUnwritable(err error, then string) {
+	held, ok := s.unwritable.Log(s.clock.Now())
+	if !ok {
+		return
+	}
+	s.logger.Warn("pm: the store cannot write now, so the subscription cannot write to its stream: "+then+"; free the disk (the store says why in its problems, /healthz)",
+		"subscription", s.name, "stream", SubscriptionStream(s.name), "held", held, "err", err)
 }
 
 // feed reads the matching events from the position on, live once caught up, and
@@ -785,10 +815,11 @@ func (s *Subscription) saveLoop(ctx context.Context) error {
 }
 
 // save writes the position if it moved. It is best-effort: when another writer keeps
-// appending to the subscription's stream, so that appendOwn misses every try, it logs
-// that (warnContended) and returns nil, leaving the position for the next save; one
-// not saved only means that the events after the saved one are delivered again after
-// a restart (at least once).
+// appending to the subscription's stream, so that appendOwn misses every try, or the
+// store cannot write now (a full disk), it logs that (warnContended, warnUnwritable)
+// and returns nil, leaving the position for the next save; one not saved only means
+// that the events after the saved one are delivered again after a restart (at least
+// once).
 func (s *Subscription) save(ctx context.Context) error {
 	s.writing.Lock()
 	defer s.writing.Unlock()
@@ -802,11 +833,14 @@ func (s *Subscription) save(ctx context.Context) error {
 		Type: subscriptionPositionType,
 		Data: map[string]any{"position": pos, "filter": s.canon.record()},
 	}})
-	if errors.Is(err, pmd.ErrWrongExpectedVersion) {
+	switch {
+	case errors.Is(err, pmd.ErrWrongExpectedVersion):
 		s.warnContended(err)
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, pmd.ErrUnavailable):
+		s.warnUnwritable(err, "its position is written later (events after the one written may be delivered again after a restart)")
+		return nil
+	case err != nil:
 		return fmt.Errorf("pm: subscription %s: write the position: %w", s.name, err)
 	}
 	s.mu.Lock()
@@ -1199,9 +1233,12 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 			Metadata: map[string]any{pmd.CausationID: x.id.String()},
 		}
 	}
+	// A retry or a skip, asked for by an operator, fails at once when the store cannot
+	// write (they get its error); the failures and parkings of attempts wait for it.
+	untilWritable := recs[0].Outcome != OutcomeRetried && recs[0].Outcome != OutcomeSkipped
 	s.writing.Lock()
 	defer s.writing.Unlock()
-	if _, err := s.appendOwnUntil(ctx, events); err != nil {
+	if _, err := s.appendOwnUntil(ctx, events, untilWritable); err != nil {
 		return fmt.Errorf("pm: subscription %s: record a delivery: %w", s.name, err)
 	}
 	s.mu.Lock()
