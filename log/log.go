@@ -194,10 +194,7 @@ func (l *Log) open() error {
 			return err
 		}
 	} else if _, err := os.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(l.dir, 0o750); err != nil {
-			return err
-		}
-		if err := AdoptOwnerPath(l.dir); err != nil {
+		if err := MkdirAll(l.dir, 0o750); err != nil {
 			return err
 		}
 		if sync {

@@ -52,6 +52,34 @@ func AdoptOwnerPath(path string) error {
 	return ignorePermission(os.Lchown(path, uid, gid))
 }
 
+// MkdirAll is os.MkdirAll, except that each directory it makes takes the owner of the
+// directory it is made in (AdoptOwnerPath): root making a store under another user's
+// directory (sudo pmd serve --data ~user/pmd/data, ~user/pmd not there yet) leaves that
+// user every directory it makes on the way, and so the store's files. Adopting only the
+// last one gave it its parent's owner, root, as every file made in it then.
+func MkdirAll(path string, perm fs.FileMode) error {
+	path = filepath.Clean(path)
+	fi, err := os.Stat(path)
+	if err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: path, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	if parent := filepath.Dir(path); parent != path {
+		if err := MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(path, perm); err != nil {
+		if fi, serr := os.Lstat(path); serr == nil && fi.IsDir() {
+			return nil // made meanwhile, by another process: not ours to give away
+		}
+		return err
+	}
+	return AdoptOwnerPath(path)
+}
+
 func ignorePermission(err error) error {
 	if errors.Is(err, fs.ErrPermission) {
 		return nil

@@ -114,14 +114,15 @@ func TestFilesOfRootTakeTheLogDirectorysOwner(t *testing.T) {
 	}
 }
 
-// A log directory root creates in another user's directory is that user's.
+// A log directory root creates in another user's directory is that user's, and so is
+// every directory it makes on the way.
 func TestLogDirectoryRootCreatesTakesItsParentsOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to write in another user's directory")
 	}
 	top := t.TempDir()
 	chownAll(t, top)
-	l := mustOpen(t, filepath.Join(top, "log"), Options{SegmentSize: 500})
+	l := mustOpen(t, filepath.Join(top, "data", "log"), Options{SegmentSize: 500})
 	writeBatches(t, l, nil, 4, 4, 4, 4)
 	mustClose(t, l)
 	checkOwned(t, top)

@@ -148,12 +148,9 @@ func Open(dir string, opts Options) (*Engine, error) {
 		logger = slog.Default()
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
-		}
 		// Root making a store in another user's directory makes it that user's, as it
 		// does every file in it (pmdlog.AdoptOwner).
-		if err := pmdlog.AdoptOwnerPath(dir); err != nil {
+		if err := pmdlog.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -93,5 +94,46 @@ func TestStoreRootWroteOpensForItsUser(t *testing.T) {
 				t.Errorf("the store's user's open printed %q, want %q", out, want)
 			}
 		})
+	}
+}
+
+// TestNewStoreDirectoriesRootMakesAreTheUsers: root making a new store in the user's
+// directory (sudo pmd serve --data ~user/pmd/data, ~user/pmd not there yet) gives the
+// user every directory it makes on the way, not only the store's: the directories
+// between took root's, the store took its parent's, root's, and so did every file in
+// it, so that the user could not open the store.
+func TestNewStoreDirectoriesRootMakesAreTheUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to open the store as another uid")
+	}
+	top := t.TempDir()
+	giveAll(t, top)
+	if err := os.Chmod(filepath.Dir(top), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(top, "pmd", "data")
+	events := len(appendEvents(t, dir, 0, 20))
+	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if filepath.Dir(path) == filepath.Join(dir, engine.IndexDir) {
+			return nil // the index's files: package index's
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != storeUID || st.Gid != storeUID {
+			t.Errorf("%s is %d:%d, want the store's user's", path, st.Uid, st.Gid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := openAs(t, top, dir, storeUID, "open")
+	if want := fmt.Sprintf("read %d events", events); !strings.Contains(out, want) {
+		t.Errorf("the store's user's open printed %q, want %q", out, want)
 	}
 }
