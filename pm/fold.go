@@ -11,6 +11,13 @@ import (
 // fold folds the stream of process pid from its newest snapshot that can be trusted, or
 // from its first event: what a process that is not in the cache costs, once.
 func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
+	return m.foldFor(ctx, pid, nil)
+}
+
+// foldFor is fold, for a view when damaged is not nil: a damaged record of the
+// runtime's own is then passed over too, its version noted in damaged with those of
+// the damaged linked facts (passOver), where the runtime's fold stops at it.
+func (m *Manager) foldFor(ctx context.Context, pid string, damaged *[]int64) (*entry, error) {
 	stream := m.name + "$" + pid
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -41,6 +48,13 @@ read:
 			if errors.Is(err, pmd.ErrStreamNotFound) {
 				exists = false
 				break read
+			}
+			if ce := damageIn(err, stream); ce != nil && damaged != nil {
+				if err := m.passOver(ctx, pid, e.p.ledger(), ce, damaged); err != nil {
+					return nil, err
+				}
+				from = ce.Version + 1
+				continue read
 			}
 			if err != nil {
 				ce, lerr := m.damagedLink(ctx, pid, err)

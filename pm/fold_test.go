@@ -138,7 +138,7 @@ func appendTicks(t *testing.T, s *pmd.Store, rng *rand.Rand, pid string, types [
 // fullReplay folds the stream of pid from its first event, with no snapshot.
 func fullReplay(t *testing.T, m *Manager, pid string) proc {
 	t.Helper()
-	p, _, err := m.replay(context.Background(), pid, nil)
+	p, _, _, err := m.replay(context.Background(), pid, nil)
 	if err != nil {
 		t.Fatalf("replay %s: %v", pid, err)
 	}

@@ -140,6 +140,9 @@ type Manager struct {
 	// damagedParked holds the ids (uuid.UUID) of the parked commands whose damaged record
 	// Parked has logged, so that it logs each once however often the page is read.
 	damagedParked sync.Map
+	// damagedViewed holds the damaged records of the runtime's own (damagedRecord) that a
+	// view of their process passed over and logged (passOver), so that it logs each once.
+	damagedViewed sync.Map
 
 	// Set by Run before its goroutines start.
 	shards    []chan task

@@ -34,11 +34,12 @@ type ProcessSummary struct {
 // A process with no event is ErrProcessNotFound.
 func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
 	var states []any
-	p, events, err := m.replay(ctx, id, &states)
+	p, events, damaged, err := m.replay(ctx, id, &states)
 	if err != nil {
 		return Process{}, err
 	}
 	v := describe(m.name, id, p, events, states)
+	v.Damaged = damaged
 	v.Panic = m.panicOf(id, p)
 	if v.Deliveries, v.DeliveriesVersion, err = m.deliveries(ctx, id); err != nil {
 		return Process{}, err
@@ -107,24 +108,30 @@ func (m *Manager) deliveries(ctx context.Context, id string) ([]Delivery, int64,
 }
 
 // replay folds the stream of process id. When states is not nil, the state after each
-// event is appended to it as the fold goes.
-func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, []pmd.Event, error) {
+// event is appended to it as the fold goes. A damaged record of the stream is passed
+// over (passOver), its version returned in damaged.
+func (m *Manager) replay(ctx context.Context, id string, states *[]any) (p proc, events []pmd.Event, damaged []int64, err error) {
 	if reason := m.checkID(id); reason != "" {
-		return nil, nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
+		return nil, nil, nil, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	p := m.def.start(id, t)
-	var events []pmd.Event
-	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
+	p = m.def.start(id, t)
+	for e, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{}) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
-			return nil, nil, fmt.Errorf("pm: %s: %w", stream, ErrProcessNotFound)
+			return nil, nil, nil, fmt.Errorf("pm: %s: %w", stream, ErrProcessNotFound)
+		}
+		if ce := damageIn(err, stream); ce != nil {
+			if err := m.passOver(ctx, id, p.ledger(), ce, &damaged); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
+			return nil, nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
 		p.apply(&e)
 		events = append(events, e)
@@ -132,7 +139,7 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (proc, [
 			*states = append(*states, p.state())
 		}
 	}
-	return p, events, nil
+	return p, events, damaged, nil
 }
 
 // ProcessPage is Process for a long process: the state, commands and deadlines of the
@@ -155,7 +162,8 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		return Process{}, fmt.Errorf("pm: %s: process id %q %s: %w", m.name, id, reason, ErrInvalidProcessID)
 	}
 	stream := m.name + "$" + id
-	e, err := m.fold(ctx, id)
+	var damaged []int64
+	e, err := m.foldFor(ctx, id, &damaged)
 	if err != nil {
 		return Process{}, err
 	}
@@ -188,7 +196,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	}
 	if hi >= lo {
 		b := pageBound{bytes: o.PageBytes, states: !l.erased}
-		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b); err != nil {
+		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b, &damaged); err != nil {
 			return Process{}, err
 		}
 		if len(v.Events) > 0 && int64(v.Events[0].Version) > lo {
@@ -196,6 +204,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		}
 	}
 	v.withoutState()
+	v.Damaged = sortedVersions(damaged)
 	if v.Commands, err = m.commands(ctx, id, l); err != nil {
 		return Process{}, err
 	}
@@ -258,7 +267,10 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 func (m *Manager) pageStart(ctx context.Context, id string, lo, hi int64, size int) (int64, error) {
 	stream := m.name + "$" + id
 	total, start := 0, int64(-1)
-	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: uint64(hi), Backward: true, Limit: int(hi - lo + 1)}) {
+	for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(hi), Backward: true, Limit: int(hi - lo + 1)}) {
+		if damageIn(err, stream) != nil {
+			continue // not on the page (page)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
@@ -288,8 +300,9 @@ func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*
 // page reads the versions lo to hi of the stream of process id with the state after
 // each, folding from the newest snapshot below lo. Bound to b, it keeps the newest of
 // them that fit, and always the last: those before are let go as the page grows past
-// b, so that it never holds much more than b.
-func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound) ([]pmd.Event, []any, error) {
+// b, so that it never holds much more than b. A damaged record is passed over, its
+// version added to damaged (passOver).
+func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound, damaged *[]int64) ([]pmd.Event, []any, error) {
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -314,7 +327,13 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 	total := 0
 	// The limit only bounds the read: a stream written again after a delete starts past
 	// version from, so the page ends at version hi, not after hi-from+1 events.
-	for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
+	for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
+		if ce := damageIn(err, stream); ce != nil && int64(ce.Version) <= hi {
+			if err := m.passOver(ctx, id, p.ledger(), ce, damaged); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
 		}

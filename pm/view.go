@@ -47,6 +47,12 @@ type Process struct {
 	// Older is the version the next page to the past ends below (ProcessPage's before),
 	// -1 when Events starts at the first event. Set by ProcessPage.
 	Older int64
+	// Damaged lists, in order, the versions of the records of Stream that are damaged
+	// (pmd.ErrCorrupt; the store lists them in its problems until a repair) and that the
+	// view passed over: they are missing from Events, and a damaged record of the
+	// runtime's own (a command, a deadline) from Commands, Deadlines and Status too. Run
+	// stops at such a record until the repair (see the package doc).
+	Damaged []int64
 	// Panic, when not "", says that a callback of the definition panicked for the
 	// process (PanicError), in this fold or in the running manager, which holds the
 	// process until it starts again: State is the state before the panic.

@@ -1,0 +1,106 @@
+package pm_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+)
+
+// markedDef is a definition whose process issues the command Ack with the key k<n> at
+// its n-th event, its data marked "OWN-<process>-<n>-OWN": a record of the runtime's
+// own a test can damage.
+func markedDef() pm.Definition[int] {
+	return pm.Definition[int]{
+		Name:      "Marked",
+		Handles:   []string{"Go"},
+		ProcessID: pm.DataField("id"),
+		Init:      func(string) int { return 0 },
+		Apply: func(n int, e pmd.Event) int {
+			if e.Link {
+				n++
+			}
+			return n
+		},
+		Decide: func(n int) []pm.Command {
+			var out []pm.Command
+			for i := 1; i <= n; i++ {
+				out = append(out, pm.Command{Type: "Ack", Key: fmt.Sprintf("k%d", i),
+					Data: map[string]any{"pad": pad, "mark": fmt.Sprintf("OWN-%d-OWN", i)}})
+			}
+			return out
+		},
+	}
+}
+
+// TestProcessViewPassesOverADamagedRecordOfItsOwn: Process and ProcessPage answer for a
+// process whose stream holds a damaged record of the runtime's own (a command): the
+// record is passed over, its version listed in Damaged, and the damage logged once.
+// Both used to fail, so the process could not be looked at until a repair, though the
+// store's problems name the record and Run stops on it (the operator needs the view).
+func TestProcessViewPassesOverADamagedRecordOfItsOwn(t *testing.T) {
+	ctx := context.Background()
+	s := damagedStore(t, func(s *pmd.Store) {
+		r := start(t, s, markedDef(), pm.Options{SnapshotEvery: -1})
+		for range 3 {
+			appendFact(t, s, goFact("1"))
+			r.idle(t)
+		}
+		r.stop(t)
+		sealWithNoise(t, s)
+	}, "OWN-2-OWN")
+	var logs lockedLog
+	m, err := pm.New(s, markedDef(), pm.Options{Logger: logs.logger(), SnapshotEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Versions: 0 link, 1 k1, 2 link, 3 k2 (damaged), 4 link, 5 k3.
+	versions := func(events []pmd.Event) []uint64 {
+		var out []uint64
+		for _, e := range events {
+			out = append(out, e.Version)
+		}
+		return out
+	}
+	v, err := m.Process(ctx, "1")
+	if err != nil {
+		t.Fatalf("Process: %v", err)
+	}
+	if got, want := versions(v.Events), []uint64{0, 1, 2, 4, 5}; !slices.Equal(got, want) || !slices.Equal(v.Damaged, []int64{3}) ||
+		len(v.States) != len(v.Events) || v.Version != 5 {
+		t.Errorf("Process: events %v, damaged %v, %d states, version %d; want events %v, damaged [3], a state each, version 5",
+			got, v.Damaged, len(v.States), v.Version, want)
+	}
+	for _, o := range []pm.PageOptions{{}, {PageBytes: 1 << 20}} {
+		v, err = m.ProcessPage(ctx, "1", -1, 100, o)
+		if err != nil {
+			t.Fatalf("ProcessPage %+v: %v", o, err)
+		}
+		if got, want := versions(v.Events), []uint64{0, 1, 2, 4, 5}; !slices.Equal(got, want) || !slices.Equal(v.Damaged, []int64{3}) ||
+			len(v.Commands) != 2 {
+			t.Errorf("ProcessPage %+v: events %v, damaged %v, %d commands; want events %v, damaged [3], the 2 intact commands",
+				o, got, v.Damaged, len(v.Commands), want)
+		}
+	}
+	// Pages that end at the damaged record, or around it.
+	for _, pg := range []struct {
+		before int64
+		limit  int
+		want   []uint64
+	}{{4, 1, nil}, {4, 2, []uint64{2}}, {5, 3, []uint64{2, 4}}} {
+		v, err = m.ProcessPage(ctx, "1", pg.before, pg.limit, pm.PageOptions{PageBytes: 1 << 20})
+		if err != nil {
+			t.Fatalf("ProcessPage before %d: %v", pg.before, err)
+		}
+		if got := versions(v.Events); !slices.Equal(got, pg.want) || !slices.Contains(v.Damaged, 3) {
+			t.Errorf("ProcessPage before %d, limit %d: events %v, damaged %v; want %v and 3 damaged", pg.before, pg.limit, got, v.Damaged, pg.want)
+		}
+	}
+	if lines := logs.lines("damaged"); len(lines) != 1 || !strings.Contains(lines[0], "version=3") {
+		t.Errorf("log lines about the damage:\n%s\nwant one naming version 3", strings.Join(lines, "\n"))
+	}
+}
