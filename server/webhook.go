@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/jsonfloat"
@@ -189,11 +190,24 @@ func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 		return fmt.Errorf("webhook %s answered %s, %s: pmd follows no redirect: set the webhook to the URL that takes the POST", shown, resp.Status, to)
 	}
 	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(excerpt))
+		msg := strings.TrimSpace(printable(string(excerpt)))
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return fmt.Errorf("webhook %s answered %s%s", shown, resp.Status, msg)
+		return fmt.Errorf("webhook %s answered %s%s", shown, printable(resp.Status), msg)
 	}
 	return nil
+}
+
+// printable is s, words of the receiver's, with its control characters as spaces: the
+// error is recorded, logged, shown by the API and printed in a terminal by pmd parked,
+// pmd process and pmd subscriptions, where an escape sequence would act (clear the
+// screen, rewrite what was printed) and a line break would break the table.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
