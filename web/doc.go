@@ -27,7 +27,8 @@
 //     written meanwhile: over HTTP/1.1 a browser gives one server six connections for
 //     all its tabs, and live tabs left in the background would otherwise keep any other
 //     page of the daemon from loading. The page that asks for a token ("Use another token", a 401)
-//     closes those of the page it replaces.
+//     closes those of the page it replaces. The dashboard asks for GET /v1/stats every
+//     two seconds, and not while its tab is hidden.
 //   - A cluster's follower lists no process manager or subscription in its stats (they
 //     run on the leader): its dashboard says so and names the leader.
 //   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.

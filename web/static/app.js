@@ -1432,13 +1432,32 @@
     update(first);
     main.dataset.updated = first.time;
     // The next poll is asked for two seconds after the answer to the last: a slow daemon
-    // gets one request at a time.
+    // gets one request at a time. A hidden tab asks for nothing (the stats of a cluster
+    // node ask every other node): a poll that comes due then waits, said by the badge,
+    // until the tab is shown.
     let timer = null;
+    let due = false;
+    const later = () => {
+      timer = setTimeout(() => {
+        if (!document.hidden) {
+          poll();
+          return;
+        }
+        due = true;
+        setLive('paused');
+      }, 2000);
+    };
+    const shown = () => {
+      if (document.hidden || !due) return;
+      due = false;
+      setLive(null);
+      poll();
+    };
     const poll = () => api('stats').then((st) => {
       if (!current()) return;
       update(st);
       main.dataset.updated = st.time;
-      timer = setTimeout(poll, 2000);
+      later();
     }, (e) => {
       if (!current()) return;
       // A token revoked or narrowed since: the page asks for another, the store is fine.
@@ -1447,10 +1466,15 @@
       // gone: the last figures stay, and health says why they are not current.
       health.dataset.status = 'unavailable';
       health.replaceChildren(el('p', { class: 'bad' }, '● unavailable'), errorBox(e));
-      timer = setTimeout(poll, 2000);
+      later();
     });
-    timer = setTimeout(poll, 2000);
-    cleanup.push(() => { clearTimeout(timer); delete main.dataset.updated; });
+    later();
+    document.addEventListener('visibilitychange', shown);
+    cleanup.push(() => {
+      clearTimeout(timer);
+      document.removeEventListener('visibilitychange', shown);
+      delete main.dataset.updated;
+    });
   }
 
   // --- parked --------------------------------------------------------------------------
