@@ -40,6 +40,11 @@ const (
 	// disk ahead of the log, as with syncing off. The next Open treats it so, and removes
 	// the file; so does a later sync that succeeds.
 	AheadFile = "index.ahead"
+	// SkippedFile, when present, says that a replay of the log into the index skipped
+	// records (damaged, void or gone) and stopped before it finished: the index on disk
+	// may lack the versions they held, and the next replay lets the versions of a stream
+	// jump as that one would have. The replay that finishes removes it.
+	SkippedFile = "index.skipped"
 )
 
 // Format is the data directory format this version writes. Format 1 (pmd before the
@@ -81,6 +86,11 @@ type Options struct {
 	// replaceFile, when not nil, writes the marker files of a damaged index in place of
 	// ReplaceFile: a test sees how. Nil outside tests.
 	replaceFile func(path string, data []byte, sync bool) error
+	// stopReplay, when not nil, is called by Open's replay after each record it applies:
+	// true makes the replay put what it applied on the index's disk and stop, Open
+	// failing with errReplayStopped, as a start killed once the index handed that much
+	// to disk leaves the store.
+	stopReplay func(pos uint64) bool
 	// afterFlush, when not nil, is called by the flush loop after each of its flushes,
 	// those of FlushInterval included: a test sees it run. Nil outside tests.
 	afterFlush func()
@@ -784,8 +794,10 @@ func (e *Engine) replayOrRebuild(dir string) error {
 // start does not replay them again whatever happens.
 func (e *Engine) replay() error {
 	from, last := e.Index.Position()+1, e.Log.LastPosition()
+	skipped := filepath.Join(e.dir, SkippedFile)
 	if from > last {
-		return nil
+		// A replay that skipped records stopped after its last flush.
+		return removeSkipped(skipped)
 	}
 	total := last - from + 1
 	e.replayed = total
@@ -796,11 +808,27 @@ func (e *Engine) replay() error {
 	start := time.Now()
 	next := start.Add(2 * time.Second)
 	b := NewBatch(e.Index, e.Log)
-	ix := indexer{b: b}
+	ix := indexer{b: b, firstSkip: func() error {
+		// Synced before the index can put anything after the skipped record on disk.
+		return ReplaceFile(skipped, nil, true)
+	}}
+	if _, err := os.Stat(skipped); err == nil {
+		// The replay before this one skipped records below from and did not finish.
+		ix.skipped = 1
+	}
 	var done uint64
 	err := scanAround(context.Background(), e.Log, from, last, func(r *pmdlog.Record) error {
 		if err := ix.apply(r); err != nil {
 			return err
+		}
+		if e.opts.stopReplay != nil && e.opts.stopReplay(r.Position) {
+			if err := e.Index.Apply(b); err != nil {
+				return err
+			}
+			if err := e.Index.Flush(); err != nil {
+				return err
+			}
+			return errReplayStopped
 		}
 		if done++; b.Len() >= 64<<10 {
 			if err := e.Index.Apply(b); err != nil {
@@ -828,10 +856,26 @@ func (e *Engine) replay() error {
 	if total > quiet {
 		e.logger.Info("pmd: indexed log", "records", total, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return e.flush()
+	if err := e.flush(); err != nil {
+		return err
+	}
+	return removeSkipped(skipped)
 }
 
-var errStop = errors.New("stop")
+// removeSkipped removes the SkippedFile at path once the index on disk holds the whole
+// log: the versions the skipped records held are missing for good then, as a replay
+// from the start leaves them, and later replays must find any other gap.
+func removeSkipped(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+var (
+	errStop          = errors.New("stop")
+	errReplayStopped = errors.New("replay stopped (test)")
+)
 
 // scanAround calls each for every record of l from position from to last, in order, and
 // damaged for every position whose record cannot be read, with the damage that explains
@@ -1114,18 +1158,35 @@ func (e *Engine) Close() error {
 type indexer struct {
 	b       *index.Batch
 	skipped int // damaged and void records so far: versions may jump after them
+	// firstSkip, if set, is called at the first skipped record, before anything after
+	// it is added.
+	firstSkip func() error
+}
+
+// skip counts a skipped record.
+func (ix *indexer) skip() error {
+	ix.skipped++
+	if ix.skipped == 1 && ix.firstSkip != nil {
+		return ix.firstSkip()
+	}
+	return nil
 }
 
 // damaged skips the damaged record at pos.
 func (ix *indexer) damaged(pos uint64) error {
-	ix.skipped++
+	if err := ix.skip(); err != nil {
+		return err
+	}
 	return ix.b.Advance(pos)
 }
 
 // apply adds r, which was read whole.
 func (ix *indexer) apply(r *pmdlog.Record) error {
 	if r.Kind == pmdlog.KindVoid || r.Kind == pmdlog.KindGone {
-		ix.skipped++ // the versions of its stream it held are gone with it
+		// The versions of its stream it held are gone with it.
+		if err := ix.skip(); err != nil {
+			return err
+		}
 	}
 	err := ApplyRecord(ix.b, r, CausationOf(r.Event.Metadata))
 	var gap *VersionGapError

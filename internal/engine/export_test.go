@@ -9,3 +9,12 @@ func WithAfterFlush(opts Options, f func()) Options {
 
 // ScanAround is scanAround, for the tests outside the package.
 var ScanAround = scanAround
+
+// WithStopReplay returns opts with the stopReplay hook set to f, and ErrReplayStopped is
+// the error of the Open it stops, for the tests outside the package.
+func WithStopReplay(opts Options, f func(pos uint64) bool) Options {
+	opts.stopReplay = f
+	return opts
+}
+
+var ErrReplayStopped = errReplayStopped

@@ -19,8 +19,10 @@ import (
 // long) leaves the index past the damaged record, without its version; the next Open
 // replays from there, no longer sees the damage, and met the stream's next event as a
 // version the index does not derive: Open failed at every start ("puts stream X at
-// version 1, the index derives 0") until the index was removed by hand. The index is
-// rebuilt from the log instead, as for any index that cannot be trusted.
+// version 1, the index derives 0") until the index was removed by hand. A replay now
+// notes its skipped records (SkippedFile, TestStartAfterAKilledReplayThatSkippedRecords);
+// an index left without that note, as here (by an earlier version), is rebuilt from the
+// log, as any index that cannot be trusted.
 func TestOpenAfterAKilledRebuildPastDamage(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true, SegmentSize: 1024}
