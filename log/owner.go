@@ -80,6 +80,20 @@ func MkdirAll(path string, perm fs.FileMode) error {
 	return AdoptOwnerPath(path)
 }
 
+// adoptLeft is AdoptOwnerPath for the file or directory at path if it is this
+// process's, root's: what a root process killed between making it and AdoptOwnerPath
+// left. Another user's is left as it is (see adoptSegments).
+func adoptLeft(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() {
+		return nil
+	}
+	return AdoptOwnerPath(path)
+}
+
 func ignorePermission(err error) error {
 	if errors.Is(err, fs.ErrPermission) {
 		return nil
@@ -87,17 +101,19 @@ func ignorePermission(err error) error {
 	return err
 }
 
-// adoptSegments gives the segments of segs that are not the owner of dir, their
-// directory, to that owner (see dirOwner). A root process killed between tidwall/wal's
-// start of a segment and the change of its owner (write) left it root's, and its user
-// could not open the log until root opened it once more.
+// adoptSegments gives the segments of segs that are this process's, root's, to the
+// owner of dir, their directory (see dirOwner). A root process killed between
+// tidwall/wal's start of a segment and the change of its owner (write) left it root's,
+// and the store's user could not open the log. Another user's segment is left as it is:
+// a log directory need not be its segments' writer's (root:pmd, setgid), and that user
+// must keep writing them.
 func adoptSegments(dir string, segs []segFile) error {
 	uid, gid, ok, err := dirOwner(dir)
 	if err != nil || !ok {
 		return err
 	}
 	for _, s := range segs {
-		if s.uid == uid && s.gid == gid {
+		if s.uid != os.Geteuid() || s.uid == uid && s.gid == gid {
 			continue
 		}
 		if err := ignorePermission(os.Lchown(s.path, uid, gid)); err != nil {

@@ -221,3 +221,42 @@ func TestRootKilledWhileWritingLeavesTheUserItsLog(t *testing.T) {
 		})
 	}
 }
+
+// Root opening a log gives away only the files it left itself: a segment or offsets
+// directory of another user than the log directory's (a directory root:pmd, setgid, that
+// the pmd user writes in) stays that user's, who must go on writing it.
+func TestRootOpenLeavesAnotherUsersFilesAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to write in another user's directory")
+	}
+	const writer = storeUID - 1
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 500}
+	l := mustOpen(t, dir, opts)
+	writeBatches(t, l, nil, 4, 4, 4, 4)
+	mustClose(t, l)
+	chownAll(t, dir)
+	segs, _, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := []string{filepath.Join(dir, sidecarDir)}
+	for _, s := range segs {
+		theirs = append(theirs, s.path)
+	}
+	for _, p := range theirs {
+		if err := os.Lchown(p, writer, storeUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustClose(t, mustOpen(t, dir, opts))
+	for _, p := range theirs {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != writer {
+			t.Errorf("%s is %d:%d after root's open, want its writer's %d", p, st.Uid, st.Gid, writer)
+		}
+	}
+}
