@@ -119,9 +119,10 @@
 // a fact damaged after it was linked, when its process is folded from the store again
 // (a snapshot that covers it still holds it). A damaged record of the runtime's own (a
 // command, a deadline) stops Run: passing it over could issue again what it issued.
-// Process and ProcessPage pass over a damaged record of the process stream, of either
-// kind, listing its version in Process.Damaged (one of the runtime's own is logged once
-// at ERROR), so that the process can be looked at before the repair. A
+// Process, ProcessPage and List pass over a damaged record of the process stream, of
+// either kind, listing its version in Process.Damaged (counted in
+// ProcessSummary.Damaged; one of the runtime's own is logged once at ERROR), so that
+// the process can be looked at before the repair. A
 // damaged record of a deliveries stream is passed over when Run starts: at worst its
 // command is attempted again though it was delivered, parked or skipped (at once, if
 // the record held its retry time).

@@ -253,13 +253,14 @@ func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t tim
 // summary folds process id for its line in a list; ok is false when it has no event
 // (deleted since it was listed).
 func (m *Manager) summary(ctx context.Context, id string, parked map[string]int) (ProcessSummary, bool, error) {
-	e, err := m.fold(ctx, id)
+	var damaged []int64
+	e, err := m.foldFor(ctx, id, &damaged)
 	if err != nil || !e.exists {
 		return ProcessSummary{}, false, err
 	}
 	l := e.p.ledger()
 	s := ProcessSummary{ID: id, Status: l.status(), Erased: l.erased, Version: l.last, Events: l.links, Commands: l.commands,
-		Deadlines: len(l.pending), Parked: parked[id], Panic: m.panicOf(id, e.p)}
+		Deadlines: len(l.pending), Parked: parked[id], Panic: m.panicOf(id, e.p), Damaged: len(damaged)}
 	stream := m.name + "$" + id
 	for _, at := range []struct {
 		t    *time.Time

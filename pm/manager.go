@@ -728,12 +728,12 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 		if e, err = m.fold(ctx, pid); err != nil {
 			return err
 		}
-		if pe := e.p.failure(); pe != nil {
-			return pe
-		}
 		if l := e.p.ledger(); e.exists && l.erased {
 			m.countErased(pid, l)
 		}
+	}
+	if pe := e.p.failure(); pe != nil {
+		return pe // the fold panicked (foundErased caches such a fold too)
 	}
 	if !e.exists {
 		// A new process, or one retention removed: a late event must not start it again.

@@ -27,6 +27,9 @@ type ProcessSummary struct {
 	Parked int
 	// Panic says that a callback of the definition panicked for it (Process.Panic).
 	Panic string
+	// Damaged counts the damaged records of its stream the fold passed over
+	// (Process.Damaged), since its newest snapshot.
+	Damaged int
 }
 
 // Process returns everything about process id: its stream, the state after each of
