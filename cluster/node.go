@@ -247,11 +247,9 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Raft reads the entries it just stored to replicate and apply them: from memory.
-	cached, err := raft.NewLogCache(1024, logs)
-	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
+	// Raft reads the entries it just stored to replicate and apply them: the small ones
+	// from memory.
+	cached := newEntryCache(logs)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("cluster: open the Raft snapshots: %w", err)
