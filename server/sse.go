@@ -68,6 +68,16 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		opts.From = n + 1
 	}
 	byStream := opts.Stream != "" && opts.Stream != pmd.All
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		// The GET's header, and no events: a HEAD has no body, and a subscription
+		// sending none would never end, its connection answering nothing else.
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 
 	// Events after start are live: written once the client was told it is subscribed.
 	start := s.store.LastPosition()
@@ -76,10 +86,6 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	// However the stream ends, a client the server's stop ends it for is told so: it
 	// reconnects, to this server once it is back or to another.
 	defer out.stopped()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	out.started()
 	// Tell EventSource how soon to reconnect, and open the stream right away so the
