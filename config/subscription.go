@@ -106,6 +106,13 @@ func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
 	if v, ok := m["types"]; ok {
 		filters++
 		sub.Types = p.types(v, what+": types", "the subscription would never deliver an event")
+		for i, e := range v.Content {
+			// The type of the position records of every subscription (pm/FORMAT.md),
+			// its own included.
+			if e.Value == "SubscriptionPosition" {
+				p.errorf(e, "%s: types[%d] %q is the type of the subscription's own position records: each it writes would be delivered, for ever", what, i, e.Value)
+			}
+		}
 	}
 	if v, ok := m["stream"]; ok {
 		filters++
@@ -115,6 +122,8 @@ func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
 				p.errorf(v, "%s: stream %s", what, checkType(s))
 			case strings.HasPrefix(s, "$"):
 				p.errorf(v, "%s: stream %q is the store's own; to follow the global log, give types", what, s)
+			case s == pm.SubscriptionStream(sub.Name):
+				p.errorf(v, "%s: stream %q is the subscription's own: each position it writes there would be delivered, for ever", what, s)
 			}
 			sub.Stream = s
 		}
@@ -124,6 +133,9 @@ func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
 		if s, ok := p.str(v, what+": category"); ok {
 			if err := pmd.CheckCategory(s); err != nil {
 				p.errorf(v, "%s: category %v", what, err)
+			} else if s == pm.SubscriptionStream(sub.Name) {
+				// A stream name without a $ is its own category.
+				p.errorf(v, "%s: category %q holds the subscription's own stream: each position it writes there would be delivered, for ever", what, s)
 			}
 			sub.Category = s
 		}

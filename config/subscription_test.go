@@ -66,6 +66,14 @@ func TestSubscriptionErrors(t *testing.T) {
 			`pmd.yaml:1:16: subscriptions must be a list of subscriptions, got a mapping`},
 		{"unknown key", "subscriptions:\n  - {name: a, types: [A], from: start, deliver: {webhook: http://x/}}\n",
 			`pmd.yaml:2:27: subscription "a": unknown key "from"`},
+		// Following its own records: each delivery moves the position, whose record is
+		// the next event to deliver, once a second for ever.
+		{"its own stream", "subscriptions:\n  - {name: a, stream: a.subscription, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:23: subscription "a": stream "a.subscription" is the subscription's own`},
+		{"its own stream's category", "subscriptions:\n  - {name: a, category: a.subscription, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:25: subscription "a": category "a.subscription" holds the subscription's own stream`},
+		{"its position records", "subscriptions:\n  - {name: a, types: [A, SubscriptionPosition], deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:26: subscription "a": types[1] "SubscriptionPosition" is the type of the subscription's own position records`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -268,7 +268,9 @@ const (
 )
 
 // NewSubscription returns the subscription called name of the events filter selects.
-// The name follows the rule of process manager names. Nothing happens until Run.
+// The name follows the rule of process manager names. A filter that matches the
+// subscription's own position records (its stream, or the type SubscriptionPosition) is
+// refused. Nothing happens until Run.
 func NewSubscription(store *pmd.Store, name string, filter Filter, opts SubscriptionOptions) (*Subscription, error) {
 	if store == nil {
 		return nil, fmt.Errorf("pm: subscription %s: the store is nil", name)
@@ -305,6 +307,21 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 		if err := pmd.CheckName(typ); err != nil {
 			return nil, fmt.Errorf("pm: subscription %s: types[%d] %w", name, i, err)
 		}
+	}
+	// A filter that matches the subscription's own position records feeds itself: each
+	// delivery moves the position, whose record is the next event to deliver, a write and
+	// a delivery a second for ever. (Its other records are written only as attempts fail
+	// or an operator acts, so following another subscription's failures stays possible.)
+	own := SubscriptionStream(name)
+	switch {
+	case filter.Stream == own:
+		return nil, fmt.Errorf("pm: subscription %s: stream %q is the subscription's own: each position it writes there would be delivered, for ever", name, own)
+	case filter.Category == own:
+		// A stream name without a $ is its own category.
+		return nil, fmt.Errorf("pm: subscription %s: category %q holds the subscription's own stream: each position it writes there would be delivered, for ever", name, own)
+	}
+	if i := slices.Index(filter.Types, subscriptionPositionType); i >= 0 {
+		return nil, fmt.Errorf("pm: subscription %s: types[%d] %q is the type of the subscription's own position records: each it writes would be delivered, for ever", name, i, subscriptionPositionType)
 	}
 	if opts.Deliver == nil {
 		return nil, fmt.Errorf("pm: subscription %s: SubscriptionOptions.Deliver is nil", name)

@@ -359,8 +359,9 @@ func TestSubscriptionHangingReceiverIsolated(t *testing.T) {
 	close(hung)
 }
 
-// TestNewSubscriptionRefusesBadFilters: a filter naming what no event can match, or a
-// stream of the store's own, is refused with an error naming the field.
+// TestNewSubscriptionRefusesBadFilters: a filter naming what no event can match, a
+// stream of the store's own, or the subscription's own records, is refused with an
+// error naming the field.
 func TestNewSubscriptionRefusesBadFilters(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	for _, tc := range []struct {
@@ -374,6 +375,11 @@ func TestNewSubscriptionRefusesBadFilters(t *testing.T) {
 		{pm.Filter{Types: []string{""}}, "types[0] must not be empty"},
 		{pm.Filter{Types: []string{"A", "B\nC"}}, "types[1]"},
 		{pm.Filter{Category: "bad\x01"}, "category"},
+		// Following its own records: each delivery moves the position, whose record
+		// is the next event to deliver, once a second for ever.
+		{pm.Filter{Stream: "x.subscription"}, `stream "x.subscription" is the subscription's own`},
+		{pm.Filter{Category: "x.subscription"}, `category "x.subscription" holds the subscription's own stream`},
+		{pm.Filter{Types: []string{"A", "SubscriptionPosition"}}, `types[1] "SubscriptionPosition" is the type of the subscription's own position records`},
 	} {
 		_, err := pm.NewSubscription(s, "x", tc.filter, pm.SubscriptionOptions{Deliver: (&receiver{}).handle})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
