@@ -79,12 +79,18 @@ func (m *Manager) passOver(ctx context.Context, pid string, l *ledger, ce *pmd.C
 	if l.first < 0 {
 		l.first = l.last
 	}
+	m.logOwnDamage(pid, ce)
+	return nil
+}
+
+// logOwnDamage logs ce, the damage of a record of the runtime's own in the stream of
+// process pid that a view passed over, unless it was logged already.
+func (m *Manager) logOwnDamage(pid string, ce *pmd.CorruptError) {
 	key := damagedRecord{ce.Stream, ce.Version, ce.Position}
 	if _, logged := m.damagedViewed.LoadOrStore(key, true); !logged {
 		m.logger.Error("pm: a process is shown without a damaged record of the runtime's own; Run stops at it until a repair",
 			"manager", m.name, "process", pid, "version", ce.Version, "position", ce.Position, "err", ce)
 	}
-	return nil
 }
 
 // damagedRecord names a damaged record of a process stream a view passed over.

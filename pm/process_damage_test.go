@@ -43,9 +43,19 @@ func markedDef() pm.Definition[int] {
 // Both used to fail, so the process could not be looked at until a repair, though the
 // store's problems name the record and Run stops on it (the operator needs the view).
 func TestProcessViewPassesOverADamagedRecordOfItsOwn(t *testing.T) {
+	for _, snapshotEvery := range []int{-1, 4} {
+		t.Run(fmt.Sprintf("SnapshotEvery %d", snapshotEvery), func(t *testing.T) {
+			viewDamaged(t, snapshotEvery)
+		})
+	}
+}
+
+// viewDamaged is TestProcessViewPassesOverADamagedRecordOfItsOwn with snapshots every
+// snapshotEvery events: one covers the damaged record, which its ledger lists as issued.
+func viewDamaged(t *testing.T, snapshotEvery int) {
 	ctx := context.Background()
 	s := damagedStore(t, func(s *pmd.Store) {
-		r := start(t, s, markedDef(), pm.Options{SnapshotEvery: -1})
+		r := start(t, s, markedDef(), pm.Options{SnapshotEvery: snapshotEvery})
 		for range 3 {
 			appendFact(t, s, goFact("1"))
 			r.idle(t)
@@ -54,7 +64,7 @@ func TestProcessViewPassesOverADamagedRecordOfItsOwn(t *testing.T) {
 		sealWithNoise(t, s)
 	}, "OWN-2-OWN")
 	var logs lockedLog
-	m, err := pm.New(s, markedDef(), pm.Options{Logger: logs.logger(), SnapshotEvery: -1})
+	m, err := pm.New(s, markedDef(), pm.Options{Logger: logs.logger(), SnapshotEvery: snapshotEvery})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,10 +207,10 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		}
 	}
 	v.withoutState()
-	v.Damaged = sortedVersions(damaged)
-	if v.Commands, err = m.commands(ctx, id, l); err != nil {
+	if v.Commands, err = m.commands(ctx, id, l, &damaged); err != nil {
 		return Process{}, err
 	}
+	v.Damaged = sortedVersions(damaged)
 	if v.Deliveries, v.DeliveriesVersion, err = m.deliveries(ctx, id); err != nil {
 		return Process{}, err
 	}
@@ -366,8 +366,10 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 	return events, states, nil
 }
 
-// commands reads the command records of the process l is the ledger of, in order.
-func (m *Manager) commands(ctx context.Context, id string, l *ledger) ([]Command, error) {
+// commands reads the command records of the process l is the ledger of, in order. A
+// damaged one (a snapshot's ledger lists it) is passed over, its version added to
+// damaged, and logged once as passOver does.
+func (m *Manager) commands(ctx context.Context, id string, l *ledger, damaged *[]int64) ([]Command, error) {
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -381,6 +383,11 @@ func (m *Manager) commands(ctx context.Context, id string, l *ledger) ([]Command
 	var out []Command
 	for _, v := range versions {
 		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: v, Limit: 1}) {
+			if ce := damageIn(err, stream); ce != nil {
+				*damaged = append(*damaged, int64(ce.Version))
+				m.logOwnDamage(id, ce)
+				break
+			}
 			if err != nil {
 				return nil, fmt.Errorf("pm: read %s: %w", stream, err)
 			}
