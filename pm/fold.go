@@ -107,9 +107,16 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 	if err != nil {
 		return snapshot{}, pmd.Event{}, false, err
 	}
-	for rec, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: pmd.End, Backward: true}) {
-		if errors.Is(err, pmd.ErrStreamNotFound) {
-			break
+	for rec, err := range backward(ctx, m.store, stream) {
+		if ce := damageIn(err, stream); ce != nil {
+			// As one that does not decode: the snapshot before it, or the stream,
+			// has everything.
+			key := damagedRecord{ce.Stream, ce.Version, ce.Position}
+			if _, logged := m.damagedViewed.LoadOrStore(key, true); !logged {
+				m.logger.Warn("pm: passing over a damaged snapshot", "manager", m.name, "process", pid,
+					"version", ce.Version, "position", ce.Position, "err", ce)
+			}
+			continue
 		}
 		if err != nil {
 			return snapshot{}, pmd.Event{}, false, fmt.Errorf("pm: read %s: %w", stream, err)

@@ -141,7 +141,8 @@ type Manager struct {
 	// Parked has logged, so that it logs each once however often the page is read.
 	damagedParked sync.Map
 	// damagedViewed holds the damaged records of the runtime's own (damagedRecord) that a
-	// view of their process passed over and logged (passOver), so that it logs each once.
+	// view of their process passed over and logged (passOver), and the damaged snapshots
+	// a fold passed over (findSnapshot), so that each is logged once.
 	damagedViewed sync.Map
 
 	// Set by Run before its goroutines start.
