@@ -469,6 +469,11 @@ func (n *Node) form() {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	waiting := false // logged that a node of --join is in a cluster already
+	// Fewer nodes than BootstrapExpect in --join: this node can be added to a cluster
+	// that exists (a template's flags, a --join trimmed since), never form one. Not
+	// refused, but said, for a new cluster's node would otherwise wait in silence.
+	named := 1 + len(slices.Compact(slices.Sorted(slices.Values(others))))
+	short := n.cfg.BootstrapExpect > named
 	for {
 		if n.hasState() {
 			return // joined: another node added this one, and Raft heard from it
@@ -478,6 +483,12 @@ func (n *Node) form() {
 		}
 		if n.tryJoin(others) {
 			return
+		}
+		if short {
+			n.logger.Warn(fmt.Sprintf("cluster: --bootstrap-expect %d, but --join names at most %d nodes, this one included: "+
+				"this node can only be added to a cluster that exists, never form one; waiting to be added "+
+				"(to form a new cluster, name every node of it in --join)", n.cfg.BootstrapExpect, named))
+			short = false
 		}
 		if n.cfg.BootstrapExpect > 1 {
 			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}}

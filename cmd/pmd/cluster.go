@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -86,12 +85,6 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	case len(c.nodeID) > cluster.MaxNodeIDLen:
 		return &usageError{fmt.Sprintf("--node-id is %d bytes: a node id must be at most %d (each connection to another node carries it)", len(c.nodeID), cluster.MaxNodeIDLen)}
 	}
-	if most := c.formable(); c.expect > most {
-		// The node would wait for ever for nodes that --join does not name, with no
-		// leader and nothing in its log saying why.
-		return &usageError{fmt.Sprintf("--bootstrap-expect %d, but --join names at most %d nodes, this one included: the cluster would never form; "+
-			"name every node of the new cluster in --join (their Raft addresses), or lower --bootstrap-expect", c.expect, most)}
-	}
 	if c.secretFile != "" {
 		secrets, err := readSecrets(c.secretFile)
 		if err != nil {
@@ -122,21 +115,6 @@ func (c *clusterFlags) joinAddrs() []string {
 		}
 	}
 	return join
-}
-
-// formable is the most nodes that --bootstrap-expect can count: this one and each other
-// address of --join, once (the node counts itself at its advertised Raft address,
-// cluster.Node's form; a node that answers at two addresses counts once too, so there
-// may be fewer).
-func (c *clusterFlags) formable() int {
-	self := cmp.Or(c.raftAdvertise, c.raftAddr)
-	others := map[string]bool{}
-	for _, a := range c.joinAddrs() {
-		if a != self {
-			others[a] = true
-		}
-	}
-	return 1 + len(others)
 }
 
 // checkHTTPAdvertise checks --http-advertise (a host name or address, not of every
