@@ -141,8 +141,14 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 			return snapshot{}, pmd.Event{}, false, err
 		}
 		// Erased since: the fold from the first event sees the erasure, as every
-		// replay does, and the state as Apply folds the erased records.
-		if gone, err := m.erasedSince(ctx, pid, &sn.l); err != nil || gone {
+		// replay does, and the state as Apply folds the erased records. A damaged
+		// record where it looks cannot tell: that fold decides too (a view passes the
+		// damage over; Run stops at it, the runtime's own).
+		gone, err := m.erasedSince(ctx, pid, &sn.l)
+		if damageIn(err, m.name+"$"+pid) != nil {
+			return snapshot{}, pmd.Event{}, false, nil
+		}
+		if err != nil || gone {
 			return snapshot{}, pmd.Event{}, false, err
 		}
 		return sn, rec, true, nil
