@@ -303,7 +303,7 @@ func (l *Log) tidySidecars(beside []string) error {
 		return err
 	}
 	// Also when it was there: a root Open killed right after it made it left it root's.
-	if err := adoptLeft(dir); err != nil {
+	if err := AdoptLeft(dir); err != nil {
 		return err
 	}
 	moved := 0

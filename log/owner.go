@@ -80,10 +80,12 @@ func MkdirAll(path string, perm fs.FileMode) error {
 	return AdoptOwnerPath(path)
 }
 
-// adoptLeft is AdoptOwnerPath for the file or directory at path if it is this
-// process's, root's: what a root process killed between making it and AdoptOwnerPath
-// left. Another user's is left as it is (see adoptSegments).
-func adoptLeft(path string) error {
+// AdoptLeft is AdoptOwnerPath for the file or directory at path if it is this
+// process's, root's: what this process just made, or what a root process killed between
+// making it and AdoptOwnerPath left. Another user's is left as it is (see
+// adoptSegments): a directory root:pmd (setgid) holds the files the pmd user made, which
+// root giving them to the directory's owner would turn root's.
+func AdoptLeft(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return err

@@ -208,8 +208,10 @@ func Lock(dir string) (*flock.Flock, error) {
 	if !ok {
 		return nil, fmt.Errorf("pmd: %s is in use by another process: %w", dir, ErrLocked)
 	}
-	// A lock file root created (0600) would lock the store's user out of its store.
-	if err := pmdlog.AdoptOwnerPath(l.Path()); err != nil {
+	// A lock file root created (0600) would lock the store's user out of its store; so
+	// would one the user made that root gave away, in a data directory root:pmd (setgid)
+	// the pmd user writes in: only root's own goes to the directory's owner.
+	if err := pmdlog.AdoptLeft(l.Path()); err != nil {
 		l.Unlock()
 		return nil, fmt.Errorf("pmd: lock %s: %w", dir, err)
 	}
