@@ -187,7 +187,7 @@ func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 		if loc, err := resp.Location(); err == nil {
 			to = "a redirect to " + redact.URL(loc.String())
 		}
-		return fmt.Errorf("webhook %s answered %s, %s: pmd follows no redirect: set the webhook to the URL that takes the POST", shown, resp.Status, to)
+		return fmt.Errorf("webhook %s answered %s, %s: pmd follows no redirect: set the webhook to the URL that takes the POST", shown, printable(resp.Status), to)
 	}
 	if resp.StatusCode/100 != 2 {
 		msg := strings.TrimSpace(printable(string(excerpt)))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -816,7 +817,7 @@ func printProcess(w io.Writer, p client.Process) {
 					last = a.Error
 				}
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Status, attempts, last)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Status, attempts, shownError(last))
 		}
 		tw.Flush()
 	}
@@ -854,6 +855,19 @@ func printEvents(w io.Writer, events []client.Event, stream string) {
 // that a time read from the terminal is never ambiguous.
 func formatTime(t time.Time) string {
 	return t.Local().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// shownError is an error a receiver's answer wrote (a webhook's status line and body),
+// as one line with no control character: the daemon cleans those it records, but
+// records of earlier versions hold them as received, and an escape sequence would act on
+// the operator's terminal, a line break break the table.
+func shownError(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // compact renders v as one line of JSON, cut at max runes.
