@@ -10,6 +10,9 @@
 //	STORE_ID the store's id, a random UUID made at the first Open (see Engine.ID)
 //	log/     the segmented log (package log): the source of truth
 //	index/   the index over the log (package index), rebuilt from the log when lost
+//	index.rebuild  when present, the next Open rebuilds the index (RebuildFile)
+//	index.ahead    when present, the index may be on disk ahead of the log (AheadFile)
+//	index.skipped  when present, a replay that skipped records stopped (SkippedFile)
 //
 // What it promises:
 //
@@ -37,6 +40,13 @@
 //     index is rebuilt is finished by the next Open. A cluster node whose log sync failed
 //     before an index flush notes it (AheadFile), which the next Open treats as syncing
 //     off; a single node synced what its index applied when it wrote it.
+//   - A replay that skips records holding no stream's version any more (damaged, void,
+//     gone) notes it in SkippedFile, synced, before the index can put anything after
+//     them on disk: a start killed during the replay leaves the index where its last
+//     hand-off to disk put it, and the next replay goes on from there, letting a
+//     stream's versions jump after them as the killed one would have. The replay that
+//     finishes removes the file, and so does one from position 1 (no index on disk the
+//     file could speak of) and a repair, which removes the index.
 //   - An index that cannot be opened is rebuilt from the log.
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,

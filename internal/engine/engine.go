@@ -43,7 +43,9 @@ const (
 	// SkippedFile, when present, says that a replay of the log into the index skipped
 	// records (damaged, void or gone) and stopped before it finished: the index on disk
 	// may lack the versions they held, and the next replay lets the versions of a stream
-	// jump as that one would have. The replay that finishes removes it.
+	// jump as that one would have. The replay that finishes removes it, and so do a
+	// replay from position 1 and a repair (RepairPlan.Apply): they find no index on disk
+	// it could speak of.
 	SkippedFile = "index.skipped"
 )
 
@@ -814,7 +816,14 @@ func (e *Engine) replay() error {
 		// Synced before the index can put anything after the skipped record on disk.
 		return ReplaceFile(skipped, nil, true)
 	}}
-	if _, err := os.Stat(skipped); err == nil {
+	if from == 1 {
+		// A marker left beside no index on disk (pmd repair or a person removed the
+		// index, or this start rebuilds it) speaks of none: this replay sees every
+		// record it would let versions jump after.
+		if err := removeSkipped(skipped); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(skipped); err == nil {
 		// The replay before this one skipped records below from and did not finish.
 		ix.skipped = 1
 	}
@@ -866,12 +875,18 @@ func (e *Engine) replay() error {
 
 // removeSkipped removes the SkippedFile at path once the index on disk holds the whole
 // log: the versions the skipped records held are missing for good then, as a replay
-// from the start leaves them, and later replays must find any other gap.
+// from the start leaves them, and later replays must find any other gap. So does a
+// replay from position 1, which has no index on disk the file could speak of. The
+// removal is synced: a file back after a power cut would loosen a later replay.
 func removeSkipped(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err := os.Remove(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
 		return err
 	}
-	return nil
+	return SyncFile(filepath.Dir(path))
 }
 
 var (

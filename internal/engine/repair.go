@@ -148,6 +148,10 @@ func (p *RepairPlan) Apply(quarantine string) error {
 		if err := os.RemoveAll(filepath.Join(p.Dir, IndexDir)); err != nil {
 			return fmt.Errorf("remove the index: %w", err)
 		}
+		// It spoke of the index removed; the rebuild replays from position 1.
+		if err := os.Remove(filepath.Join(p.Dir, SkippedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", SkippedFile, err)
+		}
 		// A format 1 checkpoint stops the next start from cutting below its position.
 		if err := os.Remove(filepath.Join(p.Dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove the index checkpoint: %w", err)
