@@ -114,7 +114,7 @@ type Node struct {
 	mux     *mux
 	trans   *raft.NetworkTransport
 	logs    *logStore
-	entries raft.LogStore           // logs behind Raft's cache: what appliedThrough reads
+	entries *entryCache             // logs behind Raft's cache: what appliedThrough reads
 	snaps   *raft.FileSnapshotStore // the node's snapshots, for appliedThrough
 	// through is the greatest index appliedThrough found: it starts there next time.
 	through atomic.Uint64
@@ -903,18 +903,25 @@ func (n *Node) appliedThrough() uint64 {
 	at := max(n.fsm.applied.Load(), n.through.Load())
 	handed := n.raft.AppliedIndex() // committed, and handed to the state machine (or skipped)
 	for at < handed {
-		var l raft.Log
-		if err := n.entries.GetLog(at+1, &l); err != nil {
-			// Compacted away: the entry is in a snapshot, which the store holds (it took
-			// it, or Raft restored it before counting it applied).
-			s := n.lastSnapshot()
-			if s <= at {
-				break
+		// The cache knows the type of each of the latest entries, those whose data it let
+		// go too: reading the entry, on every response of the node, read a write near
+		// --max-body whole for its type.
+		typ, ok := n.entries.typeOf(at + 1)
+		if !ok {
+			var l raft.Log
+			if err := n.entries.GetLog(at+1, &l); err != nil {
+				// Compacted away: the entry is in a snapshot, which the store holds (it took
+				// it, or Raft restored it before counting it applied).
+				s := n.lastSnapshot()
+				if s <= at {
+					break
+				}
+				at = min(s, handed)
+				continue
 			}
-			at = min(s, handed)
-			continue
+			typ = l.Type
 		}
-		if l.Type != raft.LogNoop && l.Type != raft.LogBarrier {
+		if typ != raft.LogNoop && typ != raft.LogBarrier {
 			break // the state machine sees it: fsm.applied says when it is applied
 		}
 		at++
