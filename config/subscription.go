@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pmd-dev/pmd"
@@ -59,6 +60,7 @@ func (p *parser) subscriptions(list *yaml.Node, procs []Process) []Subscription 
 		return nil
 	}
 	var out []Subscription
+	var nodes []*yaml.Node
 	names := map[string]int{}
 	for _, pc := range procs {
 		names[pc.Name] = -pc.Line
@@ -78,8 +80,45 @@ func (p *parser) subscriptions(list *yaml.Node, procs []Process) []Subscription 
 		}
 		names[sub.Name] = sub.Line
 		out = append(out, sub)
+		nodes = append(nodes, n)
 	}
+	p.followCycles(out, nodes)
 	return out
+}
+
+// followCycles refuses subscriptions that follow each other's position streams in a
+// circle (a follows b.subscription, b follows a.subscription): each position one writes
+// is delivered to the next, which writes one of its own, so that a single event there
+// starts writes and webhook calls that never end. A subscription following its own is
+// refused where it is read; nodes are the subscriptions' own, for the lines.
+func (p *parser) followCycles(subs []Subscription, nodes []*yaml.Node) {
+	byStream := map[string]int{}
+	for i, s := range subs {
+		byStream[pm.SubscriptionStream(s.Name)] = i
+	}
+	// A subscription follows at most one other (its stream or category, a stream
+	// without $ being its own category): walk from each until the chain ends or comes
+	// back to where it began.
+	next := func(i int) (int, bool) {
+		j, ok := byStream[subs[i].Stream+subs[i].Category]
+		return j, ok && j != i
+	}
+	said := map[int]bool{} // in a circle an error named already, once per circle
+	for i := range subs {
+		chain := []int{i}
+		for j, ok := next(i); ok && !said[i] && len(chain) <= len(subs); j, ok = next(j) {
+			if j == i {
+				var names []string
+				for _, k := range append(chain[1:], i) {
+					names, said[k] = append(names, strconv.Quote(subs[k].Name)), true
+				}
+				p.errorf(nodes[i], "subscription %q follows the position records of %s: each position one writes would be delivered to the next, for ever; follow the events they deliver instead",
+					subs[i].Name, strings.Join(names, ", which follows those of "))
+				break
+			}
+			chain = append(chain, j)
+		}
+	}
 }
 
 func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {

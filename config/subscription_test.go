@@ -18,6 +18,9 @@ func TestSubscriptions(t *testing.T) {
   - name: picked
     stream: Picked
     deliver: {webhook: http://127.0.0.1:9002/}
+  - name: watch
+    category: orders.subscription
+    deliver: {webhook: http://127.0.0.1:9003/}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +29,8 @@ func TestSubscriptions(t *testing.T) {
 		{Name: "billing", Types: []string{"ConfirmOrder"}, Deliver: Deliver{Webhook: "http://127.0.0.1:9001/events", MaxAttempts: 10}, Line: 2},
 		{Name: "orders", Category: "Order", Deliver: Deliver{Webhook: "https://example.com/orders", Timeout: 5e9}, Line: 5},
 		{Name: "picked", Stream: "Picked", Deliver: Deliver{Webhook: "http://127.0.0.1:9002/"}, Line: 8},
+		// Another's position records, which follows no one's in turn: no circle.
+		{Name: "watch", Category: "orders.subscription", Deliver: Deliver{Webhook: "http://127.0.0.1:9003/"}, Line: 11},
 	}
 	if !reflect.DeepEqual(cfg.Subscriptions, want) {
 		t.Fatalf("got\n%+v\nwant\n%+v", cfg.Subscriptions, want)
@@ -74,6 +79,12 @@ func TestSubscriptionErrors(t *testing.T) {
 			`pmd.yaml:2:25: subscription "a": category "a.subscription" holds the subscription's own stream`},
 		{"its position records", "subscriptions:\n  - {name: a, types: [A, SubscriptionPosition], deliver: {webhook: http://x/}}\n",
 			`pmd.yaml:2:26: subscription "a": types[1] "SubscriptionPosition" is the type of the subscription's own position records`},
+		// Following each other's: each position one writes is delivered to the other.
+		{"each other's streams", "subscriptions:\n  - {name: a, stream: b.subscription, deliver: {webhook: http://x/}}\n  - {name: b, category: a.subscription, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:2:5: subscription "a" follows the position records of "b", which follows those of "a": each position one writes would be delivered to the next, for ever`},
+		{"a circle of three", "subscriptions:\n  - {name: x, types: [A], deliver: {webhook: http://x/}}\n  - {name: a, stream: b.subscription, deliver: {webhook: http://x/}}\n" +
+			"  - {name: b, stream: c.subscription, deliver: {webhook: http://x/}}\n  - {name: c, stream: a.subscription, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:3:5: subscription "a" follows the position records of "b", which follows those of "c", which follows those of "a"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
