@@ -270,7 +270,9 @@ const (
 // NewSubscription returns the subscription called name of the events filter selects.
 // The name follows the rule of process manager names. A filter that matches the
 // subscription's own position records (its stream, or the type SubscriptionPosition) is
-// refused. Nothing happens until Run.
+// refused; two subscriptions that follow each other's position records are not seen
+// here, and loop the same way: the caller that makes a set of them must not make such a
+// circle. Nothing happens until Run.
 func NewSubscription(store *pmd.Store, name string, filter Filter, opts SubscriptionOptions) (*Subscription, error) {
 	if store == nil {
 		return nil, fmt.Errorf("pm: subscription %s: the store is nil", name)
@@ -311,7 +313,9 @@ func NewSubscription(store *pmd.Store, name string, filter Filter, opts Subscrip
 	// A filter that matches the subscription's own position records feeds itself: each
 	// delivery moves the position, whose record is the next event to deliver, a write and
 	// a delivery a second for ever. (Its other records are written only as attempts fail
-	// or an operator acts, so following another subscription's failures stays possible.)
+	// or an operator acts.) Two subscriptions that follow each other's stream loop the
+	// same way; NewSubscription sees one only, so the owner of the set checks for such
+	// circles (config does, as it reads the file).
 	own := SubscriptionStream(name)
 	switch {
 	case filter.Stream == own:
