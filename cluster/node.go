@@ -473,7 +473,8 @@ func (n *Node) form() {
 	// that exists (a template's flags, a --join trimmed since), never form one. Not
 	// refused, but said, for a new cluster's node would otherwise wait in silence.
 	named := 1 + len(slices.Compact(slices.Sorted(slices.Values(others))))
-	short := n.cfg.BootstrapExpect > named
+	selfAt := map[string]bool{} // addresses of --join at which this node answers
+	warned := false
 	for {
 		if n.hasState() {
 			return // joined: another node added this one, and Raft heard from it
@@ -483,12 +484,6 @@ func (n *Node) form() {
 		}
 		if n.tryJoin(others) {
 			return
-		}
-		if short {
-			n.logger.Warn(fmt.Sprintf("cluster: --bootstrap-expect %d, but --join names at most %d nodes, this one included: "+
-				"this node can only be added to a cluster that exists, never form one; waiting to be added "+
-				"(to form a new cluster, name every node of it in --join)", n.cfg.BootstrapExpect, named))
-			short = false
 		}
 		if n.cfg.BootstrapExpect > 1 {
 			servers := []raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise)}}
@@ -500,6 +495,9 @@ func (n *Node) form() {
 				if err == nil && resp.Info != nil && resp.Info.InCluster && resp.Info.ID != n.cfg.NodeID {
 					formed = resp.Info.ID
 				}
+				if err == nil && resp.Info != nil && resp.Info.ID == n.cfg.NodeID {
+					selfAt[a] = true
+				}
 				// A node that answers at two addresses of --join (this one at another
 				// address than it advertises, a host name and its IP) is counted once, at
 				// the first: Raft refuses a configuration that names an id twice, and the
@@ -507,6 +505,12 @@ func (n *Node) form() {
 				if err == nil && resp.Info != nil && !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == resp.Info.ID }) {
 					servers = append(servers, raft.Server{ID: raft.ServerID(resp.Info.ID), Address: raft.ServerAddress(a)})
 				}
+			}
+			if most := named - len(selfAt); !warned && n.cfg.BootstrapExpect > most {
+				n.logger.Warn(fmt.Sprintf("cluster: --bootstrap-expect %d, but --join names at most %d nodes, this one included: "+
+					"this node can only be added to a cluster that exists, never form one; waiting to be added "+
+					"(to form a new cluster, name every node of it in --join)", n.cfg.BootstrapExpect, most))
+				warned = true
 			}
 			// A cluster that exists (an election under way, a quorum down) is joined,
 			// once it has a leader, not formed again: its members' configurations would
