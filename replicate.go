@@ -30,9 +30,9 @@ import (
 // replication is the state of a replicated store.
 type replication struct {
 	fn      func(ctx context.Context, write []byte) (WriteResult, error)
-	applied atomic.Uint64  // the Raft index of the last replicated write in the log
-	ix      engine.Indexer // owned by the applier: indexes copied records
-	copies  atomic.Uint64  // records copied in from another replica since Open
+	applied atomic.Uint64   // the Raft index of the last replicated write in the log
+	ix      *engine.Indexer // owned by the applier: indexes copied records
+	copies  atomic.Uint64   // records copied in from another replica since Open
 }
 
 // replicated is what a request carried by a Raft entry adds to it.
@@ -56,7 +56,7 @@ func (r replicated) timestamp(ts int64) int64 {
 // and the caller gets what fn returns. fn must get the write applied through
 // ApplyWrites, on every replica, in one order. It returns Applied.
 func (s *Store) SetReplicator(fn func(ctx context.Context, write []byte) (WriteResult, error)) (uint64, error) {
-	r := &replication{fn: fn}
+	r := &replication{fn: fn, ix: s.eng.NewIndexer()}
 	idx, err := s.lastApplied()
 	if err != nil {
 		return 0, err

@@ -46,7 +46,10 @@
 //     hand-off to disk put it, and the next replay goes on from there, letting a
 //     stream's versions jump after them as the killed one would have. The replay that
 //     finishes removes the file, and so does one from position 1 (no index on disk the
-//     file could speak of) and a repair, which removes the index.
+//     file could speak of) and a repair, which removes the index. A cluster node keeps
+//     it: a catch-up copies records from another replica (NewIndexer, which notes its
+//     skips in the file too), and the later events of a skipped record's stream may come
+//     in a copy after a restart.
 //   - An index that cannot be opened is rebuilt from the log.
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,

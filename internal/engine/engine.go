@@ -43,9 +43,9 @@ const (
 	// SkippedFile, when present, says that a replay of the log into the index skipped
 	// records (damaged, void or gone) and stopped before it finished: the index on disk
 	// may lack the versions they held, and the next replay lets the versions of a stream
-	// jump as that one would have. The replay that finishes removes it, and so do a
-	// replay from position 1 and a repair (RepairPlan.Apply): they find no index on disk
-	// it could speak of.
+	// jump as that one would have. The replay that finishes removes it, but on a
+	// cluster node (see replayDone); so do a replay from position 1 and a repair
+	// (RepairPlan.Apply): they find no index on disk it could speak of.
 	SkippedFile = "index.skipped"
 )
 
@@ -801,7 +801,7 @@ func (e *Engine) replay() error {
 	skipped := filepath.Join(e.dir, SkippedFile)
 	if from > last {
 		// A replay that skipped records stopped after its last flush.
-		return removeSkipped(skipped)
+		return e.replayDone(skipped)
 	}
 	total := last - from + 1
 	e.replayed = total
@@ -870,7 +870,18 @@ func (e *Engine) replay() error {
 	if err := e.flush(); err != nil {
 		return err
 	}
-	return removeSkipped(skipped)
+	return e.replayDone(skipped)
+}
+
+// replayDone removes the SkippedFile at path once a replay has put the whole log in the
+// index on disk (removeSkipped), but a cluster node's stays: its log grows by records
+// copied from another replica too (Indexer), and the later events of a skipped record's
+// stream may come in a copy after a restart.
+func (e *Engine) replayDone(path string) error {
+	if _, err := os.Stat(filepath.Join(e.dir, RaftDir)); err == nil {
+		return nil
+	}
+	return removeSkipped(path)
 }
 
 // removeSkipped removes the SkippedFile at path once the index on disk holds the whole

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/google/uuid"
@@ -12,8 +13,25 @@ import (
 // Indexer adds log records copied from another replica of the same log (a cluster node
 // catching up) to index batches the way a replay does: gone and void records are gone
 // past, and a stream's versions may jump after one of them. Keep one for the life of a
-// store, so that what it skipped is remembered across copies.
+// store, so that what it skipped is remembered across copies; Engine.NewIndexer's
+// remembers it across restarts too.
 type Indexer struct{ ix indexer }
+
+// NewIndexer returns an Indexer that notes its first skipped record in SkippedFile, as a
+// replay does, and lets versions jump from the start when the file is there: the later
+// events of a skipped record's stream may come in a copy after a restart, when the index
+// holds nothing of the record, and a cluster node keeps the file (see replayDone).
+func (e *Engine) NewIndexer() *Indexer {
+	path := filepath.Join(e.dir, SkippedFile)
+	x := &Indexer{ix: indexer{firstSkip: func() error {
+		// Synced before the index can put anything after the skipped record on disk.
+		return ReplaceFile(path, nil, true)
+	}}}
+	if _, err := os.Stat(path); err == nil {
+		x.ix.skipped = 1
+	}
+	return x
+}
 
 // Apply adds r to b.
 func (x *Indexer) Apply(b *index.Batch, r *pmdlog.Record) error {
