@@ -450,9 +450,10 @@ func Open(dir string, opts Options) (*Index, error) {
 		MaxOpenFiles:                500,
 		ReadOnly:                    opts.ReadOnly,
 	}
-	// An ingest that overlaps the memtable (which holds nothing but the format version)
-	// waits for its flush instead of joining the flush queue: a table in that queue is
-	// only recorded in pebble's write-ahead log, which is off.
+	// An ingest that overlaps the memtable (which holds nothing but the format version,
+	// and that only until load has flushed it) waits for its flush instead of joining
+	// the flush queue: a table in that queue is only recorded in pebble's write-ahead
+	// log, which is off.
 	po.Experimental.DisableIngestAsFlushable = func() bool { return true }
 	for i := range po.Levels {
 		// Lookups of ids that are not stored (every new event's) and of streams that do
@@ -523,7 +524,15 @@ func (x *Index) load() error {
 		if x.readOnly {
 			return nil
 		}
-		return x.db.Set(keyFormat, appendUvs(nil, FormatVersion), pebble.NoSync)
+		if err := x.db.Set(keyFormat, appendUvs(nil, FormatVersion), pebble.NoSync); err != nil {
+			return err
+		}
+		// Written out now: pebble's write-ahead log is off, and Close drops a memtable
+		// that holds only this key. The hand-offs ingest tables, which flush it only
+		// when they overlap it: those of an index of retention records alone did not,
+		// and the next open found a position without a format version and had the
+		// index rebuilt, at every start.
+		return x.db.Flush()
 	case err != nil:
 		return err
 	}
