@@ -12,7 +12,7 @@
 //	index/   the index over the log (package index), rebuilt from the log when lost
 //	index.rebuild  when present, the next Open rebuilds the index (RebuildFile)
 //	index.ahead    when present, the index may be on disk ahead of the log (AheadFile)
-//	index.skipped  when present, a replay that skipped records stopped (SkippedFile)
+//	index.skipped  when present, the index may lack versions skipped records held (SkippedFile)
 //
 // What it promises:
 //
