@@ -100,19 +100,26 @@
 //
 // When the definition panics. A panic in Init, Apply or Decide is a bug of the
 // definition about one process (often an event it did not expect): the runtime recovers
-// it, logs it at ERROR with the process id and the stack, counts it (Stats.Panics), and
-// holds the process for the rest of Run: none of its pending links is written, nothing
-// is decided on its half-applied state and none of its commands is issued; its later
-// events and deadlines wait too. The other processes go on. The checkpoint stays below
-// the first event held, so the next start, which may run a fixed definition, folds the
-// process again and handles those events (the events of other processes read again are
-// found linked already). A command is never issued twice: one written before the panic
-// (Apply panicked at the records of a decision just written) counts as issued, and is
-// delivered. Process, ProcessPage and List show the process with the panic (Panic) and
-// the state before it, whether their own fold panics or the running manager holds it.
-// A panic in ProcessID or NoProcessID holds that one event the same way: it is handled
-// at the next start, after the later events of its process. Memory returns a panic of
-// Init, Apply or Decide as a *PanicError.
+// it, logs it at ERROR with the process id and the stack (at most one such line a
+// minute, saying how many were not logged since: an event no process expects may hold
+// them all), counts it (Stats.Panics), and holds the process for the rest of Run:
+// none of its pending links is written, nothing is decided on its half-applied state
+// and none of its commands is issued; its later events and deadlines wait too. The
+// other processes go on. The checkpoint stays below the first event held, so the next
+// start, which may run a fixed definition, folds the process again and handles those
+// events (the events of other processes read again are found linked already). A
+// command is never issued twice: one written before the panic (Apply panicked at the
+// records of a decision just written) counts as issued, and is delivered. Process,
+// ProcessPage and List show the process with the panic (Panic) and the state before
+// it, whether their own fold panics or the running manager holds it.
+// A panic in ProcessID or NoProcessID leaves the event's process unknown, and any later
+// event may be of that process: the manager holds at that event, handling no later one
+// (nor checking a deadline, nor removing a process) until Run starts again, so that the
+// next start handles it in log order; every process waits meanwhile. It is logged at
+// ERROR with the event's position and the stack, counted (Stats.Panics), and the lag
+// grows (Stats.Lag); WaitIdle and WaitHandled return it (an error matching *PanicError)
+// once the events before it are handled. Commands issued already are still delivered.
+// Memory returns a panic of Init, Apply or Decide as a *PanicError.
 //
 // A damaged record (a bad sector; the store lists it in its problems until a repair) of
 // a handled type is logged and passed over: its process goes on without the fact. So is

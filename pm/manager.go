@@ -168,6 +168,10 @@ type Manager struct {
 	timers   *timers[string]
 	sleeping time.Time // when the deadline timer wakes; zero when it has nothing to wait for
 	ticks    int       // deadline checks queued or running
+	// stalled, when not nil, is why the reader stopped at the event at position
+	// stalledAt: ProcessID or NoProcessID panicked at it (see stall).
+	stalled   error
+	stalledAt uint64
 
 	unmatchedByType map[string]uint64 // see Stats.Unmatched
 	unmatchedLog    map[string]logevery.Line
@@ -400,7 +404,11 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 		if err != nil {
 			return fmt.Errorf("pm: %s: subscription: %w", m.name, err)
 		}
-		pid, ok := m.processOf(&ev)
+		pid, ok, pe := m.processOf(&ev)
+		if pe != nil {
+			m.stall(&ev, pe)
+			return nil
+		}
 		m.mu.Lock()
 		m.seen = ev.Position
 		if ok {
@@ -434,9 +442,9 @@ func (m *Manager) read(ctx context.Context, resume uint64) error {
 // holds: checkID); or one written to the process stream itself, by a producer writing to
 // the category the manager is named like) is counted and logged, and skipped. A record
 // the manager wrote itself (trust.own: its id, not its metadata, says so) in its process
-// stream is skipped silently. One that ProcessID or NoProcessID panics at is held
-// (holdEvent).
-func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
+// stream is skipped silently. One that ProcessID or NoProcessID panics at is returned
+// with the panic, for the reader to stop at (stall).
+func (m *Manager) processOf(ev *pmd.Event) (string, bool, *PanicError) {
 	pid, ok, pe := m.processID(ev)
 	reason := "it has no process id"
 	if why, explains := m.def.(interface{ noProcessID(pmd.Event) string }); explains && !ok && pe == nil {
@@ -446,8 +454,7 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 		}()
 	}
 	if pe != nil {
-		m.holdEvent(ev, pe)
-		return "", false
+		return "", false, pe
 	}
 	if ok {
 		reason = m.checkID(pid)
@@ -455,20 +462,20 @@ func (m *Manager) processOf(ev *pmd.Event) (string, bool) {
 		case reason == "" && ev.Stream == m.name+"$"+pid && m.trust.Load().own(ev.Stream, ev):
 			// The manager's own record: a command of a type it handles, issued by a Go
 			// definition (a config file cannot). It is no fact, and no mistake.
-			return "", false
+			return "", false, nil
 		case reason == "" && ev.Stream == m.name+"$"+pid:
 			// It cannot be linked into the stream it was written to; taken for a link
 			// made before a crash, it would silently never count.
 			reason = "it was written to its own process stream " + strconv.Quote(ev.Stream) +
 				": a process manager must not be named like the category of the streams its events are written to"
 		case reason == "":
-			return pid, true
+			return pid, true, nil
 		default:
 			reason = "its process id " + strconv.Quote(pid) + " " + reason
 		}
 	}
 	m.unmatched(ev, reason)
-	return "", false
+	return "", false, nil
 }
 
 // processID is the definition's ProcessID of ev, or the panic it recovers from.
@@ -478,22 +485,26 @@ func (m *Manager) processID(ev *pmd.Event) (pid string, ok bool, pe *PanicError)
 	return pid, ok, pe
 }
 
-// holdEvent holds ev, at which ProcessID or NoProcessID panicked (pe): it belongs to no
-// process known, and the next start, which may run a fixed definition, reads it again
-// (the checkpoint stays below it). The panic is counted, and logged with its stack
-// unless one was logged less than a minute ago (it may be every event's).
-func (m *Manager) holdEvent(ev *pmd.Event, pe *PanicError) {
-	now := m.clock.Now()
+// stall stops the manager at ev, at which ProcessID or NoProcessID panicked (pe): its
+// process cannot be told, and any later event may be of that process, so no later
+// event is handled (nor a deadline checked, nor a process removed: the timer waits for
+// the reader, see queuedAll) until Run starts again, which may run a fixed definition
+// and reads ev again (the checkpoint stays below it). Handling the later events would
+// link ev after them at the next start, out of order, or skip it as late if retention
+// removed its process meanwhile. The panic is counted and logged with its stack (once:
+// the reader stops); WaitIdle and WaitHandled return it. Called by the reader, which
+// then returns.
+func (m *Manager) stall(ev *pmd.Event, pe *PanicError) {
+	m.logger.Error("pm: the definition panicked at an event whose process it cannot tell: the manager handles no event from it on until it starts again",
+		"manager", m.name, "event", ev.ID, "type", ev.Type, "position", ev.Position,
+		"callback", pe.Callback, "panic", pe.Value, "stack", pe.Stack)
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.panics++
 	m.holdLocked(ev.Position)
-	quiet, log := m.panicLog.Log(now)
-	m.mu.Unlock()
-	if log {
-		m.logger.Error("pm: the definition panicked: the event is held until the manager starts again",
-			"manager", m.name, "event", ev.ID, "type", ev.Type, "position", ev.Position,
-			"callback", pe.Callback, "panic", pe.Value, "stack", pe.Stack, "unlogged_since_last", quiet)
-	}
+	m.stalled = fmt.Errorf("pm: %s: the event at position %d, and every later one, wait until Run starts again: %w", m.name, ev.Position, pe)
+	m.stalledAt = ev.Position
+	m.broadcastLocked()
 }
 
 // checkID is checkProcessID for a process of this manager, but for a process that a
@@ -560,8 +571,8 @@ type Stats struct {
 	// the package doc). Each process is logged once.
 	Undeliverable uint64
 	// Panics counts the panics of the definition's callbacks since Run started. Each
-	// holds its process (or, for ProcessID, its event) until Run starts again: see the
-	// package doc, "When the definition panics".
+	// holds its process (or, for ProcessID and NoProcessID, the whole manager, at the
+	// event) until Run starts again: see the package doc, "When the definition panics".
 	Panics uint64
 }
 
@@ -639,27 +650,36 @@ func byProcess(tasks []task) [][]task {
 // hold holds process pid, for which a callback of the definition panicked (pe), with
 // the events of tasks, which are not handled (all of them: those written already, with
 // a decision made before the panic, are found linked at the next start): the panic is
-// logged and counted the first time, and the checkpoint stays below the events, so
-// that the next start, which may run a fixed definition, tries them again. A panic
-// leaves the state half-applied, or the decision unmade: nothing is decided for the
-// process, and none of its commands issued, until then. The others go on.
+// counted the first time, and the checkpoint stays below the events, so that the next
+// start, which may run a fixed definition, tries them again. A panic leaves the state
+// half-applied, or the decision unmade: nothing is decided for the process, and none of
+// its commands issued, until then. The others go on. Of the panic only what the views
+// show is kept (held), not its stack nor the value it panicked with: many processes
+// may panic alike. The first panic of a process is logged with its stack unless one was
+// logged less than a minute ago (an event no process expects may hold them all), the
+// line counting those not logged since.
 func (m *Manager) hold(pid string, pe *PanicError, tasks []task) {
 	m.mu.Lock()
 	first := m.held[pid] == nil
-	m.held[pid] = pe
+	if first {
+		m.held[pid] = &PanicError{Stream: pe.Stream, Callback: pe.Callback, Version: pe.Version, Value: fmt.Sprint(pe.Value)}
+	}
 	for _, t := range tasks {
 		if t.ev != nil {
 			m.holdLocked(t.ev.Position)
 		}
 	}
+	var quiet uint64
+	log := false
 	if first {
 		m.panics++
+		quiet, log = m.panicLog.Log(m.clock.Now())
 	}
 	m.mu.Unlock()
-	if first {
+	if log {
 		m.logger.Error("pm: the definition panicked: the process is held until the manager starts again",
 			"manager", m.name, "process", pid, "callback", pe.Callback, "version", pe.Version,
-			"panic", pe.Value, "stack", pe.Stack)
+			"panic", pe.Value, "stack", pe.Stack, "unlogged_since_last", quiet)
 	}
 }
 
@@ -1199,21 +1219,38 @@ func (m *Manager) writeCheckpoint(ctx context.Context, position uint64, types []
 }
 
 // WaitHandled returns once every handled event at or below position pos has been
-// handled, or when ctx is done. Use it after an append to wait for its effects.
+// handled, or when ctx is done. Use it after an append to wait for its effects. If
+// ProcessID or NoProcessID panicked at one of those events, so that the manager handles
+// none from it on until Run starts again, it returns that (an error matching
+// *PanicError) once the events before it are handled.
 func (m *Manager) WaitHandled(ctx context.Context, pos uint64) error {
 	last, err := m.lastHandled(ctx, pos)
 	if err != nil {
 		return err
 	}
-	return m.wait(ctx, func() bool {
+	if err := m.wait(ctx, func() bool {
+		if m.stalled != nil && m.stalledAt <= last {
+			return m.inflight.empty()
+		}
 		return m.seen >= last && (m.inflight.empty() || m.inflight.first() > last)
-	})
+	}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stalled != nil && m.stalledAt <= last {
+		return m.stalled
+	}
+	return nil
 }
 
 // WaitIdle returns once the manager has nothing left to do for now: every handled event
 // in the store is handled, no deadline is due, and (with a Deliver handler) every
 // command is delivered or waiting for its next retry. It returns early when ctx is
-// done or the manager failed.
+// done or the manager failed. If ProcessID or NoProcessID panicked at an event, so that
+// the manager handles none from it on until Run starts again, it returns that (an error
+// matching *PanicError) once the events before it are handled and the commands
+// delivered or waiting for their retries.
 func (m *Manager) WaitIdle(ctx context.Context) error {
 	for {
 		last, err := m.lastHandled(ctx, m.store.LastPosition())
@@ -1221,6 +1258,9 @@ func (m *Manager) WaitIdle(ctx context.Context) error {
 			return err
 		}
 		err = m.wait(ctx, func() bool {
+			if m.stalled != nil {
+				return m.inflight.empty() && (m.delivery == nil || m.delivery.idleLocked(m.clock.Now()))
+			}
 			if m.seen < last || !m.inflight.empty() || m.ticks > 0 {
 				return false
 			}
@@ -1231,6 +1271,12 @@ func (m *Manager) WaitIdle(ctx context.Context) error {
 		})
 		if err != nil {
 			return err
+		}
+		m.mu.Lock()
+		stalled := m.stalled
+		m.mu.Unlock()
+		if stalled != nil {
+			return stalled
 		}
 		again, err := m.lastHandled(ctx, m.store.LastPosition())
 		if err != nil || again == last {

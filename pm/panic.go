@@ -8,8 +8,8 @@ import (
 // A PanicError reports that a callback of a Definition (Init, Apply, Decide, ProcessID
 // or NoProcessID) panicked: a bug in the definition about one process, or one event.
 // The runtime recovers it, logs it with its stack, counts it (Stats.Panics) and holds
-// the process until Run starts again; see the package doc, "When the definition
-// panics".
+// the process (for ProcessID and NoProcessID, the whole manager, at the event) until Run
+// starts again; see the package doc, "When the definition panics".
 type PanicError struct {
 	Stream   string // the process stream, "<Name>$<id>"; "" for ProcessID and NoProcessID
 	Callback string // "Init", "Apply", "Decide", "ProcessID" or "NoProcessID"

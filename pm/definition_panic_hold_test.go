@@ -1,0 +1,193 @@
+package pm_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/pm/pmtest"
+)
+
+// linkedPositions is the positions of the facts linked into a process stream, in the
+// stream's order.
+func linkedPositions(t testing.TB, s *pmd.Store, stream string) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, e := range processStream(t, s, stream) {
+		if e.Link {
+			out = append(out, e.Position)
+		}
+	}
+	return out
+}
+
+// waitHeld waits for the manager to have handled every event before the one its
+// ProcessID panicked at, and checks that WaitIdle then says so with the panic.
+func waitHeld(t testing.TB, r *running, callback string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := r.WaitIdle(ctx)
+	var pe *pm.PanicError
+	if !errors.As(err, &pe) || pe.Callback != callback || !errors.Is(err, pm.ErrInvalidDefinition) {
+		t.Fatalf("WaitIdle: %v; want the %s panic the manager is held at", err, callback)
+	}
+}
+
+// TestAPanickingProcessIDHoldsTheManager: an event that ProcessID (or NoProcessID)
+// panics at belongs to a process nobody knows, so no later event may be handled before
+// it: the manager handles nothing past it until Run starts again (WaitIdle and
+// WaitHandled say so), and the next start handles it in log order. Only the event was
+// held, and the later events of its process were linked before it, out of order; a
+// retention that removed its process meanwhile had it skipped as late at the next
+// start, lost.
+func TestAPanickingProcessIDHoldsTheManager(t *testing.T) {
+	for _, callback := range []string{"ProcessID", "NoProcessID"} {
+		t.Run(callback, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, t.TempDir())
+			var broken atomic.Value
+			broken.Store(callback)
+			var logs lockedLog
+			clock := pmtest.NewClock(time.Now())
+			opts := pm.Options{Clock: clock, Logger: logs.logger()}
+			bad := goFact("2")
+			bad.Data["bad"] = true
+			for _, e := range []pmd.Event{goFact("2"), goFact("1"), goFact("3"), bad, goFact("2"), goFact("1")} {
+				appendFact(t, s, e) // positions 1 to 6
+			}
+			r := start(t, s, ackDef(&broken), opts)
+			waitHeld(t, r, callback)
+			hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := r.WaitHandled(hctx, 3); err != nil {
+				t.Errorf("WaitHandled(3): %v; want nil, the events before the held one are handled", err)
+			}
+			var pe *pm.PanicError
+			if err := r.WaitHandled(hctx, 5); !errors.As(err, &pe) {
+				t.Errorf("WaitHandled(5): %v; want the panic", err)
+			}
+			cancel()
+			if got := linkedPositions(t, s, "Acks$2"); !slices.Equal(got, []uint64{1}) {
+				t.Errorf("while held, Acks$2 links %v, want [1]: nothing past the held event", got)
+			}
+			if got := linkedPositions(t, s, "Acks$1"); !slices.Equal(got, []uint64{2}) {
+				t.Errorf("while held, Acks$1 links %v, want [2]", got)
+			}
+			st, err := r.Stats(ctx)
+			if err != nil || st.Panics != 1 || st.Lag != 3 {
+				t.Errorf("Stats: %+v, %v; want 1 panic and a lag of 3", st, err)
+			}
+			if lines := logs.lines(callback + " bug"); len(lines) != 1 || !strings.Contains(lines[0], "stack=") || !strings.Contains(lines[0], "position=4") {
+				t.Errorf("log lines about the panic:\n%s\nwant one, with the position and the stack", strings.Join(lines, "\n"))
+			}
+			r.stop(t)
+
+			broken.Store("")
+			r = start(t, s, ackDef(&broken), opts)
+			r.idle(t)
+			for stream, want := range map[string][]uint64{"Acks$1": {2, 6}, "Acks$2": {1, 4, 5}, "Acks$3": {3}} {
+				if got := linkedPositions(t, s, stream); !slices.Equal(got, want) {
+					t.Errorf("after the fix, %s links %v, want %v in log order", stream, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestAPanickingProcessIDLosesNoEventToRetention: a process that is done, and due for
+// removal while the manager is held at its next event, is not removed then: the next
+// start handles the event (its command is issued) before it removes the process. It
+// was removed, and the event skipped as late, never handled.
+func TestAPanickingProcessIDLosesNoEventToRetention(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	var broken atomic.Value
+	broken.Store("ProcessID")
+	clock := pmtest.NewClock(time.Now())
+	var sc script
+	opts := pm.Options{Clock: clock, Deliver: sc.handle, Retention: pm.Retention{Completed: time.Hour}}
+	r := start(t, s, ackDef(&broken), opts)
+	appendFact(t, s, goFact("2"))
+	r.idle(t) // process 2 is done: it issued its command
+	bad := goFact("2")
+	bad.Data["bad"] = true
+	appendFact(t, s, bad)
+	waitHeld(t, r, "ProcessID")
+	clock.Advance(2 * time.Hour)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_ = r.WaitIdle(wctx) // the removal, if it is made, is made by then
+	cancel()
+	r.stop(t)
+
+	broken.Store("")
+	r = start(t, s, ackDef(&broken), opts)
+	r.idle(t)
+	st, err := r.Stats(ctx)
+	if err != nil || st.Late != 0 {
+		t.Errorf("Stats: %+v, %v; want nothing late", st, err)
+	}
+	if got, want := sc.got(), []string{"2/Ack", "2/Ack"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v: the held event issues its command at the next start", got, want)
+	}
+}
+
+// TestManyHeldProcessesAreLoggedOnceAMinute: when many processes panic (an event type
+// the definition does not expect, everywhere), the stack is logged at most once a
+// minute, the line saying how many were not logged since, and the manager keeps of
+// each panic only what the views show, not its stack. Each was logged with its stack,
+// which each held process kept until Run stopped.
+func TestManyHeldProcessesAreLoggedOnceAMinute(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	var broken atomic.Value
+	broken.Store("Apply")
+	var logs lockedLog
+	clock := pmtest.NewClock(time.Now())
+	r := start(t, s, ackDef(&broken), pm.Options{Clock: clock, Logger: logs.logger()})
+	badFact := func(id string) {
+		e := goFact(id)
+		e.Data["bad"] = true
+		appendFact(t, s, e)
+	}
+	ids := []string{"a", "b", "c", "d", "e"}
+	for _, id := range ids {
+		appendFact(t, s, goFact(id))
+		badFact(id)
+	}
+	r.idle(t)
+	if lines := logs.lines("Apply bug"); len(lines) != 1 || !strings.Contains(lines[0], "stack=") {
+		t.Errorf("%d log lines about the panics (with the stack: %t), want one, with the stack", len(lines), strings.Contains(strings.Join(lines, ""), "stack="))
+	}
+	st, err := r.Stats(ctx)
+	if err != nil || st.Panics != uint64(len(ids)) {
+		t.Errorf("Stats: %+v, %v; want %d panics", st, err, len(ids))
+	}
+	held := r.HeldPanics()
+	if len(held) != len(ids) {
+		t.Errorf("%d processes held, want %d", len(held), len(ids))
+	}
+	for id, pe := range held {
+		if _, ok := pe.Value.(string); pe.Stack != "" || !ok || pe.Callback != "Apply" {
+			t.Errorf("held %s: callback %q, value %#v, %d bytes of stack; want the callback and the value as a string, without the stack", id, pe.Callback, pe.Value, len(pe.Stack))
+		}
+	}
+	for _, id := range ids {
+		v, err := r.Process(ctx, id)
+		if err != nil || !strings.Contains(v.Panic, "Apply panicked at version 2: Apply bug") {
+			t.Errorf("Process(%s).Panic = %q, %v; want the panic", id, v.Panic, err)
+		}
+	}
+
+	clock.Advance(2 * time.Minute)
+	badFact("f")
+	r.idle(t)
+	if lines := logs.lines("Apply bug"); len(lines) != 2 || !strings.Contains(lines[1], "unlogged_since_last=4") {
+		t.Errorf("%d log lines about the panics a minute later (the last says %q); want a second, counting the 4 not logged", len(lines), lines[len(lines)-1][:min(len(lines[len(lines)-1]), 300)])
+	}
+}
