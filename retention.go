@@ -102,6 +102,20 @@ func (s *Store) EraseStream(ctx context.Context, stream string) error {
 	return err
 }
 
+// Erased reports whether the event appended to stream at version was erased
+// (EraseStream): its data and metadata are gone, whatever its record still holds. A
+// damaged record (a *CorruptError naming the stream and version) cannot say so when read;
+// the index knows it without reading the record.
+func (s *Store) Erased(stream string, version uint64) (bool, error) {
+	if err := checkName("stream", stream); err != nil {
+		return false, err
+	}
+	if err := s.visible(context.Background()); err != nil {
+		return false, err
+	}
+	return s.idx.Erased(stream, version), nil
+}
+
 // ScavengeOptions tunes Scavenge. The zero value scavenges at engine.DefaultScavengeRate
 // (128 MiB/s).
 type ScavengeOptions struct {
