@@ -3,8 +3,10 @@ package pm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -60,8 +62,9 @@ func damageIn(err error, stream string) *pmd.CorruptError {
 
 // passOver folds into l, the ledger of process pid being folded for a view, the damaged
 // record ce of its stream, and notes its version in damaged: a linked fact is counted
-// as linked (see damagedLink), a record of the runtime's own only as the version it
-// took, which the view then lacks (a command, a deadline: what it said is unknown until
+// as linked (see damagedLink), a record of the runtime's own that the store says was
+// erased as an erased record (erasedDamage), any other only as the version it took,
+// which the view then lacks (a command, a deadline: what it said is unknown until
 // a repair). Damage of the runtime's own is logged once per record: the browser asks
 // for the same view again and again. Run, by contrast, stops at such a record (see
 // fold).
@@ -80,7 +83,7 @@ func (m *Manager) passOver(ctx context.Context, pid string, l *ledger, ce *pmd.C
 		l.first = l.last
 	}
 	m.logOwnDamage(pid, ce)
-	return nil
+	return m.erasedDamage(l, ce)
 }
 
 // logOwnDamage logs ce, the damage of a record of the runtime's own in the stream of
@@ -103,4 +106,26 @@ type damagedRecord struct {
 func sortedVersions(versions []int64) []int64 {
 	slices.Sort(versions)
 	return slices.Compact(versions)
+}
+
+// erasedDamage marks l, the ledger of a process being folded for a view, erased if the
+// damaged record ce of the runtime's own was erased (Store.Erased): the fold cannot read
+// it erased, as it reads any other erased record, and when it is the first record of
+// the runtime's own, the one every erasure erases, the view would otherwise show a
+// process whose stream was erased as not erased, with the state the erasure was for.
+// Its type is unknown, so it counts as neither a command nor a DeadlineFired
+// (erasedStatus).
+func (m *Manager) erasedDamage(l *ledger, ce *pmd.CorruptError) error {
+	if l.erased {
+		return nil
+	}
+	erased, err := m.store.Erased(ce.Stream, ce.Version)
+	if err != nil {
+		return fmt.Errorf("pm: %s: %w", ce.Stream, err)
+	}
+	if erased {
+		l.erased, l.completed = true, time.Time{}
+		clear(l.pending)
+	}
+	return nil
 }

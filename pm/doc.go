@@ -129,7 +129,9 @@
 // Process, ProcessPage and List pass over a damaged record of the process stream, of
 // either kind, listing its version in Process.Damaged (counted in
 // ProcessSummary.Damaged; one of the runtime's own is logged once at ERROR), so that
-// the process can be looked at before the repair. A
+// the process can be looked at before the repair; one of the runtime's own that the
+// store says was erased (Store.Erased) shows the process erased, as reading it erased
+// does. A
 // damaged record of a deliveries stream is passed over when Run starts: at worst its
 // command is attempted again though it was delivered, parked or skipped (at once, if
 // the record held its retry time).
@@ -160,7 +162,9 @@
 // timestamps are). A type with unexported fields, functions, channels or non-empty
 // interfaces, or a state that fails the check (the manager logs why, once), gets no
 // snapshots: its processes are still cached in memory, and folded from the start of
-// their streams when they are not. Change Definition.Version whenever Init or Apply
+// their streams when they are not. A state with its own msgpack coder (EncodeMsgpack,
+// MarshalMsgpack) that panics fails the check; a snapshot whose decoding panics
+// (DecodeMsgpack, UnmarshalMsgpack) is passed over as one that does not decode. Change Definition.Version whenever Init or Apply
 // change what the same events fold to; a change of the state type's fields changes the
 // fingerprint by itself.
 //

@@ -203,9 +203,16 @@ func snapshotEvent(sn *snapshot) pmd.EventData {
 // encodeState encodes s for a snapshot, and checks that it decodes to a state equal to
 // s: msgpack drops what it cannot see (a field tagged "-", a value behind an interface
 // that decodes as a map), and a snapshot that folds to another state than the stream
-// would be worse than none.
-func encodeState[S any](s S) ([]byte, error) {
-	b, err := msgpack.Marshal(s)
+// would be worse than none. A panic of the state's own coder (EncodeMsgpack,
+// MarshalMsgpack: a bug in the definition) is such an error too: the process goes on
+// without snapshots.
+func encodeState[S any](s S) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("%w: its msgpack coder panicked: %v", errUnencodable, r)
+		}
+	}()
+	b, err = msgpack.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUnencodable, err)
 	}
@@ -222,9 +229,16 @@ func encodeState[S any](s S) ([]byte, error) {
 // decodeState decodes a state encoded by encodeState. msgpack carries no time zone and
 // decodes times as local ones; typed time.Time values are made UTC again, as the store's
 // event timestamps are. (A time inside an interface stays as msgpack decodes it, as it
-// does in event data.)
-func decodeState[S any](b []byte) (S, error) {
-	var s S
+// does in event data.) A panic of the state's own coder (DecodeMsgpack,
+// UnmarshalMsgpack) is an error: the snapshot does not decode, and a fold passes it
+// over for the stream.
+func decodeState[S any](b []byte) (s S, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero S
+			s, err = zero, fmt.Errorf("decode the state: its msgpack coder panicked: %v", r)
+		}
+	}()
 	if err := msgpack.Unmarshal(b, &s); err != nil {
 		return s, fmt.Errorf("decode the state: %w", err)
 	}
