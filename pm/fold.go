@@ -142,8 +142,9 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 		}
 		// Erased since: the fold from the first event sees the erasure, as every
 		// replay does, and the state as Apply folds the erased records. A damaged
-		// record where it looks cannot tell: that fold decides too (a view passes the
-		// damage over; Run stops at it, the runtime's own).
+		// record of the runtime's own where it looks cannot tell: that fold decides
+		// too (a view passes the damage over, asking the store whether the record was
+		// erased; Run stops at it). A damaged linked fact is looked past (erasedSince).
 		gone, err := m.erasedSince(ctx, pid, &sn.l)
 		if damageIn(err, m.name+"$"+pid) != nil {
 			return snapshot{}, pmd.Event{}, false, nil
@@ -164,9 +165,10 @@ var errErasedSince = errors.New("the process stream was erased since it was fold
 // own up to l.last that l has not folded (a snapshot's ledger, or a cached fold's):
 // whether its first record (not a link), which every erasure erases if it erases any,
 // reads erased now. It reads that one record; for a ledger that does not know which
-// it is (ownUnknown), the stream from l.first on until it finds it, and l then knows.
-// A record no longer where l says is reported too: the fold from the first event is
-// always right.
+// it is (ownUnknown), the stream from l.first on until it finds it, and l then knows:
+// that scan goes on past a damaged linked fact (l holds what it made of it), not past
+// a damaged record of the runtime's own, whose error it returns. A record no longer
+// where l says is reported too: the fold from the first event is always right.
 func (m *Manager) erasedSince(ctx context.Context, pid string, l *ledger) (bool, error) {
 	if l.erased {
 		return true, nil
@@ -179,9 +181,18 @@ func (m *Manager) erasedSince(ctx context.Context, pid string, l *ledger) (bool,
 	case l.own == ownUnknown:
 		opts = pmd.ReadOptions{From: uint64(max(l.first, 0)), Limit: int(l.last - max(l.first, 0) + 1)}
 	}
-	for ev, err := range m.store.ReadStream(ctx, stream, opts) {
+	for ev, err := range readPassing(ctx, m.store, stream, opts) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
 			return true, nil
+		}
+		if ce := damageIn(err, stream); ce != nil && l.own == ownUnknown {
+			link, lerr := m.linkDamaged(ctx, ce)
+			if lerr != nil {
+				return false, lerr
+			}
+			if link {
+				continue
+			}
 		}
 		if err != nil {
 			return false, fmt.Errorf("pm: read %s: %w", stream, err)
@@ -290,20 +301,29 @@ func (m *Manager) damagedLink(ctx context.Context, pid string, err error) (*pmd.
 	if !errors.As(err, &ce) || ce.Stream != stream {
 		return nil, nil
 	}
+	if link, err := m.linkDamaged(ctx, ce); err != nil || !link {
+		return nil, err
+	}
+	m.logger.Error("pm: a process goes on without a damaged fact linked into its stream",
+		"manager", m.name, "process", pid, "version", ce.Version, "position", ce.Position, "err", ce)
+	return ce, nil
+}
+
+// linkDamaged reports whether ce, the damage of a record of a process stream, is that
+// of a linked fact (see damagedLink), without logging it.
+func (m *Manager) linkDamaged(ctx context.Context, ce *pmd.CorruptError) (bool, error) {
 	for _, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: ce.Position, Limit: 1}) {
 		// Damage met here is taken for the runtime's own, whatever position it names:
 		// damage that hides a run of records names the run's last (so a read goes on
 		// after it), and an own record inside the run must not pass for a fact. At worst
 		// a fact whose next own record is damaged too stops the fold, as own damage does.
 		if errors.Is(err, pmd.ErrCorrupt) {
-			return nil, nil
+			return false, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("pm: read %s: %w", m.name, err)
+			return false, fmt.Errorf("pm: read %s: %w", m.name, err)
 		}
 		break
 	}
-	m.logger.Error("pm: a process goes on without a damaged fact linked into its stream",
-		"manager", m.name, "process", pid, "version", ce.Version, "position", ce.Position, "err", ce)
-	return ce, nil
+	return true, nil
 }
