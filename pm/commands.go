@@ -149,7 +149,9 @@ func (src *commandSource) deliverable(c Command) bool {
 }
 
 // record appends records about x to the deliveries stream of its process, in one write,
-// with the runtime's ids (appendDeliveries).
+// with the runtime's ids (appendDeliveries). The record of an attempt (delivered,
+// failed, parked) waits while the store cannot write, the command holding meanwhile; a
+// retry or a skip, asked for by an operator, fails at once with the store's error.
 func (src *commandSource) record(ctx context.Context, x *delivery, recs ...Delivery) error {
 	corr := x.correlation
 	if corr == "" {
@@ -167,7 +169,8 @@ func (src *commandSource) record(ctx context.Context, x *delivery, recs ...Deliv
 		}
 	}
 	stream := deliveriesStream(src.m.name, x.cmd.ProcessID)
-	if err := src.appendDeliveries(ctx, stream, events); err != nil {
+	untilWritable := recs[0].Outcome != OutcomeRetried && recs[0].Outcome != OutcomeSkipped
+	if err := src.appendDeliveries(ctx, stream, events, untilWritable); err != nil {
 		return fmt.Errorf("pm: %s: record delivery: %w", stream, err)
 	}
 	return nil
@@ -179,32 +182,29 @@ func (src *commandSource) record(ctx context.Context, x *delivery, recs ...Deliv
 // serialised (stripes): two records made for the same version would have the same ids,
 // and the store takes the second write for a retry of the first, writing nothing. When
 // another writer appends to the stream in between, it reads the version again and
-// writes after it, backing off, until the write lands or ctx ends. The write itself is
-// not cancelled: one cancelled in flight may still land.
-func (src *commandSource) appendDeliveries(ctx context.Context, stream string, events []pmd.EventData) error {
+// writes after it, backing off, until the write lands or ctx ends; so, with
+// untilWritable, while the store refuses the write as unavailable (a full disk). The
+// stripe is held for each try, not while it backs off: a retry or a skip of another
+// process's command, which fails at once on a full disk, does not wait for it. The
+// write itself is not cancelled: one cancelled in flight may still land.
+func (src *commandSource) appendDeliveries(ctx context.Context, stream string, events []pmd.EventData, untilWritable bool) error {
 	m := src.m
-	mu := &src.stripes[stripe(stream)]
-	mu.Lock()
-	defer mu.Unlock()
 	wait := ownRetryMin
 	for {
-		info, err := m.store.StreamInfo(stream)
-		if err != nil {
+		err := src.tryAppendDeliveries(ctx, stream, events)
+		limit := ownRetryMax
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, pmd.ErrWrongExpectedVersion):
+			m.logger.Warn("pm: another writer appended to a deliveries stream: the record is written after it",
+				"manager", m.name, "stream", stream, "err", err)
+		case untilWritable && errors.Is(err, pmd.ErrUnavailable):
+			m.warnUnwritable(err, "a command waits until the record of its delivery attempt is written")
+			limit = unwritableRetryMax
+		default:
 			return err
 		}
-		expected, next := pmd.NoStream, uint64(info.Version+1)
-		if info.Exists {
-			expected = pmd.AtVersion(uint64(info.Version))
-		}
-		for i := range events {
-			events[i].ID = recordID(m.ns, stream, next+uint64(i))
-		}
-		_, err = m.store.Append(context.WithoutCancel(ctx), stream, expected, events...)
-		if !errors.Is(err, pmd.ErrWrongExpectedVersion) {
-			return err
-		}
-		m.logger.Warn("pm: another writer appended to a deliveries stream: the record is written after it",
-			"manager", m.name, "stream", stream, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -212,8 +212,29 @@ func (src *commandSource) appendDeliveries(ctx context.Context, stream string, e
 			t.Stop()
 			return ctx.Err()
 		}
-		wait = min(2*wait, ownRetryMax)
+		wait = min(2*wait, limit)
 	}
+}
+
+// tryAppendDeliveries is one try of appendDeliveries, with the stream's stripe held.
+func (src *commandSource) tryAppendDeliveries(ctx context.Context, stream string, events []pmd.EventData) error {
+	m := src.m
+	mu := &src.stripes[stripe(stream)]
+	mu.Lock()
+	defer mu.Unlock()
+	info, err := m.store.StreamInfo(stream)
+	if err != nil {
+		return err
+	}
+	expected, next := pmd.NoStream, uint64(info.Version+1)
+	if info.Exists {
+		expected = pmd.AtVersion(uint64(info.Version))
+	}
+	for i := range events {
+		events[i].ID = recordID(m.ns, stream, next+uint64(i))
+	}
+	_, err = m.store.Append(context.WithoutCancel(ctx), stream, expected, events...)
+	return err
 }
 
 // stripe is the stripe of commandSource.stripes that serialises the writes to stream:

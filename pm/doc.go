@@ -282,7 +282,9 @@
 // written before they take effect; a delivered event only moves the position, written
 // at most every SaveEvery and when Run returns, so a crash delivers again what went
 // out since. Each Subscription has its own dispatcher: a receiver that hangs delays no
-// other subscription and no process manager.
+// other subscription and no process manager. A full disk does not stop it either: a
+// position is written later, and a failure or parking waits for its record to land
+// (Subscription.Run).
 //
 // # Monitoring
 //
@@ -295,6 +297,20 @@
 // many panics of the definition held a process or an event (Panics). Unmatched
 // events are also logged, at most once a minute per type. Options.OnAttempt sees every
 // delivery attempt, for metrics per receiver.
+//
+// # When the store cannot write
+//
+// A full disk does not stop Run: a write the store refuses as unavailable
+// (pmd.ErrUnavailable: a full disk, an I/O error; nothing of it is stored, and the store
+// recovers by itself once the cause is gone) is waited out. A process whose links and
+// decision cannot be written holds, and the same write is made again, backing off up to
+// a second, until it lands: nothing is decided or issued twice, and its events keep their
+// order. So do a removal (Retention) and the legacy mark a start writes; a delivery
+// attempt waits for its record to land before its command is attempted again or the
+// next goes out; a checkpoint or a snapshot not written is written later (a stale
+// checkpoint only makes the next start read more). Retry and Skip return the store's
+// error at once. A WARN says so at most once a minute; Run still returns as soon as its
+// ctx ends. Any other failure of a write stops Run as before.
 //
 // # Time
 //

@@ -281,6 +281,12 @@ func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 			"manager", m.name, "stream", stream)
 		return nil
 	}
+	if errors.Is(err, pmd.ErrUnavailable) {
+		// A full disk: a snapshot only shortens folds, so the next event of the process
+		// tries again rather than hold it.
+		m.warnUnwritable(err, "a snapshot is written later")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("pm: write %s: %w", stream, err)
 	}

@@ -80,7 +80,10 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		if resume == 0 {
 			markTypes = nil
 		}
-		if err := m.writeCheckpoint(ctx, resume, markTypes); err != nil {
+		// Not best effort, as a checkpoint is: Run waits for it (untilWritable).
+		if err := m.untilWritable(ctx, "the manager starts once its legacy mark is written", func() error {
+			return m.writeCheckpoint(ctx, resume, markTypes)
+		}); err != nil {
 			return 0, err
 		}
 	}

@@ -125,6 +125,10 @@ type Manager struct {
 	clock   Clock
 	logger  *slog.Logger
 	started atomic.Bool
+	// unwritable is the WARN that the store cannot write now (a full disk, an I/O
+	// error), so that the manager's writes wait (untilWritable) or are made later (a
+	// checkpoint): at most once a minute. Guarded by mu.
+	unwritable logevery.Line
 
 	// trust says which records of its streams are its own: set by Run's load (nil
 	// before; see trustNow).
@@ -300,8 +304,11 @@ func (m *Manager) Name() string { return m.name }
 
 // Run handles events until ctx is done, then writes the resume checkpoint and returns
 // nil; it returns early with an error if the store fails or closes, or if the
-// definition decides something the runtime refuses (ErrInvalidDefinition). A Manager
-// runs once.
+// definition decides something the runtime refuses (ErrInvalidDefinition). A write the
+// store refuses as unavailable (a full disk, an I/O error: the store recovers by itself
+// once the cause is gone) is waited out, not a failure: a decision, a delivery record or
+// a removal waits for its write to land, its process holding meanwhile, and a
+// checkpoint is written later. A Manager runs once.
 //
 // Run first loads what the log says: the resume position, the pending deadlines, the
 // commands not delivered yet and the counts of processes. Then it subscribes to the
@@ -356,7 +363,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	if fatal != nil {
 		return fatal
 	}
-	if err := m.saveCheckpoint(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pmd.ErrClosed) {
+	err = m.saveCheckpoint(context.WithoutCancel(ctx))
+	switch {
+	case errors.Is(err, pmd.ErrUnavailable):
+		m.warnUnwritable(err, "the checkpoint is not written (the events after the last one written are read again at the next start, which changes nothing)")
+	case err != nil && !errors.Is(err, pmd.ErrClosed):
 		return err
 	}
 	return nil
@@ -942,7 +953,14 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 	if e.exists {
 		expected = pmd.AtVersion(e.next - 1)
 	}
-	res, err := m.store.Write(ctx, stream, expected, changes...)
+	// Refused as unavailable, the write wrote nothing: the same write is made again once
+	// the store writes, the process holding meanwhile, so that nothing is decided twice
+	// and its events stay in order.
+	var res pmd.WriteResult
+	err := m.untilWritable(ctx, "its process waits until its decision is written", func() (err error) {
+		res, err = m.store.Write(ctx, stream, expected, changes...)
+		return err
+	})
 	if errors.Is(err, pmd.ErrInvalidArgument) {
 		// The link and the metadata are the runtime's own; the store refused what the
 		// definition decided, and will refuse it again.
@@ -980,7 +998,9 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 				return err
 			}
 			if gone {
-				if err := m.store.EraseStream(ctx, stream); err != nil {
+				if err := m.untilWritable(ctx, "its process waits until its stream is erased again", func() error {
+					return m.store.EraseStream(ctx, stream)
+				}); err != nil {
 					return fmt.Errorf("pm: erase %s again: %w", stream, err)
 				}
 				return m.foundErased(ctx, e, before)
@@ -1156,13 +1176,57 @@ func (m *Manager) runCheckpoints(ctx context.Context) error {
 	for {
 		select {
 		case <-m.kickCkpt:
-			if err := m.saveCheckpoint(ctx); err != nil && ctx.Err() == nil {
+			err := m.saveCheckpoint(ctx)
+			switch {
+			case errors.Is(err, pmd.ErrUnavailable):
+				// Best effort: a lagging checkpoint costs only reading again after a
+				// restart. The next handled event kicks it again.
+				m.warnUnwritable(err, "the checkpoint is written later (the events after the last one written are read again at the next start, which changes nothing)")
+			case err != nil && ctx.Err() == nil:
 				return err
 			}
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// untilWritable calls write, a write to the store, until it does not fail with
+// pmd.ErrUnavailable (a full disk, an I/O error, which the store recovers from by
+// itself once the cause is gone; nothing of a refused write is stored), backing off from
+// ownRetryMin up to unwritableRetryMax between tries, and logging a WARN at most once a minute that
+// says then, what waits. It returns write's last error, or, when ctx ends first,
+// ctx's: Run's ctx, so that Close stays prompt.
+func (m *Manager) untilWritable(ctx context.Context, then string, write func() error) error {
+	wait := ownRetryMin
+	for {
+		err := write()
+		if !errors.Is(err, pmd.ErrUnavailable) {
+			return err
+		}
+		m.warnUnwritable(err, then)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		wait = min(2*wait, unwritableRetryMax)
+	}
+}
+
+// warnUnwritable logs, at most once a minute, that the store cannot write now, so that
+// the manager's write err waits, or is made later (then says which).
+func (m *Manager) warnUnwritable(err error, then string) {
+	m.mu.Lock()
+	held, ok := m.unwritable.Log(m.clock.Now())
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	m.logger.Warn("pm: the store cannot write now, so the process manager cannot write: "+then+"; free the disk (the store says why in its problems, /healthz)",
+		"manager", m.name, "held", held, "err", err)
 }
 
 // handledTypes is the handled types, sorted, without duplicates: what a checkpoint

@@ -38,6 +38,7 @@ func (m *Manager) removalDue(l *ledger, now time.Time) bool {
 // conflict makes handle fold again and decide again), and the deliveries last, so that
 // a crash before the process stream is gone never loses what was delivered. A crash
 // in between makes the next Run remove the process again: the marker is written once.
+// Each write waits while the store cannot write (untilWritable), the process holding.
 func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 	pid, l := e.pid, e.p.ledger()
 	if m.cmdsrc != nil && m.cmdsrc.undelivered(pid) {
@@ -51,29 +52,33 @@ func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 	// A process an earlier version took (checkID) may have streams that cannot be
 	// named: it has none of them, and needs no marker, as no event of its id can start
 	// it again once its stream is gone.
+	const waits = "a done process waits until its removal is written"
 	if marker := removedStream(m.name, pid); fits(marker) {
-		_, err := m.store.Append(ctx, marker, pmd.NoStream, pmd.EventData{
-			Type: ProcessRemoved,
-			Data: map[string]any{
-				"version":   e.next - 1,
-				"completed": l.completedAt().UTC().Format(time.RFC3339Nano),
-				"at":        now.UTC().Format(time.RFC3339Nano),
-			},
+		err := m.untilWritable(ctx, waits, func() error {
+			_, err := m.store.Append(ctx, marker, pmd.NoStream, pmd.EventData{
+				Type: ProcessRemoved,
+				Data: map[string]any{
+					"version":   e.next - 1,
+					"completed": l.completedAt().UTC().Format(time.RFC3339Nano),
+					"at":        now.UTC().Format(time.RFC3339Nano),
+				},
+			})
+			return err
 		})
 		if err != nil && !errors.Is(err, pmd.ErrWrongExpectedVersion) {
 			return fmt.Errorf("pm: remove %s: marker: %w", stream, err)
 		}
 	}
 	if snapshots := snapshotStream(m.name, pid); fits(snapshots) {
-		if err := m.store.DeleteStream(ctx, snapshots, pmd.Any); err != nil {
+		if err := m.untilWritable(ctx, waits, func() error { return m.store.DeleteStream(ctx, snapshots, pmd.Any) }); err != nil {
 			return fmt.Errorf("pm: remove %s: snapshots: %w", stream, err)
 		}
 	}
-	if err := m.store.DeleteStream(ctx, stream, pmd.AtVersion(e.next-1)); err != nil {
+	if err := m.untilWritable(ctx, waits, func() error { return m.store.DeleteStream(ctx, stream, pmd.AtVersion(e.next-1)) }); err != nil {
 		return fmt.Errorf("pm: remove %s: %w", stream, err)
 	}
 	if deliveries := deliveriesStream(m.name, pid); fits(deliveries) {
-		if err := m.store.DeleteStream(ctx, deliveries, pmd.Any); err != nil {
+		if err := m.untilWritable(ctx, waits, func() error { return m.store.DeleteStream(ctx, deliveries, pmd.Any) }); err != nil {
 			return fmt.Errorf("pm: remove %s: deliveries: %w", stream, err)
 		}
 	}
