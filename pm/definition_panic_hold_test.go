@@ -191,3 +191,102 @@ func TestManyHeldProcessesAreLoggedOnceAMinute(t *testing.T) {
 		t.Errorf("%d log lines about the panics a minute later (the last says %q); want a second, counting the 4 not logged", len(lines), lines[len(lines)-1][:min(len(lines[len(lines)-1]), 300)])
 	}
 }
+
+// TestApplyPanickingAtACommandJustWrittenHoldsItsProcess: an Apply that panics at a
+// command record the process just wrote (read back to be folded as a replay would)
+// holds the process there: no snapshot is taken of the half-applied state and nothing
+// more is decided on it; the command counts as issued, and after a start with the
+// definition fixed each command is delivered once.
+func TestApplyPanickingAtACommandJustWrittenHoldsItsProcess(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	var broken atomic.Bool
+	broken.Store(true)
+	def := pm.Definition[acks]{
+		Name:      "Cmds",
+		Handles:   []string{"Go"},
+		ProcessID: pm.DataField("id"),
+		Init:      func(string) acks { return acks{} },
+		Apply: func(s acks, e pmd.Event) acks {
+			if !e.Link && e.Type == "Ack" && broken.Load() {
+				panic("Apply bug at a command")
+			}
+			if e.Link {
+				s.N++
+			}
+			return s
+		},
+		Decide: func(s acks) []pm.Command {
+			var out []pm.Command
+			for i := 1; i <= s.N; i++ {
+				out = append(out, pm.Command{Type: "Ack", Key: "k" + string(rune('0'+i))})
+			}
+			return out
+		},
+	}
+	var sc script
+	opts := pm.Options{SnapshotEvery: 1, Deliver: sc.handle}
+	r := start(t, s, def, opts)
+	appendFact(t, s, goFact("p"))
+	appendFact(t, s, goFact("p"))
+	r.idle(t)
+	if n := len(processStream(t, s, "Cmds.snapshots$p")); n != 0 {
+		t.Errorf("%d snapshots of the held process, want none", n)
+	}
+	if links, cmds := tally(t, processStream(t, s, "Cmds$p")); links != 1 || cmds["Ack"] != 1 {
+		t.Errorf("Cmds$p: %d links and %d commands, want 1 and 1: nothing more after the panic", links, cmds["Ack"])
+	}
+	if st, err := r.Stats(ctx); err != nil || st.Panics != 1 {
+		t.Errorf("Stats: %+v, %v; want 1 panic", st, err)
+	}
+	r.stop(t)
+
+	broken.Store(false)
+	r = start(t, s, def, opts)
+	r.idle(t)
+	if got, want := sc.got(), []string{"p/Ack", "p/Ack"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v: each command once", got, want)
+	}
+	v, err := r.Process(ctx, "p")
+	if err != nil || v.State != (acks{N: 2}) || len(v.Commands) != 2 || v.Panic != "" {
+		t.Errorf("Process(p): state %+v, %d commands, panic %q, %v; want 2 links and 2 commands", v.State, len(v.Commands), v.Panic, err)
+	}
+}
+
+// TestMemoryHoldsAPanickedProcess: in Memory as in the runtime, a process whose Apply or
+// Decide panicked is held: its later events and deadlines return the same *PanicError,
+// and nothing more is decided for it. Memory forgot the panic, and went on deciding on
+// the state before it.
+func TestMemoryHoldsAPanickedProcess(t *testing.T) {
+	for _, callback := range []string{"Apply", "Decide"} {
+		t.Run(callback, func(t *testing.T) {
+			var broken atomic.Value
+			broken.Store(callback)
+			m, err := pm.NewMemory(ackDef(&broken), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Handle(goFact("2")); err != nil {
+				t.Fatal(err)
+			}
+			bad := goFact("2")
+			bad.Data["bad"] = true
+			_, err = m.Handle(bad)
+			var first *pm.PanicError
+			if !errors.As(err, &first) || first.Callback != callback {
+				t.Fatalf("Handle(bad): %v; want the %s panic", err, callback)
+			}
+			cmds, err := m.Handle(goFact("2"))
+			var again *pm.PanicError
+			if !errors.As(err, &again) || again != first || len(cmds) != 0 {
+				t.Errorf("Handle after the panic: %v, %v; want no command and the same panic", cmds, err)
+			}
+			if _, err := m.Handle(goFact("1")); err != nil {
+				t.Errorf("Handle of another process: %v", err)
+			}
+			if got, _ := m.Process("2"); !strings.Contains(got.Panic, callback+" bug") || len(got.Commands) != 1 {
+				t.Errorf("Process(2): panic %q, %d commands; want the panic and the one command before it", got.Panic, len(got.Commands))
+			}
+		})
+	}
+}

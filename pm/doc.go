@@ -119,7 +119,9 @@
 // ERROR with the event's position and the stack, counted (Stats.Panics), and the lag
 // grows (Stats.Lag); WaitIdle and WaitHandled return it (an error matching *PanicError)
 // once the events before it are handled. Commands issued already are still delivered.
-// Memory returns a panic of Init, Apply or Decide as a *PanicError.
+// Memory returns a panic of Init, Apply or Decide as a *PanicError, and holds the
+// process as Run does: its later Handle and Advance return the same one (but for a
+// process with no event linked yet, which is not kept: its next event starts it again).
 //
 // A damaged record (a bad sector; the store lists it in its problems until a repair) of
 // a handled type is logged and passed over: its process goes on without the fact. So is
@@ -164,9 +166,9 @@
 // snapshots: its processes are still cached in memory, and folded from the start of
 // their streams when they are not. A state with its own msgpack coder (EncodeMsgpack,
 // MarshalMsgpack) that panics fails the check; a snapshot whose decoding panics
-// (DecodeMsgpack, UnmarshalMsgpack) is passed over as one that does not decode. Change Definition.Version whenever Init or Apply
-// change what the same events fold to; a change of the state type's fields changes the
-// fingerprint by itself.
+// (DecodeMsgpack, UnmarshalMsgpack) is passed over as one that does not decode.
+// Change Definition.Version whenever Init or Apply change what the same events fold
+// to; a change of the state type's fields changes the fingerprint by itself.
 //
 // # Delivering commands
 //

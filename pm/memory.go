@@ -168,7 +168,12 @@ func (m *Memory[S]) step(mp *memProc[S], trigger, link *pmd.Event, at time.Time)
 	}
 	writes, cmds, err := mp.p.plan(namespace, trigger, at, next)
 	if err != nil {
+		// A panic of Apply or Decide holds the process, as in the runtime: its later
+		// events and deadlines return the same *PanicError, and nothing more is
+		// decided for it.
+		panicked := mp.p.panicked
 		*mp.p = before
+		mp.p.panicked = panicked
 		return nil, err
 	}
 	stored := make([]pmd.Event, 0, len(writes))
