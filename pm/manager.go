@@ -184,14 +184,15 @@ type Manager struct {
 	undeliverable   uint64        // see Stats.Undeliverable
 	lateLog         logevery.Line // of the late events logged
 
-	// held has the processes a callback of the definition panicked for, with the
-	// panic: nothing more is done for them until Run starts again. heldFrom is the
+	// held has the processes a callback of the definition panicked for, with what the
+	// views show of the panic (no stack: see hold): nothing more is done for them until
+	// Run starts again. heldFrom is the
 	// position of the first event held (theirs, or one ProcessID panicked at), 0 for
 	// none: the checkpoint stays below it, so that the next start handles it again.
 	held     map[string]*PanicError
 	heldFrom uint64
 	panics   uint64        // see Stats.Panics
-	panicLog logevery.Line // of the events held
+	panicLog logevery.Line // of the processes held
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
