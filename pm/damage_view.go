@@ -65,16 +65,16 @@ func damageIn(err error, stream string) *pmd.CorruptError {
 // as linked (see damagedLink), a record of the runtime's own that the store says was
 // erased as an erased record (erasedDamage), any other only as the version it took,
 // which the view then lacks (a command, a deadline: what it said is unknown until
-// a repair). Damage of the runtime's own is logged once per record: the browser asks
-// for the same view again and again. Run, by contrast, stops at such a record (see
-// fold).
+// a repair). Each damaged record is logged once, a linked fact as an own record: the
+// browser asks for the same view again and again. Run, by contrast, stops at a damaged
+// record of the runtime's own (see fold).
 func (m *Manager) passOver(ctx context.Context, pid string, l *ledger, ce *pmd.CorruptError, damaged *[]int64) error {
-	link, err := m.damagedLink(ctx, pid, ce)
+	link, err := m.viewedLink(ctx, pid, ce)
 	if err != nil {
 		return err
 	}
 	*damaged = append(*damaged, int64(ce.Version))
-	if link != nil {
+	if link {
 		l.skipLink(int64(ce.Version), ce.Position)
 		return nil
 	}
@@ -84,6 +84,28 @@ func (m *Manager) passOver(ctx context.Context, pid string, l *ledger, ce *pmd.C
 	}
 	m.logOwnDamage(pid, ce)
 	return m.erasedDamage(l, ce)
+}
+
+// linkedFact, as a value of damagedViewed, says that the damaged record is a linked
+// fact (damagedLink), which was logged as such.
+type linkedFact struct{}
+
+// viewedLink reports whether ce, the damage of a record of the stream of process pid
+// that a view meets, is that of a linked fact (damagedLink, which logs it). A fact so
+// found is kept in damagedViewed, so that the next views neither log it again nor read
+// the category to tell it from an own record: the damage stays until a repair.
+func (m *Manager) viewedLink(ctx context.Context, pid string, ce *pmd.CorruptError) (bool, error) {
+	key := damagedRecord{ce.Stream, ce.Version, ce.Position}
+	if v, ok := m.damagedViewed.Load(key); ok {
+		_, link := v.(linkedFact)
+		return link, nil
+	}
+	link, err := m.damagedLink(ctx, pid, ce)
+	if err != nil || link == nil {
+		return false, err
+	}
+	m.damagedViewed.Store(key, linkedFact{})
+	return true, nil
 }
 
 // logOwnDamage logs ce, the damage of a record of the runtime's own in the stream of

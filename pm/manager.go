@@ -144,9 +144,10 @@ type Manager struct {
 	// damagedParked holds the ids (uuid.UUID) of the parked commands whose damaged record
 	// Parked has logged, so that it logs each once however often the page is read.
 	damagedParked sync.Map
-	// damagedViewed holds the damaged records of the runtime's own (damagedRecord) that a
-	// view of their process passed over and logged (passOver), and the damaged snapshots
-	// a fold passed over (findSnapshot), so that each is logged once.
+	// damagedViewed holds the damaged records (damagedRecord) of process streams that a
+	// view of their process passed over and logged (passOver), the linked facts among
+	// them as linkedFact, and the damaged snapshots a fold passed over (findSnapshot), so
+	// that each is logged once.
 	damagedViewed sync.Map
 
 	// Set by Run before its goroutines start.

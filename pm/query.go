@@ -28,7 +28,8 @@ type ProcessSummary struct {
 	// Panic says that a callback of the definition panicked for it (Process.Panic).
 	Panic string
 	// Damaged counts the damaged records of its stream the fold passed over
-	// (Process.Damaged), since its newest snapshot.
+	// (Process.Damaged) since its newest snapshot, and the damaged command records
+	// that snapshot lists as issued, which Commands leaves out, as ProcessPage does.
 	Damaged int
 }
 
@@ -331,7 +332,10 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 	// The limit only bounds the read: a stream written again after a delete starts past
 	// version from, so the page ends at version hi, not after hi-from+1 events.
 	for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
-		if ce := damageIn(err, stream); ce != nil && int64(ce.Version) <= hi {
+		if ce := damageIn(err, stream); ce != nil {
+			if int64(ce.Version) > hi {
+				break // past the page, as an event would be
+			}
 			if err := m.passOver(ctx, id, p.ledger(), ce, damaged); err != nil {
 				return nil, nil, err
 			}
@@ -368,19 +372,35 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 
 // commands reads the command records of the process l is the ledger of, in order. A
 // damaged one (a snapshot's ledger lists it) is passed over, its version added to
-// damaged, and logged once as passOver does.
+// damaged (readIssued).
 func (m *Manager) commands(ctx context.Context, id string, l *ledger, damaged *[]int64) ([]Command, error) {
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var out []Command
+	err = m.readIssued(ctx, id, l, -1, damaged, func(ev *pmd.Event) {
+		if c, ok := commandOf(t, stream, id, ev); ok {
+			out = append(out, c)
+		}
+	})
+	return out, err
+}
+
+// readIssued reads the command records that l, the ledger of process id, lists as
+// issued at versions up to upto (all of them when upto is negative), in order, one
+// one-event read each, and calls fn with each. A damaged one is passed over, its version
+// added to damaged, and logged once as passOver does.
+func (m *Manager) readIssued(ctx context.Context, id string, l *ledger, upto int64, damaged *[]int64, fn func(*pmd.Event)) error {
+	stream := m.name + "$" + id
 	versions := make([]uint64, 0, len(l.issued))
 	for _, v := range l.issued {
-		versions = append(versions, v)
+		if upto < 0 || int64(v) <= upto {
+			versions = append(versions, v)
+		}
 	}
 	slices.Sort(versions)
-	var out []Command
 	for _, v := range versions {
 		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: v, Limit: 1}) {
 			if ce := damageIn(err, stream); ce != nil {
@@ -389,12 +409,12 @@ func (m *Manager) commands(ctx context.Context, id string, l *ledger, damaged *[
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("pm: read %s: %w", stream, err)
+				return fmt.Errorf("pm: read %s: %w", stream, err)
 			}
-			if c, ok := commandOf(t, stream, id, &ev); ok {
-				out = append(out, c)
+			if fn != nil {
+				fn(&ev)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }

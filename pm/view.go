@@ -49,9 +49,13 @@ type Process struct {
 	Older int64
 	// Damaged lists, in order, the versions of the records of Stream that are damaged
 	// (pmd.ErrCorrupt; the store lists them in its problems until a repair) and that the
-	// view passed over: they are missing from Events, and a damaged record of the
-	// runtime's own (a command, a deadline) from Commands, Deadlines and Status too. Run
-	// stops at such a record until the repair (see the package doc).
+	// view passed over: they are missing from Events, and what a damaged record of the
+	// runtime's own said is unknown to the view, which is as if the record were not
+	// there: a damaged command is missing from Commands, a damaged DeadlineScheduled
+	// from Deadlines, while a deadline whose DeadlineFired or DeadlineCancelled record
+	// is damaged is still in Deadlines, as pending, and Status is what the other
+	// records make it. Run stops at such a record until the repair (see the package
+	// doc).
 	Damaged []int64
 	// Panic, when not "", says that a callback of the definition panicked for the
 	// process (PanicError), in this fold or in the running manager, which holds the
