@@ -26,7 +26,10 @@
 //     process's timeline resumes from after the last event it had), not every event
 //     written meanwhile: over HTTP/1.1 a browser gives one server six connections for
 //     all its tabs, and live tabs left in the background would otherwise keep any other
-//     page of the daemon from loading. The page that asks for a token ("Use another token", a 401)
+//     page of the daemon from loading. Until that read is done the page shows what it
+//     had, and keeps a filter being typed; if the read fails (the daemon restarting or
+//     unreachable), the page stays and resumes from after the last event it had, asked
+//     for again later each time, and comes back by itself. The page that asks for a token ("Use another token", a 401)
 //     closes those of the page it replaces. The dashboard asks for GET /v1/stats every
 //     two seconds, and not while its tab is hidden.
 //   - A cluster's follower lists no process manager or subscription in its stats (they

@@ -361,6 +361,11 @@
   // of the daemon, this tab's and a new tab's, from loading at all.
   let subs = [];
 
+  // kept is the page left on screen while it is read again in place (route(true)): its
+  // cleanup and subscriptions, until the page read is shown (they are dropped then) or
+  // the read fails before it shows anything (the daemon unreachable: they are resumed).
+  let kept = null;
+
   // live follows a subscription for as long as the page is shown (and the tab visible).
   // reread says the page only keeps the newest of what it follows on screen (a table
   // of the newest events, the counts of the process managers): shown again after the
@@ -385,11 +390,15 @@
         if (sub.close) sub.close();
         sub.close = null;
       }
-      if (open.length) setLive('paused');
+      if (open.length || kept) setLive('paused');
+      return;
+    }
+    if (kept) {
+      setLive(false); // read again already: that read shows the page, or resumes it
       return;
     }
     if (open.some((sub) => sub.reread)) {
-      route();
+      route(true);
       return;
     }
     for (const sub of open) {
@@ -575,10 +584,40 @@
 
   // show puts a page on screen. data-page and data-route say which page is shown for
   // which address once it is complete (tests wait for them).
+  // A page read again in place keeps the text field being typed in (its id, value,
+  // selection): a filter typed but not yet applied stays, still to apply with Enter or
+  // a tab out. What the page replaced does on its way out (a field taken away while
+  // typed in says change) is not heard: it navigated to the half-typed filter.
   function show(page, ...nodes) {
-    main.replaceChildren(...nodes.filter(Boolean));
+    const active = document.activeElement;
+    const typed = kept && active && active.id && main.contains(active) && /^(INPUT|TEXTAREA)$/.test(active.tagName)
+      ? { id: active.id, tag: active.tagName, value: active.value, start: active.selectionStart, end: active.selectionEnd }
+      : null;
+    dropKept();
+    const unheard = (e) => e.stopImmediatePropagation();
+    main.addEventListener('change', unheard, true);
+    try {
+      main.replaceChildren(...nodes.filter(Boolean));
+    } finally {
+      main.removeEventListener('change', unheard, true);
+    }
     main.dataset.page = page;
     main.dataset.route = location.hash;
+    const field = typed && document.getElementById(typed.id);
+    if (field && field.tagName === typed.tag && main.contains(field)) {
+      field.focus();
+      if (field.value !== typed.value) {
+        // As typed, not set: a value set by a script is not a change (no change event
+        // at Enter or a tab out), and the field would not apply it.
+        field.select();
+        document.execCommand(typed.value === '' ? 'delete' : 'insertText', false, typed.value);
+      }
+      try {
+        field.setSelectionRange(typed.start, typed.end);
+      } catch (_) {
+        // a field without a selection
+      }
+    }
   }
 
   function pager(links) {
@@ -1681,18 +1720,59 @@
 
   // leave closes the subscriptions of the page shown and stops its timers.
   function leave() {
+    dropKept();
     for (const f of cleanup.splice(0)) f();
     subs = [];
     setLive(null);
   }
 
-  async function route() {
-    leave();
+  // dropKept leaves the page kept on screen while it was read again.
+  function dropKept() {
+    if (!kept) return;
+    const old = kept;
+    kept = null;
+    for (const f of old.cleanup) f();
+  }
+
+  // resumeKept puts back the page kept on screen, whose read again failed (e, before it
+  // showed anything): its subscriptions resume from after their last event, as if the
+  // tab had not been hidden, asked for again, later each time, until the daemon answers:
+  // it comes back by itself, where an error page would stay with nothing asked again.
+  function resumeKept(e) {
+    for (const f of cleanup.splice(0)) f(); // what the failed read had started
+    ({ cleanup, subs } = kept);
+    kept = null;
+    const open = subs.filter((sub) => !sub.done);
+    if (e) for (const sub of open) sub.problem = errorText(e);
+    if (document.hidden) {
+      setLive('paused'); // hidden again meanwhile: shown, it is read again
+      return;
+    }
+    setLive(false);
+    for (const sub of open) {
+      if (!sub.close) connect(sub);
+    }
+  }
+
+  // route shows the page of the address. inPlace (true) reads the page shown again, its
+  // tab shown after it was hidden: it stays on screen until the new read is shown, and
+  // if that read fails, is resumed (resumeKept).
+  async function route(inPlace) {
+    let seq = renderSeq;
+    let failed = false;
+    if (inPlace === true) {
+      kept = { cleanup: cleanup.splice(0), subs };
+      subs = [];
+      setLive(false);
+    } else {
+      leave();
+      seq = ++renderSeq;
+      delete main.dataset.page;
+      delete main.dataset.route;
+    }
+    const mine = kept;
     tokenControl();
-    const seq = ++renderSeq;
-    const current = () => seq === renderSeq;
-    delete main.dataset.page;
-    delete main.dataset.route;
+    const current = () => seq === renderSeq && !failed;
     let r;
     try {
       r = parseRoute();
@@ -1714,8 +1794,19 @@
       await page(r, current);
     } catch (e) {
       if (!current()) return;
+      if (mine && kept === mine && e.status !== 401 && e.status !== 403) {
+        failed = true;
+        resumeKept(e);
+        return;
+      }
       if (refused(e)) return;
       show('error', errorBox(e));
+      return;
+    }
+    // Read again, it showed nothing (it went to another address): the page stays, resumed.
+    if (mine && kept === mine && current()) {
+      failed = true;
+      resumeKept(null);
     }
   }
 
