@@ -75,7 +75,8 @@ type SubscriptionDetail struct {
 	// holds the subscription back until an attempt delivers it, or a retry or a skip;
 	// nil unless Status is failing.
 	FailingEvent *FailingEvent `json:"failing_event"`
-	// ParkedEvents are the parked events, in log order.
+	// ParkedEvents are the parked events, in log order: one at most, since a parked
+	// event holds the subscription back (nothing after it is attempted).
 	ParkedEvents []ParkedEvent `json:"parked_events"`
 }
 
