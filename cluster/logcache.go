@@ -126,12 +126,27 @@ func (c *entryCache) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
-// DeleteRange forgets every cached entry (Raft deletes rarely: a compaction, a
-// conflicting suffix) and deletes the range from the log.
+// DeleteRange forgets the cached entries in [lo, hi] and deletes the range from the
+// log. Only those: a compaction after each snapshot deletes entries far behind the
+// latest (TrailingLogs), and forgetting the newest there would have an idle leader read
+// it from the log every CommitTimeout again; a conflicting suffix deleted takes its
+// entries, and their types, with it.
 func (c *entryCache) DeleteRange(lo, hi uint64) error {
 	c.mu.Lock()
-	clear(c.ring)
-	c.bytes, c.last, c.shed = 0, 0, 0
+	for i := range c.ring {
+		if e := &c.ring[i]; e.index >= lo && e.index <= hi && e.index != 0 {
+			if e.log != nil {
+				c.bytes -= entrySize(e.log)
+			}
+			*e = cachedEntry{}
+		}
+	}
+	if c.last >= lo && c.last <= hi {
+		c.last = 0
+	}
+	if lo <= c.shed {
+		c.shed = lo - 1
+	}
 	c.mu.Unlock()
 	return c.LogStore.DeleteRange(lo, hi)
 }

@@ -224,3 +224,47 @@ func TestEntryCacheStoresWithoutAllocating(t *testing.T) {
 type nopStore struct{ raft.LogStore }
 
 func (nopStore) StoreLogs([]*raft.Log) error { return nil }
+
+// TestEntryCacheKeepsTheLatestPastACompaction: the compaction after each snapshot
+// deletes entries far behind the latest ones (TrailingLogs); the cache keeps serving the
+// newest and knowing the types of the latest, or an idle leader reads its last entry
+// (up to 16 MiB) from the log every CommitTimeout again. A conflicting suffix deleted is
+// forgotten, its types too.
+func TestEntryCacheKeepsTheLatestPastACompaction(t *testing.T) {
+	data := make([]byte, 16<<20)
+	store := newLenStore()
+	c := newEntryCache(store)
+	const last = 3 * entryCacheSize
+	for i := uint64(1); i <= last; i += 100 {
+		var logs []*raft.Log
+		for j := i; j < i+100 && j <= last; j++ {
+			n := 100
+			if j == last {
+				n = len(data)
+			}
+			logs = append(logs, &raft.Log{Index: j, Term: 2, Type: raft.LogCommand, Data: data[:n]})
+		}
+		must(t, c.StoreLogs(logs))
+	}
+	must(t, c.DeleteRange(1, last-entryCacheSize-10)) // a compaction
+	var l raft.Log
+	for range 25 {
+		must(t, c.GetLog(last, &l))
+	}
+	if r := store.readsOf(last); r != 0 || len(l.Data) != len(data) {
+		t.Fatalf("after a compaction the newest entry was read from the log %d times of 25 (%d bytes back), want none", r, len(l.Data))
+	}
+	if _, ok := c.typeOf(last - 5); !ok {
+		t.Fatalf("after a compaction typeOf(%d) is not known", last-5)
+	}
+	must(t, c.DeleteRange(last-5, last)) // a conflicting suffix
+	if typ, ok := c.typeOf(last - 5); ok {
+		t.Fatalf("typeOf(%d) = %v after its entry was deleted", last-5, typ)
+	}
+	if err := c.GetLog(last, &l); err == nil {
+		t.Fatalf("entry %d read back after it was deleted", last)
+	}
+	if c.bytes != (entryCacheSize-6)*100 {
+		t.Fatalf("the cache counts %d bytes, want %d: the entries left", c.bytes, (entryCacheSize-6)*100)
+	}
+}

@@ -114,7 +114,7 @@ type Node struct {
 	mux     *mux
 	trans   *raft.NetworkTransport
 	logs    *logStore
-	entries *entryCache             // logs behind Raft's cache: what appliedThrough reads
+	entries *entryCache             // the Raft log behind the cache of its latest entries: what appliedThrough reads
 	snaps   *raft.FileSnapshotStore // the node's snapshots, for appliedThrough
 	// through is the greatest index appliedThrough found: it starts there next time.
 	through atomic.Uint64
@@ -247,8 +247,9 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Raft reads the entries it just stored to replicate and apply them: the small ones
-	// from memory.
+	// Raft reads the entries it just stored to replicate and apply them, and the last
+	// one for its term at every round of replication: from memory, within a budget
+	// (logcache.go).
 	cached := newEntryCache(logs)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
