@@ -86,6 +86,12 @@ type ProcessSummary struct {
 	Created      *time.Time `json:"created"`
 	LastActivity *time.Time `json:"last_activity"`
 	Parked       int        `json:"parked"` // its parked commands
+	// Damaged counts the damaged records of its stream passed over to list it
+	// (Process.Damaged): since its newest snapshot, and the command records that
+	// snapshot lists.
+	Damaged int `json:"damaged"`
+	// Panic, when not "", says that the definition panicked for it (Process.Panic).
+	Panic string `json:"panic"`
 }
 
 // ProcessQuery selects and orders the processes FindProcesses lists.
@@ -184,6 +190,13 @@ type Process struct {
 	// Snapshot is the snapshot State was folded from; nil when it was folded from the
 	// first event of the stream.
 	Snapshot *ProcessSnapshot `json:"snapshot"`
+	// Damaged lists, in order, the versions of the damaged records of its stream the
+	// daemon passed over until a repair (they are missing from Events, and a command
+	// one held from Commands); empty when there is none.
+	Damaged []int64 `json:"damaged"`
+	// Panic, when not "", says that the definition panicked for the process: the
+	// daemon holds it until it starts again, and State is the state before the panic.
+	Panic string `json:"panic"`
 }
 
 // MarshalJSON writes p as the API does, a float with no fraction in its state, and in

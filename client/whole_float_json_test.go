@@ -110,7 +110,7 @@ func TestTypesWriteWholeFloatsAsTheAPIDoes(t *testing.T) {
 			Events: []client.ProcessEvent{{Event: ev, State: wholeFloats()}}, Commands: []client.Command{command}},
 			`{"manager":"M","id":"1","stream":"M$1","status":"","erased":false,"state":` + data +
 				`,"events":[` + evJSON + `,"state":` + data + `}],"commands":[` + commandJSON + `],"deadlines":null,` +
-				`"deliveries_stream":"","deliveries_version":0,"older":null,"snapshot":null}`},
+				`"deliveries_stream":"","deliveries_version":0,"older":null,"snapshot":null,"damaged":null,"panic":""}`},
 		{"Page", client.Page{Events: []client.Event{ev}}, ""},
 	}
 	for _, tt := range tests {

@@ -109,6 +109,13 @@ type ProcessSummary struct {
 	Created      *time.Time `json:"created,omitempty"`
 	LastActivity *time.Time `json:"last_activity,omitempty"`
 	Parked       int        `json:"parked"`
+	// Damaged counts the damaged records of the process stream the manager passed over
+	// to list it (Process.Damaged): since its newest snapshot, and the command records
+	// that snapshot lists.
+	Damaged int `json:"damaged"`
+	// Panic, when not "", says that the definition panicked for the process, which the
+	// manager holds until it starts again (Process.Panic).
+	Panic string `json:"panic"`
 }
 
 // ProcessLister is implemented by a Processes that filters and orders its listings:
@@ -175,6 +182,18 @@ type Process struct {
 	// Older, when set, is the "before" of the page of older events: Events holds the
 	// newest events only. nil when Events starts at the first event.
 	Older *int64 `json:"older"`
+	// Damaged lists, in order, the versions of the damaged records of the process
+	// stream that the view passed over (the store lists them in its problems until a
+	// repair): they are missing from Events, and what a damaged record of the
+	// manager's own said is unknown until then (a damaged command is missing from
+	// Commands; a deadline whose firing record is damaged still shows as pending). The
+	// manager stops at such a record until the repair. Empty when there is none; nil
+	// is written as [].
+	Damaged []int64 `json:"damaged"`
+	// Panic, when not "", says that the definition panicked for the process: the
+	// manager holds it (decides and issues nothing for it) until it starts again, and
+	// State is the state before the panic.
+	Panic string `json:"panic"`
 }
 
 // Snapshot says which snapshot of a process its state was folded from: the snapshot's
@@ -379,6 +398,9 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	}
 	if out.Deadlines == nil {
 		out.Deadlines = []Deadline{}
+	}
+	if out.Damaged == nil {
+		out.Damaged = []int64{}
 	}
 	if _, ok := s.opts.Processes.(ProcessPager); ok {
 		if err := s.boundPage(&out, p.Events); err != nil {

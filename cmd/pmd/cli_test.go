@@ -414,6 +414,7 @@ func TestWebhookDeliveryWithRetries(t *testing.T) {
 		`pmd_pm_unmatched_events_total{pm="CateringMatch",type="CustomerConfirmedMenu"} 1` + "\n",
 		`pmd_pm_lag_events{pm="CateringMatch"} 0` + "\n",
 		`pmd_pm_undeliverable_commands_total{pm="CateringMatch"} 0` + "\n",
+		`pmd_pm_definition_panics_total{pm="CateringMatch"} 0` + "\n",
 	} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("metrics lack %q", want)

@@ -797,7 +797,20 @@ func printProcess(w io.Writer, p client.Process) {
 	if p.Erased {
 		status += " (its stream was erased, which ended it: it decides nothing again, and its commands and deadlines are not known)"
 	}
-	fmt.Fprintf(w, "process %s %s: %s\nstream: %s\nstate:  %s\n\n", p.Manager, p.ID, status, p.Stream, compact(p.State, 200))
+	fmt.Fprintf(w, "process %s %s: %s\nstream: %s\nstate:  %s\n", p.Manager, p.ID, status, p.Stream, compact(p.State, 200))
+	if p.Panic != "" {
+		fmt.Fprintf(w, "held:   %s\n        (the definition panicked: nothing is decided or issued for it until pmd starts again; the state is the one before the panic)\n",
+			shownError(p.Panic))
+	}
+	if len(p.Damaged) > 0 {
+		versions := make([]string, len(p.Damaged))
+		for i, v := range p.Damaged {
+			versions[i] = strconv.FormatInt(v, 10)
+		}
+		fmt.Fprintf(w, "damaged records passed over: versions %s\n        (not shown, nor the command or deadline such a record held; the process manager stops at a record of its own until pmd repair)\n",
+			strings.Join(versions, ", "))
+	}
+	fmt.Fprintln(w)
 	events := make([]client.Event, len(p.Events))
 	for i, e := range p.Events {
 		events[i] = e.Event

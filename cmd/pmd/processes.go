@@ -179,7 +179,7 @@ func summaries(list []pm.ProcessSummary) []server.ProcessSummary {
 	out := make([]server.ProcessSummary, len(list))
 	for i, s := range list {
 		out[i] = server.ProcessSummary{ID: s.ID, Status: string(s.Status), Erased: s.Erased, Version: s.Version,
-			Events: s.Events, Commands: s.Commands, Deadlines: s.Deadlines, Parked: s.Parked}
+			Events: s.Events, Commands: s.Commands, Deadlines: s.Deadlines, Parked: s.Parked, Damaged: s.Damaged, Panic: s.Panic}
 		if !s.Created.IsZero() {
 			out[i].Created, out[i].LastActivity = &s.Created, &s.LastActivity
 		}
@@ -222,6 +222,7 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 		Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), Erased: v.Erased, State: v.State,
 		Events: v.Events, States: v.States,
 		DeliveriesStream: v.DeliveriesStream, DeliveriesVersion: v.DeliveriesVersion,
+		Damaged: v.Damaged, Panic: v.Panic,
 	}
 	for _, c := range v.Commands {
 		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Status: "pending", Attempts: []server.Attempt{}}
@@ -384,6 +385,9 @@ var (
 	undeliverableDesc = prometheus.NewDesc("pmd_pm_undeliverable_commands_total",
 		"Commands not delivered because their process, stored by an earlier version, has an id that leaves no room for the name of its deliveries stream, since start.",
 		[]string{"pm"}, nil)
+	panicsDesc = prometheus.NewDesc("pmd_pm_definition_panics_total",
+		"Panics of the process manager's definition, each holding its process (or event) until pmd starts again, since start; each is logged at ERROR with its stack.",
+		[]string{"pm"}, nil)
 	exprErrorsDesc = prometheus.NewDesc("pmd_pm_expression_errors_total",
 		"Evaluations of the config file's expressions (complete_when, when, data) that failed or gave a number JSON cannot hold, since start; each is logged, at most once a minute per expression.",
 		[]string{"pm"}, nil)
@@ -396,6 +400,7 @@ func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- removedDesc
 	ch <- lateDesc
 	ch <- undeliverableDesc
+	ch <- panicsDesc
 	ch <- exprErrorsDesc
 }
 
@@ -416,6 +421,7 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(removedDesc, prometheus.CounterValue, float64(st.Removed), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(lateDesc, prometheus.CounterValue, float64(st.Late), mg.cfg.Name)
 		ch <- prometheus.MustNewConstMetric(undeliverableDesc, prometheus.CounterValue, float64(st.Undeliverable), mg.cfg.Name)
+		ch <- prometheus.MustNewConstMetric(panicsDesc, prometheus.CounterValue, float64(st.Panics), mg.cfg.Name)
 		for typ, n := range st.Unmatched {
 			ch <- prometheus.MustNewConstMetric(unmatchedDesc, prometheus.CounterValue, float64(n), mg.cfg.Name, typ)
 		}

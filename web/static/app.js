@@ -1109,7 +1109,9 @@
         return el('tr', { dataset: { process: p.id, status: p.status, stuck: String(isStuck), erased: String(!!p.erased) }, class: isStuck ? 'stuck' : null },
           el('td', { class: 'name' }, el('a', { href: href(['processes', name, p.id]) }, p.id)),
           el('td', null, processStatus(p), isStuck ? el('span', { class: 'mark stuck', title: `open for longer than ${stuck}` }, 'stuck') : null,
-            p.parked ? el('span', { class: 'mark parked' }, `${p.parked} parked`) : null),
+            p.parked ? el('span', { class: 'mark parked' }, `${p.parked} parked`) : null,
+            p.panic ? el('span', { class: 'mark stuck held', title: p.panic }, 'held: panicked') : null,
+            p.damaged ? el('span', { class: 'mark deleted damaged', title: 'damaged records of its stream passed over, until pmd repair' }, `${p.damaged} damaged`) : null),
           el('td', { class: 'num age', title: p.created || '' }, age === null ? '' : span(age)),
           el('td', { class: 'time' }, p.last_activity ? [time(p.last_activity), el('span', { class: 'meta' }, ` (${span(now - Date.parse(p.last_activity))} ago)`)] : ''),
           el('td', { class: 'num' }, p.events),
@@ -1298,6 +1300,16 @@
           el('dt', null, 'Stream'), el('dd', null, streamLink(p.stream)),
           el('dt', null, 'Commands'), el('dd', null, p.commands.length ? p.commands.map((c) => c.type).join(', ')
             : p.erased ? 'not known: the process stream was erased' : 'none yet')),
+        // What the daemon passed over or holds the process for (older daemons say neither).
+        p.panic
+          ? el('p', { class: 'error', role: 'alert', id: 'panic' }, 'Held: the definition panicked for this process (', p.panic,
+            '). Nothing is decided or issued for it until pmd starts again; the state shown is the one before the panic.')
+          : null,
+        p.damaged && p.damaged.length
+          ? el('p', { class: 'error', id: 'damaged' }, `Damaged record${p.damaged.length > 1 ? 's' : ''} of the stream passed over: version `,
+            p.damaged.join(', '), '. Missing from the timeline, with any command or deadline such a record held; the process manager stops at a record of its own until ',
+            el('code', null, 'pmd repair'), '.')
+          : null,
         el('h2', null, 'Timeline'),
         before !== null
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { limit: params.get('limit') }), rel: 'first' }, '« newest'))
