@@ -97,26 +97,33 @@ func (p *parser) followCycles(subs []Subscription, nodes []*yaml.Node) {
 		byStream[pm.SubscriptionStream(s.Name)] = i
 	}
 	// A subscription follows at most one other (its stream or category, a stream
-	// without $ being its own category): walk from each until the chain ends or comes
-	// back to where it began.
+	// without $ being its own category): walk from each not yet seen until the chain
+	// ends, reaches one seen by an earlier walk, or comes back into itself, each
+	// subscription walked once.
 	next := func(i int) (int, bool) {
 		j, ok := byStream[subs[i].Stream+subs[i].Category]
 		return j, ok && j != i
 	}
-	said := map[int]bool{} // in a circle an error named already, once per circle
+	const walking, walked = 1, 2
+	state := make([]int, len(subs))
 	for i := range subs {
-		chain := []int{i}
-		for j, ok := next(i); ok && !said[i] && len(chain) <= len(subs); j, ok = next(j) {
-			if j == i {
-				var names []string
-				for _, k := range append(chain[1:], i) {
-					names, said[k] = append(names, strconv.Quote(subs[k].Name)), true
-				}
-				p.errorf(nodes[i], "subscription %q follows the position records of %s: each position one writes would be delivered to the next, for ever; follow the events they deliver instead",
-					subs[i].Name, strings.Join(names, ", which follows those of "))
-				break
+		var path []int
+		j, ok := i, true
+		for ; ok && state[j] == 0; j, ok = next(j) {
+			state[j] = walking
+			path = append(path, j)
+		}
+		if ok && state[j] == walking { // back into this walk: a circle from j
+			circle := path[slices.Index(path, j):]
+			var names []string
+			for _, k := range append(circle[1:], j) {
+				names = append(names, strconv.Quote(subs[k].Name))
 			}
-			chain = append(chain, j)
+			p.errorf(nodes[j], "subscription %q follows the position records of %s: each position one writes would be delivered to the next, for ever; follow the events they deliver instead",
+				subs[j].Name, strings.Join(names, ", which follows those of "))
+		}
+		for _, k := range path {
+			state[k] = walked
 		}
 	}
 }

@@ -85,6 +85,9 @@ func TestSubscriptionErrors(t *testing.T) {
 		{"a circle of three", "subscriptions:\n  - {name: x, types: [A], deliver: {webhook: http://x/}}\n  - {name: a, stream: b.subscription, deliver: {webhook: http://x/}}\n" +
 			"  - {name: b, stream: c.subscription, deliver: {webhook: http://x/}}\n  - {name: c, stream: a.subscription, deliver: {webhook: http://x/}}\n",
 			`pmd.yaml:3:5: subscription "a" follows the position records of "b", which follows those of "c", which follows those of "a"`},
+		{"a chain into a circle", "subscriptions:\n  - {name: x, stream: a.subscription, deliver: {webhook: http://x/}}\n  - {name: a, stream: b.subscription, deliver: {webhook: http://x/}}\n" +
+			"  - {name: b, stream: a.subscription, deliver: {webhook: http://x/}}\n",
+			`pmd.yaml:3:5: subscription "a" follows the position records of "b", which follows those of "a"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
