@@ -457,11 +457,11 @@ func (l *leaderProcesses) run(ctx context.Context) {
 	if l.cfg == nil || len(l.cfg.Processes)+len(l.cfg.Subscriptions) == 0 {
 		return
 	}
-	// A process manager or a subscription fails when leadership goes while it writes (its
-	// write is refused: this node no longer leads) before ctx says so; that, or any other
-	// failure, stops this set, and a new one starts after a pause while this node still
-	// leads. A failure does not stop the daemon, as it does on a single node: the cluster
-	// goes on.
+	// A process manager or a subscription whose write is refused as unavailable (this
+	// node no longer leads, or its disk is full) waits for the store to write again, until
+	// ctx says leadership went; any other failure stops this set, and a new one starts
+	// after a pause while this node still leads. A failure does not stop the daemon, as it
+	// does on a single node: the cluster goes on.
 	for ctx.Err() == nil {
 		failed := make(chan struct{})
 		var once sync.Once
