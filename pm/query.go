@@ -52,8 +52,12 @@ func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
 }
 
 // panicOf says why process id, folded to p, is held: the panic of the fold, or else the
-// one the running manager holds it for; "" if none.
+// one the running manager holds it for; "" if none, and for an erased process, whose
+// panic may quote the data the erasure was for (and which has ended).
 func (m *Manager) panicOf(id string, p proc) string {
+	if p.ledger().erased {
+		return ""
+	}
 	if pe := p.failure(); pe != nil {
 		return pe.Error()
 	}

@@ -130,7 +130,7 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		DeliveriesVersion: -1,
 		Older:             -1,
 	}
-	if pe := p.failure(); pe != nil {
+	if pe := p.failure(); pe != nil && !l.erased { // its value may quote erased data
 		v.Panic = pe.Error()
 	}
 	for _, e := range events {
