@@ -386,7 +386,7 @@ var (
 		"Commands not delivered because their process, stored by an earlier version, has an id that leaves no room for the name of its deliveries stream, since start.",
 		[]string{"pm"}, nil)
 	panicsDesc = prometheus.NewDesc("pmd_pm_definition_panics_total",
-		"Panics of the process manager's definition, each holding its process (or event) until pmd starts again, since start; each is logged at ERROR with its stack.",
+		"Panics of the process manager's definition, each holding its process (or event) until pmd starts again, since start; logged at ERROR with the stack, at most one line a minute (it counts those not logged).",
 		[]string{"pm"}, nil)
 	exprErrorsDesc = prometheus.NewDesc("pmd_pm_expression_errors_total",
 		"Evaluations of the config file's expressions (complete_when, when, data) that failed or gave a number JSON cannot hold, since start; each is logged, at most once a minute per expression.",
