@@ -45,7 +45,15 @@ func TestErasedSaysWhatEraseStreamErased(t *testing.T) {
 			t.Errorf("Erased(%q, %d) = %t, %v; want %t", tc.stream, tc.version, got, err, tc.want)
 		}
 	}
-	if _, err := s.Erased("", 0); !errors.Is(err, pmd.ErrInvalidArgument) {
-		t.Errorf("Erased of an empty stream name: %v; want ErrInvalidArgument", err)
+	for _, bad := range []string{"", pmd.All} {
+		if _, err := s.Erased(bad, 0); !errors.Is(err, pmd.ErrInvalidArgument) {
+			t.Errorf("Erased(%q, 0): %v; want ErrInvalidArgument, as EraseStream", bad, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Erased("a", 0); !errors.Is(err, pmd.ErrClosed) {
+		t.Errorf("Erased on a closed store: %v; want ErrClosed", err)
 	}
 }

@@ -106,9 +106,14 @@ func (s *Store) EraseStream(ctx context.Context, stream string) error {
 // (EraseStream): its data and metadata are gone, whatever its record still holds. A
 // damaged record (a *CorruptError naming the stream and version) cannot say so when read;
 // the index knows it without reading the record.
+// A stream EraseStream refuses ($all) is refused here too, and a closed store answers
+// ErrClosed as its reads do.
 func (s *Store) Erased(stream string, version uint64) (bool, error) {
-	if err := checkName("stream", stream); err != nil {
+	if err := checkWritable(stream); err != nil {
 		return false, err
+	}
+	if s.closed() {
+		return false, ErrClosed
 	}
 	if err := s.visible(context.Background()); err != nil {
 		return false, err
