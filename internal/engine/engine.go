@@ -815,7 +815,7 @@ func (e *Engine) replay() error {
 	ix := indexer{b: b, firstSkip: func() error {
 		// Synced before the index can put anything after the skipped record on disk.
 		return ReplaceFile(skipped, nil, true)
-	}}
+	}, jumped: e.versionsJumped}
 	if from == 1 {
 		// A marker left beside no index on disk (pmd repair or a person removed the
 		// index, or this start rebuilds it) speaks of none: this replay sees every
@@ -871,6 +871,15 @@ func (e *Engine) replay() error {
 		return err
 	}
 	return e.replayDone(skipped)
+}
+
+// versionsJumped logs a stream's versions jumping over a skipped record (a damaged one,
+// one a scavenge removed): a WARN, for the versions in between are gone, and where
+// SkippedFile is kept (a cluster node) a jump is let through in any stream, so that one
+// that is not a skipped record's would otherwise go unseen.
+func (e *Engine) versionsJumped(gap *VersionGapError) {
+	e.logger.Warn("pmd: a stream's versions jump after a skipped record (damaged, or removed by a scavenge): the versions in between are gone",
+		"stream", gap.Stream, "from", gap.Derived, "to", gap.Record, "position", gap.Position)
 }
 
 // replayDone removes the SkippedFile at path once a replay has put the whole log in the
@@ -1189,6 +1198,10 @@ type indexer struct {
 	// firstSkip, if set, is called at the first skipped record, before anything after
 	// it is added.
 	firstSkip func() error
+	// jumped, if set, is told of each version jump let through after a skipped record:
+	// once SkippedFile is kept (a cluster node), jumps are let through in any stream,
+	// so each is said.
+	jumped func(gap *VersionGapError)
 }
 
 // skip counts a skipped record.
@@ -1222,6 +1235,9 @@ func (ix *indexer) apply(r *pmdlog.Record) error {
 		// A skipped record of the stream held the versions in between.
 		if err := ix.b.SkipVersions(gap.Stream, gap.Record); err != nil {
 			return err
+		}
+		if ix.jumped != nil {
+			ix.jumped(gap)
 		}
 		err = ApplyRecord(ix.b, r, CausationOf(r.Event.Metadata))
 	}

@@ -26,7 +26,7 @@ func (e *Engine) NewIndexer() *Indexer {
 	x := &Indexer{ix: indexer{firstSkip: func() error {
 		// Synced before the index can put anything after the skipped record on disk.
 		return ReplaceFile(path, nil, true)
-	}}}
+	}, jumped: e.versionsJumped}}
 	if _, err := os.Stat(path); err == nil {
 		x.ix.skipped = 1
 	}
