@@ -47,9 +47,8 @@ type ListPage struct {
 // List lists the processes that opts selects, a page at a time. It reads the store
 // (the Manager need not be running) and costs, per page:
 //
-//   - in id order with no filter: one fold (from the newest snapshot), a one-event read
-//     per command that snapshot lists as issued (as ProcessPage reads them) and two
-//     one-event reads per process shown, Limit+1 of them;
+//   - in id order with no filter: one fold (from the newest snapshot) and two one-event
+//     reads per process shown, Limit+1 of them;
 //   - in id order with a filter: the same for every process looked at until Limit+1
 //     match, so a filter that few processes pass reads many of them;
 //   - by age: a one-event read of every process of the manager (or, with StatusParked,
@@ -260,17 +259,11 @@ func (m *Manager) summary(ctx context.Context, id string, parked map[string]int)
 		return ProcessSummary{}, false, err
 	}
 	l := e.p.ledger()
-	commands := l.commands
-	if e.snap >= 0 {
-		// The commands the snapshot lists as issued are read as ProcessPage reads them,
-		// so that one whose record is damaged counts as there, not as a command.
-		n := len(damaged)
-		if err := m.readIssued(ctx, id, l, e.snap, &damaged, nil); err != nil {
-			return ProcessSummary{}, false, err
-		}
-		commands -= len(damaged) - n
-	}
-	s := ProcessSummary{ID: id, Status: l.status(), Erased: l.erased, Version: l.last, Events: l.links, Commands: commands,
+	// The commands the newest snapshot lists as issued are counted as it says: reading
+	// each to see whether its record was damaged since (as ProcessPage does, to show
+	// them) would cost a list page a read per command of every process on it, thousands
+	// for long processes. Commands+Damaged is the same in List and ProcessPage.
+	s := ProcessSummary{ID: id, Status: l.status(), Erased: l.erased, Version: l.last, Events: l.links, Commands: l.commands,
 		Deadlines: len(l.pending), Parked: parked[id], Panic: m.panicOf(id, e.p), Damaged: len(damaged)}
 	stream := m.name + "$" + id
 	for _, at := range []struct {

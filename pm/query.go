@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -384,7 +385,7 @@ func (m *Manager) commands(ctx context.Context, id string, l *ledger, damaged *[
 		return nil, err
 	}
 	var out []Command
-	err = m.readIssued(ctx, id, l, -1, damaged, func(ev *pmd.Event) {
+	err = m.readIssued(ctx, id, l, damaged, func(ev *pmd.Event) {
 		if c, ok := commandOf(t, stream, id, ev); ok {
 			out = append(out, c)
 		}
@@ -393,19 +394,11 @@ func (m *Manager) commands(ctx context.Context, id string, l *ledger, damaged *[
 }
 
 // readIssued reads the command records that l, the ledger of process id, lists as
-// issued at versions up to upto (all of them when upto is negative), in order, one
-// one-event read each, and calls fn with each. A damaged one is passed over, its version
-// added to damaged, and logged once as passOver does.
-func (m *Manager) readIssued(ctx context.Context, id string, l *ledger, upto int64, damaged *[]int64, fn func(*pmd.Event)) error {
+// issued, in order, one one-event read each, and calls fn with each. A damaged one is
+// passed over, its version added to damaged, and logged once as passOver does.
+func (m *Manager) readIssued(ctx context.Context, id string, l *ledger, damaged *[]int64, fn func(*pmd.Event)) error {
 	stream := m.name + "$" + id
-	versions := make([]uint64, 0, len(l.issued))
-	for _, v := range l.issued {
-		if upto < 0 || int64(v) <= upto {
-			versions = append(versions, v)
-		}
-	}
-	slices.Sort(versions)
-	for _, v := range versions {
+	for _, v := range slices.Sorted(maps.Values(l.issued)) {
 		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: v, Limit: 1}) {
 			if ce := damageIn(err, stream); ce != nil {
 				*damaged = append(*damaged, int64(ce.Version))
@@ -415,9 +408,7 @@ func (m *Manager) readIssued(ctx context.Context, id string, l *ledger, upto int
 			if err != nil {
 				return fmt.Errorf("pm: read %s: %w", stream, err)
 			}
-			if fn != nil {
-				fn(&ev)
-			}
+			fn(&ev)
 		}
 	}
 	return nil
