@@ -19,6 +19,7 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
+	"github.com/pmd-dev/pmd/internal/logevery"
 	pmdlog "github.com/pmd-dev/pmd/log"
 	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
@@ -105,6 +106,10 @@ type Engine struct {
 	id     uuid.UUID
 	opts   Options
 	logger *slog.Logger
+	// jumps throttles versionsJumped's line: a rebuild of a scavenged store may let
+	// every truncated stream's versions jump.
+	jumpsMu sync.Mutex
+	jumps   logevery.Line
 	lock   *flock.Flock
 
 	Log   *pmdlog.Log
@@ -878,8 +883,14 @@ func (e *Engine) replay() error {
 // SkippedFile is kept (a cluster node) a jump is let through in any stream, so that one
 // that is not a skipped record's would otherwise go unseen.
 func (e *Engine) versionsJumped(gap *VersionGapError) {
-	e.logger.Warn("pmd: a stream's versions jump after a skipped record (damaged, or removed by a scavenge): the versions in between are gone",
-		"stream", gap.Stream, "from", gap.Derived, "to", gap.Record, "position", gap.Position)
+	e.jumpsMu.Lock()
+	held, ok := e.jumps.Log(time.Now())
+	e.jumpsMu.Unlock()
+	if ok {
+		e.logger.Warn("pmd: a stream's versions jump after a skipped record (damaged, or removed by a scavenge): the versions in between are gone",
+			"stream", gap.Stream, "from", gap.Derived, "to", gap.Record, "position", gap.Position,
+			"unlogged_since_last", held, "note", "more jumps are counted, not logged, for a minute")
+	}
 }
 
 // replayDone removes the SkippedFile at path once a replay has put the whole log in the
