@@ -181,6 +181,7 @@ type delivery struct {
 	startedAt   time.Time // of the running attempt
 	answersThen uint64    // its receiver's answers when the attempt started
 	hung        bool      // inflight for longer than hangAfter: not counted in its receiver's inflight
+	answered    bool      // the handler returned, not hung: the attempt waits for its record only
 }
 
 func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOptions, clock Clock, logger *slog.Logger) *dispatcher {
@@ -431,7 +432,7 @@ func (d *dispatcher) lateLocked(now time.Time) {
 			return
 		}
 		x := d.lookup(ref)
-		if x == nil || x.state != stateInflight || x.hung {
+		if x == nil || x.state != stateInflight || x.hung || x.answered {
 			continue
 		}
 		r := d.receivers[x.receiver]
@@ -488,6 +489,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	}
 	d.mu.Lock()
 	n, failures := x.attempts+1, x.failures
+	d.answeredLocked(x)
 	d.mu.Unlock()
 	rec := Delivery{CommandID: x.id, CommandType: x.typ, Receiver: x.receiver, Attempt: n, Outcome: OutcomeDelivered}
 	var park *Delivery
@@ -561,19 +563,37 @@ func (d *dispatcher) attempted(x *delivery, info AttemptInfo) {
 	d.opts.onAttempt(info)
 }
 
-// endedLocked takes the attempt of x, which ended, off the counts of running attempts.
+// answeredLocked counts the handler's return, for the attempt of x, as its receiver's
+// answer, before the attempt's record is written: an attempt whose record waits (for a
+// full disk, say) is not hung, and is not taken for hung, which would give its slot to
+// another command, delivered in turn and not recorded either. It keeps its slot of
+// deliverers until the record lands (endedLocked). A hung attempt that ends at last is no
+// answer.
+func (d *dispatcher) answeredLocked(x *delivery) {
+	if x.hung || x.answered {
+		return
+	}
+	r := d.receivers[x.receiver]
+	r.answers++
+	if i := slices.Index(r.late, x); i >= 0 {
+		r.late = slices.Delete(r.late, i, i+1)
+	}
+	d.hangs.remove(x.ref())
+	x.answered = true
+}
+
+// endedLocked takes the attempt of x, which ended and whose record landed, off the
+// counts of running attempts.
 func (d *dispatcher) endedLocked(x *delivery) {
 	r := d.receivers[x.receiver]
 	if x.hung {
 		r.hung--
 		x.hung = false
 	} else {
-		r.answers++
+		d.answeredLocked(x)
 		r.inflight--
-		if i := slices.Index(r.late, x); i >= 0 {
-			r.late = slices.Delete(r.late, i, i+1)
-		}
 	}
+	x.answered = false
 	d.hangs.remove(x.ref())
 	d.busy--
 }

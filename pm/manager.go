@@ -45,7 +45,9 @@ type Options struct {
 	// commands. A receiver that still answers, however slowly, is slow, not hung: it
 	// gets Deliverers attempts at most. Up to 16·Deliverers attempts of one receiver run
 	// in all, hung ones included; past that, its hung attempts do hold back its other
-	// processes, until one ends.
+	// processes, until one ends. An attempt whose handler returned is an answer, and
+	// holds its slot until its record is written: while the store cannot write (a full
+	// disk), no more commands go out to the receiver than Deliverers.
 	Deliverers int
 	// HangAfter is how long a delivery attempt runs before it may stop counting against
 	// Deliverers (see there); 0 means 1s, negative never.
