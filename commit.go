@@ -427,11 +427,13 @@ func (s *Store) prepare(st *stage) error {
 	return nil
 }
 
-// fail stops writes: the index could not take a durable batch.
-func (s *Store) fail(err error) {
+// fail stops writes until a restart: the index could not take a durable batch. Every
+// write after it gets err, marked as needing a restart (ErrNeedsRestart).
+func (s *Store) fail(err *UnavailableError) {
 	s.failMu.Lock()
 	defer s.failMu.Unlock()
 	if s.failed == nil {
+		err.NeedsRestart = true
 		s.failed = err
 	}
 }

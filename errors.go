@@ -18,8 +18,16 @@ var (
 	ErrClosed               = errors.New("store closed")
 	// ErrUnavailable is matched by a write that failed because the store cannot write
 	// now (disk full, I/O error). Nothing of it was written; the store recovers by itself
-	// once the cause is gone, and Problems says what it is meanwhile.
+	// once the cause is gone, and Problems says what it is meanwhile, unless the error
+	// also matches ErrNeedsRestart.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNeedsRestart is matched, beside ErrUnavailable, by a write refused because the
+	// store stopped writing until it is opened again: its index could not take a batch
+	// already durable in the log (or, on a cluster node, a replicated write could not be
+	// applied). It does not recover by itself: a caller that waits out ErrUnavailable
+	// (a full disk) should give up on this one, so that the store is restarted (pmd serve
+	// exits, and its supervisor starts it again). Problems says so.
+	ErrNeedsRestart = errors.New("writes stopped until a restart")
 	// ErrCorrupt is matched by a read that met a damaged record; the error is a
 	// *CorruptError naming it. Records after it stay readable.
 	ErrCorrupt = errors.New("corrupt")
@@ -102,12 +110,18 @@ func invalid(arg, format string, a ...any) error {
 // (errors.Is(err, syscall.ENOSPC) holds for a full disk). Nothing of the write is stored.
 type UnavailableError struct {
 	Cause error
+	// NeedsRestart says that the store stopped writing until it is opened again, rather
+	// than until the cause is gone (ErrNeedsRestart).
+	NeedsRestart bool
 }
 
 func (e *UnavailableError) Error() string { return "store unavailable: " + e.Cause.Error() }
 
-// Is makes errors.Is(err, ErrUnavailable) hold.
-func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+// Is makes errors.Is(err, ErrUnavailable) hold, and errors.Is(err, ErrNeedsRestart) when
+// NeedsRestart is set.
+func (e *UnavailableError) Is(target error) bool {
+	return target == ErrUnavailable || (e.NeedsRestart && target == ErrNeedsRestart)
+}
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Cause }

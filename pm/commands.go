@@ -199,7 +199,7 @@ func (src *commandSource) appendDeliveries(ctx context.Context, stream string, e
 		case errors.Is(err, pmd.ErrWrongExpectedVersion):
 			m.logger.Warn("pm: another writer appended to a deliveries stream: the record is written after it",
 				"manager", m.name, "stream", stream, "err", err)
-		case untilWritable && errors.Is(err, pmd.ErrUnavailable):
+		case untilWritable && waitable(err):
 			m.warnUnwritable(err, "a command waits until the record of its delivery attempt is written")
 			limit = unwritableRetryMax
 		default:

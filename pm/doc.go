@@ -312,7 +312,9 @@
 // next goes out; a checkpoint or a snapshot not written is written later (a stale
 // checkpoint only makes the next start read more). Retry and Skip return the store's
 // error at once. A WARN says so at most once a minute; Run still returns as soon as its
-// ctx ends. Any other failure of a write stops Run as before.
+// ctx ends. Any other failure of a write stops Run as before, and so does a store that
+// stopped writing until it is opened again (pmd.ErrNeedsRestart: its index could not
+// take a write already in the log), which does not recover by itself.
 //
 // # Time
 //

@@ -312,7 +312,8 @@ func (m *Manager) Name() string { return m.name }
 // store refuses as unavailable (a full disk, an I/O error: the store recovers by itself
 // once the cause is gone) is waited out, not a failure: a decision, a delivery record or
 // a removal waits for its write to land, its process holding meanwhile, and a
-// checkpoint is written later. A Manager runs once.
+// checkpoint is written later. A store that stopped writing until it is opened again
+// (pmd.ErrNeedsRestart) is not waited for: Run returns its error. A Manager runs once.
 //
 // Run first loads what the log says: the resume position, the pending deadlines, the
 // commands not delivered yet and the counts of processes. Then it subscribes to the
@@ -369,7 +370,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	err = m.saveCheckpoint(context.WithoutCancel(ctx))
 	switch {
-	case errors.Is(err, pmd.ErrUnavailable):
+	case waitable(err):
 		m.warnUnwritable(err, "the checkpoint is not written (the events after the last one written are read again at the next start, which changes nothing)")
 	case err != nil && !errors.Is(err, pmd.ErrClosed):
 		return err
@@ -1182,7 +1183,7 @@ func (m *Manager) runCheckpoints(ctx context.Context) error {
 		case <-m.kickCkpt:
 			err := m.saveCheckpoint(ctx)
 			switch {
-			case errors.Is(err, pmd.ErrUnavailable):
+			case waitable(err):
 				// Best effort: a lagging checkpoint costs only reading again after a
 				// restart. The next handled event kicks it again.
 				m.warnUnwritable(err, "the checkpoint is written later (the events after the last one written are read again at the next start, which changes nothing)")
@@ -1195,17 +1196,17 @@ func (m *Manager) runCheckpoints(ctx context.Context) error {
 	}
 }
 
-// untilWritable calls write, a write to the store, until it does not fail with
-// pmd.ErrUnavailable (a full disk, an I/O error, which the store recovers from by
-// itself once the cause is gone; nothing of a refused write is stored), backing off from
-// ownRetryMin up to unwritableRetryMax between tries, and logging a WARN at most once a minute that
+// untilWritable calls write, a write to the store, until it does not fail as waitable
+// (a full disk, an I/O error, which the store recovers from by itself once the cause is
+// gone; nothing of a refused write is stored), backing off from ownRetryMin up to
+// unwritableRetryMax between tries, and logging a WARN at most once a minute that
 // says then, what waits. It returns write's last error, or, when ctx ends first,
 // ctx's: Run's ctx, so that Close stays prompt.
 func (m *Manager) untilWritable(ctx context.Context, then string, write func() error) error {
 	wait := ownRetryMin
 	for {
 		err := write()
-		if !errors.Is(err, pmd.ErrUnavailable) {
+		if !waitable(err) {
 			return err
 		}
 		m.warnUnwritable(err, then)
@@ -1218,6 +1219,15 @@ func (m *Manager) untilWritable(ctx context.Context, then string, write func() e
 		}
 		wait = min(2*wait, unwritableRetryMax)
 	}
+}
+
+// waitable reports whether err, a write's, is the store's refusal of a write it cannot
+// make now (pmd.ErrUnavailable: a full disk) and recovers from by itself, so that the
+// write is made again later: not one from a store that stopped writing until it is
+// opened again (pmd.ErrNeedsRestart), which would never land. On that one Run fails, so
+// that pmd serve exits and its supervisor's restart rebuilds the store's index.
+func waitable(err error) bool {
+	return errors.Is(err, pmd.ErrUnavailable) && !errors.Is(err, pmd.ErrNeedsRestart)
 }
 
 // warnUnwritable logs, at most once a minute, that the store cannot write now, so that

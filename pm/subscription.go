@@ -403,8 +403,9 @@ func (s *Subscription) broadcastLocked() {
 // returns early with an error if the store fails or closes. A write the store refuses
 // as unavailable (a full disk, an I/O error: the store recovers by itself once the
 // cause is gone) is waited out, not a failure: a position is written later, and a
-// failure or parking is written before the subscription goes on. A Subscription runs
-// once.
+// failure or parking is written before the subscription goes on. A store that stopped
+// writing until it is opened again (pmd.ErrNeedsRestart) is not waited for: Run returns
+// its error. A Subscription runs once.
 func (s *Subscription) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("pm: subscription %s: %w", s.name, ErrRunning)
@@ -712,7 +713,7 @@ func (s *Subscription) appendOwnUntil(ctx context.Context, events []pmd.EventDat
 			return res, nil
 		case errors.Is(err, pmd.ErrWrongExpectedVersion):
 			s.warnContended(err)
-		case untilWritable && errors.Is(err, pmd.ErrUnavailable):
+		case untilWritable && waitable(err):
 			s.warnUnwritable(err, "the subscription waits until its record lands")
 			limit = unwritableRetryMax
 		default:
@@ -858,7 +859,7 @@ func (s *Subscription) save(ctx context.Context) error {
 	case errors.Is(err, pmd.ErrWrongExpectedVersion):
 		s.warnContended(err)
 		return nil
-	case errors.Is(err, pmd.ErrUnavailable):
+	case waitable(err):
 		s.warnUnwritable(err, "its position is written later (events after the one written may be delivered again after a restart)")
 		return nil
 	case err != nil:
