@@ -50,6 +50,9 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 		// on the full disk with one of a nanosecond, without Deliver: it has only the
 		// removal of the done process to write.
 		removal bool
+		// fillAfterMarker: the disk fills only once the removal's marker is written, so
+		// that the deletes after it meet the full disk.
+		fillAfterMarker bool
 		// stopFull: Run is stopped while the disk is still full.
 		stopFull     bool
 		wantAttempts int
@@ -67,11 +70,12 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 		{name: "legacy mark", handled: true, unmarked: true, wantAttempts: 1, records: []string{"CommandDelivered"}},
 		{name: "legacy mark, stopped while full", handled: true, unmarked: true, stopFull: true},
 		{name: "removal", handled: true, removal: true},
+		{name: "removal, deletes refused", handled: true, removal: true, fillAfterMarker: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			var first *running
-			s, free := fullDiskStore(t, func(s *pmd.Store) {
+			setup := func(s *pmd.Store) {
 				appendFact(t, s, customer("o1"))
 				appendFact(t, s, caterer("o1"))
 				if tc.handled {
@@ -92,7 +96,25 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-			})
+			}
+			var s *pmd.Store
+			var free func()
+			if tc.fillAfterMarker {
+				var fill func() error
+				s, fill, free = smallDiskStore(t)
+				setup(s)
+				var once sync.Once
+				restore := pm.SetAfterRemovalMarker(func(string) {
+					once.Do(func() {
+						if err := fill(); err != nil {
+							t.Error(err)
+						}
+					})
+				})
+				defer restore()
+			} else {
+				s, free = fullDiskStore(t, setup)
+			}
 			if tc.unmarked {
 				first.stop(t)
 			}
@@ -140,6 +162,15 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 				t.Fatalf("Run returned %v on a full disk, want it to wait for space", err)
 			case <-deadline:
 				t.Fatal("the manager never met the full disk")
+			}
+			if tc.fillAfterMarker {
+				// The marker landed; the deletes after it wait for space.
+				if !hasRecord(t, s, def+".removed$o1", pm.ProcessRemoved) {
+					t.Fatal("no removal marker before the disk filled")
+				}
+				if len(processStream(t, s, def+"$o1")) == 0 {
+					t.Fatal("the process stream was deleted on a full disk")
+				}
 			}
 			if tc.stopFull {
 				cancel()

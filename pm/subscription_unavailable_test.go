@@ -109,17 +109,27 @@ func TestSubscriptionWaitsOutAFullDisk(t *testing.T) {
 // write as unavailable until free is called. It skips the test where mounting is refused.
 func fullDiskStore(t *testing.T, before func(*pmd.Store)) (s *pmd.Store, free func()) {
 	t.Helper()
+	s, fill, free := smallDiskStore(t)
+	before(s)
+	if err := fill(); err != nil {
+		t.Fatal(err)
+	}
+	return s, free
+}
+
+// smallDiskStore opens a store on a small tmpfs. fill fills the file system until the log
+// cannot take even a small record (it may be called off the test's goroutine): the store
+// refuses every write as unavailable until free is called. It skips the test where
+// mounting is refused.
+func smallDiskStore(t *testing.T) (s *pmd.Store, fill func() error, free func()) {
+	t.Helper()
 	mnt := damagetest.SmallDisk(t, "4m")
 	s, err := pmd.Open(filepath.Join(mnt, "data"), pmd.Options{Logger: quiet(), SegmentSize: 256 << 10, NoScrub: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	before(s)
 	filler := filepath.Join(mnt, "filler")
-	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o640); err != nil {
-		t.Fatal(err)
-	}
 	var once sync.Once
 	free = func() {
 		once.Do(func() {
@@ -131,23 +141,29 @@ func fullDiskStore(t *testing.T, before func(*pmd.Store)) (s *pmd.Store, free fu
 	// Before the store closes (cleanups run last first): a store closing on a full disk
 	// waits for its index to flush.
 	t.Cleanup(free)
-	// Large pads fill the file system, small ones the last page of the log, so that no
-	// record of the subscription fits.
-	for _, pad := range []int{500, 1} {
-		for i := 0; ; i++ {
-			if i > 100_000 {
-				t.Fatal("the file system never filled up")
-			}
-			_, err := s.Append(context.Background(), "Pad$1", pmd.Any, pmd.EventData{Type: "Pad", Data: map[string]any{"p": strings.Repeat("x", pad)}})
-			if errors.Is(err, pmd.ErrUnavailable) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
+	fill = func() error {
+		if err := os.WriteFile(filler, make([]byte, 2<<20), 0o640); err != nil {
+			return err
+		}
+		// Large pads fill the file system, small ones the last page of the log, so that
+		// no record of the subscription fits.
+		for _, pad := range []int{500, 1} {
+			for i := 0; ; i++ {
+				if i > 100_000 {
+					return errors.New("the file system never filled up")
+				}
+				_, err := s.Append(context.Background(), "Pad$1", pmd.Any, pmd.EventData{Type: "Pad", Data: map[string]any{"p": strings.Repeat("x", pad)}})
+				if errors.Is(err, pmd.ErrUnavailable) {
+					break
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
+		return nil
 	}
-	return s, free
+	return s, fill, free
 }
 
 // hasRecord reports whether stream holds an event of type typ.
