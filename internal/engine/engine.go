@@ -110,7 +110,7 @@ type Engine struct {
 	// every truncated stream's versions jump.
 	jumpsMu sync.Mutex
 	jumps   logevery.Line
-	lock   *flock.Flock
+	lock    *flock.Flock
 
 	Log   *pmdlog.Log
 	Index *index.Index
