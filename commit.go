@@ -306,7 +306,11 @@ func (s *Store) commit(batch []*request) {
 		// Nothing of the batch is in the log: the log rolls a failed write back and
 		// heals itself, so the next batch may well succeed.
 		s.writeFailures.Add(uint64(len(st.written)))
-		st.failed = &UnavailableError{Cause: err}
+		var ue *UnavailableError
+		if !errors.As(err, &ue) { // a replica's failure is one already (fail)
+			ue = &UnavailableError{Cause: err}
+		}
+		st.failed = ue
 		if s.last == st {
 			// st held the last batch written (indexed since) and now this one: left
 			// as the batch in flight, its overlay would show the failed batch's ids and

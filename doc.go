@@ -25,7 +25,8 @@
 //     resume by themselves once the cause is gone.
 //
 // Errors are values: use errors.Is with ErrWrongExpectedVersion, ErrDuplicateEvent,
-// ErrEventNotFound, ErrStreamNotFound, ErrInvalidArgument, ErrUnavailable, ErrCorrupt and
-// ErrClosed, or errors.As with the typed errors to learn which stream, event, argument or
+// ErrEventNotFound, ErrStreamNotFound, ErrInvalidArgument, ErrUnavailable (with
+// ErrNeedsRestart for a store that stopped writing until it is opened again), ErrCorrupt
+// and ErrClosed, or errors.As with the typed errors to learn which stream, event, argument or
 // position an error is about.
 package pmd

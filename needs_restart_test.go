@@ -19,10 +19,13 @@ func TestUnavailableSaysWhetherItNeedsARestart(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		full    bool // fill the disk; else fail the index behind a durable batch
+		replica bool // a cluster node's store, applying its writes (SetReplicator)
 		restart bool
 	}{
 		{name: "index failed behind a durable batch", restart: true},
 		{name: "disk full", full: true},
+		// A replica that cannot write what Raft committed stops, from that write on.
+		{name: "a replica's disk full", full: true, replica: true, restart: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, fill := t.TempDir(), func() {}
@@ -45,6 +48,16 @@ func TestUnavailableSaysWhetherItNeedsARestart(t *testing.T) {
 			defer cancel()
 			if err := s.visible(wait); err != nil {
 				t.Fatal(err)
+			}
+			if tc.replica {
+				var applied uint64 // the appends are one at a time
+				if applied, err = s.SetReplicator(func(ctx context.Context, w []byte) (WriteResult, error) {
+					applied++
+					o := s.ApplyWrites(ctx, []ReplicatedWrite{{Index: applied, Timestamp: time.Now().UnixNano(), Write: w}})
+					return o[0].Result, o[0].Err
+				}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if tc.full {
 				fill()

@@ -288,8 +288,11 @@ func (s *Store) writeLog(st *stage) error {
 		err = s.log.WriteNoSync(st.recs)
 	}
 	if err != nil {
-		s.fail(&UnavailableError{Cause: fmt.Errorf("%w: %w", ErrReplicaFailed, err)})
-		return err
+		// The write that stops the store is refused as needing a restart too, as every
+		// one after it.
+		failed := &UnavailableError{Cause: fmt.Errorf("%w: %w", ErrReplicaFailed, err), NeedsRestart: true}
+		s.fail(failed)
+		return failed
 	}
 	if copied {
 		clear(s.known) // the copied records changed streams the committer knew

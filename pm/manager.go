@@ -47,7 +47,8 @@ type Options struct {
 	// in all, hung ones included; past that, its hung attempts do hold back its other
 	// processes, until one ends. An attempt whose handler returned is an answer, and
 	// holds its slot until its record is written: while the store cannot write (a full
-	// disk), no more commands go out to the receiver than Deliverers.
+	// disk), no more commands go out to the receiver than Deliverers, besides attempts
+	// taken for hung before, which gave their slots away.
 	Deliverers int
 	// HangAfter is how long a delivery attempt runs before it may stop counting against
 	// Deliverers (see there); 0 means 1s, negative never.
