@@ -1211,14 +1211,22 @@ func (m *Manager) untilWritable(ctx context.Context, then string, write func() e
 			return err
 		}
 		m.warnUnwritable(err, then)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := pause(ctx, wait); err != nil {
+			return err
 		}
 		wait = min(2*wait, unwritableRetryMax)
+	}
+}
+
+// pause waits d, or until ctx ends: ctx's error then.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

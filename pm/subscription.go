@@ -719,12 +719,8 @@ func (s *Subscription) appendOwnUntil(ctx context.Context, events []pmd.EventDat
 		default:
 			return res, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return res, ctx.Err()
+		if err := pause(ctx, wait); err != nil {
+			return res, err
 		}
 		wait = min(2*wait, limit)
 	}
