@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/jsonfloat"
@@ -187,27 +186,14 @@ func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 		if loc, err := resp.Location(); err == nil {
 			to = "a redirect to " + redact.URL(loc.String())
 		}
-		return fmt.Errorf("webhook %s answered %s, %s: pmd follows no redirect: set the webhook to the URL that takes the POST", shown, printable(resp.Status), to)
+		return fmt.Errorf("webhook %s answered %s, %s: pmd follows no redirect: set the webhook to the URL that takes the POST", shown, redact.Controls(resp.Status), to)
 	}
 	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(printable(string(excerpt)))
+		msg := strings.TrimSpace(redact.Controls(string(excerpt)))
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return fmt.Errorf("webhook %s answered %s%s", shown, printable(resp.Status), msg)
+		return fmt.Errorf("webhook %s answered %s%s", shown, redact.Controls(resp.Status), msg)
 	}
 	return nil
-}
-
-// printable is s, words of the receiver's, with its control characters as spaces: the
-// error is recorded, logged, shown by the API and printed in a terminal by pmd parked,
-// pmd process and pmd subscriptions, where an escape sequence would act (clear the
-// screen, rewrite what was printed) and a line break would break the table.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }

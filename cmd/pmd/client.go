@@ -13,13 +13,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
 	"github.com/pmd-dev/pmd/internal/jsonfloat"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -800,7 +800,7 @@ func printProcess(w io.Writer, p client.Process) {
 	fmt.Fprintf(w, "process %s %s: %s\nstream: %s\nstate:  %s\n", p.Manager, p.ID, status, p.Stream, compact(p.State, 200))
 	if p.Panic != "" {
 		fmt.Fprintf(w, "held:   %s\n        (the definition panicked: nothing is decided or issued for it until pmd starts again; the state is the one before the panic)\n",
-			shownError(p.Panic))
+			redact.Controls(p.Panic))
 	}
 	if len(p.Damaged) > 0 {
 		versions := make([]string, len(p.Damaged))
@@ -830,7 +830,7 @@ func printProcess(w io.Writer, p client.Process) {
 					last = a.Error
 				}
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Status, attempts, shownError(last))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", cmd.Type, cmd.ID, cmd.Status, attempts, redact.Controls(last))
 		}
 		tw.Flush()
 	}
@@ -868,19 +868,6 @@ func printEvents(w io.Writer, events []client.Event, stream string) {
 // that a time read from the terminal is never ambiguous.
 func formatTime(t time.Time) string {
 	return t.Local().Format("2006-01-02T15:04:05.000Z07:00")
-}
-
-// shownError is an error a receiver's answer wrote (a webhook's status line and body),
-// as one line with no control character: the daemon cleans those it records, but
-// records of earlier versions hold them as received, and an escape sequence would act on
-// the operator's terminal, a line break break the table.
-func shownError(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
 }
 
 // compact renders v as one line of JSON, cut at max runes.

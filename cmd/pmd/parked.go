@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -55,7 +56,7 @@ func printParked(w io.Writer, g *globals, name string, list client.ParkedList) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROCESS\tTYPE\tCOMMAND\tATTEMPTS\tRECEIVER\tLAST ERROR")
 	for _, p := range list.Parked {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ProcessID, p.Type, p.ID, p.Attempts, p.Receiver, shownError(p.Error))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ProcessID, p.Type, p.ID, p.Attempts, p.Receiver, redact.Controls(p.Error))
 	}
 	tw.Flush()
 	if n := len(list.Parked); n < list.Total {

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/pmd-dev/pmd/client"
+	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -85,7 +86,7 @@ func printSubscriptions(w io.Writer, list []client.Subscription) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFOLLOWS\tPOSITION\tLAG\tPARKED\tSTATUS\tLAST ERROR")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.Name, filterText(s.Filter), s.Position, optUint(s.Lag), s.Parked, s.Status, shownError(s.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", s.Name, filterText(s.Filter), s.Position, optUint(s.Lag), s.Parked, s.Status, redact.Controls(s.LastError))
 	}
 	tw.Flush()
 }
@@ -98,7 +99,7 @@ func printSubscription(w io.Writer, d client.SubscriptionDetail, again string) {
 	}
 	fmt.Fprintln(w)
 	if d.LastError != "" && d.LastErrorAt != nil {
-		fmt.Fprintf(w, "last error at %s: %s\n", formatTime(*d.LastErrorAt), shownError(d.LastError))
+		fmt.Fprintf(w, "last error at %s: %s\n", formatTime(*d.LastErrorAt), redact.Controls(d.LastError))
 	}
 	fmt.Fprintf(w, "records in stream %s\n", d.Stream)
 	// release is the event a retry or skip lets the subscription move on with: the failing
@@ -133,7 +134,7 @@ func printStuckEvents(w io.Writer, events []client.ParkedEvent) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTYPE\tSTREAM\tPOSITION\tATTEMPTS\tLAST ERROR")
 	for _, p := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", p.ID, p.Type, p.Stream, p.Position, p.Attempts, shownError(p.Error))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", p.ID, p.Type, p.Stream, p.Position, p.Attempts, redact.Controls(p.Error))
 	}
 	tw.Flush()
 }

@@ -1,5 +1,6 @@
-// Package redact masks the credentials a URL can carry, for URLs that are shown or
-// stored: a webhook's password and query values. The raw URL is only for dialling.
+// Package redact makes text that is shown or stored safe to show: it masks the
+// credentials a URL can carry (a webhook's password and query values; the raw URL is
+// only for dialling), and the control characters of words another party chose.
 package redact
 
 import (
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
 )
 
 // Mask replaces each credential, as in url.URL.Redacted.
@@ -362,3 +364,16 @@ func isSpace(c byte) bool {
 
 // comparableCalls counts calls of comparable, for a test to bound the work of URLsIn.
 var comparableCalls atomic.Int64
+
+// Controls is s, words another party chose (a webhook receiver's status line and body),
+// with its control characters as spaces: such text is recorded, logged, served and
+// printed in a terminal, where an escape sequence would act (clear the screen, rewrite
+// what was printed) and a line break would break a table.
+func Controls(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
