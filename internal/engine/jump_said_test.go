@@ -9,10 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
-	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
 // lockedBuffer is a log's output, read once the writer is done.
@@ -44,24 +42,13 @@ func TestVersionJumpAfterASkippedRecordIsSaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := engine.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()}
-	e, err := engine.Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// X$1's version 5, written to the log as no store would: X$1 is at 1.
-	r := pmdlog.Record{Kind: pmdlog.KindEvent, Commit: true, Event: pmdlog.Event{ID: uuid.New(), Stream: "X$1", Version: 5, Type: "T"}}
-	if err := e.Log.Write([]pmdlog.Record{r}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeStrayVersion(t, dir, opts)
 	if err := os.WriteFile(filepath.Join(dir, engine.SkippedFile), nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err = engine.Open(dir, opts)
+	e, err := engine.Open(dir, opts)
 	if err != nil {
 		t.Fatalf("Open of a cluster node with %s: %v", engine.SkippedFile, err)
 	}
