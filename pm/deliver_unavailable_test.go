@@ -67,13 +67,7 @@ func TestARecordWaitingForSpaceIsNoHang(t *testing.T) {
 	go func() { done <- m.Run(ctx) }()
 
 	deadline := time.After(30 * time.Second)
-	select {
-	case <-warned:
-	case err := <-done:
-		t.Fatalf("Run returned %v on a full disk", err)
-	case <-deadline:
-		t.Fatal("the manager never met the full disk")
-	}
+	untilWhileRunning(t, warned, done, deadline, "the manager met the full disk")
 	var first string
 	select {
 	case first = <-attempted:

@@ -156,13 +156,7 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 			go func() { done <- m.Run(runCtx) }()
 
 			deadline := time.After(30 * time.Second)
-			select {
-			case <-warned:
-			case err := <-done:
-				t.Fatalf("Run returned %v on a full disk, want it to wait for space", err)
-			case <-deadline:
-				t.Fatal("the manager never met the full disk")
-			}
+			untilWhileRunning(t, warned, done, deadline, "the manager met the full disk (it must wait for space)")
 			if tc.fillAfterMarker {
 				// The marker landed; the deletes after it wait for space.
 				if !hasRecord(t, s, def+".removed$o1", pm.ProcessRemoved) {
@@ -191,13 +185,7 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 			}
 			free()
 			if !tc.stale && !tc.removal {
-				select {
-				case <-delivered:
-				case err := <-done:
-					t.Fatalf("Run returned %v once space was freed", err)
-				case <-deadline:
-					t.Fatal("the command was not delivered once space was freed")
-				}
+				untilWhileRunning(t, delivered, done, deadline, "the command was delivered once space was freed")
 			}
 			idle := make(chan error, 1)
 			go func() {

@@ -70,21 +70,9 @@ func TestSubscriptionWaitsOutAFullDisk(t *testing.T) {
 			go func() { done <- sub.Run(runCtx) }()
 
 			deadline := time.After(30 * time.Second)
-			select {
-			case <-warned:
-			case err := <-done:
-				t.Fatalf("Run returned %v on a full disk, want it to wait for space", err)
-			case <-deadline:
-				t.Fatal("the subscription never met the full disk")
-			}
+			untilWhileRunning(t, warned, done, deadline, "the subscription met the full disk (it must wait for space)")
 			free()
-			select {
-			case <-delivered:
-			case err := <-done:
-				t.Fatalf("Run returned %v once space was freed", err)
-			case <-deadline:
-				t.Fatal("the event was not delivered once space was freed")
-			}
+			untilWhileRunning(t, delivered, done, deadline, "the event was delivered once space was freed")
 			tick := time.NewTicker(5 * time.Millisecond)
 			defer tick.Stop()
 			for !hasRecord(t, s, pm.SubscriptionStream("billing"), tc.record) {
@@ -101,6 +89,20 @@ func TestSubscriptionWaitsOutAFullDisk(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 		})
+	}
+}
+
+// untilWhileRunning waits for ready while Run runs (done gets what it returns), failing
+// the test with what if Run returns first or deadline comes: the test's steps wait for
+// the store to meet the full disk, or for a delivery once space was freed.
+func untilWhileRunning(t *testing.T, ready <-chan struct{}, done <-chan error, deadline <-chan time.Time, what string) {
+	t.Helper()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run returned %v before %s", err, what)
+	case <-deadline:
+		t.Fatalf("%s: not within the deadline", what)
 	}
 }
 
