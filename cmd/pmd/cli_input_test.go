@@ -9,10 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/config"
 )
 
 // TestClientInputRefusedBeforeDialling: a client command whose arguments break the
@@ -197,8 +195,7 @@ func TestClientCommandsWithTheDaemonDown(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			// A command that did not give up would run until this deadline, and exit 0.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
+			ctx := minuteContext(t)
 			code, out, errOut := runPMD(t, ctx, append([]string{"--addr", "127.0.0.1:1"}, args...)...)
 			if code != exitTrouble || !strings.Contains(errOut, "cannot reach pmd at http://127.0.0.1:1") {
 				t.Fatalf("exit %d, want %d naming the address:\n%s%s", code, exitTrouble, out, errOut)
@@ -250,21 +247,7 @@ func TestJSONOutputIsJSON(t *testing.T) {
 // TestJSONListsAreObjects: every list a command prints with --json is an object whose
 // key names the list, as the API answers it, never a bare array (nor null when empty).
 func TestJSONListsAreObjects(t *testing.T) {
-	cfg, err := config.Parse("test.yaml", []byte(`
-processes:
-  - name: CateringMatch
-    correlate_by: order_id
-    handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
-    issue: {type: ConfirmOrder}
-subscriptions:
-  - name: billing
-    types: [ConfirmOrder]
-    deliver: {webhook: "http://127.0.0.1:1/events"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
+	d := startInProcess(t, parseConfig(t, cateringAndBillingYAML))
 	tests := []struct {
 		args []string
 		key  string

@@ -39,41 +39,82 @@ func runPMD(t *testing.T, ctx context.Context, args ...string) (int, string, str
 // inProcess is what `pmd serve` runs, in the test process: a store, the process
 // managers and subscriptions of cfg, and the API on a real listener.
 type inProcess struct {
-	store *pmd.Store
-	procs *processes
-	subs  *subscriptions
-	url   string
-	addr  string
+	store    *pmd.Store
+	procs    *processes
+	subs     *subscriptions
+	url      string
+	addr     string
+	shutdown func() error // nil once stopped
 }
 
+// startInProcess starts the daemon of cfg on a store in a new temporary directory,
+// logging nowhere; it stops when the test ends.
 func startInProcess(t *testing.T, cfg *config.Config) *inProcess {
 	t.Helper()
-	store, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quiet()})
+	return startInProcessAt(t, cfg, t.TempDir(), quiet())
+}
+
+// startInProcessAt is startInProcess with the store in dir and the daemon's log lines
+// written to logger, for a test that looks at either.
+func startInProcessAt(t *testing.T, cfg *config.Config, dir string, logger *slog.Logger) *inProcess {
+	t.Helper()
+	store, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry()
-	procs, err := startProcesses(ctx, store, cfg, reg, quiet(), func() { t.Error("a process manager failed") })
+	procs, err := startProcesses(ctx, store, cfg, reg, logger, func() { t.Error("a process manager failed") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := startSubscriptions(ctx, store, cfg, reg, quiet(), func() { t.Error("a subscription failed") })
+	subs, err := startSubscriptions(ctx, store, cfg, reg, logger, func() { t.Error("a subscription failed") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Subscriptions: subs.api(), Registry: reg, Logger: quiet()}))
-	t.Cleanup(func() {
+	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Subscriptions: subs.api(), Registry: reg, Logger: logger}))
+	d := &inProcess{store: store, procs: procs, subs: subs, url: ts.URL, addr: strings.TrimPrefix(ts.URL, "http://")}
+	d.shutdown = func() error {
 		ts.Close()
 		cancel()
-		if err := errors.Join(procs.stop(), subs.stop()); err != nil {
-			t.Error(err)
-		}
-		if err := store.Close(); err != nil {
+		return errors.Join(procs.stop(), subs.stop(), store.Close())
+	}
+	t.Cleanup(func() {
+		if err := d.stop(); err != nil {
 			t.Error(err)
 		}
 	})
-	return &inProcess{store: store, procs: procs, subs: subs, url: ts.URL, addr: strings.TrimPrefix(ts.URL, "http://")}
+	return d
+}
+
+// stop stops the daemon and closes its store, for a test that looks at what it left
+// before the test ends; a daemon already stopped returns nil.
+func (d *inProcess) stop() error {
+	if d.shutdown == nil {
+		return nil
+	}
+	shutdown := d.shutdown
+	d.shutdown = nil
+	return shutdown()
+}
+
+// parseConfig is the config file test.yaml holding yaml; yaml that is not a config
+// fails the test.
+func parseConfig(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// minuteContext is a context for a test's calls, cancelled when the test ends, or
+// in a minute if it has not ended by then.
+func minuteContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // client returns a client of the daemon.
@@ -99,12 +140,22 @@ processes:
 	if webhook != "" {
 		yaml += "    deliver: {webhook: " + webhook + "}\n"
 	}
-	cfg, err := config.Parse("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return parseConfig(t, yaml)
 }
+
+// cateringAndBillingYAML is a config of a process manager and a subscription, both
+// idle until an event comes; the subscription's receiver answers nowhere.
+const cateringAndBillingYAML = `
+processes:
+  - name: CateringMatch
+    correlate_by: order_id
+    handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
+    issue: {type: ConfirmOrder}
+subscriptions:
+  - name: billing
+    types: [ConfirmOrder]
+    deliver: {webhook: "http://127.0.0.1:1/events"}
+`
 
 func TestServeFlagsAndEnvironment(t *testing.T) {
 	tests := []struct {
@@ -260,7 +311,9 @@ func TestClientUnreachable(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+// syncBuffer is a bytes.Buffer safe for writers and a reader on other goroutines (a
+// daemon's loggers, a command's output); written, if made, is signalled on each write
+// for waitFor.
 type syncBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
@@ -441,7 +494,7 @@ func TestWebhookDeliveryTimeout(t *testing.T) {
 	defer receiver.Close()
 	defer close(release) // before the receiver closes: Close waits for its handlers
 
-	cfg, err := config.Parse("test.yaml", []byte(`
+	d := startInProcess(t, parseConfig(t, `
 processes:
   - name: Slow
     correlate_by: order_id
@@ -449,10 +502,6 @@ processes:
     issue: {type: ShipOrder}
     deliver: {webhook: `+receiver.URL+`, timeout: `+timeout.String()+`, max_attempts: 1}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
 	ctx := context.Background()
 	if _, err := d.store.Append(ctx, "orders", pmd.Any, pmd.EventData{Type: "OrderPlaced", Data: map[string]any{"order_id": "7"}}); err != nil {
 		t.Fatal(err)

@@ -1,23 +1,20 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/config"
 )
 
 // TestExpressionErrorsAreCounted: a complete_when that fails on a fact (a string
 // compared with a number) leaves the process open, and the failure shows in
 // pmd_pm_expression_errors_total of its process manager.
 func TestExpressionErrorsAreCounted(t *testing.T) {
-	cfg, err := config.Parse("test.yaml", []byte(`
+	d := startInProcess(t, parseConfig(t, `
 processes:
   - name: Party
     correlate_by: order_id
@@ -29,12 +26,7 @@ processes:
     handles: [Booked]
     issue: {type: Nothing}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := minuteContext(t)
 	if _, err := d.store.Append(ctx, "Booking$1", pmd.Any, pmd.EventData{Type: "Booked", Data: map[string]any{"order_id": "1", "guests": "12"}}); err != nil {
 		t.Fatal(err)
 	}

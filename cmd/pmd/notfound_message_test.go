@@ -4,29 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
-
-	"github.com/pmd-dev/pmd/config"
 )
 
 // TestNotFoundSaysItOnce: the daemon's answer for an unknown process manager, process or
 // subscription names what is missing once, without a trailing "not found" that repeats
 // the error code.
 func TestNotFoundSaysItOnce(t *testing.T) {
-	cfg, err := config.Parse("test.yaml", []byte(`
-processes:
-  - name: CateringMatch
-    correlate_by: order_id
-    handles: [CustomerConfirmedMenu, CatererConfirmedMenu]
-    issue: {type: ConfirmOrder}
-subscriptions:
-  - name: billing
-    types: [ConfirmOrder]
-    deliver: {webhook: "http://127.0.0.1:1/events"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
+	d := startInProcess(t, parseConfig(t, cateringAndBillingYAML))
 	tests := []struct {
 		path, want string
 	}{

@@ -7,10 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/config"
 )
 
 // The --json output of read, tail and process writes a float with no fraction as the
@@ -19,19 +17,14 @@ import (
 // range when the event printed was appended again. A config file's arithmetic makes
 // such floats: amount / 2 of 4 is float64(2).
 func TestJSONOutputKeepsWholeFloats(t *testing.T) {
-	cfg, err := config.Parse("test.yaml", []byte(`
+	d := startInProcess(t, parseConfig(t, `
 processes:
   - name: Pricing
     correlate_by: order_id
     handles: [Priced]
     issue: {type: Charge, data: {half: state.data.amount / 2}}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := minuteContext(t)
 	addr := "--addr=" + d.addr
 	data := map[string]any{"order_id": "1", "amount": int64(4), "whole": float64(2), "big": 1e20}
 	if _, err := d.store.Append(ctx, "Order$1", pmd.NoStream, pmd.EventData{Type: "Priced", Data: data}); err != nil {
