@@ -11,7 +11,6 @@ import (
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/client"
-	"github.com/pmd-dev/pmd/config"
 )
 
 // TestParkRetrySkipThroughTheCLI: a receiver that is down parks the command of order
@@ -30,7 +29,7 @@ func TestParkRetrySkipThroughTheCLI(t *testing.T) {
 		delivered <- r.Header.Get("Idempotency-Key")
 	}))
 	defer receiver.Close()
-	cfg, err := config.Parse("test.yaml", []byte(`
+	d := startInProcess(t, parseConfig(t, `
 processes:
   - name: CateringMatch
     correlate_by: order_id
@@ -38,10 +37,6 @@ processes:
     issue: {type: ConfirmOrder}
     deliver: {webhook: `+receiver.URL+`/commands, max_attempts: 1}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
 	ctx := context.Background()
 	for _, order := range []string{"42", "43"} {
 		for _, typ := range []string{"CustomerConfirmedMenu", "CatererConfirmedMenu"} {

@@ -65,16 +65,12 @@ func TestSubscriptionFailingEventOverHTTP(t *testing.T) {
 			rcv := &flakyReceiver{down: true}
 			hook := httptest.NewServer(rcv)
 			t.Cleanup(hook.Close)
-			cfg, err := config.Parse("test.yaml", []byte(`
+			store, sub, c := startWithClock(t, parseConfig(t, `
 subscriptions:
   - name: billing
     types: [ConfirmOrder]
     deliver: {webhook: `+hook.URL+`/events, max_attempts: 10}
-`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			store, sub, c := startWithClock(t, cfg, pmtest.NewClock(time.Now()))
+`), pmtest.NewClock(time.Now()))
 			ctx := context.Background()
 			put := func() pmd.WriteResult {
 				t.Helper()

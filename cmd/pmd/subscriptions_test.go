@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/config"
 )
 
 // TestSubscriptionThroughTheCLI: a subscription of the config file POSTs each matching
@@ -49,16 +48,12 @@ func TestSubscriptionThroughTheCLI(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer receiver.Close()
-	cfg, err := config.Parse("test.yaml", []byte(`
+	d := startInProcess(t, parseConfig(t, `
 subscriptions:
   - name: billing
     types: [ConfirmOrder]
     deliver: {webhook: `+receiver.URL+`/events, max_attempts: 1}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
 	ctx := context.Background()
 	sub := d.subs.subs[0].sub
 	var ids []string

@@ -15,7 +15,7 @@ import (
 // NAME would (--json too); with no such subscription it is the usage error it was, and
 // the subcommands still retry and skip with NAME EVENT.
 func TestSubscriptionsNamedLikeASubcommand(t *testing.T) {
-	cfg, err := config.Parse("test.yaml", []byte(`
+	d := startInProcess(t, parseConfig(t, `
 subscriptions:
   - name: retry
     types: [ConfirmOrder]
@@ -24,10 +24,6 @@ subscriptions:
     category: orders
     deliver: {webhook: "http://127.0.0.1:1/skip"}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := startInProcess(t, cfg)
 	ctx := context.Background()
 	addr := "--addr=" + d.addr
 
