@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -13,14 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/server"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestWebhookCredentialsAreMasked: a webhook URL's password and query values are
@@ -66,41 +63,24 @@ subscriptions:
 		t.Fatal(err)
 	}
 
-	var logs lockedBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	var logs syncBuffer
 	dir := t.TempDir()
-	store, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	reg := prometheus.NewRegistry()
-	procs, err := startProcesses(ctx, store, cfg, reg, logger, func() { t.Error("a process manager failed") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	subs, err := startSubscriptions(ctx, store, cfg, reg, logger, func() { t.Error("a subscription failed") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Subscriptions: subs.api(), Registry: reg, Logger: logger}))
-	defer ts.Close()
-
+	d := startInProcessAt(t, cfg, dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx := context.Background()
 	for _, e := range []pmd.EventData{
 		{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "7"}},
 		{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "7"}},
 	} {
-		if _, err := store.Append(ctx, "facts", pmd.Any, e); err != nil {
+		if _, err := d.store.Append(ctx, "facts", pmd.Any, e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer wcancel()
-	if err := procs.managers[0].m.WaitIdle(wctx); err != nil {
+	if err := d.procs.managers[0].m.WaitIdle(wctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := subs.subs[0].sub.WaitIdle(wctx); err != nil {
+	if err := d.subs.subs[0].sub.WaitIdle(wctx); err != nil {
 		t.Fatal(err)
 	}
 	// The receiver was dialled with the credentials.
@@ -112,7 +92,7 @@ subscriptions:
 	default:
 		t.Fatal("the receiver was never dialled")
 	}
-	if _, n, err := procs.managers[0].m.Parked(context.Background(), 0); err != nil || n != 1 {
+	if _, n, err := d.procs.managers[0].m.Parked(context.Background(), 0); err != nil || n != 1 {
 		t.Fatalf("%d parked commands (%v), want 1", n, err)
 	}
 
@@ -120,7 +100,7 @@ subscriptions:
 		"/v1/subscriptions", "/v1/subscriptions/billing",
 		"/v1/processes/CateringMatch/parked", "/v1/processes/CateringMatch/7",
 	} {
-		resp, err := http.Get(ts.URL + path)
+		resp, err := http.Get(d.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,9 +118,7 @@ subscriptions:
 		}
 	}
 
-	ts.Close()
-	cancel()
-	if err := errors.Join(procs.stop(), subs.stop(), store.Close()); err != nil {
+	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(logs.String(), secret) {
@@ -214,22 +192,4 @@ func TestWebhookErrorsMaskCredentials(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that loggers on several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
