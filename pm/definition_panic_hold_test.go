@@ -290,3 +290,55 @@ func TestMemoryHoldsAPanickedProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryHoldsAProcessPanickedAtItsFirstEvent: a process whose first event makes
+// Init, Apply or Decide panic is held as one panicking later is, and as the runtime
+// holds it: its later events return the same *PanicError and decide nothing, and
+// Process and Processes show it with the panic. Memory dropped it, so that its next
+// event started it again (and, for Apply and Decide, issued what the runtime holds).
+func TestMemoryHoldsAProcessPanickedAtItsFirstEvent(t *testing.T) {
+	for _, callback := range []string{"Init", "Apply", "Decide"} {
+		t.Run(callback, func(t *testing.T) {
+			var broken atomic.Value
+			broken.Store(callback)
+			m, err := pm.NewMemory(ackDef(&broken), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := goFact("2")
+			bad.Data["bad"] = true
+			cmds, err := m.Handle(bad)
+			var first *pm.PanicError
+			if !errors.As(err, &first) || first.Callback != callback || len(cmds) != 0 {
+				t.Fatalf("Handle(bad): %v, %v; want no command and the %s panic", cmds, err, callback)
+			}
+			for i := range 2 {
+				cmds, err := m.Handle(goFact("2"))
+				var again *pm.PanicError
+				if !errors.As(err, &again) || again != first || len(cmds) != 0 {
+					t.Errorf("Handle %d after the panic: %v, %v; want no command and the same panic", i+1, cmds, err)
+				}
+			}
+			if cmds, err := m.Advance(time.Hour); err != nil || len(cmds) != 0 {
+				t.Errorf("Advance: %v, %v; want nothing", cmds, err)
+			}
+			if _, err := m.Handle(goFact("1")); err != nil {
+				t.Errorf("Handle of another process: %v", err)
+			}
+			got, ok := m.Process("2")
+			if !ok || !strings.Contains(got.Panic, callback+" bug") || len(got.Events) != 0 || len(got.Commands) != 0 {
+				t.Errorf("Process(2): %t, panic %q, %d events, %d commands; want it held: the panic, no event, no command",
+					ok, got.Panic, len(got.Events), len(got.Commands))
+			}
+			if ids := m.Processes(); !slices.Equal(ids, []string{"1", "2"}) {
+				t.Errorf("Processes() = %v, want [1 2]", ids)
+			}
+			if _, ok := m.State("2"); !ok {
+				t.Error("State(2) says the process is unknown; want it known, held")
+			}
+			if n := len(m.Commands()); n != 1 {
+				t.Errorf("%d commands issued, want 1 (process 1's)", n)
+			}
+		})
+	}
+}

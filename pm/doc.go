@@ -120,8 +120,8 @@
 // grows (Stats.Lag); WaitIdle and WaitHandled return it (an error matching *PanicError)
 // once the events before it are handled. Commands issued already are still delivered.
 // Memory returns a panic of Init, Apply or Decide as a *PanicError, and holds the
-// process as Run does: its later Handle and Advance return the same one (but for a
-// process with no event linked yet, which is not kept: its next event starts it again).
+// process as Run does, from its first event on: its later Handle and Advance return the
+// same one, and Memory.Process shows it with the panic.
 //
 // A damaged record (a bad sector; the store lists it in its problems until a repair) of
 // a handled type is logged and passed over: its process goes on without the fact. So is

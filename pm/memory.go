@@ -108,7 +108,9 @@ func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 	link.Link = true
 	link.Version = uint64(mp.p.l.last + 1)
 	cmds, err := m.step(mp, &e, &link, e.Timestamp)
-	if err != nil && len(mp.events) == 0 {
+	if err != nil && len(mp.events) == 0 && mp.p.failure() == nil {
+		// Refused (a bad decision): nothing of the process was kept. One the definition
+		// panicked for is held from its first event on, as later.
 		delete(m.procs, id)
 	}
 	return append(fired, cmds...), err
@@ -225,7 +227,8 @@ func cloneLedger(l *ledger) ledger {
 // Commands returns every command issued so far, in the order they were issued.
 func (m *Memory[S]) Commands() []Command { return slices.Clone(m.issued) }
 
-// State returns the state of process id and whether the process has any event.
+// State returns the state of process id and whether the process is known: it has an
+// event, or the definition panicked at its first (held, with the state before the panic).
 func (m *Memory[S]) State(id string) (S, bool) {
 	mp, ok := m.procs[id]
 	if !ok {
@@ -235,8 +238,9 @@ func (m *Memory[S]) State(id string) (S, bool) {
 }
 
 // Process returns everything known about process id: its stream, the state after each
-// of its events, its commands and pending deadlines. Deliveries are always empty: a
-// Memory delivers nothing.
+// of its events, its commands and pending deadlines, and the panic it is held for
+// (Panic; a process held at its first event has no event). Deliveries are always empty:
+// a Memory delivers nothing.
 func (m *Memory[S]) Process(id string) (Process, bool) {
 	mp, ok := m.procs[id]
 	if !ok {
@@ -245,7 +249,8 @@ func (m *Memory[S]) Process(id string) (Process, bool) {
 	return describe(m.def.Name, id, mp.p, slices.Clone(mp.events), slices.Clone(mp.states)), true
 }
 
-// Processes lists the ids of the processes with at least one event, sorted.
+// Processes lists the ids of the processes with at least one event, or held at their
+// first, sorted.
 func (m *Memory[S]) Processes() []string {
 	ids := make([]string, 0, len(m.procs))
 	for id := range m.procs {
