@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,6 +165,10 @@ type Server struct {
 	// repeating does not hold back the first line of another.
 	unavailableMu sync.Mutex
 	unavailable   logevery.Lines
+	// corrupt is the same for reads failing at a damaged record, per record: a reader
+	// stuck there retries, and the scrub has logged the damage already (guarded by
+	// unavailableMu too).
+	corrupt logevery.Lines
 
 	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
 	// corsMethods are the methods of the routes, for the CORS preflight.
@@ -805,6 +810,17 @@ func classify(err error) (int, string) {
 	}
 }
 
+// corruptCause is the damaged record a read failed at, as the key of its log line's
+// throttle: its position, whichever stream the read followed; without one, the error's
+// message without numbers.
+func corruptCause(err error) string {
+	var ce *pmd.CorruptError
+	if errors.As(err, &ce) && ce.Position > 0 {
+		return "position " + strconv.FormatUint(ce.Position, 10)
+	}
+	return logevery.Key(err.Error())
+}
+
 // unavailableCause is the cause of err, a request failing as unavailable, as the key
 // of its log line's throttle: a request out of time, or canceled, or a closed store,
 // whatever the message; any other (a full disk, an I/O error, writes stopped, no leader)
@@ -860,6 +876,14 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		if ok {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err,
 				"suppressed", suppressed, "note", "more requests failing as unavailable for this cause are counted, not logged, for a minute")
+		}
+	case code == codeCorrupt:
+		s.unavailableMu.Lock()
+		suppressed, ok := s.corrupt.Log(corruptCause(err), time.Now())
+		s.unavailableMu.Unlock()
+		if ok {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err,
+				"suppressed", suppressed, "note", "more requests failing at this damaged record are counted, not logged, for a minute")
 		}
 	case status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
