@@ -350,28 +350,57 @@ func (b *syncBuffer) waitFor(t *testing.T, want string) {
 	}
 }
 
+// background is a pmd command running on its own goroutine, tail mostly, with its
+// output collected as it comes.
+type background struct {
+	out, errOut *syncBuffer
+	cancel      context.CancelFunc
+	done        chan int
+	code        int
+	stopped     bool
+}
+
+// runInBackground runs pmd with args until ctx ends or the command is stopped; the
+// test's end stops it if the test did not.
+func runInBackground(t *testing.T, ctx context.Context, args ...string) *background {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	b := &background{
+		out:    &syncBuffer{written: make(chan struct{}, 1)},
+		errOut: &syncBuffer{written: make(chan struct{}, 1)},
+		cancel: cancel,
+		done:   make(chan int, 1),
+	}
+	go func() { b.done <- run(ctx, args, b.out, b.errOut) }()
+	t.Cleanup(func() { b.stop() })
+	return b
+}
+
+// stop cancels the command and returns its exit code once it has ended.
+func (b *background) stop() int {
+	if !b.stopped {
+		b.cancel()
+		b.code, b.stopped = <-b.done, true
+	}
+	return b.code
+}
+
 func TestTail(t *testing.T) {
 	d := startInProcess(t, nil)
 	ctx := context.Background()
 	if _, err := d.store.Append(ctx, "old", pmd.Any, pmd.EventData{Type: "Old"}); err != nil {
 		t.Fatal(err)
 	}
-	tailCtx, stop := context.WithCancel(ctx)
-	out := &syncBuffer{written: make(chan struct{}, 1)}
-	done := make(chan int, 1)
 	from := fmt.Sprint(d.store.LastPosition() + 1)
-	go func() {
-		done <- run(tailCtx, []string{"tail", "--addr", d.addr, "--json", "--types", "New", "--from", from}, out, io.Discard)
-	}()
+	tail := runInBackground(t, ctx, "tail", "--addr", d.addr, "--json", "--types", "New", "--from", from)
 	if _, err := d.store.Append(ctx, "s", pmd.Any, pmd.EventData{Type: "Skip"}, pmd.EventData{Type: "New", Data: map[string]any{"i": 0}}); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, `"i":0`)
-	stop()
-	if code := <-done; code != exitOK {
+	tail.out.waitFor(t, `"i":0`)
+	if code := tail.stop(); code != exitOK {
 		t.Fatalf("tail exit %d", code)
 	}
-	if s := out.String(); strings.Contains(s, "Old") || strings.Contains(s, "Skip") {
+	if s := tail.out.String(); strings.Contains(s, "Old") || strings.Contains(s, "Skip") {
 		t.Fatalf("tail printed events it should not have:\n%s", s)
 	}
 }

@@ -186,30 +186,24 @@ func TestTailFromAPositionOrTheEnd(t *testing.T) {
 			if tt.from != "" {
 				args = append(args, "--from", tt.from)
 			}
-			tailCtx, stop := context.WithCancel(ctx)
-			defer stop()
-			out := &syncBuffer{written: make(chan struct{}, 1)}
-			errOut := &syncBuffer{written: make(chan struct{}, 1)}
-			done := make(chan int, 1)
-			go func() { done <- run(tailCtx, args, out, errOut) }()
+			tail := runInBackground(t, ctx, args...)
 			// Once tail says where it starts, what is appended is after that.
-			errOut.waitFor(t, "following")
+			tail.errOut.waitFor(t, "following")
 			if _, err := d.store.Append(ctx, cmp.Or(tt.stream, "s"), pmd.Any, pmd.EventData{Type: "new"}); err != nil {
 				t.Fatal(err)
 			}
-			out.waitFor(t, "new")
-			stop()
-			if code := <-done; code != exitOK {
-				t.Fatalf("tail exit %d: %s", code, errOut.String())
+			tail.out.waitFor(t, "new")
+			if code := tail.stop(); code != exitOK {
+				t.Fatalf("tail exit %d: %s", code, tail.errOut.String())
 			}
 			var got []string
 			for _, typ := range []string{"old0", "old1", "old2"} {
-				if strings.Contains(out.String(), typ) {
+				if strings.Contains(tail.out.String(), typ) {
 					got = append(got, typ)
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Fatalf("tail printed %v of the stored events, want %v:\n%s", got, tt.want, out.String())
+				t.Fatalf("tail printed %v of the stored events, want %v:\n%s", got, tt.want, tail.out.String())
 			}
 		})
 	}

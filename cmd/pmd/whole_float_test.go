@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -83,21 +81,14 @@ processes:
 		t.Errorf("process --json printed %s; want the command's and the state's floats with a fraction in:\n%s", bare, out)
 	}
 
-	tailCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	tailed := &syncBuffer{written: make(chan struct{}, 1)}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(tailCtx, []string{"tail", addr, "--json", "--types", "Priced", "--from", "0"}, tailed, io.Discard)
-	}()
-	tailed.waitFor(t, `"stream":"Order$1"`)
-	stop()
-	if code := <-done; code != exitOK {
+	tail := runInBackground(t, ctx, "tail", addr, "--json", "--types", "Priced", "--from", "0")
+	tail.out.waitFor(t, `"stream":"Order$1"`)
+	if code := tail.stop(); code != exitOK {
 		t.Fatalf("tail exit %d", code)
 	}
 	for _, want := range []string{whole, big} {
-		if !strings.Contains(tailed.String(), want) {
-			t.Errorf("tail --json printed no %s:\n%s", want, tailed.String())
+		if !strings.Contains(tail.out.String(), want) {
+			t.Errorf("tail --json printed no %s:\n%s", want, tail.out.String())
 		}
 	}
 }
