@@ -37,27 +37,20 @@ func TestTailCategory(t *testing.T) {
 			write("Order$2")           // 3
 			write("Orders")            // 4
 
-			tailCtx, stop := context.WithCancel(ctx)
-			defer stop()
-			out := &syncBuffer{written: make(chan struct{}, 1)}
-			errOut := &syncBuffer{written: make(chan struct{}, 1)}
-			done := make(chan int, 1)
-			args := append([]string{"tail", "--addr", d.addr, "--category", "Order"}, tt.args...)
-			go func() { done <- run(tailCtx, args, out, errOut) }()
-			errOut.waitFor(t, "following category Order at ")
+			tail := runInBackground(t, ctx, append([]string{"tail", "--addr", d.addr, "--category", "Order"}, tt.args...)...)
+			tail.errOut.waitFor(t, "following category Order at ")
 			if _, err := d.store.Link(ctx, "Order$1", pmd.Any, paid.IDs[0]); err != nil { // 5
 				t.Fatal(err)
 			}
 			write("Payment$2") // 6
 			write("Order$3")   // 7
-			out.waitFor(t, "OfOrder$3")
-			stop()
-			if code := <-done; code != exitOK {
-				t.Fatalf("tail exit %d; stderr:\n%s", code, errOut.String())
+			tail.out.waitFor(t, "OfOrder$3")
+			if code := tail.stop(); code != exitOK {
+				t.Fatalf("tail exit %d; stderr:\n%s", code, tail.errOut.String())
 			}
-			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			lines := strings.Split(strings.TrimSuffix(tail.out.String(), "\n"), "\n")
 			if len(lines) != len(tt.want) {
-				t.Fatalf("printed %d lines, want %d:\n%s", len(lines), len(tt.want), out.String())
+				t.Fatalf("printed %d lines, want %d:\n%s", len(lines), len(tt.want), tail.out.String())
 			}
 			for i, want := range tt.want {
 				if !strings.HasPrefix(lines[i], want) || !strings.Contains(lines[i], "OfOrder$") {

@@ -36,27 +36,20 @@ func TestTailGoesOnPastADamagedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(server.New(store, server.Options{Logger: quiet()}))
-	defer func() {
+	t.Cleanup(func() { // after the tail's: cleanups run last first
 		ts.Close()
 		store.Close()
-	}()
+	})
 
-	tailCtx, stop := context.WithCancel(ctx)
-	out := &syncBuffer{written: make(chan struct{}, 1)}
-	errOut := &syncBuffer{written: make(chan struct{}, 1)}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(tailCtx, []string{"tail", "--addr", strings.TrimPrefix(ts.URL, "http://"), "--json", "--from", "1"}, out, errOut)
-	}()
-	out.waitFor(t, `"i":9`)
-	stop()
-	if code := <-done; code != exitOK {
-		t.Fatalf("tail exit %d; stderr:\n%s", code, errOut.String())
+	tail := runInBackground(t, ctx, "tail", "--addr", strings.TrimPrefix(ts.URL, "http://"), "--json", "--from", "1")
+	tail.out.waitFor(t, `"i":9`)
+	if code := tail.stop(); code != exitOK {
+		t.Fatalf("tail exit %d; stderr:\n%s", code, tail.errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "skipped a damaged record") || !strings.Contains(errOut.String(), "position 5") {
-		t.Fatalf("stderr does not report the damaged record at position 5:\n%s", errOut.String())
+	if !strings.Contains(tail.errOut.String(), "skipped a damaged record") || !strings.Contains(tail.errOut.String(), "position 5") {
+		t.Fatalf("stderr does not report the damaged record at position 5:\n%s", tail.errOut.String())
 	}
-	if s := out.String(); strings.Contains(s, `"i":4`) || strings.Count(s, `"type":"E"`) != 9 {
+	if s := tail.out.String(); strings.Contains(s, `"i":4`) || strings.Count(s, `"type":"E"`) != 9 {
 		t.Fatalf("tail printed, want the 9 undamaged events:\n%s", s)
 	}
 }

@@ -58,7 +58,7 @@ func TestTailOfAStreamReadsItOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			defer store.Close()
+			t.Cleanup(func() { store.Close() }) // after the tail and the server: cleanups run last first
 			var mu sync.Mutex
 			var reads []string
 			api := server.New(store, server.Options{Logger: quiet()})
@@ -70,22 +70,15 @@ func TestTailOfAStreamReadsItOnce(t *testing.T) {
 				}
 				api.ServeHTTP(w, r)
 			}))
-			defer ts.Close()
+			t.Cleanup(ts.Close)
 
-			tailCtx, stop := context.WithCancel(ctx)
-			defer stop()
-			out := &syncBuffer{written: make(chan struct{}, 1)}
-			errOut := &syncBuffer{written: make(chan struct{}, 1)}
-			done := make(chan int, 1)
-			args := append([]string{"tail", "--addr", ts.URL, "--stream", "s"}, tt.args...)
-			go func() { done <- run(tailCtx, args, out, errOut) }()
-			errOut.waitFor(t, "following s")
-			stop()
-			if code := <-done; code != exitOK {
-				t.Fatalf("tail exit %d; stderr:\n%s", code, errOut.String())
+			tail := runInBackground(t, ctx, append([]string{"tail", "--addr", ts.URL, "--stream", "s"}, tt.args...)...)
+			tail.errOut.waitFor(t, "following s")
+			if code := tail.stop(); code != exitOK {
+				t.Fatalf("tail exit %d; stderr:\n%s", code, tail.errOut.String())
 			}
-			if !strings.Contains(errOut.String(), tt.wantFrom+" ") {
-				t.Fatalf("stderr %q, want it to follow %s", errOut.String(), tt.wantFrom)
+			if !strings.Contains(tail.errOut.String(), tt.wantFrom+" ") {
+				t.Fatalf("stderr %q, want it to follow %s", tail.errOut.String(), tt.wantFrom)
 			}
 			mu.Lock()
 			defer mu.Unlock()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 
@@ -32,20 +31,14 @@ func TestTailOfAStreamPrintsVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			tailCtx, stop := context.WithCancel(ctx)
-			out := &syncBuffer{written: make(chan struct{}, 1)}
-			done := make(chan int, 1)
-			go func() {
-				done <- run(tailCtx, append([]string{"tail", "--addr", d.addr}, tt.args...), out, io.Discard)
-			}()
-			out.waitFor(t, "E5")
-			stop()
-			if code := <-done; code != exitOK {
+			tail := runInBackground(t, ctx, append([]string{"tail", "--addr", d.addr}, tt.args...)...)
+			tail.out.waitFor(t, "E5")
+			if code := tail.stop(); code != exitOK {
 				t.Fatalf("tail exit %d", code)
 			}
-			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			lines := strings.Split(strings.TrimSuffix(tail.out.String(), "\n"), "\n")
 			if len(lines) != len(tt.want) {
-				t.Fatalf("printed %d lines, want %d:\n%s", len(lines), len(tt.want), out.String())
+				t.Fatalf("printed %d lines, want %d:\n%s", len(lines), len(tt.want), tail.out.String())
 			}
 			for i, want := range tt.want {
 				if !strings.HasPrefix(lines[i], want) {
