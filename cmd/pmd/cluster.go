@@ -362,7 +362,7 @@ func startNode(ctx context.Context, c clusterFlags, dir, httpAddr string, store 
 		Secrets: secretBytes(splitLines(c.secrets)),
 	})
 	if err == nil {
-		reg.MustRegister(&clusterCollector{node: node})
+		reg.MustRegister(newClusterCollector(node))
 	}
 	return node, err
 }
@@ -720,10 +720,17 @@ func closeNodeFirst(node *cluster.Node, closeStore func() error, logger *slog.Lo
 // not heard from since this node leads has none, but is 0 in pmd_raft_member_reachable.
 type clusterCollector struct {
 	node raftNode
+	// started is when this node started: a node that has heard from no leader since
+	// counts its last contact from then (pmd_raft_last_contact_seconds).
+	started time.Time
 
 	mu sync.Mutex
 	// applied is each member's applied index at its last answer, while this node leads.
 	applied map[string]uint64
+}
+
+func newClusterCollector(node raftNode) *clusterCollector {
+	return &clusterCollector{node: node, started: time.Now()}
 }
 
 // raftNode is what clusterCollector reads of a *cluster.Node.
@@ -739,7 +746,7 @@ var (
 	raftTermDesc      = prometheus.NewDesc("pmd_raft_term", "This node's current Raft term.", nil, nil)
 	raftCommitDesc    = prometheus.NewDesc("pmd_raft_commit_index", "The last Raft index this node knows committed.", nil, nil)
 	raftAppliedDesc   = prometheus.NewDesc("pmd_raft_applied_index", "The Raft index up to which this node's store is current (entries that change nothing in it, as no-ops, count as applied).", nil, nil)
-	raftContactDesc   = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", nil, nil)
+	raftContactDesc   = prometheus.NewDesc("pmd_raft_last_contact_seconds", "Seconds since this follower last heard from the leader, or since it started when it has heard from none (0 on the leader).", nil, nil)
 	raftLagDesc       = prometheus.NewDesc("pmd_raft_follower_lag_entries", "On the leader: how many entries each member is behind the commit index; a member that does not answer is counted from the applied index of its last answer to this leader.", []string{"node"}, nil)
 	raftReachableDesc = prometheus.NewDesc("pmd_raft_member_reachable", "On the leader: 1 for each member that answered within a second, 0 for one that did not.", []string{"node"}, nil)
 	raftRefusedDesc   = prometheus.NewDesc("pmd_raft_refused_connections_total", "Connections to the Raft address closed before they were served: without the cluster secret, with another one, without a header, or above the 64 not yet authenticated (or 8 from one host).", nil, nil)
@@ -763,11 +770,14 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(raftTermDesc, prometheus.GaugeValue, float64(self.Term))
 	ch <- prometheus.MustNewConstMetric(raftCommitDesc, prometheus.GaugeValue, float64(self.CommitIndex))
 	ch <- prometheus.MustNewConstMetric(raftAppliedDesc, prometheus.GaugeValue, float64(self.AppliedIndex))
-	contact := 0.0
-	if last := c.node.LastContact(); !last.IsZero() {
-		contact = time.Since(last).Seconds()
+	// A node that has heard from no leader since it started (joining a cluster it
+	// cannot reach, restarted cut off from it) is a follower without a leader: 0 here
+	// would say it just heard from one, and no other series would show it.
+	last := c.node.LastContact()
+	if last.IsZero() {
+		last = c.started
 	}
-	ch <- prometheus.MustNewConstMetric(raftContactDesc, prometheus.GaugeValue, contact)
+	ch <- prometheus.MustNewConstMetric(raftContactDesc, prometheus.GaugeValue, time.Since(last).Seconds())
 	ch <- prometheus.MustNewConstMetric(raftRefusedDesc, prometheus.CounterValue, float64(c.node.RefusedConnections()))
 	c.mu.Lock()
 	defer c.mu.Unlock()
