@@ -93,6 +93,11 @@ cluster: build
 bench-cluster:
 	PMD_CLUSTER_BENCH=1 $(GO) test -count=1 -timeout 30m -run 'TestClusterBench$$' -v ./cluster/ | grep -v 'raft:'
 
+# The cluster targets filter Raft's log lines out of go test's output; pipefail makes the
+# recipe fail when the test does, not take grep's status.
+bench-cluster test-cluster: SHELL := bash
+bench-cluster test-cluster: .SHELLFLAGS := -o pipefail -c
+
 # soak-cluster runs a three-node cluster of real pmd processes under load from clients on
 # every node while the leader is killed with SIGKILL or cut off by a partition
 # CLUSTER_FAULTS times (about half of them kills), checking each round's history of
