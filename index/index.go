@@ -610,12 +610,15 @@ func (x *Index) Flush() error {
 		return nil
 	}
 	// The frozen overlays go first: freezing the active one while maxFrozen wait
-	// would pass the bound.
+	// would pass the bound. A failed hand-off counts as one of handOffLoop does: on a
+	// full disk, with writes refused, Flush is the only one that tries.
 	if err := x.handOff(); err != nil {
+		x.ov.failures.Add(1)
 		return fmt.Errorf("index: flush: %w", err)
 	}
 	x.freeze()
 	if err := x.handOff(); err != nil {
+		x.ov.failures.Add(1)
 		return fmt.Errorf("index: flush: %w", err)
 	}
 	x.raiseDurable(pos)
