@@ -188,6 +188,9 @@ func readTokens(path string) ([]token, error) {
 			return nil, fmt.Errorf("%s (%s): sha256 must be 64 hex digits, the SHA-256 of the token (printf %%s TOKEN | sha256sum)", at, e.Name)
 		}
 		copy(tk.hash[:], raw)
+		if tk.hash == emptyToken {
+			return nil, fmt.Errorf("%s (%s): sha256 is that of an empty token, which no request can send: was the token's variable unset when it was hashed? (printf %%s TOKEN | sha256sum)", at, e.Name)
+		}
 		for _, other := range list {
 			if other.hash == tk.hash {
 				return nil, fmt.Errorf("%s (%s): the same token as %s", at, e.Name, other.name)
@@ -225,6 +228,9 @@ func readTokens(path string) ([]token, error) {
 	}
 	return list, nil
 }
+
+// emptyToken is the SHA-256 of no bytes: what hashing an unset variable gives.
+var emptyToken = sha256.Sum256(nil)
 
 // entryLines returns the line of each entry of the tokens list, for messages.
 func entryLines(doc *yaml.Node) []int {
