@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -147,9 +148,9 @@ type tokenFile struct {
 }
 
 func readTokens(path string) ([]token, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPrivate(path)
 	if err != nil {
-		return nil, fmt.Errorf("token file: %w", err)
+		return nil, err
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -231,6 +232,30 @@ func readTokens(path string) ([]token, error) {
 
 // emptyToken is the SHA-256 of no bytes: what hashing an unset variable gives.
 var emptyToken = sha256.Sum256(nil)
+
+// readPrivate reads the token file, refusing one that every user may write: any local
+// user could add a token of their own, with the admin scope. The mode is that of the
+// file read (not of a path that may be replaced between a check and the read). Windows
+// has no such mode bits (Go shows every writable file as 0666 there).
+func readPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); runtime.GOOS != "windows" && perm&0o002 != 0 {
+		return nil, fmt.Errorf("token file %s is writable by every user (mode %04o): any of them could add a token of their own; chmod o-w %s", path, perm, path)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	return data, nil
+}
 
 // entryLines returns the line of each entry of the tokens list, for messages.
 func entryLines(doc *yaml.Node) []int {
