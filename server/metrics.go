@@ -193,7 +193,7 @@ func (l *scrapeErrorLog) Println(v ...any) {
 	if len(v) > 0 && isSendFailure(v[0]) {
 		// At DEBUG, as other routes' answers not sent in full, and without taking the
 		// once-a-minute line from a collection that fails.
-		log.Debug("metrics: answer not sent in full", "error", fmt.Sprint(v...))
+		log.Debug("metrics: answer not sent in full", "err", fmt.Sprint(v...))
 		return
 	}
 	l.mu.Lock()
@@ -206,7 +206,7 @@ func (l *scrapeErrorLog) Println(v ...any) {
 	if !ok {
 		return
 	}
-	log.Warn("metrics: collecting failed; the other series are served", "error", fmt.Sprint(v...), "suppressed", suppressed)
+	log.Warn("metrics: collecting failed; the other series are served", "err", fmt.Sprint(v...), "suppressed", suppressed)
 }
 
 func (m *metrics) observeRequest(route string, status int, d time.Duration) {
