@@ -996,6 +996,9 @@ func (e *Engine) flushLoop() {
 	defer e.done.Done()
 	tick := time.NewTicker(e.opts.FlushInterval)
 	defer tick.Stop()
+	// A full disk fails every flush, one each FlushInterval, for as long as it lasts:
+	// the first is logged, the next ones of the minute counted.
+	var failLog logevery.Line
 	for {
 		select {
 		case <-e.flushKick:
@@ -1004,7 +1007,9 @@ func (e *Engine) flushLoop() {
 			return
 		}
 		if err := e.flush(); err != nil {
-			e.logger.Error("pmd: index flush failed; the next start replays more of the log", "err", err)
+			if suppressed, ok := failLog.Log(time.Now()); ok {
+				e.logger.Error("pmd: index flush failed; the next start replays more of the log", "err", err, "suppressed", suppressed)
+			}
 		}
 		if e.opts.afterFlush != nil {
 			e.opts.afterFlush()
