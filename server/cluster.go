@@ -1,14 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -132,11 +136,11 @@ func (s *Server) serveRoute(rt route, w *statusRecorder, r *http.Request, leader
 	return s.forward(w, r, rt.long, leaderRead)
 }
 
-// forward sends r to the leader and relays its answer. A successful answer raises the
-// read floor to what the leader had applied: this node's own reads wait until it has
-// applied as much, so that a write acknowledged through this node is in its copy, while
-// the writer does not wait for the commit to reach this node (which learns it with the
-// leader's next message, up to a tenth of the heartbeat timeout later).
+// forward sends r to the leader (sendToLeader) and relays its answer. A successful answer
+// raises the read floor to what the leader had applied: this node's own reads wait until
+// it has applied as much, so that a write acknowledged through this node is in its copy,
+// while the writer does not wait for the commit to reach this node (which learns it with
+// the leader's next message, up to a tenth of the heartbeat timeout later).
 func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bool) error {
 	ctx := r.Context()
 	var out *longResponse
@@ -146,50 +150,14 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 		ctx, out, end = s.whileServing(ctx, w)
 		defer end()
 	}
-	addr, err := s.opts.Node.LeaderHTTP(ctx, leaderWait)
+	resp, err := s.sendToLeader(ctx, r, long, leaderRead)
 	if err != nil {
 		if ctx.Err() != nil && s.isStopping() {
-			// The wait for a leader ended with this node's stop: a refusal, not a
-			// failure (no leader within the wait).
+			// The wait for a leader, or the forward, ended with this node's stop: a
+			// refusal, not a failure.
 			return errShutdown("the server is shutting down")
 		}
-		if err := r.Context().Err(); err != nil {
-			return err // the client went away while it waited: nobody failed
-		}
-		return errUnavailable(err.Error())
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	u := url.URL{Scheme: scheme, Host: addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-	if leaderRead {
-		q := r.URL.Query()
-		q.Set("consistency", "leader")
-		u.RawQuery = q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), r.Body)
-	if err != nil {
-		return err
-	}
-	for k, v := range r.Header {
-		switch k {
-		case "Origin", "Connection", "Content-Length", "Accept-Encoding":
-			continue // the Origin was checked here; the transport sets the others
-		}
-		req.Header[k] = v
-	}
-	req.ContentLength = r.ContentLength
-	req.Header.Set(headerForwarded, r.Host)
-	resp, err := s.forwarder.Do(req)
-	if err != nil {
-		if ctx.Err() != nil && s.isStopping() {
-			return errShutdown("the server is shutting down")
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return errUnavailable("forwarding to the leader at " + addr + ": " + err.Error())
+		return err // the client's going (ctx.Err(): nobody failed), or a 503
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 300 {
@@ -249,6 +217,126 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 		s.log.Debug("forwarding a response cut short", "err", err)
 	}
 	return nil
+}
+
+// sendToLeader sends r to the leader, waiting up to leaderWait for one. Right after the
+// leader dies, Raft still names it until the heartbeat timeout ends (LeaderHTTP returns
+// its address at once), and a new leader may not listen yet: a forward whose dial fails
+// reached nobody, so the leader is asked for again after a short back-off, and r sent to
+// the one then named, within the same wait. A forward that may have reached a leader (a
+// connection to it was had) is never sent again, to it or another: a write would be
+// applied twice; its error says that the write may have been applied.
+//
+// r's body is read first, under the server's MaxBody and memory budget as a handler's
+// (readRaw), and each forward sends it from memory: a body streamed into a forward
+// refused at the dial could not be sent again, and the server only sees a client leave
+// once its body is read. A long route (a relayed subscription or scavenge) gives the
+// body's reservation back once the leader answered, rather than hold it while it runs.
+func (s *Server) sendToLeader(ctx context.Context, r *http.Request, long, leaderRead bool) (*http.Response, error) {
+	var body []byte
+	if r.ContentLength != 0 {
+		var err error
+		if body, err = readRaw(r); err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(leaderWait)
+	backoff := firstForwardBackoff
+	var refused string // why the last leader named could not be dialled
+	for {
+		addr, err := s.opts.Node.LeaderHTTP(ctx, time.Until(deadline).Round(time.Millisecond))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if refused != "" {
+				return nil, errUnavailable(fmt.Sprintf("no leader answered within %s: %v (before that, %s)", leaderWait, err, refused))
+			}
+			return nil, errUnavailable(err.Error())
+		}
+		var reached atomic.Bool // a connection to the leader was had: r may have reached it
+		trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { reached.Store(true) }}
+		req, err := leaderRequest(httptrace.WithClientTrace(ctx, trace), r, body, addr, leaderRead)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.forwarder.Do(req)
+		if err == nil {
+			if long {
+				reservationOf(r.Context()).free()
+			}
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		msg := "forwarding to the leader at " + addr + ": " + err.Error()
+		if reached.Load() || !dialFailed(err) {
+			if reached.Load() && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				msg += ": the request may have reached the leader, and the write may have been applied"
+			}
+			return nil, errUnavailable(msg)
+		}
+		refused = msg
+		pause := min(backoff, time.Until(deadline))
+		if pause <= 0 {
+			return nil, errUnavailable("no leader answered within " + leaderWait.String() + ": " + refused)
+		}
+		backoff = min(2*backoff, maxForwardBackoff)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// dialFailed reports whether err is a failure to connect (refused, no route): nothing of
+// the request was sent.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// The back-off between forwards refused at the dial: the first, doubling to the most. A
+// dead leader's address refuses at once, and LeaderHTTP names it again until Raft's
+// heartbeat timeout ends: without a pause the retries would spin.
+const (
+	firstForwardBackoff = 25 * time.Millisecond
+	maxForwardBackoff   = 400 * time.Millisecond
+)
+
+// leaderRequest is r, with body, to be sent to the leader at addr.
+func leaderRequest(ctx context.Context, r *http.Request, body []byte, addr string, leaderRead bool) (*http.Request, error) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: addr, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+	if leaderRead {
+		q := r.URL.Query()
+		q.Set("consistency", "leader")
+		u.RawQuery = q.Encode()
+	}
+	var b io.Reader = http.NoBody
+	if len(body) > 0 {
+		b = bytes.NewReader(body) // sets the ContentLength, and GetBody for the transport's own retries
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), b)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range r.Header {
+		switch k {
+		case "Origin", "Connection", "Content-Length", "Accept-Encoding":
+			continue // the Origin was checked here; the transport sets the others
+		}
+		req.Header[k] = v
+	}
+	req.Header.Set(headerForwarded, r.Host)
+	return req, nil
 }
 
 // appliedWriter stamps headerApplied when the header is written: after the handler's
