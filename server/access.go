@@ -156,6 +156,9 @@ func readTokens(path string) ([]token, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("token file %s: %w", path, err)
 	}
+	if err := unknownKeys(&doc, path); err != nil {
+		return nil, err
+	}
 	var f tokenFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -255,6 +258,37 @@ func readPrivate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
 	return data, nil
+}
+
+// unknownKeys names the first key of the file that tokenFile does not have, with its
+// line and the keys that are known: the decoder's own message names a Go type.
+func unknownKeys(doc *yaml.Node, path string) error {
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil // the decoder says what is wrong
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if k.Value != "tokens" {
+			return fmt.Errorf("%s:%d: unknown key %q (known keys: tokens)", path, k.Line, k.Value)
+		}
+		if m.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, e := range m.Content[i+1].Content {
+			if e.Kind != yaml.MappingNode {
+				continue
+			}
+			for n := 0; n+1 < len(e.Content); n += 2 {
+				switch k := e.Content[n]; k.Value {
+				case "name", "sha256", "scopes", "streams":
+				default:
+					return fmt.Errorf("%s:%d: tokens[%d]: unknown key %q (known keys: name, sha256, scopes, streams)", path, e.Line, j, k.Value)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // entryLines returns the line of each entry of the tokens list, for messages.

@@ -50,7 +50,8 @@ func TestTokenFileErrors(t *testing.T) {
 	tests := []struct{ name, file, want string }{
 		{"no tokens", "tokens: []\n", "no tokens"},
 		{"not YAML", "tokens: [\n", "token file"},
-		{"unknown key", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], stream: [x]}\n", "field stream not found"},
+		{"unknown key", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read], stream: [x]}\n", `:2: tokens[0]: unknown key "stream" (known keys: name, sha256, scopes, streams)`},
+		{"unknown top-level key", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read]}\ntoken:\n  - {name: b}\n", `:3: unknown key "token" (known keys: tokens)`},
 		{"no name", "tokens:\n  - {sha256: " + h + ", scopes: [read]}\n", ":2: tokens[0]: name is missing"},
 		{"name twice", "tokens:\n  - {name: a, sha256: " + h + ", scopes: [read]}\n  - {name: a, sha256: " + sha("y") + ", scopes: [read]}\n", `:3: tokens[1]: the name "a" is used twice`},
 		{"token in the clear", "tokens:\n  - {name: a, sha256: my-secret, scopes: [read]}\n", "sha256 must be 64 hex digits"},
