@@ -293,9 +293,13 @@ func (s *Store) expire(ctx context.Context) (n int, damage, err error) {
 
 // expiredBefore returns the first version of stream in [from, next) whose event is not
 // past maxAge: the versions before it have expired. A stream read skips expired events,
-// so it is the first version the read yields.
+// so it is the first version the read yields. A stream deleted since expire read its
+// state has nothing left to expire (from): its deletion must not fail the scavenge.
 func (s *Store) expiredBefore(ctx context.Context, stream string, from, next uint64) (uint64, error) {
 	for ev, err := range s.ReadStream(ctx, stream, ReadOptions{From: from, Limit: 1}) {
+		if errors.Is(err, ErrStreamNotFound) {
+			return from, nil
+		}
 		if err != nil {
 			return from, err
 		}

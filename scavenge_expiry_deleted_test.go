@@ -1,0 +1,83 @@
+package pmd_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestScavengeExpiryOfAStreamDeletedMeanwhile: a scavenge reads a page of streams with a
+// max age, then reads each one's oldest visible event. A stream deleted between the two
+// (here while the scavenge writes the expiry of the stream before it) has nothing left
+// to expire: the scavenge goes on. It used to fail with the read's stream_not_found
+// (a 404 to POST /v1/admin/scavenge) before rewriting any segment, so that erased data
+// stayed on the disk until a scavenge that met no deletion.
+func TestScavengeExpiryOfAStreamDeletedMeanwhile(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		writtenAgain bool // S$b gets a new event after its deletion
+		expired      int  // the streams whose expiry the scavenge records
+	}{
+		{"deleted", false, 1},
+		{"deleted and written again", true, 2}, // S$b's new event is past its max age too
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, "")
+			r := &inlineRaft{s: s}
+			if _, err := s.SetReplicator(r.fn); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"S$a", "S$b"} {
+				mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
+				if err := s.SetRetention(ctx, name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deleted := make(chan error, 1)
+			r.mu.Lock()
+			r.before = func() { // S$a's expiry record, the first the scavenge writes
+				err := s.DeleteStream(ctx, "S$b", pmd.Any)
+				if err == nil && tc.writtenAgain {
+					_, err = s.Append(ctx, "S$b", pmd.NoStream, ev("T"))
+				}
+				deleted <- err
+			}
+			r.mu.Unlock()
+			res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+			if err != nil || res.Expired != tc.expired {
+				t.Fatalf("Scavenge = %+v, %v; want %d expiries recorded and no error", res, err, tc.expired)
+			}
+			select {
+			case err := <-deleted:
+				if err != nil {
+					t.Fatalf("deleting S$b during the scavenge: %v", err)
+				}
+			default:
+				t.Fatal("the scavenge wrote no expiry record")
+			}
+			info, err := s.StreamInfo("S$b")
+			if err != nil || info.Exists != tc.writtenAgain {
+				t.Fatalf("StreamInfo(S$b) = %+v, %v; want Exists %v", info, err, tc.writtenAgain)
+			}
+			// S$a's events expired and died: nothing shows them any more.
+			if got, err := readStream(t, s, "S$a", pmd.ReadOptions{}); err != nil || len(got) != 0 {
+				t.Fatalf("S$a reads %v, %v; want nothing", ids(got), err)
+			}
+			var all []pmd.Event
+			for e, err := range s.ReadAll(ctx, pmd.ReadOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Stream == "S$a" {
+					all = append(all, e)
+				}
+			}
+			if len(all) != 0 {
+				t.Fatalf("$all still shows S$a's expired events %v", ids(all))
+			}
+		})
+	}
+}
