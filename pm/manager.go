@@ -895,6 +895,11 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 // hook for tests (SetBeforeDecisionWrite), nil otherwise.
 var beforeDecisionWrite func(stream string)
 
+// afterProcessWrite, if set, runs once a write to a process stream landed, before what
+// follows it (the read back, the check for an erasure since, the snapshot): a hook for
+// tests (SetAfterProcessWrite), nil otherwise.
+var afterProcessWrite func(stream string)
+
 // foundErased is what a worker does when it finds that the stream of process e was
 // erased since e was folded: it folds the process again (completed, erased), moves it in
 // Counts from counted, where Counts has it, to where the new fold stands (only write and
@@ -978,6 +983,9 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 	first := e.next + uint64(len(changes)-len(writes))
 	e.next += uint64(len(changes))
 	e.exists = true
+	if afterProcessWrite != nil {
+		afterProcessWrite(stream)
+	}
 	if len(writes) > 0 {
 		i := 0
 		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: first, Limit: len(writes)}) {
