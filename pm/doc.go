@@ -307,14 +307,16 @@
 // recovers by itself once the cause is gone) is waited out. A process whose links and
 // decision cannot be written holds, and the same write is made again, backing off up to
 // a second, until it lands: nothing is decided or issued twice, and its events keep their
-// order. So do a removal (Retention) and the legacy mark a start writes; a delivery
+// order. So do a removal (Retention), the erasure made again after a decision write
+// that met one (Erasing a process), and the legacy mark a start writes; a delivery
 // attempt waits for its record to land before its command is attempted again or the
 // next goes out; a checkpoint or a snapshot not written is written later (a stale
 // checkpoint only makes the next start read more). Retry and Skip return the store's
 // error at once. A WARN says so at most once a minute; Run still returns as soon as its
 // ctx ends. Any other failure of a write stops Run as before, and so does a store that
 // stopped writing until it is opened again (pmd.ErrNeedsRestart: its index could not
-// take a write already in the log), which does not recover by itself.
+// take a write already in the log), which does not recover by itself, whatever the
+// write it refuses (a checkpoint's or a snapshot's too).
 //
 // # Time
 //

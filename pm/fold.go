@@ -281,9 +281,11 @@ func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 			"manager", m.name, "stream", stream)
 		return nil
 	}
-	if errors.Is(err, pmd.ErrUnavailable) {
+	if waitable(err) {
 		// A full disk: a snapshot only shortens folds, so the next event of the process
-		// tries again rather than hold it.
+		// tries again rather than hold it. A store stopped until a restart
+		// (pmd.ErrNeedsRestart) writes no later snapshot, nor anything else: Run fails
+		// on it, as on any write it refuses so.
 		m.warnUnwritable(err, "a snapshot is written later")
 		return nil
 	}

@@ -311,10 +311,11 @@ func (m *Manager) Name() string { return m.name }
 // nil; it returns early with an error if the store fails or closes, or if the
 // definition decides something the runtime refuses (ErrInvalidDefinition). A write the
 // store refuses as unavailable (a full disk, an I/O error: the store recovers by itself
-// once the cause is gone) is waited out, not a failure: a decision, a delivery record or
-// a removal waits for its write to land, its process holding meanwhile, and a
-// checkpoint is written later. A store that stopped writing until it is opened again
-// (pmd.ErrNeedsRestart) is not waited for: Run returns its error. A Manager runs once.
+// once the cause is gone) is waited out, not a failure: a decision, a delivery record,
+// a removal or an erasure made again waits for its write to land, its process holding
+// meanwhile, and a checkpoint or a snapshot is written later. A store that stopped
+// writing until it is opened again (pmd.ErrNeedsRestart) is not waited for: whatever the
+// write it refuses, a snapshot's too, Run returns its error. A Manager runs once.
 //
 // Run first loads what the log says: the resume position, the pending deadlines, the
 // commands not delivered yet and the counts of processes. Then it subscribes to the
