@@ -66,10 +66,15 @@ func startInProcessAt(t *testing.T, cfg *config.Config, dir string, logger *slog
 	reg := prometheus.NewRegistry()
 	procs, err := startProcesses(ctx, store, cfg, reg, logger, func() { t.Error("a process manager failed") })
 	if err != nil {
+		cancel()
+		store.Close()
 		t.Fatal(err)
 	}
 	subs, err := startSubscriptions(ctx, store, cfg, reg, logger, func() { t.Error("a subscription failed") })
 	if err != nil {
+		cancel()
+		procs.stop()
+		store.Close()
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(server.New(store, server.Options{Processes: procs.api(), Subscriptions: subs.api(), Registry: reg, Logger: logger}))
