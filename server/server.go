@@ -837,6 +837,10 @@ func unavailableCause(err error) string {
 	return "unavailable: " + logevery.Key(err.Error())
 }
 
+// statusClientGone is the status pmd_http_requests_total counts a request under whose
+// client went away before it was answered: no answer was sent (nginx's 499).
+const statusClientGone = 499
+
 func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	status, code := classify(err)
 	msg := err.Error()
@@ -845,7 +849,12 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		msg = fmt.Sprintf("request body is larger than %d bytes", tooLarge.Limit)
 	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		return // the client went away: nobody to answer
+		// The client went away: nobody to answer. Unanswered, it is counted under the
+		// code proxies log for it, not as the 200 of a request served.
+		if !w.wroteHeader {
+			w.status = statusClientGone
+		}
+		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("the request did not finish within %s", s.opts.RequestTimeout)
