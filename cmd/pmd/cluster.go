@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ type clusterFlags struct {
 	// httpWarning, set by checkHTTPAdvertise, is what a single node with no HTTP address
 	// to advertise is told at start (startNode logs it).
 	httpWarning string
+	// secretWarning, set when the secret file is read, says that other users may read
+	// it (startNode logs it).
+	secretWarning string
 	// open is set when --insecure let the Raft port serve, without a secret, those it
 	// would otherwise be refused to (off loopback, or beside --auth).
 	open bool
@@ -86,11 +90,12 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 		return &usageError{fmt.Sprintf("--node-id is %d bytes: a node id must be at most %d (each connection to another node carries it)", len(c.nodeID), cluster.MaxNodeIDLen)}
 	}
 	if c.secretFile != "" {
-		secrets, err := readSecrets(c.secretFile)
+		secrets, warning, err := readSecrets(c.secretFile)
 		if err != nil {
 			return err
 		}
 		c.secrets = strings.Join(secrets, "\n")
+		c.secretWarning = warning
 		return nil
 	}
 	// Without a secret, anyone who reaches the Raft port reads every event (the records
@@ -284,13 +289,16 @@ func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.No
 		return
 	}
 	onHangup(ctx, func() {
-		secrets, err := readSecrets(c.secretFile)
+		secrets, warning, err := readSecrets(c.secretFile)
 		if err == nil {
 			err = node.SetSecrets(secretBytes(secrets))
 		}
 		if err != nil {
 			logger.Error("cluster secrets not reloaded; the ones in use stay", "file", c.secretFile, "err", err)
 			return
+		}
+		if warning != "" {
+			logger.Warn("cluster: " + warning)
 		}
 		logger.Info("cluster secrets reloaded", "file", c.secretFile, "secrets", len(secrets))
 	})
@@ -299,29 +307,38 @@ func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.No
 // readSecrets reads a cluster secret file: text, one secret a line, surrounding white
 // space and blank lines ignored, the first the node's own. Raw random bytes are refused
 // rather than split at their newline bytes and trimmed into other secrets.
-func readSecrets(file string) ([]string, error) {
-	b, err := os.ReadFile(file)
+func readSecrets(file string) (secrets []string, warning string, err error) {
+	f, err := os.Open(file)
 	if err != nil {
-		return nil, &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
+		return nil, "", &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
+	}
+	defer f.Close()
+	// The mode of the file read, not of a path that may be replaced in between. Not a
+	// refusal: secrets that Docker or Kubernetes mount are 0644 or 0444 by default.
+	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		warning = fmt.Sprintf("the cluster secret file %s may be read by other users (mode %#o): whoever reads it can read every event through the Raft port and change the cluster; chmod 600 %s", file, fi.Mode().Perm(), file)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, "", &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
 	}
 	if err := checkSecretText(b); err != nil {
-		return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: %v; the file must be text, one secret a line, e.g. hex from openssl rand -hex 32", file, err)}
+		return nil, "", &usageError{fmt.Sprintf("--cluster-secret-file %s: %v; the file must be text, one secret a line, e.g. hex from openssl rand -hex 32", file, err)}
 	}
-	var secrets []string
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
 		}
 		if len(line) < cluster.MinSecretLen {
-			return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: the secret on line %d is %d bytes; a secret must be at least %d (e.g. openssl rand -hex 32)", file, i+1, len(line), cluster.MinSecretLen)}
+			return nil, "", &usageError{fmt.Sprintf("--cluster-secret-file %s: the secret on line %d is %d bytes; a secret must be at least %d (e.g. openssl rand -hex 32)", file, i+1, len(line), cluster.MinSecretLen)}
 		}
 		secrets = append(secrets, line)
 	}
 	if len(secrets) == 0 {
-		return nil, &usageError{fmt.Sprintf("--cluster-secret-file %s: no secret in it", file)}
+		return nil, "", &usageError{fmt.Sprintf("--cluster-secret-file %s: no secret in it", file)}
 	}
-	return secrets, nil
+	return secrets, warning, nil
 }
 
 // checkSecretText says where b is not text: not UTF-8, or a control character other
@@ -350,6 +367,9 @@ func startNode(ctx context.Context, c clusterFlags, dir, httpAddr string, store 
 	join := c.joinAddrs()
 	if c.httpWarning != "" {
 		logger.Warn("cluster: " + c.httpWarning)
+	}
+	if c.secretWarning != "" {
+		logger.Warn("cluster: " + c.secretWarning)
 	}
 	if c.open {
 		logger.Warn("cluster: the Raft port serves anyone who reaches it, without a cluster secret (--insecure): they can read every event and change the cluster", "raft_addr", c.raftAddr)
