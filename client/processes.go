@@ -15,8 +15,7 @@ import (
 // Health is what GET /healthz says.
 type Health struct {
 	// Status is "ok", or "degraded" when the store found damaged records or cannot
-	// write; Problems says what (from a daemon started with --auth, only to a token
-	// that may read the store's stats: scope read, not limited to streams).
+	// write; Problems says what.
 	Status       string   `json:"status"`
 	Problems     []string `json:"problems,omitempty"`
 	LastPosition uint64   `json:"last_position"` // the position of the last record in the log

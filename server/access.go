@@ -397,16 +397,6 @@ func (s *Server) authorize(r *http.Request, a access) (*http.Request, error) {
 	return r.WithContext(context.WithValue(r.Context(), limitedKey{}, &tk)), nil
 }
 
-// showsProblems reports whether r may see the problems of a degraded store on /healthz,
-// which needs no token: they name the data directory's files and the disk's errors, so
-// with tokens only a token that may read the store's figures (GET /v1/stats: read, for
-// every stream) sees them, as the stats route shows them. Anyone else who reaches the
-// port, a load balancer's probe among them, gets the status alone.
-func (s *Server) showsProblems(r *http.Request) bool {
-	_, err := s.authorize(r, access{scope: ScopeRead})
-	return err == nil
-}
-
 // checkOwner refuses a change to a stream that a configured process manager or
 // subscription owns (Tokens.SetOwner) unless the token has the admin scope. A route
 // that needs write or admin and is about one stream (append, link, delete, retention,

@@ -598,11 +598,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if h.Status != healthOK {
-		body := map[string]any{"status": h.Status, "last_position": s.store.LastPosition()}
-		if s.showsProblems(r) {
-			body["problems"] = h.Problems
-		}
-		return writeJSON(w, http.StatusServiceUnavailable, body)
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status":        h.Status,
+			"problems":      h.Problems,
+			"last_position": s.store.LastPosition(),
+		})
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{
 		"status":        h.Status,
