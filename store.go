@@ -230,7 +230,8 @@ type Stats struct {
 	Scavenges      uint64 // scavenges finished since Open
 	ScavengedBytes uint64 // disk bytes they freed
 
-	// Events counts the events written (links are not events), dead ones included;
+	// Events counts the events written (links are not events), dead ones included
+	// (those a scavenge removed until the index is rebuilt from the log);
 	// Streams the streams that exist (written to, not deleted). Both are known once a
 	// background pass over the index, started by the first call of Stats, has counted
 	// them (about a second per few million events): Counted says so, and they are 0

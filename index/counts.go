@@ -10,7 +10,8 @@ import (
 // Counts are how many events and streams the index holds, for monitoring.
 type Counts struct {
 	// Events counts the events written (one per id), dead ones included: an event that
-	// no stream shows any more still has its id entry.
+	// no stream shows any more still has its id entry, after a scavenge too, until the
+	// index is rebuilt from the log, whose gone record in its place holds no id.
 	Events uint64
 	// Streams counts the streams that exist: written to and not deleted since (a stream
 	// whose events retention hides all still exists).
