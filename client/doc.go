@@ -37,12 +37,13 @@
 //
 // Input the embedded store would refuse before writing or reading anything — a stream
 // name that is empty, too long or holds a control character (or, for a write, starts
-// with $), a category holding a $, an event without a type, data or metadata holding
-// NaN or an infinity, a negative limit or max age — the client refuses before sending
-// anything, with the store's own *pmd.InvalidArgumentError (errors.Is(err,
-// pmd.ErrInvalidArgument), its Arg naming the argument as the store does). So are the
-// options of the process routes the daemon would refuse (a negative limit, older_than,
-// idle_for or before), Arg naming the query parameter.
+// with $), a category holding a $, an append without events or with an id given twice,
+// an event without a type, data or metadata holding NaN or an infinity, a link without
+// ids or with the nil id or one given twice, a negative limit or max age — the client
+// refuses before sending anything, with the store's own *pmd.InvalidArgumentError
+// (errors.Is(err, pmd.ErrInvalidArgument), its Arg naming the argument as the store
+// does). So are the options of the process routes the daemon would refuse (a negative
+// limit, older_than, idle_for or before), Arg naming the query parameter.
 //
 // The codes internal (a server error) and method_not_allowed (a daemon of another
 // version) have no sentinel: errors.As finds the *Error and its Code. A request that

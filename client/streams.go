@@ -203,13 +203,13 @@ func (c *Client) Link(ctx context.Context, stream string, expected pmd.ExpectedV
 	if err := checkWritable(stream); err != nil {
 		return LinkResult{}, err
 	}
+	if err := checkLinks(ids); err != nil {
+		return LinkResult{}, err
+	}
 	body := struct {
 		ExpectedVersion json.RawMessage `json:"expected_version"`
 		EventIDs        []uuid.UUID     `json:"event_ids"`
 	}{expectedJSON(expected), ids}
-	if ids == nil {
-		body.EventIDs = []uuid.UUID{}
-	}
 	var out LinkResult
 	err := c.do(ctx, "POST", streamPath(stream)+"/links", body, &out)
 	return out, err

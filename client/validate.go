@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -31,14 +32,24 @@ func checkStream(stream string) error { return checked("stream", pmd.CheckName(s
 // checkWritable checks the name of a stream to be written, as the store's writes do.
 func checkWritable(stream string) error { return checked("stream", pmd.CheckWritable(stream)) }
 
-// checkEvents checks what the store checks of each event before writing (its type,
-// and data and metadata holding no NaN or infinity and no map with keys that are not
-// strings), naming the field as it does.
+// checkEvents checks what the store checks of an append before writing (at least one
+// event; of each its type, an id not given twice, and data and metadata holding no NaN
+// or infinity and no map with keys that are not strings), naming the field as it does.
 func checkEvents(events []pmd.EventData) error {
+	if len(events) == 0 {
+		return invalid("events", "must hold at least one entry")
+	}
+	seen := make(map[uuid.UUID]bool, len(events))
 	for i, e := range events {
 		arg := func(field string) string { return fmt.Sprintf("events[%d].%s", i, field) }
 		if err := checked(arg("type"), pmd.CheckName(e.Type)); err != nil {
 			return err
+		}
+		if e.ID != uuid.Nil { // the store gives one a fresh id, never one given
+			if seen[e.ID] {
+				return invalid(arg("id"), "%s is given twice", e.ID)
+			}
+			seen[e.ID] = true
 		}
 		if path, v, ok := pmd.NonFinite(e.Data); ok {
 			return invalid(arg("data")+path, "%v is not a JSON number", v)
@@ -52,6 +63,26 @@ func checkEvents(events []pmd.EventData) error {
 		if path, k, ok := pmd.NonStringKey(e.Metadata); ok {
 			return invalid(arg("metadata")+path, "the key %v is not a string: metadata is a JSON object, whose keys are strings", k)
 		}
+	}
+	return nil
+}
+
+// checkLinks checks the ids of a link as the store does before writing: at least one,
+// none the nil UUID, none given twice.
+func checkLinks(ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return invalid("event_ids", "must hold at least one entry")
+	}
+	seen := make(map[uuid.UUID]bool, len(ids))
+	for i, id := range ids {
+		arg := fmt.Sprintf("event_ids[%d].id", i)
+		if id == uuid.Nil {
+			return invalid(arg, "must not be the nil UUID")
+		}
+		if seen[id] {
+			return invalid(arg, "%s is given twice", id)
+		}
+		seen[id] = true
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 		return nil
 	}
 	placed := pmd.EventData{Type: "Placed"}
+	withID := pmd.EventData{ID: id, Type: "Placed"}
 	nan := pmd.EventData{Type: "Placed", Data: map[string]any{"ratio": math.NaN()}}
 	intKeys := pmd.EventData{Type: "Placed", Data: map[string]any{"counts": map[int]int{1: 2}}}
 	boolKeys := pmd.EventData{Type: "Placed", Metadata: map[string]any{"seen": map[bool]int{true: 1}}}
@@ -91,6 +92,21 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 		{"append metadata with a map whose keys are bools",
 			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any, boolKeys); return err },
 			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any, boolKeys); return err }},
+		{"append no event",
+			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any); return err },
+			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any); return err }},
+		{"append an id twice",
+			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any, withID, placed, withID); return err },
+			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any, withID, placed, withID); return err }},
+		{"link no event",
+			func() error { _, err := s.Link(ctx, "Order$1", pmd.Any); return err },
+			func() error { _, err := c.Link(ctx, "Order$1", pmd.Any); return err }},
+		{"link the nil id",
+			func() error { _, err := s.Link(ctx, "Order$1", pmd.Any, id, uuid.Nil); return err },
+			func() error { _, err := c.Link(ctx, "Order$1", pmd.Any, id, uuid.Nil); return err }},
+		{"link an id twice",
+			func() error { _, err := s.Link(ctx, "Order$1", pmd.Any, id, id); return err },
+			func() error { _, err := c.Link(ctx, "Order$1", pmd.Any, id, id); return err }},
 		{"link into an empty stream name",
 			func() error { _, err := s.Link(ctx, "", pmd.Any, id); return err },
 			func() error { _, err := c.Link(ctx, "", pmd.Any, id); return err }},
