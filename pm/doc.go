@@ -111,7 +111,9 @@
 // command is never issued twice: one written before the panic (Apply panicked at the
 // records of a decision just written) counts as issued, and is delivered. Process,
 // ProcessPage and List show the process with the panic (Panic) and the state before
-// it, whether their own fold panics or the running manager holds it.
+// it, whether their own fold panics or the running manager holds it; one held at its
+// first event, which has no stream (nothing of it was written), with no event and
+// Version -1.
 // A panic in ProcessID or NoProcessID leaves the event's process unknown, and any later
 // event may be of that process: the manager holds at that event, handling no later one
 // (nor checking a deadline, nor removing a process) until Run starts again, so that the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,10 +25,12 @@ type ListOptions struct {
 	// StatusExpired), or those with a parked command (StatusParked); "" keeps all.
 	Status Status
 	// OlderThan keeps the processes whose first event is at least this old; IdleFor
-	// those whose last event is. 0 keeps all.
+	// those whose last event is. 0 keeps all. A process held at its first event (see
+	// Manager.Process), which has none, is kept by neither.
 	OlderThan, IdleFor time.Duration
 	// ByAge lists the oldest process (by its first event) first, rather than in id
-	// order: the processes stuck longest come first.
+	// order: the processes stuck longest come first, after those held at their first
+	// event, which have none.
 	ByAge bool
 	// After is ListPage.Next of the page before; "" starts at the first.
 	After string
@@ -77,8 +80,8 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ListPage, error) 
 		switch {
 		case opts.Status == StatusParked && s.Parked == 0,
 			opts.Status != "" && opts.Status != StatusParked && s.Status != opts.Status,
-			opts.OlderThan > 0 && opts.Now.Sub(s.Created) < opts.OlderThan,
-			opts.IdleFor > 0 && opts.Now.Sub(s.LastActivity) < opts.IdleFor:
+			opts.OlderThan > 0 && (s.Created.IsZero() || opts.Now.Sub(s.Created) < opts.OlderThan),
+			opts.IdleFor > 0 && (s.LastActivity.IsZero() || opts.Now.Sub(s.LastActivity) < opts.IdleFor):
 			return false
 		}
 		return true
@@ -127,8 +130,12 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 	var all []aged
 	err := m.eachProcess(ctx, opts.Status, parked, "", func(id string) (bool, error) {
 		created, ok, err := m.created(ctx, id)
-		if err == nil && ok && (opts.OlderThan <= 0 || opts.Now.Sub(created) >= opts.OlderThan) {
+		switch {
+		case err != nil:
+		case ok && (opts.OlderThan <= 0 || opts.Now.Sub(created) >= opts.OlderThan):
 			all = append(all, aged{created.UnixNano(), id})
+		case !ok && opts.OlderThan <= 0 && m.isHeld(id):
+			all = append(all, aged{heldAge, id}) // held at its first event: it has none
 		}
 		return true, err
 	})
@@ -154,7 +161,11 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 		}
 		if len(out.Processes) == opts.Limit {
 			last := out.Processes[opts.Limit-1]
-			out.Next = strconv.FormatInt(last.Created.UnixNano(), 10) + "/" + last.ID
+			at := int64(heldAge)
+			if !last.Created.IsZero() {
+				at = last.Created.UnixNano()
+			}
+			out.Next = strconv.FormatInt(at, 10) + "/" + last.ID
 			break
 		}
 		out.Processes = append(out.Processes, s)
@@ -162,9 +173,14 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 	return out, nil
 }
 
+// heldAge is where a listing by age puts a process held at its first event, which has
+// none: first.
+const heldAge = math.MinInt64
+
 // eachProcess calls fn with the id of each process after after, in id order, until
 // fn returns false: the processes with a parked command for StatusParked, else every
-// process stream of the manager.
+// process stream of the manager, and the processes the manager holds that have none
+// (held at their first event).
 func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[string]int, after string, fn func(id string) (bool, error)) error {
 	if status == StatusParked {
 		ids := make([]string, 0, len(parked))
@@ -186,6 +202,7 @@ func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[str
 	if after != "" {
 		from = prefix + after
 	}
+	held := m.heldAfter(after) // merged in where their ids sort, each once
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -196,7 +213,17 @@ func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[str
 		}
 		for _, s := range page {
 			id := strings.TrimPrefix(s.Name, prefix)
-			if !s.Exists || checkStoredProcessID(m.name, id) != "" {
+			for len(held) > 0 && held[0] < id {
+				if more, err := fn(held[0]); err != nil || !more {
+					return err
+				}
+				held = held[1:]
+			}
+			alsoHeld := len(held) > 0 && held[0] == id
+			if alsoHeld {
+				held = held[1:]
+			}
+			if !alsoHeld && (!s.Exists || checkStoredProcessID(m.name, id) != "") {
 				continue // deleted, or not a stream this manager could have written
 			}
 			if more, err := fn(id); err != nil || !more {
@@ -204,10 +231,16 @@ func (m *Manager) eachProcess(ctx context.Context, status Status, parked map[str
 			}
 		}
 		if len(page) < streamsPageSize {
-			return nil
+			break
 		}
 		from = page[len(page)-1].Name
 	}
+	for _, id := range held {
+		if more, err := fn(id); err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // created is the timestamp of the first event of process id; ok is false when it has
@@ -251,14 +284,21 @@ func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t tim
 }
 
 // summary folds process id for its line in a list; ok is false when it has no event
-// (deleted since it was listed).
+// (deleted since it was listed), unless the manager holds it (held at its first event:
+// it shows the panic, Version -1 and no time).
 func (m *Manager) summary(ctx context.Context, id string, parked map[string]int) (ProcessSummary, bool, error) {
 	var damaged []int64
 	e, err := m.foldFor(ctx, id, &damaged)
-	if err != nil || !e.exists {
+	if err != nil {
 		return ProcessSummary{}, false, err
 	}
 	l := e.p.ledger()
+	if !e.exists {
+		if !m.isHeld(id) {
+			return ProcessSummary{}, false, nil
+		}
+		return ProcessSummary{ID: id, Status: l.status(), Version: l.last, Parked: parked[id], Panic: m.panicOf(id, e.p)}, true, nil
+	}
 	// The commands the newest snapshot lists as issued are counted as it says: reading
 	// each to see whether its record was damaged since (as ProcessPage does, to show
 	// them) would cost a list page a read per command of every process on it, thousands

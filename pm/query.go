@@ -36,7 +36,9 @@ type ProcessSummary struct {
 
 // Process returns everything about process id: its stream, the state after each of
 // its events, its commands, pending deadlines and delivery attempts. It reads the store; the Manager need not be running.
-// A process with no event is ErrProcessNotFound.
+// A process with no event is ErrProcessNotFound, unless the manager holds it: one that
+// a callback of the definition panicked for at its first event has no event (nothing
+// of it was written), and is shown with the panic, Version -1 and Init's state.
 func (m *Manager) Process(ctx context.Context, id string) (Process, error) {
 	var states []any
 	p, events, damaged, err := m.replay(ctx, id, &states)
@@ -68,6 +70,29 @@ func (m *Manager) panicOf(id string, p proc) string {
 		return pe.Error()
 	}
 	return ""
+}
+
+// isHeld reports whether the manager holds process id (see hold): one held at its
+// first event has no stream, and the views show it all the same.
+func (m *Manager) isHeld(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.held[id] != nil
+}
+
+// heldAfter is the ids of the processes the manager holds that sort after after,
+// sorted: List shows those that have no stream where their ids sort.
+func (m *Manager) heldAfter(after string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id := range m.held {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Processes lists the processes whose ids sort after after, in id order, at most limit
@@ -131,6 +156,9 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (p proc,
 	p = m.def.start(id, t)
 	for e, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{}) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
+			if m.isHeld(id) {
+				return p, nil, nil, nil // held at its first event: nothing of it was written
+			}
 			return nil, nil, nil, fmt.Errorf("pm: %s: %w", stream, ErrProcessNotFound)
 		}
 		if ce := damageIn(err, stream); ce != nil {
@@ -158,7 +186,8 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (p proc,
 // PageOptions.PageBytes set, only the newest of those that fit in that many bytes (the
 // last of the page however large). Snapshot says which snapshot State was folded from;
 // Older, where the next page (to the past) ends. It reads the page, the events after
-// the newest snapshot and one command record per command, never the whole stream.
+// the newest snapshot and one command record per command, never the whole stream. A
+// process the manager holds at its first event is shown as Process shows it.
 func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limit int, opts ...PageOptions) (Process, error) {
 	if limit <= 0 {
 		limit = 100
@@ -176,7 +205,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	if err != nil {
 		return Process{}, err
 	}
-	if !e.exists {
+	if !e.exists && !m.isHeld(id) {
 		return Process{}, fmt.Errorf("pm: %s: %w", stream, ErrProcessNotFound)
 	}
 	l := e.p.ledger()
@@ -203,7 +232,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 			return Process{}, err
 		}
 	}
-	if hi >= lo {
+	if hi >= lo && e.exists {
 		b := pageBound{bytes: o.PageBytes, states: !l.erased}
 		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b, &damaged); err != nil {
 			return Process{}, err
