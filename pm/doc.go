@@ -123,7 +123,9 @@
 // once the events before it are handled. Commands issued already are still delivered.
 // Memory returns a panic of Init, Apply or Decide as a *PanicError, and holds the
 // process as Run does, from its first event on: its later Handle and Advance return the
-// same one, and Memory.Process shows it with the panic.
+// same one, and Memory.Process shows it with the panic. As in Run, the other processes
+// go on: Advance fires their due deadlines past a held one, returning their commands
+// with the first panic.
 //
 // A damaged record (a bad sector; the store lists it in its problems until a repair) of
 // a handled type is logged and passed over: its process goes on without the fact. So is

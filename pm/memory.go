@@ -117,7 +117,11 @@ func (m *Memory[S]) Handle(e pmd.Event) ([]Command, error) {
 }
 
 // Advance moves the clock on by d and fires the deadlines that are due, process by
-// process in order of their first due deadline, returning the commands they issue.
+// process in order of their first due deadline, returning the commands they issue. A
+// process the definition panics for (or panicked for before) is held, as in the
+// runtime, and the other processes go on: their deadlines fire, and Advance returns
+// their commands with the first *PanicError. A decision the runtime would refuse (a
+// DecideError: Run stops) ends Advance at once.
 func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 	m.now = m.now.Add(d)
 	type due struct {
@@ -137,14 +141,21 @@ func (m *Memory[S]) Advance(d time.Duration) ([]Command, error) {
 		return cmp.Compare(a.id, b.id)
 	})
 	var out []Command
+	var held error // the first *PanicError
 	for _, d := range list {
 		cmds, err := m.step(m.procs[d.id], nil, nil, m.now)
-		if err != nil {
+		out = append(out, cmds...) // Apply panicking at a record just written: they stand
+		var pe *PanicError
+		switch {
+		case errors.As(err, &pe):
+			if held == nil {
+				held = err
+			}
+		case err != nil:
 			return out, err
 		}
-		out = append(out, cmds...)
 	}
-	return out, nil
+	return out, held
 }
 
 func (m *Memory[S]) proc(id string) *memProc[S] {
@@ -229,10 +240,11 @@ func (m *Memory[S]) Commands() []Command { return slices.Clone(m.issued) }
 
 // State returns the state of process id and whether the process is known: it has an
 // event, or the definition panicked at its first (held, with the state before the panic).
+// For an unknown process it is Init's state, or the zero state if Init panics.
 func (m *Memory[S]) State(id string) (S, bool) {
 	mp, ok := m.procs[id]
 	if !ok {
-		return m.def.Init(id), false
+		return m.def.newProcess(id, memoryTrust).s, false // a panicking Init caught: the zero state
 	}
 	return mp.p.s, true
 }
