@@ -316,8 +316,12 @@
 // attempt waits for its record to land before its command is attempted again or the
 // next goes out; a checkpoint or a snapshot not written is written later (a stale
 // checkpoint only makes the next start read more). Retry and Skip return the store's
-// error at once. A WARN says so at most once a minute; Run still returns as soon as its
-// ctx ends. Any other failure of a write stops Run as before, and so does a store that
+// error at once. A WARN says so at most once a minute, advising to free the disk only
+// when the cause is the disk's (a file's error): a cluster node that has no leader, is
+// not the leader or was removed refuses writes too, and the last checkpoint (or
+// position) of a manager (or subscription) such a node stops, as it stops or loses its
+// leadership, is refused so routinely that it is logged at INFO. Run still returns as
+// soon as its ctx ends. Any other failure of a write stops Run as before, and so does a store that
 // stopped writing until it is opened again (pmd.ErrNeedsRestart: its index could not
 // take a write already in the log), which does not recover by itself, whatever the
 // write it refuses (a checkpoint's or a snapshot's too).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -372,6 +374,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	err = m.saveCheckpoint(context.WithoutCancel(ctx))
 	switch {
+	case waitable(err) && !diskCause(err):
+		// A cluster node that stops, lost its leadership or was removed (which stopped
+		// the manager): routine, and no WARN (stoppedUnwritable).
+		m.logger.Info(stoppedUnwritable+"the checkpoint is not written (the events after the last one written are read again at the next start, which changes nothing)",
+			"manager", m.name, "err", err)
 	case waitable(err):
 		m.warnUnwritable(err, "the checkpoint is not written (the events after the last one written are read again at the next start, which changes nothing)")
 	case err != nil && !errors.Is(err, pmd.ErrClosed):
@@ -1249,7 +1256,8 @@ func waitable(err error) bool {
 }
 
 // warnUnwritable logs, at most once a minute, that the store cannot write now, so that
-// the manager's write err waits, or is made later (then says which).
+// the manager's write err waits, or is made later (then says which), with the advice
+// that fits err's cause (unwritableAdvice).
 func (m *Manager) warnUnwritable(err error, then string) {
 	m.mu.Lock()
 	held, ok := m.unwritable.Log(m.clock.Now())
@@ -1257,9 +1265,35 @@ func (m *Manager) warnUnwritable(err error, then string) {
 	if !ok {
 		return
 	}
-	m.logger.Warn("pm: the store cannot write now, so the process manager cannot write: "+then+"; free the disk (the store says why in its problems, /healthz)",
+	m.logger.Warn("pm: the store cannot write now, so the process manager cannot write: "+then+"; "+unwritableAdvice(err),
 		"manager", m.name, "held", held, "err", err)
 }
+
+// diskCause reports whether err, a write the store refused as unavailable, failed on a
+// file of the store (a file operation's error: a full disk, an I/O error), which freeing
+// the disk may cure, rather than for a cause of a cluster's, which it does not: a node
+// that has no leader, is not the leader (any more, as when it stops) or was removed
+// refuses the write with the reason cluster gives, naming no file.
+func diskCause(err error) bool {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	return errors.As(err, &pe) || errors.As(err, &errno)
+}
+
+// unwritableAdvice is what an operator does about a write the store refused for err
+// now: to free the disk only when its cause is one (diskCause).
+func unwritableAdvice(err error) string {
+	if diskCause(err) {
+		return "free the disk (the store says why in its problems, /healthz)"
+	}
+	return "err says why (a cluster node writes only while it is the leader, which runs the process managers)"
+}
+
+// stoppedUnwritable starts the INFO line, in place of a WARN, about the last write of
+// a manager or subscription that stopped, refused for a cause that is not the disk's
+// (diskCause): a cluster node that stops, lost its leadership or was removed stops them,
+// and then refuses their writes; the next start, on the next leader, reads again.
+const stoppedUnwritable = "pm: stopped while the store cannot write (not for its disk): "
 
 // handledTypes is the handled types, sorted, without duplicates: what a checkpoint
 // carries.

@@ -449,7 +449,7 @@ func (s *Subscription) Run(ctx context.Context) error {
 	if fatal != nil {
 		return fatal
 	}
-	if err := s.save(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pmd.ErrClosed) {
+	if err := s.save(context.WithoutCancel(ctx), true); err != nil && !errors.Is(err, pmd.ErrClosed) {
 		return err
 	}
 	return nil
@@ -739,13 +739,14 @@ func (s *Subscription) warnContended(err error) {
 }
 
 // warnUnwritable logs, at most once a minute, that the store cannot write now, so that
-// the subscription's write err waits (then says how). Called with writing held.
+// the subscription's write err waits (then says how), with the advice that fits err's
+// cause (unwritableAdvice). Called with writing held.
 func (s *Subscription) warnUnwritable(err error, then string) {
 	held, ok := s.unwritable.Log(s.clock.Now())
 	if !ok {
 		return
 	}
-	s.logger.Warn("pm: the store cannot write now, so the subscription cannot write to its stream: "+then+"; free the disk (the store says why in its problems, /healthz)",
+	s.logger.Warn("pm: the store cannot write now, so the subscription cannot write to its stream: "+then+"; "+unwritableAdvice(err),
 		"subscription", s.name, "stream", SubscriptionStream(s.name), "held", held, "err", err)
 }
 
@@ -816,7 +817,7 @@ func (s *Subscription) saveLoop(ctx context.Context) error {
 		if err := s.wait(ctx, func() bool { return s.position > s.saved }); err != nil {
 			return nil
 		}
-		if err := s.save(ctx); err != nil {
+		if err := s.save(ctx, false); err != nil {
 			if ctx.Err() != nil || errors.Is(err, pmd.ErrClosed) {
 				return nil
 			}
@@ -837,8 +838,9 @@ func (s *Subscription) saveLoop(ctx context.Context) error {
 // store cannot write now (a full disk), it logs that (warnContended, warnUnwritable)
 // and returns nil, leaving the position for the next save; one not saved only means
 // that the events after the saved one are delivered again after a restart (at least
-// once).
-func (s *Subscription) save(ctx context.Context) error {
+// once). stopping says that Run is returning: a write refused then for a cause that is
+// not the disk's (a cluster node that stops or lost its leadership) is logged at INFO.
+func (s *Subscription) save(ctx context.Context, stopping bool) error {
 	s.writing.Lock()
 	defer s.writing.Unlock()
 	s.mu.Lock()
@@ -854,6 +856,10 @@ func (s *Subscription) save(ctx context.Context) error {
 	switch {
 	case errors.Is(err, pmd.ErrWrongExpectedVersion):
 		s.warnContended(err)
+		return nil
+	case waitable(err) && stopping && !diskCause(err):
+		s.logger.Info(stoppedUnwritable+"the subscription's position is not written (events after the one written may be delivered again after a restart)",
+			"subscription", s.name, "stream", SubscriptionStream(s.name), "err", err)
 		return nil
 	case waitable(err):
 		s.warnUnwritable(err, "its position is written later (events after the one written may be delivered again after a restart)")
