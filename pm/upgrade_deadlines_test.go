@@ -80,13 +80,20 @@ func (s *sent) take() []string {
 
 // TestUpgradeKeepsDeadlinesParkedAndSnapshots opens a store whose process manager and
 // subscription were run by pmd at 1bf8b17, before 8b405c2 gave the runtime's records
-// ids of their own (testdata/deadlines1): its pending deadlines fire once, when due;
+// ids of their own (testdata/deadlines1), and one run by pmd at eb5a890, whose snapshots
+// also predate cc8e14d's "own" field (testdata/deadlines0): its pending deadlines fire once, when due;
 // the deadline it issued and the commands it delivered are not issued again; its parked
 // command stays parked until Retry, then goes out under its old id; the process with
 // snapshots folds to the same state and decides on it; the subscription keeps its
 // parked event and its position; a restart delivers nothing again; and pmd verify
 // finds the store clean.
 func TestUpgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T) {
+	for _, fixture := range []string{"deadlines0", "deadlines1"} {
+		t.Run(fixture, func(t *testing.T) { upgradeKeepsDeadlinesParkedAndSnapshots(t, fixture) })
+	}
+}
+
+func upgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T, fixture string) {
 	ctx := context.Background()
 	var want struct {
 		Clock     time.Time         `json:"clock"`
@@ -95,7 +102,7 @@ func TestUpgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T) {
 		Audit     []string          `json:"audit"`
 		Parked    string            `json:"parked"`
 	}
-	b, err := os.ReadFile(filepath.Join("testdata", "deadlines1", "want.json"))
+	b, err := os.ReadFile(filepath.Join("testdata", fixture, "want.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +110,19 @@ func TestUpgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "deadlines1", "store"))); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", fixture, "store"))); err != nil {
 		t.Fatal(err)
 	}
 	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(processStream(t, s, "Orders.snapshots$5")) == 0 {
+	snapshots := processStream(t, s, "Orders.snapshots$5")
+	if len(snapshots) == 0 {
 		t.Fatal("the fixture's order 5 has no snapshots")
+	}
+	if _, own := snapshots[0].Data["own"]; own != (fixture == "deadlines1") {
+		t.Fatalf("the fixture's snapshot has own %v: %v", own, snapshots[0].Data)
 	}
 
 	clock := pmtest.NewClock(want.Clock)
