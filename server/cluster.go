@@ -150,7 +150,7 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 		ctx, out, end = s.whileServing(ctx, w)
 		defer end()
 	}
-	resp, err := s.sendToLeader(ctx, r, long, leaderRead)
+	resp, err := s.sendToLeader(ctx, r, leaderRead)
 	if err != nil {
 		if ctx.Err() != nil && s.isStopping() {
 			// The wait for a leader, or the forward, ended with this node's stop: a
@@ -230,11 +230,12 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 // r's body is read first, under the server's MaxBody and memory budget as a handler's
 // (readRaw), and each forward sends it from memory: a body streamed into a forward
 // refused at the dial could not be sent again, and the server only sees a client leave
-// once its body is read. A long route (a relayed subscription or scavenge) gives the
-// body's reservation back once the leader answered, rather than hold it while it runs.
-func (s *Server) sendToLeader(ctx context.Context, r *http.Request, long, leaderRead bool) (*http.Response, error) {
+// once its body is read. The body of a GET or HEAD is not read, nor sent: no route reads
+// one, and a relayed subscription would hold it in memory, outside the budget, for as
+// long as it runs.
+func (s *Server) sendToLeader(ctx context.Context, r *http.Request, leaderRead bool) (*http.Response, error) {
 	var body []byte
-	if r.ContentLength != 0 {
+	if r.ContentLength != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		var err error
 		if body, err = readRaw(r); err != nil {
 			return nil, err
@@ -262,9 +263,6 @@ func (s *Server) sendToLeader(ctx context.Context, r *http.Request, long, leader
 		}
 		resp, err := s.forwarder.Do(req)
 		if err == nil {
-			if long {
-				reservationOf(r.Context()).free()
-			}
 			return resp, nil
 		}
 		if ctx.Err() != nil {
@@ -322,12 +320,18 @@ func leaderRequest(ctx context.Context, r *http.Request, body []byte, addr strin
 	}
 	var b io.Reader = http.NoBody
 	if len(body) > 0 {
-		b = bytes.NewReader(body) // sets the ContentLength, and GetBody for the transport's own retries
+		b = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), b)
 	if err != nil {
 		return nil, err
 	}
+	// Without GetBody the transport never sends the request again by itself: it would
+	// send a POST again, once its whole body was written, on a kept-alive connection
+	// that broke, when the client's headers include an Idempotency-Key, which pmd does
+	// not honour: the leader would apply the write twice. A request that had a
+	// connection fails instead, saying it may have been applied.
+	req.GetBody = nil
 	for k, v := range r.Header {
 		switch k {
 		case "Origin", "Connection", "Content-Length", "Accept-Encoding":

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestForwardIsNotSentAgainOnABrokenKeptAliveConnection: Go's transport sends a POST
+// again by itself when a kept-alive connection breaks after the request was written,
+// if the request can be rewound and carries an Idempotency-Key. pmd does not honour
+// that header, so the leader would apply the write twice: the follower's forward is
+// never sent again, and its 503 says the write may have been applied.
+func TestForwardIsNotSentAgainOnABrokenKeptAliveConnection(t *testing.T) {
+	for _, header := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
+		t.Run(header, func(t *testing.T) {
+			var got atomic.Int32 // the requests for Order$2 the leader read whole
+			leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if !strings.HasSuffix(r.URL.Path, "Order$2") {
+					w.WriteHeader(http.StatusCreated) // the connection stays open for the next
+					return
+				}
+				got.Add(1)
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Errorf("hijack: %v", err)
+					return
+				}
+				conn.(*net.TCPConn).SetLinger(0) // a reset, after the whole request was read
+				conn.Close()
+			}))
+			defer leader.Close()
+			u, err := url.Parse(leader.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(New(openStore(t), Options{Logger: quiet(), Node: newLeaderSequence(u.Host)}))
+			defer ts.Close()
+			for _, stream := range []string{"Order$1", "Order$2"} {
+				req, err := http.NewRequest("POST", ts.URL+"/v1/streams/"+stream, strings.NewReader(appendBody))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set(header, "k-"+stream)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if stream == "Order$1" {
+					if resp.StatusCode != http.StatusCreated {
+						t.Fatalf("POST %s: %d %s, want 201", stream, resp.StatusCode, b)
+					}
+					continue
+				}
+				if code, msg := errorMessage(b); resp.StatusCode != http.StatusServiceUnavailable || code != "unavailable" || !strings.Contains(msg, "may have been applied") {
+					t.Fatalf("POST %s: %d %s, want 503 saying the write may have been applied", stream, resp.StatusCode, b)
+				}
+			}
+			if n := got.Load(); n != 1 {
+				t.Fatalf("the leader read the write %d times, want once", n)
+			}
+		})
+	}
+}
+
+// TestForwardSendsNoBodyOfAGet: a follower neither reads nor forwards the body of a GET
+// (no route reads one): a relayed subscription would otherwise hold it in memory, beyond
+// the memory budget, for as long as it runs.
+func TestForwardSendsNoBodyOfAGet(t *testing.T) {
+	live, seen := liveLeader(t)
+	ts := httptest.NewServer(New(openStore(t), Options{Logger: quiet(), Node: newLeaderSequence(live)}))
+	defer ts.Close()
+	req, err := http.NewRequest("GET", ts.URL+"/v1/streams/Order$1?consistency=leader", strings.NewReader(strings.Repeat("x", 1<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("GET through the follower: %d, want the leader's 201", resp.StatusCode)
+	}
+	if a := <-seen; a.method != "GET" || a.body != "" {
+		t.Fatalf("the leader was asked %s with a body of %d bytes, want a GET without one", a.method, len(a.body))
+	}
+}
