@@ -280,7 +280,11 @@ func unknownKeys(doc *yaml.Node, path string) error {
 				continue
 			}
 			for n := 0; n+1 < len(e.Content); n += 2 {
-				switch k := e.Content[n]; k.Value {
+				k := e.Content[n]
+				if k.Tag == "!!merge" {
+					continue // <<: *entry, whose keys the decoder checks
+				}
+				switch k.Value {
 				case "name", "sha256", "scopes", "streams":
 				default:
 					return fmt.Errorf("%s:%d: tokens[%d]: unknown key %q (known keys: name, sha256, scopes, streams)", path, e.Line, j, k.Value)

@@ -73,6 +73,11 @@ func TestTokenFileErrors(t *testing.T) {
 			}
 		})
 	}
+	// A merge key takes another entry's keys, as it did before unknown keys were named.
+	merged := "tokens:\n  - &a {name: a, sha256: " + h + ", scopes: [read]}\n  - {<<: *a, name: b, sha256: " + sha("y") + "}\n"
+	if tokens, err := LoadTokens(writeFile(t, "tokens.yaml", merged)); err != nil || tokens.Len() != 2 {
+		t.Fatalf("a token file with a merge key: %v, want its two tokens", err)
+	}
 	if _, err := LoadTokens(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
 		t.Fatal("a missing token file loaded")
 	}
