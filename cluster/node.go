@@ -716,7 +716,7 @@ func (n *Node) tryJoin(addrs []string) bool {
 				// asks again; a secret that does not match is not, and is said.
 				if errors.Is(err, ErrSecret) || resp.Error != "" {
 					if ok, held := n.joinLog.allow(time.Now()); ok {
-						n.logger.Warn("cluster: a node refused to add this one", "via", a, "err", err, "not_logged", held)
+						n.logger.Warn("cluster: a node refused to add this one", "via", a, "err", err, "suppressed", held)
 					}
 				}
 			case resp.NotLeader && resp.Leader != "" && resp.Leader != a:

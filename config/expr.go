@@ -266,7 +266,7 @@ func (l *ExpressionLog) Report(e ExpressionError) {
 		logger = slog.Default()
 	}
 	logger.Warn("pm: an expression of the config file failed to evaluate", "manager", e.Manager, "where", e.Where,
-		"expression", e.Source, "process", e.ProcessID, "err", e.Err, "unlogged_since_last", quiet)
+		"expression", e.Source, "process", e.ProcessID, "err", e.Err, "suppressed", quiet)
 }
 
 // Count is how many errors of manager's expressions were reported.

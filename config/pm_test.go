@@ -410,7 +410,7 @@ func TestExpressionLogIsRateLimited(t *testing.T) {
 			t.Errorf("line %d = %s, want %s", i, lines[i], w)
 		}
 	}
-	if !strings.Contains(lines[3], "unlogged_since_last=2") || !strings.Contains(lines[0], `expression="data.guests >= 10" process=1 err=bad`) {
+	if !strings.Contains(lines[3], "suppressed=2") || !strings.Contains(lines[0], `expression="data.guests >= 10" process=1 err=bad`) {
 		t.Errorf("lines do not say what failed or how many were not logged:\n%s", buf.String())
 	}
 }

@@ -29,7 +29,7 @@ func TestBackgroundErrorsAreDeduplicated(t *testing.T) {
 		t.Fatalf("%d lines, want 3:\n%s", len(lines), buf.String())
 	}
 	if !strings.Contains(lines[0], "000004") || !strings.Contains(lines[1], "another") ||
-		!strings.Contains(lines[2], "000004") || !strings.Contains(lines[2], "repeated=38") {
+		!strings.Contains(lines[2], "000004") || !strings.Contains(lines[2], "suppressed=38") {
 		t.Fatalf("unexpected lines:\n%s", buf.String())
 	}
 }

@@ -1340,7 +1340,7 @@ func (b *bgErrors) report(err error) {
 		return
 	}
 	if repeated > 0 {
-		b.logger.Error("index: background error", "err", err, "repeated", repeated)
+		b.logger.Error("index: background error", "err", err, "suppressed", repeated)
 	} else {
 		b.logger.Error("index: background error", "err", err)
 	}

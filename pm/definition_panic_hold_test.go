@@ -187,7 +187,7 @@ func TestManyHeldProcessesAreLoggedOnceAMinute(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	badFact("f")
 	r.idle(t)
-	if lines := logs.lines("Apply bug"); len(lines) != 2 || !strings.Contains(lines[1], "unlogged_since_last=4") {
+	if lines := logs.lines("Apply bug"); len(lines) != 2 || !strings.Contains(lines[1], "suppressed=4") {
 		t.Errorf("%d log lines about the panics a minute later (the last says %q); want a second, counting the 4 not logged", len(lines), lines[len(lines)-1][:min(len(lines[len(lines)-1]), 300)])
 	}
 }

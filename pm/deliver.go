@@ -461,7 +461,7 @@ func (d *dispatcher) hangLocked(r *receiver, now time.Time) bool {
 	if quiet, log := r.hangLog.Log(now); log {
 		d.logger.Warn("pm: a "+x.what()+" delivery hangs; the receiver's other deliveries go on beside it",
 			append(d.src.attrs(x), "receiver", x.receiver, "running_for", now.Sub(x.startedAt), "hung", r.hung,
-				"unlogged_since_last", quiet)...)
+				"suppressed", quiet)...)
 	}
 	return true
 }

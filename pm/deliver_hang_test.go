@@ -180,7 +180,7 @@ func TestHangingIsLoggedOncePerMinute(t *testing.T) {
 	clock.now = clock.now.Add(time.Minute)
 	d.lateLocked(clock.now)
 	d.startLocked()
-	if logged.count() != 2 || !strings.Contains(logged.String(), "unlogged_since_last=5") {
+	if logged.count() != 2 || !strings.Contains(logged.String(), "suppressed=5") {
 		t.Fatalf("a minute later, want a second line counting the 5 not logged:\n%s", logged.String())
 	}
 }

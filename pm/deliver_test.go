@@ -585,9 +585,9 @@ func TestUnmatchedEventsAreCountedAndLoggedRateLimited(t *testing.T) {
 	}
 	lines := logs.lines("belongs to no process")
 	want := []string{
-		"type=CustomerConfirmedMenu position=1 reason=\"it has no process id\" unlogged_since_last=0",
-		"type=CatererConfirmedMenu position=4 reason=\"it has no process id\" unlogged_since_last=0",
-		"type=CustomerConfirmedMenu position=5 reason=\"it has no process id\" unlogged_since_last=2",
+		"type=CustomerConfirmedMenu position=1 reason=\"it has no process id\" suppressed=0",
+		"type=CatererConfirmedMenu position=4 reason=\"it has no process id\" suppressed=0",
+		"type=CustomerConfirmedMenu position=5 reason=\"it has no process id\" suppressed=2",
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("logged %d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))

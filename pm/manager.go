@@ -563,7 +563,7 @@ func (m *Manager) unmatched(ev *pmd.Event, reason string) {
 	if log {
 		m.logger.Warn("pm: skipping a handled event that belongs to no process", "manager", m.name,
 			"event", ev.ID, "type", ev.Type, "position", ev.Position, "reason", reason,
-			"unlogged_since_last", quiet)
+			"suppressed", quiet)
 	}
 }
 
@@ -704,7 +704,7 @@ func (m *Manager) hold(pid string, pe *PanicError, tasks []task) {
 	if log {
 		m.logger.Error("pm: the definition panicked: the process is held until the manager starts again",
 			"manager", m.name, "process", pid, "callback", pe.Callback, "version", pe.Version,
-			"panic", pe.Value, "stack", pe.Stack, "unlogged_since_last", quiet)
+			"panic", pe.Value, "stack", pe.Stack, "suppressed", quiet)
 	}
 }
 
@@ -1266,7 +1266,7 @@ func (m *Manager) warnUnwritable(err error, then string) {
 		return
 	}
 	m.logger.Warn("pm: the store cannot write now, so the process manager cannot write: "+then+"; "+unwritableAdvice(err),
-		"manager", m.name, "held", held, "err", err)
+		"manager", m.name, "suppressed", held, "err", err)
 }
 
 // diskCause reports whether err, a write the store refused as unavailable, failed on a

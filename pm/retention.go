@@ -131,6 +131,6 @@ func (m *Manager) lateEvent(ev *pmd.Event, pid, why string) {
 	if log {
 		m.logger.Warn("pm: "+why,
 			"manager", m.name, "process", pid, "event", ev.ID, "type", ev.Type, "position", ev.Position,
-			"unlogged_since_last", quiet)
+			"suppressed", quiet)
 	}
 }

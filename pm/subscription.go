@@ -735,7 +735,7 @@ func (s *Subscription) warnContended(err error) {
 		return
 	}
 	s.logger.Warn("pm: another writer keeps appending to the subscription's stream: the subscription's records wait, and its position is saved later (events after it may be delivered again after a restart); stop that writer",
-		"stream", SubscriptionStream(s.name), "held", held, "err", err)
+		"stream", SubscriptionStream(s.name), "suppressed", held, "err", err)
 }
 
 // warnUnwritable logs, at most once a minute, that the store cannot write now, so that
@@ -747,7 +747,7 @@ func (s *Subscription) warnUnwritable(err error, then string) {
 		return
 	}
 	s.logger.Warn("pm: the store cannot write now, so the subscription cannot write to its stream: "+then+"; "+unwritableAdvice(err),
-		"subscription", s.name, "stream", SubscriptionStream(s.name), "held", held, "err", err)
+		"subscription", s.name, "stream", SubscriptionStream(s.name), "suppressed", held, "err", err)
 }
 
 // feed reads the matching events from the position on, live once caught up, and
