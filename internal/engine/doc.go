@@ -19,7 +19,8 @@
 //   - One process at a time: Open fails with ErrLocked while another holds the lock.
 //   - Open upgrades a format 1 directory (an in-memory index checkpoint, index.ckpt) by
 //     building the index from the log once, with progress logged, then writes FORMAT
-//     and removes index.ckpt. A crash during the upgrade leaves format 1, upgraded again.
+//     and removes index.ckpt. A crash before FORMAT is written leaves format 1, upgraded
+//     again; one after it leaves index.ckpt, which the next Open removes.
 //   - Open raises a format 2 directory to format 3 (FORMAT replaced durably) before it
 //     writes anything else, and logs it: format 3's log may hold records and flags the
 //     releases of format 2 cannot read, so they must refuse the directory, as every

@@ -381,6 +381,11 @@ func (e *Engine) open() error {
 			return err
 		}
 		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory to format %d", Format), "dir", e.dir)
+	} else if err := os.Remove(filepath.Join(e.dir, oldCkpt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// A start killed in format 1's upgrade (above) after it wrote FORMAT, before it
+		// removed index.ckpt, left the checkpoint, as large as format 1's index was:
+		// nothing reads it any more.
+		return err
 	}
 	if e.opts.NoSync {
 		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)
