@@ -577,7 +577,7 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		if held, ce, ok := parseLostMarker(why); ok {
 			// Open removes this marker once the lost positions are filled and the
 			// index rebuilt over them.
-			e.logger.Warn("pmd: an earlier start found that the log lost records and stopped before it rebuilt the index; rebuilding it from the log", "dir", dir, "held", held)
+			e.logger.Warn("pmd: an earlier start found that the log lost records and stopped before it rebuilt the index; rebuilding it from the log", "dir", dir, "suppressed", held)
 			e.lostHeld = held
 			e.NoteDamage(ce)
 			if err := os.RemoveAll(dir); err != nil {
@@ -894,7 +894,7 @@ func (e *Engine) versionsJumped(gap *VersionGapError) {
 	if ok {
 		e.logger.Warn("pmd: a stream's versions jump after a skipped record (damaged, or removed by a scavenge): the versions in between are gone",
 			"stream", gap.Stream, "from", gap.Derived, "to", gap.Record, "position", gap.Position,
-			"unlogged_since_last", held, "note", "more jumps are counted, not logged, for a minute")
+			"suppressed", held, "note", "more jumps are counted, not logged, for a minute")
 	}
 }
 
