@@ -237,6 +237,9 @@ type Error struct {
 	// Position names the damaged record of a corrupt error (0 in any other), and
 	// Version its version when the read followed one stream.
 	Position, Version uint64
+	// NeedsRestart marks an unavailable error of a store that stopped writing until it
+	// is restarted: errors.Is(err, pmd.ErrNeedsRestart) holds, as for the store's own.
+	NeedsRestart bool
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -245,6 +248,9 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // documentation), so that code written against the embedded store's errors works with
 // the client's too.
 func (e *Error) Is(target error) bool {
+	if e.NeedsRestart && target == pmd.ErrNeedsRestart {
+		return true
+	}
 	s := sentinel(e.Code)
 	return s != nil && s == target
 }
@@ -404,19 +410,21 @@ func apiError(resp *http.Response, body []byte) *Error {
 	return e
 }
 
-// decodeError reads the daemon's error JSON, {"error": code, "message": ..., and for
-// corrupt "position" and "version"}, or returns nil if data is not that.
+// decodeError reads the daemon's error JSON, {"error": code, "message": ..., for
+// corrupt "position" and "version", for unavailable "needs_restart"}, or returns nil if
+// data is not that.
 func decodeError(data []byte) *Error {
 	var b struct {
-		Error    string `json:"error"`
-		Message  string `json:"message"`
-		Position uint64 `json:"position"`
-		Version  uint64 `json:"version"`
+		Error        string `json:"error"`
+		Message      string `json:"message"`
+		Position     uint64 `json:"position"`
+		Version      uint64 `json:"version"`
+		NeedsRestart bool   `json:"needs_restart"`
 	}
 	if json.Unmarshal(data, &b) != nil || b.Error == "" {
 		return nil
 	}
-	return &Error{Code: b.Error, Message: b.Message, Position: b.Position, Version: b.Version}
+	return &Error{Code: b.Error, Message: b.Message, Position: b.Position, Version: b.Version, NeedsRestart: b.NeedsRestart}
 }
 
 // do sends a request and decodes its JSON answer into out, if out is not nil.

@@ -764,12 +764,15 @@ type errorBody struct {
 	// to it, and a program should not have to parse the message to find which.
 	Position *uint64 `json:"position,omitempty"`
 	Version  *uint64 `json:"version,omitempty"`
+	// NeedsRestart marks an unavailable error that will not go away by itself
+	// (pmd.ErrNeedsRestart): a client that waits out a full disk gives up on it.
+	NeedsRestart bool `json:"needs_restart,omitempty"`
 }
 
 // newErrorBody is the body of an error answer with code and msg, naming the damaged
 // record when err is a *pmd.CorruptError that names one.
 func newErrorBody(code, msg string, err error) errorBody {
-	b := errorBody{Error: code, Message: msg}
+	b := errorBody{Error: code, Message: msg, NeedsRestart: errors.Is(err, pmd.ErrNeedsRestart)}
 	var ce *pmd.CorruptError
 	if errors.As(err, &ce) && ce.Position > 0 {
 		b.Position = &ce.Position
