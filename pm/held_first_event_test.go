@@ -41,10 +41,13 @@ func TestAProcessHeldAtItsFirstEventIsShown(t *testing.T) {
 				t.Errorf("Process(2): version %d, %d events, %d commands, panic %q, %v; want it held: version -1, no event, no command, the panic",
 					v.Version, len(v.Events), len(v.Commands), v.Panic, err)
 			}
-			page, err := r.ProcessPage(ctx, "2", -1, 10)
-			if err != nil || !strings.Contains(page.Panic, want) || page.Version != -1 || len(page.Events) != 0 || page.Older != -1 {
-				t.Errorf("ProcessPage(2): version %d, %d events, older %d, panic %q, %v; want it held: version -1, no event, the panic",
-					page.Version, len(page.Events), page.Older, page.Panic, err)
+			// Bounded by bytes too, as the HTTP view always asks for its pages.
+			for _, o := range []pm.PageOptions{{}, {PageBytes: 1 << 20}} {
+				page, err := r.ProcessPage(ctx, "2", -1, 10, o)
+				if err != nil || !strings.Contains(page.Panic, want) || page.Version != -1 || len(page.Events) != 0 || page.Older != -1 {
+					t.Errorf("ProcessPage(2, %+v): version %d, %d events, older %d, panic %q, %v; want it held: version -1, no event, the panic",
+						o, page.Version, len(page.Events), page.Older, page.Panic, err)
+				}
 			}
 			list, err := r.List(ctx, pm.ListOptions{})
 			if err != nil || len(list.Processes) != 3 {

@@ -214,7 +214,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		hi = before - 1
 	}
 	lo := max(l.first, hi-int64(limit)+1)
-	if o.PageBytes > 0 && hi >= lo {
+	if o.PageBytes > 0 && hi >= lo && e.exists {
 		// The events alone tell where the page starts at the latest: the fold then
 		// starts from the snapshot below that, not below limit events back.
 		if lo, err = m.pageStart(ctx, id, lo, hi, o.PageBytes); err != nil {

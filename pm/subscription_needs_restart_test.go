@@ -34,7 +34,7 @@ func TestAStoreStoppedUntilARestartFailsASubscription(t *testing.T) {
 		refused string // what Run's error says was refused
 	}{
 		{name: "position", refused: "write the position:"},
-		{name: "failure record", failing: true, refused: "store unavailable"},
+		{name: "failure record", failing: true, refused: "record a delivery:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, stop := stoppingStore(t)
