@@ -82,7 +82,8 @@ type ProcessSummary struct {
 	Commands  int    `json:"commands"`  // commands issued
 	Deadlines int    `json:"deadlines"` // pending deadlines
 	// Created is the timestamp of the first event of its stream, LastActivity that of
-	// the last; nil from a daemon that does not say.
+	// the last; nil from a daemon that does not say, and for a process whose stream
+	// holds no event (held at its first event: its definition panicked there).
 	Created      *time.Time `json:"created"`
 	LastActivity *time.Time `json:"last_activity"`
 	Parked       int        `json:"parked"` // its parked commands

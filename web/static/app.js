@@ -1332,7 +1332,11 @@
             ? el('p', { id: 'snapshot' }, 'Folded from the snapshot of version ' + p.snapshot.version + ' (',
               el('a', { href: href(['events', p.snapshot.id]) }, 'written ', time(p.snapshot.timestamp)),
               '), then the events after it.')
-            : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
+            : p.version < 0
+              // Held at its first event (the definition panicked there): nothing was
+              // written, and the state is the one the process starts from.
+              ? el('p', { id: 'snapshot' }, 'Its stream holds no event yet: the state is the one it starts from.')
+              : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
         p.erased ? null : json(p.state)].filter((n) => n !== null));
       for (const d of view.querySelectorAll('#timeline > li details')) {
         if (open.has(d.closest('li').dataset.id + ' ' + d.dataset.part)) d.open = true;
