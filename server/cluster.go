@@ -326,16 +326,16 @@ func leaderRequest(ctx context.Context, r *http.Request, body []byte, addr strin
 	if err != nil {
 		return nil, err
 	}
-	// Without GetBody the transport never sends the request again by itself: it would
-	// send a POST again, once its whole body was written, on a kept-alive connection
-	// that broke, when the client's headers include an Idempotency-Key, which pmd does
-	// not honour: the leader would apply the write twice. A request that had a
-	// connection fails instead, saying it may have been applied.
-	req.GetBody = nil
 	for k, v := range r.Header {
 		switch k {
 		case "Origin", "Connection", "Content-Length", "Accept-Encoding":
 			continue // the Origin was checked here; the transport sets the others
+		case "Idempotency-Key", "X-Idempotency-Key":
+			// With one, Go's transport takes a POST or DELETE for one it may send again
+			// by itself once it was written, on a kept-alive connection that broke: pmd
+			// does not honour the key, and the leader would apply the write twice.
+			// Without, it sends a write again only if none of it was written.
+			continue
 		}
 		req.Header[k] = v
 	}

@@ -11,18 +11,27 @@ import (
 	"testing"
 )
 
-// TestForwardIsNotSentAgainOnABrokenKeptAliveConnection: Go's transport sends a POST
+// TestForwardIsNotSentAgainOnABrokenKeptAliveConnection: Go's transport sends a request
 // again by itself when a kept-alive connection breaks after the request was written,
-// if the request can be rewound and carries an Idempotency-Key. pmd does not honour
-// that header, so the leader would apply the write twice: the follower's forward is
-// never sent again, and its 503 says the write may have been applied.
+// if it can be rewound (no body, or GetBody) and carries an Idempotency-Key. pmd does
+// not honour that header, so the leader would apply the write twice: the follower's
+// forward is never sent again, and its 503 says the write may have been applied.
 func TestForwardIsNotSentAgainOnABrokenKeptAliveConnection(t *testing.T) {
-	for _, header := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
-		t.Run(header, func(t *testing.T) {
+	type write struct{ method, path, body string }
+	for _, tt := range []struct {
+		header string
+		write  write
+	}{
+		{"Idempotency-Key", write{"POST", "/v1/streams/Order$2", appendBody}},
+		{"X-Idempotency-Key", write{"POST", "/v1/streams/Order$2", appendBody}},
+		{"Idempotency-Key", write{"POST", "/v1/streams/Order$2/erase", ""}},
+		{"Idempotency-Key", write{"DELETE", "/v1/streams/Order$2", ""}},
+	} {
+		t.Run(tt.header+" "+tt.write.method+" "+tt.write.path, func(t *testing.T) {
 			var got atomic.Int32 // the requests for Order$2 the leader read whole
 			leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.Copy(io.Discard, r.Body)
-				if !strings.HasSuffix(r.URL.Path, "Order$2") {
+				if !strings.Contains(r.URL.Path, "Order$2") {
 					w.WriteHeader(http.StatusCreated) // the connection stays open for the next
 					return
 				}
@@ -42,26 +51,30 @@ func TestForwardIsNotSentAgainOnABrokenKeptAliveConnection(t *testing.T) {
 			}
 			ts := httptest.NewServer(New(openStore(t), Options{Logger: quiet(), Node: newLeaderSequence(u.Host)}))
 			defer ts.Close()
-			for _, stream := range []string{"Order$1", "Order$2"} {
-				req, err := http.NewRequest("POST", ts.URL+"/v1/streams/"+stream, strings.NewReader(appendBody))
+			for _, w := range []write{{"POST", "/v1/streams/Order$1", appendBody}, tt.write} {
+				var body io.Reader
+				if w.body != "" {
+					body = strings.NewReader(w.body)
+				}
+				req, err := http.NewRequest(w.method, ts.URL+w.path, body)
 				if err != nil {
 					t.Fatal(err)
 				}
-				req.Header.Set(header, "k-"+stream)
+				req.Header.Set(tt.header, "k-"+w.path)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if stream == "Order$1" {
+				if w != tt.write {
 					if resp.StatusCode != http.StatusCreated {
-						t.Fatalf("POST %s: %d %s, want 201", stream, resp.StatusCode, b)
+						t.Fatalf("%s %s: %d %s, want 201", w.method, w.path, resp.StatusCode, b)
 					}
 					continue
 				}
 				if code, msg := errorMessage(b); resp.StatusCode != http.StatusServiceUnavailable || code != "unavailable" || !strings.Contains(msg, "may have been applied") {
-					t.Fatalf("POST %s: %d %s, want 503 saying the write may have been applied", stream, resp.StatusCode, b)
+					t.Fatalf("%s %s: %d %s, want 503 saying the write may have been applied", w.method, w.path, resp.StatusCode, b)
 				}
 			}
 			if n := got.Load(); n != 1 {
