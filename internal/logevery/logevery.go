@@ -37,8 +37,9 @@ const maxKeyLen = 256
 // causes differ: one cause repeating (a slow read timing out) does not hold back the
 // first line of another (a full disk), and each line's count of those held back is of
 // its own cause. At most MaxKeys keys are kept: a new key when they are all taken
-// first drops those that hold nothing back and may be logged again anyway; if none
-// is, the new keys share one Line. The zero Lines is ready for use. It is not safe for
+// first drops those that may be logged again anyway (the Interval since they were is
+// over), with the count they held back (their cause may never come again: kept, it
+// would hold its place for good); if none is, the new keys share one Line. The zero Lines is ready for use. It is not safe for
 // concurrent use: its owner's lock guards it.
 type Lines struct {
 	lines map[string]*Line
@@ -54,7 +55,7 @@ func (ls *Lines) Log(key string, now time.Time) (held uint64, ok bool) {
 		}
 		if len(ls.lines) >= MaxKeys {
 			for k, l := range ls.lines {
-				if l.held == 0 && (now.Before(l.at) || now.Sub(l.at) >= Interval) {
+				if now.Before(l.at) || now.Sub(l.at) >= Interval {
 					delete(ls.lines, k)
 				}
 			}

@@ -39,7 +39,7 @@ func TestLine(t *testing.T) {
 // TestLines: each key is a Line of its own, so that one cause repeating does not hold
 // back the first line of another; Flush reports what all held back and starts afresh.
 // The keys are bounded: past MaxKeys a new key shares one Line with the others past it,
-// after the keys that hold nothing back and are due anyway were dropped.
+// after the keys that are due anyway (whatever they held back) were dropped.
 func TestLines(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var ls Lines
@@ -89,13 +89,29 @@ func TestLines(t *testing.T) {
 	if len(b.lines) > MaxKeys {
 		t.Fatalf("%d keys kept, want at most %d", len(b.lines), MaxKeys)
 	}
-	// A minute on, the keys that held nothing back are dropped for new ones.
+	// A minute on, the keys that are due are dropped for new ones.
 	now = now.Add(Interval)
 	if held, ok := b.Log("new cause", now); !ok || held != 0 {
 		t.Fatalf("a new key once the others are due: Log = %d, %t; want logged", held, ok)
 	}
 	if _, ok := b.lines["new cause"]; !ok {
 		t.Fatal("a new key once the others are due shares the overflow Line, want its own")
+	}
+
+	// Keys that held lines back and then never came again are dropped too, once due:
+	// kept, they would take the places of new causes for good (a damaged record read
+	// twice, never again), and each new cause would wait for the overflow Line.
+	var c Lines
+	for i := range MaxKeys {
+		c.Log(fmt.Sprint("cause ", i), now)
+		c.Log(fmt.Sprint("cause ", i), now)
+	}
+	now = now.Add(time.Hour)
+	for _, key := range []string{"position 100", "position 200"} {
+		now = now.Add(time.Second)
+		if _, ok := c.Log(key, now); !ok {
+			t.Fatalf("%s, a new cause an hour after the others: not logged", key)
+		}
 	}
 }
 
