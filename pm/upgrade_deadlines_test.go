@@ -19,7 +19,11 @@ import (
 	"github.com/pmd-dev/pmd/pm/pmtest"
 )
 
-// remindOrder is the state of testdata/deadlines1's process manager.
+// remindOrder is the state of the process manager of testdata/deadlines0 and
+// deadlines1, as their makers (mkfixture/mkfixture_test.go, run in package pm_test)
+// declared it: a snapshot's fingerprint names the state type's package and name, and
+// with another one this version would refuse the fixtures' snapshots and fold from the
+// stream.
 type remindOrder struct {
 	Placed time.Time
 	Remind int
@@ -27,7 +31,7 @@ type remindOrder struct {
 	Items  int
 }
 
-// ordersDef is the definition testdata/deadlines1/mkfixture ran.
+// ordersDef is the definition testdata/deadlines0 and deadlines1's makers ran.
 func ordersDef() pm.Definition[remindOrder] {
 	return pm.Definition[remindOrder]{
 		Name:      "Orders",
@@ -84,7 +88,8 @@ func (s *sent) take() []string {
 // also predate cc8e14d's "own" field (testdata/deadlines0): its pending deadlines fire once, when due;
 // the deadline it issued and the commands it delivered are not issued again; its parked
 // command stays parked until Retry, then goes out under its old id; the process with
-// snapshots folds to the same state and decides on it; the subscription keeps its
+// snapshots folds from the fixture's newest snapshot to the same state and decides on
+// it; the delivery records say what the fixture delivered; the subscription keeps its
 // parked event and its position; a restart delivers nothing again; and pmd verify
 // finds the store clean.
 func TestUpgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T) {
@@ -121,9 +126,12 @@ func upgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T, fixture string) {
 	if len(snapshots) == 0 {
 		t.Fatal("the fixture's order 5 has no snapshots")
 	}
-	if _, own := snapshots[0].Data["own"]; own != (fixture == "deadlines1") {
-		t.Fatalf("the fixture's snapshot has own %v: %v", own, snapshots[0].Data)
+	for _, sn := range snapshots {
+		if _, own := sn.Data["own"]; own != (fixture == "deadlines1") {
+			t.Fatalf("the fixture's snapshot %s has own %v: %v", sn.ID, own, sn.Data)
+		}
 	}
+	newest := snapshots[len(snapshots)-1]
 
 	clock := pmtest.NewClock(want.Clock)
 	var shipped sent
@@ -160,6 +168,7 @@ func upgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T, fixture string) {
 	if got := audited.get(); len(got) != 0 {
 		t.Errorf("Audit delivered %v at the upgrade, want nothing", got)
 	}
+	var delivered []string
 	for pid, w := range map[string]struct {
 		commands  []string
 		deadlines int
@@ -179,12 +188,32 @@ func upgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T, fixture string) {
 		for _, c := range p.Commands {
 			ids = append(ids, c.ID.String())
 		}
+		for _, d := range p.Deliveries {
+			if d.Outcome == pm.OutcomeDelivered {
+				delivered = append(delivered, d.CommandID.String())
+			}
+		}
 		if !slices.Equal(ids, w.commands) || len(p.Deadlines) != w.deadlines {
 			t.Errorf("process %s: commands %v, deadlines %+v; want %v and %d deadline(s)", pid, ids, p.Deadlines, w.commands, w.deadlines)
 		}
 	}
-	if p, err := m.Process(ctx, "5"); err != nil || p.State.(remindOrder).Items != 10 {
-		t.Fatalf("process 5 (folded from snapshots): state %+v, %v; want 10 items", p.State, err)
+	slices.Sort(delivered)
+	if w := slices.Sorted(slices.Values(want.Delivered)); !slices.Equal(delivered, w) {
+		t.Errorf("the fixture's delivery records say %v were delivered, want %v", delivered, w)
+	}
+	// Order 5 folds from the fixture's newest snapshot (Process replays the whole stream,
+	// ProcessPage starts from the snapshot it trusts): its fingerprint is this
+	// definition's, and its ledger, with or without own, is taken.
+	p5, err := m.ProcessPage(ctx, "5", -1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p5.Snapshot == nil || p5.Snapshot.ID != newest.ID {
+		t.Fatalf("process 5 folded from snapshot %+v, want the fixture's newest, %s (%s version %d)",
+			p5.Snapshot, newest.ID, newest.Stream, newest.Version)
+	}
+	if p5.State.(remindOrder).Items != 10 {
+		t.Fatalf("process 5 (folded from snapshot %s): state %+v; want 10 items", newest.ID, p5.State)
 	}
 
 	// Order 5 is paid: it ships its 10 items, and its reminder is dropped. A day later
@@ -195,7 +224,7 @@ func upgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T, fixture string) {
 	m.idle(t)
 	clock.Advance(48 * time.Hour)
 	m.idle(t)
-	p5, err := m.Process(ctx, "5")
+	p5, err = m.Process(ctx, "5")
 	if err != nil {
 		t.Fatal(err)
 	}
