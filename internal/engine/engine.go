@@ -1002,8 +1002,11 @@ func (e *Engine) flushLoop() {
 	tick := time.NewTicker(e.opts.FlushInterval)
 	defer tick.Stop()
 	// A full disk fails every flush, one each FlushInterval, for as long as it lasts:
-	// the first is logged, the next ones of the minute counted.
+	// the first is logged, the next ones of the minute counted. The first flush that
+	// lands after them says so, with what was not logged, and a later run of failures
+	// starts afresh.
 	var failLog logevery.Line
+	failing := false
 	for {
 		select {
 		case <-e.flushKick:
@@ -1012,9 +1015,13 @@ func (e *Engine) flushLoop() {
 			return
 		}
 		if err := e.flush(); err != nil {
+			failing = true
 			if suppressed, ok := failLog.Log(time.Now()); ok {
 				e.logger.Error("pmd: index flush failed; the next start replays more of the log", "err", err, "suppressed", suppressed)
 			}
+		} else if failing {
+			failing = false
+			e.logger.Info("pmd: index flush resumed", "suppressed", failLog.Flush())
 		}
 		if e.opts.afterFlush != nil {
 			e.opts.afterFlush()

@@ -67,4 +67,19 @@ func TestFlushFailureLoggedOnceAMinute(t *testing.T) {
 	if n := strings.Count(logged.String(), `msg="pmd: index flush failed`); n != 1 {
 		t.Fatalf("%d lines for the flushes that failed on a full disk, want 1:\n%s", n, logged.String())
 	}
+	// Space again: the next flush lands and says so, with the failures it did not log,
+	// so that a later run of failures starts its own count (it reported this one's).
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(logged.String(), `msg="pmd: index flush resumed"`) {
+		select {
+		case <-flushed:
+		case <-deadline:
+			t.Fatalf("no line said the flushes resumed once the disk had space:\n%s", logged.String())
+		}
+	}
+	if strings.Contains(logged.String(), "resumed\" suppressed=0") {
+		t.Fatalf("the resumed line counts none of the failures not logged:\n%s", logged.String())
+	}
 }

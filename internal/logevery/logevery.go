@@ -27,6 +27,15 @@ func (l *Line) Log(now time.Time) (held uint64, ok bool) {
 	return held, true
 }
 
+// Flush returns how many times the line was held back since it was last logged, and
+// forgets it: the next one is logged at once. It is for the end of a run of failures
+// ("resumed"), which reports what the run left out.
+func (l *Line) Flush() (held uint64) {
+	held = l.held
+	*l = Line{}
+	return held
+}
+
 // MaxKeys bounds the keys a Lines keeps.
 const MaxKeys = 32
 

@@ -34,6 +34,14 @@ func TestLine(t *testing.T) {
 			t.Fatalf("step %d, at %v: Log = %d, %t; want %d, %t", i, now.Unix(), held, ok, step.wantHeld, step.wantLog)
 		}
 	}
+	l.Log(now)
+	l.Log(now)
+	if held := l.Flush(); held != 2 {
+		t.Fatalf("Flush = %d, want the 2 held back", held)
+	}
+	if held, ok := l.Log(now); !ok || held != 0 {
+		t.Fatalf("Log after Flush = %d, %t; want logged at once", held, ok)
+	}
 }
 
 // TestLines: each key is a Line of its own, so that one cause repeating does not hold
