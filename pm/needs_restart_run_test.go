@@ -148,22 +148,31 @@ func TestAStoreStoppedUntilARestartFailsRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runCtx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- m.Run(runCtx) }()
-			select {
-			case err := <-done:
-				if !errors.Is(err, pmd.ErrNeedsRestart) || !strings.Contains(err.Error(), tc.refused) {
-					t.Errorf("Run: %v, want an error matching pmd.ErrNeedsRestart, saying %q", err, tc.refused)
-				}
-			case <-waiting:
-				cancel()
-				t.Errorf("the manager took the stopped store for a full disk (a WARN to free it); Run then returned %v", <-done)
-			case <-time.After(30 * time.Second):
-				cancel()
-				t.Errorf("Run did not return on a store stopped until a restart; once stopped it returned %v", <-done)
-			}
+			runFailsNeedingRestart(t, ctx, m.Run, waiting, tc.refused)
 		})
+	}
+}
+
+// runFailsNeedingRestart runs run (a manager's or a subscription's Run) on a store that
+// stopped writing until a restart, and checks that it returns by itself an error
+// matching pmd.ErrNeedsRestart that says refused, the write refused; not the WARN of a
+// full disk (waiting closed), and within 30 s.
+func runFailsNeedingRestart(t *testing.T, ctx context.Context, run func(context.Context) error, waiting <-chan struct{}, refused string) {
+	t.Helper()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, pmd.ErrNeedsRestart) || !strings.Contains(err.Error(), refused) {
+			t.Errorf("Run: %v, want an error matching pmd.ErrNeedsRestart, saying %q", err, refused)
+		}
+	case <-waiting:
+		cancel()
+		t.Errorf("Run took the stopped store for a full disk (a WARN to free it); it then returned %v", <-done)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Errorf("Run did not return on a store stopped until a restart; once stopped it returned %v", <-done)
 	}
 }

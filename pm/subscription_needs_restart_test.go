@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,22 +64,7 @@ func TestAStoreStoppedUntilARestartFailsASubscription(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runCtx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- sub.Run(runCtx) }()
-			select {
-			case err := <-done:
-				if !errors.Is(err, pmd.ErrNeedsRestart) || !strings.Contains(err.Error(), tc.refused) {
-					t.Errorf("Run: %v, want an error matching pmd.ErrNeedsRestart, saying %q", err, tc.refused)
-				}
-			case <-waiting:
-				cancel()
-				t.Errorf("the subscription took the stopped store for a full disk (a WARN); Run then returned %v", <-done)
-			case <-time.After(30 * time.Second):
-				cancel()
-				t.Errorf("Run did not return on a store stopped until a restart; once stopped it returned %v", <-done)
-			}
+			runFailsNeedingRestart(t, context.Background(), sub.Run, waiting, tc.refused)
 		})
 	}
 }
