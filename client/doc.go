@@ -44,10 +44,10 @@
 // (errors.Is(err, pmd.ErrInvalidArgument), its Arg naming the argument as the store
 // does). So are the options of the process routes the daemon would refuse (a negative
 // limit, older_than, idle_for or before), Arg naming the query parameter, and text in
-// an event's data or metadata (a string, a key) that is not valid UTF-8, Arg naming
-// where (events[0].data.note): the embedded store keeps it, but JSON cannot carry it
-// (encoding/json would send each bad byte as U+FFFD, and the daemon would store other
-// text), and the API refuses it sent as it is.
+// an event's data or metadata (a string, a key, the text of a MarshalText) that is not
+// valid UTF-8, Arg naming where (events[0].data.note): the embedded store keeps it, but
+// JSON cannot carry it (encoding/json would send each bad byte as U+FFFD, and the
+// daemon would store other text), and the API refuses it sent as it is.
 //
 // The codes internal (a server error) and method_not_allowed (a daemon of another
 // version) have no sentinel: errors.As finds the *Error and its Code. A request that
