@@ -262,7 +262,7 @@ func (m *mux) count(c net.Conn, from, why string) {
 	m.refused.Add(1)
 	if ok, held := m.limit.allow(time.Now()); ok {
 		m.logger.Warn("cluster: refused a connection to the Raft address", "remote", c.RemoteAddr().String(),
-			"node", from, "reason", why, "refused_not_logged", held)
+			"node", from, "reason", why, "suppressed", held)
 	}
 }
 
