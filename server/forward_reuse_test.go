@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -105,5 +107,58 @@ func TestForwardSendsNoBodyOfAGet(t *testing.T) {
 	}
 	if a := <-seen; a.method != "GET" || a.body != "" {
 		t.Fatalf("the leader was asked %s with a body of %d bytes, want a GET without one", a.method, len(a.body))
+	}
+}
+
+// brokenOnReuse is a connection whose second write fails before any byte of it is
+// written: a kept-alive connection the leader closed while it was idle.
+type brokenOnReuse struct {
+	net.Conn
+	writes int
+}
+
+func (c *brokenOnReuse) Write(b []byte) (int, error) {
+	c.writes++
+	if c.writes == 2 {
+		return 0, errors.New("broken pipe (test)")
+	}
+	return c.Conn.Write(b)
+}
+
+// TestForwardGoesOutAgainWhenNothingOfItWasWritten: a forward whose kept-alive
+// connection fails before any of it is written reached nobody, and the transport sends
+// it on a new connection (it can rewind the body), instead of the follower answering 503
+// that the write may have been applied.
+func TestForwardGoesOutAgainWhenNothingOfItWasWritten(t *testing.T) {
+	live, seen := liveLeader(t)
+	srv := New(openStore(t), Options{Logger: quiet(), Node: newLeaderSequence(live)})
+	tr := srv.forwarder.Transport.(*http.Transport)
+	dial := tr.DialContext
+	var conns atomic.Int32
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil || conns.Add(1) > 1 {
+			return c, err
+		}
+		return &brokenOnReuse{Conn: c}, nil
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	for _, stream := range []string{"Order$1", "Order$2"} {
+		resp, err := http.Post(ts.URL+"/v1/streams/"+stream, "application/json", strings.NewReader(appendBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s, want the leader's 201", stream, resp.StatusCode, b)
+		}
+		if a := <-seen; a.target != "/v1/streams/"+stream || a.body != appendBody {
+			t.Fatalf("the leader was asked %+v, want POST %s with its body", a, stream)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections to the leader, want 2: the broken one, then a new one", n)
 	}
 }
