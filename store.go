@@ -231,7 +231,8 @@ type Stats struct {
 	ScavengedBytes uint64 // disk bytes they freed
 
 	// Events counts the events written (links are not events), dead ones included
-	// (those a scavenge removed until the index is rebuilt from the log);
+	// (those a scavenge removed until the index is rebuilt from the log, or, for those
+	// past IndexDurable, until a crash: the restart replays them as records without ids);
 	// Streams the streams that exist (written to, not deleted). Both are known once a
 	// background pass over the index, started by the first call of Stats, has counted
 	// them (about a second per few million events): Counted says so, and they are 0

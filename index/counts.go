@@ -11,7 +11,8 @@ import (
 type Counts struct {
 	// Events counts the events written (one per id), dead ones included: an event that
 	// no stream shows any more still has its id entry, after a scavenge too, until the
-	// index is rebuilt from the log, whose gone record in its place holds no id.
+	// index is rebuilt from the log, or replays it after a crash (the part of the log
+	// past the index's durable point), whose gone record in its place holds no id.
 	Events uint64
 	// Streams counts the streams that exist: written to and not deleted since (a stream
 	// whose events retention hides all still exists).
