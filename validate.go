@@ -154,6 +154,12 @@ func prepare(changes []Change, what string) ([]change, error) {
 			return nil, invalid(arg("id"), "%s is given twice", id)
 		}
 		seen[id] = struct{}{}
+		if path, ok := HoldsItself(e.Data); ok {
+			return nil, invalid(arg("data")+path, "holds itself: data that refers back to a value holding it cannot be written")
+		}
+		if path, ok := HoldsItself(e.Metadata); ok {
+			return nil, invalid(arg("metadata")+path, "holds itself: metadata that refers back to a value holding it cannot be written")
+		}
 		if path, v, ok := NonFinite(e.Data); ok {
 			return nil, invalid(arg("data")+path, "%v is not a JSON number", v)
 		}
@@ -215,6 +221,130 @@ func NonFinite(v any) (path string, f float64, found bool) {
 		return "", 0, false
 	}
 	return nonFiniteIn(reflect.ValueOf(v))
+}
+
+// HoldsItself reports whether v refers back to a map, slice or pointer that holds it,
+// and the path to the first such reference. Such a value cannot be written (msgpack and
+// JSON would never end), and the walks of NonFinite and NonStringKey, which assume it
+// does not, would run until the stack overflowed, ending the program: Append refuses it
+// first (and the Go client, and a process manager's command). A value held twice, but
+// not by itself, is not refused. It looks where NonFinite does; the types JSON decodes
+// into are walked without reflection.
+func HoldsItself(v any) (path string, found bool) {
+	return holdsItselfAny(v, nil)
+}
+
+// holder is a map, slice or pointer on the path to a value: its address and its type
+// (a struct and its first field, or a slice and its first element, share an address).
+type holder struct {
+	p uintptr
+	t reflect.Type
+}
+
+var (
+	mapAnyType   = reflect.TypeFor[map[string]any]()
+	sliceAnyType = reflect.TypeFor[[]any]()
+)
+
+// enter returns onPath with h on it, or false if h is on it already: a value refers
+// back to a holder of its own.
+func enter(onPath []holder, h holder) ([]holder, bool) {
+	for _, o := range onPath {
+		if o == h {
+			return onPath, false
+		}
+	}
+	return append(onPath, h), true
+}
+
+// holdsItselfAny is holdsItself without reflection for the types JSON decodes into.
+func holdsItselfAny(v any, onPath []holder) (string, bool) {
+	switch v := v.(type) {
+	case nil, string, bool, []byte, int, int64, float64, time.Time, []string, map[string]string:
+		return "", false
+	case map[string]any:
+		if v == nil {
+			return "", false
+		}
+		onPath, ok := enter(onPath, holder{uintptr(reflect.ValueOf(v).UnsafePointer()), mapAnyType})
+		if !ok {
+			return "", true
+		}
+		for k, e := range v {
+			if path, ok := holdsItselfAny(e, onPath); ok {
+				return "." + k + path, true
+			}
+		}
+		return "", false
+	case []any:
+		if len(v) == 0 {
+			return "", false
+		}
+		onPath, ok := enter(onPath, holder{uintptr(reflect.ValueOf(v).UnsafePointer()), sliceAnyType})
+		if !ok {
+			return "", true
+		}
+		for i, e := range v {
+			if path, ok := holdsItselfAny(e, onPath); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, true
+			}
+		}
+		return "", false
+	}
+	return holdsItself(reflect.ValueOf(v), onPath)
+}
+
+// holdsItself is HoldsItself by reflection, v held by the holders of onPath.
+func holdsItself(v reflect.Value, onPath []holder) (string, bool) {
+	switch v.Kind() {
+	case reflect.Interface:
+		if v.IsNil() {
+			return "", false
+		}
+		return holdsItself(v.Elem(), onPath)
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		if v.IsNil() || v.Kind() == reflect.Slice && (v.Len() == 0 || v.Type().Elem().Kind() == reflect.Uint8) {
+			return "", false
+		}
+		var ok bool
+		if onPath, ok = enter(onPath, holder{uintptr(v.UnsafePointer()), v.Type()}); !ok {
+			return "", true
+		}
+	case reflect.Array, reflect.Struct:
+	default:
+		return "", false
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		return holdsItself(v.Elem(), onPath)
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if path, ok := holdsItself(it.Value(), onPath); ok {
+				return "." + fmt.Sprint(it.Key()) + path, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "", false // bytes
+		}
+		for i := range v.Len() {
+			if path, ok := holdsItself(v.Index(i), onPath); ok {
+				return "[" + strconv.Itoa(i) + "]" + path, true
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			name, encoded := fieldPath(t.Field(i))
+			if !encoded {
+				continue
+			}
+			if path, ok := holdsItself(v.Field(i), onPath); ok {
+				return name + path, true
+			}
+		}
+	}
+	return "", false
 }
 
 func nonFiniteFloat(f float64) (string, float64, bool) {

@@ -58,6 +58,12 @@ func checkEvents(events []pmd.EventData) error {
 			}
 			seen[e.ID] = true
 		}
+		if path, ok := pmd.HoldsItself(e.Data); ok {
+			return invalid(arg("data")+path, "holds itself: data that refers back to a value holding it cannot be written")
+		}
+		if path, ok := pmd.HoldsItself(e.Metadata); ok {
+			return invalid(arg("metadata")+path, "holds itself: metadata that refers back to a value holding it cannot be written")
+		}
 		if path, v, ok := pmd.NonFinite(e.Data); ok {
 			return invalid(arg("data")+path, "%v is not a JSON number", v)
 		}
@@ -108,8 +114,9 @@ func checkLimit(limit int) error {
 	return nil
 }
 
-// maxDepth bounds how deep invalidUTF8 looks: a value nested deeper (a cycle of
-// pointers) is left to encoding/json, which refuses a cycle.
+// maxDepth bounds how deep invalidUTF8 looks: a value nested deeper is left to
+// encoding/json. A value that holds itself never gets here: checkEvents refuses it
+// first (pmd.HoldsItself).
 const maxDepth = 1000
 
 var (

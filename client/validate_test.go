@@ -57,6 +57,9 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 	nan := pmd.EventData{Type: "Placed", Data: map[string]any{"ratio": math.NaN()}}
 	intKeys := pmd.EventData{Type: "Placed", Data: map[string]any{"counts": map[int]int{1: 2}}}
 	boolKeys := pmd.EventData{Type: "Placed", Metadata: map[string]any{"seen": map[bool]int{true: 1}}}
+	loop := map[string]any{"k": 1}
+	loop["self"] = loop
+	holdsItself := pmd.EventData{Type: "Placed", Data: map[string]any{"m": loop}}
 	tests := []struct {
 		name   string
 		store  func() error
@@ -92,6 +95,9 @@ func TestBadInputIsTheStoresInvalidArgument(t *testing.T) {
 		{"append metadata with a map whose keys are bools",
 			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any, boolKeys); return err },
 			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any, boolKeys); return err }},
+		{"append data that holds itself",
+			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any, holdsItself); return err },
+			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any, holdsItself); return err }},
 		{"append no event",
 			func() error { _, err := s.Append(ctx, "Order$1", pmd.Any); return err },
 			func() error { _, err := c.Append(ctx, "Order$1", pmd.Any); return err }},

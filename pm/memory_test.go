@@ -246,6 +246,12 @@ func TestBadDecisionsAreErrors(t *testing.T) {
 		{"an infinity deep in the data", func(match) []pm.Command {
 			return []pm.Command{{Type: "A", Data: map[string]any{"lines": []any{1.5, math.Inf(1)}}}}
 		}, "data.lines[1] is +Inf"},
+		// It cannot be written; the walks of the data ran until the stack overflowed.
+		{"data that holds itself", func(match) []pm.Command {
+			loop := map[string]any{"k": 1}
+			loop["self"] = loop
+			return []pm.Command{{Type: "A", Data: map[string]any{"m": loop}}}
+		}, "data.m.self holds itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

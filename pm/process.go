@@ -505,6 +505,9 @@ func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next 
 		}
 		// Refused here, not by the store's write: Memory and pmtest, which write
 		// nothing, decide as the runtime does.
+		if path, ok := pmd.HoldsItself(c.Data); ok {
+			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: data%s holds itself, which cannot be written", i, path)}
+		}
 		if path, f, ok := pmd.NonFinite(c.Data); ok {
 			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: data%s is %v, which is not a JSON number", i, path, f)}
 		}
