@@ -296,55 +296,7 @@ func holdsItselfAny(v any, onPath []holder) (string, bool) {
 
 // holdsItself is HoldsItself by reflection, v held by the holders of onPath.
 func holdsItself(v reflect.Value, onPath []holder) (string, bool) {
-	switch v.Kind() {
-	case reflect.Interface:
-		if v.IsNil() {
-			return "", false
-		}
-		return holdsItself(v.Elem(), onPath)
-	case reflect.Pointer, reflect.Map, reflect.Slice:
-		if v.IsNil() || v.Kind() == reflect.Slice && (v.Len() == 0 || v.Type().Elem().Kind() == reflect.Uint8) {
-			return "", false
-		}
-		var ok bool
-		if onPath, ok = enter(onPath, holder{uintptr(v.UnsafePointer()), v.Type()}); !ok {
-			return "", true
-		}
-	case reflect.Array, reflect.Struct:
-	default:
-		return "", false
-	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		return holdsItself(v.Elem(), onPath)
-	case reflect.Map:
-		for it := v.MapRange(); it.Next(); {
-			if path, ok := holdsItself(it.Value(), onPath); ok {
-				return "." + fmt.Sprint(it.Key()) + path, true
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			return "", false // bytes
-		}
-		for i := range v.Len() {
-			if path, ok := holdsItself(v.Index(i), onPath); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, true
-			}
-		}
-	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			name, encoded := fieldPath(t.Field(i))
-			if !encoded {
-				continue
-			}
-			if path, ok := holdsItself(v.Field(i), onPath); ok {
-				return name + path, true
-			}
-		}
-	}
-	return "", false
+	return findIn(v, func(reflect.Value) bool { return false }, onPath, true)
 }
 
 func nonFiniteFloat(f float64) (string, float64, bool) {
@@ -364,26 +316,41 @@ func nonFiniteIn(v reflect.Value) (string, float64, bool) {
 			return math.IsNaN(f) || math.IsInf(f, 0)
 		}
 		return false
-	})
+	}, nil, false)
 	return path, f, found
 }
 
 // findIn walks v where msgpack encodes it: into maps, slices and arrays (not bytes),
 // pointers, interfaces and struct fields, a field named as msgpack names it
 // (fieldPath). It returns the path to the first value for which at holds, at being
-// asked of every value before the walk goes into it.
-func findIn(v reflect.Value, at func(reflect.Value) bool) (string, bool) {
+// asked of every value before the walk goes into it. v is held by the maps, slices and
+// pointers of onPath; one that holds itself is not walked into again (the walk would
+// never end): found, if selfHeld, else passed over.
+func findIn(v reflect.Value, at func(reflect.Value) bool, onPath []holder, selfHeld bool) (string, bool) {
 	if at(v) {
 		return "", true
 	}
 	switch v.Kind() {
-	case reflect.Interface, reflect.Pointer:
+	case reflect.Interface:
 		if !v.IsNil() {
-			return findIn(v.Elem(), at)
+			return findIn(v.Elem(), at, onPath, selfHeld)
 		}
+		return "", false
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		if v.IsNil() || v.Kind() == reflect.Slice && (v.Len() == 0 || v.Type().Elem().Kind() == reflect.Uint8) {
+			return "", false
+		}
+		var ok bool
+		if onPath, ok = enter(onPath, holder{uintptr(v.UnsafePointer()), v.Type()}); !ok {
+			return "", selfHeld
+		}
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		return findIn(v.Elem(), at, onPath, selfHeld)
 	case reflect.Map:
 		for it := v.MapRange(); it.Next(); {
-			if path, ok := findIn(it.Value(), at); ok {
+			if path, ok := findIn(it.Value(), at, onPath, selfHeld); ok {
 				// fmt prints the key also when it came through an unexported embedded
 				// struct, where Interface would panic.
 				return "." + fmt.Sprint(it.Key()) + path, true
@@ -394,7 +361,7 @@ func findIn(v reflect.Value, at func(reflect.Value) bool) (string, bool) {
 			return "", false // bytes
 		}
 		for i := range v.Len() {
-			if path, ok := findIn(v.Index(i), at); ok {
+			if path, ok := findIn(v.Index(i), at, onPath, selfHeld); ok {
 				return "[" + strconv.Itoa(i) + "]" + path, true
 			}
 		}
@@ -405,7 +372,7 @@ func findIn(v reflect.Value, at func(reflect.Value) bool) (string, bool) {
 			if !encoded {
 				continue
 			}
-			if path, ok := findIn(v.Field(i), at); ok {
+			if path, ok := findIn(v.Field(i), at, onPath, selfHeld); ok {
 				return name + path, true
 			}
 		}
@@ -513,7 +480,7 @@ func nonStringKeyIn(v reflect.Value) (string, string, bool) {
 			}
 		}
 		return false
-	})
+	}, nil, false)
 	return path, key, found
 }
 
