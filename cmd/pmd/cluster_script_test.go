@@ -16,7 +16,10 @@ import (
 
 // fakeNode stands for pmd serve in scripts/cluster.sh: it reports its start and each
 // SIGTERM or SIGINT to $FAKE_REPORTS, and as pmd does takes the first signal for a
-// clean shutdown (which here never ends) and exits at the second.
+// clean shutdown (which here never ends) and exits at the second. Its read times out
+// every second: bash runs a trap only between commands or when a blocked read is
+// interrupted, and a signal that arrives inside read just before it blocks (a node
+// preempted there on a loaded machine) would otherwise wait for a line that never comes.
 const fakeNode = `#!/usr/bin/env bash
 n=0
 got() { n=$((n+1)); echo "$1 $n $$" >"$FAKE_REPORTS"; if [ "$n" -ge 2 ]; then exit 1; fi; }
@@ -24,7 +27,7 @@ trap 'got TERM' TERM
 trap 'got INT' INT
 echo "start 0 $$" >"$FAKE_REPORTS"
 exec 3<>"$FAKE_HOLD"
-while :; do read -r -u 3 _ || true; done
+while :; do read -r -t 1 -u 3 _ || true; done
 `
 
 // TestClusterScriptWaitsForItsNodes: make cluster's script never exits before its
@@ -90,7 +93,8 @@ func runClusterScript(t *testing.T, bash, script string, sig syscall.Signal, exi
 	cmd.Env = append(os.Environ(), "PMD="+fake, "CLUSTER_DATA="+filepath.Join(dir, "data"), "CONFIG="+filepath.Join(dir, "none.yaml"),
 		"FAKE_REPORTS="+fifo, "FAKE_HOLD="+hold)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // a process group of its own, no terminal
-	var stderr strings.Builder
+	// stderr is read for failure messages while the script may still write it.
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
