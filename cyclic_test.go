@@ -9,6 +9,12 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
+// tree is data whose slices may share elements.
+type tree struct {
+	Name string
+	Kids []tree
+}
+
 // node is data that can refer to itself.
 type node struct {
 	S    string
@@ -28,6 +34,11 @@ func TestAppendRefusesDataThatHoldsItself(t *testing.T) {
 	n.A, n.B = n, n // two ways back: a walk without memory takes 2^depth paths
 	deep := map[string]any{"n": &node{A: &node{A: n}}}
 	shared := &node{S: "twice"} // held twice, but not by itself: written twice
+	// A slice holding a shorter slice of its own front: the same address, not itself.
+	arena := make([]tree, 3)
+	arena[1].Kids = arena[:1]
+	front := []any{"x", nil}
+	front[1] = front[:1]
 	for _, tt := range []struct {
 		name string
 		data map[string]any
@@ -38,6 +49,7 @@ func TestAppendRefusesDataThatHoldsItself(t *testing.T) {
 		{"a struct pointer to itself", map[string]any{"n": n}, "data.n.A"},
 		{"deeper down", deep, "data.n.A.A.A"},
 		{"a value held twice", map[string]any{"a": shared, "b": []any{shared, shared}}, ""},
+		{"a slice holding its own front", map[string]any{"nodes": arena, "l": front}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openStore(t, "")

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -231,13 +232,15 @@ func NonFinite(v any) (path string, f float64, found bool) {
 // not by itself, is not refused. It looks where NonFinite does; the types JSON decodes
 // into are walked without reflection.
 func HoldsItself(v any) (path string, found bool) {
-	return holdsItselfAny(v, nil)
+	var held [16]holder // the path of most data, without allocating
+	return holdsItselfAny(v, held[:0])
 }
 
 // holder is a map, slice or pointer on the path to a value: its address and its type
 // (a struct and its first field, or a slice and its first element, share an address).
 type holder struct {
 	p uintptr
+	n int // a slice's length: a shorter slice of its own front is not the slice itself
 	t reflect.Type
 }
 
@@ -266,7 +269,7 @@ func holdsItselfAny(v any, onPath []holder) (string, bool) {
 		if v == nil {
 			return "", false
 		}
-		onPath, ok := enter(onPath, holder{uintptr(reflect.ValueOf(v).UnsafePointer()), mapAnyType})
+		onPath, ok := enter(onPath, holder{uintptr(reflect.ValueOf(v).UnsafePointer()), 0, mapAnyType})
 		if !ok {
 			return "", true
 		}
@@ -280,7 +283,7 @@ func holdsItselfAny(v any, onPath []holder) (string, bool) {
 		if len(v) == 0 {
 			return "", false
 		}
-		onPath, ok := enter(onPath, holder{uintptr(reflect.ValueOf(v).UnsafePointer()), sliceAnyType})
+		onPath, ok := enter(onPath, holder{uintptr(unsafe.Pointer(unsafe.SliceData(v))), len(v), sliceAnyType})
 		if !ok {
 			return "", true
 		}
@@ -341,7 +344,11 @@ func findIn(v reflect.Value, at func(reflect.Value) bool, onPath []holder, selfH
 			return "", false
 		}
 		var ok bool
-		if onPath, ok = enter(onPath, holder{uintptr(v.UnsafePointer()), v.Type()}); !ok {
+		h := holder{uintptr(v.UnsafePointer()), 0, v.Type()}
+		if v.Kind() == reflect.Slice {
+			h.n = v.Len()
+		}
+		if onPath, ok = enter(onPath, h); !ok {
 			return "", selfHeld
 		}
 	}

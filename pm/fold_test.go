@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -482,6 +483,17 @@ func TestEncodeStateRoundTrips(t *testing.T) {
 	local.First = at.In(time.FixedZone("X", 3600))
 	if _, err := encodeState(local); !errors.Is(err, errUnencodable) {
 		t.Errorf("a state holding a non-UTC time encoded: %v; want errUnencodable, as it comes back in UTC", err)
+	}
+	// msgpack would encode a state that holds itself until the stack overflowed, which
+	// no recover catches: the program would end at the process's first snapshot.
+	type link struct {
+		Name string
+		Next *link
+	}
+	loop := &link{Name: "a"}
+	loop.Next = loop
+	if _, err := encodeState(loop); !errors.Is(err, errUnencodable) || !strings.Contains(err.Error(), ".Next") {
+		t.Errorf("a state holding itself: %v; want errUnencodable naming where", err)
 	}
 }
 

@@ -277,6 +277,10 @@ func roundTrip(m map[string]any) (map[string]any, error) {
 	if len(m) == 0 {
 		return map[string]any{}, nil
 	}
+	if path, ok := pmd.HoldsItself(m); ok {
+		// msgpack would run until the stack overflowed: the store refuses it too.
+		return nil, fmt.Errorf("%s holds itself", path)
+	}
 	b, err := msgpack.Marshal(m)
 	if err != nil {
 		return nil, err

@@ -393,3 +393,18 @@ func TestDataField(t *testing.T) {
 		t.Errorf("DataFieldProblem of an event without data = %q", why)
 	}
 }
+
+// TestMemoryRefusesAnEventThatHoldsItself: Memory writes a test's event through msgpack,
+// as the store would; data that holds itself is refused, as Append refuses it, instead
+// of overflowing the stack, which ends the test binary.
+func TestMemoryRefusesAnEventThatHoldsItself(t *testing.T) {
+	m, err := pm.NewMemory(matchDef("CateringMatch"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := map[string]any{"order_id": "1"}
+	loop["self"] = loop
+	if _, err := m.Handle(pmd.Event{Type: "CustomerConfirmedMenu", Data: loop}); err == nil || !strings.Contains(err.Error(), ".self holds itself") {
+		t.Fatalf("Handle: %v, want an error saying .self holds itself", err)
+	}
+}

@@ -212,6 +212,9 @@ func encodeState[S any](s S) (b []byte, err error) {
 			b, err = nil, fmt.Errorf("%w: its msgpack coder panicked: %v", errUnencodable, r)
 		}
 	}()
+	if path, ok := pmd.HoldsItself(s); ok {
+		return nil, fmt.Errorf("%w: it holds itself at %s", errUnencodable, path)
+	}
 	b, err = msgpack.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUnencodable, err)
