@@ -19,9 +19,9 @@ import (
 	"github.com/pmd-dev/pmd/pm/pmtest"
 )
 
-// steps is a definition whose process issues the commands Step1, Step2 and Step3, in
-// that order, at its first event: the commands whose delivery order is tested.
-func stepsDef(name string) pm.Definition[int] {
+// goDef is a definition named name whose process, keyed by the id of the Go facts
+// (goFact), counts the events linked into its stream and decides with decide.
+func goDef(name string, decide func(n int) []pm.Command) pm.Definition[int] {
 	return pm.Definition[int]{
 		Name:      name,
 		Handles:   []string{"Go"},
@@ -33,13 +33,19 @@ func stepsDef(name string) pm.Definition[int] {
 			}
 			return n
 		},
-		Decide: func(n int) []pm.Command {
-			if n == 0 {
-				return nil
-			}
-			return []pm.Command{{Type: "Step1"}, {Type: "Step2"}, {Type: "Step3"}}
-		},
+		Decide: decide,
 	}
+}
+
+// steps is a definition whose process issues the commands Step1, Step2 and Step3, in
+// that order, at its first event: the commands whose delivery order is tested.
+func stepsDef(name string) pm.Definition[int] {
+	return goDef(name, func(n int) []pm.Command {
+		if n == 0 {
+			return nil
+		}
+		return []pm.Command{{Type: "Step1"}, {Type: "Step2"}, {Type: "Step3"}}
+	})
 }
 
 func goFact(id string) pmd.Event { return pmd.Event{Type: "Go", Data: map[string]any{"id": id}} }

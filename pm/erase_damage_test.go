@@ -13,21 +13,9 @@ import (
 // singleDef is a definition whose process issues one command, Ack with the key k1, its
 // data marked "ONLY-OWN-REC": the only record of the runtime's own in its stream.
 func singleDef() pm.Definition[int] {
-	return pm.Definition[int]{
-		Name:      "Single",
-		Handles:   []string{"Go"},
-		ProcessID: pm.DataField("id"),
-		Init:      func(string) int { return 0 },
-		Apply: func(n int, e pmd.Event) int {
-			if e.Link {
-				n++
-			}
-			return n
-		},
-		Decide: func(n int) []pm.Command {
-			return []pm.Command{{Type: "Ack", Key: "k1", Data: map[string]any{"pad": pad, "mark": "ONLY-OWN-REC"}}}
-		},
-	}
+	return goDef("Single", func(int) []pm.Command {
+		return []pm.Command{{Type: "Ack", Key: "k1", Data: map[string]any{"pad": pad, "mark": "ONLY-OWN-REC"}}}
+	})
 }
 
 // TestErasedProcessWithADamagedRecordIsShownErased: a process whose stream was erased

@@ -15,26 +15,14 @@ import (
 // its n-th event, its data marked "OWN-<process>-<n>-OWN": a record of the runtime's
 // own a test can damage.
 func markedDef() pm.Definition[int] {
-	return pm.Definition[int]{
-		Name:      "Marked",
-		Handles:   []string{"Go"},
-		ProcessID: pm.DataField("id"),
-		Init:      func(string) int { return 0 },
-		Apply: func(n int, e pmd.Event) int {
-			if e.Link {
-				n++
-			}
-			return n
-		},
-		Decide: func(n int) []pm.Command {
-			var out []pm.Command
-			for i := 1; i <= n; i++ {
-				out = append(out, pm.Command{Type: "Ack", Key: fmt.Sprintf("k%d", i),
-					Data: map[string]any{"pad": pad, "mark": fmt.Sprintf("OWN-%d-OWN", i)}})
-			}
-			return out
-		},
-	}
+	return goDef("Marked", func(n int) []pm.Command {
+		var out []pm.Command
+		for i := 1; i <= n; i++ {
+			out = append(out, pm.Command{Type: "Ack", Key: fmt.Sprintf("k%d", i),
+				Data: map[string]any{"pad": pad, "mark": fmt.Sprintf("OWN-%d-OWN", i)}})
+		}
+		return out
+	})
 }
 
 // TestProcessViewPassesOverADamagedRecordOfItsOwn: Process and ProcessPage answer for a
