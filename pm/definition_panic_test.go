@@ -170,9 +170,7 @@ func TestAPanickingDefinitionHoldsItsProcess(t *testing.T) {
 					t.Errorf("process %s after the restart issued %v, want [k1]", id, got)
 				}
 			}
-			sc.mu.Lock()
-			calls := slices.Clone(sc.calls)
-			sc.mu.Unlock()
+			calls := sc.got()
 			slices.Sort(calls)
 			if want := []string{"1/Ack", "2/Ack", "2/Ack", "2/Ack", "3/Ack"}; !slices.Equal(calls, want) {
 				t.Errorf("delivered %v, want %v", calls, want)
