@@ -418,6 +418,25 @@ func (r *inlineRaft) fn(ctx context.Context, write []byte) (pmd.WriteResult, err
 	return out[0].Result, out[0].Err
 }
 
+// agedStreams is a store whose writes go through an inlineRaft, holding the streams S$a
+// and S$b of two events each, both with a max age of 1 ns: a scavenge expires them, and
+// the inlineRaft's hooks run something between its expiry records.
+func agedStreams(t *testing.T) (*pmd.Store, *inlineRaft) {
+	t.Helper()
+	s := openStore(t, "")
+	r := &inlineRaft{s: s}
+	if _, err := s.SetReplicator(r.fn); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"S$a", "S$b"} {
+		mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
+		if err := s.SetRetention(context.Background(), name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, r
+}
+
 // TestScavengeKeepsConcurrentRetention: a scavenge reads a page of streams with their
 // settings, then writes an expiry record for each; a SetRetention that comes in between
 // is kept, not replaced by the settings the scavenge read, and one that changed the max
@@ -437,17 +456,7 @@ func TestScavengeKeepsConcurrentRetention(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openStore(t, "")
-			r := &inlineRaft{s: s}
-			if _, err := s.SetReplicator(r.fn); err != nil {
-				t.Fatal(err)
-			}
-			for _, name := range []string{"S$a", "S$b"} {
-				mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
-				if err := s.SetRetention(ctx, name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			s, r := agedStreams(t)
 			set := make(chan error, 1)
 			hook := func() { set <- s.SetRetention(ctx, "S$b", tc.set) }
 			if tc.at == "S$b" { // the scavenge writes S$a's expiry first

@@ -3,7 +3,6 @@ package pmd_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -29,17 +28,7 @@ func TestScavengeExpiryOfAStreamDeletedMeanwhile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openStore(t, "")
-			r := &inlineRaft{s: s}
-			if _, err := s.SetReplicator(r.fn); err != nil {
-				t.Fatal(err)
-			}
-			for _, name := range []string{"S$a", "S$b"} {
-				mustAppend(t, s, name, pmd.NoStream, ev("T"), ev("T"))
-				if err := s.SetRetention(ctx, name, pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			s, r := agedStreams(t)
 			deleted := make(chan error, 1)
 			again := ev("T") // S$b's event written after its deletion
 			r.mu.Lock()
