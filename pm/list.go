@@ -59,7 +59,10 @@ type ListPage struct {
 //     them, then the same as in id order for the processes looked at, oldest first,
 //     until Limit+1 match. On two cores, a page of the open processes oldest first
 //     takes about 0.3 s among 10,000 processes of which one in ten is open
-//     (BenchmarkList); the reads grow with the manager's processes.
+//     (BenchmarkList); the reads grow with the manager's processes;
+//   - in a store that knows of damage (Store.Problems), one more one-event read per
+//     command the newest snapshot of a process shown lists as issued, to tell a damaged
+//     one (ProcessSummary.Damaged).
 //
 // StatusParked takes its processes from the parked commands of a running Manager with
 // a Deliver handler (Parked); on any other Manager it finds none.
@@ -76,6 +79,9 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ListPage, error) 
 		return ListPage{}, fmt.Errorf("pm: %s: no status %q: open, completed, expired or parked: %w", m.name, opts.Status, ErrInvalidListing)
 	}
 	parked := m.parkedByProcess()
+	// Only a store that knows of damage (Problems) can hold a damaged command record
+	// below a snapshot: a healthy one costs a summary no read of its commands.
+	damage := len(m.store.Problems()) > 0
 	keep := func(s ProcessSummary) bool {
 		switch {
 		case opts.Status == StatusParked && s.Parked == 0,
@@ -87,11 +93,11 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ListPage, error) 
 		return true
 	}
 	if opts.ByAge {
-		return m.listByAge(ctx, opts, parked, keep)
+		return m.listByAge(ctx, opts, parked, damage, keep)
 	}
 	var out ListPage
 	err := m.eachProcess(ctx, opts.Status, parked, opts.After, func(id string) (bool, error) {
-		s, ok, err := m.summary(ctx, id, parked)
+		s, ok, err := m.summary(ctx, id, parked, damage)
 		if err != nil || !ok || !keep(s) {
 			return true, err
 		}
@@ -113,7 +119,7 @@ var ErrInvalidListing = errors.New("invalid listing")
 // reads the first event of every process to order them, then folds them in that
 // order until the page is full. Its Next is "<first event's Unix nanoseconds>/<id>"
 // of the last process shown.
-func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[string]int, keep func(ProcessSummary) bool) (ListPage, error) {
+func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[string]int, damage bool, keep func(ProcessSummary) bool) (ListPage, error) {
 	type aged struct {
 		at int64 // the first event's timestamp, Unix nanoseconds
 		id string
@@ -152,7 +158,7 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 	}
 	var out ListPage
 	for _, a := range all[start:] {
-		s, ok, err := m.summary(ctx, a.id, parked)
+		s, ok, err := m.summary(ctx, a.id, parked, damage)
 		if err != nil {
 			return ListPage{}, err
 		}
@@ -285,8 +291,11 @@ func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t tim
 
 // summary folds process id for its line in a list; ok is false when it has no event
 // (deleted since it was listed), unless the manager holds it (held at its first event:
-// it shows the panic, Version -1 and no time).
-func (m *Manager) summary(ctx context.Context, id string, parked map[string]int) (ProcessSummary, bool, error) {
+// it shows the panic, Version -1 and no time). damage says that the store knows of
+// damaged records (Problems): the command records the newest snapshot lists as issued
+// are then read, as ProcessPage reads them, and a damaged one is counted in Damaged,
+// not in Commands.
+func (m *Manager) summary(ctx context.Context, id string, parked map[string]int, damage bool) (ProcessSummary, bool, error) {
 	var damaged []int64
 	e, err := m.foldFor(ctx, id, &damaged)
 	if err != nil {
@@ -299,12 +308,24 @@ func (m *Manager) summary(ctx context.Context, id string, parked map[string]int)
 		}
 		return ProcessSummary{ID: id, Status: l.status(), Version: l.last, Parked: parked[id], Panic: m.panicOf(id, e.p)}, true, nil
 	}
-	// The commands the newest snapshot lists as issued are counted as it says: reading
-	// each to see whether its record was damaged since (as ProcessPage does, to show
-	// them) would cost a list page a read per command of every process on it, thousands
-	// for long processes. Commands+Damaged is the same in List and ProcessPage.
 	s := ProcessSummary{ID: id, Status: l.status(), Erased: l.erased, Version: l.last, Events: l.links, Commands: l.commands,
 		Deadlines: len(l.pending), Parked: parked[id], Panic: m.panicOf(id, e.p), Damaged: len(damaged)}
+	if damage && e.snap >= 0 && !l.erased {
+		// A read per command would cost a page thousands of reads for long processes:
+		// only a store with damage pays it (see List).
+		below := ledger{issued: make(map[string]uint64)}
+		for k, v := range l.issued {
+			if int64(v) <= e.snap {
+				below.issued[k] = v
+			}
+		}
+		var lost []int64
+		if err := m.readIssued(ctx, id, &below, &lost, func(*pmd.Event) {}); err != nil {
+			return ProcessSummary{}, false, err
+		}
+		s.Commands -= len(lost)
+		s.Damaged += len(lost)
+	}
 	stream := m.name + "$" + id
 	for _, at := range []struct {
 		t    *time.Time

@@ -30,7 +30,10 @@ type ProcessSummary struct {
 	Panic string
 	// Damaged counts the damaged records of its stream the fold passed over
 	// (Process.Damaged) since its newest snapshot, and the damaged command records
-	// that snapshot lists as issued, which Commands leaves out, as ProcessPage does.
+	// that snapshot lists as issued, which Commands leaves out, as ProcessPage does,
+	// once the store knows of damage (Store.Problems: the scrub after Open, or any
+	// read that met it); before that, List reads no command record the snapshot
+	// covers, and counts one damaged since as a command.
 	Damaged int
 }
 

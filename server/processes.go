@@ -111,7 +111,7 @@ type ProcessSummary struct {
 	Parked       int        `json:"parked"`
 	// Damaged counts the damaged records of the process stream the manager passed over
 	// to list it (Process.Damaged): since its newest snapshot, and the command records
-	// that snapshot lists.
+	// that snapshot lists once the store knows of the damage (ProcessSummary.Damaged).
 	Damaged int `json:"damaged"`
 	// Panic, when not "", says that the definition panicked for the process, which the
 	// manager holds until it starts again (Process.Panic).
