@@ -439,6 +439,7 @@ func (s *Store) fail(err *UnavailableError) {
 	if s.failed == nil {
 		err.NeedsRestart = true
 		s.failed = err
+		close(s.writesStopped)
 	}
 }
 

@@ -26,9 +26,9 @@ var (
 	// already durable in the log (or, on a cluster node, a replicated write could not be
 	// applied). It does not recover by itself: a caller that waits out ErrUnavailable
 	// (a full disk) should give up on this one, so that the store is restarted. Problems
-	// says so (/healthz, pmd_health_problems). pmd serve running process managers or
-	// subscriptions exits, for its supervisor to start it again, as they fail on it;
-	// without them it goes on serving reads until it is restarted.
+	// says so (/healthz, pmd_health_problems), and Store.WritesStopped is closed: pmd
+	// serve exits then, for its supervisor to start it again, whether or not it runs
+	// process managers or subscriptions (which fail on it).
 	ErrNeedsRestart = errors.New("writes stopped until a restart")
 	// ErrCorrupt is matched by a read that met a damaged record; the error is a
 	// *CorruptError naming it. Records after it stay readable.

@@ -93,6 +93,8 @@ type Store struct {
 
 	failMu sync.Mutex
 	failed error // the index could not take a durable batch: writes stop
+	// writesStopped is closed when failed is set (WritesStopped).
+	writesStopped chan struct{}
 
 	// Owned by the committer goroutine.
 	next   uint64 // the position of the next record
@@ -128,20 +130,21 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		opts:     opts,
-		eng:      eng,
-		log:      eng.Log,
-		idx:      eng.Index,
-		changed:  make(chan struct{}),
-		reqs:     make(chan *request, 256),
-		closing:  make(chan struct{}),
-		stopped:  make(chan struct{}),
-		applying: make(chan *stage, 1),
-		free:     make(chan *stage, 2),
-		applied:  make(chan struct{}),
-		next:     eng.Index.Position() + 1,
-		known:    make(map[string]index.StreamState),
-		ibatch:   engine.NewBatch(eng.Index, eng.Log),
+		opts:          opts,
+		eng:           eng,
+		log:           eng.Log,
+		idx:           eng.Index,
+		changed:       make(chan struct{}),
+		reqs:          make(chan *request, 256),
+		closing:       make(chan struct{}),
+		stopped:       make(chan struct{}),
+		writesStopped: make(chan struct{}),
+		applying:      make(chan *stage, 1),
+		free:          make(chan *stage, 2),
+		applied:       make(chan struct{}),
+		next:          eng.Index.Position() + 1,
+		known:         make(map[string]index.StreamState),
+		ibatch:        engine.NewBatch(eng.Index, eng.Log),
 	}
 	if s.lastTS, err = s.LastEventTime(); err != nil {
 		eng.Close()
@@ -198,6 +201,12 @@ func (s *Store) Problems() []string {
 	}
 	return out
 }
+
+// WritesStopped returns a channel closed once the store stopped writing until it is
+// opened again (every write fails matching ErrNeedsRestart; Problems says why): a
+// daemon can stop then, for its supervisor to start it again, whether or not a write
+// of its own meets the refusal.
+func (s *Store) WritesStopped() <-chan struct{} { return s.writesStopped }
 
 // Scrubbed returns a channel closed once the background check of every log record and
 // of the index that Open starts has finished; damage it found is in Problems by then.

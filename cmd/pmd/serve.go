@@ -334,6 +334,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		reloadSecretsOnHangup(ctx, c.cluster, node, logger)
 	}
 	waitScavenges := scheduleScavenges(ctx, store, c.scavengeEvery, logger)
+	writesStopped := stopWhenWritesStop(ctx, store.WritesStopped(), store.Problems, logger, stop)
 	url := acc.scheme() + "://" + ln.Addr().String()
 	hup.serving() // before the line that says so: a SIGHUP after it finds the daemon serving
 	logger.Info("pmd serving", "url", url, "addr", ln.Addr().String(), "data", c.data,
@@ -347,11 +348,37 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// subscriptions (they write their resume checkpoints and positions), then close the
 	// store (it flushes the index).
 	procErr, subErr := procs.stop(), subs.stop()
-	err = errors.Join(serveErr, procErr, subErr, closeStore())
+	err = errors.Join(writesStopped(), serveErr, procErr, subErr, closeStore())
 	if err == nil {
 		logger.Info("pmd stopped")
 	}
 	return err
+}
+
+// stopWhenWritesStop stops the daemon (stop) once the store stopped writing until a
+// restart (stopped is pmd.Store.WritesStopped; problems, Store.Problems, says why): a
+// process manager or a subscription would fail on its next write and stop it, but a
+// daemon running none would serve on, degraded, until someone restarted it, which a
+// supervisor that restarts what exits (systemd's Restart=on-failure) never does. The
+// returned reason waits until ctx ends and says why the store stopped the daemon, or nil.
+func stopWhenWritesStop(ctx context.Context, stopped <-chan struct{}, problems func() []string, logger *slog.Logger, stop func()) (reason func() error) {
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-stopped:
+			p := problems()
+			err = fmt.Errorf("the store stopped writing until a restart: %s", strings.Join(p, "; "))
+			logger.Error("shutting down: the store stopped writing until a restart, which starts it writing again", "problems", p)
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	return func() error {
+		<-done
+		return err
+	}
 }
 
 // storeOptions is how serve opens the store: what its flags say, with its logger and
