@@ -3,7 +3,10 @@ package index
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // An event is dead when no stream shows it any more: its own stream and every stream it
@@ -110,7 +113,66 @@ func (b *Batch) Erase(pos uint64, stream string, before uint64) error {
 	return nil
 }
 
-func (x *Index) erasedBefore(stream string) uint64 { return (*x.erased.Load())[stream] }
+func (x *Index) erasedBefore(stream string) uint64 {
+	before, _ := x.erased.get(stream)
+	return before
+}
+
+// eraseMarks holds every E entry in memory: every event read asks whether its event was
+// erased, and so do Store.Erased (which answers for a damaged record without reading it)
+// and the scavenge, which rewrites the erased events without their data. A mark is needed
+// for as long as the store is open: an event's record keeps its data until a scavenge
+// rewrites it, and Store.Erased answers from the marks alone. Apply adds a batch's marks
+// in place, under mu: copying the whole map for each batch made erasing n streams one at
+// a time (a stream per user) cost O(n²).
+type eraseMarks struct {
+	mu sync.RWMutex
+	m  map[string]uint64 // stream → the version below which its events are erased
+	n  atomic.Int64      // len(m), read without mu: a store that never erased takes no lock
+}
+
+// get returns the mark of stream.
+func (e *eraseMarks) get(stream string) (uint64, bool) {
+	if e.n.Load() == 0 {
+		return 0, false
+	}
+	e.mu.RLock()
+	before, ok := e.m[stream]
+	e.mu.RUnlock()
+	return before, ok
+}
+
+// any reports whether there is a mark.
+func (e *eraseMarks) any() bool { return e.n.Load() > 0 }
+
+// reset replaces the marks with m, which is the marks' from then on.
+func (e *eraseMarks) reset(m map[string]uint64) {
+	e.mu.Lock()
+	e.m = m
+	e.n.Store(int64(len(m)))
+	e.mu.Unlock()
+}
+
+// add adds marks, a batch's: a stream's mark only ever goes up. Readers see all of them
+// at once.
+func (e *eraseMarks) add(marks map[string]uint64) {
+	e.mu.Lock()
+	if e.m == nil {
+		e.m = make(map[string]uint64, len(marks))
+	}
+	for name, before := range marks {
+		e.m[name] = max(e.m[name], before)
+	}
+	e.n.Store(int64(len(e.m)))
+	e.mu.Unlock()
+}
+
+// all returns a copy of the marks, for a walk that must not hold mu.
+func (e *eraseMarks) all() map[string]uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return maps.Clone(e.m)
+}
 
 // markDeaths finds the events in the batch's cuts that no stream shows any more and marks
 // them dead. Apply calls it, having entered the index.

@@ -224,7 +224,7 @@ func (l *leftBehind) accepts(k, v []byte) (bool, error) {
 // its version there, its own unless it was linked into its own stream again since, when
 // the erased versions are searched for it. x is entered, its overlays handed to pebble.
 func (x *Index) erasedEvent(pos uint64) (bool, error) {
-	for stream, before := range *x.erased.Load() {
+	for stream, before := range x.erased.all() {
 		v, closer, err := x.db.Get(namedKey(nil, spaceMember, stream, pos))
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue

@@ -73,9 +73,8 @@ type Index struct {
 
 	flushMu sync.Mutex // one Flush at a time
 
-	// erased holds every E entry: erasures are rare, and every event read asks. It is
-	// replaced whole, never changed, so readers load it without a lock.
-	erased atomic.Pointer[map[string]uint64]
+	// erased holds every E entry: every event read asks (see eraseMarks).
+	erased eraseMarks
 
 	cnt counter // see Counts
 
@@ -520,7 +519,7 @@ func (x *Index) load() error {
 		if _, err := x.get(keyPosition); !errors.Is(err, pebble.ErrNotFound) {
 			return formatErr("no format version, but a position")
 		}
-		x.erased.Store(&map[string]uint64{})
+		x.erased.reset(map[string]uint64{})
 		if x.readOnly {
 			return nil
 		}

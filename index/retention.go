@@ -3,7 +3,6 @@ package index
 import (
 	"encoding/binary"
 	"errors"
-	"maps"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -140,12 +139,12 @@ func (d *deadSkipper) close() error { return d.it.Close() }
 // Erased reports whether the event appended to stream at version is erased: its data
 // and metadata must not be served.
 func (x *Index) Erased(stream string, version uint64) bool {
-	before, ok := (*x.erased.Load())[stream]
+	before, ok := x.erased.get(stream)
 	return ok && version < before
 }
 
 // AnyErased reports whether any stream was ever erased.
-func (x *Index) AnyErased() bool { return len(*x.erased.Load()) > 0 }
+func (x *Index) AnyErased() bool { return x.erased.any() }
 
 // loadErased reads every erase mark into memory.
 func (x *Index) loadErased() error {
@@ -165,15 +164,9 @@ func (x *Index) loadErased() error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	x.erased.Store(&m)
+	x.erased.reset(m)
 	return nil
 }
 
 // addErased makes the erase marks of a batch just applied visible to readers.
-func (x *Index) addErased(marks map[string]uint64) {
-	m := maps.Clone(*x.erased.Load())
-	for name, before := range marks {
-		m[name] = max(m[name], before)
-	}
-	x.erased.Store(&m)
-}
+func (x *Index) addErased(marks map[string]uint64) { x.erased.add(marks) }

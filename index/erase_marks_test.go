@@ -1,0 +1,115 @@
+package index
+
+import (
+	"fmt"
+	"testing"
+)
+
+// eraseEach erases the streams E$from..E$to-1, one batch each, at the positions after
+// the index's.
+func eraseEach(t testing.TB, x *Index, from, to int) {
+	t.Helper()
+	b := x.NewBatch()
+	for i := from; i < to; i++ {
+		if err := b.Erase(b.Position()+1, fmt.Sprint("E$", i), uint64(i%3+1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkErased checks that the streams E$from..E$to-1 are erased below the version eraseEach
+// gave them, and no further.
+func checkErased(t *testing.T, x *Index, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		name, before := fmt.Sprint("E$", i), uint64(i%3+1)
+		if !x.Erased(name, before-1) || x.Erased(name, before) {
+			t.Fatalf("%s: Erased(%d) = %v, Erased(%d) = %v; want erased below %d",
+				name, before-1, x.Erased(name, before-1), before, x.Erased(name, before), before)
+		}
+	}
+}
+
+// TestEraseMarksSurviveReopen: the erase marks of many streams erased one at a time are
+// all visible, to a reader that asks meanwhile too, and after a close without Flush (what a crash leaves) those
+// written out stay erased at the next open; those applied after the last Flush are
+// lost with the position, so the owner's replay of the log gives them back.
+func TestEraseMarksSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	x := openTest(t, dir)
+	// A reader meanwhile: the marks change in place, under the race detector.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				x.Erased("E$1", 0)
+				x.AnyErased()
+			}
+		}
+	}()
+	eraseEach(t, x, 0, 300)
+	close(stop)
+	<-stopped
+	checkErased(t, x, 0, 300)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	durable := x.Position()
+	eraseEach(t, x, 300, 400) // not flushed: lost by the close
+	checkErased(t, x, 0, 400)
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	x = openTest(t, dir)
+	if x.Position() != durable {
+		t.Fatalf("reopened at position %d, want %d", x.Position(), durable)
+	}
+	checkErased(t, x, 0, 300)
+	if !x.AnyErased() {
+		t.Fatal("AnyErased is false after the reopen")
+	}
+	eraseEach(t, x, 300, 400) // the replay
+	checkErased(t, x, 0, 400)
+	if x.Erased("Never$1", 0) {
+		t.Fatal("Erased holds for a stream never erased")
+	}
+}
+
+// BenchmarkEraseOneStream: what one erasure of one stream costs an index that holds the
+// erase marks of n streams already (GDPR erasure, a stream per user, one at a time): it
+// must not grow with n.
+func BenchmarkEraseOneStream(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint("marks=", n), func(b *testing.B) {
+			x := openTest(b, b.TempDir())
+			all := x.NewBatch()
+			for i := range n {
+				if err := all.Erase(all.Position()+1, fmt.Sprint("Old$", i), 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := x.Apply(all); err != nil {
+				b.Fatal(err)
+			}
+			batch := x.NewBatch()
+			i := 0
+			for b.Loop() {
+				if err := batch.Erase(batch.Position()+1, fmt.Sprint("E$", i), 1); err != nil {
+					b.Fatal(err)
+				}
+				if err := x.Apply(batch); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
