@@ -523,6 +523,12 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 		return werr
 	}
 	d.mu.Lock()
+	// Read before x is back in play: its next attempt, which may start as soon as mu is
+	// released, updates the event (a subscription's source does, under mu).
+	var ev pmd.Event
+	if x.ev != nil {
+		ev = *x.ev
+	}
 	x.attempts = n
 	d.endedLocked(x)
 	if err != nil {
@@ -541,10 +547,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	d.mu.Unlock()
 	d.kick()
 	if d.opts.onAttempt != nil {
-		info := AttemptInfo{Receiver: x.receiver, Command: x.cmd, Attempt: n, Duration: took, Err: err, Parked: park != nil}
-		if x.ev != nil {
-			info.Event = *x.ev
-		}
+		info := AttemptInfo{Receiver: x.receiver, Command: x.cmd, Event: ev, Attempt: n, Duration: took, Err: err, Parked: park != nil}
 		d.attempted(x, info)
 	}
 	return nil

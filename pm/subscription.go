@@ -137,7 +137,8 @@ type SubscriptionOptions struct {
 	// Receiver names the receiver in log lines and AttemptInfo (a URL).
 	Receiver string
 	// ReadAhead is how many matching events are read ahead of the one being delivered;
-	// 0 means 256.
+	// 0 means 256. One read ahead holds its id and place, not its data and metadata:
+	// each attempt reads the event again.
 	ReadAhead int
 	// SaveEvery is how often, at most, the position is written while it moves; 0 means
 	// 1 second. A crash redelivers what was delivered since the last write.
@@ -785,6 +786,10 @@ func (s *Subscription) feed(ctx context.Context) error {
 		if err := s.wait(ctx, func() bool { return len(s.d.queues[""]) < s.opts.ReadAhead }); err != nil {
 			return nil
 		}
+		// Read ahead, the event holds its place only: every attempt reads it again
+		// (deliver), and ReadAhead events of the largest size the store takes would hold
+		// gigabytes behind a receiver that is down.
+		ev.Data, ev.Metadata = nil, nil
 		x := &delivery{id: ev.ID, typ: ev.Type, ev: &ev, pos: s.count(&ev), receiver: s.opts.Receiver}
 		s.mu.Lock()
 		if r := s.resumed; r != nil {
@@ -1080,8 +1085,9 @@ func (s *Subscription) Status(ctx context.Context) (SubscriptionStatus, error) {
 	}
 	s.mu.Unlock()
 	// As the store reads them now: erased, if their stream was. A dead one stays listed,
-	// as read, until Retry drops it or Skip passes it; so does one whose record was
-	// damaged since (the store reports the damage; an operator still sees the event).
+	// as its last attempt read it, until Retry drops it or Skip passes it; so does one
+	// whose record was damaged since (the store reports the damage; an operator still
+	// sees the event, without its data if no attempt read it since Run started).
 	events := make([]*pmd.Event, 0, len(st.Parked)+1)
 	for i := range st.Parked {
 		events = append(events, &st.Parked[i].Event)
@@ -1161,6 +1167,12 @@ func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
 			return nil
 		}
 	}
+	// The item keeps what this attempt read, for OnAttempt and for Status, which shows a
+	// parked or failing event as last read once its record is damaged. Only the
+	// attempted event holds its data: the one item of the subscription in play.
+	s.mu.Lock()
+	x.ev.Data, x.ev.Metadata, x.ev.Erased = ev.Data, ev.Metadata, ev.Erased
+	s.mu.Unlock()
 	return callHandler(ctx, s.logger, append([]any{"subscription", s.name}, (*subscriptionSource)(s).attrs(x)...), s.opts.Deliver, ev)
 }
 
