@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 )
 
@@ -240,9 +241,24 @@ type Error struct {
 	// NeedsRestart marks an unavailable error of a store that stopped writing until it
 	// is restarted: errors.Is(err, pmd.ErrNeedsRestart) holds, as for the store's own.
 	NeedsRestart bool
+
+	// typed is the store's typed error of Code, made of the fields the daemon's answer
+	// carries beside code and message (typedError); nil when it carries none.
+	typed error
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// As makes errors.As find, beside e itself, the embedded store's typed error of e's
+// code, with the fields the daemon named: *pmd.WrongExpectedVersionError (Stream,
+// Expected, Actual), *pmd.DuplicateEventError (ID, Stream), *pmd.EventNotFoundError
+// (ID), *pmd.StreamNotFoundError (Stream) and, for a bad_request the store refused,
+// *pmd.InvalidArgumentError (Arg, Reason). An answer without those fields (a daemon
+// older than them, a bad request of the daemon's own parsing) gives none: errors.Is
+// still matches the sentinel.
+func (e *Error) As(target any) bool {
+	return e.typed != nil && errors.As(e.typed, target)
+}
 
 // Is makes errors.Is match e against the sentinel of its code (see the package
 // documentation), so that code written against the embedded store's errors works with
@@ -411,8 +427,8 @@ func apiError(resp *http.Response, body []byte) *Error {
 }
 
 // decodeError reads the daemon's error JSON, {"error": code, "message": ..., for
-// corrupt "position" and "version", for unavailable "needs_restart"}, or returns nil if
-// data is not that.
+// corrupt "position" and "version", for unavailable "needs_restart", and the fields of
+// the store's typed error (typedError)}, or returns nil if data is not that.
 func decodeError(data []byte) *Error {
 	var b struct {
 		Error        string `json:"error"`
@@ -424,7 +440,87 @@ func decodeError(data []byte) *Error {
 	if json.Unmarshal(data, &b) != nil || b.Error == "" {
 		return nil
 	}
-	return &Error{Code: b.Error, Message: b.Message, Position: b.Position, Version: b.Version, NeedsRestart: b.NeedsRestart}
+	return &Error{Code: b.Error, Message: b.Message, Position: b.Position, Version: b.Version, NeedsRestart: b.NeedsRestart,
+		typed: typedError(b.Error, data)}
+}
+
+// typedError is the store's typed error of code made of the fields of the daemon's
+// error JSON data: "stream", "expected_version" and "actual_version" of
+// wrong_expected_version, "id" and "stream" of duplicate_event, "id" of
+// event_not_found, "stream" of stream_not_found, "argument" and "reason" of
+// bad_request. It is nil when a field is missing or malformed (a daemon older than the
+// fields, a bad request the daemon's parsing refused, not the store): a typed error
+// with a zero field would pretend to know it. They are read apart from the code and
+// message, which a malformed field does not lose.
+func typedError(code string, data []byte) error {
+	var f struct {
+		Stream          *string         `json:"stream"`
+		ExpectedVersion json.RawMessage `json:"expected_version"`
+		ActualVersion   *int64          `json:"actual_version"`
+		ID              *string         `json:"id"`
+		Argument        *string         `json:"argument"`
+		Reason          *string         `json:"reason"`
+	}
+	if json.Unmarshal(data, &f) != nil {
+		return nil
+	}
+	id := func() (uuid.UUID, bool) {
+		if f.ID == nil || len(*f.ID) != 36 {
+			return uuid.Nil, false
+		}
+		id, err := uuid.Parse(*f.ID)
+		return id, err == nil
+	}
+	switch code {
+	case "wrong_expected_version":
+		expected, ok := parseExpected(f.ExpectedVersion)
+		if f.Stream == nil || !ok || f.ActualVersion == nil || *f.ActualVersion < -1 {
+			return nil
+		}
+		return &pmd.WrongExpectedVersionError{Stream: *f.Stream, Expected: expected, Actual: *f.ActualVersion}
+	case "duplicate_event":
+		if id, ok := id(); ok && f.Stream != nil {
+			return &pmd.DuplicateEventError{ID: id, Stream: *f.Stream}
+		}
+	case "event_not_found":
+		if id, ok := id(); ok {
+			return &pmd.EventNotFoundError{ID: id}
+		}
+	case "stream_not_found":
+		if f.Stream != nil {
+			return &pmd.StreamNotFoundError{Stream: *f.Stream}
+		}
+	case "bad_request":
+		if f.Argument != nil && f.Reason != nil {
+			return &pmd.InvalidArgumentError{Arg: *f.Argument, Reason: *f.Reason}
+		}
+	}
+	return nil
+}
+
+// parseExpected reads an expected version as the API writes it: "any", "no_stream",
+// "stream_exists", or an integer ≥ -1 (-1 meaning no_stream).
+func parseExpected(raw json.RawMessage) (pmd.ExpectedVersion, bool) {
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		switch name {
+		case "any":
+			return pmd.Any, true
+		case "no_stream":
+			return pmd.NoStream, true
+		case "stream_exists":
+			return pmd.StreamExists, true
+		}
+		return pmd.Any, false
+	}
+	if string(raw) == "-1" {
+		return pmd.NoStream, true
+	}
+	n, err := strconv.ParseUint(string(raw), 10, 64)
+	if err != nil {
+		return pmd.Any, false
+	}
+	return pmd.AtVersion(n), true
 }
 
 // do sends a request and decodes its JSON answer into out, if out is not nil.

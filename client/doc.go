@@ -35,6 +35,21 @@
 //	forbidden                ErrForbidden (the token may not do this; or a foreign Origin)
 //	too_slow                 ErrTooSlow (a subscriber cut for falling behind; given to Dropped)
 //
+// errors.As finds in it, as in an error of the embedded store, the store's typed error
+// with the fields the daemon's answer names beside its message (every route names them,
+// and a cluster's follower relays the leader's answer as it is):
+//
+//	code                     errors.As(err, &target) with target a
+//	wrong_expected_version   *pmd.WrongExpectedVersionError (Stream, Expected, Actual)
+//	duplicate_event          *pmd.DuplicateEventError (ID, Stream)
+//	event_not_found          *pmd.EventNotFoundError (ID)
+//	stream_not_found         *pmd.StreamNotFoundError (Stream)
+//	bad_request              *pmd.InvalidArgumentError (Arg, Reason), when the store refused the value
+//
+// There is none for a bad request the daemon's parsing refused (malformed JSON, an
+// unknown query parameter: its message names what), nor from a daemon older than those
+// fields: errors.Is still matches the sentinel, and the message says the same.
+//
 // Input the embedded store would refuse before writing or reading anything — a stream
 // name that is empty, too long or holds a control character (or, for a write, starts
 // with $), a category holding a $, an append without events or with an id given twice,

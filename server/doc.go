@@ -10,7 +10,11 @@
 //     (404), method_not_allowed (405, with an Allow header), wrong_expected_version,
 //     duplicate_event (409), payload_too_large (413), corrupt and internal (500),
 //     unavailable (503: the store cannot write or is closing, or the request ran out of
-//     time).
+//     time). Beside them, the fields of the store's typed error of the code, if it is
+//     one: stream, expected_version and actual_version (wrong_expected_version), id and
+//     stream (duplicate_event), id (event_not_found), stream (stream_not_found), argument
+//     and reason (a bad_request the store refused); position and version (corrupt);
+//     needs_restart (unavailable).
 //   - Strict input, refused before the store is asked and writing nothing: unknown JSON
 //     fields and query parameters, a query parameter or JSON key given twice, invalid
 //     UTF-8, integers outside int64/uint64 and numbers beyond float64. Messages name the

@@ -52,5 +52,5 @@ func ExampleNew() {
 	fmt.Print(resp.StatusCode, " ", string(body))
 	// Output:
 	// 201 {"first_position":1,"last_position":1,"version":0,"ids":["0190c1d2-0000-7000-8000-000000000042"]}
-	// 409 {"error":"wrong_expected_version","message":"wrong expected version for stream \"Order$42\": expected no_stream, actual 0"}
+	// 409 {"error":"wrong_expected_version","message":"wrong expected version for stream \"Order$42\": expected no_stream, actual 0","stream":"Order$42","expected_version":"no_stream","actual_version":0}
 }

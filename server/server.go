@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -767,10 +768,24 @@ type errorBody struct {
 	// NeedsRestart marks an unavailable error that will not go away by itself
 	// (pmd.ErrNeedsRestart): a client that waits out a full disk gives up on it.
 	NeedsRestart bool `json:"needs_restart,omitempty"`
+	// The fields of the store's typed error behind the code (errorFields), so that a
+	// program (the Go client's errors.As) need not parse the message: stream with
+	// wrong_expected_version, duplicate_event and stream_not_found; expected_version
+	// (as a write gives it) and actual_version (-1 for none) with wrong_expected_version;
+	// id with duplicate_event and event_not_found; argument and reason with a bad_request
+	// the store refused (*pmd.InvalidArgumentError). Each is absent when the error is
+	// not the store's typed one (a bad request the server's parsing refused).
+	Stream          *string         `json:"stream,omitempty"`
+	ExpectedVersion json.RawMessage `json:"expected_version,omitempty"`
+	ActualVersion   *int64          `json:"actual_version,omitempty"`
+	ID              string          `json:"id,omitempty"`
+	Argument        *string         `json:"argument,omitempty"`
+	Reason          *string         `json:"reason,omitempty"`
 }
 
 // newErrorBody is the body of an error answer with code and msg, naming the damaged
-// record when err is a *pmd.CorruptError that names one.
+// record when err is a *pmd.CorruptError that names one, and carrying the fields of
+// the store's typed error of code (errorFields).
 func newErrorBody(code, msg string, err error) errorBody {
 	b := errorBody{Error: code, Message: msg, NeedsRestart: errors.Is(err, pmd.ErrNeedsRestart)}
 	var ce *pmd.CorruptError
@@ -780,7 +795,42 @@ func newErrorBody(code, msg string, err error) errorBody {
 			b.Version = &ce.Version
 		}
 	}
+	b.errorFields(code, err)
 	return b
+}
+
+// errorFields sets the fields of b from err's typed error of code, if it has one: only
+// that of code, so that an error wrapping the typed errors of two codes shows the
+// fields of the one its code names.
+func (b *errorBody) errorFields(code string, err error) {
+	switch code {
+	case codeWrongExpected:
+		var e *pmd.WrongExpectedVersionError
+		if errors.As(err, &e) {
+			actual := e.Actual
+			b.Stream, b.ExpectedVersion, b.ActualVersion = &e.Stream, expectedJSON(e.Expected), &actual
+		}
+	case codeDuplicateEvent:
+		var e *pmd.DuplicateEventError
+		if errors.As(err, &e) {
+			b.ID, b.Stream = e.ID.String(), &e.Stream
+		}
+	case codeEventNotFound:
+		var e *pmd.EventNotFoundError
+		if errors.As(err, &e) {
+			b.ID = e.ID.String()
+		}
+	case codeStreamNotFound:
+		var e *pmd.StreamNotFoundError
+		if errors.As(err, &e) {
+			b.Stream = &e.Stream
+		}
+	case codeBadRequest:
+		var e *pmd.InvalidArgumentError
+		if errors.As(err, &e) {
+			b.Argument, b.Reason = &e.Arg, &e.Reason
+		}
+	}
 }
 
 // classify maps an error to its status and contract code.
