@@ -155,23 +155,12 @@ func prepare(changes []Change, what string) ([]change, error) {
 			return nil, invalid(arg("id"), "%s is given twice", id)
 		}
 		seen[id] = struct{}{}
-		if path, ok := HoldsItself(e.Data); ok {
-			return nil, invalid(arg("data")+path, "holds itself: data that refers back to a value holding it cannot be written")
+		// One walk of each finds what would keep it from being written (Unwritable).
+		if path, reason, ok := Unwritable(e.Data, "data"); ok {
+			return nil, invalid(arg("data")+path, "%s", reason)
 		}
-		if path, ok := HoldsItself(e.Metadata); ok {
-			return nil, invalid(arg("metadata")+path, "holds itself: metadata that refers back to a value holding it cannot be written")
-		}
-		if path, v, ok := NonFinite(e.Data); ok {
-			return nil, invalid(arg("data")+path, "%v is not a JSON number", v)
-		}
-		if path, v, ok := NonFinite(e.Metadata); ok {
-			return nil, invalid(arg("metadata")+path, "%v is not a JSON number", v)
-		}
-		if path, k, ok := NonStringKey(e.Data); ok {
-			return nil, invalid(arg("data")+path, "the key %v is not a string: data is a JSON object, whose keys are strings", k)
-		}
-		if path, k, ok := NonStringKey(e.Metadata); ok {
-			return nil, invalid(arg("metadata")+path, "the key %v is not a string: metadata is a JSON object, whose keys are strings", k)
+		if path, reason, ok := Unwritable(e.Metadata, "metadata"); ok {
+			return nil, invalid(arg("metadata")+path, "%s", reason)
 		}
 		data, err := encodeMap(e.Data)
 		if err != nil {
@@ -186,54 +175,86 @@ func prepare(changes []Change, what string) ([]change, error) {
 	return out, nil
 }
 
+// Unwritable finds in v, an event's data or metadata named what ("data", "metadata"),
+// the first reason it cannot be written: what HoldsItself, NonFinite or NonStringKey
+// finds, in one walk instead of three. It returns where (as they do) and the reason, as
+// Append words it after the field's name. Append and the Go client check every event's
+// data and metadata with it; the types JSON decodes into are walked without allocating.
+func Unwritable(v any, what string) (path, reason string, found bool) {
+	path, fl := walk(v, flawsAll)
+	switch fl.kind {
+	case flawHeld:
+		return path, "holds itself: " + what + " that refers back to a value holding it cannot be written", true
+	case flawNumber:
+		return path, fmt.Sprintf("%v is not a JSON number", fl.number), true
+	case flawKey:
+		return path, fmt.Sprintf("the key %v is not a string: %s is a JSON object, whose keys are strings", fl.key, what), true
+	}
+	return "", "", false
+}
+
 // NonFinite finds a NaN or an infinity in v, at any depth, and returns where it is
 // (".ratio", ".items[2]", "" for v itself) and what it is. JSON has no such number, so an
 // event holding one could not be served over HTTP (every page of $all holding it would
 // fail) nor delivered to a webhook: Append refuses data and metadata for which NonFinite
-// finds one, naming the path, and config checks a command's data with it before issuing.
+// finds one (by Unwritable), naming the path, and config checks a command's data with it
+// before issuing.
 //
 // It looks where msgpack encodes: into maps, slices, arrays, pointers, interfaces and
 // struct fields; a field is named by its msgpack tag when it has one, a field tagged
-// msgpack:"-" is skipped, and an embedded struct's fields are named as its own.
-// The types JSON decodes into, and the common scalars, are checked without reflection:
-// Append calls NonFinite on every event.
+// msgpack:"-" is skipped, and an embedded struct's fields are named as its own. A value
+// that holds itself is not walked into again. The types JSON decodes into, and the
+// common scalars, are checked without reflection.
 func NonFinite(v any) (path string, f float64, found bool) {
-	switch v := v.(type) {
-	case nil, string, bool, []byte, int, int8, int16, int32, int64,
-		uint, uint8, uint16, uint32, uint64, time.Time, []string, map[string]string:
-		return "", 0, false
-	case float64:
-		return nonFiniteFloat(v)
-	case float32:
-		return nonFiniteFloat(float64(v))
-	case map[string]any:
-		for k, e := range v {
-			if path, f, ok := NonFinite(e); ok {
-				return "." + k + path, f, true
-			}
-		}
-		return "", 0, false
-	case []any:
-		for i, e := range v {
-			if path, f, ok := NonFinite(e); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, f, true
-			}
-		}
-		return "", 0, false
-	}
-	return nonFiniteIn(reflect.ValueOf(v))
+	path, fl := walk(v, flawNumber)
+	return path, fl.number, fl.kind != 0
 }
 
 // HoldsItself reports whether v refers back to a map, slice or pointer that holds it,
 // and the path to the first such reference. Such a value cannot be written (msgpack and
-// JSON would never end), and the walks of NonFinite and NonStringKey, which assume it
-// does not, would run until the stack overflowed, ending the program: Append refuses it
-// first (and the Go client, and a process manager's command). A value held twice, but
-// not by itself, is not refused. It looks where NonFinite does; the types JSON decodes
-// into are walked without reflection.
+// JSON would never end): Append refuses it (by Unwritable), and the Go client, and a
+// process manager's command. A value held twice, but not by itself, is not refused. It
+// looks where NonFinite does.
 func HoldsItself(v any) (path string, found bool) {
+	path, fl := walk(v, flawHeld)
+	return path, fl.kind != 0
+}
+
+// NonStringKey finds a map in v, at any depth, with a key that is not a string, and
+// returns where the map is and the key. Data and metadata are JSON objects, read back as
+// maps of string keys: msgpack would write such a map, but every read of the event
+// would fail on it, so Append refuses it (by Unwritable; and the Go client, before
+// sending). A key of another type that msgpack writes as a string (one with a MarshalText
+// method, as encoding/json names it too, and no MarshalBinary, which msgpack prefers) is
+// a string key. It looks where NonFinite does.
+func NonStringKey(v any) (path, key string, found bool) {
+	path, fl := walk(v, flawKey)
+	return path, fl.key, fl.kind != 0
+}
+
+// flaws are the kinds of reason a value cannot be written that a walk looks for.
+type flaws uint8
+
+const (
+	flawHeld   flaws = 1 << iota // a map, slice or pointer that holds itself (HoldsItself)
+	flawNumber                   // a NaN or an infinity (NonFinite)
+	flawKey                      // a map key that is not a string (NonStringKey)
+	flawsAll   = flawHeld | flawNumber | flawKey
+)
+
+// flaw is what a walk found: kind 0 for nothing.
+type flaw struct {
+	kind   flaws
+	number float64 // the NaN or infinity of flawNumber
+	key    string  // the key of flawKey, as fmt prints it
+}
+
+// walk finds in v the first value with a flaw of the kinds look names, and returns the
+// path to it. A value that holds itself is not walked into again (the walk would never
+// end): a flaw if look names flawHeld, else passed over.
+func walk(v any, look flaws) (string, flaw) {
 	var held [16]holder // the path of most data, without allocating
-	return holdsItselfAny(v, held[:0])
+	return walkAny(v, look, held[:0])
 }
 
 // holder is a map, slice or pointer on the path to a value: its address and its type
@@ -260,88 +281,81 @@ func enter(onPath []holder, h holder) ([]holder, bool) {
 	return append(onPath, h), true
 }
 
-// holdsItselfAny is holdsItself without reflection for the types JSON decodes into.
-func holdsItselfAny(v any, onPath []holder) (string, bool) {
+// walkAny is walk of v, held by the holders of onPath: without reflection for the types
+// JSON decodes into and the common scalars, else by walkValue.
+func walkAny(v any, look flaws, onPath []holder) (string, flaw) {
 	switch v := v.(type) {
-	case nil, string, bool, []byte, int, int64, float64, time.Time, []string, map[string]string:
-		return "", false
+	case nil, string, bool, []byte, int, int8, int16, int32, int64,
+		uint, uint8, uint16, uint32, uint64, time.Time, []string, map[string]string:
+		return "", flaw{}
+	case float64:
+		return "", nonFinite(v, look)
+	case float32:
+		return "", nonFinite(float64(v), look)
 	case map[string]any:
 		if v == nil {
-			return "", false
+			return "", flaw{}
 		}
 		onPath, ok := enter(onPath, holder{uintptr(reflect.ValueOf(v).UnsafePointer()), 0, mapAnyType})
 		if !ok {
-			return "", true
+			return "", flaw{kind: look & flawHeld}
 		}
 		for k, e := range v {
-			if path, ok := holdsItselfAny(e, onPath); ok {
-				return "." + k + path, true
+			if path, fl := walkAny(e, look, onPath); fl.kind != 0 {
+				return "." + k + path, fl
 			}
 		}
-		return "", false
+		return "", flaw{}
 	case []any:
 		if len(v) == 0 {
-			return "", false
+			return "", flaw{}
 		}
 		onPath, ok := enter(onPath, holder{uintptr(unsafe.Pointer(unsafe.SliceData(v))), len(v), sliceAnyType})
 		if !ok {
-			return "", true
+			return "", flaw{kind: look & flawHeld}
 		}
 		for i, e := range v {
-			if path, ok := holdsItselfAny(e, onPath); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, true
+			if path, fl := walkAny(e, look, onPath); fl.kind != 0 {
+				return "[" + strconv.Itoa(i) + "]" + path, fl
 			}
 		}
-		return "", false
+		return "", flaw{}
 	}
-	return holdsItself(reflect.ValueOf(v), onPath)
+	return walkValue(reflect.ValueOf(v), look, onPath)
 }
 
-// holdsItself is HoldsItself by reflection, v held by the holders of onPath.
-func holdsItself(v reflect.Value, onPath []holder) (string, bool) {
-	return findIn(v, func(reflect.Value) bool { return false }, onPath, true)
-}
-
-func nonFiniteFloat(f float64) (string, float64, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "", f, true
+// nonFinite is the flaw of the number f: flawNumber if look names it and f is a NaN or an
+// infinity.
+func nonFinite(f float64, look flaws) flaw {
+	if look&flawNumber != 0 && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		return flaw{kind: flawNumber, number: f}
 	}
-	return "", 0, false
+	return flaw{}
 }
 
-// nonFiniteIn is NonFinite by reflection, for the types its switch does not name.
-func nonFiniteIn(v reflect.Value) (string, float64, bool) {
-	var f float64
-	path, found := findIn(v, func(v reflect.Value) bool {
-		switch v.Kind() {
-		case reflect.Float32, reflect.Float64:
-			_, f, _ = nonFiniteFloat(v.Float())
-			return math.IsNaN(f) || math.IsInf(f, 0)
-		}
-		return false
-	}, nil, false)
-	return path, f, found
-}
-
-// findIn walks v where msgpack encodes it: into maps, slices and arrays (not bytes),
-// pointers, interfaces and struct fields, a field named as msgpack names it
-// (fieldPath). It returns the path to the first value for which at holds, at being
-// asked of every value before the walk goes into it. v is held by the maps, slices and
-// pointers of onPath; one that holds itself is not walked into again (the walk would
-// never end): found, if selfHeld, else passed over.
-func findIn(v reflect.Value, at func(reflect.Value) bool, onPath []holder, selfHeld bool) (string, bool) {
-	if at(v) {
-		return "", true
-	}
+// walkValue is walkAny by reflection. It walks v where msgpack encodes it: into maps,
+// slices and arrays (not bytes), pointers, interfaces and struct fields, a field named as
+// msgpack names it (fieldPath). Each value is checked before the walk goes into it.
+func walkValue(v reflect.Value, look flaws, onPath []holder) (string, flaw) {
 	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "", nonFinite(v.Float(), look)
 	case reflect.Interface:
 		if !v.IsNil() {
-			return findIn(v.Elem(), at, onPath, selfHeld)
+			return walkValue(v.Elem(), look, onPath)
 		}
-		return "", false
+		return "", flaw{}
+	case reflect.Map:
+		if look&flawKey != 0 {
+			if key, ok := nonStringKeyOf(v); ok {
+				return "", flaw{kind: flawKey, key: key}
+			}
+		}
+	}
+	switch v.Kind() {
 	case reflect.Pointer, reflect.Map, reflect.Slice:
 		if v.IsNil() || v.Kind() == reflect.Slice && (v.Len() == 0 || v.Type().Elem().Kind() == reflect.Uint8) {
-			return "", false
+			return "", flaw{}
 		}
 		var ok bool
 		h := holder{uintptr(v.UnsafePointer()), 0, v.Type()}
@@ -349,27 +363,27 @@ func findIn(v reflect.Value, at func(reflect.Value) bool, onPath []holder, selfH
 			h.n = v.Len()
 		}
 		if onPath, ok = enter(onPath, h); !ok {
-			return "", selfHeld
+			return "", flaw{kind: look & flawHeld}
 		}
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		return findIn(v.Elem(), at, onPath, selfHeld)
+		return walkValue(v.Elem(), look, onPath)
 	case reflect.Map:
 		for it := v.MapRange(); it.Next(); {
-			if path, ok := findIn(it.Value(), at, onPath, selfHeld); ok {
+			if path, fl := walkValue(it.Value(), look, onPath); fl.kind != 0 {
 				// fmt prints the key also when it came through an unexported embedded
 				// struct, where Interface would panic.
-				return "." + fmt.Sprint(it.Key()) + path, true
+				return "." + fmt.Sprint(it.Key()) + path, fl
 			}
 		}
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			return "", false // bytes
+			return "", flaw{} // bytes
 		}
 		for i := range v.Len() {
-			if path, ok := findIn(v.Index(i), at, onPath, selfHeld); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, true
+			if path, fl := walkValue(v.Index(i), look, onPath); fl.kind != 0 {
+				return "[" + strconv.Itoa(i) + "]" + path, fl
 			}
 		}
 	case reflect.Struct:
@@ -379,9 +393,23 @@ func findIn(v reflect.Value, at func(reflect.Value) bool, onPath []holder, selfH
 			if !encoded {
 				continue
 			}
-			if path, ok := findIn(v.Field(i), at, onPath, selfHeld); ok {
-				return name + path, true
+			if path, fl := walkValue(v.Field(i), look, onPath); fl.kind != 0 {
+				return name + path, fl
 			}
+		}
+	}
+	return "", flaw{}
+}
+
+// nonStringKeyOf returns a key of the map m that is not a string, as fmt prints it.
+func nonStringKeyOf(m reflect.Value) (string, bool) {
+	for it := m.MapRange(); it.Next(); {
+		k := it.Key()
+		if k.Kind() == reflect.Interface && !k.IsNil() {
+			k = k.Elem()
+		}
+		if k.Kind() != reflect.String && !writtenAsString(k) {
+			return fmt.Sprint(k), true
 		}
 	}
 	return "", false
@@ -437,58 +465,6 @@ func fieldPath(field reflect.StructField) (path string, encoded bool) {
 		return "." + field.Name, true
 	}
 	return "." + name, true
-}
-
-// NonStringKey finds a map in v, at any depth, with a key that is not a string, and
-// returns where the map is and the key. Data and metadata are JSON objects, read back as
-// maps of string keys: msgpack would write such a map, but every read of the event
-// would fail on it, so Append refuses it (and the Go client, before sending). A key of
-// another type that msgpack writes as a string (one with a MarshalText method, as
-// encoding/json names it too, and no MarshalBinary, which msgpack prefers) is a string
-// key. It looks where NonFinite does; the types JSON decodes into are checked without
-// reflection.
-func NonStringKey(v any) (path, key string, found bool) {
-	switch v := v.(type) {
-	case nil, string, bool, []byte, int, int64, float64, time.Time, []string, map[string]string:
-		return "", "", false
-	case map[string]any:
-		for k, e := range v {
-			if path, key, ok := NonStringKey(e); ok {
-				return "." + k + path, key, true
-			}
-		}
-		return "", "", false
-	case []any:
-		for i, e := range v {
-			if path, key, ok := NonStringKey(e); ok {
-				return "[" + strconv.Itoa(i) + "]" + path, key, true
-			}
-		}
-		return "", "", false
-	}
-	return nonStringKeyIn(reflect.ValueOf(v))
-}
-
-// nonStringKeyIn is NonStringKey by reflection, for the types its switch does not name.
-func nonStringKeyIn(v reflect.Value) (string, string, bool) {
-	var key string
-	path, found := findIn(v, func(v reflect.Value) bool {
-		if v.Kind() != reflect.Map {
-			return false
-		}
-		for it := v.MapRange(); it.Next(); {
-			k := it.Key()
-			if k.Kind() == reflect.Interface && !k.IsNil() {
-				k = k.Elem()
-			}
-			if k.Kind() != reflect.String && !writtenAsString(k) {
-				key = fmt.Sprint(k)
-				return true
-			}
-		}
-		return false
-	}, nil, false)
-	return path, key, found
 }
 
 func isStruct(t reflect.Type) bool {

@@ -18,8 +18,7 @@ import (
 // refuse, with the *pmd.InvalidArgumentError it would give (the same Arg): a name the
 // client cannot even put into a path (an empty one would reach another route), or data
 // JSON cannot carry (NaN). They reuse the root package's rules (pmd.CheckName,
-// pmd.CheckWritable, pmd.CheckCategory, pmd.NonFinite, pmd.NonStringKey) rather than spell
-// them again.
+// pmd.CheckWritable, pmd.CheckCategory, pmd.Unwritable) rather than spell them again.
 
 func invalid(arg, format string, a ...any) error {
 	return &pmd.InvalidArgumentError{Arg: arg, Reason: fmt.Sprintf(format, a...)}
@@ -58,23 +57,11 @@ func checkEvents(events []pmd.EventData) error {
 			}
 			seen[e.ID] = true
 		}
-		if path, ok := pmd.HoldsItself(e.Data); ok {
-			return invalid(arg("data")+path, "holds itself: data that refers back to a value holding it cannot be written")
+		if path, reason, ok := pmd.Unwritable(e.Data, "data"); ok {
+			return invalid(arg("data")+path, "%s", reason)
 		}
-		if path, ok := pmd.HoldsItself(e.Metadata); ok {
-			return invalid(arg("metadata")+path, "holds itself: metadata that refers back to a value holding it cannot be written")
-		}
-		if path, v, ok := pmd.NonFinite(e.Data); ok {
-			return invalid(arg("data")+path, "%v is not a JSON number", v)
-		}
-		if path, v, ok := pmd.NonFinite(e.Metadata); ok {
-			return invalid(arg("metadata")+path, "%v is not a JSON number", v)
-		}
-		if path, k, ok := pmd.NonStringKey(e.Data); ok {
-			return invalid(arg("data")+path, "the key %v is not a string: data is a JSON object, whose keys are strings", k)
-		}
-		if path, k, ok := pmd.NonStringKey(e.Metadata); ok {
-			return invalid(arg("metadata")+path, "the key %v is not a string: metadata is a JSON object, whose keys are strings", k)
+		if path, reason, ok := pmd.Unwritable(e.Metadata, "metadata"); ok {
+			return invalid(arg("metadata")+path, "%s", reason)
 		}
 		if path, what, ok := invalidUTF8(e.Data); ok {
 			return invalid(arg("data")+path, "%s: encoding/json would send each bad byte as U+FFFD, storing other text", what)
@@ -116,7 +103,7 @@ func checkLimit(limit int) error {
 
 // maxDepth bounds how deep invalidUTF8 looks: a value nested deeper is left to
 // encoding/json. A value that holds itself never gets here: checkEvents refuses it
-// first (pmd.HoldsItself).
+// first (pmd.Unwritable).
 const maxDepth = 1000
 
 var (
