@@ -8,12 +8,14 @@ import (
 	"testing"
 )
 
-// TestServeStopsWhenWritesStop: a store that stopped writing until a restart
+// TestStopWhenWritesStop: a store that stopped writing until a restart
 // (pmd.Store.WritesStopped) stops the daemon, with an error saying why, though no process
 // manager or subscription runs to fail on a write: a supervisor that restarts what exits
 // (systemd's Restart=on-failure) saw a daemon serving on, degraded, for good. A daemon
-// stopped for another reason returns no such error.
-func TestServeStopsWhenWritesStop(t *testing.T) {
+// stopped for another reason returns no such error. This is the watcher serveCmd starts;
+// no test drives serveCmd into it, as nothing outside the store can make its index refuse
+// a durable batch (TestWritesStoppedSaysSo in the root package does, for the channel).
+func TestStopWhenWritesStop(t *testing.T) {
 	for _, storeStops := range []bool{true, false} {
 		t.Run(map[bool]string{true: "writes stopped", false: "stopped otherwise"}[storeStops], func(t *testing.T) {
 			ctx, stop := context.WithCancel(context.Background())
