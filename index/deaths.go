@@ -3,10 +3,12 @@ package index
 import (
 	"errors"
 	"fmt"
-	"maps"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // An event is dead when no stream shows it any more: its own stream and every stream it
@@ -107,71 +109,107 @@ func (b *Batch) Erase(pos uint64, stream string, before uint64) error {
 	if err := b.advance(pos); err != nil {
 		return err
 	}
-	before = max(before, b.erased[stream], b.x.erasedBefore(stream))
+	old, _, err := b.x.erasedBefore(stream)
+	if err != nil {
+		return fmt.Errorf("index: erase mark of %q: %w", stream, err)
+	}
+	before = max(before, b.erased[stream], old)
 	b.erased[strings.Clone(stream)] = before
 	b.n++
 	return nil
 }
 
-func (x *Index) erasedBefore(stream string) uint64 {
-	before, _ := x.erased.get(stream)
-	return before
+// erasedBefore returns the erase mark of stream: the version below which its events are
+// erased, and whether it has one. The marks not yet handed off are in the overlays, the
+// others in pebble, where it looks only for a stream whose name eraseMarks holds.
+func (x *Index) erasedBefore(stream string) (uint64, bool, error) {
+	if !x.erased.maybe(stream) {
+		return 0, false, nil
+	}
+	// The newest first: a mark only goes up, and an overlay's hand-off leaves the
+	// overlays only once pebble holds its marks.
+	var before uint64
+	var found bool
+	x.ov.mu.RLock()
+	before, found = x.ov.active.erased[stream]
+	for _, o := range x.ov.frozen {
+		if b, ok := o.erased[stream]; ok {
+			before, found = max(before, b), true
+		}
+	}
+	x.ov.mu.RUnlock()
+	if found {
+		return before, true, nil
+	}
+	if err := x.enter(); err != nil {
+		return 0, false, err
+	}
+	defer x.exit()
+	v, err := x.get(nameKey(nil, spaceErased, stream))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		return 0, false, nil // another stream of the same hash
+	case err != nil:
+		return 0, false, err
+	}
+	before, err = decodeUint(v)
+	return before, err == nil, err
 }
 
-// eraseMarks holds every E entry in memory: every event read asks whether its event was
-// erased, and so do Store.Erased (which answers for a damaged record without reading it)
-// and the scavenge, which rewrites the erased events without their data. A mark is needed
-// for as long as the store is open: an event's record keeps its data until a scavenge
-// rewrites it, and Store.Erased answers from the marks alone. Apply adds a batch's marks
-// in place, under mu: copying the whole map for each batch made erasing n streams one at
-// a time (a stream per user) cost O(n²).
+// eraseMarks says which streams may have an erase mark (E entry): every event read asks
+// whether its event was erased, and so do Store.Erased (which answers for a damaged record
+// without reading it) and the scavenge, which rewrites the erased events without their
+// data. The marks themselves are in the overlays until their hand-off, then in pebble
+// alone: eraseMarks keeps only a hash of each erased stream's name, so that a read of a
+// stream never erased costs a map lookup, and a million erased streams (a stream per
+// user) cost 8 MB or so instead of their names. Apply adds a batch's hashes in place:
+// copying a map of every mark for each batch made erasing n streams one at a time O(n²).
 type eraseMarks struct {
-	mu sync.RWMutex
-	m  map[string]uint64 // stream → the version below which its events are erased
-	n  atomic.Int64      // len(m), read without mu: a store that never erased takes no lock
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[uint64]struct{} // the hashes of the names of the streams with a mark
+	n    atomic.Int64        // len(m), read without mu: a store that never erased takes no lock
 }
 
-// get returns the mark of stream.
-func (e *eraseMarks) get(stream string) (uint64, bool) {
+func (e *eraseMarks) hash(stream string) uint64 { return maphash.String(e.seed, stream) }
+
+// maybe reports whether stream may have a mark.
+func (e *eraseMarks) maybe(stream string) bool {
 	if e.n.Load() == 0 {
-		return 0, false
+		return false
 	}
 	e.mu.RLock()
-	before, ok := e.m[stream]
+	_, ok := e.m[e.hash(stream)]
 	e.mu.RUnlock()
-	return before, ok
+	return ok
 }
 
-// any reports whether there is a mark.
+// any reports whether a stream has a mark.
 func (e *eraseMarks) any() bool { return e.n.Load() > 0 }
 
-// reset replaces the marks with m, which is the marks' from then on.
-func (e *eraseMarks) reset(m map[string]uint64) {
+// reset makes streams, and none else, the streams with a mark.
+func (e *eraseMarks) reset(streams []string) {
 	e.mu.Lock()
-	e.m = m
-	e.n.Store(int64(len(m)))
-	e.mu.Unlock()
-}
-
-// add adds marks, a batch's: a stream's mark only ever goes up. Readers see all of them
-// at once.
-func (e *eraseMarks) add(marks map[string]uint64) {
-	e.mu.Lock()
-	if e.m == nil {
-		e.m = make(map[string]uint64, len(marks))
-	}
-	for name, before := range marks {
-		e.m[name] = max(e.m[name], before)
+	defer e.mu.Unlock()
+	e.seed = maphash.MakeSeed()
+	e.m = make(map[uint64]struct{}, len(streams))
+	for _, s := range streams {
+		e.m[e.hash(s)] = struct{}{}
 	}
 	e.n.Store(int64(len(e.m)))
-	e.mu.Unlock()
 }
 
-// all returns a copy of the marks, for a walk that must not hold mu.
-func (e *eraseMarks) all() map[string]uint64 {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return maps.Clone(e.m)
+// add adds the streams of marks, a batch's: readers see all of them at once.
+func (e *eraseMarks) add(marks map[string]uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.seed, e.m = maphash.MakeSeed(), make(map[uint64]struct{}, len(marks))
+	}
+	for name := range marks {
+		e.m[e.hash(name)] = struct{}{}
+	}
+	e.n.Store(int64(len(e.m)))
 }
 
 // markDeaths finds the events in the batch's cuts that no stream shows any more and marks

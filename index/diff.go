@@ -220,44 +220,50 @@ func (l *leftBehind) accepts(k, v []byte) (bool, error) {
 }
 
 // erasedEvent reports whether the event at pos is erased: appended to a stream below the
-// version its erasure names. Erased streams are few; the event's membership of each gives
-// its version there, its own unless it was linked into its own stream again since, when
-// the erased versions are searched for it. x is entered, its overlays handed to pebble.
+// version its erasure names. The event's membership of each erased stream gives its
+// version there, its own unless it was linked into its own stream again since, when the
+// erased versions are searched for it. x is entered, its overlays handed to pebble, which
+// holds every erase mark.
 func (x *Index) erasedEvent(pos uint64) (bool, error) {
-	for stream, before := range x.erased.all() {
+	errErased := errors.New("erased")
+	err := x.eachErased(func(stream string, before uint64) error {
 		v, closer, err := x.db.Get(namedKey(nil, spaceMember, stream, pos))
 		if errors.Is(err, pebble.ErrNotFound) {
-			continue
+			return nil
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
 		version, err := decodeUint(v)
 		closer.Close()
 		if err != nil {
-			return false, err
+			return err
 		}
 		entries, err := x.pebbleVersions(nil, stream, version, version+1, false, 1)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if len(entries) == 1 && entries[0].Position == pos && !entries[0].Link {
 			if version < before {
-				return true, nil
+				return errErased
 			}
-			continue
+			return nil
 		}
 		// Linked into its own stream again: its own version is an earlier one.
 		if entries, err = x.pebbleVersions(nil, stream, 0, min(version, before), false, unlimited(0)); err != nil {
-			return false, err
+			return err
 		}
 		for _, e := range entries {
 			if e.Position == pos && !e.Link {
-				return true, nil
+				return errErased
 			}
 		}
+		return nil
+	})
+	if errors.Is(err, errErased) {
+		return true, nil
 	}
-	return false, nil
+	return false, err
 }
 
 // sameVisible reports whether v, x's value of key k, and w, y's, differ only where no read

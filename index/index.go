@@ -73,7 +73,7 @@ type Index struct {
 
 	flushMu sync.Mutex // one Flush at a time
 
-	// erased holds every E entry: every event read asks (see eraseMarks).
+	// erased says which streams have an E entry: every event read asks (see eraseMarks).
 	erased eraseMarks
 
 	cnt counter // see Counts
@@ -519,7 +519,7 @@ func (x *Index) load() error {
 		if _, err := x.get(keyPosition); !errors.Is(err, pebble.ErrNotFound) {
 			return formatErr("no format version, but a position")
 		}
-		x.erased.reset(map[string]uint64{})
+		x.erased.reset(nil)
 		if x.readOnly {
 			return nil
 		}

@@ -137,35 +137,47 @@ func (d *deadSkipper) dead(pos uint64) bool {
 func (d *deadSkipper) close() error { return d.it.Close() }
 
 // Erased reports whether the event appended to stream at version is erased: its data
-// and metadata must not be served.
+// and metadata must not be served. An erase mark it cannot read (a closed index, a
+// damaged one) counts as erasing everything: erased data is never served on a guess.
 func (x *Index) Erased(stream string, version uint64) bool {
-	before, ok := x.erased.get(stream)
-	return ok && version < before
+	before, ok, err := x.erasedBefore(stream)
+	return err != nil || ok && version < before
 }
 
 // AnyErased reports whether any stream was ever erased.
 func (x *Index) AnyErased() bool { return x.erased.any() }
 
-// loadErased reads every erase mark into memory.
+// loadErased reads the names of the erased streams into memory (eraseMarks).
 func (x *Index) loadErased() error {
-	m := make(map[string]uint64)
+	var streams []string
+	err := x.eachErased(func(stream string, _ uint64) error {
+		streams = append(streams, stream)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	x.erased.reset(streams)
+	return nil
+}
+
+// eachErased calls f with each erase mark in pebble, in the order of the streams' names.
+func (x *Index) eachErased(f func(stream string, before uint64) error) error {
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceErased}, UpperBound: []byte{spaceErased + 1}})
 	if err != nil {
 		return err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := decodeUint(it.Value())
+		if err == nil {
+			err = f(string(it.Key()[1:]), v)
+		}
 		if err != nil {
 			it.Close()
 			return err
 		}
-		m[string(it.Key()[1:])] = v
 	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	x.erased.reset(m)
-	return nil
+	return it.Close()
 }
 
 // addErased makes the erase marks of a batch just applied visible to readers.
