@@ -27,6 +27,7 @@ type Batch struct {
 
 	// The entries, which Apply adds to the index's active overlay (overlay.go).
 	adds      []batchAdd
+	gone      []goneID // the ids of the gone records added
 	causes    []causation
 	deadMarks []deadMark // in the order they were made: the last one of a position wins
 	n         int        // entries
@@ -67,6 +68,12 @@ type batchAdd struct {
 }
 
 type causation struct{ parent, child uint64 }
+
+// goneID is the id of the dead event whose gone record is at pos.
+type goneID struct {
+	pos uint64
+	id  uuid.UUID
+}
 
 type deadMark struct {
 	pos  uint64
@@ -161,6 +168,7 @@ func (b *Batch) touch(s *batchStream, name string) {
 func (b *Batch) clearEntries() {
 	clear(b.adds)
 	b.adds = b.adds[:0]
+	b.gone = b.gone[:0]
 	b.causes = b.causes[:0]
 	b.deadMarks = b.deadMarks[:0]
 	b.n = 0
@@ -339,6 +347,28 @@ func (b *Batch) SkipVersions(stream string, next uint64) error {
 		s.next = next
 		b.touch(s, stream)
 	}
+	return nil
+}
+
+// AddGone records the gone record at log position pos, which a scavenge wrote in place
+// of a dead event with id id. It adds what a write decides by of that event in the index
+// that saw it die, its id and its dead mark (its versions, category and type, where no
+// read looks, are not in the record), so that an index built from the scavenged log
+// decides as that one: the id stays taken (LookupAny finds it, Lookup does not). It
+// touches no stream: the versions the event held are skipped, as for any record
+// replaced since.
+func (b *Batch) AddGone(pos uint64, id uuid.UUID) error {
+	if id == uuid.Nil {
+		return fmt.Errorf("index: gone record at position %d without an id", pos)
+	}
+	if err := b.advance(pos); err != nil {
+		return err
+	}
+	b.ids[id] = pos
+	b.addedEvents++ // Counts counts the id entries, a dead event's too
+	b.gone = append(b.gone, goneID{pos, id})
+	b.deadMarks = append(b.deadMarks, deadMark{pos, true})
+	b.n += 2
 	return nil
 }
 

@@ -10,9 +10,10 @@ import (
 // Counts are how many events and streams the index holds, for monitoring.
 type Counts struct {
 	// Events counts the events written (one per id), dead ones included: an event that
-	// no stream shows any more still has its id entry, after a scavenge too, until the
-	// index is rebuilt from the log, or replays it after a crash (the part of the log
-	// past the index's durable point), whose gone record in its place holds no id.
+	// no stream shows any more still has its id entry, after a scavenge too, and in an
+	// index rebuilt from the scavenged log, whose gone record in its place holds the id
+	// (AddGone). Only the ids a scavenge of a release before gone records kept ids
+	// removed are not counted by an index built from the log since.
 	Events uint64
 	// Streams counts the streams that exist: written to and not deleted since (a stream
 	// whose events retention hides all still exists).

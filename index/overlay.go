@@ -506,6 +506,10 @@ func (x *Index) applyOverlay(b *Batch) {
 		addPos(a.types, ad.typ, ad.pos)
 		a.entries += 3
 	}
+	for _, g := range b.gone {
+		a.ids[g.id] = g.pos
+		a.entries++
+	}
 	for _, c := range b.causes {
 		l := a.causes[c.parent]
 		if l == nil {

@@ -5,7 +5,8 @@
 // position of an earlier event), a stream deletion, a stream's retention settings, an
 // erasure of a stream's events, a void record that an offline repair put in place of a
 // damaged one, or a gone record that a scavenge put in place of a dead event or link
-// (void and gone have no content; readers go past them). The store writes the records of
+// (void has no content, and gone only the id of the event it replaced; readers go past
+// them). The store writes the records of
 // one atomic append as consecutive positions and marks the last one Commit.
 //
 // The log promises:

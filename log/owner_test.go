@@ -77,7 +77,7 @@ func TestFilesOfRootTakeTheLogDirectorysOwner(t *testing.T) {
 				if r.Kind != KindEvent {
 					return nil
 				}
-				return &Record{Kind: KindGone}
+				return goneOf(r)
 			}})
 			if err != nil {
 				t.Fatal(err)

@@ -26,8 +26,11 @@ const (
 	// version: reads show them without, and a scavenge removes the bytes.
 	KindErase Kind = 6
 	// KindGone fills the position of an event or link that no stream shows any more,
-	// whose bytes a scavenge removed: written only by Rewrite. Like KindVoid it has a
-	// header and no body; unlike it, it is no damage.
+	// whose bytes a scavenge removed: written only by Rewrite. Like KindVoid it is no
+	// event, link or deletion; unlike it, it is no damage. The gone record of an event
+	// keeps the event's id (Gone.ID), so that the id stays taken for an index built from
+	// the scavenged log; that of a link, and one written before gone records kept ids,
+	// has a header and no body.
 	KindGone Kind = 7
 
 	// lastKind is the highest kind the format defines: a new kind goes after it and
@@ -107,9 +110,17 @@ type Erase struct {
 	Before uint64
 }
 
-// Record is one log record. Exactly one of Event, Link, Delete, Retention and Erase is
-// meaningful, chosen by Kind (none for KindVoid and KindGone); the others are ignored
-// when encoding and zero when decoded.
+// Gone is the body of a gone record: the id of the dead event a scavenge removed, which
+// stays taken. uuid.Nil for the gone record of a link (a link has no id of its own: the
+// event's record, or its gone record, holds it) and for one written before gone records
+// kept ids; such a record has no body.
+type Gone struct {
+	ID uuid.UUID
+}
+
+// Record is one log record. Exactly one of Event, Link, Delete, Retention, Erase and
+// Gone is meaningful, chosen by Kind (none for KindVoid); the others are ignored when
+// encoding and zero when decoded.
 type Record struct {
 	Position uint64 // set by Write; checked by reads
 	Kind     Kind
@@ -131,6 +142,7 @@ type Record struct {
 	Delete    Delete
 	Retention Retention
 	Erase     Erase
+	Gone      Gone
 }
 
 // Record header layout; FORMAT.md describes it byte by byte.
@@ -209,7 +221,12 @@ func appendRecord(dst []byte, r *Record, extra byte) []byte {
 		dst = append(dst, 0x90|2)
 		dst = appendStr(dst, x.Stream)
 		dst = appendUint(dst, x.Before)
-	case KindVoid, KindGone:
+	case KindGone:
+		if r.Gone.ID != uuid.Nil {
+			dst = append(dst, 0x90|1)
+			dst = appendUUID(dst, r.Gone.ID)
+		}
+	case KindVoid:
 		// no body
 	}
 	if r.Applied != 0 {
@@ -299,7 +316,16 @@ func decodeUnchecked(b []byte) (Record, error) {
 		d.array(2)
 		x.Stream = d.str()
 		x.Before = d.uint()
-	case KindVoid, KindGone:
+	case KindGone:
+		// No body without an id (a link's, or one written before gone records kept ids):
+		// so the nil id has no body, and a body with it is refused as another encoding.
+		if len(d.b) > 0 {
+			d.array(1)
+			if r.Gone.ID = d.uuid(); d.err == "" && r.Gone.ID == uuid.Nil {
+				d.fail("the nil id, which is stored as no body")
+			}
+		}
+	case KindVoid:
 		// no body: any byte is a trailing byte
 	}
 	if d.err != "" {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -67,6 +68,9 @@ func roundTrips() []struct {
 		{"event applied", Record{Position: 22, WriteStart: 22, Kind: KindEvent, Commit: true, Applied: 1<<40 + 3,
 			Event: Event{ID: testID(22), Stream: "s", Type: "t", Data: []byte{0x80}}}},
 		{"gone applied", Record{Position: 23, WriteStart: 23, Kind: KindGone, Commit: true, Applied: 1}},
+		{"gone event", Record{Position: 25, WriteStart: 25, Kind: KindGone, Commit: true, Gone: Gone{ID: testID(25)}}},
+		{"gone event applied", Record{Position: 26, WriteStart: 24, Kind: KindGone, Commit: true, Applied: 1<<40 + 3, Gone: Gone{ID: testID(26)}}},
+		{"gone event uncommitted", Record{Position: 27, WriteStart: 27, Kind: KindGone, Gone: Gone{ID: testID(27)}}},
 		{"delete applied", Record{Position: 24, WriteStart: 24, Kind: KindDelete, Commit: true, Applied: math.MaxUint64,
 			Delete: Delete{Stream: "s", Before: 3}}},
 	}
@@ -128,7 +132,7 @@ func TestRecordBodyIsMsgpack(t *testing.T) {
 	for _, tc := range roundTrips() {
 		r := tc.rec
 		r.Applied = 0 // the Raft index follows the body, outside it
-		if r.Kind == KindVoid || r.Kind == KindGone {
+		if r.Kind == KindVoid || r.Kind == KindGone && r.Gone.ID == uuid.Nil {
 			if b := AppendRecord(nil, &r); len(b) != headerSize {
 				t.Fatalf("%s: %d bytes, want a header alone", tc.name, len(b))
 			}
@@ -162,6 +166,9 @@ func TestRecordBodyIsMsgpack(t *testing.T) {
 		case KindErase:
 			want = []any{r.Erase.Stream, r.Erase.Before}
 			got = []any{str(), u64()}
+		case KindGone:
+			want = []any{r.Gone.ID[:]}
+			got = []any{bin()}
 		}
 		if n != len(want) || !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: msgpack reads %d elements %v, want %v", tc.name, n, got, want)
@@ -220,7 +227,12 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{name: "kind 0", b: mod(func(b []byte) []byte { b[5] = 0; return reseal(b) }), reason: "unknown record kind 0"},
 		{name: "kind 8", b: mod(func(b []byte) []byte { b[5] = 8; return reseal(b) }), reason: "unknown record kind 8"},
 		{name: "retention body on an event", b: mod(func(b []byte) []byte { b[5] = 5; return reseal(b) }), reason: "retention body: "},
-		{name: "gone with a body", b: mod(func(b []byte) []byte { b[5] = 7; return reseal(b) }), reason: "gone body: "},
+		{name: "gone with a link body", b: mod(func(b []byte) []byte { b[5] = 7; return reseal(b) }), reason: "gone body: want a 1-element array"},
+		{name: "gone with the nil id", b: rawRecord(KindGone, 1, 5, 5, cat([]byte{0x91, 0xc4, 16}, make([]byte, 16))...), reason: "gone body: the nil id, which is stored as no body"},
+		{name: "gone with an id cut short", b: rawRecord(KindGone, 1, 5, 5, cat([]byte{0x91}, id[:17])...), reason: "gone body: uuid needs 16 bytes, 15 left"},
+		{name: "gone with an id and more", b: rawRecord(KindGone, 1, 5, 5, cat([]byte{0x91}, id, []byte{0xc0})...), reason: "gone body: 1 trailing bytes"},
+		{name: "gone with an empty array", b: rawRecord(KindGone, 1, 5, 5, 0x90), reason: "gone body: want a 1-element array, found type byte 0x90"},
+		{name: "gone with an id as string", b: rawRecord(KindGone, 1, 5, 5, cat([]byte{0x91, 0xb0}, id1[:])...), reason: "gone body: want a 16-byte bin uuid"},
 		{name: "erased with data", b: mod(func(b []byte) []byte { b[6] = 3; return reseal(b) }), reason: "erased flag on a record that is not an event without data and metadata"},
 		{name: "erased link", b: enc(Record{Position: 5, Kind: KindLink, Erased: true, Link: Link{Stream: "s", Event: 1, ID: id1}}), reason: "erased flag"},
 		{name: "negative max age", b: enc(Record{Position: 5, Kind: KindRetention, Retention: Retention{Stream: "s", MaxAge: -1}}), reason: "negative max age"},

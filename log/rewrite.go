@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/uuid"
 	"github.com/tidwall/wal"
 )
 
@@ -20,9 +21,10 @@ const scavengeTmpExt = ".scavenge" + tmpExt
 type RewriteOptions struct {
 	// Change is called with each record of the segment, in order, and returns nil to
 	// keep it, or what to store in its place: a record of KindGone for an event or a
-	// link no stream shows any more, or the event itself with Erased set and no data or
-	// metadata. Rewrite sets the replacement's position, commit flag, write start and
-	// Raft index (Applied) to the original's; any other change is refused.
+	// link no stream shows any more (with Gone.ID the event's id, uuid.Nil for a link),
+	// or the event itself with Erased set and no data or metadata. Rewrite sets the
+	// replacement's position, commit flag, write start and Raft index (Applied) to the
+	// original's; any other change is refused.
 	Change func(r *Record) *Record
 	// Pace, if set, is called after each record with the bytes read so far, and may
 	// wait to throttle the rewrite; an error it returns stops the rewrite, which then
@@ -236,7 +238,16 @@ func checkReplacement(r, repl *Record) error {
 	repl.Position, repl.Commit, repl.WriteStart, repl.Applied = r.Position, r.Commit, r.WriteStart, r.Applied
 	switch {
 	case repl.Kind == KindGone && (r.Kind == KindEvent || r.Kind == KindLink):
-		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Applied: r.Applied, Kind: KindGone}
+		// An event's id stays taken after its bytes go: an index built from the
+		// scavenged log must refuse it as the index that saw the event does.
+		var id uuid.UUID
+		if r.Kind == KindEvent {
+			id = r.Event.ID
+		}
+		if repl.Gone.ID != id {
+			return fmt.Errorf("%w: the gone record of a %s at position %d holds id %s, want %s (an event's own id, none for a link)", ErrInvalid, r.Kind, r.Position, repl.Gone.ID, id)
+		}
+		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Applied: r.Applied, Kind: KindGone, Gone: Gone{ID: id}}
 		return nil
 	case repl.Kind == KindEvent && r.Kind == KindEvent && repl.Erased:
 		e, x := r.Event, repl.Event

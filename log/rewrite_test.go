@@ -8,15 +8,26 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/tidwall/wal"
 )
+
+// goneOf is the gone record a scavenge puts in place of the event or link r: an
+// event's keeps its id.
+func goneOf(r *Record) *Record {
+	g := &Record{Kind: KindGone}
+	if r.Kind == KindEvent {
+		g.Gone.ID = r.Event.ID
+	}
+	return g
+}
 
 // scavenged is what a scavenge that kills every event of Order$3 and every link, and
 // erases the events of Order$5, makes of r; nil keeps it.
 func scavenged(r *Record) *Record {
 	switch {
 	case r.Kind == KindLink, r.Kind == KindEvent && r.Event.Stream == "Order$3":
-		return &Record{Kind: KindGone}
+		return goneOf(r)
 	case r.Kind == KindEvent && r.Event.Stream == "Order$5":
 		e := *r
 		e.Erased, e.Event.Data, e.Event.Metadata = true, nil, nil
@@ -115,6 +126,24 @@ func TestRewriteRefuses(t *testing.T) {
 		"a deletion gone": func(r *Record) *Record {
 			if r.Kind == KindDelete {
 				return &Record{Kind: KindGone}
+			}
+			return nil
+		},
+		"an event gone without its id": func(r *Record) *Record {
+			if r.Kind == KindEvent {
+				return &Record{Kind: KindGone}
+			}
+			return nil
+		},
+		"an event gone with another id": func(r *Record) *Record {
+			if r.Kind == KindEvent {
+				return &Record{Kind: KindGone, Gone: Gone{ID: uuid.New()}}
+			}
+			return nil
+		},
+		"a link gone with its event's id": func(r *Record) *Record {
+			if r.Kind == KindLink {
+				return &Record{Kind: KindGone, Gone: Gone{ID: r.Link.ID}}
 			}
 			return nil
 		},

@@ -41,14 +41,14 @@ func TestRewriteLeavesUnchangedSegmentsAlone(t *testing.T) {
 			change := func(r *Record) *Record {
 				if r.Position >= from && r.Position < chosen.First+uint64(chosen.Count) &&
 					(r.Kind == KindEvent || r.Kind == KindLink) {
-					return &Record{Kind: KindGone}
+					return goneOf(r)
 				}
 				return nil
 			}
 			var n int
 			for p := from; p < chosen.First+uint64(chosen.Count); p++ {
 				if repl := change(&want[p-1]); repl != nil {
-					want[p-1] = Record{Position: p, Commit: want[p-1].Commit, WriteStart: want[p-1].WriteStart, Kind: KindGone}
+					want[p-1] = Record{Position: p, Commit: want[p-1].Commit, WriteStart: want[p-1].WriteStart, Kind: KindGone, Gone: repl.Gone}
 					n++
 				}
 			}

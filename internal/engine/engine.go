@@ -1300,6 +1300,12 @@ func ApplyRecord(b *index.Batch, r *pmdlog.Record, cause uuid.UUID) error {
 			index.Retention{MaxAge: x.MaxAge, MaxCount: x.MaxCount, TruncateBefore: x.TruncateBefore}, x.ExpiredBefore)
 	case pmdlog.KindErase:
 		return b.Erase(r.Position, r.Erase.Stream, r.Erase.Before)
+	case pmdlog.KindGone:
+		if r.Gone.ID != uuid.Nil {
+			// The scavenged event's id stays taken, as in the index that saw it die.
+			return b.AddGone(r.Position, r.Gone.ID)
+		}
+		return b.Advance(r.Position) // a link's, or written before gone records kept ids
 	default:
 		return b.Advance(r.Position)
 	}

@@ -338,7 +338,9 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 		_, dead := slices.BinarySearch(sc.dead, r.Position)
 		if dead && sc.removable(r.Event.Stream, r.Event.Version) {
 			sc.gone++
-			return &pmdlog.Record{Kind: pmdlog.KindGone}
+			// The id stays taken: an index rebuilt from the scavenged log, or a
+			// cluster node's built from a copy of it, refuses it as this one does.
+			return &pmdlog.Record{Kind: pmdlog.KindGone, Gone: pmdlog.Gone{ID: r.Event.ID}}
 		}
 		// A dead event kept for its version is never read again: its data can go too.
 		if !r.Erased && (dead || sc.x.Erased(r.Event.Stream, r.Event.Version)) {
@@ -357,6 +359,7 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 		}
 		if sc.removable(r.Link.Stream, r.Link.Version) {
 			sc.gone++
+			// No id: the linked event's record, or its gone record, holds it.
 			return &pmdlog.Record{Kind: pmdlog.KindGone}
 		}
 	}
