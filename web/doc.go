@@ -64,5 +64,7 @@
 //	                                    "completed · erased"
 //	#/processes/{name}/{id}             one process as a timeline; erased, it says so by its status,
 //	                                    the records its stream lost (commands, deadlines) show
-//	                                    as erased, and it shows no state, now or after an event
+//	                                    as erased, and it shows no state, now or after an event;
+//	                                    held at its first event (nothing of it written), it says
+//	                                    so and shows the state it starts from
 package web
