@@ -1382,13 +1382,23 @@
     return (data) => plot.setData(data);
   }
 
+  // percent says a rate of failures: to a whole percent, to a tenth below 10%, and to
+  // as many places as it takes for some but not all never to read as 0% or 100% (1 of
+  // 2,500 is 0.04%, 2,499 of 2,500 99.96%).
+  function percent(rate) {
+    const p = rate * 100;
+    let places = p > 0 && p < 10 ? 1 : 0;
+    while (rate > 0 && rate < 1 && [0, 100].includes(Number(p.toFixed(places)))) places++;
+    return p.toFixed(places) + '%';
+  }
+
   // failures says how a manager's deliveries went over the window.
   function failures(m) {
     if (m.failure_rate === null) {
       return el('span', { class: 'meta', title: `no delivery attempt in the last ${span(m.window_seconds * 1000)}` }, '–');
     }
     return el('span', { class: m.window_failures ? 'bad' : 'ok', title: `over the last ${span(m.window_seconds * 1000)}` },
-      `${(m.failure_rate * 100).toFixed(m.failure_rate > 0 && m.failure_rate < 0.1 ? 1 : 0)}%`,
+      percent(m.failure_rate),
       el('span', { class: 'meta' }, ` (${m.window_failures} of ${m.window_attempts})`));
   }
 
