@@ -355,6 +355,13 @@ func TestBrowserCluster(t *testing.T) {
 	if !strings.Contains(row, raft) || !strings.Contains(row, "this node") {
 		t.Errorf("the cluster panel shows n1 as %q", row)
 	}
+	// Its lag is counted in Raft entries, not in log positions as a process manager's
+	// on the same dashboard: the cell says which.
+	var lag string
+	b.eval(t, `document.querySelector('#cluster tr[data-node="n1"] td.lag').title`, &lag)
+	if !strings.Contains(lag, "Raft") {
+		t.Errorf("n1's lag says %q of its unit, want Raft entries", lag)
+	}
 }
 
 // raftAddr is the Raft address the node says node id has (GET /v1/cluster).

@@ -1486,7 +1486,9 @@
           el('td', { class: n.state === 'leader' || n.state === 'follower' ? 'ok' : 'bad' }, n.state),
           el('td', { class: 'mono' }, n.http_addr), el('td', { class: 'mono' }, n.raft_addr),
           el('td', { class: 'num' }, n.applied_index === null ? '–' : count(n.applied_index)),
-          el('td', { class: 'num' + (n.lag > 0 ? ' warn' : '') }, n.lag === null ? '–' : count(n.lag))))),
+          // Counted in Raft entries, where a process manager's lag is in log positions.
+          el('td', { class: 'num lag' + (n.lag > 0 ? ' warn' : ''), title: n.lag === null ? 'not known to this node: a follower knows only its own'
+            : 'Raft log entries behind the commit index' }, n.lag === null ? '–' : count(n.lag))))),
       ] : []));
     };
 
