@@ -125,10 +125,11 @@ func scanIntact(store *pmd.Store, from, to uint64, fn func(*pmdlog.Record) error
 //     entries the store holds, and passed over.
 //
 // Damaged records are passed over.
-func checkApplied(store *pmd.Store, applied uint64, state bool, above uint64) error {
+func checkApplied(store *pmd.Store, id string, applied uint64, state bool, above uint64) error {
 	if !state && applied > 0 {
 		return fmt.Errorf("cluster: this node has no Raft state, but its store's last write was applied from Raft entry %d of a cluster: "+
-			"its Raft state (raft/) was removed, and it can neither rejoin that cluster nor start another: start it with an empty data directory", applied)
+			"its Raft state (raft/) was removed, and it can neither rejoin that cluster nor start another: remove it from the cluster first (pmd cluster remove %s), "+
+			"then start it with an empty data directory and --join (started empty while still a member, it would vote without the entries it acknowledged)", applied, id)
 	}
 	if !state || applied > 0 || store.LastPosition() <= above {
 		return nil
@@ -150,7 +151,8 @@ func checkApplied(store *pmd.Store, applied uint64, state bool, above uint64) er
 	}
 	return fmt.Errorf("cluster: this node's store was written to without Raft: its last write carries no Raft index, though an earlier one does (Raft entry %d, at position %d): "+
 		"a pmd serve without --node-id wrote to this data directory. Started as a member, Raft would apply again every entry after the node's snapshot, "+
-		"and its copy would differ from the other members': start it with an empty data directory (it copies the cluster's records)", idx, at)
+		"and its copy would differ from the other members': remove it from the cluster first (pmd cluster remove %s), then start it with an empty data directory and --join "+
+		"(it copies the cluster's records; started empty while still a member, it would vote without the entries it acknowledged)", idx, at, id)
 }
 
 // checkStore refuses to start on a store that checkApplied refuses, the node's Raft
@@ -173,5 +175,5 @@ func (n *Node) checkStore(logs raft.LogStore, snaps raft.SnapshotStore) error {
 			return err
 		}
 	}
-	return checkApplied(n.store, applied, state, above)
+	return checkApplied(n.store, n.cfg.NodeID, applied, state, above)
 }

@@ -169,7 +169,7 @@ func TestMemberDataPassesOverDamagedRecords(t *testing.T) {
 	if err := MemberData(dir, s); err != nil {
 		t.Fatalf("a single node's store with a damaged record: %v", err)
 	}
-	if err := checkApplied(s, 0, true, 0); err != nil {
+	if err := checkApplied(s, "n1", 0, true, 0); err != nil {
 		t.Fatalf("checkApplied on a store without Raft indexes, with a damaged record: %v", err)
 	}
 }

@@ -113,6 +113,9 @@ type Node struct {
 	fsm     *fsm
 	mux     *mux
 	trans   *raft.NetworkTransport
+	guard   *voteGuard // in front of trans for Raft, if the node started with no Raft state
+	askedMu sync.Mutex
+	asked   map[string]bool // guarded by askedMu: Raft addresses that answered this node's join as the leader
 	logs    *logStore
 	entries *entryCache             // the Raft log behind the cache of its latest entries: what appliedThrough reads
 	snaps   *raft.FileSnapshotStore // the node's snapshots, for appliedThrough
@@ -307,7 +310,11 @@ func (n *Node) open(ctx context.Context) error {
 		return err
 	}
 	n.entries, n.snaps = cached, snaps
-	n.raft, err = raft.NewRaft(c, n.fsm, cached, stable, snaps, n.trans)
+	empty, err := noRaftState(logs, snaps)
+	if err != nil {
+		return err
+	}
+	n.raft, err = raft.NewRaft(c, n.fsm, cached, stable, snaps, n.guardVotes(n.trans, empty))
 	if err != nil {
 		return fmt.Errorf("cluster: start Raft: %w", err)
 	}
@@ -442,7 +449,9 @@ func (n *Node) closeAll() error {
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown().Error())
 	}
-	if n.trans != nil {
+	if n.guard != nil {
+		errs = append(errs, n.guard.Close()) // and trans
+	} else if n.trans != nil {
 		errs = append(errs, n.trans.Close())
 	}
 	if n.mux != nil {
@@ -710,6 +719,9 @@ func (n *Node) tryJoin(addrs []string) bool {
 			ctx, cancel := context.WithTimeout(n.closing, serviceTimeout)
 			resp, _, _, err := n.call(ctx, a, req, serviceTimeout)
 			cancel()
+			if !resp.NotLeader && (err == nil || resp.Error != "") {
+				n.askedLeader(a) // it answered as the leader, whether it added this node or not
+			}
 			switch {
 			case err != nil:
 				// A node that is not up yet is the usual reason, and the next round
@@ -1466,7 +1478,9 @@ func (n *Node) fetch(ctx context.Context, to uint64) error {
 	if r == nil {
 		// Raft restores the node's own last snapshot before it starts: the store lacks
 		// records it had (it ran with --no-sync and lost them), and no peer is known yet.
-		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d): it lost records; start it with an empty data directory to copy them from the cluster", n.store.LastPosition(), to)
+		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d): it lost records; remove it from the cluster first (pmd cluster remove %s), "+
+			"then start it with an empty data directory and --join to copy them from the cluster (started empty while still a member, it would vote without the entries it acknowledged)",
+			n.store.LastPosition(), to, n.cfg.NodeID)
 	}
 	return n.copyRecords(ctx, to, func() []string { return n.peers(r) })
 }

@@ -75,8 +75,9 @@ func (n *Node) resume(ctx context.Context, snaps raft.SnapshotStore) error {
 			return fmt.Errorf("cluster: stopped while copying the records behind this node's own snapshot (position %d of %d): %w; the next start copies the rest",
 				n.store.LastPosition(), d.Position, context.Cause(ctx))
 		}
-		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d) and no member gave the missing records within %v (%w): start the node again once a member that has them is up, or with an empty data directory to copy everything from the cluster",
-			n.store.LastPosition(), d.Position, wait, err)
+		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d) and no member gave the missing records within %v (%w): start the node again once a member that has them is up, "+
+			"or remove it from the cluster (pmd cluster remove %s) and start it with an empty data directory and --join to copy everything from the cluster",
+			n.store.LastPosition(), d.Position, wait, err, n.cfg.NodeID)
 	}
 	return nil
 }

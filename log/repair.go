@@ -499,7 +499,7 @@ func (p *parsedSegment) endAtIntactCommit(replayed func() (uint64, error)) error
 	above, err := replayed()
 	if err != nil {
 		return fmt.Errorf("a cluster node's log would end at damaged record(s) after its last intact commit record (positions %d to %d), and which of them the cluster writes again cannot be told: %w; "+
-			"rebuild this node from the cluster instead (start it with an empty data directory)", from, end, err)
+			"rebuild this node from the cluster instead (remove it from the cluster with pmd cluster remove and its node id, then start it with an empty data directory and --join)", from, end, err)
 	}
 	if above >= end {
 		// Raft writes none of them again: they stay void records.
@@ -509,7 +509,7 @@ func (p *parsedSegment) endAtIntactCommit(replayed func() (uint64, error)) error
 	if from <= above {
 		if !slices.ContainsFunc(p.bad, func(d *CorruptError) bool { return d.Position == above }) {
 			return fmt.Errorf("a cluster node's log would end at damaged record(s) after its last intact commit record (positions %d to %d), and the cluster writes the positions after %d again, but the record at %d is not a damaged one that ends a write: "+
-				"rebuild this node from the cluster instead (start it with an empty data directory)", from, end, above, above)
+				"rebuild this node from the cluster instead (remove it from the cluster with pmd cluster remove and its node id, then start it with an empty data directory and --join)", from, end, above, above)
 		}
 		k = int(above - p.file.first)
 	}

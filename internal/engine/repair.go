@@ -118,7 +118,7 @@ func (p *RepairPlan) Lines() []string {
 		filepath.Join(p.Dir, IndexDir)))
 	if p.Replica && voids > 0 {
 		out = append(out, fmt.Sprintf("note: this is a cluster node's data directory: with %d void record(s) in place of events the other members hold, this node's copy of the store will differ from the cluster's, "+
-			"and no Raft replay writes them again; if another member holds them, rebuild this node from the cluster instead (stop it, and start it with an empty data directory)", voids))
+			"and no Raft replay writes them again; if another member holds them, rebuild this node from the cluster instead (stop it, remove it from the cluster with pmd cluster remove and its node id, then start it with an empty data directory and --join)", voids))
 	}
 	return out
 }
