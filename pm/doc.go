@@ -275,6 +275,23 @@
 // too: processes fold from their streams without it, and the manager writes no
 // snapshot of an erased process.
 //
+// Erasing the stream of a fact a process linked (a customer's stream) does not end the
+// process: the link reads erased, and Apply gets the fact without its data on every fold
+// from then on. No view (Process, ProcessPage) and no fold from the store shows a state
+// folded from the erased data: a snapshot lists the streams of the facts it folded (the
+// first fact linked from each), and one whose fact reads erased now is not used, the
+// process being folded from its first event and snapshotted again as it grows. That
+// costs a fold from a snapshot one one-event read per stream listed, or, for a process
+// of facts from more than 100 streams, a read of every link the snapshot covers (and
+// its snapshots are never used again once one of its facts reads erased). A manager
+// that has the process cached when the erasure comes decides on the cached state, the
+// erased data with it, until it folds the process again (evicted from the cache, or at
+// the next start), and may snapshot it. Snapshots hold the data on the disk until their
+// stream is erased or deleted: erase or delete "<Name>.snapshots$<process id>" of each
+// process the facts are linked into (Store.EventStreams lists them). Snapshots written
+// before snapshots listed their facts' streams are used as before
+// (TestErasedFactsLeaveTheProcessView).
+//
 // # Subscriptions
 //
 // A Subscription delivers the events of a Filter (types of the global log, one stream,

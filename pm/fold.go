@@ -152,6 +152,9 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 		if err != nil || gone {
 			return snapshot{}, pmd.Event{}, false, err
 		}
+		if gone, err = m.factsErasedSince(ctx, pid, &sn.l); err != nil || gone {
+			return snapshot{}, pmd.Event{}, false, err
+		}
 		return sn, rec, true, nil
 	}
 	return snapshot{}, pmd.Event{}, false, nil
@@ -210,6 +213,53 @@ func (m *Manager) erasedSince(ctx context.Context, pid string, l *ledger) (bool,
 		return false, nil
 	}
 	return true, nil
+}
+
+// factsErasedSince reports whether a fact that l, the ledger of a snapshot of process
+// pid, folded with its data reads erased now (its stream was erased since): the
+// snapshot's state holds what the erasure was for, and the fold from the first event,
+// which folds the erased fact without its data as every replay does, stands for it. It
+// reads the first fact the ledger lists for each stream, or for a ledger of facts from
+// more streams than it lists, every link it covers (an erased one, even one folded
+// erased, distrusts the snapshot then). A damaged fact cannot tell: the snapshot holds it
+// (see damagedLink). The ledger of a snapshot written before snapshots listed the
+// streams is trusted, as it was.
+func (m *Manager) factsErasedSince(ctx context.Context, pid string, l *ledger) (bool, error) {
+	switch l.sourcesOf {
+	case sourcesUnknown:
+		return false, nil
+	case sourcesMany:
+		stream := m.name + "$" + pid
+		for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(l.first), Limit: int(l.last - l.first + 1)}) {
+			if damageIn(err, stream) != nil {
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("pm: read %s: %w", stream, err)
+			}
+			if int64(ev.Version) > l.last {
+				break
+			}
+			if ev.Link && ev.Erased {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	for _, pos := range l.sources {
+		for ev, err := range m.store.ReadAll(ctx, pmd.ReadOptions{From: pos, Limit: 1}) {
+			if errors.Is(err, pmd.ErrCorrupt) {
+				break
+			}
+			if err != nil {
+				return false, fmt.Errorf("pm: read the fact at position %d: %w", pos, err)
+			}
+			if ev.Position == pos && ev.Erased {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // firstVersion is the version of the first visible event of the stream of process pid,

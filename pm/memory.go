@@ -232,6 +232,7 @@ func cloneLedger(l *ledger) ledger {
 	c := *l
 	c.issued = maps.Clone(l.issued)
 	c.pending = maps.Clone(l.pending)
+	c.sources = maps.Clone(l.sources)
 	return c
 }
 

@@ -110,6 +110,48 @@ type ledger struct {
 	// it. An erasure erases every record of the stream written before it, so this one
 	// is erased if any is: the fold reads it to know whether the process ended since.
 	own int64
+	// sources has, for each stream a linked fact was appended to, the log position of
+	// the first fact linked from it that did not read erased when folded. An erasure
+	// erases every event of a stream appended before it, so that fact reads erased
+	// once a fact of the stream folded with its data does: a snapshot's state then
+	// holds data erased since (see factsErasedSince). sourcesOf says whether sources
+	// is all of them.
+	sources   map[string]uint64
+	sourcesOf sourcesKnown
+}
+
+// sourcesKnown says what a ledger knows of the streams of its linked facts.
+type sourcesKnown uint8
+
+const (
+	sourcesAll     sourcesKnown = iota // sources lists every one
+	sourcesMany                        // more than maxSources: the snapshot lists none
+	sourcesUnknown                     // folded on a snapshot written before they were kept
+)
+
+// maxSources is the most streams of linked facts a snapshot lists: past it, the fold
+// that restores the snapshot reads the links it covers to find an erased one (a
+// process linking facts from that many streams costs its snapshots no more).
+const maxSources = 100
+
+// addSource notes that a fact appended to stream at position pos was folded with its
+// data.
+func (l *ledger) addSource(stream string, pos uint64) {
+	if l.sourcesOf != sourcesAll {
+		return
+	}
+	if first, ok := l.sources[stream]; ok {
+		l.sources[stream] = min(first, pos)
+		return
+	}
+	if len(l.sources) == maxSources {
+		l.sources, l.sourcesOf = nil, sourcesMany
+		return
+	}
+	if l.sources == nil {
+		l.sources = make(map[string]uint64)
+	}
+	l.sources[stream] = pos
 }
 
 // ownUnknown, as ledger.own, says that the ledger does not know its stream's first
@@ -140,6 +182,9 @@ func (l *ledger) observe(stream string, e *pmd.Event, own bool) {
 	if e.Link {
 		l.links++
 		l.linked = max(l.linked, e.Position)
+		if !e.Erased {
+			l.addSource(e.Stream, e.Position)
+		}
 	}
 	if e.Link || e.Stream != stream {
 		return

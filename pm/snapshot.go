@@ -84,6 +84,16 @@ func (sn *snapshot) data() map[string]any {
 	if !sn.l.recorded.IsZero() {
 		out["recorded"] = sn.l.recorded.UTC().Format(time.RFC3339Nano)
 	}
+	switch sn.l.sourcesOf {
+	case sourcesAll:
+		sources := make(map[string]any, len(sn.l.sources))
+		for stream, pos := range sn.l.sources {
+			sources[stream] = pos
+		}
+		out["sources"] = sources
+	case sourcesMany:
+		out["sources"] = nil
+	}
 	return out
 }
 
@@ -148,6 +158,9 @@ func decodeSnapshot(data map[string]any) (snapshot, error) {
 		}
 		sn.l.issued[k] = n
 	}
+	if err := decodeSources(data, &sn.l); err != nil {
+		return sn, err
+	}
 	for f, t := range map[string]*time.Time{"completed": &sn.l.completed, "recorded": &sn.l.recorded} {
 		v, ok := data[f]
 		if !ok {
@@ -170,6 +183,34 @@ func decodeSnapshot(data map[string]any) (snapshot, error) {
 		sn.l.pending[d.Key] = d
 	}
 	return sn, nil
+}
+
+// decodeSources reads the optional sources of a snapshot into l: absent in one written
+// before they were kept (sourcesUnknown), nil for too many to list (sourcesMany), else a
+// map of stream to position.
+func decodeSources(data map[string]any, l *ledger) error {
+	v, ok := data["sources"]
+	switch {
+	case !ok:
+		l.sourcesOf = sourcesUnknown
+		return nil
+	case v == nil:
+		l.sourcesOf = sourcesMany
+		return nil
+	}
+	sources, ok := v.(map[string]any)
+	if !ok || len(sources) > maxSources {
+		return fmt.Errorf("sources is not a map of at most %d streams: %v", maxSources, v)
+	}
+	l.sources = make(map[string]uint64, len(sources))
+	for stream, v := range sources {
+		pos, ok := asUint64(v)
+		if !ok || pos == 0 {
+			return fmt.Errorf("sources[%q] is not a log position: %v", stream, v)
+		}
+		l.sources[stream] = pos
+	}
+	return nil
 }
 
 func decodeDeadline(v any) (Deadline, error) {
