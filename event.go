@@ -1,8 +1,10 @@
 package pmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,6 +92,60 @@ func (e ExpectedVersion) String() string {
 	default:
 		return "any"
 	}
+}
+
+// ParseExpectedVersion reads an expected version as the HTTP API's query string and pmd's
+// command line spell it, and String writes it: any, no_stream, stream_exists, or an
+// integer N ≥ 0, or -1 for no_stream. ok is false for anything else.
+func ParseExpectedVersion(s string) (e ExpectedVersion, ok bool) {
+	switch s {
+	case "any":
+		return Any, true
+	case "no_stream", "-1":
+		return NoStream, true
+	case "stream_exists":
+		return StreamExists, true
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return Any, false
+	}
+	return AtVersion(n), true
+}
+
+// MarshalJSON writes e as the HTTP API's bodies take it: the string "any", "no_stream"
+// or "stream_exists", or the integer N.
+func (e ExpectedVersion) MarshalJSON() ([]byte, error) {
+	if e.kind == expectExact {
+		return strconv.AppendUint(nil, e.version, 10), nil
+	}
+	return strconv.AppendQuote(nil, e.String()), nil
+}
+
+// UnmarshalJSON reads an expected version as the HTTP API's bodies give it: a string
+// "any", "no_stream" or "stream_exists", or an integer N ≥ 0, or -1 for no_stream. A
+// version as a string ("7") or with a fraction is refused, with an
+// *InvalidArgumentError; null leaves e as it is.
+func (e *ExpectedVersion) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var v ExpectedVersion
+	var ok bool
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if json.Unmarshal(data, &s) == nil {
+			v, ok = ParseExpectedVersion(s)
+			ok = ok && v.kind != expectExact && s != "-1"
+		}
+	} else {
+		v, ok = ParseExpectedVersion(string(data))
+	}
+	if !ok {
+		return invalid("expected_version", `must be "any", "no_stream", "stream_exists" or an integer ≥ -1, got %s`, data)
+	}
+	*e = v
+	return nil
 }
 
 // WriteResult says where an Append or Link landed.

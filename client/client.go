@@ -454,12 +454,12 @@ func decodeError(data []byte) *Error {
 // message, which a malformed field does not lose.
 func typedError(code string, data []byte) error {
 	var f struct {
-		Stream          *string         `json:"stream"`
-		ExpectedVersion json.RawMessage `json:"expected_version"`
-		ActualVersion   *int64          `json:"actual_version"`
-		ID              *string         `json:"id"`
-		Argument        *string         `json:"argument"`
-		Reason          *string         `json:"reason"`
+		Stream          *string              `json:"stream"`
+		ExpectedVersion *pmd.ExpectedVersion `json:"expected_version"`
+		ActualVersion   *int64               `json:"actual_version"`
+		ID              *string              `json:"id"`
+		Argument        *string              `json:"argument"`
+		Reason          *string              `json:"reason"`
 	}
 	if json.Unmarshal(data, &f) != nil {
 		return nil
@@ -473,11 +473,10 @@ func typedError(code string, data []byte) error {
 	}
 	switch code {
 	case "wrong_expected_version":
-		expected, ok := parseExpected(f.ExpectedVersion)
-		if f.Stream == nil || !ok || f.ActualVersion == nil || *f.ActualVersion < -1 {
+		if f.Stream == nil || f.ExpectedVersion == nil || f.ActualVersion == nil || *f.ActualVersion < -1 {
 			return nil
 		}
-		return &pmd.WrongExpectedVersionError{Stream: *f.Stream, Expected: expected, Actual: *f.ActualVersion}
+		return &pmd.WrongExpectedVersionError{Stream: *f.Stream, Expected: *f.ExpectedVersion, Actual: *f.ActualVersion}
 	case "duplicate_event":
 		if id, ok := id(); ok && f.Stream != nil {
 			return &pmd.DuplicateEventError{ID: id, Stream: *f.Stream}
@@ -496,31 +495,6 @@ func typedError(code string, data []byte) error {
 		}
 	}
 	return nil
-}
-
-// parseExpected reads an expected version as the API writes it: "any", "no_stream",
-// "stream_exists", or an integer ≥ -1 (-1 meaning no_stream).
-func parseExpected(raw json.RawMessage) (pmd.ExpectedVersion, bool) {
-	var name string
-	if json.Unmarshal(raw, &name) == nil {
-		switch name {
-		case "any":
-			return pmd.Any, true
-		case "no_stream":
-			return pmd.NoStream, true
-		case "stream_exists":
-			return pmd.StreamExists, true
-		}
-		return pmd.Any, false
-	}
-	if string(raw) == "-1" {
-		return pmd.NoStream, true
-	}
-	n, err := strconv.ParseUint(string(raw), 10, 64)
-	if err != nil {
-		return pmd.Any, false
-	}
-	return pmd.AtVersion(n), true
 }
 
 // do sends a request and decodes its JSON answer into out, if out is not nil.

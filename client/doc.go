@@ -44,7 +44,7 @@
 //	duplicate_event          *pmd.DuplicateEventError (ID, Stream)
 //	event_not_found          *pmd.EventNotFoundError (ID)
 //	stream_not_found         *pmd.StreamNotFoundError (Stream)
-//	bad_request              *pmd.InvalidArgumentError (Arg, Reason), when the store refused the value
+//	bad_request              *pmd.InvalidArgumentError (Arg, Reason), of a value against the store's rules
 //
 // There is none for a bad request the daemon's parsing refused (malformed JSON, an
 // unknown query parameter: its message names what), nor from a daemon older than those

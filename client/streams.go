@@ -134,16 +134,6 @@ func numbersAll(events []Event) error {
 	return nil
 }
 
-// expectedJSON spells an expected version as the API takes it in a body: a string for
-// any, no_stream and stream_exists, an integer for a version.
-func expectedJSON(e pmd.ExpectedVersion) json.RawMessage {
-	s := e.String()
-	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return json.RawMessage(s)
-	}
-	return json.RawMessage(strconv.Quote(s))
-}
-
 func streamPath(stream string) string { return "/v1/streams/" + segment(stream) }
 
 type eventRequest struct {
@@ -165,9 +155,9 @@ func (c *Client) Append(ctx context.Context, stream string, expected pmd.Expecte
 		return pmd.WriteResult{}, err
 	}
 	body := struct {
-		ExpectedVersion json.RawMessage `json:"expected_version"`
-		Events          []eventRequest  `json:"events"`
-	}{expectedJSON(expected), make([]eventRequest, len(events))}
+		ExpectedVersion pmd.ExpectedVersion `json:"expected_version"`
+		Events          []eventRequest      `json:"events"`
+	}{expected, make([]eventRequest, len(events))}
 	for i, e := range events {
 		// A float with no fraction goes as 2.0, so that the daemon stores a float, as the
 		// embedded store does: written 2, it was stored as the integer 2.
@@ -207,9 +197,9 @@ func (c *Client) Link(ctx context.Context, stream string, expected pmd.ExpectedV
 		return LinkResult{}, err
 	}
 	body := struct {
-		ExpectedVersion json.RawMessage `json:"expected_version"`
-		EventIDs        []uuid.UUID     `json:"event_ids"`
-	}{expectedJSON(expected), ids}
+		ExpectedVersion pmd.ExpectedVersion `json:"expected_version"`
+		EventIDs        []uuid.UUID         `json:"event_ids"`
+	}{expected, ids}
 	var out LinkResult
 	err := c.do(ctx, "POST", streamPath(stream)+"/links", body, &out)
 	return out, err

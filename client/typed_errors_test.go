@@ -67,6 +67,17 @@ func TestErrorsAsTheStoresTypedErrors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// The follower's own store holds what the leader's lacks (the unknown
+				// event, Order$404, Order$9 not deleted), so that an answer of its own to
+				// a read would not be the leader's error it relays.
+				for _, e := range []struct {
+					stream string
+					id     uuid.UUID
+				}{{"Order$404", unknown}, {"Order$9", uuid.Nil}} {
+					if _, err := own.Append(context.Background(), e.stream, pmd.NoStream, pmd.EventData{ID: e.id, Type: "Placed"}); err != nil {
+						t.Fatal(err)
+					}
+				}
 				ts := httptest.NewServer(server.New(own, server.Options{Logger: quiet(), Node: relay{leader: strings.TrimPrefix(d.url, "http://")}}))
 				t.Cleanup(func() {
 					ts.Close()

@@ -13,8 +13,8 @@
 //     time). Beside them, the fields of the store's typed error of the code, if it is
 //     one: stream, expected_version and actual_version (wrong_expected_version), id and
 //     stream (duplicate_event), id (event_not_found), stream (stream_not_found), argument
-//     and reason (a bad_request the store refused); position and version (corrupt);
-//     needs_restart (unavailable).
+//     and reason (a bad_request of a value against the store's rules); position and
+//     version (corrupt); needs_restart (unavailable).
 //   - Strict input, refused before the store is asked and writing nothing: unknown JSON
 //     fields and query parameters, a query parameter or JSON key given twice, invalid
 //     UTF-8, integers outside int64/uint64 and numbers beyond float64. Messages name the

@@ -69,16 +69,6 @@ func floatsKept(v any) any {
 	return m
 }
 
-// expectedJSON is e as a write gives it: "any", "no_stream", "stream_exists" or the
-// integer N.
-func expectedJSON(e pmd.ExpectedVersion) json.RawMessage {
-	s := e.String()
-	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return json.RawMessage(s)
-	}
-	return json.RawMessage(strconv.Quote(s))
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
@@ -117,7 +107,7 @@ func parseID(field, s string) (uuid.UUID, error) {
 // asked (subscriptions).
 func checkName(field, name string) error {
 	if err := pmd.CheckName(name); err != nil {
-		return errBadRequest("%s %v", field, err)
+		return errBadArgument(field, err.Error())
 	}
 	return nil
 }

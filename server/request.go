@@ -164,7 +164,9 @@ func expectedFromJSON(v any) (pmd.ExpectedVersion, error) {
 	case nil:
 		return pmd.Any, nil
 	case string:
-		if e, ok := expectedName(x); ok {
+		// A name: pmd.ExpectedVersion's JSON form refuses a version as a string ("7").
+		var e pmd.ExpectedVersion
+		if e.UnmarshalJSON(strconv.AppendQuote(nil, x)) == nil {
 			return e, nil
 		}
 	case int64:
@@ -190,18 +192,6 @@ func expectedFromJSON(v any) (pmd.ExpectedVersion, error) {
 	return pmd.Any, errBadRequest("%s, got %s", badExpected, shown)
 }
 
-func expectedName(s string) (pmd.ExpectedVersion, bool) {
-	switch s {
-	case "any":
-		return pmd.Any, true
-	case "no_stream":
-		return pmd.NoStream, true
-	case "stream_exists":
-		return pmd.StreamExists, true
-	}
-	return pmd.Any, false
-}
-
 // expectedFromQuery reads ?expected_version=, where the names come unquoted
 // (?expected_version=no_stream). ok is false when the parameter is absent.
 func expectedFromQuery(r *http.Request) (e pmd.ExpectedVersion, ok bool, err error) {
@@ -210,14 +200,8 @@ func expectedFromQuery(r *http.Request) (e pmd.ExpectedVersion, ok bool, err err
 		return pmd.Any, false, nil
 	}
 	v := q.Get("expected_version")
-	if e, ok := expectedName(v); ok {
+	if e, ok := pmd.ParseExpectedVersion(v); ok {
 		return e, true, nil
-	}
-	if v == "-1" {
-		return pmd.NoStream, true, nil
-	}
-	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-		return pmd.AtVersion(n), true, nil
 	}
 	return pmd.Any, true, errBadRequest("%s, got %q in the query", badExpected, v)
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -747,6 +746,23 @@ func errUnavailable(msg string) error {
 	return &apiError{http.StatusServiceUnavailable, codeUnavailable, msg}
 }
 
+// badArgument is a bad request the server refused by the store's own rules (a stream
+// name, an event type or a category in the path or the query): its body names the
+// argument and the reason, as that of a bad request the store refused (errorFields).
+type badArgument struct {
+	apiError
+	invalid *pmd.InvalidArgumentError
+}
+
+func (e *badArgument) Unwrap() []error { return []error{&e.apiError, e.invalid} }
+
+// errBadArgument is the bad request of arg refused for reason (the text of a
+// pmd.CheckName error): its message is arg and reason, "stream must not be empty".
+func errBadArgument(arg, reason string) error {
+	return &badArgument{apiError{http.StatusBadRequest, codeBadRequest, arg + " " + reason},
+		&pmd.InvalidArgumentError{Arg: arg, Reason: reason}}
+}
+
 // shutdownError is a 503 the shutdown itself causes (a request refused once the server
 // is stopping, a scavenge it stopped): expected, and logged as such.
 type shutdownError struct{ apiError }
@@ -773,14 +789,15 @@ type errorBody struct {
 	// wrong_expected_version, duplicate_event and stream_not_found; expected_version
 	// (as a write gives it) and actual_version (-1 for none) with wrong_expected_version;
 	// id with duplicate_event and event_not_found; argument and reason with a bad_request
-	// the store refused (*pmd.InvalidArgumentError). Each is absent when the error is
-	// not the store's typed one (a bad request the server's parsing refused).
-	Stream          *string         `json:"stream,omitempty"`
-	ExpectedVersion json.RawMessage `json:"expected_version,omitempty"`
-	ActualVersion   *int64          `json:"actual_version,omitempty"`
-	ID              string          `json:"id,omitempty"`
-	Argument        *string         `json:"argument,omitempty"`
-	Reason          *string         `json:"reason,omitempty"`
+	// the store refused (*pmd.InvalidArgumentError) or the server refused by the store's
+	// rules (badArgument). Each is absent when the error is not the store's typed one (a
+	// bad request of the server's own parsing: a malformed body, query or expected version).
+	Stream          *string              `json:"stream,omitempty"`
+	ExpectedVersion *pmd.ExpectedVersion `json:"expected_version,omitempty"`
+	ActualVersion   *int64               `json:"actual_version,omitempty"`
+	ID              string               `json:"id,omitempty"`
+	Argument        *string              `json:"argument,omitempty"`
+	Reason          *string              `json:"reason,omitempty"`
 }
 
 // newErrorBody is the body of an error answer with code and msg, naming the damaged
@@ -807,8 +824,7 @@ func (b *errorBody) errorFields(code string, err error) {
 	case codeWrongExpected:
 		var e *pmd.WrongExpectedVersionError
 		if errors.As(err, &e) {
-			actual := e.Actual
-			b.Stream, b.ExpectedVersion, b.ActualVersion = &e.Stream, expectedJSON(e.Expected), &actual
+			b.Stream, b.ExpectedVersion, b.ActualVersion = &e.Stream, &e.Expected, &e.Actual
 		}
 	case codeDuplicateEvent:
 		var e *pmd.DuplicateEventError

@@ -39,7 +39,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 	if q.Has("category") {
 		if err := pmd.CheckCategory(opts.Category); err != nil {
-			return errBadRequest("category %v", err)
+			return errBadArgument("category", err.Error())
 		}
 		switch {
 		case opts.Stream != "":

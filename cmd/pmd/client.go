@@ -72,19 +72,11 @@ func printJSON(w io.Writer, v any) error {
 // one (--expected "$V" with V unset) is refused rather than read as any: it would drop
 // the check the script meant to make.
 func expectedValue(v string) (pmd.ExpectedVersion, error) {
-	switch v {
-	case "any":
-		return pmd.Any, nil
-	case "no_stream", "-1":
-		return pmd.NoStream, nil
-	case "stream_exists":
-		return pmd.StreamExists, nil
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
+	e, ok := pmd.ParseExpectedVersion(v)
+	if !ok {
 		return pmd.Any, &usageError{fmt.Sprintf("--expected must be any, no_stream, stream_exists or an integer ≥ -1, got %q", v)}
 	}
-	return pmd.AtVersion(n), nil
+	return e, nil
 }
 
 // jsonObject reads a JSON object given on the command line, keeping its numbers as
