@@ -242,16 +242,21 @@ func TestBadDecisionsAreErrors(t *testing.T) {
 		// Memory must fail the same decision.
 		{"a NaN in the data", func(match) []pm.Command {
 			return []pm.Command{{Type: "A", Data: map[string]any{"ratio": math.NaN()}}}
-		}, "data.ratio is NaN, which is not a JSON number"},
+		}, "data.ratio: NaN is not a JSON number"},
 		{"an infinity deep in the data", func(match) []pm.Command {
 			return []pm.Command{{Type: "A", Data: map[string]any{"lines": []any{1.5, math.Inf(1)}}}}
-		}, "data.lines[1] is +Inf"},
+		}, "data.lines[1]: +Inf is not a JSON number"},
+		// The store refuses it too (a JSON object's keys are strings); the decision was
+		// taken and its write failed.
+		{"a key that is not a string", func(match) []pm.Command {
+			return []pm.Command{{Type: "A", Data: map[string]any{"qty": map[int]int{7: 1}}}}
+		}, "data.qty: the key 7 is not a string"},
 		// It cannot be written; the walks of the data ran until the stack overflowed.
 		{"data that holds itself", func(match) []pm.Command {
 			loop := map[string]any{"k": 1}
 			loop["self"] = loop
 			return []pm.Command{{Type: "A", Data: map[string]any{"m": loop}}}
-		}, "data.m.self holds itself"},
+		}, "data.m.self: holds itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

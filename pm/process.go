@@ -550,11 +550,8 @@ func (p *process[S]) plan(ns uuid.UUID, trigger *pmd.Event, now time.Time, next 
 		}
 		// Refused here, not by the store's write: Memory and pmtest, which write
 		// nothing, decide as the runtime does.
-		if path, ok := pmd.HoldsItself(c.Data); ok {
-			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: data%s holds itself, which cannot be written", i, path)}
-		}
-		if path, f, ok := pmd.NonFinite(c.Data); ok {
-			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: data%s is %v, which is not a JSON number", i, path, f)}
+		if path, reason, ok := pmd.Unwritable(c.Data, "data"); ok {
+			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: data%s: %s", i, path, reason)}
 		}
 		if seen[key] || wanted[key] {
 			return nil, nil, &DecideError{Stream: p.stream, Reason: fmt.Sprintf("command %d: key %q returned twice", i, key)}
