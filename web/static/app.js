@@ -1288,10 +1288,14 @@
       }
       if (!current()) return null;
       const commands = new Map(p.commands.map((c) => [c.id, c]));
-      // The newest page holds an event whenever the stream holds one it can show: an
+      // The newest page holds an event whenever the stream holds one it can show. An
       // empty one is a process held at its first event (the definition panicked there),
-      // of which nothing was written. The route sends no version to say so.
-      const unwritten = before === null && p.events.length === 0 && !p.erased && !(p.damaged && p.damaged.length);
+      // of which nothing was written, or one whose stream's retention hides every record
+      // (a process with no stream is not found unless it is held). The route sends no
+      // version to say so.
+      const shownNone = before === null && p.events.length === 0 && !p.erased && !(p.damaged && p.damaged.length);
+      const unwritten = shownNone && !!p.panic;
+      const retained = shownNone && !p.panic;
       // A live reload keeps open what the reader opened.
       const open = new Set([...view.querySelectorAll('#timeline > li details[open]')]
         .map((d) => d.closest('li').dataset.id + ' ' + d.dataset.part));
@@ -1320,7 +1324,8 @@
           : null,
         el('ol', { class: 'timeline', id: 'timeline' }, p.events.map((ev) => timelineEntry(ev, commands, (c) =>
           actions(`${c.type} of ${name}$${id}`, `processes/${encodeURIComponent(name)}/${encodeURIComponent(id)}/commands/${c.id}`, { command: c.id }), p.erased))),
-        unwritten ? el('p', { class: 'empty', id: 'no-events' }, 'No event: nothing of this process was written yet.') : null,
+        unwritten ? el('p', { class: 'empty', id: 'no-events' }, 'No event: nothing of this process was written yet.')
+          : retained ? el('p', { class: 'empty', id: 'no-events' }, "No event shown: the stream's retention hides every record of it.") : null,
         p.older !== null && p.older !== undefined
           ? el('p', { class: 'pager' }, el('a', { href: href(['processes', name, id], { before: p.older, limit: params.get('limit') }), rel: 'next', id: 'older' }, 'older events »'))
           : null,
@@ -1338,7 +1343,9 @@
               el('a', { href: href(['events', p.snapshot.id]) }, 'written ', time(p.snapshot.timestamp)),
               '), then the events after it.')
             : unwritten
-              ? el('p', { id: 'snapshot' }, 'Its stream holds no event yet: the state is the one it starts from.')
+              ? el('p', { id: 'snapshot' }, "Its stream holds no event yet: the state is the one it starts from (Init's, or the zero state if Init panicked).")
+              : retained
+                ? el('p', { id: 'snapshot' }, 'Its stream shows no record (retention hides them): the state is the one it starts from.')
               : el('p', { id: 'snapshot' }, 'Folded from the first event of the stream.'),
         p.erased ? null : json(p.state)].filter((n) => n !== null));
       for (const d of view.querySelectorAll('#timeline > li details')) {

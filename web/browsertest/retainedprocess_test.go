@@ -1,0 +1,45 @@
+package browsertest
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestBrowserProcessWhoseRecordsRetentionHides: a process whose stream's retention
+// hides every record (truncate_before its next version) is shown with no event,
+// and its page says that retention hides them. It said "nothing of this process was
+// written yet" and "Its stream holds no event yet", which only a process held at its
+// first event (with a panic) can be: any other process with no stream is not found.
+func TestBrowserProcessWhoseRecordsRetentionHides(t *testing.T) {
+	skipWithoutBrowser(t)
+	d := startDaemon(t)
+	d.append(t, "Customer$o1", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "o1"}})
+	d.await(t, "CateringMatch$o1", "DeadlineScheduled")
+	d.call(t, "PUT", "/v1/streams/CateringMatch%24o1/metadata", `{"truncate_before":2}`, http.StatusOK)
+
+	b := newBrowser(t, d.browserBase(t))
+	t.Cleanup(func() { b.check(t) })
+	text := func(t *testing.T, expr string) string {
+		t.Helper()
+		var s string
+		b.eval(t, expr, &s)
+		return s
+	}
+	b.open(t, "#/processes/CateringMatch/o1", "process")
+	if got := text(t, `String(document.querySelectorAll('#timeline > li').length) + ' ' + String(document.querySelectorAll('#panic').length)`); got != "0 0" {
+		t.Fatalf("the page of o1 shows %q timeline entries and panics, want none of either", got)
+	}
+	for _, c := range []struct{ id, want string }{
+		{"no-events", "No event shown: the stream's retention hides every record of it."},
+		{"snapshot", "Its stream shows no record (retention hides them): the state is the one it starts from."},
+	} {
+		if got := text(t, `(e => e ? e.textContent : '(none)')(document.getElementById('`+c.id+`'))`); got != c.want {
+			t.Errorf("#%s of o1, whose records retention hides, says %q, want %q", c.id, got, c.want)
+		}
+	}
+	// The state it starts from: Init's, folded from no event.
+	if got := text(t, `document.querySelector('#snapshot + pre.json').textContent`); !strings.Contains(got, `"seen": {}`) {
+		t.Errorf("o1, whose records retention hides, shows the state %q, want the one it starts from", got)
+	}
+}
