@@ -124,9 +124,10 @@ type ClusterNode struct {
 	// State is leader, follower, candidate or a word for a node that cannot be
 	// reached (unreachable).
 	State string `json:"state"`
-	// AppliedIndex is the last Raft index the node applied, and Lag how many entries
-	// it is behind the leader's commit index; nil where the answering node does not
-	// know (a follower knows only its own).
+	// AppliedIndex is the last Raft index the node applied, nil when it did not answer
+	// the answering node within a second (State unreachable). Lag is how many entries
+	// it is behind the leader's commit index, known on the leader only: nil on a
+	// follower, its own row too, and for a node whose AppliedIndex is nil.
 	AppliedIndex *uint64 `json:"applied_index"`
 	Lag          *uint64 `json:"lag"`
 }

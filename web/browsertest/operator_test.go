@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,7 +339,31 @@ func TestBrowserCluster(t *testing.T) {
 	// Raft listens on a port the system picks as pmd listens: a port found free here and
 	// given to pmd could be taken in between.
 	d := startDaemon(t, "--node-id", "n1", "--raft-addr", "127.0.0.1:0", "--bootstrap-expect", "1")
-	b := newBrowser(t, d.browserBase(t))
+	// The lag of a node is known on the leader only, and only for the nodes that
+	// answered it: the dashboard first shows the node's own answer with a member n2
+	// added that did not answer, then, once asFollower is set, the cluster as a follower
+	// n3 sees it, every lag unknown.
+	var asFollower atomic.Bool
+	base := frontEditing(t, d, func(body map[string]any) {
+		c, ok := body["cluster"].(map[string]any)
+		if !ok {
+			return
+		}
+		unreachable := map[string]any{"id": "n2", "http_addr": "10.0.0.2:7070", "raft_addr": "10.0.0.2:7071", "state": "unreachable", "applied_index": nil, "lag": nil}
+		nodes, _ := c["nodes"].([]any)
+		if asFollower.Load() {
+			c["node_id"] = "n3"
+			nodes = []any{
+				map[string]any{"id": "n1", "http_addr": "10.0.0.1:7070", "raft_addr": "10.0.0.1:7071", "state": "leader", "applied_index": 9, "lag": nil},
+				unreachable,
+				map[string]any{"id": "n3", "http_addr": "10.0.0.3:7070", "raft_addr": "10.0.0.3:7071", "state": "follower", "applied_index": 9, "lag": nil},
+			}
+		} else {
+			nodes = append(nodes, unreachable)
+		}
+		c["nodes"] = nodes
+	}, "/v1/stats")
+	b := newBrowser(t, base)
 	t.Cleanup(func() {
 		b.check(t)
 		if t.Failed() {
@@ -361,6 +386,24 @@ func TestBrowserCluster(t *testing.T) {
 	b.eval(t, `document.querySelector('#cluster tr[data-node="n1"] td.lag').title`, &lag)
 	if !strings.Contains(lag, "Raft") {
 		t.Errorf("n1's lag says %q of its unit, want Raft entries", lag)
+	}
+	// A lag not known says why: the node did not answer, or this node does not lead.
+	lagTitle := func(node string) string {
+		var s string
+		b.eval(t, `(e => e ? e.title : '(no such row)')(document.querySelector('#cluster tr[data-node="`+node+`"] td.lag'))`, &s)
+		return s
+	}
+	b.poll(t, `!!document.querySelector('#cluster tr[data-node="n2"]')`)
+	const noAnswer, leaderOnly = "not known: the node did not answer within a second", "not known: only the leader knows a node's lag"
+	if got := lagTitle("n2"); got != noAnswer {
+		t.Errorf("the leader's dashboard says of the lag of n2, which did not answer: %q, want %q", got, noAnswer)
+	}
+	asFollower.Store(true)
+	b.poll(t, `!!document.querySelector('#cluster tr[data-node="n3"]')`)
+	for node, want := range map[string]string{"n1": leaderOnly, "n2": noAnswer, "n3": leaderOnly} {
+		if got := lagTitle(node); got != want {
+			t.Errorf("a follower's dashboard says of the lag of %s: %q, want %q", node, got, want)
+		}
 	}
 }
 

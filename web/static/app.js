@@ -1494,8 +1494,10 @@
           el('td', { class: 'mono' }, n.http_addr), el('td', { class: 'mono' }, n.raft_addr),
           el('td', { class: 'num' }, n.applied_index === null ? '–' : count(n.applied_index)),
           // Counted in Raft entries, where a process manager's lag is in log positions.
-          el('td', { class: 'num lag' + (n.lag > 0 ? ' warn' : ''), title: n.lag === null ? 'not known to this node: a follower knows only its own'
-            : 'Raft log entries behind the commit index' }, n.lag === null ? '–' : count(n.lag))))),
+          // Only the leader knows it, of the nodes that answered it (applied_index).
+          el('td', { class: 'num lag' + (n.lag > 0 ? ' warn' : ''), title: n.lag !== null ? 'Raft log entries behind the commit index'
+            : n.applied_index === null ? 'not known: the node did not answer within a second'
+              : "not known: only the leader knows a node's lag" }, n.lag === null ? '–' : count(n.lag))))),
       ] : []));
     };
 
