@@ -48,6 +48,10 @@ type Batch struct {
 	// What the batch adds to Counts: events written, and streams that came to exist
 	// less those deleted.
 	addedEvents, addedStreams int64
+
+	// applied, if set (tests), is called by Apply once readers see the batch's
+	// position, before Apply returns.
+	applied func()
 }
 
 type batchStream struct {
@@ -117,15 +121,23 @@ func (x *Index) Apply(b *Batch) error {
 		b.forget()
 		return fmt.Errorf("index: apply up to position %d: %w", b.pos, err)
 	}
+	// The names of the erased streams go in before applyOverlay moves Position: a read
+	// waits only until Position reaches an acknowledged write (the store answers the
+	// writer before Apply), and one that found no name there served an event erased
+	// by an EraseStream that had returned. Until the overlay holds the mark, a read
+	// finds the name but no mark, as before the erasure.
+	if len(b.erased) > 0 {
+		x.addErased(b.erased)
+	}
 	x.cnt.mu.Lock()
 	x.applyOverlay(b)
 	x.cnt.events.Add(b.addedEvents)
 	x.cnt.streams.Add(b.addedStreams)
 	x.cnt.mu.Unlock()
-	b.addedEvents, b.addedStreams = 0, 0
-	if len(b.erased) > 0 {
-		x.addErased(b.erased)
+	if b.applied != nil {
+		b.applied()
 	}
+	b.addedEvents, b.addedStreams = 0, 0
 	x.pos.Store(b.pos)
 	b.clearPending()
 	b.clearEntries()
