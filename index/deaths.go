@@ -109,9 +109,9 @@ func (b *Batch) Erase(pos uint64, stream string, before uint64) error {
 	if err := b.advance(pos); err != nil {
 		return err
 	}
-	old, _, err := b.x.erasedBefore(stream)
+	old, _, err := b.x.erasedBefore(stream) // names the stream, and reports damage
 	if err != nil {
-		return fmt.Errorf("index: erase mark of %q: %w", stream, err)
+		return err
 	}
 	before = max(before, b.erased[stream], old)
 	b.erased[strings.Clone(stream)] = before
@@ -121,7 +121,9 @@ func (b *Batch) Erase(pos uint64, stream string, before uint64) error {
 
 // erasedBefore returns the erase mark of stream: the version below which its events are
 // erased, and whether it has one. The marks not yet handed off are in the overlays, the
-// others in pebble, where it looks only for a stream whose name eraseMarks holds.
+// others in pebble, where it looks only for a stream whose name's hash eraseMarks
+// holds. A mark it cannot read is an error naming the stream, reported as damage
+// (errorf) when it is.
 func (x *Index) erasedBefore(stream string) (uint64, bool, error) {
 	if !x.erased.maybe(stream) {
 		return 0, false, nil
@@ -150,10 +152,12 @@ func (x *Index) erasedBefore(stream string) (uint64, bool, error) {
 	case errors.Is(err, pebble.ErrNotFound):
 		return 0, false, nil // another stream of the same hash
 	case err != nil:
-		return 0, false, err
+		return 0, false, x.errorf("index: erase mark of %q: %w", stream, err)
 	}
-	before, err = decodeUint(v)
-	return before, err == nil, err
+	if before, err = decodeUint(v); err != nil {
+		return 0, false, x.errorf("index: erase mark of %q: %w", stream, err)
+	}
+	return before, true, nil
 }
 
 // eraseMarks says which streams may have an erase mark (E entry): every event read asks
@@ -189,14 +193,28 @@ func (e *eraseMarks) any() bool { return e.n.Load() > 0 }
 
 // reset makes streams, and none else, the streams with a mark.
 func (e *eraseMarks) reset(streams []string) {
+	e.load(func(add func(name []byte)) error {
+		for _, s := range streams {
+			add([]byte(s))
+		}
+		return nil
+	})
+}
+
+// load makes the streams each passes to add, and none else, the streams with a mark,
+// unless each fails. A name is hashed as add gets it (maphash.Bytes and maphash.String
+// agree), and not kept.
+func (e *eraseMarks) load(each func(add func(name []byte)) error) error {
+	seed := maphash.MakeSeed()
+	m := make(map[uint64]struct{})
+	if err := each(func(name []byte) { m[maphash.Bytes(seed, name)] = struct{}{} }); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.seed = maphash.MakeSeed()
-	e.m = make(map[uint64]struct{}, len(streams))
-	for _, s := range streams {
-		e.m[e.hash(s)] = struct{}{}
-	}
-	e.n.Store(int64(len(e.m)))
+	e.seed, e.m = seed, m
+	e.n.Store(int64(len(m)))
+	return nil
 }
 
 // add adds the streams of marks, a batch's: readers see all of them at once.

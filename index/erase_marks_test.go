@@ -1,8 +1,13 @@
 package index
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"runtime"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // eraseEach erases the streams E$from..E$to-1, one batch each, at the positions after
@@ -147,5 +152,97 @@ func BenchmarkErased(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnreadableEraseMarkReports: an erase mark pebble holds but that cannot be read
+// erases everything of its stream (no data served on a guess) and reports the damage to
+// OnDamage, on a read (Erased) and on a later erase of the stream (Batch.Erase), as every
+// other read of the index does; a closed index erases everything, reporting no damage.
+func TestUnreadableEraseMarkReports(t *testing.T) {
+	var reported []error
+	x, err := Open(t.TempDir(), Options{CacheSize: 1 << 20, OnDamage: func(err error) { reported = append(reported, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	eraseEach(t, x, 0, 2)
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// E$1's mark is in pebble alone after the hand-off: damage it there.
+	if err := x.db.Set(nameKey(nil, spaceErased, "E$1"), []byte{0xff}, pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
+	if !x.Erased("E$1", 100) {
+		t.Error("Erased is false for a stream whose mark cannot be read")
+	}
+	if len(reported) != 1 || !errors.Is(reported[0], ErrDamaged) {
+		t.Fatalf("after Erased, OnDamage got %v, want one ErrDamaged", reported)
+	}
+	b := x.NewBatch()
+	if err := b.Erase(b.Position()+1, "E$1", 5); !errors.Is(err, ErrDamaged) {
+		t.Errorf("Batch.Erase over an unreadable mark: %v, want ErrDamaged", err)
+	}
+	if len(reported) != 2 || !errors.Is(reported[1], ErrDamaged) {
+		t.Fatalf("after Batch.Erase, OnDamage got %v, want two ErrDamaged", reported)
+	}
+	checkErased(t, x, 0, 1) // the mark beside it reads
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !x.Erased("E$0", 100) {
+		t.Error("Erased is false on a closed index")
+	}
+	if len(reported) != 2 {
+		t.Errorf("a closed index reported damage: %v", reported[2:])
+	}
+}
+
+// TestLoadErasedKeepsNoNames: the open reads every erase mark into eraseMarks, a hash of
+// each stream's name, without making the names: a million erased streams would cost it
+// 80 MB of names held at once, what eraseMarks is there to save.
+func TestLoadErasedKeepsNoNames(t *testing.T) {
+	const n, long = 2000, 1000
+	name := func(i int) string { return fmt.Sprintf("E$%0*d", long, i) }
+	// A cache that holds every block: the loads after the first read none.
+	x, err := Open(t.TempDir(), Options{CacheSize: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	b := x.NewBatch()
+	for i := range n {
+		if err := b.Erase(b.Position()+1, name(i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	least := uint64(math.MaxUint64)
+	for range 4 { // the least of four: the index's own goroutines allocate too
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := x.loadErased(); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+	}
+	t.Logf("loading %d erase marks allocates %d bytes", n, least)
+	if least >= n*long/2 {
+		t.Errorf("loading %d erase marks of %d-byte names allocates %d bytes: a name each?", n, long, least)
+	}
+	for i := range n {
+		if !x.Erased(name(i), 0) || x.Erased(name(i), 1) {
+			t.Fatalf("%s is not erased below version 1 alone after the load", name(i))
+		}
+	}
+	if x.Erased("Never$1", 0) {
+		t.Fatal("Erased holds for a stream never erased")
 	}
 }

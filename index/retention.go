@@ -147,22 +147,25 @@ func (x *Index) Erased(stream string, version uint64) bool {
 // AnyErased reports whether any stream was ever erased.
 func (x *Index) AnyErased() bool { return x.erased.any() }
 
-// loadErased reads the names of the erased streams into memory (eraseMarks).
+// loadErased reads into memory (eraseMarks) a hash of the name of each stream with an
+// erase mark, hashing each name as pebble gives it: no name is kept, or even made.
 func (x *Index) loadErased() error {
-	var streams []string
-	err := x.eachErased(func(stream string, _ uint64) error {
-		streams = append(streams, stream)
-		return nil
+	return x.erased.load(func(add func(name []byte)) error {
+		return x.eachErasedKey(func(name []byte, _ uint64) error {
+			add(name)
+			return nil
+		})
 	})
-	if err != nil {
-		return err
-	}
-	x.erased.reset(streams)
-	return nil
 }
 
 // eachErased calls f with each erase mark in pebble, in the order of the streams' names.
 func (x *Index) eachErased(f func(stream string, before uint64) error) error {
+	return x.eachErasedKey(func(name []byte, before uint64) error { return f(string(name), before) })
+}
+
+// eachErasedKey is eachErased with the stream's name as pebble holds it, valid only
+// during the call of f.
+func (x *Index) eachErasedKey(f func(name []byte, before uint64) error) error {
 	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{spaceErased}, UpperBound: []byte{spaceErased + 1}})
 	if err != nil {
 		return err
@@ -170,7 +173,7 @@ func (x *Index) eachErased(f func(stream string, before uint64) error) error {
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := decodeUint(it.Value())
 		if err == nil {
-			err = f(string(it.Key()[1:]), v)
+			err = f(it.Key()[1:], v)
 		}
 		if err != nil {
 			it.Close()
