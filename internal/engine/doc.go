@@ -5,7 +5,7 @@
 //
 // A data directory holds:
 //
-//	FORMAT   "pmd data directory format 3\n"; absent in format 1
+//	FORMAT   "pmd data directory format 4\n"; absent in format 1
 //	LOCK     flock(2)ed exclusively by the process that has the store open
 //	STORE_ID the store's id, a random UUID made at the first Open (see Engine.ID)
 //	log/     the segmented log (package log): the source of truth
@@ -21,14 +21,18 @@
 //     building the index from the log once, with progress logged, then writes FORMAT
 //     and removes index.ckpt. A crash before FORMAT is written leaves format 1, upgraded
 //     again; one after it leaves index.ckpt, which the next Open removes.
-//   - Open raises a format 2 directory to format 3 (FORMAT replaced durably) before it
-//     writes anything else, and logs it: format 3's log may hold records and flags the
-//     releases of format 2 cannot read, so they must refuse the directory, as every
-//     release that reads FORMAT (since 002178b) refuses a format above its own. A release
-//     of format 1 (up to 79a6565, its index in memory) never reads FORMAT: it would open
-//     the directory and take those records for damage, so going back to one is
-//     unsupported and needs a backup taken before the upgrade. Verify and PlanRepair read
-//     formats 1 to 3 and write no FORMAT.
+//   - Open raises a format 2 or 3 directory to format 4 (FORMAT replaced durably) before
+//     it writes anything else, and logs it: format 3's log may hold records and flags the
+//     releases of format 2 cannot read (retention, erase and gone records, the erased,
+//     applied and unsynced flags), format 4's gone records that keep their event's id,
+//     which the releases of format 3 cannot read (a cluster node's catch-up copy writes a
+//     peer's into the log's tail, where such a release would cut it as torn, and every
+//     record after it), so they must refuse the directory, as every release that reads
+//     FORMAT (since 002178b) refuses a format above its own. Raising 3 to 4 changes
+//     nothing but FORMAT. A release of format 1 (up to 79a6565, its index in memory)
+//     never reads FORMAT: it would open the directory and take those records for damage,
+//     so going back to one is unsupported and needs a backup taken before the upgrade.
+//     Verify and PlanRepair read formats 1 to 4 and write no FORMAT.
 //   - After a crash, Open replays only the log records after the index's durable point:
 //     the index is flushed every Options.FlushEvery records, Options.FlushInterval after a
 //     change, after every replay and at Close, so a crash loop never re-indexes the log.

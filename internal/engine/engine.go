@@ -55,14 +55,18 @@ const (
 // upgrades it. Format 3 is format 2 whose log may hold what releases that wrote format 2
 // cannot read (retention, erase and gone records, the erased flag, a cluster node's
 // applied and unsynced flags): they would cut such a record at the log's end as torn, or
-// serve around it as damage, and so lose it. They refuse a format they do not know, so
-// Open raises format 2 to 3, durably, before it writes anything; the offline tools
-// (Verify, PlanRepair) read formats 1 to 3 and leave FORMAT as it is. Only the releases
-// that read FORMAT (since 002178b, format 2) refuse format 3: a release whose index lived
-// in memory (format 1, up to 79a6565) never reads it and would take those records for
-// damage in the same way, so going back to one is unsupported and needs a backup taken
-// before the upgrade.
-const Format = 3
+// serve around it as damage, and so lose it. Format 4 is format 3 whose log may hold gone
+// records that keep the id of the event they replace (log/FORMAT.md, "Gone ids"), which
+// releases that wrote format 3 read as damage in the same way: a cluster node's catch-up
+// copy or snapshot install writes a peer's gone records into the log's tail, where such a
+// release would cut one as torn and every record after it. A release refuses a format it
+// does not know, so Open raises formats 2 and 3 to 4, durably, before it writes anything
+// (3 to 4 changes nothing else); the offline tools (Verify, PlanRepair) read formats 1 to
+// 4 and leave FORMAT as it is. Only the releases that read FORMAT (since 002178b, format
+// 2) refuse a later format: a release whose index lived in memory (format 1, up to
+// 79a6565) never reads it and would take those records for damage in the same way, so
+// going back to one is unsupported and needs a backup taken before the upgrade.
+const Format = 4
 
 // Options configures an Engine. The zero value is a durable store with default sizes.
 type Options struct {
@@ -234,14 +238,14 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
-	if format == 2 {
+	if format >= 2 && format < Format {
 		// Before anything else is written: what this Open or the store writes afterwards
-		// may be unreadable to a release of format 2, which must then refuse the
+		// may be unreadable to a release of an older format, which must then refuse the
 		// directory rather than open it.
 		if err := e.writeFormat(); err != nil {
-			return fmt.Errorf("upgrade the data directory from format 2: %w", err)
+			return fmt.Errorf("upgrade the data directory from format %d: %w", format, err)
 		}
-		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format 2 to format %d: releases of pmd that read data directory format 2 refuse it from now on", Format), "dir", e.dir)
+		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format %d to format %d: releases of pmd that read data directory format %s refuse it from now on", format, Format, formatsFrom(format)), "dir", e.dir)
 	}
 	if err := e.loadID(); err != nil {
 		return err
@@ -540,6 +544,20 @@ func readFormat(dir string) (int, error) {
 		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 to %d: %w", FormatFile, v, Format, ErrFormat)
 	}
 	return v, nil
+}
+
+// formatsFrom names the formats from v up to the one before Format ("2 or 3"): the
+// formats of the releases that open a directory of format v and refuse Format.
+func formatsFrom(v int) string {
+	s := strconv.Itoa(v)
+	for f := v + 1; f < Format; f++ {
+		if f == Format-1 {
+			s += " or " + strconv.Itoa(f)
+		} else {
+			s += ", " + strconv.Itoa(f)
+		}
+	}
+	return s
 }
 
 // ErrFormat is matched by the error of Open for a data directory of a format this

@@ -23,7 +23,7 @@ import (
 // The directory is sound when Problems is empty.
 type VerifyReport struct {
 	Dir      string
-	Format   int   // the data directory's format: 1 and 2 are upgraded by the next start
+	Format   int   // the data directory's format: 1 to 3 are upgraded by the next start
 	Segments int   // log segment files holding records the next start keeps
 	Bytes    int64 // bytes of those records
 
@@ -102,9 +102,10 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	case id == uuid.Nil:
 		r.note("no store id: the next start makes one")
 	}
-	if r.Format == 2 {
-		r.note("data directory format 2: the next start raises it to format %d before it writes anything, "+
-			"after which releases of pmd that wrote format 2 refuse to open it (keep a copy from before to roll back)", Format)
+	if r.Format >= 2 && r.Format < Format {
+		r.note("data directory format %d: the next start raises it to format %d before it writes anything, "+
+			"after which releases of pmd that wrote format %s refuse to open it (keep a copy from before to roll back)",
+			r.Format, Format, formatsFrom(r.Format))
 	}
 	logDir := filepath.Join(r.Dir, LogDir)
 	if _, err := os.Stat(logDir); err != nil {

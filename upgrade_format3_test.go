@@ -1,0 +1,128 @@
+package pmd_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+// setFormat writes FORMAT of the data directory dir as format v.
+func setFormat(t *testing.T, dir, v string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "FORMAT"), []byte("pmd data directory format "+v+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenRaisesFormat3: a data directory of format 3 (testdata/format2's data, which a
+// release of format 3 reads and leaves as it is, with FORMAT saying 3) is raised to
+// format 4 at its first open, before anything is written, logged as refusing the
+// releases that read format 3 (they read a gone record that keeps its event's id as
+// damage, and cut it at the log's tail with everything after it); the store reads what
+// was written, and a second open upgrades nothing. pmd verify and the plan of pmd repair
+// read format 3, note the upgrade and leave FORMAT as it is.
+func TestOpenRaisesFormat3(t *testing.T) {
+	var logs lockedBuffer
+	dir, want, open := openFixture(t, "format2", &logs)
+	setFormat(t, dir, "3")
+
+	r, err := engine.Verify(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Format != 3 || !r.OK() {
+		t.Fatalf("verify: format %d, problems %q", r.Format, r.Problems)
+	}
+	noted := false
+	for _, n := range r.Notes {
+		noted = noted || strings.Contains(n, "data directory format 3: the next start raises it to format 4 before it writes anything, "+
+			"after which releases of pmd that wrote format 3 refuse to open it")
+	}
+	if !noted {
+		t.Fatalf("verify's notes %q: none says the next start raises format 3 to 4", r.Notes)
+	}
+	plan, err := engine.PlanRepair(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkFormat(t, dir, 3)
+
+	s := open()
+	const line = "upgraded the data directory from format 3 to format 4: releases of pmd that read data directory format 3 refuse it from now on"
+	if !strings.Contains(logs.String(), line) {
+		t.Fatalf("the upgrade to format 4 is not logged as %q:\n%s", line, logs.String())
+	}
+	checkFormat(t, dir, 4)
+	checkFixture(t, s, want)
+	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
+	s = reopenUpgraded(t, s, &logs, open)
+	checkFormat(t, dir, 4)
+	checkFixture(t, s, func() fixtureWant {
+		w := want
+		w.Streams = map[string][]string{}
+		for k, v := range want.Streams {
+			w.Streams[k] = v
+		}
+		w.Streams["Order$1"] = append(append([]string(nil), want.Streams["Order$1"]...), res.IDs[0].String())
+		w.All = append(append([]string(nil), want.All...), res.IDs[0].String())
+		return w
+	}())
+}
+
+// TestLaterFormatRefused: a data directory of a format above this release's (FORMAT says
+// 5) is refused by Open, pmd verify and pmd repair with ErrFormat, naming the format and
+// the ones this release reads, and FORMAT is left as it is.
+func TestLaterFormatRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "Order$1", pmd.Any, ev("Placed"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	setFormat(t, dir, "5")
+	const msg = "FORMAT: format 5, this pmd reads formats 1 to 4: unknown data directory format"
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"open", func() error {
+			s, err := pmd.Open(dir, pmd.Options{NoSync: true, Logger: slog.New(slog.DiscardHandler)})
+			if err == nil {
+				s.Close()
+			}
+			return err
+		}},
+		{"verify", func() error {
+			_, err := engine.Verify(context.Background(), dir, nil)
+			return err
+		}},
+		{"repair", func() error {
+			plan, err := engine.PlanRepair(dir, nil)
+			if err == nil {
+				plan.Close()
+			}
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			if !errors.Is(err, engine.ErrFormat) || !strings.Contains(err.Error(), msg) {
+				t.Fatalf("%s of a format 5 directory: %v, want %q", tc.name, err, msg)
+			}
+			checkFormat(t, dir, 5)
+		})
+	}
+}
