@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -202,7 +204,8 @@ func Unwritable(v any, what string) (path, reason string, found bool) {
 //
 // It looks where msgpack encodes: into maps, slices, arrays, pointers, interfaces and
 // struct fields; a field is named by its msgpack tag when it has one, a field tagged
-// msgpack:"-" is skipped, and an embedded struct's fields are named as its own. A value
+// msgpack:"-" is skipped, and the fields of an embedded struct msgpack inlines are named
+// as its own (structFields: not one with a field shadowed, nor tagged noinline). A value
 // that holds itself is not walked into again. The types JSON decodes into, and the
 // common scalars, are checked without reflection.
 func NonFinite(v any) (path string, f float64, found bool) {
@@ -335,7 +338,7 @@ func nonFinite(f float64, look flaws) flaw {
 
 // walkValue is walkAny by reflection. It walks v where msgpack encodes it: into maps,
 // slices and arrays (not bytes), pointers, interfaces and struct fields, a field named as
-// msgpack names it (fieldPath). Each value is checked before the walk goes into it.
+// msgpack names it (structFields). Each value is checked before the walk goes into it.
 func walkValue(v reflect.Value, look flaws, onPath []holder) (string, flaw) {
 	switch v.Kind() {
 	case reflect.Float32, reflect.Float64:
@@ -387,14 +390,13 @@ func walkValue(v reflect.Value, look flaws, onPath []holder) (string, flaw) {
 			}
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			name, encoded := fieldPath(t.Field(i))
-			if !encoded {
-				continue
+		for _, f := range structFields(v.Type()) {
+			fv, err := v.FieldByIndexErr(f.index)
+			if err != nil {
+				continue // through a nil embedded pointer: msgpack writes nothing
 			}
-			if path, fl := walkValue(v.Field(i), look, onPath); fl.kind != 0 {
-				return name + path, fl
+			if path, fl := walkValue(fv, look, onPath); fl.kind != 0 {
+				return "." + f.name + path, fl
 			}
 		}
 	}
@@ -451,27 +453,114 @@ var (
 	textMarshalerType    = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-// fieldPath is where msgpack writes field in its struct's map: "." and its name (its
-// msgpack tag's, else its own), or "" for an embedded struct, whose fields msgpack
-// writes as its own; encoded is false for a field it skips (tagged "-", unexported).
-func fieldPath(field reflect.StructField) (path string, encoded bool) {
-	name, opts, _ := strings.Cut(field.Tag.Get("msgpack"), ",")
-	switch {
-	case name == "-" || !field.IsExported() && !field.Anonymous:
-		return "", false
-	case field.Anonymous && name == "" && !strings.Contains(opts, "noinline") && isStruct(field.Type):
-		return "", true
-	case name == "":
-		return "." + field.Name, true
-	}
-	return "." + name, true
+// structField is a field msgpack writes of a struct: its name in the struct's map, and
+// where it is (reflect's index, through the embedded structs msgpack inlines).
+type structField struct {
+	name  string
+	index []int
 }
 
-func isStruct(t reflect.Type) bool {
+// structFieldsOf caches structFields: a struct's fields are worked out once.
+var structFieldsOf sync.Map // reflect.Type → []structField
+
+// structFields returns the fields msgpack writes of the struct type t, in its order, named
+// as it names them: its msgpack tag's name, else its own; none tagged "-" nor unexported
+// (but embedded ones). An embedded struct (or pointer to one) is inlined, its fields
+// written as t's own (its tag's name unused): with the tag option inline, but for those
+// of its fields that a field before it shadows (one of the same name); without it, only
+// if no field before it shadows any of its fields and it has no encoder of its own
+// (msgpack's or a Marshal method). The tag option noinline writes it as one field.
+func structFields(t reflect.Type) []structField {
+	if fs, ok := structFieldsOf.Load(t); ok {
+		return fs.([]structField)
+	}
+	fs := structFieldsIn(t, map[reflect.Type]bool{})
+	structFieldsOf.Store(t, fs)
+	return fs
+}
+
+// structFieldsIn is structFields, inlining none of the types of inProgress: msgpack
+// could not write a struct that embeds itself (its own pointer), but the walk ends.
+func structFieldsIn(t reflect.Type, inProgress map[reflect.Type]bool) []structField {
+	inProgress[t] = true
+	defer delete(inProgress, t)
+	var fs []structField
+	names := map[string]bool{} // the names taken: the fields', and the inlined structs'
+	has := func(name string) bool { return names[name] }
+	for i := range t.NumField() {
+		field := t.Field(i)
+		name, opts, _ := strings.Cut(field.Tag.Get("msgpack"), ",")
+		if name == "-" || !field.IsExported() && !field.Anonymous {
+			continue
+		}
+		if name == "" {
+			name = field.Name
+		}
+		if field.Anonymous && !hasOption(opts, "noinline") {
+			if inner, ok := inlinable(field.Type, hasOption(opts, "inline")); ok && !inProgress[inner] {
+				innerFields := structFieldsIn(inner, inProgress)
+				shadowed := slices.ContainsFunc(innerFields, func(f structField) bool { return has(f.name) })
+				if hasOption(opts, "inline") || !shadowed {
+					for _, f := range innerFields {
+						if !has(f.name) {
+							fs = append(fs, structField{f.name, append([]int{i}, f.index...)})
+							names[f.name] = true
+						}
+					}
+					names[name] = true
+					continue
+				}
+			}
+		}
+		fs = append(fs, structField{name, []int{i}})
+		names[name] = true
+	}
+	return fs
+}
+
+// inlinable returns the struct msgpack inlines for an embedded field of type t: t itself
+// with the tag option inline (forced), else a struct or a pointer to one that msgpack
+// writes field by field, not by an encoder of its own.
+func inlinable(t reflect.Type, forced bool) (reflect.Type, bool) {
+	if forced {
+		return t, t.Kind() == reflect.Struct
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t.Kind() == reflect.Struct
+	if t.Kind() != reflect.Struct || t == timeType {
+		return nil, false
+	}
+	p := reflect.PointerTo(t)
+	for _, i := range []reflect.Type{msgpackEncoderType, msgpackMarshalerType, binaryMarshalerType, textMarshalerType} {
+		if t.Implements(i) || p.Implements(i) {
+			return nil, false
+		}
+	}
+	for _, i := range []reflect.Type{msgpackDecoderType, msgpackUnmarshalerType, binaryUnmarshalerType, textUnmarshalerType} {
+		if p.Implements(i) {
+			return nil, false
+		}
+	}
+	return t, true
+}
+
+var (
+	timeType               = reflect.TypeFor[time.Time]()
+	msgpackDecoderType     = reflect.TypeFor[msgpack.CustomDecoder]()
+	msgpackUnmarshalerType = reflect.TypeFor[msgpack.Unmarshaler]()
+	binaryUnmarshalerType  = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	textUnmarshalerType    = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// hasOption reports whether the options of a msgpack tag (after its name) hold option.
+func hasOption(opts, option string) bool {
+	for o := range strings.SplitSeq(opts, ",") {
+		if o == option {
+			return true
+		}
+	}
+	return false
 }
 
 func fmtArg(what string, i int, field string) string {

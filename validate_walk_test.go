@@ -1,11 +1,16 @@
 package pmd_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // walkNode is Go data for the walks: a struct behind a pointer, a field msgpack skips,
@@ -104,7 +109,7 @@ func FuzzUnwritableAgrees(f *testing.F) {
 	for _, seed := range []string{
 		"", "\x07\x02\x03", "\x07\x02\x07\x02\x0a\x00", "\x08\x02\x04\x0a\x01", "\x09\x03\x0a\x00\x09",
 		"\x07\x02\x06\x05", "\x0c\x01\x03", "\x0d\x01\x07\x01\x0a\x00", "\x08\x02\x07\x01\x08\x00\x0a\x01\x03",
-		"\x07\x02\x02\x09\x07\x07\x01\x0a\x02\x06", "\x08\x01\x0b\x01\x0a\x00\x03",
+		"\x07\x02\x02\x09\x07\x07\x01\x0a\x02\x06", "\x08\x01\x0b\x01\x0a\x00\x03", "\x0c\x03", "\x0b\x01",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -112,7 +117,136 @@ func FuzzUnwritableAgrees(f *testing.F) {
 		g := &walkGen{b: b}
 		v := g.value(0)
 		checkUnwritableAgrees(t, v, !g.several)
+		// Each value the generator makes takes a byte at least: a path of more
+		// values than that holds one of them twice.
+		checkUnwritableOracle(t, v, len(b)+2)
 	})
+}
+
+// checkUnwritableOracle checks the walks against answers found without them: whether v
+// holds itself by a walk that gives up deeper than bound maps, slices and pointers (an
+// acyclic path holds each value once: data of fewer values than bound is deeper only
+// if it holds itself), and where its NaNs, infinities and non-string keys are by
+// encoding it with msgpack and decoding that, which is what the walks follow.
+func checkUnwritableOracle(t *testing.T, v any, bound int) {
+	t.Helper()
+	path, reason, found := pmd.Unwritable(v, "data")
+	_, held := pmd.HoldsItself(v)
+	if deeperThan(reflect.ValueOf(v), bound) {
+		if !held || !found {
+			t.Fatalf("v holds itself, but HoldsItself = %v and Unwritable = %q %q %v", held, path, reason, found)
+		}
+		return
+	}
+	if held {
+		t.Fatalf("HoldsItself found a value that does not hold itself")
+	}
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		t.Fatalf("msgpack: %v", err)
+	}
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	d.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	decoded, err := d.DecodeInterface()
+	if err != nil {
+		t.Fatalf("msgpack: %v", err)
+	}
+	var numbers, keys, all []string // "path: reason"
+	decodedFlaws(decoded, "", &numbers, &keys)
+	all = append(append(all, numbers...), keys...)
+	answer := func(path, reason string, found bool) string {
+		if !found {
+			return ""
+		}
+		return path + ": " + reason
+	}
+	numberPath, number, numberFound := pmd.NonFinite(v)
+	keyPath, key, keyFound := pmd.NonStringKey(v)
+	for _, c := range []struct {
+		name, got string
+		want      []string
+	}{
+		{"Unwritable", answer(path, reason, found), all},
+		{"NonFinite", answer(numberPath, fmt.Sprintf("%v is not a JSON number", number), numberFound), numbers},
+		{"NonStringKey", answer(keyPath, fmt.Sprintf("the key %v is not a string: data is a JSON object, whose keys are strings", key), keyFound), keys},
+	} {
+		switch {
+		case c.got == "" && len(c.want) > 0:
+			t.Errorf("%s found nothing; msgpack's data holds %q", c.name, c.want)
+		case c.got != "" && !slices.Contains(c.want, c.got):
+			t.Errorf("%s = %q; msgpack's data holds %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+// deeperThan reports whether v holds a path of more than bound maps, slices and
+// pointers, following what msgpack encodes.
+func deeperThan(v reflect.Value, bound int) bool {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer, reflect.Map, reflect.Slice:
+		if v.IsNil() {
+			return false
+		}
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice:
+		if bound == 0 {
+			return true
+		}
+		bound--
+	}
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		return deeperThan(v.Elem(), bound)
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if deeperThan(it.Value(), bound) {
+				return true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if deeperThan(v.Index(i), bound) {
+				return true
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() && f.Tag.Get("msgpack") != "-" && deeperThan(v.Field(i), bound) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decodedFlaws adds to numbers and keys the NaNs, infinities and non-string keys of
+// msgpack's decoded data v, as "path: reason" in the words of Unwritable's reasons.
+func decodedFlaws(v any, path string, numbers, keys *[]string) {
+	switch v := v.(type) {
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			*numbers = append(*numbers, path+": "+fmt.Sprintf("%v is not a JSON number", v))
+		}
+	case float32:
+		decodedFlaws(float64(v), path, numbers, keys)
+	case []any:
+		for i, e := range v {
+			decodedFlaws(e, path+"["+strconv.Itoa(i)+"]", numbers, keys)
+		}
+	case map[any]any:
+		for k, e := range v {
+			switch k := k.(type) {
+			case string:
+				decodedFlaws(e, path+"."+k, numbers, keys)
+			case []byte:
+				decodedFlaws(e, path+"."+string(k), numbers, keys)
+			default:
+				*keys = append(*keys, path+": "+fmt.Sprintf("the key %v is not a string: data is a JSON object, whose keys are strings", k))
+				decodedFlaws(e, path+"."+fmt.Sprint(k), numbers, keys)
+			}
+		}
+	}
 }
 
 func checkUnwritableAgrees(t *testing.T, v any, ordered bool) {
@@ -159,6 +293,8 @@ func TestUnwritableAgrees(t *testing.T) {
 	}{
 		{"fine", map[string]any{"a": []any{1.5, "x", map[string]any{"b": true}}, "n": &walkNode{F: 2, Skip: math.NaN()}}, "", ""},
 		{"a NaN", map[string]any{"a": []any{1.5, math.NaN()}}, ".a[1]", "NaN is not a JSON number"},
+		{"a NaN in a typed slice", map[string]any{"s": []float64{1, math.NaN()}}, ".s[1]", "NaN is not a JSON number"},
+		{"a NaN in a struct's field", map[string]any{"n": walkNode{F: math.NaN()}}, ".n.F", "NaN is not a JSON number"},
 		{"an infinity in a struct", map[string]any{"n": walkNode{Any: []float32{float32(math.Inf(1))}}}, ".n.Any[0]", "+Inf is not a JSON number"},
 		{"a number key", map[string]any{"m": []any{map[int]bool{3: true}}}, ".m[0]", "the key 3 is not a string: data is a JSON object, whose keys are strings"},
 		{"a map holding itself", map[string]any{"m": self}, ".m.self", "holds itself: data that refers back to a value holding it cannot be written"},
@@ -174,6 +310,7 @@ func TestUnwritableAgrees(t *testing.T) {
 				t.Errorf("Unwritable = %q, %q, %v; want %q, %q", path, reason, found, tt.path, tt.reason)
 			}
 			checkUnwritableAgrees(t, tt.v, true)
+			checkUnwritableOracle(t, tt.v, 16)
 		})
 	}
 }
@@ -239,6 +376,63 @@ func BenchmarkDataChecks(b *testing.B) {
 			for b.Loop() {
 				pmd.Unwritable(data.v, "data")
 			}
+		})
+	}
+}
+
+// WalkInner is a struct the structs of TestUnwritableStructPaths embed.
+type WalkInner struct{ X, Y float64 }
+
+type (
+	walkTagged struct {
+		WalkInner `msgpack:"inner"`
+	} // inlined all the same
+	walkPointer  struct{ *WalkInner }
+	walkNoInline struct {
+		WalkInner `msgpack:",noinline"`
+	}
+	walkShadowed struct { // X shadows WalkInner's X: WalkInner is not inlined
+		X float64
+		WalkInner
+	}
+	walkForced struct { // inlined but for its X, which X shadows
+		X         float64
+		WalkInner `msgpack:",inline"`
+	}
+)
+
+// TestUnwritableStructPaths: the path to a flaw in a struct names the field as msgpack
+// writes it, through the embedded structs it inlines (whatever their tag's name) and
+// those it does not (one with a field shadowed, or tagged noinline); a field msgpack
+// does not write is not looked at.
+func TestUnwritableStructPaths(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name string
+		v    any
+		path string // "" for nothing found
+	}{
+		{"tagged embedded struct", walkTagged{WalkInner{X: nan}}, ".X"},
+		{"embedded pointer", walkPointer{&WalkInner{Y: nan}}, ".Y"},
+		{"nil embedded pointer", walkPointer{}, ""},
+		{"noinline", walkNoInline{WalkInner{X: nan}}, ".WalkInner.X"},
+		{"shadowed field", walkShadowed{WalkInner: WalkInner{Y: nan}}, ".WalkInner.Y"},
+		{"shadowing field", walkShadowed{X: nan}, ".X"},
+		{"forced inline", walkForced{WalkInner: WalkInner{Y: nan}}, ".Y"},
+		{"forced inline's shadowed field", walkForced{WalkInner: WalkInner{X: nan}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := map[string]any{"s": tt.v}
+			path, reason, found := pmd.Unwritable(data, "data")
+			want := ".s" + tt.path
+			if tt.path == "" {
+				want = ""
+			}
+			if path != want || found != (tt.path != "") {
+				t.Errorf("Unwritable = %q, %q, %v; want the path %q", path, reason, found, want)
+			}
+			checkUnwritableOracle(t, data, 16)
 		})
 	}
 }
