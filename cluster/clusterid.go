@@ -47,7 +47,7 @@ func loadClusterID(path string) (*clusterID, error) {
 // cluster theirs.
 func otherCluster(ours, theirs uuid.UUID) string {
 	return fmt.Sprintf("this node belongs to cluster %s, not to cluster %s (two clusters seeded from copies of one data directory share a store id, not a cluster id): "+
-		"start it with an empty data directory to make it a member of %s", ours, theirs, theirs)
+		"to make it a member of %s, remove it from that cluster first (pmd cluster remove and its node id, on a member of %s), then start it with an empty data directory and --join", ours, theirs, theirs, theirs)
 }
 
 // get returns the recorded id, uuid.Nil if none (or c is nil: an fsm of a test).

@@ -320,11 +320,11 @@ func (f *fsm) belongs(pos uint64, id, cluster uuid.UUID) error {
 	}
 	last := f.store.LastPosition()
 	if last > 0 && f.store.ID() != id {
-		return &foreignError{fmt.Sprintf("this node's data directory holds store %s (%d records), not the cluster's store %s: start it with an empty data directory", f.store.ID(), last, id)}
+		return &foreignError{fmt.Sprintf("this node's data directory holds store %s (%d records), not the cluster's store %s: remove it from the cluster first (pmd cluster remove and its node id), then start it with an empty data directory and --join", f.store.ID(), last, id)}
 	}
 	if last > pos && f.store.Applied() == 0 {
 		return &foreignError{fmt.Sprintf("this node's store is ahead of the cluster's store %s: it holds %d records, and the cluster's held %d where this node takes it up, "+
-			"the %d after them written by no entry of the cluster (a single node wrote them): start it with an empty data directory", id, last, pos, last-pos)}
+			"the %d after them written by no entry of the cluster (a single node wrote them): remove it from the cluster first (pmd cluster remove and its node id), then start it with an empty data directory and --join", id, last, pos, last-pos)}
 	}
 	return nil
 }

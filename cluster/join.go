@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,7 +44,8 @@ func (n *Node) replaceCheck(ctx context.Context, old raft.Server, id, addr strin
 // ErrUnknownNode: a removal of an id that is not a member of the configuration.
 var ErrUnknownNode = errors.New("cluster: no such node")
 
-// ErrRemoveRefused: a removal the cluster refuses as it stands: of its last voter.
+// ErrRemoveRefused: a removal the cluster refuses as it stands: of its last voter, or
+// one that leaves voters of which too few answer to make a quorum.
 var ErrRemoveRefused = errors.New("cluster: removal refused")
 
 // joinerWait bounds the leader's ask of a node it is to add: it answers at once.
@@ -109,7 +111,76 @@ func removeCheck(servers []raft.Server, id string) (raft.ServerAddress, error) {
 		return "", fmt.Errorf("%w: %s is not a member of the cluster (its members: %s)", ErrUnknownNode, id, strings.Join(ids, ", "))
 	}
 	if voter && voters == 1 {
-		return "", fmt.Errorf("%w: %s is the cluster's last voter, and a cluster needs one: stop it instead", ErrRemoveRefused, id)
+		return "", fmt.Errorf("%w: %s is the cluster's last voter, and a cluster needs one: stop it instead "+
+			"(a one-node cluster's node that lost records is not removed, as no other member holds them: restore its data directory from a backup, "+
+			"or serve the records it holds as a single node's with pmd serve --leave-cluster and no --node-id; docs/cluster.md)", ErrRemoveRefused, id)
 	}
 	return addr, nil
+}
+
+// removeQuorum refuses the removal of voter id from servers when the voters left
+// without it hold no quorum among those that answer (answers: the voters that answered
+// the cluster service as members, this node included). Raft commits the removal with
+// the configuration without id: with a member down, the leader would append it, fail
+// to commit it with the members left, step down and leave the cluster without a leader
+// (every write 503) until the member that was down is back. A nonvoter's removal
+// changes no quorum.
+func removeQuorum(servers []raft.Server, id string, answers map[raft.ServerID]bool) error {
+	var left, silent []string
+	up, voter := 0, false
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		if string(s.ID) == id {
+			voter = true
+			continue
+		}
+		left = append(left, string(s.ID))
+		if answers[s.ID] {
+			up++
+		} else {
+			silent = append(silent, string(s.ID))
+		}
+	}
+	if !voter || up > len(left)/2 {
+		return nil // id is no voter, or a quorum of what is left answers
+	}
+	return fmt.Errorf("%w: without %s the cluster's voters are %s, and %s of them did not answer (down, or cut off): "+
+		"a quorum of them is %d, so the removal could not commit and the cluster would lose its leader until they are back; "+
+		"start %s again (or wait until it answers), then remove %s",
+		ErrRemoveRefused, id, strings.Join(left, ", "), strings.Join(silent, ", "), len(left)/2+1, strings.Join(silent, " and "), id)
+}
+
+// answering asks every voter of servers but this node whether it is up as a member
+// (the status route's "info", within a second): those that answer with a running Raft,
+// and this node.
+func (n *Node) answering(ctx context.Context, servers []raft.Server) map[raft.ServerID]bool {
+	answers := map[raft.ServerID]bool{raft.ServerID(n.cfg.NodeID): true}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		if s.Suffrage != raft.Voter || string(s.ID) == n.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			resp, _, _, err := n.call(cctx, string(s.Address), request{Op: "info"}, time.Second)
+			if err != nil || resp.Info == nil || resp.Info.ID != string(s.ID) {
+				return
+			}
+			switch resp.Info.State {
+			case "removed", "halted", "shutdown":
+				return // its Raft is stopped: it takes no entry
+			}
+			mu.Lock()
+			answers[s.ID] = true
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return answers
 }

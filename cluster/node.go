@@ -1335,14 +1335,19 @@ func (n *Node) logRules() (uint32, error) {
 // removeServer takes the node id out of the configuration, then tells it, so that it
 // stops its Raft (leave). A node that does not hear of it (it was down) asks to be added
 // again when it starts with --join (rejoin), so it can be removed for good only by
-// keeping it stopped, or started without --join.
+// keeping it stopped, or started without --join. It refuses (removeQuorum) a removal
+// that leaves voters of which too few answer to commit it.
 func (n *Node) removeServer(ctx context.Context, id string) error {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err
 	}
-	addr, err := removeCheck(f.Configuration().Servers, id)
+	servers := f.Configuration().Servers
+	addr, err := removeCheck(servers, id)
 	if err != nil {
+		return err
+	}
+	if err := removeQuorum(servers, id, n.answering(ctx, servers)); err != nil {
 		return err
 	}
 	n.logger.Info("cluster: removing a node", "id", id)
@@ -1478,9 +1483,13 @@ func (n *Node) fetch(ctx context.Context, to uint64) error {
 	if r == nil {
 		// Raft restores the node's own last snapshot before it starts: the store lacks
 		// records it had (it ran with --no-sync and lost them), and no peer is known yet.
-		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d): it lost records; remove it from the cluster first (pmd cluster remove %s), "+
-			"then start it with an empty data directory and --join to copy them from the cluster (started empty while still a member, it would vote without the entries it acknowledged)",
-			n.store.LastPosition(), to, n.cfg.NodeID)
+		// Only a snapshot that names no other member gets here (resume): a one-node
+		// cluster, whose last voter cannot be removed and whose lost records no one holds.
+		return fmt.Errorf("cluster: the store is behind this node's own snapshot (position %d of %d): it lost records, and its snapshot names no other member to copy them from "+
+			"(a one-node cluster: no one else holds them, and its last voter cannot be removed); restore its data directory from a backup that holds them, "+
+			"or serve the records it holds as a single node's (stop it, start it without --node-id and with --leave-cluster) and seed a new cluster from them once written to, "+
+			"or start it with an empty data directory as a new cluster (the records are lost)",
+			n.store.LastPosition(), to)
 	}
 	return n.copyRecords(ctx, to, func() []string { return n.peers(r) })
 }

@@ -95,7 +95,7 @@ func TestRepairOfANodeCutsOnlyWhatRaftWritesAgain(t *testing.T) {
 			lines := p.Lines()
 			t.Logf("plan: %q", lines)
 			voided := slices.ContainsFunc(p.Actions, func(a pmdlog.RepairAction) bool { return a.Op == pmdlog.RepairVoid && a.Position == last })
-			noted := strings.Contains(lines[len(lines)-1], "differ from the cluster's") && strings.Contains(lines[len(lines)-1], "empty data directory")
+			noted := strings.Contains(lines[len(lines)-1], "differ from the cluster's") && strings.Contains(lines[len(lines)-1], "remove it from the cluster with pmd cluster remove and its node id, then start it with an empty data directory")
 			cut := slices.ContainsFunc(p.Actions, func(a pmdlog.RepairAction) bool {
 				return a.Op == pmdlog.RepairCut && a.Position == last && strings.Contains(a.Reason, "Raft applies that write's entry again")
 			})

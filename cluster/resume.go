@@ -105,8 +105,8 @@ func (n *Node) foreignSnapshots(snaps raft.SnapshotStore, metas []*raft.Snapshot
 	}
 	return fmt.Errorf("cluster: the newest Raft snapshot, %s (position %d of store %s, cluster %s), is not this node's: %w; "+
 		"a leader of another cluster sent it, and Raft saved it before this node refused it. To keep this node in its own cluster, remove %s from %s and start it again; "+
-		"to make it a member of the other cluster, start it with an empty data directory instead",
-		metas[0].ID, d.Position, d.StoreID, cmp.Or(idString(d.Cluster), "unknown"), err, strings.Join(names, ", "), dir)
+		"to make it a member of the other cluster, remove it from that cluster first (pmd cluster remove %s, on one of its members), then start it with an empty data directory and --join instead",
+		metas[0].ID, d.Position, d.StoreID, cmp.Or(idString(d.Cluster), "unknown"), err, strings.Join(names, ", "), dir, n.cfg.NodeID)
 }
 
 // defaultResumeWait bounds the start-time copy of records behind a node's own snapshot:

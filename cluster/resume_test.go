@@ -138,7 +138,7 @@ func TestResumeRefusesWhatNoMemberHas(t *testing.T) {
 			n.Close()
 			t.Fatal("a single node behind its own snapshot started")
 		}
-		if !strings.Contains(err.Error(), "behind this node's own snapshot (position 0 of ") || !strings.Contains(err.Error(), "start it with an empty data directory") {
+		if !strings.Contains(err.Error(), "behind this node's own snapshot (position 0 of ") || !strings.Contains(err.Error(), "a one-node cluster") || !strings.Contains(err.Error(), "restore its data directory from a backup") {
 			t.Fatalf("the error does not say what is wrong and what to do: %v", err)
 		}
 		if behind.LastPosition() != 0 || behind.ID() != id {

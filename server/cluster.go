@@ -35,7 +35,8 @@ type Node interface {
 	// Join and Remove change the cluster's members, through the leader. A change the
 	// cluster refuses as it stands (a join of a node whose pmd applies older rules than
 	// the entries it would replay, or that does not answer as id, or that would replace
-	// the leader; the removal of the last voter) fails with an error matching
+	// the leader; the removal of the last voter, or of a voter when too few of the voters
+	// left answer to make a quorum) fails with an error matching
 	// ErrConflict: 409 conflict; the removal of an id that is no member, ErrNotFound:
 	// 404 not_found; any other error is 503 unavailable.
 	Join(ctx context.Context, id, raftAddr string) error

@@ -221,7 +221,7 @@ func TestRepairOfAClusterNodeSaysItsCopyDiffers(t *testing.T) {
 		n, k := uvarint(data[off:])
 		flip(t, seg, int64(off+k+n-3))
 		code, out, errOut := runPMD(t, context.Background(), "repair", dir)
-		said := strings.Contains(out, "this node's copy of the store will differ from the cluster's") && strings.Contains(out, "start it with an empty data directory")
+		said := strings.Contains(out, "this node's copy of the store will differ from the cluster's") && strings.Contains(out, "remove it from the cluster with pmd cluster remove and its node id, then start it with an empty data directory")
 		if code != exitOK || !strings.Contains(out, "replace position 61") || said != node {
 			t.Fatalf("cluster node %v: exit %d, says this copy differs: %v, want %v:\n%s%s", node, code, said, node, out, errOut)
 		}
