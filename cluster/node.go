@@ -719,6 +719,9 @@ func (n *Node) tryJoin(addrs []string) bool {
 			ctx, cancel := context.WithTimeout(n.closing, serviceTimeout)
 			resp, _, _, err := n.call(ctx, a, req, serviceTimeout)
 			cancel()
+			if err == nil && !resp.NotLeader && resp.Added {
+				n.addedAsNew(a) // first: once asked says a, the guard is as the reply left it
+			}
 			if !resp.NotLeader && (err == nil || resp.Error != "") {
 				n.askedLeader(a) // it answered as the leader, whether it added this node or not
 			}
@@ -1233,18 +1236,26 @@ func (n *Node) viaLeader(ctx context.Context, req request) error {
 }
 
 func (n *Node) addVoter(ctx context.Context, id, addr string) error {
+	_, err := n.addMember(ctx, id, addr)
+	return err
+}
+
+// addMember adds id at addr as a voter, and reports whether it did: false for a node the
+// configuration names already at addr (a restarted node asking again), which may have
+// acknowledged entries; true for a new member (tryJoin lifts its vote guard).
+func (n *Node) addMember(ctx context.Context, id, addr string) (bool, error) {
 	if id == "" || addr == "" {
-		return errors.New("cluster: a join needs the node's id and Raft address")
+		return false, errors.New("cluster: a join needs the node's id and Raft address")
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return err
+		return false, err
 	}
 	servers := f.Configuration().Servers
 	var replaced []raft.Server
 	for _, s := range servers {
 		if string(s.ID) == id && string(s.Address) == addr {
-			return nil // already a member: a restarted node asking again
+			return false, nil // already a member: a restarted node asking again
 		}
 		if string(s.ID) == id || string(s.Address) == addr {
 			replaced = append(replaced, s)
@@ -1252,11 +1263,11 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 	}
 	for _, s := range replaced {
 		if err := n.replaceCheck(ctx, s, id, addr); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := n.checkJoiner(ctx, id, addr); err != nil {
-		return err
+		return false, err
 	}
 	// From the entry that adds it, the node is a voter whose apply rules the entries'
 	// stamp must not exceed: learn them first (what it said before, at another
@@ -1269,7 +1280,7 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 	n.askRules(ctx, []raft.Server{{ID: raft.ServerID(id), Address: raft.ServerAddress(addr), Suffrage: raft.Voter}})
 	inLog, err := n.logRules()
 	if err != nil {
-		return fmt.Errorf("cluster: read the Raft log's apply rules: %w", err)
+		return false, fmt.Errorf("cluster: read the Raft log's apply rules: %w", err)
 	}
 	n.rulesMu.Lock()
 	joins, ok := n.rulesKnown[raft.ServerID(id)]
@@ -1278,7 +1289,7 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 	}
 	if need := max(inLog, n.stamped); joins < need {
 		n.rulesMu.Unlock()
-		return fmt.Errorf("%w: node %s's pmd applies rules up to version %d, and the Raft log it would replay holds entries stamped with version %d: "+
+		return false, fmt.Errorf("%w: node %s's pmd applies rules up to version %d, and the Raft log it would replay holds entries stamped with version %d: "+
 			"upgrade its pmd to a release with apply rules version %d or later (this node's pmd applies up to version %d) and start it again",
 			ErrJoinRules, id, joins, need, need, n.fsm.rules)
 	}
@@ -1294,11 +1305,14 @@ func (n *Node) addVoter(ctx context.Context, id, addr string) error {
 		// The same id at a new address, or another id at this address: the old entry
 		// goes first, and the old node is told, as any removed node (removeServer).
 		if err := n.removeServer(ctx, string(s.ID)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	n.logger.Info("cluster: adding a node", "id", id, "raft_addr", addr, "apply_rules", stamp)
-	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error()
+	if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // logRules is the highest apply rules version stamped on an entry of this node's Raft

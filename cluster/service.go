@@ -37,6 +37,11 @@ type response struct {
 	NotLeader bool   `json:"not_leader,omitempty"`
 	Leader    string `json:"leader,omitempty"`
 	Info      *Info  `json:"info,omitempty"`
+	// Added is set when the leader added the node that asked to join to a configuration
+	// that did not name it: a new member, which acknowledged no entry before (its vote
+	// guard goes off). Not set for a node it found a member already; a pmd from before
+	// it never sets it.
+	Added bool `json:"added,omitempty"`
 }
 
 // Info is what a node says of itself.
@@ -198,7 +203,7 @@ func (n *Node) answer(c net.Conn) {
 				break
 			}
 			if req.Op == "join" {
-				err = n.addVoter(ctx, req.ID, req.RaftAddr)
+				resp.Added, err = n.addMember(ctx, req.ID, req.RaftAddr)
 			} else {
 				err = n.removeServer(ctx, req.ID)
 			}
