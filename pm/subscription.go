@@ -783,13 +783,14 @@ func (s *Subscription) feed(ctx context.Context) error {
 			}
 			return fmt.Errorf("pm: subscription %s: read: %w", s.name, err)
 		}
+		// Read ahead, the event holds its place only: every attempt reads it again
+		// (deliver), and ReadAhead events of the largest size the store takes would hold
+		// gigabytes behind a receiver that is down; dropped before the wait for room, the
+		// event read while the read-ahead is full holds none either.
+		ev.Data, ev.Metadata = nil, nil
 		if err := s.wait(ctx, func() bool { return len(s.d.queues[""]) < s.opts.ReadAhead }); err != nil {
 			return nil
 		}
-		// Read ahead, the event holds its place only: every attempt reads it again
-		// (deliver), and ReadAhead events of the largest size the store takes would hold
-		// gigabytes behind a receiver that is down.
-		ev.Data, ev.Metadata = nil, nil
 		x := &delivery{id: ev.ID, typ: ev.Type, ev: &ev, pos: s.count(&ev), receiver: s.opts.Receiver}
 		s.mu.Lock()
 		if r := s.resumed; r != nil {
