@@ -73,6 +73,17 @@ read:
 		break
 	}
 	e.exists = exists
+	if exists && e.p.ledger().last < 0 {
+		// The stream's retention hides every record of it (an admin's truncate_before):
+		// the process goes on from the state it starts from, its versions from the last
+		// one the stream assigned, not from 0.
+		info, err := m.store.StreamInfo(stream)
+		if err != nil {
+			return nil, fmt.Errorf("pm: %s: %w", stream, err)
+		}
+		e.next = uint64(info.Version + 1)
+		return e, nil
+	}
 	if exists {
 		e.next = uint64(e.p.ledger().last + 1)
 		if e.p.ledger().erased {

@@ -1,0 +1,47 @@
+package pm_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+	"github.com/pmd-dev/pmd/pm/pmtest"
+)
+
+// TestAProcessWhoseRecordsRetentionHidesGoesOn: retention set on a process stream (an
+// admin's truncate_before at its next version) hides every record of it, though the
+// stream exists. The fold read nothing, and the manager wrote its next decision expecting
+// the version before 0 (2^64-1 as a uint64): it gave up after 64 conflicts and stopped,
+// and pmd serve with it, again at every start. The process goes on from the state it
+// starts from, its versions from the last one the stream assigned.
+func TestAProcessWhoseRecordsRetentionHidesGoesOn(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	var got issued
+	opts := pm.Options{Clock: clock, Deliver: got.deliver}
+	r := start(t, s, matchDef("M"), opts)
+	appendFact(t, s, customer("1"))
+	r.idle(t)
+	r.stop(t)
+	info, err := s.StreamInfo("M$1")
+	if err != nil || !info.Exists || info.Version < 0 {
+		t.Fatalf("process stream: %+v, %v", info, err)
+	}
+	if err := s.SetRetention(ctx, "M$1", pmd.Retention{TruncateBefore: uint64(info.Version + 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(processStream(t, s, "M$1")); n != 0 {
+		t.Fatalf("%d records of the process shown, want none", n)
+	}
+
+	r = start(t, s, matchDef("M"), opts)
+	appendFact(t, s, caterer("1"))
+	r.idle(t) // fails once the manager stopped
+	shown := processStream(t, s, "M$1")
+	if len(shown) == 0 || shown[0].Version != uint64(info.Version+1) {
+		t.Fatalf("process stream after the fact: %d records, first at %v; want them from version %d", len(shown), shown, info.Version+1)
+	}
+}
