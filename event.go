@@ -125,7 +125,10 @@ func (e ExpectedVersion) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads an expected version as the HTTP API's bodies give it: a string
 // "any", "no_stream" or "stream_exists", or an integer N ≥ 0, or -1 for no_stream. A
 // version as a string ("7") or with a fraction is refused, with an
-// *InvalidArgumentError; null leaves e as it is.
+// *InvalidArgumentError; null leaves e as it is. So is {}, which is what encoding/json
+// wrote for an ExpectedVersion before it had these methods (the version was lost: the
+// type's fields are unexported); read as any, it would pass a write that expected a
+// version.
 func (e *ExpectedVersion) UnmarshalJSON(data []byte) error {
 	if string(data) == "null" {
 		return nil

@@ -82,6 +82,7 @@ func TestExpectedVersionJSON(t *testing.T) {
 		{`"7"`, pmd.AtVersion(3), false},
 		{`"-1"`, pmd.AtVersion(3), false},
 		{`"soon"`, pmd.AtVersion(3), false},
+		{`{}`, pmd.AtVersion(3), false}, // what json.Marshal wrote before the methods
 		{`-2`, pmd.AtVersion(3), false},
 		{`1.0`, pmd.AtVersion(3), false},
 		{`1e2`, pmd.AtVersion(3), false},

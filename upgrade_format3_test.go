@@ -21,9 +21,10 @@ func setFormat(t *testing.T, dir, v string) {
 	}
 }
 
-// TestOpenRaisesFormat3: a data directory of format 3 (testdata/format2's data, which a
-// release of format 3 reads and leaves as it is, with FORMAT saying 3) is raised to
-// format 4 at its first open, before anything is written, logged as refusing the
+// TestOpenRaisesFormat3: a data directory of format 3 (testdata/format2's data as this
+// release leaves it, its index in today's layout, with FORMAT saying 3: what a release of
+// format 3 left) is raised to format 4 at its first open, before anything is written and
+// with nothing else to upgrade, logged as refusing the
 // releases that read format 3 (they read a gone record that keeps its event's id as
 // damage, and cut it at the log's tail with everything after it); the store reads what
 // was written, and a second open upgrades nothing. pmd verify and the plan of pmd repair
@@ -31,7 +32,11 @@ func setFormat(t *testing.T, dir, v string) {
 func TestOpenRaisesFormat3(t *testing.T) {
 	var logs lockedBuffer
 	dir, want, open := openFixture(t, "format2", &logs)
+	if err := open().Close(); err != nil {
+		t.Fatal(err)
+	}
 	setFormat(t, dir, "3")
+	logs.Reset()
 
 	r, err := engine.Verify(context.Background(), dir, nil)
 	if err != nil {
@@ -61,6 +66,9 @@ func TestOpenRaisesFormat3(t *testing.T) {
 	const line = "upgraded the data directory from format 3 to format 4: releases of pmd that read data directory format 3 refuse it from now on"
 	if !strings.Contains(logs.String(), line) {
 		t.Fatalf("the upgrade to format 4 is not logged as %q:\n%s", line, logs.String())
+	}
+	if strings.Contains(logs.String(), "rebuilding") {
+		t.Fatalf("raising format 3 to 4 rebuilt the index:\n%s", logs.String())
 	}
 	checkFormat(t, dir, 4)
 	checkFixture(t, s, want)
