@@ -231,15 +231,20 @@ func (m *Manager) erasedSince(ctx context.Context, pid string, l *ledger) (bool,
 // snapshot's state holds what the erasure was for, and the fold from the first event,
 // which folds the erased fact without its data as every replay does, stands for it. It
 // reads the first fact the ledger lists for each stream, or for a ledger of facts from
-// more streams than it lists, every link it covers (an erased one, even one folded
-// erased, distrusts the snapshot then). A damaged fact cannot tell: the snapshot holds it
-// (see damagedLink). The ledger of a snapshot written before snapshots listed the
-// streams is trusted, as it was.
+// more streams than it lists, or of a snapshot written before snapshots listed them,
+// every link it covers (an erased one, even one folded erased, distrusts the snapshot
+// then). A damaged fact cannot tell: the snapshot holds it (see damagedLink). The ledger
+// of a snapshot written before snapshots listed the streams learns them from that read
+// (sourcesAll, or sourcesMany past maxSources), so that the snapshots written from it
+// list them.
 func (m *Manager) factsErasedSince(ctx context.Context, pid string, l *ledger) (bool, error) {
-	switch l.sourcesOf {
-	case sourcesUnknown:
-		return false, nil
-	case sourcesMany:
+	if l.sourcesOf != sourcesAll {
+		if l.last < 0 || l.first < 0 {
+			return false, nil
+		}
+		// Every link read has its data (or the snapshot is not used): the first of
+		// each stream is the one to list.
+		found := ledger{sourcesOf: sourcesAll}
 		stream := m.name + "$" + pid
 		for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(l.first), Limit: int(l.last - l.first + 1)}) {
 			if damageIn(err, stream) != nil {
@@ -254,6 +259,12 @@ func (m *Manager) factsErasedSince(ctx context.Context, pid string, l *ledger) (
 			if ev.Link && ev.Erased {
 				return true, nil
 			}
+			if ev.Link {
+				found.addSource(ev.Stream, ev.Position)
+			}
+		}
+		if l.sourcesOf == sourcesUnknown {
+			l.sources, l.sourcesOf = found.sources, found.sourcesOf
 		}
 		return false, nil
 	}

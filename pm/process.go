@@ -126,7 +126,7 @@ type sourcesKnown uint8
 const (
 	sourcesAll     sourcesKnown = iota // sources lists every one
 	sourcesMany                        // more than maxSources: the snapshot lists none
-	sourcesUnknown                     // folded on a snapshot written before they were kept
+	sourcesUnknown                     // decoded from a snapshot written before they were kept (factsErasedSince learns them)
 )
 
 // maxSources is the most streams of linked facts a snapshot lists: past it, the fold
