@@ -59,10 +59,18 @@ type ListPage struct {
 //     them, then the same as in id order for the processes looked at, oldest first,
 //     until Limit+1 match. On two cores, a page of the open processes oldest first
 //     takes about 0.3 s among 10,000 processes of which one in ten is open
-//     (BenchmarkList); the reads grow with the manager's processes;
-//   - in a store that knows of damage (Store.Problems), one more one-event read per
+//     (BenchmarkList, whose processes have their facts from one stream); the reads
+//     grow with the manager's processes;
+//   - each fold from a snapshot, one more one-event read per stream of the facts the
+//     snapshot folded, to tell whether one was erased since (see the package doc,
+//     "Erasing a process"): a process with facts from many streams costs every page
+//     that looks at it more (ProcessPage of one with facts from 100 streams takes about
+//     100 ms where it took 10 ms);
+//   - in a store that reports a problem (Store.Problems), one more one-event read per
 //     command the newest snapshot of a process shown lists as issued, to tell a damaged
-//     one (ProcessSummary.Damaged).
+//     one (ProcessSummary.Damaged). Problems also reports a full disk, a damaged index
+//     and writes stopped until a restart, which cost these reads too, for no damaged
+//     record: the store tells List of no damage apart from them.
 //
 // StatusParked takes its processes from the parked commands of a running Manager with
 // a Deliver handler (Parked); on any other Manager it finds none.
@@ -80,7 +88,10 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ListPage, error) 
 	}
 	parked := m.parkedByProcess()
 	// Only a store that knows of damage (Problems) can hold a damaged command record
-	// below a snapshot: a healthy one costs a summary no read of its commands.
+	// below a snapshot: a healthy one costs a summary no read of its commands. Problems
+	// also lists what is not damage (a full disk, a damaged index, writes stopped), which
+	// costs the reads for nothing: Stats.DamagedRecords alone would tell, but Stats
+	// starts a pass over the whole index on its first call.
 	damage := len(m.store.Problems()) > 0
 	keep := func(s ProcessSummary) bool {
 		switch {
@@ -291,10 +302,10 @@ func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t tim
 
 // summary folds process id for its line in a list; ok is false when it has no event
 // (deleted since it was listed), unless the manager holds it (held at its first event:
-// it shows the panic, Version -1 and no time). damage says that the store knows of
-// damaged records (Problems): the command records the newest snapshot lists as issued
-// are then read, as ProcessPage reads them, and a damaged one is counted in Damaged,
-// not in Commands.
+// it shows the panic, Version -1 and no time). damage says that the store reports a
+// problem (Problems), damaged records or another: the command records the newest
+// snapshot lists as issued are then read, as ProcessPage reads them, and a damaged one
+// is counted in Damaged, not in Commands.
 func (m *Manager) summary(ctx context.Context, id string, parked map[string]int, damage bool) (ProcessSummary, bool, error) {
 	var damaged []int64
 	e, err := m.foldFor(ctx, id, &damaged)

@@ -33,7 +33,9 @@ type ProcessSummary struct {
 	// that snapshot lists as issued, which Commands leaves out, as ProcessPage does,
 	// once the store knows of damage (Store.Problems: the scrub after Open, or any
 	// read that met it); before that, List reads no command record the snapshot
-	// covers, and counts one damaged since as a command.
+	// covers, and counts one damaged since as a command. List reads them too when
+	// Problems reports something else (a full disk, a damaged index, writes stopped),
+	// for the same counts.
 	Damaged int
 }
 
