@@ -70,7 +70,7 @@ type ListPage struct {
 //     command the newest snapshot of a process shown lists as issued, to tell a damaged
 //     one (ProcessSummary.Damaged). Problems also reports a full disk, a damaged index
 //     and writes stopped until a restart, which cost these reads too, for no damaged
-//     record: the store tells List of no damage apart from them.
+//     record: Problems does not tell them apart from damage.
 //
 // StatusParked takes its processes from the parked commands of a running Manager with
 // a Deliver handler (Parked); on any other Manager it finds none.
