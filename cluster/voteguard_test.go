@@ -22,53 +22,13 @@ import (
 func TestWipedMemberRefusesVotes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	type member struct {
-		id, dir string
-		cfg     Config
-		s       *pmd.Store
-		n       *Node
-	}
 	fast := Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond}
-	var ms [3]*member
-	for i, id := range []string{"n1", "n2", "n3"} {
-		cfg := fast
-		cfg.RaftAddr = loopbackPort(t)
-		ms[i] = &member{id: id, dir: t.TempDir(), cfg: cfg}
-	}
+	ms := threeMembers(t, fast)
 	n1, n2, n3 := ms[0], ms[1], ms[2]
-	start := func(m *member) {
-		t.Helper()
-		// n1 names itself: it forms the cluster, which the others join.
-		m.s, m.n = startPeer(t, m.id, m.dir, n1.cfg.RaftAddr, m.cfg)
-	}
-	stop := func(m *member) {
-		t.Helper()
-		must(t, m.n.Close())
-		must(t, m.s.Close())
-		m.n = nil
-	}
-	t.Cleanup(func() {
-		for _, m := range ms {
-			if m.n != nil {
-				stop(m)
-			}
-		}
-	})
-	leader := func(among ...*member) *member {
-		t.Helper()
-		for {
-			for _, m := range among {
-				if m.n.IsLeader() {
-					return m
-				}
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatal("no leader")
-			case <-time.After(20 * time.Millisecond): // polling Raft's state: nothing to wait on
-			}
-		}
-	}
+	// n1 names itself: it forms the cluster, which the others join.
+	start := func(m *testMember) { m.start(t, n1.cfg.RaftAddr) }
+	stop := func(m *testMember) { m.stop(t) }
+	leader := func(among ...*testMember) *testMember { return leaderOf(ctx, t, among...) }
 	start(n1)
 	leader(n1)
 	start(n2)
@@ -92,7 +52,7 @@ func TestWipedMemberRefusesVotes(t *testing.T) {
 
 	// n2 asks n3 for its vote, again and again; n3 refuses, and neither leads.
 	for n3.n.votesRefused() < 3 {
-		for _, m := range []*member{n2, n3} {
+		for _, m := range []*testMember{n2, n3} {
 			if m.n.IsLeader() {
 				st, err := m.s.StreamInfo("Acknowledged$1")
 				t.Fatalf("%s leads with n1 down: the acknowledged write on it: %+v, %v", m.id, st, err)

@@ -28,49 +28,11 @@ import (
 func TestWipedMemberComesBackAfterItsRemoval(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	type member struct {
-		id, dir string
-		cfg     Config
-		s       *pmd.Store
-		n       *Node
-	}
-	var ms [3]*member
-	for i, id := range []string{"n1", "n2", "n3"} {
-		ms[i] = &member{id: id, dir: t.TempDir(), cfg: Config{RaftAddr: loopbackPort(t)}}
-	}
-	start := func(m *member, join string) {
-		t.Helper()
-		m.s, m.n = startPeer(t, m.id, m.dir, join, m.cfg)
-	}
-	stop := func(m *member) {
-		t.Helper()
-		must(t, m.n.Close())
-		must(t, m.s.Close())
-		m.n = nil
-	}
-	t.Cleanup(func() {
-		for _, m := range ms {
-			if m.n != nil {
-				stop(m)
-			}
-		}
-	})
-	leader := func(among ...*member) *member {
-		t.Helper()
-		for {
-			for _, m := range among {
-				if m.n.IsLeader() {
-					return m
-				}
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatal("no leader")
-			case <-time.After(20 * time.Millisecond): // polling Raft's state: nothing to wait on
-			}
-		}
-	}
-	members := func(m *member) []string {
+	ms := threeMembers(t, Config{})
+	start := func(m *testMember, join string) { m.start(t, join) }
+	stop := func(m *testMember) { m.stop(t) }
+	leader := func(among ...*testMember) *testMember { return leaderOf(ctx, t, among...) }
+	members := func(m *testMember) []string {
 		t.Helper()
 		ids := slices.Collect(maps.Keys(servers(t, m.n)))
 		slices.Sort(ids)
@@ -81,7 +43,7 @@ func TestWipedMemberComesBackAfterItsRemoval(t *testing.T) {
 	}
 	lead := leader(ms[:]...)
 	must(t, untilIdle(ctx, lead.n, 3))
-	var down, wiped *member
+	var down, wiped *testMember
 	for _, m := range ms {
 		switch {
 		case m == lead:
@@ -99,7 +61,7 @@ func TestWipedMemberComesBackAfterItsRemoval(t *testing.T) {
 	// wiped lost its disk: its removal is refused while down is down, through the leader
 	// or a follower, naming the member that is down.
 	all := members(lead)
-	for _, via := range []*member{lead, wiped} {
+	for _, via := range []*testMember{lead, wiped} {
 		err := via.n.Remove(ctx, wiped.id)
 		if !errors.Is(err, ErrRemoveRefused) || !strings.Contains(err.Error(), "start "+down.id+" again") {
 			t.Fatalf("removing %s through %s with %s down: %v, want ErrRemoveRefused naming %s", wiped.id, via.id, down.id, err, down.id)
@@ -134,7 +96,7 @@ func TestWipedMemberComesBackAfterItsRemoval(t *testing.T) {
 	}
 	stop(lead)
 	leader(down, wiped)
-	for _, m := range []*member{down, wiped} {
+	for _, m := range []*testMember{down, wiped} {
 		for _, stream := range []string{"Acknowledged$1", "AfterTheRefusal$1"} {
 			if st, err := m.s.StreamInfo(stream); err != nil || !st.Exists {
 				t.Fatalf("the acknowledged write to %s on %s: %+v, %v; want it kept", stream, m.id, st, err)
