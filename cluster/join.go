@@ -158,29 +158,14 @@ func removeQuorum(servers []raft.Server, id string, answers map[raft.ServerID]bo
 func (n *Node) answering(ctx context.Context, servers []raft.Server) map[raft.ServerID]bool {
 	answers := map[raft.ServerID]bool{raft.ServerID(n.cfg.NodeID): true}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		if s.Suffrage != raft.Voter || string(s.ID) == n.cfg.NodeID {
-			continue
+	n.askVoters(ctx, servers, func(s raft.Server, info *Info) {
+		switch info.State {
+		case "removed", "halted", "shutdown":
+			return // its Raft is stopped: it takes no entry
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			resp, _, _, err := n.call(cctx, string(s.Address), request{Op: "info"}, time.Second)
-			if err != nil || resp.Info == nil || resp.Info.ID != string(s.ID) {
-				return
-			}
-			switch resp.Info.State {
-			case "removed", "halted", "shutdown":
-				return // its Raft is stopped: it takes no entry
-			}
-			mu.Lock()
-			answers[s.ID] = true
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+		mu.Lock()
+		answers[s.ID] = true
+		mu.Unlock()
+	})
 	return answers
 }

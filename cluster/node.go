@@ -1415,6 +1415,17 @@ func (n *Node) watchRules() (stop func()) {
 // notes the answers; one that does not answer within a second keeps what it said
 // before.
 func (n *Node) askRules(ctx context.Context, servers []raft.Server) {
+	n.askVoters(ctx, servers, func(s raft.Server, info *Info) {
+		n.rulesMu.Lock()
+		n.rulesKnown[s.ID] = rulesOf(info.Rules)
+		n.rulesMu.Unlock()
+	})
+}
+
+// askVoters asks every voter of servers but this node, at once, for its info (the status
+// route's, within a second), and calls answered, from the asking goroutines, with the
+// answers that name the voter asked; it returns once every voter answered or timed out.
+func (n *Node) askVoters(ctx context.Context, servers []raft.Server, answered func(raft.Server, *Info)) {
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		if s.Suffrage != raft.Voter || string(s.ID) == n.cfg.NodeID {
@@ -1429,9 +1440,7 @@ func (n *Node) askRules(ctx context.Context, servers []raft.Server) {
 			if err != nil || resp.Info == nil || resp.Info.ID != string(s.ID) {
 				return
 			}
-			n.rulesMu.Lock()
-			n.rulesKnown[s.ID] = rulesOf(resp.Info.Rules)
-			n.rulesMu.Unlock()
+			answered(s, resp.Info)
 		}()
 	}
 	wg.Wait()
