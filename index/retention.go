@@ -140,8 +140,19 @@ func (d *deadSkipper) close() error { return d.it.Close() }
 // and metadata must not be served. An erase mark it cannot read (a closed index, a
 // damaged one) counts as erasing everything: erased data is never served on a guess.
 func (x *Index) Erased(stream string, version uint64) bool {
+	erased, err := x.ErasedErr(stream, version)
+	return err != nil || erased
+}
+
+// ErasedErr is Erased with the error of an erase mark it cannot read, for a caller that
+// must not act on a guess: a scavenge strips an erased event's data from the disk for
+// good, so on an error it keeps the record as it is.
+func (x *Index) ErasedErr(stream string, version uint64) (bool, error) {
 	before, ok, err := x.erasedBefore(stream)
-	return err != nil || ok && version < before
+	if err != nil {
+		return false, err
+	}
+	return ok && version < before, nil
 }
 
 // AnyErased reports whether any stream was ever erased.

@@ -343,7 +343,7 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 			return &pmdlog.Record{Kind: pmdlog.KindGone, Gone: pmdlog.Gone{ID: r.Event.ID}}
 		}
 		// A dead event kept for its version is never read again: its data can go too.
-		if !r.Erased && (dead || sc.x.Erased(r.Event.Stream, r.Event.Version)) {
+		if !r.Erased && (dead || sc.erasedEvent(r.Event.Stream, r.Event.Version)) {
 			e := *r
 			e.Erased, e.Event.Data, e.Event.Metadata = true, nil, nil
 			sc.erased++
@@ -375,6 +375,18 @@ func (sc *scavenger) removable(stream string, version uint64) bool {
 		return false
 	}
 	return !st.Exists || version+1 < st.Next
+}
+
+// erasedEvent reports whether the event at version of stream is erased. An erase mark
+// the index cannot read stops the segment's rewrite (sc.err) rather than strip, for
+// good, the data of events the mark may not cover.
+func (sc *scavenger) erasedEvent(stream string, version uint64) bool {
+	erased, err := sc.x.ErasedErr(stream, version)
+	if err != nil {
+		sc.err = err
+		return false
+	}
+	return erased
 }
 
 func (sc *scavenger) state(stream string) (index.StreamState, error) {
