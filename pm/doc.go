@@ -227,6 +227,18 @@
 // issued, counted in Stats.Late and logged at most once a minute. Removed processes
 // cost one marker event and its index entry each, and no memory. Counts forgets them.
 //
+// # Retention of a process stream
+//
+// Retention set on a process stream itself (Store.SetRetention, a truncate_before past
+// its last record) hides the records the process folds from, and the runtime reads only
+// what its stream shows. A process whose stream shows no record any more goes on from
+// the state it starts from, with its versions after the last one its stream assigned:
+// what it issued and its pending deadlines are forgotten, so Decide may issue its
+// commands again, and its deadlines do not fire. Process, ProcessPage and List show it
+// with version -1 and no events. An erased process stays ended (see below). Hide a
+// process's records with Options.Retention, which removes whole processes once they
+// are done, not with retention on its stream.
+//
 // # Erasing a process
 //
 // Commands and deadline records carry personal data, so a process stream may be erased

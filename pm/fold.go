@@ -75,13 +75,21 @@ read:
 	e.exists = exists
 	if exists && e.p.ledger().last < 0 {
 		// The stream's retention hides every record of it (an admin's truncate_before):
-		// the process goes on from the state it starts from, its versions from the last
-		// one the stream assigned, not from 0.
+		// the process goes on from the state it starts from (see "Retention of a process
+		// stream" in doc.go), its versions from the last one the stream assigned, not
+		// from 0; an erased one stays ended.
 		info, err := m.store.StreamInfo(stream)
 		if err != nil {
 			return nil, fmt.Errorf("pm: %s: %w", stream, err)
 		}
 		e.next = uint64(info.Version + 1)
+		if info.Version >= 0 {
+			erased, err := m.store.Erased(stream, uint64(info.Version))
+			if err != nil {
+				return nil, fmt.Errorf("pm: %s: %w", stream, err)
+			}
+			e.p.ledger().erased = erased
+		}
 		return e, nil
 	}
 	if exists {

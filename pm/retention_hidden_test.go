@@ -45,3 +45,39 @@ func TestAProcessWhoseRecordsRetentionHidesGoesOn(t *testing.T) {
 		t.Fatalf("process stream after the fact: %d records, first at %v; want them from version %d", len(shown), shown, info.Version+1)
 	}
 }
+
+// TestAnErasedProcessWhoseRecordsRetentionHidesStaysEnded: a process stream erased (the
+// process ended for good) and then hidden whole by retention came back to life at its
+// next fact, from the state it starts from, deciding and writing again.
+func TestAnErasedProcessWhoseRecordsRetentionHidesStaysEnded(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	clock := pmtest.NewClock(time.Now())
+	var got issued
+	opts := pm.Options{Clock: clock, Deliver: got.deliver}
+	r := start(t, s, matchDef("M"), opts)
+	appendFact(t, s, customer("1"))
+	r.idle(t)
+	r.stop(t)
+	if err := s.EraseStream(ctx, "M$1"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.StreamInfo("M$1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRetention(ctx, "M$1", pmd.Retention{TruncateBefore: uint64(info.Version + 1)}); err != nil {
+		t.Fatal(err)
+	}
+	r = start(t, s, matchDef("M"), opts)
+	appendFact(t, s, caterer("1"))
+	r.idle(t)
+	clock.Advance(2 * timeout)
+	r.idle(t)
+	if after, err := s.StreamInfo("M$1"); err != nil || after.Version != info.Version {
+		t.Fatalf("the erased process wrote again: version %d, was %d (%v)", after.Version, info.Version, err)
+	}
+	if n := got.count("1", "ConfirmOrder") + got.count("1", "CancelOrder"); n != 0 {
+		t.Fatalf("the erased process issued %d commands", n)
+	}
+}
