@@ -500,9 +500,11 @@ func structFieldsIn(t reflect.Type, inProgress map[reflect.Type]bool) []structFi
 			if inner, ok := inlinable(field.Type, hasOption(opts, "inline")); ok && !inProgress[inner] {
 				innerFields := structFieldsIn(inner, inProgress)
 				shadowed := slices.ContainsFunc(innerFields, func(f structField) bool { return has(f.name) })
-				if hasOption(opts, "inline") || !shadowed {
+				if forced := hasOption(opts, "inline"); forced || !shadowed {
 					for _, f := range innerFields {
-						if !has(f.name) {
+						// Forced, a field before it shadows one of its fields, which is
+						// not written; else it writes them all, two of one name too.
+						if !forced || !has(f.name) {
 							fs = append(fs, structField{f.name, append([]int{i}, f.index...)})
 							names[f.name] = true
 						}

@@ -399,6 +399,11 @@ type (
 		X         float64
 		WalkInner `msgpack:",inline"`
 	}
+	WalkTwice struct { // two fields msgpack writes under one name
+		A float64
+		B float64 `msgpack:"A"`
+	}
+	walkTwiceOuter struct{ WalkTwice } // inlined, both A fields written
 )
 
 // TestUnwritableStructPaths: the path to a flaw in a struct names the field as msgpack
@@ -420,6 +425,7 @@ func TestUnwritableStructPaths(t *testing.T) {
 		{"shadowing field", walkShadowed{X: nan}, ".X"},
 		{"forced inline", walkForced{WalkInner: WalkInner{Y: nan}}, ".Y"},
 		{"forced inline's shadowed field", walkForced{WalkInner: WalkInner{X: nan}}, ""},
+		{"an inlined struct's second field of a name", walkTwiceOuter{WalkTwice{A: 1, B: nan}}, ".A"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
