@@ -6,7 +6,9 @@ import "testing"
 // erase record sees the erasure too. The store answers a writer before Apply and has a
 // read wait only until Position reaches the write (Store.visible), so an erase mark that
 // came after Position served the erased data to a read after EraseStream returned. The
-// batch's applied hook reads as such a reader would, once Position has moved.
+// batch's applied hook reads as such a reader would, once Position has moved. The first
+// two cases fail with the erase mark made known after Position; the third (the stream's
+// name known from an earlier erasure) checks that the raised mark shows with Position.
 func TestEraseVisibleWithItsPosition(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
