@@ -30,7 +30,10 @@ import (
 // on a part of the log. It also goes off when the leader answers this node's join saying
 // it added it to the configuration (lift): the node was no member, so it acknowledged
 // nothing (a member removed, then started empty with --join). A leader that found it a
-// member already, or a pmd whose join reply does not say, leaves it on.
+// member already, or a pmd whose join reply does not say, leaves it on: so a new node added
+// from outside (pmd cluster join) before its own join arrived, or whose first join reply
+// was lost, keeps it until it has caught up, refusing meanwhile candidates other than the
+// leader it asked.
 //
 // While it is on, a new cluster's first election (--bootstrap-expect: the nodes that have
 // not formed it yet vote for the one that has) is let through: its candidates hold only
@@ -61,8 +64,8 @@ type voteGuard struct {
 	appended bool   // guarded by mu: an AppendEntries with a commit index came through
 	commit   uint64 // guarded by mu: the highest LeaderCommitIndex of those
 	off      atomic.Bool
-	// added says the guard went off because a leader added the node as a new member
-	// (lift), not because it holds the log.
+	// added says a leader's join reply said it added the node as a new member
+	// (Node.addedAsNew), whether the guard was still on then (lift) or already off.
 	added atomic.Bool
 
 	refused   atomic.Uint64
@@ -177,10 +180,7 @@ func (g *voteGuard) caughtUp() bool {
 
 // lift turns the guard off for good: a leader added the node to the configuration as a
 // new member (tryJoin), so it acknowledged nothing before.
-func (g *voteGuard) lift() {
-	g.added.Store(true)
-	g.off.Store(true)
-}
+func (g *voteGuard) lift() { g.off.Store(true) }
 
 // bootstrapIndex is the index of the configuration entry that forms a cluster
 // (BootstrapCluster): the only entry of its nodes' logs until their first leader.
@@ -273,9 +273,9 @@ func (n *Node) addedAsNew(leader string) {
 	if n.guard == nil {
 		return
 	}
+	n.guard.added.Store(true)
 	if n.guard.off.Load() {
-		n.guard.lift() // off already: it holds the log
-		return
+		return // off already: it holds the log
 	}
 	n.guard.lift()
 	n.logger.Info("cluster: added as a new member: this node acknowledged no entry before, and votes as Raft says from now on", "leader", leader)
