@@ -71,7 +71,7 @@ func (n *Node) checkJoiner(ctx context.Context, id, addr string) error {
 			other = resp.Info.ID
 		}
 		return fmt.Errorf("%w: the node at %s is %q, not %s: check the id and the Raft address", ErrJoinRefused, addr, other, id)
-	case resp.Info.State == "removed" || resp.Info.State == "halted" || resp.Info.State == "shutdown":
+	case raftStopped(resp.Info.State):
 		// Its Raft stopped for the life of its process (removed, halted, stopping), which
 		// still answers the cluster service: as a voter it would take no entry.
 		return fmt.Errorf("%w: node %s is %s: its Raft is stopped, and a voter that takes no entries would cost the cluster its quorum at the next failure; "+
@@ -159,13 +159,22 @@ func (n *Node) answering(ctx context.Context, servers []raft.Server) map[raft.Se
 	answers := map[raft.ServerID]bool{raft.ServerID(n.cfg.NodeID): true}
 	var mu sync.Mutex
 	n.askVoters(ctx, servers, func(s raft.Server, info *Info) {
-		switch info.State {
-		case "removed", "halted", "shutdown":
-			return // its Raft is stopped: it takes no entry
+		if raftStopped(info.State) {
+			return // it takes no entry
 		}
 		mu.Lock()
 		answers[s.ID] = true
 		mu.Unlock()
 	})
 	return answers
+}
+
+// raftStopped reports whether a node's info state says its Raft stopped for the life of
+// its process (removed, halted, stopping), which still answers the cluster service.
+func raftStopped(state string) bool {
+	switch state {
+	case "removed", "halted", "shutdown":
+		return true
+	}
+	return false
 }

@@ -1181,26 +1181,16 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		servers = append(slices.Clone(servers), raft.Server{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAdvertise), Suffrage: raft.Nonvoter})
 	}
 	st.Nodes = make([]NodeStatus, len(servers))
-	var wg sync.WaitGroup
 	for i, s := range servers {
 		ns := &st.Nodes[i]
 		ns.ID, ns.RaftAddr, ns.Voter, ns.State = string(s.ID), string(s.Address), s.Suffrage == raft.Voter, "unreachable"
 		if string(s.ID) == n.cfg.NodeID {
 			ns.Info, ns.Reachable = st.Self, true
-			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			resp, _, _, err := n.call(cctx, string(s.Address), request{Op: "info"}, time.Second)
-			if err == nil && resp.Info != nil {
-				ns.Info, ns.Reachable = *resp.Info, true
-			}
-		}()
 	}
-	wg.Wait()
+	n.askInfo(ctx, servers, func(i int, info *Info) {
+		st.Nodes[i].Info, st.Nodes[i].Reachable = *info, true
+	})
 	return st, nil
 }
 
@@ -1426,9 +1416,22 @@ func (n *Node) askRules(ctx context.Context, servers []raft.Server) {
 // route's, within a second), and calls answered, from the asking goroutines, with the
 // answers that name the voter asked; it returns once every voter answered or timed out.
 func (n *Node) askVoters(ctx context.Context, servers []raft.Server, answered func(raft.Server, *Info)) {
+	voters := slices.DeleteFunc(slices.Clone(servers), func(s raft.Server) bool { return s.Suffrage != raft.Voter })
+	n.askInfo(ctx, voters, func(i int, info *Info) {
+		if info.ID == string(voters[i].ID) {
+			answered(voters[i], info)
+		}
+	})
+}
+
+// askInfo asks every server of servers but this node, at once, for its info (the status
+// route's, within a second), and calls answered, from the asking goroutines, with the
+// index in servers of each that answered and its answer; it returns once every server
+// answered or timed out.
+func (n *Node) askInfo(ctx context.Context, servers []raft.Server, answered func(int, *Info)) {
 	var wg sync.WaitGroup
-	for _, s := range servers {
-		if s.Suffrage != raft.Voter || string(s.ID) == n.cfg.NodeID {
+	for i, s := range servers {
+		if string(s.ID) == n.cfg.NodeID {
 			continue
 		}
 		wg.Add(1)
@@ -1437,10 +1440,9 @@ func (n *Node) askVoters(ctx context.Context, servers []raft.Server, answered fu
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			resp, _, _, err := n.call(cctx, string(s.Address), request{Op: "info"}, time.Second)
-			if err != nil || resp.Info == nil || resp.Info.ID != string(s.ID) {
-				return
+			if err == nil && resp.Info != nil {
+				answered(i, resp.Info)
 			}
-			answered(s, resp.Info)
 		}()
 	}
 	wg.Wait()
