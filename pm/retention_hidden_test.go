@@ -17,27 +17,8 @@ import (
 // and pmd serve with it, again at every start. The process goes on from the state it
 // starts from, its versions from the last one the stream assigned.
 func TestAProcessWhoseRecordsRetentionHidesGoesOn(t *testing.T) {
-	ctx := context.Background()
-	s := openStore(t, t.TempDir())
-	clock := pmtest.NewClock(time.Now())
-	var got issued
-	opts := pm.Options{Clock: clock, Deliver: got.deliver}
+	s, opts, _, info := hiddenProcess(t, false)
 	r := start(t, s, matchDef("M"), opts)
-	appendFact(t, s, customer("1"))
-	r.idle(t)
-	r.stop(t)
-	info, err := s.StreamInfo("M$1")
-	if err != nil || !info.Exists || info.Version < 0 {
-		t.Fatalf("process stream: %+v, %v", info, err)
-	}
-	if err := s.SetRetention(ctx, "M$1", pmd.Retention{TruncateBefore: uint64(info.Version + 1)}); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(processStream(t, s, "M$1")); n != 0 {
-		t.Fatalf("%d records of the process shown, want none", n)
-	}
-
-	r = start(t, s, matchDef("M"), opts)
 	appendFact(t, s, caterer("1"))
 	r.idle(t) // fails once the manager stopped
 	shown := processStream(t, s, "M$1")
@@ -50,26 +31,9 @@ func TestAProcessWhoseRecordsRetentionHidesGoesOn(t *testing.T) {
 // process ended for good) and then hidden whole by retention came back to life at its
 // next fact, from the state it starts from, deciding and writing again.
 func TestAnErasedProcessWhoseRecordsRetentionHidesStaysEnded(t *testing.T) {
-	ctx := context.Background()
-	s := openStore(t, t.TempDir())
-	clock := pmtest.NewClock(time.Now())
-	var got issued
-	opts := pm.Options{Clock: clock, Deliver: got.deliver}
+	s, opts, got, info := hiddenProcess(t, true)
+	clock := opts.Clock.(*pmtest.Clock)
 	r := start(t, s, matchDef("M"), opts)
-	appendFact(t, s, customer("1"))
-	r.idle(t)
-	r.stop(t)
-	if err := s.EraseStream(ctx, "M$1"); err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.StreamInfo("M$1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetRetention(ctx, "M$1", pmd.Retention{TruncateBefore: uint64(info.Version + 1)}); err != nil {
-		t.Fatal(err)
-	}
-	r = start(t, s, matchDef("M"), opts)
 	appendFact(t, s, caterer("1"))
 	r.idle(t)
 	clock.Advance(2 * timeout)
@@ -80,4 +44,36 @@ func TestAnErasedProcessWhoseRecordsRetentionHidesStaysEnded(t *testing.T) {
 	if n := got.count("1", "ConfirmOrder") + got.count("1", "CancelOrder"); n != 0 {
 		t.Fatalf("the erased process issued %d commands", n)
 	}
+}
+
+// hiddenProcess returns a store holding process M$1 of matchDef("M") after its first
+// fact, then erased if erase, with every record of its stream hidden by retention; the
+// options to run the manager again (their Deliver counts into got), and the stream as
+// it was before.
+func hiddenProcess(t *testing.T, erase bool) (*pmd.Store, pm.Options, *issued, pmd.StreamInfo) {
+	t.Helper()
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	got := &issued{}
+	opts := pm.Options{Clock: pmtest.NewClock(time.Now()), Deliver: got.deliver}
+	r := start(t, s, matchDef("M"), opts)
+	appendFact(t, s, customer("1"))
+	r.idle(t)
+	r.stop(t)
+	if erase {
+		if err := s.EraseStream(ctx, "M$1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := s.StreamInfo("M$1")
+	if err != nil || !info.Exists || info.Version < 0 {
+		t.Fatalf("process stream: %+v, %v", info, err)
+	}
+	if err := s.SetRetention(ctx, "M$1", pmd.Retention{TruncateBefore: uint64(info.Version + 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(processStream(t, s, "M$1")); n != 0 {
+		t.Fatalf("%d records of the process shown, want none", n)
+	}
+	return s, opts, got, info
 }

@@ -513,6 +513,14 @@ func (b *browser) eval(t *testing.T, expr string, res any) {
 	b.run(t, chromedp.Evaluate(expr, res))
 }
 
+// text evaluates expr, a string in the page.
+func (b *browser) text(t *testing.T, expr string) string {
+	t.Helper()
+	var s string
+	b.eval(t, expr, &s)
+	return s
+}
+
 func (b *browser) screenshot(t *testing.T, name string) {
 	t.Helper()
 	b.capture(t, name, chromedp.CaptureScreenshot)

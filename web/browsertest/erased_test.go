@@ -40,12 +40,7 @@ func TestBrowserErasedProcess(t *testing.T) {
 
 	b := newBrowser(t, d.browserBase(t))
 	t.Cleanup(func() { b.check(t) })
-	text := func(t *testing.T, expr string) string {
-		t.Helper()
-		var s string
-		b.eval(t, expr, &s)
-		return s
-	}
+	text := b.text
 	const said = "the process stream was erased"
 
 	b.open(t, "#/processes/CateringMatch", "process-list")

@@ -69,12 +69,7 @@ func TestBrowserProcessHeldAtItsFirstEvent(t *testing.T) {
 	})
 	b := newBrowser(t, base)
 	t.Cleanup(func() { b.check(t) })
-	text := func(t *testing.T, expr string) string {
-		t.Helper()
-		var s string
-		b.eval(t, expr, &s)
-		return s
-	}
+	text := b.text
 
 	b.open(t, "#/processes/CateringMatch", "process-list")
 	b.poll(t, `document.querySelectorAll('tr[data-process]').length === 2`)

@@ -20,12 +20,7 @@ func TestBrowserProcessWhoseRecordsRetentionHides(t *testing.T) {
 
 	b := newBrowser(t, d.browserBase(t))
 	t.Cleanup(func() { b.check(t) })
-	text := func(t *testing.T, expr string) string {
-		t.Helper()
-		var s string
-		b.eval(t, expr, &s)
-		return s
-	}
+	text := b.text
 	b.open(t, "#/processes/CateringMatch/o1", "process")
 	if got := text(t, `String(document.querySelectorAll('#timeline > li').length) + ' ' + String(document.querySelectorAll('#panic').length)`); got != "0 0" {
 		t.Fatalf("the page of o1 shows %q timeline entries and panics, want none of either", got)
