@@ -33,7 +33,9 @@
 //     resumes with Last-Event-ID. When the server stops, every subscription (a relayed
 //     one included) ends with an "unavailable" error event, which its client has a
 //     second to take. Comment lines are heartbeats.
-//   - Request bodies being read and pages of events being sent together hold at most
+//   - Request bodies being read and pages of events being sent (and the other answers
+//     that carry events' or commands' data: an event by id, a process, parked commands)
+//     together hold at most
 //     Options.MemoryBudget bytes (at least MaxBody + PageBytes, so that the largest body
 //     fits), plus what one request holds: a body reserves its
 //     bytes as they arrive, and the oldest request holding bytes may always take more,

@@ -109,7 +109,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 		out.Caused = append(out.Caused, data)
 	}
 	s.metrics.read(1 + len(out.Caused))
-	return writeJSON(w, http.StatusOK, out)
+	return writeHeld(ctx, w, http.StatusOK, out)
 }
 
 // causationOf returns the id in ev's causation_id metadata, if it holds one.

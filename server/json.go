@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,6 +74,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		return fmt.Errorf("server: encode response: %w", err)
+	}
+	return writeRaw(w, status, buf.Bytes())
+}
+
+// writeHeld is writeJSON for an answer that carries events' or commands' data besides a
+// page of events (an event with its cause and effects, a process, parked commands): it
+// can be as large as an event, and clients that ask for it and do not read would each
+// hold one, so it holds its bytes of the memory budget (Options.MemoryBudget) until its
+// request ends, as a page does. Encoded first, as collect encodes an event, it waits up
+// to a second for its bytes, as a page's first event does, and is dropped and refused
+// with unavailable if they do not come.
+func writeHeld(ctx context.Context, w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return fmt.Errorf("server: encode response: %w", err)
+	}
+	if err := reservationOf(ctx).take(ctx, int64(buf.Cap())); err != nil {
+		return err
 	}
 	return writeRaw(w, status, buf.Bytes())
 }

@@ -407,7 +407,7 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeHeld(r.Context(), w, http.StatusOK, out)
 }
 
 // boundPage leaves the oldest events of a process page to the older page while the page
@@ -498,7 +498,7 @@ func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
 	if out.Parked == nil {
 		out.Parked = []ParkedCommand{}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeHeld(r.Context(), w, http.StatusOK, out)
 }
 
 // retryCommand answers POST /v1/processes/{name}/{id}/commands/{command}/retry.

@@ -91,13 +91,15 @@ type Options struct {
 	// from them, and pages of events being sent hold together; 0 means 256 MiB. Each
 	// reserves its bytes before it allocates them (parsed values as they are made: they
 	// hold up to 40 times their JSON, for small objects; a body and its values count as
-	// the larger of the two) and holds them until its request ends: a request that
+	// the larger of the two; the answers that carry events' or commands' data but are no
+	// page, an event by id, a process or parked commands, once encoded) and holds them
+	// until its request ends: a request that
 	// cannot get them within a second is refused with unavailable (503, Retry-After),
 	// having changed nothing, and a page that cannot grow ends early, with next. A body
 	// reserves its bytes as they arrive, not its whole Content-Length at once. The
 	// oldest request holding bytes may always take more, so requests never wait on each
 	// other for ever; the bytes held may exceed the budget by what that one request
-	// holds (a body and its values, or a page). The budget is at least MaxBody +
+	// holds (a body and its values, or a page or answer). The budget is at least MaxBody +
 	// PageBytes, so that the largest body always fits.
 	MemoryBudget int64
 }
