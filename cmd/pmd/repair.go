@@ -41,7 +41,9 @@ instead, for Raft to write it again), every removed byte is kept in a quarantine
 (DIR/quarantine-<UTC time>.bin unless
 --quarantine names another: the next scavenge of a store that has erased data removes
 that one, so copy it out of DIR to keep it; a --quarantine file of another name stays), and the index is removed, to be rebuilt from the repaired
-log at the next start.`,
+log at the next start. A cut that takes positions the index held on disk (records that had
+been synced) is noted for the next start, which fills those positions with void records, so
+that no later write takes them, and reports their loss.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if quarantine != "" && !yes {

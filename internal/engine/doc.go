@@ -60,6 +60,9 @@
 //     scrub of every record that Open starts) are logged once and listed by Problems,
 //     with a failed write the log has not yet recovered from. The index skips a damaged
 //     record, so everything after it stays readable.
+//   - A repair (PlanRepair) whose cut of a single node's log takes positions the index
+//     held on disk leaves a RebuildFile naming the loss before it removes the index: the
+//     next Open fills those positions with void records and reports the loss, as above.
 //   - Scavenge rewrites sealed segments without the bytes of dead and erased events,
 //     keeping every position; each segment is swapped atomically.
 //

@@ -595,7 +595,7 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		if held, ce, ok := parseLostMarker(why); ok {
 			// Open removes this marker once the lost positions are filled and the
 			// index rebuilt over them.
-			e.logger.Warn("pmd: an earlier start found that the log lost records and stopped before it rebuilt the index; rebuilding it from the log", "dir", dir, "index_position", held)
+			e.logger.Warn("pmd: the log lost records the index held on disk (an earlier start found it and stopped before it rebuilt the index, or a repair cut them): rebuilding the index from the log", "dir", dir, "index_position", held)
 			e.lostHeld = held
 			e.NoteDamage(ce)
 			if err := os.RemoveAll(dir); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/pmd-dev/pmd/index"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
@@ -21,7 +22,10 @@ import (
 // past the last damage that look intact but are voided), keeping the removed bytes in a
 // quarantine file), and, when that
 // changes anything, the removal of the index, which may point at voided positions: the
-// next start rebuilds it from the repaired log. A cluster node's directory (one with
+// next start rebuilds it from the repaired log; where the log's cut takes positions the
+// index held on disk, the plan says so and Apply leaves RebuildFile naming the loss, for
+// the next start to fill those positions with void records and report it, as Open does
+// when it finds the loss (lostBelowIndex). A cluster node's directory (one with
 // RaftDir) gets log.PlanReplicaRepair: the store reads the Raft index it applied off its
 // log's last commit record, which a void record does not carry, so damaged records after
 // the last intact one that Raft writes again at the next start (RepairOptions.Replayed)
@@ -36,6 +40,10 @@ type RepairPlan struct {
 	log     *pmdlog.RepairPlan
 	lock    *flock.Flock
 	applied bool
+	// lost, when not nil, is the loss of the synced records at positions lostFrom (the
+	// log's cut) to lostHeld (the index's on disk): lostBelowIndex.
+	lost               *pmdlog.CorruptError
+	lostFrom, lostHeld uint64
 }
 
 // PlanRepair takes the lock of the data directory dir (failing with an error matching
@@ -97,7 +105,50 @@ func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
 		lock.Unlock()
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
 	}
-	return &RepairPlan{Dir: dir, Actions: lp.Actions, Replica: replica, log: lp, lock: lock}, nil
+	p := &RepairPlan{Dir: dir, Actions: lp.Actions, Replica: replica, log: lp, lock: lock}
+	if !replica {
+		// A cluster node's positions are the cluster's: Raft applies the lost entries
+		// again at the next start, as after a crash.
+		p.lostBelowIndex()
+	}
+	return p, nil
+}
+
+// lostBelowIndex notes the loss of the synced records between the log's cut and the
+// position the index held on disk, if the plan cuts below it: the index is flushed only
+// after the log is synced, so those records were acknowledged. The repair removes the
+// index, which alone says so; Apply leaves RebuildFile naming the loss instead, as Open
+// does when it finds the log ends below the index, and the next start fills those
+// positions with void records, so that no later write takes them again (a subscriber
+// past them would never read it), and reports the loss. An index that cannot be read
+// says nothing (pmd verify reports it); nor does one a RebuildFile already condemns,
+// unless that names such a loss.
+func (p *RepairPlan) lostBelowIndex() {
+	var cut *pmdlog.RepairAction
+	for i, a := range p.Actions {
+		if a.Op == pmdlog.RepairCut && (cut == nil || a.Position < cut.Position) {
+			cut = &p.Actions[i]
+		}
+	}
+	if cut == nil {
+		return
+	}
+	var held uint64
+	if why, err := os.ReadFile(filepath.Join(p.Dir, RebuildFile)); err == nil {
+		held, _, _ = parseLostMarker(why)
+	} else if dir := filepath.Join(p.Dir, IndexDir); dirExists(dir) {
+		if idx, err := index.Open(dir, index.Options{ReadOnly: true, Logger: quietLogger()}); err == nil {
+			held = idx.Position()
+			idx.Close()
+		}
+	}
+	if held < cut.Position {
+		return
+	}
+	p.lostFrom, p.lostHeld = cut.Position, held
+	p.lost = &pmdlog.CorruptError{Segment: cut.Segment, Offset: cut.Offset,
+		Reason: fmt.Sprintf("a repair cut the log after position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; "+
+			"their positions are filled with void records, so that no later write takes them again", cut.Position-1, held, cut.Position, held)}
 }
 
 // Lines describes the plan for a person deciding whether to apply it, one line per
@@ -113,6 +164,10 @@ func (p *RepairPlan) Lines() []string {
 		if a.Op == pmdlog.RepairVoid {
 			voids += a.Records
 		}
+	}
+	if p.lost != nil {
+		out = append(out, fmt.Sprintf("fill positions %d to %d with void records at the next start, which reports them lost: the index held them on disk, so their records had been synced, and no later write may take their positions",
+			p.lostFrom, p.lostHeld))
 	}
 	out = append(out, fmt.Sprintf("remove the index (%s): the next start rebuilds it from the repaired log",
 		filepath.Join(p.Dir, IndexDir)))
@@ -145,6 +200,12 @@ func (p *RepairPlan) Apply(quarantine string) error {
 	}
 	p.applied = true
 	p.log.BeforeChange = func() error {
+		if p.lost != nil {
+			// Before the index goes: synced, it says what the index held.
+			if err := ReplaceFile(filepath.Join(p.Dir, RebuildFile), lostMarker(p.lostHeld, p.lost), true); err != nil {
+				return fmt.Errorf("mark the lost positions for the next start: %w", err)
+			}
+		}
 		if err := os.RemoveAll(filepath.Join(p.Dir, IndexDir)); err != nil {
 			return fmt.Errorf("remove the index: %w", err)
 		}
@@ -162,6 +223,12 @@ func (p *RepairPlan) Apply(quarantine string) error {
 		return fmt.Errorf("pmd: repair %s: %w", p.Dir, err)
 	}
 	return nil
+}
+
+// dirExists says whether path is a directory.
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // Close releases the directory's lock.

@@ -287,6 +287,11 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 	why, err := os.ReadFile(filepath.Join(r.Dir, RebuildFile))
 	switch {
 	case err == nil:
+		if held, ce, ok := parseLostMarker(why); ok {
+			r.problem("lost records (%s): the next start fills the positions up to %d that the log no longer holds with void records, reports the loss and rebuilds the index from the log",
+				ce.Reason, held)
+			return nil, nil
+		}
 		r.problem("the index was found damaged (%s): the next start rebuilds it from the log", strings.TrimSpace(string(why)))
 		return nil, nil
 	case !errors.Is(err, fs.ErrNotExist):
