@@ -29,7 +29,8 @@
 //     from the same records and store id (a single node's data directory seeds a cluster).
 //   - Leader-only work (Config.OnLeader: process managers, subscriptions) starts once the
 //     node leads and has applied every earlier entry, and is stopped and waited for when
-//     leadership is lost, before the node does anything else.
+//     leadership is lost, before the node does anything else; Close stops it first, while
+//     Raft runs, so that its last writes (positions, checkpoints) land.
 //   - Every node decides an entry by the same apply rules: the leader stamps each entry
 //     with the newest rules version every voter applies (RulesVersion, FORMAT.md), and a
 //     node that meets an entry of newer rules than its own applies nothing of it or after

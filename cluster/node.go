@@ -65,7 +65,8 @@ type Config struct {
 	// of the log before its term: for process managers and subscriptions. Its context
 	// ends when leadership is lost, and the node waits for it to return before it
 	// takes part in anything else, so the work stops here before it can start on the
-	// next leader as far as this node is concerned.
+	// next leader as far as this node is concerned. Close ends its context too, and
+	// waits for it to return before it stops Raft: its writes as it stops still land.
 	OnLeader func(ctx context.Context)
 
 	// Raft tuning; zero values take the defaults noted.
@@ -157,9 +158,14 @@ type Node struct {
 	stop chan struct{}
 	// closing ends when the node is closed (Close), as stop does: the asks of form and
 	// rejoin run under it, so that a close does not wait for silent nodes' timeouts.
+	// The leader work (OnLeader) runs under it too.
 	closing   context.Context
 	endClosed context.CancelFunc
 	wg        sync.WaitGroup
+
+	workMu sync.Mutex
+	// workDone is closed once the OnLeader started last returns; guarded by workMu.
+	workDone chan struct{}
 }
 
 // Start starts the node: it opens Raft's state in cfg.Dir, listens on cfg.RaftAddr,
@@ -437,8 +443,19 @@ func snapshotsAgree(snaps raft.SnapshotStore, metas []*raft.SnapshotMeta, storeI
 // Close leaves the cluster's work to the others: it stops Raft (without leaving the
 // configuration: a restart with the same flags rejoins) and the listeners.
 func (n *Node) Close() error {
-	close(n.stop)
+	// The leader work first, while Raft runs and the node still takes writes: what it
+	// writes as it stops (a subscription's position, a process manager's checkpoint)
+	// lands. Stopped after Raft, it was refused, and the next leader delivered again
+	// every event delivered since the last position written (a rolling upgrade stops
+	// the leader once).
 	n.endClosed()
+	n.workMu.Lock()
+	done := n.workDone
+	n.workMu.Unlock()
+	if done != nil {
+		<-done
+	}
+	close(n.stop)
 	err := n.closeAll()
 	n.wg.Wait()
 	return err
@@ -794,10 +811,14 @@ func (n *Node) lead() {
 	}
 }
 
-// runLeaderWork starts OnLeader and returns what stops it and waits for it.
+// runLeaderWork starts OnLeader and returns what stops it and waits for it. Close ends
+// it too (its context is under closing), and waits for it before it stops Raft.
 func (n *Node) runLeaderWork() (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(n.closing)
 	done := make(chan struct{})
+	n.workMu.Lock()
+	n.workDone = done
+	n.workMu.Unlock()
 	go func() {
 		defer close(done)
 		n.cfg.OnLeader(ctx)
