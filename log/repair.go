@@ -548,16 +548,24 @@ func describe(p *parsedSegment, kept int) string {
 			d = fmt.Sprintf("zero-filled tail at offset %d", p.validEnd)
 		}
 		parts = append(parts, d)
-		same := 0
+		same, synced := 0, 0
 		for _, f := range p.later {
-			if f.start <= p.damagePos {
+			switch {
+			case f.start <= p.damagePos:
 				same++
+			case f.proof > p.damagePos:
+				// Only an offline cut past a refusal takes these: their write began
+				// once the damaged record was synced.
+				synced++
 			}
 		}
 		if same > 0 {
 			parts = append(parts, fmt.Sprintf("%d whole record(s) of the same unfinished write past the damage", same))
 		}
-		if k := len(p.later) - same; k > 0 {
+		if synced > 0 {
+			parts = append(parts, fmt.Sprintf("%d whole record(s) of later synced writes past the damage", synced))
+		}
+		if k := len(p.later) - same - synced; k > 0 {
 			parts = append(parts, fmt.Sprintf("%d whole record(s) of later writes past the damage, written without an fsync after it", k))
 		}
 	}

@@ -1,0 +1,39 @@
+package log
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestOfflineCutNamesSyncedWritesAsSynced: the offline cut past framing damage in a
+// segment synced whole (a later segment file follows it) takes the records of later
+// writes past the damage, which had been synced, and says so. It said they were
+// "written without an fsync after it", the words for the records a crash repair cuts
+// past a lost page, which carry the unsynced flag.
+func TestOfflineCutNamesSyncedWritesAsSynced(t *testing.T) {
+	dir := t.TempDir()
+	last := crashAfterRollover(t, dir, 1, false)
+	path, off, size := entryAt(t, dir, last-2)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b[off : off+int64(size)])
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanRepair(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reason string
+	for _, a := range plan.Actions {
+		if a.Op == RepairCut && a.Segment == path {
+			reason = a.Reason
+		}
+	}
+	if !strings.Contains(reason, "2 whole record(s) of later synced writes past the damage") || strings.Contains(reason, "without an fsync") {
+		t.Errorf("the cut's reason %q, want it to name the 2 records past the damage as of later synced writes", reason)
+	}
+}
