@@ -136,8 +136,8 @@ type ScavengeResult struct {
 	Expired     int   // streams whose events past their max age were found and recorded
 	Segments    int   // sealed segments read
 	Rewritten   int   // segments rewritten
-	Gone        int   // events and links removed
-	Erased      int   // events whose data and metadata were removed
+	Gone        int   // events and links removed (none in a cluster's replica, see Scavenge)
+	Erased      int   // events whose data and metadata were removed (a replica's dead ones too)
 	BytesBefore int64 // the bytes of the sealed segments before
 	BytesAfter  int64 // and after
 	// ExpirySkipped says no expiry was recorded because the log is a cluster replica's
@@ -178,6 +178,15 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // record written there would take a position Raft never agreed on, and carry no Raft
 // index, so that the node would restart at Applied 0 and differ from the other nodes.
 // It still rewrites the segments, as a follower's scavenge does.
+//
+// In a replica, with SetReplicator or on its data directory, a dead event keeps its
+// record without its data and metadata (as an erased one does) and a dead link stays,
+// where a store of its own leaves a gone record: a node catching up copies a prefix
+// of another node's log, up to a Raft snapshot's position, and applies the writes
+// after it against that prefix. An event whose death came after the prefix was still
+// in its stream there: gone, its stream's next version and the event a link names
+// would be missing, and the node would write those writes differently (other
+// versions, refusals), at other positions than every other node.
 func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
 	repl := s.repl.Load()
@@ -188,6 +197,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 		}
 		res.ExpirySkipped = applied > 0
 	}
+	replica := repl != nil || res.ExpirySkipped
 	// The expiry runs under the engine's scavenge lock, as the rest does: two scavenges
 	// at once would both record it.
 	var expireErr, expireDamage error
@@ -210,7 +220,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 			return nil
 		}
 	}
-	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress, Before: before})
+	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress, Before: before, Replica: replica})
 	if expireErr != nil {
 		return res, expireErr
 	}

@@ -563,7 +563,8 @@ func TestTruncateBeforePastTheEnd(t *testing.T) {
 // TestOfflineScavengeOfAReplica: a store opened without SetReplicator on a stopped
 // cluster node's data directory (pmd scavenge DIR) records no expiry: a record written
 // there would take a position Raft never agreed on and leave the node at Applied 0.
-// It still frees the bytes of dead events.
+// It still frees the bytes of dead events' data, keeping their records as a replica's
+// scavenge does (TestCopyOfAScavengedReplicaPrefix).
 func TestOfflineScavengeOfAReplica(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -609,8 +610,8 @@ func TestOfflineScavengeOfAReplica(t *testing.T) {
 
 	s, _, _ = open(false)
 	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
-	if err != nil || !res.ExpirySkipped || res.Expired != 0 || res.Gone == 0 {
-		t.Fatalf("an offline scavenge of a replica: %+v, %v; want no expiry, the deleted stream's events gone", res, err)
+	if err != nil || !res.ExpirySkipped || res.Expired != 0 || res.Gone != 0 || res.Erased != 30 || res.Freed() <= 0 {
+		t.Fatalf("an offline scavenge of a replica: %+v, %v; want no expiry, the deleted stream's 30 events without their data and nothing gone", res, err)
 	}
 	if got := s.LastPosition(); got != last {
 		t.Fatalf("an offline scavenge of a replica wrote to its log: last position %d, was %d", got, last)

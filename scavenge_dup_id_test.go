@@ -12,20 +12,18 @@ import (
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
-// scavengedDead is a store behind an inlineRaft whose scavenge removed two dead events:
-// the first event of D$1 (below its truncate_before) and the event of L$1 that D$1 linked
-// and then hid again (deleted in its own stream too), each now a gone record. It returns
-// the store, its Raft stand-in and the two removed events.
+// scavengedDead is a store behind an inlineRaft whose log holds two dead events as gone
+// records: the first event of D$1 (below its truncate_before) and the event of L$1 that
+// D$1 linked and then hid again (deleted in its own stream too). Its own scavenge made
+// them before it became a replica, as a cluster's seed's, or an earlier release's
+// replica's (a replica's scavenge now keeps a dead event's record without its data:
+// TestCopyOfAScavengedReplicaPrefix). It returns the store, its Raft stand-in and the
+// two removed events.
 func scavengedDead(t *testing.T, dir string, opts pmd.Options) (*pmd.Store, *inlineRaft, []pmd.EventData) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := pmd.Open(dir, opts)
 	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	r := &inlineRaft{s: s}
-	if _, err := s.SetReplicator(r.fn); err != nil {
 		t.Fatal(err)
 	}
 	x, y := ev("T"), ev("T")
@@ -44,6 +42,17 @@ func scavengedDead(t *testing.T, dir string, opts pmd.Options) (*pmd.Store, *inl
 	}
 	if res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1}); err != nil || res.Gone != 3 {
 		t.Fatalf("Scavenge = %+v, %v; want 2 events and a link gone", res, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = pmd.Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := &inlineRaft{s: s}
+	if _, err := s.SetReplicator(r.fn); err != nil {
+		t.Fatal(err)
 	}
 	return s, r, []pmd.EventData{x, y}
 }

@@ -27,6 +27,13 @@ type ScavengeOptions struct {
 	// syncs the log or reads a segment: work that must not run in two scavenges at once
 	// (the store records expiry there). Its error ends the scavenge, returned as it is.
 	Before func(ctx context.Context) error
+	// Replica says the log is a cluster replica's, whose prefixes other nodes copy to
+	// catch up (from a Raft snapshot's position) and then apply the writes after it
+	// against: a dead event keeps its record, without its data and metadata, and a dead
+	// link stays. A gone record would leave the index built from such a prefix without
+	// the event's version, its stream's next version and the event itself, which the
+	// prefix's writes saw: its death is decided by a record that may lie past the prefix.
+	Replica bool
 }
 
 // DefaultScavengeRate is the read rate of a scavenge whose options do not set one.
@@ -52,7 +59,8 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // dead events (or of links that no stream shows) or data and metadata of erased events,
 // without them; a segment with nothing to remove is only read. No position changes. The newest version of every stream that is not deleted stays (an
 // event without its data if it is dead), so that an index rebuilt from the log gives the
-// stream the same next version. Each
+// stream the same next version; in a replica's log every dead event and link stays so
+// (ScavengeOptions.Replica). Each
 // segment is swapped atomically (see log.Rewrite): a crash at any moment leaves every
 // segment old or new. The log is synced first, NoSync or not, and again before each
 // segment's rewrite is swapped in, after its last record was decided, so that no
@@ -125,7 +133,7 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 		}
 	}
 	for _, s := range sealed {
-		sc := scavenger{x: e.Index, states: make(map[string]index.StreamState)}
+		sc := scavenger{x: e.Index, replica: opts.Replica, states: make(map[string]index.StreamState)}
 		// One read of the segment's dead marks rather than a lookup per record.
 		dead, err := e.Index.DeadIn(nil, s.First, s.First+uint64(s.Count)-1)
 		if err != nil {
@@ -324,6 +332,7 @@ func ScavengeRemoves(dir, path string) bool {
 type scavenger struct {
 	x            *index.Index
 	dead         []uint64 // the dead positions in the segment, ascending
+	replica      bool     // ScavengeOptions.Replica: no record becomes a gone one
 	states       map[string]index.StreamState
 	gone, erased int
 	err          error // the first error of the index: the segment is then kept as it is
@@ -336,7 +345,7 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 	switch r.Kind {
 	case pmdlog.KindEvent:
 		_, dead := slices.BinarySearch(sc.dead, r.Position)
-		if dead && sc.removable(r.Event.Stream, r.Event.Version) {
+		if dead && !sc.replica && sc.removable(r.Event.Stream, r.Event.Version) {
 			sc.gone++
 			// The id stays taken: an index rebuilt from the scavenged log, or a
 			// cluster node's built from a copy of it, refuses it as this one does.
@@ -350,6 +359,9 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 			return &e
 		}
 	case pmdlog.KindLink:
+		if sc.replica {
+			return nil // no data of its own; its version is its stream's (see Replica)
+		}
 		st, err := sc.state(r.Link.Stream)
 		if err != nil {
 			return nil
