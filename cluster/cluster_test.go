@@ -399,6 +399,8 @@ processes:
 			fact(i, "CatererConfirmedMenu", fmt.Sprint(o))
 		}
 	}
+	// Every process started by now: its deadline (4s) is past by then.
+	deadlinesPast := time.Now().Add(4*time.Second + time.Second)
 	for i := range c.nodes {
 		if !c.alive(i) {
 			c.start(i)
@@ -421,7 +423,10 @@ processes:
 			return nil
 		})
 	}
-	// Once more after every deadline has passed: nothing was issued twice meanwhile.
+	// Once more after every deadline has passed: nothing was issued twice meanwhile, and
+	// no complete process's deadline fired. (The waits above can end before the last
+	// processes' deadlines.)
+	<-time.After(time.Until(deadlinesPast))
 	for o := range orders {
 		counts, err := c.types(lead, "CateringMatch$"+fmt.Sprint(o))
 		if err != nil || counts["ConfirmOrder"]+counts["CancelOrder"] != 1 {
