@@ -537,7 +537,11 @@ func readFormat(dir string) (int, error) {
 	}
 	var v int
 	if _, err := fmt.Sscanf(string(b), "pmd data directory format %d\n", &v); err != nil {
-		return 0, fmt.Errorf("%s: unreadable (%q): %w", FormatFile, b, ErrFormat)
+		// Written synced through a rename, it is damaged, not torn: any format this pmd
+		// reads opens as the current one (an older one's upgrade writes no more).
+		return 0, fmt.Errorf("%s: damaged: %q is not \"pmd data directory format N\" (no crash leaves it so: it is written synced); "+
+			"unless a pmd later than this one opened the directory, write the line \"pmd data directory format %d\" into it, then pmd verify checks the rest: %w",
+			FormatFile, b, Format, ErrFormat)
 	}
 	if v < 2 || v > Format {
 		// Format 1 has no FORMAT file.
