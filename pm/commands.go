@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // commandSource is the dispatcher's source for a Manager: it reads the issued commands
@@ -37,19 +38,35 @@ func (m *Manager) newCommands() (*dispatcher, *commandSource) {
 		retryMax:    m.opts.RetryMax,
 		hangAfter:   max(m.opts.HangAfter, 0),
 		onAttempt:   m.opts.OnAttempt,
+		holdBytes:   max(m.opts.QueueBytes, 0),
 	}, m.clock, m.logger.With("manager", m.name))
 	return d, src
 }
 
 // newDelivery is the delivery of command c, issued by the event e of process stream
-// "<Name>$<c.ProcessID>".
+// "<Name>$<c.ProcessID>". It holds c's data, its size measured for Options.QueueBytes,
+// until the dispatcher queues it (add) past the bound.
 func (m *Manager) newDelivery(c Command, e *pmd.Event) *delivery {
 	corr, _ := e.Metadata[pmd.CorrelationID].(string)
-	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr}
+	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr, size: dataSize(c.Data)}
 	if m.opts.Receiver != nil {
 		x.receiver = m.receiver(c)
 	}
 	return x
+}
+
+// dataSize is what a command's data takes, for Options.QueueBytes: its msgpack
+// encoding, as the store keeps it, and 1 for data that has none (nil, or not encoded),
+// so that every command with data is counted.
+func dataSize(data map[string]any) int {
+	if data == nil {
+		return 0
+	}
+	var c byteCounter
+	if err := msgpack.NewEncoder(&c).Encode(data); err != nil || c == 0 {
+		return 1
+	}
+	return int(c)
 }
 
 // receiver is Options.Receiver(c), or "" if it panics, logged with the stack: a bug in
@@ -78,8 +95,20 @@ func (src *commandSource) notify(pos uint64) {
 
 func (src *commandSource) pendingLocked() bool { return src.cursor <= src.notified }
 
+// deliver hands x's command to the handler. One queued without its data (past
+// Options.QueueBytes) is read again first, and handed over as its record reads now:
+// without its data if its process stream was erased since; a read that fails (its
+// record gone or damaged) fails the attempt, retried and parked as any.
 func (src *commandSource) deliver(ctx context.Context, x *delivery) error {
-	return callHandler(ctx, src.m.logger, append([]any{"manager", src.m.name}, src.attrs(x)...), src.m.opts.Deliver, x.cmd)
+	c := x.cmd
+	if x.reread {
+		e, err := src.m.store.Event(ctx, x.id)
+		if err != nil {
+			return fmt.Errorf("read the command again: %w", err)
+		}
+		c.Data = e.Data
+	}
+	return callHandler(ctx, src.m.logger, append([]any{"manager", src.m.name}, src.attrs(x)...), src.m.opts.Deliver, c)
 }
 
 func (src *commandSource) attrs(x *delivery) []any {
@@ -310,8 +339,10 @@ func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, 
 			}
 		case err != nil:
 			return nil, 0, fmt.Errorf("pm: %s: parked command %s of process %s: %w", m.name, out[i].Command.ID, out[i].Command.ProcessID, err)
-		case rec.Erased:
-			out[i].Command.Data = nil
+		default:
+			// As the record reads now: also the data of one queued without it
+			// (Options.QueueBytes), nil if it was erased.
+			out[i].Command.Data = rec.Data
 		}
 	}
 	return out, total, nil

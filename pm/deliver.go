@@ -54,7 +54,7 @@ var (
 // SubscriptionOptions.OnAttempt).
 type AttemptInfo struct {
 	Receiver string
-	Command  Command   // the command delivered; zero for a subscription's event
+	Command  Command   // the command delivered (Data nil if queued past Options.QueueBytes); zero for a subscription's event
 	Event    pmd.Event // the event a subscription delivered; zero for a command
 	Attempt  int       // 1 for the first
 	Duration time.Duration
@@ -110,6 +110,7 @@ type dispatcher struct {
 	retries   *timers[deliveryRef] // failed heads, due at their retry times
 	hangs     *timers[deliveryRef] // attempts running, due to count as hung at hangAfter
 	busy      int                  // attempts running
+	held      int                  // bytes of data the items hold (their size), at most opts.holdBytes
 	lastErr   string               // of the last failed attempt, and when it failed
 	lastErrAt time.Time
 }
@@ -120,6 +121,10 @@ type deliveryOptions struct {
 	retryMin, retryMax      time.Duration
 	hangAfter               time.Duration // 0: an attempt never counts as hung
 	onAttempt               func(AttemptInfo)
+	// holdBytes bounds the data the queued commands hold (their sizes in all); past
+	// it, a command added holds none and its attempts read it again (reread). 0
+	// holds none.
+	holdBytes int
 }
 
 // hungFactor bounds the attempts of one receiver, hung ones included, to hungFactor
@@ -182,6 +187,11 @@ type delivery struct {
 	answersThen uint64    // its receiver's answers when the attempt started
 	hung        bool      // inflight for longer than hangAfter: not counted in its receiver's inflight
 	answered    bool      // the handler returned, not hung: the attempt waits for its record only
+	// size is what a command's data takes (msgpack) while the item holds it, counted in
+	// the dispatcher's held; reread says it holds none, past holdBytes: each attempt
+	// reads the command's record again.
+	size   int
+	reread bool
 }
 
 func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOptions, clock Clock, logger *slog.Logger) *dispatcher {
@@ -202,7 +212,8 @@ func newDispatcher(mu *sync.Mutex, changed func(), src source, opts deliveryOpti
 }
 
 // add queues x behind the items of its key, unless it is queued already. Call before
-// start, or with mu held.
+// start, or with mu held. A command whose data (x.size) would take the data held past
+// opts.holdBytes is queued without it (reread).
 //
 // An item is its id and its count (pos): a subscription of a stream may read one event
 // at two versions (linked into the stream again after the stream was deleted), and
@@ -214,6 +225,12 @@ func (d *dispatcher) add(x *delivery) {
 		if y.pos == x.pos {
 			return
 		}
+	}
+	if x.size > 0 {
+		if d.held+x.size > d.opts.holdBytes {
+			x.cmd.Data, x.size, x.reread = nil, 0, true
+		}
+		d.held += x.size
 	}
 	d.seq++
 	x.seq = d.seq
@@ -289,6 +306,8 @@ func (d *dispatcher) readyLocked(x *delivery) {
 // doneLocked removes x, delivered or skipped, and puts the next item of its key in
 // play.
 func (d *dispatcher) doneLocked(x *delivery) {
+	d.held -= x.size
+	x.size = 0
 	if xs := slices.DeleteFunc(d.byID[x.id], func(y *delivery) bool { return y == x }); len(xs) > 0 {
 		d.byID[x.id] = xs
 	} else {

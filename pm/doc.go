@@ -196,6 +196,11 @@
 //     RetryMax, less up to half of it at random (jitter). After Options.MaxAttempts failures in a row the
 //     command is parked: not attempted again until Retry queues it again or Skip gives
 //     it up. Parked lists the parked commands.
+//   - The commands queued for delivery (failing, parked, behind another) hold at most
+//     Options.QueueBytes of their data in memory in all; past it a command holds its
+//     id and place only, and each of its attempts reads its record again, handing it
+//     over as the record reads then (without its data, if its process stream was
+//     erased since).
 //   - Every attempt, parking, retry and skip is appended to the stream
 //     "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed,
 //     CommandParked, CommandRetried, CommandSkipped) before it takes effect, so Run
@@ -252,7 +257,8 @@
 //   - Decide is not asked again: it issues no command, and its pending deadlines are
 //     dropped, never fired. A command issued before the erasure and not delivered yet
 //     is no longer read as one after a restart (its record lost its metadata) and is
-//     not delivered then; a manager that has it queued already may still deliver it,
+//     not delivered then; a manager that has it queued already may still deliver it
+//     (with its data if it was queued holding it, without if past Options.QueueBytes),
 //     and lists it, if it is parked, without its data (Parked).
 //   - A later event of the process is not linked and starts nothing: it is skipped,
 //     counted in Stats.Late and logged at most once a minute, as for a removed process.

@@ -67,6 +67,15 @@ type Options struct {
 	// OnAttempt, if set, is called after every delivery attempt is recorded: for
 	// metrics. It must be quick. A panic in it is logged with its stack and passed over.
 	OnAttempt func(AttemptInfo)
+	// QueueBytes bounds the data held in memory by the commands queued for delivery
+	// (not delivered or skipped yet: waiting behind another, failing, parked), each
+	// counted as its msgpack encoding, as the store keeps it; 0 means 64 MiB, negative
+	// holds none. A command queued past it holds its id and place only, and each of its
+	// attempts reads its record again (one read by id), handing the command over as the
+	// record reads then: a receiver that is down for long makes the queue grow by a few
+	// hundred bytes a command, not by its data. Such a command is seen by OnAttempt
+	// without its data (AttemptInfo.Command.Data nil); Parked reads it.
+	QueueBytes int
 	// CacheSize is how many processes' states are kept in memory, those handled last.
 	// An event of a cached process folds onto its state; an event of any other process
 	// folds its stream once, from the newest snapshot on. 0 means 10,000; negative keeps
@@ -229,6 +238,7 @@ const (
 	shardQueueCapacity = 64
 	defaultCacheSize   = 10_000
 	defaultSnapshot    = 1000
+	defaultQueueBytes  = 64 << 20
 	// maxBatch is how many queued events of a worker it handles at once: the events of
 	// one process among them go into as few writes as their decisions allow.
 	maxBatch = shardQueueCapacity
@@ -271,6 +281,9 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	}
 	if opts.SnapshotEvery == 0 {
 		opts.SnapshotEvery = defaultSnapshot
+	}
+	if opts.QueueBytes == 0 {
+		opts.QueueBytes = defaultQueueBytes
 	}
 	m := &Manager{
 		store:   store,
