@@ -326,7 +326,10 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 				"which the next scavenge of a store that has erased data removes: copy it out of DIR to keep it), "+
 				"reports the synced records it held as lost (a single node fills their positions with void records) and rebuilds the index", msg)
 		} else {
-			r.problem("%s: the next start rebuilds it from the log", msg)
+			// As Open does (a store with syncing off aside, which a power cut explains).
+			r.problem("%s: the synced records from position %d to %d are lost; the next start reports the loss, fills their positions with void records "+
+				"(a cluster node applies them again from Raft) and rebuilds the index from the log (with syncing off, a power cut explains it, and it only rebuilds the index)",
+				msg, r.LastPosition+1, r.Index)
 		}
 		idx.Close()
 		return nil, nil
