@@ -58,7 +58,13 @@ func readID(dir string) (uuid.UUID, error) {
 	}
 	id, err := uuid.Parse(strings.TrimSpace(string(b)))
 	if err != nil || id == uuid.Nil {
-		return uuid.Nil, fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected (a pmd that wrote it with syncing off can have left it empty in a power cut: removing the file gives the store a new id)", path, b)
+		what := "removing the file gives the store a new id"
+		if _, err := os.Stat(filepath.Join(dir, RaftDir)); err == nil {
+			// Every member holds the cluster's store id: one of its own is another
+			// store's, which the cluster refuses (it would have to start empty).
+			what = "this is a cluster node's: copy STORE_ID from another member of its cluster, which holds the cluster's store id (removing the file would give the node a new id, and the cluster refuses a node holding another store's records)"
+		}
+		return uuid.Nil, fmt.Errorf("%s: %q is not a store id: a UUID, other than the nil one, was expected (a pmd that wrote it with syncing off can have left it empty in a power cut; no crash leaves it so otherwise): %s", path, b, what)
 	}
 	return id, nil
 }

@@ -1,0 +1,41 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDamagedStoreIDSaysWhatToDo: Open of a data directory whose STORE_ID does not read
+// says what to do: remove it for a single node's, which then gets a new id; copy it from
+// another member for a cluster node's, whose id is the cluster's store id (a new one would
+// make it another store's, which the cluster refuses). It gave a cluster node the single
+// node's advice.
+func TestDamagedStoreIDSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cluster bool
+		advice  string
+	}{
+		{"single node", false, "removing the file gives the store a new id"},
+		{"cluster node", true, "copy STORE_ID from another member of its cluster"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, opts, e := openNew(t, tc.cluster)
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, StoreIDFile), nil, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir, opts)
+			if err == nil || !strings.Contains(err.Error(), tc.advice) {
+				t.Fatalf("Open: %v; want it to say %q", err, tc.advice)
+			}
+			if tc.cluster && strings.Contains(err.Error(), "removing the file gives") {
+				t.Errorf("Open: %v; advises a cluster node to remove its STORE_ID", err)
+			}
+		})
+	}
+}
