@@ -174,7 +174,8 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // leader's next scavenge, by replication.
 //
 // A store opened on a cluster replica's data directory without SetReplicator (pmd
-// scavenge DIR on a stopped node) records no expiry, and says so (ExpirySkipped): a
+// scavenge DIR on a stopped node; the directory holds Raft state, or its log a Raft
+// index) records no expiry, and says so (ExpirySkipped): a
 // record written there would take a position Raft never agreed on, and carry no Raft
 // index, so that the node would restart at Applied 0 and differ from the other nodes.
 // It still rewrites the segments, as a follower's scavenge does.
@@ -195,7 +196,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 		if err != nil {
 			return res, s.storeErr(err)
 		}
-		res.ExpirySkipped = applied > 0
+		res.ExpirySkipped = applied > 0 || s.eng.InCluster()
 	}
 	replica := repl != nil || res.ExpirySkipped
 	// The expiry runs under the engine's scavenge lock, as the rest does: two scavenges

@@ -3,9 +3,12 @@ package pmd_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -111,5 +114,53 @@ func TestCopyOfAScavengedReplicaPrefix(t *testing.T) {
 				t.Fatalf("verify after a replica's scavenge: problems %q, index agrees %v; want none", report.Problems, report.Agrees)
 			}
 		})
+	}
+}
+
+// TestOfflineScavengeOfASeed: a cluster formed from a single node's store holds that
+// store's records, none with a Raft index, until the cluster's first write: pmd scavenge
+// DIR on its stopped node found Applied 0 and took it for a single node's. It wrote an
+// expiry record no Raft entry made, at a position the other nodes never agreed on, and
+// left gone records in the records other nodes copy (TestCopyOfAScavengedReplicaPrefix).
+// A data directory with Raft state is a replica's.
+func TestOfflineScavengeOfASeed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := pmd.Options{NoSync: true, Logger: quietLogger(), SegmentSize: 8 << 10}
+	s, err := pmd.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 200)
+	for i := range 40 {
+		mustAppend(t, s, fmt.Sprintf("Order$%d", i%2), pmd.Any, ev("Placed", "pad", pad))
+	}
+	if err := s.SetRetention(ctx, "Order$0", pmd.Retention{MaxAge: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStream(ctx, "Order$1", pmd.Any); err != nil {
+		t.Fatal(err)
+	}
+	for range 60 { // seal what came before
+		mustAppend(t, s, "Filler", pmd.Any, ev("F", "pad", pad))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The seed node's Raft state: the cluster formed, and wrote nothing yet.
+	if err := os.Mkdir(filepath.Join(dir, engine.RaftDir), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = pmd.Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	last := s.LastPosition()
+	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
+	if err != nil || !res.ExpirySkipped || res.Expired != 0 || res.Gone != 0 || res.Erased != 20 {
+		t.Fatalf("an offline scavenge of a seed: %+v, %v; want no expiry, the deleted stream's 20 events without their data and nothing gone", res, err)
+	}
+	if got := s.LastPosition(); got != last {
+		t.Fatalf("an offline scavenge of a seed wrote to its log: last position %d, was %d", got, last)
 	}
 }

@@ -58,3 +58,11 @@ func (e *Engine) SetID(id uuid.UUID) error {
 // RaftDir is the folder of a data directory that holds a cluster node's Raft state
 // (package cluster): its Raft log and snapshots. A single node has none.
 const RaftDir = "raft"
+
+// InCluster reports whether the data directory is a cluster node's (it holds RaftDir),
+// whether or not its log holds a record of a Raft entry yet: a cluster formed from a
+// single node's store holds that store's records, with no Raft index, until its first write.
+func (e *Engine) InCluster() bool {
+	_, err := os.Stat(filepath.Join(e.dir, RaftDir))
+	return err == nil
+}
