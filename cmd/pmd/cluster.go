@@ -89,6 +89,9 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	case len(c.nodeID) > cluster.MaxNodeIDLen:
 		return &usageError{fmt.Sprintf("--node-id is %d bytes: a node id must be at most %d (each connection to another node carries it)", len(c.nodeID), cluster.MaxNodeIDLen)}
 	}
+	if err := c.checkAddrs(); err != nil {
+		return err
+	}
 	if c.secretFile != "" {
 		secrets, warning, err := readSecrets(c.secretFile)
 		if err != nil {
@@ -109,6 +112,55 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	default:
 		return &usageError{"refusing to serve Raft on " + c.raftAddr + " without --cluster-secret-file: it is not a loopback address, so anyone who reaches it could read every event and change the cluster; give every node the same --cluster-secret-file FILE, or --insecure if the network is trusted"}
 	}
+}
+
+// checkAddrs refuses, as the command line errors they are, a --raft-addr that names no
+// address to listen on, and a --raft-advertise or a --join address that names none to
+// reach: a node started with one would fail at its listen with its Raft state made in
+// the data directory, or wait for ever for a node it cannot reach.
+func (c *clusterFlags) checkAddrs() error {
+	if err := checkHostPort("--raft-addr", c.raftAddr, 0); err != nil {
+		return err
+	}
+	if c.raftAdvertise != "" {
+		if err := checkHostPort("--raft-advertise", c.raftAdvertise, 1); err != nil {
+			return err
+		}
+	}
+	for _, a := range c.joinAddrs() {
+		if err := checkHostPort("--join", a, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkHostPort refuses addr, the value (or one of the values) of flag, unless it is
+// HOST:PORT with a port from lowest to 65535; a port that is no number may be a
+// service's name, which the listen or the dial looks up.
+func checkHostPort(flag, addr string, lowest uint64) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &usageError{fmt.Sprintf("%s %q is not HOST:PORT, such as 127.0.0.1:7081: %v", flag, addr, err)}
+	}
+	if n, err := strconv.ParseUint(port, 10, 64); err == nil && (n < lowest || n > 65535) {
+		return &usageError{fmt.Sprintf("%s %q: port %d is out of range (%d to 65535)", flag, addr, n, lowest)}
+	}
+	return nil
+}
+
+// checkRaftListen listens on the Raft address addr and closes the listener at once, so
+// that an address the node cannot listen on (a port in use, a host not this machine's)
+// fails the start before the data directory is opened: the node makes its Raft state
+// there before it listens, and a single node's directory that holds Raft state is
+// refused as a member's from then on. (The port may still be taken between this and
+// the node's listen, which then fails as it did before.)
+func checkRaftListen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on the Raft address %s (--raft-addr): %w", addr, err)
+	}
+	return ln.Close()
 }
 
 // joinAddrs is --join: the Raft addresses it names, in order.
@@ -457,6 +509,9 @@ type leaderProcesses struct {
 	failed      func()
 	current     atomic.Pointer[processes]
 	currentSubs atomic.Pointer[subscriptions]
+	// leading is true while run runs: this node leads, and its set is running, starting,
+	// or about to start again after a failure.
+	leading atomic.Bool
 	// metrics is the registry of the running set's metrics, gathered at /metrics
 	// through Gather; nil while this node does not lead.
 	metrics atomic.Pointer[prometheus.Registry]
@@ -477,6 +532,8 @@ func (l *leaderProcesses) run(ctx context.Context) {
 	if l.cfg == nil || len(l.cfg.Processes)+len(l.cfg.Subscriptions) == 0 {
 		return
 	}
+	l.leading.Store(true)
+	defer l.leading.Store(false)
 	// A process manager or a subscription whose write is refused as unavailable (this
 	// node no longer leads, or its disk is full) waits for the store to write again, until
 	// ctx says leadership went; any other failure stops this set, and a new one starts
@@ -542,13 +599,26 @@ func (l *leaderProcesses) api() server.Processes {
 	return l
 }
 
-var errNotLeading = errors.New("the process managers and subscriptions run on the leader, and this node is not it (any more)")
+var (
+	errNotLeading = errors.New("the process managers and subscriptions run on the leader, and this node is not it (any more)")
+	errStarting   = errors.New("this node leads, and its process managers and subscriptions are starting (again, after a failure: see its log): ask again in a moment")
+)
+
+// notRunning is why the set does not answer: this node does not lead, or leads and its
+// set is not running yet. A leader answered errNotLeading while it started its set, and
+// a follower relayed that answer.
+func (l *leaderProcesses) notRunning() error {
+	if l.leading.Load() {
+		return &pmd.UnavailableError{Cause: errStarting}
+	}
+	return &pmd.UnavailableError{Cause: errNotLeading}
+}
 
 func (l *leaderProcesses) running() (*processes, error) {
 	if p := l.current.Load(); p != nil {
 		return p, nil
 	}
-	return nil, &pmd.UnavailableError{Cause: errNotLeading}
+	return nil, l.notRunning()
 }
 
 func (l *leaderProcesses) Managers(ctx context.Context) ([]server.Manager, error) {
@@ -853,7 +923,7 @@ func (s leaderSubscriptions) running() (*subscriptions, error) {
 	if p := s.l.currentSubs.Load(); p != nil {
 		return p, nil
 	}
-	return nil, &pmd.UnavailableError{Cause: errNotLeading}
+	return nil, s.l.notRunning()
 }
 
 func (s leaderSubscriptions) List(ctx context.Context) ([]server.Subscription, error) {

@@ -205,6 +205,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
+	if c.cluster.nodeID != "" {
+		if err := checkRaftListen(c.cluster.raftAddr); err != nil {
+			return &exitError{exitTrouble, err}
+		}
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	commits := server.NewCommits(reg)

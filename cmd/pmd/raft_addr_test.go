@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/engine"
+)
+
+// TestServeRaftAddressRefusals: a node whose Raft addresses cannot serve is refused
+// before its data directory is opened. A start that got as far as the cluster's own
+// listen made the node's Raft state first, and a single node's directory holding it is
+// refused as a member's from then on; a --join or --raft-advertise that is not HOST:PORT
+// made a node that waited for ever for a node it could not reach.
+func TestServeRaftAddressRefusals(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	node := []string{"--node-id", "n1"}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"a Raft port out of range", append(node, "--raft-addr", "127.0.0.1:99999"), exitUsage,
+			`--raft-addr "127.0.0.1:99999": port 99999 is out of range (0 to 65535)`},
+		{"a Raft address without a port", append(node, "--raft-addr", "127.0.0.1"), exitUsage,
+			`--raft-addr "127.0.0.1" is not HOST:PORT`},
+		{"a busy Raft port", append(node, "--raft-addr", busy.Addr().String()), exitTrouble,
+			"listen on the Raft address " + busy.Addr().String() + " (--raft-addr)"},
+		{"a join address without a port", append(node, "--raft-addr", "127.0.0.1:0", "--join", "127.0.0.1:7081, node2"), exitUsage,
+			`--join "node2" is not HOST:PORT`},
+		{"a join address on port 0", append(node, "--raft-addr", "127.0.0.1:0", "--join", "127.0.0.1:0"), exitUsage,
+			`--join "127.0.0.1:0": port 0 is out of range (1 to 65535)`},
+		{"an advertised address without a port", append(node, "--raft-addr", "127.0.0.1:0", "--raft-advertise", "pmd1.example"), exitUsage,
+			`--raft-advertise "pmd1.example" is not HOST:PORT`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)
+			// A start that is not refused stops here, rather than serving on.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			// A new directory is not made ...
+			data := filepath.Join(t.TempDir(), "data")
+			code, _, stderr := runPMD(t, ctx, append(args, "--data", data)...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, want %d, stderr lacks %q:\n%s", code, tt.code, tt.want, stderr)
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the data directory was made: stat: %v", err)
+			}
+			// ... and a single node's stays one.
+			single := t.TempDir()
+			s, err := pmd.Open(single, pmd.Options{NoSync: true, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if code, _, stderr := runPMD(t, ctx, append(args, "--data", single)...); code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", code, tt.code, stderr)
+			}
+			if _, err := os.Stat(filepath.Join(single, engine.RaftDir)); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("the single node's directory got Raft state: stat: %v", err)
+			}
+		})
+	}
+}
