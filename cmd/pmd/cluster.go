@@ -509,6 +509,9 @@ type leaderProcesses struct {
 	failed      func()
 	current     atomic.Pointer[processes]
 	currentSubs atomic.Pointer[subscriptions]
+	// leading is true while run runs: this node leads, and its set is running, starting,
+	// or about to start again after a failure.
+	leading atomic.Bool
 	// metrics is the registry of the running set's metrics, gathered at /metrics
 	// through Gather; nil while this node does not lead.
 	metrics atomic.Pointer[prometheus.Registry]
@@ -529,6 +532,8 @@ func (l *leaderProcesses) run(ctx context.Context) {
 	if l.cfg == nil || len(l.cfg.Processes)+len(l.cfg.Subscriptions) == 0 {
 		return
 	}
+	l.leading.Store(true)
+	defer l.leading.Store(false)
 	// A process manager or a subscription whose write is refused as unavailable (this
 	// node no longer leads, or its disk is full) waits for the store to write again, until
 	// ctx says leadership went; any other failure stops this set, and a new one starts
@@ -594,13 +599,26 @@ func (l *leaderProcesses) api() server.Processes {
 	return l
 }
 
-var errNotLeading = errors.New("the process managers and subscriptions run on the leader, and this node is not it (any more)")
+var (
+	errNotLeading = errors.New("the process managers and subscriptions run on the leader, and this node is not it (any more)")
+	errStarting   = errors.New("this node leads, and its process managers and subscriptions are starting (again, after a failure: see its log): ask again in a moment")
+)
+
+// notRunning is why the set does not answer: this node does not lead, or leads and its
+// set is not running yet. A leader answered errNotLeading while it started its set, and
+// a follower relayed that answer.
+func (l *leaderProcesses) notRunning() error {
+	if l.leading.Load() {
+		return &pmd.UnavailableError{Cause: errStarting}
+	}
+	return &pmd.UnavailableError{Cause: errNotLeading}
+}
 
 func (l *leaderProcesses) running() (*processes, error) {
 	if p := l.current.Load(); p != nil {
 		return p, nil
 	}
-	return nil, &pmd.UnavailableError{Cause: errNotLeading}
+	return nil, l.notRunning()
 }
 
 func (l *leaderProcesses) Managers(ctx context.Context) ([]server.Manager, error) {
@@ -905,7 +923,7 @@ func (s leaderSubscriptions) running() (*subscriptions, error) {
 	if p := s.l.currentSubs.Load(); p != nil {
 		return p, nil
 	}
-	return nil, &pmd.UnavailableError{Cause: errNotLeading}
+	return nil, s.l.notRunning()
 }
 
 func (s leaderSubscriptions) List(ctx context.Context) ([]server.Subscription, error) {
