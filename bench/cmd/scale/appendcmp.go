@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // cmdAppendCmp runs two builds of bench/cmd/appendbench (an older pmd's and this one's)
-// in turns, prev, new, prev, new, ..., each on a fresh store, and prints the medians.
+// in turns, prev, new, prev, new, ..., each on a fresh store, and prints the medians of
+// the rates and of the CPU per event, and the same of the rounds' paired ratios.
 func cmdAppendCmp(args []string) error {
 	fs := flag.NewFlagSet("appendcmp", flag.ExitOnError)
 	prev := fs.String("prev", "", "appendbench built against the previous pmd")
@@ -25,7 +27,7 @@ func cmdAppendCmp(args []string) error {
 	work := fs.String("work", os.TempDir(), "where the throw-away stores go")
 	fs.Parse(args)
 	for _, w := range strings.Split(*writers, ",") {
-		rates := map[string][]float64{}
+		rates, cpus := map[string][]float64{}, map[string][]float64{}
 		for r := 0; r < *rounds; r++ {
 			for _, b := range []struct{ name, bin string }{{"prev", *prev}, {"new", *next}} {
 				dir, err := os.MkdirTemp(*work, "appendcmp-")
@@ -42,19 +44,29 @@ func cmdAppendCmp(args []string) error {
 				}
 				var res struct {
 					EventsPerSec float64 `json:"events_per_sec"`
+					CPUPerEvent  float64 `json:"cpu_us_per_event"` // 0 from an appendbench before it printed it
 				}
 				if err := json.Unmarshal(out, &res); err != nil {
 					return err
 				}
 				rates[b.name] = append(rates[b.name], res.EventsPerSec)
-				fmt.Fprintf(os.Stderr, "appendcmp: writers=%s round %d %s: %.0f events/s\n", w, r+1, b.name, res.EventsPerSec)
+				cpus[b.name] = append(cpus[b.name], res.CPUPerEvent)
+				fmt.Fprintf(os.Stderr, "appendcmp: writers=%s round %d %s: %.0f events/s, %.1f µs of CPU per event\n", w, r+1, b.name, res.EventsPerSec, res.CPUPerEvent)
 			}
 		}
 		mp, mn := median(rates["prev"]), median(rates["new"])
 		ps := paired(rates["prev"], rates["new"])
-		printJSON(map[string]any{"cmd": "appendcmp", "writers": w, "prev": rates["prev"], "new": rates["new"],
+		out := map[string]any{"cmd": "appendcmp", "writers": w, "prev": rates["prev"], "new": rates["new"],
 			"prev_median": mp, "new_median": mn, "ratio": mn / mp,
-			"paired_median": ps.Median, "paired_ci95": []float64{ps.Low, ps.High}, "new_won": ps.Won})
+			"paired_median": ps.Median, "paired_ci95": []float64{ps.Low, ps.High}, "new_won": ps.Won}
+		if !slices.Contains(cpus["prev"], 0) && !slices.Contains(cpus["new"], 0) {
+			// Both builds print their CPU per event (an appendbench built before it did
+			// prints none, and the ratios would divide by 0).
+			cs := paired(cpus["prev"], cpus["new"])
+			out["prev_cpu_us_per_event"], out["new_cpu_us_per_event"] = median(cpus["prev"]), median(cpus["new"])
+			out["cpu_paired_median"], out["cpu_paired_ci95"] = cs.Median, []float64{cs.Low, cs.High}
+		}
+		printJSON(out)
 	}
 	return nil
 }
