@@ -87,6 +87,7 @@ type RepairPlan struct {
 	cut      *repairPlan
 	rewrites []*rewrite
 	sizes    map[string]int64 // the size of every file the plan changes, as planned
+	missing  string           // the first segment's path, if its file is missing: Apply creates it
 }
 
 // rewrite is a kept segment whose damaged records are replaced by void records.
@@ -113,7 +114,8 @@ type rewrite struct {
 // before the run are kept, the intact records found in the run's bytes are kept at their
 // positions (Kept; see recoverRun for which records count as found), and a void record is
 // written at each of the other positions (Records, from Voided), the bytes the rewrite
-// does not copy as they are being quarantined. It fails with a *CorruptError for
+// does not copy as they are being quarantined; a missing first segment file is planned
+// so, as that file there and empty (Apply creates it). It fails with a *CorruptError for
 // framing damage in the last segment that a later write shows durable (as Open does),
 // and with other errors for files it cannot read.
 // progress, if not nil, is called after each segment read with the bytes read so far
@@ -161,8 +163,12 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 		return p, nil
 	}
 	if segs[0].first != 1 {
-		return nil, &CorruptError{Segment: segs[0].path, Position: 1,
-			Reason: fmt.Sprintf("first segment starts at position %d: the segments before it are missing", segs[0].first)}
+		// Positions 1 to the one before the first file's name were written (a log's first
+		// segment is position 1's, and segment files are only ever replaced, never
+		// removed but by crash repair, from the end): planned as a first segment cut to
+		// nothing, a run of void records.
+		p.missing = filepath.Join(dir, segmentName(1))
+		segs = append([]segFile{{first: 1, path: p.missing, uid: -1, gid: -1}}, segs...)
 	}
 	for _, f := range segs {
 		p.sizes[f.path] = f.size
@@ -213,7 +219,13 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 		offs, size := cut.tailOffs, f.size
 		var run *CorruptError // the run of positions a sealed segment hides
 		if i < len(cut.keep)-1 {
-			if offs, err = sealedOffsets(f, cut.keep[i+1].first); err != nil {
+			if f.path == p.missing {
+				offs, err = hidden(nil, f, cut.keep[i+1].first-f.first, 0,
+					fmt.Sprintf("the first segment file is missing: the log starts at position %d", cut.keep[i+1].first))
+			} else {
+				offs, err = sealedOffsets(f, cut.keep[i+1].first)
+			}
+			if err != nil {
 				if !errors.As(err, &run) || run.End == 0 {
 					return nil, err
 				}
@@ -371,6 +383,9 @@ func (p *RepairPlan) apply(quarantine string) error {
 	}
 	for _, a := range p.Actions {
 		info, err := os.Stat(a.Segment)
+		if a.Segment == p.missing && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -389,12 +404,39 @@ func (p *RepairPlan) apply(quarantine string) error {
 	if err := p.cut.apply(p.Dir, true); err != nil {
 		return err
 	}
+	if p.missing != "" {
+		// Empty, it is what the plan was made for; the rewrite below fills it.
+		if err := createEmpty(p.missing, p.Dir); err != nil {
+			return fmt.Errorf("create the missing first segment: %w", err)
+		}
+	}
 	for _, rw := range p.rewrites {
 		if err := rw.apply(p.Dir); err != nil {
 			return fmt.Errorf("rewrite %s: %w", rw.file.path, err)
 		}
 	}
 	return nil
+}
+
+// createEmpty creates the empty file path (or leaves one a crash of an earlier Apply
+// left: the plan made again finds it empty), owned as the log's files are, synced with
+// its directory dir.
+func createEmpty(path, dir string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	err = AdoptOwner(f, dir)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return syncDirs(dir)
 }
 
 // QuarantineTmpExt names, after the quarantine file's own name, the file Apply writes the
@@ -476,6 +518,10 @@ func (p *RepairPlan) writeQuarantine(path string) error {
 			}
 			fmt.Fprintf(w, "pmd-quarantine 1 %s segment=%s offset=%d position=%d bytes=%d%s reason=%q\n",
 				op, filepath.Base(a.Segment), a.Offset, a.Position, a.Bytes, run, a.Reason)
+			if a.Bytes == 0 {
+				w.WriteByte('\n') // a missing segment file has none
+				continue
+			}
 			f, err := os.Open(a.Segment)
 			if err != nil {
 				return err

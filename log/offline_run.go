@@ -187,6 +187,9 @@ func recoverRun(b []byte, base int64, first, end uint64) (lead []piece, void uin
 
 // readFrom returns the bytes of the file path from offset off to its end, size.
 func readFrom(path string, off, size int64) ([]byte, error) {
+	if off >= size {
+		return nil, nil // nothing to read, from a file that may be missing
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func newRepairCmd(stdout, stderr io.Writer) *cobra.Command {
 and changes nothing. With --yes it does it: the torn tail is cut, each damaged record
 is replaced by a void record at the same position (so no other event moves). A damaged
 sealed segment can hide a run of positions (pmd verify names them as positions X to Y):
-a segment file missing after it, or the segment cut short, lost the run's records, and
+a segment file missing after it (or the first one missing), or the segment cut short, lost the run's records, and
 each of its positions gets a void record; a segment whose framing breaks (a damaged
 length prefix, its offsets file lost) keeps each record past the damage that is framed
 entry after entry from the entries before the damage and holds the record of its
