@@ -200,7 +200,8 @@
 //     Options.QueueBytes of their data in memory in all; past it a command holds its
 //     id and place only, and each of its attempts reads its record again, handing it
 //     over as the record reads then (without its data, if its process stream was
-//     erased since).
+//     erased since); a record no longer stored (its process stream deleted) or
+//     damaged fails the attempt, which is retried and parked as any, for Skip.
 //   - Every attempt, parking, retry and skip is appended to the stream
 //     "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed,
 //     CommandParked, CommandRetried, CommandSkipped) before it takes effect, so Run

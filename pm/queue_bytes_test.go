@@ -15,7 +15,8 @@ import (
 // that is down hold at most Options.QueueBytes of their data, at Run and after a
 // restart; the others hold their place only, and are listed (Parked) and delivered,
 // once retried, with their data read again; one whose process stream was erased
-// meanwhile goes out as its record reads, without its data.
+// meanwhile goes out as its record reads, without its data, and one whose process
+// stream was deleted fails the attempt that reads it again, and parks.
 func TestQueuedCommandsHoldBoundedData(t *testing.T) {
 	const processes, blob = 40, 1000
 	tests := []struct {
@@ -73,13 +74,16 @@ func TestQueuedCommandsHoldBoundedData(t *testing.T) {
 			if err := s.EraseStream(ctx, "Q$0"); err != nil {
 				t.Fatal(err)
 			}
+			if err := s.DeleteStream(ctx, "Q$1", pmd.Any); err != nil {
+				t.Fatal(err)
+			}
 			parked, total, err := r.Parked(ctx, 0)
 			if err != nil || total != processes {
 				t.Fatalf("Parked: %d, %v; want %d", total, err, processes)
 			}
 			for _, pc := range parked {
 				want := blob
-				if pc.Command.ProcessID == "0" {
+				if pc.Command.ProcessID == "0" || pc.Command.ProcessID == "1" {
 					want = 0
 				}
 				if b, _ := pc.Command.Data["blob"].(string); len(b) != want {
@@ -95,10 +99,20 @@ func TestQueuedCommandsHoldBoundedData(t *testing.T) {
 				}
 			}
 			r.idle(t)
+			// Process 1's record is gone with its stream: held, its command goes out
+			// all the same; read again, the read fails the attempt, which parks it.
+			parked, _, err = r.Parked(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(got) != processes {
-				t.Fatalf("%d commands delivered; want %d", len(got), processes)
+			if _, sent := got["1"]; tt.bound < 0 && (sent || len(parked) != 1 || !strings.Contains(parked[0].Err, "read the command again")) {
+				t.Errorf("the command of a deleted process read again: sent %v, parked %+v; want it parked, failed reading it", sent, parked)
+			}
+			delete(got, "1")
+			if len(got) != processes-1 {
+				t.Fatalf("%d commands delivered; want %d", len(got), processes-1)
 			}
 			for pid, c := range got {
 				b, _ := c.Data["blob"].(string)
