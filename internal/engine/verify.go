@@ -114,7 +114,7 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	l, err := pmdlog.Open(logDir, pmdlog.Options{ReadOnly: true})
 	var ce *pmdlog.CorruptError
 	if errors.As(err, &ce) {
-		r.problem("%s; the log cannot be read past it, and the next start fails too", ce)
+		r.problem("%s; the log cannot be read past it, and the next start fails too: pmd repair says what a repair can do", ce)
 		return nil
 	}
 	if err != nil {
