@@ -359,7 +359,7 @@ func (s *Store) applyLoop() {
 					s.beforeIndex()
 				}
 				if err == nil {
-					err = s.eng.Apply(s.ibatch, len(st.recs))
+					err = s.eng.Apply(s.ibatch)
 				}
 				if err != nil {
 					s.fail(&UnavailableError{Cause: err})

@@ -32,9 +32,9 @@ type Options struct {
 	// Logger receives repairs, index rebuild progress, damage and flush failures;
 	// nil means slog.Default().
 	Logger *slog.Logger
-	// IndexFlushEvery is the number of log records between flushes of the index to
-	// disk; 0 means 100,000. Open replays at most about this many records, or what
-	// came in the last 10 seconds.
+	// IndexFlushEvery is the number of log records the index may hold above its
+	// durable point (what it has on disk) before it is flushed; 0 means 100,000. Open
+	// replays at most about this many records, or what came in the last 10 seconds.
 	IndexFlushEvery int
 	// NoScrub skips the background check of every log record that Open starts, which
 	// finds damage in old segments (see Problems).

@@ -57,7 +57,7 @@ func appendEvents(t *testing.T, e *Engine, stream string, n int, synced bool) {
 		if err := ApplyRecord(b, &r, uuid.Nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.Apply(b, 1); err != nil {
+		if err := e.Apply(b); err != nil {
 			t.Fatal(err)
 		}
 	}

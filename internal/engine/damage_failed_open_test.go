@@ -54,7 +54,7 @@ func TestDamageKeptByTheLogIsLoggedWhenOpenFailsAfterIt(t *testing.T) {
 	if err := ApplyRecord(b, &r, uuid.Nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Apply(b, 1); err != nil {
+	if err := e.Apply(b); err != nil {
 		t.Fatal(err)
 	}
 	appendEvents(t, e, "A-1", 5, true)

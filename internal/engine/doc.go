@@ -34,8 +34,10 @@
 //     so going back to one is unsupported and needs a backup taken before the upgrade.
 //     Verify and PlanRepair read formats 1 to 4 and write no FORMAT.
 //   - After a crash, Open replays only the log records after the index's durable point:
-//     the index is flushed every Options.FlushEvery records, Options.FlushInterval after a
-//     change, after every replay and at Close, so a crash loop never re-indexes the log.
+//     the index is flushed once Options.FlushEvery records are applied above its durable
+//     point (a full overlay's hand-off raises it too), Options.FlushInterval after that
+//     point last moved, after every replay and at Close, so a crash loop never re-indexes
+//     the log.
 //     The log is synced before each flush, so the index never gets ahead of the log on
 //     disk; with syncing off a power cut can still do that, and Open then rebuilds it.
 //     With syncing on only damage does (synced records lost): Open rebuilds the index

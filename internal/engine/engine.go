@@ -74,11 +74,13 @@ type Options struct {
 	SegmentSize int          // log segment size; 0 means 1 MiB
 	CacheSize   int64        // index block cache in bytes; 0 means index.DefaultCacheSize
 	Logger      *slog.Logger // nil means slog.Default()
-	// FlushEvery is the number of records applied to the index between two flushes of it
-	// to disk; 0 means 100,000. A restart replays at most about this many records.
+	// FlushEvery is the number of records applied to the index above its durable point
+	// that has it flushed to disk; 0 means 100,000. A restart replays at most about this
+	// many records.
 	FlushEvery int
-	// FlushInterval flushes the index this long after a change even when fewer records
-	// came; 0 means 10s. A crash loop of short runs thus never replays much.
+	// FlushInterval flushes the index this long after its durable point last moved when
+	// it applied anything since, even when fewer records came; 0 means 10s. A crash loop
+	// of short runs thus never replays much.
 	FlushInterval time.Duration
 	// NoScrub skips the background check of every log record that Open starts.
 	NoScrub bool
@@ -132,7 +134,7 @@ type Engine struct {
 	// filling them: 0 if none. That Open stopped before finishing; this one finishes.
 	lostHeld uint64
 
-	applied   int           // records applied since the last flush kick; owned by the writer
+	kicked    uint64        // the index's position at the last flush kick; owned by the writer
 	replayed  uint64        // records Open replayed into the index
 	flushKick chan struct{} // asks the flusher for a flush
 	stop      chan struct{}
@@ -999,15 +1001,25 @@ func scanAround(ctx context.Context, l *pmdlog.Log, from, last uint64, each func
 }
 
 // Apply makes the batch b, whose records are durable in the log, visible in the index,
-// and has the index flushed every FlushEvery records. A failure leaves the index behind
-// the log: its caller must stop writing (and say so), and the next Open replays what is
-// missing.
-func (e *Engine) Apply(b *index.Batch, records int) error {
+// and has the index flushed once FlushEvery records are applied that it does not hold
+// on disk. A failure leaves the index behind the log: its caller must stop writing (and
+// say so), and the next Open replays what is missing.
+//
+// The records counted are those above the index's durable point, not those since the
+// last flush: the index hands a full overlay to disk by itself, which makes what it
+// covered durable, and a flush counted from the one before came right after such a
+// hand-off and wrote a table of a few thousand records. Each table the index hands to
+// pebble lands in its level 0 and overlaps all of it, so pebble compacts level 0 into the
+// level below after every second table, rewriting that level whole: the small tables
+// doubled those compactions (bench/README.md, "Session 22").
+func (e *Engine) Apply(b *index.Batch) error {
 	if err := e.Index.Apply(b); err != nil {
 		return err
 	}
-	if e.applied += records; e.applied >= e.opts.FlushEvery {
-		e.applied = 0
+	if pos := e.Index.Position(); pos-max(e.Index.Durable(), e.kicked) >= uint64(e.opts.FlushEvery) {
+		// One kick per FlushEvery records: a flush under way raises Durable only
+		// when it is done, and the kicks meanwhile would queue another.
+		e.kicked = pos
 		select {
 		case e.flushKick <- struct{}{}:
 		default:
@@ -1019,10 +1031,18 @@ func (e *Engine) Apply(b *index.Batch, records int) error {
 // flushLoop flushes the index when Apply asks, and FlushInterval after a change; a log
 // whose writes failed it syncs every FlushInterval, which clears the failure once the
 // disk takes writes again (flush).
+//
+// What counts is the time since the index's durable point last moved, which it looks at
+// every quarter FlushInterval: a busy index hands its full overlays to disk by itself,
+// and a flush every FlushInterval whatever they did wrote a table of part of an overlay
+// each time, one more table in pebble's level 0 to compact (see Apply).
 func (e *Engine) flushLoop() {
 	defer e.done.Done()
-	tick := time.NewTicker(e.opts.FlushInterval)
+	tick := time.NewTicker(max(e.opts.FlushInterval/4, time.Millisecond))
 	defer tick.Stop()
+	// seen is the durable point when the loop last looked, since when it was first seen
+	// there (or the start of the loop's last flush).
+	seen, since := e.Index.Durable(), time.Now()
 	// A full disk fails every flush, one each FlushInterval, for as long as it lasts:
 	// the first is logged, the next ones of the minute counted. The first flush that
 	// lands after them says so, with what was not logged, and a later run of failures
@@ -1032,11 +1052,20 @@ func (e *Engine) flushLoop() {
 	for {
 		select {
 		case <-e.flushKick:
-		case <-tick.C:
+		case now := <-tick.C:
+			if d := e.Index.Durable(); d != seen {
+				seen, since = d, now
+			}
+			if now.Sub(since) < e.opts.FlushInterval {
+				continue
+			}
 		case <-e.stop:
 			return
 		}
-		if err := e.flush(); err != nil {
+		start := time.Now()
+		err := e.flush()
+		seen, since = e.Index.Durable(), start
+		if err != nil {
 			failing = true
 			if suppressed, ok := failLog.Log(time.Now()); ok {
 				e.logger.Error("pmd: index flush failed; the next start replays more of the log", "err", err, "suppressed", suppressed)

@@ -53,7 +53,7 @@ func TestFlushFailureLoggedOnceAMinute(t *testing.T) {
 	if err := engine.ApplyRecord(b, &r, uuid.Nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Apply(b, 1); err != nil {
+	if err := e.Apply(b); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(20 * time.Second)
