@@ -33,7 +33,8 @@
 // those of access (docs/api.md), and PMD_NODE_ID, PMD_RAFT_ADDR and PMD_JOIN; the Raft
 // tuning flags (--raft-advertise, --http-advertise, --bootstrap-expect, --raft-snapshot-*,
 // --raft-trailing-logs, --raft-heartbeat) have none. A flag given on the command line
-// wins over the environment.
+// wins over the environment; a bad value that came from the environment is named by
+// its variable (PMD_CACHE: "lots" is not a size).
 //
 // Exit codes: 0 done, 1 the command ran and failed (damage found, request refused, a
 // config file with problems), 2 a command line that does not make sense, 3 the command

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,23 +71,33 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if err := checkListenAddr(c.addr); err != nil {
 		return c, err
 	}
+	// A bad value is named as it was given: a flag, or the environment variable a
+	// service's unit file sets, which the command line then does not show.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	named := func(name, env string) string {
+		if !given[name] && os.Getenv(env) != "" {
+			return env
+		}
+		return "--" + name
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
-		return c, &usageError{fmt.Sprintf("--log-format must be text or json, got %q", c.logFormat)}
+		return c, &usageError{fmt.Sprintf("%s must be text or json, got %q", named("log-format", "PMD_LOG_FORMAT"), c.logFormat)}
 	}
 	if c.maxBody, err = parseSize(*maxBody); err != nil {
-		return c, &usageError{"--max-body: " + err.Error()}
+		return c, &usageError{named("max-body", "PMD_MAX_BODY") + ": " + err.Error()}
 	}
 	if c.memoryBudget, err = parseSize(*memoryBudget); err != nil {
-		return c, &usageError{"--memory-budget: " + err.Error()}
+		return c, &usageError{named("memory-budget", "PMD_MEMORY_BUDGET") + ": " + err.Error()}
 	}
 	if c.grace, err = time.ParseDuration(*grace); err != nil || c.grace < 0 {
-		return c, &usageError{fmt.Sprintf("--shutdown-grace %q is not a duration of zero or more, such as 30s", *grace)}
+		return c, &usageError{fmt.Sprintf("%s %q is not a duration of zero or more, such as 30s", named("shutdown-grace", "PMD_SHUTDOWN_GRACE"), *grace)}
 	}
 	if c.cache, err = parseSize(*cache); err != nil {
-		return c, &usageError{"--cache: " + err.Error()}
+		return c, &usageError{named("cache", "PMD_CACHE") + ": " + err.Error()}
 	}
 	if c.scavengeEvery, err = time.ParseDuration(*scavenge); err != nil || c.scavengeEvery < 0 {
-		return c, &usageError{fmt.Sprintf("--scavenge-every %q is not a duration of zero or more, such as 24h", *scavenge)}
+		return c, &usageError{fmt.Sprintf("%s %q is not a duration of zero or more, such as 24h", named("scavenge-every", "PMD_SCAVENGE_EVERY"), *scavenge)}
 	}
 	if err := c.cluster.check(c.access.auth, c.access.insecure); err != nil {
 		return c, err
