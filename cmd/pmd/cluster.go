@@ -77,6 +77,9 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 		if c.raftAddr != "" || c.join != "" || c.expect != 0 || c.raftAdvertise != "" || c.secretFile != "" {
 			return &usageError{"--raft-addr, --raft-advertise, --join, --bootstrap-expect and --cluster-secret-file need --node-id"}
 		}
+		if c.heartbeat != 0 || c.snapshotThreshold != 0 || c.snapshotInterval != 0 || c.trailingLogs != 0 {
+			return &usageError{"--raft-heartbeat, --raft-snapshot-threshold, --raft-snapshot-interval and --raft-trailing-logs tune a cluster node's Raft: they need --node-id"}
+		}
 		return nil
 	case c.raftAddr == "":
 		return &usageError{"--node-id needs --raft-addr"}

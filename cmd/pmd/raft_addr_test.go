@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -75,6 +76,25 @@ func TestServeRaftAddressRefusals(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(single, engine.RaftDir)); !errors.Is(err, fs.ErrNotExist) {
 				t.Fatalf("the single node's directory got Raft state: stat: %v", err)
+			}
+		})
+	}
+}
+
+// TestRaftTuningNeedsNodeID: the Raft tuning flags, like the other cluster flags, are
+// refused without --node-id, rather than taken and ignored by a single node.
+func TestRaftTuningNeedsNodeID(t *testing.T) {
+	for _, args := range [][]string{
+		{"--raft-heartbeat", "1ms"},
+		{"--raft-snapshot-threshold", "100"},
+		{"--raft-snapshot-interval", "1m"},
+		{"--raft-trailing-logs", "100"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			_, err := serveFlags(args, io.Discard)
+			var uerr *usageError
+			if !errors.As(err, &uerr) || !strings.Contains(err.Error(), "they need --node-id") {
+				t.Fatalf("serve %v: got %v, want a usage error saying they need --node-id", args, err)
 			}
 		})
 	}
