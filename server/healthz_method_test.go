@@ -40,3 +40,37 @@ func TestHealthzOtherMethodsNeedNoToken(t *testing.T) {
 		t.Errorf("PUT /metrics without a token: status %d, want 401: %s", status, body)
 	}
 }
+
+// TestUncleanOpenPathsNeedNoToken: with tokens, an unclean path to a route that needs no
+// token (//healthz) is answered as without tokens, 404 naming the clean path, not 401
+// asking for a token that would not help; other unclean paths still ask for one.
+func TestUncleanOpenPathsNeedNoToken(t *testing.T) {
+	tokens, err := LoadTokens(testTokenFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens})
+	for _, tt := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"//healthz", http.StatusNotFound, `such as \"/healthz\"`},
+		{"/x/../healthz", http.StatusNotFound, `such as \"/healthz\"`},
+		{"/v1/./healthz", http.StatusUnauthorized, "unauthorized"},
+		{"//metrics", http.StatusUnauthorized, "unauthorized"},
+		{"//v1/streams/s", http.StatusUnauthorized, "unauthorized"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, err := http.Get(e.ts.URL + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("GET %s without a token: %d %s, want %d with %s", tt.path, resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
+	}
+}

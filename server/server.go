@@ -175,8 +175,11 @@ type Server struct {
 	hosts atomic.Pointer[[]string] // Options.AllowHosts, or what SetAllowHosts set since
 	// corsMethods are the methods of the routes, for the CORS preflight.
 	corsMethods string
-	// unclean answers a path of the API that is not clean (ServeHTTP).
-	unclean http.Handler
+	// unclean answers a path of the API that is not clean (ServeHTTP); uncleanOpen
+	// answers so, needing no token, one whose clean path is a route that needs none
+	// (uncleanOpenPaths): a 401 would ask for a token that does not help.
+	unclean, uncleanOpen http.Handler
+	uncleanOpenPaths     map[string]bool
 
 	forwarder *http.Client  // to the leader, for a cluster node (cluster.go)
 	readFloor atomic.Uint64 // reads of this node's copy wait until it applied this Raft index
@@ -361,16 +364,18 @@ func (s *Server) routes() {
 		h: func(http.ResponseWriter, *http.Request) error {
 			return errNotFound("no such route: GET /v1/ lists them")
 		}}))
-	s.unclean = s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true, local: true,
-		h: func(_ http.ResponseWriter, r *http.Request) error {
-			p := r.URL.EscapedPath()
-			clean := cleanPath(p)
-			if clean == "/v1" {
-				return errNotFound("no such route: %q lists the routes", "/v1/")
-			}
-			return errNotFound("no such route: the path %q has an empty or a dot segment; the API takes clean paths "+
-				"only, such as %q (a name that is . or .. goes as %%2E or %%2E%%2E)", p, clean)
-		}})
+	unclean := func(_ http.ResponseWriter, r *http.Request) error {
+		p := r.URL.EscapedPath()
+		clean := cleanPath(p)
+		if clean == "/v1" {
+			return errNotFound("no such route: %q lists the routes", "/v1/")
+		}
+		return errNotFound("no such route: the path %q has an empty or a dot segment; the API takes clean paths "+
+			"only, such as %q (a name that is . or .. goes as %%2E or %%2E%%2E)", p, clean)
+	}
+	s.unclean = s.wrap(route{name: "unknown", access: access{scope: ScopeRead, noData: true}, lenient: true, local: true, h: unclean})
+	s.uncleanOpen = s.wrap(route{name: "unknown", lenient: true, local: true, h: unclean})
+	s.uncleanOpenPaths = open
 	browser := s.opts.Browser
 	if browser == nil {
 		browser = http.HandlerFunc(s.apiIndex)
@@ -398,6 +403,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// redirected to /v1/ with an HTML body: it is refused as well.
 	if p := r.URL.EscapedPath(); strings.HasPrefix(p, "/") && r.Method != http.MethodConnect {
 		if clean := cleanPath(p); clean != p || clean == "/v1" {
+			if s.uncleanOpenPaths[clean] {
+				s.uncleanOpen.ServeHTTP(w, r)
+				return
+			}
 			if clean == "/v1" || strings.HasPrefix(clean, "/v1/") || clean == "/metrics" || clean == "/healthz" {
 				s.unclean.ServeHTTP(w, r)
 				return
