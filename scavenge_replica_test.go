@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
@@ -25,6 +26,9 @@ import (
 // truncation and the append that came after it), or refused a link to it.
 func TestCopyOfAScavengedReplicaPrefix(t *testing.T) {
 	ctx := context.Background()
+	// The writes before the snapshot are only queued until apply: an event a later
+	// write names needs an id known when it is queued.
+	var linked uuid.UUID
 	for _, tc := range []struct {
 		name         string
 		before       func(s *pmd.Store) // the writes up to the snapshot
@@ -47,6 +51,19 @@ func TestCopyOfAScavengedReplicaPrefix(t *testing.T) {
 			_ = s.SetRetention(ctx, "L", pmd.Retention{TruncateBefore: 1})
 			_, _ = s.Link(ctx, "L", pmd.AtVersion(0), first.ID)
 		}, 2},
+		{"a dead link", func(s *pmd.Store) {
+			e0, e1 := ev("E", "i", 0), ev("E", "i", 1)
+			linked = e0.ID
+			_, _ = s.Append(ctx, "S", pmd.Any, e0, e1)
+			_, _ = s.Link(ctx, "L", pmd.NoStream, e0.ID)
+			_, _ = s.Link(ctx, "L", pmd.AtVersion(0), e1.ID)
+			_ = s.SetRetention(ctx, "S", pmd.Retention{TruncateBefore: 1})
+		}, func(s *pmd.Store) {
+			// At the snapshot only L's first link shows e0 (S's truncation hides
+			// it); L's truncation after the snapshot kills that link.
+			_, _ = s.Link(ctx, "M", pmd.NoStream, linked)
+			_ = s.SetRetention(ctx, "L", pmd.Retention{TruncateBefore: 1})
+		}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rl := &raftish{}
