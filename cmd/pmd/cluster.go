@@ -694,8 +694,12 @@ func newClusterCmd(g *globals, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "show or change the cluster the daemon at --addr belongs to",
-		Args:  wantArgs(0, 0, "a subcommand: status, join or remove"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		// A word that is no subcommand comes here as an argument: it is named.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &usageError{fmt.Sprintf("unknown subcommand %q: want status, join or remove", args[0])}
+			}
 			return &usageError{"want a subcommand: status, join or remove"}
 		},
 	}

@@ -99,3 +99,22 @@ func TestRaftTuningNeedsNodeID(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterSubcommands: pmd cluster names a word that is no subcommand of it, rather
+// than counting it as an argument.
+func TestClusterSubcommands(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster"}, "want a subcommand: status, join or remove"},
+		{[]string{"cluster", "stauts"}, `unknown subcommand "stauts": want status, join or remove`},
+		{[]string{"cluster", "list", "n1"}, `unknown subcommand "list": want status, join or remove`},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runPMD(t, context.Background(), tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Fatalf("pmd %v: exit %d, want %d, stderr lacks %q:\n%s", tt.args, code, exitUsage, tt.want, stderr)
+		}
+	}
+}
