@@ -38,7 +38,10 @@
 //
 // Exit codes: 0 done, 1 the command ran and failed (damage found, request refused, a
 // config file with problems), 2 a command line that does not make sense, 3 the command
-// could not run (daemon unreachable, store in use, a file it needs unreadable).
+// could not run (daemon unreachable, store in use, a file it needs unreadable). pmd
+// serve stopped by SIGINT or SIGTERM finishes the requests in flight, stops its process
+// managers and subscriptions and closes the store, then exits 0 (1 if a step failed); a second signal
+// meanwhile exits 1 at once (the log is safe: the next start replays it).
 package main
 
 import (
