@@ -19,37 +19,85 @@ import (
 // again after a deletion, its own stream too, the order of its last link). An event
 // whose streams were all deleted is in none. An id that is not stored fails with
 // *EventNotFoundError.
+//
+// It holds every stream the event is in, however many: EventStreamsPage lists them a
+// page at a time. It reads them a page at a time too, and stops with ctx's error once
+// ctx is done.
 func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error) {
+	const chunk = 1024
+	var out []string
+	for after := uint64(0); ; {
+		page, next, err := s.EventStreamsPage(ctx, id, after, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == 0 {
+			break
+		}
+		after = next
+	}
+	// Linked twice while visible (the store never does, an index may hold it): the
+	// stream comes once, at its last link.
+	if len(out) > 1 {
+		last := make(map[string]int, len(out))
+		for i, name := range out {
+			last[name] = i
+		}
+		if len(last) < len(out) {
+			kept := out[:0]
+			for i, name := range out {
+				if last[name] == i {
+					kept = append(kept, name)
+				}
+			}
+			out = kept
+		}
+	}
+	return out, nil
+}
+
+// EventStreamsPage lists the streams EventStreams lists a page at a time: at most limit
+// of them (limit ≥ 1), those after the cursor after, and next, the cursor of the page
+// after this one, 0 when there is none. The first page has after 0 and starts with the
+// stream the event was written to, if it still shows it; a cursor is a position in the
+// log (the event's, then its links'), so a page is the same whatever was linked or
+// deleted since the page before it. A stream the index holds two visible links into
+// (which the store never writes) comes at each of them; EventStreams lists it once.
+//
+// A page costs a lookup of the event, a read of its record and a lookup of the state of
+// each link's stream from after on, until one past the page is found: links whose
+// streams no longer show the event are read and left out, so a page can read more links
+// than it lists. Each link is read only while ctx is not done; ctx's error fails the
+// page. An id that is not stored fails with *EventNotFoundError, a limit below 1 with
+// *InvalidArgumentError.
+func (s *Store) EventStreamsPage(ctx context.Context, id uuid.UUID, after uint64, limit int) (streams []string, next uint64, err error) {
+	if limit < 1 {
+		return nil, 0, invalid("limit", "must be at least 1, got %d", limit)
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := s.visible(ctx); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	pos, ok, err := s.idx.Lookup(id)
 	if err != nil {
-		return nil, s.storeErr(err)
+		return nil, 0, s.storeErr(err)
 	}
 	if !ok {
-		return nil, &EventNotFoundError{ID: id}
+		return nil, 0, &EventNotFoundError{ID: id}
 	}
 	// The index keeps no stream per event (4 bytes per event for a rare question): the
 	// log record has it.
 	r, err := s.log.Read(pos)
 	if err != nil {
-		return nil, s.storeErr(err)
+		return nil, 0, s.storeErr(err)
 	}
 	if r.Kind != pmdlog.KindEvent {
-		return nil, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
+		return nil, 0, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
 	}
 	own := r.Event.Stream
-	var out []string
-	// First only if the stream still shows the version it was written at: linked back
-	// into the stream after a deletion, it is there in the order of that link.
-	st, err := s.idx.Stream(own)
-	if err != nil {
-		return nil, s.storeErr(err)
-	}
 	// A max age hides the event from a stream's reads at once, by its timestamp, though
 	// the event dies only at the next scavenge: a stream whose reads no longer show it
 	// is not listed, as ReadStream decides it.
@@ -58,33 +106,46 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 		return st.Retention.MaxAge > 0 &&
 			time.Unix(0, r.Event.Timestamp).Before(now.Add(-time.Duration(st.Retention.MaxAge)))
 	}
-	if v := r.Event.Version; v >= st.First && v < st.Next && !aged(st) {
-		out = append(out, own)
-	}
-	linked, err := s.idx.LinkedInto(nil, pos)
+	// Its own stream only if it still shows the version the event was written at:
+	// linked back into the stream after a deletion, it is there in the order of that
+	// link. Decided on every page, so that a link into it is left out on every page
+	// when it comes first.
+	st, err := s.idx.Stream(own)
 	if err != nil {
-		return nil, s.storeErr(err)
+		return nil, 0, s.storeErr(err)
 	}
-	for _, name := range linked {
-		lst, err := s.idx.Stream(name)
-		if err != nil {
-			return nil, s.storeErr(err)
-		}
-		if !aged(lst) {
-			out = append(out, name)
-		}
+	ownShown := r.Event.Version >= st.First && r.Event.Version < st.Next && !aged(st)
+	if after < pos && ownShown {
+		streams = append(streams, own)
+		next = pos
 	}
-	// Shown as written, the event cannot have been linked into its own stream as well,
-	// but should an index hold such a link, the stream comes once, first.
-	if len(out) > 1 && out[0] == own {
-		for i := 1; i < len(out); i++ {
-			if out[i] == own {
-				out = append(out[:i], out[i+1:]...)
-				break
-			}
+	// The links after the cursor, one past the page to know whether there is a next.
+	var more bool
+	var done error
+	err = s.idx.Links(pos, max(after, pos), func(l index.Link) (bool, error) {
+		if done = ctx.Err(); done != nil {
+			return false, nil
 		}
+		if l.Hidden || aged(l.State) || ownShown && l.Stream == own {
+			return true, nil
+		}
+		if len(streams) == limit {
+			more = true
+			return false, nil
+		}
+		streams, next = append(streams, l.Stream), l.Position
+		return true, nil
+	})
+	if err != nil {
+		return nil, 0, s.storeErr(err)
 	}
-	return out, nil
+	if done != nil {
+		return nil, 0, done
+	}
+	if !more {
+		next = 0
+	}
+	return streams, next, nil
 }
 
 // Caused returns the events caused by the event with id id, in log order, at most limit

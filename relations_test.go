@@ -35,6 +35,27 @@ func eventStreams(t testing.TB, s *pmd.Store, id uuid.UUID) []string {
 	return streams
 }
 
+// eventStreamsPaged lists the streams of the event id with EventStreamsPage, limit a
+// page, checking that every page but the last is full.
+func eventStreamsPaged(t testing.TB, s *pmd.Store, id uuid.UUID, limit int) []string {
+	t.Helper()
+	var out []string
+	for after := uint64(0); ; {
+		page, next, err := s.EventStreamsPage(context.Background(), id, after, limit)
+		if err != nil {
+			t.Fatalf("EventStreamsPage(after %d, limit %d): %v", after, limit, err)
+		}
+		out = append(out, page...)
+		if next == 0 {
+			return out
+		}
+		if len(page) != limit {
+			t.Fatalf("EventStreamsPage(after %d, limit %d) gave %d streams and next %d: a page with a next is full", after, limit, len(page), next)
+		}
+		after = next
+	}
+}
+
 func caused(t testing.TB, s *pmd.Store, id uuid.UUID, limit int) []uuid.UUID {
 	t.Helper()
 	events, err := s.Caused(context.Background(), id, limit)
@@ -96,6 +117,13 @@ func TestEventStreams(t *testing.T) {
 				}
 			} else if got := eventStreams(t, s, fact.ID); !slices.Equal(got, steps[n].want) {
 				t.Fatalf("EventStreams = %q, want %q", got, steps[n].want)
+			}
+			// EventStreamsPage gives the same streams, a page at a time, whatever the
+			// page's size.
+			for limit := 1; steps[n].want != nil && limit <= len(steps[n].want)+1; limit++ {
+				if got := eventStreamsPaged(t, s, fact.ID, limit); !slices.Equal(got, steps[n].want) {
+					t.Fatalf("EventStreamsPage by %d = %q, want %q", limit, got, steps[n].want)
+				}
 			}
 			// Every stream it names reads it; nothing else does.
 			for _, info := range streams(t, s, "", "", 100) {

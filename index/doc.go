@@ -22,7 +22,9 @@
 //     Caused, which list positions ascending, leave dead events out.
 //   - Erased reports the erase marks of a stream, kept in memory for every read.
 //   - LinkedInto lists the streams an event was linked into and is still visible in, in
-//     link order; Caused lists the events that named it as their causation parent.
+//     link order; Links gives its links one at a time from a position on, those hidden
+//     since marked, so that a page of them costs in proportion to the page; Caused lists
+//     the events that named it as their causation parent.
 //   - Memory is bounded by Options.CacheSize (the block cache), the overlays (the newest
 //     entries, in Go structures: about 16 MiB each, the one taking batches and at most
 //     four full ones waiting to be handed to pebble) and at most four memtables

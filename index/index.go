@@ -1222,6 +1222,72 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 	return dst, nil
 }
 
+// Link is a link of an event into a stream, as Links gives it.
+type Link struct {
+	Stream string
+	// Position is the link record's position in the log: Links after it gives the
+	// links after this one.
+	Position uint64
+	// Hidden says that the stream no longer holds the event through this link: it
+	// was deleted or its retention dropped the link's version since.
+	Hidden bool
+	// State is the stream's state as Links found it.
+	State StreamState
+}
+
+// Links calls fn with each link of the event at position event whose record is after
+// position after (0 for all), in log order, until fn returns false or an error, which
+// Links returns. A link whose stream no longer holds the event through it comes too,
+// Hidden: the caller counts what it keeps, and can stop (a context done) however many
+// links are hidden. Each link costs a lookup of its stream's state, given with it. Its
+// overlays' links are taken from position after on only, so that a page of an event's
+// links costs in proportion to the page, not to every link of the event.
+//
+// fn runs while Links holds the index's shared lock, so it must not call the Index
+// (see Caused).
+func (x *Index) Links(event, after uint64, fn func(Link) (more bool, err error)) error {
+	if err := x.enter(); err != nil {
+		return err
+	}
+	defer x.exit()
+	ov, cut := x.ovLinksAfter(event, after)
+	visit := func(l ovLink) (bool, error) {
+		st, err := x.stream(l.stream)
+		if err != nil {
+			return false, err
+		}
+		hidden := l.version < st.First || l.version >= st.Next
+		return fn(Link{Stream: l.stream, Position: l.pos, Hidden: hidden, State: st})
+	}
+	if after < cut {
+		it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: pairKey(nil, spaceLinked, event, after+1), UpperBound: pairKey(nil, spaceLinked, event, cut+1)})
+		if err != nil {
+			return x.errorf("index: links of %d: %w", event, err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			version, stream, err := decodeLinked(it.Value())
+			if err != nil {
+				it.Close()
+				return x.errorf("index: links of %d: %w", event, err)
+			}
+			more, err := visit(ovLink{pos: suffix64(it.Key()), version: version, stream: stream})
+			if err != nil || !more {
+				it.Close()
+				return err
+			}
+		}
+		if err := it.Close(); err != nil {
+			return x.errorf("index: links of %d: %w", event, err)
+		}
+	}
+	for _, l := range ov {
+		if more, err := visit(l); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 // links returns the links of the event at position event, in log order: pebble's up to
 // the cut, then the overlays'.
 func (x *Index) links(event uint64) ([]ovLink, error) {

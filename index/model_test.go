@@ -539,6 +539,30 @@ func checkRelations(t *testing.T, x *Index, m *model) {
 		if got, want := must(x.LinkedInto(nil, e.pos)), m.linkedInto(e.pos); !slices.Equal(got, want) {
 			t.Fatalf("LinkedInto(%d) = %q, want %q", e.pos, got, want)
 		}
+		// Links gives the same, hidden links marked (a stream linked twice while
+		// visible comes at each link), and a page after a link's position goes on
+		// from it.
+		var all []Link
+		if err := x.Links(e.pos, 0, func(l Link) (bool, error) { all = append(all, l); return true, nil }); err != nil {
+			t.Fatal(err)
+		}
+		var visible []string
+		for i, l := range all {
+			if !l.Hidden {
+				visible = slices.DeleteFunc(visible, func(s string) bool { return s == l.Stream })
+				visible = append(visible, l.Stream)
+			}
+			var next []Link
+			if err := x.Links(e.pos, l.Position, func(l Link) (bool, error) { next = append(next, l); return false, nil }); err != nil {
+				t.Fatal(err)
+			}
+			if want := all[i+1 : min(i+2, len(all))]; !slices.Equal(next, want) {
+				t.Fatalf("Links(%d) after %d = %+v, want %+v", e.pos, l.Position, next, want)
+			}
+		}
+		if want := m.linkedInto(e.pos); !slices.Equal(visible, want) {
+			t.Fatalf("Links(%d) shows %q, want %q", e.pos, visible, want)
+		}
 		for _, limit := range []int{0, 1, 2} {
 			var got []uint64
 			if err := x.Caused(e.pos, 0, func(child uint64) (bool, error) {

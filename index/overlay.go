@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -340,6 +341,19 @@ func (x *Index) ovLinks(pos uint64) (links []ovLink, cut uint64) {
 	x.ov.mu.RLock()
 	defer x.ov.mu.RUnlock()
 	x.ov.oldest(func(o *overlay) { links = append(links, o.links[pos]...) })
+	return links, x.ov.cut()
+}
+
+// ovLinksAfter returns the overlays' links of the event at pos whose records are after
+// position after, in log order, and the cut.
+func (x *Index) ovLinksAfter(pos, after uint64) (links []ovLink, cut uint64) {
+	x.ov.mu.RLock()
+	defer x.ov.mu.RUnlock()
+	x.ov.oldest(func(o *overlay) {
+		ls := o.links[pos]
+		i, _ := slices.BinarySearchFunc(ls, after, func(l ovLink, after uint64) int { return cmp.Compare(l.pos, after+1) })
+		links = append(links, ls[i:]...)
+	})
 	return links, x.ov.cut()
 }
 

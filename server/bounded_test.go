@@ -466,6 +466,8 @@ func TestEventStreamsBoundedInBytes(t *testing.T) {
 	}{
 		{"by bytes", Options{PageBytes: 8 << 10}, 60, 0, true},
 		{"by count", Options{MaxLimit: 5}, 10, 5, true},
+		{"one past the count", Options{MaxLimit: 5}, 5, 5, true},
+		{"exactly the count", Options{MaxLimit: 5}, 4, 5, false},
 		{"all of them", Options{PageBytes: 8 << 10}, 10, 11, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

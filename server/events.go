@@ -40,14 +40,15 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	streams, err := s.store.EventStreams(ctx, id)
+	// At most a page of the streams: an event can be linked into any number of them.
+	all, more, err := s.store.EventStreamsPage(ctx, id, 0, s.opts.MaxLimit)
 	if err != nil {
 		return err
 	}
-	all := append([]string{}, streams...)
-	if s.opts.Processes != nil {
+	if more == 0 && s.opts.Processes != nil {
 		// The store knows every process stream an event is linked into; a Processes
-		// implementation may know of more.
+		// implementation may know of more, listed after them (so past a page the store
+		// filled).
 		held, err := s.opts.Processes.Holding(ctx, ev)
 		if err != nil {
 			return err
@@ -86,6 +87,9 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 		}
 		size += len(data) + 1
 		out.Streams = append(out.Streams, name)
+	}
+	if more != 0 {
+		out.StreamsTruncated = true
 	}
 	// Each caused event is read as it is listed: those past the page are not read.
 	for c, err := range s.store.CausedSeq(ctx, id) {
