@@ -168,7 +168,7 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 		// removed but by crash repair, from the end): planned as a first segment cut to
 		// nothing, a run of void records.
 		p.missing = filepath.Join(dir, segmentName(1))
-		segs = append([]segFile{{first: 1, path: p.missing, uid: -1, gid: -1}}, segs...)
+		segs = append([]segFile{{first: 1, path: p.missing, uid: -1, gid: -1, missing: true}}, segs...)
 	}
 	for _, f := range segs {
 		p.sizes[f.path] = f.size

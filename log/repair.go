@@ -283,6 +283,16 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 	var laterSeg string
 	var loss string
 	for i := n - 1; i >= 0; i-- {
+		if segs[i].missing {
+			// No later segment holds a commit: the log ends where the missing first
+			// segment did (see missingFirst).
+			p, err := missingFirst(segs[i], segs[i+1].first, replayed)
+			if err != nil {
+				return nil, err
+			}
+			parsed = append(parsed, p)
+			break
+		}
 		sealed := i < n-1
 		p, err := parseSegment(segs[i], sealed, laterStart, laterProof)
 		if err != nil {
@@ -425,6 +435,33 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 	}
 	return plan, nil
 }
+
+// missingFirst is the parsed form of f, a first segment whose file is missing (offline
+// only), followed by a segment starting at next, where planCut reaches it: it is never
+// opened, and counts as a sealed segment that is whole and ends at a commit, for
+// positions 1 to next-1 were synced before the file of position next was created (every
+// way the log starts a segment syncs the one before first). It is not an empty segment:
+// the log would be cut to nothing and the next writes would take those positions again.
+// planOffline voids them, the last void record a commit; in a cluster node's log
+// (replayed not nil) that record carries no Raft index, so the plan fails unless Raft
+// writes none of those positions again at the next start (see endAtIntactCommit).
+func missingFirst(f segFile, next uint64, replayed func() (uint64, error)) (*parsedSegment, error) {
+	last := next - 1
+	if replayed != nil {
+		what := fmt.Sprintf("a cluster node's log whose first segment file %s is missing would end at the void records of its positions 1 to %d, which carry no Raft index", f.path, last)
+		above, err := replayed()
+		if err != nil {
+			return nil, fmt.Errorf("%s, and which of them the cluster writes again cannot be told: %w; %s", what, err, rebuildNode)
+		}
+		if above < last {
+			return nil, fmt.Errorf("%s, and the cluster writes the positions after %d again at the next start: %s", what, above, rebuildNode)
+		}
+	}
+	return &parsedSegment{file: f, lastCommit: int(last) - 1, replicaEnd: true}, nil
+}
+
+// rebuildNode says how to rebuild a cluster node whose log a repair cannot end right.
+const rebuildNode = "rebuild this node from the cluster instead (remove it from the cluster with pmd cluster remove and its node id, then start it with an empty data directory and --join)"
 
 // cutOffline makes ce, the damage or count mismatch Open refuses in p, the torn end of
 // the log for an offline repair: p keeps the entries before it, the segments after p

@@ -96,6 +96,9 @@ type segFile struct {
 	path     string
 	size     int64
 	uid, gid int // the file's owner, found with its size; -1 on a system without owners
+	// missing, offline only (planOffline), is a first segment whose file is missing,
+	// planned as there: never opened (see planCut).
+	missing bool
 }
 
 // listSegments returns the segment files in dir in position order, with their sizes,
