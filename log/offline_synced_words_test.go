@@ -37,3 +37,46 @@ func TestOfflineCutNamesSyncedWritesAsSynced(t *testing.T) {
 		t.Errorf("the cut's reason %q, want it to name the 2 records past the damage as of later synced writes", reason)
 	}
 }
+
+// TestOfflineCutNamesTheDamagedWritesRecords: the offline cut past framing damage in a
+// segment synced whole takes the records past the damage of the damaged record's own
+// write, which had been synced with the segment, and committed if a later synced write
+// follows. It called them "the same unfinished write", the words for what a crash repair
+// cuts of a torn write.
+func TestOfflineCutNamesTheDamagedWritesRecords(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		back uint64 // the damaged record, the first of its write of 3, is back positions before the last
+		want string
+	}{
+		{"a later synced write follows", 5, "2 whole record(s) past the damage of the damaged record's write, which was committed and synced"},
+		{"the segment's last write", 2, "2 whole record(s) past the damage of the damaged record's write, synced with the segment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			last := crashAfterRollover(t, dir, 3, false)
+			path, off, size := entryAt(t, dir, last-tc.back)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clear(b[off : off+int64(size)])
+			if err := os.WriteFile(path, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			plan, err := PlanRepair(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reason string
+			for _, a := range plan.Actions {
+				if a.Op == RepairCut && a.Segment == path {
+					reason = a.Reason
+				}
+			}
+			if !strings.Contains(reason, tc.want) || strings.Contains(reason, "unfinished") {
+				t.Errorf("the cut's reason %q, want it to say %q, and nothing unfinished", reason, tc.want)
+			}
+		})
+	}
+}

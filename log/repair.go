@@ -38,6 +38,8 @@ type parsedSegment struct {
 	trimmed    int             // whole records cut from the prefix by cutOffline
 	replicaCut string          // why endAtIntactCommit cut damaged records, or ""
 	replicaEnd bool            // endAtIntactCommit has placed the end
+	sealed     bool            // another segment file follows: the segment was synced whole
+	laterProof uint64          // the largest proof of the valid records in the later segments
 }
 
 // found is a valid record found past damaged bytes by trying every offset.
@@ -94,7 +96,7 @@ func parseSegment(f segFile, sealed bool, laterStart, laterProof uint64) (*parse
 	if err != nil {
 		return nil, err
 	}
-	p := &parsedSegment{file: f, lastCommit: -1}
+	p := &parsedSegment{file: f, lastCommit: -1, sealed: sealed, laterProof: laterProof}
 	p.file.size = int64(len(b))
 	var ents []framed
 	var frameErr string
@@ -596,7 +598,18 @@ func describe(p *parsedSegment, kept int) string {
 				synced++
 			}
 		}
-		if same > 0 {
+		switch {
+		case same == 0:
+		case synced > 0 || p.laterProof > p.damagePos:
+			// Only an offline cut past a refusal takes these: a later synced write
+			// began once the damaged record's write had returned.
+			parts = append(parts, fmt.Sprintf("%d whole record(s) past the damage of the damaged record's write, which was committed and synced", same))
+		case p.sealed:
+			// Likewise: the segment was synced whole before the next file was created;
+			// their write may have gone on in that file, so whether it was committed is
+			// not known.
+			parts = append(parts, fmt.Sprintf("%d whole record(s) past the damage of the damaged record's write, synced with the segment", same))
+		default:
 			parts = append(parts, fmt.Sprintf("%d whole record(s) of the same unfinished write past the damage", same))
 		}
 		if synced > 0 {
