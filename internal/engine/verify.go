@@ -288,6 +288,13 @@ func (r *VerifyReport) openIndex() (*index.Index, error) {
 	switch {
 	case err == nil:
 		if held, ce, ok := parseLostMarker(why); ok {
+			if _, err := os.Stat(filepath.Join(r.Dir, RaftDir)); err == nil {
+				// As Open does: a cluster node's positions are the cluster's, written
+				// again by Raft, not filled.
+				r.problem("lost records (%s): the next start reports the loss and rebuilds the index from the log, and this cluster node applies the lost entries again from Raft, writing the positions up to %d that the log no longer holds again",
+					ce.Reason, held)
+				return nil, nil
+			}
 			r.problem("lost records (%s): the next start fills the positions up to %d that the log no longer holds with void records, reports the loss and rebuilds the index from the log",
 				ce.Reason, held)
 			return nil, nil
