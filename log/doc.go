@@ -46,7 +46,10 @@
 //     in a segment that a later segment file follows, the plan goes past it for the
 //     operator to accept: damaged last records become void records, and framing damage
 //     or records missing before the next file's name are cut with the later files, the
-//     cut naming the positions lost. PlanReplicaRepair, for a cluster node's log, cuts
+//     cut naming the positions lost. So is framing damage in the last segment that later
+//     synced writes show durable (Open refuses it): the records past it cannot be framed
+//     from a known entry start and are cut with it, the cut's Written naming the last
+//     position they show written. PlanReplicaRepair, for a cluster node's log, cuts
 //     instead of voiding what would follow the last intact commit record (which carries
 //     the Raft index the store applied) if Raft writes it again at the next start.
 //   - Options.ReadOnly opens a log that no process has open without changing a file, for

@@ -41,7 +41,14 @@ type RepairAction struct {
 	// two damages are not counted, so there may be more. Restoring the segment from a
 	// copy may keep them.
 	Unconfirmed int
-	Reason      string
+	// Written, for the cut of framing damage in the last segment that later synced
+	// writes show durable (RepairCut), is the last position the records past the damage
+	// show written by a write that ended (0 if none, or another cut): the positions from
+	// the cut's to it held acknowledged records, which the cut loses, and that no later
+	// write may take again. Records that look intact past framing damage are never kept:
+	// no entry start is known past it to frame them from.
+	Written uint64
+	Reason  string
 }
 
 // String describes the action for a person deciding whether to apply it.
@@ -115,9 +122,11 @@ type rewrite struct {
 // positions (Kept; see recoverRun for which records count as found), and a void record is
 // written at each of the other positions (Records, from Voided), the bytes the rewrite
 // does not copy as they are being quarantined; a missing first segment file is planned
-// so, as that file there and empty (Apply creates it). It fails with a *CorruptError for
-// framing damage in the last segment that a later write shows durable (as Open does),
-// and with other errors for files it cannot read.
+// so, as that file there and empty (Apply creates it). Framing damage in the last
+// segment that a later write shows durable (which Open refuses) is cut there too, the records past it with it: they look intact, but none can be framed
+// from a known entry start (an event's data may hold bytes that look like records), and
+// the cut's Written says the last position they show written. It fails with other errors
+// for files it cannot read.
 // progress, if not nil, is called after each segment read with the bytes read so far
 // and the bytes to read: a big log takes minutes.
 func PlanRepair(dir string, progress func(done, total int64)) (*RepairPlan, error) {
@@ -194,6 +203,7 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 	if n := len(p.Actions); cut.loss != "" && n > 0 {
 		// The cut nearest the damage says what Open refused and what accepting it loses.
 		p.Actions[n-1].Reason += "; " + cut.loss
+		p.Actions[n-1].Written = cut.written
 	}
 
 	// Every kept record is checked; a damaged one becomes a void record. Its commit flag

@@ -382,7 +382,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		// Past damage, crash repair must recognise every record the decoder accepts.
 		e := append([]byte{0}, binary.AppendUvarint(nil, uint64(len(b)))...)
-		want := []found{{off: 1, pos: r.Position, start: writeStart(&r), proof: proof(b, writeStart(&r))}}
+		want := []found{{off: 1, pos: r.Position, start: writeStart(&r), proof: proof(b, writeStart(&r)), commit: r.Commit}}
 		if got := resync(append(e, b...), 0, r.Position); !reflect.DeepEqual(got, want) {
 			t.Fatalf("resync of accepted %x = %+v, want %+v", b, got, want)
 		}

@@ -44,10 +44,11 @@ type parsedSegment struct {
 
 // found is a valid record found past damaged bytes by trying every offset.
 type found struct {
-	off   int64
-	pos   uint64
-	start uint64 // effective write start
-	proof uint64 // see proof
+	off    int64
+	pos    uint64
+	start  uint64 // effective write start
+	proof  uint64 // see proof
+	commit bool
 }
 
 // writeStart is the position of the first record of r's Write call; a record that does
@@ -202,7 +203,7 @@ func resync(b []byte, off int, minPos uint64) []found {
 		if ok && len(raw) >= headerSize && headerError(raw) == "" {
 			if r, err := DecodeRecord(raw); err == nil && r.Position >= minPos {
 				start := writeStart(&r)
-				out = append(out, found{off: int64(off), pos: r.Position, start: start, proof: proof(raw, start)})
+				out = append(out, found{off: int64(off), pos: r.Position, start: start, proof: proof(raw, start), commit: r.Commit})
 				off += n
 				continue
 			}
@@ -229,6 +230,7 @@ type repairPlan struct {
 	truncate *Repair         // the cut in the segment that becomes (or precedes) the tail
 	damage   []*CorruptError // damaged records kept, in position order
 	loss     string          // offline only: why the cut removes records that were durable
+	written  uint64          // offline only: the last position a cut past damage in the last segment shows written, 0 if none
 }
 
 func (p *repairPlan) repairs() []Repair {
@@ -251,7 +253,9 @@ func (p *repairPlan) repairs() []Repair {
 // where its record count does not reach (or goes past) the next file's name, the later
 // segment files are removed, and plan.loss says what durable records that loses;
 // damaged records whose framing holds at the end of a sealed segment are kept (to be
-// replaced by void records) instead of refused.
+// replaced by void records) instead of refused. Framing damage in the last segment that
+// a later write shows durable is cut the same way: the records past it cannot be framed
+// from a known entry start, and plan.written says the last position they show written.
 func planRepair(segs []segFile, keep uint64, offline bool) (*repairPlan, error) {
 	return planCut(segs, keep, offline, nil)
 }
@@ -284,6 +288,7 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 	var laterStart, laterProof, laterPos uint64
 	var laterSeg string
 	var loss string
+	var written uint64
 	for i := n - 1; i >= 0; i-- {
 		if segs[i].missing {
 			// No later segment holds a commit: the log ends where the missing first
@@ -357,12 +362,15 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 			p.commitEnd = p.ends[p.lastCommit]
 		}
 		if refusal != nil {
-			if !offline || !sealed {
-				// Damage in the last segment that a later write shows durable is refused
-				// offline too: what it framed, and so what a cut there loses, is unknown.
+			if !offline {
 				return nil, refusal
 			}
-			if loss, err = p.cutOffline(refusal, segs[i+1:], replayed); err != nil {
+			if !sealed {
+				// Framing damage in the last segment that a later write shows durable:
+				// the records past it are cut with it (see lastWritten).
+				written = p.lastWritten()
+			}
+			if loss, err = p.cutOffline(refusal, segs[i+1:], written, replayed); err != nil {
 				return nil, err
 			}
 			laterStart, laterProof, laterPos = 0, 0, 0
@@ -388,7 +396,7 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 
 	c := n - len(parsed) // index of the segment holding the cut
 	cp := parsed[len(parsed)-1]
-	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1, loss: loss}
+	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1, loss: loss, written: written}
 	cutAt := cp.commitEnd
 	if cutAt == cp.file.size && c+1 < n && segs[c+1].first == plan.last+1 {
 		// Nothing to cut in segment c: keep its successor, emptied, as the tail, the
@@ -468,8 +476,10 @@ const rebuildNode = "rebuild this node from the cluster instead (remove it from 
 // cutOffline makes ce, the damage or count mismatch Open refuses in p, the torn end of
 // the log for an offline repair: p keeps the entries before it, the segments after p
 // (after) are to be removed, and every damaged record kept counts as committed (it
-// becomes a void record, the last one a commit). It returns what the cut loses.
-func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replayed func() (uint64, error)) (string, error) {
+// becomes a void record, the last one a commit). written, for framing damage in the last
+// segment, is the last position the records past it show written (lastWritten). It
+// returns what the cut loses.
+func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, written uint64, replayed func() (uint64, error)) (string, error) {
 	if k := int(ce.Position - p.file.first); p.damage == "" && k < len(p.offs) {
 		// Too many records for the next file's name: cut at the first extra one.
 		p.trimmed = len(p.offs) - k
@@ -506,7 +516,43 @@ func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, replayed f
 	if len(after) > 0 {
 		lost += ", with the segment files from " + after[0].path + " on"
 	}
+	if written >= kept {
+		// The last segment: its records past the damage are intact, but none can be
+		// framed from a known entry start (an event's data may hold bytes that look like
+		// whole records of the positions after it), so none is kept.
+		lost = fmt.Sprintf("positions %d to %d are lost, among them records of writes acknowledged after the damaged bytes had been synced: "+
+			"the records past the damage look intact, but no entry start is known past it to frame them from (an event's data may hold bytes that look like records), so none is kept (the quarantine holds their bytes)", kept, written)
+		if replayed != nil {
+			lost += "; on a cluster node Raft applies again, at the next start, the entries after the Raft index of the last commit record kept, writing those positions again " +
+				"(a node whose store then ends behind its newest snapshot copies the records from another member; if no member holds them, remove the node from the cluster with pmd cluster remove and its node id, then start it with an empty data directory and --join)"
+		}
+	}
 	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, p.file.path, ce.Offset, ce.Position, ce.Reason), nil
+}
+
+// minEntry is the fewest bytes an entry takes: a length prefix and a record header.
+const minEntry = 1 + headerSize
+
+// lastWritten returns the last position that the whole valid records found past p's
+// framing damage show written by a write that ended: a commit record's own, or the one
+// before a record's write start. A record whose position is past what the bytes from the
+// damage to it can hold (every entry takes at least minEntry bytes) lies in an event's
+// data and shows nothing; a record within that bound may too, so the result is at most
+// that many positions past the damage.
+func (p *parsedSegment) lastWritten() uint64 {
+	var n uint64
+	for _, f := range p.later {
+		if f.pos-p.damagePos > uint64(f.off-p.validEnd)/minEntry {
+			continue
+		}
+		if f.commit {
+			n = max(n, f.pos)
+		}
+		if f.start > p.damagePos {
+			n = max(n, f.start-1)
+		}
+	}
+	return n
 }
 
 // endAtIntactCommit places the end of what p keeps, for the offline repair of a cluster

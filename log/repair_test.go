@@ -792,7 +792,7 @@ func TestResyncFindsEveryRecordForm(t *testing.T) {
 			for _, junk := range [][]byte{nil, {0}, {0, 0, 0}, {0x7f, 1, 2, 3, 4, 5}} {
 				b := append(append([]byte(nil), junk...), e...)
 				got := resync(b, 0, 9)
-				want := []found{{off: int64(len(junk)), pos: 9, start: 8, proof: 8}}
+				want := []found{{off: int64(len(junk)), pos: 9, start: 8, proof: 8, commit: r.Commit}}
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("after %x: resync = %+v, want %+v", junk, got, want)
 				}

@@ -41,9 +41,16 @@ instead, for Raft to write it again), every removed byte is kept in a quarantine
 (DIR/quarantine-<UTC time>.bin unless
 --quarantine names another: the next scavenge of a store that has erased data removes
 that one, so copy it out of DIR to keep it; a --quarantine file of another name stays), and the index is removed, to be rebuilt from the repaired
-log at the next start. A cut that takes positions the index held on disk (records that had
-been synced) is noted for the next start, which fills those positions with void records, so
-that no later write takes them, and reports their loss.`,
+log at the next start. Damage that breaks the framing of the log's last segment (a zeroed
+block, say) with records of later synced writes after it, which the start refuses, is cut:
+the log ends at the last write committed before it and every byte from there goes to the
+quarantine, the records past the damage with them (they look intact, but no entry start is
+known past the damage to frame them from); the preview names the positions lost and says
+that acknowledged writes are among them. A cut that takes positions the index held on disk,
+or that records past such damage show written (records that had been synced), is noted for
+the next start, which fills those positions with void records, so that no later write takes
+them, and reports their loss (on a cluster node Raft writes them again). A STORE_ID that does
+not read is damage a repair does not change: repair says what to do about it and exits 1.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if quarantine != "" && !yes {
@@ -81,8 +88,19 @@ func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) e
 		return &exitError{exitTrouble, offlineErr(err)}
 	}
 	defer plan.Close()
+	// Damage the repair leaves (a STORE_ID that does not read): the store does not
+	// start until the operator does what it says, so the command fails, after the log's
+	// repair if there is one.
+	var unrepaired error
+	if len(plan.Unrepaired) > 0 {
+		unrepaired = fmt.Errorf("the next start fails on damage that a repair does not change: %s", strings.Join(plan.Unrepaired, "; "))
+	}
 	lines := plan.Lines()
 	if len(lines) == 0 {
+		if unrepaired != nil {
+			fmt.Fprintf(stdout, "%s: nothing in the log to repair\n", dir)
+			return unrepaired
+		}
 		fmt.Fprintf(stdout, "%s: nothing to repair\n", dir)
 		return nil
 	}
@@ -92,7 +110,7 @@ func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}
 		fmt.Fprintf(stdout, "nothing changed; run \"pmd repair --yes %s\" to repair, keeping the removed bytes in a quarantine file\n", dir)
-		return nil
+		return unrepaired
 	}
 	q := quarantine
 	if q == "" {
@@ -109,7 +127,10 @@ func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) e
 	if engine.ScavengeRemoves(dir, q) {
 		fmt.Fprintf(stdout, "the next scavenge of a store that has erased data removes %s: copy it out of %s to keep it\n", q, dir)
 	}
-	return plan.Close()
+	if err := plan.Close(); err != nil {
+		return err
+	}
+	return unrepaired
 }
 
 // checkQuarantine refuses a --quarantine among the store's own files in dir: the

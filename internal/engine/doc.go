@@ -63,8 +63,11 @@
 //     with a failed write the log has not yet recovered from. The index skips a damaged
 //     record, so everything after it stays readable.
 //   - A repair (PlanRepair) whose cut of a single node's log takes positions the index
-//     held on disk leaves a RebuildFile naming the loss before it removes the index: the
-//     next Open fills those positions with void records and reports the loss, as above.
+//     held on disk, or positions that records of later synced writes past framing damage
+//     in the log's last segment show written (log.RepairAction.Written), leaves a
+//     RebuildFile naming the loss before it removes the index: the next Open fills those
+//     positions with void records and reports the loss, as above. A STORE_ID that does
+//     not read is listed in the plan's Unrepaired, with what to do about it.
 //   - Scavenge rewrites sealed segments without the bytes of dead and erased events,
 //     keeping every position; each segment is swapped atomically.
 //

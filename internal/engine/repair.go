@@ -36,19 +36,26 @@ type RepairPlan struct {
 	Dir     string
 	Actions []pmdlog.RepairAction // the log's, in the order Apply does them
 	Replica bool                  // the directory is a cluster node's (it has RaftDir)
+	// Unrepaired is the damage outside the log that the next start fails on and a
+	// repair does not change, each saying what to do about it: a STORE_ID that does not
+	// read (a new id, or the cluster's, is for the operator to choose).
+	Unrepaired []string
 
 	log     *pmdlog.RepairPlan
 	lock    *flock.Flock
 	applied bool
 	// lost, when not nil, is the loss of the synced records at positions lostFrom (the
-	// log's cut) to lostHeld (the index's on disk): lostBelowIndex.
+	// log's cut) to lostHeld (the index's on disk, or the last the log's records past
+	// its cut show written): lostBelowIndex.
 	lost               *pmdlog.CorruptError
 	lostFrom, lostHeld uint64
+	lostWhy            string // what shows that the records up to lostHeld had been synced
 }
 
 // PlanRepair takes the lock of the data directory dir (failing with an error matching
 // ErrLocked if a pmd has it open), reads its whole log and plans its repair, changing
-// nothing. A plan without Actions means there is nothing to repair. The error is for a
+// nothing. A plan without Actions means there is nothing in the log to repair (its
+// Unrepaired lists damage elsewhere that the next start fails on). The error is for a
 // directory that cannot be read or repaired, such as damage whose extent cannot be
 // known (a *log.CorruptError). Close the plan to release the lock. progress, if not
 // nil, is called from time to time and at the end with the bytes of the log read and to
@@ -106,6 +113,9 @@ func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
 	}
 	p := &RepairPlan{Dir: dir, Actions: lp.Actions, Replica: replica, log: lp, lock: lock}
+	if _, err := readID(dir); err != nil {
+		p.Unrepaired = append(p.Unrepaired, err.Error())
+	}
 	if !replica {
 		// A cluster node's positions are the cluster's: Raft applies the lost entries
 		// again at the next start, as after a crash.
@@ -122,13 +132,19 @@ func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
 // positions with void records, so that no later write takes them again (a subscriber
 // past them would never read it), and reports the loss. An index that cannot be read
 // says nothing (pmd verify reports it); nor does one a RebuildFile already condemns,
-// unless that names such a loss.
+// unless that names such a loss. A cut of framing damage in the log's last segment that
+// records of later synced writes past it show durable (log.RepairAction.Written) loses
+// the records up to the last position those show written, even above the index's
+// position (the index is flushed only from time to time): those positions are filled
+// the same way.
 func (p *RepairPlan) lostBelowIndex() {
 	var cut *pmdlog.RepairAction
+	var written uint64 // the last position the log's records past its cut show written
 	for i, a := range p.Actions {
 		if a.Op == pmdlog.RepairCut && (cut == nil || a.Position < cut.Position) {
 			cut = &p.Actions[i]
 		}
+		written = max(written, a.Written)
 	}
 	if cut == nil {
 		return
@@ -142,13 +158,24 @@ func (p *RepairPlan) lostBelowIndex() {
 			idx.Close()
 		}
 	}
-	if held < cut.Position {
+	if held < cut.Position && written < cut.Position {
 		return
 	}
-	p.lostFrom, p.lostHeld = cut.Position, held
+	// The index's position on disk says the records up to it had been synced; records
+	// of later synced writes past framing damage in the log's last segment (a cut past
+	// a refusal) say the records up to the last they show written had been.
+	shown := fmt.Sprintf("the index held position %d on disk", held)
+	switch {
+	case written > held:
+		shown = fmt.Sprintf("records of writes made after the damaged bytes were synced, past the damage, show position %d written", written)
+		held = written
+	case written == held:
+		shown += ", and records of later writes past the damage show it written"
+	}
+	p.lostFrom, p.lostHeld, p.lostWhy = cut.Position, held, shown
 	p.lost = &pmdlog.CorruptError{Segment: cut.Segment, Offset: cut.Offset,
-		Reason: fmt.Sprintf("a repair cut the log after position %d, but the index held position %d on disk: the synced records from position %d to %d are lost; "+
-			"their positions are filled with void records, so that no later write takes them again", cut.Position-1, held, cut.Position, held)}
+		Reason: fmt.Sprintf("a repair cut the log after position %d, but %s: the synced records from position %d to %d are lost; "+
+			"their positions are filled with void records, so that no later write takes them again", cut.Position-1, shown, cut.Position, held)}
 }
 
 // Lines describes the plan for a person deciding whether to apply it, one line per
@@ -166,8 +193,8 @@ func (p *RepairPlan) Lines() []string {
 		}
 	}
 	if p.lost != nil {
-		out = append(out, fmt.Sprintf("fill positions %d to %d with void records at the next start, which reports them lost: the index held them on disk, so their records had been synced, and no later write may take their positions",
-			p.lostFrom, p.lostHeld))
+		out = append(out, fmt.Sprintf("fill positions %d to %d with void records at the next start, which reports them lost: their records had been synced (%s), and no later write may take their positions",
+			p.lostFrom, p.lostHeld, p.lostWhy))
 	}
 	out = append(out, fmt.Sprintf("remove the index (%s): the next start rebuilds it from the repaired log",
 		filepath.Join(p.Dir, IndexDir)))

@@ -39,3 +39,46 @@ func TestDamagedStoreIDSaysWhatToDo(t *testing.T) {
 		})
 	}
 }
+
+// TestRepairOfADamagedStoreIDSaysWhatToDo: the repair of a data directory whose STORE_ID
+// does not read, which the next start fails on and pmd verify reports, lists it in its
+// plan's Unrepaired with the advice the start gives: it planned nothing, and pmd repair
+// said there was nothing to repair.
+func TestRepairOfADamagedStoreIDSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cluster bool
+		advice  string
+	}{
+		{"single node", false, "removing the file gives the store a new id"},
+		{"cluster node", true, "copy STORE_ID from another member of its cluster"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _, e := openNew(t, tc.cluster)
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := PlanRepair(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Actions) != 0 || len(p.Unrepaired) != 0 {
+				t.Fatalf("plan of a sound store: %q, %q; want nothing", p.Lines(), p.Unrepaired)
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, StoreIDFile), []byte("garbage\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			p, err = PlanRepair(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if len(p.Actions) != 0 || len(p.Unrepaired) != 1 || !strings.Contains(p.Unrepaired[0], `"garbage\n" is not a store id`) || !strings.Contains(p.Unrepaired[0], tc.advice) {
+				t.Fatalf("plan %q, unrepaired %q; want only the STORE_ID, saying %q", p.Lines(), p.Unrepaired, tc.advice)
+			}
+		})
+	}
+}

@@ -417,9 +417,11 @@ func TestLocked(t *testing.T) {
 
 // TestVerifyDamageBeforeRetentionOrErase zeroes the last event of a store, which a
 // retention or an erase record written later follows in the same segment: damage no
-// crash explains, so verify reports it as such, repair refuses to plan around it, and
-// the store refuses to open, all changing nothing, rather than cutting the acknowledged
-// writes as a torn tail.
+// crash explains, so verify reports it as such and the store refuses to open, both
+// changing nothing, rather than cutting the acknowledged writes as a torn tail. The
+// repair's plan (changing nothing until it is applied) cuts it for the operator to
+// accept, saying that acknowledged writes are lost with it, up to the later record's
+// position (TestRepairOfFramingDamageInTheActiveSegment).
 func TestVerifyDamageBeforeRetentionOrErase(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -470,11 +472,16 @@ func TestVerifyDamageBeforeRetentionOrErase(t *testing.T) {
 			if want := fmt.Sprintf("position %d", damaged); !strings.Contains(r.Problems[0], want) {
 				t.Fatalf("problem %q does not name %s", r.Problems[0], want)
 			}
-			if p, err := engine.PlanRepair(dir, nil); !errors.Is(err, pmdlog.ErrCorrupt) {
-				if err == nil {
-					p.Close()
-				}
-				t.Fatalf("PlanRepair: %v, want a corrupt error", err)
+			p, err := engine.PlanRepair(dir, nil)
+			if err != nil {
+				t.Fatalf("PlanRepair: %v", err)
+			}
+			if len(p.Actions) != 1 || p.Actions[0].Op != pmdlog.RepairCut || p.Actions[0].Position > damaged || p.Actions[0].Written != later ||
+				!strings.Contains(p.Actions[0].Reason, "among them records of writes acknowledged") {
+				t.Errorf("plan %q, want a cut from position %d or before, naming the acknowledged writes lost up to %d", p.Lines(), damaged, later)
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
 			}
 			unchanged(t, before, dir)
 
