@@ -235,6 +235,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func (n *Node) open(ctx context.Context) error {
+	// Listen first: a start refused at its listen (a port in use, a host not this
+	// machine's) must leave no raft/ behind, which would make a single node's directory
+	// a member's from then on (closeAll closes the listener of a start that fails later).
+	mux, err := listen(n.cfg.RaftAddr, keyring(n.cfg.Secrets), n.logger, defaultMuxLimits())
+	if err != nil {
+		return err
+	}
+	n.mux = mux
 	dir := filepath.Join(n.cfg.Dir, engine.RaftDir)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("cluster: %w", err)
@@ -276,9 +284,6 @@ func (n *Node) open(ctx context.Context) error {
 				return fmt.Errorf("cluster: sync %s: %w", d, err)
 			}
 		}
-	}
-	if n.mux, err = listen(n.cfg.RaftAddr, keyring(n.cfg.Secrets), n.logger, defaultMuxLimits()); err != nil {
-		return err
 	}
 	// Port 0 listens on a port the system picks, free for sure (where a port found free
 	// and then given here could be taken meanwhile): the node is at, and advertises, that
