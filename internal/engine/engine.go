@@ -1028,9 +1028,9 @@ func (e *Engine) Apply(b *index.Batch) error {
 	return nil
 }
 
-// flushLoop flushes the index when Apply asks, and FlushInterval after a change; a log
-// whose writes failed it syncs every FlushInterval, which clears the failure once the
-// disk takes writes again (flush).
+// flushLoop flushes the index when Apply asks, and FlushInterval after the durable point
+// last moved; a log whose writes failed it syncs every FlushInterval, which clears the
+// failure once the disk takes writes again (flush).
 //
 // What counts is the time since the index's durable point last moved, which it looks at
 // every quarter FlushInterval: a busy index hands its full overlays to disk by itself,
