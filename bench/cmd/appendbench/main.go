@@ -57,7 +57,10 @@ func main() {
 		os.Exit(1)
 	}
 	res.Label = *label
-	json.NewEncoder(os.Stdout).Encode(res)
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		fmt.Fprintln(os.Stderr, "appendbench: print the result:", err)
+		os.Exit(1)
+	}
 }
 
 type result struct {
@@ -68,7 +71,9 @@ type result struct {
 	Warmup       float64 `json:"warmup_seconds,omitempty"`
 	Seconds      float64 `json:"seconds"`
 	EventsPerSec float64 `json:"events_per_sec"`
-	CPUPerEvent  float64 `json:"cpu_us_per_event"` // the process's CPU time over the counted seconds, per counted event
+	// CPUPerEvent is the process's CPU time over the counted seconds, per counted event;
+	// 0 when none was counted (scale appendcmp then leaves out its CPU figures).
+	CPUPerEvent float64 `json:"cpu_us_per_event"`
 }
 
 var payload = map[string]any{"order_id": "0000000042", "pad": strings.Repeat("p", 226)}
@@ -113,8 +118,19 @@ func run(dir string, writers int, warmup, d time.Duration, noSync bool) (result,
 	if err := s.Close(); err != nil {
 		return result{}, err
 	}
-	return result{Writers: writers, Sync: !noSync, Warmup: warmup.Seconds(), Events: counted, Seconds: secs, EventsPerSec: float64(counted) / secs,
-		CPUPerEvent: cpu.Seconds() * 1e6 / float64(counted)}, nil
+	return tally(writers, noSync, warmup, counted, secs, cpu), nil
+}
+
+// tally is the result of a run that counted events over secs seconds, in which the
+// process spent cpu.
+func tally(writers int, noSync bool, warmup time.Duration, counted int64, secs float64, cpu time.Duration) result {
+	res := result{Writers: writers, Sync: !noSync, Warmup: warmup.Seconds(), Events: counted, Seconds: secs, EventsPerSec: float64(counted) / secs}
+	if counted > 0 {
+		// With none counted (writers stalled for the whole run) the quotient is +Inf or
+		// NaN, which JSON cannot hold: Encode would fail and nothing be printed.
+		res.CPUPerEvent = cpu.Seconds() * 1e6 / float64(counted)
+	}
+	return res
 }
 
 // cpuNow is the process's user and system CPU time.
