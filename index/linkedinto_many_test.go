@@ -22,7 +22,7 @@ func TestLinkedIntoManyLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	const n = 100_000
+	const n = 20_000
 	b := x.NewBatch()
 	b.AddEvent(1, uuid.MustParse("0190a1c4-0000-7000-8000-000000000001"), "Src$1", "E")
 	want := make([]string, 0, n)
@@ -56,10 +56,10 @@ func TestLinkedIntoManyLinks(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("LinkedInto gave %d streams (%q ... %q), want %d, each once at its last link", len(got), got[:min(2, len(got))], got[max(0, len(got)-2):], len(want))
 	}
-	// About a second with -race on two busy cores in proportion to the links; the
-	// search of the streams found so far took minutes.
+	// A quarter second with -race on two busy cores in proportion to the links; the
+	// search of the streams found so far took 13 s without -race and 23 s with it.
 	t.Logf("LinkedInto of an event linked into %d streams: %s", n, took)
-	if took > 30*time.Second {
+	if took > 4*time.Second {
 		t.Fatalf("LinkedInto of an event linked into %d streams took %s", n, took)
 	}
 }
