@@ -39,7 +39,10 @@
 //     Options.MemoryBudget bytes (at least MaxBody + PageBytes, so that the largest body
 //     fits), plus what one request holds: a body reserves its
 //     bytes as they arrive, and the oldest request holding bytes may always take more,
-//     beyond the budget, so that requests never wait on each other for ever. A request
+//     beyond the budget, so that requests never wait on each other for ever. An answer's
+//     JSON is counted before it is written, and written into the bytes reserved for it
+//     (not encoding/json's buffers, which would hold it, up to three times over, before
+//     it could be counted): six times the data's size for strings of < (\u003c). A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and
 //     Retry-After, having changed nothing, and a page that cannot grow ends early, with
 //     next.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,7 +23,7 @@ type eventResponse struct {
 	// Caused are the events whose causation_id is this event's id, in log order: as
 	// many as fit in a page's bytes with the rest of the answer (at least one), and at
 	// most MaxLimit.
-	Caused []json.RawMessage `json:"caused"`
+	Caused []eventJSON `json:"caused"`
 	// CausedTruncated says that more events name this one as their cause than
 	// Caused holds.
 	CausedTruncated bool `json:"caused_truncated"`
@@ -59,7 +58,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	out := eventResponse{Event: toJSON(ev, false), Streams: []string{}, Caused: []json.RawMessage{}}
+	out := eventResponse{Event: toJSON(ev, false), Streams: []string{}, Caused: []eventJSON{}}
 	if parent, ok := causationOf(ev); ok {
 		switch p, err := s.store.Event(ctx, parent); {
 		case err == nil:
@@ -69,23 +68,24 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	head, err := json.Marshal(out)
+	// The answer's JSON is counted, not written, until writeHeld has reserved its
+	// bytes (held.go).
+	size, err := heldSize(out)
 	if err != nil {
 		return fmt.Errorf("server: encode event %s: %w", id, err)
 	}
 	// An event can be linked into any number of streams: the streams and then the
 	// events it caused share the page's bytes, each list holding at least one.
-	size := len(head)
 	for i, name := range all {
-		data, err := json.Marshal(name)
+		n, err := heldSize(name)
 		if err != nil {
 			return fmt.Errorf("server: encode stream name %q: %w", name, err)
 		}
-		if i == s.opts.MaxLimit || i > 0 && size+len(data)+1 > s.opts.PageBytes {
+		if i == s.opts.MaxLimit || i > 0 && size+n+1 > s.opts.PageBytes {
 			out.StreamsTruncated = true
 			break
 		}
-		size += len(data) + 1
+		size += n + 1
 		out.Streams = append(out.Streams, name)
 	}
 	if more != 0 {
@@ -101,16 +101,17 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			out.CausedTruncated = true
 			break
 		}
-		data, err := json.Marshal(toJSON(c, false))
+		e := toJSON(c, false)
+		n, err := heldSize(e)
 		if err != nil {
 			return fmt.Errorf("server: encode event %s: %w", c.ID, err)
 		}
-		if i > 0 && size+len(data)+1 > s.opts.PageBytes {
+		if i > 0 && size+n+1 > s.opts.PageBytes {
 			out.CausedTruncated = true
 			break
 		}
-		size += len(data) + 1
-		out.Caused = append(out.Caused, data)
+		size += n + 1
+		out.Caused = append(out.Caused, e)
 	}
 	s.metrics.read(1 + len(out.Caused))
 	return writeHeld(ctx, w, http.StatusOK, out)

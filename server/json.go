@@ -82,18 +82,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // page of events (an event with its cause and effects, a process, parked commands): it
 // can be as large as an event, and clients that ask for it and do not read would each
 // hold one, so it holds its bytes of the memory budget (Options.MemoryBudget) until its
-// request ends, as a page does. Encoded first, as collect encodes an event, it waits up
-// to a second for its bytes, as a page's first event does, and is dropped and refused
-// with unavailable if they do not come.
+// request ends, as a page does. Its JSON is counted first and written into bytes
+// reserved for it (held.go), waiting up to a second for them, as a page's first event
+// does; it is refused with unavailable if they do not come.
 func writeHeld(ctx context.Context, w http.ResponseWriter, status int, v any) error {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+	size, err := heldSize(v)
+	if err != nil {
 		return fmt.Errorf("server: encode response: %w", err)
 	}
-	if err := reservationOf(ctx).take(ctx, int64(buf.Cap())); err != nil {
+	buf, _, err := reservationOf(ctx).grow(ctx, nil, size+1, true)
+	if err != nil {
 		return err
 	}
-	return writeRaw(w, status, buf.Bytes())
+	if buf, err = appendHeld(ctx, buf, v); err != nil {
+		return fmt.Errorf("server: encode response: %w", err)
+	}
+	return writeRaw(w, status, append(buf, '\n'))
 }
 
 // writeRaw writes body, which is JSON, as the response.

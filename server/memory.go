@@ -108,6 +108,13 @@ func (b *memoryBudget) Held() int64 {
 	return b.held
 }
 
+// heldBy is the number of bytes r holds now.
+func (b *memoryBudget) heldBy(r *reservation) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return r.n
+}
+
 // reservation is what one request holds of the budget; wrap gives it back, whole,
 // when the request ends, however it ends. A nil reservation reserves nothing.
 type reservation struct {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -121,8 +120,9 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
 // the page short, with next at it, so the client gets every event before it; a page that
 // starts at a damaged record fails with corrupt, naming it, and the client skips it.
 //
-// The page is encoded as it is read, so its size is known exactly and no more than one
-// page is held: {"events": [...], "next": <cursor or null>}. Its bytes are reserved of
+// The page is encoded as it is read, each event counted before it is written (held.go),
+// so its size is known exactly and no more than one page is held:
+// {"events": [...], "next": <cursor or null>}. Its bytes are reserved of
 // the memory budget before they are allocated, and held until the request ends: a page
 // that the budget cannot grow ends early, with next; one that cannot get the bytes of
 // its first event fails with unavailable.
@@ -155,11 +155,14 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 			next = &at
 			break
 		}
-		data, err := json.Marshal(toJSON(ev, withVersion))
+		// The event's JSON is counted before it is written, and written into
+		// bytes reserved for it (held.go).
+		e := toJSON(ev, withVersion)
+		size, err := heldSize(e)
 		if err != nil {
 			return fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 		}
-		need := len(buf) + 1 + len(data) + tail
+		need := len(buf) + 1 + size + tail
 		if n > 0 && need > s.opts.PageBytes {
 			at := cursor(ev)
 			next = &at
@@ -181,7 +184,9 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 		if n > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, data...)
+		if buf, err = appendHeld(ctx, buf, e); err != nil {
+			return fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+		}
 		n++
 	}
 	buf = append(buf, `],"next":`...)
