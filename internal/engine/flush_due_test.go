@@ -125,9 +125,11 @@ func TestFlushIntervalFlushes(t *testing.T) {
 // The hand-offs run for 1.5 FlushInterval from the start, and the flush after them must
 // come more than half a FlushInterval after the last: the slack is for a slow machine
 // (the loop looks every quarter FlushInterval and may be scheduled late), and the old
-// timer flushed during the hand-offs, at FlushInterval from the start.
+// timer flushed during the hand-offs, at FlushInterval from the start. FlushInterval is
+// long enough that no one apply and hand-off of a loaded machine running the race
+// detector takes it, which would let the timer flush rightly during the hand-offs.
 func TestFlushIntervalCountsFromTheDurablePoint(t *testing.T) {
-	const interval = 400 * time.Millisecond
+	const interval = 1500 * time.Millisecond
 	e, flushed := openFlushed(t, interval)
 	start := time.Now()
 	last := start // the start of the last hand-off
