@@ -224,8 +224,8 @@ func TestFollowerScavenges(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a follower's scavenge: %v", err)
 	}
-	if res.Expired != 0 || res.Gone != 0 || res.Erased != 50 || res.Freed() <= 0 {
-		t.Fatalf("a follower's scavenge: %+v; want no expiry written, the deleted stream's 50 events without their data and nothing gone", res)
+	if res.Expired != 0 || res.Gone != 0 || res.DeadKept != 50 || res.Erased != 0 || res.Freed() <= 0 {
+		t.Fatalf("a follower's scavenge: %+v; want no expiry written, the deleted stream's 50 events kept without their data, nothing gone or erased", res)
 	}
 	if after := allEvents(t, s); !reflect.DeepEqual(before, after) {
 		t.Fatal("reads answer differently after a follower's scavenge")

@@ -137,7 +137,8 @@ type ScavengeResult struct {
 	Segments    int   // sealed segments read
 	Rewritten   int   // segments rewritten
 	Gone        int   // events and links removed (none in a cluster's replica, see Scavenge)
-	Erased      int   // events whose data and metadata were removed (a replica's dead ones too)
+	DeadKept    int   // dead events whose record stays, without data and metadata (see Scavenge)
+	Erased      int   // erased events, not dead, whose data and metadata were removed
 	BytesBefore int64 // the bytes of the sealed segments before
 	BytesAfter  int64 // and after
 	// ExpirySkipped says no expiry was recorded because the log is a cluster replica's
@@ -188,6 +189,11 @@ func (r ScavengeResult) Freed() int64 { return r.BytesBefore - r.BytesAfter }
 // in its stream there: gone, its stream's next version and the event a link names
 // would be missing, and the node would write those writes differently (other
 // versions, refusals), at other positions than every other node.
+//
+// The result counts the dead events whose record stays, without its data and metadata,
+// in DeadKept, erased or not: a replica's, and a dead event that is the newest version
+// of a stream not deleted, which any store keeps for the stream's next version. Erased
+// counts the erased events that are not dead.
 func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeResult, error) {
 	var res ScavengeResult
 	repl := s.repl.Load()
@@ -225,7 +231,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	if expireErr != nil {
 		return res, expireErr
 	}
-	res.Segments, res.Rewritten, res.Gone, res.Erased = r.Segments, r.Rewritten, r.Gone, r.Erased
+	res.Segments, res.Rewritten, res.Gone, res.DeadKept, res.Erased = r.Segments, r.Rewritten, r.Gone, r.DeadKept, r.Erased
 	res.BytesBefore, res.BytesAfter, res.Quarantines = r.BytesBefore, r.BytesAfter, r.Quarantines
 	s.scavenged.Add(uint64(max(res.Freed(), 0))) // what it freed before an error is freed too
 	if err != nil {

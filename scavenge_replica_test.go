@@ -30,10 +30,10 @@ func TestCopyOfAScavengedReplicaPrefix(t *testing.T) {
 	// write names needs an id known when it is queued.
 	var linked uuid.UUID
 	for _, tc := range []struct {
-		name         string
-		before       func(s *pmd.Store) // the writes up to the snapshot
-		after        func(s *pmd.Store) // the writes after it
-		erasedBefore int                // the dead events a scavenge keeps without their data
+		name     string
+		before   func(s *pmd.Store) // the writes up to the snapshot
+		after    func(s *pmd.Store) // the writes after it
+		deadKept int                // the dead events a scavenge keeps without their data
 	}{
 		{"a stream's versions", func(s *pmd.Store) {
 			_, _ = s.Append(ctx, "S", pmd.Any, ev("E", "i", 0))
@@ -96,8 +96,8 @@ func TestCopyOfAScavengedReplicaPrefix(t *testing.T) {
 			tc.after(a)
 			apply()
 			res, err := a.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
-			if err != nil || res.Gone != 0 || res.Erased != tc.erasedBefore {
-				t.Errorf("a replica's scavenge: %+v, %v; want no gone record, %d dead event(s) without data", res, err, tc.erasedBefore)
+			if err != nil || res.Gone != 0 || res.DeadKept != tc.deadKept || res.Erased != 0 {
+				t.Errorf("a replica's scavenge: %+v, %v; want no gone record, %d dead event(s) kept without data and none erased", res, err, tc.deadKept)
 			}
 
 			var recs []pmdlog.Record
@@ -174,8 +174,8 @@ func TestOfflineScavengeOfASeed(t *testing.T) {
 	defer s.Close()
 	last := s.LastPosition()
 	res, err := s.Scavenge(ctx, pmd.ScavengeOptions{BytesPerSecond: -1})
-	if err != nil || !res.ExpirySkipped || res.Expired != 0 || res.Gone != 0 || res.Erased != 20 {
-		t.Fatalf("an offline scavenge of a seed: %+v, %v; want no expiry, the deleted stream's 20 events without their data and nothing gone", res, err)
+	if err != nil || !res.ExpirySkipped || res.Expired != 0 || res.Gone != 0 || res.DeadKept != 20 || res.Erased != 0 {
+		t.Fatalf("an offline scavenge of a seed: %+v, %v; want no expiry, the deleted stream's 20 events kept without their data, nothing gone or erased", res, err)
 	}
 	if got := s.LastPosition(); got != last {
 		t.Fatalf("an offline scavenge of a seed wrote to its log: last position %d, was %d", got, last)

@@ -71,6 +71,7 @@ type ScavengeResult struct {
 	Segments       int   `json:"segments"`
 	Rewritten      int   `json:"rewritten"`
 	Gone           int   `json:"gone"`
+	DeadKept       int   `json:"dead_kept"` // 0 from a daemon too old to say (it counted them in Erased)
 	Erased         int   `json:"erased"`
 	BytesBefore    int64 `json:"bytes_before"`
 	BytesAfter     int64 `json:"bytes_after"`

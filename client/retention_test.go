@@ -62,8 +62,8 @@ func TestScavengeThatMetDamage(t *testing.T) {
 		name, body string
 		want       client.ScavengeResult
 	}{
-		{"with what it did", damage + `,"expired_streams":2,"segments":3,"rewritten":1,"gone":1,"erased":1,"bytes_before":4667,"bytes_after":4649,"freed_bytes":18,"quarantines_removed":["/data/quarantine-20261130T015100Z"]}`,
-			client.ScavengeResult{ExpiredStreams: 2, Segments: 3, Rewritten: 1, Gone: 1, Erased: 1, BytesBefore: 4667, BytesAfter: 4649, FreedBytes: 18,
+		{"with what it did", damage + `,"expired_streams":2,"segments":3,"rewritten":1,"gone":1,"dead_kept":2,"erased":1,"bytes_before":4667,"bytes_after":4649,"freed_bytes":18,"quarantines_removed":["/data/quarantine-20261130T015100Z"]}`,
+			client.ScavengeResult{ExpiredStreams: 2, Segments: 3, Rewritten: 1, Gone: 1, DeadKept: 2, Erased: 1, BytesBefore: 4667, BytesAfter: 4649, FreedBytes: 18,
 				QuarantinesRemoved: []string{"/data/quarantine-20261130T015100Z"}}},
 		{"the error alone", damage + "}", client.ScavengeResult{}},
 	} {

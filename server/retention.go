@@ -109,6 +109,7 @@ type scavengeJSON struct {
 	Segments    int   `json:"segments"`
 	Rewritten   int   `json:"rewritten"`
 	Gone        int   `json:"gone"`
+	DeadKept    int   `json:"dead_kept"`
 	Erased      int   `json:"erased"`
 	BytesBefore int64 `json:"bytes_before"`
 	BytesAfter  int64 `json:"bytes_after"`
@@ -123,7 +124,7 @@ func newScavengeJSON(res pmd.ScavengeResult) scavengeJSON {
 	if quarantines == nil {
 		quarantines = []string{}
 	}
-	return scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.Erased,
+	return scavengeJSON{res.Expired, res.Segments, res.Rewritten, res.Gone, res.DeadKept, res.Erased,
 		res.BytesBefore, res.BytesAfter, res.Freed(), quarantines}
 }
 

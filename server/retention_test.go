@@ -69,7 +69,7 @@ func TestEraseAndScavengeRoutes(t *testing.T) {
 	e.do("POST", "/v1/streams/Customer%247/erase", `{"why":"gdpr"}`).mustError(t, http.StatusBadRequest, "bad_request")
 
 	r := e.do("POST", "/v1/admin/scavenge", "").must(t, http.StatusOK)
-	for _, k := range []string{"expired_streams", "segments", "rewritten", "gone", "erased", "bytes_before", "bytes_after", "freed_bytes"} {
+	for _, k := range []string{"expired_streams", "segments", "rewritten", "gone", "dead_kept", "erased", "bytes_before", "bytes_after", "freed_bytes"} {
 		if _, ok := r.body[k]; !ok {
 			t.Fatalf("scavenge answered %s, without %s", r.raw, k)
 		}
@@ -85,8 +85,8 @@ func TestEraseAndScavengeRoutes(t *testing.T) {
 		return i
 	}
 	before, after, freed := n("bytes_before"), n("bytes_after"), n("freed_bytes")
-	if n("erased") != 1 || n("rewritten") != 1 || freed <= 0 || freed != before-after {
-		t.Fatalf("scavenge answered %s: want one event erased in one segment rewritten, and freed_bytes > 0 = bytes_before - bytes_after", r.raw)
+	if n("erased") != 1 || n("dead_kept") != 0 || n("rewritten") != 1 || freed <= 0 || freed != before-after {
+		t.Fatalf("scavenge answered %s: want one event erased (none dead) in one segment rewritten, and freed_bytes > 0 = bytes_before - bytes_after", r.raw)
 	}
 	metrics := e.do("GET", "/metrics", nil).must(t, http.StatusOK)
 	if !strings.Contains(string(metrics.raw), "pmd_scavenges_total 1\n") || !strings.Contains(string(metrics.raw), fmt.Sprintf("pmd_scavenged_bytes_total %d\n", freed)) {

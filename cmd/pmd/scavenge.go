@@ -119,8 +119,8 @@ func scavengeDir(ctx context.Context, dir string, rate int64, sigs <-chan os.Sig
 
 // printScavenged prints what a scavenge of dir did.
 func printScavenged(stdout io.Writer, dir string, res pmd.ScavengeResult) {
-	fmt.Fprintf(stdout, "%s: %d segment(s) read, %d rewritten: %d events and links removed, %d erased; %d bytes freed (%d → %d)\n",
-		dir, res.Segments, res.Rewritten, res.Gone, res.Erased, res.Freed(), res.BytesBefore, res.BytesAfter)
+	fmt.Fprintf(stdout, "%s: %d segment(s) read, %d rewritten: %d events and links removed, %d dead events kept without their data, %d erased; %d bytes freed (%d → %d)\n",
+		dir, res.Segments, res.Rewritten, res.Gone, res.DeadKept, res.Erased, res.Freed(), res.BytesBefore, res.BytesAfter)
 	for _, q := range res.Quarantines {
 		fmt.Fprintf(stdout, "removed the quarantine %s: the store has erased data, which it may hold\n", q)
 	}
@@ -167,10 +167,10 @@ func runScavenges(ctx context.Context, store *pmd.Store, ticks <-chan time.Time,
 				"quarantines_removed", quarantineList(res.Quarantines))
 		case len(res.Quarantines) > 0:
 			logger.Warn("scheduled scavenge; it removed quarantines: the store has erased data, which they may hold",
-				"rewritten", res.Rewritten, "gone", res.Gone, "erased", res.Erased, "freed_bytes", res.Freed(),
+				"rewritten", res.Rewritten, "gone", res.Gone, "dead_kept", res.DeadKept, "erased", res.Erased, "freed_bytes", res.Freed(),
 				"quarantines_removed", quarantineList(res.Quarantines))
 		default:
-			logger.Info("scheduled scavenge", "rewritten", res.Rewritten, "gone", res.Gone, "erased", res.Erased, "freed_bytes", res.Freed())
+			logger.Info("scheduled scavenge", "rewritten", res.Rewritten, "gone", res.Gone, "dead_kept", res.DeadKept, "erased", res.Erased, "freed_bytes", res.Freed())
 		}
 		if after != nil {
 			after(res, err)

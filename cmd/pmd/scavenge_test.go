@@ -70,6 +70,36 @@ func TestScavengeCommand(t *testing.T) {
 	}
 }
 
+// pmd scavenge counts apart the dead events and links it removed, the dead events it kept
+// without their data and the erased ones: a cluster node's scavenge keeps every dead
+// event so, and it printed "0 events and links removed, 20 erased" where nothing was erased.
+func TestScavengeCommandCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		node bool // the directory is a cluster node's (it holds Raft state)
+		want string
+	}{
+		{"a single store", false, ": 20 events and links removed, 0 dead events kept without their data, 0 erased;"},
+		{"a cluster node", true, ": 0 events and links removed, 20 dead events kept without their data, 0 erased;"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := scavengeStore(t, 30)
+			if tc.node {
+				if err := os.Mkdir(filepath.Join(dir, engine.RaftDir), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), []string{"scavenge", dir, "--rate", "0"}, &stdout, &stderr); code != 0 {
+				t.Fatalf("pmd scavenge exited %d: %s%s", code, stdout.String(), stderr.String())
+			}
+			if out := stdout.String(); !strings.Contains(out, tc.want) {
+				t.Fatalf("pmd scavenge printed %q, want %q", out, tc.want)
+			}
+		})
+	}
+}
+
 // pmd scavenge on a stopped cluster node's directory frees bytes but records no expiry,
 // and says so: the node opens again at the Raft index it had applied.
 func TestScavengeCommandOnAReplica(t *testing.T) {

@@ -44,6 +44,7 @@ type ScavengeResult struct {
 	Segments    int   // sealed segments read
 	Rewritten   int   // segments rewritten
 	Gone        int   // dead events and links removed
+	DeadKept    int   // dead events whose record stays, without its data and metadata
 	Erased      int   // erased events whose data and metadata were removed
 	BytesBefore int64 // the sealed segments' bytes before
 	BytesAfter  int64 // and after
@@ -176,6 +177,7 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 		if r.Replaced > 0 {
 			res.Rewritten++
 			res.Gone += sc.gone
+			res.DeadKept += sc.deadKept
 			res.Erased += sc.erased
 		}
 		done += s.Size
@@ -184,7 +186,7 @@ func (e *Engine) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRe
 		}
 	}
 	if res.Rewritten > 0 {
-		e.logger.Info("pmd: scavenged the log", "segments", res.Rewritten, "gone", res.Gone, "erased", res.Erased,
+		e.logger.Info("pmd: scavenged the log", "segments", res.Rewritten, "gone", res.Gone, "dead_kept", res.DeadKept, "erased", res.Erased,
 			"freed_bytes", res.Freed(), "took", time.Since(start).Round(time.Millisecond))
 	}
 	if len(damaged) > 0 {
@@ -330,12 +332,14 @@ func ScavengeRemoves(dir, path string) bool {
 
 // scavenger decides, record by record, what a scavenge keeps of one segment.
 type scavenger struct {
-	x            *index.Index
-	dead         []uint64 // the dead positions in the segment, ascending
-	replica      bool     // ScavengeOptions.Replica: no record becomes a gone one
-	states       map[string]index.StreamState
-	gone, erased int
-	err          error // the first error of the index: the segment is then kept as it is
+	x        *index.Index
+	dead     []uint64 // the dead positions in the segment, ascending
+	replica  bool     // ScavengeOptions.Replica: no record becomes a gone one
+	states   map[string]index.StreamState
+	gone     int
+	deadKept int   // dead events kept without their data, erased ones too
+	erased   int   // events that are not dead, erased
+	err      error // the first error of the index: the segment is then kept as it is
 }
 
 func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
@@ -355,7 +359,11 @@ func (sc *scavenger) change(r *pmdlog.Record) *pmdlog.Record {
 		if !r.Erased && (dead || sc.erasedEvent(r.Event.Stream, r.Event.Version)) {
 			e := *r
 			e.Erased, e.Event.Data, e.Event.Metadata = true, nil, nil
-			sc.erased++
+			if dead {
+				sc.deadKept++
+			} else {
+				sc.erased++
+			}
 			return &e
 		}
 	case pmdlog.KindLink:
