@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // commandSource is the dispatcher's source for a Manager: it reads the issued commands
@@ -44,29 +43,23 @@ func (m *Manager) newCommands() (*dispatcher, *commandSource) {
 }
 
 // newDelivery is the delivery of command c, issued by the event e of process stream
-// "<Name>$<c.ProcessID>". It holds c's data, its size measured for Options.QueueBytes,
-// until the dispatcher queues it (add) past the bound.
-func (m *Manager) newDelivery(c Command, e *pmd.Event) *delivery {
+// "<Name>$<c.ProcessID>". It holds c's data encoded as the store keeps it (its size is
+// what Options.QueueBytes counts) if that fits in room, what the bound leaves, until the
+// dispatcher queues it (add, which checks the bound again); else none, and each attempt
+// reads the command's record again. Data that is none (empty) is held, taking nothing.
+func (m *Manager) newDelivery(c Command, e *pmd.Event, room int) *delivery {
 	corr, _ := e.Metadata[pmd.CorrelationID].(string)
-	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr, size: dataSize(c.Data)}
+	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr, reread: len(c.Data) > 0}
+	x.cmd.Data = nil
+	if x.reread && room > 0 {
+		if b, err := pmd.EncodeData(c.Data); err == nil && len(b) <= room {
+			x.data, x.size, x.reread = b, len(b), false
+		}
+	}
 	if m.opts.Receiver != nil {
 		x.receiver = m.receiver(c)
 	}
 	return x
-}
-
-// dataSize is what a command's data takes, for Options.QueueBytes: its msgpack
-// encoding, as the store keeps it, and 1 for data that has none (nil, or not encoded),
-// so that every command with data is counted.
-func dataSize(data map[string]any) int {
-	if data == nil {
-		return 0
-	}
-	var c byteCounter
-	if err := msgpack.NewEncoder(&c).Encode(data); err != nil || c == 0 {
-		return 1
-	}
-	return int(c)
 }
 
 // receiver is Options.Receiver(c), or "" if it panics, logged with the stack: a bug in
@@ -95,20 +88,35 @@ func (src *commandSource) notify(pos uint64) {
 
 func (src *commandSource) pendingLocked() bool { return src.cursor <= src.notified }
 
-// deliver hands x's command to the handler. One queued without its data (past
-// Options.QueueBytes) is read again first, and handed over as its record reads now:
-// without its data if its process stream was erased since; a read that fails (its
-// record gone or damaged) fails the attempt, retried and parked as any.
-func (src *commandSource) deliver(ctx context.Context, x *delivery) error {
+// errCommandErased fails the attempt of a command read again (Options.QueueBytes) whose
+// record was erased: handed over without its data, it would go out under the same id
+// (the receiver's idempotency key) with another body.
+var errCommandErased = errors.New("its process stream was erased since it was issued: skip it")
+
+// deliver hands x's command to the handler, its data decoded from what the item holds,
+// and returns the command handed over. One queued without its data (past
+// Options.QueueBytes) is read again first (eventByID); a read that fails (its record
+// gone, expired or damaged) or finds it erased (errCommandErased) fails the attempt,
+// retried and parked as any, for Skip.
+func (src *commandSource) deliver(ctx context.Context, x *delivery) (Command, error) {
 	c := x.cmd
 	if x.reread {
-		e, err := src.m.store.Event(ctx, x.id)
+		e, err := eventByID(src.m.store, ctx, x.id)
+		if err == nil && e.Erased {
+			err = errCommandErased
+		}
 		if err != nil {
-			return fmt.Errorf("read the command again: %w", err)
+			return c, fmt.Errorf("read the command again: %w", err)
 		}
 		c.Data = e.Data
+	} else {
+		data, err := pmd.DecodeData(x.data)
+		if err != nil {
+			return c, fmt.Errorf("decode the command's data: %w", err)
+		}
+		c.Data = data
 	}
-	return callHandler(ctx, src.m.logger, append([]any{"manager", src.m.name}, src.attrs(x)...), src.m.opts.Deliver, c)
+	return c, callHandler(ctx, src.m.logger, append([]any{"manager", src.m.name}, src.attrs(x)...), src.m.opts.Deliver, c)
 }
 
 func (src *commandSource) attrs(x *delivery) []any {
@@ -119,23 +127,14 @@ func (src *commandSource) attrs(x *delivery) []any {
 func (src *commandSource) read(ctx context.Context) error {
 	m := src.m
 	m.mu.Lock()
-	from := src.cursor
+	from, room := src.cursor, m.delivery.opts.holdBytes-m.delivery.held
 	m.mu.Unlock()
-	end := m.store.LastPosition()
-	t := m.trust.Load()
-	var found []*delivery
-	for e, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: from}) {
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("pm: %s: read commands: %w", m.name, err)
+	found, end, err := src.scan(ctx, from, room)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
-		end = max(end, e.Position)
-		id, _ := strings.CutPrefix(e.Stream, m.name+"$")
-		if c, ok := commandOf(t, e.Stream, id, &e); ok && src.deliverable(c) {
-			found = append(found, m.newDelivery(c, &e))
-		}
+		return fmt.Errorf("pm: %s: read commands: %w", m.name, err)
 	}
 	m.mu.Lock()
 	for _, x := range found {
@@ -144,6 +143,29 @@ func (src *commandSource) read(ctx context.Context) error {
 	src.cursor = max(src.cursor, end+1)
 	m.mu.Unlock()
 	return nil
+}
+
+// scan reads the commands written from position from on, to be queued, and end, the
+// last position read. They hold, all together, at most room bytes of data, however many
+// were written (a backlog after a burst, or a receiver down): the others hold none, and
+// read their records again at each attempt.
+func (src *commandSource) scan(ctx context.Context, from uint64, room int) (found []*delivery, end uint64, err error) {
+	m := src.m
+	end = m.store.LastPosition()
+	t := m.trust.Load()
+	for e, err := range m.store.ReadCategory(ctx, m.name, pmd.ReadOptions{From: from}) {
+		if err != nil {
+			return nil, 0, err
+		}
+		end = max(end, e.Position)
+		id, _ := strings.CutPrefix(e.Stream, m.name+"$")
+		if c, ok := commandOf(t, e.Stream, id, &e); ok && src.deliverable(c) {
+			x := m.newDelivery(c, &e, room)
+			room -= x.size
+			found = append(found, x)
+		}
+	}
+	return found, end, nil
 }
 
 // deliverable reports whether command c can be delivered: whether the deliveries
@@ -348,8 +370,8 @@ func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, 
 	return out, total, nil
 }
 
-// eventByID reads the record of a parked command for Parked: (*pmd.Store).Event but in
-// tests.
+// eventByID reads the record of a command for Parked, and for an attempt of one queued
+// without its data (commandSource.deliver): (*pmd.Store).Event but in tests.
 var eventByID = (*pmd.Store).Event
 
 // parkedCommands is Parked as the dispatcher holds them, data and all, with no read.

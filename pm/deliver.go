@@ -54,7 +54,7 @@ var (
 // SubscriptionOptions.OnAttempt).
 type AttemptInfo struct {
 	Receiver string
-	Command  Command   // the command delivered (Data nil if queued past Options.QueueBytes); zero for a subscription's event
+	Command  Command   // the command as handed to Deliver (Data nil if the attempt failed reading it again: Options.QueueBytes); zero for a subscription's event
 	Event    pmd.Event // the event a subscription delivered; zero for a command
 	Attempt  int       // 1 for the first
 	Duration time.Duration
@@ -134,8 +134,10 @@ const hungFactor = 16
 
 // source is what the owner of a dispatcher does for it.
 type source interface {
-	// deliver hands x to the handler, once.
-	deliver(ctx context.Context, x *delivery) error
+	// deliver hands x to the handler, once, and returns the command it handed over
+	// (zero for an event), for OnAttempt: the item itself holds a command's data
+	// encoded, or not at all.
+	deliver(ctx context.Context, x *delivery) (Command, error)
 	// record writes recs, about x, to the store in one write. A failure, parking,
 	// retry or skip is recorded before it takes effect; a delivery after it is made.
 	record(ctx context.Context, x *delivery, recs ...Delivery) error
@@ -187,9 +189,11 @@ type delivery struct {
 	answersThen uint64    // its receiver's answers when the attempt started
 	hung        bool      // inflight for longer than hangAfter: not counted in its receiver's inflight
 	answered    bool      // the handler returned, not hung: the attempt waits for its record only
-	// size is what a command's data takes (msgpack) while the item holds it, counted in
-	// the dispatcher's held; reread says it holds none, past holdBytes: each attempt
+	// data is a command's data, encoded as the store keeps it (pmd.EncodeData; cmd
+	// holds no Data), and size its length, counted in the dispatcher's held; each
+	// attempt decodes it. reread says the item holds none, past holdBytes: each attempt
 	// reads the command's record again.
+	data   []byte
 	size   int
 	reread bool
 }
@@ -228,7 +232,7 @@ func (d *dispatcher) add(x *delivery) {
 	}
 	if x.size > 0 {
 		if d.held+x.size > d.opts.holdBytes {
-			x.cmd.Data, x.size, x.reread = nil, 0, true
+			x.data, x.size, x.reread = nil, 0, true
 		}
 		d.held += x.size
 	}
@@ -501,7 +505,7 @@ func (d *dispatcher) backoff(n int) time.Duration {
 // due again later, or failed and parked.
 func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	began := time.Now()
-	err := d.src.deliver(ctx, x)
+	handed, err := d.src.deliver(ctx, x)
 	took := time.Since(began)
 	if ctx.Err() != nil {
 		return nil // stopped: the attempt is not recorded, and is made again after a restart
@@ -566,7 +570,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	d.mu.Unlock()
 	d.kick()
 	if d.opts.onAttempt != nil {
-		info := AttemptInfo{Receiver: x.receiver, Command: x.cmd, Event: ev, Attempt: n, Duration: took, Err: err, Parked: park != nil}
+		info := AttemptInfo{Receiver: x.receiver, Command: handed, Event: ev, Attempt: n, Duration: took, Err: err, Parked: park != nil}
 		d.attempted(x, info)
 	}
 	return nil

@@ -23,7 +23,7 @@ func (c *stillClock) Until(time.Time) <-chan time.Time { return nil }
 // idleSource is a source with nothing to read; the test never runs an attempt.
 type idleSource struct{}
 
-func (idleSource) deliver(context.Context, *delivery) error             { return nil }
+func (idleSource) deliver(context.Context, *delivery) (Command, error)  { return Command{}, nil }
 func (idleSource) record(context.Context, *delivery, ...Delivery) error { return nil }
 func (idleSource) pendingLocked() bool                                  { return false }
 func (idleSource) read(context.Context) error                           { return nil }

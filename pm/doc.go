@@ -197,11 +197,12 @@
 //     command is parked: not attempted again until Retry queues it again or Skip gives
 //     it up. Parked lists the parked commands.
 //   - The commands queued for delivery (failing, parked, behind another) hold at most
-//     Options.QueueBytes of their data in memory in all; past it a command holds its
-//     id and place only, and each of its attempts reads its record again, handing it
-//     over as the record reads then (without its data, if its process stream was
-//     erased since); a record no longer stored (its process stream deleted) or
-//     damaged fails the attempt, which is retried and parked as any, for Skip.
+//     Options.QueueBytes of their data in memory per manager, encoded as the store
+//     keeps it; past it a command holds its id and place only, and each of its
+//     attempts reads its record again; a record no longer stored (its process stream
+//     deleted, or expired by retention), damaged or erased fails the attempt ("read
+//     the command again: ..."), which is retried and parked as any, for Skip: a
+//     command never goes out under its id with another body.
 //   - Every attempt, parking, retry and skip is appended to the stream
 //     "<Name>.deliveries$<process id>" (CommandDelivered, CommandDeliveryFailed,
 //     CommandParked, CommandRetried, CommandSkipped) before it takes effect, so Run
@@ -259,8 +260,9 @@
 //     dropped, never fired. A command issued before the erasure and not delivered yet
 //     is no longer read as one after a restart (its record lost its metadata) and is
 //     not delivered then; a manager that has it queued already may still deliver it
-//     (with its data if it was queued holding it, without if past Options.QueueBytes),
-//     and lists it, if it is parked, without its data (Parked).
+//     if it was queued holding its data (one past Options.QueueBytes parks instead:
+//     its process stream was erased), and lists it, if it is parked, without its data
+//     (Parked).
 //   - A later event of the process is not linked and starts nothing: it is skipped,
 //     counted in Stats.Late and logged at most once a minute, as for a removed process.
 //     The records written into the stream after the erasure (by anyone) do not revive it.

@@ -66,7 +66,7 @@ func (m *Manager) load(ctx context.Context) (uint64, error) {
 		if d != nil && own {
 			if c, ok := commandOf(t, e.Stream, id, &e); ok && src.deliverable(c) {
 				if h := histories[c.ID]; h == nil || !h.done {
-					d.add(h.resume(m.newDelivery(c, &e)))
+					d.add(h.resume(m.newDelivery(c, &e, d.opts.holdBytes-d.held)))
 				}
 			}
 		}

@@ -68,13 +68,16 @@ type Options struct {
 	// metrics. It must be quick. A panic in it is logged with its stack and passed over.
 	OnAttempt func(AttemptInfo)
 	// QueueBytes bounds the data held in memory by the commands queued for delivery
-	// (not delivered or skipped yet: waiting behind another, failing, parked), each
-	// counted as its msgpack encoding, as the store keeps it; 0 means 64 MiB, negative
-	// holds none. A command queued past it holds its id and place only, and each of its
-	// attempts reads its record again (one read by id), handing the command over as the
-	// record reads then: a receiver that is down for long makes the queue grow by a few
-	// hundred bytes a command, not by its data. Such a command is seen by OnAttempt
-	// without its data (AttemptInfo.Command.Data nil); Parked reads it.
+	// (not delivered or skipped yet: waiting behind another, failing, parked), and by
+	// those a read finds before they are queued: each holds its data as the store keeps
+	// it (msgpack, pmd.EncodeData), counted so, and decoded at each attempt only. 0
+	// means 64 MiB, negative holds none. A command queued past it holds its id and place
+	// only, and each of its attempts reads its record again (one read by id): a receiver
+	// that is down for long makes the queue grow by a few hundred bytes a command, not
+	// by its data. A record that no longer reads (its process stream deleted, expired
+	// by retention, damaged) or reads erased fails the attempt, which parks as any
+	// ("read the command again: ..."), for Skip: it never goes out under its id with
+	// another body. OnAttempt sees the command as the attempt handed it over.
 	QueueBytes int
 	// CacheSize is how many processes' states are kept in memory, those handled last.
 	// An event of a cached process folds onto its state; an event of any other process

@@ -7,9 +7,10 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
-// SetParkedLookup makes Manager.Parked read the record of a parked command with f
-// instead of the store's Event, until the returned restore is called: for tests of what
-// Parked reads and of a lookup that fails.
+// SetParkedLookup makes Manager.Parked, and the attempts of a command queued without
+// its data (Options.QueueBytes), read the record of a command with f instead of the
+// store's Event, until the returned restore is called: for tests of what they read and
+// of a lookup that fails.
 func SetParkedLookup(f func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error)) (restore func()) {
 	old := eventByID
 	eventByID = f

@@ -1148,24 +1148,24 @@ func (src *subscriptionSource) read(context.Context) error { return nil }
 // OnAttempt does not see it. So is, for a Stream filter, an event no longer at its
 // version of the stream (the stream was deleted or truncated, taking the event or its
 // link away), though it may live on in another stream.
-func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
+func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) (Command, error) {
 	s := (*Subscription)(src)
 	ev, err := s.current(ctx, x.ev)
 	if errors.Is(err, pmd.ErrEventNotFound) {
 		s.drop(x, "pmd: subscription dropped an event that is no longer in the store")
-		return nil
+		return Command{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read the event again: %w", err)
+		return Command{}, fmt.Errorf("read the event again: %w", err)
 	}
 	if s.filter.Stream != "" {
 		in, err := s.inStream(ctx, x)
 		if err != nil {
-			return fmt.Errorf("read the stream again: %w", err)
+			return Command{}, fmt.Errorf("read the stream again: %w", err)
 		}
 		if !in {
 			s.drop(x, "pmd: subscription dropped an event that is no longer in the stream it follows")
-			return nil
+			return Command{}, nil
 		}
 	}
 	// The item keeps what this attempt read, for OnAttempt and for Status, which shows a
@@ -1174,7 +1174,7 @@ func (src *subscriptionSource) deliver(ctx context.Context, x *delivery) error {
 	s.mu.Lock()
 	x.ev.Data, x.ev.Metadata, x.ev.Erased = ev.Data, ev.Metadata, ev.Erased
 	s.mu.Unlock()
-	return callHandler(ctx, s.logger, append([]any{"subscription", s.name}, (*subscriptionSource)(s).attrs(x)...), s.opts.Deliver, ev)
+	return Command{}, callHandler(ctx, s.logger, append([]any{"subscription", s.name}, (*subscriptionSource)(s).attrs(x)...), s.opts.Deliver, ev)
 }
 
 // drop logs why x is passed over and marks it dropped: its attempt, which succeeds
