@@ -57,3 +57,25 @@ func TestCloseLetsTheLeaderWorkWriteAsItStops(t *testing.T) {
 		t.Fatalf("the leader work's last write is not in the store: %+v %v", info, err)
 	}
 }
+
+// TestLeaderWorkNotStartedOnceClosing: leadership won while Close runs (between lead's
+// barrier and the start of the work) starts no leader work: Close may have looked for
+// work to wait for already, and would stop Raft under work that had just started.
+func TestLeaderWorkNotStartedOnceClosing(t *testing.T) {
+	started := make(chan struct{}, 1)
+	n := &Node{cfg: Config{OnLeader: func(context.Context) { started <- struct{}{} }}}
+	n.closing, n.endClosed = context.WithCancel(context.Background())
+	n.endClosed()
+	stop := n.runLeaderWork()
+	stop()
+	select {
+	case <-started:
+		t.Fatal("the leader work started after Close began")
+	default:
+	}
+	n.workMu.Lock()
+	defer n.workMu.Unlock()
+	if n.workDone != nil {
+		t.Fatal("the node has leader work to wait for after Close began, and none ran")
+	}
+}

@@ -817,11 +817,18 @@ func (n *Node) lead() {
 }
 
 // runLeaderWork starts OnLeader and returns what stops it and waits for it. Close ends
-// it too (its context is under closing), and waits for it before it stops Raft.
+// it too (its context is under closing), and waits for it before it stops Raft. Once
+// Close has begun it starts nothing: Close may have looked for work to wait for
+// already, and would stop Raft under work that had just started.
 func (n *Node) runLeaderWork() (stop func()) {
 	ctx, cancel := context.WithCancel(n.closing)
 	done := make(chan struct{})
 	n.workMu.Lock()
+	if n.closing.Err() != nil {
+		n.workMu.Unlock()
+		cancel()
+		return func() { n.ready.Store(false) }
+	}
 	n.workDone = done
 	n.workMu.Unlock()
 	go func() {
