@@ -162,6 +162,15 @@ func PlanReplicaRepair(dir string, replayed func() (uint64, error), progress fun
 	return p, nil
 }
 
+// Last returns the last position of the log once the plan is applied: void records keep
+// their positions, a cut removes those past it. It is 0 for a log with no segment file.
+func (p *RepairPlan) Last() uint64 {
+	if p.cut == nil {
+		return 0
+	}
+	return p.cut.last
+}
+
 func planOffline(dir string, progress func(done, total int64), replayed func() (uint64, error)) (*RepairPlan, error) {
 	segs, _, err := listSegments(dir)
 	if err != nil {

@@ -46,10 +46,11 @@ block, say) with records of later synced writes after it, which the start refuse
 the log ends at the last write committed before it and every byte from there goes to the
 quarantine, the records past the damage with them (they look intact, but no entry start is
 known past the damage to frame them from); the preview names the positions lost and says
-that acknowledged writes are among them. A cut that takes positions the index held on disk,
-or that records past such damage show written (records that had been synced), is noted for
-the next start, which fills those positions with void records, so that no later write takes
-them, and reports their loss (on a cluster node Raft writes them again). A STORE_ID that does
+that acknowledged writes are among them. Positions the index held on disk past the end of
+the repaired log (cut there or not; with syncing off, a power cut explains their loss), or
+that records past such damage show written (records that had been synced), are noted for
+the next start, which fills them with void records, so that no later write takes them, and
+reports their loss (on a cluster node Raft writes them again). A STORE_ID that does
 not read is damage a repair does not change: repair says what to do about it and exits 1.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -62,9 +62,11 @@
 //     scrub of every record that Open starts) are logged once and listed by Problems,
 //     with a failed write the log has not yet recovered from. The index skips a damaged
 //     record, so everything after it stays readable.
-//   - A repair (PlanRepair) whose cut of a single node's log takes positions the index
-//     held on disk, or positions that records of later synced writes past framing damage
-//     in the log's last segment show written (log.RepairAction.Written), leaves a
+//   - A repair (PlanRepair) of a single node's log that ends below the position the
+//     index held on disk (log.RepairPlan.Last: cut there, or ending there with only void
+//     records written elsewhere), or whose cut takes positions that records of later
+//     synced writes past framing damage in the log's last segment show written
+//     (log.RepairAction.Written), leaves a
 //     RebuildFile naming the loss before it removes the index: the next Open fills those
 //     positions with void records and reports the loss, as above. A STORE_ID that does
 //     not read is listed in the plan's Unrepaired, with what to do about it.

@@ -22,8 +22,8 @@ import (
 // past the last damage that look intact but are voided), keeping the removed bytes in a
 // quarantine file), and, when that
 // changes anything, the removal of the index, which may point at voided positions: the
-// next start rebuilds it from the repaired log; where the log's cut takes positions the
-// index held on disk, the plan says so and Apply leaves RebuildFile naming the loss, for
+// next start rebuilds it from the repaired log; where the repaired log ends below the
+// position the index held on disk (cut or not), the plan says so and Apply leaves RebuildFile naming the loss, for
 // the next start to fill those positions with void records and report it, as Open does
 // when it finds the loss (lostBelowIndex). A cluster node's directory (one with
 // RaftDir) gets log.PlanReplicaRepair: the store reads the Raft index it applied off its
@@ -124,20 +124,25 @@ func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
 	return p, nil
 }
 
-// lostBelowIndex notes the loss of the synced records between the log's cut and the
-// position the index held on disk, if the plan cuts below it: the index is flushed only
-// after the log is synced, so those records were acknowledged. The repair removes the
-// index, which alone says so; Apply leaves RebuildFile naming the loss instead, as Open
-// does when it finds the log ends below the index, and the next start fills those
-// positions with void records, so that no later write takes them again (a subscriber
-// past them would never read it), and reports the loss. An index that cannot be read
-// says nothing (pmd verify reports it); nor does one a RebuildFile already condemns,
-// unless that names such a loss. A cut of framing damage in the log's last segment that
-// records of later synced writes past it show durable (log.RepairAction.Written) loses
-// the records up to the last position those show written, even above the index's
-// position (the index is flushed only from time to time): those positions are filled
-// the same way.
+// lostBelowIndex notes the loss of the synced records between the end of the repaired
+// log and the position the index held on disk, if the log ends below it (cut there, or
+// ending there at a record boundary with only void records to write elsewhere): the
+// index is flushed only after the log is synced, so those records were acknowledged. The
+// repair removes the index, which alone says so; Apply leaves RebuildFile naming the
+// loss instead, as Open does when it finds the log ends below the index, and the next
+// start fills those positions with void records, so that no later write takes them
+// again (a subscriber past them would never read it), and reports the loss. An index
+// that cannot be read says nothing (pmd verify reports it); nor does one a RebuildFile
+// already condemns, unless that names such a loss. A store that ran with syncing off
+// may have lost them to a power cut, which repair cannot tell: the loss says so. A cut
+// of framing damage in the log's last segment that records of later synced writes past
+// it show durable (log.RepairAction.Written) loses the records up to the last position
+// those show written, even above the index's position (the index is flushed only from
+// time to time): those positions are filled the same way.
 func (p *RepairPlan) lostBelowIndex() {
+	if len(p.Actions) == 0 {
+		return // nothing to apply: the next start finds any such loss itself
+	}
 	var cut *pmdlog.RepairAction
 	var written uint64 // the last position the log's records past its cut show written
 	for i, a := range p.Actions {
@@ -146,9 +151,7 @@ func (p *RepairPlan) lostBelowIndex() {
 		}
 		written = max(written, a.Written)
 	}
-	if cut == nil {
-		return
-	}
+	last := p.log.Last() // void records keep their positions
 	var held uint64
 	if why, err := os.ReadFile(filepath.Join(p.Dir, RebuildFile)); err == nil {
 		held, _, _ = parseLostMarker(why)
@@ -158,25 +161,37 @@ func (p *RepairPlan) lostBelowIndex() {
 			idx.Close()
 		}
 	}
-	if held < cut.Position && written < cut.Position {
+	if held <= last && written <= last {
 		return
 	}
-	// The index's position on disk says the records up to it had been synced; records
-	// of later synced writes past framing damage in the log's last segment (a cut past
-	// a refusal) say the records up to the last they show written had been.
+	// The index's position on disk says the records up to it had been synced (unless
+	// the store ran with syncing off: because and qualified say so); records of later synced
+	// writes past framing damage in the log's last segment (a cut past a refusal) say
+	// the records up to the last they show written had been, whatever the syncing.
 	shown := fmt.Sprintf("the index held position %d on disk", held)
+	because, qualified := shown+"; "+syncingOff, " ("+syncingOff+")"
 	switch {
 	case written > held:
 		shown = fmt.Sprintf("records of writes made after the damaged bytes were synced, past the damage, show position %d written", written)
-		held = written
+		because, qualified, held = shown, "", written
 	case written == held:
 		shown += ", and records of later writes past the damage show it written"
+		because, qualified = shown, ""
 	}
-	p.lostFrom, p.lostHeld, p.lostWhy = cut.Position, held, shown
-	p.lost = &pmdlog.CorruptError{Segment: cut.Segment, Offset: cut.Offset,
-		Reason: fmt.Sprintf("a repair cut the log after position %d, but %s: the synced records from position %d to %d are lost; "+
-			"their positions are filled with void records, so that no later write takes them again", cut.Position-1, shown, cut.Position, held)}
+	ends := fmt.Sprintf("the repaired log ends at position %d", last)
+	p.lost = &pmdlog.CorruptError{}
+	if cut != nil {
+		ends = fmt.Sprintf("a repair cut the log after position %d", last)
+		p.lost.Segment, p.lost.Offset = cut.Segment, cut.Offset
+	}
+	p.lostFrom, p.lostHeld, p.lostWhy = last+1, held, because
+	p.lost.Reason = fmt.Sprintf("%s, but %s: the synced records from position %d to %d are lost%s; "+
+		"their positions are filled with void records, so that no later write takes them again", ends, shown, last+1, held, qualified)
 }
+
+// syncingOff qualifies a loss that the index's position on disk shows: a store that ran
+// with syncing off flushes its index past log bytes a power cut may lose.
+const syncingOff = "with syncing off, a power cut explains it"
 
 // Lines describes the plan for a person deciding whether to apply it, one line per
 // action, then what becomes of the index; none for a plan with nothing to do.

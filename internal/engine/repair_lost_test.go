@@ -39,7 +39,7 @@ func TestRepairBelowTheIndexKeepsTheLostPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Join(p.Lines(), "\n")
-	if !strings.Contains(lines, "fill positions 11 to 13 with void records") {
+	if !strings.Contains(lines, "fill positions 11 to 13 with void records") || !strings.Contains(lines, "with syncing off, a power cut explains it") {
 		t.Errorf("the plan says\n%s\nwant it to say that the next start fills positions 11 to 13 with void records", lines)
 	}
 	if err := p.Apply(filepath.Join(t.TempDir(), "q")); err != nil {
@@ -59,8 +59,8 @@ func TestRepairBelowTheIndexKeepsTheLostPositions(t *testing.T) {
 	if st, err := NewBatch(e.Index, e.Log).Stream("A-1"); err != nil || st.Next != next {
 		t.Errorf("stream A-1's next version %d, %v; want %d", st.Next, err, next)
 	}
-	if p := e.Problems(); len(p) != 1 || !strings.Contains(p[0], "the synced records from position 11 to 13 are lost") {
-		t.Errorf("problems %q, want the loss of positions 11 to 13 reported", p)
+	if p := e.Problems(); len(p) != 1 || !strings.Contains(p[0], "the synced records from position 11 to 13 are lost (with syncing off, a power cut explains it)") {
+		t.Errorf("problems %q, want the loss of positions 11 to 13 reported, saying that syncing off explains it", p)
 	}
 	if _, err := os.Stat(filepath.Join(dir, RebuildFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after the start, %s: %v; want it gone", RebuildFile, err)
