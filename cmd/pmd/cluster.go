@@ -512,8 +512,8 @@ type leaderProcesses struct {
 	failed      func()
 	current     atomic.Pointer[processes]
 	currentSubs atomic.Pointer[subscriptions]
-	// leading is true while run runs: this node leads, and its set is running, starting,
-	// or about to start again after a failure.
+	// leading is true while run runs and its ctx is not done: this node leads, and its
+	// set is running, starting, or about to start again after a failure.
 	leading atomic.Bool
 	// metrics is the registry of the running set's metrics, gathered at /metrics
 	// through Gather; nil while this node does not lead.
@@ -536,7 +536,20 @@ func (l *leaderProcesses) run(ctx context.Context) {
 		return
 	}
 	l.leading.Store(true)
-	defer l.leading.Store(false)
+	// Not leading as soon as leadership goes (ctx), not only once the set has stopped,
+	// which can take seconds: notRunning would say "starting" meanwhile. run returns
+	// after that store, so that it cannot undo the next run's.
+	left := make(chan struct{})
+	stopLeft := context.AfterFunc(ctx, func() {
+		l.leading.Store(false)
+		close(left)
+	})
+	defer func() {
+		if !stopLeft() {
+			<-left
+		}
+		l.leading.Store(false)
+	}()
 	// A process manager or a subscription whose write is refused as unavailable (this
 	// node no longer leads, or its disk is full) waits for the store to write again, until
 	// ctx says leadership went; any other failure stops this set, and a new one starts
