@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,6 +54,14 @@ type clusterFlags struct {
 	// open is set when --insecure let the Raft port serve, without a secret, those it
 	// would otherwise be refused to (off loopback, or beside --auth).
 	open bool
+	// raftAddrEnv, set by check, is PMD_RAFT_ADDR if --raft-addr came from it, for
+	// errors to name (raftAddrName).
+	raftAddrEnv string
+}
+
+// raftAddrName is what gave --raft-addr, as errors name it: the flag, or PMD_RAFT_ADDR.
+func (c *clusterFlags) raftAddrName() string {
+	return cmp.Or(c.raftAddrEnv, "--raft-addr")
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -70,19 +79,35 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 }
 
 // check checks the cluster flags, reads the cluster secret, and refuses a Raft port open
-// to others without one: off loopback, or beside --auth (auth), unless insecure.
-func (c *clusterFlags) check(auth string, insecure bool) error {
+// to others without one: off loopback, or beside --auth (auth), unless insecure. named
+// names a bad value as it was given: named("raft-addr", "PMD_RAFT_ADDR") is the
+// variable if the value came from the environment, else the flag (serveFlags).
+func (c *clusterFlags) check(auth string, insecure bool, named func(name, env string) string) error {
+	c.raftAddrEnv = ""
+	if n := named("raft-addr", "PMD_RAFT_ADDR"); !strings.HasPrefix(n, "--") {
+		c.raftAddrEnv = n
+	}
 	switch {
 	case c.nodeID == "":
 		if c.raftAddr != "" || c.join != "" || c.expect != 0 || c.raftAdvertise != "" || c.secretFile != "" {
-			return &usageError{"--raft-addr, --raft-advertise, --join, --bootstrap-expect and --cluster-secret-file need --node-id"}
+			why := "--raft-addr, --raft-advertise, --join, --bootstrap-expect and --cluster-secret-file need --node-id"
+			var env []string // the variables among them that are set
+			for _, v := range [][2]string{{"raft-addr", "PMD_RAFT_ADDR"}, {"join", "PMD_JOIN"}, {"cluster-secret-file", "PMD_CLUSTER_SECRET_FILE"}} {
+				if n := named(v[0], v[1]); !strings.HasPrefix(n, "--") {
+					env = append(env, n)
+				}
+			}
+			if len(env) > 0 {
+				why = strings.Join(env, " and ") + " set in the environment: " + why
+			}
+			return &usageError{why}
 		}
 		if c.heartbeat != 0 || c.snapshotThreshold != 0 || c.snapshotInterval != 0 || c.trailingLogs != 0 {
 			return &usageError{"--raft-heartbeat, --raft-snapshot-threshold, --raft-snapshot-interval and --raft-trailing-logs tune a cluster node's Raft: they need --node-id"}
 		}
 		return nil
 	case c.raftAddr == "":
-		return &usageError{"--node-id needs --raft-addr"}
+		return &usageError{named("node-id", "PMD_NODE_ID") + " needs --raft-addr"}
 	case c.expect < 0:
 		return &usageError{"--bootstrap-expect must not be negative"}
 	case c.expect > 1 && c.join == "":
@@ -90,13 +115,13 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 	case c.heartbeat != 0 && c.heartbeat < 10*time.Millisecond:
 		return &usageError{"--raft-heartbeat must be at least 10ms"}
 	case len(c.nodeID) > cluster.MaxNodeIDLen:
-		return &usageError{fmt.Sprintf("--node-id is %d bytes: a node id must be at most %d (each connection to another node carries it)", len(c.nodeID), cluster.MaxNodeIDLen)}
+		return &usageError{fmt.Sprintf("%s is %d bytes: a node id must be at most %d (each connection to another node carries it)", named("node-id", "PMD_NODE_ID"), len(c.nodeID), cluster.MaxNodeIDLen)}
 	}
-	if err := c.checkAddrs(); err != nil {
+	if err := c.checkAddrs(named); err != nil {
 		return err
 	}
 	if c.secretFile != "" {
-		secrets, warning, err := readSecrets(c.secretFile)
+		secrets, warning, err := readSecrets(named("cluster-secret-file", "PMD_CLUSTER_SECRET_FILE"), c.secretFile)
 		if err != nil {
 			return err
 		}
@@ -119,19 +144,23 @@ func (c *clusterFlags) check(auth string, insecure bool) error {
 
 // checkAddrs refuses, as the command line errors they are, a --raft-addr that names no
 // address to listen on, and a --raft-advertise or a --join address that names none to
-// reach: a node started with one would fail at its listen with its Raft state made in
-// the data directory, or wait for ever for a node it cannot reach.
-func (c *clusterFlags) checkAddrs() error {
-	if err := checkHostPort("--raft-addr", c.raftAddr, 0); err != nil {
+// reach: a node started with one would fail at its listen, or wait for ever for a node
+// it cannot reach. A --raft-advertise of every interface (0.0.0.0:P, :P) is refused as
+// --http-advertise's is: the other nodes would dial themselves. named is check's.
+func (c *clusterFlags) checkAddrs(named func(name, env string) string) error {
+	if err := checkHostPort(c.raftAddrName(), c.raftAddr, 0); err != nil {
 		return err
 	}
 	if c.raftAdvertise != "" {
 		if err := checkHostPort("--raft-advertise", c.raftAdvertise, 1); err != nil {
 			return err
 		}
+		if host, _, _ := net.SplitHostPort(c.raftAdvertise); !specifiedHost(host) {
+			return &usageError{fmt.Sprintf("--raft-advertise %q is not the address other nodes reach this node's Raft port at: it names no host, or one of every interface, which they would take for their own; give a host name or address (not 0.0.0.0 or ::)", c.raftAdvertise)}
+		}
 	}
 	for _, a := range c.joinAddrs() {
-		if err := checkHostPort("--join", a, 1); err != nil {
+		if err := checkHostPort(named("join", "PMD_JOIN"), a, 1); err != nil {
 			return err
 		}
 	}
@@ -152,16 +181,16 @@ func checkHostPort(flag, addr string, lowest uint64) error {
 	return nil
 }
 
-// checkRaftListen listens on the Raft address addr and closes the listener at once, so
-// that an address the node cannot listen on (a port in use, a host not this machine's)
-// fails the start before the data directory is opened: the node makes its Raft state
-// there before it listens, and a single node's directory that holds Raft state is
-// refused as a member's from then on. (The port may still be taken between this and
-// the node's listen, which then fails as it did before.)
-func checkRaftListen(addr string) error {
+// checkRaftListen listens on the Raft address addr, given as name (the flag or its
+// variable), and closes the listener at once, so that an address the node cannot listen
+// on (a port in use, a host not this machine's) fails the start before the data
+// directory is opened. (The port may still be taken between this and the node's listen,
+// which then fails before it makes its Raft state: a single node's directory that holds
+// Raft state is refused as a member's from then on.)
+func checkRaftListen(name, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on the Raft address %s (--raft-addr): %w", addr, err)
+		return fmt.Errorf("listen on the Raft address %s (%s): %w", addr, name, err)
 	}
 	return ln.Close()
 }
@@ -344,7 +373,7 @@ func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.No
 		return
 	}
 	onHangup(ctx, func() {
-		secrets, warning, err := readSecrets(c.secretFile)
+		secrets, warning, err := readSecrets("--cluster-secret-file", c.secretFile)
 		if err == nil {
 			err = node.SetSecrets(secretBytes(secrets))
 		}
@@ -361,11 +390,12 @@ func reloadSecretsOnHangup(ctx context.Context, c clusterFlags, node *cluster.No
 
 // readSecrets reads a cluster secret file: text, one secret a line, surrounding white
 // space and blank lines ignored, the first the node's own. Raw random bytes are refused
-// rather than split at their newline bytes and trimmed into other secrets.
-func readSecrets(file string) (secrets []string, warning string, err error) {
+// rather than split at their newline bytes and trimmed into other secrets. Its errors
+// name the file as name (--cluster-secret-file, or PMD_CLUSTER_SECRET_FILE).
+func readSecrets(name, file string) (secrets []string, warning string, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, "", &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
+		return nil, "", &exitError{exitTrouble, fmt.Errorf("%s: %w", name, err)}
 	}
 	defer f.Close()
 	// The mode of the file read, not of a path that may be replaced in between. Not a
@@ -375,10 +405,10 @@ func readSecrets(file string) (secrets []string, warning string, err error) {
 	}
 	b, err := io.ReadAll(f)
 	if err != nil {
-		return nil, "", &exitError{exitTrouble, fmt.Errorf("--cluster-secret-file: %w", err)}
+		return nil, "", &exitError{exitTrouble, fmt.Errorf("%s: %w", name, err)}
 	}
 	if err := checkSecretText(b); err != nil {
-		return nil, "", &usageError{fmt.Sprintf("--cluster-secret-file %s: %v; the file must be text, one secret a line, e.g. hex from openssl rand -hex 32", file, err)}
+		return nil, "", &usageError{fmt.Sprintf("%s %s: %v; the file must be text, one secret a line, e.g. hex from openssl rand -hex 32", name, file, err)}
 	}
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
@@ -386,12 +416,12 @@ func readSecrets(file string) (secrets []string, warning string, err error) {
 			continue
 		}
 		if len(line) < cluster.MinSecretLen {
-			return nil, "", &usageError{fmt.Sprintf("--cluster-secret-file %s: the secret on line %d is %d bytes; a secret must be at least %d (e.g. openssl rand -hex 32)", file, i+1, len(line), cluster.MinSecretLen)}
+			return nil, "", &usageError{fmt.Sprintf("%s %s: the secret on line %d is %d bytes; a secret must be at least %d (e.g. openssl rand -hex 32)", name, file, i+1, len(line), cluster.MinSecretLen)}
 		}
 		secrets = append(secrets, line)
 	}
 	if len(secrets) == 0 {
-		return nil, "", &usageError{fmt.Sprintf("--cluster-secret-file %s: no secret in it", file)}
+		return nil, "", &usageError{fmt.Sprintf("%s %s: no secret in it", name, file)}
 	}
 	return secrets, warning, nil
 }

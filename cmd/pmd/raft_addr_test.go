@@ -17,10 +17,11 @@ import (
 )
 
 // TestServeRaftAddressRefusals: a node whose Raft addresses cannot serve is refused
-// before its data directory is opened. A start that got as far as the cluster's own
-// listen made the node's Raft state first, and a single node's directory holding it is
-// refused as a member's from then on; a --join or --raft-advertise that is not HOST:PORT
-// made a node that waited for ever for a node it could not reach.
+// before its data directory is opened, and a single node's directory is left one (a
+// directory holding Raft state is refused as a member's from then on); a --join or
+// --raft-advertise that is not HOST:PORT, or a --raft-advertise of every interface, made
+// a node that waited for ever for a node it could not reach. A bad value that came from
+// the environment is named by its variable.
 func TestServeRaftAddressRefusals(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,25 +31,53 @@ func TestServeRaftAddressRefusals(t *testing.T) {
 	node := []string{"--node-id", "n1"}
 	tests := []struct {
 		name string
+		env  [][2]string // set in the environment
 		args []string
 		code int
 		want string
 	}{
-		{"a Raft port out of range", append(node, "--raft-addr", "127.0.0.1:99999"), exitUsage,
+		{"a Raft port out of range", nil, append(node, "--raft-addr", "127.0.0.1:99999"), exitUsage,
 			`--raft-addr "127.0.0.1:99999": port 99999 is out of range (0 to 65535)`},
-		{"a Raft address without a port", append(node, "--raft-addr", "127.0.0.1"), exitUsage,
+		{"a Raft address without a port", nil, append(node, "--raft-addr", "127.0.0.1"), exitUsage,
 			`--raft-addr "127.0.0.1" is not HOST:PORT`},
-		{"a busy Raft port", append(node, "--raft-addr", busy.Addr().String()), exitTrouble,
+		{"a busy Raft port", nil, append(node, "--raft-addr", busy.Addr().String()), exitTrouble,
 			"listen on the Raft address " + busy.Addr().String() + " (--raft-addr)"},
-		{"a join address without a port", append(node, "--raft-addr", "127.0.0.1:0", "--join", "127.0.0.1:7081, node2"), exitUsage,
+		{"a join address without a port", nil, append(node, "--raft-addr", "127.0.0.1:0", "--join", "127.0.0.1:7081, node2"), exitUsage,
 			`--join "node2" is not HOST:PORT`},
-		{"a join address on port 0", append(node, "--raft-addr", "127.0.0.1:0", "--join", "127.0.0.1:0"), exitUsage,
+		{"a join address on port 0", nil, append(node, "--raft-addr", "127.0.0.1:0", "--join", "127.0.0.1:0"), exitUsage,
 			`--join "127.0.0.1:0": port 0 is out of range (1 to 65535)`},
-		{"an advertised address without a port", append(node, "--raft-addr", "127.0.0.1:0", "--raft-advertise", "pmd1.example"), exitUsage,
+		{"an advertised address without a port", nil, append(node, "--raft-addr", "127.0.0.1:0", "--raft-advertise", "pmd1.example"), exitUsage,
 			`--raft-advertise "pmd1.example" is not HOST:PORT`},
+		{"an advertised address of every interface", nil, append(node, "--raft-addr", "127.0.0.1:0", "--raft-advertise", "0.0.0.0:7081"), exitUsage,
+			`--raft-advertise "0.0.0.0:7081" is not the address other nodes reach this node's Raft port at: it names no host, or one of every interface`},
+		{"an advertised address with no host", nil, append(node, "--raft-addr", "127.0.0.1:0", "--raft-advertise", ":7081"), exitUsage,
+			`--raft-advertise ":7081" is not the address other nodes reach this node's Raft port at`},
+		{"an advertised IPv6 address of every interface", nil, append(node, "--raft-addr", "127.0.0.1:0", "--raft-advertise", "[::]:7081"), exitUsage,
+			`--raft-advertise "[::]:7081" is not the address other nodes reach`},
+		// A bad value from the environment is named by its variable, which the command
+		// line does not show.
+		{"PMD_RAFT_ADDR without a port", [][2]string{{"PMD_RAFT_ADDR", "127.0.0.1"}}, node, exitUsage,
+			`PMD_RAFT_ADDR "127.0.0.1" is not HOST:PORT`},
+		{"PMD_RAFT_ADDR on a busy port", [][2]string{{"PMD_RAFT_ADDR", busy.Addr().String()}}, node, exitTrouble,
+			"listen on the Raft address " + busy.Addr().String() + " (PMD_RAFT_ADDR)"},
+		{"PMD_JOIN without a port", [][2]string{{"PMD_JOIN", "node2"}}, append(node, "--raft-addr", "127.0.0.1:0"), exitUsage,
+			`PMD_JOIN "node2" is not HOST:PORT`},
+		{"PMD_RAFT_ADDR without a node id", [][2]string{{"PMD_RAFT_ADDR", "127.0.0.1:7081"}}, nil, exitUsage,
+			"PMD_RAFT_ADDR set in the environment: --raft-addr, --raft-advertise, --join, --bootstrap-expect and --cluster-secret-file need --node-id"},
+		{"PMD_NODE_ID without a Raft address", [][2]string{{"PMD_NODE_ID", "n1"}}, nil, exitUsage,
+			"PMD_NODE_ID needs --raft-addr"},
+		{"PMD_NODE_ID too long", [][2]string{{"PMD_NODE_ID", strings.Repeat("n", 256)}, {"PMD_RAFT_ADDR", "127.0.0.1:0"}}, nil, exitUsage,
+			"PMD_NODE_ID is 256 bytes"},
+		{"PMD_CLUSTER_SECRET_FILE missing", [][2]string{{"PMD_CLUSTER_SECRET_FILE", filepath.Join(t.TempDir(), "missing")}}, append(node, "--raft-addr", "127.0.0.1:0"), exitTrouble,
+			"PMD_CLUSTER_SECRET_FILE: open "},
+		{"a flag over the environment", [][2]string{{"PMD_RAFT_ADDR", "127.0.0.1:0"}}, append(node, "--raft-addr", "127.0.0.1"), exitUsage,
+			`--raft-addr "127.0.0.1" is not HOST:PORT`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			for _, kv := range tt.env {
+				t.Setenv(kv[0], kv[1])
+			}
 			args := append([]string{"serve", "--addr", "127.0.0.1:0"}, tt.args...)
 			// A start that is not refused stops here, rather than serving on.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

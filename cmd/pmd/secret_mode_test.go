@@ -35,7 +35,7 @@ func TestClusterSecretFileReadableByOthersWarns(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := clusterFlags{nodeID: "n1", raftAddr: "127.0.0.1:7071", secretFile: file}
-			if err := c.check("", false); err != nil {
+			if err := c.check("", false, func(name, _ string) string { return "--" + name }); err != nil {
 				t.Fatalf("check: %v", err)
 			}
 			if c.secrets == "" {

@@ -99,7 +99,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.scavengeEvery, err = time.ParseDuration(*scavenge); err != nil || c.scavengeEvery < 0 {
 		return c, &usageError{fmt.Sprintf("%s %q is not a duration of zero or more, such as 24h", named("scavenge-every", "PMD_SCAVENGE_EVERY"), *scavenge)}
 	}
-	if err := c.cluster.check(c.access.auth, c.access.insecure); err != nil {
+	if err := c.cluster.check(c.access.auth, c.access.insecure, named); err != nil {
 		return c, err
 	}
 	if err := c.cluster.checkHTTPAdvertise(c.addr); err != nil {
@@ -217,7 +217,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 
 	if c.cluster.nodeID != "" {
-		if err := checkRaftListen(c.cluster.raftAddr); err != nil {
+		if err := checkRaftListen(c.cluster.raftAddrName(), c.cluster.raftAddr); err != nil {
 			return &exitError{exitTrouble, err}
 		}
 	}
