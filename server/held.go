@@ -35,30 +35,43 @@ import (
 // are written by that method: small values, not data.
 
 // heldOut is where a pass writes: it counts the bytes, and appends them to b unless
-// counting.
+// counting. It never appends beyond b's capacity, whose bytes were reserved: what would
+// not fit is left out and over set (a value that wrote more than it was counted).
 type heldOut struct {
 	b        []byte
 	n        int
 	counting bool
+	over     bool
+}
+
+// fits counts n bytes, and says whether to append them to b: not when counting, nor
+// when they would take b beyond its capacity.
+func (o *heldOut) fits(n int) bool {
+	o.n += n
+	if o.counting || o.over {
+		return false
+	}
+	if n > cap(o.b)-len(o.b) {
+		o.over = true
+		return false
+	}
+	return true
 }
 
 func (o *heldOut) str(s string) {
-	o.n += len(s)
-	if !o.counting {
+	if o.fits(len(s)) {
 		o.b = append(o.b, s...)
 	}
 }
 
 func (o *heldOut) raw(p []byte) {
-	o.n += len(p)
-	if !o.counting {
+	if o.fits(len(p)) {
 		o.b = append(o.b, p...)
 	}
 }
 
 func (o *heldOut) byte(c byte) {
-	o.n++
-	if !o.counting {
+	if o.fits(1) {
 		o.b = append(o.b, c)
 	}
 }
@@ -82,8 +95,8 @@ func appendHeld(ctx context.Context, dst []byte, v any) ([]byte, error) {
 	if err := o.value(v); err != nil {
 		return dst, err
 	}
-	if len(o.b) > cap(dst) {
-		return dst, fmt.Errorf("server: the JSON of a %T took %d bytes, %d more than were counted", v, len(o.b)-len(dst), len(o.b)-cap(dst))
+	if o.over {
+		return dst, fmt.Errorf("server: the JSON of a %T took %d bytes, %d more than were counted", v, o.n, o.n-(cap(dst)-len(dst)))
 	}
 	if hook := heldEncoded.Load(); hook != nil {
 		var held int64
@@ -375,12 +388,8 @@ func (o *heldOut) reflect(v reflect.Value) error {
 			!reflect.PointerTo(t.Elem()).Implements(textMarshalerType) {
 			o.byte('"')
 			b := v.Bytes()
-			n := base64.StdEncoding.EncodedLen(len(b))
-			if o.counting {
-				o.n += n
-			} else {
+			if o.fits(base64.StdEncoding.EncodedLen(len(b))) {
 				o.b = base64.StdEncoding.AppendEncode(o.b, b)
-				o.n += n
 			}
 			o.byte('"')
 			return nil

@@ -174,3 +174,46 @@ func TestAnswersHeldBeforeEncoded(t *testing.T) {
 		})
 	}
 }
+
+// growingJSON writes more each time it is asked: its count is short of what it writes.
+type growingJSON struct{ calls *int }
+
+func (g growingJSON) MarshalJSON() ([]byte, error) {
+	*g.calls++
+	return []byte(`"` + strings.Repeat("<", *g.calls) + `"`), nil
+}
+
+// TestHeldJSONNeverGrowsItsBuffer: a value that writes more than it was counted fails
+// its answer, written no further than the capacity reserved for it: the overflow was
+// found only once append had grown the buffer, allocating bytes nobody reserved.
+func TestHeldJSONNeverGrowsItsBuffer(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		v    func(calls *int) any
+	}{
+		{"marshaler", func(calls *int) any { return map[string]any{"a": growingJSON{calls}} }},
+		{"before bytes", func(calls *int) any {
+			return []any{growingJSON{calls}, []byte(strings.Repeat("x", 300))}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls int
+			v := tt.v(&calls)
+			n, err := heldSize(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := heldOut{b: make([]byte, 0, n)}
+			if err := o.value(v); err != nil {
+				t.Fatal(err)
+			}
+			if cap(o.b) != n {
+				t.Fatalf("counted %d bytes, wrote into a buffer grown to %d", n, cap(o.b))
+			}
+			if _, err := appendHeld(context.Background(), make([]byte, 0, n), v); err == nil ||
+				!strings.Contains(err.Error(), "more than were counted") {
+				t.Fatalf("error %v, want one saying more was written than counted", err)
+			}
+		})
+	}
+}
