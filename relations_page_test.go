@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -117,4 +118,18 @@ func TestEventStreamsBounded(t *testing.T) {
 			t.Fatalf("EventStreamsPage with limit 0: %v, want ErrInvalidArgument", err)
 		}
 	})
+}
+
+// TestEventStreamsPageAfterTheLastPosition: a cursor at the last position there can be
+// lists nothing. The links still in the index's memory were searched from after+1,
+// which wrapped to 0 there and listed every one of them.
+func TestEventStreamsPageAfterTheLastPosition(t *testing.T) {
+	s := openStore(t, "")
+	fact := ev("Fact")
+	mustAppend(t, s, "Order$1", pmd.NoStream, fact)
+	mustLink(t, s, "Cart$1", pmd.NoStream, fact.ID)
+	streams, next, err := s.EventStreamsPage(context.Background(), fact.ID, math.MaxUint64, 10)
+	if err != nil || len(streams) != 0 || next != 0 {
+		t.Fatalf("EventStreamsPage after position 2^64-1: %v, next %d, %v; want none", streams, next, err)
+	}
 }

@@ -2,13 +2,13 @@ package index
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -351,7 +351,7 @@ func (x *Index) ovLinksAfter(pos, after uint64) (links []ovLink, cut uint64) {
 	defer x.ov.mu.RUnlock()
 	x.ov.oldest(func(o *overlay) {
 		ls := o.links[pos]
-		i, _ := slices.BinarySearchFunc(ls, after, func(l ovLink, after uint64) int { return cmp.Compare(l.pos, after+1) })
+		i := sort.Search(len(ls), func(i int) bool { return ls[i].pos > after }) // after+1 would wrap at the last position
 		links = append(links, ls[i:]...)
 	})
 	return links, x.ov.cut()
