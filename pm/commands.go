@@ -374,7 +374,8 @@ func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, 
 // without its data (commandSource.deliver): (*pmd.Store).Event but in tests.
 var eventByID = (*pmd.Store).Event
 
-// parkedCommands is Parked as the dispatcher holds them, data and all, with no read.
+// parkedCommands is Parked as the dispatcher holds them, with no read: without their
+// data, which queued commands hold encoded or not at all (Parked reads each record).
 func (m *Manager) parkedCommands() []ParkedCommand {
 	m.mu.Lock()
 	d := m.delivery

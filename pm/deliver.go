@@ -54,7 +54,7 @@ var (
 // SubscriptionOptions.OnAttempt).
 type AttemptInfo struct {
 	Receiver string
-	Command  Command   // the command as handed to Deliver (Data nil if the attempt failed reading it again: Options.QueueBytes); zero for a subscription's event
+	Command  Command   // the command as handed to Deliver (Data nil if the attempt failed reading or decoding it: Options.QueueBytes); zero for a subscription's event
 	Event    pmd.Event // the event a subscription delivered; zero for a command
 	Attempt  int       // 1 for the first
 	Duration time.Duration
