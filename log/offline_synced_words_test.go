@@ -14,25 +14,7 @@ import (
 func TestOfflineCutNamesSyncedWritesAsSynced(t *testing.T) {
 	dir := t.TempDir()
 	last := crashAfterRollover(t, dir, 1, false)
-	path, off, size := entryAt(t, dir, last-2)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clear(b[off : off+int64(size)])
-	if err := os.WriteFile(path, b, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	plan, err := PlanRepair(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reason string
-	for _, a := range plan.Actions {
-		if a.Op == RepairCut && a.Segment == path {
-			reason = a.Reason
-		}
-	}
+	reason := cutReasonPastZeroed(t, dir, last-2)
 	if !strings.Contains(reason, "2 whole record(s) of later synced writes past the damage") || strings.Contains(reason, "without an fsync") {
 		t.Errorf("the cut's reason %q, want it to name the 2 records past the damage as of later synced writes", reason)
 	}
@@ -55,28 +37,35 @@ func TestOfflineCutNamesTheDamagedWritesRecords(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			last := crashAfterRollover(t, dir, 3, false)
-			path, off, size := entryAt(t, dir, last-tc.back)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clear(b[off : off+int64(size)])
-			if err := os.WriteFile(path, b, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			plan, err := PlanRepair(dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reason string
-			for _, a := range plan.Actions {
-				if a.Op == RepairCut && a.Segment == path {
-					reason = a.Reason
-				}
-			}
+			reason := cutReasonPastZeroed(t, dir, last-tc.back)
 			if !strings.Contains(reason, tc.want) || strings.Contains(reason, "unfinished") {
 				t.Errorf("the cut's reason %q, want it to say %q, and nothing unfinished", reason, tc.want)
 			}
 		})
 	}
+}
+
+// cutReasonPastZeroed zeroes the record at pos and returns the reason of the offline
+// repair plan's cut of its segment ("" if the plan cuts none there).
+func cutReasonPastZeroed(t *testing.T, dir string, pos uint64) string {
+	t.Helper()
+	path, off, size := entryAt(t, dir, pos)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b[off : off+int64(size)])
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanRepair(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range plan.Actions {
+		if a.Op == RepairCut && a.Segment == path {
+			return a.Reason
+		}
+	}
+	return ""
 }
