@@ -13,14 +13,7 @@ import (
 // make it another store's, which the cluster refuses). It gave a cluster node the single
 // node's advice.
 func TestDamagedStoreIDSaysWhatToDo(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		cluster bool
-		advice  string
-	}{
-		{"single node", false, "removing the file gives the store a new id"},
-		{"cluster node", true, "copy STORE_ID from another member of its cluster"},
-	} {
+	for _, tc := range storeIDAdvice() {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, opts, e := openNew(t, tc.cluster)
 			if err := e.Close(); err != nil {
@@ -45,14 +38,7 @@ func TestDamagedStoreIDSaysWhatToDo(t *testing.T) {
 // plan's Unrepaired with the advice the start gives: it planned nothing, and pmd repair
 // said there was nothing to repair.
 func TestRepairOfADamagedStoreIDSaysWhatToDo(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		cluster bool
-		advice  string
-	}{
-		{"single node", false, "removing the file gives the store a new id"},
-		{"cluster node", true, "copy STORE_ID from another member of its cluster"},
-	} {
+	for _, tc := range storeIDAdvice() {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _, e := openNew(t, tc.cluster)
 			if err := e.Close(); err != nil {
@@ -81,4 +67,19 @@ func TestRepairOfADamagedStoreIDSaysWhatToDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeIDAdvice is what a data directory whose STORE_ID does not read is told to do:
+// a single node's gets a new id, a cluster node's copies its cluster's.
+func storeIDAdvice() []storeIDCase {
+	return []storeIDCase{
+		{"single node", false, "removing the file gives the store a new id"},
+		{"cluster node", true, "copy STORE_ID from another member of its cluster"},
+	}
+}
+
+type storeIDCase struct {
+	name    string
+	cluster bool
+	advice  string
 }
