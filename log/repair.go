@@ -38,6 +38,7 @@ type parsedSegment struct {
 	trimmed    int             // whole records cut from the prefix by cutOffline
 	replicaCut string          // why endAtIntactCommit cut damaged records, or ""
 	replicaEnd bool            // endAtIntactCommit has placed the end
+	endLost    bool            // an offline cut past damage here or in a later segment ends the log in this one: the records cut before the damage are of a write whose end is lost with it
 	sealed     bool            // another segment file follows: the segment was synced whole
 	laterProof uint64          // the largest proof of the valid records in the later segments
 }
@@ -287,7 +288,7 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 	// of their valid records, and where one of those records is.
 	var laterStart, laterProof, laterPos uint64
 	var laterSeg string
-	var loss string
+	var loss *offlineLoss
 	var written uint64
 	for i := n - 1; i >= 0; i-- {
 		if segs[i].missing {
@@ -380,6 +381,7 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 				return nil, err
 			}
 		}
+		p.endLost = loss != nil
 		parsed = append(parsed, p)
 		if p.lastCommit >= 0 {
 			break
@@ -396,7 +398,12 @@ func planCut(segs []segFile, keep uint64, offline bool, replayed func() (uint64,
 
 	c := n - len(parsed) // index of the segment holding the cut
 	cp := parsed[len(parsed)-1]
-	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1, loss: loss, written: written}
+	plan := &repairPlan{last: cp.file.first + uint64(cp.lastCommit+1) - 1, written: written}
+	if loss != nil {
+		// A write that began in a segment before the damage is cut whole, so the
+		// positions lost may start before the damaged segment.
+		plan.loss = loss.describe(plan.last + 1)
+	}
 	cutAt := cp.commitEnd
 	if cutAt == cp.file.size && c+1 < n && segs[c+1].first == plan.last+1 {
 		// Nothing to cut in segment c: keep its successor, emptied, as the tail, the
@@ -479,7 +486,7 @@ const rebuildNode = "rebuild this node from the cluster instead (remove it from 
 // becomes a void record, the last one a commit). written, for framing damage in the last
 // segment, is the last position the records past it show written (lastWritten). It
 // returns what the cut loses.
-func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, written uint64, replayed func() (uint64, error)) (string, error) {
+func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, written uint64, replayed func() (uint64, error)) (*offlineLoss, error) {
 	if k := int(ce.Position - p.file.first); p.damage == "" && k < len(p.offs) {
 		// Too many records for the next file's name: cut at the first extra one.
 		p.trimmed = len(p.offs) - k
@@ -504,30 +511,46 @@ func (p *parsedSegment) cutOffline(ce *CorruptError, after []segFile, written ui
 	}
 	if replayed != nil {
 		if err := p.endAtIntactCommit(replayed); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	kept := p.file.first + uint64(p.lastCommit+1)
-	lost := fmt.Sprintf("positions from %d on are lost", kept)
-	if len(after) > 0 && after[0].first > kept {
+	return &offlineLoss{seg: p.file.path, ce: ce, after: after, written: written, replica: replayed != nil}, nil
+}
+
+// offlineLoss is what an offline cut past damage Open refuses loses.
+type offlineLoss struct {
+	seg     string        // the segment holding the damage
+	ce      *CorruptError // the damage
+	after   []segFile     // the segment files after seg, removed
+	written uint64        // see cutOffline
+	replica bool          // a cluster node's log
+}
+
+// describe says what the cut loses, from position from, the first the log no longer
+// keeps: the damaged segment's kept records end at the last commit before the damage,
+// and the cut goes back to the segment before if the write the damage is in began
+// there.
+func (l *offlineLoss) describe(from uint64) string {
+	lost := fmt.Sprintf("positions from %d on are lost", from)
+	if len(l.after) > 0 && l.after[0].first > from {
 		// The next file's name shows that positions up to the one before it were written.
-		lost = fmt.Sprintf("positions %d to %d, and any after them, are lost", kept, after[0].first-1)
+		lost = fmt.Sprintf("positions %d to %d, and any after them, are lost", from, l.after[0].first-1)
 	}
-	if len(after) > 0 {
-		lost += ", with the segment files from " + after[0].path + " on"
+	if len(l.after) > 0 {
+		lost += ", with the segment files from " + l.after[0].path + " on"
 	}
-	if written >= kept {
+	if l.written >= from {
 		// The last segment: its records past the damage are intact, but none can be
 		// framed from a known entry start (an event's data may hold bytes that look like
 		// whole records of the positions after it), so none is kept.
 		lost = fmt.Sprintf("positions %d to %d are lost, among them records of writes acknowledged after the damaged bytes had been synced: "+
-			"the records past the damage look intact, but no entry start is known past it to frame them from (an event's data may hold bytes that look like records), so none is kept (the quarantine holds their bytes)", kept, written)
-		if replayed != nil {
+			"the records past the damage look intact, but no entry start is known past it to frame them from (an event's data may hold bytes that look like records), so none is kept (the quarantine holds their bytes)", from, l.written)
+		if l.replica {
 			lost += "; on a cluster node Raft applies again, at the next start, the entries after the Raft index of the last commit record kept, writing those positions again " +
 				"(a node whose store then ends behind its newest snapshot copies the records from another member; if no member holds them, remove the node from the cluster with pmd cluster remove and its node id, then start it with an empty data directory and --join)"
 		}
 	}
-	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, p.file.path, ce.Offset, ce.Position, ce.Reason), nil
+	return fmt.Sprintf("%s (%s at offset %d, position %d: %s)", lost, l.seg, l.ce.Offset, l.ce.Position, l.ce.Reason)
 }
 
 // minEntry is the fewest bytes an entry takes: a length prefix and a record header.
@@ -622,8 +645,11 @@ func describe(p *parsedSegment, kept int) string {
 	var parts []string
 	if k := len(p.offs) - kept; k > 0 {
 		what := "uncommitted record(s)"
-		if p.replicaCut != "" {
+		switch {
+		case p.replicaCut != "":
 			what = "record(s)" // from a damaged one: whether their write was committed is not known
+		case p.endLost:
+			what = "record(s) of a write whose end is lost with the damage"
 		}
 		parts = append(parts, fmt.Sprintf("%d %s", k, what))
 	}
