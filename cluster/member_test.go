@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,6 +132,7 @@ func TestStartRefusesAStoreWrittenWithoutRaft(t *testing.T) {
 		{"left, written by a single node, seeded, restarted", seeded, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			before := raftTree(t, tt.dir)
 			err := startErr(t, tt.dir)
 			if tt.want == "" {
 				if err != nil {
@@ -140,8 +143,41 @@ func TestStartRefusesAStoreWrittenWithoutRaft(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error saying %q", err, tt.want)
 			}
+			// A refused start leaves the Raft state as it was: an empty raft/ left
+			// behind made the next start (and a single node) take the directory for
+			// a member's with Raft state.
+			if after := raftTree(t, tt.dir); !maps.Equal(after, before) {
+				t.Fatalf("the refused start changed raft/: %v, was %v", after, before)
+			}
 		})
 	}
+}
+
+// raftTree lists the files and directories under dir's raft/ with their sizes (-1 for
+// a directory), nil if there is no raft/.
+func raftTree(t *testing.T, dir string) map[string]int64 {
+	t.Helper()
+	root := filepath.Join(dir, engine.RaftDir)
+	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	tree := map[string]int64{}
+	must(t, filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		size := int64(-1)
+		if !d.IsDir() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			size = info.Size()
+		}
+		tree[path] = size
+		return nil
+	}))
+	return tree
 }
 
 // TestMemberDataPassesOverDamagedRecords: a single node's store with a damaged record

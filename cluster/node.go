@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -244,6 +245,16 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	n.mux = mux
 	dir := filepath.Join(n.cfg.Dir, engine.RaftDir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		// No Raft state: checkStore's refusal of a store whose last write carries a
+		// Raft index needs none of it, and made after raft/, it left raft/ behind,
+		// empty, which the next start (and a single node) takes for Raft state.
+		if err := checkApplied(n.store, n.cfg.NodeID, n.fsm.applied.Load(), false, 0); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
