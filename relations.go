@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/index"
+	"github.com/pmd-dev/pmd/internal/dedup"
 	"github.com/pmd-dev/pmd/internal/engine"
 	pmdlog "github.com/pmd-dev/pmd/log"
 )
@@ -39,22 +40,7 @@ func (s *Store) EventStreams(ctx context.Context, id uuid.UUID) ([]string, error
 	}
 	// Linked twice while visible (the store never does, an index may hold it): the
 	// stream comes once, at its last link.
-	if len(out) > 1 {
-		last := make(map[string]int, len(out))
-		for i, name := range out {
-			last[name] = i
-		}
-		if len(last) < len(out) {
-			kept := out[:0]
-			for i, name := range out {
-				if last[name] == i {
-					kept = append(kept, name)
-				}
-			}
-			out = kept
-		}
-	}
-	return out, nil
+	return dedup.KeepLast(out), nil
 }
 
 // EventStreamsPage lists the streams EventStreams lists a page at a time: at most limit

@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/google/uuid"
+	"github.com/pmd-dev/pmd/internal/dedup"
 	"github.com/pmd-dev/pmd/internal/logevery"
 )
 
@@ -1201,25 +1202,9 @@ func (x *Index) LinkedInto(dst []string, event uint64) ([]string, error) {
 		}
 	}
 	// Linked twice while visible (the store never does, the index does not check): the
-	// stream comes once, at its last link. Found with a map, in proportion to the links:
-	// a search of the streams found so far for each link took minutes for an event
-	// linked into 100,000 streams.
-	if found := dst[start:]; len(found) > 1 {
-		last := make(map[string]int, len(found))
-		for i, name := range found {
-			last[name] = i
-		}
-		if len(last) < len(found) {
-			kept := found[:0]
-			for i, name := range found {
-				if last[name] == i {
-					kept = append(kept, name)
-				}
-			}
-			dst = dst[:start+len(kept)]
-		}
-	}
-	return dst, nil
+	// stream comes once, at its last link.
+	found := dedup.KeepLast(dst[start:])
+	return dst[:start+len(found)], nil
 }
 
 // Link is a link of an event into a stream, as Links gives it.
