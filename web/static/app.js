@@ -836,9 +836,12 @@
     const inCategory = category ? el('p', { id: 'category' }, 'In category ', categoryLink(name), el('span', { class: 'meta' }, ` (the streams ${category}$…)`)) : null;
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, true)));
     const pager = pagerLinks(r, from === null && after === null, (ev) => ev.version, link);
-    // An older page that is empty starts before the first event kept (retention).
+    // An older page that is empty starts before the first event kept (retention). A
+    // stream that exists holds an event whenever it was written to (an event linked
+    // into it stays while the link does), so its newest page is empty only when its
+    // retention hides every event.
     const empty = el('p', { class: 'empty' }, from !== null
-      ? `No event of this stream is at or before version ${from}.` : 'This stream has no events.');
+      ? `No event of this stream is at or before version ${from}.` : 'No event of this stream is kept: its retention hides every one written so far.');
     show('stream',
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
       process,
