@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/bytesize"
 	"github.com/pmd-dev/pmd/internal/redact"
 	"gopkg.in/yaml.v3"
 )
@@ -103,6 +104,10 @@ type Deliver struct {
 	MaxAttempts int
 	// Timeout is how long one attempt may take; 0 for the daemon's default.
 	Timeout time.Duration
+	// QueueBytes bounds the data the commands queued for delivery hold in memory
+	// (pm.Options.QueueBytes): 0 for pm's default (64 MiB), negative for none (the
+	// file's queue_bytes: 0).
+	QueueBytes int
 }
 
 // Error is one problem in a config file.
@@ -340,7 +345,7 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 		proc.Deadline = p.deadline(v, what+": deadline", known, proc.CorrelateBy)
 	}
 	if v, ok := m["deliver"]; ok {
-		proc.Deliver = p.deliver(v, what+": deliver")
+		proc.Deliver = p.deliver(v, what+": deliver", true)
 	}
 	if v, ok := m["cache"]; ok {
 		proc.Cache = p.integer(v, what+": cache")
@@ -584,9 +589,16 @@ func (p *parser) retention(n *yaml.Node, what string) Retention {
 	return r
 }
 
-func (p *parser) deliver(n *yaml.Node, what string) *Deliver {
-	m := p.mapping(n, what, []string{"webhook"}, "webhook", "max_attempts", "timeout")
+// deliver reads a deliver mapping: a process manager's (queued) or a subscription's,
+// which holds no event's data while it waits, and so takes no queue_bytes.
+func (p *parser) deliver(n *yaml.Node, what string, queued bool) *Deliver {
+	m := p.mapping(n, what, []string{"webhook"}, "webhook", "max_attempts", "timeout", "queue_bytes")
 	d := &Deliver{}
+	if v, ok := m["queue_bytes"]; ok && !queued {
+		p.errorf(v, "%s: queue_bytes is for a process manager's deliver: a subscription holds no event's data while it waits (each attempt reads the event again)", what)
+	} else if ok {
+		d.QueueBytes = p.queueBytes(v, what+": queue_bytes")
+	}
 	if v, ok := m["max_attempts"]; ok {
 		if d.MaxAttempts = p.integer(v, what+": max_attempts"); d.MaxAttempts < 1 && v.Tag == "!!int" {
 			p.errorf(v, "%s: max_attempts must be at least 1, got %s", what, v.Value)
@@ -614,6 +626,28 @@ func (p *parser) deliver(n *yaml.Node, what string) *Deliver {
 		}
 	}
 	return d
+}
+
+// queueBytes reads a deliver's queue_bytes: a size (bytesize.Parse) or a whole number of
+// bytes, 0 holding none, which it returns as pm.Options.QueueBytes takes it (negative).
+func (p *parser) queueBytes(n *yaml.Node, what string) int {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, "%s must be a size, like 64MiB, or a whole number of bytes, got %s", what, kindName(n))
+		return 0
+	}
+	if strings.TrimSpace(n.Value) == "0" {
+		return -1
+	}
+	size, err := bytesize.Parse(n.Value)
+	switch {
+	case errors.Is(err, bytesize.ErrNotASize):
+		p.errorf(n, "%s: %q is not a size: want 0 (hold none) or a positive whole number with an optional unit, like 64MiB or 1GB", what, n.Value)
+		return 0
+	case err != nil:
+		p.errorf(n, "%s: %v", what, err)
+		return 0
+	}
+	return int(size)
 }
 
 // checkManagerName applies the process managers' naming rule: letters, digits, '_' and

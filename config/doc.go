@@ -18,6 +18,7 @@
 //	      webhook: http://127.0.0.1:9000/commands
 //	      max_attempts: 10               # optional: failures in a row before a command is parked
 //	      timeout: 10s                   # optional: the longest one attempt may take
+//	      queue_bytes: 64MiB             # optional: command data held in memory while queued (0: none)
 //	    cache: 10000                     # optional: processes whose state is kept in memory
 //	    snapshot_every: 1000             # optional: events between snapshots of a long process
 //	    retention:                       # optional: remove done processes

@@ -111,6 +111,7 @@ func (p Process) Options() pm.Options {
 	o := pm.Options{CacheSize: p.Cache, SnapshotEvery: p.SnapshotEvery, Retention: pm.Retention{Completed: p.Retention.Completed}}
 	if p.Deliver != nil {
 		o.MaxAttempts = p.Deliver.MaxAttempts
+		o.QueueBytes = p.Deliver.QueueBytes
 	}
 	return o
 }

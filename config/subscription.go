@@ -190,7 +190,7 @@ func (p *parser) subscription(i int, n *yaml.Node) (Subscription, bool) {
 		p.errorf(n, "%s: give exactly one of types, stream and category (it has %d)", what, filters)
 	}
 	if v, ok := m["deliver"]; ok {
-		if d := p.deliver(v, what+": deliver"); d != nil {
+		if d := p.deliver(v, what+": deliver", false); d != nil {
 			sub.Deliver = *d
 		}
 	}

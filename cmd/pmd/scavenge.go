@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/internal/bytesize"
 	"github.com/spf13/cobra"
 )
 
@@ -40,7 +41,7 @@ POST /v1/admin/scavenge.`,
 			bps := int64(-1) // no bound
 			if rate != "0" {
 				var err error
-				if bps, err = parseSize(rate); err != nil {
+				if bps, err = bytesize.Parse(rate); err != nil {
 					return &usageError{"--rate: " + err.Error() + ", or 0 for no bound"}
 				}
 			}

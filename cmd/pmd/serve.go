@@ -19,6 +19,7 @@ import (
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/cluster"
 	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/internal/bytesize"
 	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/pmd-dev/pmd/web"
@@ -84,16 +85,16 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, &usageError{fmt.Sprintf("%s must be text or json, got %q", named("log-format", "PMD_LOG_FORMAT"), c.logFormat)}
 	}
-	if c.maxBody, err = parseSize(*maxBody); err != nil {
+	if c.maxBody, err = bytesize.Parse(*maxBody); err != nil {
 		return c, &usageError{named("max-body", "PMD_MAX_BODY") + ": " + err.Error()}
 	}
-	if c.memoryBudget, err = parseSize(*memoryBudget); err != nil {
+	if c.memoryBudget, err = bytesize.Parse(*memoryBudget); err != nil {
 		return c, &usageError{named("memory-budget", "PMD_MEMORY_BUDGET") + ": " + err.Error()}
 	}
 	if c.grace, err = time.ParseDuration(*grace); err != nil || c.grace < 0 {
 		return c, &usageError{fmt.Sprintf("%s %q is not a duration of zero or more, such as 30s", named("shutdown-grace", "PMD_SHUTDOWN_GRACE"), *grace)}
 	}
-	if c.cache, err = parseSize(*cache); err != nil {
+	if c.cache, err = bytesize.Parse(*cache); err != nil {
 		return c, &usageError{named("cache", "PMD_CACHE") + ": " + err.Error()}
 	}
 	if c.scavengeEvery, err = time.ParseDuration(*scavenge); err != nil || c.scavengeEvery < 0 {

@@ -1,4 +1,4 @@
-package main
+package bytesize
 
 import "testing"
 
@@ -23,9 +23,9 @@ func TestParseSize(t *testing.T) {
 		{"lots", 0, false},
 		{"99999999999999GiB", 0, false},
 	} {
-		got, err := parseSize(tc.in)
+		got, err := Parse(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("Parse(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }
