@@ -399,8 +399,6 @@ processes:
 			fact(i, "CatererConfirmedMenu", fmt.Sprint(o))
 		}
 	}
-	// Every process started by now: its deadline (4s) is past by then.
-	deadlinesPast := time.Now().Add(4*time.Second + time.Second)
 	for i := range c.nodes {
 		if !c.alive(i) {
 			c.start(i)
@@ -423,10 +421,21 @@ processes:
 			return nil
 		})
 	}
-	// Once more after every deadline has passed: nothing was issued twice meanwhile, and
-	// no complete process's deadline fired. (The waits above can end before the last
-	// processes' deadlines.)
-	<-time.After(time.Until(deadlinesPast))
+	// Once more after every process's deadline is recorded, fired or cancelled (its
+	// view has none pending), so that none can fire any more: nothing was issued twice
+	// meanwhile, and no complete process's deadline fired. (The waits above can end
+	// before a complete process's deadline is cancelled.)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for o := range orders {
+		c.waitFor(30*time.Second, fmt.Sprintf("order %d's deadline fired or cancelled", o), func() error {
+			pending, err := c.pendingDeadlines(ctx, lead, "CateringMatch", fmt.Sprint(o))
+			if err == nil && pending != 0 {
+				err = fmt.Errorf("%d deadline(s) pending", pending)
+			}
+			return err
+		})
+	}
 	for o := range orders {
 		counts, err := c.types(lead, "CateringMatch$"+fmt.Sprint(o))
 		if err != nil || counts["ConfirmOrder"]+counts["CancelOrder"] != 1 {
@@ -486,6 +495,30 @@ processes:
 			t.Fatalf("GET %s through follower %s: %d %s %v; want the leader's answer with %s", path, c.nodes[f].id, resp.StatusCode, body, err, want)
 		}
 	}
+}
+
+// pendingDeadlines reads through node i, under ctx, how many deadlines the process id of
+// the process manager name has pending (its view's).
+func (c *tcluster) pendingDeadlines(ctx context.Context, i int, name, id string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(i, "/v1/processes/"+url.PathEscape(name)+"/"+url.PathEscape(id)), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("read process %s/%s: %s", name, id, resp.Status)
+	}
+	var view struct {
+		Deadlines []json.RawMessage `json:"deadlines"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil {
+		return 0, err
+	}
+	return len(view.Deadlines), nil
 }
 
 // types counts the event types of a stream, read with consistency=leader through node i.
