@@ -655,18 +655,45 @@ func (s *Store) hidSince(st *stage) bool {
 func (s *Store) alive(st *stage, pos uint64) (bool, error) {
 	// Only a stream that showed the event in the index or that a later batch linked it
 	// into can show it now: hiding is final.
-	streams, err := s.idx.LinkedInto(nil, pos)
-	if err != nil {
-		return false, err
-	}
 	for _, ov := range []*overlay{&st.ov, s.inFlight(st)} {
-		if ov != nil {
-			streams = append(streams, ov.links[pos]...)
+		if ov == nil {
+			continue
+		}
+		for _, name := range ov.links[pos] {
+			if in, err := s.contains(st, name, pos); err != nil || in {
+				return in, err
+			}
 		}
 	}
-	for _, name := range streams {
-		if in, err := s.contains(st, name, pos); err != nil || in {
-			return in, err
+	// The index's links a page at a time, checked outside its lock (contains asks the
+	// index): an event linked into many streams takes a page of their names, not all of
+	// them, and the first stream that still shows it ends the search.
+	const page = 256
+	streams := make([]string, 0, page)
+	for after := pos; ; {
+		streams = streams[:0]
+		more := false
+		err := s.idx.Links(pos, after, func(l index.Link) (bool, error) {
+			if !l.Hidden {
+				if len(streams) == page {
+					more = true
+					return false, nil
+				}
+				streams = append(streams, l.Stream)
+			}
+			after = l.Position
+			return true, nil
+		})
+		if err != nil {
+			return false, err
+		}
+		for _, name := range streams {
+			if in, err := s.contains(st, name, pos); err != nil || in {
+				return in, err
+			}
+		}
+		if !more {
+			break
 		}
 	}
 	// The index keeps no stream per event: its record has it.
