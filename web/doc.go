@@ -20,7 +20,10 @@
 //     from its end (the process managers, $all by type, a category) learn where it ends
 //     from GET /healthz (its last_position), without reading its newest event, which may
 //     be megabytes, and from the node itself: a cluster node's /v1/stats asks every peer
-//     how it stands. A subscription answered with an error says which with the live
+//     how it stands. The pages of process managers and of a manager's processes follow
+//     the facts the managers handle, which come before a manager has handled them: while
+//     a manager they show is behind the log (its lag above 0), they also read themselves
+//     again every two seconds. A subscription answered with an error says which with the live
 //     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab
 //     closes its subscriptions and, shown again, reads its newest events afresh (a
 //     process's timeline resumes from after the last event it had), not every event
