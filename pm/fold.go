@@ -77,14 +77,18 @@ read:
 		// The stream's retention hides every record of it (an admin's truncate_before):
 		// the process goes on from the state it starts from (see "Retention of a process
 		// stream" in doc.go), its versions from the last one the stream assigned, not
-		// from 0; an erased one stays ended.
+		// from 0; an erased one stays ended. Erased is asked about the stream's first
+		// version, which every erasure of it covers: its last may be a fact linked after
+		// the erasure (by a manager that had the process cached), which none covers. A
+		// stream erased in a life before a deletion counts as erased too: stopped on a
+		// guess rather than issuing again what an erased process issued.
 		info, err := m.store.StreamInfo(stream)
 		if err != nil {
 			return nil, fmt.Errorf("pm: %s: %w", stream, err)
 		}
 		e.next = uint64(info.Version + 1)
 		if info.Version >= 0 {
-			erased, err := m.store.Erased(stream, uint64(info.Version))
+			erased, err := m.store.Erased(stream, 0)
 			if err != nil {
 				return nil, fmt.Errorf("pm: %s: %w", stream, err)
 			}
