@@ -102,10 +102,17 @@ func (s *Store) EraseStream(ctx context.Context, stream string) error {
 	return err
 }
 
-// Erased reports whether the event appended to stream at version was erased
-// (EraseStream): its data and metadata are gone, whatever its record still holds. A
-// damaged record (a *CorruptError naming the stream and version) cannot say so when read;
-// the index knows it without reading the record.
+// Erased reports whether an EraseStream of stream covers version: true for every
+// version stream had assigned when it was last erased, false for those assigned since.
+// For the version of an event appended to stream, that says its data and metadata are
+// gone, whatever its record still holds. A damaged record (a *CorruptError naming the
+// stream and version) cannot say so when read; the index knows it without reading the
+// record.
+//
+// For the version of a link it says only that stream was erased after the link: an
+// erasure erases the events appended to the stream, not those linked into it, and the
+// event a link shows reads erased (Event.Erased) exactly when Erased holds for its own
+// stream and version (Event.Stream, Event.Version), which is what to ask about it.
 // A stream EraseStream refuses ($all) is refused here too, and a closed store answers
 // ErrClosed as its reads do.
 func (s *Store) Erased(stream string, version uint64) (bool, error) {
