@@ -21,7 +21,9 @@
 //     from GET /healthz (its last_position), without reading its newest event, which may
 //     be megabytes, and from the node itself: a cluster node's /v1/stats asks every peer
 //     how it stands. The pages of process managers and of a manager's processes follow
-//     the facts the managers handle, which come before a manager has handled them: while
+//     the facts the managers handle and the records that change a process with no fact
+//     (a deadline fired, a command parked, retried or skipped). Facts come before a
+//     manager has handled them: while
 //     a manager they show is behind the log (its lag above 0), they also read themselves
 //     again every two seconds. A subscription answered with an error says which with the live
 //     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab

@@ -1047,11 +1047,17 @@
     ? el('td', { class: 'num lag warn', title: 'unknown: the lag could not be read (a damaged index?); see Health on the dashboard' }, 'unknown')
     : el('td', { class: 'num lag' + (lag > 0 ? ' warn' : ''), title: 'log positions behind' }, count(lag)));
 
-  // followFacts calls reload soon after each new event of the handled types: the counts
-  // and states of processes change as the process managers handle them (a deadline
-  // that fires while no event comes shows on the next visit).
+  // managerRecords are the types of the records a process manager writes that change
+  // its counts or a process's status with no fact (pm/FORMAT.md): a deadline fired, a
+  // command parked after its last failed attempt, retried or skipped by hand.
+  const managerRecords = ['DeadlineFired', 'CommandParked', 'CommandRetried', 'CommandSkipped'];
+
+  // followFacts calls reload soon after each new event of the handled types, and each
+  // record of managerRecords: the counts and states of processes change as the process
+  // managers handle facts, and as deadlines fire and deliveries park, which no fact
+  // comes with (a parking after 10 failed attempts is half a minute later or more).
   function followFacts(from, handles, reload) {
-    if (handles.length) live(Object.assign(typeParams([...new Set(handles)]), { from }), soon(reload, 500), true);
+    if (handles.length) live(Object.assign(typeParams([...new Set([...handles, ...managerRecords])]), { from }), soon(reload, 500), true);
   }
 
   // whileBehind reads a page of processes again every two seconds while behind() says
