@@ -51,7 +51,9 @@ the repaired log (cut there or not; with syncing off, a power cut explains their
 that records past such damage show written (records that had been synced), are noted for
 the next start, which fills them with void records, so that no later write takes them, and
 reports their loss (on a cluster node Raft writes them again). A STORE_ID that does
-not read is damage a repair does not change: repair says what to do about it and exits 1.`,
+not read is damage a repair does not change: repair says what to do about it and exits 1;
+one this user may not read is not damage: repair says to run it as the store's user and
+exits 3, changing nothing.`,
 		Args: wantArgs(1, 1, "DIR: the data directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if quarantine != "" && !yes {

@@ -69,7 +69,8 @@
 //     (log.RepairAction.Written), leaves a
 //     RebuildFile naming the loss before it removes the index: the next Open fills those
 //     positions with void records and reports the loss, as above. A STORE_ID that does
-//     not read is listed in the plan's Unrepaired, with what to do about it.
+//     not read is listed in the plan's Unrepaired, with what to do about it; one this
+//     user may not read (fs.ErrPermission) fails the plan, as it fails Verify: no damage.
 //   - Scavenge rewrites sealed segments without the bytes of dead and erased events,
 //     keeping every position; each segment is swapped atomically.
 //

@@ -95,6 +95,11 @@ func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := readID(dir); errors.Is(err, fs.ErrPermission) {
+		// Not damage: the user, not the store, is wrong, and would repair it as another.
+		lock.Unlock()
+		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
+	}
 	replica := false
 	if _, err := os.Stat(filepath.Join(dir, RaftDir)); err == nil {
 		replica = true

@@ -53,6 +53,8 @@ func readID(dir string) (uuid.UUID, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return uuid.Nil, nil
+	case errors.Is(err, fs.ErrPermission):
+		return uuid.Nil, fmt.Errorf("%s cannot be read by this user (%w): it is not damage; run pmd as the store's user (the owner of %s), or let this user read the file", path, fs.ErrPermission, dir)
 	case err != nil:
 		return uuid.Nil, fmt.Errorf("read the store id: %w", err)
 	}

@@ -97,6 +97,8 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 	}
 	// The next start fails on a store id it cannot read, and makes one where there is none.
 	switch id, err := readID(r.Dir); {
+	case errors.Is(err, fs.ErrPermission):
+		return err // not damage: the store cannot be checked by this user
 	case err != nil:
 		r.problem("%v; the next start fails", err)
 	case id == uuid.Nil:
