@@ -25,7 +25,9 @@
 //     (a deadline fired, a command parked, retried or skipped). Facts come before a
 //     manager has handled them: while
 //     a manager they show is behind the log (its lag above 0), they also read themselves
-//     again every two seconds. A subscription answered with an error says which with the live
+//     again every two seconds. The parked page follows the records of commands and
+//     subscription events that park, are retried or skipped, and of subscriptions'
+//     failed attempts. A subscription answered with an error says which with the live
 //     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab
 //     closes its subscriptions and, shown again, reads its newest events afresh (a
 //     process's timeline resumes from after the last event it had), not every event

@@ -1648,9 +1648,11 @@
   // of every subscription, each with Retry and Skip (an admin token when the daemon
   // runs with --auth), and says how each action went.
   async function parkedPage(_, current) {
+    const from = await endOfLog();
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
     const body = el('div');
-    const actions = actor(result, current, () => load().catch((e) => body.replaceChildren(errorBox(e))));
+    const reload = () => load().catch((e) => body.replaceChildren(errorBox(e)));
+    const actions = actor(result, current, reload);
     const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
     const load = async () => {
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
@@ -1704,6 +1706,13 @@
     show('parked', el('h1', null, 'Parked'),
       el('p', { class: 'hint' }, 'Commands and subscription events that failed their max_attempts deliveries in a row, and the event each failing subscription is still retrying. Retry delivers one again at once; Skip gives it up for good. Both are recorded, and show in the timeline (a subscription\'s in its stream).'),
       result, body);
+    // What it lists changes with the records written when a command or subscription
+    // event parks, is retried or skipped, and when a subscription's attempt fails (the
+    // event it is failing on): the page follows them live. A failing event delivered at
+    // last writes none of them (only the subscription's position, every second while
+    // events flow, which the page does not follow): it leaves at the next read.
+    const records = ['CommandParked', 'CommandRetried', 'CommandSkipped', 'EventDeliveryFailed', 'EventParked', 'EventRetried', 'EventSkipped'];
+    live(Object.assign(typeParams(records), { from }), soon(reload, 500), true);
   }
 
   // --- search ----------------------------------------------------------------------------
