@@ -702,6 +702,8 @@ func (x *Index) ingest(f *overlay) error {
 
 // writeOverlay writes the entries of f to w in key order: C, D, E, I, K, L, M, P, T, V.
 func writeOverlay(w *sstable.Writer, f *overlay) error {
+	// Every key and value is built in kb and vb, which the writer copies: a key built
+	// from nil each time took up to three allocations.
 	var kb, vb []byte
 	var err error
 	set := func(k, v []byte) {
@@ -719,7 +721,8 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 	}
 	for _, n := range sortedKeys(f.cats) {
 		for _, p := range f.cats[n].p {
-			set(namedKey(kb[:0], spaceCategory, n, p), nil)
+			kb = namedKey(kb[:0], spaceCategory, n, p)
+			set(kb, nil)
 		}
 	}
 	for _, p := range f.deadSorted() {
@@ -736,7 +739,8 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 	}
 	slices.Sort(erased)
 	for _, n := range erased {
-		set(nameKey(kb[:0], spaceErased, n), appendUvs(vb[:0], f.erased[n]))
+		kb, vb = nameKey(kb[:0], spaceErased, n), appendUvs(vb[:0], f.erased[n])
+		set(kb, vb)
 	}
 	ids := make([]uuid.UUID, 0, len(f.ids))
 	for id := range f.ids {
@@ -744,7 +748,8 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 	}
 	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 	for _, id := range ids {
-		set(idKey(kb[:0], id), appendUvs(vb[:0], f.ids[id]))
+		kb, vb = idKey(kb[:0], id), appendUvs(vb[:0], f.ids[id])
+		set(kb, vb)
 	}
 	parents := make([]uint64, 0, len(f.causes))
 	for p := range f.causes {
@@ -753,7 +758,8 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 	slices.Sort(parents)
 	for _, p := range parents {
 		for _, c := range f.causes[p].p {
-			set(pairKey(kb[:0], spaceCaused, p, c), nil)
+			kb = pairKey(kb[:0], spaceCaused, p, c)
+			set(kb, nil)
 		}
 	}
 	events := make([]uint64, 0, len(f.links))
@@ -763,10 +769,12 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 	slices.Sort(events)
 	for _, e := range events {
 		for _, l := range f.links[e] {
-			set(pairKey(kb[:0], spaceLinked, e, l.pos), linkedValue(vb[:0], l.version, l.stream))
+			kb, vb = pairKey(kb[:0], spaceLinked, e, l.pos), linkedValue(vb[:0], l.version, l.stream)
+			set(kb, vb)
 		}
 	}
-	set(keyPosition, appendUvs(vb[:0], f.pos))
+	vb = appendUvs(vb[:0], f.pos)
+	set(keyPosition, vb)
 	for _, n := range f.names {
 		s := f.streams[n]
 		vers := s.vers
@@ -778,19 +786,23 @@ func writeOverlay(w *sstable.Writer, f *overlay) error {
 			if i+1 < len(vers) && vers[i+1].pos == e.pos {
 				continue // put into the stream again later: the last put is the member entry
 			}
-			set(namedKey(kb[:0], spaceMember, n, e.pos), appendUvs(vb[:0], e.version))
+			kb, vb = namedKey(kb[:0], spaceMember, n, e.pos), appendUvs(vb[:0], e.version)
+			set(kb, vb)
 		}
 	}
 	for _, n := range sortedKeys(f.types) {
 		for _, p := range f.types[n].p {
-			set(namedKey(kb[:0], spaceType, n, p), nil)
+			kb = namedKey(kb[:0], spaceType, n, p)
+			set(kb, nil)
 		}
 	}
 	for _, n := range f.names {
 		s := f.streams[n]
-		set(stateKey(kb[:0], n), streamValue(vb[:0], &s.rec))
+		kb, vb = stateKey(kb[:0], n), streamValue(vb[:0], &s.rec)
+		set(kb, vb)
 		for _, e := range s.vers {
-			set(namedKey(kb[:0], spaceVersion, n, e.version), entryValue(vb[:0], e.pos, e.link))
+			kb, vb = namedKey(kb[:0], spaceVersion, n, e.version), entryValue(vb[:0], e.pos, e.link)
+			set(kb, vb)
 		}
 	}
 	return err
