@@ -26,14 +26,13 @@ func pipedTestTargets(t *testing.T) []pipedTarget {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rule := regexp.MustCompile(`^([a-z][a-z0-9-]*):([^=].*)?$`)
 	var targets []pipedTarget
 	var target *pipedTarget
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		l := sc.Text()
-		if m := rule.FindStringSubmatch(l); m != nil {
-			target = &pipedTarget{name: m[1], prereqs: strings.Fields(m[2])}
+		if name, prereqs, ok := makeRule(l); ok {
+			target = &pipedTarget{name: name, prereqs: prereqs}
 			continue
 		}
 		if strings.HasPrefix(l, "\t") && strings.Contains(l, "$(GO) test") && strings.Contains(l, "| grep") && target != nil {
@@ -45,6 +44,73 @@ func pipedTestTargets(t *testing.T) []pipedTarget {
 		t.Fatal(err)
 	}
 	return targets
+}
+
+// makeRuleLine is a line of the Makefile that starts a rule of a target of its own (not
+// $(STATICCHECK), not .PHONY, not a target-specific variable such as SHELL := bash), its
+// prerequisites, and after " ## " what make help says of it.
+var makeRuleLine = regexp.MustCompile(`^([a-z][a-z0-9-]*):([^=#]*)(?:## .*)?$`)
+
+// makeRule says whether line l starts a rule, and its target and prerequisites.
+func makeRule(l string) (name string, prereqs []string, ok bool) {
+	m := makeRuleLine.FindStringSubmatch(l)
+	if m == nil {
+		return "", nil, false
+	}
+	return m[1], strings.Fields(m[2]), true
+}
+
+// TestMakeHelpListsEveryTarget: make help lists every target of the Makefile, each with
+// what it does, so that a newcomer finds them (make soak, make bench-scale ...) without
+// reading the Makefile.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skipf("no make: %v", err)
+	}
+	src, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, l := range strings.Split(string(src), "\n") {
+		if name, _, ok := makeRule(l); ok {
+			targets = append(targets, name)
+		}
+	}
+	if len(targets) < 10 {
+		t.Fatalf("found the targets %q in the Makefile, want run, test and the rest", targets)
+	}
+	cmd := exec.Command("make", "-s", "help")
+	cmd.Env = makeEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	said := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			said[f[0]] = strings.Join(f[1:], " ")
+		}
+	}
+	for _, target := range targets {
+		if said[target] == "" {
+			t.Errorf("make help does not list %s with what it does; it printed:\n%s", target, out)
+		}
+	}
+}
+
+// makeEnv is this process's environment without what a parent make (make test) passes
+// its children: its flags (-i would ignore a recipe's failure, -n run nothing) and variables.
+func makeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // TestMakePipedTestTargetsFailWithTheirTests: make bench-cluster and make test-cluster,
@@ -68,16 +134,7 @@ func TestMakePipedTestTargetsFailWithTheirTests(t *testing.T) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Under make test, the parent's flags (-i would ignore the recipe's failure) and
-	// variables would reach the child through the environment.
-	var env []string
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES":
-			continue
-		}
-		env = append(env, kv)
-	}
+	env := makeEnv()
 	for _, target := range targets {
 		for _, status := range []string{"0", "1"} {
 			t.Run(target.name+"/go-test-exits-"+status, func(t *testing.T) {
