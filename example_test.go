@@ -251,6 +251,7 @@ func Example() {
 		fmt.Println(e.Version, e.Type, "from", e.Stream, "linked:", e.Link)
 	}
 	// README ends
+
 	// Output:
 	// 0 CustomerConfirmedMenu from Customer$7 linked: true
 }

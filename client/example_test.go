@@ -74,6 +74,7 @@ func Example() {
 		break
 	}
 	// README ends
+
 	// Output:
 	// appended at version 0 position 1
 	// true wrong_expected_version: wrong expected version for stream "Order$42": expected no_stream, actual 0
