@@ -116,10 +116,12 @@ func TestBrowserQueries(t *testing.T) {
 		}
 	}
 
-	// The process managers page follows the types its manager handles, one with a comma.
+	// The process managers page follows the types its manager handles, one with a comma,
+	// and the records of deadlines fired and commands parked, retried or skipped.
 	n := rs.count()
 	b.open(t, "#/processes", "processes")
-	if got, want := typesOf(rs.await(t, "/v1/subscribe", n)), (url.Values{"type": {"Menu,Confirmed", "Caterer"}}); !reflect.DeepEqual(got, want) {
+	if got, want := typesOf(rs.await(t, "/v1/subscribe", n)), (url.Values{"type": {"Menu,Confirmed", "Caterer",
+		"DeadlineFired", "CommandParked", "CommandRetried", "CommandSkipped"}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("the processes page follows %v, want %v", got, want)
 	}
 	n = rs.count()
