@@ -76,6 +76,9 @@ exits 3, changing nothing.`,
 // it, keeping the removed bytes in a quarantine file (quarantine, or a default name in
 // dir).
 func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) error {
+	if err := haveStore(dir); err != nil {
+		return err
+	}
 	var bar *progressBar
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar = &progressBar{w: f, what: "reading the log"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,10 +88,23 @@ func offlineErr(err error) error {
 }
 
 // haveStore refuses a directory that holds no store's log before an offline command
-// locks or opens it: verify would leave its LOCK file there, scavenge a new store.
+// locks or opens it (verify would leave its LOCK file there, scavenge a new store),
+// saying why in the same words for each command.
 func haveStore(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, engine.LogDir)); err != nil {
-		return &exitError{exitTrouble, fmt.Errorf("no store at %s: %w", dir, err)}
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		return &exitError{exitTrouble, fmt.Errorf("no store at %s: it is not a directory", dir)}
+	}
+	if err == nil {
+		logDir := filepath.Join(dir, engine.LogDir)
+		if _, err = os.Stat(logDir); errors.Is(err, fs.ErrNotExist) {
+			return &exitError{exitTrouble, fmt.Errorf("no store at %s: it holds no log directory (%s)", dir, logDir)}
+		}
+	} else if errors.Is(err, fs.ErrNotExist) {
+		return &exitError{exitTrouble, fmt.Errorf("no store at %s: it does not exist", dir)}
+	}
+	if err != nil {
+		return &exitError{exitTrouble, offlineErr(err)}
 	}
 	return nil
 }

@@ -161,13 +161,6 @@ func TestVerifyRefusesAnOpenStore(t *testing.T) {
 	}
 }
 
-func TestVerifyMissingDir(t *testing.T) {
-	code, _, errOut := runPMD(t, context.Background(), "verify", filepath.Join(t.TempDir(), "nope"))
-	if code != exitTrouble || !strings.Contains(errOut, "no such file") {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-}
-
 func flip(t *testing.T, path string, off int64) {
 	t.Helper()
 	data, err := os.ReadFile(path)
