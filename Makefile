@@ -35,13 +35,17 @@ run: build ## build pmd and serve examples/catering/pmd.yaml on ./data at ADDR (
 	@echo "  then:    curl -s 'http://$(ADDR)/v1/processes/CateringMatch/42'"
 	./bin/pmd serve --data ./data --addr $(ADDR) --config examples/catering/pmd.yaml
 
-$(STATICCHECK):
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-
 vet: ## go vet every module
 	@for m in $(MODULES); do echo "go vet: $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
 
-staticcheck: $(STATICCHECK) ## staticcheck every module (installs it first)
+# staticcheck installs STATICCHECK_VERSION first when $(STATICCHECK) is missing or says it
+# is another version: one installed long ago, built for an older Go, fails on this code.
+staticcheck: ## staticcheck every module (installs STATICCHECK_VERSION first)
+	@case "$$($(STATICCHECK) -version 2>/dev/null)" in \
+	*"($(patsubst v%,%,$(STATICCHECK_VERSION)))") ;; \
+	*) echo "installing staticcheck $(STATICCHECK_VERSION)"; \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) || exit 1 ;; \
+	esac
 	@for m in $(MODULES); do echo "staticcheck: $$m"; (cd $$m && $(STATICCHECK) ./...) || exit 1; done
 
 lint: vet staticcheck ## vet, staticcheck and gofmt: the quick check

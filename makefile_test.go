@@ -155,3 +155,68 @@ func TestMakePipedTestTargetsFailWithTheirTests(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeStaticcheckInstallsItsVersion: make staticcheck (and so make lint and make test)
+// runs the staticcheck of STATICCHECK_VERSION, installing it when $GOPATH/bin/staticcheck
+// is missing or another version, as one a newcomer installed long ago, built for an older
+// Go, is; and installs nothing when it is that version. GO names a fake go that answers
+// the Makefile's go env queries and whose install writes a staticcheck of the version
+// asked for.
+func TestMakeStaticcheckInstallsItsVersion(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skipf("no make: %v", err)
+	}
+	fakeStaticcheck := func(version string) string {
+		return "#!/bin/sh\nif [ \"$1\" = -version ]; then echo 'staticcheck 2099.1 (" + version + ")'; fi\n"
+	}
+	for _, tc := range []struct {
+		name      string
+		installed string // the version $GOPATH/bin/staticcheck says it is; "" for none
+		install   bool
+	}{
+		{"missing", "", true},
+		{"older", "0.4.7", true},
+		{"the same", "9.9.9", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			gopath := filepath.Join(dir, "gopath")
+			if err := os.MkdirAll(filepath.Join(gopath, "bin"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			staticcheck := filepath.Join(gopath, "bin", "staticcheck")
+			if tc.installed != "" {
+				if err := os.WriteFile(staticcheck, []byte(fakeStaticcheck(tc.installed)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			installs := filepath.Join(dir, "installs")
+			fake := filepath.Join(dir, "go")
+			script := "#!/bin/sh\ncase \"$1\" in\n" +
+				"env) if [ \"$2\" = GOPATH ]; then echo '" + gopath + "'; else echo /nonexistent; fi;;\n" +
+				"install) echo \"$2\" >>'" + installs + "'\n" +
+				"\tprintf '%s' \"$FAKE_STATICCHECK\" >'" + staticcheck + "' && chmod +x '" + staticcheck + "';;\n" +
+				"*) exit 1;;\nesac\n"
+			if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("make", "-s", "staticcheck", "GO="+fake, "STATICCHECK_VERSION=v9.9.9")
+			cmd.Env = append(makeEnv(), "FAKE_STATICCHECK="+fakeStaticcheck("9.9.9"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make staticcheck: %v\n%s", err, out)
+			}
+			got, err := os.ReadFile(installs)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			want := ""
+			if tc.install {
+				want = "honnef.co/go/tools/cmd/staticcheck@v9.9.9\n"
+			}
+			if string(got) != want {
+				t.Errorf("with staticcheck %q installed, make staticcheck ran go install %q, want %q:\n%s", tc.installed, got, want, out)
+			}
+		})
+	}
+}
