@@ -5,7 +5,7 @@
 // small log record pointing at the event's position, and a stream is a list of such
 // positions, so replaying a short stream out of a large log reads just its own events.
 //
-// The store promises (see CONTRACT.md in the project docs):
+// The store promises (docs/semantics.md in the repository has them in full):
 //
 //   - An Append or Link is atomic: after any crash either all of its records are in the
 //     log or none is.

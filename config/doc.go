@@ -1,6 +1,6 @@
 // Package config reads the daemon's config file: the process managers and the
-// subscriptions that `pmd serve` runs without any Go code (CONTRACT.md sections 6, 11
-// and 12).
+// subscriptions that `pmd serve` runs without any Go code (its reference is docs/config.md
+// in the repository).
 //
 //	processes:
 //	  - name: CateringMatch              # process streams are CateringMatch$<process id>
