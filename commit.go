@@ -152,7 +152,8 @@ type stage struct {
 	written []*request // the requests with records in recs, each its records [first, last)
 	retried []*request // exact retries of requests in written, answered with their results
 	ov      overlay
-	failed  error // set when the log write failed: nothing of the batch is in the log
+	loaded  []loadedStream // the stream states the plan read from the index, for the applier
+	failed  error          // set when the log write failed: nothing of the batch is in the log
 
 	// durable tells the applier that the log write of recs is over: failed is set
 	// before. Only a batch with records waits for it.
@@ -168,6 +169,8 @@ func (st *stage) reset() {
 	st.written = st.written[:0]
 	clear(st.retried)
 	st.retried = st.retried[:0]
+	clear(st.loaded)
+	st.loaded = st.loaded[:0]
 	st.ov.reset()
 	st.failed = nil
 }
@@ -413,6 +416,11 @@ func (s *Store) visible(ctx context.Context) error {
 // It runs while the committer writes them to the log: the batch reads only the index,
 // which holds every batch before st, and st's own records.
 func (s *Store) prepare(st *stage) error {
+	// What the plan read from the index is still the index's: a stream it read there
+	// was untouched by the batch in flight, which is the last one indexed since.
+	for _, l := range st.loaded {
+		s.ibatch.Know(l.stream, l.state)
+	}
 	for _, r := range st.written {
 		if r.rep.copied != nil {
 			if err := s.applyCopy(st, r); err != nil {
@@ -609,7 +617,20 @@ func (s *Store) state(st *stage, stream string) (index.StreamState, error) {
 	if state, ok := s.known[stream]; ok {
 		return state, nil // learned from a batch written before, in flight or indexed
 	}
-	return s.idx.Stream(stream) // untouched by the batch in flight: the index is right
+	// Untouched by the batch in flight: the index is right, and stays so until the
+	// applier indexes st, which is handed the state so as not to read it again (prepare).
+	state, loaded, err := s.idx.Load(stream)
+	if err != nil {
+		return index.StreamState{}, err
+	}
+	st.loaded = append(st.loaded, loadedStream{stream, loaded})
+	return state, nil
+}
+
+// loadedStream is the state of a stream the plan read from the index (stage.loaded).
+type loadedStream struct {
+	stream string
+	state  index.Loaded
 }
 
 // lookup returns the position of the event with id id; dead events too if anyDead (an

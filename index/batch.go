@@ -227,6 +227,36 @@ func (b *Batch) load(name string) (*batchStream, error) {
 	return s, nil
 }
 
+// Loaded is the state of a stream as Index.Load read it, in the form a Batch keeps, for
+// Batch.Know.
+type Loaded struct{ rec streamRec }
+
+// Load returns the state of stream as Stream does, and the same state for Batch.Know: a
+// writer that plans a record against the index hands the batch that indexes it what it
+// read, instead of the batch reading the stream's state again.
+func (x *Index) Load(stream string) (StreamState, Loaded, error) {
+	if err := x.enter(); err != nil {
+		return StreamState{}, Loaded{}, err
+	}
+	defer x.exit()
+	r, err := x.streamRec(stream)
+	if err != nil {
+		return StreamState{}, Loaded{}, err
+	}
+	return r.state(), Loaded{r}, nil
+}
+
+// Know gives b the state of stream that Load returned, unless b holds one of its own. The
+// caller vouches that the state is still the index's: no batch applied since the Load
+// changed the stream. A name b refuses (one with a 0 byte) is left for b to refuse when read.
+func (b *Batch) Know(stream string, l Loaded) {
+	if _, ok := b.streams[stream]; ok || strings.IndexByte(stream, 0) >= 0 {
+		return
+	}
+	s := &batchStream{streamRec: l.rec, name: strings.Clone(stream)}
+	b.streams[s.name] = s
+}
+
 // Stream returns the state of stream as of the batch.
 func (b *Batch) Stream(name string) (StreamState, error) {
 	s, err := b.stream(name)

@@ -8,7 +8,9 @@
 // Advance) and applies
 // it with Apply; readers see a batch whole or not at all. The index records what it is
 // given: checking the contract (expected versions, unique ids, links to stored events) is
-// the store's job.
+// the store's job. A writer that read a stream's state to check a record against it
+// (Load) hands that state to the batch that indexes the record (Know), which then does
+// not read it again.
 //
 // What it promises:
 //
