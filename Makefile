@@ -4,7 +4,7 @@ GO        ?= go
 # that toolchain's, also when make GO=/path/to/go is given and no go is on PATH.
 GOROOT_BIN := $(shell $(GO) env GOROOT 2>/dev/null)/bin
 export PATH := $(GOROOT_BIN):$(PATH)
-GOBIN     := $(shell $(GO) env GOPATH)/bin
+GOBIN     := $(shell $(GO) env GOPATH 2>/dev/null)/bin
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
 
@@ -22,7 +22,10 @@ all: build ## the default: build
 help: ## list the targets
 	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-z][a-z0-9-]*:[^=#]*## / { printf "  %-18s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
 
+# build (so run, cluster) first checks that $(GO) is there and Go 1.21 or later
+# (scripts/check-go.sh), saying what to do when it is not.
 build: ## build the daemon and command line into bin/pmd
+	@GO="$(GO)" bash scripts/check-go.sh
 	$(GO) build -o bin/pmd ./cmd/pmd
 
 # run builds pmd and serves the catering example's process manager on ./data.
@@ -59,7 +62,8 @@ lint: vet staticcheck ## vet, staticcheck and gofmt: the quick check
 # benchmarks and Chromium for the browser tests, whose failed install does not (the tests that
 # need them skip and say why). Each script does nothing when its package is there. Go itself
 # (1.21 or later: $(GO), go on PATH unless GO= names one) is not installed:
-# install-build-tools.sh says when it is missing.
+# scripts/check-go.sh, which install-build-tools.sh and make build run, says when it is
+# missing or older.
 deps: ## install the Debian packages the tests use (gcc, libc6-dev, git, PostgreSQL, Chromium)
 	GO="$(GO)" bash scripts/install-build-tools.sh
 	-bash scripts/install-postgres.sh

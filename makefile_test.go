@@ -220,3 +220,48 @@ func TestMakeStaticcheckInstallsItsVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestMakeBuildSaysWhichGoItNeeds: make build (and so make run, a newcomer's first
+// command) on a machine whose go is missing or older than 1.21 (Debian 12's golang-go
+// is 1.19) fails saying that pmd needs Go 1.21 or later and how to name one, and builds
+// nothing.
+func TestMakeBuildSaysWhichGoItNeeds(t *testing.T) {
+	for _, tool := range []string{"make", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s: %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	old := filepath.Join(dir, "go")
+	script := "#!/bin/sh\necho \"$@\" >>'" + calls + "'\n" +
+		"if [ \"$1\" = env ] && [ \"$2\" = GOVERSION ]; then echo go1.19.8; fi\n"
+	if err := os.WriteFile(old, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, goBin string
+	}{
+		{"missing", filepath.Join(dir, "nonexistent", "go")},
+		{"go1.19", old},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("make", "-s", "build", "GO="+tc.goBin)
+			cmd.Env = makeEnv()
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Errorf("make build with GO=%s succeeded:\n%s", tc.goBin, out)
+			}
+			if !strings.Contains(string(out), "pmd needs Go 1.21 or later") || !strings.Contains(string(out), tc.goBin) {
+				t.Errorf("make build with GO=%s: want it to name that go and say pmd needs Go 1.21 or later, got:\n%s", tc.goBin, out)
+			}
+			ran, err := os.ReadFile(calls)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(ran), "build") {
+				t.Errorf("make build with GO=%s ran go build:\n%s", tc.goBin, ran)
+			}
+		})
+	}
+}

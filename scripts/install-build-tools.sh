@@ -6,22 +6,12 @@
 # building a tiny cgo program, not by looking for a gcc binary. Idempotent and quick when
 # all is there; non-interactive; needs root (or sudo) only when it has something to
 # install. It installs no Go: $GO (default: go on PATH; make passes its GO) must be Go 1.21
-# or later (it downloads the version go.mod names by itself, GOTOOLCHAIN=auto), and this
-# says so when that go is missing or older.
+# or later (it downloads the version go.mod names by itself, GOTOOLCHAIN=auto), and
+# check-go.sh says so when that go is missing or older.
 set -euo pipefail
 
 go=${GO:-go}
-if ! command -v "$go" >/dev/null; then
-	echo "install-build-tools: no $go (GO=${GO:-unset}): pmd needs Go 1.21 or later on PATH (e.g. /usr/local/go/bin) or named by GO" >&2
-	exit 1
-fi
-version=$("$go" env GOVERSION 2>/dev/null || true)
-case "$version" in
-go1.[0-9] | go1.[0-9].* | go1.1[0-9] | go1.1[0-9].* | go1.20 | go1.20.* | "")
-	echo "install-build-tools: $(command -v "$go") is ${version:-too old to say its version}: pmd needs Go 1.21 or later, which downloads the Go go.mod names by itself" >&2
-	exit 1
-	;;
-esac
+bash "$(dirname "$0")/check-go.sh"
 
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
