@@ -30,7 +30,8 @@
 // scripts). The flags of serve can also be set with environment variables, which
 // `pmd serve --help` names: PMD_DATA, PMD_ADDR, PMD_CONFIG, PMD_NO_SYNC (true/false),
 // PMD_CACHE, PMD_LOG_FORMAT, PMD_MAX_BODY, PMD_MEMORY_BUDGET, PMD_SHUTDOWN_GRACE, PMD_SCAVENGE_EVERY,
-// those of access (docs/api.md), and PMD_NODE_ID, PMD_RAFT_ADDR and PMD_JOIN; the Raft
+// those of access (docs/api.md), and PMD_NODE_ID, PMD_RAFT_ADDR, PMD_JOIN and
+// PMD_CLUSTER_SECRET_FILE (docs/cluster.md); the Raft
 // tuning flags (--raft-advertise, --http-advertise, --bootstrap-expect, --raft-snapshot-*,
 // --raft-trailing-logs, --raft-heartbeat) have none. A flag given on the command line
 // wins over the environment; a bad value that came from the environment is named by
