@@ -91,7 +91,7 @@ func repair(dir string, yes bool, quarantine string, stdout, stderr io.Writer) e
 	case errors.As(err, &ce):
 		return fmt.Errorf("%w\nthis damage cannot be repaired: how far it reaches is unknown", err)
 	case err != nil:
-		return &exitError{exitTrouble, offlineErr(err)}
+		return &exitError{exitTrouble, offlineErr(dir, err)}
 	}
 	defer plan.Close()
 	// Damage the repair leaves (a STORE_ID that does not read): the store does not

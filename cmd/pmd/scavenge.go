@@ -88,7 +88,7 @@ func scavengeDir(ctx context.Context, dir string, rate int64, sigs <-chan os.Sig
 	level := new(slog.LevelVar)
 	s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), NoScrub: true})
 	if err != nil {
-		return &exitError{exitTrouble, offlineErr(err)}
+		return &exitError{exitTrouble, offlineErr(dir, err)}
 	}
 	opened.Store(true)
 	level.Set(slog.LevelWarn)

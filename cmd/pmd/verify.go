@@ -44,7 +44,7 @@ func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	}
 	r, err := engine.Verify(ctx, dir, bar.update)
 	if err != nil {
-		return &exitError{exitTrouble, offlineErr(err)}
+		return &exitError{exitTrouble, offlineErr(dir, err)}
 	}
 	fmt.Fprintf(stdout, "%s: %d records (%d events, %d links, %d deletions", r.Dir, r.Records, r.Events, r.Links, r.Deletes)
 	if r.Voids > 0 {
@@ -79,10 +79,11 @@ func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// offlineErr adds to the error of an offline command what to do about a locked directory.
-func offlineErr(err error) error {
+// offlineErr adds to the error of an offline command on dir what to do about a locked
+// directory, and who holds it.
+func offlineErr(dir string, err error) error {
 	if errors.Is(err, engine.ErrLocked) {
-		return fmt.Errorf("%w; stop the pmd that has it open first", err)
+		return fmt.Errorf("%w; %s: stop it first", err, lockHolder(dir))
 	}
 	return err
 }
@@ -104,7 +105,7 @@ func haveStore(dir string) error {
 		return &exitError{exitTrouble, fmt.Errorf("no store at %s: it does not exist", dir)}
 	}
 	if err != nil {
-		return &exitError{exitTrouble, offlineErr(err)}
+		return &exitError{exitTrouble, offlineErr(dir, err)}
 	}
 	return nil
 }
