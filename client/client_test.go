@@ -607,12 +607,12 @@ func (processes) Holding(context.Context, pmd.Event) ([]string, error) { return 
 // parkedCommand is the one parked command of processes, of process 42.
 var parkedCommand = uuid.MustParse("0190c1d2-0000-7000-8000-0000000000c1")
 
-func (processes) Parked(_ context.Context, name string, _ int) ([]server.ParkedCommand, int, error) {
+func (processes) Parked(_ context.Context, name string, _ server.ParkedQuery) (server.ParkedPage, error) {
 	if name != "CateringMatch" {
-		return nil, 0, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
+		return server.ParkedPage{}, fmt.Errorf("no process manager %q: %w", name, server.ErrNotFound)
 	}
-	return []server.ParkedCommand{{ProcessID: "42", ID: parkedCommand.String(), Type: "Confirm",
-		Data: map[string]any{"n": int64(1 << 60)}, Receiver: "http://r", Attempts: 3, Error: "503"}}, 1, nil
+	return server.ParkedPage{Parked: []server.ParkedCommand{{ProcessID: "42", ID: parkedCommand.String(), Type: "Confirm",
+		Data: map[string]any{"n": int64(1 << 60)}, Receiver: "http://r", Attempts: 3, Error: "503"}}, Total: 1}, nil
 }
 
 // Retry and Skip accept the parked command; another command of process 42 is being
@@ -686,7 +686,8 @@ func TestProcesses(t *testing.T) {
 // first as the daemon's process managers page them (server.ProcessPager).
 type pagedProcesses struct{ processes }
 
-func (pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit, _ int) (server.Process, error) {
+func (pagedProcesses) ProcessPage(_ context.Context, name, id string, q server.ProcessQuery) (server.Process, error) {
+	before, limit := q.Before, q.Limit
 	if name != "CateringMatch" || id != "long" {
 		return server.Process{}, fmt.Errorf("no process %q of %s: %w", id, name, server.ErrNotFound)
 	}

@@ -188,6 +188,11 @@ type Process struct {
 	// or ProcessOptions.Limit): ReadProcess with Before set to it reads the ones before
 	// them. nil when Events starts at the process's first event.
 	Older *int64 `json:"older"`
+	// CommandsNext, when not nil, says Commands holds a page of the commands only (a
+	// process with many, or ProcessOptions.CommandsLimit): ReadProcess with
+	// CommandsFrom set to it reads the ones issued after them. nil on the last page, and
+	// from a daemon older than it, which shows every command.
+	CommandsNext *int64 `json:"commands_next"`
 	// Snapshot is the snapshot State was folded from; nil when it was folded from the
 	// first event of the stream.
 	Snapshot *ProcessSnapshot `json:"snapshot"`
@@ -241,6 +246,18 @@ type ProcessOptions struct {
 	// page read before.
 	Before *int64
 	Limit  int // at most this many events; 0 leaves it to the daemon
+	// CommandsFrom starts the commands at the one issued at that version of the process
+	// stream (the CommandsNext of the page before; 0: the first); CommandsLimit bounds
+	// how many are shown, 0 leaving it to the daemon.
+	CommandsFrom  int64
+	CommandsLimit int
+	// AttemptsFrom leaves out the delivery records at versions of the deliveries stream
+	// below it (a Command's AttemptsNext; 0: none); AttemptsLimit bounds how many
+	// records of each command are shown, 0 leaving it to the daemon. To read the rest of
+	// one command's records: CommandsFrom its Version, CommandsLimit 1 and AttemptsFrom
+	// its AttemptsNext.
+	AttemptsFrom  int64
+	AttemptsLimit int
 }
 
 // ProcessEvent is an event of a process stream and the process's state after it.
@@ -287,8 +304,14 @@ type Command struct {
 	Delivered bool           `json:"delivered"`
 	// Status is pending (not attempted yet, or queued again by a retry), failing
 	// (waiting for its retry time), parked, delivered or skipped.
-	Status   string    `json:"status"`
+	Status string `json:"status"`
+	// Version is the version of its record in the process stream, the order commands
+	// were issued in (0 from a daemon older than it).
+	Version  int64     `json:"version"`
 	Attempts []Attempt `json:"attempts"`
+	// AttemptsNext, when not nil, says Attempts holds the first of its delivery records
+	// only: see ProcessOptions.AttemptsFrom.
+	AttemptsNext *int64 `json:"attempts_next"`
 }
 
 // MarshalJSON writes c as the API does, a float with no fraction in its data as 2.0
@@ -355,6 +378,28 @@ func (c *Client) ReadProcess(ctx context.Context, name, id string, opts ProcessO
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
+	for _, p := range []struct {
+		param string
+		n     int64
+	}{{"commands_from", opts.CommandsFrom}, {"attempts_from", opts.AttemptsFrom}} {
+		if p.n < 0 {
+			return Process{}, invalid(p.param, "must be a version, not negative, got %d", p.n)
+		}
+		if p.n > 0 {
+			q.Set(p.param, strconv.FormatInt(p.n, 10))
+		}
+	}
+	for _, p := range []struct {
+		param string
+		n     int
+	}{{"commands_limit", opts.CommandsLimit}, {"attempts_limit", opts.AttemptsLimit}} {
+		if p.n < 0 {
+			return Process{}, invalid(p.param, "must not be negative, got %d", p.n)
+		}
+		if p.n > 0 {
+			q.Set(p.param, strconv.Itoa(p.n))
+		}
+	}
 	path := "/v1/processes/" + segment(name) + "/" + segment(id)
 	if len(q) > 0 {
 		path += "?" + q.Encode()
@@ -394,6 +439,7 @@ type ParkedCommand struct {
 	ID        string         `json:"id"`
 	Type      string         `json:"type"`
 	Data      map[string]any `json:"data"`
+	Position  uint64         `json:"position"` // of its record: the list's order (0 from a daemon older than it)
 	Receiver  string         `json:"receiver"` // the webhook it goes to
 	Attempts  int            `json:"attempts"` // made so far
 	Error     string         `json:"error"`    // of the last attempt
@@ -419,20 +465,43 @@ func (c *ParkedCommand) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// ParkedList is the first parked commands of a process manager.
+// ParkedList is a page of the parked commands of a process manager.
 type ParkedList struct {
 	Parked []ParkedCommand `json:"parked"` // oldest first
 	Total  int             `json:"total"`  // every parked command of the manager
+	// Next, when not nil, is the ParkedOptions.From of the next page; nil on the last,
+	// and from a daemon older than it.
+	Next *uint64 `json:"next"`
+}
+
+// ParkedOptions selects a page of parked commands (ReadParked).
+type ParkedOptions struct {
+	From  uint64 // the Next of the page before; 0 for the first page
+	Limit int    // at most this many; 0 leaves it to the daemon
 }
 
 // Parked lists the parked commands of the process manager called name, oldest first:
-// at most limit of them (0: the daemon's default), and how many there are. Retrying or
-// skipping them brings the next ones into the list. An unknown name fails with
+// the first page, at most limit of them (0: the daemon's default) within the daemon's
+// bound in bytes, and how many there are; ReadParked reads the next pages. Retrying or
+// skipping them brings the next ones into the first page. An unknown name fails with
 // ErrNotFound.
 func (c *Client) Parked(ctx context.Context, name string, limit int) (ParkedList, error) {
-	q, err := ListOptions{Limit: limit}.query(false)
+	return c.ReadParked(ctx, name, ParkedOptions{Limit: limit})
+}
+
+// ReadParked lists the page of parked commands opts selects, as Parked does: following
+// Next from page to page lists each command parked throughout once.
+func (c *Client) ReadParked(ctx context.Context, name string, opts ParkedOptions) (ParkedList, error) {
+	q, err := ListOptions{Limit: opts.Limit}.query(false)
 	if err != nil {
 		return ParkedList{}, err
+	}
+	if opts.From > 0 {
+		sep := "?"
+		if q != "" {
+			sep = "&"
+		}
+		q += sep + "from=" + strconv.FormatUint(opts.From, 10)
 	}
 	var out ParkedList
 	if err := c.do(ctx, "GET", "/v1/processes/"+segment(name)+"/parked"+q, nil, &out); err != nil {

@@ -38,8 +38,8 @@ func (*echoProcesses) Process(_ context.Context, name, id string) (server.Proces
 
 func (*echoProcesses) Holding(context.Context, pmd.Event) ([]string, error) { return nil, nil }
 
-func (*echoProcesses) Parked(_ context.Context, name string, _ int) ([]server.ParkedCommand, int, error) {
-	return []server.ParkedCommand{{ProcessID: name, ID: parkedCommand.String(), Type: "T", Attempts: 1}}, 1, nil
+func (*echoProcesses) Parked(_ context.Context, name string, _ server.ParkedQuery) (server.ParkedPage, error) {
+	return server.ParkedPage{Parked: []server.ParkedCommand{{ProcessID: name, ID: parkedCommand.String(), Type: "T", Attempts: 1}}, Total: 1}, nil
 }
 
 func (p *echoProcesses) Retry(_ context.Context, name, id string, _ uuid.UUID) error {

@@ -30,12 +30,12 @@ func (p floatProcesses) Process(ctx context.Context, name, id string) (server.Pr
 	return out, err
 }
 
-func (p floatProcesses) Parked(ctx context.Context, name string, limit int) ([]server.ParkedCommand, int, error) {
-	list, total, err := p.processes.Parked(ctx, name, limit)
-	for i := range list {
-		list[i].Data = wholeFloats()
+func (p floatProcesses) Parked(ctx context.Context, name string, q server.ParkedQuery) (server.ParkedPage, error) {
+	page, err := p.processes.Parked(ctx, name, q)
+	for i := range page.Parked {
+		page.Parked[i].Data = wholeFloats()
 	}
-	return list, total, err
+	return page, err
 }
 
 // checkWholeFloats checks that m is wholeFloats as the embedded store gives it.
@@ -94,7 +94,7 @@ func TestTypesWriteWholeFloatsAsTheAPIDoes(t *testing.T) {
 	evJSON := `{"id":"0190c1d2-0000-7000-8000-000000000001","type":"Priced","data":` + data +
 		`,"metadata":{"score":6.0},"timestamp":"1970-01-01T00:00:00Z","position":7,"stream":"Order$1","version":3,"link":false`
 	command := client.Command{ID: "c1", Type: "Confirm", Data: wholeFloats(), Status: "pending", Attempts: []client.Attempt{}}
-	commandJSON := `{"id":"c1","type":"Confirm","data":` + data + `,"position":0,"delivered":false,"status":"pending","attempts":[]}`
+	commandJSON := `{"id":"c1","type":"Confirm","data":` + data + `,"position":0,"delivered":false,"status":"pending","version":0,"attempts":[],"attempts_next":null}`
 	tests := []struct {
 		name string
 		v    any
@@ -105,12 +105,12 @@ func TestTypesWriteWholeFloatsAsTheAPIDoes(t *testing.T) {
 		{"ProcessEvent", client.ProcessEvent{Event: ev, State: float64(3)}, evJSON + `,"state":3.0}`},
 		{"Command", command, commandJSON},
 		{"ParkedCommand", client.ParkedCommand{ProcessID: "42", ID: "c1", Type: "Confirm", Data: wholeFloats(), Attempts: 3},
-			`{"process_id":"42","id":"c1","type":"Confirm","data":` + data + `,"receiver":"","attempts":3,"error":""}`},
+			`{"process_id":"42","id":"c1","type":"Confirm","data":` + data + `,"position":0,"receiver":"","attempts":3,"error":""}`},
 		{"Process", client.Process{Manager: "M", ID: "1", Stream: "M$1", State: wholeFloats(),
 			Events: []client.ProcessEvent{{Event: ev, State: wholeFloats()}}, Commands: []client.Command{command}},
 			`{"manager":"M","id":"1","stream":"M$1","status":"","erased":false,"state":` + data +
 				`,"events":[` + evJSON + `,"state":` + data + `}],"commands":[` + commandJSON + `],"deadlines":null,` +
-				`"deliveries_stream":"","deliveries_version":0,"older":null,"snapshot":null,"damaged":null,"panic":""}`},
+				`"deliveries_stream":"","deliveries_version":0,"older":null,"commands_next":null,"snapshot":null,"damaged":null,"panic":""}`},
 		{"Page", client.Page{Events: []client.Event{ev}}, ""},
 	}
 	for _, tt := range tests {

@@ -1,10 +1,12 @@
 package pm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
@@ -49,7 +51,7 @@ func (m *Manager) newCommands() (*dispatcher, *commandSource) {
 // reads the command's record again. Data that is none (empty) is held, taking nothing.
 func (m *Manager) newDelivery(c Command, e *pmd.Event, room int) *delivery {
 	corr, _ := e.Metadata[pmd.CorrelationID].(string)
-	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, correlation: corr, reread: len(c.Data) > 0}
+	x := &delivery{id: c.ID, typ: c.Type, key: c.ProcessID, cmd: c, at: e.Position, correlation: corr, reread: len(c.Data) > 0}
 	x.cmd.Data = nil
 	if x.reread && room > 0 {
 		if b, err := pmd.EncodeData(c.Data); err == nil && len(b) <= room {
@@ -331,51 +333,83 @@ func (m *Manager) operate(ctx context.Context, processID string, id uuid.UUID, o
 		fmt.Errorf("pm: %s$%s: command %s: %w", m.name, processID, id, ErrCommandNotStuck))
 }
 
-// Parked lists the first limit parked commands (all of them for limit ≤ 0), in the
-// order they were issued, and total, how many are parked. It is empty unless Run runs
-// with a Deliver handler. A command is listed with its data only while its record reads
-// so: one whose process stream was erased since it was parked (see doc.go, "Erasing a
-// process"), or whose record is no longer stored, is listed without (Data nil), as the
-// listing must show nothing an erasure erased. So is one whose record is damaged
-// (pmd.ErrCorrupt), logged once with the command's id, so that one damaged record does
-// not take the page down until the operator skips a command only an error named. That
-// costs a lookup of the record of each command listed, not of the others; a lookup that
-// fails otherwise (ctx done, a closed store) fails Parked.
-func (m *Manager) Parked(ctx context.Context, limit int) (page []ParkedCommand, total int, err error) {
-	out := m.parkedCommands()
-	total = len(out)
-	if limit > 0 && limit < len(out) {
-		out = out[:limit]
-	}
-	for i := range out {
-		rec, err := eventByID(m.store, ctx, out[i].Command.ID)
+// ParkedOptions selects a page of the parked commands (Parked).
+type ParkedOptions struct {
+	// From leaves out the commands whose records are at positions below it: the Next of
+	// the page before, 0 for the first page.
+	From uint64
+	// Limit bounds how many commands the page holds; 0 means all of them.
+	Limit int
+	// Bytes, when above 0, bounds the page to the commands whose data come to at most
+	// that many bytes of JSON, about (always one).
+	Bytes int
+}
+
+// ParkedPage is a page of the parked commands.
+type ParkedPage struct {
+	Commands []ParkedCommand
+	// Total counts every parked command, on the page or not.
+	Total int
+	// Next is the ParkedOptions.From of the next page; -1 when the page holds the last.
+	Next int64
+}
+
+// Parked lists the parked commands that o selects, in the order they were issued (of
+// their records' positions, which o.From pages by: a command parked while a reader
+// pages is listed on a later page if its record is past the page read, on none if it is
+// before), and how many are parked. It is empty unless Run runs with a Deliver handler.
+// A command is listed with its data only while its record reads so: one whose process
+// stream was erased since it was parked (see doc.go, "Erasing a process"), or whose
+// record is no longer stored, is listed without (Data nil), as the listing must show
+// nothing an erasure erased. So is one whose record is damaged (pmd.ErrCorrupt), logged
+// once with the command's id, so that one damaged record does not take the page down
+// until the operator skips a command only an error named. That costs a lookup of the
+// record of each command listed, not of the others, and the page holds the data of those
+// only; a lookup that fails otherwise (ctx done, a closed store) fails Parked.
+func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, error) {
+	all := m.parkedCommands()
+	page := ParkedPage{Total: len(all), Next: -1}
+	start, _ := slices.BinarySearchFunc(all, o.From, func(pc ParkedCommand, from uint64) int { return cmp.Compare(pc.Position, from) })
+	size := 0
+	for _, pc := range all[start:] {
+		if o.Limit > 0 && len(page.Commands) == o.Limit {
+			page.Next = int64(pc.Position)
+			break
+		}
+		rec, err := eventByID(m.store, ctx, pc.Command.ID)
 		var gone *pmd.EventNotFoundError
 		switch {
 		case errors.As(err, &gone):
-			out[i].Command.Data = nil
+			pc.Command.Data = nil
 		case errors.Is(err, pmd.ErrCorrupt) && ctx.Err() == nil:
-			out[i].Command.Data = nil
-			if _, logged := m.damagedParked.LoadOrStore(out[i].Command.ID, true); !logged {
+			pc.Command.Data = nil
+			if _, logged := m.damagedParked.LoadOrStore(pc.Command.ID, true); !logged {
 				m.logger.Warn("pm: parked command listed without its data: its record is damaged",
-					"manager", m.name, "process", out[i].Command.ProcessID, "command", out[i].Command.ID.String(), "err", err)
+					"manager", m.name, "process", pc.Command.ProcessID, "command", pc.Command.ID.String(), "err", err)
 			}
 		case err != nil:
-			return nil, 0, fmt.Errorf("pm: %s: parked command %s of process %s: %w", m.name, out[i].Command.ID, out[i].Command.ProcessID, err)
+			return ParkedPage{}, fmt.Errorf("pm: %s: parked command %s of process %s: %w", m.name, pc.Command.ID, pc.Command.ProcessID, err)
 		default:
 			// As the record reads now: also the data of one queued without it
 			// (Options.QueueBytes), nil if it was erased.
-			out[i].Command.Data = rec.Data
+			pc.Command.Data = rec.Data
 		}
+		if size += jsonSize(pc.Command.Data) + len(pc.Err) + commandOverhead; o.Bytes > 0 && size > o.Bytes && len(page.Commands) > 0 {
+			page.Next = int64(pc.Position)
+			break
+		}
+		page.Commands = append(page.Commands, pc)
 	}
-	return out, total, nil
+	return page, nil
 }
 
 // eventByID reads the record of a command for Parked, and for an attempt of one queued
 // without its data (commandSource.deliver): (*pmd.Store).Event but in tests.
 var eventByID = (*pmd.Store).Event
 
-// parkedCommands is Parked as the dispatcher holds them, with no read: without their
-// data, which queued commands hold encoded or not at all (Parked reads each record).
+// parkedCommands is Parked as the dispatcher holds them, with no read, in the order of
+// their positions: without their data, which queued commands hold encoded or not at all
+// (Parked reads each record).
 func (m *Manager) parkedCommands() []ParkedCommand {
 	m.mu.Lock()
 	d := m.delivery
@@ -388,7 +422,8 @@ func (m *Manager) parkedCommands() []ParkedCommand {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, x := range xs {
-		out[i] = ParkedCommand{Command: x.cmd, Receiver: x.receiver, Attempts: x.attempts, Err: x.lastErr}
+		out[i] = ParkedCommand{Command: x.cmd, Position: x.at, Receiver: x.receiver, Attempts: x.attempts, Err: x.lastErr}
 	}
+	slices.SortFunc(out, func(a, b ParkedCommand) int { return cmp.Compare(a.Position, b.Position) })
 	return out
 }

@@ -66,6 +66,7 @@ type AttemptInfo struct {
 // for Retry or Skip.
 type ParkedCommand struct {
 	Command  Command
+	Position uint64 // of the command's record: Parked lists them in its order
 	Receiver string
 	Attempts int    // recorded so far
 	Err      string // of the last attempt
@@ -180,6 +181,7 @@ type delivery struct {
 	correlation string
 	receiver    string
 	seq         uint64
+	at          uint64 // a command's: the position of its record, Parked's order and cursor
 	state       deliveryState
 	attempts    int // recorded, so the next is attempts+1
 	failures    int // in a row since it was added or retried: it parks at maxAttempts

@@ -39,7 +39,7 @@ func TestParkedCommandOfAnErasedProcessShowsNoData(t *testing.T) {
 	if err := s.EraseStream(ctx, "W$1"); err != nil {
 		t.Fatal(err)
 	}
-	parked, total, err := r.Parked(ctx, 0)
+	parked, total, err := parkedList(ctx, r.Manager, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestParkedReadsOnlyThePageItLists(t *testing.T) {
 		limit, want int
 	}{{2, 2}, {5, 5}, {9, 5}, {0, 5}} {
 		lookups.Store(0)
-		page, total, err := r.Parked(context.Background(), tc.limit)
+		page, total, err := parkedList(context.Background(), r.Manager, tc.limit)
 		if err != nil {
 			t.Fatalf("limit %d: %v", tc.limit, err)
 		}
@@ -129,20 +129,20 @@ func TestParkedFailsWhenALookupFails(t *testing.T) {
 	restore := pm.SetParkedLookup(func(*pmd.Store, context.Context, uuid.UUID) (pmd.Event, error) {
 		return pmd.Event{}, disk
 	})
-	page, _, err := r.Parked(ctx, 2)
+	page, _, err := parkedList(ctx, r.Manager, 2)
 	restore()
 	if !errors.Is(err, disk) || page != nil {
 		t.Fatalf("Parked with a failing lookup: %v, %+v; want the lookup's error and no list", err, page)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, _, err := r.Parked(cancelled, 2); !errors.Is(err, context.Canceled) {
+	if _, _, err := parkedList(cancelled, r.Manager, 2); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Parked with ctx done: %v, want context.Canceled", err)
 	}
 	defer pm.SetParkedLookup(func(_ *pmd.Store, _ context.Context, id uuid.UUID) (pmd.Event, error) {
 		return pmd.Event{}, &pmd.EventNotFoundError{ID: id}
 	})()
-	page, total, err := r.Parked(ctx, 2)
+	page, total, err := parkedList(ctx, r.Manager, 2)
 	if err != nil || total != 5 || len(page) != 2 || page[0].Command.Data != nil {
 		t.Fatalf("Parked with records no longer stored: %v, %d of %d, %+v; want them without data", err, len(page), total, page)
 	}
@@ -157,7 +157,7 @@ func TestParkedListsADamagedRecordWithoutData(t *testing.T) {
 	var log logged
 	r := parkFiveLogging(t, log.logger())
 	ctx := context.Background()
-	all, _, err := r.Parked(ctx, 0)
+	all, _, err := parkedList(ctx, r.Manager, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestParkedListsADamagedRecordWithoutData(t *testing.T) {
 		return s.Event(ctx, id)
 	})()
 	for range 3 {
-		page, total, err := r.Parked(ctx, 0)
+		page, total, err := parkedList(ctx, r.Manager, 0)
 		if err != nil {
 			t.Fatalf("Parked with a damaged record: %v, want the page", err)
 		}
@@ -198,7 +198,7 @@ func TestParkedListsADamagedRecordWithoutData(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, _, err := r.Parked(cancelled, 0); !errors.Is(err, context.Canceled) {
+	if _, _, err := parkedList(cancelled, r.Manager, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Parked with ctx done: %v, want context.Canceled", err)
 	}
 }
@@ -206,9 +206,15 @@ func TestParkedListsADamagedRecordWithoutData(t *testing.T) {
 // parked lists every parked command of r, failing the test if Parked fails.
 func (r *running) parked(t testing.TB) []pm.ParkedCommand {
 	t.Helper()
-	list, _, err := r.Parked(context.Background(), 0)
+	list, _, err := parkedList(context.Background(), r.Manager, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return list
+}
+
+// parkedList is the first limit parked commands of m (all for 0) and how many there are.
+func parkedList(ctx context.Context, m *pm.Manager, limit int) ([]pm.ParkedCommand, int, error) {
+	page, err := m.Parked(ctx, pm.ParkedOptions{Limit: limit})
+	return page.Commands, page.Total, err
 }

@@ -184,15 +184,19 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (p proc,
 	return p, events, damaged, nil
 }
 
-// ProcessPage is Process for a long process: the state, commands and deadlines of the
-// whole process, folded from its newest snapshot, but only a page of its stream, the
-// events with versions below before (all when before is negative), at most limit of
-// them (0 means 100), newest last, each with the state after it, and with
-// PageOptions.PageBytes set, only the newest of those that fit in that many bytes (the
-// last of the page however large). Snapshot says which snapshot State was folded from;
-// Older, where the next page (to the past) ends. It reads the page, the events after
-// the newest snapshot and one command record per command, never the whole stream. A
-// process the manager holds at its first event is shown as Process shows it.
+// ProcessPage is Process for a long process: the state and deadlines of the whole
+// process, folded from its newest snapshot, but only a page of its stream, the events
+// with versions below before (all when before is negative), at most limit of them (0
+// means 100), newest last, each with the state after it, and with PageOptions.PageBytes
+// set, only the newest of those that fit in that many bytes (the last of the page
+// however large); and a page of its commands, in the order they were issued, with their
+// delivery records (PageOptions says which: the first 100, each with its first 100
+// records, by default), CommandInfo saying where each stands and CommandsNext where the
+// next page of them starts. Snapshot says which snapshot State was folded from; Older,
+// where the next page (to the past) ends. It reads the page, the events after the
+// newest snapshot, one command record per command of its page and the deliveries
+// stream, never the whole stream, and holds only what it shows. A process the manager
+// holds at its first event is shown as Process shows it.
 func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limit int, opts ...PageOptions) (Process, error) {
 	if limit <= 0 {
 		limit = 100
@@ -247,13 +251,13 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		}
 	}
 	v.withoutState()
-	if v.Commands, err = m.commands(ctx, id, l, &damaged); err != nil {
+	cp, err := m.commandPage(ctx, id, l, o, &damaged)
+	if err != nil {
 		return Process{}, err
 	}
+	v.Commands, v.CommandInfo, v.CommandsNext, v.DeliveriesVersion = cp.commands, cp.info, cp.next, cp.last
+	v.Deliveries = slices.Concat(cp.deliveries...)
 	v.Damaged = sortedVersions(damaged)
-	if v.Deliveries, v.DeliveriesVersion, err = m.deliveries(ctx, id); err != nil {
-		return Process{}, err
-	}
 	return v, nil
 }
 
@@ -266,6 +270,19 @@ type PageOptions struct {
 	// so that a page of large events is not read (limit of them, and their states) only
 	// to be cut to that afterwards.
 	PageBytes int
+	// CommandsFrom starts the page of commands at the first issued at that version of
+	// the process stream or after it: the CommandsNext of the page before. 0 starts at
+	// the first command. CommandsLimit bounds how many the page holds, 0 meaning 100.
+	// With PageBytes set, the commands with their data and delivery records shown take
+	// about half of it at most, always one.
+	CommandsFrom  int64
+	CommandsLimit int
+	// AttemptsFrom leaves out the delivery records at versions of the deliveries stream
+	// below it (the CommandInfo.AttemptsNext of a page before); AttemptsLimit bounds how
+	// many records of each command the page shows, 0 meaning 100. Where a command
+	// stands (CommandInfo) counts every record all the same.
+	AttemptsFrom  int64
+	AttemptsLimit int
 }
 
 // pageBound bounds a page of events in bytes: 0 for no bound. states says whether
@@ -407,24 +424,6 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 		}
 	}
 	return events, states, nil
-}
-
-// commands reads the command records of the process l is the ledger of, in order. A
-// damaged one (a snapshot's ledger lists it) is passed over, its version added to
-// damaged (readIssued).
-func (m *Manager) commands(ctx context.Context, id string, l *ledger, damaged *[]int64) ([]Command, error) {
-	stream := m.name + "$" + id
-	t, err := m.trustNow(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []Command
-	err = m.readIssued(ctx, id, l, damaged, func(ev *pmd.Event) {
-		if c, ok := commandOf(t, stream, id, ev); ok {
-			out = append(out, c)
-		}
-	})
-	return out, err
 }
 
 // readIssued reads the command records that l, the ledger of process id, lists as

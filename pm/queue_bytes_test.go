@@ -96,7 +96,7 @@ func TestQueuedCommandsHoldBoundedData(t *testing.T) {
 			if err := s.DeleteStream(ctx, "Q$1", pmd.Any); err != nil {
 				t.Fatal(err)
 			}
-			parked, total, err := r.Parked(ctx, 0)
+			parked, total, err := parkedList(ctx, r.Manager, 0)
 			if err != nil || total != processes {
 				t.Fatalf("Parked: %d, %v; want %d", total, err, processes)
 			}
@@ -121,7 +121,7 @@ func TestQueuedCommandsHoldBoundedData(t *testing.T) {
 			// Held, the commands of processes 0 and 1 go out all the same; read again,
 			// the erased record and the one gone with its stream fail the attempt, which
 			// parks them.
-			parked, _, err = r.Parked(ctx, 0)
+			parked, _, err = parkedList(ctx, r.Manager, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,7 +232,7 @@ func TestQueuedCommandReadAgain(t *testing.T) {
 			} else if err := s.EraseStream(ctx, "Q$0"); err != nil {
 				t.Fatal(err)
 			}
-			parked, _, err := r.Parked(ctx, 0)
+			parked, _, err := parkedList(ctx, r.Manager, 0)
 			if err != nil || len(parked) != 1 {
 				t.Fatalf("Parked: %v, %v; want one", parked, err)
 			}
@@ -240,7 +240,7 @@ func TestQueuedCommandReadAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.idle(t)
-			parked, _, err = r.Parked(ctx, 0)
+			parked, _, err = parkedList(ctx, r.Manager, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

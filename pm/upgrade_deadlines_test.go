@@ -154,7 +154,7 @@ func upgradeKeepsDeadlinesParkedAndSnapshots(t *testing.T, fixture string) {
 	if got := shipped.take(); len(got) != 0 {
 		t.Errorf("delivered %v at the upgrade, want nothing", got)
 	}
-	parked, total, err := m.Parked(ctx, 10)
+	parked, total, err := parkedList(ctx, m.Manager, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

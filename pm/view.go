@@ -29,9 +29,14 @@ type Process struct {
 	// each event changed the process. A state shares its maps and slices with the next
 	// one unless Apply copies them before changing them, as a pure Apply does. Each is
 	// nil for an erased process.
-	States    []any
-	Commands  []Command  // issued, in order
-	Deadlines []Deadline // pending, by due time
+	States   []any
+	Commands []Command // issued, in order; a page of them with ProcessPage
+	// CommandInfo[i] says where Commands[i] stands and which version of Stream records
+	// it; CommandsNext is the PageOptions.CommandsFrom of the page of commands after
+	// Commands, -1 when Commands holds the last. Set by ProcessPage.
+	CommandInfo  []CommandInfo
+	CommandsNext int64
+	Deadlines    []Deadline // pending, by due time
 	// DeliveriesStream is the stream the delivery attempts of Commands are recorded
 	// in: "<Name>.deliveries$<ID>". A reader following it sees each attempt as it
 	// is made. It is empty for a process an earlier version stored whose id leaves
@@ -40,7 +45,10 @@ type Process struct {
 	// DeliveriesVersion is the version of the last record of DeliveriesStream that
 	// Deliveries was read from, -1 if it has none.
 	DeliveriesVersion int64
-	Deliveries        []Delivery // attempts to deliver Commands, in order; empty without a handler
+	// Deliveries are the attempts to deliver Commands, in order; empty without a handler.
+	// ProcessPage shows those of each command of its page in turn, in order, and only
+	// those PageOptions selects.
+	Deliveries []Delivery
 	// Snapshot is the snapshot State was folded from, nil when it was folded from the
 	// first event. Set by ProcessPage.
 	Snapshot *SnapshotInfo
@@ -129,6 +137,7 @@ func describe(name, id string, p proc, events []pmd.Event, states []any) Process
 		DeliveriesStream:  deliveriesStreamIfAny(name, id),
 		DeliveriesVersion: -1,
 		Older:             -1,
+		CommandsNext:      -1,
 	}
 	if pe := p.failure(); pe != nil && !l.erased { // its value may quote erased data
 		v.Panic = pe.Error()

@@ -110,7 +110,8 @@ type pagedProcesses struct {
 	asked atomic.Int64
 }
 
-func (f *pagedProcesses) ProcessPage(_ context.Context, name, id string, before int64, limit, pageBytes int) (Process, error) {
+func (f *pagedProcesses) ProcessPage(_ context.Context, name, id string, q ProcessQuery) (Process, error) {
+	before, limit, pageBytes := q.Before, q.Limit, q.PageBytes
 	f.asked.Store(int64(pageBytes))
 	if name != "M" || id != "1" {
 		return Process{}, fmt.Errorf("no process %q of %q: %w", id, name, ErrNotFound)

@@ -103,16 +103,16 @@ func TestHeldJSONAsEncodingJSON(t *testing.T) {
 // ltParked is fakeProcesses whose parked commands and process carry data full of <.
 type ltParked struct{ pagedProcesses }
 
-func (f *ltParked) Parked(ctx context.Context, name string, limit int) ([]ParkedCommand, int, error) {
-	list, total, err := f.fakeProcesses.Parked(ctx, name, limit)
-	for i := range list {
-		list[i].Data = map[string]any{"pad": strings.Repeat("<", 40<<10)}
+func (f *ltParked) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
+	page, err := f.fakeProcesses.Parked(ctx, name, q)
+	for i := range page.Parked {
+		page.Parked[i].Data = map[string]any{"pad": strings.Repeat("<", 40<<10)}
 	}
-	return list, total, err
+	return page, err
 }
 
-func (f *ltParked) ProcessPage(ctx context.Context, name, id string, before int64, limit, pageBytes int) (Process, error) {
-	p, err := f.pagedProcesses.ProcessPage(ctx, name, id, before, limit, pageBytes)
+func (f *ltParked) ProcessPage(ctx context.Context, name, id string, q ProcessQuery) (Process, error) {
+	p, err := f.pagedProcesses.ProcessPage(ctx, name, id, q)
 	for i := range p.Events {
 		p.Events[i].Data["pad"] = strings.Repeat("<", 40<<10)
 	}

@@ -12,12 +12,12 @@ import (
 // bigParked is fakeProcesses whose parked commands carry 40 KiB of data each.
 type bigParked struct{ pagedProcesses }
 
-func (f *bigParked) Parked(ctx context.Context, name string, limit int) ([]ParkedCommand, int, error) {
-	list, total, err := f.fakeProcesses.Parked(ctx, name, limit)
-	for i := range list {
-		list[i].Data = map[string]any{"pad": blob(40 << 10)}
+func (f *bigParked) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
+	page, err := f.fakeProcesses.Parked(ctx, name, q)
+	for i := range page.Parked {
+		page.Parked[i].Data = map[string]any{"pad": blob(40 << 10)}
 	}
-	return list, total, err
+	return page, err
 }
 
 // TestMemoryBudgetAnswers: the answers that carry events' or commands' data besides

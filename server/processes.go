@@ -37,14 +37,31 @@ type Processes interface {
 	Process(ctx context.Context, name, id string) (Process, error)
 	// Holding lists the process streams that ev is linked into.
 	Holding(ctx context.Context, ev pmd.Event) ([]string, error)
-	// Parked lists the first limit parked commands of the manager called name (all of
-	// them for limit ≤ 0), in the order they were issued, and total, how many it has.
-	Parked(ctx context.Context, name string, limit int) (page []ParkedCommand, total int, err error)
+	// Parked lists the parked commands of the manager called name that q selects, in
+	// the order they were issued (of their positions), and how many it has.
+	Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error)
 	// Retry queues the parked or failing command of process id for delivery at once;
 	// Skip gives it up. Each is recorded in the process's deliveries before it takes
 	// effect.
 	Retry(ctx context.Context, name, id string, command uuid.UUID) error
 	Skip(ctx context.Context, name, id string, command uuid.UUID) error
+}
+
+// ParkedQuery selects a page of parked commands.
+type ParkedQuery struct {
+	// From leaves out the commands at positions below it: the Next of the page before,
+	// 0 for the first page.
+	From uint64
+	// Limit bounds how many the page holds (all of them for Limit ≤ 0); PageBytes, when
+	// above 0, bounds it to about that many bytes of JSON (always one command).
+	Limit, PageBytes int
+}
+
+// ParkedPage is a page of parked commands.
+type ParkedPage struct {
+	Parked []ParkedCommand
+	Total  int     // every parked command of the manager
+	Next   *uint64 // the From of the next page; nil when Parked holds the last
 }
 
 // ParkedCommand is a command that failed its manager's max_attempts deliveries in a
@@ -54,6 +71,7 @@ type ParkedCommand struct {
 	ID        string         `json:"id"`
 	Type      string         `json:"type"`
 	Data      map[string]any `json:"data"`
+	Position  uint64         `json:"position"` // of the command's record: the order of the list
 	Receiver  string         `json:"receiver"` // "" for a manager's one receiver
 	Attempts  int            `json:"attempts"` // made so far
 	Error     string         `json:"error"`    // of the last attempt
@@ -182,6 +200,10 @@ type Process struct {
 	// Older, when set, is the "before" of the page of older events: Events holds the
 	// newest events only. nil when Events starts at the first event.
 	Older *int64 `json:"older"`
+	// CommandsNext, when set, is the "commands_from" of the page of the commands issued
+	// after those of Commands. nil when Commands holds the last (and always without a
+	// ProcessPager).
+	CommandsNext *int64 `json:"commands_next"`
 	// Damaged lists, in order, the versions of the damaged records of the process
 	// stream that the view passed over (the store lists them in its problems until a
 	// repair): they are missing from Events, and what a damaged record of the
@@ -211,12 +233,33 @@ type Snapshot struct {
 // default limit otherwise, and Options.PageBytes) and pages to the past with
 // ?before=<version>, rather than load every event of the stream.
 type ProcessPager interface {
-	// ProcessPage is Process with only the events of versions below before (all when
-	// before is negative), at most limit of them, the newest, and of those only the
-	// newest that fit in pageBytes of JSON with the states after them (always one): the
-	// route cuts the page to Options.PageBytes in the end, and passes it so that the
-	// page is not read whole first (limit events, however large, and their states).
-	ProcessPage(ctx context.Context, name, id string, before int64, limit, pageBytes int) (Process, error)
+	// ProcessPage is Process with only the events and the commands q selects: the
+	// events of versions below q.Before (all when it is negative), at most q.Limit of
+	// them, the newest, and of those only the newest that fit in q.PageBytes of JSON with
+	// the states after them (always one); the commands issued at versions from
+	// q.CommandsFrom on, at most q.CommandsLimit, with CommandsNext set when there are
+	// more, each with its delivery records from q.AttemptsFrom on, at most
+	// q.AttemptsLimit, with AttemptsNext set when it has more, and all of them taking
+	// about q.PageBytes/2 at most (always one). The route cuts the answer to
+	// Options.PageBytes in the end, and passes it so that the page is not read whole
+	// first.
+	ProcessPage(ctx context.Context, name, id string, q ProcessQuery) (Process, error)
+}
+
+// ProcessQuery selects the page of a process that the process route shows: its events
+// and its commands.
+type ProcessQuery struct {
+	Before    int64 // -1 for the newest events
+	Limit     int   // events
+	PageBytes int
+	// CommandsFrom is the version of the process stream the commands start at: the
+	// CommandsNext of the page before, 0 for the first.
+	CommandsFrom  int64
+	CommandsLimit int
+	// AttemptsFrom is the version of the deliveries stream the delivery records shown
+	// start at: a command's AttemptsNext, 0 for the first.
+	AttemptsFrom  int64
+	AttemptsLimit int
 }
 
 // Command is a command a process issued, with its delivery attempts.
@@ -228,8 +271,14 @@ type Command struct {
 	Delivered bool           `json:"delivered"`
 	// Status is where the command stands: pending (not attempted yet, or queued again
 	// by a retry), failing (waiting for its retry time), parked, delivered or skipped.
-	Status   string    `json:"status"`
+	Status string `json:"status"`
+	// Version is the version of its record in the process stream: commands are in
+	// version order, the order they were issued. 0 without a ProcessPager.
+	Version  int64     `json:"version"`
 	Attempts []Attempt `json:"attempts"`
+	// AttemptsNext, when set, is the "attempts_from" of the page of its delivery records
+	// after those of Attempts; nil when Attempts holds the last.
+	AttemptsNext *int64 `json:"attempts_next"`
 }
 
 // MarshalJSON writes c with the floats of its data that have no fraction written 2.0,
@@ -403,6 +452,9 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 		out.Damaged = []int64{}
 	}
 	if _, ok := s.opts.Processes.(ProcessPager); ok {
+		if err := boundCommands(&out, s.opts.PageBytes/2); err != nil {
+			return err
+		}
 		if err := s.boundPage(&out, p.Events); err != nil {
 			return err
 		}
@@ -445,6 +497,26 @@ func (s *Server) boundPage(out *processJSON, events []pmd.Event) error {
 	return nil
 }
 
+// boundCommands leaves the last commands of a process page to the next page while
+// they take more than size bytes of JSON, keeping one however large, and sets
+// CommandsNext to the first of them: the pager was asked for commands of about that
+// size already; this makes it exact, and leaves the rest of PageBytes to the events.
+func boundCommands(out *processJSON, size int) error {
+	total := 0
+	for i := range out.Commands {
+		b, err := json.Marshal(&out.Commands[i])
+		if err != nil {
+			return err
+		}
+		if total += len(b) + 1; total > size && i > 0 {
+			next := out.Commands[i].Version
+			out.Commands, out.CommandsNext = out.Commands[:i], &next
+			return nil
+		}
+	}
+	return nil
+}
+
 // processPage asks for the page of the process route's query, or for the whole process
 // when the Processes cannot page.
 func (s *Server) processPage(r *http.Request, name, id string) (Process, error) {
@@ -453,52 +525,103 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 		return s.opts.Processes.Process(r.Context(), name, id)
 	}
 	q := r.URL.Query()
-	limit, err := s.parseLimit(q.Get("limit"))
-	if err != nil {
-		return Process{}, err
-	}
-	if limit == 0 {
-		limit = s.opts.DefaultLimit
-	}
-	before := int64(-1)
-	if v := q.Get("before"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 0 {
-			return Process{}, errBadRequest("before must be a version, an integer ≥ 0, got %q", v)
+	pq := ProcessQuery{Before: -1, PageBytes: s.opts.PageBytes}
+	for _, l := range []struct {
+		param string
+		dst   *int
+	}{{"limit", &pq.Limit}, {"commands_limit", &pq.CommandsLimit}, {"attempts_limit", &pq.AttemptsLimit}} {
+		n, err := s.parseLimit(q.Get(l.param))
+		if err != nil {
+			return Process{}, errBadRequest("%s must be an integer ≥ 1, got %q", l.param, q.Get(l.param))
 		}
+		if n == 0 {
+			n = s.opts.DefaultLimit
+		}
+		*l.dst = n
 	}
-	return pager.ProcessPage(r.Context(), name, id, before, limit, s.opts.PageBytes)
+	for _, v := range []struct {
+		param, what string
+		dst         *int64
+	}{{"before", "version", &pq.Before}, {"commands_from", "version of the process stream", &pq.CommandsFrom},
+		{"attempts_from", "version of the deliveries stream", &pq.AttemptsFrom}} {
+		raw := q.Get(v.param)
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			return Process{}, errBadRequest("%s must be a %s, an integer ≥ 0, got %q", v.param, v.what, raw)
+		}
+		*v.dst = n
+	}
+	return pager.ProcessPage(r.Context(), name, id, pq)
 }
 
 type parkedResponse struct {
 	Parked []ParkedCommand `json:"parked"`
-	// Total counts every parked command of the manager; Parked holds the first limit.
+	// Total counts every parked command of the manager, on the page or not.
 	Total int `json:"total"`
+	// Next is the ?from= of the next page, null on the last.
+	Next *uint64 `json:"next"`
 }
 
-// parked answers GET /v1/processes/{name}/parked: the first ?limit= parked commands of
-// a manager, oldest first, and how many there are. Retrying or skipping them brings the
-// next ones into the page, so it needs no cursor.
+// parked answers GET /v1/processes/{name}/parked: the parked commands of a manager,
+// oldest first, from the position ?from= on, at most ?limit= of them and PageBytes of
+// JSON (always one), how many there are, and next, where the next page starts.
 func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if s.opts.Processes == nil {
 		return errNotFound("no process manager %q: the daemon runs none", name)
 	}
-	limit, err := s.parseLimit(r.URL.Query().Get("limit"))
+	q := r.URL.Query()
+	limit, err := s.parseLimit(q.Get("limit"))
 	if err != nil {
 		return err
 	}
 	if limit == 0 {
 		limit = s.opts.DefaultLimit
 	}
-	list, total, err := s.opts.Processes.Parked(r.Context(), name, limit)
+	pq := ParkedQuery{Limit: limit, PageBytes: s.opts.PageBytes}
+	if raw := q.Get("from"); raw != "" {
+		if pq.From, err = strconv.ParseUint(raw, 10, 64); err != nil {
+			return errBadRequest("from must be a position, an integer ≥ 0, got %q", raw)
+		}
+	}
+	page, err := s.opts.Processes.Parked(r.Context(), name, pq)
 	if err != nil {
 		return processError(err)
 	}
-	out := parkedResponse{Parked: list[:min(limit, len(list))], Total: total}
+	out := parkedResponse(page)
+	if len(out.Parked) > limit {
+		next := out.Parked[limit].Position
+		out.Parked, out.Next = out.Parked[:limit], &next
+	}
+	if err := boundParked(&out, s.opts.PageBytes); err != nil {
+		return err
+	}
 	if out.Parked == nil {
 		out.Parked = []ParkedCommand{}
 	}
 	return writeHeld(r.Context(), w, http.StatusOK, out)
+}
+
+// boundParked leaves the last parked commands of a page to the next page while the page
+// is over size bytes of JSON, keeping one however large, and sets Next to the first of
+// them: the Processes was asked for a page of that size already; this makes it exact.
+func boundParked(out *parkedResponse, size int) error {
+	total := len(`{"parked":[],"total":,"next":}`) + 40
+	for i := range out.Parked {
+		b, err := json.Marshal(&out.Parked[i])
+		if err != nil {
+			return err
+		}
+		if total += len(b) + 1; total > size && i > 0 {
+			next := out.Parked[i].Position
+			out.Parked, out.Next = out.Parked[:i], &next
+			return nil
+		}
+	}
+	return nil
 }
 
 // retryCommand answers POST /v1/processes/{name}/{id}/commands/{command}/retry.

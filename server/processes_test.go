@@ -69,23 +69,32 @@ func (f *fakeProcesses) Process(_ context.Context, name, id string) (Process, er
 	}, nil
 }
 
-// Parked: M has two parked commands of process "1".
-// It returns only the first limit, as the daemon does.
-func (f *fakeProcesses) Parked(_ context.Context, name string, limit int) ([]ParkedCommand, int, error) {
+// Parked: M has two parked commands of process "1", at positions 10 and 20.
+// It returns only the page q asks for, as the daemon does.
+func (f *fakeProcesses) Parked(_ context.Context, name string, q ParkedQuery) (ParkedPage, error) {
 	if name != "M" {
-		return nil, 0, fmt.Errorf("no process manager %q: %w", name, ErrNotFound)
+		return ParkedPage{}, fmt.Errorf("no process manager %q: %w", name, ErrNotFound)
 	}
-	if limit <= 0 {
-		return nil, 0, fmt.Errorf("asked for all the parked commands (limit %d), not a page", limit)
+	if q.Limit <= 0 {
+		return ParkedPage{}, fmt.Errorf("asked for all the parked commands (limit %d), not a page", q.Limit)
 	}
 	list := []ParkedCommand{
-		{ProcessID: "1", ID: parkedA, Type: "C", Data: map[string]any{"n": 1}, Attempts: 3, Error: "503"},
-		{ProcessID: "1", ID: parkedB, Type: "D", Data: map[string]any{}, Receiver: "r", Attempts: 5, Error: "timeout"},
+		{ProcessID: "1", ID: parkedA, Type: "C", Data: map[string]any{"n": 1}, Position: 10, Attempts: 3, Error: "503"},
+		{ProcessID: "1", ID: parkedB, Type: "D", Data: map[string]any{}, Position: 20, Receiver: "r", Attempts: 5, Error: "timeout"},
 	}
-	if limit > 0 && limit < len(list) {
-		list = list[:limit]
+	page := ParkedPage{Total: 2}
+	for _, pc := range list {
+		if pc.Position < q.From {
+			continue
+		}
+		if len(page.Parked) == q.Limit {
+			next := pc.Position
+			page.Next = &next
+			break
+		}
+		page.Parked = append(page.Parked, pc)
 	}
-	return list, 2, nil
+	return page, nil
 }
 
 // The commands of fakeProcesses: parkedA and parkedB parked, busy being delivered.
@@ -211,8 +220,8 @@ func TestParkedRetrySkip(t *testing.T) {
 	e := newEnv(t, Options{Processes: fake})
 
 	r := e.do("GET", "/v1/processes/M/parked", nil).must(t, http.StatusOK)
-	want := `{"parked":[{"attempts":3,"data":{"n":1},"error":"503","id":"` + parkedA + `","process_id":"1","receiver":"","type":"C"},` +
-		`{"attempts":5,"data":{},"error":"timeout","id":"` + parkedB + `","process_id":"1","receiver":"r","type":"D"}],"total":2}`
+	want := `{"next":null,"parked":[{"attempts":3,"data":{"n":1},"error":"503","id":"` + parkedA + `","position":10,"process_id":"1","receiver":"","type":"C"},` +
+		`{"attempts":5,"data":{},"error":"timeout","id":"` + parkedB + `","position":20,"process_id":"1","receiver":"r","type":"D"}],"total":2}`
 	if got, _ := json.Marshal(r.body); string(got) != want {
 		t.Fatalf("parked %s\nwant %s", got, want)
 	}

@@ -113,12 +113,12 @@ func (f *floatProcesses) Process(ctx context.Context, name, id string) (Process,
 	return p, nil
 }
 
-func (f *floatProcesses) Parked(ctx context.Context, name string, limit int) ([]ParkedCommand, int, error) {
-	list, total, err := f.fakeProcesses.Parked(ctx, name, limit)
-	for i := range list {
-		list[i].Data = floatData()
+func (f *floatProcesses) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
+	page, err := f.fakeProcesses.Parked(ctx, name, q)
+	for i := range page.Parked {
+		page.Parked[i].Data = floatData()
 	}
-	return list, total, err
+	return page, err
 }
 
 // The process routes write a float with no fraction as one, as the stream routes do:

@@ -708,12 +708,24 @@ func (l *leaderProcesses) Holding(ctx context.Context, ev pmd.Event) ([]string, 
 	return p.Holding(ctx, ev)
 }
 
-func (l *leaderProcesses) Parked(ctx context.Context, name string, limit int) ([]server.ParkedCommand, int, error) {
+func (l *leaderProcesses) Parked(ctx context.Context, name string, q server.ParkedQuery) (server.ParkedPage, error) {
 	p, err := l.running()
 	if err != nil {
-		return nil, 0, err
+		return server.ParkedPage{}, err
 	}
-	return p.Parked(ctx, name, limit)
+	return p.Parked(ctx, name, q)
+}
+
+var _ server.ProcessPager = (*leaderProcesses)(nil)
+
+// ProcessPage implements server.ProcessPager: without it, a leader's process route
+// read every event, command and delivery record of a process for one answer.
+func (l *leaderProcesses) ProcessPage(ctx context.Context, name, id string, q server.ProcessQuery) (server.Process, error) {
+	p, err := l.running()
+	if err != nil {
+		return server.Process{}, err
+	}
+	return p.ProcessPage(ctx, name, id, q)
 }
 
 func (l *leaderProcesses) Retry(ctx context.Context, name, id string, command uuid.UUID) error {

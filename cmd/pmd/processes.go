@@ -201,12 +201,13 @@ var _ server.ProcessPager = (*processes)(nil)
 
 // ProcessPage implements server.ProcessPager: a page of a long process's timeline,
 // its state folded from its newest snapshot.
-func (p *processes) ProcessPage(ctx context.Context, name, id string, before int64, limit, pageBytes int) (server.Process, error) {
+func (p *processes) ProcessPage(ctx context.Context, name, id string, q server.ProcessQuery) (server.Process, error) {
 	mg, ok := p.find(name)
 	if !ok {
 		return server.Process{}, notFound("no process manager %q", name)
 	}
-	v, err := mg.m.ProcessPage(ctx, id, before, limit, pm.PageOptions{PageBytes: pageBytes})
+	v, err := mg.m.ProcessPage(ctx, id, q.Before, q.Limit, pm.PageOptions{PageBytes: q.PageBytes,
+		CommandsFrom: q.CommandsFrom, CommandsLimit: q.CommandsLimit, AttemptsFrom: q.AttemptsFrom, AttemptsLimit: q.AttemptsLimit})
 	return p.view(ctx, name, id, v, err)
 }
 
@@ -224,7 +225,8 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 		DeliveriesStream: v.DeliveriesStream, DeliveriesVersion: v.DeliveriesVersion,
 		Damaged: v.Damaged, Panic: v.Panic,
 	}
-	for _, c := range v.Commands {
+	at := make(map[uuid.UUID]int, len(v.Commands))
+	for i, c := range v.Commands {
 		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Status: "pending", Attempts: []server.Attempt{}}
 		// The command may be outside the page of events shown: the store knows where.
 		e, err := p.store.Event(ctx, c.ID)
@@ -232,20 +234,38 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 			return server.Process{}, err
 		}
 		cmd.Position = e.Position
-		for _, d := range v.Deliveries {
-			if d.CommandID != c.ID {
-				continue
+		if i < len(v.CommandInfo) { // a page (ProcessPage) says where it stands from every record
+			info := v.CommandInfo[i]
+			cmd.Version, cmd.Delivered = info.Version, info.Delivered
+			if info.Last != "" {
+				cmd.Status = commandStatus(info.Settled, info.Last)
 			}
-			// An error recorded by an earlier version may name the webhook unmasked.
-			a := server.Attempt{Attempt: d.Attempt, Outcome: d.Outcome, At: d.At, Error: redact.URLsIn(d.Err)}
-			if !d.RetryAt.IsZero() {
-				a.RetryAt = &d.RetryAt
+			if info.AttemptsNext >= 0 {
+				cmd.AttemptsNext = &info.AttemptsNext
 			}
-			cmd.Attempts = append(cmd.Attempts, a)
+		}
+		at[c.ID] = len(out.Commands)
+		out.Commands = append(out.Commands, cmd)
+	}
+	for _, d := range v.Deliveries {
+		i, ok := at[d.CommandID]
+		if !ok {
+			continue
+		}
+		cmd := &out.Commands[i]
+		// An error recorded by an earlier version may name the webhook unmasked.
+		a := server.Attempt{Attempt: d.Attempt, Outcome: d.Outcome, At: d.At, Error: redact.URLsIn(d.Err)}
+		if !d.RetryAt.IsZero() {
+			a.RetryAt = &d.RetryAt
+		}
+		cmd.Attempts = append(cmd.Attempts, a)
+		if len(v.CommandInfo) == 0 {
 			cmd.Delivered = cmd.Delivered || d.Delivered()
 			cmd.Status = commandStatus(cmd.Status, d.Outcome)
 		}
-		out.Commands = append(out.Commands, cmd)
+	}
+	if v.CommandsNext >= 0 {
+		out.CommandsNext = &v.CommandsNext
 	}
 	for _, d := range v.Deadlines {
 		out.Deadlines = append(out.Deadlines, server.Deadline{Due: d.Due, Issue: d.Type})
@@ -265,7 +285,7 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 func commandStatus(was, outcome string) string {
 	switch {
 	case was == "delivered" || was == "skipped":
-		return was
+		return was // also a page's CommandInfo.Settled, pm.OutcomeDelivered or pm.OutcomeSkipped
 	case outcome == pm.OutcomeDelivered:
 		return "delivered"
 	case outcome == pm.OutcomeSkipped:
@@ -280,21 +300,25 @@ func commandStatus(was, outcome string) string {
 }
 
 // Parked implements server.Processes.
-func (p *processes) Parked(ctx context.Context, name string, limit int) ([]server.ParkedCommand, int, error) {
+func (p *processes) Parked(ctx context.Context, name string, q server.ParkedQuery) (server.ParkedPage, error) {
 	mg, ok := p.find(name)
 	if !ok {
-		return nil, 0, notFound("no process manager %q", name)
+		return server.ParkedPage{}, notFound("no process manager %q", name)
 	}
-	parked, total, err := mg.m.Parked(ctx, limit)
+	page, err := mg.m.Parked(ctx, pm.ParkedOptions{From: q.From, Limit: max(q.Limit, 0), Bytes: q.PageBytes})
 	if err != nil {
-		return nil, 0, err
+		return server.ParkedPage{}, err
 	}
-	out := make([]server.ParkedCommand, len(parked))
-	for i, pc := range parked {
-		out[i] = server.ParkedCommand{ProcessID: pc.Command.ProcessID, ID: pc.Command.ID.String(), Type: pc.Command.Type,
-			Data: pc.Command.Data, Receiver: pc.Receiver, Attempts: pc.Attempts, Error: redact.URLsIn(pc.Err)}
+	out := server.ParkedPage{Parked: make([]server.ParkedCommand, len(page.Commands)), Total: page.Total}
+	for i, pc := range page.Commands {
+		out.Parked[i] = server.ParkedCommand{ProcessID: pc.Command.ProcessID, ID: pc.Command.ID.String(), Type: pc.Command.Type,
+			Data: pc.Command.Data, Position: pc.Position, Receiver: pc.Receiver, Attempts: pc.Attempts, Error: redact.URLsIn(pc.Err)}
 	}
-	return out, total, nil
+	if page.Next >= 0 {
+		next := uint64(page.Next)
+		out.Next = &next
+	}
+	return out, nil
 }
 
 // Retry implements server.Processes.

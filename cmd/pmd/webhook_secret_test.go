@@ -17,6 +17,7 @@ import (
 
 	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
+	"github.com/pmd-dev/pmd/pm"
 	"github.com/pmd-dev/pmd/server"
 )
 
@@ -92,8 +93,8 @@ subscriptions:
 	default:
 		t.Fatal("the receiver was never dialled")
 	}
-	if _, n, err := d.procs.managers[0].m.Parked(context.Background(), 0); err != nil || n != 1 {
-		t.Fatalf("%d parked commands (%v), want 1", n, err)
+	if page, err := d.procs.managers[0].m.Parked(context.Background(), pm.ParkedOptions{}); err != nil || page.Total != 1 {
+		t.Fatalf("%d parked commands (%v), want 1", page.Total, err)
 	}
 
 	for _, path := range []string{

@@ -1327,6 +1327,15 @@
       }
       if (!current()) return null;
       const commands = new Map(p.commands.map((c) => [c.id, c]));
+      // The daemon pages the commands of a process with many, in the order issued: those
+      // of the events shown are then read from the first event's version on.
+      if (p.commands_next !== null && p.commands_next !== undefined && p.events.length
+        && p.events.some((ev) => (ev.metadata || {}).pm_kind === 'command' && !commands.has(ev.id))) {
+        const more = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id),
+          { before, limit: params.get('limit'), commands_from: p.events[0].version });
+        if (!current()) return null;
+        for (const c of more.commands) commands.set(c.id, c);
+      }
       // The newest page holds an event whenever the stream holds one it can show. An
       // empty one is a process held at its first event (the definition panicked there),
       // of which nothing was written, or one whose stream's retention hides every record
@@ -1346,6 +1355,7 @@
           el('dt', null, 'Process manager'), el('dd', null, el('a', { href: href(['processes', p.manager]) }, p.manager)),
           el('dt', null, 'Stream'), el('dd', null, streamLink(p.stream)),
           el('dt', null, 'Commands'), el('dd', null, p.commands.length ? p.commands.map((c) => c.type).join(', ')
+            + (p.commands_next !== null && p.commands_next !== undefined ? ', and more (see the timeline)' : '')
             : p.erased ? 'not known: the process stream was erased' : 'none yet')),
         // What the daemon passed over or holds the process for (older daemons say neither).
         p.panic
