@@ -66,7 +66,12 @@ const scavengeDuringChildEnv = "PMD_SCAVENGE_DURING_CHILD_DIR"
 
 // TestScavengeDuringChild scavenges the store in its directory and deletes B-1 from the
 // scavenge's progress callback after its first segment, so that the deletion is written
-// while the scavenge runs; it exits without closing the store.
+// while the scavenge runs; it exits without closing the store. The callback then reads
+// B-1's state, which waits for the index to hold the deletion: DeleteStream returns once
+// the deletion is in the log, before the applier indexes it, and each segment's rewrite
+// reads its dead marks from the index, so that on a loaded machine the segments holding
+// B-1's events were read with the deletion not yet indexed and the scavenge removed
+// nothing.
 func TestScavengeDuringChild(t *testing.T) {
 	dir := os.Getenv(scavengeDuringChildEnv)
 	if dir == "" {
@@ -84,6 +89,13 @@ func TestScavengeDuringChild(t *testing.T) {
 		if !deleted {
 			deleted = true
 			delErr = s.DeleteStream(ctx, "B-1", pmd.Any)
+			if delErr == nil {
+				var info pmd.StreamInfo
+				info, delErr = s.StreamInfo("B-1")
+				if delErr == nil && info.Exists {
+					delErr = fmt.Errorf("B-1 still exists after its DeleteStream returned: %+v", info)
+				}
+			}
 		}
 	}})
 	if delErr != nil {
