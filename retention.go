@@ -214,29 +214,30 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	replica := repl != nil || res.ExpirySkipped
 	// The expiry runs under the engine's scavenge lock, as the rest does: two scavenges
 	// at once would both record it.
-	var expireErr, expireDamage error
-	var before func(ctx context.Context) error
-	if !res.ExpirySkipped {
-		before = func(ctx context.Context) error {
+	var beforeErr, expireDamage error
+	before := func(ctx context.Context) error {
+		if !res.ExpirySkipped {
 			expired, damage, err := s.expire(ctx)
 			res.Expired, expireDamage = expired, damage
 			if err != nil && (repl == nil || !errors.Is(err, ErrUnavailable)) {
-				expireErr = err
+				beforeErr = err
 				return err
 			}
-			// The rewrite reads the dead marks from the index, which takes the expiry
-			// after it answered it: without this wait the events it kills would stay
-			// on the disk until the next scavenge.
-			if err := s.visible(ctx); err != nil {
-				expireErr = err
-				return err
-			}
-			return nil
 		}
+		// The rewrite reads the dead marks from the index, which takes a write after
+		// the applier answered it: without this wait the events killed by the expiry,
+		// or by a deletion acknowledged before the scavenge began, would stay on the
+		// disk until the next scavenge (on a replica's data directory, which records no
+		// expiry, too).
+		if err := s.visible(ctx); err != nil {
+			beforeErr = err
+			return err
+		}
+		return nil
 	}
 	r, err := s.eng.Scavenge(ctx, engine.ScavengeOptions{BytesPerSecond: opts.BytesPerSecond, Progress: opts.Progress, Before: before, Replica: replica})
-	if expireErr != nil {
-		return res, expireErr
+	if beforeErr != nil {
+		return res, beforeErr
 	}
 	res.Segments, res.Rewritten, res.Gone, res.DeadKept, res.Erased = r.Segments, r.Rewritten, r.Gone, r.DeadKept, r.Erased
 	res.BytesBefore, res.BytesAfter, res.Quarantines = r.BytesBefore, r.BytesAfter, r.Quarantines
