@@ -32,7 +32,17 @@ type Event struct {
 	// Erased says that the event's data and metadata were erased (EraseStream): they
 	// read as nil; its id, type, position, stream, version and timestamp stay.
 	Erased bool
+
+	// encoded holds the event's data and metadata undecoded, on a read with
+	// ReadOptions.Encoded or SubscribeOptions.Encoded.
+	encoded [2][]byte
 }
+
+// Encoded returns the event's data and metadata as the store keeps them (EncodeData's
+// form, nil for none or erased), on a read with ReadOptions.Encoded or
+// SubscribeOptions.Encoded, which leaves Data and Metadata nil; DecodeData decodes them.
+// On other reads it returns nil, nil.
+func (e Event) Encoded() (data, metadata []byte) { return e.encoded[0], e.encoded[1] }
 
 // EventData is an event to append.
 type EventData struct {
@@ -172,6 +182,11 @@ type ReadOptions struct {
 	Limit int
 	// Types, when set, keeps only events of these types. Only for $all.
 	Types []string
+	// Encoded leaves each event's data and metadata undecoded (Event.Encoded). Decoded,
+	// data can take tens of times its stored bytes (a map for each small object, an
+	// interface for each value): a reader that bounds its memory, as the daemon's HTTP
+	// API does, decodes it once it knows what decoding will take.
+	Encoded bool
 }
 
 // SubscribeOptions selects what a subscription delivers.
@@ -185,6 +200,8 @@ type SubscribeOptions struct {
 	Category string
 	// From is the first version (stream) or position (global log) to deliver, inclusive.
 	From uint64
+	// Encoded leaves each event's data and metadata undecoded, as ReadOptions.Encoded.
+	Encoded bool
 }
 
 // StreamInfo describes a stream in a listing.

@@ -60,7 +60,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadOptions)
 			}
 			skipped := 0
 			for _, e := range page {
-				ev, err := s.readEvent(e.Position)
+				ev, err := s.readEventAs(e.Position, opts.Encoded)
 				if err != nil {
 					var ce *CorruptError
 					if errors.As(err, &ce) {
@@ -144,7 +144,7 @@ func (s *Store) readAllForward(ctx context.Context, opts ReadOptions, end uint64
 		if isDead, err := dead.forward(r.Position); err != nil || isDead {
 			return err
 		}
-		ev, err := s.toEvent(&r)
+		ev, err := s.toEvent(&r, opts.Encoded)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (s *Store) readAllBackward(ctx context.Context, opts ReadOptions, end uint6
 		if r.Kind != pmdlog.KindEvent {
 			continue
 		}
-		ev, err := s.toEvent(&r)
+		ev, err := s.toEvent(&r, opts.Encoded)
 		if !yield(ev, err) || err != nil {
 			return
 		}
@@ -277,7 +277,7 @@ func (s *Store) readPostings(ctx context.Context, opts ReadOptions, yield func(E
 			return
 		}
 		for _, pos := range page {
-			ev, err := s.readEvent(pos)
+			ev, err := s.readEventAs(pos, opts.Encoded)
 			if opts.Backward {
 				err = firstOfRun(err)
 			}
@@ -413,7 +413,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2[
 			// Take the change signal before reading: a write that lands after the read
 			// closes this very channel, so no wake-up is lost.
 			changed := s.changes()
-			read := ReadOptions{From: from, Limit: pageSize, Types: opts.Types}
+			read := ReadOptions{From: from, Limit: pageSize, Types: opts.Types, Encoded: opts.Encoded}
 			var page iter.Seq2[Event, error]
 			switch {
 			case category:
@@ -492,7 +492,11 @@ func checkRead(stream string, opts ReadOptions, typesAllowed bool) error {
 	return nil
 }
 
-func (s *Store) readEvent(pos uint64) (Event, error) {
+func (s *Store) readEvent(pos uint64) (Event, error) { return s.readEventAs(pos, false) }
+
+// readEventAs reads the event at pos; encoded leaves its data undecoded
+// (ReadOptions.Encoded).
+func (s *Store) readEventAs(pos uint64, encoded bool) (Event, error) {
 	r, err := s.log.Read(pos)
 	if err != nil {
 		return Event{}, s.storeErr(err)
@@ -500,10 +504,10 @@ func (s *Store) readEvent(pos uint64) (Event, error) {
 	if r.Kind != pmdlog.KindEvent {
 		return Event{}, &CorruptError{Position: pos, Cause: fmt.Errorf("the index points at a %s record, not an event", r.Kind)}
 	}
-	return s.toEvent(&r)
+	return s.toEvent(&r, encoded)
 }
 
-func (s *Store) toEvent(r *pmdlog.Record) (Event, error) {
+func (s *Store) toEvent(r *pmdlog.Record, encoded bool) (Event, error) {
 	if r.Erased || s.idx.Erased(r.Event.Stream, r.Event.Version) {
 		return Event{
 			ID:        r.Event.ID,
@@ -513,6 +517,17 @@ func (s *Store) toEvent(r *pmdlog.Record) (Event, error) {
 			Stream:    r.Event.Stream,
 			Version:   r.Event.Version,
 			Erased:    true,
+		}, nil
+	}
+	if encoded {
+		return Event{
+			ID:        r.Event.ID,
+			Type:      r.Event.Type,
+			Timestamp: time.Unix(0, r.Event.Timestamp).UTC(),
+			Position:  r.Position,
+			Stream:    r.Event.Stream,
+			Version:   r.Event.Version,
+			encoded:   [2][]byte{r.Event.Data, r.Event.Metadata},
 		}, nil
 	}
 	data, err := decodeMap(r.Event.Data)

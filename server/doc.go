@@ -42,7 +42,10 @@
 //     beyond the budget, so that requests never wait on each other for ever. An answer's
 //     JSON is counted before it is written, and written into the bytes reserved for it
 //     (not encoding/json's buffers, which would hold it, up to three times over, before
-//     it could be counted): six times the data's size for strings of < (\u003c). A request
+//     it could be counted): six times the data's size for strings of < (\u003c). The
+//     events of a page are read undecoded and decoded one at a time, once the bytes their
+//     decoded data takes are reserved too (tens of times its stored bytes for lists of
+//     small values), given back once their JSON is written. A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and
 //     Retry-After, having changed nothing, and a page that cannot grow ends early, with
 //     next.

@@ -101,6 +101,27 @@ func (b *memoryBudget) release(r *reservation) {
 	b.freed = make(chan struct{})
 }
 
+// give gives back n of the bytes r holds (at most all of them), before its request
+// ends. r keeps its place among the holders while it holds bytes: one that holds none
+// (a subscription between events) must not stay the oldest, which alone may pass the
+// limit, for as long as it lasts.
+func (b *memoryBudget) give(r *reservation, n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n = min(n, r.n)
+	if n <= 0 {
+		return
+	}
+	b.held -= n
+	r.n -= n
+	if r.n == 0 {
+		b.holders.Remove(r.elem)
+		r.elem = nil
+	}
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
 // Held is the number of bytes reserved now.
 func (b *memoryBudget) Held() int64 {
 	b.mu.Lock()
@@ -151,6 +172,13 @@ func (r *reservation) tryTake(n int64) bool {
 	}
 	ok, _ := r.s.memory.tryTake(r, n)
 	return ok
+}
+
+// give gives back n of the bytes the request holds, those of a value it let go of.
+func (r *reservation) give(n int64) {
+	if r != nil {
+		r.s.memory.give(r, n)
+	}
 }
 
 // free gives back all the request holds.

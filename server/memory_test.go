@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pmd-dev/pmd"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -144,12 +145,23 @@ func TestMemoryBudget(t *testing.T) {
 // event, ends there with next at the event left out.
 func TestMemoryBudgetEndsPagesEarly(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.srv.memory.limit = 64 << 10
+	data := map[string]any{"pad": blob(20 << 10)}
+	// Room for what decoding one event at a time takes (decoded.go) besides.
+	enc, err := pmd.EncodeData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := decodedBytes(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.memory.limit = 64<<10 + int64(len(enc)) + decoded
 	e.srv.memory.wait = 20 * time.Millisecond
 	for range 3 {
-		e.append("s", nil, ev("E", map[string]any{"pad": blob(20 << 10)})).must(t, http.StatusCreated)
+		e.append("s", nil, ev("E", data)).must(t, http.StatusCreated)
 	}
-	// Others hold all but 40 KiB: room for the first two events, not the third.
+	// Others hold all but 40 KiB and what decoding takes: room for the first two
+	// events' JSON, not the third's.
 	other := &reservation{s: e.srv}
 	if !other.tryTake(24 << 10) {
 		t.Fatal("the budget is not free")

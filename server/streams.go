@@ -138,6 +138,19 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 	n := 0
 	var next *uint64
 	for ev, err := range seq {
+		if err == nil && n == p.limit {
+			at := cursor(ev)
+			next = &at
+			break
+		}
+		// The event's data is decoded once the bytes it takes are reserved, given
+		// back once it is written (decoded.go); its JSON is counted before it is
+		// written, and written into bytes reserved for it (held.go).
+		var decoded int64
+		ok := true
+		if err == nil {
+			decoded, ok, err = decodeHeld(ctx, &ev, n == 0)
+		}
 		var ce *pmd.CorruptError
 		if errors.As(err, &ce) && n > 0 {
 			at := ce.Position
@@ -150,42 +163,21 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 		if err != nil {
 			return err
 		}
-		if n == p.limit {
+		if !ok {
 			at := cursor(ev)
 			next = &at
 			break
 		}
-		// The event's JSON is counted before it is written, and written into
-		// bytes reserved for it (held.go).
-		e := toJSON(ev, withVersion)
-		size, err := heldSize(e)
+		var added bool
+		buf, added, err = s.appendEvent(ctx, buf, ev, n, withVersion, tail)
+		res.give(decoded)
 		if err != nil {
-			return fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+			return err
 		}
-		need := len(buf) + 1 + size + tail
-		if n > 0 && need > s.opts.PageBytes {
+		if !added {
 			at := cursor(ev)
 			next = &at
 			break
-		}
-		if need > cap(buf) {
-			size := max(need, min(2*cap(buf), s.opts.PageBytes))
-			grown, ok, err := res.grow(ctx, buf, size, n == 0)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				at := cursor(ev)
-				next = &at
-				break
-			}
-			buf = grown
-		}
-		if n > 0 {
-			buf = append(buf, ',')
-		}
-		if buf, err = appendHeld(ctx, buf, e); err != nil {
-			return fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 		}
 		n++
 	}
@@ -200,6 +192,35 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 	return writeRaw(w, http.StatusOK, buf)
 }
 
+// appendEvent appends ev's JSON to the page in buf, which holds n events and has tail
+// bytes to end with, growing buf within Options.PageBytes and the memory budget (waiting
+// for it only for the first event); added is false when the page has no room for it.
+func (s *Server) appendEvent(ctx context.Context, buf []byte, ev pmd.Event, n int, withVersion bool, tail int) (_ []byte, added bool, err error) {
+	e := toJSON(ev, withVersion)
+	size, err := heldSize(e)
+	if err != nil {
+		return buf, false, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+	}
+	need := len(buf) + 1 + size + tail
+	if n > 0 && need > s.opts.PageBytes {
+		return buf, false, nil
+	}
+	if need > cap(buf) {
+		grown, ok, err := reservationOf(ctx).grow(ctx, buf, max(need, min(2*cap(buf), s.opts.PageBytes)), n == 0)
+		if err != nil || !ok {
+			return buf, false, err
+		}
+		buf = grown
+	}
+	if n > 0 {
+		buf = append(buf, ',')
+	}
+	if buf, err = appendHeld(ctx, buf, e); err != nil {
+		return buf, false, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+	}
+	return buf, true, nil
+}
+
 func byVersion(ev pmd.Event) uint64  { return ev.Version }
 func byPosition(ev pmd.Event) uint64 { return ev.Position }
 
@@ -209,7 +230,7 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1}
+	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Encoded: true}
 	if stream == pmd.All {
 		return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 	}
@@ -225,7 +246,7 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: types}
+	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: types, Encoded: true}
 	return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
 }
 
@@ -234,7 +255,7 @@ func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1}
+	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Encoded: true}
 	return s.collect(r.Context(), w, s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, false, byPosition)
 }
 
