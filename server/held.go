@@ -336,16 +336,18 @@ func (o *heldOut) reflect(v reflect.Value) error {
 		return o.value(v.Interface())
 	}
 	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
-		if t.Implements(jsonMarshalerType) {
+		// A method of *T is called for a T that is addressable (reached through a
+		// pointer, an element of a slice), as encoding/json calls it.
+		addr := v.CanAddr()
+		switch {
+		case addr && reflect.PointerTo(t).Implements(jsonMarshalerType):
+			return o.marshaler(v.Addr())
+		case t.Implements(jsonMarshalerType):
 			return o.marshaler(v)
-		}
-		if t.Implements(textMarshalerType) {
-			text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
-			if err != nil {
-				return fmt.Errorf("server: encode response: %s: %w", t, err)
-			}
-			o.string(string(text))
-			return nil
+		case addr && reflect.PointerTo(t).Implements(textMarshalerType):
+			return o.text(v.Addr())
+		case t.Implements(textMarshalerType):
+			return o.text(v)
 		}
 	}
 	switch v.Kind() {
@@ -378,7 +380,11 @@ func (o *heldOut) reflect(v reflect.Value) error {
 		if t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType) {
 			return o.other(v)
 		}
-		return o.value(v.Elem().Interface())
+		if e, ok := v.Interface().(*eventJSON); ok {
+			return o.event(e)
+		}
+		// What a pointer points at is addressable: its methods of *T are called.
+		return o.reflect(v.Elem())
 	case reflect.Slice:
 		if v.IsNil() {
 			o.str("null")
@@ -479,6 +485,16 @@ func (o *heldOut) marshaler(v reflect.Value) error {
 	}
 	json.HTMLEscape(&escaped, compact.Bytes())
 	o.raw(escaped.Bytes())
+	return nil
+}
+
+// text writes what v's MarshalText writes, as a JSON string.
+func (o *heldOut) text(v reflect.Value) error {
+	text, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+	if err != nil {
+		return fmt.Errorf("server: encode response: %s: %w", v.Type(), err)
+	}
+	o.string(string(text))
 	return nil
 }
 

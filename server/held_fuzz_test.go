@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/pmd-dev/pmd/internal/jsonfloat"
@@ -60,7 +61,7 @@ func (h *heldValue) value() any {
 	if h.depth > 8 {
 		kind %= 12 // no more containers
 	}
-	switch kind % 16 {
+	switch kind % 18 {
 	case 0:
 		return nil
 	case 1:
@@ -102,6 +103,8 @@ func (h *heldValue) value() any {
 			m[h.str()] = h.value()
 		}
 		return m
+	case 16, 17:
+		return h.marshalers()
 	default:
 		if h.next()%8 == 0 {
 			return []any(nil)
@@ -112,6 +115,39 @@ func (h *heldValue) value() any {
 		}
 		return l
 	}
+}
+
+// ptrMarshaler and ptrText have their methods on the pointer: encoding/json calls them
+// for a value it can address (reached through a pointer, an element of a slice), and
+// writes the fields of one it cannot (in an interface, a map, an array held by value).
+type ptrMarshaler struct{ S string }
+
+func (p *ptrMarshaler) MarshalJSON() ([]byte, error) {
+	return []byte(`{ "m" : ` + strconv.Quote(p.S) + ` }`), nil
+}
+
+type ptrText struct{ S string }
+
+func (p *ptrText) MarshalText() ([]byte, error) { return []byte("t<" + p.S), nil }
+
+type marshalersHolder struct {
+	M  ptrMarshaler
+	T  ptrText
+	P  *ptrMarshaler
+	L  []ptrText
+	A  [1]ptrMarshaler
+	Mp map[string]ptrMarshaler
+}
+
+// marshalers is a value of ptrMarshaler and ptrText, addressable or not.
+func (h *heldValue) marshalers() any {
+	s := h.str()
+	holder := marshalersHolder{M: ptrMarshaler{s}, T: ptrText{s}, P: &ptrMarshaler{s}, L: []ptrText{{s}},
+		A: [1]ptrMarshaler{{s}}, Mp: map[string]ptrMarshaler{s: {s}}}
+	return []any{
+		ptrMarshaler{s}, &ptrMarshaler{s}, ptrText{s}, &ptrText{s}, holder, &holder,
+		[]ptrMarshaler{{s}}, [1]ptrText{{s}}, &[1]ptrText{{s}}, map[string]ptrText{s: {s}},
+	}[h.next()%10]
 }
 
 // FuzzHeldJSONAsEncodingJSON: held.go counts and writes the JSON of any value of the
@@ -133,6 +169,9 @@ func FuzzHeldJSONAsEncodingJSON(f *testing.F) {
 		"\x02\x05\xe2\x80\xa8\xe2\x80",
 	} {
 		f.Add([]byte(seed))
+	}
+	for i := range byte(10) {
+		f.Add([]byte{0x10, 2, '<', '&', i}) // each value of marshalers
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		v := (&heldValue{in: in}).value()
