@@ -72,22 +72,36 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 
 // mayLink refuses a token limited to streams the link of an event it cannot read: one in
 // none of its streams. Linking it would show its data in a stream the token reads. An id
-// not stored is left to Link, which answers event_not_found.
+// not stored is left to Link, which answers event_not_found. An event can be in any
+// number of streams: they are read a page (mayLinkPage) at a time, up to the first the
+// token reads.
 func (s *Server) mayLink(r *http.Request, tk *token, ids []uuid.UUID) error {
 	for _, id := range ids {
-		streams, err := s.store.EventStreams(r.Context(), id)
-		if errors.Is(err, pmd.ErrEventNotFound) {
-			continue
+		allowed := false
+		for after := uint64(0); !allowed; {
+			streams, next, err := s.store.EventStreamsPage(r.Context(), id, after, mayLinkPage)
+			if errors.Is(err, pmd.ErrEventNotFound) {
+				allowed = true // left to Link
+				break
+			}
+			if err != nil {
+				return err
+			}
+			allowed = slices.ContainsFunc(streams, tk.allows)
+			if next == 0 {
+				break
+			}
+			after = next
 		}
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(streams, tk.allows) {
+		if !allowed {
 			return errForbidden("token %q is limited to streams %s; event %s is in none of them", tk.name, strings.Join(quoteAll(tk.streams), ", "), id)
 		}
 	}
 	return nil
 }
+
+// mayLinkPage is how many of an event's streams mayLink reads at a time.
+const mayLinkPage = 100
 
 // deleteStream takes expected_version in the query or in an optional body
 // {"expected_version"}, as every write does: a body it ignored would delete a stream the
