@@ -590,13 +590,27 @@ func (p *parser) retention(n *yaml.Node, what string) Retention {
 }
 
 // deliver reads a deliver mapping: a process manager's (queued) or a subscription's,
-// which holds no event's data while it waits, and so takes no queue_bytes.
+// which holds no event's data while it waits, and so takes no queue_bytes: refused
+// saying so, and left out of the keys an unknown key's error lists.
 func (p *parser) deliver(n *yaml.Node, what string, queued bool) *Deliver {
-	m := p.mapping(n, what, []string{"webhook"}, "webhook", "max_attempts", "timeout", "queue_bytes")
+	keys := []string{"webhook", "max_attempts", "timeout"}
+	if queued {
+		keys = append(keys, "queue_bytes")
+	} else if n.Kind == yaml.MappingNode {
+		kept := *n
+		kept.Content = nil
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, v := n.Content[i], n.Content[i+1]; k.Value == "queue_bytes" && k.Tag != "!!merge" {
+				p.errorf(v, "%s: queue_bytes is for a process manager's deliver: a subscription holds no event's data while it waits (each attempt reads the event again)", what)
+				continue
+			}
+			kept.Content = append(kept.Content, n.Content[i], n.Content[i+1])
+		}
+		n = &kept
+	}
+	m := p.mapping(n, what, []string{"webhook"}, keys...)
 	d := &Deliver{}
-	if v, ok := m["queue_bytes"]; ok && !queued {
-		p.errorf(v, "%s: queue_bytes is for a process manager's deliver: a subscription holds no event's data while it waits (each attempt reads the event again)", what)
-	} else if ok {
+	if v, ok := m["queue_bytes"]; ok {
 		d.QueueBytes = p.queueBytes(v, what+": queue_bytes")
 	}
 	if v, ok := m["max_attempts"]; ok {

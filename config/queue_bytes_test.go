@@ -41,6 +41,7 @@ func TestDeliverQueueBytes(t *testing.T) {
 		{"-1", `deliver: queue_bytes: "-1" is not a size: want 0 (hold none) or a positive whole number with an optional unit, like 64MiB or 1GB`},
 		{"lots", `deliver: queue_bytes: "lots" is not a size`},
 		{"1.5MiB", `deliver: queue_bytes: "1.5MiB" is not a size`},
+		{"0MiB", `deliver: queue_bytes: "0MiB" is not a size: want 0 (hold none)`},
 		{"99999999999999GiB", `deliver: queue_bytes: "99999999999999GiB" is too large`},
 		{"[1]", `deliver: queue_bytes must be a size, like 64MiB, or a whole number of bytes, got a list`},
 		{"~", `deliver: queue_bytes must be a size, like 64MiB, or a whole number of bytes, got nothing`},
@@ -69,5 +70,28 @@ func TestSubscriptionQueueBytes(t *testing.T) {
 	want := `subscription "a": deliver: queue_bytes is for a process manager's deliver: a subscription holds no event's data while it waits`
 	if e := errs[0]; e.Line != 2 || !strings.Contains(e.Msg, want) {
 		t.Fatalf("got %q at line %d, want line 2 with %q", e.Msg, e.Line, want)
+	}
+}
+
+// TestDeliverUnknownKeyListsItsKeys: an unknown key in a deliver names the keys that
+// deliver takes: a process manager's lists queue_bytes, a subscription's, which refuses
+// it, does not.
+func TestDeliverUnknownKeyListsItsKeys(t *testing.T) {
+	for _, tc := range []struct{ name, doc, want string }{
+		{"process manager", "processes:\n  - {name: M, correlate_by: id, handles: [A], issue: {type: C}, deliver: {webhook: http://h/x, bogus: 1}}\n",
+			`process manager "M": deliver: unknown key "bogus" (known keys: webhook, max_attempts, timeout, queue_bytes)`},
+		{"subscription", "subscriptions:\n  - {name: a, types: [A], deliver: {webhook: http://h/x, bogus: 1}}\n",
+			`subscription "a": deliver: unknown key "bogus" (known keys: webhook, max_attempts, timeout)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("pmd.yaml", []byte(tc.doc))
+			var errs Errors
+			if cfg != nil || !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("got %+v, %v; want one error", cfg, err)
+			}
+			if !strings.HasSuffix(errs[0].Msg, tc.want) {
+				t.Fatalf("got %q, want it to end with %q", errs[0].Msg, tc.want)
+			}
+		})
 	}
 }
