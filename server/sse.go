@@ -33,7 +33,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: types, Category: q.Get("category")}
+	opts := pmd.SubscribeOptions{Stream: q.Get("stream"), Types: types, Category: q.Get("category"), Encoded: true}
 	if opts.Stream != "" && opts.Stream != pmd.All && len(opts.Types) > 0 {
 		return errBadRequest("give stream or %s, not both: types filter only the global log (stream=$all)", typesParam)
 	}
@@ -119,14 +119,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 			if byStream {
 				id = ev.Version
 			}
-			data, err := json.Marshal(toJSON(ev, byStream))
+			frame, err := s.sseFrame(ctx, queue, ev, id, byStream, ev.Position <= start)
 			if err != nil {
-				queue.finish(fmt.Errorf("server: encode event %s: %w", ev.ID, err))
+				queue.finish(err)
 				return
 			}
-			frame := make([]byte, 0, len(data)+32)
-			frame = fmt.Appendf(frame, "id: %d\ndata: %s\n\n", id, data)
-			if !queue.push(ctx, frame, ev.Position <= start) {
+			if frame == nil {
 				if ctx.Err() == nil {
 					// Counted here, not when the writer gets to say so: the writer
 					// may be stuck on the very client that fell behind.
@@ -135,6 +133,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				}
 				return
 			}
+			queue.add(frame)
 		}
 		queue.finish(nil)
 	}()
@@ -180,6 +179,36 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
+// sseFrame makes the SSE frame of ev, with the SSE id id, once the queue has room for
+// it: its data decoded into bytes reserved of the memory budget, given back once the
+// frame is written, and the frame's bytes counted by the queue (reserve) before they are
+// allocated, then written into exactly those bytes (held.go). A nil frame and no error
+// is a subscription that ends there (cut, or its context done).
+func (s *Server) sseFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, id uint64, byStream, wait bool) ([]byte, error) {
+	decoded, _, err := decodeHeld(ctx, &ev, true)
+	if err != nil {
+		return nil, err
+	}
+	defer reservationOf(ctx).give(decoded)
+	e := toJSON(ev, byStream)
+	n, err := heldSize(e)
+	if err != nil {
+		return nil, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+	}
+	var head [48]byte
+	prefix := fmt.Appendf(head[:0], "id: %d\ndata: ", id)
+	const end = "\n\n"
+	size := len(prefix) + n + len(end)
+	if !queue.reserve(ctx, size, wait) {
+		return nil, nil
+	}
+	frame := append(make([]byte, 0, size), prefix...)
+	if frame, err = appendHeld(ctx, frame, e); err != nil {
+		return nil, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+	}
+	return append(frame, end...), nil
+}
+
 // damagedID is the SSE id of the damaged record err names (its version when following
 // one stream, its position otherwise, like an event's), or "" if err names none. Sent
 // with the error event, it becomes the client's Last-Event-ID (EventSource keeps the id
@@ -212,9 +241,11 @@ type sendQueue struct {
 
 	mu     sync.Mutex
 	frames [][]byte
-	bytes  int // of frames and of those taken and not yet sent
+	bytes  int // of frames, of the one being made and of those taken and not yet sent
 	taken  int // of those taken and not yet sent
-	end    queueEnd
+	// pending is the bytes of the frame being made: reserved, not yet added.
+	pending int
+	end     queueEnd
 	// released is set when the subscription ended and gave its bytes back: a frame
 	// the reader pushes after that would be counted for good.
 	released bool
@@ -237,7 +268,7 @@ func (q *sendQueue) release() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.held.Add(-int64(q.bytes))
-	q.frames, q.bytes, q.taken = nil, 0, 0
+	q.frames, q.bytes, q.taken, q.pending = nil, 0, 0, 0
 	q.released = true
 	signal(q.space) // a reader waiting for room stops
 }
@@ -249,27 +280,27 @@ func signal(c chan struct{}) {
 	}
 }
 
-// push queues frame. A frame always fits a queue with no frame waiting, however large
-// (so a subscriber holds at most its limit, or the batch being sent and one frame). When
-// the queue is full, a catch-up frame (wait) waits for room; a live one cuts the
-// subscriber. push reports whether the subscription goes on.
-func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
+// reserve counts n bytes of a frame about to be made (add queues it), before they are
+// allocated. A frame always fits a queue with no frame waiting, however large (so a
+// subscriber holds at most its limit, or the batch being sent and one frame). When the
+// queue is full, a catch-up frame (wait) waits for room; a live one cuts the subscriber.
+// reserve reports whether the subscription goes on.
+func (q *sendQueue) reserve(ctx context.Context, n int, wait bool) bool {
 	for {
 		q.mu.Lock()
 		if q.released {
 			q.mu.Unlock()
 			return false
 		}
-		if len(q.frames) == 0 || q.bytes+len(frame) <= q.limit && q.held.Load()+int64(len(frame)) <= q.allLimit {
-			q.frames = append(q.frames, frame)
-			q.bytes += len(frame)
-			q.held.Add(int64(len(frame)))
+		if len(q.frames) == 0 || q.bytes+n <= q.limit && q.held.Load()+int64(n) <= q.allLimit {
+			q.bytes += n
+			q.pending += n
+			q.held.Add(int64(n))
 			q.mu.Unlock()
-			signal(q.ready)
 			return true
 		}
 		if !wait {
-			q.end = queueEnd{cut: true, shared: q.bytes+len(frame) <= q.limit}
+			q.end = queueEnd{cut: true, shared: q.bytes+n <= q.limit}
 			q.held.Add(-int64(q.bytes - q.taken))
 			q.frames, q.bytes = nil, q.taken
 			q.mu.Unlock()
@@ -285,6 +316,17 @@ func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
 	}
 }
 
+// add queues frame, whose bytes reserve counted.
+func (q *sendQueue) add(frame []byte) {
+	q.mu.Lock()
+	q.pending = 0
+	if !q.released {
+		q.frames = append(q.frames, frame)
+	}
+	q.mu.Unlock()
+	signal(q.ready)
+}
+
 // finish marks the end of the reader, with its error.
 func (q *sendQueue) finish(err error) {
 	q.mu.Lock()
@@ -298,7 +340,7 @@ func (q *sendQueue) finish(err error) {
 func (q *sendQueue) take() ([][]byte, queueEnd) {
 	q.mu.Lock()
 	frames, end := q.frames, q.end
-	q.frames, q.taken = nil, q.bytes
+	q.frames, q.taken = nil, q.bytes-q.pending
 	q.mu.Unlock()
 	signal(q.space)
 	return frames, end
