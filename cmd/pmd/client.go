@@ -749,7 +749,7 @@ func newProcessCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if len(args) == 0 {
 				return printManagers(cmd.Context(), c, stdout, asJSON)
 			}
-			p, err := c.Process(cmd.Context(), args[0], args[1])
+			p, err := readWholeProcess(cmd.Context(), c, args[0], args[1])
 			if err != nil {
 				return err
 			}

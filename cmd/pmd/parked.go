@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -13,11 +14,13 @@ import (
 func newParkedCmd(g *globals, stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	var limit int
+	var from uint64
 	cmd := &cobra.Command{
 		Use:   "parked NAME",
 		Short: "list the commands of process manager NAME parked after max_attempts failed deliveries, oldest first",
 		Example: `  pmd parked Shipping
-  pmd parked Shipping --json`,
+  pmd parked Shipping --json
+  pmd parked Shipping --from 1207`,
 		Args: wantArgs(1, 1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkName("NAME", args[0]); err != nil {
@@ -30,27 +33,55 @@ func newParkedCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			list, err := c.Parked(cmd.Context(), args[0], limit)
+			list, err := readParked(cmd.Context(), c, args[0], from, limit)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(stdout, list)
 			}
-			printParked(stdout, g, args[0], list)
+			printParked(stdout, g, args[0], limit, list)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
-	cmd.Flags().IntVar(&limit, "limit", 100, "commands to list at most")
+	cmd.Flags().IntVar(&limit, "limit", defaultLimit, "commands to list at most")
+	cmd.Flags().Uint64Var(&from, "from", 0, "list the commands whose records are at this position or after it (the --from the list before names)")
 	return cmd
 }
 
-// printParked prints the parked commands as a table, and the retry command, for the
-// daemon g reached, that delivers the first again.
-func printParked(w io.Writer, g *globals, name string, list client.ParkedList) {
-	if list.Total == 0 {
-		fmt.Fprintf(w, "no parked commands in %s\n", name)
+// readParked lists up to limit parked commands of manager name from position from on,
+// reading page after page while the daemon's bound in bytes cut one short of limit.
+func readParked(ctx context.Context, c *client.Client, name string, from uint64, limit int) (client.ParkedList, error) {
+	list, err := c.ReadParked(ctx, name, client.ParkedOptions{From: from, Limit: limit})
+	if err != nil {
+		return client.ParkedList{}, err
+	}
+	for list.Next != nil && len(list.Parked) < limit {
+		from := *list.Next
+		page, err := c.ReadParked(ctx, name, client.ParkedOptions{From: from, Limit: limit - len(list.Parked)})
+		if err != nil {
+			return client.ParkedList{}, fmt.Errorf("reading the parked commands of %s from position %d: %w", name, from, err)
+		}
+		if page.Next != nil && *page.Next <= from {
+			return client.ParkedList{}, fmt.Errorf("reading the parked commands of %s: the daemon answered next %d after from %d, not past it", name, *page.Next, from)
+		}
+		list.Parked = append(list.Parked, page.Parked...)
+		list.Next, list.Total = page.Next, page.Total
+	}
+	return list, nil
+}
+
+// printParked prints the parked commands as a table, the command that lists the next
+// ones when there are more, and the retry command, for the daemon g reached, that
+// delivers the first again.
+func printParked(w io.Writer, g *globals, name string, limit int, list client.ParkedList) {
+	if len(list.Parked) == 0 {
+		if list.Total == 0 {
+			fmt.Fprintf(w, "no parked commands in %s\n", name)
+		} else { // --from past the last of them
+			fmt.Fprintf(w, "no parked commands in %s at that position or after it (%d in all)\n", name, list.Total)
+		}
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -59,8 +90,9 @@ func printParked(w io.Writer, g *globals, name string, list client.ParkedList) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ProcessID, p.Type, p.ID, p.Attempts, p.Receiver, redact.Controls(p.Error))
 	}
 	tw.Flush()
-	if n := len(list.Parked); n < list.Total {
-		fmt.Fprintf(w, "(%d of %d: retry or skip these to see the next)\n", n, list.Total)
+	if list.Next != nil {
+		fmt.Fprintf(w, "(%d of %d; the next: pmd parked%s)\n", len(list.Parked), list.Total,
+			argsAndFlags(g.again()+limitFlag(limit)+fmt.Sprintf(" --from %d", *list.Next), name))
 	}
 	p := list.Parked[0]
 	fmt.Fprintf(w, "\nto deliver one again: pmd retry%s (or skip to give it up)\n",

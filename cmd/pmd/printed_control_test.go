@@ -25,7 +25,7 @@ func TestPrintedErrorsHoldNoControlCharacters(t *testing.T) {
 		print func(*bytes.Buffer)
 	}{
 		{"pmd parked", func(b *bytes.Buffer) {
-			printParked(b, g, "Mgr", client.ParkedList{Parked: []client.ParkedCommand{{ProcessID: "1", ID: "c1", Error: raw}}, Total: 1})
+			printParked(b, g, "Mgr", defaultLimit, client.ParkedList{Parked: []client.ParkedCommand{{ProcessID: "1", ID: "c1", Error: raw}}, Total: 1})
 		}},
 		{"pmd process", func(b *bytes.Buffer) {
 			printProcess(b, client.Process{Commands: []client.Command{{ID: "c1", Type: "T", Attempts: []client.Attempt{{Outcome: "failed", Error: raw}}}}})

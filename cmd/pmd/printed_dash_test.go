@@ -21,7 +21,7 @@ func TestPrintedRetryReadsBackWithADash(t *testing.T) {
 	const id = "f2df04e3-044e-5d6d-b4f1-ea6d13acc836"
 	parked := func(name, pid string) string {
 		var b bytes.Buffer
-		printParked(&b, g, name, client.ParkedList{Parked: []client.ParkedCommand{{ProcessID: pid, ID: id}}, Total: 1})
+		printParked(&b, g, name, defaultLimit, client.ParkedList{Parked: []client.ParkedCommand{{ProcessID: pid, ID: id}}, Total: 1})
 		return b.String()
 	}
 	subscription := func(name string) string {
