@@ -28,6 +28,18 @@ type accessFlags struct {
 	// allowOrigin and allowHost are comma-separated lists (strings keep serveConfig
 	// comparable).
 	allowOrigin, allowHost string
+	// authFrom, tlsCertFrom, tlsKeyFrom and tlsCAFrom name where each file was given,
+	// its flag or the environment variable that set it (setFrom), for errors: the
+	// command line of a service does not show its environment.
+	authFrom, tlsCertFrom, tlsKeyFrom, tlsCAFrom string
+}
+
+// setFrom names where each file was given, with serveFlags' named.
+func (a *accessFlags) setFrom(named func(flag, env string) string) {
+	a.authFrom = named("auth", "PMD_AUTH")
+	a.tlsCertFrom = named("tls-cert", "PMD_TLS_CERT")
+	a.tlsKeyFrom = named("tls-key", "PMD_TLS_KEY")
+	a.tlsCAFrom = named("tls-ca", "PMD_TLS_CA")
 }
 
 func (a *accessFlags) register(fs *flag.FlagSet) error {
@@ -70,7 +82,7 @@ func splitList(v string) []string {
 
 func (a *accessFlags) check() error {
 	if (a.tlsCert == "") != (a.tlsKey == "") {
-		return &usageError{"--tls-cert and --tls-key go together"}
+		return &usageError{a.tlsCertFrom + " and " + a.tlsKeyFrom + " go together"}
 	}
 	for _, o := range splitList(a.allowOrigin) {
 		if err := checkOrigin(o); err != nil {
@@ -139,7 +151,7 @@ func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 	if f.auth != "" {
 		t, err := server.LoadTokens(f.auth)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", f.authFrom, err)
 		}
 		a.tokens = t
 	}
@@ -154,7 +166,7 @@ func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 	}
 	if f.tlsCA != "" {
 		var err error
-		if a.forward, err = clientTLS(f.tlsCA); err != nil {
+		if a.forward, err = clientTLS(f.tlsCAFrom, f.tlsCA); err != nil {
 			return nil, err
 		}
 	}
@@ -162,15 +174,16 @@ func loadAccess(f accessFlags, addr net.Addr) (*access, error) {
 }
 
 // clientTLS is the TLS configuration of a client that trusts the PEM certificates of
-// file (--tls-ca) instead of the system's roots.
-func clientTLS(file string) (*tls.Config, error) {
+// file instead of the system's roots; from names where file was given (--tls-ca, or
+// PMD_TLS_CA when it came from there).
+func clientTLS(from, file string) (*tls.Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, &exitError{exitTrouble, fmt.Errorf("--tls-ca: %w", err)}
+		return nil, &exitError{exitTrouble, fmt.Errorf("%s: %w", from, err)}
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(b) {
-		return nil, &usageError{fmt.Sprintf("--tls-ca %s: no PEM certificate in it", file)}
+		return nil, &usageError{fmt.Sprintf("%s %s: no PEM certificate in it", from, file)}
 	}
 	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
 }
@@ -178,7 +191,7 @@ func clientTLS(file string) (*tls.Config, error) {
 func (a *access) loadCert() error {
 	cert, err := tls.LoadX509KeyPair(a.flags.tlsCert, a.flags.tlsKey)
 	if err != nil {
-		return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", a.flags.tlsCert, a.flags.tlsKey, err)
+		return fmt.Errorf("%s %s, %s %s: %w", a.flags.tlsCertFrom, a.flags.tlsCert, a.flags.tlsKeyFrom, a.flags.tlsKey, err)
 	}
 	a.cert.Store(&cert)
 	return nil

@@ -48,7 +48,7 @@ func (g *globals) again() string {
 func (g *globals) client() (*client.Client, error) {
 	opts := []client.Option{client.WithToken(g.token)}
 	if g.tlsCA != "" {
-		cfg, err := clientTLS(g.tlsCA)
+		cfg, err := clientTLS("--tls-ca", g.tlsCA)
 		if err != nil {
 			return nil, err
 		}

@@ -110,6 +110,7 @@ func serveFlags(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.leaveCluster && c.cluster.nodeID != "" {
 		return c, &usageError{"--leave-cluster goes without --node-id: it makes the data directory a single node's"}
 	}
+	c.access.setFrom(named)
 	return c, c.access.check()
 }
 

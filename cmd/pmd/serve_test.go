@@ -40,29 +40,43 @@ func TestServeOnABusyPortLeavesTheDataDirectoryAlone(t *testing.T) {
 	}
 }
 
-// TestServeRefusals: what serve refuses before it touches the data directory.
+// TestServeRefusals: what serve refuses before it touches the data directory. A file
+// that does not load is named by its flag, or by the environment variable that gave it
+// (which the command line does not show).
 func TestServeRefusals(t *testing.T) {
 	good := writeTokens(t, "tokens:\n  - {name: a, sha256: "+sha256Hex("secret")+", scopes: [read]}\n")
 	bad := writeTokens(t, "tokens:\n  - {name: a, sha256: secret, scopes: [read]}\n")
 	tests := []struct {
 		name string
+		env  [][2]string // set in the environment
 		args []string
 		code int
 		want string
 	}{
-		{"an open address without auth", []string{"--addr", "0.0.0.0:0"}, exitUsage, "without --auth"},
-		{"a bad token file", []string{"--auth", bad}, exitTrouble, "sha256 must be 64 hex digits"},
-		{"a missing token file", []string{"--auth", good + ".missing"}, exitTrouble, "token file"},
-		{"a certificate without its key", []string{"--tls-cert", good}, exitUsage, "--tls-cert and --tls-key go together"},
-		{"a missing certificate", []string{"--tls-cert", good + ".pem", "--tls-key", good + ".key"}, exitTrouble, "--tls-cert"},
-		{"an origin with a path", []string{"--allow-origin", "https://dash.example/app"}, exitUsage, "want scheme://host[:port]"},
-		{"an origin with its default port", []string{"--allow-origin", "https://dash.example:443"}, exitUsage, "browsers leave the default port out of Origin"},
-		{"a host with a port", []string{"--allow-host", "pmd.example:7070"}, exitUsage, "give the name without a port"},
-		{"a missing CA file", []string{"--tls-ca", good + ".missing"}, exitTrouble, "--tls-ca: open "},
-		{"a CA file without a certificate", []string{"--tls-ca", good}, exitUsage, "--tls-ca " + good + ": no PEM certificate in it"},
+		{"an open address without auth", nil, []string{"--addr", "0.0.0.0:0"}, exitUsage, "without --auth"},
+		{"a bad token file", nil, []string{"--auth", bad}, exitTrouble, "--auth: " + bad + ":2: "},
+		{"a missing token file", nil, []string{"--auth", good + ".missing"}, exitTrouble, "--auth: token file: open " + good + ".missing"},
+		{"PMD_AUTH missing", [][2]string{{"PMD_AUTH", good + ".missing"}}, nil, exitTrouble, "PMD_AUTH: token file: open " + good + ".missing"},
+		{"a flag over PMD_AUTH", [][2]string{{"PMD_AUTH", good}}, []string{"--auth", good + ".missing"}, exitTrouble, "--auth: token file: open " + good + ".missing"},
+		{"a certificate without its key", nil, []string{"--tls-cert", good}, exitUsage, "--tls-cert and --tls-key go together"},
+		{"PMD_TLS_CERT without a key", [][2]string{{"PMD_TLS_CERT", good}}, nil, exitUsage, "PMD_TLS_CERT and --tls-key go together"},
+		{"a missing certificate", nil, []string{"--tls-cert", good + ".pem", "--tls-key", good + ".key"}, exitTrouble,
+			"--tls-cert " + good + ".pem, --tls-key " + good + ".key: open "},
+		{"PMD_TLS_CERT and PMD_TLS_KEY missing", [][2]string{{"PMD_TLS_CERT", good + ".pem"}, {"PMD_TLS_KEY", good + ".key"}}, nil, exitTrouble,
+			"PMD_TLS_CERT " + good + ".pem, PMD_TLS_KEY " + good + ".key: open "},
+		{"an origin with a path", nil, []string{"--allow-origin", "https://dash.example/app"}, exitUsage, "want scheme://host[:port]"},
+		{"an origin with its default port", nil, []string{"--allow-origin", "https://dash.example:443"}, exitUsage, "browsers leave the default port out of Origin"},
+		{"a host with a port", nil, []string{"--allow-host", "pmd.example:7070"}, exitUsage, "give the name without a port"},
+		{"a missing CA file", nil, []string{"--tls-ca", good + ".missing"}, exitTrouble, "--tls-ca: open "},
+		{"PMD_TLS_CA missing", [][2]string{{"PMD_TLS_CA", good + ".missing"}}, nil, exitTrouble, "PMD_TLS_CA: open "},
+		{"a CA file without a certificate", nil, []string{"--tls-ca", good}, exitUsage, "--tls-ca " + good + ": no PEM certificate in it"},
+		{"PMD_TLS_CA without a certificate", [][2]string{{"PMD_TLS_CA", good}}, nil, exitUsage, "PMD_TLS_CA " + good + ": no PEM certificate in it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			for _, kv := range tt.env {
+				t.Setenv(kv[0], kv[1])
+			}
 			data := filepath.Join(t.TempDir(), "data")
 			args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, tt.args...)
 			code, _, stderr := runPMD(t, context.Background(), args...)
