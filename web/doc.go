@@ -23,9 +23,10 @@
 //     how it stands. The pages of process managers and of a manager's processes follow
 //     the facts the managers handle and the records that change a process with no fact
 //     (a deadline fired, a command parked, retried or skipped). Facts come before a
-//     manager has handled them: while
-//     a manager they show is behind the log (its lag above 0), they also read themselves
-//     again every two seconds. The parked page follows the records of commands and
+//     manager has handled them: while a manager they show is behind the log (its lag
+//     above 0), they also read themselves again every two seconds. The page of a
+//     manager's processes reads the manager's lag before its list, so that a lag of 0
+//     vouches for the list. The parked page follows the records of commands and
 //     subscription events that park, are retried or skipped, and of subscriptions'
 //     failed attempts. A subscription answered with an error says which with the live
 //     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab

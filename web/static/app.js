@@ -1132,11 +1132,15 @@
     const from = await endOfLog();
     const page = (more) => href(['processes', name], Object.assign({}, filters, { stuck: params.get('stuck'), limit: params.get('limit') }, more));
     const body = el('div');
-    // The manager, as GET /v1/processes has it: what it handles, and its lag.
+    // The manager, as GET /v1/processes has it: what it handles, and its lag. Its lag is
+    // read before the processes: a lag of 0 then says the list read after it holds what
+    // the manager had handled of the log. Read together, the list could be read before
+    // the manager handled a fact and the lag after, 0: the page kept the list without
+    // the fact's process, with nothing to read it again.
     let manager = null;
     const load = async () => {
-      const [r, managers] = await Promise.all([
-        api('processes/' + encodeURIComponent(name), Object.assign({ after, limit }, filters)), api('processes')]);
+      const managers = await api('processes');
+      const r = await api('processes/' + encodeURIComponent(name), Object.assign({ after, limit }, filters));
       if (!current()) return;
       manager = managers.processes.find((m) => m.name === name) || null;
       const now = Date.now();
