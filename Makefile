@@ -4,7 +4,9 @@ GO        ?= go
 # that toolchain's, also when make GO=/path/to/go is given and no go is on PATH.
 GOROOT_BIN := $(shell $(GO) env GOROOT 2>/dev/null)/bin
 export PATH := $(GOROOT_BIN):$(PATH)
-GOBIN     := $(shell $(GO) env GOPATH 2>/dev/null)/bin
+# GOBIN is where $(GO) install puts staticcheck: GOBIN when go's settings name one (go env -w
+# GOBIN=..., or the environment), else the bin of GOPATH's first entry.
+GOBIN     := $(or $(shell $(GO) env GOBIN 2>/dev/null),$(firstword $(subst :, ,$(shell $(GO) env GOPATH 2>/dev/null)))/bin)
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(GOBIN)/staticcheck
 

@@ -2,6 +2,7 @@ package pmd_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,11 +158,13 @@ func TestMakePipedTestTargetsFailWithTheirTests(t *testing.T) {
 }
 
 // TestMakeStaticcheckInstallsItsVersion: make staticcheck (and so make lint and make test)
-// runs the staticcheck of STATICCHECK_VERSION, installing it when $GOPATH/bin/staticcheck
-// is missing or another version, as one a newcomer installed long ago, built for an older
+// runs the staticcheck of STATICCHECK_VERSION, installing it when the one where go install
+// puts it (GOBIN when go's settings name one, else the bin of GOPATH's first entry) is
+// missing or another version, as one a newcomer installed long ago, built for an older
 // Go, is; and installs nothing when it is that version. GO names a fake go that answers
-// the Makefile's go env queries and whose install writes a staticcheck of the version
-// asked for.
+// the Makefile's go env queries with FAKE_GOBIN and FAKE_GOPATH, and whose install writes
+// a staticcheck of the version asked for where the real go would. The Makefile looked in
+// $GOPATH/bin only: with GOBIN set it installed on every run, then found no staticcheck.
 func TestMakeStaticcheckInstallsItsVersion(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skipf("no make: %v", err)
@@ -169,39 +172,58 @@ func TestMakeStaticcheckInstallsItsVersion(t *testing.T) {
 	fakeStaticcheck := func(version string) string {
 		return "#!/bin/sh\nif [ \"$1\" = -version ]; then echo 'staticcheck 2099.1 (" + version + ")'; fi\n"
 	}
+	// The fake go's install writes where the real one does: $GOBIN, else the bin of
+	// GOPATH's first entry.
+	script := "#!/bin/sh\ncase \"$1\" in\n" +
+		"env) case \"$2\" in GOBIN) echo \"$FAKE_GOBIN\";; GOPATH) echo \"$FAKE_GOPATH\";; *) echo /nonexistent;; esac;;\n" +
+		"install) echo \"$2\" >>\"$FAKE_INSTALLS\"\n" +
+		"\tbin=${FAKE_GOBIN:-${FAKE_GOPATH%%:*}/bin}; mkdir -p \"$bin\" &&\n" +
+		"\tprintf '%s' \"$FAKE_STATICCHECK\" >\"$bin/staticcheck\" && chmod +x \"$bin/staticcheck\";;\n" +
+		"*) exit 1;;\nesac\n"
 	for _, tc := range []struct {
 		name      string
-		installed string // the version $GOPATH/bin/staticcheck says it is; "" for none
+		gobin     bool   // whether go's settings name a GOBIN (dir/gobin)
+		gopaths   int    // how many entries GOPATH lists (dir/gopath0, dir/gopath1 ...)
+		installed string // the version staticcheck where go install puts it says it is; "" for none
 		install   bool
 	}{
-		{"missing", "", true},
-		{"older", "0.4.7", true},
-		{"the same", "9.9.9", false},
+		{"missing", false, 1, "", true},
+		{"older", false, 1, "0.4.7", true},
+		{"the same", false, 1, "9.9.9", false},
+		{"GOBIN set/missing", true, 1, "", true},
+		{"GOBIN set/older", true, 1, "0.4.7", true},
+		{"GOBIN set/the same", true, 1, "9.9.9", false},
+		{"GOPATH a list/missing", false, 2, "", true},
+		{"GOPATH a list/the same", false, 2, "9.9.9", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			gopath := filepath.Join(dir, "gopath")
-			if err := os.MkdirAll(filepath.Join(gopath, "bin"), 0o755); err != nil {
-				t.Fatal(err)
+			var gopath []string
+			for i := range tc.gopaths {
+				gopath = append(gopath, filepath.Join(dir, fmt.Sprintf("gopath%d", i)))
 			}
-			staticcheck := filepath.Join(gopath, "bin", "staticcheck")
+			bin := filepath.Join(gopath[0], "bin")
+			gobin := ""
+			if tc.gobin {
+				gobin = filepath.Join(dir, "gobin")
+				bin = gobin
+			}
 			if tc.installed != "" {
-				if err := os.WriteFile(staticcheck, []byte(fakeStaticcheck(tc.installed)), 0o755); err != nil {
+				if err := os.MkdirAll(bin, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(bin, "staticcheck"), []byte(fakeStaticcheck(tc.installed)), 0o755); err != nil {
 					t.Fatal(err)
 				}
 			}
 			installs := filepath.Join(dir, "installs")
 			fake := filepath.Join(dir, "go")
-			script := "#!/bin/sh\ncase \"$1\" in\n" +
-				"env) if [ \"$2\" = GOPATH ]; then echo '" + gopath + "'; else echo /nonexistent; fi;;\n" +
-				"install) echo \"$2\" >>'" + installs + "'\n" +
-				"\tprintf '%s' \"$FAKE_STATICCHECK\" >'" + staticcheck + "' && chmod +x '" + staticcheck + "';;\n" +
-				"*) exit 1;;\nesac\n"
 			if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command("make", "-s", "staticcheck", "GO="+fake, "STATICCHECK_VERSION=v9.9.9")
-			cmd.Env = append(makeEnv(), "FAKE_STATICCHECK="+fakeStaticcheck("9.9.9"))
+			cmd.Env = append(makeEnv(), "FAKE_STATICCHECK="+fakeStaticcheck("9.9.9"), "FAKE_INSTALLS="+installs,
+				"FAKE_GOBIN="+gobin, "FAKE_GOPATH="+strings.Join(gopath, string(os.PathListSeparator)))
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("make staticcheck: %v\n%s", err, out)
@@ -215,7 +237,7 @@ func TestMakeStaticcheckInstallsItsVersion(t *testing.T) {
 				want = "honnef.co/go/tools/cmd/staticcheck@v9.9.9\n"
 			}
 			if string(got) != want {
-				t.Errorf("with staticcheck %q installed, make staticcheck ran go install %q, want %q:\n%s", tc.installed, got, want, out)
+				t.Errorf("with staticcheck %q installed in %s, make staticcheck ran go install %q, want %q:\n%s", tc.installed, bin, got, want, out)
 			}
 		})
 	}
