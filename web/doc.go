@@ -47,7 +47,8 @@
 // The pages:
 //
 //	#/                                  the dashboard: store, write rate, managers, health, cluster
-//	#/search?q=                         an event id, a stream-name prefix or a process id
+//	#/search?q=                         an event id, a stream-name prefix or a process id;
+//	                                    what the tab's token may not look at is said in place
 //	#/parked                            parked commands and subscription events: retry, skip
 //	#/streams?prefix=&after=&limit=     streams in name order, filtered by prefix
 //	#/streams/{stream}?from=&after=&limit=

@@ -1732,7 +1732,10 @@
   // --- search ----------------------------------------------------------------------------
 
   // searchPage finds what q names: an event by id (shown at once), streams whose names
-  // start with q, and processes of id q, and says so when there is nothing.
+  // start with q, and processes of id q, and says so when there is nothing. What the
+  // tab's token may not look at (403: a token limited to streams may not look events up
+  // by id, nor list the streams of a prefix outside its own) is said in its place, and
+  // the rest shown: the search is not given up to Not allowed.
   async function searchPage({ params }, current) {
     const q = (params.get('q') || '').trim();
     document.getElementById('search').value = q;
@@ -1740,16 +1743,23 @@
       show('search', el('h1', null, 'Search'), el('p', { class: 'empty' }, 'Type an event id, the start of a stream name, or a process id in the box above.'));
       return;
     }
+    const notAllowed = []; // what the token refused, said where it would have shown
+    const refusal = (id, what, e) => el('div', { class: 'error', role: 'alert', id }, `${what}: not allowed to the token of this tab: ${errorText(e)}`);
     if (UUID.test(q)) {
       try {
         await api('events/' + encodeURIComponent(q));
         if (current()) location.replace(href(['events', q]));
         return;
       } catch (e) {
-        if (e.status !== 404) throw e;
+        if (e.status === 403) notAllowed.push(refusal('event-not-allowed', 'An event by its id', e));
+        else if (e.status !== 404) throw e;
       }
     }
-    const [streams, names] = await Promise.all([api('streams', { prefix: q, limit: 20 }), managers()]);
+    const [streams, names] = await Promise.all([api('streams', { prefix: q, limit: 20 }).catch((e) => {
+      if (e.status !== 403) throw e;
+      notAllowed.push(refusal('streams-not-allowed', `Streams whose names start with “${q}”`, e));
+      return { streams: [], next: null };
+    }), managers()]);
     // A process of id parked cannot be read: that address is the parked commands; nor
     // one of id . or .. (dotSegment).
     const processes = q === 'parked' || dotSegment(q) ? [] : (await Promise.all(names.filter((name) => !dotSegment(name)).map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
@@ -1766,11 +1776,13 @@
       streams.next !== null ? el('p', null, el('a', { href: href(['streams'], { prefix: q }) }, 'More streams starting with it')) : null);
     }
     show('search', el('h1', null, el('span', { class: 'kind' }, 'Search'), q),
-      UUID.test(q) ? el('p', { class: 'empty', id: 'no-event' }, 'No stored event has this id.') : null,
+      UUID.test(q) && !notAllowed.some((n) => n.id === 'event-not-allowed') ? el('p', { class: 'empty', id: 'no-event' }, 'No stored event has this id.') : null,
       dotSegment(q) ? el('p', { class: 'empty', id: 'cannot-search' }, 'A browser cannot look up a process of id ', el('code', null, q),
         ': it takes that, even escaped, for a step in the address. ', el('code', null, `pmd process NAME ${q}`), ' can.') : null,
-      ...(found.length ? found : [el('p', { class: 'empty', id: 'nothing-found' },
-        'Nothing found: no event has this id, no stream name starts with it' + (dotSegment(q) ? '.' : ', and no process manager has a process of this id.'))]));
+      ...notAllowed, notAllowed.length ? el('p', null, anotherToken('use-token')) : null,
+      ...(found.length ? found : [el('p', { class: 'empty', id: 'nothing-found' }, notAllowed.length
+        ? 'Nothing found among what the token of this tab may see.'
+        : 'Nothing found: no event has this id, no stream name starts with it' + (dotSegment(q) ? '.' : ', and no process manager has a process of this id.'))]));
   }
 
   function notFound() {
