@@ -245,44 +245,74 @@ func TestMakeStaticcheckInstallsItsVersion(t *testing.T) {
 
 // TestMakeBuildSaysWhichGoItNeeds: make build (and so make run, a newcomer's first
 // command) on a machine whose go is missing or older than 1.21 (Debian 12's golang-go
-// is 1.19) fails saying that pmd needs Go 1.21 or later and how to name one, and builds
-// nothing.
+// is 1.19), a pre-release of an older one among them, fails saying that pmd needs Go
+// 1.21 or later and how to name one, and builds nothing; with Go 1.21 or later, a
+// pre-release of 1.21 among them, it builds. check-go.sh took go1.20rc1 and go1.19beta1
+// for later than 1.21.
 func TestMakeBuildSaysWhichGoItNeeds(t *testing.T) {
 	for _, tool := range []string{"make", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("no %s: %v", tool, err)
 		}
 	}
-	dir := t.TempDir()
-	calls := filepath.Join(dir, "calls")
-	old := filepath.Join(dir, "go")
-	script := "#!/bin/sh\necho \"$@\" >>'" + calls + "'\n" +
-		"if [ \"$1\" = env ] && [ \"$2\" = GOVERSION ]; then echo go1.19.8; fi\n"
-	if err := os.WriteFile(old, []byte(script), 0o755); err != nil {
+	// The fake go records its arguments and says it is FAKE_GOVERSION.
+	fake := filepath.Join(t.TempDir(), "go")
+	script := "#!/bin/sh\necho \"$@\" >>\"$FAKE_CALLS\"\n" +
+		"if [ \"$1\" = env ] && [ \"$2\" = GOVERSION ]; then echo \"$FAKE_GOVERSION\"; fi\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name, goBin string
+		name, version string // version "" is a go too old to say it
+		missing       bool
+		builds        bool
 	}{
-		{"missing", filepath.Join(dir, "nonexistent", "go")},
-		{"go1.19", old},
+		{name: "missing", missing: true},
+		{name: "too old to say", version: ""},
+		{name: "go1.19", version: "go1.19.8"},
+		{name: "go1.20.3", version: "go1.20.3"},
+		{name: "go1.20", version: "go1.20"},
+		{name: "go1.20rc1", version: "go1.20rc1"},
+		{name: "go1.19beta1", version: "go1.19beta1"},
+		{name: "go1.9", version: "go1.9.7"},
+		{name: "devel go1.20", version: "devel go1.20-0123abc Tue Jan 1 00:00:00 2023 +0000"},
+		{name: "go1.21rc2", version: "go1.21rc2", builds: true},
+		{name: "go1.21", version: "go1.21", builds: true},
+		{name: "go1.21.0", version: "go1.21.0", builds: true},
+		{name: "go1.26.1", version: "go1.26.1", builds: true},
+		{name: "go1.100", version: "go1.100.0", builds: true},
+		{name: "experiment", version: "go1.26.0 X:nodwarf5", builds: true},
+		{name: "devel go1.27", version: "devel go1.27-0123abc Tue Jan 1 00:00:00 2026 +0000", builds: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command("make", "-s", "build", "GO="+tc.goBin)
-			cmd.Env = makeEnv()
+			dir := t.TempDir()
+			calls := filepath.Join(dir, "calls")
+			goBin := fake
+			if tc.missing {
+				goBin = filepath.Join(dir, "nonexistent", "go")
+			}
+			cmd := exec.Command("make", "-s", "build", "GO="+goBin)
+			cmd.Env = append(makeEnv(), "FAKE_CALLS="+calls, "FAKE_GOVERSION="+tc.version)
 			out, err := cmd.CombinedOutput()
+			ran, rerr := os.ReadFile(calls)
+			if rerr != nil && !os.IsNotExist(rerr) {
+				t.Fatal(rerr)
+			}
+			built := strings.Contains(string(ran), "build")
+			if tc.builds {
+				if err != nil || !built {
+					t.Errorf("make build with a go that says %q: %v, want it to build; go ran with:\n%s\nmake said:\n%s", tc.version, err, ran, out)
+				}
+				return
+			}
 			if err == nil {
-				t.Errorf("make build with GO=%s succeeded:\n%s", tc.goBin, out)
+				t.Errorf("make build with a go that says %q succeeded:\n%s", tc.version, out)
 			}
-			if !strings.Contains(string(out), "pmd needs Go 1.21 or later") || !strings.Contains(string(out), tc.goBin) {
-				t.Errorf("make build with GO=%s: want it to name that go and say pmd needs Go 1.21 or later, got:\n%s", tc.goBin, out)
+			if !strings.Contains(string(out), "pmd needs Go 1.21 or later") || !strings.Contains(string(out), goBin) {
+				t.Errorf("make build with GO=%s saying %q: want it to name that go and say pmd needs Go 1.21 or later, got:\n%s", goBin, tc.version, out)
 			}
-			ran, err := os.ReadFile(calls)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if strings.Contains(string(ran), "build") {
-				t.Errorf("make build with GO=%s ran go build:\n%s", tc.goBin, ran)
+			if built {
+				t.Errorf("make build with a go that says %q ran go build:\n%s", tc.version, ran)
 			}
 		})
 	}
