@@ -1660,8 +1660,13 @@
 
   // parkedPage lists the parked commands of every process manager and the parked events
   // of every subscription, each with Retry and Skip (an admin token when the daemon
-  // runs with --auth), and says how each action went.
-  async function parkedPage(_, current) {
+  // runs with --auth), and says how each action went. A manager's commands come 200 a
+  // page, with a link to the next (?manager=NAME&from=P: that manager's from position P,
+  // the others' first page).
+  async function parkedPage({ params }, current) {
+    const pagedManager = params.get('manager');
+    const pagedFrom = /^\d+$/.test(params.get('from') || '') ? params.get('from') : '0';
+    const pageFrom = (name) => (name === pagedManager ? pagedFrom : null);
     const from = await endOfLog();
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
     const body = el('div');
@@ -1671,15 +1676,19 @@
     const load = async () => {
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
       const commands = await Promise.all(managers.processes.map((m) =>
-        api('processes/' + encodeURIComponent(m.name) + '/parked', { limit: 200 }).then((r) => ({ name: m.name, r }))));
+        api('processes/' + encodeURIComponent(m.name) + '/parked', { limit: 200, from: pageFrom(m.name) }).then((r) => ({ name: m.name, r }))));
       const events = await Promise.all(subs.subscriptions.filter((sub) => sub.parked > 0 || sub.status === 'failing').map((sub) =>
         api('subscriptions/' + encodeURIComponent(sub.name)).then((d) => ({ name: sub.name, d }))));
       if (!current()) return;
       const sections = [];
       for (const { name, r } of commands) {
-        if (r.parked.length === 0) continue;
-        sections.push(el('h2', null, `Commands of ${name}`, r.total > r.parked.length ? el('span', { class: 'meta' }, ` (the first ${r.parked.length} of ${r.total})`) : null),
-          table(['Process', 'Command', 'Id', 'Attempts', 'Last error', ''], r.parked.map((c) => el('tr', { dataset: { command: c.id, manager: name, process: c.process_id } },
+        const at = pageFrom(name);
+        if (r.parked.length === 0 && (at === null || r.total === 0)) continue;
+        const counted = at !== null
+          ? ` (${r.parked.length} of ${r.total}, from position ${at} on)`
+          : r.total > r.parked.length ? ` (the first ${r.parked.length} of ${r.total})` : null;
+        sections.push(el('h2', null, `Commands of ${name}`, counted ? el('span', { class: 'meta' }, counted) : null),
+          r.parked.length === 0 ? el('p', { class: 'empty', dataset: { manager: name } }, 'None from there on: they were retried or skipped.') : table(['Process', 'Command', 'Id', 'Attempts', 'Last error', ''], r.parked.map((c) => el('tr', { dataset: { command: c.id, manager: name, process: c.process_id } },
             el('td', { class: 'name' }, el('a', { href: href(['processes', name, c.process_id]) }, c.process_id)),
             el('td', null, c.type, c.receiver ? el('span', { class: 'meta' }, ' → ' + c.receiver) : null),
             el('td', { class: 'id mono', title: c.id }, shortID(c.id)),
@@ -1689,7 +1698,10 @@
               ? el('td', { class: 'actions cannot-act' }, 'A browser cannot retry or skip a command of a process whose id or manager is . or ..: ',
                 el('code', null, `pmd retry ${name} ${c.process_id} ${c.id}`), ' can.')
               : buttons(`${c.type} of ${name}$${c.process_id}`,
-                `processes/${encodeURIComponent(name)}/${encodeURIComponent(c.process_id)}/commands/${c.id}`, { command: c.id })))));
+                `processes/${encodeURIComponent(name)}/${encodeURIComponent(c.process_id)}/commands/${c.id}`, { command: c.id })))),
+          at !== null || r.next !== null ? pager([
+            at !== null ? el('a', { href: href(['parked']), class: 'first-parked', dataset: { manager: name } }, '« first') : null,
+            r.next !== null ? el('a', { href: href(['parked'], { manager: name, from: r.next }), class: 'next-parked', dataset: { manager: name } }, 'next »') : null]) : null);
       }
       // A subscription's parked events, and the event it is failing on (not parked yet:
       // retried at its next attempt time), each with the same Retry and Skip.
