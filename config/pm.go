@@ -179,6 +179,9 @@ func (p decider) decide(s State) []pm.Command {
 			out = append(out, pm.Command{Type: c.Type, Key: p.key(c), Data: p.data(c, p.where(i), s)})
 		}
 	}
+	// The deadline is the only command with an At, always of key KeyDeadline: a process
+	// has at most one pending deadline, which is why the process view lists its
+	// deadlines whole (pm.Process.Deadlines, docs/api.md).
 	if !complete && p.Deadline != nil && s.Events > 0 {
 		out = append(out, pm.Command{Type: p.Deadline.Issue.Type, Key: KeyDeadline, At: s.First.Add(p.Deadline.After),
 			Data: p.data(p.Deadline.Issue, "deadline.issue", s)})

@@ -36,7 +36,13 @@ type Process struct {
 	// Commands, -1 when Commands holds the last. Set by ProcessPage.
 	CommandInfo  []CommandInfo
 	CommandsNext int64
-	Deadlines    []Deadline // pending, by due time
+	// Deadlines are the pending deadlines, by due time: every one, not paged. A process
+	// has one per key its definition keeps pending, which the runtime holds in memory
+	// anyway to fire them; a process manager of pmd serve's config keeps at most one
+	// (config.KeyDeadline, moved, not added to, when scheduled again), so the process
+	// route lists them outside its bound in bytes. A Go definition that keeps many
+	// pending per process makes this view that long.
+	Deadlines []Deadline
 	// DeliveriesStream is the stream the delivery attempts of Commands are recorded
 	// in: "<Name>.deliveries$<ID>". A reader following it sees each attempt as it
 	// is made. It is empty for a process an earlier version stored whose id leaves
