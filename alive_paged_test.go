@@ -18,8 +18,10 @@ import (
 // whether its event is still alive, which looks for a stream that still shows it. That
 // read every stream the event is linked into, all their names at once (LinkedInto),
 // even when the first one still shows it, and looked up each one's state: a link of an
-// event linked into 20,000 streams of long names allocated 270 MB (2.5 MB now). It reads them a page at a time and stops at the
-// first stream that shows the event.
+// event linked into 5,000 streams of long names allocated 4 MB (52 MB under the race
+// detector), 185 KiB now (2.5 MB). It reads them a page at a time and stops at the
+// first stream that shows the event. The bound is the race detector's or not: no one
+// bound tells the two apart in both modes.
 func TestAliveReadsLinksAPageAtATime(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{NoSync: true, NoScrub: true, Logger: slog.New(slog.DiscardHandler)}
@@ -35,7 +37,7 @@ func TestAliveReadsLinksAPageAtATime(t *testing.T) {
 	if _, err := s.Append(ctx, "Other$1", NoStream, EventData{Type: "E"}); err != nil {
 		t.Fatal(err)
 	}
-	const n, writers = 20_000, 8
+	const n, writers = 5_000, 8
 	pad := strings.Repeat("x", 240)
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
@@ -95,7 +97,11 @@ func TestAliveReadsLinksAPageAtATime(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	took := after.TotalAlloc - before.TotalAlloc
 	t.Logf("the batch of a deletion and a link of an event linked into %d streams allocated %d KiB", n, took>>10)
-	if took > 32<<20 {
-		t.Fatalf("the batch of a deletion and a link of an event linked into %d streams allocated %d KiB, want under 32 MiB", n, took>>10)
+	limit := uint64(1 << 20)
+	if raceOn {
+		limit = 16 << 20
+	}
+	if took > limit {
+		t.Fatalf("the batch of a deletion and a link of an event linked into %d streams allocated %d KiB, want under %d KiB", n, took>>10, limit>>10)
 	}
 }
