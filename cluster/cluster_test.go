@@ -424,12 +424,11 @@ processes:
 	// Once more after every process's deadline is recorded, fired or cancelled (its
 	// view has none pending), so that none can fire any more: nothing was issued twice
 	// meanwhile, and no complete process's deadline fired. (The waits above can end
-	// before a complete process's deadline is cancelled.)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// before a complete process's deadline is cancelled.) Each wait has its own
+	// deadline; a request, httpc's timeout.
 	for o := range orders {
 		c.waitFor(30*time.Second, fmt.Sprintf("order %d's deadline fired or cancelled", o), func() error {
-			pending, err := c.pendingDeadlines(ctx, lead, "CateringMatch", fmt.Sprint(o))
+			pending, err := c.pendingDeadlines(t.Context(), lead, "CateringMatch", fmt.Sprint(o))
 			if err == nil && pending != 0 {
 				err = fmt.Errorf("%d deadline(s) pending", pending)
 			}
