@@ -113,6 +113,13 @@ func listSegments(dir string) (segs []segFile, beside []string, err error) {
 	return segs, beside, nil
 }
 
+// HoldsSegment reports whether the directory dir holds a segment file, as the directory
+// of every log does from its first Open on.
+func HoldsSegment(dir string) (bool, error) {
+	segs, _, err := listFiles(dir)
+	return len(segs) > 0, err
+}
+
 // sizeUnknown is the size of a segFile whose file has not been stat'ed.
 const sizeUnknown = -1
 

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -88,23 +86,11 @@ func offlineErr(dir string, err error) error {
 	return err
 }
 
-// haveStore refuses a directory that holds no store's log before an offline command
-// locks or opens it (verify would leave its LOCK file there, scavenge a new store),
-// saying why in the same words for each command.
+// haveStore refuses a directory that holds no store (engine.HaveStore) before an
+// offline command locks or opens it (verify would leave its LOCK file there, scavenge a
+// new store), saying why in the same words for each command.
 func haveStore(dir string) error {
-	fi, err := os.Stat(dir)
-	if err == nil && !fi.IsDir() {
-		return &exitError{exitTrouble, fmt.Errorf("no store at %s: it is not a directory", dir)}
-	}
-	if err == nil {
-		logDir := filepath.Join(dir, engine.LogDir)
-		if _, err = os.Stat(logDir); errors.Is(err, fs.ErrNotExist) {
-			return &exitError{exitTrouble, fmt.Errorf("no store at %s: it holds no log directory (%s)", dir, logDir)}
-		}
-	} else if errors.Is(err, fs.ErrNotExist) {
-		return &exitError{exitTrouble, fmt.Errorf("no store at %s: it does not exist", dir)}
-	}
-	if err != nil {
+	if err := engine.HaveStore(dir); err != nil {
 		return &exitError{exitTrouble, offlineErr(dir, err)}
 	}
 	return nil

@@ -530,10 +530,14 @@ func readFormat(dir string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, FormatFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, err := os.Stat(filepath.Join(dir, LogDir)); err == nil {
+		switch err := HaveStore(dir); {
+		case err == nil:
 			return 1, nil
+		case errors.Is(err, ErrNoStore):
+			return 0, nil
+		default:
+			return 0, err
 		}
-		return 0, nil
 	case err != nil:
 		return 0, err
 	}
@@ -550,6 +554,48 @@ func readFormat(dir string) (int, error) {
 		return 0, fmt.Errorf("%s: format %d, this pmd reads formats 1 to %d: %w", FormatFile, v, Format, ErrFormat)
 	}
 	return v, nil
+}
+
+// ErrNoStore is matched by the error of HaveStore for a directory that holds no store.
+var ErrNoStore = errors.New("no store")
+
+// HaveStore returns nil if the directory dir holds a store, which the offline tools
+// check before they lock it (leaving a LOCK file) or open it (making a store): a FORMAT
+// file, or format 1's log directory holding a segment file. Otherwise its error, "no
+// store at DIR: WHY", matches ErrNoStore, or is that of reading dir.
+func HaveStore(dir string) error {
+	noStore := func(why string, args ...any) error {
+		return fmt.Errorf("%w at %s: %s", ErrNoStore, dir, fmt.Sprintf(why, args...))
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return noStore("it does not exist")
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return noStore("it is not a directory")
+	}
+	if _, err := os.Stat(filepath.Join(dir, FormatFile)); !errors.Is(err, fs.ErrNotExist) {
+		return err // a store from format 2 on, whatever its FORMAT says
+	}
+	logDir := filepath.Join(dir, LogDir)
+	fi, err = os.Stat(logDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return noStore("it holds no FORMAT file and no log directory (%s)", logDir)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return noStore("it holds no FORMAT file, and its log (%s) is not a directory", logDir)
+	}
+	switch held, err := pmdlog.HoldsSegment(logDir); {
+	case err != nil:
+		return err
+	case !held:
+		return noStore("it holds no FORMAT file, and its log directory (%s) holds no log segment", logDir)
+	}
+	return nil
 }
 
 // formatsFrom names the formats from v up to the one before Format ("2 or 3"): the
