@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -46,10 +47,12 @@ func between(t *testing.T, s, start, end string) string {
 	return s[:j]
 }
 
-// TestDocsNameTestsThatExist: every test, benchmark and fuzz target the README and the
-// docs name (as where a promise is checked, or how to run a measurement) is a function of
-// some _test.go file of the repository, so that go test -run NAME runs it: a renamed test
-// left the README naming one that no longer existed.
+// TestDocsNameTestsThatExist: every test, benchmark and fuzz target the README, the docs,
+// the packages' doc.go files and the Makefile's -run patterns name (as where a promise is
+// checked, or how to run a measurement) is a function of some _test.go file of the
+// repository, so that go test -run NAME runs it: a renamed test left the README naming one
+// that no longer existed, and a renamed TestCrashKill9 would leave make soak running no
+// test and passing.
 func TestDocsNameTestsThatExist(t *testing.T) {
 	missing, err := testsNamedButMissing(".")
 	if err != nil {
@@ -60,11 +63,45 @@ func TestDocsNameTestsThatExist(t *testing.T) {
 	}
 }
 
+// TestDocsNameTestsThatExistReadsEveryDoc: the check of the tests the docs name reads
+// each kind of doc, the Makefile's -run patterns and the packages' doc.go files among
+// them, and takes no test of ./data for one of the repository's.
+func TestDocsNameTestsThatExistReadsEveryDoc(t *testing.T) {
+	for _, tc := range []struct{ doc, text string }{
+		{"README.md", "checked by TestKept and TestGone"},
+		{"bench/README.md", "go test -run TestKept -bench BenchmarkGone"},
+		{"docs/semantics.md", "TestKept, FuzzGone"},
+		{"index/FORMAT.md", "TestKept TestGone"},
+		{"Makefile", "soak:\n\tPMD_SOAK_ROUNDS=1 $(GO) test -run 'TestGone$$|TestKept$$' .\n"},
+		{"doc.go", "// Package pmd: TestKept and TestGone check it.\npackage pmd\n"},
+		{"pm/doc.go", "// Package pm: TestKept and TestGone check it.\npackage pm\n"},
+	} {
+		t.Run(tc.doc, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{"README.md", "bench/README.md", "Makefile"} {
+				writeRepoFile(t, filepath.Join(dir, f), "")
+			}
+			writeRepoFile(t, filepath.Join(dir, "kept_test.go"), "package pmd\n\nfunc TestKept(t *testing.T) {}\n")
+			writeRepoFile(t, filepath.Join(dir, "data", "gone_test.go"), "package pmd\n\nfunc TestGone(t *testing.T) {}\nfunc BenchmarkGone(b *testing.B) {}\nfunc FuzzGone(f *testing.F) {}\n")
+			writeRepoFile(t, filepath.Join(dir, tc.doc), tc.text)
+			got, err := testsNamedButMissing(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gone := regexp.MustCompile(`\b\w+Gone\b`).FindString(tc.text)
+			want := []string{filepath.FromSlash(tc.doc) + " names " + gone + ", which no _test.go file defines"}
+			if !slices.Equal(got, want) {
+				t.Errorf("with %s naming TestKept and %s, got %q, want %q", tc.doc, gone, got, want)
+			}
+		})
+	}
+}
+
 // testsNamedButMissing reads the docs of the repository at dir (README.md,
-// bench/README.md, docs/*.md, */FORMAT.md) and says which test, benchmark or fuzz target
-// each names that no _test.go file defines.
+// bench/README.md, docs/*.md, */FORMAT.md, every doc.go and the Makefile) and says which
+// test, benchmark or fuzz target each names that no _test.go file defines.
 func testsNamedButMissing(dir string) ([]string, error) {
-	docs := []string{"README.md", filepath.Join("bench", "README.md")}
+	docs := []string{"README.md", filepath.Join("bench", "README.md"), "Makefile"}
 	for _, pattern := range []string{"docs/*.md", "*/FORMAT.md"} {
 		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
@@ -78,6 +115,11 @@ func testsNamedButMissing(dir string) ([]string, error) {
 			docs = append(docs, rel)
 		}
 	}
+	docGo, err := repoFiles(dir, func(name string) bool { return name == "doc.go" })
+	if err != nil {
+		return nil, err
+	}
+	docs = append(docs, docGo...)
 	tests, err := repoFiles(dir, func(name string) bool { return strings.HasSuffix(name, "_test.go") })
 	if err != nil {
 		return nil, err
