@@ -69,7 +69,7 @@ func TestLeaveClusterKeepsRaftStateOfALockedDirectory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	code, _, stderr := runPMD(t, ctx, "serve", "--data", data, "--addr", "127.0.0.1:0", "--leave-cluster")
-	if code != exitTrouble || !strings.Contains(stderr, "in use by another process") {
+	if code != exitTrouble || !strings.Contains(stderr, "is in use by another pmd") {
 		t.Fatalf("exit %d, want %d saying the directory is in use:\n%s", code, exitTrouble, stderr)
 	}
 	if _, err := os.Stat(raftDir); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,14 +14,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockHolder says who holds the lock of the data directory dir: "another pmd (pid N) is
-// running on DIR", the pid read off /proc/locks (Linux), or without it where that does
-// not tell (another system, another pid namespace, a lock gone since).
-func lockHolder(dir string) string {
-	if pid := lockPID(filepath.Join(dir, engine.LockFile)); pid > 0 {
-		return fmt.Sprintf("another pmd (pid %d) is running on %s", pid, dir)
+// lockedError is the error of a command that found its data directory locked by
+// another process: it says so in place of the engine's error, which it wraps
+// (engine.ErrLocked).
+type lockedError struct {
+	msg string
+	err error
+}
+
+func (e *lockedError) Error() string { return e.msg }
+func (e *lockedError) Unwrap() error { return e.err }
+
+// lockedErr is what pmd serve and the offline commands say of the data directory dir
+// when err, their error, is that another process holds it (engine.ErrLocked), in the
+// same words for each: "data directory DIR is in use by another pmd (pid N): stop it
+// first", then or, what else the command could do (", or serve another --data"). The
+// pid is read off /proc/locks (Linux), and left out where that does not tell (another
+// system, another pid namespace, a lock gone since). Any other err is returned as it is.
+func lockedErr(dir string, err error, or string) error {
+	if !errors.Is(err, engine.ErrLocked) {
+		return err
 	}
-	return fmt.Sprintf("another pmd is running on %s", dir)
+	who := "another pmd"
+	if pid := lockPID(filepath.Join(dir, engine.LockFile)); pid > 0 {
+		who = fmt.Sprintf("another pmd (pid %d)", pid)
+	}
+	return &lockedError{fmt.Sprintf("data directory %s is in use by %s: stop it first%s", dir, who, or), err}
 }
 
 // lockPID is the pid of the process holding the flock of the file path, from

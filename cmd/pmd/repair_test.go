@@ -191,7 +191,7 @@ func TestRepairRefusesAnOpenStore(t *testing.T) {
 	}
 	defer s.Close()
 	code, _, errOut := runPMD(t, context.Background(), "repair", "--yes", dir)
-	if code != exitTrouble || !strings.Contains(errOut, "in use by another process") {
+	if code != exitTrouble || !strings.Contains(errOut, "is in use by another pmd") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }

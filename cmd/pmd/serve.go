@@ -20,7 +20,6 @@ import (
 	"github.com/pmd-dev/pmd/cluster"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/internal/bytesize"
-	"github.com/pmd-dev/pmd/internal/engine"
 	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/pmd-dev/pmd/server"
 	"github.com/pmd-dev/pmd/web"
@@ -229,11 +228,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	commits := server.NewCommits(reg)
 	store, err := pmd.Open(c.data, storeOptions(c, logger, commits.Observe))
-	if errors.Is(err, engine.ErrLocked) {
-		err = fmt.Errorf("%w: %s: stop it first, or serve another --data", err, lockHolder(c.data))
-	}
 	if err != nil {
-		return &exitError{exitTrouble, err}
+		return &exitError{exitTrouble, lockedErr(c.data, err, ", or serve another --data")}
 	}
 	if c.leaveCluster {
 		// After the open, which holds the directory's lock: a running member's data

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,13 +76,10 @@ func verify(ctx context.Context, dir string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// offlineErr adds to the error of an offline command on dir what to do about a locked
-// directory, and who holds it.
+// offlineErr is the error of an offline command on dir: a locked directory's says who
+// holds it and what to do, as pmd serve's does (lockedErr).
 func offlineErr(dir string, err error) error {
-	if errors.Is(err, engine.ErrLocked) {
-		return fmt.Errorf("%w; %s: stop it first", err, lockHolder(dir))
-	}
-	return err
+	return lockedErr(dir, err, "")
 }
 
 // haveStore refuses a directory that holds no store (engine.HaveStore) before an

@@ -156,7 +156,7 @@ func TestVerifyRefusesAnOpenStore(t *testing.T) {
 	}
 	defer s.Close()
 	code, _, errOut := runPMD(t, context.Background(), "verify", dir)
-	if code != exitTrouble || !strings.Contains(errOut, "in use by another process") || !strings.Contains(errOut, "stop it first") {
+	if code != exitTrouble || !strings.Contains(errOut, "is in use by another pmd") || !strings.Contains(errOut, "stop it first") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
