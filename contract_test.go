@@ -12,8 +12,8 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
-// Tests of contract promises (CONTRACT.md sections 1-3, docs/semantics.md) at their
-// edges: each fails if the promise it names is broken.
+// Tests of the promises of docs/semantics.md ("The rules", "Writing", "Reading") at
+// their edges: each fails if the promise it names is broken.
 
 // TestNameLimits holds stream names and event types to "1–256 bytes of UTF-8, no control
 // characters": the limit counts bytes, not characters, 256 is in, and a C1 control

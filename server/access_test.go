@@ -212,7 +212,7 @@ func TestEveryRouteWithEveryScope(t *testing.T) {
 }
 
 // TestRouteScopes pins each route's scope, and whether a token limited to streams may
-// call it, to CONTRACT section 10, written out here: TestEveryRouteWithEveryScope takes
+// call it, to docs/api.md ("Access"), written out here: TestEveryRouteWithEveryScope takes
 // them from the route table it tests, so a wrong entry there passes it.
 func TestRouteScopes(t *testing.T) {
 	type rule struct {

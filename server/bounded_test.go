@@ -24,8 +24,8 @@ import (
 
 func blob(n int) string { return strings.Repeat("x", n) }
 
-// TestContractBounds: the zero Options, which pmd serve uses, give the bounds CONTRACT
-// sections 5 and 9 and docs/api.md ("Limits", "Errors", "Subscribe") name: bodies up to
+// TestContractBounds: the zero Options, which pmd serve uses, give the bounds docs/api.md
+// ("Limits", "Errors", "Subscribe") names: bodies up to
 // 16 MiB, pages up to 4 MiB, 16 MiB buffered for a subscriber and 256 MiB for all of
 // them before one is cut, 100 events a page by default and 1000 at most, 30 s to answer
 // a request, a heartbeat every 15 s on an idle subscription.

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestHealthzOtherMethodsNeedNoToken: /healthz needs no token (CONTRACT section 10), so
+// TestHealthzOtherMethodsNeedNoToken: /healthz needs no token (docs/api.md, "Health"), so
 // another method on it is answered 405 with what it takes, as without --auth, not 401
 // asking for a token that would not help.
 func TestHealthzOtherMethodsNeedNoToken(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 )
 
 // TestHealthzProblemsNeedNoToken: with --auth, /healthz still needs no token, and a
-// degraded store's answer carries its problems whatever the token (CONTRACT.md sections
-// 8 and 10): a probe or an operator without a token learns why, as docs/api.md says.
+// degraded store's answer carries its problems whatever the token (docs/api.md,
+// "Health"): a probe or an operator without a token learns why, as docs/api.md says.
 func TestHealthzProblemsNeedNoToken(t *testing.T) {
 	dir := t.TempDir()
 	opts := pmd.Options{NoSync: true, Logger: quiet()}

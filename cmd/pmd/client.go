@@ -133,7 +133,7 @@ func loneSurrogate(s string) error {
 }
 
 // strictJSON refuses what encoding/json passes over in silence and the API refuses
-// (CONTRACT.md section 9): text that is not valid UTF-8, which it would send on as
+// (docs/api.md, "Strict input"): text that is not valid UTF-8, which it would send on as
 // U+FFFD, and a key given twice in one object, of which it would send only the last. s
 // is known to be valid JSON.
 func strictJSON(s string) error {

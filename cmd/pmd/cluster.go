@@ -31,7 +31,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// clusterFlags are serve's flags for a node of a cluster (CONTRACT.md section 13).
+// clusterFlags are serve's flags for a node of a cluster (docs/cluster.md).
 type clusterFlags struct {
 	nodeID, raftAddr, join string
 	raftAdvertise          string

@@ -17,9 +17,8 @@ import (
 	"github.com/pmd-dev/pmd"
 )
 
-// The promises of `pmd serve` in CONTRACT.md sections 5 and 6 and README.md that the
-// other tests of the daemon leave alone, each against the real binary unless it is a
-// mapping of flags.
+// The promises of `pmd serve` in README.md and docs/api.md that the other tests of the
+// daemon leave alone, each against the real binary unless it is a mapping of flags.
 
 // get fetches url and returns its answer with the body read.
 func get(t *testing.T, url string) (*http.Response, string) {
