@@ -185,7 +185,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 // allocated, then written into exactly those bytes (held.go). A nil frame and no error
 // is a subscription that ends there (cut, or its context done).
 func (s *Server) sseFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, id uint64, byStream, wait bool) ([]byte, error) {
-	decoded, _, err := decodeHeld(ctx, &ev, true)
+	decoded, _, err := decodeHeld(ctx, &ev, byStream, true)
 	if err != nil {
 		return nil, err
 	}

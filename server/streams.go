@@ -163,7 +163,7 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 		var decoded int64
 		ok := true
 		if err == nil {
-			decoded, ok, err = decodeHeld(ctx, &ev, n == 0)
+			decoded, ok, err = decodeHeld(ctx, &ev, withVersion, n == 0)
 		}
 		var ce *pmd.CorruptError
 		if errors.As(err, &ce) && n > 0 {
