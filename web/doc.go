@@ -28,8 +28,10 @@
 //     manager's processes reads the manager's lag before its list, so that a lag of 0
 //     vouches for the list. The parked page follows the records of commands and
 //     subscription events that park, are retried or skipped, and of subscriptions'
-//     failed attempts. A subscription answered with an error says which with the live
-//     badge; a 5xx is asked for again, later each time, a 4xx is not. A hidden tab
+//     failed attempts; a reload of it that fails keeps its list and says it is not
+//     current, as the pages of process managers do. A subscription answered with an
+//     error says which with the live badge; a 5xx is asked for again, later each time,
+//     a 4xx is not. A hidden tab
 //     closes its subscriptions and, shown again, reads its newest events afresh (a
 //     process's timeline resumes from after the last event it had), not every event
 //     written meanwhile: over HTTP/1.1 a browser gives one server six connections for

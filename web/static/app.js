@@ -1670,7 +1670,10 @@
     const from = await endOfLog();
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
     const body = el('div');
-    const reload = () => load().catch((e) => body.replaceChildren(errorBox(e)));
+    // A reload that fails (after an action, or live) keeps the list, paging links and
+    // all, and says it is not current.
+    const stale = notCurrent();
+    const reload = () => stale.reload(load);
     const actions = actor(result, current, reload);
     const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
     const load = async () => {
@@ -1731,7 +1734,7 @@
     if (!current()) return;
     show('parked', el('h1', null, 'Parked'),
       el('p', { class: 'hint' }, 'Commands and subscription events that failed their max_attempts deliveries in a row, and the event each failing subscription is still retrying. Retry delivers one again at once; Skip gives it up for good. Both are recorded, and show in the timeline (a subscription\'s in its stream).'),
-      result, body);
+      result, stale.node, body);
     // What it lists changes with the records written when a command or subscription
     // event parks, is retried or skipped, and when a subscription's attempt fails (the
     // event it is failing on): the page follows them live. A failing event delivered at
