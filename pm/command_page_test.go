@@ -22,14 +22,17 @@ type manyCommands struct {
 	s   *pmd.Store
 	pad int
 	mu  sync.Mutex
-	// tries counts the attempts of each command.
-	tries map[uuid.UUID]int
+	// tries counts the attempts of each command, delivered the commands delivered.
+	tries     map[uuid.UUID]int
+	delivered map[uuid.UUID]bool
+	// all is closed once every command of the ticks appended is delivered (tick).
+	all   chan struct{}
 	ticks int
 }
 
 func startManyCommands(t *testing.T, pad, fails int) *manyCommands {
 	t.Helper()
-	mc := &manyCommands{s: openStore(t, t.TempDir()), pad: pad, tries: map[uuid.UUID]int{}}
+	mc := &manyCommands{s: openStore(t, t.TempDir()), pad: pad, tries: map[uuid.UUID]int{}, delivered: map[uuid.UUID]bool{}}
 	def := pm.Definition[int]{
 		Name: "M", Handles: []string{"Tick"}, ProcessID: pm.DataField("id"),
 		Init:  func(string) int { return 0 },
@@ -46,19 +49,39 @@ func startManyCommands(t *testing.T, pad, fails int) *manyCommands {
 			if c.Key == "1" && mc.tries[c.ID] <= fails {
 				return errors.New("not yet")
 			}
+			mc.delivered[c.ID] = true
+			if mc.all != nil && len(mc.delivered) >= mc.ticks {
+				close(mc.all)
+				mc.all = nil
+			}
 			return nil
 		}})
 	return mc
 }
 
-// tick appends n ticks of process a and waits until the manager has issued and
-// delivered their commands.
+// tick appends n ticks of process a and waits until the manager has delivered the
+// commands of every tick and written their records. WaitIdle alone is not enough: it
+// returns while a command waits for its next retry, and the first command fails fails
+// times, the commands after it waiting behind it.
 func (mc *manyCommands) tick(t *testing.T, n int) {
 	t.Helper()
+	all := make(chan struct{})
+	mc.mu.Lock()
+	mc.ticks += n
+	mc.all = all
+	mc.mu.Unlock()
 	for range n {
 		appendFact(t, mc.s, pmd.Event{Type: "Tick", Data: map[string]any{"id": "a"}})
 	}
-	mc.ticks += n
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	select {
+	case <-all:
+	case <-deadline.C:
+		mc.mu.Lock()
+		defer mc.mu.Unlock()
+		t.Fatalf("after 30 s, %d of the commands of %d ticks are delivered", len(mc.delivered), mc.ticks)
+	}
 	mc.r.idle(t)
 }
 
