@@ -2,10 +2,12 @@ package pm_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +213,69 @@ func TestProcessPageCommands(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestProcessPageEscapedErrors pages a command whose 20 failed attempts have errors of
+// 4 KiB of "<", which JSON writes as 6 bytes each: the page bounded to 64 KiB holds
+// its commands and records in about half of that, as written, not as long as the
+// errors are.
+func TestProcessPageEscapedErrors(t *testing.T) {
+	const fails = 20
+	s := openStore(t, t.TempDir())
+	delivered := make(chan struct{})
+	var tries atomic.Int32
+	def := pm.Definition[int]{
+		Name: "M", Handles: []string{"Tick"}, ProcessID: pm.DataField("id"),
+		Init:   func(string) int { return 0 },
+		Apply:  func(n int, _ pmd.Event) int { return n + 1 },
+		Decide: func(n int) []pm.Command { return []pm.Command{{Type: "Do", Key: fmt.Sprint(n)}} },
+	}
+	r := start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: fails + 1, RetryMin: time.Millisecond, RetryMax: time.Millisecond,
+		Deliver: func(context.Context, pm.Command) error {
+			if tries.Add(1) <= fails {
+				return errors.New(strings.Repeat("<", 4<<10))
+			}
+			close(delivered)
+			return nil
+		}})
+	appendFact(t, s, pmd.Event{Type: "Tick", Data: map[string]any{"id": "a"}})
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	select {
+	case <-delivered:
+	case <-deadline.C:
+		t.Fatal("the command is not delivered after 30 s")
+	}
+	r.idle(t)
+
+	const pageBytes = 64 << 10
+	o := pm.PageOptions{PageBytes: pageBytes}
+	var records int
+	for pages := 0; pages <= fails+1; pages++ {
+		page, err := r.ProcessPage(context.Background(), "a", -1, 10, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Commands) != 1 || len(page.Deliveries) == 0 {
+			t.Fatalf("page %d: %d commands, %d records", pages, len(page.Commands), len(page.Deliveries))
+		}
+		b, err := json.Marshal(struct {
+			Commands   []pm.Command
+			Deliveries []pm.Delivery
+		}{page.Commands, page.Deliveries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > pageBytes/2 {
+			t.Fatalf("page %d: the command and its %d records take %d bytes of JSON, over half the bound %d", pages, len(page.Deliveries), len(b), pageBytes)
+		}
+		records += len(page.Deliveries)
+		if page.CommandInfo[0].AttemptsNext < 0 {
+			break
+		}
+		o.AttemptsFrom = page.CommandInfo[0].AttemptsNext
+	}
+	if records != fails+1 {
+		t.Errorf("the pages show %d records, want %d", records, fails+1)
+	}
 }

@@ -37,8 +37,9 @@ const (
 	attemptOverhead = 100
 )
 
-// attemptSize is about what d takes in JSON.
-func attemptSize(d *Delivery) int { return len(d.Err) + attemptOverhead }
+// attemptSize is about what d takes in JSON: its error as JSON writes it, escaped (a
+// "<" takes 6 bytes), not as long as it is.
+func attemptSize(d *Delivery) int { return jsonSize(d.Err) + attemptOverhead }
 
 // commandPage is the page of the commands of a process that ProcessPage shows.
 type commandPage struct {
