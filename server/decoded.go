@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -11,9 +12,11 @@ import (
 // Events are read undecoded (pmd.ReadOptions.Encoded) and decoded one at a time, once
 // the bytes their decoded data will hold are reserved of the memory budget: decoded,
 // data can take tens of times its stored bytes (a list of small integers, 1 byte each
-// stored, takes 32 as []any; an empty object, 1 byte, takes a map of about 400), and
+// stored, takes 32 as []any; an object of one member, 3 bytes, a map of about 300), and
 // pages, an event's JSON, were counted only once written. Those bytes are given back
-// once the event's JSON is written.
+// once the event's JSON is written. An event whose bound is more than the budget has
+// room for is read as a page that outgrows it is: by the oldest request that holds
+// bytes, which alone may pass the limit (memory.go).
 
 // decodedBytes is an upper bound of the bytes that pmd.DecodeData of b allocates, and
 // that the JSON encoding of it (toJSON's jsonfloat.MarkMap, which copies each map and
@@ -51,13 +54,24 @@ func decodedBytes(b []byte) (int64, error) {
 		}
 	}
 	// A container holds its entries; each decoded value costs what it holds on its
-	// own, counted as it is walked. Maps and lists count twice: MarkMap may copy them.
+	// own, counted as it is walked. An empty map is its header alone; one of up to 8
+	// entries, one group. MarkMap copies the maps and lists that hold a whole float:
+	// their bytes again (copies), counted only when the data holds one (whole).
+	var copies int64
+	whole := false
 	object := func(n int64) {
-		total += 2 * (objectBytes + max(minGroupBytes, n*memberBytes))
+		c := int64(objectBytes)
+		if n > 0 {
+			c += max(minGroupBytes, n*memberBytes)
+		}
+		total += c
+		copies += c
 		pending += 2 * n
 	}
 	array := func(n int64) {
-		total += 2 * (arrayBytes + n*elementBytes)
+		c := arrayBytes + n*elementBytes
+		total += c
+		copies += c
 		pending += n
 	}
 	// A string's bytes are read into the decoder's buffer, grown to the longest (in
@@ -86,6 +100,7 @@ func decodedBytes(b []byte) (int64, error) {
 			object(int64(c & 0x0f))
 		case c <= 0x9f:
 			array(int64(c & 0x0f))
+		case c == 0xa0: // the empty string, no allocation
 		case c <= 0xbf:
 			err = blob(int64(c & 0x1f))
 		case c == 0xc0, c == 0xc2, c == 0xc3: // nil, false, true
@@ -103,7 +118,17 @@ func decodedBytes(b []byte) (int64, error) {
 		case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16, and its type
 			err = blob(int64(1)<<(c-0xd4) + 1)
 			total += 2 * extBytes
-		case c >= 0xca && c <= 0xd3: // float, uint and int of 8 to 64 bits
+		case c == 0xca, c == 0xcb: // float 32, 64
+			var p []byte
+			if p, err = need(lengthBytes(c)); err == nil {
+				f := float64(math.Float32frombits(binary.BigEndian.Uint32(p)))
+				if c == 0xcb {
+					f = math.Float64frombits(binary.BigEndian.Uint64(p))
+				}
+				whole = whole || f == math.Trunc(f) && math.Abs(f) < 1e21
+			}
+			total += numberBytes
+		case c >= 0xcc && c <= 0xd3: // uint and int of 8 to 64 bits
 			_, err = need(lengthBytes(c))
 			total += numberBytes
 		case c == 0xdc, c == 0xdd:
@@ -122,6 +147,9 @@ func decodedBytes(b []byte) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+	}
+	if whole {
+		total += copies
 	}
 	return total + 6*(64+longest+longest/8), nil
 }
