@@ -279,3 +279,48 @@ func TestProcessPageEscapedErrors(t *testing.T) {
 		t.Errorf("the pages show %d records, want %d", records, fails+1)
 	}
 }
+
+// TestProcessPageCommandsNotAttempted pages, bounded in bytes, through commands no
+// attempt was made to deliver (the manager has no Deliver handler): the commands alone
+// fill the page, about half the bound of them.
+func TestProcessPageCommandsNotAttempted(t *testing.T) {
+	const pad, ticks = 300, 60
+	s := openStore(t, t.TempDir())
+	def := pm.Definition[int]{
+		Name: "M", Handles: []string{"Tick"}, ProcessID: pm.DataField("id"),
+		Init:  func(string) int { return 0 },
+		Apply: func(n int, _ pmd.Event) int { return n + 1 },
+		Decide: func(n int) []pm.Command {
+			return []pm.Command{{Type: "Do", Key: fmt.Sprint(n), Data: map[string]any{"pad": strings.Repeat("x", pad)}}}
+		},
+	}
+	r := start(t, s, def, pm.Options{SnapshotEvery: -1})
+	for range ticks {
+		appendFact(t, s, pmd.Event{Type: "Tick", Data: map[string]any{"id": "a"}})
+	}
+	r.idle(t)
+
+	const pageBytes = 8 << 10
+	o := pm.PageOptions{PageBytes: pageBytes}
+	shown, pages := 0, 0
+	for ; ; pages++ {
+		page, err := r.ProcessPage(context.Background(), "a", -1, 10, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Commands) == 0 || len(page.Deliveries) != 0 {
+			t.Fatalf("page %d: %d commands, %d records", pages, len(page.Commands), len(page.Deliveries))
+		}
+		if data := len(page.Commands) * pad; len(page.Commands) > 1 && data > pageBytes/2 {
+			t.Fatalf("page %d: %d commands with %d bytes of data, over half the bound %d", pages, len(page.Commands), data, pageBytes)
+		}
+		shown += len(page.Commands)
+		if page.CommandsNext < 0 {
+			break
+		}
+		o.CommandsFrom = page.CommandsNext
+	}
+	if shown != ticks || pages < 2 {
+		t.Errorf("%d pages show %d commands, want %d on more than one", pages+1, shown, ticks)
+	}
+}
