@@ -213,6 +213,26 @@ func TestProcessRoutes(t *testing.T) {
 	}
 }
 
+// overLimitParked is fakeProcesses whose Parked answers every parked command, whatever
+// the limit asked for: a broken implementation.
+type overLimitParked struct{ fakeProcesses }
+
+func (f *overLimitParked) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
+	q.Limit = 1000
+	return f.fakeProcesses.Parked(ctx, name, q)
+}
+
+// TestParkedOverLimit: a Processes answering more parked commands than ?limit= asks
+// for has the route cut them to the limit, next being the first it left out.
+func TestParkedOverLimit(t *testing.T) {
+	e := newEnv(t, Options{Processes: &overLimitParked{}})
+	r := e.do("GET", "/v1/processes/M/parked?limit=1", nil).must(t, http.StatusOK)
+	list, _ := r.body["parked"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != parkedA || r.body["next"] != num(20) || r.body["total"] != num(2) {
+		t.Fatalf("parked, limit 1, from a Processes answering 2: %s, want %s alone and next 20", r.raw, parkedA)
+	}
+}
+
 // TestParkedRetrySkip: the parked list of a manager, paged by limit, and retry and
 // skip of a command by its process and id, each refused by name when it cannot be done.
 func TestParkedRetrySkip(t *testing.T) {
