@@ -21,14 +21,25 @@ import (
 // decodedBytes is an upper bound of the bytes that pmd.DecodeData of b allocates, and
 // that the JSON encoding of it (toJSON's jsonfloat.MarkMap, which copies each map and
 // list holding a whole float) adds, by the cost model of parsed values (decode.go),
-// found without decoding: a walk of b's msgpack, in constant memory
+// found without decoding: a walk of b's msgpack, in memory of its nesting depth
 // (TestDecodedBytesBoundsDecoding).
 func decodedBytes(b []byte) (int64, error) {
 	if len(b) == 0 {
 		return objectBytes + minGroupBytes, nil
 	}
 	var total int64
-	pending := int64(1) // values still to walk
+	// open are the containers being walked, innermost last: the values each has
+	// still to walk, and whether it is a map, whose keys are the values walked at an
+	// even count left.
+	type container struct {
+		left  int64
+		isMap bool
+	}
+	open := []container{{left: 1}}
+	// A key neither str nor bin makes pmd.DecodeData decode the data twice (the plain
+	// decode fails on it, internal/engine.DecodeMap), each such key then printed into
+	// a string (keyBytes).
+	anyKeys := int64(0)
 	i := 0
 	// need returns the n bytes at i, moving past them.
 	need := func(n int) ([]byte, error) {
@@ -66,13 +77,13 @@ func decodedBytes(b []byte) (int64, error) {
 		}
 		total += c
 		copies += c
-		pending += 2 * n
+		open = append(open, container{left: 2 * n, isMap: true})
 	}
 	array := func(n int64) {
 		c := arrayBytes + n*elementBytes
 		total += c
 		copies += c
-		pending += n
+		open = append(open, container{left: n})
 	}
 	// A string's bytes are read into the decoder's buffer, grown to the longest (in
 	// steps of 1 MiB past 1 MiB, each a new buffer a quarter larger: up to six times
@@ -87,11 +98,20 @@ func decodedBytes(b []byte) (int64, error) {
 		longest = max(longest, n)
 		return nil
 	}
-	for pending > 0 {
-		pending--
+	for len(open) > 0 {
+		top := &open[len(open)-1]
+		if top.left == 0 {
+			open = open[:len(open)-1]
+			continue
+		}
+		key := top.isMap && top.left%2 == 0
+		top.left--
 		p, err := need(1)
 		if err != nil {
 			return 0, err
+		}
+		if c := p[0]; key && !(c >= 0xa0 && c <= 0xbf || c >= 0xc4 && c <= 0xc6 || c >= 0xd9 && c <= 0xdb) {
+			anyKeys++
 		}
 		switch c := p[0]; {
 		case c <= 0x7f || c >= 0xe0: // fixint
@@ -151,6 +171,9 @@ func decodedBytes(b []byte) (int64, error) {
 	if whole {
 		total += copies
 	}
+	if anyKeys > 0 {
+		total = 2*total + anyKeys*keyBytes
+	}
 	return total + 6*(64+longest+longest/8), nil
 }
 
@@ -168,6 +191,10 @@ func lengthBytes(c byte) int {
 		return 8
 	}
 }
+
+// keyBytes is what printing a key that is not a string takes (fmt.Sprint): its string
+// and header, and the boxing of the value printed.
+const keyBytes = 64
 
 // extBytes is what a msgpack extension decodes to beside its bytes (a time.Time).
 const extBytes = 48

@@ -49,29 +49,39 @@ func decodedShapes() map[string]map[string]any {
 		nestedMaps = map[string]any{"a": nestedMaps}
 	}
 	return map[string]map[string]any{
-		"small integers":      {"l": repeated(n, func(int) any { return int64(0) })},
-		"large integers":      {"l": repeated(n, func(i int) any { return int64(i) << 40 })},
-		"unsigned":            {"l": repeated(n, func(i int) any { return uint64(1)<<63 + uint64(i) })},
-		"empty objects":       {"l": repeated(n, func(int) any { return map[string]any{} })},
-		"small objects":       {"l": repeated(n, func(i int) any { return map[string]any{"a": i % 2} })},
-		"whole floats":        {"l": repeated(n, func(int) any { return float64(2) })},
-		"whole floats inside": {"l": repeated(n, func(int) any { return map[string]any{"f": 3.0, "g": []any{1.0}} })},
-		"float32s":            {"l": repeated(n, func(int) any { return float32(2) })},
-		"fractions":           {"l": repeated(n, func(int) any { return 2.5 })},
-		"empty strings":       {"l": repeated(n, func(int) any { return "" })},
-		"short strings":       {"l": repeated(n, func(int) any { return "x" })},
-		"strings of 17":       {"l": repeated(n, func(int) any { return strings.Repeat("y", 17) })},
-		"empty lists":         {"l": repeated(n, func(int) any { return []any{} })},
-		"nulls and booleans":  {"l": repeated(n, func(i int) any { return []any{nil, true, false}[i%3] })},
-		"bytes":               {"l": repeated(n, func(int) any { return []byte("ab") })},
-		"times":               {"l": repeated(n, func(i int) any { return time.Unix(int64(i), 7).UTC() })},
-		"many keys":           keys,
-		"one long string":     {"s": strings.Repeat("z", 1<<20)},
-		"one of 5 MiB":        {"s": strings.Repeat("z", 5<<20), "b": []byte(strings.Repeat("b", 3<<20))},
-		"strings growing":     {"l": repeated(400, func(i int) any { return strings.Repeat("g", i*100) })},
-		"nested lists":        {"l": nested},
-		"nested objects":      {"m": nestedMaps},
-		"keys not strings":    {"m": map[int]int{1: 2, 3: 4}, "l": repeated(n, func(int) any { return map[string]any{} })},
+		"small integers":        {"l": repeated(n, func(int) any { return int64(0) })},
+		"large integers":        {"l": repeated(n, func(i int) any { return int64(i) << 40 })},
+		"unsigned":              {"l": repeated(n, func(i int) any { return uint64(1)<<63 + uint64(i) })},
+		"empty objects":         {"l": repeated(n, func(int) any { return map[string]any{} })},
+		"small objects":         {"l": repeated(n, func(i int) any { return map[string]any{"a": i % 2} })},
+		"whole floats":          {"l": repeated(n, func(int) any { return float64(2) })},
+		"whole floats inside":   {"l": repeated(n, func(int) any { return map[string]any{"f": 3.0, "g": []any{1.0}} })},
+		"float32s":              {"l": repeated(n, func(int) any { return float32(2) })},
+		"fractions":             {"l": repeated(n, func(int) any { return 2.5 })},
+		"empty strings":         {"l": repeated(n, func(int) any { return "" })},
+		"short strings":         {"l": repeated(n, func(int) any { return "x" })},
+		"strings of 17":         {"l": repeated(n, func(int) any { return strings.Repeat("y", 17) })},
+		"empty lists":           {"l": repeated(n, func(int) any { return []any{} })},
+		"nulls and booleans":    {"l": repeated(n, func(i int) any { return []any{nil, true, false}[i%3] })},
+		"bytes":                 {"l": repeated(n, func(int) any { return []byte("ab") })},
+		"times":                 {"l": repeated(n, func(i int) any { return time.Unix(int64(i), 7).UTC() })},
+		"many keys":             keys,
+		"one long string":       {"s": strings.Repeat("z", 1<<20)},
+		"one of 5 MiB":          {"s": strings.Repeat("z", 5<<20), "b": []byte(strings.Repeat("b", 3<<20))},
+		"strings growing":       {"l": repeated(400, func(i int) any { return strings.Repeat("g", i*100) })},
+		"nested lists":          {"l": nested},
+		"nested objects":        {"m": nestedMaps},
+		"keys not strings":      {"m": map[int]int{1: 2, 3: 4}, "l": repeated(n, func(int) any { return map[string]any{} })},
+		"keys not strings last": {"l": append(repeated(100, func(int) any { return strings.Repeat("k", 10<<10) }), map[int]int{1: 2})},
+		"many keys not strings": {"m": func() map[int]int {
+			m := map[int]int{}
+			for i := range n {
+				m[i] = i
+			}
+			return m
+		}()},
+		"floats in objects": {"l": repeated(n, func(int) any { return map[string]any{"f": 1.0} })},
+		"one of 9 MiB":      {"s": strings.Repeat("n", 9<<20)},
 	}
 }
 
