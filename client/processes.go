@@ -89,7 +89,8 @@ type ProcessSummary struct {
 	Parked       int        `json:"parked"` // its parked commands
 	// Damaged counts the damaged records of its stream passed over to list it
 	// (Process.Damaged): since its newest snapshot, and the command records that
-	// snapshot lists.
+	// snapshot lists, every one of them (Process.Damaged lists those of its page of
+	// commands only).
 	Damaged int `json:"damaged"`
 	// Panic, when not "", says that the definition panicked for it (Process.Panic).
 	Panic string `json:"panic"`
@@ -198,7 +199,8 @@ type Process struct {
 	Snapshot *ProcessSnapshot `json:"snapshot"`
 	// Damaged lists, in order, the versions of the damaged records of its stream the
 	// daemon passed over until a repair (they are missing from Events, and a command
-	// one held from Commands); empty when there is none.
+	// one held from Commands): of the command records, only those of the page of
+	// commands (CommandsNext); empty when there is none.
 	Damaged []int64 `json:"damaged"`
 	// Panic, when not "", says that the definition panicked for the process: the
 	// daemon holds it until it starts again, and State is the state before the panic.
@@ -355,7 +357,9 @@ type Deadline struct {
 }
 
 // Process reads one process of the process manager called name, with the newest page
-// of its events (Older says whether there are more: see ReadProcess). An unknown
+// of its events (Older says whether there are more: see ReadProcess) and the first page
+// of its commands, each with its first delivery records (CommandsNext and each
+// command's AttemptsNext say whether there are more: see ReadProcess). An unknown
 // manager or process fails with ErrNotFound.
 func (c *Client) Process(ctx context.Context, name, id string) (Process, error) {
 	return c.ReadProcess(ctx, name, id, ProcessOptions{})

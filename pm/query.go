@@ -30,12 +30,12 @@ type ProcessSummary struct {
 	Panic string
 	// Damaged counts the damaged records of its stream the fold passed over
 	// (Process.Damaged) since its newest snapshot, and the damaged command records
-	// that snapshot lists as issued, which Commands leaves out, as ProcessPage does,
-	// once the store knows of damage (Store.Problems: the scrub after Open, or any
-	// read that met it); before that, List reads no command record the snapshot
-	// covers, and counts one damaged since as a command. List reads them too when
-	// Problems reports something else (a full disk, a damaged index, writes stopped),
-	// for the same counts.
+	// that snapshot lists as issued, which Commands leaves out, as ProcessPage does
+	// (whose Damaged lists only those of its page of commands), once the store knows of
+	// damage (Store.Problems: the scrub after Open, or any read that met it); before
+	// that, List reads no command record the snapshot covers, and counts one damaged
+	// since as a command. List reads them too when Problems reports something else (a
+	// full disk, a damaged index, writes stopped), for the same counts.
 	Damaged int
 }
 
@@ -195,8 +195,11 @@ func (m *Manager) replay(ctx context.Context, id string, states *[]any) (p proc,
 // next page of them starts. Snapshot says which snapshot State was folded from; Older,
 // where the next page (to the past) ends. It reads the page, the events after the
 // newest snapshot, one command record per command of its page and the deliveries
-// stream, never the whole stream, and holds only what it shows. A process the manager
-// holds at its first event is shown as Process shows it.
+// stream, never the whole stream, and holds only what it shows: each page of commands
+// sorts the versions of every command issued and reads the whole deliveries stream, so
+// paging through N commands, c a page, reads it N/c times. Damaged lists the damaged
+// command records of the page of commands only. A process the manager holds at its
+// first event is shown as Process shows it.
 func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limit int, opts ...PageOptions) (Process, error) {
 	if limit <= 0 {
 		limit = 100

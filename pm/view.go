@@ -69,7 +69,9 @@ type Process struct {
 	// from Deadlines, while a deadline whose DeadlineFired or DeadlineCancelled record
 	// is damaged is still in Deadlines, as pending, and Status is what the other
 	// records make it. Run stops at such a record until the repair (see the package
-	// doc).
+	// doc). Of ProcessPage, it lists the damaged command records of its page of
+	// commands only (PageOptions.CommandsFrom, CommandsLimit): one of another page is
+	// listed with that page; ProcessSummary.Damaged counts every one.
 	Damaged []int64
 	// Panic, when not "", says that a callback of the definition panicked for the
 	// process (PanicError), in this fold or in the running manager, which holds the
