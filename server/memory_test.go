@@ -338,3 +338,31 @@ func TestMemoryBudgetClientGone(t *testing.T) {
 		until(c.name+", after the client went", func(h int64) bool { return h == 0 })
 	}
 }
+
+// TestMemoryBudgetGiveAllLosesPlace: a request that gave back all it held loses its
+// place among the holders: another that then takes past the limit is the oldest, and
+// the first, taking again, must fit within the limit like any other (or wait). Had it
+// kept its place, it would still be the oldest and pass the limit too, so the bytes
+// beyond it were no longer one request's.
+func TestMemoryBudgetGiveAllLosesPlace(t *testing.T) {
+	b := newMemoryBudget(100)
+	a, other := &reservation{}, &reservation{}
+	if ok, _ := b.tryTake(a, 50); !ok {
+		t.Fatal("a could not take 50 of a free budget of 100")
+	}
+	b.give(a, 50)
+	if ok, _ := b.tryTake(other, 150); !ok {
+		t.Fatal("the only holder could not pass the limit")
+	}
+	if ok, _ := b.tryTake(a, 10); ok {
+		t.Fatalf("a took 10 more with %d held of a limit of 100: it kept the place of the oldest after giving all back", b.Held()-10)
+	}
+	b.release(other)
+	if ok, _ := b.tryTake(a, 10); !ok {
+		t.Fatal("a could not take 10 of a free budget")
+	}
+	b.release(a)
+	if h := b.Held(); h != 0 {
+		t.Fatalf("%d bytes held after both released", h)
+	}
+}
