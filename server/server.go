@@ -99,7 +99,10 @@ type Options struct {
 	// reserves its bytes as they arrive, not its whole Content-Length at once. The
 	// oldest request holding bytes may always take more, so requests never wait on each
 	// other for ever; the bytes held may exceed the budget by what that one request
-	// holds (a body and its values, or a page or answer). The budget is at least MaxBody +
+	// holds (a body and its values, a page or answer, or the bound of the decoded data
+	// of one event, which may be more than the whole budget). A subscription that cannot
+	// get the bytes of an event's decoded data ends with an unavailable error event.
+	// The budget is at least MaxBody +
 	// PageBytes, so that the largest body always fits.
 	MemoryBudget int64
 }
