@@ -28,18 +28,22 @@ type accessFlags struct {
 	// allowOrigin and allowHost are comma-separated lists (strings keep serveConfig
 	// comparable).
 	allowOrigin, allowHost string
-	// authFrom, tlsCertFrom, tlsKeyFrom and tlsCAFrom name where each file was given,
-	// its flag or the environment variable that set it (setFrom), for errors: the
-	// command line of a service does not show its environment.
+	// authFrom, tlsCertFrom, tlsKeyFrom, tlsCAFrom, allowOriginFrom and allowHostFrom
+	// name where each file or list was given, its flag or the environment variable that
+	// set it (setFrom), for errors: the command line of a service does not show its
+	// environment.
 	authFrom, tlsCertFrom, tlsKeyFrom, tlsCAFrom string
+	allowOriginFrom, allowHostFrom               string
 }
 
-// setFrom names where each file was given, with serveFlags' named.
+// setFrom names where each file and list was given, with serveFlags' named.
 func (a *accessFlags) setFrom(named func(flag, env string) string) {
 	a.authFrom = named("auth", "PMD_AUTH")
 	a.tlsCertFrom = named("tls-cert", "PMD_TLS_CERT")
 	a.tlsKeyFrom = named("tls-key", "PMD_TLS_KEY")
 	a.tlsCAFrom = named("tls-ca", "PMD_TLS_CA")
+	a.allowOriginFrom = named("allow-origin", "PMD_ALLOW_ORIGIN")
+	a.allowHostFrom = named("allow-host", "PMD_ALLOW_HOST")
 }
 
 func (a *accessFlags) register(fs *flag.FlagSet) error {
@@ -85,47 +89,49 @@ func (a *accessFlags) check() error {
 		return &usageError{a.tlsCertFrom + " and " + a.tlsKeyFrom + " go together"}
 	}
 	for _, o := range splitList(a.allowOrigin) {
-		if err := checkOrigin(o); err != nil {
+		if err := checkOrigin(a.allowOriginFrom, o); err != nil {
 			return err
 		}
 	}
 	for _, h := range splitList(a.allowHost) {
-		if err := checkHost(h); err != nil {
+		if err := checkHost(a.allowHostFrom, h); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkOrigin refuses an --allow-origin no browser sends, which would never match.
-func checkOrigin(o string) error {
+// checkOrigin refuses an --allow-origin no browser sends, which would never match;
+// from names where it was given (--allow-origin or PMD_ALLOW_ORIGIN).
+func checkOrigin(from, o string) error {
 	scheme, hostPort, ok := strings.Cut(o, "://")
 	if !ok || scheme != "http" && scheme != "https" || hostPort == "" || strings.Contains(hostPort, "/") {
-		return &usageError{fmt.Sprintf("--allow-origin %q: want scheme://host[:port], as a browser sends it in Origin", o)}
+		return &usageError{fmt.Sprintf("%s %q: want scheme://host[:port], as a browser sends it in Origin", from, o)}
 	}
 	if strings.Contains(hostPort, "*") {
-		return &usageError{fmt.Sprintf("--allow-origin %q: an origin is matched exactly, without wildcards: give each one", o)}
+		return &usageError{fmt.Sprintf("%s %q: an origin is matched exactly, without wildcards: give each one", from, o)}
 	}
 	if _, port, err := net.SplitHostPort(hostPort); err == nil && (scheme == "https" && port == "443" || scheme == "http" && port == "80") {
-		return &usageError{fmt.Sprintf("--allow-origin %q: browsers leave the default port out of Origin: give %s://%s", o, scheme, strings.TrimSuffix(hostPort, ":"+port))}
+		return &usageError{fmt.Sprintf("%s %q: browsers leave the default port out of Origin: give %s://%s", from, o, scheme, strings.TrimSuffix(hostPort, ":"+port))}
 	}
 	return nil
 }
 
 // checkHost refuses an --allow-host that would never match a request's Host name: one
 // with a scheme, a path or a port (the name is matched whatever the port), an IP address
-// (always served) or a wildcard other than a leading "*." label.
-func checkHost(h string) error {
+// (always served) or a wildcard other than a leading "*." label; from names where it
+// was given (--allow-host or PMD_ALLOW_HOST).
+func checkHost(from, h string) error {
 	name := strings.TrimPrefix(h, "*.")
 	switch {
 	case strings.Contains(h, "://") || strings.Contains(h, "/"):
-		return &usageError{fmt.Sprintf("--allow-host %q: give a host name only, such as pmd.example.com, without a scheme or a path", h)}
+		return &usageError{fmt.Sprintf("%s %q: give a host name only, such as pmd.example.com, without a scheme or a path", from, h)}
 	case net.ParseIP(strings.Trim(h, "[]")) != nil:
-		return &usageError{fmt.Sprintf("--allow-host %q: IP addresses are always served; give host names only", h)}
+		return &usageError{fmt.Sprintf("%s %q: IP addresses are always served; give host names only", from, h)}
 	case strings.Contains(h, ":"):
-		return &usageError{fmt.Sprintf("--allow-host %q: give the name without a port: it is served on every port pmd listens on", h)}
+		return &usageError{fmt.Sprintf("%s %q: give the name without a port: it is served on every port pmd listens on", from, h)}
 	case strings.Contains(name, "*") || name == "":
-		return &usageError{fmt.Sprintf("--allow-host %q: the only wildcard is a leading \"*.\", one label under a domain, as in *.example.com", h)}
+		return &usageError{fmt.Sprintf("%s %q: the only wildcard is a leading \"*.\", one label under a domain, as in *.example.com", from, h)}
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ func TestAllowFlagsThatNeverMatch(t *testing.T) {
 		{accessFlags{allowOrigin: "dash.example"}, "want scheme://host[:port]"},
 		{accessFlags{allowOrigin: "https://"}, "want scheme://host[:port]"},
 	} {
+		tt.flags.setFrom(func(flag, _ string) string { return "--" + flag })
 		err := tt.flags.check()
 		switch {
 		case tt.want == "" && err != nil:

@@ -606,4 +606,9 @@ func TestClientTLSCA(t *testing.T) {
 	if code, _, stderr := runPMD(t, context.Background(), "--addr", ts.URL, "--tls-ca", filepath.Join(t.TempDir(), "none.pem"), "streams"); code != exitTrouble || !strings.Contains(stderr, "--tls-ca: open ") {
 		t.Fatalf("a missing CA file: exit %d, stderr %q", code, stderr)
 	}
+	// A CA file that PMD_TLS_CA gave is named by it: the command line does not show it.
+	t.Setenv("PMD_TLS_CA", filepath.Join(t.TempDir(), "none.pem"))
+	if code, _, stderr := runPMD(t, context.Background(), "--addr", ts.URL, "streams"); code != exitTrouble || !strings.Contains(stderr, "PMD_TLS_CA: open ") {
+		t.Fatalf("a missing CA file of PMD_TLS_CA: exit %d, stderr %q", code, stderr)
+	}
 }

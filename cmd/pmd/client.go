@@ -21,12 +21,16 @@ import (
 	"github.com/pmd-dev/pmd/internal/jsonfloat"
 	"github.com/pmd-dev/pmd/internal/redact"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // globals are the root's flags that every command talking to a daemon uses.
 type globals struct {
 	addr, token string
 	tlsCA       string // PEM file of the CAs trusted for an https daemon; "" is the system's
+	// tlsCAFlag is the root's --tls-ca, Changed when the command line gave it: a CA
+	// file that PMD_TLS_CA gave is named by the variable, as main's doc promises.
+	tlsCAFlag *pflag.Flag
 }
 
 // again is what a command printed for the user to run next (the next page, a retry)
@@ -48,7 +52,11 @@ func (g *globals) again() string {
 func (g *globals) client() (*client.Client, error) {
 	opts := []client.Option{client.WithToken(g.token)}
 	if g.tlsCA != "" {
-		cfg, err := clientTLS("--tls-ca", g.tlsCA)
+		from := "--tls-ca"
+		if g.tlsCAFlag != nil && !g.tlsCAFlag.Changed {
+			from = "PMD_TLS_CA"
+		}
+		cfg, err := clientTLS(from, g.tlsCA)
 		if err != nil {
 			return nil, err
 		}

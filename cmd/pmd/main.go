@@ -165,6 +165,7 @@ could not run (daemon unreachable, store in use, a file it needs unreadable).`,
 	// The help prints a flag's default: not the token PMD_TOKEN gave it.
 	pf.Lookup("token").DefValue = ""
 	pf.StringVar(&g.tlsCA, "tls-ca", envString("PMD_TLS_CA", ""), "trust the PEM certificates in this file, instead of the system's roots, for an https daemon (env PMD_TLS_CA)")
+	g.tlsCAFlag = pf.Lookup("tls-ca")
 
 	root.AddGroup(&cobra.Group{ID: "daemon", Title: "The daemon and its data directory:"},
 		&cobra.Group{ID: "client", Title: "Talking to a running daemon:"})
