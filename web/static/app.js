@@ -1749,8 +1749,10 @@
   // searchPage finds what q names: an event by id (shown at once), streams whose names
   // start with q, and processes of id q, and says so when there is nothing. What the
   // tab's token may not look at (403: a token limited to streams may not look events up
-  // by id, nor list the streams of a prefix outside its own) is said in its place, and
-  // the rest shown: the search is not given up to Not allowed.
+  // by id, list the streams of a prefix outside its own, nor list the process managers)
+  // is said in its place, and the rest shown: the search is not given up to Not allowed.
+  // The process managers are asked here, not of managers(), which takes a refusal for
+  // none: the page would say no process manager has a process of the id.
   async function searchPage({ params }, current) {
     const q = (params.get('q') || '').trim();
     document.getElementById('search').value = q;
@@ -1774,7 +1776,11 @@
       if (e.status !== 403) throw e;
       notAllowed.push(refusal('streams-not-allowed', `Streams whose names start with “${q}”`, e));
       return { streams: [], next: null };
-    }), managers()]);
+    }), api('processes').then((r) => r.processes.map((m) => m.name), (e) => {
+      if (e.status !== 403) throw e;
+      notAllowed.push(refusal('processes-not-allowed', 'Processes of this id', e));
+      return [];
+    })]);
     // A process of id parked cannot be read: that address is the parked commands; nor
     // one of id . or .. (dotSegment).
     const processes = q === 'parked' || dotSegment(q) ? [] : (await Promise.all(names.filter((name) => !dotSegment(name)).map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
