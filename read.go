@@ -508,46 +508,30 @@ func (s *Store) readEventAs(pos uint64, encoded bool) (Event, error) {
 }
 
 func (s *Store) toEvent(r *pmdlog.Record, encoded bool) (Event, error) {
-	if r.Erased || s.idx.Erased(r.Event.Stream, r.Event.Version) {
-		return Event{
-			ID:        r.Event.ID,
-			Type:      r.Event.Type,
-			Timestamp: time.Unix(0, r.Event.Timestamp).UTC(),
-			Position:  r.Position,
-			Stream:    r.Event.Stream,
-			Version:   r.Event.Version,
-			Erased:    true,
-		}, nil
-	}
-	if encoded {
-		return Event{
-			ID:        r.Event.ID,
-			Type:      r.Event.Type,
-			Timestamp: time.Unix(0, r.Event.Timestamp).UTC(),
-			Position:  r.Position,
-			Stream:    r.Event.Stream,
-			Version:   r.Event.Version,
-			encoded:   [2][]byte{r.Event.Data, r.Event.Metadata},
-		}, nil
-	}
-	data, err := decodeMap(r.Event.Data)
-	if err != nil {
-		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("data: %w", err)}
-	}
-	meta, err := decodeMap(r.Event.Metadata)
-	if err != nil {
-		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("metadata: %w", err)}
-	}
-	return Event{
+	ev := Event{
 		ID:        r.Event.ID,
 		Type:      r.Event.Type,
-		Data:      data,
-		Metadata:  meta,
 		Timestamp: time.Unix(0, r.Event.Timestamp).UTC(),
 		Position:  r.Position,
 		Stream:    r.Event.Stream,
 		Version:   r.Event.Version,
-	}, nil
+	}
+	switch {
+	case r.Erased || s.idx.Erased(r.Event.Stream, r.Event.Version):
+		ev.Erased = true
+		return ev, nil
+	case encoded:
+		ev.encoded = [2][]byte{r.Event.Data, r.Event.Metadata}
+		return ev, nil
+	}
+	var err error
+	if ev.Data, err = decodeMap(r.Event.Data); err != nil {
+		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("data: %w", err)}
+	}
+	if ev.Metadata, err = decodeMap(r.Event.Metadata); err != nil {
+		return Event{}, &CorruptError{Position: r.Position, Cause: fmt.Errorf("metadata: %w", err)}
+	}
+	return ev, nil
 }
 
 // storeErr turns an error of the log or the index into the store's: ErrClosed once the
