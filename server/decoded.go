@@ -171,10 +171,11 @@ func decodedBytes(b []byte) (int64, error) {
 	if whole {
 		total += copies
 	}
+	total += 6 * (64 + longest + longest/8)
 	if anyKeys > 0 {
-		total = 2*total + anyKeys*keyBytes
+		total = 2*total + anyKeys*keyBytes // each decode grows a buffer of its own
 	}
-	return total + 6*(64+longest+longest/8), nil
+	return total, nil
 }
 
 // lengthBytes is the size of what follows msgpack code c: the length of a str, bin,

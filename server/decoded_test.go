@@ -80,8 +80,9 @@ func decodedShapes() map[string]map[string]any {
 			}
 			return m
 		}()},
-		"floats in objects": {"l": repeated(n, func(int) any { return map[string]any{"f": 1.0} })},
-		"one of 9 MiB":      {"s": strings.Repeat("n", 9<<20)},
+		"floats in objects":                {"l": repeated(n, func(int) any { return map[string]any{"f": 1.0} })},
+		"one of 9 MiB":                     {"s": strings.Repeat("n", 9<<20)},
+		"one of 9 MiB, a key not a string": {"l": []any{strings.Repeat("n", 9<<20), map[int]int{1: 2}}},
 	}
 }
 
@@ -112,7 +113,10 @@ func TestDecodedBytesBoundsDecoding(t *testing.T) {
 			if int64(took) > bound {
 				t.Errorf("decoding %d stored bytes took %d bytes, more than decodedBytes's %d", len(enc), took, bound)
 			}
-			if bound > 3*int64(took) {
+			// Past 1 MiB what a decode allocates depends on the buffer of the decoder
+			// msgpack's pool hands it (what decoded before), which the bound assumes
+			// grown from nothing.
+			if len(enc) < 1<<20 && bound > 3*int64(took) {
 				t.Errorf("decoding %d stored bytes took %d bytes, decodedBytes's %d is more than 3 times that", len(enc), took, bound)
 			}
 			t.Logf("%d stored bytes, %d decoded, bound %d (%.1fx)", len(enc), took, bound, float64(bound)/float64(max(took, 1)))
