@@ -205,18 +205,18 @@ const extBytes = 48
 // them when the budget is full (reservation.grow). ok is false when not waiting and the
 // budget has no room now. held is what was reserved, the event's encoded bytes with
 // it, which the caller gives back (reservation.give) once done with the event. Data that
-// does not decode is a *pmd.CorruptError naming the event's position, and its version
-// and stream when byStream (a read or subscription of one stream), as the store names
-// a damaged record of the stream being read (pmd.CorruptError.Stream).
-func decodeHeld(ctx context.Context, ev *pmd.Event, byStream, wait bool) (held int64, ok bool, err error) {
+// does not decode is a *pmd.CorruptError naming the event's position, and with stream
+// set (a read or subscription of that one stream) its version there and stream, as the
+// store names a damaged record of the stream being read (pmd.CorruptError.Stream).
+func decodeHeld(ctx context.Context, ev *pmd.Event, stream string, wait bool) (held int64, ok bool, err error) {
 	data, meta := ev.Encoded()
 	if ev.Erased {
 		return 0, true, nil
 	}
 	corrupt := func(what string, err error) error {
 		ce := &pmd.CorruptError{Position: ev.Position, Version: ev.Version, Cause: fmt.Errorf("%s: %w", what, err)}
-		if byStream {
-			ce.Stream = ev.Stream
+		if stream != "" {
+			ce.Stream = stream // the stream read, which names Version: a link's, not its event's
 		}
 		return ce
 	}

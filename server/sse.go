@@ -68,6 +68,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 		opts.From = n + 1
 	}
 	byStream := opts.Stream != "" && opts.Stream != pmd.All
+	readStream := "" // the stream followed, by version
+	if byStream {
+		readStream = opts.Stream
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -119,7 +123,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 			if byStream {
 				id = ev.Version
 			}
-			frame, err := s.sseFrame(ctx, queue, ev, id, byStream, ev.Position <= start)
+			frame, err := s.sseFrame(ctx, queue, ev, id, readStream, ev.Position <= start)
 			if err != nil {
 				queue.finish(err)
 				return
@@ -184,8 +188,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 // frame is written, and the frame's bytes counted by the queue (reserve) before they are
 // allocated, then written into exactly those bytes (held.go). A nil frame and no error
 // is a subscription that ends there (cut, or its context done).
-func (s *Server) sseFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, id uint64, byStream, wait bool) ([]byte, error) {
-	decoded, _, err := decodeHeld(ctx, &ev, byStream, true)
+func (s *Server) sseFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, id uint64, stream string, wait bool) ([]byte, error) {
+	byStream := stream != ""
+	decoded, _, err := decodeHeld(ctx, &ev, stream, true)
 	if err != nil {
 		return nil, err
 	}

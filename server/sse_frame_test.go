@@ -58,7 +58,7 @@ func TestSSEFrameCountedBeforeItIsMade(t *testing.T) {
 
 	var held atomic.Int64
 	q := newSendQueue(len(want)+10, &held, 1<<20)
-	frame, err := srv.sseFrame(ctx, q, ev, ev.Position, false, false)
+	frame, err := srv.sseFrame(ctx, q, ev, ev.Position, "", false)
 	if err != nil || string(frame) != want || cap(frame) != len(want) {
 		t.Fatalf("frame %q (capacity %d), %v; want %q, in as many bytes", frame, cap(frame), err, want)
 	}
@@ -69,7 +69,7 @@ func TestSSEFrameCountedBeforeItIsMade(t *testing.T) {
 	// The queue has a frame waiting and no room for another: the live event cuts the
 	// subscriber, its frame not made.
 	made.Store(0)
-	if frame, err := srv.sseFrame(ctx, q, ev, ev.Position, false, false); frame != nil || err != nil {
+	if frame, err := srv.sseFrame(ctx, q, ev, ev.Position, "", false); frame != nil || err != nil {
 		t.Fatalf("a live frame past the queue's limit: %q, %v; want none", frame, err)
 	}
 	if !q.end.cut || made.Load() != 0 {

@@ -140,7 +140,8 @@ func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
 // the memory budget before they are allocated, and held until the request ends: a page
 // that the budget cannot grow ends early, with next; one that cannot get the bytes of
 // its first event fails with unavailable.
-func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Seq2[pmd.Event, error], p page, withVersion bool, cursor func(pmd.Event) uint64) error {
+func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Seq2[pmd.Event, error], p page, stream string, cursor func(pmd.Event) uint64) error {
+	withVersion := stream != "" // a page of one stream, read by version
 	res := reservationOf(ctx)
 	const head = `{"events":[`
 	const tail = len(`],"next":18446744073709551615}` + "\n")
@@ -163,7 +164,7 @@ func (s *Server) collect(ctx context.Context, w http.ResponseWriter, seq iter.Se
 		var decoded int64
 		ok := true
 		if err == nil {
-			decoded, ok, err = decodeHeld(ctx, &ev, withVersion, n == 0)
+			decoded, ok, err = decodeHeld(ctx, &ev, stream, n == 0)
 		}
 		var ce *pmd.CorruptError
 		if errors.As(err, &ce) && n > 0 {
@@ -246,9 +247,9 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Encoded: true}
 	if stream == pmd.All {
-		return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
+		return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, "", byPosition)
 	}
-	return s.collect(r.Context(), w, s.store.ReadStream(r.Context(), stream, opts), p, true, byVersion)
+	return s.collect(r.Context(), w, s.store.ReadStream(r.Context(), stream, opts), p, stream, byVersion)
 }
 
 func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
@@ -261,7 +262,7 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Types: types, Encoded: true}
-	return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, false, byPosition)
+	return s.collect(r.Context(), w, s.store.ReadAll(r.Context(), opts), p, "", byPosition)
 }
 
 func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
@@ -270,7 +271,7 @@ func (s *Server) readCategory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := pmd.ReadOptions{From: p.from, Backward: p.backward, Limit: p.limit + 1, Encoded: true}
-	return s.collect(r.Context(), w, s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, false, byPosition)
+	return s.collect(r.Context(), w, s.store.ReadCategory(r.Context(), r.PathValue("category"), opts), p, "", byPosition)
 }
 
 type streamJSON struct {
