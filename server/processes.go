@@ -502,19 +502,28 @@ func (s *Server) boundPage(out *processJSON, events []pmd.Event) error {
 // CommandsNext to the first of them: the pager was asked for commands of about that
 // size already; this makes it exact, and leaves the rest of PageBytes to the events.
 func boundCommands(out *processJSON, size int) error {
-	total := 0
-	for i := range out.Commands {
-		b, err := json.Marshal(&out.Commands[i])
+	n, err := fitting(out.Commands, 0, size)
+	if err != nil || n == len(out.Commands) {
+		return err
+	}
+	next := out.Commands[n].Version
+	out.Commands, out.CommandsNext = out.Commands[:n], &next
+	return nil
+}
+
+// fitting is how many of items, one at least, fit in size bytes of JSON beside used
+// bytes of the rest of the answer, each with its comma.
+func fitting[T any](items []T, used, size int) (int, error) {
+	for i := range items {
+		n, err := heldSize(&items[i])
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if total += len(b) + 1; total > size && i > 0 {
-			next := out.Commands[i].Version
-			out.Commands, out.CommandsNext = out.Commands[:i], &next
-			return nil
+		if used += n + 1; used > size && i > 0 {
+			return i, nil
 		}
 	}
-	return nil
+	return len(items), nil
 }
 
 // processPage asks for the page of the process route's query, or for the whole process
@@ -609,18 +618,12 @@ func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
 // is over size bytes of JSON, keeping one however large, and sets Next to the first of
 // them: the Processes was asked for a page of that size already; this makes it exact.
 func boundParked(out *parkedResponse, size int) error {
-	total := len(`{"parked":[],"total":,"next":}`) + 40
-	for i := range out.Parked {
-		b, err := json.Marshal(&out.Parked[i])
-		if err != nil {
-			return err
-		}
-		if total += len(b) + 1; total > size && i > 0 {
-			next := out.Parked[i].Position
-			out.Parked, out.Next = out.Parked[:i], &next
-			return nil
-		}
+	n, err := fitting(out.Parked, len(`{"parked":[],"total":,"next":}`)+40, size)
+	if err != nil || n == len(out.Parked) {
+		return err
 	}
+	next := out.Parked[n].Position
+	out.Parked, out.Next = out.Parked[:n], &next
 	return nil
 }
 
