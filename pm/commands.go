@@ -394,7 +394,7 @@ func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, erro
 			// (Options.QueueBytes), nil if it was erased.
 			pc.Command.Data = rec.Data
 		}
-		if size += jsonSize(pc.Command.Data) + len(pc.Err) + commandOverhead; o.Bytes > 0 && size > o.Bytes && len(page.Commands) > 0 {
+		if size += jsonSize(pc.Command.Data) + jsonSize(pc.Err) + commandOverhead; o.Bytes > 0 && size > o.Bytes && len(page.Commands) > 0 {
 			page.Next = int64(pc.Position)
 			break
 		}
