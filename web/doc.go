@@ -50,7 +50,8 @@
 //
 //	#/                                  the dashboard: store, write rate, managers, health, cluster
 //	#/search?q=                         an event id, a stream-name prefix or a process id;
-//	                                    what the tab's token may not look at is said in place
+//	                                    what the tab's token may not look at, and what could
+//	                                    not be read (a 503), is said in place, the rest shown
 //	#/parked                            parked commands and subscription events: retry, skip
 //	#/streams?prefix=&after=&limit=     streams in name order, filtered by prefix
 //	#/streams/{stream}?from=&after=&limit=

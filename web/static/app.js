@@ -1750,9 +1750,11 @@
   // start with q, and processes of id q, and says so when there is nothing. What the
   // tab's token may not look at (403: a token limited to streams may not look events up
   // by id, list the streams of a prefix outside its own, nor list the process managers)
-  // is said in its place, and the rest shown: the search is not given up to Not allowed.
-  // The process managers are asked here, not of managers(), which takes a refusal for
-  // none: the page would say no process manager has a process of the id.
+  // is said in its place, and so is what could not be read (a 503 while the leader
+  // changes, the daemon unreachable), and the rest shown: the search is not given up to
+  // Not allowed or to an error page. The process managers are asked here, not of
+  // managers(), which takes a failure for none: the page would say no process manager
+  // has a process of the id.
   async function searchPage({ params }, current) {
     const q = (params.get('q') || '').trim();
     document.getElementById('search').value = q;
@@ -1761,30 +1763,45 @@
       return;
     }
     const notAllowed = []; // what the token refused, said where it would have shown
-    const refusal = (id, what, e) => el('div', { class: 'error', role: 'alert', id }, `${what}: not allowed to the token of this tab: ${errorText(e)}`);
+    const unread = []; // what failed otherwise, said there too
+    // unreadable notes the failure e of what (its notice's id is id-not-allowed or
+    // id-failed) and returns fallback; a 401 is the page's to ask for a token.
+    const unreadable = (id, what, e, fallback) => {
+      if (e.status === 401) throw e;
+      if (e.status === 403) {
+        notAllowed.push(el('div', { class: 'error', role: 'alert', id: id + '-not-allowed' }, `${what}: not allowed to the token of this tab: ${errorText(e)}`));
+      } else {
+        unread.push(el('div', { class: 'error', role: 'alert', id: id + '-failed' }, `${what}: could not be read: ${errorText(e)}`));
+      }
+      return fallback;
+    };
+    let eventUnread = false;
     if (UUID.test(q)) {
       try {
         await api('events/' + encodeURIComponent(q));
         if (current()) location.replace(href(['events', q]));
         return;
       } catch (e) {
-        if (e.status === 403) notAllowed.push(refusal('event-not-allowed', 'An event by its id', e));
-        else if (e.status !== 404) throw e;
+        if (e.status !== 404) eventUnread = unreadable('event', 'An event by its id', e, true);
       }
     }
-    const [streams, names] = await Promise.all([api('streams', { prefix: q, limit: 20 }).catch((e) => {
-      if (e.status !== 403) throw e;
-      notAllowed.push(refusal('streams-not-allowed', `Streams whose names start with “${q}”`, e));
-      return { streams: [], next: null };
-    }), api('processes').then((r) => r.processes.map((m) => m.name), (e) => {
-      if (e.status !== 403) throw e;
-      notAllowed.push(refusal('processes-not-allowed', 'Processes of this id', e));
-      return [];
-    })]);
+    const [streams, names] = await Promise.all([
+      api('streams', { prefix: q, limit: 20 }).catch((e) => unreadable('streams', `Streams whose names start with “${q}”`, e, { streams: [], next: null })),
+      api('processes').then((r) => r.processes.map((m) => m.name), (e) => unreadable('processes', 'Processes of this id', e, null))]);
     // A process of id parked cannot be read: that address is the parked commands; nor
-    // one of id . or .. (dotSegment).
-    const processes = q === 'parked' || dotSegment(q) ? [] : (await Promise.all(names.filter((name) => !dotSegment(name)).map((name) => api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
-      .then(() => name, (e) => { if (e.status === 404 || e.status === 400) return null; throw e; })))).filter(Boolean);
+    // one of id . or .. (dotSegment). A manager whose process could not be read is
+    // said once, by name.
+    const lookups = q === 'parked' || dotSegment(q) || names === null ? [] : await Promise.all(names.filter((name) => !dotSegment(name)).map((name) =>
+      api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(q), { limit: 1 })
+        .then(() => name, (e) => {
+          if (e.status === 401) throw e;
+          return e.status === 404 || e.status === 400 ? null : { name, e };
+        })));
+    const processes = lookups.filter((l) => typeof l === 'string');
+    const failedLookups = lookups.filter((l) => l !== null && typeof l === 'object');
+    if (failedLookups.length) {
+      unreadable('processes', `Processes of this id (of ${failedLookups.map((l) => l.name).join(', ')})`, failedLookups[0].e, null);
+    }
     if (!current()) return;
     const found = [];
     if (processes.length) {
@@ -1797,13 +1814,14 @@
       streams.next !== null ? el('p', null, el('a', { href: href(['streams'], { prefix: q }) }, 'More streams starting with it')) : null);
     }
     show('search', el('h1', null, el('span', { class: 'kind' }, 'Search'), q),
-      UUID.test(q) && !notAllowed.some((n) => n.id === 'event-not-allowed') ? el('p', { class: 'empty', id: 'no-event' }, 'No stored event has this id.') : null,
+      UUID.test(q) && !eventUnread ? el('p', { class: 'empty', id: 'no-event' }, 'No stored event has this id.') : null,
       dotSegment(q) ? el('p', { class: 'empty', id: 'cannot-search' }, 'A browser cannot look up a process of id ', el('code', null, q),
         ': it takes that, even escaped, for a step in the address. ', el('code', null, `pmd process NAME ${q}`), ' can.') : null,
-      ...notAllowed, notAllowed.length ? el('p', null, anotherToken('use-token')) : null,
-      ...(found.length ? found : [el('p', { class: 'empty', id: 'nothing-found' }, notAllowed.length
-        ? 'Nothing found among what the token of this tab may see.'
-        : 'Nothing found: no event has this id, no stream name starts with it' + (dotSegment(q) ? '.' : ', and no process manager has a process of this id.'))]));
+      ...notAllowed, notAllowed.length ? el('p', null, anotherToken('use-token')) : null, ...unread,
+      ...(found.length ? found : [el('p', { class: 'empty', id: 'nothing-found' }, unread.length
+        ? 'Nothing found among what could be read.'
+        : notAllowed.length ? 'Nothing found among what the token of this tab may see.'
+          : 'Nothing found: no event has this id, no stream name starts with it' + (dotSegment(q) ? '.' : ', and no process manager has a process of this id.'))]));
   }
 
   function notFound() {
