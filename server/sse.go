@@ -186,32 +186,52 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 // sseFrame makes the SSE frame of ev, with the SSE id id, once the queue has room for
 // it: its data decoded into bytes reserved of the memory budget, given back once the
 // frame is written, and the frame's bytes counted by the queue (reserve) before they are
-// allocated, then written into exactly those bytes (held.go). A nil frame and no error
-// is a subscription that ends there (cut, or its context done).
+// allocated, then written into exactly those bytes (held.go). A catch-up frame (wait)
+// that finds the queue full lets go of its decoded data and the bytes reserved for it,
+// waits for room for its frame (room) and is made again: a subscriber that stopped
+// reading holds nothing of the budget while it waits. A nil frame and no error is a
+// subscription that ends there (cut, or its context done).
 func (s *Server) sseFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, id uint64, stream string, wait bool) ([]byte, error) {
+	for {
+		frame, size, err := s.makeFrame(ctx, queue, ev, id, stream, wait)
+		if err != nil || frame != nil || size == 0 {
+			return frame, err
+		}
+		if !queue.room(ctx, size) {
+			return nil, nil
+		}
+	}
+}
+
+// makeFrame is sseFrame's one try, on a copy of ev, undecoded: full, the queue has no
+// room for the frame's size bytes now, and nothing is held.
+func (s *Server) makeFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, id uint64, stream string, wait bool) (_ []byte, full int, _ error) {
 	byStream := stream != ""
 	decoded, _, err := decodeHeld(ctx, &ev, stream, true)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer reservationOf(ctx).give(decoded)
 	e := toJSON(ev, byStream)
 	n, err := heldSize(e)
 	if err != nil {
-		return nil, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+		return nil, 0, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 	}
 	var head [48]byte
 	prefix := fmt.Appendf(head[:0], "id: %d\ndata: ", id)
 	const end = "\n\n"
 	size := len(prefix) + n + len(end)
-	if !queue.reserve(ctx, size, wait) {
-		return nil, nil
+	switch ok, isFull := queue.reserve(size, wait); {
+	case isFull:
+		return nil, size, nil
+	case !ok:
+		return nil, 0, nil
 	}
 	frame := append(make([]byte, 0, size), prefix...)
 	if frame, err = appendHeld(ctx, frame, e); err != nil {
-		return nil, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
+		return nil, 0, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 	}
-	return append(frame, end...), nil
+	return append(frame, end...), 0, nil
 }
 
 // damagedID is the SSE id of the damaged record err names (its version when following
@@ -288,31 +308,50 @@ func signal(c chan struct{}) {
 // reserve counts n bytes of a frame about to be made (add queues it), before they are
 // allocated. A frame always fits a queue with no frame waiting, however large (so a
 // subscriber holds at most its limit, or the batch being sent and one frame). When the
-// queue is full, a catch-up frame (wait) waits for room; a live one cuts the subscriber.
-// reserve reports whether the subscription goes on.
-func (q *sendQueue) reserve(ctx context.Context, n int, wait bool) bool {
+// queue is full, a catch-up frame (wait) is not counted (full: the caller waits for
+// room, holding nothing); a live one cuts the subscriber. ok says the frame is counted.
+func (q *sendQueue) reserve(n int, wait bool) (ok, full bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.released:
+		return false, false
+	case q.fits(n):
+		q.bytes += n
+		q.pending += n
+		q.held.Add(int64(n))
+		return true, false
+	case wait:
+		return false, true
+	}
+	q.end = queueEnd{cut: true, shared: q.bytes+n <= q.limit}
+	q.held.Add(-int64(q.bytes - q.taken))
+	q.frames, q.bytes = nil, q.taken
+	signal(q.ready)
+	return false, false
+}
+
+// fits says whether n more bytes fit in q now; q.mu is held.
+func (q *sendQueue) fits(n int) bool {
+	return len(q.frames) == 0 || q.bytes+n <= q.limit && q.held.Load()+int64(n) <= q.allLimit
+}
+
+// room waits until a frame of n bytes fits in q (reserve), and reports whether the
+// subscription goes on.
+func (q *sendQueue) room(ctx context.Context, n int) bool {
 	for {
 		q.mu.Lock()
-		if q.released {
-			q.mu.Unlock()
+		released, fits := q.released, q.fits(n)
+		q.mu.Unlock()
+		switch {
+		case released:
 			return false
-		}
-		if len(q.frames) == 0 || q.bytes+n <= q.limit && q.held.Load()+int64(n) <= q.allLimit {
-			q.bytes += n
-			q.pending += n
-			q.held.Add(int64(n))
-			q.mu.Unlock()
+		case fits:
 			return true
 		}
-		if !wait {
-			q.end = queueEnd{cut: true, shared: q.bytes+n <= q.limit}
-			q.held.Add(-int64(q.bytes - q.taken))
-			q.frames, q.bytes = nil, q.taken
-			q.mu.Unlock()
-			signal(q.ready)
-			return false
+		if hook := queueWaits.Load(); hook != nil {
+			(*hook)()
 		}
-		q.mu.Unlock()
 		select {
 		case <-q.space:
 		case <-ctx.Done():
@@ -320,6 +359,10 @@ func (q *sendQueue) reserve(ctx context.Context, n int, wait bool) bool {
 		}
 	}
 }
+
+// queueWaits, when set (by tests), is called each time a subscription's reader waits
+// for room in its queue.
+var queueWaits atomic.Pointer[func()]
 
 // add queues frame, whose bytes reserve counted.
 func (q *sendQueue) add(frame []byte) {

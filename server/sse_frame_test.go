@@ -13,11 +13,16 @@ import (
 
 // push queues frame as the subscription's reader does (sseFrame, then add).
 func (q *sendQueue) push(ctx context.Context, frame []byte, wait bool) bool {
-	if !q.reserve(ctx, len(frame), wait) {
-		return false
+	for {
+		ok, full := q.reserve(len(frame), wait)
+		if ok {
+			q.add(frame)
+			return true
+		}
+		if !full || !q.room(ctx, len(frame)) {
+			return false
+		}
 	}
-	q.add(frame)
-	return true
 }
 
 // TestSSEFrameCountedBeforeItIsMade: a subscription's frame is counted by its queue
