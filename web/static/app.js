@@ -300,13 +300,18 @@
     return body.last_position + 1;
   }
 
-  // managers caches the process manager names for the page's lifetime: they come from
-  // the daemon's config and only change with a restart.
+  // managers caches the process manager names for the page's lifetime, for the tab's
+  // token: they come from the daemon's config and only change with a restart. A
+  // failure is not kept: the next call asks again, and another token may not list them.
   let managersPromise = null;
+  let managersToken = null;
   function managers() {
-    managersPromise = managersPromise || api('processes').then(
-      (r) => r.processes.map((m) => m.name),
-      () => { managersPromise = null; return []; });
+    if (!managersPromise || managersToken !== token()) {
+      const asked = api('processes').then((r) => r.processes.map((m) => m.name));
+      asked.catch(() => { if (managersPromise === asked) managersPromise = null; });
+      managersPromise = asked;
+      managersToken = token();
+    }
     return managersPromise;
   }
 
@@ -825,14 +830,27 @@
       if (current()) location.replace(link({}));
       return;
     }
-    const names = await managers();
+    const category = categoryOf(name);
+    // A stream of a category may be a process's (the manager's name, $, its id): the
+    // process managers say. What keeps them from saying (403: a token limited to
+    // streams may not list them; a 503) is said in place of the link.
+    let process = null;
+    if (category) {
+      try {
+        if ((await managers()).includes(category)) {
+          process = el('p', null, 'The stream of a process: ', el('a', { href: href(['processes', category, name.slice(category.length + 1)]) }, 'show its timeline'));
+        }
+      } catch (e) {
+        if (e.status === 401) throw e;
+        const unknown = 'whether this is the stream of a process is not known.';
+        process = e.status === 403
+          ? el('p', { class: 'hint', id: 'processes-not-allowed' }, `The token of this tab may not list the process managers (${errorText(e)}): ${unknown}`)
+          : el('p', { class: 'hint', id: 'processes-failed' }, `The process managers could not be read (${errorText(e)}): ${unknown}`);
+      }
+    }
     const meta = await api(streamPath(name) + '/metadata').catch(() => ({}));
     if (!current()) return;
     const kept = retentionText(meta);
-    const category = categoryOf(name);
-    const process = names.includes(category)
-      ? el('p', null, 'The stream of a process: ', el('a', { href: href(['processes', category, name.slice(category.length + 1)]) }, 'show its timeline'))
-      : null;
     const inCategory = category ? el('p', { id: 'category' }, 'In category ', categoryLink(name), el('span', { class: 'meta' }, ` (the streams ${category}$…)`)) : null;
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, true)));
     const pager = pagerLinks(r, from === null && after === null, (ev) => ev.version, link);
@@ -1752,9 +1770,7 @@
   // by id, list the streams of a prefix outside its own, nor list the process managers)
   // is said in its place, and so is what could not be read (a 503 while the leader
   // changes, the daemon unreachable), and the rest shown: the search is not given up to
-  // Not allowed or to an error page. The process managers are asked here, not of
-  // managers(), which takes a failure for none: the page would say no process manager
-  // has a process of the id.
+  // Not allowed or to an error page.
   async function searchPage({ params }, current) {
     const q = (params.get('q') || '').trim();
     document.getElementById('search').value = q;
@@ -1787,7 +1803,7 @@
     }
     const [streams, names] = await Promise.all([
       api('streams', { prefix: q, limit: 20 }).catch((e) => unreadable('streams', `Streams whose names start with “${q}”`, e, { streams: [], next: null })),
-      api('processes').then((r) => r.processes.map((m) => m.name), (e) => unreadable('processes', 'Processes of this id', e, null))]);
+      managers().catch((e) => unreadable('processes', 'Processes of this id', e, null))]);
     // A process of id parked cannot be read: that address is the parked commands; nor
     // one of id . or .. (dotSegment). A manager whose process could not be read is
     // said once, by name.
