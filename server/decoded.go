@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"net/http"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -232,7 +233,7 @@ func decodeHeld(ctx context.Context, ev *pmd.Event, stream string, wait bool) (h
 	res := reservationOf(ctx)
 	if wait {
 		if err := res.take(ctx, held); err != nil {
-			return 0, false, err
+			return 0, false, beyondBudget(res, ev, held, err)
 		}
 	} else if !res.tryTake(held) {
 		return 0, false, nil
@@ -246,4 +247,27 @@ func decodeHeld(ctx context.Context, ev *pmd.Event, stream string, wait bool) (h
 		return 0, false, corrupt("metadata", err)
 	}
 	return held, true, nil
+}
+
+// budgetError is the refusal of a request at the memory budget (memoryBudget.full) with
+// a message of its own.
+type budgetError struct {
+	apiError
+	full error
+}
+
+func (e *budgetError) Unwrap() []error { return []error{&e.apiError, e.full} }
+
+// beyondBudget is err, the refusal of the held bytes of ev's decoded data, saying why
+// when they are more than the whole budget: ev is read only by the oldest request that
+// holds bytes of it, so not while others hold some, however long the client retries.
+func beyondBudget(res *reservation, ev *pmd.Event, held int64, err error) error {
+	if res == nil || err != res.s.memory.full || held <= res.s.memory.limit {
+		return err
+	}
+	msg := fmt.Sprintf("event %s at position %d takes up to %d bytes decoded, more than the server's whole memory budget "+
+		"of %d bytes: it is read only while no other request holds bytes of the budget, and others held some for %s; "+
+		"retry when the server is less busy, or raise its memory budget (pmd serve --memory-budget)",
+		ev.ID, ev.Position, held, res.s.memory.limit, res.s.memory.wait)
+	return &budgetError{apiError{http.StatusServiceUnavailable, codeUnavailable, msg}, err}
 }
