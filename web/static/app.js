@@ -97,14 +97,27 @@
   }
 
   // notCurrent is the one notice of a page whose live reload failed: what is shown is
-  // no longer current, and why; the next reload that works hides it.
+  // no longer current, and why; the next reload that works hides it. Reloads may be
+  // answered out of order (a slow one overtaken by the next): load is given fresh(),
+  // true until a later reload is asked for, and shows nothing once it is false; the
+  // failure of such a read is dropped too. An older answer never replaces a newer one.
   function notCurrent() {
     const node = el('div', { class: 'error', role: 'alert', id: 'not-current', hidden: true, dataset: { failed: 0 } });
-    const reload = (load) => load().then(() => { node.hidden = true; node.dataset.failed = 0; }, (e) => {
-      node.hidden = false;
-      node.dataset.failed = +node.dataset.failed + 1; // in a row
-      node.textContent = 'Not current: ' + errorText(e);
-    });
+    let asked = 0;
+    const reload = (load) => {
+      const mine = ++asked;
+      const fresh = () => mine === asked;
+      return load(fresh).then(() => {
+        if (!fresh()) return;
+        node.hidden = true;
+        node.dataset.failed = 0;
+      }, (e) => {
+        if (!fresh()) return;
+        node.hidden = false;
+        node.dataset.failed = +node.dataset.failed + 1; // in a row
+        node.textContent = 'Not current: ' + errorText(e);
+      });
+    };
     return { node, reload };
   }
 
@@ -222,11 +235,14 @@
     return t ? Object.assign(headers, { Authorization: 'Bearer ' + t }) : headers;
   }
 
+  // api reads the API. Never from the browser's cache, and a read does not wait there
+  // for an earlier read of the same address (a browser lets one request at a time
+  // fill a cache entry): a slow read must not hold back the reads of a page after it.
   async function api(path, params) {
     const headers = authHeaders({ Accept: 'application/json' });
     let res;
     try {
-      res = await fetch('/v1/' + path + query(params), { headers });
+      res = await fetch('/v1/' + path + query(params), { headers, cache: 'no-store' });
     } catch (e) {
       // No answer at all: the browser says only "Failed to fetch".
       throw new Error('could not reach pmd: ' + e.message);
@@ -1103,9 +1119,9 @@
     const body = el('div');
     let handles = [];
     let behind = false;
-    const load = async () => {
+    const load = async (fresh = () => true) => {
       const r = await api('processes');
-      if (!current()) return;
+      if (!current() || !fresh()) return;
       handles = r.processes.flatMap((m) => m.handles || []);
       behind = r.processes.some((m) => m.lag > 0);
       body.replaceChildren(r.processes.length
@@ -1156,10 +1172,10 @@
     // the manager handled a fact and the lag after, 0: the page kept the list without
     // the fact's process, with nothing to read it again.
     let manager = null;
-    const load = async () => {
+    const load = async (fresh = () => true) => {
       const managers = await api('processes');
       const r = await api('processes/' + encodeURIComponent(name), Object.assign({ after, limit }, filters));
-      if (!current()) return;
+      if (!current() || !fresh()) return;
       manager = managers.processes.find((m) => m.name === name) || null;
       const now = Date.now();
       const rows = r.processes.map((p) => {
@@ -1335,19 +1351,19 @@
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
     const stale = notCurrent();
     const actions = actor(result, current, () => stale.reload(load));
-    const load = async () => {
+    const load = async (fresh = () => true) => {
       // A long process is shown a page at a time, the newest first: the daemon never
       // loads every event of its stream for one page.
       let p;
       try {
         p = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id), { before, limit: params.get('limit') });
       } catch (e) {
-        if (e.code !== 'not_found' || !current()) throw e;
+        if (e.code !== 'not_found' || !current() || !fresh()) throw e;
         show('process', el('h1', null, el('span', { class: 'kind' }, 'Process'), name + '$' + id),
           el('p', { class: 'empty', id: 'not-found' }, 'No such process: ', e.message, '.'));
         return null;
       }
-      if (!current()) return null;
+      if (!current() || !fresh()) return null;
       const commands = new Map(p.commands.map((c) => [c.id, c]));
       // The daemon pages the commands of a process with many, in the order issued: those
       // of the events shown are then read from the first event's version on.
@@ -1355,7 +1371,7 @@
         && p.events.some((ev) => (ev.metadata || {}).pm_kind === 'command' && !commands.has(ev.id))) {
         const more = await api('processes/' + encodeURIComponent(name) + '/' + encodeURIComponent(id),
           { before, limit: params.get('limit'), commands_from: p.events[0].version });
-        if (!current()) return null;
+        if (!current() || !fresh()) return null;
         for (const c of more.commands) commands.set(c.id, c);
       }
       // The newest page holds an event whenever the stream holds one it can show. An
@@ -1694,13 +1710,13 @@
     const reload = () => stale.reload(load);
     const actions = actor(result, current, reload);
     const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
-    const load = async () => {
+    const load = async (fresh = () => true) => {
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
       const commands = await Promise.all(managers.processes.map((m) =>
         api('processes/' + encodeURIComponent(m.name) + '/parked', { limit: 200, from: pageFrom(m.name) }).then((r) => ({ name: m.name, r }))));
       const events = await Promise.all(subs.subscriptions.filter((sub) => sub.parked > 0 || sub.status === 'failing').map((sub) =>
         api('subscriptions/' + encodeURIComponent(sub.name)).then((d) => ({ name: sub.name, d }))));
-      if (!current()) return;
+      if (!current() || !fresh()) return;
       const sections = [];
       for (const { name, r } of commands) {
         const at = pageFrom(name);
