@@ -29,8 +29,10 @@
 //     vouches for the list. A page read again keeps the newest answer: a read answered
 //     after a later one was asked for is dropped, and its failure too. The parked page
 //     follows the records of commands and subscription events that park, are retried
-//     or skipped, and of subscriptions' failed attempts; a reload of it that fails keeps
-//     its list and says it is not current, as the pages of process managers do. A subscription answered with an
+//     or skipped, and of subscriptions' failed attempts, and the position of a
+//     subscription it shows failing on an event (written once that event is delivered
+//     at last); a reload of it that fails keeps its list and says it is not current, as
+//     the pages of process managers do. A subscription answered with an
 //     error says which with the live badge; a 5xx is asked for again, later each time,
 //     a 4xx is not. A hidden tab
 //     closes its subscriptions and, shown again, reads its newest events afresh (a

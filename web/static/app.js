@@ -1710,6 +1710,7 @@
     const reload = () => stale.reload(load);
     const actions = actor(result, current, reload);
     const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
+    let failing = new Set(); // the streams of the subscriptions shown failing on an event
     const load = async (fresh = () => true) => {
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
       const commands = await Promise.all(managers.processes.map((m) =>
@@ -1717,6 +1718,7 @@
       const events = await Promise.all(subs.subscriptions.filter((sub) => sub.parked > 0 || sub.status === 'failing').map((sub) =>
         api('subscriptions/' + encodeURIComponent(sub.name)).then((d) => ({ name: sub.name, d }))));
       if (!current() || !fresh()) return;
+      failing = new Set(events.filter(({ d }) => d.failing_event).map(({ d }) => d.stream));
       const sections = [];
       for (const { name, r } of commands) {
         const at = pageFrom(name);
@@ -1772,10 +1774,15 @@
     // What it lists changes with the records written when a command or subscription
     // event parks, is retried or skipped, and when a subscription's attempt fails (the
     // event it is failing on): the page follows them live. A failing event delivered at
-    // last writes none of them (only the subscription's position, every second while
-    // events flow, which the page does not follow): it leaves at the next read.
+    // last writes none of them, only the subscription's position (SubscriptionPosition
+    // in its stream <name>.subscription, written once the position moves past it): the
+    // page follows those too, and reads itself again at one of a subscription it shows
+    // failing. Those of the others, every second while events flow, it passes over.
     const records = ['CommandParked', 'CommandRetried', 'CommandSkipped', 'EventDeliveryFailed', 'EventParked', 'EventRetried', 'EventSkipped'];
-    live(Object.assign(typeParams(records), { from }), soon(reload, 500), true);
+    const later = soon(reload, 500);
+    live(Object.assign(typeParams([...records, 'SubscriptionPosition']), { from }), (ev) => {
+      if (ev.type !== 'SubscriptionPosition' || failing.has(ev.stream)) later();
+    }, true);
   }
 
   // --- search ----------------------------------------------------------------------------
