@@ -62,7 +62,9 @@
 //	                                    from=N is the page of N and before, after=N (‹ newer) that
 //	                                    of the events after N, or the newest page if it holds them;
 //	                                    older » only while an older event is kept (retention hides
-//	                                    the first events, a type filter skips others); the stream
+//	                                    the first events, a type filter skips others); live, the
+//	                                    newest page of a stream that keeps its newest max_count
+//	                                    versions drops the rows of those it keeps no more; the stream
 //	                                    of a process links its timeline, and says so when the
 //	                                    process managers cannot be listed (a 403, a 503)
 //	#/categories/{category}?from=&after=&limit=

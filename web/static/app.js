@@ -888,7 +888,23 @@
       pager);
     if (from !== null || after !== null) return; // an older page stays as it is
     const next = r.events.length ? r.events[0].version + 1 : 0;
-    live({ stream: name, from: next }, (ev) => prependLive(tbody, empty, eventRow(ev, true), limit, pager, (at) => link({ from: at })), true);
+    // A stream that keeps its newest max_count versions drops its oldest as events
+    // come: so does the page, as a reload would show, and its older link with them
+    // when nothing older is kept.
+    const maxCount = Number(meta.max_count) || 0;
+    const keepNewest = (version) => {
+      const firstKept = version - maxCount + 1;
+      const rows = [...tbody.rows];
+      const gone = rows.filter((row) => Number(row.dataset.at) < firstKept);
+      for (const row of gone) row.remove();
+      const oldest = rows.length > gone.length ? Number(rows[rows.length - gone.length - 1].dataset.at) : version;
+      const older = pager.querySelector('a[rel=next]');
+      if (older && oldest <= firstKept) older.remove();
+    };
+    live({ stream: name, from: next }, (ev) => {
+      if (maxCount > 0) keepNewest(ev.version);
+      prependLive(tbody, empty, eventRow(ev, true), limit, pager, (at) => link({ from: at }));
+    }, true);
   }
 
   async function eventPage({ segs }, current) {
