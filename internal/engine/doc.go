@@ -58,6 +58,11 @@
 //     skips in the file too), and the later events of a skipped record's stream may come
 //     in a copy after a restart.
 //   - An index that cannot be opened is rebuilt from the log.
+//   - A directory without FORMAT whose log holds no segment (or is missing) but that holds
+//     what only a store leaves beside its log (index.ckpt, STORE_ID, index/) is a store
+//     that lost its log: Open refuses it with a *LostLogError, changing nothing, rather
+//     than make a new, empty store there; HaveStore takes it for a store, Verify reports
+//     it as damage and PlanRepair as damage a repair does not change (Unrepaired).
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,
 //     with a failed write the log has not yet recovered from. The index skips a damaged

@@ -525,12 +525,13 @@ func (e *Engine) format() (int, error) {
 }
 
 // readFormat returns the format of the data directory dir without writing anything: 0
-// for a directory that holds no store.
+// for a directory that holds no store. A store that lost its log fails it with a
+// *LostLogError.
 func readFormat(dir string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, FormatFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		switch err := HaveStore(dir); {
+		switch err := haveStore(dir); {
 		case err == nil:
 			return 1, nil
 		case errors.Is(err, ErrNoStore):
@@ -561,9 +562,19 @@ var ErrNoStore = errors.New("no store")
 
 // HaveStore returns nil if the directory dir holds a store, which the offline tools
 // check before they lock it (leaving a LOCK file) or open it (making a store): a FORMAT
-// file, or format 1's log directory holding a segment file. Otherwise its error, "no
-// store at DIR: WHY", matches ErrNoStore, or is that of reading dir.
+// file, format 1's log directory holding a segment file, or, beside a log that holds
+// none, what a store leaves there (storeFiles): a store that lost its log, which Open
+// refuses and Verify reports (LostLogError). Otherwise its error, "no store at DIR:
+// WHY", matches ErrNoStore, or is that of reading dir.
 func HaveStore(dir string) error {
+	if err := haveStore(dir); !errors.As(err, new(*LostLogError)) {
+		return err
+	}
+	return nil
+}
+
+// haveStore is HaveStore, but returns the *LostLogError of a store that lost its log.
+func haveStore(dir string) error {
 	noStore := func(why string, args ...any) error {
 		return fmt.Errorf("%w at %s: %s", ErrNoStore, dir, fmt.Sprintf(why, args...))
 	}
@@ -580,23 +591,77 @@ func HaveStore(dir string) error {
 		return err // a store from format 2 on, whatever its FORMAT says
 	}
 	logDir := filepath.Join(dir, LogDir)
+	var why, lost string // why there is no store, and what became of the log
 	fi, err = os.Stat(logDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return noStore("it holds no FORMAT file and no log directory (%s)", logDir)
+		why, lost = fmt.Sprintf("it holds no FORMAT file and no log directory (%s)", logDir), "does not exist"
 	case err != nil:
 		return err
 	case !fi.IsDir():
-		return noStore("it holds no FORMAT file, and its log (%s) is not a directory", logDir)
+		why, lost = fmt.Sprintf("it holds no FORMAT file, and its log (%s) is not a directory", logDir), "is not a directory"
+	default:
+		switch held, err := pmdlog.HoldsSegment(logDir); {
+		case err != nil:
+			return err
+		case held:
+			return nil
+		}
+		why, lost = fmt.Sprintf("it holds no FORMAT file, and its log directory (%s) holds no log segment", logDir), "holds no log segment"
 	}
-	switch held, err := pmdlog.HoldsSegment(logDir); {
+	found, err := storeFiles(dir)
+	switch {
 	case err != nil:
 		return err
-	case !held:
-		return noStore("it holds no FORMAT file, and its log directory (%s) holds no log segment", logDir)
+	case len(found) > 0:
+		return &LostLogError{Dir: dir, Log: lost, Found: found}
 	}
-	return nil
+	return noStore("%s", why)
 }
+
+// storeFiles names the files of dir, beside its log and FORMAT, that only a store
+// leaves: format 1's index checkpoint, the store id, the index. A new store writes
+// FORMAT before any of them (and its log after them): a directory that holds one of
+// them and neither FORMAT nor a log segment is a store that lost its log.
+func storeFiles(dir string) ([]string, error) {
+	var found []string
+	for _, name := range []string{oldCkpt, StoreIDFile, IndexDir} {
+		switch _, err := os.Lstat(filepath.Join(dir, name)); {
+		case err == nil:
+			found = append(found, name)
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// LostLogError is the error of Open for a data directory without FORMAT whose log holds
+// no segment (or is missing) but that holds files only a store leaves beside it
+// (storeFiles): a store that lost its log (format 1's, whose index.ckpt is all that says
+// what it held, or one that lost FORMAT too). Open refuses it, changing nothing, rather
+// than make a new, empty store of it and lose what says a log was there; Verify reports
+// it as damage, and PlanRepair as damage that a repair does not change (Unrepaired). It
+// matches log.ErrCorrupt.
+type LostLogError struct {
+	Dir   string
+	Log   string   // what became of the log directory: "does not exist", "is not a directory", "holds no log segment"
+	Found []string // the store's files found, by name (storeFiles)
+}
+
+func (e *LostLogError) Error() string {
+	logDir := filepath.Join(e.Dir, LogDir)
+	paths := make([]string, len(e.Found))
+	for i, name := range e.Found {
+		paths[i] = filepath.Join(e.Dir, name)
+	}
+	return fmt.Sprintf("the store's log is lost: %s %s, but the directory holds %s, which only a store leaves beside its log: "+
+		"restore %s from a copy of the store; or, to make a new, empty store here, remove %s",
+		logDir, e.Log, strings.Join(e.Found, ", "), logDir, strings.Join(paths, " and "))
+}
+
+// Is makes errors.Is(err, log.ErrCorrupt) hold: the store is damaged.
+func (e *LostLogError) Is(target error) bool { return target == pmdlog.ErrCorrupt }
 
 // formatsFrom names the formats from v up to the one before Format ("2 or 3"): the
 // formats of the releases that open a directory of format v and refuse Format.

@@ -38,7 +38,8 @@ type RepairPlan struct {
 	Replica bool                  // the directory is a cluster node's (it has RaftDir)
 	// Unrepaired is the damage outside the log that the next start fails on and a
 	// repair does not change, each saying what to do about it: a STORE_ID that does not
-	// read (a new id, or the cluster's, is for the operator to choose).
+	// read (a new id, or the cluster's, is for the operator to choose), or a lost log
+	// (LostLogError: only a copy brings it back).
 	Unrepaired []string
 
 	log     *pmdlog.RepairPlan
@@ -84,16 +85,22 @@ func PlanRepairWith(dir string, opts RepairOptions) (*RepairPlan, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("pmd: repair: %w", err)
 	}
-	if _, err := readFormat(dir); err != nil {
+	_, err := readFormat(dir)
+	lost := (*LostLogError)(nil)
+	if err != nil && !errors.As(err, &lost) {
 		return nil, fmt.Errorf("pmd: repair %s: %w", dir, err)
 	}
 	logDir := filepath.Join(dir, LogDir)
-	if _, err := os.Stat(logDir); err != nil {
+	if _, err := os.Stat(logDir); err != nil && lost == nil {
 		return nil, fmt.Errorf("pmd: repair %s: no log: %w", dir, err)
 	}
 	lock, err := Lock(dir)
 	if err != nil {
 		return nil, err
+	}
+	if lost != nil {
+		// Nothing in a log to repair: only a copy of the log brings the store back.
+		return &RepairPlan{Dir: dir, lock: lock, Unrepaired: []string{lost.Error()}}, nil
 	}
 	if _, err := readID(dir); errors.Is(err, fs.ErrPermission) {
 		// Not damage: the user, not the store, is wrong, and would repair it as another.

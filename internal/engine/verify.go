@@ -92,7 +92,12 @@ func (r *VerifyReport) note(format string, args ...any) {
 
 func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int64)) error {
 	var err error
-	if r.Format, err = readFormat(r.Dir); err != nil {
+	r.Format, err = readFormat(r.Dir)
+	if le := (*LostLogError)(nil); errors.As(err, &le) {
+		r.problem("%v; the next start refuses the store", le)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	// The next start fails on a store id it cannot read, and makes one where there is none.
