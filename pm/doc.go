@@ -309,9 +309,16 @@
 // listed them, the fold reads every link the snapshot covers instead (and a process of
 // facts from more than 100 streams never uses its snapshots again once one of its facts
 // reads erased). A manager
-// that has the process cached when the erasure comes decides on the cached state, the
-// erased data with it, until it folds the process again (evicted from the cache, or at
-// the next start), and may snapshot it. Snapshots hold the data on the disk until their
+// that has the process cached when the erasure comes checks, before it writes what
+// Decide returned and before it writes a snapshot, the first fact it folded with its
+// data from each stream (one read per stream), and folds the process again when one
+// reads erased: it then decides on the facts as every fold from the store has them
+// (TestACachedProcessDoesNotDecideOnAnErasedFact, TestACachedProcessSnapshotsNoErasedFact).
+// Until then Decide may be asked on the cached state, and what it decides is not
+// written. An erasure that lands between that check and the write is not seen by that
+// decision; and a cached process of facts from more than 100 streams is not checked:
+// it decides on the cached state, the erased data with it, until it folds again
+// (evicted from the cache, or at the next start). Snapshots hold the data on the disk until their
 // stream is erased or deleted: erase or delete "<Name>.snapshots$<process id>" of each
 // process the facts are linked into (Store.EventStreams lists them). A snapshot written
 // before snapshots listed their facts' streams is checked by that read of every link it

@@ -187,6 +187,11 @@ func (m *Manager) findSnapshot(ctx context.Context, pid string, upto int64) (sna
 // on read it: handle folds it again, from the first event, and finds it ended.
 var errErasedSince = errors.New("the process stream was erased since it was folded")
 
+// errFactErasedSince says that the stream of a fact the fold being decided on folded
+// with its data was erased since: handle folds the process again from the store, which
+// folds the fact without its data, as every replay does.
+var errFactErasedSince = errors.New("the stream of a fact folded with its data was erased since it was folded")
+
 // erasedSince reports whether the process stream of pid holds an erased record of its
 // own up to l.last that l has not folded (a snapshot's ledger, or a cached fold's):
 // whether its first record (not a link), which every erasure erases if it erases any,
@@ -323,11 +328,22 @@ func (m *Manager) snapshotsOn() bool { return m.opts.SnapshotEvery > 0 && !m.noS
 // msgpack turns snapshots off for the manager, which then only caches. An erased
 // process gets none: a snapshot would put its state back into the snapshots stream the
 // operator erases or deletes with the process stream (see doc.go, "Erasing a process"),
-// and every later fold refuses it.
+// and every later fold refuses it. Nor does a cached fold of a fact erased since it
+// was folded with its data (factsErasedSince): it fails with errFactErasedSince, and
+// handle folds the process again, which snapshots the fold from the store.
 func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 	l := e.p.ledger()
 	if !m.snapshotsOn() || !e.exists || l.erased || l.last-e.snap < int64(m.opts.SnapshotEvery) {
 		return nil
+	}
+	if l.sourcesOf == sourcesAll {
+		gone, err := m.factsErasedSince(ctx, e.pid, l)
+		if err != nil {
+			return err
+		}
+		if gone {
+			return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errFactErasedSince)
+		}
 	}
 	state, err := e.p.encodeState()
 	if errors.Is(err, errUnencodable) {

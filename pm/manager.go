@@ -763,7 +763,8 @@ func (m *Manager) handle(ctx context.Context, tasks []task) error {
 	var err error
 	for attempt := range maxWriteAttempts {
 		err = m.try(ctx, tasks, attempt > 0)
-		if !errors.Is(err, pmd.ErrWrongExpectedVersion) && !errors.Is(err, pmd.ErrDuplicateEvent) && !errors.Is(err, errErasedSince) {
+		if !errors.Is(err, pmd.ErrWrongExpectedVersion) && !errors.Is(err, pmd.ErrDuplicateEvent) &&
+			!errors.Is(err, errErasedSince) && !errors.Is(err, errFactErasedSince) {
 			return err
 		}
 	}
@@ -896,6 +897,20 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 		}
 		if gone {
 			return m.foundErased(ctx, e, l.status())
+		}
+	}
+	// Nor the erasure of a fact's stream: the first fact it folded with its data from
+	// each stream says (one read per stream). The process is then folded again, and
+	// decides on the facts as every fold from the store has them. A fold of facts from
+	// more streams than a ledger lists (maxSources) is not checked: it folds again when
+	// it leaves the cache.
+	if l := e.p.ledger(); l.sourcesOf == sourcesAll {
+		gone, err := m.factsErasedSince(ctx, e.pid, l)
+		if err != nil {
+			return err
+		}
+		if gone {
+			return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errFactErasedSince)
 		}
 	}
 	if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {

@@ -1,0 +1,92 @@
+package pm_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
+)
+
+// greetDef keeps the name each fact carries, as namesDef does, and issues Greet with
+// the names once it has two.
+func greetDef() pm.Definition[names] {
+	def := namesDef()
+	def.Name = "Greet"
+	def.Decide = func(s names) []pm.Command {
+		if len(s.Names) < 2 {
+			return nil
+		}
+		return []pm.Command{{Type: "Greet", Data: map[string]any{"names": slices.Clone(s.Names)}}}
+	}
+	return def
+}
+
+// TestACachedProcessDoesNotDecideOnAnErasedFact: the stream of a fact linked into a
+// process is erased while the manager has the process cached. The cached state still
+// held the fact's data, and the next decision issued a command carrying it, though
+// every fold from the store sees the fact without its data: the manager decided on
+// the erased data until the process left the cache. Before a decision is written the
+// manager now checks the facts the cached fold folded with their data, and folds the
+// process again when one reads erased.
+func TestACachedProcessDoesNotDecideOnAnErasedFact(t *testing.T) {
+	for _, snapshots := range []int{-1, 1} {
+		t.Run(map[int]string{-1: "no snapshots", 1: "a snapshot every event"}[snapshots], func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, t.TempDir())
+			r := start(t, s, greetDef(), pm.Options{SnapshotEvery: snapshots})
+			appendNamed(t, s, "Customer-0", "erased-name")
+			r.idle(t)
+			if err := s.EraseStream(ctx, "Customer-0"); err != nil {
+				t.Fatal(err)
+			}
+			appendNamed(t, s, "Customer-1", "kept-name")
+			r.idle(t)
+			var greets []pmd.Event
+			for _, e := range processStream(t, s, "Greet$1") {
+				if e.Type == "Greet" {
+					greets = append(greets, e)
+				}
+			}
+			if len(greets) != 0 {
+				t.Fatalf("issued %d Greet commands (%v), want none: every fold from the store has one name", len(greets), greets[0].Data)
+			}
+			v, err := r.Process(ctx, "1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.State.(names).Names; !slices.Equal(got, []string{"kept-name"}) {
+				t.Fatalf("state %v, want [kept-name]", got)
+			}
+		})
+	}
+}
+
+// TestACachedProcessSnapshotsNoErasedFact: a manager that had the process cached when
+// the stream of one of its facts was erased wrote its next snapshot from the cached
+// state, the erased data in it, onto the disk the erasure was to clear. It now folds the
+// process again first.
+func TestACachedProcessSnapshotsNoErasedFact(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir())
+	r := start(t, s, namesDef(), pm.Options{SnapshotEvery: 2})
+	appendNamed(t, s, "Customer-0", "erased-name")
+	r.idle(t)
+	if err := s.EraseStream(ctx, "Customer-0"); err != nil {
+		t.Fatal(err)
+	}
+	appendNamed(t, s, "Customer-1", "kept-name")
+	r.idle(t)
+	snapshots := processStream(t, s, "Names.snapshots$1")
+	if len(snapshots) == 0 {
+		t.Fatal("no snapshot written")
+	}
+	for _, sn := range snapshots {
+		if strings.Contains(fmt.Sprintf("%s", sn.Data), "erased-name") {
+			t.Fatalf("snapshot %d holds the erased name: %s", sn.Version, sn.Data)
+		}
+	}
+}
