@@ -105,6 +105,23 @@ func advanceToRetry(t *testing.T, r *running, clock *pmtest.Clock, id string) {
 	clock.Advance(ds[len(ds)-1].RetryAt.Sub(clock.Now()))
 }
 
+// parkStep1 appends the fact that starts process id of stepsDef, on a manager whose
+// handler fails id's Step1 and parks a command at its second failure (MaxAttempts 2):
+// the first attempt fails at once, the second at its retry time. It checks that Step1
+// of id is then the one command parked, and returns it.
+func parkStep1(t *testing.T, s *pmd.Store, r *running, clock *pmtest.Clock, id string) pm.ParkedCommand {
+	t.Helper()
+	appendFact(t, s, goFact(id))
+	r.idle(t)
+	advanceToRetry(t, r, clock, id)
+	r.idle(t)
+	parked := r.parked(t)
+	if len(parked) != 1 || parked[0].Command.ProcessID != id || parked[0].Command.Type != "Step1" || parked[0].Attempts != 2 {
+		t.Fatalf("Parked() = %+v, want %s's Step1 after 2 attempts", parked, id)
+	}
+	return parked[0]
+}
+
 // TestDeliveryInOrderParkRetrySkip: a process's commands go out in the order issued; a
 // failing one holds back those behind it, is parked after MaxAttempts failures, and
 // Retry or Skip let the rest go, every step recorded in the deliveries stream.
@@ -138,16 +155,12 @@ func TestDeliveryInOrderParkRetrySkip(t *testing.T) {
 			h := &script{}
 			h.set("1/Step1", errors.New("receiver down"))
 			r := start(t, s, stepsDef("Steps"), pm.Options{Clock: clock, Deliver: h.handle, MaxAttempts: 2, RetryMin: time.Second})
-			appendFact(t, s, goFact("1"))
-			r.idle(t)
-			if got := strings.Join(h.got(), " "); got != "1/Step1" {
-				t.Fatalf("after the first failure the handler got %q, want only Step1: Step2 waits behind it", got)
+			parked := parkStep1(t, s, r, clock, "1")
+			if got := strings.Join(h.got(), " "); got != "1/Step1 1/Step1" {
+				t.Fatalf("until Step1 was parked the handler got %q, want only Step1 twice: Step2 waits behind it", got)
 			}
-			advanceToRetry(t, r, clock, "1")
-			r.idle(t)
-			parked := r.parked(t)
-			if len(parked) != 1 || parked[0].Command.Type != "Step1" || parked[0].Attempts != 2 || parked[0].Err != "receiver down" {
-				t.Fatalf("Parked() = %+v, want Step1 after 2 attempts", parked)
+			if parked.Err != "receiver down" {
+				t.Fatalf("parked with the error %q, want the handler's", parked.Err)
 			}
 			if st, err := r.Stats(ctx); err != nil || st.Parked != 1 {
 				t.Fatalf("Stats = %+v, %v; want 1 parked", st, err)
@@ -163,13 +176,13 @@ func TestDeliveryInOrderParkRetrySkip(t *testing.T) {
 			if err := r.Skip(ctx, "1", step2); !errors.Is(err, pm.ErrCommandNotStuck) {
 				t.Fatalf("Skip of a queued command = %v, want ErrCommandNotStuck", err)
 			}
-			if err := r.Retry(ctx, "2", parked[0].Command.ID); !errors.Is(err, pm.ErrCommandNotFound) {
+			if err := r.Retry(ctx, "2", parked.Command.ID); !errors.Is(err, pm.ErrCommandNotFound) {
 				t.Fatalf("Retry naming another process = %v, want ErrCommandNotFound", err)
 			}
 			if tt.fixed {
 				h.set("1/Step1", nil)
 			}
-			if err := tt.resolve(r, parked[0].Command.ID); err != nil {
+			if err := tt.resolve(r, parked.Command.ID); err != nil {
 				t.Fatal(err)
 			}
 			r.idle(t)
@@ -179,7 +192,7 @@ func TestDeliveryInOrderParkRetrySkip(t *testing.T) {
 			if got := outcomes(t, r, "1"); got != tt.outcomes {
 				t.Errorf("deliveries %q, want %q", got, tt.outcomes)
 			}
-			if err := tt.resolve(r, parked[0].Command.ID); !errors.Is(err, pm.ErrCommandNotFound) {
+			if err := tt.resolve(r, parked.Command.ID); !errors.Is(err, pm.ErrCommandNotFound) {
 				t.Errorf("acting twice = %v, want ErrCommandNotFound", err)
 			}
 			if p := r.parked(t); len(p) != 0 {
@@ -439,13 +452,7 @@ func TestDeliveryResumesAtRecordedTimesAfterRestart(t *testing.T) {
 	h.set("stuck/Step1", errors.New("down"))
 	opts := pm.Options{Clock: clock, Deliver: h.handle, MaxAttempts: 2, RetryMin: time.Minute, RetryMax: time.Hour}
 	r := start(t, s, stepsDef("Resume"), opts)
-	appendFact(t, s, goFact("stuck"))
-	r.idle(t)
-	advanceToRetry(t, r, clock, "stuck")
-	r.idle(t) // stuck fails again and is parked
-	if p := r.parked(t); len(p) != 1 || p[0].Command.ProcessID != "stuck" {
-		t.Fatalf("Parked() = %+v, want stuck's Step1", p)
-	}
+	parkStep1(t, s, r, clock, "stuck")
 	appendFact(t, s, goFact("late"))
 	r.idle(t)
 	ds, err := r.Deliveries(context.Background(), "late")

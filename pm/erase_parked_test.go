@@ -22,16 +22,7 @@ import (
 func TestParkedCommandOfAnErasedProcessShowsNoData(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, t.TempDir())
-	def := pm.Definition[string]{
-		Name: "W", Handles: []string{"SignedUp"}, ProcessID: pm.DataField("id"),
-		Init:  func(string) string { return "" },
-		Apply: func(to string, e pmd.Event) string { s, _ := e.Data["email"].(string); return max(to, s) },
-		Decide: func(to string) []pm.Command {
-			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": to}}}
-		},
-	}
-	r := start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1,
-		Deliver: func(context.Context, pm.Command) error { return errors.New("receiver down") }})
+	r := startParking(t, s, "email", nil)
 	for _, id := range []string{"1", "2"} {
 		appendFact(t, s, pmd.Event{Type: "SignedUp", Data: map[string]any{"id": id, "email": id + "@example.com"}})
 	}
@@ -60,6 +51,23 @@ func TestParkedCommandOfAnErasedProcessShowsNoData(t *testing.T) {
 	}
 }
 
+// startParking starts on s a manager, W, whose process issues Welcome to the value of
+// the field to of its facts, and whose every command parks at its first failure: its
+// receiver is down. It logs to logger (nil: nowhere).
+func startParking(t *testing.T, s *pmd.Store, to string, logger *slog.Logger) *running {
+	t.Helper()
+	def := pm.Definition[string]{
+		Name: "W", Handles: []string{"SignedUp"}, ProcessID: pm.DataField("id"),
+		Init:  func(string) string { return "" },
+		Apply: func(got string, e pmd.Event) string { s, _ := e.Data[to].(string); return max(got, s) },
+		Decide: func(to string) []pm.Command {
+			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": to}}}
+		},
+	}
+	return start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1, Logger: logger,
+		Deliver: func(context.Context, pm.Command) error { return errors.New("receiver down") }})
+}
+
 // parkFive starts a manager whose every command parks at its first failure, and parks
 // the commands of processes 1 to 5, in that order.
 func parkFive(t *testing.T) *running {
@@ -71,16 +79,7 @@ func parkFive(t *testing.T) *running {
 func parkFiveLogging(t *testing.T, logger *slog.Logger) *running {
 	t.Helper()
 	s := openStore(t, t.TempDir())
-	def := pm.Definition[string]{
-		Name: "W", Handles: []string{"SignedUp"}, ProcessID: pm.DataField("id"),
-		Init:  func(string) string { return "" },
-		Apply: func(to string, e pmd.Event) string { s, _ := e.Data["id"].(string); return max(to, s) },
-		Decide: func(to string) []pm.Command {
-			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": to}}}
-		},
-	}
-	r := start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1, Logger: logger,
-		Deliver: func(context.Context, pm.Command) error { return errors.New("receiver down") }})
+	r := startParking(t, s, "id", logger)
 	for i := 1; i <= 5; i++ {
 		appendFact(t, s, pmd.Event{Type: "SignedUp", Data: map[string]any{"id": strconv.Itoa(i)}})
 		r.idle(t)
