@@ -17,6 +17,9 @@
 // What it promises:
 //
 //   - One process at a time: Open fails with ErrLocked while another holds the lock.
+//   - A refused Open leaves the directory as it found it: it removes the LOCK file and
+//     the new store's files it made there (FORMAT, STORE_ID, index/, log/), the lock
+//     still held, FORMAT after the rest and LOCK last.
 //   - Open upgrades a format 1 directory (an in-memory index checkpoint, index.ckpt) by
 //     building the index from the log once, with progress logged, then writes FORMAT
 //     and removes index.ckpt. A crash before FORMAT is written leaves format 1, upgraded

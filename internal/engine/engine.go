@@ -129,6 +129,8 @@ type Engine struct {
 
 	scavenging scavengeLock // serialises Scavenge
 
+	made *made // what Open made in the directory, until it returns
+
 	// lostHeld is the position the index held on disk when a previous Open found that the
 	// log had lost records below it, read from the RebuildFile that Open wrote before
 	// filling them: 0 if none. That Open stopped before finishing; this one finishes.
@@ -156,6 +158,8 @@ type Engine struct {
 // Open locks the data directory dir (creating it if needed), upgrades an older format,
 // opens the log (repairing a torn tail) and the index, and replays the log records the
 // index lacks, with progress logged. An index that cannot be read is rebuilt from the log.
+// A refused Open removes what it made in dir (LOCK, and a new store's FORMAT, STORE_ID,
+// index and log), leaving dir as it found it, but for dir itself if Open made it.
 func Open(dir string, opts Options) (*Engine, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = 1 << 20
@@ -177,11 +181,15 @@ func Open(dir string, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
 		}
 	}
+	mk := &made{}
+	if _, err := os.Lstat(filepath.Join(dir, LockFile)); errors.Is(err, fs.ErrNotExist) {
+		mk.lock = true
+	}
 	lock, err := Lock(dir)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{dir: dir, opts: opts, logger: logger, lock: lock, flushKick: make(chan struct{}, 1), stop: make(chan struct{}), scrubDone: make(chan struct{})}
+	e := &Engine{dir: dir, opts: opts, logger: logger, lock: lock, made: mk, flushKick: make(chan struct{}, 1), stop: make(chan struct{}), scrubDone: make(chan struct{})}
 	if err := e.open(); err != nil {
 		if e.Index != nil {
 			e.Index.Close()
@@ -189,9 +197,11 @@ func Open(dir string, opts Options) (*Engine, error) {
 		if e.Log != nil {
 			e.Log.Close()
 		}
+		err = errors.Join(err, mk.undo(dir))
 		lock.Unlock()
 		return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
 	}
+	e.made = nil
 	e.done.Add(1)
 	go e.flushLoop()
 	cache := opts.CacheSize
@@ -521,7 +531,46 @@ func (e *Engine) format() (int, error) {
 	if err != nil || v != 0 {
 		return v, err
 	}
+	// A directory that holds no store holds none of the files a store is made of but,
+	// perhaps, an empty log directory (storeFiles, haveStore): a refused Open removes
+	// what it makes of them.
+	e.made.store = true
+	if _, err := os.Lstat(filepath.Join(e.dir, LogDir)); errors.Is(err, fs.ErrNotExist) {
+		e.made.log = true
+	}
 	return Format, e.writeFormat()
+}
+
+// made is what Open made in the data directory, which a refused Open removes (undo), so
+// that it leaves the directory as it found it: the lock file, and a new store's files.
+type made struct {
+	lock  bool // LOCK
+	store bool // FORMAT, STORE_ID, index/: the directory held no store
+	log   bool // log/, when the directory held no store and no log directory
+}
+
+// undo removes what Open made in dir, in the reverse of the order it made it, the lock
+// held: FORMAT goes after the rest, so that a crash leaves a directory that still opens
+// as the new store it was, and LOCK last, so that another process can lock the
+// directory only once the rest is gone. A log directory that was there, empty, is left,
+// with any segment file the refused Open made in it: no record was written to it.
+func (m *made) undo(dir string) error {
+	var paths []string
+	if m.store {
+		if m.log {
+			paths = append(paths, LogDir)
+		}
+		paths = append(paths, IndexDir, StoreIDFile+".tmp", StoreIDFile, FormatFile+".tmp", FormatFile)
+	}
+	if m.lock {
+		paths = append(paths, LockFile)
+	}
+	for _, name := range paths {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("remove what the refused open made: %w", err)
+		}
+	}
+	return nil
 }
 
 // readFormat returns the format of the data directory dir without writing anything: 0
