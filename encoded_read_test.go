@@ -11,7 +11,8 @@ import (
 
 // TestEncodedReads: a read with Encoded set gives each event's data and metadata as the
 // store keeps them, undecoded, Data and Metadata nil; decoded, they are what the same
-// read without it gives. An erased event has none.
+// read without it gives. An erased event has none. Reads by id (Event, CausedSeq) take
+// it as EventOptions.
 func TestEncodedReads(t *testing.T) {
 	ctx := context.Background()
 	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, Logger: quietLogger()})
@@ -21,7 +22,12 @@ func TestEncodedReads(t *testing.T) {
 	defer s.Close()
 	data := map[string]any{"l": []any{int64(1), "two", map[string]any{"three": 3.5}}}
 	meta := map[string]any{pmd.CorrelationID: "c"}
-	if _, err := s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "A", Data: data, Metadata: meta}, pmd.EventData{Type: "B"}); err != nil {
+	first, err := s.Append(ctx, "Order$1", pmd.Any, pmd.EventData{Type: "A", Data: data, Metadata: meta}, pmd.EventData{Type: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caused := pmd.EventData{Type: "D", Data: data, Metadata: map[string]any{pmd.CausationID: first.IDs[0].String()}}
+	if _, err := s.Append(ctx, "Order$2", pmd.Any, caused); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Append(ctx, "Gone$1", pmd.Any, pmd.EventData{Type: "C", Data: data}); err != nil {
@@ -43,6 +49,18 @@ func TestEncodedReads(t *testing.T) {
 		},
 		"category": func(e bool) iter.Seq2[pmd.Event, error] {
 			return s.ReadCategory(ctx, "Order", pmd.ReadOptions{Encoded: e})
+		},
+		"by id": func(e bool) iter.Seq2[pmd.Event, error] {
+			return func(yield func(pmd.Event, error) bool) {
+				for _, id := range first.IDs {
+					if !yield(s.Event(ctx, id, pmd.EventOptions{Encoded: e})) {
+						return
+					}
+				}
+			}
+		},
+		"caused": func(e bool) iter.Seq2[pmd.Event, error] {
+			return s.CausedSeq(ctx, first.IDs[0], pmd.EventOptions{Encoded: e})
 		},
 		"subscription": func(e bool) iter.Seq2[pmd.Event, error] {
 			return func(yield func(pmd.Event, error) bool) {

@@ -324,8 +324,8 @@ func advance(from *uint64, remaining *int, got, asked int, last uint64, backward
 	return true
 }
 
-// Event returns the event with the given id.
-func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
+// Event returns the event with the given id; with opts, as they say (EventOptions).
+func (s *Store) Event(ctx context.Context, id uuid.UUID, opts ...EventOptions) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, err
 	}
@@ -339,7 +339,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
 	if !ok {
 		return Event{}, &EventNotFoundError{ID: id}
 	}
-	return s.readEvent(pos)
+	return s.readEventAs(pos, encodedOf(opts))
 }
 
 // Streams lists streams whose names start with prefix and sort after after, in name
@@ -491,8 +491,6 @@ func checkRead(stream string, opts ReadOptions, typesAllowed bool) error {
 	}
 	return nil
 }
-
-func (s *Store) readEvent(pos uint64) (Event, error) { return s.readEventAs(pos, false) }
 
 // readEventAs reads the event at pos; encoded leaves its data undecoded
 // (ReadOptions.Encoded).

@@ -35,8 +35,14 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ev, err := s.store.Event(ctx, id)
+	// The events of the answer are read undecoded and decoded once the bytes they take
+	// are reserved (decoded.go), held until the answer is written.
+	read := pmd.EventOptions{Encoded: true}
+	ev, err := s.store.Event(ctx, id, read)
 	if err != nil {
+		return err
+	}
+	if _, _, err := decodeHeld(ctx, &ev, "", true); err != nil {
 		return err
 	}
 	// At most a page of the streams: an event can be linked into any number of them.
@@ -60,7 +66,11 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := eventResponse{Event: toJSON(ev, false), Streams: []string{}, Caused: []eventJSON{}}
 	if parent, ok := causationOf(ev); ok {
-		switch p, err := s.store.Event(ctx, parent); {
+		p, err := s.store.Event(ctx, parent, read)
+		if err == nil {
+			_, _, err = decodeHeld(ctx, &p, "", true)
+		}
+		switch {
 		case err == nil:
 			pj := toJSON(p, false)
 			out.Causation = &pj
@@ -91,13 +101,23 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if more != 0 {
 		out.StreamsTruncated = true
 	}
-	// Each caused event is read as it is listed: those past the page are not read.
-	for c, err := range s.store.CausedSeq(ctx, id) {
+	// Each caused event is read as it is listed: those past the page are not read. The
+	// first waits for the bytes of its decoded data, as a page's first event does; one
+	// after it that the budget has no room for ends the list.
+	for c, err := range s.store.CausedSeq(ctx, id, read) {
 		if err != nil {
 			return err
 		}
 		i := len(out.Caused)
 		if i == s.opts.MaxLimit {
+			out.CausedTruncated = true
+			break
+		}
+		decoded, ok, err := decodeHeld(ctx, &c, "", i == 0)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			out.CausedTruncated = true
 			break
 		}
@@ -107,6 +127,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("server: encode event %s: %w", c.ID, err)
 		}
 		if i > 0 && size+n+1 > s.opts.PageBytes {
+			reservationOf(ctx).give(decoded)
 			out.CausedTruncated = true
 			break
 		}
