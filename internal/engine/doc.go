@@ -16,7 +16,9 @@
 //
 // What it promises:
 //
-//   - One process at a time: Open fails with ErrLocked while another holds the lock.
+//   - One process at a time: Open fails with ErrLocked while another holds the lock, a
+//     *LockedError carrying the holder's pid where /proc/locks tells it (so do Verify
+//     and PlanRepair).
 //   - A refused Open leaves the directory as it found it: it removes the LOCK file and
 //     the new store's files it made there (FORMAT, STORE_ID, index/, log/), the lock
 //     still held, FORMAT after the rest and LOCK last.

@@ -221,7 +221,8 @@ func Open(dir string, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Lock takes the exclusive lock of the data directory dir, which must exist.
+// Lock takes the exclusive lock of the data directory dir, which must exist. Held by
+// another process, it fails with a *LockedError.
 func Lock(dir string) (*flock.Flock, error) {
 	l := flock.New(filepath.Join(dir, LockFile))
 	ok, err := l.TryLock()
@@ -229,7 +230,7 @@ func Lock(dir string) (*flock.Flock, error) {
 		return nil, fmt.Errorf("pmd: lock %s: %w", dir, err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("pmd: %s is in use by another process: %w", dir, ErrLocked)
+		return nil, &LockedError{Dir: dir, PID: lockHolder(l.Path())}
 	}
 	// A lock file root created (0600) would lock the store's user out of its store; so
 	// would one the user made that root gave away, in a data directory root:pmd (setgid)
@@ -242,7 +243,7 @@ func Lock(dir string) (*flock.Flock, error) {
 }
 
 // ErrLocked is matched by the error of Open and of the offline tools for a data
-// directory another process has open.
+// directory another process has open, a *LockedError naming the process.
 var ErrLocked = errors.New("data directory locked")
 
 func (e *Engine) open() error {
