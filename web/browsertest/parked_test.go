@@ -3,33 +3,40 @@ package browsertest
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
+// parkingDaemon runs pmd with the catering process manager delivering its commands to
+// a receiver that is down, each parked at its first failure (operatorConfig), and parks
+// the command of each of orders. park parks that of another order: both confirmations
+// of the menu, then the parking of the command they issue.
+func parkingDaemon(t *testing.T, orders ...string) (d *daemon, park func(order string)) {
+	t.Helper()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(down.Close)
+	d = startDaemon(t, "--config", operatorConfig(t, down.URL))
+	park = func(order string) {
+		t.Helper()
+		d.append(t, "Customer$"+order, fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": order}})
+		d.append(t, "Caterer$"+order, fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": order}})
+		d.await(t, "CateringMatch.deliveries$"+order, "CommandParked")
+	}
+	for _, order := range orders {
+		park(order)
+	}
+	return d, park
+}
+
 // TestBrowserParkedActions: a Retry clicked twice is sent once, its buttons waiting for
 // the answer, so it reads as done; a Skip whose request never gets an answer (the
 // connection drops) says it could not reach pmd instead of waiting for ever, and when a
 // process page cannot be read again either, its buttons work again.
 func TestBrowserParkedActions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
-	}
-	// Every command is parked at its first failure: the receiver is down.
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
-	t.Cleanup(down.Close)
-	d := startDaemon(t, "--config", operatorConfig(t, down.URL))
-	for _, order := range []string{"p1", "p2"} {
-		d.append(t, "Customer$"+order, fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": order}})
-		d.append(t, "Caterer$"+order, fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": order}})
-		d.await(t, "CateringMatch.deliveries$"+order, "CommandParked")
-	}
+	skipWithoutBrowser(t)
+	d, _ := parkingDaemon(t, "p1", "p2")
 	var retries atomic.Int32
 	var failReads atomic.Bool // the page's reads fail: the daemon went away
 	held := make(chan struct{}, 2)

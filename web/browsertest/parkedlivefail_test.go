@@ -2,7 +2,6 @@ package browsertest
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,17 +15,7 @@ import (
 // The pages are of 2 here: the front makes the page's limit of 200 a limit of 2.
 func TestBrowserParkedPageKeepsItsListWhenAReloadFails(t *testing.T) {
 	skipWithoutBrowser(t)
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
-	t.Cleanup(down.Close)
-	d := startDaemon(t, "--config", operatorConfig(t, down.URL))
-	park := func(order string) {
-		d.append(t, "Customer$"+order, fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": order}})
-		d.append(t, "Caterer$"+order, fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": order}})
-		d.await(t, "CateringMatch.deliveries$"+order, "CommandParked")
-	}
-	for _, order := range []string{"p1", "p2", "p3"} {
-		park(order)
-	}
+	d, park := parkingDaemon(t, "p1", "p2", "p3")
 	var failReads atomic.Bool // the page's reads fail, its live subscription does not
 	base := front(t, d, func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != "GET" || !strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1/subscribe" {

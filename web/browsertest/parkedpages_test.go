@@ -2,8 +2,6 @@ package browsertest
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 )
@@ -14,20 +12,8 @@ import (
 // were, with no way to see the rest. The pages are of 2 here: the front makes the
 // page's limit of 200 a limit of 2.
 func TestBrowserParkedPages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds pmd and drives a headless chromium; skipped in -short")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
-	}
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
-	t.Cleanup(down.Close)
-	d := startDaemon(t, "--config", operatorConfig(t, down.URL))
-	for _, order := range []string{"p1", "p2", "p3"} {
-		d.append(t, "Customer$"+order, fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": order}})
-		d.append(t, "Caterer$"+order, fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": order}})
-		d.await(t, "CateringMatch.deliveries$"+order, "CommandParked")
-	}
+	skipWithoutBrowser(t)
+	d, _ := parkingDaemon(t, "p1", "p2", "p3")
 	base := front(t, d, func(_ http.ResponseWriter, r *http.Request) bool {
 		if r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/parked") {
 			q := r.URL.Query()
