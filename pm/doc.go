@@ -236,15 +236,29 @@
 //
 // # Retention of a process stream
 //
-// Retention set on a process stream itself (Store.SetRetention, a truncate_before past
-// its last record) hides the records the process folds from, and the runtime reads only
-// what its stream shows. A process whose stream shows no record any more goes on from
-// the state it starts from, with its versions after the last one its stream assigned:
-// what it issued and its pending deadlines are forgotten, so Decide may issue its
-// commands again, and its deadlines do not fire. Process, ProcessPage and List show it
-// with version -1 and no events. An erased process stays ended (see below). Hide a
-// process's records with Options.Retention, which removes whole processes once they
-// are done, not with retention on its stream.
+// A process stream, and the removal marker of a removed process, belong to their
+// manager, metadata included, as the streams a system process of EventStoreDB writes
+// are that process's: the state is the replay of the stream, so a record retention hides
+// is a record the process no longer knows it wrote. pmd serve refuses retention settings
+// (PUT /v1/streams/{stream}/metadata, an admin token too: bad_request naming the
+// manager) on the streams "<Name>$<process id>" and "<Name>.removed$<process id>" of the
+// process managers of its configuration (Owners.KeepsAll); the other streams of a
+// manager take them (a snapshots stream kept short costs longer folds only). A Go
+// program must not set them either: the store cannot tell a process stream from
+// another, and hiding is final (a later setting shows nothing again, and a scavenge
+// removes the bytes), so nothing is left for the runtime to find what it issued in.
+// Hide a process's records with Options.Retention, which removes whole processes once
+// they are done, leaving the marker that keeps them removed.
+//
+// Retention set on a process stream all the same (Store.SetRetention, a truncate_before
+// past its last record, or by a pmd serve whose configuration did not name the manager)
+// hides the records the process folds from, and the runtime reads only what its stream
+// shows. A process whose stream shows no record any more goes on from the state it
+// starts from, with its versions after the last one its stream assigned: what it issued
+// and its pending deadlines are forgotten, so Decide may issue its commands again, and
+// its deadlines do not fire. Process, ProcessPage and List show it with version -1 and
+// no events. An erased process stays ended (see below). A removal marker hidden so lets
+// a late event start its process again.
 //
 // # Erasing a process
 //

@@ -46,7 +46,13 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetRetention(r.Context(), r.PathValue("stream"), ret); err != nil {
+	stream := r.PathValue("stream")
+	if keeps := s.opts.KeepsAll; keeps != nil && ret != (pmd.Retention{}) {
+		if manager, ok := keeps(stream); ok {
+			return errBadRequest("stream %q belongs to process manager %s, which decides on every record of it: retention must not hide any (a process that no longer sees what it issued issues it again); set retention: {completed: ...} in the process manager's definition to remove done processes", stream, manager)
+		}
+	}
+	if err := s.store.SetRetention(r.Context(), stream, ret); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toRetentionJSON(ret))

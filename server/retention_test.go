@@ -212,3 +212,32 @@ func TestScavengeNamesTheQuarantinesItRemoved(t *testing.T) {
 		t.Fatalf("the quarantine is still there: %v", err)
 	}
 }
+
+// TestRetentionOfAProcessStreamIsRefused: retention settings for a stream whose records
+// a process manager decides on (its process streams, its removal markers) were taken,
+// admin token or none, and hid what the process issued: it then issued it again. They
+// are refused, naming the manager and what to use instead; clearing them is not, and
+// the manager's other streams take them.
+func TestRetentionOfAProcessStreamIsRefused(t *testing.T) {
+	keeps := func(stream string) (string, bool) {
+		if stream == "Shipping$1" || stream == "Shipping.removed$1" {
+			return "Shipping", true
+		}
+		return "", false
+	}
+	e := newEnv(t, Options{KeepsAll: keeps})
+	for _, stream := range []string{"Shipping$1", "Shipping.removed$1", "Shipping.snapshots$1"} {
+		e.append(stream, nil, ev("Placed", nil)).must(t, http.StatusCreated)
+	}
+	for _, stream := range []string{"Shipping%241", "Shipping.removed%241"} {
+		r := e.do("PUT", "/v1/streams/"+stream+"/metadata", `{"max_count":1}`).mustError(t, http.StatusBadRequest, "bad_request")
+		if msg := r.body["message"].(string); !strings.Contains(msg, "process manager Shipping") || !strings.Contains(msg, "retention: {completed") {
+			t.Errorf("%s: message %q", stream, msg)
+		}
+		if r := e.do("GET", "/v1/streams/"+stream+"/metadata", nil).must(t, http.StatusOK); len(r.body) != 0 {
+			t.Errorf("%s: refused settings were set: %s", stream, r.raw)
+		}
+		e.do("PUT", "/v1/streams/"+stream+"/metadata", `{}`).must(t, http.StatusOK)
+	}
+	e.do("PUT", "/v1/streams/Shipping.snapshots%241/metadata", `{"max_count":1}`).must(t, http.StatusOK)
+}

@@ -29,3 +29,17 @@ func streamOwner(cfg *config.Config) func(stream string) (string, bool) {
 		return kind + " " + name, true
 	}
 }
+
+// keepsAll is what server.Options.KeepsAll takes for the process managers of cfg (nil:
+// none): it names the manager that decides on every record of a stream, whose
+// retention settings the daemon then refuses.
+func keepsAll(cfg *config.Config) func(stream string) (string, bool) {
+	if cfg == nil || len(cfg.Processes) == 0 {
+		return nil
+	}
+	var managers []string
+	for _, p := range cfg.Processes {
+		managers = append(managers, p.Name)
+	}
+	return pm.NewOwners(managers, nil).KeepsAll
+}

@@ -34,3 +34,25 @@ func TestStreamOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepsAll: the daemon refuses retention on the process streams and removal markers
+// of the process managers of its config file, and on no other stream; without a config,
+// or one without process managers, on none.
+func TestKeepsAll(t *testing.T) {
+	if keeps := keepsAll(nil); keeps != nil {
+		t.Fatal("without a config file retention is refused")
+	}
+	if keeps := keepsAll(&config.Config{Subscriptions: []config.Subscription{{Name: "billing"}}}); keeps != nil {
+		t.Fatal("without process managers retention is refused")
+	}
+	keeps := keepsAll(&config.Config{Processes: []config.Process{{Name: "Order"}}})
+	for stream, want := range map[string]bool{
+		"Order$1": true, "Order.removed$1": true,
+		"Order.checkpoint": false, "Order.deliveries$1": false, "Order.snapshots$1": false, "Orders$1": false,
+	} {
+		name, ok := keeps(stream)
+		if ok != want || (ok && name != "Order") {
+			t.Errorf("keepsAll(%q) = %q, %v; want %v", stream, name, ok, want)
+		}
+	}
+}

@@ -330,6 +330,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MemoryBudget:  c.memoryBudget,
 		Subscriptions: subs.api(),
 		Processes:     procs.api(),
+		KeepsAll:      keepsAll(cfg),
 		Commits:       commits,
 		Browser:       web.Handler(),
 		Registry:      reg,
