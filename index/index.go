@@ -455,11 +455,17 @@ func Open(dir string, opts Options) (*Index, error) {
 	// the flush queue: a table in that queue is only recorded in pebble's write-ahead
 	// log, which is off.
 	po.Experimental.DisableIngestAsFlushable = func() bool { return true }
-	for i := range po.Levels {
+	bottom := len(po.Levels) - 1
+	for i := range po.Levels[:bottom] {
 		// Lookups of ids that are not stored (every new event's) and of streams that do
 		// not exist yet skip a table on its bloom filter.
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Pebble never reads the bottom level's filters (a Get, and an iterator without
+	// UseL6Filters, skip them), and every compaction into it built one per table: CPU
+	// beside the writers and bytes on disk for nothing. Tables written with one by an
+	// older version keep it.
+	po.Levels[bottom].FilterPolicy = pebble.NoFilterPolicy
 	gate := newCompactionGate()
 	po.Experimental.CompactionScheduler = gate
 	db, err := pebble.Open(dir, po)
