@@ -252,7 +252,8 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // As makes errors.As find, beside e itself, the embedded store's typed error of e's
 // code, with the fields the daemon named: *pmd.WrongExpectedVersionError (Stream,
 // Expected, Actual), *pmd.DuplicateEventError (ID, Stream), *pmd.EventNotFoundError
-// (ID), *pmd.StreamNotFoundError (Stream) and, for a bad_request the store refused,
+// (ID), *pmd.StreamNotFoundError (Stream), *pmd.CorruptError (Position, and Stream and
+// Version for a read of one stream) and, for a bad_request the store refused,
 // *pmd.InvalidArgumentError (Arg, Reason). An answer without those fields (a daemon
 // older than them, a bad request of the daemon's own parsing) gives none: errors.Is
 // still matches the sentinel.
@@ -460,6 +461,9 @@ func typedError(code string, data []byte) error {
 		ID              *string              `json:"id"`
 		Argument        *string              `json:"argument"`
 		Reason          *string              `json:"reason"`
+		Message         string               `json:"message"`
+		Position        uint64               `json:"position"`
+		Version         uint64               `json:"version"`
 	}
 	if json.Unmarshal(data, &f) != nil {
 		return nil
@@ -492,6 +496,22 @@ func typedError(code string, data []byte) error {
 	case "bad_request":
 		if f.Argument != nil && f.Reason != nil {
 			return &pmd.InvalidArgumentError{Arg: *f.Argument, Reason: *f.Reason}
+		}
+	case "corrupt":
+		if f.Position > 0 {
+			ce := &pmd.CorruptError{Position: f.Position}
+			if f.Stream != nil {
+				ce.Stream, ce.Version = *f.Stream, f.Version
+			}
+			// The message starts as ce's own text does: its cause is what follows,
+			// so that ce's text is the daemon's message.
+			prefix := (&pmd.CorruptError{Position: ce.Position, Stream: ce.Stream, Version: ce.Version, Cause: errors.New("")}).Error()
+			rest, ok := strings.CutPrefix(f.Message, prefix)
+			if !ok {
+				rest = f.Message
+			}
+			ce.Cause = errors.New(rest)
+			return ce
 		}
 	}
 	return nil

@@ -140,9 +140,10 @@ func TestReadNamesTheDamagedRecord(t *testing.T) {
 		name              string
 		read              func() (client.Page, error)
 		position, version uint64
+		stream            string
 	}{
-		{"global log", func() (client.Page, error) { return c.ReadAll(ctx, pmd.ReadOptions{From: victim + 1}) }, victim + 1, 0},
-		{"stream", func() (client.Page, error) { return c.ReadStream(ctx, "s", pmd.ReadOptions{From: victim}) }, victim + 1, victim},
+		{"global log", func() (client.Page, error) { return c.ReadAll(ctx, pmd.ReadOptions{From: victim + 1}) }, victim + 1, 0, ""},
+		{"stream", func() (client.Page, error) { return c.ReadStream(ctx, "s", pmd.ReadOptions{From: victim}) }, victim + 1, victim, "s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.read()
@@ -152,6 +153,18 @@ func TestReadNamesTheDamagedRecord(t *testing.T) {
 			}
 			if api.Position != tt.position || api.Version != tt.version {
 				t.Fatalf("the error names position %d, version %d; want %d, %d", api.Position, api.Version, tt.position, tt.version)
+			}
+			// errors.As finds the *pmd.CorruptError the store's read gives, as a
+			// subscription's does (TestSubscribeGoesOnPastADamagedRecord).
+			var ce *pmd.CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("errors.As found no *pmd.CorruptError in %#v", err)
+			}
+			if ce.Position != tt.position || ce.Version != tt.version || ce.Stream != tt.stream {
+				t.Fatalf("got %+v, want position %d, version %d, stream %q", ce, tt.position, tt.version, tt.stream)
+			}
+			if got, want := "corrupt: "+ce.Error(), err.Error(); got != want {
+				t.Fatalf("the *pmd.CorruptError says %q, the daemon %q", got, want)
 			}
 		})
 	}

@@ -45,6 +45,7 @@
 //	event_not_found          *pmd.EventNotFoundError (ID)
 //	stream_not_found         *pmd.StreamNotFoundError (Stream)
 //	bad_request              *pmd.InvalidArgumentError (Arg, Reason), of a value against the store's rules
+//	corrupt                  *pmd.CorruptError (Position; Stream and Version for a read of one stream)
 //
 // There is none for a bad request the daemon's parsing refused (malformed JSON, an
 // unknown query parameter: its message names what), nor from a daemon older than those

@@ -795,8 +795,9 @@ type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
 	// Position is the damaged record's position in a corrupt error, and Version its
-	// version when the read followed one stream: a read goes on from the record next
-	// to it, and a program should not have to parse the message to find which.
+	// version, and Stream that stream, when the read followed one stream: a read goes
+	// on from the record next to it, and a program should not have to parse the
+	// message to find which.
 	Position *uint64 `json:"position,omitempty"`
 	Version  *uint64 `json:"version,omitempty"`
 	// NeedsRestart marks an unavailable error that will not go away by itself
@@ -806,8 +807,8 @@ type errorBody struct {
 	// program (the Go client's errors.As) need not parse the message: stream with
 	// wrong_expected_version, duplicate_event and stream_not_found; expected_version
 	// (as a write gives it) and actual_version (-1 for none) with wrong_expected_version;
-	// id with duplicate_event and event_not_found; argument and reason with a bad_request
-	// the store refused (*pmd.InvalidArgumentError) or the server refused by the store's
+	// id with duplicate_event and event_not_found; stream with corrupt, as above;
+	// argument and reason with a bad_request the store refused (*pmd.InvalidArgumentError) or the server refused by the store's
 	// rules (badArgument). Each is absent when the error is not the store's typed one (a
 	// bad request of the server's own parsing: a malformed body, query or expected version).
 	Stream          *string              `json:"stream,omitempty"`
@@ -827,7 +828,7 @@ func newErrorBody(code, msg string, err error) errorBody {
 	if errors.As(err, &ce) && ce.Position > 0 {
 		b.Position = &ce.Position
 		if ce.Stream != "" {
-			b.Version = &ce.Version
+			b.Version, b.Stream = &ce.Version, &ce.Stream
 		}
 	}
 	b.errorFields(code, err)
