@@ -13,6 +13,8 @@ import (
 // of a lookup that fails.
 func SetParkedLookup(f func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error)) (restore func()) {
 	old := eventByID
-	eventByID = f
+	eventByID = func(s *pmd.Store, ctx context.Context, id uuid.UUID, _ ...pmd.EventOptions) (pmd.Event, error) {
+		return f(s, ctx, id)
+	}
 	return func() { eventByID = old }
 }
