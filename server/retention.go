@@ -58,6 +58,10 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, toRetentionJSON(ret))
 }
 
+// maxAgeLimit is the longest max_age, the longest time.Duration in whole hours: a longer
+// one does not parse, and was refused as though it were negative or no duration at all.
+const maxAgeLimit = "2562047h"
+
 // retentionFromJSON reads {"max_age": "720h", "max_count": 1000, "truncate_before": 42}.
 func retentionFromJSON(v any) (pmd.Retention, error) {
 	body, err := object(v, "", "stream metadata", "max_age", "max_count", "truncate_before")
@@ -72,7 +76,7 @@ func retentionFromJSON(v any) (pmd.Retention, error) {
 		}
 		d, err := time.ParseDuration(str)
 		if err != nil || d < 0 {
-			return ret, errBadRequest("max_age %q is not a duration of zero or more, such as \"720h\" or \"90m\"", str)
+			return ret, errBadRequest("max_age %q is not a duration from 0 to %s (about 292 years), such as \"720h\" or \"90m\"", str, maxAgeLimit)
 		}
 		ret.MaxAge = d
 	}

@@ -38,6 +38,7 @@ func TestStreamMetadataRoutes(t *testing.T) {
 	for _, tc := range []struct{ body, says string }{
 		{`{"max_age":"forever"}`, "max_age"},
 		{`{"max_age":"-1h"}`, "max_age"},
+		{`{"max_age":"9999999h"}`, `max_age "9999999h" is not a duration from 0 to 2562047h`},
 		{`{"max_age":720}`, "max_age"},
 		{`{"max_count":-1}`, "max_count"},
 		{`{"max_count":1.5}`, "max_count"},
