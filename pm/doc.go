@@ -236,13 +236,14 @@
 //
 // # Retention of a process stream
 //
-// A process stream, and the removal marker of a removed process, belong to their
-// manager, metadata included, as the streams a system process of EventStoreDB writes
+// A process stream, its deliveries and the removal marker of a removed process belong
+// to their manager, metadata included, as the streams a system process of EventStoreDB writes
 // are that process's: the state is the replay of the stream, so a record retention hides
 // is a record the process no longer knows it wrote. pmd serve refuses retention settings
 // (PUT /v1/streams/{stream}/metadata, an admin token too: bad_request naming the
-// manager) on the streams "<Name>$<process id>" and "<Name>.removed$<process id>" of the
-// process managers of its configuration (Owners.KeepsAll); the other streams of a
+// manager) on the streams "<Name>$<process id>", "<Name>.deliveries$<process id>" and
+// "<Name>.removed$<process id>" of the process managers of its configuration
+// (Owners.KeepsAll); the other streams of a
 // manager take them (a snapshots stream kept short costs longer folds only). A Go
 // program must not set them either: the store cannot tell a process stream from
 // another, and hiding is final (a later setting shows nothing again, and a scavenge
@@ -258,7 +259,8 @@
 // and its pending deadlines are forgotten, so Decide may issue its commands again, and
 // its deadlines do not fire. Process, ProcessPage and List show it with version -1 and
 // no events. An erased process stays ended (see below). A removal marker hidden so lets
-// a late event start its process again.
+// a late event start its process again, and a hidden CommandSkipped or CommandParked
+// record has its command delivered again at the next start.
 //
 // # Erasing a process
 //

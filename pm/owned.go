@@ -62,15 +62,17 @@ func (o *Owners) Owner(stream string) (kind, name string, ok bool) {
 // KeepsAll reports whether stream is one whose records a process manager of o decides
 // on, so that retention must not hide any of them: a process stream "<Name>$<id>"
 // (what the process issued and its pending deadlines: a process that no longer sees
-// them issues its commands again) or a removal marker "<Name>.removed$<id>" (without it
-// a late event starts the removed process again). name is the manager's.
+// them issues its commands again), its deliveries "<Name>.deliveries$<id>" (a command
+// whose CommandSkipped or CommandParked record is hidden is delivered again at the next
+// start) or a removal marker "<Name>.removed$<id>" (without it a late event starts the
+// removed process again). name is the manager's.
 func (o *Owners) KeepsAll(stream string) (name string, ok bool) {
 	kind, name, ok := o.Owner(stream)
 	if !ok || kind != "process manager" {
 		return "", false
 	}
 	category, _, found := strings.Cut(stream, "$")
-	if !found || (category != name && category != name+".removed") {
+	if !found || (category != name && category != name+".deliveries" && category != name+".removed") {
 		return "", false
 	}
 	return name, true

@@ -35,8 +35,8 @@ func TestStreamOwner(t *testing.T) {
 	}
 }
 
-// TestKeepsAll: the daemon refuses retention on the process streams and removal markers
-// of the process managers of its config file, and on no other stream; without a config,
+// TestKeepsAll: the daemon refuses retention on the process streams, deliveries and
+// removal markers of the process managers of its config file, and on no other stream; without a config,
 // or one without process managers, on none.
 func TestKeepsAll(t *testing.T) {
 	if keeps := keepsAll(nil); keeps != nil {
@@ -48,7 +48,8 @@ func TestKeepsAll(t *testing.T) {
 	keeps := keepsAll(&config.Config{Processes: []config.Process{{Name: "Order"}}})
 	for stream, want := range map[string]bool{
 		"Order$1": true, "Order.removed$1": true,
-		"Order.checkpoint": false, "Order.deliveries$1": false, "Order.snapshots$1": false, "Orders$1": false,
+		"Order.deliveries$1": true,
+		"Order.checkpoint":   false, "Order.snapshots$1": false, "Orders$1": false,
 	} {
 		name, ok := keeps(stream)
 		if ok != want || (ok && name != "Order") {
