@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,9 +54,14 @@ type clusterFlags struct {
 	// open is set when --insecure let the Raft port serve, without a secret, those it
 	// would otherwise be refused to (off loopback, or beside --auth).
 	open bool
-	// raftAddrName, set by check, is what gave --raft-addr, as errors name it: the flag,
-	// or PMD_RAFT_ADDR.
-	raftAddrName string
+	// raftAddrEnv, set by check, is PMD_RAFT_ADDR if --raft-addr came from it, for
+	// errors to name (raftAddrName).
+	raftAddrEnv string
+}
+
+// raftAddrName is what gave --raft-addr, as errors name it: the flag, or PMD_RAFT_ADDR.
+func (c *clusterFlags) raftAddrName() string {
+	return cmp.Or(c.raftAddrEnv, "--raft-addr")
 }
 
 func (c *clusterFlags) register(fs *flag.FlagSet) {
@@ -77,7 +83,10 @@ func (c *clusterFlags) register(fs *flag.FlagSet) {
 // names a bad value as it was given: named("raft-addr", "PMD_RAFT_ADDR") is the
 // variable if the value came from the environment, else the flag (serveFlags).
 func (c *clusterFlags) check(auth string, insecure bool, named func(name, env string) string) error {
-	c.raftAddrName = named("raft-addr", "PMD_RAFT_ADDR")
+	c.raftAddrEnv = ""
+	if n := named("raft-addr", "PMD_RAFT_ADDR"); !strings.HasPrefix(n, "--") {
+		c.raftAddrEnv = n
+	}
 	switch {
 	case c.nodeID == "":
 		if c.raftAddr != "" || c.join != "" || c.expect != 0 || c.raftAdvertise != "" || c.secretFile != "" {
@@ -139,7 +148,7 @@ func (c *clusterFlags) check(auth string, insecure bool, named func(name, env st
 // it cannot reach. A --raft-advertise of every interface (0.0.0.0:P, :P) is refused as
 // --http-advertise's is: the other nodes would dial themselves. named is check's.
 func (c *clusterFlags) checkAddrs(named func(name, env string) string) error {
-	if err := checkHostPort(c.raftAddrName, c.raftAddr, 0); err != nil {
+	if err := checkHostPort(c.raftAddrName(), c.raftAddr, 0); err != nil {
 		return err
 	}
 	if c.raftAdvertise != "" {

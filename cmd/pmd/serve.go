@@ -219,7 +219,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 
 	if c.cluster.nodeID != "" {
-		if err := checkRaftListen(c.cluster.raftAddrName, c.cluster.raftAddr); err != nil {
+		if err := checkRaftListen(c.cluster.raftAddrName(), c.cluster.raftAddr); err != nil {
 			return &exitError{exitTrouble, err}
 		}
 	}
