@@ -59,9 +59,9 @@ func startParking(t *testing.T, s *pmd.Store, to string, logger *slog.Logger) *r
 	def := pm.Definition[string]{
 		Name: "W", Handles: []string{"SignedUp"}, ProcessID: pm.DataField("id"),
 		Init:  func(string) string { return "" },
-		Apply: func(got string, e pmd.Event) string { s, _ := e.Data[to].(string); return max(got, s) },
-		Decide: func(to string) []pm.Command {
-			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": to}}}
+		Apply: func(got string, e pmd.Event) string { v, _ := e.Data[to].(string); return max(got, v) },
+		Decide: func(state string) []pm.Command {
+			return []pm.Command{{Type: "Welcome", Data: map[string]any{"to": state}}}
 		},
 	}
 	return start(t, s, def, pm.Options{SnapshotEvery: -1, MaxAttempts: 1, Logger: logger,
