@@ -11,12 +11,27 @@ import (
 // and its page says that retention hides them. It said "nothing of this process was
 // written yet" and "Its stream holds no event yet", which only a process held at its
 // first event (with a panic) can be: any other process with no stream is not found.
+//
+// pmd serve refuses retention settings on a process stream of a manager its
+// configuration names, so the retention is set as pm/doc.go says it still can be:
+// by a daemon on the same data directory whose configuration does not name the
+// manager. Each daemon is stopped when its subtest ends, before the next starts.
 func TestBrowserProcessWhoseRecordsRetentionHides(t *testing.T) {
 	skipWithoutBrowser(t)
-	d := startDaemon(t)
-	d.append(t, "Customer$o1", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "o1"}})
-	d.await(t, "CateringMatch$o1", "DeadlineScheduled")
-	d.call(t, "PUT", "/v1/streams/CateringMatch%24o1/metadata", `{"truncate_before":2}`, http.StatusOK)
+	data := t.TempDir()
+	t.Run("the manager writes o1", func(t *testing.T) {
+		d := startDaemon(t, "--data", data)
+		d.append(t, "Customer$o1", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "o1"}})
+		d.await(t, "CateringMatch$o1", "DeadlineScheduled")
+	})
+	t.Run("a daemon without the manager hides its records", func(t *testing.T) {
+		d := startDaemon(t, "--data", data, "--config", "")
+		d.call(t, "PUT", "/v1/streams/CateringMatch%24o1/metadata", `{"truncate_before":2}`, http.StatusOK)
+	})
+	if t.Failed() {
+		return
+	}
+	d := startDaemon(t, "--data", data)
 
 	b := newBrowser(t, d.browserBase(t))
 	t.Cleanup(func() { b.check(t) })
