@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/pmd-dev/pmd/internal/engine"
 )
 
 // Sentinel errors. Every error the store returns for one of these conditions matches it
@@ -34,6 +36,25 @@ var (
 	// *CorruptError naming it. Records after it stay readable.
 	ErrCorrupt = errors.New("corrupt")
 )
+
+// Errors of Open. They are the data directory owner's own values, so that errors.Is and
+// errors.As on Open's error work from this package without reaching beneath it.
+var (
+	// ErrLocked is matched by Open's error for a directory another process has open;
+	// the error is a *LockedError naming that process where it is known.
+	ErrLocked = engine.ErrLocked
+	// ErrFormat is matched by Open's error for a directory of a format this version of
+	// pmd cannot read (written by a later version).
+	ErrFormat = engine.ErrFormat
+)
+
+// LockedError is Open's error for a directory another process has open: Dir, and PID,
+// the process holding its lock (0 where the system does not tell).
+type LockedError = engine.LockedError
+
+// LostLogError is Open's error for a directory that holds a store's index or id but
+// whose log lost every segment: Open refuses it rather than start an empty store there.
+type LostLogError = engine.LostLogError
 
 // WrongExpectedVersionError is returned when a write's expected version does not hold.
 type WrongExpectedVersionError struct {

@@ -115,7 +115,9 @@ type Store struct {
 // Open opens the store in dir, creating it if needed. It repairs a torn log tail, opens
 // the index and replays the log written after the index's durable point; an index that
 // cannot be used is rebuilt from the log, and a data directory of an older pmd is
-// upgraded, with progress logged. Only one Store may have a directory open at a time.
+// upgraded, with progress logged. Only one Store may have a directory open at a time: Open
+// fails with ErrLocked while another has it, ErrFormat for a directory a later pmd wrote,
+// and a *LostLogError for a store whose log is gone.
 func Open(dir string, opts Options) (*Store, error) {
 	eng, err := engine.Open(dir, engine.Options{
 		NoSync:              opts.NoSync,
