@@ -461,7 +461,7 @@ func (p *parser) number() (any, error) {
 		if u, err := strconv.ParseUint(text, 10, 64); err == nil {
 			return u, nil
 		}
-		return nil, p.invalid("the integer %s is outside the 64-bit range (-2^63 to 2^64-1); send it as a string", text)
+		return nil, p.invalid("the integer %s is outside the 64-bit range (-2^63 to 2^64-1); in event data, send it as a string", text)
 	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsInf(f, 0) {

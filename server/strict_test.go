@@ -41,6 +41,7 @@ func TestStrictInput(t *testing.T) {
 		{"lone surrogate escape", "POST", "/v1/streams/s", `{"events":[{"type":"E","data":{"s":"\ud800x"}}]}`, "events[0].data.s: a string that is not valid UTF-8 (a lone UTF-16 surrogate escape)"},
 		{"reversed surrogate pair", "POST", "/v1/streams/s", `{"events":[{"type":"E","data":{"s":"\udc00\ud800"}}]}`, "events[0].data.s: a string that is not valid UTF-8"},
 		{"invalid UTF-8 in a key", "POST", "/v1/streams/s", "{\"events\":[{\"type\":\"E\",\"data\":{\"\xff\":1}}]}", "events[0].data: a string that is not valid UTF-8"},
+		{"max_count above uint64", "PUT", "/v1/streams/s/metadata", `{"max_count":18446744073709551616}`, "max_count: the integer 18446744073709551616 is outside the 64-bit range (-2^63 to 2^64-1); in event data, send it as a string"},
 		{"integer above uint64", "POST", "/v1/streams/s", `{"events":[{"type":"E","data":{"n":18446744073709551616}}]}`, "events[0].data.n: the integer 18446744073709551616 is outside the 64-bit range"},
 		{"integer below int64", "POST", "/v1/streams/s", `{"events":[{"type":"E","data":{"l":[0,-9223372036854775809]}}]}`, "events[0].data.l[1]: the integer -9223372036854775809 is outside the 64-bit range"},
 		{"float beyond float64", "POST", "/v1/streams/s", `{"events":[{"type":"E","metadata":{"f":1e400}}]}`, "events[0].metadata.f: the number 1e400 is outside the range of a 64-bit float"},
