@@ -1723,7 +1723,8 @@
     // A reload that fails (after an action, or live) keeps the list, paging links and
     // all, and says it is not current.
     const stale = notCurrent();
-    const reload = () => stale.reload(load);
+    let reading = 0;
+    const reload = () => { reading++; return stale.reload(load).finally(() => { reading--; }); };
     const actions = actor(result, current, reload);
     const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
     let failing = new Set(); // the streams of the subscriptions shown failing on an event
@@ -1793,11 +1794,13 @@
     // last writes none of them, only the subscription's position (SubscriptionPosition
     // in its stream <name>.subscription, written once the position moves past it): the
     // page follows those too, and reads itself again at one of a subscription it shows
-    // failing. Those of the others, every second while events flow, it passes over.
+    // failing, or at any that comes while a read of it is under way (that read may
+    // have found the subscription failing before the delivery, and sets what it shows
+    // failing only once done). The others, every second while events flow, it passes over.
     const records = ['CommandParked', 'CommandRetried', 'CommandSkipped', 'EventDeliveryFailed', 'EventParked', 'EventRetried', 'EventSkipped'];
     const later = soon(reload, 500);
     live(Object.assign(typeParams([...records, 'SubscriptionPosition']), { from }), (ev) => {
-      if (ev.type !== 'SubscriptionPosition' || failing.has(ev.stream)) later();
+      if (ev.type !== 'SubscriptionPosition' || failing.has(ev.stream) || reading > 0) later();
     }, true);
   }
 
