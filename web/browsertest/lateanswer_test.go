@@ -103,13 +103,14 @@ const lateSettledJS = `(() => {
 })()`
 
 // TestBrowserProcessPagesDropAnOverTakenRead: the pages of process managers, of a
-// manager's processes and of a process read themselves again as facts come; a read
-// answered after a later one (a slow daemon) is dropped, and the page keeps the newer
-// answer. The older answer replaced it: the page went back to a process open that was
-// completed, or to a count of completed processes since passed, until the next fact.
+// manager's processes, of a process and of parked commands read themselves again as
+// facts come and commands park; a read answered after a later one (a slow daemon) is
+// dropped, and the page keeps the newer answer. The older answer replaced it: the
+// page went back to a process open that was completed, or to a count of completed
+// processes since passed, until the next fact.
 func TestBrowserProcessPagesDropAnOverTakenRead(t *testing.T) {
 	skipWithoutBrowser(t)
-	d := startDaemon(t)
+	d, park := parkingDaemon(t) // each command issued parks, for the parked page
 	late := newLateAnswers(t, d)
 	b := newBrowser(t, front(t, d, late.handle))
 	t.Cleanup(func() { b.check(t) })
@@ -139,6 +140,10 @@ func TestBrowserProcessPagesDropAnOverTakenRead(t *testing.T) {
 			func() { confirm("q5", customer) },
 			func() { confirm("q5", caterer); d.awaitCompleted(t, "CateringMatch", 5) },
 			`document.getElementById('status').textContent === 'completed'`},
+		{"parked", "#/parked", "/v1/processes/CateringMatch/parked", func() {},
+			func() { park("q6") },
+			func() { park("q7") },
+			`!!document.querySelector('tr[data-process="q7"]')`},
 	} {
 		c.before()
 		b.open(t, c.fragment, c.page)
