@@ -64,7 +64,9 @@
 //	                                    older » only while an older event is kept (retention hides
 //	                                    the first events, a type filter skips others); live, the
 //	                                    newest page of a stream that keeps its newest max_count
-//	                                    versions drops the rows of those it keeps no more; the stream
+//	                                    versions drops the rows of those it keeps no more (the
+//	                                    live category and $all pages do not: the rows of such
+//	                                    versions stay there until the page is read again); the stream
 //	                                    of a process links its timeline, and says so when the
 //	                                    process managers cannot be listed (a 403, a 503)
 //	#/categories/{category}?from=&after=&limit=
