@@ -19,9 +19,11 @@
 //   - One process at a time: Open fails with ErrLocked while another holds the lock, a
 //     *LockedError carrying the holder's pid where /proc/locks tells it (so do Verify
 //     and PlanRepair).
-//   - A refused Open leaves the directory as it found it: it removes the LOCK file and
-//     the new store's files it made there (FORMAT, STORE_ID, index/, log/), the lock
-//     still held, FORMAT after the rest and LOCK last.
+//   - A refused Open leaves the directory as it found it: it removes the new store's
+//     files it made there (FORMAT, STORE_ID, index/, log/), the lock still held, FORMAT
+//     after the rest. It leaves LOCK, made or not: removed, the lock of a process that
+//     opened it before and locked it after would be that of a removed file, and another
+//     Open would make a new LOCK and lock it too. A LOCK alone is no store (HaveStore).
 //   - Open upgrades a format 1 directory (an in-memory index checkpoint, index.ckpt) by
 //     building the index from the log once, with progress logged, then writes FORMAT
 //     and removes index.ckpt. A crash before FORMAT is written leaves format 1, upgraded

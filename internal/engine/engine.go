@@ -158,8 +158,9 @@ type Engine struct {
 // Open locks the data directory dir (creating it if needed), upgrades an older format,
 // opens the log (repairing a torn tail) and the index, and replays the log records the
 // index lacks, with progress logged. An index that cannot be read is rebuilt from the log.
-// A refused Open removes what it made in dir (LOCK, and a new store's FORMAT, STORE_ID,
-// index and log), leaving dir as it found it, but for dir itself if Open made it.
+// A refused Open removes the new store's files it made in dir (FORMAT, STORE_ID, index
+// and log), leaving dir as it found it, but for dir itself if Open made it and for LOCK,
+// which it never removes (see made.undo).
 func Open(dir string, opts Options) (*Engine, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = 1 << 20
@@ -182,9 +183,6 @@ func Open(dir string, opts Options) (*Engine, error) {
 		}
 	}
 	mk := &made{}
-	if _, err := os.Lstat(filepath.Join(dir, LockFile)); errors.Is(err, fs.ErrNotExist) {
-		mk.lock = true
-	}
 	lock, err := Lock(dir)
 	if err != nil {
 		return nil, err
@@ -543,18 +541,20 @@ func (e *Engine) format() (int, error) {
 }
 
 // made is what Open made in the data directory, which a refused Open removes (undo), so
-// that it leaves the directory as it found it: the lock file, and a new store's files.
+// that it leaves the directory as it found it: a new store's files.
 type made struct {
-	lock  bool // LOCK
 	store bool // FORMAT, STORE_ID, index/: the directory held no store
 	log   bool // log/, when the directory held no store and no log directory
 }
 
 // undo removes what Open made in dir, in the reverse of the order it made it, the lock
 // held: FORMAT goes after the rest, so that a crash leaves a directory that still opens
-// as the new store it was, and LOCK last, so that another process can lock the
-// directory only once the rest is gone. A log directory that was there, empty, is left,
-// with any segment file the refused Open made in it: no record was written to it.
+// as the new store it was. A log directory that was there, empty, is left, with any
+// segment file the refused Open made in it: no record was written to it. LOCK is left
+// too, made or not: flock(2) locks the file another process opened by the name, and
+// one that opened LOCK before it was removed would lock it after, the removed file,
+// while a third made a new LOCK and locked that: two processes would have the store
+// open. A LOCK alone does not make a store (HaveStore).
 func (m *made) undo(dir string) error {
 	var paths []string
 	if m.store {
@@ -562,9 +562,6 @@ func (m *made) undo(dir string) error {
 			paths = append(paths, LogDir)
 		}
 		paths = append(paths, IndexDir, StoreIDFile+".tmp", StoreIDFile, FormatFile+".tmp", FormatFile)
-	}
-	if m.lock {
-		paths = append(paths, LockFile)
 	}
 	for _, name := range paths {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
