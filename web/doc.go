@@ -31,8 +31,9 @@
 //     follows the records of commands and subscription events that park, are retried
 //     or skipped, and of subscriptions' failed attempts, and the position of a
 //     subscription it shows failing on an event (written once that event is delivered
-//     at last); a reload of it that fails keeps its list and says it is not current, as
-//     the pages of process managers do. A subscription answered with an
+//     at last, or any that comes while it is read again); a reload of it that fails
+//     keeps its list and says it is not current, as the pages of process managers do,
+//     but one answered 401 asks for a token. A subscription answered with an
 //     error says which with the live badge; a 5xx is asked for again, later each time,
 //     a 4xx is not. A hidden tab
 //     closes its subscriptions and, shown again, reads its newest events afresh (a

@@ -101,7 +101,8 @@
   // answered out of order (a slow one overtaken by the next): load is given fresh(),
   // true until a later reload is asked for, and shows nothing once it is false; the
   // failure of such a read is dropped too. An older answer never replaces a newer one.
-  function notCurrent() {
+  // current says the page is still shown.
+  function notCurrent(current) {
     const node = el('div', { class: 'error', role: 'alert', id: 'not-current', hidden: true, dataset: { failed: 0 } });
     let asked = 0;
     const reload = (load) => {
@@ -113,6 +114,12 @@
         node.dataset.failed = 0;
       }, (e) => {
         if (!fresh()) return;
+        // A 401 (the tab's token revoked, or one now needed) asks for a token, as the
+        // page's first read and its live subscription do, while the page is shown.
+        if (e.status === 401 && current()) {
+          refused(e);
+          return;
+        }
         node.hidden = false;
         node.dataset.failed = +node.dataset.failed + 1; // in a row
         node.textContent = 'Not current: ' + errorText(e);
@@ -1153,7 +1160,7 @@
     };
     await load();
     if (!current()) return;
-    const stale = notCurrent();
+    const stale = notCurrent(current);
     show('processes', el('h1', null, 'Process managers'), stale.node, body);
     const check = whileBehind(current, () => behind, () => stale.reload(load));
     followFacts(from, handles, () => stale.reload(load).then(check));
@@ -1238,7 +1245,7 @@
       }
     }
     if (!current()) return;
-    const stale = notCurrent();
+    const stale = notCurrent(current);
     const select = (id, label, value, options) => {
       const sel = el('select', { id, 'aria-label': label }, options.map(([v, text]) => el('option', { value: v, selected: v === value }, text)));
       sel.addEventListener('change', () => { location.hash = page({ [id]: sel.value }); });
@@ -1365,7 +1372,7 @@
     const before = params.get('before') || null; // ?before= empty: the newest page
     const view = el('div');
     const result = el('div', { id: 'action-result', role: 'status', hidden: true });
-    const stale = notCurrent();
+    const stale = notCurrent(current);
     const actions = actor(result, current, () => stale.reload(load));
     const load = async (fresh = () => true) => {
       // A long process is shown a page at a time, the newest first: the daemon never
@@ -1722,7 +1729,7 @@
     const body = el('div');
     // A reload that fails (after an action, or live) keeps the list, paging links and
     // all, and says it is not current.
-    const stale = notCurrent();
+    const stale = notCurrent(current);
     let reading = 0;
     const reload = () => { reading++; return stale.reload(load).finally(() => { reading--; }); };
     const actions = actor(result, current, reload);
