@@ -128,6 +128,14 @@ func (s *Store) Erased(stream string, version uint64) (bool, error) {
 	return s.idx.Erased(stream, version), nil
 }
 
+// Erasures counts the erasures this store has applied since it was opened: those of its
+// own EraseStream calls, and in a cluster's replica those replicated or copied from the
+// other nodes, on every node that applies them. It moves once an erasure is seen by
+// every read, so a count read before a read and found unchanged afterwards says that
+// nothing the read served has been erased since: a cache of what was read needs to look
+// for erased events only when the count has moved. It starts at zero at each Open.
+func (s *Store) Erasures() uint64 { return s.idx.Erasures() }
+
 // ScavengeOptions tunes Scavenge. The zero value scavenges at engine.DefaultScavengeRate
 // (128 MiB/s).
 type ScavengeOptions struct {

@@ -126,7 +126,8 @@ func (x *Index) Apply(b *Batch) error {
 	// writer before Apply), and one that found no name there served an event erased
 	// by an EraseStream that had returned. Until the overlay holds the mark, a read
 	// finds the name but no mark, as before the erasure.
-	if len(b.erased) > 0 {
+	erasing := len(b.erased) > 0
+	if erasing {
 		x.addErased(b.erased)
 	}
 	x.cnt.mu.Lock()
@@ -134,6 +135,11 @@ func (x *Index) Apply(b *Batch) error {
 	x.cnt.events.Add(b.addedEvents)
 	x.cnt.streams.Add(b.addedStreams)
 	x.cnt.mu.Unlock()
+	if erasing {
+		// Counted once the marks are read: a count that has not moved since a read
+		// says that no erasure came after it (Erasures).
+		x.erasures.Add(1)
+	}
 	if b.applied != nil {
 		b.applied()
 	}

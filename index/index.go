@@ -76,6 +76,8 @@ type Index struct {
 
 	// erased says which streams have an E entry: every event read asks (see eraseMarks).
 	erased eraseMarks
+	// erasures counts the batches applied with an erase record (Erasures).
+	erasures atomic.Uint64
 
 	cnt counter // see Counts
 

@@ -158,6 +158,12 @@ func (x *Index) ErasedErr(stream string, version uint64) (bool, error) {
 // AnyErased reports whether any stream was ever erased.
 func (x *Index) AnyErased() bool { return x.erased.any() }
 
+// Erasures counts the batches with an erase record applied since the index was opened,
+// whichever way their records came (a store's own write, a cluster's replicated or
+// copied ones). A batch is counted once its marks are read: when the count read before
+// a read is the same after it, nothing was erased since the read began.
+func (x *Index) Erasures() uint64 { return x.erasures.Load() }
+
 // loadErased reads into memory (eraseMarks) a hash of the name of each stream with an
 // erase mark, hashing each name as pebble gives it: no name is kept, or even made.
 func (x *Index) loadErased() error {

@@ -13,6 +13,10 @@ type entry struct {
 	exists bool   // the stream has a visible event: a write expects next-1
 	next   uint64 // the version the next write lands at
 	snap   int64  // the version the newest snapshot covers, -1 for none
+	// erasures is Store.Erasures as it was before the fold read anything, or before
+	// the last check that found none of its facts erased (checkFactsErased): while
+	// the store's count is the same, no fact of the fold was erased since.
+	erasures uint64
 }
 
 // cache keeps the folds of the processes handled last, so that an event folds onto its

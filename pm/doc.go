@@ -330,6 +330,11 @@
 // data from each stream (one read per stream), and folds the process again when one
 // reads erased: it then decides on the facts as every fold from the store has them
 // (TestACachedProcessDoesNotDecideOnAnErasedFact, TestACachedProcessSnapshotsNoErasedFact).
+// It reads them only when the store has applied an erasure since the fold, or since
+// its last check found none (pmd.Store.Erasures, which every node of a cluster counts
+// as it applies one): a store that erases nothing pays no read for it, one that erases
+// pays it once per cached process and erasure
+// (TestACachedProcessChecksItsFactsOnlyAfterAnErasure).
 // Until then Decide may be asked on the cached state, and what it decides is not
 // written. An erasure that lands between that check and the write is not seen by that
 // decision; and a cached process of facts from more than 100 streams is not checked:

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pmd-dev/pmd"
@@ -88,5 +90,76 @@ func TestACachedProcessSnapshotsNoErasedFact(t *testing.T) {
 		if strings.Contains(fmt.Sprintf("%s", sn.Data), "erased-name") {
 			t.Fatalf("snapshot %d holds the erased name: %s", sn.Version, sn.Data)
 		}
+	}
+}
+
+// TestACachedProcessChecksItsFactsOnlyAfterAnErasure: before each decision that
+// writes, and each snapshot, a cached fold read the first fact of each of its facts'
+// streams to see whether it had been erased since, a read per stream on the manager's
+// hot path in a store that never erased anything. It now reads them only when the store
+// has applied an erasure since the fold, or since the last check that found none
+// (Store.Erasures), once per erasure.
+func TestACachedProcessChecksItsFactsOnlyAfterAnErasure(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		snapshots int
+		always    bool
+		want      int
+	}{
+		{"no snapshots", -1, false, 1},
+		{"a snapshot every event", 1, false, 1},
+		{"the check forced, as before", -1, true, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var checks atomic.Int64
+			restore := pm.SetFactsChecked(func(stream string) {
+				if stream == "Greet$1" {
+					checks.Add(1)
+				}
+			})
+			t.Cleanup(restore)
+			if tc.always {
+				t.Cleanup(pm.SetAlwaysCheckFacts())
+			}
+			s := openStore(t, t.TempDir())
+			def := greetDef()
+			def.Decide = func(s names) []pm.Command {
+				if len(s.Names) < 2 {
+					return nil
+				}
+				return []pm.Command{{Type: "Greet", Key: strconv.Itoa(len(s.Names)), Data: map[string]any{"names": slices.Clone(s.Names)}}}
+			}
+			r := start(t, s, def, pm.Options{SnapshotEvery: tc.snapshots})
+			for i, name := range []string{"a", "b", "c"} {
+				appendNamed(t, s, fmt.Sprintf("Customer-%d", i), name)
+				r.idle(t)
+			}
+			if got := checks.Load(); !tc.always && got != 0 {
+				t.Fatalf("%d checks of the facts before any erasure, want 0", got)
+			}
+			if _, err := s.Append(ctx, "Other", pmd.Any, pmd.EventData{Type: "Unrelated"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.EraseStream(ctx, "Other"); err != nil {
+				t.Fatal(err)
+			}
+			for i, name := range []string{"d", "e"} {
+				appendNamed(t, s, fmt.Sprintf("Customer-%d", 3+i), name)
+				r.idle(t)
+			}
+			if got := checks.Load(); got != int64(tc.want) {
+				t.Fatalf("%d checks of the facts, want %d", got, tc.want)
+			}
+			greets := 0
+			for _, e := range processStream(t, s, "Greet$1") {
+				if e.Type == "Greet" {
+					greets++
+				}
+			}
+			if greets != 4 {
+				t.Fatalf("%d Greet commands, want 4 (one for each fact from the second on)", greets)
+			}
+		})
 	}
 }

@@ -9,3 +9,20 @@ func SetBeforeDecisionWrite(f func(stream string)) (restore func()) {
 	beforeDecisionWrite = f
 	return func() { beforeDecisionWrite = old }
 }
+
+// SetFactsChecked makes f run each time a worker reads the facts of a cached fold to
+// see whether one was erased since, until the returned restore is called. Set it before
+// Run starts and restore it after Run returned.
+func SetFactsChecked(f func(stream string)) (restore func()) {
+	old := factsChecked
+	factsChecked = f
+	return func() { factsChecked = old }
+}
+
+// SetAlwaysCheckFacts makes the workers read the facts of a cached fold before each
+// decision and snapshot whether or not the store erased anything since, as they did
+// before Store.Erasures, until the returned restore is called.
+func SetAlwaysCheckFacts() (restore func()) {
+	alwaysCheckFacts.Store(true)
+	return func() { alwaysCheckFacts.Store(false) }
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -23,7 +24,7 @@ func (m *Manager) foldFor(ctx context.Context, pid string, damaged *[]int64) (*e
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{pid: pid, p: m.def.start(pid, t), snap: -1}
+	e := &entry{pid: pid, p: m.def.start(pid, t), snap: -1, erasures: m.store.Erasures()}
 	from := uint64(0)
 	if m.snapshotsOn() {
 		sn, _, ok, err := m.findSnapshot(ctx, pid, -1)
@@ -301,6 +302,45 @@ func (m *Manager) factsErasedSince(ctx context.Context, pid string, l *ledger) (
 	return false, nil
 }
 
+// checkFactsErased fails with errFactErasedSince when a fact the cached fold e folded
+// with its data was erased since (factsErasedSince, one read per stream of its facts).
+// It reads them only when the store applied an erasure since e's facts were read, or
+// since the last check of e found none (entry.erasures): a store that erases nothing
+// costs the cache's decisions and snapshots no read. A fold of facts from more
+// streams than a ledger lists (maxSources) is not checked: it folds again when it
+// leaves the cache.
+func (m *Manager) checkFactsErased(ctx context.Context, e *entry) error {
+	l := e.p.ledger()
+	if l.sourcesOf != sourcesAll {
+		return nil
+	}
+	n := m.store.Erasures()
+	if n == e.erasures && !alwaysCheckFacts.Load() {
+		return nil
+	}
+	if factsChecked != nil {
+		factsChecked(m.name + "$" + e.pid)
+	}
+	gone, err := m.factsErasedSince(ctx, e.pid, l)
+	if err != nil {
+		return err
+	}
+	if gone {
+		return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errFactErasedSince)
+	}
+	e.erasures = n
+	return nil
+}
+
+// factsChecked, if set, runs each time checkFactsErased reads a cached fold's facts: a
+// hook for tests (SetFactsChecked), nil otherwise.
+var factsChecked func(stream string)
+
+// alwaysCheckFacts makes checkFactsErased read the facts whether or not the store
+// erased anything since: for the benchmark that measures what the count saves
+// (BenchmarkDecisions).
+var alwaysCheckFacts atomic.Bool
+
 // firstVersion is the version of the first visible event of the stream of process pid,
 // -1 if it has none. A damaged one has its version too.
 func (m *Manager) firstVersion(ctx context.Context, pid string) (int64, error) {
@@ -329,21 +369,15 @@ func (m *Manager) snapshotsOn() bool { return m.opts.SnapshotEvery > 0 && !m.noS
 // process gets none: a snapshot would put its state back into the snapshots stream the
 // operator erases or deletes with the process stream (see doc.go, "Erasing a process"),
 // and every later fold refuses it. Nor does a cached fold of a fact erased since it
-// was folded with its data (factsErasedSince): it fails with errFactErasedSince, and
+// was folded with its data (checkFactsErased): it fails with errFactErasedSince, and
 // handle folds the process again, which snapshots the fold from the store.
 func (m *Manager) snapshot(ctx context.Context, e *entry) error {
 	l := e.p.ledger()
 	if !m.snapshotsOn() || !e.exists || l.erased || l.last-e.snap < int64(m.opts.SnapshotEvery) {
 		return nil
 	}
-	if l.sourcesOf == sourcesAll {
-		gone, err := m.factsErasedSince(ctx, e.pid, l)
-		if err != nil {
-			return err
-		}
-		if gone {
-			return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errFactErasedSince)
-		}
+	if err := m.checkFactsErased(ctx, e); err != nil {
+		return err
 	}
 	state, err := e.p.encodeState()
 	if errors.Is(err, errUnencodable) {

@@ -899,19 +899,12 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 			return m.foundErased(ctx, e, l.status())
 		}
 	}
-	// Nor the erasure of a fact's stream: the first fact it folded with its data from
-	// each stream says (one read per stream). The process is then folded again, and
-	// decides on the facts as every fold from the store has them. A fold of facts from
-	// more streams than a ledger lists (maxSources) is not checked: it folds again when
-	// it leaves the cache.
-	if l := e.p.ledger(); l.sourcesOf == sourcesAll {
-		gone, err := m.factsErasedSince(ctx, e.pid, l)
-		if err != nil {
-			return err
-		}
-		if gone {
-			return fmt.Errorf("pm: %s$%s: %w", m.name, e.pid, errFactErasedSince)
-		}
+	// Nor the erasure of a fact's stream, when the store erased anything since the
+	// fold: the first fact it folded with its data from each stream says (one read per
+	// stream). The process is then folded again, and decides on the facts as every
+	// fold from the store has them (checkFactsErased).
+	if err := m.checkFactsErased(ctx, e); err != nil {
+		return err
 	}
 	if l := e.p.ledger(); m.opts.Retention.Completed > 0 && !l.done() && l.doneAfter(writes) {
 		version := e.next + uint64(len(*changes)+len(writes))
