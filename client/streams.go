@@ -389,10 +389,16 @@ type EventDetail struct {
 	Streams []string `json:"streams"`
 	// StreamsTruncated says it is in more streams than Streams holds.
 	StreamsTruncated bool `json:"streams_truncated"`
-	// Causation is the event its causation_id names, nil if none is stored.
+	// Causation is the event its causation_id names, nil if none is stored or it was
+	// left out (CausationOmitted).
 	Causation *Event `json:"causation"`
+	// CausationOmitted says its cause is stored but was left out: the daemon's memory
+	// budget had no room for it (a cause larger than the whole budget, while other
+	// requests held bytes of it). Event reads the cause itself.
+	CausationOmitted bool `json:"causation_omitted"`
 	// Caused are the events whose causation_id is its id, in log order: as many as
-	// fit in one page of the daemon's (1000 and 4 MiB unless configured).
+	// fit in one page of the daemon's (1000 and 4 MiB unless configured) and in its
+	// memory budget.
 	Caused []Event `json:"caused"`
 	// CausedTruncated says more events name it as their cause than Caused holds;
 	// ReadAll finds the others.

@@ -86,3 +86,66 @@ func TestEventBeyondTheBudget(t *testing.T) {
 		check("subscription", body.Message)
 	})
 }
+
+// TestEventRelativesBeyondTheBudget: GET /v1/events/{id} of a small event answers 200
+// while another request holds bytes of the budget, though its cause or the first event
+// it caused is more than the whole budget: the cause is left out (causation null,
+// causation_omitted) and the caused list ends there (caused_truncated). Both failed the
+// whole answer with a 503 naming the relative.
+func TestEventRelativesBeyondTheBudget(t *testing.T) {
+	e := newEnv(t, Options{MaxBody: 64 << 10, PageBytes: 64 << 10, MemoryBudget: 1})
+	big := func(meta map[string]any) map[string]any {
+		m := ev("Big", map[string]any{"l": repeated(15000, func(int) any { return map[string]any{} })})
+		if meta != nil {
+			m["metadata"] = meta
+		}
+		return m
+	}
+	small := func(meta map[string]any) map[string]any {
+		m := ev("Small", map[string]any{})
+		if meta != nil {
+			m["metadata"] = meta
+		}
+		return m
+	}
+	idOf := func(r reply) string { return fmt.Sprint(r.body["ids"].([]any)[0]) }
+	cause := idOf(e.append("Cause$1", nil, big(nil)).must(t, http.StatusCreated))
+	a := idOf(e.append("A$1", nil, small(map[string]any{pmd.CausationID: cause})).must(t, http.StatusCreated))
+	b := idOf(e.append("B$1", nil, small(nil)).must(t, http.StatusCreated))
+	caused := idOf(e.append("Caused$1", nil, big(map[string]any{pmd.CausationID: b})).must(t, http.StatusCreated))
+
+	older := &reservation{s: e.srv}
+	if err := older.take(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	defer older.free()
+	for _, c := range []struct {
+		id                 string
+		omitted, truncated bool
+	}{
+		{id: a, omitted: true},
+		{id: b, truncated: true},
+	} {
+		r := e.do("GET", "/v1/events/"+c.id, nil).must(t, http.StatusOK)
+		if got := r.body["caused"].([]any); len(got) != 0 {
+			t.Errorf("GET /v1/events/%s: caused %v, want none", c.id, got)
+		}
+		if got := r.body["causation_omitted"]; got != c.omitted {
+			t.Errorf("GET /v1/events/%s: causation_omitted %v, want %v", c.id, got, c.omitted)
+		}
+		if got := r.body["caused_truncated"]; got != c.truncated {
+			t.Errorf("GET /v1/events/%s: caused_truncated %v, want %v", c.id, got, c.truncated)
+		}
+		if r.body["causation"] != nil {
+			t.Errorf("GET /v1/events/%s: causation %v, want null", c.id, r.body["causation"])
+		}
+	}
+	// Idle, both relatives are read.
+	older.free()
+	if r := e.do("GET", "/v1/events/"+a, nil).must(t, http.StatusOK); r.body["causation"] == nil || r.body["causation_omitted"] != false {
+		t.Errorf("GET /v1/events/%s idle: %.300s, want its cause", a, r.raw)
+	}
+	if r := e.do("GET", "/v1/events/"+b, nil).must(t, http.StatusOK); !strings.Contains(string(r.raw), caused) || r.body["caused_truncated"] != false {
+		t.Errorf("GET /v1/events/%s idle: %.300s, want the event it caused", b, r.raw)
+	}
+}

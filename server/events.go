@@ -18,14 +18,19 @@ type eventResponse struct {
 	Streams []string `json:"streams"`
 	// StreamsTruncated says that the event is in more streams than Streams holds.
 	StreamsTruncated bool `json:"streams_truncated"`
-	// Causation is the event named by the event's causation_id, null if none is stored.
+	// Causation is the event named by the event's causation_id, null if none is stored
+	// or it is left out (CausationOmitted).
 	Causation *eventJSON `json:"causation"`
+	// CausationOmitted says that the event's cause is stored but left out: the memory
+	// budget had no room for its decoded data (one beyond the whole budget, while other
+	// requests hold bytes of it). The event itself is answered all the same.
+	CausationOmitted bool `json:"causation_omitted"`
 	// Caused are the events whose causation_id is this event's id, in log order: as
-	// many as fit in a page's bytes with the rest of the answer (at least one), and at
-	// most MaxLimit.
+	// many as fit in a page's bytes with the rest of the answer (at least one) and in
+	// the memory budget now, and at most MaxLimit.
 	Caused []eventJSON `json:"caused"`
 	// CausedTruncated says that more events name this one as their cause than
-	// Caused holds.
+	// Caused holds: past the page, or the budget had no room for the next one.
 	CausedTruncated bool `json:"caused_truncated"`
 }
 
@@ -74,6 +79,9 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 		case err == nil:
 			pj := toJSON(p, false)
 			out.Causation = &pj
+		case errors.Is(err, s.memory.full):
+			// The budget's refusal is of the cause, not of the event asked for.
+			out.CausationOmitted = true
 		case !errors.Is(err, pmd.ErrEventNotFound):
 			return err
 		}
@@ -101,9 +109,9 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	if more != 0 {
 		out.StreamsTruncated = true
 	}
-	// Each caused event is read as it is listed: those past the page are not read. The
-	// first waits for the bytes of its decoded data, as a page's first event does; one
-	// after it that the budget has no room for ends the list.
+	// Each caused event is read as it is listed: those past the page are not read. None
+	// waits for the bytes of its decoded data: the answer is the event asked for, and
+	// one the budget has no room for (the first too) ends the list.
 	for c, err := range s.store.CausedSeq(ctx, id, read) {
 		if err != nil {
 			return err
@@ -113,7 +121,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 			out.CausedTruncated = true
 			break
 		}
-		decoded, ok, err := decodeHeld(ctx, &c, "", i == 0)
+		decoded, ok, err := decodeHeld(ctx, &c, "", false)
 		if err != nil {
 			return err
 		}
