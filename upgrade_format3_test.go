@@ -134,3 +134,25 @@ func TestLaterFormatRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedOpenKeepsFormat3: an Open of a format 3 directory refused because its
+// STORE_ID does not read leaves FORMAT at 3, so that the release that wrote it still
+// opens it once STORE_ID is mended. It raised FORMAT to 4 before it read STORE_ID.
+func TestRefusedOpenKeepsFormat3(t *testing.T) {
+	var logs lockedBuffer
+	dir, _, open := openFixture(t, "format2", &logs)
+	if err := open().Close(); err != nil {
+		t.Fatal(err)
+	}
+	setFormat(t, dir, "3")
+	if err := os.WriteFile(filepath.Join(dir, engine.StoreIDFile), []byte("not a uuid\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := pmd.Open(dir, pmd.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err == nil {
+		s.Close()
+		t.Fatal("Open of a store whose STORE_ID does not read succeeded")
+	} else if !strings.Contains(err.Error(), "is not a store id") {
+		t.Fatalf("Open: %v; want it refused for STORE_ID", err)
+	}
+	checkFormat(t, dir, 3)
+}

@@ -61,7 +61,8 @@ const (
 // copy or snapshot install writes a peer's gone records into the log's tail, where such a
 // release would cut one as torn and every record after it. A release refuses a format it
 // does not know, so Open raises formats 2 and 3 to 4, durably, before it writes anything
-// (3 to 4 changes nothing else); the offline tools (Verify, PlanRepair) read formats 1 to
+// but a missing store id, and after it read STORE_ID, whose refusal leaves the format
+// as it was (3 to 4 changes nothing else); the offline tools (Verify, PlanRepair) read formats 1 to
 // 4 and leave FORMAT as it is. Only the releases that read FORMAT (since 002178b, format
 // 2) refuse a later format: a release whose index lived in memory (format 1, up to
 // 79a6565) never reads it and would take those records for damage in the same way, so
@@ -249,6 +250,11 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
+	// The store id first: a STORE_ID that does not read refuses the directory, which must
+	// then keep its format; one made here is read by the releases of every format.
+	if err := e.loadID(); err != nil {
+		return err
+	}
 	if format >= 2 && format < Format {
 		// Before anything else is written: what this Open or the store writes afterwards
 		// may be unreadable to a release of an older format, which must then refuse the
@@ -257,9 +263,6 @@ func (e *Engine) open() error {
 			return fmt.Errorf("upgrade the data directory from format %d: %w", format, err)
 		}
 		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format %d to format %d: releases of pmd that read data directory format %s refuse it from now on", format, Format, formatsFrom(format)), "dir", e.dir)
-	}
-	if err := e.loadID(); err != nil {
-		return err
 	}
 	keep := uint64(0)
 	if format == 1 {
