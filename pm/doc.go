@@ -76,7 +76,8 @@
 // stream "<Name>.checkpoint" (event type Checkpoint, data position and the handled
 // types) whenever it has moved Options.CheckpointEvery positions and when Run returns.
 // The bound is the lowest position still in flight, so it never passes an event that
-// is not done; a checkpoint that is lost or stale only makes the next Run read more.
+// is not done; a checkpoint that is lost or stale only makes the next Run read more
+// (but not the first one, which holds the legacy mark: retention must not hide it).
 // A checkpoint says nothing of the types it was not written for: a Run whose
 // Definition.Handles has a type the checkpoint lacks reads the log from the start.
 //
@@ -241,10 +242,10 @@
 // are that process's: the state is the replay of the stream, so a record retention hides
 // is a record the process no longer knows it wrote. pmd serve refuses retention settings
 // (PUT /v1/streams/{stream}/metadata, an admin token too: bad_request naming the
-// manager) on the streams "<Name>$<process id>", "<Name>.deliveries$<process id>" and
-// "<Name>.removed$<process id>" of the process managers of its configuration
-// (Owners.KeepsAll); the other streams of a
-// manager take them (a snapshots stream kept short costs longer folds only). A Go
+// manager) on the streams "<Name>$<process id>", "<Name>.deliveries$<process id>",
+// "<Name>.removed$<process id>" and "<Name>.checkpoint" (whose first checkpoint holds the
+// mark telling the runtime's records from others') of the process managers of its
+// configuration (Owners.KeepsAll); the other streams of a manager take them (a snapshots stream kept short costs longer folds only). A Go
 // program must not set them either: the store cannot tell a process stream from
 // another, and hiding is final (a later setting shows nothing again, and a scavenge
 // removes the bytes), so nothing is left for the runtime to find what it issued in.

@@ -64,12 +64,18 @@ func (o *Owners) Owner(stream string) (kind, name string, ok bool) {
 // (what the process issued and its pending deadlines: a process that no longer sees
 // them issues its commands again), its deliveries "<Name>.deliveries$<id>" (a command
 // whose CommandSkipped or CommandParked record is hidden is delivered again at the next
-// start) or a removal marker "<Name>.removed$<id>" (without it a late event starts the
-// removed process again). name is the manager's.
+// start), a removal marker "<Name>.removed$<id>" (without it a late event starts the
+// removed process again) or its checkpoint stream "<Name>.checkpoint", whose first
+// checkpoint holds the mark that tells the runtime's own records from another writer's
+// (without it a forged record written before the next start is trusted). name is the
+// manager's.
 func (o *Owners) KeepsAll(stream string) (name string, ok bool) {
 	kind, name, ok := o.Owner(stream)
 	if !ok || kind != "process manager" {
 		return "", false
+	}
+	if stream == name+".checkpoint" {
+		return name, true
 	}
 	category, _, found := strings.Cut(stream, "$")
 	if !found || (category != name && category != name+".deliveries" && category != name+".removed") {

@@ -49,7 +49,7 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request) error {
 	stream := r.PathValue("stream")
 	if keeps := s.opts.KeepsAll; keeps != nil && ret != (pmd.Retention{}) {
 		if manager, ok := keeps(stream); ok {
-			return errBadRequest("stream %q belongs to process manager %s, which decides on every record of it: retention must not hide any (a process that no longer sees what it issued issues it again); set retention: {completed: ...} in the process manager's definition to remove done processes", stream, manager)
+			return errBadRequest("stream %q belongs to process manager %s, which decides on every record of it: retention must not hide any (what the manager no longer sees it issued or delivered, it issues or delivers again); set retention: {completed: ...} in the process manager's definition to remove done processes", stream, manager)
 		}
 	}
 	if err := s.store.SetRetention(r.Context(), stream, ret); err != nil {

@@ -35,9 +35,9 @@ func TestStreamOwner(t *testing.T) {
 	}
 }
 
-// TestKeepsAll: the daemon refuses retention on the process streams, deliveries and
-// removal markers of the process managers of its config file, and on no other stream; without a config,
-// or one without process managers, on none.
+// TestKeepsAll: the daemon refuses retention on the process streams, deliveries, removal
+// markers and checkpoint stream of the process managers of its config file, and on no other
+// stream; without a config, or one without process managers, on none.
 func TestKeepsAll(t *testing.T) {
 	if keeps := keepsAll(nil); keeps != nil {
 		t.Fatal("without a config file retention is refused")
@@ -49,7 +49,7 @@ func TestKeepsAll(t *testing.T) {
 	for stream, want := range map[string]bool{
 		"Order$1": true, "Order.removed$1": true,
 		"Order.deliveries$1": true,
-		"Order.checkpoint":   false, "Order.snapshots$1": false, "Orders$1": false,
+		"Order.checkpoint":   true, "Order.snapshots$1": false, "Orders$1": false,
 	} {
 		name, ok := keeps(stream)
 		if ok != want || (ok && name != "Order") {
