@@ -54,6 +54,7 @@ type LockedError = engine.LockedError
 
 // LostLogError is Open's error for a directory that holds a store's index or id but
 // whose log lost every segment: Open refuses it rather than start an empty store there.
+// It matches log.ErrCorrupt (the store is damaged), not ErrCorrupt, which a read matches.
 type LostLogError = engine.LostLogError
 
 // WrongExpectedVersionError is returned when a write's expected version does not hold.
