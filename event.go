@@ -189,15 +189,10 @@ type ReadOptions struct {
 	Encoded bool
 }
 
-// EventOptions says how Store.Event and Store.CausedSeq read events; give at most one.
+// EventOptions says how Store.EventWith and Store.CausedSeqWith read events.
 type EventOptions struct {
 	// Encoded leaves each event's data and metadata undecoded, as ReadOptions.Encoded.
 	Encoded bool
-}
-
-// encodedOf says whether opts, the options of a read by id, leave data undecoded.
-func encodedOf(opts []EventOptions) bool {
-	return len(opts) > 0 && opts[0].Encoded
 }
 
 // SubscribeOptions selects what a subscription delivers.

@@ -324,8 +324,13 @@ func advance(from *uint64, remaining *int, got, asked int, last uint64, backward
 	return true
 }
 
-// Event returns the event with the given id; with opts, as they say (EventOptions).
-func (s *Store) Event(ctx context.Context, id uuid.UUID, opts ...EventOptions) (Event, error) {
+// Event returns the event with the given id.
+func (s *Store) Event(ctx context.Context, id uuid.UUID) (Event, error) {
+	return s.EventWith(ctx, id, EventOptions{})
+}
+
+// EventWith is Event, reading the event as opts say.
+func (s *Store) EventWith(ctx context.Context, id uuid.UUID, opts EventOptions) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, err
 	}
@@ -339,7 +344,7 @@ func (s *Store) Event(ctx context.Context, id uuid.UUID, opts ...EventOptions) (
 	if !ok {
 		return Event{}, &EventNotFoundError{ID: id}
 	}
-	return s.readEventAs(pos, encodedOf(opts))
+	return s.readEventAs(pos, opts.Encoded)
 }
 
 // Streams lists streams whose names start with prefix and sort after after, in name

@@ -160,9 +160,13 @@ func (s *Store) Caused(ctx context.Context, id uuid.UUID, limit int) ([]Event, e
 
 // CausedSeq yields the events Caused returns, reading each only when the loop asks for
 // it: a caller that stops early, at a number of bytes rather than of events, reads no
-// more of them; with opts, as they say (EventOptions). An error ends the sequence.
-func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID, opts ...EventOptions) iter.Seq2[Event, error] {
-	encoded := encodedOf(opts)
+// more of them. An error ends the sequence.
+func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID) iter.Seq2[Event, error] {
+	return s.CausedSeqWith(ctx, id, EventOptions{})
+}
+
+// CausedSeqWith is CausedSeq, reading the events as opts say.
+func (s *Store) CausedSeqWith(ctx context.Context, id uuid.UUID, opts EventOptions) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		if err := ctx.Err(); err != nil {
 			yield(Event{}, err)
@@ -205,7 +209,7 @@ func (s *Store) CausedSeq(ctx context.Context, id uuid.UUID, opts ...EventOption
 					yield(Event{}, err)
 					return
 				}
-				ev, err := s.readEventAs(p, encoded)
+				ev, err := s.readEventAs(p, opts.Encoded)
 				if err != nil {
 					yield(Event{}, err)
 					return

@@ -13,8 +13,6 @@ import (
 // of a lookup that fails.
 func SetParkedLookup(f func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error)) (restore func()) {
 	old := eventByID
-	eventByID = func(s *pmd.Store, ctx context.Context, id uuid.UUID, _ ...pmd.EventOptions) (pmd.Event, error) {
-		return f(s, ctx, id)
-	}
+	eventByID = f
 	return func() { eventByID = old }
 }

@@ -43,7 +43,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	// The events of the answer are read undecoded and decoded once the bytes they take
 	// are reserved (decoded.go), held until the answer is written.
 	read := pmd.EventOptions{Encoded: true}
-	ev, err := s.store.Event(ctx, id, read)
+	ev, err := s.store.EventWith(ctx, id, read)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := eventResponse{Event: toJSON(ev, false), Streams: []string{}, Caused: []eventJSON{}}
 	if parent, ok := causationOf(ev); ok {
-		p, err := s.store.Event(ctx, parent, read)
+		p, err := s.store.EventWith(ctx, parent, read)
 		if err == nil {
 			_, _, err = decodeHeld(ctx, &p, "", true)
 		}
@@ -112,7 +112,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	// Each caused event is read as it is listed: those past the page are not read. None
 	// waits for the bytes of its decoded data: the answer is the event asked for, and
 	// one the budget has no room for (the first too) ends the list.
-	for c, err := range s.store.CausedSeq(ctx, id, read) {
+	for c, err := range s.store.CausedSeqWith(ctx, id, read) {
 		if err != nil {
 			return err
 		}
