@@ -936,6 +936,10 @@
     let cause = ev.erased ? unknown.cloneNode(true) : 'none';
     if (r.causation) {
       cause = [eventLink(r.causation.id), ' ', r.causation.type, ' in ', streamLink(r.causation.stream)];
+    } else if (r.causation_omitted && given(md.causation_id)) {
+      // Stored, but left out of the answer: the daemon's memory budget had no room for it.
+      cause = [eventLink(asText(md.causation_id)), el('span', { class: 'meta', id: 'causation-omitted' },
+        ' (stored: the server\'s memory budget had no room to show it here)')];
     } else if (given(md.causation_id)) {
       cause = `${asText(md.causation_id)} (not stored)`;
     }
@@ -959,11 +963,14 @@
         el('dt', null, 'Correlation'), el('dd', { id: 'correlation' }, !given(md.correlation_id) ? (ev.erased ? unknown : 'none')
           : typeof md.correlation_id === 'string' && UUID.test(md.correlation_id) ? eventLink(md.correlation_id) : asText(md.correlation_id)),
         el('dt', null, 'Caused by'), el('dd', { id: 'causation' }, cause)),
-      el('h2', null, 'Caused', r.caused_truncated
+      el('h2', null, 'Caused', r.caused_truncated && caused.length
         ? el('span', { class: 'meta', id: 'caused-truncated' }, ` (the first ${caused.length}: more events name this one as their cause)`) : null),
       caused.length ? el('table', { id: 'caused' },
         el('thead', null, el('tr', null, ['Type', 'Kind', 'Stream', 'Timestamp', 'Event'].map((h) => el('th', null, h)))),
-        el('tbody', null, caused)) : el('p', { class: 'empty', id: 'caused' }, 'No stored event names this one as its cause.'),
+        el('tbody', null, caused))
+        // None listed yet some stored: the daemon's memory budget had no room for the first.
+        : r.caused_truncated ? el('p', { class: 'empty', id: 'caused' }, 'Stored events name this one as their cause, but none could be listed within the server\'s memory budget: read this page again later.')
+          : el('p', { class: 'empty', id: 'caused' }, 'No stored event names this one as its cause.'),
       el('div', { class: 'cols' },
         el('div', null, el('h2', null, 'Data'), ev.erased ? erased('data') : json(ev.data)),
         el('div', null, el('h2', null, 'Metadata'), ev.erased ? erased('metadata') : json(md))));
