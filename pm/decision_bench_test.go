@@ -25,9 +25,6 @@ func BenchmarkDecisions(b *testing.B) {
 		always bool
 	}{{"erasure count", false}, {"check forced", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			if bc.always {
-				b.Cleanup(pm.SetAlwaysCheckFacts())
-			}
 			ctx := context.Background()
 			s := openStore(b, b.TempDir())
 			def := pm.Definition[int]{
@@ -43,7 +40,11 @@ func BenchmarkDecisions(b *testing.B) {
 					return []pm.Command{{Type: "Counted", Key: strconv.Itoa(n), Data: map[string]any{"n": n}}}
 				},
 			}
-			r := start(b, s, def, pm.Options{SnapshotEvery: -1})
+			r := startWith(b, s, def, pm.Options{SnapshotEvery: -1}, func(m *pm.Manager) {
+				if bc.always {
+					pm.SetAlwaysCheckFacts(m)
+				}
+			})
 			fact := pmd.EventData{Type: "Named", Data: map[string]any{"id": "1", "name": "x"}}
 			for i := range 100 {
 				if _, err := s.Append(ctx, fmt.Sprintf("Customer-%d", i), pmd.Any, fact); err != nil {

@@ -113,15 +113,6 @@ func TestACachedProcessChecksItsFactsOnlyAfterAnErasure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			var checks atomic.Int64
-			restore := pm.SetFactsChecked(func(stream string) {
-				if stream == "Greet$1" {
-					checks.Add(1)
-				}
-			})
-			t.Cleanup(restore)
-			if tc.always {
-				t.Cleanup(pm.SetAlwaysCheckFacts())
-			}
 			s := openStore(t, t.TempDir())
 			def := greetDef()
 			def.Decide = func(s names) []pm.Command {
@@ -130,7 +121,16 @@ func TestACachedProcessChecksItsFactsOnlyAfterAnErasure(t *testing.T) {
 				}
 				return []pm.Command{{Type: "Greet", Key: strconv.Itoa(len(s.Names)), Data: map[string]any{"names": slices.Clone(s.Names)}}}
 			}
-			r := start(t, s, def, pm.Options{SnapshotEvery: tc.snapshots})
+			r := startWith(t, s, def, pm.Options{SnapshotEvery: tc.snapshots}, func(m *pm.Manager) {
+				pm.SetFactsChecked(m, func(stream string) {
+					if stream == "Greet$1" {
+						checks.Add(1)
+					}
+				})
+				if tc.always {
+					pm.SetAlwaysCheckFacts(m)
+				}
+			})
 			for i, name := range []string{"a", "b", "c"} {
 				appendNamed(t, s, fmt.Sprintf("Customer-%d", i), name)
 				r.idle(t)

@@ -1,28 +1,21 @@
 package pm
 
-// SetBeforeDecisionWrite makes f run after a worker checked that a process stream was
-// not erased and before it writes what the process decided, until the returned restore
-// is called: for tests of an erasure that comes in between. Set it before Run starts and
-// restore it after Run returned.
-func SetBeforeDecisionWrite(f func(stream string)) (restore func()) {
-	old := beforeDecisionWrite
-	beforeDecisionWrite = f
-	return func() { beforeDecisionWrite = old }
+// SetBeforeDecisionWrite makes m's workers run f after they checked that a process
+// stream was not erased and before they write what the process decided: for tests of
+// an erasure that comes in between. Set it before Run starts.
+func SetBeforeDecisionWrite(m *Manager, f func(stream string)) {
+	m.hooks.beforeDecisionWrite = f
 }
 
-// SetFactsChecked makes f run each time a worker reads the facts of a cached fold to
-// see whether one was erased since, until the returned restore is called. Set it before
-// Run starts and restore it after Run returned.
-func SetFactsChecked(f func(stream string)) (restore func()) {
-	old := factsChecked
-	factsChecked = f
-	return func() { factsChecked = old }
+// SetFactsChecked makes m's workers run f each time they read the facts of a cached
+// fold to see whether one was erased since. Set it before Run starts.
+func SetFactsChecked(m *Manager, f func(stream string)) {
+	m.hooks.factsChecked = f
 }
 
-// SetAlwaysCheckFacts makes the workers read the facts of a cached fold before each
+// SetAlwaysCheckFacts makes m's workers read the facts of a cached fold before each
 // decision and snapshot whether or not the store erased anything since, as they did
-// before Store.Erasures, until the returned restore is called.
-func SetAlwaysCheckFacts() (restore func()) {
-	alwaysCheckFacts.Store(true)
-	return func() { alwaysCheckFacts.Store(false) }
+// before Store.Erasures. Set it before Run starts.
+func SetAlwaysCheckFacts(m *Manager) {
+	m.hooks.alwaysCheckFacts = true
 }

@@ -274,16 +274,16 @@ func TestErasureBeforeDecisionWrite(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, t.TempDir())
 	var erased atomic.Bool
-	restore := pm.SetBeforeDecisionWrite(func(stream string) {
-		if stream == "O$1" && erased.CompareAndSwap(false, true) {
-			if err := s.EraseStream(ctx, stream); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	t.Cleanup(restore)
 	var got issued
-	r := start(t, s, purchaseDef(), pm.Options{Deliver: got.deliver, SnapshotEvery: -1})
+	r := startWith(t, s, purchaseDef(), pm.Options{Deliver: got.deliver, SnapshotEvery: -1}, func(m *pm.Manager) {
+		pm.SetBeforeDecisionWrite(m, func(stream string) {
+			if stream == "O$1" && erased.CompareAndSwap(false, true) {
+				if err := s.EraseStream(ctx, stream); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	})
 	erased.Store(true) // not on the first decision
 	appendFact(t, s, purchaseFact("OrderPlaced", "1"))
 	r.idle(t)

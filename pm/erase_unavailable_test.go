@@ -26,16 +26,16 @@ func TestEraseAgainWaitsOutAFullDisk(t *testing.T) {
 	ctx := context.Background()
 	s, fill, free := smallDiskStore(t)
 	var armed, erased, filled atomic.Bool
-	t.Cleanup(pm.SetBeforeDecisionWrite(func(stream string) {
+	beforeDecisionWrite := func(stream string) {
 		if stream == "O$1" && armed.Load() && erased.CompareAndSwap(false, true) {
 			if err := s.EraseStream(ctx, stream); err != nil {
 				t.Error(err)
 			}
 		}
-	}))
+	}
 	// Once the decision written after the erasure landed, before the worker finds the
 	// erasure and erases again.
-	t.Cleanup(pm.SetAfterProcessWrite(func(stream string) {
+	afterProcessWrite := func(stream string) {
 		if stream == "O$1" && erased.Load() && filled.CompareAndSwap(false, true) {
 			if err := fill(); err != nil {
 				t.Error(err)
@@ -53,7 +53,7 @@ func TestEraseAgainWaitsOutAFullDisk(t *testing.T) {
 				}
 			}
 		}
-	}))
+	}
 	waiting := make(chan struct{})
 	var once sync.Once
 	logger := slog.New(&watchHandler{substr: "erased again", seen: func() { once.Do(func() { close(waiting) }) }})
@@ -63,6 +63,8 @@ func TestEraseAgainWaitsOutAFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pm.SetBeforeDecisionWrite(m, beforeDecisionWrite)
+	pm.SetAfterProcessWrite(m, afterProcessWrite)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()

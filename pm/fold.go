@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/pmd-dev/pmd"
 )
@@ -315,11 +314,11 @@ func (m *Manager) checkFactsErased(ctx context.Context, e *entry) error {
 		return nil
 	}
 	n := m.store.Erasures()
-	if n == e.erasures && !alwaysCheckFacts.Load() {
+	if n == e.erasures && !m.hooks.alwaysCheckFacts {
 		return nil
 	}
-	if factsChecked != nil {
-		factsChecked(m.name + "$" + e.pid)
+	if f := m.hooks.factsChecked; f != nil {
+		f(m.name + "$" + e.pid)
 	}
 	gone, err := m.factsErasedSince(ctx, e.pid, l)
 	if err != nil {
@@ -331,15 +330,6 @@ func (m *Manager) checkFactsErased(ctx context.Context, e *entry) error {
 	e.erasures = n
 	return nil
 }
-
-// factsChecked, if set, runs each time checkFactsErased reads a cached fold's facts: a
-// hook for tests (SetFactsChecked), nil otherwise.
-var factsChecked func(stream string)
-
-// alwaysCheckFacts makes checkFactsErased read the facts whether or not the store
-// erased anything since: for the benchmark that measures what the count saves
-// (BenchmarkDecisions).
-var alwaysCheckFacts atomic.Bool
 
 // firstVersion is the version of the first visible event of the stream of process pid,
 // -1 if it has none. A damaged one has its version too.

@@ -211,6 +211,31 @@ type Manager struct {
 	heldFrom uint64
 	panics   uint64        // see Stats.Panics
 	panicLog logevery.Line // of the processes held
+
+	// hooks are for tests, set (export_test.go) before Run starts: the zero value,
+	// which runs none, outside them.
+	hooks hooks
+}
+
+// hooks are a Manager's test hooks, each nil (false) unless a test set it.
+type hooks struct {
+	// beforeDecisionWrite runs between decide's erasure check and its write, with the
+	// process stream (SetBeforeDecisionWrite).
+	beforeDecisionWrite func(stream string)
+	// afterProcessWrite runs once a write to a process stream landed, before what
+	// follows it: the read back, the check for an erasure since, the snapshot
+	// (SetAfterProcessWrite).
+	afterProcessWrite func(stream string)
+	// factsChecked runs each time checkFactsErased reads a cached fold's facts
+	// (SetFactsChecked).
+	factsChecked func(stream string)
+	// alwaysCheckFacts makes checkFactsErased read the facts whether or not the store
+	// erased anything since: for the benchmark that measures what the count saves
+	// (BenchmarkDecisions; SetAlwaysCheckFacts).
+	alwaysCheckFacts bool
+	// afterRemovalMarker runs once remove wrote a removal marker, with its stream,
+	// before the deletes (SetAfterRemovalMarker).
+	afterRemovalMarker func(marker string)
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)
@@ -913,8 +938,8 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 	for _, w := range writes {
 		*changes = append(*changes, pmd.NewEvent(w))
 	}
-	if beforeDecisionWrite != nil {
-		beforeDecisionWrite(m.name + "$" + e.pid)
+	if f := m.hooks.beforeDecisionWrite; f != nil {
+		f(m.name + "$" + e.pid)
 	}
 	if err := m.write(ctx, e, *changes, writes, cmds); err != nil {
 		return err
@@ -922,15 +947,6 @@ func (m *Manager) decide(ctx context.Context, e *entry, trigger *pmd.Event, at, 
 	*changes = (*changes)[:0]
 	return nil
 }
-
-// beforeDecisionWrite, if set, runs between decide's erasure check and its write: a
-// hook for tests (SetBeforeDecisionWrite), nil otherwise.
-var beforeDecisionWrite func(stream string)
-
-// afterProcessWrite, if set, runs once a write to a process stream landed, before what
-// follows it (the read back, the check for an erasure since, the snapshot): a hook for
-// tests (SetAfterProcessWrite), nil otherwise.
-var afterProcessWrite func(stream string)
 
 // foundErased is what a worker does when it finds that the stream of process e was
 // erased since e was folded: it folds the process again (completed, erased), moves it in
@@ -1015,8 +1031,8 @@ func (m *Manager) write(ctx context.Context, e *entry, changes []pmd.Change, wri
 	first := e.next + uint64(len(changes)-len(writes))
 	e.next += uint64(len(changes))
 	e.exists = true
-	if afterProcessWrite != nil {
-		afterProcessWrite(stream)
+	if f := m.hooks.afterProcessWrite; f != nil {
+		f(stream)
 	}
 	if len(writes) > 0 {
 		i := 0

@@ -42,12 +42,22 @@ type running struct {
 // start runs def on s until stop or the end of the test.
 func start[S any](t testing.TB, s *pmd.Store, def pm.Definition[S], opts pm.Options) *running {
 	t.Helper()
+	return startWith(t, s, def, opts, nil)
+}
+
+// startWith is start, calling set, when not nil, on the Manager before Run starts: for
+// the tests that set its hooks (export_test.go).
+func startWith[S any](t testing.TB, s *pmd.Store, def pm.Definition[S], opts pm.Options, set func(*pm.Manager)) *running {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quiet()
 	}
 	m, err := pm.New(s, def, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if set != nil {
+		set(m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Manager: m, cancel: cancel, done: make(chan error, 1)}

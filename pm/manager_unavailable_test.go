@@ -99,19 +99,19 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 			}
 			var s *pmd.Store
 			var free func()
+			var afterRemovalMarker func(string)
 			if tc.fillAfterMarker {
 				var fill func() error
 				s, fill, free = smallDiskStore(t)
 				setup(s)
 				var once sync.Once
-				restore := pm.SetAfterRemovalMarker(func(string) {
+				afterRemovalMarker = func(string) {
 					once.Do(func() {
 						if err := fill(); err != nil {
 							t.Error(err)
 						}
 					})
-				})
-				defer restore()
+				}
 			} else {
 				s, free = fullDiskStore(t, setup)
 			}
@@ -150,6 +150,7 @@ func TestManagerWaitsOutAFullDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			pm.SetAfterRemovalMarker(m, afterRemovalMarker)
 			runCtx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			done := make(chan error, 1)

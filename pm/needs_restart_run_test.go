@@ -107,16 +107,7 @@ func TestAStoreStoppedUntilARestartFailsRun(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if tc.snapshot {
-				var once atomic.Bool
-				t.Cleanup(pm.SetAfterProcessWrite(func(stream string) {
-					if stream == def+"$o1" && once.CompareAndSwap(false, true) {
-						if err := stop(); err != nil {
-							t.Error(err)
-						}
-					}
-				}))
-			} else if !tc.delivering {
+			if !tc.snapshot && !tc.delivering {
 				if err := stop(); err != nil {
 					t.Fatal(err)
 				}
@@ -147,6 +138,16 @@ func TestAStoreStoppedUntilARestartFailsRun(t *testing.T) {
 			m, err := pm.New(s, matchDef(def), opts)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.snapshot {
+				var once atomic.Bool
+				pm.SetAfterProcessWrite(m, func(stream string) {
+					if stream == def+"$o1" && once.CompareAndSwap(false, true) {
+						if err := stop(); err != nil {
+							t.Error(err)
+						}
+					}
+				})
 			}
 			runFailsNeedingRestart(t, ctx, m.Run, waiting, tc.refused)
 		})

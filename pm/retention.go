@@ -32,10 +32,6 @@ func (m *Manager) removalDue(l *ledger, now time.Time) bool {
 	return ok && !at.After(now)
 }
 
-// afterRemovalMarker, nil outside tests, runs once remove wrote a removal marker, with
-// its stream, before the deletes.
-var afterRemovalMarker func(marker string)
-
 // remove removes the process of e, done long enough: it writes the marker first, so
 // that from then on no event can start the process again, then deletes the snapshots
 // (which only shorten folds), the process stream, expecting the version folded (a
@@ -72,8 +68,8 @@ func (m *Manager) remove(ctx context.Context, e *entry, now time.Time) error {
 		if err != nil && !errors.Is(err, pmd.ErrWrongExpectedVersion) {
 			return fmt.Errorf("pm: remove %s: marker: %w", stream, err)
 		}
-		if afterRemovalMarker != nil {
-			afterRemovalMarker(marker)
+		if f := m.hooks.afterRemovalMarker; f != nil {
+			f(marker)
 		}
 	}
 	if snapshots := snapshotStream(m.name, pid); fits(snapshots) {
