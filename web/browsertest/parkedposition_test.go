@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,10 +13,12 @@ import (
 )
 
 // countPositionsJS counts, in window.positions, the SubscriptionPosition records of
-// billing.subscription that the page's live subscriptions (EventSource) receive from
-// now on. The listener added here runs in the same dispatch as the page's onmessage,
-// so a count read afterwards says the page has handled that record too.
-const countPositionsJS = `(() => {
+// stream (a subscription's, such as billing.subscription) that the page's live
+// subscriptions (EventSource) receive from now on. The listener added here runs in the
+// same dispatch as the page's onmessage, so a count read afterwards says the page has
+// handled that record too.
+func countPositionsJS(stream string) string {
+	return fmt.Sprintf(`(() => {
 	window.positions = 0;
 	const ES = window.EventSource;
 	window.EventSource = class extends ES {
@@ -24,12 +27,13 @@ const countPositionsJS = `(() => {
 			this.addEventListener('message', (m) => {
 				try {
 					const ev = JSON.parse(m.data);
-					if (ev.type === 'SubscriptionPosition' && ev.stream === 'billing.subscription') window.positions++;
+					if (ev.type === 'SubscriptionPosition' && ev.stream === %q) window.positions++;
 				} catch (_) {}
 			});
 		}
 	};
-})()`
+})()`, stream)
+}
 
 // TestBrowserParkedPageDropsAnEventDeliveredDuringItsReload: the event a subscription
 // is failing on leaves the open parked page once delivered, also when the position
@@ -87,7 +91,7 @@ func TestBrowserParkedPageDropsAnEventDeliveredDuringItsReload(t *testing.T) {
 	t.Cleanup(func() { b.check(t) })
 
 	b.open(t, "#/all?limit=5", "all")
-	b.eval(t, countPositionsJS, nil)
+	b.eval(t, countPositionsJS("billing.subscription"), nil)
 	b.open(t, "#/parked", "parked")
 	b.poll(t, `!!document.getElementById('none-parked') && document.getElementById('live').textContent === '● live'`)
 	mu.Lock()

@@ -1737,12 +1737,17 @@
     // A reload that fails (after an action, or live) keeps the list, paging links and
     // all, and says it is not current.
     const stale = notCurrent(current);
-    let reading = 0;
-    const reload = () => { reading++; return stale.reload(load).finally(() => { reading--; }); };
+    const reload = () => stale.reload(load);
+    const later = soon(reload, 500);
     const actions = actor(result, current, reload);
     const buttons = (label, path, data) => el('td', { class: 'actions' }, actions(label, path, data));
     let failing = new Set(); // the streams of the subscriptions shown failing on an event
+    // The subscription streams whose positions (SubscriptionPosition) came since the
+    // latest read of the page began: that read may have found one failing before its
+    // delivery.
+    let moved = new Set();
     const load = async (fresh = () => true) => {
+      moved = new Set();
       const [managers, subs] = await Promise.all([api('processes'), api('subscriptions')]);
       const commands = await Promise.all(managers.processes.map((m) =>
         api('processes/' + encodeURIComponent(m.name) + '/parked', { limit: 200, from: pageFrom(m.name) }).then((r) => ({ name: m.name, r }))));
@@ -1750,6 +1755,7 @@
         api('subscriptions/' + encodeURIComponent(sub.name)).then((d) => ({ name: sub.name, d }))));
       if (!current() || !fresh()) return;
       failing = new Set(events.filter(({ d }) => d.failing_event).map(({ d }) => d.stream));
+      if ([...moved].some((stream) => failing.has(stream))) later();
       const sections = [];
       for (const { name, r } of commands) {
         const at = pageFrom(name);
@@ -1808,13 +1814,15 @@
     // last writes none of them, only the subscription's position (SubscriptionPosition
     // in its stream <name>.subscription, written once the position moves past it): the
     // page follows those too, and reads itself again at one of a subscription it shows
-    // failing, or at any that comes while a read of it is under way (that read may
-    // have found the subscription failing before the delivery, and sets what it shows
-    // failing only once done). The others, every second while events flow, it passes over.
+    // failing, or once a read under way when it came finds that subscription failing
+    // (the read may have found it so before the delivery, and sets what it shows failing
+    // only once done). The others, every second while events flow, it passes over: a
+    // position of another subscription during a read does not read the page again, or
+    // reads slower than a second would follow each other for good.
     const records = ['CommandParked', 'CommandRetried', 'CommandSkipped', 'EventDeliveryFailed', 'EventParked', 'EventRetried', 'EventSkipped'];
-    const later = soon(reload, 500);
     live(Object.assign(typeParams([...records, 'SubscriptionPosition']), { from }), (ev) => {
-      if (ev.type !== 'SubscriptionPosition' || failing.has(ev.stream) || reading > 0) later();
+      if (ev.type !== 'SubscriptionPosition' || failing.has(ev.stream)) later();
+      else moved.add(ev.stream);
     }, true);
   }
 
