@@ -163,8 +163,7 @@ func TestPagesHoldDecodedData(t *testing.T) {
 			short = append(short, fmt.Sprintf("all requests held %d, beyond the budget's %d and this one's %d", total, limit, held))
 		}
 	}
-	heldEncoded.Store(&hook)
-	t.Cleanup(func() { heldEncoded.Store(nil) })
+	e.srv.hooks.heldEncoded = hook
 
 	paths := []string{"/v1/streams/Big%241", "/v1/streams/Big%241?direction=backward", "/v1/all", "/v1/categories/Big", "/v1/streams/$all?limit=1"}
 	var wg sync.WaitGroup

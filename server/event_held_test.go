@@ -41,8 +41,7 @@ func TestEventByIDHoldsDecodedData(t *testing.T) {
 		defer mu.Unlock()
 		held, capacity = append(held, h), c
 	}
-	heldEncoded.Store(&hook)
-	t.Cleanup(func() { heldEncoded.Store(nil) })
+	e.srv.hooks.heldEncoded = hook
 
 	// Each answer holds two events of the data: the event and its cause, or the event
 	// and the one it caused.

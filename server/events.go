@@ -143,7 +143,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 		out.Caused = append(out.Caused, e)
 	}
 	s.metrics.read(1 + len(out.Caused))
-	return writeHeld(ctx, w, http.StatusOK, out)
+	return s.writeHeld(ctx, w, http.StatusOK, out)
 }
 
 // causationOf returns the id in ev's causation_id metadata, if it holds one.

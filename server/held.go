@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/pmd-dev/pmd/internal/jsonfloat"
@@ -83,14 +82,9 @@ func heldSize(v any) (int, error) {
 	return o.n, err
 }
 
-// heldEncoded, when set (by tests), is called after each answer's JSON is appended
-// to its buffer, with what its request held of the memory budget then and the
-// buffer's capacity.
-var heldEncoded atomic.Pointer[func(held int64, capacity int)]
-
 // appendHeld appends v's JSON to dst, which must have room for it (heldSize): it never
 // grows dst beyond its capacity, whose bytes ctx's request must have reserved.
-func appendHeld(ctx context.Context, dst []byte, v any) ([]byte, error) {
+func (s *Server) appendHeld(ctx context.Context, dst []byte, v any) ([]byte, error) {
 	o := heldOut{b: dst}
 	if err := o.value(v); err != nil {
 		return dst, err
@@ -98,12 +92,12 @@ func appendHeld(ctx context.Context, dst []byte, v any) ([]byte, error) {
 	if o.over {
 		return dst, fmt.Errorf("server: the JSON of a %T took %d bytes, %d more than were counted", v, o.n, o.n-(cap(dst)-len(dst)))
 	}
-	if hook := heldEncoded.Load(); hook != nil {
+	if hook := s.hooks.heldEncoded; hook != nil {
 		var held int64
 		if res := reservationOf(ctx); res != nil {
 			held = res.s.memory.heldBy(res)
 		}
-		(*hook)(held, cap(o.b))
+		hook(held, cap(o.b))
 	}
 	return o.b, nil
 }

@@ -196,7 +196,7 @@ func checkHeldAsEncodingJSON(t *testing.T, v any) {
 	if n != len(want) {
 		t.Fatalf("%#v: counted %d bytes, encoding/json writes %d: %s", v, n, len(want), want)
 	}
-	got, err := appendHeld(context.Background(), make([]byte, 0, n), v)
+	got, err := new(Server).appendHeld(context.Background(), make([]byte, 0, n), v)
 	if err != nil {
 		t.Fatalf("%#v: %v", v, err)
 	}

@@ -84,7 +84,7 @@ func TestHeldJSONAsEncodingJSON(t *testing.T) {
 			if n != len(want) {
 				t.Errorf("counted %d bytes, encoding/json writes %d", n, len(want))
 			}
-			got, err := appendHeld(context.Background(), make([]byte, 0, n), tt.v)
+			got, err := new(Server).appendHeld(context.Background(), make([]byte, 0, n), tt.v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,8 +148,7 @@ func TestAnswersHeldBeforeEncoded(t *testing.T) {
 			short = append(short, fmt.Sprintf("held %d of a buffer of %d", held, capacity))
 		}
 	}
-	heldEncoded.Store(&hook)
-	t.Cleanup(func() { heldEncoded.Store(nil) })
+	e.srv.hooks.heldEncoded = hook
 
 	for _, path := range []string{"/v1/streams/s", "/v1/streams/$all", "/v1/events/" + id, "/v1/processes/M/1", "/v1/processes/M/parked"} {
 		t.Run(path, func(t *testing.T) {
@@ -210,7 +209,7 @@ func TestHeldJSONNeverGrowsItsBuffer(t *testing.T) {
 			if cap(o.b) != n {
 				t.Fatalf("counted %d bytes, wrote into a buffer grown to %d", n, cap(o.b))
 			}
-			if _, err := appendHeld(context.Background(), make([]byte, 0, n), v); err == nil ||
+			if _, err := new(Server).appendHeld(context.Background(), make([]byte, 0, n), v); err == nil ||
 				!strings.Contains(err.Error(), "more than were counted") {
 				t.Fatalf("error %v, want one saying more was written than counted", err)
 			}

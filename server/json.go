@@ -85,7 +85,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // request ends, as a page does. Its JSON is counted first and written into bytes
 // reserved for it (held.go), waiting up to a second for them, as a page's first event
 // does; it is refused with unavailable if they do not come.
-func writeHeld(ctx context.Context, w http.ResponseWriter, status int, v any) error {
+func (s *Server) writeHeld(ctx context.Context, w http.ResponseWriter, status int, v any) error {
 	size, err := heldSize(v)
 	if err != nil {
 		return fmt.Errorf("server: encode response: %w", err)
@@ -94,7 +94,7 @@ func writeHeld(ctx context.Context, w http.ResponseWriter, status int, v any) er
 	if err != nil {
 		return err
 	}
-	if buf, err = appendHeld(ctx, buf, v); err != nil {
+	if buf, err = s.appendHeld(ctx, buf, v); err != nil {
 		return fmt.Errorf("server: encode response: %w", err)
 	}
 	return writeRaw(w, status, append(buf, '\n'))

@@ -459,7 +459,7 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	return writeHeld(r.Context(), w, http.StatusOK, out)
+	return s.writeHeld(r.Context(), w, http.StatusOK, out)
 }
 
 // boundPage leaves the oldest events of a process page to the older page while the page
@@ -611,7 +611,7 @@ func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
 	if out.Parked == nil {
 		out.Parked = []ParkedCommand{}
 	}
-	return writeHeld(r.Context(), w, http.StatusOK, out)
+	return s.writeHeld(r.Context(), w, http.StatusOK, out)
 }
 
 // boundParked leaves the last parked commands of a page to the next page while the page

@@ -190,6 +190,20 @@ type Server struct {
 
 	forwarder *http.Client  // to the leader, for a cluster node (cluster.go)
 	readFloor atomic.Uint64 // reads of this node's copy wait until it applied this Raft index
+
+	// hooks are for tests, set before the server serves: none outside them.
+	hooks serverHooks
+}
+
+// serverHooks are a Server's test hooks, each nil unless a test set it.
+type serverHooks struct {
+	// heldEncoded is called after each answer's JSON is appended to its buffer
+	// (appendHeld), with what its request held of the memory budget then and the
+	// buffer's capacity.
+	heldEncoded func(held int64, capacity int)
+	// queueWaits is called each time a subscription's reader waits for room in its
+	// queue (sendQueue.room).
+	queueWaits func()
 }
 
 // New returns a Server for store. The caller keeps ownership of store: the Server never

@@ -107,6 +107,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	// reader waits for room in the queue); events written since are live, and a client
 	// that lets more than SubscriberBuffer bytes of them pile up is cut.
 	queue := newSendQueue(s.opts.SubscriberBuffer, &s.held, int64(s.opts.SubscribersBuffer))
+	queue.waits = s.hooks.queueWaits
 	defer func() {
 		// The reader's context ends first: a push meanwhile sees it done, not a
 		// released queue it would take for a cut subscriber.
@@ -228,7 +229,7 @@ func (s *Server) makeFrame(ctx context.Context, queue *sendQueue, ev pmd.Event, 
 		return nil, 0, nil
 	}
 	frame := append(make([]byte, 0, size), prefix...)
-	if frame, err = appendHeld(ctx, frame, e); err != nil {
+	if frame, err = s.appendHeld(ctx, frame, e); err != nil {
 		return nil, 0, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 	}
 	return append(frame, end...), 0, nil
@@ -263,6 +264,8 @@ type sendQueue struct {
 	// allLimit beyond one frame each.
 	held     *atomic.Int64
 	allLimit int64
+	// waits is the server's queueWaits hook (tests'), nil outside them.
+	waits func()
 
 	mu     sync.Mutex
 	frames [][]byte
@@ -349,8 +352,8 @@ func (q *sendQueue) room(ctx context.Context, n int) bool {
 		case fits:
 			return true
 		}
-		if hook := queueWaits.Load(); hook != nil {
-			(*hook)()
+		if q.waits != nil {
+			q.waits()
 		}
 		select {
 		case <-q.space:
@@ -359,10 +362,6 @@ func (q *sendQueue) room(ctx context.Context, n int) bool {
 		}
 	}
 }
-
-// queueWaits, when set (by tests), is called each time a subscription's reader waits
-// for room in its queue.
-var queueWaits atomic.Pointer[func()]
 
 // add queues frame, whose bytes reserve counted.
 func (q *sendQueue) add(frame []byte) {

@@ -56,10 +56,7 @@ func TestSSEFrameCountedBeforeItIsMade(t *testing.T) {
 	}
 	want := fmt.Sprintf("id: %d\ndata: %s\n\n", ev.Position, js)
 	var made atomic.Int32
-	hook := func(int64, int) { made.Add(1) }
-	heldEncoded.Store(&hook)
-	t.Cleanup(func() { heldEncoded.Store(nil) })
-	srv := &Server{}
+	srv := &Server{hooks: serverHooks{heldEncoded: func(int64, int) { made.Add(1) }}}
 
 	var held atomic.Int64
 	q := newSendQueue(len(want)+10, &held, 1<<20)

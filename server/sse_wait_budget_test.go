@@ -43,14 +43,12 @@ func TestStalledSubscriberHoldsNoDecodedData(t *testing.T) {
 		e.append("s", nil, ev("E", map[string]any{"l": objects})).must(t, http.StatusCreated)
 	}
 	waits := make(chan int64, 1)
-	hook := func() {
+	e.srv.hooks.queueWaits = func() {
 		select {
 		case waits <- e.srv.memory.Held():
 		default:
 		}
 	}
-	queueWaits.Store(&hook)
-	t.Cleanup(func() { queueWaits.Store(nil) })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

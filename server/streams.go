@@ -230,7 +230,7 @@ func (s *Server) appendEvent(ctx context.Context, buf []byte, ev pmd.Event, n in
 	if n > 0 {
 		buf = append(buf, ',')
 	}
-	if buf, err = appendHeld(ctx, buf, e); err != nil {
+	if buf, err = s.appendHeld(ctx, buf, e); err != nil {
 		return buf, false, fmt.Errorf("server: encode event %s: %w", ev.ID, err)
 	}
 	return buf, true, nil
