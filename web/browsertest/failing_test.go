@@ -22,6 +22,22 @@ type failingReceiver struct {
 	took []string
 }
 
+// billingDaemon starts a daemon whose subscription billing delivers ConfirmOrder to
+// rcv, down until a test sets it up, with max_attempts far off: the event it fails on
+// stays failing, not parked.
+func billingDaemon(t *testing.T) (*daemon, *failingReceiver) {
+	t.Helper()
+	rcv := &failingReceiver{down: true}
+	hook := httptest.NewServer(rcv)
+	t.Cleanup(hook.Close)
+	file := filepath.Join(t.TempDir(), "pmd.yaml")
+	yaml := "subscriptions:\n  - name: billing\n    types: [ConfirmOrder]\n    deliver: {webhook: " + hook.URL + ", max_attempts: 1000}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startDaemon(t, "--config", file), rcv
+}
+
 func (r *failingReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var body struct {
 		Data map[string]any `json:"data"`
@@ -61,15 +77,7 @@ func TestBrowserFailingSubscriptionEvent(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skip("chromium not found at /usr/bin/chromium: run scripts/install-chromium.sh")
 	}
-	rcv := &failingReceiver{down: true}
-	hook := httptest.NewServer(rcv)
-	t.Cleanup(hook.Close)
-	file := filepath.Join(t.TempDir(), "pmd.yaml")
-	yaml := "subscriptions:\n  - name: billing\n    types: [ConfirmOrder]\n    deliver: {webhook: " + hook.URL + ", max_attempts: 1000}\n"
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, "--config", file)
+	d, rcv := billingDaemon(t)
 	d.append(t, "orders", fact{Type: "ConfirmOrder", Data: map[string]any{"n": 1}}, fact{Type: "ConfirmOrder", Data: map[string]any{"n": 2}})
 	d.await(t, "billing.subscription", "EventDeliveryFailed")
 

@@ -1,11 +1,6 @@
 package browsertest
 
-import (
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
 // TestBrowserParkedPageDropsAFailingEventDeliveredAtLast: the event a subscription is
 // failing on leaves the open parked page once a later attempt delivers it. That writes
@@ -14,15 +9,7 @@ import (
 // page was read again by hand.
 func TestBrowserParkedPageDropsAFailingEventDeliveredAtLast(t *testing.T) {
 	skipWithoutBrowser(t)
-	rcv := &failingReceiver{down: true}
-	hook := httptest.NewServer(rcv)
-	t.Cleanup(hook.Close)
-	file := filepath.Join(t.TempDir(), "pmd.yaml")
-	yaml := "subscriptions:\n  - name: billing\n    types: [ConfirmOrder]\n    deliver: {webhook: " + hook.URL + ", max_attempts: 1000}\n"
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, "--config", file)
+	d, rcv := billingDaemon(t)
 	d.append(t, "orders", fact{Type: "ConfirmOrder", Data: map[string]any{"n": 1}})
 	d.await(t, "billing.subscription", "EventDeliveryFailed")
 	b := newBrowser(t, d.browserBase(t))

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -43,15 +40,7 @@ func countPositionsJS(stream string) string {
 // Skip, and nothing read the page again.
 func TestBrowserParkedPageDropsAnEventDeliveredDuringItsReload(t *testing.T) {
 	skipWithoutBrowser(t)
-	rcv := &failingReceiver{down: true}
-	hook := httptest.NewServer(rcv)
-	t.Cleanup(hook.Close)
-	file := filepath.Join(t.TempDir(), "pmd.yaml")
-	yaml := "subscriptions:\n  - name: billing\n    types: [ConfirmOrder]\n    deliver: {webhook: " + hook.URL + ", max_attempts: 1000}\n"
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, "--config", file)
+	d, rcv := billingDaemon(t)
 	// The page's first read of the subscription once armed gets the daemon's answer
 	// (failing) only when released: after the delivery's position reached the page.
 	var mu sync.Mutex
