@@ -393,8 +393,9 @@ type EventDetail struct {
 	// left out (CausationOmitted).
 	Causation *Event `json:"causation"`
 	// CausationOmitted says its cause is stored but was left out: the daemon's memory
-	// budget had no room for it (a cause larger than the whole budget, while other
-	// requests held bytes of it). Event reads the cause itself.
+	// budget had no room for it when the answer was built (the daemon does not wait for
+	// room; a cause larger than the whole budget has room only while no other request
+	// holds bytes of it). Event reads the cause itself.
 	CausationOmitted bool `json:"causation_omitted"`
 	// Caused are the events whose causation_id is its id, in log order: as many as
 	// fit in one page of the daemon's (1000 and 4 MiB unless configured) and in its

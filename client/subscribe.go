@@ -36,7 +36,10 @@ type SubscribeOptions struct {
 	// Dropped, if set, is called with the reason each time the subscription lost its
 	// connection, before it reconnects and resumes: a *ConnectionError, or the daemon's
 	// *Error that ended it (errors.Is(err, ErrTooSlow) for a subscriber that fell
-	// behind, pmd.ErrUnavailable while it stops).
+	// behind, pmd.ErrUnavailable while it stops or at its memory budget). At an event
+	// whose decoded data is larger than the daemon's whole memory budget, which it sends
+	// only while no other request holds bytes of the budget, the subscription keeps
+	// reconnecting, each refusal reported here with a message saying so, until it does.
 	Dropped func(err error)
 }
 

@@ -47,8 +47,9 @@
 //     decoded data takes are reserved too (tens of times its stored bytes for lists of
 //     small values), given back once their JSON is written. A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and
-//     Retry-After, having changed nothing, and a page that cannot grow ends early, with
-//     next.
+//     Retry-After (none for an event larger than the whole budget, which only an idle
+//     budget has room for), having changed nothing, and a page that cannot grow ends
+//     early, with next.
 //   - With Options.Tokens, every route but /healthz and the browser's static files needs
 //     a bearer token of enough scope (and, for a token limited to stream prefixes, a
 //     route about one of its streams); with Tokens.SetOwner, a change to a stream a

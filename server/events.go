@@ -22,8 +22,9 @@ type eventResponse struct {
 	// or it is left out (CausationOmitted).
 	Causation *eventJSON `json:"causation"`
 	// CausationOmitted says that the event's cause is stored but left out: the memory
-	// budget had no room for its decoded data (one beyond the whole budget, while other
-	// requests hold bytes of it). The event itself is answered all the same.
+	// budget had no room for its decoded data when the answer was built (it is not
+	// waited for; a cause beyond the whole budget has room only while no other request
+	// holds bytes of it). The event itself is answered all the same.
 	CausationOmitted bool `json:"causation_omitted"`
 	// Caused are the events whose causation_id is this event's id, in log order: as
 	// many as fit in a page's bytes with the rest of the answer (at least one) and in
@@ -72,15 +73,18 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) error {
 	out := eventResponse{Event: toJSON(ev, false), Streams: []string{}, Caused: []eventJSON{}}
 	if parent, ok := causationOf(ev); ok {
 		p, err := s.store.EventWith(ctx, parent, read)
+		roomy := false
 		if err == nil {
-			_, _, err = decodeHeld(ctx, &p, "", true)
+			// Without waiting, as for the events it caused: the answer is the event
+			// asked for, so the budget's want of room for its cause now leaves the cause
+			// out rather than holding the event's bytes while it waits, and is no refusal.
+			_, roomy, err = decodeHeld(ctx, &p, "", false)
 		}
 		switch {
-		case err == nil:
+		case err == nil && roomy:
 			pj := toJSON(p, false)
 			out.Causation = &pj
-		case errors.Is(err, s.memory.full):
-			// The budget's refusal is of the cause, not of the event asked for.
+		case err == nil:
 			out.CausationOmitted = true
 		case !errors.Is(err, pmd.ErrEventNotFound):
 			return err

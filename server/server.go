@@ -98,7 +98,8 @@ type Options struct {
 	// the larger of the two; the answers that carry events' or commands' data but are no
 	// page, an event by id, a process or parked commands, once encoded) and holds them
 	// until its request ends: a request that
-	// cannot get them within a second is refused with unavailable (503, Retry-After),
+	// cannot get them within a second is refused with unavailable (503, Retry-After, but
+	// none at an event beyond the whole budget, which retrying soon need not cure),
 	// having changed nothing, and a page that cannot grow ends early, with next. A body
 	// reserves its bytes as they arrive, not its whole Content-Length at once. The
 	// oldest request holding bytes may always take more, so requests never wait on each
@@ -968,7 +969,13 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 		s.log.Debug("response not sent in full", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
+	beyond := errors.As(err, new(*budgetError))
 	switch {
+	case beyond:
+		// An event larger than the whole budget, read only when no other request holds
+		// bytes of it (beyondBudget): not a passing refusal, and retrying soon is no cure.
+		s.log.Warn("request refused: an event is larger than the whole memory budget", "method", r.Method, "path", r.URL.Path,
+			"held_bytes", s.memory.Held(), "budget_bytes", s.memory.limit, "err", err)
 	case errors.Is(err, s.memory.full):
 		// Load shedding, as MemoryBudget means: the request changed nothing, and its
 		// client is told to retry.
@@ -1002,7 +1009,7 @@ func (s *Server) writeError(w *statusRecorder, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", challenge(err))
 	}
-	if errors.Is(err, s.memory.full) {
+	if errors.Is(err, s.memory.full) && !beyond {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, newErrorBody(code, msg, err))
