@@ -325,7 +325,11 @@
 // process of facts from more than 100 streams, or a snapshot written before snapshots
 // listed them, the fold reads every link the snapshot covers instead (and a process of
 // facts from more than 100 streams never uses its snapshots again once one of its facts
-// reads erased). A manager
+// reads erased). A fact the manager read with its data that still waits to be handled
+// when its stream is erased is linked, folded and decided on erased, as every fold from
+// the store has it then: the worker asks the store (Store.Erased, an in-memory check
+// for a stream never erased) about each fact before it folds it (TestQueuedFactErased);
+// a fact erased after that check is found by the check below. A manager
 // that has the process cached when the erasure comes checks, before it writes what
 // Decide returned and before it writes a snapshot, the first fact it folded with its
 // data from each stream (one read per stream), and folds the process again when one

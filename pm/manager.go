@@ -878,14 +878,18 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 				return err
 			}
 		}
-		link := *t.ev
+		ev, err := m.asStored(t.ev)
+		if err != nil {
+			return fmt.Errorf("pm: %s: %w", stream, err)
+		}
+		link := *ev
 		link.Link, link.Version = true, e.next+uint64(len(changes))
 		e.p.apply(&link)
 		if pe := e.p.failure(); pe != nil {
 			return pe // nothing of what is pending is written: the next start handles it again
 		}
 		changes = append(changes, pmd.LinkTo(t.ev.ID))
-		if err := m.decide(ctx, e, t.ev, at, now, &changes); err != nil {
+		if err := m.decide(ctx, e, ev, at, now, &changes); err != nil {
 			return err
 		}
 	}
@@ -903,6 +907,28 @@ func (m *Manager) try(ctx context.Context, tasks []task, verify bool) error {
 	}
 	m.cache.put(e)
 	return nil
+}
+
+// asStored returns ev, read by the subscription, as the store has it now: erased
+// (Erased set, no Data or Metadata, as every read and every fold from the store shows
+// it) when its stream was erased since it was read, while it waited in a worker queue.
+// Folded and decided on with its data, it would put erased data into the decision; the
+// erasure count (checkFactsErased) cannot tell, as a fold made after the erasure
+// counts it already. The store answers from memory for a stream never erased.
+func (m *Manager) asStored(ev *pmd.Event) (*pmd.Event, error) {
+	if ev.Erased {
+		return ev, nil
+	}
+	erased, err := m.store.Erased(ev.Stream, ev.Version)
+	if err != nil {
+		return nil, fmt.Errorf("is event %d of %s erased: %w", ev.Position, ev.Stream, err)
+	}
+	if !erased {
+		return ev, nil
+	}
+	c := *ev
+	c.Data, c.Metadata, c.Erased = nil, nil, true
+	return &c, nil
 }
 
 // decide asks process e what it does at time at on trigger (nil: its deadlines due by
