@@ -193,6 +193,12 @@ type ReadOptions struct {
 type EventOptions struct {
 	// Encoded leaves each event's data and metadata undecoded, as ReadOptions.Encoded.
 	Encoded bool
+	// Dead makes EventWith find the event even when it is dead (no stream shows it: its
+	// stream deleted it or retention hides it): an id stays taken for good. A dead event
+	// whose record a scavenge removed reads as its id and position alone, Erased; one
+	// whose record it kept without its data reads Erased too. CausedSeqWith refuses it
+	// (ErrInvalidArgument).
+	Dead bool
 }
 
 // SubscribeOptions selects what a subscription delivers.

@@ -337,12 +337,25 @@ func (s *Store) EventWith(ctx context.Context, id uuid.UUID, opts EventOptions) 
 	if err := s.visible(ctx); err != nil {
 		return Event{}, err
 	}
-	pos, ok, err := s.idx.Lookup(id)
+	lookup := s.idx.Lookup
+	if opts.Dead {
+		lookup = s.idx.LookupAny
+	}
+	pos, ok, err := lookup(id)
 	if err != nil {
 		return Event{}, s.storeErr(err)
 	}
 	if !ok {
 		return Event{}, &EventNotFoundError{ID: id}
+	}
+	if opts.Dead {
+		r, err := s.log.Read(pos)
+		if err != nil {
+			return Event{}, s.storeErr(err)
+		}
+		if r.Kind == pmdlog.KindGone && r.Gone.ID == id {
+			return Event{ID: id, Position: pos, Erased: true}, nil
+		}
 	}
 	return s.readEventAs(pos, opts.Encoded)
 }

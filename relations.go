@@ -172,6 +172,10 @@ func (s *Store) CausedSeqWith(ctx context.Context, id uuid.UUID, opts EventOptio
 			yield(Event{}, err)
 			return
 		}
+		if opts.Dead {
+			yield(Event{}, invalid("opts.Dead", "CausedSeqWith follows live events only: a dead event's causations go at a scavenge"))
+			return
+		}
 		if err := s.visible(ctx); err != nil {
 			yield(Event{}, err)
 			return

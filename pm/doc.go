@@ -77,7 +77,9 @@
 // types) whenever it has moved Options.CheckpointEvery positions and when Run returns.
 // The bound is the lowest position still in flight, so it never passes an event that
 // is not done; a checkpoint that is lost or stale only makes the next Run read more
-// (but not the first one, which holds the legacy mark: retention must not hide it).
+// (the first one holds the legacy mark, which stands when its stream is deleted or
+// retention hides it: the runtime finds it dead too, and once a scavenge has removed it,
+// its own position stands for the cutoff it held; FORMAT.md).
 // A checkpoint says nothing of the types it was not written for: a Run whose
 // Definition.Handles has a type the checkpoint lacks reads the log from the start.
 //

@@ -1403,7 +1403,8 @@ func (m *Manager) writeCheckpoint(ctx context.Context, position uint64, types []
 	}
 	_, err := m.store.Append(ctx, checkpointStream(m.name), pmd.Any, rec)
 	if m.markPending && errors.Is(err, pmd.ErrDuplicateEvent) {
-		// The mark is stored already (its stream was deleted since): it stands.
+		// The mark is stored already (dead if its stream was deleted or retention hides
+		// it since, which readLegacyMark finds too): it stands.
 		m.markPending = false
 		return m.writeCheckpoint(ctx, position, types)
 	}

@@ -81,10 +81,12 @@ func (m *Manager) trustNow(ctx context.Context) (*trust, error) {
 }
 
 // readLegacyMark looks up the checkpoint that records the manager's legacy cutoff: its
-// legacy_before, or, if that does not read (erased), its own position, past every
-// record written before it.
+// legacy_before, or, if that does not read (erased, or removed by a scavenge after it
+// died), its own position, past every record written before it. A dead mark (its
+// stream deleted, or hidden by retention) is found too: it stands as long as its id is
+// taken, which is for good.
 func (m *Manager) readLegacyMark(ctx context.Context) (uint64, bool, error) {
-	e, err := m.store.Event(ctx, legacyMarkID(m.ns, m.name))
+	e, err := m.store.EventWith(ctx, legacyMarkID(m.ns, m.name), pmd.EventOptions{Dead: true})
 	var gone *pmd.EventNotFoundError
 	switch {
 	case errors.As(err, &gone):
