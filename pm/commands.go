@@ -103,7 +103,7 @@ var errCommandErased = errors.New("its process stream was erased since it was is
 func (src *commandSource) deliver(ctx context.Context, x *delivery) (Command, error) {
 	c := x.cmd
 	if x.reread {
-		e, err := eventByID(src.m.store, ctx, x.id)
+		e, err := src.m.eventByID(ctx, x.id)
 		if err == nil && e.Erased {
 			err = errCommandErased
 		}
@@ -376,7 +376,7 @@ func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, erro
 			page.Next = int64(pc.Position)
 			break
 		}
-		rec, err := eventByID(m.store, ctx, pc.Command.ID)
+		rec, err := m.eventByID(ctx, pc.Command.ID)
 		var gone *pmd.EventNotFoundError
 		switch {
 		case errors.As(err, &gone):
@@ -404,8 +404,14 @@ func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, erro
 }
 
 // eventByID reads the record of a command for Parked, and for an attempt of one queued
-// without its data (commandSource.deliver): (*pmd.Store).Event but in tests.
-var eventByID = (*pmd.Store).Event
+// without its data (commandSource.deliver): the store's Event, or a test's lookup
+// (hooks.eventByID).
+func (m *Manager) eventByID(ctx context.Context, id uuid.UUID) (pmd.Event, error) {
+	if f := m.hooks.eventByID.Load(); f != nil {
+		return (*f)(m.store, ctx, id)
+	}
+	return m.store.Event(ctx, id)
+}
 
 // parkedCommands is Parked as the dispatcher holds them, with no read, in the order of
 // their positions: without their data, which queued commands hold encoded or not at all

@@ -92,7 +92,7 @@ func parkFiveLogging(t *testing.T, logger *slog.Logger) *running {
 func TestParkedReadsOnlyThePageItLists(t *testing.T) {
 	r := parkFive(t)
 	var lookups atomic.Int64
-	defer pm.SetParkedLookup(func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error) {
+	defer pm.SetParkedLookup(r.Manager, func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error) {
 		lookups.Add(1)
 		return s.Event(ctx, id)
 	})()
@@ -125,7 +125,7 @@ func TestParkedFailsWhenALookupFails(t *testing.T) {
 	r := parkFive(t)
 	ctx := context.Background()
 	disk := errors.New("disk on fire")
-	restore := pm.SetParkedLookup(func(*pmd.Store, context.Context, uuid.UUID) (pmd.Event, error) {
+	restore := pm.SetParkedLookup(r.Manager, func(*pmd.Store, context.Context, uuid.UUID) (pmd.Event, error) {
 		return pmd.Event{}, disk
 	})
 	page, _, err := parkedList(ctx, r.Manager, 2)
@@ -138,7 +138,7 @@ func TestParkedFailsWhenALookupFails(t *testing.T) {
 	if _, _, err := parkedList(cancelled, r.Manager, 2); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Parked with ctx done: %v, want context.Canceled", err)
 	}
-	defer pm.SetParkedLookup(func(_ *pmd.Store, _ context.Context, id uuid.UUID) (pmd.Event, error) {
+	defer pm.SetParkedLookup(r.Manager, func(_ *pmd.Store, _ context.Context, id uuid.UUID) (pmd.Event, error) {
 		return pmd.Event{}, &pmd.EventNotFoundError{ID: id}
 	})()
 	page, total, err := parkedList(ctx, r.Manager, 2)
@@ -161,7 +161,7 @@ func TestParkedListsADamagedRecordWithoutData(t *testing.T) {
 		t.Fatal(err)
 	}
 	damaged := all[1].Command.ID
-	defer pm.SetParkedLookup(func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error) {
+	defer pm.SetParkedLookup(r.Manager, func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error) {
 		if id == damaged {
 			return pmd.Event{}, fmt.Errorf("segment 3 at 4096: checksum mismatch: %w", pmd.ErrCorrupt)
 		}

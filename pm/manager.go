@@ -236,6 +236,9 @@ type hooks struct {
 	// afterRemovalMarker runs once remove wrote a removal marker, with its stream,
 	// before the deletes (SetAfterRemovalMarker).
 	afterRemovalMarker func(marker string)
+	// eventByID, when set, reads the record of a command in place of the store's Event
+	// (SetParkedLookup): set while the manager runs, so it is loaded atomically.
+	eventByID atomic.Pointer[func(s *pmd.Store, ctx context.Context, id uuid.UUID) (pmd.Event, error)]
 }
 
 // task is one thing for a worker to do for a process: handle an event, or (ev nil)

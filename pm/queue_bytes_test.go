@@ -226,7 +226,7 @@ func TestQueuedCommandReadAgain(t *testing.T) {
 			}
 			r.idle(t)
 			if tt.damaged {
-				defer pm.SetParkedLookup(func(*pmd.Store, context.Context, uuid.UUID) (pmd.Event, error) {
+				defer pm.SetParkedLookup(r.Manager, func(*pmd.Store, context.Context, uuid.UUID) (pmd.Event, error) {
 					return pmd.Event{}, &pmd.CorruptError{Position: 7, Cause: errors.New("bit rot")}
 				})()
 			} else if err := s.EraseStream(ctx, "Q$0"); err != nil {
