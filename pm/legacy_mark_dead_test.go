@@ -4,11 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/pmd-dev/pmd"
-	"github.com/pmd-dev/pmd/pm"
-	"github.com/pmd-dev/pmd/pm/pmtest"
 )
 
 // TestADeadLegacyMarkStands: the legacy mark, the first checkpoint, dies when its stream
@@ -44,26 +41,12 @@ func TestADeadLegacyMarkStands(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
-			h := handed{fail: true}
-			// A clock that stands still: the refused command is retried only by hand.
-			opts := pm.Options{Deliver: h.deliver, Clock: pmtest.NewClock(time.Now())}
-			r := start(t, s, shipToDef(), opts)
-			appendFact(t, s, pmd.Event{Type: "Paid", Data: map[string]any{"order": "42"}})
-			r.idle(t)
-			r.stop(t)
-			h.mu.Lock()
-			if len(h.ids) == 0 {
-				h.mu.Unlock()
-				t.Fatal("the command was not handed to the handler")
-			}
-			id := h.ids[0]
-			h.fail, h.got, h.ids = false, nil, nil
-			h.mu.Unlock()
+			h, opts, id := refusedOnce(t, s)
 			if err := tc.kill(ctx, s); err != nil {
 				t.Fatal(err)
 			}
 			// A first start with the mark dead; it must not move the cutoff either.
-			r = start(t, s, shipToDef(), opts)
+			r := start(t, s, shipToDef(), opts)
 			r.idle(t)
 			r.stop(t)
 			if tc.scavenge {

@@ -141,6 +141,28 @@ func TestAForgedCommandInAProcessStreamIsIgnored(t *testing.T) {
 	}
 }
 
+// refusedOnce runs Ship on s with a handler that refuses its first command, that of
+// process 42, and stops it; it returns the handler, set to accept from then on, the
+// options to start Ship again with (a clock that stands still: the command is retried
+// only by hand) and the refused command's id.
+func refusedOnce(t *testing.T, s *pmd.Store) (*handed, pm.Options, uuid.UUID) {
+	t.Helper()
+	h := &handed{fail: true}
+	opts := pm.Options{Deliver: h.deliver, Clock: pmtest.NewClock(time.Now())}
+	r := start(t, s, shipToDef(), opts)
+	appendFact(t, s, pmd.Event{Type: "Paid", Data: map[string]any{"order": "42"}})
+	r.idle(t)
+	r.stop(t)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.ids) == 0 {
+		t.Fatal("the command was not handed to the handler")
+	}
+	id := h.ids[0]
+	h.fail, h.got, h.ids = false, nil, nil
+	return h, opts, id
+}
+
 // TestAForgedDeliveryRecordIsIgnoredAfterARestart: a command the handler refused has a
 // failure recorded; a writer appends to its deliveries stream a CommandSkipped or a
 // CommandDelivered of it; after a restart the command is still due and is delivered.
@@ -149,21 +171,7 @@ func TestAForgedDeliveryRecordIsIgnoredAfterARestart(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			ctx := context.Background()
 			s := openStore(t, t.TempDir())
-			h := handed{fail: true}
-			// A clock that stands still: the refused command is retried only by hand.
-			opts := pm.Options{Deliver: h.deliver, Clock: pmtest.NewClock(time.Now())}
-			r := start(t, s, shipToDef(), opts)
-			appendFact(t, s, pmd.Event{Type: "Paid", Data: map[string]any{"order": "42"}})
-			r.idle(t)
-			r.stop(t)
-			h.mu.Lock()
-			if len(h.ids) == 0 {
-				h.mu.Unlock()
-				t.Fatal("the command was not handed to the handler")
-			}
-			id := h.ids[0]
-			h.fail, h.got, h.ids = false, nil, nil
-			h.mu.Unlock()
+			h, opts, id := refusedOnce(t, s)
 			for _, rec := range []pmd.EventData{
 				{Type: typ, Data: map[string]any{"command_id": id.String(), "command_type": "ShipOrder", "attempt": 1}},
 				{ID: legacyID("Ship.deliveries$42", 9), Type: typ, Data: map[string]any{"command_id": id.String(), "command_type": "ShipOrder", "attempt": 1}},
@@ -172,7 +180,7 @@ func TestAForgedDeliveryRecordIsIgnoredAfterARestart(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r = start(t, s, shipToDef(), opts)
+			r := start(t, s, shipToDef(), opts)
 			// Another process's command makes sure the run got past its start.
 			appendFact(t, s, pmd.Event{Type: "Paid", Data: map[string]any{"order": "7"}})
 			r.idle(t)
