@@ -1,9 +1,7 @@
 package browsertest
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,30 +22,13 @@ func TestBrowserEventRelativesBeyondTheBudget(t *testing.T) {
 		{"type":"Caused","metadata":{"causation_id":%q}}]}`, cause, event, cause, event), http.StatusCreated)
 	// The budget is hard to fill from here: the daemon's answer is made one it had no
 	// room in (server.TestEventRelativesBeyondTheBudget shows the daemon answers so).
-	base := front(t, d, func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path != "/v1/events/"+event {
-			return false
-		}
-		res, err := http.Get(d.base + r.URL.RequestURI())
-		if err != nil {
-			t.Error(err)
-			return false
-		}
-		defer res.Body.Close()
-		var body map[string]any
-		b, _ := io.ReadAll(res.Body)
-		if err := json.Unmarshal(b, &body); err != nil {
-			t.Errorf("GET %s: %s: %v", r.URL, b, err)
-			return false
-		}
+	base := frontEditing(t, d, func(body map[string]any) {
 		if body["causation"] == nil || len(body["caused"].([]any)) != 1 {
-			t.Errorf("GET %s: the daemon's answer lacks the cause or the caused event: %s", r.URL, b)
+			t.Errorf("GET /v1/events/%s: the daemon's answer lacks the cause or the caused event: %v", event, body)
 		}
 		body["causation"], body["causation_omitted"] = nil, true
 		body["caused"], body["caused_truncated"] = []any{}, true
-		answer(w, res.StatusCode, body)
-		return true
-	})
+	}, "/v1/events/"+event)
 	b := newBrowser(t, base)
 	t.Cleanup(func() { b.check(t) })
 	text := func(selector string) string {
