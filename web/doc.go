@@ -69,7 +69,9 @@
 //	                                    live category and $all pages do not: the rows of such
 //	                                    versions stay there until the page is read again); the stream
 //	                                    of a process links its timeline, and says so when the
-//	                                    process managers cannot be listed (a 403, a 503)
+//	                                    process managers cannot be listed (a 403, a 503); its
+//	                                    retention settings shown, or what kept them from being
+//	                                    read
 //	#/categories/{category}?from=&after=&limit=
 //	                                    the events written to the streams {category}$…, newest
 //	                                    first, paged as $all is; a stream page and the stream

@@ -871,9 +871,20 @@
           : el('p', { class: 'hint', id: 'processes-failed' }, `The process managers could not be read (${errorText(e)}): ${unknown}`);
       }
     }
-    const meta = await api(streamPath(name) + '/metadata').catch(() => ({}));
+    // The retention settings say what the stream keeps, and what the live page drops as
+    // events come: what keeps them from being read is said in place.
+    let meta = {};
+    let retention = null;
+    try {
+      meta = await api(streamPath(name) + '/metadata');
+      const kept = retentionText(meta);
+      if (kept) retention = el('p', { id: 'retention', class: 'hint' }, kept);
+    } catch (e) {
+      if (e.status === 401) throw e;
+      retention = el('p', { class: 'hint', id: 'retention-failed' },
+        `The retention settings of this stream could not be read (${errorText(e)}): what it keeps is not known, and the rows of versions it no longer keeps stay until the page is read again.`);
+    }
     if (!current()) return;
-    const kept = retentionText(meta);
     const inCategory = category ? el('p', { id: 'category' }, 'In category ', categoryLink(name), el('span', { class: 'meta' }, ` (the streams ${category}$…)`)) : null;
     const tbody = el('tbody', null, r.events.map((ev) => eventRow(ev, true)));
     const pager = pagerLinks(r, from === null && after === null, (ev) => ev.version, link);
@@ -887,7 +898,7 @@
       el('h1', null, el('span', { class: 'kind' }, 'Stream'), name),
       process,
       inCategory,
-      kept ? el('p', { id: 'retention', class: 'hint' }, kept) : null,
+      retention,
       el('table', null,
         el('thead', null, el('tr', null, ['Version', 'Type', 'Timestamp', 'Event', 'Written to', 'Data'].map((h) => el('th', null, h)))),
         tbody),
