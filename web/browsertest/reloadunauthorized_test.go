@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestBrowserLiveReloadAnsweredUnauthorizedAsksForAToken: a process page or the parked
-// page that reads itself again live and is answered 401 (the tab's token revoked, or
+// TestBrowserLiveReloadAnsweredUnauthorizedAsksForAToken: a process page, the parked
+// page, the page of a manager's processes or that of the process managers, that reads
+// itself again live and is answered 401 (the tab's token revoked, or
 // one needed now) asks for a token, as its live subscription answered 401 does. It
 // said "Not current: unauthorized" and stayed.
 func TestBrowserLiveReloadAnsweredUnauthorizedAsksForAToken(t *testing.T) {
@@ -33,6 +34,12 @@ func TestBrowserLiveReloadAnsweredUnauthorizedAsksForAToken(t *testing.T) {
 			d.append(t, "Caterer$u1", fact{Type: "CatererConfirmedMenu", Data: map[string]any{"order_id": "u1"}})
 		}},
 		{"parked", "#/parked", func() { park("u2") }},
+		{"process-list", "#/processes/CateringMatch", func() {
+			d.append(t, "Customer$u3", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "u3"}})
+		}},
+		{"processes", "#/processes", func() {
+			d.append(t, "Customer$u4", fact{Type: "CustomerConfirmedMenu", Data: map[string]any{"order_id": "u4"}})
+		}},
 	} {
 		refuse.Store(false)
 		b.open(t, c.fragment, c.page)
