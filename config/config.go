@@ -348,10 +348,10 @@ func (p *parser) process(i int, n *yaml.Node) (Process, bool) {
 		proc.Deliver = p.deliver(v, what+": deliver", true)
 	}
 	if v, ok := m["cache"]; ok {
-		proc.Cache = p.integer(v, what+": cache")
+		proc.Cache, _ = p.integer(v, what+": cache")
 	}
 	if v, ok := m["snapshot_every"]; ok {
-		proc.SnapshotEvery = p.integer(v, what+": snapshot_every")
+		proc.SnapshotEvery, _ = p.integer(v, what+": snapshot_every")
 	}
 	if v, ok := m["retention"]; ok {
 		proc.Retention = p.retention(v, what+": retention")
@@ -536,18 +536,19 @@ func (p *parser) fields(n *yaml.Node, what string, handles []string, correlateBy
 	return out
 }
 
-// integer returns the integer scalar n; 0 (and an error recorded) otherwise.
-func (p *parser) integer(n *yaml.Node, what string) int {
+// integer returns the integer scalar n and true; 0 and false (an error recorded)
+// otherwise.
+func (p *parser) integer(n *yaml.Node, what string) (int, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		p.errorf(n, "%s must be an integer, got %s", what, kindName(n))
-		return 0
+		return 0, false
 	}
 	v, err := strconv.ParseInt(n.Value, 0, 32)
 	if err != nil {
 		p.errorf(n, "%s: %q is not an integer between -2147483648 and 2147483647", what, n.Value)
-		return 0
+		return 0, false
 	}
-	return int(v)
+	return int(v), true
 }
 
 func (p *parser) deadline(n *yaml.Node, what string, handles []string, correlateBy string) *Deadline {
@@ -614,7 +615,8 @@ func (p *parser) deliver(n *yaml.Node, what string, queued bool) *Deliver {
 		d.QueueBytes = p.queueBytes(v, what+": queue_bytes")
 	}
 	if v, ok := m["max_attempts"]; ok {
-		if d.MaxAttempts = p.integer(v, what+": max_attempts"); d.MaxAttempts < 1 && v.Tag == "!!int" {
+		var ok bool
+		if d.MaxAttempts, ok = p.integer(v, what+": max_attempts"); ok && d.MaxAttempts < 1 {
 			p.errorf(v, "%s: max_attempts must be at least 1, got %s", what, v.Value)
 		}
 	}
