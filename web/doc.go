@@ -65,9 +65,13 @@
 //	                                    older » only while an older event is kept (retention hides
 //	                                    the first events, a type filter skips others); live, the
 //	                                    newest page of a stream that keeps its newest max_count
-//	                                    versions drops the rows of those it keeps no more (the
-//	                                    live category and $all pages do not: the rows of such
-//	                                    versions stay there until the page is read again); the stream
+//	                                    versions drops the rows of those it keeps no more, by
+//	                                    the settings it read (rows max_age or a truncate_before
+//	                                    set since hides stay until the page is read again); the
+//	                                    live category and $all pages drop the rows of a stream
+//	                                    past its newest max_count rows shown (their events carry
+//	                                    no version: of a stream with events linked into it, rows
+//	                                    of versions it keeps no more may stay); the stream
 //	                                    of a process links its timeline, and says so when the
 //	                                    process managers cannot be listed (a 403, a 503); its
 //	                                    retention settings shown, or what kept them from being

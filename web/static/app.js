@@ -782,7 +782,7 @@
     const origin = ev.link
       ? [el('span', { class: 'mark link', title: 'linked: the event was written to another stream' }, 'link'), 'written to ', streamLink(ev.stream)]
       : inStream ? null : streamLink(ev.stream);
-    return el('tr', { dataset: { id: ev.id, type: ev.type, link: String(ev.link), at: inStream ? ev.version : ev.position } },
+    return el('tr', { dataset: { id: ev.id, type: ev.type, link: String(ev.link), stream: ev.stream, at: inStream ? ev.version : ev.position } },
       el('td', { class: 'num' }, inStream ? ev.version : ev.position),
       el('td', null, ev.type),
       el('td', { class: 'time' }, time(ev.timestamp)),
@@ -808,6 +808,31 @@
       const link = pager.querySelector('a[rel=next]') || pager.appendChild(el('a', { rel: 'next' }, 'older »'));
       link.setAttribute('href', older(off.dataset.at));
     }
+  }
+
+  // keptByMaxCount follows a live newest-first table of the log's events (a category,
+  // $all): given the stream of an event that came live, it drops the rows of that
+  // stream past its newest max_count, which the store keeps no more, as a reload would
+  // show. Those answers carry no version, so only what the rows show is dropped: a
+  // stream with events linked into it keeps fewer of its own, and those rows stay. A
+  // stream's settings are read once, when a second row of it is shown; one whose
+  // settings cannot be read keeps its rows.
+  function keptByMaxCount(tbody, limit, current) {
+    const maxCounts = new Map(); // stream -> a promise of its max_count, 0 for none
+    const rowsOf = (stream) => [...tbody.rows].filter((row) => row.dataset.stream === stream);
+    return (stream) => {
+      if (rowsOf(stream).length < 2) return;
+      if (!maxCounts.has(stream)) {
+        if (maxCounts.size >= limit) { // keep those of the streams still shown
+          const shown = new Set([...tbody.rows].map((row) => row.dataset.stream));
+          for (const s of maxCounts.keys()) if (!shown.has(s)) maxCounts.delete(s);
+        }
+        maxCounts.set(stream, api(streamPath(stream) + '/metadata').then((m) => Number(m.max_count) || 0, () => 0));
+      }
+      maxCounts.get(stream).then((n) => {
+        if (n > 0 && current()) for (const row of rowsOf(stream).slice(n)) row.remove();
+      });
+    };
   }
 
   // retentionText says in words what a stream's retention settings keep, '' if none.
@@ -1036,8 +1061,11 @@
       r.events.length ? null : empty,
       pager);
     if (from !== null || after !== null) return;
-    live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }),
-      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })), true);
+    const keep = keptByMaxCount(tbody, limit, current);
+    live(Object.assign({}, filter, { from: r.events.length ? r.events[0].position + 1 : end }), (ev) => {
+      prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at }));
+      keep(ev.stream);
+    }, true);
   }
 
   // categoryPage shows the events written to the streams of a category (Order for
@@ -1099,8 +1127,11 @@
       r.events.length ? null : empty,
       pager);
     if (!newest) return; // an older page stays as it is
-    live({ category: name, from: r.events.length ? r.events[0].position + 1 : end },
-      (ev) => prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at })), true);
+    const keep = keptByMaxCount(tbody, limit, current);
+    live({ category: name, from: r.events.length ? r.events[0].position + 1 : end }, (ev) => {
+      prependLive(tbody, empty, eventRow(ev, false), limit, pager, (at) => link({ from: at }));
+      keep(ev.stream);
+    }, true);
   }
 
   const status = (s) => el('span', { class: 'status ' + s }, s);
