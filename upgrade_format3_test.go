@@ -23,7 +23,7 @@ func setFormat(t *testing.T, dir, v string) {
 
 // TestOpenRaisesFormat3: a data directory of format 3 (testdata/format2's data as this
 // release leaves it, its index in today's layout, with FORMAT saying 3: what a release of
-// format 3 left) is raised to format 4 at its first open, before anything is written and
+// format 3 left) is raised to format 4 at its first open, once nothing refuses it, and
 // with nothing else to upgrade, logged as refusing the
 // releases that read format 3 (they read a gone record that keeps its event's id as
 // damage, and cut it at the log's tail with everything after it); the store reads what
@@ -47,7 +47,7 @@ func TestOpenRaisesFormat3(t *testing.T) {
 	}
 	noted := false
 	for _, n := range r.Notes {
-		noted = noted || strings.Contains(n, "data directory format 3: the next start raises it to format 4 before it writes anything, "+
+		noted = noted || strings.Contains(n, "data directory format 3: the next start raises it to format 4 once nothing refuses the open, "+
 			"after which releases of pmd that wrote format 3 refuse to open it")
 	}
 	if !noted {

@@ -28,20 +28,22 @@
 //     building the index from the log once, with progress logged, then writes FORMAT
 //     and removes index.ckpt. A crash before FORMAT is written leaves format 1, upgraded
 //     again; one after it leaves index.ckpt, which the next Open removes.
-//   - Open raises a format 2 or 3 directory to format 4 (FORMAT replaced durably) before
-//     it writes anything else but a missing STORE_ID, and after it read STORE_ID (a
-//     refusal there leaves the format as it was), and logs it: format 3's log may hold
-//     records and flags the releases of format 2 cannot read (retention, erase and gone
-//     records, the erased, applied and unsynced flags), format 4's gone records that
-//     keep their event's id, which the releases of format 3 cannot read (a cluster
-//     node's catch-up copy writes a peer's into the log's tail, where such a release
-//     would cut it as torn, and every record after it), so they must refuse the
-//     directory, as every release that reads FORMAT (since 002178b) refuses a format
-//     above its own. Raising 3 to 4 changes nothing but FORMAT. A release of format 1
-//     (up to 79a6565, its index in memory) never reads FORMAT: it would open the
-//     directory and take those records for damage, so going back to one is unsupported
-//     and needs a backup taken before the upgrade. Verify and PlanRepair read formats 1
-//     to 4 and write no FORMAT.
+//   - Open raises a format 2 or 3 directory to format 4 (FORMAT replaced durably) last,
+//     once nothing can refuse it and before the store writes anything, and logs it: what
+//     Open writes before (a missing STORE_ID, the index, crash repair's cuts, the void
+//     records of a loss, markers) the releases of the directory's format read, so an
+//     Open refused or killed before leaves the format as it was (see Format). Format
+//     3's log may hold records and flags the releases of format 2 cannot read
+//     (retention, erase and gone records, the erased, applied and unsynced flags),
+//     format 4's gone records that keep their event's id, which the releases of format
+//     3 cannot read (a cluster node's catch-up copy writes a peer's into the log's
+//     tail, where such a release would cut it as torn, and every record after it), so
+//     they must refuse the directory, as every release that reads FORMAT (since
+//     002178b) refuses a format above its own. Raising 3 to 4 changes nothing but
+//     FORMAT. A release of format 1 (up to 79a6565, its index in memory) never reads
+//     FORMAT: it would open the directory and take those records for damage, so going
+//     back to one is unsupported and needs a backup taken before the upgrade. Verify
+//     and PlanRepair read formats 1 to 4 and write no FORMAT.
 //   - After a crash, Open replays only the log records after the index's durable point:
 //     the index is flushed once Options.FlushEvery records are applied above its durable
 //     point (a full overlay's hand-off raises it too), Options.FlushInterval after that

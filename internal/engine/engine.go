@@ -59,14 +59,26 @@ const (
 // records that keep the id of the event they replace (log/FORMAT.md, "Gone ids"), which
 // releases that wrote format 3 read as damage in the same way: a cluster node's catch-up
 // copy or snapshot install writes a peer's gone records into the log's tail, where such a
-// release would cut one as torn and every record after it. A release refuses a format it
-// does not know, so Open raises formats 2 and 3 to 4, durably, before it writes anything
-// but a missing store id, and after it read STORE_ID, whose refusal leaves the format
-// as it was (3 to 4 changes nothing else); the offline tools (Verify, PlanRepair) read formats 1 to
-// 4 and leave FORMAT as it is. Only the releases that read FORMAT (since 002178b, format
-// 2) refuse a later format: a release whose index lived in memory (format 1, up to
-// 79a6565) never reads it and would take those records for damage in the same way, so
-// going back to one is unsupported and needs a backup taken before the upgrade.
+// release would cut one as torn and every record after it.
+//
+// A release refuses a format it does not know, so Open raises formats 2 and 3 to 4,
+// durably, last: once nothing can refuse the Open, before the store writes anything (3
+// to 4 changes nothing else). Nothing Open writes before is unreadable to the releases
+// of the directory's format, so a refused Open, or one killed before it raised the
+// format, leaves the format as it was: a missing STORE_ID (every format reads it); the
+// index, in layout 3, which every release of format 3 reads, and a release of format 2
+// with an earlier layout rebuilds from the log, as it does any index it cannot open;
+// crash repair's cuts and quarantine; the move of the offsets files into log/offsets/
+// (an earlier release skips the directory and rebuilds the offsets); the void records
+// that fill the positions of lost records (kind 4, read since before format 2); and the
+// markers index.rebuild, index.skipped and index.ahead (an earlier release takes the
+// first for a damaged index, which it rebuilds, and ignores the others). The offline
+// tools (Verify, PlanRepair) read formats 1 to 4 and leave FORMAT as it is.
+//
+// Only the releases that read FORMAT (since 002178b, format 2) refuse a later format: a
+// release whose index lived in memory (format 1, up to 79a6565) never reads it and would
+// take those records for damage in the same way, so going back to one is unsupported and
+// needs a backup taken before the upgrade.
 const Format = 4
 
 // Options configures an Engine. The zero value is a durable store with default sizes.
@@ -250,19 +262,9 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
-	// The store id first: a STORE_ID that does not read refuses the directory, which must
-	// then keep its format; one made here is read by the releases of every format.
+	// A STORE_ID made here is read by the releases of every format.
 	if err := e.loadID(); err != nil {
 		return err
-	}
-	if format >= 2 && format < Format {
-		// Before anything else is written: what this Open or the store writes afterwards
-		// may be unreadable to a release of an older format, which must then refuse the
-		// directory rather than open it.
-		if err := e.writeFormat(); err != nil {
-			return fmt.Errorf("upgrade the data directory from format %d: %w", format, err)
-		}
-		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format %d to format %d: releases of pmd that read data directory format %s refuse it from now on", format, Format, formatsFrom(format)), "dir", e.dir)
 	}
 	keep := uint64(0)
 	if format == 1 {
@@ -404,6 +406,19 @@ func (e *Engine) open() error {
 		// removed index.ckpt, left the checkpoint, as large as format 1's index was:
 		// nothing reads it any more.
 		return err
+	}
+	if format >= 2 && format < Format {
+		// Last, once nothing can refuse the Open, and before the store writes anything:
+		// what the store writes may be unreadable to a release of an older format (the
+		// retention, erase and gone records and erased flag of its appends and
+		// scavenges, a cluster node's flags and the gone records with ids its catch-up
+		// copies), which must then refuse the directory rather than open it. Nothing
+		// this Open wrote before is (see Format), so a refused Open, or one killed
+		// before this point, leaves the format as it was.
+		if err := e.writeFormat(); err != nil {
+			return fmt.Errorf("upgrade the data directory from format %d: %w", format, err)
+		}
+		e.logger.Info(fmt.Sprintf("pmd: upgraded the data directory from format %d to format %d: releases of pmd that read data directory format %s refuse it from now on", format, Format, formatsFrom(format)), "dir", e.dir)
 	}
 	if e.opts.NoSync {
 		e.logger.Warn("pmd: syncing is off: acknowledged writes can be lost in a power cut", "dir", e.dir)

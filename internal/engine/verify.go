@@ -110,7 +110,7 @@ func (r *VerifyReport) verify(ctx context.Context, progress func(done, total int
 		r.note("no store id: the next start makes one")
 	}
 	if r.Format >= 2 && r.Format < Format {
-		r.note("data directory format %d: the next start raises it to format %d before it writes anything, "+
+		r.note("data directory format %d: the next start raises it to format %d once nothing refuses the open, "+
 			"after which releases of pmd that wrote format %s refuse to open it (keep a copy from before to roll back)",
 			r.Format, Format, formatsFrom(r.Format))
 	}
