@@ -761,17 +761,25 @@
       typing = setTimeout(() => {
         // The URL follows the filter without a navigation, so typing keeps focus.
         history.replaceState(null, '', href(['streams'], { prefix: input.value, limit: params.get('limit') }));
-        load('').then((shown) => { if (shown) main.dataset.route = location.hash; }, (e) => body.replaceChildren(errorBox(e)));
+        // A prefix typed is refused as the first one is: a 403 under the filter, a 401
+        // asks for a token.
+        load('').then((shown) => { if (shown) main.dataset.route = location.hash; }, (e) => {
+          if (!current()) return;
+          if (e.status === 403) notListed(e);
+          else if (!refused(e)) body.replaceChildren(errorBox(e));
+        });
       }, 150);
     });
     cleanup.push(() => clearTimeout(typing));
+    // A token limited to some streams lists only the names of a prefix it reaches: the
+    // filter stays, to give one, with the refusal under it.
+    const notListed = (e) => body.replaceChildren(errorBox(e),
+      el('p', null, 'The token of this tab lists only the names of the streams it reaches: give a prefix of them above, or ', anotherToken('use-token')));
     try {
       await load(params.get('after') || '');
     } catch (e) {
-      // A token limited to some streams lists only the names of a prefix it reaches:
-      // the filter stays, to give one, with the refusal under it.
       if (e.status !== 403 || !current()) throw e;
-      body.replaceChildren(errorBox(e), el('p', null, 'The token of this tab lists only the names of the streams it reaches: give a prefix of them above, or ', anotherToken('use-token')));
+      notListed(e);
     }
     if (!current()) return;
     show('streams', el('h1', null, 'Streams'),
