@@ -97,8 +97,10 @@
 // reconnects by itself and resumes after the last event it yielded (SSE Last-Event-ID): no event is
 // skipped and none comes twice. It ends when its context is done, or with an error
 // that a retry would not change: one the daemon answered (a bad request, a missing
-// token), an answer that is not an event stream (another server at the address), or an
-// event over WithMaxEventSize (default 128 MiB of JSON, which holds any event of a
+// token), an answer that is not an event stream (another server at the address), a
+// connection TLS refuses (an https address that answers plain HTTP, a certificate the
+// client does not trust; an expired one is waited for, until the daemon has a renewed
+// one), or an event over WithMaxEventSize (default 128 MiB of JSON, which holds any event of a
 // daemon with the default --max-body).
 //
 // At a damaged record it yields, as the embedded store's Subscribe does, a

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -50,8 +52,12 @@ type SubscribeOptions struct {
 // (SSE Last-Event-ID), for as long as ctx lasts. It stops without an error when ctx is
 // done, and with one when the daemon refuses the subscription with a client error (4xx:
 // a missing token), when the answer is not an event stream (an *Error of status 200
-// naming its Content-Type: the address is not a pmd daemon's), or at an event over
-// WithMaxEventSize, which a retry would not change; options the store would refuse (a
+// naming its Content-Type: the address is not a pmd daemon's), when TLS refuses the
+// connection to an https address (a *ConnectionError around http.ErrSchemeMismatch for
+// an address that answers plain HTTP, or around the *tls.CertificateVerificationError of
+// a certificate the client does not trust; an expired one is waited for, as the daemon
+// takes a renewed one on SIGHUP), or at an event over WithMaxEventSize, which a retry
+// would not change; options the store would refuse (a
 // stream or category name that breaks its rules, types with a stream, a category with
 // a stream or types) end it before anything is sent, with a *pmd.InvalidArgumentError.
 // At a damaged record it yields a *pmd.CorruptError and, if the loop goes on, resumes
@@ -142,12 +148,26 @@ func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) iter.Seq2
 // transient tells whether a subscription that ended with err is worth resuming: a
 // connection that broke, a daemon that cut it or could not serve it for now (5xx, as
 // while it restarts). A refusal (4xx) or an answer that is not the events expected
-// would come again.
+// would come again, and so would a connection that TLS refused (mistrusted).
 func transient(err error) bool {
 	var conn *ConnectionError
 	var api *Error
 	var ev *errorEvent
-	return errors.As(err, &conn) || errors.As(err, &ev) || (errors.As(err, &api) && api.Status >= 500)
+	return (errors.As(err, &conn) && !mistrusted(err)) || errors.As(err, &ev) || (errors.As(err, &api) && api.Status >= 500)
+}
+
+// mistrusted tells whether err is a connection to an https address that every retry
+// would fail the same way: the address answers plain HTTP (http.ErrSchemeMismatch), or
+// its certificate is one the client does not trust (another CA, another name: give
+// WithHTTPClient a client that trusts it). An expired certificate is not: the daemon
+// takes a renewed one on SIGHUP, and the subscription then resumes.
+func mistrusted(err error) bool {
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		return true
+	}
+	var verify *tls.CertificateVerificationError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) && !(errors.As(err, &invalid) && invalid.Reason == x509.Expired)
 }
 
 // errorEvent is an SSE error event, with which the daemon ends a subscription: too_slow
