@@ -146,6 +146,10 @@ func (h *EventWebhooks) Deliver(ctx context.Context, url string, e WebhookEvent)
 	return h.w.observe(e.Subscription, func() error { return h.w.post(ctx, url, e.ID, e) })
 }
 
+// drainBytes is how much of a receiver's answer, past the excerpt an error quotes, an
+// attempt reads to keep its connection: a longer answer closes it.
+const drainBytes = 64 << 10
+
 func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 	// The raw URL is dialled; errors name it masked, their url.Errors' URL included.
 	shown := redact.URL(rawURL)
@@ -178,9 +182,12 @@ func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 		return fmt.Errorf("webhook %s: %w", shown, masked(err))
 	}
 	defer resp.Body.Close()
-	// Read a little of the answer: enough to say why it failed, and to let the
-	// connection be reused.
+	// Read a little of the answer, enough to say why it failed; then the rest of one
+	// up to drainBytes, so that the connection carries the next attempt: an answer
+	// closed unread closes it, and every attempt would dial (and, over TLS, shake
+	// hands) again.
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
 	if resp.StatusCode/100 == 3 {
 		to := "no Location"
 		if loc, err := resp.Location(); err == nil {
