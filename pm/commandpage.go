@@ -47,6 +47,7 @@ type commandPage struct {
 	info       []CommandInfo
 	deliveries [][]Delivery // of commands[i], shown
 	sizes      []int        // of commands[i] and its deliveries shown
+	releases   []func()     // give back what PageOptions.Hold holds for commands[i]
 	total      int          // sum of sizes
 	next       int64        // CommandsNext
 	last       int64        // the version of the last record of the deliveries stream, -1 for none
@@ -58,7 +59,8 @@ func (cp *commandPage) drop() {
 	cp.next = cp.info[n].Version
 	cp.total -= cp.sizes[n]
 	cp.commands[n], cp.deliveries[n] = Command{}, nil // for the collector
-	cp.commands, cp.info, cp.deliveries, cp.sizes = cp.commands[:n], cp.info[:n], cp.deliveries[:n], cp.sizes[:n]
+	cp.releases[n]()
+	cp.commands, cp.info, cp.deliveries, cp.sizes, cp.releases = cp.commands[:n], cp.info[:n], cp.deliveries[:n], cp.sizes[:n], cp.releases[:n]
 }
 
 // commandPage reads the page of the commands of process id (l its ledger) that o
@@ -88,7 +90,7 @@ func (m *Manager) commandPage(ctx context.Context, id string, l *ledger, o PageO
 			cp.next = int64(v)
 			break
 		}
-		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: v, Limit: 1}) {
+		for ev, err := range readHeld(ctx, m.store, stream, pmd.ReadOptions{From: v, Limit: 1}, o.Hold) {
 			if ce := damageIn(err, stream); ce != nil {
 				*damaged = append(*damaged, int64(ce.Version))
 				m.logOwnDamage(id, ce)
@@ -97,14 +99,18 @@ func (m *Manager) commandPage(ctx context.Context, id string, l *ledger, o PageO
 			if err != nil {
 				return cp, fmt.Errorf("pm: read %s: %w", stream, err)
 			}
-			if c, ok := commandOf(t, stream, id, &ev); ok {
-				n := jsonSize(c.Data) + len(c.Type) + commandOverhead
-				cp.commands = append(cp.commands, c)
-				cp.info = append(cp.info, CommandInfo{Version: int64(ev.Version), AttemptsNext: -1})
-				cp.deliveries = append(cp.deliveries, nil)
-				cp.sizes = append(cp.sizes, n)
-				cp.total += n
+			c, ok := commandOf(t, stream, id, &ev.Event)
+			if !ok {
+				ev.release()
+				continue
 			}
+			n := jsonSize(c.Data) + len(c.Type) + commandOverhead
+			cp.commands = append(cp.commands, c)
+			cp.info = append(cp.info, CommandInfo{Version: int64(ev.Version), AttemptsNext: -1})
+			cp.deliveries = append(cp.deliveries, nil)
+			cp.sizes = append(cp.sizes, n)
+			cp.releases = append(cp.releases, ev.release)
+			cp.total += n
 		}
 		if budget > 0 && cp.total > budget && len(cp.commands) > 1 {
 			cp.drop()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"time"
@@ -229,7 +230,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	if o.PageBytes > 0 && hi >= lo && e.exists {
 		// The events alone tell where the page starts at the latest: the fold then
 		// starts from the snapshot below that, not below limit events back.
-		if lo, err = m.pageStart(ctx, id, lo, hi, o.PageBytes); err != nil {
+		if lo, err = m.pageStart(ctx, id, lo, hi, o); err != nil {
 			return Process{}, err
 		}
 	}
@@ -246,7 +247,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	}
 	if hi >= lo && e.exists {
 		b := pageBound{bytes: o.PageBytes, states: !l.erased}
-		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b, &damaged); err != nil {
+		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b, o.Hold, &damaged); err != nil {
 			return Process{}, err
 		}
 		if len(v.Events) > 0 && int64(v.Events[0].Version) > lo {
@@ -286,6 +287,45 @@ type PageOptions struct {
 	// stands (CommandInfo) counts every record all the same.
 	AttemptsFrom  int64
 	AttemptsLimit int
+	// Hold, when set, decodes the events of the process stream that the page reads
+	// (those shown, those folded on the way to them from the snapshot below, those
+	// read to find where the page starts, and the command records of the page of
+	// commands): they are read undecoded (pmd.ReadOptions.Encoded) and Hold decodes
+	// each in place (pmd.DecodeData of its Event.Encoded) once it holds what the
+	// decoded event takes, returning the func that gives that back, which the page
+	// calls once it lets go of the event (not for those it shows). A server passes one
+	// that reserves those bytes of its memory budget before decoding, so that no event
+	// of a page is decoded uncounted. An error of Hold ends the page with it, but for a
+	// *pmd.CorruptError naming the process stream, a damaged record the page passes
+	// over as it does one the store reports. Nil decodes each event as it is read.
+	Hold func(ev *pmd.Event) (release func(), err error)
+}
+
+// heldEvent is an event a page read, and what gives back what its PageOptions.Hold
+// holds for it (a no-op without one).
+type heldEvent struct {
+	pmd.Event
+	release func()
+}
+
+// readHeld is readPassing, reading undecoded with hold set and decoding each event
+// with it: hold's error is yielded as a read's is, with the event.
+func readHeld(ctx context.Context, store *pmd.Store, stream string, opts pmd.ReadOptions, hold func(*pmd.Event) (func(), error)) iter.Seq2[heldEvent, error] {
+	opts.Encoded = hold != nil
+	return func(yield func(heldEvent, error) bool) {
+		for ev, err := range readPassing(ctx, store, stream, opts) {
+			he := heldEvent{Event: ev, release: func() {}}
+			if err == nil && hold != nil {
+				var release func()
+				if release, err = hold(&he.Event); err == nil {
+					he.release = release
+				}
+			}
+			if !yield(he, err) {
+				return
+			}
+		}
+	}
 }
 
 // pageBound bounds a page of events in bytes: 0 for no bound. states says whether
@@ -325,25 +365,28 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 
 // pageStart returns where the page of versions lo to hi of the stream of process id
 // starts once bounded to size bytes, by the events alone: the oldest version such that
-// it and the events after it fit (hi, however large), lo when all of them do. It reads
-// the stream backward from hi, to the first event that does not fit.
-func (m *Manager) pageStart(ctx context.Context, id string, lo, hi int64, size int) (int64, error) {
+// it and the events after it fit (hi, however large), lo when all of them do, with o's
+// PageBytes and Hold. It reads the stream backward from hi, to the first event that does
+// not fit, holding one event at a time.
+func (m *Manager) pageStart(ctx context.Context, id string, lo, hi int64, o PageOptions) (int64, error) {
 	stream := m.name + "$" + id
 	total, start := 0, int64(-1)
-	for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(hi), Backward: true, Limit: int(hi - lo + 1)}) {
+	for ev, err := range readHeld(ctx, m.store, stream, pmd.ReadOptions{From: uint64(hi), Backward: true, Limit: int(hi - lo + 1)}, o.Hold) {
 		if damageIn(err, stream) != nil {
 			continue // not on the page (page)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
+		n := eventSize(&ev.Event)
+		ev.release()
 		if int64(ev.Version) > hi {
 			continue
 		}
 		if int64(ev.Version) < lo {
 			break
 		}
-		if total += eventSize(&ev); total > size && start >= 0 {
+		if total += n; total > o.PageBytes && start >= 0 {
 			return start, nil
 		}
 		start = int64(ev.Version)
@@ -364,8 +407,9 @@ func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*
 // each, folding from the newest snapshot below lo. Bound to b, it keeps the newest of
 // them that fit, and always the last: those before are let go as the page grows past
 // b, so that it never holds much more than b. A damaged record is passed over, its
-// version added to damaged (passOver).
-func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound, damaged *[]int64) ([]pmd.Event, []any, error) {
+// version added to damaged (passOver). Each event is decoded with hold, when set
+// (PageOptions.Hold), and those the page does not keep are given back.
+func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound, hold func(*pmd.Event) (func(), error), damaged *[]int64) ([]pmd.Event, []any, error) {
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -387,10 +431,11 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 	var events []pmd.Event
 	var states []any
 	var sizes []int // of events, when bound
+	var releases []func()
 	total := 0
 	// The limit only bounds the read: a stream written again after a delete starts past
 	// version from, so the page ends at version hi, not after hi-from+1 events.
-	for ev, err := range readPassing(ctx, m.store, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}) {
+	for ev, err := range readHeld(ctx, m.store, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}, hold) {
 		if ce := damageIn(err, stream); ce != nil {
 			if int64(ce.Version) > hi {
 				break // past the page, as an event would be
@@ -404,26 +449,29 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 			return nil, nil, fmt.Errorf("pm: read %s: %w", stream, err)
 		}
 		if int64(ev.Version) > hi {
+			ev.release()
 			break
 		}
-		p.apply(&ev)
+		p.apply(&ev.Event)
 		if int64(ev.Version) < lo {
+			ev.release()
 			continue
 		}
-		events = append(events, ev)
+		events = append(events, ev.Event)
 		states = append(states, p.state())
 		if b.bytes <= 0 {
 			continue
 		}
-		n := eventSize(&ev)
+		n := eventSize(&ev.Event)
 		if b.states {
 			n += jsonSize(p.state())
 		}
-		sizes = append(sizes, n)
+		sizes, releases = append(sizes, n), append(releases, ev.release)
 		for total += n; total > b.bytes && len(events) > 1; {
 			total -= sizes[0]
 			events[0], states[0] = pmd.Event{}, nil // for the collector
-			events, states, sizes = events[1:], states[1:], sizes[1:]
+			releases[0]()
+			events, states, sizes, releases = events[1:], states[1:], sizes[1:], releases[1:]
 		}
 	}
 	return events, states, nil

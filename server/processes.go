@@ -260,6 +260,14 @@ type ProcessQuery struct {
 	// start at: a command's AttemptsNext, 0 for the first.
 	AttemptsFrom  int64
 	AttemptsLimit int
+	// Hold decodes an event of the process stream that the page reads undecoded
+	// (pmd.ReadOptions.Encoded, pmd.Event.Encoded) once the bytes its decoded data takes
+	// are reserved of the memory budget for the request, returning the func that gives
+	// them back once the page lets go of the event; those of the events and commands the
+	// page shows are held until the answer is written (pm.PageOptions.Hold takes it).
+	// Its error, the budget's refusal, ends the page: the route answers it as a page of
+	// events at the budget is answered.
+	Hold func(ev *pmd.Event) (release func(), err error)
 }
 
 // Command is a command a process issued, with its delivery attempts.
@@ -563,7 +571,27 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 		}
 		*v.dst = n
 	}
-	return pager.ProcessPage(r.Context(), name, id, pq)
+	// The events of the page are decoded once their bytes are reserved (decodeHeld),
+	// waiting for them as a page of events does; the budget's refusal is the answer, as
+	// the route of any page answers it, whatever the pager wrapped it in.
+	ctx := r.Context()
+	stream := name + "$" + id
+	var refused error
+	pq.Hold = func(ev *pmd.Event) (func(), error) {
+		held, _, err := decodeHeld(ctx, ev, stream, true)
+		if err != nil {
+			if errors.Is(err, s.memory.full) {
+				refused = err
+			}
+			return nil, err
+		}
+		return func() { reservationOf(ctx).give(held) }, nil
+	}
+	p, err := pager.ProcessPage(ctx, name, id, pq)
+	if refused != nil && err != nil {
+		return Process{}, refused
+	}
+	return p, err
 }
 
 type parkedResponse struct {

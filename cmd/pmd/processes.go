@@ -207,7 +207,8 @@ func (p *processes) ProcessPage(ctx context.Context, name, id string, q server.P
 		return server.Process{}, notFound("no process manager %q", name)
 	}
 	v, err := mg.m.ProcessPage(ctx, id, q.Before, q.Limit, pm.PageOptions{PageBytes: q.PageBytes,
-		CommandsFrom: q.CommandsFrom, CommandsLimit: q.CommandsLimit, AttemptsFrom: q.AttemptsFrom, AttemptsLimit: q.AttemptsLimit})
+		CommandsFrom: q.CommandsFrom, CommandsLimit: q.CommandsLimit, AttemptsFrom: q.AttemptsFrom, AttemptsLimit: q.AttemptsLimit,
+		Hold: q.Hold})
 	return p.view(ctx, name, id, v, err)
 }
 

@@ -1,0 +1,96 @@
+package pm
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/pmd-dev/pmd"
+)
+
+// TestProcessPageHoldsWhatItDecodes: with PageOptions.Hold, ProcessPage reads the
+// process stream undecoded and has Hold decode each event it reads, giving back those
+// it lets go of, so that what it still holds at the end is the events and commands it
+// shows; the page is the one read without Hold; and an error of Hold (a server's memory
+// budget refusing the bytes) ends the page with it. ProcessPage decoded every event it
+// read, so a server could reserve its memory budget only for the JSON of the page once
+// the events, decoded, were held (GET /v1/processes/{name}/{id}).
+func TestProcessPageHoldsWhatItDecodes(t *testing.T) {
+	const n, size = 24, 16 << 10
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name          string
+		snapshotEvery int
+		pageBytes     int
+	}{
+		{"with snapshots", 4, 64 << 10},
+		{"without snapshots", -1, 64 << 10},
+		{"unbounded", 4, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := bigProcess(t, n, size, tt.snapshotEvery)
+			want, err := m.ProcessPage(ctx, "a", -1, 1000, PageOptions{PageBytes: tt.pageBytes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, reads := 0, 0
+			hold := func(ev *pmd.Event) (func(), error) {
+				reads++
+				data, meta := ev.Encoded()
+				if ev.Data != nil || data == nil {
+					t.Fatalf("Hold was given event %d decoded (%v) or without its stored data", ev.Version, ev.Data != nil)
+				}
+				var err error
+				if ev.Data, err = pmd.DecodeData(data); err != nil {
+					return nil, err
+				}
+				if ev.Metadata, err = pmd.DecodeData(meta); err != nil {
+					return nil, err
+				}
+				held++
+				released := false
+				return func() {
+					if released {
+						t.Errorf("event %d given back twice", ev.Version)
+					}
+					released = true
+					held--
+				}, nil
+			}
+			got, err := m.ProcessPage(ctx, "a", -1, 1000, PageOptions{PageBytes: tt.pageBytes, Hold: hold})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(versions(got.Events), versions(want.Events)) || !reflect.DeepEqual(got.States, want.States) ||
+				len(got.Commands) != len(want.Commands) {
+				t.Fatalf("with Hold: events %v, %d commands; without: events %v, %d commands",
+					versions(got.Events), len(got.Commands), versions(want.Events), len(want.Commands))
+			}
+			for _, ev := range got.Events {
+				if ev.Data == nil {
+					t.Fatalf("event %d shown undecoded", ev.Version)
+				}
+			}
+			if shown := len(got.Events) + len(got.Commands); held != shown || reads <= shown && tt.pageBytes > 0 {
+				t.Errorf("%d events read, %d still held at the end, for %d events and %d commands shown", reads, held, len(got.Events), len(got.Commands))
+			}
+
+			refused := errors.New("no room")
+			_, err = m.ProcessPage(ctx, "a", -1, 1000, PageOptions{PageBytes: tt.pageBytes, Hold: func(*pmd.Event) (func(), error) {
+				return nil, refused
+			}})
+			if !errors.Is(err, refused) {
+				t.Errorf("Hold refusing: %v, want its error", err)
+			}
+		})
+	}
+}
+
+func versions(evs []pmd.Event) []uint64 {
+	var out []uint64
+	for _, e := range evs {
+		out = append(out, e.Version)
+	}
+	return out
+}
