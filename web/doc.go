@@ -33,7 +33,9 @@
 //     subscription it shows failing on an event (written once that event is delivered
 //     at last, or any that comes while it is read again); a reload of it that fails
 //     keeps its list and says it is not current, as the pages of process managers do,
-//     but one answered 401 asks for a token. A subscription answered with an
+//     but one answered 401 asks for a token; one that failed with a 5xx or no answer is
+//     asked for again, later each time (1s up to 30s, not while the tab is hidden),
+//     until it is answered. A subscription answered with an
 //     error says which with the live badge; a 5xx is asked for again, later each time,
 //     a 4xx is not. A hidden tab
 //     closes its subscriptions and, shown again, reads its newest events afresh (a

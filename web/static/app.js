@@ -101,13 +101,21 @@
   // answered out of order (a slow one overtaken by the next): load is given fresh(),
   // true until a later reload is asked for, and shows nothing once it is false; the
   // failure of such a read is dropped too. An older answer never replaces a newer one.
-  // current says the page is still shown.
+  // current says the page is still shown. A reload that failed where a later one may
+  // work (a 5xx: the leader changing, the store stopped; no answer: the daemon
+  // restarting) is asked for again, later each time (1s, 2s, … up to 30s), not while
+  // the tab is hidden: the page comes back by itself, where it waited for the next
+  // live event, which may never come.
   function notCurrent(current) {
     const node = el('div', { class: 'error', role: 'alert', id: 'not-current', hidden: true, dataset: { failed: 0 } });
     let asked = 0;
+    let retry = null;
+    cleanup.push(() => clearTimeout(retry));
     const reload = (load) => {
       const mine = ++asked;
       const fresh = () => mine === asked;
+      clearTimeout(retry);
+      retry = null;
       return load(fresh).then(() => {
         if (!fresh()) return;
         node.hidden = true;
@@ -123,6 +131,13 @@
         node.hidden = false;
         node.dataset.failed = +node.dataset.failed + 1; // in a row
         node.textContent = 'Not current: ' + errorText(e);
+        if (!current() || (e.status && e.status < 500)) return;
+        const wait = Math.min(1000 * 2 ** (+node.dataset.failed - 1), 30000);
+        const again = () => {
+          retry = document.hidden ? setTimeout(again, wait) : null;
+          if (retry === null && current()) reload(load);
+        };
+        retry = setTimeout(again, wait);
       });
     };
     return { node, reload };
