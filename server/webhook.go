@@ -87,6 +87,11 @@ func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalH
 	// The default transport's dial and TLS handshake timeouts stay; nothing caps a
 	// whole attempt but its context.
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// Every process manager (or subscription) shares these connections, a manager
+	// running several attempts to its receiver at once: keep as many idle connections
+	// to one receiver as in all, not Go's default of 2 a host, which closed the others
+	// after every round of concurrent attempts, for the next round to dial them again.
+	transport.MaxIdleConnsPerHost = transport.MaxIdleConns
 	w := &Webhooks{
 		// No redirect is followed: a 301, 302 or 303 would be followed with a GET
 		// without the body, whose 2xx would count the command as delivered; a 307 or

@@ -52,3 +52,50 @@ func TestWebhookReusesItsConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookKeepsAConnectionPerConcurrentAttempt: a process manager runs up to 4
+// attempts to its receiver at once (pm.Options.Deliverers' default), and every manager
+// of the daemon shares one Webhooks: the connections of concurrent attempts are kept
+// for the next ones. The transport kept 2 idle connections a host (Go's default), so
+// round after round of 4 attempts at once closed 2 connections and dialled 2 again.
+func TestWebhookKeepsAConnectionPerConcurrentAttempt(t *testing.T) {
+	const concurrent, rounds = 4, 3
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	receiver := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	var conns atomic.Int64
+	receiver.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	receiver.Start()
+	defer receiver.Close()
+	hooks := NewWebhooks(nil, 0)
+	for round := range rounds {
+		errs := make(chan error, concurrent)
+		for range concurrent {
+			go func() {
+				errs <- hooks.Deliver(context.Background(), receiver.URL, WebhookCommand{ID: "c1", Type: "T", Manager: "M"})
+			}()
+		}
+		for range concurrent { // all of them at once at the receiver
+			<-arrived
+		}
+		for range concurrent {
+			release <- struct{}{}
+		}
+		for range concurrent {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round+1, err)
+			}
+		}
+	}
+	if n := conns.Load(); n != concurrent {
+		t.Fatalf("%d rounds of %d attempts at once opened %d connections, want %d", rounds, concurrent, n, concurrent)
+	}
+}
