@@ -48,6 +48,10 @@
 //     for again later each time, and comes back by itself. The page that asks for a token ("Use another token", a 401)
 //     closes those of the page it replaces. The dashboard asks for GET /v1/stats every
 //     two seconds, and not while its tab is hidden.
+//   - A page whose read fails with a 5xx (the leader changing, the store stopped) or no
+//     answer (the daemon restarting) shows the error and reads itself again, later each
+//     time (1s up to 30s, not while its tab is hidden), until it is answered; one refused
+//     with another 4xx than 401 and 403 shows the error only.
 //   - A cluster's follower lists no process manager or subscription in its stats (they
 //     run on the leader): its dashboard says so and names the leader.
 //   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.

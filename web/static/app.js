@@ -2052,6 +2052,31 @@
     }
   }
 
+  // failedRoute is the address whose page failed to read, and how many times in a row.
+  const failedRoute = { hash: null, count: 0 };
+
+  // errorPage shows the error that kept the page of the address from being read. One
+  // that a later read may not meet (a 5xx: the leader changing, the store stopped; no
+  // answer: the daemon restarting) is read again, later each time (1s, 2s, … up to 30s),
+  // not while the tab is hidden: the page comes back by itself, where it stayed an
+  // error page until read again by hand.
+  function errorPage(e) {
+    if (failedRoute.hash !== location.hash) Object.assign(failedRoute, { hash: location.hash, count: 0 });
+    const again = !e.status || e.status >= 500;
+    const wait = Math.min(1000 * 2 ** failedRoute.count++, 30000);
+    show('error', errorBox(e), again
+      ? el('p', { class: 'hint', id: 'read-again' }, `Read again in ${wait / 1000}s, and later each time while it fails.`) : null);
+    if (!again) return;
+    const seq = renderSeq;
+    let timer = null;
+    const read = () => {
+      timer = document.hidden ? setTimeout(read, wait) : null;
+      if (timer === null && seq === renderSeq) route();
+    };
+    timer = setTimeout(read, wait);
+    cleanup.push(() => clearTimeout(timer));
+  }
+
   // route shows the page of the address. inPlace (true) reads the page shown again, its
   // tab shown after it was hidden: it stays on screen until the new read is shown, and
   // if that read fails, is resumed (resumeKept).
@@ -2098,9 +2123,10 @@
         return;
       }
       if (refused(e)) return;
-      show('error', errorBox(e));
+      errorPage(e);
       return;
     }
+    if (failedRoute.hash === location.hash) failedRoute.count = 0;
     // Read again, it showed nothing (it went to another address): the page stays, resumed.
     if (mine && kept === mine && current()) {
       failed = true;
