@@ -172,7 +172,8 @@ func mistrusted(err error) bool {
 
 // errorEvent is an SSE error event, with which the daemon ends a subscription: too_slow
 // for a subscriber that fell too far behind, corrupt at a damaged record, unavailable
-// while it stops.
+// while it stops, unauthorized or forbidden when a reload of its tokens revoked the
+// subscription's token (the reconnect is refused, ending it).
 type errorEvent struct {
 	id  string // the event's SSE id: the damaged record's for corrupt, else empty
 	err *Error

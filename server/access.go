@@ -423,10 +423,12 @@ func (s *Server) checkOwner(tk token, a access, r *http.Request) error {
 // longer lets r's token call the route under a (the token gone, its scope lowered, its
 // streams changed), and the function that releases what it holds, to be called when the
 // request ends. A subscription lasts days if its client keeps it: without this, a token
-// revoked with SIGHUP would go on reading every event written. The client's reconnect
-// is then refused as any new request is.
+// revoked with SIGHUP would go on reading every event written. The context's cause is
+// then a *revokedError (revoked), for the subscription to tell its client why it ends;
+// the client's reconnect is refused as any new request is.
 func (s *Server) whileAuthorized(r *http.Request, a access) (*http.Request, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancelCause := context.WithCancelCause(r.Context())
+	cancel := func() { cancelCause(nil) }
 	r = r.WithContext(ctx)
 	// The handler goes on changing r (its body, its query): the checks read a copy.
 	probe := r.Clone(ctx)
@@ -437,7 +439,7 @@ func (s *Server) whileAuthorized(r *http.Request, a access) (*http.Request, cont
 			// authorized is not missed.
 			if _, err := s.authorize(probe, a); err != nil {
 				s.log.Info("subscription ended: the reloaded tokens no longer allow it", "path", probe.URL.Path, "err", err)
-				cancel()
+				cancelCause(&revokedError{err})
 				return
 			}
 			select {
@@ -448,6 +450,26 @@ func (s *Server) whileAuthorized(r *http.Request, a access) (*http.Request, cont
 		}
 	}()
 	return r, cancel
+}
+
+// revokedError is the cause of the end of a request's context that whileAuthorized
+// ended: err is the refusal the reloaded tokens give the request.
+type revokedError struct{ err error }
+
+func (e *revokedError) Error() string {
+	return "the reloaded tokens no longer allow this: " + e.err.Error()
+}
+
+func (e *revokedError) Unwrap() error { return e.err }
+
+// revoked returns the refusal for which a reload of the tokens ended ctx
+// (whileAuthorized), or nil if none did.
+func revoked(ctx context.Context) error {
+	var rv *revokedError
+	if errors.As(context.Cause(ctx), &rv) {
+		return rv
+	}
+	return nil
 }
 
 // errUnknownToken answers a Bearer token that is not in the token file.

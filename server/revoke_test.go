@@ -16,7 +16,9 @@ import (
 // TestReloadEndsRevokedSubscriptions: a subscription lasts as long as its client keeps
 // it, days if need be. A reload of the token file that takes its token away, or no longer
 // lets the token read what it follows, ends it, as it would refuse the subscription were
-// it opened now; a reload that still allows it, or a file that does not load, leaves it
+// it opened now, telling the client why with an SSE error event of the code its
+// reconnect gets (it ended without one, and a client took the end for a broken
+// connection); a reload that still allows it, or a file that does not load, leaves it
 // running.
 func TestReloadEndsRevokedSubscriptions(t *testing.T) {
 	const reader, orders = "r-secret", "o-secret"
@@ -29,14 +31,14 @@ func TestReloadEndsRevokedSubscriptions(t *testing.T) {
 	tests := []struct {
 		name, token, path string
 		reload            string // the file's new contents
-		ends              bool
+		ends              string // the code of the error event it ends with; "" for none
 	}{
-		{"token removed", reader, "/v1/subscribe", file("", `"Order$"`), true},
-		{"stream no longer among its prefixes", orders, "/v1/subscribe?stream=Order%241", file(readerLine, `"Customer$"`), true},
-		{"token removed, following one stream", reader, "/v1/subscribe?stream=Order%241", file("", `"Order$"`), true},
-		{"another token added", reader, "/v1/subscribe", start + "  - {name: new, sha256: " + sha("n-secret") + ", scopes: [read]}\n", false},
-		{"prefixes that still reach the stream", orders, "/v1/subscribe?stream=Order%241", file(readerLine, `"Customer$", "Order"`), false},
-		{"a file that does not load", reader, "/v1/subscribe", "tokens: [\n", false},
+		{"token removed", reader, "/v1/subscribe", file("", `"Order$"`), codeUnauthorized},
+		{"stream no longer among its prefixes", orders, "/v1/subscribe?stream=Order%241", file(readerLine, `"Customer$"`), codeForbidden},
+		{"token removed, following one stream", reader, "/v1/subscribe?stream=Order%241", file("", `"Order$"`), codeUnauthorized},
+		{"another token added", reader, "/v1/subscribe", start + "  - {name: new, sha256: " + sha("n-secret") + ", scopes: [read]}\n", ""},
+		{"prefixes that still reach the stream", orders, "/v1/subscribe?stream=Order%241", file(readerLine, `"Customer$", "Order"`), ""},
+		{"a file that does not load", reader, "/v1/subscribe", "tokens: [\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,27 +56,37 @@ func TestReloadEndsRevokedSubscriptions(t *testing.T) {
 			if err := tokens.Reload(); (err != nil) != strings.HasPrefix(tt.reload, "tokens: [") {
 				t.Fatalf("reload: %v", err)
 			}
-			if !tt.ends {
+			if tt.ends == "" {
 				// An event written after the reload: the subscription still allowed gets it.
 				if _, err := e.store.Append(context.Background(), "Order$1", pmd.Any, pmd.EventData{Type: "AfterReload"}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			deadline := time.After(10 * time.Second)
+			var msg, last []string // the lines of the SSE message being read, and of the last one
 			for {
 				select {
 				case line, ok := <-lines:
 					if !ok {
-						if !tt.ends {
+						if tt.ends == "" {
 							t.Fatal("the subscription ended, though the token still allows it")
+						}
+						want := []string{"event: error", `data: {"error":"` + tt.ends + `","message":"the reloaded tokens no longer allow this: `}
+						if len(last) != 2 || last[0] != want[0] || !strings.HasPrefix(last[1], want[1]) {
+							t.Fatalf("the subscription ended with %q; want an error event starting %q", last, want)
 						}
 						return
 					}
-					if !tt.ends && strings.Contains(line, "AfterReload") {
+					if line != "" {
+						msg = append(msg, line)
+					} else if msg != nil {
+						last, msg = msg, nil
+					}
+					if tt.ends == "" && strings.Contains(line, "AfterReload") {
 						return
 					}
 				case <-deadline:
-					if tt.ends {
+					if tt.ends != "" {
 						t.Fatal("the subscription of a token the reload no longer allows did not end within 10s")
 					}
 					t.Fatal("the event written after the reload did not come within 10s")

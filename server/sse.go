@@ -179,6 +179,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 		case <-ctx.Done():
+			if err := revoked(ctx); err != nil {
+				// Said, so that the client does not take the end for a broken
+				// connection: its reconnect is refused with the same code.
+				_, code := classify(err)
+				out.sseError("", newErrorBody(code, err.Error(), err))
+			}
 			return nil
 		}
 	}
