@@ -46,6 +46,10 @@ var (
 	// ErrFormat is matched by Open's error for a directory of a format this version of
 	// pmd cannot read (written by a later version).
 	ErrFormat = engine.ErrFormat
+	// ErrPartOfStore is matched by Open's error for a directory that holds no store but
+	// is part of one (a store's log or index directory, or one holding log segments),
+	// named as the data directory by mistake: Open makes no new store there.
+	ErrPartOfStore = engine.ErrPartOfStore
 )
 
 // LockedError is Open's error for a directory another process has open: Dir, and PID,

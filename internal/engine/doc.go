@@ -74,6 +74,9 @@
 //     that lost its log: Open refuses it with a *LostLogError, changing nothing, rather
 //     than make a new, empty store there; HaveStore takes it for a store, Verify reports
 //     it as damage and PlanRepair as damage a repair does not change (Unrepaired).
+//   - Nor does Open make a new store in a part of one (ErrPartOfStore): a store's log or
+//     index directory named as the data directory, or a directory holding log segments.
+//     HaveStore says the same, as no store.
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,
 //     with a failed write the log has not yet recovered from. The index skips a damaged

@@ -173,7 +173,8 @@ type Engine struct {
 // index lacks, with progress logged. An index that cannot be read is rebuilt from the log.
 // A refused Open removes the new store's files it made in dir (FORMAT, STORE_ID, index
 // and log), leaving dir as it found it, but for dir itself if Open made it and for LOCK,
-// which it never removes (see made.undo).
+// which it never removes (see made.undo). A dir without FORMAT that is part of a store
+// (partOfStore) it refuses with ErrPartOfStore before it makes anything there.
 func Open(dir string, opts Options) (*Engine, error) {
 	if opts.SegmentSize <= 0 {
 		opts.SegmentSize = 1 << 20
@@ -187,6 +188,14 @@ func Open(dir string, opts Options) (*Engine, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	if _, err := os.Stat(filepath.Join(dir, FormatFile)); errors.Is(err, fs.ErrNotExist) {
+		if why := partOfStore(dir); why != "" {
+			// Before Open makes anything there (dir, LOCK): a new, empty store would be
+			// served in that store's place, and one made in its index would go with the
+			// index at that store's next rebuild.
+			return nil, fmt.Errorf("pmd: open %s: %s: no new store is made there: %w", dir, why, ErrPartOfStore)
+		}
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		// Root making a store in another user's directory makes it that user's, as it
@@ -625,6 +634,28 @@ func readFormat(dir string) (int, error) {
 // ErrNoStore is matched by the error of HaveStore for a directory that holds no store.
 var ErrNoStore = errors.New("no store")
 
+// ErrPartOfStore is matched by the error of Open for a directory that holds no store but
+// is part of one (partOfStore): named as the data directory by mistake.
+var ErrPartOfStore = errors.New("part of a store")
+
+// partOfStore says why the directory dir, which holds no store, is part of one, or
+// returns "": it is the log or index directory of the store in its parent, or it holds
+// log segments (a store's log directory, moved).
+func partOfStore(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		parent, base := filepath.Dir(abs), filepath.Base(abs)
+		if base == LogDir || base == IndexDir {
+			if err := haveStore(parent); err == nil || errors.As(err, new(*LostLogError)) {
+				return fmt.Sprintf("%s is the %s directory of the store in %s, not a data directory: name %s", dir, base, parent, parent)
+			}
+		}
+	}
+	if held, err := pmdlog.HoldsSegment(dir); err == nil && held {
+		return fmt.Sprintf("%s holds log segments: it is a store's log directory (%s/), not a data directory: name the directory that holds it", dir, LogDir)
+	}
+	return ""
+}
+
 // HaveStore returns nil if the directory dir holds a store, which the offline tools
 // check before they lock it (leaving a LOCK file) or open it (making a store): a FORMAT
 // file, format 1's log directory holding a segment file, or, beside a log that holds
@@ -680,6 +711,9 @@ func haveStore(dir string) error {
 		return err
 	case len(found) > 0:
 		return &LostLogError{Dir: dir, Log: lost, Found: found}
+	}
+	if part := partOfStore(dir); part != "" {
+		why = part
 	}
 	return noStore("%s", why)
 }
