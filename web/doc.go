@@ -51,7 +51,8 @@
 //   - A page whose read fails with a 5xx (the leader changing, the store stopped) or no
 //     answer (the daemon restarting) shows the error and reads itself again, later each
 //     time (1s up to 30s, not while its tab is hidden), until it is answered; one refused
-//     with another 4xx than 401 and 403 shows the error only.
+//     with another 4xx than 401 and 403, or at a damaged record (corrupt, until pmd
+//     repair), shows the error only, and a live reload is not asked for again either.
 //   - A cluster's follower lists no process manager or subscription in its stats (they
 //     run on the leader): its dashboard says so and names the leader.
 //   - Integers past 2^53 in event data show as written (JSON.rawJSON), not rounded.

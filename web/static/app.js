@@ -96,14 +96,18 @@
     return el('div', { class: 'error', role: 'alert' }, errorText(err));
   }
 
+  // transient says whether a read that failed with e may work if asked for again: a 5xx
+  // (the leader changing, the store stopped) or no answer (the daemon restarting), but
+  // not a damaged record (corrupt), which stays until pmd repair.
+  const transient = (e) => (!e.status || e.status >= 500) && e.code !== 'corrupt';
+
   // notCurrent is the one notice of a page whose live reload failed: what is shown is
   // no longer current, and why; the next reload that works hides it. Reloads may be
   // answered out of order (a slow one overtaken by the next): load is given fresh(),
   // true until a later reload is asked for, and shows nothing once it is false; the
   // failure of such a read is dropped too. An older answer never replaces a newer one.
   // current says the page is still shown. A reload that failed where a later one may
-  // work (a 5xx: the leader changing, the store stopped; no answer: the daemon
-  // restarting) is asked for again, later each time (1s, 2s, … up to 30s), not while
+  // work (transient) is asked for again, later each time (1s, 2s, … up to 30s), not while
   // the tab is hidden: the page comes back by itself, where it waited for the next
   // live event, which may never come.
   function notCurrent(current) {
@@ -131,7 +135,7 @@
         node.hidden = false;
         node.dataset.failed = +node.dataset.failed + 1; // in a row
         node.textContent = 'Not current: ' + errorText(e);
-        if (!current() || (e.status && e.status < 500)) return;
+        if (!current() || !transient(e)) return;
         const wait = Math.min(1000 * 2 ** (+node.dataset.failed - 1), 30000);
         const again = () => {
           retry = document.hidden ? setTimeout(again, wait) : null;
@@ -2056,13 +2060,12 @@
   const failedRoute = { hash: null, count: 0 };
 
   // errorPage shows the error that kept the page of the address from being read. One
-  // that a later read may not meet (a 5xx: the leader changing, the store stopped; no
-  // answer: the daemon restarting) is read again, later each time (1s, 2s, … up to 30s),
-  // not while the tab is hidden: the page comes back by itself, where it stayed an
-  // error page until read again by hand.
+  // that a later read may not meet (transient) is read again, later each time (1s, 2s,
+  // … up to 30s), not while the tab is hidden: the page comes back by itself, where it
+  // stayed an error page until read again by hand.
   function errorPage(e) {
     if (failedRoute.hash !== location.hash) Object.assign(failedRoute, { hash: location.hash, count: 0 });
-    const again = !e.status || e.status >= 500;
+    const again = transient(e);
     const wait = Math.min(1000 * 2 ** failedRoute.count++, 30000);
     show('error', errorBox(e), again
       ? el('p', { class: 'hint', id: 'read-again' }, `Read again in ${wait / 1000}s, and later each time while it fails.`) : null);
