@@ -209,6 +209,13 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 				}
 			}
 			if err != nil {
+				if rv := revoked(ctx); rv != nil && events && last == [2]byte{'\n', '\n'} {
+					// This node's reload of its tokens ended the relay (whileAuthorized):
+					// the client is told why, as by this node's own subscriptions.
+					_, code := classify(rv)
+					out.sseError("", newErrorBody(code, rv.Error(), rv))
+					return nil
+				}
 				stopped()
 				return nil
 			}

@@ -96,6 +96,49 @@ func TestReloadEndsRevokedSubscriptions(t *testing.T) {
 	}
 }
 
+// TestReloadEndsRelayedSubscription: a subscription that a cluster node relays from its
+// leader (consistency=leader) and that the node's reload of its tokens no longer allows
+// ends with the same error event as one the node serves itself: the relay was cut with
+// no word.
+func TestReloadEndsRelayedSubscription(t *testing.T) {
+	const reader = "r-secret"
+	path := writeFile(t, "tokens.yaml", "tokens:\n  - {name: reader, sha256: "+sha(reader)+", scopes: [read]}\n")
+	tokens, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := newEnv(t, Options{Heartbeat: time.Hour})
+	node := newEnv(t, Options{Tokens: tokens, Heartbeat: time.Hour, Node: follower{leader: strings.TrimPrefix(leader.ts.URL, "http://")}})
+	lines := subscribeWith(t, node.ts.URL+"/v1/subscribe?consistency=leader", reader)
+	if err := os.WriteFile(path, []byte("tokens:\n  - {name: other, sha256: "+sha("o-secret")+", scopes: [read]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := tokens.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	var msg, last []string
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				want := []string{"event: error", `data: {"error":"unauthorized","message":"the reloaded tokens no longer allow this: `}
+				if len(last) != 2 || last[0] != want[0] || !strings.HasPrefix(last[1], want[1]) {
+					t.Fatalf("the relayed subscription ended with %q; want an error event starting %q", last, want)
+				}
+				return
+			}
+			if line != "" {
+				msg = append(msg, line)
+			} else if msg != nil {
+				last, msg = msg, nil
+			}
+		case <-deadline:
+			t.Fatal("the relayed subscription of a token the reload no longer allows did not end within 10s")
+		}
+	}
+}
+
 // subscribeWith opens an SSE subscription at url with token and returns its lines,
 // closed when the server ends the stream.
 func subscribeWith(t *testing.T, url, token string) <-chan string {
