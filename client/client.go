@@ -95,6 +95,12 @@ func New(addr string, opts ...Option) (*Client, error) {
 		raw = "http://" + raw
 	}
 	u, err := url.Parse(raw)
+	if err == nil && u.User != nil {
+		// Shown without it: a token put there (https://TOKEN@host) would be printed
+		// with the error, into a terminal or a log.
+		u.User = nil
+		return nil, fmt.Errorf("client: address %q with user information (user@ or user:password@, hidden here): the address takes scheme, host, port and path only; give a token with WithToken", u.String())
+	}
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("client: address %q is neither host:port nor a URL: %w", addr, err)
@@ -102,7 +108,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: address %q: the scheme must be http or https, not %q", addr, u.Scheme)
 	case u.Hostname() == "" && u.Port() == "":
 		return nil, fmt.Errorf("client: address %q names no host", addr)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+	case u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("client: address %q: only scheme, host, port and path are allowed", addr)
 	}
 	if p := u.Port(); p != "" {

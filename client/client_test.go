@@ -101,6 +101,13 @@ func TestNewAddresses(t *testing.T) {
 			}
 		})
 	}
+	// A token or password given in the address is refused without being shown.
+	for _, addr := range []string{"https://s3cret@pmd.example:8443", "http://user:s3cret@x:1/pmd", "ftp://s3cret@x:1", "s3cret@x:99999"} {
+		_, err := client.New(addr)
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "WithToken") {
+			t.Errorf("New(%q) = %v; want an error naming WithToken, without the secret", addr, err)
+		}
+	}
 	if _, err := client.New("x:1", client.WithReconnectDelay(0)); err == nil {
 		t.Fatal("a zero reconnect delay was accepted")
 	}
