@@ -27,6 +27,8 @@ type Retention struct {
 // final: a setting that shows more than before does not bring back what was hidden. A
 // TruncateBefore past the stream's next version is refused (ErrInvalidArgument, naming
 // the next version): it would hide every event appended until the stream got there.
+// Settings that hide anything are refused for a stream an owner keeps whole (Keep:
+// *KeptWholeError, matching ErrKeptWhole).
 func (s *Store) SetRetention(ctx context.Context, stream string, r Retention) error {
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
@@ -65,6 +67,9 @@ func (s *Store) setRetention(ctx context.Context, stream string, r Retention) er
 	}
 	if r.MaxAge < 0 {
 		return invalid("max_age", "must not be negative, got %s", r.MaxAge)
+	}
+	if err := s.checkKept(stream, r); err != nil {
+		return err
 	}
 	_, err := s.submit(ctx, &request{stream: stream, retain: &pmdlog.Retention{
 		Stream: stream, MaxAge: int64(r.MaxAge), MaxCount: r.MaxCount, TruncateBefore: r.TruncateBefore,

@@ -80,6 +80,7 @@ type Store struct {
 	acked atomic.Uint64 // the last position acknowledged to a writer; see visible
 
 	retainMu sync.Mutex // serialises SetRetention and SetRetentionIf (its check, then its write)
+	kept     kept       // the streams owners keep whole (Keep)
 
 	writeFailures atomic.Uint64
 	scavenges     atomic.Uint64 // Scavenge calls that finished

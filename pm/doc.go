@@ -242,22 +242,28 @@
 // A process stream, its deliveries and the removal marker of a removed process belong
 // to their manager, metadata included, as the streams a system process of EventStoreDB writes
 // are that process's: the state is the replay of the stream, so a record retention hides
-// is a record the process no longer knows it wrote. pmd serve refuses retention settings
-// (PUT /v1/streams/{stream}/metadata, an admin token too: bad_request naming the
-// manager) on the streams "<Name>$<process id>", "<Name>.deliveries$<process id>",
-// "<Name>.removed$<process id>" and "<Name>.checkpoint" (whose first checkpoint holds the
-// mark telling the runtime's records from others') of the process managers of its
-// configuration (Owners.KeepsAll); the other streams of a manager take them (a snapshots stream kept short costs longer folds only). A Go
-// program must not set them either: the store cannot tell a process stream from
-// another, and hiding is final (a later setting shows nothing again, and a scavenge
-// removes the bytes), so nothing is left for the runtime to find what it issued in.
-// Hide a process's records with Options.Retention, which removes whole processes once
-// they are done, leaving the marker that keeps them removed.
+// is a record the process no longer knows it wrote, and hiding is final (a later setting
+// shows nothing again, and a scavenge removes the bytes). So the store refuses settings
+// that hide anything on the streams "<Name>$<process id>",
+// "<Name>.deliveries$<process id>", "<Name>.removed$<process id>" and "<Name>.checkpoint"
+// (whose first checkpoint holds the mark telling the runtime's records from others') of a
+// Manager made on it, whoever asks: New has the store keep them whole (Keep,
+// pmd.Store.Keep), and Store.SetRetention or SetRetentionIf then fail with a
+// *pmd.KeptWholeError naming the manager (pmd.ErrKeptWhole), PUT
+// /v1/streams/{stream}/metadata with bad_request, an admin token too. pmd serve keeps
+// those of the managers of its configuration at its start, on every node of a cluster.
+// Settings that hide nothing (pmd.Retention{}) are taken: they clear what was set before.
+// The other streams of a manager take them (a snapshots stream kept short costs longer
+// folds only). Hide a process's records with Options.Retention, which removes whole
+// processes once they are done, leaving the marker that keeps them removed. Deleting or
+// erasing a manager's stream is not refused: it is a whole-stream operator action, whose
+// outcome is given where it is described (docs/retention.md).
 //
-// Retention set on a process stream all the same (Store.SetRetention, a truncate_before
-// past its last record, or by a pmd serve whose configuration did not name the manager)
-// hides the records the process folds from, and the runtime reads only what its stream
-// shows. A process whose stream shows no record any more goes on from the state it
+// Keeping is not recorded in the data directory. Retention set on a process stream all
+// the same (before the store kept it: by an earlier release, by a program that made no
+// Manager of that name on the store, or by a pmd serve whose configuration did not name
+// the manager) hides the records the process folds from, and the runtime reads only
+// what its stream shows. A process whose stream shows no record any more goes on from the state it
 // starts from, with its versions after the last one its stream assigned: what it issued
 // and its pending deadlines are forgotten, so Decide may issue its commands again, and
 // its deadlines do not fire. Process, ProcessPage and List show it with version -1 and

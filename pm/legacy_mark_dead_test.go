@@ -9,7 +9,7 @@ import (
 )
 
 // TestADeadLegacyMarkStands: the legacy mark, the first checkpoint, dies when its stream
-// is deleted or a max_count hides it (set before pmd serve refused it), and its bytes go
+// is deleted or a max_count hides it (set before the store refused it), and its bytes go
 // at a scavenge; the runtime still finds it and keeps its cutoff, so a CommandSkipped
 // another writer appended before a restart is not trusted and the command is delivered.
 func TestADeadLegacyMarkStands(t *testing.T) {
@@ -17,6 +17,9 @@ func TestADeadLegacyMarkStands(t *testing.T) {
 		name     string
 		kill     func(ctx context.Context, s *pmd.Store) error
 		scavenge bool
+		// reopen has kill run on the store opened again, which keeps no stream whole
+		// until a manager is made on it: as a store an earlier release had open.
+		reopen bool
 	}{
 		{name: "stream deleted", kill: func(ctx context.Context, s *pmd.Store) error {
 			return s.DeleteStream(ctx, "Ship.checkpoint", pmd.Any)
@@ -24,7 +27,7 @@ func TestADeadLegacyMarkStands(t *testing.T) {
 		{name: "stream deleted, scavenged", scavenge: true, kill: func(ctx context.Context, s *pmd.Store) error {
 			return s.DeleteStream(ctx, "Ship.checkpoint", pmd.Any)
 		}},
-		{name: "hidden by max_count, then cleared", kill: func(ctx context.Context, s *pmd.Store) error {
+		{name: "hidden by max_count, then cleared", reopen: true, kill: func(ctx context.Context, s *pmd.Store) error {
 			if _, err := s.Append(ctx, "Ship.checkpoint", pmd.Any, pmd.EventData{Type: "Checkpoint", Data: map[string]any{"position": uint64(0)}}); err != nil {
 				return err
 			}
@@ -36,12 +39,23 @@ func TestADeadLegacyMarkStands(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true, NoScrub: true, SegmentSize: 2048, Logger: quiet()})
-			if err != nil {
-				t.Fatal(err)
+			dir := t.TempDir()
+			open := func() *pmd.Store {
+				s, err := pmd.Open(dir, pmd.Options{NoSync: true, NoScrub: true, SegmentSize: 2048, Logger: quiet()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
 			}
-			t.Cleanup(func() { s.Close() })
+			s := open()
 			h, opts, id := refusedOnce(t, s)
+			if tc.reopen {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				s = open()
+			}
 			if err := tc.kill(ctx, s); err != nil {
 				t.Fatal(err)
 			}

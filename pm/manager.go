@@ -275,7 +275,9 @@ const (
 	maxBatch = shardQueueCapacity
 )
 
-// New returns a Manager running def on store. Nothing happens until Run.
+// New returns a Manager running def on store. Nothing happens until Run. It has the
+// store keep the manager's streams whole (Keep): retention settings hiding their records
+// are refused from then on.
 func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, error) {
 	if err := def.Validate(); err != nil {
 		return nil, err
@@ -285,6 +287,9 @@ func New[S any](store *pmd.Store, def Definition[S], opts Options) (*Manager, er
 	}
 	if opts.Retention.Completed < 0 {
 		return nil, fmt.Errorf("pm: %s: Options.Retention.Completed is negative: %s", def.Name, opts.Retention.Completed)
+	}
+	if err := Keep(store, def.Name); err != nil {
+		return nil, fmt.Errorf("pm: %s: %w", def.Name, err)
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = defaultWorkers

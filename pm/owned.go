@@ -1,6 +1,10 @@
 package pm
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/pmd-dev/pmd"
+)
 
 // Owners says which streams belong to a set of process managers and subscriptions: the
 // streams they write and read back as their own records, so that a record another
@@ -59,27 +63,26 @@ func (o *Owners) Owner(stream string) (kind, name string, ok bool) {
 	return "", "", false
 }
 
-// KeepsAll reports whether stream is one whose records a process manager of o decides
-// on, so that retention must not hide any of them: a process stream "<Name>$<id>"
-// (what the process issued and its pending deadlines: a process that no longer sees
-// them issues its commands again), its deliveries "<Name>.deliveries$<id>" (a command
-// whose CommandSkipped or CommandParked record is hidden is delivered again at the next
-// start), a removal marker "<Name>.removed$<id>" (without it a late event starts the
-// removed process again) or its checkpoint stream "<Name>.checkpoint", whose first
-// checkpoint holds the mark that tells the runtime's own records from another writer's
-// (without it a forged record written before the next start is trusted). name is the
-// manager's.
-func (o *Owners) KeepsAll(stream string) (name string, ok bool) {
-	kind, name, ok := o.Owner(stream)
-	if !ok || kind != "process manager" {
-		return "", false
-	}
-	if stream == name+".checkpoint" {
-		return name, true
-	}
-	category, _, found := strings.Cut(stream, "$")
-	if !found || (category != name && category != name+".deliveries" && category != name+".removed") {
-		return "", false
-	}
-	return name, true
+// Keep has store keep whole the streams of the process manager named name whose
+// records it decides on (pmd.Store.Keep), so that the store refuses retention settings
+// hiding any of them, whoever asks (a Go program, or PUT /v1/streams/{stream}/metadata):
+// its process streams "<Name>$<id>" (what the process issued and its pending deadlines:
+// a process that no longer sees them issues its commands again), its deliveries
+// "<Name>.deliveries$<id>" (a command whose CommandSkipped or CommandParked record is
+// hidden is delivered again at the next start), its removal markers "<Name>.removed$<id>"
+// (without one a late event starts the removed process again) and its checkpoint stream
+// "<Name>.checkpoint", whose first checkpoint holds the mark that tells the runtime's own
+// records from another writer's (without it a forged record written before the next
+// start is trusted). Its snapshots streams take retention (a snapshot hidden costs a
+// longer fold only). New keeps them; pmd serve keeps those of every process manager of
+// its configuration at start, on every node of a cluster. The store forgets it when
+// closed: a manager made on the store opened again keeps them again.
+func Keep(store *pmd.Store, name string) error {
+	return store.Keep(pmd.Kept{
+		Owner: "process manager " + name,
+		Why: "what it no longer sees it issued or delivered, it issues or delivers again; remove done processes with its " +
+			"retention instead (pm.Options.Retention.Completed, or retention: {completed: ...} in pmd serve's configuration)",
+		Streams:    []string{name + ".checkpoint"},
+		Categories: []string{name, name + ".deliveries", name + ".removed"},
+	})
 }

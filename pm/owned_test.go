@@ -48,22 +48,3 @@ func TestOwnersOwner(t *testing.T) {
 		t.Error("a nil Owners owns Order$1")
 	}
 }
-
-func TestOwnersKeepsAll(t *testing.T) {
-	o := pm.NewOwners([]string{"Order"}, []string{"mail"})
-	for stream, want := range map[string]bool{
-		"Order$1": true, "Order$": true, "Order.removed$1": true,
-		"Order.deliveries$1": true,
-		"Order.checkpoint":   true, "Order.snapshots$1": false,
-		"mail.subscription": false, "Orders$1": false, "Other$1": false, "": false,
-	} {
-		name, ok := o.KeepsAll(stream)
-		if ok != want || (ok && name != "Order") {
-			t.Errorf("KeepsAll(%q) = %q, %v; want %v", stream, name, ok, want)
-		}
-	}
-	var none *pm.Owners
-	if _, ok := none.KeepsAll("Order$1"); ok {
-		t.Error("a nil Owners keeps Order$1")
-	}
-}

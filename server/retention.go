@@ -46,13 +46,9 @@ func (s *Server) putMetadata(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	stream := r.PathValue("stream")
-	if keeps := s.opts.KeepsAll; keeps != nil && ret != (pmd.Retention{}) {
-		if manager, ok := keeps(stream); ok {
-			return errBadRequest("stream %q belongs to process manager %s, which decides on every record of it: retention must not hide any (what the manager no longer sees it issued or delivered, it issues or delivers again); set retention: {completed: ...} in the process manager's definition to remove done processes", stream, manager)
-		}
-	}
-	if err := s.store.SetRetention(r.Context(), stream, ret); err != nil {
+	// A stream an owner keeps whole (a process manager's: pmd.Store.Keep) refuses
+	// settings that hide anything, whoever asks: bad_request naming the owner.
+	if err := s.store.SetRetention(r.Context(), r.PathValue("stream"), ret); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toRetentionJSON(ret))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
+	"github.com/pmd-dev/pmd/pm"
 )
 
 func TestStreamMetadataRoutes(t *testing.T) {
@@ -215,22 +216,26 @@ func TestScavengeNamesTheQuarantinesItRemoved(t *testing.T) {
 }
 
 // TestRetentionOfAProcessStreamIsRefused: retention settings for a stream whose records
-// a process manager decides on (its process streams, its removal markers) were taken,
-// admin token or none, and hid what the process issued: it then issued it again. They
-// are refused, naming the manager and what to use instead; clearing them is not, and
-// the manager's other streams take them.
+// a process manager decides on (its process streams, deliveries, removal markers and
+// checkpoint) were refused only when the daemon was told of the manager
+// (Options.KeepsAll, set by pmd serve for the managers of its configuration): a
+// program serving a store it runs a pm.Manager on took them, admin token or none, and
+// they hid what the process issued, which it then issued again. The store refuses
+// them for every caller now: 400 bad_request naming the manager and what to use
+// instead; clearing them is taken, the manager's other streams take them, and deleting
+// the process stays possible.
 func TestRetentionOfAProcessStreamIsRefused(t *testing.T) {
-	keeps := func(stream string) (string, bool) {
-		if stream == "Shipping$1" || stream == "Shipping.removed$1" {
-			return "Shipping", true
-		}
-		return "", false
+	e := newEnv(t, Options{})
+	def := pm.Definition[int]{Name: "Shipping", Handles: []string{"Placed"}, ProcessID: pm.DataField("order"),
+		Init: func(string) int { return 0 }, Apply: func(n int, _ pmd.Event) int { return n + 1 },
+		Decide: func(int) []pm.Command { return nil }}
+	if _, err := pm.New(e.store, def, pm.Options{Logger: quiet()}); err != nil {
+		t.Fatal(err)
 	}
-	e := newEnv(t, Options{KeepsAll: keeps})
 	for _, stream := range []string{"Shipping$1", "Shipping.removed$1", "Shipping.snapshots$1"} {
 		e.append(stream, nil, ev("Placed", nil)).must(t, http.StatusCreated)
 	}
-	for _, stream := range []string{"Shipping%241", "Shipping.removed%241"} {
+	for _, stream := range []string{"Shipping%241", "Shipping.removed%241", "Shipping.deliveries%241", "Shipping.checkpoint"} {
 		r := e.do("PUT", "/v1/streams/"+stream+"/metadata", `{"max_count":1}`).mustError(t, http.StatusBadRequest, "bad_request")
 		if msg := r.body["message"].(string); !strings.Contains(msg, "process manager Shipping") || !strings.Contains(msg, "retention: {completed") {
 			t.Errorf("%s: message %q", stream, msg)
@@ -241,4 +246,6 @@ func TestRetentionOfAProcessStreamIsRefused(t *testing.T) {
 		e.do("PUT", "/v1/streams/"+stream+"/metadata", `{}`).must(t, http.StatusOK)
 	}
 	e.do("PUT", "/v1/streams/Shipping.snapshots%241/metadata", `{"max_count":1}`).must(t, http.StatusOK)
+	// Deleting a process is an operator action the store keeps possible (docs/retention.md).
+	e.do("DELETE", "/v1/streams/Shipping%241", nil).must(t, http.StatusNoContent)
 }

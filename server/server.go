@@ -43,10 +43,6 @@ type Options struct {
 	Processes Processes
 	// Subscriptions answers the subscription routes; nil means the daemon runs none.
 	Subscriptions Subscriptions
-	// KeepsAll, when set, names the process manager that decides on the records of
-	// stream (pm.Owners.KeepsAll): retention settings for such a stream are refused,
-	// since a process that no longer sees what it issued issues it again.
-	KeepsAll func(stream string) (manager string, ok bool)
 	// Commits, when the store was opened with its Observe as pmd.Options.OnCommit,
 	// gives the stats route the write and commit-latency figures; nil leaves them out.
 	Commits *Commits

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+
+	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
 	"github.com/pmd-dev/pmd/pm"
 )
@@ -30,16 +33,19 @@ func streamOwner(cfg *config.Config) func(stream string) (string, bool) {
 	}
 }
 
-// keepsAll is what server.Options.KeepsAll takes for the process managers of cfg (nil:
-// none): it names the manager that decides on every record of a stream, whose
-// retention settings the daemon then refuses.
-func keepsAll(cfg *config.Config) func(stream string) (string, bool) {
-	if cfg == nil || len(cfg.Processes) == 0 {
+// keepProcessStreams has store keep whole the streams of the process managers of cfg
+// (nil: none) whose records they decide on (pm.Keep), so that the store refuses
+// retention settings hiding them. pmd serve calls it at start, on every node of a
+// cluster: a cluster's managers are made on its leader only, once it is elected, and
+// pm.New keeps them again then.
+func keepProcessStreams(store *pmd.Store, cfg *config.Config) error {
+	if cfg == nil {
 		return nil
 	}
-	var managers []string
 	for _, p := range cfg.Processes {
-		managers = append(managers, p.Name)
+		if err := pm.Keep(store, p.Name); err != nil {
+			return fmt.Errorf("%s:%d: process manager %s: %w", cfg.Path, p.Line, p.Name, err)
+		}
 	}
-	return pm.NewOwners(managers, nil).KeepsAll
+	return nil
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"testing"
 
+	"github.com/pmd-dev/pmd"
 	"github.com/pmd-dev/pmd/config"
 )
 
@@ -35,25 +38,31 @@ func TestStreamOwner(t *testing.T) {
 	}
 }
 
-// TestKeepsAll: the daemon refuses retention on the process streams, deliveries, removal
-// markers and checkpoint stream of the process managers of its config file, and on no other
-// stream; without a config, or one without process managers, on none.
-func TestKeepsAll(t *testing.T) {
-	if keeps := keepsAll(nil); keeps != nil {
-		t.Fatal("without a config file retention is refused")
+// TestKeepProcessStreams: pmd serve has the store refuse retention on the process
+// streams, deliveries, removal markers and checkpoint stream of the process managers of
+// its config file from its start, before any manager is made (a cluster's are made on
+// its leader only, once elected), and on no other stream; without a config, on none.
+func TestKeepProcessStreams(t *testing.T) {
+	ctx := context.Background()
+	s, err := pmd.Open(t.TempDir(), pmd.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if keeps := keepsAll(&config.Config{Subscriptions: []config.Subscription{{Name: "billing"}}}); keeps != nil {
-		t.Fatal("without process managers retention is refused")
+	t.Cleanup(func() { s.Close() })
+	if err := keepProcessStreams(s, nil); err != nil {
+		t.Fatal(err)
 	}
-	keeps := keepsAll(&config.Config{Processes: []config.Process{{Name: "Order"}}})
+	if err := keepProcessStreams(s, &config.Config{Processes: []config.Process{{Name: "Order"}}, Subscriptions: []config.Subscription{{Name: "billing"}}}); err != nil {
+		t.Fatal(err)
+	}
 	for stream, want := range map[string]bool{
-		"Order$1": true, "Order.removed$1": true,
-		"Order.deliveries$1": true,
-		"Order.checkpoint":   true, "Order.snapshots$1": false, "Orders$1": false,
+		"Order$1": true, "Order.removed$1": true, "Order.deliveries$1": true, "Order.checkpoint": true,
+		"Order.snapshots$1": false, "Orders$1": false, "billing.subscription": false,
 	} {
-		name, ok := keeps(stream)
-		if ok != want || (ok && name != "Order") {
-			t.Errorf("keepsAll(%q) = %q, %v; want %v", stream, name, ok, want)
+		err := s.SetRetention(ctx, stream, pmd.Retention{MaxCount: 1})
+		var kw *pmd.KeptWholeError
+		if kept := errors.As(err, &kw) && kw.Owner == "process manager Order"; kept != want || (!want && err != nil) {
+			t.Errorf("SetRetention(%q) = %v; want refused %v", stream, err, want)
 		}
 	}
 }

@@ -256,6 +256,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logger.Info("store closed, index flushed", "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
+	if err := keepProcessStreams(store, cfg); err != nil {
+		return errors.Join(err, closeStore())
+	}
 
 	procFailed := func() {
 		logger.Error("shutting down: a process manager failed, and pmd does not run without it")
@@ -330,7 +333,6 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MemoryBudget:  c.memoryBudget,
 		Subscriptions: subs.api(),
 		Processes:     procs.api(),
-		KeepsAll:      keepsAll(cfg),
 		Commits:       commits,
 		Browser:       web.Handler(),
 		Registry:      reg,
