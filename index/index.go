@@ -42,7 +42,8 @@ type Options struct {
 	// index damaged (a block failing its checksum, an entry breaking the layout), so
 	// that its owner can rebuild it. Such errors also match ErrDamaged.
 	OnDamage func(error)
-	// ReadOnly opens an existing index for reading only (pmd verify).
+	// ReadOnly opens an existing index for reading only (pmd verify). Its caller keeps
+	// writers out: pebble's LOCK is taken only where this user may open it for writing.
 	ReadOnly bool
 	// BeforeFlush, if set, is called before entries applied in memory go to disk: before
 	// every hand-off of an overlay to pebble, Flush's and the background ones (when an

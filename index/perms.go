@@ -28,21 +28,25 @@ func indexFS(readOnly bool, logger *slog.Logger) vfs.FS {
 }
 
 // readOnlyFS is pebble's file system for a read-only open, which may be of an index on
-// a read-only file system (a backup or snapshot mounted read-only): there pebble cannot
-// open its LOCK file for writing, and needs no lock, as nothing can write the index.
+// a read-only file system (a backup or snapshot mounted read-only), or of one whose LOCK
+// file this user may not open for writing (a copy made read-only to its owner, a group
+// member's check): pebble opens its LOCK file for writing, which fails there. It needs
+// no lock then: nothing can write the index on a read-only file system, and the caller
+// of a read-only open keeps writers out otherwise (pmd verify and pmd repair hold the
+// data directory's lock). Files this user may not read still fail the open.
 type readOnlyFS struct {
 	vfs.FS
 }
 
 func (r readOnlyFS) Lock(name string) (io.Closer, error) {
 	l, err := r.FS.Lock(name)
-	if errors.Is(err, syscall.EROFS) {
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) {
 		return noLock{}, nil
 	}
 	return l, err
 }
 
-// noLock is the lock of an index on a read-only file system.
+// noLock is the lock of an index that a read-only open cannot lock (readOnlyFS).
 type noLock struct{}
 
 func (noLock) Close() error { return nil }
