@@ -103,7 +103,7 @@ var errCommandErased = errors.New("its process stream was erased since it was is
 func (src *commandSource) deliver(ctx context.Context, x *delivery) (Command, error) {
 	c := x.cmd
 	if x.reread {
-		e, err := src.m.eventByID(ctx, x.id)
+		e, err := src.m.eventByID(ctx, x.id, false)
 		if err == nil && e.Erased {
 			err = errCommandErased
 		}
@@ -343,6 +343,11 @@ type ParkedOptions struct {
 	// Bytes, when above 0, bounds the page to the commands whose data come to at most
 	// that many bytes of JSON, about (always one).
 	Bytes int
+	// Hold, when set, decodes each command record the page reads, read undecoded
+	// (pmd.EventOptions.Encoded), as PageOptions.Hold does for ProcessPage: the page
+	// calls the func it returns for a record it leaves out, and ends with an error of
+	// Hold's, but for a *pmd.CorruptError, a damaged record listed without its data.
+	Hold func(ev *pmd.Event) (release func(), err error)
 }
 
 // ParkedPage is a page of the parked commands.
@@ -376,7 +381,14 @@ func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, erro
 			page.Next = int64(pc.Position)
 			break
 		}
-		rec, err := m.eventByID(ctx, pc.Command.ID)
+		rec, err := m.eventByID(ctx, pc.Command.ID, o.Hold != nil)
+		release := func() {}
+		if err == nil && o.Hold != nil {
+			var r func()
+			if r, err = o.Hold(&rec); err == nil {
+				release = r
+			}
+		}
 		var gone *pmd.EventNotFoundError
 		switch {
 		case errors.As(err, &gone):
@@ -395,6 +407,7 @@ func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, erro
 			pc.Command.Data = rec.Data
 		}
 		if size += jsonSize(pc.Command.Data) + jsonSize(pc.Err) + commandOverhead; o.Bytes > 0 && size > o.Bytes && len(page.Commands) > 0 {
+			release()
 			page.Next = int64(pc.Position)
 			break
 		}
@@ -403,14 +416,14 @@ func (m *Manager) Parked(ctx context.Context, o ParkedOptions) (ParkedPage, erro
 	return page, nil
 }
 
-// eventByID reads the record of a command for Parked, and for an attempt of one queued
-// without its data (commandSource.deliver): the store's Event, or a test's lookup
-// (hooks.eventByID).
-func (m *Manager) eventByID(ctx context.Context, id uuid.UUID) (pmd.Event, error) {
+// eventByID reads the record of a command for Parked, undecoded if encoded says so, and
+// for an attempt of one queued without its data (commandSource.deliver): the store's
+// Event, or a test's lookup (hooks.eventByID), which reads it decoded.
+func (m *Manager) eventByID(ctx context.Context, id uuid.UUID, encoded bool) (pmd.Event, error) {
 	if f := m.hooks.eventByID.Load(); f != nil {
 		return (*f)(m.store, ctx, id)
 	}
-	return m.store.Event(ctx, id)
+	return m.store.EventWith(ctx, id, pmd.EventOptions{Encoded: encoded})
 }
 
 // parkedCommands is Parked as the dispatcher holds them, with no read, in the order of

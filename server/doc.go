@@ -46,7 +46,8 @@
 //     events of a page are read undecoded and decoded one at a time, once the bytes their
 //     decoded data takes are reserved too (tens of times its stored bytes for lists of
 //     small values), given back once their JSON is written; so are those of a process's
-//     page, which the ProcessPager decodes with ProcessQuery.Hold. A request
+//     page and of parked commands, which the Processes decodes with ProcessQuery.Hold
+//     and ParkedQuery.Hold. A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and
 //     Retry-After (none for an event larger than the whole budget, which only an idle
 //     budget has room for), having changed nothing, and a page that cannot grow ends

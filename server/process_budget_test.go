@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -32,19 +33,48 @@ func (p *pmProcesses) ProcessPage(ctx context.Context, name, id string, q Proces
 		Events: v.Events, States: v.States, DeliveriesVersion: -1}, nil
 }
 
-// pmEnv is an env whose process manager M counts the events E of process p.
-func pmEnv(t *testing.T, opts Options) *env {
+func (p *pmProcesses) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
+	page, err := p.m.Parked(ctx, pm.ParkedOptions{From: q.From, Limit: max(q.Limit, 0), Bytes: q.PageBytes, Hold: q.Hold})
+	if err != nil {
+		return ParkedPage{}, err
+	}
+	out := ParkedPage{Total: page.Total}
+	for _, c := range page.Commands {
+		out.Parked = append(out.Parked, ParkedCommand{ProcessID: c.Command.ProcessID, ID: c.Command.ID.String(),
+			Type: c.Command.Type, Data: c.Command.Data, Position: c.Position, Attempts: c.Attempts, Error: c.Err})
+	}
+	if page.Next >= 0 {
+		next := uint64(page.Next)
+		out.Next = &next
+	}
+	return out, nil
+}
+
+// pmEnv is an env whose process manager M counts the events E of process p. With
+// issue, each process issues a command C of issue's data, which parks at its first
+// delivery: its receiver is down.
+func pmEnv(t *testing.T, opts Options, issue map[string]any) *env {
 	t.Helper()
 	procs := &pmProcesses{}
 	opts.Processes = procs
 	e := newEnv(t, opts)
 	def := pm.Definition[int]{
 		Name: "M", Handles: []string{"E"}, ProcessID: pm.DataField("p"),
-		Init:   func(string) int { return 0 },
-		Apply:  func(n int, ev pmd.Event) int { return n + 1 },
-		Decide: func(int) []pm.Command { return nil },
+		Init:  func(string) int { return 0 },
+		Apply: func(n int, ev pmd.Event) int { return n + 1 },
+		Decide: func(int) []pm.Command {
+			if issue == nil {
+				return nil
+			}
+			return []pm.Command{{Type: "C", Key: "c", Data: issue}}
+		},
 	}
-	m, err := pm.New(e.store, def, pm.Options{Logger: quiet()})
+	pmOpts := pm.Options{Logger: quiet()}
+	if issue != nil {
+		pmOpts.MaxAttempts = 1
+		pmOpts.Deliver = func(context.Context, pm.Command) error { return errors.New("receiver down") }
+	}
+	m, err := pm.New(e.store, def, pmOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +108,7 @@ func (e *env) waitIdle(t *testing.T) {
 // into tens of times their JSON, were held uncounted for every client that asked and
 // did not read.
 func TestProcessHoldsDecodedData(t *testing.T) {
-	e := pmEnv(t, Options{})
+	e := pmEnv(t, Options{}, nil)
 	data := map[string]any{"p": "a", "l": repeated(5000, func(int) any { return map[string]any{} })}
 	for range 2 {
 		e.append("Facts$1", nil, ev("E", data)).must(t, http.StatusCreated)
@@ -125,7 +155,7 @@ func TestProcessHoldsDecodedData(t *testing.T) {
 // only at its JSON, "retry shortly", with Retry-After, however idle the server was when
 // the client retried.
 func TestProcessBeyondTheBudget(t *testing.T) {
-	e := pmEnv(t, Options{MaxBody: 64 << 10, PageBytes: 64 << 10, MemoryBudget: 1})
+	e := pmEnv(t, Options{MaxBody: 64 << 10, PageBytes: 64 << 10, MemoryBudget: 1}, nil)
 	data := map[string]any{"p": "a", "l": repeated(15000, func(int) any { return map[string]any{} })}
 	r := e.append("Facts$1", nil, ev("E", data)).must(t, http.StatusCreated)
 	id := fmt.Sprint(r.body["ids"].([]any)[0])
@@ -148,6 +178,82 @@ func TestProcessBeyondTheBudget(t *testing.T) {
 	}
 	if strings.HasPrefix(msg, "pm:") {
 		t.Errorf("busy: message %q carries pm's wrapping", msg)
+	}
+	if ra := r.header.Get("Retry-After"); ra != "" {
+		t.Errorf("busy: Retry-After %q, want none", ra)
+	}
+	if h := e.srv.memory.Held(); h != 1 {
+		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
+	}
+}
+
+// TestParkedHoldsDecodedData: GET /v1/processes/{name}/parked decodes the data of the
+// parked commands it lists into bytes reserved of the memory budget, before it decodes
+// them (pm.ParkedOptions.Hold), and a command larger than the whole budget is refused as
+// a page of such an event is while another request holds bytes of it. pm read each
+// command's record decoded and the route reserved only its answer's JSON, refused then
+// with Retry-After as at a passing full budget.
+func TestParkedHoldsDecodedData(t *testing.T) {
+	data := map[string]any{"l": repeated(5000, func(int) any { return map[string]any{} })}
+	e := pmEnv(t, Options{}, data)
+	e.append("Facts$1", nil, ev("E", map[string]any{"p": "a"})).must(t, http.StatusCreated)
+	e.waitIdle(t)
+	enc, err := pmd.EncodeData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded map[string]any
+	took := int64(allocatedBy(func() { decoded, _ = pmd.DecodeData(enc) }))
+	runtime.KeepAlive(decoded)
+
+	var mu sync.Mutex
+	var held []int64
+	var capacity int
+	e.srv.hooks.heldEncoded = func(h int64, c int) {
+		mu.Lock()
+		defer mu.Unlock()
+		held, capacity = append(held, h), c
+	}
+	rec := e.serve(httptest.NewRequest("GET", "/v1/processes/M/parked", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"type":"C"`) {
+		t.Fatalf("GET /v1/processes/M/parked: %d %.300s, want the parked command", rec.Code, rec.Body)
+	}
+	mu.Lock()
+	if len(held) != 1 {
+		t.Fatalf("%d answers written, want 1", len(held))
+	}
+	if held[0] < int64(capacity)+took {
+		t.Errorf("held %d for an answer of %d and a command whose data decoded into %d", held[0], capacity, took)
+	}
+	mu.Unlock()
+	if h := e.srv.memory.Held(); h != 0 {
+		t.Fatalf("%d bytes held after the answer", h)
+	}
+}
+
+// TestParkedBeyondTheBudget: parked commands whose data's decoded bound is more than the
+// whole memory budget are refused while another request holds bytes of it, as a page of
+// such an event is: naming the command's record, without Retry-After, holding nothing
+// after (TestProcessBeyondTheBudget).
+func TestParkedBeyondTheBudget(t *testing.T) {
+	data := map[string]any{"l": repeated(15000, func(int) any { return map[string]any{} })}
+	e := pmEnv(t, Options{MaxBody: 64 << 10, PageBytes: 64 << 10, MemoryBudget: 1}, data)
+	e.append("Facts$1", nil, ev("E", map[string]any{"p": "a"})).must(t, http.StatusCreated)
+	e.waitIdle(t)
+	r := e.do("GET", "/v1/processes/M/parked", nil).must(t, http.StatusOK)
+	id := fmt.Sprint(r.body["parked"].([]any)[0].(map[string]any)["id"])
+
+	older := &reservation{s: e.srv}
+	if err := older.take(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	defer older.free()
+	r = e.do("GET", "/v1/processes/M/parked", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
+	msg := fmt.Sprint(r.body["message"])
+	for _, want := range []string{id, "more than the server's whole memory budget"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("busy: message %q does not say %q", msg, want)
+		}
 	}
 	if ra := r.header.Get("Retry-After"); ra != "" {
 		t.Errorf("busy: Retry-After %q, want none", ra)

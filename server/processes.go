@@ -55,6 +55,9 @@ type ParkedQuery struct {
 	// Limit bounds how many the page holds (all of them for Limit ≤ 0); PageBytes, when
 	// above 0, bounds it to about that many bytes of JSON (always one command).
 	Limit, PageBytes int
+	// Hold decodes a command record read undecoded, as ProcessQuery.Hold does, its
+	// bytes reserved of the memory budget first (pm.ParkedOptions.Hold takes it).
+	Hold func(ev *pmd.Event) (release func(), err error)
 }
 
 // ParkedPage is a page of parked commands.
@@ -574,24 +577,30 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 	// The events of the page are decoded once their bytes are reserved (decodeHeld),
 	// waiting for them as a page of events does; the budget's refusal is the answer, as
 	// the route of any page answers it, whatever the pager wrapped it in.
-	ctx := r.Context()
-	stream := name + "$" + id
 	var refused error
-	pq.Hold = func(ev *pmd.Event) (func(), error) {
+	pq.Hold = s.holdFor(r.Context(), name+"$"+id, &refused)
+	p, err := pager.ProcessPage(r.Context(), name, id, pq)
+	if refused != nil && err != nil {
+		return Process{}, refused
+	}
+	return p, err
+}
+
+// holdFor is the Hold of a process's page or of parked commands: it decodes an event of
+// stream ("" for events read by id) once its bytes are reserved for ctx's request
+// (decodeHeld), waiting for them as a page of events does, and keeps the budget's
+// refusal in refused, which the route answers whatever the Processes wrapped it in.
+func (s *Server) holdFor(ctx context.Context, stream string, refused *error) func(*pmd.Event) (func(), error) {
+	return func(ev *pmd.Event) (func(), error) {
 		held, _, err := decodeHeld(ctx, ev, stream, true)
 		if err != nil {
 			if errors.Is(err, s.memory.full) {
-				refused = err
+				*refused = err
 			}
 			return nil, err
 		}
 		return func() { reservationOf(ctx).give(held) }, nil
 	}
-	p, err := pager.ProcessPage(ctx, name, id, pq)
-	if refused != nil && err != nil {
-		return Process{}, refused
-	}
-	return p, err
 }
 
 type parkedResponse struct {
@@ -624,7 +633,12 @@ func (s *Server) parked(w http.ResponseWriter, r *http.Request) error {
 			return errBadRequest("from must be a position, an integer ≥ 0, got %q", raw)
 		}
 	}
+	var refused error
+	pq.Hold = s.holdFor(r.Context(), "", &refused)
 	page, err := s.opts.Processes.Parked(r.Context(), name, pq)
+	if refused != nil && err != nil {
+		return refused
+	}
 	if err != nil {
 		return processError(err)
 	}

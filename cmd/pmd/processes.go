@@ -306,7 +306,7 @@ func (p *processes) Parked(ctx context.Context, name string, q server.ParkedQuer
 	if !ok {
 		return server.ParkedPage{}, notFound("no process manager %q", name)
 	}
-	page, err := mg.m.Parked(ctx, pm.ParkedOptions{From: q.From, Limit: max(q.Limit, 0), Bytes: q.PageBytes})
+	page, err := mg.m.Parked(ctx, pm.ParkedOptions{From: q.From, Limit: max(q.Limit, 0), Bytes: q.PageBytes, Hold: q.Hold})
 	if err != nil {
 		return server.ParkedPage{}, err
 	}
