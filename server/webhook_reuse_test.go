@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestWebhookReusesItsConnection: attempts to a receiver that answers with a body
@@ -41,9 +43,24 @@ func TestWebhookReusesItsConnection(t *testing.T) {
 			defer receiver.Close()
 			hooks := NewWebhooks(nil, 0)
 			for i := range 3 {
-				err := hooks.Deliver(context.Background(), receiver.URL, WebhookCommand{ID: "c1", Type: "T", Manager: "M"})
+				// The client puts a connection back for the next request once it read
+				// the answer to its end, on a goroutine of its own: wait for that, or the
+				// next attempt might dial before it is back.
+				kept := make(chan error, 1)
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					PutIdleConn: func(err error) { kept <- err },
+				})
+				err := hooks.Deliver(ctx, receiver.URL, WebhookCommand{ID: "c1", Type: "T", Manager: "M"})
 				if (err == nil) != (tc.status/100 == 2) {
 					t.Fatalf("attempt %d: %v", i+1, err)
+				}
+				select {
+				case err := <-kept:
+					if err != nil {
+						t.Fatalf("attempt %d: its connection was not kept: %v", i+1, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("attempt %d: its connection was not kept for the next attempt", i+1)
 				}
 			}
 			if n := conns.Load(); n != 1 {
