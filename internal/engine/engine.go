@@ -825,6 +825,10 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		switch {
 		case err == nil:
 			return idx, nil
+		case errors.Is(err, fs.ErrPermission) && unix.Access(dir, unix.W_OK) != nil && ownedByThisUser(dir):
+			// This user's own index, made read-only (a copy of the store, chmod -R
+			// a-w): pmd writes in its data directory.
+			return nil, fmt.Errorf("%w (this user owns %s but may not write in it: give this user write permission in the data directory, chmod -R u+w %s; pmd verify checks a read-only copy)", err, dir, e.dir)
 		case errors.Is(err, fs.ErrPermission) && unix.Access(dir, unix.W_OK) != nil:
 			// Another user's index, in a directory this user may not change: removing
 			// it would fail half-way, and a new one would meet the same permissions.
@@ -856,6 +860,12 @@ func (e *Engine) openIndex(dir string) (*index.Index, error) {
 		return nil, err
 	}
 	return idx, nil
+}
+
+// ownedByThisUser reports whether this process's user owns the file at path.
+func ownedByThisUser(path string) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && int(st.Uid) == os.Geteuid()
 }
 
 // openIndexDir opens the index in dir, creating dir first if it is not there: pebble

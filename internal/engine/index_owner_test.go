@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,7 @@ func TestIndexOfAnotherUser(t *testing.T) {
 	}{
 		{"files left by root", storeUID, "open"},
 		{"directory of another user", 0, "refused"},
+		{"the store's user's, read-only", storeUID, "refused read-only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top := t.TempDir()
@@ -46,6 +48,11 @@ func TestIndexOfAnotherUser(t *testing.T) {
 			idx := filepath.Join(dir, engine.IndexDir)
 			if err := os.Chown(idx, tc.indexDir, tc.indexDir); err != nil {
 				t.Fatal(err)
+			}
+			if tc.want == "refused read-only" {
+				// Root's files given back too, then nothing left writable.
+				giveAll(t, top)
+				readOnly(t, dir)
 			}
 			before := entries(t, idx)
 			out := openAs(t, top, dir, storeUID, tc.want)
@@ -70,6 +77,23 @@ func TestIndexOfAnotherUserHelper(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestIndexOfAnotherUser")
 	}
+	if os.Getenv("PMD_ENGINE_STORE_WANT") == "refused read-only" {
+		// Its own store made read-only: the error says to give it write permission, not
+		// to chown what it owns; pmd verify checks it.
+		s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
+		if err == nil {
+			s.Close()
+			t.Fatal("Open succeeded in a read-only data directory")
+		}
+		if !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "this user owns") || !strings.Contains(err.Error(), "chmod -R u+w "+dir) {
+			t.Errorf("Open: %v, want the permission error and how to give this user write permission", err)
+		}
+		r, err := engine.Verify(context.Background(), dir, nil)
+		if err != nil || !r.OK() || !r.Agrees {
+			t.Errorf("Verify of the read-only store: %+v, %v; want it checked, ok", r, err)
+		}
+		return
+	}
 	if os.Getenv("PMD_ENGINE_STORE_WANT") == "refused" {
 		s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})
 		if err == nil {
@@ -90,6 +114,24 @@ func TestIndexOfAnotherUserHelper(t *testing.T) {
 		return
 	}
 	fmt.Println("read " + strconv.Itoa(countEvents(t, dir)) + " events")
+}
+
+// readOnly takes the write permission of everything under dir away (chmod -R a-w).
+func readOnly(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chmod(path, fi.Mode().Perm()&^0o222)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // entries lists the names in dir.
