@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -197,7 +198,12 @@ func Open(dir string, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("pmd: open %s: %s: no new store is made there: %w", dir, why, ErrPartOfStore)
 		}
 	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(dir)
+	if err == nil && !fi.IsDir() {
+		// Rather than fail on DIR/LOCK, "not a directory", for the lock.
+		return nil, fmt.Errorf("pmd: open %s: it is a file, not a data directory (a directory, which Open makes if it is missing): %w", dir, syscall.ENOTDIR)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		// Root making a store in another user's directory makes it that user's, as it
 		// does every file in it (pmdlog.AdoptOwner).
 		if err := pmdlog.MkdirAll(dir, 0o750); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -19,6 +20,24 @@ import (
 // (pmd verify, repair and scavenge), with nothing made there: Open made a new, empty
 // store in it and served that, at position 0, in the store's place, and one made in the
 // index would have gone with the index at the store's next rebuild.
+// TestOpenOfAFile: a file named as the data directory is refused saying so, rather than
+// "open FILE/LOCK: not a directory", and is left as it was.
+func TestOpenOfAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data")
+	writeFile(t, path, "x\n")
+	e, err := engine.Open(path, engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true})
+	if err == nil {
+		e.Close()
+		t.Fatal("Open of a file succeeded")
+	}
+	if want := "open " + path + ": it is a file, not a data directory"; !errors.Is(err, syscall.ENOTDIR) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open: %v; want ENOTDIR saying %q", err, want)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "x\n" {
+		t.Fatalf("the file after the refused Open: %q, %v", b, err)
+	}
+}
+
 func TestOpenRefusesAPartOfAStore(t *testing.T) {
 	opts := engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
 	for _, tc := range []struct {
