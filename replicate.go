@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd/internal/engine"
+	"github.com/pmd-dev/pmd/internal/msgpackwalk"
 	pmdlog "github.com/pmd-dev/pmd/log"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -421,104 +422,16 @@ func checkWire(w *wireWrite) error {
 // the store's write methods never do; false is no verdict (an extension type, a key that
 // is not a string, bytes after the map: checkWire then decodes b).
 func plainMap(b []byte) bool {
-	n, i, kind, ok := msgpackItem(b, 0)
-	if !ok || kind != itemMap || n == 0 {
+	w := msgpackwalk.New(b)
+	if !w.Next() || w.Item().Kind != msgpackwalk.Map || w.Item().N == 0 {
 		return false
 	}
-	// open holds what each container being read has left to read: a map's keys and values
-	// count apart, so the next item of a map is a key when it has an even number left.
-	type container struct {
-		left  int
-		isMap bool
-	}
-	var held [16]container
-	open := append(held[:0], container{left: 2 * n, isMap: true})
-	for len(open) > 0 {
-		top := &open[len(open)-1]
-		if top.left == 0 {
-			open = open[:len(open)-1]
-			continue
-		}
-		key := top.isMap && top.left%2 == 0
-		top.left--
-		n, next, kind, ok := msgpackItem(b, i)
-		if !ok || key && kind != itemString {
+	for w.Next() {
+		if it := w.Item(); it.Kind == msgpackwalk.Ext || it.Key && it.Kind != msgpackwalk.String {
 			return false
 		}
-		i = next
-		switch kind {
-		case itemMap:
-			open = append(open, container{left: 2 * n, isMap: true})
-		case itemArray:
-			open = append(open, container{left: n})
-		}
 	}
-	return i == len(b)
-}
-
-// The kinds of msgpack item plainMap tells apart.
-const (
-	itemScalar = iota // nil, a boolean, a number, binary
-	itemString
-	itemArray
-	itemMap
-)
-
-// msgpackItem reads the msgpack item at b[i:] as plainMap takes them: for an array or a
-// map, its header, with n its items or entries; for any other, the whole item. next is
-// where what follows begins. ok is false for an extension type, a code msgpack does not
-// use, or an item cut short.
-func msgpackItem(b []byte, i int) (n, next, kind int, ok bool) {
-	if i >= len(b) {
-		return 0, 0, 0, false
-	}
-	c := b[i]
-	i++
-	size, width := 0, 0 // the bytes of a fixed-size item; of the length of one that is not
-	switch {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3: // fixint, nil, bool
-		return 0, i, itemScalar, true
-	case c <= 0x8f:
-		return int(c & 0x0f), i, itemMap, true
-	case c <= 0x9f:
-		return int(c & 0x0f), i, itemArray, true
-	case c <= 0xbf:
-		kind, size = itemString, int(c&0x1f)
-	case c == 0xcc || c == 0xd0:
-		size = 1
-	case c == 0xcd || c == 0xd1:
-		size = 2
-	case c == 0xca || c == 0xce || c == 0xd2:
-		size = 4
-	case c == 0xcb || c == 0xcf || c == 0xd3:
-		size = 8
-	case c >= 0xc4 && c <= 0xc6: // bin 8, 16, 32
-		width = 1 << (c - 0xc4)
-	case c >= 0xd9 && c <= 0xdb: // str 8, 16, 32
-		kind, width = itemString, 1<<(c-0xd9)
-	case c == 0xdc || c == 0xdd: // array 16, 32
-		kind, width = itemArray, 2<<(c-0xdc)
-	case c == 0xde || c == 0xdf: // map 16, 32
-		kind, width = itemMap, 2<<(c-0xde)
-	default: // 0xc1 (never used), the extension types
-		return 0, 0, 0, false
-	}
-	if width > 0 {
-		if len(b)-i < width {
-			return 0, 0, 0, false
-		}
-		for _, x := range b[i : i+width] {
-			size = size<<8 | int(x)
-		}
-		i += width
-		if kind == itemArray || kind == itemMap {
-			return size, i, kind, true
-		}
-	}
-	if len(b)-i < size {
-		return 0, 0, 0, false
-	}
-	return 0, i + size, kind, true
+	return w.Err() == nil && w.Offset() == len(b)
 }
 
 // AdoptID makes id the store's id, as a node that joins a cluster takes the cluster's
