@@ -206,9 +206,14 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Root making a store in another user's directory makes it that user's, as it
 		// does every file in it (pmdlog.AdoptOwner).
-		if err := pmdlog.MkdirAll(dir, 0o750); err != nil {
+		if err = pmdlog.MkdirAll(dir, 0o750); err != nil && !errors.Is(err, syscall.ENOTDIR) {
 			return nil, fmt.Errorf("pmd: open %s: %w", dir, err)
 		}
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		// A part of the path is a file (FILE/sub): say which, rather than fail on
+		// DIR/LOCK, "not a directory", for the lock.
+		return nil, fmt.Errorf("pmd: open %s: %s: %w", dir, fileInPath(dir), syscall.ENOTDIR)
 	}
 	mk := &made{}
 	lock, err := Lock(dir)
@@ -245,6 +250,19 @@ func Open(dir string, opts Options) (*Engine, error) {
 		go e.scrub()
 	}
 	return e, nil
+}
+
+// fileInPath says which directory above dir, whose stat or making failed with ENOTDIR,
+// is a file: the data directory cannot be made below it.
+func fileInPath(dir string) string {
+	for p := filepath.Dir(filepath.Clean(dir)); ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return fmt.Sprintf("%s is a file, not a directory: no data directory can be made below it", p)
+		}
+		if next := filepath.Dir(p); next == p {
+			return "a part of the path is a file, not a directory"
+		}
+	}
 }
 
 // Lock takes the exclusive lock of the data directory dir, which must exist. Held by
@@ -645,21 +663,42 @@ var ErrNoStore = errors.New("no store")
 var ErrPartOfStore = errors.New("part of a store")
 
 // partOfStore says why the directory dir, which holds no store, is part of one, or
-// returns "": it is the log or index directory of the store in its parent, or it holds
-// log segments (a store's log directory, moved).
+// returns "": it is the log or index directory of the store in its parent (holdsStore),
+// or it holds log segments (a store's log directory, moved).
 func partOfStore(dir string) string {
 	if abs, err := filepath.Abs(dir); err == nil {
 		parent, base := filepath.Dir(abs), filepath.Base(abs)
-		if base == LogDir || base == IndexDir {
-			if err := haveStore(parent); err == nil || errors.As(err, new(*LostLogError)) {
-				return fmt.Sprintf("%s is the %s directory of the store in %s, not a data directory: name %s", dir, base, parent, parent)
-			}
+		if (base == LogDir || base == IndexDir) && holdsStore(parent) {
+			return fmt.Sprintf("%s is the %s directory of the store in %s, not a data directory: name %s", dir, base, parent, parent)
 		}
 	}
 	if held, err := pmdlog.HoldsSegment(dir); err == nil && held {
 		return fmt.Sprintf("%s holds log segments: it is a store's log directory (%s/), not a data directory: name the directory that holds it", dir, LogDir)
 	}
 	return ""
+}
+
+// formatPrefix begins every FORMAT file (writeFormat).
+const formatPrefix = "pmd data directory format "
+
+// holdsStore reports whether the directory dir holds a file only a store makes: a FORMAT
+// file of pmd's, a STORE_ID, format 1's index checkpoint, or a log directory holding
+// segments. Unlike haveStore it does not take a bare directory named index (or an empty
+// one named log) for a store's: a user may have made dir/index, or dir/log, as a data
+// directory of its own, in a parent that is no store, and such a directory, named as
+// the data directory, must open as a new store (partOfStore). A store that lost its log
+// but kept its STORE_ID (or index.ckpt) still counts.
+func holdsStore(dir string) bool {
+	if b, err := os.ReadFile(filepath.Join(dir, FormatFile)); err == nil && strings.HasPrefix(string(b), formatPrefix) {
+		return true
+	}
+	for _, name := range []string{StoreIDFile, oldCkpt} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	held, err := pmdlog.HoldsSegment(filepath.Join(dir, LogDir))
+	return err == nil && held
 }
 
 // HaveStore returns nil if the directory dir holds a store, which the offline tools
@@ -789,7 +828,7 @@ var ErrFormat = errors.New("unknown data directory format")
 func (e *Engine) writeFormat() error {
 	// Synced whatever NoSync says: a directory must never read as an older format than
 	// its contents.
-	return ReplaceFile(filepath.Join(e.dir, FormatFile), fmt.Appendf(nil, "pmd data directory format %d\n", Format), true)
+	return ReplaceFile(filepath.Join(e.dir, FormatFile), fmt.Appendf(nil, "%s%d\n", formatPrefix, Format), true)
 }
 
 // SyncFile fsyncs the file or directory at path.
