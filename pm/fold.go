@@ -11,13 +11,15 @@ import (
 // fold folds the stream of process pid from its newest snapshot that can be trusted, or
 // from its first event: what a process that is not in the cache costs, once.
 func (m *Manager) fold(ctx context.Context, pid string) (*entry, error) {
-	return m.foldFor(ctx, pid, nil)
+	return m.foldFor(ctx, pid, nil, nil)
 }
 
 // foldFor is fold, for a view when damaged is not nil: a damaged record of the
 // runtime's own is then passed over too, its version noted in damaged with those of
-// the damaged linked facts (passOver), where the runtime's fold stops at it.
-func (m *Manager) foldFor(ctx context.Context, pid string, damaged *[]int64) (*entry, error) {
+// the damaged linked facts (passOver), where the runtime's fold stops at it. With hold
+// set (PageOptions.Hold), the events are read undecoded and hold decodes each, given
+// back once applied: a server's view then decodes no event of the fold uncounted.
+func (m *Manager) foldFor(ctx context.Context, pid string, damaged *[]int64, hold func(*pmd.Event) (func(), error)) (*entry, error) {
 	stream := m.name + "$" + pid
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -44,7 +46,7 @@ func (m *Manager) foldFor(ctx context.Context, pid string, damaged *[]int64) (*e
 	exists := true
 read:
 	for {
-		for ev, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from}) {
+		for ev, err := range holding(m.store.ReadStream(ctx, stream, pmd.ReadOptions{From: from, Encoded: hold != nil}), hold) {
 			if errors.Is(err, pmd.ErrStreamNotFound) {
 				exists = false
 				break read
@@ -68,7 +70,8 @@ read:
 				from = ce.Version + 1
 				continue read
 			}
-			e.p.apply(&ev)
+			e.p.apply(&ev.Event)
+			ev.release()
 		}
 		break
 	}

@@ -308,7 +308,7 @@ func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t tim
 // is counted in Damaged, not in Commands.
 func (m *Manager) summary(ctx context.Context, id string, parked map[string]int, damage bool) (ProcessSummary, bool, error) {
 	var damaged []int64
-	e, err := m.foldFor(ctx, id, &damaged)
+	e, err := m.foldFor(ctx, id, &damaged, nil)
 	if err != nil {
 		return ProcessSummary{}, false, err
 	}

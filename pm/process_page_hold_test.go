@@ -94,3 +94,62 @@ func versions(evs []pmd.Event) []uint64 {
 	}
 	return out
 }
+
+// TestProcessPageHoldsItsFold: with PageOptions.Hold, the fold of the process's state
+// that ProcessPage starts with decodes its events with Hold too, giving each back once
+// folded, and Hold's refusal of one of them ends the page. The fold read them decoded,
+// so a page of older events (before) decoded the events after them, which it does not
+// show, uncounted by a server's memory budget (GET /v1/processes/{name}/{id}?before=).
+func TestProcessPageHoldsItsFold(t *testing.T) {
+	const n = 24
+	ctx := context.Background()
+	m := bigProcess(t, n, 1<<10, -1)
+	seen := map[uint64]bool{}
+	held := 0
+	hold := func(ev *pmd.Event) (func(), error) {
+		data, meta := ev.Encoded()
+		if ev.Data != nil || data == nil {
+			t.Fatalf("Hold was given event %d decoded (%v) or without its stored data", ev.Version, ev.Data != nil)
+		}
+		var err error
+		if ev.Data, err = pmd.DecodeData(data); err != nil {
+			return nil, err
+		}
+		if ev.Metadata, err = pmd.DecodeData(meta); err != nil {
+			return nil, err
+		}
+		seen[ev.Version] = true
+		held++
+		return func() { held-- }, nil
+	}
+	want, err := m.ProcessPage(ctx, "a", 1, 1, PageOptions{PageBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.ProcessPage(ctx, "a", 1, 1, PageOptions{PageBytes: 64 << 10, Hold: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(versions(got.Events), []uint64{0}) || !reflect.DeepEqual(got.State, want.State) {
+		t.Fatalf("with Hold: events %v, state %v; without: state %v", versions(got.Events), got.State, want.State)
+	}
+	for v := range uint64(n) {
+		if !seen[v] {
+			t.Errorf("event %d, folded into the state, was not decoded by Hold", v)
+		}
+	}
+	if shown := len(got.Events) + len(got.Commands); held != shown {
+		t.Errorf("%d events still held at the end, for %d events and %d commands shown", held, len(got.Events), len(got.Commands))
+	}
+
+	refused := errors.New("no room")
+	_, err = m.ProcessPage(ctx, "a", 1, 1, PageOptions{PageBytes: 64 << 10, Hold: func(ev *pmd.Event) (func(), error) {
+		if ev.Version == n-1 {
+			return nil, refused
+		}
+		return hold(ev)
+	}})
+	if !errors.Is(err, refused) {
+		t.Errorf("Hold refusing the last event folded: %v, want its error", err)
+	}
+}

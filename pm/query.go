@@ -214,7 +214,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	}
 	stream := m.name + "$" + id
 	var damaged []int64
-	e, err := m.foldFor(ctx, id, &damaged)
+	e, err := m.foldFor(ctx, id, &damaged, o.Hold)
 	if err != nil {
 		return Process{}, err
 	}
@@ -288,14 +288,15 @@ type PageOptions struct {
 	AttemptsFrom  int64
 	AttemptsLimit int
 	// Hold, when set, decodes the events of the process stream that the page reads
-	// (those shown, those folded on the way to them from the snapshot below, those
-	// read to find where the page starts, and the command records of the page of
-	// commands): they are read undecoded (pmd.ReadOptions.Encoded) and Hold decodes
-	// each in place (pmd.DecodeData of its Event.Encoded) once it holds what the
-	// decoded event takes, returning the func that gives that back, which the page
-	// calls once it lets go of the event (not for those it shows). A server passes one
-	// that reserves those bytes of its memory budget before decoding, so that no event
-	// of a page is decoded uncounted. An error of Hold ends the page with it, but for a
+	// (those folded into the process's state from its newest snapshot, those shown,
+	// those folded on the way to them from the snapshot below, those read to find
+	// where the page starts, and the command records of the page of commands): they
+	// are read undecoded (pmd.ReadOptions.Encoded) and Hold decodes each in place
+	// (pmd.DecodeData of its Event.Encoded) once it holds what the decoded event
+	// takes, returning the func that gives that back, which the page calls once it
+	// lets go of the event (not for those it shows). A server passes one that reserves
+	// those bytes of its memory budget before decoding, so that no event of a page is
+	// decoded uncounted. An error of Hold ends the page with it, but for a
 	// *pmd.CorruptError naming the process stream, a damaged record the page passes
 	// over as it does one the store reports. Nil decodes each event as it is read.
 	Hold func(ev *pmd.Event) (release func(), err error)
@@ -312,8 +313,14 @@ type heldEvent struct {
 // with it: hold's error is yielded as a read's is, with the event.
 func readHeld(ctx context.Context, store *pmd.Store, stream string, opts pmd.ReadOptions, hold func(*pmd.Event) (func(), error)) iter.Seq2[heldEvent, error] {
 	opts.Encoded = hold != nil
+	return holding(readPassing(ctx, store, stream, opts), hold)
+}
+
+// holding decodes each event of events, read undecoded when hold is set, with hold:
+// hold's error is yielded as a read's is, with the event.
+func holding(events iter.Seq2[pmd.Event, error], hold func(*pmd.Event) (func(), error)) iter.Seq2[heldEvent, error] {
 	return func(yield func(heldEvent, error) bool) {
-		for ev, err := range readPassing(ctx, store, stream, opts) {
+		for ev, err := range events {
 			he := heldEvent{Event: ev, release: func() {}}
 			if err == nil && hold != nil {
 				var release func()

@@ -262,3 +262,40 @@ func TestParkedBeyondTheBudget(t *testing.T) {
 		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
 	}
 }
+
+// TestProcessFoldBeyondTheBudget: the fold of a process's state decodes its events into
+// bytes reserved of the memory budget too (pm.PageOptions.Hold), so a page of older
+// events (?before=) of a process whose newer event is more than the whole budget is
+// refused as a page of that event is while another request holds bytes of it: naming
+// the event, without Retry-After, holding nothing after. The fold read the events after
+// the page decoded and uncounted, and the page was answered.
+func TestProcessFoldBeyondTheBudget(t *testing.T) {
+	e := pmEnv(t, Options{MaxBody: 64 << 10, PageBytes: 64 << 10, MemoryBudget: 1}, nil)
+	e.append("Facts$1", nil, ev("E", map[string]any{"p": "a"})).must(t, http.StatusCreated)
+	data := map[string]any{"p": "a", "l": repeated(15000, func(int) any { return map[string]any{} })}
+	r := e.append("Facts$1", nil, ev("E", data)).must(t, http.StatusCreated)
+	id := fmt.Sprint(r.body["ids"].([]any)[0])
+	e.waitIdle(t)
+
+	if r := e.do("GET", "/v1/processes/M/a?before=1", nil).must(t, http.StatusOK); strings.Contains(string(r.raw), id) {
+		t.Errorf("idle: %.200s, want the first event only", r.raw)
+	}
+	older := &reservation{s: e.srv}
+	if err := older.take(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	defer older.free()
+	r = e.do("GET", "/v1/processes/M/a?before=1", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
+	msg := fmt.Sprint(r.body["message"])
+	for _, want := range []string{id, "more than the server's whole memory budget"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("busy: message %q does not say %q", msg, want)
+		}
+	}
+	if ra := r.header.Get("Retry-After"); ra != "" {
+		t.Errorf("busy: Retry-After %q, want none", ra)
+	}
+	if h := e.srv.memory.Held(); h != 1 {
+		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
+	}
+}
