@@ -503,6 +503,25 @@ func (d *dispatcher) backoff(n int) time.Duration {
 	return wait/2 + rand.N(wait/2+1)
 }
 
+// retryAfter is what an error a handler returns may have, in its chain (errors.As), to
+// ask for its next attempt no sooner than RetryAfter from now: a webhook's 429 or 503
+// with Retry-After (package server's RetryAfterError). The dispatcher holds no
+// dependency on the handler's package, so it asks for the method, not a type.
+type retryAfter interface{ RetryAfter() time.Duration }
+
+// retryWait is the wait after the n-th failed attempt, which failed with err: the
+// back-off, or longer if err asks for it (retryAfter), but never longer than retryMax
+// for that, so that a receiver cannot hold its items back for longer than the back-off
+// may.
+func (d *dispatcher) retryWait(n int, err error) time.Duration {
+	wait := d.backoff(n)
+	var ra retryAfter
+	if errors.As(err, &ra) {
+		wait = max(wait, min(ra.RetryAfter(), d.opts.retryMax))
+	}
+	return wait
+}
+
 // attempt hands x to the handler once and records the outcome: delivered, failed and
 // due again later, or failed and parked.
 func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
@@ -532,7 +551,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 			// Wall time only: a time that also carries Go's monotonic reading compares by
 			// it (package time), and the retry would ignore a step of the wall clock or a
 			// suspend, as a deadline or a retry read back from the store does not.
-			rec.RetryAt = d.clock.Now().Round(0).Add(d.backoff(failures))
+			rec.RetryAt = d.clock.Now().Round(0).Add(d.retryWait(failures, err))
 			d.logger.Warn("pm: "+x.what()+" delivery failed",
 				append(d.src.attrs(x), "receiver", x.receiver, "attempt", n, "retry_at", rec.RetryAt, "err", err)...)
 		}

@@ -196,7 +196,9 @@
 //     16·Deliverers attempts in all.
 //   - A failed attempt (the handler returned an error, or panicked: the panic fails the
 //     attempt, and is logged with its stack) is retried after RetryMin·2^(n-1), at most
-//     RetryMax, less up to half of it at random (jitter). After Options.MaxAttempts failures in a row the
+//     RetryMax, less up to half of it at random (jitter); an error that asks for a
+//     longer wait (a webhook's Retry-After: see Handler) waits that long, at most
+//     RetryMax. After Options.MaxAttempts failures in a row the
 //     command is parked: not attempted again until Retry queues it again or Skip gives
 //     it up. Parked lists the parked commands.
 //   - The commands queued for delivery (failing, parked, behind another) hold at most

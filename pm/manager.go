@@ -93,7 +93,8 @@ type Options struct {
 	SnapshotEvery int
 	// RetryMin and RetryMax bound the back-off between delivery attempts of a command:
 	// the n-th retry waits RetryMin·2^(n-1), at most RetryMax, less a random part of up to
-	// half (jitter). 0 means 100ms and 1 minute.
+	// half (jitter); a handler's error may ask for a longer wait, up to RetryMax (see
+	// Handler). 0 means 100ms and 1 minute.
 	RetryMin, RetryMax time.Duration
 	// Retention says how long done processes are kept. The zero value keeps them for
 	// ever.
@@ -116,7 +117,10 @@ type Retention struct {
 // Handler receives issued commands. It may be called more than once for a command
 // (after a crash, or when an error was returned); Command.ID is stable, so it can drop
 // duplicates. An error makes the command retried later, with back-off; so does a panic,
-// recorded as the error "handler panicked: <value>" and logged with its stack. ctx ends
+// recorded as the error "handler panicked: <value>" and logged with its stack. An error
+// with a method RetryAfter() time.Duration in its chain (errors.As; package server's
+// RetryAfterError, a webhook's Retry-After) has the next attempt wait at least that
+// long, but no longer than Options.RetryMax for it. ctx ends
 // when Run stops, and Run returns only once every attempt has: a handler that goes on
 // past it keeps Run from returning.
 type Handler func(ctx context.Context, c Command) error

@@ -115,6 +115,8 @@ func recordFilter(e *pmd.Event) (f Filter, present, ok bool) {
 // an event (after a crash, or when an error was returned); the event's ID is stable, so
 // it can drop duplicates. An error makes the event retried later, with back-off; so does
 // a panic, recorded as the error "handler panicked: <value>" and logged with its stack.
+// An error may ask for a longer wait, up to RetryMax, as a Handler's may (a webhook's
+// Retry-After).
 // ctx ends when Run stops, and Run returns only once every attempt has: a handler that
 // goes on past it keeps Run from returning.
 type EventHandler func(ctx context.Context, e pmd.Event) error

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,7 +116,8 @@ func newWebhooks(reg prometheus.Registerer, timeout time.Duration, total, totalH
 
 // Deliver POSTs c as JSON to url with an Idempotency-Key header. Any answer but 2xx,
 // and any transport error, is a failed attempt, returned as an error that says what
-// the receiver answered; a redirect is not followed, and its error names the Location.
+// the receiver answered; a redirect is not followed, and its error names the Location;
+// a 429 or 503 with a Retry-After in the future is a *RetryAfterError.
 // The error names url with its credentials masked (redact.URL): errors are logged,
 // shown and recorded.
 func (w *Webhooks) Deliver(ctx context.Context, url string, c WebhookCommand) error {
@@ -205,7 +208,59 @@ func (w *Webhooks) post(ctx context.Context, rawURL, id string, v any) error {
 		if msg != "" {
 			msg = ": " + msg
 		}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			if after, ok := retryAfter(resp.Header, time.Now()); ok {
+				return &RetryAfterError{After: after,
+					Err: fmt.Errorf("webhook %s answered %s, Retry-After %s%s", shown, redact.Controls(resp.Status), after, msg)}
+			}
+		}
 		return fmt.Errorf("webhook %s answered %s%s", shown, redact.Controls(resp.Status), msg)
 	}
 	return nil
+}
+
+// RetryAfterError is a failed attempt whose receiver answered 429 Too Many Requests or
+// 503 Service Unavailable with a Retry-After: it asked not to be sent anything before
+// After. Package pm's delivery finds its RetryAfter method and waits at least After
+// before the next attempt, though no longer than its longest back-off (a minute for pmd
+// serve), so that a receiver cannot stall its deliveries for ever. The attempt counts as
+// failed, towards max_attempts, as any other.
+type RetryAfterError struct {
+	After time.Duration // > 0
+	Err   error         // the attempt's error, saying what the receiver answered
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter is After.
+func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
+
+// retryAfter reads the Retry-After of an answer (RFC 9110 10.2.3): delay-seconds, or an
+// HTTP date, taken relative to the answer's Date when it has one (the receiver's clock
+// against itself, not against ours), else to now. ok is false when there is none, it
+// is malformed, or it is not in the future: the back-off stands. An absurd delay is
+// clamped to the longest Duration; the caller caps it.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		secs, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || secs > uint64(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true // out of range: digits, so only too large
+		}
+		return time.Duration(secs) * time.Second, secs > 0
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		now = date
+	}
+	after := at.Sub(now)
+	return after, after > 0
 }
