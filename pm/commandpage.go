@@ -47,7 +47,7 @@ type commandPage struct {
 	info       []CommandInfo
 	deliveries [][]Delivery // of commands[i], shown
 	sizes      []int        // of commands[i] and its deliveries shown
-	releases   []func()     // give back what PageOptions.Hold holds for commands[i]
+	releases   []func()     // give back what PageOptions.Hold holds for commands[i] and its deliveries shown
 	total      int          // sum of sizes
 	next       int64        // CommandsNext
 	last       int64        // the version of the last record of the deliveries stream, -1 for none
@@ -138,20 +138,25 @@ func (m *Manager) pageDeliveries(ctx context.Context, id string, t *trust, cp *c
 	for i, c := range cp.commands {
 		at[c.ID] = i
 	}
-	for e, err := range m.store.ReadStream(ctx, stream, pmd.ReadOptions{}) {
+	// Each record is decoded with o.Hold, when set, and given back unless shown: its
+	// error, a receiver's answer, may be long.
+	for he, err := range holding(m.store.ReadStream(ctx, stream, pmd.ReadOptions{Encoded: o.Hold != nil}), o.Hold) {
 		if errors.Is(err, pmd.ErrStreamNotFound) {
 			break
 		}
 		if err != nil {
 			return fmt.Errorf("pm: read %s: %w", stream, err)
 		}
+		e := &he.Event
 		cp.last = int64(e.Version)
-		d, ok := deliveryOf(&e)
-		if !ok || !t.delivery(&e) {
+		d, ok := deliveryOf(e)
+		if !ok || !t.delivery(e) {
+			he.release()
 			continue
 		}
 		i, ok := at[d.CommandID]
 		if !ok || i >= len(cp.commands) {
+			he.release()
 			continue // not on the page, or left to the next one
 		}
 		info := &cp.info[i]
@@ -161,6 +166,7 @@ func (m *Manager) pageDeliveries(ctx context.Context, id string, t *trust, cp *c
 		}
 		info.Last = d.Outcome
 		if int64(e.Version) < o.AttemptsFrom || info.AttemptsNext >= 0 {
+			he.release()
 			continue
 		}
 		n := attemptSize(&d)
@@ -168,15 +174,20 @@ func (m *Manager) pageDeliveries(ctx context.Context, id string, t *trust, cp *c
 			cp.drop()
 		}
 		if i >= len(cp.commands) {
+			he.release()
 			continue
 		}
 		if len(cp.deliveries[i]) == limit || (budget > 0 && cp.total+n > budget && len(cp.deliveries[i]) > 0) {
 			info.AttemptsNext = int64(e.Version)
+			he.release()
 			continue
 		}
 		cp.deliveries[i] = append(cp.deliveries[i], d)
 		cp.sizes[i] += n
 		cp.total += n
+		// The record is held as long as the command it is shown with (drop).
+		command, record := cp.releases[i], he.release
+		cp.releases[i] = func() { command(); record() }
 	}
 	return nil
 }

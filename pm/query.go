@@ -290,8 +290,9 @@ type PageOptions struct {
 	// Hold, when set, decodes the events of the process stream that the page reads
 	// (those folded into the process's state from its newest snapshot, those shown,
 	// those folded on the way to them from the snapshot below, those read to find
-	// where the page starts, and the command records of the page of commands): they
-	// are read undecoded (pmd.ReadOptions.Encoded) and Hold decodes each in place
+	// where the page starts, the command records of the page of commands, and the
+	// records of the deliveries stream, read for where its commands stand): they are
+	// read undecoded (pmd.ReadOptions.Encoded) and Hold decodes each in place
 	// (pmd.DecodeData of its Event.Encoded) once it holds what the decoded event
 	// takes, returning the func that gives that back, which the page calls once it
 	// lets go of the event (not for those it shows). A server passes one that reserves

@@ -29,8 +29,19 @@ func (p *pmProcesses) ProcessPage(ctx context.Context, name, id string, q Proces
 	if err != nil {
 		return Process{}, err
 	}
-	return Process{Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), State: v.State,
-		Events: v.Events, States: v.States, DeliveriesVersion: -1}, nil
+	out := Process{Manager: v.Name, ID: v.ID, Stream: v.Stream, Status: string(v.Status), State: v.State,
+		Events: v.Events, States: v.States, DeliveriesVersion: -1}
+	at := map[string]int{}
+	for _, c := range v.Commands {
+		at[c.ID.String()] = len(out.Commands)
+		out.Commands = append(out.Commands, Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Status: "pending", Attempts: []Attempt{}})
+	}
+	for _, d := range v.Deliveries {
+		if i, ok := at[d.CommandID.String()]; ok {
+			out.Commands[i].Attempts = append(out.Commands[i].Attempts, Attempt{Attempt: d.Attempt, Outcome: d.Outcome, At: d.At, Error: d.Err})
+		}
+	}
+	return out, nil
 }
 
 func (p *pmProcesses) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
@@ -55,6 +66,12 @@ func (p *pmProcesses) Parked(ctx context.Context, name string, q ParkedQuery) (P
 // delivery: its receiver is down.
 func pmEnv(t *testing.T, opts Options, issue map[string]any) *env {
 	t.Helper()
+	return pmEnvFailing(t, opts, issue, "receiver down")
+}
+
+// pmEnvFailing is pmEnv whose receiver fails with the error why.
+func pmEnvFailing(t *testing.T, opts Options, issue map[string]any, why string) *env {
+	t.Helper()
 	procs := &pmProcesses{}
 	opts.Processes = procs
 	e := newEnv(t, opts)
@@ -72,7 +89,7 @@ func pmEnv(t *testing.T, opts Options, issue map[string]any) *env {
 	pmOpts := pm.Options{Logger: quiet()}
 	if issue != nil {
 		pmOpts.MaxAttempts = 1
-		pmOpts.Deliver = func(context.Context, pm.Command) error { return errors.New("receiver down") }
+		pmOpts.Deliver = func(context.Context, pm.Command) error { return errors.New(why) }
 	}
 	m, err := pm.New(e.store, def, pmOpts)
 	if err != nil {
@@ -288,6 +305,95 @@ func TestProcessFoldBeyondTheBudget(t *testing.T) {
 	r = e.do("GET", "/v1/processes/M/a?before=1", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
 	msg := fmt.Sprint(r.body["message"])
 	for _, want := range []string{id, "more than the server's whole memory budget"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("busy: message %q does not say %q", msg, want)
+		}
+	}
+	if ra := r.header.Get("Retry-After"); ra != "" {
+		t.Errorf("busy: Retry-After %q, want none", ra)
+	}
+	if h := e.srv.memory.Held(); h != 1 {
+		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
+	}
+}
+
+// TestProcessHoldsDeliveries: GET /v1/processes/{name}/{id} decodes the delivery records
+// of its commands into bytes reserved of the memory budget, before it decodes them
+// (pm.PageOptions.Hold), those shown held until the answer is written, and a record
+// larger than the whole budget is refused as a page of such an event is while another
+// request holds bytes of it: naming the record, without Retry-After, holding nothing
+// after. pm read the deliveries stream decoded, its records' errors (a receiver's
+// answer) uncounted.
+func TestProcessHoldsDeliveries(t *testing.T) {
+	why := strings.Repeat("receiver down ", 3000)
+	e := pmEnvFailing(t, Options{MaxBody: 64 << 10, PageBytes: 256 << 10, MemoryBudget: 1}, map[string]any{"x": 1}, why)
+	e.append("Facts$1", nil, ev("E", map[string]any{"p": "a"})).must(t, http.StatusCreated)
+	e.waitIdle(t)
+	m := e.srv.opts.Processes.(*pmProcesses).m
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for parked := false; !parked; {
+		p, err := m.Process(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Deliveries {
+			parked = parked || d.Outcome == pm.OutcomeParked
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not parked after a minute: %+v", p.Deliveries)
+		case <-time.After(10 * time.Millisecond): // observing the manager's own goroutine
+		}
+	}
+	var records []pmd.Event
+	for ev, err := range e.store.ReadStream(ctx, "M.deliveries$a", pmd.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, ev)
+	}
+	enc, err := pmd.EncodeData(records[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded map[string]any
+	took := int64(allocatedBy(func() { decoded, _ = pmd.DecodeData(enc) }))
+	runtime.KeepAlive(decoded)
+
+	var mu sync.Mutex
+	var held []int64
+	var capacity int
+	e.srv.hooks.heldEncoded = func(h int64, c int) {
+		mu.Lock()
+		defer mu.Unlock()
+		held, capacity = append(held, h), c
+	}
+	rec := e.serve(httptest.NewRequest("GET", "/v1/processes/M/a", nil))
+	if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), why) != len(records) {
+		t.Fatalf("GET /v1/processes/M/a: %d %.300s, want the %d delivery records", rec.Code, rec.Body, len(records))
+	}
+	mu.Lock()
+	if len(held) != 1 {
+		t.Fatalf("%d answers written, want 1", len(held))
+	}
+	if held[0] < int64(capacity)+int64(len(records))*took {
+		t.Errorf("held %d for an answer of %d and %d delivery records that decoded into %d each", held[0], capacity, len(records), took)
+	}
+	e.srv.hooks.heldEncoded = nil
+	mu.Unlock()
+	if h := e.srv.memory.Held(); h != 0 {
+		t.Fatalf("%d bytes held after the answer", h)
+	}
+
+	older := &reservation{s: e.srv}
+	if err := older.take(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	defer older.free()
+	r := e.do("GET", "/v1/processes/M/a", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
+	msg := fmt.Sprint(r.body["message"])
+	for _, want := range []string{records[0].ID.String(), "more than the server's whole memory budget"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("busy: message %q does not say %q", msg, want)
 		}

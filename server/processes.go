@@ -589,10 +589,16 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 // holdFor is the Hold of a process's page or of parked commands: it decodes an event of
 // stream ("" for events read by id) once its bytes are reserved for ctx's request
 // (decodeHeld), waiting for them as a page of events does, and keeps the budget's
-// refusal in refused, which the route answers whatever the Processes wrapped it in.
+// refusal in refused, which the route answers whatever the Processes wrapped it in. A
+// record that is no link is named by its own stream: a process's page reads its
+// deliveries stream too.
 func (s *Server) holdFor(ctx context.Context, stream string, refused *error) func(*pmd.Event) (func(), error) {
 	return func(ev *pmd.Event) (func(), error) {
-		held, _, err := decodeHeld(ctx, ev, stream, true)
+		read := stream
+		if read != "" && !ev.Link {
+			read = ev.Stream
+		}
+		held, _, err := decodeHeld(ctx, ev, read, true)
 		if err != nil {
 			if errors.Is(err, s.memory.full) {
 				*refused = err
