@@ -64,10 +64,12 @@
 //     hand-off to disk put it, and the next replay goes on from there, letting a
 //     stream's versions jump after them as the killed one would have. The replay that
 //     finishes removes the file, and so does one from position 1 (no index on disk the
-//     file could speak of) and a repair, which removes the index. A cluster node keeps
-//     it: a catch-up copies records from another replica (NewIndexer, which notes its
-//     skips in the file too), and the later events of a skipped record's stream may come
-//     in a copy after a restart.
+//     file could speak of) and a repair, which removes the index, and an Open of a
+//     single node's format still to be raised whose index holds the position the file's
+//     replay was to run to (a release of that format that ignores the file ran since:
+//     staleSkipped). A cluster node keeps it: a catch-up copies records from another
+//     replica (NewIndexer, which notes its skips in the file too), and the later events
+//     of a skipped record's stream may come in a copy after a restart.
 //   - An index that cannot be opened is rebuilt from the log.
 //   - A directory without FORMAT whose log holds no segment (or is missing) but that holds
 //     what only a store leaves beside its log (index.ckpt, STORE_ID, index/) is a store

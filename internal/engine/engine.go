@@ -47,7 +47,9 @@ const (
 	// may lack the versions they held, and the next replay lets the versions of a stream
 	// jump as that one would have. The replay that finishes removes it, but on a
 	// cluster node (see replayDone); so do a replay from position 1 and a repair
-	// (RepairPlan.Apply): they find no index on disk it could speak of.
+	// (RepairPlan.Apply): they find no index on disk it could speak of. A replay writes
+	// the position it was to run to in it (skippedMarker), so that one left by an Open
+	// whose raise of the format did not come can be told stale (staleSkipped).
 	SkippedFile = "index.skipped"
 )
 
@@ -72,9 +74,13 @@ const (
 // crash repair's cuts and quarantine; the move of the offsets files into log/offsets/
 // (an earlier release skips the directory and rebuilds the offsets); the void records
 // that fill the positions of lost records (kind 4, read since before format 2); and the
-// markers index.rebuild, index.skipped and index.ahead (an earlier release takes the
-// first for a damaged index, which it rebuilds, and ignores the others). The offline
-// tools (Verify, PlanRepair) read formats 1 to 4 and leave FORMAT as it is.
+// markers index.rebuild, index.skipped and index.ahead (a release that does not know one
+// takes the first for a damaged index, which it rebuilds, and ignores the others; those
+// since f50aef3 heed index.skipped as this one does). A release that ignores
+// index.skipped may then run, index the log and write, and leave the marker behind: the
+// next Open of this version, finding the raise not yet made, ignores and removes a marker
+// whose replay the index on disk has passed (staleSkipped). The offline tools (Verify,
+// PlanRepair) read formats 1 to 4 and leave FORMAT as it is.
 //
 // Only the releases that read FORMAT (since 002178b, format 2) refuse a later format: a
 // release whose index lived in memory (format 1, up to 79a6565) never reads it and would
@@ -149,6 +155,9 @@ type Engine struct {
 	// log had lost records below it, read from the RebuildFile that Open wrote before
 	// filling them: 0 if none. That Open stopped before finishing; this one finishes.
 	lostHeld uint64
+	// found is the format Open found the directory in (Format for a new one): below
+	// Format, a release of that format may have run since an earlier Open of this one.
+	found int
 
 	kicked    uint64        // the index's position at the last flush kick; owned by the writer
 	replayed  uint64        // records Open replayed into the index
@@ -295,6 +304,7 @@ func (e *Engine) open() error {
 	if err != nil {
 		return err
 	}
+	e.found = format
 	// A STORE_ID made here is read by the releases of every format.
 	if err := e.loadID(); err != nil {
 		return err
@@ -1113,12 +1123,13 @@ func (e *Engine) replay() error {
 	b := NewBatch(e.Index, e.Log)
 	ix := indexer{b: b, firstSkip: func() error {
 		// Synced before the index can put anything after the skipped record on disk.
-		return ReplaceFile(skipped, nil, true)
+		return ReplaceFile(skipped, skippedMarker(last), true)
 	}, jumped: e.versionsJumped}
-	if from == 1 {
+	if from == 1 || e.staleSkipped(skipped, from-1) {
 		// A marker left beside no index on disk (pmd repair or a person removed the
 		// index, or this start rebuilds it) speaks of none: this replay sees every
-		// record it would let versions jump after.
+		// record it would let versions jump after. Nor does a stale one speak of the
+		// index on disk (staleSkipped).
 		if err := removeSkipped(skipped); err != nil {
 			return err
 		}
@@ -1170,6 +1181,57 @@ func (e *Engine) replay() error {
 		return err
 	}
 	return e.replayDone(skipped)
+}
+
+// skippedPrefix begins the SkippedFile a replay writes: "a replay to position <last>
+// skipped records\n", last being the log's last position when the replay began.
+const skippedPrefix = "a replay to position "
+
+// skippedMarker returns the SkippedFile's bytes for a replay to the position last.
+func skippedMarker(last uint64) []byte {
+	return fmt.Appendf(nil, "%s%d skipped records\n", skippedPrefix, last)
+}
+
+// staleSkipped reports whether the SkippedFile at path, beside an index on disk at the
+// position held, is stale: left by an Open of this version, killed or refused before it
+// raised the directory's format, that a release of that format which ignores the file
+// outlived, indexing the log since (see Format). Letting versions jump on its word would
+// hide a disagreement between the index and the log that a rebuild mends. It is stale
+// when the format is still to be raised, on a single node, and the index on disk holds
+// the position the replay that wrote it was to run to: that replay put all it skipped on
+// disk and would have removed the file (replayDone), so what the index holds past it
+// some other release indexed. A marker that names no position (written by a release of
+// format 3, or by this version before it wrote one) is not: that release's replay may
+// not have finished. A cluster node keeps its marker past its replay (replayDone), so
+// its marker is never stale here either.
+func (e *Engine) staleSkipped(path string, held uint64) bool {
+	if e.found >= Format {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, RaftDir)); err == nil {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		// Missing, or unreadable: heeded as it was before it said a position (its
+		// Stat in replay decides), which at worst lets a disagreement through.
+		return false
+	}
+	rest, ok := strings.CutPrefix(string(b), skippedPrefix)
+	if !ok {
+		return false
+	}
+	num, _, _ := strings.Cut(rest, " ")
+	to, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return false
+	}
+	if held >= to {
+		e.logger.Warn("pmd: ignoring a stale "+SkippedFile+": the index holds the position its replay was to run to, and a release that ignores the file has indexed since",
+			"index", held, "replay", to)
+		return true
+	}
+	return false
 }
 
 // versionsJumped logs a stream's versions jumping over a skipped record (a damaged one,

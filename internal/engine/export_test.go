@@ -18,3 +18,7 @@ func WithStopReplay(opts Options, f func(pos uint64) bool) Options {
 }
 
 var ErrReplayStopped = errReplayStopped
+
+// SkippedMarker is skippedMarker, for the tests outside the package: the SkippedFile a
+// replay to the position last writes.
+var SkippedMarker = skippedMarker

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/pmd-dev/pmd/internal/engine"
@@ -17,8 +19,10 @@ import (
 // quarantined and cut a log that lost records the index held and filled their positions
 // with void records) leaves FORMAT byte for byte as it was: nothing such an Open writes
 // is unreadable to the release that wrote the directory, and it raised FORMAT to 4 first,
-// which that release refuses. Once the cause is gone, the next Open upgrades the
-// directory to format 4 and reads it whole.
+// which that release refuses. What it left reads as that format (Verify, this version's
+// reader of every format, finds it and the whole log, with no gone record), its log's
+// segments byte for byte as they were but where it handled a loss. Once the cause is
+// gone, the next Open upgrades the directory to format 4 and reads it whole.
 func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 	opts := engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
 	fixture := filepath.Join("..", "..", "testdata", "format2", "data")
@@ -98,6 +102,7 @@ func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				logBefore := segmentBytes(t, dir)
 				refusing, mend := tc.break_(t, dir)
 				if e, err := engine.Open(dir, refusing); err == nil {
 					e.Close()
@@ -108,6 +113,20 @@ func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 				}
 
 				mend()
+				// What the refused Open left reads as the format it says: this version's
+				// offline reader finds that format and the log whole, and the log is the
+				// one the release of that format wrote, byte for byte, but where the
+				// Open handled a loss (a cut and void records, which it reads).
+				r := verify(t, dir)
+				if want, _ := strconv.Atoi(format); r.Format != want || r.LastPosition < 80 || r.Gone != 0 {
+					t.Errorf("verify after the refused Open: format %d, log to %d, %d gone records; want format %d, the fixture's records, no gone record",
+						r.Format, r.LastPosition, r.Gone, want)
+				}
+				if tc.name != "replay stopped after the log lost records" {
+					if logAfter := segmentBytes(t, dir); !maps.Equal(logAfter, logBefore) {
+						t.Errorf("the refused Open changed the log's segments")
+					}
+				}
 				e, err := engine.Open(dir, opts)
 				if err != nil {
 					t.Fatalf("Open once the cause is gone: %v", err)
@@ -123,6 +142,20 @@ func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 			})
 		}
 	}
+}
+
+// segmentBytes returns the bytes of each of the log's segment files, by path.
+func segmentBytes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := make(map[string]string)
+	for _, path := range segments(t, dir) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[path] = string(b)
+	}
+	return m
 }
 
 func remove(t *testing.T, path string) {
