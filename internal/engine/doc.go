@@ -78,7 +78,10 @@
 //     it as damage and PlanRepair as damage a repair does not change (Unrepaired).
 //   - Nor does Open make a new store in a part of one (ErrPartOfStore): a store's log or
 //     index directory named as the data directory, or a directory holding log segments.
-//     HaveStore says the same, as no store.
+//     HaveStore says the same, as no store. A directory named log or index is a store's
+//     only when its parent holds a store's files (holdsStore: FORMAT, STORE_ID,
+//     index.ckpt, a log with segments): one its user made in a directory that holds none
+//     opens as a new store.
 //   - Damaged log records (found by the log's Open, by the replay, or by the background
 //     scrub of every record that Open starts) are logged once and listed by Problems,
 //     with a failed write the log has not yet recovered from. The index skips a damaged
