@@ -83,7 +83,8 @@ func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
 // port without a host (":7070", as pmd serve --addr takes it for every interface) is
-// this machine: 127.0.0.1. Clients made without WithHTTPClient while
+// this machine: 127.0.0.1. An address holding user information (https://TOKEN@host) is
+// refused, and New's errors never print it: a token goes with WithToken. Clients made without WithHTTPClient while
 // http.DefaultTransport is the same share their connections (see the package
 // documentation, Connections): make one per daemon and share it, or one per call.
 func New(addr string, opts ...Option) (*Client, error) {
@@ -100,6 +101,16 @@ func New(addr string, opts ...Option) (*Client, error) {
 		// with the error, into a terminal or a log.
 		u.User = nil
 		return nil, fmt.Errorf("client: address %q with user information (user@ or user:password@, hidden here): the address takes scheme, host, port and path only; give a token with WithToken", u.String())
+	}
+	if hidden, ok := withoutUserinfo(raw); err != nil && ok {
+		// url.Parse's error quotes the address whole, and pieces of it (a port, an
+		// escape) that may be pieces of a token: the one shown is that of the address
+		// without what comes before its last "@", or none if that parses.
+		msg := fmt.Sprintf("client: address %q (hidden here up to its last @, which may end user information, user@ or user:password@: the address takes scheme, host, port and path only; give a token with WithToken)", hidden)
+		if _, err := url.Parse(hidden); err != nil {
+			return nil, fmt.Errorf("%s is neither host:port nor a URL: %w", msg, err)
+		}
+		return nil, errors.New(msg + " is not a URL: what comes before its last @ is not valid there")
 	}
 	switch {
 	case err != nil:
@@ -145,6 +156,24 @@ func New(addr string, opts ...Option) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.http = &hc
 	return c, nil
+}
+
+// withoutUserinfo returns raw, an address with its scheme that url.Parse refused,
+// without everything from its "://" up to its last "@" (from its start if the "@"
+// comes first), and whether it had an "@". That takes away any user information, and
+// a token holding a "/", "?" or "#" whole, which url.Parse would have cut in two and
+// read a piece of as a host or port; it may take away more (an "@" in a path), never
+// less, as it reads the text, which is no URL.
+func withoutUserinfo(raw string) (string, bool) {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw, false
+	}
+	scheme := ""
+	if i := strings.Index(raw, "://"); i >= 0 && i+len("://") <= at {
+		scheme = raw[:i+len("://")]
+	}
+	return scheme + raw[at+1:], true
 }
 
 // stdTransport is http.DefaultTransport as it was when the package was initialised:

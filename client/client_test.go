@@ -113,6 +113,36 @@ func TestNewAddresses(t *testing.T) {
 	}
 }
 
+// TestNewUnparsableAddressHidesUserinfo: an address holding user information that
+// url.Parse refuses is refused without printing the user information either: the
+// parse error quotes the address it was given whole, and parts of it (a port, an
+// escape), which may be pieces of a token.
+func TestNewUnparsableAddressHidesUserinfo(t *testing.T) {
+	for _, tt := range []struct{ addr, still string }{
+		{"https://s3cret@pmd.example:bad port", `invalid port ":bad port"`},
+		{"http://user:s3cret@%zz", `invalid URL escape "%zz"`},
+		{"user:s3cret@x:1 2", "neither host:port nor a URL"},
+		{"http://user:s3cr#et@x:1", ""},              // "#" cuts the fragment inside the password
+		{"http://user:s3cr et@x:1", ""},              // a space, refused in the host url.Parse sees
+		{"http://us%zzer:s3cret@x:1", ""},            // a bad escape inside the user information
+		{"https://s3cret@s3cret@x:1/p", ""},          // two @: the last ends the user information
+		{"http://user:ab/s3cret@x:bad", ""},          // a "/" in a token: url.Parse reads "ab" as the port
+		{"s3cret@tok://x:1", ""},                     // an "@" before the "://"
+		{" http://s3cret@pmd.example:bad", ""},       // leading space, trimmed
+		{"http://user:s3cret@x:1/a\x7fb", "control"}, // a control character in the path
+	} {
+		_, err := client.New(tt.addr)
+		if err == nil {
+			t.Errorf("New(%q) succeeded", tt.addr)
+			continue
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "s3cr") || strings.Contains(msg, "zzer") || !strings.Contains(msg, "WithToken") || !strings.Contains(msg, tt.still) {
+			t.Errorf("New(%q) = %v; want an error naming WithToken and %q, without the user information", tt.addr, err, tt.still)
+		}
+	}
+}
+
 // TestErrorsMatchTheStoresSentinels provokes each error the API answers through the
 // client and checks that errors.Is finds the root package's sentinel (or the client's)
 // and that the message names what it is about.
