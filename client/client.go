@@ -83,10 +83,11 @@ func WithLeaderReads() Option { return func(c *Client) { c.leaderReads = true } 
 // New returns a Client of the daemon at addr: "host:port" (http is assumed) or an
 // http or https URL, optionally with a path prefix if a proxy serves pmd under one. A
 // port without a host (":7070", as pmd serve --addr takes it for every interface) is
-// this machine: 127.0.0.1. An address holding user information (https://TOKEN@host) is
-// refused, and New's errors never print it: a token goes with WithToken. Clients made without WithHTTPClient while
-// http.DefaultTransport is the same share their connections (see the package
-// documentation, Connections): make one per daemon and share it, or one per call.
+// this machine: 127.0.0.1. An address holding user information (https://TOKEN@host)
+// is refused, and New's errors never print it: a token goes with WithToken. Clients
+// made without WithHTTPClient while http.DefaultTransport is the same share their
+// connections (see the package documentation, Connections): make one per daemon and
+// share it, or one per call.
 func New(addr string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(addr)
 	if raw == "" {
