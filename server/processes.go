@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/pmd-dev/pmd"
@@ -433,6 +434,9 @@ type processEventJSON struct {
 // ?limit=) below ?before=, and "older" is the before of the previous page.
 func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	name, id := r.PathValue("name"), r.PathValue("id")
+	if err := checkProcessID(name, id); err != nil {
+		return err
+	}
 	if s.opts.Processes == nil {
 		return errNotFound("no process manager %q: the daemon runs none", name)
 	}
@@ -691,7 +695,10 @@ func (s *Server) operate(w http.ResponseWriter, r *http.Request, op func(Process
 	if err := noBody(r); err != nil {
 		return err
 	}
-	name := r.PathValue("name")
+	name, id := r.PathValue("name"), r.PathValue("id")
+	if err := checkProcessID(name, id); err != nil {
+		return err
+	}
 	command, err := parseID("command", r.PathValue("command"))
 	if err != nil {
 		return err
@@ -699,11 +706,47 @@ func (s *Server) operate(w http.ResponseWriter, r *http.Request, op func(Process
 	if s.opts.Processes == nil {
 		return errNotFound("no process manager %q: the daemon runs none", name)
 	}
-	if err := op(s.opts.Processes, r.Context(), name, r.PathValue("id"), command); err != nil {
+	if err := op(s.opts.Processes, r.Context(), name, id, command); err != nil {
 		return processError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// maxProcessID is the longest id a process can have: its stream, "<name>$<id>", is a
+// stream name, at most 256 bytes.
+const maxProcessID = 256
+
+// checkProcessID refuses the process id of a path that no process can have before the
+// Processes is asked, whose messages quote the id whole: one that is not valid UTF-8
+// is a bad request, as such a stream name is; one longer than any stream name is no
+// process's, answered with its length and first bytes only (quoted), so that a long
+// path is not echoed into the answer and the log.
+func checkProcessID(name, id string) error {
+	if !utf8.ValidString(id) {
+		return errBadArgument("id", fmt.Sprintf("%s is not valid UTF-8", quoteCut(id)))
+	}
+	if len(id) > maxProcessID {
+		return errNotFound("no process of %s has the id %s: it is %d bytes long, and a process's id is at most %d",
+			quoteCut(name), quoteCut(id), len(id), maxProcessID)
+	}
+	return nil
+}
+
+// echoBytes is how much of a name from a request a message quotes.
+const echoBytes = 64
+
+// quoteCut is s quoted, cut to its first echoBytes bytes (whole runes) and "…" when
+// longer: what a message shows of a name from a request that may be any length.
+func quoteCut(s string) string {
+	if len(s) <= echoBytes {
+		return strconv.Quote(s)
+	}
+	n := echoBytes
+	for n > echoBytes-utf8.UTFMax && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "…"
 }
 
 // processError maps the sentinels of a Processes implementation to the API's errors.
