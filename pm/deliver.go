@@ -539,19 +539,22 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	var park *Delivery
 	if err != nil {
 		failures++
+		// When it failed, for LastErrAt: taken once, here, and recorded with the failure
+		// (a subscription's failed_at), so that a restart reads back the same time.
+		// Wall time only: a time that also carries Go's monotonic reading compares by
+		// it (package time), and the retry would ignore a step of the wall clock or a
+		// suspend, as a deadline or a retry read back from the store does not.
+		rec.At = d.clock.Now().Round(0)
 		rec.Outcome, rec.Err = OutcomeFailed, err.Error()
 		if rec.Err == "" {
 			rec.Err = "handler failed"
 		}
 		if d.opts.maxAttempts > 0 && failures >= d.opts.maxAttempts {
-			park = &Delivery{CommandID: x.id, CommandType: x.typ, Receiver: x.receiver, Attempt: n, Outcome: OutcomeParked, Err: rec.Err}
+			park = &Delivery{CommandID: x.id, CommandType: x.typ, Receiver: x.receiver, Attempt: n, Outcome: OutcomeParked, Err: rec.Err, At: rec.At}
 			d.logger.Error("pm: "+x.what()+" parked: it failed every attempt; retry or skip it",
 				append(d.src.attrs(x), "receiver", x.receiver, "attempts", failures, "err", err)...)
 		} else {
-			// Wall time only: a time that also carries Go's monotonic reading compares by
-			// it (package time), and the retry would ignore a step of the wall clock or a
-			// suspend, as a deadline or a retry read back from the store does not.
-			rec.RetryAt = d.clock.Now().Round(0).Add(d.retryWait(failures, err))
+			rec.RetryAt = rec.At.Add(d.retryWait(failures, err))
 			d.logger.Warn("pm: "+x.what()+" delivery failed",
 				append(d.src.attrs(x), "receiver", x.receiver, "attempt", n, "retry_at", rec.RetryAt, "err", err)...)
 		}
@@ -576,7 +579,7 @@ func (d *dispatcher) attempt(ctx context.Context, x *delivery) error {
 	x.attempts = n
 	d.endedLocked(x)
 	if err != nil {
-		d.lastErr, d.lastErrAt = rec.Err, d.clock.Now()
+		d.lastErr, d.lastErrAt = rec.Err, rec.At
 	}
 	switch {
 	case err == nil:
@@ -827,6 +830,7 @@ type history struct {
 	attempts int
 	failures int // in a row since it was issued or retried
 	lastErr  string
+	lastAt   time.Time // when the attempt of lastErr failed (Delivery.At)
 	retryAt  time.Time // of the last failure, when it is due again
 }
 
@@ -840,9 +844,9 @@ func (h *history) observe(d Delivery) {
 		h.done = true
 	case OutcomeFailed:
 		h.failures++
-		h.lastErr, h.retryAt = d.Err, d.RetryAt
+		h.lastErr, h.lastAt, h.retryAt = d.Err, d.At, d.RetryAt
 	case OutcomeParked:
-		h.parked, h.lastErr = true, d.Err
+		h.parked, h.lastErr, h.lastAt = true, d.Err, d.At
 	case OutcomeRetried:
 		h.parked, h.failures, h.retryAt = false, 0, time.Time{}
 	}

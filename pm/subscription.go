@@ -578,7 +578,9 @@ func (s *Subscription) load(ctx context.Context) error {
 		}
 		s.resumed = &pending{id: trail[0].CommandID, pos: position, h: h}
 		if h.lastErr != "" {
-			s.d.lastErr, s.d.lastErrAt = h.lastErr, trail[0].At
+			// The time of the failure, not of the newest record: a retry written after
+			// it is no error.
+			s.d.lastErr, s.d.lastErrAt = h.lastErr, h.lastAt
 		}
 	}
 	return nil
@@ -621,6 +623,11 @@ func (s *Subscription) adopt(ctx context.Context, position uint64, trail []pmd.E
 	for _, e := range slices.Backward(trail) {
 		data := maps.Clone(e.Data)
 		data["filter"] = s.canon.record()
+		if rec, _, _ := subscriptionRecordOf(&e); rec.Outcome == OutcomeFailed || rec.Outcome == OutcomeParked {
+			// The copy is written now: it says when the attempt failed, as the
+			// original did (its failed_at, or else its timestamp).
+			data["failed_at"] = rec.At.UTC().Format(time.RFC3339Nano)
+		}
 		events = append(events, pmd.EventData{Type: e.Type, Data: data, Metadata: map[string]any{pmd.CausationID: data["event_id"]}})
 	}
 	if len(events) == 0 {
@@ -1053,9 +1060,10 @@ type SubscriptionStatus struct {
 	// RetryAt is when the failing event is tried again; zero when none is failing, or
 	// while its next attempt runs.
 	RetryAt time.Time
-	// LastErr is the error of the last failed attempt and LastErrAt when it failed;
-	// empty when none failed since Run started (or, for an event still failing or
-	// parked, since it was read from the subscription's stream).
+	// LastErr is the error of the last failed attempt and LastErrAt when it failed,
+	// by Clock; empty when none failed since Run started, but for an event still
+	// failing or parked, whose error and its time are read from the subscription's
+	// stream (failed_at, FORMAT.md): a restart does not move LastErrAt.
 	LastErr   string
 	LastErrAt time.Time
 }
@@ -1266,6 +1274,9 @@ func (src *subscriptionSource) record(ctx context.Context, x *delivery, recs ...
 		if !rec.RetryAt.IsZero() {
 			data["retry_at"] = rec.RetryAt.UTC().Format(time.RFC3339Nano)
 		}
+		if (rec.Outcome == OutcomeFailed || rec.Outcome == OutcomeParked) && !rec.At.IsZero() {
+			data["failed_at"] = rec.At.UTC().Format(time.RFC3339Nano)
+		}
 		events[i] = pmd.EventData{
 			Type:     eventRecordType(rec.Outcome),
 			Data:     data,
@@ -1335,6 +1346,14 @@ func subscriptionRecordOf(e *pmd.Event) (Delivery, uint64, bool) {
 	d.Err, _ = e.Data["error"].(string)
 	if at, ok := e.Data["retry_at"].(string); ok {
 		d.RetryAt, _ = time.Parse(time.RFC3339Nano, at)
+	}
+	// When the attempt failed, by the subscription's clock: the record's timestamp is
+	// when it was written, later, and a copy's (adopt) later still. Records written
+	// before they carried it have their timestamp.
+	if at, ok := e.Data["failed_at"].(string); ok && (outcome == OutcomeFailed || outcome == OutcomeParked) {
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+			d.At = t
+		}
 	}
 	if (outcome == OutcomeFailed || outcome == OutcomeParked) && d.Err == "" {
 		d.Err = "handler failed"

@@ -50,7 +50,8 @@ type Subscription struct {
 	Status string `json:"status"`
 	// LastError is the error of the last failed attempt, and LastErrorAt when it
 	// failed; "" and nil when none failed since the daemon started (a failing or
-	// parked event's error is loaded from the subscription's stream at start).
+	// parked event's error, and when it failed, are loaded from the subscription's
+	// stream at start).
 	LastError   string     `json:"last_error"`
 	LastErrorAt *time.Time `json:"last_error_at"`
 	// RetryAt is when a failing event is tried again; nil unless Status is failing,
