@@ -586,9 +586,18 @@ func (s *Server) originAllowed(origin string) bool {
 	return false
 }
 
+// exposedHeaders are the response headers the API tells clients to use that are not
+// CORS-safelisted (Content-Type, Content-Length and Cache-Control are): a browser shows
+// a page of another origin only the headers an answer names in
+// Access-Control-Expose-Headers, so without them such a page could not see how long
+// to wait (Retry-After), which methods a path takes (Allow), why a token was refused
+// (WWW-Authenticate), where a browser page was moved (Location), or up to which Raft
+// index a cluster node's answer was current (Pmd-Applied-Index).
+const exposedHeaders = "Retry-After, Allow, WWW-Authenticate, Location, " + headerApplied
+
 // cors answers for an origin given with --allow-origin: the headers that let a page
-// there read the answers, and the preflight its Authorization and JSON requests need.
-// It reports whether the request was a preflight, now answered.
+// there read the answers and their headers, and the preflight its Authorization and
+// JSON requests need. It reports whether the request was a preflight, now answered.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" || s.ownOrigin(r, origin) || !s.originAllowed(origin) {
@@ -597,6 +606,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Expose-Headers", exposedHeaders)
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -604,5 +605,111 @@ func TestPreflightAllowsEveryMethodOfTheAPI(t *testing.T) {
 				t.Fatalf("preflight for %s: %d, Access-Control-Allow-Methods %q", rt.method, resp.StatusCode, allowed)
 			}
 		})
+	}
+}
+
+// TestCORSExposesTheAPIsHeaders: a page of an origin given with --allow-origin can
+// read the response headers the API tells clients to use (Retry-After, Allow,
+// WWW-Authenticate, Pmd-Applied-Index, Location): a browser shows a cross-origin page
+// only the CORS-safelisted ones (Content-Type, Content-Length...) unless the answer
+// names the others in Access-Control-Expose-Headers. Both the preflight and the
+// answers themselves, success or error, name them.
+func TestCORSExposesTheAPIsHeaders(t *testing.T) {
+	path := writeFile(t, "tokens.yaml", "tokens:\n  - {name: a, sha256: "+sha("one")+", scopes: [admin]}\n")
+	tokens, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Options{Tokens: tokens, AllowOrigins: []string{"https://dash.example"}})
+	want := []string{"Retry-After", "Allow", "WWW-Authenticate", "Pmd-Applied-Index", "Location"}
+	send := func(method, path, token string, header map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, e.ts.URL+path, nil)
+		req.Header.Set("Origin", "https://dash.example")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for _, tt := range []struct {
+		name, method, path, token string
+		header                    map[string]string
+		status                    int
+		carries                   string // a header the answer itself has, exposed
+	}{
+		{"preflight", "OPTIONS", "/v1/all", "", map[string]string{"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}, 204, ""},
+		{"a read", "GET", "/v1/all", "one", nil, 200, ""},
+		{"no token", "GET", "/v1/all", "", nil, 401, "WWW-Authenticate"},
+		{"another method", "PATCH", "/v1/all", "one", nil, 405, "Allow"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := send(tt.method, tt.path, tt.token, tt.header)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://dash.example" {
+				t.Fatalf("Access-Control-Allow-Origin %q", got)
+			}
+			exposed := map[string]bool{}
+			for _, v := range resp.Header.Values("Access-Control-Expose-Headers") {
+				for _, h := range strings.Split(v, ",") {
+					exposed[strings.ToLower(strings.TrimSpace(h))] = true
+				}
+			}
+			for _, h := range want {
+				if !exposed[strings.ToLower(h)] {
+					t.Errorf("Access-Control-Expose-Headers %q does not name %s", resp.Header.Values("Access-Control-Expose-Headers"), h)
+				}
+			}
+			if tt.carries != "" && resp.Header.Get(tt.carries) == "" {
+				t.Errorf("the answer has no %s", tt.carries)
+			}
+		})
+	}
+	// Every header the server's own code sets on an answer is one of them, or
+	// safelisted, or of CORS itself, or for a proxy: one added later without being
+	// exposed fails here.
+	others := map[string]bool{"content-type": true, "content-length": true, "cache-control": true, "vary": true, "x-accel-buffering": true}
+	for _, h := range want {
+		others[strings.ToLower(h)] = true
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := regexp.MustCompile(`(?:Header\(\)|\bh)\.(?:Set|Add)\("([^"]+)"`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range set.FindAllStringSubmatch(string(src), -1) {
+			if h := strings.ToLower(m[1]); !others[h] && !strings.HasPrefix(h, "access-control-") {
+				t.Errorf("%s sets the response header %s, which CORS does not expose (exposedHeaders)", f, m[1])
+			}
+		}
+	}
+	// An origin not allowed is told nothing more than before: no CORS headers at all.
+	req, _ := http.NewRequest("GET", e.ts.URL+"/v1/all", nil)
+	req.Header.Set("Origin", "https://other.example")
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("Access-Control-Expose-Headers") != "" || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("a foreign origin: status %d, headers %v", resp.StatusCode, resp.Header)
 	}
 }
