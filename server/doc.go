@@ -14,7 +14,10 @@
 //     one: stream, expected_version and actual_version (wrong_expected_version), id and
 //     stream (duplicate_event), id (event_not_found), stream (stream_not_found), argument
 //     and reason (a bad_request of a value against the store's rules); position and
-//     version (corrupt); needs_restart (unavailable).
+//     version (corrupt); needs_restart (unavailable). A request Go's HTTP server cannot
+//     parse, before any route (a path with a malformed escape, /v1/streams/a%zz), is a
+//     bad_request naming the escape too, from Serve, but over TLS: net/http needs the
+//     *tls.Conn unwrapped, and its plain-text 400 stays.
 //   - Strict input, refused before the store is asked and writing nothing: unknown JSON
 //     fields and query parameters, a query parameter or JSON key given twice, invalid
 //     UTF-8, integers outside int64/uint64 and numbers beyond float64. Messages name the

@@ -585,7 +585,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		ErrorLog:          log.New(&httpErrorLog{log: s.log}, "", 0),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(jsonErrorListener{ln}) }()
 	sampling, stopSampling := context.WithCancel(ctx)
 	defer stopSampling()
 	go s.sampleLoop(sampling)
