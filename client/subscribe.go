@@ -38,10 +38,12 @@ type SubscribeOptions struct {
 	// Dropped, if set, is called with the reason each time the subscription lost its
 	// connection, before it reconnects and resumes: a *ConnectionError, or the daemon's
 	// *Error that ended it (errors.Is(err, ErrTooSlow) for a subscriber that fell
-	// behind, pmd.ErrUnavailable while it stops or at its memory budget). At an event
-	// whose decoded data is larger than the daemon's whole memory budget, which it sends
-	// only while no other request holds bytes of the budget, the subscription keeps
-	// reconnecting, each refusal reported here with a message saying so, until it does.
+	// behind, pmd.ErrUnavailable while it stops, at its memory budget, or when the
+	// leader's stream a cluster's follower relays ended: the leader stopped, was killed
+	// or cut off). At an event whose decoded data is larger than the daemon's whole
+	// memory budget, which it sends only while no other request holds bytes of the
+	// budget, the subscription keeps reconnecting, each refusal reported here with a
+	// message saying so, until it does.
 	Dropped func(err error)
 }
 

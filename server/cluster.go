@@ -181,42 +181,29 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 		out.started()
 		// Under a write deadline, as this node's own subscriptions: a client that
 		// stops reading would hold the relay, and its connections to the client and
-		// to the leader, for ever. When this node stops, the client is told so, as by
-		// its own subscriptions, unless the stop cut the leader's stream inside a
-		// message (the error event would end up in it).
+		// to the leader, for ever. However the leader's event stream ends, the client
+		// is told why with an error event, as by this node's own subscriptions (see
+		// endRelay), unless the leader told it already.
 		buf := make([]byte, 32<<10)
-		// The last two bytes relayed; of an event stream (not a scavenge's answer).
-		last := [2]byte{'\n', '\n'}
 		events := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-		stopped := func() {
-			if events && last == [2]byte{'\n', '\n'} {
-				out.stopped()
-			}
-		}
+		tail := relayTail{prevID: r.Header.Get("Last-Event-ID")}
 		for {
 			n, err := resp.Body.Read(buf)
 			if n > 0 {
 				if werr := out.write(buf[:n]); werr != nil {
-					if errors.As(werr, new(*shutdownError)) {
-						stopped() // buf[:n] was not written
+					if events && errors.As(werr, new(*shutdownError)) {
+						out.stoppedAfter(tail.cut()) // buf[:n] was not written
 					}
 					return nil
 				}
-				if n == 1 {
-					last = [2]byte{last[1], buf[0]}
-				} else {
-					last = [2]byte{buf[n-2], buf[n-1]}
+				if events {
+					tail.feed(buf[:n])
 				}
 			}
 			if err != nil {
-				if rv := revoked(ctx); rv != nil && events && last == [2]byte{'\n', '\n'} {
-					// This node's reload of its tokens ended the relay (whileAuthorized):
-					// the client is told why, as by this node's own subscriptions.
-					_, code := classify(rv)
-					out.sseError("", newErrorBody(code, rv.Error(), rv))
-					return nil
+				if events {
+					s.endRelay(ctx, r, out, &tail, err)
 				}
-				stopped()
 				return nil
 			}
 		}
@@ -225,6 +212,126 @@ func (s *Server) forward(w *statusRecorder, r *http.Request, long, leaderRead bo
 		s.log.Debug("forwarding a response cut short", "err", err)
 	}
 	return nil
+}
+
+// relayEnded is the message of the error event that ends a relayed subscription whose
+// leader's stream ended without one: the leader stopped, was killed or was cut off.
+const relayEnded = "the leader's stream of this subscription ended: reconnect with Last-Event-ID, to this node or another"
+
+// endRelay ends a relayed event stream whose leader's answer ended, at err, with the
+// error event that says why, as this node's own subscriptions end: the reload of this
+// node's tokens no longer allows it (whileAuthorized), this node stops, or the
+// leader's stream ended, which would otherwise look to the client as a stream cut off
+// or, on a connection that stays open for a while, one with nothing to send. A stream
+// the leader ended with an error event of its own (shutting down, too_slow) was told
+// why already, and a client that went has nobody to tell. A message of the leader's
+// cut short is ended first (relayTail.cut) so that its client takes the error event
+// whole and no part of that message as an event.
+func (s *Server) endRelay(ctx context.Context, r *http.Request, out *longResponse, tail *relayTail, err error) {
+	if rv := revoked(ctx); rv != nil {
+		_, code := classify(rv)
+		_ = out.write(tail.cut(), errorFrame("", newErrorBody(code, rv.Error(), rv)))
+		return
+	}
+	if s.isStopping() {
+		out.stoppedAfter(tail.cut())
+		return
+	}
+	if r.Context().Err() != nil || tail.endedByLeader() {
+		return
+	}
+	s.log.Debug("a relayed subscription's stream from the leader ended", "err", err, "inside_a_message", tail.inside())
+	_ = out.write(tail.cut(), errorFrame("", errorBody{Error: codeUnavailable, Message: relayEnded}))
+}
+
+// relayTail follows the event stream a relay passes on, line by line, so that the relay
+// can end it where the leader's stream broke off, inside a message or a line, with an
+// error event its client reads whole: without it, the event would end up in the
+// message cut short, and a browser would dispatch that message, its data cut short,
+// taking its id as the last event received (a reconnect would skip the event). It keeps
+// the first bytes of each line only, enough for an id or an event type: a data line
+// may be many megabytes.
+type relayTail struct {
+	prevID     string // the SSE id of the last message passed on whole, or the client's Last-Event-ID
+	id         string // the id of the message under way
+	hasID      bool   // the message under way has an id line
+	errorEvent bool   // the message under way is an error event
+	lastError  bool   // the last message passed on whole was an error event
+	inMessage  bool   // lines of a message not yet ended were passed on
+	line       []byte // the first bytes of the line under way
+	lineLen    int    // its length so far
+}
+
+// relayLineHead bounds relayTail.line: a pmd id is at most 20 digits.
+const relayLineHead = 64
+
+// relayCutType is the event type of a message a relay ends cut short: no client takes
+// it as an event (EventSource's onmessage takes "message", the Go client its data of
+// no type or "message", and neither listens for this one).
+const relayCutType = "incomplete"
+
+// feed takes b, passed on to the client.
+func (t *relayTail) feed(b []byte) {
+	for len(b) > 0 {
+		part, rest, ended := bytes.Cut(b, []byte{'\n'})
+		if room := relayLineHead - len(t.line); room > 0 {
+			t.line = append(t.line, part[:min(len(part), room)]...)
+		}
+		t.lineLen += len(part)
+		if !ended {
+			return
+		}
+		t.endLine()
+		b = rest
+	}
+}
+
+// endLine takes the line under way, now ended.
+func (t *relayTail) endLine() {
+	if t.lineLen == 0 { // a blank line ends a message
+		if t.inMessage {
+			if t.hasID {
+				t.prevID = t.id
+			}
+			t.lastError = t.errorEvent
+		}
+		t.id, t.hasID, t.errorEvent, t.inMessage = "", false, false, false
+		return
+	}
+	t.inMessage = true
+	field, value, _ := strings.Cut(string(t.line), ":")
+	value = strings.TrimPrefix(value, " ")
+	switch {
+	case t.lineLen > len(t.line):
+		// Longer than any id or event type pmd sends: a data line.
+	case field == "id":
+		t.id, t.hasID = value, true
+	case field == "event":
+		t.errorEvent = value == "error"
+	}
+	t.line, t.lineLen = t.line[:0], 0
+}
+
+// inside reports whether the stream passed on stops inside a message.
+func (t *relayTail) inside() bool { return t.inMessage || t.lineLen > 0 }
+
+// endedByLeader reports whether the stream passed on ends with a whole error event.
+func (t *relayTail) endedByLeader() bool { return !t.inside() && t.lastError }
+
+// cut returns what ends the message under way, if any, so that what follows is a
+// message of its own, and none of the message cut short is an event: a newline ends
+// its line, and the message is ended as one of relayCutType, with the id of the last
+// message passed on whole (the last event id a browser keeps is set by each message
+// ended, of any type).
+func (t *relayTail) cut() []byte {
+	if !t.inside() {
+		return nil
+	}
+	var b []byte
+	if t.lineLen > 0 {
+		b = append(b, '\n')
+	}
+	return fmt.Appendf(b, "id: %s\nevent: %s\n\n", t.prevID, relayCutType)
 }
 
 // sendToLeader sends r to the leader, waiting up to leaderWait for one. Right after the

@@ -35,7 +35,11 @@
 //     all subscribers past Options.SubscribersBuffer, is cut with an "error" event and
 //     resumes with Last-Event-ID. When the server stops, every subscription (a relayed
 //     one included) ends with an "unavailable" error event, which its client has a
-//     second to take. Comment lines are heartbeats.
+//     second to take; so does a relayed one whose leader's stream ends without an
+//     error event of its own (the leader stopped, was killed or cut off), a message of
+//     the leader's cut short ended first as one of type "incomplete", with the id of
+//     the last event sent whole, which no client takes as an event. Comment lines are
+//     heartbeats.
 //   - Request bodies being read and pages of events being sent (and the other answers
 //     that carry events' or commands' data: an event by id, a process, parked commands)
 //     together hold at most

@@ -527,12 +527,16 @@ func errorFrame(id string, body errorBody) []byte {
 // stopped sends the error event that tells the client the server is shutting down,
 // if it is (the handler's context ended, or a write refused, for another reason
 // otherwise), under the stop's deadline.
-func (l *longResponse) stopped() {
+func (l *longResponse) stopped() { l.stoppedAfter(nil) }
+
+// stoppedAfter is stopped, sending cut first: what ends a message a relay passed on
+// cut short (relayTail.cut).
+func (l *longResponse) stoppedAfter(cut []byte) {
 	if !l.s.isStopping() {
 		return
 	}
 	l.stopDeadline()
-	if _, err := l.w.Write(errorFrame("", shutdownBody)); err == nil {
+	if _, err := l.w.Write(append(cut, errorFrame("", shutdownBody)...)); err == nil {
 		_ = l.rc.Flush()
 	}
 }
