@@ -153,3 +153,54 @@ func TestProcessPageHoldsItsFold(t *testing.T) {
 		t.Errorf("Hold refusing the last event folded: %v, want its error", err)
 	}
 }
+
+// TestProcessPageHoldsItsStates: with PageOptions.HoldState, ProcessPage has each state
+// it keeps to show held (the process's state, and the state after each event of the
+// page, by version), giving back those it lets go of as the page outgrows PageBytes, so
+// that what is still held at the end is what it shows; and HoldState's refusal ends the
+// page with it. The states, made for the answer, were held uncounted by a server.
+func TestProcessPageHoldsItsStates(t *testing.T) {
+	const n, size = 24, 16 << 10
+	ctx := context.Background()
+	m := bigProcess(t, n, size, 4)
+	held := map[int64]int{}
+	got, err := m.ProcessPage(ctx, "a", -1, 1000, PageOptions{PageBytes: 64 << 10, HoldState: func(version int64, state any) (func(), error) {
+		if state == nil {
+			t.Errorf("state after version %d held nil", version)
+		}
+		held[version]++
+		return func() { held[version]-- }, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Events) == 0 || len(got.Events) == n {
+		t.Fatalf("%d events on the page, want some, bounded", len(got.Events))
+	}
+	last := int64(got.Events[len(got.Events)-1].Version)
+	want := map[int64]int{last: 1} // the process's state
+	for _, ev := range got.Events {
+		want[int64(ev.Version)]++
+	}
+	for v, c := range held {
+		if c != want[v] {
+			t.Errorf("state after version %d held %d times at the end, want %d", v, c, want[v])
+		}
+	}
+	for v, c := range want {
+		if held[v] != c {
+			t.Errorf("state after version %d held %d times at the end, want %d", v, held[v], c)
+		}
+	}
+
+	refused := errors.New("no room")
+	_, err = m.ProcessPage(ctx, "a", -1, 1000, PageOptions{PageBytes: 64 << 10, HoldState: func(version int64, _ any) (func(), error) {
+		if version == int64(got.Events[0].Version) {
+			return nil, refused
+		}
+		return func() {}, nil
+	}})
+	if !errors.Is(err, refused) {
+		t.Errorf("HoldState refusing: %v, want its error", err)
+	}
+}

@@ -235,6 +235,13 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 		}
 	}
 	v := describe(m.name, id, e.p, nil, nil)
+	if o.HoldState != nil && !l.erased {
+		// Held for the answer, as the states of the page are (page); an erased process
+		// shows none.
+		if _, err := o.HoldState(l.last, v.State); err != nil {
+			return Process{}, fmt.Errorf("pm: %s: %w", stream, err)
+		}
+	}
 	v.Panic = m.panicOf(id, e.p)
 	v.Older = -1
 	if lo > l.first {
@@ -247,7 +254,7 @@ func (m *Manager) ProcessPage(ctx context.Context, id string, before int64, limi
 	}
 	if hi >= lo && e.exists {
 		b := pageBound{bytes: o.PageBytes, states: !l.erased}
-		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b, o.Hold, &damaged); err != nil {
+		if v.Events, v.States, err = m.page(ctx, id, lo, hi, b, o, &damaged); err != nil {
 			return Process{}, err
 		}
 		if len(v.Events) > 0 && int64(v.Events[0].Version) > lo {
@@ -301,6 +308,17 @@ type PageOptions struct {
 	// *pmd.CorruptError naming the process stream, a damaged record the page passes
 	// over as it does one the store reports. Nil decodes each event as it is read.
 	Hold func(ev *pmd.Event) (release func(), err error)
+	// HoldState, when set, is given each state the page keeps to show, once made and
+	// before the page reads on: the process's state (version the last of the process)
+	// and the state after each event of the page (its version), returning the func
+	// that gives back what it holds for it, which the page calls once it lets go of the
+	// state (not for those it shows). A server passes one that reserves what the
+	// state's values take of its memory budget: the states of a page are built for its
+	// answer, each a value of the definition's own, and can take many times their JSON
+	// (Definition.Apply cloning a map of the events' data for each). An error of
+	// HoldState ends the page with it. An erased process, which shows no state, asks
+	// for none.
+	HoldState func(version int64, state any) (release func(), err error)
 }
 
 // heldEvent is an event a page read, and what gives back what its PageOptions.Hold
@@ -415,9 +433,10 @@ func (m *Manager) snapshotInfo(ctx context.Context, id string, version int64) (*
 // each, folding from the newest snapshot below lo. Bound to b, it keeps the newest of
 // them that fit, and always the last: those before are let go as the page grows past
 // b, so that it never holds much more than b. A damaged record is passed over, its
-// version added to damaged (passOver). Each event is decoded with hold, when set
-// (PageOptions.Hold), and those the page does not keep are given back.
-func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound, hold func(*pmd.Event) (func(), error), damaged *[]int64) ([]pmd.Event, []any, error) {
+// version added to damaged (passOver). Each event is decoded with o.Hold, when set,
+// each state kept held with o.HoldState (b.states), and those the page does not keep
+// are given back.
+func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound, o PageOptions, damaged *[]int64) ([]pmd.Event, []any, error) {
 	stream := m.name + "$" + id
 	t, err := m.trustNow(ctx)
 	if err != nil {
@@ -443,7 +462,7 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 	total := 0
 	// The limit only bounds the read: a stream written again after a delete starts past
 	// version from, so the page ends at version hi, not after hi-from+1 events.
-	for ev, err := range readHeld(ctx, m.store, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}, hold) {
+	for ev, err := range readHeld(ctx, m.store, stream, pmd.ReadOptions{From: uint64(from), Limit: int(hi - from + 1)}, o.Hold) {
 		if ce := damageIn(err, stream); ce != nil {
 			if int64(ce.Version) > hi {
 				break // past the page, as an event would be
@@ -467,6 +486,15 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 		}
 		events = append(events, ev.Event)
 		states = append(states, p.state())
+		release := ev.release
+		if o.HoldState != nil && b.states {
+			giveState, err := o.HoldState(int64(ev.Version), p.state())
+			if err != nil {
+				ev.release()
+				return nil, nil, fmt.Errorf("pm: %s: %w", stream, err)
+			}
+			release = func() { ev.release(); giveState() }
+		}
 		if b.bytes <= 0 {
 			continue
 		}
@@ -474,7 +502,7 @@ func (m *Manager) page(ctx context.Context, id string, lo, hi int64, b pageBound
 		if b.states {
 			n += jsonSize(p.state())
 		}
-		sizes, releases = append(sizes, n), append(releases, ev.release)
+		sizes, releases = append(sizes, n), append(releases, release)
 		for total += n; total > b.bytes && len(events) > 1; {
 			total -= sizes[0]
 			events[0], states[0] = pmd.Event{}, nil // for the collector

@@ -165,9 +165,15 @@ func beyondBudget(res *reservation, ev *pmd.Event, held int64, err error) error 
 	if res == nil || err != res.s.memory.full || held <= res.s.memory.limit {
 		return err
 	}
-	msg := fmt.Sprintf("event %s at position %d takes up to %d bytes decoded, more than the server's whole memory budget "+
+	return beyondBudgetOf(res, fmt.Sprintf("event %s at position %d takes up to %d bytes decoded", ev.ID, ev.Position, held), err)
+}
+
+// beyondBudgetOf is the refusal err of what more than the whole budget, as what says
+// ("event ... takes up to N bytes decoded"), when a request holds it alone only.
+func beyondBudgetOf(res *reservation, what string, err error) error {
+	msg := fmt.Sprintf("%s, more than the server's whole memory budget "+
 		"of %d bytes: it is read only while no other request holds bytes of the budget, and others held some for %s; "+
 		"retry when the server is less busy, or raise its memory budget (pmd serve --memory-budget)",
-		ev.ID, ev.Position, held, res.s.memory.limit, res.s.memory.wait)
+		what, res.s.memory.limit, res.s.memory.wait)
 	return &budgetError{apiError{http.StatusServiceUnavailable, codeUnavailable, msg}, err}
 }

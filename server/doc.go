@@ -54,7 +54,8 @@
 //     decoded data takes are reserved too (tens of times its stored bytes for lists of
 //     small values), given back once their JSON is written; so are those of a process's
 //     page and of parked commands, which the Processes decodes with ProcessQuery.Hold
-//     and ParkedQuery.Hold. A request
+//     and ParkedQuery.Hold, and the states a process's page shows, made for it and
+//     reserved once made, about what their values take (ProcessQuery.HoldState). A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and
 //     Retry-After (none for an event larger than the whole budget, which only an idle
 //     budget has room for), having changed nothing, and a page that cannot grow ends

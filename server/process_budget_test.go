@@ -25,7 +25,8 @@ type pmProcesses struct {
 
 func (p *pmProcesses) ProcessPage(ctx context.Context, name, id string, q ProcessQuery) (Process, error) {
 	v, err := p.m.ProcessPage(ctx, id, q.Before, q.Limit, pm.PageOptions{PageBytes: q.PageBytes, CommandsFrom: q.CommandsFrom,
-		CommandsLimit: q.CommandsLimit, AttemptsFrom: q.AttemptsFrom, AttemptsLimit: q.AttemptsLimit, Hold: q.Hold})
+		CommandsLimit: q.CommandsLimit, AttemptsFrom: q.AttemptsFrom, AttemptsLimit: q.AttemptsLimit, Hold: q.Hold,
+		HoldState: q.HoldState})
 	if err != nil {
 		return Process{}, err
 	}

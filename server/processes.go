@@ -272,6 +272,13 @@ type ProcessQuery struct {
 	// Its error, the budget's refusal, ends the page: the route answers it as a page of
 	// events at the budget is answered.
 	Hold func(ev *pmd.Event) (release func(), err error)
+	// HoldState reserves what a state the page keeps to show takes of the memory budget
+	// for the request (the process's state, version its last, or the state after the
+	// event of the page at version), returning the func that gives it back once the
+	// page lets go of the state; those shown are held until the answer is written
+	// (pm.PageOptions.HoldState takes it). Its error, the budget's refusal, ends the
+	// page as Hold's does.
+	HoldState func(version int64, state any) (release func(), err error)
 }
 
 // Command is a command a process issued, with its delivery attempts.
@@ -583,6 +590,7 @@ func (s *Server) processPage(r *http.Request, name, id string) (Process, error) 
 	// the route of any page answers it, whatever the pager wrapped it in.
 	var refused error
 	pq.Hold = s.holdFor(r.Context(), name+"$"+id, &refused)
+	pq.HoldState = s.holdState(r.Context(), name+"$"+id, &refused)
 	p, err := pager.ProcessPage(r.Context(), name, id, pq)
 	if refused != nil && err != nil {
 		return Process{}, refused
@@ -610,6 +618,27 @@ func (s *Server) holdFor(ctx context.Context, stream string, refused *error) fun
 			return nil, err
 		}
 		return func() { reservationOf(ctx).give(held) }, nil
+	}
+}
+
+// holdState is the HoldState of a process's page: it reserves what a state takes
+// (stateBytes) for ctx's request, waiting for it as a page of events does, and keeps
+// the budget's refusal in refused, as holdFor does. A state larger than the whole
+// budget is refused as such an event is, naming the process stream and version.
+func (s *Server) holdState(ctx context.Context, stream string, refused *error) func(int64, any) (func(), error) {
+	return func(version int64, state any) (func(), error) {
+		n := stateBytes(state)
+		res := reservationOf(ctx)
+		if err := res.take(ctx, n); err != nil {
+			if res != nil && err == s.memory.full && n > s.memory.limit {
+				err = beyondBudgetOf(res, fmt.Sprintf("the state of process stream %s after version %d takes up to %d bytes", quoteCut(stream), version, n), err)
+			}
+			if errors.Is(err, s.memory.full) {
+				*refused = err
+			}
+			return nil, err
+		}
+		return func() { res.give(n) }, nil
 	}
 }
 

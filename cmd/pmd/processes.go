@@ -208,7 +208,7 @@ func (p *processes) ProcessPage(ctx context.Context, name, id string, q server.P
 	}
 	v, err := mg.m.ProcessPage(ctx, id, q.Before, q.Limit, pm.PageOptions{PageBytes: q.PageBytes,
 		CommandsFrom: q.CommandsFrom, CommandsLimit: q.CommandsLimit, AttemptsFrom: q.AttemptsFrom, AttemptsLimit: q.AttemptsLimit,
-		Hold: q.Hold})
+		Hold: q.Hold, HoldState: q.HoldState})
 	return p.view(ctx, name, id, v, err)
 }
 
