@@ -25,6 +25,7 @@ func (m *Manager) foldFor(ctx context.Context, pid string, damaged *[]int64, hol
 	if err != nil {
 		return nil, err
 	}
+	hold = namingStream(hold, stream)
 	e := &entry{pid: pid, p: m.def.start(pid, t), snap: -1, erasures: m.store.Erasures()}
 	from := uint64(0)
 	if m.snapshotsOn() {
@@ -116,6 +117,26 @@ read:
 	}
 	e.p, e.snap, e.next = m.def.start(pid, t), -1, uint64(info.Version+1)
 	return e, nil
+}
+
+// namingStream is hold, its *pmd.CorruptError of an event that does not decode naming
+// stream, the stream read, and the event's version there, when it names no stream: the
+// hold of a listing (ListOptions.Hold) does not know which process stream it decodes
+// for, and the fold passes over a damaged record of its stream only (damageIn).
+func namingStream(hold func(*pmd.Event) (func(), error), stream string) func(*pmd.Event) (func(), error) {
+	if hold == nil {
+		return nil
+	}
+	return func(ev *pmd.Event) (func(), error) {
+		release, err := hold(ev)
+		var ce *pmd.CorruptError
+		if errors.As(err, &ce) && ce.Stream == "" {
+			named := *ce
+			named.Stream, named.Version = stream, ev.Version
+			return nil, &named
+		}
+		return release, err
+	}
 }
 
 // findSnapshot returns the newest snapshot of process pid that covers at most version

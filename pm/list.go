@@ -38,6 +38,10 @@ type ListOptions struct {
 	Limit int
 	// Now is what ages are counted from; the zero value is the wall clock's now.
 	Now time.Time
+	// Hold, when set, decodes the events that the fold of each process looked at reads,
+	// as PageOptions.Hold does those of a page: each given back once folded. A server
+	// passes one that reserves their bytes of its memory budget before decoding them.
+	Hold func(ev *pmd.Event) (release func(), err error)
 }
 
 // ListPage is a page of List.
@@ -108,7 +112,7 @@ func (m *Manager) List(ctx context.Context, opts ListOptions) (ListPage, error) 
 	}
 	var out ListPage
 	err := m.eachProcess(ctx, opts.Status, parked, opts.After, func(id string) (bool, error) {
-		s, ok, err := m.summary(ctx, id, parked, damage)
+		s, ok, err := m.summary(ctx, id, parked, damage, opts.Hold)
 		if err != nil || !ok || !keep(s) {
 			return true, err
 		}
@@ -169,7 +173,7 @@ func (m *Manager) listByAge(ctx context.Context, opts ListOptions, parked map[st
 	}
 	var out ListPage
 	for _, a := range all[start:] {
-		s, ok, err := m.summary(ctx, a.id, parked, damage)
+		s, ok, err := m.summary(ctx, a.id, parked, damage, opts.Hold)
 		if err != nil {
 			return ListPage{}, err
 		}
@@ -305,10 +309,11 @@ func (m *Manager) edgeTime(ctx context.Context, stream string, back bool) (t tim
 // it shows the panic, Version -1 and no time). damage says that the store reports a
 // problem (Problems), damaged records or another: the command records the newest
 // snapshot lists as issued are then read, as ProcessPage reads them, and a damaged one
-// is counted in Damaged, not in Commands.
-func (m *Manager) summary(ctx context.Context, id string, parked map[string]int, damage bool) (ProcessSummary, bool, error) {
+// is counted in Damaged, not in Commands. The fold decodes with hold, when set
+// (ListOptions.Hold).
+func (m *Manager) summary(ctx context.Context, id string, parked map[string]int, damage bool, hold func(*pmd.Event) (func(), error)) (ProcessSummary, bool, error) {
 	var damaged []int64
-	e, err := m.foldFor(ctx, id, &damaged, nil)
+	e, err := m.foldFor(ctx, id, &damaged, hold)
 	if err != nil {
 		return ProcessSummary{}, false, err
 	}

@@ -204,3 +204,73 @@ func TestProcessPageHoldsItsStates(t *testing.T) {
 		t.Errorf("HoldState refusing: %v, want its error", err)
 	}
 }
+
+// TestListHoldsItsFolds: with ListOptions.Hold, List folds each process it looks at with
+// its events decoded by Hold, each given back once folded, and Hold's refusal ends the
+// listing with it; a record Hold finds undecodable (a *pmd.CorruptError naming no
+// stream, as a server's names none for a listing) is passed over as damage of the
+// process stream, as the store's own would be, not the end of the listing. The folds
+// read their events decoded, uncounted by a server's memory budget
+// (GET /v1/processes/{name}).
+func TestListHoldsItsFolds(t *testing.T) {
+	const n = 24
+	ctx := context.Background()
+	m := bigProcess(t, n, 1<<10, -1)
+	seen := map[uint64]bool{}
+	held := 0
+	decode := func(ev *pmd.Event) (func(), error) {
+		data, meta := ev.Encoded()
+		var err error
+		if ev.Data, err = pmd.DecodeData(data); err != nil {
+			return nil, err
+		}
+		if ev.Metadata, err = pmd.DecodeData(meta); err != nil {
+			return nil, err
+		}
+		seen[ev.Version] = true
+		held++
+		return func() { held-- }, nil
+	}
+	want, err := m.List(ctx, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.List(ctx, ListOptions{Hold: decode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with Hold: %+v; without: %+v", got, want)
+	}
+	for v := range uint64(n) {
+		if !seen[v] {
+			t.Errorf("event %d, folded for the listing, was not decoded by Hold", v)
+		}
+	}
+	if held != 0 {
+		t.Errorf("%d events still held after the listing", held)
+	}
+
+	refused := errors.New("no room")
+	if _, err := m.List(ctx, ListOptions{Hold: func(ev *pmd.Event) (func(), error) {
+		if ev.Version == n-1 {
+			return nil, refused
+		}
+		return decode(ev)
+	}}); !errors.Is(err, refused) {
+		t.Errorf("Hold refusing: %v, want its error", err)
+	}
+
+	got, err = m.List(ctx, ListOptions{Hold: func(ev *pmd.Event) (func(), error) {
+		if ev.Version == 5 {
+			return nil, &pmd.CorruptError{Position: ev.Position, Version: ev.Version, Cause: errors.New("data: does not decode")}
+		}
+		return decode(ev)
+	}})
+	if err != nil {
+		t.Fatalf("Hold finding a record undecodable: %v, want it passed over", err)
+	}
+	if len(got.Processes) != 1 || got.Processes[0].Damaged != 1 {
+		t.Errorf("Hold finding a record undecodable: %+v, want process a with 1 damaged record", got.Processes)
+	}
+}

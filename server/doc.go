@@ -53,8 +53,9 @@
 //     events of a page are read undecoded and decoded one at a time, once the bytes their
 //     decoded data takes are reserved too (tens of times its stored bytes for lists of
 //     small values), given back once their JSON is written; so are those of a process's
-//     page and of parked commands, which the Processes decodes with ProcessQuery.Hold
-//     and ParkedQuery.Hold, and the states a process's page shows, made for it and
+//     page, of the folds of a list of processes and of parked commands, which the
+//     Processes decodes with ProcessQuery.Hold, ListQuery.Hold and ParkedQuery.Hold,
+//     and the states a process's page shows, made for it and
 //     reserved once made, about what their values take (ProcessQuery.HoldState). A request
 //     that cannot reserve its bytes within a second is refused with 503 unavailable and
 //     Retry-After (none for an event larger than the whole budget, which only an idle

@@ -45,6 +45,18 @@ func (p *pmProcesses) ProcessPage(ctx context.Context, name, id string, q Proces
 	return out, nil
 }
 
+func (p *pmProcesses) ListProcesses(ctx context.Context, name string, q ListQuery) (ProcessListPage, error) {
+	page, err := p.m.List(ctx, pm.ListOptions{After: q.After, Limit: q.Limit, Hold: q.Hold})
+	if err != nil {
+		return ProcessListPage{}, err
+	}
+	out := ProcessListPage{Next: page.Next}
+	for _, s := range page.Processes {
+		out.Processes = append(out.Processes, ProcessSummary{ID: s.ID, Status: string(s.Status), Version: s.Version, Events: s.Events})
+	}
+	return out, nil
+}
+
 func (p *pmProcesses) Parked(ctx context.Context, name string, q ParkedQuery) (ParkedPage, error) {
 	page, err := p.m.Parked(ctx, pm.ParkedOptions{From: q.From, Limit: max(q.Limit, 0), Bytes: q.PageBytes, Hold: q.Hold})
 	if err != nil {
@@ -395,6 +407,42 @@ func TestProcessHoldsDeliveries(t *testing.T) {
 	r := e.do("GET", "/v1/processes/M/a", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
 	msg := fmt.Sprint(r.body["message"])
 	for _, want := range []string{records[0].ID.String(), "more than the server's whole memory budget"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("busy: message %q does not say %q", msg, want)
+		}
+	}
+	if ra := r.header.Get("Retry-After"); ra != "" {
+		t.Errorf("busy: Retry-After %q, want none", ra)
+	}
+	if h := e.srv.memory.Held(); h != 1 {
+		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
+	}
+}
+
+// TestProcessListBeyondTheBudget: the process-list route folds each process it lists
+// with its events decoded into bytes reserved of the memory budget (pm.ListOptions.Hold),
+// so a process whose event is more than the whole budget is listed when no other request
+// holds bytes of the budget, and while another does the listing is refused as a page of
+// that event is: naming it, without Retry-After, holding nothing after. The folds read
+// the events decoded, uncounted.
+func TestProcessListBeyondTheBudget(t *testing.T) {
+	e := pmEnv(t, Options{MaxBody: 64 << 10, PageBytes: 64 << 10, MemoryBudget: 1}, nil)
+	data := map[string]any{"p": "a", "l": repeated(15000, func(int) any { return map[string]any{} })}
+	r := e.append("Facts$1", nil, ev("E", data)).must(t, http.StatusCreated)
+	id := fmt.Sprint(r.body["ids"].([]any)[0])
+	e.waitIdle(t)
+
+	if r := e.do("GET", "/v1/processes/M", nil).must(t, http.StatusOK); !strings.Contains(string(r.raw), `"id":"a"`) {
+		t.Errorf("idle: %.200s, want process a", r.raw)
+	}
+	older := &reservation{s: e.srv}
+	if err := older.take(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	defer older.free()
+	r = e.do("GET", "/v1/processes/M", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
+	msg := fmt.Sprint(r.body["message"])
+	for _, want := range []string{id, "more than the server's whole memory budget"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("busy: message %q does not say %q", msg, want)
 		}

@@ -161,6 +161,12 @@ type ListQuery struct {
 	ByAge bool
 	After string // the Next of the page before
 	Limit int
+	// Hold decodes an event that the fold of a process the listing looks at reads
+	// undecoded, once its bytes are reserved of the memory budget for the request, as
+	// ProcessQuery.Hold does (pm.ListOptions.Hold takes it): each is given back once
+	// folded. Its error, the budget's refusal, ends the listing, answered as a page of
+	// events at the budget is.
+	Hold func(ev *pmd.Event) (release func(), err error)
 }
 
 // ProcessListPage is a page of a listing of processes.
@@ -363,7 +369,14 @@ func (s *Server) processList(w http.ResponseWriter, r *http.Request) error {
 	}
 	var page ProcessListPage
 	if lister, ok := s.opts.Processes.(ProcessLister); ok {
+		// The folds' events are decoded once their bytes are reserved, as those of a
+		// process's page are; they name no stream (holdFor): the lister names its own.
+		var refused error
+		q.Hold = s.holdFor(r.Context(), "", &refused)
 		page, err = lister.ListProcesses(r.Context(), name, q)
+		if refused != nil && err != nil {
+			return refused
+		}
 	} else if q.Status != "" || q.OlderThan > 0 || q.IdleFor > 0 || q.ByAge {
 		return errBadRequest("this daemon lists processes in id order only: leave out status, older_than, idle_for and sort")
 	} else {

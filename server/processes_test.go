@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -289,10 +290,11 @@ func TestParkedRetrySkip(t *testing.T) {
 }
 
 // lister is a fakeProcesses that filters and orders its listings: it records the
-// query it was asked.
+// query it was asked, but its Hold, and whether it had one.
 type lister struct {
 	fakeProcesses
 	asked ListQuery
+	held  bool
 }
 
 func (l *lister) ListProcesses(_ context.Context, name string, q ListQuery) (ProcessListPage, error) {
@@ -302,6 +304,7 @@ func (l *lister) ListProcesses(_ context.Context, name string, q ListQuery) (Pro
 	if q.After == "bad" {
 		return ProcessListPage{}, fmt.Errorf("%q is not a next of this order: %w", q.After, ErrInvalid)
 	}
+	l.held, q.Hold = q.Hold != nil, nil
 	l.asked = q
 	created := time.Date(2026, 11, 28, 18, 0, 0, 0, time.UTC)
 	last := created.Add(time.Minute)
@@ -316,15 +319,15 @@ func TestProcessListFilters(t *testing.T) {
 	e := newEnv(t, Options{Processes: l})
 	r := e.do("GET", "/v1/processes/M?status=open&older_than=1h&idle_for=30m&sort=age&limit=5&after=abc", nil).must(t, http.StatusOK)
 	want := ListQuery{Status: "open", OlderThan: time.Hour, IdleFor: 30 * time.Minute, ByAge: true, After: "abc", Limit: 5}
-	if l.asked != want {
-		t.Errorf("asked %+v, want %+v", l.asked, want)
+	if !reflect.DeepEqual(l.asked, want) || !l.held {
+		t.Errorf("asked %+v (with a Hold: %v), want %+v with one", l.asked, l.held, want)
 	}
 	p := r.body["processes"].([]any)[0].(map[string]any)
 	if r.body["next"] != "1795800000000000000/7" || p["created"] != "2026-11-28T18:00:00Z" || p["last_activity"] != "2026-11-28T18:01:00Z" || fmt.Sprint(p["parked"]) != "1" {
 		t.Errorf("answer %s", r.raw)
 	}
 	e.do("GET", "/v1/processes/M", nil).must(t, http.StatusOK)
-	if want := (ListQuery{Limit: 100}); l.asked != want {
+	if want := (ListQuery{Limit: 100}); !reflect.DeepEqual(l.asked, want) {
 		t.Errorf("without a query, asked %+v, want %+v", l.asked, want)
 	}
 	for _, q := range []string{"status=stuck", "sort=oldest", "older_than=1", "idle_for=-1h", "after=bad"} {

@@ -163,7 +163,7 @@ func (p *processes) ListProcesses(ctx context.Context, name string, q server.Lis
 		return server.ProcessListPage{}, notFound("no process manager %q", name)
 	}
 	page, err := mg.m.List(ctx, pm.ListOptions{Status: pm.Status(q.Status), OlderThan: q.OlderThan, IdleFor: q.IdleFor,
-		ByAge: q.ByAge, After: q.After, Limit: q.Limit})
+		ByAge: q.ByAge, After: q.After, Limit: q.Limit, Hold: q.Hold})
 	if errors.Is(err, pm.ErrInvalidListing) {
 		return server.ProcessListPage{}, &apiError{err, server.ErrInvalid}
 	}
