@@ -22,8 +22,9 @@ import (
 // the same positions, and agrees on which write won.
 //
 // The commit record of each replicated write carries its Raft index (log.Record.Applied),
-// in the same log write as its records, so the store knows after any crash which entries
-// it holds (Applied): the cluster skips the entries at or below it. An entry that wrote
+// and, in an entry of several writes, its place there (log.Record.Slot), in the same log
+// write as its records, so the store knows after any crash which writes it holds: it
+// skips those at or below the last (index, slot) it wrote. An entry that wrote
 // nothing (a refused write, an exact retry) records nothing, and need not: applied again
 // after a restart, it meets the same state as the first time, since no record came after
 // it, and is refused again.
@@ -31,14 +32,19 @@ import (
 // replication is the state of a replicated store.
 type replication struct {
 	fn      func(ctx context.Context, write []byte) (WriteResult, error)
-	applied atomic.Uint64   // the Raft index of the last replicated write in the log
-	ix      *engine.Indexer // owned by the applier: indexes copied records
-	copies  atomic.Uint64   // records copied in from another replica since Open
+	applied atomic.Uint64 // the Raft index of the last replicated write in the log
+	// slot is the place of that write in its entry (ReplicatedWrite.Slot): written by
+	// the committer with applied, read by ApplyWrites, which the writes it queued before
+	// have answered.
+	slot   atomic.Uint32
+	ix     *engine.Indexer // owned by the applier: indexes copied records
+	copies atomic.Uint64   // records copied in from another replica since Open
 }
 
 // replicated is what a request carried by a Raft entry adds to it.
 type replicated struct {
 	index  uint64          // the entry's Raft index; 0 for a request of the store's callers
+	slot   uint32          // the write's place in its entry (ReplicatedWrite.Slot)
 	ts     int64           // the leader's timestamp for the write's events
 	copied []pmdlog.Record // records copied from another replica, instead of a write
 }
@@ -58,11 +64,12 @@ func (r replicated) timestamp(ts int64) int64 {
 // ApplyWrites, on every replica, in one order. It returns Applied.
 func (s *Store) SetReplicator(fn func(ctx context.Context, write []byte) (WriteResult, error)) (uint64, error) {
 	r := &replication{fn: fn, ix: s.eng.NewIndexer()}
-	idx, err := s.lastApplied()
+	idx, slot, err := s.lastApplied()
 	if err != nil {
 		return 0, err
 	}
 	r.applied.Store(idx)
+	r.slot.Store(slot)
 	s.repl.Store(r)
 	return idx, nil
 }
@@ -97,18 +104,18 @@ func (s *Store) Applied() uint64 {
 	return 0
 }
 
-// lastApplied reads the Raft index off the last commit record of the log.
-func (s *Store) lastApplied() (uint64, error) {
+// lastApplied reads the Raft index and slot off the last commit record of the log.
+func (s *Store) lastApplied() (index uint64, slot uint32, err error) {
 	for pos := s.log.LastPosition(); pos > 0; pos-- {
 		rec, err := s.log.Read(pos)
 		if err != nil {
-			return 0, fmt.Errorf("pmd: read the last applied Raft index at position %d: %w", pos, err)
+			return 0, 0, fmt.Errorf("pmd: read the last applied Raft index at position %d: %w", pos, err)
 		}
 		if rec.Commit {
-			return rec.Applied, nil
+			return rec.Applied, rec.Slot, nil
 		}
 	}
-	return 0, nil
+	return 0, 0, nil
 }
 
 func (r *replication) replicate(ctx context.Context, req *request) (WriteResult, error) {
@@ -119,9 +126,14 @@ func (r *replication) replicate(ctx context.Context, req *request) (WriteResult,
 	return r.fn(ctx, b)
 }
 
-// ReplicatedWrite is a committed Raft entry holding a write, for ApplyWrites.
+// ReplicatedWrite is a write a committed Raft entry holds, for ApplyWrites.
 type ReplicatedWrite struct {
-	Index     uint64 // the entry's Raft index
+	Index uint64 // the entry's Raft index
+	// Slot is the write's place, from 0, among the writes of an entry that holds
+	// several; 0 for an entry of one write. A store orders the writes it applied by
+	// (Index, Slot): after a crash that kept only the first writes of an entry, the
+	// entry applied again writes the rest.
+	Slot      uint32
 	Timestamp int64  // the leader's time for the write, unix nanoseconds
 	Write     []byte // the write as SetReplicator's fn got it
 }
@@ -143,7 +155,8 @@ var ErrReplicaFailed = errors.New("pmd: a replicated write could not be applied 
 // ApplyWrites applies committed Raft entries, in order, and returns what each writer
 // gets. It is deterministic: given the same entries after the same records, every node
 // writes the same records. The writes of one call share the committer's batches (one
-// log write and fsync for many). An entry at or below Applied is skipped. When a write
+// log write and fsync for many). A write whose (Index, Slot) is at or below the store's
+// last, (Applied, its slot), is skipped. When a write
 // cannot be applied (the log write failed), the store stops taking writes and every
 // entry from it on gets an error matching ErrReplicaFailed: the cluster must stop the node.
 func (s *Store) ApplyWrites(ctx context.Context, ws []ReplicatedWrite) []Outcome {
@@ -156,11 +169,11 @@ func (s *Store) ApplyWrites(ctx context.Context, ws []ReplicatedWrite) []Outcome
 		return out
 	}
 	reqs := make([]*request, len(ws))
-	applied := repl.applied.Load()
+	applied, slot := repl.applied.Load(), repl.slot.Load()
 	s.closeMu.RLock()
 	closed := s.isClosed
 	for i, w := range ws {
-		if w.Index <= applied {
+		if w.Index < applied || w.Index == applied && w.Slot <= slot {
 			out[i].Skipped = true
 			continue
 		}
@@ -169,7 +182,7 @@ func (s *Store) ApplyWrites(ctx context.Context, ws []ReplicatedWrite) []Outcome
 			out[i].Err = err
 			continue
 		}
-		r.rep = replicated{index: w.Index, ts: w.Timestamp}
+		r.rep = replicated{index: w.Index, slot: w.Slot, ts: w.Timestamp}
 		r.done = make(chan result, 1)
 		if closed {
 			r.done <- result{err: ErrClosed}
@@ -270,13 +283,14 @@ func (s *Store) writeLog(st *stage) error {
 	}
 	copied := false
 	var last uint64
+	var lastSlot uint32
 	for _, r := range st.written {
 		switch {
 		case r.rep.copied != nil:
 			copied = true
 		case r.rep.index != 0:
-			st.recs[r.last-1].Applied = r.rep.index
-			last = max(last, r.rep.index)
+			st.recs[r.last-1].Applied, st.recs[r.last-1].Slot = r.rep.index, r.rep.slot
+			last, lastSlot = r.rep.index, r.rep.slot // in log order
 		}
 	}
 	// A replicated write is not fsynced: Raft's log holds the entry durably until a
@@ -297,12 +311,13 @@ func (s *Store) writeLog(st *stage) error {
 	}
 	if copied {
 		clear(s.known) // the copied records changed streams the committer knew
-		if a := st.recs[len(st.recs)-1].Applied; a != 0 {
-			last = max(last, a)
+		if end := st.recs[len(st.recs)-1]; end.Applied > last || end.Applied == last && end.Slot > lastSlot {
+			last, lastSlot = end.Applied, end.Slot
 		}
 		repl.copies.Add(uint64(len(st.recs)))
 	}
-	if last > repl.applied.Load() {
+	if a := repl.applied.Load(); last > a || last == a && lastSlot > repl.slot.Load() {
+		repl.slot.Store(lastSlot)
 		repl.applied.Store(last)
 	}
 	return nil

@@ -218,7 +218,7 @@ func (s *Store) Scavenge(ctx context.Context, opts ScavengeOptions) (ScavengeRes
 	var res ScavengeResult
 	repl := s.repl.Load()
 	if repl == nil {
-		applied, err := s.lastApplied()
+		applied, _, err := s.lastApplied()
 		if err != nil {
 			return res, s.storeErr(err)
 		}

@@ -26,6 +26,20 @@ const (
 	// seed node's, if its data directory was a single node's) and the same store id
 	// before the first write.
 	entrySeed byte = 2
+	// entryWrites carries several writes, as the leader prepared them while an entry was
+	// in flight: writesEntry. It comes with rules version 2 (batchedRules): a leader
+	// makes it only while every voter applies version 2.
+	entryWrites byte = 3
+)
+
+// batchedRules is the first apply rules version that knows entryWrites.
+const batchedRules uint32 = 2
+
+// maxEntryWrites and maxEntryBytes bound the writes of one entryWrites entry: a write
+// larger than maxEntryBytes goes in one alone.
+const (
+	maxEntryWrites = 256
+	maxEntryBytes  = 1 << 20
 )
 
 // RulesVersion is the version of the rules by which this pmd applies Raft entries: how
@@ -37,7 +51,7 @@ const (
 // decide it by older rules (fsm.refuse). A release that changes the rules raises it, and
 // keeps applying entries stamped with an older version by the older rules, for the
 // entries prepared while the cluster was being upgraded. See FORMAT.md, "Apply rules".
-const RulesVersion uint32 = 1
+const RulesVersion uint32 = 2
 
 // unstampedRules is the rules version of an entry without a stamp: pmd before rules
 // versions wrote none, and applied its entries by the rules of version 1.
@@ -57,6 +71,18 @@ type writeEntry struct {
 	// Rules is the apply rules version to decide it by (RulesVersion); 0, left out of
 	// the encoding, in entries of pmd before rules versions: unstampedRules.
 	Rules uint32 `msgpack:"r,omitempty"`
+}
+
+// writesEntry is an entryWrites entry: its writes in log order, each with its own
+// timestamp, growing. The write at Writes[i] is applied as ReplicatedWrite.Slot i.
+type writesEntry struct {
+	Writes []writeItem `msgpack:"ws"`
+	Rules  uint32      `msgpack:"r"` // as writeEntry's: at least batchedRules
+}
+
+type writeItem struct {
+	Timestamp int64  `msgpack:"t"`
+	Write     []byte `msgpack:"w"`
 }
 
 type seedEntry struct {
@@ -119,6 +145,10 @@ type fsm struct {
 	foreign func(error)
 
 	applied atomic.Uint64 // the last Raft index applied (or skipped), for WaitApplied
+	// resume is the Raft index of the store's last write at start (pmd.Store.Applied),
+	// while its entry has not been handed again: an entryWrites entry whose first writes
+	// alone reached the store before a crash. The store skips the writes it holds.
+	resume  uint64
 	mu      sync.Mutex
 	waiters []waiter
 	lastTS  atomic.Int64 // the greatest event timestamp applied
@@ -133,6 +163,13 @@ type waiter struct {
 type outcome struct {
 	res pmd.WriteResult
 	err error
+}
+
+// writesOutcome is what Apply returns for an entryWrites entry: each write's outcome,
+// in the entry's order; err, if set, is the entry's (it did not decode, or was refused).
+type writesOutcome struct {
+	outs []outcome
+	err  error
 }
 
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
@@ -150,7 +187,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return out
 	}
 	var run []pmd.ReplicatedWrite
-	var at []int
+	var at []int // the entry of each write of run, in logs
 	flush := func() {
 		if len(run) == 0 {
 			return
@@ -159,7 +196,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			if errors.Is(o.Err, pmd.ErrReplicaFailed) {
 				f.fatal(o.Err)
 			}
-			out[at[i]] = &outcome{res: o.Result, err: o.Err}
+			if w, ok := out[at[i]].(*writesOutcome); ok {
+				w.outs[run[i].Slot] = outcome{res: o.Result, err: o.Err}
+			} else {
+				out[at[i]] = &outcome{res: o.Result, err: o.Err}
+			}
 			if o.Err == nil && !o.Skipped && run[i].Timestamp > f.lastTS.Load() {
 				f.lastTS.Store(run[i].Timestamp)
 			}
@@ -170,7 +211,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand || len(l.Data) == 0 {
 			continue
 		}
-		if l.Index <= f.applied.Load() {
+		if l.Index <= f.applied.Load() && l.Index != f.resume {
 			// Applied before (Raft hands on again, after a restart, the entries after its
 			// last snapshot): the store holds them, and a node restarted with an older
 			// pmd must not refuse by their stamp what it has applied already.
@@ -190,6 +231,25 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			}
 			run = append(run, pmd.ReplicatedWrite{Index: l.Index, Timestamp: e.Timestamp, Write: e.Write})
 			at = append(at, i)
+		case entryWrites:
+			if f.rules < batchedRules {
+				flush()
+				return f.refuse(logs, i, out, 0, l.Data[0])
+			}
+			var e writesEntry
+			if err := msgpack.Unmarshal(l.Data[1:], &e); err != nil {
+				out[i] = &writesOutcome{err: fmt.Errorf("%w: Raft entry %d does not decode: %v", pmd.ErrInvalidArgument, l.Index, err)}
+				continue
+			}
+			if rulesOf(e.Rules) > f.rules {
+				flush()
+				return f.refuse(logs, i, out, e.Rules, 0)
+			}
+			out[i] = &writesOutcome{outs: make([]outcome, len(e.Writes))}
+			for j, w := range e.Writes {
+				run = append(run, pmd.ReplicatedWrite{Index: l.Index, Slot: uint32(j), Timestamp: w.Timestamp, Write: w.Write})
+				at = append(at, i)
+			}
 		case entrySeed:
 			flush()
 			var e seedEntry
@@ -212,6 +272,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	flush()
+	if logs[len(logs)-1].Index >= f.resume {
+		f.resume = 0 // handed again (or in the snapshot Raft started from)
+	}
 	f.setApplied(logs[len(logs)-1].Index)
 	return out
 }

@@ -128,7 +128,13 @@ type Node struct {
 
 	applyMu sync.Mutex
 	lastTS  int64 // guarded by applyMu: the last timestamp given to a write
-	ready   atomic.Bool
+
+	// The writes waiting for the entry in flight, which go out together in one
+	// entryWrites entry when it is applied (replicate).
+	queueMu  sync.Mutex
+	queue    []*queuedWrite
+	inFlight bool // an entry of queued writes is in Raft
+	ready    atomic.Bool
 	// readyTerm is the term in which this node last became ready (ready): a leader
 	// read holds only while the node still leads in that term (ReadBarrier).
 	readyTerm atomic.Uint64
@@ -212,6 +218,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.applied.Store(applied)
+	n.fsm.resume = applied
 	// Raft does not apply again, after a restart, the entries the store holds: the
 	// greatest applied timestamp starts at the store's last event, or a leader whose clock
 	// is behind the one that wrote them would give its writes earlier timestamps.
@@ -875,15 +882,156 @@ func (n *Node) seed() error {
 }
 
 // replicate is the store's replicator: the leader puts the write in a Raft entry with
-// its timestamp and returns the outcome of applying it.
+// its timestamp and returns the outcome of applying it. While every voter applies
+// batchedRules, the writes that come while an entry of them is in Raft wait, and go out
+// together in the next entry (entryWrites), up to maxEntryWrites: each entry costs Raft
+// and every node work of its own (its future, its record in each Raft log, its encoding
+// to each follower), which writes that share one pay once.
 func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, error) {
 	if !n.ready.Load() {
 		return pmd.WriteResult{}, &pmd.UnavailableError{Cause: n.notLeader()}
 	}
+	if n.stamp.Load() < batchedRules {
+		return n.replicateOne(ctx, write)
+	}
+	w := &queuedWrite{write: write, done: make(chan outcome, 1)}
+	n.queueMu.Lock()
+	n.queue = append(n.queue, w)
+	batch := n.takeQueued()
+	n.queueMu.Unlock()
+	if batch != nil {
+		n.sendQueued(batch)
+	}
+	select {
+	case o := <-w.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return pmd.WriteResult{}, ctx.Err()
+	}
+}
+
+// queuedWrite is a write waiting for its entry's outcome.
+type queuedWrite struct {
+	write []byte
+	done  chan outcome // buffered: answered once
+}
+
+// takeQueued returns the writes to send in the next entry, up to maxEntryWrites and
+// maxEntryBytes (one at least), if no entry of queued writes is in flight (then one is,
+// from now on); nil otherwise. Under queueMu.
+func (n *Node) takeQueued() []*queuedWrite {
+	if n.inFlight || len(n.queue) == 0 {
+		return nil
+	}
+	k, size := 1, len(n.queue[0].write)
+	for k < len(n.queue) && k < maxEntryWrites && size+len(n.queue[k].write) <= maxEntryBytes {
+		size += len(n.queue[k].write)
+		k++
+	}
+	batch := slices.Clone(n.queue[:k])
+	n.queue = append(n.queue[:0], n.queue[k:]...)
+	n.inFlight = true
+	return batch
+}
+
+// sendQueued appends the entry of batch (or, if the stamp fell below batchedRules since
+// they queued, an entry for each) and answers its writers once it is applied, from a
+// goroutine of its own, which then sends the writes that queued meanwhile.
+func (n *Node) sendQueued(batch []*queuedWrite) {
 	n.applyMu.Lock()
+	stamp := n.stampEntry()
+	var futures []raft.ApplyFuture
+	var err error
+	if stamp >= batchedRules {
+		e := writesEntry{Rules: stamp, Writes: make([]writeItem, len(batch))}
+		for i, w := range batch {
+			e.Writes[i] = writeItem{Timestamp: n.nextTimestamp(), Write: w.write}
+		}
+		var b []byte
+		if b, err = msgpack.Marshal(&e); err == nil {
+			// Timestamps grow in log order: the entry is queued under the same lock.
+			futures = append(futures, n.raft.Apply(append([]byte{entryWrites}, b...), 0))
+		}
+	} else {
+		for _, w := range batch {
+			var b []byte
+			if b, err = msgpack.Marshal(&writeEntry{Timestamp: n.nextTimestamp(), Write: w.write, Rules: stamp}); err != nil {
+				break
+			}
+			futures = append(futures, n.raft.Apply(append([]byte{entryWrite}, b...), 0))
+		}
+	}
+	n.applyMu.Unlock()
+	go func() {
+		outs := n.entryOutcomes(futures, len(batch), err)
+		n.queueMu.Lock()
+		n.inFlight = false
+		next := n.takeQueued()
+		n.queueMu.Unlock()
+		if next != nil {
+			n.sendQueued(next)
+		}
+		for i, w := range batch {
+			w.done <- outs[i]
+		}
+	}()
+}
+
+// entryOutcomes waits for the entries of writes writes (one entryWrites entry, or one
+// entry each) and returns each write's outcome; err is why they could not be prepared.
+func (n *Node) entryOutcomes(futures []raft.ApplyFuture, writes int, err error) []outcome {
+	outs := make([]outcome, writes)
+	fill := func(from int, o outcome) {
+		for i := from; i < writes; i++ {
+			outs[i] = o
+		}
+	}
+	if err != nil && len(futures) == 0 {
+		fill(0, outcome{err: err})
+		return outs
+	}
+	for i, f := range futures {
+		if err := f.Error(); err != nil {
+			fill(i, outcome{err: &pmd.UnavailableError{Cause: fmt.Errorf("cluster: the write may not have been committed: %w", err)}})
+			return outs
+		}
+		switch o := f.Response().(type) {
+		case *writesOutcome:
+			if o.err != nil || len(o.outs) != writes {
+				fill(0, outcome{err: cmp.Or(o.err, fmt.Errorf("cluster: entry %d has %d outcomes for %d writes", f.Index(), len(o.outs), writes))})
+				return outs
+			}
+			copy(outs, o.outs)
+		case *outcome:
+			if len(futures) == 1 {
+				fill(0, *o) // the entry's, refused
+			} else {
+				outs[i] = *o
+			}
+		default:
+			fill(i, outcome{err: fmt.Errorf("cluster: entry %d has no outcome", f.Index())})
+			return outs
+		}
+	}
+	if err != nil {
+		fill(len(futures), outcome{err: err})
+	}
+	return outs
+}
+
+// nextTimestamp is the timestamp of the next write: the leader's clock, above the last
+// one given. Under applyMu.
+func (n *Node) nextTimestamp() int64 {
 	ts := max(time.Now().UnixNano(), n.lastTS+1)
 	n.lastTS = ts
-	b, err := msgpack.Marshal(&writeEntry{Timestamp: ts, Write: write, Rules: n.stampEntry()})
+	return ts
+}
+
+// replicateOne puts the write in an entry of its own (entryWrite), as a leader does
+// while a voter applies rules older than batchedRules.
+func (n *Node) replicateOne(ctx context.Context, write []byte) (pmd.WriteResult, error) {
+	n.applyMu.Lock()
+	b, err := msgpack.Marshal(&writeEntry{Timestamp: n.nextTimestamp(), Write: write, Rules: n.stampEntry()})
 	if err != nil {
 		n.applyMu.Unlock()
 		return pmd.WriteResult{}, err
@@ -1370,9 +1518,9 @@ func (n *Node) logRules() (uint32, error) {
 			continue
 		}
 		var e struct {
-			Rules uint32 `msgpack:"r,omitempty"` // writeEntry's and seedEntry's
+			Rules uint32 `msgpack:"r,omitempty"` // writeEntry's, writesEntry's and seedEntry's
 		}
-		if l.Data[0] != entryWrite && l.Data[0] != entrySeed || msgpack.Unmarshal(l.Data[1:], &e) != nil {
+		if l.Data[0] != entryWrite && l.Data[0] != entryWrites && l.Data[0] != entrySeed || msgpack.Unmarshal(l.Data[1:], &e) != nil {
 			continue // the state machine refuses or reports it: nothing stamped to replay
 		}
 		highest = max(highest, rulesOf(e.Rules))

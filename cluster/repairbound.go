@@ -170,7 +170,7 @@ func readSeeds(dir string) (pos uint64, cluster uuid.UUID, at uint64, settled, o
 			if l.Type != raft.LogCommand || len(l.Data) == 0 {
 				continue
 			}
-			if l.Data[0] == entryWrite {
+			if l.Data[0] == entryWrite || l.Data[0] == entryWrites {
 				written = true
 				settled = settled || cluster != uuid.Nil
 			}

@@ -93,6 +93,7 @@ func TestApplyRules(t *testing.T) {
 		applied uint64 // the applied index after the batch
 		events  int    // Order$1's events after it
 		refused *RulesError
+		known   uint32 // the node's rules version; 0 for RulesVersion
 	}{
 		{name: "unstamped (the previous release's)", applied: 2, events: 2, logs: func(t *testing.T) []*raft.Log {
 			return []*raft.Log{entry(t, 1, entryWrite, &writeEntry{Timestamp: 1, Write: w[0]}), entry(t, 2, entryWrite, &writeEntry{Timestamp: 2, Write: w[1]})}
@@ -120,6 +121,21 @@ func TestApplyRules(t *testing.T) {
 					entry(t, 3, entryWrite, &writeEntry{Timestamp: 3, Write: w[1]}),
 				}
 			}},
+		{name: "several writes in one entry", applied: 2, events: 3, logs: func(t *testing.T) []*raft.Log {
+			return []*raft.Log{
+				entry(t, 1, entryWrites, &writesEntry{Rules: batchedRules, Writes: []writeItem{{Timestamp: 1, Write: w[0]}, {Timestamp: 2, Write: w[1]}}}),
+				entry(t, 2, entryWrite, &writeEntry{Timestamp: 3, Write: w[2], Rules: batchedRules}),
+			}
+		}},
+		{name: "several writes in one entry, on a node of rules 1", known: 1, applied: 1, events: 1,
+			refused: &RulesError{Index: 2, Rules: unstampedRules, Known: 1, Kind: entryWrites},
+			logs: func(t *testing.T) []*raft.Log {
+				return []*raft.Log{
+					entry(t, 1, entryWrite, &writeEntry{Timestamp: 1, Write: w[0], Rules: 1}),
+					entry(t, 2, entryWrites, &writesEntry{Rules: batchedRules, Writes: []writeItem{{Timestamp: 2, Write: w[1]}, {Timestamp: 3, Write: w[2]}}}),
+					entry(t, 3, entryWrite, &writeEntry{Timestamp: 4, Write: w[3], Rules: 1}),
+				}
+			}},
 		{name: "an unknown kind", applied: 1, events: 1, refused: &RulesError{Index: 2, Rules: unstampedRules, Known: RulesVersion, Kind: 9},
 			logs: func(t *testing.T) []*raft.Log {
 				return []*raft.Log{
@@ -131,7 +147,8 @@ func TestApplyRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f, halted := replica(t, RulesVersion)
+			known := cmp.Or(tt.known, RulesVersion)
+			s, f, halted := replica(t, known)
 			logs := tt.logs(t)
 			out := f.ApplyBatch(logs)
 			if got := f.applied.Load(); got != tt.applied {
@@ -142,7 +159,17 @@ func TestApplyRules(t *testing.T) {
 			}
 			if tt.refused == nil {
 				for i, o := range out {
-					if err := o.(*outcome).err; err != nil {
+					errs := []error{}
+					switch o := o.(type) {
+					case *outcome:
+						errs = append(errs, o.err)
+					case *writesOutcome:
+						errs = append(errs, o.err)
+						for _, w := range o.outs {
+							errs = append(errs, w.err)
+						}
+					}
+					if err := errors.Join(errs...); err != nil {
 						t.Errorf("entry %d: %v", logs[i].Index, err)
 					}
 				}
@@ -158,7 +185,7 @@ func TestApplyRules(t *testing.T) {
 				t.Fatalf("halted with %v, want once with %+v", *halted, tt.refused)
 			}
 			msg := (*halted)[0].Error()
-			wants := []string{fmt.Sprintf("entry %d", tt.refused.Index), fmt.Sprintf("up to version %d", RulesVersion), "upgrade this node"}
+			wants := []string{fmt.Sprintf("entry %d", tt.refused.Index), fmt.Sprintf("up to version %d", known), "upgrade this node"}
 			if tt.refused.Kind == 0 {
 				wants = append(wants, fmt.Sprintf("apply rules version %d", future))
 			}
@@ -244,13 +271,15 @@ func TestDowngradedNodeSkipsApplied(t *testing.T) {
 	}
 }
 
-// TestRulesVersionHasItsRules fails when RulesVersion is raised: the store's apply
-// (pmd.Store.ApplyWrites) knows one set of rules and takes no version, so a raised
-// version must come with the entry's version passed into it and version 1's rules kept
-// for the entries stamped 1 (FORMAT.md, "Apply rules"); then this test checks that.
+// TestRulesVersionHasItsRules fails when RulesVersion is raised past 2: the store's
+// apply (pmd.Store.ApplyWrites) knows one set of rules and takes no version, which holds
+// while every version decides a write as version 1 does (version 2 adds the entryWrites
+// kind only). A version that changes how a write is decided must come with the entry's
+// version passed into it and the older versions' rules kept for the entries stamped with
+// them (FORMAT.md, "Apply rules"); then this test checks that.
 func TestRulesVersionHasItsRules(t *testing.T) {
-	if RulesVersion != 1 {
-		t.Fatalf("RulesVersion is %d: pass each entry's rules version into pmd.Store.ApplyWrites, decide version-1 entries by version 1's rules, and test that here", RulesVersion)
+	if RulesVersion != batchedRules {
+		t.Fatalf("RulesVersion is %d: pass each entry's rules version into pmd.Store.ApplyWrites, decide version-1 and -2 entries by their rules, and test that here", RulesVersion)
 	}
 }
 

@@ -218,16 +218,16 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 	// Every kept record is checked; a damaged one becomes a void record. Its commit flag
 	// is set when the record after it begins a Write (so the lost record ended one) or
 	// when it is the last record kept (which Open's cut point makes a commit). In a
-	// cluster node's log (replayed) a void commit record carries the Raft index of the
-	// last intact commit record before it, a lower bound of the one lost: the store reads
+	// cluster node's log (replayed) a void commit record carries the Raft index and slot
+	// of the last intact commit record before it, a lower bound of the one lost: the store reads
 	// the index it applied off its last commit record, and no Raft replay writes again
 	// what a void record stands for (endAtIntactCommit cut those it would), so the
 	// entries between the two wrote nothing that a replay would write again.
 	var pending *Record
-	var applied uint64 // of the last intact commit record read
+	var applied raftPos // of the last intact commit record read
 	type voidAt struct {
 		v       *Record
-		applied uint64
+		applied raftPos
 	}
 	var replicaVoids []voidAt
 	var done, total int64
@@ -260,7 +260,7 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 			}
 			if bad == nil {
 				if r.Commit {
-					applied = r.Applied
+					applied = raftPos{r.Applied, r.Slot}
 				}
 				return
 			}
@@ -300,7 +300,7 @@ func planOffline(dir string, progress func(done, total int64), replayed func() (
 	}
 	for _, va := range replicaVoids {
 		if va.v.Commit {
-			va.v.Applied = va.applied
+			va.v.Applied, va.v.Slot = va.applied.index, va.applied.slot
 		}
 	}
 	return p, nil

@@ -18,7 +18,14 @@ type hiddenRun struct {
 	voided  uint64  // the first position voided
 	voids   int     // how many positions are voided, from voided on: all to the run's end
 	last    *Record // the last void record (its Commit and Applied are the plan's), nil if voids is 0
-	applied uint64  // Applied of the void records before last, which are commits (a cluster node's log)
+	applied raftPos // Applied and Slot of the void records before last, which are commits (a cluster node's log)
+}
+
+// raftPos is the Raft index and slot a commit record of a cluster node's log carries
+// (Record.Applied, Record.Slot).
+type raftPos struct {
+	index uint64
+	slot  uint32
 }
 
 // piece is a part of the old segment file that the rewrite keeps: whole entries copied
@@ -235,7 +242,7 @@ func eachPieceRecord(b []byte, base int64, ps []piece, fn func(r *Record)) error
 // forward from the run's start and voids every position from the first it cannot. pending and applied are planOffline's (the void record
 // whose commit flag the next record settles, the Raft index of the last intact commit
 // record); voidAt, if not nil (a cluster node's log), is given the last void record.
-func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending **Record, applied *uint64, voidAt func(*Record)) error {
+func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending **Record, applied *raftPos, voidAt func(*Record)) error {
 	b, err := readFrom(rw.file.path, run.Offset, size)
 	if err != nil {
 		return err
@@ -248,7 +255,7 @@ func (p *RepairPlan) planRun(rw *rewrite, run *CorruptError, size int64, pending
 			*pending = nil
 		}
 		if r.Commit {
-			*applied = r.Applied
+			*applied = raftPos{r.Applied, r.Slot}
 		}
 	}
 	if err := eachPieceRecord(b, run.Offset, lead, intact); err != nil {
@@ -303,7 +310,7 @@ func (hr *hiddenRun) write(w *bufio.Writer, old *os.File) error {
 		return err
 	}
 	for pos := hr.voided; pos < hr.voided+uint64(hr.voids); pos++ {
-		v := Record{Position: pos, Kind: KindVoid, Commit: true, Applied: hr.applied}
+		v := Record{Position: pos, Kind: KindVoid, Commit: true, Applied: hr.applied.index, Slot: hr.applied.slot}
 		if pos == hr.last.Position {
 			v = *hr.last
 		}

@@ -136,7 +136,14 @@ type Record struct {
 	// store replicated by package cluster: set on the commit record of each replicated
 	// write, 0 elsewhere. A store's last applied Raft entry is thus durable with its
 	// records (flag bit 2; FORMAT.md).
-	Applied   uint64
+	Applied uint64
+	// Slot is the place, from 0, of the write this record ends among the writes of its
+	// Raft entry (Applied), for an entry that carries several: set with Applied on the
+	// commit record of each write after an entry's first, 0 elsewhere and in records
+	// written before entries carried several writes. (Applied, Slot) orders a replica's
+	// writes, so a restart after a crash that kept part of an entry's writes skips
+	// exactly those (flag bit 4; FORMAT.md).
+	Slot      uint32
 	Event     Event
 	Link      Link
 	Delete    Delete
@@ -157,10 +164,11 @@ const (
 	// durable. The Log sets it from its own state, not from a field of Record: the
 	// decoder accepts it and Record does not carry it.
 	flagUnsynced = 1 << 3
+	flagSlot     = 1 << 4 // the record ends with the 4-byte Slot, then the Raft index of Applied
 	// knownFlags are the flag bits the format defines: AppendRecord sets each but
 	// flagUnsynced from a field of Record, and a new one goes here too, or DecodeRecord
 	// (and resync) refuse the records that carry it.
-	knownFlags = flagCommit | flagErased | flagApplied | flagUnsynced
+	knownFlags = flagCommit | flagErased | flagApplied | flagUnsynced | flagSlot
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -181,6 +189,9 @@ func appendRecord(dst []byte, r *Record, extra byte) []byte {
 	}
 	if r.Applied != 0 {
 		flags |= flagApplied
+	}
+	if r.Slot != 0 {
+		flags |= flagSlot
 	}
 	dst = append(dst, 0, 0, 0, 0, recordVersion, byte(r.Kind), flags, 0)
 	dst = binary.LittleEndian.AppendUint64(dst, r.Position)
@@ -229,6 +240,9 @@ func appendRecord(dst []byte, r *Record, extra byte) []byte {
 	case KindVoid:
 		// no body
 	}
+	if r.Slot != 0 {
+		dst = binary.LittleEndian.AppendUint32(dst, r.Slot)
+	}
 	if r.Applied != 0 {
 		dst = binary.LittleEndian.AppendUint64(dst, r.Applied)
 	}
@@ -269,6 +283,19 @@ func decodeUnchecked(b []byte) (Record, error) {
 		body = body[:len(body)-8]
 		if r.Applied == 0 {
 			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "applied flag with Raft index 0")
+		}
+	}
+	if b[6]&flagSlot != 0 {
+		if b[6]&flagApplied == 0 {
+			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "slot flag without the applied flag")
+		}
+		if len(body) < 4 {
+			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "slot flag without a slot")
+		}
+		r.Slot = binary.LittleEndian.Uint32(body[len(body)-4:])
+		body = body[:len(body)-4]
+		if r.Slot == 0 {
+			return r, corrupt(binary.LittleEndian.Uint64(b[8:]), "slot flag with slot 0")
 		}
 	}
 	r.Position = binary.LittleEndian.Uint64(b[8:])
@@ -363,6 +390,9 @@ func headerError(b []byte) string {
 func (r *Record) check(pos uint64) string {
 	if r.Applied != 0 && !r.Commit {
 		return "a Raft index on a record that does not end a write"
+	}
+	if r.Slot != 0 && r.Applied == 0 {
+		return "a slot on a record without a Raft index"
 	}
 	if r.Erased && (r.Kind != KindEvent || r.Event.Data != nil || r.Event.Metadata != nil) {
 		return "erased flag on a record that is not an event without data and metadata"

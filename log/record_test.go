@@ -73,6 +73,9 @@ func roundTrips() []struct {
 		{"gone event uncommitted", Record{Position: 27, WriteStart: 27, Kind: KindGone, Gone: Gone{ID: testID(27)}}},
 		{"delete applied", Record{Position: 24, WriteStart: 24, Kind: KindDelete, Commit: true, Applied: math.MaxUint64,
 			Delete: Delete{Stream: "s", Before: 3}}},
+		{"event applied in slot", Record{Position: 28, WriteStart: 27, Kind: KindEvent, Commit: true, Applied: 1<<40 + 3, Slot: 255,
+			Event: Event{ID: testID(28), Stream: "s", Type: "t", Data: []byte{0x80}}}},
+		{"gone applied in slot", Record{Position: 29, WriteStart: 29, Kind: KindGone, Commit: true, Applied: 9, Slot: math.MaxUint32, Gone: Gone{ID: testID(29)}}},
 	}
 	for _, v := range []uint64{0, 127, 128, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, math.MaxUint64} {
 		cases = append(cases, tc{fmt.Sprintf("version %d", v), ev(func(e *Event) { e.Version = v })})
@@ -131,7 +134,7 @@ func TestRecordDoesNotAliasInput(t *testing.T) {
 func TestRecordBodyIsMsgpack(t *testing.T) {
 	for _, tc := range roundTrips() {
 		r := tc.rec
-		r.Applied = 0 // the Raft index follows the body, outside it
+		r.Applied, r.Slot = 0, 0 // the slot and Raft index follow the body, outside it
 		if r.Kind == KindVoid || r.Kind == KindGone && r.Gone.ID == uuid.Nil {
 			if b := AppendRecord(nil, &r); len(b) != headerSize {
 				t.Fatalf("%s: %d bytes, want a header alone", tc.name, len(b))
@@ -238,9 +241,11 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{name: "negative max age", b: enc(Record{Position: 5, Kind: KindRetention, Retention: Retention{Stream: "s", MaxAge: -1}}), reason: "negative max age"},
 		{name: "erase without stream", b: enc(Record{Position: 5, Kind: KindErase}), reason: "erase without stream"},
 		{name: "void with a body", b: mod(func(b []byte) []byte { b[5] = 4; return reseal(b) }), reason: "void body: "},
-		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 0x11; return reseal(b) }), reason: "unknown flags"},
+		{name: "flags", b: mod(func(b []byte) []byte { b[6] = 0x21; return reseal(b) }), reason: "unknown flags"},
 		{name: "applied without commit", b: enc(Record{Position: 5, Kind: KindDelete, Delete: Delete{Stream: "s"}, Applied: 7}), reason: "Raft index on a record that does not end a write"},
 		{name: "applied index 0", b: mod(func(b []byte) []byte { b[6] |= flagApplied; return reseal(append(b, make([]byte, 8)...)) }), reason: "Raft index 0"},
+		{name: "slot flag without applied flag", b: mod(func(b []byte) []byte { b[6] |= flagSlot; return reseal(append(b, 1, 0, 0, 0)) }), reason: "slot flag without the applied flag"},
+		{name: "slot 0", b: reseal(append([]byte{0, 0, 0, 0, recordVersion, byte(KindVoid), flagApplied | flagSlot | flagCommit, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0)), reason: "slot flag with slot 0"},
 		{name: "applied flag, no index", b: reseal(append([]byte{0, 0, 0, 0, recordVersion, byte(KindVoid), flagApplied | flagCommit, 0, 5, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 8)...)), reason: "applied flag without a Raft index"},
 		{name: "reserved", b: mod(func(b []byte) []byte { b[7] = 1; return reseal(b) }), reason: "reserved byte"},
 		{name: "position 0", b: mod(func(b []byte) []byte { clear(b[8:16]); clear(b[16:24]); return reseal(b) }), reason: "position 0"},

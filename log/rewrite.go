@@ -235,7 +235,7 @@ func (l *Log) writeRewrite(ctx context.Context, s *segment, offs []uint32, tmp s
 // checkReplacement checks that repl is a replacement Rewrite allows for r, and makes it
 // keep r's place in the log.
 func checkReplacement(r, repl *Record) error {
-	repl.Position, repl.Commit, repl.WriteStart, repl.Applied = r.Position, r.Commit, r.WriteStart, r.Applied
+	repl.Position, repl.Commit, repl.WriteStart, repl.Applied, repl.Slot = r.Position, r.Commit, r.WriteStart, r.Applied, r.Slot
 	switch {
 	case repl.Kind == KindGone && (r.Kind == KindEvent || r.Kind == KindLink):
 		// An event's id stays taken after its bytes go: an index built from the
@@ -247,7 +247,7 @@ func checkReplacement(r, repl *Record) error {
 		if repl.Gone.ID != id {
 			return fmt.Errorf("%w: the gone record of a %s at position %d holds id %s, want %s (an event's own id, none for a link)", ErrInvalid, r.Kind, r.Position, repl.Gone.ID, id)
 		}
-		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Applied: r.Applied, Kind: KindGone, Gone: Gone{ID: id}}
+		*repl = Record{Position: r.Position, Commit: r.Commit, WriteStart: r.WriteStart, Applied: r.Applied, Slot: r.Slot, Kind: KindGone, Gone: Gone{ID: id}}
 		return nil
 	case repl.Kind == KindEvent && r.Kind == KindEvent && repl.Erased:
 		e, x := r.Event, repl.Event
