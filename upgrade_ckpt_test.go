@@ -9,7 +9,7 @@ import (
 
 // TestLeftoverFormat1CheckpointIsRemoved: format 1's upgrade writes FORMAT, then removes
 // index.ckpt, the old in-memory index's checkpoint (as large as that index was). A
-// start killed between the two left a format 4 directory holding it, which no later
+// start killed between the two left a format 5 directory holding it, which no later
 // start read or removed; the next start removes it, and the store reads the same.
 func TestLeftoverFormat1CheckpointIsRemoved(t *testing.T) {
 	var logs lockedBuffer
@@ -22,7 +22,7 @@ func TestLeftoverFormat1CheckpointIsRemoved(t *testing.T) {
 	if err := open().Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	// The directory as the killed start left it: FORMAT written, index.ckpt still there.
 	if err := os.WriteFile(ckptPath, ckpt, 0o640); err != nil {
 		t.Fatal(err)
@@ -32,6 +32,6 @@ func TestLeftoverFormat1CheckpointIsRemoved(t *testing.T) {
 	if _, err := os.Stat(ckptPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("index.ckpt is still there after a start of the upgraded directory (%v)", err)
 	}
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	checkFixture(t, s, want)
 }

@@ -23,10 +23,11 @@ func setFormat(t *testing.T, dir, v string) {
 
 // TestOpenRaisesFormat3: a data directory of format 3 (testdata/format2's data as this
 // release leaves it, its index in today's layout, with FORMAT saying 3: what a release of
-// format 3 left) is raised to format 4 at its first open, once nothing refuses it, and
+// format 3 left) is raised to format 5 at its first open, once nothing refuses it, and
 // with nothing else to upgrade, logged as refusing the
-// releases that read format 3 (they read a gone record that keeps its event's id as
-// damage, and cut it at the log's tail with everything after it); the store reads what
+// releases that read format 3 or 4 (they read a gone record that keeps its event's id,
+// or a commit record with a slot, as damage, and cut it at the log's tail with
+// everything after it); the store reads what
 // was written, and a second open upgrades nothing. pmd verify and the plan of pmd repair
 // read format 3, note the upgrade and leave FORMAT as it is.
 func TestOpenRaisesFormat3(t *testing.T) {
@@ -47,11 +48,11 @@ func TestOpenRaisesFormat3(t *testing.T) {
 	}
 	noted := false
 	for _, n := range r.Notes {
-		noted = noted || strings.Contains(n, "data directory format 3: the next start raises it to format 4 once nothing refuses the open, "+
-			"after which releases of pmd that wrote format 3 refuse to open it")
+		noted = noted || strings.Contains(n, "data directory format 3: the next start raises it to format 5 once nothing refuses the open, "+
+			"after which releases of pmd that wrote format 3 or 4 refuse to open it")
 	}
 	if !noted {
-		t.Fatalf("verify's notes %q: none says the next start raises format 3 to 4", r.Notes)
+		t.Fatalf("verify's notes %q: none says the next start raises format 3 to 5", r.Notes)
 	}
 	plan, err := engine.PlanRepair(dir, nil)
 	if err != nil {
@@ -63,18 +64,18 @@ func TestOpenRaisesFormat3(t *testing.T) {
 	checkFormat(t, dir, 3)
 
 	s := open()
-	const line = "upgraded the data directory from format 3 to format 4: releases of pmd that read data directory format 3 refuse it from now on"
+	const line = "upgraded the data directory from format 3 to format 5: releases of pmd that read data directory format 3 or 4 refuse it from now on"
 	if !strings.Contains(logs.String(), line) {
-		t.Fatalf("the upgrade to format 4 is not logged as %q:\n%s", line, logs.String())
+		t.Fatalf("the upgrade to format 5 is not logged as %q:\n%s", line, logs.String())
 	}
 	if strings.Contains(logs.String(), "rebuilding") {
-		t.Fatalf("raising format 3 to 4 rebuilt the index:\n%s", logs.String())
+		t.Fatalf("raising format 3 to 5 rebuilt the index:\n%s", logs.String())
 	}
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	checkFixture(t, s, want)
 	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
 	s = reopenUpgraded(t, s, &logs, open)
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	checkFixture(t, s, func() fixtureWant {
 		w := want
 		w.Streams = map[string][]string{}
@@ -88,7 +89,7 @@ func TestOpenRaisesFormat3(t *testing.T) {
 }
 
 // TestLaterFormatRefused: a data directory of a format above this release's (FORMAT says
-// 5) is refused by Open, pmd verify and pmd repair with ErrFormat, naming the format and
+// 6) is refused by Open, pmd verify and pmd repair with ErrFormat, naming the format and
 // the ones this release reads, and FORMAT is left as it is.
 func TestLaterFormatRefused(t *testing.T) {
 	dir := t.TempDir()
@@ -100,8 +101,8 @@ func TestLaterFormatRefused(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	setFormat(t, dir, "5")
-	const msg = "FORMAT: format 5, this pmd reads formats 1 to 4: unknown data directory format"
+	setFormat(t, dir, "6")
+	const msg = "FORMAT: format 6, this pmd reads formats 1 to 5: unknown data directory format"
 	for _, tc := range []struct {
 		name string
 		run  func() error
@@ -128,9 +129,9 @@ func TestLaterFormatRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
 			if !errors.Is(err, engine.ErrFormat) || !strings.Contains(err.Error(), msg) {
-				t.Fatalf("%s of a format 5 directory: %v, want %q", tc.name, err, msg)
+				t.Fatalf("%s of a format 6 directory: %v, want %q", tc.name, err, msg)
 			}
-			checkFormat(t, dir, 5)
+			checkFormat(t, dir, 6)
 		})
 	}
 }

@@ -134,16 +134,16 @@ func checkFormat(t *testing.T, dir string, v int) {
 }
 
 // checkUpgradedFrom2 fails unless the open whose log lines are logs upgraded the data
-// directory dir from format 2 to format 4, saying so and naming the releases that refuse
-// it now: those that read format 2 or 3, not every older one (a release of format 1 never
+// directory dir from format 2 to format 5, saying so and naming the releases that refuse
+// it now: those that read format 2, 3 or 4, not every older one (a release of format 1 never
 // reads FORMAT).
 func checkUpgradedFrom2(t *testing.T, dir string, logs *lockedBuffer) {
 	t.Helper()
-	const line = "upgraded the data directory from format 2 to format 4: releases of pmd that read data directory format 2 or 3 refuse it from now on"
+	const line = "upgraded the data directory from format 2 to format 5: releases of pmd that read data directory format 2, 3 or 4 refuse it from now on"
 	if !strings.Contains(logs.String(), line) {
-		t.Fatalf("the upgrade to format 4 is not logged as %q:\n%s", line, logs.String())
+		t.Fatalf("the upgrade to format 5 is not logged as %q:\n%s", line, logs.String())
 	}
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 }
 
 // TestOpenUpgradesFormat1 opens a data directory written by the last version whose
@@ -154,13 +154,13 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 	dir, want, open := openFixture(t, "format1", &logs)
 	s := open()
 	if !strings.Contains(logs.String(), "upgrading the data directory from format 1") ||
-		!strings.Contains(logs.String(), "upgraded the data directory to format 4") {
+		!strings.Contains(logs.String(), "upgraded the data directory to format 5") {
 		t.Fatalf("the upgrade is not logged:\n%s", logs.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.ckpt")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("index.ckpt is still there after the upgrade (%v)", err)
 	}
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	checkFixture(t, s, want)
 	// It goes on where the old version stopped, and stays upgraded.
 	mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
@@ -194,7 +194,7 @@ func TestOpensFormat2(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = reopenUpgraded(t, s, &logs, open)
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	if s.ID() != id {
 		t.Fatalf("store id %s after a reopen, %s before", s.ID(), id)
 	}
@@ -236,7 +236,7 @@ func TestOpensIndexLayout2(t *testing.T) {
 	}
 	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
 	s = reopenUpgraded(t, s, &logs, open)
-	checkFormat(t, dir, 4)
+	checkFormat(t, dir, 5)
 	got, _ := readStream(t, s, "Order$1", pmd.ReadOptions{From: pmd.End, Backward: true, Limit: 1})
 	if len(got) != 1 || got[0].Position != res.LastPosition {
 		t.Fatalf("Order$1 read backward ends with %v, want the append at %d", ids(got), res.LastPosition)

@@ -68,7 +68,7 @@ func (c *collected) get() []string {
 // (testdata/records1): its subscription records carry no filter and its manager
 // checkpoints no handled types, and its log holds a retention setting, an erasure, gone
 // records and erased events in a data directory of format 2. This version raises the
-// format to 4, keeps the retention and the erasure, the subscriptions resume where they
+// format to 5, keeps the retention and the erasure, the subscriptions resume where they
 // stood (the failed event is retried, nothing delivered is delivered again, nothing is
 // skipped), and the manager resumes from its checkpoint without reading the log again
 // or issuing its commands again.
@@ -96,7 +96,7 @@ func TestUpgradeFromRecordsWithoutFilters(t *testing.T) {
 		return s
 	}
 	s := open()
-	if f := readFormat(); f != "pmd data directory format 4\n" || !strings.Contains(logs.String(), "upgraded the data directory from format 2 to format 4") {
+	if f := readFormat(); f != "pmd data directory format 5\n" || !strings.Contains(logs.String(), "upgraded the data directory from format 2 to format 5") {
 		t.Fatalf("FORMAT %q after the first open; log:\n%s", f, logs.String())
 	}
 
@@ -201,7 +201,7 @@ func TestUpgradeFromRecordsWithoutFilters(t *testing.T) {
 	before := len(logs.String())
 	s = open()
 	defer s.Close()
-	if f, again := readFormat(), logs.String()[before:]; f != "pmd data directory format 4\n" || strings.Contains(again, "upgrad") {
+	if f, again := readFormat(), logs.String()[before:]; f != "pmd data directory format 5\n" || strings.Contains(again, "upgrad") {
 		t.Fatalf("FORMAT %q after a second open, which logged:\n%s", f, again)
 	}
 }

@@ -153,7 +153,7 @@ func TestScavengeSaysItUpgrades(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"upgrading the data directory from format 1", "upgraded the data directory to format 4"} {
+	for _, want := range []string{"upgrading the data directory from format 1", "upgraded the data directory to format 5"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}

@@ -5,7 +5,7 @@
 //
 // A data directory holds:
 //
-//	FORMAT   "pmd data directory format 4\n"; absent in format 1
+//	FORMAT   "pmd data directory format 5\n"; absent in format 1
 //	LOCK     flock(2)ed exclusively by the process that has the store open
 //	STORE_ID the store's id, a random UUID made at the first Open (see Engine.ID)
 //	log/     the segmented log (package log): the source of truth
@@ -28,7 +28,7 @@
 //     building the index from the log once, with progress logged, then writes FORMAT
 //     and removes index.ckpt. A crash before FORMAT is written leaves format 1, upgraded
 //     again; one after it leaves index.ckpt, which the next Open removes.
-//   - Open raises a format 2 or 3 directory to format 4 (FORMAT replaced durably) last,
+//   - Open raises a format 2, 3 or 4 directory to format 5 (FORMAT replaced durably) last,
 //     once nothing can refuse it and before the store writes anything, and logs it: what
 //     Open writes before (a missing STORE_ID, the index, crash repair's cuts, the void
 //     records of a loss, markers) the releases of the directory's format read, so an
@@ -37,13 +37,16 @@
 //     (retention, erase and gone records, the erased, applied and unsynced flags),
 //     format 4's gone records that keep their event's id, which the releases of format
 //     3 cannot read (a cluster node's catch-up copy writes a peer's into the log's
-//     tail, where such a release would cut it as torn, and every record after it), so
+//     tail, where such a release would cut it as torn, and every record after it),
+//     format 5's commit records with a slot (a cluster node's writes after the first of
+//     a Raft entry), which the releases of format 4 cannot read in the same way, so
 //     they must refuse the directory, as every release that reads FORMAT (since
-//     002178b) refuses a format above its own. Raising 3 to 4 changes nothing but
-//     FORMAT. A release of format 1 (up to 79a6565, its index in memory) never reads
-//     FORMAT: it would open the directory and take those records for damage, so going
-//     back to one is unsupported and needs a backup taken before the upgrade. Verify
-//     and PlanRepair read formats 1 to 4 and write no FORMAT.
+//     002178b) refuses a format above its own. Raising 3 or 4 to 5 changes nothing but
+//     FORMAT; every store is raised, a single node's too (see Format). A release of
+//     format 1 (up to 79a6565, its index in memory) never reads FORMAT: it would open
+//     the directory and take those records for damage, so going back to one is
+//     unsupported and needs a backup taken before the upgrade. Verify and PlanRepair
+//     read formats 1 to 5 and write no FORMAT.
 //   - After a crash, Open replays only the log records after the index's durable point:
 //     the index is flushed once Options.FlushEvery records are applied above its durable
 //     point (a full overlay's hand-off raises it too), Options.FlushInterval after that

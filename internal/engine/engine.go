@@ -62,11 +62,20 @@ const (
 // records that keep the id of the event they replace (log/FORMAT.md, "Gone ids"), which
 // releases that wrote format 3 read as damage in the same way: a cluster node's catch-up
 // copy or snapshot install writes a peer's gone records into the log's tail, where such a
-// release would cut one as torn and every record after it.
+// release would cut one as torn and every record after it. Format 5 is format 4 whose log
+// may hold commit records with a slot (log/FORMAT.md, the slot flag: a cluster node's
+// write that is not the first of its Raft entry), which releases that wrote format 4 read
+// as damage in the same way, and cut as torn at the log's end, where a node's apply
+// writes them. Every store goes to 5 at open, a single node's too, not at its first slot
+// record: a single node's data directory can seed a new cluster, and a node's catch-up copy and snapshot install write a peer's
+// slot records as they are, so raising it at the first such record would need a durable
+// FORMAT written before each path that may write one reaches the log (under the log's
+// lock, on the apply path); raised at open, before the store writes anything, no
+// directory of format 4 or older can hold one.
 //
-// A release refuses a format it does not know, so Open raises formats 2 and 3 to 4,
+// A release refuses a format it does not know, so Open raises formats 2 to 4 to 5,
 // durably, last: once nothing can refuse the Open, before the store writes anything (3
-// to 4 changes nothing else). Nothing Open writes before is unreadable to the releases
+// or 4 to 5 changes nothing else). Nothing Open writes before is unreadable to the releases
 // of the directory's format, so a refused Open, or one killed before it raised the
 // format, leaves the format as it was: a missing STORE_ID (every format reads it); the
 // index, in layout 3, which every release of format 3 reads, and a release of format 2
@@ -80,13 +89,13 @@ const (
 // index.skipped may then run, index the log and write, and leave the marker behind: the
 // next Open of this version, finding the raise not yet made, ignores and removes a marker
 // whose replay the index on disk has passed (staleSkipped). The offline tools (Verify,
-// PlanRepair) read formats 1 to 4 and leave FORMAT as it is.
+// PlanRepair) read formats 1 to 5 and leave FORMAT as it is.
 //
 // Only the releases that read FORMAT (since 002178b, format 2) refuse a later format: a
 // release whose index lived in memory (format 1, up to 79a6565) never reads it and would
 // take those records for damage in the same way, so going back to one is unsupported and
 // needs a backup taken before the upgrade.
-const Format = 4
+const Format = 5
 
 // Options configures an Engine. The zero value is a durable store with default sizes.
 type Options struct {
@@ -454,8 +463,8 @@ func (e *Engine) open() error {
 		// Last, once nothing can refuse the Open, and before the store writes anything:
 		// what the store writes may be unreadable to a release of an older format (the
 		// retention, erase and gone records and erased flag of its appends and
-		// scavenges, a cluster node's flags and the gone records with ids its catch-up
-		// copies), which must then refuse the directory rather than open it. Nothing
+		// scavenges, a cluster node's flags, the gone records with ids its catch-up
+		// copies and the slots of its writes), which must then refuse the directory rather than open it. Nothing
 		// this Open wrote before is (see Format), so a refused Open, or one killed
 		// before this point, leaves the format as it was.
 		if err := e.writeFormat(); err != nil {
@@ -817,7 +826,7 @@ func (e *LostLogError) Error() string {
 // Is makes errors.Is(err, log.ErrCorrupt) hold: the store is damaged.
 func (e *LostLogError) Is(target error) bool { return target == pmdlog.ErrCorrupt }
 
-// formatsFrom names the formats from v up to the one before Format ("2 or 3"): the
+// formatsFrom names the formats from v up to the one before Format ("2, 3 or 4"): the
 // formats of the releases that open a directory of format v and refuse Format.
 func formatsFrom(v int) string {
 	s := strconv.Itoa(v)

@@ -32,7 +32,7 @@ func TestDamagedFormatSaysWhatToDo(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.content), 0o640); err != nil {
 				t.Fatal(err)
 			}
-			const advice = `write the line "pmd data directory format 4" into it`
+			const advice = `write the line "pmd data directory format 5" into it`
 			_, err := Open(dir, opts)
 			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), advice) {
 				t.Fatalf("Open: %v; want ErrFormat, saying to %s", err, advice)
@@ -40,7 +40,7 @@ func TestDamagedFormatSaysWhatToDo(t *testing.T) {
 			if _, err := Verify(t.Context(), dir, nil); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), advice) {
 				t.Fatalf("Verify: %v; want ErrFormat, saying to %s", err, advice)
 			}
-			if err := os.WriteFile(path, []byte("pmd data directory format 4\n"), 0o640); err != nil {
+			if err := os.WriteFile(path, []byte("pmd data directory format 5\n"), 0o640); err != nil {
 				t.Fatal(err)
 			}
 			e, err = Open(dir, opts)

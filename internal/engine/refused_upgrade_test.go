@@ -13,21 +13,21 @@ import (
 	"github.com/pmd-dev/pmd/internal/engine"
 )
 
-// TestRefusedUpgradeKeepsFormat: an Open of a format 2 or 3 directory refused after it
+// TestRefusedUpgradeKeepsFormat: an Open of a format 2, 3 or 4 directory refused after it
 // read STORE_ID (an index.rebuild it cannot read, a log that refuses to open, a start
 // stopped in its rebuild of the index once it had put part of it on disk, the same after it
 // quarantined and cut a log that lost records the index held and filled their positions
 // with void records) leaves FORMAT byte for byte as it was: nothing such an Open writes
-// is unreadable to the release that wrote the directory, and it raised FORMAT to 4 first,
-// which that release refuses. What it left reads as that format (Verify, this version's
+// is unreadable to the release that wrote the directory, and it raises FORMAT to 5, which
+// that release refuses, only last. What it left reads as that format (Verify, this version's
 // reader of every format, finds it and the whole log, with no gone record), its log's
 // segments byte for byte as they were but where it handled a loss. Once the cause is
-// gone, the next Open upgrades the directory to format 4 and reads it whole.
+// gone, the next Open upgrades the directory to format 5 and reads it whole.
 func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 	opts := engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoScrub: true}
 	fixture := filepath.Join("..", "..", "testdata", "format2", "data")
 	stopped := engine.WithStopReplay(opts, func(uint64) bool { return true })
-	for _, format := range []string{"2", "3"} {
+	for _, format := range []string{"2", "3", "4"} {
 		for _, tc := range []struct {
 			name   string
 			break_ func(t *testing.T, dir string) (opts engine.Options, mend func())
@@ -85,8 +85,8 @@ func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 			t.Run("format "+format+", "+tc.name, func(t *testing.T) {
 				dir := t.TempDir()
 				copyFixture(t, fixture, dir)
-				if format == "3" {
-					// As a release of format 3 leaves it: the index in today's layout,
+				if format != "2" {
+					// As a release of format 3 or 4 leaves it: the index in today's layout,
 					// flushed at the log's end.
 					e, err := engine.Open(dir, opts)
 					if err != nil {
@@ -132,8 +132,8 @@ func TestRefusedUpgradeKeepsFormat(t *testing.T) {
 					t.Fatalf("Open once the cause is gone: %v", err)
 				}
 				defer e.Close()
-				if got, err := os.ReadFile(formatFile); err != nil || string(got) != "pmd data directory format 4\n" {
-					t.Fatalf("FORMAT after the Open: %q (%v), want format 4", got, err)
+				if got, err := os.ReadFile(formatFile); err != nil || string(got) != "pmd data directory format 5\n" {
+					t.Fatalf("FORMAT after the Open: %q (%v), want format 5", got, err)
 				}
 				if last := e.Log.LastPosition(); last < 80 || e.Index.Position() != last {
 					t.Fatalf("the log ends at %d, the index at %d; want the fixture's 85 records (less a torn one) indexed",

@@ -14,7 +14,7 @@ import (
 )
 
 // TestStaleSkippedMarkerOfAnUnraisedFormat: an Open of this version killed before it
-// raised format 3 to 4 may leave index.skipped; a release of format 3 that does not know
+// raised format 3 to 5 may leave index.skipped; a release of format 3 that does not know
 // the file then runs, indexes the log and writes, and leaves it. The next Open of this
 // version heeded it: its replay let any stream's versions jump, so an index that
 // disagrees with the log (here one that lacks S$1's first events below its position)
@@ -63,8 +63,8 @@ func TestStaleSkippedMarkerOfAnUnraisedFormat(t *testing.T) {
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the stale %s is still there (%v)", engine.SkippedFile, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, engine.FormatFile)); err != nil || string(b) != "pmd data directory format 4\n" {
-		t.Errorf("FORMAT after the Open: %q (%v), want format 4", b, err)
+	if b, err := os.ReadFile(filepath.Join(dir, engine.FormatFile)); err != nil || string(b) != "pmd data directory format 5\n" {
+		t.Errorf("FORMAT after the Open: %q (%v), want format 5", b, err)
 	}
 
 	s, err := pmd.Open(dir, pmd.Options{NoScrub: true, SegmentSize: segmentSize, Logger: quiet()})

@@ -23,7 +23,7 @@ import (
 // The directory is sound when Problems is empty.
 type VerifyReport struct {
 	Dir      string
-	Format   int   // the data directory's format: 1 to 3 are upgraded by the next start
+	Format   int   // the data directory's format: 1 to 4 are upgraded by the next start
 	Segments int   // log segment files holding records the next start keeps
 	Bytes    int64 // bytes of those records
 

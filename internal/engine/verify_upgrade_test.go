@@ -39,7 +39,7 @@ func TestVerifyNotesAnOlderIndex(t *testing.T) {
 }
 
 // TestVerifyNotesTheFormat2Upgrade: a data directory of format 2 verifies OK, with a
-// note that the next start raises it to format 4, after which older releases refuse it
+// note that the next start raises it to format 5, after which older releases refuse it
 // (a rollback needs a copy taken before): no damage. TestOfflineToolsLeaveFormat2 checks
 // that verify leaves FORMAT as it is.
 func TestVerifyNotesTheFormat2Upgrade(t *testing.T) {
@@ -59,10 +59,10 @@ func TestVerifyNotesTheFormat2Upgrade(t *testing.T) {
 	}
 	found := false
 	for _, n := range r.Notes {
-		found = found || strings.Contains(n, "data directory format 2: the next start raises it to format 4") &&
-			strings.Contains(n, "releases of pmd that wrote format 2 or 3 refuse")
+		found = found || strings.Contains(n, "data directory format 2: the next start raises it to format 5") &&
+			strings.Contains(n, "releases of pmd that wrote format 2, 3 or 4 refuse")
 	}
 	if !found {
-		t.Fatalf("notes %q: none says the next start raises format 2 to 4", r.Notes)
+		t.Fatalf("notes %q: none says the next start raises format 2 to 5", r.Notes)
 	}
 }
