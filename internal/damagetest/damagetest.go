@@ -5,6 +5,7 @@ package damagetest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/pmd-dev/pmd/internal/engine"
+	pmdlog "github.com/pmd-dev/pmd/log"
 )
 
 // FlipIn flips one bit in the middle of the first occurrence of marker in the log
@@ -59,6 +61,35 @@ func First(t testing.TB, path string) uint64 {
 		t.Fatalf("damagetest: %s is not a segment file: %v", path, err)
 	}
 	return n
+}
+
+// EndOf returns the offset just past the record of position pos in the log segment file
+// at path: the size that keeps that record and loses every one after it, as a cut of
+// the file there (a power cut, a torn write) would. Each entry is a uvarint length and
+// the record (log/FORMAT.md); the records are read with the log's own decoder. It fails
+// the test if the segment does not hold pos whole.
+func EndOf(t testing.TB, path string, pos uint64) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(b); {
+		n, k := binary.Uvarint(b[off:])
+		if k <= 0 || uint64(len(b)-off-k) < n {
+			break
+		}
+		r, err := pmdlog.DecodeRecord(b[off+k : off+k+int(n)])
+		if err != nil {
+			t.Fatalf("damagetest: %s at offset %d: %v", path, off, err)
+		}
+		off += k + int(n)
+		if r.Position == pos {
+			return int64(off)
+		}
+	}
+	t.Fatalf("damagetest: %s does not hold position %d whole", path, pos)
+	return 0
 }
 
 // SmallDisk mounts a tmpfs of size (as mount takes it: "4m") on a directory of the test

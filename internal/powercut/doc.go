@@ -10,5 +10,9 @@
 // be fine: renames, removals and writes inside the synced part of a file count as
 // durable at once.
 //
+// CutKeeping is the cut that kept more of a file than its last fsync: a test that must
+// cut at a place of its choosing (inside a write) names the file and the size to keep,
+// at least what was synced (Synced).
+//
 // Mounting needs FUSE and the right to mount (root); tests skip when it is refused.
 package powercut

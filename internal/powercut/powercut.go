@@ -92,11 +92,61 @@ func (d *Disk) mount() error {
 // gone), truncates every file to the bytes its last fsync covered (a file there at the
 // last Mount or Cut, not fsynced since: its size then), and mounts again, with no cache
 // of the old contents.
-func (d *Disk) Cut() error {
+func (d *Disk) Cut() error { return d.CutKeeping(nil) }
+
+// Synced returns how many bytes of the file rel (relative to the disk's root) a Cut would
+// keep now: what its last fsync covered, or its size when it was not written through the
+// disk since the last Mount or Cut.
+func (d *Disk) Synced(rel string) (int64, error) {
+	rel = filepath.Clean(rel)
+	d.mu.Lock()
+	n, ok := d.synced[rel]
+	d.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	fi, err := os.Stat(filepath.Join(d.backing, rel))
+	if err != nil {
+		return 0, fmt.Errorf("powercut: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+// ErrKeep is matched by the error of CutKeeping for a size it cannot keep.
+var ErrKeep = errors.New("powercut: a power cut cannot keep that")
+
+// CutKeeping is Cut, but keeps the first keep[rel] bytes of each file rel it names
+// (relative to the disk's root), and its name (not a directory made since its parent's
+// last fsync, which goes with what it holds, as in Cut): a power cut after the kernel wrote back
+// part of what was written since the last fsync, which a power cut may, since ext4 and
+// XFS write back dirty pages at their own pace. A size below what the file's last fsync
+// covered (Synced) or past its end cannot be what a power cut leaves: it is refused with
+// an error matching ErrKeep, before anything is unmounted or cut.
+func (d *Disk) CutKeeping(keep map[string]int64) error {
+	clean := make(map[string]int64, len(keep))
+	for rel, n := range keep {
+		rel = filepath.Clean(rel)
+		synced, err := d.Synced(rel)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(filepath.Join(d.backing, rel))
+		if err != nil {
+			return fmt.Errorf("powercut: %w", err)
+		}
+		if n < synced || n > fi.Size() {
+			return fmt.Errorf("%w: %d bytes of %s, which holds %d, %d of them synced", ErrKeep, n, rel, fi.Size(), synced)
+		}
+		clean[rel] = n
+	}
 	if err := d.Unmount(); err != nil {
 		return err
 	}
 	d.mu.Lock()
+	for rel, n := range clean {
+		delete(d.fresh, rel)
+		d.synced[rel] = n
+	}
 	var errs []error
 	for rel := range d.fresh {
 		if err := os.RemoveAll(filepath.Join(d.backing, rel)); err != nil {

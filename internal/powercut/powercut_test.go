@@ -1,6 +1,7 @@
 package powercut_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,4 +135,49 @@ func TestUnmountInUse(t *testing.T) {
 		t.Fatal("Unmount of a disk in use gave no error")
 	}
 	f.Close() // fails: the connection is gone; it must not block
+}
+
+// TestCutKeeping: a cut that keeps part of a file's unsynced tail leaves that prefix
+// (and the file's name, never synced), and the other files as Cut does; one that would
+// keep less than the file's last fsync covered, or more than it holds, is refused and
+// cuts nothing.
+func TestCutKeeping(t *testing.T) {
+	d, _, mnt := mount(t)
+	f, err := os.Create(filepath.Join(mnt, "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("synced "); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("first second"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(mnt, "other"), []byte("lost"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.Synced("seg"); err != nil || n != 7 {
+		t.Fatalf("Synced(seg) = %d, %v; want 7", n, err)
+	}
+	for _, n := range []int64{6, 20} {
+		if err := d.CutKeeping(map[string]int64{"seg": n}); !errors.Is(err, powercut.ErrKeep) {
+			t.Fatalf("CutKeeping of %d bytes of seg: %v, want ErrKeep", n, err)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(mnt, "seg")); err != nil || string(got) != "synced first second" {
+		t.Fatalf("after refused cuts seg holds %q (%v), want it whole", got, err)
+	}
+	if err := d.CutKeeping(map[string]int64{"seg": 12}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(mnt, "seg")); err != nil || string(got) != "synced first" {
+		t.Errorf("after the cut seg holds %q (%v), want %q", got, err, "synced first")
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "other")); !os.IsNotExist(err) {
+		t.Errorf("other, never synced, is still there after the cut (%v)", err)
+	}
 }
