@@ -104,6 +104,16 @@ func (s *Store) Applied() uint64 {
 	return 0
 }
 
+// AppliedSlot is the place (ReplicatedWrite.Slot) of the write Applied names in its Raft
+// entry: 0 for an entry of one write, or its first. The store holds the writes of that
+// entry up to this one.
+func (s *Store) AppliedSlot() uint32 {
+	if r := s.repl.Load(); r != nil {
+		return r.slot.Load()
+	}
+	return 0
+}
+
 // lastApplied reads the Raft index and slot off the last commit record of the log.
 func (s *Store) lastApplied() (index uint64, slot uint32, err error) {
 	for pos := s.log.LastPosition(); pos > 0; pos-- {

@@ -147,7 +147,8 @@ type fsm struct {
 	applied atomic.Uint64 // the last Raft index applied (or skipped), for WaitApplied
 	// resume is the Raft index of the store's last write at start (pmd.Store.Applied),
 	// while its entry has not been handed again: an entryWrites entry whose first writes
-	// alone reached the store before a crash. The store skips the writes it holds.
+	// alone reached the store before a crash. The store skips the writes it holds. An
+	// entry of one write there is whole in the store, and passed over as before.
 	resume  uint64
 	mu      sync.Mutex
 	waiters []waiter
@@ -211,10 +212,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand || len(l.Data) == 0 {
 			continue
 		}
-		if l.Index <= f.applied.Load() && l.Index != f.resume {
+		if l.Index <= f.applied.Load() && (l.Index != f.resume || l.Data[0] != entryWrites) {
 			// Applied before (Raft hands on again, after a restart, the entries after its
 			// last snapshot): the store holds them, and a node restarted with an older
-			// pmd must not refuse by their stamp what it has applied already.
+			// pmd must not refuse by their stamp what it has applied already. An entry of
+			// one write at resume is whole in the store too: its write has one commit
+			// record. An entry of several there may not be (below).
 			out[i] = &outcome{}
 			continue
 		}
@@ -242,6 +245,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 				continue
 			}
 			if rulesOf(e.Rules) > f.rules {
+				if l.Index == f.resume && int(f.store.AppliedSlot()) >= len(e.Writes)-1 {
+					// The store held all its writes before the restart (a node restarted
+					// with an older pmd): passed over as an applied entry. One it holds
+					// part of is refused: its other writes are not this node's to decide.
+					out[i] = &outcome{}
+					continue
+				}
 				flush()
 				return f.refuse(logs, i, out, e.Rules, 0)
 			}

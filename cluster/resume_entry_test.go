@@ -52,3 +52,46 @@ func TestResumeAnEntryOfSeveralWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestDowngradedNodeAtAnEntryOfSeveralWrites: a node restarted with an older pmd (rules
+// 2) whose store ends in an entry of several writes stamped with newer rules (3) passes
+// over that entry when the store holds all its writes, as it passes over every entry it
+// applied, and goes on with the next; when the store holds only its first writes (a
+// power cut), it refuses the entry and halts: the others are not its to decide by older
+// rules.
+func TestDowngradedNodeAtAnEntryOfSeveralWrites(t *testing.T) {
+	w := writes(t, "Order$1", 4)
+	stamped3 := entry(t, 5, entryWrites, &writesEntry{Rules: 3,
+		Writes: []writeItem{{Timestamp: 1, Write: w[0]}, {Timestamp: 2, Write: w[1]}, {Timestamp: 3, Write: w[2]}}})
+	next := entry(t, 6, entryWrite, &writeEntry{Timestamp: 4, Write: w[3], Rules: 2})
+	for _, tt := range []struct {
+		name   string
+		held   int  // the entry's writes the store holds at the restart
+		halts  bool // the node refuses the entry
+		events int  // Order$1's events after the entries
+	}{
+		{name: "whole", held: 3, events: 4},
+		{name: "its first write alone", held: 1, halts: true, events: 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, f, halted := replica(t, 2)
+			var ws []pmd.ReplicatedWrite
+			for j := range tt.held {
+				ws = append(ws, pmd.ReplicatedWrite{Index: 5, Slot: uint32(j), Timestamp: int64(j + 1), Write: w[j]})
+			}
+			for _, o := range s.ApplyWrites(context.Background(), ws) {
+				must(t, o.Err)
+			}
+			// The node's start under the older pmd, as Start sets it.
+			f.applied.Store(s.Applied())
+			f.resume = s.Applied()
+			f.ApplyBatch([]*raft.Log{stamped3, next})
+			if got := len(*halted) > 0; got != tt.halts {
+				t.Fatalf("halted %v, want a halt: %v", *halted, tt.halts)
+			}
+			if got := streamLen(t, s, "Order$1"); got != tt.events {
+				t.Fatalf("Order$1 holds %d events, want %d", got, tt.events)
+			}
+		})
+	}
+}

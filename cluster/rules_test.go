@@ -231,13 +231,15 @@ func TestDowngradedNodeSkipsApplied(t *testing.T) {
 		entry(t, 2, entryWrite, &writeEntry{Timestamp: 2, Write: w[1], Rules: 3}),
 	}
 	f3.ApplyBatch(stamped3)
-	// The same store under the older pmd: its applied index is the store's, as Start sets it.
+	// The same store under the older pmd: its applied index is the store's, and the entry
+	// there is to be handed to the store again (resume), as Start sets them.
 	var halted []*RulesError
 	f2 := &fsm{store: s, logger: slog.New(slog.DiscardHandler), rules: 2,
 		fetch: func(context.Context, uint64) error { return errors.New("no peer in a test") },
 		fatal: func(err error) { t.Errorf("fatal: %v", err) },
 		halt:  func(r *RulesError) { halted = append(halted, r) }}
 	f2.applied.Store(s.Applied())
+	f2.resume = s.Applied()
 	if f2.applied.Load() != 2 {
 		t.Fatalf("the store applied up to %d, want 2", s.Applied())
 	}
