@@ -163,6 +163,11 @@ type Node struct {
 	copyStall time.Duration
 
 	stop chan struct{}
+	// raftStopping is closed as this node stops Raft, by any of its ways (shutdownRaft):
+	// an entry Apply took just then may never complete (Raft does not drain its apply
+	// queue at shutdown), so its writers wait on this too (futureError).
+	raftStopping chan struct{}
+	raftStopOnce sync.Once
 	// closing ends when the node is closed (Close), as stop does: the asks of form and
 	// rejoin run under it, so that a close does not wait for silent nodes' timeouts.
 	// The leader work (OnLeader) runs under it too.
@@ -195,7 +200,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{}), joinLog: logLimiter{period: 10 * time.Second}}
+	n := &Node{cfg: cfg, store: cfg.Store, logger: cfg.Logger, stop: make(chan struct{}), raftStopping: make(chan struct{}), joinLog: logLimiter{period: 10 * time.Second}}
 	n.closing, n.endClosed = context.WithCancel(context.Background())
 	if cfg.Fatal == nil {
 		n.cfg.Fatal = func(err error) {
@@ -487,7 +492,7 @@ func (n *Node) Close() error {
 func (n *Node) closeAll() error {
 	var errs []error
 	if n.raft != nil {
-		errs = append(errs, n.raft.Shutdown().Error())
+		errs = append(errs, n.shutdownRaft(n.raft).Error())
 	}
 	if n.guard != nil {
 		errs = append(errs, n.guard.Close()) // and trans
@@ -670,7 +675,7 @@ func (n *Node) leave(by string) {
 	n.ready.Store(false)
 	n.logger.Warn("cluster: removed from the cluster, stopping Raft; restart the node with --join to rejoin", "by", by)
 	go func() {
-		if err := n.raft.Shutdown().Error(); err != nil {
+		if err := n.shutdownRaft(n.raft).Error(); err != nil {
 			n.logger.Warn("cluster: stop Raft", "err", err)
 		}
 	}()
@@ -704,7 +709,7 @@ func (n *Node) refuseSnapshot(err error) {
 		return
 	}
 	n.ready.Store(false)
-	stopped := r.Shutdown() // closes Raft's shutdown channel now: no further install is taken
+	stopped := n.shutdownRaft(r) // closes Raft's shutdown channel now: no further install is taken
 	go func() {
 		if err := stopped.Error(); err != nil {
 			n.logger.Warn("cluster: stop Raft", "err", err)
@@ -718,10 +723,36 @@ func (n *Node) refuseSnapshot(err error) {
 func (n *Node) stopRaft() {
 	if r := n.started.Load(); r != nil {
 		go func() {
-			if err := r.Shutdown().Error(); err != nil {
+			if err := n.shutdownRaft(r).Error(); err != nil {
 				n.logger.Warn("cluster: stop Raft", "err", err)
 			}
 		}()
+	}
+}
+
+// shutdownRaft stops r, first telling the writers waiting on its entries (raftStopping).
+func (n *Node) shutdownRaft(r *raft.Raft) raft.Future {
+	n.raftStopOnce.Do(func() { close(n.raftStopping) })
+	return r.Shutdown()
+}
+
+// futureError waits for f's outcome, or for this node to stop Raft: an Apply that
+// raced with the shutdown may have left its entry in Raft's apply queue, which nothing
+// reads any more, and f would never complete. Its waiter is then left behind, one per
+// such entry, as the node stops.
+func (n *Node) futureError(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.raftStopping:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return raft.ErrRaftShutdown
+		}
 	}
 }
 
@@ -894,7 +925,7 @@ func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, er
 	if n.stamp.Load() < batchedRules {
 		return n.replicateOne(ctx, write)
 	}
-	w := &queuedWrite{write: write, done: make(chan outcome, 1)}
+	w := &queuedWrite{ctx: ctx, write: write, done: make(chan outcome, 1)}
 	n.queueMu.Lock()
 	n.queue = append(n.queue, w)
 	batch := n.takeQueued()
@@ -912,15 +943,24 @@ func (n *Node) replicate(ctx context.Context, write []byte) (pmd.WriteResult, er
 
 // queuedWrite is a write waiting for its entry's outcome.
 type queuedWrite struct {
+	ctx   context.Context // its writer's: one that ended before the write was sent drops it
 	write []byte
 	done  chan outcome // buffered: answered once
 }
 
 // takeQueued returns the writes to send in the next entry, up to maxEntryWrites and
 // maxEntryBytes (one at least), if no entry of queued writes is in flight (then one is,
-// from now on); nil otherwise. Under queueMu.
+// from now on); nil otherwise. A write whose writer has given up (its context ended:
+// replicate returned its error, and the write is not in Raft) is dropped, not sent: a
+// client that retries it without its event ids would otherwise have it written twice,
+// and its bytes, no longer counted by the server's memory budget, would wait here. Under
+// queueMu.
 func (n *Node) takeQueued() []*queuedWrite {
-	if n.inFlight || len(n.queue) == 0 {
+	if n.inFlight {
+		return nil
+	}
+	n.queue = slices.DeleteFunc(n.queue, func(w *queuedWrite) bool { return w.ctx.Err() != nil })
+	if len(n.queue) == 0 {
 		return nil
 	}
 	k, size := 1, len(n.queue[0].write)
@@ -929,7 +969,7 @@ func (n *Node) takeQueued() []*queuedWrite {
 		k++
 	}
 	batch := slices.Clone(n.queue[:k])
-	n.queue = append(n.queue[:0], n.queue[k:]...)
+	n.queue = slices.Delete(n.queue, 0, k) // clears the tail: answered writes are not held
 	n.inFlight = true
 	return batch
 }
@@ -991,7 +1031,7 @@ func (n *Node) entryOutcomes(futures []raft.ApplyFuture, writes int, err error) 
 		return outs
 	}
 	for i, f := range futures {
-		if err := f.Error(); err != nil {
+		if err := n.futureError(f); err != nil {
 			fill(i, outcome{err: &pmd.UnavailableError{Cause: fmt.Errorf("cluster: the write may not have been committed: %w", err)}})
 			return outs
 		}
@@ -1040,7 +1080,7 @@ func (n *Node) replicateOne(ctx context.Context, write []byte) (pmd.WriteResult,
 	f := n.raft.Apply(append([]byte{entryWrite}, b...), 0)
 	n.applyMu.Unlock()
 	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
+	go func() { done <- n.futureError(f) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
