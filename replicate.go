@@ -152,8 +152,9 @@ type ReplicatedWrite struct {
 type Outcome struct {
 	Result WriteResult
 	Err    error
-	// Skipped says the store held the entry already (its index is at or below
-	// Applied): it was applied before a restart, and is not applied again.
+	// Skipped says the store held the write already (its (index, slot) is at or below
+	// the store's Applied and AppliedSlot): it was applied before a restart, and is not
+	// applied again.
 	Skipped bool
 }
 
