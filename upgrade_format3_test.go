@@ -39,53 +39,7 @@ func TestOpenRaisesFormat3(t *testing.T) {
 	setFormat(t, dir, "3")
 	logs.Reset()
 
-	r, err := engine.Verify(context.Background(), dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Format != 3 || !r.OK() {
-		t.Fatalf("verify: format %d, problems %q", r.Format, r.Problems)
-	}
-	noted := false
-	for _, n := range r.Notes {
-		noted = noted || strings.Contains(n, "data directory format 3: the next start raises it to format 5 once nothing refuses the open, "+
-			"after which releases of pmd that wrote format 3 or 4 refuse to open it")
-	}
-	if !noted {
-		t.Fatalf("verify's notes %q: none says the next start raises format 3 to 5", r.Notes)
-	}
-	plan, err := engine.PlanRepair(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plan.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkFormat(t, dir, 3)
-
-	s := open()
-	const line = "upgraded the data directory from format 3 to format 5: releases of pmd that read data directory format 3 or 4 refuse it from now on"
-	if !strings.Contains(logs.String(), line) {
-		t.Fatalf("the upgrade to format 5 is not logged as %q:\n%s", line, logs.String())
-	}
-	if strings.Contains(logs.String(), "rebuilding") {
-		t.Fatalf("raising format 3 to 5 rebuilt the index:\n%s", logs.String())
-	}
-	checkFormat(t, dir, 5)
-	checkFixture(t, s, want)
-	res := mustAppend(t, s, "Order$1", pmd.Any, ev("AfterUpgrade"))
-	s = reopenUpgraded(t, s, &logs, open)
-	checkFormat(t, dir, 5)
-	checkFixture(t, s, func() fixtureWant {
-		w := want
-		w.Streams = map[string][]string{}
-		for k, v := range want.Streams {
-			w.Streams[k] = v
-		}
-		w.Streams["Order$1"] = append(append([]string(nil), want.Streams["Order$1"]...), res.IDs[0].String())
-		w.All = append(append([]string(nil), want.All...), res.IDs[0].String())
-		return w
-	}())
+	checkRaised(t, dir, 3, "releases of pmd that wrote format 3 or 4", "releases of pmd that read data directory format 3 or 4", &logs, want, open)
 }
 
 // TestLaterFormatRefused: a data directory of a format above this release's (FORMAT says
