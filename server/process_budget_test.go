@@ -194,26 +194,9 @@ func TestProcessBeyondTheBudget(t *testing.T) {
 	if r := e.do("GET", "/v1/processes/M/a", nil).must(t, http.StatusOK); !strings.Contains(string(r.raw), id) {
 		t.Errorf("idle: %.200s, want the event", r.raw)
 	}
-	older := &reservation{s: e.srv}
-	if err := older.take(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	defer older.free()
-	r = e.do("GET", "/v1/processes/M/a", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
-	msg := fmt.Sprint(r.body["message"])
-	for _, want := range []string{id, fmt.Sprint(e.srv.memory.limit), "more than the server's whole memory budget"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("busy: message %q does not say %q", msg, want)
-		}
-	}
+	msg := refusedBeyondBudget(t, e, "/v1/processes/M/a", id, fmt.Sprint(e.srv.memory.limit))
 	if strings.HasPrefix(msg, "pm:") {
 		t.Errorf("busy: message %q carries pm's wrapping", msg)
-	}
-	if ra := r.header.Get("Retry-After"); ra != "" {
-		t.Errorf("busy: Retry-After %q, want none", ra)
-	}
-	if h := e.srv.memory.Held(); h != 1 {
-		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
 	}
 }
 
@@ -273,24 +256,7 @@ func TestParkedBeyondTheBudget(t *testing.T) {
 	r := e.do("GET", "/v1/processes/M/parked", nil).must(t, http.StatusOK)
 	id := fmt.Sprint(r.body["parked"].([]any)[0].(map[string]any)["id"])
 
-	older := &reservation{s: e.srv}
-	if err := older.take(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	defer older.free()
-	r = e.do("GET", "/v1/processes/M/parked", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
-	msg := fmt.Sprint(r.body["message"])
-	for _, want := range []string{id, "more than the server's whole memory budget"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("busy: message %q does not say %q", msg, want)
-		}
-	}
-	if ra := r.header.Get("Retry-After"); ra != "" {
-		t.Errorf("busy: Retry-After %q, want none", ra)
-	}
-	if h := e.srv.memory.Held(); h != 1 {
-		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
-	}
+	refusedBeyondBudget(t, e, "/v1/processes/M/parked", id)
 }
 
 // TestProcessFoldBeyondTheBudget: the fold of a process's state decodes its events into
@@ -310,24 +276,7 @@ func TestProcessFoldBeyondTheBudget(t *testing.T) {
 	if r := e.do("GET", "/v1/processes/M/a?before=1", nil).must(t, http.StatusOK); strings.Contains(string(r.raw), id) {
 		t.Errorf("idle: %.200s, want the first event only", r.raw)
 	}
-	older := &reservation{s: e.srv}
-	if err := older.take(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	defer older.free()
-	r = e.do("GET", "/v1/processes/M/a?before=1", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
-	msg := fmt.Sprint(r.body["message"])
-	for _, want := range []string{id, "more than the server's whole memory budget"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("busy: message %q does not say %q", msg, want)
-		}
-	}
-	if ra := r.header.Get("Retry-After"); ra != "" {
-		t.Errorf("busy: Retry-After %q, want none", ra)
-	}
-	if h := e.srv.memory.Held(); h != 1 {
-		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
-	}
+	refusedBeyondBudget(t, e, "/v1/processes/M/a?before=1", id)
 }
 
 // TestProcessHoldsDeliveries: GET /v1/processes/{name}/{id} decodes the delivery records
@@ -399,24 +348,7 @@ func TestProcessHoldsDeliveries(t *testing.T) {
 		t.Fatalf("%d bytes held after the answer", h)
 	}
 
-	older := &reservation{s: e.srv}
-	if err := older.take(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	defer older.free()
-	r := e.do("GET", "/v1/processes/M/a", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
-	msg := fmt.Sprint(r.body["message"])
-	for _, want := range []string{records[0].ID.String(), "more than the server's whole memory budget"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("busy: message %q does not say %q", msg, want)
-		}
-	}
-	if ra := r.header.Get("Retry-After"); ra != "" {
-		t.Errorf("busy: Retry-After %q, want none", ra)
-	}
-	if h := e.srv.memory.Held(); h != 1 {
-		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
-	}
+	refusedBeyondBudget(t, e, "/v1/processes/M/a", records[0].ID.String())
 }
 
 // TestProcessListBeyondTheBudget: the process-list route folds each process it lists
@@ -435,14 +367,24 @@ func TestProcessListBeyondTheBudget(t *testing.T) {
 	if r := e.do("GET", "/v1/processes/M", nil).must(t, http.StatusOK); !strings.Contains(string(r.raw), `"id":"a"`) {
 		t.Errorf("idle: %.200s, want process a", r.raw)
 	}
+	refusedBeyondBudget(t, e, "/v1/processes/M", id)
+}
+
+// refusedBeyondBudget checks that a GET of path is refused while another request holds
+// a byte of the memory budget (1 byte in all in these tests), as a page of an event
+// larger than the whole budget is: 503 unavailable whose message says each of says and
+// that it is more than the whole budget, without Retry-After (waiting cannot make room),
+// and that the refusal holds nothing after. It returns the message.
+func refusedBeyondBudget(t *testing.T, e *env, path string, says ...string) string {
+	t.Helper()
 	older := &reservation{s: e.srv}
 	if err := older.take(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	defer older.free()
-	r = e.do("GET", "/v1/processes/M", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
+	r := e.do("GET", path, nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
 	msg := fmt.Sprint(r.body["message"])
-	for _, want := range []string{id, "more than the server's whole memory budget"} {
+	for _, want := range append(says, "more than the server's whole memory budget") {
 		if !strings.Contains(msg, want) {
 			t.Errorf("busy: message %q does not say %q", msg, want)
 		}
@@ -453,4 +395,5 @@ func TestProcessListBeyondTheBudget(t *testing.T) {
 	if h := e.srv.memory.Held(); h != 1 {
 		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
 	}
+	return msg
 }

@@ -117,22 +117,5 @@ func TestProcessStateBeyondTheBudget(t *testing.T) {
 	e.appendKeys(t, 4, 500)
 
 	e.do("GET", "/v1/processes/M/a?limit=1", nil).must(t, http.StatusOK)
-	older := &reservation{s: e.srv}
-	if err := older.take(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	defer older.free()
-	r := e.do("GET", "/v1/processes/M/a?limit=1", nil).mustError(t, http.StatusServiceUnavailable, codeUnavailable)
-	msg := fmt.Sprint(r.body["message"])
-	for _, want := range []string{`"M$a"`, "after version 3", "more than the server's whole memory budget"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("busy: message %q does not say %q", msg, want)
-		}
-	}
-	if ra := r.header.Get("Retry-After"); ra != "" {
-		t.Errorf("busy: Retry-After %q, want none", ra)
-	}
-	if h := e.srv.memory.Held(); h != 1 {
-		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
-	}
+	refusedBeyondBudget(t, e, "/v1/processes/M/a?limit=1", `"M$a"`, "after version 3")
 }
