@@ -230,7 +230,9 @@ func (p *processes) view(ctx context.Context, name, id string, v pm.Process, err
 	for i, c := range v.Commands {
 		cmd := server.Command{ID: c.ID.String(), Type: c.Type, Data: c.Data, Status: "pending", Attempts: []server.Attempt{}}
 		// The command may be outside the page of events shown: the store knows where.
-		e, err := p.store.Event(ctx, c.ID)
+		// Its data is in the view already (counted by the memory budget): read undecoded,
+		// for the position alone.
+		e, err := p.store.EventWith(ctx, c.ID, pmd.EventOptions{Encoded: true})
 		if err != nil {
 			return server.Process{}, err
 		}
