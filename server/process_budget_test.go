@@ -144,36 +144,14 @@ func TestProcessHoldsDecodedData(t *testing.T) {
 		e.append("Facts$1", nil, ev("E", data)).must(t, http.StatusCreated)
 	}
 	e.waitIdle(t)
-	enc, err := pmd.EncodeData(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var decoded map[string]any
-	took := int64(allocatedBy(func() { decoded, _ = pmd.DecodeData(enc) }))
-	runtime.KeepAlive(decoded)
+	took := decodedSize(t, data)
 
-	var mu sync.Mutex
-	var held []int64
-	var capacity int
-	e.srv.hooks.heldEncoded = func(h int64, c int) {
-		mu.Lock()
-		defer mu.Unlock()
-		held, capacity = append(held, h), c
+	held, capacity, body := heldAnswer(t, e, "/v1/processes/M/a")
+	if strings.Count(body, `"type":"E"`) != 2 {
+		t.Fatalf("GET /v1/processes/M/a: %.300s, want the two events", body)
 	}
-	rec := e.serve(httptest.NewRequest("GET", "/v1/processes/M/a", nil))
-	if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), `"type":"E"`) != 2 {
-		t.Fatalf("GET /v1/processes/M/a: %d %.300s, want the two events", rec.Code, rec.Body)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(held) != 1 {
-		t.Fatalf("%d answers written, want 1", len(held))
-	}
-	if held[0] < int64(capacity)+2*took {
-		t.Errorf("held %d for an answer of %d and two events that decoded into %d each", held[0], capacity, took)
-	}
-	if h := e.srv.memory.Held(); h != 0 {
-		t.Fatalf("%d bytes held after the answer", h)
+	if held < int64(capacity)+2*took {
+		t.Errorf("held %d for an answer of %d and two events that decoded into %d each", held, capacity, took)
 	}
 }
 
@@ -211,36 +189,14 @@ func TestParkedHoldsDecodedData(t *testing.T) {
 	e := pmEnv(t, Options{}, data)
 	e.append("Facts$1", nil, ev("E", map[string]any{"p": "a"})).must(t, http.StatusCreated)
 	e.waitIdle(t)
-	enc, err := pmd.EncodeData(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var decoded map[string]any
-	took := int64(allocatedBy(func() { decoded, _ = pmd.DecodeData(enc) }))
-	runtime.KeepAlive(decoded)
+	took := decodedSize(t, data)
 
-	var mu sync.Mutex
-	var held []int64
-	var capacity int
-	e.srv.hooks.heldEncoded = func(h int64, c int) {
-		mu.Lock()
-		defer mu.Unlock()
-		held, capacity = append(held, h), c
+	held, capacity, body := heldAnswer(t, e, "/v1/processes/M/parked")
+	if !strings.Contains(body, `"type":"C"`) {
+		t.Fatalf("GET /v1/processes/M/parked: %.300s, want the parked command", body)
 	}
-	rec := e.serve(httptest.NewRequest("GET", "/v1/processes/M/parked", nil))
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"type":"C"`) {
-		t.Fatalf("GET /v1/processes/M/parked: %d %.300s, want the parked command", rec.Code, rec.Body)
-	}
-	mu.Lock()
-	if len(held) != 1 {
-		t.Fatalf("%d answers written, want 1", len(held))
-	}
-	if held[0] < int64(capacity)+took {
-		t.Errorf("held %d for an answer of %d and a command whose data decoded into %d", held[0], capacity, took)
-	}
-	mu.Unlock()
-	if h := e.srv.memory.Held(); h != 0 {
-		t.Fatalf("%d bytes held after the answer", h)
+	if held < int64(capacity)+took {
+		t.Errorf("held %d for an answer of %d and a command whose data decoded into %d", held, capacity, took)
 	}
 }
 
@@ -315,37 +271,14 @@ func TestProcessHoldsDeliveries(t *testing.T) {
 		}
 		records = append(records, ev)
 	}
-	enc, err := pmd.EncodeData(records[0].Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var decoded map[string]any
-	took := int64(allocatedBy(func() { decoded, _ = pmd.DecodeData(enc) }))
-	runtime.KeepAlive(decoded)
+	took := decodedSize(t, records[0].Data)
 
-	var mu sync.Mutex
-	var held []int64
-	var capacity int
-	e.srv.hooks.heldEncoded = func(h int64, c int) {
-		mu.Lock()
-		defer mu.Unlock()
-		held, capacity = append(held, h), c
+	held, capacity, body := heldAnswer(t, e, "/v1/processes/M/a")
+	if strings.Count(body, why) != len(records) {
+		t.Fatalf("GET /v1/processes/M/a: %.300s, want the %d delivery records", body, len(records))
 	}
-	rec := e.serve(httptest.NewRequest("GET", "/v1/processes/M/a", nil))
-	if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), why) != len(records) {
-		t.Fatalf("GET /v1/processes/M/a: %d %.300s, want the %d delivery records", rec.Code, rec.Body, len(records))
-	}
-	mu.Lock()
-	if len(held) != 1 {
-		t.Fatalf("%d answers written, want 1", len(held))
-	}
-	if held[0] < int64(capacity)+int64(len(records))*took {
-		t.Errorf("held %d for an answer of %d and %d delivery records that decoded into %d each", held[0], capacity, len(records), took)
-	}
-	e.srv.hooks.heldEncoded = nil
-	mu.Unlock()
-	if h := e.srv.memory.Held(); h != 0 {
-		t.Fatalf("%d bytes held after the answer", h)
+	if held < int64(capacity)+int64(len(records))*took {
+		t.Errorf("held %d for an answer of %d and %d delivery records that decoded into %d each", held, capacity, len(records), took)
 	}
 
 	refusedBeyondBudget(t, e, "/v1/processes/M/a", records[0].ID.String())
@@ -396,4 +329,46 @@ func refusedBeyondBudget(t *testing.T, e *env, path string, says ...string) stri
 		t.Errorf("%d bytes held after the refusal, want the older request's 1", h)
 	}
 	return msg
+}
+
+// decodedSize is what pmd.DecodeData allocates decoding data, as the server's decode of
+// an event holding it does.
+func decodedSize(t *testing.T, data map[string]any) int64 {
+	t.Helper()
+	enc, err := pmd.EncodeData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded map[string]any
+	took := int64(allocatedBy(func() { decoded, _ = pmd.DecodeData(enc) }))
+	runtime.KeepAlive(decoded)
+	return took
+}
+
+// heldAnswer serves GET path, which must answer 200, and returns what its one answer
+// held of the memory budget as it was written, the capacity of the answer's buffer, and
+// its body; nothing may be held after it.
+func heldAnswer(t *testing.T, e *env, path string) (held int64, capacity int, body string) {
+	t.Helper()
+	var mu sync.Mutex
+	var helds []int64
+	e.srv.hooks.heldEncoded = func(h int64, c int) {
+		mu.Lock()
+		defer mu.Unlock()
+		helds, capacity = append(helds, h), c
+	}
+	rec := e.serve(httptest.NewRequest("GET", path, nil))
+	mu.Lock()
+	defer mu.Unlock()
+	e.srv.hooks.heldEncoded = nil
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %.300s", path, rec.Code, rec.Body)
+	}
+	if len(helds) != 1 {
+		t.Fatalf("GET %s: %d answers written, want 1", path, len(helds))
+	}
+	if h := e.srv.memory.Held(); h != 0 {
+		t.Fatalf("GET %s: %d bytes held after the answer", path, h)
+	}
+	return helds[0], capacity, rec.Body.String()
 }
