@@ -31,29 +31,7 @@ import (
 // the entry's other writes and never converges.
 func TestClusterPowerCutInsideAnEntry(t *testing.T) {
 	c := newNodes(t, 3)
-	disks := make([]*powercut.Disk, len(c.nodes))
-	backing := make([]string, len(c.nodes))
-	for i, nd := range c.nodes {
-		backing[i] = t.TempDir()
-		d, err := powercut.Mount(backing[i], nd.dir)
-		if err != nil {
-			for _, d := range disks[:i] {
-				d.Unmount()
-			}
-			t.Skipf("no power cuts here: %v", err)
-		}
-		disks[i] = d
-	}
-	t.Cleanup(func() { // before newNodes' cleanup: the nodes go, then the disks
-		for i := range c.nodes {
-			c.kill(i)
-		}
-		for _, d := range disks {
-			if err := d.Unmount(); err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	disks, backing := mountPowerCut(t, c)
 	for i := range c.nodes {
 		c.start(i)
 	}

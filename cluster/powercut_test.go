@@ -20,27 +20,7 @@ import (
 // node. The last round cuts the leader only, which then catches up with the others.
 func TestClusterPowerCut(t *testing.T) {
 	c := newNodes(t, 3)
-	disks := make([]*powercut.Disk, len(c.nodes))
-	for i, nd := range c.nodes {
-		d, err := powercut.Mount(t.TempDir(), nd.dir)
-		if err != nil {
-			for _, d := range disks[:i] {
-				d.Unmount()
-			}
-			t.Skipf("no power cuts here: %v", err)
-		}
-		disks[i] = d
-	}
-	t.Cleanup(func() { // before newNodes' cleanup: the nodes go, then the disks
-		for i := range c.nodes {
-			c.kill(i)
-		}
-		for _, d := range disks {
-			if err := d.Unmount(); err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	disks, _ := mountPowerCut(t, c)
 	for i := range c.nodes {
 		c.start(i)
 	}
@@ -119,4 +99,36 @@ func TestClusterPowerCut(t *testing.T) {
 		t.Logf("round %d: power cut under %d nodes; %d acknowledged writes, all there; $all holds %d", round, len(cut), len(acked), len(all))
 		mu.Unlock()
 	}
+}
+
+// mountPowerCut puts each node's data directory of c on a power-cut disk
+// (internal/powercut) backed by a directory of its own, returned with the disks, or
+// skips the test where FUSE mounts are refused. The nodes are killed, then the disks
+// unmounted, at the test's end, before newNodes' cleanup.
+func mountPowerCut(t *testing.T, c *tcluster) (disks []*powercut.Disk, backing []string) {
+	t.Helper()
+	disks = make([]*powercut.Disk, len(c.nodes))
+	backing = make([]string, len(c.nodes))
+	for i, nd := range c.nodes {
+		backing[i] = t.TempDir()
+		d, err := powercut.Mount(backing[i], nd.dir)
+		if err != nil {
+			for _, d := range disks[:i] {
+				d.Unmount()
+			}
+			t.Skipf("no power cuts here: %v", err)
+		}
+		disks[i] = d
+	}
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.kill(i)
+		}
+		for _, d := range disks {
+			if err := d.Unmount(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	return disks, backing
 }
