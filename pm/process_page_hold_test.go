@@ -37,15 +37,7 @@ func TestProcessPageHoldsWhatItDecodes(t *testing.T) {
 			held, reads := 0, 0
 			hold := func(ev *pmd.Event) (func(), error) {
 				reads++
-				data, meta := ev.Encoded()
-				if ev.Data != nil || data == nil {
-					t.Fatalf("Hold was given event %d decoded (%v) or without its stored data", ev.Version, ev.Data != nil)
-				}
-				var err error
-				if ev.Data, err = pmd.DecodeData(data); err != nil {
-					return nil, err
-				}
-				if ev.Metadata, err = pmd.DecodeData(meta); err != nil {
+				if err := decodeGiven(t, ev); err != nil {
 					return nil, err
 				}
 				held++
@@ -107,15 +99,7 @@ func TestProcessPageHoldsItsFold(t *testing.T) {
 	seen := map[uint64]bool{}
 	held := 0
 	hold := func(ev *pmd.Event) (func(), error) {
-		data, meta := ev.Encoded()
-		if ev.Data != nil || data == nil {
-			t.Fatalf("Hold was given event %d decoded (%v) or without its stored data", ev.Version, ev.Data != nil)
-		}
-		var err error
-		if ev.Data, err = pmd.DecodeData(data); err != nil {
-			return nil, err
-		}
-		if ev.Metadata, err = pmd.DecodeData(meta); err != nil {
+		if err := decodeGiven(t, ev); err != nil {
 			return nil, err
 		}
 		seen[ev.Version] = true
@@ -273,4 +257,20 @@ func TestListHoldsItsFolds(t *testing.T) {
 	if len(got.Processes) != 1 || got.Processes[0].Damaged != 1 {
 		t.Errorf("Hold finding a record undecodable: %+v, want process a with 1 damaged record", got.Processes)
 	}
+}
+
+// decodeGiven decodes the data and metadata of an event given to a Hold, which must be
+// given undecoded, with its stored bytes, as a Hold decodes it once it reserved them.
+func decodeGiven(t *testing.T, ev *pmd.Event) error {
+	t.Helper()
+	data, meta := ev.Encoded()
+	if ev.Data != nil || data == nil {
+		t.Fatalf("Hold was given event %d decoded (%v) or without its stored data", ev.Version, ev.Data != nil)
+	}
+	var err error
+	if ev.Data, err = pmd.DecodeData(data); err != nil {
+		return err
+	}
+	ev.Metadata, err = pmd.DecodeData(meta)
+	return err
 }
